@@ -1,0 +1,44 @@
+# Freigabe: the two commands people need are `make run` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+export PATH := $(PATH):/opt/swift/usr/bin
+
+LOCAL_ENV := .local/env
+# Every recipe that talks to PostgreSQL, slapd or SMTP reads the settings `make services` wrote.
+WITH_SERVICES := set -a; . $(LOCAL_ENV); set +a;
+SWIFT_FORMAT_PATHS := Package.swift Sources Tests
+
+.PHONY: run test build services services-down lint format validate-workflows clean
+
+## Start PostgreSQL, slapd and the SMTP sink on loopback (installs them when run as root).
+services:
+	scripts/services up
+
+services-down:
+	scripts/services down
+
+build:
+	swift build
+
+## Serve http://127.0.0.1:8080 with the local services.
+run: services build
+	$(WITH_SERVICES) exec "$$(swift build --show-bin-path)/freigabe" serve
+
+## Everything CI checks: services, all test targets, the shipped workflows, formatting.
+test: services
+	$(WITH_SERVICES) swift test
+	$(MAKE) validate-workflows
+	$(MAKE) lint
+
+validate-workflows:
+	swift build --product freigabe
+	"$$(swift build --show-bin-path)/freigabe" workflow validate Workflows/*.yaml
+
+lint:
+	swift format lint --strict --recursive $(SWIFT_FORMAT_PATHS)
+
+format:
+	swift format --in-place --recursive $(SWIFT_FORMAT_PATHS)
+
+clean:
+	rm -rf .build

@@ -1,0 +1,49 @@
+/// Loads several definition files at once, as `freigabe workflow validate` and the server do: every file
+/// is parsed and checked, and an id/version defined twice across files is reported at the later file.
+public struct DefinitionSet: Sendable {
+    public var parser: WorkflowDefinitionParser
+
+    public init(parser: WorkflowDefinitionParser = WorkflowDefinitionParser()) { self.parser = parser }
+
+    /// One file's name and text.
+    public struct Source: Sendable {
+        public var file: String
+        public var text: String
+
+        public init(file: String, text: String) {
+            self.file = file
+            self.text = text
+        }
+    }
+
+    /// Parses all sources. Returns the registry when every file is valid, otherwise every problem found.
+    public func load(_ sources: [Source]) -> Result<WorkflowRegistry, DefinitionError> {
+        var registry = WorkflowRegistry()
+        var problems: [DefinitionProblem] = []
+        var firstFile: [String: String] = [:]
+        for source in sources {
+            do {
+                let definition = try parser.parse(source.text, file: source.file)
+                let key = "\(definition.id)@\(definition.version)"
+                if let earlier = firstFile[key] {
+                    problems.append(
+                        DefinitionProblem(
+                            file: source.file, line: lineOfVersion(in: source.text),
+                            message: "duplicate id/version \(key): already defined in \(earlier)"))
+                    continue
+                }
+                firstFile[key] = source.file
+                try registry.register(definition, file: source.file)
+            } catch {
+                problems += error.problems
+            }
+        }
+        return problems.isEmpty ? .success(registry) : .failure(DefinitionError(problems: problems))
+    }
+
+    /// The line of the top-level `version:` key, where a duplicate is best fixed.
+    private func lineOfVersion(in text: String) -> Int {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        return (lines.firstIndex { $0.hasPrefix("version:") } ?? 0) + 1
+    }
+}

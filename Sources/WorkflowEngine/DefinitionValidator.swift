@@ -1,0 +1,167 @@
+/// Checks a parsed definition as a whole: that every transition leads somewhere that exists, every node
+/// is reachable, every step can still end, and the end states fit the kinds of release the workflow serves.
+struct DefinitionValidator {
+    let diagnostics: Diagnostics
+
+    func validate(_ definition: WorkflowDefinition) {
+        let nodes = checkUniqueIDs(definition)
+        checkStart(definition, nodes: nodes)
+        checkTargets(definition, nodes: nodes)
+        checkSteps(definition)
+        checkEnds(definition)
+        guard diagnostics.problems.isEmpty else { return }
+        checkReachability(definition)
+        checkWayOut(definition)
+    }
+
+    private func checkUniqueIDs(_ definition: WorkflowDefinition) -> Set<String> {
+        var seen: [String: Int] = [:]
+        func claim(_ id: String, line: Int, what: String) {
+            if let first = seen[id] {
+                diagnostics.report("duplicate id '\(id)' (\(what); first defined on line \(first))", line: line)
+            } else {
+                seen[id] = line
+            }
+        }
+        for step in definition.steps {
+            claim(step.id, line: step.line, what: "step")
+            if step.isParallel {
+                for branch in step.branches { claim(branch.id, line: step.line, what: "branch of '\(step.id)'") }
+            }
+        }
+        for end in definition.ends { claim(end.id, line: end.line, what: "end") }
+        return Set(seen.keys)
+    }
+
+    private func checkStart(_ definition: WorkflowDefinition, nodes: Set<String>) {
+        if definition.step(definition.start) == nil {
+            diagnostics.report("start '\(definition.start)' is not a step", line: 1)
+        }
+        guard let withdrawn = definition.end(definition.withdrawTo) else {
+            diagnostics.report("withdraw '\(definition.withdrawTo)' is not an end", line: 1)
+            return
+        }
+        if withdrawn.type != .final {
+            diagnostics.report("withdraw must lead to an end of type final, not '\(withdrawn.type.rawValue)'", line: 1)
+        }
+    }
+
+    private func checkTargets(_ definition: WorkflowDefinition, nodes: Set<String>) {
+        for step in definition.steps {
+            for (event, target) in [("approve", step.onApprove), ("reject", step.onReject)]
+            where !nodes.contains(target) {
+                diagnostics.report(
+                    "step '\(step.id)': on.\(event) leads to unknown step or end '\(target)'", line: step.line)
+            }
+            if let end = definition.end(step.onReject), end.type != .final {
+                diagnostics.report(
+                    "step '\(step.id)': a rejection cannot lead to the \(end.type.rawValue) end '\(end.id)'",
+                    line: step.line)
+            }
+        }
+        for end in definition.ends {
+            for (event, target) in [("expire", end.onExpire), ("revoke", end.onRevoke)] {
+                guard let target else { continue }
+                if let targetEnd = definition.end(target) {
+                    if targetEnd.type != .final {
+                        diagnostics.report("end '\(end.id)': on.\(event) must lead to a final end", line: end.line)
+                    }
+                } else {
+                    diagnostics.report("end '\(end.id)': on.\(event) leads to unknown end '\(target)'", line: end.line)
+                }
+            }
+        }
+    }
+
+    private func checkSteps(_ definition: WorkflowDefinition) {
+        for step in definition.steps {
+            for branch in step.branches where branch.role == .dataOwner && branch.quorum != 1 {
+                diagnostics.report(
+                    "step '\(step.id)': a dataset has exactly one Data Owner, so quorum must be 1", line: step.line)
+            }
+            if let escalateTo = step.deadline?.escalateTo, step.roles.allSatisfy({ $0 == escalateTo }) {
+                diagnostics.report(
+                    "step '\(step.id)': escalate_to must name a higher instance than the step's own role",
+                    line: step.line)
+            }
+        }
+    }
+
+    private func checkEnds(_ definition: WorkflowDefinition) {
+        for end in definition.ends {
+            switch end.type {
+            case .granted:
+                if !definition.kinds.contains(.sharedData) {
+                    diagnostics.report("end '\(end.id)': granted access needs kind shared_data", line: end.line)
+                }
+                if end.onExpire == nil || end.onRevoke == nil {
+                    diagnostics.report(
+                        "end '\(end.id)': granted access needs on.expire and on.revoke (Shared Data always ends)",
+                        line: end.line)
+                }
+                if end.revocableBy.isEmpty {
+                    diagnostics.report("end '\(end.id)': granted access needs revocable_by", line: end.line)
+                }
+            case .published, .final:
+                if end.type == .published && !definition.kinds.contains(.openData) {
+                    diagnostics.report("end '\(end.id)': published needs kind open_data", line: end.line)
+                }
+                if end.onExpire != nil || end.onRevoke != nil || !end.revocableBy.isEmpty {
+                    diagnostics.report(
+                        "end '\(end.id)': only granted access can expire or be revoked (type \(end.type.rawValue))",
+                        line: end.line)
+                }
+            }
+        }
+    }
+
+    /// Every node must be reachable from the start; an unreachable step is a mistake, not a spare part.
+    private func checkReachability(_ definition: WorkflowDefinition) {
+        var reached: Set<String> = [definition.start, definition.withdrawTo]
+        var queue = [definition.start, definition.withdrawTo]
+        while let node = queue.popLast() {
+            for next in successors(of: node, in: definition) where reached.insert(next).inserted {
+                queue.append(next)
+            }
+        }
+        for step in definition.steps where !reached.contains(step.id) {
+            diagnostics.report("step '\(step.id)' is unreachable from start '\(definition.start)'", line: step.line)
+        }
+        for end in definition.ends where !reached.contains(end.id) {
+            diagnostics.report("end '\(end.id)' is unreachable from start '\(definition.start)'", line: end.line)
+        }
+    }
+
+    /// Every step must be able to reach an end; otherwise requests would circle forever.
+    private func checkWayOut(_ definition: WorkflowDefinition) {
+        var canEnd = Set(definition.ends.map(\.id))
+        var changed = true
+        while changed {
+            changed = false
+            for step in definition.steps where !canEnd.contains(step.id) {
+                if successors(of: step.id, in: definition).contains(where: canEnd.contains) {
+                    canEnd.insert(step.id)
+                    changed = true
+                }
+            }
+        }
+        let trapped = definition.steps.filter { !canEnd.contains($0.id) }
+        for step in trapped {
+            if step.onApprove == step.id && step.onReject == step.id {
+                diagnostics.report(
+                    "step '\(step.id)' has no way out: every decision leads back to itself", line: step.line)
+            } else {
+                let cycle = trapped.map(\.id).joined(separator: " → ")
+                diagnostics.report(
+                    "step '\(step.id)' is in a cycle without exit (\(cycle)): no decision ever reaches an end",
+                    line: step.line)
+            }
+        }
+    }
+
+    private func successors(of node: String, in definition: WorkflowDefinition) -> [String] {
+        if let step = definition.step(node) { return [step.onApprove, step.onReject] }
+        if let end = definition.end(node) { return [end.onExpire, end.onRevoke].compactMap { $0 } }
+        return []
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+/// What the caller must do after an event: plain values, performed by the server in the same
+/// transaction (audit, outbox rows, timers) that stores the new state.
+public enum Effect: Hashable, Sendable {
+    /// Ask the holders of `role` to decide `branch` of `step`.
+    case requestDecision(step: String, branch: String, role: Role, deadline: Date?)
+    /// Remind the holders of `role` that `branch` of `step` still waits for them.
+    case remind(step: String, branch: String, role: Role, deadline: Date)
+    /// Tell the holders of `role` about something they must know but not decide.
+    case inform(role: Role, RoleNotice)
+    case notifyRequester(RequesterNotice)
+    case scheduleReminder(step: String, at: Date)
+    case scheduleEscalation(step: String, at: Date)
+    /// Reminders and escalation of `step` are moot.
+    case cancelTimers(step: String)
+    case scheduleExpiry(at: Date)
+    case cancelExpiry
+    case audit(AuditRecord)
+}
+
+public enum RoleNotice: Hashable, Sendable {
+    /// The step passed its deadline; the escalation instance is told (and may decide unless the step
+    /// belongs to an independent controller).
+    case escalated(step: String, overdueSince: Date, mayDecide: Bool)
+    /// The requester withdrew while `step` waited for this role.
+    case withdrawn(step: String)
+}
+
+public enum RequesterNotice: Hashable, Sendable {
+    case submitted
+    case changesRequested(step: String, question: String)
+    case granted(until: Date)
+    case published(licence: String?, portalURL: String?)
+    case rejected(step: String, reason: String)
+    case revoked(reason: String)
+    case expired
+}
+
+/// The engine's account of a transition; the server appends it to `audit_events`.
+public struct AuditRecord: Hashable, Sendable {
+    public enum Event: String, Hashable, Sendable, CaseIterable {
+        case submitted, approved, rejected, resubmitted, withdrawn, escalated, reminded, expired, revoked
+        case changesRequested = "changes_requested"
+        case stepSkipped = "step_skipped"
+        case stepCompleted = "step_completed"
+        case ended
+    }
+
+    public var event: Event
+    /// nil for the system (timers).
+    public var actor: String?
+    public var actingFor: String?
+    public var role: Role?
+    public var step: String?
+    public var comment: String?
+    /// Steps one decision covers (Personalunion), otherwise empty.
+    public var covers: [String]
+    public var at: Date
+    /// The state name after the event.
+    public var state: String
+
+    public init(
+        event: Event, actor: String? = nil, actingFor: String? = nil, role: Role? = nil, step: String? = nil,
+        comment: String? = nil, covers: [String] = [], at: Date, state: String
+    ) {
+        self.event = event
+        self.actor = actor
+        self.actingFor = actingFor
+        self.role = role
+        self.step = step
+        self.comment = comment
+        self.covers = covers
+        self.at = at
+        self.state = state
+    }
+}

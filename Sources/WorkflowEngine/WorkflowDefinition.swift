@@ -1,0 +1,137 @@
+/// A workflow definition as parsed from `Workflows/*.yaml` (format: `Workflows/README.md`).
+///
+/// Definitions are values: a request keeps the definition it started with (see `WorkflowPin`), so
+/// editing a YAML file never changes a request in flight.
+public struct WorkflowDefinition: Hashable, Sendable {
+    public var id: String
+    public var version: Int
+    public var title: LocalizedText
+    public var kinds: Set<ReleaseKind>
+    /// The node a submitted request enters first.
+    public var start: String
+    public var personalUnion: PersonalUnionRule
+    /// Where a requester's resubmission goes after `request_changes`.
+    public var resubmission: ResubmissionRule
+    public var steps: [Step]
+    public var ends: [EndState]
+    /// The end a requester's withdrawal leads to.
+    public var withdrawTo: String
+    public var submitRequirements: [SubmitRequirement]
+    /// SHA-256 of the YAML source, hex. Pins a request to exactly this text.
+    public var contentHash: String
+
+    public var pin: WorkflowPin { WorkflowPin(id: id, version: version, contentHash: contentHash) }
+
+    public func step(_ id: String) -> Step? { steps.first { $0.id == id } }
+    public func end(_ id: String) -> EndState? { ends.first { $0.id == id } }
+    public var nodeIDs: [String] { steps.map(\.id) + ends.map(\.id) }
+}
+
+/// Identifies the exact definition a request runs on.
+public struct WorkflowPin: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var id: String
+    public var version: Int
+    public var contentHash: String
+
+    public init(id: String, version: Int, contentHash: String) {
+        self.id = id
+        self.version = version
+        self.contentHash = contentHash
+    }
+
+    public var description: String { "\(id)@\(version) (\(contentHash.prefix(12)))" }
+}
+
+/// What happens when one person is both the Data Owner and a Data Steward of the domain
+/// ("Personalunion ist möglich").
+public enum PersonalUnionRule: String, Hashable, Sendable, Codable, CaseIterable {
+    /// One decision covers the owner step and the steward step right after it, recorded as covering both.
+    case combine
+    /// The person decides only one of the two; another steward must decide the other.
+    case separate
+}
+
+public enum ResubmissionRule: String, Hashable, Sendable, Codable, CaseIterable {
+    /// Back to the step that asked for changes; earlier approvals stand.
+    case sameStep = "same_step"
+    /// Back to the start: every step decides again on the changed request.
+    case restart
+}
+
+/// A decision point. A plain step has one branch (with the step's own id and role); a parallel step has
+/// several branches that must all approve; a branch whose condition does not hold is skipped.
+public struct Step: Hashable, Sendable {
+    public var id: String
+    public var title: LocalizedText
+    /// When this does not hold as the request arrives, the step is skipped and the request goes on
+    /// along `onApprove`. The skip is recorded.
+    public var condition: Condition?
+    public var branches: [Branch]
+    public var isParallel: Bool
+    public var deadline: Deadline?
+    public var onApprove: String
+    public var onReject: String
+    public var allowsRequestChanges: Bool
+    /// Details an approval of this step must carry (e.g. licence and portal URL when publishing).
+    public var approvalRequires: [ApprovalField]
+    /// Source line, for messages.
+    public var line: Int
+
+    public var roles: [Role] { branches.map(\.role) }
+}
+
+public struct Branch: Hashable, Sendable {
+    public var id: String
+    public var title: LocalizedText
+    public var role: Role
+    /// Distinct members of the role who must approve.
+    public var quorum: Int
+    public var condition: Condition?
+}
+
+public struct Deadline: Hashable, Sendable {
+    public var workingDays: Int
+    /// A reminder this many working days before the deadline (nil: none).
+    public var remindBefore: Int?
+    /// Who is told, and may decide unless the step's role is an independent controller, once the
+    /// deadline has passed.
+    public var escalateTo: Role?
+}
+
+public enum ApprovalField: String, Hashable, Sendable, Codable, CaseIterable {
+    case licence
+    case portalURL = "portal_url"
+}
+
+public enum EndType: String, Hashable, Sendable, Codable, CaseIterable {
+    /// Shared Data access is live until its end date; it can still expire or be revoked.
+    case granted
+    /// Open Data is published; that cannot be taken back.
+    case published
+    /// Nothing happens any more.
+    case final
+}
+
+public struct EndState: Hashable, Sendable {
+    public var id: String
+    public var title: LocalizedText
+    public var type: EndType
+    public var onExpire: String?
+    public var onRevoke: String?
+    /// Roles that may revoke granted access.
+    public var revocableBy: [Role]
+    public var line: Int
+}
+
+/// Something a request must contain before it can be submitted, possibly only under a condition.
+public struct SubmitRequirement: Hashable, Sendable {
+    public var field: RequirementField
+    public var condition: Condition?
+    public var message: LocalizedText
+}
+
+public enum RequirementField: String, Hashable, Sendable, Codable, CaseIterable {
+    case anonymisationStatement = "anonymisation_statement"
+    case legalBasis = "legal_basis"
+    case accessEnd = "access_end"
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `freigabe` command: serve the web application and look after workflows.
+@main
+struct Freigabe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "freigabe",
+        abstract: "Freigabe: release municipal datasets as Shared Data or Open Data, traceably.",
+        subcommands: [ServeCommand.self, WorkflowCommand.self],
+        defaultSubcommand: ServeCommand.self
+    )
+}
