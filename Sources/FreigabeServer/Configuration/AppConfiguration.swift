@@ -1,0 +1,152 @@
+import Configuration
+import Foundation
+import Logging
+import WorkflowEngine
+
+/// The server's settings, read once at start from a `ConfigReader` and then passed around as a
+/// plain value.
+///
+/// Every setting has a configuration key; the same key can be given on the command line
+/// (`--http-port 9000`), in the environment with the `FREIGABE_` prefix (`FREIGABE_HTTP_PORT=9000`)
+/// and in the YAML file named by `config.file` (`http: { port: 9000 }`). See
+/// ``ConfigurationSources`` for the order in which they win.
+public struct AppConfiguration: Sendable, Equatable {
+    /// Configuration keys, one per setting.
+    public enum Key {
+        public static let httpHost = "http.host"
+        public static let httpPort = "http.port"
+        public static let templatesDirectory = "templates.dir"
+        public static let workflowsDirectory = "workflows.dir"
+        public static let logLevel = "log.level"
+        public static let federalState = "state"
+        public static let configFile = "config.file"
+    }
+
+    /// Address to bind to. Loopback by default: exposing the server is an explicit decision.
+    public var host: String
+    /// TCP port to listen on.
+    public var port: Int
+    /// Directory with the Mustache templates, `strings/` and `static/`.
+    public var templatesDirectory: String
+    /// Directory with the workflow definitions (YAML).
+    public var workflowsDirectory: String
+    /// Minimum level of log messages.
+    public var logLevel: Logger.Level
+    /// Federal state whose public holidays count for deadlines in working days.
+    public var federalState: GermanState
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        templatesDirectory: String = "Templates",
+        workflowsDirectory: String = "Workflows",
+        logLevel: Logger.Level = .info,
+        federalState: GermanState = .hessen
+    ) {
+        self.host = host
+        self.port = port
+        self.templatesDirectory = templatesDirectory
+        self.workflowsDirectory = workflowsDirectory
+        self.logLevel = logLevel
+        self.federalState = federalState
+    }
+
+    /// Reads and validates all settings; a setting that is not given keeps its default.
+    ///
+    /// - Throws: ``ConfigurationError`` with code `invalidValue` for the first setting that cannot be used.
+    public init(reader: ConfigReader) throws {
+        let values = SettingValues(reader: reader)
+        var configuration = AppConfiguration()
+        if let host = values.text(Key.httpHost) {
+            configuration.host = host
+        }
+        if let port = try values.parsed(Key.httpPort, expected: "ganze Zahl von 1 bis 65535", parse: Self.port) {
+            configuration.port = port
+        }
+        if let directory = values.text(Key.templatesDirectory) {
+            configuration.templatesDirectory = directory
+        }
+        if let directory = values.text(Key.workflowsDirectory) {
+            configuration.workflowsDirectory = directory
+        }
+        let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+        if let level = try values.parsed(Key.logLevel, expected: levels, parse: Self.logLevel) {
+            configuration.logLevel = level
+        }
+        let states = GermanState.allCases.map(\.rawValue).joined(separator: ", ")
+        if let state = try values.parsed(Key.federalState, expected: states, parse: Self.federalState) {
+            configuration.federalState = state
+        }
+        self = configuration
+    }
+
+    private static func port(_ text: String) -> Int? {
+        guard let port = Int(text), (1...65535).contains(port) else { return nil }
+        return port
+    }
+
+    private static func logLevel(_ text: String) -> Logger.Level? {
+        Logger.Level(rawValue: text.lowercased())
+    }
+
+    private static func federalState(_ text: String) -> GermanState? {
+        GermanState(rawValue: text.uppercased())
+    }
+
+    /// Whether ``host`` is a loopback address, i.e. the server is unreachable from other machines.
+    public var bindsToLoopback: Bool {
+        let host = host.lowercased()
+        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+}
+
+/// Reads raw setting values as text, so that every source (environment, command line, YAML,
+/// in-memory) is parsed the same way and a bad value gives an error instead of a silent default
+/// (`ConfigReader.int(forKey:)` returns nil for `"abc"`).
+struct SettingValues {
+    let reader: ConfigReader
+
+    /// The trimmed value of `key`; nil if unset or empty (an empty environment variable means "not set").
+    func text(_ key: String) -> String? {
+        let configKey = ConfigKey(key)
+        // Environment, command line and YAML scalars all answer a string lookup; only typed
+        // in-memory values (tests, embedders) need the int/bool fallbacks.
+        let raw =
+            reader.string(forKey: configKey)
+            ?? reader.int(forKey: configKey).map(String.init)
+            ?? reader.bool(forKey: configKey).map(String.init)
+        guard let trimmed = raw?.trimmingCharacters(in: .whitespaces), !trimmed.isEmpty else {
+            return nil
+        }
+        return trimmed
+    }
+
+    /// The value of `key` converted by `parse`; nil if unset.
+    ///
+    /// - Throws: ``ConfigurationError`` naming the key, its environment variable and `expected`
+    ///   when the value is set but `parse` rejects it.
+    func parsed<Value>(_ key: String, expected: String, parse: (String) -> Value?) throws -> Value? {
+        guard let text = text(key) else { return nil }
+        guard let value = parse(text) else {
+            throw ConfigurationError(
+                code: .invalidValue,
+                key: key,
+                description: """
+                    Ungültiger Wert für „\(key)“ (Umgebungsvariable \(Self.environmentName(for: key)), \
+                    Option \(Self.optionName(for: key))): „\(text)“. Erlaubt: \(expected).
+                    """
+            )
+        }
+        return value
+    }
+
+    /// `http.port` → `FREIGABE_HTTP_PORT`, as `EnvironmentVariablesProvider` encodes prefixed keys.
+    static func environmentName(for key: String) -> String {
+        "FREIGABE_" + key.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+    }
+
+    /// `http.port` → `--http-port`, as `CommandLineArgumentsProvider` encodes keys.
+    static func optionName(for key: String) -> String {
+        "--" + key.map { $0 == "." || $0 == "_" ? "-" : String($0) }.joined()
+    }
+}

@@ -1,0 +1,37 @@
+import Hummingbird
+
+/// Adds the security headers to every response, including error responses.
+///
+/// The policy allows only same-origin resources: no inline script or style, no framing, forms post
+/// only to us, no `<base>` tricks. Pages must therefore keep CSS in `/static/` and use no inline
+/// `style=` or `<script>`.
+struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+    // `HTTPFields.Element.Name` because Hummingbird re-exports `HTTPFields` but not `HTTPField`.
+    static var headers: HTTPFields {
+        [
+            .contentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+            .xContentTypeOptions: "nosniff",
+            HTTPFields.Element.Name("Referrer-Policy")!: "same-origin",
+            HTTPFields.Element.Name("X-Frame-Options")!: "DENY",
+        ]
+    }
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            // Errors become responses only after all middleware has run; turn them into a response
+            // here so they get the headers too.
+            response = try error.response(from: request, context: context)
+        }
+        for field in Self.headers {
+            response.headers[field.name] = field.value
+        }
+        return response
+    }
+}

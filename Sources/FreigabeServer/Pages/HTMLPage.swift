@@ -1,0 +1,22 @@
+import Hummingbird
+
+/// A rendered HTML page as a response.
+///
+/// `Vary: Accept-Language` because the same URL answers in German or English; caches must keep both.
+struct HTMLPage: ResponseGenerator {
+    var html: String
+    var language: String
+    var status: HTTPResponse.Status = .ok
+
+    func response(from request: Request, context: some RequestContext) -> Response {
+        Response(
+            status: status,
+            headers: [
+                .contentType: "text/html; charset=utf-8",
+                .contentLanguage: language,
+                .vary: "Accept-Language",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: html))
+        )
+    }
+}

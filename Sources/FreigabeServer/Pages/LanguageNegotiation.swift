@@ -1,0 +1,47 @@
+/// Picks the page language from an `Accept-Language` header (RFC 9110, section 12.5.4).
+///
+/// Only the primary subtag counts (`de-AT` → `de`): we have one German and one English text each.
+/// The header's order breaks ties between equal weights; anything unknown or unparsable falls back
+/// to the default, German.
+public struct LanguageNegotiation: Sendable {
+    /// Languages we have texts for, in order of preference when the client has none.
+    public let supported: [String]
+    /// Language used when nothing in the header matches.
+    public let defaultLanguage: String
+
+    public init(supported: [String], defaultLanguage: String = "de") {
+        self.supported = supported
+        self.defaultLanguage = defaultLanguage
+    }
+
+    /// The best supported language for the header value, or ``defaultLanguage``.
+    public func language(forAcceptLanguage header: String?) -> String {
+        guard let header else { return defaultLanguage }
+        var best: (language: String, weight: Double)?
+        for range in header.split(separator: ",") {
+            let parts = range.split(separator: ";").map { $0.trimmingWhitespace() }
+            guard let tag = parts.first?.lowercased(), !tag.isEmpty else { continue }
+            let weight = parts.dropFirst().lazy.compactMap(Self.weight(from:)).first ?? 1
+            guard weight > 0 else { continue }
+            let primary = tag == "*" ? defaultLanguage : String(tag.prefix { $0 != "-" })
+            guard supported.contains(primary) else { continue }
+            if weight > best?.weight ?? 0 {
+                best = (primary, weight)
+            }
+        }
+        return best?.language ?? defaultLanguage
+    }
+
+    /// `q=0.8` → 0.8; other parameters → nil.
+    private static func weight(from parameter: String) -> Double? {
+        let pair = parameter.split(separator: "=", maxSplits: 1)
+        guard pair.count == 2, pair[0].trimmingWhitespace().lowercased() == "q" else { return nil }
+        return Double(pair[1].trimmingWhitespace())
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingWhitespace() -> String {
+        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+    }
+}

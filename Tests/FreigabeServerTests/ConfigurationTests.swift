@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+
+@testable import FreigabeServer
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    @Test func defaultsWhenNothingIsSet() async throws {
+        let reader = try await ConfigurationSources.reader(environment: [:])
+        let configuration = try AppConfiguration(reader: reader)
+        #expect(configuration == AppConfiguration())
+        #expect(configuration.host == "127.0.0.1")
+        #expect(configuration.port == 8080)
+        #expect(configuration.templatesDirectory == "Templates")
+        #expect(configuration.workflowsDirectory == "Workflows")
+        #expect(configuration.logLevel == .info)
+        #expect(configuration.federalState == .hessen)
+        #expect(configuration.bindsToLoopback)
+    }
+
+    @Test func environmentVariablesWithPrefix() async throws {
+        let reader = try await ConfigurationSources.reader(environment: [
+            "FREIGABE_HTTP_HOST": "0.0.0.0",
+            "FREIGABE_HTTP_PORT": " 9090 ",
+            "FREIGABE_TEMPLATES_DIR": "/srv/freigabe/Templates",
+            "FREIGABE_WORKFLOWS_DIR": "/srv/freigabe/Workflows",
+            "FREIGABE_LOG_LEVEL": "DEBUG",
+            "FREIGABE_STATE": "nw",
+        ])
+        let configuration = try AppConfiguration(reader: reader)
+        #expect(
+            configuration
+                == AppConfiguration(
+                    host: "0.0.0.0",
+                    port: 9090,
+                    templatesDirectory: "/srv/freigabe/Templates",
+                    workflowsDirectory: "/srv/freigabe/Workflows",
+                    logLevel: .debug,
+                    federalState: .nordrheinWestfalen
+                )
+        )
+        #expect(!configuration.bindsToLoopback)
+    }
+
+    @Test func unprefixedVariablesAreIgnored() async throws {
+        let reader = try await ConfigurationSources.reader(environment: ["HTTP_PORT": "1234", "PORT": "1234"])
+        #expect(try AppConfiguration(reader: reader).port == 8080)
+    }
+
+    @Test func emptyVariableMeansUnset() async throws {
+        let reader = try await ConfigurationSources.reader(environment: ["FREIGABE_HTTP_PORT": ""])
+        #expect(try AppConfiguration(reader: reader).port == 8080)
+    }
+
+    @Test(arguments: ["0", "65536", "70000", "-1", "abc", "80.5"])
+    func invalidPortIsAClearError(value: String) async throws {
+        let reader = try await ConfigurationSources.reader(environment: ["FREIGABE_HTTP_PORT": value])
+        let error = #expect(throws: ConfigurationError.self) { try AppConfiguration(reader: reader) }
+        #expect(error?.code == .invalidValue)
+        #expect(error?.key == "http.port")
+        #expect(
+            error?.description
+                == "Ungültiger Wert für „http.port“ (Umgebungsvariable FREIGABE_HTTP_PORT, Option --http-port): "
+                + "„\(value)“. Erlaubt: ganze Zahl von 1 bis 65535."
+        )
+    }
+
+    @Test func invalidLogLevelAndStateNameTheAllowedValues() async throws {
+        let badLevel = try await ConfigurationSources.reader(environment: ["FREIGABE_LOG_LEVEL": "verbose"])
+        let level = #expect(throws: ConfigurationError.self) { try AppConfiguration(reader: badLevel) }
+        #expect(level?.key == "log.level")
+        #expect(level?.description.contains("trace, debug, info, notice, warning, error, critical") == true)
+
+        let badState = try await ConfigurationSources.reader(environment: ["FREIGABE_STATE": "XX"])
+        let state = #expect(throws: ConfigurationError.self) { try AppConfiguration(reader: badState) }
+        #expect(state?.key == "state")
+        #expect(state?.description.contains("FREIGABE_STATE") == true)
+        #expect(state?.description.contains("HE") == true)
+    }
+
+    @Test func sourcesWinInOrder() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("freigabe-\(UUID()).yaml")
+        try """
+        http:
+          host: 10.0.0.1
+          port: 7000
+        state: BY
+        log:
+          level: notice
+        """.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+
+        let environment = [
+            "FREIGABE_CONFIG_FILE": file.path, "FREIGABE_HTTP_PORT": "7100", "FREIGABE_LOG_LEVEL": "error",
+        ]
+        func configuration(overrides: [String: String] = [:], arguments: [String] = []) async throws -> AppConfiguration
+        {
+            try AppConfiguration(
+                reader: await ConfigurationSources.reader(
+                    overrides: overrides,
+                    arguments: arguments,
+                    environment: environment
+                )
+            )
+        }
+
+        let fromFile = try await configuration()
+        #expect(fromFile.host == "10.0.0.1")  // file only
+        #expect(fromFile.federalState == .bayern)  // file only
+        #expect(fromFile.port == 7100)  // environment beats file
+        #expect(fromFile.logLevel == .error)
+
+        let fromArguments = try await configuration(arguments: ["--http-port", "7200", "--state", "SN"])
+        #expect(fromArguments.port == 7200)
+        #expect(fromArguments.federalState == .sachsen)
+
+        let fromOptions = try await configuration(overrides: ["http.port": "7300"], arguments: ["--http-port", "7200"])
+        #expect(fromOptions.port == 7300)
+        #expect(fromOptions.logLevel == .error)
+    }
+
+    @Test func configFileCanBeNamedOnTheCommandLine() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("freigabe-\(UUID()).yaml")
+        try "http:\n  port: 7400\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let reader = try await ConfigurationSources.reader(overrides: ["config.file": file.path], environment: [:])
+        #expect(try AppConfiguration(reader: reader).port == 7400)
+    }
+
+    @Test func missingConfigFileIsAClearError() async throws {
+        let error = await #expect(throws: ConfigurationError.self) {
+            try await ConfigurationSources.reader(environment: ["FREIGABE_CONFIG_FILE": "/nonexistent/freigabe.yaml"])
+        }
+        #expect(error?.code == .unreadableConfigFile)
+        #expect(error?.description.contains("/nonexistent/freigabe.yaml") == true)
+    }
+
+    @Test func buildApplicationRejectsInvalidSettings() async throws {
+        let reader = try await ConfigurationSources.reader(environment: ["FREIGABE_HTTP_PORT": "99999"])
+        await #expect(throws: ConfigurationError.self) { try await buildApplication(reader: reader) }
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+
+@testable import FreigabeServer
+
+@Suite("Templates and strings")
+struct PageRendererTests {
+    @Test func valuesAreHTMLEscaped() async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        let html = try #require(
+            renderer.render(
+                "error",
+                language: "de",
+                values: ["title": #"<script>alert("x")</script>"#, "message": "Tom & Jerry's", "status": "400"]
+            )
+        )
+        #expect(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"))
+        #expect(html.contains("Tom &amp; Jerry&#39;s"))
+        #expect(!html.contains("<script>"))
+    }
+
+    @Test func germanAndEnglishHaveTheSameKeys() async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        #expect(renderer.languages == ["de", "en"])
+        let german = Set(renderer.catalog(for: "de").texts.keys)
+        let english = Set(renderer.catalog(for: "en").texts.keys)
+        #expect(german.subtracting(english).isEmpty, "only in de.yaml: \(german.subtracting(english).sorted())")
+        #expect(english.subtracting(german).isEmpty, "only in en.yaml: \(english.subtracting(german).sorted())")
+        for text in Array(renderer.catalog(for: "en").texts.values) + Array(renderer.catalog(for: "de").texts.values) {
+            #expect(!text.trimmingCharacters(in: .whitespaces).isEmpty)
+        }
+    }
+
+    @Test func everyTextATemplateUsesExists() async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        let folder = URL(fileURLWithPath: TestSupport.templatesDirectory).resolvingSymlinksInPath()
+        let files = try #require(FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil))
+        let reference = try Regex(#"\{\{\s*t\.([a-z_.]+)\s*\}\}"#)
+        var checked = 0
+        for case let file as URL in files where file.pathExtension == "mustache" {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            for match in text.matches(of: reference) {
+                let key = String(text[match.output[1].range!])
+                for language in renderer.languages {
+                    #expect(
+                        renderer.catalog(for: language)[key] != nil,
+                        "\(file.lastPathComponent): t.\(key) missing in \(language)")
+                }
+                checked += 1
+            }
+        }
+        #expect(checked > 20)
+    }
+
+    @Test func errorTextsExistForEveryKind() async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        for language in renderer.languages {
+            for kind in ["not_found", "client_error", "server_error"] {
+                #expect(renderer.catalog(for: language)["errors.\(kind).title"] != nil)
+                #expect(renderer.catalog(for: language)["errors.\(kind).message"] != nil)
+            }
+        }
+    }
+
+    @Test func stringsFileErrorsNameFileAndLine() throws {
+        let error = #expect(throws: ConfigurationError.self) {
+            try StringCatalog(language: "de", yaml: "start:\n  title: Hallo\n  liste:\n    - a\n", fileName: "de.yaml")
+        }
+        #expect(error?.code == .invalidStrings)
+        #expect(error?.description.contains("de.yaml") == true)
+        #expect(error?.description.contains("start.liste") == true)
+    }
+
+    @Test func missingTemplatesDirectoryIsAClearError() async throws {
+        let error = await #expect(throws: ConfigurationError.self) {
+            try await PageRenderer.load(templatesDirectory: "/nonexistent/Templates")
+        }
+        #expect(error?.code == .invalidTemplates)
+        #expect(error?.description.contains("/nonexistent/Templates") == true)
+        #expect(error?.description.contains("FREIGABE_TEMPLATES_DIR") == true)
+    }
+}
+
+@Suite("Accept-Language")
+struct LanguageNegotiationTests {
+    let negotiation = LanguageNegotiation(supported: ["de", "en"], defaultLanguage: "de")
+
+    @Test(
+        arguments: [
+            (nil, "de"),
+            ("", "de"),
+            ("en", "en"),
+            ("EN-us", "en"),
+            ("de-AT", "de"),
+            ("fr, en;q=0.5", "en"),
+            ("en;q=0.4, de;q=0.6", "de"),
+            ("en, de", "en"),
+            ("de;q=0.8, en;q=0.8", "de"),
+            ("en;q=0", "de"),
+            ("en;q=abc", "en"),
+            ("*;q=0.5, en;q=0.4", "de"),
+            ("garbage;;;,", "de"),
+        ] as [(String?, String)])
+    func picksBestSupportedLanguage(header: String?, expected: String) {
+        #expect(negotiation.language(forAcceptLanguage: header) == expected)
+    }
+}
