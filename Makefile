@@ -32,7 +32,7 @@ test: services
 
 validate-workflows:
 	swift build --product freigabe
-	"$$(swift build --show-bin-path)/freigabe" workflow validate Workflows/*.yaml
+	"$$(swift build --show-bin-path)/freigabe" workflow validate $(wildcard Workflows/*.yaml Workflows/*.yml)
 
 lint:
 	swift format lint --strict --recursive $(SWIFT_FORMAT_PATHS)

@@ -62,7 +62,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "WorkflowEngineTests", dependencies: ["WorkflowEngine"]),
+        .testTarget(
+            name: "WorkflowEngineTests",
+            dependencies: ["WorkflowEngine", .product(name: "Yams", package: "Yams")]
+        ),
         .testTarget(name: "LDAPDirectoryTests", dependencies: ["LDAPDirectory"]),
         .testTarget(
             name: "FreigabeServerTests",

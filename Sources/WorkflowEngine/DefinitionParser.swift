@@ -13,16 +13,24 @@ public struct WorkflowDefinitionParser: Sendable {
     public func parse(_ source: String, file: String) throws(DefinitionError) -> WorkflowDefinition {
         let diagnostics = Diagnostics(file: file)
         let root: Node?
+        // The parser object owns the anchors; node.anchor is a weak reference, so it must stay alive
+        // until `AnchorCheck` has looked at the tree.
+        let yamlParser: Parser
         do {
-            root = try Yams.compose(yaml: source)
+            yamlParser = try Parser(yaml: source)
+            root = try yamlParser.singleRoot()
         } catch let error as YamlError {
-            throw DefinitionError(problems: [diagnostics.problem(for: error)])
+            throw DefinitionError(problems: diagnostics.problems(for: error, source: source))
         } catch {
             throw DefinitionError(problems: [DefinitionProblem(file: file, line: 1, message: "invalid YAML: \(error)")])
         }
         guard let root else {
             throw DefinitionError(problems: [DefinitionProblem(file: file, line: 1, message: "the file is empty")])
         }
+        // Anchors and aliases are refused before anything is read: expanding them is how a few hundred
+        // bytes of YAML ("billion laughs") become gigabytes, and a definition never needs them.
+        withExtendedLifetime(yamlParser) { AnchorCheck(diagnostics: diagnostics).check(root) }
+        guard diagnostics.problems.isEmpty else { throw DefinitionError(problems: diagnostics.sortedProblems) }
         let reader = DefinitionReader(diagnostics: diagnostics, customRoles: customRoles)
         let definition = reader.definition(
             from: root, contentHash: SHA256.hexDigest(of: Array(source.utf8)))
@@ -55,14 +63,49 @@ final class Diagnostics {
         problems.enumerated().sorted { ($0.element.line, $0.offset) < ($1.element.line, $1.offset) }.map(\.element)
     }
 
-    func problem(for error: YamlError) -> DefinitionProblem {
+    func problems(for error: YamlError, source: String) -> [DefinitionProblem] {
         switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
-            DefinitionProblem(file: file, line: mark.line, message: "invalid YAML: \(problem)")
-        case .composer(_, let problem, let mark, _):
-            DefinitionProblem(file: file, line: mark.line, message: "invalid YAML: \(problem)")
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return [DefinitionProblem(file: file, line: mark.line, message: "invalid YAML: \(problem)")]
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return duplicates.map { key in
+                DefinitionProblem(file: file, line: context.mark.line, message: "duplicate key '\(key)'")
+            }
+        case .reader(let problem, let offset, _, _):
+            // libyaml reports a byte offset; count the lines before it.
+            let line = offset.map { offset in source.utf8.prefix(offset).count { $0 == UInt8(ascii: "\n") } + 1 } ?? 1
+            return [DefinitionProblem(file: file, line: line, message: "invalid YAML: \(problem)")]
         default:
-            DefinitionProblem(file: file, line: 1, message: "invalid YAML: \(error)")
+            return [DefinitionProblem(file: file, line: 1, message: "invalid YAML")]
+        }
+    }
+}
+
+/// Reports every anchor (`&name`) and alias (`*name`) without descending into them. Yams replaces an
+/// alias by the anchored node itself, so both show up as a node that has an anchor.
+struct AnchorCheck {
+    let diagnostics: Diagnostics
+
+    func check(_ node: Node) {
+        if case .alias = node {
+            diagnostics.report("YAML aliases (*name) are not supported; write the value out", at: node)
+            return
+        }
+        if node.anchor != nil {
+            diagnostics.report("YAML anchors (&name) are not supported; write the value out", at: node)
+            return
+        }
+        switch node {
+        case .mapping(let mapping):
+            for (key, value) in mapping {
+                check(key)
+                check(value)
+            }
+        case .sequence(let sequence):
+            for item in sequence { check(item) }
+        case .scalar, .alias:
+            break
         }
     }
 }
@@ -150,7 +193,8 @@ struct DefinitionReader {
         return WorkflowDefinition(
             id: id, version: version, title: title, kinds: kinds, start: start, personalUnion: personalUnion,
             resubmission: resubmission, steps: steps, ends: ends, withdrawTo: withdrawTo,
-            submitRequirements: requirements, contentHash: contentHash)
+            submitRequirements: requirements, contentHash: contentHash,
+            startLine: top["start"]?.mark?.line ?? top.line, withdrawLine: top["withdraw"]?.mark?.line ?? top.line)
     }
 
     // MARK: Steps

@@ -43,7 +43,8 @@ public struct DefinitionSet: Sendable {
 
     /// The line of the top-level `version:` key, where a duplicate is best fixed.
     private func lineOfVersion(in text: String) -> Int {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // `isNewline` also splits "\r\n", which is a single Character in Swift.
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         return (lines.firstIndex { $0.hasPrefix("version:") } ?? 0) + 1
     }
 }

@@ -11,7 +11,8 @@ struct DefinitionValidator {
         checkEnds(definition)
         guard diagnostics.problems.isEmpty else { return }
         checkReachability(definition)
-        checkWayOut(definition)
+        let trapped = checkWayOut(definition)
+        checkApprovalCycles(definition, skipping: trapped)
     }
 
     private func checkUniqueIDs(_ definition: WorkflowDefinition) -> Set<String> {
@@ -35,14 +36,16 @@ struct DefinitionValidator {
 
     private func checkStart(_ definition: WorkflowDefinition, nodes: Set<String>) {
         if definition.step(definition.start) == nil {
-            diagnostics.report("start '\(definition.start)' is not a step", line: 1)
+            diagnostics.report("start '\(definition.start)' is not a step", line: definition.startLine)
         }
         guard let withdrawn = definition.end(definition.withdrawTo) else {
-            diagnostics.report("withdraw '\(definition.withdrawTo)' is not an end", line: 1)
+            diagnostics.report("withdraw '\(definition.withdrawTo)' is not an end", line: definition.withdrawLine)
             return
         }
         if withdrawn.type != .final {
-            diagnostics.report("withdraw must lead to an end of type final, not '\(withdrawn.type.rawValue)'", line: 1)
+            diagnostics.report(
+                "withdraw must lead to an end of type final, not '\(withdrawn.type.rawValue)'",
+                line: definition.withdrawLine)
         }
     }
 
@@ -133,7 +136,8 @@ struct DefinitionValidator {
     }
 
     /// Every step must be able to reach an end; otherwise requests would circle forever.
-    private func checkWayOut(_ definition: WorkflowDefinition) {
+    @discardableResult
+    private func checkWayOut(_ definition: WorkflowDefinition) -> Set<String> {
         var canEnd = Set(definition.ends.map(\.id))
         var changed = true
         while changed {
@@ -155,6 +159,32 @@ struct DefinitionValidator {
                 diagnostics.report(
                     "step '\(step.id)' is in a cycle without exit (\(cycle)): no decision ever reaches an end",
                     line: step.line)
+            }
+        }
+        return Set(trapped.map(\.id))
+    }
+
+    /// A step whose condition does not hold is skipped along `on.approve`; a cycle of approvals would
+    /// skip around forever for a request that meets none of the conditions, so approvals must always
+    /// lead forward.
+    private func checkApprovalCycles(_ definition: WorkflowDefinition, skipping alreadyReported: Set<String>) {
+        var reported = alreadyReported
+        for first in definition.steps where !reported.contains(first.id) {
+            var path: [String] = []
+            var current: Step? = first
+            while let step = current, !reported.contains(step.id) {
+                if let index = path.firstIndex(of: step.id) {
+                    let cycle = path[index...]
+                    reported.formUnion(cycle)
+                    let lineOfStep = definition.step(cycle.first!)?.line ?? 1
+                    diagnostics.report(
+                        "steps \((cycle + [cycle.first!]).joined(separator: " → ")) form a cycle along on.approve; "
+                            + "approvals must lead towards an end",
+                        line: lineOfStep)
+                    break
+                }
+                path.append(step.id)
+                current = definition.step(step.onApprove)
             }
         }
     }

@@ -57,7 +57,7 @@ public struct AuditRecord: Hashable, Sendable {
     /// Steps one decision covers (Personalunion), otherwise empty.
     public var covers: [String]
     public var at: Date
-    /// The state name after the event.
+    /// The name of the state the event led to (the same for every record of one event).
     public var state: String
 
     public init(

@@ -1,7 +1,11 @@
 /// Renders a definition as a Mermaid state diagram (`stateDiagram-v2`) for documentation and review.
 public enum MermaidGraph {
     public static func render(_ definition: WorkflowDefinition) -> String {
-        var lines = ["---", "title: \(escape(definition.title.de)) (\(definition.id) v\(definition.version))", "---"]
+        let title = "\(definition.title.de) (\(definition.id) v\(definition.version))"
+        // Quoted, so '#', ':' and leading '[' or '&' in a title cannot break the YAML front matter.
+        let quotedTitle = title.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(
+            of: "\"", with: "\\\"")
+        var lines = ["---", "title: \"\(quotedTitle)\"", "---"]
         lines.append("stateDiagram-v2")
         lines.append("    [*] --> draft")
         lines.append("    draft --> \(node(definition.start)): submit")

@@ -51,7 +51,7 @@ public struct RequestMachine: Hashable, Sendable {
         var effects: [Effect] = [.notifyRequester(.submitted)]
         enter(definition.start, at: now, effects: &effects)
         effects.insert(.audit(AuditRecord(event: .submitted, actor: person, at: now, state: state.name)), at: 0)
-        return effects
+        return stampedWithFinalState(effects)
     }
 
     /// The requester answers a `request_changes`, possibly with changed facts. If the facts changed,
@@ -80,7 +80,7 @@ public struct RequestMachine: Hashable, Sendable {
                     event: .resubmitted, actor: person, step: progress.step, comment: comment, at: now,
                     state: state.name)),
             at: 0)
-        return effects
+        return stampedWithFinalState(effects)
     }
 
     public mutating func withdraw(
@@ -109,7 +109,7 @@ public struct RequestMachine: Hashable, Sendable {
                     event: .withdrawn, actor: person, step: waitingStep?.step, comment: comment, at: now,
                     state: state.name)),
             at: 0)
-        return effects
+        return stampedWithFinalState(effects)
     }
 
     // MARK: Decider events
@@ -130,31 +130,31 @@ public struct RequestMachine: Hashable, Sendable {
         let decision = authority.decision(.approved, step: step.id, at: now, comment: comment, details: details)
         progress.approvals[authority.branch.id, default: []].append(decision)
         snapshot.decisions.append(decision)
-        var effects: [Effect] = [.audit(record(.approved, decision))]
+        snapshot.state = .inReview(progress)
         let complete = progress.activeBranches.allSatisfy { branchID in
             let quorum = step.branches.first { $0.id == branchID }?.quorum ?? 1
             return progress.approvals[branchID, default: []].count >= quorum
         }
-        guard complete else {
-            snapshot.state = .inReview(progress)
-            return effects
-        }
-        effects.append(.cancelTimers(step: step.id))
+        guard complete else { return [.audit(record(.approved, decision))] }
+
+        var effects: [Effect] = [.cancelTimers(step: step.id)]
+        var recorded = decision
         if let combined = personalUnionStep(after: step, decision: decision, decider: decider, at: now) {
             // One decision covers the owner step and the steward step; it is recorded once, saying so.
-            var covering = decision
-            covering.covers = [step.id, combined.id]
-            snapshot.decisions[snapshot.decisions.count - 1] = covering
-            effects[0] = .audit(record(.approved, covering))
+            recorded.covers = [step.id, combined.id]
+            snapshot.decisions[snapshot.decisions.count - 1] = recorded
             effects.append(
                 .audit(
                     AuditRecord(
-                        event: .stepSkipped, step: combined.id, comment: "personal_union", at: now, state: state.name)))
+                        event: .stepSkipped, step: combined.id, comment: "personal_union", at: now,
+                        state: state.name)))
             enter(combined.onApprove, at: now, effects: &effects)
         } else {
             enter(step.onApprove, at: now, effects: &effects)
         }
-        return effects
+        // Recorded last so that it names the state the approval led to.
+        effects.insert(.audit(record(.approved, recorded)), at: 0)
+        return stampedWithFinalState(effects)
     }
 
     public mutating func reject(
@@ -169,10 +169,12 @@ public struct RequestMachine: Hashable, Sendable {
         guard let reason = reason.trimmedNonEmpty else { throw error(.reasonRequired, .reject) }
         let decision = authority.decision(.rejected, step: step.id, at: now, comment: reason, details: nil)
         snapshot.decisions.append(decision)
-        var effects: [Effect] = [.audit(record(.rejected, decision)), .cancelTimers(step: step.id)]
-        effects.append(.notifyRequester(.rejected(step: step.id, reason: reason)))
+        var effects: [Effect] = [
+            .cancelTimers(step: step.id), .notifyRequester(.rejected(step: step.id, reason: reason)),
+        ]
         enter(step.onReject, at: now, effects: &effects)
-        return effects
+        effects.insert(.audit(record(.rejected, decision)), at: 0)
+        return stampedWithFinalState(effects)
     }
 
     public mutating func requestChanges(
@@ -202,6 +204,10 @@ public struct RequestMachine: Hashable, Sendable {
         }
         let direct = end.revocableBy.first { decider.roles.contains($0) }
         let deputy = direct == nil ? activeDeputy(decider, at: now, roles: end.revocableBy) : nil
+        // Holding a revoking role does not let the requester decide on their own request.
+        guard decider.person != snapshot.requester || (direct == nil && deputy == nil) else {
+            throw error(.requesterCannotDecide, .revoke)
+        }
         guard let role = direct ?? deputy?.role else {
             let couldAsDeputy = decider.deputising.contains { !$0.principalRoles.isDisjoint(with: end.revocableBy) }
             throw error(couldAsDeputy ? .deputyshipNotActive : .notAuthorised, .revoke)
@@ -476,6 +482,16 @@ public struct RequestMachine: Hashable, Sendable {
             step: decision.branch,
             comment: decision.comment, covers: decision.covers.count > 1 ? decision.covers : [], at: decision.at,
             state: state.name)
+    }
+
+    /// Every audit record of one event names the state the event led to, also records made on the way
+    /// (a skipped step, a Personalunion), so an auditor reads one consistent "state after" per event.
+    private func stampedWithFinalState(_ effects: [Effect]) -> [Effect] {
+        effects.map { effect in
+            guard case .audit(var record) = effect else { return effect }
+            record.state = state.name
+            return .audit(record)
+        }
     }
 
     private func error(_ code: WorkflowError.Code, _ event: RequestEvent, _ details: [String] = []) -> WorkflowError {

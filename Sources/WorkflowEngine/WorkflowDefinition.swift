@@ -19,6 +19,9 @@ public struct WorkflowDefinition: Hashable, Sendable {
     public var submitRequirements: [SubmitRequirement]
     /// SHA-256 of the YAML source, hex. Pins a request to exactly this text.
     public var contentHash: String
+    /// Source lines of `start:` and `withdraw:`, for messages.
+    var startLine = 1
+    var withdrawLine = 1
 
     public var pin: WorkflowPin { WorkflowPin(id: id, version: version, contentHash: contentHash) }
 

@@ -1,0 +1,222 @@
+import Foundation
+import Testing
+
+@testable import WorkflowEngine
+
+@Suite("Deputies, escalation and reminders")
+struct DeputyEscalationTests {
+    typealias Fixtures = MachineFixtures
+
+    // MARK: Deputies
+
+    @Test("Paul acts for Otto only within [validFrom, validUntil) and is recorded as acting for him")
+    func deputyWindow() throws {
+        let from = Fixtures.days(1)
+        let until = Fixtures.days(3)
+        let paul = Fixtures.deputy("paul", for: "otto", principalRoles: [.dataOwner], from: from, until: until)
+        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        for refused in [from.addingTimeInterval(-1), until, until.addingTimeInterval(86_400)] {
+            Fixtures.expectRefused(.deputyshipNotActive, .approve, on: &machine) {
+                try $0.approve(by: paul, at: refused)
+            }
+            Fixtures.expectRefused(.deputyshipNotActive, .reject, on: &machine) {
+                try $0.reject(by: paul, at: refused, reason: "nein")
+            }
+        }
+        let effects = try machine.approve(by: paul, at: from, comment: "i. V.")
+        #expect(
+            Fixtures.ignoringAuditState(effects).first
+                == Fixtures.audit(
+                    .approved, actor: "paul", actingFor: "otto", role: .dataOwner, step: "owner_review",
+                    comment: "i. V.",
+                    at: from))
+        let decision = try #require(machine.decisions.first)
+        #expect(decision.person == "paul" && decision.actingFor == "otto" && decision.role == .dataOwner)
+        #expect(machine.state.name == "in_review:steward_review")
+    }
+
+    @Test("the last instant before validUntil still counts")
+    func deputyLastInstant() throws {
+        let until = Fixtures.days(3)
+        let paul = Fixtures.deputy("paul", for: "otto", principalRoles: [.dataOwner], from: Fixtures.t0, until: until)
+        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        _ = try machine.requestChanges(by: paul, at: until.addingTimeInterval(-1), question: "Zeitraum?")
+        #expect(machine.decisions.first?.actingFor == "otto")
+    }
+
+    @Test("a deputyship is no authority when it names someone else, or the principal lacks the role")
+    func deputyWithoutAuthority() throws {
+        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        let someoneElses = Decider(
+            person: "paul", roles: [],
+            deputising: [
+                DeputyAuthority(
+                    deputyship: Deputyship(
+                        principal: "otto", deputy: "pia", validFrom: Fixtures.paulFrom, validUntil: Fixtures.paulUntil),
+                    principalRoles: [.dataOwner])
+            ])
+        Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) {
+            try $0.approve(by: someoneElses, at: Fixtures.t0)
+        }
+        let forDora = Fixtures.deputy("paul", for: "dora", principalRoles: [.dsb])
+        Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) { try $0.approve(by: forDora, at: Fixtures.t0) }
+        Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) {
+            try $0.approve(by: Fixtures.olga, at: Fixtures.t0)
+        }
+    }
+
+    // MARK: Escalation
+
+    @Test("escalation only at the deadline; then Governance is told and may decide an owner step")
+    func escalateOwnerStep() throws {
+        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        let deadline = Fixtures.instant("2026-03-09T23:00:00Z")
+        Fixtures.expectRefused(.tooEarly, .escalate, details: ["deadline \(deadline)"], on: &machine) {
+            try $0.escalate(at: deadline.addingTimeInterval(-1))
+        }
+        Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) {
+            try $0.approve(by: Fixtures.greta, at: deadline.addingTimeInterval(-1))
+        }
+        let effects = try machine.escalate(at: deadline)
+        #expect(
+            Fixtures.ignoringAuditState(effects) == [
+                Fixtures.audit(.escalated, role: .governance, step: "owner_review", at: deadline),
+                .inform(role: .governance, .escalated(step: "owner_review", overdueSince: deadline, mayDecide: true)),
+            ])
+        #expect(machine.state.name == "in_review:owner_review")
+        Fixtures.expectRefused(.invalidTransition, .escalate, on: &machine) { try $0.escalate(at: deadline) }
+        let later = deadline.addingTimeInterval(3600)
+        _ = try machine.approve(by: Fixtures.greta, at: later, comment: "Owner nicht erreichbar")
+        let decision = try #require(machine.decisions.first)
+        #expect(decision.person == "greta" && decision.role == .governance && decision.asEscalation)
+        #expect(decision.branch == "owner_review")
+        #expect(machine.state.name == "in_review:steward_review")
+
+        // The escalation instance decides only one step of the request.
+        guard case .inReview(let progress) = machine.state, let next = progress.deadline else { return }
+        _ = try machine.escalate(at: next)
+        Fixtures.expectRefused(.alreadyDecidedAnotherStep, .approve, on: &machine) {
+            try $0.approve(by: Fixtures.greta, at: next)
+        }
+    }
+
+    @Test("after escalation the owner may still decide, in their own role")
+    func ownerAfterEscalation() throws {
+        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        _ = try machine.escalate(at: Fixtures.muchLater)
+        _ = try machine.approve(by: Fixtures.otto, at: Fixtures.muchLater)
+        #expect(machine.decisions.first?.asEscalation == false)
+        #expect(machine.decisions.first?.role == .dataOwner)
+    }
+
+    @Test("Governance never decides a DSB or ISB step, not even after escalation")
+    func independentControllers() throws {
+        let definition = try Fixtures.definition(.sharedData)
+        for step in ["privacy_review", "security_review"] {
+            var machine = try Fixtures.submitted(definition, Fixtures.everyStepApplies(.sharedData))
+            try Fixtures.drive(&machine, to: "in_review:\(step)")
+            guard case .inReview(let progress) = machine.state, let deadline = progress.deadline else {
+                Issue.record("not in review")
+                continue
+            }
+            let role: Role = step == "privacy_review" ? .dsb : .isb
+            let effects = try machine.escalate(at: deadline)
+            #expect(
+                Fixtures.ignoringAuditState(effects) == [
+                    Fixtures.audit(.escalated, role: .governance, step: step, at: deadline),
+                    .inform(role: .governance, .escalated(step: step, overdueSince: deadline, mayDecide: false)),
+                ])
+            Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) {
+                try $0.approve(by: Fixtures.greta, at: deadline)
+            }
+            Fixtures.expectRefused(.notAuthorised, .reject, on: &machine) {
+                try $0.reject(by: Fixtures.greta, at: deadline, reason: "überfällig")
+            }
+            Fixtures.expectRefused(.notAuthorised, .requestChanges, on: &machine) {
+                try $0.requestChanges(by: Fixtures.greta, at: deadline, question: "?")
+            }
+            _ = try machine.approve(by: Fixtures.decider(for: role), at: deadline)
+            #expect(machine.decisions.last?.role == role)
+        }
+    }
+
+    @Test("Open Data: the parallel DSB/ISB step escalates without decision right; publication with it")
+    func openDataEscalation() throws {
+        var machine = try Fixtures.submitted(
+            try Fixtures.definition(.openData), Fixtures.open(.confidential, .anonymised))
+        try Fixtures.drive(&machine, to: "in_review:legal_review")
+        _ = try machine.approve(by: Fixtures.dora, at: Fixtures.t0)
+        guard case .inReview(let legal) = machine.state, let legalDeadline = legal.deadline else { return }
+        let effects = try machine.escalate(at: legalDeadline)
+        #expect(
+            effects.last
+                == .inform(
+                    role: .governance, .escalated(step: "legal_review", overdueSince: legalDeadline, mayDecide: false)))
+        for branch in [nil, "security_review"] {
+            Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) {
+                try $0.approve(by: Fixtures.greta, at: legalDeadline, branch: branch)
+            }
+        }
+        _ = try machine.approve(by: Fixtures.ingo, at: legalDeadline)
+        guard case .inReview(let publication) = machine.state, let deadline = publication.deadline else { return }
+        #expect(publication.step == "publication")
+        let escalation = try machine.escalate(at: deadline)
+        #expect(
+            escalation.last
+                == .inform(role: .governance, .escalated(step: "publication", overdueSince: deadline, mayDecide: true)))
+        Fixtures.expectRefused(.approvalDetailsMissing, .approve, details: ["licence", "portal_url"], on: &machine) {
+            try $0.approve(by: Fixtures.greta, at: deadline)
+        }
+        _ = try machine.approve(by: Fixtures.greta, at: deadline, details: Fixtures.publication)
+        #expect(machine.state.name == "published:published")
+        #expect(machine.decisions.last?.asEscalation == true)
+    }
+
+    // MARK: Reminders
+
+    @Test("a reminder only at its time, for every branch still open")
+    func reminders() throws {
+        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        let deadline = Fixtures.instant("2026-03-09T23:00:00Z")
+        let due = Fixtures.instant("2026-03-05T23:00:00Z")
+        Fixtures.expectRefused(.tooEarly, .remind, details: ["reminder due \(due)"], on: &machine) {
+            try $0.remind(at: due.addingTimeInterval(-1))
+        }
+        let effects = try machine.remind(at: due)
+        #expect(
+            Fixtures.ignoringAuditState(effects) == [
+                Fixtures.audit(.reminded, step: "owner_review", at: due),
+                .remind(step: "owner_review", branch: "owner_review", role: .dataOwner, deadline: deadline),
+            ])
+        #expect(machine.state.name == "in_review:owner_review")
+    }
+
+    @Test("in the parallel step only the branch still waiting is reminded")
+    func parallelReminder() throws {
+        var machine = try Fixtures.submitted(
+            try Fixtures.definition(.openData), Fixtures.open(.confidential, .anonymised))
+        try Fixtures.drive(&machine, to: "in_review:legal_review")
+        guard case .inReview(let progress) = machine.state, let deadline = progress.deadline else { return }
+        let due = Fixtures.reminder(3, before: deadline)
+        let both = try machine.remind(at: due)
+        #expect(
+            Array(both.dropFirst()) == [
+                .remind(step: "legal_review", branch: "privacy_review", role: .dsb, deadline: deadline),
+                .remind(step: "legal_review", branch: "security_review", role: .isb, deadline: deadline),
+            ])
+        _ = try machine.approve(by: Fixtures.dora, at: due)
+        let one = try machine.remind(at: due)
+        #expect(
+            Fixtures.ignoringAuditState(one) == [
+                Fixtures.audit(.reminded, step: "legal_review", at: due),
+                .remind(step: "legal_review", branch: "security_review", role: .isb, deadline: deadline),
+            ])
+    }
+
+    @Test("no reminder or escalation while the request waits for the requester")
+    func timersWhileChangesRequested() throws {
+        var machine = try Fixtures.machine(.sharedData, in: "changes_requested:owner_review")
+        Fixtures.expectRefused(.invalidTransition, .remind, on: &machine) { try $0.remind(at: Fixtures.muchLater) }
+        Fixtures.expectRefused(.invalidTransition, .escalate, on: &machine) { try $0.escalate(at: Fixtures.muchLater) }
+    }
+}

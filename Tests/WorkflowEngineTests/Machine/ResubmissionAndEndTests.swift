@@ -1,0 +1,208 @@
+import Foundation
+import Testing
+
+@testable import WorkflowEngine
+
+@Suite("Resubmission, expiry and revocation")
+struct ResubmissionAndEndTests {
+    typealias Fixtures = MachineFixtures
+
+    // MARK: Resubmission
+
+    @Test("asking for changes waits for the requester and stops the step's timers")
+    func requestChangesEffects() throws {
+        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        try Fixtures.drive(&machine, to: "in_review:steward_review")
+        let t1 = Fixtures.minutes(30)
+        let effects = try machine.requestChanges(by: Fixtures.stefan, at: t1, question: " Welcher Zweck? ")
+        #expect(
+            Fixtures.ignoringAuditState(effects) == [
+                Fixtures.audit(
+                    .changesRequested, actor: "stefan", role: .dataSteward, step: "steward_review",
+                    comment: "Welcher Zweck?",
+                    at: t1),
+                .cancelTimers(step: "steward_review"),
+                .notifyRequester(.changesRequested(step: "steward_review", question: "Welcher Zweck?")),
+            ])
+        guard case .changesRequested(let progress, let question) = machine.state else {
+            Issue.record("not waiting for changes: \(machine.state.name)")
+            return
+        }
+        #expect(progress.step == "steward_review" && question == "Welcher Zweck?")
+        #expect(machine.decisions.last?.outcome == .changesRequested)
+    }
+
+    @Test("same facts: back to the step that asked; earlier approvals stand")
+    func resubmitSameFacts() throws {
+        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        try Fixtures.drive(&machine, to: "in_review:steward_review")
+        _ = try machine.requestChanges(by: Fixtures.stefan, at: Fixtures.t0, question: "Zweck?")
+        Fixtures.expectRefused(.notRequester, .resubmit, on: &machine) {
+            try $0.resubmit(by: "otto", at: Fixtures.t0)
+        }
+        let t1 = Fixtures.days(2)
+        let effects = try machine.resubmit(by: "anna", at: t1, comment: "Zweck ergänzt")
+        #expect(
+            Fixtures.ignoringAuditState(effects) == [
+                Fixtures.audit(.resubmitted, actor: "anna", step: "steward_review", comment: "Zweck ergänzt", at: t1)
+            ] + Fixtures.entering("steward_review", role: .dataSteward, workingDays: 5, remindBefore: 2, at: t1))
+        #expect(machine.state.name == "in_review:steward_review")
+        _ = try machine.approve(by: Fixtures.stefan, at: t1)
+        #expect(machine.state.name == "granted:granted")
+        #expect(machine.decisions.map(\.person) == ["otto", "stefan", "stefan"])
+    }
+
+    @Test("only a new access end: still the same step")
+    func resubmitNewAccessEnd() throws {
+        var machine = try Fixtures.machine(.sharedData, in: "changes_requested:security_review")
+        let newEnd = Fixtures.instant("2026-05-31T22:00:00Z")
+        _ = try machine.resubmit(by: "anna", at: Fixtures.t0, accessEnd: .some(newEnd))
+        #expect(machine.state.name == "in_review:security_review")
+        #expect(machine.snapshot.accessEnd == newEnd)
+        _ = try machine.approve(by: Fixtures.ingo, at: Fixtures.t0)
+        #expect(machine.state == .granted(end: "granted", until: newEnd))
+    }
+
+    @Test("changed facts: back to the first step, so a DSB step that is now required is not skipped")
+    func resubmitChangedFacts() throws {
+        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        try Fixtures.drive(&machine, to: "in_review:steward_review")
+        _ = try machine.requestChanges(by: Fixtures.stefan, at: Fixtures.t0, question: "Sind Personen enthalten?")
+        // Personal data now, but without the legal basis: refused, nothing changes.
+        Fixtures.expectRefused(.submissionIncomplete, .resubmit, details: ["legal_basis"], on: &machine) {
+            try $0.resubmit(
+                by: "anna", at: Fixtures.t0, facts: Fixtures.shared(.internal, .personal, legalBasis: false))
+        }
+        let t1 = Fixtures.days(1)
+        let effects = try machine.resubmit(by: "anna", at: t1, facts: Fixtures.shared(.internal, .personal))
+        #expect(
+            Fixtures.ignoringAuditState(effects) == [
+                Fixtures.audit(.resubmitted, actor: "anna", step: "steward_review", at: t1)
+            ] + Fixtures.entering("owner_review", role: .dataOwner, workingDays: 5, remindBefore: 2, at: t1))
+        #expect(machine.snapshot.facts.personalData == .personal)
+        _ = try machine.approve(by: Fixtures.otto, at: t1)
+        _ = try machine.approve(by: Fixtures.stefan, at: t1)
+        #expect(machine.state.name == "in_review:privacy_review")
+        _ = try machine.approve(by: Fixtures.dora, at: t1)
+        #expect(machine.state.name == "granted:granted")
+    }
+
+    @Test("Open Data: changed facts restart and activate the DSB branch; a missing statement is refused")
+    func resubmitOpenData() throws {
+        var machine = try Fixtures.machine(.openData, in: "changes_requested:publication")
+        Fixtures.expectRefused(.submissionIncomplete, .resubmit, details: ["anonymisation_statement"], on: &machine) {
+            try $0.resubmit(
+                by: "anna", at: Fixtures.t0, facts: Fixtures.open(.confidential, .personal, .high, statement: false))
+        }
+        _ = try machine.resubmit(by: "anna", at: Fixtures.t0, facts: Fixtures.open(.public, .personal, .normal))
+        #expect(machine.state.name == "in_review:owner_review")
+        try Fixtures.drive(&machine, to: "in_review:legal_review")
+        guard case .inReview(let progress) = machine.state else { return }
+        #expect(progress.activeBranches == ["privacy_review"])
+    }
+
+    @Test("the kind of release cannot change, nor can the access end be dropped")
+    func resubmitInvalid() throws {
+        var machine = try Fixtures.machine(.sharedData, in: "changes_requested:owner_review")
+        Fixtures.expectRefused(
+            .kindNotServed, .resubmit, details: ["the kind of release cannot change"], on: &machine
+        ) { try $0.resubmit(by: "anna", at: Fixtures.t0, facts: Fixtures.open()) }
+        Fixtures.expectRefused(.submissionIncomplete, .resubmit, details: ["access_end"], on: &machine) {
+            try $0.resubmit(by: "anna", at: Fixtures.t0, accessEnd: .some(nil))
+        }
+    }
+
+    // MARK: Expiry
+
+    @Test("access expires at its end, not before")
+    func expire() throws {
+        var machine = try Fixtures.machine(.sharedData, in: "granted:granted")
+        let until = Fixtures.accessEnd
+        Fixtures.expectRefused(.tooEarly, .expire, details: ["access ends \(until)"], on: &machine) {
+            try $0.expire(at: until.addingTimeInterval(-1))
+        }
+        let effects = try machine.expire(at: until)
+        #expect(
+            Fixtures.ignoringAuditState(effects) == [Fixtures.audit(.expired, at: until), .notifyRequester(.expired)])
+        #expect(machine.state == .closed(end: "expired"))
+    }
+
+    @Test("granting schedules the expiry at the requested end")
+    func grantSchedulesExpiry() throws {
+        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        try Fixtures.drive(&machine, to: "in_review:steward_review")
+        let effects = try machine.approve(by: Fixtures.stefan, at: Fixtures.t0)
+        #expect(effects.contains(.scheduleExpiry(at: Fixtures.accessEnd)))
+        #expect(effects.contains(.notifyRequester(.granted(until: Fixtures.accessEnd))))
+    }
+
+    // MARK: Revocation
+
+    @Test(
+        "revocation by a role in revocable_by, with a reason",
+        arguments: [
+            Decider(person: "otto", roles: [.dataOwner]), Decider(person: "stefan", roles: [.dataSteward]),
+            Decider(person: "dora", roles: [.dsb]), Decider(person: "ingo", roles: [.isb]),
+            Decider(person: "greta", roles: [.governance]),
+        ])
+    func revoke(_ decider: Decider) throws {
+        var machine = try Fixtures.machine(.sharedData, in: "granted:granted")
+        let t1 = Fixtures.days(10)
+        let effects = try machine.revoke(by: decider, at: t1, reason: " Zweck entfallen ")
+        let role = try #require(decider.roles.first)
+        #expect(
+            Fixtures.ignoringAuditState(effects) == [
+                Fixtures.audit(
+                    .revoked, actor: decider.person, role: role, step: "granted", comment: "Zweck entfallen", at: t1),
+                .cancelExpiry,
+                .notifyRequester(.revoked(reason: "Zweck entfallen")),
+            ])
+        #expect(machine.state == .closed(end: "revoked"))
+        #expect(
+            machine.decisions.last
+                == Decision(
+                    person: decider.person, actingFor: nil, role: role, asEscalation: false, step: "granted",
+                    branch: "granted", outcome: .revoked, at: t1, comment: "Zweck entfallen", covers: ["granted"],
+                    details: nil))
+    }
+
+    @Test("a deputy revokes only within the deputyship; others are refused")
+    func revokeByDeputyAndOthers() throws {
+        var machine = try Fixtures.machine(.sharedData, in: "granted:granted")
+        Fixtures.expectRefused(.deputyshipNotActive, .revoke, on: &machine) {
+            try $0.revoke(by: Fixtures.paul, at: Fixtures.paulUntil, reason: "Missbrauch")
+        }
+        Fixtures.expectRefused(.notAuthorised, .revoke, on: &machine) {
+            try $0.revoke(by: Fixtures.anna, at: Fixtures.t0, reason: "brauche ich nicht mehr")
+        }
+        Fixtures.expectRefused(.notAuthorised, .revoke, on: &machine) {
+            try $0.revoke(by: Fixtures.olga, at: Fixtures.t0, reason: "Missbrauch")
+        }
+        _ = try machine.revoke(by: Fixtures.paul, at: Fixtures.paulFrom, reason: "Missbrauch")
+        #expect(machine.state.name == "closed:revoked")
+        #expect(machine.decisions.last?.person == "paul")
+        #expect(machine.decisions.last?.actingFor == "otto")
+        #expect(machine.decisions.last?.role == .dataOwner)
+    }
+
+    @Test("the requester does not decide a revocation of their own request, by role or as deputy")
+    func requesterCannotRevoke() throws {
+        // Otto asked for data of his own dataset; later he is still its owner.
+        let definition = try Fixtures.definition(.sharedData)
+        var own = try Fixtures.submitted(definition, Fixtures.shared(), requester: "otto")
+        guard case .inReview(let progress) = own.state, let deadline = progress.deadline else { return }
+        _ = try own.escalate(at: deadline)
+        _ = try own.approve(by: Fixtures.greta, at: deadline)
+        _ = try own.approve(by: Fixtures.stefan, at: deadline)
+        #expect(own.state.name == "granted:granted")
+        Fixtures.expectRefused(.requesterCannotDecide, .revoke, on: &own) {
+            try $0.revoke(by: Fixtures.otto, at: deadline, reason: "selbst widerrufen")
+        }
+        // Anna deputises for Otto, who may revoke; she may not revoke her own access in his name.
+        var machine = try Fixtures.machine(.sharedData, in: "granted:granted")
+        let anna = Fixtures.deputy("anna", for: "otto", principalRoles: [.dataOwner])
+        Fixtures.expectRefused(.requesterCannotDecide, .revoke, on: &machine) {
+            try $0.revoke(by: anna, at: Fixtures.t0, reason: "als Vertretung")
+        }
+    }
+}
