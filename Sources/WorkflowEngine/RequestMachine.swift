@@ -47,7 +47,7 @@ public struct RequestMachine: Hashable, Sendable {
     public mutating func submit(by person: String, at now: Date) throws(WorkflowError) -> [Effect] {
         guard case .draft = state else { throw error(.invalidTransition, .submit) }
         guard person == snapshot.requester else { throw error(.notRequester, .submit) }
-        try checkSubmission(snapshot.facts, accessEnd: snapshot.accessEnd, event: .submit)
+        try checkSubmission(snapshot.facts, accessEnd: snapshot.accessEnd, at: now, event: .submit)
         var effects: [Effect] = [.notifyRequester(.submitted)]
         enter(definition.start, at: now, effects: &effects)
         effects.insert(.audit(AuditRecord(event: .submitted, actor: person, at: now, state: state.name)), at: 0)
@@ -67,7 +67,7 @@ public struct RequestMachine: Hashable, Sendable {
         guard newFacts.kind == snapshot.facts.kind else {
             throw error(.kindNotServed, .resubmit, ["the kind of release cannot change"])
         }
-        try checkSubmission(newFacts, accessEnd: newAccessEnd, event: .resubmit)
+        try checkSubmission(newFacts, accessEnd: newAccessEnd, at: now, event: .resubmit)
         let factsChanged = newFacts != snapshot.facts
         snapshot.facts = newFacts
         snapshot.accessEnd = newAccessEnd
@@ -343,13 +343,22 @@ public struct RequestMachine: Hashable, Sendable {
         return next
     }
 
-    private func checkSubmission(_ facts: RequestFacts, accessEnd: Date?, event: RequestEvent) throws(WorkflowError) {
+    private func checkSubmission(
+        _ facts: RequestFacts, accessEnd: Date?, at now: Date, event: RequestEvent
+    )
+        throws(WorkflowError)
+    {
+        // Access that would end before anyone could decide is a mistake in the form, not a request.
+        if let accessEnd, accessEnd <= now {
+            throw error(.invalidAccessPeriod, event, ["access_end \(accessEnd) is not after \(now)"])
+        }
         var missing = definition.submitRequirements.filter { requirement in
             guard requirement.condition?.holds(for: facts) ?? true else { return false }
             switch requirement.field {
             case .anonymisationStatement: return !facts.hasAnonymisationStatement
             case .legalBasis: return !facts.hasLegalBasis
             case .accessEnd: return accessEnd == nil
+            case .recipient: return facts.recipient == nil
             }
         }.map(\.field)
         if definition.ends.contains(where: { $0.type == .granted }), accessEnd == nil, !missing.contains(.accessEnd) {

@@ -55,7 +55,8 @@ public enum PersonalUnionRule: String, Hashable, Sendable, Codable, CaseIterable
 }
 
 public enum ResubmissionRule: String, Hashable, Sendable, Codable, CaseIterable {
-    /// Back to the step that asked for changes; earlier approvals stand.
+    /// Back to the step that asked for changes: earlier steps' approvals stand, the step itself decides
+    /// again on the changed request (its approvals so far, deadline and escalation start afresh).
     case sameStep = "same_step"
     /// Back to the start: every step decides again on the changed request.
     case restart
@@ -137,4 +138,6 @@ public enum RequirementField: String, Hashable, Sendable, Codable, CaseIterable 
     case anonymisationStatement = "anonymisation_statement"
     case legalBasis = "legal_basis"
     case accessEnd = "access_end"
+    /// Who receives Shared Data (and whether they are inside the administration).
+    case recipient
 }

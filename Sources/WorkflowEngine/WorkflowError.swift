@@ -21,6 +21,8 @@ public struct WorkflowError: Error, Hashable, Sendable, CustomStringConvertible 
         case reasonRequired = "reason_required"
         case approvalDetailsMissing = "approval_details_missing"
         case submissionIncomplete = "submission_incomplete"
+        /// The Shared Data access period ends before the submission.
+        case invalidAccessPeriod = "invalid_access_period"
         case requestChangesNotAllowed = "request_changes_not_allowed"
         /// A timer event came before its time.
         case tooEarly = "too_early"

@@ -94,7 +94,7 @@ struct ShippedDefinitionTests {
         #expect(definition.personalUnion == .combine)
         #expect(definition.resubmission == .sameStep)
         #expect(definition.withdrawTo == "withdrawn")
-        #expect(definition.submitRequirements.map(\.field) == [.accessEnd, .legalBasis])
+        #expect(definition.submitRequirements.map(\.field) == [.accessEnd, .recipient, .legalBasis])
 
         let granted = try #require(definition.end("granted"))
         #expect(granted.type == .granted)

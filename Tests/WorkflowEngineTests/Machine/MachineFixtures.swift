@@ -70,9 +70,9 @@ enum MachineFixtures {
     static func minutes(_ count: Int, after base: Date = t0) -> Date { base.addingTimeInterval(Double(count) * 60) }
     static func days(_ count: Int, after base: Date = t0) -> Date { base.addingTimeInterval(Double(count) * 86_400) }
     /// The end of the Shared Data access period of the standard request.
-    static let accessEnd = instant("2026-06-30T22:00:00Z")
+    static let accessEnd = instant("2027-06-30T22:00:00Z")
     /// Long after every deadline and the access end.
-    static let muchLater = instant("2026-09-01T08:00:00Z")
+    static let muchLater = instant("2027-09-01T08:00:00Z")
 
     static func deadline(_ workingDays: Int, from start: Date) -> Date {
         calendar.deadline(addingWorkingDays: workingDays, to: start)

@@ -33,6 +33,23 @@ struct RequirementsTests {
         }
     }
 
+    @Test("Shared Data needs a recipient, and an access end after the submission")
+    func recipientAndAccessPeriod() throws {
+        let definition = try Fixtures.definition(.sharedData)
+        var noRecipient = try Fixtures.draft(definition, Fixtures.shared(recipient: nil))
+        Fixtures.expectRefused(.submissionIncomplete, .submit, details: ["recipient"], on: &noRecipient) {
+            try $0.submit(by: "anna", at: Fixtures.t0)
+        }
+        var endsBefore = try Fixtures.draft(definition, Fixtures.shared(), accessEnd: Fixtures.t0)
+        let error = Fixtures.expectRefused(
+            .invalidAccessPeriod, .submit, details: ["access_end \(Fixtures.t0) is not after \(Fixtures.t0)"],
+            on: &endsBefore
+        ) {
+            try $0.submit(by: "anna", at: Fixtures.t0)
+        }
+        #expect(error?.state == "draft")
+    }
+
     @Test(
         "Open Data of data that was ever personal needs an anonymisation statement",
         arguments: PersonalDataCategory.allCases)
