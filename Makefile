@@ -7,8 +7,10 @@ LOCAL_ENV := .local/env
 # Every recipe that talks to PostgreSQL, slapd or SMTP reads the settings `make services` wrote.
 WITH_SERVICES := set -a; . $(LOCAL_ENV); set +a;
 SWIFT_FORMAT_PATHS := Package.swift Sources Tests
+# Roles and stewardships of the demo directory; connection settings come from .local/env.
+DEMO_CONFIG := scripts/demo/freigabe.yaml
 
-.PHONY: run test build services services-down lint format validate-workflows clean
+.PHONY: run test build services services-down lint format validate-workflows bench-ldap clean
 
 ## Start PostgreSQL, slapd and the SMTP sink on loopback (installs them when run as root).
 services:
@@ -22,7 +24,7 @@ build:
 
 ## Serve http://127.0.0.1:8080 with the local services.
 run: services build
-	$(WITH_SERVICES) exec "$$(swift build --show-bin-path)/freigabe" serve
+	$(WITH_SERVICES) exec "$$(swift build --show-bin-path)/freigabe" serve --config $(DEMO_CONFIG)
 
 ## Everything CI checks: services, all test targets, the shipped workflows, formatting.
 test: services
@@ -39,6 +41,11 @@ lint:
 
 format:
 	swift format --in-place --recursive $(SWIFT_FORMAT_PATHS)
+
+## Figures, not tests: logins/s and p50/p99 against the local slapd (release build).
+bench-ldap: services
+	swift build -c release --product freigabe-bench
+	$(WITH_SERVICES) "$$(swift build -c release --show-bin-path)/freigabe-bench" ldap --config $(DEMO_CONFIG)
 
 clean:
 	rm -rf .build

@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "freigabe", targets: ["freigabe"]),
+        .executable(name: "freigabe-bench", targets: ["freigabe-bench"]),
         .library(name: "WorkflowEngine", targets: ["WorkflowEngine"]),
         .library(name: "LDAPDirectory", targets: ["LDAPDirectory"]),
         .library(name: "FreigabeServer", targets: ["FreigabeServer"]),
@@ -39,7 +40,6 @@ let package = Package(
             dependencies: [
                 "CLDAP",
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -62,15 +62,27 @@ let package = Package(
             name: "freigabe",
             dependencies: [
                 "FreigabeServer",
-                "WorkflowEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "freigabe-bench",
+            dependencies: [
+                "FreigabeServer",
+                "LDAPDirectory",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(
             name: "WorkflowEngineTests",
             dependencies: ["WorkflowEngine", .product(name: "Yams", package: "Yams")]
         ),
-        .testTarget(name: "LDAPDirectoryTests", dependencies: ["LDAPDirectory"]),
+        .testTarget(
+            name: "LDAPDirectoryTests",
+            dependencies: ["LDAPDirectory", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "FreigabeServerTests",
             dependencies: [

@@ -1,9 +1,8 @@
 import Configuration
 import Hummingbird
+import LDAPDirectory
 import Logging
-
-/// The request context of all routes. A type of our own will replace it once there are sessions.
-public typealias AppRequestContext = BasicRequestContext
+import ServiceLifecycle
 
 /// Builds the Freigabe application from configuration.
 ///
@@ -33,10 +32,24 @@ public func buildApplication(
         "Workflow definitions loaded",
         metadata: ["workflows": .array(workflows.definitions.map { .string($0.pin.description) })]
     )
-    let router = buildRouter(configuration: configuration, renderer: renderer, logger: logger)
+    var services: [any Service] = []
+    var directory: LDAPDirectory?
+    if let settings = configuration.directory {
+        let ldap = try LDAPDirectory(configuration: settings, logger: logger)
+        directory = ldap
+        services.append(DirectoryService(directory: ldap))
+    } else {
+        logger.warning("No directory configured (ldap.url): only public pages are served, logins answer 503")
+    }
+    let router = buildRouter(
+        configuration: configuration, renderer: renderer,
+        authenticator: DirectoryAuthenticator(
+            directory: directory, throttle: LoginThrottle()),
+        logger: logger)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
+        services: services,
         logger: logger
     )
 }
@@ -54,6 +67,7 @@ func defaultLogger(configuration: AppConfiguration) -> Logger {
 func buildRouter(
     configuration: AppConfiguration,
     renderer: PageRenderer,
+    authenticator: DirectoryAuthenticator,
     logger: Logger
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
@@ -69,5 +83,7 @@ func buildRouter(
     }
     HealthRoutes().add(to: router)
     PageRoutes(renderer: renderer).add(to: router)
+    let api = router.group("api/v1").add(middleware: authenticator)
+    MeRoutes().add(to: api)
     return router
 }

@@ -199,6 +199,7 @@ struct HTTPTests {
         let router = buildRouter(
             configuration: TestSupport.configuration,
             renderer: renderer,
+            authenticator: DirectoryAuthenticator(directory: nil, throttle: LoginThrottle()),
             logger: .init(label: "test")
         )
         // Routes added after the middleware get it too.

@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import LDAPDirectory
 import Logging
 import WorkflowEngine
 
@@ -34,6 +35,9 @@ public struct AppConfiguration: Sendable, Equatable {
     public var logLevel: Logger.Level
     /// Federal state whose public holidays count for deadlines in working days.
     public var federalState: GermanState
+    /// The city's LDAP / Active Directory (`ldap.*`); nil when `ldap.url` is not set, in which case
+    /// only the public pages are served and every route that needs a login answers 503.
+    public var directory: LDAPConfiguration?
 
     public init(
         host: String = "127.0.0.1",
@@ -41,7 +45,8 @@ public struct AppConfiguration: Sendable, Equatable {
         templatesDirectory: String = "Templates",
         workflowsDirectory: String = "Workflows",
         logLevel: Logger.Level = .info,
-        federalState: GermanState = .hessen
+        federalState: GermanState = .hessen,
+        directory: LDAPConfiguration? = nil
     ) {
         self.host = host
         self.port = port
@@ -49,6 +54,7 @@ public struct AppConfiguration: Sendable, Equatable {
         self.workflowsDirectory = workflowsDirectory
         self.logLevel = logLevel
         self.federalState = federalState
+        self.directory = directory
     }
 
     /// Reads and validates all settings; a setting that is not given keeps its default.
@@ -77,6 +83,7 @@ public struct AppConfiguration: Sendable, Equatable {
         if let state = try values.parsed(Key.federalState, expected: states, parse: Self.federalState) {
             configuration.federalState = state
         }
+        configuration.directory = try DirectorySettings.read(values)
         self = configuration
     }
 

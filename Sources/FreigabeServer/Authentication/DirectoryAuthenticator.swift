@@ -1,0 +1,95 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdAuth
+import LDAPDirectory
+import Logging
+
+/// HTTP Basic authentication against the city's directory, for scripts and the JSON API.
+///
+/// A request without credentials passes on unauthenticated (routes that need a person refuse it);
+/// a request with credentials either authenticates or stops here:
+/// - wrong user name or password: 401 with a `WWW-Authenticate` challenge, counted by the throttle;
+/// - too many recent failures for that user or address: 429 with `Retry-After`, before the directory
+///   is asked at all, so guessing gets slower without ever locking an employee out for good;
+/// - directory unreachable, timed out or misconfigured: 503, failing closed.
+public struct DirectoryAuthenticator: RouterMiddleware {
+    public typealias Context = AppRequestContext
+
+    /// Told about every refused login, for the audit log (user name as typed, client address).
+    public typealias FailedLoginRecorder = @Sendable (_ username: String, _ clientAddress: String?) async -> Void
+
+    let directory: LDAPDirectory?
+    let throttle: LoginThrottle
+    let onFailedLogin: FailedLoginRecorder?
+    let now: @Sendable () -> Date
+
+    public init(
+        directory: LDAPDirectory?, throttle: LoginThrottle, onFailedLogin: FailedLoginRecorder? = nil,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.directory = directory
+        self.throttle = throttle
+        self.onFailedLogin = onFailedLogin
+        self.now = now
+    }
+
+    public func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        guard request.headers[.authorization] != nil else { return try await next(request, context) }
+        guard let credentials = request.headers.basic else {
+            throw Self.challenge(
+                "Die Anmeldedaten sind unvollständig; erwartet wird HTTP Basic (Benutzername:Passwort).")
+        }
+        guard let directory else {
+            throw HTTPError(
+                .serviceUnavailable, message: "Anmeldung nicht möglich: es ist kein Verzeichnis (LDAP) eingerichtet.")
+        }
+        let address = context.clientAddress
+        if case .retryAfter(let seconds) = await throttle.verdict(
+            username: credentials.username, address: address, now: now())
+        {
+            context.logger.notice("Login throttled", metadata: ["client.address": .string(address ?? "-")])
+            throw HTTPError(
+                .tooManyRequests, headers: [.retryAfter: String(seconds)],
+                message: "Zu viele fehlgeschlagene Anmeldungen. Bitte versuchen Sie es in \(seconds) Sekunden erneut.")
+        }
+        let person: Person
+        do {
+            person = try await directory.authenticate(username: credentials.username, password: credentials.password)
+        } catch let error as LDAPDirectoryError where Self.isRefusal(error) {
+            await throttle.recordFailure(username: credentials.username, address: address, now: now())
+            await onFailedLogin?(credentials.username, address)
+            // The user name is logged for the operator; the password never is.
+            context.logger.notice(
+                "Login refused",
+                metadata: [
+                    "ldap.code": .string(error.code.description), "client.address": .string(address ?? "-"),
+                ])
+            throw Self.challenge("Benutzername oder Passwort ist falsch.")
+        } catch let error as LDAPDirectoryError {
+            context.logger.error(
+                "Directory unavailable for login",
+                metadata: ["ldap.code": .string(error.code.description), "error": .string(error.description)])
+            throw HTTPError(
+                .serviceUnavailable,
+                message: "Das Verzeichnis (LDAP) ist nicht erreichbar; bitte später erneut versuchen.")
+        }
+        await throttle.recordSuccess(username: credentials.username)
+        var context = context
+        context.identity = AuthenticatedUser(person: person)
+        context.logger[metadataKey: "actor"] = .string(person.uid)
+        return try await next(request, context)
+    }
+
+    /// Errors that mean "these credentials are not valid", as opposed to "we could not check them".
+    static func isRefusal(_ error: LDAPDirectoryError) -> Bool {
+        [.invalidCredentials, .userNotFound, .ambiguousUser, .invalidUsername, .invalidPassword].contains(error.code)
+    }
+
+    static func challenge(_ message: String) -> HTTPError {
+        HTTPError(
+            .unauthorized, headers: [.wwwAuthenticate: #"Basic realm="Freigabe", charset="UTF-8""#], message: message)
+    }
+}

@@ -1,0 +1,91 @@
+import Configuration
+import Foundation
+import LDAPDirectory
+import Logging
+
+/// `freigabe directory check` and `freigabe directory lookup USERNAME`.
+public enum DirectoryTool {
+    /// Connects with the configured settings and reports what it found; fails when a configured role
+    /// group is missing or the base DN lies outside the server's naming contexts.
+    public static func check(reader: ConfigReader, json: Bool) async throws -> ToolOutput {
+        let check = try await withDirectory(reader: reader) { try await $0.check() }
+        if json { return ToolOutput(standardOutput: [try encodeJSON(check)]) }
+        var lines = table([
+            ("Server", check.url),
+            ("Transport", check.transportSecurity.rawValue),
+            ("Certificate verification", check.certificateVerification ? "on" : "OFF"),
+            ("Bound as", check.boundAs ?? "anonymous"),
+            ("Vendor", check.vendor ?? "unknown"),
+            ("Naming contexts", check.namingContexts.joined(separator: "; ")),
+            ("Base DN inside a naming context", check.baseDNWithinNamingContexts ? "yes" : "NO"),
+            ("Membership lookup", check.membership.rawValue),
+            ("Nested groups via in-chain rule", check.nestedGroupsViaMatchingRuleInChain ? "yes" : "no"),
+            ("Role groups resolved", "\(check.resolvedGroupCount) of \(check.groups.count)"),
+        ])
+        for group in check.groups {
+            let grants = group.roles.map(\.rawValue) + group.stewardDomains.map { "steward:\($0)" }
+            let members = group.memberCount.map { "\($0) members" } ?? "-"
+            lines.append(
+                "  \(group.found ? "ok     " : "MISSING") \(group.dn)  [\(grants.joined(separator: ", "))] \(members)")
+        }
+        let healthy = check.resolvedGroupCount == check.groups.count && check.baseDNWithinNamingContexts
+        return ToolOutput(standardOutput: lines, succeeded: healthy)
+    }
+
+    /// Prints a person and the roles Freigabe derives from their groups.
+    public static func lookup(username: String, reader: ConfigReader, json: Bool) async throws -> ToolOutput {
+        let person: Person
+        do {
+            person = try await withDirectory(reader: reader) { try await $0.person(username: username) }
+        } catch let error as LDAPDirectoryError {
+            return ToolOutput(standardError: [error.message], succeeded: false)
+        }
+        if json { return ToolOutput(standardOutput: [try encodeJSON(person)]) }
+        return ToolOutput(
+            standardOutput: table([
+                ("User name", person.uid),
+                ("Name", person.displayName),
+                ("Mail", person.mail ?? "-"),
+                ("Unit", person.organizationalUnit ?? "-"),
+                ("DN", person.dn),
+                ("Roles", person.roles.map(\.rawValue).joined(separator: ", ")),
+                ("Steward of", person.stewardDomains.joined(separator: ", ")),
+                ("Groups", person.groups.joined(separator: "\n" + String(repeating: " ", count: 33))),
+            ]))
+    }
+
+    /// Opens the configured directory for one operation and always shuts it down again.
+    private static func withDirectory<Result: Sendable>(
+        reader: ConfigReader, _ operation: (LDAPDirectory) async throws -> Result
+    ) async throws -> Result {
+        guard let settings = try AppConfiguration(reader: reader).directory else {
+            throw ConfigurationError(
+                code: .invalidValue, key: DirectorySettings.Key.url,
+                description: "Kein Verzeichnis eingerichtet: setzen Sie ldap.url (FREIGABE_LDAP_URL) und ldap.base_dn.")
+        }
+        var logger = Logger(label: "freigabe.directory")
+        logger.logLevel = .warning
+        let directory = try LDAPDirectory(configuration: settings, logger: logger)
+        do {
+            let result = try await operation(directory)
+            await directory.shutdown()
+            return result
+        } catch {
+            await directory.shutdown()
+            throw error
+        }
+    }
+
+    private static func table(_ rows: [(String, String)]) -> [String] {
+        let width = rows.map(\.0.count).max() ?? 0
+        return rows.map { label, value in
+            label.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + (value.isEmpty ? "-" : value)
+        }
+    }
+
+    private static func encodeJSON(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}

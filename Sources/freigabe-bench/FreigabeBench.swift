@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// Load tools that print figures (never pass/fail): `make bench` and `make bench-ldap` run them
+/// against the local services.
+@main
+struct FreigabeBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "freigabe-bench",
+        abstract: "Measure Freigabe against the local services and print the figures.",
+        subcommands: [LDAPBenchmark.self]
+    )
+}

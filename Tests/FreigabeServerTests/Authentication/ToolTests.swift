@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+
+@testable import FreigabeServer
+
+/// The command-line tools behind `freigabe workflow ...` and `freigabe directory ...`.
+@Suite("Command-line tools")
+struct ToolTests {
+    @Test("workflow validate: ok lines for the shipped definitions")
+    func validateShipped() {
+        let output = WorkflowTool.validate(
+            paths: ["shared-data.yaml", "open-data.yaml"].map {
+                TestSupport.workflowsDirectory + "/" + $0
+            })
+        #expect(output.succeeded)
+        #expect(output.standardOutput.count == 2)
+        #expect(output.standardOutput.allSatisfy { $0.hasPrefix("ok ") })
+        #expect(output.standardError.isEmpty)
+    }
+
+    @Test("workflow validate: file:line per problem, unreadable and non-UTF-8 files, failure")
+    func validateBroken() throws {
+        let directory = NSTemporaryDirectory() + "freigabe-tool-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let broken = directory + "/broken.yaml"
+        try "id: x\nversion: 1\ntitle: T\nkinds: [kaputt]\n".write(toFile: broken, atomically: true, encoding: .utf8)
+        let output = WorkflowTool.validate(paths: [broken])
+        #expect(!output.succeeded)
+        #expect(
+            output.standardError.contains("\(broken):4: kinds: unknown value 'kaputt' (known: shared_data, open_data)"))
+
+        let latin1 = directory + "/latin1.yaml"
+        try Data([0x69, 0x64, 0x3A, 0x20, 0xE4]).write(to: URL(fileURLWithPath: latin1))
+        #expect(WorkflowTool.validate(paths: [latin1]).standardError == ["\(latin1):1: the file is not valid UTF-8"])
+        #expect(WorkflowTool.validate(paths: [directory + "/missing.yaml"]).succeeded == false)
+    }
+
+    @Test("workflow graph prints Mermaid")
+    func graph() {
+        let output = WorkflowTool.graph(path: TestSupport.workflowsDirectory + "/open-data.yaml")
+        #expect(output.succeeded)
+        #expect(output.standardOutput.first?.contains("stateDiagram-v2") == true)
+    }
+
+    @Test("directory lookup shows the roles Freigabe derives; unknown users fail")
+    func lookup() async throws {
+        let reader = try await DirectoryFixtures.reader()
+        let dora = try await DirectoryTool.lookup(username: "dora", reader: reader, json: false)
+        #expect(dora.succeeded)
+        #expect(dora.standardOutput.contains { $0.hasPrefix("Roles") && $0.hasSuffix("dsb") })
+        let json = try await DirectoryTool.lookup(username: "sina", reader: reader, json: true)
+        let person = try JSONSerialization.jsonObject(with: Data(json.standardOutput.joined().utf8)) as? [String: Any]
+        #expect(person?["stewardDomains"] as? [String] == ["mobilitaet"])
+        let unknown = try await DirectoryTool.lookup(username: "niemand", reader: reader, json: false)
+        #expect(!unknown.succeeded)
+        #expect(!unknown.standardError.isEmpty)
+    }
+
+    @Test("directory check: reachable, every configured role group resolves")
+    func check() async throws {
+        let output = try await DirectoryTool.check(reader: try await DirectoryFixtures.reader(), json: false)
+        #expect(output.succeeded, "\(output.standardOutput)")
+        #expect(output.standardOutput.contains { $0.hasPrefix("Role groups resolved") && $0.hasSuffix("9 of 9") })
+    }
+}
