@@ -1,8 +1,11 @@
 import Configuration
+import Foundation
 import Hummingbird
 import LDAPDirectory
 import Logging
+import PostgresNIO
 import ServiceLifecycle
+import WorkflowEngine
 
 /// Builds the Freigabe application from configuration.
 ///
@@ -30,7 +33,7 @@ public func buildApplication(
     let workflows = try WorkflowLoader.load(directory: configuration.workflowsDirectory)
     logger.info(
         "Workflow definitions loaded",
-        metadata: ["workflows": .array(workflows.definitions.map { .string($0.pin.description) })]
+        metadata: ["workflows": .array(workflows.entries.map { .string($0.definition.pin.description) })]
     )
     var services: [any Service] = []
     var directory: LDAPDirectory?
@@ -41,17 +44,53 @@ public func buildApplication(
     } else {
         logger.warning("No directory configured (ldap.url): only public pages are served, logins answer 503")
     }
+    var api: APIRoutes?
+    var requests: RequestService?
+    if let database = configuration.database {
+        if configuration.migrateOnStart && database.adminUser != nil {
+            try await DatabaseStartup.migrate(database, logger: logger)
+        } else {
+            logger.notice(
+                "Migrations are not applied at start (db.migrate_on_start, db.admin_user); /ready reports the schema")
+        }
+        let client = PostgresClient(configuration: try database.clientConfiguration(), backgroundLogger: logger)
+        services.append(client)
+        let principals: any PrincipalResolver =
+            directory.map { DirectoryPrincipalResolver(directory: $0) } ?? ClosurePrincipalResolver { _ in nil }
+        let service = RequestService(
+            client: client, workflows: workflows, calendar: WorkingDayCalendar(state: configuration.federalState),
+            principals: principals)
+        services.append(TimerService(requests: service, logger: logger))
+        api = APIRoutes(service: service, document: try OpenAPIDocument.load(path: configuration.openAPIFile))
+        requests = service
+    } else {
+        logger.warning("No database configured (db.*): the request API is not served")
+    }
+    let authenticator = DirectoryAuthenticator(
+        directory: directory, throttle: LoginThrottle(),
+        onFailedLogin: requests.map { auditFailedLogins(to: $0, logger: logger) })
     let router = buildRouter(
-        configuration: configuration, renderer: renderer,
-        authenticator: DirectoryAuthenticator(
-            directory: directory, throttle: LoginThrottle()),
-        logger: logger)
+        configuration: configuration, renderer: renderer, authenticator: authenticator, api: api, logger: logger)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
         services: services,
         logger: logger
     )
+}
+
+/// Records every refused login as a security event in the audit log. Failing to record it must not
+/// turn the 401 into a 500, so such a failure is logged instead.
+func auditFailedLogins(to requests: RequestService, logger: Logger) -> DirectoryAuthenticator.FailedLoginRecorder {
+    { username, address in
+        do {
+            try await requests.recordSecurityEvent(
+                SecurityEvent(event: "login_failed", actor: username, clientAddress: address), now: Date(),
+                logger: logger)
+        } catch {
+            logger.error("Recording a failed login failed", metadata: ["error": "\(error)"])
+        }
+    }
 }
 
 func defaultLogger(configuration: AppConfiguration) -> Logger {
@@ -68,6 +107,7 @@ func buildRouter(
     configuration: AppConfiguration,
     renderer: PageRenderer,
     authenticator: DirectoryAuthenticator,
+    api: APIRoutes? = nil,
     logger: Logger
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
@@ -75,6 +115,9 @@ func buildRouter(
         RequestLogMiddleware()
         SecurityHeadersMiddleware()
         ErrorPageMiddleware(renderer: renderer)
+        // Inside the error pages: API errors (also the authenticator's 401/429/503) become
+        // application/problem+json and never reach the HTML error page.
+        APIProblemMiddleware<AppRequestContext>(pathPrefix: "/api/v1")
         FileMiddleware(
             configuration.templatesDirectory + "/static",
             urlBasePath: "/static",
@@ -83,7 +126,8 @@ func buildRouter(
     }
     HealthRoutes().add(to: router)
     PageRoutes(renderer: renderer).add(to: router)
-    let api = router.group("api/v1").add(middleware: authenticator)
-    MeRoutes().add(to: api)
+    let group = router.group("api/v1").add(middleware: authenticator)
+    MeRoutes().add(to: group)
+    api?.add(to: group)
     return router
 }

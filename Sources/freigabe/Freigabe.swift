@@ -6,7 +6,9 @@ struct Freigabe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "freigabe",
         abstract: "Freigabe: release municipal datasets as Shared Data or Open Data, traceably.",
-        subcommands: [ServeCommand.self, WorkflowCommand.self, DirectoryCommand.self],
+        subcommands: [
+            ServeCommand.self, MigrateCommand.self, CatalogCommand.self, WorkflowCommand.self, DirectoryCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self
     )
 }

@@ -7,8 +7,9 @@ import Testing
 struct WorkflowLoaderTests {
     @Test("the shipped definitions load")
     func shippedDefinitionsLoad() throws {
-        let registry = try WorkflowLoader.load(directory: TestSupport.workflowsDirectory)
-        #expect(Set(registry.definitions.map(\.id)) == ["shared-data", "open-data"])
+        let library = try WorkflowLoader.load(directory: TestSupport.workflowsDirectory)
+        #expect(Set(library.entries.map(\.definition.id)) == ["shared-data", "open-data"])
+        #expect(library.current(for: .sharedData)?.definition.id == "shared-data")
     }
 
     @Test("a broken definition stops the start with file and line")

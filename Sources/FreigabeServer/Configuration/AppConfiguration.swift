@@ -21,6 +21,8 @@ public struct AppConfiguration: Sendable, Equatable {
         public static let logLevel = "log.level"
         public static let federalState = "state"
         public static let configFile = "config.file"
+        public static let migrateOnStart = "db.migrate_on_start"
+        public static let openAPIFile = "api.openapi_file"
     }
 
     /// Address to bind to. Loopback by default: exposing the server is an explicit decision.
@@ -38,6 +40,13 @@ public struct AppConfiguration: Sendable, Equatable {
     /// The city's LDAP / Active Directory (`ldap.*`); nil when `ldap.url` is not set, in which case
     /// only the public pages are served and every route that needs a login answers 503.
     public var directory: LDAPConfiguration?
+    /// The PostgreSQL database (`db.*`); nil when no `db.*` key is set, in which case the API answers 503.
+    public var database: DatabaseSettings?
+    /// Apply pending migrations at start with the admin role (`db.migrate_on_start`, default true when
+    /// `db.admin_user` is set). Otherwise the server refuses to start on an outdated schema.
+    public var migrateOnStart: Bool
+    /// The OpenAPI document served at `/api/v1/openapi.yaml` (`api.openapi_file`).
+    public var openAPIFile: String
 
     public init(
         host: String = "127.0.0.1",
@@ -46,7 +55,10 @@ public struct AppConfiguration: Sendable, Equatable {
         workflowsDirectory: String = "Workflows",
         logLevel: Logger.Level = .info,
         federalState: GermanState = .hessen,
-        directory: LDAPConfiguration? = nil
+        directory: LDAPConfiguration? = nil,
+        database: DatabaseSettings? = nil,
+        migrateOnStart: Bool = true,
+        openAPIFile: String = "openapi.yaml"
     ) {
         self.host = host
         self.port = port
@@ -55,6 +67,9 @@ public struct AppConfiguration: Sendable, Equatable {
         self.logLevel = logLevel
         self.federalState = federalState
         self.directory = directory
+        self.database = database
+        self.migrateOnStart = migrateOnStart
+        self.openAPIFile = openAPIFile
     }
 
     /// Reads and validates all settings; a setting that is not given keeps its default.
@@ -84,6 +99,11 @@ public struct AppConfiguration: Sendable, Equatable {
             configuration.federalState = state
         }
         configuration.directory = try DirectorySettings.read(values)
+        configuration.database = try DatabaseSettings.read(values)
+        if let file = values.text(Key.openAPIFile) { configuration.openAPIFile = file }
+        if let migrate = try values.parsed(Key.migrateOnStart, expected: "true, false", parse: DirectorySettings.bool) {
+            configuration.migrateOnStart = migrate
+        }
         self = configuration
     }
 

@@ -4,7 +4,7 @@ import WorkflowEngine
 /// Loads every `*.yaml` definition in the workflows directory at start, so a broken definition stops
 /// the server with `file:line` messages instead of failing the first request that needs it.
 enum WorkflowLoader {
-    static func load(directory: String) throws(ConfigurationError) -> WorkflowRegistry {
+    static func load(directory: String) throws(ConfigurationError) -> WorkflowLibrary {
         let files: [String]
         do {
             files = try FileManager.default.contentsOfDirectory(atPath: directory)
@@ -32,10 +32,9 @@ enum WorkflowLoader {
             }
             sources.append(DefinitionSet.Source(file: path, text: text))
         }
-        switch DefinitionSet().load(sources) {
-        case .success(let registry):
-            return registry
-        case .failure(let error):
+        do {
+            return try WorkflowLibrary(sources: sources)
+        } catch {
             throw ConfigurationError(
                 code: .invalidWorkflows, key: "workflows.dir",
                 description: "Ungültige Workflow-Definitionen:\n" + error.description)

@@ -1,0 +1,56 @@
+import Foundation
+import LDAPDirectory
+
+extension Caller {
+    /// The service's caller for the person the directory authenticated on this request. Built anew on
+    /// every call, so a role removed in LDAP stops working with the next request (after the directory
+    /// cache's TTL).
+    init(person: Person, clientAddress: String?) {
+        self.init(
+            uid: person.uid, displayName: person.displayName, mail: person.mail,
+            roles: Set(person.roles.map(CallerRole.init(directoryRole:))), customRoles: [],
+            stewardDomains: Set(person.stewardDomains), groups: Set(person.groups), clientAddress: clientAddress)
+    }
+}
+
+extension CallerRole {
+    init(directoryRole: DirectoryRole) {
+        // Exhaustive on purpose: a new directory role must be mapped here before the build passes.
+        switch directoryRole {
+        case .dsb: self = .dsb
+        case .isb: self = .isb
+        case .openDataOfficer: self = .openDataOfficer
+        case .governance: self = .governance
+        case .auditor: self = .auditor
+        case .admin: self = .admin
+        }
+    }
+}
+
+extension DirectoryFacts {
+    init(person: Person) {
+        self.init(
+            roles: Set(person.roles.map(CallerRole.init(directoryRole:))), customRoles: [],
+            stewardDomains: Set(person.stewardDomains), groups: Set(person.groups))
+    }
+}
+
+/// The directory facts of the people a deputy acts for, from LDAP (through the directory's cache).
+///
+/// An unknown user lends no role (nil); an unreachable directory throws, so the command fails closed
+/// with 503 instead of deciding without the principal's roles.
+public struct DirectoryPrincipalResolver: PrincipalResolver {
+    let directory: LDAPDirectory
+
+    public init(directory: LDAPDirectory) {
+        self.directory = directory
+    }
+
+    public func directoryFacts(ofUID uid: String) async throws -> DirectoryFacts? {
+        do {
+            return DirectoryFacts(person: try await directory.person(username: uid))
+        } catch let error as LDAPDirectoryError where error.code == .userNotFound || error.code == .invalidUsername {
+            return nil
+        }
+    }
+}

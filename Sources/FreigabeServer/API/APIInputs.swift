@@ -1,0 +1,264 @@
+import Foundation
+import WorkflowEngine
+
+// The request bodies of the JSON API, read strictly from JSON into the service's inputs. Unknown
+// fields are refused (400 `invalid-body`): a typo such as `purpse` must not silently file a request
+// without a purpose. Texts pass on untrimmed and unchecked: the service trims them, checks lengths and
+// control characters and the rules of the domain, and names every field it refuses (422).
+
+extension NewRequest {
+    static let fields: Set<String> = [
+        "kind", "dataset_id", "purpose", "recipient", "legal_basis", "access_start", "access_end", "licence",
+        "format", "anonymisation_statement", "open_data_check", "submit",
+    ]
+
+    /// `POST /requests`. A missing `dataset_id` or `purpose` is left to the service, which names it.
+    static func read(_ body: JSONObject) throws(APIProblem) -> NewRequest {
+        var errors = BodyErrors()
+        body.rejectUnknown(fields, errors: &errors)
+        let kind = body.enumeration("kind", ReleaseKind.self, errors: &errors)
+        if body.fields["kind"] == nil || body.fields["kind"] == .null {
+            errors.missing("kind", "Bitte wählen Sie die Art der Freigabe (shared_data oder open_data).")
+        }
+        let datasetID = body.string("dataset_id", errors: &errors)
+        let purpose = body.string("purpose", errors: &errors)
+        let details = RequestDetails.read(body, errors: &errors)
+        let submit = body.bool("submit", errors: &errors)
+        try errors.check()
+        guard let kind else { throw APIProblem.validation(["kind": "Bitte wählen Sie die Art der Freigabe."]) }
+        return NewRequest(
+            kind: kind, datasetID: datasetID ?? "", purpose: purpose ?? "", recipient: details.recipient,
+            legalBasis: details.legalBasis, accessStart: details.accessStart, accessEnd: details.accessEnd,
+            licence: details.licence, format: details.format, anonymisationStatement: details.anonymisationStatement,
+            openDataCheck: details.openDataCheck, submit: submit ?? false)
+    }
+}
+
+extension Resubmission {
+    static let fields: Set<String> = [
+        "comment", "purpose", "recipient", "legal_basis", "access_start", "access_end", "licence", "format",
+        "anonymisation_statement", "open_data_check",
+    ]
+
+    /// `POST /requests/{id}/resubmit`: the answer and any changed fields.
+    static func read(_ body: JSONObject?) throws(APIProblem) -> Resubmission {
+        guard let body else { return Resubmission() }
+        var errors = BodyErrors()
+        body.rejectUnknown(fields, errors: &errors)
+        let comment = body.string("comment", errors: &errors)
+        let purpose = body.string("purpose", errors: &errors)
+        let details = RequestDetails.read(body, errors: &errors)
+        try errors.check()
+        return Resubmission(
+            comment: comment, purpose: purpose, recipient: details.recipient, legalBasis: details.legalBasis,
+            accessStart: details.accessStart, accessEnd: details.accessEnd, licence: details.licence,
+            format: details.format, anonymisationStatement: details.anonymisationStatement,
+            openDataCheck: details.openDataCheck)
+    }
+}
+
+/// The fields a new request and a resubmission share.
+private struct RequestDetails {
+    var recipient: RecipientInput?
+    var legalBasis: String?
+    var accessStart: Date?
+    var accessEnd: Date?
+    var licence: String?
+    var format: String?
+    var anonymisationStatement: String?
+    var openDataCheck: OpenDataCheck?
+
+    static func read(_ body: JSONObject, errors: inout BodyErrors) -> RequestDetails {
+        var details = RequestDetails()
+        if let recipient = body.object("recipient", errors: &errors) {
+            recipient.rejectUnknown(["name", "type"], errors: &errors)
+            let name = recipient.string("name", errors: &errors)
+            let type = recipient.enumeration("type", Recipient.self, errors: &errors)
+            if recipient.fields["type"] == nil || recipient.fields["type"] == .null {
+                errors.missing(
+                    "recipient.type",
+                    "Bitte geben Sie an, ob die Stelle zur Stadtverwaltung gehört (internal) oder nicht (external).")
+            }
+            if let type { details.recipient = RecipientInput(name: name ?? "", type: type) }
+        }
+        details.legalBasis = body.string("legal_basis", errors: &errors)
+        details.accessStart = body.date("access_start", .startOfDay, errors: &errors)
+        details.accessEnd = body.date("access_end", .endOfDay, errors: &errors)
+        details.licence = body.string("licence", errors: &errors)
+        details.format = body.string("format", errors: &errors)
+        details.anonymisationStatement = body.string("anonymisation_statement", errors: &errors)
+        if let check = body.object("open_data_check", errors: &errors) {
+            details.openDataCheck = readCheck(check, errors: &errors)
+        }
+        return details
+    }
+
+    static let checkQuestions = [
+        "personal_reference", "trade_secrets", "third_party_rights", "security", "confidentiality",
+    ]
+
+    /// All five answers are required once the check is given at all.
+    static func readCheck(_ check: JSONObject, errors: inout BodyErrors) -> OpenDataCheck? {
+        check.rejectUnknown(Set(checkQuestions), errors: &errors)
+        var answers: [String: CheckAnswer] = [:]
+        for question in checkQuestions {
+            guard let answer = check.object(question, errors: &errors) else {
+                if check.fields[question] == nil || check.fields[question] == .null {
+                    errors.missing(
+                        check.name(question),
+                        "Bitte beantworten Sie diese Frage der Open-Data-Prüfung (applies: true oder false).")
+                }
+                continue
+            }
+            answer.rejectUnknown(["applies", "note"], errors: &errors)
+            let applies = answer.bool("applies", errors: &errors)
+            let note = answer.string("note", errors: &errors)
+            guard let applies else {
+                if answer.fields["applies"] == nil || answer.fields["applies"] == .null {
+                    errors.missing(answer.name("applies"), "Bitte geben Sie an, ob dieser Ausschlussgrund zutrifft.")
+                }
+                continue
+            }
+            answers[question] = CheckAnswer(applies: applies, note: note)
+        }
+        guard let personalReference = answers["personal_reference"], let tradeSecrets = answers["trade_secrets"],
+            let thirdPartyRights = answers["third_party_rights"], let security = answers["security"],
+            let confidentiality = answers["confidentiality"]
+        else { return nil }
+        return OpenDataCheck(
+            personalReference: personalReference, tradeSecrets: tradeSecrets, thirdPartyRights: thirdPartyRights,
+            security: security, confidentiality: confidentiality)
+    }
+}
+
+/// `POST /requests/{id}/decisions`: the decision and its own fields. A field of another decision
+/// (a `reason` on an approval) is refused as unknown, as the schema's `oneOf` says.
+struct DecisionBody: Sendable {
+    var decision: DecisionInput
+    var branch: String?
+
+    enum Kind: String, CaseIterable {
+        case approve
+        case reject
+        case requestChanges = "request_changes"
+    }
+
+    static func read(_ body: JSONObject) throws(APIProblem) -> DecisionBody {
+        var errors = BodyErrors()
+        let kind = body.enumeration("decision", Kind.self, errors: &errors)
+        if body.fields["decision"] == nil || body.fields["decision"] == .null {
+            errors.missing("decision", "Bitte wählen Sie eine Entscheidung: approve, reject oder request_changes.")
+        }
+        let known: Set<String> =
+            switch kind {
+            case .approve: ["decision", "branch", "comment", "licence", "portal_url"]
+            case .reject: ["decision", "branch", "reason"]
+            case .requestChanges: ["decision", "branch", "question"]
+            case nil: ["decision", "branch", "comment", "licence", "portal_url", "reason", "question"]
+            }
+        body.rejectUnknown(known, errors: &errors)
+        let branch = body.string("branch", errors: &errors)
+        let comment = body.string("comment", errors: &errors)
+        let licence = body.string("licence", errors: &errors)
+        let portalURL = body.string("portal_url", errors: &errors)
+        let reason = body.string("reason", errors: &errors)
+        let question = body.string("question", errors: &errors)
+        try errors.check()
+        let decision: DecisionInput
+        switch kind {
+        case .approve: decision = .approve(comment: comment, licence: licence, portalURL: portalURL)
+        // A missing reason or question is the service's to name (with the same message as an empty one).
+        case .reject: decision = .reject(reason: reason ?? "")
+        case .requestChanges: decision = .requestChanges(question: question ?? "")
+        case nil: throw APIProblem.validation(["decision": "Bitte wählen Sie eine Entscheidung."])
+        }
+        return DecisionBody(decision: decision, branch: branch)
+    }
+}
+
+/// `POST /requests/{id}/withdraw` (optional `comment`) and `POST /requests/{id}/revoke` (`reason`).
+enum NoteBody {
+    static func comment(_ body: JSONObject?) throws(APIProblem) -> String? {
+        try text("comment", body)
+    }
+
+    static func reason(_ body: JSONObject?) throws(APIProblem) -> String {
+        try text("reason", body) ?? ""
+    }
+
+    /// An empty object (or no body) for `submit`.
+    static func empty(_ body: JSONObject?) throws(APIProblem) {
+        guard let body else { return }
+        var errors = BodyErrors()
+        body.rejectUnknown([], errors: &errors)
+        try errors.check()
+    }
+
+    private static func text(_ field: String, _ body: JSONObject?) throws(APIProblem) -> String? {
+        guard let body else { return nil }
+        var errors = BodyErrors()
+        body.rejectUnknown([field], errors: &errors)
+        let text = body.string(field, errors: &errors)
+        try errors.check()
+        return text
+    }
+}
+
+extension NewDeputyship {
+    /// `POST /deputyships`.
+    static func read(_ body: JSONObject) throws(APIProblem) -> NewDeputyship {
+        var errors = BodyErrors()
+        body.rejectUnknown(["principal", "deputy", "valid_from", "valid_until"], errors: &errors)
+        let principal = body.string("principal", errors: &errors)
+        let deputy = body.string("deputy", errors: &errors)
+        let validFrom = body.date("valid_from", .startOfDay, errors: &errors)
+        let validUntil = body.date("valid_until", .exclusiveStartOfDay, errors: &errors)
+        if body.fields["valid_from"] == nil || body.fields["valid_from"] == .null {
+            errors.missing("valid_from", "Bitte geben Sie an, ab wann die Vertretung gilt.")
+        }
+        if body.fields["valid_until"] == nil || body.fields["valid_until"] == .null {
+            errors.missing("valid_until", "Bitte geben Sie an, bis wann die Vertretung gilt.")
+        }
+        try errors.check()
+        guard let validFrom, let validUntil else {
+            throw APIProblem.validation(["valid_from": "Bitte geben Sie den Zeitraum der Vertretung an."])
+        }
+        return NewDeputyship(principal: principal, deputy: deputy ?? "", validFrom: validFrom, validUntil: validUntil)
+    }
+}
+
+extension DatasetInput {
+    static let fields: Set<String> = [
+        "title", "description", "domain", "owner", "owner_group", "classification", "personal_data",
+        "protection_need", "licence", "high_value", "formats",
+    ]
+
+    /// `PUT /datasets/{id}`: the whole dataset except its id, which is the path's.
+    static func read(id: String, _ body: JSONObject) throws(APIProblem) -> DatasetInput {
+        var errors = BodyErrors()
+        body.rejectUnknown(fields, errors: &errors)
+        let title = body.string("title", errors: &errors)
+        let description = body.string("description", errors: &errors)
+        let domain = body.string("domain", errors: &errors)
+        let owner = body.string("owner", errors: &errors)
+        let ownerGroup = body.string("owner_group", errors: &errors)
+        let classification = body.enumeration("classification", Classification.self, errors: &errors)
+        let personalData = body.enumeration("personal_data", PersonalDataCategory.self, errors: &errors)
+        let protectionNeed = body.enumeration("protection_need", ProtectionNeed.self, errors: &errors)
+        let licence = body.string("licence", errors: &errors)
+        let highValue = body.bool("high_value", errors: &errors)
+        let formats = body.strings("formats", errors: &errors)
+        for field in ["title", "domain", "classification", "personal_data", "protection_need"]
+        where body.fields[field] == nil || body.fields[field] == .null {
+            errors.missing(field, "Bitte füllen Sie dieses Feld aus.")
+        }
+        try errors.check()
+        guard let title, let domain, let classification, let personalData, let protectionNeed else {
+            throw APIProblem.validation(["title": "Bitte füllen Sie dieses Feld aus."])
+        }
+        return DatasetInput(
+            id: id, title: title, description: description ?? "", domain: domain, owner: owner, ownerGroup: ownerGroup,
+            classification: classification, personalData: personalData, protectionNeed: protectionNeed,
+            licence: licence, highValue: highValue ?? false, formats: formats ?? [])
+    }
+}

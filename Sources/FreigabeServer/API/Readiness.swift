@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// What `GET /api/v1/ready` reports: whether this instance should get traffic.
+public struct ReadinessReport: Sendable, Hashable, Encodable {
+    public enum Status: String, Sendable, Hashable, Encodable {
+        case ready
+        case notReady = "not_ready"
+    }
+
+    public var status: Status
+    /// `ok`, `unreachable`.
+    public var database: String
+    /// `current`, `pending`, `mismatched`, `unknown` (not checked because the database is unreachable).
+    public var migrations: String
+
+    public var isReady: Bool { status == .ready }
+}
+
+/// The readiness check: the database answers within a timeout and every migration of this program is
+/// applied unchanged (``MigrationStatus/isCurrent``). Versions the database has beyond ours (a newer
+/// release migrated it during a rolling update) do not make this instance unready: migrations only add.
+public struct ReadinessCheck: Sendable {
+    let check: @Sendable (Logger) async -> ReadinessReport
+
+    public init(_ check: @escaping @Sendable (Logger) async -> ReadinessReport) {
+        self.check = check
+    }
+
+    /// Asks PostgreSQL through `client` (the application's pool), giving up after `timeout`.
+    public static func database(_ client: PostgresClient, timeout: Duration = .seconds(3)) -> ReadinessCheck {
+        ReadinessCheck { logger in
+            let outcome = await withTimeout(timeout) {
+                try await Migrator.status(client: client, logger: logger)
+            }
+            switch outcome {
+            case .success(let status) where status.isCurrent:
+                return ReadinessReport(status: .ready, database: "ok", migrations: "current")
+            case .success(let status):
+                logger.warning(
+                    "not ready: migrations are not current",
+                    metadata: ["pending": "\(status.pending)", "mismatched": "\(status.mismatched)"])
+                return ReadinessReport(
+                    status: .notReady, database: "ok", migrations: status.mismatched.isEmpty ? "pending" : "mismatched")
+            case .failure(let error):
+                logger.warning("not ready: database unreachable", metadata: ["error": "\(String(reflecting: error))"])
+                return ReadinessReport(status: .notReady, database: "unreachable", migrations: "unknown")
+            }
+        }
+    }
+
+    func callAsFunction(logger: Logger) async -> ReadinessReport { await check(logger) }
+}
+
+struct TimeoutError: Error {}
+
+/// Runs `body`, or fails with ``TimeoutError`` after `timeout`. The body is cancelled then; PostgresNIO
+/// gives up waiting for a connection when its task is cancelled.
+func withTimeout<Value: Sendable>(
+    _ timeout: Duration, _ body: @escaping @Sendable () async throws -> Value
+) async -> Result<Value, any Error> {
+    await withTaskGroup(of: Result<Value, any Error>.self) { group in
+        group.addTask {
+            do { return .success(try await body()) } catch { return .failure(error) }
+        }
+        group.addTask {
+            do {
+                try await Task.sleep(for: timeout)
+            } catch {
+                return .failure(CancellationError())
+            }
+            return .failure(TimeoutError())
+        }
+        let first = await group.next() ?? .failure(TimeoutError())
+        group.cancelAll()
+        return first
+    }
+}

@@ -1,0 +1,26 @@
+import Foundation
+
+extension DatabaseSettings {
+    /// The `db.*` keys, in the names `DatabaseSettings(environment:)` understands.
+    static let keys = [
+        "db.host", "db.port", "db.name", "db.user", "db.password", "db.password_file", "db.admin_user",
+        "db.admin_password", "db.admin_password_file", "db.tls", "db.tls_ca_file", "db.max_connections",
+    ]
+
+    /// Reads the `db.*` settings from any configuration source (command line, environment, YAML) by
+    /// handing them to the store's own parser under their environment names, so both share one set of
+    /// rules and messages. Nil when no `db.*` key is set at all.
+    static func read(_ values: SettingValues) throws -> DatabaseSettings? {
+        var environment: [String: String] = [:]
+        for key in keys {
+            if let value = values.text(key) { environment[SettingValues.environmentName(for: key)] = value }
+        }
+        guard !environment.isEmpty else { return nil }
+        do {
+            return try DatabaseSettings(environment: environment)
+        } catch {
+            let key = keys.first { SettingValues.environmentName(for: $0) == error.variable }
+            throw ConfigurationError(code: .invalidValue, key: key, description: error.message)
+        }
+    }
+}

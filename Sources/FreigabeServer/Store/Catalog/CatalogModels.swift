@@ -1,0 +1,182 @@
+import Foundation
+import WorkflowEngine
+
+/// A domain as the catalogue file or the admin API gives it.
+public struct DomainInput: Sendable, Hashable, Codable {
+    public var id: String
+    public var title: String
+    /// DN of the LDAP group of the domain's Data Stewards.
+    public var stewardGroup: String
+
+    public init(id: String, title: String, stewardGroup: String) {
+        self.id = id
+        self.title = title
+        self.stewardGroup = stewardGroup
+    }
+}
+
+/// A dataset as the catalogue file or the admin API gives it. Exactly one of `owner` and `ownerGroup`.
+public struct DatasetInput: Sendable, Hashable, Codable {
+    /// Lower-case slug: a-z, 0-9, `.`, `_`, `-`; starts with a letter or digit; at most 100 characters.
+    public var id: String
+    public var title: String
+    public var description: String
+    public var domain: String
+    public var owner: String?
+    public var ownerGroup: String?
+    public var classification: Classification
+    public var personalData: PersonalDataCategory
+    public var protectionNeed: ProtectionNeed
+    public var licence: String?
+    public var highValue: Bool
+    public var formats: [String]
+
+    public init(
+        id: String, title: String, description: String = "", domain: String, owner: String? = nil,
+        ownerGroup: String? = nil, classification: Classification, personalData: PersonalDataCategory,
+        protectionNeed: ProtectionNeed, licence: String? = nil, highValue: Bool = false, formats: [String] = []
+    ) {
+        self.id = id
+        self.title = title
+        self.description = description
+        self.domain = domain
+        self.owner = owner
+        self.ownerGroup = ownerGroup
+        self.classification = classification
+        self.personalData = personalData
+        self.protectionNeed = protectionNeed
+        self.licence = licence
+        self.highValue = highValue
+        self.formats = formats
+    }
+}
+
+/// The content of a catalogue file, each entry with the line it starts on.
+public struct CatalogDocument: Sendable, Hashable {
+    public var domains: [(line: Int, domain: DomainInput)] { domainEntries.map { ($0.line, $0.value) } }
+    public var datasets: [(line: Int, dataset: DatasetInput)] { datasetEntries.map { ($0.line, $0.value) } }
+
+    struct Lined<Value: Sendable & Hashable>: Sendable, Hashable {
+        var line: Int
+        var value: Value
+    }
+
+    var domainEntries: [Lined<DomainInput>] = []
+    var datasetEntries: [Lined<DatasetInput>] = []
+}
+
+/// One problem in a catalogue file: `file:line: message`.
+public struct CatalogProblem: Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var message: String
+
+    public init(file: String, line: Int, message: String) {
+        self.file = file
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String { "\(file):\(line): \(message)" }
+}
+
+/// Every problem of a catalogue import; nothing was written.
+public struct CatalogImportError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var problems: [CatalogProblem]
+
+    public init(problems: [CatalogProblem]) { self.problems = problems }
+
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}
+
+/// What an import changed, by id.
+public struct CatalogImportReport: Sendable, Hashable, Codable {
+    public var domainsCreated: [String] = []
+    public var domainsUpdated: [String] = []
+    public var domainsUnchanged: [String] = []
+    public var datasetsCreated: [String] = []
+    public var datasetsUpdated: [String] = []
+    public var datasetsUnchanged: [String] = []
+
+    public init() {}
+
+    public var changedAnything: Bool {
+        !(domainsCreated.isEmpty && domainsUpdated.isEmpty && datasetsCreated.isEmpty && datasetsUpdated.isEmpty)
+    }
+
+    /// Lines for the console, e.g. `created dataset baumkataster`.
+    public var lines: [String] {
+        domainsCreated.map { "created domain \($0)" } + domainsUpdated.map { "updated domain \($0)" }
+            + datasetsCreated.map { "created dataset \($0)" } + datasetsUpdated.map { "updated dataset \($0)" }
+            + [
+                "\(domainsCreated.count) domains created, \(domainsUpdated.count) updated, "
+                    + "\(domainsUnchanged.count) unchanged; \(datasetsCreated.count) datasets created, "
+                    + "\(datasetsUpdated.count) updated, \(datasetsUnchanged.count) unchanged"
+            ]
+    }
+}
+
+/// The rules every domain and dataset must follow, wherever it comes from (file or API). German-free on
+/// purpose: these messages go to administrators' consoles next to `file:line`, like the workflow
+/// validator's.
+enum CatalogRules {
+    static func isSlug(_ text: String) -> Bool {
+        guard let first = text.unicodeScalars.first, text.unicodeScalars.count <= 100 else { return false }
+        let allowed: (Unicode.Scalar) -> Bool = {
+            ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "." || $0 == "_" || $0 == "-"
+        }
+        return (("a"..."z").contains(first) || ("0"..."9").contains(first)) && text.unicodeScalars.allSatisfy(allowed)
+    }
+
+    /// Problems of one domain, as (field, message).
+    static func problems(of domain: DomainInput) -> [(String, String)] {
+        var problems: [(String, String)] = []
+        if !isSlug(domain.id) {
+            problems.append(("id", "domain id '\(domain.id)' must be a lower-case slug (a-z, 0-9, . _ -), at most 100"))
+        }
+        problems += textProblems("title", domain.title, required: true, limit: 200)
+        problems += textProblems("steward_group", domain.stewardGroup, required: true, limit: 1000)
+        if !domain.stewardGroup.contains("=") {
+            problems.append(("steward_group", "steward_group must be a DN such as cn=stewards-umwelt,ou=groups,..."))
+        }
+        return problems
+    }
+
+    /// Problems of one dataset (without the domain's existence, which needs the database).
+    static func problems(of dataset: DatasetInput) -> [(String, String)] {
+        var problems: [(String, String)] = []
+        if !isSlug(dataset.id) {
+            problems.append(
+                ("id", "dataset id '\(dataset.id)' must be a lower-case slug (a-z, 0-9, . _ -), at most 100"))
+        }
+        problems += textProblems("title", dataset.title, required: true, limit: 200)
+        problems += textProblems("description", dataset.description, required: false, limit: 4000, multiline: true)
+        switch (dataset.owner, dataset.ownerGroup) {
+        case (nil, nil), (.some, .some):
+            problems.append(("owner", "exactly one of owner (a uid) and owner_group (a group DN) must be given"))
+        case (let owner?, nil):
+            problems += textProblems("owner", owner, required: true, limit: 200)
+        case (nil, let group?):
+            problems += textProblems("owner_group", group, required: true, limit: 1000)
+            if !group.contains("=") { problems.append(("owner_group", "owner_group must be a group DN")) }
+        }
+        if let licence = dataset.licence { problems += textProblems("licence", licence, required: true, limit: 200) }
+        for format in dataset.formats { problems += textProblems("formats", format, required: true, limit: 50) }
+        return problems
+    }
+
+    static func textProblems(
+        _ field: String, _ text: String, required: Bool, limit: Int, multiline: Bool = false
+    ) -> [(String, String)] {
+        if required && text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            return [(field, "\(field) must not be empty")]
+        }
+        if text.count > limit { return [(field, "\(field) is longer than \(limit) characters")] }
+        let forbidden = text.unicodeScalars.contains { scalar in
+            scalar.properties.generalCategory == .control
+                && !(multiline && (scalar == "\n" || scalar == "\r" || scalar == "\t"))
+        }
+        if forbidden { return [(field, "\(field) contains control characters")] }
+        return []
+    }
+}

@@ -1,0 +1,510 @@
+import Foundation
+import WorkflowEngine
+import Yams
+
+/// Reads a catalogue file, YAML (`scripts/demo/catalog.yaml`) or CSV, and reports every problem with
+/// its line, all at once.
+///
+/// YAML: a mapping with `domains` (list of `id`, `title`, `steward_group`) and `datasets` (list of `id`,
+/// `title`, `description`, `domain`, `owner` or `owner_group`, `classification`, `personal_data`,
+/// `protection_need`, `licence` (may be null), `high_value`, `formats` (list)).
+///
+/// CSV (RFC 4180: comma-separated, fields with commas, quotes or line breaks in double quotes, `""` for a
+/// quote; UTF-8, optional BOM, LF or CRLF): datasets only, their domains must exist in the database or
+/// come from an earlier YAML import. One header row naming the columns, in any order:
+/// `id, title, description, domain, owner, owner_group, classification, personal_data, protection_need,
+/// licence, high_value, formats`. Required: id, title, domain, classification, personal_data,
+/// protection_need and one of owner / owner_group. Empty cells mean "not given"; `high_value` is
+/// `true`/`false` (also `ja`/`nein`, `1`/`0`, default false); `formats` separates values with `;`.
+public enum CatalogParser {
+    public enum Format: String, Sendable {
+        case yaml, csv
+
+        /// By the file's extension; YAML unless it ends in `.csv`.
+        public init(path: String) { self = path.lowercased().hasSuffix(".csv") ? .csv : .yaml }
+    }
+
+    public static func parse(_ text: String, file: String, format: Format) throws(CatalogImportError) -> CatalogDocument
+    {
+        var problems: [CatalogProblem] = []
+        let document: CatalogDocument
+        switch format {
+        case .yaml: document = YAMLCatalogReader(file: file).read(text, problems: &problems)
+        case .csv: document = CSVCatalogReader(file: file).read(text, problems: &problems)
+        }
+        problems += duplicates(in: document, file: file)
+        guard problems.isEmpty else {
+            throw CatalogImportError(
+                problems: problems.enumerated().sorted {
+                    ($0.element.line, $0.offset) < ($1.element.line, $1.offset)
+                }.map(\.element))
+        }
+        return document
+    }
+
+    /// Reads a file from disk; a file that is not UTF-8 is reported at line 1.
+    public static func parse(path: String) throws(CatalogImportError) -> CatalogDocument {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CatalogImportError(problems: [CatalogProblem(file: path, line: 1, message: "cannot read the file")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw CatalogImportError(problems: [
+                CatalogProblem(file: path, line: 1, message: "the file is not valid UTF-8")
+            ])
+        }
+        return try parse(text, file: path, format: Format(path: path))
+    }
+
+    private static func duplicates(in document: CatalogDocument, file: String) -> [CatalogProblem] {
+        var problems: [CatalogProblem] = []
+        var seenDomains: [String: Int] = [:]
+        for entry in document.domainEntries {
+            if let first = seenDomains[entry.value.id] {
+                problems.append(
+                    CatalogProblem(
+                        file: file, line: entry.line,
+                        message: "domain '\(entry.value.id)' already defined at line \(first)"))
+            } else {
+                seenDomains[entry.value.id] = entry.line
+            }
+        }
+        var seenDatasets: [String: Int] = [:]
+        for entry in document.datasetEntries {
+            if let first = seenDatasets[entry.value.id] {
+                problems.append(
+                    CatalogProblem(
+                        file: file, line: entry.line,
+                        message: "dataset '\(entry.value.id)' already defined at line \(first)"))
+            } else {
+                seenDatasets[entry.value.id] = entry.line
+            }
+        }
+        return problems
+    }
+
+    /// Enum fields as the engine names them, with the list of allowed values for messages.
+    static func enumValue<Value: RawRepresentable & CaseIterable>(
+        _ text: String, _ type: Value.Type
+    ) -> Result<Value, EnumProblem> where Value.RawValue == String {
+        if let value = Value(rawValue: text) { return .success(value) }
+        return .failure(
+            EnumProblem(message: "'\(text)' is not one of " + Value.allCases.map(\.rawValue).joined(separator: ", ")))
+    }
+
+    struct EnumProblem: Error {
+        var message: String
+    }
+
+    static func bool(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "true", "ja", "yes", "1", "wahr": true
+        case "false", "nein", "no", "0", "falsch": false
+        default: nil
+        }
+    }
+}
+
+// MARK: - YAML
+
+private struct YAMLCatalogReader {
+    let file: String
+
+    func read(_ text: String, problems: inout [CatalogProblem]) -> CatalogDocument {
+        var document = CatalogDocument()
+        let root: Node?
+        do {
+            root = try Parser(yaml: text).singleRoot()
+        } catch let error as YamlError {
+            problems.append(problem(for: error, source: text))
+            return document
+        } catch {
+            problems.append(CatalogProblem(file: file, line: 1, message: "invalid YAML: \(error)"))
+            return document
+        }
+        guard let root, let mapping = root.mapping else {
+            problems.append(
+                CatalogProblem(
+                    file: file, line: root?.mark?.line ?? 1, message: "expected a mapping with domains and datasets"))
+            return document
+        }
+        for (key, value) in mapping {
+            switch key.string {
+            case "domains":
+                for item in list(value, what: "domains", problems: &problems) {
+                    if let domain = readDomain(item, problems: &problems) {
+                        document.domainEntries.append(.init(line: line(item), value: domain))
+                    }
+                }
+            case "datasets":
+                for item in list(value, what: "datasets", problems: &problems) {
+                    if let dataset = readDataset(item, problems: &problems) {
+                        document.datasetEntries.append(.init(line: line(item), value: dataset))
+                    }
+                }
+            default:
+                problems.append(
+                    CatalogProblem(
+                        file: file, line: line(key),
+                        message: "unknown key '\(key.string ?? "?")' (known: domains, datasets)"))
+            }
+        }
+        return document
+    }
+
+    private func line(_ node: Node) -> Int { node.mark?.line ?? 1 }
+
+    private func list(_ node: Node, what: String, problems: inout [CatalogProblem]) -> [Node] {
+        if isNull(node) { return [] }
+        guard let sequence = node.sequence else {
+            problems.append(CatalogProblem(file: file, line: line(node), message: "\(what) must be a list"))
+            return []
+        }
+        return Array(sequence)
+    }
+
+    /// The entry's keys with their value nodes; unknown and missing keys reported.
+    private func fields(
+        _ node: Node, what: String, known: [String], required: Set<String>, problems: inout [CatalogProblem]
+    ) -> [String: Node]? {
+        guard let mapping = node.mapping else {
+            problems.append(CatalogProblem(file: file, line: line(node), message: "each \(what) must be a mapping"))
+            return nil
+        }
+        var values: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard let name = key.string, known.contains(name) else {
+                problems.append(
+                    CatalogProblem(
+                        file: file, line: line(key),
+                        message: "\(what): unknown key '\(key.string ?? "?")' (known: \(known.joined(separator: ", ")))"
+                    ))
+                continue
+            }
+            values[name] = value
+        }
+        for name in known where required.contains(name) && values[name] == nil {
+            problems.append(CatalogProblem(file: file, line: line(node), message: "\(what): missing key '\(name)'"))
+        }
+        return values
+    }
+
+    private func isNull(_ node: Node) -> Bool {
+        guard case .scalar(let scalar) = node else { return false }
+        return scalar.style == .plain && ["null", "~", ""].contains(scalar.string)
+    }
+
+    /// A scalar as text; nil (reported) for lists and mappings, nil (not reported) for null.
+    private func text(_ node: Node?, key: String, what: String, problems: inout [CatalogProblem]) -> String? {
+        guard let node, !isNull(node) else { return nil }
+        guard case .scalar(let scalar) = node else {
+            problems.append(CatalogProblem(file: file, line: line(node), message: "\(what) \(key): expected a text"))
+            return nil
+        }
+        return scalar.string
+    }
+
+    private func readDomain(_ node: Node, problems: inout [CatalogProblem]) -> DomainInput? {
+        guard
+            let values = fields(
+                node, what: "domain", known: ["id", "title", "steward_group"],
+                required: ["id", "title", "steward_group"], problems: &problems)
+        else { return nil }
+        let before = problems.count
+        let id = text(values["id"], key: "id", what: "domain", problems: &problems) ?? ""
+        let domain = DomainInput(
+            id: id, title: text(values["title"], key: "title", what: "domain", problems: &problems) ?? "",
+            stewardGroup: text(values["steward_group"], key: "steward_group", what: "domain", problems: &problems) ?? ""
+        )
+        for (field, message) in CatalogRules.problems(of: domain) where values[field] != nil {
+            problems.append(
+                CatalogProblem(file: file, line: line(values[field]!), message: "domain '\(id)': \(message)"))
+        }
+        return problems.count == before ? domain : nil
+    }
+
+    private func readDataset(_ node: Node, problems: inout [CatalogProblem]) -> DatasetInput? {
+        let known = [
+            "id", "title", "description", "domain", "owner", "owner_group", "classification", "personal_data",
+            "protection_need", "licence", "high_value", "formats",
+        ]
+        let required: Set<String> = ["id", "title", "domain", "classification", "personal_data", "protection_need"]
+        guard let values = fields(node, what: "dataset", known: known, required: required, problems: &problems)
+        else { return nil }
+        let before = problems.count
+        let id = text(values["id"], key: "id", what: "dataset", problems: &problems) ?? ""
+        let what = "dataset '\(id)'"
+        func field(_ key: String) -> String? { text(values[key], key: key, what: what, problems: &problems) }
+        func enumField<Value: RawRepresentable & CaseIterable>(_ key: String, _ type: Value.Type) -> Value?
+        where Value.RawValue == String {
+            guard let raw = field(key) else { return nil }
+            switch CatalogParser.enumValue(raw, type) {
+            case .success(let value): return value
+            case .failure(let problem):
+                problems.append(
+                    CatalogProblem(file: file, line: line(values[key]!), message: "\(what) \(key): \(problem.message)"))
+                return nil
+            }
+        }
+        let classification = enumField("classification", Classification.self)
+        let personalData = enumField("personal_data", PersonalDataCategory.self)
+        let protectionNeed = enumField("protection_need", ProtectionNeed.self)
+        var highValue = false
+        if let node = values["high_value"], !isNull(node) {
+            if case .scalar(let scalar) = node, scalar.style == .plain, let value = CatalogParser.bool(scalar.string) {
+                highValue = value
+            } else {
+                problems.append(
+                    CatalogProblem(file: file, line: line(node), message: "\(what) high_value: expected true or false"))
+            }
+        }
+        var formats: [String] = []
+        if let node = values["formats"], !isNull(node) {
+            if let sequence = node.sequence {
+                for item in sequence {
+                    if let format = text(item, key: "formats", what: what, problems: &problems) {
+                        formats.append(format)
+                    }
+                }
+            } else {
+                problems.append(
+                    CatalogProblem(file: file, line: line(node), message: "\(what) formats: expected a list"))
+            }
+        }
+        let dataset = DatasetInput(
+            id: id, title: field("title") ?? "", description: field("description") ?? "", domain: field("domain") ?? "",
+            owner: field("owner"), ownerGroup: field("owner_group"), classification: classification ?? .public,
+            personalData: personalData ?? .none, protectionNeed: protectionNeed ?? .normal, licence: field("licence"),
+            highValue: highValue, formats: formats)
+        // Missing keys were reported already; the owner rule concerns two keys and is reported anyway.
+        for (key, message) in CatalogRules.problems(of: dataset) where values[key] != nil || key == "owner" {
+            problems.append(
+                CatalogProblem(file: file, line: values[key].map(line) ?? line(node), message: "\(what): \(message)"))
+        }
+        guard problems.count == before, classification != nil, personalData != nil, protectionNeed != nil else {
+            return nil
+        }
+        return dataset
+    }
+
+    private func problem(for error: YamlError, source: String) -> CatalogProblem {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return CatalogProblem(file: file, line: mark.line, message: "invalid YAML: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return CatalogProblem(
+                file: file, line: context.mark.line,
+                message: "duplicate key " + duplicates.map { "'\($0)'" }.joined(separator: ", "))
+        case .reader(let problem, let offset, _, _):
+            let line = offset.map { offset in source.utf8.prefix(offset).count { $0 == UInt8(ascii: "\n") } + 1 } ?? 1
+            return CatalogProblem(file: file, line: line, message: "invalid YAML: \(problem)")
+        default:
+            return CatalogProblem(file: file, line: 1, message: "invalid YAML: \(error)")
+        }
+    }
+}
+
+// MARK: - CSV
+
+/// RFC 4180 records with the line each starts on.
+struct CSVRecords {
+    struct Record {
+        var line: Int
+        var fields: [String]
+    }
+
+    /// Splits `text` into records; a quote left open is reported at the line where its field began.
+    static func parse(_ text: String) -> (records: [Record], error: (line: Int, message: String)?) {
+        var records: [Record] = []
+        var fields: [String] = []
+        var field = ""
+        var line = 1
+        var recordLine = 1
+        var inQuotes = false
+        var quoteLine = 1
+        /// The current field has begun (a character or an opening quote).
+        var fieldStarted = false
+        /// The current record has begun (a separator was seen), so an empty line is still a record.
+        var recordStarted = false
+        var iterator = Array(text.unicodeScalars.drop { $0 == "\u{FEFF}" }).makeIterator()
+        var pending: Unicode.Scalar? = nil
+        func next() -> Unicode.Scalar? {
+            if let scalar = pending {
+                pending = nil
+                return scalar
+            }
+            return iterator.next()
+        }
+        func endRecord() {
+            fields.append(field)
+            // A blank line is no record.
+            if recordStarted || fieldStarted { records.append(Record(line: recordLine, fields: fields)) }
+            fields = []
+            field = ""
+            fieldStarted = false
+            recordStarted = false
+        }
+        while let scalar = next() {
+            if inQuotes {
+                if scalar == "\"" {
+                    if let following = next() {
+                        if following == "\"" {
+                            field.unicodeScalars.append("\"")
+                        } else {
+                            inQuotes = false
+                            pending = following
+                        }
+                    } else {
+                        inQuotes = false
+                    }
+                } else {
+                    if scalar == "\n" { line += 1 }
+                    field.unicodeScalars.append(scalar)
+                }
+                continue
+            }
+            switch scalar {
+            case "\"" where field.isEmpty && !fieldStarted:
+                inQuotes = true
+                fieldStarted = true
+                quoteLine = line
+            case "\"":
+                return (
+                    records, (line, "a quote (\") inside an unquoted field; quote the whole field and double the quote")
+                )
+            case ",":
+                fields.append(field)
+                field = ""
+                fieldStarted = false
+                recordStarted = true
+            case "\r":
+                // CRLF or a lone CR: both end the record.
+                if let following = next(), following != "\n" { pending = following }
+                endRecord()
+                line += 1
+                recordLine = line
+            case "\n":
+                endRecord()
+                line += 1
+                recordLine = line
+            default:
+                field.unicodeScalars.append(scalar)
+                fieldStarted = true
+            }
+        }
+        if inQuotes { return (records, (quoteLine, "a quoted field is not closed")) }
+        if recordStarted || fieldStarted { endRecord() }
+        return (records, nil)
+    }
+}
+
+private struct CSVCatalogReader {
+    let file: String
+
+    static let columns = [
+        "id", "title", "description", "domain", "owner", "owner_group", "classification", "personal_data",
+        "protection_need", "licence", "high_value", "formats",
+    ]
+    static let required = ["id", "title", "domain", "classification", "personal_data", "protection_need"]
+
+    func read(_ text: String, problems: inout [CatalogProblem]) -> CatalogDocument {
+        var document = CatalogDocument()
+        let (records, error) = CSVRecords.parse(text)
+        if let error { problems.append(CatalogProblem(file: file, line: error.line, message: error.message)) }
+        guard let header = records.first else {
+            if error == nil {
+                problems.append(CatalogProblem(file: file, line: 1, message: "the file has no header row"))
+            }
+            return document
+        }
+        var index: [String: Int] = [:]
+        for (position, name) in header.fields.enumerated() {
+            let column = name.trimmingCharacters(in: .whitespaces).lowercased()
+            if !Self.columns.contains(column) {
+                problems.append(
+                    CatalogProblem(
+                        file: file, line: header.line,
+                        message: "unknown column '\(name)' (known: \(Self.columns.joined(separator: ", ")))"))
+            } else if index[column] != nil {
+                problems.append(
+                    CatalogProblem(file: file, line: header.line, message: "column '\(column)' given twice"))
+            } else {
+                index[column] = position
+            }
+        }
+        for column in Self.required where index[column] == nil {
+            problems.append(CatalogProblem(file: file, line: header.line, message: "missing column '\(column)'"))
+        }
+        if index["owner"] == nil && index["owner_group"] == nil {
+            problems.append(
+                CatalogProblem(file: file, line: header.line, message: "missing column 'owner' or 'owner_group'"))
+        }
+        guard problems.isEmpty else { return document }
+        for record in records.dropFirst() {
+            if record.fields.count != header.fields.count {
+                problems.append(
+                    CatalogProblem(
+                        file: file, line: record.line,
+                        message: "expected \(header.fields.count) fields as in the header, found \(record.fields.count)"
+                    ))
+                continue
+            }
+            if let dataset = readDataset(record, index: index, problems: &problems) {
+                document.datasetEntries.append(.init(line: record.line, value: dataset))
+            }
+        }
+        return document
+    }
+
+    private func readDataset(
+        _ record: CSVRecords.Record, index: [String: Int], problems: inout [CatalogProblem]
+    ) -> DatasetInput? {
+        func cell(_ column: String) -> String? {
+            guard let position = index[column] else { return nil }
+            let value = record.fields[position].trimmingCharacters(in: .whitespaces)
+            return value.isEmpty ? nil : value
+        }
+        let before = problems.count
+        let id = cell("id") ?? ""
+        let what = "dataset '\(id)'"
+        func report(_ message: String) {
+            problems.append(CatalogProblem(file: file, line: record.line, message: message))
+        }
+        for column in CSVCatalogReader.required where cell(column) == nil { report("\(what): \(column) is empty") }
+        func enumCell<Value: RawRepresentable & CaseIterable>(_ column: String, _ type: Value.Type) -> Value?
+        where Value.RawValue == String {
+            guard let raw = cell(column) else { return nil }
+            switch CatalogParser.enumValue(raw, type) {
+            case .success(let value): return value
+            case .failure(let problem):
+                report("\(what) \(column): \(problem.message)")
+                return nil
+            }
+        }
+        let classification = enumCell("classification", Classification.self)
+        let personalData = enumCell("personal_data", PersonalDataCategory.self)
+        let protectionNeed = enumCell("protection_need", ProtectionNeed.self)
+        var highValue = false
+        if let raw = cell("high_value") {
+            if let value = CatalogParser.bool(raw) {
+                highValue = value
+            } else {
+                report("\(what) high_value: expected true or false, found '\(raw)'")
+            }
+        }
+        let formats = (cell("formats") ?? "").split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        let dataset = DatasetInput(
+            id: id, title: cell("title") ?? "", description: cell("description") ?? "", domain: cell("domain") ?? "",
+            owner: cell("owner"), ownerGroup: cell("owner_group"), classification: classification ?? .public,
+            personalData: personalData ?? .none, protectionNeed: protectionNeed ?? .normal, licence: cell("licence"),
+            highValue: highValue, formats: formats)
+        // Empty required cells were reported already.
+        for (key, message) in CatalogRules.problems(of: dataset)
+        where !(CSVCatalogReader.required.contains(key) && cell(key) == nil) {
+            report("\(what): \(message)")
+        }
+        guard problems.count == before else { return nil }
+        return dataset
+    }
+}

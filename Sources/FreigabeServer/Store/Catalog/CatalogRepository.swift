@@ -1,0 +1,181 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowEngine
+
+/// Reads and writes the catalogue (domains and datasets). Works with the application role.
+public struct CatalogRepository: Sendable {
+    let client: PostgresClient
+
+    public init(client: PostgresClient) { self.client = client }
+
+    static let datasetColumns = """
+        d.id, d.title, d.description, d.domain_id, dm.title, d.owner, d.owner_group, d.classification,
+        d.personal_data, d.protection_need, d.licence, d.high_value, d.formats, d.updated_at
+        """
+
+    static func dataset(from row: PostgresRow) throws -> DatasetView {
+        let cells = PostgresRandomAccessRow(row)
+        let id = try cells[0].decode(String.self)
+        guard let classification = Classification(rawValue: try cells[7].decode(String.self)),
+            let personalData = PersonalDataCategory(rawValue: try cells[8].decode(String.self)),
+            let protectionNeed = ProtectionNeed(rawValue: try cells[9].decode(String.self))
+        else { throw ServiceError.internal("dataset \(id) has values the engine does not know") }
+        return DatasetView(
+            id: id, title: try cells[1].decode(String.self), description: try cells[2].decode(String.self),
+            domain: try cells[3].decode(String.self), domainTitle: try cells[4].decode(String.self),
+            owner: try cells[5].decode(String?.self), ownerGroup: try cells[6].decode(String?.self),
+            classification: classification, personalData: personalData, protectionNeed: protectionNeed,
+            licence: try cells[10].decode(String?.self), highValue: try cells[11].decode(Bool.self),
+            formats: try cells[12].decode([String].self), updatedAt: try cells[13].decode(Date.self))
+    }
+
+    /// Datasets matching the query, by title then id. `limit` is clamped to 1...500.
+    public func datasets(_ query: DatasetQuery, logger: Logger) async throws -> [DatasetView] {
+        let words = (query.text ?? "").split(whereSeparator: \.isWhitespace).map { String($0).lowercased() }
+        let limit = min(max(query.limit, 1), 500)
+        let offset = max(query.offset, 0)
+        let rows = try await client.query(
+            """
+            SELECT \(unescaped: Self.datasetColumns)
+            FROM datasets d JOIN domains dm ON dm.id = d.domain_id
+            WHERE (\(query.domain)::text IS NULL OR d.domain_id = \(query.domain))
+              AND (\(query.classification?.rawValue)::text IS NULL OR d.classification = \(query.classification?.rawValue))
+              AND NOT EXISTS (
+                SELECT 1 FROM unnest(\(words)::text[]) AS word
+                WHERE position(word IN lower(d.id || ' ' || d.title || ' ' || d.description)) = 0)
+            ORDER BY d.title, d.id
+            LIMIT \(limit) OFFSET \(offset)
+            """, logger: logger)
+        var result: [DatasetView] = []
+        for try await row in rows { result.append(try Self.dataset(from: row)) }
+        return result
+    }
+
+    public func dataset(id: String, logger: Logger) async throws -> DatasetView? {
+        try await client.withConnection { try await Self.dataset(id: id, on: $0, logger: logger) }
+    }
+
+    static func dataset(id: String, on connection: PostgresConnection, logger: Logger) async throws -> DatasetView? {
+        let rows = try await connection.query(
+            """
+            SELECT \(unescaped: datasetColumns)
+            FROM datasets d JOIN domains dm ON dm.id = d.domain_id WHERE d.id = \(id)
+            """, logger: logger)
+        for try await row in rows { return try dataset(from: row) }
+        return nil
+    }
+
+    public func domains(logger: Logger) async throws -> [DomainView] {
+        let rows = try await client.query(
+            "SELECT id, title, steward_group FROM domains ORDER BY title, id", logger: logger)
+        var result: [DomainView] = []
+        for try await (id, title, group) in rows.decode((String, String, String).self) {
+            result.append(DomainView(id: id, title: title, stewardGroup: group))
+        }
+        return result
+    }
+
+    /// Imports a parsed catalogue in ONE transaction: every domain and dataset is inserted or updated by
+    /// id (rows that are already equal are left alone, so a second import changes nothing). Datasets not
+    /// in the file stay. Unknown domains are reported with their lines and nothing is written.
+    ///
+    /// - Parameter actor: who imports, for the audit event (`catalog_imported`).
+    public func importCatalog(
+        _ document: CatalogDocument, file: String, actor: String, now: Date, logger: Logger
+    ) async throws -> CatalogImportReport {
+        try await Database.transaction(client, logger: logger) { connection in
+            // One importer at a time, so two imports cannot interleave their upserts.
+            try await connection.query("LOCK TABLE domains, datasets IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+            var knownDomains = Set(document.domainEntries.map(\.value.id))
+            for try await id in try await connection.query("SELECT id FROM domains", logger: logger).decode(String.self)
+            {
+                knownDomains.insert(id)
+            }
+            let problems = document.datasetEntries.filter { !knownDomains.contains($0.value.domain) }.map {
+                CatalogProblem(
+                    file: file, line: $0.line,
+                    message: "dataset '\($0.value.id)': unknown domain '\($0.value.domain)' (known: "
+                        + knownDomains.sorted().joined(separator: ", ") + ")")
+            }
+            guard problems.isEmpty else { throw CatalogImportError(problems: problems) }
+
+            var report = CatalogImportReport()
+            for entry in document.domainEntries {
+                switch try await Self.upsert(entry.value, on: connection, now: now, logger: logger) {
+                case .created: report.domainsCreated.append(entry.value.id)
+                case .updated: report.domainsUpdated.append(entry.value.id)
+                case .unchanged: report.domainsUnchanged.append(entry.value.id)
+                }
+            }
+            for entry in document.datasetEntries {
+                switch try await Self.upsert(entry.value, on: connection, now: now, logger: logger) {
+                case .created: report.datasetsCreated.append(entry.value.id)
+                case .updated: report.datasetsUpdated.append(entry.value.id)
+                case .unchanged: report.datasetsUnchanged.append(entry.value.id)
+                }
+            }
+            if report.changedAnything {
+                let details = try StoredJSON.encode([
+                    "file": [file], "domains_created": report.domainsCreated, "domains_updated": report.domainsUpdated,
+                    "datasets_created": report.datasetsCreated, "datasets_updated": report.datasetsUpdated,
+                ])
+                try await AuditWriter.insert(
+                    AuditRow(occurredAt: now, actor: actor, event: "catalog_imported", details: details),
+                    on: connection, logger: logger)
+            }
+            return report
+        }
+    }
+
+    enum UpsertOutcome { case created, updated, unchanged }
+
+    static func upsert(
+        _ domain: DomainInput, on connection: PostgresConnection, now: Date, logger: Logger
+    ) async throws -> UpsertOutcome {
+        // RETURNING yields a row only when something was written; xmax = 0 tells an insert from an update.
+        let rows = try await connection.query(
+            """
+            INSERT INTO domains AS d (id, title, steward_group, steward_group_key, updated_at)
+            VALUES (\(domain.id), \(domain.title), \(domain.stewardGroup), \(DNKey.key(domain.stewardGroup)), \(now))
+            ON CONFLICT (id) DO UPDATE SET
+                title = EXCLUDED.title, steward_group = EXCLUDED.steward_group,
+                steward_group_key = EXCLUDED.steward_group_key, updated_at = EXCLUDED.updated_at
+            WHERE (d.title, d.steward_group) IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.steward_group)
+            RETURNING (xmax = 0)
+            """, logger: logger)
+        for try await inserted in rows.decode(Bool.self) { return inserted ? .created : .updated }
+        return .unchanged
+    }
+
+    static func upsert(
+        _ dataset: DatasetInput, on connection: PostgresConnection, now: Date, logger: Logger
+    ) async throws -> UpsertOutcome {
+        let rows = try await connection.query(
+            """
+            INSERT INTO datasets AS d (
+                id, title, description, domain_id, owner, owner_group, owner_group_key, classification,
+                personal_data, protection_need, licence, high_value, formats, updated_at)
+            VALUES (
+                \(dataset.id), \(dataset.title), \(dataset.description), \(dataset.domain), \(dataset.owner),
+                \(dataset.ownerGroup), \(dataset.ownerGroup.map(DNKey.key)), \(dataset.classification.rawValue),
+                \(dataset.personalData.rawValue), \(dataset.protectionNeed.rawValue), \(dataset.licence),
+                \(dataset.highValue), \(dataset.formats), \(now))
+            ON CONFLICT (id) DO UPDATE SET
+                title = EXCLUDED.title, description = EXCLUDED.description, domain_id = EXCLUDED.domain_id,
+                owner = EXCLUDED.owner, owner_group = EXCLUDED.owner_group, owner_group_key = EXCLUDED.owner_group_key,
+                classification = EXCLUDED.classification, personal_data = EXCLUDED.personal_data,
+                protection_need = EXCLUDED.protection_need, licence = EXCLUDED.licence,
+                high_value = EXCLUDED.high_value, formats = EXCLUDED.formats, updated_at = EXCLUDED.updated_at
+            WHERE (d.title, d.description, d.domain_id, d.owner, d.owner_group, d.classification, d.personal_data,
+                   d.protection_need, d.licence, d.high_value, d.formats)
+                IS DISTINCT FROM
+                  (EXCLUDED.title, EXCLUDED.description, EXCLUDED.domain_id, EXCLUDED.owner, EXCLUDED.owner_group,
+                   EXCLUDED.classification, EXCLUDED.personal_data, EXCLUDED.protection_need, EXCLUDED.licence,
+                   EXCLUDED.high_value, EXCLUDED.formats)
+            RETURNING (xmax = 0)
+            """, logger: logger)
+        for try await inserted in rows.decode(Bool.self) { return inserted ? .created : .updated }
+        return .unchanged
+    }
+}

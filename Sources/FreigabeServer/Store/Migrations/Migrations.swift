@@ -1,0 +1,280 @@
+/// The schema, as ordered migrations. NEVER edit a migration once it has been released: the migrator
+/// refuses to start when the SHA-256 of an applied migration's SQL differs from the one recorded in
+/// `schema_migrations`. Change the schema by appending a new migration.
+///
+/// Privileges of the application role are not part of the SQL: the role's name is configuration, so
+/// ``Privileges`` grants them after every run.
+///
+/// Enum values in CHECK constraints are the engine's raw values (`Vocabulary.swift`); a test compares them.
+public enum Migrations {
+    public static let all: [Migration] = [catalogue, requests, auditLog]
+
+    static let catalogue = Migration(
+        version: 1, name: "catalogue",
+        sql: #"""
+            CREATE TABLE domains (
+                id text PRIMARY KEY CHECK (id ~ '^[a-z0-9][a-z0-9._-]{0,99}$'),
+                title text NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
+                steward_group text NOT NULL CHECK (length(steward_group) BETWEEN 1 AND 1000),
+                steward_group_key text NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            COMMENT ON TABLE domains IS 'Data domains (Datendomänen); each has one LDAP group of Data Stewards.';
+            COMMENT ON COLUMN domains.steward_group IS 'DN of the LDAP group whose members are the Data Stewards of the domain, as written in the catalogue.';
+            COMMENT ON COLUMN domains.steward_group_key IS 'steward_group lower-cased without spaces around , = + (DNKey), for membership tests.';
+
+            CREATE TABLE datasets (
+                id text PRIMARY KEY CHECK (id ~ '^[a-z0-9][a-z0-9._-]{0,99}$'),
+                title text NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
+                description text NOT NULL DEFAULT '' CHECK (length(description) <= 4000),
+                domain_id text NOT NULL REFERENCES domains (id),
+                owner text CHECK (length(owner) BETWEEN 1 AND 200),
+                owner_group text CHECK (length(owner_group) BETWEEN 1 AND 1000),
+                owner_group_key text,
+                classification text NOT NULL
+                    CHECK (classification IN ('public', 'internal', 'confidential', 'strictly_confidential')),
+                personal_data text NOT NULL
+                    CHECK (personal_data IN ('none', 'anonymised', 'pseudonymised', 'personal', 'special_category')),
+                protection_need text NOT NULL CHECK (protection_need IN ('normal', 'high', 'very_high')),
+                licence text CHECK (length(licence) BETWEEN 1 AND 200),
+                high_value boolean NOT NULL DEFAULT false,
+                formats text[] NOT NULL DEFAULT '{}',
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                CHECK ((owner IS NULL) <> (owner_group IS NULL)),
+                CHECK ((owner_group IS NULL) = (owner_group_key IS NULL))
+            );
+            COMMENT ON TABLE datasets IS 'The dataset catalogue; requests copy the routing facts when submitted.';
+            COMMENT ON COLUMN datasets.owner IS 'uid of the Data Owner; exactly one of owner and owner_group is set.';
+            COMMENT ON COLUMN datasets.owner_group IS 'DN of the LDAP group that owns the dataset (any member decides as Data Owner).';
+            COMMENT ON COLUMN datasets.owner_group_key IS 'owner_group normalised (DNKey), for membership tests.';
+            COMMENT ON COLUMN datasets.personal_data IS 'none < anonymised < pseudonymised < personal < special_category (GDPR Art. 9).';
+            COMMENT ON COLUMN datasets.protection_need IS 'BSI IT-Grundschutz Schutzbedarf.';
+            COMMENT ON COLUMN datasets.high_value IS 'High-value dataset under EU implementing regulation 2023/138.';
+            COMMENT ON COLUMN datasets.licence IS 'Licence the dataset is published under, or NULL when none is set.';
+            CREATE INDEX datasets_domain ON datasets (domain_id);
+            CREATE INDEX datasets_owner ON datasets (owner) WHERE owner IS NOT NULL;
+            CREATE INDEX datasets_owner_group ON datasets (owner_group_key) WHERE owner_group_key IS NOT NULL;
+            """#)
+
+    static let requests = Migration(
+        version: 2, name: "requests",
+        sql: #"""
+            CREATE TABLE workflow_definitions (
+                workflow_id text NOT NULL,
+                version integer NOT NULL CHECK (version >= 1),
+                content_hash text NOT NULL CHECK (content_hash ~ '^[0-9a-f]{64}$'),
+                source text NOT NULL,
+                first_used_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (workflow_id, version, content_hash)
+            );
+            COMMENT ON TABLE workflow_definitions IS 'Exact YAML text of every definition a request was pinned to, so requests in flight keep their definition when the file changes or disappears. Rows are never changed.';
+            COMMENT ON COLUMN workflow_definitions.content_hash IS 'SHA-256 (hex) of source, as the engine computes it.';
+
+            CREATE SEQUENCE request_number_seq;
+            COMMENT ON SEQUENCE request_number_seq IS 'Running part of requests.number (FG-YYYY-NNNNNN); never reset, so numbers stay unique.';
+
+            CREATE TABLE requests (
+                id uuid PRIMARY KEY,
+                number text NOT NULL UNIQUE CHECK (number ~ '^FG-[0-9]{4}-[0-9]{6,}$'),
+                kind text NOT NULL CHECK (kind IN ('shared_data', 'open_data')),
+                dataset_id text NOT NULL REFERENCES datasets (id),
+                requester text NOT NULL CHECK (length(requester) BETWEEN 1 AND 200),
+                purpose text NOT NULL CHECK (length(purpose) BETWEEN 1 AND 4000),
+                recipient_name text CHECK (length(recipient_name) BETWEEN 1 AND 200),
+                recipient_type text CHECK (recipient_type IN ('internal', 'external')),
+                legal_basis text CHECK (length(legal_basis) BETWEEN 1 AND 4000),
+                access_start timestamptz,
+                access_end timestamptz,
+                licence text CHECK (length(licence) BETWEEN 1 AND 200),
+                format text CHECK (length(format) BETWEEN 1 AND 200),
+                anonymisation_statement text CHECK (length(anonymisation_statement) BETWEEN 1 AND 4000),
+                open_data_check jsonb,
+                workflow_id text NOT NULL,
+                workflow_version integer NOT NULL,
+                workflow_hash text NOT NULL,
+                state text NOT NULL,
+                phase text NOT NULL
+                    CHECK (phase IN ('draft', 'in_review', 'changes_requested', 'granted', 'published', 'closed')),
+                current_step text,
+                pending_roles text[] NOT NULL DEFAULT '{}',
+                escalation_role text,
+                step_entered_at timestamptz,
+                deadline timestamptz,
+                snapshot jsonb NOT NULL,
+                version integer NOT NULL DEFAULT 1 CHECK (version >= 1),
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                submitted_at timestamptz,
+                FOREIGN KEY (workflow_id, workflow_version, workflow_hash)
+                    REFERENCES workflow_definitions (workflow_id, version, content_hash),
+                CHECK ((recipient_name IS NULL) = (recipient_type IS NULL)),
+                CHECK (access_start IS NULL OR access_end IS NULL OR access_end > access_start),
+                CHECK (kind = 'shared_data' OR (recipient_name IS NULL AND access_start IS NULL AND access_end IS NULL))
+            );
+            COMMENT ON TABLE requests IS 'Release requests. snapshot is the engine''s RequestSnapshot (JSON, dates as seconds since 1970) and the truth for the workflow; the columns beside it are copies for queries.';
+            COMMENT ON COLUMN requests.number IS 'Human-readable number FG-<year>-<running number>.';
+            COMMENT ON COLUMN requests.requester IS 'uid of the person who filed the request.';
+            COMMENT ON COLUMN requests.recipient_type IS 'Shared Data: internal (a unit of the administration) or external.';
+            COMMENT ON COLUMN requests.legal_basis IS 'Legal basis of the processing (Art. 6 GDPR), for personal data.';
+            COMMENT ON COLUMN requests.access_start IS 'Shared Data: start of the access period.';
+            COMMENT ON COLUMN requests.access_end IS 'Shared Data: end of the access period; granted access expires then.';
+            COMMENT ON COLUMN requests.open_data_check IS 'Open Data release check (§ 12a EGovG): {personalReference|tradeSecrets|thirdPartyRights|security|confidentiality: {applies, note}}.';
+            COMMENT ON COLUMN requests.workflow_hash IS 'Pinned definition: (workflow_id, workflow_version, workflow_hash) in workflow_definitions.';
+            COMMENT ON COLUMN requests.state IS 'Engine state name, e.g. in_review:owner_review, closed:withdrawn.';
+            COMMENT ON COLUMN requests.pending_roles IS 'Roles whose decision the current step still waits for (inbox queries).';
+            COMMENT ON COLUMN requests.escalation_role IS 'Role that may decide in place of the waiting roles because the step is overdue and escalated.';
+            COMMENT ON COLUMN requests.version IS 'Optimistic locking: every change sets version = version + 1 WHERE version = the version read.';
+            CREATE INDEX requests_inbox ON requests (phase, dataset_id);
+            CREATE INDEX requests_pending_roles ON requests USING gin (pending_roles) WHERE phase = 'in_review';
+            CREATE INDEX requests_escalation ON requests (escalation_role) WHERE escalation_role IS NOT NULL;
+            CREATE INDEX requests_requester ON requests (requester, created_at DESC);
+            CREATE INDEX requests_dataset ON requests (dataset_id);
+
+            CREATE TABLE decisions (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                request_id uuid NOT NULL REFERENCES requests (id),
+                position integer NOT NULL CHECK (position >= 0),
+                person text NOT NULL,
+                acting_for text,
+                role text NOT NULL,
+                as_escalation boolean NOT NULL,
+                step text NOT NULL,
+                branch text NOT NULL,
+                outcome text NOT NULL CHECK (outcome IN ('approved', 'rejected', 'changes_requested', 'revoked')),
+                comment text,
+                covers text[] NOT NULL,
+                licence text,
+                portal_url text,
+                decided_at timestamptz NOT NULL,
+                UNIQUE (request_id, position)
+            );
+            COMMENT ON TABLE decisions IS 'One row per engine Decision, in order (position = index in snapshot.decisions). Never changed.';
+            COMMENT ON COLUMN decisions.acting_for IS 'uid of the principal when the person decided as deputy (Vertretung).';
+            COMMENT ON COLUMN decisions.as_escalation IS 'Decided by the escalation instance of an overdue step.';
+            COMMENT ON COLUMN decisions.covers IS 'Steps this decision covers; two for an Owner + Steward Personalunion.';
+            CREATE INDEX decisions_person ON decisions (person);
+            CREATE INDEX decisions_acting_for ON decisions (acting_for) WHERE acting_for IS NOT NULL;
+
+            CREATE TABLE deputyships (
+                id uuid PRIMARY KEY,
+                principal text NOT NULL CHECK (length(principal) BETWEEN 1 AND 200),
+                deputy text NOT NULL CHECK (length(deputy) BETWEEN 1 AND 200),
+                valid_from timestamptz NOT NULL,
+                valid_until timestamptz NOT NULL,
+                created_by text NOT NULL,
+                created_at timestamptz NOT NULL,
+                ended_by text,
+                ended_at timestamptz,
+                CHECK (deputy <> principal),
+                CHECK (valid_until > valid_from),
+                CHECK ((ended_by IS NULL) = (ended_at IS NULL))
+            );
+            COMMENT ON TABLE deputyships IS 'Vertretung: deputy acts for principal from valid_from (inclusive) to valid_until (exclusive), or to ended_at when ended early.';
+            CREATE INDEX deputyships_deputy ON deputyships (deputy, valid_until);
+            CREATE INDEX deputyships_principal ON deputyships (principal, valid_until);
+
+            CREATE TABLE timers (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                request_id uuid NOT NULL REFERENCES requests (id),
+                kind text NOT NULL CHECK (kind IN ('reminder', 'escalation', 'expiry')),
+                step text,
+                due_at timestamptz NOT NULL,
+                created_at timestamptz NOT NULL,
+                fired_at timestamptz,
+                cancelled_at timestamptz,
+                attempts integer NOT NULL DEFAULT 0,
+                last_error text,
+                CHECK ((kind = 'expiry') = (step IS NULL))
+            );
+            COMMENT ON TABLE timers IS 'Reminders, escalations and expiries the engine scheduled; fired with FOR UPDATE SKIP LOCKED, so several instances share the work. Cancelled rows are kept (cancelled_at) for investigations.';
+            CREATE INDEX timers_due ON timers (due_at) WHERE fired_at IS NULL AND cancelled_at IS NULL;
+            CREATE INDEX timers_request ON timers (request_id);
+
+            CREATE TABLE outbox (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                kind text NOT NULL CHECK (kind IN ('mail', 'webhook')),
+                topic text NOT NULL,
+                request_id uuid,
+                payload jsonb NOT NULL,
+                created_at timestamptz NOT NULL,
+                available_at timestamptz NOT NULL,
+                attempts integer NOT NULL DEFAULT 0,
+                last_error text,
+                sent_at timestamptz
+            );
+            COMMENT ON TABLE outbox IS 'Notifications written in the same transaction as the change that causes them; a dispatcher sends them with FOR UPDATE SKIP LOCKED and retries.';
+            COMMENT ON COLUMN outbox.topic IS 'Template name, e.g. request_decision, reminder, granted.';
+            COMMENT ON COLUMN outbox.available_at IS 'Not sent before this time (retry back-off).';
+            CREATE INDEX outbox_pending ON outbox (available_at) WHERE sent_at IS NULL;
+
+            CREATE TABLE idempotency_keys (
+                actor text NOT NULL,
+                key text NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
+                operation text NOT NULL,
+                fingerprint bytea NOT NULL,
+                status integer NOT NULL,
+                response jsonb NOT NULL,
+                created_at timestamptz NOT NULL,
+                PRIMARY KEY (actor, key)
+            );
+            COMMENT ON TABLE idempotency_keys IS 'Idempotency-Key per actor: the same key with the same fingerprint answers the stored response; kept 24 hours.';
+            COMMENT ON COLUMN idempotency_keys.fingerprint IS 'SHA-256 of the operation and its canonical JSON input.';
+            CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+            """#)
+
+    static let auditLog = Migration(
+        version: 3, name: "audit_log",
+        sql: #"""
+            CREATE TABLE audit_events (
+                id bigserial PRIMARY KEY,
+                occurred_at timestamptz NOT NULL,
+                recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                actor text,
+                acting_for text,
+                role text,
+                request_id uuid,
+                dataset_id text,
+                event text NOT NULL CHECK (event ~ '^[a-z][a-z0-9_]{0,63}$'),
+                decision text,
+                step text,
+                state text,
+                comment text,
+                client_address inet,
+                details jsonb NOT NULL DEFAULT '{}',
+                chain_position bigint UNIQUE,
+                previous_hash bytea,
+                hash bytea
+            );
+            COMMENT ON TABLE audit_events IS 'Append-only decision and security log: one row per transition record and per security event. No UPDATE, DELETE or TRUNCATE (grants and triggers).';
+            COMMENT ON COLUMN audit_events.occurred_at IS 'When it happened (UTC), as the engine recorded it.';
+            COMMENT ON COLUMN audit_events.actor IS 'uid of who acted; NULL for the system (timers).';
+            COMMENT ON COLUMN audit_events.acting_for IS 'uid of the principal when the actor acted as deputy.';
+            COMMENT ON COLUMN audit_events.request_id IS 'No foreign key on purpose: the log outlives anything, and security events may name requests that do not exist.';
+            COMMENT ON COLUMN audit_events.event IS 'submitted, approved, rejected, changes_requested, resubmitted, withdrawn, escalated, reminded, expired, revoked, step_skipped, step_completed, ended, forbidden, login_failed, ...';
+            COMMENT ON COLUMN audit_events.decision IS 'For decisions: approved, rejected, changes_requested, revoked.';
+            COMMENT ON COLUMN audit_events.state IS 'Engine state name after the event.';
+            COMMENT ON COLUMN audit_events.chain_position IS 'Reserved for the tamper-evident hash chain: set on insert once the chain exists; NULL for rows before it.';
+            COMMENT ON COLUMN audit_events.previous_hash IS 'Reserved for the hash chain: hash of the row at chain_position - 1.';
+            COMMENT ON COLUMN audit_events.hash IS 'Reserved for the hash chain: hash over previous_hash and the canonical encoding of this row.';
+            CREATE INDEX audit_events_request ON audit_events (request_id, id) WHERE request_id IS NOT NULL;
+            CREATE INDEX audit_events_dataset ON audit_events (dataset_id, id) WHERE dataset_id IS NOT NULL;
+            CREATE INDEX audit_events_actor ON audit_events (actor, occurred_at);
+            CREATE INDEX audit_events_acting_for ON audit_events (acting_for, occurred_at) WHERE acting_for IS NOT NULL;
+            CREATE INDEX audit_events_occurred ON audit_events (occurred_at);
+            CREATE INDEX audit_events_event ON audit_events (event, occurred_at);
+
+            CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'audit_events is append-only: % is not allowed', TG_OP
+                    USING ERRCODE = 'insufficient_privilege',
+                          HINT = 'The decision log is never changed; append a correcting event instead.';
+            END;
+            $$;
+            CREATE TRIGGER audit_events_no_update_delete
+                BEFORE UPDATE OR DELETE ON audit_events
+                FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+            CREATE TRIGGER audit_events_no_truncate
+                BEFORE TRUNCATE ON audit_events
+                FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+            """#)
+}

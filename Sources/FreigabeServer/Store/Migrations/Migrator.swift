@@ -1,0 +1,237 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// One step of the schema: a number, a name and the SQL (several statements), embedded in the binary.
+public struct Migration: Sendable, Hashable {
+    public var version: Int
+    public var name: String
+    public var sql: String
+
+    public init(version: Int, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
+}
+
+/// Why migrating failed.
+public struct MigrationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Code: String, Sendable, Hashable {
+        /// An applied migration's SQL differs from what this program carries: someone edited a released
+        /// migration. Never do that; add a new one.
+        case checksumMismatch = "checksum_mismatch"
+        /// The application role name is not a plain identifier.
+        case invalidRoleName = "invalid_role_name"
+        /// The SQL of a migration failed; nothing of it was applied.
+        case failed
+    }
+
+    public var code: Code
+    public var message: String
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// What the database holds compared with this program's migrations.
+public struct MigrationStatus: Sendable, Hashable {
+    /// Versions recorded in `schema_migrations`, ascending.
+    public var applied: [Int]
+    /// Versions this program carries that are not applied yet.
+    public var pending: [Int]
+    /// Applied versions this program does not know (a newer release migrated the database).
+    public var unknown: [Int]
+    /// Applied versions whose checksum differs from this program's SQL.
+    public var mismatched: [Int]
+
+    /// Every known migration is applied unchanged.
+    public var isCurrent: Bool { pending.isEmpty && mismatched.isEmpty }
+}
+
+/// Applies ``Migrations/all`` in order, each in its own transaction, recorded in `schema_migrations`.
+///
+/// Several instances may start at once: every transaction first takes `pg_advisory_xact_lock`, so one
+/// migrates while the others wait and then find nothing left to do. Run it as the owner (admin) role;
+/// afterwards it grants the application role exactly what it needs (``Privileges``).
+public enum Migrator {
+    /// Key of the advisory lock (an arbitrary constant: "Freigabe" in ASCII, shortened to 63 bits).
+    static let lockKey: Int64 = 0x4672_6569_6761_6265 & 0x3fff_ffff_ffff_ffff
+
+    /// Applies every pending migration and then the grants for `appRole`.
+    ///
+    /// - Parameters:
+    ///   - appRole: the application's database role (e.g. `freigabe_app`), or nil to skip the grants.
+    ///   - migrations: for tests; the program's migrations by default.
+    ///   - upTo: for tests of the upgrade path: apply only migrations up to this version.
+    /// - Returns: the versions applied by this call.
+    @discardableResult
+    public static func migrate(
+        client: PostgresClient, appRole: String?, logger: Logger, migrations: [Migration] = Migrations.all,
+        upTo: Int? = nil
+    ) async throws -> [Int] {
+        if let appRole { try Privileges.checkRoleName(appRole) }
+        try await Database.transaction(client, logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
+            try await connection.query(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version integer PRIMARY KEY,
+                    name text NOT NULL,
+                    checksum text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """, logger: logger)
+        }
+        var applied: [Int] = []
+        for migration in migrations.sorted(by: { $0.version < $1.version }) {
+            if let upTo, migration.version > upTo { break }
+            let didApply = try await Database.transaction(client, logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
+                let checksum = try await Self.checksum(of: migration.sql, on: connection, logger: logger)
+                let rows = try await connection.query(
+                    "SELECT checksum FROM schema_migrations WHERE version = \(migration.version)", logger: logger)
+                if let recorded = try await rows.decode(String.self).first(where: { _ in true }) {
+                    guard recorded == checksum else {
+                        throw MigrationError(
+                            code: .checksumMismatch,
+                            message: "migration \(migration.version) (\(migration.name)) was changed after it was "
+                                + "applied: recorded checksum \(recorded), now \(checksum). Released migrations "
+                                + "must never be edited; restore it and add a new migration.")
+                    }
+                    return false
+                }
+                logger.info(
+                    "applying migration",
+                    metadata: ["migration.version": "\(migration.version)", "migration.name": "\(migration.name)"])
+                do {
+                    for statement in SQLStatements.split(migration.sql) {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                } catch {
+                    throw MigrationError(
+                        code: .failed,
+                        message: "migration \(migration.version) (\(migration.name)) failed: "
+                            + (Database.serverMessage(of: error) ?? String(reflecting: error)))
+                }
+                try await connection.query(
+                    """
+                    INSERT INTO schema_migrations (version, name, checksum)
+                    VALUES (\(migration.version), \(migration.name), \(checksum))
+                    """, logger: logger)
+                return true
+            }
+            if didApply { applied.append(migration.version) }
+        }
+        if let appRole {
+            try await Database.transaction(client, logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
+                try await Privileges.grant(to: appRole, on: connection, logger: logger)
+            }
+        }
+        return applied
+    }
+
+    /// Compares the database with the program's migrations without changing anything. Works with the
+    /// application role (it may read `schema_migrations`); used by `/ready`.
+    public static func status(
+        client: PostgresClient, logger: Logger, migrations: [Migration] = Migrations.all
+    ) async throws -> MigrationStatus {
+        try await client.withConnection { connection in
+            let exists =
+                try await connection.query(
+                    "SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger
+                ).decode(Bool.self).first(where: { _ in true }) ?? false
+            var recorded: [Int: String] = [:]
+            if exists {
+                let rows = try await connection.query(
+                    "SELECT version, checksum FROM schema_migrations ORDER BY version", logger: logger)
+                for try await (version, checksum) in rows.decode((Int, String).self) { recorded[version] = checksum }
+            }
+            var mismatched: [Int] = []
+            for migration in migrations {
+                guard let checksum = recorded[migration.version] else { continue }
+                if try await Self.checksum(of: migration.sql, on: connection, logger: logger) != checksum {
+                    mismatched.append(migration.version)
+                }
+            }
+            let known = Set(migrations.map(\.version))
+            return MigrationStatus(
+                applied: recorded.keys.sorted(),
+                pending: migrations.map(\.version).filter { recorded[$0] == nil }.sorted(),
+                unknown: recorded.keys.filter { !known.contains($0) }.sorted(),
+                mismatched: mismatched.sorted())
+        }
+    }
+
+    /// SHA-256 of the SQL's UTF-8 bytes, hex, computed by PostgreSQL (the server has `sha256()`, so the
+    /// store needs no crypto library for it).
+    static func checksum(of sql: String, on connection: PostgresConnection, logger: Logger) async throws -> String {
+        let rows = try await connection.query(
+            "SELECT encode(sha256(convert_to(\(sql), 'UTF8')), 'hex')", logger: logger)
+        guard let checksum = try await rows.decode(String.self).first(where: { _ in true }) else {
+            throw MigrationError(code: .failed, message: "the server computed no checksum")
+        }
+        return checksum
+    }
+}
+
+/// Least privilege for the application role. Not a migration because the role's name is configuration;
+/// applied (idempotently) after every migration run. Each table's grant is complete: `REVOKE ALL` first.
+enum Privileges {
+    /// table → privileges of the application role.
+    static let tables: [(table: String, privileges: String)] = [
+        ("schema_migrations", "SELECT"),
+        ("domains", "SELECT, INSERT, UPDATE"),
+        ("datasets", "SELECT, INSERT, UPDATE"),
+        ("workflow_definitions", "SELECT, INSERT"),
+        ("requests", "SELECT, INSERT, UPDATE"),
+        // Decisions and the audit log are history: appended, never changed.
+        ("decisions", "SELECT, INSERT"),
+        ("deputyships", "SELECT, INSERT, UPDATE"),
+        // Work queues: rows are claimed, updated and finally cleaned up.
+        ("timers", "SELECT, INSERT, UPDATE, DELETE"),
+        ("outbox", "SELECT, INSERT, UPDATE, DELETE"),
+        ("idempotency_keys", "SELECT, INSERT, UPDATE, DELETE"),
+        ("audit_events", "SELECT, INSERT"),
+    ]
+
+    static let sequences = ["request_number_seq", "audit_events_id_seq"]
+
+    static func checkRoleName(_ role: String) throws {
+        let valid =
+            !role.isEmpty && role.count <= 63
+            && role.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-"
+            }
+        guard valid else {
+            throw MigrationError(
+                code: .invalidRoleName,
+                message: "the application role '\(role)' must be 1 to 63 characters of a-z, 0-9, _ and -")
+        }
+    }
+
+    static func grant(to role: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try checkRoleName(role)
+        // Identifiers cannot be bound as parameters; the name is checked above and quoted here.
+        let quoted = "\"\(role)\""
+        // Only what exists: a test may stop the migrations half way (`upTo`).
+        let names = tables.map(\.table) + sequences
+        let rows = try await connection.query(
+            "SELECT name FROM unnest(\(names)::text[]) AS name WHERE to_regclass(name) IS NOT NULL", logger: logger)
+        var existing: Set<String> = []
+        for try await name in rows.decode(String.self) { existing.insert(name) }
+        var statements = ["GRANT USAGE ON SCHEMA public TO \(quoted)"]
+        for (table, privileges) in tables where existing.contains(table) {
+            statements.append("REVOKE ALL ON TABLE \(table) FROM \(quoted)")
+            statements.append("GRANT \(privileges) ON TABLE \(table) TO \(quoted)")
+        }
+        for sequence in sequences where existing.contains(sequence) {
+            statements.append("REVOKE ALL ON SEQUENCE \(sequence) FROM \(quoted)")
+            statements.append("GRANT USAGE, SELECT ON SEQUENCE \(sequence) TO \(quoted)")
+        }
+        for statement in statements {
+            try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+        }
+        logger.info("granted privileges", metadata: ["db.role": "\(role)"])
+    }
+}

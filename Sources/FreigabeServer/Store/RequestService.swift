@@ -1,0 +1,218 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowEngine
+
+/// The application service every HTTP route calls: requests, decisions, inbox, deputyships and the
+/// catalogue, on PostgreSQL.
+///
+/// Each command runs in ONE transaction: it locks the request row (`SELECT ... FOR UPDATE`), rebuilds
+/// the `RequestMachine` from the pinned definition stored in `workflow_definitions` and the stored
+/// snapshot, maps the `Caller` to the engine's `Decider` (Data Owner from the catalogue, Data Steward
+/// from the domain, LDAP roles, deputyships with the principals' roles), runs the engine event, and
+/// writes the request row (version + 1), the decision rows, one `audit_events` row per audit effect,
+/// `outbox` rows for every notification and `timers` rows for reminders, escalations and expiry, plus
+/// the idempotency record, then commits. Nothing is sent from here: the outbox dispatcher sends after
+/// the commit.
+///
+/// Errors are ``ServiceError``s. A forbidden attempt is recorded as a security event in its own
+/// transaction (the failed command's transaction is rolled back); validation errors write nothing.
+/// Someone who may not see a request gets `notFound`, so its existence does not leak.
+///
+/// `expectedVersion` (the `If-Match` of the API, `RequestView.version` as the client saw it): when given
+/// and the request has changed since, the command fails with `conflict` before anything else. Without
+/// it, a command that lost a race to a concurrent one also gets `conflict` (optimistic version check);
+/// one that arrives after the other committed is judged on the new state.
+///
+/// Time is always the `now` parameter (the HTTP layer passes `Date()`), so tests can drive deadlines.
+/// `idempotencyKey` (the `Idempotency-Key` header): the same key with the same input answers the stored
+/// result without a second effect; with another input it fails with `idempotencyMismatch`.
+///
+/// Types: inputs in `Service/ServiceInputs.swift`, views in `Service/ServiceViews.swift`, the caller in
+/// `Service/Caller.swift`, errors in `Service/ServiceError.swift`.
+public struct RequestService: Sendable {
+    let client: PostgresClient
+    let workflows: WorkflowLibrary
+    let calendar: WorkingDayCalendar
+    let principals: any PrincipalResolver
+    let pinnedCache: PinnedDefinitionCache
+
+    /// - Parameters:
+    ///   - client: a running `PostgresClient` connected as the application role.
+    ///   - workflows: the current definitions (new requests take the newest per kind); requests in flight
+    ///     use the text stored in `workflow_definitions` when they were created.
+    ///   - calendar: working days for deadlines and "seit n Arbeitstagen".
+    ///   - principals: the directory facts of people the caller deputises for.
+    public init(
+        client: PostgresClient, workflows: WorkflowLibrary, calendar: WorkingDayCalendar,
+        principals: any PrincipalResolver
+    ) {
+        self.client = client
+        self.workflows = workflows
+        self.calendar = calendar
+        self.principals = principals
+        self.pinnedCache = PinnedDefinitionCache(library: workflows)
+    }
+
+    // MARK: Requests
+
+    /// Files a new request for `caller`: saved as a draft, or submitted at once when `input.submit`.
+    /// Validation: unknown dataset, purpose, recipient (Shared Data), legal basis (personal data), period,
+    /// anonymisation statement (Open Data of data that was ever personal), Open Data check, text rules.
+    public func createRequest(
+        _ input: NewRequest, caller: Caller, now: Date, idempotencyKey: String? = nil, logger: Logger
+    ) async throws(ServiceError) -> RequestView {
+        try await guarded(logger) {
+            try await self.performCreate(input, caller: caller, now: now, key: idempotencyKey, logger: $0)
+        }
+    }
+
+    /// Submits a draft. Only the requester.
+    public func submit(
+        requestID: UUID, caller: Caller, now: Date, expectedVersion: Int? = nil, idempotencyKey: String? = nil,
+        logger: Logger
+    ) async throws(ServiceError) -> RequestView {
+        try await guarded(logger) {
+            try await self.performCommand(
+                .submit, requestID: requestID, caller: caller, now: now, expectedVersion: expectedVersion,
+                key: idempotencyKey, logger: $0)
+        }
+    }
+
+    /// Decides the current step (or `branch` of a parallel step; nil picks the first open branch the caller
+    /// may decide). Not your step, deciding twice, the own request → `forbidden` (and a security event);
+    /// a request that is not waiting for a decision → `invalidState`; a concurrent decision → `conflict`.
+    public func decide(
+        requestID: UUID, decision: DecisionInput, branch: String? = nil, caller: Caller, now: Date,
+        expectedVersion: Int? = nil, idempotencyKey: String? = nil, logger: Logger
+    ) async throws(ServiceError) -> RequestView {
+        try await guarded(logger) {
+            try await self.performCommand(
+                .decide(decision, branch: branch), requestID: requestID, caller: caller, now: now,
+                expectedVersion: expectedVersion, key: idempotencyKey, logger: $0)
+        }
+    }
+
+    /// The requester answers a question (`changes_requested`) and sends the request on.
+    public func resubmit(
+        requestID: UUID, changes: Resubmission, caller: Caller, now: Date, expectedVersion: Int? = nil,
+        idempotencyKey: String? = nil, logger: Logger
+    ) async throws(ServiceError) -> RequestView {
+        try await guarded(logger) {
+            try await self.performCommand(
+                .resubmit(changes), requestID: requestID, caller: caller, now: now, expectedVersion: expectedVersion,
+                key: idempotencyKey, logger: $0)
+        }
+    }
+
+    /// The requester withdraws (draft, in review or while a question is open).
+    public func withdraw(
+        requestID: UUID, comment: String? = nil, caller: Caller, now: Date, expectedVersion: Int? = nil,
+        idempotencyKey: String? = nil, logger: Logger
+    ) async throws(ServiceError) -> RequestView {
+        try await guarded(logger) {
+            try await self.performCommand(
+                .withdraw(comment: comment), requestID: requestID, caller: caller, now: now,
+                expectedVersion: expectedVersion, key: idempotencyKey, logger: $0)
+        }
+    }
+
+    /// Revokes granted Shared Data access (roles in the definition's `revocable_by`, or their deputies).
+    public func revoke(
+        requestID: UUID, reason: String, caller: Caller, now: Date, expectedVersion: Int? = nil,
+        idempotencyKey: String? = nil, logger: Logger
+    ) async throws(ServiceError) -> RequestView {
+        try await guarded(logger) {
+            try await self.performCommand(
+                .revoke(reason: reason), requestID: requestID, caller: caller, now: now,
+                expectedVersion: expectedVersion, key: idempotencyKey, logger: $0)
+        }
+    }
+
+    /// One request, if the caller may see it: the requester, anyone who decides or decided on it (also as
+    /// deputy or escalation instance), deputies of those, auditors, administrators, stewards of the
+    /// dataset's domain and its owner. Others get `notFound` and a security event is recorded.
+    public func request(id: UUID, caller: Caller, now: Date, logger: Logger) async throws(ServiceError) -> RequestView {
+        try await guarded(logger) { try await self.performRead(id: id, caller: caller, now: now, logger: $0) }
+    }
+
+    /// The caller's own requests, newest first.
+    public func myRequests(
+        caller: Caller, query: RequestQuery = RequestQuery(), now: Date, logger: Logger
+    ) async throws(ServiceError) -> [RequestSummary] {
+        try await guarded(logger) {
+            try await self.performMyRequests(caller: caller, query: query, now: now, logger: $0)
+        }
+    }
+
+    /// What the caller must decide now: in their own right, as active deputy, and as escalation instance
+    /// of overdue steps; oldest deadline first. Requests the caller may not decide (own request, another
+    /// step already decided) are left out.
+    public func inbox(caller: Caller, now: Date, logger: Logger) async throws(ServiceError) -> [InboxItem] {
+        try await guarded(logger) { try await self.performInbox(caller: caller, now: now, logger: $0) }
+    }
+
+    // MARK: Deputyships
+
+    /// Deputyships where the caller is principal or deputy (administrators: all), current and future
+    /// first; ended ones of the last 90 days included.
+    public func deputyships(caller: Caller, now: Date, logger: Logger) async throws(ServiceError) -> [DeputyshipView] {
+        try await guarded(logger) { try await self.performListDeputyships(caller: caller, now: now, logger: $0) }
+    }
+
+    /// Creates a deputyship for the caller (or, for administrators, for `input.principal`).
+    public func createDeputyship(
+        _ input: NewDeputyship, caller: Caller, now: Date, idempotencyKey: String? = nil, logger: Logger
+    ) async throws(ServiceError) -> DeputyshipView {
+        try await guarded(logger) {
+            try await self.performCreateDeputyship(input, caller: caller, now: now, key: idempotencyKey, logger: $0)
+        }
+    }
+
+    /// Ends a deputyship now (its principal, its deputy or an administrator). A deputyship that has not
+    /// started yet is ended by setting its end to its start.
+    public func endDeputyship(
+        id: UUID, caller: Caller, now: Date, logger: Logger
+    ) async throws(ServiceError) -> DeputyshipView {
+        try await guarded(logger) { try await self.performEndDeputyship(id: id, caller: caller, now: now, logger: $0) }
+    }
+
+    // MARK: Catalogue (read for everyone; writes in `CatalogRepository`, administrators)
+
+    /// Datasets matching `query`, by title.
+    public func datasets(
+        _ query: DatasetQuery = DatasetQuery(), logger: Logger
+    ) async throws(ServiceError) -> [DatasetView] {
+        try await guarded(logger) { try await CatalogRepository(client: self.client).datasets(query, logger: $0) }
+    }
+
+    /// One dataset, or `notFound`.
+    public func dataset(id: String, logger: Logger) async throws(ServiceError) -> DatasetView {
+        try await guarded(logger) {
+            guard let dataset = try await CatalogRepository(client: self.client).dataset(id: id, logger: $0) else {
+                throw ServiceError.notFound("Der Datensatz")
+            }
+            return dataset
+        }
+    }
+
+    /// All domains, by title.
+    public func domains(logger: Logger) async throws(ServiceError) -> [DomainView] {
+        try await guarded(logger) { try await CatalogRepository(client: self.client).domains(logger: $0) }
+    }
+
+    /// Creates or replaces one dataset (administrators only).
+    public func upsertDataset(
+        _ dataset: DatasetInput, caller: Caller, now: Date, logger: Logger
+    ) async throws(ServiceError) -> DatasetView {
+        try await guarded(logger) { try await self.performUpsertDataset(dataset, caller: caller, now: now, logger: $0) }
+    }
+
+    // MARK: Security events
+
+    /// Appends a security event (failed login, forbidden page, ...) to the audit log in its own
+    /// transaction.
+    public func recordSecurityEvent(_ event: SecurityEvent, now: Date, logger: Logger) async throws(ServiceError) {
+        try await guarded(logger) { try await self.insertSecurityEvent(event, now: now, logger: $0) }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowEngine
+
+/// A deputyship of the caller (as deputy), with the principal's directory facts.
+struct DeputyContext: Sendable {
+    var deputyship: Deputyship
+    var principalFacts: DirectoryFacts
+}
+
+/// Who the caller is for one request: the engine's `Decider` and the facts for visibility.
+struct CallerContext: Sendable {
+    var caller: Caller
+    var deputies: [DeputyContext]
+
+    /// Engine roles a person with `facts` holds for `dataset` (Owner, Steward from the catalogue; the rest
+    /// from LDAP).
+    static func roles(uid: String, facts: DirectoryFacts, dataset: DatasetRecord) -> Set<Role> {
+        var roles: Set<Role> = []
+        let groupKeys = Set(facts.groups.map(DNKey.key))
+        if dataset.owner == uid || dataset.ownerGroupKey.map(groupKeys.contains) == true { roles.insert(.dataOwner) }
+        if facts.stewardDomains.contains(dataset.domain) || groupKeys.contains(dataset.stewardGroupKey) {
+            roles.insert(.dataSteward)
+        }
+        for role in facts.roles {
+            switch role {
+            case .dsb: roles.insert(.dsb)
+            case .isb: roles.insert(.isb)
+            case .openDataOfficer: roles.insert(.openDataOfficer)
+            case .governance: roles.insert(.governance)
+            case .auditor, .admin: break
+            }
+        }
+        for custom in facts.customRoles { roles.insert(.custom(custom)) }
+        return roles
+    }
+
+    func decider(for dataset: DatasetRecord) -> Decider {
+        Decider(
+            person: caller.uid, roles: Self.roles(uid: caller.uid, facts: caller.directoryFacts, dataset: dataset),
+            deputising: deputies.map {
+                DeputyAuthority(
+                    deputyship: $0.deputyship,
+                    principalRoles: Self.roles(uid: $0.deputyship.principal, facts: $0.principalFacts, dataset: dataset)
+                )
+            })
+    }
+
+    /// Principals the caller deputises for at `now`.
+    func activePrincipals(at now: Date) -> [DeputyContext] { deputies.filter { $0.deputyship.isActive(at: now) } }
+
+    /// Whether the caller may see the request: requester, auditors, administrators, owner and stewards,
+    /// anyone who decided on it (or whose principal did), holders of a role the request is routed to,
+    /// and active deputies of those.
+    func maySee(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> Bool {
+        if machine.snapshot.requester == caller.uid { return true }
+        if caller.roles.contains(.auditor) || caller.roles.contains(.admin) { return true }
+        let routedRoles = Self.routedRoles(machine)
+        func concerns(uid: String, facts: DirectoryFacts) -> Bool {
+            let roles = Self.roles(uid: uid, facts: facts, dataset: dataset)
+            if roles.contains(.dataOwner) || roles.contains(.dataSteward) { return true }
+            if machine.decisions.contains(where: { $0.person == uid || $0.actingFor == uid }) { return true }
+            return !roles.isDisjoint(with: routedRoles)
+        }
+        if concerns(uid: caller.uid, facts: caller.directoryFacts) { return true }
+        return activePrincipals(at: now).contains {
+            concerns(uid: $0.deputyship.principal, facts: $0.principalFacts)
+        }
+    }
+
+    /// Roles of the steps and branches that apply to the request, and their escalation roles.
+    static func routedRoles(_ machine: RequestMachine) -> Set<Role> {
+        var roles: Set<Role> = []
+        let facts = machine.snapshot.facts
+        for step in machine.definition.steps where step.condition?.holds(for: facts) ?? true {
+            for branch in step.branches where branch.condition?.holds(for: facts) ?? true { roles.insert(branch.role) }
+            if let escalation = step.deadline?.escalateTo { roles.insert(escalation) }
+        }
+        for end in machine.definition.ends { roles.formUnion(end.revocableBy) }
+        return roles
+    }
+
+    /// What the caller could decide now (a dry run of an approval on a copy), or nil.
+    func possibleDecision(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> Decision? {
+        guard case .inReview = machine.state else { return nil }
+        var copy = machine
+        // Dummy details satisfy `approve_requires`, so only authority and separation of duties decide.
+        let details = ApprovalDetails(licence: "-", portalURL: "https://example.invalid/")
+        guard (try? copy.approve(by: decider(for: dataset), at: now, details: details)) != nil else { return nil }
+        return copy.decisions.last
+    }
+
+    func mayRevoke(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> Bool {
+        guard case .granted = machine.state else { return false }
+        var copy = machine
+        return (try? copy.revoke(by: decider(for: dataset), at: now, reason: "-")) != nil
+    }
+
+    /// Loads the caller's deputyships (as deputy) that can still matter, and the principals' facts.
+    /// Runs before any transaction: the directory may be slow, and no row is locked meanwhile.
+    static func load(
+        caller: Caller, now: Date, client: PostgresClient, principals: any PrincipalResolver, logger: Logger
+    ) async throws -> CallerContext {
+        // Ended and long-expired deputyships are left out; recent ones stay so the engine can say
+        // "deputyship not active" instead of "not authorised".
+        let rows = try await client.query(
+            """
+            SELECT principal, valid_from, LEAST(valid_until, COALESCE(ended_at, valid_until))
+            FROM deputyships
+            WHERE deputy = \(caller.uid)
+              AND LEAST(valid_until, COALESCE(ended_at, valid_until)) > \(now.addingTimeInterval(-30 * 86_400))
+            ORDER BY valid_from
+            """, logger: logger)
+        var deputyships: [Deputyship] = []
+        for try await (principal, from, until) in rows.decode((String, Date, Date).self) {
+            deputyships.append(Deputyship(principal: principal, deputy: caller.uid, validFrom: from, validUntil: until))
+        }
+        var facts: [String: DirectoryFacts] = [:]
+        for principal in Set(deputyships.map(\.principal)) {
+            do {
+                facts[principal] = try await principals.directoryFacts(ofUID: principal) ?? DirectoryFacts()
+            } catch {
+                throw ServiceError.unavailable("directory lookup of principal \(principal) failed: \(error)")
+            }
+        }
+        return CallerContext(
+            caller: caller,
+            deputies: deputyships.map {
+                DeputyContext(deputyship: $0, principalFacts: facts[$0.principal] ?? DirectoryFacts())
+            })
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+
+/// A role a person holds through LDAP group membership. Data Owner and Data Steward are not here: they
+/// follow from the catalogue (the dataset's owner, the domain's steward group) for each request.
+public enum CallerRole: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Datenschutzbeauftragte:r.
+    case dsb
+    /// Informationssicherheitsbeauftragte:r.
+    case isb
+    /// Open-Data-Beauftragte:r.
+    case openDataOfficer = "open_data_officer"
+    /// Data Governance Office (escalations).
+    case governance
+    /// Revision: reads every request and the decision log, changes nothing.
+    case auditor
+    /// Maintains the catalogue; may read every request.
+    case admin
+}
+
+/// Who calls the service: the authenticated person with what LDAP says about them. The HTTP layer
+/// builds it from `LDAPDirectory.Person` on every call, so role changes in LDAP apply at once.
+public struct Caller: Sendable, Hashable {
+    /// The stable login name (`Person.uid`), as recorded in requests, decisions and the audit log.
+    public var uid: String
+    public var displayName: String
+    public var mail: String?
+    public var roles: Set<CallerRole>
+    /// Roles from LDAP groups declared in configuration for custom workflow steps (`Role.custom`).
+    public var customRoles: Set<String>
+    /// Ids of the domains the person is a Data Steward of (from LDAP).
+    public var stewardDomains: Set<String>
+    /// DNs of every group the person is in (directly or nested): used for datasets owned by a group and
+    /// for domain steward groups named in the catalogue. Compared case- and space-insensitively.
+    public var groups: Set<String>
+    /// The client's IP address as the HTTP layer saw it (after trusted proxies), for the audit log.
+    public var clientAddress: String?
+
+    public init(
+        uid: String, displayName: String, mail: String? = nil, roles: Set<CallerRole> = [],
+        customRoles: Set<String> = [], stewardDomains: Set<String> = [], groups: Set<String> = [],
+        clientAddress: String? = nil
+    ) {
+        self.uid = uid
+        self.displayName = displayName
+        self.mail = mail
+        self.roles = roles
+        self.customRoles = customRoles
+        self.stewardDomains = stewardDomains
+        self.groups = groups
+        self.clientAddress = clientAddress
+    }
+
+    /// What the directory says about the person, without the per-call parts.
+    public var directoryFacts: DirectoryFacts {
+        DirectoryFacts(roles: roles, customRoles: customRoles, stewardDomains: stewardDomains, groups: groups)
+    }
+}
+
+/// A person's roles, steward domains and groups as the directory reports them. A deputy acts with the
+/// roles of the person they represent, so the service needs these facts for principals too.
+public struct DirectoryFacts: Sendable, Hashable {
+    public var roles: Set<CallerRole>
+    public var customRoles: Set<String>
+    public var stewardDomains: Set<String>
+    public var groups: Set<String>
+
+    public init(
+        roles: Set<CallerRole> = [], customRoles: Set<String> = [], stewardDomains: Set<String> = [],
+        groups: Set<String> = []
+    ) {
+        self.roles = roles
+        self.customRoles = customRoles
+        self.stewardDomains = stewardDomains
+        self.groups = groups
+    }
+}
+
+/// Looks up the directory facts of a person the caller deputises for (the HTTP layer implements it with
+/// LDAP and its cache). Called before the command's transaction, never while a row is locked.
+public protocol PrincipalResolver: Sendable {
+    /// The facts of `uid`; nil when the person is unknown (then they lend the deputy no role).
+    func directoryFacts(ofUID uid: String) async throws -> DirectoryFacts?
+}
+
+/// A ``PrincipalResolver`` from a closure, for tests and simple wiring.
+public struct ClosurePrincipalResolver: PrincipalResolver {
+    private let resolve: @Sendable (String) async throws -> DirectoryFacts?
+
+    public init(_ resolve: @escaping @Sendable (String) async throws -> DirectoryFacts?) { self.resolve = resolve }
+
+    public func directoryFacts(ofUID uid: String) async throws -> DirectoryFacts? { try await resolve(uid) }
+}

@@ -1,0 +1,227 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowEngine
+
+/// A dataset with what authorisation needs (owner group and steward group keys).
+struct DatasetRecord: Sendable, Hashable {
+    var view: DatasetView
+    var ownerGroupKey: String?
+    var stewardGroup: String
+    var stewardGroupKey: String
+
+    var id: String { view.id }
+    var title: String { view.title }
+    var owner: String? { view.owner }
+    var ownerGroup: String? { view.ownerGroup }
+    var domain: String { view.domain }
+
+    static let columns =
+        CatalogRepository.datasetColumns + ", d.owner_group_key, dm.steward_group, dm.steward_group_key"
+
+    static func from(_ row: PostgresRow, offset: Int = 0) throws -> DatasetRecord {
+        let cells = PostgresRandomAccessRow(row)
+        return DatasetRecord(
+            view: try CatalogRepository.dataset(from: row),
+            ownerGroupKey: try cells[14].decode(String?.self), stewardGroup: try cells[15].decode(String.self),
+            stewardGroupKey: try cells[16].decode(String.self))
+    }
+
+    static func load(id: String, on connection: PostgresConnection, logger: Logger) async throws -> DatasetRecord? {
+        let rows = try await connection.query(
+            """
+            SELECT \(unescaped: columns)
+            FROM datasets d JOIN domains dm ON dm.id = d.domain_id WHERE d.id = \(id)
+            """, logger: logger)
+        for try await row in rows { return try from(row) }
+        return nil
+    }
+
+    /// The routing facts the catalogue gives; the request adds recipient and statements.
+    func facts(kind: ReleaseKind) -> RequestFacts {
+        RequestFacts(
+            kind: kind, classification: view.classification, personalData: view.personalData,
+            protectionNeed: view.protectionNeed, highValue: view.highValue)
+    }
+}
+
+/// A `requests` row with its engine snapshot.
+struct RequestRecord: Sendable {
+    var id: UUID
+    var number: String
+    var kind: ReleaseKind
+    var datasetID: String
+    var requester: String
+    var purpose: String
+    var recipient: RecipientInput?
+    var legalBasis: String?
+    var accessStart: Date?
+    var accessEnd: Date?
+    var licence: String?
+    var format: String?
+    var anonymisationStatement: String?
+    var openDataCheck: OpenDataCheck?
+    var snapshot: RequestSnapshot
+    var version: Int
+    var createdAt: Date
+    var updatedAt: Date
+    var submittedAt: Date?
+
+    static let columns = """
+        r.id, r.number, r.kind, r.dataset_id, r.requester, r.purpose, r.recipient_name, r.recipient_type,
+        r.legal_basis, r.access_start, r.access_end, r.licence, r.format, r.anonymisation_statement,
+        r.open_data_check::text, r.snapshot::text, r.version, r.created_at, r.updated_at, r.submitted_at
+        """
+
+    static func from(_ row: PostgresRow) throws -> RequestRecord {
+        let cells = PostgresRandomAccessRow(row)
+        let id = try cells[0].decode(UUID.self)
+        guard let kind = ReleaseKind(rawValue: try cells[2].decode(String.self)) else {
+            throw ServiceError.internal("request \(id) has an unknown kind")
+        }
+        var recipient: RecipientInput? = nil
+        if let name = try cells[6].decode(String?.self), let type = try cells[7].decode(String?.self) {
+            guard let type = Recipient(rawValue: type) else {
+                throw ServiceError.internal("request \(id) has an unknown recipient type")
+            }
+            recipient = RecipientInput(name: name, type: type)
+        }
+        return RequestRecord(
+            id: id, number: try cells[1].decode(String.self), kind: kind, datasetID: try cells[3].decode(String.self),
+            requester: try cells[4].decode(String.self), purpose: try cells[5].decode(String.self),
+            recipient: recipient,
+            legalBasis: try cells[8].decode(String?.self), accessStart: try cells[9].decode(Date?.self),
+            accessEnd: try cells[10].decode(Date?.self), licence: try cells[11].decode(String?.self),
+            format: try cells[12].decode(String?.self), anonymisationStatement: try cells[13].decode(String?.self),
+            openDataCheck: try cells[14].decode(String?.self).map {
+                try StoredJSON.decode(OpenDataCheck.self, from: $0)
+            },
+            snapshot: try StoredJSON.decode(RequestSnapshot.self, from: try cells[15].decode(String.self)),
+            version: try cells[16].decode(Int.self), createdAt: try cells[17].decode(Date.self),
+            updatedAt: try cells[18].decode(Date.self), submittedAt: try cells[19].decode(Date?.self))
+    }
+
+    static func load(id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> RequestRecord? {
+        let rows = try await connection.query(
+            "SELECT \(unescaped: columns) FROM requests r WHERE r.id = \(id)", logger: logger)
+        for try await row in rows { return try from(row) }
+        return nil
+    }
+
+    /// The facts the engine routes on: the catalogue's, as copied into the snapshot, with the request's
+    /// own recipient and statements.
+    func facts(catalogue: RequestFacts) -> RequestFacts {
+        var facts = catalogue
+        facts.recipient = kind == .sharedData ? recipient?.type : nil
+        facts.hasLegalBasis = legalBasis != nil
+        facts.hasAnonymisationStatement = anonymisationStatement != nil
+        return facts
+    }
+
+    /// Columns derived from the snapshot for queries (phase, pending roles, ...).
+    struct Derived {
+        var state: String
+        var phase: RequestPhase
+        var currentStep: String? = nil
+        var pendingRoles: [String] = []
+        var escalationRole: String? = nil
+        var stepEnteredAt: Date? = nil
+        var deadline: Date? = nil
+    }
+
+    static func derived(from machine: RequestMachine) -> Derived {
+        switch machine.state {
+        case .draft:
+            return Derived(state: machine.state.name, phase: .draft)
+        case .inReview(let progress):
+            let open = machine.openBranches(of: progress)
+            let step = machine.definition.step(progress.step)
+            // The escalation role may decide only branches of roles that are not independent controllers.
+            let escalation =
+                progress.escalated && open.contains { !$0.role.isIndependentController }
+                ? step?.deadline?.escalateTo?.identifier : nil
+            return Derived(
+                state: machine.state.name, phase: .inReview, currentStep: progress.step,
+                pendingRoles: Array(Set(open.map(\.role.identifier))).sorted(), escalationRole: escalation,
+                stepEnteredAt: progress.enteredAt, deadline: progress.deadline)
+        case .changesRequested(let progress, _):
+            return Derived(
+                state: machine.state.name, phase: .changesRequested, currentStep: progress.step,
+                stepEnteredAt: progress.enteredAt)
+        case .granted:
+            return Derived(state: machine.state.name, phase: .granted)
+        case .published:
+            return Derived(state: machine.state.name, phase: .published)
+        case .closed:
+            return Derived(state: machine.state.name, phase: .closed)
+        }
+    }
+
+    /// Stores the record after an event: version + 1, only if nobody changed it since it was read.
+    /// - Throws: `ServiceError.conflict` when the version moved on (a concurrent command won).
+    func update(
+        machine: RequestMachine, expectedVersion: Int, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let derived = Self.derived(from: machine)
+        let rows = try await connection.query(
+            """
+            UPDATE requests SET
+                purpose = \(purpose), recipient_name = \(recipient?.name), recipient_type = \(recipient?.type.rawValue),
+                legal_basis = \(legalBasis), access_start = \(accessStart), access_end = \(accessEnd),
+                licence = \(licence), format = \(format), anonymisation_statement = \(anonymisationStatement),
+                open_data_check = \(try openDataCheck.map { try StoredJSON.encode($0) })::jsonb,
+                state = \(derived.state), phase = \(derived.phase.rawValue), current_step = \(derived.currentStep),
+                pending_roles = \(derived.pendingRoles), escalation_role = \(derived.escalationRole),
+                step_entered_at = \(derived.stepEnteredAt), deadline = \(derived.deadline),
+                snapshot = \(try StoredJSON.encode(machine.snapshot))::jsonb,
+                version = version + 1, updated_at = \(now), submitted_at = \(submittedAt)
+            WHERE id = \(id) AND version = \(expectedVersion)
+            RETURNING version
+            """, logger: logger)
+        var updated = false
+        for try await _ in rows { updated = true }
+        guard updated else { throw ServiceError.conflict("request \(id) is no longer at version \(expectedVersion)") }
+    }
+
+    /// Inserts a new request (version 1).
+    func insert(machine: RequestMachine, on connection: PostgresConnection, logger: Logger) async throws {
+        let derived = Self.derived(from: machine)
+        let pin = machine.snapshot.pin
+        try await connection.query(
+            """
+            INSERT INTO requests (
+                id, number, kind, dataset_id, requester, purpose, recipient_name, recipient_type, legal_basis,
+                access_start, access_end, licence, format, anonymisation_statement, open_data_check,
+                workflow_id, workflow_version, workflow_hash, state, phase, current_step, pending_roles,
+                escalation_role, step_entered_at, deadline, snapshot, version, created_at, updated_at, submitted_at)
+            VALUES (
+                \(id), \(number), \(kind.rawValue), \(datasetID), \(requester), \(purpose), \(recipient?.name),
+                \(recipient?.type.rawValue), \(legalBasis), \(accessStart), \(accessEnd), \(licence), \(format),
+                \(anonymisationStatement), \(try openDataCheck.map { try StoredJSON.encode($0) })::jsonb,
+                \(pin.id), \(pin.version), \(pin.contentHash), \(derived.state), \(derived.phase.rawValue),
+                \(derived.currentStep), \(derived.pendingRoles), \(derived.escalationRole), \(derived.stepEnteredAt),
+                \(derived.deadline), \(try StoredJSON.encode(machine.snapshot))::jsonb, 1, \(createdAt),
+                \(updatedAt), \(submittedAt))
+            """, logger: logger)
+    }
+
+    /// Inserts the decisions the last event added (those after `previousCount`).
+    static func insertDecisions(
+        of machine: RequestMachine, after previousCount: Int, requestID: UUID, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        for (position, decision) in machine.decisions.enumerated() where position >= previousCount {
+            try await connection.query(
+                """
+                INSERT INTO decisions (
+                    request_id, position, person, acting_for, role, as_escalation, step, branch, outcome, comment,
+                    covers, licence, portal_url, decided_at)
+                VALUES (
+                    \(requestID), \(position), \(decision.person), \(decision.actingFor), \(decision.role.identifier),
+                    \(decision.asEscalation), \(decision.step), \(decision.branch), \(decision.outcome.rawValue),
+                    \(decision.comment), \(decision.covers), \(decision.details?.licence), \(decision.details?.portalURL),
+                    \(decision.at))
+                """, logger: logger)
+        }
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowEngine
+
+extension RequestService {
+    private static let deputyshipColumns = """
+        id, principal, deputy, valid_from, LEAST(valid_until, COALESCE(ended_at, valid_until)), created_by, created_at
+        """
+
+    private static func deputyship(from row: PostgresRow, now: Date) throws -> DeputyshipView {
+        let (id, principal, deputy, from, until, createdBy, createdAt) = try row.decode(
+            (UUID, String, String, Date, Date, String, Date).self)
+        return DeputyshipView(
+            id: id, principal: principal, deputy: deputy, validFrom: from, validUntil: until, createdBy: createdBy,
+            createdAt: createdAt, active: from <= now && now < until)
+    }
+
+    func performListDeputyships(caller: Caller, now: Date, logger: Logger) async throws -> [DeputyshipView] {
+        let all = caller.roles.contains(.admin)
+        let rows = try await client.query(
+            """
+            SELECT \(unescaped: Self.deputyshipColumns) FROM deputyships
+            WHERE (\(all) OR principal = \(caller.uid) OR deputy = \(caller.uid))
+              AND LEAST(valid_until, COALESCE(ended_at, valid_until)) > \(now.addingTimeInterval(-90 * 86_400))
+            ORDER BY LEAST(valid_until, COALESCE(ended_at, valid_until)) <= \(now), valid_from, id
+            LIMIT 1000
+            """, logger: logger)
+        var result: [DeputyshipView] = []
+        for try await row in rows { result.append(try Self.deputyship(from: row, now: now)) }
+        return result
+    }
+
+    func performCreateDeputyship(
+        _ input: NewDeputyship, caller: Caller, now: Date, key: String?, logger: Logger
+    ) async throws -> DeputyshipView {
+        var errors = FieldErrors()
+        let principal =
+            input.principal.map { errors.text("principal", $0, required: true, limit: InputLimits.name) } ?? caller.uid
+        let deputy = errors.text(
+            "deputy", input.deputy, required: true, requiredMessage: "Bitte nennen Sie die Vertretung.",
+            limit: InputLimits.name)
+        if let principal, principal != caller.uid, !caller.roles.contains(.admin) {
+            throw SecurityRefusal(
+                error: ServiceError(
+                    .forbidden, message: "Vertretungen für andere Personen kann nur die Administration anlegen."),
+                event: AuditRow(
+                    occurredAt: now, actor: caller.uid, event: "forbidden", clientAddress: caller.clientAddress,
+                    details: (try? StoredJSON.encode(["command": "create_deputyship", "principal": principal])) ?? "{}")
+            )
+        }
+        if let deputy, deputy == principal {
+            errors.add("deputy", "Niemand kann sich selbst vertreten.")
+        }
+        if input.validUntil <= input.validFrom {
+            errors.add("valid_until", "Das Ende der Vertretung muss nach ihrem Beginn liegen.")
+        } else if input.validUntil <= now {
+            errors.add("valid_until", "Das Ende der Vertretung muss in der Zukunft liegen.")
+        }
+        try errors.check()
+        guard let principal, let deputy else { throw ServiceError.internal("validated deputyship lost its people") }
+        var logger = logger
+        logger[metadataKey: "actor"] = "\(caller.uid)"
+        return try await idempotent(
+            caller: caller, key: key, operation: "create_deputyship", requestID: nil, input: input, status: 201,
+            now: now, logger: logger
+        ) { connection in
+            let id = UUID()
+            let rows = try await connection.query(
+                """
+                INSERT INTO deputyships (id, principal, deputy, valid_from, valid_until, created_by, created_at)
+                VALUES (\(id), \(principal), \(deputy), \(input.validFrom), \(input.validUntil), \(caller.uid), \(now))
+                RETURNING \(unescaped: Self.deputyshipColumns)
+                """, logger: logger)
+            guard let row = try await rows.first(where: { _ in true }) else {
+                throw ServiceError.internal("deputyship not stored")
+            }
+            let view = try Self.deputyship(from: row, now: now)
+            try await AuditWriter.insert(
+                AuditRow(
+                    occurredAt: now, actor: caller.uid, actingFor: principal == caller.uid ? nil : principal,
+                    event: "deputyship_created", clientAddress: caller.clientAddress,
+                    details: try StoredJSON.encode(
+                        DeputyshipAudit(
+                            id: id, principal: principal, deputy: deputy, validFrom: input.validFrom,
+                            validUntil: input.validUntil))),
+                on: connection, logger: logger)
+            return view
+        }
+    }
+
+    func performEndDeputyship(id: UUID, caller: Caller, now: Date, logger: Logger) async throws -> DeputyshipView {
+        try await Database.transaction(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                "SELECT principal, deputy, ended_at FROM deputyships WHERE id = \(id) FOR UPDATE", logger: logger)
+            guard
+                let (principal, deputy, endedAt) = try await rows.decode((String, String, Date?).self).first(where: {
+                    _ in true
+                })
+            else { throw ServiceError.notFound("Die Vertretung") }
+            guard caller.uid == principal || caller.uid == deputy || caller.roles.contains(.admin) else {
+                // Not theirs: it does not exist for them.
+                throw ServiceError.notFound("Die Vertretung")
+            }
+            if endedAt == nil {
+                try await connection.query(
+                    "UPDATE deputyships SET ended_at = \(now), ended_by = \(caller.uid) WHERE id = \(id)",
+                    logger: logger)
+                try await AuditWriter.insert(
+                    AuditRow(
+                        occurredAt: now, actor: caller.uid, event: "deputyship_ended",
+                        clientAddress: caller.clientAddress,
+                        details: try StoredJSON.encode(["id": id.uuidString, "principal": principal, "deputy": deputy])),
+                    on: connection, logger: logger)
+            }
+            let view = try await connection.query(
+                "SELECT \(unescaped: Self.deputyshipColumns) FROM deputyships WHERE id = \(id)", logger: logger)
+            guard let row = try await view.first(where: { _ in true }) else {
+                throw ServiceError.notFound("Die Vertretung")
+            }
+            return try Self.deputyship(from: row, now: now)
+        }
+    }
+
+    // MARK: Catalogue writes and security events
+
+    func performUpsertDataset(
+        _ input: DatasetInput, caller: Caller, now: Date, logger: Logger
+    ) async throws -> DatasetView {
+        guard caller.roles.contains(.admin) else {
+            throw SecurityRefusal(
+                error: ServiceError(.forbidden, message: "Den Katalog pflegt die Administration."),
+                event: AuditRow(
+                    occurredAt: now, actor: caller.uid, datasetID: String(input.id.prefix(100)), event: "forbidden",
+                    clientAddress: caller.clientAddress,
+                    details: (try? StoredJSON.encode(["command": "upsert_dataset"])) ?? "{}"))
+        }
+        var errors = FieldErrors()
+        for (field, message) in CatalogRules.problems(of: input) {
+            errors.add(
+                field, message.contains("control") ? "Der Text enthält Steuerzeichen." : "Ungültiger Wert: \(message)")
+        }
+        try errors.check()
+        return try await Database.transaction(client, logger: logger) { connection in
+            let domain = try await connection.query("SELECT 1 FROM domains WHERE id = \(input.domain)", logger: logger)
+            guard try await domain.first(where: { _ in true }) != nil else {
+                throw ServiceError.validation(["domain": "Diese Domäne gibt es nicht."])
+            }
+            let outcome = try await CatalogRepository.upsert(input, on: connection, now: now, logger: logger)
+            if outcome != .unchanged {
+                try await AuditWriter.insert(
+                    AuditRow(
+                        occurredAt: now, actor: caller.uid, datasetID: input.id,
+                        event: outcome == .created ? "dataset_created" : "dataset_updated",
+                        clientAddress: caller.clientAddress, details: try StoredJSON.encode(input)),
+                    on: connection, logger: logger)
+            }
+            guard let view = try await CatalogRepository.dataset(id: input.id, on: connection, logger: logger) else {
+                throw ServiceError.internal("dataset \(input.id) not stored")
+            }
+            return view
+        }
+    }
+
+    func insertSecurityEvent(_ event: SecurityEvent, now: Date, logger: Logger) async throws {
+        let name = event.event
+        let validName =
+            name.unicodeScalars.count <= 64 && name.unicodeScalars.first.map { ("a"..."z").contains($0) } == true
+            && name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+        guard validName else {
+            throw ServiceError.validation(["event": "Der Ereignisname muss aus a-z, 0-9 und _ bestehen."])
+        }
+        // Cut and clean, not refuse: a security event must be recorded even when what the client sent is
+        // hostile (PostgreSQL text and jsonb cannot hold NUL).
+        func clean(_ text: String, _ limit: Int) -> String {
+            String(String(text.unicodeScalars.map { $0 == "\u{0}" ? "\u{FFFD}" : Character($0) }).prefix(limit))
+        }
+        var details: [String: String] = [:]
+        for (key, value) in event.details.sorted(by: { $0.key < $1.key }).prefix(50) {
+            details[clean(key, 100)] = clean(value, 1000)
+        }
+        let row = AuditRow(
+            occurredAt: now, actor: event.actor.map { clean($0, 200) }, requestID: event.requestID,
+            datasetID: event.datasetID.map { clean($0, 100) }, event: name,
+            clientAddress: event.clientAddress.map { clean($0, 100) }, details: try StoredJSON.encode(details))
+        try await Database.transaction(client, logger: logger) { connection in
+            try await AuditWriter.insert(row, on: connection, logger: logger)
+        }
+    }
+}
+
+private struct DeputyshipAudit: Encodable {
+    var id: UUID
+    var principal: String
+    var deputy: String
+    var validFrom: Date
+    var validUntil: Date
+}

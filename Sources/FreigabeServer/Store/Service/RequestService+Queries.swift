@@ -1,0 +1,164 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowEngine
+
+extension RequestService {
+    func performRead(id: UUID, caller: Caller, now: Date, logger: Logger) async throws -> RequestView {
+        var logger = logger
+        logger[metadataKey: "actor"] = "\(caller.uid)"
+        logger[metadataKey: "request.id"] = "\(id)"
+        let context = try await CallerContext.load(
+            caller: caller, now: now, client: client, principals: principals, logger: logger)
+        return try await client.withConnection { connection in
+            guard let record = try await RequestRecord.load(id: id, on: connection, logger: logger) else {
+                throw ServiceError.notFound()
+            }
+            guard let dataset = try await DatasetRecord.load(id: record.datasetID, on: connection, logger: logger)
+            else {
+                throw ServiceError.internal("dataset \(record.datasetID) of request \(id) is missing")
+            }
+            let machine = try await self.machine(for: record, on: connection, logger: logger)
+            guard context.maySee(machine, dataset: dataset, now: now) else {
+                // Someone else's request: answered like a missing one, recorded as a security event.
+                throw SecurityRefusal(
+                    error: ServiceError.notFound(),
+                    event: AuditRow(
+                        occurredAt: now, actor: caller.uid, requestID: id, datasetID: record.datasetID,
+                        event: "read_denied", state: machine.state.name, clientAddress: caller.clientAddress))
+            }
+            return views.view(record, machine: machine, dataset: dataset, context: context, now: now)
+        }
+    }
+
+    func machine(
+        for record: RequestRecord, on connection: PostgresConnection, logger: Logger
+    ) async throws
+        -> RequestMachine
+    {
+        let definition = try await pinnedCache.definition(for: record.snapshot.pin, on: connection, logger: logger)
+        return try engine(definition: definition) { () throws(WorkflowError) in
+            try RequestMachine(definition: definition, calendar: calendar, snapshot: record.snapshot)
+        }
+    }
+
+    func performMyRequests(
+        caller: Caller, query: RequestQuery, now: Date, logger: Logger
+    ) async throws
+        -> [RequestSummary]
+    {
+        let limit = min(max(query.limit, 1), 500)
+        return try await client.withConnection { connection in
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)
+                FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
+                WHERE r.requester = \(caller.uid)
+                  AND (\(query.phase?.rawValue)::text IS NULL OR r.phase = \(query.phase?.rawValue))
+                ORDER BY r.created_at DESC, r.number DESC
+                LIMIT \(limit) OFFSET \(max(query.offset, 0))
+                """, logger: logger)
+            var loaded: [(RequestRecord, DatasetRecord)] = []
+            for try await row in rows { loaded.append(try Self.requestAndDataset(row)) }
+            var result: [RequestSummary] = []
+            for (record, dataset) in loaded {
+                let machine = try await self.machine(for: record, on: connection, logger: logger)
+                result.append(views.summary(record, machine: machine, dataset: dataset, now: now))
+            }
+            return result
+        }
+    }
+
+    /// A row of `RequestRecord.columns` followed by `DatasetRecord.columns`.
+    static func requestAndDataset(_ row: PostgresRow) throws -> (RequestRecord, DatasetRecord) {
+        let record = try RequestRecord.from(row)
+        // PostgresRow has no slicing; rebuild the dataset from the cells after the request's 20 columns.
+        let cells = PostgresRandomAccessRow(row)
+        let offset = 20
+        func text(_ index: Int) throws -> String { try cells[offset + index].decode(String.self) }
+        func optional(_ index: Int) throws -> String? { try cells[offset + index].decode(String?.self) }
+        guard let classification = Classification(rawValue: try text(7)),
+            let personalData = PersonalDataCategory(rawValue: try text(8)),
+            let protectionNeed = ProtectionNeed(rawValue: try text(9))
+        else { throw ServiceError.internal("dataset of request \(record.id) has unknown values") }
+        let view = DatasetView(
+            id: try text(0), title: try text(1), description: try text(2), domain: try text(3),
+            domainTitle: try text(4),
+            owner: try optional(5), ownerGroup: try optional(6), classification: classification,
+            personalData: personalData, protectionNeed: protectionNeed, licence: try optional(10),
+            highValue: try cells[offset + 11].decode(Bool.self), formats: try cells[offset + 12].decode([String].self),
+            updatedAt: try cells[offset + 13].decode(Date.self))
+        let dataset = DatasetRecord(
+            view: view, ownerGroupKey: try optional(14), stewardGroup: try text(15), stewardGroupKey: try text(16))
+        return (record, dataset)
+    }
+
+    func performInbox(caller: Caller, now: Date, logger: Logger) async throws -> [InboxItem] {
+        var logger = logger
+        logger[metadataKey: "actor"] = "\(caller.uid)"
+        let context = try await CallerContext.load(
+            caller: caller, now: now, client: client, principals: principals, logger: logger)
+        // Candidates by SQL (the roles the caller or an active principal holds); the engine then decides
+        // on each with a dry run, so separation of duties and escalation rules are exactly the engine's.
+        var people = [caller.directoryFacts]
+        var uids = [caller.uid]
+        for deputy in context.activePrincipals(at: now) {
+            people.append(deputy.principalFacts)
+            uids.append(deputy.deputyship.principal)
+        }
+        let roleNames = Array(
+            Set(
+                people.flatMap { facts in
+                    CallerContext.roles(uid: "", facts: facts, dataset: Self.noDataset).map(\.identifier)
+                }))
+        let domains = Array(Set(people.flatMap(\.stewardDomains)))
+        let groupKeys = Array(Set(people.flatMap { $0.groups.map(DNKey.key) }))
+        let ownRoleNames = CallerContext.roles(uid: "", facts: caller.directoryFacts, dataset: Self.noDataset)
+            .map(\.identifier)
+        return try await client.withConnection { connection in
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)
+                FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
+                WHERE r.phase = 'in_review' AND r.requester <> \(caller.uid)
+                  AND (r.pending_roles && \(roleNames)::text[]
+                    OR ('data_owner' = ANY (r.pending_roles)
+                        AND (d.owner = ANY (\(uids)::text[]) OR d.owner_group_key = ANY (\(groupKeys)::text[])))
+                    OR ('data_steward' = ANY (r.pending_roles)
+                        AND (d.domain_id = ANY (\(domains)::text[]) OR dm.steward_group_key = ANY (\(groupKeys)::text[])))
+                    OR r.escalation_role = ANY (\(Array(ownRoleNames))::text[]))
+                ORDER BY r.deadline NULLS LAST, r.created_at
+                LIMIT 1000
+                """, logger: logger)
+            var loaded: [(RequestRecord, DatasetRecord)] = []
+            for try await row in rows { loaded.append(try Self.requestAndDataset(row)) }
+            var items: [InboxItem] = []
+            for (record, dataset) in loaded {
+                let machine = try await self.machine(for: record, on: connection, logger: logger)
+                guard case .inReview(let progress) = machine.state,
+                    let decision = context.possibleDecision(machine, dataset: dataset, now: now),
+                    let step = machine.definition.step(progress.step)
+                else { continue }
+                let capacity: DecisionCapacity =
+                    decision.asEscalation ? .escalation : decision.actingFor != nil ? .deputy : .own
+                items.append(
+                    InboxItem(
+                        request: views.summary(record, machine: machine, dataset: dataset, now: now), step: step.id,
+                        stepTitle: step.title, branch: decision.branch, role: decision.role.identifier,
+                        capacity: capacity, actingFor: decision.actingFor, deadline: progress.deadline,
+                        since: progress.enteredAt,
+                        workingDaysWaited: calendar.workingDaysElapsed(from: progress.enteredAt, to: now),
+                        overdue: progress.deadline.map { $0 <= now } ?? false))
+            }
+            return items
+        }
+    }
+
+    /// A dataset nobody owns, to ask which LDAP roles a person holds regardless of the catalogue.
+    static let noDataset = DatasetRecord(
+        view: DatasetView(
+            id: "", title: "", description: "", domain: "\u{0}", domainTitle: "", owner: nil, ownerGroup: nil,
+            classification: .public, personalData: .none, protectionNeed: .normal, licence: nil, highValue: false,
+            formats: [], updatedAt: Date(timeIntervalSince1970: 0)),
+        ownerGroupKey: nil, stewardGroup: "", stewardGroupKey: "\u{0}")
+}

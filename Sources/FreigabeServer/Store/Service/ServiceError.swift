@@ -1,0 +1,97 @@
+import WorkflowEngine
+
+/// Why a service call failed, modelled on PostgresNIO's `PSQLError`: a stable `code` for programs (and
+/// the HTTP status), a German `message` safe to show to the user, `fieldErrors` for forms, and
+/// `details` for logs only (may name internals; never a password).
+public struct ServiceError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Code: String, Sendable, Hashable, CaseIterable {
+        /// The input is wrong; `fieldErrors` names each field. HTTP 422 (400 for malformed shape).
+        case validation
+        /// No such request, dataset or deputyship, or the caller may not see it. HTTP 404.
+        case notFound = "not_found"
+        /// The caller may see the request but not do this (e.g. not their step, own request). HTTP 403.
+        case forbidden
+        /// The request changed meanwhile (a concurrent decision won, stale version). HTTP 409.
+        case conflict
+        /// The action is not possible in the request's state (deciding a withdrawn request). HTTP 409.
+        case invalidState = "invalid_state"
+        /// The Idempotency-Key was used before with a different request. HTTP 422.
+        case idempotencyMismatch = "idempotency_mismatch"
+        /// The database is unreachable or overloaded. HTTP 503.
+        case unavailable
+        /// A bug or inconsistent data (e.g. the pinned workflow cannot be loaded). HTTP 500.
+        case `internal`
+    }
+
+    public var code: Code
+    /// German, safe to show.
+    public var message: String
+    /// Per field (JSON field names, e.g. `purpose`, `recipient.name`): German messages.
+    public var fieldErrors: [String: String]
+    /// The engine's code when the engine refused (e.g. `not_authorised`, `already_decided_another_step`).
+    public var engineCode: String?
+    /// For logs.
+    public var details: String?
+
+    public init(
+        _ code: Code, message: String, fieldErrors: [String: String] = [:], engineCode: String? = nil,
+        details: String? = nil
+    ) {
+        self.code = code
+        self.message = message
+        self.fieldErrors = fieldErrors
+        self.engineCode = engineCode
+        self.details = details
+    }
+
+    public var description: String {
+        var text = "\(code.rawValue): \(message)"
+        if !fieldErrors.isEmpty {
+            text +=
+                " " + fieldErrors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+        }
+        if let engineCode { text += " [\(engineCode)]" }
+        if let details { text += " (\(details))" }
+        return text
+    }
+
+    /// The HTTP status the JSON API answers with.
+    public var httpStatus: Int {
+        switch code {
+        case .validation, .idempotencyMismatch: 422
+        case .notFound: 404
+        case .forbidden: 403
+        case .conflict, .invalidState: 409
+        case .unavailable: 503
+        case .internal: 500
+        }
+    }
+}
+
+extension ServiceError {
+    static func validation(_ fieldErrors: [String: String]) -> ServiceError {
+        ServiceError(
+            .validation, message: "Die Eingaben sind unvollständig oder ungültig.", fieldErrors: fieldErrors)
+    }
+
+    static func notFound(_ what: String = "Der Antrag") -> ServiceError {
+        ServiceError(.notFound, message: "\(what) wurde nicht gefunden.")
+    }
+
+    static func conflict(_ details: String? = nil) -> ServiceError {
+        ServiceError(
+            .conflict,
+            message: "Der Antrag wurde inzwischen geändert. Bitte laden Sie ihn neu und prüfen Sie, ob Ihre Aktion "
+                + "noch nötig ist.", details: details)
+    }
+
+    static func unavailable(_ details: String) -> ServiceError {
+        ServiceError(
+            .unavailable, message: "Die Datenbank ist zurzeit nicht erreichbar. Bitte versuchen Sie es später erneut.",
+            details: details)
+    }
+
+    static func `internal`(_ details: String) -> ServiceError {
+        ServiceError(.internal, message: "Ein interner Fehler ist aufgetreten.", details: details)
+    }
+}

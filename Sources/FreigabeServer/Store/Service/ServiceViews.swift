@@ -1,0 +1,263 @@
+import Foundation
+import WorkflowEngine
+
+// What the RequestService answers: plain Codable values, ready for the JSON API and the pages. Texts
+// for people come as `LocalizedText` (German always, English where the definition has it); states,
+// roles and outcomes as the engine's stable identifiers, which the templates translate.
+
+/// The coarse phase of a request, for lists and filters.
+public enum RequestPhase: String, Sendable, Hashable, Codable, CaseIterable {
+    case draft
+    case inReview = "in_review"
+    case changesRequested = "changes_requested"
+    /// Shared Data access is live.
+    case granted
+    /// Open Data was published.
+    case published
+    /// Ended otherwise: rejected, withdrawn, expired, revoked.
+    case closed
+}
+
+/// A dataset of the catalogue.
+public struct DatasetView: Sendable, Hashable, Codable {
+    public var id: String
+    public var title: String
+    public var description: String
+    public var domain: String
+    public var domainTitle: String
+    /// uid of the Data Owner, or nil when a group owns the dataset.
+    public var owner: String?
+    /// DN of the owning group, or nil when a person owns the dataset.
+    public var ownerGroup: String?
+    public var classification: Classification
+    public var personalData: PersonalDataCategory
+    public var protectionNeed: ProtectionNeed
+    /// The licence the dataset is (or would be) published under; nil when none is set.
+    public var licence: String?
+    /// EU implementing regulation 2023/138.
+    public var highValue: Bool
+    public var formats: [String]
+    public var updatedAt: Date
+
+    public init(
+        id: String, title: String, description: String, domain: String, domainTitle: String, owner: String?,
+        ownerGroup: String?, classification: Classification, personalData: PersonalDataCategory,
+        protectionNeed: ProtectionNeed, licence: String?, highValue: Bool, formats: [String], updatedAt: Date
+    ) {
+        self.id = id
+        self.title = title
+        self.description = description
+        self.domain = domain
+        self.domainTitle = domainTitle
+        self.owner = owner
+        self.ownerGroup = ownerGroup
+        self.classification = classification
+        self.personalData = personalData
+        self.protectionNeed = protectionNeed
+        self.licence = licence
+        self.highValue = highValue
+        self.formats = formats
+        self.updatedAt = updatedAt
+    }
+}
+
+/// A data domain (Datendomäne).
+public struct DomainView: Sendable, Hashable, Codable {
+    public var id: String
+    public var title: String
+    /// DN of the LDAP group of the domain's Data Stewards.
+    public var stewardGroup: String
+
+    public init(id: String, title: String, stewardGroup: String) {
+        self.id = id
+        self.title = title
+        self.stewardGroup = stewardGroup
+    }
+}
+
+/// The workflow a request is pinned to.
+public struct WorkflowRef: Sendable, Hashable, Codable {
+    public var id: String
+    public var version: Int
+    public var contentHash: String
+    public var title: LocalizedText
+}
+
+/// Where a request stands, ready for "bei der Datenschutzprüfung seit 3 Arbeitstagen".
+public struct RequestStatus: Sendable, Hashable, Codable {
+    public var phase: RequestPhase
+    /// The engine's state name, e.g. `in_review:privacy_review`, `closed:withdrawn`.
+    public var state: String
+    /// The step that waits (in review) or asked (changes requested).
+    public var step: String?
+    public var stepTitle: LocalizedText?
+    /// Roles whose decision the step still waits for (engine identifiers, e.g. `dsb`).
+    public var waitingFor: [String]
+    /// Since when the request is in this step / phase.
+    public var since: Date?
+    public var deadline: Date?
+    /// Working days (Arbeitstage) since `since`, counted as deadlines are.
+    public var workingDaysWaited: Int?
+    public var overdue: Bool
+    /// The step passed its deadline and the escalation role was told.
+    public var escalated: Bool
+    /// The open question, while changes are requested.
+    public var question: String?
+    /// The end reached (granted/published/closed), e.g. `rejected`.
+    public var end: String?
+    public var endTitle: LocalizedText?
+    /// Shared Data: when granted access ends.
+    public var grantedUntil: Date?
+}
+
+/// One step of the timeline, in workflow order.
+public struct TimelineStep: Sendable, Hashable, Codable {
+    public enum Status: String, Sendable, Hashable, Codable {
+        /// Approved (in the current round).
+        case done
+        /// Waiting for a decision now (or for the requester's answer).
+        case current
+        /// Still to come.
+        case pending
+        /// Skipped: its condition does not hold, or a Personalunion decision covered it.
+        case skipped
+        /// Where the request was rejected.
+        case rejected
+        /// Never reached: the request ended before it.
+        case notReached = "not_reached"
+    }
+
+    public struct BranchView: Sendable, Hashable, Codable {
+        public var id: String
+        public var title: LocalizedText
+        public var role: String
+        public var quorum: Int
+        /// Whether the branch's condition holds for this request.
+        public var applies: Bool
+        /// uids who approved the branch in the current round.
+        public var approvedBy: [String]
+    }
+
+    public var id: String
+    public var title: LocalizedText
+    public var status: Status
+    /// `condition_not_met` or `personal_union` when skipped.
+    public var skipReason: String?
+    /// Roles that decide this step (one per branch).
+    public var roles: [String]
+    public var branches: [BranchView]
+    /// Deadline of the current step.
+    public var deadline: Date?
+    /// Roles whose decision the current step still waits for.
+    public var waitingFor: [String]
+}
+
+/// One recorded decision.
+public struct DecisionView: Sendable, Hashable, Codable {
+    public var person: String
+    public var actingFor: String?
+    public var role: String
+    public var asEscalation: Bool
+    public var step: String
+    public var branch: String
+    /// `approved`, `rejected`, `changes_requested`, `revoked`.
+    public var outcome: String
+    public var at: Date
+    public var comment: String?
+    /// Steps this decision covers (two for an Owner + Steward Personalunion).
+    public var covers: [String]
+    public var licence: String?
+    public var portalURL: String?
+}
+
+/// The actions the caller may take on the request now (for buttons and links).
+public enum RequestAction: String, Sendable, Hashable, Codable, CaseIterable {
+    case submit, withdraw, resubmit, decide, revoke
+}
+
+/// A request with everything the detail page and the API show.
+public struct RequestView: Sendable, Hashable, Codable {
+    public var id: UUID
+    /// Human-readable number, e.g. `FG-2026-000123`.
+    public var number: String
+    public var kind: ReleaseKind
+    public var dataset: DatasetView
+    public var requester: String
+    public var purpose: String
+    public var recipient: RecipientInput?
+    public var legalBasis: String?
+    public var accessStart: Date?
+    public var accessEnd: Date?
+    public var licence: String?
+    public var format: String?
+    public var anonymisationStatement: String?
+    public var openDataCheck: OpenDataCheck?
+    public var workflow: WorkflowRef
+    public var status: RequestStatus
+    public var timeline: [TimelineStep]
+    public var decisions: [DecisionView]
+    /// What the caller may do now.
+    public var allowedActions: [RequestAction]
+    /// Optimistic-locking version; raised by every change.
+    public var version: Int
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var submittedAt: Date?
+}
+
+/// A request in a list.
+public struct RequestSummary: Sendable, Hashable, Codable {
+    public var id: UUID
+    public var number: String
+    public var kind: ReleaseKind
+    public var datasetID: String
+    public var datasetTitle: String
+    public var requester: String
+    public var purpose: String
+    public var status: RequestStatus
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var submittedAt: Date?
+}
+
+/// In what capacity a person may decide an inbox item.
+public enum DecisionCapacity: String, Sendable, Hashable, Codable {
+    /// In their own right (owner, steward, LDAP role).
+    case own
+    /// As deputy of `InboxItem.actingFor`.
+    case deputy
+    /// As the escalation instance of an overdue step.
+    case escalation
+}
+
+/// Something the caller must decide now.
+public struct InboxItem: Sendable, Hashable, Codable {
+    public var request: RequestSummary
+    public var step: String
+    public var stepTitle: LocalizedText
+    /// The branch the caller would decide (the step id for plain steps).
+    public var branch: String
+    /// The role the caller decides in.
+    public var role: String
+    public var capacity: DecisionCapacity
+    /// The principal, when deciding as deputy.
+    public var actingFor: String?
+    public var deadline: Date?
+    public var since: Date
+    public var workingDaysWaited: Int
+    public var overdue: Bool
+}
+
+/// A deputyship (Vertretung).
+public struct DeputyshipView: Sendable, Hashable, Codable {
+    public var id: UUID
+    public var principal: String
+    public var deputy: String
+    public var validFrom: Date
+    /// Exclusive; moved to the end time when the deputyship was ended early.
+    public var validUntil: Date
+    public var createdBy: String
+    public var createdAt: Date
+    /// In force at the `now` of the call.
+    public var active: Bool
+}

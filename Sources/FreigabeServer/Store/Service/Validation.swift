@@ -1,0 +1,231 @@
+import Foundation
+import WorkflowEngine
+
+/// Collects German messages per field while inputs are cleaned; every problem is reported at once.
+///
+/// Text rules for every field: surrounding white space is trimmed, an empty text counts as not given,
+/// control characters are refused (multi-line fields allow line breaks and tabs), and the limit is in
+/// characters. SQL meta characters and HTML are ordinary text: stored verbatim through bind parameters
+/// and escaped on output by the pages.
+struct FieldErrors {
+    private(set) var errors: [String: String] = [:]
+
+    var isEmpty: Bool { errors.isEmpty }
+
+    mutating func add(_ field: String, _ message: String) {
+        // The first problem of a field is the one to fix first.
+        if errors[field] == nil { errors[field] = message }
+    }
+
+    func check() throws(ServiceError) {
+        guard errors.isEmpty else { throw ServiceError.validation(errors) }
+    }
+
+    /// The cleaned text, or nil when it is missing, empty or invalid (then the problem is recorded).
+    mutating func text(
+        _ field: String, _ value: String?, required: Bool = false, requiredMessage: String? = nil, limit: Int,
+        multiline: Bool = false
+    ) -> String? {
+        let trimmed = value?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        guard !trimmed.isEmpty else {
+            if required { add(field, requiredMessage ?? "Bitte füllen Sie dieses Feld aus.") }
+            return nil
+        }
+        let forbidden = trimmed.unicodeScalars.contains { scalar in
+            let isControl =
+                scalar.properties.generalCategory == .control || scalar == "\u{2028}" || scalar == "\u{2029}"
+            let allowedBreak = multiline && (scalar == "\n" || scalar == "\r" || scalar == "\t")
+            return isControl && !allowedBreak
+        }
+        if forbidden {
+            add(
+                field,
+                multiline
+                    ? "Der Text enthält unzulässige Steuerzeichen."
+                    : "Der Text enthält Zeilenumbrüche oder Steuerzeichen.")
+            return nil
+        }
+        // Counting stops early: a 1 MB comment must not cost a full grapheme walk.
+        if trimmed.unicodeScalars.count > limit, trimmed.count > limit {
+            add(field, "Der Text ist zu lang (höchstens \(limit) Zeichen).")
+            return nil
+        }
+        return trimmed
+    }
+}
+
+/// A request's fields after cleaning.
+struct CleanRequestFields: Sendable, Hashable {
+    var purpose: String
+    var recipient: RecipientInput?
+    var legalBasis: String?
+    var accessStart: Date?
+    var accessEnd: Date?
+    var licence: String?
+    var format: String?
+    var anonymisationStatement: String?
+    var openDataCheck: OpenDataCheck?
+}
+
+enum RequestValidation {
+    static let purposeMissing = "Bitte beschreiben Sie, wofür die Daten gebraucht werden."
+
+    /// Cleans and checks the fields of a new request (shape and consistency, not completeness).
+    static func clean(_ input: NewRequest, now: Date, errors: inout FieldErrors) -> CleanRequestFields {
+        let purpose = errors.text(
+            "purpose", input.purpose, required: true, requiredMessage: purposeMissing, limit: InputLimits.longText,
+            multiline: true)
+        var fields = CleanRequestFields(purpose: purpose ?? "")
+        cleanCommon(
+            kind: input.kind, recipient: input.recipient, legalBasis: input.legalBasis, accessStart: input.accessStart,
+            accessEnd: input.accessEnd, licence: input.licence, format: input.format,
+            anonymisationStatement: input.anonymisationStatement, openDataCheck: input.openDataCheck, now: now,
+            into: &fields, errors: &errors)
+        return fields
+    }
+
+    /// Applies a resubmission's changes to the stored fields.
+    static func merge(
+        _ changes: Resubmission, into record: RequestRecord, now: Date, errors: inout FieldErrors
+    ) -> CleanRequestFields {
+        var fields = CleanRequestFields(
+            purpose: record.purpose, recipient: record.recipient, legalBasis: record.legalBasis,
+            accessStart: record.accessStart, accessEnd: record.accessEnd, licence: record.licence,
+            format: record.format, anonymisationStatement: record.anonymisationStatement,
+            openDataCheck: record.openDataCheck)
+        if let purpose = changes.purpose {
+            fields.purpose =
+                errors.text(
+                    "purpose", purpose, required: true, requiredMessage: purposeMissing, limit: InputLimits.longText,
+                    multiline: true) ?? record.purpose
+        }
+        var changed = fields
+        cleanCommon(
+            kind: record.kind, recipient: changes.recipient ?? record.recipient,
+            legalBasis: changes.legalBasis ?? record.legalBasis, accessStart: changes.accessStart ?? record.accessStart,
+            accessEnd: changes.accessEnd ?? record.accessEnd, licence: changes.licence ?? record.licence,
+            format: changes.format ?? record.format,
+            anonymisationStatement: changes.anonymisationStatement ?? record.anonymisationStatement,
+            openDataCheck: changes.openDataCheck ?? record.openDataCheck, now: now, into: &changed, errors: &errors)
+        return changed
+    }
+
+    private static func cleanCommon(
+        kind: ReleaseKind, recipient: RecipientInput?, legalBasis: String?, accessStart: Date?, accessEnd: Date?,
+        licence: String?, format: String?, anonymisationStatement: String?, openDataCheck: OpenDataCheck?, now: Date,
+        into fields: inout CleanRequestFields, errors: inout FieldErrors
+    ) {
+        if let recipient {
+            if kind == .openData {
+                errors.add("recipient", "Open Data hat keinen Empfänger: die Daten werden für alle veröffentlicht.")
+            } else if let name = errors.text(
+                "recipient.name", recipient.name, required: true,
+                requiredMessage: "Bitte nennen Sie die empfangende Stelle.", limit: InputLimits.name)
+            {
+                fields.recipient = RecipientInput(name: name, type: recipient.type)
+            }
+        } else {
+            fields.recipient = nil
+        }
+        fields.legalBasis = errors.text("legal_basis", legalBasis, limit: InputLimits.longText, multiline: true)
+        fields.licence = errors.text("licence", licence, limit: InputLimits.name)
+        fields.format = errors.text("format", format, limit: InputLimits.name)
+        fields.anonymisationStatement = errors.text(
+            "anonymisation_statement", anonymisationStatement, limit: InputLimits.longText, multiline: true)
+        fields.accessStart = accessStart
+        fields.accessEnd = accessEnd
+        if kind == .openData {
+            if accessStart != nil { errors.add("access_start", "Ein Nutzungszeitraum gilt nur für Shared Data.") }
+            if accessEnd != nil { errors.add("access_end", "Ein Nutzungszeitraum gilt nur für Shared Data.") }
+        } else {
+            if let accessEnd, accessEnd <= now {
+                errors.add("access_end", "Das Nutzungsende muss in der Zukunft liegen.")
+            }
+            if let accessStart, let accessEnd, accessEnd <= accessStart {
+                errors.add("access_end", "Das Nutzungsende muss nach dem Nutzungsbeginn liegen.")
+            }
+        }
+        if let check = openDataCheck {
+            if kind == .sharedData {
+                errors.add("open_data_check", "Die Open-Data-Prüfung gehört nur zu Open-Data-Anträgen.")
+            } else {
+                fields.openDataCheck = cleanCheck(check, errors: &errors)
+            }
+        } else {
+            fields.openDataCheck = nil
+        }
+    }
+
+    private static func cleanCheck(_ check: OpenDataCheck, errors: inout FieldErrors) -> OpenDataCheck {
+        func answer(_ key: String, _ answer: CheckAnswer) -> CheckAnswer {
+            let note = errors.text(
+                "open_data_check.\(key).note", answer.note, required: answer.applies,
+                requiredMessage: "Bitte begründen Sie, warum trotz dieses Ausschlussgrunds veröffentlicht werden kann.",
+                limit: InputLimits.longText, multiline: true)
+            return CheckAnswer(applies: answer.applies, note: note)
+        }
+        return OpenDataCheck(
+            personalReference: answer("personal_reference", check.personalReference),
+            tradeSecrets: answer("trade_secrets", check.tradeSecrets),
+            thirdPartyRights: answer("third_party_rights", check.thirdPartyRights),
+            security: answer("security", check.security),
+            confidentiality: answer("confidentiality", check.confidentiality))
+    }
+
+    /// What a request must contain before it is submitted, by the rules of the domain (the definition's
+    /// `submit_requires` is checked by the engine on top).
+    static func completeness(
+        _ fields: CleanRequestFields, kind: ReleaseKind, dataset: DatasetRecord, errors: inout FieldErrors
+    ) {
+        switch kind {
+        case .sharedData:
+            if fields.recipient == nil {
+                errors.add(
+                    "recipient",
+                    "Bitte geben Sie an, wer die Daten erhält und ob die Stelle zur Stadtverwaltung gehört.")
+            }
+            if fields.accessEnd == nil {
+                errors.add("access_end", "Bitte geben Sie an, bis wann die Daten genutzt werden dürfen.")
+            }
+            if dataset.view.personalData >= .pseudonymised, fields.legalBasis == nil {
+                errors.add(
+                    "legal_basis", "Für personenbezogene oder pseudonymisierte Daten ist die Rechtsgrundlage anzugeben."
+                )
+            }
+        case .openData:
+            if dataset.view.personalData > .none, fields.anonymisationStatement == nil {
+                errors.add(
+                    "anonymisation_statement",
+                    "Daten mit Personenbezug werden nie als Open Data veröffentlicht. Beschreiben Sie, wie die Daten "
+                        + "anonymisiert wurden.")
+            }
+            // No legal basis here: Open Data is never personal data; whether the anonymisation holds is the
+            // DSB's judgement on the statement.
+            if fields.openDataCheck == nil {
+                errors.add("open_data_check", "Bitte beantworten Sie die Fragen der Open-Data-Prüfung.")
+            }
+        }
+    }
+
+    /// Comments, reasons and questions.
+    static func comment(_ field: String, _ text: String?, required: Bool, errors: inout FieldErrors) -> String? {
+        errors.text(
+            field, text, required: required,
+            requiredMessage: field == "reason"
+                ? "Bitte begründen Sie Ihre Entscheidung."
+                : "Bitte formulieren Sie Ihre Frage an die antragstellende Person.",
+            limit: InputLimits.comment, multiline: true)
+    }
+
+    /// An Idempotency-Key: 1 to 255 visible ASCII characters.
+    static func checkIdempotencyKey(_ key: String) throws(ServiceError) {
+        let valid =
+            !key.isEmpty && key.utf8.count <= 255
+            && key.unicodeScalars.allSatisfy { $0.value >= 0x21 && $0.value <= 0x7e }
+        guard valid else {
+            throw ServiceError.validation([
+                "idempotency_key": "Der Idempotency-Key muss aus 1 bis 255 sichtbaren ASCII-Zeichen bestehen."
+            ])
+        }
+    }
+}

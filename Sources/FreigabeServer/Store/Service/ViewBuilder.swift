@@ -1,0 +1,176 @@
+import Foundation
+import WorkflowEngine
+
+/// Turns stored requests into the views the API and pages show.
+struct ViewBuilder {
+    var calendar: WorkingDayCalendar
+
+    func status(_ machine: RequestMachine, record: RequestRecord, now: Date) -> RequestStatus {
+        let definition = machine.definition
+        var status = RequestStatus(
+            phase: RequestRecord.derived(from: machine).phase, state: machine.state.name, waitingFor: [],
+            overdue: false, escalated: false)
+        switch machine.state {
+        case .draft:
+            status.since = record.createdAt
+        case .inReview(let progress):
+            status.step = progress.step
+            status.stepTitle = definition.step(progress.step)?.title
+            status.waitingFor = machine.openBranches(of: progress).map(\.role.identifier)
+            status.since = progress.enteredAt
+            status.deadline = progress.deadline
+            status.workingDaysWaited = calendar.workingDaysElapsed(from: progress.enteredAt, to: now)
+            status.overdue = progress.deadline.map { $0 <= now } ?? false
+            status.escalated = progress.escalated
+        case .changesRequested(let progress, let question):
+            status.step = progress.step
+            status.stepTitle = definition.step(progress.step)?.title
+            status.question = question
+            let asked = machine.decisions.last { $0.outcome == .changesRequested }?.at ?? progress.enteredAt
+            status.since = asked
+            status.workingDaysWaited = calendar.workingDaysElapsed(from: asked, to: now)
+        case .granted(let end, let until):
+            status.end = end
+            status.endTitle = definition.end(end)?.title
+            status.grantedUntil = until
+            status.since = machine.decisions.last?.at
+        case .published(let end), .closed(let end):
+            status.end = end
+            status.endTitle = definition.end(end)?.title
+            status.since = record.updatedAt
+        }
+        return status
+    }
+
+    /// The steps along the approval path from `start`, with where the request stands on each.
+    func timeline(_ machine: RequestMachine) -> [TimelineStep] {
+        let definition = machine.definition
+        let facts = machine.snapshot.facts
+        var path: [Step] = []
+        var node = definition.start
+        while let step = definition.step(node), !path.contains(where: { $0.id == step.id }) {
+            path.append(step)
+            node = step.onApprove
+        }
+        let currentStep: String?
+        let progress: StepProgress?
+        switch machine.state {
+        case .inReview(let current), .changesRequested(let current, _):
+            currentStep = current.step
+            progress = current
+        case .draft, .granted, .published, .closed:
+            currentStep = nil
+            progress = nil
+        }
+        let currentIndex = currentStep.flatMap { id in path.firstIndex { $0.id == id } }
+        let rejectedStep = machine.decisions.last { $0.outcome == .rejected }?.step
+        let ended = machine.state.isFinal || { if case .granted = machine.state { true } else { false } }()
+
+        return path.enumerated().map { index, step in
+            let branches = step.branches.map { branch in
+                let applies = branch.condition?.holds(for: facts) ?? true
+                let approvals: [Decision]
+                if let progress, progress.step == step.id {
+                    approvals = progress.approvals[branch.id] ?? []
+                } else {
+                    approvals = machine.decisions.filter {
+                        $0.outcome == .approved && ($0.branch == branch.id || $0.covers.contains(branch.id))
+                    }
+                }
+                return TimelineStep.BranchView(
+                    id: branch.id, title: branch.title, role: branch.role.identifier, quorum: branch.quorum,
+                    applies: applies, approvedBy: approvals.map(\.person))
+            }
+            let applies = (step.condition?.holds(for: facts) ?? true) && branches.contains(where: \.applies)
+            let coveredByUnion = machine.decisions.contains {
+                $0.outcome == .approved && $0.step != step.id && $0.covers.contains(step.id)
+            }
+            let approved = machine.decisions.contains {
+                $0.outcome == .approved && ($0.step == step.id || $0.covers.contains(step.id))
+            }
+            var entry = TimelineStep(
+                id: step.id, title: step.title, status: .pending, roles: step.roles.map(\.identifier),
+                branches: branches, waitingFor: [])
+            if !applies {
+                entry.status = .skipped
+                entry.skipReason = "condition_not_met"
+            } else if coveredByUnion {
+                entry.status = .skipped
+                entry.skipReason = "personal_union"
+            } else if step.id == currentStep, let progress {
+                entry.status = .current
+                entry.deadline = progress.deadline
+                if case .inReview = machine.state {
+                    entry.waitingFor = machine.openBranches(of: progress).map(\.role.identifier)
+                }
+            } else if ended {
+                if rejectedStep == step.id, case .closed = machine.state {
+                    entry.status = .rejected
+                } else {
+                    entry.status = approved ? .done : .notReached
+                }
+            } else if let currentIndex, index < currentIndex {
+                entry.status = .done
+            }
+            return entry
+        }
+    }
+
+    func decisions(_ machine: RequestMachine) -> [DecisionView] {
+        machine.decisions.map {
+            DecisionView(
+                person: $0.person, actingFor: $0.actingFor, role: $0.role.identifier, asEscalation: $0.asEscalation,
+                step: $0.step, branch: $0.branch, outcome: $0.outcome.rawValue, at: $0.at, comment: $0.comment,
+                covers: $0.covers, licence: $0.details?.licence, portalURL: $0.details?.portalURL)
+        }
+    }
+
+    func allowedActions(
+        _ machine: RequestMachine, dataset: DatasetRecord, context: CallerContext, now: Date
+    ) -> [RequestAction] {
+        var actions: [RequestAction] = []
+        let isRequester = machine.snapshot.requester == context.caller.uid
+        switch machine.state {
+        case .draft:
+            if isRequester { actions += [.submit, .withdraw] }
+        case .inReview:
+            if isRequester { actions.append(.withdraw) }
+            if context.possibleDecision(machine, dataset: dataset, now: now) != nil { actions.append(.decide) }
+        case .changesRequested:
+            if isRequester { actions += [.resubmit, .withdraw] }
+        case .granted:
+            if context.mayRevoke(machine, dataset: dataset, now: now) { actions.append(.revoke) }
+        case .published, .closed:
+            break
+        }
+        return actions
+    }
+
+    func view(
+        _ record: RequestRecord, machine: RequestMachine, dataset: DatasetRecord, context: CallerContext, now: Date
+    ) -> RequestView {
+        let definition = machine.definition
+        return RequestView(
+            id: record.id, number: record.number, kind: record.kind, dataset: dataset.view, requester: record.requester,
+            purpose: record.purpose, recipient: record.recipient, legalBasis: record.legalBasis,
+            accessStart: record.accessStart, accessEnd: record.accessEnd, licence: record.licence,
+            format: record.format, anonymisationStatement: record.anonymisationStatement,
+            openDataCheck: record.openDataCheck,
+            workflow: WorkflowRef(
+                id: definition.id, version: definition.version, contentHash: definition.contentHash,
+                title: definition.title),
+            status: status(machine, record: record, now: now), timeline: timeline(machine),
+            decisions: decisions(machine),
+            allowedActions: allowedActions(machine, dataset: dataset, context: context, now: now),
+            version: record.version, createdAt: record.createdAt, updatedAt: record.updatedAt,
+            submittedAt: record.submittedAt)
+    }
+
+    func summary(_ record: RequestRecord, machine: RequestMachine, dataset: DatasetRecord, now: Date) -> RequestSummary
+    {
+        RequestSummary(
+            id: record.id, number: record.number, kind: record.kind, datasetID: dataset.id, datasetTitle: dataset.title,
+            requester: record.requester, purpose: record.purpose, status: status(machine, record: record, now: now),
+            createdAt: record.createdAt, updatedAt: record.updatedAt, submittedAt: record.submittedAt)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// What `freigabe migrate` and `freigabe catalog import` do, so the executable stays a thin layer of
+/// argument parsing. Output goes through the closures; the return value is the process exit code.
+public enum StoreCommandLine {
+    /// Applies pending migrations as the admin role and grants the application role its privileges.
+    /// Exit codes: 0 done, 1 failed, 78 configuration missing or invalid.
+    public static func migrate(
+        environment: [String: String], output: @Sendable (String) -> Void, errorOutput: @Sendable (String) -> Void
+    ) async -> Int32 {
+        let logger = Logger(label: "freigabe.migrate")
+        let settings: DatabaseSettings
+        let configuration: PostgresClient.Configuration
+        do {
+            settings = try DatabaseSettings(environment: environment)
+            configuration = try settings.clientConfiguration(admin: true)
+        } catch {
+            errorOutput("Konfigurationsfehler: \(error)")
+            return 78
+        }
+        do {
+            let applied = try await Database.withClient(configuration, logger: logger) { client in
+                try await Migrator.migrate(client: client, appRole: settings.user, logger: logger)
+            }
+            if applied.isEmpty {
+                output("schema is up to date (\(Migrations.all.count) migrations)")
+            } else {
+                for version in applied {
+                    let name = Migrations.all.first { $0.version == version }?.name ?? "?"
+                    output("applied migration \(version) \(name)")
+                }
+            }
+            output("granted privileges to \(settings.user)")
+            return 0
+        } catch let error as MigrationError {
+            errorOutput("Migration fehlgeschlagen: \(error)")
+            return 1
+        } catch {
+            errorOutput("Migration fehlgeschlagen: \(Database.serverMessage(of: error) ?? String(reflecting: error))")
+            return 1
+        }
+    }
+
+    /// Imports a catalogue file (YAML or CSV by extension) with the APPLICATION role: the catalogue is
+    /// ordinary data the app role may write (as the admin API does), and no owner rights are needed.
+    /// Prints what changed; with `dryRun` only checks the file. Exit codes: 0 done, 1 problems in the
+    /// file or the database, 78 configuration.
+    public static func importCatalog(
+        path: String, actor: String, dryRun: Bool, environment: [String: String], now: Date = Date(),
+        output: @Sendable (String) -> Void, errorOutput: @Sendable (String) -> Void
+    ) async -> Int32 {
+        let logger = Logger(label: "freigabe.catalog")
+        let document: CatalogDocument
+        do {
+            document = try CatalogParser.parse(path: path)
+        } catch {
+            for problem in error.problems { errorOutput(problem.description) }
+            return 1
+        }
+        if dryRun {
+            output("ok \(path): \(document.domains.count) domains, \(document.datasets.count) datasets")
+            return 0
+        }
+        let configuration: PostgresClient.Configuration
+        do {
+            configuration = try DatabaseSettings(environment: environment).clientConfiguration()
+        } catch {
+            errorOutput("Konfigurationsfehler: \(error)")
+            return 78
+        }
+        do {
+            let report = try await Database.withClient(configuration, logger: logger) { client in
+                try await CatalogRepository(client: client).importCatalog(
+                    document, file: path, actor: actor, now: now, logger: logger)
+            }
+            for line in report.lines { output(line) }
+            return 0
+        } catch let error as CatalogImportError {
+            for problem in error.problems { errorOutput(problem.description) }
+            return 1
+        } catch {
+            errorOutput("Import fehlgeschlagen: \(Database.serverMessage(of: error) ?? String(reflecting: error))")
+            return 1
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import WorkflowEngine
+
+/// The workflow definitions the server loaded, with their exact source text: a new request stores the
+/// text in `workflow_definitions`, so it keeps its definition even when the file changes or disappears.
+public struct WorkflowLibrary: Sendable {
+    public struct Entry: Sendable {
+        public var definition: WorkflowDefinition
+        public var source: String
+    }
+
+    public let entries: [Entry]
+    /// Parses stored definitions of requests in flight (same custom roles as at start).
+    public let parser: WorkflowDefinitionParser
+
+    /// Parses `sources` (as `freigabe workflow validate` does); every problem is reported at once.
+    public init(
+        sources: [DefinitionSet.Source], parser: WorkflowDefinitionParser = WorkflowDefinitionParser()
+    ) throws(DefinitionError) {
+        switch DefinitionSet(parser: parser).load(sources) {
+        case .success(let registry):
+            var entries: [Entry] = []
+            for definition in registry.definitions {
+                // DefinitionSet keeps the files' order; find each definition's text by its hash.
+                for source in sources where (try? parser.parse(source.text, file: source.file))?.pin == definition.pin {
+                    entries.append(Entry(definition: definition, source: source.text))
+                    break
+                }
+            }
+            self.entries = entries
+            self.parser = parser
+        case .failure(let error):
+            throw error
+        }
+    }
+
+    /// Reads every `*.yaml` / `*.yml` file of `directory`.
+    public static func load(
+        directory: String, parser: WorkflowDefinitionParser = WorkflowDefinitionParser()
+    ) throws -> WorkflowLibrary {
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory)
+            .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+        var sources: [DefinitionSet.Source] = []
+        for file in files {
+            let path = directory + "/" + file
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+            else {
+                throw DefinitionError(problems: [
+                    DefinitionProblem(file: path, line: 1, message: "the file is not readable or not valid UTF-8")
+                ])
+            }
+            sources.append(DefinitionSet.Source(file: path, text: text))
+        }
+        return try WorkflowLibrary(sources: sources, parser: parser)
+    }
+
+    /// The newest definition serving `kind` (highest version), as new requests take it.
+    public func current(for kind: ReleaseKind) -> Entry? {
+        entries.filter { $0.definition.kinds.contains(kind) }
+            .max { ($0.definition.id, $0.definition.version) < ($1.definition.id, $1.definition.version) }
+    }
+
+    func entry(for pin: WorkflowPin) -> Entry? { entries.first { $0.definition.pin == pin } }
+}
+
+/// Definitions of requests in flight, by pin: from the library when the file is still there, otherwise
+/// parsed once from the text stored in `workflow_definitions`.
+final class PinnedDefinitionCache: Sendable {
+    private let library: WorkflowLibrary
+    private let parsed = Mutex<[WorkflowPin: WorkflowDefinition]>([:])
+
+    init(library: WorkflowLibrary) { self.library = library }
+
+    func definition(
+        for pin: WorkflowPin, on connection: PostgresConnection, logger: Logger
+    ) async throws -> WorkflowDefinition {
+        if let entry = library.entry(for: pin) { return entry.definition }
+        if let cached = parsed.withLock({ $0[pin] }) { return cached }
+        let rows = try await connection.query(
+            """
+            SELECT source FROM workflow_definitions
+            WHERE workflow_id = \(pin.id) AND version = \(pin.version) AND content_hash = \(pin.contentHash)
+            """, logger: logger)
+        guard let source = try await rows.decode(String.self).first(where: { _ in true }) else {
+            throw ServiceError.internal("workflow definition \(pin) is not stored")
+        }
+        let definition: WorkflowDefinition
+        do {
+            definition = try library.parser.parse(source, file: "workflow_definitions:\(pin)")
+        } catch {
+            throw ServiceError.internal("stored workflow definition \(pin) no longer parses: \(error)")
+        }
+        guard definition.pin == pin else {
+            throw ServiceError.internal("stored workflow definition \(pin) has hash \(definition.contentHash)")
+        }
+        parsed.withLock { $0[pin] = definition }
+        return definition
+    }
+}

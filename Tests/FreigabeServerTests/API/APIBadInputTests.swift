@@ -1,0 +1,334 @@
+import Foundation
+import Hummingbird
+import Testing
+
+@testable import FreigabeServer
+
+/// The issue's "Bad input" over HTTP: a clear 4xx problem with a stable type, no row changed, and no
+/// audit event except for the security-relevant refusals.
+@Suite("JSON API: bad input")
+struct APIBadInputTests {
+    static var sharedData: [String: Any] {
+        [
+            "kind": "shared_data", "dataset_id": "altlastenkataster", "purpose": "Sanierungsplanung",
+            "recipient": ["name": "Stadtwerke", "type": "external"], "legal_basis": "Art. 6 Abs. 1 lit. e DSGVO",
+            "access_end": "2026-12-31", "submit": true,
+        ]
+    }
+
+    /// Sends, expects `status` and `type`, and checks that no table changed (audit events by
+    /// `auditDelta`).
+    @discardableResult
+    static func expectRefused(
+        _ fixture: APIFixture, status: Int, type: String, auditDelta: Int = 0,
+        sourceLocation: SourceLocation = #_sourceLocation, _ send: () async throws -> APIResponse
+    ) async throws -> APIResponse {
+        let before = try await fixture.store.counts()
+        let response = try await send()
+        let after = try await fixture.store.counts()
+        #expect(response.status == status, "\(response.body)", sourceLocation: sourceLocation)
+        #expect(response.problemType == type, "\(response.body)", sourceLocation: sourceLocation)
+        #expect(response.contentType == "application/problem+json", sourceLocation: sourceLocation)
+        #expect(response.json?["title"]?.string?.isEmpty == false, sourceLocation: sourceLocation)
+        #expect(response.json?["status"]?.int == status, sourceLocation: sourceLocation)
+        var expected = before
+        expected["audit_events", default: 0] += auditDelta
+        #expect(after == expected, "rows changed: \(before) → \(after)", sourceLocation: sourceLocation)
+        return response
+    }
+
+    static func with(_ change: [String: Any?], _ base: [String: Any] = sharedData) -> [String: Any] {
+        var body = base
+        for (key, value) in change { body[key] = value }
+        return body
+    }
+
+    @Test(
+        "Unknown dataset, missing purpose, missing legal basis, end before start, Open Data without anonymisation statement: 422 naming the field"
+    )
+    func validation() async throws {
+        try await APIFixture.with { fixture, api in
+            var response = try await Self.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.create(Self.with(["dataset_id": "gibt-es-nicht"]))
+            }
+            #expect(response.errors["dataset_id"] != nil)
+
+            response = try await Self.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.create(Self.with(["purpose": nil]))
+            }
+            #expect(response.errors["purpose"] == "Bitte beschreiben Sie, wofür die Daten gebraucht werden.")
+            response = try await Self.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.create(Self.with(["purpose": "   "]))
+            }
+            #expect(response.errors["purpose"] != nil)
+
+            response = try await Self.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.create(Self.with(["legal_basis": nil]))
+            }
+            #expect(response.errors["legal_basis"] != nil)
+
+            response = try await Self.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.create(Self.with(["access_start": "2026-08-01", "access_end": "2026-07-01"]))
+            }
+            #expect(response.errors["access_end"] != nil)
+
+            response = try await Self.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.create([
+                    "kind": "open_data", "dataset_id": "meldestatistik", "purpose": "Transparenz",
+                    "open_data_check": APILifecycleTests.cleanCheck, "submit": true,
+                ])
+            }
+            #expect(response.errors["anonymisation_statement"] != nil)
+
+            // Several problems at once, each named.
+            response = try await Self.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.create(Self.with(["purpose": "", "legal_basis": nil, "recipient": nil]))
+            }
+            #expect(Set(response.errors.keys).isSuperset(of: ["purpose", "legal_basis", "recipient"]))
+        }
+    }
+
+    @Test("Deciding a step that is not yours, your own request, or a second step: 403 and a security event")
+    func forbiddenDecisions() async throws {
+        try await APIFixture.with { fixture, api in
+            let created = try await api.create(Self.sharedData)
+            let id = try #require(created.json?["id"]?.string)
+
+            var response = try await Self.expectRefused(fixture, status: 403, type: "forbidden", auditDelta: 1) {
+                try await api.decide(id, as: "ingo", ["decision": "approve"])
+            }
+            #expect(response.json?["code"]?.string != nil)
+            try await Self.expectRefused(fixture, status: 403, type: "forbidden", auditDelta: 1) {
+                try await api.decide(id, as: "anna", ["decision": "approve"])
+            }
+            let events = try await fixture.store.auditEvents(request: UUID(uuidString: id))
+            #expect(events.filter { $0 == "forbidden" }.count == 2)
+
+            // Deciding twice: the owner approved; the next step is not theirs to decide.
+            let approved = try await api.decide(id, as: "otto", ["decision": "approve"])
+            #expect(approved.status == 200)
+            response = try await Self.expectRefused(fixture, status: 403, type: "forbidden", auditDelta: 1) {
+                try await api.decide(id, as: "otto", ["decision": "approve"])
+            }
+
+            // Someone who may not see the request gets 404, recorded too.
+            try await Self.expectRefused(fixture, status: 404, type: "not-found", auditDelta: 1) {
+                try await api.send(.get, "/api/v1/requests/\(id)", as: "jürgen")
+            }
+            // Administrators only maintain the catalogue.
+            try await Self.expectRefused(fixture, status: 403, type: "forbidden", auditDelta: 1) {
+                try await api.send(
+                    .put, "/api/v1/datasets/neu", as: "anna",
+                    json: jsonText([
+                        "title": "Neu", "domain": "umwelt", "owner": "otto", "classification": "public",
+                        "personal_data": "none", "protection_need": "normal",
+                    ]))
+            }
+        }
+    }
+
+    @Test("Deciding a withdrawn request: 409 invalid-state, nothing written")
+    func decidingWithdrawn() async throws {
+        try await APIFixture.with { fixture, api in
+            let created = try await api.create(Self.sharedData)
+            let id = try #require(created.json?["id"]?.string)
+            let withdrawn = try await api.send(.post, "/api/v1/requests/\(id)/withdraw", as: "anna")
+            #expect(withdrawn.status == 200)
+            try await Self.expectRefused(fixture, status: 409, type: "invalid-state") {
+                try await api.decide(id, as: "otto", ["decision": "approve"])
+            }
+            try await Self.expectRefused(fixture, status: 409, type: "invalid-state") {
+                try await api.send(.post, "/api/v1/requests/\(id)/withdraw", as: "anna")
+            }
+        }
+    }
+
+    @Test(
+        "Malformed JSON, wrong shape, wrong content type, too large, invalid UTF-8: 400/415/413 before anything is read"
+    )
+    func malformedBodies() async throws {
+        try await APIFixture.with { fixture, api in
+            let created = try await api.create(Self.sharedData)
+            let id = try #require(created.json?["id"]?.string)
+            let decisions = "/api/v1/requests/\(id)/decisions"
+
+            try await Self.expectRefused(fixture, status: 400, type: "invalid-json") {
+                try await api.send(.post, decisions, as: "otto", json: #"{"decision": "approve""#)
+            }
+            try await Self.expectRefused(fixture, status: 400, type: "invalid-json") {
+                try await api.send(.post, decisions, as: "otto", json: #"["approve"]"#)
+            }
+            try await Self.expectRefused(fixture, status: 400, type: "invalid-json") {
+                try await api.send(.post, "/api/v1/requests", as: "anna", json: "")
+            }
+            var response = try await Self.expectRefused(fixture, status: 400, type: "invalid-body") {
+                try await api.send(
+                    .post, decisions, as: "otto", json: #"{"decision": "approve", "reason": "x", "extra": 1}"#)
+            }
+            #expect(Set(response.errors.keys) == ["reason", "extra"])
+            response = try await Self.expectRefused(fixture, status: 400, type: "invalid-body") {
+                try await api.create(Self.with(["purpse": "Tippfehler", "submit": "yes", "kind": "closed_data"]))
+            }
+            #expect(Set(response.errors.keys) == ["purpse", "submit", "kind"])
+            response = try await Self.expectRefused(fixture, status: 400, type: "invalid-body") {
+                try await api.create(Self.with(["access_end": "31.12.2026"]))
+            }
+            #expect(response.errors["access_end"] != nil)
+
+            try await Self.expectRefused(fixture, status: 415, type: "unsupported-media-type") {
+                try await api.send(
+                    .post, decisions, as: "otto", body: ByteBuffer(string: "decision=approve"),
+                    headers: [.contentType: "application/x-www-form-urlencoded"])
+            }
+            try await Self.expectRefused(fixture, status: 415, type: "unsupported-media-type") {
+                try await api.send(
+                    .post, decisions, as: "otto", body: ByteBuffer(string: #"{"decision":"approve"}"#))
+            }
+            try await Self.expectRefused(fixture, status: 415, type: "unsupported-media-type") {
+                try await api.send(
+                    .post, decisions, as: "otto", json: #"{"decision":"approve"}"#,
+                    headers: [.contentType: "application/json; charset=iso-8859-1"])
+            }
+
+            let megabyte = String(repeating: "Ä", count: 512 * 1024)
+            try await Self.expectRefused(fixture, status: 413, type: "payload-too-large") {
+                try await api.decide(id, as: "otto", ["decision": "approve", "comment": megabyte])
+            }
+            // Below the body limit but above the text limit: the service's 422.
+            response = try await Self.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.decide(
+                    id, as: "otto", ["decision": "reject", "reason": String(repeating: "x", count: 4001)])
+            }
+            #expect(response.errors["reason"] != nil)
+
+            var invalid = ByteBuffer(string: #"{"decision": "approve", "comment": ""#)
+            invalid.writeBytes([0xC3, 0x28, 0xFF])
+            invalid.writeString(#""}"#)
+            try await Self.expectRefused(fixture, status: 400, type: "invalid-json") {
+                try await api.send(
+                    .post, decisions, as: "otto", body: invalid, headers: [.contentType: "application/json"])
+            }
+            // UTF-16 is not UTF-8, even though JSONDecoder could guess it.
+            var utf16 = ByteBuffer()
+            utf16.writeBytes(Array(#"{"decision":"approve"}"#.utf16).flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] })
+            try await Self.expectRefused(fixture, status: 400, type: "invalid-json") {
+                try await api.send(
+                    .post, decisions, as: "otto", body: utf16, headers: [.contentType: "application/json"])
+            }
+            // A NUL character escaped inside a string is valid JSON but no valid text.
+            response = try await Self.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.send(
+                    .post, decisions, as: "otto", json: #"{"decision": "approve", "comment": "a\u0000b"}"#)
+            }
+            #expect(response.errors["comment"] != nil)
+            // Unknown and malformed ids are plain 404s.
+            try await Self.expectRefused(fixture, status: 404, type: "not-found") {
+                try await api.decide(UUID().uuidString, as: "otto", ["decision": "approve"])
+            }
+            try await Self.expectRefused(fixture, status: 404, type: "not-found") {
+                try await api.send(.get, "/api/v1/requests/1'%20OR%20'1'='1", as: "otto")
+            }
+            // A query parameter of the wrong form.
+            try await Self.expectRefused(fixture, status: 400, type: "bad-request") {
+                try await api.send(.get, "/api/v1/datasets?classification=geheim&limit=0", as: "anna")
+            }
+            // If-Match that is no version.
+            try await Self.expectRefused(fixture, status: 400, type: "bad-request") {
+                try await api.decide(id, as: "otto", ["decision": "approve"], headers: [.ifMatch: "\"abc\""])
+            }
+        }
+    }
+
+    @Test("SQL meta characters and HTML in every text field are stored verbatim and returned JSON-escaped")
+    func hostileText() async throws {
+        try await APIFixture.with { fixture, api in
+            let hostile = #"Robert'); DROP TABLE requests;-- <script>alert("x")</script> \ %_ $1 ' OR 1=1 --"#
+            let created = try await api.create([
+                "kind": "shared_data", "dataset_id": "altlastenkataster", "purpose": hostile,
+                "recipient": ["name": hostile, "type": "external"], "legal_basis": hostile, "licence": hostile,
+                "format": hostile, "access_end": "2026-12-31", "submit": true,
+            ])
+            #expect(created.status == 201)
+            #expect(created.body.contains(#"<script>alert(\"x\")</script>"#))
+            let id = try #require(created.json?["id"]?.string)
+            for field in ["purpose", "legal_basis", "licence", "format"] {
+                #expect(created.json?[field]?.string == hostile, "\(field)")
+            }
+            #expect(created.json?["recipient"]?["name"]?.string == hostile)
+
+            let asked = try await api.decide(id, as: "otto", ["decision": "request_changes", "question": hostile])
+            #expect(asked.json?["status"]?["question"]?.string == hostile)
+            let answered = try await api.send(
+                .post, "/api/v1/requests/\(id)/resubmit", as: "anna", json: jsonText(["comment": hostile]))
+            #expect(answered.status == 200)
+            let approved = try await api.decide(id, as: "otto", ["decision": "approve", "comment": hostile])
+            #expect(approved.json?["decisions"]?.array.last?["comment"]?.string == hostile)
+            let rejected = try await api.decide(id, as: "stefan", ["decision": "reject", "reason": hostile])
+            #expect(rejected.json?["decisions"]?.array.last?["comment"]?.string == hostile)
+
+            let openData = try await api.create([
+                "kind": "open_data", "dataset_id": "bevoelkerungsprognose", "purpose": hostile,
+                "anonymisation_statement": hostile,
+                "open_data_check": [
+                    "personal_reference": ["applies": true, "note": hostile], "trade_secrets": ["applies": false],
+                    "third_party_rights": ["applies": false], "security": ["applies": false],
+                    "confidentiality": ["applies": false],
+                ],
+            ])
+            #expect(openData.json?["anonymisation_statement"]?.string == hostile)
+            #expect(openData.json?["open_data_check"]?["personal_reference"]?["note"]?.string == hostile)
+            let openID = try #require(openData.json?["id"]?.string)
+            let withdrawn = try await api.send(
+                .post, "/api/v1/requests/\(openID)/withdraw", as: "anna", json: jsonText(["comment": hostile]))
+            #expect(withdrawn.status == 200)
+
+            // Search text is bound, not spliced: it finds nothing and breaks nothing.
+            let search = try await api.send(
+                .get, "/api/v1/datasets?q=%27%29%3B%20DROP%20TABLE%20datasets%3B--", as: "anna")
+            #expect(search.status == 200)
+            #expect(search.json?["items"]?.array.isEmpty == true)
+
+            // Refused where it must be: a hostile dataset id names no dataset, and nothing is written.
+            try await Self.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.create(Self.with(["dataset_id": hostile]))
+            }
+            let counts = try await fixture.store.counts()
+            #expect(counts["requests"] == 2)
+            #expect(counts["datasets"] == 11)
+        }
+    }
+
+    @Test("Without credentials 401 with a Basic challenge; wrong password 401 and a login_failed event")
+    func authentication() async throws {
+        try await APIFixture.with { fixture, api in
+            var response = try await Self.expectRefused(fixture, status: 401, type: "unauthorized") {
+                try await api.send(.get, "/api/v1/inbox")
+            }
+            #expect(response.headers[.wwwAuthenticate] == #"Basic realm="Freigabe", charset="UTF-8""#)
+            response = try await Self.expectRefused(fixture, status: 401, type: "unauthorized") {
+                try await api.send(.post, "/api/v1/requests", json: jsonText(Self.sharedData))
+            }
+            response = try await Self.expectRefused(fixture, status: 401, type: "unauthorized", auditDelta: 1) {
+                try await api.send(
+                    .get, "/api/v1/inbox", headers: [.authorization: APIClient.basic("anna", "falsch")])
+            }
+            #expect(response.headers[.wwwAuthenticate]?.hasPrefix("Basic") == true)
+            #expect(try await fixture.store.auditEvents().last == "login_failed")
+            // An umlaut in the user name works (UTF-8 in Basic credentials).
+            let juergen = try await api.send(.get, "/api/v1/me", as: "jürgen")
+            #expect(juergen.status == 200)
+            #expect(juergen.json?["uid"]?.string == "jürgen")
+
+            // Guessing slows down: after the free attempts 429 with Retry-After, as a problem too.
+            var last: APIResponse? = nil
+            for _ in 0..<6 {
+                last = try await api.send(
+                    .get, "/api/v1/inbox", headers: [.authorization: APIClient.basic("ingo", "rate")])
+                if last?.status == 429 { break }
+            }
+            #expect(last?.status == 429)
+            #expect(last?.problemType == "too-many-requests")
+            #expect(last?.headers[.retryAfter] != nil)
+        }
+    }
+}

@@ -1,0 +1,298 @@
+import Foundation
+import Hummingbird
+import Testing
+
+@testable import FreigabeServer
+
+/// Every shipped workflow driven over HTTP to each of its end states, as the README's curl tour does.
+@Suite("JSON API: lifecycles")
+struct APILifecycleTests {
+    @Test("Shared Data of personal, confidential data: Owner, Steward, DSB, ISB → granted → revoked by the DSB")
+    func sharedDataGrantedAndRevoked() async throws {
+        try await APIFixture.with { fixture, api in
+            let created = try await api.create(
+                [
+                    "kind": "shared_data", "dataset_id": "altlastenkataster",
+                    "purpose": "Sanierungsplanung mit den Stadtwerken",
+                    "recipient": ["name": "Stadtwerke Beispielstadt GmbH", "type": "external"],
+                    "legal_basis": "Art. 6 Abs. 1 lit. e DSGVO", "access_end": "2026-12-31", "submit": true,
+                ])
+            #expect(created.status == 201)
+            let id = try #require(created.json?["id"]?.string)
+            #expect(created.headers[.location] == "/api/v1/requests/\(id)")
+            #expect(created.headers[.eTag] == "\"\(created.json?["version"]?.int ?? -1)\"")
+            #expect(created.json?["status"]?["phase"]?.string == "in_review")
+            #expect(created.json?["status"]?["step"]?.string == "owner_review")
+            #expect(created.json?["status"]?["waiting_for"]?.array == [.string("data_owner")])
+            #expect(created.json?["timeline"]?.array.count == 4)
+
+            let inbox = try await api.send(.get, "/api/v1/inbox", as: "otto")
+            #expect(inbox.status == 200)
+            #expect(inbox.json?["items"]?.array.contains { $0["request"]?["id"]?.string == id } == true)
+            #expect(inbox.json?["items"]?[0]?["capacity"]?.string == "own")
+            // Nothing for the requester to decide.
+            let annasInbox = try await api.send(.get, "/api/v1/inbox", as: "anna")
+            #expect(annasInbox.json?["items"]?.array.isEmpty == true)
+
+            var step = try await api.decide(id, as: "otto", ["decision": "approve", "comment": "Daten sind geeignet."])
+            #expect(step.status == 200)
+            #expect(step.json?["status"]?["step"]?.string == "steward_review")
+            step = try await api.decide(id, as: "stefan", ["decision": "approve"])
+            #expect(step.json?["status"]?["step"]?.string == "privacy_review")
+            step = try await api.decide(id, as: "dora", ["decision": "approve", "comment": "Nur für den Zweck."])
+            #expect(step.json?["status"]?["step"]?.string == "security_review")
+            step = try await api.decide(id, as: "ingo", ["decision": "approve"])
+            #expect(step.status == 200)
+            #expect(step.json?["status"]?["phase"]?.string == "granted")
+            #expect(step.json?["status"]?["granted_until"]?.string == "2026-12-31T23:00:00Z")
+
+            let seen = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
+            #expect(seen.status == 200)
+            #expect(seen.json?["decisions"]?.array.map { $0["person"]?.string } == ["otto", "stefan", "dora", "ingo"])
+            #expect(seen.json?["timeline"]?.array.allSatisfy { $0["status"]?.string == "done" } == true)
+            #expect(seen.json?["allowed_actions"]?.array.isEmpty == true)
+
+            let mine = try await api.send(.get, "/api/v1/me/requests?phase=granted", as: "anna")
+            #expect(mine.json?["items"]?.array.map { $0["id"]?.string } == [id])
+
+            let revoked = try await api.send(
+                .post, "/api/v1/requests/\(id)/revoke", as: "dora", json: jsonText(["reason": "Zweck entfallen."]))
+            #expect(revoked.status == 200)
+            #expect(revoked.json?["status"]?["phase"]?.string == "closed")
+            #expect(revoked.json?["status"]?["end"]?.string == "revoked")
+            #expect(revoked.json?["decisions"]?.array.last?["outcome"]?.string == "revoked")
+        }
+    }
+
+    @Test("Shared Data of public data: DSB and ISB skipped → granted → expired after the end date")
+    func sharedDataExpires() async throws {
+        try await APIFixture.with { fixture, api in
+            let created = try await api.create(
+                [
+                    "kind": "shared_data", "dataset_id": "baumkataster", "purpose": "Hitzeaktionsplan",
+                    "recipient": ["name": "Grünflächenamt", "type": "internal"], "access_start": "2026-03-02",
+                    "access_end": "2026-03-31", "submit": true,
+                ])
+            let id = try #require(created.json?["id"]?.string)
+            _ = try await api.decide(id, as: "otto", ["decision": "approve"])
+            let granted = try await api.decide(id, as: "stefan", ["decision": "approve"])
+            #expect(granted.json?["status"]?["phase"]?.string == "granted")
+            #expect(
+                granted.json?["timeline"]?.array.map { $0["status"]?.string } == ["done", "done", "skipped", "skipped"])
+
+            fixture.clock.advance(days: 31)
+            _ = try await fixture.service.fireDueTimers(now: fixture.clock.now(), logger: APITestSupport.logger)
+            let expired = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
+            #expect(expired.json?["status"]?["phase"]?.string == "closed")
+            #expect(expired.json?["status"]?["end"]?.string == "expired")
+        }
+    }
+
+    @Test("Shared Data rejected by the Data Owner with a reason")
+    func sharedDataRejected() async throws {
+        try await APIFixture.with { fixture, api in
+            let created = try await api.create(
+                [
+                    "kind": "shared_data", "dataset_id": "meldestatistik", "purpose": "Wohnungsmarktbericht",
+                    "recipient": ["name": "Amt für Wohnen", "type": "internal"], "legal_basis": "§ 34 BMG",
+                    "access_end": "2026-06-30", "submit": true,
+                ])
+            let id = try #require(created.json?["id"]?.string)
+            let rejected = try await api.decide(
+                id, as: "marta", ["decision": "reject", "reason": "Die Statistikstelle liefert das aggregiert."])
+            #expect(rejected.status == 200)
+            #expect(rejected.json?["status"]?["phase"]?.string == "closed")
+            #expect(rejected.json?["status"]?["end"]?.string == "rejected")
+            #expect(
+                rejected.json?["decisions"]?[0]?["comment"]?.string == "Die Statistikstelle liefert das aggregiert.")
+            #expect(rejected.json?["timeline"]?[0]?["status"]?.string == "rejected")
+        }
+    }
+
+    @Test("Shared Data: draft, submit, a question, the answer, then withdrawn by the requester")
+    func sharedDataQuestionAndWithdrawal() async throws {
+        try await APIFixture.with { fixture, api in
+            let draft = try await api.create(
+                [
+                    "kind": "shared_data", "dataset_id": "baumkataster", "purpose": "Entwurf",
+                    "recipient": ["name": "Grünflächenamt", "type": "internal"], "access_end": "2026-09-30",
+                ])
+            #expect(draft.status == 201)
+            #expect(draft.json?["status"]?["phase"]?.string == "draft")
+            let id = try #require(draft.json?["id"]?.string)
+            #expect(draft.json?["allowed_actions"]?.array.contains(.string("submit")) == true)
+
+            let submitted = try await api.send(.post, "/api/v1/requests/\(id)/submit", as: "anna")
+            #expect(submitted.status == 200)
+            #expect(submitted.json?["status"]?["step"]?.string == "owner_review")
+
+            let asked = try await api.decide(
+                id, as: "otto", ["decision": "request_changes", "question": "Für welche Stadtteile?"])
+            #expect(asked.json?["status"]?["phase"]?.string == "changes_requested")
+            #expect(asked.json?["status"]?["question"]?.string == "Für welche Stadtteile?")
+
+            let answered = try await api.send(
+                .post, "/api/v1/requests/\(id)/resubmit", as: "anna",
+                json: jsonText(["comment": "Nur die Innenstadt.", "purpose": "Hitzeaktionsplan Innenstadt"]))
+            #expect(answered.status == 200)
+            #expect(answered.json?["status"]?["phase"]?.string == "in_review")
+            #expect(answered.json?["purpose"]?.string == "Hitzeaktionsplan Innenstadt")
+
+            let withdrawn = try await api.send(
+                .post, "/api/v1/requests/\(id)/withdraw", as: "anna", json: jsonText(["comment": "Hat sich erledigt."]))
+            #expect(withdrawn.status == 200)
+            #expect(withdrawn.json?["status"]?["phase"]?.string == "closed")
+            #expect(withdrawn.json?["status"]?["end"]?.string == "withdrawn")
+        }
+    }
+
+    @Test("Shared Data in Personalunion: one decision of the Owner-Steward covers both steps")
+    func personalUnion() async throws {
+        try await APIFixture.with { fixture, api in
+            let created = try await api.create(
+                [
+                    "kind": "shared_data", "dataset_id": "parkraumbelegung", "purpose": "Parkleitsystem",
+                    "recipient": ["name": "Tiefbauamt", "type": "internal"], "access_end": "2026-12-31", "submit": true,
+                ])
+            let id = try #require(created.json?["id"]?.string)
+            let granted = try await api.decide(id, as: "sina", ["decision": "approve"])
+            #expect(granted.json?["status"]?["phase"]?.string == "granted")
+            #expect(granted.json?["decisions"]?.array.count == 1)
+            #expect(granted.json?["decisions"]?[0]?["covers"]?.array.count == 2)
+        }
+    }
+
+    @Test("Open Data of public data: Owner, Steward, the legal step skipped, published with licence and portal URL")
+    func openDataPublished() async throws {
+        try await APIFixture.with { fixture, api in
+            let created = try await api.create(
+                [
+                    "kind": "open_data", "dataset_id": "baumkataster", "purpose": "Open-Data-Portal",
+                    "licence": "dl-de-zero-2.0", "format": "CSV", "open_data_check": Self.cleanCheck, "submit": true,
+                ])
+            #expect(created.status == 201)
+            let id = try #require(created.json?["id"]?.string)
+            _ = try await api.decide(id, as: "otto", ["decision": "approve"])
+            let steward = try await api.decide(id, as: "stefan", ["decision": "approve"])
+            #expect(steward.json?["status"]?["step"]?.string == "publication")
+
+            let incomplete = try await api.decide(id, as: "olga", ["decision": "approve"])
+            #expect(incomplete.status == 422)
+            #expect(incomplete.problemType == "validation")
+            #expect(Set(incomplete.errors.keys) == ["licence", "portal_url"])
+
+            let published = try await api.decide(
+                id, as: "olga",
+                [
+                    "decision": "approve", "licence": "dl-de-zero-2.0",
+                    "portal_url": "https://opendata.stadt.example/dataset/baumkataster",
+                ])
+            #expect(published.status == 200)
+            #expect(published.json?["status"]?["phase"]?.string == "published")
+            #expect(
+                published.json?["decisions"]?.array.last?["portal_url"]?.string
+                    == "https://opendata.stadt.example/dataset/baumkataster")
+        }
+    }
+
+    @Test("Open Data of anonymised data: the DSB branch of the parallel step, then rejected at publication")
+    func openDataRejected() async throws {
+        try await APIFixture.with { fixture, api in
+            let created = try await api.create(
+                [
+                    "kind": "open_data", "dataset_id": "bevoelkerungsprognose", "purpose": "Transparenz",
+                    "anonymisation_statement":
+                        "Nur Summen je Bezirk und Altersgruppe, mindestens 50 Personen je Zelle.",
+                    "open_data_check": Self.cleanCheck, "submit": true,
+                ])
+            let id = try #require(created.json?["id"]?.string)
+            _ = try await api.decide(id, as: "marta", ["decision": "approve"])
+            let legal = try await api.decide(id, as: "bea", ["decision": "approve"])
+            #expect(legal.json?["status"]?["step"]?.string == "legal_review")
+            #expect(legal.json?["status"]?["waiting_for"]?.array == [.string("dsb")])
+            let dsbInbox = try await api.send(.get, "/api/v1/inbox", as: "dora")
+            #expect(dsbInbox.json?["items"]?[0]?["branch"]?.string == "privacy_review")
+            _ = try await api.decide(id, as: "dora", ["decision": "approve"])
+            let rejected = try await api.decide(
+                id, as: "olga", ["decision": "reject", "reason": "Metadaten fehlen."])
+            #expect(rejected.json?["status"]?["end"]?.string == "rejected")
+        }
+    }
+
+    @Test("Open Data withdrawn as a draft")
+    func openDataWithdrawn() async throws {
+        try await APIFixture.with { fixture, api in
+            let draft = try await api.create(
+                ["kind": "open_data", "dataset_id": "radverkehrsnetz", "purpose": "Radnetz veröffentlichen"])
+            let id = try #require(draft.json?["id"]?.string)
+            let withdrawn = try await api.send(.post, "/api/v1/requests/\(id)/withdraw", as: "anna")
+            #expect(withdrawn.status == 200)
+            #expect(withdrawn.json?["status"]?["end"]?.string == "withdrawn")
+        }
+    }
+
+    @Test("A deputy sees the principal's step in the inbox and decides as deputy; the principal ends the deputyship")
+    func deputy() async throws {
+        try await APIFixture.with { fixture, api in
+            let deputyship = try await api.send(
+                .post, "/api/v1/deputyships", as: "otto",
+                json: jsonText(["deputy": "paul", "valid_from": "2026-03-02", "valid_until": "2026-03-16"]))
+            #expect(deputyship.status == 201)
+            let deputyshipID = try #require(deputyship.json?["id"]?.string)
+            #expect(deputyship.json?["active"]?.bool == true)
+            #expect(deputyship.json?["valid_until"]?.string == "2026-03-15T23:00:00Z")
+
+            let created = try await api.create(
+                [
+                    "kind": "shared_data", "dataset_id": "luftmessstationen", "purpose": "Forschung",
+                    "recipient": ["name": "Hochschule", "type": "external"], "access_end": "2026-12-31", "submit": true,
+                ])
+            let id = try #require(created.json?["id"]?.string)
+            let inbox = try await api.send(.get, "/api/v1/inbox", as: "paul")
+            #expect(inbox.json?["items"]?[0]?["capacity"]?.string == "deputy")
+            #expect(inbox.json?["items"]?[0]?["acting_for"]?.string == "otto")
+            let decided = try await api.decide(id, as: "paul", ["decision": "approve"])
+            #expect(decided.status == 200)
+            #expect(decided.json?["decisions"]?[0]?["acting_for"]?.string == "otto")
+
+            let listed = try await api.send(.get, "/api/v1/deputyships", as: "paul")
+            #expect(listed.json?["items"]?.array.map { $0["id"]?.string } == [deputyshipID])
+            let ended = try await api.send(.post, "/api/v1/deputyships/\(deputyshipID)/end", as: "otto")
+            #expect(ended.status == 200)
+            #expect(ended.json?["active"]?.bool == false)
+            let again = try await api.send(.post, "/api/v1/deputyships/\(deputyshipID)/end", as: "otto")
+            #expect(again.status == 200)
+            let strangers = try await api.send(.post, "/api/v1/deputyships/\(deputyshipID)/end", as: "anna")
+            #expect(strangers.status == 404)
+        }
+    }
+
+    static var cleanCheck: [String: Any] {
+        [
+            "personal_reference": ["applies": false], "trade_secrets": ["applies": false],
+            "third_party_rights": ["applies": false], "security": ["applies": false],
+            "confidentiality": ["applies": true, "note": "Keine laufenden Verfahren betroffen."],
+        ]
+    }
+}
+
+extension APIClient {
+    /// `POST /api/v1/requests` as `user`.
+    func create(
+        _ body: [String: Any], as user: String = "anna", headers: HTTPFields = [:],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> APIResponse {
+        try await send(
+            .post, "/api/v1/requests", as: user, json: jsonText(body), headers: headers, sourceLocation: sourceLocation)
+    }
+
+    /// `POST /api/v1/requests/{id}/decisions` as `user`.
+    func decide(
+        _ id: String, as user: String, _ body: [String: Any], headers: HTTPFields = [:],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> APIResponse {
+        try await send(
+            .post, "/api/v1/requests/\(id)/decisions", as: user, json: jsonText(body), headers: headers,
+            sourceLocation: sourceLocation)
+    }
+}

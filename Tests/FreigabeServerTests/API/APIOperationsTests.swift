@@ -1,0 +1,209 @@
+import Foundation
+import Hummingbird
+import Testing
+import Yams
+
+@testable import FreigabeServer
+
+@Suite("JSON API: document, operations, catalogue, idempotency, concurrency")
+struct APIOperationsTests {
+    @Test("The served openapi.yaml parses, needs no login and lists exactly the routes the router has")
+    func documentMatchesRoutes() async throws {
+        try await APIFixture.with { fixture, api in
+            let served = try await api.send(.get, "/api/v1/openapi.yaml")
+            #expect(served.status == 200)
+            #expect(served.contentType?.hasPrefix("application/yaml") == true)
+            let document = try #require(try Yams.load(yaml: served.body) as? [String: Any])
+            #expect(document["openapi"] as? String == "3.1.0")
+            let paths = try #require(document["paths"] as? [String: Any])
+            var documented: Set<String> = []
+            for (path, item) in paths {
+                for method in (item as? [String: Any] ?? [:]).keys where method != "parameters" {
+                    documented.insert("\(method.uppercased()) /api/v1\(path)")
+                }
+            }
+            let routed = fixture.routes
+            #expect(
+                routed == documented,
+                "only routed: \(routed.subtracting(documented)); only documented: \(documented.subtracting(routed))")
+            // The repository's file is what is served.
+            #expect(served.body == fixture.document.yaml)
+        }
+    }
+
+    @Test("The document's examples match their schemas; every property has a schema object")
+    func documentIsConsistent() {
+        #expect(APITestSupport.validator.documentProblems() == [])
+    }
+
+    @Test("The validator catches a body that drifted from its schema")
+    func validatorCatchesDrift() throws {
+        let validator = APITestSupport.validator
+        let schema = APIJSONValue.object(["$ref": .string("#/components/schemas/Domain")])
+        #expect(
+            validator.validate(
+                .object(["id": .string("umwelt"), "title": .string("Umwelt"), "steward_group": .string("cn=x")]),
+                against: schema, at: "$"
+            ).isEmpty)
+        let drifted = validator.validate(
+            .object(["id": .number(1), "title": .string("Umwelt"), "extra": .bool(true)]), against: schema, at: "$")
+        #expect(drifted.count == 3, "\(drifted)")
+    }
+
+    @Test("Every problem type of the server is in the document's enum, with its German title")
+    func problemTypesDocumented() throws {
+        let validator = APITestSupport.validator
+        let documented = Set(
+            validator.resolve("#/components/schemas/Problem")?["properties"]?["type"]?["enum"]?.array.compactMap(
+                \.string) ?? [])
+        #expect(documented == Set(ProblemType.allCases.map(\.uri)))
+    }
+
+    @Test("Health and readiness without login; unknown API paths are problems too")
+    func operations() async throws {
+        try await APIFixture.with { fixture, api in
+            let health = try await api.send(.get, "/api/v1/health")
+            #expect(health.status == 200)
+            let ready = try await api.send(.get, "/api/v1/ready")
+            #expect(ready.status == 200)
+            #expect(ready.json?["status"]?.string == "ready")
+            #expect(ready.json?["migrations"]?.string == "current")
+            let unknown = try await api.send(.get, "/api/v1/gibt-es-nicht", as: "anna", validate: false)
+            #expect(unknown.status == 404)
+            #expect(unknown.problemType == "not-found")
+            #expect(unknown.json?["instance"]?.string == "/api/v1/gibt-es-nicht")
+        }
+    }
+
+    @Test("Readiness reports an unreachable database as 503 in time")
+    func notReady() async throws {
+        let check = ReadinessCheck { _ in
+            ReadinessReport(status: .notReady, database: "unreachable", migrations: "unknown")
+        }
+        let outcome = await withTimeout(.milliseconds(50)) {
+            try await Task.sleep(for: .seconds(5))
+            return 1
+        }
+        #expect(throws: TimeoutError.self) { try outcome.get() }
+        let report = await check(logger: APITestSupport.logger)
+        #expect(!report.isReady)
+    }
+
+    @Test("Catalogue: search, filter, one dataset, domains; administrators create and replace datasets")
+    func catalogue() async throws {
+        try await APIFixture.with { fixture, api in
+            let all = try await api.send(.get, "/api/v1/datasets", as: "anna")
+            #expect(all.json?["items"]?.array.count == 11)
+            let search = try await api.send(.get, "/api/v1/datasets?q=baum", as: "anna")
+            #expect(search.json?["items"]?.array.map { $0["id"]?.string } == ["baumkataster"])
+            let confidential = try await api.send(
+                .get, "/api/v1/datasets?domain=umwelt&classification=confidential&limit=5", as: "anna")
+            #expect(confidential.json?["items"]?.array.map { $0["id"]?.string } == ["altlastenkataster"])
+            #expect(confidential.json?["limit"]?.int == 5)
+            let one = try await api.send(.get, "/api/v1/datasets/altlastenkataster", as: "anna")
+            #expect(one.json?["personal_data"]?.string == "personal")
+            #expect(one.json?["domain_title"]?.string == "Umwelt")
+            let missing = try await api.send(.get, "/api/v1/datasets/gibt-es-nicht", as: "anna")
+            #expect(missing.status == 404)
+            let domains = try await api.send(.get, "/api/v1/domains", as: "anna")
+            #expect(domains.json?["items"]?.array.count == 3)
+
+            let body: [String: Any] = [
+                "title": "Spielplätze", "description": "Standorte und Ausstattung.", "domain": "umwelt",
+                "owner_group": "cn=umweltamt,ou=groups,dc=stadt,dc=example", "classification": "public",
+                "personal_data": "none", "protection_need": "normal", "formats": ["CSV"], "high_value": false,
+            ]
+            let created = try await api.send(.put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(body))
+            #expect(created.status == 201)
+            #expect(created.json?["owner_group"]?.string == "cn=umweltamt,ou=groups,dc=stadt,dc=example")
+            var changed = body
+            changed["title"] = "Spielplätze und Bolzplätze"
+            let replaced = try await api.send(
+                .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(changed))
+            #expect(replaced.status == 200)
+            #expect(replaced.json?["title"]?.string == "Spielplätze und Bolzplätze")
+
+            var wrong = body
+            wrong["domain"] = "weltall"
+            let unknownDomain = try await api.send(
+                .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(wrong))
+            #expect(unknownDomain.status == 422)
+            #expect(unknownDomain.errors["domain"] != nil)
+            let incomplete = try await api.send(
+                .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(["title": "Nur ein Titel"]))
+            #expect(incomplete.status == 422)
+            #expect(Set(incomplete.errors.keys) == ["domain", "classification", "personal_data", "protection_need"])
+        }
+    }
+
+    @Test("The same Idempotency-Key repeats the answer without a second effect; with another body it is 422")
+    func idempotency() async throws {
+        try await APIFixture.with { fixture, api in
+            let key: HTTPFields = [HTTPFields.Element.Name("Idempotency-Key")!: "create-0001"]
+            let first = try await api.create(APIBadInputTests.sharedData, headers: key)
+            #expect(first.status == 201)
+            let countsAfterFirst = try await fixture.store.counts()
+            let again = try await api.create(APIBadInputTests.sharedData, headers: key)
+            #expect(again.status == 201)
+            #expect(again.json?["id"] == first.json?["id"])
+            #expect(try await fixture.store.counts() == countsAfterFirst)
+
+            let reused = try await APIBadInputTests.expectRefused(fixture, status: 422, type: "idempotency-key-reused")
+            {
+                try await api.create(APIBadInputTests.with(["purpose": "Etwas anderes"]), headers: key)
+            }
+            #expect(reused.json?["detail"]?.string?.contains("Idempotency-Key") == true)
+            // Keys are per user: another user's identical key is a new request.
+            let other = try await api.create(APIBadInputTests.sharedData, as: "jürgen", headers: key)
+            #expect(other.status == 201)
+            #expect(other.json?["id"] != first.json?["id"])
+
+            let id = try #require(first.json?["id"]?.string)
+            let decisionKey: HTTPFields = [HTTPFields.Element.Name("Idempotency-Key")!: "decide-0001"]
+            let decided = try await api.decide(id, as: "otto", ["decision": "approve"], headers: decisionKey)
+            #expect(decided.status == 200)
+            let countsAfterDecision = try await fixture.store.counts()
+            let repeated = try await api.decide(id, as: "otto", ["decision": "approve"], headers: decisionKey)
+            #expect(repeated.status == 200)
+            #expect(repeated.json?["version"] == decided.json?["version"])
+            #expect(try await fixture.store.counts() == countsAfterDecision)
+
+            try await APIBadInputTests.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.decide(
+                    id, as: "stefan", ["decision": "approve"],
+                    headers: [HTTPFields.Element.Name("Idempotency-Key")!: "mit leerzeichen"])
+            }
+        }
+    }
+
+    @Test("If-Match with a stale version is 409; of two concurrent decisions on one step one wins, the other gets 409")
+    func concurrency() async throws {
+        try await APIFixture.with { fixture, api in
+            let deputyship = try await api.send(
+                .post, "/api/v1/deputyships", as: "otto",
+                json: jsonText(["deputy": "paul", "valid_from": "2026-03-01", "valid_until": "2026-04-01"]))
+            #expect(deputyship.status == 201)
+            let created = try await api.create(APIBadInputTests.sharedData)
+            let id = try #require(created.json?["id"]?.string)
+            let etag = try #require(created.headers[.eTag])
+
+            let stale: HTTPFields = [.ifMatch: "\"\((created.json?["version"]?.int ?? 0) + 7)\""]
+            try await APIBadInputTests.expectRefused(fixture, status: 409, type: "conflict") {
+                try await api.decide(id, as: "otto", ["decision": "approve"], headers: stale)
+            }
+
+            // The owner and the owner's deputy decide the same step at the same time, both with the version
+            // they saw.
+            let before = try await fixture.store.counts()
+            async let owner = api.decide(id, as: "otto", ["decision": "approve"], headers: [.ifMatch: etag])
+            async let deputy = api.decide(
+                id, as: "paul", ["decision": "reject", "reason": "Nicht freigeben."], headers: [.ifMatch: etag])
+            let statuses = [try await owner.status, try await deputy.status].sorted()
+            #expect(statuses == [200, 409])
+            let after = try await fixture.store.counts()
+            #expect(after["decisions"] == (before["decisions"] ?? 0) + 1)
+            let seen = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
+            #expect(seen.json?["decisions"]?.array.count == 1)
+        }
+    }
+}

@@ -1,0 +1,314 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+import WorkflowEngine
+
+@testable import FreigabeServer
+
+/// The "Bad input" list of issue 4, as far as it reaches the service: a clear error, no row changed,
+/// and an audit event only for the security-relevant ones.
+@Suite("Bad input")
+struct BadInputTests {
+    let logger = StoreTestSupport.logger
+
+    /// Runs `body`, expects `code`, and checks that no table changed (but `audit_events` by `auditRows`).
+    func expectNothingChanged(
+        _ fixture: ServiceFixture, _ code: ServiceError.Code, auditRows: Int = 0,
+        sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> some Any
+    ) async throws -> ServiceError? {
+        let before = try await fixture.counts()
+        let error = await expectServiceError(code, sourceLocation: sourceLocation, body)
+        var after = try await fixture.counts()
+        #expect(
+            after["audit_events"] == before["audit_events"]! + auditRows, "audit rows", sourceLocation: sourceLocation)
+        after["audit_events"] = before["audit_events"]
+        #expect(after == before, sourceLocation: sourceLocation)
+        return error
+    }
+
+    func newRequest(
+        _ dataset: String = "baumkataster", kind: ReleaseKind = .sharedData, purpose: String = "Planung",
+        recipient: RecipientInput? = RecipientInput(name: "Amt 61", type: .internal), legalBasis: String? = nil,
+        accessStart: Date? = Clock.start, accessEnd: Date? = Clock.days(30), anonymisation: String? = nil,
+        check: OpenDataCheck? = nil, submit: Bool = true
+    ) -> NewRequest {
+        NewRequest(
+            kind: kind, datasetID: dataset, purpose: purpose, recipient: recipient, legalBasis: legalBasis,
+            accessStart: accessStart, accessEnd: accessEnd, anonymisationStatement: anonymisation,
+            openDataCheck: check, submit: submit)
+    }
+
+    func create(_ fixture: ServiceFixture, _ input: NewRequest) async throws(ServiceError) -> RequestView {
+        try await fixture.service.createRequest(input, caller: People.anna, now: Clock.start, logger: logger)
+    }
+
+    @Test("unknown dataset, missing purpose, period end before start or in the past")
+    func requestFields() async throws {
+        try await ServiceFixture.with { fixture in
+            var error = try await expectNothingChanged(fixture, .validation) {
+                try await create(fixture, newRequest("gibt-es-nicht"))
+            }
+            #expect(error?.fieldErrors["dataset_id"] == "Diesen Datensatz gibt es im Katalog nicht.")
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await create(fixture, newRequest("'; DROP TABLE datasets; --"))
+            }
+            #expect(error?.fieldErrors.keys.sorted() == ["dataset_id"])
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await create(fixture, newRequest(purpose: "  \n "))
+            }
+            #expect(error?.fieldErrors["purpose"] == RequestValidation.purposeMissing)
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await create(fixture, newRequest(accessStart: Clock.days(20), accessEnd: Clock.days(10)))
+            }
+            #expect(error?.fieldErrors["access_end"] == "Das Nutzungsende muss nach dem Nutzungsbeginn liegen.")
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await create(fixture, newRequest(accessStart: nil, accessEnd: Clock.days(-1)))
+            }
+            #expect(error?.fieldErrors["access_end"] == "Das Nutzungsende muss in der Zukunft liegen.")
+            // All problems at once.
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await create(fixture, newRequest("nope", purpose: "", recipient: nil, accessEnd: nil))
+            }
+            #expect(error?.fieldErrors.keys.sorted() == ["dataset_id", "purpose"])
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await create(fixture, newRequest(recipient: nil, accessEnd: nil))
+            }
+            #expect(error?.fieldErrors.keys.sorted() == ["access_end", "recipient"])
+        }
+    }
+
+    @Test("legal basis missing for personal data; Open Data of personal data without anonymisation statement")
+    func personalData() async throws {
+        try await ServiceFixture.with { fixture in
+            var error = try await expectNothingChanged(fixture, .validation) {
+                try await create(fixture, newRequest("meldestatistik"))
+            }
+            #expect(
+                error?.fieldErrors["legal_basis"]
+                    == "Für personenbezogene oder pseudonymisierte Daten ist die Rechtsgrundlage anzugeben.")
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await create(
+                    fixture,
+                    newRequest(
+                        "bevoelkerungsprognose", kind: .openData, recipient: nil, accessStart: nil, accessEnd: nil,
+                        check: ServiceFixture.noConcerns))
+            }
+            #expect(error?.fieldErrors.keys.sorted() == ["anonymisation_statement"])
+            // Open Data with a recipient, a period, or without the release check.
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await create(fixture, newRequest(kind: .openData))
+            }
+            #expect(error?.fieldErrors.keys.sorted() == ["access_end", "access_start", "open_data_check", "recipient"])
+            // A "yes" in the release check needs a reason.
+            var check = ServiceFixture.noConcerns
+            check.thirdPartyRights = CheckAnswer(applies: true, note: nil)
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await create(
+                    fixture, newRequest(kind: .openData, recipient: nil, accessStart: nil, accessEnd: nil, check: check)
+                )
+            }
+            #expect(error?.fieldErrors.keys.sorted() == ["open_data_check.third_party_rights.note"])
+            // A draft may still lack them; the submission checks again.
+            let draft = try await create(fixture, newRequest("meldestatistik", submit: false))
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await fixture.service.submit(
+                    requestID: draft.id, caller: People.anna, now: Clock.days(1), logger: logger)
+            }
+            #expect(error?.fieldErrors.keys.sorted() == ["legal_basis"])
+        }
+    }
+
+    @Test("1 MB comment, NUL and control characters, too long names: refused, nothing written")
+    func textRules() async throws {
+        try await ServiceFixture.with { fixture in
+            let request = try await fixture.shared("baumkataster")
+            let huge = String(repeating: "x", count: 1_000_000)
+            var error = try await expectNothingChanged(fixture, .validation) {
+                try await fixture.decide(request, by: People.otto, .reject(reason: huge), at: Clock.days(1))
+            }
+            #expect(error?.fieldErrors["reason"] == "Der Text ist zu lang (höchstens 4000 Zeichen).")
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await create(fixture, newRequest(purpose: "Zweck\u{0}mit NUL"))
+            }
+            #expect(error?.fieldErrors["purpose"] == "Der Text enthält unzulässige Steuerzeichen.")
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await create(fixture, newRequest(purpose: "Zweck\u{1b}[31m"))
+            }
+            #expect(error?.fieldErrors["purpose"] != nil)
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await create(
+                    fixture,
+                    newRequest(recipient: RecipientInput(name: String(repeating: "A", count: 201), type: .internal)))
+            }
+            #expect(error?.fieldErrors["recipient.name"] != nil)
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await create(fixture, newRequest(recipient: RecipientInput(name: "Zeile\nZwei", type: .internal)))
+            }
+            #expect(error?.fieldErrors["recipient.name"] == "Der Text enthält Zeilenumbrüche oder Steuerzeichen.")
+            _ = try await expectNothingChanged(fixture, .validation) {
+                try await fixture.decide(request, by: People.otto, .requestChanges(question: "   "), at: Clock.days(1))
+            }
+            _ = try await expectNothingChanged(fixture, .validation) {
+                try await fixture.service.decide(
+                    requestID: request.id, decision: approve, caller: People.otto, now: Clock.days(1),
+                    idempotencyKey: "bad key with spaces", logger: logger)
+            }
+            // Line breaks and tabs are fine in long texts.
+            let fine = try await create(fixture, newRequest(purpose: "  Erste Zeile\n\tzweite Zeile\r\n  "))
+            #expect(fine.purpose == "Erste Zeile\n\tzweite Zeile")
+        }
+    }
+
+    @Test("SQL meta characters and HTML in every text field are stored verbatim")
+    func hostileTextStoredVerbatim() async throws {
+        try await ServiceFixture.with { fixture in
+            let hostile = "Robert'); DROP TABLE requests;-- <script>alert(\"x\")</script> & %_ \\ $1"
+            var check = ServiceFixture.noConcerns
+            check.security = CheckAnswer(applies: true, note: hostile)
+            let shared = try await fixture.service.createRequest(
+                NewRequest(
+                    kind: .sharedData, datasetID: "meldestatistik", purpose: hostile,
+                    recipient: RecipientInput(name: String(hostile.prefix(60)), type: .external), legalBasis: hostile,
+                    accessEnd: Clock.days(30), licence: String(hostile.prefix(60)), format: String(hostile.prefix(60)),
+                    submit: true),
+                caller: People.anna, now: Clock.start, logger: logger)
+            let reread = try await fixture.service.request(
+                id: shared.id, caller: People.anna, now: Clock.start, logger: logger)
+            #expect(reread.purpose == hostile)
+            #expect(reread.legalBasis == hostile)
+            #expect(reread.recipient?.name == String(hostile.prefix(60)))
+            #expect(reread.format == String(hostile.prefix(60)))
+            let asked = try await fixture.decide(
+                reread, by: People.marta, .requestChanges(question: hostile), at: Clock.days(1))
+            #expect(asked.status.question == hostile)
+            let open = try await fixture.service.createRequest(
+                NewRequest(
+                    kind: .openData, datasetID: "bevoelkerungsprognose", purpose: hostile,
+                    anonymisationStatement: hostile, openDataCheck: check, submit: true),
+                caller: People.anna, now: Clock.start, logger: logger)
+            #expect(open.anonymisationStatement == hostile)
+            #expect(open.openDataCheck?.security.note == hostile)
+            let rows = try await fixture.admin.query(
+                "SELECT count(*) FROM requests WHERE purpose = \(hostile)", logger: logger)
+            #expect(try await rows.decode(Int.self).first(where: { _ in true }) == 2)
+        }
+    }
+
+    @Test("deciding a step that is not yours: forbidden, logged as a security event, nothing else written")
+    func notYourStep() async throws {
+        try await ServiceFixture.with { fixture in
+            let request = try await fixture.shared("baumkataster")
+            // Stefan stewards Umwelt, but the owner step waits for Otto.
+            let error = try await expectNothingChanged(fixture, .forbidden, auditRows: 1) {
+                try await fixture.decide(request, by: People.stefan, at: Clock.days(1))
+            }
+            #expect(error?.engineCode == "not_authorised")
+            #expect(error?.message == "Sie sind für diesen Schritt nicht zuständig.")
+            // The requester can never decide, even holding the role.
+            var annaAsDSB = People.anna
+            annaAsDSB.roles = [.dsb, .governance]
+            let own = try await fixture.shared("meldestatistik", legalBasis: "Art. 6", by: annaAsDSB)
+            _ = try await expectNothingChanged(fixture, .forbidden, auditRows: 1) {
+                try await fixture.decide(own, by: annaAsDSB, at: Clock.days(1))
+            }
+            // Someone unrelated cannot even see it: not found, and the probe is logged.
+            _ = try await expectNothingChanged(fixture, .notFound, auditRows: 1) {
+                try await fixture.decide(request, by: People.paul, at: Clock.days(1))
+            }
+            _ = try await expectNothingChanged(fixture, .notFound, auditRows: 1) {
+                try await fixture.service.request(
+                    id: request.id, caller: People.paul, now: Clock.days(1), logger: logger)
+            }
+            // A request that does not exist: not found, nothing logged (there is nothing to protect).
+            _ = try await expectNothingChanged(fixture, .notFound) {
+                try await fixture.service.request(id: UUID(), caller: People.paul, now: Clock.days(1), logger: logger)
+            }
+            let rows = try await fixture.admin.query(
+                """
+                SELECT event, actor, host(client_address), details->>'engine_code' FROM audit_events
+                WHERE event IN ('forbidden', 'read_denied') ORDER BY id
+                """, logger: logger)
+            var events: [String] = []
+            for try await (event, actor, address, code) in rows.decode((String, String?, String?, String?).self) {
+                events.append("\(event) \(actor ?? "-") \(address ?? "-") \(code ?? "-")")
+            }
+            #expect(
+                events == [
+                    "forbidden stefan - not_authorised", "forbidden anna 192.0.2.10 requester_cannot_decide",
+                    "forbidden paul - ", "read_denied paul - -",
+                ])
+        }
+    }
+
+    @Test("deciding twice and deciding a withdrawn request")
+    func decidingTwiceAndWithdrawn() async throws {
+        try await ServiceFixture.with { fixture in
+            let request = try await fixture.shared("luftmessstationen")
+            _ = try await fixture.decide(request, by: People.otto, at: Clock.days(1))
+            // Otto decided the owner step; the steward step is not his.
+            let twice = try await expectNothingChanged(fixture, .forbidden, auditRows: 1) {
+                try await fixture.decide(request, by: People.otto, at: Clock.days(1))
+            }
+            #expect(twice?.engineCode == "not_authorised")
+            // A steward of Umwelt who also owns it decided the owner step: separation of duties.
+            var ottoSteward = People.otto
+            ottoSteward.stewardDomains = ["umwelt"]
+            let separation = try await expectNothingChanged(fixture, .forbidden, auditRows: 1) {
+                try await fixture.decide(request, by: ottoSteward, at: Clock.days(2))
+            }
+            #expect(separation?.engineCode == "already_decided_another_step")
+
+            let other = try await fixture.shared("baumkataster")
+            _ = try await fixture.service.withdraw(
+                requestID: other.id, caller: People.anna, now: Clock.days(1), logger: logger)
+            let withdrawn = try await expectNothingChanged(fixture, .invalidState) {
+                try await fixture.decide(other, by: People.otto, at: Clock.days(2))
+            }
+            #expect(withdrawn?.engineCode == "invalid_transition")
+            _ = try await expectNothingChanged(fixture, .invalidState) {
+                try await fixture.service.withdraw(
+                    requestID: other.id, caller: People.anna, now: Clock.days(2), logger: logger)
+            }
+            // Only the requester withdraws.
+            let third = try await fixture.shared("baumkataster")
+            let notRequester = try await expectNothingChanged(fixture, .forbidden, auditRows: 1) {
+                try await fixture.service.withdraw(
+                    requestID: third.id, caller: People.otto, now: Clock.days(1), logger: logger)
+            }
+            #expect(notRequester?.engineCode == "not_requester")
+            // A stale version is a conflict before anything else.
+            _ = try await expectNothingChanged(fixture, .conflict) {
+                try await fixture.service.decide(
+                    requestID: third.id, decision: approve, caller: People.otto, now: Clock.days(1),
+                    expectedVersion: third.version + 5, logger: logger)
+            }
+        }
+    }
+
+    @Test("security events from the HTTP layer are appended; hostile details are cut, not refused")
+    func securityEvents() async throws {
+        try await ServiceFixture.with { fixture in
+            try await fixture.service.recordSecurityEvent(
+                SecurityEvent(
+                    event: "login_failed", actor: "anna\u{0}'--", clientAddress: "not-an-address",
+                    details: ["user_agent": String(repeating: "u", count: 5000)]),
+                now: Clock.start, logger: logger)
+            let rows = try await fixture.admin.query(
+                """
+                SELECT actor, client_address IS NULL, details->>'client_address_raw', length(details->>'user_agent')
+                FROM audit_events WHERE event = 'login_failed'
+                """, logger: logger)
+            for try await (actor, noAddress, raw, length) in rows.decode((String, Bool, String?, Int).self) {
+                #expect(actor == "anna\u{FFFD}'--")
+                #expect(noAddress)
+                #expect(raw == "not-an-address")
+                #expect(length == 1000)
+            }
+            await expectServiceError(.validation) {
+                try await fixture.service.recordSecurityEvent(
+                    SecurityEvent(event: "DROP TABLE"), now: Clock.start, logger: logger)
+            }
+        }
+    }
+}

@@ -1,0 +1,337 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+import WorkflowEngine
+
+@testable import FreigabeServer
+
+@Suite("Catalogue import")
+struct CatalogImportTests {
+    let logger = StoreTestSupport.logger
+
+    @Test("the demo catalogue imports, and a second import changes nothing")
+    func demoCatalogueIsIdempotent() async throws {
+        try await ServiceFixture.with(importCatalogue: false) { fixture in
+            let repository = CatalogRepository(client: fixture.app)
+            let document = try CatalogParser.parse(path: StoreTestSupport.demoCatalog)
+            let first = try await repository.importCatalog(
+                document, file: "catalog.yaml", actor: "adam", now: Clock.start, logger: logger)
+            #expect(first.domainsCreated == ["umwelt", "mobilitaet", "bevoelkerung"])
+            #expect(first.datasetsCreated.count == 11)
+            #expect(first.datasetsUpdated.isEmpty)
+            let countsAfterFirst = try await fixture.counts()
+            let updatedAt = try await fixture.admin.query("SELECT max(updated_at) FROM datasets", logger: logger)
+                .decode(Date.self).first(where: { _ in true })
+
+            let second = try await repository.importCatalog(
+                document, file: "catalog.yaml", actor: "adam", now: Clock.days(1), logger: logger)
+            #expect(!second.changedAnything)
+            #expect(second.datasetsUnchanged.count == 11)
+            #expect(second.domainsUnchanged.count == 3)
+            #expect(try await fixture.counts() == countsAfterFirst, "no audit row, no row touched")
+            let updatedAtAgain = try await fixture.admin.query("SELECT max(updated_at) FROM datasets", logger: logger)
+                .decode(Date.self).first(where: { _ in true })
+            #expect(updatedAt == updatedAtAgain)
+            #expect(try await fixture.auditEvents() == ["catalog_imported"])
+
+            let dataset = try #require(try await repository.dataset(id: "altlastenkataster", logger: logger))
+            #expect(dataset.domain == "umwelt")
+            #expect(dataset.domainTitle == "Umwelt")
+            #expect(dataset.owner == "otto")
+            #expect(dataset.classification == .confidential)
+            #expect(dataset.personalData == .personal)
+            #expect(dataset.protectionNeed == .high)
+            #expect(dataset.licence == nil)
+            #expect(dataset.formats == ["Shapefile", "CSV"])
+        }
+    }
+
+    @Test("a changed dataset is updated and reported; others stay unchanged")
+    func updateReported() async throws {
+        try await ServiceFixture.with { fixture in
+            let yaml = """
+                datasets:
+                  - id: baumkataster
+                    title: Baumkataster (neu)
+                    domain: umwelt
+                    owner: otto
+                    classification: public
+                    personal_data: none
+                    protection_need: normal
+                    licence: dl-de-zero-2.0
+                    high_value: false
+                    formats: [CSV, GeoJSON]
+                """
+            let document = try CatalogParser.parse(yaml, file: "change.yaml", format: .yaml)
+            let report = try await CatalogRepository(client: fixture.app).importCatalog(
+                document, file: "change.yaml", actor: "adam", now: Clock.days(2), logger: logger)
+            #expect(report.datasetsUpdated == ["baumkataster"])
+            #expect(report.lines.first == "updated dataset baumkataster")
+            let dataset = try await fixture.service.dataset(id: "baumkataster", logger: logger)
+            #expect(dataset.title == "Baumkataster (neu)")
+            // The description was not given: the file is the truth for the fields it names.
+            #expect(dataset.description == "")
+        }
+    }
+
+    @Test("CSV with RFC 4180 quoting imports exactly")
+    func csvQuoting() async throws {
+        try await ServiceFixture.with { fixture in
+            let csv =
+                "\u{FEFF}id,title,description,domain,owner,classification,personal_data,protection_need,licence,high_value,formats\r\n"
+                + "strassenbaeume,Straßenbäume,\"Bäume, Sträucher und \"\"Hecken\"\"\nzweite Zeile\",umwelt,otto,public,none,normal,cc0-1.0,ja,CSV;GeoJSON\r\n"
+                + "'; DROP TABLE datasets; --,x,y,umwelt,otto,public,none,normal,,,\r\n"
+                + "sql-and-html,<script>alert(1)</script>,'; DROP TABLE datasets; --,umwelt,otto,internal,anonymised,high,,false,\r\n"
+            // The id of the second row is not a slug: the whole file is refused, at that line.
+            do {
+                _ = try CatalogParser.parse(csv, file: "c.csv", format: .csv)
+                Issue.record("accepted a bad id")
+            } catch let error as CatalogImportError {
+                #expect(
+                    error.problems.map(\.description) == [
+                        "c.csv:4: dataset ''; DROP TABLE datasets; --': dataset id ''; DROP TABLE datasets; --' must be a lower-case slug (a-z, 0-9, . _ -), at most 100"
+                    ])
+            }
+            let fixed = csv.replacingOccurrences(of: "'; DROP TABLE datasets; --,x,y", with: "nummer-zwei,x,y")
+            let document = try CatalogParser.parse(fixed, file: "c.csv", format: .csv)
+            #expect(document.datasets.map(\.line) == [2, 4, 5])
+            let report = try await CatalogRepository(client: fixture.app).importCatalog(
+                document, file: "c.csv", actor: "adam", now: Clock.days(1), logger: logger)
+            #expect(report.datasetsCreated == ["strassenbaeume", "nummer-zwei", "sql-and-html"])
+            let trees = try await fixture.service.dataset(id: "strassenbaeume", logger: logger)
+            #expect(trees.description == "Bäume, Sträucher und \"Hecken\"\nzweite Zeile")
+            #expect(trees.highValue)
+            #expect(trees.formats == ["CSV", "GeoJSON"])
+            #expect(trees.licence == "cc0-1.0")
+            let hostile = try await fixture.service.dataset(id: "sql-and-html", logger: logger)
+            #expect(hostile.title == "<script>alert(1)</script>")
+            #expect(hostile.description == "'; DROP TABLE datasets; --")
+            #expect(
+                try await fixture.service.datasets(DatasetQuery(text: "drop table"), logger: logger).map(\.id) == [
+                    "sql-and-html"
+                ])
+        }
+    }
+
+    @Test("a broken YAML catalogue reports every problem with its line and writes nothing")
+    func brokenYAML() async throws {
+        let yaml = """
+            domains:
+              - id: umwelt
+                title: Umwelt
+                steward_group: cn=stewards-umwelt,ou=groups,dc=stadt,dc=example
+              - id: Umwelt Amt
+                title: ""
+                steward_group: stewards
+            datasets:
+              - id: baumkataster
+                title: Baumkataster
+                domain: umwelt
+                owner: otto
+                classification: oeffentlich
+                personal_data: none
+                protection_need: normal
+                high_value: "yes please"
+                formats: CSV
+              - id: baumkataster
+                title: Doppelt
+                domain: umwelt
+                owner: otto
+                owner_group: cn=x,dc=y
+                classification: public
+                personal_data: none
+                protection_need: normal
+                colour: green
+              - id: ohne-titel
+                domain: umwelt
+                owner: otto
+                classification: public
+                personal_data: none
+                protection_need: normal
+            """
+        do {
+            _ = try CatalogParser.parse(yaml, file: "broken.yaml", format: .yaml)
+            Issue.record("accepted a broken catalogue")
+        } catch {
+            #expect(
+                error.problems.map(\.description) == [
+                    "broken.yaml:5: domain 'Umwelt Amt': domain id 'Umwelt Amt' must be a lower-case slug (a-z, 0-9, . _ -), at most 100",
+                    "broken.yaml:6: domain 'Umwelt Amt': title must not be empty",
+                    "broken.yaml:7: domain 'Umwelt Amt': steward_group must be a DN such as cn=stewards-umwelt,ou=groups,...",
+                    "broken.yaml:13: dataset 'baumkataster' classification: 'oeffentlich' is not one of public, internal, confidential, strictly_confidential",
+                    "broken.yaml:16: dataset 'baumkataster' high_value: expected true or false",
+                    "broken.yaml:17: dataset 'baumkataster' formats: expected a list",
+                    "broken.yaml:21: dataset 'baumkataster': exactly one of owner (a uid) and owner_group (a group DN) must be given",
+                    "broken.yaml:26: dataset: unknown key 'colour' (known: id, title, description, domain, owner, owner_group, classification, personal_data, protection_need, licence, high_value, formats)",
+                    "broken.yaml:27: dataset: missing key 'title'",
+                ])
+        }
+    }
+
+    @Test("an id given twice is reported at the second entry")
+    func duplicateIDs() async throws {
+        let yaml = """
+            domains:
+              - { id: umwelt, title: Umwelt, steward_group: "cn=s,dc=x" }
+              - { id: umwelt, title: Umwelt 2, steward_group: "cn=s,dc=x" }
+            datasets:
+              - { id: a, title: A, domain: umwelt, owner: otto, classification: public, personal_data: none, protection_need: normal }
+              - { id: a, title: B, domain: umwelt, owner: otto, classification: public, personal_data: none, protection_need: normal }
+            """
+        do {
+            _ = try CatalogParser.parse(yaml, file: "dup.yaml", format: .yaml)
+            Issue.record("accepted duplicates")
+        } catch {
+            #expect(
+                error.problems.map(\.description) == [
+                    "dup.yaml:3: domain 'umwelt' already defined at line 2",
+                    "dup.yaml:6: dataset 'a' already defined at line 5",
+                ])
+        }
+    }
+
+    @Test("YAML syntax errors and non-UTF-8 files name their line")
+    func yamlSyntax() async throws {
+        do {
+            _ = try CatalogParser.parse("domains:\n  - id: a\n    title: [unclosed\n", file: "s.yaml", format: .yaml)
+            Issue.record("accepted invalid YAML")
+        } catch {
+            #expect(error.problems.count == 1)
+            #expect(error.problems[0].description.hasPrefix("s.yaml:"))
+            #expect(error.problems[0].message.hasPrefix("invalid YAML"))
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("latin1-\(UUID()).yaml").path
+        _ = FileManager.default.createFile(
+            atPath: path, contents: Data([0x74, 0x69, 0x74, 0x6c, 0x65, 0x3a, 0x20, 0xe4]))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            _ = try CatalogParser.parse(path: path)
+            Issue.record("accepted Latin-1")
+        } catch {
+            #expect(error.problems.map(\.description) == ["\(path):1: the file is not valid UTF-8"])
+        }
+    }
+
+    @Test("a broken CSV catalogue reports the line where each record starts")
+    func brokenCSV() async throws {
+        let csv = #"""
+            id,title,description,domain,owner,classification,personal_data,protection_need,high_value
+            ok-one,Titel,"Beschreibung mit
+            Zeilenumbruch, Komma und ""Zitat""",umwelt,otto,public,none,normal,false
+            zu-wenig,Titel,umwelt
+            schlecht,Titel,,umwelt,otto,geheim,none,normal,vielleicht
+            ,,,umwelt,otto,public,none,normal,false
+            """#
+        do {
+            _ = try CatalogParser.parse(csv, file: "b.csv", format: .csv)
+            Issue.record("accepted a broken CSV")
+        } catch {
+            #expect(
+                error.problems.map(\.description) == [
+                    "b.csv:4: expected 9 fields as in the header, found 3",
+                    "b.csv:5: dataset 'schlecht' classification: 'geheim' is not one of public, internal, confidential, strictly_confidential",
+                    "b.csv:5: dataset 'schlecht' high_value: expected true or false, found 'vielleicht'",
+                    "b.csv:6: dataset '': id is empty",
+                    "b.csv:6: dataset '': title is empty",
+                ])
+        }
+        for (text, expected) in [
+            (
+                "id,title,farbe\n",
+                "h.csv:1: unknown column 'farbe' (known: id, title, description, domain, owner, owner_group, classification, personal_data, protection_need, licence, high_value, formats)"
+            ),
+            (
+                "id,title,domain,owner,classification,personal_data,protection_need\nx,\"offen,umwelt\n",
+                "h.csv:2: a quoted field is not closed"
+            ),
+            (
+                "id,title,domain,owner,classification,personal_data,protection_need\nx,ti\"tel,umwelt,otto,public,none,normal\n",
+                "h.csv:2: a quote (\") inside an unquoted field; quote the whole field and double the quote"
+            ),
+        ] {
+            do {
+                _ = try CatalogParser.parse(text, file: "h.csv", format: .csv)
+                Issue.record("accepted \(text)")
+            } catch {
+                #expect(error.problems.first?.description == expected)
+            }
+        }
+    }
+
+    @Test("an unknown domain is reported with its line and nothing is written")
+    func unknownDomain() async throws {
+        try await ServiceFixture.with { fixture in
+            let before = try await fixture.counts()
+            let csv = """
+                id,title,domain,owner,classification,personal_data,protection_need
+                neu-eins,Neu,umwelt,otto,public,none,normal
+                neu-zwei,Neu,kultur,otto,public,none,normal
+                """
+            let document = try CatalogParser.parse(csv, file: "d.csv", format: .csv)
+            do {
+                _ = try await CatalogRepository(client: fixture.app).importCatalog(
+                    document, file: "d.csv", actor: "adam", now: Clock.days(1), logger: logger)
+                Issue.record("imported an unknown domain")
+            } catch let error as CatalogImportError {
+                #expect(
+                    error.problems.map(\.description) == [
+                        "d.csv:3: dataset 'neu-zwei': unknown domain 'kultur' (known: bevoelkerung, mobilitaet, umwelt)"
+                    ])
+            }
+            #expect(try await fixture.counts() == before)
+        }
+    }
+
+    @Test("search by text, domain and classification; domains listed")
+    func search() async throws {
+        try await ServiceFixture.with { fixture in
+            let service = fixture.service
+            func ids(_ query: DatasetQuery) async throws -> [String] {
+                try await service.datasets(query, logger: logger).map(\.id)
+            }
+            #expect(try await ids(DatasetQuery(text: "BAUM")) == ["baumkataster"])
+            #expect(
+                try await ids(DatasetQuery(domain: "mobilitaet")) == [
+                    "parkraumbelegung", "radverkehrsnetz", "schulwegunfaelle", "verkehrszaehlung",
+                ])
+            #expect(try await ids(DatasetQuery(classification: .strictlyConfidential)) == ["sozialleistungsbezug"])
+            #expect(try await ids(DatasetQuery(text: "stadt bezirk")) == ["bevoelkerungsprognose", "meldestatistik"])
+            #expect(try await ids(DatasetQuery(text: "100%_")).isEmpty)
+            #expect(try await ids(DatasetQuery(limit: 2, offset: 1)).count == 2)
+            let domains = try await service.domains(logger: logger).map(\.id)
+            #expect(domains == ["bevoelkerung", "mobilitaet", "umwelt"])
+            await expectServiceError(.notFound) { try await service.dataset(id: "gibt-es-nicht", logger: logger) }
+        }
+    }
+
+    @Test("administrators upsert one dataset through the service; others are refused and logged")
+    func upsertOne() async throws {
+        try await ServiceFixture.with { fixture in
+            let service = fixture.service
+            let input = DatasetInput(
+                id: "friedhoefe", title: "Friedhöfe", domain: "umwelt",
+                ownerGroup: "CN=Friedhof, OU=groups,dc=stadt,dc=example",
+                classification: .public, personalData: .none, protectionNeed: .normal, formats: ["CSV"])
+            let created = try await service.upsertDataset(
+                input, caller: People.adam, now: Clock.days(1), logger: logger)
+            #expect(created.ownerGroup == "CN=Friedhof, OU=groups,dc=stadt,dc=example")
+            let again = try await service.upsertDataset(input, caller: People.adam, now: Clock.days(2), logger: logger)
+            #expect(again.updatedAt == created.updatedAt)
+            let before = try await fixture.counts()
+            await expectServiceError(.forbidden) {
+                try await service.upsertDataset(input, caller: People.anna, now: Clock.days(2), logger: logger)
+            }
+            var bad = input
+            bad.title = "Null\u{0}Byte"
+            await expectServiceError(.validation) {
+                try await service.upsertDataset(bad, caller: People.adam, now: Clock.days(2), logger: logger)
+            }
+            var after = try await fixture.counts()
+            #expect(after["audit_events"] == before["audit_events"]! + 1, "only the forbidden attempt is logged")
+            after["audit_events"] = before["audit_events"]
+            #expect(after == before)
+            #expect(try await fixture.auditEvents() == ["catalog_imported", "dataset_created", "forbidden"])
+        }
+    }
+}

@@ -1,0 +1,271 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+import WorkflowEngine
+
+@testable import FreigabeServer
+
+@Suite("Concurrency, idempotency, inbox and deputies")
+struct ConcurrencyAndInboxTests {
+    let logger = StoreTestSupport.logger
+
+    /// A Shared Data request of Meldestatistik waiting for the DSB step.
+    func atPrivacyReview(_ fixture: ServiceFixture) async throws -> RequestView {
+        let created = try await fixture.shared("meldestatistik", legalBasis: "Art. 6 Abs. 1 lit. e DSGVO")
+        let owner = try await fixture.decide(created, by: People.marta, at: Clock.days(1))
+        return try await fixture.decide(owner, by: People.bea, at: Clock.days(1))
+    }
+
+    @Test("two DSBs deciding the same step at once: exactly one transition, the other a conflict")
+    func concurrentDecisions() async throws {
+        try await ServiceFixture.with { fixture in
+            for round in 0..<3 {
+                let waiting = try await atPrivacyReview(fixture)
+                #expect(waiting.status.step == "privacy_review")
+                let before = try await fixture.counts()
+                let outcomes = await withTaskGroup(of: Result<RequestView, ServiceError>.self) { group in
+                    for dsb in [People.dora, People.dirk] {
+                        group.addTask {
+                            do throws(ServiceError) {
+                                return .success(
+                                    try await fixture.service.decide(
+                                        requestID: waiting.id, decision: approve, caller: dsb, now: Clock.days(2),
+                                        expectedVersion: waiting.version, logger: logger))
+                            } catch {
+                                return .failure(error)
+                            }
+                        }
+                    }
+                    var all: [Result<RequestView, ServiceError>] = []
+                    for await outcome in group { all.append(outcome) }
+                    return all
+                }
+                let successes = outcomes.compactMap { try? $0.get() }
+                let failures = outcomes.compactMap { if case .failure(let error) = $0 { error } else { nil } }
+                #expect(successes.count == 1, "round \(round)")
+                #expect(failures.map(\.code) == [.conflict], "round \(round): \(failures)")
+                #expect(successes.first?.status.step == "security_review")
+                let after = try await fixture.counts()
+                #expect(after["decisions"] == before["decisions"]! + 1)
+                #expect(after["audit_events"] == before["audit_events"]! + 1, "one approval, no refusal logged")
+            }
+        }
+    }
+
+    @Test("without If-Match, racing decisions still make exactly one transition")
+    func concurrentWithoutVersion() async throws {
+        try await ServiceFixture.with { fixture in
+            let waiting = try await atPrivacyReview(fixture)
+            let codes = await withTaskGroup(of: ServiceError.Code?.self) { group in
+                for dsb in [People.dora, People.dirk, People.dora, People.dirk] {
+                    group.addTask {
+                        do throws(ServiceError) {
+                            _ = try await fixture.service.decide(
+                                requestID: waiting.id, decision: approve, caller: dsb, now: Clock.days(2),
+                                logger: logger)
+                            return nil
+                        } catch {
+                            return error.code
+                        }
+                    }
+                }
+                var all: [ServiceError.Code?] = []
+                for await code in group { all.append(code) }
+                return all
+            }
+            #expect(codes.filter { $0 == nil }.count == 1)
+            // Losers either lost the race (conflict) or came after it (the step is no longer theirs).
+            #expect(codes.compactMap { $0 }.allSatisfy { $0 == .conflict || $0 == .forbidden })
+            let rows = try await fixture.admin.query(
+                "SELECT count(*) FROM decisions WHERE request_id = \(waiting.id) AND step = 'privacy_review'",
+                logger: logger)
+            #expect(try await rows.decode(Int.self).first(where: { _ in true }) == 1)
+        }
+    }
+
+    @Test("Idempotency-Key: a repeat answers the stored result without a second effect; another payload is refused")
+    func idempotency() async throws {
+        try await ServiceFixture.with { fixture in
+            let first = try await fixture.shared("baumkataster", key: "create-1")
+            let countsAfterFirst = try await fixture.counts()
+            let repeated = try await fixture.shared("baumkataster", key: "create-1")
+            #expect(repeated == first)
+            #expect(try await fixture.counts() == countsAfterFirst)
+            let mismatch = await expectServiceError(.idempotencyMismatch) {
+                try await fixture.shared("luftmessstationen", key: "create-1")
+            }
+            #expect(mismatch?.message == "Dieser Idempotency-Key wurde bereits für eine andere Anfrage verwendet.")
+            #expect(try await fixture.counts() == countsAfterFirst)
+            // Keys are per person: Jürgen may use the same key.
+            _ = try await fixture.shared("baumkataster", by: People.juergen, key: "create-1")
+
+            let decided = try await fixture.service.decide(
+                requestID: first.id, decision: approve, caller: People.otto, now: Clock.days(1),
+                idempotencyKey: "decide-1", logger: logger)
+            let countsAfterDecision = try await fixture.counts()
+            let again = try await fixture.service.decide(
+                requestID: first.id, decision: approve, caller: People.otto, now: Clock.days(1, after: Clock.days(1)),
+                idempotencyKey: "decide-1", logger: logger)
+            #expect(again == decided)
+            #expect(try await fixture.counts() == countsAfterDecision, "no second decision, audit or outbox row")
+            await expectServiceError(.idempotencyMismatch) {
+                try await fixture.service.decide(
+                    requestID: first.id, decision: .reject(reason: "doch nicht"), caller: People.otto,
+                    now: Clock.days(1), idempotencyKey: "decide-1", logger: logger)
+            }
+            // After 24 hours a key may be used afresh.
+            let later = try await fixture.shared("luftmessstationen", at: Clock.days(3), key: "create-1")
+            #expect(later.id != first.id)
+        }
+    }
+
+    @Test("the same Idempotency-Key sent twice at once runs once")
+    func concurrentSameKey() async throws {
+        try await ServiceFixture.with { fixture in
+            let before = try await fixture.counts()
+            let ids = try await withThrowingTaskGroup(of: UUID.self) { group in
+                for _ in 0..<3 {
+                    group.addTask { try await fixture.shared("baumkataster", key: "double-click").id }
+                }
+                var ids: [UUID] = []
+                for try await id in group { ids.append(id) }
+                return ids
+            }
+            #expect(Set(ids).count == 1)
+            let after = try await fixture.counts()
+            #expect(after["requests"] == before["requests"]! + 1)
+        }
+    }
+
+    @Test("inbox: own steps, as active deputy, and as escalation instance of overdue steps")
+    func inboxDeputyEscalation() async throws {
+        try await ServiceFixture.with { fixture in
+            let service = fixture.service
+            let trees = try await fixture.shared("baumkataster")
+            let air = try await fixture.shared("luftmessstationen")
+            let personal = try await atPrivacyReview(fixture)
+
+            let ottoInbox = try await service.inbox(caller: People.otto, now: Clock.days(1), logger: logger)
+            #expect(Set(ottoInbox.map(\.request.id)) == [trees.id, air.id])
+            #expect(
+                ottoInbox.allSatisfy { $0.capacity == .own && $0.role == "data_owner" && $0.step == "owner_review" })
+            #expect(
+                try await service.inbox(caller: People.dora, now: Clock.days(2), logger: logger).map(\.request.id) == [
+                    personal.id
+                ])
+            #expect(try await service.inbox(caller: People.anna, now: Clock.days(1), logger: logger).isEmpty)
+            #expect(try await service.inbox(caller: People.paul, now: Clock.days(1), logger: logger).isEmpty)
+
+            // Otto names Paul his deputy for a week, starting tomorrow.
+            let deputyship = try await service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.days(2), validUntil: Clock.days(9)), caller: People.otto,
+                now: Clock.days(1), logger: logger)
+            #expect(!deputyship.active)
+            #expect(try await service.inbox(caller: People.paul, now: Clock.days(1), logger: logger).isEmpty)
+            let paulInbox = try await service.inbox(caller: People.paul, now: Clock.days(3), logger: logger)
+            #expect(Set(paulInbox.map(\.request.id)) == [trees.id, air.id])
+            #expect(paulInbox.allSatisfy { $0.capacity == .deputy && $0.actingFor == "otto" })
+            // Before the deputyship starts Paul may not even see Otto's requests; during it he may decide,
+            // recorded as acting for Otto.
+            await expectServiceError(.notFound) {
+                try await fixture.decide(trees, by: People.paul, at: Clock.days(1))
+            }
+            let decided = try await fixture.decide(trees, by: People.paul, at: Clock.days(3))
+            #expect(decided.decisions.last?.person == "paul")
+            #expect(decided.decisions.last?.actingFor == "otto")
+            #expect(
+                try await service.deputyships(caller: People.paul, now: Clock.days(3), logger: logger).map(\.id) == [
+                    deputyship.id
+                ])
+
+            // Ended early: gone from Paul's inbox.
+            let ended = try await service.endDeputyship(
+                id: deputyship.id, caller: People.otto, now: Clock.days(4), logger: logger)
+            #expect(!ended.active)
+            #expect(ended.validUntil == Clock.days(4))
+            #expect(try await service.inbox(caller: People.paul, now: Clock.days(5), logger: logger).isEmpty)
+            await expectServiceError(.notFound) {
+                try await service.endDeputyship(
+                    id: deputyship.id, caller: People.anna, now: Clock.days(4), logger: logger)
+            }
+
+            // The owner step of the air data is overdue after 5 working days: Greta is told and may decide.
+            #expect(try await service.inbox(caller: People.greta, now: Clock.days(2), logger: logger).isEmpty)
+            _ = try await service.fireDueTimers(now: Clock.days(20), logger: logger)
+            let gretaInbox = try await service.inbox(caller: People.greta, now: Clock.days(20), logger: logger)
+            #expect(gretaInbox.map(\.request.id).contains(air.id))
+            #expect(gretaInbox.first { $0.request.id == air.id }?.capacity == .escalation)
+            #expect(gretaInbox.first { $0.request.id == air.id }?.overdue == true)
+            // The DSB step escalated too, but Greta may never decide in the DSB's place.
+            #expect(!gretaInbox.map(\.request.id).contains(personal.id))
+            let escalated = try await service.request(
+                id: personal.id, caller: People.greta, now: Clock.days(20), logger: logger)
+            #expect(escalated.status.escalated)
+            #expect(escalated.allowedActions.isEmpty)
+            let byGreta = try await fixture.decide(
+                try await service.request(id: air.id, caller: People.greta, now: Clock.days(20), logger: logger),
+                by: People.greta, at: Clock.days(20))
+            #expect(byGreta.decisions.last?.asEscalation == true)
+            #expect(try await fixture.outboxTopics(request: air.id).contains("escalated"))
+            #expect(try await fixture.outboxTopics(request: air.id).contains("reminder"))
+        }
+    }
+
+    @Test("deputyships: validation and who may create them")
+    func deputyshipRules() async throws {
+        try await ServiceFixture.with { fixture in
+            let service = fixture.service
+            await expectServiceError(.validation) {
+                try await service.createDeputyship(
+                    NewDeputyship(deputy: "otto", validFrom: Clock.days(1), validUntil: Clock.days(2)),
+                    caller: People.otto,
+                    now: Clock.start, logger: logger)
+            }
+            let period = await expectServiceError(.validation) {
+                try await service.createDeputyship(
+                    NewDeputyship(deputy: "paul", validFrom: Clock.days(3), validUntil: Clock.days(2)),
+                    caller: People.otto,
+                    now: Clock.start, logger: logger)
+            }
+            #expect(period?.fieldErrors.keys.sorted() == ["valid_until"])
+            let before = try await fixture.counts()
+            await expectServiceError(.forbidden) {
+                try await service.createDeputyship(
+                    NewDeputyship(
+                        principal: "otto", deputy: "anna", validFrom: Clock.days(1), validUntil: Clock.days(2)),
+                    caller: People.anna, now: Clock.start, logger: logger)
+            }
+            #expect(try await fixture.counts()["audit_events"] == before["audit_events"]! + 1)
+            let byAdmin = try await service.createDeputyship(
+                NewDeputyship(principal: "otto", deputy: "anna", validFrom: Clock.days(1), validUntil: Clock.days(2)),
+                caller: People.adam, now: Clock.start, logger: logger)
+            #expect(byAdmin.createdBy == "adam")
+            #expect(
+                try await service.deputyships(caller: People.otto, now: Clock.start, logger: logger).map(\.id) == [
+                    byAdmin.id
+                ])
+        }
+    }
+
+    @Test("who may read a request: requester, deciders, owner, stewards, auditors, admins; not others")
+    func visibility() async throws {
+        try await ServiceFixture.with { fixture in
+            let request = try await atPrivacyReview(fixture)
+            for caller in [
+                People.anna, People.marta, People.bea, People.dora, People.dirk, People.ingo, People.alex, People.adam,
+                People.greta,
+            ] {
+                let view = try await fixture.service.request(
+                    id: request.id, caller: caller, now: Clock.days(2), logger: logger)
+                #expect(view.id == request.id, "\(caller.uid)")
+            }
+            for caller in [People.otto, People.stefan, People.olga, People.paul, People.juergen] {
+                await expectServiceError(.notFound) {
+                    try await fixture.service.request(
+                        id: request.id, caller: caller, now: Clock.days(2), logger: logger)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,300 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+import WorkflowEngine
+
+@testable import FreigabeServer
+
+let approve = DecisionInput.approve(comment: nil, licence: nil, portalURL: nil)
+
+extension ServiceFixture {
+    /// Anna asks for Shared Data of `dataset` for an internal unit, until 60 days after the start.
+    func shared(
+        _ dataset: String,
+        recipient: RecipientInput = RecipientInput(name: "Amt für Stadtentwicklung", type: .internal),
+        legalBasis: String? = nil, by caller: Caller = People.anna, submit: Bool = true, at now: Date = Clock.start,
+        key: String? = nil
+    ) async throws(ServiceError) -> RequestView {
+        try await service.createRequest(
+            NewRequest(
+                kind: .sharedData, datasetID: dataset, purpose: "Planung der Grünflächen 2027", recipient: recipient,
+                legalBasis: legalBasis, accessStart: now, accessEnd: Clock.days(60, after: now), submit: submit),
+            caller: caller, now: now, idempotencyKey: key, logger: logger)
+    }
+
+    static let noConcerns = OpenDataCheck(
+        personalReference: CheckAnswer(applies: false), tradeSecrets: CheckAnswer(applies: false),
+        thirdPartyRights: CheckAnswer(applies: false), security: CheckAnswer(applies: false),
+        confidentiality: CheckAnswer(applies: false))
+
+    func open(
+        _ dataset: String, anonymisation: String? = nil, by caller: Caller = People.anna, at now: Date = Clock.start
+    ) async throws(ServiceError) -> RequestView {
+        try await service.createRequest(
+            NewRequest(
+                kind: .openData, datasetID: dataset, purpose: "Veröffentlichung im Open-Data-Portal",
+                licence: "dl-de-zero-2.0", format: "CSV", anonymisationStatement: anonymisation,
+                openDataCheck: Self.noConcerns, submit: true),
+            caller: caller, now: now, logger: logger)
+    }
+
+    @discardableResult
+    func decide(
+        _ request: RequestView, by caller: Caller, _ decision: DecisionInput = approve, at now: Date,
+        branch: String? = nil
+    ) async throws(ServiceError) -> RequestView {
+        try await service.decide(
+            requestID: request.id, decision: decision, branch: branch, caller: caller, now: now, logger: logger)
+    }
+}
+
+@Suite("Lifecycles of the shipped workflows")
+struct LifecycleTests {
+    let logger = StoreTestSupport.logger
+
+    @Test("Shared Data of public data: owner, steward, DSB and ISB skipped, granted, then expired by the timer")
+    func sharedGrantedThenExpired() async throws {
+        try await ServiceFixture.with { fixture in
+            let created = try await fixture.shared("baumkataster")
+            #expect(created.number.hasPrefix("FG-2026-"))
+            #expect(created.status.phase == .inReview)
+            #expect(created.status.step == "owner_review")
+            #expect(created.status.waitingFor == ["data_owner"])
+            #expect(created.status.deadline != nil)
+            #expect(created.allowedActions == [.withdraw])
+            #expect(created.workflow.id == "shared-data")
+            #expect(created.timeline.map(\.status) == [.current, .pending, .skipped, .skipped])
+
+            let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
+            #expect(owner.status.step == "steward_review")
+            let granted = try await fixture.decide(owner, by: People.stefan, at: Clock.days(2))
+            #expect(granted.status.phase == .granted)
+            #expect(granted.status.end == "granted")
+            #expect(granted.status.grantedUntil == created.accessEnd)
+            #expect(granted.decisions.map(\.person) == ["otto", "stefan"])
+            #expect(granted.timeline.map(\.status) == [.done, .done, .skipped, .skipped])
+            #expect(granted.timeline[2].skipReason == "condition_not_met")
+
+            // Nothing expires early; the timer fires once the access period is over.
+            #expect(try await fixture.service.fireDueTimers(now: Clock.days(3), logger: logger) == 0)
+            #expect(try await fixture.service.fireDueTimers(now: Clock.days(61), logger: logger) >= 1)
+            let expired = try await fixture.service.request(
+                id: created.id, caller: People.anna, now: Clock.days(61), logger: logger)
+            #expect(expired.status.phase == .closed)
+            #expect(expired.status.end == "expired")
+
+            let events = try await fixture.auditEvents(request: created.id)
+            #expect(
+                events == [
+                    "created", "submitted", "approved", "approved", "step_skipped", "step_skipped", "ended", "expired",
+                ])
+            let topics = try await fixture.outboxTopics(request: created.id)
+            #expect(topics == ["submitted", "request_decision", "request_decision", "granted", "expired"])
+        }
+    }
+
+    @Test("Shared Data of pseudonymised, confidential data: all four steps, granted, revoked by the DSB")
+    func sharedAllStepsRevoked() async throws {
+        try await ServiceFixture.with { fixture in
+            let created = try await fixture.shared(
+                "meldestatistik", recipient: RecipientInput(name: "Universität Beispielstadt", type: .external),
+                legalBasis: "Art. 6 Abs. 1 lit. e DSGVO i. V. m. § 3 BDSG")
+            var view = try await fixture.decide(created, by: People.marta, at: Clock.days(1))
+            view = try await fixture.decide(view, by: People.bea, at: Clock.days(2))
+            #expect(view.status.step == "privacy_review")
+            #expect(view.status.waitingFor == ["dsb"])
+            view = try await fixture.decide(
+                view, by: People.dora, .approve(comment: "Nur aggregiert", licence: nil, portalURL: nil),
+                at: Clock.days(3))
+            #expect(view.status.step == "security_review")
+            view = try await fixture.decide(view, by: People.ingo, at: Clock.days(4))
+            #expect(view.status.phase == .granted)
+            #expect(view.timeline.map(\.status) == [.done, .done, .done, .done])
+            let revoked = try await fixture.service.revoke(
+                requestID: view.id, reason: "Zweckentfremdung festgestellt", caller: People.dora, now: Clock.days(10),
+                logger: logger)
+            #expect(revoked.status.end == "revoked")
+            #expect(revoked.decisions.last?.outcome == "revoked")
+            // The expiry timer is cancelled: firing later changes nothing.
+            _ = try await fixture.service.fireDueTimers(now: Clock.days(90), logger: logger)
+            let later = try await fixture.service.request(
+                id: view.id, caller: People.alex, now: Clock.days(90), logger: logger)
+            #expect(later.status.end == "revoked")
+            #expect(later.version == revoked.version)
+            let rows = try await fixture.admin.query(
+                "SELECT count(*) FROM decisions WHERE request_id = \(view.id)", logger: logger)
+            #expect(try await rows.decode(Int.self).first(where: { _ in true }) == 5)
+        }
+    }
+
+    @Test("Personalunion: Sina owns Parkraumbelegung and stewards Mobilität; one decision covers both")
+    func personalUnion() async throws {
+        try await ServiceFixture.with { fixture in
+            let created = try await fixture.shared("parkraumbelegung")
+            let inbox = try await fixture.service.inbox(caller: People.sina, now: Clock.days(1), logger: logger)
+            #expect(inbox.map(\.request.id) == [created.id])
+            #expect(inbox.first?.role == "data_owner")
+            let granted = try await fixture.decide(created, by: People.sina, at: Clock.days(1))
+            #expect(granted.status.phase == .granted)
+            #expect(granted.decisions.count == 1)
+            #expect(granted.decisions[0].covers == ["owner_review", "steward_review"])
+            #expect(granted.timeline[1].status == .skipped)
+            #expect(granted.timeline[1].skipReason == "personal_union")
+        }
+    }
+
+    @Test("Shared Data rejected by the owner")
+    func sharedRejected() async throws {
+        try await ServiceFixture.with { fixture in
+            let created = try await fixture.shared("luftmessstationen")
+            let rejected = try await fixture.decide(
+                created, by: People.otto, .reject(reason: "Die Messreihe ist noch nicht validiert."), at: Clock.days(1))
+            #expect(rejected.status.phase == .closed)
+            #expect(rejected.status.end == "rejected")
+            #expect(rejected.timeline.first?.status == .rejected)
+            #expect(try await fixture.outboxTopics(request: created.id).last == "rejected")
+        }
+    }
+
+    @Test("Shared Data withdrawn while in review; the waiting owner is told and timers are cancelled")
+    func sharedWithdrawn() async throws {
+        try await ServiceFixture.with { fixture in
+            let created = try await fixture.shared("laermkartierung")
+            let withdrawn = try await fixture.service.withdraw(
+                requestID: created.id, comment: "Hat sich erledigt", caller: People.anna, now: Clock.days(1),
+                logger: logger)
+            #expect(withdrawn.status.end == "withdrawn")
+            #expect(try await fixture.outboxTopics(request: created.id).last == "withdrawn")
+            let rows = try await fixture.admin.query(
+                "SELECT count(*) FROM timers WHERE request_id = \(created.id) AND cancelled_at IS NULL AND fired_at IS NULL",
+                logger: logger)
+            #expect(try await rows.decode(Int.self).first(where: { _ in true }) == 0)
+            #expect(try await fixture.service.fireDueTimers(now: Clock.days(30), logger: logger) == 0)
+        }
+    }
+
+    @Test("a draft is saved, then submitted; a draft can be withdrawn")
+    func draftThenSubmit() async throws {
+        try await ServiceFixture.with { fixture in
+            let draft = try await fixture.shared("radverkehrsnetz", submit: false)
+            #expect(draft.status.phase == .draft)
+            #expect(draft.allowedActions == [.submit, .withdraw])
+            #expect(try await fixture.auditEvents(request: draft.id) == ["created"])
+            let submitted = try await fixture.service.submit(
+                requestID: draft.id, caller: People.anna, now: Clock.days(1), expectedVersion: draft.version,
+                logger: logger)
+            #expect(submitted.status.step == "owner_review")
+            #expect(submitted.submittedAt == Clock.days(1))
+            let other = try await fixture.shared("radverkehrsnetz", submit: false)
+            let withdrawn = try await fixture.service.withdraw(
+                requestID: other.id, caller: People.anna, now: Clock.days(1), logger: logger)
+            #expect(withdrawn.status.end == "withdrawn")
+            let mine = try await fixture.service.myRequests(caller: People.anna, now: Clock.days(2), logger: logger)
+            #expect(Set(mine.map(\.id)) == [draft.id, other.id])
+            let closed = try await fixture.service.myRequests(
+                caller: People.anna, query: RequestQuery(phase: .closed), now: Clock.days(2), logger: logger)
+            #expect(closed.map(\.id) == [other.id])
+        }
+    }
+
+    @Test("a question and the answer: changes requested, resubmitted to the same step, then granted")
+    func requestChangesAndResubmit() async throws {
+        try await ServiceFixture.with { fixture in
+            let created = try await fixture.shared("verkehrszaehlung")
+            let asked = try await fixture.decide(
+                created, by: People.volker, .requestChanges(question: "Welche Zählstellen genau?"), at: Clock.days(1))
+            #expect(asked.status.phase == .changesRequested)
+            #expect(asked.status.question == "Welche Zählstellen genau?")
+            #expect(asked.allowedActions.isEmpty)
+            let mine = try await fixture.service.request(
+                id: created.id, caller: People.anna, now: Clock.days(1), logger: logger)
+            #expect(mine.allowedActions == [.resubmit, .withdraw])
+            let answered = try await fixture.service.resubmit(
+                requestID: created.id,
+                changes: Resubmission(comment: "Alle Dauerzählstellen", purpose: "Planung, nur Dauerzählstellen"),
+                caller: People.anna, now: Clock.days(2), logger: logger)
+            #expect(answered.status.step == "owner_review")
+            #expect(answered.purpose == "Planung, nur Dauerzählstellen")
+            // Volker asked, and may now decide the same step again.
+            let approved = try await fixture.decide(answered, by: People.volker, at: Clock.days(3))
+            let granted = try await fixture.decide(approved, by: People.sina, at: Clock.days(3))
+            #expect(granted.status.phase == .granted)
+        }
+    }
+
+    @Test("Open Data of public data: owner, steward, legal review skipped, the Open Data officer publishes")
+    func openPublished() async throws {
+        try await ServiceFixture.with { fixture in
+            let created = try await fixture.open("baumkataster")
+            #expect(created.workflow.id == "open-data")
+            var view = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
+            view = try await fixture.decide(view, by: People.stefan, at: Clock.days(2))
+            #expect(view.status.step == "publication")
+            let before = try await fixture.counts()
+            await expectServiceError(.validation) {
+                try await fixture.decide(view, by: People.olga, at: Clock.days(3))
+            }.map { #expect(Set($0.fieldErrors.keys) == ["licence", "portal_url"]) }
+            #expect(try await fixture.counts() == before)
+            let published = try await fixture.decide(
+                view, by: People.olga,
+                .approve(
+                    comment: nil, licence: "Datenlizenz Deutschland – Zero – Version 2.0",
+                    portalURL: "https://opendata.stadt.example/dataset/baumkataster"),
+                at: Clock.days(3))
+            #expect(published.status.phase == .published)
+            #expect(published.decisions.last?.portalURL == "https://opendata.stadt.example/dataset/baumkataster")
+            #expect(published.allowedActions.isEmpty)
+            #expect(try await fixture.outboxTopics(request: created.id).last == "published")
+        }
+    }
+
+    @Test("Open Data of anonymised data: the DSB branch of the parallel legal review applies")
+    func openWithDSB() async throws {
+        try await ServiceFixture.with { fixture in
+            let created = try await fixture.open(
+                "bevoelkerungsprognose", anonymisation: "Aggregiert auf Stadtbezirke, Zellen unter 5 unterdrückt.")
+            var view = try await fixture.decide(created, by: People.marta, at: Clock.days(1))
+            view = try await fixture.decide(view, by: People.bea, at: Clock.days(1))
+            #expect(view.status.step == "legal_review")
+            #expect(view.status.waitingFor == ["dsb"])
+            #expect(view.timeline[2].branches.map(\.applies) == [true, false])
+            view = try await fixture.decide(view, by: People.dora, at: Clock.days(2))
+            #expect(view.status.step == "publication")
+            view = try await fixture.decide(
+                view, by: People.olga,
+                .approve(
+                    comment: "Veröffentlicht", licence: "CC BY 4.0", portalURL: "https://opendata.stadt.example/p"),
+                at: Clock.days(3))
+            #expect(view.status.phase == .published)
+        }
+    }
+
+    @Test("Open Data rejected, and Open Data withdrawn")
+    func openRejectedAndWithdrawn() async throws {
+        try await ServiceFixture.with { fixture in
+            let first = try await fixture.open("luftmessstationen")
+            let rejected = try await fixture.decide(
+                first, by: People.otto, .reject(reason: "Lizenzfragen offen"), at: Clock.days(1))
+            #expect(rejected.status.end == "rejected")
+            let second = try await fixture.open("radverkehrsnetz")
+            let withdrawn = try await fixture.service.withdraw(
+                requestID: second.id, caller: People.anna, now: Clock.days(1), logger: logger)
+            #expect(withdrawn.status.end == "withdrawn")
+        }
+    }
+
+    @Test("a user name with an umlaut works end to end")
+    func umlautUser() async throws {
+        try await ServiceFixture.with { fixture in
+            let created = try await fixture.shared("baumkataster", by: People.juergen)
+            #expect(created.requester == "jürgen")
+            let mine = try await fixture.service.myRequests(caller: People.juergen, now: Clock.days(1), logger: logger)
+            #expect(mine.map(\.id) == [created.id])
+            let rows = try await fixture.admin.query(
+                "SELECT host(client_address) FROM audit_events WHERE request_id = \(created.id) AND actor = 'jürgen' LIMIT 1",
+                logger: logger)
+            #expect(try await rows.decode(String.self).first(where: { _ in true }) == "2001:db8::7")
+        }
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+import WorkflowEngine
+
+@testable import FreigabeServer
+
+@Suite("Migrations and privileges")
+struct MigrationTests {
+    let logger = StoreTestSupport.logger
+
+    @Test("from an empty database every migration applies once and the schema is current")
+    func fromEmpty() async throws {
+        try await TestDatabase.with(migrated: false) { database in
+            try await database.withClients { app, admin in
+                let before = try await Migrator.status(client: admin, logger: logger)
+                #expect(before.applied.isEmpty)
+                #expect(before.pending == Migrations.all.map(\.version))
+                let applied = try await Migrator.migrate(client: admin, appRole: database.settings.user, logger: logger)
+                #expect(applied == Migrations.all.map(\.version))
+                // A second run finds nothing to do.
+                #expect(
+                    try await Migrator.migrate(client: admin, appRole: database.settings.user, logger: logger) == [])
+                let status = try await Migrator.status(client: app, logger: logger)
+                #expect(status.isCurrent)
+                #expect(status.applied == Migrations.all.map(\.version))
+                #expect(status.unknown.isEmpty && status.mismatched.isEmpty)
+            }
+        }
+    }
+
+    @Test(
+        "each migration applies on top of the previous version, keeping the data",
+        arguments: Migrations.all.map(\.version))
+    func fromPreviousVersion(version: Int) async throws {
+        try await TestDatabase.with(migrated: false) { database in
+            try await database.withClients { app, admin in
+                try await Migrator.migrate(
+                    client: admin, appRole: database.settings.user, logger: logger, upTo: version - 1)
+                if version > 1 {
+                    // Data written at the previous version survives the next migration.
+                    try await admin.query(
+                        """
+                        INSERT INTO domains (id, title, steward_group, steward_group_key)
+                        VALUES ('umwelt', 'Umwelt', 'cn=stewards-umwelt,ou=groups,dc=stadt,dc=example',
+                                'cn=stewards-umwelt,ou=groups,dc=stadt,dc=example')
+                        """, logger: logger)
+                }
+                let applied = try await Migrator.migrate(client: admin, appRole: database.settings.user, logger: logger)
+                #expect(applied == Migrations.all.map(\.version).filter { $0 >= version })
+                #expect(try await Migrator.status(client: app, logger: logger).isCurrent)
+                if version > 1 {
+                    let rows = try await app.query("SELECT title FROM domains WHERE id = 'umwelt'", logger: logger)
+                    #expect(try await rows.decode(String.self).first(where: { _ in true }) == "Umwelt")
+                }
+            }
+        }
+    }
+
+    @Test("an applied migration whose SQL changed is refused")
+    func checksumChange() async throws {
+        try await TestDatabase.with { database in
+            try await database.withClients { app, admin in
+                var edited = Migrations.all
+                edited[0].sql += "\n-- a harmless-looking edit\n"
+                do {
+                    try await Migrator.migrate(client: admin, appRole: nil, logger: logger, migrations: edited)
+                    Issue.record("an edited migration was accepted")
+                } catch let error as MigrationError {
+                    #expect(error.code == .checksumMismatch)
+                    #expect(error.message.contains("migration 1 (catalogue)"))
+                }
+                let status = try await Migrator.status(client: app, logger: logger, migrations: edited)
+                #expect(status.mismatched == [1])
+                #expect(!status.isCurrent)
+            }
+        }
+    }
+
+    @Test("several instances migrating at once apply each migration once")
+    func concurrentMigrators() async throws {
+        try await TestDatabase.with(migrated: false) { database in
+            try await database.withClients { _, admin in
+                let results = try await withThrowingTaskGroup(of: [Int].self) { group in
+                    for _ in 0..<4 {
+                        group.addTask {
+                            try await Migrator.migrate(client: admin, appRole: database.settings.user, logger: logger)
+                        }
+                    }
+                    var all: [[Int]] = []
+                    for try await applied in group { all.append(applied) }
+                    return all
+                }
+                #expect(results.flatMap { $0 }.sorted() == Migrations.all.map(\.version))
+                let rows = try await admin.query("SELECT count(*) FROM schema_migrations", logger: logger)
+                #expect(try await rows.decode(Int.self).first(where: { _ in true }) == Migrations.all.count)
+            }
+        }
+    }
+
+    @Test("a role name that is not a plain identifier is refused before anything runs")
+    func badRoleName() async throws {
+        try await TestDatabase.with(migrated: false) { database in
+            try await database.withClients { _, admin in
+                do {
+                    try await Migrator.migrate(client: admin, appRole: "app; DROP TABLE x", logger: logger)
+                    Issue.record("accepted a hostile role name")
+                } catch let error as MigrationError {
+                    #expect(error.code == .invalidRoleName)
+                }
+                let status = try await Migrator.status(client: admin, logger: logger)
+                #expect(status.applied.isEmpty)
+            }
+        }
+    }
+
+    @Test("CHECK constraints carry exactly the engine's raw values")
+    func enumConstraintsMatchEngine() async throws {
+        try await TestDatabase.with { database in
+            try await database.withClients { _, admin in
+                let rows = try await admin.query(
+                    """
+                    SELECT pg_get_constraintdef(oid) FROM pg_constraint
+                    WHERE conrelid IN ('datasets'::regclass, 'requests'::regclass) AND contype = 'c'
+                    """, logger: logger)
+                var definitions = ""
+                for try await definition in rows.decode(String.self) { definitions += definition + "\n" }
+                for value in Classification.allCases.map(\.rawValue) + PersonalDataCategory.allCases.map(\.rawValue)
+                    + ProtectionNeed.allCases.map(\.rawValue) + ReleaseKind.allCases.map(\.rawValue)
+                    + Recipient.allCases.map(\.rawValue) + RequestPhase.allCases.map(\.rawValue)
+                {
+                    #expect(definitions.contains("'\(value)'::text"), "CHECK lacks \(value)")
+                }
+            }
+        }
+    }
+
+    @Test("the application role may append to audit_events but never UPDATE, DELETE or TRUNCATE it")
+    func appRoleCannotRewriteAudit() async throws {
+        try await TestDatabase.with { database in
+            try await database.withClients { app, admin in
+                try await app.query(
+                    "INSERT INTO audit_events (occurred_at, actor, event) VALUES (now(), 'anna', 'login_failed')",
+                    logger: logger)
+                for statement in [
+                    "UPDATE audit_events SET actor = 'mallory'", "DELETE FROM audit_events",
+                    "TRUNCATE audit_events",
+                ] {
+                    do {
+                        try await app.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        Issue.record("the app role could run: \(statement)")
+                    } catch {
+                        #expect(Database.sqlState(of: error) == "42501", "\(statement): \(String(reflecting: error))")
+                        #expect(Database.serverMessage(of: error)?.contains("permission denied") == true)
+                    }
+                }
+                // Nor can it change other history or the schema.
+                for statement in [
+                    "DELETE FROM decisions", "UPDATE decisions SET comment = 'x'", "DELETE FROM requests",
+                    "CREATE TABLE sneaky (id int)", "DROP TABLE audit_events",
+                    "ALTER TABLE audit_events DISABLE TRIGGER USER",
+                ] {
+                    do {
+                        try await app.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        Issue.record("the app role could run: \(statement)")
+                    } catch {
+                        #expect(
+                            ["42501"].contains(Database.sqlState(of: error)),
+                            "\(statement): \(String(reflecting: error))")
+                    }
+                }
+                let rows = try await admin.query("SELECT count(*), min(actor) FROM audit_events", logger: logger)
+                for try await (count, actor) in rows.decode((Int, String?).self) {
+                    #expect(count == 1)
+                    #expect(actor == "anna")
+                }
+            }
+        }
+    }
+
+    @Test("the trigger stops even the owner from UPDATE, DELETE and TRUNCATE of audit_events")
+    func triggerStopsOwner() async throws {
+        try await TestDatabase.with { database in
+            try await database.withClients { _, admin in
+                try await admin.query(
+                    "INSERT INTO audit_events (occurred_at, actor, event) VALUES (now(), 'anna', 'login_failed')",
+                    logger: logger)
+                for statement in [
+                    "UPDATE audit_events SET actor = 'mallory'", "DELETE FROM audit_events", "TRUNCATE audit_events",
+                ] {
+                    do {
+                        try await admin.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        Issue.record("the owner could run: \(statement)")
+                    } catch {
+                        #expect(
+                            Database.serverMessage(of: error)?.contains("audit_events is append-only") == true,
+                            "\(statement): \(String(reflecting: error))")
+                    }
+                }
+                let rows = try await admin.query("SELECT count(*) FROM audit_events", logger: logger)
+                #expect(try await rows.decode(Int.self).first(where: { _ in true }) == 1)
+            }
+        }
+    }
+}

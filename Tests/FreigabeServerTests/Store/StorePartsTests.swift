@@ -1,0 +1,188 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import Testing
+import WorkflowEngine
+
+@testable import FreigabeServer
+
+@Suite("Store parts: SQL splitting, settings, command line, outbox payloads, resubmission")
+struct StorePartsTests {
+    let logger = StoreTestSupport.logger
+
+    @Test("migrations split into statements exactly where a semicolon ends one")
+    func splitting() {
+        let sql = """
+            CREATE TABLE a (t text DEFAULT ';');  -- a comment; with a semicolon
+            /* block; /* nested; */ still comment; */
+            INSERT INTO a VALUES ('it''s; fine'), (E'back\\'slash;'), ("quoted;ident");
+            CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $body$
+            BEGIN RAISE EXCEPTION 'no; %', $1; END;
+            $body$;
+            SELECT $$;$$;
+            -- only a comment at the end;
+            """
+        let statements = SQLStatements.split(sql)
+        // The trailing comment is no statement of its own.
+        #expect(statements.count == 4)
+        #expect(statements[0] == "CREATE TABLE a (t text DEFAULT ';')")
+        #expect(statements[1].hasSuffix(#"(E'back\'slash;'), ("quoted;ident")"#))
+        #expect(statements[2].hasSuffix("END;\n$body$"))
+        #expect(statements[3] == "SELECT $$;$$")
+        #expect(
+            SQLStatements.split(Migrations.auditLog.sql).contains {
+                $0.hasPrefix("CREATE FUNCTION") && $0.hasSuffix("$$")
+            })
+    }
+
+    @Test("database settings from the environment, with German messages for bad values")
+    func settings() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("settings-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let passwordFile = directory.appendingPathComponent("pw").path
+        _ = FileManager.default.createFile(atPath: passwordFile, contents: Data("geheim\n".utf8))
+        let settings = try DatabaseSettings(environment: [
+            "FREIGABE_DB_HOST": "db.stadt.example", "FREIGABE_DB_PORT": "6432", "FREIGABE_DB_NAME": "fg",
+            "FREIGABE_DB_USER": "app", "FREIGABE_DB_PASSWORD_FILE": passwordFile, "FREIGABE_DB_ADMIN_USER": "owner",
+            "FREIGABE_DB_TLS": "verify_full", "FREIGABE_DB_MAX_CONNECTIONS": "8",
+        ])
+        #expect(settings.host == "db.stadt.example")
+        #expect(settings.port == 6432)
+        #expect(settings.password == "geheim")
+        #expect(settings.tls == .verifyFull)
+        #expect(settings.maxConnections == 8)
+        let configuration = try settings.clientConfiguration(admin: true)
+        #expect(configuration.username == "owner")
+        #expect(configuration.options.maximumConnections == 8)
+        #expect(throws: DatabaseSettings.SettingsError.self) {
+            try DatabaseSettings(environment: ["FREIGABE_DB_TLS": "maybe"])
+        }
+        #expect(throws: DatabaseSettings.SettingsError.self) {
+            try DatabaseSettings(environment: [
+                "FREIGABE_DB_PASSWORD_FILE": directory.appendingPathComponent("none").path
+            ])
+        }
+        #expect(throws: DatabaseSettings.SettingsError.self) { try DatabaseSettings().clientConfiguration(admin: true) }
+    }
+
+    @Test("freigabe migrate and freigabe catalog import, as the command line runs them")
+    func commandLine() async throws {
+        try await TestDatabase.with(migrated: false) { database in
+            var environment = try StoreTestSupport.environment()
+            environment["FREIGABE_DB_NAME"] = database.name
+            let lines = Mutex<[String]>([])
+            let output: @Sendable (String) -> Void = { line in lines.withLock { $0.append(line) } }
+            #expect(await StoreCommandLine.migrate(environment: environment, output: output, errorOutput: output) == 0)
+            #expect(
+                lines.withLock { $0 } == [
+                    "applied migration 1 catalogue", "applied migration 2 requests", "applied migration 3 audit_log",
+                    "granted privileges to \(database.settings.user)",
+                ])
+            lines.withLock { $0 = [] }
+            let code = await StoreCommandLine.importCatalog(
+                path: StoreTestSupport.demoCatalog, actor: "adam", dryRun: false, environment: environment,
+                now: Clock.start, output: output, errorOutput: output)
+            #expect(code == 0)
+            #expect(
+                lines.withLock { $0.last }
+                    == "3 domains created, 0 updated, 0 unchanged; 11 datasets created, 0 updated, 0 unchanged")
+            lines.withLock { $0 = [] }
+            let again = await StoreCommandLine.importCatalog(
+                path: StoreTestSupport.demoCatalog, actor: "adam", dryRun: false, environment: environment,
+                now: Clock.start, output: output, errorOutput: output)
+            #expect(again == 0)
+            #expect(
+                lines.withLock { $0 } == [
+                    "0 domains created, 0 updated, 3 unchanged; 0 datasets created, 0 updated, 11 unchanged"
+                ])
+            var noAdmin = environment
+            noAdmin["FREIGABE_DB_ADMIN_USER"] = ""
+            #expect(await StoreCommandLine.migrate(environment: noAdmin, output: output, errorOutput: output) == 78)
+        }
+    }
+
+    @Test("outbox payloads name the recipients the dispatcher must resolve")
+    func outboxPayloads() async throws {
+        try await ServiceFixture.with { fixture in
+            let request = try await fixture.shared("baumkataster")
+            let rows = try await fixture.admin.query(
+                "SELECT payload::text FROM outbox WHERE request_id = \(request.id) ORDER BY id", logger: logger)
+            var messages: [OutboxMessage] = []
+            for try await text in rows.decode(String.self) {
+                messages.append(try OutboxMessage.decode(fromStoredJSON: text))
+            }
+            #expect(messages.map(\.topic) == ["submitted", "request_decision"])
+            #expect(messages[0].recipients == [OutboxRecipient(role: "requester", uid: "anna", group: nil)])
+            #expect(messages[1].recipients == [OutboxRecipient(role: "data_owner", uid: "otto", group: nil)])
+            #expect(messages[1].step == "owner_review")
+            #expect(messages[1].deadline == request.status.deadline)
+            #expect(messages[1].requestNumber == request.number)
+            _ = try await fixture.decide(request, by: People.otto, at: Clock.days(1))
+            let steward = try await fixture.admin.query(
+                "SELECT payload::text FROM outbox WHERE request_id = \(request.id) ORDER BY id DESC LIMIT 1",
+                logger: logger)
+            for try await text in steward.decode(String.self) {
+                let message = try OutboxMessage.decode(fromStoredJSON: text)
+                #expect(
+                    message.recipients == [
+                        OutboxRecipient(
+                            role: "data_steward", uid: nil, group: "cn=stewards-umwelt,ou=groups,dc=stadt,dc=example")
+                    ])
+            }
+        }
+    }
+
+    @Test("a resubmission that changes the facts restarts the workflow and re-routes it")
+    func resubmissionChangingFacts() async throws {
+        try await ServiceFixture.with { fixture in
+            // Lärmkartierung is internal: for an internal recipient no ISB step applies.
+            let created = try await fixture.shared("laermkartierung")
+            #expect(created.timeline.map(\.status) == [.current, .pending, .skipped, .skipped])
+            let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
+            let asked = try await fixture.decide(
+                owner, by: People.stefan, .requestChanges(question: "Wer genau bekommt die Daten?"), at: Clock.days(2))
+            #expect(asked.status.step == "steward_review")
+            let answered = try await fixture.service.resubmit(
+                requestID: created.id,
+                changes: Resubmission(
+                    comment: "Ein externes Planungsbüro",
+                    recipient: RecipientInput(name: "Planungsbüro Lärm GmbH", type: .external)),
+                caller: People.anna, now: Clock.days(3), logger: logger)
+            // Internal data to an external recipient needs the ISB, and every step decides again.
+            #expect(answered.status.step == "owner_review")
+            #expect(answered.timeline.map(\.status) == [.current, .pending, .skipped, .pending])
+            #expect(answered.recipient?.type == .external)
+            // Resubmitting needs an open question, and only the requester answers.
+            await expectServiceError(.invalidState) {
+                try await fixture.service.resubmit(
+                    requestID: created.id, changes: Resubmission(), caller: People.anna, now: Clock.days(3),
+                    logger: logger)
+            }
+        }
+    }
+
+    @Test("timers made moot by a decision are marked, not fired")
+    func mootTimers() async throws {
+        try await ServiceFixture.with { fixture in
+            let request = try await fixture.shared("baumkataster")
+            _ = try await fixture.decide(request, by: People.otto, at: Clock.days(1))
+            // The owner step's reminder and escalation were cancelled; the steward step's are pending.
+            let rows = try await fixture.admin.query(
+                """
+                SELECT kind, step, cancelled_at IS NOT NULL FROM timers WHERE request_id = \(request.id)
+                ORDER BY id
+                """, logger: logger)
+            var timers: [String] = []
+            for try await (kind, step, cancelled) in rows.decode((String, String?, Bool).self) {
+                timers.append("\(kind) \(step ?? "-") \(cancelled ? "cancelled" : "pending")")
+            }
+            #expect(
+                timers == [
+                    "reminder owner_review cancelled", "escalation owner_review cancelled",
+                    "reminder steward_review pending", "escalation steward_review pending",
+                ])
+        }
+    }
+}
