@@ -9,8 +9,9 @@ WITH_SERVICES := set -a; . $(LOCAL_ENV); set +a;
 SWIFT_FORMAT_PATHS := Package.swift Sources Tests
 # Roles and stewardships of the demo directory; connection settings come from .local/env.
 DEMO_CONFIG := scripts/demo/freigabe.yaml
+DEMO_CATALOG := scripts/demo/catalog.yaml
 
-.PHONY: run test build services services-down lint format validate-workflows bench-ldap clean
+.PHONY: run test build services services-down lint format validate-workflows api-conformance bench bench-ldap clean
 
 ## Start PostgreSQL, slapd and the SMTP sink on loopback (installs them when run as root).
 services:
@@ -24,13 +25,21 @@ build:
 
 ## Serve http://127.0.0.1:8080 with the local services.
 run: services build
+	$(WITH_SERVICES) "$$(swift build --show-bin-path)/freigabe" migrate
+	$(WITH_SERVICES) "$$(swift build --show-bin-path)/freigabe" catalog import $(DEMO_CATALOG) --actor make-run
 	$(WITH_SERVICES) exec "$$(swift build --show-bin-path)/freigabe" serve --config $(DEMO_CONFIG)
 
-## Everything CI checks: services, all test targets, the shipped workflows, formatting.
+## Everything CI checks: services, all test targets, the shipped workflows, the live server against
+## its OpenAPI document (schemathesis), formatting.
 test: services
 	$(WITH_SERVICES) swift test
 	$(MAKE) validate-workflows
+	$(MAKE) api-conformance
 	$(MAKE) lint
+
+api-conformance: services
+	swift build --product freigabe
+	scripts/api-conformance-live
 
 validate-workflows:
 	swift build --product freigabe
@@ -41,6 +50,10 @@ lint:
 
 format:
 	swift format --in-place --recursive $(SWIFT_FORMAT_PATHS)
+
+## Figures, not tests: decisions/s, p50/p99, pgbench -N ratio and peak RSS (release build).
+bench: services
+	scripts/bench
 
 ## Figures, not tests: logins/s and p50/p99 against the local slapd (release build).
 bench-ldap: services

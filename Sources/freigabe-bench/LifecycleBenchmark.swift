@@ -1,0 +1,154 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+
+/// `freigabe-bench lifecycle`: full Shared Data lifecycles over HTTP against a running server (create
+/// and submit → Owner → Steward → DSB → ISB → granted), at several client counts; prints decisions per
+/// second and p50/p99, `pgbench -N` (the database floor) at the same client count and the ratio, and
+/// the server's peak RSS.
+struct LifecycleBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lifecycle", abstract: "Benchmark full request lifecycles over HTTP.")
+
+    @Option(help: "Base URL of the running server.") var url = "http://127.0.0.1:8080"
+    @Option(help: "Client counts to run, comma separated.") var clients = "1,16,64"
+    @Option(help: "Seconds per client count.") var seconds = 15
+    @Option(help: "Dataset with personal, confidential data (all four steps).") var dataset = "schulwegunfaelle"
+    @Option(help: "Requester, Owner, Steward, DSB, ISB of that dataset, comma separated.")
+    var people = "anna,volker,sina,dora,ingo"
+    @Option(help: "Password of all of them.") var password = "demo"
+    @Option(help: "Server process id, for its peak RSS (VmHWM).") var serverPID: Int?
+    @Option(help: "pgbench binary; empty to skip the database floor.") var pgbench = ""
+    @Option(help: "Database for pgbench (created and initialised by the caller).") var pgbenchDatabase =
+        "freigabe_pgbench"
+
+    func run() async throws {
+        guard people.split(separator: ",").count == 5 else { throw ValidationError("--people needs five names") }
+        let http = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(
+                connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)))
+        do {
+            try await measure(http: http)
+            try await http.shutdown()
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+
+    private func measure(http: HTTPClient) async throws {
+        let names = people.split(separator: ",").map(String.init)
+        let counts = clients.split(separator: ",").compactMap { Int($0) }
+        let api = BenchAPI(http: http, baseURL: url, password: password)
+        print(
+            "freigabe-bench lifecycle: \(url), dataset \(dataset), \(ProcessInfo.processInfo.activeProcessorCount) cores"
+        )
+        for count in counts {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            let started = ContinuousClock.now
+            let results = try await withThrowingTaskGroup(of: [Duration].self) { group in
+                for _ in 0..<count {
+                    group.addTask {
+                        var latencies: [Duration] = []
+                        while ContinuousClock.now < deadline {
+                            latencies += try await api.lifecycle(dataset: dataset, people: names)
+                        }
+                        return latencies
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            let summary = LatencySummary(latencies: results, elapsed: ContinuousClock.now - started)
+            print("\(String(format: "%3d", count)) clients: decisions \(summary.line)")
+            if !pgbench.isEmpty {
+                let tps = try runPgbench(clients: count)
+                print(
+                    String(
+                        format: "             pgbench -N: %8.1f tps; ratio decisions/s ÷ tps = %.2f", tps,
+                        summary.perSecond / tps))
+            }
+        }
+        if let serverPID, let peak = peakRSS(of: serverPID) {
+            print(String(format: "server peak RSS (VmHWM): %.1f MB", Double(peak) / 1024))
+        }
+    }
+
+    /// Runs `pgbench -N` for the same time and client count; its own connection settings come from the
+    /// PG* environment the caller sets.
+    private func runPgbench(clients: Int) throws -> Double {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: pgbench)
+        process.arguments = [
+            "-N", "-n", "-c", String(clients), "-j", String(min(clients, 2)), "-T", String(seconds), pgbenchDatabase,
+        ]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
+            let tps = Double(line.dropFirst("tps = ".count).prefix { $0.isNumber || $0 == "." })
+        else { throw ValidationError("pgbench printed no tps:\n\(output)") }
+        return tps
+    }
+
+    private func peakRSS(of pid: Int) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return nil }
+        return Int(line.split(separator: " ").dropFirst().first ?? "")
+    }
+}
+
+/// The few API calls a lifecycle needs.
+struct BenchAPI: Sendable {
+    let http: HTTPClient
+    let baseURL: String
+    let password: String
+
+    /// One lifecycle; returns the latency of every decision (the submission counts as one).
+    func lifecycle(dataset: String, people: [String]) async throws -> [Duration] {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        let accessEnd = formatter.string(from: Date().addingTimeInterval(180 * 86_400))
+        let create = """
+            {"kind":"shared_data","dataset_id":"\(dataset)","purpose":"Lasttest: Auswertung der Unfallschwerpunkte",\
+            "recipient":{"name":"Amt für Verkehrsplanung","type":"internal"},\
+            "legal_basis":"Art. 6 Abs. 1 lit. e DSGVO","access_end":"\(accessEnd)","submit":true}
+            """
+        var latencies: [Duration] = []
+        let (created, createLatency) = try await post("/api/v1/requests", body: create, as: people[0], expect: 201)
+        latencies.append(createLatency)
+        guard let id = (try JSONSerialization.jsonObject(with: created) as? [String: Any])?["id"] as? String else {
+            throw ValidationError("no id in the answer to POST /requests")
+        }
+        for approver in people.dropFirst() {
+            let (_, latency) = try await post(
+                "/api/v1/requests/\(id)/decisions", body: #"{"decision":"approve"}"#, as: approver, expect: 200)
+            latencies.append(latency)
+        }
+        return latencies
+    }
+
+    private func post(
+        _ path: String, body: String, as user: String, expect status: Int
+    ) async throws -> (Data, Duration) {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(
+            name: "Authorization", value: "Basic " + Data("\(user):\(password)".utf8).base64EncodedString())
+        request.body = .bytes(ByteBuffer(string: body))
+        let started = ContinuousClock.now
+        let response = try await http.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        let latency = ContinuousClock.now - started
+        guard Int(response.status.code) == status else {
+            throw ValidationError("\(path) as \(user): HTTP \(response.status.code): \(String(buffer: bytes))")
+        }
+        return (Data(buffer: bytes), latency)
+    }
+}
