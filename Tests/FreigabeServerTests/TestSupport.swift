@@ -22,6 +22,26 @@ enum TestSupport {
             templatesDirectory: templatesDirectory, workflowsDirectory: workflowsDirectory, logLevel: .warning)
     }
 
+    /// The settings `make services` wrote to `.local/env`, overridden by `FREIGABE_*` variables of the
+    /// test process (so CI or a developer can point the tests elsewhere).
+    static func localServicesEnvironment() -> [String: String] {
+        var values: [String: String] = [:]
+        let file = repositoryRoot.appendingPathComponent(".local/env").path
+        if let text = try? String(contentsOfFile: file, encoding: .utf8) {
+            for line in text.split(separator: "\n") {
+                var line = line.trimmingCharacters(in: .whitespaces)
+                if line.hasPrefix("#") { continue }
+                if line.hasPrefix("export ") { line.removeFirst("export ".count) }
+                guard let equals = line.firstIndex(of: "=") else { continue }
+                values[String(line[..<equals])] = String(line[line.index(after: equals)...])
+            }
+        }
+        for (key, value) in ProcessInfo.processInfo.environment where key.hasPrefix("FREIGABE_") {
+            values[key] = value
+        }
+        return values
+    }
+
     static func makeApp() async throws -> some ApplicationProtocol {
         try await buildApplication(configuration: configuration)
     }

@@ -50,9 +50,9 @@ enum APIBody {
         guard !bytes.contains(0), String(validating: bytes, as: UTF8.self) != nil else {
             throw APIProblem(.invalidJSON, status: .badRequest, detail: "Der Inhalt ist kein gültiges UTF-8.")
         }
-        let value: APIJSONValue
+        let value: JSONValue
         do {
-            value = try JSONDecoder().decode(APIJSONValue.self, from: Data(bytes))
+            value = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
         } catch {
             throw APIProblem(.invalidJSON, status: .badRequest, detail: "Der Inhalt ist kein gültiges JSON.")
         }
@@ -80,33 +80,7 @@ enum APIBody {
     }
 }
 
-/// Any JSON value, decoded without a schema so that the API can report every unknown field and every
-/// wrong type at once, by field name.
-indirect enum APIJSONValue: Sendable, Hashable, Decodable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([APIJSONValue])
-    case object([String: APIJSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([APIJSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: APIJSONValue].self))
-        }
-    }
-
+extension JSONValue {
     /// For messages about a wrong type.
     var kindName: String {
         switch self {
@@ -144,13 +118,13 @@ struct BodyErrors {
 
 /// A JSON object being read field by field. `null` counts as "not given" everywhere.
 struct JSONObject: Sendable {
-    let fields: [String: APIJSONValue]
+    let fields: [String: JSONValue]
     /// The object's own field name plus a dot, for nested objects (`recipient.`).
     let path: String
 
     func name(_ key: String) -> String { path + key }
 
-    private func value(_ key: String) -> APIJSONValue? {
+    private func value(_ key: String) -> JSONValue? {
         guard let value = fields[key], value != .null else { return nil }
         return value
     }

@@ -8,6 +8,6 @@ struct DirectoryService: Service {
 
     func run() async throws {
         // `run()` returns when cancelled and shuts the directory down itself.
-        try await cancelWhenGracefulShutdown { await directory.run() }
+        await cancelWhenGracefulShutdown { await directory.run() }
     }
 }

@@ -64,13 +64,14 @@ public actor LoginThrottle {
     }
 
     public func recordFailure(username: String, address: String?, now: Date) {
-        for key in keys(username: username, address: address) {
+        let keys = keys(username: username, address: address)
+        evictIfNeeded(now: now, making: keys.count)
+        for key in keys {
             var record = live(records[key], now: now) ?? Record(failures: 0, lastFailure: now)
             record.failures += 1
             record.lastFailure = now
             records[key] = record
         }
-        evictIfNeeded(now: now)
     }
 
     /// A successful login clears the user's count; the address keeps its count, since one address
@@ -100,15 +101,17 @@ public actor LoginThrottle {
         return min(doubled, policy.maximumDelay.seconds)
     }
 
-    private func evictIfNeeded(now: Date) {
-        guard records.count > policy.maximumTrackedKeys else { return }
+    /// Keeps the table within `maximumTrackedKeys`, with room for `room` more keys: first the expired
+    /// records go; if that is not enough, the ones with the fewest failures (then the oldest). An
+    /// address flooding random user names has the most failures, so it is the last to be forgotten.
+    private func evictIfNeeded(now: Date, making room: Int) {
+        guard records.count + room > policy.maximumTrackedKeys else { return }
         records = records.filter { live($0.value, now: now) != nil }
-        // Still too many live keys: drop the oldest half rather than grow without bound.
-        if records.count > policy.maximumTrackedKeys {
-            let keep = records.sorted { $0.value.lastFailure > $1.value.lastFailure }.prefix(
-                policy.maximumTrackedKeys / 2)
-            records = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
-        }
+        guard records.count + room > policy.maximumTrackedKeys else { return }
+        let keep = records.sorted {
+            ($0.value.failures, $0.value.lastFailure) > ($1.value.failures, $1.value.lastFailure)
+        }.prefix(policy.maximumTrackedKeys / 2)
+        records = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
     }
 }
 

@@ -22,7 +22,7 @@ struct TimerService: Service {
 
     func run() async throws {
         // Ends on graceful shutdown: the sleep is cancelled and the loop checks for it.
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     let fired = try await requests.fireDueTimers(now: now(), logger: logger)

@@ -138,24 +138,7 @@ enum DemoDirectory {
 extension StoreTestSupport {
     /// `FREIGABE_LDAP_*` from `.local/env`, the process environment winning.
     static func ldapEnvironment() throws -> [String: String] {
-        var values: [String: String] = [:]
-        let file = repositoryRoot.appendingPathComponent(".local/env").path
-        if let text = try? String(contentsOfFile: file, encoding: .utf8) {
-            for line in text.split(separator: "\n") {
-                var line = line.trimmingCharacters(in: .whitespaces)
-                if line.hasPrefix("#") { continue }
-                if line.hasPrefix("export ") { line.removeFirst("export ".count) }
-                guard let equals = line.firstIndex(of: "=") else { continue }
-                var value = String(line[line.index(after: equals)...])
-                if value.count >= 2, value.hasPrefix("'") || value.hasPrefix("\""), value.last == value.first {
-                    value = String(value.dropFirst().dropLast())
-                }
-                values[String(line[..<equals])] = value
-            }
-        }
-        for (key, value) in ProcessInfo.processInfo.environment where key.hasPrefix("FREIGABE_LDAP_") {
-            values[key] = value
-        }
+        let values = TestSupport.localServicesEnvironment().filter { $0.key.hasPrefix("FREIGABE_LDAP_") }
         return values
     }
 }
@@ -165,7 +148,7 @@ struct APIResponse: Sendable {
     var status: Int
     var headers: HTTPFields
     var body: String
-    var json: APIJSONValue?
+    var json: JSONValue?
 
     var contentType: String? { headers[.contentType] }
 
@@ -209,9 +192,9 @@ struct APIClient: Sendable {
         }
         let response = try await client.executeRequest(uri: path, method: method, headers: headers, body: payload)
         let text = String(buffer: response.body)
-        var parsed: APIJSONValue? = nil
+        var parsed: JSONValue? = nil
         if let type = response.headers[.contentType], type.contains("json") {
-            parsed = try? JSONDecoder().decode(APIJSONValue.self, from: Data(text.utf8))
+            parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
             #expect(parsed != nil, "answer is not JSON: \(text.prefix(300))", sourceLocation: sourceLocation)
         }
         let result = APIResponse(status: Int(response.status.code), headers: response.headers, body: text, json: parsed)
@@ -226,13 +209,13 @@ struct APIClient: Sendable {
     }
 }
 
-extension APIJSONValue {
-    subscript(key: String) -> APIJSONValue? {
+extension JSONValue {
+    subscript(key: String) -> JSONValue? {
         guard case .object(let fields) = self else { return nil }
         return fields[key]
     }
 
-    subscript(index: Int) -> APIJSONValue? {
+    subscript(index: Int) -> JSONValue? {
         guard case .array(let items) = self, items.indices.contains(index) else { return nil }
         return items[index]
     }
@@ -252,7 +235,7 @@ extension APIJSONValue {
         return flag
     }
 
-    var array: [APIJSONValue] {
+    var array: [JSONValue] {
         guard case .array(let items) = self else { return [] }
         return items
     }

@@ -13,7 +13,7 @@ import Yams
 /// tests for answers schemathesis cannot reach with random data (a granted request, a timeline with
 /// decisions, an inbox as deputy).
 struct OpenAPIValidator: Sendable {
-    let document: APIJSONValue
+    let document: JSONValue
     /// Paths as written in the document (below `/api/v1`), split into segments.
     let paths: [(template: String, segments: [String])]
 
@@ -27,7 +27,7 @@ struct OpenAPIValidator: Sendable {
     }
 
     /// YAML as loaded by Yams → JSON values.
-    static func json(_ value: Any) throws -> APIJSONValue {
+    static func json(_ value: Any) throws -> JSONValue {
         switch value {
         case let value as [String: Any]: return .object(try value.mapValues(json))
         case let value as [Any]: return .array(try value.map(json))
@@ -58,7 +58,7 @@ struct OpenAPIValidator: Sendable {
     }
 
     func check(
-        method: HTTPRequest.Method, path: String, status: Int, contentType: String?, body: APIJSONValue?
+        method: HTTPRequest.Method, path: String, status: Int, contentType: String?, body: JSONValue?
     ) -> [String] {
         guard let template = template(for: path) else { return ["no path in the document matches \(path)"] }
         let methodName = method == .head ? "get" : method.rawValue.lowercased()
@@ -85,14 +85,14 @@ struct OpenAPIValidator: Sendable {
         return validate(body, against: schema, at: "$")
     }
 
-    func resolve(_ reference: String) -> APIJSONValue? {
+    func resolve(_ reference: String) -> JSONValue? {
         guard reference.hasPrefix("#/") else { return nil }
-        var node: APIJSONValue? = document
+        var node: JSONValue? = document
         for part in reference.dropFirst(2).split(separator: "/") { node = node?[String(part)] }
         return node
     }
 
-    func validate(_ value: APIJSONValue, against schema: APIJSONValue, at location: String) -> [String] {
+    func validate(_ value: JSONValue, against schema: JSONValue, at location: String) -> [String] {
         guard case .object = schema else { return ["\(location): the schema is \(schema.kindName), not an object"] }
         if let reference = schema["$ref"]?.string {
             guard let resolved = resolve(reference) else { return ["\(location): unresolvable \(reference)"] }
@@ -125,7 +125,7 @@ struct OpenAPIValidator: Sendable {
             for name in schema["required"]?.array.compactMap(\.string) ?? [] where fields[name] == nil {
                 problems.append("\(location): required property \(name) is missing")
             }
-            let properties: [String: APIJSONValue]
+            let properties: [String: JSONValue]
             if case .object(let declared)? = schema["properties"] { properties = declared } else { properties = [:] }
             for (name, field) in fields {
                 if let property = properties[name] {
@@ -174,7 +174,7 @@ struct OpenAPIValidator: Sendable {
         return problems
     }
 
-    static func has(_ value: APIJSONValue, type: String) -> Bool {
+    static func has(_ value: JSONValue, type: String) -> Bool {
         switch (type, value) {
         case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("null", .null),
             ("number", .number):
@@ -198,7 +198,7 @@ struct OpenAPIValidator: Sendable {
     /// schemathesis trips over it.
     func documentProblems() -> [String] {
         var problems: [String] = []
-        func walk(_ node: APIJSONValue, _ location: String) {
+        func walk(_ node: JSONValue, _ location: String) {
             switch node {
             case .object(let fields):
                 if case .object(let properties)? = fields["properties"] {

@@ -7,17 +7,11 @@ import Testing
 /// The real slapd started by `make services`, configured the way `make run` configures it: the
 /// connection from `.local/env`, the roles from `scripts/demo/freigabe.yaml`.
 enum DirectoryFixtures {
-    /// `.local/env` as a dictionary; the tests fail (never skip) without it.
+    /// `.local/env` (and `FREIGABE_*` of the process); the tests fail (never skip) without it.
     static func environment() throws -> [String: String] {
-        let path = TestSupport.repositoryRoot.appendingPathComponent(".local/env").path
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw FixtureError("\(path) is missing: run `make services` (make test does) first")
-        }
-        var values: [String: String] = [:]
-        for line in text.split(separator: "\n") where line.hasPrefix("export ") {
-            let assignment = line.dropFirst("export ".count)
-            guard let equals = assignment.firstIndex(of: "=") else { continue }
-            values[String(assignment[..<equals])] = String(assignment[assignment.index(after: equals)...])
+        let values = TestSupport.localServicesEnvironment()
+        guard values["FREIGABE_LDAP_URL"] != nil else {
+            throw FixtureError("no FREIGABE_LDAP_URL in .local/env: run `make services` (make test does) first")
         }
         return values
     }

@@ -20,24 +20,7 @@ enum StoreTestSupport {
 
     /// `FREIGABE_DB_*` from the process environment, else from `.local/env`.
     static func environment() throws -> [String: String] {
-        var values: [String: String] = [:]
-        let file = repositoryRoot.appendingPathComponent(".local/env").path
-        if let text = try? String(contentsOfFile: file, encoding: .utf8) {
-            for line in text.split(separator: "\n") {
-                var line = line.trimmingCharacters(in: .whitespaces)
-                if line.hasPrefix("#") { continue }
-                if line.hasPrefix("export ") { line.removeFirst("export ".count) }
-                guard let equals = line.firstIndex(of: "=") else { continue }
-                var value = String(line[line.index(after: equals)...])
-                if value.count >= 2, value.hasPrefix("'") || value.hasPrefix("\""), value.last == value.first {
-                    value = String(value.dropFirst().dropLast())
-                }
-                values[String(line[..<equals])] = value
-            }
-        }
-        for (key, value) in ProcessInfo.processInfo.environment where key.hasPrefix("FREIGABE_DB_") {
-            values[key] = value
-        }
+        let values = TestSupport.localServicesEnvironment().filter { $0.key.hasPrefix("FREIGABE_DB_") }
         guard values["FREIGABE_DB_PORT"] != nil, values["FREIGABE_DB_ADMIN_USER"] != nil,
             values["FREIGABE_DB_USER"] != nil
         else {
