@@ -6,8 +6,8 @@ import NIOFoundationCompat
 
 /// `freigabe-bench lifecycle`: full Shared Data lifecycles over HTTP against a running server (create
 /// and submit → Owner → Steward → DSB → ISB → granted), at several client counts; prints decisions per
-/// second and p50/p99, `pgbench -N` (the database floor) at the same client count and the ratio, and
-/// the server's peak RSS.
+/// second and p50/p99, the ratio to `pgbench -N` (the database floor, measured by `scripts/bench` at
+/// the same client count and handed in) and the server's peak RSS.
 struct LifecycleBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lifecycle", abstract: "Benchmark full request lifecycles over HTTP.")
@@ -20,9 +20,8 @@ struct LifecycleBenchmark: AsyncParsableCommand {
     var people = "anna,volker,sina,dora,ingo"
     @Option(help: "Password of all of them.") var password = "demo"
     @Option(help: "Server process id, for its peak RSS (VmHWM).") var serverPID: Int?
-    @Option(help: "pgbench binary; empty to skip the database floor.") var pgbench = ""
-    @Option(help: "Database for pgbench (created and initialised by the caller).") var pgbenchDatabase =
-        "freigabe_pgbench"
+    @Option(help: "The database floor measured by the caller: pgbench -N tps per client count, e.g. 1=480,16=1900.")
+    var pgbenchTPS = ""
 
     func run() async throws {
         guard people.split(separator: ",").count == 5 else { throw ValidationError("--people needs five names") }
@@ -63,8 +62,7 @@ struct LifecycleBenchmark: AsyncParsableCommand {
             }
             let summary = LatencySummary(latencies: results, elapsed: ContinuousClock.now - started)
             print("\(String(format: "%3d", count)) clients: decisions \(summary.line)")
-            if !pgbench.isEmpty {
-                let tps = try runPgbench(clients: count)
+            if let tps = databaseFloor[count] {
                 print(
                     String(
                         format: "             pgbench -N: %8.1f tps; ratio decisions/s ÷ tps = %.2f", tps,
@@ -76,23 +74,14 @@ struct LifecycleBenchmark: AsyncParsableCommand {
         }
     }
 
-    /// Runs `pgbench -N` for the same time and client count; its own connection settings come from the
-    /// PG* environment the caller sets.
-    private func runPgbench(clients: Int) throws -> Double {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: pgbench)
-        process.arguments = [
-            "-N", "-n", "-c", String(clients), "-j", String(min(clients, 2)), "-T", String(seconds), pgbenchDatabase,
-        ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
-            let tps = Double(line.dropFirst("tps = ".count).prefix { $0.isNumber || $0 == "." })
-        else { throw ValidationError("pgbench printed no tps:\n\(output)") }
-        return tps
+    /// `--pgbench-tps` as clients → tps.
+    private var databaseFloor: [Int: Double] {
+        var floor: [Int: Double] = [:]
+        for entry in pgbenchTPS.split(separator: ",") {
+            let parts = entry.split(separator: "=")
+            if parts.count == 2, let clients = Int(parts[0]), let tps = Double(parts[1]) { floor[clients] = tps }
+        }
+        return floor
     }
 
     private func peakRSS(of pid: Int) -> Int? {
