@@ -28,6 +28,8 @@ struct TimerService: Service {
                     let fired = try await requests.fireDueTimers(now: now(), logger: logger)
                     if fired > 0 { logger.info("Timers fired", metadata: ["timers.fired": "\(fired)"]) }
                 } catch {
+                    // Shutting down cancels the round in flight: that is no failure worth an error line.
+                    if Task.isCancelled { return }
                     // A database outage must not stop the timers for good; the next round retries.
                     logger.error("Firing timers failed", metadata: ["error": "\(error)"])
                 }

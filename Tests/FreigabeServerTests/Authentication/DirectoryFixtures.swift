@@ -34,6 +34,9 @@ enum DirectoryFixtures {
         configuration.templatesDirectory = TestSupport.templatesDirectory
         configuration.workflowsDirectory = TestSupport.workflowsDirectory
         configuration.logLevel = .warning
+        // These tests are about logins; the database (and its migrations and timers) stays out of them,
+        // so they never touch the shared `freigabe` database.
+        configuration.database = nil
         return configuration
     }
 
