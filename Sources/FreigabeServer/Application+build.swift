@@ -68,6 +68,7 @@ public func buildApplication(
     }
     let authenticator = DirectoryAuthenticator(
         directory: directory, throttle: LoginThrottle(),
+        cache: configuration.loginCacheTTL > .zero ? LoginCache(ttl: configuration.loginCacheTTL) : nil,
         onFailedLogin: requests.map { auditFailedLogins(to: $0, logger: logger) })
     let router = buildRouter(
         configuration: configuration, renderer: renderer, authenticator: authenticator, api: api, logger: logger)

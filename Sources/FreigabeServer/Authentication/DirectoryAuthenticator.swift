@@ -21,15 +21,17 @@ public struct DirectoryAuthenticator: RouterMiddleware {
 
     let directory: LDAPDirectory?
     let throttle: LoginThrottle
+    let cache: LoginCache?
     let onFailedLogin: FailedLoginRecorder?
     let now: @Sendable () -> Date
 
     public init(
-        directory: LDAPDirectory?, throttle: LoginThrottle, onFailedLogin: FailedLoginRecorder? = nil,
-        now: @escaping @Sendable () -> Date = { Date() }
+        directory: LDAPDirectory?, throttle: LoginThrottle, cache: LoginCache? = nil,
+        onFailedLogin: FailedLoginRecorder? = nil, now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.directory = directory
         self.throttle = throttle
+        self.cache = cache
         self.onFailedLogin = onFailedLogin
         self.now = now
     }
@@ -55,10 +57,14 @@ public struct DirectoryAuthenticator: RouterMiddleware {
                 .tooManyRequests, headers: [.retryAfter: String(seconds)],
                 message: "Zu viele fehlgeschlagene Anmeldungen. Bitte versuchen Sie es in \(seconds) Sekunden erneut.")
         }
+        if let person = await cache?.person(username: credentials.username, password: credentials.password) {
+            return try await next(request, Self.authenticated(context, as: person))
+        }
         let person: Person
         do {
             person = try await directory.authenticate(username: credentials.username, password: credentials.password)
         } catch let error as LDAPDirectoryError where Self.isRefusal(error) {
+            await cache?.forget(username: credentials.username)
             await throttle.recordFailure(username: credentials.username, address: address, now: now())
             await onFailedLogin?(credentials.username, address)
             // The user name is logged for the operator; the password never is.
@@ -77,10 +83,15 @@ public struct DirectoryAuthenticator: RouterMiddleware {
                 message: "Das Verzeichnis (LDAP) ist nicht erreichbar; bitte später erneut versuchen.")
         }
         await throttle.recordSuccess(username: credentials.username)
+        await cache?.remember(username: credentials.username, password: credentials.password, person: person)
+        return try await next(request, Self.authenticated(context, as: person))
+    }
+
+    private static func authenticated(_ context: Context, as person: Person) -> Context {
         var context = context
         context.identity = AuthenticatedUser(person: person)
         context.logger[metadataKey: "actor"] = .string(person.uid)
-        return try await next(request, context)
+        return context
     }
 
     /// Errors that mean "these credentials are not valid", as opposed to "we could not check them".

@@ -40,6 +40,8 @@ public struct AppConfiguration: Sendable, Equatable {
     /// The city's LDAP / Active Directory (`ldap.*`); nil when `ldap.url` is not set, in which case
     /// only the public pages are served and every route that needs a login answers 503.
     public var directory: LDAPConfiguration?
+    /// How long a successful login is remembered (`ldap.login_cache_seconds`, default 60, 0 = off).
+    public var loginCacheTTL: Duration
     /// The PostgreSQL database (`db.*`); nil when no `db.*` key is set, in which case the API answers 503.
     public var database: DatabaseSettings?
     /// Apply pending migrations at start with the admin role (`db.migrate_on_start`, default true when
@@ -56,6 +58,7 @@ public struct AppConfiguration: Sendable, Equatable {
         logLevel: Logger.Level = .info,
         federalState: GermanState = .hessen,
         directory: LDAPConfiguration? = nil,
+        loginCacheTTL: Duration = .seconds(60),
         database: DatabaseSettings? = nil,
         migrateOnStart: Bool = true,
         openAPIFile: String = "openapi.yaml"
@@ -67,6 +70,7 @@ public struct AppConfiguration: Sendable, Equatable {
         self.logLevel = logLevel
         self.federalState = federalState
         self.directory = directory
+        self.loginCacheTTL = loginCacheTTL
         self.database = database
         self.migrateOnStart = migrateOnStart
         self.openAPIFile = openAPIFile
@@ -99,6 +103,7 @@ public struct AppConfiguration: Sendable, Equatable {
             configuration.federalState = state
         }
         configuration.directory = try DirectorySettings.read(values)
+        configuration.loginCacheTTL = try DirectorySettings.loginCacheTTL(values)
         configuration.database = try DatabaseSettings.read(values)
         if let file = values.text(Key.openAPIFile) { configuration.openAPIFile = file }
         if let migrate = try values.parsed(Key.migrateOnStart, expected: "true, false", parse: DirectorySettings.bool) {

@@ -28,6 +28,7 @@ enum DirectorySettings {
         static let cacheTTL = "ldap.cache_ttl_seconds"
         static let poolSize = "ldap.pool_size"
         static let stewards = "ldap.stewards"
+        static let loginCache = "ldap.login_cache_seconds"
         static func roleGroups(_ role: DirectoryRole) -> String { "ldap.roles.\(role.rawValue)" }
     }
 
@@ -168,6 +169,14 @@ enum DirectorySettings {
     private static func cacheSeconds(_ text: String) -> Duration? {
         guard let value = Int(text), (0...86_400).contains(value) else { return nil }
         return .seconds(value)
+    }
+
+    /// `ldap.login_cache_seconds`: how long a successful login is remembered (0 turns it off).
+    static func loginCacheTTL(_ values: SettingValues) throws -> Duration {
+        try values.parsed(Key.loginCache, expected: "Sekunden, 0 bis 3600") { text -> Duration? in
+            guard let value = Int(text), (0...3600).contains(value) else { return nil }
+            return .seconds(value)
+        } ?? .seconds(60)
     }
 
     private static func poolSize(_ text: String) -> Int? {
