@@ -16,9 +16,27 @@ public struct DefinitionSet: Sendable {
         }
     }
 
+    /// A valid definition together with the text it was parsed from.
+    public struct Loaded: Sendable {
+        public var definition: WorkflowDefinition
+        public var source: Source
+    }
+
     /// Parses all sources. Returns the registry when every file is valid, otherwise every problem found.
     public func load(_ sources: [Source]) -> Result<WorkflowRegistry, DefinitionError> {
-        var registry = WorkflowRegistry()
+        loadWithSources(sources).flatMap { loaded in
+            var registry = WorkflowRegistry()
+            for entry in loaded {
+                // Duplicates were refused above, so registering cannot fail.
+                try? registry.register(entry.definition, file: entry.source.file)
+            }
+            return .success(registry)
+        }
+    }
+
+    /// Like `load`, but keeps each definition's source text (the server stores it for requests in flight).
+    public func loadWithSources(_ sources: [Source]) -> Result<[Loaded], DefinitionError> {
+        var loaded: [Loaded] = []
         var problems: [DefinitionProblem] = []
         var firstFile: [String: String] = [:]
         for source in sources {
@@ -33,12 +51,12 @@ public struct DefinitionSet: Sendable {
                     continue
                 }
                 firstFile[key] = source.file
-                try registry.register(definition, file: source.file)
+                loaded.append(Loaded(definition: definition, source: source))
             } catch {
                 problems += error.problems
             }
         }
-        return problems.isEmpty ? .success(registry) : .failure(DefinitionError(problems: problems))
+        return problems.isEmpty ? .success(loaded) : .failure(DefinitionError(problems: problems))
     }
 
     /// The line of the top-level `version:` key, where a duplicate is best fixed.

@@ -38,7 +38,7 @@ enum StoreTestSupport {
 
     static let workflows: WorkflowLibrary = {
         do {
-            return try WorkflowLibrary.load(directory: workflowsDirectory)
+            return try WorkflowLoader.load(directory: workflowsDirectory)
         } catch {
             fatalError("shipped workflows do not load: \(error)")
         }

@@ -61,19 +61,8 @@ public struct DatasetView: Sendable, Hashable, Codable {
     }
 }
 
-/// A data domain (Datendomäne).
-public struct DomainView: Sendable, Hashable, Codable {
-    public var id: String
-    public var title: String
-    /// DN of the LDAP group of the domain's Data Stewards.
-    public var stewardGroup: String
-
-    public init(id: String, title: String, stewardGroup: String) {
-        self.id = id
-        self.title = title
-        self.stewardGroup = stewardGroup
-    }
-}
+/// A data domain (Datendomäne); it reads back exactly as the catalogue writes it.
+public typealias DomainView = DomainInput
 
 /// The workflow a request is pinned to.
 public struct WorkflowRef: Sendable, Hashable, Codable {

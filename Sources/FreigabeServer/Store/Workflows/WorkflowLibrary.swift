@@ -17,44 +17,17 @@ public struct WorkflowLibrary: Sendable {
     public let parser: WorkflowDefinitionParser
 
     /// Parses `sources` (as `freigabe workflow validate` does); every problem is reported at once.
+    /// Reading a directory of definitions is `WorkflowLoader`'s job.
     public init(
         sources: [DefinitionSet.Source], parser: WorkflowDefinitionParser = WorkflowDefinitionParser()
     ) throws(DefinitionError) {
-        switch DefinitionSet(parser: parser).load(sources) {
-        case .success(let registry):
-            var entries: [Entry] = []
-            for definition in registry.definitions {
-                // DefinitionSet keeps the files' order; find each definition's text by its hash.
-                for source in sources where (try? parser.parse(source.text, file: source.file))?.pin == definition.pin {
-                    entries.append(Entry(definition: definition, source: source.text))
-                    break
-                }
-            }
-            self.entries = entries
+        switch DefinitionSet(parser: parser).loadWithSources(sources) {
+        case .success(let loaded):
+            self.entries = loaded.map { Entry(definition: $0.definition, source: $0.source.text) }
             self.parser = parser
         case .failure(let error):
             throw error
         }
-    }
-
-    /// Reads every `*.yaml` / `*.yml` file of `directory`.
-    public static func load(
-        directory: String, parser: WorkflowDefinitionParser = WorkflowDefinitionParser()
-    ) throws -> WorkflowLibrary {
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory)
-            .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
-        var sources: [DefinitionSet.Source] = []
-        for file in files {
-            let path = directory + "/" + file
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
-            else {
-                throw DefinitionError(problems: [
-                    DefinitionProblem(file: path, line: 1, message: "the file is not readable or not valid UTF-8")
-                ])
-            }
-            sources.append(DefinitionSet.Source(file: path, text: text))
-        }
-        return try WorkflowLibrary(sources: sources, parser: parser)
     }
 
     /// The newest definition serving `kind` (highest version), as new requests take it.
