@@ -86,7 +86,7 @@ func auditFailedLogins(to requests: RequestService, logger: Logger) -> Directory
     { username, address in
         do {
             try await requests.recordSecurityEvent(
-                SecurityEvent(event: "login_failed", actor: username, clientAddress: address), now: Date(),
+                SecurityEvent(event: .loginFailed, actor: username, clientAddress: address), now: Date(),
                 logger: logger)
         } catch {
             logger.error("Recording a failed login failed", metadata: ["error": "\(error)"])

@@ -59,6 +59,11 @@ enum APIBody {
         guard case .object(let fields) = value else {
             throw APIProblem(.invalidJSON, status: .badRequest, detail: "Erwartet wird ein JSON-Objekt ({...}).")
         }
+        if let repeated = JSONDuplicateKeys.first(in: bytes) {
+            throw APIProblem.invalidBody([
+                repeated: "Dieses Feld kommt mehrfach vor; jedes Feld darf nur einmal stehen."
+            ])
+        }
         return JSONObject(fields: fields, path: "")
     }
 

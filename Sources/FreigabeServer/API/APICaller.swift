@@ -46,9 +46,10 @@ public struct DirectoryPrincipalResolver: PrincipalResolver {
         self.directory = directory
     }
 
-    public func directoryFacts(ofUID uid: String) async throws -> DirectoryFacts? {
+    public func entry(ofUID uid: String) async throws -> DirectoryEntry? {
         do {
-            return DirectoryFacts(person: try await directory.person(username: uid))
+            let person = try await directory.person(username: uid)
+            return DirectoryEntry(uid: person.uid, facts: DirectoryFacts(person: person))
         } catch let error as LDAPDirectoryError where error.code == .userNotFound || error.code == .invalidUsername {
             return nil
         }

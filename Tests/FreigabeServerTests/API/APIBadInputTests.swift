@@ -215,6 +215,18 @@ struct APIBadInputTests {
                 try await api.send(
                     .post, decisions, as: "otto", body: utf16, headers: [.contentType: "application/json"])
             }
+            // Duplicate names: Foundation would keep one value silently; the API names the field.
+            response = try await Self.expectRefused(fixture, status: 400, type: "invalid-body") {
+                try await api.send(
+                    .post, decisions, as: "otto", json: #"{"decision": "reject", "reason": "nein", "reason": ""}"#)
+            }
+            #expect(Set(response.errors.keys) == ["reason"])
+            response = try await Self.expectRefused(fixture, status: 400, type: "invalid-body") {
+                try await api.send(
+                    .post, "/api/v1/requests", as: "anna",
+                    json: #"{"kind": "shared_data", "recipient": {"name": "A", "type": "internal", "n\u0061me": "B"}}"#)
+            }
+            #expect(Set(response.errors.keys) == ["recipient.name"])
             // A NUL character escaped inside a string is valid JSON but no valid text.
             response = try await Self.expectRefused(fixture, status: 422, type: "validation") {
                 try await api.send(

@@ -64,7 +64,7 @@ struct APIFixture: Sendable {
                 directory: directory, throttle: LoginThrottle(),
                 onFailedLogin: { username, address in
                     try? await service.recordSecurityEvent(
-                        SecurityEvent(event: "login_failed", actor: username, clientAddress: address), now: clock.now(),
+                        SecurityEvent(event: .loginFailed, actor: username, clientAddress: address), now: clock.now(),
                         logger: logger)
                 })
         }

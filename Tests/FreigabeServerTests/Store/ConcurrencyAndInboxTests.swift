@@ -230,20 +230,46 @@ struct ConcurrencyAndInboxTests {
             }
             #expect(period?.fieldErrors.keys.sorted() == ["valid_until"])
             let before = try await fixture.counts()
+            // A deputy the directory does not know could never act; the own uid in other letters is oneself.
+            let unknown = await expectServiceError(.validation) {
+                try await service.createDeputyship(
+                    NewDeputyship(deputy: "niemand", validFrom: Clock.days(1), validUntil: Clock.days(2)),
+                    caller: People.otto, now: Clock.start, logger: logger)
+            }
+            #expect(unknown?.fieldErrors.keys.sorted() == ["deputy"])
+            let unknownPrincipal = await expectServiceError(.validation) {
+                try await service.createDeputyship(
+                    NewDeputyship(
+                        principal: "niemand", deputy: "paul", validFrom: Clock.days(1), validUntil: Clock.days(2)),
+                    caller: People.adam, now: Clock.start, logger: logger)
+            }
+            #expect(unknownPrincipal?.fieldErrors.keys.sorted() == ["principal"])
+            let oneself = await expectServiceError(.validation) {
+                try await service.createDeputyship(
+                    NewDeputyship(deputy: "OTTO", validFrom: Clock.days(1), validUntil: Clock.days(2)),
+                    caller: People.otto, now: Clock.start, logger: logger)
+            }
+            #expect(oneself?.fieldErrors.keys.sorted() == ["deputy"])
+            #expect(try await fixture.counts() == before)
+            let spelled = try await service.createDeputyship(
+                NewDeputyship(deputy: "PAUL", validFrom: Clock.days(1), validUntil: Clock.days(2)),
+                caller: People.otto, now: Clock.start, logger: logger)
+            #expect(spelled.deputy == "paul")
+            let afterSpelled = try await fixture.counts()
             await expectServiceError(.forbidden) {
                 try await service.createDeputyship(
                     NewDeputyship(
                         principal: "otto", deputy: "anna", validFrom: Clock.days(1), validUntil: Clock.days(2)),
                     caller: People.anna, now: Clock.start, logger: logger)
             }
-            #expect(try await fixture.counts()["audit_events"] == before["audit_events"]! + 1)
+            #expect(try await fixture.counts()["audit_events"] == afterSpelled["audit_events"]! + 1)
             let byAdmin = try await service.createDeputyship(
                 NewDeputyship(principal: "otto", deputy: "anna", validFrom: Clock.days(1), validUntil: Clock.days(2)),
                 caller: People.adam, now: Clock.start, logger: logger)
             #expect(byAdmin.createdBy == "adam")
             #expect(
-                try await service.deputyships(caller: People.otto, now: Clock.start, logger: logger).map(\.id) == [
-                    byAdmin.id
+                Set(try await service.deputyships(caller: People.otto, now: Clock.start, logger: logger).map(\.id)) == [
+                    spelled.id, byAdmin.id,
                 ])
         }
     }

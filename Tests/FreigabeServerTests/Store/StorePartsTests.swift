@@ -113,7 +113,7 @@ struct StorePartsTests {
             for try await text in rows.decode(String.self) {
                 messages.append(try OutboxMessage.decode(fromStoredJSON: text))
             }
-            #expect(messages.map(\.topic) == ["submitted", "request_decision"])
+            #expect(messages.map(\.topic) == [.submitted, .requestDecision])
             #expect(messages[0].recipients == [OutboxRecipient(role: "requester", uid: "anna", group: nil)])
             #expect(messages[1].recipients == [OutboxRecipient(role: "data_owner", uid: "otto", group: nil)])
             #expect(messages[1].step == "owner_review")

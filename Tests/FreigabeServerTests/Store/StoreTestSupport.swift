@@ -257,7 +257,10 @@ enum People {
 
     /// The directory as a resolver for principals.
     static let resolver = ClosurePrincipalResolver { uid in
-        all.first { $0.uid == uid }?.directoryFacts
+        // Like the directory: the uid is matched without regard to case and answered in its own spelling.
+        all.first { $0.uid.lowercased() == uid.lowercased() }.map {
+            DirectoryEntry(uid: $0.uid, facts: $0.directoryFacts)
+        }
     }
 }
 

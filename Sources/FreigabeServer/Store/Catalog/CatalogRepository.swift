@@ -15,19 +15,28 @@ public struct CatalogRepository: Sendable {
         """
 
     static func dataset(from row: PostgresRow) throws -> DatasetView {
-        let cells = PostgresRandomAccessRow(row)
-        let id = try cells[0].decode(String.self)
-        guard let classification = Classification(rawValue: try cells[7].decode(String.self)),
-            let personalData = PersonalDataCategory(rawValue: try cells[8].decode(String.self)),
-            let protectionNeed = ProtectionNeed(rawValue: try cells[9].decode(String.self))
+        var cells = RowCursor(row)
+        return try dataset(from: &cells)
+    }
+
+    /// The cells of `datasetColumns`, in their order.
+    static func dataset(from cells: inout RowCursor) throws -> DatasetView {
+        let id: String = try cells.next()
+        let title: String = try cells.next()
+        let description: String = try cells.next()
+        let domain: String = try cells.next()
+        let domainTitle: String = try cells.next()
+        let owner: String? = try cells.next()
+        let ownerGroup: String? = try cells.next()
+        guard let classification = Classification(rawValue: try cells.next()),
+            let personalData = PersonalDataCategory(rawValue: try cells.next()),
+            let protectionNeed = ProtectionNeed(rawValue: try cells.next())
         else { throw ServiceError.internal("dataset \(id) has values the engine does not know") }
         return DatasetView(
-            id: id, title: try cells[1].decode(String.self), description: try cells[2].decode(String.self),
-            domain: try cells[3].decode(String.self), domainTitle: try cells[4].decode(String.self),
-            owner: try cells[5].decode(String?.self), ownerGroup: try cells[6].decode(String?.self),
-            classification: classification, personalData: personalData, protectionNeed: protectionNeed,
-            licence: try cells[10].decode(String?.self), highValue: try cells[11].decode(Bool.self),
-            formats: try cells[12].decode([String].self), updatedAt: try cells[13].decode(Date.self))
+            id: id, title: title, description: description, domain: domain, domainTitle: domainTitle, owner: owner,
+            ownerGroup: ownerGroup, classification: classification, personalData: personalData,
+            protectionNeed: protectionNeed, licence: try cells.next(), highValue: try cells.next(),
+            formats: try cells.next(), updatedAt: try cells.next())
     }
 
     /// Datasets matching the query, by title then id. `limit` is clamped to 1...500.
@@ -121,7 +130,7 @@ public struct CatalogRepository: Sendable {
                     "datasets_created": report.datasetsCreated, "datasets_updated": report.datasetsUpdated,
                 ])
                 try await AuditWriter.insert(
-                    AuditRow(occurredAt: now, actor: actor, event: "catalog_imported", details: details),
+                    AuditRow(occurredAt: now, actor: actor, event: .catalogImported, details: details),
                     on: connection, logger: logger)
             }
             return report

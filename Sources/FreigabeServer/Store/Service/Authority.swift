@@ -109,17 +109,28 @@ struct CallerContext: Sendable {
             SELECT principal, valid_from, LEAST(valid_until, COALESCE(ended_at, valid_until))
             FROM deputyships
             WHERE deputy = \(caller.uid)
-              AND LEAST(valid_until, COALESCE(ended_at, valid_until)) > \(now.addingTimeInterval(-30 * 86_400))
+              AND LEAST(valid_until, COALESCE(ended_at, valid_until)) > \(relevanceCutoff(now))
             ORDER BY valid_from
             """, logger: logger)
         var deputyships: [Deputyship] = []
         for try await (principal, from, until) in rows.decode((String, Date, Date).self) {
             deputyships.append(Deputyship(principal: principal, deputy: caller.uid, validFrom: from, validUntil: until))
         }
+        return try await resolve(caller: caller, deputyships: deputyships, principals: principals)
+    }
+
+    /// Deputyships that can still matter at `now`: ended and long-expired ones are left out; recent ones
+    /// stay so the engine can say "deputyship not active" instead of "not authorised".
+    static func relevanceCutoff(_ now: Date) -> Date { now.addingTimeInterval(-30 * 86_400) }
+
+    /// The caller with the directory facts of the principals of `deputyships`.
+    static func resolve(
+        caller: Caller, deputyships: [Deputyship], principals: any PrincipalResolver
+    ) async throws -> CallerContext {
         var facts: [String: DirectoryFacts] = [:]
         for principal in Set(deputyships.map(\.principal)) {
             do {
-                facts[principal] = try await principals.directoryFacts(ofUID: principal) ?? DirectoryFacts()
+                facts[principal] = try await principals.entry(ofUID: principal)?.facts ?? DirectoryFacts()
             } catch {
                 throw ServiceError.unavailable("directory lookup of principal \(principal) failed: \(error)")
             }

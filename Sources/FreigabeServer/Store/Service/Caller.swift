@@ -75,18 +75,31 @@ public struct DirectoryFacts: Sendable, Hashable {
     }
 }
 
-/// Looks up the directory facts of a person the caller deputises for (the HTTP layer implements it with
-/// LDAP and its cache). Called before the command's transaction, never while a row is locked.
+/// A person as the directory knows them: the uid in the directory's own spelling (`PAUL` → `paul`) and
+/// what the directory says about them.
+public struct DirectoryEntry: Sendable, Hashable {
+    public var uid: String
+    public var facts: DirectoryFacts
+
+    public init(uid: String, facts: DirectoryFacts = DirectoryFacts()) {
+        self.uid = uid
+        self.facts = facts
+    }
+}
+
+/// Looks up people by uid: the principals a deputy acts for, and the people a deputyship names (the HTTP
+/// layer implements it with LDAP and its cache). Called before a command's transaction, never while a
+/// row is locked.
 public protocol PrincipalResolver: Sendable {
-    /// The facts of `uid`; nil when the person is unknown (then they lend the deputy no role).
-    func directoryFacts(ofUID uid: String) async throws -> DirectoryFacts?
+    /// The person; nil when the directory does not know them (then they lend a deputy no role).
+    func entry(ofUID uid: String) async throws -> DirectoryEntry?
 }
 
 /// A ``PrincipalResolver`` from a closure, for tests and simple wiring.
 public struct ClosurePrincipalResolver: PrincipalResolver {
-    private let resolve: @Sendable (String) async throws -> DirectoryFacts?
+    private let resolve: @Sendable (String) async throws -> DirectoryEntry?
 
-    public init(_ resolve: @escaping @Sendable (String) async throws -> DirectoryFacts?) { self.resolve = resolve }
+    public init(_ resolve: @escaping @Sendable (String) async throws -> DirectoryEntry?) { self.resolve = resolve }
 
-    public func directoryFacts(ofUID uid: String) async throws -> DirectoryFacts? { try await resolve(uid) }
+    public func entry(ofUID uid: String) async throws -> DirectoryEntry? { try await resolve(uid) }
 }

@@ -19,7 +19,7 @@ struct AuditRow: Sendable {
     var role: String?
     var requestID: UUID?
     var datasetID: String?
-    var event: String
+    var event: AuditEvent
     var decision: String?
     var step: String?
     var state: String?
@@ -29,21 +29,47 @@ struct AuditRow: Sendable {
     var details: String = "{}"
 }
 
+extension AuditRow: Encodable {
+    /// The address `inet` accepts, and the details that keep a malformed one: inet refuses anything that
+    /// is not an address, and a malformed value (a misconfigured proxy header) must not lose the event.
+    var storedAddressAndDetails: (address: String?, details: String) {
+        guard let raw = clientAddress else { return (nil, details) }
+        if InetAddress.isValid(raw) { return (raw, details) }
+        var object = (try? StoredJSON.decode([String: JSONValue].self, from: details)) ?? [:]
+        object["client_address_raw"] = .string(String(raw.prefix(200)))
+        return (nil, (try? StoredJSON.encode(object)) ?? details)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case actor, role, event, decision, step, state, comment, details
+        case occurredAt = "occurred_at"
+        case actingFor = "acting_for"
+        case datasetID = "dataset_id"
+        case clientAddress = "client_address"
+    }
+
+    /// The row as ``CommandWrite`` sends it (the request id comes from the statement).
+    func encode(to encoder: any Encoder) throws {
+        let (address, details) = storedAddressAndDetails
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(occurredAt, forKey: .occurredAt)
+        try container.encode(actor, forKey: .actor)
+        try container.encode(actingFor, forKey: .actingFor)
+        try container.encode(role, forKey: .role)
+        try container.encode(datasetID, forKey: .datasetID)
+        try container.encode(event.rawValue, forKey: .event)
+        try container.encode(decision, forKey: .decision)
+        try container.encode(step, forKey: .step)
+        try container.encode(state, forKey: .state)
+        try container.encode(comment, forKey: .comment)
+        try container.encode(address, forKey: .clientAddress)
+        try container.encode(details, forKey: .details)
+    }
+}
+
 enum AuditWriter {
     static func insert(_ row: AuditRow, on connection: PostgresConnection, logger: Logger) async throws {
-        // inet refuses anything that is not an address; a malformed value (a misconfigured proxy header)
-        // must not lose the event, so it goes to details instead.
-        var details = row.details
-        var address: String? = nil
-        if let raw = row.clientAddress {
-            if InetAddress.isValid(raw) {
-                address = raw
-            } else {
-                var object = (try? StoredJSON.decode([String: JSONValue].self, from: details)) ?? [:]
-                object["client_address_raw"] = .string(String(raw.prefix(200)))
-                details = (try? StoredJSON.encode(object)) ?? details
-            }
-        }
+        let (address, details) = row.storedAddressAndDetails
         try await connection.query(
             """
             INSERT INTO audit_events (
@@ -51,7 +77,7 @@ enum AuditWriter {
                 client_address, details)
             VALUES (
                 \(row.occurredAt), \(row.actor), \(row.actingFor), \(row.role), \(row.requestID), \(row.datasetID),
-                \(row.event), \(row.decision), \(row.step), \(row.state), \(row.comment), \(address)::inet,
+                \(row.event.rawValue), \(row.decision), \(row.step), \(row.state), \(row.comment), \(address)::inet,
                 \(details)::jsonb)
             """, logger: logger)
     }
@@ -83,7 +109,7 @@ public struct OutboxRecipient: Sendable, Hashable, Codable {
 /// template: request_decision, reminder, escalated, withdrawn, submitted, changes_requested, granted,
 /// published, rejected, revoked, expired.
 public struct OutboxMessage: Sendable, Hashable, Codable {
-    public var topic: String
+    public var topic: OutboxTopic
     public var requestID: UUID
     public var requestNumber: String
     public var datasetID: String
@@ -120,57 +146,54 @@ struct EffectContext: Sendable {
 }
 
 enum EffectWriter {
-    /// Writes the rows for `effects`, in order: audit events, outbox messages, timers.
+    /// Writes the rows for `effects` of an event that did not change the request row itself, in one
+    /// statement.
     static func apply(
         _ effects: [Effect], context: EffectContext, on connection: PostgresConnection, logger: Logger
     ) async throws {
+        var write = CommandWrite(requestID: context.requestID, expectedVersion: 0, request: nil, now: context.now)
+        collect(effects, context: context, into: &write)
+        try await write.execute(on: connection, logger: logger)
+    }
+
+    /// Adds the rows for `effects` to `write`, in order: audit events, outbox messages, timers.
+    static func collect(_ effects: [Effect], context: EffectContext, into write: inout CommandWrite) {
+        func enqueue(_ message: OutboxMessage) {
+            write.outbox.append(OutboxRow(topic: message.topic, payload: message))
+        }
         for effect in effects {
             switch effect {
             case .audit(let record):
-                try await AuditWriter.insert(auditRow(record, context: context), on: connection, logger: logger)
+                write.audit.append(auditRow(record, context: context))
             case .requestDecision(let step, let branch, let role, let deadline):
-                try await enqueue(
+                enqueue(
                     message(
-                        context, topic: "request_decision", to: [recipient(role, context)], step: step,
-                        branch: branch, deadline: deadline), at: context.now, on: connection, logger: logger)
+                        context, topic: .requestDecision, to: [recipient(role, context)], step: step,
+                        branch: branch, deadline: deadline))
             case .remind(let step, let branch, let role, let deadline):
-                try await enqueue(
+                enqueue(
                     message(
-                        context, topic: "reminder", to: [recipient(role, context)], step: step, branch: branch,
-                        deadline: deadline), at: context.now, on: connection, logger: logger)
+                        context, topic: .reminder, to: [recipient(role, context)], step: step, branch: branch,
+                        deadline: deadline))
             case .inform(let role, .escalated(let step, let overdueSince, let mayDecide)):
-                var message = message(context, topic: "escalated", to: [recipient(role, context)], step: step)
+                var message = message(context, topic: .escalated, to: [recipient(role, context)], step: step)
                 message.mayDecide = mayDecide
                 message.overdueSince = overdueSince
-                try await enqueue(message, at: context.now, on: connection, logger: logger)
+                enqueue(message)
             case .inform(let role, .withdrawn(let step)):
-                try await enqueue(
-                    message(context, topic: "withdrawn", to: [recipient(role, context)], step: step), at: context.now,
-                    on: connection, logger: logger)
+                enqueue(message(context, topic: .withdrawn, to: [recipient(role, context)], step: step))
             case .notifyRequester(let notice):
-                try await enqueue(requesterMessage(notice, context), at: context.now, on: connection, logger: logger)
+                enqueue(requesterMessage(notice, context))
             case .scheduleReminder(let step, let at):
-                try await schedule(
-                    kind: "reminder", step: step, at: at, context: context, on: connection, logger: logger)
+                write.timers.append(TimerRow(kind: .reminder, step: step, dueAt: at))
             case .scheduleEscalation(let step, let at):
-                try await schedule(
-                    kind: "escalation", step: step, at: at, context: context, on: connection, logger: logger)
+                write.timers.append(TimerRow(kind: .escalation, step: step, dueAt: at))
             case .scheduleExpiry(let at):
-                try await schedule(kind: "expiry", step: nil, at: at, context: context, on: connection, logger: logger)
+                write.timers.append(TimerRow(kind: .expiry, step: nil, dueAt: at))
             case .cancelTimers(let step):
-                try await connection.query(
-                    """
-                    UPDATE timers SET cancelled_at = \(context.now)
-                    WHERE request_id = \(context.requestID) AND step = \(step) AND kind IN ('reminder', 'escalation')
-                      AND fired_at IS NULL AND cancelled_at IS NULL
-                    """, logger: logger)
+                write.cancelledSteps.append(step)
             case .cancelExpiry:
-                try await connection.query(
-                    """
-                    UPDATE timers SET cancelled_at = \(context.now)
-                    WHERE request_id = \(context.requestID) AND kind = 'expiry'
-                      AND fired_at IS NULL AND cancelled_at IS NULL
-                    """, logger: logger)
+                write.cancelsExpiry = true
             }
         }
     }
@@ -190,7 +213,7 @@ enum EffectWriter {
         if !record.covers.isEmpty { details["covers"] = .array(record.covers.map { .string($0) }) }
         return AuditRow(
             occurredAt: record.at, actor: record.actor, actingFor: record.actingFor, role: record.role?.identifier,
-            requestID: context.requestID, datasetID: context.dataset.id, event: record.event.rawValue,
+            requestID: context.requestID, datasetID: context.dataset.id, event: AuditEvent(record.event),
             decision: decision, step: record.step, state: record.state, comment: record.comment,
             // The system's own events (timers) have no client.
             clientAddress: record.actor == nil ? nil : context.clientAddress,
@@ -209,7 +232,7 @@ enum EffectWriter {
     }
 
     static func message(
-        _ context: EffectContext, topic: String, to recipients: [OutboxRecipient], step: String? = nil,
+        _ context: EffectContext, topic: OutboxTopic, to recipients: [OutboxRecipient], step: String? = nil,
         branch: String? = nil, deadline: Date? = nil
     ) -> OutboxMessage {
         OutboxMessage(
@@ -222,52 +245,30 @@ enum EffectWriter {
         let requester = [OutboxRecipient(role: "requester", uid: context.requester, group: nil)]
         switch notice {
         case .submitted:
-            return message(context, topic: "submitted", to: requester)
+            return message(context, topic: .submitted, to: requester)
         case .changesRequested(let step, let question):
-            var result = message(context, topic: "changes_requested", to: requester, step: step)
+            var result = message(context, topic: .changesRequested, to: requester, step: step)
             result.text = question
             return result
         case .granted(let until):
-            var result = message(context, topic: "granted", to: requester)
+            var result = message(context, topic: .granted, to: requester)
             result.grantedUntil = until
             return result
         case .published(let licence, let portalURL):
-            var result = message(context, topic: "published", to: requester)
+            var result = message(context, topic: .published, to: requester)
             result.licence = licence
             result.portalURL = portalURL
             return result
         case .rejected(let step, let reason):
-            var result = message(context, topic: "rejected", to: requester, step: step)
+            var result = message(context, topic: .rejected, to: requester, step: step)
             result.text = reason
             return result
         case .revoked(let reason):
-            var result = message(context, topic: "revoked", to: requester)
+            var result = message(context, topic: .revoked, to: requester)
             result.text = reason
             return result
         case .expired:
-            return message(context, topic: "expired", to: requester)
+            return message(context, topic: .expired, to: requester)
         }
-    }
-
-    static func enqueue(
-        _ message: OutboxMessage, at now: Date, on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        try await connection.query(
-            """
-            INSERT INTO outbox (kind, topic, request_id, payload, created_at, available_at)
-            VALUES ('mail', \(message.topic), \(message.requestID), \(try StoredJSON.encode(message))::jsonb,
-                    \(now), \(now))
-            """, logger: logger)
-    }
-
-    static func schedule(
-        kind: String, step: String?, at: Date, context: EffectContext, on connection: PostgresConnection,
-        logger: Logger
-    ) async throws {
-        try await connection.query(
-            """
-            INSERT INTO timers (request_id, kind, step, due_at, created_at)
-            VALUES (\(context.requestID), \(kind), \(step), \(at), \(context.now))
-            """, logger: logger)
     }
 }

@@ -19,12 +19,11 @@ struct DatasetRecord: Sendable, Hashable {
     static let columns =
         CatalogRepository.datasetColumns + ", d.owner_group_key, dm.steward_group, dm.steward_group_key"
 
-    static func from(_ row: PostgresRow, offset: Int = 0) throws -> DatasetRecord {
-        let cells = PostgresRandomAccessRow(row)
-        return DatasetRecord(
-            view: try CatalogRepository.dataset(from: row),
-            ownerGroupKey: try cells[14].decode(String?.self), stewardGroup: try cells[15].decode(String.self),
-            stewardGroupKey: try cells[16].decode(String.self))
+    /// The cells of `columns`, in their order.
+    static func from(_ cells: inout RowCursor) throws -> DatasetRecord {
+        DatasetRecord(
+            view: try CatalogRepository.dataset(from: &cells), ownerGroupKey: try cells.next(),
+            stewardGroup: try cells.next(), stewardGroupKey: try cells.next())
     }
 
     static func load(id: String, on connection: PostgresConnection, logger: Logger) async throws -> DatasetRecord? {
@@ -33,7 +32,10 @@ struct DatasetRecord: Sendable, Hashable {
             SELECT \(unescaped: columns)
             FROM datasets d JOIN domains dm ON dm.id = d.domain_id WHERE d.id = \(id)
             """, logger: logger)
-        for try await row in rows { return try from(row) }
+        for try await row in rows {
+            var cells = RowCursor(row)
+            return try from(&cells)
+        }
         return nil
     }
 
@@ -73,38 +75,49 @@ struct RequestRecord: Sendable {
         r.open_data_check::text, r.snapshot::text, r.version, r.created_at, r.updated_at, r.submitted_at
         """
 
-    static func from(_ row: PostgresRow) throws -> RequestRecord {
-        let cells = PostgresRandomAccessRow(row)
-        let id = try cells[0].decode(UUID.self)
-        guard let kind = ReleaseKind(rawValue: try cells[2].decode(String.self)) else {
+    /// The cells of `columns`, in their order.
+    static func from(_ cells: inout RowCursor) throws -> RequestRecord {
+        let id: UUID = try cells.next()
+        let number: String = try cells.next()
+        guard let kind = ReleaseKind(rawValue: try cells.next()) else {
             throw ServiceError.internal("request \(id) has an unknown kind")
         }
+        let datasetID: String = try cells.next()
+        let requester: String = try cells.next()
+        let purpose: String = try cells.next()
+        let recipientName: String? = try cells.next()
+        let recipientType: String? = try cells.next()
         var recipient: RecipientInput? = nil
-        if let name = try cells[6].decode(String?.self), let type = try cells[7].decode(String?.self) {
-            guard let type = Recipient(rawValue: type) else {
+        if let recipientName, let recipientType {
+            guard let type = Recipient(rawValue: recipientType) else {
                 throw ServiceError.internal("request \(id) has an unknown recipient type")
             }
-            recipient = RecipientInput(name: name, type: type)
+            recipient = RecipientInput(name: recipientName, type: type)
         }
+        let legalBasis: String? = try cells.next()
+        let accessStart: Date? = try cells.next()
+        let accessEnd: Date? = try cells.next()
+        let licence: String? = try cells.next()
+        let format: String? = try cells.next()
+        let anonymisationStatement: String? = try cells.next()
+        let openDataCheck: String? = try cells.next()
+        let snapshot: String = try cells.next()
         return RequestRecord(
-            id: id, number: try cells[1].decode(String.self), kind: kind, datasetID: try cells[3].decode(String.self),
-            requester: try cells[4].decode(String.self), purpose: try cells[5].decode(String.self),
-            recipient: recipient,
-            legalBasis: try cells[8].decode(String?.self), accessStart: try cells[9].decode(Date?.self),
-            accessEnd: try cells[10].decode(Date?.self), licence: try cells[11].decode(String?.self),
-            format: try cells[12].decode(String?.self), anonymisationStatement: try cells[13].decode(String?.self),
-            openDataCheck: try cells[14].decode(String?.self).map {
-                try StoredJSON.decode(OpenDataCheck.self, from: $0)
-            },
-            snapshot: try StoredJSON.decode(RequestSnapshot.self, from: try cells[15].decode(String.self)),
-            version: try cells[16].decode(Int.self), createdAt: try cells[17].decode(Date.self),
-            updatedAt: try cells[18].decode(Date.self), submittedAt: try cells[19].decode(Date?.self))
+            id: id, number: number, kind: kind, datasetID: datasetID, requester: requester, purpose: purpose,
+            recipient: recipient, legalBasis: legalBasis, accessStart: accessStart, accessEnd: accessEnd,
+            licence: licence, format: format, anonymisationStatement: anonymisationStatement,
+            openDataCheck: try openDataCheck.map { try StoredJSON.decode(OpenDataCheck.self, from: $0) },
+            snapshot: try StoredJSON.decode(RequestSnapshot.self, from: snapshot), version: try cells.next(),
+            createdAt: try cells.next(), updatedAt: try cells.next(), submittedAt: try cells.next())
     }
 
     static func load(id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> RequestRecord? {
         let rows = try await connection.query(
             "SELECT \(unescaped: columns) FROM requests r WHERE r.id = \(id)", logger: logger)
-        for try await row in rows { return try from(row) }
+        for try await row in rows {
+            var cells = RowCursor(row)
+            return try from(&cells)
+        }
         return nil
     }
 

@@ -29,13 +29,6 @@ struct SecurityRefusal: Error {
     var event: AuditRow
 }
 
-/// What the idempotency record of a command holds and compares.
-private struct Fingerprint: Encodable {
-    var operation: String
-    var requestID: UUID?
-    var input: String
-}
-
 extension RequestService {
     var views: ViewBuilder { ViewBuilder(calendar: calendar) }
 
@@ -77,62 +70,18 @@ extension RequestService {
         }
     }
 
-    /// One transaction with the Idempotency-Key protocol around `body`: a stored answer for the same key
-    /// and fingerprint is returned without running `body`; another fingerprint is `idempotencyMismatch`.
-    /// The key row is inserted before `body` runs, so a concurrent request with the same key waits for
-    /// this transaction and then finds the stored answer (one retry after the unique violation).
+    /// One transaction around `body`, with the Idempotency-Key protocol when a key is given: a stored
+    /// answer for the same key and input is returned without running `body`.
     func idempotent<Result: Codable & Sendable>(
         caller: Caller, key: String?, operation: String, requestID: UUID?, input: some Encodable, status: Int,
         now: Date, logger: Logger, _ body: @escaping (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         guard let key else { return try await Database.transaction(client, logger: logger, body) }
-        try RequestValidation.checkIdempotencyKey(key)
-        let fingerprint = try StoredJSON.encode(
-            Fingerprint(operation: operation, requestID: requestID, input: try StoredJSON.encode(input)))
-        for attempt in 1...2 {
-            do {
-                return try await Database.transaction(client, logger: logger) { connection in
-                    // Keys live 24 hours; an older one may be reused.
-                    try await connection.query(
-                        """
-                        DELETE FROM idempotency_keys
-                        WHERE actor = \(caller.uid) AND key = \(key) AND created_at < \(now.addingTimeInterval(-86_400))
-                        """, logger: logger)
-                    let rows = try await connection.query(
-                        """
-                        SELECT fingerprint = sha256(convert_to(\(fingerprint), 'UTF8')), response::text
-                        FROM idempotency_keys WHERE actor = \(caller.uid) AND key = \(key)
-                        """, logger: logger)
-                    for try await (same, response) in rows.decode((Bool, String).self) {
-                        guard same else {
-                            throw ServiceError(
-                                .idempotencyMismatch,
-                                message: "Dieser Idempotency-Key wurde bereits für eine andere Anfrage verwendet.",
-                                details: "key \(key) of \(caller.uid) reused for \(operation)")
-                        }
-                        logger.debug("idempotent replay", metadata: ["idempotency.key": "\(key)"])
-                        return try StoredJSON.decode(Result.self, from: response)
-                    }
-                    try await connection.query(
-                        """
-                        INSERT INTO idempotency_keys (actor, key, operation, fingerprint, status, response, created_at)
-                        VALUES (\(caller.uid), \(key), \(operation), sha256(convert_to(\(fingerprint), 'UTF8')),
-                                \(status), '{}'::jsonb, \(now))
-                        """, logger: logger)
-                    let result = try await body(connection)
-                    try await connection.query(
-                        """
-                        UPDATE idempotency_keys SET response = \(try StoredJSON.encode(result))::jsonb
-                        WHERE actor = \(caller.uid) AND key = \(key)
-                        """, logger: logger)
-                    return result
-                }
-            } catch  where Database.sqlState(of: error) == "23505" && attempt == 1 {
-                // unique_violation on idempotency_keys: the same key committed concurrently; read its answer.
-                continue
-            }
-        }
-        throw ServiceError.conflict("idempotency key \(key) kept colliding")
+        let claim = try IdempotencyStore.Claim(
+            caller: caller.uid, key: key, operation: operation, requestID: requestID, input: input, status: status,
+            now: now)
+        if let stored = try await claim.replay(Result.self, client: client, logger: logger) { return stored }
+        return try await claim.run(client: client, logger: logger, body)
     }
 
     // MARK: Create
@@ -206,14 +155,15 @@ extension RequestService {
             let effectContext = EffectContext(
                 requestID: record.id, number: record.number, kind: record.kind, dataset: dataset, requester: caller.uid,
                 clientAddress: caller.clientAddress, now: now)
+            var write = CommandWrite(requestID: record.id, expectedVersion: record.version, request: nil, now: now)
             // Creating a draft is no transition of the workflow, but the log says who filed what, when.
-            try await AuditWriter.insert(
+            write.audit.append(
                 AuditRow(
-                    occurredAt: now, actor: caller.uid, requestID: record.id, datasetID: dataset.id, event: "created",
+                    occurredAt: now, actor: caller.uid, requestID: record.id, datasetID: dataset.id, event: .created,
                     state: "draft", clientAddress: caller.clientAddress,
-                    details: try StoredJSON.encode(["request_number": record.number, "kind": record.kind.rawValue])),
-                on: connection, logger: logger)
-            try await EffectWriter.apply(effects, context: effectContext, on: connection, logger: logger)
+                    details: try StoredJSON.encode(["request_number": record.number, "kind": record.kind.rawValue])))
+            EffectWriter.collect(effects, context: effectContext, into: &write)
+            try await write.execute(on: connection, logger: logger)
             logger.info(
                 "request created",
                 metadata: [
@@ -225,6 +175,11 @@ extension RequestService {
 
     // MARK: Commands on a request
 
+    /// One command on an existing request: check the input's shape → read the request, its dataset and
+    /// the caller's deputyships (one round trip, no lock) → ask the engine → write everything in one
+    /// statement that only takes effect if the request is still at the version read (one round trip,
+    /// one commit) → answer. With an Idempotency-Key, a stored answer is replayed before anything else,
+    /// and the key is stored in the same transaction as the write.
     func performCommand(
         _ command: RequestCommand, requestID: UUID, caller: Caller, now: Date, expectedVersion: Int?, key: String?,
         logger: Logger
@@ -232,7 +187,62 @@ extension RequestService {
         var logger = logger
         logger[metadataKey: "actor"] = "\(caller.uid)"
         logger[metadataKey: "request.id"] = "\(requestID)"
-        // Shape checks that need no row come first, so a bad input touches nothing.
+        let input = try Self.checkShape(of: command)
+        let idempotency = try key.map {
+            try IdempotencyStore.Claim(
+                caller: caller.uid, key: $0, operation: command.operation, requestID: requestID, input: input,
+                status: 200, now: now)
+        }
+        if let idempotency, let stored = try await idempotency.replay(RequestView.self, client: client, logger: logger)
+        {
+            return stored
+        }
+        guard
+            let subject = try await CommandSubject.load(
+                id: requestID, deputy: caller.uid, now: now, client: client, logger: logger)
+        else { throw ServiceError.notFound() }
+        let context = try await CallerContext.resolve(
+            caller: caller, deputyships: subject.deputyships, principals: principals)
+        let definition = try await pinnedCache.definition(
+            for: subject.record.snapshot.pin, client: client, logger: logger)
+        var outcome = try transition(
+            command, subject: subject, definition: definition, context: context, now: now,
+            expectedVersion: expectedVersion)
+        var write = CommandWrite(
+            requestID: requestID, expectedVersion: subject.record.version,
+            request: try RequestColumns(record: outcome.record, machine: outcome.machine), now: now)
+        for (position, decision) in outcome.machine.decisions.enumerated()
+        where position >= subject.record.snapshot.decisions.count {
+            write.decisions.append(DecisionRow(decision, position: position))
+        }
+        EffectWriter.collect(
+            outcome.effects,
+            context: EffectContext(
+                requestID: requestID, number: outcome.record.number, kind: outcome.record.kind,
+                dataset: subject.dataset, requester: outcome.record.requester, clientAddress: caller.clientAddress,
+                now: now),
+            into: &write)
+        outcome.record.version += 1
+        outcome.record.updatedAt = now
+        outcome.record.snapshot = outcome.machine.snapshot
+        let view = views.view(
+            outcome.record, machine: outcome.machine, dataset: subject.dataset, context: context, now: now)
+        if let idempotency {
+            return try await idempotency.commit(view, client: client, logger: logger) { connection in
+                try await write.execute(on: connection, logger: logger)
+            }
+        } else {
+            try await client.withConnection { try await write.execute(on: $0, logger: logger) }
+        }
+        logger.info(
+            "request changed",
+            metadata: ["command": "\(command.operation)", "request.state": "\(outcome.machine.state.name)"])
+        return view
+    }
+
+    /// Shape checks that need no row, so that a bad input touches nothing; returns what the
+    /// Idempotency-Key fingerprints.
+    private static func checkShape(of command: RequestCommand) throws -> AnyEncodable {
         var errors = FieldErrors()
         let input: any Encodable & Sendable
         switch command {
@@ -262,30 +272,24 @@ extension RequestService {
             input = ["reason": reason]
         }
         try errors.check()
-        let context = try await CallerContext.load(
-            caller: caller, now: now, client: client, principals: principals, logger: logger)
-        return try await idempotent(
-            caller: caller, key: key, operation: command.operation, requestID: requestID, input: AnyEncodable(input),
-            status: 200, now: now, logger: logger
-        ) { [self, logger] connection in
-            try await run(
-                command, requestID: requestID, context: context, now: now, expectedVersion: expectedVersion,
-                on: connection, logger: logger)
-        }
+        return AnyEncodable(input)
     }
 
-    private func run(
-        _ command: RequestCommand, requestID: UUID, context: CallerContext, now: Date, expectedVersion: Int?,
-        on connection: PostgresConnection, logger: Logger
-    ) async throws -> RequestView {
+    /// What a command turns the request into: the changed record, the machine after the event and the
+    /// effects to write. Pure apart from the clock it is given.
+    struct Transition {
+        var record: RequestRecord
+        var machine: RequestMachine
+        var effects: [Effect]
+    }
+
+    private func transition(
+        _ command: RequestCommand, subject: CommandSubject, definition: WorkflowDefinition, context: CallerContext,
+        now: Date, expectedVersion: Int?
+    ) throws -> Transition {
         let caller = context.caller
-        guard var record = try await RequestRecord.load(id: requestID, on: connection, logger: logger) else {
-            throw ServiceError.notFound()
-        }
-        guard let dataset = try await DatasetRecord.load(id: record.datasetID, on: connection, logger: logger) else {
-            throw ServiceError.internal("dataset \(record.datasetID) of request \(requestID) is missing")
-        }
-        let definition = try await pinnedCache.definition(for: record.snapshot.pin, on: connection, logger: logger)
+        var record = subject.record
+        let dataset = subject.dataset
         var machine = try engine(definition: definition) { () throws(WorkflowError) in
             try RequestMachine(definition: definition, calendar: calendar, snapshot: record.snapshot)
         }
@@ -293,8 +297,8 @@ extension RequestService {
             SecurityRefusal(
                 error: error,
                 event: AuditRow(
-                    occurredAt: now, actor: caller.uid, requestID: requestID, datasetID: record.datasetID,
-                    event: "forbidden", state: machine.state.name, clientAddress: caller.clientAddress,
+                    occurredAt: now, actor: caller.uid, requestID: record.id, datasetID: record.datasetID,
+                    event: .forbidden, state: machine.state.name, clientAddress: caller.clientAddress,
                     details: (try? StoredJSON.encode([
                         "command": command.operation, "engine_code": error.engineCode ?? "",
                         "reason": error.code.rawValue,
@@ -304,10 +308,9 @@ extension RequestService {
             throw refusal(ServiceError.notFound())
         }
         if let expectedVersion, expectedVersion != record.version {
-            throw ServiceError.conflict("request \(requestID) is at version \(record.version), not \(expectedVersion)")
+            throw ServiceError.conflict("request \(record.id) is at version \(record.version), not \(expectedVersion)")
         }
         let decider = context.decider(for: dataset)
-        let previousDecisions = machine.decisions.count
         let effects: [Effect]
         do {
             switch command {
@@ -413,20 +416,7 @@ extension RequestService {
         } catch let error as ServiceError where error.code == .forbidden {
             throw refusal(error)
         }
-        try await record.update(
-            machine: machine, expectedVersion: record.version, now: now, on: connection, logger: logger)
-        record.version += 1
-        record.updatedAt = now
-        record.snapshot = machine.snapshot
-        try await RequestRecord.insertDecisions(
-            of: machine, after: previousDecisions, requestID: record.id, on: connection, logger: logger)
-        let effectContext = EffectContext(
-            requestID: record.id, number: record.number, kind: record.kind, dataset: dataset,
-            requester: record.requester, clientAddress: caller.clientAddress, now: now)
-        try await EffectWriter.apply(effects, context: effectContext, on: connection, logger: logger)
-        logger.info(
-            "request changed", metadata: ["command": "\(command.operation)", "request.state": "\(machine.state.name)"])
-        return views.view(record, machine: machine, dataset: dataset, context: context, now: now)
+        return Transition(record: record, machine: machine, effects: effects)
     }
 
     static func forbidden(_ message: String, _ engineCode: String?) -> ServiceError {

@@ -45,12 +45,9 @@ extension RequestService {
                 error: ServiceError(
                     .forbidden, message: "Vertretungen für andere Personen kann nur die Administration anlegen."),
                 event: AuditRow(
-                    occurredAt: now, actor: caller.uid, event: "forbidden", clientAddress: caller.clientAddress,
+                    occurredAt: now, actor: caller.uid, event: .forbidden, clientAddress: caller.clientAddress,
                     details: (try? StoredJSON.encode(["command": "create_deputyship", "principal": principal])) ?? "{}")
             )
-        }
-        if let deputy, deputy == principal {
-            errors.add("deputy", "Niemand kann sich selbst vertreten.")
         }
         if input.validUntil <= input.validFrom {
             errors.add("valid_until", "Das Ende der Vertretung muss nach ihrem Beginn liegen.")
@@ -59,6 +56,45 @@ extension RequestService {
         }
         try errors.check()
         guard let principal, let deputy else { throw ServiceError.internal("validated deputyship lost its people") }
+        // Both people are stored as the directory spells them: `PAUL` and `paul` are one person, and a
+        // deputy the directory does not know could never act.
+        let deputyUID = try await knownUID(deputy, field: "deputy", errors: &errors, logger: logger)
+        let principalUID =
+            principal == caller.uid
+            ? caller.uid : try await knownUID(principal, field: "principal", errors: &errors, logger: logger)
+        if let deputyUID, deputyUID == principalUID {
+            errors.add("deputy", "Niemand kann sich selbst vertreten.")
+        }
+        try errors.check()
+        guard let resolvedPrincipal = principalUID, let resolvedDeputy = deputyUID else {
+            throw ServiceError.internal("validated deputyship lost its people")
+        }
+        return try await storeDeputyship(
+            input, principal: resolvedPrincipal, deputy: resolvedDeputy, caller: caller, now: now, key: key,
+            logger: logger)
+    }
+
+    /// The uid as the directory spells it; nil (and a field error) when the directory does not know it.
+    private func knownUID(
+        _ uid: String, field: String, errors: inout FieldErrors, logger: Logger
+    ) async throws -> String? {
+        let entry: DirectoryEntry?
+        do {
+            entry = try await principals.entry(ofUID: uid)
+        } catch {
+            throw ServiceError.unavailable("directory lookup of \(field) \(uid) failed: \(error)")
+        }
+        guard let entry else {
+            errors.add(field, "Diese Person ist im Verzeichnis nicht bekannt.")
+            return nil
+        }
+        return entry.uid
+    }
+
+    private func storeDeputyship(
+        _ input: NewDeputyship, principal: String, deputy: String, caller: Caller, now: Date, key: String?,
+        logger: Logger
+    ) async throws -> DeputyshipView {
         var logger = logger
         logger[metadataKey: "actor"] = "\(caller.uid)"
         return try await idempotent(
@@ -79,7 +115,7 @@ extension RequestService {
             try await AuditWriter.insert(
                 AuditRow(
                     occurredAt: now, actor: caller.uid, actingFor: principal == caller.uid ? nil : principal,
-                    event: "deputyship_created", clientAddress: caller.clientAddress,
+                    event: .deputyshipCreated, clientAddress: caller.clientAddress,
                     details: try StoredJSON.encode(
                         DeputyshipAudit(
                             id: id, principal: principal, deputy: deputy, validFrom: input.validFrom,
@@ -108,7 +144,7 @@ extension RequestService {
                     logger: logger)
                 try await AuditWriter.insert(
                     AuditRow(
-                        occurredAt: now, actor: caller.uid, event: "deputyship_ended",
+                        occurredAt: now, actor: caller.uid, event: .deputyshipEnded,
                         clientAddress: caller.clientAddress,
                         details: try StoredJSON.encode(["id": id.uuidString, "principal": principal, "deputy": deputy])),
                     on: connection, logger: logger)
@@ -131,7 +167,7 @@ extension RequestService {
             throw SecurityRefusal(
                 error: ServiceError(.forbidden, message: "Den Katalog pflegt die Administration."),
                 event: AuditRow(
-                    occurredAt: now, actor: caller.uid, datasetID: String(input.id.prefix(100)), event: "forbidden",
+                    occurredAt: now, actor: caller.uid, datasetID: String(input.id.prefix(100)), event: .forbidden,
                     clientAddress: caller.clientAddress,
                     details: (try? StoredJSON.encode(["command": "upsert_dataset"])) ?? "{}"))
         }
@@ -151,7 +187,7 @@ extension RequestService {
                 try await AuditWriter.insert(
                     AuditRow(
                         occurredAt: now, actor: caller.uid, datasetID: input.id,
-                        event: outcome == .created ? "dataset_created" : "dataset_updated",
+                        event: outcome == .created ? .datasetCreated : .datasetUpdated,
                         clientAddress: caller.clientAddress, details: try StoredJSON.encode(input)),
                     on: connection, logger: logger)
             }
@@ -163,13 +199,6 @@ extension RequestService {
     }
 
     func insertSecurityEvent(_ event: SecurityEvent, now: Date, logger: Logger) async throws {
-        let name = event.event
-        let validName =
-            name.unicodeScalars.count <= 64 && name.unicodeScalars.first.map { ("a"..."z").contains($0) } == true
-            && name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
-        guard validName else {
-            throw ServiceError.validation(["event": "Der Ereignisname muss aus a-z, 0-9 und _ bestehen."])
-        }
         // Cut and clean, not refuse: a security event must be recorded even when what the client sent is
         // hostile (PostgreSQL text and jsonb cannot hold NUL).
         func clean(_ text: String, _ limit: Int) -> String {
@@ -181,7 +210,7 @@ extension RequestService {
         }
         let row = AuditRow(
             occurredAt: now, actor: event.actor.map { clean($0, 200) }, requestID: event.requestID,
-            datasetID: event.datasetID.map { clean($0, 100) }, event: name,
+            datasetID: event.datasetID.map { clean($0, 100) }, event: event.event,
             clientAddress: event.clientAddress.map { clean($0, 100) }, details: try StoredJSON.encode(details))
         try await Database.transaction(client, logger: logger) { connection in
             try await AuditWriter.insert(row, on: connection, logger: logger)

@@ -25,7 +25,7 @@ extension RequestService {
                     error: ServiceError.notFound(),
                     event: AuditRow(
                         occurredAt: now, actor: caller.uid, requestID: id, datasetID: record.datasetID,
-                        event: "read_denied", state: machine.state.name, clientAddress: caller.clientAddress))
+                        event: .readDenied, state: machine.state.name, clientAddress: caller.clientAddress))
             }
             return views.view(record, machine: machine, dataset: dataset, context: context, now: now)
         }
@@ -71,26 +71,8 @@ extension RequestService {
 
     /// A row of `RequestRecord.columns` followed by `DatasetRecord.columns`.
     static func requestAndDataset(_ row: PostgresRow) throws -> (RequestRecord, DatasetRecord) {
-        let record = try RequestRecord.from(row)
-        // PostgresRow has no slicing; rebuild the dataset from the cells after the request's 20 columns.
-        let cells = PostgresRandomAccessRow(row)
-        let offset = 20
-        func text(_ index: Int) throws -> String { try cells[offset + index].decode(String.self) }
-        func optional(_ index: Int) throws -> String? { try cells[offset + index].decode(String?.self) }
-        guard let classification = Classification(rawValue: try text(7)),
-            let personalData = PersonalDataCategory(rawValue: try text(8)),
-            let protectionNeed = ProtectionNeed(rawValue: try text(9))
-        else { throw ServiceError.internal("dataset of request \(record.id) has unknown values") }
-        let view = DatasetView(
-            id: try text(0), title: try text(1), description: try text(2), domain: try text(3),
-            domainTitle: try text(4),
-            owner: try optional(5), ownerGroup: try optional(6), classification: classification,
-            personalData: personalData, protectionNeed: protectionNeed, licence: try optional(10),
-            highValue: try cells[offset + 11].decode(Bool.self), formats: try cells[offset + 12].decode([String].self),
-            updatedAt: try cells[offset + 13].decode(Date.self))
-        let dataset = DatasetRecord(
-            view: view, ownerGroupKey: try optional(14), stewardGroup: try text(15), stewardGroupKey: try text(16))
-        return (record, dataset)
+        var cells = RowCursor(row)
+        return (try RequestRecord.from(&cells), try DatasetRecord.from(&cells))
     }
 
     func performInbox(caller: Caller, now: Date, logger: Logger) async throws -> [InboxItem] {

@@ -229,8 +229,8 @@ public struct RequestQuery: Sendable, Hashable, Codable {
 
 /// A security-relevant event the HTTP layer reports (failed login, forbidden page, CSRF failure, ...).
 public struct SecurityEvent: Sendable, Hashable {
-    /// e.g. `login_failed`, `forbidden`, `csrf_failed`. Lower-case identifier.
-    public var event: String
+    /// e.g. `.loginFailed`, `.forbidden`.
+    public var event: AuditEvent
     /// The user name given or authenticated, if any.
     public var actor: String?
     public var requestID: UUID?
@@ -240,7 +240,7 @@ public struct SecurityEvent: Sendable, Hashable {
     public var details: [String: String]
 
     public init(
-        event: String, actor: String? = nil, requestID: UUID? = nil, datasetID: String? = nil,
+        event: AuditEvent, actor: String? = nil, requestID: UUID? = nil, datasetID: String? = nil,
         clientAddress: String? = nil, details: [String: String] = [:]
     ) {
         self.event = event

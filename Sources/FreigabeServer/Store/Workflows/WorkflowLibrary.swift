@@ -47,6 +47,13 @@ final class PinnedDefinitionCache: Sendable {
 
     init(library: WorkflowLibrary) { self.library = library }
 
+    /// The definition, borrowing a connection only when it must be read from the database.
+    func definition(for pin: WorkflowPin, client: PostgresClient, logger: Logger) async throws -> WorkflowDefinition {
+        if let entry = library.entry(for: pin) { return entry.definition }
+        if let cached = parsed.withLock({ $0[pin] }) { return cached }
+        return try await client.withConnection { try await self.definition(for: pin, on: $0, logger: logger) }
+    }
+
     func definition(
         for pin: WorkflowPin, on connection: PostgresConnection, logger: Logger
     ) async throws -> WorkflowDefinition {

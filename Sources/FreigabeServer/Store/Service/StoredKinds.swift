@@ -1,0 +1,59 @@
+import WorkflowEngine
+
+// The closed sets of words the store writes into `text` columns. Each is an enum, so a typo does not
+// compile, and each raw value is what the column holds (its CHECK constraint or readers depend on it).
+
+/// `timers.kind`.
+enum TimerKind: String, Sendable, Hashable, Codable, CaseIterable {
+    case reminder, escalation, expiry
+}
+
+/// `outbox.topic`: the notification's template.
+public enum OutboxTopic: String, Sendable, Hashable, Codable, CaseIterable {
+    case requestDecision = "request_decision"
+    case reminder, escalated, withdrawn, submitted
+    case changesRequested = "changes_requested"
+    case granted, published, rejected, revoked, expired
+}
+
+/// `audit_events.event`: the engine's transition records and the server's own events.
+public enum AuditEvent: String, Sendable, Hashable, Codable, CaseIterable {
+    // The engine's (`AuditRecord.Event`).
+    case submitted, approved, rejected, resubmitted, withdrawn, escalated, reminded, expired, revoked
+    case changesRequested = "changes_requested"
+    case stepSkipped = "step_skipped"
+    case stepCompleted = "step_completed"
+    case ended
+    // The server's.
+    /// A request was filed (as a draft or submitted at once).
+    case created
+    /// Someone tried a command they may not perform.
+    case forbidden
+    /// Someone asked for a request they may not see.
+    case readDenied = "read_denied"
+    case loginFailed = "login_failed"
+    case deputyshipCreated = "deputyship_created"
+    case deputyshipEnded = "deputyship_ended"
+    case catalogImported = "catalog_imported"
+    case datasetCreated = "dataset_created"
+    case datasetUpdated = "dataset_updated"
+
+    init(_ event: AuditRecord.Event) {
+        // Exhaustive on purpose: a new engine event must be named here before the build passes.
+        switch event {
+        case .submitted: self = .submitted
+        case .approved: self = .approved
+        case .rejected: self = .rejected
+        case .resubmitted: self = .resubmitted
+        case .withdrawn: self = .withdrawn
+        case .escalated: self = .escalated
+        case .reminded: self = .reminded
+        case .expired: self = .expired
+        case .revoked: self = .revoked
+        case .changesRequested: self = .changesRequested
+        case .stepSkipped: self = .stepSkipped
+        case .stepCompleted: self = .stepCompleted
+        case .ended: self = .ended
+        }
+    }
+}
