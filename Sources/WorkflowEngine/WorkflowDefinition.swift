@@ -17,7 +17,8 @@ public struct WorkflowDefinition: Hashable, Sendable {
     /// The end a requester's withdrawal leads to.
     public var withdrawTo: String
     public var submitRequirements: [SubmitRequirement]
-    /// SHA-256 of the YAML source, hex. Pins a request to exactly this text.
+    /// SHA-256 of the YAML source, hex, as computed by the parser's caller (`ContentDigest`). Pins a
+    /// request to exactly this text.
     public var contentHash: String
     /// Source lines of `start:` and `withdraw:`, for messages.
     var startLine = 1

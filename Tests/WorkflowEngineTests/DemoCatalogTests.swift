@@ -40,7 +40,8 @@ struct DemoCatalogTests {
 
     static func definition(_ name: String) throws -> WorkflowDefinition {
         let url = repositoryRoot.appendingPathComponent("Workflows/\(name).yaml")
-        return try WorkflowDefinitionParser().parse(String(contentsOf: url, encoding: .utf8), file: url.path)
+        return try WorkflowDefinitionParser(contentHash: TestDigest.sha256).parse(
+            String(contentsOf: url, encoding: .utf8), file: url.path)
     }
 
     @Test("covers every classification, personal-data category and protection need")

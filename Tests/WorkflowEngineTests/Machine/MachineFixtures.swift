@@ -43,7 +43,7 @@ enum MachineFixtures {
 
     static func parse(_ text: String, file: String = "inline.yaml") throws -> WorkflowDefinition {
         do {
-            return try WorkflowDefinitionParser().parse(text, file: file)
+            return try WorkflowDefinitionParser(contentHash: TestDigest.sha256).parse(text, file: file)
         } catch {
             throw FixtureError(description: "test definition \(file) is invalid:\n\(error)")
         }
