@@ -132,7 +132,7 @@ struct ShippedDefinitionTests {
         #expect(publication.onApprove == "published")
         #expect(definition.end("published")?.type == .published)
         #expect(!definition.ends.contains { $0.type == .granted })
-        #expect(definition.submitRequirements.map(\.field) == [.anonymisationStatement])
+        #expect(definition.submitRequirements.map(\.field) == [.anonymisationStatement, .openDataCheck])
         #expect(definition.steps.allSatisfy { $0.deadline?.escalateTo == .governance })
     }
 

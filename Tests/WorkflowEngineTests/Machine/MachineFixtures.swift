@@ -143,11 +143,11 @@ enum MachineFixtures {
 
     static func open(
         _ classification: Classification = .public, _ personalData: PersonalDataCategory = .none,
-        _ protectionNeed: ProtectionNeed = .normal, statement: Bool = true
+        _ protectionNeed: ProtectionNeed = .normal, statement: Bool = true, openDataCheck: Bool = true
     ) -> RequestFacts {
         RequestFacts(
             kind: .openData, classification: classification, personalData: personalData,
-            protectionNeed: protectionNeed, hasAnonymisationStatement: statement)
+            protectionNeed: protectionNeed, hasAnonymisationStatement: statement, hasOpenDataCheck: openDataCheck)
     }
 
     /// Facts under which every step and branch of a shipped workflow applies.
