@@ -149,11 +149,12 @@ extension RequestMachine {
     /// When `decider` tries to decide but may not (any more), the decision that took their chance: the most
     /// recent decision they made themselves or could have made (same person, a role they hold, as deputy
     /// of its principal, or by the escalation role of its step). The server answers "already decided by X
-    /// at T" (409) with it instead of "forbidden" (403). nil when `decider` may decide now, or when no
-    /// decision was theirs to take.
+    /// at T" (409) with it instead of "forbidden" (403). nil when `decider` may decide the step in review
+    /// now, or when no decision was theirs to take.
     public func decisionAlreadyTaken(by decider: Decider, at now: Date) -> Decision? {
+        // Whoever may still decide the step lost nothing. (May revoke is no such sign: a late approval
+        // of a granted request lost its race, even if the same person may now revoke.)
         if case .success = authority(of: decider, at: now) { return nil }
-        if case .success = revokeAuthority(of: decider, at: now) { return nil }
         guard decider.person != snapshot.requester else { return nil }
         return snapshot.decisions.last { decision in
             let principal = decision.actingFor ?? decision.person

@@ -228,6 +228,17 @@ struct QueryTests {
         #expect(machine.decisionAlreadyTaken(by: Fixtures.stefan, at: Fixtures.minutes(1)) == nil)
     }
 
+    @Test("a late steward approval of a granted request lost its race, though the steward may revoke")
+    func lateApprovalOfGranted() throws {
+        var machine = try Fixtures.machine(.sharedData, in: "granted:granted")
+        let stewards = try #require(machine.decisions.last { $0.role == .dataSteward })
+        let sven = Decider(person: "sven", roles: [.dataSteward])
+        Fixtures.expectRefused(.invalidTransition, .approve, on: &machine) {
+            try $0.approve(by: sven, at: Fixtures.t0)
+        }
+        #expect(machine.decisionAlreadyTaken(by: sven, at: Fixtures.t0) == stewards)
+    }
+
     @Test("a rejection closes the race for the rejecting role too")
     func rejectionRace() throws {
         var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
