@@ -1,4 +1,11 @@
+import Foundation
 import Yams
+
+/// Turns the exact bytes of a definition file into the hex digest that pins requests to that text.
+///
+/// The engine imports nothing but Foundation and Yams, so it does no cryptography itself: the caller hands
+/// it SHA-256 (the server: swift-crypto's `SHA256`, lower-case hex of the UTF-8 bytes of the source).
+public typealias ContentDigest = @Sendable (Data) -> String
 
 /// Reads a workflow definition from YAML and checks it, reporting every problem with its line.
 ///
@@ -7,8 +14,13 @@ import Yams
 public struct WorkflowDefinitionParser: Sendable {
     /// Roles from LDAP groups named in configuration that definitions may use besides the built-in ones.
     public var customRoles: Set<String>
+    /// Computes `WorkflowDefinition.contentHash` from the UTF-8 bytes of the source.
+    public var contentHash: ContentDigest
 
-    public init(customRoles: Set<String> = []) { self.customRoles = customRoles }
+    public init(customRoles: Set<String> = [], contentHash: @escaping ContentDigest) {
+        self.customRoles = customRoles
+        self.contentHash = contentHash
+    }
 
     public func parse(_ source: String, file: String) throws(DefinitionError) -> WorkflowDefinition {
         let diagnostics = Diagnostics(file: file)
@@ -32,8 +44,7 @@ public struct WorkflowDefinitionParser: Sendable {
         withExtendedLifetime(yamlParser) { AnchorCheck(diagnostics: diagnostics).check(root) }
         guard diagnostics.problems.isEmpty else { throw DefinitionError(problems: diagnostics.sortedProblems) }
         let reader = DefinitionReader(diagnostics: diagnostics, customRoles: customRoles)
-        let definition = reader.definition(
-            from: root, contentHash: SHA256.hexDigest(of: Array(source.utf8)))
+        let definition = reader.definition(from: root, contentHash: contentHash(Data(source.utf8)))
         if let definition, diagnostics.problems.isEmpty {
             DefinitionValidator(diagnostics: diagnostics).validate(definition)
         }

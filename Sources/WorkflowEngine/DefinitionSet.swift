@@ -3,7 +3,7 @@
 public struct DefinitionSet: Sendable {
     public var parser: WorkflowDefinitionParser
 
-    public init(parser: WorkflowDefinitionParser = WorkflowDefinitionParser()) { self.parser = parser }
+    public init(parser: WorkflowDefinitionParser) { self.parser = parser }
 
     /// One file's name and text.
     public struct Source: Sendable {

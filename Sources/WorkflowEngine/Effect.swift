@@ -38,6 +38,10 @@ public enum RequesterNotice: Hashable, Sendable {
 }
 
 /// The engine's account of a transition; the server appends it to `audit_events`.
+///
+/// A record is complete as it leaves the engine: it names the state the event led to, the capacity the
+/// actor acted in and the workflow version the request runs on, so the audit log needs nothing else to
+/// be read.
 public struct AuditRecord: Hashable, Sendable {
     public enum Event: String, Hashable, Sendable, CaseIterable {
         case submitted, approved, rejected, resubmitted, withdrawn, escalated, reminded, expired, revoked
@@ -50,8 +54,12 @@ public struct AuditRecord: Hashable, Sendable {
     public var event: Event
     /// nil for the system (timers).
     public var actor: String?
+    /// Set when the actor acted as deputy (Vertretung) of this person.
     public var actingFor: String?
     public var role: Role?
+    /// Set when the actor decided as the escalation instance of an overdue step (`role` is then the
+    /// escalation role).
+    public var asEscalation: Bool
     public var step: String?
     public var comment: String?
     /// Steps one decision covers (Personalunion), otherwise empty.
@@ -59,19 +67,27 @@ public struct AuditRecord: Hashable, Sendable {
     public var at: Date
     /// The name of the state the event led to (the same for every record of one event).
     public var state: String
+    /// The workflow definition the request runs on (`WorkflowPin.id`, `.version`); nil only in records
+    /// the server writes itself, outside the engine.
+    public var workflowID: String?
+    public var workflowVersion: Int?
 
     public init(
-        event: Event, actor: String? = nil, actingFor: String? = nil, role: Role? = nil, step: String? = nil,
-        comment: String? = nil, covers: [String] = [], at: Date, state: String
+        event: Event, actor: String? = nil, actingFor: String? = nil, role: Role? = nil, asEscalation: Bool = false,
+        step: String? = nil, comment: String? = nil, covers: [String] = [], at: Date, state: String,
+        workflowID: String? = nil, workflowVersion: Int? = nil
     ) {
         self.event = event
         self.actor = actor
         self.actingFor = actingFor
         self.role = role
+        self.asEscalation = asEscalation
         self.step = step
         self.comment = comment
         self.covers = covers
         self.at = at
         self.state = state
+        self.workflowID = workflowID
+        self.workflowVersion = workflowVersion
     }
 }

@@ -16,6 +16,9 @@ public struct RequestFacts: Hashable, Sendable, Codable {
     public var hasAnonymisationStatement: Bool
     /// Whether the requester named the legal basis for processing personal data (GDPR Art. 6).
     public var hasLegalBasis: Bool
+    /// Whether the requester answered the questions of the Open Data check (§ 12a EGovG: rights of third
+    /// parties, security, confidentiality).
+    public var hasOpenDataCheck: Bool
 
     public init(
         kind: ReleaseKind,
@@ -25,7 +28,8 @@ public struct RequestFacts: Hashable, Sendable, Codable {
         recipient: Recipient? = nil,
         highValue: Bool = false,
         hasAnonymisationStatement: Bool = false,
-        hasLegalBasis: Bool = false
+        hasLegalBasis: Bool = false,
+        hasOpenDataCheck: Bool = false
     ) {
         self.kind = kind
         self.classification = classification
@@ -35,6 +39,28 @@ public struct RequestFacts: Hashable, Sendable, Codable {
         self.highValue = highValue
         self.hasAnonymisationStatement = hasAnonymisationStatement
         self.hasLegalBasis = hasLegalBasis
+        self.hasOpenDataCheck = hasOpenDataCheck
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case kind, classification, personalData, protectionNeed, recipient, highValue, hasAnonymisationStatement
+        case hasLegalBasis, hasOpenDataCheck
+    }
+
+    /// Decodes stored snapshots, also those written before `hasOpenDataCheck` existed (they lack the key;
+    /// such requests were submitted when the server still checked the Open Data check itself).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            kind: try container.decode(ReleaseKind.self, forKey: .kind),
+            classification: try container.decode(Classification.self, forKey: .classification),
+            personalData: try container.decode(PersonalDataCategory.self, forKey: .personalData),
+            protectionNeed: try container.decode(ProtectionNeed.self, forKey: .protectionNeed),
+            recipient: try container.decodeIfPresent(Recipient.self, forKey: .recipient),
+            highValue: try container.decode(Bool.self, forKey: .highValue),
+            hasAnonymisationStatement: try container.decode(Bool.self, forKey: .hasAnonymisationStatement),
+            hasLegalBasis: try container.decode(Bool.self, forKey: .hasLegalBasis),
+            hasOpenDataCheck: try container.decodeIfPresent(Bool.self, forKey: .hasOpenDataCheck) ?? false)
     }
 }
 

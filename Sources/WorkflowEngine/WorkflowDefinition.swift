@@ -1,3 +1,5 @@
+import Foundation
+
 /// A workflow definition as parsed from `Workflows/*.yaml` (format: `Workflows/README.md`).
 ///
 /// Definitions are values: a request keeps the definition it started with (see `WorkflowPin`), so
@@ -17,7 +19,8 @@ public struct WorkflowDefinition: Hashable, Sendable {
     /// The end a requester's withdrawal leads to.
     public var withdrawTo: String
     public var submitRequirements: [SubmitRequirement]
-    /// SHA-256 of the YAML source, hex. Pins a request to exactly this text.
+    /// SHA-256 of the YAML source, hex, as computed by the parser's caller (`ContentDigest`). Pins a
+    /// request to exactly this text.
     public var contentHash: String
     /// Source lines of `start:` and `withdraw:`, for messages.
     var startLine = 1
@@ -28,6 +31,10 @@ public struct WorkflowDefinition: Hashable, Sendable {
     public func step(_ id: String) -> Step? { steps.first { $0.id == id } }
     public func end(_ id: String) -> EndState? { ends.first { $0.id == id } }
     public var nodeIDs: [String] { steps.map(\.id) + ends.map(\.id) }
+    /// The escalation role of step `id`, nil if it has none (or there is no such step).
+    public func escalationRole(of id: String) -> Role? { step(id)?.escalationRole }
+    /// Whether some approval can end in `granted`: such a workflow needs an access end on submission.
+    public var canGrant: Bool { ends.contains { $0.type == .granted } }
 }
 
 /// Identifies the exact definition a request runs on.
@@ -82,6 +89,9 @@ public struct Step: Hashable, Sendable {
     public var line: Int
 
     public var roles: [Role] { branches.map(\.role) }
+    /// Who is told once the step is overdue, and may then decide branches whose role is not an
+    /// independent controller.
+    public var escalationRole: Role? { deadline?.escalateTo }
 }
 
 public struct Branch: Hashable, Sendable {
@@ -140,4 +150,17 @@ public enum RequirementField: String, Hashable, Sendable, Codable, CaseIterable 
     case accessEnd = "access_end"
     /// Who receives Shared Data (and whether they are inside the administration).
     case recipient
+    /// The answers to the Open Data check (§ 12a EGovG).
+    case openDataCheck = "open_data_check"
+
+    /// Whether a request with these facts and this access end fills the field.
+    func isProvided(by facts: RequestFacts, accessEnd: Date?) -> Bool {
+        switch self {
+        case .anonymisationStatement: facts.hasAnonymisationStatement
+        case .legalBasis: facts.hasLegalBasis
+        case .accessEnd: accessEnd != nil
+        case .recipient: facts.recipient != nil
+        case .openDataCheck: facts.hasOpenDataCheck
+        }
+    }
 }

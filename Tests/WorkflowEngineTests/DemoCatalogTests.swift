@@ -40,7 +40,8 @@ struct DemoCatalogTests {
 
     static func definition(_ name: String) throws -> WorkflowDefinition {
         let url = repositoryRoot.appendingPathComponent("Workflows/\(name).yaml")
-        return try WorkflowDefinitionParser().parse(String(contentsOf: url, encoding: .utf8), file: url.path)
+        return try WorkflowDefinitionParser(contentHash: TestDigest.sha256).parse(
+            String(contentsOf: url, encoding: .utf8), file: url.path)
     }
 
     @Test("covers every classification, personal-data category and protection need")
@@ -77,7 +78,8 @@ struct DemoCatalogTests {
             let facts = RequestFacts(
                 kind: kind, classification: dataset.classification, personalData: dataset.personal_data,
                 protectionNeed: dataset.protection_need, recipient: kind == .sharedData ? .internal : nil,
-                highValue: dataset.high_value, hasAnonymisationStatement: true, hasLegalBasis: true)
+                highValue: dataset.high_value, hasAnonymisationStatement: true, hasLegalBasis: true,
+                hasOpenDataCheck: true)
             var machine = try RequestMachine(
                 definition: definition, calendar: calendar, requester: "anna", facts: facts,
                 accessEnd: start.addingTimeInterval(86_400 * 90))

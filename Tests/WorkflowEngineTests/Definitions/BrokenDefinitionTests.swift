@@ -129,7 +129,7 @@ let brokenDefinitions: [BrokenDefinition] = [
         [
             .exact(
                 "broken.yaml:10: submit_requires field: unknown value 'licence' "
-                    + "(known: anonymisation_statement, legal_basis, access_end, recipient)")
+                    + "(known: anonymisation_statement, legal_basis, access_end, recipient, open_data_check)")
         ]),
 
     // MARK: Roles

@@ -75,7 +75,8 @@ enum DefinitionFixtures {
         throws -> WorkflowDefinition
     {
         do {
-            return try WorkflowDefinitionParser(customRoles: customRoles).parse(text, file: file)
+            return try WorkflowDefinitionParser(customRoles: customRoles, contentHash: TestDigest.sha256).parse(
+                text, file: file)
         } catch {
             throw FixtureError(description: "\(file) should be valid but is not:\n\(error)")
         }
@@ -88,7 +89,8 @@ enum DefinitionFixtures {
         -> [DefinitionProblem]
     {
         do {
-            _ = try WorkflowDefinitionParser(customRoles: customRoles).parse(text, file: file)
+            _ = try WorkflowDefinitionParser(customRoles: customRoles, contentHash: TestDigest.sha256).parse(
+                text, file: file)
             return []
         } catch {
             return error.problems

@@ -9,7 +9,7 @@ struct DefinitionSetTests {
     ) -> Result<
         WorkflowRegistry, DefinitionError
     > {
-        DefinitionSet(parser: WorkflowDefinitionParser(customRoles: customRoles))
+        DefinitionSet(parser: WorkflowDefinitionParser(customRoles: customRoles, contentHash: TestDigest.sha256))
             .load(sources.map { DefinitionSet.Source(file: $0.0, text: $0.1) })
     }
 

@@ -17,13 +17,24 @@ struct ShippedDefinitionTests {
         #expect(definition.id + ".yaml" == fileName)
         #expect(definition.version >= 1)
         #expect(Self.isLowerHex64(definition.contentHash), "\(definition.contentHash)")
-        #expect(definition.contentHash == SHA256.hexDigest(of: try DefinitionFixtures.shippedBytes(fileName)))
+        #expect(definition.contentHash == TestDigest.sha256(try DefinitionFixtures.shippedBytes(fileName)))
         #expect(
             definition.pin
                 == WorkflowPin(id: definition.id, version: definition.version, contentHash: definition.contentHash))
         #expect(
             definition.pin.description
                 == "\(definition.id)@\(definition.version) (\(definition.contentHash.prefix(12)))")
+    }
+
+    @Test("the pin of unchanged bytes is the one the engine's former built-in SHA-256 gave")
+    func pinsSurviveTheHandedDigest() throws {
+        // shared-data.yaml v1 is released and was never edited; its pin must not move when the digest
+        // comes from the caller. (A failure here also means someone edited a released version in place.)
+        let definition = try DefinitionFixtures.shipped("shared-data.yaml")
+        #expect(definition.contentHash == "16c70ea96fb26ea49dbcaf542bd5060c2d1059b68013c7109550a9517134f347")
+        // FIPS 180-2 example "abc": the test digest is SHA-256, not merely some hash.
+        #expect(
+            TestDigest.sha256(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 
     @Test("the same text always gives the same pin", arguments: DefinitionFixtures.shippedFiles)
@@ -70,7 +81,8 @@ struct ShippedDefinitionTests {
         let sources = try DefinitionFixtures.shippedFiles.map {
             DefinitionSet.Source(file: "Workflows/\($0)", text: try DefinitionFixtures.shippedText($0))
         }
-        let registry = try DefinitionSet().load(sources).get()
+        let registry = try DefinitionSet(parser: WorkflowDefinitionParser(contentHash: TestDigest.sha256)).load(sources)
+            .get()
         #expect(registry.definitions.map(\.id) == ["shared-data", "open-data"])
         #expect(registry.current(for: .sharedData)?.id == "shared-data")
         #expect(registry.current(for: .openData)?.id == "open-data")
@@ -120,7 +132,7 @@ struct ShippedDefinitionTests {
         #expect(publication.onApprove == "published")
         #expect(definition.end("published")?.type == .published)
         #expect(!definition.ends.contains { $0.type == .granted })
-        #expect(definition.submitRequirements.map(\.field) == [.anonymisationStatement])
+        #expect(definition.submitRequirements.map(\.field) == [.anonymisationStatement, .openDataCheck])
         #expect(definition.steps.allSatisfy { $0.deadline?.escalateTo == .governance })
     }
 

@@ -43,6 +43,14 @@ struct WorkflowsReadmeTests {
         #expect(documented.contains("\n\(problems.first?.description ?? "-")\n"))
     }
 
+    @Test("the pin shown as an example is the pin of the shipped Shared Data definition")
+    func examplePin() throws {
+        let pin = try DefinitionFixtures.shipped("shared-data.yaml").pin
+        let readme = try Self.readme()
+        #expect(readme.contains("`\(pin.description)`"), "README shows another pin than \(pin)")
+        #expect(readme.contains("ok \(pin.description)"))
+    }
+
     @Test("the graphs are those of the shipped definitions")
     func graphs() throws {
         let graphs = Self.blocks("mermaid", in: try Self.readme())

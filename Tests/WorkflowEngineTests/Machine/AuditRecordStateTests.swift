@@ -4,7 +4,8 @@ import Testing
 @testable import WorkflowEngine
 
 /// `AuditRecord.state` is documented as "the state name after the event". Auditors filter the log by it,
-/// so every record an event returns must carry the state the request is in once the event is done.
+/// so every record an event returns must carry the state the request is in once the event is done, and
+/// the workflow version it runs on.
 @Suite("Audit records name the state after the event")
 struct AuditRecordStateTests {
     typealias Fixtures = MachineFixtures
@@ -20,6 +21,9 @@ struct AuditRecordStateTests {
                 record.state == machine.state.name,
                 "\(label): \(record.event.rawValue) record of \(record.step ?? "-") says \(record.state)",
                 sourceLocation: sourceLocation)
+            #expect(
+                record.workflowID == machine.definition.id && record.workflowVersion == machine.definition.version,
+                "\(label): \(record.event.rawValue) record names no workflow version", sourceLocation: sourceLocation)
         }
     }
 

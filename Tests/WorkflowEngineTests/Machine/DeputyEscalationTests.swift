@@ -25,11 +25,15 @@ struct DeputyEscalationTests {
         }
         let effects = try machine.approve(by: paul, at: from, comment: "i. V.")
         #expect(
-            Fixtures.ignoringAuditState(effects).first
-                == Fixtures.audit(
-                    .approved, actor: "paul", actingFor: "otto", role: .dataOwner, step: "owner_review",
-                    comment: "i. V.",
-                    at: from))
+            effects.first
+                == Fixtures.after(
+                    "in_review:steward_review", machine.definition,
+                    [
+                        Fixtures.audit(
+                            .approved, actor: "paul", actingFor: "otto", role: .dataOwner, step: "owner_review",
+                            comment: "i. V.", at: from)
+                    ]
+                ).first)
         let decision = try #require(machine.decisions.first)
         #expect(decision.person == "paul" && decision.actingFor == "otto" && decision.role == .dataOwner)
         #expect(machine.state.name == "in_review:steward_review")
@@ -79,10 +83,15 @@ struct DeputyEscalationTests {
         }
         let effects = try machine.escalate(at: deadline)
         #expect(
-            Fixtures.ignoringAuditState(effects) == [
-                Fixtures.audit(.escalated, role: .governance, step: "owner_review", at: deadline),
-                .inform(role: .governance, .escalated(step: "owner_review", overdueSince: deadline, mayDecide: true)),
-            ])
+            effects
+                == Fixtures.after(
+                    "in_review:owner_review", machine.definition,
+                    [
+                        Fixtures.audit(.escalated, role: .governance, step: "owner_review", at: deadline),
+                        .inform(
+                            role: .governance, .escalated(step: "owner_review", overdueSince: deadline, mayDecide: true)
+                        ),
+                    ]))
         #expect(machine.state.name == "in_review:owner_review")
         Fixtures.expectRefused(.invalidTransition, .escalate, on: &machine) { try $0.escalate(at: deadline) }
         let later = deadline.addingTimeInterval(3600)
@@ -122,10 +131,14 @@ struct DeputyEscalationTests {
             let role: Role = step == "privacy_review" ? .dsb : .isb
             let effects = try machine.escalate(at: deadline)
             #expect(
-                Fixtures.ignoringAuditState(effects) == [
-                    Fixtures.audit(.escalated, role: .governance, step: step, at: deadline),
-                    .inform(role: .governance, .escalated(step: step, overdueSince: deadline, mayDecide: false)),
-                ])
+                effects
+                    == Fixtures.after(
+                        "in_review:\(step)", machine.definition,
+                        [
+                            Fixtures.audit(.escalated, role: .governance, step: step, at: deadline),
+                            .inform(
+                                role: .governance, .escalated(step: step, overdueSince: deadline, mayDecide: false)),
+                        ]))
             Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) {
                 try $0.approve(by: Fixtures.greta, at: deadline)
             }
@@ -184,10 +197,13 @@ struct DeputyEscalationTests {
         }
         let effects = try machine.remind(at: due)
         #expect(
-            Fixtures.ignoringAuditState(effects) == [
-                Fixtures.audit(.reminded, step: "owner_review", at: due),
-                .remind(step: "owner_review", branch: "owner_review", role: .dataOwner, deadline: deadline),
-            ])
+            effects
+                == Fixtures.after(
+                    "in_review:owner_review", machine.definition,
+                    [
+                        Fixtures.audit(.reminded, step: "owner_review", at: due),
+                        .remind(step: "owner_review", branch: "owner_review", role: .dataOwner, deadline: deadline),
+                    ]))
         #expect(machine.state.name == "in_review:owner_review")
     }
 
@@ -207,10 +223,13 @@ struct DeputyEscalationTests {
         _ = try machine.approve(by: Fixtures.dora, at: due)
         let one = try machine.remind(at: due)
         #expect(
-            Fixtures.ignoringAuditState(one) == [
-                Fixtures.audit(.reminded, step: "legal_review", at: due),
-                .remind(step: "legal_review", branch: "security_review", role: .isb, deadline: deadline),
-            ])
+            one
+                == Fixtures.after(
+                    "in_review:legal_review", machine.definition,
+                    [
+                        Fixtures.audit(.reminded, step: "legal_review", at: due),
+                        .remind(step: "legal_review", branch: "security_review", role: .isb, deadline: deadline),
+                    ]))
     }
 
     @Test("no reminder or escalation while the request waits for the requester")

@@ -43,7 +43,7 @@ enum MachineFixtures {
 
     static func parse(_ text: String, file: String = "inline.yaml") throws -> WorkflowDefinition {
         do {
-            return try WorkflowDefinitionParser().parse(text, file: file)
+            return try WorkflowDefinitionParser(contentHash: TestDigest.sha256).parse(text, file: file)
         } catch {
             throw FixtureError(description: "test definition \(file) is invalid:\n\(error)")
         }
@@ -143,11 +143,11 @@ enum MachineFixtures {
 
     static func open(
         _ classification: Classification = .public, _ personalData: PersonalDataCategory = .none,
-        _ protectionNeed: ProtectionNeed = .normal, statement: Bool = true
+        _ protectionNeed: ProtectionNeed = .normal, statement: Bool = true, openDataCheck: Bool = true
     ) -> RequestFacts {
         RequestFacts(
             kind: .openData, classification: classification, personalData: personalData,
-            protectionNeed: protectionNeed, hasAnonymisationStatement: statement)
+            protectionNeed: protectionNeed, hasAnonymisationStatement: statement, hasOpenDataCheck: openDataCheck)
     }
 
     /// Facts under which every step and branch of a shipped workflow applies.
@@ -291,22 +291,28 @@ enum MachineFixtures {
 
     // MARK: Effects
 
-    /// An audit effect for comparisons; `state` is left empty because the comparisons go through
-    /// `ignoringAuditState` (the state stamp has its own tests in `AuditRecordStateTests`).
+    /// An expected audit effect. Its `state` and workflow are filled in by `after(_:_:_:)`, which states
+    /// them once for all records of one event.
     static func audit(
         _ event: AuditRecord.Event, actor: String? = nil, actingFor: String? = nil, role: Role? = nil,
-        step: String? = nil, comment: String? = nil, covers: [String] = [], at time: Date
+        asEscalation: Bool = false, step: String? = nil, comment: String? = nil, covers: [String] = [],
+        at time: Date
     ) -> Effect {
         .audit(
             AuditRecord(
-                event: event, actor: actor, actingFor: actingFor, role: role, step: step, comment: comment,
-                covers: covers, at: time, state: ""))
+                event: event, actor: actor, actingFor: actingFor, role: role, asEscalation: asEscalation, step: step,
+                comment: comment, covers: covers, at: time, state: ""))
     }
 
-    static func ignoringAuditState(_ effects: [Effect]) -> [Effect] {
+    /// The expected effects of one event on a request of `definition` that led to the state named `state`:
+    /// every audit record names that state and the workflow's id and version, as the engine promises, so
+    /// the comparison covers whole records.
+    static func after(_ state: String, _ definition: WorkflowDefinition, _ effects: [Effect]) -> [Effect] {
         effects.map { effect in
             guard case .audit(var record) = effect else { return effect }
-            record.state = ""
+            record.state = state
+            record.workflowID = definition.id
+            record.workflowVersion = definition.version
             return .audit(record)
         }
     }

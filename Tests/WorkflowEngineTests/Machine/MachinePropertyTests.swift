@@ -51,7 +51,8 @@ struct MachinePropertyTests {
             kind: kind, classification: rng.pick(Classification.allCases),
             personalData: rng.pick(PersonalDataCategory.allCases), protectionNeed: rng.pick(ProtectionNeed.allCases),
             recipient: kind == .sharedData ? rng.pick([Recipient.internal, .external, .external, nil]) : nil,
-            highValue: rng.chance(30), hasAnonymisationStatement: rng.chance(85), hasLegalBasis: rng.chance(85))
+            highValue: rng.chance(30), hasAnonymisationStatement: rng.chance(85), hasLegalBasis: rng.chance(85),
+            hasOpenDataCheck: rng.chance(85))
     }
 
     static func scenario(_ kind: ReleaseKind, _ rng: inout SplitMix64) -> Scenario {
@@ -280,6 +281,7 @@ struct MachinePropertyTests {
             if facts.personalData >= .anonymised && !facts.hasAnonymisationStatement {
                 return ("published without anonymisation statement", "\(facts)")
             }
+            if !facts.hasOpenDataCheck { return ("published without the Open Data check", "\(facts)") }
         default: break
         }
         return nil

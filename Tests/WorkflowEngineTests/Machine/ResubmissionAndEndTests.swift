@@ -16,14 +16,17 @@ struct ResubmissionAndEndTests {
         let t1 = Fixtures.minutes(30)
         let effects = try machine.requestChanges(by: Fixtures.stefan, at: t1, question: " Welcher Zweck? ")
         #expect(
-            Fixtures.ignoringAuditState(effects) == [
-                Fixtures.audit(
-                    .changesRequested, actor: "stefan", role: .dataSteward, step: "steward_review",
-                    comment: "Welcher Zweck?",
-                    at: t1),
-                .cancelTimers(step: "steward_review"),
-                .notifyRequester(.changesRequested(step: "steward_review", question: "Welcher Zweck?")),
-            ])
+            effects
+                == Fixtures.after(
+                    "changes_requested:steward_review", machine.definition,
+                    [
+                        Fixtures.audit(
+                            .changesRequested, actor: "stefan", role: .dataSteward, step: "steward_review",
+                            comment: "Welcher Zweck?",
+                            at: t1),
+                        .cancelTimers(step: "steward_review"),
+                        .notifyRequester(.changesRequested(step: "steward_review", question: "Welcher Zweck?")),
+                    ]))
         guard case .changesRequested(let progress, let question) = machine.state else {
             Issue.record("not waiting for changes: \(machine.state.name)")
             return
@@ -43,9 +46,12 @@ struct ResubmissionAndEndTests {
         let t1 = Fixtures.days(2)
         let effects = try machine.resubmit(by: "anna", at: t1, comment: "Zweck ergänzt")
         #expect(
-            Fixtures.ignoringAuditState(effects) == [
-                Fixtures.audit(.resubmitted, actor: "anna", step: "steward_review", comment: "Zweck ergänzt", at: t1)
-            ] + Fixtures.entering("steward_review", role: .dataSteward, workingDays: 5, remindBefore: 2, at: t1))
+            effects == Fixtures.after(
+                "in_review:steward_review", machine.definition,
+                [
+                    Fixtures.audit(
+                        .resubmitted, actor: "anna", step: "steward_review", comment: "Zweck ergänzt", at: t1)
+                ]) + Fixtures.entering("steward_review", role: .dataSteward, workingDays: 5, remindBefore: 2, at: t1))
         #expect(machine.state.name == "in_review:steward_review")
         _ = try machine.approve(by: Fixtures.stefan, at: t1)
         #expect(machine.state.name == "granted:granted")
@@ -76,9 +82,11 @@ struct ResubmissionAndEndTests {
         let t1 = Fixtures.days(1)
         let effects = try machine.resubmit(by: "anna", at: t1, facts: Fixtures.shared(.internal, .personal))
         #expect(
-            Fixtures.ignoringAuditState(effects) == [
-                Fixtures.audit(.resubmitted, actor: "anna", step: "steward_review", at: t1)
-            ] + Fixtures.entering("owner_review", role: .dataOwner, workingDays: 5, remindBefore: 2, at: t1))
+            effects == Fixtures.after(
+                "in_review:owner_review", machine.definition,
+                [
+                    Fixtures.audit(.resubmitted, actor: "anna", step: "steward_review", at: t1)
+                ]) + Fixtures.entering("owner_review", role: .dataOwner, workingDays: 5, remindBefore: 2, at: t1))
         #expect(machine.snapshot.facts.personalData == .personal)
         _ = try machine.approve(by: Fixtures.otto, at: t1)
         _ = try machine.approve(by: Fixtures.stefan, at: t1)
@@ -123,7 +131,10 @@ struct ResubmissionAndEndTests {
         }
         let effects = try machine.expire(at: until)
         #expect(
-            Fixtures.ignoringAuditState(effects) == [Fixtures.audit(.expired, at: until), .notifyRequester(.expired)])
+            effects
+                == Fixtures.after(
+                    "closed:expired", machine.definition,
+                    [Fixtures.audit(.expired, at: until), .notifyRequester(.expired)]))
         #expect(machine.state == .closed(end: "expired"))
     }
 
@@ -151,12 +162,16 @@ struct ResubmissionAndEndTests {
         let effects = try machine.revoke(by: decider, at: t1, reason: " Zweck entfallen ")
         let role = try #require(decider.roles.first)
         #expect(
-            Fixtures.ignoringAuditState(effects) == [
-                Fixtures.audit(
-                    .revoked, actor: decider.person, role: role, step: "granted", comment: "Zweck entfallen", at: t1),
-                .cancelExpiry,
-                .notifyRequester(.revoked(reason: "Zweck entfallen")),
-            ])
+            effects
+                == Fixtures.after(
+                    "closed:revoked", machine.definition,
+                    [
+                        Fixtures.audit(
+                            .revoked, actor: decider.person, role: role, step: "granted", comment: "Zweck entfallen",
+                            at: t1),
+                        .cancelExpiry,
+                        .notifyRequester(.revoked(reason: "Zweck entfallen")),
+                    ]))
         #expect(machine.state == .closed(end: "revoked"))
         #expect(
             machine.decisions.last

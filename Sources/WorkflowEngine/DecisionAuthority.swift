@@ -1,0 +1,71 @@
+import Foundation
+
+/// Who may take a decision on a request now, on which branch, and in which capacity. The answer of
+/// `RequestMachine.authority(of:at:branch:for:)` and `revokeAuthority(of:at:)`, and what the decision
+/// events themselves act on, so a page that offers a decision and the decision agree.
+public struct DecisionAuthority: Hashable, Sendable {
+    /// In what right the person decides.
+    public enum Capacity: Hashable, Sendable {
+        /// They hold the branch's role themselves.
+        case ownRole(Role)
+        /// They deputise (Vertretung) for `principal`, who holds the role.
+        case deputy(of: String, role: Role)
+        /// The step is overdue and they hold its escalation role.
+        case escalation(Role)
+    }
+
+    public var person: String
+    /// The step decided, or for a revocation the granted end.
+    public var step: String
+    /// The branch decided (a plain step's branch has the step's id; for a revocation the granted end).
+    public var branch: String
+    public var capacity: Capacity
+    /// The step an approval would also cover by Personalunion (Owner and Steward in one person), nil if
+    /// an approval covers only `step`.
+    public var coversPersonalUnionStep: String?
+    /// Whether an approval in this capacity would complete the step (every active branch at its quorum).
+    public var completesStep: Bool
+
+    public init(
+        person: String, step: String, branch: String, capacity: Capacity, coversPersonalUnionStep: String? = nil,
+        completesStep: Bool = true
+    ) {
+        self.person = person
+        self.step = step
+        self.branch = branch
+        self.capacity = capacity
+        self.coversPersonalUnionStep = coversPersonalUnionStep
+        self.completesStep = completesStep
+    }
+
+    /// The role the decision is taken in: the branch's role, or the escalation role.
+    public var role: Role {
+        switch capacity {
+        case .ownRole(let role), .deputy(_, let role), .escalation(let role): role
+        }
+    }
+
+    /// The person represented, when deciding as deputy.
+    public var principal: String? {
+        switch capacity {
+        case .deputy(let principal, _): principal
+        case .ownRole, .escalation: nil
+        }
+    }
+
+    public var asEscalation: Bool {
+        switch capacity {
+        case .escalation: true
+        case .ownRole, .deputy: false
+        }
+    }
+
+    /// Everyone the decision is attributed to, for separation of duties.
+    var identities: Set<String> { Set([person] + (principal.map { [$0] } ?? [])) }
+
+    func decision(_ outcome: Decision.Outcome, at now: Date, comment: String?, details: ApprovalDetails?) -> Decision {
+        Decision(
+            person: person, actingFor: principal, role: role, asEscalation: asEscalation, step: step, branch: branch,
+            outcome: outcome, at: now, comment: comment, covers: [step], details: details)
+    }
+}

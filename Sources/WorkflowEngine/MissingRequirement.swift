@@ -1,0 +1,59 @@
+import Foundation
+
+/// Something a request lacks before it may be submitted, with the text the form shows for it.
+///
+/// One list answers "what does this form still need?" for the server's pages and API and for the
+/// engine's own `submit`/`resubmit`, so the rules of `submit_requires` live only in the YAML and here.
+public struct MissingRequirement: Hashable, Sendable {
+    public enum Problem: Hashable, Sendable {
+        /// A `submit_requires` entry of the definition applies to the facts, and its field is empty.
+        case required
+        /// The definition can grant access, which always ends: an access end is needed even where the
+        /// definition's `submit_requires` does not ask for it.
+        case neededToGrant
+        /// The access end is given but not after the submission: access that would end before anyone could
+        /// decide is a mistake in the form.
+        case accessEndNotAfterSubmission
+    }
+
+    public var field: RequirementField
+    public var problem: Problem
+    public var message: LocalizedText
+
+    public init(field: RequirementField, problem: Problem, message: LocalizedText) {
+        self.field = field
+        self.problem = problem
+        self.message = message
+    }
+
+    static let accessEndNeededToGrant = LocalizedText(
+        de: "Bitte geben Sie an, bis wann die Daten genutzt werden dürfen.",
+        en: "Please state until when the data may be used.")
+
+    static let accessEndNotAfterSubmission = LocalizedText(
+        de: "Das Nutzungsende muss nach dem Zeitpunkt der Einreichung liegen.",
+        en: "The end of use must lie after the time of submission.")
+}
+
+extension WorkflowDefinition {
+    /// What a request with these facts and this access end lacks to be submitted at `now`, in the order
+    /// of the definition's `submit_requires`, then the engine's own checks. Empty: it may be submitted.
+    public func missingRequirements(facts: RequestFacts, accessEnd: Date?, at now: Date) -> [MissingRequirement] {
+        var missing = submitRequirements.filter { requirement in
+            (requirement.condition?.holds(for: facts) ?? true)
+                && !requirement.field.isProvided(by: facts, accessEnd: accessEnd)
+        }.map { MissingRequirement(field: $0.field, problem: .required, message: $0.message) }
+        if canGrant, accessEnd == nil, !missing.contains(where: { $0.field == .accessEnd }) {
+            missing.append(
+                MissingRequirement(
+                    field: .accessEnd, problem: .neededToGrant, message: MissingRequirement.accessEndNeededToGrant))
+        }
+        if let accessEnd, accessEnd <= now {
+            missing.append(
+                MissingRequirement(
+                    field: .accessEnd, problem: .accessEndNotAfterSubmission,
+                    message: MissingRequirement.accessEndNotAfterSubmission))
+        }
+        return missing
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+
+// MARK: Authority and separation of duties
+
+extension RequestMachine {
+    /// Whether `decider` may decide the current step now (or branch `branch` of it), and in which capacity.
+    /// `approve`, `reject` and `requestChanges` act on exactly this answer; `event` only names the event in
+    /// a refusal. Read-only: nothing changes, whatever the answer.
+    ///
+    /// When a person could act in several capacities, the first that separation of duties allows wins:
+    /// own role before deputy before escalation.
+    public func authority(
+        of decider: Decider, at now: Date, branch wanted: String? = nil, for event: RequestEvent = .approve
+    ) -> Result<DecisionAuthority, WorkflowError> {
+        switch state {
+        case .inReview(let progress):
+            return authority(of: decider, on: progress, at: now, branch: wanted, for: event)
+        case .draft, .changesRequested, .granted, .published, .closed:
+            return .failure(error(.invalidTransition, event))
+        }
+    }
+
+    private func authority(
+        of decider: Decider, on progress: StepProgress, at now: Date, branch wanted: String?, for event: RequestEvent
+    ) -> Result<DecisionAuthority, WorkflowError> {
+        guard decider.person != snapshot.requester else { return .failure(error(.requesterCannotDecide, event)) }
+        var candidates = openBranches(of: progress)
+        if let wanted {
+            guard let chosen = candidates.first(where: { $0.id == wanted }) else {
+                return .failure(error(.unknownBranch, event, [wanted]))
+            }
+            candidates = [chosen]
+        }
+        let escalationRole = progress.escalated ? definition.escalationRole(of: progress.step) : nil
+
+        var capacities: [(branch: Branch, capacity: DecisionAuthority.Capacity)] = []
+        for branch in candidates {
+            if decider.roles.contains(branch.role) { capacities.append((branch, .ownRole(branch.role))) }
+            for deputy in decider.deputising
+            where deputy.deputyship.deputy == decider.person && deputy.deputyship.isActive(at: now)
+                && deputy.principalRoles.contains(branch.role)
+            {
+                capacities.append((branch, .deputy(of: deputy.deputyship.principal, role: branch.role)))
+            }
+            if let escalationRole, !branch.role.isIndependentController, decider.roles.contains(escalationRole) {
+                capacities.append((branch, .escalation(escalationRole)))
+            }
+        }
+        guard !capacities.isEmpty else {
+            let couldAsDeputy = candidates.contains { branch in
+                decider.deputising.contains {
+                    $0.deputyship.deputy == decider.person && $0.principalRoles.contains(branch.role)
+                }
+            }
+            return .failure(error(couldAsDeputy ? .deputyshipNotActive : .notAuthorised, event))
+        }
+        var firstRefusal: WorkflowError?
+        for (branch, capacity) in capacities {
+            var authority = DecisionAuthority(
+                person: decider.person, step: progress.step, branch: branch.id, capacity: capacity)
+            if let refusal = separationOfDuties(refuses: authority, in: progress, event: event) {
+                firstRefusal = firstRefusal ?? refusal
+                continue
+            }
+            authority.completesStep = progress.activeBranches.allSatisfy { id in
+                let quorum = definition.step(progress.step)?.branches.first { $0.id == id }?.quorum ?? 1
+                return progress.approvals[id, default: []].count + (id == branch.id ? 1 : 0) >= quorum
+            }
+            authority.coversPersonalUnionStep =
+                authority.completesStep ? personalUnionStep(after: progress.step, for: authority, decider)?.id : nil
+            return .success(authority)
+        }
+        return .failure(firstRefusal ?? error(.notAuthorised, event))
+    }
+
+    /// The refusal separation of duties gives to a decision in this capacity, or nil if it allows it.
+    private func separationOfDuties(
+        refuses authority: DecisionAuthority, in progress: StepProgress, event: RequestEvent
+    ) -> WorkflowError? {
+        if authority.principal == snapshot.requester { return error(.requesterCannotDecide, event) }
+        let earlier = snapshot.decisions.filter { !$0.identities.isDisjoint(with: authority.identities) }
+        if earlier.contains(where: {
+            $0.branch != authority.branch && !$0.covers.contains(authority.branch) && $0.outcome != .revoked
+        }) {
+            return error(.alreadyDecidedAnotherStep, event)
+        }
+        let approvedHere = progress.approvals[authority.branch, default: []].contains {
+            !$0.identities.isDisjoint(with: authority.identities)
+        }
+        return approvedHere ? error(.alreadyApproved, event) : nil
+    }
+
+    /// The steward step right after an owner step, when one person holds both roles in their own right and
+    /// the definition combines them.
+    private func personalUnionStep(after stepID: String, for authority: DecisionAuthority, _ decider: Decider) -> Step?
+    {
+        guard definition.personalUnion == .combine, let step = definition.step(stepID), !step.isParallel,
+            authority.capacity == .ownRole(.dataOwner), decider.roles.contains(.dataSteward),
+            let next = definition.step(step.onApprove), !next.isParallel,
+            let branch = next.branches.first, branch.role == .dataSteward, branch.quorum == 1,
+            StepApplicability(step: next, facts: snapshot.facts).applies
+        else { return nil }
+        return next
+    }
+
+    /// Whether `decider` may revoke granted access now, and in which capacity (own role before deputy).
+    /// `revoke` acts on exactly this answer.
+    public func revokeAuthority(of decider: Decider, at now: Date) -> Result<DecisionAuthority, WorkflowError> {
+        switch state {
+        case .granted(let endID, _):
+            guard let end = definition.end(endID), end.onRevoke != nil else {
+                return .failure(error(.invalidTransition, .revoke))
+            }
+            let direct = end.revocableBy.first { decider.roles.contains($0) }
+            let deputy = direct == nil ? activeDeputy(decider, at: now, roles: end.revocableBy) : nil
+            // Holding a revoking role does not let the requester decide on their own request.
+            guard decider.person != snapshot.requester || (direct == nil && deputy == nil) else {
+                return .failure(error(.requesterCannotDecide, .revoke))
+            }
+            let capacity: DecisionAuthority.Capacity
+            if let direct {
+                capacity = .ownRole(direct)
+            } else if let deputy {
+                capacity = .deputy(of: deputy.principal, role: deputy.role)
+            } else {
+                let couldAsDeputy = decider.deputising.contains { !$0.principalRoles.isDisjoint(with: end.revocableBy) }
+                return .failure(error(couldAsDeputy ? .deputyshipNotActive : .notAuthorised, .revoke))
+            }
+            return .success(DecisionAuthority(person: decider.person, step: endID, branch: endID, capacity: capacity))
+        case .draft, .inReview, .changesRequested, .published, .closed:
+            return .failure(error(.invalidTransition, .revoke))
+        }
+    }
+
+    private func activeDeputy(_ decider: Decider, at now: Date, roles: [Role]) -> (principal: String, role: Role)? {
+        for deputy in decider.deputising
+        where deputy.deputyship.deputy == decider.person && deputy.deputyship.isActive(at: now)
+            && deputy.deputyship.principal != snapshot.requester
+        {
+            if let role = roles.first(where: deputy.principalRoles.contains) {
+                return (deputy.deputyship.principal, role)
+            }
+        }
+        return nil
+    }
+
+    // MARK: Races
+
+    /// When `decider` tries to decide but may not (any more), the decision that took their chance: the most
+    /// recent decision they made themselves or could have made (same person, a role they hold, as deputy
+    /// of its principal, or by the escalation role of its step). The server answers "already decided by X
+    /// at T" (409) with it instead of "forbidden" (403). nil when `decider` may decide the step in review
+    /// now, or when no decision was theirs to take.
+    public func decisionAlreadyTaken(by decider: Decider, at now: Date) -> Decision? {
+        // Whoever may still decide the step lost nothing. (May revoke is no such sign: a late approval
+        // of a granted request lost its race, even if the same person may now revoke.)
+        if case .success = authority(of: decider, at: now) { return nil }
+        guard decider.person != snapshot.requester else { return nil }
+        return snapshot.decisions.last { decision in
+            let principal = decision.actingFor ?? decision.person
+            let asDeputy = decider.deputising.contains {
+                $0.deputyship.deputy == decider.person && $0.deputyship.principal == principal
+                    && $0.deputyship.isActive(at: now) && $0.principalRoles.contains(decision.role)
+            }
+            let byEscalation =
+                !decision.role.isIndependentController
+                && definition.escalationRole(of: decision.step).map(decider.roles.contains) ?? false
+            return decision.person == decider.person || decider.roles.contains(decision.role) || asDeputy
+                || byEscalation
+        }
+    }
+}
