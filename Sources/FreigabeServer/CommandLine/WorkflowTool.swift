@@ -12,7 +12,7 @@ public enum WorkflowTool {
             do { sources.append(try readSource(path)) } catch { unreadable.append(error.description) }
         }
         guard unreadable.isEmpty else { return ToolOutput(standardError: unreadable, succeeded: false) }
-        switch DefinitionSet(parser: WorkflowDefinitionParser(customRoles: Set(extraRoles))).load(sources) {
+        switch DefinitionSet(parser: WorkflowDefinitionParser.pinningBySHA256(customRoles: Set(extraRoles))).load(sources) {
         case .success(let registry):
             return ToolOutput(standardOutput: registry.definitions.map { "ok \($0.pin)" })
         case .failure(let error):
@@ -24,7 +24,7 @@ public enum WorkflowTool {
     public static func graph(path: String, extraRoles: [String] = []) -> ToolOutput {
         do {
             let source = try readSource(path)
-            let definition = try WorkflowDefinitionParser(customRoles: Set(extraRoles)).parse(
+            let definition = try WorkflowDefinitionParser.pinningBySHA256(customRoles: Set(extraRoles)).parse(
                 source.text, file: source.file)
             return ToolOutput(standardOutput: [MermaidGraph.render(definition)])
         } catch let error as UnreadableFile {
