@@ -9,10 +9,14 @@ import Synchronization
 /// On top of that the caller stops waiting after `hardDeadline`, so that even a libldap call stuck
 /// where no timeout applies (a DNS lookup, a write into a full socket buffer) cannot hang a login;
 /// the stuck job then finishes on its own and closes its connection.
+///
+/// A call waits at most `poolWaitTimeout` for a connection: behind calls stuck on a silent
+/// directory it would otherwise wait for their timeouts before starting its own.
 struct BlockingExecutor: Sendable {
     let threadPool: NIOThreadPool
     let settings: ConnectionSettings
     let hardDeadline: Duration
+    let poolWaitTimeout: Duration
     let logger: Logger
 
     /// Runs `body` with a connection of `pool` (opening one, with `serviceAccount` bound, when the
@@ -25,7 +29,7 @@ struct BlockingExecutor: Sendable {
         _ body: @escaping @Sendable (LDAPConnection) throws -> T
     ) async throws -> T {
         try await withDeadline(self.hardDeadline, operation: operation) {
-            let lease = try await pool.acquire()
+            let lease = try await pool.acquire(waitingAtMost: self.poolWaitTimeout)
             // No suspension point between acquiring and submitting: the job owns the lease from here
             // and always returns it, whether or not anybody still waits for the result.
             let completion = Completion<T>()

@@ -152,6 +152,17 @@ public struct LDAPConfiguration: Sendable, Hashable {
     public var poolSize: Int
     /// Bind DN and password for searches; `nil`: anonymous searches.
     public var serviceAccount: ServiceAccount?
+    /// How long a call waits for a free pooled connection before it fails with
+    /// ``LDAPDirectoryError/Code-swift.struct/poolTimeout``. `nil`: half the shorter of
+    /// ``networkTimeout`` and ``operationTimeout`` (see ``effectivePoolWaitTimeout``).
+    public var poolWaitTimeout: Duration?
+
+    /// ``poolWaitTimeout``, or half the shorter timeout: a call that waits for a connection gives up
+    /// before a call stuck on a silent directory times out and frees one, so that nobody waits one
+    /// timeout for a connection and then another for the directory.
+    public var effectivePoolWaitTimeout: Duration {
+        self.poolWaitTimeout ?? min(self.networkTimeout, self.operationTimeout) / 2
+    }
 
     public init(
         url: String,
@@ -173,7 +184,8 @@ public struct LDAPConfiguration: Sendable, Hashable {
         cacheTTL: Duration = .seconds(300),
         cacheCapacity: Int = 10_000,
         poolSize: Int = 4,
-        serviceAccount: ServiceAccount? = nil
+        serviceAccount: ServiceAccount? = nil,
+        poolWaitTimeout: Duration? = nil
     ) {
         self.url = url
         self.baseDN = baseDN
@@ -195,6 +207,7 @@ public struct LDAPConfiguration: Sendable, Hashable {
         self.cacheCapacity = cacheCapacity
         self.poolSize = poolSize
         self.serviceAccount = serviceAccount
+        self.poolWaitTimeout = poolWaitTimeout
     }
 
     /// The transport security the URL and TLS settings amount to.
@@ -280,6 +293,11 @@ public struct LDAPConfiguration: Sendable, Hashable {
         }
         guard self.networkTimeout <= .seconds(600), self.operationTimeout <= .seconds(600) else {
             throw .configuration("Timeouts must not exceed 10 minutes.")
+        }
+        if let poolWaitTimeout {
+            guard poolWaitTimeout > .zero, poolWaitTimeout <= .seconds(600) else {
+                throw .configuration("The pool wait timeout must be positive and at most 10 minutes.")
+            }
         }
         guard self.cacheTTL >= .zero else {
             throw .configuration("The cache TTL must not be negative.")

@@ -25,8 +25,9 @@ public final class LDAPDirectory: Sendable {
     private let threadPool: NIOThreadPool
     private let ownsThreadPool: Bool
     private let executor: BlockingExecutor
-    private let searchPool: LDAPConnectionPool
-    private let bindPool: LDAPConnectionPool
+    /// Internal (not private) for tests, which check that no slot is leaked.
+    let searchPool: LDAPConnectionPool
+    let bindPool: LDAPConnectionPool
     private let roleMapping: RoleMapping
     private let cache: DirectoryCache
     private let now: @Sendable () -> ContinuousClock.Instant
@@ -84,6 +85,7 @@ public final class LDAPDirectory: Sendable {
             threadPool: self.threadPool,
             settings: ConnectionSettings(configuration),
             hardDeadline: hardDeadline,
+            poolWaitTimeout: configuration.effectivePoolWaitTimeout,
             logger: logger
         )
         self.cache = DirectoryCache(ttl: configuration.cacheTTL, capacity: configuration.cacheCapacity)
@@ -137,7 +139,7 @@ public final class LDAPDirectory: Sendable {
     ///
     /// Throws ``LDAPDirectoryError`` with `invalidUsername` / `invalidPassword` before contacting the
     /// directory, `userNotFound`, `ambiguousUser`, `invalidCredentials`, or `directoryUnavailable`,
-    /// `timeout`, `tlsFailure` (fail closed).
+    /// `timeout`, `tlsFailure`, `poolTimeout` (fail closed).
     public func authenticate(username: String, password: String) async throws -> Person {
         var logger = self.logger
         logger[metadataKey: "ldap.user"] = "\(username)"

@@ -20,6 +20,7 @@ public struct LDAPDirectoryError: Error, Sendable, Hashable, CustomStringConvert
             case configuration
             case operationFailed
             case shutDown
+            case poolTimeout
         }
 
         let base: Base
@@ -50,6 +51,9 @@ public struct LDAPDirectoryError: Error, Sendable, Hashable, CustomStringConvert
         public static let operationFailed = Code(.operationFailed)
         /// ``LDAPDirectory/shutdown()`` was called.
         public static let shutDown = Code(.shutDown)
+        /// No directory connection became free within ``LDAPConfiguration/poolWaitTimeout``: all are
+        /// busy with slow calls. The directory was not asked.
+        public static let poolTimeout = Code(.poolTimeout)
 
         public var description: String {
             self.base.rawValue
