@@ -104,6 +104,21 @@ public struct LDAPConfiguration: Sendable, Hashable {
         )
     }
 
+    /// When the directory fails repeatedly, calls fail at once for a while instead of each waiting
+    /// for its own timeout (and for a connection held by another call waiting for its timeout).
+    public struct CircuitBreaker: Sendable, Hashable {
+        /// Transport failures in a row (timeouts, refused or dropped connections, TLS failures) that
+        /// open the breaker. Wrong passwords and unknown users never count: the directory answered.
+        public var failureThreshold: Int
+        /// How long an open breaker fails calls at once before it lets one probe call through.
+        public var coolDown: Duration
+
+        public init(failureThreshold: Int = 3, coolDown: Duration = .seconds(5)) {
+            self.failureThreshold = failureThreshold
+            self.coolDown = coolDown
+        }
+    }
+
     public static let openLDAPUserFilter = "(&(objectClass=inetOrgPerson)(uid={username}))"
     public static let activeDirectoryUserFilter =
         "(&(objectCategory=person)(objectClass=user)(sAMAccountName={username}))"
@@ -156,6 +171,7 @@ public struct LDAPConfiguration: Sendable, Hashable {
     /// ``LDAPDirectoryError/Code-swift.struct/poolTimeout``. `nil`: half the shorter of
     /// ``networkTimeout`` and ``operationTimeout`` (see ``effectivePoolWaitTimeout``).
     public var poolWaitTimeout: Duration?
+    public var circuitBreaker: CircuitBreaker
 
     /// ``poolWaitTimeout``, or half the shorter timeout: a call that waits for a connection gives up
     /// before a call stuck on a silent directory times out and frees one, so that nobody waits one
@@ -185,7 +201,8 @@ public struct LDAPConfiguration: Sendable, Hashable {
         cacheCapacity: Int = 10_000,
         poolSize: Int = 4,
         serviceAccount: ServiceAccount? = nil,
-        poolWaitTimeout: Duration? = nil
+        poolWaitTimeout: Duration? = nil,
+        circuitBreaker: CircuitBreaker = CircuitBreaker()
     ) {
         self.url = url
         self.baseDN = baseDN
@@ -208,6 +225,7 @@ public struct LDAPConfiguration: Sendable, Hashable {
         self.poolSize = poolSize
         self.serviceAccount = serviceAccount
         self.poolWaitTimeout = poolWaitTimeout
+        self.circuitBreaker = circuitBreaker
     }
 
     /// The transport security the URL and TLS settings amount to.
@@ -298,6 +316,12 @@ public struct LDAPConfiguration: Sendable, Hashable {
             guard poolWaitTimeout > .zero, poolWaitTimeout <= .seconds(600) else {
                 throw .configuration("The pool wait timeout must be positive and at most 10 minutes.")
             }
+        }
+        guard (1...1000).contains(self.circuitBreaker.failureThreshold) else {
+            throw .configuration("The circuit breaker's failure threshold must be between 1 and 1000.")
+        }
+        guard self.circuitBreaker.coolDown > .zero, self.circuitBreaker.coolDown <= .seconds(600) else {
+            throw .configuration("The circuit breaker's cool-down must be positive and at most 10 minutes.")
         }
         guard self.cacheTTL >= .zero else {
             throw .configuration("The cache TTL must not be negative.")
