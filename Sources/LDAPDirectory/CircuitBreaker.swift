@@ -149,8 +149,19 @@ struct CircuitBreakerStateMachine: Sendable, Hashable {
 
 /// The directory's circuit breaker: ``CircuitBreakerStateMachine`` under a lock, with the clock, the
 /// errors it throws and the logging of its transitions. Shared by both connection pools.
+///
+/// One rule besides the machine's: a call that queued for a connection while another call failed on
+/// the way to the directory does not try the directory itself when it gets a connection; it fails at
+/// once (`directoryUnavailable`). Otherwise a slot freed by a timeout could pass to a waiter before
+/// enough failures opened the breaker, and that waiter would spend a second timeout behind the first.
 final class CircuitBreaker: Sendable {
-    private let machine: Mutex<CircuitBreakerStateMachine>
+    private struct Guarded {
+        var machine: CircuitBreakerStateMachine
+        /// Transport failures recorded so far, in any state: the mark calls compare at admission.
+        var transportFailures: UInt64 = 0
+    }
+
+    private let guarded: Mutex<Guarded>
     private let now: @Sendable () -> ContinuousClock.Instant
     private let logger: Logger
 
@@ -159,31 +170,47 @@ final class CircuitBreaker: Sendable {
         logger: Logger,
         now: @escaping @Sendable () -> ContinuousClock.Instant
     ) {
-        self.machine = Mutex(CircuitBreakerStateMachine(settings: settings))
+        self.guarded = Mutex(Guarded(machine: CircuitBreakerStateMachine(settings: settings)))
         self.logger = logger
         self.now = now
     }
 
     var state: LDAPDirectory.CircuitState {
         let now = self.now()
-        return self.machine.withLock { $0.publicState(now: now) }
+        return self.guarded.withLock { $0.machine.publicState(now: now) }
     }
 
     /// Throws ``LDAPDirectoryError/Code-swift.struct/circuitOpen`` when a call arriving now would be
-    /// rejected (read-only; see ``admit(operation:)``).
-    func checkNotOpen(operation: String) throws(LDAPDirectoryError) {
+    /// rejected (read-only; see ``admit(operation:failureMark:)``). Returns the call's failure mark.
+    func checkNotOpen(operation: String) throws(LDAPDirectoryError) -> UInt64 {
         let now = self.now()
-        if let retryAt = self.machine.withLock({ $0.rejection(now: now) }) {
+        let (retryAt, mark) = self.guarded.withLock { ($0.machine.rejection(now: now), $0.transportFailures) }
+        if let retryAt {
             throw Self.openError(operation: operation, retryIn: retryAt - now)
         }
+        return mark
     }
 
     /// Lets a call that holds a connection slot use the directory, or throws
-    /// ``LDAPDirectoryError/Code-swift.struct/circuitOpen``.
-    func admit(operation: String) throws(LDAPDirectoryError) {
+    /// ``LDAPDirectoryError/Code-swift.struct/circuitOpen`` (or `directoryUnavailable` when a transport
+    /// failure was recorded since `failureMark`, taken by ``checkNotOpen(operation:)`` before the
+    /// call queued for its connection).
+    func admit(operation: String, failureMark: UInt64) throws(LDAPDirectoryError) {
         let now = self.now()
-        let admission = self.machine.withLock { $0.admit(now: now) }
+        let admission = self.guarded.withLock { guarded -> CircuitBreakerStateMachine.Admission? in
+            guard guarded.transportFailures == failureMark else {
+                return nil
+            }
+            return guarded.machine.admit(now: now)
+        }
         switch admission {
+        case nil:
+            throw LDAPDirectoryError(
+                code: .directoryUnavailable,
+                message: "The directory cannot be reached.",
+                details: "\(operation) queued for a connection while another call failed on the way to the "
+                    + "directory; not tried again"
+            )
         case .proceed:
             return
         case .probe:
@@ -200,8 +227,12 @@ final class CircuitBreaker: Sendable {
     func record<T>(_ result: Result<T, any Error>, operation: String) -> Bool {
         let now = self.now()
         let failed = Self.isTransportFailure(result)
-        let action = self.machine.withLock { machine in
-            failed ? machine.failed(now: now) : machine.succeeded(now: now)
+        let action = self.guarded.withLock { guarded in
+            guard failed else {
+                return guarded.machine.succeeded(now: now)
+            }
+            guarded.transportFailures += 1
+            return guarded.machine.failed(now: now)
         }
         switch action {
         case .none:
