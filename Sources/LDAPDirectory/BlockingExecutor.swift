@@ -9,10 +9,19 @@ import Synchronization
 /// On top of that the caller stops waiting after `hardDeadline`, so that even a libldap call stuck
 /// where no timeout applies (a DNS lookup, a write into a full socket buffer) cannot hang a login;
 /// the stuck job then finishes on its own and closes its connection.
+///
+/// Failing directories: a call waits at most `poolWaitTimeout` for a connection, and the circuit
+/// `breaker` fails calls at once (before they queue) while the directory keeps failing. Every job
+/// asks the breaker before it touches the directory and reports its outcome to it, on the thread pool
+/// thread, so that neither depends on the caller still waiting.
 struct BlockingExecutor: Sendable {
     let threadPool: NIOThreadPool
     let settings: ConnectionSettings
     let hardDeadline: Duration
+    let poolWaitTimeout: Duration
+    let breaker: CircuitBreaker
+    /// Every pool of the directory: when the breaker opens, the calls queued in any of them fail.
+    let pools: [LDAPConnectionPool]
     let logger: Logger
 
     /// Runs `body` with a connection of `pool` (opening one, with `serviceAccount` bound, when the
@@ -24,22 +33,43 @@ struct BlockingExecutor: Sendable {
         operation: String,
         _ body: @escaping @Sendable (LDAPConnection) throws -> T
     ) async throws -> T {
-        try await withDeadline(self.hardDeadline, operation: operation) {
-            let lease = try await pool.acquire()
+        let failureMark = try self.breaker.checkNotOpen(operation: operation)
+        return try await withDeadline(self.hardDeadline, operation: operation) {
+            let lease = try await pool.acquire(waitingAtMost: self.poolWaitTimeout)
             // No suspension point between acquiring and submitting: the job owns the lease from here
             // and always returns it, whether or not anybody still waits for the result.
             let completion = Completion<T>()
             let settings = self.settings
             let logger = self.logger
+            let breaker = self.breaker
+            let pools = self.pools
             self.threadPool.submit { state in
                 guard case .active = state else {
                     pool.release(lease.connection)?.close()
                     completion.complete(.failure(LDAPDirectoryError.shutDown))
                     return
                 }
+                do {
+                    // The breaker may have opened, or a call failed, while this one waited for its
+                    // connection: then it fails at once instead of spending a timeout of its own.
+                    try breaker.admit(operation: operation, failureMark: failureMark)
+                } catch {
+                    pool.release(lease.connection)?.close()
+                    completion.complete(.failure(error))
+                    return
+                }
                 let (result, connection) = Self.perform(
                     lease: lease, settings: settings, serviceAccount: serviceAccount, pool: pool.name,
                     operation: operation, logger: logger, body)
+                // Before the slot is released: a breaker that opens here fails the queued calls, so
+                // that none of them gets this slot and waits for a failing directory in turn.
+                if breaker.record(result, operation: operation) {
+                    let error = LDAPDirectoryError.circuitOpen(
+                        "\(operation) failed and opened the circuit breaker while this call waited for a connection")
+                    for pool in pools {
+                        pool.failWaiters(with: error)
+                    }
+                }
                 pool.release(connection)?.close()
                 completion.complete(result)
             }

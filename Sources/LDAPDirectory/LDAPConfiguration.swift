@@ -104,6 +104,21 @@ public struct LDAPConfiguration: Sendable, Hashable {
         )
     }
 
+    /// When the directory fails repeatedly, calls fail at once for a while instead of each waiting
+    /// for its own timeout (and for a connection held by another call waiting for its timeout).
+    public struct CircuitBreaker: Sendable, Hashable {
+        /// Transport failures in a row (timeouts, refused or dropped connections, TLS failures) that
+        /// open the breaker. Wrong passwords and unknown users never count: the directory answered.
+        public var failureThreshold: Int
+        /// How long an open breaker fails calls at once before it lets one probe call through.
+        public var coolDown: Duration
+
+        public init(failureThreshold: Int = 3, coolDown: Duration = .seconds(5)) {
+            self.failureThreshold = failureThreshold
+            self.coolDown = coolDown
+        }
+    }
+
     public static let openLDAPUserFilter = "(&(objectClass=inetOrgPerson)(uid={username}))"
     public static let activeDirectoryUserFilter =
         "(&(objectCategory=person)(objectClass=user)(sAMAccountName={username}))"
@@ -152,6 +167,18 @@ public struct LDAPConfiguration: Sendable, Hashable {
     public var poolSize: Int
     /// Bind DN and password for searches; `nil`: anonymous searches.
     public var serviceAccount: ServiceAccount?
+    /// How long a call waits for a free pooled connection before it fails with
+    /// ``LDAPDirectoryError/Code-swift.struct/poolTimeout``. `nil`: half the shorter of
+    /// ``networkTimeout`` and ``operationTimeout`` (see ``effectivePoolWaitTimeout``).
+    public var poolWaitTimeout: Duration?
+    public var circuitBreaker: CircuitBreaker
+
+    /// ``poolWaitTimeout``, or half the shorter timeout: a call that waits for a connection gives up
+    /// before a call stuck on a silent directory times out and frees one, so that nobody waits one
+    /// timeout for a connection and then another for the directory.
+    public var effectivePoolWaitTimeout: Duration {
+        self.poolWaitTimeout ?? min(self.networkTimeout, self.operationTimeout) / 2
+    }
 
     public init(
         url: String,
@@ -173,7 +200,9 @@ public struct LDAPConfiguration: Sendable, Hashable {
         cacheTTL: Duration = .seconds(300),
         cacheCapacity: Int = 10_000,
         poolSize: Int = 4,
-        serviceAccount: ServiceAccount? = nil
+        serviceAccount: ServiceAccount? = nil,
+        poolWaitTimeout: Duration? = nil,
+        circuitBreaker: CircuitBreaker = CircuitBreaker()
     ) {
         self.url = url
         self.baseDN = baseDN
@@ -195,6 +224,8 @@ public struct LDAPConfiguration: Sendable, Hashable {
         self.cacheCapacity = cacheCapacity
         self.poolSize = poolSize
         self.serviceAccount = serviceAccount
+        self.poolWaitTimeout = poolWaitTimeout
+        self.circuitBreaker = circuitBreaker
     }
 
     /// The transport security the URL and TLS settings amount to.
@@ -280,6 +311,17 @@ public struct LDAPConfiguration: Sendable, Hashable {
         }
         guard self.networkTimeout <= .seconds(600), self.operationTimeout <= .seconds(600) else {
             throw .configuration("Timeouts must not exceed 10 minutes.")
+        }
+        if let poolWaitTimeout {
+            guard poolWaitTimeout > .zero, poolWaitTimeout <= .seconds(600) else {
+                throw .configuration("The pool wait timeout must be positive and at most 10 minutes.")
+            }
+        }
+        guard (1...1000).contains(self.circuitBreaker.failureThreshold) else {
+            throw .configuration("The circuit breaker's failure threshold must be between 1 and 1000.")
+        }
+        guard self.circuitBreaker.coolDown > .zero, self.circuitBreaker.coolDown <= .seconds(600) else {
+            throw .configuration("The circuit breaker's cool-down must be positive and at most 10 minutes.")
         }
         guard self.cacheTTL >= .zero else {
             throw .configuration("The cache TTL must not be negative.")

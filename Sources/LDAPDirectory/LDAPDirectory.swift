@@ -17,6 +17,10 @@ import Synchronization
 /// a pool of connections bound as the service account (or anonymous); user binds use a second pool,
 /// so that a user's bind never changes the identity searches run with.
 ///
+/// A failing directory: a call waits at most ``LDAPConfiguration/effectivePoolWaitTimeout`` for a
+/// connection, and after repeated transport failures a circuit breaker fails calls at once for a
+/// cool-down, then lets one probe through (``circuitState``); it recovers without a restart.
+///
 /// Lifecycle: create it, use it from any task, and call ``shutdown()`` when done (or let ``run()``
 /// do it: run it as a service, it refreshes cache entries in the background until cancelled).
 public final class LDAPDirectory: Sendable {
@@ -25,8 +29,10 @@ public final class LDAPDirectory: Sendable {
     private let threadPool: NIOThreadPool
     private let ownsThreadPool: Bool
     private let executor: BlockingExecutor
-    private let searchPool: LDAPConnectionPool
-    private let bindPool: LDAPConnectionPool
+    /// Internal (not private) for tests, which check that no slot is leaked.
+    let searchPool: LDAPConnectionPool
+    let bindPool: LDAPConnectionPool
+    private let breaker: CircuitBreaker
     private let roleMapping: RoleMapping
     private let cache: DirectoryCache
     private let now: @Sendable () -> ContinuousClock.Instant
@@ -52,7 +58,7 @@ public final class LDAPDirectory: Sendable {
     ///   - logger: receives connection problems, login failures (without passwords) and warnings.
     ///   - threadPool: a started pool for the blocking calls; `nil` creates one of `2 × poolSize` threads
     ///     that ``shutdown()`` stops.
-    ///   - now: the clock for the cache TTL (tests inject one).
+    ///   - now: the clock for the cache TTL and the circuit breaker's cool-down (tests inject one).
     public init(
         configuration: LDAPConfiguration,
         logger: Logger,
@@ -80,10 +86,21 @@ public final class LDAPDirectory: Sendable {
         // Worst legitimate case of one job: connect + TLS (network timeout), StartTLS and service
         // bind (one operation timeout each), a failed operation on a dropped connection and its retry.
         let hardDeadline = configuration.networkTimeout + configuration.operationTimeout * 3 + .seconds(1)
+        self.breaker = CircuitBreaker(
+            settings: .init(
+                failureThreshold: configuration.circuitBreaker.failureThreshold,
+                coolDown: configuration.circuitBreaker.coolDown,
+                // A probe's job ends within the hard deadline, unless libldap hangs past its timeouts.
+                probeTimeout: hardDeadline),
+            logger: logger,
+            now: now)
         self.executor = BlockingExecutor(
             threadPool: self.threadPool,
             settings: ConnectionSettings(configuration),
             hardDeadline: hardDeadline,
+            poolWaitTimeout: configuration.effectivePoolWaitTimeout,
+            breaker: self.breaker,
+            pools: [self.searchPool, self.bindPool],
             logger: logger
         )
         self.cache = DirectoryCache(ttl: configuration.cacheTTL, capacity: configuration.cacheCapacity)
@@ -131,13 +148,18 @@ public final class LDAPDirectory: Sendable {
 
     // MARK: - Public API
 
+    /// The circuit breaker's state now. Read-only; changes only through calls' outcomes and time.
+    public var circuitState: CircuitState {
+        self.breaker.state
+    }
+
     /// Checks `password` for `username`: finds the user's entry with the configured filter (the
     /// username escaped per RFC 4515; exactly one entry must match), then binds as that entry's DN.
     /// Returns the person with roles. Nothing about the password is cached or logged.
     ///
     /// Throws ``LDAPDirectoryError`` with `invalidUsername` / `invalidPassword` before contacting the
     /// directory, `userNotFound`, `ambiguousUser`, `invalidCredentials`, or `directoryUnavailable`,
-    /// `timeout`, `tlsFailure` (fail closed).
+    /// `timeout`, `tlsFailure`, `poolTimeout`, `circuitOpen` (fail closed).
     public func authenticate(username: String, password: String) async throws -> Person {
         var logger = self.logger
         logger[metadataKey: "ldap.user"] = "\(username)"
@@ -591,6 +613,9 @@ public final class LDAPDirectory: Sendable {
             logger.info("directory refused the login", metadata: metadata)
         case .ambiguousUser, .operationFailed:
             logger.warning("directory lookup failed", metadata: metadata)
+        case .circuitOpen:
+            // The breaker logged its opening once; the server logs each call it could not serve.
+            logger.debug("directory call refused by the open circuit breaker", metadata: metadata)
         default:
             logger.error("directory unavailable", metadata: metadata)
         }

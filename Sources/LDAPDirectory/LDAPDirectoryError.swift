@@ -20,6 +20,8 @@ public struct LDAPDirectoryError: Error, Sendable, Hashable, CustomStringConvert
             case configuration
             case operationFailed
             case shutDown
+            case poolTimeout
+            case circuitOpen
         }
 
         let base: Base
@@ -50,6 +52,12 @@ public struct LDAPDirectoryError: Error, Sendable, Hashable, CustomStringConvert
         public static let operationFailed = Code(.operationFailed)
         /// ``LDAPDirectory/shutdown()`` was called.
         public static let shutDown = Code(.shutDown)
+        /// No directory connection became free within ``LDAPConfiguration/poolWaitTimeout``: all are
+        /// busy with slow calls. The directory was not asked.
+        public static let poolTimeout = Code(.poolTimeout)
+        /// The circuit breaker is open (the directory failed repeatedly, see
+        /// ``LDAPConfiguration/CircuitBreaker``): the call failed at once, the directory was not asked.
+        public static let circuitOpen = Code(.circuitOpen)
 
         public var description: String {
             self.base.rawValue
@@ -111,6 +119,10 @@ extension LDAPDirectoryError {
 
     static func invalidPassword(_ reason: String) -> Self {
         Self(code: .invalidPassword, message: "The password is not valid: \(reason).")
+    }
+
+    static func circuitOpen(_ details: String) -> Self {
+        Self(code: .circuitOpen, message: "The directory is not available at the moment.", details: details)
     }
 
     static let shutDown = Self(code: .shutDown, message: "The directory connection has been shut down.")

@@ -29,6 +29,10 @@ struct ConfigurationTests {
         #expect(configuration.requireExactUsernameMatch)
         #expect(configuration.userFilter == "(&(objectClass=inetOrgPerson)(uid={username}))")
         #expect(configuration.transportSecurity == .ldaps)
+        // A waiter gives up before a call stuck on a silent directory (5 s / 10 s) frees its slot.
+        #expect(configuration.poolWaitTimeout == nil)
+        #expect(configuration.effectivePoolWaitTimeout == .milliseconds(2500))
+        #expect(configuration.circuitBreaker == .init(failureThreshold: 3, coolDown: .seconds(5)))
         #expect(throws: Never.self) { try configuration.validate() }
     }
 
@@ -63,7 +67,8 @@ struct ConfigurationTests {
             "empty url", "http url", "bad port", "starttls with ldaps", "mixed schemes", "bad base", "empty base",
             "filter without placeholder", "unbalanced filter", "bad attribute", "no member attributes",
             "bad role group", "bad steward group", "empty domain", "missing ca file", "zero timeout", "pool size",
-            "empty service password", "whitespace service password", "depth",
+            "empty service password", "whitespace service password", "depth", "zero pool wait",
+            "zero failure threshold", "zero cool-down", "long cool-down",
         ])
     func invalid(name: String) {
         var configuration = Self.configuration()
@@ -92,6 +97,10 @@ struct ConfigurationTests {
         case "whitespace service password":
             configuration.serviceAccount = .init(bindDN: "cn=svc,\(Self.base)", password: "  ")
         case "depth": configuration.maximumGroupDepth = 0
+        case "zero pool wait": configuration.poolWaitTimeout = .zero
+        case "zero failure threshold": configuration.circuitBreaker.failureThreshold = 0
+        case "zero cool-down": configuration.circuitBreaker.coolDown = .zero
+        case "long cool-down": configuration.circuitBreaker.coolDown = .seconds(601)
         default: Issue.record("unknown case \(name)")
         }
         let error = #expect(throws: LDAPDirectoryError.self) { try configuration.validate() }
