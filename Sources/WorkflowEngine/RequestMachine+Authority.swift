@@ -146,27 +146,28 @@ extension RequestMachine {
 
     // MARK: Races
 
-    /// When `decider` tries to decide but may not (any more), the decision that took their chance: the most
-    /// recent decision they made themselves or could have made (same person, a role they hold, as deputy
-    /// of its principal, or by the escalation role of its step). The server answers "already decided by X
-    /// at T" (409) with it instead of "forbidden" (403). nil when `decider` may decide the step in review
-    /// now, or when no decision was theirs to take.
+    /// When `decider` tries to decide but may not (any more), the decision that took their chance: the
+    /// most recent decision they made themselves (or their principal, through them), else the last decision
+    /// of the request if they could have made it (a role they hold, as deputy of its principal, or as the
+    /// escalation instance that decided it). The server answers "already decided by X at T" (409) with it
+    /// instead of "forbidden" (403). nil when `decider` may decide the step in review now, or when no
+    /// decision was theirs to take: an older decision in a role they hold is no race they lost.
     public func decisionAlreadyTaken(by decider: Decider, at now: Date) -> Decision? {
         // Whoever may still decide the step lost nothing. (May revoke is no such sign: a late approval
         // of a granted request lost its race, even if the same person may now revoke.)
         if case .success = authority(of: decider, at: now) { return nil }
         guard decider.person != snapshot.requester else { return nil }
-        return snapshot.decisions.last { decision in
+        func asDeputy(_ decision: Decision) -> Bool {
             let principal = decision.actingFor ?? decision.person
-            let asDeputy = decider.deputising.contains {
+            return decider.deputising.contains {
                 $0.deputyship.deputy == decider.person && $0.deputyship.principal == principal
                     && $0.deputyship.isActive(at: now) && $0.principalRoles.contains(decision.role)
             }
-            let byEscalation =
-                !decision.role.isIndependentController
-                && definition.escalationRole(of: decision.step).map(decider.roles.contains) ?? false
-            return decision.person == decider.person || decider.roles.contains(decision.role) || asDeputy
-                || byEscalation
         }
+        if let own = snapshot.decisions.last(where: { $0.person == decider.person }) { return own }
+        guard let last = snapshot.decisions.last, last.outcome != .revoked else { return nil }
+        let couldHave =
+            last.asEscalation ? decider.roles.contains(last.role) : decider.roles.contains(last.role) || asDeputy(last)
+        return couldHave ? last : nil
     }
 }

@@ -12,7 +12,9 @@ public enum WorkflowTool {
             do { sources.append(try readSource(path)) } catch { unreadable.append(error.description) }
         }
         guard unreadable.isEmpty else { return ToolOutput(standardError: unreadable, succeeded: false) }
-        switch DefinitionSet(parser: WorkflowDefinitionParser.pinningBySHA256(customRoles: Set(extraRoles))).load(sources) {
+        switch DefinitionSet(parser: WorkflowDefinitionParser.pinningBySHA256(customRoles: Set(extraRoles))).load(
+            sources)
+        {
         case .success(let registry):
             return ToolOutput(standardOutput: registry.definitions.map { "ok \($0.pin)" })
         case .failure(let error):

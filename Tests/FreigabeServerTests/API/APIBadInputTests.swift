@@ -88,7 +88,9 @@ struct APIBadInputTests {
         }
     }
 
-    @Test("Deciding a step that is not yours, your own request, or a second step: 403 and a security event")
+    @Test(
+        "Deciding a step that is not yours or your own request: 403 and a security event; deciding again: 409 naming who decided"
+    )
     func forbiddenDecisions() async throws {
         try await APIFixture.with { fixture, api in
             let created = try await api.create(Self.sharedData)
@@ -104,12 +106,13 @@ struct APIBadInputTests {
             let events = try await fixture.store.auditEvents(request: UUID(uuidString: id))
             #expect(events.filter { $0 == "forbidden" }.count == 2)
 
-            // Deciding twice: the owner approved; the next step is not theirs to decide.
+            // Deciding twice: the owner approved; a second click is a conflict, not an attack.
             let approved = try await api.decide(id, as: "otto", ["decision": "approve"])
             #expect(approved.status == 200)
-            response = try await Self.expectRefused(fixture, status: 403, type: "forbidden", auditDelta: 1) {
+            response = try await Self.expectRefused(fixture, status: 409, type: "conflict") {
                 try await api.decide(id, as: "otto", ["decision": "approve"])
             }
+            #expect(response.json?["detail"]?.string?.contains("otto") == true)
 
             // Someone who may not see the request gets 404, recorded too.
             try await Self.expectRefused(fixture, status: 404, type: "not-found", auditDelta: 1) {

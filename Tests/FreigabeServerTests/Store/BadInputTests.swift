@@ -65,7 +65,16 @@ struct BadInputTests {
             error = try await expectNothingChanged(fixture, .validation) {
                 try await create(fixture, newRequest(accessStart: nil, accessEnd: Clock.days(-1)))
             }
-            #expect(error?.fieldErrors["access_end"] == "Das Nutzungsende muss in der Zukunft liegen.")
+            // The engine's rule, with the engine's words (one place says it).
+            #expect(
+                error?.fieldErrors["access_end"]
+                    == StoreTestSupport.workflows.current(for: .sharedData)?.definition
+                    .missingRequirements(
+                        facts: RequestFacts(
+                            kind: .sharedData, classification: .public, personalData: .none, protectionNeed: .normal),
+                        accessEnd: Clock.days(-1), at: Clock.start
+                    ).first { $0.problem == .accessEndNotAfterSubmission }?.message.de)
+            #expect(error?.fieldErrors["access_end"]?.isEmpty == false)
             // All problems at once.
             error = try await expectNothingChanged(fixture, .validation) {
                 try await create(fixture, newRequest("nope", purpose: "", recipient: nil, accessEnd: nil))
@@ -246,18 +255,26 @@ struct BadInputTests {
         try await ServiceFixture.with { fixture in
             let request = try await fixture.shared("luftmessstationen")
             _ = try await fixture.decide(request, by: People.otto, at: Clock.days(1))
-            // Otto decided the owner step; the steward step is not his.
-            let twice = try await expectNothingChanged(fixture, .forbidden, auditRows: 1) {
+            // Otto decided the owner step and clicks again: the step moved on, he is told who decided it
+            // (himself) and when; a double click is no security event.
+            let twice = try await expectNothingChanged(fixture, .conflict) {
                 try await fixture.decide(request, by: People.otto, at: Clock.days(1))
             }
-            #expect(twice?.engineCode == "not_authorised")
-            // A steward of Umwelt who also owns it decided the owner step: separation of duties.
+            #expect(twice?.engineCode == "already_decided")
+            #expect(twice?.message.contains("otto") == true)
+            // A steward of Umwelt who also owns it decided the owner step: separation of duties keeps him
+            // from the steward step; he too hears that he already decided.
             var ottoSteward = People.otto
             ottoSteward.stewardDomains = ["umwelt"]
-            let separation = try await expectNothingChanged(fixture, .forbidden, auditRows: 1) {
+            let separation = try await expectNothingChanged(fixture, .conflict) {
                 try await fixture.decide(request, by: ottoSteward, at: Clock.days(2))
             }
-            #expect(separation?.engineCode == "already_decided_another_step")
+            #expect(separation?.engineCode == "already_decided")
+            // Someone with no part in it is still refused and recorded.
+            let stranger = try await expectNothingChanged(fixture, .forbidden, auditRows: 1) {
+                try await fixture.decide(request, by: People.greta, at: Clock.days(2))
+            }
+            #expect(stranger?.engineCode == "not_authorised")
 
             let other = try await fixture.shared("baumkataster")
             _ = try await fixture.service.withdraw(

@@ -53,34 +53,52 @@ struct ConcurrencyAndInboxTests {
         }
     }
 
-    @Test("without If-Match, racing decisions still make exactly one transition")
+    @Test(
+        "without If-Match, 200 racing decisions make exactly one transition; every loser gets 409 naming the winner, and no security event is written"
+    )
     func concurrentWithoutVersion() async throws {
         try await ServiceFixture.with { fixture in
             let waiting = try await atPrivacyReview(fixture)
-            let codes = await withTaskGroup(of: ServiceError.Code?.self) { group in
-                for dsb in [People.dora, People.dirk, People.dora, People.dirk] {
+            let before = try await fixture.counts()
+            let outcomes = await withTaskGroup(of: Result<RequestView, ServiceError>.self) { group in
+                for index in 0..<200 {
+                    let dsb = index.isMultiple(of: 2) ? People.dora : People.dirk
                     group.addTask {
                         do throws(ServiceError) {
-                            _ = try await fixture.service.decide(
-                                requestID: waiting.id, decision: approve, caller: dsb, now: Clock.days(2),
-                                logger: logger)
-                            return nil
+                            return .success(
+                                try await fixture.service.decide(
+                                    requestID: waiting.id, decision: approve, caller: dsb, now: Clock.days(2),
+                                    logger: logger))
                         } catch {
-                            return error.code
+                            return .failure(error)
                         }
                     }
                 }
-                var all: [ServiceError.Code?] = []
-                for await code in group { all.append(code) }
+                var all: [Result<RequestView, ServiceError>] = []
+                for await outcome in group { all.append(outcome) }
                 return all
             }
-            #expect(codes.filter { $0 == nil }.count == 1)
-            // Losers either lost the race (conflict) or came after it (the step is no longer theirs).
-            #expect(codes.compactMap { $0 }.allSatisfy { $0 == .conflict || $0 == .forbidden })
+            let winners = outcomes.compactMap { try? $0.get() }
+            #expect(winners.count == 1)
+            let losers = outcomes.compactMap { outcome -> ServiceError? in
+                guard case .failure(let error) = outcome else { return nil }
+                return error
+            }
+            #expect(losers.count == 199)
+            #expect(losers.allSatisfy { $0.code == .conflict }, "\(Set(losers.map(\.code)))")
+            // Whoever comes after the winner's commit is told who decided.
+            let winner = try #require(winners.first?.decisions.last?.person)
+            let late = await expectServiceError(.conflict) {
+                try await fixture.service.decide(
+                    requestID: waiting.id, decision: approve, caller: People.dirk, now: Clock.days(2), logger: logger)
+            }
+            #expect(late?.message.contains(winner) == true)
             let rows = try await fixture.admin.query(
                 "SELECT count(*) FROM decisions WHERE request_id = \(waiting.id) AND step = 'privacy_review'",
                 logger: logger)
             #expect(try await rows.decode(Int.self).first(where: { _ in true }) == 1)
+            let after = try await fixture.counts()
+            #expect(after["audit_events"] == before["audit_events"]! + 1, "one approval, no refusal logged")
         }
     }
 

@@ -228,7 +228,9 @@ struct QueryTests {
         #expect(machine.decisionAlreadyTaken(by: Fixtures.stefan, at: Fixtures.minutes(1)) == nil)
     }
 
-    @Test("a late steward approval of a granted request lost its race, though the steward may revoke")
+    @Test(
+        "an older decision in a role one holds is no lost race; one's own is, however old (the server answers 409 invalid-state either way here)"
+    )
     func lateApprovalOfGranted() throws {
         var machine = try Fixtures.machine(.sharedData, in: "granted:granted")
         let stewards = try #require(machine.decisions.last { $0.role == .dataSteward })
@@ -236,7 +238,9 @@ struct QueryTests {
         Fixtures.expectRefused(.invalidTransition, .approve, on: &machine) {
             try $0.approve(by: sven, at: Fixtures.t0)
         }
-        #expect(machine.decisionAlreadyTaken(by: sven, at: Fixtures.t0) == stewards)
+        #expect(machine.decisionAlreadyTaken(by: sven, at: Fixtures.t0) == nil)
+        let steward = Decider(person: stewards.person, roles: [.dataSteward])
+        #expect(machine.decisionAlreadyTaken(by: steward, at: Fixtures.t0) == stewards)
     }
 
     @Test("a rejection closes the race for the rejecting role too")
@@ -249,7 +253,8 @@ struct QueryTests {
             try $0.approve(by: olaf, at: Fixtures.t0)
         }
         #expect(machine.decisionAlreadyTaken(by: olaf, at: Fixtures.t0) == rejection)
-        #expect(machine.decisionAlreadyTaken(by: Fixtures.greta, at: Fixtures.t0) == rejection)
+        // The escalation instance could not have decided: the step was not overdue.
+        #expect(machine.decisionAlreadyTaken(by: Fixtures.greta, at: Fixtures.t0) == nil)
         #expect(machine.decisionAlreadyTaken(by: Fixtures.olga, at: Fixtures.t0) == nil)
     }
 }

@@ -17,12 +17,18 @@ struct CallerContext: Sendable {
     /// Engine roles a person with `facts` holds for `dataset` (Owner, Steward from the catalogue; the rest
     /// from LDAP).
     static func roles(uid: String, facts: DirectoryFacts, dataset: DatasetRecord) -> Set<Role> {
-        var roles: Set<Role> = []
+        var roles = directoryRoles(facts)
         let groupKeys = Set(facts.groups.map(DNKey.key))
         if dataset.owner == uid || dataset.ownerGroupKey.map(groupKeys.contains) == true { roles.insert(.dataOwner) }
         if facts.stewardDomains.contains(dataset.domain) || groupKeys.contains(dataset.stewardGroupKey) {
             roles.insert(.dataSteward)
         }
+        return roles
+    }
+
+    /// Engine roles that come from LDAP alone, whatever the dataset.
+    static func directoryRoles(_ facts: DirectoryFacts) -> Set<Role> {
+        var roles: Set<Role> = []
         for role in facts.roles {
             switch role {
             case .dsb: roles.insert(.dsb)
@@ -50,18 +56,21 @@ struct CallerContext: Sendable {
     /// Principals the caller deputises for at `now`.
     func activePrincipals(at now: Date) -> [DeputyContext] { deputies.filter { $0.deputyship.isActive(at: now) } }
 
-    /// Whether the caller may see the request: requester, auditors, administrators, owner and stewards,
-    /// anyone who decided on it (or whose principal did), holders of a role the request is routed to,
-    /// and active deputies of those.
+    /// Whether the caller may see the request. The rule (README "Wer sieht welchen Antrag", openapi.yaml):
+    /// the requester; auditors and administrators; the dataset's owner and the stewards of its domain;
+    /// whoever decided on it, or whose deputy did; holders of a role whose step or branch applies to the
+    /// request (a DSB sees Shared Data only where the privacy step applies) and of the escalation role of
+    /// such a step; and the active deputies of all of these. Who may revoke is no reason to see: a DSB
+    /// revokes only what their step applied to.
     func maySee(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> Bool {
         if machine.snapshot.requester == caller.uid { return true }
         if caller.roles.contains(.auditor) || caller.roles.contains(.admin) { return true }
-        let routedRoles = Self.routedRoles(machine)
+        let concerned = machine.applyingRoles().union(machine.escalationRoles())
         func concerns(uid: String, facts: DirectoryFacts) -> Bool {
             let roles = Self.roles(uid: uid, facts: facts, dataset: dataset)
             if roles.contains(.dataOwner) || roles.contains(.dataSteward) { return true }
             if machine.decisions.contains(where: { $0.person == uid || $0.actingFor == uid }) { return true }
-            return !roles.isDisjoint(with: routedRoles)
+            return !roles.isDisjoint(with: concerned)
         }
         if concerns(uid: caller.uid, facts: caller.directoryFacts) { return true }
         return activePrincipals(at: now).contains {
@@ -69,32 +78,13 @@ struct CallerContext: Sendable {
         }
     }
 
-    /// Roles of the steps and branches that apply to the request, and their escalation roles.
-    static func routedRoles(_ machine: RequestMachine) -> Set<Role> {
-        var roles: Set<Role> = []
-        let facts = machine.snapshot.facts
-        for step in machine.definition.steps where step.condition?.holds(for: facts) ?? true {
-            for branch in step.branches where branch.condition?.holds(for: facts) ?? true { roles.insert(branch.role) }
-            if let escalation = step.deadline?.escalateTo { roles.insert(escalation) }
-        }
-        for end in machine.definition.ends { roles.formUnion(end.revocableBy) }
-        return roles
-    }
-
-    /// What the caller could decide now (a dry run of an approval on a copy), or nil.
-    func possibleDecision(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> Decision? {
-        guard case .inReview = machine.state else { return nil }
-        var copy = machine
-        // Dummy details satisfy `approve_requires`, so only authority and separation of duties decide.
-        let details = ApprovalDetails(licence: "-", portalURL: "https://example.invalid/")
-        guard (try? copy.approve(by: decider(for: dataset), at: now, details: details)) != nil else { return nil }
-        return copy.decisions.last
+    /// In which capacity the caller could decide the current step now, if at all (the engine's answer).
+    func authority(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> DecisionAuthority? {
+        try? machine.authority(of: decider(for: dataset), at: now).get()
     }
 
     func mayRevoke(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> Bool {
-        guard case .granted = machine.state else { return false }
-        var copy = machine
-        return (try? copy.revoke(by: decider(for: dataset), at: now, reason: "-")) != nil
+        (try? machine.revokeAuthority(of: decider(for: dataset), at: now).get()) != nil
     }
 
     /// Loads the caller's deputyships (as deputy) that can still matter, and the principals' facts.

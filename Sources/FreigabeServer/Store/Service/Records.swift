@@ -123,12 +123,14 @@ struct RequestRecord: Sendable {
 
     /// The facts the engine routes on: the catalogue's, as copied into the snapshot, with the request's
     /// own recipient and statements.
-    func facts(catalogue: RequestFacts) -> RequestFacts {
-        var facts = catalogue
-        facts.recipient = kind == .sharedData ? recipient?.type : nil
-        facts.hasLegalBasis = legalBasis != nil
-        facts.hasAnonymisationStatement = anonymisationStatement != nil
-        return facts
+    func facts(catalogue: RequestFacts) -> RequestFacts { fields.facts(kind: kind, catalogue: catalogue) }
+
+    /// The request's own fields.
+    var fields: CleanRequestFields {
+        CleanRequestFields(
+            purpose: purpose, recipient: recipient, legalBasis: legalBasis, accessStart: accessStart,
+            accessEnd: accessEnd, licence: licence, format: format, anonymisationStatement: anonymisationStatement,
+            openDataCheck: openDataCheck)
     }
 
     /// Columns derived from the snapshot for queries (phase, pending roles, ...).
@@ -147,16 +149,11 @@ struct RequestRecord: Sendable {
         case .draft:
             return Derived(state: machine.state.name, phase: .draft)
         case .inReview(let progress):
-            let open = machine.openBranches(of: progress)
-            let step = machine.definition.step(progress.step)
-            // The escalation role may decide only branches of roles that are not independent controllers.
-            let escalation =
-                progress.escalated && open.contains { !$0.role.isIndependentController }
-                ? step?.deadline?.escalateTo?.identifier : nil
             return Derived(
                 state: machine.state.name, phase: .inReview, currentStep: progress.step,
-                pendingRoles: Array(Set(open.map(\.role.identifier))).sorted(), escalationRole: escalation,
-                stepEnteredAt: progress.enteredAt, deadline: progress.deadline)
+                pendingRoles: Array(Set(machine.pendingRoles.map(\.identifier))).sorted(),
+                escalationRole: machine.decidingEscalationRole?.identifier, stepEnteredAt: progress.enteredAt,
+                deadline: progress.deadline)
         case .changesRequested(let progress, _):
             return Derived(
                 state: machine.state.name, phase: .changesRequested, currentStep: progress.step,

@@ -111,7 +111,9 @@ extension RequestService {
                 throw ServiceError.validation(["kind": "Für diese Art der Freigabe ist kein Workflow eingerichtet."])
             }
             if let dataset, input.submit {
-                RequestValidation.completeness(fields, kind: input.kind, dataset: dataset, errors: &errors)
+                RequestValidation.completeness(
+                    fields, kind: input.kind, catalogue: dataset.facts(kind: input.kind), definition: entry.definition,
+                    now: now, errors: &errors)
             }
             try errors.check()
             guard let dataset else { throw ServiceError.internal("dataset vanished") }
@@ -319,17 +321,11 @@ extension RequestService {
                     throw refusal(
                         Self.forbidden("Nur die antragstellende Person kann den Antrag einreichen.", "not_requester"))
                 }
-                var errors = FieldErrors()
-                let fields = CleanRequestFields(
-                    purpose: record.purpose, recipient: record.recipient, legalBasis: record.legalBasis,
-                    accessStart: record.accessStart, accessEnd: record.accessEnd, licence: record.licence,
-                    format: record.format, anonymisationStatement: record.anonymisationStatement,
-                    openDataCheck: record.openDataCheck)
                 if case .draft = machine.state {
-                    RequestValidation.completeness(fields, kind: record.kind, dataset: dataset, errors: &errors)
-                    if let accessEnd = record.accessEnd, accessEnd <= now {
-                        errors.add("access_end", "Das Nutzungsende muss in der Zukunft liegen.")
-                    }
+                    var errors = FieldErrors()
+                    RequestValidation.completeness(
+                        record.fields, kind: record.kind, catalogue: dataset.facts(kind: record.kind),
+                        definition: definition, now: now, errors: &errors)
                     try errors.check()
                     // A draft routes on the catalogue as it is when it is submitted.
                     var snapshot = machine.snapshot
@@ -344,6 +340,11 @@ extension RequestService {
                 }
                 record.submittedAt = now
             case .decide(let decision, let branch):
+                // The losers of a race (double click, a retry without a key, a colleague faster) are told
+                // who decided and when: a conflict, not a refusal to record against the rightful approver.
+                if let taken = machine.decisionAlreadyTaken(by: decider, at: now) {
+                    throw Self.alreadyDecided(taken)
+                }
                 switch decision {
                 case .approve(let comment, let licence, let portalURL):
                     var errors = FieldErrors()
@@ -382,7 +383,10 @@ extension RequestService {
                 var errors = FieldErrors()
                 let comment = RequestValidation.comment("comment", changes.comment, required: false, errors: &errors)
                 let fields = RequestValidation.merge(changes, into: record, now: now, errors: &errors)
-                RequestValidation.completeness(fields, kind: record.kind, dataset: dataset, errors: &errors)
+                // The catalogue facts stay those the request was routed on.
+                RequestValidation.completeness(
+                    fields, kind: record.kind, catalogue: machine.snapshot.facts, definition: definition, now: now,
+                    errors: &errors)
                 try errors.check()
                 record.purpose = fields.purpose
                 record.recipient = fields.recipient
@@ -417,6 +421,20 @@ extension RequestService {
             throw refusal(error)
         }
         return Transition(record: record, machine: machine, effects: effects)
+    }
+
+    /// 409 for a decision on a step that was decided meanwhile.
+    static func alreadyDecided(_ decision: Decision) -> ServiceError {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "de_DE")
+        formatter.timeZone = TimeZone(identifier: "Europe/Berlin")
+        formatter.dateFormat = "d. MMMM yyyy 'um' HH:mm 'Uhr'"
+        let who = decision.actingFor.map { "\(decision.person) (in Vertretung für \($0))" } ?? decision.person
+        return ServiceError(
+            .conflict,
+            message: "Über diesen Schritt hat bereits \(who) am \(formatter.string(from: decision.at)) entschieden.",
+            engineCode: "already_decided",
+            details: "step \(decision.step) decided by \(decision.person) at \(decision.at)")
     }
 
     static func forbidden(_ message: String, _ engineCode: String?) -> ServiceError {

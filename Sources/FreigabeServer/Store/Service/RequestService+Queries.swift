@@ -80,8 +80,8 @@ extension RequestService {
         logger[metadataKey: "actor"] = "\(caller.uid)"
         let context = try await CallerContext.load(
             caller: caller, now: now, client: client, principals: principals, logger: logger)
-        // Candidates by SQL (the roles the caller or an active principal holds); the engine then decides
-        // on each with a dry run, so separation of duties and escalation rules are exactly the engine's.
+        // Candidates by SQL (the roles the caller or an active principal holds); the engine then answers
+        // for each who may decide in which capacity, so separation of duties and escalation rules are exactly the engine's.
         var people = [caller.directoryFacts]
         var uids = [caller.uid]
         for deputy in context.activePrincipals(at: now) {
@@ -90,13 +90,10 @@ extension RequestService {
         }
         let roleNames = Array(
             Set(
-                people.flatMap { facts in
-                    CallerContext.roles(uid: "", facts: facts, dataset: Self.noDataset).map(\.identifier)
-                }))
+                people.flatMap { CallerContext.directoryRoles($0).map(\.identifier) }))
         let domains = Array(Set(people.flatMap(\.stewardDomains)))
         let groupKeys = Array(Set(people.flatMap { $0.groups.map(DNKey.key) }))
-        let ownRoleNames = CallerContext.roles(uid: "", facts: caller.directoryFacts, dataset: Self.noDataset)
-            .map(\.identifier)
+        let ownRoleNames = CallerContext.directoryRoles(caller.directoryFacts).map(\.identifier)
         return try await client.withConnection { connection in
             let rows = try await connection.query(
                 """
@@ -118,16 +115,20 @@ extension RequestService {
             for (record, dataset) in loaded {
                 let machine = try await self.machine(for: record, on: connection, logger: logger)
                 guard case .inReview(let progress) = machine.state,
-                    let decision = context.possibleDecision(machine, dataset: dataset, now: now),
+                    let authority = context.authority(machine, dataset: dataset, now: now),
                     let step = machine.definition.step(progress.step)
                 else { continue }
                 let capacity: DecisionCapacity =
-                    decision.asEscalation ? .escalation : decision.actingFor != nil ? .deputy : .own
+                    switch authority.capacity {
+                    case .ownRole: .own
+                    case .deputy: .deputy
+                    case .escalation: .escalation
+                    }
                 items.append(
                     InboxItem(
                         request: views.summary(record, machine: machine, dataset: dataset, now: now), step: step.id,
-                        stepTitle: step.title, branch: decision.branch, role: decision.role.identifier,
-                        capacity: capacity, actingFor: decision.actingFor, deadline: progress.deadline,
+                        stepTitle: step.title, branch: authority.branch, role: authority.role.identifier,
+                        capacity: capacity, actingFor: authority.principal, deadline: progress.deadline,
                         since: progress.enteredAt,
                         workingDaysWaited: calendar.workingDaysElapsed(from: progress.enteredAt, to: now),
                         overdue: progress.deadline.map { $0 <= now } ?? false))
@@ -135,12 +136,4 @@ extension RequestService {
             return items
         }
     }
-
-    /// A dataset nobody owns, to ask which LDAP roles a person holds regardless of the catalogue.
-    static let noDataset = DatasetRecord(
-        view: DatasetView(
-            id: "", title: "", description: "", domain: "\u{0}", domainTitle: "", owner: nil, ownerGroup: nil,
-            classification: .public, personalData: .none, protectionNeed: .normal, licence: nil, highValue: false,
-            formats: [], updatedAt: Date(timeIntervalSince1970: 0)),
-        ownerGroupKey: nil, stewardGroup: "", stewardGroupKey: "\u{0}")
 }

@@ -56,6 +56,16 @@ struct FieldErrors {
 
 /// A request's fields after cleaning.
 struct CleanRequestFields: Sendable, Hashable {
+    /// The facts the engine routes on: the catalogue's, with the request's own recipient and statements.
+    func facts(kind: ReleaseKind, catalogue: RequestFacts) -> RequestFacts {
+        var facts = catalogue
+        facts.recipient = kind == .sharedData ? recipient?.type : nil
+        facts.hasLegalBasis = legalBasis != nil
+        facts.hasAnonymisationStatement = anonymisationStatement != nil
+        facts.hasOpenDataCheck = openDataCheck != nil
+        return facts
+    }
+
     var purpose: String
     var recipient: RecipientInput?
     var legalBasis: String?
@@ -138,9 +148,6 @@ enum RequestValidation {
             if accessStart != nil { errors.add("access_start", "Ein Nutzungszeitraum gilt nur für Shared Data.") }
             if accessEnd != nil { errors.add("access_end", "Ein Nutzungszeitraum gilt nur für Shared Data.") }
         } else {
-            if let accessEnd, accessEnd <= now {
-                errors.add("access_end", "Das Nutzungsende muss in der Zukunft liegen.")
-            }
             if let accessStart, let accessEnd, accessEnd <= accessStart {
                 errors.add("access_end", "Das Nutzungsende muss nach dem Nutzungsbeginn liegen.")
             }
@@ -172,38 +179,15 @@ enum RequestValidation {
             confidentiality: answer("confidentiality", check.confidentiality))
     }
 
-    /// What a request must contain before it is submitted, by the rules of the domain (the definition's
-    /// `submit_requires` is checked by the engine on top).
+    /// What the workflow still demands before submission (its `submit_requires` and the engine's own
+    /// checks, with the definition's messages), added to `errors` by field.
     static func completeness(
-        _ fields: CleanRequestFields, kind: ReleaseKind, dataset: DatasetRecord, errors: inout FieldErrors
+        _ fields: CleanRequestFields, kind: ReleaseKind, catalogue: RequestFacts, definition: WorkflowDefinition,
+        now: Date, errors: inout FieldErrors
     ) {
-        switch kind {
-        case .sharedData:
-            if fields.recipient == nil {
-                errors.add(
-                    "recipient",
-                    "Bitte geben Sie an, wer die Daten erhält und ob die Stelle zur Stadtverwaltung gehört.")
-            }
-            if fields.accessEnd == nil {
-                errors.add("access_end", "Bitte geben Sie an, bis wann die Daten genutzt werden dürfen.")
-            }
-            if dataset.view.personalData >= .pseudonymised, fields.legalBasis == nil {
-                errors.add(
-                    "legal_basis", "Für personenbezogene oder pseudonymisierte Daten ist die Rechtsgrundlage anzugeben."
-                )
-            }
-        case .openData:
-            if dataset.view.personalData > .none, fields.anonymisationStatement == nil {
-                errors.add(
-                    "anonymisation_statement",
-                    "Daten mit Personenbezug werden nie als Open Data veröffentlicht. Beschreiben Sie, wie die Daten "
-                        + "anonymisiert wurden.")
-            }
-            // No legal basis here: Open Data is never personal data; whether the anonymisation holds is the
-            // DSB's judgement on the statement.
-            if fields.openDataCheck == nil {
-                errors.add("open_data_check", "Bitte beantworten Sie die Fragen der Open-Data-Prüfung.")
-            }
+        let facts = fields.facts(kind: kind, catalogue: catalogue)
+        for missing in definition.missingRequirements(facts: facts, accessEnd: fields.accessEnd, at: now) {
+            errors.add(missing.field.rawValue, missing.message.de)
         }
     }
 

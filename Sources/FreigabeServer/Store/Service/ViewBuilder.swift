@@ -135,7 +135,7 @@ struct ViewBuilder {
             if isRequester { actions += [.submit, .withdraw] }
         case .inReview:
             if isRequester { actions.append(.withdraw) }
-            if context.possibleDecision(machine, dataset: dataset, now: now) != nil { actions.append(.decide) }
+            if context.authority(machine, dataset: dataset, now: now) != nil { actions.append(.decide) }
         case .changesRequested:
             if isRequester { actions += [.resubmit, .withdraw] }
         case .granted:
