@@ -63,7 +63,7 @@ public final class LoginThrottle: Sendable {
     /// An attempt that was let through and counted in advance as a failure.
     public struct Reservation: Sendable, Hashable {
         fileprivate let username: String
-        fileprivate let address: String?
+        fileprivate let address: String
     }
 
     /// How a refused login is to be answered.
@@ -94,6 +94,8 @@ public final class LoginThrottle: Sendable {
     /// counted as a failure in the same step, so concurrent attempts cannot all pass one check.
     public func reserve(username: String, address: String?, now: Date) -> Verdict {
         let username = Self.normalised(username)
+        // Without a peer address (only in-process tests) all such requests count as one address.
+        let address = address ?? Self.unknownAddress
         let limits = limitedKeys(username: username, address: address)
         return records.withLock { (records) -> Verdict in
             let waits = limits.map { key, free in wait(records[key], free: free, now: now) }
@@ -114,7 +116,7 @@ public final class LoginThrottle: Sendable {
     /// The directory refused the credentials: the reservation stays counted, and the address's count
     /// decides between 401 and 429.
     public func failed(_ reservation: Reservation, now: Date) -> FailureVerdict {
-        guard let address = reservation.address else { return .refused }
+        let address = reservation.address
         return records.withLock { (records) -> FailureVerdict in
             evictIfNeeded(&records, now: now, making: 1)
             var record = live(records[.address(address)], now: now) ?? Record(failures: 0, lastFailure: now)
@@ -150,13 +152,14 @@ public final class LoginThrottle: Sendable {
     var trackedKeys: Int { records.withLock { $0.count } }
 
     /// The keys checked before an attempt, with their free failures.
-    private func limitedKeys(username: String, address: String?) -> [(key: Key, free: Int)] {
-        var keys: [(key: Key, free: Int)] = [(.user(username), policy.freeFailuresPerUser)]
-        if let address {
-            keys.append((.userAtAddress(username, address), policy.freeFailuresPerUserAndAddress))
-        }
-        return keys
+    private func limitedKeys(username: String, address: String) -> [(key: Key, free: Int)] {
+        [
+            (.user(username), policy.freeFailuresPerUser),
+            (.userAtAddress(username, address), policy.freeFailuresPerUserAndAddress),
+        ]
     }
+
+    private static let unknownAddress = "-"
 
     /// LDAP compares user names case-insensitively, so the throttle must too.
     private static func normalised(_ username: String) -> String { username.lowercased() }
