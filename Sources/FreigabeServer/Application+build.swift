@@ -74,7 +74,9 @@ public func buildApplication(
         configuration: configuration, renderer: renderer, authenticator: authenticator, api: api, logger: logger)
     return Application(
         router: router,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
+        server: configuration.http.serverBuilder,
+        configuration: configuration.http.applicationConfiguration(
+            address: .hostname(configuration.host, port: configuration.port), logger: logger),
         services: services,
         logger: logger
     )
@@ -102,8 +104,9 @@ func defaultLogger(configuration: AppConfiguration) -> Logger {
 
 /// The router with all routes and middleware.
 ///
-/// Middleware order, outermost first: request log (sees the final status), security headers (on
-/// every response, errors included), error pages, static files (serves `/static/*` when no route matches).
+/// Middleware order, outermost first: client address (behind trusted proxies), request log (sees the
+/// final status), security headers (on every response, errors included), error pages, static files
+/// (serves `/static/*` when no route matches), 405/OPTIONS for known paths.
 func buildRouter(
     configuration: AppConfiguration,
     renderer: PageRenderer,
@@ -112,7 +115,9 @@ func buildRouter(
     logger: Logger
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
+    let routeMethods = RouteMethods()
     router.addMiddleware {
+        ClientAddressMiddleware(resolver: configuration.http.clientAddressResolver)
         RequestLogMiddleware()
         SecurityHeadersMiddleware()
         ErrorPageMiddleware(renderer: renderer)
@@ -124,11 +129,13 @@ func buildRouter(
             urlBasePath: "/static",
             logger: logger
         )
+        AllowedMethodsMiddleware(routes: routeMethods)
     }
     HealthRoutes().add(to: router)
     PageRoutes(renderer: renderer).add(to: router)
     let group = router.group("api/v1").add(middleware: authenticator)
     MeRoutes().add(to: group)
     api?.add(to: group)
+    routeMethods.install(router.routes)
     return router
 }

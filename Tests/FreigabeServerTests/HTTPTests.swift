@@ -1,7 +1,10 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Logging
+import PostgresNIO
 import Testing
+import WorkflowEngine
 
 @testable import FreigabeServer
 
@@ -164,6 +167,64 @@ struct HTTPTests {
                 #expect(response.status.code >= 400)
                 Self.expectSecurityHeaders(response)
             }
+        }
+    }
+
+    /// The production router with the API mounted; the database client is never run, so only routing
+    /// answers (OPTIONS, 405) work.
+    static func routerWithAPI() async throws -> Router<AppRequestContext> {
+        let client = PostgresClient(
+            configuration: .init(
+                host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: nil, tls: .disable))
+        let service = RequestService(
+            client: client, workflows: try WorkflowLoader.load(directory: TestSupport.workflowsDirectory),
+            calendar: WorkingDayCalendar(state: .hessen), principals: ClosurePrincipalResolver { _ in nil })
+        let document = try OpenAPIDocument.load(
+            path: TestSupport.repositoryRoot.appendingPathComponent("openapi.yaml").path)
+        return buildRouter(
+            configuration: TestSupport.configuration, renderer: try await TestSupport.makeRenderer(),
+            authenticator: DirectoryAuthenticator(directory: nil, throttle: LoginThrottle()),
+            api: APIRoutes(service: service, document: document), logger: Logger(label: "test"))
+    }
+
+    @Test("a wrong method on a known path gets 405 with Allow, not 404")
+    func wrongMethodGives405WithAllow() async throws {
+        let app = Application(router: try await Self.routerWithAPI())
+        try await app.test(.router) { client in
+            let health = try await client.execute(uri: "/health", method: .delete)
+            #expect(health.status == .methodNotAllowed)
+            #expect(health.headers[.allow] == "GET, HEAD")
+            Self.expectSecurityHeaders(health)
+            let start = try await client.execute(uri: "/", method: .put, headers: Self.browserHeaders)
+            #expect(start.status == .methodNotAllowed)
+            #expect(start.headers[.allow] == "GET, HEAD")
+            #expect(start.headers[.contentType] == "text/html; charset=utf-8")
+            // Under /api/v1 the 405 is problem+json like every API error, and needs no login.
+            let me = try await client.execute(uri: "/api/v1/me", method: .post)
+            #expect(me.status == .methodNotAllowed)
+            #expect(me.headers[.allow] == "GET, HEAD")
+            #expect(me.headers[.contentType] == "application/problem+json")
+            let request = try await client.execute(uri: "/api/v1/requests/\(UUID())", method: .delete)
+            #expect(request.status == .methodNotAllowed)
+            #expect(request.headers[.allow] == "GET, HEAD")
+            // Unknown paths stay 404.
+            #expect(try await client.execute(uri: "/gibt-es-nicht", method: .delete).status == .notFound)
+        }
+    }
+
+    @Test("OPTIONS on a known path answers 204 with Allow")
+    func optionsAnswered() async throws {
+        let app = Application(router: try await Self.routerWithAPI())
+        try await app.test(.router) { client in
+            let requests = try await client.execute(uri: "/api/v1/requests", method: .options)
+            #expect(requests.status == .noContent)
+            #expect(requests.headers[.allow] == "POST, OPTIONS")
+            #expect(requests.body.readableBytes == 0)
+            let health = try await client.execute(uri: "/health", method: .options)
+            #expect(health.status == .noContent)
+            #expect(health.headers[.allow] == "GET, HEAD, OPTIONS")
+            Self.expectSecurityHeaders(health)
+            #expect(try await client.execute(uri: "/gibt-es-nicht", method: .options).status == .notFound)
         }
     }
 

@@ -17,12 +17,14 @@ public struct AppRequestContext: AuthRequestContext, RemoteAddressRequestContext
     public var identity: AuthenticatedUser?
     public let remoteAddress: SocketAddress?
 
+    /// The client's IP address as text, for audit events and login throttling: the peer's address,
+    /// or the one a trusted reverse proxy reports (set by ``ClientAddressMiddleware``).
+    public var clientAddress: String?
+
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.identity = nil
         self.remoteAddress = source.channel.remoteAddress
+        self.clientAddress = remoteAddress?.ipAddress
     }
-
-    /// The client's IP address as text, for audit events and login throttling.
-    public var clientAddress: String? { remoteAddress?.ipAddress }
 }

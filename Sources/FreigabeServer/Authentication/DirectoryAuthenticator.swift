@@ -9,10 +9,16 @@ import Logging
 ///
 /// A request without credentials passes on unauthenticated (routes that need a person refuse it);
 /// a request with credentials either authenticates or stops here:
-/// - wrong user name or password: 401 with a `WWW-Authenticate` challenge, counted by the throttle;
-/// - too many recent failures for that user or address: 429 with `Retry-After`, before the directory
-///   is asked at all, so guessing gets slower without ever locking an employee out for good;
+/// - a login the ``LoginCache`` remembers passes at once and is never throttled;
+/// - too many recent failures for that user name (from this address, or from all): 429 with
+///   `Retry-After`, before the directory is asked at all, so guessing gets slower without ever locking
+///   an employee out for good; the check reserves the attempt in the same step (``LoginThrottle``);
+/// - wrong user name or password: 401 with a `WWW-Authenticate` challenge, counted by the throttle
+///   (429 instead once the client address has failed too often; valid credentials from it still pass);
 /// - directory unreachable, timed out or misconfigured: 503, failing closed.
+///
+/// The client address is ``AppRequestContext/clientAddress``: the peer, or what a trusted proxy
+/// reports (``ClientAddressMiddleware``).
 public struct DirectoryAuthenticator: RouterMiddleware {
     public typealias Context = AppRequestContext
 
@@ -48,24 +54,26 @@ public struct DirectoryAuthenticator: RouterMiddleware {
             throw HTTPError(
                 .serviceUnavailable, message: "Anmeldung nicht möglich: es ist kein Verzeichnis (LDAP) eingerichtet.")
         }
-        let address = context.clientAddress
-        if case .retryAfter(let seconds) = await throttle.verdict(
-            username: credentials.username, address: address, now: now())
-        {
-            context.logger.notice("Login throttled", metadata: ["client.address": .string(address ?? "-")])
-            throw HTTPError(
-                .tooManyRequests, headers: [.retryAfter: String(seconds)],
-                message: "Zu viele fehlgeschlagene Anmeldungen. Bitte versuchen Sie es in \(seconds) Sekunden erneut.")
-        }
+        // A remembered login is never throttled: its password was checked by the directory moments ago.
         if let person = await cache?.person(username: credentials.username, password: credentials.password) {
             return try await next(request, Self.authenticated(context, as: person))
+        }
+        let address = context.clientAddress
+        let reservation: LoginThrottle.Reservation
+        switch throttle.reserve(username: credentials.username, address: address, now: now()) {
+        case .allowed(let granted):
+            reservation = granted
+        case .retryAfter(let seconds):
+            context.logger.notice("Login throttled", metadata: ["client.address": .string(address ?? "-")])
+            throw Self.tooManyFailures(retryAfter: seconds)
         }
         let person: Person
         do {
             person = try await directory.authenticate(username: credentials.username, password: credentials.password)
         } catch let error as LDAPDirectoryError where Self.isRefusal(error) {
-            await cache?.forget(username: credentials.username)
-            await throttle.recordFailure(username: credentials.username, address: address, now: now())
+            // The user's remembered login stays: a wrong password says nothing about the right one, and
+            // forgetting it would let any guesser push the user into the throttle.
+            let verdict = throttle.failed(reservation, now: now())
             await onFailedLogin?(credentials.username, address)
             // The user name is logged for the operator; the password never is.
             context.logger.notice(
@@ -73,16 +81,23 @@ public struct DirectoryAuthenticator: RouterMiddleware {
                 metadata: [
                     "ldap.code": .string(error.code.description), "client.address": .string(address ?? "-"),
                 ])
-            throw Self.challenge("Benutzername oder Passwort ist falsch.")
+            switch verdict {
+            case .refused: throw Self.challenge("Benutzername oder Passwort ist falsch.")
+            case .retryAfter(let seconds): throw Self.tooManyFailures(retryAfter: seconds)
+            }
         } catch let error as LDAPDirectoryError {
+            throttle.released(reservation)
             context.logger.error(
                 "Directory unavailable for login",
                 metadata: ["ldap.code": .string(error.code.description), "error": .string(error.description)])
             throw HTTPError(
                 .serviceUnavailable,
                 message: "Das Verzeichnis (LDAP) ist nicht erreichbar; bitte später erneut versuchen.")
+        } catch {
+            throttle.released(reservation)
+            throw error
         }
-        await throttle.recordSuccess(username: credentials.username)
+        throttle.succeeded(reservation)
         await cache?.remember(username: credentials.username, password: credentials.password, person: person)
         return try await next(request, Self.authenticated(context, as: person))
     }
@@ -97,6 +112,12 @@ public struct DirectoryAuthenticator: RouterMiddleware {
     /// Errors that mean "these credentials are not valid", as opposed to "we could not check them".
     static func isRefusal(_ error: LDAPDirectoryError) -> Bool {
         [.invalidCredentials, .userNotFound, .ambiguousUser, .invalidUsername, .invalidPassword].contains(error.code)
+    }
+
+    static func tooManyFailures(retryAfter seconds: Int) -> HTTPError {
+        HTTPError(
+            .tooManyRequests, headers: [.retryAfter: String(seconds)],
+            message: "Zu viele fehlgeschlagene Anmeldungen. Bitte versuchen Sie es in \(seconds) Sekunden erneut.")
     }
 
     static func challenge(_ message: String) -> HTTPError {

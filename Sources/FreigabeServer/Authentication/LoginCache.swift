@@ -48,7 +48,8 @@ public actor LoginCache {
         entries[Self.key(username)] = Entry(person: person, code: code, expires: now + ttl)
     }
 
-    /// Drops the user's entry, e.g. after a refused login: the password may just have changed.
+    /// Drops the user's entry. The authenticator does not call it on a refused login: a guesser could
+    /// otherwise push a user out of the cache and into the throttle.
     public func forget(username: String) {
         entries[Self.key(username)] = nil
     }

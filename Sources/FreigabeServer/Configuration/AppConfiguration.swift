@@ -49,6 +49,8 @@ public struct AppConfiguration: Sendable, Equatable {
     public var migrateOnStart: Bool
     /// The OpenAPI document served at `/api/v1/openapi.yaml` (`api.openapi_file`).
     public var openAPIFile: String
+    /// Connection timeouts and limits, trusted proxies (`http.*`).
+    public var http: HTTPServerSettings
 
     public init(
         host: String = "127.0.0.1",
@@ -61,7 +63,8 @@ public struct AppConfiguration: Sendable, Equatable {
         loginCacheTTL: Duration = .seconds(60),
         database: DatabaseSettings? = nil,
         migrateOnStart: Bool = true,
-        openAPIFile: String = "openapi.yaml"
+        openAPIFile: String = "openapi.yaml",
+        http: HTTPServerSettings = HTTPServerSettings()
     ) {
         self.host = host
         self.port = port
@@ -74,6 +77,7 @@ public struct AppConfiguration: Sendable, Equatable {
         self.database = database
         self.migrateOnStart = migrateOnStart
         self.openAPIFile = openAPIFile
+        self.http = http
     }
 
     /// Reads and validates all settings; a setting that is not given keeps its default.
@@ -102,6 +106,7 @@ public struct AppConfiguration: Sendable, Equatable {
         if let state = try values.parsed(Key.federalState, expected: states, parse: Self.federalState) {
             configuration.federalState = state
         }
+        configuration.http = try HTTPServerSettings.read(values)
         configuration.directory = try DirectorySettings.read(values)
         configuration.loginCacheTTL = try DirectorySettings.loginCacheTTL(values)
         configuration.database = try DatabaseSettings.read(values)

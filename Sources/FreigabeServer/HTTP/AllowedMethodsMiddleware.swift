@@ -1,0 +1,78 @@
+import HTTPTypes
+import Hummingbird
+import Synchronization
+
+/// The methods each route of the router answers, taken from `Router.routes` once all routes are
+/// added (``install(_:)``); read by ``AllowedMethodsMiddleware``.
+final class RouteMethods: Sendable {
+    private struct Route {
+        var path: RouterPath
+        var methods: Set<HTTPRequest.Method>
+    }
+
+    /// The order `Allow` lists methods in; others follow alphabetically.
+    private static let order: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete]
+
+    private let routes = Mutex<[Route]>([])
+
+    /// Takes the router's routes; a GET route also answers HEAD (`autoGenerateHeadEndpoints`).
+    func install<Context: RequestContext>(_ descriptions: [Router<Context>.RouteDescription]) {
+        var byPath: [String: Route] = [:]
+        for description in descriptions {
+            var route = byPath[description.path.description] ?? Route(path: description.path, methods: [])
+            route.methods.insert(description.method)
+            if description.method == .get { route.methods.insert(.head) }
+            byPath[description.path.description] = route
+        }
+        routes.withLock { $0 = Array(byPath.values) }
+    }
+
+    /// The methods of all routes matching `path`; nil if none matches.
+    func methods(for path: String) -> [HTTPRequest.Method]? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        let methods = routes.withLock { routes in
+            routes.filter { Self.matches($0.path, segments) }.reduce(into: Set<HTTPRequest.Method>()) {
+                $0.formUnion($1.methods)
+            }
+        }
+        guard !methods.isEmpty else { return nil }
+        return methods.sorted {
+            switch (Self.order.firstIndex(of: $0), Self.order.firstIndex(of: $1)) {
+            case (let left?, let right?): left < right
+            case (.some, nil): true
+            case (nil, .some): false
+            case (nil, nil): $0.rawValue < $1.rawValue
+            }
+        }
+    }
+
+    private static func matches(_ path: RouterPath, _ segments: [Substring]) -> Bool {
+        let components = Array(path)
+        if let last = components.last, last.description == "**" {
+            return segments.count >= components.count - 1
+                && zip(components.dropLast(), segments).allSatisfy { $0 ~= $1 }
+        }
+        return components.count == segments.count && zip(components, segments).allSatisfy { $0 ~= $1 }
+    }
+}
+
+/// `405 Method Not Allowed` with `Allow` for a known path and a method it does not answer (the
+/// router alone says 404), and `204` with `Allow` for `OPTIONS` on a known path. Unknown paths pass
+/// on to the 404. Mounted on the router, so it sees requests no route matched; the API's problem
+/// middleware outside it turns the 405 into problem+json.
+struct AllowedMethodsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routes: RouteMethods
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        guard let methods = routes.methods(for: request.uri.path), !methods.contains(request.method) else {
+            return try await next(request, context)
+        }
+        let allow = methods.map(\.rawValue).joined(separator: ", ")
+        if request.method == .options {
+            return Response(status: .noContent, headers: [.allow: allow + ", OPTIONS"])
+        }
+        throw HTTPError(.methodNotAllowed, headers: [.allow: allow])
+    }
+}

@@ -1,0 +1,215 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+
+/// When a connection must have sent what, as a pure state machine (time is a parameter).
+///
+/// - From accepting the connection, and from the first byte of each later request, the request head
+///   (request line and header fields) must be complete within the header timeout: a slowloris client
+///   trickling a header byte now and then is closed (with 408).
+/// - Between requests, a keep-alive connection that sends nothing is closed after the idle timeout.
+/// - While a request is being answered nothing is timed here; a stalled request body is bounded by
+///   Hummingbird's own idle timeout (`HTTP1Channel.Configuration.idleTimeout`, the same value).
+struct ConnectionDeadlines {
+    enum Phase: Equatable {
+        /// Waiting for (the rest of) a request head since `since`.
+        case readingHead(since: NIODeadline)
+        /// Between requests, nothing received since `since`.
+        case idle(since: NIODeadline)
+        /// `heads` requests read whose responses have not ended.
+        case answering(heads: Int)
+    }
+
+    enum Expiry: Equatable {
+        case header
+        case idle
+    }
+
+    let headerTimeout: TimeAmount
+    let idleTimeout: TimeAmount
+    private(set) var phase: Phase
+
+    init(headerTimeout: TimeAmount, idleTimeout: TimeAmount, openedAt now: NIODeadline) {
+        self.headerTimeout = headerTimeout
+        self.idleTimeout = idleTimeout
+        self.phase = .readingHead(since: now)
+    }
+
+    /// When the current phase runs out, if it can.
+    var deadline: NIODeadline? {
+        switch phase {
+        case .readingHead(let since): since + headerTimeout
+        case .idle(let since): since + idleTimeout
+        case .answering: nil
+        }
+    }
+
+    /// Bytes arrived (possibly only part of a head).
+    mutating func bytesReceived(at now: NIODeadline) {
+        switch phase {
+        case .idle: phase = .readingHead(since: now)
+        // A trickle of bytes does not extend the header deadline.
+        case .readingHead, .answering: break
+        }
+    }
+
+    /// A complete request head was parsed.
+    mutating func headReceived() {
+        switch phase {
+        case .readingHead, .idle: phase = .answering(heads: 1)
+        case .answering(let heads): phase = .answering(heads: heads + 1)
+        }
+    }
+
+    /// The end of a response was written.
+    mutating func responseEnded(at now: NIODeadline) {
+        switch phase {
+        case .answering(let heads) where heads > 1: phase = .answering(heads: heads - 1)
+        case .answering: phase = .idle(since: now)
+        // A response without a request (our own 408/431) changes nothing.
+        case .readingHead, .idle: break
+        }
+    }
+
+    /// Whether the connection has run out of time at `now`, and in which phase.
+    func expiry(at now: NIODeadline) -> Expiry? {
+        guard let deadline, now >= deadline else { return nil }
+        switch phase {
+        case .readingHead: return .header
+        case .idle: return .idle
+        case .answering: return nil
+        }
+    }
+
+    /// Whether no response is under way, so the handler may answer on its own (408, 431).
+    var mayAnswer: Bool {
+        if case .answering = phase { return false }
+        return true
+    }
+}
+
+/// Enforces ``ConnectionDeadlines`` on one HTTP/1 connection and answers an oversized request head
+/// with 431 (NIO's decoder reports it as `HTTPParserError.headerOverflow`; Hummingbird would say 400).
+///
+/// Sits behind the HTTP decoder (added through `HTTP1Channel.Configuration.additionalChannelHandlers`):
+/// it sees parsed request heads and written response ends, and every socket read as
+/// `channelReadComplete`, even one that did not complete a head.
+final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// How long the client may take to close after our 408/431 before the connection is cut.
+    static let lingerAfterAnswer: TimeAmount = .seconds(1)
+
+    private let headerTimeout: TimeAmount
+    private let idleTimeout: TimeAmount
+    private var deadlines: ConnectionDeadlines?
+    private var timer: Scheduled<Void>?
+    /// Set once this handler has answered (408, 431) and closed its side: nothing more is passed on.
+    private var answered = false
+
+    init(headerTimeout: TimeAmount, idleTimeout: TimeAmount) {
+        self.headerTimeout = headerTimeout
+        self.idleTimeout = idleTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelTimer()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelTimer()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // After our answer the rest of what the client sends is read and dropped, never served.
+        guard !answered else { return }
+        if case .head = unwrapInboundIn(data) {
+            deadlines?.headReceived()
+            reschedule(context)
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if !answered {
+            deadlines?.bytesReceived(at: .now())
+            reschedule(context)
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            deadlines?.responseEnded(at: .now())
+            reschedule(context)
+        }
+        context.write(data, promise: promise)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // The decoder reports every later read as an error too; our answer has been given.
+        guard !answered else { return }
+        if case .headerOverflow? = error as? HTTPParserError, deadlines?.mayAnswer ?? true {
+            answerAndClose(context, status: .requestHeaderFieldsTooLarge)
+            return
+        }
+        context.fireErrorCaught(error)
+    }
+
+    private func start(_ context: ChannelHandlerContext) {
+        guard deadlines == nil else { return }
+        deadlines = ConnectionDeadlines(headerTimeout: headerTimeout, idleTimeout: idleTimeout, openedAt: .now())
+        reschedule(context)
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    private func reschedule(_ context: ChannelHandlerContext) {
+        guard !answered else { return }
+        cancelTimer()
+        guard let deadline = deadlines?.deadline else { return }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            switch deadlines?.expiry(at: .now()) {
+            case .header: answerAndClose(context, status: .requestTimeout)
+            case .idle: context.close(promise: nil)
+            case nil: reschedule(context)
+            }
+        }
+    }
+
+    /// Writes a bodiless response announcing the close, closes our side, and cuts the connection if
+    /// the client has not closed its side soon after. Closing both sides at once while the client is
+    /// still sending (an oversized head) would make the kernel reset the connection, and the client
+    /// could lose the answer.
+    private func answerAndClose(_ context: ChannelHandlerContext, status: HTTPResponse.Status) {
+        answered = true
+        cancelTimer()
+        let head = HTTPResponse(status: status, headerFields: [.connection: "close", .contentLength: "0"])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(mode: .output, promise: nil)
+        }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerAfterAnswer) {
+            context.close(promise: nil)
+        }
+    }
+}

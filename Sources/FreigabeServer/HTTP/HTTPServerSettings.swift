@@ -1,0 +1,148 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+
+/// How the HTTP server treats connections and whom it believes about client addresses (`http.*`
+/// besides host and port).
+///
+/// Built from what Hummingbird offers: `HTTP1Channel.Configuration` (its idle timeout, the decoder's
+/// header limits, an extra channel handler) and `ApplicationConfiguration.availableConnectionsDelegate`
+/// (``MaximumAvailableConnections``: beyond the limit the server stops accepting, new connections
+/// wait in the kernel's backlog, and no file descriptor is spent on them). The header-read timeout and
+/// the 431 are ours (``ConnectionDeadlineHandler``): Hummingbird's idle timer only sees parsed parts, so
+/// a half-sent head would count as idle.
+public struct HTTPServerSettings: Sendable, Equatable {
+    public enum Key {
+        public static let headerTimeout = "http.header_timeout_seconds"
+        public static let idleTimeout = "http.idle_timeout_seconds"
+        public static let maxConnections = "http.max_connections"
+        public static let trustedProxies = "http.trusted_proxies"
+        public static let clientAddressHeader = "http.client_address_header"
+    }
+
+    /// File descriptors kept free beside client connections: database and LDAP pools, templates,
+    /// static files, logs.
+    public static let reservedFileDescriptors = 256
+    /// Upper bound of the default connection limit on hosts with a very high file limit.
+    public static let defaultConnectionCeiling = 10_000
+    /// Request line and header fields together; a larger head gets 431.
+    public static let maximumHeadBytes = 16 * 1024
+    public static let maximumHeaderFields = 100
+
+    /// Time for a request head to arrive completely, from connection start or from its first byte.
+    public var headerTimeout: Duration
+    /// Time a keep-alive connection may sit idle between requests.
+    public var idleTimeout: Duration
+    /// Connections served at once; further ones wait in the backlog until one closes.
+    public var maxConnections: Int
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` is believed; empty: the peer is the client.
+    public var trustedProxies: [IPNetwork]
+    /// The header the trusted proxies write.
+    public var clientAddressHeader: ClientAddressResolver.Header
+
+    public init(
+        headerTimeout: Duration = .seconds(20), idleTimeout: Duration = .seconds(60),
+        maxConnections: Int = HTTPServerSettings.defaultMaxConnections(), trustedProxies: [IPNetwork] = [],
+        clientAddressHeader: ClientAddressResolver.Header = .xForwardedFor
+    ) {
+        self.headerTimeout = headerTimeout
+        self.idleTimeout = idleTimeout
+        self.maxConnections = maxConnections
+        self.trustedProxies = trustedProxies
+        self.clientAddressHeader = clientAddressHeader
+    }
+
+    /// The settings from `http.*`; unset keys keep their defaults.
+    static func read(_ values: SettingValues) throws -> HTTPServerSettings {
+        var settings = HTTPServerSettings()
+        let seconds = "ganze Zahl von 1 bis 3600 (Sekunden)"
+        if let timeout = try values.parsed(Key.headerTimeout, expected: seconds, parse: Self.seconds) {
+            settings.headerTimeout = timeout
+        }
+        if let timeout = try values.parsed(Key.idleTimeout, expected: seconds, parse: Self.seconds) {
+            settings.idleTimeout = timeout
+        }
+        let limit = fileDescriptorLimit().map { $0 - Self.reservedFileDescriptors } ?? .max
+        var connections = "ganze Zahl ab 1"
+        if limit < .max {
+            connections +=
+                ", unter dem Dateilimit des Prozesses abzüglich \(Self.reservedFileDescriptors): höchstens \(limit)"
+        }
+        let connectionLimit: (String) -> Int? = { text in
+            guard let value = Int(text), value >= 1, value <= limit else { return nil }
+            return value
+        }
+        if let maximum = try values.parsed(Key.maxConnections, expected: connections, parse: connectionLimit) {
+            settings.maxConnections = maximum
+        }
+        if let proxies = try values.parsed(
+            Key.trustedProxies, expected: "IP-Adressen oder Netze (CIDR), getrennt durch Komma", parse: Self.networks)
+        {
+            settings.trustedProxies = proxies
+        }
+        let headers = ClientAddressResolver.Header.allCases.map(\.rawValue).joined(separator: ", ")
+        if let header = try values.parsed(
+            Key.clientAddressHeader, expected: headers,
+            parse: { ClientAddressResolver.Header(rawValue: $0.lowercased()) })
+        {
+            settings.clientAddressHeader = header
+        }
+        return settings
+    }
+
+    /// `10.0.0.1, 10.1.0.0/16; ::1` → networks; nil if one entry is not an address.
+    static func networks(_ list: String) -> [IPNetwork]? {
+        let entries = list.split(whereSeparator: { $0 == "," || $0 == ";" || $0 == " " })
+        let networks = entries.compactMap { IPNetwork(String($0)) }
+        return networks.count == entries.count ? networks : nil
+    }
+
+    private static func seconds(_ text: String) -> Duration? {
+        guard let seconds = Int(text), (1...3600).contains(seconds) else { return nil }
+        return .seconds(seconds)
+    }
+
+    /// The soft limit on open files (`ulimit -n`), if the system tells.
+    public static func fileDescriptorLimit() -> Int? {
+        var limit = rlimit()
+        #if os(Linux)
+            let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+            let resource = RLIMIT_NOFILE
+        #endif
+        // RLIM_INFINITY is the largest value and clamps to Int.max.
+        guard getrlimit(resource, &limit) == 0 else { return nil }
+        return Int(clamping: limit.rlim_cur)
+    }
+
+    /// The file limit minus what the rest of the process needs, at most ``defaultConnectionCeiling``.
+    public static func defaultMaxConnections() -> Int {
+        guard let limit = fileDescriptorLimit() else { return defaultConnectionCeiling }
+        return max(1, min(defaultConnectionCeiling, limit - reservedFileDescriptors))
+    }
+
+    /// The HTTP/1.1 server: timeouts, header limits, 431.
+    public var serverBuilder: HTTPServerBuilder {
+        let header = TimeAmount(headerTimeout)
+        let idle = TimeAmount(idleTimeout)
+        return .http1(
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionDeadlineHandler(headerTimeout: header, idleTimeout: idle)],
+                idleTimeout: idle,
+                httpDecoderConfiguration: .init(
+                    maxHeaderFieldSize: Self.maximumHeadBytes, maxHeaderListSize: Self.maximumHeadBytes,
+                    maxHeaderFieldCount: Self.maximumHeaderFields)))
+    }
+
+    /// Hummingbird's application configuration for `address` with the connection limit.
+    public func applicationConfiguration(address: BindAddress, logger: Logger) -> ApplicationConfiguration {
+        ApplicationConfiguration(
+            address: address, availableConnectionsDelegate: MaximumAvailableConnections(maxConnections, logger: logger))
+    }
+
+    var clientAddressResolver: ClientAddressResolver {
+        ClientAddressResolver(trustedProxies: trustedProxies, header: clientAddressHeader)
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+
+@testable import FreigabeServer
+
+/// Slow, idle and surplus connections against the production server on a real socket, with short
+/// timeouts so the suite stays fast.
+@Suite("Connection timeouts and limits", .serialized)
+struct ConnectionLimitsTests {
+    static func configuration(header: Int = 1, idle: Int = 2, maxConnections: Int = 64) -> AppConfiguration {
+        var configuration = TestSupport.configuration
+        configuration.http.headerTimeout = .seconds(header)
+        configuration.http.idleTimeout = .seconds(idle)
+        configuration.http.maxConnections = maxConnections
+        return configuration
+    }
+
+    static let health = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+
+    @Test("a slowloris client that stalls in the request head is answered 408 and closed after the header timeout")
+    func slowloris() async throws {
+        try await LiveServer.run(Self.configuration(header: 1, idle: 5)) { port async throws in
+            let started = ContinuousClock.now
+            let slow = try await RawConnection.open(port: port)
+            try await slow.send("GET /health HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+            // Trickling bytes does not extend the deadline.
+            try await Task.sleep(for: .milliseconds(400))
+            try await slow.send("a")
+            #expect(slow.isOpen)
+            #expect(await slow.waitUntilClosed(within: .seconds(4)))
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(3), "closed after \(elapsed)")
+            #expect(slow.response?.status == 408)
+            // A connection that never sends anything is held to the same deadline.
+            let silent = try await RawConnection.open(port: port)
+            #expect(await silent.waitUntilClosed(within: .seconds(4)))
+        }
+    }
+
+    @Test("an idle keep-alive connection is closed after the idle timeout, not the header timeout")
+    func idleKeepAlive() async throws {
+        try await LiveServer.run(Self.configuration(header: 1, idle: 2)) { port async throws in
+            let connection = try await RawConnection.open(port: port)
+            try await connection.send(Self.health)
+            let response = await connection.waitForResponse(within: .seconds(5))
+            #expect(response?.status == 200)
+            let answered = ContinuousClock.now
+            // Longer than the header timeout: an idle connection is not a slow head.
+            try await Task.sleep(for: .milliseconds(1_500))
+            #expect(connection.isOpen)
+            #expect(await connection.waitUntilClosed(within: .seconds(4)))
+            let idle = ContinuousClock.now - answered
+            #expect(idle >= .milliseconds(1_900) && idle < .seconds(4), "closed after \(idle)")
+        }
+    }
+
+    @Test("beyond max_connections a connection waits unserved until a slot is freed, then /health answers")
+    func connectionLimit() async throws {
+        try await LiveServer.run(Self.configuration(header: 10, idle: 10, maxConnections: 3)) { port async throws in
+            var held: [RawConnection] = []
+            for _ in 0..<3 {
+                let connection = try await RawConnection.open(port: port)
+                try await connection.send(Self.health)
+                #expect(await connection.waitForResponse(within: .seconds(5))?.status == 200)
+                held.append(connection)
+            }
+            let surplus = try await RawConnection.open(port: port)
+            try await surplus.send(Self.health)
+            try await Task.sleep(for: .milliseconds(800))
+            #expect(surplus.received.isEmpty, "the fourth connection was served: \(surplus.received)")
+            await held.removeFirst().close()
+            #expect(await surplus.waitForResponse(within: .seconds(5))?.status == 200)
+            for connection in held { await connection.close() }
+            await surplus.close()
+        }
+    }
+
+    @Test("a 20 KB header gets 431")
+    func oversizedHeader() async throws {
+        try await LiveServer.run(Self.configuration()) { port async throws in
+            let big = String(repeating: "a", count: 20 * 1024)
+            let response = try await RawConnection.request(
+                port: port, "GET /health HTTP/1.1\r\nHost: t\r\nX-Big: \(big)\r\n")
+            #expect(response.status == 431)
+            // Many small header fields add up the same way.
+            let many = (0..<400).map { "X-Field-\($0): \(String(repeating: "b", count: 40))\r\n" }.joined()
+            let second = try await RawConnection.request(port: port, "GET /health HTTP/1.1\r\nHost: t\r\n\(many)")
+            #expect(second.status == 431)
+            // An ordinary request on a new connection is unaffected.
+            #expect(try await RawConnection.request(port: port, "GET /health HTTP/1.1\r\nHost: t\r\n").status == 200)
+        }
+    }
+
+    @Test("405 with Allow and OPTIONS with 204 reach a real client too")
+    func methodsOverTheWire() async throws {
+        try await LiveServer.run(Self.configuration()) { port async throws in
+            let delete = try await RawConnection.request(port: port, "DELETE /health HTTP/1.1\r\nHost: t\r\n")
+            #expect(delete.status == 405)
+            #expect(delete.headers["allow"] == "GET, HEAD")
+            let options = try await RawConnection.request(port: port, "OPTIONS /health HTTP/1.1\r\nHost: t\r\n")
+            #expect(options.status == 204)
+            #expect(options.headers["allow"] == "GET, HEAD, OPTIONS")
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Configuration
+import Foundation
+import NIOCore
+import Testing
+
+@testable import FreigabeServer
+
+@Suite("HTTP server settings and connection deadlines")
+struct HTTPServerSettingsTests {
+    static func configuration(_ environment: [String: String]) async throws -> AppConfiguration {
+        try AppConfiguration(reader: try await ConfigurationSources.reader(environment: environment))
+    }
+
+    @Test("defaults: 20 s for a head, 60 s idle, connections below the file limit, no trusted proxy")
+    func defaults() async throws {
+        let settings = try await Self.configuration([:]).http
+        #expect(settings.headerTimeout == .seconds(20))
+        #expect(settings.idleTimeout == .seconds(60))
+        #expect(settings.trustedProxies.isEmpty)
+        #expect(settings.clientAddressHeader == .xForwardedFor)
+        let limit = try #require(HTTPServerSettings.fileDescriptorLimit())
+        #expect(settings.maxConnections >= 1)
+        #expect(settings.maxConnections <= limit - HTTPServerSettings.reservedFileDescriptors)
+    }
+
+    @Test("every key can be set")
+    func keys() async throws {
+        let settings = try await Self.configuration([
+            "FREIGABE_HTTP_HEADER_TIMEOUT_SECONDS": "5", "FREIGABE_HTTP_IDLE_TIMEOUT_SECONDS": "30",
+            "FREIGABE_HTTP_MAX_CONNECTIONS": "100", "FREIGABE_HTTP_TRUSTED_PROXIES": "10.0.0.1; 10.1.0.0/16 ::1",
+            "FREIGABE_HTTP_CLIENT_ADDRESS_HEADER": "Forwarded",
+        ]).http
+        #expect(settings.headerTimeout == .seconds(5))
+        #expect(settings.idleTimeout == .seconds(30))
+        #expect(settings.maxConnections == 100)
+        #expect(settings.trustedProxies.map(\.description) == ["10.0.0.1", "10.1.0.0/16", "::1"])
+        #expect(settings.clientAddressHeader == .forwarded)
+    }
+
+    @Test(
+        "bad values stop the start naming the key",
+        arguments: [
+            ("FREIGABE_HTTP_HEADER_TIMEOUT_SECONDS", "0"), ("FREIGABE_HTTP_IDLE_TIMEOUT_SECONDS", "ewig"),
+            ("FREIGABE_HTTP_MAX_CONNECTIONS", "0"), ("FREIGABE_HTTP_MAX_CONNECTIONS", "100000000"),
+            ("FREIGABE_HTTP_TRUSTED_PROXIES", "10.0.0.1, proxy.stadt.example"),
+            ("FREIGABE_HTTP_CLIENT_ADDRESS_HEADER", "x-real-ip"),
+        ])
+    func badValues(variable: String, value: String) async throws {
+        let error = await #expect(throws: ConfigurationError.self) {
+            try await Self.configuration([variable: value])
+        }
+        #expect(error?.description.contains(variable) == true)
+    }
+
+    @Test("connection deadlines: head from the start, idle after a response, nothing while answering")
+    func deadlines() {
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        var machine = ConnectionDeadlines(headerTimeout: .seconds(2), idleTimeout: .seconds(10), openedAt: start)
+        #expect(machine.deadline == start + .seconds(2))
+        machine.bytesReceived(at: start + .seconds(1))
+        #expect(machine.deadline == start + .seconds(2), "a trickle does not extend the deadline")
+        #expect(machine.expiry(at: start + .seconds(2)) == .header)
+        machine.headReceived()
+        #expect(machine.deadline == nil)
+        #expect(!machine.mayAnswer)
+        machine.headReceived()
+        machine.responseEnded(at: start + .seconds(3))
+        #expect(machine.deadline == nil, "a pipelined second request is still being answered")
+        machine.responseEnded(at: start + .seconds(4))
+        #expect(machine.phase == .idle(since: start + .seconds(4)))
+        #expect(machine.expiry(at: start + .seconds(13)) == nil)
+        #expect(machine.expiry(at: start + .seconds(14)) == .idle)
+        machine.bytesReceived(at: start + .seconds(5))
+        #expect(machine.deadline == start + .seconds(7))
+        #expect(machine.mayAnswer)
+    }
+}
