@@ -42,77 +42,59 @@ struct ViewBuilder {
         return status
     }
 
-    /// The steps along the approval path from `start`, with where the request stands on each.
+    /// The steps along the approval path, with where the request stands on each: the engine's planned
+    /// path (which steps apply, which are done, current, ahead or skipped), with the decisions made.
     func timeline(_ machine: RequestMachine) -> [TimelineStep] {
         let definition = machine.definition
-        let facts = machine.snapshot.facts
-        var path: [Step] = []
-        var node = definition.start
-        while let step = definition.step(node), !path.contains(where: { $0.id == step.id }) {
-            path.append(step)
-            node = step.onApprove
-        }
-        let currentStep: String?
-        let progress: StepProgress?
+        let path = machine.plannedPath()
+        var progress: StepProgress?
         switch machine.state {
-        case .inReview(let current), .changesRequested(let current, _):
-            currentStep = current.step
-            progress = current
-        case .draft, .granted, .published, .closed:
-            currentStep = nil
-            progress = nil
+        case .inReview(let current), .changesRequested(let current, _): progress = current
+        case .draft, .granted, .published, .closed: progress = nil
         }
-        let currentIndex = currentStep.flatMap { id in path.firstIndex { $0.id == id } }
-        let rejectedStep = machine.decisions.last { $0.outcome == .rejected }?.step
-        let ended = machine.state.isFinal || { if case .granted = machine.state { true } else { false } }()
+        let rejectedStep: String? =
+            if case .closed = machine.state { machine.decisions.last { $0.outcome == .rejected }?.step } else { nil }
 
-        return path.enumerated().map { index, step in
+        return path.compactMap { entry -> TimelineStep? in
+            guard case .step(let id) = entry.node, let step = definition.step(id) else { return nil }
             let branches = step.branches.map { branch in
-                let applies = branch.condition?.holds(for: facts) ?? true
-                let approvals: [Decision]
-                if let progress, progress.step == step.id {
-                    approvals = progress.approvals[branch.id] ?? []
-                } else {
-                    approvals = machine.decisions.filter {
+                let applies =
+                    step.isParallel
+                    ? path.first { $0.node == .branch(branch.id, step: id) }?.applies ?? false : entry.applies
+                let approvals: [Decision] =
+                    progress?.step == id
+                    ? progress?.approvals[branch.id] ?? []
+                    : machine.decisions.filter {
                         $0.outcome == .approved && ($0.branch == branch.id || $0.covers.contains(branch.id))
                     }
-                }
                 return TimelineStep.BranchView(
                     id: branch.id, title: branch.title, role: branch.role.identifier, quorum: branch.quorum,
                     applies: applies, approvedBy: approvals.map(\.person))
             }
-            let applies = (step.condition?.holds(for: facts) ?? true) && branches.contains(where: \.applies)
+            var view = TimelineStep(
+                id: id, title: step.title, status: .pending, roles: step.roles.map(\.identifier), branches: branches,
+                waitingFor: [])
             let coveredByUnion = machine.decisions.contains {
-                $0.outcome == .approved && $0.step != step.id && $0.covers.contains(step.id)
+                $0.outcome == .approved && $0.step != id && $0.covers.contains(id)
             }
-            let approved = machine.decisions.contains {
-                $0.outcome == .approved && ($0.step == step.id || $0.covers.contains(step.id))
+            switch entry.status {
+            case _ where rejectedStep == id:
+                view.status = .rejected
+            case .skipped:
+                view.status = .skipped
+                view.skipReason = "condition_not_met"
+            case _ where coveredByUnion:
+                view.status = .skipped
+                view.skipReason = "personal_union"
+            case .current:
+                view.status = .current
+                view.deadline = progress?.deadline
+                view.waitingFor = machine.pendingRoles.map(\.identifier)
+            case .done: view.status = .done
+            case .ahead: view.status = .pending
+            case .notReached: view.status = .notReached
             }
-            var entry = TimelineStep(
-                id: step.id, title: step.title, status: .pending, roles: step.roles.map(\.identifier),
-                branches: branches, waitingFor: [])
-            if !applies {
-                entry.status = .skipped
-                entry.skipReason = "condition_not_met"
-            } else if coveredByUnion {
-                entry.status = .skipped
-                entry.skipReason = "personal_union"
-            } else if step.id == currentStep, let progress {
-                entry.status = .current
-                entry.deadline = progress.deadline
-                if case .inReview = machine.state {
-                    entry.waitingFor = machine.openBranches(of: progress).map(\.role.identifier)
-                }
-            } else if ended {
-                if rejectedStep == step.id, case .closed = machine.state {
-                    entry.status = .rejected
-                } else {
-                    entry.status = approved ? .done : .notReached
-                }
-            } else if let currentIndex, index < currentIndex {
-                entry.status = .done
-            }
-            return entry
+            return view
         }
     }
 
