@@ -35,8 +35,10 @@ public func buildApplication(
         "Workflow definitions loaded",
         metadata: ["workflows": .array(workflows.entries.map { .string($0.definition.pin.description) })]
     )
+    let metrics = AppMetrics()
     var services: [any Service] = []
     var directory: LDAPDirectory?
+    var databaseClient: PostgresClient?
     if let settings = configuration.directory {
         let ldap = try LDAPDirectory(configuration: settings, logger: logger)
         directory = ldap
@@ -55,11 +57,12 @@ public func buildApplication(
         }
         let client = PostgresClient(configuration: try database.clientConfiguration(), backgroundLogger: logger)
         services.append(client)
+        databaseClient = client
         let principals: any PrincipalResolver =
             directory.map { DirectoryPrincipalResolver(directory: $0) } ?? ClosurePrincipalResolver { _ in nil }
         let service = RequestService(
             client: client, workflows: workflows, calendar: WorkingDayCalendar(state: configuration.federalState),
-            principals: principals)
+            principals: principals, metrics: metrics)
         services.append(TimerService(requests: service, logger: logger))
         api = APIRoutes(service: service, document: try OpenAPIDocument.load(path: configuration.openAPIFile))
         requests = service
@@ -69,9 +72,12 @@ public func buildApplication(
     let authenticator = DirectoryAuthenticator(
         directory: directory, throttle: LoginThrottle(),
         cache: configuration.loginCacheTTL > .zero ? LoginCache(ttl: configuration.loginCacheTTL) : nil,
-        onFailedLogin: requests.map { auditFailedLogins(to: $0, logger: logger) })
+        onFailedLogin: requests.map { auditFailedLogins(to: $0, logger: logger) }, metrics: metrics)
     let router = buildRouter(
-        configuration: configuration, renderer: renderer, authenticator: authenticator, api: api, logger: logger)
+        configuration: configuration, renderer: renderer, authenticator: authenticator, api: api,
+        metrics: MetricsRoutes(
+            metrics: metrics, token: configuration.metricsToken, directory: directory, database: databaseClient),
+        logger: logger)
     return Application(
         router: router,
         server: configuration.http.serverBuilder,
@@ -112,12 +118,14 @@ func buildRouter(
     renderer: PageRenderer,
     authenticator: DirectoryAuthenticator,
     api: APIRoutes? = nil,
+    metrics: MetricsRoutes = MetricsRoutes(metrics: AppMetrics(), token: nil, directory: nil, database: nil),
     logger: Logger
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
     let routeMethods = RouteMethods()
     router.addMiddleware {
         ClientAddressMiddleware(resolver: configuration.http.clientAddressResolver)
+        RequestMetricsMiddleware(metrics: metrics.metrics)
         RequestLogMiddleware()
         SecurityHeadersMiddleware()
         ErrorPageMiddleware(renderer: renderer)
@@ -132,6 +140,7 @@ func buildRouter(
         AllowedMethodsMiddleware(routes: routeMethods)
     }
     HealthRoutes().add(to: router)
+    metrics.add(to: router)
     PageRoutes(renderer: renderer).add(to: router)
     let group = router.group("api/v1").add(middleware: authenticator)
     MeRoutes().add(to: group)

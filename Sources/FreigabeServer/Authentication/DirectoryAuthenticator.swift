@@ -29,16 +29,19 @@ public struct DirectoryAuthenticator: RouterMiddleware {
     let throttle: LoginThrottle
     let cache: LoginCache?
     let onFailedLogin: FailedLoginRecorder?
+    let metrics: AppMetrics?
     let now: @Sendable () -> Date
 
     public init(
         directory: LDAPDirectory?, throttle: LoginThrottle, cache: LoginCache? = nil,
-        onFailedLogin: FailedLoginRecorder? = nil, now: @escaping @Sendable () -> Date = { Date() }
+        onFailedLogin: FailedLoginRecorder? = nil, metrics: AppMetrics? = nil,
+        now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.directory = directory
         self.throttle = throttle
         self.cache = cache
         self.onFailedLogin = onFailedLogin
+        self.metrics = metrics
         self.now = now
     }
 
@@ -54,8 +57,11 @@ public struct DirectoryAuthenticator: RouterMiddleware {
             throw HTTPError(
                 .serviceUnavailable, message: "Anmeldung nicht möglich: es ist kein Verzeichnis (LDAP) eingerichtet.")
         }
+        let started = ContinuousClock.now
+        func record(_ result: String) { metrics?.login(result: result, duration: ContinuousClock.now - started) }
         // A remembered login is never throttled: its password was checked by the directory moments ago.
         if let person = await cache?.person(username: credentials.username, password: credentials.password) {
+            record("cached")
             return try await next(request, Self.authenticated(context, as: person))
         }
         let address = context.clientAddress
@@ -65,6 +71,7 @@ public struct DirectoryAuthenticator: RouterMiddleware {
             reservation = granted
         case .retryAfter(let seconds):
             context.logger.notice("Login throttled", metadata: ["client.address": .string(address ?? "-")])
+            record("throttled")
             throw Self.tooManyFailures(retryAfter: seconds)
         }
         let person: Person
@@ -74,6 +81,7 @@ public struct DirectoryAuthenticator: RouterMiddleware {
             // The user's remembered login stays: a wrong password says nothing about the right one, and
             // forgetting it would let any guesser push the user into the throttle.
             let verdict = throttle.failed(reservation, now: now())
+            record("refused")
             await onFailedLogin?(credentials.username, address)
             // The user name is logged for the operator; the password never is.
             context.logger.notice(
@@ -87,6 +95,7 @@ public struct DirectoryAuthenticator: RouterMiddleware {
             }
         } catch let error as LDAPDirectoryError {
             throttle.released(reservation)
+            record("unavailable")
             context.logger.error(
                 "Directory unavailable for login",
                 metadata: ["ldap.code": .string(error.code.description), "error": .string(error.description)])
@@ -98,6 +107,7 @@ public struct DirectoryAuthenticator: RouterMiddleware {
             throw error
         }
         throttle.succeeded(reservation)
+        record("ok")
         await cache?.remember(username: credentials.username, password: credentials.password, person: person)
         return try await next(request, Self.authenticated(context, as: person))
     }

@@ -23,6 +23,7 @@ public struct AppConfiguration: Sendable, Equatable {
         public static let configFile = "config.file"
         public static let migrateOnStart = "db.migrate_on_start"
         public static let openAPIFile = "api.openapi_file"
+        public static let metricsToken = "metrics.token"
     }
 
     /// Address to bind to. Loopback by default: exposing the server is an explicit decision.
@@ -51,6 +52,8 @@ public struct AppConfiguration: Sendable, Equatable {
     public var openAPIFile: String
     /// Connection timeouts and limits, trusted proxies (`http.*`).
     public var http: HTTPServerSettings
+    /// Bearer token for `/metrics`; without one, `/metrics` answers loopback clients only.
+    public var metricsToken: String?
 
     public init(
         host: String = "127.0.0.1",
@@ -111,6 +114,7 @@ public struct AppConfiguration: Sendable, Equatable {
         configuration.loginCacheTTL = try DirectorySettings.loginCacheTTL(values)
         configuration.database = try DatabaseSettings.read(values)
         if let file = values.text(Key.openAPIFile) { configuration.openAPIFile = file }
+        configuration.metricsToken = values.text(Key.metricsToken)
         if let migrate = try values.parsed(Key.migrateOnStart, expected: "true, false", parse: DirectorySettings.bool) {
             configuration.migrateOnStart = migrate
         }

@@ -36,6 +36,7 @@ public struct RequestService: Sendable {
     let calendar: WorkingDayCalendar
     let principals: any PrincipalResolver
     let pinnedCache: PinnedDefinitionCache
+    let metrics: AppMetrics?
 
     /// - Parameters:
     ///   - client: a running `PostgresClient` connected as the application role.
@@ -43,10 +44,12 @@ public struct RequestService: Sendable {
     ///     use the text stored in `workflow_definitions` when they were created.
     ///   - calendar: working days for deadlines and "seit n Arbeitstagen".
     ///   - principals: the directory facts of people the caller deputises for.
+    ///   - metrics: where command outcomes and decisions are counted.
     public init(
         client: PostgresClient, workflows: WorkflowLibrary, calendar: WorkingDayCalendar,
-        principals: any PrincipalResolver
+        principals: any PrincipalResolver, metrics: AppMetrics? = nil
     ) {
+        self.metrics = metrics
         self.client = client
         self.workflows = workflows
         self.calendar = calendar

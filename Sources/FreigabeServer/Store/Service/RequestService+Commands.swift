@@ -186,6 +186,24 @@ extension RequestService {
         _ command: RequestCommand, requestID: UUID, caller: Caller, now: Date, expectedVersion: Int?, key: String?,
         logger: Logger
     ) async throws -> RequestView {
+        let started = ContinuousClock.now
+        do {
+            let view = try await handleCommand(
+                command, requestID: requestID, caller: caller, now: now, expectedVersion: expectedVersion, key: key,
+                logger: logger)
+            metrics?.command(command.operation, outcome: "ok", duration: ContinuousClock.now - started)
+            return view
+        } catch {
+            let outcome = (error as? SecurityRefusal)?.error.code ?? Database.serviceError(from: error).code
+            metrics?.command(command.operation, outcome: outcome.rawValue, duration: ContinuousClock.now - started)
+            throw error
+        }
+    }
+
+    private func handleCommand(
+        _ command: RequestCommand, requestID: UUID, caller: Caller, now: Date, expectedVersion: Int?, key: String?,
+        logger: Logger
+    ) async throws -> RequestView {
         var logger = logger
         logger[metadataKey: "actor"] = "\(caller.uid)"
         logger[metadataKey: "request.id"] = "\(requestID)"
@@ -234,8 +252,13 @@ extension RequestService {
                 try await write.execute(on: connection, logger: logger)
             }
         } else {
-            try await client.withConnection { try await write.execute(on: $0, logger: logger) }
+            let asked = ContinuousClock.now
+            try await client.withConnection { connection in
+                metrics?.databaseWait(ContinuousClock.now - asked)
+                try await write.execute(on: connection, logger: logger)
+            }
         }
+        for decision in write.decisions { metrics?.decision(decision.outcome) }
         logger.info(
             "request changed",
             metadata: ["command": "\(command.operation)", "request.state": "\(outcome.machine.state.name)"])

@@ -1,0 +1,77 @@
+import Foundation
+import Metrics
+import Prometheus
+
+/// The figures an operator watches, in Prometheus' text format at `/metrics`.
+///
+/// Each application has its own registry and hands its factory to swift-metrics' types explicitly
+/// (tests run several applications in one process, and `MetricsSystem.bootstrap` may run only once).
+/// Labels are routes, commands and outcomes, never a person's uid.
+public final class AppMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    public let factory: PrometheusMetricsFactory
+
+    /// Seconds; from a fast command (a few ms) to a transaction deadline hit.
+    static let latencyBuckets: [Duration] = [
+        .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+        .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
+        .seconds(10),
+    ]
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = Self.latencyBuckets
+        self.factory = factory
+    }
+
+    /// One answered HTTP request; `route` is the route pattern (`/api/v1/requests/{id}`), not the path.
+    func request(route: String, method: String, status: Int, duration: Duration) {
+        let dimensions = [("route", route), ("method", method), ("status", String(status))]
+        Counter(label: "freigabe_http_requests_total", dimensions: dimensions, factory: factory).increment()
+        Timer(
+            label: "freigabe_http_request_duration_seconds", dimensions: [("route", route), ("method", method)],
+            factory: factory
+        )
+        .recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// A command on a request (`submit`, `decide`, ...) and how it ended (`ok`, `conflict`, `forbidden`, ...).
+    func command(_ operation: String, outcome: String, duration: Duration) {
+        Counter(
+            label: "freigabe_commands_total", dimensions: [("command", operation), ("outcome", outcome)],
+            factory: factory
+        ).increment()
+        Timer(label: "freigabe_command_duration_seconds", dimensions: [("command", operation)], factory: factory)
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// A decision that was stored, by its outcome (`approved`, `rejected`, `changes_requested`, `revoked`).
+    func decision(_ outcome: String) {
+        Counter(label: "freigabe_decisions_total", dimensions: [("outcome", outcome)], factory: factory).increment()
+    }
+
+    /// How long a command waited for a database connection.
+    func databaseWait(_ duration: Duration) {
+        Timer(label: "freigabe_db_pool_wait_seconds", factory: factory).recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// A login against the directory, by result (`ok`, `cached`, `refused`, `throttled`, `unavailable`).
+    func login(result: String, duration: Duration) {
+        Counter(label: "freigabe_logins_total", dimensions: [("result", result)], factory: factory).increment()
+        Timer(label: "freigabe_login_duration_seconds", dimensions: [("result", result)], factory: factory)
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// A gauge set at scrape time.
+    func gauge(_ label: String, _ value: Double, dimensions: [(String, String)] = []) {
+        Gauge(label: label, dimensions: dimensions, factory: factory).record(value)
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import FreigabeServer
+
+@Suite("Operations: /metrics")
+struct MetricsTests {
+    static let token = "metrik-token-4711"
+
+    private func scrape(_ client: any TestClientProtocol, token: String?) async throws -> TestResponse {
+        var headers: HTTPFields = [:]
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await client.execute(uri: "/metrics", method: .get, headers: headers)
+    }
+
+    @Test("with a token: refused without it or with another; Prometheus text with requests, logins and the circuit")
+    func tokenProtected() async throws {
+        let app = try await buildApplication(
+            configuration: try await DirectoryFixtures.configuration(overrides: ["FREIGABE_METRICS_TOKEN": Self.token]))
+        try await app.test(.router) { client in
+            #expect(try await scrape(client, token: nil).status == .unauthorized)
+            #expect(try await scrape(client, token: "metrik-token-4712").status == .unauthorized)
+            #expect(try await scrape(client, token: Self.token + "x").status == .unauthorized)
+            for _ in 0..<2 {
+                let me = try await client.execute(
+                    uri: "/api/v1/me", method: .get, headers: [.authorization: DirectoryFixtures.basic("anna")])
+                #expect(me.status == .ok)
+            }
+            let wrong = try await client.execute(
+                uri: "/api/v1/me", method: .get, headers: [.authorization: DirectoryFixtures.basic("anna", "falsch")])
+            #expect(wrong.status == .unauthorized)
+            let response = try await scrape(client, token: Self.token)
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+            let text = String(buffer: response.body)
+            #expect(
+                text.contains(#"freigabe_http_requests_total{route="/api/v1/me",method="GET",status="200"} 2"#),
+                "\(text)")
+            #expect(text.contains(#"freigabe_http_requests_total{route="/api/v1/me",method="GET",status="401"} 1"#))
+            #expect(text.contains(#"freigabe_logins_total{result="ok"} 1"#))
+            #expect(text.contains(#"freigabe_logins_total{result="cached"} 1"#))
+            #expect(text.contains(#"freigabe_logins_total{result="refused"} 1"#))
+            #expect(text.contains(#"freigabe_ldap_circuit_state{state="closed"} 1"#))
+            #expect(text.contains("freigabe_http_request_duration_seconds_bucket"))
+            // No person's name is ever a label.
+            #expect(!text.contains("anna"))
+        }
+    }
+
+    @Test("without a token only loopback clients may read; an unknown peer is refused")
+    func loopbackOnly() async throws {
+        let app = try await buildApplication(configuration: try await DirectoryFixtures.configuration())
+        try await app.test(.router) { client in
+            // The router test has no peer address: not loopback.
+            let anonymous = try await scrape(client, token: nil)
+            #expect(anonymous.status == .unauthorized)
+            let guessed = try await scrape(client, token: Self.token)
+            #expect(guessed.status == .unauthorized)
+        }
+    }
+
+    @Test("commands and decisions are counted by command and outcome")
+    func commandsAndDecisions() async throws {
+        try await ServiceFixture.with { fixture in
+            let metrics = AppMetrics()
+            let service = RequestService(
+                client: fixture.app, workflows: StoreTestSupport.workflows, calendar: StoreTestSupport.calendar,
+                principals: People.resolver, metrics: metrics)
+            let counted = ServiceFixture(service: service, app: fixture.app, admin: fixture.admin)
+            let request = try await counted.shared("baumkataster")
+            _ = try await counted.decide(request, by: People.otto, at: Clock.days(1))
+            _ = await expectServiceError(.conflict) {
+                try await counted.decide(request, by: People.otto, at: Clock.days(1))
+            }
+            let text = metrics.registry.emitToString()
+            #expect(text.contains(#"freigabe_commands_total{command="decide",outcome="ok"} 1"#), "\(text)")
+            #expect(text.contains(#"freigabe_commands_total{command="decide",outcome="conflict"} 1"#))
+            #expect(text.contains(#"freigabe_decisions_total{outcome="approved"} 1"#))
+            #expect(text.contains("freigabe_db_pool_wait_seconds_count"))
+        }
+    }
+}
