@@ -25,6 +25,9 @@ enum DirectorySettings {
         static let allowInsecureNonLoopback = "ldap.allow_insecure_non_loopback"
         static let networkTimeout = "ldap.network_timeout_seconds"
         static let operationTimeout = "ldap.operation_timeout_seconds"
+        static let poolWaitTimeout = "ldap.pool_wait_timeout_seconds"
+        static let circuitFailures = "ldap.circuit_breaker_failures"
+        static let circuitCoolDown = "ldap.circuit_breaker_cool_down_seconds"
         static let cacheTTL = "ldap.cache_ttl_seconds"
         static let poolSize = "ldap.pool_size"
         static let stewards = "ldap.stewards"
@@ -90,6 +93,18 @@ enum DirectorySettings {
         }
         if let seconds = try values.parsed(Key.operationTimeout, expected: "Sekunden, 1 bis 300", parse: seconds) {
             configuration.operationTimeout = seconds
+        }
+        if let seconds = try values.parsed(Key.poolWaitTimeout, expected: "Sekunden, 1 bis 300", parse: seconds) {
+            configuration.poolWaitTimeout = seconds
+        }
+        if let failures = try values.parsed(
+            Key.circuitFailures, expected: "ganze Zahl von 1 bis 1000",
+            parse: { Int($0).flatMap { (1...1000).contains($0) ? $0 : nil } })
+        {
+            configuration.circuitBreaker.failureThreshold = failures
+        }
+        if let seconds = try values.parsed(Key.circuitCoolDown, expected: "Sekunden, 1 bis 300", parse: seconds) {
+            configuration.circuitBreaker.coolDown = seconds
         }
         if let seconds = try values.parsed(Key.cacheTTL, expected: "Sekunden, 0 bis 86400", parse: cacheSeconds) {
             configuration.cacheTTL = seconds

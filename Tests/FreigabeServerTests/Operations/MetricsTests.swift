@@ -83,3 +83,26 @@ struct MetricsTests {
         }
     }
 }
+
+@Suite("Configuration: directory fault settings")
+struct DirectoryFaultSettingsTests {
+    @Test("pool wait and circuit breaker are read from configuration; bad values stop the start")
+    func read() async throws {
+        let configuration = try await DirectoryFixtures.configuration(overrides: [
+            "FREIGABE_LDAP_POOL_WAIT_TIMEOUT_SECONDS": "2", "FREIGABE_LDAP_CIRCUIT_BREAKER_FAILURES": "7",
+            "FREIGABE_LDAP_CIRCUIT_BREAKER_COOL_DOWN_SECONDS": "9",
+        ])
+        let directory = try #require(configuration.directory)
+        #expect(directory.poolWaitTimeout == .seconds(2))
+        #expect(directory.circuitBreaker.failureThreshold == 7)
+        #expect(directory.circuitBreaker.coolDown == .seconds(9))
+        for (key, value) in [
+            ("FREIGABE_LDAP_POOL_WAIT_TIMEOUT_SECONDS", "0"), ("FREIGABE_LDAP_CIRCUIT_BREAKER_FAILURES", "-1"),
+            ("FREIGABE_LDAP_CIRCUIT_BREAKER_FAILURES", "1e3"), ("FREIGABE_LDAP_CIRCUIT_BREAKER_COOL_DOWN_SECONDS", "x"),
+        ] {
+            await #expect(throws: ConfigurationError.self, "\(key)=\(value)") {
+                _ = try await DirectoryFixtures.configuration(overrides: [key: value])
+            }
+        }
+    }
+}
