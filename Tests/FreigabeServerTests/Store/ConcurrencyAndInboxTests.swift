@@ -312,4 +312,33 @@ struct ConcurrencyAndInboxTests {
             }
         }
     }
+
+    @Test(
+        "who may read: DSB and ISB see Shared Data only where their step applies, also once granted (revoking is no reason to see)"
+    )
+    func visibilityByApplyingSteps() async throws {
+        try await ServiceFixture.with { fixture in
+            // Public, non-personal data: only the owner and the steward decide; privacy and security are skipped.
+            let created = try await fixture.shared("baumkataster")
+            let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
+            let granted = try await fixture.decide(owner, by: People.stefan, at: Clock.days(1))
+            #expect(granted.status.phase == .granted)
+            for caller in [People.anna, People.otto, People.stefan, People.greta, People.alex, People.adam] {
+                let view = try await fixture.service.request(
+                    id: granted.id, caller: caller, now: Clock.days(2), logger: logger)
+                #expect(view.id == granted.id, "\(caller.uid)")
+            }
+            for caller in [People.dora, People.dirk, People.ingo, People.olga, People.paul, People.juergen] {
+                await expectServiceError(.notFound) {
+                    try await fixture.service.request(
+                        id: granted.id, caller: caller, now: Clock.days(2), logger: logger)
+                }
+            }
+            // The DSB may revoke where the privacy step applied, not here: for them the request does not exist.
+            await expectServiceError(.notFound) {
+                try await fixture.service.revoke(
+                    requestID: granted.id, reason: "Bedenken", caller: People.dora, now: Clock.days(2), logger: logger)
+            }
+        }
+    }
 }
