@@ -53,7 +53,7 @@ public func buildApplication(
             logger.notice(
                 "Migrations are not applied at start (db.migrate_on_start, db.admin_user); /ready reports the schema")
         }
-        let client = PostgresClient(configuration: try database.clientConfiguration(), backgroundLogger: logger)
+        let client = try database.makeClient(logger: logger)
         services.append(client)
         let principals: any PrincipalResolver =
             directory.map { DirectoryPrincipalResolver(directory: $0) } ?? ClosurePrincipalResolver { _ in nil }

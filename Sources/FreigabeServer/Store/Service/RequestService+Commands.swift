@@ -83,7 +83,7 @@ extension RequestService {
     /// this transaction and then finds the stored answer (one retry after the unique violation).
     func idempotent<Result: Codable & Sendable>(
         caller: Caller, key: String?, operation: String, requestID: UUID?, input: some Encodable, status: Int,
-        now: Date, logger: Logger, _ body: @escaping (PostgresConnection) async throws -> Result
+        now: Date, logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         guard let key else { return try await Database.transaction(client, logger: logger, body) }
         try RequestValidation.checkIdempotencyKey(key)
@@ -152,7 +152,7 @@ extension RequestService {
         return try await idempotent(
             caller: caller, key: key, operation: "create", requestID: nil, input: input, status: 201, now: now,
             logger: logger
-        ) { [self, logger] connection in
+        ) { [self, logger, errors] connection in
             var errors = errors
             let dataset =
                 CatalogRules.isSlug(datasetID)
