@@ -38,7 +38,7 @@ enum Database {
         let work = Task {
             do {
                 outcome.deliver(
-                    .success(try await boundedTransaction(client, timeouts: timeouts, logger: logger, body)))
+                    .success(try await transactionOnLiveConnection(client, timeouts: timeouts, logger: logger, body)))
             } catch {
                 outcome.deliver(.failure(error))
             }
@@ -63,15 +63,38 @@ enum Database {
     /// How long after its deadline a transaction may take to end once its connection was closed.
     static let stuckGrace: Duration = .seconds(1)
 
-    /// The transaction with its deadlines, all in structured tasks: see ``transaction(_:logger:_:)``.
-    private static func boundedTransaction<Result: Sendable>(
+    /// The pool may hand out a connection the server has just ended, before it noticed the close: such
+    /// a lease is given back and another one taken (nothing was sent yet), within the same deadline.
+    private static func transactionOnLiveConnection<Result: Sendable>(
         _ client: PostgresClient, timeouts: DatabaseSettings.Timeouts, logger: Logger,
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let clock = ContinuousClock()
-        let start = clock.now
-        let leaseDeadline = start + min(timeouts.poolWait, timeouts.transaction)
-        let deadline = start + timeouts.transaction
+        let deadline = clock.now + timeouts.transaction
+        for _ in 1..<3 {
+            do {
+                return try await boundedTransaction(
+                    client, timeouts: timeouts, deadline: deadline, logger: logger, body)
+            } catch is ClosedBeforeBegin {
+                logger.debug("leased connection was closed already; leasing another")
+            }
+        }
+        do {
+            return try await boundedTransaction(client, timeouts: timeouts, deadline: deadline, logger: logger, body)
+        } catch is ClosedBeforeBegin {
+            throw ServiceError.unavailable("the database connections were closed")
+        }
+    }
+
+    private struct ClosedBeforeBegin: Error {}
+
+    /// The transaction with its deadlines, all in structured tasks: see ``transaction(_:logger:_:)``.
+    private static func boundedTransaction<Result: Sendable>(
+        _ client: PostgresClient, timeouts: DatabaseSettings.Timeouts, deadline: ContinuousClock.Instant,
+        logger: Logger, _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let clock = ContinuousClock()
+        let leaseDeadline = min(clock.now + timeouts.poolWait, deadline)
         let handOver = LeaseHandOver()
         return try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
             // The lease lives in a child task so that waiting for it can be abandoned at the deadline
@@ -127,7 +150,13 @@ enum Database {
     private static func run<Result: Sendable>(
         _ body: (PostgresConnection) async throws -> Result, on connection: PostgresConnection, logger: Logger
     ) async throws -> Result {
-        try await statement("BEGIN", on: connection, logger: logger)
+        guard !connection.isClosed else { throw ClosedBeforeBegin() }
+        do {
+            try await statement("BEGIN", on: connection, logger: logger)
+        } catch let error as PSQLError where error.code == .serverClosedConnection || connection.isClosed {
+            // The server had ended the session before our BEGIN: nothing happened, another lease may do.
+            throw ClosedBeforeBegin()
+        }
         let result: Result
         do {
             result = try await body(connection)
