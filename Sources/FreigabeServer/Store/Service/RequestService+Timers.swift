@@ -155,7 +155,9 @@ extension RequestService {
                 return .fired
             } catch {
                 // Only this timer's work is undone; if even that fails, the connection is gone and the
-                // round ends (the error propagates).
+                // round ends (the error propagates). Nothing may be written to a closed connection (see
+                // Database.transaction).
+                if connection.isClosed { throw error }
                 try await connection.query("ROLLBACK TO SAVEPOINT fire_timer", logger: logger)
                 let mapped = Database.serviceError(from: error)
                 let conflict = mapped.code == .conflict
