@@ -55,7 +55,7 @@ public func buildApplication(
             logger.notice(
                 "Migrations are not applied at start (db.migrate_on_start, db.admin_user); /ready reports the schema")
         }
-        let client = PostgresClient(configuration: try database.clientConfiguration(), backgroundLogger: logger)
+        let client = try database.makeClient(logger: logger)
         services.append(client)
         databaseClient = client
         let principals: any PrincipalResolver =

@@ -55,25 +55,31 @@ public struct ReadinessCheck: Sendable {
 
 struct TimeoutError: Error {}
 
-/// Runs `body`, or fails with ``TimeoutError`` after `timeout`. The body is cancelled then; PostgresNIO
-/// gives up waiting for a connection when its task is cancelled.
+/// Runs `body`, or fails with ``TimeoutError`` after `timeout`, whatever `body` does: the answer never
+/// waits for it. On timeout `body` is cancelled (PostgresNIO then gives up waiting for a connection)
+/// and left to end on its own; a task group would wait for it, and a PostgresNIO query future does not
+/// react to cancellation (a statement on a connection that died without closing would keep `/ready`
+/// from answering at all).
 func withTimeout<Value: Sendable>(
     _ timeout: Duration, _ body: @escaping @Sendable () async throws -> Value
 ) async -> Result<Value, any Error> {
-    await withTaskGroup(of: Result<Value, any Error>.self) { group in
-        group.addTask {
-            do { return .success(try await body()) } catch { return .failure(error) }
-        }
-        group.addTask {
-            do {
-                try await Task.sleep(for: timeout)
-            } catch {
-                return .failure(CancellationError())
-            }
-            return .failure(TimeoutError())
-        }
-        let first = await group.next() ?? .failure(TimeoutError())
-        group.cancelAll()
-        return first
+    let outcome = OneShot<Result<Value, any Error>>()
+    let work = Task { outcome.deliver(await Result(catching: body)) }
+    let timer = Task {
+        if (try? await Task.sleep(for: timeout)) != nil { outcome.deliver(.failure(TimeoutError())) }
+    }
+    let result = await withTaskCancellationHandler {
+        await outcome.value()
+    } onCancel: {
+        outcome.deliver(.failure(CancellationError()))
+    }
+    work.cancel()
+    timer.cancel()
+    return result
+}
+
+extension Result where Failure == any Error {
+    fileprivate init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

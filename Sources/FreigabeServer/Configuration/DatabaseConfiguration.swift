@@ -5,6 +5,8 @@ extension DatabaseSettings {
     static let keys = [
         "db.host", "db.port", "db.name", "db.user", "db.password", "db.password_file", "db.admin_user",
         "db.admin_password", "db.admin_password_file", "db.tls", "db.tls_ca_file", "db.max_connections",
+        "db.transaction_timeout_seconds", "db.pool_wait_timeout_seconds", "db.connect_timeout_seconds",
+        "db.statement_timeout_seconds", "db.lock_timeout_seconds", "db.idle_in_transaction_timeout_seconds",
     ]
 
     /// Reads the `db.*` settings from any configuration source (command line, environment, YAML) by

@@ -3,7 +3,9 @@ import Logging
 import ServiceLifecycle
 
 /// Fires due reminders, escalations and expiries. Every instance runs one; the store claims each timer
-/// with `FOR UPDATE SKIP LOCKED`, so several instances never fire the same timer twice.
+/// with `FOR UPDATE SKIP LOCKED`, so several instances never fire the same timer twice. A timer that
+/// fails is retried by the store after a back-off and does not hold up the others; only a database that
+/// cannot be reached ends a round early (the next round retries).
 struct TimerService: Service {
     let requests: RequestService
     let interval: Duration
@@ -20,13 +22,27 @@ struct TimerService: Service {
         self.now = now
     }
 
+    /// Timers per round at most; a full round is followed by the next at once.
+    static let roundSize = 100
+
     func run() async throws {
         // Ends on graceful shutdown: the sleep is cancelled and the loop checks for it.
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    let fired = try await requests.fireDueTimers(now: now(), logger: logger)
-                    if fired > 0 { logger.info("Timers fired", metadata: ["timers.fired": "\(fired)"]) }
+                    let report = try await requests.fireDueTimerRound(now: now(), limit: Self.roundSize, logger: logger)
+                    if report.failed > 0 {
+                        logger.warning(
+                            "Some timers failed and will be retried",
+                            metadata: [
+                                "timers.fired": "\(report.fired)", "timers.failed": "\(report.failed)",
+                                "timers.conflicts": "\(report.conflicts)",
+                            ])
+                    } else if report.fired > 0 {
+                        logger.info("Timers fired", metadata: ["timers.fired": "\(report.fired)"])
+                    }
+                    // A full round may leave more due timers: go on at once instead of sleeping.
+                    if report.handled >= Self.roundSize { continue }
                 } catch {
                     // Shutting down cancels the round in flight: that is no failure worth an error line.
                     if Task.isCancelled { return }

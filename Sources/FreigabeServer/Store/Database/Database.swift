@@ -8,27 +8,182 @@ enum Database {
     ///
     /// Unlike `PostgresClient.withTransaction` this rethrows `body`'s own error instead of wrapping it in
     /// `PostgresTransactionError`, so `ServiceError`s and `PSQLError`s reach the error mapping unchanged.
+    ///
+    /// Every transaction has a deadline (``DatabaseSettings/Timeouts``, from the settings the client was
+    /// made with, see ``DatabaseSettings/makeClient(admin:logger:)``): waiting for a connection ends after
+    /// `poolWait`, the whole transaction after `transaction`. Both fail with
+    /// ``ServiceError/Code/unavailable`` (503). When the transaction deadline passes while a statement
+    /// runs, the connection is closed: that fails the statement in flight (PostgresNIO's query futures
+    /// do not react to task cancellation) and the server rolls the transaction back.
+    ///
+    /// PostgresNIO 1.33.2 drops a statement written to a connection that is already closed without ever
+    /// answering it: `PostgresConnection.query` writes with `promise: nil`, so the closed channel's
+    /// failure never reaches the query's promise (postgres-nio #487 cascaded it; that fix was reverted in
+    /// #501 and is not in this release). After the server ended a session (`pg_terminate_backend`, a
+    /// restart), the next statement on it, e.g. the ROLLBACK after the failed one, waited forever and
+    /// so did the HTTP request and graceful shutdown. Two defences:
+    /// - no statement of ours (BEGIN, COMMIT, ROLLBACK) is written to a closed connection; a closed one
+    ///   needs no ROLLBACK, the server has rolled back already;
+    /// - `body` runs in a task of its own, and the caller waits for it at most until the deadline plus
+    ///   ``stuckGrace``. A body that has not ended by then waits for an answer that can never come (its
+    ///   connection is closed, every statement in flight has failed): it is left behind, logged, and the
+    ///   caller gets ``ServiceError/Code/unavailable``. Its lease is no loss: the pool forgets closed
+    ///   connections. `body` is `@Sendable` because it may outlive the call this way.
     static func transaction<Result: Sendable>(
         _ client: PostgresClient, logger: Logger,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let timeouts = timeouts(for: client)
+        let outcome = OneShot<Swift.Result<Result, any Error>>()
+        let work = Task {
+            do {
+                outcome.deliver(
+                    .success(try await transactionOnLiveConnection(client, timeouts: timeouts, logger: logger, body)))
+            } catch {
+                outcome.deliver(.failure(error))
+            }
+        }
+        let backstop = Task {
+            guard (try? await Task.sleep(for: timeouts.transaction + stuckGrace)) != nil else { return }
+            if outcome.deliver(.failure(ServiceError.unavailable("transaction stuck on a closed connection"))) {
+                logger.error(
+                    "transaction stuck on a closed connection (postgres-nio #487): left behind",
+                    metadata: ["db.transaction_timeout": "\(timeouts.transaction)"])
+            }
+        }
+        let result = await withTaskCancellationHandler {
+            await outcome.value()
+        } onCancel: {
+            work.cancel()
+        }
+        backstop.cancel()
+        return try result.get()
+    }
+
+    /// How long after its deadline a transaction may take to end once its connection was closed.
+    static let stuckGrace: Duration = .seconds(1)
+
+    /// The pool may hand out a connection the server has just ended, before it noticed the close: such
+    /// a lease is given back and another one taken (nothing was sent yet), within the same deadline.
+    private static func transactionOnLiveConnection<Result: Sendable>(
+        _ client: PostgresClient, timeouts: DatabaseSettings.Timeouts, logger: Logger,
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await client.withConnection { connection in
-            try await connection.query("BEGIN", logger: logger)
-            let result: Result
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeouts.transaction
+        for _ in 1..<3 {
             do {
-                result = try await body(connection)
-            } catch {
+                return try await boundedTransaction(
+                    client, timeouts: timeouts, deadline: deadline, logger: logger, body)
+            } catch is ClosedBeforeBegin {
+                logger.debug("leased connection was closed already; leasing another")
+            }
+        }
+        do {
+            return try await boundedTransaction(client, timeouts: timeouts, deadline: deadline, logger: logger, body)
+        } catch is ClosedBeforeBegin {
+            throw ServiceError.unavailable("the database connections were closed")
+        }
+    }
+
+    private struct ClosedBeforeBegin: Error {}
+
+    /// The transaction with its deadlines, all in structured tasks: see ``transaction(_:logger:_:)``.
+    private static func boundedTransaction<Result: Sendable>(
+        _ client: PostgresClient, timeouts: DatabaseSettings.Timeouts, deadline: ContinuousClock.Instant,
+        logger: Logger, _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let clock = ContinuousClock()
+        let leaseDeadline = min(clock.now + timeouts.poolWait, deadline)
+        let handOver = LeaseHandOver()
+        return try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
+            // The lease lives in a child task so that waiting for it can be abandoned at the deadline
+            // (the pool gives up waiting when that task is cancelled); the body runs here, in the caller's
+            // task, with the leased connection.
+            group.addTask {
                 do {
-                    try await connection.query("ROLLBACK", logger: logger)
-                } catch let rollbackError {
-                    // The connection is unusable; the pool discards it. The original error matters more.
-                    logger.warning("rollback failed", metadata: ["error": "\(String(reflecting: rollbackError))"])
+                    try await client.withConnection { connection in await handOver.hold(connection) }
+                } catch {
+                    handOver.leaseFailed(error)
+                }
+            }
+            group.addTask {
+                guard (try? await Task.sleep(until: leaseDeadline, clock: clock)) != nil else { return }
+                handOver.leaseDeadlinePassed()
+                guard (try? await Task.sleep(until: deadline, clock: clock)) != nil else { return }
+                if let connection = handOver.deadlinePassed() {
+                    logger.warning(
+                        "transaction deadline passed: closing its connection",
+                        metadata: ["db.transaction_timeout": "\(timeouts.transaction)"])
+                    // Not awaited: closing may wait for the server, and the transaction must answer now.
+                    connection.close().whenComplete { _ in }
+                }
+            }
+            defer {
+                handOver.finish()
+                group.cancelAll()
+            }
+            let connection: PostgresConnection
+            do {
+                connection = try await handOver.connection()
+            } catch let error as LeaseHandOver.Failure {
+                switch error {
+                case .timedOut:
+                    throw ServiceError.unavailable(
+                        "no database connection within \(min(timeouts.poolWait, timeouts.transaction))")
+                case .failed(let error):
+                    throw ServiceError.unavailable("no database connection: \(String(reflecting: error))")
+                }
+            }
+            do {
+                return try await run(body, on: connection, logger: logger)
+            } catch {
+                if handOver.didTimeOut {
+                    throw ServiceError.unavailable(
+                        "transaction exceeded its deadline of \(timeouts.transaction): \(String(reflecting: error))")
                 }
                 throw error
             }
-            try await connection.query("COMMIT", logger: logger)
-            return result
         }
+    }
+
+    private static func run<Result: Sendable>(
+        _ body: (PostgresConnection) async throws -> Result, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Result {
+        guard !connection.isClosed else { throw ClosedBeforeBegin() }
+        do {
+            try await statement("BEGIN", on: connection, logger: logger)
+        } catch let error as PSQLError where error.code == .serverClosedConnection || connection.isClosed {
+            // The server had ended the session before our BEGIN: nothing happened, another lease may do.
+            throw ClosedBeforeBegin()
+        }
+        let result: Result
+        do {
+            result = try await body(connection)
+        } catch {
+            if connection.isClosed {
+                // The server rolled back when the session ended; see above why nothing is sent.
+                throw error
+            }
+            do {
+                try await connection.query("ROLLBACK", logger: logger)
+            } catch let rollbackError {
+                // The connection is unusable; the pool discards it. The original error matters more.
+                logger.warning("rollback failed", metadata: ["error": "\(String(reflecting: rollbackError))"])
+            }
+            throw error
+        }
+        try await statement("COMMIT", on: connection, logger: logger)
+        return result
+    }
+
+    /// Sends `sql` unless the connection is closed already (see ``transaction(_:logger:_:)``).
+    private static func statement(_ sql: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws
+    {
+        guard !connection.isClosed else {
+            throw ServiceError.unavailable("the database connection was closed")
+        }
+        try await connection.query(sql, logger: logger)
     }
 
     /// The SQLSTATE of a server error, e.g. `40001`, or nil for other errors.
@@ -50,8 +205,9 @@ enum Database {
                 // serialization_failure, deadlock_detected, lock_not_available
                 case "40001", "40P01", "55P03":
                     return .conflict("sqlstate \(state): \(error.serverInfo?[.message] ?? "")")
-                // too_many_connections, cannot_connect_now, admin_shutdown, crash_shutdown
-                case "53300", "57P03", "57P01", "57P02":
+                // too_many_connections, cannot_connect_now, admin_shutdown, crash_shutdown,
+                // query_canceled (statement_timeout), idle_in_transaction_session_timeout
+                case "53300", "57P03", "57P01", "57P02", "57014", "25P03":
                     return .unavailable("sqlstate \(state): \(error.serverInfo?[.message] ?? "")")
                 default:
                     return .internal("sqlstate \(state): \(error.serverInfo?[.message] ?? "")")

@@ -18,6 +18,15 @@ import PostgresNIO
 /// | `FREIGABE_DB_TLS` | `db.tls` | `disable`, `prefer` (default), `require` or `verify_full`, as libpq's sslmode |
 /// | `FREIGABE_DB_TLS_CA_FILE` | `db.tls_ca_file` | PEM file of the CA to trust; makes `require` verify too |
 /// | `FREIGABE_DB_MAX_CONNECTIONS` | `db.max_connections` | pool size per instance (default 20) |
+/// | `FREIGABE_DB_TRANSACTION_TIMEOUT_SECONDS` | `db.transaction_timeout_seconds` | deadline of one transaction, pool wait included (default 5) |
+/// | `FREIGABE_DB_POOL_WAIT_TIMEOUT_SECONDS` | `db.pool_wait_timeout_seconds` | longest wait for a pooled connection (default 3) |
+/// | `FREIGABE_DB_CONNECT_TIMEOUT_SECONDS` | `db.connect_timeout_seconds` | TCP connect plus startup and login (default 3) |
+/// | `FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS` | `db.statement_timeout_seconds` | the server's `statement_timeout` (default 4) |
+/// | `FREIGABE_DB_LOCK_TIMEOUT_SECONDS` | `db.lock_timeout_seconds` | the server's `lock_timeout` (default 2) |
+/// | `FREIGABE_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS` | `db.idle_in_transaction_timeout_seconds` | the server's `idle_in_transaction_session_timeout` (default 10) |
+///
+/// The last three are sent as startup parameters on the application role's connections only: migrations
+/// (the admin role) may legitimately run longer.
 public struct DatabaseSettings: Sendable, Hashable {
     /// Modelled on libpq's `sslmode`: `prefer` and `require` encrypt without checking the certificate
     /// (unless a CA file is given), `verify_full` checks the chain and the host name. Production should use
@@ -37,11 +46,60 @@ public struct DatabaseSettings: Sendable, Hashable {
     public var tls: TLSMode
     public var caFile: String?
     public var maxConnections: Int
+    /// Deadlines: see ``Timeouts``.
+    public var timeouts: Timeouts
+
+    /// Every call to the database has a deadline, so a dead connection or a database that is down turns
+    /// into a 503 within seconds instead of a request that never answers.
+    public struct Timeouts: Sendable, Hashable {
+        /// The whole of ``Database/transaction(_:logger:_:)``: waiting for a connection, BEGIN, the
+        /// body, COMMIT. When it passes, the connection is closed (which fails the statement in flight)
+        /// and the transaction fails with ``ServiceError/Code/unavailable``.
+        public var transaction: Duration
+        /// The longest wait for a connection from the pool (within ``transaction``).
+        public var poolWait: Duration
+        /// Opening a connection: TCP connect, TLS, startup and authentication.
+        public var connect: Duration
+        /// `statement_timeout`: the server cancels a statement running longer (shorter than
+        /// ``transaction``, so the server ends a slow statement before the client gives up on it).
+        public var statement: Duration
+        /// `lock_timeout`: the server stops waiting for a row or table lock after this.
+        public var lock: Duration
+        /// `idle_in_transaction_session_timeout`: the server ends a session whose transaction waits for
+        /// the client longer than this (a client that died mid-transaction holds no locks for long).
+        public var idleInTransaction: Duration
+
+        public init(
+            transaction: Duration = .seconds(5), poolWait: Duration = .seconds(3), connect: Duration = .seconds(3),
+            statement: Duration = .seconds(4), lock: Duration = .seconds(2), idleInTransaction: Duration = .seconds(10)
+        ) {
+            self.transaction = transaction
+            self.poolWait = poolWait
+            self.connect = connect
+            self.statement = statement
+            self.lock = lock
+            self.idleInTransaction = idleInTransaction
+        }
+
+        /// The server-side limits as startup parameters, in milliseconds (PostgreSQL's unit for all three).
+        var startupParameters: [(String, String)] {
+            [
+                ("statement_timeout", String(Self.milliseconds(statement))),
+                ("lock_timeout", String(Self.milliseconds(lock))),
+                ("idle_in_transaction_session_timeout", String(Self.milliseconds(idleInTransaction))),
+            ]
+        }
+
+        static func milliseconds(_ duration: Duration) -> Int64 {
+            let (seconds, attoseconds) = duration.components
+            return max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        }
+    }
 
     public init(
         host: String = "127.0.0.1", port: Int = 5432, database: String = "freigabe", user: String = "freigabe_app",
         password: String? = nil, adminUser: String? = nil, adminPassword: String? = nil, tls: TLSMode = .prefer,
-        caFile: String? = nil, maxConnections: Int = 20
+        caFile: String? = nil, maxConnections: Int = 20, timeouts: Timeouts = Timeouts()
     ) {
         self.host = host
         self.port = port
@@ -53,6 +111,7 @@ public struct DatabaseSettings: Sendable, Hashable {
         self.tls = tls
         self.caFile = caFile
         self.maxConnections = maxConnections
+        self.timeouts = timeouts
     }
 
     /// A setting that cannot be used; `message` is German and names the variable.
@@ -110,6 +169,21 @@ public struct DatabaseSettings: Sendable, Hashable {
             }
             settings.maxConnections = number
         }
+        func seconds(_ name: String, into keyPath: WritableKeyPath<Timeouts, Duration>) throws(SettingsError) {
+            guard let text = value(name) else { return }
+            guard let number = Double(text), number.isFinite, number > 0, number <= 3600 else {
+                throw SettingsError(
+                    variable: name,
+                    message: "Ungültiger Wert für \(name): „\(text)“ (Sekunden, größer als 0, höchstens 3600).")
+            }
+            settings.timeouts[keyPath: keyPath] = .milliseconds(Int64((number * 1000).rounded()))
+        }
+        try seconds("FREIGABE_DB_TRANSACTION_TIMEOUT_SECONDS", into: \.transaction)
+        try seconds("FREIGABE_DB_POOL_WAIT_TIMEOUT_SECONDS", into: \.poolWait)
+        try seconds("FREIGABE_DB_CONNECT_TIMEOUT_SECONDS", into: \.connect)
+        try seconds("FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS", into: \.statement)
+        try seconds("FREIGABE_DB_LOCK_TIMEOUT_SECONDS", into: \.lock)
+        try seconds("FREIGABE_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", into: \.idleInTransaction)
         self = settings
     }
 
@@ -145,7 +219,21 @@ public struct DatabaseSettings: Sendable, Hashable {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: tls)
         configuration.options.maximumConnections = maxConnections
+        configuration.options.connectTimeout = timeouts.connect
+        if !admin {
+            configuration.options.additionalStartupParameters = timeouts.startupParameters
+        }
         return configuration
+    }
+
+    /// A client for the application role (or, with `admin`, the owner role) whose transactions keep
+    /// ``timeouts``: use this instead of `PostgresClient(configuration:)`, so that
+    /// ``Database/transaction(_:logger:_:)`` knows the deadlines. Run it as a service (or with
+    /// ``Database/withClient(_:logger:_:)``).
+    public func makeClient(admin: Bool = false, logger: Logger) throws -> PostgresClient {
+        let client = PostgresClient(configuration: try clientConfiguration(admin: admin), backgroundLogger: logger)
+        Database.register(client, timeouts: timeouts)
+        return client
     }
 }
 
@@ -164,8 +252,24 @@ extension Database {
         _ configuration: PostgresClient.Configuration, logger: Logger,
         _ body: @Sendable (PostgresClient) async throws -> Result
     ) async throws -> Result {
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        return try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
+        try await run(PostgresClient(configuration: configuration, backgroundLogger: logger), body)
+    }
+
+    /// Runs `body` with a running client made by ``DatabaseSettings/makeClient(admin:logger:)``, so its
+    /// transactions keep the settings' deadlines.
+    static func withClient<Result: Sendable>(
+        _ settings: DatabaseSettings, admin: Bool = false, logger: Logger,
+        _ body: @Sendable (PostgresClient) async throws -> Result
+    ) async throws -> Result {
+        let client = try settings.makeClient(admin: admin, logger: logger)
+        defer { Database.unregister(client) }
+        return try await run(client, body)
+    }
+
+    private static func run<Result: Sendable>(
+        _ client: PostgresClient, _ body: @Sendable (PostgresClient) async throws -> Result
+    ) async throws -> Result {
+        try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
             return try await body(client)

@@ -7,7 +7,7 @@
 ///
 /// Enum values in CHECK constraints are the engine's raw values (`Vocabulary.swift`); a test compares them.
 public enum Migrations {
-    public static let all: [Migration] = [catalogue, requests, auditLog]
+    public static let all: [Migration] = [catalogue, requests, auditLog, timerRetries]
 
     static let catalogue = Migration(
         version: 1, name: "catalogue",
@@ -276,5 +276,18 @@ public enum Migrations {
             CREATE TRIGGER audit_events_no_truncate
                 BEFORE TRUNCATE ON audit_events
                 FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+            """#)
+
+    static let timerRetries = Migration(
+        version: 4, name: "timer_retries",
+        sql: #"""
+            ALTER TABLE timers ADD COLUMN next_attempt_at timestamptz;
+            COMMENT ON COLUMN timers.next_attempt_at IS 'After a failed attempt: not tried again before this time (exponential back-off). NULL: due at due_at.';
+            COMMENT ON COLUMN timers.attempts IS 'How often firing was tried; a fired timer counts its successful attempt too.';
+            COMMENT ON COLUMN timers.last_error IS 'Why the last attempt failed (NULL after success), or why a fired timer was moot.';
+            DROP INDEX timers_due;
+            CREATE INDEX timers_due ON timers ((coalesce(next_attempt_at, due_at)), id)
+                WHERE fired_at IS NULL AND cancelled_at IS NULL;
+            CREATE INDEX timers_failing ON timers (attempts) WHERE fired_at IS NULL AND cancelled_at IS NULL AND last_error IS NOT NULL;
             """#)
 }

@@ -74,7 +74,7 @@ extension RequestService {
     /// answer for the same key and input is returned without running `body`.
     func idempotent<Result: Codable & Sendable>(
         caller: Caller, key: String?, operation: String, requestID: UUID?, input: some Encodable, status: Int,
-        now: Date, logger: Logger, _ body: @escaping (PostgresConnection) async throws -> Result
+        now: Date, logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         guard let key else { return try await Database.transaction(client, logger: logger, body) }
         let claim = try IdempotencyStore.Claim(
@@ -101,7 +101,7 @@ extension RequestService {
         return try await idempotent(
             caller: caller, key: key, operation: "create", requestID: nil, input: input, status: 201, now: now,
             logger: logger
-        ) { [self, logger] connection in
+        ) { [self, logger, errors] connection in
             var errors = errors
             let dataset =
                 CatalogRules.isSlug(datasetID)

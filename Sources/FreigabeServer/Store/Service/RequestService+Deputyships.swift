@@ -100,7 +100,7 @@ extension RequestService {
         return try await idempotent(
             caller: caller, key: key, operation: "create_deputyship", requestID: nil, input: input, status: 201,
             now: now, logger: logger
-        ) { connection in
+        ) { [logger] connection in
             let id = UUID()
             let rows = try await connection.query(
                 """

@@ -1,0 +1,328 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import Synchronization
+import Testing
+
+@testable import FreigabeServer
+
+/// Faults of the database under a transaction: sessions ended by the server, statements that outlive
+/// the deadline, an exhausted pool, a database that is down or does not answer. Every one must end in
+/// an answer (``ServiceError/Code/unavailable``, 503) within the configured time, never in a hang.
+@Suite("Database faults: deadlines and dead connections")
+struct DatabaseFaultTests {
+    let logger = StoreTestSupport.logger
+
+    struct BodyError: Error {}
+
+    @Test("a session the server ended (pg_terminate_backend) fails the transaction at once, without a hang")
+    func terminatedSessionDoesNotHang() async throws {
+        try await TestDatabase.with { database in
+            var settings = database.settings
+            // Long deadlines: this is about the dead connection, not about the deadline rescuing it.
+            settings.timeouts = .init(transaction: .seconds(60), poolWait: .seconds(60), statement: .seconds(60))
+            let logger = self.logger
+            try await Database.withClient(settings, logger: logger) { app in
+                try await database.withClients { _, admin in
+                    let started = ContinuousClock.now
+                    let outcome = await answer(within: .seconds(10)) {
+                        try await Database.transaction(app, logger: logger) { connection in
+                            let pid =
+                                try await connection.query("SELECT pg_backend_pid()", logger: logger)
+                                .decode(Int32.self).first(where: { _ in true }) ?? 0
+                            try await terminate(pid: pid, admin: admin)
+                            for _ in 0..<300 where !connection.isClosed { try await Task.sleep(for: .milliseconds(10)) }
+                            #expect(connection.isClosed)
+                            // The command gives up after its statement failed: the ROLLBACK that follows
+                            // must not be written to the dead connection (PostgresNIO would never answer it).
+                            throw BodyError()
+                        }
+                    }
+                    let elapsed = ContinuousClock.now - started
+                    switch outcome {
+                    case .none: Issue.record("no answer within 10 s: the transaction hangs on its dead connection")
+                    case .some(.success): Issue.record("the transaction succeeded on a terminated session")
+                    case .some(.failure(let error)): #expect(error is BodyError, "\(String(reflecting: error))")
+                    }
+                    #expect(elapsed < .seconds(5))
+                    // The pool replaced the connection: the next transaction works.
+                    let one = try await Database.transaction(app, logger: logger) { connection in
+                        try await connection.query("SELECT 1", logger: logger).decode(Int.self).first { _ in true }
+                    }
+                    #expect(one == 1)
+                }
+            }
+        }
+    }
+
+    @Test("many sessions terminated under concurrent transactions: every transaction answers")
+    func terminationsUnderLoad() async throws {
+        try await TestDatabase.with { database in
+            var settings = database.settings
+            settings.maxConnections = 10
+            settings.timeouts = .init(transaction: .seconds(3), poolWait: .seconds(2))
+            let logger = self.logger
+            let user = settings.user
+            try await Database.withClient(settings, logger: logger) { app in
+                try await database.withClients { _, admin in
+                    let answered = Counter()
+                    async let killer: Void = {
+                        for _ in 0..<25 {
+                            try? await Task.sleep(for: .milliseconds(60))
+                            _ = try? await admin.query(
+                                """
+                                SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                                WHERE datname = \(database.name) AND usename = \(user)
+                                """, logger: logger)
+                        }
+                    }()
+                    let outcome = await answer(within: .seconds(40)) {
+                        await withTaskGroup(of: Void.self) { group in
+                            for _ in 0..<30 {
+                                group.addTask {
+                                    for _ in 0..<10 {
+                                        _ = try? await Database.transaction(app, logger: logger) { connection in
+                                            try await connection.query("SELECT pg_sleep(0.02)", logger: logger)
+                                            try await connection.query("SELECT 1", logger: logger)
+                                        }
+                                        answered.add()
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    await killer
+                    #expect(outcome != nil, "transactions hung: \(answered.value) of 300 answered")
+                    #expect(answered.value == 300)
+                }
+            }
+        }
+    }
+
+    @Test("a transaction that outlives its deadline fails as unavailable, on time")
+    func transactionDeadline() async throws {
+        try await TestDatabase.with { database in
+            var settings = database.settings
+            settings.timeouts = .init(transaction: .seconds(1), poolWait: .seconds(1), statement: .seconds(60))
+            let logger = self.logger
+            try await Database.withClient(settings, logger: logger) { app in
+                let started = ContinuousClock.now
+                let outcome = await answer(within: .seconds(15)) {
+                    try await Database.transaction(app, logger: logger) { connection in
+                        try await connection.query("SELECT pg_sleep(20)", logger: logger)
+                    }
+                }
+                let elapsed = ContinuousClock.now - started
+                expectUnavailable(outcome)
+                #expect(elapsed < .seconds(3), "took \(elapsed)")
+            }
+        }
+    }
+
+    @Test("waiting for a pooled connection ends after db.pool_wait_timeout_seconds")
+    func poolWaitDeadline() async throws {
+        try await TestDatabase.with { database in
+            var settings = database.settings
+            settings.maxConnections = 1
+            settings.timeouts = .init(transaction: .seconds(10), poolWait: .milliseconds(500))
+            let logger = self.logger
+            try await Database.withClient(settings, logger: logger) { app in
+                async let holder: Void = Database.transaction(app, logger: logger) { connection in
+                    try await connection.query("SELECT pg_sleep(2.5)", logger: logger)
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                let started = ContinuousClock.now
+                let outcome = await answer(within: .seconds(10)) {
+                    try await Database.transaction(app, logger: logger) { _ in 1 }
+                }
+                let elapsed = ContinuousClock.now - started
+                expectUnavailable(outcome)
+                #expect(elapsed < .seconds(2), "took \(elapsed)")
+                try await holder
+                // The holder gave its connection back: the pool serves again.
+                #expect(try await Database.transaction(app, logger: logger) { _ in 2 } == 2)
+            }
+        }
+    }
+
+    @Test("the application's sessions carry statement_timeout, lock_timeout, idle_in_transaction_session_timeout")
+    func serverSideTimeouts() async throws {
+        try await TestDatabase.with { database in
+            var settings = database.settings
+            settings.timeouts.statement = .seconds(4)
+            settings.timeouts.lock = .milliseconds(1500)
+            settings.timeouts.idleInTransaction = .seconds(10)
+            let logger = self.logger
+            try await Database.withClient(settings, logger: logger) { app in
+                let values = try await Database.transaction(app, logger: logger) { connection in
+                    var values: [String] = []
+                    for name in ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"] {
+                        let rows = try await connection.query(
+                            "SELECT current_setting(\(name))", logger: logger)
+                        for try await value in rows.decode(String.self) { values.append(value) }
+                    }
+                    return values
+                }
+                #expect(values == ["4s", "1500ms", "10s"])
+            }
+            // Migrations (the admin role) are not limited.
+            try await Database.withClient(settings, admin: true, logger: logger) { admin in
+                let value = try await Database.transaction(admin, logger: logger) { connection in
+                    try await connection.query("SELECT current_setting('statement_timeout')", logger: logger)
+                        .decode(String.self).first { _ in true }
+                }
+                #expect(value == "0")
+            }
+        }
+    }
+
+    @Test("database down (closed port): 503 within the pool wait, and again for the next call")
+    func closedPortFailsFast() async throws {
+        let environment = try StoreTestSupport.environment()
+        var settings = try DatabaseSettings(environment: environment)
+        settings.port = try await closedPort()
+        settings.timeouts = .init(transaction: .seconds(5), poolWait: .seconds(3), connect: .seconds(3))
+        let logger = self.logger
+        try await Database.withClient(settings, logger: logger) { app in
+            for call in 1...2 {
+                let started = ContinuousClock.now
+                let outcome = await answer(within: .seconds(20)) {
+                    try await Database.transaction(app, logger: logger) { _ in 1 }
+                }
+                let elapsed = ContinuousClock.now - started
+                expectUnavailable(outcome)
+                #expect(elapsed < .seconds(5), "call \(call) took \(elapsed)")
+                print("database down (closed port), call \(call): unavailable after \(elapsed)")
+            }
+        }
+    }
+
+    @Test("database not answering (accepts, never replies): 503 within the deadline")
+    func silentServerFailsFast() async throws {
+        let environment = try StoreTestSupport.environment()
+        var settings = try DatabaseSettings(environment: environment)
+        settings.tls = .disable
+        let silent = try await SilentServer.start()
+        settings.port = silent.port
+        settings.timeouts = .init(transaction: .seconds(5), poolWait: .seconds(3), connect: .seconds(2))
+        let logger = self.logger
+        do {
+            try await Database.withClient(settings, logger: logger) { app in
+                let started = ContinuousClock.now
+                let outcome = await answer(within: .seconds(20)) {
+                    try await Database.transaction(app, logger: logger) { _ in 1 }
+                }
+                let elapsed = ContinuousClock.now - started
+                expectUnavailable(outcome)
+                #expect(elapsed < .seconds(5), "took \(elapsed)")
+                print("database not answering: unavailable after \(elapsed)")
+            }
+        } catch {
+            try? await silent.stop()
+            throw error
+        }
+        try await silent.stop()
+    }
+
+    @Test("db.*_timeout_seconds are read, in seconds, and refused when not positive")
+    func timeoutSettings() throws {
+        let settings = try DatabaseSettings(environment: [
+            "FREIGABE_DB_TRANSACTION_TIMEOUT_SECONDS": "7", "FREIGABE_DB_POOL_WAIT_TIMEOUT_SECONDS": "2.5",
+            "FREIGABE_DB_CONNECT_TIMEOUT_SECONDS": "1", "FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS": "6",
+            "FREIGABE_DB_LOCK_TIMEOUT_SECONDS": "0.5", "FREIGABE_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS": "30",
+        ])
+        #expect(
+            settings.timeouts
+                == .init(
+                    transaction: .seconds(7), poolWait: .milliseconds(2500), connect: .seconds(1),
+                    statement: .seconds(6), lock: .milliseconds(500), idleInTransaction: .seconds(30)))
+        #expect(DatabaseSettings().timeouts == .init())
+        #expect(
+            DatabaseSettings.Timeouts().startupParameters.map { "\($0.0)=\($0.1)" } == [
+                "statement_timeout=4000", "lock_timeout=2000", "idle_in_transaction_session_timeout=10000",
+            ])
+        for bad in ["0", "-1", "abc", "3601"] {
+            #expect(throws: DatabaseSettings.SettingsError.self) {
+                try DatabaseSettings(environment: ["FREIGABE_DB_TRANSACTION_TIMEOUT_SECONDS": bad])
+            }
+        }
+    }
+
+    @Test("a ServiceError unavailable is a 503 problem")
+    func unavailableIs503() {
+        let problem = APIProblemMiddleware<AppRequestContext>.problem(
+            for: ServiceError.unavailable("transaction exceeded its deadline"))
+        #expect(problem.status.code == 503)
+    }
+}
+
+// MARK: - Helpers
+
+/// Runs `body` and returns its outcome, or nil when it did not answer within `limit`. Unlike a task
+/// group this does not wait for a body that hangs (the test then fails instead of hanging).
+func answer<Value: Sendable>(
+    within limit: Duration, _ body: @escaping @Sendable () async throws -> Value
+) async -> Result<Value, any Error>? {
+    let outcome = await withTimeout(limit) { await Result(catchingAsync: body) }
+    switch outcome {
+    case .success(let result): return result
+    case .failure: return nil
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catchingAsync body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}
+
+func expectUnavailable<Value>(
+    _ outcome: Result<Value, any Error>?, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    switch outcome {
+    case .none:
+        Issue.record("no answer at all", sourceLocation: sourceLocation)
+    case .some(.success):
+        Issue.record("expected unavailable, but the transaction succeeded", sourceLocation: sourceLocation)
+    case .some(.failure(let error)):
+        #expect(
+            Database.serviceError(from: error).code == .unavailable, "\(String(reflecting: error))",
+            sourceLocation: sourceLocation)
+    }
+}
+
+private func terminate(pid: Int32, admin: PostgresClient) async throws {
+    try await admin.query("SELECT pg_terminate_backend(\(pid))", logger: StoreTestSupport.logger)
+}
+
+/// A port on 127.0.0.1 nobody listens on (bound, then closed).
+func closedPort() async throws -> Int {
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .bind(host: "127.0.0.1", port: 0).get()
+    let port = channel.localAddress?.port ?? 1
+    try await channel.close()
+    return port
+}
+
+/// A TCP server on 127.0.0.1 that accepts connections and never says a word: a database that hangs.
+struct SilentServer {
+    let channel: any Channel
+    var port: Int { channel.localAddress?.port ?? 0 }
+
+    static func start() async throws -> SilentServer {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return SilentServer(channel: channel)
+    }
+
+    func stop() async throws { try await channel.close() }
+}
+
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func add() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+@testable import FreigabeServer
+
+/// Timers are handled one by one: a timer that cannot fire does not stop the others, and instances
+/// that fire at the same time neither fire a timer twice nor abort their rounds.
+@Suite("Timer faults: one bad timer, concurrent instances")
+struct TimerFaultTests {
+    let logger = StoreTestSupport.logger
+
+    struct TimerRow: Sendable, Hashable {
+        var id: Int64
+        var requestID: UUID
+        var kind: String
+        var fired: Bool
+        var attempts: Int
+        var lastError: String?
+        var nextAttemptAt: Date?
+    }
+
+    static func timers(_ fixture: ServiceFixture) async throws -> [TimerRow] {
+        let rows = try await fixture.admin.query(
+            """
+            SELECT id, request_id, kind, fired_at IS NOT NULL, attempts, last_error, next_attempt_at FROM timers
+            WHERE cancelled_at IS NULL ORDER BY id
+            """, logger: fixture.logger)
+        var result: [TimerRow] = []
+        for try await (id, request, kind, fired, attempts, error, next) in rows.decode(
+            (Int64, UUID, String, Bool, Int, String?, Date?).self)
+        {
+            result.append(
+                TimerRow(
+                    id: id, requestID: request, kind: kind, fired: fired, attempts: attempts, lastError: error,
+                    nextAttemptAt: next))
+        }
+        return result
+    }
+
+    /// Ten submitted Shared Data requests, each waiting for its owner with a reminder and an escalation.
+    static func requests(_ fixture: ServiceFixture, count: Int = 10) async throws -> [RequestView] {
+        var created: [RequestView] = []
+        for index in 0..<count {
+            created.append(try await fixture.shared("baumkataster", at: Clock.start.addingTimeInterval(Double(index))))
+        }
+        return created
+    }
+
+    @Test("a timer whose request row is corrupt fails alone: the healthy timers of the same round fire")
+    func corruptRequestDoesNotStopTheRound() async throws {
+        try await ServiceFixture.with { fixture in
+            let created = try await Self.requests(fixture)
+            let bad = created[0].id
+            // The bad request's timers are due first, so a round meets them before any other.
+            try await fixture.admin.query(
+                "UPDATE requests SET snapshot = '{\"corrupt\": true}'::jsonb WHERE id = \(bad)", logger: fixture.logger)
+            try await fixture.admin.query(
+                "UPDATE timers SET due_at = \(Clock.start) WHERE request_id = \(bad)", logger: fixture.logger)
+            let due = try await Self.timers(fixture)
+            let healthy = due.filter { $0.requestID != bad }
+            #expect(healthy.count == 18)
+            #expect(due.count - healthy.count == 2)
+
+            let now = Clock.days(30)
+            let report = try await fixture.service.fireDueTimerRound(now: now, logger: fixture.logger)
+            #expect(report.fired >= 18)
+            #expect(report.failed == 2)
+
+            let after = try await Self.timers(fixture)
+            for timer in after where healthy.contains(where: { $0.id == timer.id }) {
+                #expect(timer.fired, "healthy timer \(timer.id) \(timer.kind) did not fire")
+            }
+            for timer in after where timer.requestID == bad {
+                #expect(!timer.fired)
+                #expect(timer.attempts >= 1)
+                #expect(timer.lastError?.isEmpty == false)
+                #expect((timer.nextAttemptAt ?? now) > now)
+            }
+            // Listed for operators, and not tried again before the back-off has passed.
+            let failing = try await fixture.service.failingTimers(logger: fixture.logger)
+            #expect(Set(failing.map(\.requestID)) == [bad])
+            #expect(TimerTool.render(failing).count == 3)
+            #expect(try await fixture.service.fireDueTimerRound(now: now, logger: fixture.logger) == .init())
+            // After the back-off they are tried again and count up.
+            let later = try await fixture.service.fireDueTimerRound(now: Clock.days(31), logger: fixture.logger)
+            #expect(later.failed == 2)
+            let retried = try await Self.timers(fixture).filter { $0.requestID == bad }
+            #expect(retried.allSatisfy { $0.attempts == 2 })
+        }
+    }
+
+    @Test("two instances firing the same due timers at once: each fires exactly once, no round aborts")
+    func concurrentRoundsFireOnce() async throws {
+        try await ServiceFixture.with { fixture in
+            _ = try await Self.requests(fixture, count: 12)
+            // A request's reminder and escalation due at the same instant: claimed in due order, the two
+            // timers of one request go to two instances at once.
+            try await fixture.admin.query(
+                "UPDATE timers t SET due_at = r.created_at FROM requests r WHERE r.id = t.request_id",
+                logger: fixture.logger)
+            let due = try await Self.timers(fixture)
+            #expect(due.count == 24)
+            let now = Clock.days(30)
+            let logger = fixture.logger
+            // Instances share nothing but the database; two services on separate connections race the same way.
+            let first = fixture.service
+            let second = RequestService(
+                client: fixture.app, workflows: StoreTestSupport.workflows, calendar: StoreTestSupport.calendar,
+                principals: People.resolver)
+            async let a = first.fireDueTimerRound(now: now, logger: logger)
+            async let b = second.fireDueTimerRound(now: now, logger: logger)
+            async let c = second.fireDueTimerRound(now: now, logger: logger)
+            let reports = try await [a, b, c]
+            #expect(reports.map(\.failed) == [0, 0, 0])
+            let after = try await Self.timers(fixture).filter { old in due.contains { $0.id == old.id } }
+            #expect(
+                after.allSatisfy { $0.fired && $0.attempts == 1 }, "\(after.filter { !$0.fired || $0.attempts != 1 })")
+            #expect(reports.map(\.fired).reduce(0, +) == 24)
+            let events = try await fixture.auditEvents()
+            #expect(events.filter { $0 == "reminded" }.count == 12)
+            #expect(events.filter { $0 == "escalated" }.count == 12)
+        }
+    }
+
+    @Test("back-off: 30 s doubled per failure up to an hour; a conflict is retried after a second")
+    func backOff() {
+        #expect(
+            (1...9).map { RequestService.timerBackOff(afterAttempts: $0, conflict: false) } == [
+                30, 60, 120, 240, 480, 960, 1920, 3600, 3600,
+            ])
+        #expect(RequestService.timerBackOff(afterAttempts: 5, conflict: true) == 1)
+    }
+}
