@@ -87,6 +87,10 @@ public struct APIProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             // The store's message is already generic; `details` (internals) stays in the log.
             problem.errors = [:]
         }
+        if error.code == .unavailable {
+            // A database or directory that failed is retried by the server on its own; clients wait a little.
+            problem.headers[.retryAfter] = "5"
+        }
         problem.engineCode = error.engineCode
         return problem
     }

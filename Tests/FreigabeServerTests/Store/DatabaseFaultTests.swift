@@ -129,6 +129,8 @@ struct DatabaseFaultTests {
             settings.timeouts = .init(transaction: .seconds(10), poolWait: .milliseconds(500))
             let logger = self.logger
             try await Database.withClient(settings, logger: logger) { app in
+                // The one connection is opened first, so the holder below never waits for a slow connect.
+                #expect(try await Database.transaction(app, logger: logger) { _ in 0 } == 0)
                 async let holder: Void = Database.transaction(app, logger: logger) { connection in
                     try await connection.query("SELECT pg_sleep(2.5)", logger: logger)
                 }
@@ -250,11 +252,15 @@ struct DatabaseFaultTests {
         }
     }
 
-    @Test("a ServiceError unavailable is a 503 problem")
+    @Test("a ServiceError unavailable is a 503 problem with Retry-After and without internals")
     func unavailableIs503() {
         let problem = APIProblemMiddleware<AppRequestContext>.problem(
             for: ServiceError.unavailable("transaction exceeded its deadline"))
         #expect(problem.status.code == 503)
+        #expect(problem.headers[.retryAfter] == "5")
+        #expect(!problem.detail.contains("deadline"))
+        let conflict = APIProblemMiddleware<AppRequestContext>.problem(for: ServiceError.conflict("x"))
+        #expect(conflict.headers[.retryAfter] == nil)
     }
 }
 

@@ -30,15 +30,18 @@ enum Database {
     ///   caller gets ``ServiceError/Code/unavailable``. Its lease is no loss: the pool forgets closed
     ///   connections. `body` is `@Sendable` because it may outlive the call this way.
     static func transaction<Result: Sendable>(
-        _ client: PostgresClient, logger: Logger,
+        _ client: PostgresClient, logger: Logger, scope: Scope = .transaction,
+        timeouts override: DatabaseSettings.Timeouts? = nil,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        let timeouts = timeouts(for: client)
+        let timeouts = override ?? timeouts(for: client)
         let outcome = OneShot<Swift.Result<Result, any Error>>()
         let work = Task {
             do {
                 outcome.deliver(
-                    .success(try await transactionOnLiveConnection(client, timeouts: timeouts, logger: logger, body)))
+                    .success(
+                        try await transactionOnLiveConnection(
+                            client, timeouts: timeouts, scope: scope, logger: logger, body)))
             } catch {
                 outcome.deliver(.failure(error))
             }
@@ -60,27 +63,42 @@ enum Database {
         return try result.get()
     }
 
+    /// What `body` of ``transaction(_:logger:scope:_:)`` is.
+    enum Scope: Sendable {
+        /// Several statements between BEGIN and COMMIT.
+        case transaction
+        /// One statement, which PostgreSQL runs as its own transaction (a read, or a write of
+        /// data-modifying CTEs): no BEGIN and COMMIT round trips, the same deadlines.
+        case singleStatement
+    }
+
+    /// How many leases one transaction tries when the pool hands out connections the server ended.
+    static let closedLeaseAttempts = 64
+
     /// How long after its deadline a transaction may take to end once its connection was closed.
     static let stuckGrace: Duration = .seconds(1)
 
     /// The pool may hand out a connection the server has just ended, before it noticed the close: such
     /// a lease is given back and another one taken (nothing was sent yet), within the same deadline.
     private static func transactionOnLiveConnection<Result: Sendable>(
-        _ client: PostgresClient, timeouts: DatabaseSettings.Timeouts, logger: Logger,
+        _ client: PostgresClient, timeouts: DatabaseSettings.Timeouts, scope: Scope, logger: Logger,
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let clock = ContinuousClock()
         let deadline = clock.now + timeouts.transaction
-        for _ in 1..<3 {
+        // After a restart or a mass termination every idle connection of the pool may be dead: try as
+        // many leases as the pool can hold dead ones, within the deadline.
+        for _ in 1..<Self.closedLeaseAttempts where clock.now < deadline {
             do {
                 return try await boundedTransaction(
-                    client, timeouts: timeouts, deadline: deadline, logger: logger, body)
+                    client, timeouts: timeouts, deadline: deadline, scope: scope, logger: logger, body)
             } catch is ClosedBeforeBegin {
                 logger.debug("leased connection was closed already; leasing another")
             }
         }
         do {
-            return try await boundedTransaction(client, timeouts: timeouts, deadline: deadline, logger: logger, body)
+            return try await boundedTransaction(
+                client, timeouts: timeouts, deadline: deadline, scope: scope, logger: logger, body)
         } catch is ClosedBeforeBegin {
             throw ServiceError.unavailable("the database connections were closed")
         }
@@ -91,7 +109,7 @@ enum Database {
     /// The transaction with its deadlines, all in structured tasks: see ``transaction(_:logger:_:)``.
     private static func boundedTransaction<Result: Sendable>(
         _ client: PostgresClient, timeouts: DatabaseSettings.Timeouts, deadline: ContinuousClock.Instant,
-        logger: Logger, _ body: (PostgresConnection) async throws -> Result
+        scope: Scope, logger: Logger, _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let clock = ContinuousClock()
         let leaseDeadline = min(clock.now + timeouts.poolWait, deadline)
@@ -136,7 +154,7 @@ enum Database {
                 }
             }
             do {
-                return try await run(body, on: connection, logger: logger)
+                return try await run(body, on: connection, scope: scope, logger: logger)
             } catch {
                 if handOver.didTimeOut {
                     throw ServiceError.unavailable(
@@ -148,9 +166,11 @@ enum Database {
     }
 
     private static func run<Result: Sendable>(
-        _ body: (PostgresConnection) async throws -> Result, on connection: PostgresConnection, logger: Logger
+        _ body: (PostgresConnection) async throws -> Result, on connection: PostgresConnection, scope: Scope,
+        logger: Logger
     ) async throws -> Result {
         guard !connection.isClosed else { throw ClosedBeforeBegin() }
+        if scope == .singleStatement { return try await body(connection) }
         do {
             try await statement("BEGIN", on: connection, logger: logger)
         } catch let error as PSQLError where error.code == .serverClosedConnection || connection.isClosed {

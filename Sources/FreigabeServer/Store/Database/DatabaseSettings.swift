@@ -69,6 +69,12 @@ public struct DatabaseSettings: Sendable, Hashable {
         /// the client longer than this (a client that died mid-transaction holds no locks for long).
         public var idleInTransaction: Duration
 
+        /// For migrations: they may wait for another instance's migration (advisory lock) and rewrite
+        /// large tables, so the owner role's transactions get minutes, not a user's seconds.
+        public static let migration = Timeouts(
+            transaction: .seconds(600), poolWait: .seconds(30), connect: .seconds(10), statement: .seconds(590),
+            lock: .seconds(590), idleInTransaction: .seconds(600))
+
         public init(
             transaction: Duration = .seconds(5), poolWait: Duration = .seconds(3), connect: Duration = .seconds(3),
             statement: Duration = .seconds(4), lock: Duration = .seconds(2), idleInTransaction: Duration = .seconds(10)

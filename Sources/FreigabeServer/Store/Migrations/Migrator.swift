@@ -70,7 +70,7 @@ public enum Migrator {
         upTo: Int? = nil
     ) async throws -> [Int] {
         if let appRole { try Privileges.checkRoleName(appRole) }
-        try await Database.transaction(client, logger: logger) { connection in
+        try await Database.transaction(client, logger: logger, timeouts: .migration) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
             try await connection.query(
                 """
@@ -85,7 +85,7 @@ public enum Migrator {
         var applied: [Int] = []
         for migration in migrations.sorted(by: { $0.version < $1.version }) {
             if let upTo, migration.version > upTo { break }
-            let didApply = try await Database.transaction(client, logger: logger) { connection in
+            let didApply = try await Database.transaction(client, logger: logger, timeouts: .migration) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
                 let checksum = try await Self.checksum(of: migration.sql, on: connection, logger: logger)
                 let rows = try await connection.query(
@@ -123,7 +123,7 @@ public enum Migrator {
             if didApply { applied.append(migration.version) }
         }
         if let appRole {
-            try await Database.transaction(client, logger: logger) { connection in
+            try await Database.transaction(client, logger: logger, timeouts: .migration) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
                 try await Privileges.grant(to: appRole, on: connection, logger: logger)
             }

@@ -16,7 +16,15 @@ struct CommandSubject: Sendable {
     static func load(
         id: UUID, deputy: String, now: Date, client: PostgresClient, logger: Logger
     ) async throws -> CommandSubject? {
-        let rows = try await client.query(
+        try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            try await load(id: id, deputy: deputy, now: now, on: connection, logger: logger)
+        }
+    }
+
+    private static func load(
+        id: UUID, deputy: String, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> CommandSubject? {
+        let rows = try await connection.query(
             """
             SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns),
                 (SELECT COALESCE(jsonb_agg(jsonb_build_object(

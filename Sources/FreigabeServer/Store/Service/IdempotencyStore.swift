@@ -64,7 +64,7 @@ enum IdempotencyStore {
         /// the same key committed first, nothing is written and its answer is returned instead.
         func commit<Answer: Codable & Sendable>(
             _ answer: Answer, client: PostgresClient, logger: Logger,
-            _ write: @escaping (PostgresConnection) async throws -> Void
+            _ write: @escaping @Sendable (PostgresConnection) async throws -> Void
         ) async throws -> Answer {
             try await run(client: client, logger: logger) { connection in
                 try await write(connection)
@@ -75,7 +75,8 @@ enum IdempotencyStore {
         /// Runs `body` in one transaction that also stores its answer for the key. When a concurrent
         /// call with the same key committed first, `body` does not run and that call's answer is returned.
         func run<Answer: Codable & Sendable>(
-            client: PostgresClient, logger: Logger, _ body: @escaping (PostgresConnection) async throws -> Answer
+            client: PostgresClient, logger: Logger,
+            _ body: @escaping @Sendable (PostgresConnection) async throws -> Answer
         ) async throws -> Answer {
             do {
                 return try await Database.transaction(client, logger: logger) { connection in

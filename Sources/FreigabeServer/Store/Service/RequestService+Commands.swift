@@ -248,12 +248,13 @@ extension RequestService {
         let view = views.view(
             outcome.record, machine: outcome.machine, dataset: subject.dataset, context: context, now: now)
         if let idempotency {
-            return try await idempotency.commit(view, client: client, logger: logger) { connection in
+            return try await idempotency.commit(view, client: client, logger: logger) { [write, logger] connection in
                 try await write.execute(on: connection, logger: logger)
             }
         } else {
             let asked = ContinuousClock.now
-            try await client.withConnection { connection in
+            try await Database.transaction(client, logger: logger, scope: .singleStatement) {
+                [metrics, write, logger] connection in
                 metrics?.databaseWait(ContinuousClock.now - asked)
                 try await write.execute(on: connection, logger: logger)
             }
