@@ -30,6 +30,7 @@ public struct DirectoryAuthenticator: RouterMiddleware {
     let cache: LoginCache?
     let onFailedLogin: FailedLoginRecorder?
     let metrics: AppMetrics?
+    let coalescer = LoginCoalescer()
     let now: @Sendable () -> Date
 
     public init(
@@ -65,51 +66,75 @@ public struct DirectoryAuthenticator: RouterMiddleware {
             return try await next(request, Self.authenticated(context, as: person))
         }
         let address = context.clientAddress
+        // The same credentials arriving together (a client opening several requests before the cache
+        // knows them) share one directory bind and one throttle reservation.
+        let outcome = await coalescer.run(username: credentials.username, password: credentials.password) {
+            await login(
+                credentials.username, credentials.password, address: address, directory: directory,
+                logger: context.logger)
+        }
+        switch outcome {
+        case .authenticated(let person):
+            record("ok")
+            return try await next(request, Self.authenticated(context, as: person))
+        case .refused:
+            record("refused")
+            throw Self.challenge("Benutzername oder Passwort ist falsch.")
+        case .throttled(let seconds):
+            record("throttled")
+            throw Self.tooManyFailures(retryAfter: seconds)
+        case .unavailable:
+            record("unavailable")
+            throw HTTPError(
+                .serviceUnavailable,
+                message: "Das Verzeichnis (LDAP) ist nicht erreichbar; bitte später erneut versuchen.")
+        }
+    }
+
+    /// One login against the directory, with the throttle's bookkeeping, the audit of a refusal and the
+    /// cache; its outcome may serve several requests with the same credentials.
+    private func login(
+        _ username: String, _ password: String, address: String?, directory: LDAPDirectory, logger: Logger
+    ) async -> LoginCoalescer.Outcome {
         let reservation: LoginThrottle.Reservation
-        switch throttle.reserve(username: credentials.username, address: address, now: now()) {
+        switch throttle.reserve(username: username, address: address, now: now()) {
         case .allowed(let granted):
             reservation = granted
         case .retryAfter(let seconds):
-            context.logger.notice("Login throttled", metadata: ["client.address": .string(address ?? "-")])
-            record("throttled")
-            throw Self.tooManyFailures(retryAfter: seconds)
+            logger.notice("Login throttled", metadata: ["client.address": .string(address ?? "-")])
+            return .throttled(seconds)
         }
         let person: Person
         do {
-            person = try await directory.authenticate(username: credentials.username, password: credentials.password)
+            person = try await directory.authenticate(username: username, password: password)
         } catch let error as LDAPDirectoryError where Self.isRefusal(error) {
             // The user's remembered login stays: a wrong password says nothing about the right one, and
             // forgetting it would let any guesser push the user into the throttle.
             let verdict = throttle.failed(reservation, now: now())
-            record("refused")
-            await onFailedLogin?(credentials.username, address)
+            await onFailedLogin?(username, address)
             // The user name is logged for the operator; the password never is.
-            context.logger.notice(
+            logger.notice(
                 "Login refused",
                 metadata: [
                     "ldap.code": .string(error.code.description), "client.address": .string(address ?? "-"),
                 ])
             switch verdict {
-            case .refused: throw Self.challenge("Benutzername oder Passwort ist falsch.")
-            case .retryAfter(let seconds): throw Self.tooManyFailures(retryAfter: seconds)
+            case .refused: return .refused
+            case .retryAfter(let seconds): return .throttled(seconds)
             }
-        } catch let error as LDAPDirectoryError {
-            throttle.released(reservation)
-            record("unavailable")
-            context.logger.error(
-                "Directory unavailable for login",
-                metadata: ["ldap.code": .string(error.code.description), "error": .string(error.description)])
-            throw HTTPError(
-                .serviceUnavailable,
-                message: "Das Verzeichnis (LDAP) ist nicht erreichbar; bitte später erneut versuchen.")
         } catch {
             throttle.released(reservation)
-            throw error
+            logger.error(
+                "Directory unavailable for login",
+                metadata: [
+                    "ldap.code": .string((error as? LDAPDirectoryError)?.code.description ?? "-"),
+                    "error": .string("\(error)"),
+                ])
+            return .unavailable
         }
         throttle.succeeded(reservation)
-        record("ok")
-        await cache?.remember(username: credentials.username, password: credentials.password, person: person)
-        return try await next(request, Self.authenticated(context, as: person))
+        await cache?.remember(username: username, password: password, person: person)
+        return .authenticated(person)
     }
 
     private static func authenticated(_ context: Context, as person: Person) -> Context {

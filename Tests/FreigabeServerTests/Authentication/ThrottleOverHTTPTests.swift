@@ -19,12 +19,12 @@ struct ThrottleOverHTTPTests {
         responses.reduce(into: [:]) { $0[$1.status, default: 0] += 1 }
     }
 
-    @Test("a burst of 30 wrong passwords lets exactly the free five reach the directory; others still log in")
+    @Test("a burst of 30 guesses lets exactly the free five reach the directory; others still log in")
     func burst() async throws {
         let configuration = try await DirectoryFixtures.configuration()
         try await LiveServer.run(configuration) { port async throws in
             let responses = try await withThrowingTaskGroup(of: RawResponse.self) { group in
-                for _ in 0..<30 { group.addTask { try await Self.me(port, "otto", "falsch") } }
+                for guess in 0..<30 { group.addTask { try await Self.me(port, "otto", "falsch-\(guess)") } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(Self.statuses(responses) == [401: 5, 429: 25])
@@ -36,6 +36,18 @@ struct ThrottleOverHTTPTests {
             #expect(try await Self.me(port, "anna").status == 200)
             // Wrong passwords of other people from here are still answered 401, not 429.
             #expect(try await Self.me(port, "dora", "falsch").status == 401)
+        }
+    }
+
+    @Test("sixteen requests with the same valid credentials at once, before the cache knows them: all pass")
+    func burstOfOneUser() async throws {
+        let configuration = try await DirectoryFixtures.configuration()
+        try await LiveServer.run(configuration) { port async throws in
+            let responses = try await withThrowingTaskGroup(of: RawResponse.self) { group in
+                for _ in 0..<16 { group.addTask { try await Self.me(port, "sina") } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(Self.statuses(responses) == [200: 16])
         }
     }
 
