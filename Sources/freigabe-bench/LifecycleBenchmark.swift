@@ -22,6 +22,8 @@ struct LifecycleBenchmark: AsyncParsableCommand {
     @Option(help: "Server process id, for its peak RSS (VmHWM).") var serverPID: Int?
     @Option(help: "The database floor measured by the caller: pgbench -N tps per client count, e.g. 1=480,16=1900.")
     var pgbenchTPS = ""
+    @Flag(inversion: .prefixedNo, help: "Decide with `Prefer: return=minimal` (204, no request view).")
+    var minimal = true
 
     func run() async throws {
         guard people.split(separator: ",").count == 5 else { throw ValidationError("--people needs five names") }
@@ -41,9 +43,10 @@ struct LifecycleBenchmark: AsyncParsableCommand {
     private func measure(http: HTTPClient) async throws {
         let names = people.split(separator: ",").map(String.init)
         let counts = clients.split(separator: ",").compactMap { Int($0) }
-        let api = BenchAPI(http: http, baseURL: url, password: password)
+        let api = BenchAPI(http: http, baseURL: url, password: password, minimal: minimal)
         print(
-            "freigabe-bench lifecycle: \(url), dataset \(dataset), \(ProcessInfo.processInfo.activeProcessorCount) cores"
+            "freigabe-bench lifecycle: \(url), dataset \(dataset), \(ProcessInfo.processInfo.activeProcessorCount) cores, "
+                + (minimal ? "decisions with Prefer: return=minimal" : "decisions answered with the whole request")
         )
         for count in counts {
             let deadline = ContinuousClock.now + .seconds(seconds)
@@ -97,6 +100,7 @@ struct BenchAPI: Sendable {
     let http: HTTPClient
     let baseURL: String
     let password: String
+    var minimal = false
 
     /// One lifecycle; returns the latency of every decision (the submission counts as one).
     func lifecycle(dataset: String, people: [String]) async throws -> [Duration] {
@@ -116,20 +120,22 @@ struct BenchAPI: Sendable {
         }
         for approver in people.dropFirst() {
             let (_, latency) = try await post(
-                "/api/v1/requests/\(id)/decisions", body: #"{"decision":"approve"}"#, as: approver, expect: 200)
+                "/api/v1/requests/\(id)/decisions", body: #"{"decision":"approve"}"#, as: approver,
+                expect: minimal ? 204 : 200, prefer: minimal ? "return=minimal" : nil)
             latencies.append(latency)
         }
         return latencies
     }
 
     private func post(
-        _ path: String, body: String, as user: String, expect status: Int
+        _ path: String, body: String, as user: String, expect status: Int, prefer: String? = nil
     ) async throws -> (Data, Duration) {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(
             name: "Authorization", value: "Basic " + Data("\(user):\(password)".utf8).base64EncodedString())
+        if let prefer { request.headers.add(name: "Prefer", value: prefer) }
         request.body = .bytes(ByteBuffer(string: body))
         let started = ContinuousClock.now
         let response = try await http.execute(request, timeout: .seconds(30))

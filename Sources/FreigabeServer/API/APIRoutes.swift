@@ -112,7 +112,7 @@ public struct APIRoutes: Sendable {
             let view = try await service.submit(
                 requestID: id, caller: caller, now: now(), expectedVersion: try Self.expectedVersion(request),
                 idempotencyKey: Self.idempotencyKey(request), logger: logger(context, caller))
-            return try Self.requestResponse(view)
+            return try Self.commandResponse(view, for: request)
         }
         group.post("requests/{id}/decisions") { request, context in
             let caller = try caller(context)
@@ -123,7 +123,7 @@ public struct APIRoutes: Sendable {
                 requestID: id, decision: decision.decision, branch: decision.branch, caller: caller, now: now(),
                 expectedVersion: try Self.expectedVersion(request), idempotencyKey: Self.idempotencyKey(request),
                 logger: logger(context, caller))
-            return try Self.requestResponse(view)
+            return try Self.commandResponse(view, for: request)
         }
         group.post("requests/{id}/resubmit") { request, context in
             let caller = try caller(context)
@@ -133,7 +133,7 @@ public struct APIRoutes: Sendable {
                 requestID: id, changes: changes, caller: caller, now: now(),
                 expectedVersion: try Self.expectedVersion(request), idempotencyKey: Self.idempotencyKey(request),
                 logger: logger(context, caller))
-            return try Self.requestResponse(view)
+            return try Self.commandResponse(view, for: request)
         }
         group.post("requests/{id}/withdraw") { request, context in
             let caller = try caller(context)
@@ -143,7 +143,7 @@ public struct APIRoutes: Sendable {
                 requestID: id, comment: comment, caller: caller, now: now(),
                 expectedVersion: try Self.expectedVersion(request), idempotencyKey: Self.idempotencyKey(request),
                 logger: logger(context, caller))
-            return try Self.requestResponse(view)
+            return try Self.commandResponse(view, for: request)
         }
         group.post("requests/{id}/revoke") { request, context in
             let caller = try caller(context)
@@ -154,7 +154,7 @@ public struct APIRoutes: Sendable {
                 requestID: id, reason: reason, caller: caller, now: now(),
                 expectedVersion: try Self.expectedVersion(request), idempotencyKey: Self.idempotencyKey(request),
                 logger: logger(context, caller))
-            return try Self.requestResponse(view)
+            return try Self.commandResponse(view, for: request)
         }
         group.get("inbox") { _, context in
             let caller = try caller(context)
@@ -259,6 +259,29 @@ public struct APIRoutes: Sendable {
         var headers: HTTPFields = [.eTag: etag(view.version)]
         if location { headers[.location] = "/api/v1/requests/\(view.id.uuidString)" }
         return try APIJSON.response(view, status: status, headers: headers)
+    }
+
+    static let prefer = HTTPFields.Element.Name("Prefer")!
+    static let preferenceApplied = HTTPFields.Element.Name("Preference-Applied")!
+
+    /// The answer to a command: the whole request, or with `Prefer: return=minimal` (RFC 7240) 204 and
+    /// the new version in `ETag` (nothing to encode; scripts and tools that only move a request on).
+    static func commandResponse(_ view: RequestView, for request: Request) throws -> Response {
+        guard prefersMinimalReturn(request.headers[values: prefer]) else { return try requestResponse(view) }
+        return Response(
+            status: .noContent, headers: [.eTag: etag(view.version), preferenceApplied: "return=minimal"])
+    }
+
+    /// Whether one of the `Prefer` fields holds `return=minimal` (token case-insensitive, value may be
+    /// quoted; preferences are separated by commas, parameters by semicolons).
+    static func prefersMinimalReturn(_ fields: [String]) -> Bool {
+        fields.lazy.flatMap { $0.split(separator: ",") }.contains { preference in
+            let name = preference.split(separator: ";", maxSplits: 1).first ?? ""
+            let pair = name.split(separator: "=", maxSplits: 1).map {
+                $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            }
+            return pair.count == 2 && pair[0].lowercased() == "return" && pair[1].lowercased() == "minimal"
+        }
     }
 
     static func datasetQuery(_ parameters: Parameters) throws(APIProblem) -> DatasetQuery {

@@ -207,3 +207,39 @@ struct APIOperationsTests {
         }
     }
 }
+
+@Suite("JSON API: Prefer: return=minimal")
+struct APIPreferMinimalTests {
+    @Test(
+        "Prefer header values",
+        arguments: [
+            ("return=minimal", true), ("Return=Minimal", true), (#"return="minimal""#, true),
+            ("respond-async, return=minimal; foo=bar", true), ("return=representation", false),
+            ("minimal", false), ("return=minimalx", false), ("", false), (String(repeating: "=,;", count: 300), false),
+        ] as [(String, Bool)])
+    func parsing(value: String, minimal: Bool) {
+        #expect(APIRoutes.prefersMinimalReturn([value]) == minimal)
+    }
+
+    @Test("a command with return=minimal answers 204 with the new version; without it, the whole request")
+    func minimalAnswer() async throws {
+        try await APIFixture.with { _, api in
+            let created = try await api.create(APIBadInputTests.sharedData)
+            let id = try #require(created.json?["id"]?.string)
+            let version = try #require(created.json?["version"]?.int)
+            let minimal = try await api.decide(
+                id, as: "otto", ["decision": "approve"], headers: [APIRoutes.prefer: "return=minimal"])
+            #expect(minimal.status == 204)
+            #expect(minimal.body.isEmpty)
+            #expect(minimal.headers[.eTag] == "\"\(version + 1)\"")
+            #expect(minimal.headers[APIRoutes.preferenceApplied] == "return=minimal")
+            // The decision happened: the request moved on.
+            let seen = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
+            #expect(seen.json?["version"]?.int == version + 1)
+            let full = try await api.decide(
+                id, as: "stefan", ["decision": "approve"], headers: [APIRoutes.prefer: "return=representation"])
+            #expect(full.status == 200)
+            #expect(full.json?["version"]?.int == version + 2)
+        }
+    }
+}
