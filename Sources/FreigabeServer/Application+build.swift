@@ -103,7 +103,11 @@ func auditFailedLogins(to requests: RequestService, logger: Logger) -> Directory
 }
 
 func defaultLogger(configuration: AppConfiguration) -> Logger {
-    var logger = Logger(label: "freigabe")
+    var logger =
+        switch configuration.logFormat {
+        case .text: Logger(label: "freigabe")
+        case .json: Logger(label: "freigabe") { JSONLogHandler(label: $0) }
+        }
     logger.logLevel = configuration.logLevel
     return logger
 }

@@ -19,6 +19,7 @@ public struct AppConfiguration: Sendable, Equatable {
         public static let templatesDirectory = "templates.dir"
         public static let workflowsDirectory = "workflows.dir"
         public static let logLevel = "log.level"
+        public static let logFormat = "log.format"
         public static let federalState = "state"
         public static let configFile = "config.file"
         public static let migrateOnStart = "db.migrate_on_start"
@@ -54,6 +55,12 @@ public struct AppConfiguration: Sendable, Equatable {
     public var http: HTTPServerSettings
     /// Bearer token for `/metrics`; without one, `/metrics` answers loopback clients only.
     public var metricsToken: String?
+    /// `text` (swift-log's default lines) or `json` (one object per line, for log collectors).
+    public var logFormat: LogFormat = .text
+
+    public enum LogFormat: String, Sendable, CaseIterable {
+        case text, json
+    }
 
     public init(
         host: String = "127.0.0.1",
@@ -115,6 +122,11 @@ public struct AppConfiguration: Sendable, Equatable {
         configuration.database = try DatabaseSettings.read(values)
         if let file = values.text(Key.openAPIFile) { configuration.openAPIFile = file }
         configuration.metricsToken = values.text(Key.metricsToken)
+        if let format = try values.parsed(
+            Key.logFormat, expected: "text, json", parse: { LogFormat(rawValue: $0.lowercased()) })
+        {
+            configuration.logFormat = format
+        }
         if let migrate = try values.parsed(Key.migrateOnStart, expected: "true, false", parse: DirectorySettings.bool) {
             configuration.migrateOnStart = migrate
         }

@@ -2,6 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
+import Synchronization
 import Testing
 
 @testable import FreigabeServer
@@ -103,6 +105,43 @@ struct DirectoryFaultSettingsTests {
             await #expect(throws: ConfigurationError.self, "\(key)=\(value)") {
                 _ = try await DirectoryFixtures.configuration(overrides: [key: value])
             }
+        }
+    }
+}
+
+@Suite("Operations: JSON log lines")
+struct JSONLogTests {
+    final class Lines: Sendable {
+        let all = Mutex<[String]>([])
+    }
+
+    @Test("one JSON object per line with level, label, message and metadata; quotes and line breaks escaped")
+    func line() throws {
+        let lines = Lines()
+        var logger = Logger(label: "freigabe") { label in
+            JSONLogHandler(label: label) { line in lines.all.withLock { $0.append(line) } }
+        }
+        logger[metadataKey: "request.id"] = "abc"
+        logger.info("request \"changed\"\nnext", metadata: ["command": "decide"])
+        let written = lines.all.withLock { $0 }
+        #expect(written.count == 1)
+        #expect(written[0].hasSuffix("\n") && written[0].filter { $0 == "\n" }.count == 1)
+        let object = try JSONDecoder().decode([String: String].self, from: Data(written[0].utf8))
+        #expect(object["level"] == "info")
+        #expect(object["label"] == "freigabe")
+        #expect(object["message"] == "request \"changed\"\nnext")
+        #expect(object["request.id"] == "abc")
+        #expect(object["command"] == "decide")
+        #expect(object["time"]?.hasSuffix("Z") == true)
+    }
+
+    @Test("log.format is text or json; anything else stops the start")
+    func configuration() async throws {
+        #expect(
+            try await DirectoryFixtures.configuration(overrides: ["FREIGABE_LOG_FORMAT": "json"]).logFormat == .json)
+        #expect(try await DirectoryFixtures.configuration().logFormat == .text)
+        await #expect(throws: ConfigurationError.self) {
+            _ = try await DirectoryFixtures.configuration(overrides: ["FREIGABE_LOG_FORMAT": "xml"])
         }
     }
 }
