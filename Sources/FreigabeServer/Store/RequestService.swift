@@ -6,14 +6,18 @@ import WorkflowEngine
 /// The application service every HTTP route calls: requests, decisions, inbox, deputyships and the
 /// catalogue, on PostgreSQL.
 ///
-/// Each command runs in ONE transaction: it locks the request row (`SELECT ... FOR UPDATE`), rebuilds
-/// the `RequestMachine` from the pinned definition stored in `workflow_definitions` and the stored
-/// snapshot, maps the `Caller` to the engine's `Decider` (Data Owner from the catalogue, Data Steward
-/// from the domain, LDAP roles, deputyships with the principals' roles), runs the engine event, and
-/// writes the request row (version + 1), the decision rows, one `audit_events` row per audit effect,
-/// `outbox` rows for every notification and `timers` rows for reminders, escalations and expiry, plus
-/// the idempotency record, then commits. Nothing is sent from here: the outbox dispatcher sends after
-/// the commit.
+/// Each command reads the request row with its dataset and the caller's deputyships in one statement,
+/// without a lock (`CommandSubject`), rebuilds the `RequestMachine` from the pinned definition stored in
+/// `workflow_definitions` and the stored snapshot, maps the `Caller` to the engine's `Decider` (Data
+/// Owner from the catalogue, Data Steward from the domain, LDAP roles, deputyships with the principals'
+/// roles), runs the engine event, and writes the request row with an optimistic version check
+/// (`UPDATE … WHERE version = $expected`, version + 1), the decision rows, one `audit_events` row per
+/// audit effect, `outbox` rows for every notification and `timers` rows for reminders, escalations and
+/// expiry in ONE statement (`CommandWrite`): it takes effect completely, or not at all when a concurrent
+/// command won (`conflict`). With an Idempotency-Key the key is stored in the same transaction. Timers
+/// lock the request row (`SELECT … FOR UPDATE`) before loading it, so a reminder and an escalation of one
+/// request run one after the other. Nothing is sent from here: the outbox dispatcher sends after the
+/// commit.
 ///
 /// Errors are ``ServiceError``s. A forbidden attempt is recorded as a security event in its own
 /// transaction (the failed command's transaction is rolled back); validation errors write nothing.
