@@ -97,7 +97,7 @@ func auditFailedLogins(to requests: RequestService, logger: Logger) -> Directory
                 SecurityEvent(event: .loginFailed, actor: username, clientAddress: address), now: Date(),
                 logger: logger)
         } catch {
-            logger.error("Recording a failed login failed", metadata: ["error": "\(error)"])
+            logger.error("Recording a failed login failed", metadata: ["error": "\(String(reflecting: error))"])
         }
     }
 }

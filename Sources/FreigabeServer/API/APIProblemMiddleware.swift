@@ -57,7 +57,7 @@ public struct APIProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 detail: "Das Verzeichnis (LDAP) ist zurzeit nicht erreichbar. Bitte versuchen Sie es später erneut.")
         case is PSQLError:
             let mapped = Database.serviceError(from: error)
-            logger.error("database error in API call", metadata: ["error": "\(mapped)"])
+            logger.error("database error in API call", metadata: ["error": "\(String(reflecting: mapped))"])
             return problem(for: mapped)
         default:
             logger.error(

@@ -73,7 +73,7 @@ struct MetricsRoutes: Sendable {
         } catch {
             // The scrape still answers: an unreachable database is itself the figure.
             metrics.gauge("freigabe_metrics_database_up", 0)
-            logger.warning("metrics: database figures unavailable", metadata: ["error": "\(error)"])
+            logger.warning("metrics: database figures unavailable", metadata: ["error": "\(String(reflecting: error))"])
         }
     }
 }

@@ -47,7 +47,7 @@ struct TimerService: Service {
                     // Shutting down cancels the round in flight: that is no failure worth an error line.
                     if Task.isCancelled { return }
                     // A database outage must not stop the timers for good; the next round retries.
-                    logger.error("Firing timers failed", metadata: ["error": "\(error)"])
+                    logger.error("Firing timers failed", metadata: ["error": "\(String(reflecting: error))"])
                 }
                 try? await Task.sleep(for: interval)
             }

@@ -145,3 +145,15 @@ struct JSONLogTests {
         }
     }
 }
+
+@Suite("ServiceError: safe description, details only for the log")
+struct ServiceErrorTextTests {
+    @Test("description never carries details; debugDescription does")
+    func texts() {
+        let error = ServiceError.unavailable("connect on 10.0.0.7:5432 as freigabe_app failed")
+        #expect(!error.description.contains("10.0.0.7"))
+        #expect(error.description.hasPrefix("unavailable: "))
+        #expect(String(reflecting: error).contains("10.0.0.7"))
+        #expect(String(reflecting: ServiceError.notFound()) == ServiceError.notFound().description)
+    }
+}

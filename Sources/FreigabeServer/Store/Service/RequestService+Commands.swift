@@ -55,16 +55,16 @@ extension RequestService {
                 metadata: [
                     "actor": "\(refusal.event.actor ?? "-")",
                     "request.id": "\(refusal.event.requestID?.uuidString ?? "-")",
-                    "error": "\(refusal.error)",
+                    "error": "\(String(reflecting: refusal.error))",
                 ])
             throw refusal.error
         } catch {
             let mapped = Database.serviceError(from: error)
             switch mapped.code {
             case .internal, .unavailable:
-                logger.error("store operation failed", metadata: ["error": "\(mapped)"])
+                logger.error("store operation failed", metadata: ["error": "\(String(reflecting: mapped))"])
             case .validation, .notFound, .forbidden, .conflict, .invalidState, .idempotencyMismatch:
-                logger.debug("store operation refused", metadata: ["error": "\(mapped)"])
+                logger.debug("store operation refused", metadata: ["error": "\(String(reflecting: mapped))"])
             }
             throw mapped
         }

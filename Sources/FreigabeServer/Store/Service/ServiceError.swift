@@ -3,7 +3,7 @@ import WorkflowEngine
 /// Why a service call failed, modelled on PostgresNIO's `PSQLError`: a stable `code` for programs (and
 /// the HTTP status), a German `message` safe to show to the user, `fieldErrors` for forms, and
 /// `details` for logs only (may name internals; never a password).
-public struct ServiceError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct ServiceError: Error, Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
     public enum Code: String, Sendable, Hashable, CaseIterable {
         /// The input is wrong; `fieldErrors` names each field. HTTP 422 (400 for malformed shape).
         case validation
@@ -44,6 +44,7 @@ public struct ServiceError: Error, Sendable, Hashable, CustomStringConvertible {
         self.details = details
     }
 
+    /// Safe to show or to pass on: code, message, fields, the engine's code; never `details`.
     public var description: String {
         var text = "\(code.rawValue): \(message)"
         if !fieldErrors.isEmpty {
@@ -51,8 +52,13 @@ public struct ServiceError: Error, Sendable, Hashable, CustomStringConvertible {
                 " " + fieldErrors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
         }
         if let engineCode { text += " [\(engineCode)]" }
-        if let details { text += " (\(details))" }
         return text
+    }
+
+    /// For the log (`String(reflecting:)`): the description with `details`, which may name internals.
+    public var debugDescription: String {
+        guard let details else { return description }
+        return description + " (\(details))"
     }
 
     /// The HTTP status the JSON API answers with.
