@@ -8,29 +8,15 @@ extension Caller {
     init(person: Person, clientAddress: String?) {
         self.init(
             uid: person.uid, displayName: person.displayName, mail: person.mail,
-            roles: Set(person.roles.map(CallerRole.init(directoryRole:))), customRoles: [],
+            roles: Set(person.roles), customRoles: [],
             stewardDomains: Set(person.stewardDomains), groups: Set(person.groups), clientAddress: clientAddress)
-    }
-}
-
-extension CallerRole {
-    init(directoryRole: DirectoryRole) {
-        // Exhaustive on purpose: a new directory role must be mapped here before the build passes.
-        switch directoryRole {
-        case .dsb: self = .dsb
-        case .isb: self = .isb
-        case .openDataOfficer: self = .openDataOfficer
-        case .governance: self = .governance
-        case .auditor: self = .auditor
-        case .admin: self = .admin
-        }
     }
 }
 
 extension DirectoryFacts {
     init(person: Person) {
         self.init(
-            roles: Set(person.roles.map(CallerRole.init(directoryRole:))), customRoles: [],
+            roles: Set(person.roles), customRoles: [],
             stewardDomains: Set(person.stewardDomains), groups: Set(person.groups))
     }
 }

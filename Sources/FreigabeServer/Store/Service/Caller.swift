@@ -1,30 +1,15 @@
 import Foundation
+import LDAPDirectory
 
-/// A role a person holds through LDAP group membership. Data Owner and Data Steward are not here: they
-/// follow from the catalogue (the dataset's owner, the domain's steward group) for each request.
-public enum CallerRole: String, Sendable, Hashable, Codable, CaseIterable {
-    /// Datenschutzbeauftragte:r.
-    case dsb
-    /// Informationssicherheitsbeauftragte:r.
-    case isb
-    /// Open-Data-Beauftragte:r.
-    case openDataOfficer = "open_data_officer"
-    /// Data Governance Office (escalations).
-    case governance
-    /// Revision: reads every request and the decision log, changes nothing.
-    case auditor
-    /// Maintains the catalogue; may read every request.
-    case admin
-}
-
-/// Who calls the service: the authenticated person with what LDAP says about them. The HTTP layer
+/// Who calls the service: the authenticated person with what LDAP says about them (roles are the
+/// directory's own `DirectoryRole`; Data Owner and Data Steward follow from the catalogue per request). The HTTP layer
 /// builds it from `LDAPDirectory.Person` on every call, so role changes in LDAP apply at once.
 public struct Caller: Sendable, Hashable {
     /// The stable login name (`Person.uid`), as recorded in requests, decisions and the audit log.
     public var uid: String
     public var displayName: String
     public var mail: String?
-    public var roles: Set<CallerRole>
+    public var roles: Set<DirectoryRole>
     /// Roles from LDAP groups declared in configuration for custom workflow steps (`Role.custom`).
     public var customRoles: Set<String>
     /// Ids of the domains the person is a Data Steward of (from LDAP).
@@ -36,7 +21,7 @@ public struct Caller: Sendable, Hashable {
     public var clientAddress: String?
 
     public init(
-        uid: String, displayName: String, mail: String? = nil, roles: Set<CallerRole> = [],
+        uid: String, displayName: String, mail: String? = nil, roles: Set<DirectoryRole> = [],
         customRoles: Set<String> = [], stewardDomains: Set<String> = [], groups: Set<String> = [],
         clientAddress: String? = nil
     ) {
@@ -59,13 +44,13 @@ public struct Caller: Sendable, Hashable {
 /// A person's roles, steward domains and groups as the directory reports them. A deputy acts with the
 /// roles of the person they represent, so the service needs these facts for principals too.
 public struct DirectoryFacts: Sendable, Hashable {
-    public var roles: Set<CallerRole>
+    public var roles: Set<DirectoryRole>
     public var customRoles: Set<String>
     public var stewardDomains: Set<String>
     public var groups: Set<String>
 
     public init(
-        roles: Set<CallerRole> = [], customRoles: Set<String> = [], stewardDomains: Set<String> = [],
+        roles: Set<DirectoryRole> = [], customRoles: Set<String> = [], stewardDomains: Set<String> = [],
         groups: Set<String> = []
     ) {
         self.roles = roles
