@@ -146,16 +146,6 @@ struct EffectContext: Sendable {
 }
 
 enum EffectWriter {
-    /// Writes the rows for `effects` of an event that did not change the request row itself, in one
-    /// statement.
-    static func apply(
-        _ effects: [Effect], context: EffectContext, on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        var write = CommandWrite(requestID: context.requestID, expectedVersion: 0, request: nil, now: context.now)
-        collect(effects, context: context, into: &write)
-        try await write.execute(on: connection, logger: logger)
-    }
-
     /// Adds the rows for `effects` to `write`, in order: audit events, outbox messages, timers.
     static func collect(_ effects: [Effect], context: EffectContext, into write: inout CommandWrite) {
         func enqueue(_ message: OutboxMessage) {

@@ -167,35 +167,10 @@ struct RequestRecord: Sendable {
         }
     }
 
-    /// Stores the record after an event: version + 1, only if nobody changed it since it was read.
-    /// - Throws: `ServiceError.conflict` when the version moved on (a concurrent command won).
-    func update(
-        machine: RequestMachine, expectedVersion: Int, now: Date, on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        let derived = Self.derived(from: machine)
-        let rows = try await connection.query(
-            """
-            UPDATE requests SET
-                purpose = \(purpose), recipient_name = \(recipient?.name), recipient_type = \(recipient?.type.rawValue),
-                legal_basis = \(legalBasis), access_start = \(accessStart), access_end = \(accessEnd),
-                licence = \(licence), format = \(format), anonymisation_statement = \(anonymisationStatement),
-                open_data_check = \(try openDataCheck.map { try StoredJSON.encode($0) })::jsonb,
-                state = \(derived.state), phase = \(derived.phase.rawValue), current_step = \(derived.currentStep),
-                pending_roles = \(derived.pendingRoles), escalation_role = \(derived.escalationRole),
-                step_entered_at = \(derived.stepEnteredAt), deadline = \(derived.deadline),
-                snapshot = \(try StoredJSON.encode(machine.snapshot))::jsonb,
-                version = version + 1, updated_at = \(now), submitted_at = \(submittedAt)
-            WHERE id = \(id) AND version = \(expectedVersion)
-            RETURNING version
-            """, logger: logger)
-        var updated = false
-        for try await _ in rows { updated = true }
-        guard updated else { throw ServiceError.conflict("request \(id) is no longer at version \(expectedVersion)") }
-    }
-
     /// Inserts a new request (version 1).
     func insert(machine: RequestMachine, on connection: PostgresConnection, logger: Logger) async throws {
-        let derived = Self.derived(from: machine)
+        // The same derived columns a command's write stores (`CommandWrite`).
+        let columns = try RequestColumns(record: self, machine: machine)
         let pin = machine.snapshot.pin
         try await connection.query(
             """
@@ -205,33 +180,13 @@ struct RequestRecord: Sendable {
                 workflow_id, workflow_version, workflow_hash, state, phase, current_step, pending_roles,
                 escalation_role, step_entered_at, deadline, snapshot, version, created_at, updated_at, submitted_at)
             VALUES (
-                \(id), \(number), \(kind.rawValue), \(datasetID), \(requester), \(purpose), \(recipient?.name),
-                \(recipient?.type.rawValue), \(legalBasis), \(accessStart), \(accessEnd), \(licence), \(format),
-                \(anonymisationStatement), \(try openDataCheck.map { try StoredJSON.encode($0) })::jsonb,
-                \(pin.id), \(pin.version), \(pin.contentHash), \(derived.state), \(derived.phase.rawValue),
-                \(derived.currentStep), \(derived.pendingRoles), \(derived.escalationRole), \(derived.stepEnteredAt),
-                \(derived.deadline), \(try StoredJSON.encode(machine.snapshot))::jsonb, 1, \(createdAt),
-                \(updatedAt), \(submittedAt))
+                \(id), \(number), \(kind.rawValue), \(datasetID), \(requester), \(columns.purpose),
+                \(columns.recipientName), \(columns.recipientType), \(columns.legalBasis), \(columns.accessStart),
+                \(columns.accessEnd), \(columns.licence), \(columns.format), \(columns.anonymisationStatement),
+                \(columns.openDataCheck)::jsonb, \(pin.id), \(pin.version), \(pin.contentHash), \(columns.state),
+                \(columns.phase), \(columns.currentStep), \(columns.pendingRoles), \(columns.escalationRole),
+                \(columns.stepEnteredAt), \(columns.deadline), \(columns.snapshot)::jsonb, 1, \(createdAt),
+                \(updatedAt), \(columns.submittedAt))
             """, logger: logger)
-    }
-
-    /// Inserts the decisions the last event added (those after `previousCount`).
-    static func insertDecisions(
-        of machine: RequestMachine, after previousCount: Int, requestID: UUID, on connection: PostgresConnection,
-        logger: Logger
-    ) async throws {
-        for (position, decision) in machine.decisions.enumerated() where position >= previousCount {
-            try await connection.query(
-                """
-                INSERT INTO decisions (
-                    request_id, position, person, acting_for, role, as_escalation, step, branch, outcome, comment,
-                    covers, licence, portal_url, decided_at)
-                VALUES (
-                    \(requestID), \(position), \(decision.person), \(decision.actingFor), \(decision.role.identifier),
-                    \(decision.asEscalation), \(decision.step), \(decision.branch), \(decision.outcome.rawValue),
-                    \(decision.comment), \(decision.covers), \(decision.details?.licence), \(decision.details?.portalURL),
-                    \(decision.at))
-                """, logger: logger)
-        }
     }
 }

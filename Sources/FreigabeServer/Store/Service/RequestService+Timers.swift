@@ -29,11 +29,6 @@ public struct FailingTimer: Sendable, Hashable {
 }
 
 extension RequestService {
-    /// The kinds of `timers` rows (the CHECK constraint of migration 2).
-    fileprivate enum DueTimerKind: String, Sendable, CaseIterable {
-        case reminder, escalation, expiry
-    }
-
     /// After this many failed attempts a timer is logged as an error (before: a warning) and listed by
     /// `freigabe timers list --failing`.
     static let timerFailureAlarm = 3
@@ -189,10 +184,10 @@ extension RequestService {
     private func fire(
         kind: String, step: String?, requestID: UUID, now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> String? {
-        guard let kind = DueTimerKind(rawValue: kind) else { return "unknown timer kind \(kind)" }
+        guard let kind = TimerKind(rawValue: kind) else { return "unknown timer kind \(kind)" }
         // One request's timers one after the other, also across instances (see fireDueTimers).
         try await connection.query("SELECT 1 FROM requests WHERE id = \(requestID) FOR UPDATE", logger: logger)
-        guard var record = try await RequestRecord.load(id: requestID, on: connection, logger: logger),
+        guard let record = try await RequestRecord.load(id: requestID, on: connection, logger: logger),
             let dataset = try await DatasetRecord.load(id: record.datasetID, on: connection, logger: logger)
         else { return "request or dataset missing" }
         var machine = try await self.machine(for: record, on: connection, logger: logger)
@@ -216,13 +211,17 @@ extension RequestService {
             // invalid_transition (e.g. already escalated, revoked before expiry) makes the timer moot.
             return "moot: \(error.code.rawValue) in \(error.state)"
         }
-        try await record.update(
-            machine: machine, expectedVersion: record.version, now: now, on: connection, logger: logger)
-        record.snapshot = machine.snapshot
-        let context = EffectContext(
-            requestID: record.id, number: record.number, kind: record.kind, dataset: dataset,
-            requester: record.requester, clientAddress: nil, now: now)
-        try await EffectWriter.apply(effects, context: context, on: connection, logger: logger)
+        // The same one statement a command writes: row (version checked), audit, outbox, timers.
+        var write = CommandWrite(
+            requestID: record.id, expectedVersion: record.version,
+            request: try RequestColumns(record: record, machine: machine), now: now)
+        EffectWriter.collect(
+            effects,
+            context: EffectContext(
+                requestID: record.id, number: record.number, kind: record.kind, dataset: dataset,
+                requester: record.requester, clientAddress: nil, now: now),
+            into: &write)
+        try await write.execute(on: connection, logger: logger)
         logger.info("timer fired", metadata: ["request.state": "\(machine.state.name)"])
         return nil
     }
