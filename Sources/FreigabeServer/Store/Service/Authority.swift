@@ -92,26 +92,17 @@ struct CallerContext: Sendable {
     static func load(
         caller: Caller, now: Date, client: PostgresClient, principals: any PrincipalResolver, logger: Logger
     ) async throws -> CallerContext {
-        // Ended and long-expired deputyships are left out; recent ones stay so the engine can say
-        // "deputyship not active" instead of "not authorised".
-        let rows = try await client.query(
-            """
-            SELECT principal, valid_from, LEAST(valid_until, COALESCE(ended_at, valid_until))
-            FROM deputyships
-            WHERE deputy = \(caller.uid)
-              AND LEAST(valid_until, COALESCE(ended_at, valid_until)) > \(relevanceCutoff(now))
-            ORDER BY valid_from
-            """, logger: logger)
+        var sql = StatementBuilder()
+        sql.text =
+            "SELECT "
+            + RelevantDeputyships.subquery(
+                deputy: try sql.bind(caller.uid), cutoff: try sql.bind(RelevantDeputyships.cutoff(now)))
         var deputyships: [Deputyship] = []
-        for try await (principal, from, until) in rows.decode((String, Date, Date).self) {
-            deputyships.append(Deputyship(principal: principal, deputy: caller.uid, validFrom: from, validUntil: until))
+        for try await json in try await client.query(sql.query, logger: logger).decode(String.self) {
+            deputyships = try RelevantDeputyships.decode(json, deputy: caller.uid)
         }
         return try await resolve(caller: caller, deputyships: deputyships, principals: principals)
     }
-
-    /// Deputyships that can still matter at `now`: ended and long-expired ones are left out; recent ones
-    /// stay so the engine can say "deputyship not active" instead of "not authorised".
-    static func relevanceCutoff(_ now: Date) -> Date { now.addingTimeInterval(-30 * 86_400) }
 
     /// The caller with the directory facts of the principals of `deputyships`.
     static func resolve(

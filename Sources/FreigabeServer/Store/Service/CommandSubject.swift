@@ -24,38 +24,22 @@ struct CommandSubject: Sendable {
     private static func load(
         id: UUID, deputy: String, now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> CommandSubject? {
-        let rows = try await connection.query(
-            """
-            SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns),
-                (SELECT COALESCE(jsonb_agg(jsonb_build_object(
-                            'principal', principal, 'from', extract(epoch FROM valid_from),
-                            'until', extract(epoch FROM LEAST(valid_until, COALESCE(ended_at, valid_until))))
-                        ORDER BY valid_from), '[]')::text
-                 FROM deputyships
-                 WHERE deputy = \(deputy)
-                   AND LEAST(valid_until, COALESCE(ended_at, valid_until)) > \(CallerContext.relevanceCutoff(now)))
+        var sql = StatementBuilder()
+        let request = try sql.bind(id)
+        let deputies = RelevantDeputyships.subquery(
+            deputy: try sql.bind(deputy), cutoff: try sql.bind(RelevantDeputyships.cutoff(now)))
+        sql.text = """
+            SELECT \(RequestRecord.columns), \(DatasetRecord.columns), \(deputies)
             FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
-            WHERE r.id = \(id)
-            """, logger: logger)
+            WHERE r.id = \(request)
+            """
+        let rows = try await connection.query(sql.query, logger: logger)
         for try await row in rows {
             var cells = RowCursor(row)
-            let record = try RequestRecord.from(&cells)
-            let dataset = try DatasetRecord.from(&cells)
-            let periods = try StoredJSON.decode([DeputyshipPeriod].self, from: try cells.next(String.self))
             return CommandSubject(
-                record: record, dataset: dataset,
-                deputyships: periods.map {
-                    Deputyship(
-                        principal: $0.principal, deputy: deputy, validFrom: Date(timeIntervalSince1970: $0.from),
-                        validUntil: Date(timeIntervalSince1970: $0.until))
-                })
+                record: try RequestRecord.from(&cells), dataset: try DatasetRecord.from(&cells),
+                deputyships: try RelevantDeputyships.decode(try cells.next(String.self), deputy: deputy))
         }
         return nil
-    }
-
-    private struct DeputyshipPeriod: Decodable {
-        var principal: String
-        var from: Double
-        var until: Double
     }
 }
