@@ -7,10 +7,7 @@ import WorkflowEngine
 // control characters and the rules of the domain, and names every field it refuses (422).
 
 extension NewRequest {
-    static let fields: Set<String> = [
-        "kind", "dataset_id", "purpose", "recipient", "legal_basis", "access_start", "access_end", "licence",
-        "format", "anonymisation_statement", "open_data_check", "submit",
-    ]
+    static let fields = Set(["kind", "dataset_id", "submit"] + RequestDetails.Field.allCases.map(\.rawValue))
 
     /// `POST /requests`. A missing `dataset_id` or `purpose` is left to the service, which names it.
     static func read(_ body: JSONObject) throws(APIProblem) -> NewRequest {
@@ -21,24 +18,18 @@ extension NewRequest {
             errors.missing("kind", "Bitte wählen Sie die Art der Freigabe (shared_data oder open_data).")
         }
         let datasetID = body.string("dataset_id", errors: &errors)
-        let purpose = body.string("purpose", errors: &errors)
-        let details = RequestDetails.read(body, errors: &errors)
+        let details = RequestDetails.Patch.read(body, errors: &errors)
         let submit = body.bool("submit", errors: &errors)
         try errors.check()
         guard let kind else { throw APIProblem.validation(["kind": "Bitte wählen Sie die Art der Freigabe."]) }
         return NewRequest(
-            kind: kind, datasetID: datasetID ?? "", purpose: purpose ?? "", recipient: details.recipient,
-            legalBasis: details.legalBasis, accessStart: details.accessStart, accessEnd: details.accessEnd,
-            licence: details.licence, format: details.format, anonymisationStatement: details.anonymisationStatement,
-            openDataCheck: details.openDataCheck, submit: submit ?? false)
+            kind: kind, datasetID: datasetID ?? "", details: details.applied(to: RequestDetails()),
+            submit: submit ?? false)
     }
 }
 
 extension Resubmission {
-    static let fields: Set<String> = [
-        "comment", "purpose", "recipient", "legal_basis", "access_start", "access_end", "licence", "format",
-        "anonymisation_statement", "open_data_check",
-    ]
+    static let fields = Set(["comment"] + RequestDetails.Field.allCases.map(\.rawValue))
 
     /// `POST /requests/{id}/resubmit`: the answer and any changed fields.
     static func read(_ body: JSONObject?) throws(APIProblem) -> Resubmission {
@@ -46,59 +37,57 @@ extension Resubmission {
         var errors = BodyErrors()
         body.rejectUnknown(fields, errors: &errors)
         let comment = body.string("comment", errors: &errors)
-        let purpose = body.string("purpose", errors: &errors)
-        let details = RequestDetails.read(body, errors: &errors)
+        let changes = RequestDetails.Patch.read(body, errors: &errors)
         try errors.check()
-        return Resubmission(
-            comment: comment, purpose: purpose, recipient: details.recipient, legalBasis: details.legalBasis,
-            accessStart: details.accessStart, accessEnd: details.accessEnd, licence: details.licence,
-            format: details.format, anonymisationStatement: details.anonymisationStatement,
-            openDataCheck: details.openDataCheck)
+        return Resubmission(comment: comment, changes: changes)
     }
 }
 
-/// The fields a new request and a resubmission share.
-private struct RequestDetails {
-    var recipient: RecipientInput?
-    var legalBasis: String?
-    var accessStart: Date?
-    var accessEnd: Date?
-    var licence: String?
-    var format: String?
-    var anonymisationStatement: String?
-    var openDataCheck: OpenDataCheck?
-
-    static func read(_ body: JSONObject, errors: inout BodyErrors) -> RequestDetails {
-        var details = RequestDetails()
-        if let recipient = body.object("recipient", errors: &errors) {
-            recipient.rejectUnknown(["name", "type"], errors: &errors)
-            let name = recipient.string("name", errors: &errors)
-            let type = recipient.enumeration("type", Recipient.self, errors: &errors)
-            if recipient.fields["type"] == nil || recipient.fields["type"] == .null {
-                errors.missing(
-                    "recipient.type",
-                    "Bitte geben Sie an, ob die Stelle zur Stadtverwaltung gehört (internal) oder nicht (external).")
+/// The details a body gives; a field that is absent or `null` is not given.
+extension RequestDetails.Patch {
+    fileprivate static func read(_ body: JSONObject, errors: inout BodyErrors) -> RequestDetails.Patch {
+        var patch = RequestDetails.Patch()
+        for field in RequestDetails.Field.allCases {
+            let name = field.rawValue
+            guard let value = body.fields[name], value != .null else { continue }
+            switch field {
+            case .purpose: patch.values.purpose = body.string(name, errors: &errors) ?? ""
+            case .recipient: patch.values.recipient = readRecipient(body, errors: &errors)
+            case .legalBasis: patch.values.legalBasis = body.string(name, errors: &errors)
+            case .accessStart: patch.values.accessStart = body.date(name, .startOfDay, errors: &errors)
+            case .accessEnd: patch.values.accessEnd = body.date(name, .endOfDay, errors: &errors)
+            case .licence: patch.values.licence = body.string(name, errors: &errors)
+            case .format: patch.values.format = body.string(name, errors: &errors)
+            case .anonymisationStatement: patch.values.anonymisationStatement = body.string(name, errors: &errors)
+            case .openDataCheck:
+                patch.values.openDataCheck = body.object(name, errors: &errors).flatMap {
+                    readCheck($0, errors: &errors)
+                }
             }
-            if let type { details.recipient = RecipientInput(name: name ?? "", type: type) }
+            patch.given.insert(field)
         }
-        details.legalBasis = body.string("legal_basis", errors: &errors)
-        details.accessStart = body.date("access_start", .startOfDay, errors: &errors)
-        details.accessEnd = body.date("access_end", .endOfDay, errors: &errors)
-        details.licence = body.string("licence", errors: &errors)
-        details.format = body.string("format", errors: &errors)
-        details.anonymisationStatement = body.string("anonymisation_statement", errors: &errors)
-        if let check = body.object("open_data_check", errors: &errors) {
-            details.openDataCheck = readCheck(check, errors: &errors)
-        }
-        return details
+        return patch
     }
 
-    static let checkQuestions = [
+    private static func readRecipient(_ body: JSONObject, errors: inout BodyErrors) -> RecipientInput? {
+        guard let recipient = body.object("recipient", errors: &errors) else { return nil }
+        recipient.rejectUnknown(["name", "type"], errors: &errors)
+        let name = recipient.string("name", errors: &errors)
+        let type = recipient.enumeration("type", Recipient.self, errors: &errors)
+        if recipient.fields["type"] == nil || recipient.fields["type"] == .null {
+            errors.missing(
+                "recipient.type",
+                "Bitte geben Sie an, ob die Stelle zur Stadtverwaltung gehört (internal) oder nicht (external).")
+        }
+        return type.map { RecipientInput(name: name ?? "", type: $0) }
+    }
+
+    private static let checkQuestions = [
         "personal_reference", "trade_secrets", "third_party_rights", "security", "confidentiality",
     ]
 
     /// All five answers are required once the check is given at all.
-    static func readCheck(_ check: JSONObject, errors: inout BodyErrors) -> OpenDataCheck? {
+    private static func readCheck(_ check: JSONObject, errors: inout BodyErrors) -> OpenDataCheck? {
         check.rejectUnknown(Set(checkQuestions), errors: &errors)
         var answers: [String: CheckAnswer] = [:]
         for question in checkQuestions {

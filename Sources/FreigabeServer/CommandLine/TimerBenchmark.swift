@@ -59,9 +59,12 @@ public enum TimerBenchmark {
                 let at = start.addingTimeInterval(Double(index))
                 _ = try await service.createRequest(
                     NewRequest(
-                        kind: .sharedData, datasetID: "baumkataster", purpose: "Benchmark der Timer \(index)",
-                        recipient: RecipientInput(name: "Amt für Stadtentwicklung", type: .internal),
-                        accessStart: at, accessEnd: at.addingTimeInterval(60 * 86_400), submit: true),
+                        kind: .sharedData, datasetID: "baumkataster",
+                        details: RequestDetails(
+                            purpose: "Benchmark der Timer \(index)",
+                            recipient: RecipientInput(name: "Amt für Stadtentwicklung", type: .internal),
+                            accessStart: at, accessEnd: at.addingTimeInterval(60 * 86_400)),
+                        submit: true),
                     caller: anna, now: at, logger: logger)
             }
             try await Database.transaction(app, logger: logger) { connection in

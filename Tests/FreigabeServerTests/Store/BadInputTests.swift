@@ -34,9 +34,11 @@ struct BadInputTests {
         check: OpenDataCheck? = nil, submit: Bool = true
     ) -> NewRequest {
         NewRequest(
-            kind: kind, datasetID: dataset, purpose: purpose, recipient: recipient, legalBasis: legalBasis,
-            accessStart: accessStart, accessEnd: accessEnd, anonymisationStatement: anonymisation,
-            openDataCheck: check, submit: submit)
+            kind: kind, datasetID: dataset,
+            details: RequestDetails(
+                purpose: purpose, recipient: recipient, legalBasis: legalBasis, accessStart: accessStart,
+                accessEnd: accessEnd, anonymisationStatement: anonymisation, openDataCheck: check),
+            submit: submit)
     }
 
     func create(_ fixture: ServiceFixture, _ input: NewRequest) async throws(ServiceError) -> RequestView {
@@ -177,9 +179,11 @@ struct BadInputTests {
             check.security = CheckAnswer(applies: true, note: hostile)
             let shared = try await fixture.service.createRequest(
                 NewRequest(
-                    kind: .sharedData, datasetID: "meldestatistik", purpose: hostile,
-                    recipient: RecipientInput(name: String(hostile.prefix(60)), type: .external), legalBasis: hostile,
-                    accessEnd: Clock.days(30), licence: String(hostile.prefix(60)), format: String(hostile.prefix(60)),
+                    kind: .sharedData, datasetID: "meldestatistik",
+                    details: RequestDetails(
+                        purpose: hostile, recipient: RecipientInput(name: String(hostile.prefix(60)), type: .external),
+                        legalBasis: hostile, accessEnd: Clock.days(30), licence: String(hostile.prefix(60)),
+                        format: String(hostile.prefix(60))),
                     submit: true),
                 caller: People.anna, now: Clock.start, logger: logger)
             let reread = try await fixture.service.request(
@@ -193,8 +197,9 @@ struct BadInputTests {
             #expect(asked.status.question == hostile)
             let open = try await fixture.service.createRequest(
                 NewRequest(
-                    kind: .openData, datasetID: "bevoelkerungsprognose", purpose: hostile,
-                    anonymisationStatement: hostile, openDataCheck: check, submit: true),
+                    kind: .openData, datasetID: "bevoelkerungsprognose",
+                    details: RequestDetails(purpose: hostile, anonymisationStatement: hostile, openDataCheck: check),
+                    submit: true),
                 caller: People.anna, now: Clock.start, logger: logger)
             #expect(open.anonymisationStatement == hostile)
             #expect(open.openDataCheck?.security.note == hostile)

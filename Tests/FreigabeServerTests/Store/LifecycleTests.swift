@@ -18,8 +18,11 @@ extension ServiceFixture {
     ) async throws(ServiceError) -> RequestView {
         try await service.createRequest(
             NewRequest(
-                kind: .sharedData, datasetID: dataset, purpose: "Planung der Grünflächen 2027", recipient: recipient,
-                legalBasis: legalBasis, accessStart: now, accessEnd: Clock.days(60, after: now), submit: submit),
+                kind: .sharedData, datasetID: dataset,
+                details: RequestDetails(
+                    purpose: "Planung der Grünflächen 2027", recipient: recipient, legalBasis: legalBasis,
+                    accessStart: now, accessEnd: Clock.days(60, after: now)),
+                submit: submit),
             caller: caller, now: now, idempotencyKey: key, logger: logger)
     }
 
@@ -33,9 +36,11 @@ extension ServiceFixture {
     ) async throws(ServiceError) -> RequestView {
         try await service.createRequest(
             NewRequest(
-                kind: .openData, datasetID: dataset, purpose: "Veröffentlichung im Open-Data-Portal",
-                licence: "dl-de-zero-2.0", format: "CSV", anonymisationStatement: anonymisation,
-                openDataCheck: Self.noConcerns, submit: true),
+                kind: .openData, datasetID: dataset,
+                details: RequestDetails(
+                    purpose: "Veröffentlichung im Open-Data-Portal", licence: "dl-de-zero-2.0", format: "CSV",
+                    anonymisationStatement: anonymisation, openDataCheck: Self.noConcerns),
+                submit: true),
             caller: caller, now: now, logger: logger)
     }
 
@@ -212,7 +217,10 @@ struct LifecycleTests {
             #expect(mine.allowedActions == [.resubmit, .withdraw])
             let answered = try await fixture.service.resubmit(
                 requestID: created.id,
-                changes: Resubmission(comment: "Alle Dauerzählstellen", purpose: "Planung, nur Dauerzählstellen"),
+                changes: Resubmission(
+                    comment: "Alle Dauerzählstellen",
+                    changes: RequestDetails.Patch(
+                        values: RequestDetails(purpose: "Planung, nur Dauerzählstellen"), given: [.purpose])),
                 caller: People.anna, now: Clock.days(2), logger: logger)
             #expect(answered.status.step == "owner_review")
             #expect(answered.purpose == "Planung, nur Dauerzählstellen")

@@ -148,7 +148,10 @@ struct StorePartsTests {
                 requestID: created.id,
                 changes: Resubmission(
                     comment: "Ein externes Planungsbüro",
-                    recipient: RecipientInput(name: "Planungsbüro Lärm GmbH", type: .external)),
+                    changes: RequestDetails.Patch(
+                        values: RequestDetails(
+                            recipient: RecipientInput(name: "Planungsbüro Lärm GmbH", type: .external)),
+                        given: [.recipient])),
                 caller: People.anna, now: Clock.days(3), logger: logger)
             // Internal data to an external recipient needs the ISB, and every step decides again.
             #expect(answered.status.step == "owner_review")

@@ -42,26 +42,11 @@ struct CommandWrite: Sendable {
         var sql = StatementBuilder()
         let id = try sql.bind(requestID)
         if let columns = request {
+            let assignments = try columns.assignments(&sql, updatedAt: now)
             sql.text += """
                 WITH request AS (
-                    UPDATE requests SET
-                        purpose = \(try sql.bind(columns.purpose)),
-                        recipient_name = \(try sql.bind(columns.recipientName)),
-                        recipient_type = \(try sql.bind(columns.recipientType)),
-                        legal_basis = \(try sql.bind(columns.legalBasis)),
-                        access_start = \(try sql.bind(columns.accessStart)),
-                        access_end = \(try sql.bind(columns.accessEnd)),
-                        licence = \(try sql.bind(columns.licence)), format = \(try sql.bind(columns.format)),
-                        anonymisation_statement = \(try sql.bind(columns.anonymisationStatement)),
-                        open_data_check = \(try sql.bind(columns.openDataCheck))::jsonb,
-                        state = \(try sql.bind(columns.state)), phase = \(try sql.bind(columns.phase)),
-                        current_step = \(try sql.bind(columns.currentStep)),
-                        pending_roles = \(try sql.bind(columns.pendingRoles)),
-                        escalation_role = \(try sql.bind(columns.escalationRole)),
-                        step_entered_at = \(try sql.bind(columns.stepEnteredAt)),
-                        deadline = \(try sql.bind(columns.deadline)),
-                        snapshot = \(try sql.bind(columns.snapshot))::jsonb, version = version + 1,
-                        updated_at = \(try sql.bind(now)), submitted_at = \(try sql.bind(columns.submittedAt))
+                    UPDATE requests
+                    SET \(assignments.map { "\($0.column) = \($0.value)" }.joined(separator: ", ")), version = version + 1
                     WHERE id = \(id) AND version = \(try sql.bind(expectedVersion))
                     RETURNING id
                 )
@@ -140,49 +125,32 @@ struct StatementBuilder {
 /// The stored columns of a `requests` row that a command may change, derived from the request's details
 /// and its engine snapshot.
 struct RequestColumns: Sendable {
-    var purpose: String
-    var recipientName: String?
-    var recipientType: String?
-    var legalBasis: String?
-    var accessStart: Date?
-    var accessEnd: Date?
-    var licence: String?
-    var format: String?
-    var anonymisationStatement: String?
-    /// JSON, or nil.
-    var openDataCheck: String?
-    var state: String
-    var phase: String
-    var currentStep: String?
-    var pendingRoles: [String]
-    var escalationRole: String?
-    var stepEnteredAt: Date?
-    var deadline: Date?
+    var details: RequestDetails
+    var derived: RequestRecord.Derived
     /// JSON of the engine's `RequestSnapshot`.
     var snapshot: String
     var submittedAt: Date?
 
     init(record: RequestRecord, machine: RequestMachine) throws {
-        let derived = RequestRecord.derived(from: machine)
-        purpose = record.purpose
-        recipientName = record.recipient?.name
-        recipientType = record.recipient?.type.rawValue
-        legalBasis = record.legalBasis
-        accessStart = record.accessStart
-        accessEnd = record.accessEnd
-        licence = record.licence
-        format = record.format
-        anonymisationStatement = record.anonymisationStatement
-        openDataCheck = try record.openDataCheck.map { try StoredJSON.encode($0) }
-        state = derived.state
-        phase = derived.phase.rawValue
-        currentStep = derived.currentStep
-        pendingRoles = derived.pendingRoles
-        escalationRole = derived.escalationRole
-        stepEnteredAt = derived.stepEnteredAt
-        deadline = derived.deadline
+        details = record.details
+        derived = RequestRecord.derived(from: machine)
         snapshot = try StoredJSON.encode(machine.snapshot)
         submittedAt = record.submittedAt
+    }
+
+    /// Binds every column with its new value, for an INSERT's lists or an UPDATE's SET.
+    func assignments(_ sql: inout StatementBuilder, updatedAt: Date) throws -> [(column: String, value: String)] {
+        let detailColumns = zip(RequestDetails.columnNames, try details.bindColumns(&sql)).map {
+            (column: $0, value: $1)
+        }
+        return detailColumns + [
+            ("state", try sql.bind(derived.state)), ("phase", try sql.bind(derived.phase.rawValue)),
+            ("current_step", try sql.bind(derived.currentStep)), ("pending_roles", try sql.bind(derived.pendingRoles)),
+            ("escalation_role", try sql.bind(derived.escalationRole)),
+            ("step_entered_at", try sql.bind(derived.stepEnteredAt)), ("deadline", try sql.bind(derived.deadline)),
+            ("snapshot", try sql.bind(snapshot) + "::jsonb"), ("updated_at", try sql.bind(updatedAt)),
+            ("submitted_at", try sql.bind(submittedAt)),
+        ]
     }
 }
 

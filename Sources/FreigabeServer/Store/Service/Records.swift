@@ -54,15 +54,7 @@ struct RequestRecord: Sendable {
     var kind: ReleaseKind
     var datasetID: String
     var requester: String
-    var purpose: String
-    var recipient: RecipientInput?
-    var legalBasis: String?
-    var accessStart: Date?
-    var accessEnd: Date?
-    var licence: String?
-    var format: String?
-    var anonymisationStatement: String?
-    var openDataCheck: OpenDataCheck?
+    var details: RequestDetails
     var snapshot: RequestSnapshot
     var version: Int
     var createdAt: Date
@@ -70,9 +62,8 @@ struct RequestRecord: Sendable {
     var submittedAt: Date?
 
     static let columns = """
-        r.id, r.number, r.kind, r.dataset_id, r.requester, r.purpose, r.recipient_name, r.recipient_type,
-        r.legal_basis, r.access_start, r.access_end, r.licence, r.format, r.anonymisation_statement,
-        r.open_data_check::text, r.snapshot::text, r.version, r.created_at, r.updated_at, r.submitted_at
+        r.id, r.number, r.kind, r.dataset_id, r.requester, \(RequestDetails.selectList("r")), r.snapshot::text,
+        r.version, r.created_at, r.updated_at, r.submitted_at
         """
 
     /// The cells of `columns`, in their order.
@@ -82,32 +73,10 @@ struct RequestRecord: Sendable {
         guard let kind = ReleaseKind(rawValue: try cells.next()) else {
             throw ServiceError.internal("request \(id) has an unknown kind")
         }
-        let datasetID: String = try cells.next()
-        let requester: String = try cells.next()
-        let purpose: String = try cells.next()
-        let recipientName: String? = try cells.next()
-        let recipientType: String? = try cells.next()
-        var recipient: RecipientInput? = nil
-        if let recipientName, let recipientType {
-            guard let type = Recipient(rawValue: recipientType) else {
-                throw ServiceError.internal("request \(id) has an unknown recipient type")
-            }
-            recipient = RecipientInput(name: recipientName, type: type)
-        }
-        let legalBasis: String? = try cells.next()
-        let accessStart: Date? = try cells.next()
-        let accessEnd: Date? = try cells.next()
-        let licence: String? = try cells.next()
-        let format: String? = try cells.next()
-        let anonymisationStatement: String? = try cells.next()
-        let openDataCheck: String? = try cells.next()
-        let snapshot: String = try cells.next()
         return RequestRecord(
-            id: id, number: number, kind: kind, datasetID: datasetID, requester: requester, purpose: purpose,
-            recipient: recipient, legalBasis: legalBasis, accessStart: accessStart, accessEnd: accessEnd,
-            licence: licence, format: format, anonymisationStatement: anonymisationStatement,
-            openDataCheck: try openDataCheck.map { try StoredJSON.decode(OpenDataCheck.self, from: $0) },
-            snapshot: try StoredJSON.decode(RequestSnapshot.self, from: snapshot), version: try cells.next(),
+            id: id, number: number, kind: kind, datasetID: try cells.next(), requester: try cells.next(),
+            details: try RequestDetails.decode(&cells),
+            snapshot: try StoredJSON.decode(RequestSnapshot.self, from: try cells.next()), version: try cells.next(),
             createdAt: try cells.next(), updatedAt: try cells.next(), submittedAt: try cells.next())
     }
 
@@ -123,15 +92,7 @@ struct RequestRecord: Sendable {
 
     /// The facts the engine routes on: the catalogue's, as copied into the snapshot, with the request's
     /// own recipient and statements.
-    func facts(catalogue: RequestFacts) -> RequestFacts { fields.facts(kind: kind, catalogue: catalogue) }
-
-    /// The request's own fields.
-    var fields: CleanRequestFields {
-        CleanRequestFields(
-            purpose: purpose, recipient: recipient, legalBasis: legalBasis, accessStart: accessStart,
-            accessEnd: accessEnd, licence: licence, format: format, anonymisationStatement: anonymisationStatement,
-            openDataCheck: openDataCheck)
-    }
+    func facts(catalogue: RequestFacts) -> RequestFacts { details.facts(kind: kind, catalogue: catalogue) }
 
     /// Columns derived from the snapshot for queries (phase, pending roles, ...).
     struct Derived {
@@ -172,21 +133,21 @@ struct RequestRecord: Sendable {
         // The same derived columns a command's write stores (`CommandWrite`).
         let columns = try RequestColumns(record: self, machine: machine)
         let pin = machine.snapshot.pin
-        try await connection.query(
+        var sql = StatementBuilder()
+        let values = [
+            try sql.bind(id), try sql.bind(number), try sql.bind(kind.rawValue), try sql.bind(datasetID),
+            try sql.bind(requester), try sql.bind(pin.id), try sql.bind(pin.version), try sql.bind(pin.contentHash),
+            try sql.bind(1), try sql.bind(createdAt),
+        ]
+        let names = [
+            "id", "number", "kind", "dataset_id", "requester", "workflow_id", "workflow_version", "workflow_hash",
+            "version", "created_at",
+        ]
+        let changing = try columns.assignments(&sql, updatedAt: updatedAt)
+        sql.text = """
+            INSERT INTO requests (\((names + changing.map(\.column)).joined(separator: ", ")))
+            VALUES (\((values + changing.map(\.value)).joined(separator: ", ")))
             """
-            INSERT INTO requests (
-                id, number, kind, dataset_id, requester, purpose, recipient_name, recipient_type, legal_basis,
-                access_start, access_end, licence, format, anonymisation_statement, open_data_check,
-                workflow_id, workflow_version, workflow_hash, state, phase, current_step, pending_roles,
-                escalation_role, step_entered_at, deadline, snapshot, version, created_at, updated_at, submitted_at)
-            VALUES (
-                \(id), \(number), \(kind.rawValue), \(datasetID), \(requester), \(columns.purpose),
-                \(columns.recipientName), \(columns.recipientType), \(columns.legalBasis), \(columns.accessStart),
-                \(columns.accessEnd), \(columns.licence), \(columns.format), \(columns.anonymisationStatement),
-                \(columns.openDataCheck)::jsonb, \(pin.id), \(pin.version), \(pin.contentHash), \(columns.state),
-                \(columns.phase), \(columns.currentStep), \(columns.pendingRoles), \(columns.escalationRole),
-                \(columns.stepEnteredAt), \(columns.deadline), \(columns.snapshot)::jsonb, 1, \(createdAt),
-                \(updatedAt), \(columns.submittedAt))
-            """, logger: logger)
+        try await connection.query(sql.query, logger: logger)
     }
 }

@@ -92,7 +92,7 @@ extension RequestService {
         -> RequestView
     {
         var errors = FieldErrors()
-        let fields = RequestValidation.clean(input, now: now, errors: &errors)
+        let details = input.details.cleaned(kind: input.kind, errors: &errors)
         let datasetID = input.datasetID.trimmingCharacters(in: .whitespaces)
         let context = try await CallerContext.load(
             caller: caller, now: now, client: client, principals: principals, logger: logger)
@@ -112,7 +112,7 @@ extension RequestService {
             }
             if let dataset, input.submit {
                 RequestValidation.completeness(
-                    fields, kind: input.kind, catalogue: dataset.facts(kind: input.kind), definition: entry.definition,
+                    details, kind: input.kind, catalogue: dataset.facts(kind: input.kind), definition: entry.definition,
                     now: now, errors: &errors)
             }
             try errors.check()
@@ -134,13 +134,10 @@ extension RequestService {
             }
             var record = RequestRecord(
                 id: UUID(), number: number, kind: input.kind, datasetID: dataset.id, requester: caller.uid,
-                purpose: fields.purpose, recipient: fields.recipient, legalBasis: fields.legalBasis,
-                accessStart: fields.accessStart, accessEnd: fields.accessEnd, licence: fields.licence,
-                format: fields.format, anonymisationStatement: fields.anonymisationStatement,
-                openDataCheck: fields.openDataCheck,
+                details: details,
                 snapshot: RequestSnapshot(
                     pin: entry.definition.pin, requester: caller.uid, facts: dataset.facts(kind: input.kind),
-                    accessEnd: fields.accessEnd),
+                    accessEnd: details.accessEnd),
                 version: 1, createdAt: now, updatedAt: now, submittedAt: nil)
             record.snapshot.facts = record.facts(catalogue: dataset.facts(kind: input.kind))
             var machine = try engine { () throws(WorkflowError) in
@@ -348,13 +345,13 @@ extension RequestService {
                 if case .draft = machine.state {
                     var errors = FieldErrors()
                     RequestValidation.completeness(
-                        record.fields, kind: record.kind, catalogue: dataset.facts(kind: record.kind),
+                        record.details, kind: record.kind, catalogue: dataset.facts(kind: record.kind),
                         definition: definition, now: now, errors: &errors)
                     try errors.check()
                     // A draft routes on the catalogue as it is when it is submitted.
                     var snapshot = machine.snapshot
                     snapshot.facts = record.facts(catalogue: dataset.facts(kind: record.kind))
-                    snapshot.accessEnd = record.accessEnd
+                    snapshot.accessEnd = record.details.accessEnd
                     machine = try engine(definition: definition) { () throws(WorkflowError) in
                         try RequestMachine(definition: definition, calendar: calendar, snapshot: snapshot)
                     }
@@ -406,24 +403,16 @@ extension RequestService {
                 }
                 var errors = FieldErrors()
                 let comment = RequestValidation.comment("comment", changes.comment, required: false, errors: &errors)
-                let fields = RequestValidation.merge(changes, into: record, now: now, errors: &errors)
+                let details = changes.changes.applied(to: record.details).cleaned(kind: record.kind, errors: &errors)
                 // The catalogue facts stay those the request was routed on.
                 RequestValidation.completeness(
-                    fields, kind: record.kind, catalogue: machine.snapshot.facts, definition: definition, now: now,
+                    details, kind: record.kind, catalogue: machine.snapshot.facts, definition: definition, now: now,
                     errors: &errors)
                 try errors.check()
-                record.purpose = fields.purpose
-                record.recipient = fields.recipient
-                record.legalBasis = fields.legalBasis
-                record.accessStart = fields.accessStart
-                record.accessEnd = fields.accessEnd
-                record.licence = fields.licence
-                record.format = fields.format
-                record.anonymisationStatement = fields.anonymisationStatement
-                record.openDataCheck = fields.openDataCheck
+                record.details = details
                 // The catalogue facts stay those the request was routed on; the requester's own facts change.
                 let facts = record.facts(catalogue: machine.snapshot.facts)
-                let accessEnd = record.accessEnd
+                let accessEnd = details.accessEnd
                 effects = try engine(definition: definition) { () throws(WorkflowError) in
                     try machine.resubmit(
                         by: caller.uid, at: now, facts: facts, accessEnd: .some(accessEnd), comment: comment)

@@ -77,79 +77,29 @@ public struct NewRequest: Sendable, Hashable, Codable {
     public var kind: ReleaseKind
     /// [`dataset_id`] A dataset of the catalogue.
     public var datasetID: String
-    /// [`purpose`] Required, at most 4000 characters.
-    public var purpose: String
-    /// [`recipient`, `recipient.name`] Required for Shared Data, not allowed for Open Data.
-    public var recipient: RecipientInput?
-    /// [`legal_basis`] Required to submit when the dataset holds personal data (pseudonymised or more).
-    public var legalBasis: String?
-    /// [`access_start`] Start of the Shared Data period (default: when access is granted).
-    public var accessStart: Date?
-    /// [`access_end`] End of the Shared Data period, required to submit Shared Data; after the start and
-    /// in the future. The API turns a calendar date into the end of that day in Europe/Berlin.
-    public var accessEnd: Date?
-    /// [`licence`] Open Data: the open licence proposed (the Open Data officer records the final one).
-    public var licence: String?
-    /// [`format`] The format wanted or to publish (CSV, JSON, GeoJSON, ...).
-    public var format: String?
-    /// [`anonymisation_statement`] Required to submit Open Data of data that was ever personal.
-    public var anonymisationStatement: String?
-    /// [`open_data_check`] Required to submit Open Data.
-    public var openDataCheck: OpenDataCheck?
+    /// What the requester states; the JSON body carries these fields beside `kind` and `dataset_id`.
+    public var details: RequestDetails
     /// Submit at once instead of saving a draft.
     public var submit: Bool
 
-    public init(
-        kind: ReleaseKind, datasetID: String, purpose: String, recipient: RecipientInput? = nil,
-        legalBasis: String? = nil, accessStart: Date? = nil, accessEnd: Date? = nil, licence: String? = nil,
-        format: String? = nil, anonymisationStatement: String? = nil, openDataCheck: OpenDataCheck? = nil,
-        submit: Bool = false
-    ) {
+    public init(kind: ReleaseKind, datasetID: String, details: RequestDetails, submit: Bool = false) {
         self.kind = kind
         self.datasetID = datasetID
-        self.purpose = purpose
-        self.recipient = recipient
-        self.legalBasis = legalBasis
-        self.accessStart = accessStart
-        self.accessEnd = accessEnd
-        self.licence = licence
-        self.format = format
-        self.anonymisationStatement = anonymisationStatement
-        self.openDataCheck = openDataCheck
+        self.details = details
         self.submit = submit
     }
 }
 
-/// The requester's answer to a question (`resubmit`): a comment and any changed fields; nil keeps the
-/// stored value. Changing a field that routing looks at (recipient type, facts) restarts the workflow.
+/// The requester's answer to a question (`resubmit`): a comment and any changed fields. Changing a field
+/// that routing looks at (recipient type, facts) restarts the workflow.
 public struct Resubmission: Sendable, Hashable, Codable {
     /// [`comment`] The answer to the question.
     public var comment: String?
-    public var purpose: String?
-    public var recipient: RecipientInput?
-    public var legalBasis: String?
-    public var accessStart: Date?
-    public var accessEnd: Date?
-    public var licence: String?
-    public var format: String?
-    public var anonymisationStatement: String?
-    public var openDataCheck: OpenDataCheck?
+    public var changes: RequestDetails.Patch
 
-    public init(
-        comment: String? = nil, purpose: String? = nil, recipient: RecipientInput? = nil, legalBasis: String? = nil,
-        accessStart: Date? = nil, accessEnd: Date? = nil, licence: String? = nil, format: String? = nil,
-        anonymisationStatement: String? = nil, openDataCheck: OpenDataCheck? = nil
-    ) {
+    public init(comment: String? = nil, changes: RequestDetails.Patch = RequestDetails.Patch()) {
         self.comment = comment
-        self.purpose = purpose
-        self.recipient = recipient
-        self.legalBasis = legalBasis
-        self.accessStart = accessStart
-        self.accessEnd = accessEnd
-        self.licence = licence
-        self.format = format
-        self.anonymisationStatement = anonymisationStatement
-        self.openDataCheck = openDataCheck
+        self.changes = changes
     }
 }
 

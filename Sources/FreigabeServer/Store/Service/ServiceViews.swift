@@ -164,23 +164,17 @@ public enum RequestAction: String, Sendable, Hashable, Codable, CaseIterable {
     case submit, withdraw, resubmit, decide, revoke
 }
 
-/// A request with everything the detail page and the API show.
-public struct RequestView: Sendable, Hashable, Codable {
+/// A request with everything the detail page and the API show. In JSON the requester's `details` stand
+/// flat beside the other fields, as in the body that created the request.
+@dynamicMemberLookup
+public struct RequestView: Sendable, Hashable {
     public var id: UUID
     /// Human-readable number, e.g. `FG-2026-000123`.
     public var number: String
     public var kind: ReleaseKind
     public var dataset: DatasetView
     public var requester: String
-    public var purpose: String
-    public var recipient: RecipientInput?
-    public var legalBasis: String?
-    public var accessStart: Date?
-    public var accessEnd: Date?
-    public var licence: String?
-    public var format: String?
-    public var anonymisationStatement: String?
-    public var openDataCheck: OpenDataCheck?
+    public var details: RequestDetails
     public var workflow: WorkflowRef
     public var status: RequestStatus
     public var timeline: [TimelineStep]
@@ -192,6 +186,57 @@ public struct RequestView: Sendable, Hashable, Codable {
     public var createdAt: Date
     public var updatedAt: Date
     public var submittedAt: Date?
+
+    /// `view.purpose` for `view.details.purpose`.
+    public subscript<Value>(dynamicMember keyPath: KeyPath<RequestDetails, Value>) -> Value {
+        details[keyPath: keyPath]
+    }
+}
+
+extension RequestView: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case id, number, kind, dataset, requester, workflow, status, timeline, decisions, allowedActions, version,
+            createdAt, updatedAt, submittedAt
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(UUID.self, forKey: .id)
+        number = try container.decode(String.self, forKey: .number)
+        kind = try container.decode(ReleaseKind.self, forKey: .kind)
+        dataset = try container.decode(DatasetView.self, forKey: .dataset)
+        requester = try container.decode(String.self, forKey: .requester)
+        details = try RequestDetails(from: decoder)
+        workflow = try container.decode(WorkflowRef.self, forKey: .workflow)
+        status = try container.decode(RequestStatus.self, forKey: .status)
+        timeline = try container.decode([TimelineStep].self, forKey: .timeline)
+        decisions = try container.decode([DecisionView].self, forKey: .decisions)
+        allowedActions = try container.decode([RequestAction].self, forKey: .allowedActions)
+        version = try container.decode(Int.self, forKey: .version)
+        createdAt = try container.decode(Date.self, forKey: .createdAt)
+        updatedAt = try container.decode(Date.self, forKey: .updatedAt)
+        submittedAt = try container.decodeIfPresent(Date.self, forKey: .submittedAt)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        // Both write into the same JSON object.
+        try details.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(number, forKey: .number)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(dataset, forKey: .dataset)
+        try container.encode(requester, forKey: .requester)
+        try container.encode(workflow, forKey: .workflow)
+        try container.encode(status, forKey: .status)
+        try container.encode(timeline, forKey: .timeline)
+        try container.encode(decisions, forKey: .decisions)
+        try container.encode(allowedActions, forKey: .allowedActions)
+        try container.encode(version, forKey: .version)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(updatedAt, forKey: .updatedAt)
+        try container.encodeIfPresent(submittedAt, forKey: .submittedAt)
+    }
 }
 
 /// A request in a list.

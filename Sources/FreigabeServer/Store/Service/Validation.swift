@@ -54,77 +54,14 @@ struct FieldErrors {
     }
 }
 
-/// A request's fields after cleaning.
-struct CleanRequestFields: Sendable, Hashable {
-    /// The facts the engine routes on: the catalogue's, with the request's own recipient and statements.
-    func facts(kind: ReleaseKind, catalogue: RequestFacts) -> RequestFacts {
-        var facts = catalogue
-        facts.recipient = kind == .sharedData ? recipient?.type : nil
-        facts.hasLegalBasis = legalBasis != nil
-        facts.hasAnonymisationStatement = anonymisationStatement != nil
-        facts.hasOpenDataCheck = openDataCheck != nil
-        return facts
-    }
-
-    var purpose: String
-    var recipient: RecipientInput?
-    var legalBasis: String?
-    var accessStart: Date?
-    var accessEnd: Date?
-    var licence: String?
-    var format: String?
-    var anonymisationStatement: String?
-    var openDataCheck: OpenDataCheck?
-}
-
-enum RequestValidation {
-    static let purposeMissing = "Bitte beschreiben Sie, wofür die Daten gebraucht werden."
-
-    /// Cleans and checks the fields of a new request (shape and consistency, not completeness).
-    static func clean(_ input: NewRequest, now: Date, errors: inout FieldErrors) -> CleanRequestFields {
-        let purpose = errors.text(
-            "purpose", input.purpose, required: true, requiredMessage: purposeMissing, limit: InputLimits.longText,
-            multiline: true)
-        var fields = CleanRequestFields(purpose: purpose ?? "")
-        cleanCommon(
-            kind: input.kind, recipient: input.recipient, legalBasis: input.legalBasis, accessStart: input.accessStart,
-            accessEnd: input.accessEnd, licence: input.licence, format: input.format,
-            anonymisationStatement: input.anonymisationStatement, openDataCheck: input.openDataCheck, now: now,
-            into: &fields, errors: &errors)
-        return fields
-    }
-
-    /// Applies a resubmission's changes to the stored fields.
-    static func merge(
-        _ changes: Resubmission, into record: RequestRecord, now: Date, errors: inout FieldErrors
-    ) -> CleanRequestFields {
-        var fields = CleanRequestFields(
-            purpose: record.purpose, recipient: record.recipient, legalBasis: record.legalBasis,
-            accessStart: record.accessStart, accessEnd: record.accessEnd, licence: record.licence,
-            format: record.format, anonymisationStatement: record.anonymisationStatement,
-            openDataCheck: record.openDataCheck)
-        if let purpose = changes.purpose {
-            fields.purpose =
-                errors.text(
-                    "purpose", purpose, required: true, requiredMessage: purposeMissing, limit: InputLimits.longText,
-                    multiline: true) ?? record.purpose
-        }
-        var changed = fields
-        cleanCommon(
-            kind: record.kind, recipient: changes.recipient ?? record.recipient,
-            legalBasis: changes.legalBasis ?? record.legalBasis, accessStart: changes.accessStart ?? record.accessStart,
-            accessEnd: changes.accessEnd ?? record.accessEnd, licence: changes.licence ?? record.licence,
-            format: changes.format ?? record.format,
-            anonymisationStatement: changes.anonymisationStatement ?? record.anonymisationStatement,
-            openDataCheck: changes.openDataCheck ?? record.openDataCheck, now: now, into: &changed, errors: &errors)
-        return changed
-    }
-
-    private static func cleanCommon(
-        kind: ReleaseKind, recipient: RecipientInput?, legalBasis: String?, accessStart: Date?, accessEnd: Date?,
-        licence: String?, format: String?, anonymisationStatement: String?, openDataCheck: OpenDataCheck?, now: Date,
-        into fields: inout CleanRequestFields, errors: inout FieldErrors
-    ) {
+extension RequestDetails {
+    /// The details trimmed and checked for shape and consistency with `kind` (not for completeness: that
+    /// is the workflow's `submit_requires`, asked through `RequestValidation.completeness`).
+    func cleaned(kind: ReleaseKind, errors: inout FieldErrors) -> RequestDetails {
+        var clean = RequestDetails(
+            purpose: errors.text(
+                "purpose", purpose, required: true, requiredMessage: RequestValidation.purposeMissing,
+                limit: InputLimits.longText, multiline: true) ?? "")
         if let recipient {
             if kind == .openData {
                 errors.add("recipient", "Open Data hat keinen Empfänger: die Daten werden für alle veröffentlicht.")
@@ -132,38 +69,37 @@ enum RequestValidation {
                 "recipient.name", recipient.name, required: true,
                 requiredMessage: "Bitte nennen Sie die empfangende Stelle.", limit: InputLimits.name)
             {
-                fields.recipient = RecipientInput(name: name, type: recipient.type)
+                clean.recipient = RecipientInput(name: name, type: recipient.type)
             }
-        } else {
-            fields.recipient = nil
         }
-        fields.legalBasis = errors.text("legal_basis", legalBasis, limit: InputLimits.longText, multiline: true)
-        fields.licence = errors.text("licence", licence, limit: InputLimits.name)
-        fields.format = errors.text("format", format, limit: InputLimits.name)
-        fields.anonymisationStatement = errors.text(
+        clean.legalBasis = errors.text("legal_basis", legalBasis, limit: InputLimits.longText, multiline: true)
+        clean.licence = errors.text("licence", licence, limit: InputLimits.name)
+        clean.format = errors.text("format", format, limit: InputLimits.name)
+        clean.anonymisationStatement = errors.text(
             "anonymisation_statement", anonymisationStatement, limit: InputLimits.longText, multiline: true)
-        fields.accessStart = accessStart
-        fields.accessEnd = accessEnd
+        clean.accessStart = accessStart
+        clean.accessEnd = accessEnd
         if kind == .openData {
             if accessStart != nil { errors.add("access_start", "Ein Nutzungszeitraum gilt nur für Shared Data.") }
             if accessEnd != nil { errors.add("access_end", "Ein Nutzungszeitraum gilt nur für Shared Data.") }
-        } else {
-            if let accessStart, let accessEnd, accessEnd <= accessStart {
-                errors.add("access_end", "Das Nutzungsende muss nach dem Nutzungsbeginn liegen.")
-            }
+        } else if let accessStart, let accessEnd, accessEnd <= accessStart {
+            errors.add("access_end", "Das Nutzungsende muss nach dem Nutzungsbeginn liegen.")
         }
-        if let check = openDataCheck {
+        if let openDataCheck {
             if kind == .sharedData {
                 errors.add("open_data_check", "Die Open-Data-Prüfung gehört nur zu Open-Data-Anträgen.")
             } else {
-                fields.openDataCheck = cleanCheck(check, errors: &errors)
+                clean.openDataCheck = RequestValidation.cleanCheck(openDataCheck, errors: &errors)
             }
-        } else {
-            fields.openDataCheck = nil
         }
+        return clean
     }
+}
 
-    private static func cleanCheck(_ check: OpenDataCheck, errors: inout FieldErrors) -> OpenDataCheck {
+enum RequestValidation {
+    static let purposeMissing = "Bitte beschreiben Sie, wofür die Daten gebraucht werden."
+
+    static func cleanCheck(_ check: OpenDataCheck, errors: inout FieldErrors) -> OpenDataCheck {
         func answer(_ key: String, _ answer: CheckAnswer) -> CheckAnswer {
             let note = errors.text(
                 "open_data_check.\(key).note", answer.note, required: answer.applies,
@@ -182,11 +118,11 @@ enum RequestValidation {
     /// What the workflow still demands before submission (its `submit_requires` and the engine's own
     /// checks, with the definition's messages), added to `errors` by field.
     static func completeness(
-        _ fields: CleanRequestFields, kind: ReleaseKind, catalogue: RequestFacts, definition: WorkflowDefinition,
+        _ details: RequestDetails, kind: ReleaseKind, catalogue: RequestFacts, definition: WorkflowDefinition,
         now: Date, errors: inout FieldErrors
     ) {
-        let facts = fields.facts(kind: kind, catalogue: catalogue)
-        for missing in definition.missingRequirements(facts: facts, accessEnd: fields.accessEnd, at: now) {
+        let facts = details.facts(kind: kind, catalogue: catalogue)
+        for missing in definition.missingRequirements(facts: facts, accessEnd: details.accessEnd, at: now) {
             errors.add(missing.field.rawValue, missing.message.de)
         }
     }

@@ -134,10 +134,7 @@ struct ViewBuilder {
         let definition = machine.definition
         return RequestView(
             id: record.id, number: record.number, kind: record.kind, dataset: dataset.view, requester: record.requester,
-            purpose: record.purpose, recipient: record.recipient, legalBasis: record.legalBasis,
-            accessStart: record.accessStart, accessEnd: record.accessEnd, licence: record.licence,
-            format: record.format, anonymisationStatement: record.anonymisationStatement,
-            openDataCheck: record.openDataCheck,
+            details: record.details,
             workflow: WorkflowRef(
                 id: definition.id, version: definition.version, contentHash: definition.contentHash,
                 title: definition.title),
@@ -152,7 +149,8 @@ struct ViewBuilder {
     {
         RequestSummary(
             id: record.id, number: record.number, kind: record.kind, datasetID: dataset.id, datasetTitle: dataset.title,
-            requester: record.requester, purpose: record.purpose, status: status(machine, record: record, now: now),
+            requester: record.requester, purpose: record.details.purpose,
+            status: status(machine, record: record, now: now),
             createdAt: record.createdAt, updatedAt: record.updatedAt, submittedAt: record.submittedAt)
     }
 }

@@ -1,0 +1,153 @@
+import Foundation
+import WorkflowEngine
+
+/// What a requester states about a request: one value from the API body through validation to the
+/// stored row and the view. A resubmission is a ``Patch`` of it.
+///
+/// Adding a field means: the property here, its ``Field`` case (the compiler then asks for it in
+/// ``Patch/applied(to:)`` and in the API reader), its rule in `cleaned(kind:now:errors:)`, its column in
+/// ``RequestDetails/columns`` with `bind`/`decode` beside it, its migration, its OpenAPI entry, its test.
+public struct RequestDetails: Sendable, Hashable, Codable {
+    /// [`purpose`] Required, at most 4000 characters.
+    public var purpose: String
+    /// [`recipient`, `recipient.name`] Required for Shared Data, not allowed for Open Data.
+    public var recipient: RecipientInput?
+    /// [`legal_basis`] Required to submit when the dataset holds personal data (pseudonymised or more).
+    public var legalBasis: String?
+    /// [`access_start`] Start of the Shared Data period (default: when access is granted).
+    public var accessStart: Date?
+    /// [`access_end`] End of the Shared Data period, required to submit Shared Data; after the start and
+    /// in the future. The API turns a calendar date into the end of that day in Europe/Berlin.
+    public var accessEnd: Date?
+    /// [`licence`] Open Data: the open licence proposed (the Open Data officer records the final one).
+    public var licence: String?
+    /// [`format`] The format wanted or to publish (CSV, JSON, GeoJSON, ...).
+    public var format: String?
+    /// [`anonymisation_statement`] Required to submit Open Data of data that was ever personal.
+    public var anonymisationStatement: String?
+    /// [`open_data_check`] Required to submit Open Data.
+    public var openDataCheck: OpenDataCheck?
+
+    public init(
+        purpose: String = "", recipient: RecipientInput? = nil, legalBasis: String? = nil, accessStart: Date? = nil,
+        accessEnd: Date? = nil, licence: String? = nil, format: String? = nil, anonymisationStatement: String? = nil,
+        openDataCheck: OpenDataCheck? = nil
+    ) {
+        self.purpose = purpose
+        self.recipient = recipient
+        self.legalBasis = legalBasis
+        self.accessStart = accessStart
+        self.accessEnd = accessEnd
+        self.licence = licence
+        self.format = format
+        self.anonymisationStatement = anonymisationStatement
+        self.openDataCheck = openDataCheck
+    }
+
+    /// The fields by their JSON names (also the keys of field errors).
+    public enum Field: String, Sendable, Hashable, CaseIterable, Codable {
+        case purpose
+        case recipient
+        case legalBasis = "legal_basis"
+        case accessStart = "access_start"
+        case accessEnd = "access_end"
+        case licence
+        case format
+        case anonymisationStatement = "anonymisation_statement"
+        case openDataCheck = "open_data_check"
+    }
+
+    /// Changed fields: the values of the fields in `given` replace the stored ones, all others stay.
+    public struct Patch: Sendable, Hashable, Codable {
+        public var values: RequestDetails
+        public var given: Set<Field>
+
+        public init(values: RequestDetails = RequestDetails(), given: Set<Field> = []) {
+            self.values = values
+            self.given = given
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(values, forKey: .values)
+            // In declaration order: a Set's order differs between processes, and idempotency keys compare
+            // the encoding of their input.
+            try container.encode(Field.allCases.filter(given.contains), forKey: .given)
+        }
+
+        public func applied(to base: RequestDetails) -> RequestDetails {
+            var result = base
+            for field in given {
+                switch field {
+                case .purpose: result.purpose = values.purpose
+                case .recipient: result.recipient = values.recipient
+                case .legalBasis: result.legalBasis = values.legalBasis
+                case .accessStart: result.accessStart = values.accessStart
+                case .accessEnd: result.accessEnd = values.accessEnd
+                case .licence: result.licence = values.licence
+                case .format: result.format = values.format
+                case .anonymisationStatement: result.anonymisationStatement = values.anonymisationStatement
+                case .openDataCheck: result.openDataCheck = values.openDataCheck
+                }
+            }
+            return result
+        }
+    }
+
+    /// The facts the engine routes on: the catalogue's, with the request's own recipient and statements.
+    func facts(kind: ReleaseKind, catalogue: RequestFacts) -> RequestFacts {
+        var facts = catalogue
+        facts.recipient = kind == .sharedData ? recipient?.type : nil
+        facts.hasLegalBasis = legalBasis != nil
+        facts.hasAnonymisationStatement = anonymisationStatement != nil
+        facts.hasOpenDataCheck = openDataCheck != nil
+        return facts
+    }
+}
+
+// MARK: Stored columns
+
+extension RequestDetails {
+    /// The `requests` columns that hold the details, in the order of `bindColumns` and `decode`.
+    static let columnNames = [
+        "purpose", "recipient_name", "recipient_type", "legal_basis", "access_start", "access_end", "licence",
+        "format", "anonymisation_statement", "open_data_check",
+    ]
+
+    /// The columns as a SELECT names them, for a table aliased `alias`.
+    static func selectList(_ alias: String) -> String {
+        columnNames.map { $0 == "open_data_check" ? "\(alias).\($0)::text" : "\(alias).\($0)" }
+            .joined(separator: ", ")
+    }
+
+    /// Binds every column's value and returns their SQL expressions, in `columnNames` order.
+    func bindColumns(_ sql: inout StatementBuilder) throws -> [String] {
+        [
+            try sql.bind(purpose), try sql.bind(recipient?.name), try sql.bind(recipient?.type.rawValue),
+            try sql.bind(legalBasis), try sql.bind(accessStart), try sql.bind(accessEnd), try sql.bind(licence),
+            try sql.bind(format), try sql.bind(anonymisationStatement),
+            try sql.bind(openDataCheck.map { try StoredJSON.encode($0) }) + "::jsonb",
+        ]
+    }
+
+    /// The cells of `selectList`, in their order.
+    static func decode(_ cells: inout RowCursor) throws -> RequestDetails {
+        let purpose: String = try cells.next()
+        let recipientName: String? = try cells.next()
+        let recipientType: String? = try cells.next()
+        var recipient: RecipientInput? = nil
+        if let recipientName, let recipientType {
+            guard let type = Recipient(rawValue: recipientType) else {
+                throw ServiceError.internal("a request has the unknown recipient type \(recipientType)")
+            }
+            recipient = RecipientInput(name: recipientName, type: type)
+        }
+        return RequestDetails(
+            purpose: purpose, recipient: recipient, legalBasis: try cells.next(), accessStart: try cells.next(),
+            accessEnd: try cells.next(), licence: try cells.next(), format: try cells.next(),
+            anonymisationStatement: try cells.next(),
+            openDataCheck: try (try cells.next(String?.self)).map {
+                try StoredJSON.decode(OpenDataCheck.self, from: $0)
+            })
+    }
+}
