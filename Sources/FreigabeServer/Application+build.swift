@@ -135,7 +135,7 @@ func buildRouter(
         ErrorPageMiddleware(renderer: renderer)
         // Inside the error pages: API errors (also the authenticator's 401/429/503) become
         // application/problem+json and never reach the HTML error page.
-        APIProblemMiddleware<AppRequestContext>(pathPrefix: "/api/v1")
+        APIProblemMiddleware<AppRequestContext>(pathPrefix: "/api/v1", texts: renderer.texts)
         FileMiddleware(
             configuration.templatesDirectory + "/static",
             urlBasePath: "/static",

@@ -52,6 +52,27 @@ struct PageRendererTests {
         #expect(checked > 20)
     }
 
+    /// Messages are chosen in code by key (`UserText("request.purpose_missing")`) and worded in the
+    /// catalogue; a key without its text in every language would show as the key itself.
+    @Test func everyMessageTheCodeUsesExists() async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        let sources = TestSupport.repositoryRoot.appendingPathComponent("Sources/FreigabeServer")
+        let files = try #require(FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil))
+        let reference = try Regex(#"(?:UserText\(|\.message\(|notFound\(|forbidden\()\s*"([a-z_]+\.[a-z_.-]+)""#)
+        var keys = Set(ProblemType.allCases.map { "problem." + $0.rawValue })
+        for case let file as URL in files where file.pathExtension == "swift" {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            for match in text.matches(of: reference) { keys.insert(String(text[match.output[1].range!])) }
+        }
+        #expect(keys.count > 100)
+        for key in keys.sorted() {
+            for language in renderer.languages {
+                #expect(
+                    renderer.catalog(for: language)["messages." + key] != nil, "messages.\(key) missing in \(language)")
+            }
+        }
+    }
+
     @Test func errorTextsExistForEveryKind() async throws {
         let renderer = try await TestSupport.makeRenderer()
         for language in renderer.languages {

@@ -21,7 +21,7 @@ enum APIBody {
         if let contentType, !isJSON(contentType) {
             throw APIProblem(
                 .unsupportedMediaType, status: .unsupportedMediaType,
-                detail: "Erwartet wird Content-Type: application/json (UTF-8).")
+                detail: UserText("body.wrong_content_type"))
         }
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maximumSize {
             throw NIOTooManyBytesError(maxBytes: maximumSize)
@@ -33,36 +33,34 @@ enum APIBody {
             if contentType == nil {
                 throw APIProblem(
                     .unsupportedMediaType, status: .unsupportedMediaType,
-                    detail: "Erwartet wird ein JSON-Objekt mit Content-Type: application/json.")
+                    detail: UserText("body.json_object_expected_with_type"))
             }
             throw APIProblem(
                 .invalidJSON, status: .badRequest,
-                detail: "Der Inhalt der Anfrage ist leer; erwartet wird ein JSON-Objekt.")
+                detail: UserText("body.empty"))
         }
         guard contentType != nil else {
             throw APIProblem(
                 .unsupportedMediaType, status: .unsupportedMediaType,
-                detail: "Erwartet wird Content-Type: application/json (UTF-8).")
+                detail: UserText("body.wrong_content_type"))
         }
         let bytes = Array(buffer.readableBytesView)
         // RFC 8259: JSON between systems is UTF-8. A NUL byte cannot occur in valid JSON text, and
         // refusing it stops JSONDecoder from guessing UTF-16 or UTF-32.
         guard !bytes.contains(0), String(validating: bytes, as: UTF8.self) != nil else {
-            throw APIProblem(.invalidJSON, status: .badRequest, detail: "Der Inhalt ist kein gültiges UTF-8.")
+            throw APIProblem(.invalidJSON, status: .badRequest, detail: UserText("body.not_utf8"))
         }
         let value: JSONValue
         do {
             value = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
         } catch {
-            throw APIProblem(.invalidJSON, status: .badRequest, detail: "Der Inhalt ist kein gültiges JSON.")
+            throw APIProblem(.invalidJSON, status: .badRequest, detail: UserText("body.not_json"))
         }
         guard case .object(let fields) = value else {
-            throw APIProblem(.invalidJSON, status: .badRequest, detail: "Erwartet wird ein JSON-Objekt ({...}).")
+            throw APIProblem(.invalidJSON, status: .badRequest, detail: UserText("body.not_object"))
         }
         if let repeated = JSONDuplicateKeys.first(in: bytes) {
-            throw APIProblem.invalidBody([
-                repeated: "Dieses Feld kommt mehrfach vor; jedes Feld darf nur einmal stehen."
-            ])
+            throw APIProblem.invalidBody([repeated: UserText("body.repeated_field")])
         }
         return JSONObject(fields: fields, path: "")
     }
@@ -86,15 +84,15 @@ enum APIBody {
 }
 
 extension JSONValue {
-    /// For messages about a wrong type.
-    var kindName: String {
+    /// For messages about a wrong type: the catalogue's name of the type.
+    var kindName: UserText.Argument {
         switch self {
-        case .null: "null"
-        case .bool: "ein Wahrheitswert"
-        case .number: "eine Zahl"
-        case .string: "ein Text"
-        case .array: "eine Liste"
-        case .object: "ein Objekt"
+        case .null: .message("json_kind.null")
+        case .bool: .message("json_kind.bool")
+        case .number: .message("json_kind.number")
+        case .string: .message("json_kind.string")
+        case .array: .message("json_kind.array")
+        case .object: .message("json_kind.object")
         }
     }
 }
@@ -102,14 +100,14 @@ extension JSONValue {
 /// What is wrong with a body, by field. Shape errors (unknown field, wrong type, unknown value) make
 /// a 400 `invalid-body`; otherwise missing required values make a 422 `validation`.
 struct BodyErrors {
-    var shape: [String: String] = [:]
-    var missing: [String: String] = [:]
+    var shape: [String: UserText] = [:]
+    var missing: [String: UserText] = [:]
 
-    mutating func shape(_ field: String, _ message: String) {
+    mutating func shape(_ field: String, _ message: UserText) {
         if shape[field] == nil { shape[field] = message }
     }
 
-    mutating func missing(_ field: String, _ message: String) {
+    mutating func missing(_ field: String, _ message: UserText) {
         if missing[field] == nil { missing[field] = message }
     }
 
@@ -137,14 +135,14 @@ struct JSONObject: Sendable {
     /// Reports every field that is not in `known`.
     func rejectUnknown(_ known: Set<String>, errors: inout BodyErrors) {
         for key in fields.keys where !known.contains(key) {
-            errors.shape(name(key), "Unbekanntes Feld.")
+            errors.shape(name(key), UserText("body.unknown_field"))
         }
     }
 
     func string(_ key: String, errors: inout BodyErrors) -> String? {
         guard let value = value(key) else { return nil }
         guard case .string(let text) = value else {
-            errors.shape(name(key), "Erwartet wird ein Text, nicht \(value.kindName).")
+            errors.shape(name(key), UserText("body.expected_text", ["kind": value.kindName]))
             return nil
         }
         return text
@@ -153,7 +151,7 @@ struct JSONObject: Sendable {
     func bool(_ key: String, errors: inout BodyErrors) -> Bool? {
         guard let value = value(key) else { return nil }
         guard case .bool(let flag) = value else {
-            errors.shape(name(key), "Erwartet wird true oder false, nicht \(value.kindName).")
+            errors.shape(name(key), UserText("body.expected_bool", ["kind": value.kindName]))
             return nil
         }
         return flag
@@ -165,7 +163,7 @@ struct JSONObject: Sendable {
         guard let text = string(key, errors: &errors) else { return nil }
         guard let result = Value(rawValue: text) else {
             let allowed = Value.allCases.map(\.rawValue).joined(separator: ", ")
-            errors.shape(name(key), "Unbekannter Wert; erlaubt sind: \(allowed).")
+            errors.shape(name(key), UserText("body.unknown_value", ["allowed": .text(allowed)]))
             return nil
         }
         return result
@@ -174,9 +172,7 @@ struct JSONObject: Sendable {
     func date(_ key: String, _ meaning: APIDates.DayMeaning, errors: inout BodyErrors) -> Date? {
         guard let text = string(key, errors: &errors) else { return nil }
         guard let date = APIDates.parse(text, meaning) else {
-            errors.shape(
-                name(key),
-                "Erwartet wird ein Datum (JJJJ-MM-TT) oder ein Zeitpunkt nach RFC 3339 (2026-03-02T09:00:00+01:00).")
+            errors.shape(name(key), UserText("body.expected_date"))
             return nil
         }
         return date
@@ -185,7 +181,7 @@ struct JSONObject: Sendable {
     func object(_ key: String, errors: inout BodyErrors) -> JSONObject? {
         guard let value = value(key) else { return nil }
         guard case .object(let fields) = value else {
-            errors.shape(name(key), "Erwartet wird ein Objekt, nicht \(value.kindName).")
+            errors.shape(name(key), UserText("body.expected_object", ["kind": value.kindName]))
             return nil
         }
         return JSONObject(fields: fields, path: name(key) + ".")
@@ -194,13 +190,13 @@ struct JSONObject: Sendable {
     func strings(_ key: String, errors: inout BodyErrors) -> [String]? {
         guard let value = value(key) else { return nil }
         guard case .array(let items) = value else {
-            errors.shape(name(key), "Erwartet wird eine Liste von Texten, nicht \(value.kindName).")
+            errors.shape(name(key), UserText("body.expected_texts", ["kind": value.kindName]))
             return nil
         }
         var result: [String] = []
         for item in items {
             guard case .string(let text) = item else {
-                errors.shape(name(key), "Erwartet wird eine Liste von Texten.")
+                errors.shape(name(key), UserText("body.expected_texts_only"))
                 return nil
             }
             result.append(text)

@@ -15,13 +15,13 @@ extension NewRequest {
         body.rejectUnknown(fields, errors: &errors)
         let kind = body.enumeration("kind", ReleaseKind.self, errors: &errors)
         if body.fields["kind"] == nil || body.fields["kind"] == .null {
-            errors.missing("kind", "Bitte wählen Sie die Art der Freigabe (shared_data oder open_data).")
+            errors.missing("kind", UserText("request.kind_missing"))
         }
         let datasetID = body.string("dataset_id", errors: &errors)
         let details = RequestDetails.Patch.read(body, errors: &errors)
         let submit = body.bool("submit", errors: &errors)
         try errors.check()
-        guard let kind else { throw APIProblem.validation(["kind": "Bitte wählen Sie die Art der Freigabe."]) }
+        guard let kind else { throw APIProblem.validation(["kind": UserText("request.kind_missing")]) }
         return NewRequest(
             kind: kind, datasetID: datasetID ?? "", details: details.applied(to: RequestDetails()),
             submit: submit ?? false)
@@ -75,9 +75,7 @@ extension RequestDetails.Patch {
         let name = recipient.string("name", errors: &errors)
         let type = recipient.enumeration("type", Recipient.self, errors: &errors)
         if recipient.fields["type"] == nil || recipient.fields["type"] == .null {
-            errors.missing(
-                "recipient.type",
-                "Bitte geben Sie an, ob die Stelle zur Stadtverwaltung gehört (internal) oder nicht (external).")
+            errors.missing("recipient.type", UserText("request.recipient_type_missing"))
         }
         return type.map { RecipientInput(name: name ?? "", type: $0) }
     }
@@ -93,9 +91,7 @@ extension RequestDetails.Patch {
         for question in checkQuestions {
             guard let answer = check.object(question, errors: &errors) else {
                 if check.fields[question] == nil || check.fields[question] == .null {
-                    errors.missing(
-                        check.name(question),
-                        "Bitte beantworten Sie diese Frage der Open-Data-Prüfung (applies: true oder false).")
+                    errors.missing(check.name(question), UserText("request.check_answer_missing"))
                 }
                 continue
             }
@@ -104,7 +100,7 @@ extension RequestDetails.Patch {
             let note = answer.string("note", errors: &errors)
             guard let applies else {
                 if answer.fields["applies"] == nil || answer.fields["applies"] == .null {
-                    errors.missing(answer.name("applies"), "Bitte geben Sie an, ob dieser Ausschlussgrund zutrifft.")
+                    errors.missing(answer.name("applies"), UserText("request.check_applies_missing"))
                 }
                 continue
             }
@@ -136,7 +132,7 @@ struct DecisionBody: Sendable {
         var errors = BodyErrors()
         let kind = body.enumeration("decision", Kind.self, errors: &errors)
         if body.fields["decision"] == nil || body.fields["decision"] == .null {
-            errors.missing("decision", "Bitte wählen Sie eine Entscheidung: approve, reject oder request_changes.")
+            errors.missing("decision", UserText("decision.missing"))
         }
         let known: Set<String> =
             switch kind {
@@ -159,7 +155,7 @@ struct DecisionBody: Sendable {
         // A missing reason or question is the service's to name (with the same message as an empty one).
         case .reject: decision = .reject(reason: reason ?? "")
         case .requestChanges: decision = .requestChanges(question: question ?? "")
-        case nil: throw APIProblem.validation(["decision": "Bitte wählen Sie eine Entscheidung."])
+        case nil: throw APIProblem.validation(["decision": UserText("decision.missing")])
         }
         return DecisionBody(decision: decision, branch: branch)
     }
@@ -203,14 +199,14 @@ extension NewDeputyship {
         let validFrom = body.date("valid_from", .startOfDay, errors: &errors)
         let validUntil = body.date("valid_until", .exclusiveStartOfDay, errors: &errors)
         if body.fields["valid_from"] == nil || body.fields["valid_from"] == .null {
-            errors.missing("valid_from", "Bitte geben Sie an, ab wann die Vertretung gilt.")
+            errors.missing("valid_from", UserText("deputyship.valid_from_missing"))
         }
         if body.fields["valid_until"] == nil || body.fields["valid_until"] == .null {
-            errors.missing("valid_until", "Bitte geben Sie an, bis wann die Vertretung gilt.")
+            errors.missing("valid_until", UserText("deputyship.valid_until_missing"))
         }
         try errors.check()
         guard let validFrom, let validUntil else {
-            throw APIProblem.validation(["valid_from": "Bitte geben Sie den Zeitraum der Vertretung an."])
+            throw APIProblem.validation(["valid_from": UserText("deputyship.valid_from_missing")])
         }
         return NewDeputyship(principal: principal, deputy: deputy ?? "", validFrom: validFrom, validUntil: validUntil)
     }
@@ -239,11 +235,11 @@ extension DatasetInput {
         let formats = body.strings("formats", errors: &errors)
         for field in ["title", "domain", "classification", "personal_data", "protection_need"]
         where body.fields[field] == nil || body.fields[field] == .null {
-            errors.missing(field, "Bitte füllen Sie dieses Feld aus.")
+            errors.missing(field, UserText("field.required"))
         }
         try errors.check()
         guard let title, let domain, let classification, let personalData, let protectionNeed else {
-            throw APIProblem.validation(["title": "Bitte füllen Sie dieses Feld aus."])
+            throw APIProblem.validation(["title": UserText("field.required")])
         }
         return DatasetInput(
             id: id, title: title, description: description ?? "", domain: domain, owner: owner, ownerGroup: ownerGroup,

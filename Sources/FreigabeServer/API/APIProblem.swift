@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 
-/// The kinds of problem the JSON API reports, each with a stable `type` URI, a German title and its
+/// The kinds of problem the JSON API reports, each with a stable `type` URI, a title and its
 /// HTTP status (RFC 9457). Clients switch on `type`; `title` and `detail` are for people. The URIs
 /// are identifiers, not links: they stay the same in every installation and are listed in
 /// `openapi.yaml` (`components.schemas.Problem`).
@@ -39,27 +39,8 @@ public enum ProblemType: String, Sendable, Hashable, CaseIterable {
 
     public var uri: String { Self.base + rawValue }
 
-    public var title: String {
-        switch self {
-        case .invalidJSON: "Ungültiges JSON"
-        case .invalidBody: "Ungültiger Aufbau der Anfrage"
-        case .badRequest: "Ungültige Anfrage"
-        case .validation: "Ungültige Eingaben"
-        case .unauthorized: "Anmeldung erforderlich"
-        case .forbidden: "Keine Berechtigung"
-        case .notFound: "Nicht gefunden"
-        case .methodNotAllowed: "Methode nicht erlaubt"
-        case .conflict: "Konflikt mit einer anderen Änderung"
-        case .invalidState: "Im aktuellen Stand nicht möglich"
-        case .payloadTooLarge: "Anfrage zu groß"
-        case .unsupportedMediaType: "Nicht unterstützter Inhaltstyp"
-        case .idempotencyKeyReused: "Idempotency-Key bereits verwendet"
-        case .tooManyRequests: "Zu viele Anfragen"
-        case .unavailable: "Dienst vorübergehend nicht verfügbar"
-        case .internal: "Interner Fehler"
-        case .other: "Fehler"
-        }
-    }
+    /// The catalogue's title of the type (`messages.problem.<type>`).
+    public var title: UserText { UserText("problem." + rawValue) }
 
     /// The type for an HTTP status that carries no more specific meaning.
     static func forStatus(_ status: HTTPResponse.Status) -> ProblemType {
@@ -86,17 +67,17 @@ public enum ProblemType: String, Sendable, Hashable, CaseIterable {
 public struct APIProblem: Error, Sendable, Hashable, CustomStringConvertible {
     public var type: ProblemType
     public var status: HTTPResponse.Status
-    /// German, safe to show.
-    public var detail: String
-    /// Per field (JSON field names as in the request, nested ones with dots): German messages.
-    public var errors: [String: String]
+    /// Safe to show; in the client's language when answered.
+    public var detail: UserText
+    /// Per field (JSON field names as in the request, nested ones with dots).
+    public var errors: [String: UserText]
     /// Extra response headers, e.g. the `WWW-Authenticate` challenge.
     public var headers: HTTPFields
     /// The workflow engine's reason for a refusal, passed on as `code`.
     public var engineCode: String?
 
     public init(
-        _ type: ProblemType, status: HTTPResponse.Status, detail: String, errors: [String: String] = [:],
+        _ type: ProblemType, status: HTTPResponse.Status, detail: UserText, errors: [String: UserText] = [:],
         headers: HTTPFields = [:]
     ) {
         self.type = type
@@ -118,26 +99,23 @@ public struct APIProblem: Error, Sendable, Hashable, CustomStringConvertible {
 
     static let unauthorized = APIProblem(
         .unauthorized, status: .unauthorized,
-        detail: "Bitte melden Sie sich an (HTTP Basic mit Ihrem Benutzernamen und Passwort der Stadtverwaltung).",
+        detail: UserText("login.required"),
         headers: [.wwwAuthenticate: challenge])
 
-    static func invalidBody(_ errors: [String: String]) -> APIProblem {
-        APIProblem(
-            .invalidBody, status: .badRequest,
-            detail: "Die Anfrage passt nicht zum beschriebenen Format (siehe openapi.yaml).", errors: errors)
+    static func invalidBody(_ errors: [String: UserText]) -> APIProblem {
+        APIProblem(.invalidBody, status: .badRequest, detail: UserText("body.shape"), errors: errors)
     }
 
-    static func validation(_ errors: [String: String]) -> APIProblem {
+    static func validation(_ errors: [String: UserText]) -> APIProblem {
         APIProblem(
-            .validation, status: .unprocessableContent, detail: "Die Eingaben sind unvollständig oder ungültig.",
-            errors: errors)
+            .validation, status: .unprocessableContent, detail: UserText("general.input_invalid"), errors: errors)
     }
 
-    static func badRequest(_ detail: String, errors: [String: String] = [:]) -> APIProblem {
+    static func badRequest(_ detail: UserText, errors: [String: UserText] = [:]) -> APIProblem {
         APIProblem(.badRequest, status: .badRequest, detail: detail, errors: errors)
     }
 
-    static func notFound(_ detail: String) -> APIProblem {
+    static func notFound(_ detail: UserText) -> APIProblem {
         APIProblem(.notFound, status: .notFound, detail: detail)
     }
 }
@@ -150,7 +128,7 @@ struct ProblemDocument: Encodable, Sendable {
     var status: Int
     var detail: String?
     var instance: String?
-    /// Field → German message, for validation and shape errors.
+    /// Field → message, for validation and shape errors.
     var errors: [String: String]?
     /// The workflow engine's reason when it refused (e.g. `already_decided_another_step`).
     var code: String?

@@ -12,16 +12,21 @@ import PostgresNIO
 /// 401/429/503 of the authenticator. Paths outside the prefix pass through untouched, so the HTML pages
 /// keep their error pages.
 ///
-/// Mapping: ``APIProblem`` as is; ``ServiceError`` by its code (German message as `detail`, field
+/// Texts (`title`, `detail`, `errors`) are in the language `Accept-Language` asks for (German by default),
+/// with `Content-Language` saying which.
+///
+/// Mapping: ``APIProblem`` as is; ``ServiceError`` by its code (message as `detail`, field
 /// errors as `errors`); `HTTPResponseError`s (Hummingbird's `HTTPError`, the 413 of a body over the
 /// limit, the authenticator's 401/429/503) by status, keeping their headers (`WWW-Authenticate`,
 /// `Retry-After`); an unreachable directory or database as 503; anything else as 500 whose body says
 /// nothing about the cause (the log has it).
 public struct APIProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     let pathPrefix: String
+    let texts: StringCatalogs
 
-    public init(pathPrefix: String = "/api/v1") {
+    public init(pathPrefix: String = "/api/v1", texts: StringCatalogs) {
         self.pathPrefix = pathPrefix
+        self.texts = texts
     }
 
     public func handle(
@@ -35,7 +40,9 @@ public struct APIProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let problem = Self.problem(for: error, logger: context.logger)
-            return Self.response(for: problem, request: request, requestID: context.id)
+            return Self.response(
+                for: problem, request: request, requestID: context.id,
+                texts: texts.catalog(forAcceptLanguage: request.headers[.acceptLanguage]))
         }
     }
 
@@ -53,8 +60,8 @@ public struct APIProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             // (e.g. while resolving a principal). Fail closed.
             logger.error("directory error in API call", metadata: ["error": "\(String(reflecting: error))"])
             return APIProblem(
-                .unavailable, status: .serviceUnavailable,
-                detail: "Das Verzeichnis (LDAP) ist zurzeit nicht erreichbar. Bitte versuchen Sie es später erneut.")
+                .unavailable, status: .serviceUnavailable, detail: UserText("general.directory_unavailable"),
+                headers: [.retryAfter: "5"])
         case is PSQLError:
             let mapped = Database.serviceError(from: error)
             logger.error("database error in API call", metadata: ["error": "\(String(reflecting: mapped))"])
@@ -63,9 +70,7 @@ public struct APIProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             logger.error(
                 "unhandled error in API call",
                 metadata: ["error.type": "\(type(of: error))", "error": "\(String(reflecting: error))"])
-            return APIProblem(
-                .internal, status: .internalServerError,
-                detail: "Ein interner Fehler ist aufgetreten. Bitte nennen Sie bei Rückfragen die request_id.")
+            return APIProblem(.internal, status: .internalServerError, detail: UserText("general.internal_with_id"))
         }
     }
 
@@ -97,31 +102,28 @@ public struct APIProblemMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static func problem(for error: any HTTPResponseError) -> APIProblem {
         let status = error.status
-        var headers = HTTPFields()
-        var detail: String? = nil
-        if let error = error as? HTTPError {
-            headers = error.headers
-            detail = error.body
-        }
+        // Hummingbird's own texts (`HTTPError.body`) are English internals; the problem's title says it.
+        let headers = (error as? HTTPError)?.headers ?? [:]
         let type = ProblemType.forStatus(status)
-        if status == .contentTooLarge {
-            detail = "Die Anfrage ist zu groß (höchstens \(APIBody.maximumSize / 1024) KiB)."
-        }
-        if type == .internal || type == .other && status.code >= 500 {
-            // Hummingbird's own 5xx texts are English internals.
-            detail = nil
-        }
-        return APIProblem(type, status: status, detail: detail ?? type.title, headers: headers)
+        let detail =
+            status == .contentTooLarge
+            ? UserText("general.too_large", ["kib": .number(APIBody.maximumSize / 1024)]) : type.title
+        return APIProblem(type, status: status, detail: detail, headers: headers)
     }
 
-    static func response(for problem: APIProblem, request: Request, requestID: String) -> Response {
+    static func response(
+        for problem: APIProblem, request: Request, requestID: String, texts: StringCatalog
+    ) -> Response {
         let document = ProblemDocument(
-            type: problem.type.uri, title: problem.type.title, status: Int(problem.status.code),
-            detail: problem.detail, instance: request.uri.path, errors: problem.errors.isEmpty ? nil : problem.errors,
+            type: problem.type.uri, title: problem.type.title.resolved(in: texts), status: Int(problem.status.code),
+            detail: problem.detail.resolved(in: texts), instance: request.uri.path,
+            errors: problem.errors.isEmpty ? nil : problem.errors.mapValues { $0.resolved(in: texts) },
             code: problem.engineCode, requestID: requestID)
         var headers = problem.headers
         headers[.contentType] = "application/problem+json"
         headers[.cacheControl] = "no-store"
+        headers[.contentLanguage] = texts.language
+        headers[.vary] = "Accept-Language"
         let body = (try? APIJSON.encode(document)) ?? ByteBuffer(string: #"{"status":500}"#)
         let response = Response(status: problem.status, headers: headers, body: .init(byteBuffer: body))
         return request.method == .head ? response.createHeadResponse() : response

@@ -35,10 +35,9 @@ public struct APIRoutes: Sendable {
 
     static let idempotencyKeyHeader = HTTPFields.Element.Name("Idempotency-Key")!
 
-    /// Adds the routes to `group` (the `/api/v1` group) together with a group-level
-    /// ``APIProblemMiddleware``; the router-level one is still needed for unknown paths and login errors.
+    /// Adds the routes to `group` (the `/api/v1` group); their errors become problem answers in the
+    /// router's ``APIProblemMiddleware``.
     public func add(to group: RouterGroup<AppRequestContext>) {
-        group.add(middleware: APIProblemMiddleware<AppRequestContext>(pathPrefix: ""))
 
         group.get("openapi.yaml") { _, _ in
             Response(
@@ -182,7 +181,7 @@ public struct APIRoutes: Sendable {
         group.post("deputyships/{id}/end") { request, context in
             let caller = try caller(context)
             guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-                throw APIProblem.notFound("Die Vertretung wurde nicht gefunden.")
+                throw APIProblem.notFound(UserText("general.deputyship_not_found"))
             }
             try NoteBody.empty(try await APIBody.object(request, allowEmpty: true))
             // Ending is idempotent by nature (ending an ended deputyship changes nothing), so the key is
@@ -212,7 +211,7 @@ public struct APIRoutes: Sendable {
     static func requestID(_ context: AppRequestContext) throws(APIProblem) -> UUID {
         // A malformed id cannot name a request: the same 404 as for one that does not exist.
         guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-            throw APIProblem.notFound("Der Antrag wurde nicht gefunden.")
+            throw APIProblem.notFound(UserText("general.request_not_found"))
         }
         return id
     }
@@ -226,9 +225,7 @@ public struct APIRoutes: Sendable {
             !key.isEmpty && key.utf8.count <= 255
             && key.unicodeScalars.allSatisfy { $0.value >= 0x21 && $0.value <= 0x7e }
         guard valid else {
-            throw APIProblem.validation([
-                "idempotency_key": "Der Idempotency-Key muss aus 1 bis 255 sichtbaren ASCII-Zeichen bestehen."
-            ])
+            throw APIProblem.validation(["idempotency_key": UserText("idempotency.key_invalid")])
         }
     }
 
@@ -243,8 +240,7 @@ public struct APIRoutes: Sendable {
         guard !text.isEmpty, text.count <= 9, text.allSatisfy({ $0.isASCII && $0.isNumber }), let version = Int(text)
         else {
             throw APIProblem.badRequest(
-                "If-Match muss die Version des Antrags enthalten, wie sie im ETag steht (z. B. \"3\").",
-                errors: ["if_match": "Erwartet wird die Versionsnummer des Antrags."])
+                UserText("idempotency.if_match_invalid"), errors: ["if_match": UserText("idempotency.if_match_field")])
         }
         return version
     }
@@ -285,55 +281,57 @@ public struct APIRoutes: Sendable {
     }
 
     static func datasetQuery(_ parameters: Parameters) throws(APIProblem) -> DatasetQuery {
-        var errors: [String: String] = [:]
+        var errors: [String: UserText] = [:]
         let text = parameters.get("q").flatMap { $0.isEmpty ? nil : $0 }
-        if let text, text.count > 200 { errors["q"] = "Der Suchtext ist zu lang (höchstens 200 Zeichen)." }
+        if let text, text.count > 200 { errors["q"] = UserText("catalog.search_too_long") }
         let domain = parameters.get("domain").flatMap { $0.isEmpty ? nil : $0 }
-        if let domain, domain.count > 100 { errors["domain"] = "Die Domäne ist zu lang (höchstens 100 Zeichen)." }
+        if let domain, domain.count > 100 { errors["domain"] = UserText("catalog.domain_too_long") }
         var classification: Classification? = nil
         if let value = parameters.get("classification"), !value.isEmpty {
             classification = Classification(rawValue: value)
             if classification == nil {
-                errors["classification"] =
-                    "Unbekannte Einstufung; erlaubt sind: \(Classification.allCases.map(\.rawValue).joined(separator: ", "))."
+                errors["classification"] = UserText(
+                    "catalog.classification_unknown",
+                    ["allowed": .text(Classification.allCases.map(\.rawValue).joined(separator: ", "))])
             }
         }
         let (limit, offset) = paging(parameters, errors: &errors)
-        guard errors.isEmpty else { throw APIProblem.badRequest("Ungültige Suchparameter.", errors: errors) }
+        guard errors.isEmpty else { throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors) }
         return DatasetQuery(text: text, domain: domain, classification: classification, limit: limit, offset: offset)
     }
 
     static func requestQuery(_ parameters: Parameters) throws(APIProblem) -> RequestQuery {
-        var errors: [String: String] = [:]
+        var errors: [String: UserText] = [:]
         var phase: RequestPhase? = nil
         if let value = parameters.get("phase"), !value.isEmpty {
             phase = RequestPhase(rawValue: value)
             if phase == nil {
-                errors["phase"] =
-                    "Unbekannte Phase; erlaubt sind: \(RequestPhase.allCases.map(\.rawValue).joined(separator: ", "))."
+                errors["phase"] = UserText(
+                    "query.phase_unknown",
+                    ["allowed": .text(RequestPhase.allCases.map(\.rawValue).joined(separator: ", "))])
             }
         }
         let (limit, offset) = paging(parameters, errors: &errors)
-        guard errors.isEmpty else { throw APIProblem.badRequest("Ungültige Suchparameter.", errors: errors) }
+        guard errors.isEmpty else { throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors) }
         return RequestQuery(phase: phase, limit: limit, offset: offset)
     }
 
     /// `limit` 1...200 (default 50), `offset` 0...100000 (default 0).
-    static func paging(_ parameters: Parameters, errors: inout [String: String]) -> (Int, Int) {
+    static func paging(_ parameters: Parameters, errors: inout [String: UserText]) -> (Int, Int) {
         var limit = 50
         var offset = 0
         if let value = parameters.get("limit"), !value.isEmpty {
             if let number = Int(value), (1...200).contains(number) {
                 limit = number
             } else {
-                errors["limit"] = "Erwartet wird eine ganze Zahl von 1 bis 200."
+                errors["limit"] = UserText("query.limit_range")
             }
         }
         if let value = parameters.get("offset"), !value.isEmpty {
             if let number = Int(value), (0...100_000).contains(number) {
                 offset = number
             } else {
-                errors["offset"] = "Erwartet wird eine ganze Zahl von 0 bis 100000."
+                errors["offset"] = UserText("query.offset_range")
             }
         }
         return (limit, offset)

@@ -51,12 +51,10 @@ public struct DirectoryAuthenticator: RouterMiddleware {
     ) async throws -> Response {
         guard request.headers[.authorization] != nil else { return try await next(request, context) }
         guard let credentials = request.headers.basic else {
-            throw Self.challenge(
-                "Die Anmeldedaten sind unvollständig; erwartet wird HTTP Basic (Benutzername:Passwort).")
+            throw Self.challenge(UserText("login.incomplete"))
         }
         guard let directory else {
-            throw HTTPError(
-                .serviceUnavailable, message: "Anmeldung nicht möglich: es ist kein Verzeichnis (LDAP) eingerichtet.")
+            throw APIProblem(.unavailable, status: .serviceUnavailable, detail: UserText("login.no_directory"))
         }
         let started = ContinuousClock.now
         func record(_ result: String) { metrics?.login(result: result, duration: ContinuousClock.now - started) }
@@ -79,15 +77,15 @@ public struct DirectoryAuthenticator: RouterMiddleware {
             return try await next(request, Self.authenticated(context, as: person))
         case .refused:
             record("refused")
-            throw Self.challenge("Benutzername oder Passwort ist falsch.")
+            throw Self.challenge(UserText("login.wrong_credentials"))
         case .throttled(let seconds):
             record("throttled")
             throw Self.tooManyFailures(retryAfter: seconds)
         case .unavailable:
             record("unavailable")
-            throw HTTPError(
-                .serviceUnavailable,
-                message: "Das Verzeichnis (LDAP) ist nicht erreichbar; bitte später erneut versuchen.")
+            throw APIProblem(
+                .unavailable, status: .serviceUnavailable, detail: UserText("login.directory_unavailable"),
+                headers: [.retryAfter: "5"])
         }
     }
 
@@ -149,14 +147,15 @@ public struct DirectoryAuthenticator: RouterMiddleware {
         [.invalidCredentials, .userNotFound, .ambiguousUser, .invalidUsername, .invalidPassword].contains(error.code)
     }
 
-    static func tooManyFailures(retryAfter seconds: Int) -> HTTPError {
-        HTTPError(
-            .tooManyRequests, headers: [.retryAfter: String(seconds)],
-            message: "Zu viele fehlgeschlagene Anmeldungen. Bitte versuchen Sie es in \(seconds) Sekunden erneut.")
+    static func tooManyFailures(retryAfter seconds: Int) -> APIProblem {
+        APIProblem(
+            .tooManyRequests, status: .tooManyRequests,
+            detail: UserText("login.throttled", ["seconds": .number(seconds)]),
+            headers: [.retryAfter: String(seconds)])
     }
 
-    static func challenge(_ message: String) -> HTTPError {
-        HTTPError(
-            .unauthorized, headers: [.wwwAuthenticate: #"Basic realm="Freigabe", charset="UTF-8""#], message: message)
+    static func challenge(_ message: UserText) -> APIProblem {
+        APIProblem(
+            .unauthorized, status: .unauthorized, detail: message, headers: [.wwwAuthenticate: APIProblem.challenge])
     }
 }

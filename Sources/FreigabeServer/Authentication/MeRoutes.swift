@@ -23,7 +23,7 @@ struct MeRoutes {
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("me") { _, context in
             guard let person = context.identity?.person else {
-                throw DirectoryAuthenticator.challenge("Bitte melden Sie sich an (HTTP Basic).")
+                throw APIProblem.unauthorized
             }
             return EditedResponse(
                 headers: [.cacheControl: "no-store"],

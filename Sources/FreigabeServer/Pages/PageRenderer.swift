@@ -11,16 +11,14 @@ public struct PageRenderer: Sendable {
     static let requiredTemplates = ["layout", "start", "error"]
 
     let library: MustacheLibrary
-    let catalogs: [String: StringCatalog]
+    /// The texts of every language, shared with the API's problem answers.
+    public let texts: StringCatalogs
     /// Chooses the language of a request from its `Accept-Language` header.
-    public let negotiation: LanguageNegotiation
+    public var negotiation: LanguageNegotiation { texts.negotiation }
 
     init(library: MustacheLibrary, catalogs: [String: StringCatalog]) {
         self.library = library
-        self.catalogs = catalogs
-        // German first, then the others in a stable order.
-        let others = catalogs.keys.filter { $0 != "de" }.sorted()
-        self.negotiation = LanguageNegotiation(supported: ["de"] + others, defaultLanguage: "de")
+        self.texts = StringCatalogs(catalogs)
     }
 
     /// Loads `*.mustache` from `directory` and `strings/*.yaml` from its `strings` folder.
@@ -81,10 +79,7 @@ public struct PageRenderer: Sendable {
     }
 
     /// The texts of `language`, falling back to German.
-    public func catalog(for language: String) -> StringCatalog {
-        // `load` refuses to start without de.yaml, and it is the only way to make a renderer.
-        catalogs[language] ?? catalogs["de"]!
-    }
+    public func catalog(for language: String) -> StringCatalog { texts.catalog(for: language) }
 
     /// Languages with a strings file.
     public var languages: [String] { negotiation.supported }
@@ -101,5 +96,28 @@ public struct PageRenderer: Sendable {
         context["lang"] = catalog.language
         context["t"] = catalog.root
         return library.render(context, withTemplate: template)
+    }
+}
+
+/// The strings catalogue of every language, with the choice of language by `Accept-Language`.
+public struct StringCatalogs: Sendable {
+    private let catalogs: [String: StringCatalog]
+    public let negotiation: LanguageNegotiation
+
+    /// - Precondition: `catalogs` has German (`de`), the language every text falls back to.
+    init(_ catalogs: [String: StringCatalog]) {
+        precondition(catalogs["de"] != nil, "the German strings are required")
+        self.catalogs = catalogs
+        // German first, then the others in a stable order.
+        let others = catalogs.keys.filter { $0 != "de" }.sorted()
+        negotiation = LanguageNegotiation(supported: ["de"] + others, defaultLanguage: "de")
+    }
+
+    /// The texts of `language`, falling back to German.
+    public func catalog(for language: String) -> StringCatalog { catalogs[language] ?? catalogs["de"]! }
+
+    /// The texts in the language the `Accept-Language` header asks for.
+    public func catalog(forAcceptLanguage header: String?) -> StringCatalog {
+        catalog(for: negotiation.language(forAcceptLanguage: header))
     }
 }

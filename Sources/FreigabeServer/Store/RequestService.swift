@@ -197,7 +197,7 @@ public struct RequestService: Sendable {
     public func dataset(id: String, logger: Logger) async throws(ServiceError) -> DatasetView {
         try await guarded(logger) {
             guard let dataset = try await CatalogRepository(client: self.client).dataset(id: id, logger: $0) else {
-                throw ServiceError.notFound("Der Datensatz")
+                throw ServiceError.notFound("general.dataset_not_found")
             }
             return dataset
         }

@@ -346,4 +346,51 @@ struct APIBadInputTests {
             #expect(last?.headers[.retryAfter] != nil)
         }
     }
+
+    @Test("Problems speak the language Accept-Language asks for: catalogue texts, the workflow's own words, titles")
+    func problemsInTheAskedLanguage() async throws {
+        try await APIFixture.with { fixture, api in
+            let body = Self.with(["purpose": nil, "legal_basis": nil, "recipient": ["name": "Stadtwerke"]])
+            let english = try await Self.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.create(body, headers: [.acceptLanguage: "en-GB, de;q=0.5"])
+            }
+            #expect(english.headers[.contentLanguage] == "en")
+            #expect(english.headers[.vary] == "Accept-Language")
+            #expect(english.json?["title"]?.string == "Invalid input")
+            #expect(english.errors["recipient.type"]?.hasPrefix("Please state whether") == true)
+
+            let valid = Self.with(["purpose": nil, "legal_basis": nil])
+            let german = try await Self.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.create(valid)
+            }
+            #expect(german.headers[.contentLanguage] == "de")
+            let shape = try await Self.expectRefused(fixture, status: 400, type: "invalid-body") {
+                try await api.create(Self.with(["purpose": 7]), headers: [.acceptLanguage: "en"])
+            }
+            #expect(shape.json?["title"]?.string == "Malformed request")
+            #expect(shape.errors["purpose"] == "A text is expected, not a number.")
+            #expect(german.json?["title"]?.string == "Ungültige Eingaben")
+            #expect(german.errors["purpose"] == "Bitte beschreiben Sie, wofür die Daten gebraucht werden.")
+            #expect(
+                german.errors["legal_basis"]
+                    == "Für personenbezogene oder pseudonymisierte Daten ist die Rechtsgrundlage anzugeben.")
+            let translated = try await Self.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.create(valid, headers: [.acceptLanguage: "en"])
+            }
+            #expect(translated.json?["detail"]?.string == "The input is incomplete or invalid.")
+            #expect(translated.errors["purpose"] == "Please describe what the data is needed for.")
+            // The workflow definition's own English message (Workflows/shared-data.yaml).
+            #expect(translated.errors["legal_basis"] == "Personal or pseudonymised data needs a legal basis.")
+            // A language without a catalogue falls back to German.
+            let french = try await Self.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.create(valid, headers: [.acceptLanguage: "fr"])
+            }
+            #expect(french.errors["purpose"] == german.errors["purpose"])
+            // Login problems too.
+            let login = try await api.send(
+                .get, "/api/v1/me", headers: [.acceptLanguage: "en", .authorization: "Basic bm9jb2xvbg=="])
+            #expect(login.status == 401)
+            #expect(login.json?["detail"]?.string?.hasPrefix("The credentials are incomplete") == true)
+        }
+    }
 }

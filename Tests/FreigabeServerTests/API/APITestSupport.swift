@@ -15,7 +15,7 @@ struct APIFixture: Sendable {
     let store: ServiceFixture
     let service: RequestService
     let clock: TestClock
-    /// The router's routes as `METHOD /path`, HEAD left out (generated from GET).
+    /// The router's API routes as `METHOD /path`, HEAD left out (generated from GET).
     let routes: Set<String>
     let document: OpenAPIDocument
 
@@ -35,9 +35,12 @@ struct APIFixture: Sendable {
                     client: store.app, workflows: StoreTestSupport.workflows, calendar: StoreTestSupport.calendar,
                     principals: DirectoryPrincipalResolver(directory: directory))
                 let document = try OpenAPIDocument.load(path: openAPIPath)
-                let router = makeRouter(service: service, directory: directory, document: document, clock: clock)
+                let router = try await makeRouter(
+                    service: service, directory: directory, document: document, clock: clock)
                 let routes = Set(
-                    router.routes.filter { $0.method != .head }.map { "\($0.method.rawValue) \($0.path.description)" })
+                    router.routes.filter { $0.method != .head && $0.path.description.hasPrefix("/api/v1/") }.map {
+                        "\($0.method.rawValue) \($0.path.description)"
+                    })
                 let fixture = APIFixture(
                     store: store, service: service, clock: clock, routes: routes, document: document)
                 let app = Application(router: router, logger: APITestSupport.logger)
@@ -52,26 +55,21 @@ struct APIFixture: Sendable {
         await directory.shutdown()
     }
 
-    /// The API's part of the server's router, wired as `buildRouter` does.
+    /// The server's router (`buildRouter`, with all its middleware), with the test's clock.
     static func makeRouter(
         service: RequestService, directory: LDAPDirectory, document: OpenAPIDocument, clock: TestClock
-    ) -> Router<AppRequestContext> {
-        let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
+    ) async throws -> Router<AppRequestContext> {
         let logger = APITestSupport.logger
-        router.addMiddleware {
-            APIProblemMiddleware<AppRequestContext>()
-            DirectoryAuthenticator(
+        return buildRouter(
+            configuration: TestSupport.configuration, renderer: try await TestSupport.makeRenderer(),
+            authenticator: DirectoryAuthenticator(
                 directory: directory, throttle: LoginThrottle(),
                 onFailedLogin: { username, address in
                     try? await service.recordSecurityEvent(
                         SecurityEvent(event: .loginFailed, actor: username, clientAddress: address), now: clock.now(),
                         logger: logger)
-                })
-        }
-        let api = router.group("api/v1")
-        APIRoutes(service: service, document: document, now: { clock.now() }).add(to: api)
-        MeRoutes().add(to: api)
-        return router
+                }),
+            api: APIRoutes(service: service, document: document, now: { clock.now() }), logger: logger)
     }
 }
 

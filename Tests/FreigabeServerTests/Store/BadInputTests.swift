@@ -51,7 +51,7 @@ struct BadInputTests {
             var error = try await expectNothingChanged(fixture, .validation) {
                 try await create(fixture, newRequest("gibt-es-nicht"))
             }
-            #expect(error?.fieldErrors["dataset_id"] == "Diesen Datensatz gibt es im Katalog nicht.")
+            #expect(error?.fieldErrors["dataset_id"]?.german == "Diesen Datensatz gibt es im Katalog nicht.")
             error = try await expectNothingChanged(fixture, .validation) {
                 try await create(fixture, newRequest("'; DROP TABLE datasets; --"))
             }
@@ -63,20 +63,20 @@ struct BadInputTests {
             error = try await expectNothingChanged(fixture, .validation) {
                 try await create(fixture, newRequest(accessStart: Clock.days(20), accessEnd: Clock.days(10)))
             }
-            #expect(error?.fieldErrors["access_end"] == "Das Nutzungsende muss nach dem Nutzungsbeginn liegen.")
+            #expect(error?.fieldErrors["access_end"]?.german == "Das Nutzungsende muss nach dem Nutzungsbeginn liegen.")
             error = try await expectNothingChanged(fixture, .validation) {
                 try await create(fixture, newRequest(accessStart: nil, accessEnd: Clock.days(-1)))
             }
             // The engine's rule, with the engine's words (one place says it).
             #expect(
-                error?.fieldErrors["access_end"]
+                error?.fieldErrors["access_end"]?.german
                     == StoreTestSupport.workflows.current(for: .sharedData)?.definition
                     .missingRequirements(
                         facts: RequestFacts(
                             kind: .sharedData, classification: .public, personalData: .none, protectionNeed: .normal),
                         accessEnd: Clock.days(-1), at: Clock.start
                     ).first { $0.problem == .accessEndNotAfterSubmission }?.message.de)
-            #expect(error?.fieldErrors["access_end"]?.isEmpty == false)
+            #expect(error?.fieldErrors["access_end"]?.german.isEmpty == false)
             // All problems at once.
             error = try await expectNothingChanged(fixture, .validation) {
                 try await create(fixture, newRequest("nope", purpose: "", recipient: nil, accessEnd: nil))
@@ -96,7 +96,7 @@ struct BadInputTests {
                 try await create(fixture, newRequest("meldestatistik"))
             }
             #expect(
-                error?.fieldErrors["legal_basis"]
+                error?.fieldErrors["legal_basis"]?.german
                     == "Für personenbezogene oder pseudonymisierte Daten ist die Rechtsgrundlage anzugeben.")
             error = try await expectNothingChanged(fixture, .validation) {
                 try await create(
@@ -138,11 +138,11 @@ struct BadInputTests {
             var error = try await expectNothingChanged(fixture, .validation) {
                 try await fixture.decide(request, by: People.otto, .reject(reason: huge), at: Clock.days(1))
             }
-            #expect(error?.fieldErrors["reason"] == "Der Text ist zu lang (höchstens 4000 Zeichen).")
+            #expect(error?.fieldErrors["reason"]?.german == "Der Text ist zu lang (höchstens 4000 Zeichen).")
             error = try await expectNothingChanged(fixture, .validation) {
                 try await create(fixture, newRequest(purpose: "Zweck\u{0}mit NUL"))
             }
-            #expect(error?.fieldErrors["purpose"] == "Der Text enthält unzulässige Steuerzeichen.")
+            #expect(error?.fieldErrors["purpose"]?.german == "Der Text enthält unzulässige Steuerzeichen.")
             error = try await expectNothingChanged(fixture, .validation) {
                 try await create(fixture, newRequest(purpose: "Zweck\u{1b}[31m"))
             }
@@ -156,7 +156,8 @@ struct BadInputTests {
             error = try await expectNothingChanged(fixture, .validation) {
                 try await create(fixture, newRequest(recipient: RecipientInput(name: "Zeile\nZwei", type: .internal)))
             }
-            #expect(error?.fieldErrors["recipient.name"] == "Der Text enthält Zeilenumbrüche oder Steuerzeichen.")
+            #expect(
+                error?.fieldErrors["recipient.name"]?.german == "Der Text enthält Zeilenumbrüche oder Steuerzeichen.")
             _ = try await expectNothingChanged(fixture, .validation) {
                 try await fixture.decide(request, by: People.otto, .requestChanges(question: "   "), at: Clock.days(1))
             }
@@ -218,7 +219,7 @@ struct BadInputTests {
                 try await fixture.decide(request, by: People.stefan, at: Clock.days(1))
             }
             #expect(error?.engineCode == "not_authorised")
-            #expect(error?.message == "Sie sind für diesen Schritt nicht zuständig.")
+            #expect(error?.message.german == "Sie sind für diesen Schritt nicht zuständig.")
             // The requester can never decide, even holding the role.
             var annaAsDSB = People.anna
             annaAsDSB.roles = [.dsb, .governance]
@@ -266,7 +267,7 @@ struct BadInputTests {
                 try await fixture.decide(request, by: People.otto, at: Clock.days(1))
             }
             #expect(twice?.engineCode == "already_decided")
-            #expect(twice?.message.contains("otto") == true)
+            #expect(twice?.message.german.contains("otto") == true)
             // A steward of Umwelt who also owns it decided the owner step: separation of duties keeps him
             // from the steward step; he too hears that he already decided.
             var ottoSteward = People.otto

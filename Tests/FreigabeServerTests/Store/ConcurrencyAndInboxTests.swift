@@ -92,7 +92,7 @@ struct ConcurrencyAndInboxTests {
                 try await fixture.service.decide(
                     requestID: waiting.id, decision: approve, caller: People.dirk, now: Clock.days(2), logger: logger)
             }
-            #expect(late?.message.contains(winner) == true)
+            #expect(late?.message.german.contains(winner) == true)
             let rows = try await fixture.admin.query(
                 "SELECT count(*) FROM decisions WHERE request_id = \(waiting.id) AND step = 'privacy_review'",
                 logger: logger)
@@ -113,7 +113,8 @@ struct ConcurrencyAndInboxTests {
             let mismatch = await expectServiceError(.idempotencyMismatch) {
                 try await fixture.shared("luftmessstationen", key: "create-1")
             }
-            #expect(mismatch?.message == "Dieser Idempotency-Key wurde bereits für eine andere Anfrage verwendet.")
+            #expect(
+                mismatch?.message.german == "Dieser Idempotency-Key wurde bereits für eine andere Anfrage verwendet.")
             #expect(try await fixture.counts() == countsAfterFirst)
             // Keys are per person: Jürgen may use the same key.
             _ = try await fixture.shared("baumkataster", by: People.juergen, key: "create-1")

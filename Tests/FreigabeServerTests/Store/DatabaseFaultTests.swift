@@ -258,7 +258,7 @@ struct DatabaseFaultTests {
             for: ServiceError.unavailable("transaction exceeded its deadline"))
         #expect(problem.status.code == 503)
         #expect(problem.headers[.retryAfter] == "5")
-        #expect(!problem.detail.contains("deadline"))
+        #expect(!problem.detail.german.contains("deadline"))
         let conflict = APIProblemMiddleware<AppRequestContext>.problem(for: ServiceError.conflict("x"))
         #expect(conflict.headers[.retryAfter] == nil)
     }

@@ -157,6 +157,13 @@ struct StorePartsTests {
             #expect(answered.status.step == "owner_review")
             #expect(answered.timeline.map(\.status) == [.current, .pending, .skipped, .pending])
             #expect(answered.recipient?.type == .external)
+            // In JSON the details stand flat beside the other fields, as in the body that created the
+            // request, and the view reads back whole (an idempotent replay decodes what was stored).
+            let object = try JSONSerialization.jsonObject(with: APIJSON.encoder().encode(answered)) as? [String: Any]
+            #expect(object?["details"] == nil)
+            #expect((object?["recipient"] as? [String: Any])?["type"] as? String == "external")
+            #expect(object?["purpose"] as? String == answered.details.purpose)
+            #expect(try StoredJSON.decode(RequestView.self, from: StoredJSON.encode(answered)) == answered)
             // Resubmitting needs an open question, and only the requester answers.
             await expectServiceError(.invalidState) {
                 try await fixture.service.resubmit(

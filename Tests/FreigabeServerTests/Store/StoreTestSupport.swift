@@ -46,6 +46,17 @@ enum StoreTestSupport {
 
     /// Europe/Berlin, Hessen, as the server's default.
     static let calendar = WorkingDayCalendar(state: .hessen)
+
+    /// The German strings catalogue, to compare messages as people read them.
+    static let german: StringCatalog = {
+        let path = repositoryRoot.appendingPathComponent("Templates/strings/de.yaml").path
+        do {
+            return try StringCatalog(
+                language: "de", yaml: try String(contentsOfFile: path, encoding: .utf8), fileName: path)
+        } catch {
+            fatalError("Templates/strings/de.yaml does not load: \(error)")
+        }
+    }()
 }
 
 struct TestSetupError: Error, CustomStringConvertible {
@@ -354,4 +365,9 @@ func expectServiceError<Value>(
             "expected a ServiceError \(code), got \(String(reflecting: error))", sourceLocation: sourceLocation)
         return nil
     }
+}
+
+extension UserText {
+    /// The text in German, as the API answers without `Accept-Language`.
+    var german: String { resolved(in: StoreTestSupport.german) }
 }

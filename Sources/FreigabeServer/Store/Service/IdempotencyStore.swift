@@ -51,7 +51,7 @@ enum IdempotencyStore {
                 guard Array(stored.readableBytesView) == fingerprint else {
                     throw ServiceError(
                         .idempotencyMismatch,
-                        message: "Dieser Idempotency-Key wurde bereits für eine andere Anfrage verwendet.",
+                        message: UserText("idempotency.key_reused"),
                         details: "key \(key) of \(caller) reused for \(operation)")
                 }
                 logger.debug("idempotent replay", metadata: ["idempotency.key": "\(key)"])

@@ -106,9 +106,9 @@ extension RequestService {
             let dataset =
                 CatalogRules.isSlug(datasetID)
                 ? try await DatasetRecord.load(id: datasetID, on: connection, logger: logger) : nil
-            if dataset == nil { errors.add("dataset_id", "Diesen Datensatz gibt es im Katalog nicht.") }
+            if dataset == nil { errors.add("dataset_id", UserText("request.dataset_unknown")) }
             guard let entry = workflows.current(for: input.kind) else {
-                throw ServiceError.validation(["kind": "Für diese Art der Freigabe ist kein Workflow eingerichtet."])
+                throw ServiceError.validation(["kind": UserText("request.no_workflow")])
             }
             if let dataset, input.submit {
                 RequestValidation.completeness(
@@ -340,7 +340,7 @@ extension RequestService {
             case .submit:
                 guard caller.uid == record.requester else {
                     throw refusal(
-                        Self.forbidden("Nur die antragstellende Person kann den Antrag einreichen.", "not_requester"))
+                        Self.forbidden(UserText("request.only_requester_submits"), "not_requester"))
                 }
                 if case .draft = machine.state {
                     var errors = FieldErrors()
@@ -393,12 +393,11 @@ extension RequestService {
             case .resubmit(let changes):
                 guard caller.uid == record.requester else {
                     throw refusal(
-                        Self.forbidden(
-                            "Nur die antragstellende Person kann den Antrag erneut einreichen.", "not_requester"))
+                        Self.forbidden(UserText("request.only_requester_resubmits"), "not_requester"))
                 }
                 guard case .changesRequested = machine.state else {
                     throw ServiceError(
-                        .invalidState, message: "Zu diesem Antrag ist keine Rückfrage offen.",
+                        .invalidState, message: UserText("request.no_open_question"),
                         engineCode: WorkflowError.Code.invalidTransition.rawValue)
                 }
                 var errors = FieldErrors()
@@ -438,19 +437,21 @@ extension RequestService {
 
     /// 409 for a decision on a step that was decided meanwhile.
     static func alreadyDecided(_ decision: Decision) -> ServiceError {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "de_DE")
-        formatter.timeZone = TimeZone(identifier: "Europe/Berlin")
-        formatter.dateFormat = "d. MMMM yyyy 'um' HH:mm 'Uhr'"
-        let who = decision.actingFor.map { "\(decision.person) (in Vertretung für \($0))" } ?? decision.person
+        let message =
+            if let principal = decision.actingFor {
+                UserText(
+                    "decision.already_decided_as_deputy",
+                    ["person": .text(decision.person), "principal": .text(principal), "time": .time(decision.at)])
+            } else {
+                UserText("decision.already_decided", ["person": .text(decision.person), "time": .time(decision.at)])
+            }
         return ServiceError(
-            .conflict,
-            message: "Über diesen Schritt hat bereits \(who) am \(formatter.string(from: decision.at)) entschieden.",
+            .conflict, message: message,
             engineCode: "already_decided",
             details: "step \(decision.step) decided by \(decision.person) at \(decision.at)")
     }
 
-    static func forbidden(_ message: String, _ engineCode: String?) -> ServiceError {
+    static func forbidden(_ message: UserText, _ engineCode: String?) -> ServiceError {
         ServiceError(.forbidden, message: message, engineCode: engineCode)
     }
 
@@ -468,65 +469,64 @@ extension RequestService {
     static func map(_ error: WorkflowError, definition: WorkflowDefinition?) -> ServiceError {
         let code = error.code.rawValue
         let details = error.description
-        func forbidden(_ message: String) -> ServiceError {
-            ServiceError(.forbidden, message: message, engineCode: code, details: details)
+        func forbidden(_ key: String) -> ServiceError {
+            ServiceError(.forbidden, message: UserText(key), engineCode: code, details: details)
         }
-        func invalid(_ fields: [String: String]) -> ServiceError {
+        func invalid(_ fields: [String: UserText]) -> ServiceError {
             ServiceError(
-                .validation, message: "Die Eingaben sind unvollständig oder ungültig.", fieldErrors: fields,
-                engineCode: code, details: details)
+                .validation, message: UserText("general.input_invalid"), fieldErrors: fields, engineCode: code,
+                details: details)
         }
         switch error.code {
         case .invalidTransition:
             return ServiceError(
-                .invalidState, message: "Das ist im aktuellen Stand des Antrags nicht möglich.", engineCode: code,
+                .invalidState, message: UserText("request.not_possible_now"), engineCode: code,
                 details: details)
         case .notAuthorised:
-            return forbidden("Sie sind für diesen Schritt nicht zuständig.")
+            return forbidden("decision.not_authorised")
         case .requesterCannotDecide:
-            return forbidden("Über den eigenen Antrag können Sie nicht entscheiden.")
+            return forbidden("decision.own_request")
         case .notRequester:
-            return forbidden("Das kann nur die antragstellende Person.")
+            return forbidden("decision.only_requester")
         case .alreadyDecidedAnotherStep:
-            return forbidden("Sie haben bereits über einen anderen Schritt dieses Antrags entschieden.")
+            return forbidden("decision.decided_another_step")
         case .alreadyApproved:
-            return forbidden("Sie haben diesem Schritt bereits zugestimmt.")
+            return forbidden("decision.already_approved")
         case .deputyshipNotActive:
-            return forbidden("Ihre Vertretung gilt zu diesem Zeitpunkt nicht.")
+            return forbidden("decision.deputyship_not_active")
         case .reasonRequired:
             let field = error.event == .requestChanges ? "question" : "reason"
-            return invalid([field: "Bitte begründen Sie Ihre Entscheidung."])
+            return invalid([field: UserText("decision.reason_missing")])
         case .approvalDetailsMissing:
-            var fields: [String: String] = [:]
+            var fields: [String: UserText] = [:]
             for detail in error.details {
                 switch detail {
-                case "licence": fields["licence"] = "Bitte geben Sie die Lizenz an, unter der veröffentlicht wird."
-                case "portal_url":
-                    fields["portal_url"] = "Bitte geben Sie die Adresse (http oder https) des Datensatzes im Portal an."
-                default: fields[detail] = "Bitte ergänzen Sie diese Angabe."
+                case "licence": fields["licence"] = UserText("decision.licence_missing")
+                case "portal_url": fields["portal_url"] = UserText("decision.portal_url_missing")
+                default: fields[detail] = UserText("field.complete_this")
                 }
             }
             return invalid(fields)
         case .submissionIncomplete:
-            var fields: [String: String] = [:]
+            var fields: [String: UserText] = [:]
             for detail in error.details {
-                let message = definition?.submitRequirements.first { $0.field.rawValue == detail }?.message.de
-                fields[detail] = message ?? "Bitte ergänzen Sie diese Angabe."
+                let message = definition?.submitRequirements.first { $0.field.rawValue == detail }?.message
+                fields[detail] = message.map { UserText(given: $0) } ?? UserText("field.complete_this")
             }
             return invalid(fields)
         case .invalidAccessPeriod:
-            return invalid(["access_end": "Das Nutzungsende muss in der Zukunft liegen."])
+            return invalid(["access_end": UserText("request.access_end_past")])
         case .requestChangesNotAllowed:
-            return invalid(["decision": "In diesem Schritt sind keine Rückfragen vorgesehen."])
+            return invalid(["decision": UserText("decision.no_questions")])
         case .tooEarly:
             return ServiceError(
-                .invalidState, message: "Dafür ist es noch zu früh.", engineCode: code, details: details)
+                .invalidState, message: UserText("request.too_early"), engineCode: code, details: details)
         case .kindNotServed:
-            return invalid(["kind": "Die Art der Freigabe kann nicht geändert werden."])
+            return invalid(["kind": UserText("request.kind_fixed")])
         case .definitionMismatch:
             return ServiceError.internal(details)
         case .unknownBranch:
-            return invalid(["branch": "Diesen Zweig gibt es in diesem Schritt nicht."])
+            return invalid(["branch": UserText("decision.unknown_branch")])
         }
     }
 }

@@ -38,21 +38,20 @@ extension RequestService {
         let principal =
             input.principal.map { errors.text("principal", $0, required: true, limit: InputLimits.name) } ?? caller.uid
         let deputy = errors.text(
-            "deputy", input.deputy, required: true, requiredMessage: "Bitte nennen Sie die Vertretung.",
+            "deputy", input.deputy, required: true, requiredMessage: UserText("deputyship.deputy_missing"),
             limit: InputLimits.name)
         if let principal, principal != caller.uid, !caller.roles.contains(.admin) {
             throw SecurityRefusal(
-                error: ServiceError(
-                    .forbidden, message: "Vertretungen für andere Personen kann nur die Administration anlegen."),
+                error: ServiceError(.forbidden, message: UserText("deputyship.only_admin_for_others")),
                 event: AuditRow(
                     occurredAt: now, actor: caller.uid, event: .forbidden, clientAddress: caller.clientAddress,
                     details: (try? StoredJSON.encode(["command": "create_deputyship", "principal": principal])) ?? "{}")
             )
         }
         if input.validUntil <= input.validFrom {
-            errors.add("valid_until", "Das Ende der Vertretung muss nach ihrem Beginn liegen.")
+            errors.add("valid_until", UserText("deputyship.end_before_start"))
         } else if input.validUntil <= now {
-            errors.add("valid_until", "Das Ende der Vertretung muss in der Zukunft liegen.")
+            errors.add("valid_until", UserText("deputyship.end_in_past"))
         }
         try errors.check()
         guard let principal, let deputy else { throw ServiceError.internal("validated deputyship lost its people") }
@@ -63,7 +62,7 @@ extension RequestService {
             principal == caller.uid
             ? caller.uid : try await knownUID(principal, field: "principal", errors: &errors, logger: logger)
         if let deputyUID, deputyUID == principalUID {
-            errors.add("deputy", "Niemand kann sich selbst vertreten.")
+            errors.add("deputy", UserText("deputyship.self"))
         }
         try errors.check()
         guard let resolvedPrincipal = principalUID, let resolvedDeputy = deputyUID else {
@@ -85,7 +84,7 @@ extension RequestService {
             throw ServiceError.unavailable("directory lookup of \(field) \(uid) failed: \(error)")
         }
         guard let entry else {
-            errors.add(field, "Diese Person ist im Verzeichnis nicht bekannt.")
+            errors.add(field, UserText("deputyship.person_unknown"))
             return nil
         }
         return entry.uid
@@ -133,10 +132,10 @@ extension RequestService {
                 let (principal, deputy, endedAt) = try await rows.decode((String, String, Date?).self).first(where: {
                     _ in true
                 })
-            else { throw ServiceError.notFound("Die Vertretung") }
+            else { throw ServiceError.notFound("general.deputyship_not_found") }
             guard caller.uid == principal || caller.uid == deputy || caller.roles.contains(.admin) else {
                 // Not theirs: it does not exist for them.
-                throw ServiceError.notFound("Die Vertretung")
+                throw ServiceError.notFound("general.deputyship_not_found")
             }
             if endedAt == nil {
                 try await connection.query(
@@ -152,7 +151,7 @@ extension RequestService {
             let view = try await connection.query(
                 "SELECT \(unescaped: Self.deputyshipColumns) FROM deputyships WHERE id = \(id)", logger: logger)
             guard let row = try await view.first(where: { _ in true }) else {
-                throw ServiceError.notFound("Die Vertretung")
+                throw ServiceError.notFound("general.deputyship_not_found")
             }
             return try Self.deputyship(from: row, now: now)
         }
@@ -165,7 +164,7 @@ extension RequestService {
     ) async throws -> DatasetView {
         guard caller.roles.contains(.admin) else {
             throw SecurityRefusal(
-                error: ServiceError(.forbidden, message: "Den Katalog pflegt die Administration."),
+                error: ServiceError(.forbidden, message: UserText("catalog.admin_only")),
                 event: AuditRow(
                     occurredAt: now, actor: caller.uid, datasetID: String(input.id.prefix(100)), event: .forbidden,
                     clientAddress: caller.clientAddress,
@@ -174,13 +173,15 @@ extension RequestService {
         var errors = FieldErrors()
         for (field, message) in CatalogRules.problems(of: input) {
             errors.add(
-                field, message.contains("control") ? "Der Text enthält Steuerzeichen." : "Ungültiger Wert: \(message)")
+                field,
+                message.contains("control")
+                    ? UserText("field.control_characters") : UserText("field.invalid_value", ["value": .text(message)]))
         }
         try errors.check()
         return try await Database.transaction(client, logger: logger) { connection in
             let domain = try await connection.query("SELECT 1 FROM domains WHERE id = \(input.domain)", logger: logger)
             guard try await domain.first(where: { _ in true }) != nil else {
-                throw ServiceError.validation(["domain": "Diese Domäne gibt es nicht."])
+                throw ServiceError.validation(["domain": UserText("catalog.domain_unknown")])
             }
             let outcome = try await CatalogRepository.upsert(input, on: connection, now: now, logger: logger)
             if outcome != .unchanged {

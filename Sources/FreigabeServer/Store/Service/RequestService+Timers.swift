@@ -158,7 +158,7 @@ extension RequestService {
                 let conflict = mapped.code == .conflict
                 let failures = attempts + 1
                 let retryAt = now.addingTimeInterval(Self.timerBackOff(afterAttempts: failures, conflict: conflict))
-                let text = String(String(describing: mapped.details ?? mapped.message).prefix(2000))
+                let text = String((mapped.details ?? mapped.message.description).prefix(2000))
                 try await connection.query(
                     """
                     UPDATE timers SET attempts = attempts + 1, last_error = \(mapped.code.rawValue + ": " + text),

@@ -1,8 +1,8 @@
 import WorkflowEngine
 
 /// Why a service call failed, modelled on PostgresNIO's `PSQLError`: a stable `code` for programs (and
-/// the HTTP status), a German `message` safe to show to the user, `fieldErrors` for forms, and
-/// `details` for logs only (may name internals; never a password).
+/// the HTTP status), a `message` safe to show to the user (put into words in the client's language at the
+/// edge), `fieldErrors` for forms, and `details` for logs only (may name internals; never a password).
 public struct ServiceError: Error, Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
     public enum Code: String, Sendable, Hashable, CaseIterable {
         /// The input is wrong; `fieldErrors` names each field. HTTP 422 (400 for malformed shape).
@@ -24,17 +24,17 @@ public struct ServiceError: Error, Sendable, Hashable, CustomStringConvertible, 
     }
 
     public var code: Code
-    /// German, safe to show.
-    public var message: String
-    /// Per field (JSON field names, e.g. `purpose`, `recipient.name`): German messages.
-    public var fieldErrors: [String: String]
+    /// Safe to show.
+    public var message: UserText
+    /// Per field (JSON field names, e.g. `purpose`, `recipient.name`).
+    public var fieldErrors: [String: UserText]
     /// The engine's code when the engine refused (e.g. `not_authorised`, `already_decided_another_step`).
     public var engineCode: String?
     /// For logs.
     public var details: String?
 
     public init(
-        _ code: Code, message: String, fieldErrors: [String: String] = [:], engineCode: String? = nil,
+        _ code: Code, message: UserText, fieldErrors: [String: UserText] = [:], engineCode: String? = nil,
         details: String? = nil
     ) {
         self.code = code
@@ -75,29 +75,24 @@ public struct ServiceError: Error, Sendable, Hashable, CustomStringConvertible, 
 }
 
 extension ServiceError {
-    static func validation(_ fieldErrors: [String: String]) -> ServiceError {
-        ServiceError(
-            .validation, message: "Die Eingaben sind unvollständig oder ungültig.", fieldErrors: fieldErrors)
+    static func validation(_ fieldErrors: [String: UserText]) -> ServiceError {
+        ServiceError(.validation, message: UserText("general.input_invalid"), fieldErrors: fieldErrors)
     }
 
-    static func notFound(_ what: String = "Der Antrag") -> ServiceError {
-        ServiceError(.notFound, message: "\(what) wurde nicht gefunden.")
+    /// - Parameter what: the catalogue key, by default the request's.
+    static func notFound(_ what: String = "general.request_not_found") -> ServiceError {
+        ServiceError(.notFound, message: UserText(what))
     }
 
     static func conflict(_ details: String? = nil) -> ServiceError {
-        ServiceError(
-            .conflict,
-            message: "Der Antrag wurde inzwischen geändert. Bitte laden Sie ihn neu und prüfen Sie, ob Ihre Aktion "
-                + "noch nötig ist.", details: details)
+        ServiceError(.conflict, message: UserText("general.conflict"), details: details)
     }
 
     static func unavailable(_ details: String) -> ServiceError {
-        ServiceError(
-            .unavailable, message: "Die Datenbank ist zurzeit nicht erreichbar. Bitte versuchen Sie es später erneut.",
-            details: details)
+        ServiceError(.unavailable, message: UserText("general.database_unavailable"), details: details)
     }
 
     static func `internal`(_ details: String) -> ServiceError {
-        ServiceError(.internal, message: "Ein interner Fehler ist aufgetreten.", details: details)
+        ServiceError(.internal, message: UserText("general.internal"), details: details)
     }
 }

@@ -1,18 +1,18 @@
 import Foundation
 import WorkflowEngine
 
-/// Collects German messages per field while inputs are cleaned; every problem is reported at once.
+/// Collects the messages per field while inputs are cleaned; every problem is reported at once.
 ///
 /// Text rules for every field: surrounding white space is trimmed, an empty text counts as not given,
 /// control characters are refused (multi-line fields allow line breaks and tabs), and the limit is in
 /// characters. SQL meta characters and HTML are ordinary text: stored verbatim through bind parameters
 /// and escaped on output by the pages.
 struct FieldErrors {
-    private(set) var errors: [String: String] = [:]
+    private(set) var errors: [String: UserText] = [:]
 
     var isEmpty: Bool { errors.isEmpty }
 
-    mutating func add(_ field: String, _ message: String) {
+    mutating func add(_ field: String, _ message: UserText) {
         // The first problem of a field is the one to fix first.
         if errors[field] == nil { errors[field] = message }
     }
@@ -23,12 +23,12 @@ struct FieldErrors {
 
     /// The cleaned text, or nil when it is missing, empty or invalid (then the problem is recorded).
     mutating func text(
-        _ field: String, _ value: String?, required: Bool = false, requiredMessage: String? = nil, limit: Int,
+        _ field: String, _ value: String?, required: Bool = false, requiredMessage: UserText? = nil, limit: Int,
         multiline: Bool = false
     ) -> String? {
         let trimmed = value?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         guard !trimmed.isEmpty else {
-            if required { add(field, requiredMessage ?? "Bitte füllen Sie dieses Feld aus.") }
+            if required { add(field, requiredMessage ?? UserText("field.required")) }
             return nil
         }
         let forbidden = trimmed.unicodeScalars.contains { scalar in
@@ -40,14 +40,12 @@ struct FieldErrors {
         if forbidden {
             add(
                 field,
-                multiline
-                    ? "Der Text enthält unzulässige Steuerzeichen."
-                    : "Der Text enthält Zeilenumbrüche oder Steuerzeichen.")
+                UserText(multiline ? "field.control_characters" : "field.line_breaks"))
             return nil
         }
         // Counting stops early: a 1 MB comment must not cost a full grapheme walk.
         if trimmed.unicodeScalars.count > limit, trimmed.count > limit {
-            add(field, "Der Text ist zu lang (höchstens \(limit) Zeichen).")
+            add(field, UserText("field.too_long", ["limit": .number(limit)]))
             return nil
         }
         return trimmed
@@ -64,10 +62,10 @@ extension RequestDetails {
                 limit: InputLimits.longText, multiline: true) ?? "")
         if let recipient {
             if kind == .openData {
-                errors.add("recipient", "Open Data hat keinen Empfänger: die Daten werden für alle veröffentlicht.")
+                errors.add("recipient", UserText("request.no_recipient_for_open_data"))
             } else if let name = errors.text(
                 "recipient.name", recipient.name, required: true,
-                requiredMessage: "Bitte nennen Sie die empfangende Stelle.", limit: InputLimits.name)
+                requiredMessage: UserText("request.recipient_name_missing"), limit: InputLimits.name)
             {
                 clean.recipient = RecipientInput(name: name, type: recipient.type)
             }
@@ -80,14 +78,14 @@ extension RequestDetails {
         clean.accessStart = accessStart
         clean.accessEnd = accessEnd
         if kind == .openData {
-            if accessStart != nil { errors.add("access_start", "Ein Nutzungszeitraum gilt nur für Shared Data.") }
-            if accessEnd != nil { errors.add("access_end", "Ein Nutzungszeitraum gilt nur für Shared Data.") }
+            if accessStart != nil { errors.add("access_start", UserText("request.access_period_only_shared")) }
+            if accessEnd != nil { errors.add("access_end", UserText("request.access_period_only_shared")) }
         } else if let accessStart, let accessEnd, accessEnd <= accessStart {
-            errors.add("access_end", "Das Nutzungsende muss nach dem Nutzungsbeginn liegen.")
+            errors.add("access_end", UserText("request.access_end_before_start"))
         }
         if let openDataCheck {
             if kind == .sharedData {
-                errors.add("open_data_check", "Die Open-Data-Prüfung gehört nur zu Open-Data-Anträgen.")
+                errors.add("open_data_check", UserText("request.check_only_open_data"))
             } else {
                 clean.openDataCheck = RequestValidation.cleanCheck(openDataCheck, errors: &errors)
             }
@@ -97,13 +95,13 @@ extension RequestDetails {
 }
 
 enum RequestValidation {
-    static let purposeMissing = "Bitte beschreiben Sie, wofür die Daten gebraucht werden."
+    static let purposeMissing = UserText("request.purpose_missing")
 
     static func cleanCheck(_ check: OpenDataCheck, errors: inout FieldErrors) -> OpenDataCheck {
         func answer(_ key: String, _ answer: CheckAnswer) -> CheckAnswer {
             let note = errors.text(
                 "open_data_check.\(key).note", answer.note, required: answer.applies,
-                requiredMessage: "Bitte begründen Sie, warum trotz dieses Ausschlussgrunds veröffentlicht werden kann.",
+                requiredMessage: UserText("request.check_note_missing"),
                 limit: InputLimits.longText, multiline: true)
             return CheckAnswer(applies: answer.applies, note: note)
         }
@@ -123,7 +121,7 @@ enum RequestValidation {
     ) {
         let facts = details.facts(kind: kind, catalogue: catalogue)
         for missing in definition.missingRequirements(facts: facts, accessEnd: details.accessEnd, at: now) {
-            errors.add(missing.field.rawValue, missing.message.de)
+            errors.add(missing.field.rawValue, UserText(given: missing.message))
         }
     }
 
@@ -131,9 +129,7 @@ enum RequestValidation {
     static func comment(_ field: String, _ text: String?, required: Bool, errors: inout FieldErrors) -> String? {
         errors.text(
             field, text, required: required,
-            requiredMessage: field == "reason"
-                ? "Bitte begründen Sie Ihre Entscheidung."
-                : "Bitte formulieren Sie Ihre Frage an die antragstellende Person.",
+            requiredMessage: UserText(field == "reason" ? "decision.reason_missing" : "decision.question_missing"),
             limit: InputLimits.comment, multiline: true)
     }
 
@@ -143,9 +139,7 @@ enum RequestValidation {
             !key.isEmpty && key.utf8.count <= 255
             && key.unicodeScalars.allSatisfy { $0.value >= 0x21 && $0.value <= 0x7e }
         guard valid else {
-            throw ServiceError.validation([
-                "idempotency_key": "Der Idempotency-Key muss aus 1 bis 255 sichtbaren ASCII-Zeichen bestehen."
-            ])
+            throw ServiceError.validation(["idempotency_key": UserText("idempotency.key_invalid")])
         }
     }
 }

@@ -1,0 +1,95 @@
+import Foundation
+import WorkflowEngine
+
+/// A text for people, chosen where it arises and put into words where it is shown: in the language
+/// the client asked for (`Accept-Language`), by the API's problem middleware or a page.
+///
+/// Either a key of the strings catalogue (`messages.…` in `Templates/strings/<language>.yaml`) with
+/// named arguments (`{limit}` in the text), or a text a workflow definition gives in its own languages
+/// (`submit_requires` messages), so that an administrator's YAML speaks for itself.
+public struct UserText: Sendable, Hashable, CustomStringConvertible {
+    /// A value put into the text.
+    public enum Argument: Sendable, Hashable {
+        case text(String)
+        case number(Int)
+        /// Shown in Berlin time, in the words of the language.
+        case time(Date)
+        /// Another catalogue text (e.g. the name of a JSON type).
+        case message(String)
+    }
+
+    enum Content: Sendable, Hashable {
+        case key(String, arguments: [String: Argument])
+        case given(LocalizedText)
+    }
+
+    let content: Content
+
+    /// A text of the catalogue; `key` is relative to `messages`.
+    public init(_ key: String, _ arguments: [String: Argument] = [:]) {
+        content = .key(key, arguments: arguments)
+    }
+
+    /// A text the workflow definition gives (German, optionally English).
+    public init(given text: LocalizedText) {
+        content = .given(text)
+    }
+
+    /// The catalogue key (`messages.…`), nil for a given text.
+    public var key: String? {
+        guard case .key(let key, _) = content else { return nil }
+        return "messages." + key
+    }
+
+    /// For logs: the key and its arguments, or the given German text.
+    public var description: String {
+        switch content {
+        case .key(let key, let arguments):
+            guard !arguments.isEmpty else { return key }
+            let values = arguments.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            return key + "(" + values.joined(separator: ", ") + ")"
+        case .given(let text):
+            return text.de
+        }
+    }
+
+    /// The text in `catalog`'s language. A key missing from the catalogue shows as the key itself (a test
+    /// makes sure every key the code uses exists in every language).
+    public func resolved(in catalog: StringCatalog) -> String {
+        switch content {
+        case .given(let text):
+            return catalog.language == "de" ? text.de : text.en ?? text.de
+        case .key(let key, let arguments):
+            var text = catalog["messages." + key] ?? "messages." + key
+            for (name, argument) in arguments {
+                text = text.replacingOccurrences(of: "{\(name)}", with: argument.resolved(in: catalog))
+            }
+            return text
+        }
+    }
+}
+
+extension UserText.Argument: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .text(let text): text
+        case .number(let number): String(number)
+        case .time(let date): date.formatted(.iso8601)
+        case .message(let key): key
+        }
+    }
+
+    func resolved(in catalog: StringCatalog) -> String {
+        switch self {
+        case .text(let text): return text
+        case .number(let number): return String(number)
+        case .message(let key): return catalog["messages." + key] ?? key
+        case .time(let date):
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: catalog.language == "de" ? "de_DE" : "en_GB")
+            formatter.timeZone = TimeZone(identifier: "Europe/Berlin")
+            formatter.dateFormat = catalog["messages.time_format"] ?? "yyyy-MM-dd HH:mm"
+            return formatter.string(from: date)
+        }
+    }
+}
