@@ -81,7 +81,7 @@ public struct RequestService: Sendable {
     ) async throws(ServiceError) -> RequestView {
         try await guarded(logger) {
             try await self.performCommand(
-                .submit, requestID: requestID, caller: caller, now: now, expectedVersion: expectedVersion,
+                SubmitCommand(), requestID: requestID, caller: caller, now: now, expectedVersion: expectedVersion,
                 key: idempotencyKey, logger: $0)
         }
     }
@@ -95,7 +95,7 @@ public struct RequestService: Sendable {
     ) async throws(ServiceError) -> RequestView {
         try await guarded(logger) {
             try await self.performCommand(
-                .decide(decision, branch: branch), requestID: requestID, caller: caller, now: now,
+                try DecideCommand(decision, branch: branch), requestID: requestID, caller: caller, now: now,
                 expectedVersion: expectedVersion, key: idempotencyKey, logger: $0)
         }
     }
@@ -107,7 +107,8 @@ public struct RequestService: Sendable {
     ) async throws(ServiceError) -> RequestView {
         try await guarded(logger) {
             try await self.performCommand(
-                .resubmit(changes), requestID: requestID, caller: caller, now: now, expectedVersion: expectedVersion,
+                try ResubmitCommand(changes), requestID: requestID, caller: caller, now: now,
+                expectedVersion: expectedVersion,
                 key: idempotencyKey, logger: $0)
         }
     }
@@ -119,7 +120,7 @@ public struct RequestService: Sendable {
     ) async throws(ServiceError) -> RequestView {
         try await guarded(logger) {
             try await self.performCommand(
-                .withdraw(comment: comment), requestID: requestID, caller: caller, now: now,
+                try WithdrawCommand(comment: comment), requestID: requestID, caller: caller, now: now,
                 expectedVersion: expectedVersion, key: idempotencyKey, logger: $0)
         }
     }
@@ -131,7 +132,7 @@ public struct RequestService: Sendable {
     ) async throws(ServiceError) -> RequestView {
         try await guarded(logger) {
             try await self.performCommand(
-                .revoke(reason: reason), requestID: requestID, caller: caller, now: now,
+                try RevokeCommand(reason: reason), requestID: requestID, caller: caller, now: now,
                 expectedVersion: expectedVersion, key: idempotencyKey, logger: $0)
         }
     }

@@ -3,25 +3,6 @@ import Logging
 import PostgresNIO
 import WorkflowEngine
 
-/// A command on an existing request.
-enum RequestCommand: Sendable {
-    case submit
-    case decide(DecisionInput, branch: String?)
-    case resubmit(Resubmission)
-    case withdraw(comment: String?)
-    case revoke(reason: String)
-
-    var operation: String {
-        switch self {
-        case .submit: "submit"
-        case .decide: "decide"
-        case .resubmit: "resubmit"
-        case .withdraw: "withdraw"
-        case .revoke: "revoke"
-        }
-    }
-}
-
 /// A refusal worth recording: the command's transaction is rolled back, then the event is written in a
 /// transaction of its own, then `error` reaches the caller.
 struct SecurityRefusal: Error {
@@ -174,41 +155,41 @@ extension RequestService {
 
     // MARK: Commands on a request
 
-    /// One command on an existing request: check the input's shape → read the request, its dataset and
-    /// the caller's deputyships (one round trip, no lock) → ask the engine → write everything in one
-    /// statement that only takes effect if the request is still at the version read (one round trip,
-    /// one commit) → answer. With an Idempotency-Key, a stored answer is replayed before anything else,
-    /// and the key is stored in the same transaction as the write.
-    func performCommand(
-        _ command: RequestCommand, requestID: UUID, caller: Caller, now: Date, expectedVersion: Int?, key: String?,
+    /// One command on an existing request: its input rules (the handler's `init`, before this) → read the
+    /// request, its dataset and the caller's deputyships (one round trip, no lock) → visibility and
+    /// version → the handler asks the engine → write everything in one statement that only takes effect
+    /// if the request is still at the version read (one round trip, one commit) → answer. With an
+    /// Idempotency-Key, a stored answer is replayed before anything else, and the key is stored in the
+    /// same transaction as the write.
+    func performCommand<Handler: RequestCommandHandler>(
+        _ handler: Handler, requestID: UUID, caller: Caller, now: Date, expectedVersion: Int?, key: String?,
         logger: Logger
     ) async throws -> RequestView {
         let started = ContinuousClock.now
         do {
             let view = try await handleCommand(
-                command, requestID: requestID, caller: caller, now: now, expectedVersion: expectedVersion, key: key,
+                handler, requestID: requestID, caller: caller, now: now, expectedVersion: expectedVersion, key: key,
                 logger: logger)
-            metrics?.command(command.operation, outcome: "ok", duration: ContinuousClock.now - started)
+            metrics?.command(Handler.operation, outcome: "ok", duration: ContinuousClock.now - started)
             return view
         } catch {
             let outcome = (error as? SecurityRefusal)?.error.code ?? Database.serviceError(from: error).code
-            metrics?.command(command.operation, outcome: outcome.rawValue, duration: ContinuousClock.now - started)
+            metrics?.command(Handler.operation, outcome: outcome.rawValue, duration: ContinuousClock.now - started)
             throw error
         }
     }
 
-    private func handleCommand(
-        _ command: RequestCommand, requestID: UUID, caller: Caller, now: Date, expectedVersion: Int?, key: String?,
+    private func handleCommand<Handler: RequestCommandHandler>(
+        _ handler: Handler, requestID: UUID, caller: Caller, now: Date, expectedVersion: Int?, key: String?,
         logger: Logger
     ) async throws -> RequestView {
         var logger = logger
         logger[metadataKey: "actor"] = "\(caller.uid)"
         logger[metadataKey: "request.id"] = "\(requestID)"
-        let input = try Self.checkShape(of: command)
         let idempotency = try key.map {
             try IdempotencyStore.Claim(
-                caller: caller.uid, key: $0, operation: command.operation, requestID: requestID, input: input,
-                status: 200, now: now)
+                caller: caller.uid, key: $0, operation: Handler.operation, requestID: requestID,
+                input: handler.fingerprint, status: 200, now: now)
         }
         if let idempotency, let stored = try await idempotency.replay(RequestView.self, client: client, logger: logger)
         {
@@ -222,28 +203,31 @@ extension RequestService {
             caller: caller, deputyships: subject.deputyships, principals: principals)
         let definition = try await pinnedCache.definition(
             for: subject.record.snapshot.pin, client: client, logger: logger)
-        var outcome = try transition(
-            command, subject: subject, definition: definition, context: context, now: now,
-            expectedVersion: expectedVersion)
+        var request = CommandInProgress(
+            record: subject.record,
+            machine: try engine(definition: definition) { () throws(WorkflowError) in
+                try RequestMachine(definition: definition, calendar: calendar, snapshot: subject.record.snapshot)
+            }, dataset: subject.dataset, definition: definition, context: context, calendar: calendar, now: now)
+        let effects = try apply(handler, to: &request, expectedVersion: expectedVersion)
         var write = CommandWrite(
             requestID: requestID, expectedVersion: subject.record.version,
-            request: try RequestColumns(record: outcome.record, machine: outcome.machine), now: now)
-        for (position, decision) in outcome.machine.decisions.enumerated()
+            request: try RequestColumns(record: request.record, machine: request.machine), now: now)
+        for (position, decision) in request.machine.decisions.enumerated()
         where position >= subject.record.snapshot.decisions.count {
             write.decisions.append(DecisionRow(decision, position: position))
         }
         EffectWriter.collect(
-            outcome.effects,
+            effects,
             context: EffectContext(
-                requestID: requestID, number: outcome.record.number, kind: outcome.record.kind,
-                dataset: subject.dataset, requester: outcome.record.requester, clientAddress: caller.clientAddress,
+                requestID: requestID, number: request.record.number, kind: request.record.kind,
+                dataset: subject.dataset, requester: request.record.requester, clientAddress: caller.clientAddress,
                 now: now),
             into: &write)
-        outcome.record.version += 1
-        outcome.record.updatedAt = now
-        outcome.record.snapshot = outcome.machine.snapshot
+        request.record.version += 1
+        request.record.updatedAt = now
+        request.record.snapshot = request.machine.snapshot
         let view = views.view(
-            outcome.record, machine: outcome.machine, dataset: subject.dataset, context: context, now: now)
+            request.record, machine: request.machine, dataset: subject.dataset, context: context, now: now)
         if let idempotency {
             return try await idempotency.commit(view, client: client, logger: logger) { [write, logger] connection in
                 try await write.execute(on: connection, logger: logger)
@@ -259,180 +243,40 @@ extension RequestService {
         for decision in write.decisions { metrics?.decision(decision.outcome) }
         logger.info(
             "request changed",
-            metadata: ["command": "\(command.operation)", "request.state": "\(outcome.machine.state.name)"])
+            metadata: ["command": "\(Handler.operation)", "request.state": "\(request.machine.state.name)"])
         return view
     }
 
-    /// Shape checks that need no row, so that a bad input touches nothing; returns what the
-    /// Idempotency-Key fingerprints.
-    private static func checkShape(of command: RequestCommand) throws -> AnyEncodable {
-        var errors = FieldErrors()
-        let input: any Encodable & Sendable
-        switch command {
-        case .submit:
-            input = "submit"
-        case .decide(let decision, let branch):
-            switch decision {
-            case .approve(let comment, let licence, let portalURL):
-                _ = RequestValidation.comment("comment", comment, required: false, errors: &errors)
-                _ = errors.text("licence", licence, limit: InputLimits.name)
-                _ = errors.text("portal_url", portalURL, limit: InputLimits.url)
-            case .reject(let reason):
-                _ = RequestValidation.comment("reason", reason, required: true, errors: &errors)
-            case .requestChanges(let question):
-                _ = RequestValidation.comment("question", question, required: true, errors: &errors)
-            }
-            if let branch { _ = errors.text("branch", branch, limit: InputLimits.name) }
-            input = DecideFingerprint(decision: decision, branch: branch)
-        case .resubmit(let changes):
-            _ = RequestValidation.comment("comment", changes.comment, required: false, errors: &errors)
-            input = changes
-        case .withdraw(let comment):
-            _ = RequestValidation.comment("comment", comment, required: false, errors: &errors)
-            input = ["comment": comment]
-        case .revoke(let reason):
-            _ = RequestValidation.comment("reason", reason, required: true, errors: &errors)
-            input = ["reason": reason]
-        }
-        try errors.check()
-        return AnyEncodable(input)
-    }
-
-    /// What a command turns the request into: the changed record, the machine after the event and the
-    /// effects to write. Pure apart from the clock it is given.
-    struct Transition {
-        var record: RequestRecord
-        var machine: RequestMachine
-        var effects: [Effect]
-    }
-
-    private func transition(
-        _ command: RequestCommand, subject: CommandSubject, definition: WorkflowDefinition, context: CallerContext,
-        now: Date, expectedVersion: Int?
-    ) throws -> Transition {
-        let caller = context.caller
-        var record = subject.record
-        let dataset = subject.dataset
-        var machine = try engine(definition: definition) { () throws(WorkflowError) in
-            try RequestMachine(definition: definition, calendar: calendar, snapshot: record.snapshot)
-        }
-        func refusal(_ error: ServiceError) -> SecurityRefusal {
+    /// What every command checks before its handler runs (the caller may see the request; `If-Match`),
+    /// then the handler; a `forbidden` from either becomes a refusal with a security event.
+    private func apply<Handler: RequestCommandHandler>(
+        _ handler: Handler, to request: inout CommandInProgress, expectedVersion: Int?
+    ) throws -> [Effect] {
+        let record = request.record
+        func refusal(_ error: ServiceError, state: String) -> SecurityRefusal {
             SecurityRefusal(
                 error: error,
                 event: AuditRow(
-                    occurredAt: now, actor: caller.uid, requestID: record.id, datasetID: record.datasetID,
-                    event: .forbidden, state: machine.state.name, clientAddress: caller.clientAddress,
+                    occurredAt: request.now, actor: request.caller.uid, requestID: record.id,
+                    datasetID: record.datasetID, event: .forbidden, state: state,
+                    clientAddress: request.caller.clientAddress,
                     details: (try? StoredJSON.encode([
-                        "command": command.operation, "engine_code": error.engineCode ?? "",
+                        "command": Handler.operation, "engine_code": error.engineCode ?? "",
                         "reason": error.code.rawValue,
                     ])) ?? "{}"))
         }
-        guard context.maySee(machine, dataset: dataset, now: now) else {
-            throw refusal(ServiceError.notFound())
+        let state = request.machine.state.name
+        guard request.context.maySee(request.machine, dataset: request.dataset, now: request.now) else {
+            throw refusal(ServiceError.notFound(), state: state)
         }
         if let expectedVersion, expectedVersion != record.version {
             throw ServiceError.conflict("request \(record.id) is at version \(record.version), not \(expectedVersion)")
         }
-        let decider = context.decider(for: dataset)
-        let effects: [Effect]
         do {
-            switch command {
-            case .submit:
-                guard caller.uid == record.requester else {
-                    throw refusal(
-                        Self.forbidden(UserText("request.only_requester_submits"), "not_requester"))
-                }
-                if case .draft = machine.state {
-                    var errors = FieldErrors()
-                    RequestValidation.completeness(
-                        record.details, kind: record.kind, catalogue: dataset.facts(kind: record.kind),
-                        definition: definition, now: now, errors: &errors)
-                    try errors.check()
-                    // A draft routes on the catalogue as it is when it is submitted.
-                    var snapshot = machine.snapshot
-                    snapshot.facts = record.facts(catalogue: dataset.facts(kind: record.kind))
-                    snapshot.accessEnd = record.details.accessEnd
-                    machine = try engine(definition: definition) { () throws(WorkflowError) in
-                        try RequestMachine(definition: definition, calendar: calendar, snapshot: snapshot)
-                    }
-                }
-                effects = try engine(definition: definition) { () throws(WorkflowError) in
-                    try machine.submit(by: caller.uid, at: now)
-                }
-                record.submittedAt = now
-            case .decide(let decision, let branch):
-                // The losers of a race (double click, a retry without a key, a colleague faster) are told
-                // who decided and when: a conflict, not a refusal to record against the rightful approver.
-                if let taken = machine.decisionAlreadyTaken(by: decider, at: now) {
-                    throw Self.alreadyDecided(taken)
-                }
-                switch decision {
-                case .approve(let comment, let licence, let portalURL):
-                    var errors = FieldErrors()
-                    let comment = RequestValidation.comment("comment", comment, required: false, errors: &errors)
-                    let details = ApprovalDetails(
-                        licence: errors.text("licence", licence, limit: InputLimits.name),
-                        portalURL: errors.text("portal_url", portalURL, limit: InputLimits.url))
-                    effects = try engine(definition: definition) { () throws(WorkflowError) in
-                        try machine.approve(by: decider, at: now, comment: comment, details: details, branch: branch)
-                    }
-                case .reject(let reason):
-                    var errors = FieldErrors()
-                    let reason = RequestValidation.comment("reason", reason, required: true, errors: &errors) ?? ""
-                    effects = try engine(definition: definition) { () throws(WorkflowError) in
-                        try machine.reject(by: decider, at: now, reason: reason, branch: branch)
-                    }
-                case .requestChanges(let question):
-                    var errors = FieldErrors()
-                    let question =
-                        RequestValidation.comment("question", question, required: true, errors: &errors) ?? ""
-                    effects = try engine(definition: definition) { () throws(WorkflowError) in
-                        try machine.requestChanges(by: decider, at: now, question: question, branch: branch)
-                    }
-                }
-            case .resubmit(let changes):
-                guard caller.uid == record.requester else {
-                    throw refusal(
-                        Self.forbidden(UserText("request.only_requester_resubmits"), "not_requester"))
-                }
-                guard case .changesRequested = machine.state else {
-                    throw ServiceError(
-                        .invalidState, message: UserText("request.no_open_question"),
-                        engineCode: WorkflowError.Code.invalidTransition.rawValue)
-                }
-                var errors = FieldErrors()
-                let comment = RequestValidation.comment("comment", changes.comment, required: false, errors: &errors)
-                let details = changes.changes.applied(to: record.details).cleaned(kind: record.kind, errors: &errors)
-                // The catalogue facts stay those the request was routed on.
-                RequestValidation.completeness(
-                    details, kind: record.kind, catalogue: machine.snapshot.facts, definition: definition, now: now,
-                    errors: &errors)
-                try errors.check()
-                record.details = details
-                // The catalogue facts stay those the request was routed on; the requester's own facts change.
-                let facts = record.facts(catalogue: machine.snapshot.facts)
-                let accessEnd = details.accessEnd
-                effects = try engine(definition: definition) { () throws(WorkflowError) in
-                    try machine.resubmit(
-                        by: caller.uid, at: now, facts: facts, accessEnd: .some(accessEnd), comment: comment)
-                }
-            case .withdraw(let comment):
-                var errors = FieldErrors()
-                let comment = RequestValidation.comment("comment", comment, required: false, errors: &errors)
-                effects = try engine(definition: definition) { () throws(WorkflowError) in
-                    try machine.withdraw(by: caller.uid, at: now, comment: comment)
-                }
-            case .revoke(let reason):
-                var errors = FieldErrors()
-                let reason = RequestValidation.comment("reason", reason, required: true, errors: &errors) ?? ""
-                effects = try engine(definition: definition) { () throws(WorkflowError) in
-                    try machine.revoke(by: decider, at: now, reason: reason)
-                }
-            }
+            return try handler.apply(to: &request)
         } catch let error as ServiceError where error.code == .forbidden {
-            throw refusal(error)
+            throw refusal(error, state: state)
         }
-        return Transition(record: record, machine: machine, effects: effects)
     }
 
     /// 409 for a decision on a step that was decided meanwhile.
@@ -449,10 +293,6 @@ extension RequestService {
             .conflict, message: message,
             engineCode: "already_decided",
             details: "step \(decision.step) decided by \(decision.person) at \(decision.at)")
-    }
-
-    static func forbidden(_ message: UserText, _ engineCode: String?) -> ServiceError {
-        ServiceError(.forbidden, message: message, engineCode: engineCode)
     }
 
     /// Runs an engine call and maps its refusal to a `ServiceError`.
@@ -529,12 +369,6 @@ extension RequestService {
             return invalid(["branch": UserText("decision.unknown_branch")])
         }
     }
-}
-
-/// The input of `decide` as fingerprinted.
-private struct DecideFingerprint: Encodable, Sendable {
-    var decision: DecisionInput
-    var branch: String?
 }
 
 /// Type erasure for fingerprinting.
