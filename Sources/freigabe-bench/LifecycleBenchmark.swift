@@ -24,6 +24,11 @@ struct LifecycleBenchmark: AsyncParsableCommand {
     var pgbenchTPS = ""
     @Flag(inversion: .prefixedNo, help: "Decide with `Prefer: return=minimal` (204, no request view).")
     var minimal = true
+    @Option(
+        help: "psql for the database figures (default: $FREIGABE_PG_BIN/psql; connection from PGHOST, PGUSER, ...).")
+    var psql = ProcessInfo.processInfo.environment["FREIGABE_PG_BIN"].map { $0 + "/psql" }
+    @Option(help: "The server's database, for commits and statements.")
+    var database = ProcessInfo.processInfo.environment["FREIGABE_DB_NAME"] ?? "freigabe"
 
     func run() async throws {
         guard people.split(separator: ",").count == 5 else { throw ValidationError("--people needs five names") }
@@ -48,6 +53,9 @@ struct LifecycleBenchmark: AsyncParsableCommand {
             "freigabe-bench lifecycle: \(url), dataset \(dataset), \(ProcessInfo.processInfo.activeProcessorCount) cores, "
                 + (minimal ? "decisions with Prefer: return=minimal" : "decisions answered with the whole request")
         )
+        let probe = CostProbe(serverPID: serverPID, psql: psql, database: database)
+        try await probe.settle()
+        var reading = probe.read()
         for count in counts {
             let deadline = ContinuousClock.now + .seconds(seconds)
             let started = ContinuousClock.now
@@ -65,6 +73,10 @@ struct LifecycleBenchmark: AsyncParsableCommand {
             }
             let summary = LatencySummary(latencies: results, elapsed: ContinuousClock.now - started)
             print("\(String(format: "%3d", count)) clients: decisions \(summary.line)")
+            try await probe.settle()
+            let after = probe.read()
+            print("             " + CostProbe.line(from: reading, to: after, commands: results.count))
+            reading = after
             if let tps = databaseFloor[count] {
                 print(
                     String(
