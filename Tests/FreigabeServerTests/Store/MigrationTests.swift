@@ -1,4 +1,5 @@
 import Foundation
+import LDAPDirectory
 import Logging
 import PostgresNIO
 import Testing
@@ -26,6 +27,30 @@ struct MigrationTests {
                 #expect(status.isCurrent)
                 #expect(status.applied == Migrations.all.map(\.version))
                 #expect(status.unknown.isEmpty && status.mismatched.isEmpty)
+            }
+        }
+    }
+
+    @Test("migrate re-keys group DNs stored in an older form, with the directory's normalisation")
+    func rekeysGroups() async throws {
+        try await TestDatabase.with(migrated: true) { database in
+            try await database.withClients { app, admin in
+                // A key as an older release wrote it (escapes kept, spaces inside the value doubled).
+                let group = #"CN=Stewards\, Umwelt  Amt,OU=Groups,DC=stadt,DC=example"#
+                let stale = #"cn=stewards\, umwelt  amt,ou=groups,dc=stadt,dc=example"#
+                #expect(DistinguishedName.normalize(group) != stale)
+                try await admin.query(
+                    """
+                    INSERT INTO domains (id, title, steward_group, steward_group_key)
+                    VALUES ('umwelt', 'Umwelt', \(group), \(stale))
+                    """, logger: logger)
+                try await Migrator.migrate(client: admin, appRole: database.settings.user, logger: logger)
+                let rows = try await app.query(
+                    "SELECT steward_group_key FROM domains WHERE id = 'umwelt'", logger: logger)
+                let key = try await rows.decode(String.self).first(where: { _ in true })
+                #expect(key == DistinguishedName.normalize(group))
+                // The key a member's group list gives (as LDAP spells the DN) is the stored key.
+                #expect(DNKey.key("cn=stewards\\, umwelt amt, ou=groups, dc=stadt, dc=example") == key)
             }
         }
     }

@@ -187,4 +187,33 @@ public struct CatalogRepository: Sendable {
         for try await inserted in rows.decode(Bool.self) { return inserted ? .created : .updated }
         return .unchanged
     }
+
+    /// Recomputes the stored group keys (`DNKey`) where they differ from the DN's key today; run by
+    /// `freigabe migrate`, so rows written before a change of the key's form compare correctly.
+    static func rekeyGroups(on connection: PostgresConnection, logger: Logger) async throws {
+        var domains: [(id: String, key: String)] = []
+        for try await (id, group, key) in try await connection.query(
+            "SELECT id, steward_group, steward_group_key FROM domains", logger: logger
+        ).decode((String, String, String).self) where DNKey.key(group) != key {
+            domains.append((id, DNKey.key(group)))
+        }
+        for domain in domains {
+            try await connection.query(
+                "UPDATE domains SET steward_group_key = \(domain.key) WHERE id = \(domain.id)", logger: logger)
+        }
+        var datasets: [(id: String, key: String)] = []
+        for try await (id, group, key) in try await connection.query(
+            "SELECT id, owner_group, owner_group_key FROM datasets WHERE owner_group IS NOT NULL", logger: logger
+        ).decode((String, String, String?).self) where DNKey.key(group) != key {
+            datasets.append((id, DNKey.key(group)))
+        }
+        for dataset in datasets {
+            try await connection.query(
+                "UPDATE datasets SET owner_group_key = \(dataset.key) WHERE id = \(dataset.id)", logger: logger)
+        }
+        if !domains.isEmpty || !datasets.isEmpty {
+            logger.notice(
+                "group keys recomputed", metadata: ["domains": "\(domains.count)", "datasets": "\(datasets.count)"])
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LDAPDirectory
 import Logging
 import PostgresNIO
 
@@ -258,25 +259,15 @@ enum StoredJSON {
     }
 }
 
-/// Compares LDAP DNs as the directory does for our purposes: case-insensitive, ignoring spaces around
-/// the separators (`CN=Stewards, OU=Groups` equals `cn=stewards,ou=groups`). Stored beside the DN in
-/// `datasets.owner_group_key` and `domains.steward_group_key`, so membership tests are plain equality.
+/// The one comparison form of an LDAP DN, the directory's own (`DistinguishedName.normalized`: attribute
+/// types lower-cased, values compared case-insensitively without insignificant spaces, escapes resolved):
+/// `CN=Stewards, OU=Groups` and `cn=stewards,ou=groups` have the same key. Stored beside the DN in
+/// `datasets.owner_group_key` and `domains.steward_group_key`, so membership tests are plain equality;
+/// `freigabe migrate` re-keys stored rows (`CatalogRepository.rekeyGroups`), so the stored keys follow
+/// any change of this form.
 enum DNKey {
     static func key(_ dn: String) -> String {
-        var result = ""
-        var pendingSpace = ""
-        var previousSeparator = true
-        for character in dn.lowercased() {
-            if character == " " {
-                pendingSpace.append(character)
-                continue
-            }
-            let isSeparator = character == "," || character == "=" || character == "+"
-            if !isSeparator && !previousSeparator { result += pendingSpace }
-            pendingSpace = ""
-            result.append(character)
-            previousSeparator = isSeparator
-        }
-        return result
+        // The catalogue accepts only valid DNs; the fallback keeps a broken one comparable to itself.
+        DistinguishedName.normalize(dn) ?? dn.lowercased()
     }
 }

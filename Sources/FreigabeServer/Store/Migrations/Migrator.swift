@@ -122,6 +122,12 @@ public enum Migrator {
             }
             if didApply { applied.append(migration.version) }
         }
+        if upTo == nil {
+            try await Database.transaction(client, logger: logger, timeouts: .migration) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
+                try await CatalogRepository.rekeyGroups(on: connection, logger: logger)
+            }
+        }
         if let appRole {
             try await Database.transaction(client, logger: logger, timeouts: .migration) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
