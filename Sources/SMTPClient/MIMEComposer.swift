@@ -24,18 +24,19 @@ enum MIMEComposer {
         headers += HeaderField.render("X-Auto-Response-Suppress", ["All"])
         headers += HeaderField.render("MIME-Version", ["1.0"])
 
-        var body = ""
-        if let html = message.htmlBody {
-            let boundary = Self.boundary(for: message.messageID)
-            headers += HeaderField.render("Content-Type", ["multipart/alternative;", "boundary=\"\(boundary)\""])
-            body += "--\(boundary)\r\n"
-            body += Self.part(contentType: "text/plain", message.textBody)
-            body += "--\(boundary)\r\n"
-            body += Self.part(contentType: "text/html", html)
-            body += "--\(boundary)--\r\n"
-        } else {
-            body += Self.part(contentType: "text/plain", message.textBody)
+        guard let html = message.htmlBody else {
+            // One part: its Content-Type and transfer encoding are the message's own headers.
+            return Array((headers + Self.part(contentType: "text/plain", message.textBody)).utf8)
         }
+        let boundary = Self.boundary(for: message.messageID)
+        headers += HeaderField.render("Content-Type", ["multipart/alternative;", "boundary=\"\(boundary)\""])
+        // The empty line ends the message's headers; each part then brings its own.
+        var body = "\r\n"
+        body += "--\(boundary)\r\n"
+        body += Self.part(contentType: "text/plain", message.textBody)
+        body += "--\(boundary)\r\n"
+        body += Self.part(contentType: "text/html", html)
+        body += "--\(boundary)--\r\n"
         return Array((headers + body).utf8)
     }
 

@@ -61,7 +61,9 @@ enum SMTPCommand: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .authPlain: return "AUTH PLAIN <redacted>"
         case .authLoginResponse: return "<redacted AUTH LOGIN response>"
-        default: return String(self.line.dropLast(2))
+        default:
+            // "\r\n" is a single Character: drop it as two scalars.
+            return String(String.UnicodeScalarView(self.line.unicodeScalars.dropLast(2)))
         }
     }
 
