@@ -41,6 +41,15 @@ import Testing
             html: "<p>Guten Tag,</p>\n<p>der Datensatz „Bäume“ wartet.</p>")
         let bytes = MIMEComposer.compose(message)
         #expect(bytes.allSatisfy { $0 < 0x80 }, "headers and QP bodies are 7-bit")
+        // Every line ends in CRLF: no bare CR or LF anywhere (RFC 5322 2.3).
+        for (index, byte) in bytes.enumerated() {
+            if byte == 13 {
+                #expect(index + 1 < bytes.count && bytes[index + 1] == 10, "bare CR at \(index)")
+            } else if byte == 10 {
+                #expect(index > 0 && bytes[index - 1] == 13, "bare LF at \(index)")
+            }
+        }
+        #expect(bytes.ends(with: [13, 10]))
         let reader = try MIMEReader(bytes)
         #expect(
             Self.headerNames(reader) == [

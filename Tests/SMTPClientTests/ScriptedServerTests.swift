@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import NIOCore
 import NIOSSL
 import Synchronization
@@ -251,6 +252,24 @@ import Testing
         #expect(error?.isTemporary == true)
     }
 
+    @Test func connectTimeout() async throws {
+        // A listener that never accepts, its queue full: the kernel drops further SYNs, so the
+        // next connection attempt hangs until the client's own deadline ends it.
+        let listener = try FullListener()
+        defer { listener.close() }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var configuration = Self.configuration(port: listener.port)
+        configuration.connectTimeout = .milliseconds(500)
+        let error = await Self.sendFailure(
+            try SMTPClient(configuration: configuration), [try Self.message("c@test.example")])
+        let elapsed = clock.now - start
+        #expect(error?.code == .timeout)
+        #expect(error?.stage == .connect)
+        #expect(error?.isTemporary == true)
+        #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(3), "took \(elapsed)")
+    }
+
     @Test func configurationIsCheckedAndShowsNoPassword() throws {
         let credentials = SMTPCredentials(username: "svc", password: "Sehr-Geheim-123")
         #expect(throws: SMTPError.self) {
@@ -291,5 +310,52 @@ final class ReceivedLines: Sendable {
             try? await Task.sleep(for: .milliseconds(10))
         }
         return self.lines
+    }
+}
+
+/// A TCP listener on 127.0.0.1 with a backlog of 0 that never accepts, filled with connections
+/// until one no longer completes: from then on every connection attempt hangs.
+final class FullListener {
+    let port: Int
+    private let listenSocket: Int32
+    private var fillers: [Int32] = []
+
+    init() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(listener >= 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
+        }
+        try #require(bound == 0)
+        try #require(listen(listener, 0) == 0)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        self.listenSocket = listener
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+        // Non-blocking connects until one stays in progress: the accept queue is full then.
+        for _ in 0..<8 {
+            let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            self.fillers.append(filler)
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, length) }
+            }
+            var pollFD = pollfd(fd: filler, events: Int16(POLLOUT), revents: 0)
+            if poll(&pollFD, 1, 200) == 0 {
+                return
+            }
+        }
+        Issue.record("the listen queue never filled up")
+    }
+
+    func close() {
+        for fd in self.fillers + [self.listenSocket] {
+            _ = Glibc.close(fd)
+        }
     }
 }

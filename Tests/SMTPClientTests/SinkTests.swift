@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import Synchronization
 import Testing
 
 @testable import SMTPClient
@@ -222,6 +224,28 @@ enum SMTPSink {
         #expect(results.first?.permanentlyFailed.count == 1)
     }
 
+    @Test func thePasswordAppearsInNoLogLine() async throws {
+        // Logged at trace level, everything the client says about a whole session with AUTH.
+        let lines = CapturedLog()
+        var logger = Logger(label: "smtp-test") { _ in CapturingLogHandler(lines: lines) }
+        logger.logLevel = .trace
+        let configuration = try SMTPSink.configuration()
+        let credentials = try #require(configuration.credentials)
+        let results = try await SMTPClient(configuration: configuration, logger: logger)
+            .send([try Self.message(to: [try Self.mailbox("gut@stadt.example")])])
+        #expect(results.first?.isDelivered == true)
+        let log = lines.all.joined(separator: "\n")
+        #expect(log.contains("AUTH PLAIN <redacted>"), "the AUTH step is logged, redacted")
+        let secrets = [
+            credentials.password,
+            Data(credentials.password.utf8).base64EncodedString(),
+            Data("\u{0}\(credentials.username)\u{0}\(credentials.password)".utf8).base64EncodedString(),
+        ]
+        for secret in secrets {
+            #expect(!log.contains(secret))
+        }
+    }
+
     @Test func wrongPasswordIsPermanent() async throws {
         let client = try SMTPClient(configuration: try SMTPSink.configuration(password: "falsch"))
         let error = await #expect(throws: SMTPError.self) {
@@ -251,5 +275,32 @@ enum SMTPSink {
             try await client.send([try Self.message(to: [try Self.mailbox("gut@stadt.example")])])
         }
         #expect(error?.code == .tlsFailure)
+    }
+}
+
+/// Log lines (message and metadata) collected by ``CapturingLogHandler``.
+final class CapturedLog: Sendable {
+    private let storage = Mutex<[String]>([])
+
+    func append(_ line: String) {
+        self.storage.withLock { $0.append(line) }
+    }
+
+    var all: [String] { self.storage.withLock { $0 } }
+}
+
+struct CapturingLogHandler: LogHandler {
+    let lines: CapturedLog
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { self.metadata[key] }
+        set { self.metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
+        self.lines.append("\(event.level) \(event.message) \(merged.sorted { $0.key < $1.key })")
     }
 }
