@@ -50,8 +50,9 @@ public struct MailMessage: Sendable, Hashable {
         guard !to.isEmpty else {
             throw .invalidMessage("a message needs at least one recipient")
         }
-        var seen = Set<String>()
-        for mailbox in to where !seen.insert(mailbox.address.description.lowercased()).inserted {
+        // Twice in RCPT TO would deliver twice; case differences are the same mailbox in practice.
+        let distinct = Set(to.map { $0.address.description.lowercased() })
+        guard distinct.count == to.count else {
             throw .invalidMessage("recipient listed twice")
         }
         self.messageID = messageID

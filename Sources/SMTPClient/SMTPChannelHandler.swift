@@ -58,7 +58,7 @@ final class SMTPChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
         do {
             try self.parser.append(buffer.readableBytesView)
             while let reply = try self.parser.next() {
-                self.logger.debug("SMTP reply", metadata: ["smtp.reply": "\(reply.code)"])
+                self.logger.debug("SMTP reply", metadata: [SMTPLogKey.reply: "\(reply.code)"])
                 self.cancelTimer()
                 self.run(self.machine.replyReceived(reply), context: context)
             }
@@ -98,11 +98,11 @@ final class SMTPChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
             break
         case .send(let command):
             // `description` redacts AUTH payloads; `line` (with them) only goes to the socket.
-            self.logger.debug("SMTP command", metadata: ["smtp.command": "\(command)"])
+            self.logger.debug("SMTP command", metadata: [SMTPLogKey.command: "\(command)"])
             self.write(Array(command.line.utf8), context: context)
             self.arm(self.timeouts.command, context: context)
         case .sendContent(let bytes):
-            self.logger.debug("SMTP message content", metadata: ["smtp.octets": "\(bytes.count)"])
+            self.logger.debug("SMTP message content", metadata: [SMTPLogKey.octets: "\(bytes.count)"])
             self.write(bytes, context: context)
             self.arm(self.timeouts.data, context: context)
         case .startTLSHandshake:

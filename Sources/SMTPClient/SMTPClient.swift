@@ -29,7 +29,7 @@ public struct SMTPClient: Sendable {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         var logger = logger
-        logger[metadataKey: "smtp.server"] = "\(configuration.host):\(configuration.port)"
+        logger[metadataKey: SMTPLogKey.server] = "\(configuration.host):\(configuration.port)"
         self.logger = logger
         switch configuration.security {
         case .plaintext:
@@ -101,7 +101,7 @@ public struct SMTPClient: Sendable {
                 failure = SMTPError(code: .connectionFailed, isTemporary: true, stage: .connect, details: "\(error)")
             }
             promise.fail(failure)
-            logger.info("SMTP connection failed", metadata: ["smtp.error": "\(String(reflecting: failure))"])
+            logger.info("SMTP connection failed", metadata: [SMTPLogKey.error: "\(String(reflecting: failure))"])
             throw failure
         }
 
@@ -118,14 +118,14 @@ public struct SMTPClient: Sendable {
         }
         switch outcome {
         case .failed(let error):
-            logger.info("SMTP session failed", metadata: ["smtp.error": "\(String(reflecting: error))"])
+            logger.info("SMTP session failed", metadata: [SMTPLogKey.error: "\(String(reflecting: error))"])
             throw error
         case .completed(let results):
             logger.debug(
                 "SMTP session done",
                 metadata: [
-                    "smtp.messages": "\(results.count)",
-                    "smtp.delivered": "\(results.filter(\.isDelivered).count)",
+                    SMTPLogKey.messages: "\(results.count)",
+                    SMTPLogKey.delivered: "\(results.filter(\.isDelivered).count)",
                 ])
             return results
         }

@@ -189,7 +189,10 @@ struct SMTPStateMachine {
     /// A network, TLS or parse error; the connection is unusable.
     mutating func errorCaught(_ error: SMTPError) -> Action {
         var error = error
-        error.stage = error.stage ?? self.stage
+        if error.stage == nil {
+            // A TLS error in the greeting state comes from implicit TLS's handshake.
+            error.stage = error.code == .tlsFailure ? .tlsHandshake : self.stage
+        }
         return self.fail(error)
     }
 

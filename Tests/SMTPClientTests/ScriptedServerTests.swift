@@ -215,14 +215,9 @@ import Testing
     }
 
     @Test func implicitTLSWithAuthAgainstATLSServer() async throws {
-        let tlsDirectory = try TestEnvironment.value("FREIGABE_TEST_TLS_DIR")
-        var serverTLS = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(tlsDirectory + "/server.pem").map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsDirectory + "/server.key", format: .pem)))
-        serverTLS.minimumTLSVersion = .tlsv12
         let auth = ReceivedLines()
         let results = try await ScriptedServer.run(
-            tls: try NIOSSLContext(configuration: serverTLS),
+            tls: try Self.serverTLS(),
             script: { connection in
                 try await connection.handshake(extensions: ["AUTH LOGIN PLAIN", "SIZE 100000"])
                 auth.append(try await connection.expect("AUTH PLAIN "))
@@ -241,6 +236,49 @@ import Testing
         #expect(results.first?.isDelivered == true)
         let response = try #require(auth.lines.first.map { String($0.dropFirst("AUTH PLAIN ".count)) })
         #expect(Data(base64Encoded: response) == Data("\u{0}user\u{0}pässwort".utf8))
+    }
+
+    @Test func implicitTLSVerifiesTheServerName() async throws {
+        // The certificate names "localhost"; without a server name the client checks 127.0.0.1.
+        let error = try await ScriptedServer.run(
+            tls: try Self.serverTLS(),
+            script: { connection in try await connection.handshake() },
+            body: { port in
+                var configuration = Self.configuration(port: port, security: .implicitTLS)
+                configuration.tls.serverName = nil
+                return await Self.sendFailure(
+                    try SMTPClient(configuration: configuration), [try Self.message("v@test.example")])
+            })
+        #expect(error?.code == .tlsFailure)
+        #expect(error?.stage == .tlsHandshake)
+    }
+
+    @Test func silentTLSHandshakeAfterSTARTTLSTimesOut() async throws {
+        let error = try await ScriptedServer.run(
+            script: { connection in
+                try await connection.handshake(extensions: ["STARTTLS"])
+                try await connection.expect("STARTTLS")
+                try await connection.reply("220 go ahead")
+                // Never answers the ClientHello.
+                try await Task.sleep(for: .seconds(30))
+            },
+            body: { port in
+                let client = try SMTPClient(
+                    configuration: Self.configuration(
+                        port: port, security: .startTLS, commandTimeout: .milliseconds(500)))
+                return await Self.sendFailure(client, [try Self.message("h@test.example")])
+            })
+        #expect(error?.code == .timeout)
+        #expect(error?.stage == .tlsHandshake)
+    }
+
+    static func serverTLS() throws -> NIOSSLContext {
+        let tlsDirectory = try TestEnvironment.value("FREIGABE_TEST_TLS_DIR")
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(tlsDirectory + "/server.pem").map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsDirectory + "/server.key", format: .pem)))
+        configuration.minimumTLSVersion = .tlsv12
+        return try NIOSSLContext(configuration: configuration)
     }
 
     @Test func connectionRefused() async throws {
