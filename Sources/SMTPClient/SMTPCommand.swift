@@ -1,20 +1,5 @@
 import struct Foundation.Data
 
-/// Username and password for SMTP AUTH. Neither `description` nor `debugDescription` shows the
-/// password, so printing a configuration or logging it by accident leaks nothing.
-public struct SMTPCredentials: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
-    public var username: String
-    public var password: String
-
-    public init(username: String, password: String) {
-        self.username = username
-        self.password = password
-    }
-
-    public var description: String { "SMTPCredentials(username: \(self.username), password: <redacted>)" }
-    public var debugDescription: String { self.description }
-}
-
 /// A command the client sends, one line each (RFC 5321 4.1.1, RFC 4954 for AUTH).
 enum SMTPCommand: Sendable, Hashable, CustomStringConvertible {
     case ehlo(String)

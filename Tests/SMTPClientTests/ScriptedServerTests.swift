@@ -323,9 +323,11 @@ import Testing
         }
         let configuration = SMTPConfiguration(host: "mail.stadt.example", credentials: credentials)
         #expect(configuration.port == 587)
+        var dumped = ""
+        dump(configuration, to: &dumped)
         for text in [
             configuration.description, String(reflecting: configuration), "\(credentials)",
-            String(reflecting: credentials),
+            String(reflecting: credentials), dumped, "\([credentials])",
         ] {
             #expect(!text.contains("Sehr-Geheim-123"), "\(text)")
         }
