@@ -38,6 +38,7 @@ test: services
 	$(WITH_SERVICES) swift test --skip-build --filter WorkflowEngineTests
 	$(WITH_SERVICES) swift test --skip-build --filter LDAPDirectoryTests
 	$(WITH_SERVICES) swift test --skip-build --filter FreigabeServerTests
+	$(WITH_SERVICES) swift test --skip-build --filter SMTPClientTests
 	$(MAKE) validate-workflows
 	$(MAKE) api-conformance
 	$(MAKE) lint
