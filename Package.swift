@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "freigabe-bench", targets: ["freigabe-bench"]),
         .library(name: "WorkflowEngine", targets: ["WorkflowEngine"]),
         .library(name: "LDAPDirectory", targets: ["LDAPDirectory"]),
+        .library(name: "AuditLog", targets: ["AuditLog"]),
         .library(name: "FreigabeServer", targets: ["FreigabeServer"]),
     ],
     dependencies: [
@@ -35,6 +36,11 @@ let package = Package(
         .target(
             name: "WorkflowEngine",
             dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        .target(
+            name: "AuditLog",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["FORMAT.md"]
         ),
         .systemLibrary(
             name: "CLDAP",
@@ -97,6 +103,11 @@ let package = Package(
                 "WorkflowEngine", .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
+        ),
+        .testTarget(
+            name: "AuditLogTests",
+            dependencies: ["AuditLog", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["Vectors"]
         ),
         .testTarget(
             name: "LDAPDirectoryTests",
