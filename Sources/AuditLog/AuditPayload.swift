@@ -1,3 +1,5 @@
+import Foundation
+
 /// The personal part of an audit event (display names, comments, request texts): committed by its
 /// hash in the event, stored beside it, erasable after the retention period.
 ///
@@ -31,20 +33,46 @@ public struct AuditPayload: Sendable, Hashable, Codable {
     /// Format v1 (`FORMAT.md`): version, salt, field count, then each field as key and value.
     public var canonicalEncoding: [UInt8] {
         var writer = ByteWriter()
-        writer.append(Self.formatVersion)
-        writer.append(UInt8(salt.count))
-        writer.bytes.append(contentsOf: salt)
-        writer.append(UInt32(fields.count))
-        for key in fields.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-            writer.append(key)
-            writer.append(fields[key]!)
-        }
+        write(into: &writer)
         return writer.bytes
     }
 
     /// SHA-256 of ``canonicalEncoding``: what ``AuditEvent/payloadHash`` holds.
     public var hash: SHA256Hash {
-        SHA256Hash.digest(of: canonicalEncoding)
+        var writer = ByteWriter()
+        return hash(reusing: &writer)
+    }
+
+    /// ``hash`` with a buffer kept by the caller: the verifier hashes a payload per event.
+    func hash(reusing writer: inout ByteWriter) -> SHA256Hash {
+        writer.bytes.removeAll(keepingCapacity: true)
+        write(into: &writer)
+        return writer.bytes.withUnsafeBytes { SHA256Hash.digest(of: $0) }
+    }
+
+    private func write(into writer: inout ByteWriter) {
+        writer.append(Self.formatVersion)
+        writer.append(UInt8(salt.count))
+        writer.bytes.append(contentsOf: salt)
+        writer.append(UInt32(fields.count))
+        for key in fields.keys.sorted(by: Self.utf8Precedes) {
+            writer.append(key)
+            writer.append(fields[key]!)
+        }
+    }
+
+    /// Byte order of the UTF-8 forms (not `String`'s `<`, which orders by Unicode scalars after
+    /// normalisation): what FORMAT.md specifies, and a `memcmp`.
+    static func utf8Precedes(_ left: String, _ right: String) -> Bool {
+        var left = left
+        var right = right
+        return left.withUTF8 { leftBytes in
+            right.withUTF8 { rightBytes in
+                let common = min(leftBytes.count, rightBytes.count)
+                let order = common == 0 ? 0 : memcmp(leftBytes.baseAddress!, rightBytes.baseAddress!, common)
+                return order != 0 ? order < 0 : leftBytes.count < rightBytes.count
+            }
+        }
     }
 
     /// Reads ``canonicalEncoding`` back, refusing any other encoding of the same value (keys out of
@@ -63,7 +91,7 @@ public struct AuditPayload: Sendable, Hashable, Codable {
             let key = try reader.readString()
             // Swift compares strings by canonical equivalence: two byte-distinct keys can still be one
             // dictionary key, which would make the decoded value re-encode differently.
-            if let previousKey, !previousKey.utf8.lexicographicallyPrecedes(key.utf8) || fields[key] != nil {
+            if let previousKey, !Self.utf8Precedes(previousKey, key) || fields[key] != nil {
                 throw .fieldsNotInCanonicalOrder(offset: keyOffset)
             }
             fields[key] = try reader.readString()

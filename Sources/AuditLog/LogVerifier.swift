@@ -34,6 +34,7 @@ public struct LogVerifier: Sendable {
 
         var frontier = start
         var encoder = AuditEventEncoder()
+        var payloadBuffer = ByteWriter()
         var redacted: UInt64 = 0
         var lastVerifiedSize = start.size
         // Checkpoints below the start are covered by the consistency checks alone.
@@ -64,7 +65,7 @@ public struct LogVerifier: Sendable {
             }
             switch verifiable.payload {
             case .present(let payload):
-                guard payload.hash == verifiable.event.payloadHash else {
+                guard payload.hash(reusing: &payloadBuffer) == verifiable.event.payloadHash else {
                     return .failure(.payloadHashMismatch(position: position))
                 }
             case .redacted:
