@@ -42,6 +42,10 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             exclude: ["FORMAT.md"]
         ),
+        .executableTarget(
+            name: "audit-bench",
+            dependencies: ["AuditLog"]
+        ),
         .systemLibrary(
             name: "CLDAP",
             pkgConfig: "ldap",
