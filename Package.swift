@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "WorkflowEngine", targets: ["WorkflowEngine"]),
         .library(name: "LDAPDirectory", targets: ["LDAPDirectory"]),
         .library(name: "SMTPClient", targets: ["SMTPClient"]),
+        .library(name: "AuditLog", targets: ["AuditLog"]),
         .library(name: "FreigabeServer", targets: ["FreigabeServer"]),
     ],
     dependencies: [
@@ -37,6 +38,15 @@ let package = Package(
         .target(
             name: "WorkflowEngine",
             dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        .target(
+            name: "AuditLog",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["FORMAT.md"]
+        ),
+        .executableTarget(
+            name: "audit-bench",
+            dependencies: ["AuditLog"]
         ),
         .systemLibrary(
             name: "CLDAP",
@@ -109,6 +119,11 @@ let package = Package(
                 "WorkflowEngine", .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
+        ),
+        .testTarget(
+            name: "AuditLogTests",
+            dependencies: ["AuditLog", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["Vectors"]
         ),
         .testTarget(
             name: "LDAPDirectoryTests",

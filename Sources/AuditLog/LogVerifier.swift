@@ -1,0 +1,168 @@
+/// Checks a log, or an export of its tail, against signed checkpoints and reports the first fault.
+///
+/// In this order: every checkpoint (a signed note by the trusted key, a checkpoint of this log, each
+/// extending the one before); then the events in log order (encoding format, sequence without gaps,
+/// payload against its hash, event against its recorded leaf hash), and whenever the events reach a
+/// checkpoint's size, that the tree over them has the checkpoint's root. Events after the last
+/// checkpoint are checked for everything but the root; ``VerificationSummary`` says how many.
+///
+/// One pass, O(log n) memory: events may come from a stream.
+public struct LogVerifier: Sendable {
+    public let key: NoteVerifierKey
+    /// The origin line every checkpoint must carry; by default the key's name, as the spec advises.
+    public let origin: String
+
+    public init(key: NoteVerifierKey, origin: String? = nil) {
+        self.key = key
+        self.origin = origin ?? key.keyName
+    }
+
+    /// - Parameters:
+    ///   - events: In log order, starting at position `start.size`.
+    ///   - checkpoints: In the order they were made (non-decreasing sizes).
+    ///   - start: The tree before the first event: empty for a whole log; for an export, the frontier
+    ///     the export carries, which is trusted only as far as a checkpoint's root confirms it.
+    public func verify(
+        events: some Sequence<VerifiableEvent>, checkpoints records: [CheckpointRecord],
+        start: MerkleFrontier = MerkleFrontier()
+    ) -> Result<VerificationSummary, VerificationFailure> {
+        let checkpoints: [Checkpoint]
+        switch readCheckpoints(records) {
+        case .success(let read): checkpoints = read
+        case .failure(let failure): return .failure(failure)
+        }
+
+        var frontier = start
+        var encoder = AuditEventEncoder()
+        var payloadBuffer = ByteWriter()
+        var redacted: UInt64 = 0
+        var lastVerifiedSize = start.size
+        // Checkpoints below the start are covered by the consistency checks alone.
+        var next = checkpoints.firstIndex { $0.treeSize >= start.size } ?? checkpoints.endIndex
+
+        func checkReachedCheckpoints() -> VerificationFailure? {
+            guard next < checkpoints.endIndex, checkpoints[next].treeSize == frontier.size else { return nil }
+            let root = frontier.rootHash
+            while next < checkpoints.endIndex, checkpoints[next].treeSize == frontier.size {
+                guard checkpoints[next].rootHash == root else {
+                    return .rootMismatch(
+                        checkpoint: next, treeSize: frontier.size, lastVerifiedSize: lastVerifiedSize)
+                }
+                next += 1
+            }
+            lastVerifiedSize = frontier.size
+            return nil
+        }
+
+        if let failure = checkReachedCheckpoints() { return .failure(failure) }
+        for verifiable in events {
+            let position = frontier.size
+            guard verifiable.formatVersion == AuditEventEncoder.formatVersion else {
+                return .failure(.unsupportedFormatVersion(position: position, version: verifiable.formatVersion))
+            }
+            guard verifiable.event.sequence == position else {
+                return .failure(.sequenceMismatch(position: position, found: verifiable.event.sequence))
+            }
+            switch verifiable.payload {
+            case .present(let payload):
+                guard payload.hash(reusing: &payloadBuffer) == verifiable.event.payloadHash else {
+                    return .failure(.payloadHashMismatch(position: position))
+                }
+            case .redacted:
+                redacted += 1
+            }
+            let leafHash = encoder.leafHash(of: verifiable.event)
+            if let recorded = verifiable.recordedLeafHash, recorded != leafHash {
+                return .failure(.leafHashMismatch(position: position))
+            }
+            frontier.append(leafHash: leafHash)
+            if let failure = checkReachedCheckpoints() { return .failure(failure) }
+        }
+        if next < checkpoints.endIndex {
+            return .failure(
+                .logShorterThanCheckpoint(
+                    checkpoint: next, treeSize: checkpoints[next].treeSize, eventCount: frontier.size))
+        }
+        return .success(
+            VerificationSummary(
+                startSize: start.size, treeSize: frontier.size, rootHash: frontier.rootHash,
+                checkpointCount: checkpoints.count, coveredSize: lastVerifiedSize, latestCheckpoint: checkpoints.last,
+                redactedEventCount: redacted))
+    }
+
+    /// Signature, origin and form of each checkpoint, then each against the one before.
+    private func readCheckpoints(_ records: [CheckpointRecord]) -> Result<[Checkpoint], VerificationFailure> {
+        var checkpoints: [Checkpoint] = []
+        for (index, record) in records.enumerated() {
+            let note: SignedNote
+            do throws(NoteFormatError) {
+                note = try SignedNote(parsing: record.signedNote)
+            } catch {
+                return .failure(.checkpointUnreadable(checkpoint: index, reason: error.description))
+            }
+            switch key.verify(note) {
+            case .verified: break
+            case .noSignatureFromKey: return .failure(.checkpointNotSignedByKey(checkpoint: index))
+            case .invalidSignature: return .failure(.checkpointSignatureInvalid(checkpoint: index))
+            }
+            let checkpoint: Checkpoint
+            do throws(CheckpointFormatError) {
+                checkpoint = try Checkpoint(noteText: note.text)
+            } catch {
+                return .failure(.checkpointUnreadable(checkpoint: index, reason: error.description))
+            }
+            guard checkpoint.origin == origin else {
+                return .failure(.checkpointOriginMismatch(checkpoint: index, origin: checkpoint.origin))
+            }
+            if let previous = checkpoints.last,
+                let failure = Self.checkExtension(
+                    checkpoint, of: previous, index: index, proof: record.consistencyProof)
+            {
+                return .failure(failure)
+            }
+            checkpoints.append(checkpoint)
+        }
+        return .success(checkpoints)
+    }
+
+    private static func checkExtension(
+        _ checkpoint: Checkpoint, of previous: Checkpoint, index: Int, proof: [SHA256Hash]?
+    ) -> VerificationFailure? {
+        guard checkpoint.treeSize >= previous.treeSize else {
+            return .checkpointShrinks(
+                checkpoint: index, treeSize: checkpoint.treeSize, previousTreeSize: previous.treeSize)
+        }
+        let inconsistent = VerificationFailure.checkpointInconsistent(
+            checkpoint: index, treeSize: checkpoint.treeSize, previousTreeSize: previous.treeSize)
+        if checkpoint.treeSize == previous.treeSize {
+            return checkpoint.rootHash == previous.rootHash ? nil : inconsistent
+        }
+        // Every tree extends the empty one; without a proof the events decide.
+        guard let proof, previous.treeSize > 0 else { return nil }
+        let consistent = MerkleProofVerifier.verifyConsistency(
+            oldSize: previous.treeSize, newSize: checkpoint.treeSize, oldRoot: previous.rootHash,
+            newRoot: checkpoint.rootHash, proof: proof)
+        return consistent ? nil : inconsistent
+    }
+}
+
+/// What a successful verification covered.
+public struct VerificationSummary: Sendable, Hashable {
+    /// The position of the first event checked (0 for a whole log).
+    public var startSize: UInt64
+    /// The position after the last event checked.
+    public var treeSize: UInt64
+    /// The root over all events checked (with the start frontier).
+    public var rootHash: SHA256Hash
+    /// How many checkpoints verified (signature, origin, extension).
+    public var checkpointCount: Int
+    /// The events up to here match a signed checkpoint root.
+    public var coveredSize: UInt64
+    public var latestCheckpoint: Checkpoint?
+    /// Events whose payload was erased; their hash was taken on trust of the tree.
+    public var redactedEventCount: UInt64
+
+    /// Events after the last checkpoint: checked for form and sequence, but nothing signed covers them
+    /// yet.
+    public var uncoveredEventCount: UInt64 { treeSize - coveredSize }
+}
