@@ -39,6 +39,7 @@ test: services
 	$(WITH_SERVICES) swift test --skip-build --filter LDAPDirectoryTests
 	$(WITH_SERVICES) swift test --skip-build --filter FreigabeServerTests
 	$(WITH_SERVICES) swift test --skip-build --filter SMTPClientTests
+	$(WITH_SERVICES) swift test --skip-build --filter AuditLogTests
 	$(MAKE) validate-workflows
 	$(MAKE) api-conformance
 	$(MAKE) lint
