@@ -76,6 +76,7 @@ let package = Package(
             dependencies: [
                 "WorkflowEngine",
                 "LDAPDirectory",
+                "AuditLog",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -64,6 +64,14 @@ public func buildApplication(
             client: client, workflows: workflows, calendar: WorkingDayCalendar(state: configuration.federalState),
             principals: principals, metrics: metrics)
         services.append(TimerService(requests: service, logger: logger))
+        let signer = try configuration.audit.signer()
+        if signer == nil {
+            logger.warning("No audit.key_file: the decision log is sealed, but its checkpoints are not signed")
+        }
+        services.append(
+            AuditSealService(
+                sealer: AuditSealer(client: client, signer: signer, checkpointFile: configuration.audit.checkpointFile),
+                interval: configuration.audit.sealInterval, logger: logger))
         api = APIRoutes(service: service, document: try OpenAPIDocument.load(path: configuration.openAPIFile))
         requests = service
     } else {

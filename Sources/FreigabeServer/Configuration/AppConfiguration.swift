@@ -57,6 +57,8 @@ public struct AppConfiguration: Sendable, Equatable {
     public var metricsToken: String?
     /// `text` (swift-log's default lines) or `json` (one object per line, for log collectors).
     public var logFormat: LogFormat = .text
+    /// The decision log's signing key and outside copy (`audit.*`).
+    public var audit = AuditSettings()
 
     public enum LogFormat: String, Sendable, CaseIterable {
         case text, json
@@ -122,6 +124,7 @@ public struct AppConfiguration: Sendable, Equatable {
         configuration.database = try DatabaseSettings.read(values)
         if let file = values.text(Key.openAPIFile) { configuration.openAPIFile = file }
         configuration.metricsToken = values.text(Key.metricsToken)
+        configuration.audit = try AuditSettings.read(values)
         if let format = try values.parsed(
             Key.logFormat, expected: "text, json", parse: { LogFormat(rawValue: $0.lowercased()) })
         {

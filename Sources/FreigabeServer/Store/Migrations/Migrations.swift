@@ -7,7 +7,7 @@
 ///
 /// Enum values in CHECK constraints are the engine's raw values (`Vocabulary.swift`); a test compares them.
 public enum Migrations {
-    public static let all: [Migration] = [catalogue, requests, auditLog, timerRetries]
+    public static let all: [Migration] = [catalogue, requests, auditLog, timerRetries, auditSeals]
 
     static let catalogue = Migration(
         version: 1, name: "catalogue",
@@ -289,5 +289,52 @@ public enum Migrations {
             CREATE INDEX timers_due ON timers ((coalesce(next_attempt_at, due_at)), id)
                 WHERE fired_at IS NULL AND cancelled_at IS NULL;
             CREATE INDEX timers_failing ON timers (attempts) WHERE fired_at IS NULL AND cancelled_at IS NULL AND last_error IS NOT NULL;
+            """#)
+
+    /// The tamper evidence of the decision log (`AuditLog`, `Sources/AuditLog/FORMAT.md`): the sealer gives
+    /// committed `audit_events` their place in an RFC 6962 Merkle tree, after they commit and in the order
+    /// it finds them, and signs a checkpoint per batch. Version 5 is left to the outbox migration.
+    static let auditSeals = Migration(
+        version: 6, name: "audit_seals",
+        sql: #"""
+            CREATE TABLE audit_seals (
+                sequence bigint PRIMARY KEY CHECK (sequence >= 0),
+                event_row bigint NOT NULL UNIQUE REFERENCES audit_events (id),
+                event_id uuid NOT NULL UNIQUE,
+                format_version smallint NOT NULL,
+                payload_salt bytea NOT NULL CHECK (length(payload_salt) = 16),
+                leaf_hash bytea NOT NULL CHECK (length(leaf_hash) = 32),
+                sealed_at timestamptz NOT NULL
+            );
+            COMMENT ON TABLE audit_seals IS 'Place of each audit event in the Merkle tree (leaf index = sequence, no gaps) and the leaf hash over its canonical encoding (AuditLog format v1). Append-only.';
+            COMMENT ON COLUMN audit_seals.payload_salt IS 'Random salt of the event''s personal payload (comment, details, client address), so that the payload hash reveals nothing. Erasure after the retention period (audit redact) is not built yet.';
+
+            CREATE TABLE audit_checkpoints (
+                tree_size bigint PRIMARY KEY CHECK (tree_size > 0),
+                root_hash bytea NOT NULL CHECK (length(root_hash) = 32),
+                frontier jsonb NOT NULL,
+                signed_note text,
+                created_at timestamptz NOT NULL
+            );
+            COMMENT ON TABLE audit_checkpoints IS 'One row per sealed batch: the tree head, the right edge of the tree the next batch continues from, and the checkpoint signed with the key of audit.key_file (C2SP tlog-checkpoint; NULL without a key). Append-only; copies belong outside the database.';
+
+            CREATE FUNCTION audit_history_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
+                    USING ERRCODE = 'insufficient_privilege';
+            END;
+            $$;
+            CREATE TRIGGER audit_seals_no_update_delete BEFORE UPDATE OR DELETE ON audit_seals
+                FOR EACH ROW EXECUTE FUNCTION audit_history_append_only();
+            CREATE TRIGGER audit_seals_no_truncate BEFORE TRUNCATE ON audit_seals
+                FOR EACH STATEMENT EXECUTE FUNCTION audit_history_append_only();
+            CREATE TRIGGER audit_checkpoints_no_update_delete BEFORE UPDATE OR DELETE ON audit_checkpoints
+                FOR EACH ROW EXECUTE FUNCTION audit_history_append_only();
+            CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
+                FOR EACH STATEMENT EXECUTE FUNCTION audit_history_append_only();
+            CREATE TRIGGER decisions_no_update_delete BEFORE UPDATE OR DELETE ON decisions
+                FOR EACH ROW EXECUTE FUNCTION audit_history_append_only();
+            CREATE TRIGGER decisions_no_truncate BEFORE TRUNCATE ON decisions
+                FOR EACH STATEMENT EXECUTE FUNCTION audit_history_append_only();
             """#)
 }

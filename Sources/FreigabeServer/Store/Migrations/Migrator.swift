@@ -199,6 +199,8 @@ enum Privileges {
         ("outbox", "SELECT, INSERT, UPDATE, DELETE"),
         ("idempotency_keys", "SELECT, INSERT, UPDATE, DELETE"),
         ("audit_events", "SELECT, INSERT"),
+        ("audit_seals", "SELECT, INSERT"),
+        ("audit_checkpoints", "SELECT, INSERT"),
     ]
 
     static let sequences = ["request_number_seq", "audit_events_id_seq"]

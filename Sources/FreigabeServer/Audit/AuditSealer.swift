@@ -1,0 +1,171 @@
+import AuditLog
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Gives committed audit events their place in the decision log's Merkle tree and signs a checkpoint
+/// per batch (`AuditLog`, format in `Sources/AuditLog/FORMAT.md`).
+///
+/// Sealing happens after the events commit, in small batches, by one sealer at a time among all
+/// instances (a transaction-scoped advisory lock; the others skip the round): no decision ever waits
+/// for the log. Events are taken in the order of their row ids within a window behind the newest
+/// sealed row, so an event whose transaction committed late (ids are handed out at insert, not at
+/// commit) is sealed in a later batch rather than lost; a transaction cannot stay open longer than
+/// `db.transaction_timeout_seconds`, far less than the window's worth of events.
+///
+/// Each event's personal payload (comment, details, client address) is committed by a salted hash, so
+/// erasing the payload after the retention period keeps the tree verifiable.
+struct AuditSealer: Sendable {
+    let client: PostgresClient
+    /// Signs the checkpoints; nil: the tree heads are stored unsigned (and `audit verify` says so).
+    let signer: NoteSigner?
+    /// A file every signed checkpoint is appended to: the copy outside the database that reveals a
+    /// rewritten tail.
+    let checkpointFile: String?
+
+    /// Events per batch at most.
+    static let batchSize = 500
+    /// How far behind the newest sealed row an unsealed one is still looked for.
+    static let lookBehind: Int64 = 10_000
+    /// `pg_try_advisory_xact_lock` key of the sealer ("FGAUDIT").
+    static let lockKey: Int64 = 0x4647_4155_4449_54
+
+    struct Batch: Sendable, Equatable {
+        var sealed: Int
+        var treeSize: UInt64
+    }
+
+    /// Seals the next batch; nil when another instance is sealing.
+    func sealBatch(now: Date, logger: Logger) async throws -> Batch? {
+        let signer = signer
+        let batch = try await Database.transaction(client, logger: logger) { connection -> (Batch, String?)? in
+            let locked = try await connection.query(
+                "SELECT pg_try_advisory_xact_lock(\(Self.lockKey))", logger: logger
+            ).decode(Bool.self).first(where: { _ in true })
+            guard locked == true else { return nil }
+            var frontier = try await Self.latestFrontier(on: connection, logger: logger)
+            let events = try await Self.unsealedEvents(on: connection, logger: logger)
+            guard !events.isEmpty else { return (Batch(sealed: 0, treeSize: frontier.size), nil) }
+            var encoder = AuditEventEncoder()
+            var seals = SealRows()
+            for row in events {
+                let payload = AuditPayload(salt: AuditPayload.generateSalt(), fields: row.payloadFields)
+                let event = row.leaf(sequence: frontier.size, id: UUID(), payloadHash: payload.hash)
+                let leafHash = encoder.leafHash(of: event)
+                seals.append(row: row.id, event: event, salt: payload.salt, leafHash: leafHash)
+                frontier.append(leafHash: leafHash)
+            }
+            let checkpoint = Checkpoint(
+                origin: signer?.keyName ?? AuditSettings.defaultOrigin, treeSize: frontier.size,
+                rootHash: frontier.rootHash, time: AuditTimestamp(now))
+            let note = try signer.map { try $0.sign(checkpoint).serialized }
+            try await connection.query(seals.insert(sealedAt: now), logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO audit_checkpoints (tree_size, root_hash, frontier, signed_note, created_at)
+                VALUES (\(Int64(frontier.size)), \(ByteBuffer(bytes: frontier.rootHash.bytes)),
+                        \(try StoredJSON.encode(frontier))::jsonb, \(note), \(now))
+                """, logger: logger)
+            return (Batch(sealed: events.count, treeSize: frontier.size), note)
+        }
+        guard let (result, note) = batch else { return nil }
+        if let note, let checkpointFile {
+            do {
+                try Self.append(note, to: checkpointFile)
+            } catch {
+                // The checkpoint stands in the database; the outside copy is retried with the next one
+                // (each checkpoint covers everything before it).
+                logger.error(
+                    "could not write the checkpoint outside the database",
+                    metadata: ["audit.checkpoint_file": "\(checkpointFile)", "error": "\(error)"])
+            }
+        }
+        return result
+    }
+
+    /// Seals until nothing is left (for `freigabe audit seal` and tests).
+    func sealAll(now: Date, logger: Logger) async throws -> UInt64 {
+        var treeSize: UInt64 = 0
+        while let batch = try await sealBatch(now: now, logger: logger) {
+            treeSize = batch.treeSize
+            if batch.sealed < Self.batchSize { break }
+        }
+        return treeSize
+    }
+
+    private static func latestFrontier(
+        on connection: PostgresConnection, logger: Logger
+    ) async throws
+        -> MerkleFrontier
+    {
+        let rows = try await connection.query(
+            "SELECT frontier::text FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1", logger: logger)
+        for try await text in rows.decode(String.self) {
+            return try StoredJSON.decode(MerkleFrontier.self, from: text)
+        }
+        return MerkleFrontier()
+    }
+
+    private static func unsealedEvents(
+        on connection: PostgresConnection, logger: Logger
+    ) async throws
+        -> [AuditEventRow]
+    {
+        let rows = try await connection.query(
+            """
+            SELECT \(unescaped: AuditEventRow.columns) FROM audit_events e
+            WHERE e.id > (SELECT coalesce(max(event_row), 0) FROM audit_seals) - \(lookBehind)
+              AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
+            ORDER BY e.id
+            LIMIT \(batchSize)
+            """, logger: logger)
+        var events: [AuditEventRow] = []
+        for try await row in rows {
+            var cells = RowCursor(row)
+            events.append(try AuditEventRow(&cells))
+        }
+        return events
+    }
+
+    private static func append(_ note: String, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw CocoaError(.fileWriteUnknown)
+            }
+        }
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        // Notes end with their signature lines; a blank line separates one checkpoint from the next.
+        try handle.write(contentsOf: Data((note + "\n").utf8))
+        try handle.synchronize()
+    }
+}
+
+/// The seals of one batch, inserted in one statement.
+private struct SealRows {
+    var rows: [Int64] = []
+    var sequences: [Int64] = []
+    var ids: [UUID] = []
+    var salts: [String] = []
+    var leafHashes: [String] = []
+
+    mutating func append(row: Int64, event: AuditLog.AuditEvent, salt: [UInt8], leafHash: SHA256Hash) {
+        rows.append(row)
+        sequences.append(Int64(event.sequence))
+        ids.append(event.id)
+        salts.append(Data(salt).base64EncodedString())
+        leafHashes.append(leafHash.base64)
+    }
+
+    func insert(sealedAt: Date) -> PostgresQuery {
+        """
+        INSERT INTO audit_seals (sequence, event_row, event_id, format_version, payload_salt, leaf_hash, sealed_at)
+        SELECT s.sequence, s.event_row, s.event_id, \(Int16(AuditEventEncoder.formatVersion)),
+               decode(s.salt, 'base64'), decode(s.leaf_hash, 'base64'), \(sealedAt)
+        FROM unnest(\(sequences)::bigint[], \(rows)::bigint[], \(ids)::uuid[], \(salts)::text[], \(leafHashes)::text[])
+            AS s(sequence, event_row, event_id, salt, leaf_hash)
+        """
+    }
+}

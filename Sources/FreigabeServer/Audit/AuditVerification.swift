@@ -1,0 +1,170 @@
+import AuditLog
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Where the decision log's keys and outside copies live (`audit.*`).
+public struct AuditSettings: Sendable, Hashable {
+    /// The log's name in checkpoints when no key names it.
+    public static let defaultOrigin = "freigabe/audit"
+
+    /// The private key file `freigabe audit keygen` wrote; nil: checkpoints are not signed.
+    public var keyFile: String?
+    /// A file every signed checkpoint is appended to.
+    public var checkpointFile: String?
+    /// How often the sealer looks for new events.
+    public var sealInterval: Duration
+
+    public init(keyFile: String? = nil, checkpointFile: String? = nil, sealInterval: Duration = .seconds(1)) {
+        self.keyFile = keyFile
+        self.checkpointFile = checkpointFile
+        self.sealInterval = sealInterval
+    }
+
+    static let keyFileKey = "audit.key_file"
+    static let checkpointFileKey = "audit.checkpoint_file"
+    static let sealIntervalKey = "audit.seal_interval_seconds"
+
+    /// `audit.key_file`, `audit.checkpoint_file`, `audit.seal_interval_seconds` (default 1, at most 3600).
+    static func read(_ values: SettingValues) throws -> AuditSettings {
+        var settings = AuditSettings(keyFile: values.text(keyFileKey), checkpointFile: values.text(checkpointFileKey))
+        if let seconds = try values.parsed(
+            sealIntervalKey, expected: "Sekunden von 1 bis 3600",
+            parse: { Int($0).flatMap { (1...3600).contains($0) ? $0 : nil } })
+        {
+            settings.sealInterval = .seconds(seconds)
+        }
+        // A key that cannot be read stops the start, not the first checkpoint.
+        _ = try settings.signer()
+        return settings
+    }
+
+    /// The signer from `keyFile`.
+    public func signer() throws -> NoteSigner? {
+        guard let keyFile else { return nil }
+        let contents: String
+        do {
+            contents = try String(contentsOfFile: keyFile, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(
+                code: .invalidValue, key: Self.keyFileKey,
+                description: "Die Schlüsseldatei „\(keyFile)“ (audit.key_file) ist nicht lesbar.",
+                details: "\(error)")
+        }
+        do {
+            return try NoteSigner(privateKeyFile: contents.trimmingCharacters(in: .whitespacesAndNewlines))
+        } catch {
+            throw ConfigurationError(
+                code: .invalidValue, key: Self.keyFileKey,
+                description: "„\(keyFile)“ (audit.key_file) ist kein Schlüssel von „freigabe audit keygen“.",
+                details: "\(error)")
+        }
+    }
+}
+
+/// `freigabe audit verify`: the whole decision log in the database against the public key.
+///
+/// Checks, and reports the first that fails: the append-only triggers of `audit_events`, `audit_seals`,
+/// `audit_checkpoints` and `decisions` are enabled and the application role owns none of these tables;
+/// every event older than the sealing window is sealed; then, through `AuditLog.LogVerifier`: the
+/// sequence has no gaps, each event's canonical encoding gives the leaf hash stored when it was sealed,
+/// each payload gives its hash, each checkpoint's signature holds and its root is the tree over the
+/// events before it, and each checkpoint extends the one before.
+struct AuditVerification: Sendable {
+    let client: PostgresClient
+    let key: NoteVerifierKey
+    /// The application role, which must not own the log's tables.
+    let appRole: String?
+
+    struct Report: Sendable {
+        var problems: [String]
+        var summary: VerificationSummary?
+
+        var holds: Bool { problems.isEmpty }
+    }
+
+    static let appendOnlyTables = ["audit_events", "audit_seals", "audit_checkpoints", "decisions"]
+
+    func run(logger: Logger) async throws -> Report {
+        var problems = try await guardProblems(logger: logger)
+        let (events, checkpoints) = try await load(logger: logger)
+        switch LogVerifier(key: key, origin: key.keyName).verify(events: events, checkpoints: checkpoints) {
+        case .success(let summary):
+            if summary.checkpointCount == 0 && summary.treeSize > 0 {
+                problems.append("no signed checkpoint covers the log (audit.key_file not configured?)")
+            }
+            return Report(problems: problems, summary: summary)
+        case .failure(let failure):
+            problems.append("\(failure.location): \(failure)")
+            return Report(problems: problems, summary: nil)
+        }
+    }
+
+    /// Triggers enabled, tables not owned by the application role, nothing left unsealed.
+    private func guardProblems(logger: Logger) async throws -> [String] {
+        var problems: [String] = []
+        let rows = try await client.query(
+            """
+            SELECT c.relname, t.tgname, t.tgenabled::text, pg_get_userbyid(c.relowner)
+            FROM pg_class c LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND NOT t.tgisinternal
+            WHERE c.relname = ANY(\(Self.appendOnlyTables)) AND c.relkind = 'r'
+            ORDER BY c.relname, t.tgname
+            """, logger: logger)
+        var triggered: Set<String> = []
+        for try await (table, trigger, enabled, owner) in rows.decode((String, String?, String?, String).self) {
+            if let appRole, owner == appRole {
+                problems.append("table \(table) is owned by the application role \(appRole)")
+            }
+            guard let trigger, let enabled else { continue }
+            triggered.insert(table)
+            if enabled == "D" { problems.append("trigger \(trigger) on \(table) is disabled") }
+        }
+        for table in Self.appendOnlyTables where !triggered.contains(table) {
+            problems.append("table \(table) has no append-only trigger")
+        }
+        let unsealed = try await client.query(
+            """
+            SELECT count(*) FROM audit_events e
+            WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
+              AND e.id < (SELECT coalesce(max(event_row), 0) FROM audit_seals) - \(AuditSealer.lookBehind)
+            """, logger: logger
+        ).decode(Int.self).first(where: { _ in true })
+        if let unsealed, unsealed > 0 {
+            problems.append("\(unsealed) audit events behind the sealing window were never sealed")
+        }
+        return problems
+    }
+
+    private func load(logger: Logger) async throws -> ([VerifiableEvent], [CheckpointRecord]) {
+        var events: [VerifiableEvent] = []
+        let rows = try await client.query(
+            """
+            SELECT s.sequence, s.event_id, s.format_version, s.payload_salt, s.leaf_hash,
+                   \(unescaped: AuditEventRow.columns)
+            FROM audit_seals s JOIN audit_events e ON e.id = s.event_row
+            ORDER BY s.sequence
+            """, logger: logger)
+        for try await row in rows {
+            var cells = RowCursor(row)
+            let sequence: Int64 = try cells.next()
+            let id: UUID = try cells.next()
+            let format: Int16 = try cells.next()
+            let salt: ByteBuffer = try cells.next()
+            let leafHash: ByteBuffer = try cells.next()
+            let event = try AuditEventRow(&cells)
+            // The payload as the row holds it now: a changed comment changes its hash, hence the leaf.
+            let payload = AuditPayload(salt: Array(salt.readableBytesView), fields: event.payloadFields)
+            events.append(
+                VerifiableEvent(
+                    formatVersion: UInt8(clamping: format),
+                    event: event.leaf(sequence: UInt64(clamping: sequence), id: id, payloadHash: payload.hash),
+                    payload: .present(payload), recordedLeafHash: SHA256Hash(bytes: leafHash.readableBytesView)))
+        }
+        var checkpoints: [CheckpointRecord] = []
+        let notes = try await client.query(
+            "SELECT signed_note FROM audit_checkpoints WHERE signed_note IS NOT NULL ORDER BY tree_size",
+            logger: logger)
+        for try await note in notes.decode(String.self) { checkpoints.append(CheckpointRecord(signedNote: note)) }
+        return (events, checkpoints)
+    }
+}

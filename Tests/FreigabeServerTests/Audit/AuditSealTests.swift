@@ -1,0 +1,179 @@
+import AuditLog
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+@testable import FreigabeServer
+
+/// The decision log sealed into its Merkle tree after commit, with signed checkpoints, and verified in
+/// the database, also after someone with the tables' owner role tampered with it.
+@Suite("Decision log: sealing and verification")
+struct AuditSealTests {
+    let logger = StoreTestSupport.logger
+    static let signer: NoteSigner = {
+        do {
+            return try NoteSigner.generate(keyName: "freigabe.test/audit")
+        } catch {
+            fatalError("no key: \(error)")
+        }
+    }()
+
+    /// A granted Shared Data request (several decisions and audit events), sealed.
+    func sealedLifecycle(
+        _ fixture: ServiceFixture, checkpointFile: String? = nil
+    ) async throws -> (AuditSealer, UInt64) {
+        let created = try await fixture.shared("baumkataster")
+        let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
+        _ = try await fixture.decide(
+            owner, by: People.stefan, .approve(comment: "Passt so", licence: nil, portalURL: nil), at: Clock.days(2))
+        let sealer = AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: checkpointFile)
+        let size = try await sealer.sealAll(now: Clock.days(2), logger: logger)
+        return (sealer, size)
+    }
+
+    func verify(_ fixture: ServiceFixture) async throws -> AuditVerification.Report {
+        try await AuditVerification(client: fixture.admin, key: Self.signer.verifierKey, appRole: "freigabe_app")
+            .run(logger: logger)
+    }
+
+    @Test("every event is sealed once, in batches, with a signed checkpoint per batch; the log verifies")
+    func sealsAndVerifies() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoints-\(UUID()).txt").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try await ServiceFixture.with { fixture in
+            let (sealer, size) = try await sealedLifecycle(fixture, checkpointFile: file)
+            let events = try await fixture.admin.query("SELECT count(*) FROM audit_events", logger: logger)
+                .decode(Int.self).first(where: { _ in true })
+            #expect(size > 5)
+            #expect(Int(size) == events)
+            // Nothing new: no new batch, no new checkpoint.
+            #expect(try await sealer.sealBatch(now: Clock.days(2), logger: logger)?.sealed == 0)
+            let report = try await verify(fixture)
+            #expect(report.problems == [])
+            #expect(report.summary?.treeSize == size)
+            #expect(report.summary?.coveredSize == size)
+            // New events join the same tree; the next checkpoint extends the first.
+            _ = try await fixture.shared("baumkataster")
+            let grown = try await sealer.sealAll(now: Clock.days(3), logger: logger)
+            #expect(grown > size)
+            let again = try await verify(fixture)
+            #expect(again.problems == [])
+            #expect(again.summary?.checkpointCount == 2)
+            // The outside copy holds both signed checkpoints.
+            let copy = try String(contentsOfFile: file, encoding: .utf8)
+            #expect(copy.components(separatedBy: "— freigabe.test/audit ").count == 3)
+        }
+    }
+
+    @Test("tampering as the tables' owner is found: a rewritten comment, a disabled trigger, a forged checkpoint")
+    func tamperingIsFound() async throws {
+        try await ServiceFixture.with { fixture in
+            let (_, size) = try await sealedLifecycle(fixture)
+            // The owner disables the trigger and rewrites one comment.
+            try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
+            try await fixture.admin.query(
+                "UPDATE audit_events SET comment = 'Geändert' WHERE comment = 'Passt so'", logger: logger)
+            var report = try await verify(fixture)
+            #expect(
+                report.problems.contains { $0.contains("audit_events_no_update_delete") && $0.contains("disabled") })
+            #expect(report.problems.contains { $0.contains("leaf hash") || $0.contains("event") })
+            #expect(!report.holds)
+            // Even with the trigger enabled again, the changed event stays found.
+            try await fixture.admin.query("ALTER TABLE audit_events ENABLE TRIGGER USER", logger: logger)
+            report = try await verify(fixture)
+            #expect(report.problems.count == 1)
+            #expect(report.summary == nil)
+            #expect(size > 0)
+        }
+        try await ServiceFixture.with { fixture in
+            _ = try await sealedLifecycle(fixture)
+            // A checkpoint signed with another key replaces the real one.
+            let forger = try NoteSigner.generate(keyName: "freigabe.test/audit")
+            let row = try await fixture.admin.query(
+                "SELECT tree_size, root_hash FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1", logger: logger
+            ).decode((Int64, ByteBuffer).self).first(where: { _ in true })
+            let (treeSize, root) = try #require(row)
+            let forged = try forger.sign(
+                Checkpoint(
+                    origin: "freigabe.test/audit", treeSize: UInt64(treeSize),
+                    rootHash: try #require(SHA256Hash(bytes: root.readableBytesView)),
+                    time: AuditTimestamp(Clock.days(2))))
+            try await fixture.admin.query("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER", logger: logger)
+            try await fixture.admin.query(
+                "UPDATE audit_checkpoints SET signed_note = \(forged.serialized) WHERE tree_size = \(treeSize)",
+                logger: logger)
+            try await fixture.admin.query("ALTER TABLE audit_checkpoints ENABLE TRIGGER USER", logger: logger)
+            let report = try await verify(fixture)
+            #expect(!report.holds)
+            #expect(report.summary == nil)
+        }
+    }
+
+    @Test("the application role can neither change seals, checkpoints nor decisions")
+    func appRoleCannotRewrite() async throws {
+        try await ServiceFixture.with { fixture in
+            _ = try await sealedLifecycle(fixture)
+            for statement in [
+                "UPDATE audit_seals SET leaf_hash = leaf_hash", "DELETE FROM audit_checkpoints",
+                "UPDATE decisions SET person = 'mallory'", "DELETE FROM decisions",
+            ] {
+                do {
+                    try await fixture.app.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    Issue.record("the app role could run: \(statement)")
+                } catch {
+                    #expect(Database.sqlState(of: error) == "42501", "\(statement): \(String(reflecting: error))")
+                }
+            }
+            // The owner is stopped by the triggers.
+            do {
+                try await fixture.admin.query("UPDATE decisions SET person = 'mallory'", logger: logger)
+                Issue.record("the owner could rewrite decisions")
+            } catch {
+                #expect(Database.sqlState(of: error) == "42501")
+            }
+        }
+    }
+
+    @Test("freigabe audit keygen, seal and verify as an operator runs them; verify fails after tampering")
+    func commandLine() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let keyFile = folder.appendingPathComponent("audit.key").path
+        let generated = AuditTool.keygen(name: "stadt.example/freigabe", path: keyFile)
+        #expect(generated.succeeded)
+        let permissions = try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int
+        #expect(permissions == 0o600)
+        #expect(!AuditTool.keygen(name: "x", path: keyFile).succeeded, "a key is never overwritten")
+        let publicKey = folder.appendingPathComponent("audit.pub").path
+        try (generated.standardOutput.last ?? "").write(toFile: publicKey, atomically: true, encoding: .utf8)
+
+        try await TestDatabase.with { database in
+            var settings = try StoreTestSupport.environment()
+            settings["FREIGABE_DB_NAME"] = database.name
+            let environment = settings
+            try await database.withClients { _, admin in
+                for actor in ["anna", "otto", "dora"] {
+                    try await admin.query(
+                        "INSERT INTO audit_events (occurred_at, actor, event, comment) VALUES (now(), \(actor), 'login_failed', 'x')",
+                        logger: logger)
+                }
+                let sealed = await AuditTool.seal(settings: AuditSettings(keyFile: keyFile), environment: environment)
+                #expect(sealed.succeeded, "\(sealed)")
+                let verified = await AuditTool.verify(publicKeyFile: publicKey, environment: environment)
+                #expect(verified.succeeded, "\(verified)")
+                #expect(verified.standardOutput.first?.hasPrefix("Ereignisse: 3") == true)
+
+                try await admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
+                try await admin.query("UPDATE audit_events SET actor = 'mallory' WHERE actor = 'otto'", logger: logger)
+                let broken = await AuditTool.verify(publicKeyFile: publicKey, environment: environment)
+                #expect(!broken.succeeded)
+                #expect(broken.standardError.contains { $0.contains("disabled") })
+                // Both triggers of audit_events disabled, and the changed event.
+                #expect(broken.standardError.count == 3, "\(broken.standardError)")
+                #expect(broken.standardError.last?.contains("1") == true, "the changed event is the second, position 1")
+            }
+        }
+    }
+}
