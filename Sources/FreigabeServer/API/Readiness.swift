@@ -14,6 +14,15 @@ public struct ReadinessReport: Sendable, Hashable, Encodable {
     public var database: String
     /// `current`, `pending`, `mismatched`, `unknown` (not checked because the database is unreachable).
     public var migrations: String
+    /// `protected` (the decision log's append-only triggers are enabled), `triggers_disabled`, `unknown`.
+    /// Reported, not a reason to take the instance out of service: someone with the owner's rights
+    /// switched them off, and `freigabe audit verify` shows what changed.
+    public var auditLog: String = "unknown"
+
+    enum CodingKeys: String, CodingKey {
+        case status, database, migrations
+        case auditLog = "audit_log"
+    }
 
     public var isReady: Bool { status == .ready }
 }
@@ -32,12 +41,21 @@ public struct ReadinessCheck: Sendable {
     public static func database(_ client: PostgresClient, timeout: Duration = .seconds(3)) -> ReadinessCheck {
         ReadinessCheck { logger in
             let outcome = await withTimeout(timeout) {
-                try await Migrator.status(client: client, logger: logger)
+                let status = try await Migrator.status(client: client, logger: logger)
+                let disabled = status.isCurrent ? try await disabledAuditTriggers(client, logger: logger) : nil
+                return (status, disabled)
             }
             switch outcome {
-            case .success(let status) where status.isCurrent:
-                return ReadinessReport(status: .ready, database: "ok", migrations: "current")
-            case .success(let status):
+            case .success(let (status, disabled)) where status.isCurrent:
+                if let disabled, !disabled.isEmpty {
+                    logger.error(
+                        "the decision log's append-only triggers are disabled (run freigabe audit verify)",
+                        metadata: ["triggers": "\(disabled)"])
+                }
+                return ReadinessReport(
+                    status: .ready, database: "ok", migrations: "current",
+                    auditLog: disabled.map { $0.isEmpty ? "protected" : "triggers_disabled" } ?? "unknown")
+            case .success(let (status, _)):
                 logger.warning(
                     "not ready: migrations are not current",
                     metadata: ["pending": "\(status.pending)", "mismatched": "\(status.mismatched)"])
@@ -51,6 +69,19 @@ public struct ReadinessCheck: Sendable {
     }
 
     func callAsFunction(logger: Logger) async -> ReadinessReport { await check(logger) }
+
+    /// The names of the decision log's append-only triggers that are disabled.
+    static func disabledAuditTriggers(_ client: PostgresClient, logger: Logger) async throws -> [String] {
+        let rows = try await client.query(
+            """
+            SELECT c.relname || '.' || t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+            WHERE c.relname = ANY(\(AuditVerification.appendOnlyTables)) AND NOT t.tgisinternal AND t.tgenabled = 'D'
+            ORDER BY 1
+            """, logger: logger)
+        var names: [String] = []
+        for try await name in rows.decode(String.self) { names.append(name) }
+        return names
+    }
 }
 
 struct TimeoutError: Error {}

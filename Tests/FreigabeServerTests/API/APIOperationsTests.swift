@@ -68,6 +68,12 @@ struct APIOperationsTests {
             #expect(ready.status == 200)
             #expect(ready.json?["status"]?.string == "ready")
             #expect(ready.json?["migrations"]?.string == "current")
+            #expect(ready.json?["audit_log"]?.string == "protected")
+            // The owner switches the decision log's protection off: reported, the instance stays in service.
+            try await fixture.store.admin.query("ALTER TABLE decisions DISABLE TRIGGER USER", logger: APITestSupport.logger)
+            let exposed = try await api.send(.get, "/api/v1/ready")
+            #expect(exposed.status == 200)
+            #expect(exposed.json?["audit_log"]?.string == "triggers_disabled")
             let unknown = try await api.send(.get, "/api/v1/gibt-es-nicht", as: "anna", validate: false)
             #expect(unknown.status == 404)
             #expect(unknown.problemType == "not-found")
