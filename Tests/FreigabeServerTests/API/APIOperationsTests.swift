@@ -70,7 +70,8 @@ struct APIOperationsTests {
             #expect(ready.json?["migrations"]?.string == "current")
             #expect(ready.json?["audit_log"]?.string == "protected")
             // The owner switches the decision log's protection off: reported, the instance stays in service.
-            try await fixture.store.admin.query("ALTER TABLE decisions DISABLE TRIGGER USER", logger: APITestSupport.logger)
+            try await fixture.store.admin.query(
+                "ALTER TABLE decisions DISABLE TRIGGER USER", logger: APITestSupport.logger)
             let exposed = try await api.send(.get, "/api/v1/ready")
             #expect(exposed.status == 200)
             #expect(exposed.json?["audit_log"]?.string == "triggers_disabled")
@@ -224,7 +225,7 @@ struct APIPreferMinimalTests {
             ("minimal", false), ("return=minimalx", false), ("", false), (String(repeating: "=,;", count: 300), false),
         ] as [(String, Bool)])
     func parsing(value: String, minimal: Bool) {
-        #expect(APIRoutes.prefersMinimalReturn([value]) == minimal)
+        #expect(CommandHeaders.prefersMinimalReturn([value]) == minimal)
     }
 
     @Test("a command with return=minimal answers 204 with the new version; without it, the whole request")
@@ -234,16 +235,16 @@ struct APIPreferMinimalTests {
             let id = try #require(created.json?["id"]?.string)
             let version = try #require(created.json?["version"]?.int)
             let minimal = try await api.decide(
-                id, as: "otto", ["decision": "approve"], headers: [APIRoutes.prefer: "return=minimal"])
+                id, as: "otto", ["decision": "approve"], headers: [CommandHeaders.prefer: "return=minimal"])
             #expect(minimal.status == 204)
             #expect(minimal.body.isEmpty)
             #expect(minimal.headers[.eTag] == "\"\(version + 1)\"")
-            #expect(minimal.headers[APIRoutes.preferenceApplied] == "return=minimal")
+            #expect(minimal.headers[CommandHeaders.preferenceApplied] == "return=minimal")
             // The decision happened: the request moved on.
             let seen = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
             #expect(seen.json?["version"]?.int == version + 1)
             let full = try await api.decide(
-                id, as: "stefan", ["decision": "approve"], headers: [APIRoutes.prefer: "return=representation"])
+                id, as: "stefan", ["decision": "approve"], headers: [CommandHeaders.prefer: "return=representation"])
             #expect(full.status == 200)
             #expect(full.json?["version"]?.int == version + 2)
         }

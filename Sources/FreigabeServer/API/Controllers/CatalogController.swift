@@ -1,0 +1,62 @@
+import Foundation
+import Hummingbird
+import WorkflowEngine
+
+/// The catalogue: `datasets`, `datasets/{id}` (administrators replace one with PUT), `domains`.
+struct CatalogController: Sendable {
+    let service: RequestService
+    let now: @Sendable () -> Date
+
+    var routes: RouteCollection<AppRequestContext> {
+        let routes = RouteCollection(context: AppRequestContext.self)
+        routes.get("datasets") { request, context in
+            _ = try context.caller()
+            let query = try Self.datasetQuery(request.uri.queryParameters)
+            let items = try await service.datasets(query, logger: context.logger)
+            return try APIJSON.response(PagedList(items: items, limit: query.limit, offset: query.offset))
+        }
+        routes.get("datasets/{id}") { _, context in
+            _ = try context.caller()
+            let id = context.parameters.get("id") ?? ""
+            return try APIJSON.response(try await service.dataset(id: id, logger: context.logger))
+        }
+        routes.put("datasets/{id}") { request, context in
+            let caller = try context.caller()
+            let id = context.parameters.get("id") ?? ""
+            guard let body = try await APIBody.object(request) else { throw APIProblem.validation([:]) }
+            let input = try DatasetInput.read(id: id, body)
+            let logger = context.logger(for: caller)
+            // 201 for a new dataset, 200 for a replaced one (a concurrent creation may turn a 201 into a
+            // 200; the stored dataset is the same either way).
+            let existed = (try? await service.dataset(id: id, logger: logger)) != nil
+            let view = try await service.upsertDataset(input, caller: caller, now: now(), logger: logger)
+            return try APIJSON.response(view, status: existed ? .ok : .created)
+        }
+        routes.get("domains") { _, context in
+            _ = try context.caller()
+            return try APIJSON.response(ItemList(items: try await service.domains(logger: context.logger)))
+        }
+        return routes
+    }
+
+    static func datasetQuery(_ parameters: Parameters) throws(APIProblem) -> DatasetQuery {
+        var errors: [String: UserText] = [:]
+        let text = parameters.get("q").flatMap { $0.isEmpty ? nil : $0 }
+        if let text, text.count > 200 { errors["q"] = UserText("catalog.search_too_long") }
+        let domain = parameters.get("domain").flatMap { $0.isEmpty ? nil : $0 }
+        if let domain, domain.count > 100 { errors["domain"] = UserText("catalog.domain_too_long") }
+        var classification: Classification? = nil
+        if let value = parameters.get("classification"), !value.isEmpty {
+            classification = Classification(rawValue: value)
+            if classification == nil {
+                errors["classification"] = UserText(
+                    "catalog.classification_unknown",
+                    ["allowed": .text(Classification.allCases.map(\.rawValue).joined(separator: ", "))])
+            }
+        }
+        let (limit, offset) = ListQuery.paging(parameters, errors: &errors)
+        guard errors.isEmpty else { throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors) }
+        return DatasetQuery(text: text, domain: domain, classification: classification, limit: limit, offset: offset)
+    }
+
+}
