@@ -44,25 +44,27 @@ public struct CatalogRepository: Sendable {
         let words = (query.text ?? "").split(whereSeparator: \.isWhitespace).map { String($0).lowercased() }
         let limit = min(max(query.limit, 1), 500)
         let offset = max(query.offset, 0)
-        let rows = try await client.query(
-            """
-            SELECT \(unescaped: Self.datasetColumns)
-            FROM datasets d JOIN domains dm ON dm.id = d.domain_id
-            WHERE (\(query.domain)::text IS NULL OR d.domain_id = \(query.domain))
-              AND (\(query.classification?.rawValue)::text IS NULL OR d.classification = \(query.classification?.rawValue))
-              AND NOT EXISTS (
-                SELECT 1 FROM unnest(\(words)::text[]) AS word
-                WHERE position(word IN lower(d.id || ' ' || d.title || ' ' || d.description)) = 0)
-            ORDER BY d.title, d.id
-            LIMIT \(limit) OFFSET \(offset)
-            """, logger: logger)
-        var result: [DatasetView] = []
-        for try await row in rows { result.append(try Self.dataset(from: row)) }
-        return result
+        return try await Database.read(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: Self.datasetColumns)
+                FROM datasets d JOIN domains dm ON dm.id = d.domain_id
+                WHERE (\(query.domain)::text IS NULL OR d.domain_id = \(query.domain))
+                  AND (\(query.classification?.rawValue)::text IS NULL OR d.classification = \(query.classification?.rawValue))
+                  AND NOT EXISTS (
+                    SELECT 1 FROM unnest(\(words)::text[]) AS word
+                    WHERE position(word IN lower(d.id || ' ' || d.title || ' ' || d.description)) = 0)
+                ORDER BY d.title, d.id
+                LIMIT \(limit) OFFSET \(offset)
+                """, logger: logger)
+            var result: [DatasetView] = []
+            for try await row in rows { result.append(try Self.dataset(from: row)) }
+            return result
+        }
     }
 
     public func dataset(id: String, logger: Logger) async throws -> DatasetView? {
-        try await client.withConnection { try await Self.dataset(id: id, on: $0, logger: logger) }
+        try await Database.read(client, logger: logger) { try await Self.dataset(id: id, on: $0, logger: logger) }
     }
 
     static func dataset(id: String, on connection: PostgresConnection, logger: Logger) async throws -> DatasetView? {
@@ -76,13 +78,15 @@ public struct CatalogRepository: Sendable {
     }
 
     public func domains(logger: Logger) async throws -> [DomainView] {
-        let rows = try await client.query(
-            "SELECT id, title, steward_group FROM domains ORDER BY title, id", logger: logger)
-        var result: [DomainView] = []
-        for try await (id, title, group) in rows.decode((String, String, String).self) {
-            result.append(DomainView(id: id, title: title, stewardGroup: group))
+        try await Database.read(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                "SELECT id, title, steward_group FROM domains ORDER BY title, id", logger: logger)
+            var result: [DomainView] = []
+            for try await (id, title, group) in rows.decode((String, String, String).self) {
+                result.append(DomainView(id: id, title: title, stewardGroup: group))
+            }
+            return result
         }
-        return result
     }
 
     /// Imports a parsed catalogue in ONE transaction: every domain and dataset is inserted or updated by

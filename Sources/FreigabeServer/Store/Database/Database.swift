@@ -64,6 +64,16 @@ enum Database {
         return try result.get()
     }
 
+    /// Reads on one leased connection with the same deadlines as a transaction (pool wait, the whole
+    /// call) and without BEGIN/COMMIT: every query of the service goes through here or ``transaction``,
+    /// so no call waits on the database without a bound.
+    static func read<Result: Sendable>(
+        _ client: PostgresClient, logger: Logger,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await transaction(client, logger: logger, scope: .singleStatement, body)
+    }
+
     /// What `body` of ``transaction(_:logger:scope:_:)`` is.
     enum Scope: Sendable {
         /// Several statements between BEGIN and COMMIT.

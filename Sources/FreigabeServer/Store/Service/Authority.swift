@@ -97,9 +97,13 @@ struct CallerContext: Sendable {
             "SELECT "
             + RelevantDeputyships.subquery(
                 deputy: try sql.bind(caller.uid), cutoff: try sql.bind(RelevantDeputyships.cutoff(now)))
-        var deputyships: [Deputyship] = []
-        for try await json in try await client.query(sql.query, logger: logger).decode(String.self) {
-            deputyships = try RelevantDeputyships.decode(json, deputy: caller.uid)
+        let query = sql.query
+        let deputyships = try await Database.read(client, logger: logger) { connection in
+            var deputyships: [Deputyship] = []
+            for try await json in try await connection.query(query, logger: logger).decode(String.self) {
+                deputyships = try RelevantDeputyships.decode(json, deputy: caller.uid)
+            }
+            return deputyships
         }
         return try await resolve(caller: caller, deputyships: deputyships, principals: principals)
     }

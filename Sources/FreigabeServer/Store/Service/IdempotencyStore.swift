@@ -42,13 +42,21 @@ enum IdempotencyStore {
         func replay<Answer: Decodable>(
             _ type: Answer.Type, client: PostgresClient, logger: Logger
         ) async throws -> Answer? {
-            let rows = try await client.query(
-                """
-                SELECT fingerprint, response::text FROM idempotency_keys
-                WHERE actor = \(caller) AND key = \(key) AND created_at >= \(now.addingTimeInterval(-lifetime))
-                """, logger: logger)
-            for try await (stored, response) in rows.decode((ByteBuffer, String).self) {
-                guard Array(stored.readableBytesView) == fingerprint else {
+            let (caller, key, since) = (caller, key, now.addingTimeInterval(-lifetime))
+            let stored = try await Database.read(client, logger: logger) { connection in
+                let rows = try await connection.query(
+                    """
+                    SELECT fingerprint, response::text FROM idempotency_keys
+                    WHERE actor = \(caller) AND key = \(key) AND created_at >= \(since)
+                    """, logger: logger)
+                var found: [(fingerprint: [UInt8], response: String)] = []
+                for try await (stored, response) in rows.decode((ByteBuffer, String).self) {
+                    found.append((Array(stored.readableBytesView), response))
+                }
+                return found
+            }
+            for (storedFingerprint, response) in stored {
+                guard storedFingerprint == fingerprint else {
                     throw ServiceError(
                         .idempotencyMismatch,
                         message: UserText("idempotency.key_reused"),

@@ -18,16 +18,19 @@ extension RequestService {
 
     func performListDeputyships(caller: Caller, now: Date, logger: Logger) async throws -> [DeputyshipView] {
         let all = caller.roles.contains(.admin)
-        let rows = try await client.query(
-            """
-            SELECT \(unescaped: Self.deputyshipColumns) FROM deputyships
-            WHERE (\(all) OR principal = \(caller.uid) OR deputy = \(caller.uid))
-              AND LEAST(valid_until, COALESCE(ended_at, valid_until)) > \(now.addingTimeInterval(-90 * 86_400))
-            ORDER BY LEAST(valid_until, COALESCE(ended_at, valid_until)) <= \(now), valid_from, id
-            LIMIT 1000
-            """, logger: logger)
-        var result: [DeputyshipView] = []
-        for try await row in rows { result.append(try Self.deputyship(from: row, now: now)) }
+        let result = try await Database.read(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: Self.deputyshipColumns) FROM deputyships
+                WHERE (\(all) OR principal = \(caller.uid) OR deputy = \(caller.uid))
+                  AND LEAST(valid_until, COALESCE(ended_at, valid_until)) > \(now.addingTimeInterval(-90 * 86_400))
+                ORDER BY LEAST(valid_until, COALESCE(ended_at, valid_until)) <= \(now), valid_from, id
+                LIMIT 1000
+                """, logger: logger)
+            var result: [DeputyshipView] = []
+            for try await row in rows { result.append(try Self.deputyship(from: row, now: now)) }
+            return result
+        }
         return result
     }
 

@@ -10,7 +10,7 @@ extension RequestService {
         logger[metadataKey: "request.id"] = "\(id)"
         let context = try await CallerContext.load(
             caller: caller, now: now, client: client, principals: principals, logger: logger)
-        return try await client.withConnection { connection in
+        return try await Database.read(client, logger: logger) { [logger] connection in
             guard let record = try await RequestRecord.load(id: id, on: connection, logger: logger) else {
                 throw ServiceError.notFound()
             }
@@ -48,7 +48,7 @@ extension RequestService {
         -> [RequestSummary]
     {
         let limit = min(max(query.limit, 1), 500)
-        return try await client.withConnection { connection in
+        return try await Database.read(client, logger: logger) { connection in
             let rows = try await connection.query(
                 """
                 SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)
@@ -94,7 +94,7 @@ extension RequestService {
         let domains = Array(Set(people.flatMap(\.stewardDomains)))
         let groupKeys = Array(Set(people.flatMap { $0.groups.map(DNKey.key) }))
         let ownRoleNames = CallerContext.directoryRoles(caller.directoryFacts).map(\.identifier)
-        return try await client.withConnection { connection in
+        return try await Database.read(client, logger: logger) { [logger, uids] connection in
             let rows = try await connection.query(
                 """
                 SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)

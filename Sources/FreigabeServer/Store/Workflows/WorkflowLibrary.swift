@@ -51,7 +51,9 @@ final class PinnedDefinitionCache: Sendable {
     func definition(for pin: WorkflowPin, client: PostgresClient, logger: Logger) async throws -> WorkflowDefinition {
         if let entry = library.entry(for: pin) { return entry.definition }
         if let cached = parsed.withLock({ $0[pin] }) { return cached }
-        return try await client.withConnection { try await self.definition(for: pin, on: $0, logger: logger) }
+        return try await Database.read(client, logger: logger) {
+            try await self.definition(for: pin, on: $0, logger: logger)
+        }
     }
 
     func definition(
