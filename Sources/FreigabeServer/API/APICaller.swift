@@ -8,16 +8,15 @@ extension Caller {
     init(person: Person, clientAddress: String?) {
         self.init(
             uid: person.uid, displayName: person.displayName, mail: person.mail,
-            roles: Set(person.roles), customRoles: [],
-            stewardDomains: Set(person.stewardDomains), groups: Set(person.groups), clientAddress: clientAddress)
+            roles: Set(person.roles), stewardDomains: Set(person.stewardDomains), groups: Set(person.groups),
+            clientAddress: clientAddress)
     }
 }
 
 extension DirectoryFacts {
     init(person: Person) {
         self.init(
-            roles: Set(person.roles), customRoles: [],
-            stewardDomains: Set(person.stewardDomains), groups: Set(person.groups))
+            roles: Set(person.roles), stewardDomains: Set(person.stewardDomains), groups: Set(person.groups))
     }
 }
 

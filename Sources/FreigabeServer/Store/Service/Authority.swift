@@ -38,7 +38,6 @@ struct CallerContext: Sendable {
             case .auditor, .admin: break
             }
         }
-        for custom in facts.customRoles { roles.insert(.custom(custom)) }
         return roles
     }
 

@@ -10,8 +10,6 @@ public struct Caller: Sendable, Hashable {
     public var displayName: String
     public var mail: String?
     public var roles: Set<DirectoryRole>
-    /// Roles from LDAP groups declared in configuration for custom workflow steps (`Role.custom`).
-    public var customRoles: Set<String>
     /// Ids of the domains the person is a Data Steward of (from LDAP).
     public var stewardDomains: Set<String>
     /// DNs of every group the person is in (directly or nested): used for datasets owned by a group and
@@ -22,14 +20,12 @@ public struct Caller: Sendable, Hashable {
 
     public init(
         uid: String, displayName: String, mail: String? = nil, roles: Set<DirectoryRole> = [],
-        customRoles: Set<String> = [], stewardDomains: Set<String> = [], groups: Set<String> = [],
-        clientAddress: String? = nil
+        stewardDomains: Set<String> = [], groups: Set<String> = [], clientAddress: String? = nil
     ) {
         self.uid = uid
         self.displayName = displayName
         self.mail = mail
         self.roles = roles
-        self.customRoles = customRoles
         self.stewardDomains = stewardDomains
         self.groups = groups
         self.clientAddress = clientAddress
@@ -37,24 +33,24 @@ public struct Caller: Sendable, Hashable {
 
     /// What the directory says about the person, without the per-call parts.
     public var directoryFacts: DirectoryFacts {
-        DirectoryFacts(roles: roles, customRoles: customRoles, stewardDomains: stewardDomains, groups: groups)
+        DirectoryFacts(roles: roles, stewardDomains: stewardDomains, groups: groups)
     }
 }
 
 /// A person's roles, steward domains and groups as the directory reports them. A deputy acts with the
 /// roles of the person they represent, so the service needs these facts for principals too.
+///
+/// Workflow definitions may name custom roles (`Role.custom`, `freigabe workflow validate --role`), but
+/// the directory maps groups only to the built-in roles, so the server loads definitions without them.
 public struct DirectoryFacts: Sendable, Hashable {
     public var roles: Set<DirectoryRole>
-    public var customRoles: Set<String>
     public var stewardDomains: Set<String>
     public var groups: Set<String>
 
     public init(
-        roles: Set<DirectoryRole> = [], customRoles: Set<String> = [], stewardDomains: Set<String> = [],
-        groups: Set<String> = []
+        roles: Set<DirectoryRole> = [], stewardDomains: Set<String> = [], groups: Set<String> = []
     ) {
         self.roles = roles
-        self.customRoles = customRoles
         self.stewardDomains = stewardDomains
         self.groups = groups
     }
