@@ -66,6 +66,7 @@ let package = Package(
             dependencies: [
                 "WorkflowEngine",
                 "LDAPDirectory",
+                "SMTPClient",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -129,9 +130,11 @@ let package = Package(
             dependencies: [
                 "FreigabeServer",
                 "LDAPDirectory",
+                "SMTPClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Yams", package: "Yams"),
             ]
