@@ -80,7 +80,7 @@ struct OutboxDispatcher: Sendable {
         let messages = plans.flatMap { $0.messages.map(\.message) }
         if !messages.isEmpty {
             do {
-                for result in try await smtp.send(messages) { results[result.messageID] = result }
+                for result in try await send(messages) { results[result.messageID] = result }
             } catch {
                 sessionError = error
                 logger.warning(
@@ -123,6 +123,35 @@ struct OutboxDispatcher: Sendable {
                 metadata: ["outbox.claimed": "\(outcomes.count)", "outbox.recorded": "\(written)"])
         }
         return report
+    }
+
+    /// The session over the batch, ended after half the lease at the latest (each SMTP step has its own
+    /// timeout, but twenty slow ones add up): the rows must be recorded before another dispatcher may
+    /// claim them again. Cancelling closes the connection; what the server took by then is reported.
+    private func send(_ messages: [MailMessage]) async throws(SMTPError) -> [DeliveryResult] {
+        let smtp = self.smtp
+        let deadline = settings.lease / 2
+        let outcome = await withTaskGroup(of: Result<[DeliveryResult], SMTPError>?.self) { group in
+            group.addTask {
+                do throws(SMTPError) {
+                    return .success(try await smtp.send(messages))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: deadline)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let outcome else {
+            throw SMTPError(
+                code: .timeout, isTemporary: true, details: "session longer than \(deadline) (half the lease)")
+        }
+        return try outcome.get()
     }
 
     /// Resolves the row's recipients and words one message per person not reached yet.

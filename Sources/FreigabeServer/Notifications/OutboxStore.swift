@@ -64,20 +64,17 @@ enum OutboxStore {
             let rows = try await connection.query(
                 """
                 WITH due AS (
-                    SELECT id FROM outbox
+                    SELECT id, request_id FROM outbox
                     WHERE kind = 'mail' AND sent_at IS NULL AND failed_at IS NULL AND available_at <= \(now)
                     ORDER BY available_at, id
                     LIMIT \(limit)
                     FOR UPDATE SKIP LOCKED
                 )
                 UPDATE outbox o SET available_at = \(until), claim_token = \(token), attempts = o.attempts + 1
-                FROM due
+                FROM due LEFT JOIN requests r ON r.id = due.request_id
                 WHERE o.id = due.id
                 RETURNING o.id, o.payload::text, o.attempts, o.delivered_to, o.undeliverable_to, o.created_at,
-                    (SELECT purpose FROM requests WHERE id = o.request_id),
-                    (SELECT workflow_id FROM requests WHERE id = o.request_id),
-                    (SELECT workflow_version FROM requests WHERE id = o.request_id),
-                    (SELECT workflow_hash FROM requests WHERE id = o.request_id)
+                    r.purpose, r.workflow_id, r.workflow_version, r.workflow_hash
                 """, logger: logger)
             var claimed: [ClaimedMail] = []
             for try await (id, payload, attempts, delivered, undeliverable, created, purpose, workflowID, version, hash)

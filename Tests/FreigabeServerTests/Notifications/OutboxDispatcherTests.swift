@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import PostgresNIO
 import SMTPClient
 import Testing
@@ -218,6 +219,30 @@ struct OutboxDispatcherTests {
                 ])
             #expect(mails.allSatisfy { $0.subject.hasPrefix(request.number + ": ") })
             #expect(try await fixture.rows().allSatisfy { $0.sentAt != nil && $0.failedAt == nil })
+        }
+    }
+
+    @Test("a server that accepts the connection and never answers: the session ends at its deadline, rows retried")
+    func silentServer() async throws {
+        try await MailFixture.with { fixture in
+            _ = try await fixture.service.shared("baumkataster")
+            let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(host: "127.0.0.1", port: 0).get()
+            var settings = fixture.settings
+            // Half the lease is the session's deadline: 1 s here, far below the 30 s per SMTP step.
+            settings.lease = .seconds(2)
+            let dispatcher = try fixture.dispatcher(port: try #require(silent.localAddress?.port), settings: settings)
+            let clock = ContinuousClock()
+            let started = clock.now
+            let report = try await dispatcher.runRound(now: Date())
+            let elapsed = clock.now - started
+            try await silent.close()
+            #expect(report == .init(claimed: 2, retried: 2))
+            #expect(elapsed < .seconds(5), "\(elapsed)")
+            for row in try await fixture.rows() {
+                #expect(row.sentAt == nil && row.attempts == 1)
+                #expect(row.lastError?.contains("timeout") == true, "\(row.lastError ?? "")")
+            }
         }
     }
 
