@@ -1,4 +1,7 @@
 import Foundation
+import LDAPDirectory
+import Logging
+import PostgresNIO
 import SMTPClient
 import Testing
 import WorkflowEngine
@@ -136,5 +139,57 @@ struct MailSettingsTests {
                 #expect(!mail.text.contains("\n\n\n"), "\(topic) \(language)")
             }
         }
+    }
+}
+
+@Suite("Mail dispatcher wiring")
+struct MailWiringTests {
+    private let logger = Logger(label: "freigabe.mail.wiring.tests")
+    private let client = PostgresClient(
+        configuration: .init(host: "127.0.0.1", username: "nobody", password: nil, database: "none", tls: .disable))
+
+    private func settings() throws -> MailSettings {
+        MailSettings(
+            smtp: SMTPConfiguration(host: "127.0.0.1", port: 2525, security: .plaintext),
+            from: Mailbox(try EmailAddress("freigabe@stadt.example")), hostName: "freigabe.stadt.example")
+    }
+
+    @Test("no smtp.host or no directory: no dispatcher (the rows wait); both: one")
+    func dispatcherOnlyWithServerAndDirectory() async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        var configuration = TestSupport.configuration
+        let directoryConfiguration = try #require(try await DirectoryFixtures.configuration().directory)
+        let directory = try LDAPDirectory(configuration: directoryConfiguration, logger: logger)
+        func make(_ directory: LDAPDirectory?) throws -> OutboxDispatcher? {
+            try makeOutboxDispatcher(
+                configuration: configuration, client: client, directory: directory, renderer: renderer,
+                workflows: StoreTestSupport.workflows, metrics: AppMetrics(), logger: logger)
+        }
+        #expect(try make(directory) == nil)
+        configuration.mail = try settings()
+        #expect(try make(nil) == nil)
+        #expect(try make(directory) != nil)
+        await directory.shutdown()
+    }
+
+    @Test("a missing mail template stops the start, naming the file")
+    func missingTemplate() async throws {
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("templates-\(UUID().uuidString)")
+        try FileManager.default.copyItem(atPath: TestSupport.templatesDirectory, toPath: copy.path)
+        defer { try? FileManager.default.removeItem(at: copy) }
+        try FileManager.default.removeItem(at: copy.appendingPathComponent("email/granted-html.mustache"))
+        let renderer = try await PageRenderer.load(templatesDirectory: copy.path)
+        var configuration = TestSupport.configuration
+        configuration.mail = try settings()
+        let directoryConfiguration = try #require(try await DirectoryFixtures.configuration().directory)
+        let directory = try LDAPDirectory(configuration: directoryConfiguration, logger: logger)
+        let error = #expect(throws: ConfigurationError.self) {
+            try makeOutboxDispatcher(
+                configuration: configuration, client: client, directory: directory, renderer: renderer,
+                workflows: StoreTestSupport.workflows, metrics: AppMetrics(), logger: logger)
+        }
+        #expect(error?.code == .invalidTemplates)
+        #expect(error?.description.contains("email/granted-html.mustache") == true)
+        await directory.shutdown()
     }
 }
