@@ -210,13 +210,14 @@ public final class LDAPDirectory: Sendable {
     /// that do not exist are skipped. One job per level of nesting. Not cached: who holds a role is
     /// asked when a notification is sent, and a stale answer would mail someone who left the group.
     ///
-    /// Throws ``LDAPDirectoryError`` (`invalidDN` for a DN that does not parse, or the transport errors
+    /// Throws ``LDAPDirectoryError`` (`configuration` for a DN that does not parse, or the transport errors
     /// of every call).
     public func memberUsernames(ofGroup dn: String) async throws -> [String] {
         var logger = self.logger
         logger[metadataKey: "ldap.group"] = "\(dn)"
+        // The caller's mistake, not the directory's: refused before anything is asked or logged.
+        _ = try LDAPConfiguration.parseDN(dn, name: "group")
         do {
-            _ = try LDAPConfiguration.parseDN(dn, name: "group")
             try self.checkNotShutDown()
             let usernameAttribute = self.configuration.attributes.username
             let memberAttributes = self.configuration.attributes.groupMember

@@ -56,7 +56,7 @@ struct GroupMembersTests {
 
     @Test("a DN that does not parse is refused before the directory is asked")
     func invalidDN() async throws {
-        try await Slapd.withDirectory(try Slapd.configuration()) { directory async throws in
+        _ = try await Slapd.withDirectory(try Slapd.configuration()) { directory async throws in
             await #expect(throws: LDAPDirectoryError.self) {
                 try await directory.memberUsernames(ofGroup: "not a dn")
             }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// Sends the outbox's mail. Every instance runs one; rows are claimed with `FOR UPDATE SKIP LOCKED`
 /// under a lease, so instances share the work and each row goes out once.
@@ -57,10 +58,15 @@ struct OutboxDispatcherService: Service {
     }
 
     private func listen(ringing doorbell: Doorbell) async {
+        // While the database is down every attempt fails at once: wait longer each time (up to 30 s,
+        // the poll goes on meanwhile) and say so once per outage, not every few seconds.
+        var failures = 0
+        let listening = Mutex(false)
         while !Task.isCancelled {
             do {
                 try await dispatcher.client.withConnection { connection in
                     try await connection.listen(on: OutboxStore.channel) { notifications in
+                        listening.withLock { $0 = true }
                         // Rows written while nobody listened (start, reconnect) are due now.
                         doorbell.ring()
                         for try await _ in notifications { doorbell.ring() }
@@ -68,11 +74,17 @@ struct OutboxDispatcherService: Service {
                 }
             } catch {
                 if Task.isCancelled { return }
-                logger.warning(
-                    "Listening for new outbox rows failed; polling until it is back",
-                    metadata: ["error": "\(String(reflecting: error))"])
+                if listening.withLock({ $0 }) { failures = 0 }
+                listening.withLock { $0 = false }
+                failures += 1
+                let metadata: Logger.Metadata = ["error": "\(String(reflecting: error))"]
+                if failures == 1 {
+                    logger.warning("Listening for new outbox rows failed; polling until it is back", metadata: metadata)
+                } else {
+                    logger.debug("Listening for new outbox rows failed again", metadata: metadata)
+                }
             }
-            try? await Task.sleep(for: .seconds(2))
+            try? await Task.sleep(for: .seconds(min(1 << min(failures, 5), 30)))
         }
     }
 }
