@@ -358,6 +358,35 @@ struct OutboxDispatcherTests {
     }
 }
 
+@Suite("Outbox listener faults", .serialized)
+struct OutboxListenerFaultTests {
+    @Test("the listening connection is killed: the service listens again and the next command still wakes it")
+    func listenerReconnects() async throws {
+        try await MailFixture.with { fixture in
+            var settings = fixture.settings
+            settings.pollInterval = .seconds(600)
+            let service = OutboxDispatcherService(
+                dispatcher: try fixture.dispatcher(settings: settings), logger: fixture.logger)
+            let running = Task { try await service.run() }
+            try await Task.sleep(for: .seconds(1))
+            // The application role may end its own sessions (as an administrator's pg_terminate_backend would).
+            let killed = try await fixture.service.app.query(
+                """
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'
+                """, logger: fixture.logger)
+            #expect(try await killed.decode(Int.self).first(where: { _ in true }) == 1)
+            // Back within the first pause (2 s) of the reconnect loop.
+            try await Task.sleep(for: .seconds(3))
+            _ = try await fixture.service.shared("baumkataster")
+            let mails = try await MailSink.waitForMails(host: fixture.host, count: 2, within: 10)
+            running.cancel()
+            try await running.value
+            #expect(mails.count == 2)
+        }
+    }
+}
+
 extension MailFixture {
     /// `FREIGABE_DB_*` for this test's database, as the CLI reads them.
     func databaseEnvironment() async throws -> [String: String] {
