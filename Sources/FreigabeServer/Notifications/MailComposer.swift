@@ -30,7 +30,8 @@ struct MailComposer: Sendable {
     }
 
     func compose(
-        _ message: OutboxMessage, purpose: String?, workflow: WorkflowPin?, for person: MailPerson
+        _ message: OutboxMessage, purpose: String?, workflow: WorkflowPin?, for person: MailPerson,
+        deputyFor: String? = nil
     ) throws(MissingTemplate) -> Composed {
         let catalog = renderer.catalog(for: person.language)
         let topic = message.topic.rawValue
@@ -45,6 +46,7 @@ struct MailComposer: Sendable {
             "kind": catalog["mail.kinds.\(message.kind.rawValue)"] ?? message.kind.rawValue,
         ]
         values["purpose"] = purpose
+        values["deputy_for"] = deputyFor
         values["step"] = message.step.map { stepTitle($0, workflow: workflow, language: catalog.language) }
         values["deadline"] = message.deadline.map { UserText.Argument.time($0).resolved(in: catalog) }
         values["overdue_since"] = message.overdueSince.map { UserText.Argument.time($0).resolved(in: catalog) }

@@ -94,3 +94,13 @@ struct ResolvedRecipients: Sendable, Hashable {
         return result
     }
 }
+
+extension OutboxTopic {
+    /// Topics that ask someone to decide (or tell them they need not any more): their deputies get a copy.
+    var asksApprovers: Bool {
+        switch self {
+        case .requestDecision, .reminder, .escalated, .withdrawn: true
+        case .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expired: false
+        }
+    }
+}

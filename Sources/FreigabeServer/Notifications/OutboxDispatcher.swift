@@ -174,8 +174,17 @@ struct OutboxDispatcher: Sendable {
         if resolved.people.isEmpty && resolved.problems.isEmpty {
             plan.problems.append("keine Empfänger")
         }
+        var recipients: [(person: MailPerson, deputyFor: String?)] = resolved.people.map { ($0, nil) }
+        if message.topic.asksApprovers {
+            do {
+                recipients += try await deputies(of: resolved.people, at: row.createdAt, problems: &plan.problems)
+            } catch {
+                plan.temporaryProblem = "Vertretungen nicht lesbar: \(String(reflecting: error))"
+                return plan
+            }
+        }
         let done = Set((row.deliveredTo + row.undeliverableTo).map { $0.lowercased() })
-        for person in resolved.people where !done.contains(person.uid.lowercased()) {
+        for (person, deputyFor) in recipients where !done.contains(person.uid.lowercased()) {
             guard let mail = person.mail else {
                 plan.problems.append("\(person.uid): keine Mailadresse im Verzeichnis")
                 logger.warning(
@@ -185,7 +194,7 @@ struct OutboxDispatcher: Sendable {
             }
             do {
                 let composed = try composer.compose(
-                    message, purpose: row.purpose, workflow: row.workflow, for: person)
+                    message, purpose: row.purpose, workflow: row.workflow, for: person, deputyFor: deputyFor)
                 let thread = try Self.threadID(request: message.requestID, host: settings.hostName)
                 let mailMessage = try MailMessage(
                     messageID: try Self.messageID(row: row.id, uid: person.uid, host: settings.hostName),
@@ -203,6 +212,26 @@ struct OutboxDispatcher: Sendable {
             }
         }
         return plan
+    }
+
+    /// The deputies of `people` when the event happened (a principal away names one in Freigabe): they
+    /// get their own copy, saying whom they stand in for. Someone already among `people` gets one mail.
+    private func deputies(
+        of people: [MailPerson], at instant: Date, problems: inout [String]
+    ) async throws -> [(person: MailPerson, deputyFor: String?)] {
+        let pairs = try await OutboxStore.deputies(
+            of: people.map(\.uid), at: instant, client: client, logger: logger)
+        var seen = Set(people.map { $0.uid.lowercased() })
+        var result: [(person: MailPerson, deputyFor: String?)] = []
+        for (deputy, principal) in pairs where seen.insert(deputy.lowercased()).inserted {
+            guard let person = try await directory.person(uid: deputy) else {
+                problems.append("\(deputy) (Vertretung von \(principal)): nicht im Verzeichnis")
+                continue
+            }
+            let name = people.first { $0.uid == principal }?.displayName ?? principal
+            result.append((person, name))
+        }
+        return result
     }
 
     /// Who got it, who never will, and whether to try again.

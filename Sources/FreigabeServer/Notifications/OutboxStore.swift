@@ -118,6 +118,31 @@ enum OutboxStore {
         }
     }
 
+    /// Who deputised for whom among `principals` at `instant` (Vertretung): `(deputy, principal)`, the
+    /// principal as given. Compared without regard to case, as the directory matches uids.
+    static func deputies(
+        of principals: [String], at instant: Date, client: PostgresClient, logger: Logger
+    ) async throws -> [(deputy: String, principal: String)] {
+        guard !principals.isEmpty else { return [] }
+        let lowered = principals.map { $0.lowercased() }
+        return try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT deputy, lower(principal) FROM deputyships
+                WHERE lower(principal) = ANY(\(lowered)) AND valid_from <= \(instant) AND valid_until > \(instant)
+                    AND (ended_at IS NULL OR ended_at > \(instant))
+                ORDER BY valid_from, id
+                """, logger: logger)
+            var found: [(deputy: String, principal: String)] = []
+            for try await (deputy, principal) in rows.decode((String, String).self) {
+                if let given = principals.first(where: { $0.lowercased() == principal }) {
+                    found.append((deputy, given))
+                }
+            }
+            return found
+        }
+    }
+
     /// When the next pending mail row is due (nil: none is pending).
     static func nextDue(client: PostgresClient, logger: Logger) async throws -> Date? {
         try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in

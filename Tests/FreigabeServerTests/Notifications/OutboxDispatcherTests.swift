@@ -76,6 +76,30 @@ struct OutboxDispatcherTests {
         }
     }
 
+    @Test("a principal away: the deputy gets a copy saying whom they stand in for; requesters' mail has none")
+    func deputyCopy() async throws {
+        try await MailFixture.with { fixture in
+            _ = try await fixture.service.service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(7)),
+                caller: People.otto, now: Clock.days(-1), logger: fixture.logger)
+            let created = try await fixture.service.shared("baumkataster")
+            #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 2, sent: 2))
+            let mails = try MailSink.mails(host: fixture.host)
+            #expect(
+                mails.map(\.to).sorted { $0[0] < $1[0] } == [
+                    ["anna.albers@stadt.example"], ["otto.oberle@stadt.example"], ["paul.peters@stadt.example"],
+                ])
+            let toPaul = try #require(mails.first { $0.to == ["paul.peters@stadt.example"] })
+            #expect(toPaul.subject == "\(created.number): Ihre Entscheidung ist gefragt – Baumkataster")
+            #expect(toPaul.text.contains("Sie erhalten diese Nachricht als Vertretung von Otto Oberle."))
+            #expect(toPaul.html.contains("Sie erhalten diese Nachricht als Vertretung von Otto Oberle."))
+            #expect(mails.first { $0.to == ["otto.oberle@stadt.example"] }?.text.contains("Vertretung") == false)
+            let rows = try await fixture.rows()
+            #expect(rows.first { $0.topic == "request_decision" }?.deliveredTo == ["otto", "paul"])
+            #expect(rows.first { $0.topic == "submitted" }?.deliveredTo == ["anna"])
+        }
+    }
+
     @Test("a refused address and a person without one are recorded on the row; the others get their mail")
     func permanentFailures() async throws {
         let refused = try TestPeople.add("abgelehnt", mailPrefix: "reject-")
