@@ -27,7 +27,8 @@ build:
 run: services build
 	$(WITH_SERVICES) "$$(swift build --show-bin-path)/freigabe" migrate
 	$(WITH_SERVICES) "$$(swift build --show-bin-path)/freigabe" catalog import $(DEMO_CATALOG) --actor make-run
-	$(WITH_SERVICES) exec "$$(swift build --show-bin-path)/freigabe" serve --config $(DEMO_CONFIG)
+	$(WITH_SERVICES) FREIGABE_SMTP_CA_FILE="$${FREIGABE_SMTP_CA_FILE:-$$FREIGABE_TEST_TLS_DIR/ca.pem}" \
+		exec "$$(swift build --show-bin-path)/freigabe" serve --config $(DEMO_CONFIG)
 
 ## Everything CI checks: services, all test targets, the shipped workflows, the live server against
 ## its OpenAPI document (schemathesis), formatting.

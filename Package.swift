@@ -77,6 +77,7 @@ let package = Package(
                 "WorkflowEngine",
                 "LDAPDirectory",
                 "AuditLog",
+                "SMTPClient",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -145,9 +146,11 @@ let package = Package(
             dependencies: [
                 "FreigabeServer",
                 "LDAPDirectory",
+                "SMTPClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Yams", package: "Yams"),
             ]

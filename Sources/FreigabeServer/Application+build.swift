@@ -72,6 +72,12 @@ public func buildApplication(
             AuditSealService(
                 sealer: AuditSealer(client: client, signer: signer, checkpointFile: configuration.audit.checkpointFile),
                 interval: configuration.audit.sealInterval, logger: logger))
+        if let dispatcher = try makeOutboxDispatcher(
+            configuration: configuration, client: client, directory: directory, renderer: renderer,
+            workflows: workflows, metrics: metrics, logger: logger)
+        {
+            services.append(OutboxDispatcherService(dispatcher: dispatcher, logger: logger))
+        }
         api = APIRoutes(service: service, document: try OpenAPIDocument.load(path: configuration.openAPIFile))
         requests = service
     } else {
@@ -94,6 +100,43 @@ public func buildApplication(
         services: services,
         logger: logger
     )
+}
+
+/// The mail dispatcher, or nil (logged once) when there is no SMTP server or no directory to find
+/// the recipients in: the outbox rows then wait, nothing is lost.
+func makeOutboxDispatcher(
+    configuration: AppConfiguration, client: PostgresClient, directory: LDAPDirectory?, renderer: PageRenderer,
+    workflows: WorkflowLibrary, metrics: AppMetrics, logger: Logger
+) throws -> OutboxDispatcher? {
+    guard let mail = configuration.mail else {
+        logger.notice("No SMTP server configured (smtp.host): notifications stay in the outbox, no mail is sent")
+        return nil
+    }
+    guard let directory else {
+        logger.warning("SMTP is configured but no directory (ldap.url): recipients cannot be found, no mail is sent")
+        return nil
+    }
+    for topic in OutboxTopic.allCases {
+        for name in MailComposer.templateNames(for: topic) where renderer.library.getTemplate(named: name) == nil {
+            throw ConfigurationError(
+                code: .invalidTemplates, key: AppConfiguration.Key.templatesDirectory,
+                description: "Im Vorlagenverzeichnis „\(configuration.templatesDirectory)“ fehlt „\(name).mustache“.")
+        }
+    }
+    logger.info(
+        "Mail dispatcher configured",
+        metadata: ["smtp.server": "\(mail.smtp.host):\(mail.smtp.port)", "mail.from": "\(mail.from.address)"])
+    do {
+        return try OutboxDispatcher(
+            client: client, directory: LDAPMailDirectory(directory: directory),
+            composer: MailComposer(renderer: renderer, workflows: workflows), settings: mail, metrics: metrics,
+            logger: logger)
+    } catch {
+        throw ConfigurationError(
+            code: .invalidValue, key: MailSettings.Key.host,
+            description: "Die SMTP-Einstellungen sind nicht verwendbar: \(error.description)",
+            details: String(reflecting: error))
+    }
 }
 
 /// Records every refused login as a security event in the audit log. Failing to record it must not

@@ -73,6 +73,8 @@ public struct LDAPConfiguration: Sendable, Hashable {
         public var displayName: String
         public var mail: String
         public var organizationalUnit: String
+        /// The language the person wants mail in (RFC 2798 `preferredLanguage`, e.g. `en` or `de-DE`).
+        public var preferredLanguage: String
         /// The user's (and, with nesting, the group's) group list for ``MembershipLookup/memberOf``.
         public var memberOf: String
         /// Member attributes of groups for ``MembershipLookup/groupSearch``.
@@ -84,12 +86,14 @@ public struct LDAPConfiguration: Sendable, Hashable {
             mail: String = "mail",
             organizationalUnit: String = "ou",
             memberOf: String = "memberOf",
-            groupMember: [String] = ["member", "uniqueMember"]
+            groupMember: [String] = ["member", "uniqueMember"],
+            preferredLanguage: String = "preferredLanguage"
         ) {
             self.username = username
             self.displayName = displayName
             self.mail = mail
             self.organizationalUnit = organizationalUnit
+            self.preferredLanguage = preferredLanguage
             self.memberOf = memberOf
             self.groupMember = groupMember
         }
@@ -275,7 +279,7 @@ public struct LDAPConfiguration: Sendable, Hashable {
         for (name, attribute) in [
             ("username", self.attributes.username), ("displayName", self.attributes.displayName),
             ("mail", self.attributes.mail), ("organizationalUnit", self.attributes.organizationalUnit),
-            ("memberOf", self.attributes.memberOf),
+            ("memberOf", self.attributes.memberOf), ("preferredLanguage", self.attributes.preferredLanguage),
         ] {
             try Self.validateAttributeName(attribute, name: name)
         }

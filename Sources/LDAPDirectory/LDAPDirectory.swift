@@ -110,6 +110,7 @@ public final class LDAPDirectory: Sendable {
         var attributes = [
             configuration.attributes.username, configuration.attributes.displayName, "cn",
             configuration.attributes.mail, configuration.attributes.organizationalUnit,
+            configuration.attributes.preferredLanguage,
         ]
         if configuration.membership == .memberOf {
             // memberOf is operational on OpenLDAP: it is only returned when asked for by name.
@@ -197,6 +198,70 @@ public final class LDAPDirectory: Sendable {
             return self.makePerson(entry: entry, groups: try await self.groups(for: entry, logger: logger))
         } catch {
             self.log(error, operation: "person", logger: logger)
+            throw error
+        }
+    }
+
+    /// The login names of everybody in the group `dn`, directly or through nested groups, sorted.
+    ///
+    /// Reads the group's member attributes (``LDAPConfiguration/Attributes/groupMember``) and each
+    /// member's entry: an entry with a login name is a person, one with members of its own a nested
+    /// group (followed up to ``LDAPConfiguration/maximumGroupDepth``, cycles are harmless). Members
+    /// that do not exist are skipped. One job per level of nesting. Not cached: who holds a role is
+    /// asked when a notification is sent, and a stale answer would mail someone who left the group.
+    ///
+    /// Throws ``LDAPDirectoryError`` (`configuration` for a DN that does not parse, or the transport errors
+    /// of every call).
+    public func memberUsernames(ofGroup dn: String) async throws -> [String] {
+        var logger = self.logger
+        logger[metadataKey: "ldap.group"] = "\(dn)"
+        // The caller's mistake, not the directory's: refused before anything is asked or logged.
+        _ = try LDAPConfiguration.parseDN(dn, name: "group")
+        do {
+            try self.checkNotShutDown()
+            let usernameAttribute = self.configuration.attributes.username
+            let memberAttributes = self.configuration.attributes.groupMember
+            let attributes = [usernameAttribute] + memberAttributes
+            var visited: Set<String> = [DirectoryCache.groupsKey(dn)]
+            var usernames: Set<String> = []
+            var frontier = [dn]
+            var depth = 0
+            while !frontier.isEmpty {
+                guard depth < self.configuration.maximumGroupDepth else {
+                    logger.warning(
+                        "group nesting deeper than maximumGroupDepth; ignoring deeper members",
+                        metadata: ["ldap.group_depth": "\(depth)"])
+                    break
+                }
+                depth += 1
+                let level = frontier
+                // The groups of this level, then their members' entries: base searches, one job.
+                let entries = try await self.executor.run(
+                    self.searchPool, serviceAccount: self.configuration.serviceAccount, operation: "group members"
+                ) { connection in
+                    let members = try level.flatMap { group in
+                        try connection.search(
+                            base: group, scope: .base, filter: "(objectClass=*)", attributes: memberAttributes
+                        ).entries.flatMap { entry in memberAttributes.flatMap { entry.values($0) } }
+                    }
+                    return try members.flatMap { member in
+                        try connection.search(
+                            base: member, scope: .base, filter: "(objectClass=*)", attributes: attributes
+                        ).entries
+                    }
+                }
+                frontier = []
+                for entry in entries where visited.insert(DirectoryCache.groupsKey(entry.dn)).inserted {
+                    if let username = entry.first(usernameAttribute) {
+                        usernames.insert(username)
+                    } else if memberAttributes.contains(where: { !entry.values($0).isEmpty }) {
+                        frontier.append(entry.dn)
+                    }
+                }
+            }
+            return usernames.sorted()
+        } catch {
+            self.log(error, operation: "group members", logger: logger)
             throw error
         }
     }
@@ -394,7 +459,8 @@ public final class LDAPDirectory: Sendable {
             organizationalUnit: entry.first(attributes.organizationalUnit),
             groups: groups,
             roles: grants.roles,
-            stewardDomains: grants.stewardDomains
+            stewardDomains: grants.stewardDomains,
+            preferredLanguage: entry.first(attributes.preferredLanguage)
         )
     }
 

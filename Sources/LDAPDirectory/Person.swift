@@ -33,6 +33,8 @@ public struct Person: Sendable, Hashable, Codable {
     public var mail: String?
     /// Organisational unit (`ou`, or `department` on Active Directory).
     public var organizationalUnit: String?
+    /// The language the person wants mail in (`preferredLanguage`, e.g. `en`, `de-DE`), as stored.
+    public var preferredLanguage: String?
     /// DNs of all groups the person is a member of, directly or through nested groups, sorted.
     public var groups: [String]
     /// Roles granted by ``groups``, sorted.
@@ -48,7 +50,8 @@ public struct Person: Sendable, Hashable, Codable {
         organizationalUnit: String? = nil,
         groups: [String] = [],
         roles: [DirectoryRole] = [],
-        stewardDomains: [String] = []
+        stewardDomains: [String] = [],
+        preferredLanguage: String? = nil
     ) {
         self.dn = dn
         self.uid = uid
@@ -58,6 +61,7 @@ public struct Person: Sendable, Hashable, Codable {
         self.groups = groups
         self.roles = roles
         self.stewardDomains = stewardDomains
+        self.preferredLanguage = preferredLanguage
     }
 
     public func hasRole(_ role: DirectoryRole) -> Bool {

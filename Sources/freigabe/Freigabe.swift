@@ -8,7 +8,7 @@ struct Freigabe: AsyncParsableCommand {
         abstract: "Freigabe: release municipal datasets as Shared Data or Open Data, traceably.",
         subcommands: [
             ServeCommand.self, MigrateCommand.self, CatalogCommand.self, WorkflowCommand.self, DirectoryCommand.self,
-            TimersCommand.self, AuditCommand.self,
+            TimersCommand.self, AuditCommand.self, OutboxCommand.self, MailCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )

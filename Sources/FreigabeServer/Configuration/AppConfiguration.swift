@@ -55,6 +55,9 @@ public struct AppConfiguration: Sendable, Equatable {
     public var http: HTTPServerSettings
     /// Bearer token for `/metrics`; without one, `/metrics` answers loopback clients only.
     public var metricsToken: String?
+    /// Where notifications are sent (`smtp.*`, `mail.*`, `outbox.*`); nil without `smtp.host`, in which
+    /// case no mail is sent and the outbox rows wait.
+    public var mail: MailSettings?
     /// `text` (swift-log's default lines) or `json` (one object per line, for log collectors).
     public var logFormat: LogFormat = .text
     /// The decision log's signing key and outside copy (`audit.*`).
@@ -122,6 +125,7 @@ public struct AppConfiguration: Sendable, Equatable {
         configuration.directory = try DirectorySettings.read(values)
         configuration.loginCacheTTL = try DirectorySettings.loginCacheTTL(values)
         configuration.database = try DatabaseSettings.read(values)
+        configuration.mail = try MailSettings.read(values)
         if let file = values.text(Key.openAPIFile) { configuration.openAPIFile = file }
         configuration.metricsToken = values.text(Key.metricsToken)
         configuration.audit = try AuditSettings.read(values)

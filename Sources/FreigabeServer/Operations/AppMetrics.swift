@@ -63,6 +63,12 @@ public final class AppMetrics: Sendable {
             .recordNanoseconds(duration.nanoseconds)
     }
 
+    /// An outbox mail row after a sending attempt: `sent` (everybody reached), `failed` (someone never
+    /// will), `retried` (another attempt is scheduled).
+    func outboxMail(_ outcome: String) {
+        Counter(label: "freigabe_outbox_mails_total", dimensions: [("outcome", outcome)], factory: factory).increment()
+    }
+
     /// A gauge set at scrape time.
     func gauge(_ label: String, _ value: Double, dimensions: [(String, String)] = []) {
         Gauge(label: label, dimensions: dimensions, factory: factory).record(value)

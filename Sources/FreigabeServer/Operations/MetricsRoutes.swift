@@ -60,14 +60,19 @@ struct MetricsRoutes: Sendable {
                      WHERE fired_at IS NULL AND cancelled_at IS NULL AND due_at <= now())::float8,
                     (SELECT count(*) FROM timers
                      WHERE fired_at IS NULL AND cancelled_at IS NULL AND attempts > 0)::float8,
-                    (SELECT count(*) FROM outbox WHERE sent_at IS NULL)::float8,
-                    COALESCE((SELECT extract(epoch FROM now() - min(created_at)) FROM outbox WHERE sent_at IS NULL), 0)::float8
+                    (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL)::float8,
+                    COALESCE((SELECT extract(epoch FROM now() - min(created_at)) FROM outbox
+                              WHERE sent_at IS NULL AND failed_at IS NULL), 0)::float8,
+                    (SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL)::float8
                 """, logger: logger)
-            for try await (due, failing, pending, oldest) in rows.decode((Double, Double, Double, Double).self) {
+            for try await (due, failing, pending, oldest, failed) in rows.decode(
+                (Double, Double, Double, Double, Double).self)
+            {
                 metrics.gauge("freigabe_timers_due", due)
                 metrics.gauge("freigabe_timers_failing", failing)
                 metrics.gauge("freigabe_outbox_pending", pending)
                 metrics.gauge("freigabe_outbox_oldest_age_seconds", oldest)
+                metrics.gauge("freigabe_outbox_failed", failed)
             }
             metrics.gauge("freigabe_metrics_database_up", 1)
         } catch {

@@ -7,7 +7,7 @@
 ///
 /// Enum values in CHECK constraints are the engine's raw values (`Vocabulary.swift`); a test compares them.
 public enum Migrations {
-    public static let all: [Migration] = [catalogue, requests, auditLog, timerRetries, auditSeals]
+    public static let all: [Migration] = [catalogue, requests, auditLog, timerRetries, outboxDelivery, auditSeals]
 
     static let catalogue = Migration(
         version: 1, name: "catalogue",
@@ -289,6 +289,35 @@ public enum Migrations {
             CREATE INDEX timers_due ON timers ((coalesce(next_attempt_at, due_at)), id)
                 WHERE fired_at IS NULL AND cancelled_at IS NULL;
             CREATE INDEX timers_failing ON timers (attempts) WHERE fired_at IS NULL AND cancelled_at IS NULL AND last_error IS NOT NULL;
+            """#)
+
+    static let outboxDelivery = Migration(
+        version: 5, name: "outbox_delivery",
+        sql: #"""
+            ALTER TABLE outbox ADD COLUMN failed_at timestamptz;
+            ALTER TABLE outbox ADD COLUMN claim_token uuid;
+            ALTER TABLE outbox ADD COLUMN delivered_to text[] NOT NULL DEFAULT '{}';
+            ALTER TABLE outbox ADD COLUMN undeliverable_to text[] NOT NULL DEFAULT '{}';
+            COMMENT ON COLUMN outbox.failed_at IS 'Set when at least one recipient will never get the message: a permanent refusal, no mail address, or the retry schedule ran out. freigabe outbox retry clears it.';
+            COMMENT ON COLUMN outbox.sent_at IS 'Set when nothing is left to try: every recipient got it or failed for good (then failed_at is set too).';
+            COMMENT ON COLUMN outbox.claim_token IS 'The dispatcher that claimed the row for one sending attempt; only it may record the outcome, until available_at (its lease) passes.';
+            COMMENT ON COLUMN outbox.delivered_to IS 'uids of the recipients the SMTP server accepted the message for; a retry skips them.';
+            COMMENT ON COLUMN outbox.undeliverable_to IS 'uids whose address the SMTP server refused for good (5xx); a retry skips them, freigabe outbox retry tries them again.';
+            COMMENT ON COLUMN outbox.attempts IS 'Sending attempts (claims) so far.';
+            COMMENT ON COLUMN outbox.last_error IS 'Why the last attempt did not reach everybody (temporary or permanent), or who has no mail address.';
+            DROP INDEX outbox_pending;
+            CREATE INDEX outbox_pending ON outbox (available_at, id) WHERE sent_at IS NULL AND failed_at IS NULL;
+            CREATE INDEX outbox_failed ON outbox (failed_at) WHERE failed_at IS NOT NULL;
+
+            CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                -- Delivered at commit, once per transaction: the dispatchers wake within a second.
+                PERFORM pg_notify('freigabe_outbox', '');
+                RETURN NULL;
+            END;
+            $$;
+            CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+                FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
             """#)
 
     /// The tamper evidence of the decision log (`AuditLog`, `Sources/AuditLog/FORMAT.md`): the sealer gives

@@ -1,0 +1,110 @@
+import Configuration
+import Foundation
+import Logging
+import PostgresNIO
+import SMTPClient
+
+/// `freigabe outbox list [--failed]`, `freigabe outbox retry ID` and `freigabe mail test ADDRESS`: what
+/// an operator looks at when mail does not arrive. The outbox commands connect as the application
+/// role with the `FREIGABE_DB_*` settings, `mail test` uses the server's `smtp.*` and `mail.*` settings.
+public enum OutboxTool {
+    private static let logger: Logger = {
+        var logger = Logger(label: "freigabe.outbox")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    /// Pending mail rows (oldest first), or with `failed` those someone will never get.
+    public static func list(failed: Bool, limit: Int = 100, environment: [String: String]) async -> ToolOutput {
+        await withDatabase(environment: environment) { client in
+            let entries = try await OutboxStore.list(failed: failed, limit: limit, client: client, logger: logger)
+            return ToolOutput(standardOutput: render(entries, failed: failed))
+        }
+    }
+
+    /// Makes row `id` due now with a fresh retry schedule; the recipients it reached are not mailed again.
+    public static func retry(id: Int64, environment: [String: String], now: Date = Date()) async -> ToolOutput {
+        await withDatabase(environment: environment) { client in
+            guard try await OutboxStore.retry(id: id, now: now, client: client, logger: logger) else {
+                return ToolOutput(
+                    standardError: ["Keine Mail-Nachricht \(id) im Postausgang, oder sie ist an alle gegangen."],
+                    succeeded: false)
+            }
+            return ToolOutput(standardOutput: ["outbox row \(id) is due again"])
+        }
+    }
+
+    /// Sends one message to `address` with the configured SMTP server and says what happened.
+    public static func sendTest(to address: String, reader: ConfigReader, now: Date = Date()) async -> ToolOutput {
+        let settings: MailSettings
+        do {
+            guard let configured = try AppConfiguration(reader: reader).mail else {
+                return ToolOutput(
+                    standardError: ["Kein SMTP-Server eingerichtet: setzen Sie „\(MailSettings.Key.host)“."],
+                    succeeded: false)
+            }
+            settings = configured
+        } catch {
+            return ToolOutput(standardError: ["Konfigurationsfehler: \(error)"], succeeded: false)
+        }
+        do {
+            let recipient = try EmailAddress(address)
+            let message = try MailMessage(
+                messageID: try MessageID.random(domain: settings.hostName), date: now, from: settings.from,
+                to: [Mailbox(recipient)], subject: "Freigabe: Testnachricht / test message",
+                textBody: """
+                    Diese Nachricht prüft die Mail-Einstellungen von Freigabe (\(settings.smtp.host):\(settings.smtp.port)).
+                    This message checks Freigabe's mail settings.
+                    """)
+            let results = try await SMTPClient(configuration: settings.smtp, logger: logger).send([message])
+            guard let result = results.first, result.isDelivered else {
+                let reasons = results.flatMap(\.recipients).compactMap { recipient -> String? in
+                    if case .failed(let error) = recipient.outcome { return String(reflecting: error) }
+                    return nil
+                }
+                return ToolOutput(
+                    standardError: ["Nicht angenommen: \(reasons.joined(separator: "; "))"], succeeded: false)
+            }
+            return ToolOutput(standardOutput: [
+                "accepted by \(settings.smtp.host):\(settings.smtp.port) for \(recipient), Message-ID \(message.messageID)"
+            ])
+        } catch {
+            return ToolOutput(standardError: ["Senden fehlgeschlagen: \(String(reflecting: error))"], succeeded: false)
+        }
+    }
+
+    static func render(_ entries: [OutboxEntry], failed: Bool) -> [String] {
+        guard !entries.isEmpty else { return [failed ? "no failed mail" : "no pending mail"] }
+        let formatter = ISO8601DateFormatter()
+        var lines = ["id\ttopic\trequest\tcreated\tattempts\tnext attempt\tfailed\tdelivered to\tlast error"]
+        for entry in entries {
+            lines.append(
+                [
+                    String(entry.id), entry.topic, entry.requestID.map { $0.uuidString.lowercased() } ?? "-",
+                    formatter.string(from: entry.createdAt), String(entry.attempts),
+                    entry.failedAt == nil ? formatter.string(from: entry.availableAt) : "-",
+                    entry.failedAt.map { formatter.string(from: $0) } ?? "-",
+                    entry.deliveredTo.isEmpty ? "-" : entry.deliveredTo.joined(separator: ","),
+                    (entry.lastError ?? "").replacingOccurrences(of: "\n", with: " "),
+                ].joined(separator: "\t"))
+        }
+        return lines
+    }
+
+    private static func withDatabase(
+        environment: [String: String], _ body: @Sendable (PostgresClient) async throws -> ToolOutput
+    ) async -> ToolOutput {
+        let settings: DatabaseSettings
+        do {
+            settings = try DatabaseSettings(environment: environment)
+        } catch {
+            return ToolOutput(standardError: ["Konfigurationsfehler: \(error)"], succeeded: false)
+        }
+        do {
+            return try await Database.withClient(settings, logger: logger, body)
+        } catch {
+            let text = Database.serverMessage(of: error) ?? String(describing: Database.serviceError(from: error))
+            return ToolOutput(standardError: ["Postausgang nicht lesbar: \(text)"], succeeded: false)
+        }
+    }
+}

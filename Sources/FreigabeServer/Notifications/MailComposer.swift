@@ -1,0 +1,109 @@
+import Foundation
+import Mustache
+import WorkflowEngine
+
+/// Words one outbox message for one person: subject, text part and HTML part from the templates
+/// `email/<topic>-text` and `email/<topic>-html` and the `mail` texts of the person's language.
+///
+/// Everything a person wrote (purpose, question, reason) and everything from the catalogue (dataset
+/// title) is a value: the HTML templates escape it (`{{…}}`), the text templates are plain text
+/// (`CONTENT_TYPE: TEXT`), and the subject is a header the SMTP client encodes; none of them can add
+/// markup or a header.
+struct MailComposer: Sendable {
+    let renderer: PageRenderer
+    let workflows: WorkflowLibrary
+
+    struct Composed: Sendable, Hashable {
+        var subject: String
+        var text: String
+        var html: String
+    }
+
+    struct MissingTemplate: Error, CustomStringConvertible {
+        var name: String
+        var description: String { "Vorlage \(name) fehlt" }
+    }
+
+    /// The templates every topic needs; checked at start.
+    static func templateNames(for topic: OutboxTopic) -> [String] {
+        ["email/\(topic.rawValue)-text", "email/\(topic.rawValue)-html"]
+    }
+
+    func compose(
+        _ message: OutboxMessage, purpose: String?, workflow: WorkflowPin?, for person: MailPerson,
+        deputyFor: String? = nil
+    ) throws(MissingTemplate) -> Composed {
+        let catalog = renderer.catalog(for: person.language)
+        let topic = message.topic.rawValue
+        let subject = (catalog["mail.\(topic).subject"] ?? "{number}")
+            .replacingOccurrences(of: "{number}", with: message.requestNumber)
+            .replacingOccurrences(of: "{title}", with: message.datasetTitle)
+        var values: [String: Any] = [
+            "subject": subject,
+            "name": person.displayName,
+            "number": message.requestNumber,
+            "dataset": message.datasetTitle,
+            "kind": catalog["mail.kinds.\(message.kind.rawValue)"] ?? message.kind.rawValue,
+        ]
+        values["purpose"] = purpose
+        values["deputy_for"] = deputyFor
+        values["step"] = message.step.map { stepTitle($0, workflow: workflow, language: catalog.language) }
+        values["deadline"] = message.deadline.map { UserText.Argument.time($0).resolved(in: catalog) }
+        values["overdue_since"] = message.overdueSince.map { UserText.Argument.time($0).resolved(in: catalog) }
+        values["granted_until"] = message.grantedUntil.map { UserText.Argument.time($0).resolved(in: catalog) }
+        values["licence"] = message.licence
+        values["portal_url"] = message.portalURL
+        values["may_decide"] = message.mayDecide ?? false
+        if let text = message.text {
+            values["text"] = text
+            values["text_label"] = catalog["mail.\(topic).text_label"] ?? catalog["mail.facts.text"] ?? ""
+        }
+        let names = Self.templateNames(for: message.topic)
+        guard let text = renderer.renderMail(names[0], language: person.language, values: values) else {
+            throw MissingTemplate(name: names[0])
+        }
+        guard let html = renderer.renderMail(names[1], language: person.language, values: values) else {
+            throw MissingTemplate(name: names[1])
+        }
+        return Composed(subject: subject, text: Self.tidy(text), html: html)
+    }
+
+    /// The step's title in the workflow the request is pinned to, else its id.
+    private func stepTitle(_ step: String, workflow: WorkflowPin?, language: String) -> String {
+        guard let workflow, let title = workflows.entry(for: workflow)?.definition.step(step)?.title else {
+            return step
+        }
+        return language == "en" ? title.en ?? title.de : title.de
+    }
+
+    /// Sections that render nothing leave empty lines; more than one in a row reads as a gap.
+    static func tidy(_ text: String) -> String {
+        var lines: [Substring] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let trimmed = line.trimmingSuffix(while: \.isWhitespace)
+            if trimmed.isEmpty && (lines.last?.isEmpty ?? true) { continue }
+            lines.append(trimmed)
+        }
+        while lines.last?.isEmpty == true { lines.removeLast() }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+extension PageRenderer {
+    /// Renders a mail template with `values` (strings, and booleans for sections) besides `lang` and `t`.
+    func renderMail(_ template: String, language: String, values: [String: Any]) -> String? {
+        let catalog = catalog(for: language)
+        var context = values
+        context["lang"] = catalog.language
+        context["t"] = catalog.root
+        return library.render(context, withTemplate: template)
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingSuffix(while predicate: (Character) -> Bool) -> Substring {
+        var end = endIndex
+        while end > startIndex, predicate(self[index(before: end)]) { end = index(before: end) }
+        return self[..<end]
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import LDAPDirectory
+
+/// A person a notification goes to, as the directory knows them.
+struct MailPerson: Sendable, Hashable {
+    var uid: String
+    var displayName: String
+    /// nil: the directory has no address for them (recorded on the row, never silently skipped).
+    var mail: String?
+    /// `de` or `en`: the catalogue the mail is written from.
+    var language: String
+
+    /// `en`, `en-GB`, `EN_us` → `en`; everything else (also nothing) → `de`, the language of the city.
+    static func language(preferred: String?) -> String {
+        guard let preferred = preferred?.lowercased() else { return "de" }
+        return preferred == "en" || preferred.hasPrefix("en-") || preferred.hasPrefix("en_") ? "en" : "de"
+    }
+}
+
+/// What the dispatcher asks the directory: people by uid, the members of a group, the groups of a role.
+protocol MailDirectory: Sendable {
+    /// nil when the directory has no such person.
+    func person(uid: String) async throws -> MailPerson?
+    func memberUIDs(ofGroup dn: String) async throws -> [String]
+    /// The group DNs configured for a directory role (`ldap.roles.dsb`, ...); empty for other roles.
+    func groups(ofRole identifier: String) -> [String]
+}
+
+/// The city's LDAP / Active Directory (through the directory's cache for people).
+struct LDAPMailDirectory: MailDirectory {
+    let directory: LDAPDirectory
+
+    func person(uid: String) async throws -> MailPerson? {
+        do {
+            let person = try await directory.person(username: uid)
+            return MailPerson(
+                uid: person.uid, displayName: person.displayName, mail: person.mail,
+                language: MailPerson.language(preferred: person.preferredLanguage))
+        } catch let error as LDAPDirectoryError where error.code == .userNotFound || error.code == .invalidUsername {
+            return nil
+        }
+    }
+
+    func memberUIDs(ofGroup dn: String) async throws -> [String] {
+        try await directory.memberUsernames(ofGroup: dn)
+    }
+
+    func groups(ofRole identifier: String) -> [String] {
+        DirectoryRole(rawValue: identifier).map { directory.configuration.roleGroups[$0] ?? [] } ?? []
+    }
+}
+
+/// The people behind a message's recipients (people, a role's groups, a dataset's owner or steward
+/// group), each once, and what could not be resolved, in words for `last_error` and the log.
+struct ResolvedRecipients: Sendable, Hashable {
+    var people: [MailPerson] = []
+    var problems: [String] = []
+
+    /// Throws when the directory cannot be asked (the row is retried later); a person or group that does
+    /// not exist is a problem, not an error.
+    static func resolve(
+        _ recipients: [OutboxRecipient], in directory: any MailDirectory
+    ) async throws
+        -> ResolvedRecipients
+    {
+        var result = ResolvedRecipients()
+        var uids: [String] = []
+        for recipient in recipients {
+            var found: [String] = []
+            if let uid = recipient.uid { found.append(uid) }
+            var groups = recipient.group.map { [$0] } ?? []
+            if recipient.uid == nil && recipient.group == nil {
+                groups = directory.groups(ofRole: recipient.role)
+                if groups.isEmpty {
+                    result.problems.append("Rolle \(recipient.role): keine Gruppe konfiguriert")
+                }
+            }
+            for group in groups {
+                let members = try await directory.memberUIDs(ofGroup: group)
+                if members.isEmpty { result.problems.append("Rolle \(recipient.role): Gruppe \(group) ist leer") }
+                found += members
+            }
+            for uid in found where !uids.contains(where: { $0.lowercased() == uid.lowercased() }) {
+                uids.append(uid)
+            }
+        }
+        for uid in uids {
+            guard let person = try await directory.person(uid: uid) else {
+                result.problems.append("\(uid): nicht im Verzeichnis")
+                continue
+            }
+            result.people.append(person)
+        }
+        return result
+    }
+}
+
+extension OutboxTopic {
+    /// Topics that ask someone to decide (or tell them they need not any more): their deputies get a copy.
+    var asksApprovers: Bool {
+        switch self {
+        case .requestDecision, .reminder, .escalated, .withdrawn: true
+        case .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expired: false
+        }
+    }
+}

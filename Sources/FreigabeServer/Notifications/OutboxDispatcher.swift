@@ -1,0 +1,292 @@
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+import SMTPClient
+
+/// One round of sending: claim due mail rows, resolve and word each, send them all over one SMTP
+/// session, record per row what happened. The ``OutboxDispatcherService`` runs rounds; tests run them
+/// with a clock of their choice.
+struct OutboxDispatcher: Sendable {
+    let client: PostgresClient
+    let directory: any MailDirectory
+    let composer: MailComposer
+    let settings: MailSettings
+    let smtp: SMTPClient
+    let metrics: AppMetrics?
+    let logger: Logger
+    /// A number in 0..<1 for the retry jitter.
+    let random: @Sendable () -> Double
+
+    init(
+        client: PostgresClient, directory: any MailDirectory, composer: MailComposer, settings: MailSettings,
+        metrics: AppMetrics?, logger: Logger, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+    ) throws(SMTPError) {
+        self.client = client
+        self.directory = directory
+        self.composer = composer
+        self.settings = settings
+        self.smtp = try SMTPClient(configuration: settings.smtp, logger: logger)
+        self.metrics = metrics
+        self.logger = logger
+        self.random = random
+    }
+
+    struct RoundReport: Sendable, Hashable {
+        var claimed = 0
+        /// Rows finished with every recipient reached.
+        var sent = 0
+        /// Rows scheduled for another attempt.
+        var retried = 0
+        /// Rows finished with someone who will never get the message.
+        var failed = 0
+    }
+
+    /// The `Message-ID` of row `id`'s mail to `uid`: the same on every attempt, so a message sent again
+    /// after a crash between "accepted" and "marked sent" can be recognised as a duplicate.
+    static func messageID(row id: Int64, uid: String, host: String) throws(SMTPError) -> MessageID {
+        let digest = SHA256.hash(data: Data(uid.lowercased().utf8))
+        let tag = digest.prefix(6).map { String(format: "%02x", $0) }.joined()
+        return try MessageID("freigabe.outbox.\(id).\(tag)@\(host)")
+    }
+
+    /// What `In-Reply-To` and `References` name, so that all mails about one request form one thread.
+    static func threadID(request: UUID, host: String) throws(SMTPError) -> MessageID {
+        try MessageID("freigabe.request.\(request.uuidString.lowercased())@\(host)")
+    }
+
+    /// One row, prepared: the messages to send and what already went wrong for good.
+    private struct Plan {
+        var row: ClaimedMail
+        var topic: String
+        var requestID: UUID?
+        var messages: [(uid: String, message: MailMessage)] = []
+        /// Permanent, in words: nobody to send to, no address, not in the directory.
+        var problems: [String] = []
+        /// The whole row must wait (the directory could not be asked).
+        var temporaryProblem: String?
+    }
+
+    func runRound(now: Date) async throws -> RoundReport {
+        let token = UUID()
+        let rows = try await OutboxStore.claim(
+            client: client, now: now, limit: settings.batchSize, lease: settings.lease, token: token, logger: logger)
+        guard !rows.isEmpty else { return RoundReport() }
+        var plans: [Plan] = []
+        for row in rows { plans.append(await prepare(row, now: now)) }
+
+        var results: [MessageID: DeliveryResult] = [:]
+        var sessionError: SMTPError?
+        let messages = plans.flatMap { $0.messages.map(\.message) }
+        if !messages.isEmpty {
+            do {
+                for result in try await send(messages) { results[result.messageID] = result }
+            } catch {
+                sessionError = error
+                logger.warning(
+                    "SMTP session failed; the batch is retried", metadata: ["error": "\(String(reflecting: error))"])
+            }
+        }
+        var report = RoundReport(claimed: rows.count)
+        var outcomes: [MailOutcome] = []
+        for plan in plans {
+            let outcome = self.outcome(of: plan, results: results, sessionError: sessionError, now: now)
+            outcomes.append(outcome)
+            var rowLogger = logger
+            rowLogger[metadataKey: "outbox.id"] = "\(plan.row.id)"
+            rowLogger[metadataKey: "outbox.topic"] = "\(plan.topic)"
+            if let request = plan.requestID { rowLogger[metadataKey: "request.id"] = "\(request)" }
+            if outcome.retryAt != nil {
+                report.retried += 1
+                metrics?.outboxMail("retried")
+                rowLogger.info(
+                    "mail not sent to everybody yet; retried later",
+                    metadata: ["outbox.attempts": "\(plan.row.attempts)", "error": "\(outcome.lastError ?? "")"])
+            } else if outcome.failedAt != nil {
+                report.failed += 1
+                metrics?.outboxMail("failed")
+                rowLogger.warning(
+                    "mail failed for some recipients (freigabe outbox list --failed)",
+                    metadata: ["error": "\(outcome.lastError ?? "")"])
+            } else {
+                report.sent += 1
+                metrics?.outboxMail("sent")
+                rowLogger.debug("mail sent", metadata: ["outbox.recipients": "\(outcome.deliveredTo.count)"])
+            }
+        }
+        let written = try await OutboxStore.record(outcomes, token: token, client: client, logger: logger)
+        if written < outcomes.count {
+            // The lease ran out during the session and another dispatcher took the rows: it sends again
+            // with the same Message-IDs, receivers drop the duplicates.
+            logger.warning(
+                "some claimed mail rows were taken over before their outcome was recorded",
+                metadata: ["outbox.claimed": "\(outcomes.count)", "outbox.recorded": "\(written)"])
+        }
+        return report
+    }
+
+    /// The session over the batch, ended after half the lease at the latest (each SMTP step has its own
+    /// timeout, but twenty slow ones add up): the rows must be recorded before another dispatcher may
+    /// claim them again. Cancelling closes the connection; what the server took by then is reported.
+    private func send(_ messages: [MailMessage]) async throws(SMTPError) -> [DeliveryResult] {
+        let smtp = self.smtp
+        let deadline = settings.lease / 2
+        let outcome = await withTaskGroup(of: Result<[DeliveryResult], SMTPError>?.self) { group in
+            group.addTask {
+                do throws(SMTPError) {
+                    return .success(try await smtp.send(messages))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: deadline)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let outcome else {
+            throw SMTPError(
+                code: .timeout, isTemporary: true, details: "session longer than \(deadline) (half the lease)")
+        }
+        return try outcome.get()
+    }
+
+    /// Resolves the row's recipients and words one message per person not reached yet.
+    private func prepare(_ row: ClaimedMail, now: Date) async -> Plan {
+        let message: OutboxMessage
+        do {
+            message = try OutboxMessage.decode(fromStoredJSON: row.payload)
+        } catch {
+            return Plan(row: row, topic: "?", problems: ["Inhalt nicht lesbar: \(error)"])
+        }
+        var plan = Plan(row: row, topic: message.topic.rawValue, requestID: message.requestID)
+        let resolved: ResolvedRecipients
+        do {
+            resolved = try await ResolvedRecipients.resolve(message.recipients, in: directory)
+        } catch {
+            plan.temporaryProblem = "Verzeichnis nicht erreichbar: \(String(reflecting: error))"
+            return plan
+        }
+        plan.problems = resolved.problems
+        if resolved.people.isEmpty && resolved.problems.isEmpty {
+            plan.problems.append("keine Empfänger")
+        }
+        var recipients: [(person: MailPerson, deputyFor: String?)] = resolved.people.map { ($0, nil) }
+        if message.topic.asksApprovers {
+            do {
+                recipients += try await deputies(of: resolved.people, at: row.createdAt, problems: &plan.problems)
+            } catch {
+                plan.temporaryProblem = "Vertretungen nicht lesbar: \(String(reflecting: error))"
+                return plan
+            }
+        }
+        let done = Set((row.deliveredTo + row.undeliverableTo).map { $0.lowercased() })
+        for (person, deputyFor) in recipients where !done.contains(person.uid.lowercased()) {
+            guard let mail = person.mail else {
+                plan.problems.append("\(person.uid): keine Mailadresse im Verzeichnis")
+                logger.warning(
+                    "recipient has no mail address in the directory",
+                    metadata: ["outbox.id": "\(row.id)", "recipient": "\(person.uid)"])
+                continue
+            }
+            do {
+                let composed = try composer.compose(
+                    message, purpose: row.purpose, workflow: row.workflow, for: person, deputyFor: deputyFor)
+                let thread = try Self.threadID(request: message.requestID, host: settings.hostName)
+                let mailMessage = try MailMessage(
+                    messageID: try Self.messageID(row: row.id, uid: person.uid, host: settings.hostName),
+                    // When it happened, not when this attempt runs: a resend is the same message.
+                    date: row.createdAt,
+                    from: settings.from,
+                    to: [Mailbox(try EmailAddress(mail), displayName: person.displayName)],
+                    subject: composed.subject, textBody: composed.text, htmlBody: composed.html,
+                    inReplyTo: thread, references: [thread])
+                plan.messages.append((person.uid, mailMessage))
+            } catch let error as MailComposer.MissingTemplate {
+                plan.problems.append("\(person.uid): \(error)")
+            } catch {
+                plan.problems.append("\(person.uid): Adresse „\(mail)“ unbrauchbar (\(error))")
+            }
+        }
+        return plan
+    }
+
+    /// The deputies of `people` when the event happened (a principal away names one in Freigabe): they
+    /// get their own copy, saying whom they stand in for. Someone already among `people` gets one mail.
+    private func deputies(
+        of people: [MailPerson], at instant: Date, problems: inout [String]
+    ) async throws -> [(person: MailPerson, deputyFor: String?)] {
+        let pairs = try await OutboxStore.deputies(
+            of: people.map(\.uid), at: instant, client: client, logger: logger)
+        var seen = Set(people.map { $0.uid.lowercased() })
+        var result: [(person: MailPerson, deputyFor: String?)] = []
+        for (deputy, principal) in pairs where seen.insert(deputy.lowercased()).inserted {
+            guard let person = try await directory.person(uid: deputy) else {
+                problems.append("\(deputy) (Vertretung von \(principal)): nicht im Verzeichnis")
+                continue
+            }
+            let name = people.first { $0.uid == principal }?.displayName ?? principal
+            result.append((person, name))
+        }
+        return result
+    }
+
+    /// Who got it, who never will, and whether to try again.
+    private func outcome(
+        of plan: Plan, results: [MessageID: DeliveryResult], sessionError: SMTPError?, now: Date
+    ) -> MailOutcome {
+        var delivered = plan.row.deliveredTo
+        var undeliverable = plan.row.undeliverableTo
+        var permanent = plan.problems
+        var temporary: [String] = plan.temporaryProblem.map { [$0] } ?? []
+        for (uid, message) in plan.messages {
+            guard let result = results[message.messageID] else {
+                temporary.append("\(uid): \(sessionError.map { $0.description } ?? "nicht gesendet")")
+                continue
+            }
+            for recipient in result.recipients {
+                switch recipient.outcome {
+                case .delivered:
+                    delivered.append(uid)
+                case .failed(let error) where error.isTemporary:
+                    temporary.append("\(uid): \(Self.describe(error))")
+                case .failed(let error):
+                    undeliverable.append(uid)
+                    permanent.append("\(uid): \(Self.describe(error))")
+                }
+            }
+        }
+        if !undeliverable.isEmpty && permanent.isEmpty {
+            permanent.append("früher abgelehnt: \(undeliverable.joined(separator: ", "))")
+        }
+        let permanentText = permanent.isEmpty ? nil : "dauerhaft: " + permanent.joined(separator: "; ")
+        var outcome = MailOutcome(id: plan.row.id, deliveredTo: delivered, undeliverableTo: undeliverable)
+        guard !temporary.isEmpty else {
+            outcome.sentAt = now
+            outcome.failedAt = permanent.isEmpty ? nil : now
+            outcome.lastError = permanentText
+            return outcome
+        }
+        let temporaryText = "vorübergehend: " + temporary.joined(separator: "; ")
+        let text = [temporaryText, permanentText].compactMap { $0 }.joined(separator: " | ")
+        if let delay = settings.retrySchedule.delay(afterFailedAttempts: plan.row.attempts, random: random()) {
+            outcome.retryAt = now.addingTimeInterval(
+                Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+            outcome.lastError = String(text.prefix(2000))
+        } else {
+            outcome.sentAt = now
+            outcome.failedAt = now
+            outcome.lastError = String(("aufgegeben nach \(plan.row.attempts) Versuchen; " + text).prefix(2000))
+        }
+        return outcome
+    }
+
+    /// The error with the server's reply (what an operator needs to act), never credentials.
+    private static func describe(_ error: SMTPError) -> String {
+        if let reply = error.reply { return "\(error.code) \(reply)" }
+        return error.description
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowEngine
+
+/// A `mail` row of `outbox` claimed for one sending attempt, with what the mail needs of its request.
+struct ClaimedMail: Sendable {
+    var id: Int64
+    var payload: String
+    /// Attempts including this one.
+    var attempts: Int
+    /// uids the server already accepted it for (an earlier attempt): not sent to again.
+    var deliveredTo: [String]
+    /// uids refused for good by an earlier attempt: not sent to again.
+    var undeliverableTo: [String]
+    var createdAt: Date
+    /// The request's purpose, shown in the mail (the payload does not carry it).
+    var purpose: String?
+    var workflow: WorkflowPin?
+}
+
+/// What one attempt achieved for one row; written only while the row's claim is still ours.
+struct MailOutcome: Sendable, Hashable {
+    var id: Int64
+    var deliveredTo: [String]
+    var undeliverableTo: [String]
+    /// Nothing is left to try.
+    var sentAt: Date?
+    /// Someone will never get it (refused for good, no address, schedule ran out).
+    var failedAt: Date?
+    var lastError: String?
+    /// The next attempt, when something is left to try.
+    var retryAt: Date?
+}
+
+/// A row as `freigabe outbox list` shows it.
+public struct OutboxEntry: Sendable, Hashable {
+    public var id: Int64
+    public var topic: String
+    public var requestID: UUID?
+    public var createdAt: Date
+    public var availableAt: Date
+    public var attempts: Int
+    public var sentAt: Date?
+    public var failedAt: Date?
+    public var lastError: String?
+    public var deliveredTo: [String]
+}
+
+/// The SQL of the mail dispatcher and of `freigabe outbox`, each call one short transaction.
+enum OutboxStore {
+    /// Channel of the `outbox_notify` trigger (migration 5).
+    static let channel = "freigabe_outbox"
+
+    /// Claims up to `limit` due mail rows: `FOR UPDATE SKIP LOCKED`, so instances claiming at once get
+    /// different rows, and the claim is a lease (`available_at` moved to `now + lease`, a fresh
+    /// `claim_token`), so the SMTP session runs outside any transaction and nobody else takes the rows
+    /// meanwhile. A dispatcher that dies leaves its rows to whoever claims after the lease.
+    static func claim(
+        client: PostgresClient, now: Date, limit: Int, lease: Duration, token: UUID, logger: Logger
+    ) async throws -> [ClaimedMail] {
+        let until = now.addingTimeInterval(TimeInterval(lease.components.seconds))
+        return try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            let rows = try await connection.query(
+                """
+                WITH due AS (
+                    SELECT id, request_id FROM outbox
+                    WHERE kind = 'mail' AND sent_at IS NULL AND failed_at IS NULL AND available_at <= \(now)
+                    ORDER BY available_at, id
+                    LIMIT \(limit)
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE outbox o SET available_at = \(until), claim_token = \(token), attempts = o.attempts + 1
+                FROM due LEFT JOIN requests r ON r.id = due.request_id
+                WHERE o.id = due.id
+                RETURNING o.id, o.payload::text, o.attempts, o.delivered_to, o.undeliverable_to, o.created_at,
+                    r.purpose, r.workflow_id, r.workflow_version, r.workflow_hash
+                """, logger: logger)
+            var claimed: [ClaimedMail] = []
+            for try await (id, payload, attempts, delivered, undeliverable, created, purpose, workflowID, version, hash)
+                in rows.decode((Int64, String, Int, [String], [String], Date, String?, String?, Int?, String?).self)
+            {
+                var pin: WorkflowPin?
+                if let workflowID, let version, let hash {
+                    pin = WorkflowPin(id: workflowID, version: version, contentHash: hash)
+                }
+                claimed.append(
+                    ClaimedMail(
+                        id: id, payload: payload, attempts: attempts, deliveredTo: delivered,
+                        undeliverableTo: undeliverable, createdAt: created,
+                        purpose: purpose, workflow: pin))
+            }
+            return claimed.sorted { $0.id < $1.id }
+        }
+    }
+
+    /// Records the outcomes of one session, all in one transaction. A row whose claim is no longer ours
+    /// (the lease passed and another dispatcher took it) is left alone. Returns how many rows were written.
+    static func record(
+        _ outcomes: [MailOutcome], token: UUID, client: PostgresClient, logger: Logger
+    ) async throws -> Int {
+        guard !outcomes.isEmpty else { return 0 }
+        return try await Database.transaction(client, logger: logger) { connection in
+            var written = 0
+            for outcome in outcomes {
+                let rows = try await connection.query(
+                    """
+                    UPDATE outbox SET delivered_to = \(outcome.deliveredTo),
+                        undeliverable_to = \(outcome.undeliverableTo), sent_at = \(outcome.sentAt),
+                        failed_at = \(outcome.failedAt), last_error = \(outcome.lastError),
+                        available_at = coalesce(\(outcome.retryAt), available_at), claim_token = NULL
+                    WHERE id = \(outcome.id) AND claim_token = \(token)
+                    RETURNING id
+                    """, logger: logger)
+                for try await _ in rows.decode(Int64.self) { written += 1 }
+            }
+            return written
+        }
+    }
+
+    /// Who deputised for whom among `principals` at `instant` (Vertretung): `(deputy, principal)`, the
+    /// principal as given. Compared without regard to case, as the directory matches uids.
+    static func deputies(
+        of principals: [String], at instant: Date, client: PostgresClient, logger: Logger
+    ) async throws -> [(deputy: String, principal: String)] {
+        guard !principals.isEmpty else { return [] }
+        let lowered = principals.map { $0.lowercased() }
+        return try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT deputy, lower(principal) FROM deputyships
+                WHERE lower(principal) = ANY(\(lowered)) AND valid_from <= \(instant) AND valid_until > \(instant)
+                    AND (ended_at IS NULL OR ended_at > \(instant))
+                ORDER BY valid_from, id
+                """, logger: logger)
+            var found: [(deputy: String, principal: String)] = []
+            for try await (deputy, principal) in rows.decode((String, String).self) {
+                if let given = principals.first(where: { $0.lowercased() == principal }) {
+                    found.append((deputy, given))
+                }
+            }
+            return found
+        }
+    }
+
+    /// When the next pending mail row is due (nil: none is pending).
+    static func nextDue(client: PostgresClient, logger: Logger) async throws -> Date? {
+        try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT min(available_at) FROM outbox
+                WHERE kind = 'mail' AND sent_at IS NULL AND failed_at IS NULL
+                """, logger: logger)
+            return try await rows.decode(Date?.self).first(where: { _ in true }) ?? nil
+        }
+    }
+
+    /// Pending rows (oldest first), or with `failed` the rows someone will never get (newest first).
+    static func list(failed: Bool, limit: Int, client: PostgresClient, logger: Logger) async throws -> [OutboxEntry] {
+        try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT id, topic, request_id, created_at, available_at, attempts, sent_at, failed_at, last_error,
+                    delivered_to
+                FROM outbox
+                WHERE kind = 'mail' AND CASE WHEN \(failed) THEN failed_at IS NOT NULL
+                    ELSE sent_at IS NULL AND failed_at IS NULL END
+                ORDER BY CASE WHEN \(failed) THEN -extract(epoch FROM failed_at) ELSE 0 END, available_at, id
+                LIMIT \(limit)
+                """, logger: logger)
+            var entries: [OutboxEntry] = []
+            for try await (id, topic, request, created, available, attempts, sent, failedAt, error, delivered)
+                in rows.decode((Int64, String, UUID?, Date, Date, Int, Date?, Date?, String?, [String]).self)
+            {
+                entries.append(
+                    OutboxEntry(
+                        id: id, topic: topic, requestID: request, createdAt: created, availableAt: available,
+                        attempts: attempts, sentAt: sent, failedAt: failedAt, lastError: error, deliveredTo: delivered))
+            }
+            return entries
+        }
+    }
+
+    /// Makes a failed (or pending) mail row due now with a fresh schedule; those it reached already are
+    /// not mailed again. Wakes the dispatchers. False when there is no such mail row or it went out to
+    /// everybody.
+    static func retry(id: Int64, now: Date, client: PostgresClient, logger: Logger) async throws -> Bool {
+        try await Database.transaction(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE outbox SET failed_at = NULL, sent_at = NULL, attempts = 0, available_at = \(now),
+                    claim_token = NULL, undeliverable_to = '{}'
+                WHERE id = \(id) AND kind = 'mail' AND (failed_at IS NOT NULL OR sent_at IS NULL)
+                RETURNING id
+                """, logger: logger)
+            guard try await rows.decode(Int64.self).first(where: { _ in true }) != nil else { return false }
+            try await connection.query("SELECT pg_notify(\(channel), '')", logger: logger)
+            return true
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import FreigabeServer
+
+/// `freigabe outbox list [--failed]`, `freigabe outbox retry ID`: the notifications waiting or failed.
+struct OutboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outbox",
+        abstract: "Inspect and retry the mail waiting in the outbox.",
+        discussion: "Connects as the application role with FREIGABE_DB_* (as `freigabe serve`).",
+        subcommands: [List.self, Retry.self]
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List pending mail, or (--failed) mail that did not reach somebody.")
+
+        @Flag(help: "List mail that failed for at least one recipient: who got it, the last error.")
+        var failed = false
+
+        @Option(help: "At most this many rows.")
+        var limit = 100
+
+        func run() async throws {
+            try await OutboxTool.list(
+                failed: failed, limit: max(1, min(limit, 10_000)), environment: ProcessInfo.processInfo.environment
+            ).emit()
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send a failed mail again now; recipients who got it are not mailed twice.")
+
+        @Argument(help: "The outbox row's id (from `freigabe outbox list --failed`).")
+        var id: Int64
+
+        func run() async throws {
+            try await OutboxTool.retry(id: id, environment: ProcessInfo.processInfo.environment).emit()
+        }
+    }
+}
+
+/// `freigabe mail test ADDRESS`: one message through the configured SMTP server.
+struct MailCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mail",
+        abstract: "Check the mail settings.",
+        discussion: "Settings come from smtp.* and mail.* keys: FREIGABE_SMTP_* variables, --config FILE or options.",
+        subcommands: [Test.self]
+    )
+
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send one test message to ADDRESS and print whether the server accepted it.")
+
+        @Argument(help: "The recipient's mail address.") var address: String
+
+        @Option(help: "YAML configuration file (config.file, FREIGABE_CONFIG_FILE).")
+        var config: String?
+
+        /// Any `--smtp-... value` settings.
+        @Argument(parsing: .allUnrecognized, help: .hidden)
+        var configArguments: [String] = []
+
+        func run() async throws {
+            let reader = try await ConfigurationSources.reader(
+                overrides: config.map { [AppConfiguration.Key.configFile: $0] } ?? [:], arguments: configArguments)
+            try await OutboxTool.sendTest(to: address, reader: reader).emit()
+        }
+    }
+}

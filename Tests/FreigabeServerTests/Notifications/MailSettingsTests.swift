@@ -1,0 +1,195 @@
+import Foundation
+import LDAPDirectory
+import Logging
+import PostgresNIO
+import SMTPClient
+import Testing
+import WorkflowEngine
+
+@testable import FreigabeServer
+
+@Suite("Mail settings, retry schedule, languages")
+struct MailSettingsTests {
+    private func configuration(_ environment: [String: String]) async throws -> AppConfiguration {
+        try AppConfiguration(reader: try await ConfigurationSources.reader(environment: environment))
+    }
+
+    @Test("no smtp.host: no mail settings, no dispatcher")
+    func notConfigured() async throws {
+        #expect(try await configuration([:]).mail == nil)
+        #expect(try await configuration(["FREIGABE_MAIL_FROM": "freigabe@stadt.example"]).mail == nil)
+    }
+
+    @Test("every key read, password from a file, host name from the sender's domain by default")
+    func allKeys() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("smtp-\(UUID().uuidString)")
+        try Data("geheim\n".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let mail = try #require(
+            try await configuration([
+                "FREIGABE_SMTP_HOST": "mail.stadt.example", "FREIGABE_SMTP_PORT": "465",
+                "FREIGABE_SMTP_SECURITY": "TLS",
+                "FREIGABE_SMTP_USER": "svc-freigabe", "FREIGABE_SMTP_PASSWORD_FILE": file.path,
+                "FREIGABE_SMTP_SERVER_NAME": "relay.stadt.example", "FREIGABE_MAIL_FROM": "freigabe@Stadt.Example",
+                "FREIGABE_OUTBOX_RETRY_SCHEDULE": "10s, 2m, 1h, 1d",
+            ]).mail)
+        #expect(mail.smtp.host == "mail.stadt.example")
+        #expect(mail.smtp.port == 465)
+        #expect(mail.smtp.security == .implicitTLS)
+        #expect(mail.smtp.credentials == SMTPCredentials(username: "svc-freigabe", password: "geheim"))
+        #expect(mail.smtp.tls.serverName == "relay.stadt.example")
+        #expect(mail.smtp.clientHostname == "stadt.example")
+        #expect(mail.hostName == "stadt.example")
+        #expect(mail.from == Mailbox(try EmailAddress("freigabe@Stadt.Example"), displayName: "Freigabe"))
+        #expect(mail.retrySchedule.delays == [.seconds(10), .seconds(120), .seconds(3600), .seconds(86_400)])
+        // Defaults: STARTTLS on 587, the standard schedule.
+        let plain = try #require(
+            try await configuration([
+                "FREIGABE_SMTP_HOST": "127.0.0.1", "FREIGABE_MAIL_FROM": "f@stadt.example",
+                "FREIGABE_MAIL_HOST_NAME": "freigabe.stadt.example",
+            ]).mail)
+        #expect(plain.smtp.security == .startTLS && plain.smtp.port == 587 && plain.smtp.credentials == nil)
+        #expect(plain.hostName == "freigabe.stadt.example")
+        #expect(plain.retrySchedule == .standard)
+        #expect(!String(describing: mail).contains("geheim"))
+    }
+
+    @Test(
+        "a bad value stops the start with a German message naming the key",
+        arguments: [
+            (["FREIGABE_SMTP_SECURITY": "ssl"], "smtp.security"),
+            (["FREIGABE_SMTP_PORT": "0"], "smtp.port"),
+            (["FREIGABE_MAIL_FROM": "kein at"], "mail.from"),
+            (["FREIGABE_MAIL_FROM": ""], "mail.from"),
+            (["FREIGABE_OUTBOX_RETRY_SCHEDULE": "5m, 1m"], "outbox.retry_schedule"),
+            (["FREIGABE_OUTBOX_RETRY_SCHEDULE": "5 Minuten"], "outbox.retry_schedule"),
+            (["FREIGABE_SMTP_USER": "svc"], "smtp.password"),
+            (["FREIGABE_SMTP_PASSWORD": "x"], "smtp.user"),
+            (["FREIGABE_SMTP_PASSWORD_FILE": "/nonexistent/smtp"], "smtp.password_file"),
+            (["FREIGABE_SMTP_CA_FILE": "/nonexistent/ca.pem"], "smtp.host"),
+            (
+                ["FREIGABE_SMTP_SECURITY": "plain", "FREIGABE_SMTP_USER": "u", "FREIGABE_SMTP_PASSWORD": "p"],
+                "smtp.host"
+            ),
+            (["FREIGABE_MAIL_HOST_NAME": "bad_name"], "mail.host_name"),
+        ])
+    func badValues(overrides: [String: String], key: String) async throws {
+        var environment = ["FREIGABE_SMTP_HOST": "mail.stadt.example", "FREIGABE_MAIL_FROM": "freigabe@stadt.example"]
+        environment.merge(overrides) { _, new in new }
+        let error = await #expect(throws: ConfigurationError.self) { try await configuration(environment) }
+        #expect(error?.key == key)
+        #expect(error?.description.contains("„\(key)“") == true || error?.description.contains(key) == true)
+        #expect(error?.description.contains("geheim") == false)
+    }
+
+    @Test("retry schedule: pauses in order, jitter within ±20 %, none after the last")
+    func retrySchedule() throws {
+        let schedule = RetrySchedule.standard
+        #expect(schedule.description == "5s, 1m, 5m, 30m, 2h, 6h, 1d")
+        #expect(schedule.delay(afterFailedAttempts: 1, random: 0.5) == .seconds(5))
+        #expect(schedule.delay(afterFailedAttempts: 1, random: 0) == .seconds(4))
+        #expect(schedule.delay(afterFailedAttempts: 1, random: 1) == .seconds(6))
+        #expect(schedule.delay(afterFailedAttempts: 7, random: 0.5) == .seconds(86_400))
+        #expect(schedule.delay(afterFailedAttempts: 8, random: 0.5) == nil)
+        #expect(schedule.delay(afterFailedAttempts: 0, random: 0.5) == nil)
+        #expect(RetrySchedule.parse(schedule.description) == schedule)
+        #expect(RetrySchedule.parse("") == nil)
+        #expect(RetrySchedule.parse("0s") == nil)
+        #expect(RetrySchedule.parse("8d") == nil)
+    }
+
+    @Test("language from preferredLanguage: English variants are English, everything else German")
+    func languages() {
+        #expect(MailPerson.language(preferred: "en") == "en")
+        #expect(MailPerson.language(preferred: "en-GB") == "en")
+        #expect(MailPerson.language(preferred: "EN_us") == "en")
+        #expect(MailPerson.language(preferred: "de-DE") == "de")
+        #expect(MailPerson.language(preferred: "fr") == "de")
+        #expect(MailPerson.language(preferred: nil) == "de")
+        #expect(MailPerson.language(preferred: "english") == "de")
+    }
+
+    @Test("every topic has both parts in both languages; the text part is not HTML-escaped")
+    func everyTopicRenders() async throws {
+        let composer = MailComposer(
+            renderer: try await TestSupport.makeRenderer(), workflows: StoreTestSupport.workflows)
+        let pin = try #require(StoreTestSupport.workflows.current(for: .sharedData)).definition.pin
+        for topic in OutboxTopic.allCases {
+            let message = OutboxMessage(
+                topic: topic, requestID: UUID(), requestNumber: "FG-2026-000042", datasetID: "baumkataster",
+                datasetTitle: "Bäume & <Sträucher>", kind: .sharedData,
+                recipients: [OutboxRecipient(role: "requester", uid: "anna", group: nil)], step: "owner_review",
+                deadline: Clock.days(7), mayDecide: true, overdueSince: Clock.days(8), text: "Warum <so>?",
+                grantedUntil: Clock.days(60), licence: "dl-de-by-2.0", portalURL: "https://opendata.stadt.example/x")
+            for language in ["de", "en"] {
+                let person = MailPerson(
+                    uid: "anna", displayName: "Anna <A>", mail: "a@stadt.example", language: language)
+                let mail = try composer.compose(message, purpose: "Zweck & Ziel", workflow: pin, for: person)
+                #expect(mail.subject.hasPrefix("FG-2026-000042"), "\(topic) \(language)")
+                #expect(!mail.subject.contains("{"), "\(topic) \(language): \(mail.subject)")
+                #expect(mail.text.contains("Bäume & <Sträucher>"), "\(topic) \(language)")
+                #expect(mail.text.contains("Anna <A>,"), "\(topic) \(language)")
+                #expect(mail.text.contains("Warum <so>?"), "\(topic) \(language)")
+                #expect(!mail.text.contains("&lt;") && !mail.text.contains("&amp;"), "\(topic) \(language)")
+                #expect(mail.html.contains("Bäume &amp; &lt;Sträucher&gt;"), "\(topic) \(language)")
+                #expect(mail.html.contains("<html lang=\"\(language)\">"), "\(topic) \(language)")
+                #expect(!mail.html.contains("<so>") && !mail.html.contains("<A>"), "\(topic) \(language)")
+                let title = language == "de" ? "Prüfung durch den Data Owner" : "Data Owner review"
+                #expect(mail.text.contains(title) && mail.html.contains(title), "\(topic) \(language)")
+                #expect(!mail.text.contains("\n\n\n"), "\(topic) \(language)")
+            }
+        }
+    }
+}
+
+@Suite("Mail dispatcher wiring")
+struct MailWiringTests {
+    private let logger = Logger(label: "freigabe.mail.wiring.tests")
+    private let client = PostgresClient(
+        configuration: .init(host: "127.0.0.1", username: "nobody", password: nil, database: "none", tls: .disable))
+
+    private func settings() throws -> MailSettings {
+        MailSettings(
+            smtp: SMTPConfiguration(host: "127.0.0.1", port: 2525, security: .plaintext),
+            from: Mailbox(try EmailAddress("freigabe@stadt.example")), hostName: "freigabe.stadt.example")
+    }
+
+    @Test("no smtp.host or no directory: no dispatcher (the rows wait); both: one")
+    func dispatcherOnlyWithServerAndDirectory() async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        var configuration = TestSupport.configuration
+        let directoryConfiguration = try #require(try await DirectoryFixtures.configuration().directory)
+        let directory = try LDAPDirectory(configuration: directoryConfiguration, logger: logger)
+        func make(_ directory: LDAPDirectory?) throws -> OutboxDispatcher? {
+            try makeOutboxDispatcher(
+                configuration: configuration, client: client, directory: directory, renderer: renderer,
+                workflows: StoreTestSupport.workflows, metrics: AppMetrics(), logger: logger)
+        }
+        #expect(try make(directory) == nil)
+        configuration.mail = try settings()
+        #expect(try make(nil) == nil)
+        #expect(try make(directory) != nil)
+        await directory.shutdown()
+    }
+
+    @Test("a missing mail template stops the start, naming the file")
+    func missingTemplate() async throws {
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("templates-\(UUID().uuidString)")
+        try FileManager.default.copyItem(atPath: TestSupport.templatesDirectory, toPath: copy.path)
+        defer { try? FileManager.default.removeItem(at: copy) }
+        try FileManager.default.removeItem(at: copy.appendingPathComponent("email/granted-html.mustache"))
+        let renderer = try await PageRenderer.load(templatesDirectory: copy.path)
+        var configuration = TestSupport.configuration
+        configuration.mail = try settings()
+        let directoryConfiguration = try #require(try await DirectoryFixtures.configuration().directory)
+        let directory = try LDAPDirectory(configuration: directoryConfiguration, logger: logger)
+        let error = #expect(throws: ConfigurationError.self) {
+            try makeOutboxDispatcher(
+                configuration: configuration, client: client, directory: directory, renderer: renderer,
+                workflows: StoreTestSupport.workflows, metrics: AppMetrics(), logger: logger)
+        }
+        #expect(error?.code == .invalidTemplates)
+        #expect(error?.description.contains("email/granted-html.mustache") == true)
+        await directory.shutdown()
+    }
+}

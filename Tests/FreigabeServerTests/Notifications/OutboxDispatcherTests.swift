@@ -1,0 +1,427 @@
+import Foundation
+import Logging
+import NIOPosix
+import PostgresNIO
+import SMTPClient
+import Testing
+import WorkflowEngine
+
+@testable import FreigabeServer
+
+/// The dispatcher against the real PostgreSQL, slapd and SMTP sink of `make services`.
+@Suite("Outbox mail dispatcher", .serialized)
+struct OutboxDispatcherTests {
+    @Test("a Shared Data lifecycle mails owner, steward and requester, each in their language, in one thread")
+    func lifecycle() async throws {
+        let english = try TestPeople.add("lena", language: "en")
+        defer { TestPeople.remove([english]) }
+        try await MailFixture.with { fixture in
+            let requester = Caller(uid: english, displayName: "Test Lena")
+            let created = try await fixture.service.shared("baumkataster", by: requester)
+            let dispatcher = try fixture.dispatcher()
+            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 2, sent: 2))
+            let owner = try await fixture.service.decide(created, by: People.otto, at: Clock.days(1))
+            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 1, sent: 1))
+            let granted = try await fixture.service.decide(owner, by: People.stefan, at: Clock.days(2))
+            #expect(granted.status.phase == .granted)
+            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 1, sent: 1))
+            #expect(
+                try await fixture.service.outboxTopics(request: created.id)
+                    == ["submitted", "request_decision", "request_decision", "granted"])
+
+            let mails = try MailSink.mails(host: fixture.host)
+            #expect(mails.count == 4)
+            let number = created.number
+            let thread = "<freigabe.request.\(created.id.uuidString.lowercased())@\(fixture.host)>"
+            for mail in mails {
+                #expect(mail.inReplyTo == thread)
+                #expect(mail.references == thread)
+                #expect(mail.defects.isEmpty, "\(mail.defects)")
+                #expect(mail.to.count == 1)
+                #expect(mail.envelopeTo == mail.to.first)
+                #expect(mail.headerNames.contains("Auto-Submitted"))
+            }
+            #expect(Set(mails.map(\.messageID)).count == 4)
+
+            let toOtto = mails.filter { $0.to == ["otto.oberle@stadt.example"] }
+            #expect(toOtto.count == 1)
+            if let mail = toOtto.first {
+                #expect(mail.subject == "\(number): Ihre Entscheidung ist gefragt – Baumkataster")
+                #expect(mail.text.contains("Ein Antrag wartet auf Ihre Entscheidung"))
+                #expect(mail.text.contains("Antragsnummer: \(number)"))
+                #expect(mail.text.contains("Datensatz: Baumkataster"))
+                #expect(mail.text.contains("Art: Shared Data"))
+                #expect(mail.text.contains("Zweck: Planung der Grünflächen 2027"))
+                #expect(mail.text.contains("Schritt: Prüfung durch den Data Owner"))
+                #expect(mail.text.contains("Frist: "))
+                #expect(mail.html.contains("<html lang=\"de\">"))
+                #expect(mail.html.contains("Prüfung durch den Data Owner"))
+            }
+            let toSteward = mails.filter { $0.to == ["stefan.stein@stadt.example"] }
+            #expect(toSteward.map(\.subject) == ["\(number): Ihre Entscheidung ist gefragt – Baumkataster"])
+            #expect(toSteward.first?.text.contains("Freigabe durch das Data Stewardship der Domäne") == true)
+
+            let toRequester = mails.filter { $0.to == ["\(english)@stadt.example"] }
+            #expect(
+                toRequester.map(\.subject) == [
+                    "\(number): your request was received", "\(number): your request was granted",
+                ])
+            #expect(toRequester.allSatisfy { $0.text.hasPrefix("Hello Test Lena,") })
+            #expect(toRequester.allSatisfy { $0.html.contains("<html lang=\"en\">") })
+            #expect(toRequester.last?.text.contains("Use allowed until: ") == true)
+
+            for row in try await fixture.rows() {
+                #expect(row.sentAt != nil && row.failedAt == nil && row.lastError == nil, "\(row)")
+            }
+        }
+    }
+
+    @Test("a principal away: the deputy gets a copy saying whom they stand in for; requesters' mail has none")
+    func deputyCopy() async throws {
+        try await MailFixture.with { fixture in
+            _ = try await fixture.service.service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(7)),
+                caller: People.otto, now: Clock.days(-1), logger: fixture.logger)
+            let created = try await fixture.service.shared("baumkataster")
+            #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 2, sent: 2))
+            let mails = try MailSink.mails(host: fixture.host)
+            #expect(
+                mails.map(\.to).sorted { $0[0] < $1[0] } == [
+                    ["anna.albers@stadt.example"], ["otto.oberle@stadt.example"], ["paul.peters@stadt.example"],
+                ])
+            let toPaul = try #require(mails.first { $0.to == ["paul.peters@stadt.example"] })
+            #expect(toPaul.subject == "\(created.number): Ihre Entscheidung ist gefragt – Baumkataster")
+            #expect(toPaul.text.contains("Sie erhalten diese Nachricht als Vertretung von Otto Oberle."))
+            #expect(toPaul.html.contains("Sie erhalten diese Nachricht als Vertretung von Otto Oberle."))
+            #expect(mails.first { $0.to == ["otto.oberle@stadt.example"] }?.text.contains("Vertretung") == false)
+            let rows = try await fixture.rows()
+            #expect(rows.first { $0.topic == "request_decision" }?.deliveredTo == ["otto", "paul"])
+            #expect(rows.first { $0.topic == "submitted" }?.deliveredTo == ["anna"])
+        }
+    }
+
+    @Test("a refused address and a person without one are recorded on the row; the others get their mail")
+    func permanentFailures() async throws {
+        let refused = try TestPeople.add("abgelehnt", mailPrefix: "reject-")
+        let withoutMail = try TestPeople.add("ohnemail", mailPrefix: nil)
+        defer { TestPeople.remove([refused, withoutMail]) }
+        try await MailFixture.with { fixture in
+            let request = try await fixture.service.shared("baumkataster")
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: fixture.logger)
+            let id = try await fixture.enqueue(
+                fixture.message(
+                    .rejected, about: request,
+                    to: [MailFixture.person(refused), MailFixture.person("anna"), MailFixture.person(withoutMail)],
+                    text: "Der Zweck trägt die Weitergabe nicht."))
+            let metrics = AppMetrics()
+            let dispatcher = try fixture.dispatcher(metrics: metrics)
+            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 1, failed: 1))
+
+            let row = try #require(try await fixture.rows().first)
+            #expect(row.id == id)
+            #expect(row.sentAt != nil)
+            #expect(row.failedAt != nil)
+            #expect(row.deliveredTo == ["anna"])
+            #expect(row.undeliverableTo == [refused])
+            let error = row.lastError ?? ""
+            #expect(error.contains("\(refused): rejected 550"), "\(error)")
+            #expect(error.contains("\(withoutMail): keine Mailadresse im Verzeichnis"), "\(error)")
+            let mails = try MailSink.mails(host: fixture.host)
+            #expect(mails.map(\.to) == [["anna.albers@stadt.example"]])
+            #expect(mails.first?.text.contains("Begründung:\nDer Zweck trägt die Weitergabe nicht.") == true)
+
+            // What an operator sees and does: the CLI on this database.
+            let environment = try await fixture.databaseEnvironment()
+            let listed = await OutboxTool.list(failed: true, environment: environment)
+            #expect(listed.succeeded)
+            #expect(listed.standardOutput.count == 2)
+            #expect(listed.standardOutput.last?.hasPrefix("\(id)\trejected\t") == true)
+            #expect(listed.standardOutput.last?.contains("keine Mailadresse") == true)
+            #expect(
+                await OutboxTool.list(failed: false, environment: environment).standardOutput == ["no pending mail"])
+
+            let retried = await OutboxTool.retry(id: id, environment: environment)
+            #expect(retried.standardOutput == ["outbox row \(id) is due again"])
+            #expect(await OutboxTool.retry(id: id + 1000, environment: environment).succeeded == false)
+            // Anna had hers: only the refused address is tried again (and refused again).
+            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 1, failed: 1))
+            #expect(try MailSink.mails(host: fixture.host).count == 1)
+            let again = try #require(try await fixture.rows().first)
+            #expect(again.attempts == 1)
+            #expect(again.deliveredTo == ["anna"])
+            #expect(again.undeliverableTo == [refused])
+            #expect(try metricsText(metrics).contains(#"freigabe_outbox_mails_total{outcome="failed"} 2"#))
+        }
+    }
+
+    @Test("a deferred recipient is retried after the back-off, the one who got it is not mailed twice")
+    func temporaryFailure() async throws {
+        let deferred = try TestPeople.add("spaeter", mailPrefix: "tempfail-")
+        defer { TestPeople.remove([deferred]) }
+        try await MailFixture.with { fixture in
+            let request = try await fixture.service.shared("baumkataster")
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: fixture.logger)
+            let start = Date()
+            let id = try await fixture.enqueue(
+                fixture.message(
+                    .submitted, about: request, to: [MailFixture.person(deferred), MailFixture.person("anna")]),
+                at: start)
+            let dispatcher = try fixture.dispatcher()
+            #expect(try await dispatcher.runRound(now: start) == .init(claimed: 1, retried: 1))
+            let first = try #require(try await fixture.rows().first)
+            #expect(first.attempts == 1)
+            #expect(first.sentAt == nil && first.failedAt == nil)
+            #expect(first.deliveredTo == ["anna"])
+            #expect(first.lastError?.contains("\(deferred): rejected 451") == true, "\(first.lastError ?? "")")
+            // The first pause of the schedule, 5 s (the test's jitter is 0).
+            #expect(abs(first.availableAt.timeIntervalSince(start) - 5) < 0.01)
+            #expect(try await dispatcher.runRound(now: start.addingTimeInterval(1)) == .init())
+
+            // The mailbox works again: the same message reaches them, under the same Message-ID.
+            try TestPeople.setMail(deferred, "\(deferred)@stadt.example")
+            fixture.directory.invalidateCache()
+            #expect(try await dispatcher.runRound(now: start.addingTimeInterval(6)) == .init(claimed: 1, sent: 1))
+            let mails = try MailSink.mails(host: fixture.host)
+            #expect(
+                mails.map(\.to).sorted { $0[0] < $1[0] } == [
+                    ["anna.albers@stadt.example"], ["\(deferred)@stadt.example"],
+                ])
+            let expected = try OutboxDispatcher.messageID(row: id, uid: deferred, host: fixture.host)
+            #expect(mails.first { $0.to == ["\(deferred)@stadt.example"] }?.messageID == expected.bracketed)
+            let done = try #require(try await fixture.rows().first)
+            #expect(done.attempts == 2 && done.sentAt != nil && done.failedAt == nil && done.lastError == nil)
+        }
+    }
+
+    @Test("sent again after a crash between 'accepted' and 'marked sent': the same Message-ID")
+    func resendKeepsMessageID() async throws {
+        try await MailFixture.with { fixture in
+            let request = try await fixture.service.shared("baumkataster")
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: fixture.logger)
+            try await fixture.enqueue(fixture.message(.submitted, about: request, to: [MailFixture.person("anna")]))
+            let dispatcher = try fixture.dispatcher()
+            #expect(try await dispatcher.runRound(now: Date()).sent == 1)
+            // What the row looks like when the instance died before recording the outcome: claimed, lease over.
+            try await fixture.service.admin.query(
+                "UPDATE outbox SET sent_at = NULL, delivered_to = '{}', available_at = now() - interval '1 second'",
+                logger: fixture.logger)
+            #expect(try await dispatcher.runRound(now: Date()).sent == 1)
+            let mails = try MailSink.mails(host: fixture.host)
+            #expect(mails.count == 2)
+            #expect(Set(mails.map(\.messageID)).count == 1)
+        }
+    }
+
+    @Test("SMTP unreachable: rows stay pending with attempts and back-off, and go out once it is back")
+    func serverDown() async throws {
+        try await MailFixture.with { fixture in
+            let request = try await fixture.service.shared("baumkataster")
+            let start = Date()
+            let down = try fixture.dispatcher(port: try await MailFixture.closedPort())
+            #expect(try await down.runRound(now: start) == .init(claimed: 2, retried: 2))
+            for row in try await fixture.rows() {
+                #expect(row.attempts == 1 && row.sentAt == nil && row.failedAt == nil)
+                #expect(row.lastError?.hasPrefix("vorübergehend: ") == true, "\(row.lastError ?? "")")
+                #expect(row.lastError?.contains("connectionFailed") == true, "\(row.lastError ?? "")")
+                #expect(abs(row.availableAt.timeIntervalSince(start) - 5) < 0.01)
+            }
+            let later = start.addingTimeInterval(6)
+            #expect(try await down.runRound(now: later) == .init(claimed: 2, retried: 2))
+            for row in try await fixture.rows() {
+                #expect(row.attempts == 2)
+                #expect(abs(row.availableAt.timeIntervalSince(later) - 60) < 0.01)
+            }
+            #expect(try MailSink.mails(host: fixture.host).isEmpty)
+
+            let up = try fixture.dispatcher()
+            #expect(try await up.runRound(now: later.addingTimeInterval(30)) == .init())
+            #expect(try await up.runRound(now: later.addingTimeInterval(61)) == .init(claimed: 2, sent: 2))
+            let mails = try MailSink.mails(host: fixture.host)
+            #expect(
+                mails.map(\.to).sorted { $0[0] < $1[0] } == [
+                    ["anna.albers@stadt.example"], ["otto.oberle@stadt.example"],
+                ])
+            #expect(mails.allSatisfy { $0.subject.hasPrefix(request.number + ": ") })
+            #expect(try await fixture.rows().allSatisfy { $0.sentAt != nil && $0.failedAt == nil })
+        }
+    }
+
+    @Test("a server that accepts the connection and never answers: the session ends at its deadline, rows retried")
+    func silentServer() async throws {
+        try await MailFixture.with { fixture in
+            _ = try await fixture.service.shared("baumkataster")
+            let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(host: "127.0.0.1", port: 0).get()
+            var settings = fixture.settings
+            // Half the lease is the session's deadline: 1 s here, far below the 30 s per SMTP step.
+            settings.lease = .seconds(2)
+            let dispatcher = try fixture.dispatcher(port: try #require(silent.localAddress?.port), settings: settings)
+            let clock = ContinuousClock()
+            let started = clock.now
+            let report = try await dispatcher.runRound(now: Date())
+            let elapsed = clock.now - started
+            try await silent.close()
+            #expect(report == .init(claimed: 2, retried: 2))
+            #expect(elapsed < .seconds(5), "\(elapsed)")
+            for row in try await fixture.rows() {
+                #expect(row.sentAt == nil && row.attempts == 1)
+                #expect(row.lastError?.contains("timeout") == true, "\(row.lastError ?? "")")
+            }
+        }
+    }
+
+    @Test("the retry schedule runs out: the row is marked failed")
+    func scheduleRunsOut() async throws {
+        try await MailFixture.with { fixture in
+            _ = try await fixture.service.shared("baumkataster")
+            var settings = fixture.settings
+            settings.retrySchedule = RetrySchedule(delays: [.seconds(1)])
+            let down = try fixture.dispatcher(port: try await MailFixture.closedPort(), settings: settings)
+            let start = Date()
+            #expect(try await down.runRound(now: start) == .init(claimed: 2, retried: 2))
+            #expect(try await down.runRound(now: start.addingTimeInterval(2)) == .init(claimed: 2, failed: 2))
+            for row in try await fixture.rows() {
+                #expect(row.failedAt != nil && row.sentAt != nil && row.attempts == 2)
+                #expect(row.lastError?.hasPrefix("aufgegeben nach 2 Versuchen; vorübergehend: ") == true)
+            }
+        }
+    }
+
+    @Test("two dispatchers at once send every row exactly once")
+    func twoInstances() async throws {
+        try await MailFixture.with { fixture in
+            let request = try await fixture.service.shared("baumkataster")
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: fixture.logger)
+            for _ in 0..<50 {
+                try await fixture.enqueue(fixture.message(.submitted, about: request, to: [MailFixture.person("anna")]))
+            }
+            let first = try fixture.dispatcher()
+            let second = try fixture.dispatcher()
+            @Sendable func drain(_ dispatcher: OutboxDispatcher) async throws -> Int {
+                var sent = 0
+                while true {
+                    let report = try await dispatcher.runRound(now: Date())
+                    if report.claimed == 0 { return sent }
+                    sent += report.sent
+                }
+            }
+            async let a = drain(first)
+            async let b = drain(second)
+            let (sentByFirst, sentBySecond) = try await (a, b)
+            #expect(sentByFirst + sentBySecond == 50)
+            let mails = try MailSink.mails(host: fixture.host)
+            #expect(mails.count == 50)
+            #expect(Set(mails.map(\.messageID)).count == 50)
+            #expect(try await fixture.rows().allSatisfy { $0.sentAt != nil && $0.attempts == 1 })
+        }
+    }
+
+    @Test("CR/LF and markup in purpose, reason and title neither add headers nor markup")
+    func hostileText() async throws {
+        try await MailFixture.with { fixture in
+            let purpose = "Planung\r\nBcc: evil@example.org\r\n<img src=x onerror=alert(1)>"
+            let created = try await fixture.service.service.createRequest(
+                NewRequest(
+                    kind: .sharedData, datasetID: "baumkataster",
+                    details: RequestDetails(
+                        purpose: purpose,
+                        recipient: RecipientInput(name: "Amt für Stadtentwicklung", type: .internal),
+                        accessStart: Clock.start, accessEnd: Clock.days(60)),
+                    submit: true),
+                caller: People.anna, now: Clock.start, logger: fixture.logger)
+            let reason = "Nein.\r\nBcc: evil@example.org\r\nSubject: gefälscht\r\n\r\n<script>alert(1)</script> & Co"
+            _ = try await fixture.service.decide(created, by: People.otto, .reject(reason: reason), at: Clock.days(1))
+            try await fixture.enqueue(
+                fixture.message(
+                    .requestDecision, about: created, to: [MailFixture.person("otto")],
+                    title: "Baum\r\nBcc: evil@example.org\r\n<b>fett</b>"))
+            let dispatcher = try fixture.dispatcher()
+            #expect(try await dispatcher.runRound(now: Date()).sent == 4)
+
+            let mails = try MailSink.mails(host: fixture.host)
+            #expect(mails.count == 4)
+            for mail in mails {
+                #expect(!mail.headerNames.contains { $0.lowercased() == "bcc" }, "\(mail.headerNames)")
+                #expect(mail.headerNames.filter { $0.lowercased() == "subject" }.count == 1)
+                #expect(mail.to.count == 1 && mail.envelopeTo == mail.to[0])
+                #expect(!mail.subject.contains("\r") && !mail.subject.contains("\n"))
+                #expect(!mail.html.contains("<script") && !mail.html.contains("<img") && !mail.html.contains("<b>"))
+                #expect(mail.defects.isEmpty, "\(mail.defects)")
+            }
+            let rejected = try #require(mails.first { $0.subject == "\(created.number): Ihr Antrag wurde abgelehnt" })
+            #expect(rejected.html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co"))
+            #expect(rejected.html.contains("&lt;img src=x onerror=alert(1)&gt;"))
+            // The text part is plain text: shown as typed, nothing to escape.
+            #expect(rejected.text.contains("<script>alert(1)</script> & Co"))
+            let titled = try #require(mails.first { $0.subject.contains("Baum") && $0.subject.contains("fett") })
+            #expect(titled.subject.contains("Bcc: evil@example.org"))
+            #expect(titled.html.contains("&lt;b&gt;fett&lt;/b&gt;"))
+        }
+    }
+
+    @Test("LISTEN/NOTIFY: a committed command wakes the service, mail leaves within a second or two")
+    func notifyWakesTheService() async throws {
+        try await MailFixture.with { fixture in
+            var settings = fixture.settings
+            // Only the notification can wake it within this test.
+            settings.pollInterval = .seconds(600)
+            let service = OutboxDispatcherService(
+                dispatcher: try fixture.dispatcher(settings: settings), logger: fixture.logger)
+            let running = Task { try await service.run() }
+            // Let it claim nothing and start listening.
+            try await Task.sleep(for: .seconds(1))
+            let start = Date()
+            _ = try await fixture.service.shared("baumkataster")
+            let mails = try await MailSink.waitForMails(host: fixture.host, count: 2, within: 10)
+            let elapsed = Date().timeIntervalSince(start)
+            running.cancel()
+            try await running.value
+            #expect(mails.count == 2)
+            #expect(elapsed < 3, "mail took \(elapsed) s")
+        }
+    }
+}
+
+@Suite("Outbox listener faults", .serialized)
+struct OutboxListenerFaultTests {
+    @Test("the listening connection is killed: the service listens again and the next command still wakes it")
+    func listenerReconnects() async throws {
+        try await MailFixture.with { fixture in
+            var settings = fixture.settings
+            settings.pollInterval = .seconds(600)
+            let service = OutboxDispatcherService(
+                dispatcher: try fixture.dispatcher(settings: settings), logger: fixture.logger)
+            let running = Task { try await service.run() }
+            try await Task.sleep(for: .seconds(1))
+            // The application role may end its own sessions (as an administrator's pg_terminate_backend would).
+            let killed = try await fixture.service.app.query(
+                """
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'
+                """, logger: fixture.logger)
+            #expect(try await killed.decode(Int.self).first(where: { _ in true }) == 1)
+            // Back within the first pause (2 s) of the reconnect loop.
+            try await Task.sleep(for: .seconds(3))
+            _ = try await fixture.service.shared("baumkataster")
+            let mails = try await MailSink.waitForMails(host: fixture.host, count: 2, within: 10)
+            running.cancel()
+            try await running.value
+            #expect(mails.count == 2)
+        }
+    }
+}
+
+extension MailFixture {
+    /// `FREIGABE_DB_*` for this test's database, as the CLI reads them.
+    func databaseEnvironment() async throws -> [String: String] {
+        let rows = try await service.app.query("SELECT current_database()", logger: logger)
+        let name = try #require(try await rows.decode(String.self).first(where: { _ in true }))
+        var environment = try StoreTestSupport.environment()
+        environment["FREIGABE_DB_NAME"] = name
+        return environment
+    }
+}
+
+func metricsText(_ metrics: AppMetrics) throws -> String {
+    metrics.registry.emitToString()
+}

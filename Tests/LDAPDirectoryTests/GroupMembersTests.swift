@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+
+@testable import LDAPDirectory
+
+/// Who holds a role: the members of a group, for mail to a role (the DSB, the stewards of a domain).
+@Suite("Group members and preferred language", .serialized)
+struct GroupMembersTests {
+    @Test("members of a nested group are its people, through the inner group")
+    func nestedMembers() async throws {
+        let base = try Slapd.baseDN
+        try await Slapd.withDirectory(try Slapd.configuration()) { directory async throws in
+            // freigabe-dsb lists only the group datenschutz-team, which lists dora.
+            #expect(try await directory.memberUsernames(ofGroup: "cn=freigabe-dsb,ou=groups,\(base)") == ["dora"])
+            #expect(
+                try await directory.memberUsernames(ofGroup: "CN=Umweltamt, OU=groups, \(base.uppercased())")
+                    == ["otto", "paul"])
+            #expect(try await directory.memberUsernames(ofGroup: "cn=no-such-group,ou=groups,\(base)") == [])
+        }
+    }
+
+    @Test("cycles and members that do not exist end the walk")
+    func cyclesAndDanglingMembers() async throws {
+        let base = try Slapd.baseDN
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let a = "cn=members-a-\(suffix),ou=groups,\(base)"
+        let b = "cn=members-b-\(suffix),ou=groups,\(base)"
+        try Slapd.modify(
+            """
+            dn: \(a)
+            changetype: add
+            objectClass: groupOfNames
+            cn: members-a-\(suffix)
+            member: uid=marta,ou=people,\(base)
+            member: uid=gone-\(suffix),ou=people,\(base)
+
+            dn: \(b)
+            changetype: add
+            objectClass: groupOfNames
+            cn: members-b-\(suffix)
+            member: \(a)
+            member: uid=ingo,ou=people,\(base)
+
+            dn: \(a)
+            changetype: modify
+            add: member
+            member: \(b)
+
+            """)
+        defer { try? Slapd.modify("dn: \(a)\nchangetype: delete\n\ndn: \(b)\nchangetype: delete\n") }
+        try await Slapd.withDirectory(try Slapd.configuration()) { directory async throws in
+            #expect(try await directory.memberUsernames(ofGroup: a) == ["ingo", "marta"])
+            #expect(try await directory.memberUsernames(ofGroup: b) == ["ingo", "marta"])
+        }
+    }
+
+    @Test("a DN that does not parse is refused before the directory is asked")
+    func invalidDN() async throws {
+        _ = try await Slapd.withDirectory(try Slapd.configuration()) { directory async throws in
+            await #expect(throws: LDAPDirectoryError.self) {
+                try await directory.memberUsernames(ofGroup: "not a dn")
+            }
+        }
+    }
+
+    @Test("preferredLanguage is read from the person's entry")
+    func preferredLanguage() async throws {
+        let base = try Slapd.baseDN
+        let uid = "lang-\(UUID().uuidString.prefix(8).lowercased())"
+        try Slapd.modify(
+            """
+            dn: uid=\(uid),ou=people,\(base)
+            changetype: add
+            objectClass: inetOrgPerson
+            uid: \(uid)
+            cn: Lena English
+            sn: English
+            mail: \(uid)@stadt.example
+            preferredLanguage: en
+
+            """)
+        defer { try? Slapd.modify("dn: uid=\(uid),ou=people,\(base)\nchangetype: delete\n") }
+        try await Slapd.withDirectory(try Slapd.configuration()) { directory async throws in
+            let person = try await directory.person(username: uid)
+            #expect(person.preferredLanguage == "en")
+            #expect(person.mail == "\(uid)@stadt.example")
+            #expect(try await directory.person(username: "anna").preferredLanguage == nil)
+        }
+    }
+}
