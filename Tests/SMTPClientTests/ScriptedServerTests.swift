@@ -239,10 +239,12 @@ import Testing
     }
 
     @Test func implicitTLSVerifiesTheServerName() async throws {
-        // The certificate names "localhost"; without a server name the client checks 127.0.0.1.
+        // The certificate names "localhost"; without a server name the client checks 127.0.0.1. The
+        // client gives up in the TLS handshake, before any SMTP line: the script only waits for the close
+        // (expecting a greeting exchange here raced with the client's refusal).
         let error = try await ScriptedServer.run(
             tls: try Self.serverTLS(),
-            script: { connection in try await connection.handshake() },
+            script: { connection in _ = try? await connection.readLine() },
             body: { port in
                 var configuration = Self.configuration(port: port, security: .implicitTLS)
                 configuration.tls.serverName = nil
