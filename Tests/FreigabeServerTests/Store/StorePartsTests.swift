@@ -105,6 +105,28 @@ struct StorePartsTests {
         }
     }
 
+    @Test("the recurring statements' text depends on their shape only, so they run prepared")
+    func recurringStatementsArePrepared() throws {
+        let start = Clock.start
+        var write = CommandWrite(
+            requestID: UUID(), expectedVersion: 7,
+            request: RequestColumns(
+                details: RequestDetails(purpose: "Planung", legalBasis: "Art. 6"),
+                derived: RequestRecord.Derived(state: "in_review", phase: .inReview, pendingRoles: ["dsb"]),
+                snapshot: #"{"x":1}"#, submittedAt: start),
+            now: start)
+        write.timers = [TimerRow(kind: .reminder, step: "dsb_review", dueAt: start)]
+        write.cancelledSteps = ["owner_review"]
+        write.audit = [AuditRow(occurredAt: start, actor: "otto", event: .approved, comment: "ok")]
+        #expect(try write.query().sql == CommandWrite.RowWrite.sql)
+        write.request = nil
+        #expect(try write.query().sql == CommandWrite.EffectsWrite.sql)
+        #expect(CommandWrite.RowWrite.sql != CommandWrite.EffectsWrite.sql)
+        #expect(CommandWrite.RowWrite.sql.contains("UPDATE requests"))
+        let read = try CommandSubject.statement(id: UUID(), deputy: "paul", now: start)
+        #expect(read.sql == CommandSubject.Read.sql && !read.sql.isEmpty)
+    }
+
     @Test("outbox payloads name the recipients the dispatcher must resolve")
     func outboxPayloads() async throws {
         try await ServiceFixture.with { fixture in

@@ -21,9 +21,27 @@ struct CommandSubject: Sendable {
         }
     }
 
+    /// The read, prepared once per connection.
+    struct Read: RecurringStatement {
+        // Binding a UUID, a text and a date never fails; an empty text would only mean "never prepared".
+        static let sql = (try? statement(id: UUID(), deputy: "", now: Date(timeIntervalSince1970: 0)).sql) ?? ""
+        let bindings: PostgresBindings
+    }
+
     private static func load(
         id: UUID, deputy: String, now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> CommandSubject? {
+        let query = try statement(id: id, deputy: deputy, now: now)
+        for row in try await connection.rows(of: query, as: Read.self, logger: logger) {
+            var cells = RowCursor(row)
+            return CommandSubject(
+                record: try RequestRecord.from(&cells), dataset: try DatasetRecord.from(&cells),
+                deputyships: try RelevantDeputyships.decode(try cells.next(String.self), deputy: deputy))
+        }
+        return nil
+    }
+
+    static func statement(id: UUID, deputy: String, now: Date) throws -> PostgresQuery {
         var sql = StatementBuilder()
         let request = try sql.bind(id)
         let deputies = RelevantDeputyships.subquery(
@@ -33,13 +51,6 @@ struct CommandSubject: Sendable {
             FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
             WHERE r.id = \(request)
             """
-        let rows = try await connection.query(sql.query, logger: logger)
-        for try await row in rows {
-            var cells = RowCursor(row)
-            return CommandSubject(
-                record: try RequestRecord.from(&cells), dataset: try DatasetRecord.from(&cells),
-                deputyships: try RelevantDeputyships.decode(try cells.next(String.self), deputy: deputy))
-        }
-        return nil
+        return sql.query
     }
 }

@@ -30,10 +30,12 @@ struct CommandWrite: Sendable {
     /// Writes everything, or nothing when the request is no longer at `expectedVersion`.
     /// - Throws: `ServiceError.conflict` when the version moved on.
     func execute(on connection: PostgresConnection, logger: Logger) async throws {
-        let rows = try await connection.query(query(), logger: logger)
-        var written = false
-        for try await _ in rows { written = true }
-        guard written else {
+        let query = try query()
+        let rows =
+            request == nil
+            ? try await connection.rows(of: query, as: EffectsWrite.self, logger: logger)
+            : try await connection.rows(of: query, as: RowWrite.self, logger: logger)
+        guard !rows.isEmpty else {
             throw ServiceError.conflict("request \(requestID) is no longer at version \(expectedVersion)")
         }
     }
@@ -63,7 +65,7 @@ struct CommandWrite: Sendable {
                     covers, licence, portal_url, decided_at)
                 SELECT request.id, d.position, d.person, d.acting_for, d.role, d.as_escalation, d.step, d.branch,
                        d.outcome, d.comment, d.covers, d.licence, d.portal_url, to_timestamp(d.decided_at)
-                FROM request, jsonb_to_recordset(\(try sql.bind(RowJSON.encode(decisions)))::jsonb) AS d(
+                FROM request, jsonb_to_recordset(\(try sql.bind(RowJSON.encode(decisions)))::text::jsonb) AS d(
                     position integer, person text, acting_for text, role text, as_escalation boolean, step text,
                     branch text, outcome text, comment text, covers text[], licence text, portal_url text,
                     decided_at double precision)
@@ -73,7 +75,7 @@ struct CommandWrite: Sendable {
                     comment, client_address, details)
                 SELECT to_timestamp(a.occurred_at), a.actor, a.acting_for, a.role, request.id, a.dataset_id, a.event,
                        a.decision, a.step, a.state, a.comment, a.client_address::inet, a.details::jsonb
-                FROM request, ROWS FROM (jsonb_to_recordset(\(try sql.bind(RowJSON.encode(audit)))::jsonb) AS (
+                FROM request, ROWS FROM (jsonb_to_recordset(\(try sql.bind(RowJSON.encode(audit)))::text::jsonb) AS (
                         occurred_at double precision, actor text, acting_for text, role text, dataset_id text,
                         event text, decision text, step text, state text, comment text, client_address text,
                         details text)
@@ -82,7 +84,7 @@ struct CommandWrite: Sendable {
             ), new_outbox AS (
                 INSERT INTO outbox (kind, topic, request_id, payload, created_at, available_at)
                 SELECT o.kind, o.topic, request.id, o.payload, \(now), \(now)
-                FROM request, ROWS FROM (jsonb_to_recordset(\(try sql.bind(RowJSON.encode(outbox)))::jsonb) AS (
+                FROM request, ROWS FROM (jsonb_to_recordset(\(try sql.bind(RowJSON.encode(outbox)))::text::jsonb) AS (
                         kind text, topic text, payload jsonb)
                     ) WITH ORDINALITY AS o
                 ORDER BY o.ordinality
@@ -94,12 +96,46 @@ struct CommandWrite: Sendable {
             ), new_timers AS (
                 INSERT INTO timers (request_id, kind, step, due_at, created_at)
                 SELECT request.id, t.kind, t.step, to_timestamp(t.due_at), \(now)
-                FROM request, jsonb_to_recordset(\(try sql.bind(RowJSON.encode(timers)))::jsonb)
+                FROM request, jsonb_to_recordset(\(try sql.bind(RowJSON.encode(timers)))::text::jsonb)
                     AS t(kind text, step text, due_at double precision)
             )
             SELECT id FROM request
             """
         return sql.query
+    }
+}
+
+extension CommandWrite {
+    /// The write of a command that changes the request row, prepared once per connection.
+    struct RowWrite: RecurringStatement {
+        static let sql = CommandWrite.representative(updatingRow: true)
+        let bindings: PostgresBindings
+    }
+
+    /// The write of effects only (a request's creation), prepared once per connection.
+    struct EffectsWrite: RecurringStatement {
+        static let sql = CommandWrite.representative(updatingRow: false)
+        let bindings: PostgresBindings
+    }
+
+    /// The text the builder makes for every write of this shape (it depends on the shape only).
+    private static func representative(updatingRow: Bool) -> String {
+        let record = RequestRecord(
+            id: UUID(), number: "", kind: .sharedData, datasetID: "", requester: "", details: RequestDetails(),
+            snapshot: RequestSnapshot(
+                pin: WorkflowPin(id: "", version: 1, contentHash: ""), requester: "",
+                facts: RequestFacts(
+                    kind: .sharedData, classification: .public, personalData: .none, protectionNeed: .normal),
+                accessEnd: nil),
+            version: 1, createdAt: Date(timeIntervalSince1970: 0), updatedAt: Date(timeIntervalSince1970: 0))
+        let columns = RequestColumns(
+            details: record.details, derived: RequestRecord.Derived(state: "", phase: .draft), snapshot: "{}",
+            submittedAt: nil)
+        let write = CommandWrite(
+            requestID: record.id, expectedVersion: 1, request: updatingRow ? columns : nil,
+            now: Date(timeIntervalSince1970: 0))
+        // Building never fails for this value; an empty text would only mean "never prepared".
+        return (try? write.query().sql) ?? ""
     }
 }
 
@@ -131,6 +167,13 @@ struct RequestColumns: Sendable {
     var snapshot: String
     var submittedAt: Date?
 
+    init(details: RequestDetails, derived: RequestRecord.Derived, snapshot: String, submittedAt: Date?) {
+        self.details = details
+        self.derived = derived
+        self.snapshot = snapshot
+        self.submittedAt = submittedAt
+    }
+
     init(record: RequestRecord, machine: RequestMachine) throws {
         details = record.details
         derived = RequestRecord.derived(from: machine)
@@ -148,7 +191,7 @@ struct RequestColumns: Sendable {
             ("current_step", try sql.bind(derived.currentStep)), ("pending_roles", try sql.bind(derived.pendingRoles)),
             ("escalation_role", try sql.bind(derived.escalationRole)),
             ("step_entered_at", try sql.bind(derived.stepEnteredAt)), ("deadline", try sql.bind(derived.deadline)),
-            ("snapshot", try sql.bind(snapshot) + "::jsonb"), ("updated_at", try sql.bind(updatedAt)),
+            ("snapshot", try sql.bind(snapshot) + "::text::jsonb"), ("updated_at", try sql.bind(updatedAt)),
             ("submitted_at", try sql.bind(submittedAt)),
         ]
     }

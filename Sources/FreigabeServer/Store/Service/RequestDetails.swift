@@ -126,7 +126,7 @@ extension RequestDetails {
             try sql.bind(purpose), try sql.bind(recipient?.name), try sql.bind(recipient?.type.rawValue),
             try sql.bind(legalBasis), try sql.bind(accessStart), try sql.bind(accessEnd), try sql.bind(licence),
             try sql.bind(format), try sql.bind(anonymisationStatement),
-            try sql.bind(openDataCheck.map { try StoredJSON.encode($0) }) + "::jsonb",
+            try sql.bind(openDataCheck.map { try StoredJSON.encode($0) }) + "::text::jsonb",
         ]
     }
 
