@@ -73,19 +73,11 @@ public enum AuditTool {
     ) async -> ToolOutput {
         var logger = Logger(label: "freigabe.audit")
         logger.logLevel = .warning
-        let settings: DatabaseSettings
-        do {
-            settings = try DatabaseSettings(environment: environment)
-        } catch {
-            return ToolOutput(standardError: ["Konfigurationsfehler: \(error)"], succeeded: false)
-        }
-        do {
-            return try await Database.withClient(settings, logger: logger) { [logger] client in
-                try await body(client, settings.user, logger)
-            }
-        } catch {
-            let text = Database.serverMessage(of: error) ?? String(describing: error)
-            return ToolOutput(standardError: ["\(failure): \(text)"], succeeded: false)
+        // The application role's name, which must not own the log's tables (empty: the settings are bad,
+        // and the helper below says so before anything runs).
+        let role = (try? DatabaseSettings(environment: environment))?.user ?? ""
+        return await ToolOutput.withApplicationDatabase(environment: environment, logger: logger, failure: failure) {
+            [logger] client in try await body(client, role, logger)
         }
     }
 }

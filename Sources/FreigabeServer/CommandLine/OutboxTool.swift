@@ -94,17 +94,7 @@ public enum OutboxTool {
     private static func withDatabase(
         environment: [String: String], _ body: @Sendable (PostgresClient) async throws -> ToolOutput
     ) async -> ToolOutput {
-        let settings: DatabaseSettings
-        do {
-            settings = try DatabaseSettings(environment: environment)
-        } catch {
-            return ToolOutput(standardError: ["Konfigurationsfehler: \(error)"], succeeded: false)
-        }
-        do {
-            return try await Database.withClient(settings, logger: logger, body)
-        } catch {
-            let text = Database.serverMessage(of: error) ?? String(describing: Database.serviceError(from: error))
-            return ToolOutput(standardError: ["Postausgang nicht lesbar: \(text)"], succeeded: false)
-        }
+        await ToolOutput.withApplicationDatabase(
+            environment: environment, logger: logger, failure: "Postausgang nicht lesbar", body)
     }
 }

@@ -12,23 +12,14 @@ public enum TimerTool {
             logger.logLevel = .warning
             return logger
         }()
-        let settings: DatabaseSettings
-        do {
-            settings = try DatabaseSettings(environment: environment)
-        } catch {
-            return ToolOutput(standardError: ["Konfigurationsfehler: \(error)"], succeeded: false)
-        }
-        do {
-            return try await Database.withClient(settings, logger: logger) { client in
-                if failing {
-                    let timers = try await RequestService.failingTimers(client: client, limit: limit, logger: logger)
-                    return ToolOutput(standardOutput: render(timers))
-                }
-                return ToolOutput(standardOutput: try await counts(client: client, logger: logger))
+        return await ToolOutput.withApplicationDatabase(
+            environment: environment, logger: logger, failure: "Timer konnten nicht gelesen werden"
+        ) { client in
+            if failing {
+                let timers = try await RequestService.failingTimers(client: client, limit: limit, logger: logger)
+                return ToolOutput(standardOutput: render(timers))
             }
-        } catch {
-            let text = Database.serverMessage(of: error) ?? String(describing: Database.serviceError(from: error))
-            return ToolOutput(standardError: ["Timer konnten nicht gelesen werden: \(text)"], succeeded: false)
+            return ToolOutput(standardOutput: try await counts(client: client, logger: logger))
         }
     }
 

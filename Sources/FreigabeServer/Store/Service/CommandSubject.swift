@@ -16,7 +16,7 @@ struct CommandSubject: Sendable {
     static func load(
         id: UUID, deputy: String, now: Date, client: PostgresClient, logger: Logger
     ) async throws -> CommandSubject? {
-        try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+        try await Database.read(client, logger: logger) { connection in
             try await load(id: id, deputy: deputy, now: now, on: connection, logger: logger)
         }
     }

@@ -1,0 +1,61 @@
+import AuditLog
+import Foundation
+
+/// Where the decision log's keys and outside copies live (`audit.*`).
+public struct AuditSettings: Sendable, Hashable {
+    /// The log's name in checkpoints when no key names it.
+    public static let defaultOrigin = "freigabe/audit"
+
+    /// The private key file `freigabe audit keygen` wrote; nil: checkpoints are not signed.
+    public var keyFile: String?
+    /// A file every signed checkpoint is appended to.
+    public var checkpointFile: String?
+    /// How often the sealer looks for new events.
+    public var sealInterval: Duration
+
+    public init(keyFile: String? = nil, checkpointFile: String? = nil, sealInterval: Duration = .seconds(1)) {
+        self.keyFile = keyFile
+        self.checkpointFile = checkpointFile
+        self.sealInterval = sealInterval
+    }
+
+    static let keyFileKey = "audit.key_file"
+    static let checkpointFileKey = "audit.checkpoint_file"
+    static let sealIntervalKey = "audit.seal_interval_seconds"
+
+    /// `audit.key_file`, `audit.checkpoint_file`, `audit.seal_interval_seconds` (default 1, at most 3600).
+    static func read(_ values: SettingValues) throws -> AuditSettings {
+        var settings = AuditSettings(keyFile: values.text(keyFileKey), checkpointFile: values.text(checkpointFileKey))
+        if let seconds = try values.parsed(
+            sealIntervalKey, expected: "Sekunden von 1 bis 3600",
+            parse: { Int($0).flatMap { (1...3600).contains($0) ? $0 : nil } })
+        {
+            settings.sealInterval = .seconds(seconds)
+        }
+        // A key that cannot be read stops the start, not the first checkpoint.
+        _ = try settings.signer()
+        return settings
+    }
+
+    /// The signer from `keyFile`.
+    public func signer() throws -> NoteSigner? {
+        guard let keyFile else { return nil }
+        let contents: String
+        do {
+            contents = try String(contentsOfFile: keyFile, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(
+                code: .invalidValue, key: Self.keyFileKey,
+                description: "Die Schlüsseldatei „\(keyFile)“ (audit.key_file) ist nicht lesbar.",
+                details: "\(error)")
+        }
+        do {
+            return try NoteSigner(privateKeyFile: contents.trimmingCharacters(in: .whitespacesAndNewlines))
+        } catch {
+            throw ConfigurationError(
+                code: .invalidValue, key: Self.keyFileKey,
+                description: "„\(keyFile)“ (audit.key_file) ist kein Schlüssel von „freigabe audit keygen“.",
+                details: "\(error)")
+        }
+    }
+}
