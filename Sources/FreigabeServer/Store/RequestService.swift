@@ -113,6 +113,18 @@ public struct RequestService: Sendable {
         }
     }
 
+    /// The requester changes a draft: the fields in `changes` replace the stored ones.
+    public func editDraft(
+        requestID: UUID, changes: RequestDetails.Patch, caller: Caller, now: Date, expectedVersion: Int? = nil,
+        idempotencyKey: String? = nil, logger: Logger
+    ) async throws(ServiceError) -> RequestView {
+        try await guarded(logger) {
+            try await self.performCommand(
+                EditDraftCommand(changes: changes), requestID: requestID, caller: caller, now: now,
+                expectedVersion: expectedVersion, key: idempotencyKey, logger: $0)
+        }
+    }
+
     /// The requester withdraws (draft, in review or while a question is open).
     public func withdraw(
         requestID: UUID, comment: String? = nil, caller: Caller, now: Date, expectedVersion: Int? = nil,

@@ -172,6 +172,46 @@ struct WebPagesTests {
         }
     }
 
+    @Test("a draft is saved incomplete, its submission lists what is missing, it is edited and submitted")
+    func draftSavedEditedSubmitted() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=altlastenkataster")
+            let saved = try await anna.post(
+                "/antraege",
+                [
+                    ("kind", "shared_data"), ("dataset_id", "altlastenkataster"), ("purpose", "Planung"),
+                    ("action", "save"),
+                ],
+                csrf: form.hidden("_csrf"))
+            #expect(saved.status == 303)
+            let path = String(try #require(saved.location).prefix { $0 != "?" })
+            let draft = try await anna.get(try #require(saved.location))
+            #expect(draft.html.contains("Der Entwurf ist gespeichert."))
+            #expect(draft.html.contains("Entwurf bearbeiten"))
+            let early = try await anna.post(
+                path + "/einreichen", [("version", try #require(draft.hidden("version")))], csrf: draft.hidden("_csrf"))
+            #expect(early.status == 422)
+            #expect(early.html.contains("Bitte prüfen Sie Ihre Angaben"))
+            #expect(early.html.contains("Rechtsgrundlage") || early.html.contains("Empfänger"))
+            let edit = try await anna.get(path + "/bearbeiten")
+            #expect(edit.html.contains(">Planung</textarea>"), "the form shows the draft")
+            let submitted = try await anna.post(
+                path + "/bearbeiten",
+                [
+                    ("version", try #require(edit.hidden("version"))), ("recipient.name", "Umweltamt"),
+                    ("recipient.type", "internal"), ("legal_basis", "art6_1_e"), ("access_end", "2026-12-31"),
+                    ("action", "submit"),
+                ], csrf: edit.hidden("_csrf"))
+            #expect(submitted.status == 303, "\(submitted.html.prefix(500))")
+            #expect(submitted.location?.hasSuffix("hinweis=submitted") == true)
+            let page = try await anna.get(path)
+            #expect(page.html.contains("Prüfung durch den Data Owner"))
+            #expect(!page.html.contains("Entwurf bearbeiten"))
+        }
+    }
+
     @Test("errors appear next to the field and in the summary, in German, and the input is kept")
     func validationErrorsKeepTheInput() async throws {
         try await WebFixture.with { fixture, client in
