@@ -228,6 +228,30 @@ public struct RequestService: Sendable {
         try await guarded(logger) { try await self.performUpsertDataset(dataset, caller: caller, now: now, logger: $0) }
     }
 
+    /// Imports a catalogue file (administrators only): all of it, or with a problem nothing at all.
+    ///
+    /// - Returns: What changed, or the problems by line (`CatalogImportError`), nothing stored.
+    public func importCatalog(
+        _ document: CatalogDocument, file: String, caller: Caller, now: Date, logger: Logger
+    ) async throws(ServiceError) -> Result<CatalogImportReport, CatalogImportError> {
+        try await guarded(logger) {
+            guard caller.roles.contains(.admin) else {
+                throw SecurityRefusal(
+                    error: ServiceError(.forbidden, message: UserText("catalog.admin_only")),
+                    event: AuditRow(
+                        occurredAt: now, actor: caller.uid, event: .forbidden, clientAddress: caller.clientAddress,
+                        details: (try? StoredJSON.encode(["command": "import_catalog"])) ?? "{}"))
+            }
+            do {
+                let report = try await CatalogRepository(client: self.client).importCatalog(
+                    document, file: file, actor: caller.uid, now: now, logger: $0)
+                return .success(report)
+            } catch let problems as CatalogImportError {
+                return .failure(problems)
+            }
+        }
+    }
+
     // MARK: Security events
 
     /// Appends a security event (failed login, forbidden page, ...) to the audit log in its own
