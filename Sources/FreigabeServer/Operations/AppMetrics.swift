@@ -73,7 +73,8 @@ public final class AppMetrics: Sendable {
     /// subscription (a configured name, so the label set stays small).
     func webhookDelivery(subscription: String, outcome: String) {
         Counter(
-            label: "freigabe_webhook_deliveries_total", dimensions: [("subscription", subscription), ("outcome", outcome)],
+            label: "freigabe_webhook_deliveries_total",
+            dimensions: [("subscription", subscription), ("outcome", outcome)],
             factory: factory
         ).increment()
     }

@@ -93,9 +93,10 @@ struct AddressPolicy: Sendable, Hashable {
         return "\(text) ist \(hit.what)"
     }
 
-    /// Whether `network` names a range, not (nearly) everything: at least a /8 for IPv4, /16 for IPv6.
+    /// Whether `network` names a range, not (nearly) everything: at least a /8 for IPv4, a /7 for IPv6
+    /// (the unique local fc00::/7).
     static func isNarrowEnough(_ network: IPNetwork) -> Bool {
-        network.description.contains(":") ? network.prefixLength >= 16 : network.prefixLength >= 96 + 8
+        network.description.contains(":") ? network.prefixLength >= 7 : network.prefixLength >= 96 + 8
     }
 
     /// `localhost` and its subdomains always mean this machine (RFC 6761), whatever DNS says.

@@ -100,7 +100,8 @@ struct WebhookSender: Sendable {
             return .gone
         case 300..<400:
             let location = headers.first(name: "Location").map { " nach „\(String($0.prefix(200)))“" } ?? ""
-            return .failed(status: status, error: "HTTP \(status): Weiterleitung\(location) nicht gefolgt", retryAfter: nil)
+            return .failed(
+                status: status, error: "HTTP \(status): Weiterleitung\(location) nicht gefolgt", retryAfter: nil)
         default:
             return .failed(
                 status: status, error: "HTTP \(status)",

@@ -88,14 +88,15 @@ public struct WebhookSettings: Sendable, Equatable {
                 guard let network = IPNetwork(text), AddressPolicy.isNarrowEnough(network) else {
                     throw invalid(
                         Key.allowedNetworks, text,
-                        expected: "Adressen oder Netze wie „127.0.0.1/32, 10.20.0.0/16“ (mindestens /8, IPv6 /16)")
+                        expected: "Adressen oder Netze wie „127.0.0.1/32, 10.20.0.0/16“ (mindestens /8, IPv6 /7)")
                 }
                 allowed.append(network)
             }
             settings.policy = AddressPolicy(allowed: allowed)
         }
         if let seconds = try values.parsed(
-            Key.timeout, expected: "Sekunden von 1 bis 30", parse: { Int($0).flatMap { (1...30).contains($0) ? $0 : nil } })
+            Key.timeout, expected: "Sekunden von 1 bis 30",
+            parse: { Int($0).flatMap { (1...30).contains($0) ? $0 : nil } })
         {
             settings.timeout = .seconds(seconds)
         }
@@ -112,7 +113,8 @@ public struct WebhookSettings: Sendable, Equatable {
             guard isName(name), !names.contains(name) else {
                 throw invalid(
                     Key.subscriptions, name,
-                    expected: "verschiedene Namen aus a-z und 0-9 (mit Buchstaben vorn, höchstens 32), durch Kommas getrennt"
+                    expected:
+                        "verschiedene Namen aus a-z und 0-9 (mit Buchstaben vorn, höchstens 32), durch Kommas getrennt"
                 )
             }
             names.append(name)
@@ -167,14 +169,15 @@ public struct WebhookSettings: Sendable, Equatable {
     /// (or `localhost`) must pass the policy now.
     static func checkedURL(_ text: String, key: String, policy: AddressPolicy) throws -> URL {
         let expected = "eine http- oder https-URL ohne Benutzerdaten, z. B. https://portal.stadt.example/hooks"
-        guard text.utf8.count <= 2000, text.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0 != "\u{7f}" }),
+        guard text.utf8.count <= 2000,
+            text.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0 != "\u{7f}" }),
             let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
             scheme == "https" || scheme == "http", let host = components.host, !host.isEmpty,
             components.user == nil, components.password == nil, components.fragment == nil,
             components.port.map({ (1...65_535).contains($0) }) ?? true,
             let url = components.url
         else {
-            throw invalid(key, String(text.prefix(200)), expected: expected)
+            throw invalid(key, redacted(String(text.prefix(200))), expected: expected)
         }
         let address = AddressPolicy.isLocalhostName(host) ? IPAddress("127.0.0.1") : IPAddress(host)
         if let address, let reason = policy.refusal(of: address) {
@@ -184,6 +187,14 @@ public struct WebhookSettings: Sendable, Equatable {
                     + "nennen Sie das Netz in „\(Key.allowedNetworks)“.")
         }
         return url
+    }
+
+    /// The URL without what may be a password (`user:password@`), for error messages.
+    private static func redacted(_ text: String) -> String {
+        guard let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].firstIndex(of: "@") else {
+            return text
+        }
+        return text[..<scheme.upperBound] + "***" + text[at...]
     }
 
     private static func isName(_ text: String) -> Bool {

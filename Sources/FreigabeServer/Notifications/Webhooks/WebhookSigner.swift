@@ -39,8 +39,7 @@ enum WebhookSigner {
 
     /// - Parameter timestamp: seconds since 1970 of this attempt (the receiver checks it is recent).
     /// - Throws: ``InvalidID`` when `id` could blur the signed content (the specification forbids `.`).
-    static func sign(id: String, timestamp: Int64, body: Data, secrets: [WebhookSecret]) throws(InvalidID) -> Headers
-    {
+    static func sign(id: String, timestamp: Int64, body: Data, secrets: [WebhookSecret]) throws(InvalidID) -> Headers {
         guard !id.isEmpty, id.utf8.count <= 128,
             id.unicodeScalars.allSatisfy({
                 $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-")

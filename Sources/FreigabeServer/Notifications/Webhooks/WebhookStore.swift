@@ -203,7 +203,9 @@ enum WebhookStore {
     }
 
     /// Pending deliveries (oldest first), or with `failed` those given up (newest first).
-    static func list(failed: Bool, limit: Int, client: PostgresClient, logger: Logger) async throws
+    static func list(
+        failed: Bool, limit: Int, client: PostgresClient, logger: Logger
+    ) async throws
         -> [WebhookDeliveryEntry]
     {
         try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
