@@ -151,6 +151,12 @@ func makeWebhookDispatcherService(
     for warning in try await WebhookAddressCheck.check(settings) {
         logger.warning("Webhook receiver not resolvable now", metadata: ["webhook.subscription": "\(warning)"])
     }
+    for subscription in settings.subscriptions where subscription.url.scheme == "http" {
+        // Allowed (a receiver on the same host or behind a TLS proxy), but the body travels readable.
+        logger.warning(
+            "Webhook URL without TLS: events travel unencrypted",
+            metadata: ["webhook.subscription": "\(subscription)"])
+    }
     if settings.subscriptions.isEmpty {
         logger.info("No webhook subscriptions (webhooks.subscriptions): webhook events are only marked handled")
     } else {

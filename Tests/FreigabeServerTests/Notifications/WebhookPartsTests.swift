@@ -73,12 +73,46 @@ struct WebhookPartsTests {
         #expect(
             String(decoding: body, as: UTF8.self)
                 == #"{"data":{"dataset_id":"baumkataster","dataset_title":"Bäume & <Sträucher>","kind":"shared_data","#
-                + #""request_id":"6F1C1A52-6A35-4A53-9D43-1E3C0C2B1A10","request_number":"FG-2026-000042","role":"data_owner","#
+                + #""request_id":"6f1c1a52-6a35-4a53-9d43-1e3c0c2b1a10","request_number":"FG-2026-000042","role":"data_owner","#
                 + #""state":"closed","step":"owner_review"},"timestamp":"2026-03-02T08:00:00Z","type":"request.rejected","#
                 + #""version":1}"#)
         #expect(try payload.body() == body)
         message.event = nil
         #expect(WebhookPayload(message, createdAt: Date()) == nil)
+    }
+
+    @Test("openapi.yaml describes the webhook: every event type, and a payload of each shape validates")
+    func documented() throws {
+        let validator = APITestSupport.validator
+        let documented =
+            validator.resolve("#/components/schemas/WebhookEvent")?["properties"]?["type"]?["enum"]?.array.compactMap(
+                \.string) ?? []
+        #expect(documented == WebhookEventType.allCases.map(\.rawValue))
+        let schema = JSONValue.object(["$ref": .string("#/components/schemas/WebhookEvent")])
+        for event in WebhookEventType.allCases {
+            var message = OutboxMessage(
+                topic: .webhook, requestID: UUID(), requestNumber: "FG-2026-000001", datasetID: "baumkataster",
+                datasetTitle: "Baumkataster", kind: .openData, recipients: [], step: "owner_review", branch: "b",
+                deadline: Date(timeIntervalSince1970: 1_772_438_400),
+                grantedUntil: Date(timeIntervalSince1970: 1_772_438_400),
+                licence: "dl-de-by-2.0", portalURL: "https://opendata.stadt.example/x")
+            message.event = event
+            message.state = "in_review"
+            message.role = "data_owner"
+            let body = try #require(WebhookPayload(message, createdAt: Date())).body()
+            let value = try JSONDecoder().decode(JSONValue.self, from: body)
+            #expect(validator.validate(value, against: schema, at: "$") == [], "\(event)")
+        }
+        // The validator is not blind: a payload with a person in it does not pass.
+        let drifted = JSONValue.object([
+            "type": .string("request.granted"), "timestamp": .string("2026-03-02T08:00:00Z"), "version": .number(1),
+            "data": .object([
+                "request_id": .string(UUID().uuidString.lowercased()), "request_number": .string("FG-1"),
+                "kind": .string("shared_data"), "dataset_id": .string("x"), "dataset_title": .string("X"),
+                "requester": .string("anna"),
+            ]),
+        ])
+        #expect(!validator.validate(drifted, against: schema, at: "$").isEmpty)
     }
 
     @Test("every engine event is decided on: announced or deliberately not")

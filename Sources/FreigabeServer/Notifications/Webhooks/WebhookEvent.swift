@@ -53,7 +53,8 @@ struct WebhookPayload: Encodable, Sendable, Hashable {
     var data: DataPart
 
     struct DataPart: Encodable, Sendable, Hashable {
-        var requestID: UUID
+        /// Lower case, as the API writes ids.
+        var requestID: String
         var requestNumber: String
         var kind: ReleaseKind
         var datasetID: String
@@ -98,7 +99,8 @@ struct WebhookPayload: Encodable, Sendable, Hashable {
         type = event
         timestamp = message.occurredAt ?? createdAt
         data = DataPart(
-            requestID: message.requestID, requestNumber: message.requestNumber, kind: message.kind,
+            requestID: message.requestID.uuidString.lowercased(), requestNumber: message.requestNumber,
+            kind: message.kind,
             datasetID: message.datasetID, datasetTitle: message.datasetTitle, state: message.state, step: message.step,
             branch: message.branch, role: message.role, deadline: message.deadline, grantedUntil: message.grantedUntil,
             licence: message.licence, portalURL: message.portalURL)

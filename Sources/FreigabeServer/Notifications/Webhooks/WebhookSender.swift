@@ -127,7 +127,13 @@ struct WebhookSender: Sendable {
     }
 
     private static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError { return "HTTP-Client: \(error)" }
+        if let error = error as? HTTPClientError {
+            // The client's own timeouts may fire a moment before the overall deadline: the same thing.
+            if [.readTimeout, .connectTimeout, .deadlineExceeded, .writeTimeout].contains(error) {
+                return "Zeitüberschreitung: \(error)"
+            }
+            return "HTTP-Client: \(error)"
+        }
         return String(describing: error).prefix(500).description
     }
 }
