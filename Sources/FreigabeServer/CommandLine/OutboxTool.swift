@@ -63,6 +63,17 @@ public enum OutboxTool {
         }
     }
 
+    /// Makes webhook delivery `id` (`w<id>` in the list) due now with a fresh retry schedule.
+    public static func retryWebhook(id: Int64, environment: [String: String], now: Date = Date()) async -> ToolOutput {
+        await withDatabase(environment: environment) { client in
+            guard try await WebhookStore.retry(id: id, now: now, client: client, logger: logger) else {
+                return ToolOutput(
+                    standardError: ["Keine Webhook-Zustellung w\(id), oder sie ist zugestellt."], succeeded: false)
+            }
+            return ToolOutput(standardOutput: ["webhook delivery w\(id) is due again"])
+        }
+    }
+
     /// Sends one message to `address` with the configured SMTP server and says what happened.
     public static func sendTest(to address: String, reader: ConfigReader, now: Date = Date()) async -> ToolOutput {
         let settings: MailSettings

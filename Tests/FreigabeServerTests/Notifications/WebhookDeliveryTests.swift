@@ -218,6 +218,16 @@ struct WebhookDeliveryTests {
                     listed.standardOutput.first { $0.range(of: #"^w[0-9]+\t"#, options: .regularExpression) != nil })
                 #expect(line.contains("\tportal\trequest.submitted\t\(request.id.uuidString.lowercased())\t"))
                 #expect(line.contains("\t503\t"))
+                // The operator tries again: due now, the schedule starts over.
+                let id = try #require(Int64(line.prefix { $0 != "\t" }.dropFirst()))
+                #expect(
+                    await OutboxTool.retryWebhook(id: id, environment: environment).standardOutput == [
+                        "webhook delivery w\(id) is due again"
+                    ])
+                #expect(await OutboxTool.retryWebhook(id: id + 1000, environment: environment).succeeded == false)
+                #expect(try await dispatcher.runRound(now: Date()).retried == 1)
+                let again = try #require(try await WebhookTestSupport.deliveries(fixture).first)
+                #expect(again.attempts == 1 && !again.failed)
             }
         }
     }

@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOEmbedded
 import NIOHTTP1
 import Testing
 import WorkflowEngine
@@ -153,6 +155,26 @@ struct WebhookPartsTests {
         #expect(local.refusal(of: IPAddress("127.0.0.2")!) != nil)
         #expect(local.refusal(of: IPAddress("10.21.0.1")!) != nil)
         #expect(local.refusal(of: IPAddress("169.254.169.254")!) != nil)
+    }
+
+    @Test("the connection's peer is checked too: a connection to a refused address is not used")
+    func peerCheck() async throws {
+        func check(_ policy: AddressPolicy, peer: String) async throws -> Bool {
+            let channel = EmbeddedChannel()
+            try await channel.connect(to: SocketAddress(ipAddress: peer, port: 80)).get()
+            defer { _ = try? channel.finish() }
+            do {
+                try await WebhookSender.peerCheck(policy)(channel).get()
+                return true
+            } catch is WebhookSender.RefusedAddress {
+                return false
+            }
+        }
+        #expect(try await check(AddressPolicy(), peer: "127.0.0.1") == false)
+        #expect(try await check(AddressPolicy(), peer: "169.254.169.254") == false)
+        #expect(try await check(AddressPolicy(), peer: "::ffff:10.0.0.1") == false)
+        #expect(try await check(AddressPolicy(), peer: "93.184.216.34") == true)
+        #expect(try await check(AddressPolicy(allowed: [IPNetwork("127.0.0.1/32")!]), peer: "127.0.0.1") == true)
     }
 
     @Test("answers: 2xx delivered, 410 gone, redirects not followed, Retry-After in seconds or as a date")

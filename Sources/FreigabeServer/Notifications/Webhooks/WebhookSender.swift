@@ -54,16 +54,7 @@ struct WebhookSender: Sendable {
             timeout: .init(connect: .nanoseconds(remaining.nanoseconds), read: .nanoseconds(remaining.nanoseconds)))
         configuration.httpVersion = .http1Only
         if IPAddress(host) == nil { configuration.dnsOverride = [host: pinned.description] }
-        let policy = self.policy
-        configuration.http1_1ConnectionDebugInitializer = { channel in
-            guard let remote = channel.remoteAddress, let address = IPAddress(remote) else {
-                return channel.eventLoop.makeFailedFuture(RefusedAddress(reason: "Gegenstelle unbekannt"))
-            }
-            if let reason = policy.refusal(of: address) {
-                return channel.eventLoop.makeFailedFuture(RefusedAddress(reason: reason))
-            }
-            return channel.eventLoop.makeSucceededVoidFuture()
-        }
+        configuration.http1_1ConnectionDebugInitializer = Self.peerCheck(policy)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         var request = HTTPClientRequest(url: subscription.url.absoluteString)
         request.method = .POST
@@ -89,6 +80,20 @@ struct WebhookSender: Sendable {
         }
         try? await client.shutdown()
         return result
+    }
+
+    /// Fails a new connection whose peer is an address `policy` refuses (AsyncHTTPClient then does not
+    /// use it): the check against the address actually connected to.
+    static func peerCheck(_ policy: AddressPolicy) -> @Sendable (any Channel) -> EventLoopFuture<Void> {
+        { channel in
+            guard let remote = channel.remoteAddress, let address = IPAddress(remote) else {
+                return channel.eventLoop.makeFailedFuture(RefusedAddress(reason: "Gegenstelle unbekannt"))
+            }
+            if let reason = policy.refusal(of: address) {
+                return channel.eventLoop.makeFailedFuture(RefusedAddress(reason: reason))
+            }
+            return channel.eventLoop.makeSucceededVoidFuture()
+        }
     }
 
     /// 2xx delivered, 410 gone, anything else (redirects included: they are not followed) again later.
