@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 import Testing
 import WorkflowEngine
 
@@ -259,6 +260,37 @@ struct WebhookDeliveryTests {
                 let stranger = try #require(WebhookSecret("whsec_" + Data(count: 32).base64EncodedString()))
                 #expect(throws: (any Error).self) {
                     try WebhookTestSupport.verifyWithReference(received, secret: stranger)
+                }
+            }
+        }
+    }
+
+    @Test("the service is woken by the commit (LISTEN/NOTIFY), not by its 30 s poll")
+    func serviceWokenByCommit() async throws {
+        try await ServiceFixture.with { fixture in
+            try await WebhookReceiver.run({ _, _ in .init() }) { port, receiver in
+                let settings = WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook")
+                let dispatcher = try await WebhookTestSupport.dispatcher(fixture, settings)
+                var logger = Logger(label: "t")
+                logger.logLevel = .critical
+                let service = WebhookDispatcherService(dispatcher: dispatcher, logger: logger)
+                let group = ServiceGroup(
+                    configuration: .init(services: [service], gracefulShutdownSignals: [], logger: logger))
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { try await group.run() }
+                    // Let the first round (and the listener) start, then commit an event.
+                    try await Task.sleep(for: .milliseconds(500))
+                    let clock = ContinuousClock()
+                    let committed = clock.now
+                    _ = try await fixture.submittedRequest()
+                    while receiver.requests.isEmpty && clock.now - committed < .seconds(10) {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    let waited = clock.now - committed
+                    await group.triggerGracefulShutdown()
+                    try await tasks.waitForAll()
+                    #expect(receiver.requests.count == 1)
+                    #expect(waited < .seconds(3), "delivered \(waited) after the commit")
                 }
             }
         }
