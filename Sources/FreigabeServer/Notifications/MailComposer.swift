@@ -26,7 +26,9 @@ struct MailComposer: Sendable {
 
     /// The templates every topic needs; checked at start.
     static func templateNames(for topic: OutboxTopic) -> [String] {
-        ["email/\(topic.rawValue)-text", "email/\(topic.rawValue)-html"]
+        // Webhook rows are never mailed (the mail dispatcher claims kind `mail` only).
+        if topic == .webhook { return [] }
+        return ["email/\(topic.rawValue)-text", "email/\(topic.rawValue)-html"]
     }
 
     func compose(
@@ -59,6 +61,7 @@ struct MailComposer: Sendable {
             values["text_label"] = catalog["mail.\(topic).text_label"] ?? catalog["mail.facts.text"] ?? ""
         }
         let names = Self.templateNames(for: message.topic)
+        guard names.count == 2 else { throw MissingTemplate(name: "email/\(message.topic.rawValue)") }
         guard let text = renderer.renderMail(names[0], language: person.language, values: values) else {
             throw MissingTemplate(name: names[0])
         }

@@ -100,7 +100,7 @@ extension OutboxTopic {
     var asksApprovers: Bool {
         switch self {
         case .requestDecision, .reminder, .escalated, .withdrawn: true
-        case .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expired: false
+        case .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expired, .webhook: false
         }
     }
 }
