@@ -140,8 +140,8 @@ func makeOutboxDispatcher(
     do {
         return try OutboxDispatcher(
             client: client, directory: LDAPMailDirectory(directory: directory),
-            composer: MailComposer(renderer: renderer, workflows: workflows), settings: mail, metrics: metrics,
-            logger: logger)
+            composer: MailComposer(renderer: renderer, workflows: workflows, publicURL: configuration.web.publicURL),
+            settings: mail, metrics: metrics, logger: logger, linkLifetime: configuration.web.decisionLinkLifetime)
     } catch {
         throw ConfigurationError(
             code: .invalidValue, key: MailSettings.Key.host,

@@ -80,7 +80,7 @@ struct StorePartsTests {
                     "applied migration 1 catalogue", "applied migration 2 requests", "applied migration 3 audit_log",
                     "applied migration 4 timer_retries", "applied migration 5 outbox_delivery",
                     "applied migration 6 audit_seals", "applied migration 7 web_sessions",
-                    "applied migration 8 webhook_delivery",
+                    "applied migration 8 webhook_delivery", "applied migration 9 decision_links",
                     "granted privileges to \(database.settings.user)",
                 ])
             lines.withLock { $0 = [] }

@@ -9,6 +9,7 @@
 public enum Migrations {
     public static let all: [Migration] = [
         catalogue, requests, auditLog, timerRetries, outboxDelivery, auditSeals, webSessions, webhookDelivery,
+        decisionLinks,
     ]
 
     static let catalogue = Migration(
@@ -426,5 +427,26 @@ public enum Migrations {
             CREATE INDEX webhook_deliveries_failed ON webhook_deliveries (failed_at) WHERE failed_at IS NOT NULL;
             CREATE INDEX outbox_webhook_pending ON outbox (id) WHERE kind = 'webhook' AND sent_at IS NULL;
             COMMENT ON COLUMN outbox.kind IS 'mail: sent by the mail dispatcher; webhook: one event, fanned out to webhook_deliveries (sent_at is then set).';
+            """#)
+
+    /// The links in task mails: one per person, request step and action, valid once and for a while.
+    static let decisionLinks = Migration(
+        version: 9, name: "decision_links",
+        sql: #"""
+            CREATE TABLE decision_links (
+                token_hash bytea PRIMARY KEY CHECK (length(token_hash) = 32),
+                request_id uuid NOT NULL REFERENCES requests (id),
+                step text NOT NULL,
+                branch text NOT NULL,
+                uid text NOT NULL,
+                action text NOT NULL CHECK (action IN ('approve', 'reject', 'request_changes')),
+                created_at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL,
+                used_at timestamptz,
+                CHECK (expires_at > created_at)
+            );
+            CREATE INDEX decision_links_request ON decision_links (request_id);
+            CREATE INDEX decision_links_expired ON decision_links (expires_at);
+            COMMENT ON TABLE decision_links IS 'Links in task mails: SHA-256 of a 256-bit random token (the token itself is only in the mail), bound to one request, step, branch, person and action; valid until expires_at and once (used_at).';
             """#)
 }

@@ -148,6 +148,8 @@ struct EffectContext: Sendable {
     var dataset: DatasetRecord
     var requester: String
     var clientAddress: String?
+    /// The door the command came through (recorded with the audit events a person caused).
+    var channel: Caller.Channel = .api
     var now: Date
 }
 
@@ -248,6 +250,8 @@ enum EffectWriter {
             }
         var details: [String: JSONValue] = ["request_number": .string(context.number)]
         if !record.covers.isEmpty { details["covers"] = .array(record.covers.map { .string($0) }) }
+        // A person's decision says how it arrived (API, page, mail link); the system's own events do not.
+        if record.actor != nil { details["via"] = .string(context.channel.rawValue) }
         return AuditRow(
             occurredAt: record.at, actor: record.actor, actingFor: record.actingFor, role: record.role?.identifier,
             requestID: context.requestID, datasetID: context.dataset.id, event: AuditEvent(record.event),
