@@ -35,7 +35,7 @@ public enum AuditTool {
 
     /// Seals every event not sealed yet and signs a checkpoint (what the server does every second).
     public static func seal(settings audit: AuditSettings, environment: [String: String]) async -> ToolOutput {
-        await withDatabase(environment, failure: "Versiegeln fehlgeschlagen") { client, _, logger in
+        await withDatabase(environment, failure: "Versiegeln fehlgeschlagen", longReads: false) { client, _, logger in
             let sealer = AuditSealer(client: client, signer: try audit.signer(), checkpointFile: audit.checkpointFile)
             let size = try await sealer.sealAll(now: Date(), logger: logger)
             return ToolOutput(standardOutput: ["Protokoll versiegelt: \(size) Ereignisse im Baum."])
@@ -190,10 +190,19 @@ public enum AuditTool {
         }
     }
 
+    /// The statement deadline of `verify` and `export` unless `FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS` is
+    /// set: each streams the whole log in one statement, which runs as long as the rows are consumed
+    /// (the server's 4 s would end an export of a million events). Still a deadline, as every call has.
+    static let longReadStatementTimeoutSeconds = "3600"
+
     private static func withDatabase(
-        _ environment: [String: String], failure: String,
+        _ environment: [String: String], failure: String, longReads: Bool = true,
         _ body: @escaping @Sendable (PostgresClient, String, Logger) async throws -> ToolOutput
     ) async -> ToolOutput {
+        var environment = environment
+        if longReads, environment["FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS"] == nil {
+            environment["FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS"] = longReadStatementTimeoutSeconds
+        }
         var logger = Logger(label: "freigabe.audit")
         logger.logLevel = .warning
         // The application role's name, which must not own the log's tables (empty: the settings are bad,
