@@ -82,6 +82,13 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: "Only events of this dataset.") var dataset: String?
         @Option(help: "Only events of this uid: acting, acting for, or requester.") var person: String?
         @Option(help: "Only events of this request (UUID).") var request: String?
+        @Option(help: "Only events of this type (submitted, approved, forbidden, ...); repeatable.") var type:
+            [String] = []
+        @Option(help: "Only events on datasets of this domain.") var domain: String?
+        @Option(help: "Only events in this role (data_owner, dsb, ...).") var role: String?
+        @Option(help: "Only decisions with this outcome (approved, rejected, changes_requested, revoked).")
+        var decision: String?
+        @Flag(help: "Only what deputies did (Vertretung).") var deputies = false
         @Flag(help: "CSV: separate cells with ';' (German spreadsheets).") var semicolon = false
         @Flag(help: "CSV: start with a UTF-8 byte order mark.") var bom = false
         @Option(help: "The file to write, or - for standard output.") var output: String
@@ -90,7 +97,7 @@ struct AuditCommand: AsyncParsableCommand {
             try await AuditTool.export(
                 AuditTool.ExportRequest(
                     format: format, from: from, to: to, dataset: dataset, person: person, request: request,
-                    output: output,
+                    types: type, domain: domain, role: role, decision: decision, deputiesOnly: deputies, output: output,
                     csv: CSVOptions(separator: UInt8(ascii: semicolon ? ";" : ","), byteOrderMark: bom)),
                 environment: ProcessInfo.processInfo.environment
             ).emit()

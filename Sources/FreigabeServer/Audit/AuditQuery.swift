@@ -16,10 +16,21 @@ struct AuditFilter: Sendable, Hashable {
     var person: String?
     var requestID: UUID?
     var eventTypes: [AuditEvent] = []
+    /// Events on datasets of this domain.
+    var domainID: String?
+    /// The role acted in (`data_owner`, `dsb`, ...).
+    var role: String?
+    var decision: DecisionOutcome?
+    /// Only what a deputy did (Vertretung).
+    var deputiesOnly = false
 
-    var isEmpty: Bool {
-        from == nil && to == nil && datasetID == nil && person == nil && requestID == nil && eventTypes.isEmpty
+    /// The outcomes a decision event records.
+    enum DecisionOutcome: String, Sendable, Hashable, CaseIterable {
+        case approved, rejected, revoked
+        case changesRequested = "changes_requested"
     }
+
+    var isEmpty: Bool { self == AuditFilter() }
 
     /// The filters as the export header names them.
     var described: [String: String] {
@@ -30,6 +41,10 @@ struct AuditFilter: Sendable, Hashable {
         if let person { values["person"] = person }
         if let requestID { values["request"] = requestID.uuidString.lowercased() }
         if !eventTypes.isEmpty { values["type"] = eventTypes.map(\.rawValue).joined(separator: ",") }
+        if let domainID { values["domain"] = domainID }
+        if let role { values["role"] = role }
+        if let decision { values["decision"] = decision.rawValue }
+        if deputiesOnly { values["capacity"] = "deputy" }
         return values
     }
 
@@ -41,6 +56,13 @@ struct AuditFilter: Sendable, Hashable {
         if let datasetID { sql.text += " AND e.dataset_id = \(try sql.bind(datasetID))" }
         if let requestID { sql.text += " AND e.request_id = \(try sql.bind(requestID))" }
         if !eventTypes.isEmpty { sql.text += " AND e.event = ANY(\(try sql.bind(eventTypes.map(\.rawValue))))" }
+        if let domainID {
+            sql.text +=
+                " AND e.dataset_id IN (SELECT d.id FROM datasets d WHERE d.domain_id = \(try sql.bind(domainID)))"
+        }
+        if let role { sql.text += " AND e.role = \(try sql.bind(role))" }
+        if let decision { sql.text += " AND e.decision = \(try sql.bind(decision.rawValue))" }
+        if deputiesOnly { sql.text += " AND e.acting_for IS NOT NULL" }
         if let person {
             let uid = try sql.bind(person)
             sql.text += """
@@ -69,12 +91,14 @@ struct AuditFilter: Sendable, Hashable {
 
 extension AuditFilter {
     /// Checks the texts of a command line (or a query string): dates `YYYY-MM-DD` (a whole day in
-    /// Europe/Berlin: `to` includes that day) or RFC 3339 instants (`to` exclusive); a dataset id of the
-    /// catalogue's form; a uid of letters, digits and `. _ - @`; a request's UUID. Anything else is
+    /// Europe/Berlin: `to` includes that day) or RFC 3339 instants (`to` exclusive); dataset and domain
+    /// ids of the catalogue's form; a uid of letters, digits and `. _ - @`; a request's UUID; event
+    /// types, roles and decisions by their stored names. Anything else is
     /// refused with the reason, before any database work.
     static func parse(
         from: String? = nil, to: String? = nil, dataset: String? = nil, person: String? = nil,
-        request: String? = nil, types: [String] = []
+        request: String? = nil, types: [String] = [], domain: String? = nil, role: String? = nil,
+        decision: String? = nil, deputiesOnly: Bool = false
     ) throws(AuditFilterError) -> AuditFilter {
         var filter = AuditFilter()
         if let from { filter.from = try instant(from, option: "--from", endOfDay: false) }
@@ -108,6 +132,29 @@ extension AuditFilter {
             }
             filter.requestID = id
         }
+        if let domain {
+            guard domain.wholeMatch(of: /[a-z0-9][a-z0-9._-]{0,99}/) != nil else {
+                throw AuditFilterError(
+                    option: "--domain", value: domain,
+                    reason: "ist keine Domänen-Kennung (Kleinbuchstaben, Ziffern, . _ -; höchstens 100 Zeichen)")
+            }
+            filter.domainID = domain
+        }
+        if let role {
+            guard role.wholeMatch(of: /[a-z][a-z0-9_]{0,63}/) != nil else {
+                throw AuditFilterError(option: "--role", value: role, reason: "ist keine Rollenkennung")
+            }
+            filter.role = role
+        }
+        if let decision {
+            guard let outcome = DecisionOutcome(rawValue: decision) else {
+                throw AuditFilterError(
+                    option: "--decision", value: decision,
+                    reason: "ist keine Entscheidung (approved, rejected, changes_requested, revoked)")
+            }
+            filter.decision = outcome
+        }
+        filter.deputiesOnly = deputiesOnly
         for type in types {
             guard let event = AuditEvent(rawValue: type) else {
                 throw AuditFilterError(option: "--type", value: type, reason: "ist keine Ereignisart")

@@ -76,13 +76,20 @@ public enum AuditTool {
         public var dataset: String?
         public var person: String?
         public var request: String?
+        public var types: [String]
+        public var domain: String?
+        public var role: String?
+        public var decision: String?
+        public var deputiesOnly: Bool
         /// A file, or `-` for standard output.
         public var output: String
         public var csv: CSVOptions
 
         public init(
             format: AuditExportFormat, from: String? = nil, to: String? = nil, dataset: String? = nil,
-            person: String? = nil, request: String? = nil, output: String, csv: CSVOptions = CSVOptions()
+            person: String? = nil, request: String? = nil, types: [String] = [], domain: String? = nil,
+            role: String? = nil, decision: String? = nil, deputiesOnly: Bool = false, output: String,
+            csv: CSVOptions = CSVOptions()
         ) {
             self.format = format
             self.from = from
@@ -90,6 +97,11 @@ public enum AuditTool {
             self.dataset = dataset
             self.person = person
             self.request = request
+            self.types = types
+            self.domain = domain
+            self.role = role
+            self.decision = decision
+            self.deputiesOnly = deputiesOnly
             self.output = output
             self.csv = csv
         }
@@ -102,7 +114,8 @@ public enum AuditTool {
         do throws(AuditFilterError) {
             filter = try AuditFilter.parse(
                 from: request.from, to: request.to, dataset: request.dataset, person: request.person,
-                request: request.request)
+                request: request.request, types: request.types, domain: request.domain, role: request.role,
+                decision: request.decision, deputiesOnly: request.deputiesOnly)
         } catch {
             return ToolOutput(standardError: ["Kein Export: \(error)"], succeeded: false)
         }

@@ -276,6 +276,19 @@ struct AuditExportTests {
             let decisions = try await query.page(
                 try AuditFilter.parse(person: "dora", types: ["approved", "revoked"]), limit: 1000, logger: logger)
             #expect(decisions.events.map(\.stored.row.event) == [.approved, .revoked])
+            let rejections = try await query.page(try AuditFilter.parse(decision: "rejected"), logger: logger)
+            #expect(rejections.events.map(\.stored.row.actor) == ["otto"])
+            let owners = try await query.page(try AuditFilter.parse(role: "data_owner"), limit: 1000, logger: logger)
+            #expect(!owners.events.isEmpty && owners.events.allSatisfy { $0.stored.row.role == "data_owner" })
+            // Umwelt holds baumkataster, luftmessstationen and laermkartierung; not meldestatistik.
+            let umwelt = try await query.page(try AuditFilter.parse(domain: "umwelt"), limit: 1000, logger: logger)
+            #expect(
+                Set(umwelt.events.compactMap(\.stored.row.datasetID)).isSubset(of: [
+                    "baumkataster", "luftmessstationen", "laermkartierung",
+                ]))
+            #expect(umwelt.events.contains { $0.stored.row.datasetID == "laermkartierung" })
+            #expect(throws: AuditFilterError.self) { try AuditFilter.parse(decision: "maybe") }
+            #expect(throws: AuditFilterError.self) { try AuditFilter.parse(role: "dsb' OR 1=1") }
         }
     }
 
