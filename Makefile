@@ -11,7 +11,7 @@ SWIFT_FORMAT_PATHS := Package.swift Sources Tests
 DEMO_CONFIG := scripts/demo/freigabe.yaml
 DEMO_CATALOG := scripts/demo/catalog.yaml
 
-.PHONY: run test build services services-down lint format validate-workflows api-conformance bench bench-ldap bench-timers clean
+.PHONY: run test build services services-down lint format validate-workflows api-conformance bench bench-ldap bench-timers bench-audit clean
 
 ## Start PostgreSQL, slapd and the SMTP sink on loopback (installs them when run as root).
 services:
@@ -72,6 +72,12 @@ bench-ldap: services
 bench-timers: services
 	swift build -c release --product freigabe-bench
 	$(WITH_SERVICES) "$$(swift build -c release --show-bin-path)/freigabe-bench" timers
+
+## Figures, not tests: seal, verify and export rates of the decision log over 100,000 events (scratch
+## database; AUDIT_EVENTS=… for another count).
+bench-audit: services
+	swift build -c release --product freigabe-bench
+	$(WITH_SERVICES) "$$(swift build -c release --show-bin-path)/freigabe-bench" audit --events $${AUDIT_EVENTS:-100000}
 
 clean:
 	rm -rf .build

@@ -91,7 +91,7 @@ public struct LogVerifier: Sendable {
     }
 
     /// Signature, origin and form of each checkpoint, then each against the one before.
-    private func readCheckpoints(_ records: [CheckpointRecord]) -> Result<[Checkpoint], VerificationFailure> {
+    func readCheckpoints(_ records: [CheckpointRecord]) -> Result<[Checkpoint], VerificationFailure> {
         var checkpoints: [Checkpoint] = []
         for (index, record) in records.enumerated() {
             let note: SignedNote

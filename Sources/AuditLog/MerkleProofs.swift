@@ -7,12 +7,15 @@ public enum MerkleProofs {
     public enum ProofError: Error, Sendable, Hashable, CustomStringConvertible {
         case indexOutOfRange(index: UInt64, treeSize: UInt64)
         case invalidSizes(from: UInt64, to: UInt64)
+        /// ``TiledMerkleTree`` was not given the tile a proof needs.
+        case tileMissing(index: UInt64)
 
         public var description: String {
             switch self {
             case .indexOutOfRange(let index, let treeSize): "leaf \(index) is not in a tree of size \(treeSize)"
             case .invalidSizes(let from, let to):
                 "no consistency proof from size \(from) to size \(to) (needs 0 < from <= to)"
+            case .tileMissing(let index): "the tile holding leaf \(index) is needed for this proof"
             }
         }
     }

@@ -7,6 +7,8 @@ struct FreigabeBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "freigabe-bench",
         abstract: "Measure Freigabe against the local services and print the figures.",
-        subcommands: [LifecycleBenchmark.self, LDAPBenchmark.self, TimerBenchmarkCommand.self]
+        subcommands: [
+            LifecycleBenchmark.self, LDAPBenchmark.self, TimerBenchmarkCommand.self, AuditBenchmarkCommand.self,
+        ]
     )
 }

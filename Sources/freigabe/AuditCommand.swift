@@ -2,13 +2,16 @@ import ArgumentParser
 import Foundation
 import FreigabeServer
 
-/// `freigabe audit keygen | seal | verify`: the tamper-evident decision log.
+/// `freigabe audit keygen | seal | verify | export`: the tamper-evident decision log.
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Keys, sealing and verification of the decision log.",
-        discussion: "seal and verify connect as the application role with FREIGABE_DB_* (as `freigabe serve`).",
-        subcommands: [Keygen.self, Seal.self, Verify.self]
+        abstract: "Keys, sealing, verification and exports of the decision log.",
+        discussion: """
+            seal, verify and export connect as the application role with FREIGABE_DB_* (as `freigabe serve`); \
+            verify --export checks an export offline, without a database.
+            """,
+        subcommands: [Keygen.self, Seal.self, Verify.self, Export.self]
     )
 
     struct Keygen: AsyncParsableCommand {
@@ -38,13 +41,68 @@ struct AuditCommand: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check the whole decision log in the database; exit status 0 only when every check holds.")
+            abstract:
+                "Check the decision log in the database, or an export offline; exit status 0 only when every check holds."
+        )
 
         @Option(help: "The public verifier key `audit keygen` printed.") var publicKey: String
+        @Option(help: "A JSON Lines export to check offline (no database).") var export: String?
+        @Option(help: "With --export: the trusted checkpoints (audit.checkpoint_file, or the one the export names).")
+        var checkpoint: String?
+
+        func validate() throws {
+            if (export == nil) != (checkpoint == nil) {
+                throw ValidationError("--export and --checkpoint go together.")
+            }
+        }
 
         func run() async throws {
+            if let export, let checkpoint {
+                try AuditTool.verifyExport(exportFile: export, checkpointFile: checkpoint, publicKeyFile: publicKey)
+                    .emit()
+                return
+            }
             try await AuditTool.verify(publicKeyFile: publicKey, environment: ProcessInfo.processInfo.environment)
                 .emit()
         }
     }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Export the sealed events, streamed, against the newest signed checkpoint.",
+            discussion: """
+                Without filters the JSON Lines export is complete and rebuilds the signed tree; with filters each \
+                event carries its inclusion proof. Dates: YYYY-MM-DD (a day in Europe/Berlin; --to includes it) \
+                or RFC 3339 (--to exclusive).
+                """)
+
+        @Option(help: "jsonl (verifiable) or csv (for spreadsheets).") var format: AuditExportFormat
+        @Option(help: "Events from this date or instant.") var from: String?
+        @Option(help: "Events up to this date (inclusive) or before this instant.") var to: String?
+        @Option(help: "Only events of this dataset.") var dataset: String?
+        @Option(help: "Only events of this uid: acting, acting for, or requester.") var person: String?
+        @Option(help: "Only events of this request (UUID).") var request: String?
+        @Option(help: "Only events of this type (submitted, approved, forbidden, ...); repeatable.") var type:
+            [String] = []
+        @Option(help: "Only events on datasets of this domain.") var domain: String?
+        @Option(help: "Only events in this role (data_owner, dsb, ...).") var role: String?
+        @Option(help: "Only decisions with this outcome (approved, rejected, changes_requested, revoked).")
+        var decision: String?
+        @Flag(help: "Only what deputies did (Vertretung).") var deputies = false
+        @Flag(help: "CSV: separate cells with ';' (German spreadsheets).") var semicolon = false
+        @Flag(help: "CSV: start with a UTF-8 byte order mark.") var bom = false
+        @Option(help: "The file to write, or - for standard output.") var output: String
+
+        func run() async throws {
+            try await AuditTool.export(
+                AuditTool.ExportRequest(
+                    format: format, from: from, to: to, dataset: dataset, person: person, request: request,
+                    types: type, domain: domain, role: role, decision: decision, deputiesOnly: deputies, output: output,
+                    csv: CSVOptions(separator: UInt8(ascii: semicolon ? ";" : ","), byteOrderMark: bom)),
+                environment: ProcessInfo.processInfo.environment
+            ).emit()
+        }
+    }
 }
+
+extension AuditExportFormat: ExpressibleByArgument {}

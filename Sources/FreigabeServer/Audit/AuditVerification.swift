@@ -10,7 +10,8 @@ import PostgresNIO
 /// every event older than the sealing window is sealed; then, through `AuditLog.LogVerifier`: the
 /// sequence has no gaps, each event's canonical encoding gives the leaf hash stored when it was sealed,
 /// each payload gives its hash, each checkpoint's signature holds and its root is the tree over the
-/// events before it, and each checkpoint extends the one before.
+/// events before it, and each checkpoint extends the one before; finally that each request's stored
+/// state agrees with its decisions and its events (``RequestStateCheck``).
 struct AuditVerification: Sendable {
     let client: PostgresClient
     let key: NoteVerifierKey
@@ -29,16 +30,21 @@ struct AuditVerification: Sendable {
     func run(logger: Logger) async throws -> Report {
         var problems = try await guardProblems(logger: logger)
         let (events, checkpoints) = try await load(logger: logger)
+        var summary: VerificationSummary?
         switch LogVerifier(key: key, origin: key.keyName).verify(events: events, checkpoints: checkpoints) {
-        case .success(let summary):
-            if summary.checkpointCount == 0 && summary.treeSize > 0 {
+        case .success(let verified):
+            if verified.checkpointCount == 0 && verified.treeSize > 0 {
                 problems.append("no signed checkpoint covers the log (audit.key_file not configured?)")
             }
-            return Report(problems: problems, summary: summary)
+            summary = verified
         case .failure(let failure):
             problems.append("\(failure.location): \(failure)")
-            return Report(problems: problems, summary: nil)
         }
+        // The mutable state against the facts: a rewritten snapshot is found even when the log holds.
+        if let mismatch = try await RequestStateCheck(client: client).firstMismatch(logger: logger) {
+            problems.append(mismatch)
+        }
+        return Report(problems: problems, summary: summary)
     }
 
     /// Triggers enabled, tables not owned by the application role, nothing left unsealed.

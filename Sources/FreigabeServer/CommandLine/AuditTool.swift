@@ -3,8 +3,9 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// `freigabe audit keygen | seal | verify`: the decision log's keys and its checks, for operators and
-/// auditors. Database access as the application role with the `FREIGABE_DB_*` settings.
+/// `freigabe audit keygen | seal | verify | export`: the decision log's keys, its checks and its exports,
+/// for operators and auditors. Database access as the application role with the `FREIGABE_DB_*`
+/// settings; `verify --export` needs no database.
 public enum AuditTool {
     /// Writes a new private key to `path` (readable by its owner only; refuses to overwrite) and prints
     /// the public verifier key to give to auditors and keep outside the database.
@@ -34,7 +35,7 @@ public enum AuditTool {
 
     /// Seals every event not sealed yet and signs a checkpoint (what the server does every second).
     public static func seal(settings audit: AuditSettings, environment: [String: String]) async -> ToolOutput {
-        await withDatabase(environment, failure: "Versiegeln fehlgeschlagen") { client, _, logger in
+        await withDatabase(environment, failure: "Versiegeln fehlgeschlagen", longReads: false) { client, _, logger in
             let sealer = AuditSealer(client: client, signer: try audit.signer(), checkpointFile: audit.checkpointFile)
             let size = try await sealer.sealAll(now: Date(), logger: logger)
             return ToolOutput(standardOutput: ["Protokoll versiegelt: \(size) Ereignisse im Baum."])
@@ -67,10 +68,154 @@ public enum AuditTool {
         }
     }
 
+    /// The filters and output of `freigabe audit export`, as typed on the command line.
+    public struct ExportRequest: Sendable {
+        public var format: AuditExportFormat
+        public var from: String?
+        public var to: String?
+        public var dataset: String?
+        public var person: String?
+        public var request: String?
+        public var types: [String]
+        public var domain: String?
+        public var role: String?
+        public var decision: String?
+        public var deputiesOnly: Bool
+        /// A file, or `-` for standard output.
+        public var output: String
+        public var csv: CSVOptions
+
+        public init(
+            format: AuditExportFormat, from: String? = nil, to: String? = nil, dataset: String? = nil,
+            person: String? = nil, request: String? = nil, types: [String] = [], domain: String? = nil,
+            role: String? = nil, decision: String? = nil, deputiesOnly: Bool = false, output: String,
+            csv: CSVOptions = CSVOptions()
+        ) {
+            self.format = format
+            self.from = from
+            self.to = to
+            self.dataset = dataset
+            self.person = person
+            self.request = request
+            self.types = types
+            self.domain = domain
+            self.role = role
+            self.decision = decision
+            self.deputiesOnly = deputiesOnly
+            self.output = output
+            self.csv = csv
+        }
+    }
+
+    /// Streams the sealed events matching the filters against the newest signed checkpoint. Filters are
+    /// checked before anything is opened; a failed export leaves no file.
+    public static func export(_ request: ExportRequest, environment: [String: String]) async -> ToolOutput {
+        let filter: AuditFilter
+        do throws(AuditFilterError) {
+            filter = try AuditFilter.parse(
+                from: request.from, to: request.to, dataset: request.dataset, person: request.person,
+                request: request.request, types: request.types, domain: request.domain, role: request.role,
+                decision: request.decision, deputiesOnly: request.deputiesOnly)
+        } catch {
+            return ToolOutput(standardError: ["Kein Export: \(error)"], succeeded: false)
+        }
+        return await withDatabase(environment, failure: "Export fehlgeschlagen") { client, _, logger in
+            let exporter = AuditExporter(query: AuditQuery(client: client))
+            // Nothing is opened before the checkpoint is known.
+            guard try await exporter.query.latestSignedCheckpoint(logger: logger) != nil else {
+                return ToolOutput(
+                    standardError: ["Kein Export: \(AuditExportError.noSignedCheckpoint)"], succeeded: false)
+            }
+            let output = try ExportOutput.open(request.output)
+            let result: AuditExporter.Result
+            do {
+                result = try await exporter.export(
+                    filter, format: request.format, csv: request.csv, to: output, logger: logger)
+            } catch {
+                output.abandon()
+                throw error
+            }
+            let line =
+                "\(result.eventCount) Ereignisse exportiert (Checkpoint: Baumgröße \(result.treeSize)"
+                + (filter.isEmpty ? ", vollständig)" : ", gefiltert, mit Inklusionsbeweisen)")
+            // On standard output the export itself is the output.
+            return request.output == "-"
+                ? ToolOutput(standardError: [line]) : ToolOutput(standardOutput: [line + " → \(request.output)"])
+        }
+    }
+
+    /// Checks an export offline: no database, only the export, the trusted checkpoints and the public key.
+    public static func verifyExport(exportFile: String, checkpointFile: String, publicKeyFile: String) -> ToolOutput {
+        let key: NoteVerifierKey
+        let checkpoints: [CheckpointRecord]
+        do {
+            let text = try String(contentsOfFile: publicKeyFile, encoding: .utf8)
+            key = try NoteVerifierKey(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines))
+        } catch {
+            return ToolOutput(
+                standardError: ["Der Prüfschlüssel „\(publicKeyFile)“ ist nicht lesbar: \(error)"], succeeded: false)
+        }
+        do {
+            let text = try String(contentsOfFile: checkpointFile, encoding: .utf8)
+            checkpoints = CheckpointFile.notes(in: text).map { CheckpointRecord(signedNote: $0) }
+        } catch {
+            return ToolOutput(
+                standardError: ["Die Checkpoint-Datei „\(checkpointFile)“ ist nicht lesbar: \(error)"], succeeded: false
+            )
+        }
+        guard !checkpoints.isEmpty else {
+            return ToolOutput(
+                standardError: ["„\(checkpointFile)“ enthält keinen Checkpoint."], succeeded: false)
+        }
+        let lines: FileLines
+        do {
+            lines = try FileLines(path: exportFile)
+        } catch {
+            return ToolOutput(
+                standardError: ["Der Export „\(exportFile)“ ist nicht lesbar: \(error)"], succeeded: false)
+        }
+        let result = ExportVerifier(key: key).verify(lines: lines, checkpoints: checkpoints)
+        if let readError = lines.readError {
+            return ToolOutput(
+                standardError: ["Der Export „\(exportFile)“ ist nicht lesbar: \(readError)"], succeeded: false)
+        }
+        switch result {
+        case .failure(let failure):
+            return ToolOutput(standardError: ["FEHLER: \(failure)"], succeeded: false)
+        case .success(let summary):
+            let what =
+                switch summary.selection {
+                case .complete:
+                    "vollständiger Export: alle \(summary.eventCount) Ereignisse ergeben die signierte Wurzel"
+                case .filtered:
+                    "gefilterter Export: jedes der \(summary.eventCount) Ereignisse liegt im signierten Baum "
+                        + "(Vollständigkeit der Auswahl ist damit nicht bewiesen)"
+                }
+            var lines = [
+                "Checkpoint: Baumgröße \(summary.treeSize), Wurzel \(summary.checkpoint.rootHash.base64)"
+                    + (summary.checkpoint.time.map { ", Zeit \($0)" } ?? ""),
+                "Geprüft: \(what).",
+            ]
+            if summary.redactedEventCount > 0 {
+                lines.append("Davon mit gelöschter Nutzlast (nur über den Hash geprüft): \(summary.redactedEventCount)")
+            }
+            return ToolOutput(standardOutput: lines + ["Der Export ist unverändert (alle Prüfungen bestanden)."])
+        }
+    }
+
+    /// The statement deadline of `verify` and `export` unless `FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS` is
+    /// set: each streams the whole log in one statement, which runs as long as the rows are consumed
+    /// (the server's 4 s would end an export of a million events). Still a deadline, as every call has.
+    static let longReadStatementTimeoutSeconds = "3600"
+
     private static func withDatabase(
-        _ environment: [String: String], failure: String,
+        _ environment: [String: String], failure: String, longReads: Bool = true,
         _ body: @escaping @Sendable (PostgresClient, String, Logger) async throws -> ToolOutput
     ) async -> ToolOutput {
+        var environment = environment
+        if longReads, environment["FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS"] == nil {
+            environment["FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS"] = longReadStatementTimeoutSeconds
+        }
         var logger = Logger(label: "freigabe.audit")
         logger.logLevel = .warning
         // The application role's name, which must not own the log's tables (empty: the settings are bad,

@@ -31,6 +31,8 @@ struct CatalogPages: Sendable {
         var domain: String
         var owner: String
         var stewardGroup: String
+        /// „Data Stewards der Domäne Umwelt“: the group in plain words; its DN beside it, small.
+        var stewards: String
         var classification: String
         var personalData: String
         var protectionNeed: String
@@ -101,6 +103,7 @@ struct CatalogPages: Sendable {
                 id: dataset.id, title: dataset.title, description: dataset.description, domain: dataset.domainTitle,
                 owner: dataset.owner ?? dataset.ownerGroup ?? "",
                 stewardGroup: domains.first { $0.id == dataset.domain }?.stewardGroup ?? "",
+                stewards: text("dataset.stewards_of", ["domain": dataset.domainTitle]),
                 classification: text("classification.\(dataset.classification.rawValue)"),
                 personalData: text("personal_data.\(dataset.personalData.rawValue)"),
                 protectionNeed: text("protection_need.\(dataset.protectionNeed.rawValue)"),

@@ -81,6 +81,8 @@ struct PageFrame {
         var uid: String
         var name: String
         var isAdmin: Bool
+        /// Auditors and administrators see the decision log.
+        var isAuditor: Bool
     }
 
     struct LanguageLink {
@@ -100,10 +102,13 @@ struct PageFrame {
     var isInbox = false
     var isDeputyships = false
     var isAdmin = false
+    var isAudit = false
 
     init(request: Request, context: AppRequestContext, text: PageText, languages: [String]) {
         if let person = context.identity?.person {
-            user = User(uid: person.uid, name: person.displayName, isAdmin: person.roles.contains(.admin))
+            user = User(
+                uid: person.uid, name: person.displayName, isAdmin: person.roles.contains(.admin),
+                isAuditor: person.roles.contains(.auditor) || person.roles.contains(.admin))
         }
         csrf = context.sessions.session?.csrfToken
         let back = WebPages.safeLocalPath(request.uri.path) ?? "/"
@@ -119,5 +124,6 @@ struct PageFrame {
         isInbox = path.hasPrefix("/eingang")
         isDeputyships = path.hasPrefix("/vertretungen")
         isAdmin = path.hasPrefix("/verwaltung")
+        isAudit = path.hasPrefix("/pruefung")
     }
 }

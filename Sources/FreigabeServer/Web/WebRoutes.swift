@@ -37,6 +37,7 @@ struct WebRoutes: Sendable {
         RequestPages(pages: pages, service: service).add(to: group)
         DeputyshipPages(pages: pages, service: service).add(to: group)
         AdminPages(pages: pages, service: service).add(to: group)
+        AuditPages(pages: pages, query: AuditQuery(client: service.client)).add(to: group)
         DecisionLinkPages(
             pages: pages, service: service, links: DecisionLinkStore(client: service.client, logger: sessions.logger),
             directory: directory, authenticator: authenticator

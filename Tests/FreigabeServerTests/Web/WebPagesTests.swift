@@ -558,3 +558,33 @@ struct DecisionLinkTests {
         }
     }
 }
+
+/// Für Prüfer: the sealed decision log on a page.
+@Suite("Audit page", .serialized)
+struct AuditPageTests {
+    @Test("auditors see sealed events with filters and paging; others get 403; a bad filter is a clear error")
+    func auditorsQueryTheLog() async throws {
+        try await WebFixture.with { fixture, client in
+            let (view, _) = try await DecisionLinkTests.prepare(fixture)
+            _ = try await AuditSealer(client: fixture.store.app, signer: nil, checkpointFile: nil).sealAll(
+                now: fixture.clock.now(), logger: fixture.store.logger)
+            let anna = Browser(client)
+            try await anna.login("anna")
+            #expect(try await anna.get("/pruefung").status == 403)
+            let alex = Browser(client)
+            try await alex.login("alex")
+            let page = try await alex.get("/pruefung")
+            #expect(page.status == 200)
+            #expect(page.html.contains("Eingereicht"))
+            #expect(page.html.contains(view.number))
+            let filtered = try await alex.get("/pruefung?request=\(view.id.uuidString)&type=submitted")
+            #expect(filtered.html.contains("Eingereicht"))
+            // One row: the submission of this request (the filter form lists every event type as an option).
+            #expect(filtered.html.components(separatedBy: "<th scope=\"row\">").count == 2)
+            let bad = try await alex.get("/pruefung?from=gestern&person=%3Cscript%3E")
+            #expect(bad.status == 400)
+            #expect(bad.html.contains("Ungültige Auswahl"))
+            #expect(!bad.html.contains("<script>"))
+        }
+    }
+}

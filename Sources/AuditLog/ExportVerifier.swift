@@ -1,0 +1,360 @@
+/// Checks a JSON Lines export (`FORMAT.md` §7) offline against checkpoints the auditor trusts and the
+/// log's public key, and reports the first fault with its line.
+///
+/// A *complete* export is checked as the log itself is (``LogVerifier``: sequence from 0 without gaps,
+/// payloads, recorded leaf hashes, the rebuilt tree against every trusted checkpoint it reaches) and
+/// must end exactly at a trusted checkpoint. A *filtered* export is checked event by event: payload,
+/// leaf hash, increasing sequence, and the inclusion proof against the trusted checkpoint of the
+/// header's tree size. Every line must be byte for byte the canonical JSON of its content.
+///
+/// One pass over the lines, memory independent of their number: the lines may come from a stream.
+public struct ExportVerifier: Sendable {
+    public let key: NoteVerifierKey
+    public let origin: String
+
+    public init(key: NoteVerifierKey, origin: String? = nil) {
+        self.key = key
+        self.origin = origin ?? key.keyName
+    }
+
+    /// - Parameters:
+    ///   - lines: The export's lines in order, each with its final newline (``ExportLines``).
+    ///   - checkpoints: The trusted checkpoints (an outside copy), in the order they were made.
+    public func verify(
+        lines: some Sequence<[UInt8]>, checkpoints records: [CheckpointRecord]
+    ) -> Result<ExportVerificationSummary, ExportVerificationFailure> {
+        let logVerifier = LogVerifier(key: key, origin: origin)
+        let checkpoints: [Checkpoint]
+        switch logVerifier.readCheckpoints(records) {
+        case .success(let read): checkpoints = read
+        case .failure(let failure): return .failure(ExportVerificationFailure(line: nil, problem: .log(failure)))
+        }
+        let feed = LineFeed(lines.makeIterator())
+        let header: ExportHeader
+        switch feed.next() {
+        case .header(let read)?: header = read
+        case .some: return .failure(ExportVerificationFailure(line: 1, problem: .missingHeader))
+        case nil: return .failure(feed.failure ?? ExportVerificationFailure(line: 1, problem: .missingHeader))
+        }
+        if let problem = check(header, against: checkpoints) {
+            return .failure(ExportVerificationFailure(line: 1, problem: problem))
+        }
+        let result: Result<ExportVerificationSummary, ExportVerificationFailure> =
+            switch header.selection {
+            case .complete: verifyComplete(header, feed: feed, records: records, verifier: logVerifier)
+            case .filtered: verifyFiltered(header, feed: feed, checkpoints: checkpoints)
+            }
+        guard case .success(let summary) = result else { return result }
+        // The end line must be the last line and count the events.
+        guard let end = feed.end else {
+            return .failure(ExportVerificationFailure(line: feed.lineNumber + 1, problem: .missingEnd))
+        }
+        guard end.eventCount == summary.eventCount else {
+            return .failure(
+                ExportVerificationFailure(
+                    line: feed.lineNumber,
+                    problem: .eventCountMismatch(stated: end.eventCount, found: summary.eventCount)))
+        }
+        if let failure = feed.failure { return .failure(failure) }
+        if feed.hasMoreLines() {
+            return .failure(ExportVerificationFailure(line: feed.lineNumber, problem: .contentAfterEnd))
+        }
+        return .success(summary)
+    }
+
+    private func check(_ header: ExportHeader, against checkpoints: [Checkpoint]) -> ExportVerificationFailure.Problem?
+    {
+        guard header.format == ExportHeader.currentFormat else { return .unsupportedFormat(header.format) }
+        guard header.origin == origin else { return .originMismatch(header.origin) }
+        guard let trusted = checkpoints.last(where: { $0.treeSize == header.treeSize }) else {
+            return .noTrustedCheckpoint(treeSize: header.treeSize)
+        }
+        // The copy the export carries is not needed, but a wrong one must not pass unnoticed.
+        if let embedded = header.checkpoint {
+            guard let note = try? SignedNote(parsing: embedded), key.verify(note) == .verified,
+                let checkpoint = try? Checkpoint(noteText: note.text),
+                checkpoint.treeSize == trusted.treeSize, checkpoint.rootHash == trusted.rootHash,
+                checkpoint.origin == origin
+            else { return .embeddedCheckpointDiffers }
+        }
+        return nil
+    }
+
+    private func verifyComplete(
+        _ header: ExportHeader, feed: LineFeed, records: [CheckpointRecord], verifier: LogVerifier
+    ) -> Result<ExportVerificationSummary, ExportVerificationFailure> {
+        let events = FeedEvents(feed: feed, allowsProofs: false)
+        let result = verifier.verify(events: events, checkpoints: records)
+        // The feed stops at the first unreadable line; the verifier had accepted everything before it.
+        if let failure = feed.failure { return .failure(failure) }
+        switch result {
+        case .failure(let failure):
+            let line: Int? =
+                switch failure.location {
+                case .event(let position): Int(position) + 2
+                case .eventRange, .checkpoint: nil
+                }
+            return .failure(ExportVerificationFailure(line: line, problem: .log(failure)))
+        case .success(let summary):
+            guard summary.treeSize == header.treeSize else {
+                return .failure(
+                    ExportVerificationFailure(
+                        line: feed.lineNumber,
+                        problem: .treeSizeMismatch(header: header.treeSize, events: summary.treeSize)))
+            }
+            guard summary.coveredSize == summary.treeSize, let checkpoint = summary.latestCheckpoint else {
+                return .failure(
+                    ExportVerificationFailure(
+                        line: nil, problem: .notCovered(coveredSize: summary.coveredSize, treeSize: summary.treeSize)))
+            }
+            return .success(
+                ExportVerificationSummary(
+                    selection: .complete, treeSize: summary.treeSize, eventCount: summary.treeSize - summary.startSize,
+                    checkpoint: checkpoint, checkpointCount: summary.checkpointCount,
+                    redactedEventCount: summary.redactedEventCount))
+        }
+    }
+
+    private func verifyFiltered(
+        _ header: ExportHeader, feed: LineFeed, checkpoints: [Checkpoint]
+    ) -> Result<ExportVerificationSummary, ExportVerificationFailure> {
+        // `check(_:against:)` found it.
+        let checkpoint = checkpoints.last { $0.treeSize == header.treeSize }!
+        var encoder = AuditEventEncoder()
+        var previous: UInt64?
+        var count: UInt64 = 0
+        var redacted: UInt64 = 0
+        while let line = feed.next() {
+            let fail = { (problem: ExportVerificationFailure.Problem) in
+                Result<ExportVerificationSummary, ExportVerificationFailure>.failure(
+                    ExportVerificationFailure(line: feed.lineNumber, problem: problem))
+            }
+            guard case .event(let exported) = line else { return fail(.unexpectedHeader) }
+            let sequence = exported.event.sequence
+            guard sequence < header.treeSize else { return fail(.sequenceOutsideTree(sequence: sequence)) }
+            if let previous, sequence <= previous {
+                return fail(.sequenceNotIncreasing(sequence: sequence, previous: previous))
+            }
+            switch exported.payload {
+            case .present(let payload):
+                guard payload.hash == exported.event.payloadHash else {
+                    return fail(.log(.payloadHashMismatch(position: sequence)))
+                }
+            case .redacted:
+                redacted += 1
+            }
+            let leafHash = encoder.leafHash(of: exported.event)
+            guard leafHash == exported.leafHash else { return fail(.log(.leafHashMismatch(position: sequence))) }
+            guard let proof = exported.inclusionProof else { return fail(.missingInclusionProof(sequence: sequence)) }
+            guard
+                MerkleProofVerifier.verifyInclusion(
+                    leafHash: leafHash, index: sequence, treeSize: checkpoint.treeSize, proof: proof,
+                    rootHash: checkpoint.rootHash)
+            else { return fail(.inclusionProofInvalid(sequence: sequence)) }
+            previous = sequence
+            count += 1
+        }
+        if let failure = feed.failure { return .failure(failure) }
+        return .success(
+            ExportVerificationSummary(
+                selection: .filtered, treeSize: header.treeSize, eventCount: count, checkpoint: checkpoint,
+                checkpointCount: checkpoints.count, redactedEventCount: redacted))
+    }
+}
+
+/// What a verified export showed.
+public struct ExportVerificationSummary: Sendable, Hashable {
+    public var selection: ExportSelection
+    /// The size of the signed tree the events belong to.
+    public var treeSize: UInt64
+    /// Event lines checked.
+    public var eventCount: UInt64
+    /// The trusted checkpoint the export was checked against.
+    public var checkpoint: Checkpoint
+    /// Trusted checkpoints given (each verified: signature, origin, extension of the one before).
+    public var checkpointCount: Int
+    public var redactedEventCount: UInt64
+}
+
+/// The first fault of an export, with its line (1-based) where there is one.
+public struct ExportVerificationFailure: Error, Sendable, Hashable, CustomStringConvertible {
+    public var line: Int?
+    public var problem: Problem
+
+    public init(line: Int?, problem: Problem) {
+        self.line = line
+        self.problem = problem
+    }
+
+    public enum Problem: Sendable, Hashable {
+        /// What ``LogVerifier`` found: a checkpoint, or an event of a complete export.
+        case log(VerificationFailure)
+        case unreadableLine(ExportLineError)
+        /// The last line does not end with a newline: the export was cut off.
+        case missingFinalNewline
+        case missingHeader
+        /// A header line after the first line.
+        case unexpectedHeader
+        /// An inclusion proof in a complete export, which rebuilds the tree instead.
+        case unexpectedInclusionProof(sequence: UInt64)
+        case unsupportedFormat(Int)
+        case originMismatch(String)
+        /// None of the trusted checkpoints has the export's tree size.
+        case noTrustedCheckpoint(treeSize: UInt64)
+        /// The checkpoint the export carries is not the trusted one of its size, or not validly signed.
+        case embeddedCheckpointDiffers
+        case treeSizeMismatch(header: UInt64, events: UInt64)
+        case notCovered(coveredSize: UInt64, treeSize: UInt64)
+        case sequenceOutsideTree(sequence: UInt64)
+        case sequenceNotIncreasing(sequence: UInt64, previous: UInt64)
+        case missingInclusionProof(sequence: UInt64)
+        case inclusionProofInvalid(sequence: UInt64)
+        /// No end line: the export was cut off.
+        case missingEnd
+        case eventCountMismatch(stated: UInt64, found: UInt64)
+        case contentAfterEnd
+    }
+
+    public var description: String {
+        let place = line.map { "line \($0): " } ?? ""
+        let text: String =
+            switch problem {
+            case .log(let failure): failure.description
+            case .unreadableLine(let error): error.description
+            case .missingFinalNewline: "the last line has no newline (the export was cut off)"
+            case .missingHeader: "the export does not start with its header line"
+            case .unexpectedHeader: "a second header line"
+            case .unexpectedInclusionProof(let sequence):
+                "event \(sequence) carries an inclusion proof, which a complete export has not"
+            case .unsupportedFormat(let format): "export format \(format); this verifier knows format 1"
+            case .originMismatch(let origin): "the export is of the log '\(origin)', not of the key's log"
+            case .noTrustedCheckpoint(let size):
+                "no trusted checkpoint has the export's tree size \(size): give the checkpoint the export was made against"
+            case .embeddedCheckpointDiffers:
+                "the checkpoint in the header is not the trusted checkpoint of that size signed by the key"
+            case .treeSizeMismatch(let header, let events):
+                "the header announces a tree of \(header) events, the export has \(events)"
+            case .notCovered(let covered, let size):
+                "only the first \(covered) of \(size) events match a trusted checkpoint; the rest are not covered"
+            case .sequenceOutsideTree(let sequence): "event \(sequence) lies outside the exported tree"
+            case .sequenceNotIncreasing(let sequence, let previous):
+                "event \(sequence) follows event \(previous): lines were inserted or reordered"
+            case .missingInclusionProof(let sequence): "event \(sequence) has no inclusion proof"
+            case .inclusionProofInvalid(let sequence):
+                "event \(sequence) is not in the signed tree (its inclusion proof fails): the event or the proof was changed"
+            case .missingEnd: "the export has no end line (it was cut off)"
+            case .eventCountMismatch(let stated, let found):
+                "the end line counts \(stated) events, the export has \(found): lines were removed or added"
+            case .contentAfterEnd: "lines after the end line"
+            }
+        return place + text
+    }
+}
+
+/// Splitting an export into lines that keep their newline, as ``ExportVerifier`` takes them.
+public enum ExportLines {
+    public static func split(_ bytes: [UInt8]) -> [[UInt8]] {
+        var lines: [[UInt8]] = []
+        var start = 0
+        for index in bytes.indices where bytes[index] == UInt8(ascii: "\n") {
+            lines.append(Array(bytes[start...index]))
+            start = index + 1
+        }
+        if start < bytes.count { lines.append(Array(bytes[start...])) }
+        return lines
+    }
+}
+
+/// Reads and decodes lines one at a time, remembering the first fault and the end line.
+private final class LineFeed {
+    private var iterator: any IteratorProtocol<[UInt8]>
+    private(set) var lineNumber = 0
+    private(set) var failure: ExportVerificationFailure?
+    private(set) var end: ExportEnd?
+
+    init(_ iterator: some IteratorProtocol<[UInt8]>) {
+        self.iterator = iterator
+    }
+
+    /// The next header or event line; nil at the end line, at the end of input, or at a fault.
+    func next() -> ExportLine? {
+        guard failure == nil, end == nil, var bytes = iterator.next() else { return nil }
+        lineNumber += 1
+        guard bytes.last == UInt8(ascii: "\n") else {
+            failure = ExportVerificationFailure(line: lineNumber, problem: .missingFinalNewline)
+            return nil
+        }
+        bytes.removeLast()
+        do throws(ExportLineError) {
+            let line = try ExportLine(decoding: bytes)
+            if case .end(let read) = line {
+                end = read
+                return nil
+            }
+            return line
+        } catch {
+            failure = ExportVerificationFailure(line: lineNumber, problem: .unreadableLine(error))
+            return nil
+        }
+    }
+
+    /// Records a fault found by the consumer of the lines.
+    func fail(_ problem: ExportVerificationFailure.Problem) {
+        failure = ExportVerificationFailure(line: lineNumber, problem: problem)
+    }
+
+    func hasMoreLines() -> Bool {
+        guard iterator.next() != nil else { return false }
+        lineNumber += 1
+        return true
+    }
+}
+
+/// The event lines of a complete export as ``LogVerifier`` reads them; stops at anything else.
+private struct FeedEvents: Sequence, IteratorProtocol {
+    let feed: LineFeed
+    let allowsProofs: Bool
+
+    mutating func next() -> VerifiableEvent? {
+        switch feed.next() {
+        case .event(let exported)?:
+            guard allowsProofs || exported.inclusionProof == nil else {
+                feed.fail(.unexpectedInclusionProof(sequence: exported.event.sequence))
+                return nil
+            }
+            return exported.verifiable
+        case .header?:
+            feed.fail(.unexpectedHeader)
+            return nil
+        case .end?, nil:
+            return nil
+        }
+    }
+}
+
+/// A file of checkpoints as the sealer appends them (`audit.checkpoint_file`): signed notes, each
+/// followed by an empty line.
+public enum CheckpointFile {
+    /// The notes in the file, in order, each as it was signed (text, empty line, signature lines).
+    public static func notes(in text: String) -> [String] {
+        var notes: [String] = []
+        var current: [Substring] = []
+        var inSignatures = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.isEmpty {
+                if inSignatures {
+                    notes.append(current.map { $0 + "\n" }.joined())
+                    current = []
+                    inSignatures = false
+                } else if !current.isEmpty {
+                    current.append(line)
+                    inSignatures = true
+                }
+                continue
+            }
+            current.append(line)
+        }
+        if !current.isEmpty { notes.append(current.map { $0 + "\n" }.joined()) }
+        return notes
+    }
+}

@@ -1,0 +1,242 @@
+import AuditLog
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The formats of `freigabe audit export`.
+public enum AuditExportFormat: String, Sendable, CaseIterable {
+    /// JSON Lines (`Sources/AuditLog/FORMAT.md` §7): verifiable offline.
+    case jsonl
+    /// For spreadsheets: one row per event; not verifiable (cells are neutralised against formulas).
+    case csv
+}
+
+/// CSV settings for German spreadsheets.
+public struct CSVOptions: Sendable, Hashable {
+    /// `,` (RFC 4180) or `;` (what German Excel expects).
+    public var separator: UInt8
+    /// Start with a UTF-8 byte order mark, so that Excel reads UTF-8.
+    public var byteOrderMark: Bool
+
+    public init(separator: UInt8 = UInt8(ascii: ","), byteOrderMark: Bool = false) {
+        self.separator = separator
+        self.byteOrderMark = byteOrderMark
+    }
+}
+
+/// Writes the sealed events, streamed from the database, against the newest signed checkpoint: every
+/// exported event lies in its tree, so that a complete JSON Lines export rebuilds its root and a
+/// filtered one carries each event's inclusion proof.
+struct AuditExporter: Sendable {
+    let query: AuditQuery
+
+    struct Result: Sendable, Equatable {
+        var eventCount: UInt64
+        var treeSize: UInt64
+    }
+
+    func export(
+        _ filter: AuditFilter, format: AuditExportFormat, csv: CSVOptions = CSVOptions(),
+        to output: ExportOutput, logger: Logger
+    ) async throws -> Result {
+        guard let (treeSize, note) = try await query.latestSignedCheckpoint(logger: logger) else {
+            throw AuditExportError.noSignedCheckpoint
+        }
+        let checkpoint = try Self.checkpoint(of: note)
+        // Proofs only where they are needed: a complete export rebuilds the tree instead.
+        var proofs: ProofSource?
+        if !filter.isEmpty {
+            let tree = try await query.tiledTree(size: treeSize, logger: logger)
+            guard tree.size == treeSize, try tree.rootHash == checkpoint.rootHash else {
+                throw AuditExportError.treeDoesNotMatchCheckpoint(treeSize: treeSize)
+            }
+            proofs = ProofSource(tree: tree, query: query)
+        }
+        var count: UInt64 = 0
+        switch format {
+        case .jsonl:
+            let header = ExportHeader(
+                origin: checkpoint.origin, treeSize: treeSize, selection: filter.isEmpty ? .complete : .filtered,
+                filters: filter.described, checkpoint: note)
+            try output.write(try ExportLine.header(header).encoded() + [UInt8(ascii: "\n")])
+            try await query.forEach(filter, below: treeSize, logger: logger) { event in
+                var exported = event.exported
+                exported.inclusionProof = try await proofs?.proof(for: event.sequence, logger: logger)
+                try output.write(try ExportLine.event(exported).encoded() + [UInt8(ascii: "\n")])
+                count += 1
+            }
+            try output.write(try ExportLine.end(ExportEnd(eventCount: count)).encoded() + [UInt8(ascii: "\n")])
+        case .csv:
+            var table = CSVTable(options: csv)
+            if csv.byteOrderMark { try output.write([0xEF, 0xBB, 0xBF]) }
+            try output.write(table.row(CSVTable.columns))
+            try await query.forEach(filter, below: treeSize, logger: logger) { event in
+                let proof = try await proofs?.proof(for: event.sequence, logger: logger)
+                try output.write(table.row(CSVTable.cells(of: event, treeSize: treeSize, proof: proof)))
+                count += 1
+            }
+        }
+        try output.finish()
+        return Result(eventCount: count, treeSize: treeSize)
+    }
+
+    private static func checkpoint(of note: String) throws -> Checkpoint {
+        do {
+            return try Checkpoint(noteText: try SignedNote(parsing: note).text)
+        } catch {
+            throw AuditExportError.unreadableCheckpoint("\(error)")
+        }
+    }
+}
+
+/// Inclusion proofs from the tiled tree, fetching each tile's leaf hashes once.
+private final class ProofSource {
+    let tree: TiledMerkleTree
+    let query: AuditQuery
+    private var tile: MerkleTile?
+
+    init(tree: TiledMerkleTree, query: AuditQuery) {
+        self.tree = tree
+        self.query = query
+    }
+
+    func proof(for sequence: UInt64, logger: Logger) async throws -> [SHA256Hash] {
+        if tree.needsTile(for: sequence) {
+            let start = tree.tileStart(of: sequence)
+            if tile?.start != start {
+                tile = MerkleTile(
+                    start: start, leafHashes: try await query.leafHashes(start..<start + tree.tileSize, logger: logger))
+            }
+        }
+        return try tree.inclusionProof(index: sequence, tile: tile)
+    }
+}
+
+enum AuditExportError: Error, Sendable, Hashable, CustomStringConvertible {
+    case noSignedCheckpoint
+    case unreadableCheckpoint(String)
+    case treeDoesNotMatchCheckpoint(treeSize: UInt64)
+    case cannotWrite(String)
+
+    var description: String {
+        switch self {
+        case .noSignedCheckpoint:
+            "Es gibt noch keinen signierten Checkpoint (audit.key_file, freigabe audit seal); ohne ihn ist ein Export nicht prüfbar."
+        case .unreadableCheckpoint(let reason): "Der neueste Checkpoint ist nicht lesbar: \(reason)"
+        case .treeDoesNotMatchCheckpoint(let size):
+            "Die gespeicherten Blatt-Hashes ergeben nicht die Wurzel des Checkpoints der Größe \(size): "
+                + "das Protokoll ist beschädigt, freigabe audit verify zeigt wo."
+        case .cannotWrite(let path): "„\(path)“ kann nicht geschrieben werden."
+        }
+    }
+}
+
+/// The spreadsheet form: RFC 4180 quoting, and cells that a spreadsheet would run as a formula
+/// neutralised as OWASP recommends (a leading `'`).
+struct CSVTable {
+    let options: CSVOptions
+
+    static let columns = [
+        "sequence", "event_id", "occurred_at", "type", "request_id", "actor", "acting_for", "capacity", "role",
+        "step", "decision", "dataset_id", "state", "comment", "client_address", "details", "payload_salt",
+        "payload_hash", "leaf_hash", "tree_size", "inclusion_proof",
+    ]
+
+    static func cells(of event: SealedEvent, treeSize: UInt64, proof: [SHA256Hash]?) -> [String?] {
+        let leaf = event.leaf
+        let row = event.stored.row
+        return [
+            String(event.sequence), event.eventID.uuidString.lowercased(), leaf.occurredAt.rfc3339, leaf.type,
+            leaf.requestID?.uuidString.lowercased(), leaf.actor, leaf.actingFor, leaf.capacity, leaf.role, leaf.step,
+            leaf.decision, leaf.datasetID, leaf.state, row.comment, row.clientAddress, row.details,
+            event.payload.salt.map { String(format: "%02x", $0) }.joined(), leaf.payloadHash.hex, event.leafHash.hex,
+            String(treeSize), proof.map { $0.map(\.hex).joined(separator: " ") },
+        ]
+    }
+
+    /// One line, CRLF-terminated (RFC 4180).
+    func row(_ cells: [String?]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for (index, cell) in cells.enumerated() {
+            if index > 0 { bytes.append(options.separator) }
+            bytes += field(cell ?? "")
+        }
+        bytes += [0x0D, 0x0A]
+        return bytes
+    }
+
+    /// Characters that start a formula in Excel, LibreOffice and Google Sheets (OWASP "CSV Injection"):
+    /// `=`, `+`, `-`, `@`, tab and carriage return.
+    static let formulaStarts: Set<Character> = ["=", "+", "-", "@", "\t", "\r"]
+
+    func field(_ text: String) -> [UInt8] {
+        var text = text
+        if let first = text.first, Self.formulaStarts.contains(first) { text = "'" + text }
+        let needsQuotes =
+            text.utf8.contains { $0 == options.separator || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }
+            || text.first == "'"
+        guard needsQuotes else { return Array(text.utf8) }
+        return [0x22] + Array(text.replacingOccurrences(of: "\"", with: "\"\"").utf8) + [0x22]
+    }
+}
+
+/// Where an export goes: a file that appears only when the export is complete (written beside it and
+/// renamed at the end, so a failed export leaves nothing), or standard output. Buffered: one write per
+/// 64 KiB.
+final class ExportOutput {
+    private let handle: FileHandle
+    private let temporaryPath: String?
+    private let finalPath: String?
+    private var buffer: [UInt8] = []
+    private static let flushSize = 64 * 1024
+
+    private init(handle: FileHandle, temporaryPath: String?, finalPath: String?) {
+        self.handle = handle
+        self.temporaryPath = temporaryPath
+        self.finalPath = finalPath
+        buffer.reserveCapacity(Self.flushSize + 4096)
+    }
+
+    /// `-` is standard output.
+    static func open(_ path: String) throws -> ExportOutput {
+        if path == "-" { return ExportOutput(handle: .standardOutput, temporaryPath: nil, finalPath: nil) }
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString.prefix(8)).partial").path
+        guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600])
+        else {
+            throw AuditExportError.cannotWrite(path)
+        }
+        return ExportOutput(
+            handle: try FileHandle(forWritingTo: URL(fileURLWithPath: temporary)), temporaryPath: temporary,
+            finalPath: path)
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        buffer += bytes
+        if buffer.count >= Self.flushSize { try flush() }
+    }
+
+    private func flush() throws {
+        guard !buffer.isEmpty else { return }
+        try handle.write(contentsOf: buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes the rest and puts the file in place.
+    func finish() throws {
+        try flush()
+        guard let temporaryPath, let finalPath else { return }
+        try handle.synchronize()
+        try handle.close()
+        if FileManager.default.fileExists(atPath: finalPath) { try FileManager.default.removeItem(atPath: finalPath) }
+        try FileManager.default.moveItem(atPath: temporaryPath, toPath: finalPath)
+    }
+
+    /// Removes the partial file after a failure.
+    func abandon() {
+        guard let temporaryPath else { return }
+        try? handle.close()
+        try? FileManager.default.removeItem(atPath: temporaryPath)
+    }
+}

@@ -1,0 +1,334 @@
+import AuditLog
+import Foundation
+import Logging
+import PostgresNIO
+
+/// What an auditor narrows the sealed decision log to. Every value is typed and checked
+/// (``AuditFilter/parse(from:to:dataset:person:request:)``) before it reaches SQL, and then only as a
+/// bound parameter.
+struct AuditFilter: Sendable, Hashable {
+    /// Events that happened at or after this instant.
+    var from: Date?
+    /// Events that happened before this instant (exclusive).
+    var to: Date?
+    var datasetID: String?
+    /// uid acting, acting for someone (deputy), or the requester of the event's request.
+    var person: String?
+    var requestID: UUID?
+    var eventTypes: [AuditEvent] = []
+    /// Events on datasets of this domain.
+    var domainID: String?
+    /// The role acted in (`data_owner`, `dsb`, ...).
+    var role: String?
+    var decision: DecisionOutcome?
+    /// Only what a deputy did (Vertretung).
+    var deputiesOnly = false
+
+    /// The outcomes a decision event records.
+    enum DecisionOutcome: String, Sendable, Hashable, CaseIterable {
+        case approved, rejected, revoked
+        case changesRequested = "changes_requested"
+    }
+
+    var isEmpty: Bool { self == AuditFilter() }
+
+    /// The filters as the export header names them.
+    var described: [String: String] {
+        var values: [String: String] = [:]
+        if let from { values["from"] = AuditTimestamp(from).rfc3339 }
+        if let to { values["to"] = AuditTimestamp(to).rfc3339 }
+        if let datasetID { values["dataset"] = datasetID }
+        if let person { values["person"] = person }
+        if let requestID { values["request"] = requestID.uuidString.lowercased() }
+        if !eventTypes.isEmpty { values["type"] = eventTypes.map(\.rawValue).joined(separator: ",") }
+        if let domainID { values["domain"] = domainID }
+        if let role { values["role"] = role }
+        if let decision { values["decision"] = decision.rawValue }
+        if deputiesOnly { values["capacity"] = "deputy" }
+        return values
+    }
+
+    /// Appends ` AND <condition>` on `e` (audit_events) for each filter that is set, each value bound:
+    /// only the conditions present, so that the planner sees the indexes they can use.
+    func appendConditions(to sql: inout StatementBuilder) throws {
+        if let from { sql.text += " AND e.occurred_at >= \(try sql.bind(from))" }
+        if let to { sql.text += " AND e.occurred_at < \(try sql.bind(to))" }
+        if let datasetID { sql.text += " AND e.dataset_id = \(try sql.bind(datasetID))" }
+        if let requestID { sql.text += " AND e.request_id = \(try sql.bind(requestID))" }
+        if !eventTypes.isEmpty { sql.text += " AND e.event = ANY(\(try sql.bind(eventTypes.map(\.rawValue))))" }
+        if let domainID {
+            sql.text +=
+                " AND e.dataset_id IN (SELECT d.id FROM datasets d WHERE d.domain_id = \(try sql.bind(domainID)))"
+        }
+        if let role { sql.text += " AND e.role = \(try sql.bind(role))" }
+        if let decision { sql.text += " AND e.decision = \(try sql.bind(decision.rawValue))" }
+        if deputiesOnly { sql.text += " AND e.acting_for IS NOT NULL" }
+        if let person {
+            let uid = try sql.bind(person)
+            sql.text += """
+                 AND (e.actor = \(uid) OR e.acting_for = \(uid)
+                      OR e.request_id IN (SELECT r.id FROM requests r WHERE r.requester = \(uid)))
+                """
+        }
+    }
+
+    /// The sealed events matching, after `after` and below `below`, in log order.
+    func statement(after: UInt64?, below: UInt64?, limit: Int?) throws -> PostgresQuery {
+        var sql = StatementBuilder()
+        sql.text = """
+            SELECT \(SealedEvent.columns)
+            FROM audit_seals s JOIN audit_events e ON e.id = s.event_row
+            WHERE true
+            """
+        if let after { sql.text += " AND s.sequence > \(try sql.bind(Int64(after)))" }
+        if let below { sql.text += " AND s.sequence < \(try sql.bind(Int64(below)))" }
+        try appendConditions(to: &sql)
+        sql.text += " ORDER BY s.sequence"
+        if let limit { sql.text += " LIMIT \(try sql.bind(limit))" }
+        return sql.query
+    }
+}
+
+extension AuditFilter {
+    /// Checks the texts of a command line (or a query string): dates `YYYY-MM-DD` (a whole day in
+    /// Europe/Berlin: `to` includes that day) or RFC 3339 instants (`to` exclusive); dataset and domain
+    /// ids of the catalogue's form; a uid of letters, digits and `. _ - @`; a request's UUID; event
+    /// types, roles and decisions by their stored names. Anything else is
+    /// refused with the reason, before any database work.
+    static func parse(
+        from: String? = nil, to: String? = nil, dataset: String? = nil, person: String? = nil,
+        request: String? = nil, types: [String] = [], domain: String? = nil, role: String? = nil,
+        decision: String? = nil, deputiesOnly: Bool = false
+    ) throws(AuditFilterError) -> AuditFilter {
+        var filter = AuditFilter()
+        if let from { filter.from = try instant(from, option: "--from", endOfDay: false) }
+        if let to { filter.to = try instant(to, option: "--to", endOfDay: true) }
+        if let start = filter.from, let end = filter.to, start >= end {
+            throw AuditFilterError(option: "--to", value: to ?? "", reason: "liegt nicht nach --from")
+        }
+        if let dataset {
+            guard dataset.wholeMatch(of: /[a-z0-9][a-z0-9._-]{0,99}/) != nil else {
+                throw AuditFilterError(
+                    option: "--dataset", value: dataset,
+                    reason: "ist keine Datensatz-Kennung (Kleinbuchstaben, Ziffern, . _ -; höchstens 100 Zeichen)")
+            }
+            filter.datasetID = dataset
+        }
+        if let person {
+            guard (1...200).contains(person.count),
+                person.unicodeScalars.allSatisfy({
+                    $0.properties.isAlphabetic || ("0"..."9").contains($0) || ".-_@".unicodeScalars.contains($0)
+                })
+            else {
+                throw AuditFilterError(
+                    option: "--person", value: person,
+                    reason: "ist keine Benutzerkennung (Buchstaben, Ziffern, . _ - @; höchstens 200 Zeichen)")
+            }
+            filter.person = person
+        }
+        if let request {
+            guard let id = UUID(uuidString: request) else {
+                throw AuditFilterError(option: "--request", value: request, reason: "ist keine Antrags-ID (UUID)")
+            }
+            filter.requestID = id
+        }
+        if let domain {
+            guard domain.wholeMatch(of: /[a-z0-9][a-z0-9._-]{0,99}/) != nil else {
+                throw AuditFilterError(
+                    option: "--domain", value: domain,
+                    reason: "ist keine Domänen-Kennung (Kleinbuchstaben, Ziffern, . _ -; höchstens 100 Zeichen)")
+            }
+            filter.domainID = domain
+        }
+        if let role {
+            guard role.wholeMatch(of: /[a-z][a-z0-9_]{0,63}/) != nil else {
+                throw AuditFilterError(option: "--role", value: role, reason: "ist keine Rollenkennung")
+            }
+            filter.role = role
+        }
+        if let decision {
+            guard let outcome = DecisionOutcome(rawValue: decision) else {
+                throw AuditFilterError(
+                    option: "--decision", value: decision,
+                    reason: "ist keine Entscheidung (approved, rejected, changes_requested, revoked)")
+            }
+            filter.decision = outcome
+        }
+        filter.deputiesOnly = deputiesOnly
+        for type in types {
+            guard let event = AuditEvent(rawValue: type) else {
+                throw AuditFilterError(option: "--type", value: type, reason: "ist keine Ereignisart")
+            }
+            filter.eventTypes.append(event)
+        }
+        return filter
+    }
+
+    private static let berlin: Calendar = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "Europe/Berlin")!
+        return calendar
+    }()
+
+    private static func instant(_ text: String, option: String, endOfDay: Bool) throws(AuditFilterError) -> Date {
+        if let match = text.wholeMatch(of: /(\d{4})-(\d{2})-(\d{2})/),
+            let year = Int(match.1), let month = Int(match.2), let day = Int(match.3),
+            (1...9999).contains(year),
+            let start = berlin.date(from: DateComponents(year: year, month: month, day: day)),
+            berlin.dateComponents([.year, .month, .day], from: start)
+                == DateComponents(year: year, month: month, day: day)
+        {
+            return endOfDay ? berlin.date(byAdding: .day, value: 1, to: start)! : start
+        }
+        let formatter = ISO8601DateFormatter()
+        for options: ISO8601DateFormatter.Options in [
+            [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime],
+        ] {
+            formatter.formatOptions = options
+            if text.count <= 40, let date = formatter.date(from: text) { return date }
+        }
+        throw AuditFilterError(
+            option: option, value: text,
+            reason: "ist kein Datum (JJJJ-MM-TT) und kein Zeitpunkt nach RFC 3339 (2026-03-02T09:00:00+01:00)")
+    }
+}
+
+/// A filter value that was refused; the text is German, for the command line and the API.
+struct AuditFilterError: Error, Sendable, Hashable, CustomStringConvertible {
+    var option: String
+    var value: String
+    var reason: String
+
+    var description: String {
+        // The value as the user gave it, shortened and without control characters.
+        let shown = String(
+            value.unicodeScalars.prefix(60).map { $0.properties.generalCategory == .control ? "?" : Character($0) })
+        return "\(option) „\(shown)“ \(reason)."
+    }
+}
+
+/// One sealed event as the log holds it: its place and leaf hash from `audit_seals`, the stored row, the
+/// payload with its salt, and the leaf it encodes to now.
+struct SealedEvent: Sendable {
+    var sequence: UInt64
+    var eventID: UUID
+    /// The leaf hash recorded when it was sealed.
+    var leafHash: SHA256Hash
+    var stored: AuditEventRow
+    var payload: AuditPayload
+
+    static let columns = "s.sequence, s.event_id, s.payload_salt, s.leaf_hash, " + AuditEventRow.columns
+
+    init(_ row: PostgresRow) throws {
+        var cells = RowCursor(row)
+        let sequence: Int64 = try cells.next()
+        self.sequence = UInt64(sequence)
+        eventID = try cells.next()
+        let salt: ByteBuffer = try cells.next()
+        let leafHash: ByteBuffer = try cells.next()
+        guard let hash = SHA256Hash(bytes: leafHash.readableBytesView) else {
+            throw ServiceError.internal("audit seal \(sequence) has a leaf hash of \(leafHash.readableBytes) bytes")
+        }
+        self.leafHash = hash
+        stored = try AuditEventRow(&cells)
+        payload = AuditPayload(salt: Array(salt.readableBytesView), fields: stored.payloadFields)
+    }
+
+    /// The leaf as the row reads now: a changed row encodes to another hash than ``leafHash``.
+    var leaf: AuditLog.AuditEvent {
+        stored.leaf(sequence: sequence, id: eventID, payloadHash: payload.hash)
+    }
+
+    var exported: ExportedEvent {
+        ExportedEvent(event: leaf, payload: .present(payload), leafHash: leafHash)
+    }
+}
+
+/// One page of sealed events, in log order.
+struct AuditPage: Sendable {
+    var events: [SealedEvent]
+    /// Pass as `after` for the next page; nil on the last page.
+    var nextAfter: UInt64?
+}
+
+/// Reads the sealed decision log for auditors: pages (keyset on the sequence number, never OFFSET) for
+/// pages and the API, and a stream for exports. Only sealed events: what has a place in the tree can
+/// be proven.
+struct AuditQuery: Sendable {
+    let client: PostgresClient
+
+    static let maximumPageSize = 1000
+
+    /// Up to `limit` events after position `after` (nil: from the start) that match `filter`.
+    func page(
+        _ filter: AuditFilter, after: UInt64? = nil, limit: Int = 100, logger: Logger
+    ) async throws -> AuditPage {
+        let limit = min(max(limit, 1), Self.maximumPageSize)
+        // One more than asked: whether a next page exists without a count.
+        let rows = try await client.query(
+            try filter.statement(after: after, below: nil, limit: limit + 1), logger: logger)
+        var events: [SealedEvent] = []
+        for try await row in rows { events.append(try SealedEvent(row)) }
+        let more = events.count > limit
+        if more { events.removeLast() }
+        return AuditPage(events: events, nextAfter: more ? events.last?.sequence : nil)
+    }
+
+    /// Every event before `treeSize` that matches `filter`, in log order, one row at a time: PostgresNIO
+    /// streams the rows with back-pressure, so memory does not grow with the log.
+    func forEach(
+        _ filter: AuditFilter, below treeSize: UInt64, logger: Logger,
+        _ body: (SealedEvent) async throws -> Void
+    ) async throws {
+        let rows = try await client.query(try filter.statement(after: nil, below: treeSize, limit: nil), logger: logger)
+        for try await row in rows { try await body(try SealedEvent(row)) }
+    }
+
+    /// The newest signed checkpoint: what an export is made against.
+    func latestSignedCheckpoint(logger: Logger) async throws -> (treeSize: UInt64, signedNote: String)? {
+        let rows = try await client.query(
+            """
+            SELECT tree_size, signed_note FROM audit_checkpoints
+            WHERE signed_note IS NOT NULL ORDER BY tree_size DESC LIMIT 1
+            """, logger: logger)
+        for try await (size, note) in rows.decode((Int64, String).self) { return (UInt64(size), note) }
+        return nil
+    }
+
+    /// The leaf hashes `[range)` in order, as recorded at sealing.
+    func leafHashes(_ range: Range<UInt64>, logger: Logger) async throws -> [SHA256Hash] {
+        let rows = try await client.query(
+            """
+            SELECT leaf_hash FROM audit_seals
+            WHERE sequence >= \(Int64(range.lowerBound)) AND sequence < \(Int64(range.upperBound))
+            ORDER BY sequence
+            """, logger: logger)
+        var hashes: [SHA256Hash] = []
+        hashes.reserveCapacity(range.count)
+        for try await bytes in rows.decode(ByteBuffer.self) {
+            guard let hash = SHA256Hash(bytes: bytes.readableBytesView) else {
+                throw ServiceError.internal("an audit seal has a leaf hash of \(bytes.readableBytes) bytes")
+            }
+            hashes.append(hash)
+        }
+        guard hashes.count == range.count else {
+            throw ServiceError.internal("audit_seals has \(hashes.count) of the places \(range): a gap")
+        }
+        return hashes
+    }
+
+    /// The tree over the first `treeSize` leaves, tiled, for inclusion proofs (one pass over 32 bytes per
+    /// event; keeps 0.25 bytes per event).
+    func tiledTree(size treeSize: UInt64, logger: Logger) async throws -> TiledMerkleTree {
+        var tree = TiledMerkleTree()
+        let rows = try await client.query(
+            "SELECT leaf_hash FROM audit_seals WHERE sequence < \(Int64(treeSize)) ORDER BY sequence", logger: logger)
+        for try await bytes in rows.decode(ByteBuffer.self) {
+            guard let hash = SHA256Hash(bytes: bytes.readableBytesView) else {
+                throw ServiceError.internal("an audit seal has a leaf hash of \(bytes.readableBytes) bytes")
+            }
+            tree.append(leafHash: hash)
+        }
+        return tree
+    }
+}

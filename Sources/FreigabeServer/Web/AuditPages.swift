@@ -1,0 +1,131 @@
+import Foundation
+import Hummingbird
+import WorkflowEngine
+
+/// Für Prüfer: the sealed decision log, filtered (time, dataset, person, request, event, decision) and
+/// paged by its sequence numbers, for the roles auditor and admin. Only sealed events are listed: what
+/// has a place in the tree can be proven; `freigabe audit export` writes the same selection with its
+/// proofs, `freigabe audit verify` checks it (README "Für Prüfer").
+struct AuditPages: Sendable {
+    let pages: WebPages
+    let query: AuditQuery
+
+    struct Row {
+        var sequence: String
+        var at: String
+        var event: String
+        var who: String
+        var request: String?
+        var requestHref: String?
+        var dataset: String?
+        var step: String?
+        var comment: String?
+        var via: String?
+    }
+
+    struct Page {
+        var fields: [FormField]
+        var errors: ErrorSummary
+        var rows: [Row]
+        var isEmpty: Bool
+        var nextHref: String?
+        var exportCommand: String
+    }
+
+    static let pageSize = 100
+    static let filterFields = ["from", "to", "dataset", "person", "request", "type", "decision"]
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.get("pruefung") { request, context in
+            let caller = try context.pageCaller(request)
+            guard caller.roles.contains(.auditor) || caller.roles.contains(.admin) else {
+                throw APIProblem(.forbidden, status: .forbidden, detail: UserText("web.auditors_only"))
+            }
+            let text = pages.text(request)
+            let parameters = request.uri.queryParameters
+            var values: [String: String] = [:]
+            for name in Self.filterFields {
+                if let value = parameters.get(name)?.trimmingCharacters(in: .whitespaces), !value.isEmpty {
+                    values[name] = value
+                }
+            }
+            var errors: [String: String] = [:]
+            var rows: [Row] = []
+            var next: String? = nil
+            do {
+                let filter = try AuditFilter.parse(
+                    from: values["from"], to: values["to"], dataset: values["dataset"], person: values["person"],
+                    request: values["request"], types: values["type"].map { [$0] } ?? [], decision: values["decision"])
+                let after = parameters["nach"].flatMap { UInt64(String($0)) }
+                let page = try await query.page(filter, after: after, limit: Self.pageSize, logger: context.logger)
+                rows = page.events.map { Self.row($0, text: text) }
+                if let nextAfter = page.nextAfter {
+                    var items = values.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
+                    items.append(URLQueryItem(name: "nach", value: String(nextAfter)))
+                    var components = URLComponents()
+                    components.path = "/pruefung"
+                    components.queryItems = items
+                    next = components.string
+                }
+            } catch let error as AuditFilterError {
+                // The option the command line names is the field's name here.
+                errors[String(error.option.drop { $0 == "-" })] = text("audit.invalid", ["reason": error.reason])
+            }
+            let fields = Self.form(values: values, errors: errors, text: text)
+            let command =
+                "freigabe audit export --format jsonl --output pruefung.jsonl"
+                + values.sorted { $0.key < $1.key }.map { " --\($0.key) \($0.value)" }.joined()
+            return try pages.render(
+                "audit", title: text("audit.title"),
+                page: Page(
+                    fields: fields, errors: ErrorSummary(fields: fields, errors: errors), rows: rows,
+                    isEmpty: rows.isEmpty, nextHref: next, exportCommand: command),
+                request: request, context: context, status: errors.isEmpty ? .ok : .badRequest)
+        }
+    }
+
+    static func form(values: [String: String], errors: [String: String], text: PageText) -> [FormField] {
+        func field(
+            _ control: FormField.Control, _ name: String, options: [(value: String, label: String)] = []
+        )
+            -> FormField
+        {
+            FormField(
+                control, name: name, label: text("audit.filter.\(name)"), value: values[name], error: errors[name],
+                options: options)
+        }
+        let all = [(value: "", label: text("audit.filter.all"))]
+        return [
+            field(.date, "from"), field(.date, "to"), field(.text, "dataset"), field(.text, "person"),
+            field(.text, "request"),
+            field(
+                .select, "type",
+                options: all + AuditEvent.allCases.map { ($0.rawValue, text("audit.events.\($0.rawValue)")) }),
+            field(
+                .select, "decision",
+                options: all
+                    + AuditFilter.DecisionOutcome.allCases.map {
+                        ($0.rawValue, text("decision.outcome.\($0.rawValue)"))
+                    }),
+        ]
+    }
+
+    static func row(_ event: SealedEvent, text: PageText) -> Row {
+        let stored = event.stored.row
+        var who = stored.actor ?? text("audit.system")
+        if let role = stored.role { who += " (" + text.role(role) + ")" }
+        if let principal = stored.actingFor { who += " – " + text("decision.acting_for", ["principal": principal]) }
+        let details = (try? StoredJSON.decode([String: JSONValue].self, from: stored.details)) ?? [:]
+        func detail(_ key: String) -> String? {
+            guard case .string(let value)? = details[key] else { return nil }
+            return value
+        }
+        let number = detail("request_number")
+        return Row(
+            sequence: String(event.sequence), at: text.dateTime(stored.occurredAt),
+            event: text("audit.events.\(stored.event.rawValue)"), who: who,
+            request: number ?? stored.requestID?.uuidString,
+            requestHref: stored.requestID.map { "/antraege/\($0.uuidString)" }, dataset: stored.datasetID,
+            step: stored.step, comment: stored.comment, via: detail("via").map { text("audit.via.\($0)") })
+    }
+}

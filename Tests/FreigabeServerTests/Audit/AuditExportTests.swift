@@ -1,0 +1,405 @@
+import AuditLog
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+@testable import FreigabeServer
+
+/// The auditor's side of the decision log against real PostgreSQL: queries, streamed exports that
+/// verify offline, hostile filters, CSV for spreadsheets, and the cross-check of each request's stored
+/// state against its decisions and events.
+@Suite("Decision log: queries, exports, offline verification")
+struct AuditExportTests {
+    let logger = StoreTestSupport.logger
+    static let signer = AuditSealTests.signer
+
+    /// Files of one test, removed afterwards.
+    struct Folder {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("audit-export-\(UUID())")
+        func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+        static func with<Result>(_ body: (Folder) async throws -> Result) async throws -> Result {
+            let folder = Folder()
+            try FileManager.default.createDirectory(at: folder.url, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder.url) }
+            try Self.signer.verifierKey.vkey.write(toFile: folder.path("audit.pub"), atomically: true, encoding: .utf8)
+            return try await body(folder)
+        }
+
+        static let signer = AuditExportTests.signer
+    }
+
+    /// Several requests through the shipped workflows, each path once: granted with a comment, all
+    /// steps then revoked, Personalunion, rejected, withdrawn, changes requested. Sealed.
+    func lifecycles(_ fixture: ServiceFixture, checkpointFile: String? = nil) async throws -> UInt64 {
+        let granted = try await fixture.shared("baumkataster")
+        let owner = try await fixture.decide(granted, by: People.otto, at: Clock.days(1))
+        _ = try await fixture.decide(
+            owner, by: People.stefan, .approve(comment: "Passt so", licence: nil, portalURL: nil), at: Clock.days(2))
+        let sealer = AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: checkpointFile)
+        // A first checkpoint in the middle: the outside copy then holds two.
+        _ = try await sealer.sealAll(now: Clock.days(2), logger: logger)
+
+        var view = try await fixture.shared(
+            "meldestatistik", recipient: RecipientInput(name: "Universität Beispielstadt", type: .external),
+            legalBasis: "Art. 6 Abs. 1 lit. e DSGVO")
+        view = try await fixture.decide(view, by: People.marta, at: Clock.days(3))
+        view = try await fixture.decide(view, by: People.bea, at: Clock.days(3))
+        view = try await fixture.decide(view, by: People.dora, at: Clock.days(4))
+        view = try await fixture.decide(view, by: People.ingo, at: Clock.days(4))
+        _ = try await fixture.service.revoke(
+            requestID: view.id, reason: "Zweckentfremdung", caller: People.dora, now: Clock.days(5), logger: logger)
+        _ = try await fixture.decide(try await fixture.shared("parkraumbelegung"), by: People.sina, at: Clock.days(5))
+        _ = try await fixture.decide(
+            try await fixture.shared("luftmessstationen"), by: People.otto, .reject(reason: "Nicht validiert."),
+            at: Clock.days(6))
+        _ = try await fixture.service.withdraw(
+            requestID: try await fixture.shared("laermkartierung").id, comment: "Erledigt", caller: People.anna,
+            now: Clock.days(6), logger: logger)
+        _ = try await fixture.decide(
+            try await fixture.shared("baumkataster"), by: People.otto, .requestChanges(question: "Wozu genau?"),
+            at: Clock.days(7))
+        return try await sealer.sealAll(now: Clock.days(7), logger: logger)
+    }
+
+    func verify(_ fixture: ServiceFixture) async throws -> AuditVerification.Report {
+        try await AuditVerification(client: fixture.admin, key: Self.signer.verifierKey, appRole: "freigabe_app")
+            .run(logger: logger)
+    }
+
+    func export(
+        _ fixture: ServiceFixture, _ filter: AuditFilter = AuditFilter(), format: AuditExportFormat = .jsonl,
+        csv: CSVOptions = CSVOptions(), to path: String
+    ) async throws -> AuditExporter.Result {
+        let output = try ExportOutput.open(path)
+        return try await AuditExporter(query: AuditQuery(client: fixture.app)).export(
+            filter, format: format, csv: csv, to: output, logger: logger)
+    }
+
+    func lines(_ path: String) throws -> [ExportLine] {
+        try ExportLines.split(Array(try Data(contentsOf: URL(fileURLWithPath: path)))).map {
+            try ExportLine(decoding: Array($0.dropLast()))
+        }
+    }
+
+    @Test("every request's stored state agrees with its decisions and events after each kind of lifecycle")
+    func stateAgrees() async throws {
+        try await ServiceFixture.with { fixture in
+            let size = try await lifecycles(fixture)
+            #expect(size > 20)
+            let report = try await verify(fixture)
+            #expect(report.problems == [])
+            #expect(report.summary?.coveredSize == size)
+        }
+    }
+
+    @Test("a snapshot rewritten by the tables' owner is found, with the request and the decision")
+    func rewrittenSnapshotIsFound() async throws {
+        try await ServiceFixture.with { fixture in
+            _ = try await lifecycles(fixture)
+            let id = try #require(
+                try await fixture.admin.query(
+                    "SELECT id FROM requests WHERE dataset_id = 'meldestatistik'", logger: logger
+                ).decode(UUID.self).first(where: { _ in true }))
+            // Only the state column (then put back).
+            let state = try #require(
+                try await fixture.admin.query(
+                    "SELECT state FROM requests WHERE dataset_id = 'luftmessstationen'", logger: logger
+                ).decode(String.self).first(where: { _ in true }))
+            try await fixture.admin.query(
+                "UPDATE requests SET state = 'granted' WHERE dataset_id = 'luftmessstationen'", logger: logger)
+            #expect(
+                try await verify(fixture).problems.first?.contains(
+                    "requests.state is granted, the snapshot's state is \(state)") == true)
+            try await fixture.admin.query(
+                "UPDATE requests SET state = \(state) WHERE dataset_id = 'luftmessstationen'", logger: logger)
+            #expect(try await verify(fixture).problems == [])
+
+            // The snapshot alone: the timeline would show mallory as the DSB.
+            try await fixture.admin.query(
+                """
+                UPDATE requests SET snapshot = jsonb_set(snapshot, '{decisions,2,person}', '"mallory"')
+                WHERE id = \(id)
+                """, logger: logger)
+            var report = try await verify(fixture)
+            #expect(report.problems.count == 1, "\(report.problems)")
+            #expect(report.summary != nil, "the log itself still holds")
+            let problem = try #require(report.problems.first)
+            #expect(problem.contains(id.uuidString.lowercased()))
+            #expect(problem.contains("decision #2: the snapshot says approved by mallory"))
+            #expect(problem.contains("the decisions table says approved by dora"))
+
+            // The careful owner rewrites the decisions too, with their trigger disabled: the log disagrees.
+            try await fixture.admin.query("ALTER TABLE decisions DISABLE TRIGGER USER", logger: logger)
+            try await fixture.admin.query(
+                "UPDATE decisions SET person = 'mallory' WHERE request_id = \(id) AND position = 2", logger: logger)
+            try await fixture.admin.query("ALTER TABLE decisions ENABLE TRIGGER USER", logger: logger)
+            report = try await verify(fixture)
+            #expect(report.problems.count == 1, "\(report.problems)")
+            #expect(
+                report.problems.first?.contains(
+                    "decision #2: the decisions table says approved by mallory at step privacy_review, the decision log says approved by dora at step privacy_review"
+                ) == true, "\(report.problems)")
+        }
+    }
+
+    @Test("a complete export streams every sealed event and verifies offline against the outside checkpoints")
+    func completeExportVerifies() async throws {
+        try await Folder.with { folder in
+            try await ServiceFixture.with { fixture in
+                let size = try await lifecycles(fixture, checkpointFile: folder.path("checkpoints.txt"))
+                let result = try await export(fixture, to: folder.path("export.jsonl"))
+                #expect(result == AuditExporter.Result(eventCount: size, treeSize: size))
+                let read = try lines(folder.path("export.jsonl"))
+                #expect(read.count == Int(size) + 2)
+                guard case .header(let header) = read.first else {
+                    Issue.record("no header")
+                    return
+                }
+                #expect(header.selection == .complete)
+                #expect(header.treeSize == size)
+                let sequences = read.compactMap { line -> UInt64? in
+                    if case .event(let event) = line { return event.event.sequence }
+                    return nil
+                }
+                #expect(sequences == Array(0..<size))
+
+                let verified = AuditTool.verifyExport(
+                    exportFile: folder.path("export.jsonl"), checkpointFile: folder.path("checkpoints.txt"),
+                    publicKeyFile: folder.path("audit.pub"))
+                #expect(verified.succeeded, "\(verified)")
+                #expect(verified.standardOutput.contains { $0.contains("alle \(size) Ereignisse") })
+
+                // One byte changed in the file: found, with its line.
+                var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: folder.path("export.jsonl"))))
+                let position = try #require(bytes.firstRange(of: Array(#""actor":"stefan""#.utf8)))
+                bytes[position.lowerBound + 9] = UInt8(ascii: "S")
+                try Data(bytes).write(to: URL(fileURLWithPath: folder.path("changed.jsonl")))
+                let broken = AuditTool.verifyExport(
+                    exportFile: folder.path("changed.jsonl"), checkpointFile: folder.path("checkpoints.txt"),
+                    publicKeyFile: folder.path("audit.pub"))
+                #expect(!broken.succeeded)
+                #expect(broken.standardError.first?.contains("does not match the leaf hash") == true, "\(broken)")
+                #expect(broken.standardError.first?.hasPrefix("FEHLER: line ") == true)
+
+                // The wrong key, and a checkpoint file that is not one.
+                let other = try NoteSigner.generate(keyName: "freigabe.test/audit")
+                try other.verifierKey.vkey.write(toFile: folder.path("other.pub"), atomically: true, encoding: .utf8)
+                #expect(
+                    !AuditTool.verifyExport(
+                        exportFile: folder.path("export.jsonl"), checkpointFile: folder.path("checkpoints.txt"),
+                        publicKeyFile: folder.path("other.pub")
+                    ).succeeded)
+                #expect(
+                    !AuditTool.verifyExport(
+                        exportFile: folder.path("export.jsonl"), checkpointFile: folder.path("audit.pub"),
+                        publicKeyFile: folder.path("audit.pub")
+                    ).succeeded)
+            }
+        }
+    }
+
+    @Test("filtered exports carry inclusion proofs, contain only matching events and verify offline")
+    func filteredExportsVerify() async throws {
+        try await Folder.with { folder in
+            try await ServiceFixture.with { fixture in
+                let size = try await lifecycles(fixture, checkpointFile: folder.path("checkpoints.txt"))
+                let requester = try AuditFilter.parse(person: "stefan")
+                let byDataset = try AuditFilter.parse(dataset: "baumkataster")
+                let byRequest = AuditFilter(
+                    requestID: try #require(
+                        try await fixture.admin.query(
+                            "SELECT id FROM requests WHERE dataset_id = 'meldestatistik'", logger: logger
+                        ).decode(UUID.self).first(where: { _ in true })))
+                let byTime = try AuditFilter.parse(from: "2026-03-05", to: "2026-03-06")
+                for (name, filter, matches) in [
+                    (
+                        "person", requester,
+                        { (e: AuditLog.AuditEvent) in e.actor == "stefan" || e.actingFor == "stefan" }
+                    ),
+                    ("dataset", byDataset, { (e: AuditLog.AuditEvent) in e.datasetID == "baumkataster" }),
+                    ("request", byRequest, { (e: AuditLog.AuditEvent) in e.requestID == byRequest.requestID }),
+                    (
+                        "time", byTime,
+                        { (e: AuditLog.AuditEvent) in e.occurredAt.rfc3339?.hasPrefix("2026-03-0") == true }
+                    ),
+                ] as [(String, AuditFilter, (AuditLog.AuditEvent) -> Bool)] {
+                    let path = folder.path("\(name).jsonl")
+                    let result = try await export(fixture, filter, to: path)
+                    #expect(result.treeSize == size)
+                    #expect(result.eventCount > 0 && result.eventCount < size, "\(name): \(result)")
+                    let events = try lines(path).compactMap { line -> ExportedEvent? in
+                        if case .event(let event) = line { return event }
+                        return nil
+                    }
+                    #expect(events.allSatisfy { matches($0.event) }, "\(name)")
+                    #expect(events.allSatisfy { $0.inclusionProof?.isEmpty == false }, "\(name)")
+                    let verified = AuditTool.verifyExport(
+                        exportFile: path, checkpointFile: folder.path("checkpoints.txt"),
+                        publicKeyFile: folder.path("audit.pub"))
+                    #expect(verified.succeeded, "\(name): \(verified)")
+                }
+                // The time filter: 5 and 6 March 2026 in Berlin, both whole days.
+                let page = try await AuditQuery(client: fixture.app).page(byTime, limit: 1000, logger: logger)
+                #expect(!page.events.isEmpty)
+                #expect(
+                    page.events.allSatisfy {
+                        $0.stored.row.occurredAt >= Clock.date("2026-03-04T23:00:00Z")
+                            && $0.stored.row.occurredAt < Clock.date("2026-03-06T23:00:00Z")
+                    })
+            }
+        }
+    }
+
+    @Test("keyset pages walk the sealed log in order without gaps; filters narrow them")
+    func pages() async throws {
+        try await ServiceFixture.with { fixture in
+            let size = try await lifecycles(fixture)
+            let query = AuditQuery(client: fixture.app)
+            var after: UInt64?
+            var seen: [UInt64] = []
+            var pages = 0
+            repeat {
+                let page = try await query.page(AuditFilter(), after: after, limit: 7, logger: logger)
+                #expect(page.events.count <= 7)
+                seen += page.events.map(\.sequence)
+                after = page.nextAfter
+                pages += 1
+            } while after != nil && pages < 100
+            #expect(seen == Array(0..<size))
+            // Every event read back encodes to the leaf hash recorded at sealing.
+            let all = try await query.page(AuditFilter(), limit: 1000, logger: logger)
+            #expect(all.events.allSatisfy { $0.leaf.leafHash == $0.leafHash })
+            #expect(all.nextAfter == nil)
+
+            let decisions = try await query.page(
+                try AuditFilter.parse(person: "dora", types: ["approved", "revoked"]), limit: 1000, logger: logger)
+            #expect(decisions.events.map(\.stored.row.event) == [.approved, .revoked])
+            let rejections = try await query.page(try AuditFilter.parse(decision: "rejected"), logger: logger)
+            #expect(rejections.events.map(\.stored.row.actor) == ["otto"])
+            let owners = try await query.page(try AuditFilter.parse(role: "data_owner"), limit: 1000, logger: logger)
+            #expect(!owners.events.isEmpty && owners.events.allSatisfy { $0.stored.row.role == "data_owner" })
+            // Umwelt holds baumkataster, luftmessstationen and laermkartierung; not meldestatistik.
+            let umwelt = try await query.page(try AuditFilter.parse(domain: "umwelt"), limit: 1000, logger: logger)
+            #expect(
+                Set(umwelt.events.compactMap(\.stored.row.datasetID)).isSubset(of: [
+                    "baumkataster", "luftmessstationen", "laermkartierung",
+                ]))
+            #expect(umwelt.events.contains { $0.stored.row.datasetID == "laermkartierung" })
+            #expect(throws: AuditFilterError.self) { try AuditFilter.parse(decision: "maybe") }
+            #expect(throws: AuditFilterError.self) { try AuditFilter.parse(role: "dsb' OR 1=1") }
+        }
+    }
+
+    @Test("hostile filters are refused with the reason before anything is opened or written")
+    func hostileFilters() async throws {
+        try await Folder.with { folder in
+            let environment = try StoreTestSupport.environment()
+            let cases: [(String, AuditTool.ExportRequest)] = [
+                ("--from", .init(format: .jsonl, from: "2026-02-30", output: folder.path("a"))),
+                ("--from", .init(format: .jsonl, from: "gestern", output: folder.path("a"))),
+                ("--to", .init(format: .jsonl, from: "2026-03-05", to: "2026-03-01", output: folder.path("a"))),
+                ("--to", .init(format: .csv, to: "2026-03-01'; DROP TABLE audit_events; --", output: folder.path("a"))),
+                ("--dataset", .init(format: .jsonl, dataset: "x' OR '1'='1", output: folder.path("a"))),
+                ("--dataset", .init(format: .jsonl, dataset: "Baumkataster", output: folder.path("a"))),
+                (
+                    "--person",
+                    .init(format: .jsonl, person: "anna'; DROP TABLE audit_events; --", output: folder.path("a"))
+                ),
+                ("--person", .init(format: .jsonl, person: "anna\nmallory", output: folder.path("a"))),
+                (
+                    "--person",
+                    .init(format: .jsonl, person: String(repeating: "a", count: 201), output: folder.path("a"))
+                ),
+                ("--person", .init(format: .jsonl, person: "", output: folder.path("a"))),
+                ("--request", .init(format: .jsonl, request: "1 OR 1=1", output: folder.path("a"))),
+            ]
+            for (option, request) in cases {
+                let result = await AuditTool.export(request, environment: environment)
+                #expect(!result.succeeded)
+                #expect(result.standardError.first?.hasPrefix("Kein Export: \(option) „") == true, "\(result)")
+                #expect(!FileManager.default.fileExists(atPath: folder.path("a")))
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder.url.path) == ["audit.pub"])
+        }
+    }
+
+    @Test("CSV: quoted, formula cells neutralised, UTF-8 with BOM and ';' on request")
+    func csv() async throws {
+        try await Folder.with { folder in
+            try await ServiceFixture.with { fixture in
+                for comment in ["=SUM(A1:A9)", "@cmd", "+49 30", "-2", "Er sagte \"ja\"; dann\nneu", "Jürgen ✓"] {
+                    try await fixture.admin.query(
+                        """
+                        INSERT INTO audit_events (occurred_at, actor, event, comment)
+                        VALUES (\(Clock.start), 'jürgen', 'login_failed', \(comment))
+                        """, logger: logger)
+                }
+                let sealer = AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: nil)
+                let size = try await sealer.sealAll(now: Clock.start, logger: logger)
+                let result = try await export(
+                    fixture, format: .csv, csv: CSVOptions(separator: UInt8(ascii: ";"), byteOrderMark: true),
+                    to: folder.path("export.csv"))
+                #expect(result.eventCount == size)
+                let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: folder.path("export.csv"))))
+                #expect(Array(bytes.prefix(3)) == [0xEF, 0xBB, 0xBF])
+                let text = String(decoding: bytes.dropFirst(3), as: UTF8.self)
+                #expect(text.hasPrefix("sequence;event_id;occurred_at;type;"))
+                for expected in [
+                    #";"'=SUM(A1:A9)";"#, #";"'@cmd";"#, #";"'+49 30";"#, #";"'-2";"#,
+                    ";\"Er sagte \"\"ja\"\"; dann\nneu\";", ";Jürgen ✓;", ";jürgen;",
+                ] {
+                    #expect(text.contains(expected), "\(expected) in \(text)")
+                }
+                #expect(text.components(separatedBy: "\r\n").count == Int(size) + 2)
+            }
+        }
+        let table = CSVTable(options: CSVOptions())
+        #expect(table.field("=1+2") == Array("\"'=1+2\"".utf8))
+        #expect(table.field("\t=1") == Array("\"'\t=1\"".utf8))
+        #expect(table.field("a,b") == Array("\"a,b\"".utf8))
+        #expect(table.field("plain") == Array("plain".utf8))
+    }
+
+    @Test("freigabe audit export and verify --export as an auditor runs them; no checkpoint, no export")
+    func commandLine() async throws {
+        try await Folder.with { folder in
+            try await TestDatabase.with { database in
+                var settings = try StoreTestSupport.environment()
+                settings["FREIGABE_DB_NAME"] = database.name
+                let environment = settings
+                try await database.withClients { app, admin in
+                    for actor in ["anna", "otto", "dora"] {
+                        try await admin.query(
+                            "INSERT INTO audit_events (occurred_at, actor, event) VALUES (now(), \(actor), 'login_failed')",
+                            logger: logger)
+                    }
+                    let none = await AuditTool.export(
+                        .init(format: .jsonl, output: folder.path("export.jsonl")), environment: environment)
+                    #expect(!none.succeeded)
+                    #expect(none.standardError.first?.contains("signierten Checkpoint") == true, "\(none)")
+                    #expect(!FileManager.default.fileExists(atPath: folder.path("export.jsonl")))
+
+                    let sealer = AuditSealer(
+                        client: app, signer: Self.signer, checkpointFile: folder.path("checkpoints.txt"))
+                    _ = try await sealer.sealAll(now: Date(), logger: logger)
+                    let exported = await AuditTool.export(
+                        .init(format: .jsonl, output: folder.path("export.jsonl")), environment: environment)
+                    #expect(exported.succeeded, "\(exported)")
+                    #expect(exported.standardOutput.first?.hasPrefix("3 Ereignisse exportiert") == true)
+                    let filtered = await AuditTool.export(
+                        .init(format: .jsonl, person: "otto", output: folder.path("otto.jsonl")),
+                        environment: environment)
+                    #expect(filtered.standardOutput.first?.hasPrefix("1 Ereignisse exportiert") == true, "\(filtered)")
+                    for file in ["export.jsonl", "otto.jsonl"] {
+                        let verified = AuditTool.verifyExport(
+                            exportFile: folder.path(file), checkpointFile: folder.path("checkpoints.txt"),
+                            publicKeyFile: folder.path("audit.pub"))
+                        #expect(verified.succeeded, "\(file): \(verified)")
+                    }
+                }
+            }
+        }
+    }
+}
