@@ -1,0 +1,296 @@
+"""Fixtures of the browser suite: headless Chromium (Debian's) driven by selenium, and one helper,
+`Browser.check`, that every visited page goes through: axe-core (German and English), screenshots at
+320 and 1440 px, no horizontal scrolling at 320 px, no browser console errors.
+
+Run it with scripts/browser-tests (it starts the server and sets FREIGABE_BROWSER_BASE_URL).
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from axe_selenium_python import Axe
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE_URL = os.environ.get("FREIGABE_BROWSER_BASE_URL", "").rstrip("/")
+SCREENSHOTS = Path(os.environ.get("FREIGABE_BROWSER_SCREENSHOTS", ".local/screenshots"))
+CHROMIUM = os.environ.get("FREIGABE_BROWSER_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("FREIGABE_BROWSER_CHROMEDRIVER", "/usr/bin/chromedriver")
+WAIT_SECONDS = 10
+WIDTHS = (320, 1440)
+
+# Selenium Manager must not try to download a browser or driver: only PyPI and Debian are reachable.
+os.environ.setdefault("SE_OFFLINE", "true")
+
+
+def _axe_script() -> str:
+    """axe-core 4.x as shipped by axe-playwright-python (see requirements.txt), found without
+    importing that package (which would import playwright, deliberately not installed)."""
+    spec = importlib.util.find_spec("axe_playwright_python")
+    assert spec and spec.submodule_search_locations, "axe-playwright-python is not installed"
+    path = Path(list(spec.submodule_search_locations)[0]) / "axe.min.js"
+    assert path.is_file(), f"{path} is missing"
+    return str(path)
+
+
+AXE_SCRIPT = _axe_script()
+
+# Every rule axe-core runs by default (WCAG 2.0/2.1/2.2 A and AA and best practices); results only for
+# violations (incomplete ones are for people to look at, not a failure).
+AXE_OPTIONS = {"resultTypes": ["violations"]}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not BASE_URL:
+        raise pytest.UsageError("FREIGABE_BROWSER_BASE_URL is not set: run scripts/browser-tests")
+    host = urlsplit(BASE_URL).hostname
+    if host != "127.0.0.1":
+        raise pytest.UsageError(f"the suite talks to 127.0.0.1 only, not {host}")
+
+
+def new_driver(language: str = "de-DE") -> WebDriver:
+    """Headless Chromium whose Accept-Language is `language` (both the UI language and the
+    intl.accept_languages preference, which is what Chromium sends)."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    options.add_argument("--headless=new")
+    if os.geteuid() == 0:
+        # Chromium refuses to start as root with its sandbox (it would need to drop to an unprivileged
+        # user it does not have); CI and these machines run everything as root. The browser only ever
+        # loads our own pages from 127.0.0.1, so running it unsandboxed exposes nothing else.
+        options.add_argument("--no-sandbox")
+    options.add_argument(f"--lang={language}")
+    options.add_argument("--window-size=1440,900")
+    options.add_argument("--disable-extensions")
+    options.add_argument("--no-first-run")
+    options.add_argument("--disable-background-networking")
+    options.add_argument("--disable-component-update")
+    options.add_argument("--disable-sync")
+    options.add_argument("--disable-search-engine-choice-screen")
+    options.add_argument("--password-store=basic")
+    options.add_experimental_option(
+        "prefs",
+        {
+            "intl.accept_languages": language,
+            "credentials_enable_service": False,
+            "profile.password_manager_enabled": False,
+            "profile.password_manager_leak_detection": False,
+        },
+    )
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(executable_path=CHROMEDRIVER)
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_page_load_timeout(30)
+    driver.set_script_timeout(30)
+    return driver
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "page"
+
+
+class AccessibilityViolation(AssertionError):
+    pass
+
+
+class Browser:
+    """One Chromium window with the suite's page check. Use `open` to go to a path and `check` after
+    every navigation a click or a form submission caused."""
+
+    _counter = 0  # numbers the screenshots across the whole run, in visiting order
+
+    def __init__(self, driver: WebDriver, test_name: str, language: str = "de") -> None:
+        self.driver = driver
+        self.test_name = _slug(test_name)
+        self.language = language
+        self.visited: list[str] = []
+
+    # ------------------------------------------------------------------ navigation
+
+    def url(self, path: str) -> str:
+        return BASE_URL + path
+
+    def open(self, path: str, name: str, *, english: bool = True, status_page: bool = False) -> None:
+        """GET `path` and check the page (see `check`)."""
+        self.driver.get(self.url(path))
+        self.check(name, english=english, status_page=status_page)
+
+    def path(self) -> str:
+        parts = urlsplit(self.driver.current_url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def wait(self) -> WebDriverWait:
+        return WebDriverWait(self.driver, WAIT_SECONDS)
+
+    def wait_for_path(self, pattern: str) -> str:
+        """Wait until the current path (with query) matches the regular expression; return it."""
+        regex = re.compile(pattern)
+        self.wait().until(lambda d: regex.fullmatch(self.path()) is not None,
+                          f"path never matched {pattern!r}")
+        return self.path()
+
+    def wait_ready(self) -> None:
+        self.wait().until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+    # ------------------------------------------------------------------ the one page check
+
+    def check(self, name: str, *, english: bool = True, status_page: bool = False) -> None:
+        """The check every visited page gets:
+        - `<html lang>` is the browser's language,
+        - axe-core reports no violation,
+        - screenshots at 320 and 1440 px into .local/screenshots/,
+        - at 320 px nothing scrolls sideways (WCAG 1.4.10 reflow),
+        - no error in the browser console (CSP refusals, missing files); `status_page` allows the one
+          console line Chromium writes for an intended 4xx answer of the page itself;
+        then, with `english`, the same again in English (the page is fetched again by GET with
+        Accept-Language: en, then once more in the browser's own language so the test goes on in it).
+        Pass english=False only for a page that is not the answer to a GET (a form shown again after a
+        POST): fetching its URL again would not show the same page."""
+        self.wait_ready()
+        self._check_one(name, self.language, status_page)
+        if english and self.language != "en":
+            url = self.driver.current_url
+            self._set_accept_language("en")
+            try:
+                self.driver.get(url)
+                self.wait_ready()
+                self._check_one(name, "en", status_page)
+            finally:
+                self._set_accept_language(None)
+            self.driver.get(url)
+            self.wait_ready()
+            self._console_errors(status_page)  # drain
+
+    def _check_one(self, name: str, language: str, status_page: bool) -> None:
+        Browser._counter += 1
+        label = f"{Browser._counter:03d}-{self.test_name}-{_slug(name)}-{language}"
+        self.visited.append(f"{label} {self.path()}")
+        lang = self.driver.find_element(By.TAG_NAME, "html").get_attribute("lang") or ""
+        assert lang.split("-")[0] == language.split("-")[0], (
+            f"{self.path()}: <html lang={lang!r}>, the browser asked for {language!r}"
+        )
+        errors = self._console_errors(status_page)
+        assert not errors, f"{self.path()} ({language}): browser console errors:\n" + "\n".join(errors)
+        self._axe(language)
+        for width in WIDTHS:
+            overflow = self._screenshot(SCREENSHOTS / f"{label}-{width}.png", width)
+            if width == min(WIDTHS):
+                assert overflow <= width, (
+                    f"{self.path()} ({language}): at {width} px the page is {overflow} px wide "
+                    "(scrolls sideways; WCAG 1.4.10)"
+                )
+
+    def _axe(self, language: str) -> None:
+        axe = Axe(self.driver, script_url=AXE_SCRIPT)
+        axe.inject()
+        results = self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "axe.run(document, arguments[0]).then(r => done(r), e => done({error: String(e)}));",
+            AXE_OPTIONS,
+        )
+        assert "error" not in results, f"axe-core failed: {results['error']}"
+        violations = results["violations"]
+        if violations:
+            lines = [f"axe-core {results.get('testEngine', {}).get('version')}: "
+                     f"{len(violations)} violation(s) on {self.path()} ({language})"]
+            for v in violations:
+                lines.append(f"- {v['id']} ({v['impact']}): {v['help']} <{v['helpUrl']}>")
+                for node in v["nodes"]:
+                    lines.append(f"    {', '.join(map(str, node['target']))}: {node['html'][:200]}")
+                    summary = node.get("failureSummary")
+                    if summary:
+                        lines.append("      " + summary.replace("\n", "\n      "))
+            raise AccessibilityViolation("\n".join(lines))
+
+    def _screenshot(self, path: Path, width: int) -> int:
+        """A full-page PNG at `width` CSS pixels; returns the page's scroll width at that width."""
+        d = self.driver
+        metrics = {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 800}
+        try:
+            d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+            size = d.execute_script(
+                "const e = document.documentElement;"
+                "return [Math.ceil(e.scrollWidth), Math.ceil(Math.max(e.scrollHeight, document.body.scrollHeight))];"
+            )
+            metrics["height"] = max(200, min(int(size[1]), 12000))
+            d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+            shot = d.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(base64.b64decode(shot["data"]))
+            return int(size[0])
+        finally:
+            d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+    def _set_accept_language(self, language: str | None) -> None:
+        if language is None:
+            self.driver.execute_cdp_cmd("Network.setUserAgentOverride", {
+                "userAgent": self._user_agent(), "acceptLanguage": self._browser_accept_language()})
+        else:
+            self.driver.execute_cdp_cmd("Network.setUserAgentOverride", {
+                "userAgent": self._user_agent(), "acceptLanguage": language})
+
+    def _user_agent(self) -> str:
+        if not hasattr(self, "_ua"):
+            self._ua = self.driver.execute_script("return navigator.userAgent")
+        return self._ua
+
+    def _browser_accept_language(self) -> str:
+        return {"de": "de-DE,de", "en": "en"}.get(self.language, self.language)
+
+    def _console_errors(self, status_page: bool) -> list[str]:
+        entries = self.driver.get_log("browser")
+        errors = []
+        for e in entries:
+            if e.get("level") != "SEVERE":
+                continue
+            message = e.get("message", "")
+            if status_page and re.search(r"Failed to load resource: the server responded with a status of 4\d\d", message) \
+                    and message.startswith(self.driver.current_url):
+                continue
+            errors.append(message)
+        return errors
+
+    # ------------------------------------------------------------------ small helpers for tests
+
+    def find(self, by: str, value: str):
+        return self.wait().until(lambda d: d.find_element(by, value), f"no element {by}={value!r}")
+
+    def text(self) -> str:
+        return self.driver.find_element(By.TAG_NAME, "body").text
+
+    def active(self):
+        return self.driver.switch_to.active_element
+
+    def js(self, script: str, *args):
+        return self.driver.execute_script(script, *args)
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest):
+    """A fresh German Chromium (own cookies) for one test."""
+    driver = new_driver("de-DE")
+    try:
+        yield Browser(driver, request.node.name, "de")
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def english_browser(request: pytest.FixtureRequest):
+    """A Chromium started with --lang=en and intl.accept_languages=en."""
+    driver = new_driver("en")
+    try:
+        yield Browser(driver, request.node.name, "en")
+    finally:
+        driver.quit()
