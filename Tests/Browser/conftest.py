@@ -275,6 +275,71 @@ class Browser:
     def js(self, script: str, *args):
         return self.driver.execute_script(script, *args)
 
+    # ------------------------------------------------------------------ forms, by field name and label
+
+    def field(self, name: str):
+        """The form control named `name` (the API's field names; never a CSS class)."""
+        return self.find(By.NAME, name)
+
+    def fill(self, name: str, value: str) -> None:
+        element = self.field(name)
+        element.clear()
+        element.send_keys(value)
+
+    def choose(self, name: str, value: str) -> None:
+        """Tick the radio button (or pick the <select> option) `value` of the field `name`."""
+        element = self.field(name)
+        if element.tag_name == "select":
+            from selenium.webdriver.support.select import Select
+
+            Select(element).select_by_value(value)
+            return
+        radio = self.driver.find_element(By.CSS_SELECTOR, f"input[name='{name}'][value='{value}']")
+        # Click its label, as a person does (the input itself may be drawn by CSS).
+        label = self.driver.find_elements(By.CSS_SELECTOR, f"label[for='{radio.get_attribute('id')}']")
+        (label[0] if label else radio).click()
+        assert radio.is_selected(), f"{name}={value} not selected"
+
+    def button(self, label: str, within=None):
+        """The button (or submit input) whose visible text is `label` (exactly, spaces trimmed)."""
+        root = within or self.driver
+        for element in root.find_elements(By.CSS_SELECTOR, "button, input[type=submit]"):
+            text = (element.text or element.get_attribute("value") or "").strip()
+            if text == label and element.is_displayed():
+                return element
+        shown = [(e.text or e.get_attribute("value") or "").strip()
+                 for e in root.find_elements(By.CSS_SELECTOR, "button, input[type=submit]")]
+        raise AssertionError(f"{self.path()}: no button {label!r}; buttons: {shown}")
+
+    def press(self, label: str, within=None) -> None:
+        """Click the button `label` and wait for the next page to load."""
+        element = self.button(label, within)
+        html = self.driver.find_element(By.TAG_NAME, "html")
+        element.click()
+        self.wait().until(lambda d: _stale(html), f"pressing {label!r} loaded no page")
+        self.wait_ready()
+
+    def link(self, text: str):
+        """The link whose visible text contains `text`."""
+        links = [a for a in self.driver.find_elements(By.TAG_NAME, "a") if text in a.text and a.is_displayed()]
+        assert links, f"{self.path()}: no link with {text!r}"
+        return links[0]
+
+    def follow(self, text: str) -> None:
+        element = self.link(text)
+        html = self.driver.find_element(By.TAG_NAME, "html")
+        element.click()
+        self.wait().until(lambda d: _stale(html), f"following {text!r} loaded no page")
+        self.wait_ready()
+
+
+def _stale(element) -> bool:
+    try:
+        element.tag_name
+        return False
+    except Exception:  # StaleElementReferenceException: the old page is gone
+        return True
+
 
 @pytest.fixture
 def browser(request: pytest.FixtureRequest):
