@@ -48,6 +48,7 @@ public func buildApplication(
     }
     var api: APIRoutes?
     var requests: RequestService?
+    var sessions: PostgresSessionDriver?
     if let database = configuration.database {
         if configuration.migrateOnStart && database.adminUser != nil {
             try await DatabaseStartup.migrate(database, logger: logger)
@@ -80,6 +81,10 @@ public func buildApplication(
         }
         api = APIRoutes(service: service, document: try OpenAPIDocument.load(path: configuration.openAPIFile))
         requests = service
+        let sessionStore = PostgresSessionDriver(
+            client: client, logger: logger, maximumLifetime: configuration.web.absoluteTimeout)
+        services.append(sessionStore)
+        sessions = sessionStore
     } else {
         logger.warning("No database configured (db.*): the request API is not served")
     }
@@ -87,8 +92,11 @@ public func buildApplication(
         directory: directory, throttle: LoginThrottle(),
         cache: configuration.loginCacheTTL > .zero ? LoginCache(ttl: configuration.loginCacheTTL) : nil,
         onFailedLogin: requests.map { auditFailedLogins(to: $0, logger: logger) }, metrics: metrics)
+    let web = WebRoutes(
+        pages: WebPages(renderer: renderer, settings: configuration.web, now: { Date() }),
+        authenticator: authenticator, directory: directory, service: requests, sessions: sessions)
     let router = buildRouter(
-        configuration: configuration, renderer: renderer, authenticator: authenticator, api: api,
+        configuration: configuration, renderer: renderer, authenticator: authenticator, api: api, web: web,
         metrics: MetricsRoutes(
             metrics: metrics, token: configuration.metricsToken, directory: directory, database: databaseClient),
         logger: logger)
@@ -173,6 +181,7 @@ func buildRouter(
     renderer: PageRenderer,
     authenticator: DirectoryAuthenticator,
     api: APIRoutes? = nil,
+    web: WebRoutes? = nil,
     metrics: MetricsRoutes = MetricsRoutes(metrics: AppMetrics(), token: nil, directory: nil, database: nil),
     logger: Logger
 ) -> Router<AppRequestContext> {
@@ -182,7 +191,7 @@ func buildRouter(
         ClientAddressMiddleware(resolver: configuration.http.clientAddressResolver)
         RequestMetricsMiddleware(metrics: metrics.metrics)
         RequestLogMiddleware()
-        SecurityHeadersMiddleware()
+        SecurityHeadersMiddleware(strictTransportSecurity: configuration.web.isHTTPS)
         ErrorPageMiddleware(renderer: renderer)
         // Inside the error pages: API errors (also the authenticator's 401/429/503) become
         // application/problem+json and never reach the HTML error page.
@@ -196,7 +205,10 @@ func buildRouter(
     }
     HealthRoutes().add(to: router)
     metrics.add(to: router)
-    PageRoutes(renderer: renderer).add(to: router)
+    (web
+        ?? WebRoutes(
+            pages: WebPages(renderer: renderer, settings: configuration.web, now: { Date() }),
+            authenticator: authenticator, directory: nil, service: nil, sessions: nil)).add(to: router)
     let group = router.group("api/v1").add(middleware: authenticator)
     MeRoutes().add(to: group)
     api?.add(to: group)

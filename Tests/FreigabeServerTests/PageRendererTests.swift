@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WorkflowEngine
 
 @testable import FreigabeServer
 
@@ -7,13 +8,10 @@ import Testing
 struct PageRendererTests {
     @Test func valuesAreHTMLEscaped() async throws {
         let renderer = try await TestSupport.makeRenderer()
-        let html = try #require(
-            renderer.render(
-                "error",
-                language: "de",
-                values: ["title": #"<script>alert("x")</script>"#, "message": "Tom & Jerry's", "status": "400"]
-            )
-        )
+        let page = ErrorPageMiddleware.ErrorPage(
+            status: 400, title: #"<script>alert("x")</script>"#, message: "Tom & Jerry's", path: nil, reference: nil,
+            loginHref: nil)
+        let html = try #require(renderer.render("error", language: "de", values: ["page": page]))
         #expect(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"))
         #expect(html.contains("Tom &amp; Jerry&#39;s"))
         #expect(!html.contains("<script>"))
@@ -79,6 +77,60 @@ struct PageRendererTests {
             for kind in ["not_found", "client_error", "server_error"] {
                 #expect(renderer.catalog(for: language)["errors.\(kind).title"] != nil)
                 #expect(renderer.catalog(for: language)["errors.\(kind).message"] != nil)
+            }
+            for kind in ["unauthorized", "forbidden", "conflict", "too_many", "unavailable"] {
+                #expect(renderer.catalog(for: language)["errors.\(kind).title"] != nil)
+            }
+        }
+    }
+
+    /// The pages' texts (`text("…")` in Sources/FreigabeServer/Web, `web.` in the catalogue), literal keys
+    /// found by scanning the code, keys made from values by listing every value.
+    @Test func everyWebTextTheCodeUsesExists() async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        let sources = TestSupport.repositoryRoot.appendingPathComponent("Sources/FreigabeServer/Web")
+        let files = try #require(FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil))
+        let literal = try Regex(#"text\("([a-z_]+(?:\.[a-z_]+)+)"[,)]"#)
+        var keys: Set<String> = []
+        for case let file as URL in files where file.pathExtension == "swift" {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            for match in text.matches(of: literal) { keys.insert(String(text[match.output[1].range!])) }
+        }
+        #expect(keys.count > 60)
+        keys.formUnion(ReleaseKind.allCases.map { "kinds.\($0.rawValue)" })
+        keys.formUnion(Classification.allCases.map { "classification.\($0.rawValue)" })
+        keys.formUnion(PersonalDataCategory.allCases.map { "personal_data.\($0.rawValue)" })
+        keys.formUnion(ProtectionNeed.allCases.map { "protection_need.\($0.rawValue)" })
+        keys.formUnion(Recipient.allCases.map { "form.recipient.type.\($0.rawValue)" })
+        keys.formUnion(
+            [Role.dataOwner, .dataSteward, .dsb, .isb, .openDataOfficer, .governance].map { "roles.\($0.identifier)" })
+        keys.formUnion(
+            ["done", "current", "pending", "skipped", "rejected", "not_reached"].map { "timeline.status.\($0)" })
+        keys.formUnion(["condition_not_met", "personal_union"].map { "timeline.skip.\($0)" })
+        keys.formUnion(["approved", "rejected", "changes_requested", "revoked"].map { "decision.outcome.\($0)" })
+        keys.formUnion(RequestPages.notices.map { "notices.\($0)" })
+        keys.formUnion(["created", "ended"].map { "notices.deputyship_\($0)" })
+        keys.formUnion(RequestFormPage.legalBases.map { "form.legal_basis.options.\($0)" })
+        keys.formUnion(RequestFormPage.checkQuestionIDs.map { "form.check.\($0)" })
+        keys.formUnion(
+            ["in_review_today", "in_review_one_day", "in_review", "deadline", "deadline_overdue"].map { "status.\($0)" }
+        )
+        keys.formUnion(renderer.languages.map { "language.\($0)" })
+        for field in [
+            "purpose", "recipient.name", "recipient.type", "legal_basis", "legal_basis_detail", "access_start",
+            "access_end", "format", "licence", "anonymisation_statement",
+        ] {
+            keys.insert("form.\(field).label")
+        }
+        for key in keys.sorted() {
+            for language in renderer.languages {
+                #expect(renderer.catalog(for: language)["web." + key] != nil, "web.\(key) missing in \(language)")
+            }
+        }
+        for language in renderer.languages {
+            let text = PageText(catalog: renderer.catalog(for: language))
+            for licence in RequestFormPage.licences {
+                #expect(text.licence(licence) != licence, "\(licence) in \(language)")
             }
         }
     }

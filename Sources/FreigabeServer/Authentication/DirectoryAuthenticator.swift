@@ -53,40 +53,51 @@ public struct DirectoryAuthenticator: RouterMiddleware {
         guard let credentials = request.headers.basic else {
             throw Self.challenge(UserText("login.incomplete"))
         }
-        guard let directory else {
+        guard directory != nil else {
             throw APIProblem(.unavailable, status: .serviceUnavailable, detail: UserText("login.no_directory"))
         }
-        let started = ContinuousClock.now
-        func record(_ result: String) { metrics?.login(result: result, duration: ContinuousClock.now - started) }
-        // A remembered login is never throttled: its password was checked by the directory moments ago.
-        if let person = await cache?.person(username: credentials.username, password: credentials.password) {
-            record("cached")
-            return try await next(request, Self.authenticated(context, as: person))
-        }
-        let address = context.clientAddress
-        // The same credentials arriving together (a client opening several requests before the cache
-        // knows them) share one directory bind and one throttle reservation.
-        let outcome = await coalescer.run(username: credentials.username, password: credentials.password) {
-            await login(
-                credentials.username, credentials.password, address: address, directory: directory,
-                logger: context.logger)
-        }
-        switch outcome {
+        switch await verify(
+            username: credentials.username, password: credentials.password, address: context.clientAddress,
+            logger: context.logger)
+        {
         case .authenticated(let person):
-            record("ok")
             return try await next(request, Self.authenticated(context, as: person))
         case .refused:
-            record("refused")
             throw Self.challenge(UserText("login.wrong_credentials"))
         case .throttled(let seconds):
-            record("throttled")
             throw Self.tooManyFailures(retryAfter: seconds)
         case .unavailable:
-            record("unavailable")
             throw APIProblem(
                 .unavailable, status: .serviceUnavailable, detail: UserText("login.directory_unavailable"),
                 headers: [.retryAfter: "5"])
         }
+    }
+
+    /// Checks a user name and password: the API's Basic credentials and the login page's form take
+    /// this one path (cache, throttle, coalescing, audit of refusals, metrics).
+    func verify(
+        username: String, password: String, address: String?, logger: Logger
+    ) async -> LoginCoalescer.Outcome {
+        guard let directory else { return .unavailable }
+        let started = ContinuousClock.now
+        func record(_ result: String) { metrics?.login(result: result, duration: ContinuousClock.now - started) }
+        // A remembered login is never throttled: its password was checked by the directory moments ago.
+        if let person = await cache?.person(username: username, password: password) {
+            record("cached")
+            return .authenticated(person)
+        }
+        // The same credentials arriving together (a client opening several requests before the cache
+        // knows them) share one directory bind and one throttle reservation.
+        let outcome = await coalescer.run(username: username, password: password) {
+            await login(username, password, address: address, directory: directory, logger: logger)
+        }
+        switch outcome {
+        case .authenticated: record("ok")
+        case .refused: record("refused")
+        case .throttled: record("throttled")
+        case .unavailable: record("unavailable")
+        }
+        return outcome
     }
 
     /// One login against the directory, with the throttle's bookkeeping, the audit of a refusal and the

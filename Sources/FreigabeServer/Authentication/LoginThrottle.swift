@@ -189,10 +189,3 @@ public final class LoginThrottle: Sendable {
         records = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
     }
 }
-
-extension Duration {
-    fileprivate var seconds: TimeInterval {
-        let (seconds, attoseconds) = components
-        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
-    }
-}

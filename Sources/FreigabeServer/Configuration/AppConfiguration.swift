@@ -62,6 +62,8 @@ public struct AppConfiguration: Sendable, Equatable {
     public var logFormat: LogFormat = .text
     /// The decision log's signing key and outside copy (`audit.*`).
     public var audit = AuditSettings()
+    /// The web pages' address and session lifetimes (`web.*`).
+    public var web = WebSettings()
 
     public enum LogFormat: String, Sendable, CaseIterable {
         case text, json
@@ -129,6 +131,7 @@ public struct AppConfiguration: Sendable, Equatable {
         if let file = values.text(Key.openAPIFile) { configuration.openAPIFile = file }
         configuration.metricsToken = values.text(Key.metricsToken)
         configuration.audit = try AuditSettings.read(values)
+        configuration.web = try WebSettings.read(values)
         if let format = try values.parsed(
             Key.logFormat, expected: "text, json", parse: { LogFormat(rawValue: $0.lowercased()) })
         {

@@ -4,31 +4,42 @@ import Logging
 
 /// Turns errors into German (or English) HTML error pages for browsers.
 ///
-/// Browsers (an `Accept` header with `text/html`) get a page; API clients keep Hummingbird's own
-/// error response. Headers of the original error (e.g. `Allow`, later `WWW-Authenticate`) are kept.
-/// Errors that are not HTTP errors are logged and answered with 500, never with their text.
-struct ErrorPageMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Browsers (an `Accept` header with `text/html`) get a page; other clients Hummingbird's own error
+/// response with the status (and never the text) of the error. The error is put into words as the JSON API would (``APIProblemMiddleware``'s
+/// mapping, the same catalogue texts: "Über diesen Schritt hat bereits … entschieden" for a 409), headers
+/// of the original error (`Allow`, `Retry-After`) are kept. A 500 shows the request's id, which the log
+/// line of the error carries too, and nothing about the cause. A page that needs a login redirects to
+/// the login page (``LoginRequired``).
+struct ErrorPageMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
     let renderer: PageRenderer
 
+    struct ErrorPage {
+        var status: Int
+        var title: String
+        var message: String
+        var path: String?
+        var reference: String?
+        var loginHref: String?
+    }
+
     func handle(
-        _ request: Request,
-        context: Context,
-        next: (Request, Context) async throws -> Response
-    ) async throws -> Response {
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
-        } catch let error as any HTTPResponseError {
-            guard Self.wantsHTML(request) else { throw error }
-            return try page(for: error.response(from: request, context: context), request: request)
+        } catch let login as LoginRequired {
+            let back = login.returnPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"
+            return WebPages.redirect(to: "/anmelden?weiter=" + back)
         } catch {
-            // The log is for operators; the response says nothing about the cause.
-            context.logger.error(
-                "Unhandled error",
-                metadata: ["error.type": "\(type(of: error))", "error": "\(String(reflecting: error))"]
-            )
-            let failure = HTTPError(.internalServerError)
-            guard Self.wantsHTML(request) else { throw failure }
-            return try page(for: failure.response(from: request, context: context), request: request)
+            if !Self.wantsHTML(request), let error = error as? any HTTPResponseError { throw error }
+            // Logged here (a 500's cause with the request's id); the answer says nothing about it.
+            let problem = APIProblemMiddleware<Context>.problem(for: error, logger: context.logger)
+            guard Self.wantsHTML(request) else { throw HTTPError(problem.status, headers: problem.headers) }
+            // Hummingbird's own 404 (no such route) has no words of its own; the service's has.
+            return page(for: problem, routeMissing: error is HTTPError, request: request, context: context)
         }
     }
 
@@ -36,33 +47,42 @@ struct ErrorPageMiddleware<Context: RequestContext>: RouterMiddleware {
         request.headers[.accept]?.contains("text/html") ?? false
     }
 
-    private func page(for errorResponse: Response, request: Request) -> Response {
-        let language = renderer.negotiation.language(forAcceptLanguage: request.headers[.acceptLanguage])
+    private func page(for problem: APIProblem, routeMissing: Bool, request: Request, context: Context) -> Response {
+        let language = WebPages.language(of: request, renderer: renderer)
+        let texts = renderer.catalog(for: language)
+        let code = Int(problem.status.code)
+        // Own titles for the statuses people meet; the problem's own words as the message, except for
+        // an unknown address and server errors, whose causes are no one's business.
         let kind =
-            switch errorResponse.status.code {
+            switch code {
+            case 401: "unauthorized"
+            case 403: "forbidden"
             case 404: "not_found"
+            case 409: "conflict"
+            case 429: "too_many"
+            case 503: "unavailable"
             case 500...: "server_error"
             default: "client_error"
             }
-        // Mustache has no conditionals on values, so the texts for this kind of error are picked here.
-        let texts = renderer.catalog(for: language)
-        let html =
-            renderer.render(
-                "error",
-                language: language,
-                values: [
-                    "status": String(errorResponse.status.code),
-                    "title": texts["errors.\(kind).title"] ?? "",
-                    "message": texts["errors.\(kind).message"] ?? "",
-                    // Shown so the reader can spot a typo; escaped by the template like every value.
-                    "path": String((request.uri.path.removingPercentEncoding ?? request.uri.path).prefix(200)),
-                ]
-            ) ?? ""
-        var response = errorResponse
-        response.headers[.contentType] = "text/html; charset=utf-8"
-        response.headers[.contentLanguage] = language
-        response.headers[.vary] = "Accept-Language"
-        response.body = .init(byteBuffer: ByteBuffer(string: html))
+        let message =
+            ((code == 404 && routeMissing) || (code >= 500 && code != 503))
+            ? texts["errors.\(kind).message"] ?? "" : problem.detail.resolved(in: texts)
+        let page = ErrorPage(
+            status: code, title: texts["errors.\(kind).title"] ?? problem.type.title.resolved(in: texts),
+            message: message,
+            path: code == 404
+                ? String((request.uri.path.removingPercentEncoding ?? request.uri.path).prefix(200)) : nil,
+            reference: code >= 500 ? context.id : nil,
+            loginHref: code == 401 ? "/anmelden" : nil)
+        let html = renderer.render("error", language: language, values: ["page": page, "pageTitle": page.title]) ?? ""
+        var headers = problem.headers
+        headers[.wwwAuthenticate] = nil
+        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.contentLanguage] = language
+        headers[.vary] = "Accept-Language"
+        headers[.cacheControl] = "no-store"
+        let response = Response(
+            status: problem.status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
         return request.method == .head ? response.createHeadResponse() : response
     }
 }

@@ -5,7 +5,11 @@ import Hummingbird
 /// The policy allows only same-origin resources: no inline script or style, no framing, forms post
 /// only to us, no `<base>` tricks. Pages must therefore keep CSS in `/static/` and use no inline
 /// `style=` or `<script>`.
+///
+/// Served over https (``WebSettings/isHTTPS``), browsers are told to use nothing else for a year (HSTS).
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+    var strictTransportSecurity = false
+
     // `HTTPFields.Element.Name` because Hummingbird re-exports `HTTPFields` but not `HTTPField`.
     static var headers: HTTPFields {
         [
@@ -31,6 +35,9 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         for field in Self.headers {
             response.headers[field.name] = field.value
+        }
+        if strictTransportSecurity {
+            response.headers[HTTPFields.Element.Name("Strict-Transport-Security")!] = "max-age=31536000"
         }
         return response
     }

@@ -2,7 +2,8 @@ import Hummingbird
 
 /// A rendered HTML page as a response.
 ///
-/// `Vary: Accept-Language` because the same URL answers in German or English; caches must keep both.
+/// `Vary: Accept-Language` because the same URL answers in German or English; `no-store` because pages
+/// show personal data: never from a shared cache, never from the back button after logout.
 struct HTMLPage: ResponseGenerator {
     var html: String
     var language: String
@@ -15,6 +16,7 @@ struct HTMLPage: ResponseGenerator {
                 .contentType: "text/html; charset=utf-8",
                 .contentLanguage: language,
                 .vary: "Accept-Language",
+                .cacheControl: "no-store",
             ],
             body: .init(byteBuffer: ByteBuffer(string: html))
         )

@@ -8,7 +8,10 @@ import Mustache
 /// on the first request. Every page template inherits `layout` (`{{<layout}}...{{/layout}}`).
 public struct PageRenderer: Sendable {
     /// Templates every start needs.
-    static let requiredTemplates = ["layout", "start", "error"]
+    static let requiredTemplates = [
+        "layout", "start", "error", "login", "home", "catalog", "dataset", "request-form", "request-review", "request",
+        "inbox", "deputyships",
+    ]
 
     let library: MustacheLibrary
     /// The texts of every language, shared with the API's problem answers.
@@ -90,7 +93,7 @@ public struct PageRenderer: Sendable {
     /// by `{{name}}`; templates must never use the unescaped forms for anything a user can influence.
     ///
     /// - Returns: The HTML, or nil if there is no such template.
-    public func render(_ template: String, language: String, values: [String: String] = [:]) -> String? {
+    public func render(_ template: String, language: String, values: [String: Any] = [:]) -> String? {
         let catalog = catalog(for: language)
         var context: [String: Any] = values
         context["lang"] = catalog.language

@@ -79,7 +79,7 @@ struct StorePartsTests {
                 lines.withLock { $0 } == [
                     "applied migration 1 catalogue", "applied migration 2 requests", "applied migration 3 audit_log",
                     "applied migration 4 timer_retries", "applied migration 5 outbox_delivery",
-                    "applied migration 6 audit_seals",
+                    "applied migration 6 audit_seals", "applied migration 7 web_sessions",
                     "granted privileges to \(database.settings.user)",
                 ])
             lines.withLock { $0 = [] }

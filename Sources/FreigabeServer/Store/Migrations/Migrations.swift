@@ -7,7 +7,9 @@
 ///
 /// Enum values in CHECK constraints are the engine's raw values (`Vocabulary.swift`); a test compares them.
 public enum Migrations {
-    public static let all: [Migration] = [catalogue, requests, auditLog, timerRetries, outboxDelivery, auditSeals]
+    public static let all: [Migration] = [
+        catalogue, requests, auditLog, timerRetries, outboxDelivery, auditSeals, webSessions,
+    ]
 
     static let catalogue = Migration(
         version: 1, name: "catalogue",
@@ -365,5 +367,19 @@ public enum Migrations {
                 FOR EACH ROW EXECUTE FUNCTION audit_history_append_only();
             CREATE TRIGGER decisions_no_truncate BEFORE TRUNCATE ON decisions
                 FOR EACH STATEMENT EXECUTE FUNCTION audit_history_append_only();
+            """#)
+
+    /// Login sessions of the web pages (hummingbird-auth's session middleware on `PostgresSessionDriver`),
+    /// so that any instance serves any browser.
+    static let webSessions = Migration(
+        version: 7, name: "web_sessions",
+        sql: #"""
+            CREATE TABLE web_sessions (
+                key_hash bytea PRIMARY KEY CHECK (length(key_hash) = 32),
+                value jsonb NOT NULL,
+                expires_at timestamptz NOT NULL
+            );
+            CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
+            COMMENT ON TABLE web_sessions IS 'Browser sessions: SHA-256 of the session id (never the id itself), the session (uid, CSRF token, login and last request times) and when it ends without activity. Expired rows are deleted by the server.';
             """#)
 }

@@ -201,6 +201,7 @@ enum Privileges {
         ("audit_events", "SELECT, INSERT"),
         ("audit_seals", "SELECT, INSERT"),
         ("audit_checkpoints", "SELECT, INSERT"),
+        ("web_sessions", "SELECT, INSERT, UPDATE, DELETE"),
     ]
 
     static let sequences = ["request_number_seq", "audit_events_id_seq"]

@@ -40,10 +40,15 @@ struct DatasetRecord: Sendable, Hashable {
     }
 
     /// The routing facts the catalogue gives; the request adds recipient and statements.
+    func facts(kind: ReleaseKind) -> RequestFacts { view.facts(kind: kind) }
+}
+
+extension DatasetView {
+    /// The routing facts the catalogue gives; the request adds recipient and statements.
     func facts(kind: ReleaseKind) -> RequestFacts {
         RequestFacts(
-            kind: kind, classification: view.classification, personalData: view.personalData,
-            protectionNeed: view.protectionNeed, highValue: view.highValue)
+            kind: kind, classification: classification, personalData: personalData, protectionNeed: protectionNeed,
+            highValue: highValue)
     }
 }
 

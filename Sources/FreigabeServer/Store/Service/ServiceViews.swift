@@ -164,6 +164,23 @@ public enum RequestAction: String, Sendable, Hashable, Codable, CaseIterable {
     case submit, withdraw, resubmit, decide, revoke
 }
 
+/// How the caller may decide the request now, as the engine answers it: the decision form of the
+/// request page and of the mail's confirm page is built from this, never from a rule of its own.
+public struct DecisionOptions: Sendable, Hashable, Codable {
+    public var step: String
+    public var branch: String
+    /// The role decided in.
+    public var role: String
+    public var capacity: DecisionCapacity
+    /// The principal, when deciding as deputy.
+    public var actingFor: String?
+    /// The step an approval would also cover (Owner and Steward in one person).
+    public var coversStep: String?
+    /// What an approval must carry (`licence`, `portal_url`).
+    public var approvalRequires: [ApprovalField]
+    public var mayRequestChanges: Bool
+}
+
 /// A request with everything the detail page and the API show. In JSON the requester's `details` stand
 /// flat beside the other fields, as in the body that created the request.
 @dynamicMemberLookup
@@ -181,6 +198,8 @@ public struct RequestView: Sendable, Hashable {
     public var decisions: [DecisionView]
     /// What the caller may do now.
     public var allowedActions: [RequestAction]
+    /// How the caller may decide now; nil when they may not.
+    public var decisionOptions: DecisionOptions?
     /// Optimistic-locking version; raised by every change.
     public var version: Int
     public var createdAt: Date
@@ -195,8 +214,8 @@ public struct RequestView: Sendable, Hashable {
 
 extension RequestView: Codable {
     private enum CodingKeys: String, CodingKey {
-        case id, number, kind, dataset, requester, workflow, status, timeline, decisions, allowedActions, version,
-            createdAt, updatedAt, submittedAt
+        case id, number, kind, dataset, requester, workflow, status, timeline, decisions, allowedActions,
+            decisionOptions, version, createdAt, updatedAt, submittedAt
     }
 
     public init(from decoder: any Decoder) throws {
@@ -212,6 +231,7 @@ extension RequestView: Codable {
         timeline = try container.decode([TimelineStep].self, forKey: .timeline)
         decisions = try container.decode([DecisionView].self, forKey: .decisions)
         allowedActions = try container.decode([RequestAction].self, forKey: .allowedActions)
+        decisionOptions = try container.decodeIfPresent(DecisionOptions.self, forKey: .decisionOptions)
         version = try container.decode(Int.self, forKey: .version)
         createdAt = try container.decode(Date.self, forKey: .createdAt)
         updatedAt = try container.decode(Date.self, forKey: .updatedAt)
@@ -232,6 +252,7 @@ extension RequestView: Codable {
         try container.encode(timeline, forKey: .timeline)
         try container.encode(decisions, forKey: .decisions)
         try container.encode(allowedActions, forKey: .allowedActions)
+        try container.encodeIfPresent(decisionOptions, forKey: .decisionOptions)
         try container.encode(version, forKey: .version)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(updatedAt, forKey: .updatedAt)

@@ -132,6 +132,8 @@ struct ViewBuilder {
         _ record: RequestRecord, machine: RequestMachine, dataset: DatasetRecord, context: CallerContext, now: Date
     ) -> RequestView {
         let definition = machine.definition
+        var authority: DecisionAuthority? = nil
+        if case .inReview = machine.state { authority = context.authority(machine, dataset: dataset, now: now) }
         return RequestView(
             id: record.id, number: record.number, kind: record.kind, dataset: dataset.view, requester: record.requester,
             details: record.details,
@@ -141,8 +143,24 @@ struct ViewBuilder {
             status: status(machine, record: record, now: now), timeline: timeline(machine),
             decisions: decisions(machine),
             allowedActions: allowedActions(machine, dataset: dataset, context: context, now: now),
+            decisionOptions: authority.map { decisionOptions($0, definition: definition) },
             version: record.version, createdAt: record.createdAt, updatedAt: record.updatedAt,
             submittedAt: record.submittedAt)
+    }
+
+    /// The engine's authority as the decision form needs it.
+    func decisionOptions(_ authority: DecisionAuthority, definition: WorkflowDefinition) -> DecisionOptions {
+        let step = definition.step(authority.step)
+        let (role, capacity, actingFor): (Role, DecisionCapacity, String?) =
+            switch authority.capacity {
+            case .ownRole(let role): (role, .own, nil)
+            case .deputy(let principal, let role): (role, .deputy, principal)
+            case .escalation(let role): (role, .escalation, nil)
+            }
+        return DecisionOptions(
+            step: authority.step, branch: authority.branch, role: role.identifier, capacity: capacity,
+            actingFor: actingFor, coversStep: authority.coversPersonalUnionStep,
+            approvalRequires: step?.approvalRequires ?? [], mayRequestChanges: step?.allowsRequestChanges ?? false)
     }
 
     func summary(_ record: RequestRecord, machine: RequestMachine, dataset: DatasetRecord, now: Date) -> RequestSummary

@@ -1,0 +1,112 @@
+import Foundation
+import Hummingbird
+
+/// Vertretungen: the caller's deputyships, setting one up and ending one early.
+struct DeputyshipPages: Sendable {
+    let pages: WebPages
+    let service: RequestService
+
+    struct Row {
+        var id: String
+        var text: String
+        var period: String
+        var active: Bool
+        var canEnd: Bool
+
+        init(_ deputyship: DeputyshipView, caller: String, now: Date, text: PageText) {
+            id = deputyship.id.uuidString
+            self.text =
+                deputyship.principal == caller
+                ? text("deputyships.deputy_for_me", ["deputy": deputyship.deputy])
+                : text("deputyships.me_for", ["principal": deputyship.principal])
+            // `validUntil` is exclusive: the last day shown is the day before.
+            period = text(
+                "deputyships.period",
+                [
+                    "from": text.date(deputyship.validFrom),
+                    "until": text.date(deputyship.validUntil.addingTimeInterval(-1)),
+                ])
+            active = deputyship.active
+            canEnd = deputyship.principal == caller && deputyship.validUntil > now
+        }
+    }
+
+    struct Page {
+        var rows: [Row]
+        var isEmpty: Bool
+        var fields: [FormField]
+        var errors: ErrorSummary
+        var notice: String?
+    }
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.get("vertretungen") { request, context in
+            let text = pages.text(request)
+            let notice = request.uri.queryParameters["hinweis"].flatMap { key in
+                ["created", "ended"].contains(String(key)) ? text("notices.deputyship_\(key)") : nil
+            }
+            return try await show(request, context: context, values: [:], errors: [:], notice: notice)
+        }
+        group.post("vertretungen") { request, context in
+            let caller = try context.pageCaller(request)
+            let form = context.form ?? WebForm(fields: [])
+            var body = form.jsonBody().fields
+            // Always for oneself here; administrators set deputyships for others through the API.
+            body["principal"] = nil
+            let text = pages.text(request)
+            do {
+                let input = try NewDeputyship.read(JSONObject(fields: body, path: ""))
+                _ = try await service.createDeputyship(
+                    input, caller: caller, now: pages.now(), logger: context.logger(for: caller))
+                return WebPages.redirect(to: "/vertretungen?hinweis=created")
+            } catch let failure {
+                guard let errors = RequestPages.fieldErrors(failure, text: text) else { throw failure }
+                return try await show(
+                    request, context: context, values: RequestPages.values(of: form), errors: errors,
+                    status: .unprocessableContent)
+            }
+        }
+        group.post("vertretungen/{id}/beenden") { request, context in
+            let caller = try context.pageCaller(request)
+            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+                throw APIProblem.notFound(UserText("general.deputyship_not_found"))
+            }
+            _ = try await service.endDeputyship(
+                id: id, caller: caller, now: pages.now(), logger: context.logger(for: caller))
+            return WebPages.redirect(to: "/vertretungen?hinweis=ended")
+        }
+    }
+
+    private func show(
+        _ request: Request, context: AppRequestContext, values: [String: String], errors: [String: String],
+        notice: String? = nil, status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
+        let caller = try context.pageCaller(request)
+        let text = pages.text(request)
+        let deputyships = try await service.deputyships(
+            caller: caller, now: pages.now(), logger: context.logger(for: caller))
+        let fields = [
+            FormField(
+                .text, name: "deputy", label: text("deputyships.form.deputy"),
+                hint: text("deputyships.form.deputy_hint"),
+                value: values["deputy"], error: errors["deputy"], required: true),
+            FormField(
+                .date, name: "valid_from", label: text("deputyships.form.valid_from"), value: values["valid_from"],
+                error: errors["valid_from"], required: true),
+            FormField(
+                .date, name: "valid_until", label: text("deputyships.form.valid_until"),
+                hint: text("deputyships.form.valid_until_hint"), value: values["valid_until"],
+                error: errors["valid_until"],
+                required: true),
+        ]
+        let rows = deputyships.filter { $0.validUntil > pages.now() }.map {
+            Row($0, caller: caller.uid, now: pages.now(), text: text)
+        }
+        return try pages.render(
+            "deputyships", title: text("deputyships.title"),
+            page: Page(
+                rows: rows, isEmpty: rows.isEmpty, fields: fields, errors: ErrorSummary(fields: fields, errors: errors),
+                notice: notice),
+            request: request, context: context, status: status)
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import Hummingbird
+
+/// Reads the form of every state-changing page request and checks its CSRF token before any route runs.
+///
+/// Synchroniser token: each session has a random token (``WebSession/csrfToken``) that every form
+/// carries in `_csrf`; a form without it, with another one, or from a browser without a session is
+/// refused with 403 and changes nothing. `SameSite=Lax` on the cookie is a second wall, not the first.
+/// Safe methods pass untouched: no page changes state on GET or HEAD.
+struct FormCSRFMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        guard ![.get, .head, .options].contains(request.method) else { return try await next(request, context) }
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/x-www-form-urlencoded") else {
+            throw Self.refusal(.unsupportedMediaType, "web.not_a_form")
+        }
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: WebForm.maximumBytes)
+        } catch {
+            throw Self.refusal(.contentTooLarge, "web.form_too_large")
+        }
+        let form: WebForm
+        do {
+            form = try WebForm(urlEncoded: String(buffer: buffer))
+        } catch .tooLarge {
+            throw Self.refusal(.contentTooLarge, "web.form_too_large")
+        } catch {
+            throw Self.refusal(.badRequest, "web.form_malformed")
+        }
+        guard let session = context.sessions.session, session.acceptsCSRFToken(form["_csrf"]) else {
+            context.logger.notice(
+                "Form refused: CSRF token missing or wrong", metadata: ["http.path": "\(request.uri.path)"])
+            throw Self.refusal(.forbidden, "web.csrf")
+        }
+        var context = context
+        context.form = form
+        return try await next(request, context)
+    }
+
+    /// A refusal in the page's language (catalogue `messages.web.*`), shown by the error page.
+    static func refusal(_ status: HTTPResponse.Status, _ key: String) -> APIProblem {
+        APIProblem(ProblemType.forStatus(status), status: status, detail: UserText(key))
+    }
+}

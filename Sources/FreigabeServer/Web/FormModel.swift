@@ -1,0 +1,94 @@
+import Foundation
+
+/// One field of a page's form as the `partials/field` template draws it: label, hint, value, the error
+/// next to it and the link target of the error summary. Field names are the API's (dots for nesting),
+/// so the field errors of the shared readers and the service land on the right field.
+struct FormField {
+    struct Option {
+        var value: String
+        var label: String
+        var selected: Bool
+        var id: String
+    }
+
+    enum Control {
+        case text, textarea, date, select, radios, url
+    }
+
+    var name: String
+    var id: String
+    var label: String
+    var hint: String?
+    var value: String
+    var error: String?
+    var required: Bool
+    var options: [Option] = []
+    // One flag per control, as Mustache has no comparisons.
+    var isText = false
+    var isTextarea = false
+    var isDate = false
+    var isSelect = false
+    var isRadios = false
+    var isURL = false
+    /// `aria-describedby`: the hint and the error, when present.
+    var describedBy: String?
+
+    init(
+        _ control: Control, name: String, label: String, hint: String? = nil, value: String?,
+        error: String? = nil, required: Bool = false, options: [(value: String, label: String)] = []
+    ) {
+        self.name = name
+        self.id = FormField.id(for: name)
+        self.label = label
+        self.hint = hint
+        self.value = value ?? ""
+        self.error = error
+        self.required = required
+        self.options = options.map {
+            Option(
+                value: $0.value, label: $0.label, selected: $0.value == (value ?? ""),
+                id: FormField.id(for: name) + "-" + FormField.id(for: $0.value))
+        }
+        switch control {
+        case .text: isText = true
+        case .textarea: isTextarea = true
+        case .date: isDate = true
+        case .select: isSelect = true
+        case .radios: isRadios = true
+        case .url: isURL = true
+        }
+        let described = [hint.map { _ in id + "-hint" }, error.map { _ in id + "-error" }].compactMap { $0 }
+        describedBy = described.isEmpty ? nil : described.joined(separator: " ")
+    }
+
+    /// `recipient.name` → `f-recipient-name`: a valid, stable HTML id.
+    static func id(for name: String) -> String {
+        "f-" + String(name.map { $0.isLetter || $0.isNumber ? $0 : "-" })
+    }
+}
+
+/// The error summary at the top of a form: every error, linked to its field.
+struct ErrorSummary {
+    struct Entry {
+        var href: String
+        var message: String
+    }
+
+    var entries: [Entry]
+    /// Stored: Mustache reads only stored properties.
+    var hasErrors: Bool
+
+    /// From the form's fields (in their order), plus errors of fields the form does not show.
+    init(fields: [FormField], errors: [String: String]) {
+        var entries = fields.compactMap { field in field.error.map { Entry(href: "#" + field.id, message: $0) } }
+        let shown = Set(fields.map(\.name))
+        for (name, message) in errors.sorted(by: { $0.key < $1.key }) where !shown.contains(name) {
+            // A field the form does not show (e.g. a nested answer): the message still appears.
+            if !fields.contains(where: { name.hasPrefix($0.name + ".") }) {
+                entries.append(Entry(href: "#form-errors", message: message))
+            }
+        }
+        self.entries = entries
+        hasErrors = !entries.isEmpty
+    }
+}

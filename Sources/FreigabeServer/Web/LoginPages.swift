@@ -1,0 +1,102 @@
+import Foundation
+import Hummingbird
+import HummingbirdAuth
+
+/// Login and logout with the directory user name and password.
+///
+/// The login form has a CSRF token too (from a short session made for the form, against login CSRF);
+/// a successful login replaces that session by a new one with a new id (against session fixation),
+/// logout deletes the session on the server. Wrong passwords, throttling and the directory being down
+/// take the API's path (``DirectoryAuthenticator/verify(username:password:address:logger:)``).
+struct LoginPages: Sendable {
+    let pages: WebPages
+    let authenticator: DirectoryAuthenticator
+    let sessions: PostgresSessionDriver
+    /// The key prefix hummingbird-auth's session storage puts before the cookie's id.
+    static let sessionKeyPrefix = "hbs."
+    /// How long the session behind an untouched login form lives.
+    static let formLifetime: Duration = .seconds(30 * 60)
+
+    struct Form {
+        var username: String = ""
+        var next: String?
+        var error: String?
+        var notice: String?
+    }
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.get("anmelden") { request, context in
+            if context.identity != nil {
+                return WebPages.redirect(
+                    to: WebPages.safeLocalPath(request.uri.queryParameters["weiter"].map(String.init)) ?? "/")
+            }
+            let text = pages.text(request)
+            var form = Form(next: WebPages.safeLocalPath(request.uri.queryParameters["weiter"].map(String.init)))
+            if context.sessionExpired {
+                form.notice = text("login.expired")
+            } else if request.uri.queryParameters["abgemeldet"] != nil {
+                form.notice = text("login.logged_out")
+            }
+            return try showForm(form, request: request, context: context)
+        }
+        group.post("anmelden") { request, context in
+            try await login(request, context: context)
+        }
+        group.post("abmelden") { request, context in
+            context.sessions.clearSession()
+            return WebPages.redirect(to: "/anmelden?abgemeldet=1")
+        }
+    }
+
+    private func showForm(
+        _ form: Form, request: Request, context: AppRequestContext, status: HTTPResponse.Status = .ok,
+        headers: HTTPFields = [:]
+    ) throws -> Response {
+        if context.sessions.session == nil {
+            context.sessions.setSession(WebSession(createdAt: pages.now()), expiresIn: Self.formLifetime)
+        }
+        let text = pages.text(request)
+        var response = try pages.render(
+            "login", title: text("login.title"), page: form, request: request, context: context, status: status)
+        for field in headers { response.headers[field.name] = field.value }
+        return response
+    }
+
+    private func login(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let text = pages.text(request)
+        let input = context.form ?? WebForm(fields: [])
+        let username = input.text("username") ?? ""
+        let password = input["password"] ?? ""
+        var form = Form(username: username, next: WebPages.safeLocalPath(input["next"]))
+        guard !username.isEmpty, !password.isEmpty else {
+            form.error = text("login.incomplete")
+            return try showForm(form, request: request, context: context, status: .unprocessableContent)
+        }
+        switch await authenticator.verify(
+            username: username, password: password, address: context.clientAddress, logger: context.logger)
+        {
+        case .authenticated(let person):
+            // A new id for the logged-in session; the form's session is deleted, not reused.
+            if let old = request.cookies[pages.settings.sessionCookieName]?.value {
+                try await sessions.remove(key: Self.sessionKeyPrefix + String(old))
+            }
+            context.sessions.clearSession()
+            context.sessions.createSession(
+                WebSession(uid: person.uid, createdAt: pages.now()), expiresIn: pages.settings.idleTimeout)
+            context.logger.info("Logged in to the web pages", metadata: ["actor": .string(person.uid)])
+            return WebPages.redirect(to: form.next ?? "/")
+        case .refused:
+            form.error = text("login.wrong_credentials")
+            return try showForm(form, request: request, context: context, status: .unauthorized)
+        case .throttled(let seconds):
+            form.error = text("login.throttled", ["seconds": String(seconds)])
+            return try showForm(
+                form, request: request, context: context, status: .tooManyRequests,
+                headers: [.retryAfter: String(seconds)])
+        case .unavailable:
+            form.error = text("login.unavailable")
+            return try showForm(
+                form, request: request, context: context, status: .serviceUnavailable, headers: [.retryAfter: "5"])
+        }
+    }
+}

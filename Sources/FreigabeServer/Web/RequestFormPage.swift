@@ -1,0 +1,141 @@
+import Foundation
+import WorkflowEngine
+
+/// The form for a new request (and, with the answer field, for a resubmission): which fields appear
+/// and which are required follows the kind, the dataset and the workflow's `submit_requires`
+/// (``RequestForm``), never a rule of the page's own.
+struct RequestFormPage {
+    var kind: String
+    var kindLabel: String
+    var datasetID: String
+    var datasetTitle: String
+    var workflowTitle: String
+    var fields: [FormField]
+    var checkQuestions: [CheckQuestion]
+    var hasCheck: Bool
+    var errors: ErrorSummary
+    /// Against a double click filing two requests: the same key replays the first answer.
+    var idempotencyKey: String
+    /// The resubmission's answer to the open question; nil for a new request.
+    var answer: FormField?
+    var question: String?
+    var formAction: String
+    var isResubmission: Bool
+    /// The request's version, for a resubmission.
+    var version: Int?
+
+    /// One question of the Open Data check (§ 12a EGovG): does the exclusion apply, and if so why may
+    /// it still be published.
+    struct CheckQuestion {
+        var applies: FormField
+        var note: FormField
+    }
+
+    static let checkQuestionIDs = [
+        "personal_reference", "trade_secrets", "third_party_rights", "security", "confidentiality",
+    ]
+    static let licences = [
+        "dl-de-by-2.0", "dl-de-zero-2.0", "cc-by-4.0", "cc0-1.0",
+    ]
+    /// GDPR Art. 6 (1) a–f, as offered for the legal basis; free text follows in the detail field.
+    static let legalBases = ["art6_1_a", "art6_1_b", "art6_1_c", "art6_1_d", "art6_1_e", "art6_1_f", "other"]
+
+    /// - Parameters:
+    ///   - values: what the person entered (or the stored details, for a resubmission), by field name.
+    ///   - errors: field errors by field name, already in the page's language.
+    init(
+        form: RequestForm, values: [String: String], errors: [String: String], text: PageText,
+        idempotencyKey: String, resubmission: (requestID: UUID, question: String?)? = nil
+    ) {
+        let kind = form.kind
+        var errors = errors
+        if kind == .openData, let message = errors.removeValue(forKey: "open_data_check") {
+            // The workflow's "answer the check" message belongs to the check's first question.
+            errors["open_data_check.personal_reference.applies"] =
+                errors["open_data_check.personal_reference.applies"] ?? message
+        }
+        self.kind = kind.rawValue
+        kindLabel = text("kinds.\(kind.rawValue)")
+        datasetID = form.dataset.id
+        datasetTitle = form.dataset.title
+        workflowTitle = text(form.workflowTitle)
+        self.idempotencyKey = idempotencyKey
+        isResubmission = resubmission != nil
+        formAction = resubmission.map { "/antraege/\($0.requestID.uuidString)/ueberarbeiten" } ?? "/antraege"
+        question = resubmission?.question
+
+        func required(_ field: RequirementField) -> Bool { form.required[field] != nil }
+        /// The workflow's own message as the hint of a field it requires.
+        func hint(_ field: RequirementField, _ fallback: String? = nil) -> String? {
+            form.required[field].map { text($0) } ?? fallback
+        }
+        func field(
+            _ control: FormField.Control, _ name: String, required: Bool = false, hint: String? = nil,
+            options: [(value: String, label: String)] = []
+        ) -> FormField {
+            FormField(
+                control, name: name, label: text("form.\(name).label"), hint: hint, value: values[name],
+                error: errors[name], required: required, options: options)
+        }
+
+        var fields = [field(.textarea, "purpose", required: true, hint: text("form.purpose.hint"))]
+        switch kind {
+        case .sharedData:
+            fields.append(field(.text, "recipient.name", required: true, hint: text("form.recipient.name.hint")))
+            fields.append(
+                field(
+                    .radios, "recipient.type", required: true,
+                    options: Recipient.allCases.map { ($0.rawValue, text("form.recipient.type.\($0.rawValue)")) }))
+            // Only where the workflow asks for it (personal data), or where it was given before.
+            if required(.legalBasis) || values["legal_basis"] != nil {
+                fields.append(
+                    field(
+                        .select, "legal_basis", required: required(.legalBasis), hint: hint(.legalBasis),
+                        options: [("", text("form.choose"))]
+                            + Self.legalBases.map { ($0, text("form.legal_basis.options.\($0)")) }))
+                fields.append(field(.textarea, "legal_basis_detail", hint: text("form.legal_basis_detail.hint")))
+            }
+            fields.append(field(.date, "access_start", hint: text("form.access_start.hint")))
+            fields.append(field(.date, "access_end", required: required(.accessEnd), hint: hint(.accessEnd)))
+            fields.append(field(.text, "format", hint: text("form.format.hint")))
+        case .openData:
+            fields.append(
+                field(
+                    .select, "licence", hint: text("form.licence.hint"),
+                    options: [("", text("form.choose"))] + Self.licences.map { ($0, text.licence($0)) }))
+            fields.append(field(.text, "format", hint: text("form.format.hint")))
+            if required(.anonymisationStatement) || values["anonymisation_statement"] != nil {
+                fields.append(
+                    field(
+                        .textarea, "anonymisation_statement", required: required(.anonymisationStatement),
+                        hint: hint(.anonymisationStatement)))
+            }
+        }
+        hasCheck =
+            kind == .openData && (required(.openDataCheck) || values.keys.contains { $0.hasPrefix("open_data_check.") })
+        checkQuestions =
+            hasCheck
+            ? Self.checkQuestionIDs.map { id in
+                let base = "open_data_check.\(id)"
+                return CheckQuestion(
+                    applies: FormField(
+                        .radios, name: base + ".applies", label: text("form.check.\(id)"),
+                        value: values[base + ".applies"],
+                        error: errors[base + ".applies"] ?? errors[base], required: true,
+                        options: [("false", text("form.check.no")), ("true", text("form.check.yes"))]),
+                    note: FormField(
+                        .textarea, name: base + ".note", label: text("form.check.note"),
+                        hint: text("form.check.note_hint"), value: values[base + ".note"], error: errors[base + ".note"]
+                    ))
+            } : []
+        if resubmission != nil {
+            answer = FormField(
+                .textarea, name: "comment", label: text("form.answer.label"), hint: text("form.answer.hint"),
+                value: values["comment"], error: errors["comment"])
+        }
+        self.fields = fields
+        var all = fields + checkQuestions.flatMap { [$0.applies, $0.note] }
+        if let answer { all.insert(answer, at: 0) }
+        self.errors = ErrorSummary(fields: all, errors: errors)
+    }
+}

@@ -1,0 +1,222 @@
+import Foundation
+import WorkflowEngine
+
+/// The request page: facts, status, timeline, decisions, and the forms of what the viewer may do now
+/// (``RequestView/allowedActions`` and ``RequestView/decisionOptions``, both the engine's answers).
+struct RequestPage {
+    struct Row {
+        var label: String
+        var value: String
+    }
+
+    struct DecisionRow {
+        var who: String
+        var outcome: String
+        var at: String
+        var comment: String?
+        var details: String?
+    }
+
+    struct StepRow {
+        var title: String
+        var statusLabel: String
+        var statusClass: String
+        var reason: String?
+        var roles: String
+        var deadline: String?
+        var waitingFor: String?
+        var decisions: [DecisionRow]
+        var isCurrent: Bool
+    }
+
+    /// The decision form, when the viewer may decide.
+    struct DecisionForm {
+        var capacity: String
+        var branch: String
+        var choice: FormField
+        var text: FormField
+        var licence: FormField?
+        var portalURL: FormField?
+        var errors: ErrorSummary
+    }
+
+    var id: String
+    var number: String
+    var kindLabel: String
+    var datasetTitle: String
+    var datasetID: String
+    var requester: String
+    var status: String
+    var deadline: String?
+    var overdue: Bool
+    var escalated: Bool
+    var question: String?
+    var facts: [Row]
+    var steps: [StepRow]
+    var workflow: String
+    var version: Int
+    var notice: String?
+    var decision: DecisionForm?
+    var canSubmit: Bool
+    var canWithdraw: Bool
+    var canResubmit: Bool
+    var canRevoke: Bool
+    var revokeReason: FormField?
+    var isDraft: Bool
+
+    init(
+        _ view: RequestView, text: PageText, notice: String? = nil, values: [String: String] = [:],
+        errors: [String: String] = [:]
+    ) {
+        id = view.id.uuidString
+        number = view.number
+        kindLabel = text("kinds.\(view.kind.rawValue)")
+        datasetTitle = view.dataset.title
+        datasetID = view.dataset.id
+        requester = view.requester
+        status = StatusWords.sentence(view.status, text: text)
+        deadline = StatusWords.deadline(view.status, text: text)
+        overdue = view.status.overdue
+        escalated = view.status.escalated
+        question = view.status.question
+        workflow =
+            text(view.workflow.title) + " ("
+            + text("request.workflow_version", ["version": String(view.workflow.version)]) + ")"
+        version = view.version
+        self.notice = notice
+        isDraft = view.status.phase == .draft
+        facts = Self.facts(view, text: text)
+        steps = view.timeline.map { step in Self.step(step, decisions: view.decisions, text: text) }
+        let actions = Set(view.allowedActions)
+        canSubmit = actions.contains(.submit)
+        canWithdraw = actions.contains(.withdraw)
+        canResubmit = actions.contains(.resubmit)
+        canRevoke = actions.contains(.revoke)
+        if canRevoke {
+            revokeReason = FormField(
+                .textarea, name: "reason", label: text("request.revoke_reason"), value: values["reason"],
+                error: errors["reason"], required: true)
+        }
+        if let options = view.decisionOptions {
+            decision = Self.decisionForm(options, text: text, values: values, errors: errors)
+        }
+    }
+
+    private static func facts(_ view: RequestView, text: PageText) -> [Row] {
+        let details = view.details
+        var rows = [
+            Row(label: text("form.purpose.label"), value: details.purpose),
+            Row(label: text("request.requester"), value: view.requester),
+        ]
+        if let recipient = details.recipient {
+            rows.append(
+                Row(
+                    label: text("form.recipient.name.label"),
+                    value: recipient.name + " (" + text("form.recipient.type.\(recipient.type.rawValue)") + ")"))
+        }
+        if let basis = details.legalBasis { rows.append(Row(label: text("form.legal_basis.label"), value: basis)) }
+        if let start = details.accessStart {
+            rows.append(Row(label: text("form.access_start.label"), value: text.date(start)))
+        }
+        if let end = details.accessEnd {
+            rows.append(Row(label: text("form.access_end.label"), value: text.lastDay(end)))
+        }
+        if let licence = details.licence {
+            rows.append(Row(label: text("form.licence.label"), value: text.licence(licence)))
+        }
+        if let format = details.format { rows.append(Row(label: text("form.format.label"), value: format)) }
+        if let statement = details.anonymisationStatement {
+            rows.append(Row(label: text("form.anonymisation_statement.label"), value: statement))
+        }
+        if let check = details.openDataCheck {
+            let answers: [(String, CheckAnswer)] = [
+                ("personal_reference", check.personalReference), ("trade_secrets", check.tradeSecrets),
+                ("third_party_rights", check.thirdPartyRights), ("security", check.security),
+                ("confidentiality", check.confidentiality),
+            ]
+            for (id, answer) in answers {
+                let verdict = text(answer.applies ? "form.check.yes" : "form.check.no")
+                rows.append(
+                    Row(label: text("form.check.\(id)"), value: verdict + (answer.note.map { " – " + $0 } ?? "")))
+            }
+        }
+        if let submitted = view.submittedAt {
+            rows.append(Row(label: text("request.submitted_at"), value: text.dateTime(submitted)))
+        }
+        return rows
+    }
+
+    private static func step(_ step: TimelineStep, decisions: [DecisionView], text: PageText) -> StepRow {
+        let reason: String? =
+            switch step.status {
+            case .skipped: text("timeline.skip.\(step.skipReason ?? "condition_not_met")")
+            default: nil
+            }
+        let rows = decisions.filter { $0.step == step.id || $0.covers.contains(step.id) }.map { decision in
+            decisionRow(decision, text: text)
+        }
+        return StepRow(
+            title: text(step.title), statusLabel: text("timeline.status.\(step.status.rawValue)"),
+            statusClass: "step-" + step.status.rawValue.replacingOccurrences(of: "_", with: "-"), reason: reason,
+            roles: step.roles.map { text.role($0) }.joined(separator: ", "),
+            deadline: step.deadline.map { text("timeline.deadline", ["date": text.date($0)]) },
+            waitingFor: step.waitingFor.isEmpty
+                ? nil
+                : text("timeline.waiting_for", ["who": step.waitingFor.map { text.role($0) }.joined(separator: ", ")]),
+            decisions: rows, isCurrent: step.status == .current)
+    }
+
+    static func decisionRow(_ decision: DecisionView, text: PageText) -> DecisionRow {
+        var who = decision.person + " (" + text.role(decision.role) + ")"
+        if let principal = decision.actingFor { who += " – " + text("decision.acting_for", ["principal": principal]) }
+        if decision.asEscalation { who += " – " + text("decision.as_escalation") }
+        var details: [String] = []
+        if let licence = decision.licence {
+            details.append(text("form.licence.label") + ": " + (text.licence(licence)))
+        }
+        if let url = decision.portalURL { details.append(text("decision.portal_url") + ": " + url) }
+        return DecisionRow(
+            who: who, outcome: text("decision.outcome.\(decision.outcome)"), at: text.dateTime(decision.at),
+            comment: decision.comment, details: details.isEmpty ? nil : details.joined(separator: "; "))
+    }
+
+    private static func decisionForm(
+        _ options: DecisionOptions, text: PageText, values: [String: String], errors: [String: String]
+    ) -> DecisionForm {
+        let capacity: String =
+            switch options.capacity {
+            case .own: text("decision.capacity.own", ["role": text.role(options.role)])
+            case .deputy:
+                text(
+                    "decision.capacity.deputy", ["role": text.role(options.role), "principal": options.actingFor ?? ""])
+            case .escalation: text("decision.capacity.escalation", ["role": text.role(options.role)])
+            }
+        var choices: [(value: String, label: String)] = [
+            ("approve", text("decision.choice.approve")), ("reject", text("decision.choice.reject")),
+        ]
+        if options.mayRequestChanges { choices.append(("request_changes", text("decision.choice.request_changes"))) }
+        let choice = FormField(
+            .radios, name: "decision", label: text("decision.choice.label"), value: values["decision"],
+            error: errors["decision"], required: true, options: choices)
+        let textError = errors["comment"] ?? errors["reason"] ?? errors["question"]
+        let textField = FormField(
+            .textarea, name: "text", label: text("decision.text.label"), hint: text("decision.text.hint"),
+            value: values["text"], error: textError)
+        let licence =
+            options.approvalRequires.contains(.licence)
+            ? FormField(
+                .select, name: "licence", label: text("form.licence.label"), value: values["licence"],
+                error: errors["licence"], required: true,
+                options: [("", text("form.choose"))]
+                    + RequestFormPage.licences.map { ($0, text.licence($0)) }) : nil
+        let portal =
+            options.approvalRequires.contains(.portalURL)
+            ? FormField(
+                .url, name: "portal_url", label: text("decision.portal_url"), value: values["portal_url"],
+                error: errors["portal_url"], required: true) : nil
+        let fields = [choice, textField] + [licence, portal].compactMap { $0 }
+        return DecisionForm(
+            capacity: capacity, branch: options.branch, choice: choice, text: textField, licence: licence,
+            portalURL: portal, errors: ErrorSummary(fields: fields, errors: errors))
+    }
+}

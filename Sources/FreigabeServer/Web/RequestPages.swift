@@ -1,0 +1,337 @@
+import Foundation
+import Hummingbird
+import Logging
+import WorkflowEngine
+
+/// The pages of a request: the form for a new one (with its summary before submitting), the request's
+/// page, and the forms of the five commands. Every form is read by the JSON API's own readers
+/// (``NewRequest/read(_:)``, ``DecisionBody/read(_:)``, ``Resubmission/read(_:)``) and goes to the same
+/// ``RequestService`` command as the API: a page is another door, not another implementation.
+struct RequestPages: Sendable {
+    let pages: WebPages
+    let service: RequestService
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.get("antraege/neu") { request, context in
+            let caller = try context.pageCaller(request)
+            let query = request.uri.queryParameters
+            let kind = query["kind"].flatMap { ReleaseKind(rawValue: String($0)) } ?? .sharedData
+            let form = try await service.requestForm(
+                kind: kind, datasetID: query["dataset"].map(String.init) ?? "", now: pages.now(),
+                logger: context.logger(for: caller))
+            return try showForm(form, values: [:], errors: [:], request: request, context: context)
+        }
+        group.post("antraege") { request, context in
+            try await create(request, context: context)
+        }
+        group.get("antraege/{id}") { request, context in
+            let caller = try context.pageCaller(request)
+            let view = try await service.request(
+                id: try requestID(context), caller: caller, now: pages.now(), logger: context.logger(for: caller))
+            let text = pages.text(request)
+            let notice = request.uri.queryParameters["hinweis"].flatMap { key in
+                Self.notices.contains(String(key)) ? text("notices.\(key)") : nil
+            }
+            return try show(RequestPage(view, text: text, notice: notice), request: request, context: context)
+        }
+        group.post("antraege/{id}/entscheidung") { request, context in
+            try await decide(request, context: context)
+        }
+        group.post("antraege/{id}/einreichen") { request, context in
+            try await command(request, context, notice: "submitted") { id, caller, version, logger in
+                try await service.submit(
+                    requestID: id, caller: caller, now: pages.now(), expectedVersion: version, logger: logger)
+            }
+        }
+        group.post("antraege/{id}/zurueckziehen") { request, context in
+            try await command(request, context, notice: "withdrawn") { id, caller, version, logger in
+                try await service.withdraw(
+                    requestID: id, comment: context.form?.text("comment"), caller: caller, now: pages.now(),
+                    expectedVersion: version, logger: logger)
+            }
+        }
+        group.post("antraege/{id}/widerrufen") { request, context in
+            try await command(request, context, notice: "revoked") { id, caller, version, logger in
+                try await service.revoke(
+                    requestID: id, reason: context.form?["reason"] ?? "", caller: caller, now: pages.now(),
+                    expectedVersion: version, logger: logger)
+            }
+        }
+        group.get("antraege/{id}/ueberarbeiten") { request, context in
+            let caller = try context.pageCaller(request)
+            let view = try await service.request(
+                id: try requestID(context), caller: caller, now: pages.now(), logger: context.logger(for: caller))
+            let form = try await service.requestForm(
+                kind: view.kind, datasetID: view.dataset.id, now: pages.now(), logger: context.logger(for: caller))
+            return try showForm(
+                form, values: Self.values(of: view.details), errors: [:], request: request, context: context,
+                resubmission: (view.id, view.status.question, view.version))
+        }
+        group.post("antraege/{id}/ueberarbeiten") { request, context in
+            try await resubmit(request, context: context)
+        }
+    }
+
+    /// Notices a redirect may name (`?hinweis=`); any other value shows nothing.
+    static let notices: Set<String> = [
+        "saved", "submitted", "decided", "withdrawn", "resubmitted", "revoked",
+    ]
+
+    private func requestID(_ context: AppRequestContext) throws -> UUID {
+        try RequestsController.requestID(context)
+    }
+
+    // MARK: New request
+
+    private func create(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let caller = try context.pageCaller(request)
+        let form = context.form ?? WebForm(fields: [])
+        let action = form["action"] ?? "review"
+        let kind = form["kind"].flatMap(ReleaseKind.init(rawValue:)) ?? .sharedData
+        let logger = context.logger(for: caller)
+        let requestForm = try await service.requestForm(
+            kind: kind, datasetID: form["dataset_id"] ?? "", now: pages.now(), logger: logger)
+        let values = Self.values(of: form)
+        if action == "edit" {
+            return try showForm(requestForm, values: values, errors: [:], request: request, context: context)
+        }
+        var body = detailsBody(form)
+        body["kind"] = .string(kind.rawValue)
+        body["dataset_id"] = .string(requestForm.dataset.id)
+        body["submit"] = .bool(action == "submit")
+        let text = pages.text(request)
+        do {
+            let input = try NewRequest.read(JSONObject(fields: body, path: ""))
+            if action == "review" {
+                // The summary before submitting: nothing is stored yet.
+                return try pages.render(
+                    "request-review", title: text("review.title"),
+                    page: ReviewPage(
+                        form: RequestFormPage(
+                            form: requestForm, values: values, errors: [:], text: text,
+                            idempotencyKey: form["idempotency_key"] ?? WebSession.newToken()),
+                        values: values, details: input.details, text: text),
+                    request: request, context: context)
+            }
+            let view = try await service.createRequest(
+                input, caller: caller, now: pages.now(), idempotencyKey: form["idempotency_key"], logger: logger)
+            return WebPages.redirect(
+                to: "/antraege/\(view.id.uuidString)?hinweis=" + (view.status.phase == .draft ? "saved" : "submitted"))
+        } catch let failure {
+            guard let errors = Self.fieldErrors(failure, text: text) else { throw failure }
+            return try showForm(
+                requestForm, values: values, errors: errors, request: request, context: context,
+                status: .unprocessableContent, idempotencyKey: form["idempotency_key"])
+        }
+    }
+
+    private func showForm(
+        _ form: RequestForm, values: [String: String], errors: [String: String], request: Request,
+        context: AppRequestContext, status: HTTPResponse.Status = .ok, idempotencyKey: String? = nil,
+        resubmission: (id: UUID, question: String?, version: Int)? = nil
+    ) throws -> Response {
+        let text = pages.text(request)
+        var page = RequestFormPage(
+            form: form, values: values, errors: errors, text: text,
+            idempotencyKey: idempotencyKey ?? WebSession.newToken(),
+            resubmission: resubmission.map { ($0.id, $0.question) })
+        page.version = resubmission?.version
+        let title = resubmission == nil ? text("form.title", ["kind": page.kindLabel]) : text("form.resubmit_title")
+        return try pages.render(
+            "request-form", title: title, page: page, request: request, context: context, status: status)
+    }
+
+    // MARK: Request page and commands
+
+    private func show(
+        _ page: RequestPage, request: Request, context: AppRequestContext, status: HTTPResponse.Status = .ok
+    ) throws -> Response {
+        try pages.render(
+            "request", title: page.number + " · " + page.datasetTitle, page: page, request: request, context: context,
+            status: status)
+    }
+
+    private func decide(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let caller = try context.pageCaller(request)
+        let id = try requestID(context)
+        let form = context.form ?? WebForm(fields: [])
+        let logger = context.logger(for: caller)
+        // The one text field of the page is what the chosen decision calls it.
+        var body: [String: JSONValue] = [:]
+        if let decision = form.text("decision") { body["decision"] = .string(decision) }
+        if let branch = form.text("branch") { body["branch"] = .string(branch) }
+        if let text = form.text("text") {
+            switch form["decision"] {
+            case "reject": body["reason"] = .string(text)
+            case "request_changes": body["question"] = .string(text)
+            default: body["comment"] = .string(text)
+            }
+        }
+        if form["decision"] == "approve" {
+            if let licence = form.text("licence") { body["licence"] = .string(licence) }
+            if let url = form.text("portal_url") { body["portal_url"] = .string(url) }
+        }
+        let text = pages.text(request)
+        do {
+            let decision = try DecisionBody.read(JSONObject(fields: body, path: ""))
+            let view = try await service.decide(
+                requestID: id, decision: decision.decision, branch: decision.branch, caller: caller, now: pages.now(),
+                expectedVersion: Self.version(form), logger: logger)
+            return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=decided")
+        } catch let failure {
+            guard let errors = Self.fieldErrors(failure, text: text) else { throw failure }
+            let view = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
+            return try show(
+                RequestPage(view, text: text, values: Self.values(of: form), errors: errors), request: request,
+                context: context, status: .unprocessableContent)
+        }
+    }
+
+    private func resubmit(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let caller = try context.pageCaller(request)
+        let id = try requestID(context)
+        let form = context.form ?? WebForm(fields: [])
+        let logger = context.logger(for: caller)
+        let text = pages.text(request)
+        let values = Self.values(of: form)
+        var body = detailsBody(form)
+        if let comment = form.text("comment") { body["comment"] = .string(comment) }
+        do {
+            let changes = try Resubmission.read(JSONObject(fields: body, path: ""))
+            let view = try await service.resubmit(
+                requestID: id, changes: changes, caller: caller, now: pages.now(), expectedVersion: Self.version(form),
+                logger: logger)
+            return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=resubmitted")
+        } catch let failure {
+            guard let errors = Self.fieldErrors(failure, text: text) else { throw failure }
+            let view = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
+            let requestForm = try await service.requestForm(
+                kind: view.kind, datasetID: view.dataset.id, now: pages.now(), logger: logger)
+            return try showForm(
+                requestForm, values: values, errors: errors, request: request, context: context,
+                status: .unprocessableContent, resubmission: (view.id, view.status.question, view.version))
+        }
+    }
+
+    /// A command without a form of its own: on a field error the request page shows it.
+    private func command(
+        _ request: Request, _ context: AppRequestContext, notice: String,
+        _ run: (UUID, Caller, Int?, Logger) async throws -> RequestView
+    ) async throws -> Response {
+        let caller = try context.pageCaller(request)
+        let id = try requestID(context)
+        let form = context.form ?? WebForm(fields: [])
+        let logger = context.logger(for: caller)
+        let text = pages.text(request)
+        do {
+            let view = try await run(id, caller, Self.version(form), logger)
+            return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=\(notice)")
+        } catch let failure {
+            guard let errors = Self.fieldErrors(failure, text: text) else { throw failure }
+            let view = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
+            return try show(
+                RequestPage(view, text: text, values: Self.values(of: form), errors: errors), request: request,
+                context: context, status: .unprocessableContent)
+        }
+    }
+
+    // MARK: Reading forms
+
+    /// The version the page showed: a command on a page that is out of date answers 409, never acts on
+    /// what the person did not see.
+    static func version(_ form: WebForm) -> Int? { form["version"].flatMap { Int($0) } }
+
+    /// Field errors of a validation failure in the page's language, or nil for any other failure.
+    static func fieldErrors(_ error: any Error, text: PageText) -> [String: String]? {
+        switch error {
+        case let error as ServiceError where error.code == .validation:
+            return error.fieldErrors.isEmpty
+                ? ["form": text(error.message)] : error.fieldErrors.mapValues { text($0) }
+        case let problem as APIProblem where problem.status == .unprocessableContent || problem.status == .badRequest:
+            return problem.errors.isEmpty ? ["form": text(problem.detail)] : problem.errors.mapValues { text($0) }
+        default:
+            return nil
+        }
+    }
+
+    /// The request's details as the API body names them. The legal basis is put together from the choice
+    /// of GDPR article (in German, as stored) and the free text.
+    func detailsBody(_ form: WebForm) -> [String: JSONValue] {
+        var fields = form.jsonBody(booleans: ["applies"]).fields
+        fields["legal_basis"] = legalBasis(form).map { .string($0) }
+        fields["legal_basis_detail"] = nil
+        fields["comment"] = nil
+        fields["kind"] = nil
+        fields["dataset_id"] = nil
+        fields["idempotency_key"] = nil
+        return fields
+    }
+
+    /// „Art. 6 Abs. 1 lit. e DSGVO – <free text>“: the chosen article in German (the record's language,
+    /// whatever the page's), then the person's own words; only the words for „other“ or no choice.
+    func legalBasis(_ form: WebForm) -> String? {
+        let detail = form.text("legal_basis_detail")
+        guard let choice = form.text("legal_basis"), choice != "other",
+            RequestFormPage.legalBases.contains(choice),
+            let article = pages.renderer.catalog(for: "de")["web.form.legal_basis.options.\(choice)"]
+        else { return detail }
+        return detail.map { article + " – " + $0 } ?? article
+    }
+
+    /// The entered values, to show the form again as it was sent.
+    static func values(of form: WebForm) -> [String: String] {
+        var values: [String: String] = [:]
+        for (name, value) in form.fields where values[name] == nil { values[name] = value }
+        return values
+    }
+
+    /// The stored details as form values, for the resubmission form.
+    static func values(of details: RequestDetails) -> [String: String] {
+        var values = ["purpose": details.purpose]
+        values["recipient.name"] = details.recipient?.name
+        values["recipient.type"] = details.recipient?.type.rawValue
+        values["legal_basis_detail"] = details.legalBasis
+        values["access_start"] = details.accessStart.map(PageText.inputDate)
+        values["access_end"] = details.accessEnd.map { PageText.inputDate($0.addingTimeInterval(-1)) }
+        values["licence"] = details.licence
+        values["format"] = details.format
+        values["anonymisation_statement"] = details.anonymisationStatement
+        if let check = details.openDataCheck {
+            let answers: [(String, CheckAnswer)] = [
+                ("personal_reference", check.personalReference), ("trade_secrets", check.tradeSecrets),
+                ("third_party_rights", check.thirdPartyRights), ("security", check.security),
+                ("confidentiality", check.confidentiality),
+            ]
+            for (id, answer) in answers {
+                values["open_data_check.\(id).applies"] = answer.applies ? "true" : "false"
+                values["open_data_check.\(id).note"] = answer.note
+            }
+        }
+        return values
+    }
+}
+
+/// The summary before submitting: what will be filed, with the values carried along as hidden fields.
+struct ReviewPage {
+    struct Hidden {
+        var name: String
+        var value: String
+    }
+
+    var form: RequestFormPage
+    var rows: [RequestPage.Row]
+    var hidden: [Hidden]
+
+    init(form: RequestFormPage, values: [String: String], details: RequestDetails, text: PageText) {
+        self.form = form
+        let shown = form.fields + form.checkQuestions.flatMap { [$0.applies, $0.note] }
+        rows = shown.compactMap { field in
+            let value = values[field.name]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            guard !value.isEmpty else { return nil }
+            let label = field.options.first { $0.value == value }?.label ?? value
+            return RequestPage.Row(label: field.label, value: label)
+        }
+        hidden = values.filter { !WebForm.controlFields.contains($0.key) && $0.key != "idempotency_key" }
+            .sorted { $0.key < $1.key }.map { Hidden(name: $0.key, value: $0.value) }
+    }
+}

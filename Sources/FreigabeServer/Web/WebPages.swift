@@ -1,0 +1,119 @@
+import Foundation
+import Hummingbird
+import LDAPDirectory
+
+/// What every web page shares: the language, the frame around the content (who is logged in, the
+/// CSRF token for the page's forms, the language switch), rendering, redirects.
+struct WebPages: Sendable {
+    let renderer: PageRenderer
+    let settings: WebSettings
+    let now: @Sendable () -> Date
+
+    /// A cookie the language switch sets; it wins over `Accept-Language`.
+    static let languageCookie = "freigabe-lang"
+
+    func language(_ request: Request) -> String { Self.language(of: request, renderer: renderer) }
+
+    /// The language switch's choice, else `Accept-Language`, else German.
+    static func language(of request: Request, renderer: PageRenderer) -> String {
+        if let chosen = request.cookies[languageCookie]?.value, renderer.languages.contains(String(chosen)) {
+            return String(chosen)
+        }
+        return renderer.negotiation.language(forAcceptLanguage: request.headers[.acceptLanguage])
+    }
+
+    func text(_ request: Request) -> PageText { PageText(catalog: renderer.catalog(for: language(request))) }
+
+    /// The page `template` with `page` as its content (read as `{{page.…}}`), inside the layout.
+    func render(
+        _ template: String, title: String, page: Any? = nil, request: Request, context: AppRequestContext,
+        status: HTTPResponse.Status = .ok
+    ) throws -> Response {
+        let language = language(request)
+        let text = PageText(catalog: renderer.catalog(for: language))
+        var values: [String: Any] = [
+            "frame": PageFrame(request: request, context: context, text: text, languages: renderer.languages),
+            "pageTitle": title,
+        ]
+        if let page { values["page"] = page }
+        guard let html = renderer.render(template, language: language, values: values) else {
+            // Templates are checked at start (`PageRenderer.requiredTemplates`).
+            throw HTTPError(.internalServerError)
+        }
+        return HTMLPage(html: html, language: language, status: status).response(from: request, context: context)
+    }
+
+    /// 303 See Other to a path of ours (never to another site: `next` values come from the browser).
+    static func redirect(to path: String) -> Response {
+        Response(status: .seeOther, headers: [.location: safeLocalPath(path) ?? "/"])
+    }
+
+    /// `path` when it is a path on this site (`/…`, not `//host` or `/\host`), else nil.
+    static func safeLocalPath(_ path: String?) -> String? {
+        guard let path, path.hasPrefix("/"), !path.hasPrefix("//"), !path.hasPrefix("/\\"),
+            !path.contains(where: { $0.isNewline || $0 == "\u{0}" }), path.count <= 500
+        else { return nil }
+        return path
+    }
+}
+
+/// The person a page is for; pages that need one throw ``LoginRequired`` without, which becomes a
+/// redirect to the login page that comes back here afterwards.
+struct LoginRequired: Error {
+    var returnPath: String
+}
+
+extension AppRequestContext {
+    /// The caller of a page, or ``LoginRequired``.
+    func pageCaller(_ request: Request) throws -> Caller {
+        guard let person = identity?.person else {
+            throw LoginRequired(returnPath: request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""))
+        }
+        return Caller(person: person, clientAddress: clientAddress)
+    }
+}
+
+/// The frame of every page: the layout's header (navigation, who is logged in, logout, language).
+struct PageFrame {
+    struct User {
+        var uid: String
+        var name: String
+        var isAdmin: Bool
+    }
+
+    struct LanguageLink {
+        var code: String
+        var label: String
+        var href: String
+    }
+
+    var user: User?
+    /// The session's CSRF token for every form on the page.
+    var csrf: String?
+    var languages: [LanguageLink]
+    /// Mark the navigation entry of this page (`aria-current`); stored, as Mustache reads only stored
+    /// properties.
+    var isStart = false
+    var isCatalog = false
+    var isInbox = false
+    var isDeputyships = false
+
+    init(request: Request, context: AppRequestContext, text: PageText, languages: [String]) {
+        if let person = context.identity?.person {
+            user = User(uid: person.uid, name: person.displayName, isAdmin: person.roles.contains(.admin))
+        }
+        csrf = context.sessions.session?.csrfToken
+        let back = WebPages.safeLocalPath(request.uri.path) ?? "/"
+        self.languages = languages.filter { $0 != text.language }.map { code in
+            LanguageLink(
+                code: code, label: text("language.\(code)"),
+                href: "/sprache/\(code)?zurueck="
+                    + (back.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"))
+        }
+        let path = request.uri.path
+        isStart = path == "/"
+        isCatalog = path.hasPrefix("/katalog")
+        isInbox = path.hasPrefix("/eingang")
+        isDeputyships = path.hasPrefix("/vertretungen")
+    }
+}

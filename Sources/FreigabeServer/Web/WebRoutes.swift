@@ -1,0 +1,40 @@
+import Foundation
+import Hummingbird
+import HummingbirdAuth
+import LDAPDirectory
+
+/// The web pages and what they stand on: sessions in PostgreSQL, the CSRF check, the person behind the
+/// session. Without a database only the public start page is served (and the login says why not).
+struct WebRoutes: Sendable {
+    let pages: WebPages
+    let authenticator: DirectoryAuthenticator
+    let directory: LDAPDirectory?
+    let service: RequestService?
+    let sessions: PostgresSessionDriver?
+
+    func add(to router: Router<AppRequestContext>) {
+        guard let service, let sessions else {
+            HomePages(pages: pages, service: nil).add(to: router.group())
+            return
+        }
+        let settings = pages.settings
+        let cookie = SessionCookieParameters(
+            name: settings.sessionCookieName, path: "/", secure: settings.isHTTPS, sameSite: .lax)
+        let group = router.group()
+            .add(
+                middleware: SessionMiddleware<AppRequestContext>(
+                    storage: sessions,
+                    configuration: SessionMiddlewareConfiguration(
+                        sessionCookieParameters: cookie, keyPrefix: LoginPages.sessionKeyPrefix,
+                        defaultSessionExpiration: settings.idleTimeout))
+            )
+            // Before anything reads the session's person: a forged form is refused first.
+            .add(middleware: FormCSRFMiddleware())
+            .add(middleware: SessionAuthenticator(directory: directory, settings: settings, now: pages.now))
+        LoginPages(pages: pages, authenticator: authenticator, sessions: sessions).add(to: group)
+        HomePages(pages: pages, service: service).add(to: group)
+        CatalogPages(pages: pages, service: service).add(to: group)
+        RequestPages(pages: pages, service: service).add(to: group)
+        DeputyshipPages(pages: pages, service: service).add(to: group)
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// How the web pages are served (`web.*`): the address people reach them at, and how long a login lasts.
+public struct WebSettings: Sendable, Hashable {
+    /// The address staff open in their browser (and mails link to), without a trailing slash.
+    ///
+    /// `https` makes the session cookie `Secure` with the `__Host-` prefix and adds HSTS; plain `http`
+    /// is accepted only for a loopback host, for development.
+    public var publicURL: URL
+    /// A session ends after this long without a request (`web.session_idle_minutes`, default 30).
+    public var idleTimeout: Duration
+    /// A session ends this long after the login, active or not (`web.session_max_hours`, default 10).
+    public var absoluteTimeout: Duration
+
+    public init(
+        publicURL: URL = URL(string: "http://127.0.0.1:8080")!, idleTimeout: Duration = .seconds(30 * 60),
+        absoluteTimeout: Duration = .seconds(10 * 3600)
+    ) {
+        self.publicURL = publicURL
+        self.idleTimeout = idleTimeout
+        self.absoluteTimeout = absoluteTimeout
+    }
+
+    public enum Key {
+        public static let publicURL = "web.public_url"
+        public static let idleMinutes = "web.session_idle_minutes"
+        public static let maxHours = "web.session_max_hours"
+    }
+
+    /// Whether browsers reach us over TLS (directly or through the city's proxy).
+    public var isHTTPS: Bool { publicURL.scheme == "https" }
+
+    /// `__Host-` binds the cookie to this exact host and path `/`, and browsers accept it only with
+    /// `Secure`; over development http the plain name is the only one a browser keeps.
+    var sessionCookieName: String { isHTTPS ? "__Host-freigabe-session" : "freigabe-session" }
+
+    static func read(_ values: SettingValues) throws -> WebSettings {
+        var settings = WebSettings()
+        if let url = try values.parsed(
+            Key.publicURL, expected: "https://… (http:// nur für 127.0.0.1 oder localhost)", parse: publicURL)
+        {
+            settings.publicURL = url
+        }
+        if let minutes = try values.parsed(
+            Key.idleMinutes, expected: "Minuten von 1 bis 1440",
+            parse: { Int($0).flatMap { (1...1440) ~= $0 ? $0 : nil } })
+        {
+            settings.idleTimeout = .seconds(minutes * 60)
+        }
+        if let hours = try values.parsed(
+            Key.maxHours, expected: "Stunden von 1 bis 24", parse: { Int($0).flatMap { (1...24) ~= $0 ? $0 : nil } })
+        {
+            settings.absoluteTimeout = .seconds(hours * 3600)
+        }
+        return settings
+    }
+
+    /// An absolute http(s) URL without query, fragment or credentials; http only on loopback.
+    static func publicURL(_ text: String) -> URL? {
+        let trimmed = text.hasSuffix("/") ? String(text.dropLast()) : text
+        guard let components = URLComponents(string: trimmed), let scheme = components.scheme?.lowercased(),
+            let host = components.host?.lowercased(), !host.isEmpty, components.query == nil,
+            components.fragment == nil, components.user == nil, components.password == nil
+        else { return nil }
+        switch scheme {
+        case "https": break
+        case "http" where host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "::1": break
+        default: return nil
+        }
+        return components.url
+    }
+}

@@ -1,0 +1,308 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import FreigabeServer
+
+/// The web pages end to end over HTTP: login, sessions, CSRF, the whole Shared Data story, errors,
+/// escaping, and that no GET changes a row. The browser suite (Tests/Browser) drives the same pages in
+/// Chromium; these run in `swift test` and pin the security properties exactly.
+@Suite("Web pages", .serialized)
+struct WebPagesTests {
+    @Test("login: cookie attributes, a new session id at login, wrong password, logout ends the session")
+    func loginAndLogout() async throws {
+        try await WebFixture.with { fixture, client in
+            let browser = Browser(client)
+            let form = try await browser.get("/anmelden")
+            #expect(form.status == 200)
+            #expect(form.html.contains("Benutzername"))
+            let cookie = try #require(form.headers[values: .setCookie].first)
+            #expect(cookie.hasPrefix("freigabe-session="))
+            #expect(cookie.contains("HttpOnly"))
+            #expect(cookie.contains("SameSite=Lax"))
+            #expect(cookie.contains("Path=/"))
+            let formSession = try #require(browser.cookies["freigabe-session"])
+
+            let wrong = try await browser.post(
+                "/anmelden", [("username", "anna"), ("password", "falsch")], csrf: form.hidden("_csrf"))
+            #expect(wrong.status == 401)
+            #expect(wrong.html.contains("Benutzername oder Passwort sind nicht richtig."))
+            #expect(wrong.html.contains("value=\"anna\""), "the user name is kept")
+
+            let ok = try await browser.post(
+                "/anmelden", [("username", "anna"), ("password", "demo")], csrf: wrong.hidden("_csrf"))
+            #expect(ok.status == 303)
+            #expect(ok.location == "/")
+            let loggedIn = try #require(browser.cookies["freigabe-session"])
+            #expect(loggedIn != formSession, "a new session id at login")
+            let start = try await browser.get("/")
+            #expect(start.html.contains("Guten Tag, Anna"))
+            #expect(start.html.contains("Meine Anträge"))
+
+            // The form's session is gone from the server: its id is worth nothing now.
+            let stale = Browser(client)
+            stale.cookies["freigabe-session"] = formSession
+            #expect(try await stale.get("/eingang").status == 303)
+
+            let logout = try await browser.post("/abmelden", [], csrf: start.hidden("_csrf"))
+            #expect(logout.status == 303)
+            // The old cookie, replayed, no longer works: the session ended on the server.
+            let replay = Browser(client)
+            replay.cookies["freigabe-session"] = loggedIn
+            let after = try await replay.get("/eingang")
+            #expect(after.status == 303)
+            #expect(after.location?.hasPrefix("/anmelden?weiter=") == true)
+        }
+    }
+
+    @Test("https: the __Host- cookie is Secure, HSTS is sent")
+    func secureCookieOverHTTPS() async throws {
+        try await WebFixture.with(settings: WebSettings(publicURL: URL(string: "https://freigabe.stadt.example")!)) {
+            _, client in
+            let browser = Browser(client)
+            let form = try await browser.get("/anmelden")
+            let cookie = try #require(form.headers[values: .setCookie].first)
+            #expect(cookie.hasPrefix("__Host-freigabe-session="))
+            #expect(cookie.contains("Secure"))
+            #expect(!cookie.contains("Domain="))
+            #expect(form.headers[HTTPFields.Element.Name("Strict-Transport-Security")!] == "max-age=31536000")
+        }
+    }
+
+    @Test("CSRF: a form without the token, with a wrong one or with another session's is refused and changes nothing")
+    func csrfIsCheckedFirst() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let otto = Browser(client)
+            try await otto.login("otto")
+            let ottoToken = try #require(try await otto.get("/vertretungen").hidden("_csrf"))
+            let before = try await fixture.allCounts()
+            let fields = [("deputy", "paul"), ("valid_from", "2026-03-02"), ("valid_until", "2026-03-20")]
+            for token in [nil, "falsch", ottoToken] {
+                let page = try await anna.post("/vertretungen", fields, csrf: token)
+                #expect(page.status == 403, "token \(token ?? "none")")
+                #expect(page.html.contains("Das Formular ist abgelaufen"))
+            }
+            // Without any session at all (a forged cross-site post).
+            let stranger = Browser(client)
+            #expect(
+                try await stranger.post("/anmelden", [("username", "anna"), ("password", "demo")], csrf: "x").status
+                    == 403)
+            #expect(try await fixture.allCounts() == before)
+            // Not a form: refused before anything is read.
+            let json = try await anna.send(
+                .post, "/vertretungen", body: ByteBuffer(string: "{}"), headers: [.contentType: "application/json"])
+            #expect(json.status == 415)
+        }
+    }
+
+    @Test("the Shared Data story: anna files, otto, stefan, dora and ingo approve from their pages until granted")
+    func sharedDataStory() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=altlastenkataster")
+            #expect(form.status == 200)
+            // Personal data: the workflow asks for a legal basis, so the form shows it, required.
+            #expect(form.html.contains("name=\"legal_basis\""))
+            #expect(form.html.contains("Rechtsgrundlage"))
+            let fields: [(String, String)] = [
+                ("kind", "shared_data"), ("dataset_id", "altlastenkataster"),
+                ("idempotency_key", try #require(form.hidden("idempotency_key"))),
+                ("purpose", "Sanierungsplanung im Umweltamt"), ("recipient.name", "Umweltamt, Abteilung Boden"),
+                ("recipient.type", "internal"), ("legal_basis", "art6_1_e"),
+                ("legal_basis_detail", "§ 9 BBodSchG"), ("access_end", "2026-12-31"),
+            ]
+            let review = try await anna.post("/antraege", fields + [("action", "review")], csrf: form.hidden("_csrf"))
+            #expect(review.status == 200)
+            #expect(review.html.contains("Ihre Angaben prüfen"))
+            #expect(try await fixture.store.counts()["requests"] == 0, "the summary stores nothing")
+            let submitted = try await anna.post(
+                "/antraege", fields + [("action", "submit")], csrf: review.hidden("_csrf"))
+            #expect(submitted.status == 303)
+            let location = try #require(submitted.location)
+            #expect(location.hasSuffix("?hinweis=submitted"))
+            let requestPath = String(location.prefix { $0 != "?" })
+            let page = try await anna.get(location)
+            #expect(page.html.contains("Der Antrag ist eingereicht."))
+            #expect(page.html.contains("Art. 6 Abs. 1 lit. e DSGVO (öffentliche Aufgabe) – § 9 BBodSchG"))
+            #expect(page.html.contains("Data Owner"))
+            // A double click: the same idempotency key answers with the same request, no second one.
+            _ = try await anna.post("/antraege", fields + [("action", "submit")], csrf: review.hidden("_csrf"))
+            #expect(try await fixture.store.counts()["requests"] == 1)
+
+            for (approver, step) in [
+                ("otto", "Data Owner"), ("stefan", "Data Steward"), ("dora", "Datenschutz"),
+                ("ingo", "Informationssicherheit"),
+            ] {
+                let browser = Browser(client)
+                try await browser.login(approver)
+                let inbox = try await browser.get("/eingang")
+                #expect(inbox.html.contains(requestPath), "\(approver) sees the request in the inbox")
+                let view = try await browser.get(requestPath)
+                #expect(view.html.contains("Ihre Entscheidung"), "\(approver) may decide (\(step))")
+                let decided = try await browser.post(
+                    requestPath + "/entscheidung",
+                    [
+                        ("version", try #require(view.hidden("version"))),
+                        ("branch", try #require(view.hidden("branch"))),
+                        ("decision", "approve"), ("text", "In Ordnung (\(approver))"),
+                    ], csrf: view.hidden("_csrf"))
+                #expect(decided.status == 303, "\(approver): \(decided.html.prefix(400))")
+                if approver == "otto" {
+                    // The same form again (a second tab, a double click): the page was out of date, so
+                    // nothing happens and a 409 page says so.
+                    let again = try await browser.post(
+                        requestPath + "/entscheidung",
+                        [
+                            ("version", try #require(view.hidden("version"))),
+                            ("branch", try #require(view.hidden("branch"))), ("decision", "approve"),
+                        ], csrf: view.hidden("_csrf"))
+                    #expect(again.status == 409)
+                    #expect(again.html.contains("Jemand war schneller"))
+                }
+                let after = try await browser.get(requestPath)
+                #expect(after.html.contains("In Ordnung (\(approver))"))
+                #expect(!after.html.contains("Ihre Entscheidung"), "decided once, no second form")
+            }
+            let granted = try await anna.get(requestPath)
+            #expect(granted.html.contains("Freigegeben; Nutzung erlaubt bis 31. Dezember 2026."))
+        }
+    }
+
+    @Test("errors appear next to the field and in the summary, in German, and the input is kept")
+    func validationErrorsKeepTheInput() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=altlastenkataster")
+            let page = try await anna.post(
+                "/antraege",
+                [
+                    ("kind", "shared_data"), ("dataset_id", "altlastenkataster"), ("purpose", "Nur ein Zweck"),
+                    ("recipient.type", "external"), ("action", "submit"),
+                ], csrf: form.hidden("_csrf"))
+            #expect(page.status == 422)
+            #expect(page.html.contains("Bitte prüfen Sie Ihre Angaben"))
+            #expect(page.html.contains("href=\"#f-recipient-name\""), "the summary links to the field")
+            #expect(page.html.contains("id=\"f-recipient-name-error\""), "the error stands at the field")
+            #expect(page.html.contains(">Nur ein Zweck</textarea>"), "the input is kept")
+            #expect(page.html.contains("value=\"external\" checked"))
+            #expect(try await fixture.store.counts()["requests"] == 0)
+        }
+    }
+
+    @Test("everything people write is escaped on every page that shows it")
+    func userTextIsEscaped() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let hostile = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>"
+            let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=baumkataster")
+            let saved = try await anna.post(
+                "/antraege",
+                [
+                    ("kind", "shared_data"), ("dataset_id", "baumkataster"), ("purpose", hostile),
+                    ("recipient.name", hostile), ("recipient.type", "external"), ("format", hostile),
+                    ("action", "save"),
+                ], csrf: form.hidden("_csrf"))
+            #expect(saved.status == 303, "\(saved.html.prefix(300))")
+            let path = String(try #require(saved.location).prefix { $0 != "?" })
+            for page in [try await anna.get(path), try await anna.get("/")] {
+                #expect(!page.html.contains("<script>alert"))
+                #expect(!page.html.contains("<img src=x"))
+            }
+            let view = try await anna.get(path)
+            #expect(view.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+            // Reflected input of a refused form is escaped too.
+            let refused = try await anna.post(
+                "/antraege",
+                [("kind", "shared_data"), ("dataset_id", "baumkataster"), ("purpose", hostile), ("action", "submit")],
+                csrf: form.hidden("_csrf"))
+            #expect(refused.status == 422)
+            #expect(!refused.html.contains("<script>alert"))
+        }
+    }
+
+    @Test("no GET changes a row: every page, logged in and not")
+    func getChangesNothing() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=baumkataster")
+            let saved = try await anna.post(
+                "/antraege",
+                [("kind", "shared_data"), ("dataset_id", "baumkataster"), ("purpose", "Zweck"), ("action", "save")],
+                csrf: form.hidden("_csrf"))
+            let path = String(try #require(saved.location).prefix { $0 != "?" })
+            let otto = Browser(client)
+            try await otto.login("otto")
+            let before = try await fixture.allCounts()
+            for browser in [anna, otto] {
+                for page in [
+                    "/", "/katalog", "/katalog?q=baum&classification=public", "/katalog/baumkataster", "/eingang",
+                    "/vertretungen", path, path + "/ueberarbeiten", "/antraege/neu?kind=open_data&dataset=baumkataster",
+                    "/gibt-es-nicht", "/antraege/\(UUID().uuidString)",
+                ] {
+                    _ = try await browser.get(page)
+                }
+            }
+            #expect(try await fixture.allCounts() == before)
+        }
+    }
+
+    @Test("a session ends after the idle timeout and after the absolute one; the login page says so")
+    func sessionsExpire() async throws {
+        try await WebFixture.with(settings: WebSettings(idleTimeout: .seconds(600), absoluteTimeout: .seconds(3600))) {
+            fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            fixture.clock.advance(days: 5.0 / 1440)
+            #expect(try await anna.get("/eingang").status == 200, "active within the idle limit")
+            fixture.clock.advance(days: 11.0 / 1440)
+            let idle = try await anna.get("/eingang")
+            #expect(idle.status == 303)
+            let login = try await anna.get(try #require(idle.location))
+            #expect(login.html.contains("Ihre Sitzung ist abgelaufen") || login.html.contains("Anmelden"))
+
+            let bob = Browser(client)
+            try await bob.login("anna")
+            for _ in 0..<7 {
+                fixture.clock.advance(days: 9.0 / 1440)
+                _ = try await bob.get("/")
+            }
+            #expect(try await bob.get("/eingang").status == 303, "past the absolute limit, however active")
+        }
+    }
+
+    @Test("error pages: 404 in German with the path, English by Accept-Language, a login redirect, no-store")
+    func errorPages() async throws {
+        try await WebFixture.with { fixture, client in
+            let browser = Browser(client)
+            let missing = try await browser.get("/gibt-es-nicht")
+            #expect(missing.status == 404)
+            #expect(missing.html.contains("Seite nicht gefunden"))
+            #expect(missing.html.contains("<html lang=\"de\">"))
+            browser.language = "en"
+            let english = try await browser.get("/gibt-es-nicht")
+            #expect(english.html.contains("Page not found"))
+            #expect(english.headers[.contentLanguage] == "en")
+            // A page that needs a login sends there and back.
+            let inbox = try await browser.get("/eingang")
+            #expect(inbox.status == 303)
+            #expect(inbox.location == "/anmelden?weiter=%2Feingang")
+            // Someone else's request: the same 404 as a missing one.
+            browser.language = "de"
+            try await browser.login("paul")
+            let other = try await browser.get("/antraege/\(UUID().uuidString)")
+            #expect(other.status == 404)
+            #expect(other.html.contains("Der Antrag wurde nicht gefunden."))
+            for header in [SecurityHeadersMiddleware<AppRequestContext>.headers.first!.name] {
+                #expect(other.headers[header] != nil)
+            }
+            #expect(other.headers[.cacheControl] == "no-store")
+        }
+    }
+}
