@@ -43,6 +43,20 @@ extension Resubmission {
     }
 }
 
+extension RequestDetails.Patch {
+    static let fields = Set(RequestDetails.Field.allCases.map(\.rawValue))
+
+    /// `POST /requests/{id}/edit`: the changed fields of a draft.
+    static func read(_ body: JSONObject?) throws(APIProblem) -> RequestDetails.Patch {
+        guard let body else { return RequestDetails.Patch() }
+        var errors = BodyErrors()
+        body.rejectUnknown(fields, errors: &errors)
+        let patch = read(body, errors: &errors)
+        try errors.check()
+        return patch
+    }
+}
+
 /// The details a body gives; a field that is absent or `null` is not given.
 extension RequestDetails.Patch {
     fileprivate static func read(_ body: JSONObject, errors: inout BodyErrors) -> RequestDetails.Patch {

@@ -113,6 +113,18 @@ public struct RequestService: Sendable {
         }
     }
 
+    /// The requester changes a draft: the fields in `changes` replace the stored ones.
+    public func editDraft(
+        requestID: UUID, changes: RequestDetails.Patch, caller: Caller, now: Date, expectedVersion: Int? = nil,
+        idempotencyKey: String? = nil, logger: Logger
+    ) async throws(ServiceError) -> RequestView {
+        try await guarded(logger) {
+            try await self.performCommand(
+                EditDraftCommand(changes: changes), requestID: requestID, caller: caller, now: now,
+                expectedVersion: expectedVersion, key: idempotencyKey, logger: $0)
+        }
+    }
+
     /// The requester withdraws (draft, in review or while a question is open).
     public func withdraw(
         requestID: UUID, comment: String? = nil, caller: Caller, now: Date, expectedVersion: Int? = nil,
@@ -214,6 +226,30 @@ public struct RequestService: Sendable {
         _ dataset: DatasetInput, caller: Caller, now: Date, logger: Logger
     ) async throws(ServiceError) -> DatasetView {
         try await guarded(logger) { try await self.performUpsertDataset(dataset, caller: caller, now: now, logger: $0) }
+    }
+
+    /// Imports a catalogue file (administrators only): all of it, or with a problem nothing at all.
+    ///
+    /// - Returns: What changed, or the problems by line (`CatalogImportError`), nothing stored.
+    public func importCatalog(
+        _ document: CatalogDocument, file: String, caller: Caller, now: Date, logger: Logger
+    ) async throws(ServiceError) -> Result<CatalogImportReport, CatalogImportError> {
+        try await guarded(logger) {
+            guard caller.roles.contains(.admin) else {
+                throw SecurityRefusal(
+                    error: ServiceError(.forbidden, message: UserText("catalog.admin_only")),
+                    event: AuditRow(
+                        occurredAt: now, actor: caller.uid, event: .forbidden, clientAddress: caller.clientAddress,
+                        details: (try? StoredJSON.encode(["command": "import_catalog"])) ?? "{}"))
+            }
+            do {
+                let report = try await CatalogRepository(client: self.client).importCatalog(
+                    document, file: file, actor: caller.uid, now: now, logger: $0)
+                return .success(report)
+            } catch let problems as CatalogImportError {
+                return .failure(problems)
+            }
+        }
     }
 
     // MARK: Security events

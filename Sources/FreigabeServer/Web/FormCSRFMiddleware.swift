@@ -14,20 +14,25 @@ struct FormCSRFMiddleware: RouterMiddleware {
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         guard ![.get, .head, .options].contains(request.method) else { return try await next(request, context) }
-        let contentType = request.headers[.contentType]?.lowercased() ?? ""
-        guard contentType.hasPrefix("application/x-www-form-urlencoded") else {
+        let contentType = request.headers[.contentType] ?? ""
+        let isMultipart = contentType.lowercased().hasPrefix("multipart/form-data")
+        guard contentType.lowercased().hasPrefix("application/x-www-form-urlencoded") || isMultipart else {
             throw Self.refusal(.unsupportedMediaType, "web.not_a_form")
         }
         var request = request
         let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: WebForm.maximumBytes)
+            buffer = try await request.collectBody(
+                upTo: isMultipart ? WebForm.maximumUploadBytes : WebForm.maximumBytes)
         } catch {
             throw Self.refusal(.contentTooLarge, "web.form_too_large")
         }
         let form: WebForm
         do {
-            form = try WebForm(urlEncoded: String(buffer: buffer))
+            form =
+                isMultipart
+                ? try WebForm(multipart: Array(buffer.readableBytesView), boundary: Self.boundary(of: contentType))
+                : try WebForm(urlEncoded: String(buffer: buffer))
         } catch .tooLarge {
             throw Self.refusal(.contentTooLarge, "web.form_too_large")
         } catch {
@@ -41,6 +46,20 @@ struct FormCSRFMiddleware: RouterMiddleware {
         var context = context
         context.form = form
         return try await next(request, context)
+    }
+
+    /// The `boundary` parameter of a multipart content type ("" when there is none).
+    static func boundary(of contentType: String) -> String {
+        for parameter in contentType.split(separator: ";").dropFirst() {
+            let pair = parameter.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2, pair[0].trimmingCharacters(in: .whitespaces).lowercased() == "boundary" else {
+                continue
+            }
+            let value = pair[1].trimmingCharacters(in: .whitespaces)
+            return value.hasPrefix("\"") && value.hasSuffix("\"") && value.count >= 2
+                ? String(value.dropFirst().dropLast()) : value
+        }
+        return ""
     }
 
     /// A refusal in the page's language (catalogue `messages.web.*`), shown by the error page.

@@ -16,13 +16,24 @@ struct RequestFormPage {
     var errors: ErrorSummary
     /// Against a double click filing two requests: the same key replays the first answer.
     var idempotencyKey: String
-    /// The resubmission's answer to the open question; nil for a new request.
+    /// The resubmission's answer to the open question; nil otherwise.
     var answer: FormField?
     var question: String?
     var formAction: String
+    var isNew: Bool
+    var isDraft: Bool
     var isResubmission: Bool
-    /// The request's version, for a resubmission.
+    /// The request's version, when it exists already.
     var version: Int?
+
+    /// What the form is for.
+    enum Mode {
+        case new
+        /// Changing a saved draft.
+        case draft(id: UUID, version: Int)
+        /// Answering a question: the details as stored, plus the answer.
+        case resubmission(id: UUID, question: String?, version: Int)
+    }
 
     /// One question of the Open Data check (§ 12a EGovG): does the exclusion apply, and if so why may
     /// it still be published.
@@ -45,7 +56,7 @@ struct RequestFormPage {
     ///   - errors: field errors by field name, already in the page's language.
     init(
         form: RequestForm, values: [String: String], errors: [String: String], text: PageText,
-        idempotencyKey: String, resubmission: (requestID: UUID, question: String?)? = nil
+        idempotencyKey: String, mode: Mode = .new
     ) {
         let kind = form.kind
         var errors = errors
@@ -60,9 +71,20 @@ struct RequestFormPage {
         datasetTitle = form.dataset.title
         workflowTitle = text(form.workflowTitle)
         self.idempotencyKey = idempotencyKey
-        isResubmission = resubmission != nil
-        formAction = resubmission.map { "/antraege/\($0.requestID.uuidString)/ueberarbeiten" } ?? "/antraege"
-        question = resubmission?.question
+        switch mode {
+        case .new:
+            (isNew, isDraft, isResubmission) = (true, false, false)
+            formAction = "/antraege"
+        case .draft(let id, let version):
+            (isNew, isDraft, isResubmission) = (false, true, false)
+            formAction = "/antraege/\(id.uuidString)/bearbeiten"
+            self.version = version
+        case .resubmission(let id, let question, let version):
+            (isNew, isDraft, isResubmission) = (false, false, true)
+            formAction = "/antraege/\(id.uuidString)/ueberarbeiten"
+            self.question = question
+            self.version = version
+        }
 
         func required(_ field: RequirementField) -> Bool { form.required[field] != nil }
         /// The workflow's own message as the hint of a field it requires.
@@ -128,7 +150,7 @@ struct RequestFormPage {
                         hint: text("form.check.note_hint"), value: values[base + ".note"], error: errors[base + ".note"]
                     ))
             } : []
-        if resubmission != nil {
+        if isResubmission {
             answer = FormField(
                 .textarea, name: "comment", label: text("form.answer.label"), hint: text("form.answer.hint"),
                 value: values["comment"], error: errors["comment"])

@@ -58,11 +58,14 @@ struct RequestPage {
     var notice: String?
     var decision: DecisionForm?
     var canSubmit: Bool
+    var canEdit: Bool
     var canWithdraw: Bool
     var canResubmit: Bool
     var canRevoke: Bool
     var revokeReason: FormField?
     var isDraft: Bool
+    /// Errors of a command that no form on the page shows at a field (e.g. what a draft still lacks).
+    var errors: ErrorSummary
 
     init(
         _ view: RequestView, text: PageText, notice: String? = nil, values: [String: String] = [:],
@@ -89,6 +92,7 @@ struct RequestPage {
         steps = view.timeline.map { step in Self.step(step, decisions: view.decisions, text: text) }
         let actions = Set(view.allowedActions)
         canSubmit = actions.contains(.submit)
+        canEdit = actions.contains(.edit)
         canWithdraw = actions.contains(.withdraw)
         canResubmit = actions.contains(.resubmit)
         canRevoke = actions.contains(.revoke)
@@ -97,9 +101,13 @@ struct RequestPage {
                 .textarea, name: "reason", label: text("request.revoke_reason"), value: values["reason"],
                 error: errors["reason"], required: true)
         }
+        var shown: Set<String> = []
         if let options = view.decisionOptions {
             decision = Self.decisionForm(options, text: text, values: values, errors: errors)
+            shown.formUnion(["decision", "branch", "comment", "reason", "question", "licence", "portal_url"])
         }
+        if canRevoke { shown.insert("reason") }
+        self.errors = ErrorSummary(fields: [], errors: errors.filter { !shown.contains($0.key) })
     }
 
     private static func facts(_ view: RequestView, text: PageText) -> [Row] {

@@ -65,10 +65,23 @@ struct RequestPages: Sendable {
                 kind: view.kind, datasetID: view.dataset.id, now: pages.now(), logger: context.logger(for: caller))
             return try showForm(
                 form, values: Self.values(of: view.details), errors: [:], request: request, context: context,
-                resubmission: (view.id, view.status.question, view.version))
+                mode: .resubmission(id: view.id, question: view.status.question, version: view.version))
         }
         group.post("antraege/{id}/ueberarbeiten") { request, context in
             try await resubmit(request, context: context)
+        }
+        group.get("antraege/{id}/bearbeiten") { request, context in
+            let caller = try context.pageCaller(request)
+            let view = try await service.request(
+                id: try requestID(context), caller: caller, now: pages.now(), logger: context.logger(for: caller))
+            let form = try await service.requestForm(
+                kind: view.kind, datasetID: view.dataset.id, now: pages.now(), logger: context.logger(for: caller))
+            return try showForm(
+                form, values: Self.values(of: view.details), errors: [:], request: request, context: context,
+                mode: .draft(id: view.id, version: view.version))
+        }
+        group.post("antraege/{id}/bearbeiten") { request, context in
+            try await editDraft(request, context: context)
         }
     }
 
@@ -128,15 +141,18 @@ struct RequestPages: Sendable {
     private func showForm(
         _ form: RequestForm, values: [String: String], errors: [String: String], request: Request,
         context: AppRequestContext, status: HTTPResponse.Status = .ok, idempotencyKey: String? = nil,
-        resubmission: (id: UUID, question: String?, version: Int)? = nil
+        mode: RequestFormPage.Mode = .new
     ) throws -> Response {
         let text = pages.text(request)
-        var page = RequestFormPage(
+        let page = RequestFormPage(
             form: form, values: values, errors: errors, text: text,
-            idempotencyKey: idempotencyKey ?? WebSession.newToken(),
-            resubmission: resubmission.map { ($0.id, $0.question) })
-        page.version = resubmission?.version
-        let title = resubmission == nil ? text("form.title", ["kind": page.kindLabel]) : text("form.resubmit_title")
+            idempotencyKey: idempotencyKey ?? WebSession.newToken(), mode: mode)
+        let title =
+            switch mode {
+            case .new: text("form.title", ["kind": page.kindLabel])
+            case .draft: text("form.draft_title")
+            case .resubmission: text("form.resubmit_title")
+            }
         return try pages.render(
             "request-form", title: title, page: page, request: request, context: context, status: status)
     }
@@ -209,7 +225,37 @@ struct RequestPages: Sendable {
                 kind: view.kind, datasetID: view.dataset.id, now: pages.now(), logger: logger)
             return try showForm(
                 requestForm, values: values, errors: errors, request: request, context: context,
-                status: .unprocessableContent, resubmission: (view.id, view.status.question, view.version))
+                status: .unprocessableContent,
+                mode: .resubmission(id: view.id, question: view.status.question, version: view.version))
+        }
+    }
+
+    /// Saves a draft's changes; with `action=submit` submits it right after, on the version just saved.
+    private func editDraft(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let caller = try context.pageCaller(request)
+        let id = try requestID(context)
+        let form = context.form ?? WebForm(fields: [])
+        let logger = context.logger(for: caller)
+        let text = pages.text(request)
+        do {
+            let changes = try RequestDetails.Patch.read(JSONObject(fields: detailsBody(form), path: ""))
+            var view = try await service.editDraft(
+                requestID: id, changes: changes, caller: caller, now: pages.now(), expectedVersion: Self.version(form),
+                logger: logger)
+            guard form["action"] == "submit" else {
+                return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=saved")
+            }
+            view = try await service.submit(
+                requestID: id, caller: caller, now: pages.now(), expectedVersion: view.version, logger: logger)
+            return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=submitted")
+        } catch let failure {
+            guard let errors = Self.fieldErrors(failure, text: text) else { throw failure }
+            let view = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
+            let requestForm = try await service.requestForm(
+                kind: view.kind, datasetID: view.dataset.id, now: pages.now(), logger: logger)
+            return try showForm(
+                requestForm, values: Self.values(of: form), errors: errors, request: request, context: context,
+                status: .unprocessableContent, mode: .draft(id: view.id, version: view.version))
         }
     }
 

@@ -97,6 +97,7 @@ struct PageFrame {
     var isCatalog = false
     var isInbox = false
     var isDeputyships = false
+    var isAdmin = false
 
     init(request: Request, context: AppRequestContext, text: PageText, languages: [String]) {
         if let person = context.identity?.person {
@@ -115,5 +116,6 @@ struct PageFrame {
         isCatalog = path.hasPrefix("/katalog")
         isInbox = path.hasPrefix("/eingang")
         isDeputyships = path.hasPrefix("/vertretungen")
+        isAdmin = path.hasPrefix("/verwaltung")
     }
 }

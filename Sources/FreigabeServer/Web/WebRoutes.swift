@@ -36,5 +36,6 @@ struct WebRoutes: Sendable {
         CatalogPages(pages: pages, service: service).add(to: group)
         RequestPages(pages: pages, service: service).add(to: group)
         DeputyshipPages(pages: pages, service: service).add(to: group)
+        AdminPages(pages: pages, service: service).add(to: group)
     }
 }

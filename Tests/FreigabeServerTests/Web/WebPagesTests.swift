@@ -172,6 +172,111 @@ struct WebPagesTests {
         }
     }
 
+    @Test("a draft is saved incomplete, its submission lists what is missing, it is edited and submitted")
+    func draftSavedEditedSubmitted() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=altlastenkataster")
+            let saved = try await anna.post(
+                "/antraege",
+                [
+                    ("kind", "shared_data"), ("dataset_id", "altlastenkataster"), ("purpose", "Planung"),
+                    ("action", "save"),
+                ],
+                csrf: form.hidden("_csrf"))
+            #expect(saved.status == 303)
+            let path = String(try #require(saved.location).prefix { $0 != "?" })
+            let draft = try await anna.get(try #require(saved.location))
+            #expect(draft.html.contains("Der Entwurf ist gespeichert."))
+            #expect(draft.html.contains("Entwurf bearbeiten"))
+            let early = try await anna.post(
+                path + "/einreichen", [("version", try #require(draft.hidden("version")))], csrf: draft.hidden("_csrf"))
+            #expect(early.status == 422)
+            #expect(early.html.contains("Bitte prüfen Sie Ihre Angaben"))
+            #expect(early.html.contains("Rechtsgrundlage") || early.html.contains("Empfänger"))
+            let edit = try await anna.get(path + "/bearbeiten")
+            #expect(edit.html.contains(">Planung</textarea>"), "the form shows the draft")
+            let submitted = try await anna.post(
+                path + "/bearbeiten",
+                [
+                    ("version", try #require(edit.hidden("version"))), ("recipient.name", "Umweltamt"),
+                    ("recipient.type", "internal"), ("legal_basis", "art6_1_e"), ("access_end", "2026-12-31"),
+                    ("action", "submit"),
+                ], csrf: edit.hidden("_csrf"))
+            #expect(submitted.status == 303, "\(submitted.html.prefix(500))")
+            #expect(submitted.location?.hasSuffix("hinweis=submitted") == true)
+            let page = try await anna.get(path)
+            #expect(page.html.contains("Prüfung durch den Data Owner"))
+            #expect(!page.html.contains("Entwurf bearbeiten"))
+        }
+    }
+
+    @Test(
+        "administration: only admins; a catalogue file with an error shows file:line and stores nothing; a dataset is created"
+    )
+    func administration() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            #expect(try await anna.get("/verwaltung").status == 403)
+            let adam = Browser(client)
+            try await adam.login("adam")
+            let overview = try await adam.get("/verwaltung")
+            #expect(overview.status == 200)
+            #expect(overview.html.contains("altlastenkataster"))
+            let before = try await fixture.allCounts()
+            let broken = """
+                domains:
+                  - id: umwelt
+                    title: Umwelt
+                    steward_group: cn=stewards-umwelt,ou=groups,dc=stadt,dc=example
+                datasets:
+                  - id: neu
+                    title: Neu
+                    domain: gibt-es-nicht
+                    owner: otto
+                    classification: public
+                    personal_data: none
+                    protection_need: normal
+                """
+            let refused = try await adam.postFile(
+                "/verwaltung/import", field: "file", filename: "katalog.yaml", content: broken,
+                csrf: overview.hidden("_csrf"))
+            #expect(refused.status == 422)
+            #expect(refused.html.contains("katalog.yaml:6"), "\(refused.html.suffix(3000).prefix(1500))")
+            #expect(try await fixture.allCounts() == before, "nothing stored")
+            // Anna's forged import is refused by the service too, not only hidden.
+            #expect(
+                try await anna.postFile(
+                    "/verwaltung/import", field: "file", filename: "k.yaml", content: broken,
+                    csrf: try await anna.get("/").hidden("_csrf")
+                ).status == 403)
+            let fixed = broken.replacingOccurrences(of: "gibt-es-nicht", with: "umwelt")
+            let imported = try await adam.postFile(
+                "/verwaltung/import", field: "file", filename: "katalog.yaml", content: fixed,
+                csrf: overview.hidden("_csrf"))
+            #expect(imported.status == 200)
+            #expect(imported.html.contains("1 Datensätze neu"))
+            let form = try await adam.get("/verwaltung/datensatz")
+            let saved = try await adam.post(
+                "/verwaltung/datensatz",
+                [
+                    ("id", "spielplaetze"), ("title", "Spielplätze"), ("domain", "umwelt"), ("owner", "otto"),
+                    ("classification", "public"), ("personal_data", "none"), ("protection_need", "normal"),
+                    ("high_value", "false"), ("formats", "CSV, GeoJSON"),
+                ], csrf: form.hidden("_csrf"))
+            #expect(saved.status == 303, "\(saved.html.prefix(600))")
+            let dataset = try await adam.get("/katalog/spielplaetze")
+            #expect(dataset.html.contains("Spielplätze"))
+            #expect(dataset.html.contains("CSV, GeoJSON"))
+            let invalid = try await adam.post(
+                "/verwaltung/datensatz", [("id", "Kein Slug!"), ("title", "X")], csrf: form.hidden("_csrf"))
+            #expect(invalid.status == 422)
+            #expect(invalid.html.contains("Bitte prüfen Sie Ihre Angaben"))
+        }
+    }
+
     @Test("errors appear next to the field and in the summary, in German, and the input is kept")
     func validationErrorsKeepTheInput() async throws {
         try await WebFixture.with { fixture, client in

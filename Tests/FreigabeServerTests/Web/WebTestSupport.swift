@@ -112,6 +112,21 @@ final class Browser: @unchecked Sendable {
             headers: [.contentType: "application/x-www-form-urlencoded"])
     }
 
+    /// Posts a `multipart/form-data` form with one file.
+    @discardableResult
+    func postFile(
+        _ path: String, field: String, filename: String, content: String, csrf: String?
+    ) async throws -> Page {
+        let boundary = "----freigabe-test-boundary"
+        var body = ""
+        if let csrf { body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n\(csrf)\r\n" }
+        body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(field)\"; filename=\"\(filename)\"\r\n"
+        body += "Content-Type: application/octet-stream\r\n\r\n\(content)\r\n--\(boundary)--\r\n"
+        return try await send(
+            .post, path, body: ByteBuffer(string: body),
+            headers: [.contentType: "multipart/form-data; boundary=\(boundary)"])
+    }
+
     /// Logs in as `user` (password `demo`) and returns the start page's redirect.
     @discardableResult
     func login(_ user: String, password: String = "demo") async throws -> Page {

@@ -3,7 +3,7 @@ import Hummingbird
 import Logging
 import WorkflowEngine
 
-/// Requests: file one, read one, list mine, the inbox, and the five commands on a request.
+/// Requests: file one, read one, list mine, the inbox, and the six commands on a request.
 struct RequestsController: Sendable {
     let service: RequestService
     let now: @Sendable () -> Date
@@ -61,6 +61,14 @@ struct RequestsController: Sendable {
             try await command(request, context) { id, caller, headers, logger in
                 let changes = try Resubmission.read(try await APIBody.object(request, allowEmpty: true))
                 return try await service.resubmit(
+                    requestID: id, changes: changes, caller: caller, now: now(),
+                    expectedVersion: headers.expectedVersion, idempotencyKey: headers.idempotencyKey, logger: logger)
+            }
+        }
+        routes.post("requests/{id}/edit") { request, context in
+            try await command(request, context) { id, caller, headers, logger in
+                let changes = try RequestDetails.Patch.read(try await APIBody.object(request, allowEmpty: true))
+                return try await service.editDraft(
                     requestID: id, changes: changes, caller: caller, now: now(),
                     expectedVersion: headers.expectedVersion, idempotencyKey: headers.idempotencyKey, logger: logger)
             }

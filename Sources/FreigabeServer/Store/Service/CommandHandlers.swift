@@ -192,6 +192,29 @@ struct ResubmitCommand: RequestCommandHandler {
     }
 }
 
+/// `edit`: the requester changes a draft's details before submitting it. Nothing is routed yet, so the
+/// engine is not asked; the workflow's completeness rules apply at submission, the text rules now.
+struct EditDraftCommand: RequestCommandHandler {
+    static let operation = "edit"
+    let changes: RequestDetails.Patch
+
+    var fingerprint: AnyEncodable { AnyEncodable(changes) }
+
+    func apply(to request: inout CommandInProgress) throws -> [Effect] {
+        try request.requireRequester("request.only_requester_edits")
+        guard case .draft = request.machine.state else {
+            throw ServiceError(
+                .invalidState, message: UserText("request.only_drafts_edited"),
+                engineCode: WorkflowError.Code.invalidTransition.rawValue)
+        }
+        var errors = FieldErrors()
+        let details = changes.applied(to: request.record.details).cleaned(kind: request.record.kind, errors: &errors)
+        try errors.check()
+        request.record.details = details
+        return []
+    }
+}
+
 /// `withdraw`: the requester ends the request (draft, in review, or while a question is open).
 struct WithdrawCommand: RequestCommandHandler {
     static let operation = "withdraw"

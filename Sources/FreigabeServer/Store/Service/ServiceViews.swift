@@ -161,7 +161,7 @@ public struct DecisionView: Sendable, Hashable, Codable {
 
 /// The actions the caller may take on the request now (for buttons and links).
 public enum RequestAction: String, Sendable, Hashable, Codable, CaseIterable {
-    case submit, withdraw, resubmit, decide, revoke
+    case submit, edit, withdraw, resubmit, decide, revoke
 }
 
 /// How the caller may decide the request now, as the engine answers it: the decision form of the

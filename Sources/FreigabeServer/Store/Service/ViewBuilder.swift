@@ -114,7 +114,7 @@ struct ViewBuilder {
         let isRequester = machine.snapshot.requester == context.caller.uid
         switch machine.state {
         case .draft:
-            if isRequester { actions += [.submit, .withdraw] }
+            if isRequester { actions += [.submit, .edit, .withdraw] }
         case .inReview:
             if isRequester { actions.append(.withdraw) }
             if context.authority(machine, dataset: dataset, now: now) != nil { actions.append(.decide) }
