@@ -328,6 +328,18 @@ class Browser:
         (label[0] if label else radio).click()
         assert radio.is_selected(), f"{name}={value} not selected"
 
+    def expect(self, condition: bool, message: str) -> None:
+        """A check whose failure is recorded and reported at the end of the test (like a page defect)
+        instead of stopping the story: for what a page lacks while the story can still go on."""
+        if not condition:
+            self.problems.append(f"{self.path()}: {message}")
+
+    def choose_label(self, name: str, label: str) -> None:
+        """Pick the option of the <select> `name` whose visible text is `label`."""
+        from selenium.webdriver.support.select import Select
+
+        Select(self.field(name)).select_by_visible_text(label)
+
     def button(self, label: str, within=None):
         """The button (or submit input) whose visible text is `label` (exactly, spaces trimmed)."""
         root = within or self.driver

@@ -22,6 +22,9 @@ NAMES = {
     "dora": "Dora Dietz",
     "ingo": "Ingo Imhof",
     "olga": "Olga Ostrowski",
+    "sina": "Sina Sommer",
+    "volker": "Volker Vogt",
+    "adam": "Adam Arndt",
 }
 
 # Workflows/shared-data.yaml and open-data.yaml: the German step titles the timeline shows.

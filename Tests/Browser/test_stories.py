@@ -88,3 +88,190 @@ def test_shared_data_with_personal_data_is_approved_by_everyone_in_turn(browser)
     for title, _, in [(OWNER_STEP, 0), (STEWARD_STEP, 0), (PRIVACY_STEP, 0), (SECURITY_STEP, 0)]:
         step_says(b, title, "Zugestimmt")
     assert until.year and timeline(b)
+
+
+def open_own_request(b, rid: str, name: str) -> None:
+    """From the start page ("Meine Anträge") to the request."""
+    links = b.driver.find_elements(By.CSS_SELECTOR, f"main a[href='/antraege/{rid}']")
+    assert links, f"the start page does not list the request {rid}:\n{b.text()}"
+    links[0].click()
+    b.wait_for_path(f"/antraege/{rid}")
+    b.wait_ready()
+    b.check(name)
+
+
+def test_open_data_request_is_rejected_with_a_reason(browser):
+    b = browser
+    login(b, "anna")
+    b.follow("Datenkatalog")
+    b.wait_for_path("/katalog")
+    b.check("catalogue")
+    b.follow("Baumkataster")
+    b.wait_for_path("/katalog/baumkataster")
+    b.check("dataset")
+    b.follow("Als Open Data freigeben")
+    b.wait_for_path(r"/antraege/neu\?.*")
+    assert "kind=open_data" in b.path()
+    b.check("new-open-data")
+    assert not b.driver.find_elements(By.NAME, "recipient.name"), "Open Data has no recipient"
+    b.fill("purpose", "Veröffentlichung im Open-Data-Portal für die Baumpatenschaften")
+    b.choose_label("licence", "Creative Commons Namensnennung 4.0 International (CC BY 4.0)")
+    b.fill("format", "CSV")
+    for question in ("personal_reference", "trade_secrets", "third_party_rights", "security", "confidentiality"):
+        b.choose(f"open_data_check.{question}.applies", "false")
+    b.press("Weiter zur Übersicht")
+    assert "Ihre Angaben prüfen" in b.text()
+    b.check("summary", english=False)
+    b.press("Verbindlich einreichen")
+    rid = request_id(b)
+    assert notice(b) == "Der Antrag ist eingereicht."
+    b.check("request-submitted")
+    step_says(b, OWNER_STEP, "Jetzt an der Reihe")
+    logout(b)
+
+    login(b, "otto")
+    open_request_from_inbox(b, rid, "otto")
+    # a rejection without a reason is refused, next to the field and in the summary at the top
+    decide(b, "reject")
+    summary = b.find(By.ID, "form-errors")
+    assert "Bitte prüfen Sie Ihre Angaben" in summary.text
+    error = b.find(By.ID, "f-text-error")
+    assert error.text.strip(), "the error stands next to the text field"
+    assert b.field("text").get_attribute("aria-invalid") == "true"
+    assert b.driver.find_element(By.CSS_SELECTOR, "input[name=decision][value=reject]").is_selected(), (
+        "the choice is kept")
+    b.check("decision-without-reason", english=False, status_page=True)  # 422, the form again
+    reason = "Die Standorte von Bäumen auf Privatgrundstücken dürfen nicht veröffentlicht werden."
+    decide(b, "reject", reason)
+    assert notice(b) == "Ihre Entscheidung ist gespeichert."
+    b.check("rejected")
+    assert "Abgeschlossen: Abgelehnt." in status_text(b)
+    step_says(b, OWNER_STEP, "Abgelehnt", "otto (Data Owner)", reason)
+    logout(b)
+
+    login(b, "anna")
+    assert "Abgeschlossen: Abgelehnt." in b.text()
+    open_own_request(b, rid, "request-rejected")
+    assert reason in timeline(b)
+    assert not b.driver.find_elements(By.CSS_SELECTOR, "main form[action$='/entscheidung']"), (
+        "nobody decides a closed request")
+
+
+def test_request_goes_back_with_a_question_is_answered_and_resubmitted(browser):
+    b = browser
+    login(b, "anna")
+    rid = file_shared_data_request(
+        b, "Baumkataster", personal=False, purpose="Planung der Ersatzpflanzungen im Stadtteil Süd")
+    logout(b)
+
+    question = "Brauchen Sie alle Baumarten oder nur die Straßenbäume?"
+    login(b, "otto")
+    open_request_from_inbox(b, rid, "otto")
+    decide(b, "request_changes", question)
+    assert notice(b) == "Ihre Entscheidung ist gespeichert."
+    b.check("question-asked")
+    assert "Es gibt eine Rückfrage an die antragstellende Person." in status_text(b)
+    step_says(b, OWNER_STEP, "Rückfrage", question)
+    logout(b)
+
+    login(b, "anna")
+    open_own_request(b, rid, "request-with-question")
+    assert question in status_text(b)
+    b.follow("Antwort geben und erneut einreichen")
+    b.wait_for_path(f"/antraege/{rid}/ueberarbeiten")
+    b.check("resubmit-form")
+    assert question in b.text(), "the form shows the question"
+    answer = "Nur die Straßenbäume, ohne Parkbäume."
+    b.fill("comment", answer)
+    b.fill("purpose", "Planung der Ersatzpflanzungen an Straßen im Stadtteil Süd")
+    b.press("Erneut einreichen")
+    b.wait_for_path(rf"/antraege/{rid}(\?.*)?")
+    assert notice(b) == "Der Antrag ist erneut eingereicht."
+    b.check("resubmitted")
+    assert "Liegt seit heute beim Schritt „Prüfung durch den Data Owner“" in status_text(b)
+    assert "Planung der Ersatzpflanzungen an Straßen im Stadtteil Süd" in b.text()
+    logout(b)
+
+    login(b, "otto")
+    open_request_from_inbox(b, rid, "otto")
+    b.expect(answer in b.text(), f"otto cannot read anna's answer {answer!r} on the request page")
+    decide(b, "approve")
+    assert notice(b) == "Ihre Entscheidung ist gespeichert."
+    b.check("approved-after-answer")
+    step_says(b, OWNER_STEP, "Zugestimmt")
+    step_says(b, STEWARD_STEP, "Jetzt an der Reihe")
+
+
+def test_draft_is_saved_and_submitted_later(browser):
+    b = browser
+    login(b, "anna")
+    b.open("/antraege/neu?dataset=luftmessstationen&kind=shared_data", "new-shared-data")
+    purpose = "Auswertung der Stickstoffdioxidwerte für den Luftreinhalteplan"
+    b.fill("purpose", purpose)
+    b.fill("recipient.name", "Umweltamt, Sachgebiet Luftreinhaltung")
+    b.choose("recipient.type", "internal")
+    date_input(b, "access_end", today() + dt.timedelta(days=90))
+    b.press("Als Entwurf speichern")
+    rid = request_id(b)
+    assert notice(b) == "Der Entwurf ist gespeichert."
+    b.check("draft-saved")
+    assert "Entwurf – noch nicht eingereicht." in status_text(b)
+    logout(b)
+
+    login(b, "otto")
+    b.follow("Eingang")
+    b.wait_for_path("/eingang")
+    b.check("inbox-otto")
+    assert not b.driver.find_elements(By.CSS_SELECTOR, f"main a[href='/antraege/{rid}']"), (
+        "a draft is in nobody's inbox")
+    logout(b)
+
+    login(b, "anna")
+    assert "Entwurf – noch nicht eingereicht." in b.text()
+    open_own_request(b, rid, "draft")
+    assert purpose in b.text()
+    b.press("Jetzt einreichen")
+    b.wait_for_path(rf"/antraege/{rid}(\?.*)?")
+    assert notice(b) == "Der Antrag ist eingereicht."
+    b.check("draft-submitted")
+    assert "Liegt seit heute beim Schritt „Prüfung durch den Data Owner“ (Data Owner)." in status_text(b)
+
+
+def test_deputy_decides_for_otto_and_the_page_says_so(browser):
+    b = browser
+    login(b, "otto")
+    b.follow("Vertretungen")
+    b.wait_for_path("/vertretungen")
+    b.check("deputyships")
+    b.fill("deputy", "paul")
+    date_input(b, "valid_from", today())
+    date_input(b, "valid_until", today() + dt.timedelta(days=7))
+    b.press("Vertretung einrichten")
+    b.wait_for_path(r"/vertretungen(\?.*)?")
+    assert notice(b) == "Die Vertretung ist eingerichtet."
+    b.check("deputyship-created")
+    assert "paul vertritt Sie" in b.text()
+    logout(b)
+
+    login(b, "anna")
+    rid = file_shared_data_request(
+        b, "Lärmkartierung", personal=False, purpose="Lärmschutz an der Umgehungsstraße Ost")
+    logout(b)
+
+    login(b, "paul")
+    open_request_from_inbox(b, rid, "paul")
+    assert "Sie entscheiden als Data Owner in Vertretung für otto." in b.text()
+    decide(b, "approve", "In Vertretung geprüft.")
+    assert notice(b) == "Ihre Entscheidung ist gespeichert."
+    b.check("decided-as-deputy")
+    step_says(b, OWNER_STEP, "Zugestimmt", "paul (Data Owner) – in Vertretung für otto", "In Vertretung geprüft.")
+    logout(b)
+
+    login(b, "otto")
+    b.follow("Vertretungen")
+    b.wait_for_path("/vertretungen")
+    b.check("deputyships")
+    b.press("Beenden")
+    b.wait_for_path(r"/vertretungen(\?.*)?")
+    assert notice(b) == "Die Vertretung ist beendet."
+    b.check("deputyship-ended")
