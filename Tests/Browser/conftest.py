@@ -8,6 +8,7 @@ Run it with scripts/browser-tests (it starts the server and sets FREIGABE_BROWSE
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib.util
 import json
 import os
@@ -29,6 +30,8 @@ CHROMIUM = os.environ.get("FREIGABE_BROWSER_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("FREIGABE_BROWSER_CHROMEDRIVER", "/usr/bin/chromedriver")
 WAIT_SECONDS = 10
 WIDTHS = (320, 1440)
+# Screenshots of the English pass too (the German ones are always taken): FREIGABE_BROWSER_SCREENSHOTS_EN=1.
+SCREENSHOTS_EN = os.environ.get("FREIGABE_BROWSER_SCREENSHOTS_EN") == "1"
 
 # Selenium Manager must not try to download a browser or driver: only PyPI and Debian are reachable.
 os.environ.setdefault("SE_OFFLINE", "true")
@@ -100,6 +103,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "page"
 
 
+# A page's HTML without the values that change on every request (CSRF and idempotency tokens).
+PAGE_KEY = """
+const root = document.documentElement.cloneNode(true);
+for (const e of root.querySelectorAll("input[name=_csrf], input[name=idempotency_key]")) e.removeAttribute("value");
+return document.documentElement.lang + "\\n" + root.outerHTML;
+"""
+
 # When the document is wider than the window: the outermost elements that stick out to the right
 # (tag, id, the start of their text), and whether each is (inside) a <table>.
 WIDE_ELEMENTS = """
@@ -123,6 +133,9 @@ class Browser:
     every navigation a click or a form submission caused."""
 
     _counter = 0  # numbers the screenshots across the whole run, in visiting order
+    # Pages already checked in this run, by their HTML without the per-form random tokens: the login
+    # page or a start page seen again is not checked again (the suite logs in some 30 times).
+    _checked: set[str] = set()
 
     def __init__(self, driver: WebDriver, test_name: str, language: str = "de") -> None:
         self.driver = driver
@@ -173,6 +186,11 @@ class Browser:
         Pass english=False only for a page that is not the answer to a GET (a form shown again after a
         POST): fetching its URL again would not show the same page."""
         self.wait_ready()
+        key = hashlib.sha256(self.js(PAGE_KEY).encode()).hexdigest()
+        if key in Browser._checked:
+            self._console_errors(status_page)  # drain the log; the page itself was checked before
+            return
+        Browser._checked.add(key)
         self._check_one(name, self.language, status_page)
         if english and self.language != "en":
             url = self.driver.current_url
@@ -203,7 +221,8 @@ class Browser:
         if violation:
             self.problems.append(violation)
         for width in WIDTHS:
-            wide = self._screenshot(SCREENSHOTS / f"{label}-{width}.png", width)
+            keep = language == self.language or SCREENSHOTS_EN
+            wide = self._screenshot(SCREENSHOTS / f"{label}-{width}.png" if keep else None, width)
             if not wide:
                 continue
             where = " | ".join(e["what"] for e in wide["elements"])
@@ -238,9 +257,11 @@ class Browser:
             return "\n".join(lines)
         return None
 
-    def _screenshot(self, path: Path, width: int) -> dict | None:
-        """A full-page PNG at `width` CSS pixels. At the narrowest width, returns what sticks out to
-        the right when the page scrolls sideways (else None)."""
+    def _screenshot(self, path: Path | None, width: int) -> dict | None:
+        """A full-page PNG at `width` CSS pixels (none without `path`). At the narrowest width, returns
+        what sticks out to the right when the page scrolls sideways (else None)."""
+        if path is None and width != min(WIDTHS):
+            return None
         d = self.driver
         metrics = {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 800}
         try:
@@ -253,9 +274,10 @@ class Browser:
             wide = None
             if width == min(WIDTHS):
                 wide = d.execute_script(WIDE_ELEMENTS, width)
-            shot = d.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(base64.b64decode(shot["data"]))
+            if path is not None:
+                shot = d.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(base64.b64decode(shot["data"]))
             return wide
         finally:
             d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

@@ -210,7 +210,7 @@ def test_draft_is_saved_and_submitted_later(browser):
     b.fill("purpose", purpose)
     b.fill("recipient.name", "Umweltamt, Sachgebiet Luftreinhaltung")
     b.choose("recipient.type", "internal")
-    date_input(b, "access_end", today() + dt.timedelta(days=90))
+    # the end of use is still open: a draft may be incomplete
     b.press("Als Entwurf speichern")
     rid = request_id(b)
     assert notice(b) == "Der Entwurf ist gespeichert."
@@ -230,7 +230,12 @@ def test_draft_is_saved_and_submitted_later(browser):
     assert "Entwurf – noch nicht eingereicht." in b.text()
     open_own_request(b, rid, "draft")
     assert purpose in b.text()
-    b.press("Jetzt einreichen")
+    b.follow("Entwurf bearbeiten")
+    b.wait_for_path(f"/antraege/{rid}/bearbeiten")
+    b.check("edit-draft")
+    assert b.field("purpose").get_attribute("value") == purpose, "the draft's values are in the form"
+    date_input(b, "access_end", today() + dt.timedelta(days=90))
+    b.press("Speichern und einreichen")
     b.wait_for_path(rf"/antraege/{rid}(\?.*)?")
     assert notice(b) == "Der Antrag ist eingereicht."
     b.check("draft-submitted")
