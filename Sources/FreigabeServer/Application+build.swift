@@ -79,6 +79,9 @@ public func buildApplication(
         {
             services.append(OutboxDispatcherService(dispatcher: dispatcher, logger: logger))
         }
+        services.append(
+            try await makeWebhookDispatcherService(
+                settings: configuration.webhooks, client: client, metrics: metrics, logger: logger))
         api = APIRoutes(service: service, document: try OpenAPIDocument.load(path: configuration.openAPIFile))
         requests = service
         let sessionStore = PostgresSessionDriver(
@@ -137,14 +140,41 @@ func makeOutboxDispatcher(
     do {
         return try OutboxDispatcher(
             client: client, directory: LDAPMailDirectory(directory: directory),
-            composer: MailComposer(renderer: renderer, workflows: workflows), settings: mail, metrics: metrics,
-            logger: logger)
+            composer: MailComposer(renderer: renderer, workflows: workflows, publicURL: configuration.web.publicURL),
+            settings: mail, metrics: metrics, logger: logger, linkLifetime: configuration.web.decisionLinkLifetime)
     } catch {
         throw ConfigurationError(
             code: .invalidValue, key: MailSettings.Key.host,
             description: "Die SMTP-Einstellungen sind nicht verwendbar: \(error.description)",
             details: String(reflecting: error))
     }
+}
+
+/// The webhook dispatcher. Host names of the subscriptions are resolved now: one that resolves to an
+/// address the policy refuses stops the start; one that does not resolve is a warning (checked again
+/// before every attempt).
+func makeWebhookDispatcherService(
+    settings: WebhookSettings, client: PostgresClient, metrics: AppMetrics, logger: Logger
+) async throws -> WebhookDispatcherService {
+    for warning in try await WebhookAddressCheck.check(settings) {
+        logger.warning("Webhook receiver not resolvable now", metadata: ["webhook.subscription": "\(warning)"])
+    }
+    for subscription in settings.subscriptions where subscription.url.scheme == "http" {
+        // Allowed (a receiver on the same host or behind a TLS proxy), but the body travels readable.
+        logger.warning(
+            "Webhook URL without TLS: events travel unencrypted",
+            metadata: ["webhook.subscription": "\(subscription)"])
+    }
+    if settings.subscriptions.isEmpty {
+        logger.info("No webhook subscriptions (webhooks.subscriptions): webhook events are only marked handled")
+    } else {
+        logger.info(
+            "Webhook dispatcher configured",
+            metadata: ["webhook.subscriptions": .array(settings.subscriptions.map { .string($0.description) })])
+    }
+    return WebhookDispatcherService(
+        dispatcher: WebhookDispatcher(client: client, settings: settings, metrics: metrics, logger: logger),
+        logger: logger)
 }
 
 /// Records every refused login as a security event in the audit log. Failing to record it must not

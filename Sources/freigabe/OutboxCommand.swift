@@ -6,7 +6,7 @@ import FreigabeServer
 struct OutboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outbox",
-        abstract: "Inspect and retry the mail waiting in the outbox.",
+        abstract: "Inspect and retry the mail and webhooks waiting in the outbox.",
         discussion: "Connects as the application role with FREIGABE_DB_* (as `freigabe serve`).",
         subcommands: [List.self, Retry.self]
     )
@@ -30,13 +30,24 @@ struct OutboxCommand: AsyncParsableCommand {
 
     struct Retry: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Send a failed mail again now; recipients who got it are not mailed twice.")
+            abstract: "Send a failed mail (or webhook, w<id>) again now; recipients who got it are not mailed twice.")
 
-        @Argument(help: "The outbox row's id (from `freigabe outbox list --failed`).")
-        var id: Int64
+        @Argument(help: "The outbox row's id, or w<id> for a webhook delivery (from `freigabe outbox list --failed`).")
+        var id: String
+
+        func validate() throws {
+            guard Int64(id) != nil || (id.hasPrefix("w") && Int64(id.dropFirst()) != nil) else {
+                throw ValidationError("ID must be a number (mail) or w<number> (webhook)")
+            }
+        }
 
         func run() async throws {
-            try await OutboxTool.retry(id: id, environment: ProcessInfo.processInfo.environment).emit()
+            let environment = ProcessInfo.processInfo.environment
+            if let number = Int64(id) {
+                try await OutboxTool.retry(id: number, environment: environment).emit()
+            } else if let number = Int64(id.dropFirst()) {
+                try await OutboxTool.retryWebhook(id: number, environment: environment).emit()
+            }
         }
     }
 }

@@ -14,12 +14,41 @@ public enum OutboxTool {
         return logger
     }()
 
-    /// Pending mail rows (oldest first), or with `failed` those someone will never get.
+    /// Pending mail rows (oldest first), or with `failed` those someone will never get; then the
+    /// webhook deliveries in the same sense.
     public static func list(failed: Bool, limit: Int = 100, environment: [String: String]) async -> ToolOutput {
         await withDatabase(environment: environment) { client in
             let entries = try await OutboxStore.list(failed: failed, limit: limit, client: client, logger: logger)
-            return ToolOutput(standardOutput: render(entries, failed: failed))
+            let deliveries = try await WebhookStore.list(failed: failed, limit: limit, client: client, logger: logger)
+            let disabled = try await WebhookStore.disabled(client: client, logger: logger)
+            // The webhook part only when there is one: most installations have no subscriptions.
+            let webhooks =
+                deliveries.isEmpty && disabled.isEmpty
+                ? [] : [""] + render(deliveries, disabled: disabled, failed: failed)
+            return ToolOutput(standardOutput: render(entries, failed: failed) + webhooks)
         }
+    }
+
+    static func render(_ deliveries: [WebhookDeliveryEntry], disabled: [String: Date], failed: Bool) -> [String] {
+        let formatter = ISO8601DateFormatter()
+        var lines: [String] = disabled.keys.sorted().map { name in
+            "webhook subscription \(name) disabled since \(formatter.string(from: disabled[name]!)) (410 Gone; "
+                + "a new URL enables it again)"
+        }
+        guard !deliveries.isEmpty else { return lines + [failed ? "no failed webhooks" : "no pending webhooks"] }
+        lines.append(
+            "webhook\tsubscription\tevent\trequest\tcreated\tattempts\tnext attempt\tfailed\tstatus\tlast error")
+        for entry in deliveries {
+            lines.append(
+                [
+                    "w" + String(entry.id), entry.subscription, entry.event,
+                    entry.requestID.map { $0.uuidString.lowercased() } ?? "-", formatter.string(from: entry.createdAt),
+                    String(entry.attempts), entry.failedAt == nil ? formatter.string(from: entry.availableAt) : "-",
+                    entry.failedAt.map { formatter.string(from: $0) } ?? "-", entry.status.map(String.init) ?? "-",
+                    (entry.lastError ?? "").replacingOccurrences(of: "\n", with: " "),
+                ].joined(separator: "\t"))
+        }
+        return lines
     }
 
     /// Makes row `id` due now with a fresh retry schedule; the recipients it reached are not mailed again.
@@ -31,6 +60,17 @@ public enum OutboxTool {
                     succeeded: false)
             }
             return ToolOutput(standardOutput: ["outbox row \(id) is due again"])
+        }
+    }
+
+    /// Makes webhook delivery `id` (`w<id>` in the list) due now with a fresh retry schedule.
+    public static func retryWebhook(id: Int64, environment: [String: String], now: Date = Date()) async -> ToolOutput {
+        await withDatabase(environment: environment) { client in
+            guard try await WebhookStore.retry(id: id, now: now, client: client, logger: logger) else {
+                return ToolOutput(
+                    standardError: ["Keine Webhook-Zustellung w\(id), oder sie ist zugestellt."], succeeded: false)
+            }
+            return ToolOutput(standardOutput: ["webhook delivery w\(id) is due again"])
         }
     }
 

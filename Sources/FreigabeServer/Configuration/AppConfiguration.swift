@@ -64,6 +64,8 @@ public struct AppConfiguration: Sendable, Equatable {
     public var audit = AuditSettings()
     /// The web pages' address and session lifetimes (`web.*`).
     public var web = WebSettings()
+    /// Webhook subscriptions (`webhooks.*`); none by default.
+    public var webhooks = WebhookSettings()
 
     public enum LogFormat: String, Sendable, CaseIterable {
         case text, json
@@ -128,6 +130,7 @@ public struct AppConfiguration: Sendable, Equatable {
         configuration.loginCacheTTL = try DirectorySettings.loginCacheTTL(values)
         configuration.database = try DatabaseSettings.read(values)
         configuration.mail = try MailSettings.read(values)
+        configuration.webhooks = try WebhookSettings.read(values)
         if let file = values.text(Key.openAPIFile) { configuration.openAPIFile = file }
         configuration.metricsToken = values.text(Key.metricsToken)
         configuration.audit = try AuditSettings.read(values)

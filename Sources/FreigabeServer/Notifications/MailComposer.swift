@@ -12,6 +12,8 @@ import WorkflowEngine
 struct MailComposer: Sendable {
     let renderer: PageRenderer
     let workflows: WorkflowLibrary
+    /// Where people open Freigabe (``WebSettings/publicURL``): every mail links to the request's page.
+    var publicURL: URL = WebSettings().publicURL
 
     struct Composed: Sendable, Hashable {
         var subject: String
@@ -26,12 +28,15 @@ struct MailComposer: Sendable {
 
     /// The templates every topic needs; checked at start.
     static func templateNames(for topic: OutboxTopic) -> [String] {
-        ["email/\(topic.rawValue)-text", "email/\(topic.rawValue)-html"]
+        // Webhook rows are never mailed (the mail dispatcher claims kind `mail` only).
+        if topic == .webhook { return [] }
+        return ["email/\(topic.rawValue)-text", "email/\(topic.rawValue)-html"]
     }
 
+    /// - Parameter links: the person's decision links by action (task mails only), as tokens.
     func compose(
         _ message: OutboxMessage, purpose: String?, workflow: WorkflowPin?, for person: MailPerson,
-        deputyFor: String? = nil
+        deputyFor: String? = nil, links: [DecisionLinkAction: String] = [:]
     ) throws(MissingTemplate) -> Composed {
         let catalog = renderer.catalog(for: person.language)
         let topic = message.topic.rawValue
@@ -54,11 +59,24 @@ struct MailComposer: Sendable {
         values["licence"] = message.licence
         values["portal_url"] = message.portalURL
         values["may_decide"] = message.mayDecide ?? false
+        values["request_url"] = publicURL.absoluteString + "/antraege/" + message.requestID.uuidString
+        if !links.isEmpty {
+            values["has_links"] = true
+            values["links"] = DecisionLinkAction.allCases.compactMap { action in
+                links[action].map { token in
+                    [
+                        "label": catalog["mail.links.\(action.rawValue)"] ?? action.rawValue,
+                        "url": publicURL.absoluteString + "/e/" + token,
+                    ]
+                }
+            }
+        }
         if let text = message.text {
             values["text"] = text
             values["text_label"] = catalog["mail.\(topic).text_label"] ?? catalog["mail.facts.text"] ?? ""
         }
         let names = Self.templateNames(for: message.topic)
+        guard names.count == 2 else { throw MissingTemplate(name: "email/\(message.topic.rawValue)") }
         guard let text = renderer.renderMail(names[0], language: person.language, values: values) else {
             throw MissingTemplate(name: names[0])
         }
@@ -66,6 +84,12 @@ struct MailComposer: Sendable {
             throw MissingTemplate(name: names[1])
         }
         return Composed(subject: subject, text: Self.tidy(text), html: html)
+    }
+
+    /// Whether the step lets approvers ask a question (the third link), in the pinned workflow.
+    func allowsQuestions(step: String, workflow: WorkflowPin?) -> Bool {
+        guard let workflow else { return false }
+        return workflows.entry(for: workflow)?.definition.step(step)?.allowsRequestChanges ?? false
     }
 
     /// The step's title in the workflow the request is pinned to, else its id.

@@ -97,10 +97,21 @@ struct ResolvedRecipients: Sendable, Hashable {
 
 extension OutboxTopic {
     /// Topics that ask someone to decide (or tell them they need not any more): their deputies get a copy.
+    /// Whether the mail asks its reader to decide, with links to approve, reject and ask: the task, the
+    /// reminder, and the escalation to an instance that may decide itself.
+    func carriesDecisionLinks(mayDecide: Bool?) -> Bool {
+        switch self {
+        case .requestDecision, .reminder: true
+        case .escalated: mayDecide ?? false
+        case .withdrawn, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expired, .webhook:
+            false
+        }
+    }
+
     var asksApprovers: Bool {
         switch self {
         case .requestDecision, .reminder, .escalated, .withdrawn: true
-        case .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expired: false
+        case .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expired, .webhook: false
         }
     }
 }

@@ -12,6 +12,9 @@ struct OutboxDispatcher: Sendable {
     let directory: any MailDirectory
     let composer: MailComposer
     let settings: MailSettings
+    /// Where task mails' decision links are stored.
+    let links: DecisionLinkStore
+    let linkLifetime: TimeInterval
     let smtp: SMTPClient
     let metrics: AppMetrics?
     let logger: Logger
@@ -20,9 +23,12 @@ struct OutboxDispatcher: Sendable {
 
     init(
         client: PostgresClient, directory: any MailDirectory, composer: MailComposer, settings: MailSettings,
-        metrics: AppMetrics?, logger: Logger, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+        metrics: AppMetrics?, logger: Logger, linkLifetime: TimeInterval = DecisionLinkStore.defaultLifetime,
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) throws(SMTPError) {
         self.client = client
+        self.links = DecisionLinkStore(client: client, logger: logger)
+        self.linkLifetime = linkLifetime
         self.directory = directory
         self.composer = composer
         self.settings = settings
@@ -193,8 +199,23 @@ struct OutboxDispatcher: Sendable {
                 continue
             }
             do {
+                var tokens: [DecisionLinkAction: String] = [:]
+                if message.topic.carriesDecisionLinks(mayDecide: message.mayDecide), let step = message.step {
+                    var actions: [DecisionLinkAction] = [.approve, .reject]
+                    if composer.allowsQuestions(step: step, workflow: row.workflow) { actions.append(.requestChanges) }
+                    do {
+                        tokens = try await links.mint(
+                            requestID: message.requestID, step: step, branch: message.branch ?? step, uid: person.uid,
+                            actions: actions, now: now, lifetime: linkLifetime)
+                    } catch {
+                        // The mail still goes, with the link to the request page; deciding there works.
+                        logger.warning(
+                            "decision links could not be stored", metadata: ["error": "\(String(reflecting: error))"])
+                    }
+                }
                 let composed = try composer.compose(
-                    message, purpose: row.purpose, workflow: row.workflow, for: person, deputyFor: deputyFor)
+                    message, purpose: row.purpose, workflow: row.workflow, for: person, deputyFor: deputyFor,
+                    links: tokens)
                 let thread = try Self.threadID(request: message.requestID, host: settings.hostName)
                 let mailMessage = try MailMessage(
                     messageID: try Self.messageID(row: row.id, uid: person.uid, host: settings.hostName),

@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
-import Synchronization
 
 /// Sends the outbox's mail. Every instance runs one; rows are claimed with `FOR UPDATE SKIP LOCKED`
 /// under a lease, so instances share the work and each row goes out once.
@@ -28,7 +27,9 @@ struct OutboxDispatcherService: Service {
         // its rows claimed; they come back after the lease and are sent with the same Message-IDs.
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.listen(ringing: doorbell) }
+                group.addTask {
+                    await OutboxListener(client: self.dispatcher.client, logger: self.logger).listen(ringing: doorbell)
+                }
                 await self.dispatch(woken: doorbell)
                 group.cancelAll()
             }
@@ -54,37 +55,6 @@ struct OutboxDispatcherService: Service {
                 pause = min(pause, .seconds(5))
             }
             await doorbell.wait(atMost: pause)
-        }
-    }
-
-    private func listen(ringing doorbell: Doorbell) async {
-        // While the database is down every attempt fails at once: wait longer each time (up to 30 s,
-        // the poll goes on meanwhile) and say so once per outage, not every few seconds.
-        var failures = 0
-        let listening = Mutex(false)
-        while !Task.isCancelled {
-            do {
-                try await dispatcher.client.withConnection { connection in
-                    try await connection.listen(on: OutboxStore.channel) { notifications in
-                        listening.withLock { $0 = true }
-                        // Rows written while nobody listened (start, reconnect) are due now.
-                        doorbell.ring()
-                        for try await _ in notifications { doorbell.ring() }
-                    }
-                }
-            } catch {
-                if Task.isCancelled { return }
-                if listening.withLock({ $0 }) { failures = 0 }
-                listening.withLock { $0 = false }
-                failures += 1
-                let metadata: Logger.Metadata = ["error": "\(String(reflecting: error))"]
-                if failures == 1 {
-                    logger.warning("Listening for new outbox rows failed; polling until it is back", metadata: metadata)
-                } else {
-                    logger.debug("Listening for new outbox rows failed again", metadata: metadata)
-                }
-            }
-            try? await Task.sleep(for: .seconds(min(1 << min(failures, 5), 30)))
         }
     }
 }

@@ -69,6 +69,24 @@ public final class AppMetrics: Sendable {
         Counter(label: "freigabe_outbox_mails_total", dimensions: [("outcome", outcome)], factory: factory).increment()
     }
 
+    /// A webhook delivery after an attempt: `delivered`, `retried`, `failed` (given up or 410), by
+    /// subscription (a configured name, so the label set stays small).
+    func webhookDelivery(subscription: String, outcome: String) {
+        Counter(
+            label: "freigabe_webhook_deliveries_total",
+            dimensions: [("subscription", subscription), ("outcome", outcome)],
+            factory: factory
+        ).increment()
+    }
+
+    /// A subscription switched off because its receiver answered 410 Gone.
+    func webhookDisabled(subscription: String) {
+        Counter(
+            label: "freigabe_webhook_subscriptions_disabled_total", dimensions: [("subscription", subscription)],
+            factory: factory
+        ).increment()
+    }
+
     /// A gauge set at scrape time.
     func gauge(_ label: String, _ value: Double, dimensions: [(String, String)] = []) {
         Gauge(label: label, dimensions: dimensions, factory: factory).record(value)

@@ -12,7 +12,7 @@ struct FormField {
     }
 
     enum Control {
-        case text, textarea, date, select, radios, url
+        case text, textarea, date, select, radios, url, password
     }
 
     var name: String
@@ -30,6 +30,7 @@ struct FormField {
     var isSelect = false
     var isRadios = false
     var isURL = false
+    var isPassword = false
     /// `aria-describedby`: the hint and the error, when present.
     var describedBy: String?
 
@@ -56,6 +57,7 @@ struct FormField {
         case .select: isSelect = true
         case .radios: isRadios = true
         case .url: isURL = true
+        case .password: isPassword = true
         }
         let described = [hint.map { _ in id + "-hint" }, error.map { _ in id + "-error" }].compactMap { $0 }
         describedBy = described.isEmpty ? nil : described.joined(separator: " ")

@@ -69,7 +69,9 @@ extension AppRequestContext {
         guard let person = identity?.person else {
             throw LoginRequired(returnPath: request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""))
         }
-        return Caller(person: person, clientAddress: clientAddress)
+        var caller = Caller(person: person, clientAddress: clientAddress)
+        caller.channel = .web
+        return caller
     }
 }
 

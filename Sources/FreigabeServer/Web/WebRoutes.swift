@@ -37,5 +37,9 @@ struct WebRoutes: Sendable {
         RequestPages(pages: pages, service: service).add(to: group)
         DeputyshipPages(pages: pages, service: service).add(to: group)
         AdminPages(pages: pages, service: service).add(to: group)
+        DecisionLinkPages(
+            pages: pages, service: service, links: DecisionLinkStore(client: service.client, logger: sessions.logger),
+            directory: directory, authenticator: authenticator
+        ).add(to: group)
     }
 }

@@ -12,6 +12,12 @@ public struct WebSettings: Sendable, Hashable {
     /// A session ends this long after the login, active or not (`web.session_max_hours`, default 10).
     public var absoluteTimeout: Duration
 
+    /// How long a decision link in a mail is valid (`web.decision_link_days`, default 14).
+    public var decisionLinkLifetime: TimeInterval = DecisionLinkStore.defaultLifetime
+    /// Whether a decision link's confirm page may take the person's password when they are not logged
+    /// in (`web.decision_link_password`, default true: phones rarely have a session).
+    public var decisionLinkPassword = true
+
     public init(
         publicURL: URL = URL(string: "http://127.0.0.1:8080")!, idleTimeout: Duration = .seconds(30 * 60),
         absoluteTimeout: Duration = .seconds(10 * 3600)
@@ -25,6 +31,8 @@ public struct WebSettings: Sendable, Hashable {
         public static let publicURL = "web.public_url"
         public static let idleMinutes = "web.session_idle_minutes"
         public static let maxHours = "web.session_max_hours"
+        public static let linkDays = "web.decision_link_days"
+        public static let linkPassword = "web.decision_link_password"
     }
 
     /// Whether browsers reach us over TLS (directly or through the city's proxy).
@@ -51,6 +59,14 @@ public struct WebSettings: Sendable, Hashable {
             Key.maxHours, expected: "Stunden von 1 bis 24", parse: { Int($0).flatMap { (1...24) ~= $0 ? $0 : nil } })
         {
             settings.absoluteTimeout = .seconds(hours * 3600)
+        }
+        if let days = try values.parsed(
+            Key.linkDays, expected: "Tage von 1 bis 60", parse: { Int($0).flatMap { (1...60) ~= $0 ? $0 : nil } })
+        {
+            settings.decisionLinkLifetime = TimeInterval(days) * 86_400
+        }
+        if let password = try values.parsed(Key.linkPassword, expected: "true, false", parse: DirectorySettings.bool) {
+            settings.decisionLinkPassword = password
         }
         return settings
     }

@@ -219,7 +219,7 @@ struct MailFixture: Sendable {
         let rows = try await service.admin.query(
             """
             SELECT id, topic, attempts, available_at, sent_at, failed_at, last_error, delivered_to, undeliverable_to
-            FROM outbox ORDER BY id
+            FROM outbox WHERE kind = 'mail' ORDER BY id
             """, logger: logger)
         var result: [Row] = []
         for try await (id, topic, attempts, available, sent, failed, error, delivered, undeliverable) in rows.decode(

@@ -56,6 +56,19 @@ struct OutboxDispatcherTests {
                 #expect(mail.text.contains("Frist: "))
                 #expect(mail.html.contains("<html lang=\"de\">"))
                 #expect(mail.html.contains("Prüfung durch den Data Owner"))
+                // The three decision links (the owner step allows questions) and the request's page.
+                #expect(mail.text.contains("Zustimmen: http://127.0.0.1:8080/e/"))
+                #expect(mail.text.contains("Ablehnen: http://127.0.0.1:8080/e/"))
+                #expect(mail.text.contains("Rückfrage stellen: http://127.0.0.1:8080/e/"))
+                #expect(mail.text.contains("http://127.0.0.1:8080/antraege/\(created.id.uuidString)"))
+                #expect(mail.html.contains("href=\"http://127.0.0.1:8080/e/"))
+                // Only hashes are stored: no token of the mail is in the table.
+                let token = try #require(mail.text.split(separator: "/e/").dropFirst().first?.prefix(43))
+                let stored = try await fixture.service.app.query(
+                    "SELECT count(*)::int FROM decision_links WHERE uid = 'otto' AND action = 'approve'",
+                    logger: fixture.logger)
+                for try await count in stored.decode(Int.self) { #expect(count == 1) }
+                #expect(DecisionLinkStore.isWellFormed(String(token)))
             }
             let toSteward = mails.filter { $0.to == ["stefan.stein@stadt.example"] }
             #expect(toSteward.map(\.subject) == ["\(number): Ihre Entscheidung ist gefragt – Baumkataster"])

@@ -184,7 +184,7 @@ struct LifecycleTests {
         try await ServiceFixture.with { fixture in
             let draft = try await fixture.shared("radverkehrsnetz", submit: false)
             #expect(draft.status.phase == .draft)
-            #expect(draft.allowedActions == [.submit, .withdraw])
+            #expect(draft.allowedActions == [.submit, .edit, .withdraw])
             #expect(try await fixture.auditEvents(request: draft.id) == ["created"])
             let submitted = try await fixture.service.submit(
                 requestID: draft.id, caller: People.anna, now: Clock.days(1), expectedVersion: draft.version,

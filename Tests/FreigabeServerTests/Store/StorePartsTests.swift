@@ -80,6 +80,7 @@ struct StorePartsTests {
                     "applied migration 1 catalogue", "applied migration 2 requests", "applied migration 3 audit_log",
                     "applied migration 4 timer_retries", "applied migration 5 outbox_delivery",
                     "applied migration 6 audit_seals", "applied migration 7 web_sessions",
+                    "applied migration 8 webhook_delivery", "applied migration 9 decision_links",
                     "granted privileges to \(database.settings.user)",
                 ])
             lines.withLock { $0 = [] }
@@ -132,7 +133,8 @@ struct StorePartsTests {
         try await ServiceFixture.with { fixture in
             let request = try await fixture.shared("baumkataster")
             let rows = try await fixture.admin.query(
-                "SELECT payload::text FROM outbox WHERE request_id = \(request.id) ORDER BY id", logger: logger)
+                "SELECT payload::text FROM outbox WHERE request_id = \(request.id) AND kind = 'mail' ORDER BY id",
+                logger: logger)
             var messages: [OutboxMessage] = []
             for try await text in rows.decode(String.self) {
                 messages.append(try OutboxMessage.decode(fromStoredJSON: text))
@@ -145,7 +147,7 @@ struct StorePartsTests {
             #expect(messages[1].requestNumber == request.number)
             _ = try await fixture.decide(request, by: People.otto, at: Clock.days(1))
             let steward = try await fixture.admin.query(
-                "SELECT payload::text FROM outbox WHERE request_id = \(request.id) ORDER BY id DESC LIMIT 1",
+                "SELECT payload::text FROM outbox WHERE request_id = \(request.id) AND kind = 'mail' ORDER BY id DESC LIMIT 1",
                 logger: logger)
             for try await text in steward.decode(String.self) {
                 let message = try OutboxMessage.decode(fromStoredJSON: text)

@@ -324,9 +324,10 @@ struct ServiceFixture: Sendable {
         return result
     }
 
+    /// The topics of the request's mail rows, in order.
     func outboxTopics(request: UUID) async throws -> [String] {
         let rows = try await admin.query(
-            "SELECT topic FROM outbox WHERE request_id = \(request) ORDER BY id", logger: logger)
+            "SELECT topic FROM outbox WHERE request_id = \(request) AND kind = 'mail' ORDER BY id", logger: logger)
         var result: [String] = []
         for try await topic in rows.decode(String.self) { result.append(topic) }
         return result

@@ -411,3 +411,100 @@ struct WebPagesTests {
         }
     }
 }
+
+/// Deciding from the mail's link: the confirm page (`/e/{token}`) against the real database and directory.
+@Suite("Decision links", .serialized)
+struct DecisionLinkTests {
+    /// A submitted Shared Data request for baumkataster (owner otto) and otto's three links.
+    static func prepare(_ fixture: WebFixture) async throws -> (RequestView, [DecisionLinkAction: String]) {
+        let anna = Caller(uid: "anna", displayName: "Anna Albers")
+        let view = try await fixture.service.createRequest(
+            NewRequest(
+                kind: .sharedData, datasetID: "baumkataster",
+                details: RequestDetails(
+                    purpose: "Stadtklima", recipient: RecipientInput(name: "Hochschule", type: .external),
+                    accessEnd: Clock.days(200)), submit: true),
+            caller: anna, now: fixture.clock.now(), logger: fixture.store.logger)
+        let tokens = try await DecisionLinkStore(client: fixture.store.app, logger: fixture.store.logger).mint(
+            requestID: view.id, step: "owner_review", branch: "owner_review", uid: "otto",
+            actions: [.approve, .reject, .requestChanges], now: fixture.clock.now(), lifetime: 14 * 86_400)
+        return (view, tokens)
+    }
+
+    @Test("GET and HEAD change no decision; the password confirms; the audit says email_link; a used link says so")
+    func approveWithPassword() async throws {
+        try await WebFixture.with { fixture, client in
+            let (view, tokens) = try await Self.prepare(fixture)
+            let scanner = Browser(client)
+            let before = try await fixture.store.counts()
+            let page = try await scanner.get("/e/\(try #require(tokens[.approve]))")
+            #expect(page.status == 200)
+            #expect(page.html.contains("Zustimmung bestätigen"))
+            #expect(page.html.contains("Passwort von otto"))
+            _ = try await scanner.send(.head, "/e/\(try #require(tokens[.reject]))", body: nil)
+            #expect(try await fixture.store.counts() == before, "opening a link decides nothing")
+
+            let wrong = try await scanner.post(
+                "/e/\(try #require(tokens[.approve]))", [("password", "falsch")], csrf: page.hidden("_csrf"))
+            #expect(wrong.status == 401)
+            #expect(try await fixture.store.counts()["decisions"] == before["decisions"])
+            let done = try await scanner.post(
+                "/e/\(try #require(tokens[.approve]))", [("password", "demo"), ("text", "Passt")],
+                csrf: page.hidden("_csrf"))
+            #expect(done.status == 200, "\(done.html.prefix(600))")
+            #expect(done.html.contains("Ihre Entscheidung ist gespeichert"))
+            let audit = try await fixture.store.admin.query(
+                "SELECT details->>'via' FROM audit_events WHERE request_id = \(view.id) AND event = 'approved'",
+                logger: fixture.store.logger)
+            var channels: [String?] = []
+            for try await via in audit.decode(String?.self) { channels.append(via) }
+            #expect(channels == ["email_link"])
+
+            let again = try await scanner.get("/e/\(try #require(tokens[.approve]))")
+            #expect(again.status == 409)
+            #expect(again.html.contains("bereits verwendet"))
+            // The reject link of the same mail: the step has moved on; it says who decided.
+            let moved = try await scanner.get("/e/\(try #require(tokens[.reject]))")
+            #expect(moved.status == 409)
+            #expect(moved.html.contains("nicht mehr entschieden"))
+            #expect(moved.html.contains("otto"))
+        }
+    }
+
+    @Test("hostile links: unknown, malformed, expired; another person's session; a rejection without reason")
+    func hostileLinks() async throws {
+        try await WebFixture.with { fixture, client in
+            let (_, tokens) = try await Self.prepare(fixture)
+            let browser = Browser(client)
+            for token in ["x", String(repeating: "A", count: 43), "../../etc/passwd", "%00"] {
+                let status = try await browser.get("/e/\(token)").status
+                // Hummingbird itself refuses a path with dot segments (400); the others are unknown links.
+                #expect(status == (token.hasPrefix("..") ? 400 : 404), "\(token): \(status)")
+            }
+            let reject = try #require(tokens[.reject])
+            let before = try await fixture.store.counts()
+            // Logged in as someone else: refused, nothing changed.
+            let paul = Browser(client)
+            try await paul.login("paul")
+            let foreign = try await paul.get("/e/\(reject)")
+            #expect(foreign.html.contains("mit einem anderen Konto angemeldet"))
+            let refused = try await paul.post("/e/\(reject)", [("text", "Nein")], csrf: foreign.hidden("_csrf"))
+            #expect(refused.status == 403)
+            // The bound person's session, but no reason.
+            let otto = Browser(client)
+            try await otto.login("otto")
+            let confirm = try await otto.get("/e/\(reject)")
+            #expect(!confirm.html.contains("Passwort von"), "the session is enough")
+            let noReason = try await otto.post("/e/\(reject)", [("text", " ")], csrf: confirm.hidden("_csrf"))
+            #expect(noReason.status == 422)
+            #expect(noReason.html.contains("Bitte begründen Sie die Ablehnung."))
+            #expect(try await fixture.store.counts() == before)
+            // Past its lifetime.
+            fixture.clock.advance(days: 15)
+            let expired = try await otto.get("/e/\(reject)")
+            #expect(expired.status == 410)
+            #expect(expired.html.contains("abgelaufen"))
+            #expect(try await fixture.store.counts() == before)
+        }
+    }
+}

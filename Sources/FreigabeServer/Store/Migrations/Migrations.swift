@@ -8,7 +8,8 @@
 /// Enum values in CHECK constraints are the engine's raw values (`Vocabulary.swift`); a test compares them.
 public enum Migrations {
     public static let all: [Migration] = [
-        catalogue, requests, auditLog, timerRetries, outboxDelivery, auditSeals, webSessions,
+        catalogue, requests, auditLog, timerRetries, outboxDelivery, auditSeals, webSessions, webhookDelivery,
+        decisionLinks,
     ]
 
     static let catalogue = Migration(
@@ -381,5 +382,71 @@ public enum Migrations {
             );
             CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
             COMMENT ON TABLE web_sessions IS 'Browser sessions: SHA-256 of the session id (never the id itself), the session (uid, CSRF token, login and last request times) and when it ends without activity. Expired rows are deleted by the server.';
+            """#)
+
+    /// Signed webhooks: the subscriptions' lasting state (a 410 disables one) and one delivery row per
+    /// `webhook` outbox row and subscription, each with its own attempts, lease and retry time. The
+    /// subscriptions themselves (URL, secret, event types) are configuration; only a hash of the URL is
+    /// stored, since a URL may carry the receiver's token.
+    static let webhookDelivery = Migration(
+        version: 8, name: "webhook_delivery",
+        sql: #"""
+            CREATE TABLE webhook_subscriptions (
+                name text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9]{0,31}$'),
+                url_hash bytea NOT NULL CHECK (length(url_hash) = 32),
+                created_at timestamptz NOT NULL,
+                disabled_at timestamptz,
+                disabled_reason text,
+                CHECK ((disabled_at IS NULL) = (disabled_reason IS NULL))
+            );
+            COMMENT ON TABLE webhook_subscriptions IS 'One row per configured webhook subscription (webhooks.<name>.*), registered at start. Events are delivered from created_at on, not the history.';
+            COMMENT ON COLUMN webhook_subscriptions.url_hash IS 'SHA-256 of the configured URL: a new URL re-enables a disabled subscription.';
+            COMMENT ON COLUMN webhook_subscriptions.disabled_at IS 'Set when the receiver answered 410 Gone: nothing more is sent until the URL changes.';
+
+            CREATE TABLE webhook_deliveries (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                outbox_id bigint NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
+                subscription text NOT NULL REFERENCES webhook_subscriptions (name) ON DELETE CASCADE,
+                event text NOT NULL,
+                created_at timestamptz NOT NULL,
+                available_at timestamptz NOT NULL,
+                attempts integer NOT NULL DEFAULT 0,
+                claim_token uuid,
+                delivered_at timestamptz,
+                failed_at timestamptz,
+                last_status integer,
+                last_error text,
+                UNIQUE (outbox_id, subscription)
+            );
+            COMMENT ON TABLE webhook_deliveries IS 'One webhook event (an outbox row of kind webhook) for one subscription; webhook-id is msg_<outbox_id>_<subscription> on every attempt, so receivers can drop repeats.';
+            COMMENT ON COLUMN webhook_deliveries.available_at IS 'Not tried before this time: the retry back-off, Retry-After, or the lease of the dispatcher that claimed it (claim_token).';
+            COMMENT ON COLUMN webhook_deliveries.failed_at IS 'The retry schedule ran out, or the receiver answered 410 Gone.';
+            COMMENT ON COLUMN webhook_deliveries.last_status IS 'HTTP status of the last attempt; NULL when no answer came (timeout, refused address, network).';
+            CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (available_at, id)
+                WHERE delivered_at IS NULL AND failed_at IS NULL;
+            CREATE INDEX webhook_deliveries_failed ON webhook_deliveries (failed_at) WHERE failed_at IS NOT NULL;
+            CREATE INDEX outbox_webhook_pending ON outbox (id) WHERE kind = 'webhook' AND sent_at IS NULL;
+            COMMENT ON COLUMN outbox.kind IS 'mail: sent by the mail dispatcher; webhook: one event, fanned out to webhook_deliveries (sent_at is then set).';
+            """#)
+
+    /// The links in task mails: one per person, request step and action, valid once and for a while.
+    static let decisionLinks = Migration(
+        version: 9, name: "decision_links",
+        sql: #"""
+            CREATE TABLE decision_links (
+                token_hash bytea PRIMARY KEY CHECK (length(token_hash) = 32),
+                request_id uuid NOT NULL REFERENCES requests (id),
+                step text NOT NULL,
+                branch text NOT NULL,
+                uid text NOT NULL,
+                action text NOT NULL CHECK (action IN ('approve', 'reject', 'request_changes')),
+                created_at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL,
+                used_at timestamptz,
+                CHECK (expires_at > created_at)
+            );
+            CREATE INDEX decision_links_request ON decision_links (request_id);
+            CREATE INDEX decision_links_expired ON decision_links (expires_at);
+            COMMENT ON TABLE decision_links IS 'Links in task mails: SHA-256 of a 256-bit random token (the token itself is only in the mail), bound to one request, step, branch, person and action; valid until expires_at and once (used_at).';
             """#)
 }

@@ -202,6 +202,11 @@ enum Privileges {
         ("audit_seals", "SELECT, INSERT"),
         ("audit_checkpoints", "SELECT, INSERT"),
         ("web_sessions", "SELECT, INSERT, UPDATE, DELETE"),
+        // Registered at start, disabled on 410; never deleted by the application.
+        ("webhook_subscriptions", "SELECT, INSERT, UPDATE"),
+        ("webhook_deliveries", "SELECT, INSERT, UPDATE, DELETE"),
+        // Links are marked used, never changed otherwise; expired ones are deleted.
+        ("decision_links", "SELECT, INSERT, UPDATE, DELETE"),
     ]
 
     static let sequences = ["request_number_seq", "audit_events_id_seq"]

@@ -17,6 +17,17 @@ public struct Caller: Sendable, Hashable {
     public var groups: Set<String>
     /// The client's IP address as the HTTP layer saw it (after trusted proxies), for the audit log.
     public var clientAddress: String?
+    /// The door the command came through; the audit log records it with every decision.
+    public var channel: Channel = .api
+
+    /// The doors to the same command handlers.
+    public enum Channel: String, Sendable, Hashable, Codable {
+        case api
+        /// The web pages, with a session.
+        case web
+        /// The confirm page of a decision link in a mail.
+        case emailLink = "email_link"
+    }
 
     public init(
         uid: String, displayName: String, mail: String? = nil, roles: Set<DirectoryRole> = [],

@@ -127,6 +127,12 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     public var grantedUntil: Date?
     public var licence: String?
     public var portalURL: String?
+    /// Webhook rows only: the event, when it happened, the request's state after it and the role that
+    /// acted or is asked (`WebhookPayload`).
+    public var event: WebhookEventType?
+    public var occurredAt: Date?
+    public var state: String?
+    public var role: String?
 
     /// Decodes a payload as stored.
     public static func decode(fromStoredJSON text: String) throws -> OutboxMessage {
@@ -142,6 +148,8 @@ struct EffectContext: Sendable {
     var dataset: DatasetRecord
     var requester: String
     var clientAddress: String?
+    /// The door the command came through (recorded with the audit events a person caused).
+    var channel: Caller.Channel = .api
     var now: Date
 }
 
@@ -152,6 +160,9 @@ enum EffectWriter {
             write.outbox.append(OutboxRow(topic: message.topic, payload: message))
         }
         for effect in effects {
+            if let event = webhookEvent(effect, context) {
+                write.outbox.append(OutboxRow(kind: "webhook", topic: .webhook, payload: event))
+            }
             switch effect {
             case .audit(let record):
                 write.audit.append(auditRow(record, context: context))
@@ -188,6 +199,44 @@ enum EffectWriter {
         }
     }
 
+    /// The webhook event an effect announces, if any: the engine's transitions (from their audit
+    /// records, which name the new state), steps now waiting for a role, and the grant or publication.
+    /// One row per event; the webhook dispatcher fans it out to the subscriptions.
+    static func webhookEvent(_ effect: Effect, _ context: EffectContext) -> OutboxMessage? {
+        func event(_ type: WebhookEventType, at: Date, step: String? = nil) -> OutboxMessage {
+            var result = message(context, topic: .webhook, to: [], step: step)
+            result.event = type
+            result.occurredAt = at
+            return result
+        }
+        switch effect {
+        case .audit(let record):
+            guard let type = WebhookEventType(record.event) else { return nil }
+            var result = event(type, at: record.at, step: record.step)
+            result.state = record.state
+            result.role = record.role?.identifier
+            return result
+        case .requestDecision(let step, let branch, let role, let deadline):
+            var result = event(.stepAssigned, at: context.now, step: step)
+            result.branch = branch
+            result.role = role.identifier
+            result.deadline = deadline
+            return result
+        case .notifyRequester(.granted(let until)):
+            var result = event(.requestGranted, at: context.now)
+            result.grantedUntil = until
+            return result
+        case .notifyRequester(.published(let licence, let portalURL)):
+            var result = event(.requestPublished, at: context.now)
+            result.licence = licence
+            result.portalURL = portalURL
+            return result
+        case .notifyRequester, .remind, .inform, .scheduleReminder, .scheduleEscalation, .scheduleExpiry,
+            .cancelTimers, .cancelExpiry:
+            return nil
+        }
+    }
+
     static func auditRow(_ record: AuditRecord, context: EffectContext) -> AuditRow {
         let decision: String? =
             switch record.event {
@@ -201,6 +250,8 @@ enum EffectWriter {
             }
         var details: [String: JSONValue] = ["request_number": .string(context.number)]
         if !record.covers.isEmpty { details["covers"] = .array(record.covers.map { .string($0) }) }
+        // A person's decision says how it arrived (API, page, mail link); the system's own events do not.
+        if record.actor != nil { details["via"] = .string(context.channel.rawValue) }
         return AuditRow(
             occurredAt: record.at, actor: record.actor, actingFor: record.actingFor, role: record.role?.identifier,
             requestID: context.requestID, datasetID: context.dataset.id, event: AuditEvent(record.event),

@@ -8,12 +8,14 @@ enum TimerKind: String, Sendable, Hashable, Codable, CaseIterable {
     case reminder, escalation, expiry
 }
 
-/// `outbox.topic`: the notification's template.
+/// `outbox.topic`: the notification's template; `webhook` for the rows of kind `webhook`, whose event
+/// type is in the payload.
 public enum OutboxTopic: String, Sendable, Hashable, Codable, CaseIterable {
     case requestDecision = "request_decision"
     case reminder, escalated, withdrawn, submitted
     case changesRequested = "changes_requested"
     case granted, published, rejected, revoked, expired
+    case webhook
 }
 
 /// `audit_events.event`: the engine's transition records and the server's own events.

@@ -1,0 +1,113 @@
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+
+/// What a link in a task mail does: approve, reject or ask a question.
+enum DecisionLinkAction: String, Sendable, Hashable, CaseIterable, Codable {
+    case approve
+    case reject
+    case requestChanges = "request_changes"
+}
+
+/// One stored decision link (`decision_links`), as the confirm page needs it.
+struct DecisionLink: Sendable, Hashable {
+    var requestID: UUID
+    var step: String
+    var branch: String
+    var uid: String
+    var action: DecisionLinkAction
+    var expiresAt: Date
+    var usedAt: Date?
+}
+
+/// The decision links of task mails: 256-bit random tokens, only their SHA-256 stored, each bound to one
+/// request, step, branch, person and action, valid until it expires and once.
+///
+/// Minted when a task mail is composed (a resend mints new ones; the old stay valid until they expire,
+/// and whichever is used first decides, as the step then has moved on). Used links are claimed with
+/// `UPDATE … WHERE used_at IS NULL`, so of two clicks one wins.
+struct DecisionLinkStore: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    /// How long a link is valid (`web.decision_link_days`, default 14).
+    static let defaultLifetime: TimeInterval = 14 * 86_400
+
+    /// Mints one link per action for `uid` and returns the tokens by action.
+    func mint(
+        requestID: UUID, step: String, branch: String, uid: String, actions: [DecisionLinkAction], now: Date,
+        lifetime: TimeInterval
+    ) async throws -> [DecisionLinkAction: String] {
+        var tokens: [DecisionLinkAction: String] = [:]
+        for action in actions { tokens[action] = WebSession.newToken() }
+        let rows = tokens.map { (Self.hash($0.value), $0.key.rawValue) }
+        let hashes = rows.map(\.0)
+        let names = rows.map(\.1)
+        let expires = now.addingTimeInterval(lifetime)
+        _ = try await Database.read(client, logger: logger) { connection in
+            try await connection.query(
+                """
+                INSERT INTO decision_links (token_hash, request_id, step, branch, uid, action, created_at, expires_at)
+                SELECT hash, \(requestID), \(step), \(branch), \(uid), action, \(now), \(expires)
+                FROM unnest(\(hashes)::bytea[], \(names)::text[]) AS link (hash, action)
+                """, logger: logger)
+        }
+        return tokens
+    }
+
+    /// The link of `token`, or nil for a token that never was (or is malformed).
+    func find(token: String) async throws -> DecisionLink? {
+        guard Self.isWellFormed(token) else { return nil }
+        let hash = Self.hash(token)
+        return try await Database.read(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT request_id, step, branch, uid, action, expires_at, used_at
+                FROM decision_links WHERE token_hash = \(hash)
+                """, logger: logger)
+            for try await (request, step, branch, uid, action, expires, used) in rows.decode(
+                (UUID, String, String, String, String, Date, Date?).self)
+            {
+                guard let action = DecisionLinkAction(rawValue: action) else { return nil }
+                return DecisionLink(
+                    requestID: request, step: step, branch: branch, uid: uid, action: action, expiresAt: expires,
+                    usedAt: used)
+            }
+            return nil
+        }
+    }
+
+    /// Marks the link used; false when it was used already (another click won).
+    func claim(token: String, now: Date) async throws -> Bool {
+        let hash = Self.hash(token)
+        return try await Database.read(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                "UPDATE decision_links SET used_at = \(now) WHERE token_hash = \(hash) AND used_at IS NULL RETURNING 1",
+                logger: logger)
+            for try await _ in rows { return true }
+            return false
+        }
+    }
+
+    /// Gives a claimed link back when the decision did not happen for a reason the person can fix (a
+    /// missing reason, the database briefly away).
+    func release(token: String) async throws {
+        let hash = Self.hash(token)
+        _ = try await Database.read(client, logger: logger) { connection in
+            try await connection.query(
+                "UPDATE decision_links SET used_at = NULL WHERE token_hash = \(hash)", logger: logger)
+        }
+    }
+
+    /// 43 characters of URL-safe base64 (256 bits), as ``WebSession/newToken()`` makes them.
+    static func isWellFormed(_ token: String) -> Bool {
+        token.utf8.count == 43
+            && token.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-"
+                    || $0 == "_"
+            }
+    }
+
+    static func hash(_ token: String) -> ByteBuffer { ByteBuffer(bytes: SHA256.hash(data: Data(token.utf8))) }
+}

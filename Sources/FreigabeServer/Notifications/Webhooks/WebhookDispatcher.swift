@@ -1,0 +1,163 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// One round of webhooks: fan new events out to the subscriptions, claim due deliveries, send them
+/// at the same time (each attempt bounded by the timeout), record what happened. The
+/// ``WebhookDispatcherService`` runs rounds; tests run them with a clock of their choice.
+struct WebhookDispatcher: Sendable {
+    let client: PostgresClient
+    let settings: WebhookSettings
+    let metrics: AppMetrics?
+    let logger: Logger
+    /// A number in 0..<1 for the retry jitter.
+    let random: @Sendable () -> Double
+
+    init(
+        client: PostgresClient, settings: WebhookSettings, metrics: AppMetrics?, logger: Logger,
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+    ) {
+        self.client = client
+        self.settings = settings
+        self.metrics = metrics
+        self.logger = logger
+        self.random = random
+    }
+
+    struct RoundReport: Sendable, Hashable {
+        /// Events turned into deliveries.
+        var fannedOut = 0
+        var claimed = 0
+        var delivered = 0
+        var retried = 0
+        var failed = 0
+        /// Subscriptions switched off by a 410 in this round.
+        var disabled: [String] = []
+    }
+
+    /// Registers the subscriptions (at start, and harmless again).
+    func register(now: Date) async throws {
+        try await WebhookStore.register(settings.subscriptions, now: now, client: client, logger: logger)
+    }
+
+    func runRound(now: Date) async throws -> RoundReport {
+        var report = RoundReport()
+        report.fannedOut = try await WebhookStore.fanOut(
+            settings.subscriptions, now: now, limit: settings.batchSize * 5, client: client, logger: logger)
+        let token = UUID()
+        let claimed = try await WebhookStore.claim(
+            subscriptions: settings.subscriptions.map(\.name), now: now, limit: settings.batchSize,
+            lease: settings.lease, token: token, client: client, logger: logger)
+        report.claimed = claimed.count
+        guard !claimed.isEmpty else { return report }
+        let outcomes = await withTaskGroup(of: (DeliveryOutcome, String).self) { group in
+            for delivery in claimed {
+                group.addTask { (await self.attempt(delivery, now: now), delivery.subscription) }
+            }
+            var outcomes: [(outcome: DeliveryOutcome, subscription: String)] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes.sorted { $0.outcome.id < $1.outcome.id }
+        }
+        for (outcome, subscription) in outcomes {
+            if outcome.deliveredAt != nil {
+                report.delivered += 1
+                metrics?.webhookDelivery(subscription: subscription, outcome: "delivered")
+            } else if outcome.failedAt != nil {
+                report.failed += 1
+                metrics?.webhookDelivery(subscription: subscription, outcome: "failed")
+            } else {
+                report.retried += 1
+                metrics?.webhookDelivery(subscription: subscription, outcome: "retried")
+            }
+            if outcome.disablesSubscription, !report.disabled.contains(subscription) {
+                report.disabled.append(subscription)
+                metrics?.webhookDisabled(subscription: subscription)
+                logger.error(
+                    "webhook receiver answered 410 Gone: subscription disabled until its URL changes",
+                    metadata: ["webhook.subscription": "\(subscription)"])
+            }
+        }
+        let written = try await WebhookStore.record(outcomes, token: token, now: now, client: client, logger: logger)
+        if written < outcomes.count {
+            logger.warning(
+                "some claimed webhook deliveries were taken over before their outcome was recorded",
+                metadata: ["webhook.claimed": "\(outcomes.count)", "webhook.recorded": "\(written)"])
+        }
+        return report
+    }
+
+    /// One attempt at one delivery, and what follows from it.
+    private func attempt(_ delivery: ClaimedDelivery, now: Date) async -> DeliveryOutcome {
+        var outcome = DeliveryOutcome(id: delivery.id)
+        var rowLogger = logger
+        rowLogger[metadataKey: "webhook.subscription"] = "\(delivery.subscription)"
+        rowLogger[metadataKey: "webhook.id"] = "\(delivery.webhookID)"
+        rowLogger[metadataKey: "webhook.attempt"] = "\(delivery.attempts)"
+        guard let subscription = settings.subscriptions.first(where: { $0.name == delivery.subscription }) else {
+            // Claimed only for configured names; kept for safety.
+            return retry(outcome, attempts: delivery.attempts, error: "Abonnement nicht konfiguriert", now: now)
+        }
+        let body: Data
+        let headers: WebhookSigner.Headers
+        do {
+            let message = try OutboxMessage.decode(fromStoredJSON: delivery.payload)
+            guard let payload = WebhookPayload(message, createdAt: delivery.createdAt) else {
+                throw PayloadError(description: "kein Ereignistyp")
+            }
+            body = try payload.body()
+            headers = try WebhookSigner.sign(
+                id: delivery.webhookID, timestamp: Int64(now.timeIntervalSince1970.rounded(.down)), body: body,
+                secrets: subscription.secrets)
+        } catch {
+            // Nothing a retry could change.
+            outcome.failedAt = now
+            outcome.error = "Inhalt nicht sendbar: \(error)"
+            rowLogger.error("webhook payload unusable", metadata: ["error": "\(error)"])
+            return outcome
+        }
+        let sender = WebhookSender(policy: settings.policy, timeout: settings.timeout)
+        switch await sender.send(to: subscription, body: body, headers: headers, now: now) {
+        case .delivered(let status):
+            outcome.deliveredAt = now
+            outcome.status = status
+            rowLogger.debug("webhook delivered", metadata: ["http.status": "\(status)"])
+        case .gone:
+            outcome.failedAt = now
+            outcome.status = 410
+            outcome.error = "410 Gone: Abonnement abgeschaltet"
+            outcome.disablesSubscription = true
+        case .failed(let status, let error, let retryAfter):
+            outcome.status = status
+            outcome = retry(outcome, attempts: delivery.attempts, error: error, retryAfter: retryAfter, now: now)
+            if outcome.failedAt != nil {
+                rowLogger.warning(
+                    "webhook failed for good (freigabe outbox list --failed)", metadata: ["error": "\(error)"])
+            } else {
+                rowLogger.info("webhook not delivered; retried later", metadata: ["error": "\(error)"])
+            }
+        }
+        return outcome
+    }
+
+    /// The next attempt after the schedule's pause, or later when the receiver asked (`Retry-After`);
+    /// failed when the schedule has run out.
+    private func retry(
+        _ outcome: DeliveryOutcome, attempts: Int, error: String, retryAfter: Duration? = nil, now: Date
+    ) -> DeliveryOutcome {
+        var outcome = outcome
+        guard let delay = settings.retrySchedule.delay(afterFailedAttempts: attempts, random: random()) else {
+            outcome.failedAt = now
+            outcome.error = String("aufgegeben nach \(attempts) Versuchen; \(error)".prefix(2000))
+            return outcome
+        }
+        let pause = max(delay, retryAfter ?? .zero)
+        outcome.retryAt = now.addingTimeInterval(
+            Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18)
+        outcome.error = String(error.prefix(2000))
+        return outcome
+    }
+
+    private struct PayloadError: Error, CustomStringConvertible {
+        var description: String
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Sends the webhooks. Every instance with a database runs one, also without subscriptions (it then
+/// marks the events handled, so they do not pile up, and a subscription added later starts with new
+/// events). Woken like the mail dispatcher by `LISTEN freigabe_outbox`, with the same slow poll and a
+/// wake-up when the earliest retry is due; deliveries are claimed with `FOR UPDATE SKIP LOCKED` under
+/// a lease, so several instances deliver each event once in normal operation.
+struct WebhookDispatcherService: Service {
+    let dispatcher: WebhookDispatcher
+    let logger: Logger
+    let now: @Sendable () -> Date
+
+    init(dispatcher: WebhookDispatcher, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.dispatcher = dispatcher
+        self.logger = logger
+        self.now = now
+    }
+
+    func run() async throws {
+        let doorbell = Doorbell()
+        // A delivery cut short by shutdown stays claimed; after the lease it is sent again with the
+        // same webhook-id.
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await OutboxListener(client: self.dispatcher.client, logger: self.logger).listen(ringing: doorbell)
+                }
+                await self.dispatch(woken: doorbell)
+                group.cancelAll()
+            }
+        }
+    }
+
+    private func dispatch(woken doorbell: Doorbell) async {
+        let settings = dispatcher.settings
+        var registered = false
+        while !Task.isCancelled {
+            var pause = settings.pollInterval
+            do {
+                if !registered {
+                    try await dispatcher.register(now: now())
+                    registered = true
+                }
+                let report = try await dispatcher.runRound(now: now())
+                if report.claimed >= settings.batchSize || report.fannedOut >= settings.batchSize * 5 { continue }
+                if let next = try await WebhookStore.nextDue(
+                    subscriptions: settings.subscriptions.map(\.name), client: dispatcher.client, logger: logger)
+                {
+                    let seconds = max(next.timeIntervalSince(now()), 0.05)
+                    pause = min(pause, .milliseconds(Int64(seconds * 1000)))
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.error("Sending webhooks failed", metadata: ["error": "\(String(reflecting: error))"])
+                pause = min(pause, .seconds(5))
+            }
+            await doorbell.wait(atMost: pause)
+        }
+    }
+}

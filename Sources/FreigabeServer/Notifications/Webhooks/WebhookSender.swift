@@ -1,0 +1,144 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// One HTTP attempt at one webhook: resolve the host, refuse addresses the policy refuses, POST the
+/// signed body to the address that was checked, judge the answer.
+///
+/// AsyncHTTPClient has no hook to choose or veto the address it resolves, so the sender resolves the
+/// name itself, checks every address, and pins the connection to the first with the client's
+/// `dnsOverride` (the URL's host stays in `Host`, SNI and the certificate check). When the connection
+/// is up, its peer address is checked once more (`http1_1ConnectionDebugInitializer`, HTTP/1 only),
+/// so what is refused is the address actually connected to, whatever DNS says between the two.
+struct WebhookSender: Sendable {
+    var policy: AddressPolicy
+    var timeout: Duration
+
+    enum Result: Sendable, Hashable {
+        case delivered(status: Int)
+        /// 410 Gone: the receiver wants no more.
+        case gone
+        /// Try again later; `retryAfter` when the receiver said when.
+        case failed(status: Int?, error: String, retryAfter: Duration?)
+    }
+
+    struct RefusedAddress: Error, CustomStringConvertible {
+        var reason: String
+        var description: String { "Adresse abgelehnt: \(reason)" }
+    }
+
+    func send(
+        to subscription: WebhookSettings.Subscription, body: Data, headers signed: WebhookSigner.Headers, now: Date
+    ) async -> Result {
+        let host = subscription.host
+        let started = ContinuousClock.now
+        let addresses: [IPAddress]
+        do {
+            addresses = try await HostResolver.addresses(of: host, port: subscription.port, timeout: timeout)
+        } catch {
+            return .failed(status: nil, error: "\(error)", retryAfter: nil)
+        }
+        // One refused address refuses the name: a receiver's DNS that also answers 127.0.0.1 is a trap.
+        for address in addresses {
+            if let reason = policy.refusal(of: address) {
+                return .failed(status: nil, error: RefusedAddress(reason: reason).description, retryAfter: nil)
+            }
+        }
+        guard let pinned = addresses.first else {
+            return .failed(status: nil, error: "„\(host)“ hat keine Adresse", retryAfter: nil)
+        }
+        let remaining = timeout - (ContinuousClock.now - started)
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .nanoseconds(remaining.nanoseconds), read: .nanoseconds(remaining.nanoseconds)))
+        configuration.httpVersion = .http1Only
+        if IPAddress(host) == nil { configuration.dnsOverride = [host: pinned.description] }
+        configuration.http1_1ConnectionDebugInitializer = Self.peerCheck(policy)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        var request = HTTPClientRequest(url: subscription.url.absoluteString)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "Freigabe-Webhooks/1")
+        request.headers.add(name: "webhook-id", value: signed.id)
+        request.headers.add(name: "webhook-timestamp", value: String(signed.timestamp))
+        request.headers.add(name: "webhook-signature", value: signed.signature)
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let result: Result
+        let prepared = request
+        do {
+            result = try await withDeadline(remaining) { () async throws -> Result in
+                let response = try await client.execute(prepared, timeout: .nanoseconds(remaining.nanoseconds))
+                // Read (a little of) the answer, so the connection ends cleanly; its content is not used.
+                _ = try? await response.body.collect(upTo: 16 * 1024)
+                return Self.judge(status: Int(response.status.code), headers: response.headers, now: now)
+            }
+        } catch let error as DeadlineExceeded {
+            result = .failed(status: nil, error: "Zeitüberschreitung: \(error)", retryAfter: nil)
+        } catch {
+            result = .failed(status: nil, error: Self.describe(error), retryAfter: nil)
+        }
+        try? await client.shutdown()
+        return result
+    }
+
+    /// Fails a new connection whose peer is an address `policy` refuses (AsyncHTTPClient then does not
+    /// use it): the check against the address actually connected to.
+    static func peerCheck(_ policy: AddressPolicy) -> @Sendable (any Channel) -> EventLoopFuture<Void> {
+        { channel in
+            guard let remote = channel.remoteAddress, let address = IPAddress(remote) else {
+                return channel.eventLoop.makeFailedFuture(RefusedAddress(reason: "Gegenstelle unbekannt"))
+            }
+            if let reason = policy.refusal(of: address) {
+                return channel.eventLoop.makeFailedFuture(RefusedAddress(reason: reason))
+            }
+            return channel.eventLoop.makeSucceededVoidFuture()
+        }
+    }
+
+    /// 2xx delivered, 410 gone, anything else (redirects included: they are not followed) again later.
+    static func judge(status: Int, headers: HTTPHeaders, now: Date) -> Result {
+        switch status {
+        case 200..<300:
+            return .delivered(status: status)
+        case 410:
+            return .gone
+        case 300..<400:
+            let location = headers.first(name: "Location").map { " nach „\(String($0.prefix(200)))“" } ?? ""
+            return .failed(
+                status: status, error: "HTTP \(status): Weiterleitung\(location) nicht gefolgt", retryAfter: nil)
+        default:
+            return .failed(
+                status: status, error: "HTTP \(status)",
+                retryAfter: headers.first(name: "Retry-After").flatMap { retryAfter($0, now: now) })
+        }
+    }
+
+    /// `Retry-After`: seconds or an HTTP date (RFC 9110 10.2.3); nil when unreadable. At most a day.
+    static func retryAfter(_ value: String, now: Date) -> Duration? {
+        let text = value.trimmingCharacters(in: .whitespaces)
+        var seconds: Double?
+        if let number = Int(text), number >= 0 {
+            seconds = Double(number)
+        } else {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "GMT")
+            formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+            if let date = formatter.date(from: text) { seconds = max(date.timeIntervalSince(now), 0) }
+        }
+        guard let seconds else { return nil }
+        return .seconds(min(seconds, 86_400))
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            // The client's own timeouts may fire a moment before the overall deadline: the same thing.
+            if [.readTimeout, .connectTimeout, .deadlineExceeded, .writeTimeout].contains(error) {
+                return "Zeitüberschreitung: \(error)"
+            }
+            return "HTTP-Client: \(error)"
+        }
+        return String(describing: error).prefix(500).description
+    }
+}

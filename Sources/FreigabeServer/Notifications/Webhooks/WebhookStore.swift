@@ -1,0 +1,252 @@
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A delivery claimed for one attempt, with its event.
+struct ClaimedDelivery: Sendable {
+    var id: Int64
+    var outboxID: Int64
+    var subscription: String
+    /// Attempts including this one.
+    var attempts: Int
+    var payload: String
+    var createdAt: Date
+
+    /// The same for every attempt at this event for this subscription (Standard Webhooks: the
+    /// receiver's idempotency key); no `.`, which would blur the signed content.
+    var webhookID: String { "msg_\(outboxID)_\(subscription)" }
+}
+
+/// What one attempt achieved; written only while the claim is still ours.
+struct DeliveryOutcome: Sendable, Hashable {
+    var id: Int64
+    var deliveredAt: Date?
+    var failedAt: Date?
+    var status: Int?
+    var error: String?
+    var retryAt: Date?
+    /// The receiver answered 410 Gone: the subscription is switched off.
+    var disablesSubscription = false
+}
+
+/// A delivery as `freigabe outbox list` shows it.
+public struct WebhookDeliveryEntry: Sendable, Hashable {
+    public var id: Int64
+    public var subscription: String
+    public var event: String
+    public var requestID: UUID?
+    public var createdAt: Date
+    public var availableAt: Date
+    public var attempts: Int
+    public var failedAt: Date?
+    public var status: Int?
+    public var lastError: String?
+}
+
+/// The SQL of the webhook dispatcher, each call one short transaction.
+enum WebhookStore {
+    /// Makes the configured subscriptions known: new ones start receiving events from now on; one whose
+    /// URL changed is enabled again (it was disabled for the old URL).
+    static func register(
+        _ subscriptions: [WebhookSettings.Subscription], now: Date, client: PostgresClient, logger: Logger
+    ) async throws {
+        guard !subscriptions.isEmpty else { return }
+        let names = subscriptions.map(\.name)
+        let hashes = subscriptions.map { subscription in
+            SHA256.hash(data: Data(subscription.url.absoluteString.utf8)).map { String(format: "%02x", $0) }.joined()
+        }
+        try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            try await connection.query(
+                """
+                INSERT INTO webhook_subscriptions (name, url_hash, created_at)
+                SELECT name, decode(url_hash, 'hex'), \(now)
+                FROM unnest(\(names)::text[], \(hashes)::text[]) AS s(name, url_hash)
+                ON CONFLICT (name) DO UPDATE SET url_hash = EXCLUDED.url_hash, disabled_at = NULL,
+                    disabled_reason = NULL
+                WHERE webhook_subscriptions.url_hash <> EXCLUDED.url_hash
+                """, logger: logger)
+        }
+    }
+
+    /// Turns up to `limit` new webhook events into one delivery per subscription that wants the event
+    /// type, is enabled and existed when the event happened; marks the events handled (`sent_at`). In
+    /// one statement, `FOR UPDATE SKIP LOCKED`: instances fanning out at once take different events,
+    /// and an event is fanned out once. With no subscriptions the events are only marked.
+    /// Returns how many events were handled.
+    static func fanOut(
+        _ subscriptions: [WebhookSettings.Subscription], now: Date, limit: Int, client: PostgresClient,
+        logger: Logger
+    ) async throws -> Int {
+        let names = subscriptions.map(\.name)
+        let filters = subscriptions.map(\.eventFilter)
+        return try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            let rows = try await connection.query(
+                """
+                WITH due AS (
+                    SELECT id FROM outbox WHERE kind = 'webhook' AND sent_at IS NULL
+                    ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                ), fanned AS (
+                    INSERT INTO webhook_deliveries (outbox_id, subscription, event, created_at, available_at)
+                    SELECT o.id, s.name, coalesce(o.payload->>'event', '?'), \(now), \(now)
+                    FROM due JOIN outbox o ON o.id = due.id
+                    CROSS JOIN unnest(\(names)::text[], \(filters)::text[]) AS c(name, filter)
+                    JOIN webhook_subscriptions s ON s.name = c.name
+                    WHERE s.disabled_at IS NULL AND o.created_at >= s.created_at
+                        AND (c.filter = '*' OR o.payload->>'event' = ANY(string_to_array(c.filter, ',')))
+                    ON CONFLICT (outbox_id, subscription) DO NOTHING
+                )
+                UPDATE outbox SET sent_at = \(now), attempts = outbox.attempts + 1, available_at = \(now)
+                FROM due WHERE outbox.id = due.id
+                RETURNING outbox.id
+                """, logger: logger)
+            var count = 0
+            for try await _ in rows.decode(Int64.self) { count += 1 }
+            return count
+        }
+    }
+
+    /// Claims up to `limit` due deliveries of the enabled, configured subscriptions under a lease (as
+    /// ``OutboxStore/claim(client:now:limit:lease:token:logger:)`` does for mail).
+    static func claim(
+        subscriptions names: [String], now: Date, limit: Int, lease: Duration, token: UUID, client: PostgresClient,
+        logger: Logger
+    ) async throws -> [ClaimedDelivery] {
+        guard !names.isEmpty else { return [] }
+        let until = now.addingTimeInterval(TimeInterval(lease.components.seconds))
+        return try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            let rows = try await connection.query(
+                """
+                WITH due AS (
+                    SELECT d.id FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.name = d.subscription
+                    WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.available_at <= \(now)
+                        AND s.disabled_at IS NULL AND d.subscription = ANY(\(names)::text[])
+                    ORDER BY d.available_at, d.id
+                    LIMIT \(limit)
+                    FOR UPDATE OF d SKIP LOCKED
+                )
+                UPDATE webhook_deliveries d
+                SET available_at = \(until), claim_token = \(token), attempts = d.attempts + 1
+                FROM due, outbox o
+                WHERE d.id = due.id AND o.id = d.outbox_id
+                RETURNING d.id, d.outbox_id, d.subscription, d.attempts, o.payload::text, o.created_at
+                """, logger: logger)
+            var claimed: [ClaimedDelivery] = []
+            for try await (id, outboxID, subscription, attempts, payload, created) in rows.decode(
+                (Int64, Int64, String, Int, String, Date).self)
+            {
+                claimed.append(
+                    ClaimedDelivery(
+                        id: id, outboxID: outboxID, subscription: subscription, attempts: attempts, payload: payload,
+                        createdAt: created))
+            }
+            return claimed.sorted { $0.id < $1.id }
+        }
+    }
+
+    /// Records the outcomes and disables the subscriptions that answered 410, in one transaction.
+    /// Returns how many outcomes were written (a delivery taken over after its lease is left alone).
+    static func record(
+        _ outcomes: [(outcome: DeliveryOutcome, subscription: String)], token: UUID, now: Date, client: PostgresClient,
+        logger: Logger
+    ) async throws -> Int {
+        guard !outcomes.isEmpty else { return 0 }
+        return try await Database.transaction(client, logger: logger) { connection in
+            var written = 0
+            for (outcome, subscription) in outcomes {
+                let rows = try await connection.query(
+                    """
+                    UPDATE webhook_deliveries SET delivered_at = \(outcome.deliveredAt), failed_at = \(outcome.failedAt),
+                        last_status = \(outcome.status), last_error = \(outcome.error),
+                        available_at = coalesce(\(outcome.retryAt), available_at), claim_token = NULL
+                    WHERE id = \(outcome.id) AND claim_token = \(token)
+                    RETURNING id
+                    """, logger: logger)
+                for try await _ in rows.decode(Int64.self) { written += 1 }
+                if outcome.disablesSubscription {
+                    try await connection.query(
+                        """
+                        UPDATE webhook_subscriptions SET disabled_at = \(now),
+                            disabled_reason = 'Der Empfänger antwortete 410 Gone'
+                        WHERE name = \(subscription) AND disabled_at IS NULL
+                        """, logger: logger)
+                }
+            }
+            return written
+        }
+    }
+
+    /// When the next delivery of an enabled, configured subscription is due (nil: none is pending).
+    static func nextDue(subscriptions names: [String], client: PostgresClient, logger: Logger) async throws -> Date? {
+        guard !names.isEmpty else { return nil }
+        return try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT min(d.available_at) FROM webhook_deliveries d
+                JOIN webhook_subscriptions s ON s.name = d.subscription
+                WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND s.disabled_at IS NULL
+                    AND d.subscription = ANY(\(names)::text[])
+                """, logger: logger)
+            return try await rows.decode(Date?.self).first(where: { _ in true }) ?? nil
+        }
+    }
+
+    /// The subscriptions switched off by a 410, with when.
+    static func disabled(client: PostgresClient, logger: Logger) async throws -> [String: Date] {
+        try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            let rows = try await connection.query(
+                "SELECT name, disabled_at FROM webhook_subscriptions WHERE disabled_at IS NOT NULL", logger: logger)
+            var result: [String: Date] = [:]
+            for try await (name, at) in rows.decode((String, Date).self) { result[name] = at }
+            return result
+        }
+    }
+
+    /// Makes a failed (or pending) delivery due now with a fresh schedule and wakes the dispatchers.
+    /// False when there is no such delivery or it was delivered. A subscription disabled by a 410 stays
+    /// disabled (a new URL enables it).
+    static func retry(id: Int64, now: Date, client: PostgresClient, logger: Logger) async throws -> Bool {
+        try await Database.transaction(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE webhook_deliveries SET failed_at = NULL, attempts = 0, available_at = \(now), claim_token = NULL
+                WHERE id = \(id) AND delivered_at IS NULL
+                RETURNING id
+                """, logger: logger)
+            guard try await rows.decode(Int64.self).first(where: { _ in true }) != nil else { return false }
+            try await connection.query("SELECT pg_notify(\(OutboxStore.channel), '')", logger: logger)
+            return true
+        }
+    }
+
+    /// Pending deliveries (oldest first), or with `failed` those given up (newest first).
+    static func list(
+        failed: Bool, limit: Int, client: PostgresClient, logger: Logger
+    ) async throws
+        -> [WebhookDeliveryEntry]
+    {
+        try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT d.id, d.subscription, d.event, o.request_id, d.created_at, d.available_at, d.attempts,
+                    d.failed_at, d.last_status, d.last_error
+                FROM webhook_deliveries d JOIN outbox o ON o.id = d.outbox_id
+                WHERE CASE WHEN \(failed) THEN d.failed_at IS NOT NULL
+                    ELSE d.delivered_at IS NULL AND d.failed_at IS NULL END
+                ORDER BY CASE WHEN \(failed) THEN -extract(epoch FROM d.failed_at) ELSE 0 END, d.available_at, d.id
+                LIMIT \(limit)
+                """, logger: logger)
+            var entries: [WebhookDeliveryEntry] = []
+            for try await (id, subscription, event, request, created, available, attempts, failedAt, status, error)
+                in rows.decode((Int64, String, String, UUID?, Date, Date, Int, Date?, Int?, String?).self)
+            {
+                entries.append(
+                    WebhookDeliveryEntry(
+                        id: id, subscription: subscription, event: event, requestID: request, createdAt: created,
+                        availableAt: available, attempts: attempts, failedAt: failedAt, status: status,
+                        lastError: error))
+            }
+            return entries
+        }
+    }
+}

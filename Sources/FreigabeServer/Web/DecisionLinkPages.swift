@@ -1,0 +1,232 @@
+import Foundation
+import Hummingbird
+import LDAPDirectory
+
+/// The confirm page of a decision link in a task mail (`/e/{token}`).
+///
+/// GET and HEAD never change anything (mail scanners open every link): they show the request's summary
+/// and one button. The POST needs the bound person: their session, or their password on this page when
+/// they are not logged in (`web.decision_link_password`); another person's session is refused. The
+/// decision goes through the same ``RequestService/decide`` as the API and the pages, with the channel
+/// `email_link`, which the audit event records. A link for a step already decided, a request that
+/// moved on, an expired or used link: a page saying what happened (and who decided), nothing changed.
+struct DecisionLinkPages: Sendable {
+    let pages: WebPages
+    let service: RequestService
+    let links: DecisionLinkStore
+    let directory: LDAPDirectory?
+    let authenticator: DirectoryAuthenticator
+
+    /// What the page shows.
+    struct Page {
+        var token: String
+        var number: String
+        var datasetTitle: String
+        var purpose: String
+        var requester: String
+        var step: String
+        var actionLabel: String
+        var buttonLabel: String
+        var needsText: Bool
+        var text: FormField?
+        var askPassword: Bool
+        var boundUID: String
+        var password: FormField?
+        var otherSession: String?
+        var errors: ErrorSummary
+        var requestHref: String
+        /// Set instead of the form when nothing can be decided with this link.
+        var outcome: String?
+        var decisions: [RequestPage.DecisionRow]
+        var done: Bool
+    }
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.get("e/{token}") { request, context in
+            try await show(request, context: context)
+        }
+        group.post("e/{token}") { request, context in
+            try await confirm(request, context: context)
+        }
+    }
+
+    private func token(_ context: AppRequestContext) -> String { context.parameters.get("token") ?? "" }
+
+    /// The link, the bound person and the request as they see it, or the page that says why not.
+    private enum Lookup {
+        case ready(DecisionLink, Caller, RequestView)
+        case stop(Page, HTTPResponse.Status)
+    }
+
+    private func lookup(_ request: Request, context: AppRequestContext) async throws -> Lookup {
+        let text = pages.text(request)
+        let token = token(context)
+        guard let link = try await links.find(token: token) else {
+            throw APIProblem(.notFound, status: .notFound, detail: UserText("web.link_unknown"))
+        }
+        guard let directory else {
+            throw APIProblem(.unavailable, status: .serviceUnavailable, detail: UserText("login.no_directory"))
+        }
+        let person: Person
+        do {
+            person = try await directory.person(username: link.uid)
+        } catch let error as LDAPDirectoryError where error.code == .userNotFound {
+            throw APIProblem(.notFound, status: .notFound, detail: UserText("web.link_unknown"))
+        }
+        var caller = Caller(person: person, clientAddress: context.clientAddress)
+        caller.channel = .emailLink
+        let view = try await service.request(
+            id: link.requestID, caller: caller, now: pages.now(), logger: context.logger(for: caller))
+        var page = basePage(token: token, link: link, view: view, text: text)
+        if link.usedAt != nil {
+            page.outcome = text("link.used")
+            return .stop(page, .conflict)
+        }
+        if link.expiresAt <= pages.now() {
+            page.outcome = text("link.expired")
+            return .stop(page, .gone)
+        }
+        guard let options = view.decisionOptions, options.step == link.step, options.branch == link.branch else {
+            page.outcome = text("link.moved_on", ["status": StatusWords.sentence(view.status, text: text)])
+            return .stop(page, .conflict)
+        }
+        return .ready(link, caller, view)
+    }
+
+    private func basePage(token: String, link: DecisionLink, view: RequestView, text: PageText) -> Page {
+        let step = view.timeline.first { $0.id == link.step }
+        return Page(
+            token: token, number: view.number, datasetTitle: view.dataset.title, purpose: view.details.purpose,
+            requester: view.requester, step: step.map { text($0.title) } ?? link.step,
+            actionLabel: text("link.asks.\(link.action.rawValue)"),
+            buttonLabel: text("link.button.\(link.action.rawValue)"),
+            needsText: link.action != .approve, text: nil, askPassword: false, boundUID: link.uid, password: nil,
+            otherSession: nil, errors: ErrorSummary(fields: [], errors: [:]),
+            requestHref: "/antraege/\(view.id.uuidString)", outcome: nil,
+            decisions: view.decisions.filter { $0.step == link.step || $0.covers.contains(link.step) }.map {
+                RequestPage.decisionRow($0, text: text)
+            }, done: false)
+    }
+
+    private func render(
+        _ page: Page, request: Request, context: AppRequestContext, status: HTTPResponse.Status = .ok
+    ) throws -> Response {
+        if context.sessions.session == nil {
+            // The form's CSRF token lives in a short session, as on the login page.
+            context.sessions.setSession(WebSession(createdAt: pages.now()), expiresIn: LoginPages.formLifetime)
+        }
+        return try pages.render(
+            "decision-link", title: pages.text(request)("link.title"), page: page, request: request, context: context,
+            status: status)
+    }
+
+    /// Fills in the form: the text field, and who confirms (session, password, or someone else).
+    private func formPage(
+        _ link: DecisionLink, view: RequestView, request: Request, context: AppRequestContext,
+        values: [String: String] = [:], errors: [String: String] = [:]
+    ) -> Page {
+        let text = pages.text(request)
+        var page = basePage(token: token(context), link: link, view: view, text: text)
+        if page.needsText {
+            page.text = FormField(
+                .textarea, name: "text", label: text("link.text.\(link.action.rawValue)"), value: values["text"],
+                error: errors["text"], required: true)
+        }
+        let sessionUID = context.identity?.person.uid
+        if let sessionUID, sessionUID.lowercased() != link.uid.lowercased() {
+            page.otherSession = sessionUID
+        } else if sessionUID == nil {
+            page.askPassword = pages.settings.decisionLinkPassword
+            if page.askPassword {
+                page.password = FormField(
+                    .password, name: "password", label: text("link.password", ["uid": link.uid]),
+                    hint: text("link.password_hint"), value: nil, error: errors["password"], required: true)
+            }
+        }
+        page.errors = ErrorSummary(fields: [page.text, page.password].compactMap { $0 }, errors: errors)
+        return page
+    }
+
+    private func show(_ request: Request, context: AppRequestContext) async throws -> Response {
+        switch try await lookup(request, context: context) {
+        case .stop(let page, let status):
+            return try render(page, request: request, context: context, status: status)
+        case .ready(let link, _, let view):
+            return try render(
+                formPage(link, view: view, request: request, context: context), request: request, context: context)
+        }
+    }
+
+    private func confirm(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let text = pages.text(request)
+        let form = context.form ?? WebForm(fields: [])
+        guard case .ready(let link, var caller, let view) = try await lookup(request, context: context) else {
+            return try await show(request, context: context)
+        }
+        let values = RequestPages.values(of: form)
+        func again(
+            _ errors: [String: String], _ status: HTTPResponse.Status, headers: HTTPFields = [:]
+        ) throws -> Response {
+            var response = try render(
+                formPage(link, view: view, request: request, context: context, values: values, errors: errors),
+                request: request, context: context, status: status)
+            for field in headers { response.headers[field.name] = field.value }
+            return response
+        }
+        // Who confirms: the bound person's session, or their password; never someone else.
+        if let session = context.identity?.person {
+            guard session.uid.lowercased() == link.uid.lowercased() else {
+                return try again([:], .forbidden)
+            }
+            caller.clientAddress = context.clientAddress
+        } else {
+            guard pages.settings.decisionLinkPassword, let password = form["password"], !password.isEmpty else {
+                return try again(["password": text("link.password_missing")], .unprocessableContent)
+            }
+            switch await authenticator.verify(
+                username: link.uid, password: password, address: context.clientAddress, logger: context.logger)
+            {
+            case .authenticated: break
+            case .refused: return try again(["password": text("login.wrong_credentials")], .unauthorized)
+            case .throttled(let seconds):
+                return try again(
+                    ["password": text("login.throttled", ["seconds": String(seconds)])], .tooManyRequests,
+                    headers: [.retryAfter: String(seconds)])
+            case .unavailable: return try again(["password": text("login.unavailable")], .serviceUnavailable)
+            }
+        }
+        let words = form.text("text")
+        if link.action != .approve, words == nil {
+            return try again(["text": text("link.text_missing.\(link.action.rawValue)")], .unprocessableContent)
+        }
+        guard try await links.claim(token: token(context), now: pages.now()) else {
+            return try await show(request, context: context)
+        }
+        let decision: DecisionInput =
+            switch link.action {
+            case .approve: .approve(comment: words, licence: nil, portalURL: nil)
+            case .reject: .reject(reason: words ?? "")
+            case .requestChanges: .requestChanges(question: words ?? "")
+            }
+        do {
+            let decided = try await service.decide(
+                requestID: link.requestID, decision: decision, branch: link.branch, caller: caller, now: pages.now(),
+                logger: context.logger(for: caller))
+            var page = basePage(token: token(context), link: link, view: decided, text: text)
+            page.done = true
+            page.outcome = text("link.done", ["status": StatusWords.sentence(decided.status, text: text)])
+            return try render(page, request: request, context: context)
+        } catch let failure {
+            // What the person can fix, or a database that was briefly away: the link stays usable.
+            if let error = failure as? ServiceError, [.validation, .unavailable].contains(error.code) {
+                try? await links.release(token: token(context))
+            }
+            guard let errors = RequestPages.fieldErrors(failure, text: text) else { throw failure }
+            var mapped = errors
+            for key in ["reason", "question", "comment"] {
+                if let message = mapped.removeValue(forKey: key) { mapped["text"] = message }
+            }
+            return try again(mapped, .unprocessableContent)
+        }
+    }
+}

@@ -1,0 +1,320 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Testing
+import WorkflowEngine
+
+@testable import FreigabeServer
+
+/// Webhooks from real commands (the EffectWriter's rows), through the real PostgreSQL, to a real HTTP
+/// receiver on 127.0.0.1; signatures checked by the reference implementation (PyPI).
+@Suite("Webhook delivery", .serialized)
+struct WebhookDeliveryTests {
+    @Test("every command's events become webhook rows in its transaction, beside the mail")
+    func eventsFromCommands() async throws {
+        try await ServiceFixture.with { fixture in
+            let request = try await fixture.submittedRequest()
+            _ = try await fixture.decide(request, by: People.otto, at: Clock.days(1))
+            let rows = try await fixture.admin.query(
+                "SELECT payload::text FROM outbox WHERE kind = 'webhook' AND request_id = \(request.id) ORDER BY id",
+                logger: fixture.logger)
+            var events: [WebhookEventType] = []
+            for try await text in rows.decode(String.self) {
+                let message = try OutboxMessage.decode(fromStoredJSON: text)
+                #expect(message.topic == .webhook && message.recipients.isEmpty)
+                events.append(try #require(message.event))
+            }
+            #expect(events == [.requestSubmitted, .stepAssigned, .requestDecided, .stepAssigned])
+            // The mail rows are unchanged.
+            #expect(
+                try await fixture.outboxTopics(request: request.id) == [
+                    "submitted", "request_decision", "request_decision",
+                ])
+        }
+    }
+
+    @Test("500 three times, then 200: delivered on the 4th attempt, same webhook-id, verified by the reference")
+    func retriedUntilDelivered() async throws {
+        try await ServiceFixture.with { fixture in
+            try await WebhookReceiver.run({ index, _ in .init(status: index < 3 ? 500 : 200) }) { port, receiver in
+                let metrics = AppMetrics()
+                let dispatcher = try await WebhookTestSupport.dispatcher(
+                    fixture, WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook"), metrics: metrics)
+                let request = try await fixture.submittedRequest()
+                let start = Date()
+                var reports: [WebhookDispatcher.RoundReport] = []
+                for round in 0..<4 {
+                    reports.append(try await dispatcher.runRound(now: start.addingTimeInterval(Double(round) * 2)))
+                }
+                #expect(reports.map(\.retried) == [1, 1, 1, 0])
+                #expect(reports.map(\.delivered) == [0, 0, 0, 1])
+                #expect(reports[0].fannedOut == 2, "both events handled, only request.submitted subscribed")
+                // Nothing left: a fifth round sends nothing.
+                #expect(try await dispatcher.runRound(now: start.addingTimeInterval(10)).claimed == 0)
+                let requests = receiver.requests
+                #expect(requests.count == 4)
+                let ids = Set(requests.map { $0.headers["webhook-id"] ?? "" })
+                #expect(
+                    ids.count == 1 && ids.first?.hasPrefix("msg_") == true && ids.first?.hasSuffix("_portal") == true)
+                #expect(Set(requests.map(\.body)).count == 1, "the same body on every attempt")
+                for received in requests {
+                    #expect(
+                        try WebhookTestSupport.verifyWithReference(received, secret: WebhookTestSupport.secret)
+                            == "request.submitted")
+                    #expect(received.headers["content-type"] == "application/json")
+                }
+                let body = try #require(
+                    try JSONSerialization.jsonObject(with: requests[3].body) as? [String: Any])
+                let data = try #require(body["data"] as? [String: Any])
+                #expect(data["request_id"] as? String == request.id.uuidString.lowercased())
+                #expect(data["request_number"] as? String == request.number)
+                #expect(data["dataset_id"] as? String == "baumkataster")
+                #expect(body["version"] as? Int == 1)
+                let text = String(decoding: requests[3].body, as: UTF8.self)
+                #expect(!text.contains("anna") && !text.contains("Grünflächen"), "no requester, no purpose")
+                #expect(
+                    try await WebhookTestSupport.deliveries(fixture) == [
+                        .init(
+                            subscription: "portal", event: "request.submitted", attempts: 4, delivered: true,
+                            failed: false, status: 200, error: nil)
+                    ])
+                let exposition = metrics.registry.emitToString()
+                #expect(
+                    exposition.contains(
+                        #"freigabe_webhook_deliveries_total{subscription="portal",outcome="retried"} 3"#)
+                        || exposition.contains(
+                            #"freigabe_webhook_deliveries_total{outcome="retried",subscription="portal"} 3"#)
+                )
+            }
+        }
+    }
+
+    @Test("a receiver that hangs: the attempt ends at the timeout and is retried")
+    func hangingReceiver() async throws {
+        try await ServiceFixture.with { fixture in
+            let script: WebhookReceiver.Script = { index, _ in
+                index == 0 ? .init(status: 200, delay: .seconds(20)) : .init()
+            }
+            try await WebhookReceiver.run(script) { port, receiver in
+                let dispatcher = try await WebhookTestSupport.dispatcher(
+                    fixture, WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook", timeout: .seconds(1)))
+                _ = try await fixture.submittedRequest()
+                let start = Date()
+                let clock = ContinuousClock()
+                let began = clock.now
+                let first = try await dispatcher.runRound(now: start)
+                #expect(clock.now - began < .seconds(5), "bounded by the 1 s timeout")
+                #expect(first.retried == 1)
+                let row = try #require(try await WebhookTestSupport.deliveries(fixture).first)
+                #expect(row.error?.hasPrefix("Zeitüberschreitung") == true, "\(row.error ?? "")")
+                #expect(row.status == nil)
+                #expect(try await dispatcher.runRound(now: start.addingTimeInterval(2)).delivered == 1)
+                #expect(receiver.requests.count == 2)
+                #expect(receiver.requests[0].headers["webhook-id"] == receiver.requests[1].headers["webhook-id"])
+            }
+        }
+    }
+
+    @Test("410 Gone disables the subscription, in the database and the metrics; later events are not sent")
+    func goneDisables() async throws {
+        try await ServiceFixture.with { fixture in
+            try await WebhookReceiver.run({ _, _ in .init(status: 410) }) { port, receiver in
+                let metrics = AppMetrics()
+                let settings = WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook", events: nil)
+                let dispatcher = try await WebhookTestSupport.dispatcher(fixture, settings, metrics: metrics)
+                let request = try await fixture.submittedRequest()
+                let start = Date()
+                let report = try await dispatcher.runRound(now: start)
+                #expect(report.disabled == ["portal"])
+                #expect(report.failed >= 1)
+                let sent = receiver.requests.count
+                #expect(sent >= 1 && sent <= 2)
+                let disabled = try await WebhookStore.disabled(client: fixture.app, logger: fixture.logger)
+                #expect(Array(disabled.keys) == ["portal"])
+                _ = try await fixture.decide(request, by: People.otto, at: Clock.days(1))
+                _ = try await dispatcher.runRound(now: start.addingTimeInterval(5))
+                _ = try await dispatcher.runRound(now: start.addingTimeInterval(10))
+                #expect(receiver.requests.count == sent, "nothing more after the 410")
+                // Registering again with the same URL keeps it off; a new URL enables it.
+                try await dispatcher.register(now: start)
+                #expect(try await WebhookStore.disabled(client: fixture.app, logger: fixture.logger).count == 1)
+                let moved = WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/new", events: nil)
+                try await WebhookStore.register(
+                    moved.subscriptions, now: start, client: fixture.app, logger: fixture.logger)
+                #expect(try await WebhookStore.disabled(client: fixture.app, logger: fixture.logger).isEmpty)
+                #expect(metrics.registry.emitToString().contains("freigabe_webhook_subscriptions_disabled_total"))
+                let listed = await OutboxTool.list(failed: true, environment: try await fixture.databaseEnvironment())
+                #expect(listed.standardOutput.contains { $0.contains("\tportal\t") && $0.contains("410") })
+            }
+        }
+    }
+
+    @Test("a redirect is not followed: the target gets nothing, the delivery is retried")
+    func redirectNotFollowed() async throws {
+        try await ServiceFixture.with { fixture in
+            let script: WebhookReceiver.Script = { _, path in
+                path == "/hook" ? .init(status: 307, headers: ["Location": "/elsewhere"]) : .init(status: 200)
+            }
+            try await WebhookReceiver.run(script) { port, receiver in
+                let dispatcher = try await WebhookTestSupport.dispatcher(
+                    fixture, WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook"))
+                _ = try await fixture.submittedRequest()
+                #expect(try await dispatcher.runRound(now: Date()).retried == 1)
+                #expect(receiver.requests.map(\.path) == ["/hook"])
+                let row = try #require(try await WebhookTestSupport.deliveries(fixture).first)
+                #expect(row.status == 307 && row.delivered == false)
+                #expect(row.error?.contains("nicht gefolgt") == true)
+            }
+        }
+    }
+
+    @Test("127.0.0.1, localhost and 169.254.169.254 refused at send time without the allow-list; nothing connects")
+    func refusedAddresses() async throws {
+        try await ServiceFixture.with { fixture in
+            try await WebhookReceiver.run({ _, _ in .init() }) { port, receiver in
+                _ = try await fixture.submittedRequest()
+                var start = Date()
+                for (url, reason) in [
+                    ("http://127.0.0.1:\(port)/hook", "Loopback"), ("http://localhost:\(port)/hook", "Loopback"),
+                    ("http://169.254.169.254/latest/meta-data/", "Metadatendienst"),
+                ] {
+                    try await fixture.admin.query("DELETE FROM webhook_deliveries", logger: fixture.logger)
+                    try await fixture.admin.query(
+                        "UPDATE outbox SET sent_at = NULL WHERE kind = 'webhook'", logger: fixture.logger)
+                    let dispatcher = try await WebhookTestSupport.dispatcher(
+                        fixture, WebhookTestSupport.settings(url: url, allowLoopback: false))
+                    let clock = ContinuousClock()
+                    let began = clock.now
+                    #expect(try await dispatcher.runRound(now: start).retried == 1, "\(url)")
+                    #expect(clock.now - began < .seconds(3), "refused before connecting: \(url)")
+                    let row = try #require(try await WebhookTestSupport.deliveries(fixture).first)
+                    #expect(row.error?.contains(reason) == true, "\(url): \(row.error ?? "")")
+                    start = start.addingTimeInterval(60)
+                }
+                #expect(receiver.requests.isEmpty)
+            }
+        }
+    }
+
+    @Test("after the schedule the delivery fails and is listed by `freigabe outbox list --failed`")
+    func scheduleRunsOut() async throws {
+        try await ServiceFixture.with { fixture in
+            try await WebhookReceiver.run({ _, _ in .init(status: 503, headers: ["Retry-After": "3"]) }) { port, _ in
+                let dispatcher = try await WebhookTestSupport.dispatcher(
+                    fixture, WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook", schedule: "1s"))
+                let request = try await fixture.submittedRequest()
+                let start = Date()
+                #expect(try await dispatcher.runRound(now: start).retried == 1)
+                // Retry-After (3 s) outweighs the schedule's 1 s.
+                #expect(try await dispatcher.runRound(now: start.addingTimeInterval(2)).claimed == 0)
+                #expect(try await dispatcher.runRound(now: start.addingTimeInterval(3.5)).failed == 1)
+                let row = try #require(try await WebhookTestSupport.deliveries(fixture).first)
+                #expect(row.failed && row.attempts == 2 && row.status == 503)
+                #expect(row.error?.hasPrefix("aufgegeben nach 2 Versuchen") == true)
+                let environment = try await fixture.databaseEnvironment()
+                let listed = await OutboxTool.list(failed: true, environment: environment)
+                #expect(listed.succeeded)
+                let line = try #require(
+                    listed.standardOutput.first { $0.range(of: #"^w[0-9]+\t"#, options: .regularExpression) != nil })
+                #expect(line.contains("\tportal\trequest.submitted\t\(request.id.uuidString.lowercased())\t"))
+                #expect(line.contains("\t503\t"))
+                // The operator tries again: due now, the schedule starts over.
+                let id = try #require(Int64(line.prefix { $0 != "\t" }.dropFirst()))
+                #expect(
+                    await OutboxTool.retryWebhook(id: id, environment: environment).standardOutput == [
+                        "webhook delivery w\(id) is due again"
+                    ])
+                #expect(await OutboxTool.retryWebhook(id: id + 1000, environment: environment).succeeded == false)
+                #expect(try await dispatcher.runRound(now: Date()).retried == 1)
+                let again = try #require(try await WebhookTestSupport.deliveries(fixture).first)
+                #expect(again.attempts == 1 && !again.failed)
+            }
+        }
+    }
+
+    @Test("two dispatchers at once deliver each event once; a rotated secret signs twice, both verify")
+    func twoInstancesAndRotation() async throws {
+        try await ServiceFixture.with { fixture in
+            try await WebhookReceiver.run({ _, _ in .init() }) { port, receiver in
+                let settings = WebhookTestSupport.settings(
+                    url: "http://127.0.0.1:\(port)/hook", events: nil,
+                    secrets: [WebhookTestSupport.secret, WebhookTestSupport.oldSecret])
+                let one = try await WebhookTestSupport.dispatcher(fixture, settings)
+                let two = try await WebhookTestSupport.dispatcher(fixture, settings)
+                for day in 0..<3 {
+                    _ = try await fixture.submittedRequest(at: Clock.days(Double(day)))
+                }
+                let now = Date()
+                async let first = one.runRound(now: now)
+                async let second = two.runRound(now: now)
+                let reports = try await [first, second]
+                #expect(reports.map(\.delivered).reduce(0, +) == 6)
+                let ids = receiver.requests.compactMap { $0.headers["webhook-id"] }
+                #expect(ids.count == 6 && Set(ids).count == 6)
+                let received = try #require(receiver.requests.first)
+                #expect(received.headers["webhook-signature"]?.split(separator: " ").count == 2)
+                #expect(try WebhookTestSupport.verifyWithReference(received, secret: WebhookTestSupport.secret) != "")
+                #expect(
+                    try WebhookTestSupport.verifyWithReference(received, secret: WebhookTestSupport.oldSecret) != "")
+                let stranger = try #require(WebhookSecret("whsec_" + Data(count: 32).base64EncodedString()))
+                #expect(throws: (any Error).self) {
+                    try WebhookTestSupport.verifyWithReference(received, secret: stranger)
+                }
+            }
+        }
+    }
+
+    @Test("the service is woken by the commit (LISTEN/NOTIFY), not by its 30 s poll")
+    func serviceWokenByCommit() async throws {
+        try await ServiceFixture.with { fixture in
+            try await WebhookReceiver.run({ _, _ in .init() }) { port, receiver in
+                let settings = WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook")
+                let dispatcher = try await WebhookTestSupport.dispatcher(fixture, settings)
+                var logger = Logger(label: "t")
+                logger.logLevel = .critical
+                let service = WebhookDispatcherService(dispatcher: dispatcher, logger: logger)
+                let group = ServiceGroup(
+                    configuration: .init(services: [service], gracefulShutdownSignals: [], logger: logger))
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { try await group.run() }
+                    // Let the first round (and the listener) start, then commit an event.
+                    try await Task.sleep(for: .milliseconds(500))
+                    let clock = ContinuousClock()
+                    let committed = clock.now
+                    _ = try await fixture.submittedRequest()
+                    while receiver.requests.isEmpty && clock.now - committed < .seconds(10) {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    let waited = clock.now - committed
+                    await group.triggerGracefulShutdown()
+                    try await tasks.waitForAll()
+                    #expect(receiver.requests.count == 1)
+                    #expect(waited < .seconds(3), "delivered \(waited) after the commit")
+                }
+            }
+        }
+    }
+
+    @Test("without subscriptions events are only marked handled; a subscription gets no events older than itself")
+    func noSubscriptions() async throws {
+        try await ServiceFixture.with { fixture in
+            _ = try await fixture.submittedRequest()
+            var logger = Logger(label: "t")
+            logger.logLevel = .critical
+            let idle = WebhookDispatcher(client: fixture.app, settings: WebhookSettings(), metrics: nil, logger: logger)
+            #expect(try await idle.runRound(now: Date()).fannedOut == 2)
+            let rows = try await fixture.admin.query(
+                "SELECT count(*) FROM outbox WHERE kind = 'webhook' AND sent_at IS NULL", logger: fixture.logger)
+            #expect(try await rows.decode(Int.self).first(where: { _ in true }) == 0)
+            #expect(try await WebhookTestSupport.deliveries(fixture).isEmpty)
+            // Registered now: the next event happened (by the test clock) before, so it is not sent.
+            let settings = WebhookTestSupport.settings(url: "http://127.0.0.1:9/hook", events: nil)
+            let late = WebhookDispatcher(client: fixture.app, settings: settings, metrics: nil, logger: logger)
+            try await late.register(now: Date())
+            _ = try await fixture.submittedRequest(at: Clock.days(1))
+            #expect(try await late.runRound(now: Date()).fannedOut == 2)
+            #expect(try await WebhookTestSupport.deliveries(fixture).isEmpty)
+        }
+    }
+}

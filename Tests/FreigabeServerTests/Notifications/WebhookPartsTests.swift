@@ -1,0 +1,306 @@
+import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+import WorkflowEngine
+
+@testable import FreigabeServer
+
+@Suite("Webhooks without the network: signer, payload, address policy, settings")
+struct WebhookPartsTests {
+    @Test("the signature of the specification's example, as the reference implementation computes it")
+    func knownSignature() throws {
+        // Expected value printed by standardwebhooks 1.1.0 (PyPI), Webhook.sign, for these inputs.
+        let secret = try #require(WebhookSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+        let headers = try WebhookSigner.sign(
+            id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330, body: Data(#"{"test": 2432232314}"#.utf8),
+            secrets: [secret])
+        #expect(
+            headers
+                == .init(
+                    id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330,
+                    signature: "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="))
+    }
+
+    @Test("two secrets while rotating: two signatures, the current one first; ids that blur the content refused")
+    func rotation() throws {
+        let body = Data("{}".utf8)
+        let one = try WebhookSigner.sign(
+            id: "msg_1_portal", timestamp: 1, body: body, secrets: [WebhookTestSupport.secret])
+        let both = try WebhookSigner.sign(
+            id: "msg_1_portal", timestamp: 1, body: body,
+            secrets: [WebhookTestSupport.secret, WebhookTestSupport.oldSecret])
+        let parts = both.signature.split(separator: " ").map(String.init)
+        #expect(parts.count == 2)
+        #expect(parts[0] == one.signature)
+        #expect(parts[1] != one.signature && parts[1].hasPrefix("v1,"))
+        for id in ["", "msg.1", "msg 1", "msg_1\r\nX: y", String(repeating: "a", count: 129)] {
+            #expect(throws: WebhookSigner.InvalidID.self) {
+                try WebhookSigner.sign(id: id, timestamp: 1, body: body, secrets: [WebhookTestSupport.secret])
+            }
+        }
+    }
+
+    @Test("secrets: whsec_ and 24 to 64 bytes of base64, unpadded accepted; never printed")
+    func secrets() {
+        #expect(WebhookSecret("whsec_" + Data(count: 24).base64EncodedString()) != nil)
+        #expect(
+            WebhookSecret("whsec_" + Data(count: 32).base64EncodedString().replacingOccurrences(of: "=", with: ""))
+                != nil)
+        #expect(WebhookSecret("whsec_" + Data(count: 64).base64EncodedString()) != nil)
+        for bad in [
+            "", "whsec_", Data(count: 32).base64EncodedString(), "whsec_" + Data(count: 23).base64EncodedString(),
+            "whsec_" + Data(count: 65).base64EncodedString(), "whsec_not base64!",
+            "WHSEC_" + Data(count: 32).base64EncodedString(),
+        ] {
+            #expect(WebhookSecret(bad) == nil, "\(bad)")
+        }
+        #expect("\(WebhookTestSupport.secret)" == "whsec_***")
+        #expect(String(reflecting: WebhookTestSupport.secret) == "whsec_***")
+    }
+
+    @Test("the payload: version 1, type, timestamp, data without personal data; the same bytes every time")
+    func payload() throws {
+        var message = OutboxMessage(
+            topic: .webhook, requestID: UUID(uuidString: "6f1c1a52-6a35-4a53-9d43-1e3c0c2b1a10")!,
+            requestNumber: "FG-2026-000042", datasetID: "baumkataster", datasetTitle: "Bäume & <Sträucher>",
+            kind: .sharedData, recipients: [], step: "owner_review", text: "Warum? (Anna Albers, 0151 …)")
+        message.event = .requestRejected
+        message.occurredAt = Date(timeIntervalSince1970: 1_772_438_400)
+        message.state = "closed"
+        message.role = "data_owner"
+        let payload = try #require(WebhookPayload(message, createdAt: Date(timeIntervalSince1970: 0)))
+        let body = try payload.body()
+        #expect(
+            String(decoding: body, as: UTF8.self)
+                == #"{"data":{"dataset_id":"baumkataster","dataset_title":"Bäume & <Sträucher>","kind":"shared_data","#
+                + #""request_id":"6f1c1a52-6a35-4a53-9d43-1e3c0c2b1a10","request_number":"FG-2026-000042","role":"data_owner","#
+                + #""state":"closed","step":"owner_review"},"timestamp":"2026-03-02T08:00:00Z","type":"request.rejected","#
+                + #""version":1}"#)
+        #expect(try payload.body() == body)
+        message.event = nil
+        #expect(WebhookPayload(message, createdAt: Date()) == nil)
+    }
+
+    @Test("openapi.yaml describes the webhook: every event type, and a payload of each shape validates")
+    func documented() throws {
+        let validator = APITestSupport.validator
+        let documented =
+            validator.resolve("#/components/schemas/WebhookEvent")?["properties"]?["type"]?["enum"]?.array.compactMap(
+                \.string) ?? []
+        #expect(documented == WebhookEventType.allCases.map(\.rawValue))
+        let schema = JSONValue.object(["$ref": .string("#/components/schemas/WebhookEvent")])
+        for event in WebhookEventType.allCases {
+            var message = OutboxMessage(
+                topic: .webhook, requestID: UUID(), requestNumber: "FG-2026-000001", datasetID: "baumkataster",
+                datasetTitle: "Baumkataster", kind: .openData, recipients: [], step: "owner_review", branch: "b",
+                deadline: Date(timeIntervalSince1970: 1_772_438_400),
+                grantedUntil: Date(timeIntervalSince1970: 1_772_438_400),
+                licence: "dl-de-by-2.0", portalURL: "https://opendata.stadt.example/x")
+            message.event = event
+            message.state = "in_review"
+            message.role = "data_owner"
+            let body = try #require(WebhookPayload(message, createdAt: Date())).body()
+            let value = try JSONDecoder().decode(JSONValue.self, from: body)
+            #expect(validator.validate(value, against: schema, at: "$") == [], "\(event)")
+        }
+        // The validator is not blind: a payload with a person in it does not pass.
+        let drifted = JSONValue.object([
+            "type": .string("request.granted"), "timestamp": .string("2026-03-02T08:00:00Z"), "version": .number(1),
+            "data": .object([
+                "request_id": .string(UUID().uuidString.lowercased()), "request_number": .string("FG-1"),
+                "kind": .string("shared_data"), "dataset_id": .string("x"), "dataset_title": .string("X"),
+                "requester": .string("anna"),
+            ]),
+        ])
+        #expect(!validator.validate(drifted, against: schema, at: "$").isEmpty)
+    }
+
+    @Test("every engine event is decided on: announced or deliberately not")
+    func engineEvents() {
+        let announced = AuditRecord.Event.allCases.compactMap(WebhookEventType.init)
+        #expect(Set(announced).count == announced.count)
+        #expect(WebhookEventType(.reminded) == nil)
+        #expect(WebhookEventType(.approved) == .requestDecided)
+        // The rest come from other effects: step assigned, granted, published.
+        #expect(
+            Set(WebhookEventType.allCases).subtracting(announced)
+                == [.stepAssigned, .requestGranted, .requestPublished])
+    }
+
+    @Test(
+        "the address policy refuses loopback, link-local, metadata, private, and wrapped forms; allows what is listed")
+    func addressPolicy() throws {
+        let policy = AddressPolicy()
+        for refused in [
+            "127.0.0.1", "127.8.9.10", "::1", "169.254.169.254", "169.254.1.1", "10.1.2.3", "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1", "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "fe80::1", "fd00:ec2::254",
+            "fc00::1",
+            "::", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "2002:7f00:1::1", "ff02::1",
+        ] {
+            let address = try #require(IPAddress(refused), "\(refused)")
+            #expect(policy.refusal(of: address) != nil, "\(refused) must be refused")
+        }
+        #expect(policy.refusal(of: IPAddress("169.254.169.254")!)?.contains("Metadatendienst") == true)
+        #expect(policy.refusal(of: IPAddress("127.0.0.1")!)?.contains("Loopback") == true)
+        for allowed in ["93.184.216.34", "8.8.8.8", "172.32.0.1", "2a00:1450:4001::1", "[2001:4860::8888]"] {
+            let address = try #require(IPAddress(allowed), "\(allowed)")
+            #expect(policy.refusal(of: address) == nil, "\(allowed) must be allowed")
+        }
+        let local = AddressPolicy(allowed: [IPNetwork("127.0.0.1/32")!, IPNetwork("10.20.0.0/16")!])
+        #expect(local.refusal(of: IPAddress("127.0.0.1")!) == nil)
+        #expect(local.refusal(of: IPAddress("10.20.3.4")!) == nil)
+        #expect(local.refusal(of: IPAddress("127.0.0.2")!) != nil)
+        #expect(local.refusal(of: IPAddress("10.21.0.1")!) != nil)
+        #expect(local.refusal(of: IPAddress("169.254.169.254")!) != nil)
+    }
+
+    @Test("the connection's peer is checked too: a connection to a refused address is not used")
+    func peerCheck() async throws {
+        func check(_ policy: AddressPolicy, peer: String) async throws -> Bool {
+            let channel = EmbeddedChannel()
+            try await channel.connect(to: SocketAddress(ipAddress: peer, port: 80)).get()
+            defer { _ = try? channel.finish() }
+            do {
+                try await WebhookSender.peerCheck(policy)(channel).get()
+                return true
+            } catch is WebhookSender.RefusedAddress {
+                return false
+            }
+        }
+        #expect(try await check(AddressPolicy(), peer: "127.0.0.1") == false)
+        #expect(try await check(AddressPolicy(), peer: "169.254.169.254") == false)
+        #expect(try await check(AddressPolicy(), peer: "::ffff:10.0.0.1") == false)
+        #expect(try await check(AddressPolicy(), peer: "93.184.216.34") == true)
+        #expect(try await check(AddressPolicy(allowed: [IPNetwork("127.0.0.1/32")!]), peer: "127.0.0.1") == true)
+    }
+
+    @Test("answers: 2xx delivered, 410 gone, redirects not followed, Retry-After in seconds or as a date")
+    func judge() {
+        let now = Date(timeIntervalSince1970: 1_772_438_400)
+        #expect(WebhookSender.judge(status: 200, headers: [:], now: now) == .delivered(status: 200))
+        #expect(WebhookSender.judge(status: 204, headers: [:], now: now) == .delivered(status: 204))
+        #expect(WebhookSender.judge(status: 410, headers: [:], now: now) == .gone)
+        guard
+            case .failed(307, let error, nil) = WebhookSender.judge(
+                status: 307, headers: ["Location": "http://169.254.169.254/"], now: now)
+        else {
+            Issue.record("a redirect is a failure")
+            return
+        }
+        #expect(error.contains("nicht gefolgt"))
+        #expect(
+            WebhookSender.judge(status: 503, headers: ["Retry-After": "120"], now: now)
+                == .failed(status: 503, error: "HTTP 503", retryAfter: .seconds(120)))
+        #expect(
+            WebhookSender.judge(status: 429, headers: ["Retry-After": "Mon, 02 Mar 2026 08:10:00 GMT"], now: now)
+                == .failed(status: 429, error: "HTTP 429", retryAfter: .seconds(600)))
+        #expect(WebhookSender.retryAfter("9999999", now: now) == .seconds(86_400))
+        #expect(WebhookSender.retryAfter("soon", now: now) == nil)
+        #expect(WebhookSender.retryAfter("-5", now: now) == nil)
+    }
+
+    private func configuration(_ environment: [String: String]) async throws -> AppConfiguration {
+        try AppConfiguration(reader: try await ConfigurationSources.reader(environment: environment))
+    }
+
+    private var secretText: String { WebhookTestSupport.text(of: WebhookTestSupport.secret) }
+
+    @Test("settings: several subscriptions, rotation, event types, allow-list, timeout, schedule")
+    func settings() async throws {
+        #expect(try await configuration([:]).webhooks.subscriptions.isEmpty)
+        #expect(try await configuration([:]).webhooks.timeout == .seconds(10))
+        let webhooks = try await configuration([
+            "FREIGABE_WEBHOOKS_SUBSCRIPTIONS": "portal, tickets",
+            "FREIGABE_WEBHOOKS_PORTAL_URL": "https://93.184.216.34/hooks/freigabe?token=abc",
+            "FREIGABE_WEBHOOKS_PORTAL_SECRET": secretText,
+            "FREIGABE_WEBHOOKS_PORTAL_OLD_SECRET": WebhookTestSupport.text(of: WebhookTestSupport.oldSecret),
+            "FREIGABE_WEBHOOKS_PORTAL_EVENTS": "request.published, grant.revoked",
+            "FREIGABE_WEBHOOKS_TICKETS_URL": "http://127.0.0.1:9/in",
+            "FREIGABE_WEBHOOKS_TICKETS_SECRET": secretText,
+            "FREIGABE_WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.1/32, fd00::/8",
+            "FREIGABE_WEBHOOKS_TIMEOUT_SECONDS": "5", "FREIGABE_WEBHOOKS_RETRY_SCHEDULE": "1s, 1m",
+        ]).webhooks
+        #expect(webhooks.subscriptions.map(\.name) == ["portal", "tickets"])
+        #expect(webhooks.subscriptions[0].secrets == [WebhookTestSupport.secret, WebhookTestSupport.oldSecret])
+        #expect(webhooks.subscriptions[0].events == [.requestPublished, .grantRevoked])
+        #expect(webhooks.subscriptions[1].events == nil)
+        #expect(webhooks.subscriptions[0].description == "portal → https://93.184.216.34:443")
+        #expect(webhooks.timeout == .seconds(5))
+        #expect(webhooks.retrySchedule == RetrySchedule(delays: [.seconds(1), .seconds(60)]))
+        #expect(webhooks.policy.allowed.map(\.description) == ["127.0.0.1/32", "fd00::/8"])
+    }
+
+    @Test("hostile settings: each refused with the key named and no secret in the message")
+    func hostileSettings() async throws {
+        let base = [
+            "FREIGABE_WEBHOOKS_SUBSCRIPTIONS": "portal",
+            "FREIGABE_WEBHOOKS_PORTAL_URL": "https://portal.stadt.example/h",
+            "FREIGABE_WEBHOOKS_PORTAL_SECRET": secretText,
+        ]
+        let cases: [(String, String, String)] = [
+            ("FREIGABE_WEBHOOKS_SUBSCRIPTIONS", "portal, portal", "webhooks.subscriptions"),
+            ("FREIGABE_WEBHOOKS_SUBSCRIPTIONS", "Portal", "webhooks.subscriptions"),
+            ("FREIGABE_WEBHOOKS_SUBSCRIPTIONS", "por.tal", "webhooks.subscriptions"),
+            ("FREIGABE_WEBHOOKS_SUBSCRIPTIONS", "portal, tickets", "webhooks.tickets.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_URL", "ftp://portal.stadt.example/", "webhooks.portal.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_URL", "https://user:pw@portal.stadt.example/", "webhooks.portal.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_URL", "https://portal.stadt.example/a#frag", "webhooks.portal.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_URL", "https://portal.stadt.example/a\r\nX-Evil: 1", "webhooks.portal.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_URL", "https:///nohost", "webhooks.portal.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_URL", "https://portal.stadt.example:70000/", "webhooks.portal.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_URL", "http://127.0.0.1:8080/hook", "webhooks.portal.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_URL", "http://169.254.169.254/latest/meta-data/", "webhooks.portal.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_URL", "http://[::1]/hook", "webhooks.portal.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_URL", "http://[::ffff:10.0.0.1]/hook", "webhooks.portal.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_URL", "http://localhost:8080/hook", "webhooks.portal.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_URL", "http://192.168.0.10/hook", "webhooks.portal.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_SECRET", "geheim", "webhooks.portal.secret"),
+            ("FREIGABE_WEBHOOKS_PORTAL_SECRET", "whsec_c2hvcnQ=", "webhooks.portal.secret"),
+            ("FREIGABE_WEBHOOKS_PORTAL_OLD_SECRET", "whsec_%%%", "webhooks.portal.old_secret"),
+            ("FREIGABE_WEBHOOKS_PORTAL_EVENTS", "request.granted, request.everything", "webhooks.portal.events"),
+            ("FREIGABE_WEBHOOKS_ALLOWED_NETWORKS", "0.0.0.0/0", "webhooks.allowed_networks"),
+            ("FREIGABE_WEBHOOKS_ALLOWED_NETWORKS", "::/0", "webhooks.allowed_networks"),
+            ("FREIGABE_WEBHOOKS_ALLOWED_NETWORKS", "localhost", "webhooks.allowed_networks"),
+            ("FREIGABE_WEBHOOKS_TIMEOUT_SECONDS", "0", "webhooks.timeout_seconds"),
+            ("FREIGABE_WEBHOOKS_TIMEOUT_SECONDS", "3600", "webhooks.timeout_seconds"),
+            ("FREIGABE_WEBHOOKS_RETRY_SCHEDULE", "1m, 5s", "webhooks.retry_schedule"),
+        ]
+        for (variable, value, key) in cases {
+            var environment = base
+            environment[variable] = value
+            do {
+                _ = try await configuration(environment)
+                Issue.record("\(variable)=\(value) was accepted")
+            } catch let error as ConfigurationError {
+                #expect(error.key == key, "\(variable)=\(value): \(error)")
+                #expect(!error.description.contains(secretText))
+                #expect(!error.description.contains("pw@"))
+            }
+        }
+        // Missing secret: named too.
+        var environment = base
+        environment["FREIGABE_WEBHOOKS_PORTAL_SECRET"] = nil
+        await #expect(throws: ConfigurationError.self) { try await configuration(environment) }
+        // The allow-list admits what it names.
+        environment = base
+        environment["FREIGABE_WEBHOOKS_PORTAL_URL"] = "http://127.0.0.1:8080/hook"
+        environment["FREIGABE_WEBHOOKS_ALLOWED_NETWORKS"] = "127.0.0.1"
+        #expect(try await configuration(environment).webhooks.subscriptions.count == 1)
+    }
+
+    @Test("at start a host name resolving to loopback is refused; a name that does not resolve is a warning")
+    func startCheck() async throws {
+        let settings = WebhookTestSupport.settings(url: "http://localhost:9/hook", allowLoopback: false)
+        await #expect(throws: ConfigurationError.self) { try await WebhookAddressCheck.check(settings) }
+        let allowed = WebhookTestSupport.settings(url: "http://localhost:9/hook", allowLoopback: true)
+        // localhost may also resolve to ::1, which the allow-list (127.0.0.1/32) does not name.
+        var both = allowed
+        both.policy = AddressPolicy(allowed: [IPNetwork("127.0.0.1/32")!, IPNetwork("::1/128")!])
+        #expect(try await WebhookAddressCheck.check(both).isEmpty)
+        let unknown = WebhookTestSupport.settings(url: "http://no-such-host.invalid/hook")
+        #expect(try await WebhookAddressCheck.check(unknown).count == 1)
+    }
+}
