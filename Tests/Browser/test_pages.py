@@ -86,3 +86,54 @@ def test_tab_reaches_the_skip_link_first_and_it_moves_focus_to_main(browser):
             "after the skip link, Tab went to "
             + browser.js("return document.activeElement.outerHTML.slice(0, 120)")
         )
+
+
+def test_language_switch_in_the_header(browser):
+    from story import login
+
+    login(browser, "anna")
+    browser.follow("English")
+    browser.wait_for_path("/")
+    assert browser.driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    browser.language = "en"  # the cookie wins over the browser's Accept-Language now
+    browser.check("start-switched-to-english")
+    assert "Abmelden" not in browser.text()
+    browser.follow("Deutsch")
+    browser.wait_for_path("/")
+    assert browser.driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "de"
+    assert "Abmelden" in browser.text()
+
+
+def test_a_page_behind_the_login_comes_back_after_it(browser):
+    from story import PASSWORD
+
+    browser.driver.get(browser.url("/eingang"))
+    browser.wait_for_path(r"/anmelden\?weiter=.*")
+    browser.check("login-for-inbox")
+    browser.fill("username", "dora")
+    browser.fill("password", PASSWORD)
+    browser.press("Anmelden", within=browser.find(By.CSS_SELECTOR, "main form"))
+    browser.wait_for_path("/eingang")
+    browser.check("inbox-dora")
+
+
+def test_wrong_password_is_said_next_to_the_form(browser):
+    browser.open("/anmelden", "login")
+    browser.fill("username", "anna")
+    browser.fill("password", "falsch")
+    browser.press("Anmelden", within=browser.find(By.CSS_SELECTOR, "main form"))
+    assert "Benutzername oder Passwort sind nicht richtig." in browser.find(By.ID, "form-errors").text
+    assert browser.field("username").get_attribute("value") == "anna", "the user name is kept"
+    browser.check("login-failed", english=False, status_page=True)  # 401, the form again
+
+
+def test_a_form_without_its_csrf_token_gets_the_friendly_403_page(browser):
+    from story import login
+
+    login(browser, "anna")
+    # as a forged form from another site would arrive: without the session's token
+    browser.js("document.querySelector('form[action=\"/abmelden\"] input[name=_csrf]').remove()")
+    browser.press("Abmelden")
+    assert "Keine Berechtigung" in browser.text()
+    assert "es wurde nichts geändert" in browser.text()
+    browser.check("csrf-refused", english=False, status_page=True)
