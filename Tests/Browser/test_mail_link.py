@@ -11,8 +11,7 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 
 from conftest import BASE_URL
-from story import PASSWORD, login, logout
-from test_stories import file_shared_data_request
+from story import PASSWORD, file_shared_data_request, login, logout
 
 MAIL_DIR = Path(os.environ.get("FREIGABE_MAIL_DIR", ".local/mail"))
 

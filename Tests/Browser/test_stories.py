@@ -5,41 +5,10 @@ import datetime as dt
 from selenium.webdriver.common.by import By
 
 from story import (
-    NAMES, OWNER_STEP, PRIVACY_STEP, SECURITY_STEP, STEWARD_STEP, date_input, decide, login, logout,
-    notice, open_request_from_inbox, request_id, status_text, step, step_says, timeline, today,
+    OWNER_STEP, PRIVACY_STEP, SECURITY_STEP, STEWARD_STEP, date_input, decide, file_shared_data_request,
+    login, logout, notice, open_request_from_inbox, request_id, status_text, step, step_says, timeline,
+    today,
 )
-
-
-def file_shared_data_request(b, dataset_title: str, *, personal: bool, purpose: str) -> str:
-    """anna (logged in) goes catalogue → dataset → "Daten anfragen", fills the form, looks at the summary
-    and submits. Returns the request's id."""
-    b.follow("Datenkatalog")
-    b.wait_for_path("/katalog")
-    b.check("catalogue")
-    b.follow(dataset_title)
-    b.wait_for_path("/katalog/[a-z0-9_-]+")
-    b.check("dataset")
-    b.follow("Daten anfragen")
-    b.wait_for_path(r"/antraege/neu\?.*")
-    assert "kind=shared_data" in b.path()
-    b.check("new-shared-data")
-    b.fill("purpose", purpose)
-    b.fill("recipient.name", "Amt für Stadtplanung, Abteilung Bauleitplanung")
-    b.choose("recipient.type", "internal")
-    legal = b.driver.find_elements(By.NAME, "legal_basis")
-    assert bool(legal) == personal, "the legal basis is asked for exactly when personal data is involved"
-    if personal:
-        b.choose("legal_basis", "art6_1_e")
-    date_input(b, "access_end", today() + dt.timedelta(days=180))
-    b.press("Weiter zur Übersicht")
-    assert "Ihre Angaben prüfen" in b.text()
-    assert purpose in b.text(), "the summary shows what was entered"
-    b.check("summary", english=False)  # the answer to a POST
-    b.press("Verbindlich einreichen")
-    rid = request_id(b)
-    assert notice(b) == "Der Antrag ist eingereicht."
-    b.check("request-submitted")
-    return rid
 
 
 def test_shared_data_with_personal_data_is_approved_by_everyone_in_turn(browser):
