@@ -33,6 +33,12 @@ struct RequestFormPage {
         case draft(id: UUID, version: Int)
         /// Answering a question: the details as stored, plus the answer.
         case resubmission(id: UUID, question: String?, version: Int)
+
+        static func draft(of view: RequestView) -> Mode { .draft(id: view.id, version: view.version) }
+
+        static func resubmission(of view: RequestView) -> Mode {
+            .resubmission(id: view.id, question: view.status.question, version: view.version)
+        }
     }
 
     /// One question of the Open Data check (§ 12a EGovG): does the exclusion apply, and if so why may

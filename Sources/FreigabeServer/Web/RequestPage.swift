@@ -89,7 +89,9 @@ struct RequestPage {
         self.notice = notice
         isDraft = view.status.phase == .draft
         facts = Self.facts(view, text: text)
-        steps = view.timeline.map { step in Self.step(step, decisions: view.decisions, text: text) }
+        steps = view.timeline.map { step in
+            Self.step(step, decisions: view.decisions, answers: view.answers ?? [], text: text)
+        }
         let actions = Set(view.allowedActions)
         canSubmit = actions.contains(.submit)
         canEdit = actions.contains(.edit)
@@ -154,15 +156,28 @@ struct RequestPage {
         return rows
     }
 
-    private static func step(_ step: TimelineStep, decisions: [DecisionView], text: PageText) -> StepRow {
+    private static func step(
+        _ step: TimelineStep, decisions: [DecisionView], answers: [AnswerView], text: PageText
+    ) -> StepRow {
         let reason: String? =
             switch step.status {
             case .skipped: text("timeline.skip.\(step.skipReason ?? "condition_not_met")")
             default: nil
             }
-        let rows = decisions.filter { $0.step == step.id || $0.covers.contains(step.id) }.map { decision in
-            decisionRow(decision, text: text)
+        var rows = decisions.filter { $0.step == step.id || $0.covers.contains(step.id) }.map { decision in
+            (decision.at, decisionRow(decision, text: text))
         }
+        for answer in answers where answer.step == step.id {
+            rows.append(
+                (
+                    answer.at,
+                    DecisionRow(
+                        who: answer.person + " (" + text("request.requester") + ")",
+                        outcome: text("decision.outcome.answered"),
+                        at: text.dateTime(answer.at), comment: answer.text, details: nil)
+                ))
+        }
+        rows.sort { $0.0 < $1.0 }
         return StepRow(
             title: text(step.title), statusLabel: text("timeline.status.\(step.status.rawValue)"),
             statusClass: "step-" + step.status.rawValue.replacingOccurrences(of: "_", with: "-"), reason: reason,
@@ -171,7 +186,7 @@ struct RequestPage {
             waitingFor: step.waitingFor.isEmpty
                 ? nil
                 : text("timeline.waiting_for", ["who": step.waitingFor.map { text.role($0) }.joined(separator: ", ")]),
-            decisions: rows, isCurrent: step.status == .current)
+            decisions: rows.map(\.1), isCurrent: step.status == .current)
     }
 
     static func decisionRow(_ decision: DecisionView, text: PageText) -> DecisionRow {

@@ -58,27 +58,13 @@ struct RequestPages: Sendable {
             }
         }
         group.get("antraege/{id}/ueberarbeiten") { request, context in
-            let caller = try context.pageCaller(request)
-            let view = try await service.request(
-                id: try requestID(context), caller: caller, now: pages.now(), logger: context.logger(for: caller))
-            let form = try await service.requestForm(
-                kind: view.kind, datasetID: view.dataset.id, now: pages.now(), logger: context.logger(for: caller))
-            return try showForm(
-                form, values: Self.values(of: view.details), errors: [:], request: request, context: context,
-                mode: .resubmission(id: view.id, question: view.status.question, version: view.version))
+            try await storedForm(request, context: context, mode: RequestFormPage.Mode.resubmission(of:))
         }
         group.post("antraege/{id}/ueberarbeiten") { request, context in
             try await resubmit(request, context: context)
         }
         group.get("antraege/{id}/bearbeiten") { request, context in
-            let caller = try context.pageCaller(request)
-            let view = try await service.request(
-                id: try requestID(context), caller: caller, now: pages.now(), logger: context.logger(for: caller))
-            let form = try await service.requestForm(
-                kind: view.kind, datasetID: view.dataset.id, now: pages.now(), logger: context.logger(for: caller))
-            return try showForm(
-                form, values: Self.values(of: view.details), errors: [:], request: request, context: context,
-                mode: .draft(id: view.id, version: view.version))
+            try await storedForm(request, context: context, mode: RequestFormPage.Mode.draft(of:))
         }
         group.post("antraege/{id}/bearbeiten") { request, context in
             try await editDraft(request, context: context)
@@ -157,6 +143,23 @@ struct RequestPages: Sendable {
             "request-form", title: title, page: page, request: request, context: context, status: status)
     }
 
+    /// The form of a stored request (a draft, or one with an open question): filled with the stored
+    /// details, or with what was sent and its errors.
+    private func storedForm(
+        _ request: Request, context: AppRequestContext, values: [String: String]? = nil,
+        errors: [String: String] = [:], mode: (RequestView) -> RequestFormPage.Mode
+    ) async throws -> Response {
+        let caller = try context.pageCaller(request)
+        let logger = context.logger(for: caller)
+        let view = try await service.request(
+            id: try requestID(context), caller: caller, now: pages.now(), logger: logger)
+        let form = try await service.requestForm(
+            kind: view.kind, datasetID: view.dataset.id, now: pages.now(), logger: logger)
+        return try showForm(
+            form, values: values ?? Self.values(of: view.details), errors: errors, request: request, context: context,
+            status: errors.isEmpty ? .ok : .unprocessableContent, mode: mode(view))
+    }
+
     // MARK: Request page and commands
 
     private func show(
@@ -220,13 +223,8 @@ struct RequestPages: Sendable {
             return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=resubmitted")
         } catch let failure {
             guard let errors = Self.fieldErrors(failure, text: text) else { throw failure }
-            let view = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
-            let requestForm = try await service.requestForm(
-                kind: view.kind, datasetID: view.dataset.id, now: pages.now(), logger: logger)
-            return try showForm(
-                requestForm, values: values, errors: errors, request: request, context: context,
-                status: .unprocessableContent,
-                mode: .resubmission(id: view.id, question: view.status.question, version: view.version))
+            return try await storedForm(
+                request, context: context, values: values, errors: errors, mode: RequestFormPage.Mode.resubmission(of:))
         }
     }
 
@@ -250,12 +248,9 @@ struct RequestPages: Sendable {
             return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=submitted")
         } catch let failure {
             guard let errors = Self.fieldErrors(failure, text: text) else { throw failure }
-            let view = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
-            let requestForm = try await service.requestForm(
-                kind: view.kind, datasetID: view.dataset.id, now: pages.now(), logger: logger)
-            return try showForm(
-                requestForm, values: Self.values(of: form), errors: errors, request: request, context: context,
-                status: .unprocessableContent, mode: .draft(id: view.id, version: view.version))
+            return try await storedForm(
+                request, context: context, values: Self.values(of: form), errors: errors,
+                mode: RequestFormPage.Mode.draft(of:))
         }
     }
 

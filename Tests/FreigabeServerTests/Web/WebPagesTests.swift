@@ -277,6 +277,56 @@ struct WebPagesTests {
         }
     }
 
+    @Test("a question from otto's page, answered on anna's form and resubmitted; a rejection needs its reason")
+    func questionAnsweredThenRejected() async throws {
+        try await WebFixture.with { fixture, client in
+            let (view, _) = try await DecisionLinkTests.prepare(fixture)
+            let path = "/antraege/\(view.id.uuidString)"
+            let otto = Browser(client)
+            try await otto.login("otto")
+            var page = try await otto.get(path)
+            let asked = try await otto.post(
+                path + "/entscheidung",
+                [
+                    ("version", try #require(page.hidden("version"))), ("branch", try #require(page.hidden("branch"))),
+                    ("decision", "request_changes"), ("text", "Welches Projekt genau?"),
+                ], csrf: page.hidden("_csrf"))
+            #expect(asked.status == 303)
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let request = try await anna.get(path)
+            #expect(request.html.contains("Welches Projekt genau?"))
+            #expect(request.html.contains("Antwort geben und erneut einreichen"))
+            let form = try await anna.get(path + "/ueberarbeiten")
+            #expect(form.html.contains(">Stadtklima</textarea>"))
+            let resubmitted = try await anna.post(
+                path + "/ueberarbeiten",
+                [("version", try #require(form.hidden("version"))), ("comment", "Projekt KlimaGrün")],
+                csrf: form.hidden("_csrf"))
+            #expect(resubmitted.status == 303, "\(resubmitted.html.prefix(500))")
+            page = try await otto.get(path)
+            #expect(page.html.contains("Projekt KlimaGrün"))
+            let noReason = try await otto.post(
+                path + "/entscheidung",
+                [
+                    ("version", try #require(page.hidden("version"))), ("branch", try #require(page.hidden("branch"))),
+                    ("decision", "reject"),
+                ], csrf: page.hidden("_csrf"))
+            #expect(noReason.status == 422)
+            #expect(noReason.html.contains("Bitte begründen Sie Ihre Entscheidung."))
+            let rejected = try await otto.post(
+                path + "/entscheidung",
+                [
+                    ("version", try #require(page.hidden("version"))), ("branch", try #require(page.hidden("branch"))),
+                    ("decision", "reject"), ("text", "Daten sind bereits offen verfügbar"),
+                ], csrf: page.hidden("_csrf"))
+            #expect(rejected.status == 303)
+            let closed = try await anna.get(path)
+            #expect(closed.html.contains("Abgeschlossen"))
+            #expect(closed.html.contains("Daten sind bereits offen verfügbar"))
+        }
+    }
+
     @Test("errors appear next to the field and in the summary, in German, and the input is kept")
     func validationErrorsKeepTheInput() async throws {
         try await WebFixture.with { fixture, client in

@@ -27,8 +27,27 @@ extension RequestService {
                         occurredAt: now, actor: caller.uid, requestID: id, datasetID: record.datasetID,
                         event: .readDenied, state: machine.state.name, clientAddress: caller.clientAddress))
             }
-            return views.view(record, machine: machine, dataset: dataset, context: context, now: now)
+            var view = views.view(record, machine: machine, dataset: dataset, context: context, now: now)
+            view.answers = try await Self.answers(request: id, on: connection, logger: logger)
+            return view
         }
+    }
+
+    /// The requester's answers to questions, from the decision log: the engine's snapshot keeps the
+    /// decisions, the answers live only in their `resubmitted` events.
+    static func answers(
+        request id: UUID, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [AnswerView] {
+        let rows = try await connection.query(
+            """
+            SELECT actor, step, comment, occurred_at FROM audit_events
+            WHERE request_id = \(id) AND event = 'resubmitted' AND comment IS NOT NULL ORDER BY id
+            """, logger: logger)
+        var answers: [AnswerView] = []
+        for try await (person, step, text, at) in rows.decode((String?, String?, String, Date).self) {
+            answers.append(AnswerView(person: person ?? "", step: step, text: text, at: at))
+        }
+        return answers
     }
 
     func machine(

@@ -164,6 +164,15 @@ public enum RequestAction: String, Sendable, Hashable, Codable, CaseIterable {
     case submit, edit, withdraw, resubmit, decide, revoke
 }
 
+/// The requester's answer to a question.
+public struct AnswerView: Sendable, Hashable, Codable {
+    public var person: String
+    /// The step that asked.
+    public var step: String?
+    public var text: String
+    public var at: Date
+}
+
 /// How the caller may decide the request now, as the engine answers it: the decision form of the
 /// request page and of the mail's confirm page is built from this, never from a rule of its own.
 public struct DecisionOptions: Sendable, Hashable, Codable {
@@ -200,6 +209,9 @@ public struct RequestView: Sendable, Hashable {
     public var allowedActions: [RequestAction]
     /// How the caller may decide now; nil when they may not.
     public var decisionOptions: DecisionOptions?
+    /// The requester's answers to questions, oldest first (in `GET /requests/{id}`; a command's answer
+    /// leaves them out).
+    public var answers: [AnswerView]? = nil
     /// Optimistic-locking version; raised by every change.
     public var version: Int
     public var createdAt: Date
@@ -215,7 +227,7 @@ public struct RequestView: Sendable, Hashable {
 extension RequestView: Codable {
     private enum CodingKeys: String, CodingKey {
         case id, number, kind, dataset, requester, workflow, status, timeline, decisions, allowedActions,
-            decisionOptions, version, createdAt, updatedAt, submittedAt
+            decisionOptions, answers, version, createdAt, updatedAt, submittedAt
     }
 
     public init(from decoder: any Decoder) throws {
@@ -232,6 +244,7 @@ extension RequestView: Codable {
         decisions = try container.decode([DecisionView].self, forKey: .decisions)
         allowedActions = try container.decode([RequestAction].self, forKey: .allowedActions)
         decisionOptions = try container.decodeIfPresent(DecisionOptions.self, forKey: .decisionOptions)
+        answers = try container.decodeIfPresent([AnswerView].self, forKey: .answers)
         version = try container.decode(Int.self, forKey: .version)
         createdAt = try container.decode(Date.self, forKey: .createdAt)
         updatedAt = try container.decode(Date.self, forKey: .updatedAt)
@@ -253,6 +266,7 @@ extension RequestView: Codable {
         try container.encode(decisions, forKey: .decisions)
         try container.encode(allowedActions, forKey: .allowedActions)
         try container.encodeIfPresent(decisionOptions, forKey: .decisionOptions)
+        try container.encodeIfPresent(answers, forKey: .answers)
         try container.encode(version, forKey: .version)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(updatedAt, forKey: .updatedAt)
