@@ -163,7 +163,7 @@ def test_request_goes_back_with_a_question_is_answered_and_resubmitted(browser):
 
     login(b, "otto")
     open_request_from_inbox(b, rid, "otto")
-    b.expect(answer in b.text(), f"otto cannot read anna's answer {answer!r} on the request page")
+    assert answer in b.text(), f"otto cannot read anna's answer {answer!r} on the request page"
     decide(b, "approve")
     assert notice(b) == "Ihre Entscheidung ist gespeichert."
     b.check("approved-after-answer")
