@@ -11,7 +11,7 @@ SWIFT_FORMAT_PATHS := Package.swift Sources Tests
 DEMO_CONFIG := scripts/demo/freigabe.yaml
 DEMO_CATALOG := scripts/demo/catalog.yaml
 
-.PHONY: run test build services services-down lint format validate-workflows api-conformance bench bench-ldap bench-timers bench-audit clean
+.PHONY: run test build services services-down lint format validate-workflows api-conformance browser-tests bench bench-ldap bench-timers bench-audit clean
 
 ## Start PostgreSQL, slapd and the SMTP sink on loopback (installs them when run as root).
 services:
@@ -31,7 +31,7 @@ run: services build
 		exec "$$(swift build --show-bin-path)/freigabe" serve --config $(DEMO_CONFIG)
 
 ## Everything CI checks: services, all test targets, the shipped workflows, the live server against
-## its OpenAPI document (schemathesis), formatting.
+## its OpenAPI document (schemathesis), the pages in headless Chromium (Tests/Browser), formatting.
 test: services
 	swift build --build-tests
 	# One test target per run: the CPU-heavy pure engine tests would otherwise starve the cooperative
@@ -43,11 +43,18 @@ test: services
 	$(WITH_SERVICES) swift test --skip-build --filter AuditLogTests
 	$(MAKE) validate-workflows
 	$(MAKE) api-conformance
+	$(MAKE) browser-tests
 	$(MAKE) lint
 
 api-conformance: services
 	swift build --product freigabe
 	scripts/api-conformance-live
+
+## The pages in headless Chromium (installs chromium, chromium-driver and the pinned venv when missing):
+## axe-core on every page in German and English, screenshots at 320/1440 px into .local/screenshots/.
+browser-tests: services
+	swift build --product freigabe
+	scripts/browser-tests
 
 validate-workflows:
 	swift build --product freigabe

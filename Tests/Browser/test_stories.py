@@ -1,0 +1,251 @@
+"""The stories of issue 10, played by the demo users in one Chromium, one after the other."""
+
+import datetime as dt
+
+from selenium.webdriver.common.by import By
+
+from story import (
+    OWNER_STEP, PRIVACY_STEP, SECURITY_STEP, STEWARD_STEP, date_input, decide, file_shared_data_request,
+    login, logout, notice, open_request_from_inbox, request_id, status_text, step, step_says, timeline,
+    today,
+)
+
+
+def test_shared_data_with_personal_data_is_approved_by_everyone_in_turn(browser):
+    b = browser
+    login(b, "anna")
+    rid = file_shared_data_request(
+        b, "Altlastenkataster", personal=True,
+        purpose="Abgleich der Altlastenflächen mit dem Bebauungsplan Nord (B-Plan 12/2026)")
+    # confidential, personal data, high protection need: all four steps apply
+    assert "Liegt seit heute beim Schritt „Prüfung durch den Data Owner“ (Data Owner)." in status_text(b)
+    step_says(b, OWNER_STEP, "Jetzt an der Reihe")
+    for title in (STEWARD_STEP, PRIVACY_STEP, SECURITY_STEP):
+        step_says(b, title, "Folgt noch")
+    logout(b)
+
+    approvers = [
+        ("otto", OWNER_STEP, "Data Owner", STEWARD_STEP),
+        ("stefan", STEWARD_STEP, "Data Steward", PRIVACY_STEP),
+        ("dora", PRIVACY_STEP, "Datenschutzbeauftragte/r", SECURITY_STEP),
+        ("ingo", SECURITY_STEP, "Informationssicherheitsbeauftragte/r", None),
+    ]
+    for user, title, role, following in approvers:
+        login(b, user)
+        open_request_from_inbox(b, rid, user)
+        step_says(b, title, "Jetzt an der Reihe")
+        assert f"Sie entscheiden als {role}." in b.text()
+        decide(b, "approve", f"Aus Sicht {role} in Ordnung.")
+        assert notice(b) == "Ihre Entscheidung ist gespeichert."
+        b.check(f"decided-{user}")
+        # the timeline names the decider by user name
+        step_says(b, title, "Zugestimmt", f"{user} ({role})", f"Aus Sicht {role} in Ordnung.")
+        if following:
+            step_says(b, following, "Jetzt an der Reihe")
+            follow_title = step(b, following).find_element(By.TAG_NAME, "h3").text
+            assert f"„{follow_title}“" in status_text(b)
+        logout(b)
+
+    login(b, "anna")
+    link = b.driver.find_elements(By.CSS_SELECTOR, f"main a[href='/antraege/{rid}']")
+    assert link, "anna's start page lists her request"
+    link[0].click()
+    b.wait_for_path(f"/antraege/{rid}")
+    b.check("request-granted")
+    until = (today() + dt.timedelta(days=180))
+    assert "Freigegeben; Nutzung erlaubt bis" in status_text(b), status_text(b)
+    for title, _, in [(OWNER_STEP, 0), (STEWARD_STEP, 0), (PRIVACY_STEP, 0), (SECURITY_STEP, 0)]:
+        step_says(b, title, "Zugestimmt")
+    assert until.year and timeline(b)
+
+
+def open_own_request(b, rid: str, name: str) -> None:
+    """From the start page ("Meine Anträge") to the request."""
+    links = b.driver.find_elements(By.CSS_SELECTOR, f"main a[href='/antraege/{rid}']")
+    assert links, f"the start page does not list the request {rid}:\n{b.text()}"
+    links[0].click()
+    b.wait_for_path(f"/antraege/{rid}")
+    b.wait_ready()
+    b.check(name)
+
+
+def test_open_data_request_is_rejected_with_a_reason(browser):
+    b = browser
+    login(b, "anna")
+    b.follow("Datenkatalog")
+    b.wait_for_path("/katalog")
+    b.check("catalogue")
+    b.follow("Baumkataster")
+    b.wait_for_path("/katalog/baumkataster")
+    b.check("dataset")
+    b.follow("Als Open Data freigeben")
+    b.wait_for_path(r"/antraege/neu\?.*")
+    assert "kind=open_data" in b.path()
+    b.check("new-open-data")
+    assert not b.driver.find_elements(By.NAME, "recipient.name"), "Open Data has no recipient"
+    b.fill("purpose", "Veröffentlichung im Open-Data-Portal für die Baumpatenschaften")
+    b.choose_label("licence", "Creative Commons Namensnennung 4.0 International (CC BY 4.0)")
+    b.fill("format", "CSV")
+    for question in ("personal_reference", "trade_secrets", "third_party_rights", "security", "confidentiality"):
+        b.choose(f"open_data_check.{question}.applies", "false")
+    b.press("Weiter zur Übersicht")
+    assert "Ihre Angaben prüfen" in b.text()
+    b.check("summary", english=False)
+    b.press("Verbindlich einreichen")
+    rid = request_id(b)
+    assert notice(b) == "Der Antrag ist eingereicht."
+    b.check("request-submitted")
+    step_says(b, OWNER_STEP, "Jetzt an der Reihe")
+    logout(b)
+
+    login(b, "otto")
+    open_request_from_inbox(b, rid, "otto")
+    # a rejection without a reason is refused, next to the field and in the summary at the top
+    decide(b, "reject")
+    summary = b.find(By.ID, "form-errors")
+    assert "Bitte prüfen Sie Ihre Angaben" in summary.text
+    error = b.find(By.ID, "f-text-error")
+    assert error.text.strip(), "the error stands next to the text field"
+    assert b.field("text").get_attribute("aria-invalid") == "true"
+    assert b.driver.find_element(By.CSS_SELECTOR, "input[name=decision][value=reject]").is_selected(), (
+        "the choice is kept")
+    b.check("decision-without-reason", english=False, status_page=True)  # 422, the form again
+    reason = "Die Standorte von Bäumen auf Privatgrundstücken dürfen nicht veröffentlicht werden."
+    decide(b, "reject", reason)
+    assert notice(b) == "Ihre Entscheidung ist gespeichert."
+    b.check("rejected")
+    assert "Abgeschlossen: Abgelehnt." in status_text(b)
+    step_says(b, OWNER_STEP, "Abgelehnt", "otto (Data Owner)", reason)
+    logout(b)
+
+    login(b, "anna")
+    assert "Abgeschlossen: Abgelehnt." in b.text()
+    open_own_request(b, rid, "request-rejected")
+    assert reason in timeline(b)
+    assert not b.driver.find_elements(By.CSS_SELECTOR, "main form[action$='/entscheidung']"), (
+        "nobody decides a closed request")
+
+
+def test_request_goes_back_with_a_question_is_answered_and_resubmitted(browser):
+    b = browser
+    login(b, "anna")
+    rid = file_shared_data_request(
+        b, "Baumkataster", personal=False, purpose="Planung der Ersatzpflanzungen im Stadtteil Süd")
+    logout(b)
+
+    question = "Brauchen Sie alle Baumarten oder nur die Straßenbäume?"
+    login(b, "otto")
+    open_request_from_inbox(b, rid, "otto")
+    decide(b, "request_changes", question)
+    assert notice(b) == "Ihre Entscheidung ist gespeichert."
+    b.check("question-asked")
+    assert "Es gibt eine Rückfrage an die antragstellende Person." in status_text(b)
+    step_says(b, OWNER_STEP, "Rückfrage", question)
+    logout(b)
+
+    login(b, "anna")
+    open_own_request(b, rid, "request-with-question")
+    assert question in status_text(b)
+    b.follow("Antwort geben und erneut einreichen")
+    b.wait_for_path(f"/antraege/{rid}/ueberarbeiten")
+    b.check("resubmit-form")
+    assert question in b.text(), "the form shows the question"
+    answer = "Nur die Straßenbäume, ohne Parkbäume."
+    b.fill("comment", answer)
+    b.fill("purpose", "Planung der Ersatzpflanzungen an Straßen im Stadtteil Süd")
+    b.press("Erneut einreichen")
+    b.wait_for_path(rf"/antraege/{rid}(\?.*)?")
+    assert notice(b) == "Der Antrag ist erneut eingereicht."
+    b.check("resubmitted")
+    assert "Liegt seit heute beim Schritt „Prüfung durch den Data Owner“" in status_text(b)
+    assert "Planung der Ersatzpflanzungen an Straßen im Stadtteil Süd" in b.text()
+    logout(b)
+
+    login(b, "otto")
+    open_request_from_inbox(b, rid, "otto")
+    assert answer in b.text(), f"otto cannot read anna's answer {answer!r} on the request page"
+    decide(b, "approve")
+    assert notice(b) == "Ihre Entscheidung ist gespeichert."
+    b.check("approved-after-answer")
+    step_says(b, OWNER_STEP, "Zugestimmt")
+    step_says(b, STEWARD_STEP, "Jetzt an der Reihe")
+
+
+def test_draft_is_saved_and_submitted_later(browser):
+    b = browser
+    login(b, "anna")
+    b.open("/antraege/neu?dataset=luftmessstationen&kind=shared_data", "new-shared-data")
+    purpose = "Auswertung der Stickstoffdioxidwerte für den Luftreinhalteplan"
+    b.fill("purpose", purpose)
+    b.fill("recipient.name", "Umweltamt, Sachgebiet Luftreinhaltung")
+    b.choose("recipient.type", "internal")
+    # the end of use is still open: a draft may be incomplete
+    b.press("Als Entwurf speichern")
+    rid = request_id(b)
+    assert notice(b) == "Der Entwurf ist gespeichert."
+    b.check("draft-saved")
+    assert "Entwurf – noch nicht eingereicht." in status_text(b)
+    logout(b)
+
+    login(b, "otto")
+    b.follow("Eingang")
+    b.wait_for_path("/eingang")
+    b.check("inbox-otto")
+    assert not b.driver.find_elements(By.CSS_SELECTOR, f"main a[href='/antraege/{rid}']"), (
+        "a draft is in nobody's inbox")
+    logout(b)
+
+    login(b, "anna")
+    assert "Entwurf – noch nicht eingereicht." in b.text()
+    open_own_request(b, rid, "draft")
+    assert purpose in b.text()
+    b.follow("Entwurf bearbeiten")
+    b.wait_for_path(f"/antraege/{rid}/bearbeiten")
+    b.check("edit-draft")
+    assert b.field("purpose").get_attribute("value") == purpose, "the draft's values are in the form"
+    date_input(b, "access_end", today() + dt.timedelta(days=90))
+    b.press("Speichern und einreichen")
+    b.wait_for_path(rf"/antraege/{rid}(\?.*)?")
+    assert notice(b) == "Der Antrag ist eingereicht."
+    b.check("draft-submitted")
+    assert "Liegt seit heute beim Schritt „Prüfung durch den Data Owner“ (Data Owner)." in status_text(b)
+
+
+def test_deputy_decides_for_otto_and_the_page_says_so(browser):
+    b = browser
+    login(b, "otto")
+    b.follow("Vertretungen")
+    b.wait_for_path("/vertretungen")
+    b.check("deputyships")
+    b.fill("deputy", "paul")
+    date_input(b, "valid_from", today())
+    date_input(b, "valid_until", today() + dt.timedelta(days=7))
+    b.press("Vertretung einrichten")
+    b.wait_for_path(r"/vertretungen(\?.*)?")
+    assert notice(b) == "Die Vertretung ist eingerichtet."
+    b.check("deputyship-created")
+    assert "paul vertritt Sie" in b.text()
+    logout(b)
+
+    login(b, "anna")
+    rid = file_shared_data_request(
+        b, "Lärmkartierung", personal=False, purpose="Lärmschutz an der Umgehungsstraße Ost")
+    logout(b)
+
+    login(b, "paul")
+    open_request_from_inbox(b, rid, "paul")
+    assert "Sie entscheiden als Data Owner in Vertretung für otto." in b.text()
+    decide(b, "approve", "In Vertretung geprüft.")
+    assert notice(b) == "Ihre Entscheidung ist gespeichert."
+    b.check("decided-as-deputy")
+    step_says(b, OWNER_STEP, "Zugestimmt", "paul (Data Owner) – in Vertretung für otto", "In Vertretung geprüft.")
+    logout(b)
+
+    login(b, "otto")
+    b.follow("Vertretungen")
+    b.wait_for_path("/vertretungen")
+    b.check("deputyships")
+    b.press("Beenden")
+    b.wait_for_path(r"/vertretungen(\?.*)?")
+    assert notice(b) == "Die Vertretung ist beendet."
+    b.check("deputyship-ended")
