@@ -28,7 +28,7 @@ struct WebBenchmark: AsyncParsableCommand {
     @Option(help: "Concurrent clients while seeding.") var seedClients = 8
     @Option(help: "Server process id, for its CPU and peak RSS (VmHWM).") var serverPID: Int?
     @Option(help: "psql for commits per page (default: $FREIGABE_PG_BIN/psql; connection from PGHOST, PGUSER, ...).")
-    var psql = ProcessInfo.processInfo.environment["FREIGABE_PG_BIN"].map { $0 + "/psql" }
+    var psql: String?
     @Option(help: "The server's database, for commits per page.")
     var database = ProcessInfo.processInfo.environment["FREIGABE_DB_NAME"] ?? "freigabe"
 
@@ -82,7 +82,10 @@ struct WebBenchmark: AsyncParsableCommand {
                 + "\(WebClient.count("class=\"timeline-step", in: page)) steps and "
                 + "\(WebClient.count("class=\"decision\"", in: page)) decisions (\(page.readableBytes) bytes)")
 
-        let probe = CostProbe(serverPID: serverPID, psql: psql, database: database)
+        let probe = CostProbe(
+            serverPID: serverPID,
+            psql: psql ?? ProcessInfo.processInfo.environment["FREIGABE_PG_BIN"].map { $0 + "/psql" },
+            database: database)
         try await probe.settle()
         var reading = probe.read()
         for count in counts {
