@@ -11,7 +11,7 @@ SWIFT_FORMAT_PATHS := Package.swift Sources Tests
 DEMO_CONFIG := scripts/demo/freigabe.yaml
 DEMO_CATALOG := scripts/demo/catalog.yaml
 
-.PHONY: run test build services services-down lint format validate-workflows api-conformance browser-tests bench bench-ldap bench-timers bench-audit clean
+.PHONY: run test build services services-down lint format validate-workflows api-conformance browser-tests bench bench-ldap bench-timers bench-audit bench-web clean
 
 ## Start PostgreSQL, slapd and the SMTP sink on loopback (installs them when run as root).
 services:
@@ -85,6 +85,11 @@ bench-timers: services
 bench-audit: services
 	swift build -c release --product freigabe-bench
 	$(WITH_SERVICES) "$$(swift build -c release --show-bin-path)/freigabe-bench" audit --events $${AUDIT_EVENTS:-100000}
+
+## Figures, not tests: inbox page with 500 open tasks and a long request page, 16 clients: pages/s,
+## p50/p99, bytes per page, peak RSS (release build, scratch database, mail off).
+bench-web: services
+	scripts/bench-web
 
 clean:
 	rm -rf .build

@@ -70,6 +70,14 @@ struct CostProbe {
         return (user + system + (withChildren ? childUser + childSystem : 0)) / ticksPerSecond
     }
 
+    /// Peak resident set size of a process (VmHWM), in kB.
+    static func peakRSSKilobytes(pid: Int) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return nil }
+        return Int(line.split(separator: " ").dropFirst().first ?? "")
+    }
+
     /// Every `postgres` process, with the children it has reaped (connections that ended).
     static func postgresCPUSeconds() -> Double {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

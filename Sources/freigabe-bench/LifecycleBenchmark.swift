@@ -84,7 +84,7 @@ struct LifecycleBenchmark: AsyncParsableCommand {
                         summary.perSecond / tps))
             }
         }
-        if let serverPID, let peak = peakRSS(of: serverPID) {
+        if let serverPID, let peak = CostProbe.peakRSSKilobytes(pid: serverPID) {
             print(String(format: "server peak RSS (VmHWM): %.1f MB", Double(peak) / 1024))
         }
     }
@@ -97,13 +97,6 @@ struct LifecycleBenchmark: AsyncParsableCommand {
             if parts.count == 2, let clients = Int(parts[0]), let tps = Double(parts[1]) { floor[clients] = tps }
         }
         return floor
-    }
-
-    private func peakRSS(of pid: Int) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
-        else { return nil }
-        return Int(line.split(separator: " ").dropFirst().first ?? "")
     }
 }
 
