@@ -1,4 +1,5 @@
 import Foundation
+import Mustache
 import WorkflowEngine
 
 /// The request page: facts, status, timeline, decisions, and the forms of what the viewer may do now
@@ -241,5 +242,38 @@ struct RequestPage {
         return DecisionForm(
             capacity: capacity, branch: options.branch, choice: choice, text: textField, licence: licence,
             portalURL: portal, errors: ErrorSummary(fields: fields, errors: errors))
+    }
+}
+
+/// Timeline entries answer Mustache by name instead of by `Mirror` reflection (see `HomePages.InboxRow`).
+extension RequestPage.DecisionRow: MustacheParent {
+    // Optionals are boxed as they are (`as Any`): a nil that is not found would be looked up in the
+    // enclosing contexts instead (the step's deadline would show the page's).
+    func child(named name: String) -> Any? {
+        switch name {
+        case "who": who
+        case "outcome": outcome
+        case "at": at
+        case "comment": comment as Any
+        case "details": details as Any
+        default: nil
+        }
+    }
+}
+
+extension RequestPage.StepRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "title": title
+        case "statusLabel": statusLabel
+        case "statusClass": statusClass
+        case "reason": reason as Any
+        case "roles": roles
+        case "deadline": deadline as Any
+        case "waitingFor": waitingFor as Any
+        case "decisions": decisions
+        case "isCurrent": isCurrent
+        default: nil
+        }
     }
 }

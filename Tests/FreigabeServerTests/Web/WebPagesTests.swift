@@ -129,6 +129,8 @@ struct WebPagesTests {
             #expect(page.html.contains("Der Antrag ist eingereicht."))
             #expect(page.html.contains("Art. 6 Abs. 1 lit. e DSGVO (öffentliche Aufgabe) – § 9 BBodSchG"))
             #expect(page.html.contains("Data Owner"))
+            // The deadline stands in the status and at the current step only, not at the steps to come.
+            #expect(page.html.components(separatedBy: "Frist: ").count - 1 == 2)
             // A double click: the same idempotency key answers with the same request, no second one.
             _ = try await anna.post("/antraege", fields + [("action", "submit")], csrf: review.hidden("_csrf"))
             #expect(try await fixture.store.counts()["requests"] == 1)
