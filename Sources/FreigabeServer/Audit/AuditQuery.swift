@@ -265,10 +265,15 @@ struct AuditQuery: Sendable {
     ) async throws -> AuditPage {
         let limit = min(max(limit, 1), Self.maximumPageSize)
         // One more than asked: whether a next page exists without a count.
-        let rows = try await client.query(
-            try filter.statement(after: after, below: nil, limit: limit + 1), logger: logger)
-        var events: [SealedEvent] = []
-        for try await row in rows { events.append(try SealedEvent(row)) }
+        let statement = try filter.statement(after: after, below: nil, limit: limit + 1)
+        // A page is a short read: the store's pool-wait and call deadlines, like every page's query.
+        var events = try await Database.read(client, logger: logger) { connection in
+            var events: [SealedEvent] = []
+            for try await row in try await connection.query(statement, logger: logger) {
+                events.append(try SealedEvent(row))
+            }
+            return events
+        }
         let more = events.count > limit
         if more { events.removeLast() }
         return AuditPage(events: events, nextAfter: more ? events.last?.sequence : nil)
