@@ -85,11 +85,9 @@ extension UserText.Argument: CustomStringConvertible {
         case .number(let number): return String(number)
         case .message(let key): return catalog["messages." + key] ?? key
         case .time(let date):
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: catalog.language == "de" ? "de_DE" : "en_GB")
-            formatter.timeZone = TimeZone(identifier: "Europe/Berlin")
-            formatter.dateFormat = catalog["messages.time_format"] ?? "yyyy-MM-dd HH:mm"
-            return formatter.string(from: date)
+            return BerlinDates.format(
+                date, pattern: catalog["messages.time_format"] ?? "yyyy-MM-dd HH:mm",
+                locale: catalog.language == "de" ? "de_DE" : "en_GB")
         }
     }
 }

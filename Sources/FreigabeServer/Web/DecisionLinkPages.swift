@@ -111,10 +111,7 @@ struct DecisionLinkPages: Sendable {
     private func render(
         _ page: Page, request: Request, context: AppRequestContext, status: HTTPResponse.Status = .ok
     ) throws -> Response {
-        if context.sessions.session == nil {
-            // The form's CSRF token lives in a short session, as on the login page.
-            context.sessions.setSession(WebSession(createdAt: pages.now()), expiresIn: LoginPages.formLifetime)
-        }
+        pages.ensureFormSession(context)
         return try pages.render(
             "decision-link", title: pages.text(request)("link.title"), page: page, request: request, context: context,
             status: status)

@@ -52,9 +52,7 @@ struct LoginPages: Sendable {
         _ form: Form, request: Request, context: AppRequestContext, status: HTTPResponse.Status = .ok,
         headers: HTTPFields = [:]
     ) throws -> Response {
-        if context.sessions.session == nil {
-            context.sessions.setSession(WebSession(createdAt: pages.now()), expiresIn: Self.formLifetime)
-        }
+        pages.ensureFormSession(context)
         let text = pages.text(request)
         var response = try pages.render(
             "login", title: text("login.title"), page: form, request: request, context: context, status: status)

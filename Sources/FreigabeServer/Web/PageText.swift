@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import WorkflowEngine
 
 /// The texts of one page in one language: catalogue keys, the workflow's own texts, dates as people
@@ -46,33 +45,10 @@ struct PageText: Sendable {
 
     /// yyyy-MM-dd in Berlin, as `<input type="date">` wants it.
     static func inputDate(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.calendar = Calendar(identifier: .gregorian)
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = berlin
-        formatter.dateFormat = "yyyy-MM-dd"
-        return formatter.string(from: date)
+        BerlinDates.format(date, pattern: "yyyy-MM-dd", locale: "en_US_POSIX")
     }
 
-    static let berlin = TimeZone(identifier: "Europe/Berlin")!
-
-    /// One formatter per language and pattern for the whole process: making a `DateFormatter` sets up
-    /// an ICU formatter (about 0.2 ms), which was 42 % of an inbox page with 500 rows (`make bench-web`).
-    /// Formatting runs under the lock, so the non-Sendable formatters are never shared between threads.
-    private static let formatters = Mutex<[String: DateFormatter]>([:])
-
     private func format(_ date: Date, _ pattern: String) -> String {
-        let key = language + "|" + pattern
-        let language = language
-        return Self.formatters.withLock { cache in
-            if let formatter = cache[key] { return formatter.string(from: date) }
-            let formatter = DateFormatter()
-            formatter.calendar = Calendar(identifier: .gregorian)
-            formatter.locale = Locale(identifier: language == "de" ? "de_DE" : "en_GB")
-            formatter.timeZone = Self.berlin
-            formatter.dateFormat = pattern
-            cache[key] = formatter
-            return formatter.string(from: date)
-        }
+        BerlinDates.format(date, pattern: pattern, locale: language == "de" ? "de_DE" : "en_GB")
     }
 }

@@ -43,6 +43,13 @@ struct WebPages: Sendable {
         return HTMLPage(html: html, language: language, status: status).response(from: request, context: context)
     }
 
+    /// A form shown to someone without a session (the login, a mail link's confirm page) needs a CSRF
+    /// token, and the token a session: a short one, replaced at login.
+    func ensureFormSession(_ context: AppRequestContext) {
+        guard context.sessions.session == nil else { return }
+        context.sessions.setSession(WebSession(createdAt: now()), expiresIn: LoginPages.formLifetime)
+    }
+
     /// 303 See Other to a path of ours (never to another site: `next` values come from the browser).
     static func redirect(to path: String) -> Response {
         Response(status: .seeOther, headers: [.location: safeLocalPath(path) ?? "/"])

@@ -107,8 +107,10 @@ struct ViewBuilder {
         }
     }
 
+    /// - Parameter authority: the engine's answer to "may the caller decide now", asked once per view.
     func allowedActions(
-        _ machine: RequestMachine, dataset: DatasetRecord, context: CallerContext, now: Date
+        _ machine: RequestMachine, dataset: DatasetRecord, context: CallerContext, authority: DecisionAuthority?,
+        now: Date
     ) -> [RequestAction] {
         var actions: [RequestAction] = []
         let isRequester = machine.snapshot.requester == context.caller.uid
@@ -117,7 +119,7 @@ struct ViewBuilder {
             if isRequester { actions += [.submit, .edit, .withdraw] }
         case .inReview:
             if isRequester { actions.append(.withdraw) }
-            if context.authority(machine, dataset: dataset, now: now) != nil { actions.append(.decide) }
+            if authority != nil { actions.append(.decide) }
         case .changesRequested:
             if isRequester { actions += [.resubmit, .withdraw] }
         case .granted:
@@ -142,7 +144,8 @@ struct ViewBuilder {
                 title: definition.title),
             status: status(machine, record: record, now: now), timeline: timeline(machine),
             decisions: decisions(machine),
-            allowedActions: allowedActions(machine, dataset: dataset, context: context, now: now),
+            allowedActions: allowedActions(
+                machine, dataset: dataset, context: context, authority: authority, now: now),
             decisionOptions: authority.map { decisionOptions($0, definition: definition) },
             version: record.version, createdAt: record.createdAt, updatedAt: record.updatedAt,
             submittedAt: record.submittedAt)
