@@ -133,6 +133,7 @@ def test_administrator_imports_a_catalogue_with_an_error_and_sees_the_line(brows
     errors = b.find(By.ID, "import-errors")
     assert "Die Datei wurde nicht übernommen." in errors.text
     assert "katalog-fehler.yaml:10" in errors.text, f"the error names file and line 10:\n{errors.text}"
+    assert "„geheim“ ist kein erlaubter Wert" in errors.text, f"the error is in German:\n{errors.text}"
     b.check("import-failed", english=False, status_page=True)
     b.open("/katalog?q=Probe", "catalogue-search")
     assert "Straßenbäume (Probe)" not in b.text(), "nothing of the broken file is stored"

@@ -55,7 +55,7 @@ public struct PageRenderer: Sendable {
         return PageRenderer(library: library, catalogs: catalogs)
     }
 
-    private static func loadCatalogs(from folder: URL) throws -> [String: StringCatalog] {
+    fileprivate static func loadCatalogs(from folder: URL) throws -> [String: StringCatalog] {
         let files = (try? FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)) ?? []
         var catalogs: [String: StringCatalog] = [:]
         for file in files where file.pathExtension == "yaml" {
@@ -114,6 +114,14 @@ public struct StringCatalogs: Sendable {
         // German first, then the others in a stable order.
         let others = catalogs.keys.filter { $0 != "de" }.sorted()
         negotiation = LanguageNegotiation(supported: ["de"] + others, defaultLanguage: "de")
+    }
+
+    /// Only the texts of `directory/strings`, for tools that print but render no page.
+    ///
+    /// - Throws: ``ConfigurationError`` (`invalidStrings`) naming the file.
+    public static func load(templatesDirectory directory: String) throws -> StringCatalogs {
+        StringCatalogs(
+            try PageRenderer.loadCatalogs(from: URL(fileURLWithPath: directory).appendingPathComponent("strings")))
     }
 
     /// The texts of `language`, falling back to German.

@@ -52,11 +52,17 @@ public enum StoreCommandLine {
         output: @Sendable (String) -> Void, errorOutput: @Sendable (String) -> Void
     ) async -> Int32 {
         let logger = Logger(label: "freigabe.catalog")
+        // The console speaks German like the pages; without the strings (an unusual working directory)
+        // each problem still shows its catalogue key and values.
+        let templates = environment["FREIGABE_TEMPLATES_DIR"] ?? "Templates"
+        let texts =
+            (try? StringCatalogs.load(templatesDirectory: templates).catalog(for: "de"))
+            ?? StringCatalog(language: "de", texts: [:])
         let document: CatalogDocument
         do {
             document = try CatalogParser.parse(path: path)
         } catch {
-            for problem in error.problems { errorOutput(problem.description) }
+            for problem in error.problems { errorOutput(problem.text(in: texts)) }
             return 1
         }
         if dryRun {
@@ -78,7 +84,7 @@ public enum StoreCommandLine {
             for line in report.lines { output(line) }
             return 0
         } catch let error as CatalogImportError {
-            for problem in error.problems { errorOutput(problem.description) }
+            for problem in error.problems { errorOutput(problem.text(in: texts)) }
             return 1
         } catch {
             errorOutput("Import fehlgeschlagen: \(Database.serverMessage(of: error) ?? String(reflecting: error))")

@@ -125,7 +125,8 @@ struct AdminPages: Sendable {
             return try await overview(request, context: context, report: summary)
         case .failure(let error):
             return try await overview(
-                request, context: context, problems: error.problems.map(\.description), status: .unprocessableContent)
+                request, context: context, problems: error.problems.map { $0.text(in: text.catalog) },
+                status: .unprocessableContent)
         }
     }
 

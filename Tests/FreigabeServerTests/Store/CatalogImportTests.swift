@@ -89,8 +89,8 @@ struct CatalogImportTests {
                 Issue.record("accepted a bad id")
             } catch let error as CatalogImportError {
                 #expect(
-                    error.problems.map(\.description) == [
-                        "c.csv:4: dataset ''; DROP TABLE datasets; --': dataset id ''; DROP TABLE datasets; --' must be a lower-case slug (a-z, 0-9, . _ -), at most 100"
+                    error.problems.map { $0.text(in: StoreTestSupport.german) } == [
+                        "c.csv:4: Datensatz „'; DROP TABLE datasets; --“, Feld „id“: Die Kennung muss aus Kleinbuchstaben, Ziffern und . _ - bestehen (höchstens 100 Zeichen) und mit einem Buchstaben oder einer Ziffer beginnen."
                     ])
             }
             let fixed = csv.replacingOccurrences(of: "'; DROP TABLE datasets; --,x,y", with: "nummer-zwei,x,y")
@@ -155,16 +155,16 @@ struct CatalogImportTests {
             Issue.record("accepted a broken catalogue")
         } catch {
             #expect(
-                error.problems.map(\.description) == [
-                    "broken.yaml:5: domain 'Umwelt Amt': domain id 'Umwelt Amt' must be a lower-case slug (a-z, 0-9, . _ -), at most 100",
-                    "broken.yaml:6: domain 'Umwelt Amt': title must not be empty",
-                    "broken.yaml:7: domain 'Umwelt Amt': steward_group must be a DN such as cn=stewards-umwelt,ou=groups,...",
-                    "broken.yaml:13: dataset 'baumkataster' classification: 'oeffentlich' is not one of public, internal, confidential, strictly_confidential",
-                    "broken.yaml:16: dataset 'baumkataster' high_value: expected true or false",
-                    "broken.yaml:17: dataset 'baumkataster' formats: expected a list",
-                    "broken.yaml:21: dataset 'baumkataster': exactly one of owner (a uid) and owner_group (a group DN) must be given",
-                    "broken.yaml:26: dataset: unknown key 'colour' (known: id, title, description, domain, owner, owner_group, classification, personal_data, protection_need, licence, high_value, formats)",
-                    "broken.yaml:27: dataset: missing key 'title'",
+                error.problems.map { $0.text(in: StoreTestSupport.german) } == [
+                    "broken.yaml:5: Domäne „Umwelt Amt“, Feld „id“: Die Kennung muss aus Kleinbuchstaben, Ziffern und . _ - bestehen (höchstens 100 Zeichen) und mit einem Buchstaben oder einer Ziffer beginnen.",
+                    "broken.yaml:6: Domäne „Umwelt Amt“, Feld „title“: Bitte füllen Sie dieses Feld aus.",
+                    "broken.yaml:7: Domäne „Umwelt Amt“, Feld „steward_group“: Erwartet wird der DN einer Gruppe, z. B. cn=stewards-umwelt,ou=groups,dc=stadt,dc=de.",
+                    "broken.yaml:13: Datensatz „baumkataster“, Feld „classification“: „oeffentlich“ ist kein erlaubter Wert; erlaubt sind: public, internal, confidential, strictly_confidential.",
+                    "broken.yaml:16: Datensatz „baumkataster“, Feld „high_value“: Erwartet wird true oder false (auch ja/nein), gefunden „yes please“.",
+                    "broken.yaml:17: Datensatz „baumkataster“, Feld „formats“: Unter „formats“ wird eine Liste erwartet.",
+                    "broken.yaml:21: Datensatz „baumkataster“, Feld „owner“: Genau eines von beiden ist anzugeben: owner (eine Benutzerkennung) oder owner_group (der DN einer Gruppe).",
+                    "broken.yaml:26: Datensatz „baumkataster“: Unbekannter Schlüssel „colour“ (bekannt: id, title, description, domain, owner, owner_group, classification, personal_data, protection_need, licence, high_value, formats).",
+                    "broken.yaml:27: Datensatz „ohne-titel“: Der Schlüssel „title“ fehlt.",
                 ])
         }
     }
@@ -184,10 +184,14 @@ struct CatalogImportTests {
             Issue.record("accepted duplicates")
         } catch {
             #expect(
-                error.problems.map(\.description) == [
-                    "dup.yaml:3: domain 'umwelt' already defined at line 2",
-                    "dup.yaml:6: dataset 'a' already defined at line 5",
+                error.problems.map { $0.text(in: StoreTestSupport.german) } == [
+                    "dup.yaml:3: Die Domäne „umwelt“ ist schon in Zeile 2 angegeben.",
+                    "dup.yaml:6: Der Datensatz „a“ ist schon in Zeile 5 angegeben.",
                 ])
+            let english = try StringCatalogs.load(templatesDirectory: TestSupport.templatesDirectory).catalog(for: "en")
+            #expect(
+                error.problems.first?.text(in: english) == "dup.yaml:3: The domain “umwelt” is already given at line 2."
+            )
         }
     }
 
@@ -199,7 +203,9 @@ struct CatalogImportTests {
         } catch {
             #expect(error.problems.count == 1)
             #expect(error.problems[0].description.hasPrefix("s.yaml:"))
-            #expect(error.problems[0].message.hasPrefix("invalid YAML"))
+            #expect(
+                error.problems[0].text(in: StoreTestSupport.german).hasPrefix(
+                    "s.yaml:4: Kein gültiges YAML: did not find expected"))
         }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("latin1-\(UUID()).yaml").path
         _ = FileManager.default.createFile(
@@ -209,7 +215,10 @@ struct CatalogImportTests {
             _ = try CatalogParser.parse(path: path)
             Issue.record("accepted Latin-1")
         } catch {
-            #expect(error.problems.map(\.description) == ["\(path):1: the file is not valid UTF-8"])
+            #expect(
+                error.problems.map { $0.text(in: StoreTestSupport.german) } == [
+                    "\(path):1: Die Datei ist nicht in UTF-8 kodiert."
+                ])
         }
     }
 
@@ -228,33 +237,33 @@ struct CatalogImportTests {
             Issue.record("accepted a broken CSV")
         } catch {
             #expect(
-                error.problems.map(\.description) == [
-                    "b.csv:4: expected 9 fields as in the header, found 3",
-                    "b.csv:5: dataset 'schlecht' classification: 'geheim' is not one of public, internal, confidential, strictly_confidential",
-                    "b.csv:5: dataset 'schlecht' high_value: expected true or false, found 'vielleicht'",
-                    "b.csv:6: dataset '': id is empty",
-                    "b.csv:6: dataset '': title is empty",
+                error.problems.map { $0.text(in: StoreTestSupport.german) } == [
+                    "b.csv:4: Erwartet werden 9 Felder wie in der Kopfzeile, gefunden 3.",
+                    "b.csv:5: Datensatz „schlecht“, Feld „classification“: „geheim“ ist kein erlaubter Wert; erlaubt sind: public, internal, confidential, strictly_confidential.",
+                    "b.csv:5: Datensatz „schlecht“, Feld „high_value“: Erwartet wird true oder false (auch ja/nein), gefunden „vielleicht“.",
+                    "b.csv:6: Datensatz, Feld „id“: Bitte füllen Sie dieses Feld aus.",
+                    "b.csv:6: Datensatz, Feld „title“: Bitte füllen Sie dieses Feld aus.",
                 ])
         }
         for (text, expected) in [
             (
                 "id,title,farbe\n",
-                "h.csv:1: unknown column 'farbe' (known: id, title, description, domain, owner, owner_group, classification, personal_data, protection_need, licence, high_value, formats)"
+                "h.csv:1: Unbekannte Spalte „farbe“ (bekannt: id, title, description, domain, owner, owner_group, classification, personal_data, protection_need, licence, high_value, formats)."
             ),
             (
                 "id,title,domain,owner,classification,personal_data,protection_need\nx,\"offen,umwelt\n",
-                "h.csv:2: a quoted field is not closed"
+                "h.csv:2: Ein Feld in Anführungszeichen wird nicht geschlossen."
             ),
             (
                 "id,title,domain,owner,classification,personal_data,protection_need\nx,ti\"tel,umwelt,otto,public,none,normal\n",
-                "h.csv:2: a quote (\") inside an unquoted field; quote the whole field and double the quote"
+                "h.csv:2: Ein Anführungszeichen (\") steht in einem Feld ohne Anführungszeichen; setzen Sie das ganze Feld in Anführungszeichen und verdoppeln Sie das Zeichen."
             ),
         ] {
             do {
                 _ = try CatalogParser.parse(text, file: "h.csv", format: .csv)
                 Issue.record("accepted \(text)")
             } catch {
-                #expect(error.problems.first?.description == expected)
+                #expect(error.problems.first?.text(in: StoreTestSupport.german) == expected)
             }
         }
     }
@@ -275,8 +284,8 @@ struct CatalogImportTests {
                 Issue.record("imported an unknown domain")
             } catch let error as CatalogImportError {
                 #expect(
-                    error.problems.map(\.description) == [
-                        "d.csv:3: dataset 'neu-zwei': unknown domain 'kultur' (known: bevoelkerung, mobilitaet, umwelt)"
+                    error.problems.map { $0.text(in: StoreTestSupport.german) } == [
+                        "d.csv:3: Datensatz „neu-zwei“, Feld „domain“: Unbekannte Domäne „kultur“ (bekannt: bevoelkerung, mobilitaet, umwelt)."
                     ])
             }
             #expect(try await fixture.counts() == before)
@@ -324,9 +333,21 @@ struct CatalogImportTests {
             }
             var bad = input
             bad.title = "Null\u{0}Byte"
-            await expectServiceError(.validation) {
+            bad.id = "Groß Buchstaben"
+            bad.owner = "otto"
+            bad.ownerGroup = "cn=stewards,dc=x"
+            let refused = await expectServiceError(.validation) {
                 try await service.upsertDataset(bad, caller: People.adam, now: Clock.days(2), logger: logger)
             }
+            // The form and the API show each field's rule in the catalogue's words, not the importer's.
+            #expect(
+                refused?.fieldErrors.mapValues { $0.resolved(in: StoreTestSupport.german) } == [
+                    "id": "Die Kennung muss aus Kleinbuchstaben, Ziffern und . _ - bestehen (höchstens 100 Zeichen) "
+                        + "und mit einem Buchstaben oder einer Ziffer beginnen.",
+                    "title": "Der Text enthält unzulässige Steuerzeichen.",
+                    "owner": "Genau eines von beiden ist anzugeben: owner (eine Benutzerkennung) oder owner_group "
+                        + "(der DN einer Gruppe).",
+                ])
             var after = try await fixture.counts()
             #expect(after["audit_events"] == before["audit_events"]! + 1, "only the forbidden attempt is logged")
             after["audit_events"] = before["audit_events"]

@@ -100,6 +100,24 @@ struct StorePartsTests {
                 lines.withLock { $0 } == [
                     "0 domains created, 0 updated, 3 unchanged; 0 datasets created, 0 updated, 11 unchanged"
                 ])
+            // A broken file: every problem in German with its line, exit code 1, nothing written.
+            let broken = FileManager.default.temporaryDirectory.appendingPathComponent("katalog-\(UUID()).csv")
+            try
+                "id,title,domain,owner,classification,personal_data,protection_need\nneu,Neu,umwelt,otto,geheim,none,normal\n"
+                .write(to: broken, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: broken) }
+            lines.withLock { $0 = [] }
+            var withTemplates = environment
+            withTemplates["FREIGABE_TEMPLATES_DIR"] = TestSupport.templatesDirectory
+            let refused = await StoreCommandLine.importCatalog(
+                path: broken.path, actor: "adam", dryRun: false, environment: withTemplates, now: Clock.start,
+                output: output, errorOutput: output)
+            #expect(refused == 1)
+            #expect(
+                lines.withLock { $0 } == [
+                    "\(broken.path):2: Datensatz „neu“, Feld „classification“: „geheim“ ist kein erlaubter Wert; "
+                        + "erlaubt sind: public, internal, confidential, strictly_confidential."
+                ])
             var noAdmin = environment
             noAdmin["FREIGABE_DB_ADMIN_USER"] = ""
             #expect(await StoreCommandLine.migrate(environment: noAdmin, output: output, errorOutput: output) == 78)

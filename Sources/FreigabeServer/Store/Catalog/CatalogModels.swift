@@ -65,19 +65,54 @@ public struct CatalogDocument: Sendable, Hashable {
     var datasetEntries: [Lined<DatasetInput>] = []
 }
 
-/// One problem in a catalogue file: `file:line: message`.
+/// One problem in a catalogue file, shown as `file:line: Datensatz „baum“, Feld „title“: text` in the
+/// reader's language (the administration page) or in German (the command line).
 public struct CatalogProblem: Sendable, Hashable, CustomStringConvertible {
+    /// The domain or dataset a problem belongs to; the id is empty while it is not known yet.
+    public enum Entry: Sendable, Hashable {
+        case domain(id: String)
+        case dataset(id: String)
+    }
+
     public var file: String
     public var line: Int
-    public var message: String
+    public var entry: Entry?
+    /// The key or column the problem concerns.
+    public var field: String?
+    public var message: UserText
 
-    public init(file: String, line: Int, message: String) {
+    public init(file: String, line: Int, entry: Entry? = nil, field: String? = nil, message: UserText) {
         self.file = file
         self.line = line
+        self.entry = entry
+        self.field = field
         self.message = message
     }
 
-    public var description: String { "\(file):\(line): \(message)" }
+    /// The whole line in `catalog`'s language.
+    public func text(in catalog: StringCatalog) -> String {
+        let context = [entry.map(\.name), field.map { UserText("catalog_file.field", ["field": .text($0)]) }]
+            .compactMap { $0?.resolved(in: catalog) }
+        let prefix = context.isEmpty ? "" : context.joined(separator: ", ") + ": "
+        return "\(file):\(line): " + prefix + message.resolved(in: catalog)
+    }
+
+    /// For logs: the message's key and arguments.
+    public var description: String {
+        let context = [entry.map { "\($0)" }, field].compactMap { $0 }.joined(separator: " ")
+        return "\(file):\(line): " + (context.isEmpty ? "" : context + ": ") + message.description
+    }
+}
+
+extension CatalogProblem.Entry {
+    var name: UserText {
+        switch self {
+        case .domain(let id) where id.isEmpty: UserText("catalog_file.domain_unnamed")
+        case .domain(let id): UserText("catalog_file.domain", ["id": .text(id)])
+        case .dataset(let id) where id.isEmpty: UserText("catalog_file.dataset_unnamed")
+        case .dataset(let id): UserText("catalog_file.dataset", ["id": .text(id)])
+        }
+    }
 }
 
 /// Every problem of a catalogue import; nothing was written.
@@ -116,10 +151,11 @@ public struct CatalogImportReport: Sendable, Hashable, Codable {
     }
 }
 
-/// The rules every domain and dataset must follow, wherever it comes from (file or API). German-free on
-/// purpose: these messages go to administrators' consoles next to `file:line`, like the workflow
-/// validator's.
+/// The rules every domain and dataset must follow, wherever it comes from (file, page or API): each
+/// problem is a field and a catalogue text, the same words the API and the pages use for a field.
 enum CatalogRules {
+    typealias Problem = (field: String, message: UserText)
+
     static func isSlug(_ text: String) -> Bool {
         guard let first = text.unicodeScalars.first, text.unicodeScalars.count <= 100 else { return false }
         let allowed: (Unicode.Scalar) -> Bool = {
@@ -128,37 +164,30 @@ enum CatalogRules {
         return (("a"..."z").contains(first) || ("0"..."9").contains(first)) && text.unicodeScalars.allSatisfy(allowed)
     }
 
-    /// Problems of one domain, as (field, message).
-    static func problems(of domain: DomainInput) -> [(String, String)] {
-        var problems: [(String, String)] = []
-        if !isSlug(domain.id) {
-            problems.append(("id", "domain id '\(domain.id)' must be a lower-case slug (a-z, 0-9, . _ -), at most 100"))
-        }
+    /// Problems of one domain.
+    static func problems(of domain: DomainInput) -> [Problem] {
+        var problems: [Problem] = []
+        if !isSlug(domain.id) { problems.append(("id", UserText("catalog.id_not_slug"))) }
         problems += textProblems("title", domain.title, required: true, limit: 200)
         problems += textProblems("steward_group", domain.stewardGroup, required: true, limit: 1000)
-        if !domain.stewardGroup.contains("=") {
-            problems.append(("steward_group", "steward_group must be a DN such as cn=stewards-umwelt,ou=groups,..."))
-        }
+        if !domain.stewardGroup.contains("=") { problems.append(("steward_group", UserText("catalog.group_not_dn"))) }
         return problems
     }
 
     /// Problems of one dataset (without the domain's existence, which needs the database).
-    static func problems(of dataset: DatasetInput) -> [(String, String)] {
-        var problems: [(String, String)] = []
-        if !isSlug(dataset.id) {
-            problems.append(
-                ("id", "dataset id '\(dataset.id)' must be a lower-case slug (a-z, 0-9, . _ -), at most 100"))
-        }
+    static func problems(of dataset: DatasetInput) -> [Problem] {
+        var problems: [Problem] = []
+        if !isSlug(dataset.id) { problems.append(("id", UserText("catalog.id_not_slug"))) }
         problems += textProblems("title", dataset.title, required: true, limit: 200)
         problems += textProblems("description", dataset.description, required: false, limit: 4000, multiline: true)
         switch (dataset.owner, dataset.ownerGroup) {
         case (nil, nil), (.some, .some):
-            problems.append(("owner", "exactly one of owner (a uid) and owner_group (a group DN) must be given"))
+            problems.append(("owner", UserText("catalog.owner_exactly_one")))
         case (let owner?, nil):
             problems += textProblems("owner", owner, required: true, limit: 200)
         case (nil, let group?):
             problems += textProblems("owner_group", group, required: true, limit: 1000)
-            if !group.contains("=") { problems.append(("owner_group", "owner_group must be a group DN")) }
+            if !group.contains("=") { problems.append(("owner_group", UserText("catalog.group_not_dn"))) }
         }
         if let licence = dataset.licence { problems += textProblems("licence", licence, required: true, limit: 200) }
         for format in dataset.formats { problems += textProblems("formats", format, required: true, limit: 50) }
@@ -167,16 +196,16 @@ enum CatalogRules {
 
     static func textProblems(
         _ field: String, _ text: String, required: Bool, limit: Int, multiline: Bool = false
-    ) -> [(String, String)] {
+    ) -> [Problem] {
         if required && text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            return [(field, "\(field) must not be empty")]
+            return [(field, UserText("field.required"))]
         }
-        if text.count > limit { return [(field, "\(field) is longer than \(limit) characters")] }
+        if text.count > limit { return [(field, UserText("field.too_long", ["limit": .number(limit)]))] }
         let forbidden = text.unicodeScalars.contains { scalar in
             scalar.properties.generalCategory == .control
                 && !(multiline && (scalar == "\n" || scalar == "\r" || scalar == "\t"))
         }
-        if forbidden { return [(field, "\(field) contains control characters")] }
+        if forbidden { return [(field, UserText("field.control_characters"))] }
         return []
     }
 }

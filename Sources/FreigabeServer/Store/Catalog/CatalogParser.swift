@@ -45,11 +45,13 @@ public enum CatalogParser {
     /// Reads a file from disk; a file that is not UTF-8 is reported at line 1.
     public static func parse(path: String) throws(CatalogImportError) -> CatalogDocument {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CatalogImportError(problems: [CatalogProblem(file: path, line: 1, message: "cannot read the file")])
+            throw CatalogImportError(problems: [
+                CatalogProblem(file: path, line: 1, message: UserText("catalog_file.unreadable"))
+            ])
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw CatalogImportError(problems: [
-                CatalogProblem(file: path, line: 1, message: "the file is not valid UTF-8")
+                CatalogProblem(file: path, line: 1, message: UserText("catalog_file.not_utf8"))
             ])
         }
         return try parse(text, file: path, format: Format(path: path))
@@ -63,7 +65,8 @@ public enum CatalogParser {
                 problems.append(
                     CatalogProblem(
                         file: file, line: entry.line,
-                        message: "domain '\(entry.value.id)' already defined at line \(first)"))
+                        message: UserText(
+                            "catalog_file.domain_twice", ["id": .text(entry.value.id), "line": .number(first)])))
             } else {
                 seenDomains[entry.value.id] = entry.line
             }
@@ -74,7 +77,8 @@ public enum CatalogParser {
                 problems.append(
                     CatalogProblem(
                         file: file, line: entry.line,
-                        message: "dataset '\(entry.value.id)' already defined at line \(first)"))
+                        message: UserText(
+                            "catalog_file.dataset_twice", ["id": .text(entry.value.id), "line": .number(first)])))
             } else {
                 seenDatasets[entry.value.id] = entry.line
             }
@@ -82,17 +86,24 @@ public enum CatalogParser {
         return problems
     }
 
-    /// Enum fields as the engine names them, with the list of allowed values for messages.
+    /// Enum fields as the engine names them; the problem lists the allowed values.
     static func enumValue<Value: RawRepresentable & CaseIterable>(
         _ text: String, _ type: Value.Type
     ) -> Result<Value, EnumProblem> where Value.RawValue == String {
         if let value = Value(rawValue: text) { return .success(value) }
+        let allowed = Value.allCases.map(\.rawValue).joined(separator: ", ")
         return .failure(
-            EnumProblem(message: "'\(text)' is not one of " + Value.allCases.map(\.rawValue).joined(separator: ", ")))
+            EnumProblem(
+                message: UserText("catalog_file.not_one_of", ["value": .text(text), "allowed": .text(allowed)])))
+    }
+
+    /// The YAML library's own description of a syntax error (English) inside our sentence.
+    static func invalidYAML(_ detail: String) -> UserText {
+        UserText("catalog_file.invalid_yaml", ["detail": .text(detail)])
     }
 
     struct EnumProblem: Error {
-        var message: String
+        var message: UserText
     }
 
     static func bool(_ text: String) -> Bool? {
@@ -118,25 +129,25 @@ private struct YAMLCatalogReader {
             problems.append(problem(for: error, source: text))
             return document
         } catch {
-            problems.append(CatalogProblem(file: file, line: 1, message: "invalid YAML: \(error)"))
+            problems.append(CatalogProblem(file: file, line: 1, message: CatalogParser.invalidYAML("\(error)")))
             return document
         }
         guard let root, let mapping = root.mapping else {
             problems.append(
                 CatalogProblem(
-                    file: file, line: root?.mark?.line ?? 1, message: "expected a mapping with domains and datasets"))
+                    file: file, line: root?.mark?.line ?? 1, message: UserText("catalog_file.root_not_mapping")))
             return document
         }
         for (key, value) in mapping {
             switch key.string {
             case "domains":
-                for item in list(value, what: "domains", problems: &problems) {
+                for item in list(value, key: "domains", problems: &problems) {
                     if let domain = readDomain(item, problems: &problems) {
                         document.domainEntries.append(.init(line: line(item), value: domain))
                     }
                 }
             case "datasets":
-                for item in list(value, what: "datasets", problems: &problems) {
+                for item in list(value, key: "datasets", problems: &problems) {
                     if let dataset = readDataset(item, problems: &problems) {
                         document.datasetEntries.append(.init(line: line(item), value: dataset))
                     }
@@ -145,7 +156,7 @@ private struct YAMLCatalogReader {
                 problems.append(
                     CatalogProblem(
                         file: file, line: line(key),
-                        message: "unknown key '\(key.string ?? "?")' (known: domains, datasets)"))
+                        message: UserText("catalog_file.unknown_top_key", ["key": .text(key.string ?? "?")])))
             }
         }
         return document
@@ -153,10 +164,12 @@ private struct YAMLCatalogReader {
 
     private func line(_ node: Node) -> Int { node.mark?.line ?? 1 }
 
-    private func list(_ node: Node, what: String, problems: inout [CatalogProblem]) -> [Node] {
+    private func list(_ node: Node, key: String, problems: inout [CatalogProblem]) -> [Node] {
         if isNull(node) { return [] }
         guard let sequence = node.sequence else {
-            problems.append(CatalogProblem(file: file, line: line(node), message: "\(what) must be a list"))
+            problems.append(
+                CatalogProblem(
+                    file: file, line: line(node), message: UserText("catalog_file.not_a_list", ["key": .text(key)])))
             return []
         }
         return Array(sequence)
@@ -164,28 +177,47 @@ private struct YAMLCatalogReader {
 
     /// The entry's keys with their value nodes; unknown and missing keys reported.
     private func fields(
-        _ node: Node, what: String, known: [String], required: Set<String>, problems: inout [CatalogProblem]
+        _ node: Node, entry: CatalogProblem.Entry, list: String, known: [String], required: Set<String>,
+        problems: inout [CatalogProblem]
     ) -> [String: Node]? {
         guard let mapping = node.mapping else {
-            problems.append(CatalogProblem(file: file, line: line(node), message: "each \(what) must be a mapping"))
+            problems.append(
+                CatalogProblem(
+                    file: file, line: line(node),
+                    message: UserText("catalog_file.entry_not_mapping", ["key": .text(list)])))
             return nil
         }
+        // The id names the entry in every later message, once it is known to be a text.
+        let entry = entryNamed(by: mapping, default: entry)
         var values: [String: Node] = [:]
         for (key, value) in mapping {
             guard let name = key.string, known.contains(name) else {
+                let arguments: [String: UserText.Argument] = [
+                    "key": .text(key.string ?? "?"), "known": .text(known.joined(separator: ", ")),
+                ]
                 problems.append(
                     CatalogProblem(
-                        file: file, line: line(key),
-                        message: "\(what): unknown key '\(key.string ?? "?")' (known: \(known.joined(separator: ", ")))"
-                    ))
+                        file: file, line: line(key), entry: entry,
+                        message: UserText("catalog_file.unknown_key", arguments)))
                 continue
             }
             values[name] = value
         }
         for name in known where required.contains(name) && values[name] == nil {
-            problems.append(CatalogProblem(file: file, line: line(node), message: "\(what): missing key '\(name)'"))
+            problems.append(
+                CatalogProblem(
+                    file: file, line: line(node), entry: entry,
+                    message: UserText("catalog_file.missing_key", ["key": .text(name)])))
         }
         return values
+    }
+
+    private func entryNamed(by mapping: Node.Mapping, default entry: CatalogProblem.Entry) -> CatalogProblem.Entry {
+        guard case .scalar(let id)? = mapping["id"] else { return entry }
+        switch entry {
+        case .domain: return .domain(id: id.string)
+        case .dataset: return .dataset(id: id.string)
+        }
     }
 
     private func isNull(_ node: Node) -> Bool {
@@ -194,10 +226,14 @@ private struct YAMLCatalogReader {
     }
 
     /// A scalar as text; nil (reported) for lists and mappings, nil (not reported) for null.
-    private func text(_ node: Node?, key: String, what: String, problems: inout [CatalogProblem]) -> String? {
+    private func text(
+        _ node: Node?, key: String, entry: CatalogProblem.Entry, problems: inout [CatalogProblem]
+    ) -> String? {
         guard let node, !isNull(node) else { return nil }
         guard case .scalar(let scalar) = node else {
-            problems.append(CatalogProblem(file: file, line: line(node), message: "\(what) \(key): expected a text"))
+            problems.append(
+                CatalogProblem(
+                    file: file, line: line(node), entry: entry, field: key, message: UserText("catalog_file.not_text")))
             return nil
         }
         return scalar.string
@@ -206,18 +242,19 @@ private struct YAMLCatalogReader {
     private func readDomain(_ node: Node, problems: inout [CatalogProblem]) -> DomainInput? {
         guard
             let values = fields(
-                node, what: "domain", known: ["id", "title", "steward_group"],
+                node, entry: .domain(id: ""), list: "domains", known: ["id", "title", "steward_group"],
                 required: ["id", "title", "steward_group"], problems: &problems)
         else { return nil }
         let before = problems.count
-        let id = text(values["id"], key: "id", what: "domain", problems: &problems) ?? ""
+        let id = text(values["id"], key: "id", entry: .domain(id: ""), problems: &problems) ?? ""
+        let entry = CatalogProblem.Entry.domain(id: id)
         let domain = DomainInput(
-            id: id, title: text(values["title"], key: "title", what: "domain", problems: &problems) ?? "",
-            stewardGroup: text(values["steward_group"], key: "steward_group", what: "domain", problems: &problems) ?? ""
+            id: id, title: text(values["title"], key: "title", entry: entry, problems: &problems) ?? "",
+            stewardGroup: text(values["steward_group"], key: "steward_group", entry: entry, problems: &problems) ?? ""
         )
         for (field, message) in CatalogRules.problems(of: domain) where values[field] != nil {
             problems.append(
-                CatalogProblem(file: file, line: line(values[field]!), message: "domain '\(id)': \(message)"))
+                CatalogProblem(file: file, line: line(values[field]!), entry: entry, field: field, message: message))
         }
         return problems.count == before ? domain : nil
     }
@@ -228,12 +265,14 @@ private struct YAMLCatalogReader {
             "protection_need", "licence", "high_value", "formats",
         ]
         let required: Set<String> = ["id", "title", "domain", "classification", "personal_data", "protection_need"]
-        guard let values = fields(node, what: "dataset", known: known, required: required, problems: &problems)
+        guard
+            let values = fields(
+                node, entry: .dataset(id: ""), list: "datasets", known: known, required: required, problems: &problems)
         else { return nil }
         let before = problems.count
-        let id = text(values["id"], key: "id", what: "dataset", problems: &problems) ?? ""
-        let what = "dataset '\(id)'"
-        func field(_ key: String) -> String? { text(values[key], key: key, what: what, problems: &problems) }
+        let id = text(values["id"], key: "id", entry: .dataset(id: ""), problems: &problems) ?? ""
+        let entry = CatalogProblem.Entry.dataset(id: id)
+        func field(_ key: String) -> String? { text(values[key], key: key, entry: entry, problems: &problems) }
         func enumField<Value: RawRepresentable & CaseIterable>(_ key: String, _ type: Value.Type) -> Value?
         where Value.RawValue == String {
             guard let raw = field(key) else { return nil }
@@ -241,7 +280,8 @@ private struct YAMLCatalogReader {
             case .success(let value): return value
             case .failure(let problem):
                 problems.append(
-                    CatalogProblem(file: file, line: line(values[key]!), message: "\(what) \(key): \(problem.message)"))
+                    CatalogProblem(
+                        file: file, line: line(values[key]!), entry: entry, field: key, message: problem.message))
                 return nil
             }
         }
@@ -253,21 +293,26 @@ private struct YAMLCatalogReader {
             if case .scalar(let scalar) = node, scalar.style == .plain, let value = CatalogParser.bool(scalar.string) {
                 highValue = value
             } else {
+                let found = node.scalar?.string ?? "…"
                 problems.append(
-                    CatalogProblem(file: file, line: line(node), message: "\(what) high_value: expected true or false"))
+                    CatalogProblem(
+                        file: file, line: line(node), entry: entry, field: "high_value",
+                        message: UserText("catalog_file.not_boolean", ["value": .text(found)])))
             }
         }
         var formats: [String] = []
         if let node = values["formats"], !isNull(node) {
             if let sequence = node.sequence {
                 for item in sequence {
-                    if let format = text(item, key: "formats", what: what, problems: &problems) {
+                    if let format = text(item, key: "formats", entry: entry, problems: &problems) {
                         formats.append(format)
                     }
                 }
             } else {
                 problems.append(
-                    CatalogProblem(file: file, line: line(node), message: "\(what) formats: expected a list"))
+                    CatalogProblem(
+                        file: file, line: line(node), entry: entry, field: "formats",
+                        message: UserText("catalog_file.not_a_list", ["key": .text("formats")])))
             }
         }
         let dataset = DatasetInput(
@@ -278,7 +323,8 @@ private struct YAMLCatalogReader {
         // Missing keys were reported already; the owner rule concerns two keys and is reported anyway.
         for (key, message) in CatalogRules.problems(of: dataset) where values[key] != nil || key == "owner" {
             problems.append(
-                CatalogProblem(file: file, line: values[key].map(line) ?? line(node), message: "\(what): \(message)"))
+                CatalogProblem(
+                    file: file, line: values[key].map(line) ?? line(node), entry: entry, field: key, message: message))
         }
         guard problems.count == before, classification != nil, personalData != nil, protectionNeed != nil else {
             return nil
@@ -290,16 +336,17 @@ private struct YAMLCatalogReader {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
             .composer(_, let problem, let mark, _):
-            return CatalogProblem(file: file, line: mark.line, message: "invalid YAML: \(problem)")
+            return CatalogProblem(file: file, line: mark.line, message: CatalogParser.invalidYAML(problem))
         case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.map { "„\($0)“" }.joined(separator: ", ")
             return CatalogProblem(
                 file: file, line: context.mark.line,
-                message: "duplicate key " + duplicates.map { "'\($0)'" }.joined(separator: ", "))
+                message: UserText("catalog_file.duplicate_keys", ["keys": .text(keys)]))
         case .reader(let problem, let offset, _, _):
             let line = offset.map { offset in source.utf8.prefix(offset).count { $0 == UInt8(ascii: "\n") } + 1 } ?? 1
-            return CatalogProblem(file: file, line: line, message: "invalid YAML: \(problem)")
+            return CatalogProblem(file: file, line: line, message: CatalogParser.invalidYAML(problem))
         default:
-            return CatalogProblem(file: file, line: 1, message: "invalid YAML: \(error)")
+            return CatalogProblem(file: file, line: 1, message: CatalogParser.invalidYAML("\(error)"))
         }
     }
 }
@@ -314,7 +361,7 @@ struct CSVRecords {
     }
 
     /// Splits `text` into records; a quote left open is reported at the line where its field began.
-    static func parse(_ text: String) -> (records: [Record], error: (line: Int, message: String)?) {
+    static func parse(_ text: String) -> (records: [Record], error: (line: Int, message: UserText)?) {
         var records: [Record] = []
         var fields: [String] = []
         var field = ""
@@ -369,9 +416,7 @@ struct CSVRecords {
                 fieldStarted = true
                 quoteLine = line
             case "\"":
-                return (
-                    records, (line, "a quote (\") inside an unquoted field; quote the whole field and double the quote")
-                )
+                return (records, (line, UserText("catalog_file.csv_quote_inside")))
             case ",":
                 fields.append(field)
                 field = ""
@@ -392,7 +437,7 @@ struct CSVRecords {
                 fieldStarted = true
             }
         }
-        if inQuotes { return (records, (quoteLine, "a quoted field is not closed")) }
+        if inQuotes { return (records, (quoteLine, UserText("catalog_file.csv_quote_open"))) }
         if recordStarted || fieldStarted { endRecord() }
         return (records, nil)
     }
@@ -413,7 +458,7 @@ private struct CSVCatalogReader {
         if let error { problems.append(CatalogProblem(file: file, line: error.line, message: error.message)) }
         guard let header = records.first else {
             if error == nil {
-                problems.append(CatalogProblem(file: file, line: 1, message: "the file has no header row"))
+                problems.append(CatalogProblem(file: file, line: 1, message: UserText("catalog_file.csv_no_header")))
             }
             return document
         }
@@ -424,20 +469,28 @@ private struct CSVCatalogReader {
                 problems.append(
                     CatalogProblem(
                         file: file, line: header.line,
-                        message: "unknown column '\(name)' (known: \(Self.columns.joined(separator: ", ")))"))
+                        message: UserText(
+                            "catalog_file.csv_unknown_column",
+                            ["column": .text(name), "known": .text(Self.columns.joined(separator: ", "))])))
             } else if index[column] != nil {
                 problems.append(
-                    CatalogProblem(file: file, line: header.line, message: "column '\(column)' given twice"))
+                    CatalogProblem(
+                        file: file, line: header.line,
+                        message: UserText("catalog_file.csv_column_twice", ["column": .text(column)])))
             } else {
                 index[column] = position
             }
         }
         for column in Self.required where index[column] == nil {
-            problems.append(CatalogProblem(file: file, line: header.line, message: "missing column '\(column)'"))
+            problems.append(
+                CatalogProblem(
+                    file: file, line: header.line,
+                    message: UserText("catalog_file.csv_missing_column", ["column": .text(column)])))
         }
         if index["owner"] == nil && index["owner_group"] == nil {
             problems.append(
-                CatalogProblem(file: file, line: header.line, message: "missing column 'owner' or 'owner_group'"))
+                CatalogProblem(
+                    file: file, line: header.line, message: UserText("catalog_file.csv_missing_owner_column")))
         }
         guard problems.isEmpty else { return document }
         for record in records.dropFirst() {
@@ -445,8 +498,9 @@ private struct CSVCatalogReader {
                 problems.append(
                     CatalogProblem(
                         file: file, line: record.line,
-                        message: "expected \(header.fields.count) fields as in the header, found \(record.fields.count)"
-                    ))
+                        message: UserText(
+                            "catalog_file.csv_field_count",
+                            ["expected": .number(header.fields.count), "found": .number(record.fields.count)])))
                 continue
             }
             if let dataset = readDataset(record, index: index, problems: &problems) {
@@ -466,18 +520,19 @@ private struct CSVCatalogReader {
         }
         let before = problems.count
         let id = cell("id") ?? ""
-        let what = "dataset '\(id)'"
-        func report(_ message: String) {
-            problems.append(CatalogProblem(file: file, line: record.line, message: message))
+        let entry = CatalogProblem.Entry.dataset(id: id)
+        func report(_ column: String, _ message: UserText) {
+            problems.append(
+                CatalogProblem(file: file, line: record.line, entry: entry, field: column, message: message))
         }
-        for column in CSVCatalogReader.required where cell(column) == nil { report("\(what): \(column) is empty") }
+        for column in CSVCatalogReader.required where cell(column) == nil { report(column, UserText("field.required")) }
         func enumCell<Value: RawRepresentable & CaseIterable>(_ column: String, _ type: Value.Type) -> Value?
         where Value.RawValue == String {
             guard let raw = cell(column) else { return nil }
             switch CatalogParser.enumValue(raw, type) {
             case .success(let value): return value
             case .failure(let problem):
-                report("\(what) \(column): \(problem.message)")
+                report(column, problem.message)
                 return nil
             }
         }
@@ -489,7 +544,7 @@ private struct CSVCatalogReader {
             if let value = CatalogParser.bool(raw) {
                 highValue = value
             } else {
-                report("\(what) high_value: expected true or false, found '\(raw)'")
+                report("high_value", UserText("catalog_file.not_boolean", ["value": .text(raw)]))
             }
         }
         let formats = (cell("formats") ?? "").split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -502,7 +557,7 @@ private struct CSVCatalogReader {
         // Empty required cells were reported already.
         for (key, message) in CatalogRules.problems(of: dataset)
         where !(CSVCatalogReader.required.contains(key) && cell(key) == nil) {
-            report("\(what): \(message)")
+            report(key, message)
         }
         guard problems.count == before else { return nil }
         return dataset

@@ -107,9 +107,13 @@ public struct CatalogRepository: Sendable {
             }
             let problems = document.datasetEntries.filter { !knownDomains.contains($0.value.domain) }.map {
                 CatalogProblem(
-                    file: file, line: $0.line,
-                    message: "dataset '\($0.value.id)': unknown domain '\($0.value.domain)' (known: "
-                        + knownDomains.sorted().joined(separator: ", ") + ")")
+                    file: file, line: $0.line, entry: .dataset(id: $0.value.id), field: "domain",
+                    message: UserText(
+                        "catalog_file.domain_unknown",
+                        [
+                            "domain": .text($0.value.domain),
+                            "known": .text(knownDomains.sorted().joined(separator: ", ")),
+                        ]))
             }
             guard problems.isEmpty else { throw CatalogImportError(problems: problems) }
 

@@ -174,12 +174,7 @@ extension RequestService {
                     details: (try? StoredJSON.encode(["command": "upsert_dataset"])) ?? "{}"))
         }
         var errors = FieldErrors()
-        for (field, message) in CatalogRules.problems(of: input) {
-            errors.add(
-                field,
-                message.contains("control")
-                    ? UserText("field.control_characters") : UserText("field.invalid_value", ["value": .text(message)]))
-        }
+        for (field, message) in CatalogRules.problems(of: input) { errors.add(field, message) }
         try errors.check()
         return try await Database.transaction(client, logger: logger) { connection in
             let domain = try await connection.query("SELECT 1 FROM domains WHERE id = \(input.domain)", logger: logger)
