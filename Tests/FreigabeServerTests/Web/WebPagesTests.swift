@@ -247,7 +247,8 @@ struct WebPagesTests {
                 csrf: overview.hidden("_csrf"))
             #expect(refused.status == 422)
             #expect(
-                refused.html.contains("katalog.yaml:6: Datensatz „neu“, Feld „domain“: Unbekannte Domäne „gibt-es-nicht“"),
+                refused.html.contains(
+                    "katalog.yaml:6: Datensatz „neu“, Feld „domain“: " + "Unbekannte Domäne „gibt-es-nicht“"),
                 "\(refused.html.suffix(3000).prefix(1500))")
             #expect(try await fixture.allCounts() == before, "nothing stored")
             // Anna's forged import is refused by the service too, not only hidden.
