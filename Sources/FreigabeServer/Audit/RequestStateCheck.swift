@@ -26,20 +26,8 @@ struct RequestStateCheck: Sendable {
     func firstMismatch(logger: Logger) async throws -> String? {
         let rows = try await client.query(
             """
-            SELECT r.id, r.number, r.state, r.snapshot::text,
-                coalesce((
-                    SELECT json_agg(json_build_object(
-                        'person', d.person, 'acting_for', d.acting_for, 'role', d.role, 'step', d.step,
-                        'outcome', d.outcome, 'as_escalation', d.as_escalation) ORDER BY d.position)
-                    FROM decisions d WHERE d.request_id = r.id), '[]')::text,
-                coalesce((
-                    SELECT json_agg(json_build_object(
-                        'person', e.actor, 'acting_for', e.acting_for, 'step', e.step, 'outcome', e.decision)
-                        ORDER BY e.id)
-                    FROM audit_events e WHERE e.request_id = r.id AND e.decision IS NOT NULL), '[]')::text,
-                (SELECT e.state FROM audit_events e
-                 WHERE e.request_id = r.id AND e.event = ANY(\(Self.engineEvents)) AND e.state IS NOT NULL
-                 ORDER BY e.id DESC LIMIT 1)
+            SELECT r.id, r.number, r.state, r.snapshot::text, \(unescaped: RequestFactsCheck.decisionRows),
+                \(unescaped: RequestFactsCheck.decisionEvents), \(unescaped: RequestFactsCheck.loggedState)
             FROM requests r
             ORDER BY r.created_at, r.id
             """, logger: logger)

@@ -10,7 +10,9 @@ extension RequestService {
         logger[metadataKey: "request.id"] = "\(id)"
         let context = try await CallerContext.load(
             caller: caller, now: now, client: client, principals: principals, logger: logger)
-        return try await Database.read(client, logger: logger) { [logger] connection in
+        // One snapshot for the request and its facts (see RequestFactsCheck.check).
+        return try await Database.transaction(client, logger: logger) { [logger] connection in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
             guard let record = try await RequestRecord.load(id: id, on: connection, logger: logger) else {
                 throw ServiceError.notFound()
             }
@@ -27,6 +29,7 @@ extension RequestService {
                         occurredAt: now, actor: caller.uid, requestID: id, datasetID: record.datasetID,
                         event: .readDenied, state: machine.state.name, clientAddress: caller.clientAddress))
             }
+            try await RequestFactsCheck.check(request: id, on: connection, logger: logger)
             var view = views.view(record, machine: machine, dataset: dataset, context: context, now: now)
             view.answers = try await Self.answers(request: id, on: connection, logger: logger)
             return view

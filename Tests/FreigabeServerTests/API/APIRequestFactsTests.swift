@@ -1,0 +1,88 @@
+import Foundation
+import Hummingbird
+import Testing
+
+@testable import FreigabeServer
+
+/// A request is shown only while its stored snapshot agrees with the append-only facts: the tables'
+/// owner who rewrites `requests.snapshot` cannot make the API or the page show a decider who never
+/// decided.
+@Suite("JSON API: a request is shown from facts it agrees with")
+struct APIRequestFactsTests {
+    @Test("a snapshot rewritten to show mallory is refused with 500, nothing shown; put back, it shows again")
+    func rewrittenSnapshotIsNotShown() async throws {
+        try await APIFixture.with { fixture, api in
+            let created = try await api.create([
+                "kind": "shared_data", "dataset_id": "baumkataster", "purpose": "Baumpflege planen",
+                "recipient": ["name": "Grünflächenamt", "type": "internal"], "access_end": "2027-06-30", "submit": true,
+            ])
+            #expect(created.status == 201, "\(created.body)")
+            let id = try #require(created.json?["id"]?.string)
+            let approved = try await api.decide(id, as: "otto", ["decision": "approve"])
+            #expect(approved.status == 200, "\(approved.body)")
+            let shown = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
+            #expect(shown.status == 200)
+            #expect(shown.json?["decisions"]?[0]?["person"]?.string == "otto")
+
+            let original = try #require(
+                try await fixture.store.admin.query(
+                    "SELECT snapshot::text FROM requests WHERE id = \(UUID(uuidString: id)!)",
+                    logger: fixture.store.logger
+                ).decode(String.self).first(where: { _ in true }))
+            try await fixture.store.admin.query(
+                """
+                UPDATE requests SET snapshot = jsonb_set(snapshot, '{decisions,0,person}', '"mallory"')
+                WHERE id = \(UUID(uuidString: id)!)
+                """, logger: fixture.store.logger)
+
+            let refused = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
+            #expect(refused.status == 500, "\(refused.body)")
+            #expect(refused.problemType == "internal")
+            #expect(!refused.body.contains("mallory"), "the forged decider is not shown")
+            #expect(refused.json?["detail"]?.string?.contains("widerspricht seinem Entscheidungsprotokoll") == true)
+            // The approver's view is refused alike; nothing was written by looking.
+            let before = try await fixture.store.counts()
+            #expect(try await api.send(.get, "/api/v1/requests/\(id)", as: "stefan").status == 500)
+            #expect(try await fixture.store.counts() == before)
+
+            try await fixture.store.admin.query(
+                "UPDATE requests SET snapshot = \(original)::jsonb WHERE id = \(UUID(uuidString: id)!)",
+                logger: fixture.store.logger)
+            let again = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
+            #expect(again.status == 200)
+            #expect(again.json?["decisions"]?[0]?["person"]?.string == "otto")
+        }
+    }
+
+    @Test("reads while decisions commit never see a disagreement (one snapshot for the request and its facts)")
+    func readsDuringDecisionsAgree() async throws {
+        try await APIFixture.with { fixture, api in
+            var ids: [String] = []
+            for index in 0..<6 {
+                let created = try await api.create([
+                    "kind": "shared_data", "dataset_id": "baumkataster", "purpose": "Planung \(index)",
+                    "recipient": ["name": "Grünflächenamt", "type": "internal"], "access_end": "2027-06-30",
+                    "submit": true,
+                ])
+                ids.append(try #require(created.json?["id"]?.string))
+            }
+            let statuses = try await withThrowingTaskGroup(of: [Int].self) { group in
+                for id in ids {
+                    group.addTask {
+                        [try await api.decide(id, as: "otto", ["decision": "approve"]).status]
+                    }
+                    group.addTask {
+                        var seen: [Int] = []
+                        for _ in 0..<5 {
+                            seen.append(try await api.send(.get, "/api/v1/requests/\(id)", as: "anna").status)
+                        }
+                        return seen
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0 += $1 }
+            }
+            #expect(statuses.count == 6 * 6)
+            #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
+        }
+    }
+}
