@@ -90,7 +90,7 @@ struct AuditExporter: Sendable {
 }
 
 /// Inclusion proofs from the tiled tree, fetching each tile's leaf hashes once.
-private final class ProofSource {
+final class ProofSource {
     let tree: TiledMerkleTree
     let query: AuditQuery
     private var tile: MerkleTile?

@@ -17,6 +17,7 @@ struct AuditPages: Sendable {
         var who: String
         var request: String?
         var requestHref: String?
+        var caseFileHref: String?
         var dataset: String?
         var step: String?
         var comment: String?
@@ -37,10 +38,7 @@ struct AuditPages: Sendable {
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("pruefung") { request, context in
-            let caller = try context.pageCaller(request)
-            guard caller.roles.contains(.auditor) || caller.roles.contains(.admin) else {
-                throw APIProblem(.forbidden, status: .forbidden, detail: UserText("web.auditors_only"))
-            }
+            _ = try Self.requireAuditor(request, context)
             let text = pages.text(request)
             let parameters = request.uri.queryParameters
             var values: [String: String] = [:]
@@ -84,6 +82,15 @@ struct AuditPages: Sendable {
         }
     }
 
+    /// The logged-in auditor or administrator; others get 403.
+    static func requireAuditor(_ request: Request, _ context: AppRequestContext) throws -> Caller {
+        let caller = try context.pageCaller(request)
+        guard caller.roles.contains(.auditor) || caller.roles.contains(.admin) else {
+            throw APIProblem(.forbidden, status: .forbidden, detail: UserText("web.auditors_only"))
+        }
+        return caller
+    }
+
     static func form(values: [String: String], errors: [String: String], text: PageText) -> [FormField] {
         func field(
             _ control: FormField.Control, _ name: String, options: [(value: String, label: String)] = []
@@ -125,7 +132,8 @@ struct AuditPages: Sendable {
             sequence: String(event.sequence), at: text.dateTime(stored.occurredAt),
             event: text("audit.events.\(stored.event.rawValue)"), who: who,
             request: number ?? stored.requestID?.uuidString,
-            requestHref: stored.requestID.map { "/antraege/\($0.uuidString)" }, dataset: stored.datasetID,
+            requestHref: stored.requestID.map { "/antraege/\($0.uuidString)" },
+            caseFileHref: stored.requestID.map { "/pruefung/antraege/\($0.uuidString)" }, dataset: stored.datasetID,
             step: stored.step, comment: stored.comment, via: detail("via").map { text("audit.via.\($0)") })
     }
 }

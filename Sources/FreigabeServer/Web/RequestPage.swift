@@ -113,7 +113,7 @@ struct RequestPage {
         self.errors = ErrorSummary(fields: [], errors: errors.filter { !shown.contains($0.key) })
     }
 
-    private static func facts(_ view: RequestView, text: PageText) -> [Row] {
+    static func facts(_ view: RequestView, text: PageText) -> [Row] {
         let details = view.details
         var rows = [
             Row(label: text("form.purpose.label"), value: details.purpose),

@@ -38,6 +38,7 @@ struct WebRoutes: Sendable {
         DeputyshipPages(pages: pages, service: service).add(to: group)
         AdminPages(pages: pages, service: service).add(to: group)
         AuditPages(pages: pages, query: AuditQuery(client: service.client)).add(to: group)
+        CaseFilePages(pages: pages, service: service, query: AuditQuery(client: service.client)).add(to: group)
         DecisionLinkPages(
             pages: pages, service: service, links: DecisionLinkStore(client: service.client, logger: sessions.logger),
             directory: directory, authenticator: authenticator

@@ -1,0 +1,101 @@
+import AuditLog
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The proof behind one request's Verfahrensakte: each of its sealed events still encodes to the leaf
+/// hash recorded at sealing, and lies in the tree the newest signed checkpoint commits to (an inclusion
+/// proof from the stored leaf hashes, checked against the checkpoint's root); events sealed after that
+/// checkpoint, and events not sealed yet, are named as such.
+///
+/// The checkpoint's signature is not checked here: the server holds the signing key, so only the public
+/// key and a checkpoint kept outside the database can show that the stored ones were not replaced
+/// (`freigabe audit verify`, README "Für Prüfer"). The page prints the checkpoint for that comparison.
+struct CaseFileCheck: Sendable {
+    let query: AuditQuery
+
+    /// How one event stands.
+    enum EventStatus: Sendable, Hashable {
+        /// Encodes to its recorded leaf hash and lies in the checkpoint's tree.
+        case proven
+        /// Encodes to its recorded leaf hash; sealed after the newest signed checkpoint.
+        case sealedAfterCheckpoint
+        /// The row as stored now encodes to another leaf than the one sealed: it was changed.
+        case changedSinceSealing
+        /// The recorded leaf hash does not lead to the checkpoint's root: the stored tree was changed.
+        case notInCheckpoint
+    }
+
+    struct Result: Sendable {
+        var events: [(event: SealedEvent, status: EventStatus)]
+        /// The newest signed checkpoint as stored (C2SP signed note), with its parsed content.
+        var checkpoint: (note: String, content: Checkpoint)?
+        /// Events of the request written but not sealed yet (the sealer runs every second).
+        var unsealedCount: Int
+        /// More events than one page holds: only the first ``CaseFileCheck/maximumEvents`` are checked.
+        var truncated: Bool
+
+        var holds: Bool { events.allSatisfy { $0.status == .proven || $0.status == .sealedAfterCheckpoint } }
+    }
+
+    static let maximumEvents = AuditQuery.maximumPageSize
+
+    func check(request id: UUID, logger: Logger) async throws -> Result {
+        var filter = AuditFilter()
+        filter.requestID = id
+        let page = try await query.page(filter, limit: Self.maximumEvents, logger: logger)
+        let unsealed = try await query.unsealedCount(request: id, logger: logger)
+        var checkpoint: (note: String, content: Checkpoint)?
+        var proofs: ProofSource?
+        if let (treeSize, note) = try await query.latestSignedCheckpoint(logger: logger),
+            let content = try? Checkpoint(noteText: try SignedNote(parsing: note).text),
+            content.treeSize == treeSize
+        {
+            checkpoint = (note, content)
+            if page.events.contains(where: { $0.sequence < treeSize }) {
+                let tree = try await query.tiledTree(size: treeSize, logger: logger)
+                // A stored tree that does not rebuild the signed root proves nothing about any event.
+                if tree.size == treeSize, try tree.rootHash == content.rootHash {
+                    proofs = ProofSource(tree: tree, query: query)
+                }
+            }
+        }
+        var encoder = AuditEventEncoder()
+        var events: [(event: SealedEvent, status: EventStatus)] = []
+        for event in page.events {
+            guard encoder.leafHash(of: event.leaf) == event.leafHash else {
+                events.append((event, .changedSinceSealing))
+                continue
+            }
+            guard let content = checkpoint?.content, event.sequence < content.treeSize else {
+                events.append((event, .sealedAfterCheckpoint))
+                continue
+            }
+            guard let proofs,
+                let proof = try? await proofs.proof(for: event.sequence, logger: logger),
+                MerkleProofVerifier.verifyInclusion(
+                    leafHash: event.leafHash, index: event.sequence, treeSize: content.treeSize, proof: proof,
+                    rootHash: content.rootHash)
+            else {
+                events.append((event, .notInCheckpoint))
+                continue
+            }
+            events.append((event, .proven))
+        }
+        return Result(
+            events: events, checkpoint: checkpoint, unsealedCount: unsealed, truncated: page.nextAfter != nil)
+    }
+}
+
+extension AuditQuery {
+    /// Events of request `id` that have no place in the tree yet.
+    func unsealedCount(request id: UUID, logger: Logger) async throws -> Int {
+        let rows = try await client.query(
+            """
+            SELECT count(*) FROM audit_events e
+            WHERE e.request_id = \(id) AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
+            """, logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+}

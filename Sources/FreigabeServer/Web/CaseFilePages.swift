@@ -1,0 +1,131 @@
+import AuditLog
+import Foundation
+import Hummingbird
+
+/// Die Verfahrensakte: everything about one request on one printable page, for auditors and
+/// administrators: its facts and decisions (shown only while the stored request agrees with its facts,
+/// see ``RequestFactsCheck``), every event of the request from the sealed log with whether it is proven
+/// (``CaseFileCheck``), and the signed checkpoint that covers them, to compare with an outside copy.
+struct CaseFilePages: Sendable {
+    let pages: WebPages
+    let service: RequestService
+    let query: AuditQuery
+
+    /// A request's view and its proof may take a while on a large log; the page never waits longer.
+    static let deadline: Duration = .seconds(15)
+
+    struct EventRow {
+        var row: AuditPages.Row
+        var status: String
+        var statusClass: String
+    }
+
+    struct Page {
+        var id: String
+        var number: String?
+        var datasetTitle: String?
+        var kindLabel: String?
+        var facts: [RequestPage.Row]
+        var decisions: [RequestPage.DecisionRow]
+        var status: String?
+        /// The stored request contradicts its facts: only the log is shown.
+        var inconsistent: Bool
+        var verdict: String
+        var verdictClass: String
+        var events: [EventRow]
+        var unsealed: String?
+        var truncated: String?
+        var checkpointNote: String?
+        var checkpointSummary: String?
+    }
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.get("pruefung/antraege/:id") { request, context in
+            let caller = try AuditPages.requireAuditor(request, context)
+            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+                throw ServiceError.notFound()
+            }
+            let text = pages.text(request)
+            let logger = context.logger(for: caller)
+            let now = pages.now()
+            let outcome = await withTimeout(Self.deadline) { [service, query] in
+                let view: Result<RequestView, ServiceError>
+                do {
+                    view = .success(try await service.request(id: id, caller: caller, now: now, logger: logger))
+                } catch let error as ServiceError where error.message.key == "messages.general.request_inconsistent" {
+                    view = .failure(error)
+                }
+                let proof = try await CaseFileCheck(query: query).check(request: id, logger: logger)
+                return (view, proof)
+            }
+            let (view, proof): (Result<RequestView, ServiceError>, CaseFileCheck.Result)
+            switch outcome {
+            case .success(let value): (view, proof) = value
+            case .failure(let error as ServiceError): throw error
+            case .failure(is TimeoutError): throw ServiceError.unavailable("case file of \(id) took too long")
+            case .failure(let error): throw error
+            }
+            // A request nobody has events of does not exist for this page (the service said so already
+            // for a request that exists but this person may not read).
+            if case .failure = view, proof.events.isEmpty { throw ServiceError.notFound() }
+            return try pages.render(
+                "case-file", title: text("case_file.title"),
+                page: Self.page(id: id, view: view, proof: proof, text: text), request: request,
+                context: context)
+        }
+    }
+
+    static func page(
+        id: UUID, view: Result<RequestView, ServiceError>, proof: CaseFileCheck.Result, text: PageText
+    ) -> Page {
+        var page = Page(
+            id: id.uuidString, facts: [], decisions: [], inconsistent: false, verdict: "", verdictClass: "",
+            events: proof.events.map { event, status in
+                EventRow(
+                    row: AuditPages.row(event, text: text), status: text("case_file.event_status.\(status.key)"),
+                    statusClass: status == .proven ? "ok" : status == .sealedAfterCheckpoint ? "pending" : "failed")
+            })
+        switch view {
+        case .success(let view):
+            page.number = view.number
+            page.datasetTitle = view.dataset.title
+            page.kindLabel = text("kinds.\(view.kind.rawValue)")
+            page.facts = RequestPage.facts(view, text: text)
+            page.decisions = view.decisions.map { RequestPage.decisionRow($0, text: text) }
+            page.status = StatusWords.sentence(view.status, text: text)
+        case .failure:
+            page.inconsistent = true
+        }
+        let holds = proof.holds && !page.inconsistent
+        page.verdict = text(holds ? "case_file.verdict_holds" : "case_file.verdict_broken")
+        page.verdictClass = holds ? "ok" : "failed"
+        if proof.unsealedCount > 0 {
+            page.unsealed = text("case_file.unsealed", ["count": String(proof.unsealedCount)])
+        }
+        if proof.truncated {
+            page.truncated = text("case_file.truncated", ["count": String(CaseFileCheck.maximumEvents)])
+        }
+        if let checkpoint = proof.checkpoint {
+            page.checkpointNote = checkpoint.note
+            page.checkpointSummary = text(
+                "case_file.checkpoint_summary",
+                [
+                    "size": String(checkpoint.content.treeSize),
+                    "time": checkpoint.content.time.map { text.dateTime($0.date) } ?? "–",
+                ])
+        }
+        return page
+    }
+}
+
+extension CaseFileCheck.EventStatus {
+    /// The catalogue key under `web.case_file.event_status`.
+    var key: String {
+        switch self {
+        case .proven: "proven"
+        case .sealedAfterCheckpoint: "after_checkpoint"
+        case .changedSinceSealing: "changed"
+        case .notInCheckpoint: "not_in_checkpoint"
+        }
+    }
+}
