@@ -25,6 +25,7 @@ NAMES = {
     "sina": "Sina Sommer",
     "volker": "Volker Vogt",
     "adam": "Adam Arndt",
+    "alex": "Alex Adler",
 }
 
 # Workflows/shared-data.yaml and open-data.yaml: the German step titles the timeline shows.

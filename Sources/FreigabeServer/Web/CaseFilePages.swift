@@ -96,9 +96,18 @@ struct CaseFilePages: Sendable {
         case .failure:
             page.inconsistent = true
         }
-        let holds = proof.holds && !page.inconsistent
-        page.verdict = text(holds ? "case_file.verdict_holds" : "case_file.verdict_broken")
-        page.verdictClass = holds ? "ok" : "failed"
+        let uncovered = proof.events.count(where: { $0.status == .sealedAfterCheckpoint })
+        switch (proof.holds && !page.inconsistent, uncovered) {
+        case (false, _):
+            page.verdict = text("case_file.verdict_broken")
+            page.verdictClass = "warning"
+        case (true, 0):
+            page.verdict = text("case_file.verdict_holds")
+            page.verdictClass = "notice"
+        case (true, let count):
+            page.verdict = text("case_file.verdict_uncovered", ["count": String(count)])
+            page.verdictClass = "notice"
+        }
         if proof.unsealedCount > 0 {
             page.unsealed = text("case_file.unsealed", ["count": String(proof.unsealedCount)])
         }

@@ -69,7 +69,8 @@ struct CaseFilePageTests {
                 now: fixture.clock.now(), logger: fixture.store.logger)
             var page = try await alex.get(path)
             #expect(page.html.contains("Unverändert, nach dem letzten Checkpoint versiegelt"))
-            #expect(page.html.contains("Alle versiegelten Ereignisse dieses Antrags sind unverändert"))
+            #expect(page.html.contains("noch von keinem signierten Checkpoint erfasst"))
+            #expect(!page.html.contains("Alle versiegelten Ereignisse dieses Antrags sind unverändert"))
 
             // The owner changes one sealed comment with the trigger disabled.
             try await fixture.store.admin.query(
