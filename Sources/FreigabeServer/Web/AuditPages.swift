@@ -8,6 +8,7 @@ import WorkflowEngine
 /// proofs, `freigabe audit verify` checks it (README "Für Prüfer").
 struct AuditPages: Sendable {
     let pages: WebPages
+    let service: RequestService
     let query: AuditQuery
 
     struct Row {
@@ -38,7 +39,7 @@ struct AuditPages: Sendable {
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("pruefung") { request, context in
-            _ = try Self.requireAuditor(request, context)
+            let caller = try Self.requireAuditor(request, context)
             let text = pages.text(request)
             let parameters = request.uri.queryParameters
             var values: [String: String] = [:]
@@ -55,6 +56,11 @@ struct AuditPages: Sendable {
                     from: values["from"], to: values["to"], dataset: values["dataset"], person: values["person"],
                     request: values["request"], types: values["type"].map { [$0] } ?? [], decision: values["decision"])
                 let after = parameters["nach"].flatMap { UInt64(String($0)) }
+                var selection = filter.described
+                if let after { selection["after"] = String(after) }
+                try await service.recordAuditRead(
+                    selection, requestID: filter.requestID, caller: caller, now: pages.now(),
+                    logger: context.logger(for: caller))
                 let page = try await query.page(filter, after: after, limit: Self.pageSize, logger: context.logger)
                 rows = page.events.map { Self.row($0, text: text) }
                 if let nextAfter = page.nextAfter {

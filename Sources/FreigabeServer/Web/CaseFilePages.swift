@@ -48,6 +48,8 @@ struct CaseFilePages: Sendable {
             let text = pages.text(request)
             let logger = context.logger(for: caller)
             let now = pages.now()
+            try await service.recordAuditRead(
+                ["view": "case_file"], requestID: id, caller: caller, now: now, logger: logger)
             let outcome = await withTimeout(Self.deadline) { [service, query] in
                 let view: Result<RequestView, ServiceError>
                 do {

@@ -37,7 +37,7 @@ struct WebRoutes: Sendable {
         RequestPages(pages: pages, service: service).add(to: group)
         DeputyshipPages(pages: pages, service: service).add(to: group)
         AdminPages(pages: pages, service: service).add(to: group)
-        AuditPages(pages: pages, query: AuditQuery(client: service.client)).add(to: group)
+        AuditPages(pages: pages, service: service, query: AuditQuery(client: service.client)).add(to: group)
         CaseFilePages(pages: pages, service: service, query: AuditQuery(client: service.client)).add(to: group)
         DecisionLinkPages(
             pages: pages, service: service, links: DecisionLinkStore(client: service.client, logger: sessions.logger),

@@ -31,6 +31,8 @@ struct CaseFilePageTests {
 
             let alex = Browser(client)
             try await alex.login("alex")
+            let events = try await fixture.store.auditEvents(request: view.id)
+            #expect(events.count >= 3)
             let before = try await fixture.store.counts()
             let page = try await alex.get(path)
             #expect(page.status == 200)
@@ -39,11 +41,21 @@ struct CaseFilePageTests {
             #expect(page.html.contains("Stadtklima"), "the request's facts")
             #expect(page.html.contains("Passt – für die Akte"), "the decision with its comment")
             #expect(page.html.contains("Alle versiegelten Ereignisse dieses Antrags sind unverändert"))
-            let events = try await fixture.store.auditEvents(request: view.id)
-            #expect(events.count >= 3)
             #expect(page.html.components(separatedBy: Self.proven).count - 1 == events.count, "\(events)")
             #expect(page.html.contains("freigabe.test/audit"), "the checkpoint note as stored")
-            #expect(try await fixture.store.counts() == before, "reading changes nothing")
+            // Reading changes nothing but the log, which records who read which request's file.
+            var after = try await fixture.store.counts()
+            #expect(after["audit_events"] == before["audit_events"]! + 1)
+            after["audit_events"] = before["audit_events"]
+            #expect(after == before)
+            #expect(try await fixture.store.auditEvents(request: view.id).last == "audit_read")
+            let reader = try await fixture.store.admin.query(
+                "SELECT actor, role, details::text FROM audit_events WHERE event = 'audit_read' ORDER BY id DESC LIMIT 1",
+                logger: fixture.store.logger
+            ).decode((String, String, String).self).first(where: { _ in true })
+            #expect(reader?.0 == "alex")
+            #expect(reader?.1 == "auditor")
+            #expect(reader?.2.contains("case_file") == true)
 
             #expect(try await alex.get("/pruefung/antraege/\(UUID().uuidString)").status == 404)
             #expect(try await alex.get("/pruefung/antraege/nicht-eine-id").status == 404)

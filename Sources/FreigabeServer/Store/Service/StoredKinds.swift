@@ -39,6 +39,8 @@ public enum AuditEvent: String, Sendable, Hashable, Codable, CaseIterable {
     case catalogImported = "catalog_imported"
     case datasetCreated = "dataset_created"
     case datasetUpdated = "dataset_updated"
+    /// An auditor read part of the decision log (a page of it, a request's Verfahrensakte).
+    case auditRead = "audit_read"
 
     init(_ event: AuditRecord.Event) {
         // Exhaustive on purpose: a new engine event must be named here before the build passes.

@@ -1,0 +1,24 @@
+import Foundation
+import Logging
+
+extension RequestService {
+    /// Puts an auditor's reading of the decision log on the record: who looked at which selection (or
+    /// which request's Verfahrensakte), when, and from where. Auditors read what everyone did; what
+    /// they read is logged as well, in the same append-only, sealed log. A reading that cannot be
+    /// logged is not served (the caller answers 503).
+    ///
+    /// - Parameter selection: the filters or view, as `AuditFilter.described` names them.
+    public func recordAuditRead(
+        _ selection: [String: String], requestID: UUID? = nil, caller: Caller, now: Date, logger: Logger
+    ) async throws(ServiceError) {
+        try await guarded(logger) { logger in
+            let row = AuditRow(
+                occurredAt: now, actor: caller.uid, role: caller.roles.contains(.auditor) ? "auditor" : "admin",
+                requestID: requestID, event: .auditRead, clientAddress: caller.clientAddress,
+                details: try StoredJSON.encode(selection))
+            try await Database.transaction(client, logger: logger) { connection in
+                try await AuditWriter.insert(row, on: connection, logger: logger)
+            }
+        }
+    }
+}
