@@ -123,10 +123,11 @@ struct WebhookPartsTests {
         #expect(Set(announced).count == announced.count)
         #expect(WebhookEventType(.reminded) == nil)
         #expect(WebhookEventType(.approved) == .requestDecided)
-        // The rest come from other effects: step assigned, granted, published.
+        #expect(WebhookEventType(.expiryAnnounced) == nil)
+        // The rest come from other effects: step assigned, granted, published, expiring (with the end).
         #expect(
             Set(WebhookEventType.allCases).subtracting(announced)
-                == [.stepAssigned, .requestGranted, .requestPublished])
+                == [.stepAssigned, .requestGranted, .requestPublished, .grantExpiring])
     }
 
     @Test(
