@@ -49,9 +49,14 @@ public struct DCATSettings: Sendable, Hashable {
         (1...200).contains(text.count) && !text.contains(where: \.isNewline) ? text : nil
     }
 
-    /// An absolute http(s) URL with a host.
+    /// An absolute http(s) URL with a host, written only with the characters a URI may hold as they are
+    /// (Foundation would quietly percent-encode a space or `<`).
     static func webURL(_ text: String) -> URL? {
-        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+        guard
+            text.unicodeScalars.allSatisfy({
+                $0.isASCII && $0.value > 0x20 && $0.value != 0x7F && !"<>\"{}|\\^`".unicodeScalars.contains($0)
+            }),
+            let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
             scheme == "https" || scheme == "http", let host = components.host, !host.isEmpty
         else { return nil }
         return components.url

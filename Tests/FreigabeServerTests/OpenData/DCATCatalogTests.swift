@@ -112,6 +112,47 @@ struct DCATCatalogTests {
         #expect(TurtleWriter.iri("https://x.example/ö") == "<https://x.example/ö>")
     }
 
+    @Test("dcat.* settings: the values portals see, and hostile ones refused with the key named")
+    func settings() async throws {
+        func configuration(_ environment: [String: String]) async throws -> AppConfiguration {
+            try AppConfiguration(reader: try await ConfigurationSources.reader(environment: environment))
+        }
+        let defaults = try await configuration([:]).dcat
+        #expect(defaults.publisherName == "Stadtverwaltung" && defaults.contributorID == nil)
+        let set = try await configuration([
+            "FREIGABE_DCAT_PUBLISHER_NAME": "Stadt Beispielstadt – Amt für Digitales",
+            "FREIGABE_DCAT_PUBLISHER_URL": "https://www.stadt.example/",
+            "FREIGABE_DCAT_CONTRIBUTOR_ID": "http://dcat-ap.de/def/contributors/beispielstadt",
+            "FREIGABE_DCAT_CONTACT_EMAIL": "opendata@stadt.example",
+            "FREIGABE_WEB_PUBLIC_URL": "https://freigabe.stadt.example",
+        ]).dcat
+        #expect(set.publisherName == "Stadt Beispielstadt – Amt für Digitales")
+        #expect(set.contributorID?.absoluteString == "http://dcat-ap.de/def/contributors/beispielstadt")
+        #expect(set.contactEmail == "opendata@stadt.example")
+        #expect(
+            DCATCatalog(settings: set, datasets: []).catalogURI == "https://freigabe.stadt.example/api/v1/dcat/catalog")
+        let cases: [(String, String, String)] = [
+            ("FREIGABE_DCAT_PUBLISHER_NAME", "Stadt\nX-Evil: 1", "dcat.publisher_name"),
+            ("FREIGABE_DCAT_PUBLISHER_NAME", String(repeating: "a", count: 201), "dcat.publisher_name"),
+            ("FREIGABE_DCAT_PUBLISHER_URL", "javascript:alert(1)", "dcat.publisher_url"),
+            ("FREIGABE_DCAT_PUBLISHER_URL", "https://", "dcat.publisher_url"),
+            ("FREIGABE_DCAT_CONTRIBUTOR_ID", "http://dcat-ap.de/def/contributors/a> <b", "dcat.contributor_id"),
+            ("FREIGABE_DCAT_CONTRIBUTOR_ID", "beispielstadt", "dcat.contributor_id"),
+            ("FREIGABE_DCAT_CONTACT_EMAIL", "opendata@stadt.example> ; a <x", "dcat.contact_email"),
+            ("FREIGABE_DCAT_CONTACT_EMAIL", "opendata", "dcat.contact_email"),
+            ("FREIGABE_DCAT_CONTACT_EMAIL", "a@b@stadt.example", "dcat.contact_email"),
+            ("FREIGABE_DCAT_CATALOG_TITLE", "Zeile\rZwei", "dcat.catalog_title"),
+        ]
+        for (variable, value, key) in cases {
+            do {
+                _ = try await configuration([variable: value])
+                Issue.record("\(variable)=\(value) was accepted")
+            } catch let error as ConfigurationError {
+                #expect(error.key == key, "\(variable)=\(value): \(error)")
+            }
+        }
+    }
+
     /// Files an Open Data request for `dataset` as anna, approves it as Owner (otto) and Steward
     /// (stefan) and publishes it as the Open Data officer (olga).
     static func publish(_ dataset: String, licence: String, portal: String, api: APIClient) async throws -> String {
