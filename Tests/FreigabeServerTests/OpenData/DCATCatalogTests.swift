@@ -23,10 +23,12 @@ struct DCATCatalogTests {
                     "protection_need": "normal", "formats": ["CSV"],
                 ]))
             #expect(put.status == 201)
-            let portal = "https://opendata.stadt.example/dataset/strassenbaeume?x=1&y=%22"
+            // Foundation's URL parser (the engine's check) accepts a space, `>` and `"`; the IRI must not.
+            let typed = #"https://opendata.stadt.example/dataset/straßenbäume a>b"c?x=1&y=%22"#
+            let portal = "https://opendata.stadt.example/dataset/straßenbäume%20a%3Eb%22c?x=1&y=%22"
             _ = try await Self.publish(
                 "strassenbaeume-feindlich", licence: "Datenlizenz Deutschland – Namensnennung – Version 2.0",
-                portal: portal, api: api)
+                portal: typed, api: api)
             // In review only: must not appear.
             let pending = try await api.create(
                 [
