@@ -11,7 +11,7 @@ SWIFT_FORMAT_PATHS := Package.swift Sources Tests
 DEMO_CONFIG := scripts/demo/freigabe.yaml
 DEMO_CATALOG := scripts/demo/catalog.yaml
 
-.PHONY: run test build services services-down lint format validate-workflows api-conformance browser-tests bench bench-ldap bench-timers bench-audit bench-web clean
+.PHONY: run test build services services-down lint format validate-workflows api-conformance dcat-check browser-tests bench bench-ldap bench-timers bench-audit bench-web clean
 
 ## Start PostgreSQL, slapd and the SMTP sink on loopback (installs them when run as root).
 services:
@@ -43,12 +43,19 @@ test: services
 	$(WITH_SERVICES) swift test --skip-build --filter AuditLogTests
 	$(MAKE) validate-workflows
 	$(MAKE) api-conformance
+	$(MAKE) dcat-check
 	$(MAKE) browser-tests
 	$(MAKE) lint
 
 api-conformance: services
 	swift build --product freigabe
 	scripts/api-conformance-live
+
+## The Open Data catalogue of a live server parsed with rdflib (pinned, venv .local/venv-dcat): one
+## dataset with a hostile title published through the API, the expected triples in Turtle and JSON-LD.
+dcat-check: services
+	swift build --product freigabe
+	scripts/dcat-check
 
 ## The pages in headless Chromium (installs chromium, chromium-driver and the pinned venv when missing):
 ## axe-core on every page in German and English, screenshots at 320/1440 px into .local/screenshots/.

@@ -82,7 +82,9 @@ public func buildApplication(
         services.append(
             try await makeWebhookDispatcherService(
                 settings: configuration.webhooks, client: client, metrics: metrics, logger: logger))
-        api = APIRoutes(service: service, document: try OpenAPIDocument.load(path: configuration.openAPIFile))
+        api = APIRoutes(
+            service: service, document: try OpenAPIDocument.load(path: configuration.openAPIFile),
+            dcat: configuration.dcat)
         requests = service
         let sessionStore = PostgresSessionDriver(
             client: client, logger: logger, maximumLifetime: configuration.web.absoluteTimeout)

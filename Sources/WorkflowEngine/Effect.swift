@@ -15,6 +15,10 @@ public enum Effect: Hashable, Sendable {
     /// Reminders and escalation of `step` are moot.
     case cancelTimers(step: String)
     case scheduleExpiry(at: Date)
+    /// Tell the requester and the Data Owner at `at` that the access period ends soon
+    /// (``RequestMachine/announceExpiry(at:)``).
+    case scheduleExpiryNotice(at: Date)
+    /// The access period ends otherwise (revoked): the expiry and its notice are moot.
     case cancelExpiry
     case audit(AuditRecord)
 }
@@ -25,6 +29,11 @@ public enum RoleNotice: Hashable, Sendable {
     case escalated(step: String, overdueSince: Date, mayDecide: Bool)
     /// The requester withdrew while `step` waited for this role.
     case withdrawn(step: String)
+    /// Granted access to the role's dataset ends at `until` (told ``RequestMachine/expiryNoticeWorkingDays``
+    /// working days before).
+    case accessExpiring(until: Date)
+    /// Granted access to the role's dataset has ended.
+    case accessExpired
 }
 
 public enum RequesterNotice: Hashable, Sendable {
@@ -34,6 +43,8 @@ public enum RequesterNotice: Hashable, Sendable {
     case published(licence: String?, portalURL: String?)
     case rejected(step: String, reason: String)
     case revoked(reason: String)
+    /// The access period ends at `until`.
+    case expiring(until: Date)
     case expired
 }
 
@@ -46,6 +57,8 @@ public struct AuditRecord: Hashable, Sendable {
     public enum Event: String, Hashable, Sendable, CaseIterable {
         case submitted, approved, rejected, resubmitted, withdrawn, escalated, reminded, expired, revoked
         case changesRequested = "changes_requested"
+        /// The requester and the Data Owner were told that the access period ends soon.
+        case expiryAnnounced = "expiry_announced"
         case stepSkipped = "step_skipped"
         case stepCompleted = "step_completed"
         case ended

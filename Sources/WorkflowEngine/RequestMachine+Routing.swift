@@ -103,7 +103,10 @@ extension RequestMachine {
             switch end.type {
             case .granted:
                 let until = accessUntil(now)
-                effects += [.scheduleExpiry(at: until), .notifyRequester(.granted(until: until))]
+                effects += [
+                    .scheduleExpiryNotice(at: expiryNoticeDate(until: until, grantedAt: now)),
+                    .scheduleExpiry(at: until), .notifyRequester(.granted(until: until)),
+                ]
             case .published:
                 let details = snapshot.decisions.last(where: { $0.outcome == .approved })?.details
                 effects.append(.notifyRequester(.published(licence: details?.licence, portalURL: details?.portalURL)))

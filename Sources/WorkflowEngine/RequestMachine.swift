@@ -262,16 +262,45 @@ public struct RequestMachine: Hashable, Sendable {
         }
     }
 
-    /// The end of the Shared Data access period came.
+    /// The end of the Shared Data access period came: the requester and the Data Owner are told.
     public mutating func expire(at now: Date) throws(WorkflowError) -> [Effect] {
         switch state {
         case .granted(let endID, let until):
             guard let target = definition.end(endID)?.onExpire else { throw error(.invalidTransition, .expire) }
             guard now >= until else { throw error(.tooEarly, .expire, ["access ends \(until)"]) }
             snapshot.state = .closed(end: target)
-            return [audit(.expired, at: now), .notifyRequester(.expired)]
+            return [audit(.expired, at: now), .notifyRequester(.expired), .inform(role: .dataOwner, .accessExpired)]
         case .draft, .inReview, .changesRequested, .published, .closed:
             throw error(.invalidTransition, .expire)
+        }
+    }
+
+    /// How many working days before granted access ends the requester and the Data Owner are told.
+    public static let expiryNoticeWorkingDays = 10
+
+    /// When the notice of an access period that ends at `until` is due, for access granted at
+    /// `grantedAt`: the end of the working day ``expiryNoticeWorkingDays`` working days before the
+    /// last day of access, or at once when that has already passed (a short access period).
+    public func expiryNoticeDate(until: Date, grantedAt: Date) -> Date {
+        max(calendar.reminderDate(deadline: until, workingDaysBefore: Self.expiryNoticeWorkingDays), grantedAt)
+    }
+
+    /// The notice time of granted access came: the requester and the Data Owner learn when it ends.
+    /// The state does not change; after a revocation the request is closed and the notice is refused.
+    public mutating func announceExpiry(at now: Date) throws(WorkflowError) -> [Effect] {
+        switch state {
+        case .granted(_, let until):
+            let due = calendar.reminderDate(deadline: until, workingDaysBefore: Self.expiryNoticeWorkingDays)
+            // A notice scheduled at the grant itself (short period) fires after `due` as well.
+            guard now >= due else {
+                throw error(.tooEarly, .announceExpiry, ["notice due \(due)"])
+            }
+            return [
+                audit(.expiryAnnounced, at: now), .notifyRequester(.expiring(until: until)),
+                .inform(role: .dataOwner, .accessExpiring(until: until)),
+            ]
+        case .draft, .inReview, .changesRequested, .published, .closed:
+            throw error(.invalidTransition, .announceExpiry)
         }
     }
 

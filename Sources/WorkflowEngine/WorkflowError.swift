@@ -54,4 +54,5 @@ public struct WorkflowError: Error, Hashable, Sendable, CustomStringConvertible 
 public enum RequestEvent: String, Hashable, Sendable, CaseIterable, Codable {
     case submit, approve, reject, resubmit, withdraw, escalate, remind, expire, revoke
     case requestChanges = "request_changes"
+    case announceExpiry = "announce_expiry"
 }

@@ -6,7 +6,7 @@ import WorkflowEngine
 /// The JSON API under `/api/v1`, as `openapi.yaml` describes it: one controller per resource
 /// (``OperationsController``, ``CatalogController``, ``RequestsController``, ``DeputyshipsController``).
 ///
-/// Every route but `openapi.yaml`, `health` and `ready` needs an authenticated person
+/// Every route but `openapi.yaml`, `health`, `ready` and the `dcat/` catalogue needs an authenticated person
 /// (`context.identity`, set by ``DirectoryAuthenticator``, which the router runs before these routes);
 /// without one it answers 401 with a Basic challenge. Authorisation itself is the service's, on every
 /// call, from the roles LDAP reports now: the routes only translate HTTP to service calls and back.
@@ -18,18 +18,21 @@ public struct APIRoutes: Sendable {
     let service: RequestService
     let document: OpenAPIDocument
     let readiness: ReadinessCheck
+    let dcat: DCATSettings
     let now: @Sendable () -> Date
 
     /// - Parameters:
     ///   - readiness: what `/ready` checks; by default the service's database and migrations.
+    ///   - dcat: what the Open Data catalogue says about the city (`dcat.*`).
     ///   - now: the clock every command and query uses (tests drive deadlines with it).
     public init(
         service: RequestService, document: OpenAPIDocument, readiness: ReadinessCheck? = nil,
-        now: @escaping @Sendable () -> Date = { Date() }
+        dcat: DCATSettings = DCATSettings(), now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.service = service
         self.document = document
         self.readiness = readiness ?? .database(service.client)
+        self.dcat = dcat
         self.now = now
     }
 
@@ -40,6 +43,7 @@ public struct APIRoutes: Sendable {
         group.addRoutes(CatalogController(service: service, now: now).routes)
         group.addRoutes(RequestsController(service: service, now: now).routes)
         group.addRoutes(DeputyshipsController(service: service, now: now).routes)
+        group.addRoutes(DCATController(service: service, settings: dcat).routes)
     }
 }
 

@@ -64,6 +64,8 @@ public struct AppConfiguration: Sendable, Equatable {
     public var audit = AuditSettings()
     /// The web pages' address and session lifetimes (`web.*`).
     public var web = WebSettings()
+    /// What the Open Data catalogue says about the city (`dcat.*`).
+    public var dcat = DCATSettings()
     /// Webhook subscriptions (`webhooks.*`); none by default.
     public var webhooks = WebhookSettings()
 
@@ -135,6 +137,7 @@ public struct AppConfiguration: Sendable, Equatable {
         configuration.metricsToken = values.text(Key.metricsToken)
         configuration.audit = try AuditSettings.read(values)
         configuration.web = try WebSettings.read(values)
+        configuration.dcat = try DCATSettings.read(values, publicURL: configuration.web.publicURL)
         if let format = try values.parsed(
             Key.logFormat, expected: "text, json", parse: { LogFormat(rawValue: $0.lowercased()) })
         {

@@ -103,7 +103,8 @@ extension OutboxTopic {
         switch self {
         case .requestDecision, .reminder: true
         case .escalated: mayDecide ?? false
-        case .withdrawn, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expired, .webhook:
+        case .withdrawn, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
+            .accessExpiring, .accessExpired, .webhook:
             false
         }
     }
@@ -111,7 +112,9 @@ extension OutboxTopic {
     var asksApprovers: Bool {
         switch self {
         case .requestDecision, .reminder, .escalated, .withdrawn: true
-        case .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expired, .webhook: false
+        case .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
+            .accessExpiring, .accessExpired, .webhook:
+            false
         }
     }
 }

@@ -197,6 +197,65 @@ struct WebhookDeliveryTests {
         }
     }
 
+    @Test("one round sends every delivery to one receiver through one HTTP client, shut down with the round")
+    func oneClientPerRound() async throws {
+        try await ServiceFixture.with { fixture in
+            try await WebhookReceiver.run({ _, _ in .init(status: 204) }) { port, receiver in
+                let dispatcher = try await WebhookTestSupport.dispatcher(
+                    fixture, WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook", events: nil))
+                _ = try await fixture.submittedRequest()
+                let report = try await dispatcher.runRound(now: Date())
+                // submitted and step_assigned at least.
+                #expect(report.claimed >= 2)
+                #expect(report.delivered == report.claimed)
+                #expect(report.httpClients == 1)
+                #expect(receiver.requests.count == report.claimed)
+                // The next round makes its own client again.
+                _ = try await fixture.decide(try await fixture.submittedRequest(), by: People.otto, at: Clock.days(1))
+                let next = try await dispatcher.runRound(now: Date())
+                #expect(next.delivered >= 1 && next.httpClients == 1)
+            }
+        }
+    }
+
+    @Test("a 401 fails the delivery at once, not after a day of retries; the operator's retry sends it again")
+    func rejectedFailsFast() async throws {
+        try await ServiceFixture.with { fixture in
+            try await WebhookReceiver.run({ index, _ in .init(status: index == 0 ? 401 : 204) }) { port, receiver in
+                let metrics = AppMetrics()
+                let dispatcher = try await WebhookTestSupport.dispatcher(
+                    fixture, WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook"), metrics: metrics)
+                _ = try await fixture.submittedRequest()
+                let start = Date()
+                let report = try await dispatcher.runRound(now: start)
+                #expect(report.failed == 1 && report.retried == 0)
+                let row = try #require(try await WebhookTestSupport.deliveries(fixture).first)
+                #expect(row.failed && !row.delivered && row.attempts == 1 && row.status == 401)
+                #expect(row.error == "HTTP 401: vom Empfänger abgelehnt, nicht wiederholt")
+                // A day later nothing is due: the schedule is not run through.
+                #expect(try await dispatcher.runRound(now: start.addingTimeInterval(86_400 * 2)).claimed == 0)
+                #expect(receiver.requests.count == 1)
+                #expect(
+                    metrics.registry.emitToString().contains(
+                        #"freigabe_webhook_deliveries_total{subscription="portal",outcome="failed"} 1"#)
+                        || metrics.registry.emitToString().contains(
+                            #"freigabe_webhook_deliveries_total{outcome="failed",subscription="portal"} 1"#)
+                )
+                // Receiver fixed, operator retries: delivered, same webhook-id.
+                let environment = try await fixture.databaseEnvironment()
+                let listed = await OutboxTool.list(failed: true, environment: environment)
+                let line = try #require(
+                    listed.standardOutput.first { $0.range(of: #"^w[0-9]+\t"#, options: .regularExpression) != nil })
+                #expect(line.contains("\t401\t"))
+                let id = try #require(Int64(line.prefix { $0 != "\t" }.dropFirst()))
+                #expect(await OutboxTool.retryWebhook(id: id, environment: environment).succeeded)
+                #expect(try await dispatcher.runRound(now: Date()).delivered == 1)
+                #expect(receiver.requests.count == 2)
+                #expect(receiver.requests[0].headers["webhook-id"] == receiver.requests[1].headers["webhook-id"])
+            }
+        }
+    }
+
     @Test("after the schedule the delivery fails and is listed by `freigabe outbox list --failed`")
     func scheduleRunsOut() async throws {
         try await ServiceFixture.with { fixture in

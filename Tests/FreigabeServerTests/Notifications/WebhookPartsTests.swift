@@ -123,10 +123,11 @@ struct WebhookPartsTests {
         #expect(Set(announced).count == announced.count)
         #expect(WebhookEventType(.reminded) == nil)
         #expect(WebhookEventType(.approved) == .requestDecided)
-        // The rest come from other effects: step assigned, granted, published.
+        #expect(WebhookEventType(.expiryAnnounced) == nil)
+        // The rest come from other effects: step assigned, granted, published, expiring (with the end).
         #expect(
             Set(WebhookEventType.allCases).subtracting(announced)
-                == [.stepAssigned, .requestGranted, .requestPublished])
+                == [.stepAssigned, .requestGranted, .requestPublished, .grantExpiring])
     }
 
     @Test(
@@ -177,7 +178,8 @@ struct WebhookPartsTests {
         #expect(try await check(AddressPolicy(allowed: [IPNetwork("127.0.0.1/32")!]), peer: "127.0.0.1") == true)
     }
 
-    @Test("answers: 2xx delivered, 410 gone, redirects not followed, Retry-After in seconds or as a date")
+    @Test(
+        "answers: 2xx delivered, 410 gone, other 4xx rejected (not 408, 425, 429), redirects not followed, Retry-After")
     func judge() {
         let now = Date(timeIntervalSince1970: 1_772_438_400)
         #expect(WebhookSender.judge(status: 200, headers: [:], now: now) == .delivered(status: 200))
@@ -197,6 +199,15 @@ struct WebhookPartsTests {
         #expect(
             WebhookSender.judge(status: 429, headers: ["Retry-After": "Mon, 02 Mar 2026 08:10:00 GMT"], now: now)
                 == .failed(status: 429, error: "HTTP 429", retryAfter: .seconds(600)))
+        for status in [400, 401, 403, 404, 405, 413, 415, 422, 451, 499] {
+            #expect(WebhookSender.judge(status: status, headers: [:], now: now) == .rejected(status: status))
+        }
+        for status in [408, 425, 429, 500, 502, 504, 599, 399, 100] {
+            guard case .failed(status, _, _) = WebhookSender.judge(status: status, headers: [:], now: now) else {
+                Issue.record("\(status) is retried")
+                continue
+            }
+        }
         #expect(WebhookSender.retryAfter("9999999", now: now) == .seconds(86_400))
         #expect(WebhookSender.retryAfter("soon", now: now) == nil)
         #expect(WebhookSender.retryAfter("-5", now: now) == nil)

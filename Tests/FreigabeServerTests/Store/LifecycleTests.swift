@@ -92,10 +92,15 @@ struct LifecycleTests {
             let events = try await fixture.auditEvents(request: created.id)
             #expect(
                 events == [
-                    "created", "submitted", "approved", "approved", "step_skipped", "step_skipped", "ended", "expired",
+                    "created", "submitted", "approved", "approved", "step_skipped", "step_skipped", "ended",
+                    "expiry_announced", "expired",
                 ])
             let topics = try await fixture.outboxTopics(request: created.id)
-            #expect(topics == ["submitted", "request_decision", "request_decision", "granted", "expired"])
+            #expect(
+                topics == [
+                    "submitted", "request_decision", "request_decision", "granted", "expiring", "access_expiring",
+                    "expired", "access_expired",
+                ])
         }
     }
 

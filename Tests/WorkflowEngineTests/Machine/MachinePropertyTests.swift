@@ -109,7 +109,7 @@ struct MachinePropertyTests {
             default: return .remind
             }
         case .changesRequested: return roll < 90 ? .resubmit : .withdraw
-        case .granted: return roll < 50 ? .expire : .revoke
+        case .granted: return roll < 40 ? .expire : roll < 60 ? .announceExpiry : .revoke
         case .published, .closed: return rng.pick(RequestEvent.allCases)
         }
     }
@@ -173,7 +173,7 @@ struct MachinePropertyTests {
                 return try machine.requestChanges(by: decider, at: now, question: reason(&rng), branch: branch)
             default: return try machine.revoke(by: decider, at: now, reason: reason(&rng))
             }
-        case .escalate, .remind, .expire:
+        case .escalate, .remind, .expire, .announceExpiry:
             // Often exactly at (or after) the timer's time, so the boundaries are exercised.
             if rng.chance(60) {
                 var due: Date?
@@ -186,6 +186,9 @@ struct MachinePropertyTests {
                         due = machine.calendar.reminderDate(deadline: deadline, workingDaysBefore: before)
                     }
                 case (.expire, .granted(_, let until)): due = until
+                case (.announceExpiry, .granted(_, let until)):
+                    due = machine.calendar.reminderDate(
+                        deadline: until, workingDaysBefore: RequestMachine.expiryNoticeWorkingDays)
                 default: break
                 }
                 if let due, due > now { now = due }
@@ -193,6 +196,7 @@ struct MachinePropertyTests {
             switch event {
             case .escalate: return try machine.escalate(at: now)
             case .remind: return try machine.remind(at: now)
+            case .announceExpiry: return try machine.announceExpiry(at: now)
             default: return try machine.expire(at: now)
             }
         }
@@ -229,7 +233,7 @@ struct MachinePropertyTests {
     static let auditEvent: [RequestEvent: AuditRecord.Event] = [
         .submit: .submitted, .approve: .approved, .reject: .rejected, .requestChanges: .changesRequested,
         .resubmit: .resubmitted, .withdraw: .withdrawn, .escalate: .escalated, .remind: .reminded,
-        .expire: .expired, .revoke: .revoked,
+        .expire: .expired, .revoke: .revoked, .announceExpiry: .expiryAnnounced,
     ]
 
     /// Separation of duties over all decisions so far; returns a violation or nil.

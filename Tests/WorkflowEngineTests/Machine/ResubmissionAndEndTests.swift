@@ -134,7 +134,10 @@ struct ResubmissionAndEndTests {
             effects
                 == Fixtures.after(
                     "closed:expired", machine.definition,
-                    [Fixtures.audit(.expired, at: until), .notifyRequester(.expired)]))
+                    [
+                        Fixtures.audit(.expired, at: until), .notifyRequester(.expired),
+                        .inform(role: .dataOwner, .accessExpired),
+                    ]))
         #expect(machine.state == .closed(end: "expired"))
     }
 

@@ -181,7 +181,7 @@ struct RoutingTests {
                         .cancelTimers(step: "steward_review"),
                         Fixtures.audit(.stepSkipped, step: "privacy_review", comment: "condition_not_met", at: t2),
                         Fixtures.audit(.stepSkipped, step: "security_review", comment: "condition_not_met", at: t2),
-                        .scheduleExpiry(at: Fixtures.accessEnd),
+                        .scheduleExpiryNotice(at: ExpiryNoticeTests.noticeDue), .scheduleExpiry(at: Fixtures.accessEnd),
                         .notifyRequester(.granted(until: Fixtures.accessEnd)),
                         Fixtures.audit(.ended, step: "granted", at: t2),
                     ]))

@@ -206,7 +206,7 @@ struct SeparationOfDutiesTests {
                     [
                         Fixtures.audit(.approved, actor: "sina", role: .dataSteward, step: "board", at: t2),
                         .cancelTimers(step: "board"),
-                        .scheduleExpiry(at: Fixtures.accessEnd),
+                        .scheduleExpiryNotice(at: ExpiryNoticeTests.noticeDue), .scheduleExpiry(at: Fixtures.accessEnd),
                         .notifyRequester(.granted(until: Fixtures.accessEnd)),
                         Fixtures.audit(.ended, step: "granted", at: t2),
                     ]))

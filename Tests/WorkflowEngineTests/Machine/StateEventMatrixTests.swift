@@ -41,7 +41,9 @@ struct StateEventMatrixTests {
         ]).merging(
             [
                 "draft": [.submit: "in_review:owner_review", .withdraw: "closed:withdrawn"],
-                "granted:granted": [.expire: "closed:expired", .revoke: "closed:revoked"],
+                "granted:granted": [
+                    .expire: "closed:expired", .revoke: "closed:revoked", .announceExpiry: "granted:granted",
+                ],
                 "closed:expired": [:], "closed:revoked": [:], "closed:rejected": [:], "closed:withdrawn": [:],
             ], uniquingKeysWith: { first, _ in first }),
         .openData: reviewRows([
@@ -66,7 +68,7 @@ struct StateEventMatrixTests {
     static let auditEvent: [RequestEvent: AuditRecord.Event] = [
         .submit: .submitted, .approve: .approved, .reject: .rejected, .requestChanges: .changesRequested,
         .resubmit: .resubmitted, .withdraw: .withdrawn, .escalate: .escalated, .remind: .reminded,
-        .expire: .expired, .revoke: .revoked,
+        .expire: .expired, .revoke: .revoked, .announceExpiry: .expiryAnnounced,
     ]
 
     /// Fires `event` with an actor who is entitled to it wherever the event is valid.
@@ -91,8 +93,11 @@ struct StateEventMatrixTests {
         case .remind: return try machine.remind(at: time)
         case .expire: return try machine.expire(at: time)
         case .revoke: return try machine.revoke(by: Fixtures.otto, at: time, reason: "Zweck entfallen")
+        case .announceExpiry: return try machine.announceExpiry(at: time)
         }
     }
+
+    static let timerEvents: Set<RequestEvent> = [.escalate, .remind, .expire, .announceExpiry]
 
     @Test("the table covers every node of both definitions and every event")
     func coverage() throws {
@@ -112,12 +117,12 @@ struct StateEventMatrixTests {
             }
             #expect(Set((Self.valid[workflow] ?? [:]).keys) == names, "\(workflow.rawValue)")
         }
-        #expect(RequestEvent.allCases.count == 10)
-        #expect(Self.pairs.filter { $0.workflow == .sharedData }.count == 14 * 10)
-        #expect(Self.pairs.filter { $0.workflow == .openData }.count == 12 * 10)
-        #expect(Self.pairs.count == 260)
+        #expect(RequestEvent.allCases.count == 11)
+        #expect(Self.pairs.filter { $0.workflow == .sharedData }.count == 14 * 11)
+        #expect(Self.pairs.filter { $0.workflow == .openData }.count == 12 * 11)
+        #expect(Self.pairs.count == 286)
         let validCount = Self.pairs.filter { Self.valid[$0.workflow]?[$0.state]?[$0.event] != nil }.count
-        #expect(validCount == 36 + 34)
+        #expect(validCount == 37 + 34)
     }
 
     @Test(arguments: pairs)
@@ -130,14 +135,14 @@ struct StateEventMatrixTests {
             #expect(error?.description == "invalid_transition: event '\(pair.event.rawValue)' in state '\(pair.state)'")
             return
         }
-        if [.escalate, .remind, .expire].contains(pair.event) {
+        if Self.timerEvents.contains(pair.event) {
             // A timer event that is valid here is still refused before its time.
             Fixtures.expectRefused(.tooEarly, pair.event, on: &machine) {
                 try Self.fire(pair.event, on: &$0, at: Fixtures.t0)
             }
         }
         // Timer events fire long after every deadline; people act while the access period still runs.
-        let time = [.escalate, .remind, .expire].contains(pair.event) ? Fixtures.muchLater : Fixtures.days(30)
+        let time = Self.timerEvents.contains(pair.event) ? Fixtures.muchLater : Fixtures.days(30)
         let effects = try Self.fire(pair.event, on: &machine, at: time)
         #expect(machine.state.name == next)
         #expect(Fixtures.auditRecords(effects).first?.event == Self.auditEvent[pair.event])

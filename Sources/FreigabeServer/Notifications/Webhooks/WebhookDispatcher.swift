@@ -33,6 +33,8 @@ struct WebhookDispatcher: Sendable {
         var failed = 0
         /// Subscriptions switched off by a 410 in this round.
         var disabled: [String] = []
+        /// HTTP clients the round used: one per receiver (host and checked address), not per attempt.
+        var httpClients = 0
     }
 
     /// Registers the subscriptions (at start, and harmless again).
@@ -50,14 +52,17 @@ struct WebhookDispatcher: Sendable {
             lease: settings.lease, token: token, client: client, logger: logger)
         report.claimed = claimed.count
         guard !claimed.isEmpty else { return report }
+        let clients = WebhookRoundClients(policy: settings.policy, timeout: settings.timeout)
         let outcomes = await withTaskGroup(of: (DeliveryOutcome, String).self) { group in
             for delivery in claimed {
-                group.addTask { (await self.attempt(delivery, now: now), delivery.subscription) }
+                group.addTask { (await self.attempt(delivery, now: now, clients: clients), delivery.subscription) }
             }
             var outcomes: [(outcome: DeliveryOutcome, subscription: String)] = []
             for await outcome in group { outcomes.append(outcome) }
             return outcomes.sorted { $0.outcome.id < $1.outcome.id }
         }
+        report.httpClients = clients.count
+        await clients.shutdown()
         for (outcome, subscription) in outcomes {
             if outcome.deliveredAt != nil {
                 report.delivered += 1
@@ -87,7 +92,8 @@ struct WebhookDispatcher: Sendable {
     }
 
     /// One attempt at one delivery, and what follows from it.
-    private func attempt(_ delivery: ClaimedDelivery, now: Date) async -> DeliveryOutcome {
+    private func attempt(_ delivery: ClaimedDelivery, now: Date, clients: WebhookRoundClients) async -> DeliveryOutcome
+    {
         var outcome = DeliveryOutcome(id: delivery.id)
         var rowLogger = logger
         rowLogger[metadataKey: "webhook.subscription"] = "\(delivery.subscription)"
@@ -115,7 +121,7 @@ struct WebhookDispatcher: Sendable {
             rowLogger.error("webhook payload unusable", metadata: ["error": "\(error)"])
             return outcome
         }
-        let sender = WebhookSender(policy: settings.policy, timeout: settings.timeout)
+        let sender = WebhookSender(policy: settings.policy, timeout: settings.timeout, clients: clients)
         switch await sender.send(to: subscription, body: body, headers: headers, now: now) {
         case .delivered(let status):
             outcome.deliveredAt = now
@@ -126,6 +132,14 @@ struct WebhookDispatcher: Sendable {
             outcome.status = 410
             outcome.error = "410 Gone: Abonnement abgeschaltet"
             outcome.disablesSubscription = true
+        case .rejected(let status):
+            // Nothing a retry could change (WebhookSender.judge); an operator retries after a fix.
+            outcome.failedAt = now
+            outcome.status = status
+            outcome.error = "HTTP \(status): vom Empfänger abgelehnt, nicht wiederholt"
+            rowLogger.warning(
+                "webhook rejected by the receiver; not retried (freigabe outbox list --failed)",
+                metadata: ["http.status": "\(status)"])
         case .failed(let status, let error, let retryAfter):
             outcome.status = status
             outcome = retry(outcome, attempts: delivery.attempts, error: error, retryAfter: retryAfter, now: now)

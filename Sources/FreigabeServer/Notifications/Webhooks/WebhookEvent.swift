@@ -1,8 +1,7 @@
 import Foundation
 import WorkflowEngine
 
-/// The event types a webhook subscription can ask for; the raw value is the payload's `type`. Grants
-/// that are about to expire are not among them: the engine schedules no such timer yet.
+/// The event types a webhook subscription can ask for; the raw value is the payload's `type`.
 public enum WebhookEventType: String, Sendable, Hashable, Codable, CaseIterable {
     case requestSubmitted = "request.submitted"
     case requestResubmitted = "request.resubmitted"
@@ -16,6 +15,8 @@ public enum WebhookEventType: String, Sendable, Hashable, Codable, CaseIterable 
     case requestPublished = "request.published"
     case requestRejected = "request.rejected"
     case requestWithdrawn = "request.withdrawn"
+    /// Granted access ends in ``RequestMachine/expiryNoticeWorkingDays`` working days (`granted_until`).
+    case grantExpiring = "grant.expiring"
     case grantExpired = "grant.expired"
     case grantRevoked = "grant.revoked"
 
@@ -33,7 +34,8 @@ public enum WebhookEventType: String, Sendable, Hashable, Codable, CaseIterable 
         case .withdrawn: self = .requestWithdrawn
         case .expired: self = .grantExpired
         case .revoked: self = .grantRevoked
-        case .reminded, .stepSkipped, .stepCompleted, .ended: return nil
+        // The expiry notice is announced from the requester's notice, which carries the end of access.
+        case .reminded, .expiryAnnounced, .stepSkipped, .stepCompleted, .ended: return nil
         }
     }
 }

@@ -11,14 +11,20 @@ import NIOHTTP1
 /// `dnsOverride` (the URL's host stays in `Host`, SNI and the certificate check). When the connection
 /// is up, its peer address is checked once more (`http1_1ConnectionDebugInitializer`, HTTP/1 only),
 /// so what is refused is the address actually connected to, whatever DNS says between the two.
+///
+/// The HTTP client comes from the round (``WebhookRoundClients``): attempts of one round at one
+/// receiver share it and its connections.
 struct WebhookSender: Sendable {
     var policy: AddressPolicy
     var timeout: Duration
+    var clients: WebhookRoundClients
 
     enum Result: Sendable, Hashable {
         case delivered(status: Int)
         /// 410 Gone: the receiver wants no more.
         case gone
+        /// A 4xx that says this request will never be accepted as sent (see ``judge(status:headers:now:)``).
+        case rejected(status: Int)
         /// Try again later; `retryAfter` when the receiver said when.
         case failed(status: Int?, error: String, retryAfter: Duration?)
     }
@@ -49,13 +55,7 @@ struct WebhookSender: Sendable {
             return .failed(status: nil, error: "„\(host)“ hat keine Adresse", retryAfter: nil)
         }
         let remaining = timeout - (ContinuousClock.now - started)
-        var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow,
-            timeout: .init(connect: .nanoseconds(remaining.nanoseconds), read: .nanoseconds(remaining.nanoseconds)))
-        configuration.httpVersion = .http1Only
-        if IPAddress(host) == nil { configuration.dnsOverride = [host: pinned.description] }
-        configuration.http1_1ConnectionDebugInitializer = Self.peerCheck(policy)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let client = clients.client(host: host, pinned: IPAddress(host) == nil ? pinned.description : nil)
         var request = HTTPClientRequest(url: subscription.url.absoluteString)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -78,7 +78,6 @@ struct WebhookSender: Sendable {
         } catch {
             result = .failed(status: nil, error: Self.describe(error), retryAfter: nil)
         }
-        try? await client.shutdown()
         return result
     }
 
@@ -96,13 +95,22 @@ struct WebhookSender: Sendable {
         }
     }
 
-    /// 2xx delivered, 410 gone, anything else (redirects included: they are not followed) again later.
+    /// 2xx delivered, 410 gone, other 4xx rejected, anything else (redirects included: they are not
+    /// followed) again later.
+    ///
+    /// A 4xx blames the request, and every attempt sends the same bytes with the same signature: a
+    /// 400, 401, 403, 404 or 422 answered now is answered for a day of retries too, and would only hide
+    /// the misconfiguration behind a day of "retried". Such a delivery fails at once; once the receiver
+    /// is fixed, `freigabe outbox retry w<id>` sends it again. Except the 4xx that say "not now":
+    /// 408 Request Timeout, 425 Too Early and 429 Too Many Requests are retried like a 5xx.
     static func judge(status: Int, headers: HTTPHeaders, now: Date) -> Result {
         switch status {
         case 200..<300:
             return .delivered(status: status)
         case 410:
             return .gone
+        case 400..<500 where ![408, 425, 429].contains(status):
+            return .rejected(status: status)
         case 300..<400:
             let location = headers.first(name: "Location").map { " nach „\(String($0.prefix(200)))“" } ?? ""
             return .failed(

@@ -92,7 +92,7 @@ struct CommandWrite: Sendable {
                 UPDATE timers SET cancelled_at = \(now)
                 WHERE request_id = (SELECT request.id FROM request) AND fired_at IS NULL AND cancelled_at IS NULL
                   AND ((kind IN ('reminder', 'escalation') AND step = ANY(\(try sql.bind(cancelledSteps))::text[]))
-                       OR (kind = 'expiry' AND \(try sql.bind(cancelsExpiry))))
+                       OR (kind IN ('expiry', 'expiry_notice') AND \(try sql.bind(cancelsExpiry))))
             ), new_timers AS (
                 INSERT INTO timers (request_id, kind, step, due_at, created_at)
                 SELECT request.id, t.kind, t.step, to_timestamp(t.due_at), \(now)

@@ -107,7 +107,7 @@ public struct OutboxRecipient: Sendable, Hashable, Codable {
 
 /// The payload of a `mail` row in `outbox` (JSON, dates as seconds since 1970). `topic` names the
 /// template: request_decision, reminder, escalated, withdrawn, submitted, changes_requested, granted,
-/// published, rejected, revoked, expired.
+/// published, rejected, revoked, expiring, expired, access_expiring, access_expired.
 public struct OutboxMessage: Sendable, Hashable, Codable {
     public var topic: OutboxTopic
     public var requestID: UUID
@@ -183,6 +183,12 @@ enum EffectWriter {
                 enqueue(message)
             case .inform(let role, .withdrawn(let step)):
                 enqueue(message(context, topic: .withdrawn, to: [recipient(role, context)], step: step))
+            case .inform(let role, .accessExpiring(let until)):
+                var message = message(context, topic: .accessExpiring, to: [recipient(role, context)])
+                message.grantedUntil = until
+                enqueue(message)
+            case .inform(let role, .accessExpired):
+                enqueue(message(context, topic: .accessExpired, to: [recipient(role, context)]))
             case .notifyRequester(let notice):
                 enqueue(requesterMessage(notice, context))
             case .scheduleReminder(let step, let at):
@@ -191,6 +197,8 @@ enum EffectWriter {
                 write.timers.append(TimerRow(kind: .escalation, step: step, dueAt: at))
             case .scheduleExpiry(let at):
                 write.timers.append(TimerRow(kind: .expiry, step: nil, dueAt: at))
+            case .scheduleExpiryNotice(let at):
+                write.timers.append(TimerRow(kind: .expiryNotice, step: nil, dueAt: at))
             case .cancelTimers(let step):
                 write.cancelledSteps.append(step)
             case .cancelExpiry:
@@ -231,8 +239,13 @@ enum EffectWriter {
             result.licence = licence
             result.portalURL = portalURL
             return result
+        case .notifyRequester(.expiring(let until)):
+            // From the notice rather than the audit record: receivers want the end of access.
+            var result = event(.grantExpiring, at: context.now)
+            result.grantedUntil = until
+            return result
         case .notifyRequester, .remind, .inform, .scheduleReminder, .scheduleEscalation, .scheduleExpiry,
-            .cancelTimers, .cancelExpiry:
+            .scheduleExpiryNotice, .cancelTimers, .cancelExpiry:
             return nil
         }
     }
@@ -244,8 +257,8 @@ enum EffectWriter {
             case .rejected: "rejected"
             case .changesRequested: "changes_requested"
             case .revoked: "revoked"
-            case .submitted, .resubmitted, .withdrawn, .escalated, .reminded, .expired, .stepSkipped, .stepCompleted,
-                .ended:
+            case .submitted, .resubmitted, .withdrawn, .escalated, .reminded, .expired, .expiryAnnounced, .stepSkipped,
+                .stepCompleted, .ended:
                 nil
             }
         var details: [String: JSONValue] = ["request_number": .string(context.number)]
@@ -307,6 +320,10 @@ enum EffectWriter {
         case .revoked(let reason):
             var result = message(context, topic: .revoked, to: requester)
             result.text = reason
+            return result
+        case .expiring(let until):
+            var result = message(context, topic: .expiring, to: requester)
+            result.grantedUntil = until
             return result
         case .expired:
             return message(context, topic: .expired, to: requester)

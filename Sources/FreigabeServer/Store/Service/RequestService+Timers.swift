@@ -33,7 +33,7 @@ extension RequestService {
     /// `freigabe timers list --failing`.
     static let timerFailureAlarm = 3
 
-    /// Fires due timers (reminders, escalations, expiries), each in its own transaction: the timer row is
+    /// Fires due timers (reminders, escalations, expiry notices, expiries), each in its own transaction: the timer row is
     /// claimed with `FOR UPDATE SKIP LOCKED`, so several instances share the work without firing one
     /// twice, and the request row is then locked with `SELECT … FOR UPDATE`, so that a reminder and an
     /// escalation of one request fired by two instances run one after the other instead of failing
@@ -197,7 +197,8 @@ extension RequestService {
             guard case .inReview(let progress) = machine.state, progress.step == step else {
                 return "moot: request is \(machine.state.name)"
             }
-        case .expiry:
+        case .expiry, .expiryNotice:
+            // The engine refuses both once the access ended otherwise (revoked): moot below.
             break
         }
         let effects: [Effect]
@@ -206,6 +207,7 @@ extension RequestService {
             case .reminder: effects = try machine.remind(at: now)
             case .escalation: effects = try machine.escalate(at: now)
             case .expiry: effects = try machine.expire(at: now)
+            case .expiryNotice: effects = try machine.announceExpiry(at: now)
             }
         } catch {
             // invalid_transition (e.g. already escalated, revoked before expiry) makes the timer moot.

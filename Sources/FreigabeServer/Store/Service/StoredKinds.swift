@@ -6,6 +6,8 @@ import WorkflowEngine
 /// `timers.kind`.
 enum TimerKind: String, Sendable, Hashable, Codable, CaseIterable {
     case reminder, escalation, expiry
+    /// The notice to the requester and the Data Owner that granted access ends soon (migration 11).
+    case expiryNotice = "expiry_notice"
 }
 
 /// `outbox.topic`: the notification's template; `webhook` for the rows of kind `webhook`, whose event
@@ -15,6 +17,11 @@ public enum OutboxTopic: String, Sendable, Hashable, Codable, CaseIterable {
     case reminder, escalated, withdrawn, submitted
     case changesRequested = "changes_requested"
     case granted, published, rejected, revoked, expired
+    /// To the requester: granted access ends soon.
+    case expiring
+    /// To the Data Owner: granted access to their dataset ends soon, or has ended.
+    case accessExpiring = "access_expiring"
+    case accessExpired = "access_expired"
     case webhook
 }
 
@@ -23,6 +30,7 @@ public enum AuditEvent: String, Sendable, Hashable, Codable, CaseIterable {
     // The engine's (`AuditRecord.Event`).
     case submitted, approved, rejected, resubmitted, withdrawn, escalated, reminded, expired, revoked
     case changesRequested = "changes_requested"
+    case expiryAnnounced = "expiry_announced"
     case stepSkipped = "step_skipped"
     case stepCompleted = "step_completed"
     case ended
@@ -55,6 +63,7 @@ public enum AuditEvent: String, Sendable, Hashable, Codable, CaseIterable {
         case .expired: self = .expired
         case .revoked: self = .revoked
         case .changesRequested: self = .changesRequested
+        case .expiryAnnounced: self = .expiryAnnounced
         case .stepSkipped: self = .stepSkipped
         case .stepCompleted: self = .stepCompleted
         case .ended: self = .ended

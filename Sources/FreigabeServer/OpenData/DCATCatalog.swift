@@ -1,0 +1,117 @@
+import Foundation
+
+/// A dataset as it was published: the catalogue entry and the publication decision that opened it.
+public struct PublishedDataset: Sendable, Hashable {
+    public var id: String
+    public var title: String
+    public var description: String
+    /// The title of the dataset's domain: the office responsible for it.
+    public var office: String
+    /// The licence the publication decision recorded (else the one requested), as typed.
+    public var licence: String?
+    /// Where the portal publishes it, from the publication decision.
+    public var portalURL: String
+    /// When the publication decision was taken.
+    public var issued: Date
+    /// The format requested (CSV, GeoJSON, …), if any.
+    public var format: String?
+}
+
+/// The Open Data catalogue in DCAT-AP.de 2.0 (what GovData and CKAN portals harvest): one
+/// `dcat:Dataset` per published dataset with title, description, publisher, licence, the portal's
+/// address (`dcat:landingPage` and the distribution's `dcat:accessURL`), the issue date, the
+/// responsible office (`dcatde:maintainer`, `dcat:contactPoint`) and the city's `dcatde:contributorID`.
+struct DCATCatalog: Sendable {
+    var settings: DCATSettings
+    var datasets: [PublishedDataset]
+
+    static let language = "de"
+
+    var catalogURI: String { settings.publicURL.absoluteString + "/api/v1/dcat/catalog" }
+
+    func datasetURI(_ id: String) -> String { settings.publicURL.absoluteString + "/katalog/" + id }
+
+    var graph: RDFGraph {
+        var graph = RDFGraph()
+        let catalog = RDFGraph.iri(catalogURI)
+        let publisher = RDFGraph.Term.blank("publisher")
+        graph.add(catalog, RDFGraph.type, RDFGraph.term("dcat:Catalog"))
+        graph.add(catalog, "dct:title", .text(settings.catalogTitle, language: Self.language))
+        graph.add(
+            catalog, "dct:description",
+            .text("Als Open Data freigegebene Datensätze: \(settings.publisherName)", language: Self.language))
+        graph.add(catalog, "dct:publisher", publisher)
+        graph.add(catalog, "foaf:homepage", RDFGraph.iri(settings.publicURL.absoluteString))
+        for dataset in datasets {
+            graph.add(catalog, "dcat:dataset", RDFGraph.iri(datasetURI(dataset.id)))
+        }
+
+        graph.add(publisher, RDFGraph.type, RDFGraph.term("foaf:Organization"))
+        graph.add(publisher, "foaf:name", .text(settings.publisherName, language: nil))
+        if let homepage = settings.publisherURL {
+            graph.add(publisher, "foaf:homepage", RDFGraph.iri(homepage.absoluteString))
+        }
+
+        for (index, dataset) in datasets.enumerated() {
+            add(dataset, number: index + 1, publisher: publisher, to: &graph)
+        }
+        return graph
+    }
+
+    private func add(_ dataset: PublishedDataset, number: Int, publisher: RDFGraph.Term, to graph: inout RDFGraph) {
+        let subject = RDFGraph.iri(datasetURI(dataset.id))
+        let maintainer = RDFGraph.Term.blank("maintainer\(number)")
+        let contact = RDFGraph.Term.blank("contact\(number)")
+        let distribution = RDFGraph.Term.blank("distribution\(number)")
+        let licence = dataset.licence.flatMap(DCATLicence.init(recorded:))
+        let portal = RDFGraph.iri(dataset.portalURL)
+
+        graph.add(subject, RDFGraph.type, RDFGraph.term("dcat:Dataset"))
+        graph.add(subject, "dct:identifier", .text(dataset.id, language: nil))
+        graph.add(subject, "dct:title", .text(dataset.title, language: Self.language))
+        // dct:description is mandatory; a catalogue entry without one is described by its title.
+        let description = dataset.description.trimmingCharacters(in: .whitespacesAndNewlines)
+        graph.add(
+            subject, "dct:description",
+            .text(description.isEmpty ? dataset.title : description, language: Self.language))
+        graph.add(subject, "dct:publisher", publisher)
+        graph.add(subject, "dct:issued", .typed(Self.timestamp(dataset.issued), datatype: "xsd:dateTime"))
+        graph.add(subject, "dcat:landingPage", portal)
+        if let contributorID = settings.contributorID {
+            graph.add(subject, "dcatde:contributorID", RDFGraph.iri(contributorID.absoluteString))
+        }
+        graph.add(subject, "dcatde:maintainer", maintainer)
+        graph.add(subject, "dcat:contactPoint", contact)
+        if let licence { graph.add(subject, "dct:license", .iri(licence.uri)) }
+        graph.add(subject, "dcat:distribution", distribution)
+
+        graph.add(maintainer, RDFGraph.type, RDFGraph.term("foaf:Organization"))
+        graph.add(maintainer, "foaf:name", .text(dataset.office, language: nil))
+
+        graph.add(contact, RDFGraph.type, RDFGraph.term("vcard:Organization"))
+        graph.add(contact, "vcard:fn", .text(dataset.office, language: nil))
+        if let email = settings.contactEmail { graph.add(contact, "vcard:hasEmail", .iri("mailto:" + email)) }
+
+        graph.add(distribution, RDFGraph.type, RDFGraph.term("dcat:Distribution"))
+        graph.add(distribution, "dcat:accessURL", portal)
+        graph.add(distribution, "dct:title", .text(dataset.title, language: Self.language))
+        if let licence { graph.add(distribution, "dct:license", .iri(licence.uri)) }
+        if let format = dataset.format.flatMap(Self.fileType) { graph.add(distribution, "dct:format", .iri(format)) }
+    }
+
+    /// The EU file-type authority's URI for a plain format name ("CSV", "GeoJSON"); nil for anything
+    /// else (free text is not a format the vocabulary knows).
+    static func fileType(_ format: String) -> String? {
+        let name = format.trimmingCharacters(in: .whitespaces).uppercased()
+        guard (1...20).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+            return nil
+        }
+        return "http://publications.europa.eu/resource/authority/file-type/" + name
+    }
+
+    /// `xsd:dateTime` in UTC with seconds.
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(
+            .iso8601.year().month().day().time(includingFractionalSeconds: false).timeZone(separator: .omitted))
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+extension RequestService {
+    /// At most this many datasets in the Open Data catalogue (one document, no paging yet).
+    static let publishedDatasetsLimit = 5000
+
+    /// Datasets released as Open Data: requests that reached a `published` end (Open Data cannot be
+    /// revoked, so the phase is final), with the publication decision (the last approval that names a
+    /// portal URL). A dataset published twice is listed once, with its latest publication.
+    public func publishedDatasets(logger: Logger) async throws(ServiceError) -> [PublishedDataset] {
+        try await guarded(logger) { logger in
+            try await Database.read(self.client, logger: logger) { connection in
+                let rows = try await connection.query(
+                    """
+                    SELECT DISTINCT ON (d.id) d.id, d.title, d.description, m.title, coalesce(p.licence, r.licence),
+                        p.portal_url, p.decided_at, r.format
+                    FROM requests r
+                    JOIN datasets d ON d.id = r.dataset_id
+                    JOIN domains m ON m.id = d.domain_id
+                    JOIN LATERAL (
+                        SELECT licence, portal_url, decided_at FROM decisions
+                        WHERE request_id = r.id AND outcome = 'approved' AND portal_url IS NOT NULL
+                        ORDER BY position DESC LIMIT 1
+                    ) p ON true
+                    WHERE r.phase = 'published'
+                    ORDER BY d.id, p.decided_at DESC
+                    LIMIT \(Self.publishedDatasetsLimit)
+                    """, logger: logger)
+                var datasets: [PublishedDataset] = []
+                for try await (id, title, description, office, licence, portalURL, issued, format) in rows.decode(
+                    (String, String, String, String, String?, String, Date, String?).self)
+                {
+                    datasets.append(
+                        PublishedDataset(
+                            id: id, title: title, description: description, office: office, licence: licence,
+                            portalURL: portalURL, issued: issued, format: format))
+                }
+                return datasets
+            }
+        }
+    }
+}

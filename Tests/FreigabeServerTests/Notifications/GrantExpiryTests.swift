@@ -1,0 +1,171 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+import WorkflowEngine
+
+@testable import FreigabeServer
+
+/// The engine's expiry notice and expiry timers, fired by the server's timer round with a chosen `now`:
+/// outbox rows (mail to the requester and the Data Owner, one webhook), the mails in the SMTP sink, and
+/// nothing for a grant revoked in the meantime.
+@Suite("Grant expiring and expired: timers, mails, webhooks", .serialized)
+struct GrantExpiryTests {
+    /// `ServiceFixture.shared` grants until `Clock.start` + 60 days = Friday 1 May 2026, 10:00 Berlin (a
+    /// holiday, but the access runs until then). Ten working days before that day in Hessen: 30, 29,
+    /// 28, 27, 24, 23, 22, 21, 20, 17 April: the notice is due at the end of Friday 17 April, 24:00
+    /// Berlin = 22:00 UTC.
+    static let noticeDue = Clock.date("2026-04-17T22:00:00Z")
+    static let accessEnd = Clock.days(60)
+
+    @Test("ten working days before the end the requester and the owner are mailed, at the end again")
+    func noticeThenExpiry() async throws {
+        try await MailFixture.with { mail in
+            let fixture = mail.service
+            let logger = mail.logger
+            let created = try await fixture.shared("baumkataster")
+            let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
+            let granted = try await fixture.decide(owner, by: People.stefan, at: Clock.days(2))
+            #expect(granted.status.phase == .granted)
+            #expect(
+                try await Self.timers(created.id, fixture) == [
+                    Timer(kind: "expiry_notice", dueAt: Self.noticeDue, fired: false, cancelled: false),
+                    Timer(kind: "expiry", dueAt: Self.accessEnd, fired: false, cancelled: false),
+                ])
+
+            #expect(
+                try await fixture.service.fireDueTimers(now: Self.noticeDue.addingTimeInterval(-1), logger: logger) == 0
+            )
+            #expect(try await fixture.service.fireDueTimers(now: Self.noticeDue, logger: logger) == 1)
+            #expect(
+                try await fixture.outboxTopics(request: created.id)
+                    == ["submitted", "request_decision", "request_decision", "granted", "expiring", "access_expiring"])
+            let view = try await fixture.service.request(
+                id: created.id, caller: People.anna, now: Self.noticeDue, logger: logger)
+            #expect(view.status.phase == .granted)
+            #expect(view.version == granted.version + 1)
+
+            // One webhook event, documented in openapi.yaml, with the end of access.
+            let expiring = try await Self.webhooks(created.id, fixture).filter { $0.event == .grantExpiring }
+            #expect(expiring.count == 1)
+            let event = try #require(expiring.first)
+            #expect(event.grantedUntil == Self.accessEnd)
+            #expect(event.occurredAt == Self.noticeDue)
+            let body = try #require(WebhookPayload(event, createdAt: Date())).body()
+            let value = try JSONDecoder().decode(JSONValue.self, from: body)
+            let schema = JSONValue.object(["$ref": .string("#/components/schemas/WebhookEvent")])
+            #expect(APITestSupport.validator.validate(value, against: schema, at: "$") == [])
+            #expect(String(decoding: body, as: UTF8.self).contains(#""type":"grant.expiring""#))
+            #expect(String(decoding: body, as: UTF8.self).contains(#""granted_until":"2026-05-01T08:00:00Z""#))
+
+            let dispatcher = try mail.dispatcher()
+            #expect(try await dispatcher.runRound(now: Date()).sent == 6)
+            let notices = try MailSink.mails(host: mail.host).filter { $0.subject.contains("läuft bald ab") }
+            #expect(notices.map(\.to) == [["anna.albers@stadt.example"], ["otto.oberle@stadt.example"]])
+            #expect(
+                notices.map(\.subject) == [
+                    "\(created.number): Die Freigabe läuft bald ab",
+                    "\(created.number): Eine Freigabe Ihres Datensatzes läuft bald ab – Baumkataster",
+                ])
+            for notice in notices {
+                #expect(notice.defects.isEmpty)
+                #expect(notice.text.contains("Nutzung erlaubt bis: 1. Mai 2026 um 10:00 Uhr"))
+                #expect(notice.html.contains("<td style=\"padding:4px 0;\">1. Mai 2026 um 10:00 Uhr</td>"))
+                #expect(notice.text.contains("endet bald"))
+                #expect(notice.html.contains("endet bald"))
+            }
+
+            #expect(try await fixture.service.fireDueTimers(now: Self.accessEnd, logger: logger) == 1)
+            #expect(
+                try await fixture.outboxTopics(request: created.id).suffix(2) == ["expired", "access_expired"])
+            #expect(try await Self.webhooks(created.id, fixture).map(\.event).suffix(1) == [.grantExpired])
+            #expect(try await dispatcher.runRound(now: Date()).sent == 2)
+            let ended = try MailSink.mails(host: mail.host).filter { $0.subject.contains("abgelaufen") }
+            #expect(ended.map(\.to) == [["anna.albers@stadt.example"], ["otto.oberle@stadt.example"]])
+            #expect(
+                try await fixture.auditEvents(request: created.id).suffix(3) == [
+                    "ended", "expiry_announced", "expired",
+                ])
+        }
+    }
+
+    @Test("a grant revoked before the notice: both timers cancelled, no expiring or expired mail or webhook")
+    func revokedBeforeNotice() async throws {
+        try await ServiceFixture.with { fixture in
+            let logger = fixture.logger
+            let created = try await fixture.shared("baumkataster")
+            let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
+            let granted = try await fixture.decide(owner, by: People.stefan, at: Clock.days(2))
+            _ = try await fixture.service.revoke(
+                requestID: granted.id, reason: "Zweck entfallen", caller: People.otto, now: Clock.days(10),
+                logger: logger)
+            #expect(
+                try await Self.timers(created.id, fixture) == [
+                    Timer(kind: "expiry_notice", dueAt: Self.noticeDue, fired: false, cancelled: true),
+                    Timer(kind: "expiry", dueAt: Self.accessEnd, fired: false, cancelled: true),
+                ])
+            #expect(try await fixture.service.fireDueTimers(now: Clock.days(90), logger: logger) == 0)
+            let topics = try await fixture.outboxTopics(request: created.id)
+            #expect(topics.last == "revoked")
+            #expect(!topics.contains("expiring") && !topics.contains("expired"))
+            let events = try await Self.webhooks(created.id, fixture).compactMap(\.event)
+            #expect(!events.contains(.grantExpiring) && !events.contains(.grantExpired))
+        }
+    }
+
+    @Test("a timer fired after a revocation it was not cancelled by (an older row) is moot: no mail")
+    func staleNoticeIsMoot() async throws {
+        try await ServiceFixture.with { fixture in
+            let logger = fixture.logger
+            let created = try await fixture.shared("baumkataster")
+            let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
+            let granted = try await fixture.decide(owner, by: People.stefan, at: Clock.days(2))
+            _ = try await fixture.service.revoke(
+                requestID: granted.id, reason: "Zweck entfallen", caller: People.otto, now: Clock.days(10),
+                logger: logger)
+            // As if a notice row had escaped the cancellation (e.g. written by an older release).
+            try await fixture.admin.query(
+                "UPDATE timers SET cancelled_at = NULL WHERE request_id = \(created.id) AND kind = 'expiry_notice'",
+                logger: logger)
+            #expect(try await fixture.service.fireDueTimers(now: Self.noticeDue, logger: logger) == 1)
+            let rows = try await fixture.admin.query(
+                "SELECT last_error FROM timers WHERE request_id = \(created.id) AND kind = 'expiry_notice'",
+                logger: logger)
+            let note = try await rows.decode(String?.self).first(where: { _ in true }) ?? nil
+            #expect(note == "moot: invalid_transition in closed:revoked")
+            #expect(!(try await fixture.outboxTopics(request: created.id)).contains("expiring"))
+        }
+    }
+
+    struct Timer: Equatable, CustomStringConvertible {
+        var kind: String
+        var dueAt: Date
+        var fired: Bool
+        var cancelled: Bool
+        var description: String { "\(kind)@\(dueAt) fired:\(fired) cancelled:\(cancelled)" }
+    }
+
+    static func timers(_ request: UUID, _ fixture: ServiceFixture) async throws -> [Timer] {
+        let rows = try await fixture.admin.query(
+            """
+            SELECT kind, due_at, fired_at IS NOT NULL, cancelled_at IS NOT NULL FROM timers
+            WHERE request_id = \(request) AND kind IN ('expiry', 'expiry_notice') ORDER BY due_at
+            """, logger: fixture.logger)
+        var result: [Timer] = []
+        for try await (kind, due, fired, cancelled) in rows.decode((String, Date, Bool, Bool).self) {
+            result.append(Timer(kind: kind, dueAt: due, fired: fired, cancelled: cancelled))
+        }
+        return result
+    }
+
+    static func webhooks(_ request: UUID, _ fixture: ServiceFixture) async throws -> [OutboxMessage] {
+        let rows = try await fixture.admin.query(
+            "SELECT payload::text FROM outbox WHERE request_id = \(request) AND kind = 'webhook' ORDER BY id",
+            logger: fixture.logger)
+        var result: [OutboxMessage] = []
+        for try await payload in rows.decode(String.self) {
+            result.append(try OutboxMessage.decode(fromStoredJSON: payload))
+        }
+        return result
+    }
+}
