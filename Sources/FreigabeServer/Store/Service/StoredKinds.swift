@@ -39,6 +39,9 @@ public enum AuditEvent: String, Sendable, Hashable, Codable, CaseIterable {
     case catalogImported = "catalog_imported"
     case datasetCreated = "dataset_created"
     case datasetUpdated = "dataset_updated"
+    /// Personal payloads were erased after the retention period (`freigabe audit redact`; written by the
+    /// database function `audit_redact`, which is why the store never inserts it).
+    case payloadsRedacted = "payloads_redacted"
 
     init(_ event: AuditRecord.Event) {
         // Exhaustive on purpose: a new engine event must be named here before the build passes.
