@@ -6,7 +6,7 @@ import PostgresNIO
 /// `freigabe audit redact --before DATE`: the right to erasure after the retention period.
 ///
 /// Erases the personal payload (comment, details, client address) **and its salt** of every sealed event
-/// that happened before DATE; the events, their leaf hashes and the tree stay, so `audit verify` and an
+/// that happened before DATE, and the free texts of the requests closed before it (their own copies); the events, their leaf hashes and the tree stay, so `audit verify` and an
 /// offline check of an export still hold and report the erasure. The database side is the one narrow
 /// path of migration 10 (`audit_redact`, see its comment and FORMAT.md §3): owner role only, the erasure
 /// recorded in `audit_redactions` and as a `payloads_redacted` event of the log itself.
@@ -35,6 +35,8 @@ struct AuditRedaction: Sendable {
     /// What one erasure did.
     struct Outcome: Sendable, Hashable {
         var erasedCount: Int
+        /// Requests closed before the cut-off whose own copies of the texts were erased with them.
+        var requestCount = 0
         /// `audit_redactions.id`; nil when nothing was due.
         var redactionID: Int64?
         /// The database role that erased (`session_user`), as recorded.
@@ -108,10 +110,15 @@ struct AuditRedaction: Sendable {
                 """, logger: logger
             ).decode(Int64.self).first(where: { _ in true })
             guard let id else { throw ServiceError.internal("audit_redact returned no erasure") }
-            let role = try await connection.query(
-                "SELECT database_role FROM audit_redactions WHERE id = \(id)", logger: logger
-            ).decode(String.self).first(where: { _ in true })
-            return Outcome(erasedCount: sequences.count, redactionID: id, databaseRole: role)
+            let recorded = try await connection.query(
+                """
+                SELECT database_role, (SELECT count(*) FROM requests WHERE redaction_id = \(id))
+                FROM audit_redactions WHERE id = \(id)
+                """, logger: logger
+            ).decode((String, Int).self).first(where: { _ in true })
+            return Outcome(
+                erasedCount: sequences.count, requestCount: recorded?.1 ?? 0, redactionID: id,
+                databaseRole: recorded?.0)
         }
     }
 }

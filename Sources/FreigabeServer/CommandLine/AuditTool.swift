@@ -253,7 +253,8 @@ public enum AuditTool {
                 ])
             }
             return ToolOutput(standardOutput: [
-                "Inhalt von \(outcome.erasedCount) Ereignissen vor \(day) gelöscht (Löschung #\(id) von \(order.actor), "
+                "Inhalt von \(outcome.erasedCount) Ereignissen und Texte von \(outcome.requestCount) abgeschlossenen "
+                    + "Anträgen vor \(day) gelöscht (Löschung #\(id) von \(order.actor), "
                     + "Datenbankrolle \(outcome.databaseRole ?? "?"), Aufbewahrungsfrist \(order.retentionYears) Jahre).",
                 "Die Löschung ist selbst ein Ereignis des Protokolls (payloads_redacted) und wird mit dem nächsten "
                     + "Checkpoint versiegelt; freigabe audit verify prüft weiter alles.",

@@ -36,6 +36,10 @@ struct AuditRedactionTests {
         _ = try await fixture.decide(
             owner, by: People.stefan, .approve(comment: "Alte Begründung", licence: nil, portalURL: nil),
             at: Clock.days(2, after: Self.old))
+        // Closed in 2014: its own copies of the texts go with the log's payloads.
+        _ = try await fixture.decide(
+            try await fixture.shared("meldestatistik", legalBasis: "Art. 6 Abs. 1 lit. e DSGVO", at: Self.old),
+            by: People.marta, .reject(reason: "Nicht erforderlich."), at: Clock.days(1, after: Self.old))
         let recent = try await fixture.shared("baumkataster")
         _ = try await fixture.decide(
             recent, by: People.otto, .approve(comment: "Neue Begründung", licence: nil, portalURL: nil),
@@ -83,6 +87,11 @@ struct AuditRedactionTests {
             )
             #expect(due.count >= 3)
 
+            #expect(
+                try await strings(
+                    fixture,
+                    "SELECT DISTINCT r.dataset_id FROM outbox o JOIN requests r ON r.id = o.request_id ORDER BY 1")
+                    == ["baumkataster", "meldestatistik"])
             let outcome = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
             #expect(outcome.erasedCount == due.count)
             #expect(outcome.databaseRole == "freigabe_admin")
@@ -92,6 +101,30 @@ struct AuditRedactionTests {
             #expect(
                 try await strings(fixture, "SELECT comment FROM audit_events WHERE comment IS NOT NULL")
                     == ["Neue Begründung"])
+            #expect(outcome.requestCount == 1)
+            // The closed request's texts are gone everywhere; its facts stay. The granted one keeps its own.
+            // Its notifications went with it; the others' stay.
+            #expect(
+                try await strings(
+                    fixture,
+                    "SELECT DISTINCT r.dataset_id FROM outbox o JOIN requests r ON r.id = o.request_id ORDER BY 1")
+                    == ["baumkataster"])
+            let requests = try await strings(
+                fixture,
+                """
+                SELECT concat_ws('|', dataset_id, state, purpose, coalesce(legal_basis, '∅'),
+                    snapshot::text LIKE '%Nicht erforderlich%', redaction_id IS NOT NULL)
+                FROM requests ORDER BY created_at, dataset_id
+                """)
+            #expect(
+                requests == [
+                    "baumkataster|granted:granted|Planung der Grünflächen 2027|∅|f|f",
+                    "meldestatistik|closed:rejected|-|∅|f|t",
+                    "baumkataster|in_review:steward_review|Planung der Grünflächen 2027|∅|f|f",
+                ])
+            #expect(
+                try await strings(fixture, "SELECT comment FROM decisions WHERE comment IS NOT NULL ORDER BY id")
+                    == ["Alte Begründung", "Neue Begründung"])
             #expect(
                 try await strings(
                     fixture,
@@ -272,6 +305,8 @@ struct AuditRedactionTests {
             await expectRefused(fixture, fixture.admin, "UPDATE audit_redactions SET redacted_by = 'mallory'")
             await expectRefused(fixture, fixture.admin, "DELETE FROM audit_redactions")
             await expectRefused(fixture, fixture.admin, "UPDATE audit_seals SET payload_salt = NULL")
+            // Outside an erasure the decisions' comments stay, even for the owner.
+            await expectRefused(fixture, fixture.admin, "UPDATE decisions SET comment = NULL")
             #expect(try await verify(fixture).problems == [])
         }
     }
@@ -391,7 +426,9 @@ struct AuditRedactionTests {
                         before: "2014-01-01", actor: "revision", settings: audit, environment: environment)
                     #expect(erased.succeeded, "\(erased)")
                     #expect(
-                        erased.standardOutput.first?.hasPrefix("Inhalt von 2 Ereignissen vor ") == true, "\(erased)")
+                        erased.standardOutput.first?.hasPrefix(
+                            "Inhalt von 2 Ereignissen und Texte von 0 abgeschlossenen")
+                            == true, "\(erased)")
                     _ = try await sealer.sealAll(now: Date(), logger: logger)
 
                     let verified = await AuditTool.verify(

@@ -452,6 +452,9 @@ public enum Migrations {
 
     /// Erasure of personal payloads after the retention period (`freigabe audit redact`, FORMAT.md §3).
     ///
+    /// The texts of requests closed before the cut-off go too (columns, snapshot, `decisions.comment`), so
+    /// that the erasure is not hollow; `decisions` gets the same kind of narrow trigger.
+    ///
     /// The log stays append-only for everything else. The one way to change a sealed event is
     /// `audit_redact(...)`: SECURITY DEFINER, owned by the owner (migration) role, EXECUTE for nobody else
     /// (the application role cannot call it; a stolen server cannot erase). It records the erasure in the
@@ -542,6 +545,33 @@ public enum Migrations {
             CREATE TRIGGER audit_seals_no_update_delete BEFORE UPDATE OR DELETE ON audit_seals
                 FOR EACH ROW EXECUTE FUNCTION audit_seals_erasure_only();
 
+            -- The request's own copies of the texts: a closed request's free texts go with the log's payloads,
+            -- or the erasure would be hollow. Its facts (who, which dataset, to whom, state, decisions) stay.
+            ALTER TABLE requests ADD COLUMN redaction_id bigint REFERENCES audit_redactions (id);
+            COMMENT ON COLUMN requests.redaction_id IS 'Set when audit_redact erased the free texts of this closed request (purpose is then a dash, legal basis, anonymisation statement, the release check''s notes and the decisions'' comments are gone).';
+
+            CREATE FUNCTION decisions_erasure_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'UPDATE' AND NEW.comment IS NULL
+                    AND (NEW.id, NEW.request_id, NEW.position, NEW.person, NEW.acting_for, NEW.role, NEW.as_escalation,
+                         NEW.step, NEW.branch, NEW.outcome, NEW.covers, NEW.licence, NEW.portal_url, NEW.decided_at)
+                        IS NOT DISTINCT FROM
+                        (OLD.id, OLD.request_id, OLD.position, OLD.person, OLD.acting_for, OLD.role, OLD.as_escalation,
+                         OLD.step, OLD.branch, OLD.outcome, OLD.covers, OLD.licence, OLD.portal_url, OLD.decided_at)
+                    AND EXISTS (
+                        SELECT 1 FROM requests q JOIN audit_redactions r ON r.id = q.redaction_id
+                        WHERE q.id = OLD.request_id AND r.transaction_id = pg_current_xact_id())
+                THEN
+                    RETURN NEW;
+                END IF;
+                RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
+                    USING ERRCODE = 'insufficient_privilege';
+            END;
+            $$;
+            DROP TRIGGER decisions_no_update_delete ON decisions;
+            CREATE TRIGGER decisions_no_update_delete BEFORE UPDATE OR DELETE ON decisions
+                FOR EACH ROW EXECUTE FUNCTION decisions_erasure_only();
+
             CREATE TRIGGER audit_redactions_no_update_delete BEFORE UPDATE OR DELETE ON audit_redactions
                 FOR EACH ROW EXECUTE FUNCTION audit_history_append_only();
             CREATE TRIGGER audit_redactions_no_truncate BEFORE TRUNCATE ON audit_redactions
@@ -555,6 +585,7 @@ public enum Migrations {
                 redaction bigint;
                 due bigint;
                 erased bigint;
+                requests_erased bigint;
                 given bigint := coalesce(cardinality(sequences), 0);
             BEGIN
                 IF retention_years IS NULL OR retention_years NOT BETWEEN 1 AND 100 THEN
@@ -595,9 +626,34 @@ public enum Migrations {
                 END IF;
                 UPDATE audit_events e SET comment = NULL, client_address = NULL, details = '{}'::jsonb
                 FROM audit_seals s WHERE s.event_row = e.id AND s.redaction_id = redaction;
+                -- Requests closed (or published) before the cut-off: their free texts, in the columns and in
+                -- the snapshot's decisions. The snapshot's state of a final request holds no text; version and
+                -- updated_at stay, it is not a change of the request.
+                UPDATE requests q
+                SET purpose = '-', legal_basis = NULL, anonymisation_statement = NULL,
+                    open_data_check = (SELECT jsonb_object_agg(c.key, c.value - 'note')
+                                       FROM jsonb_each(q.open_data_check) AS c(key, value)),
+                    snapshot = jsonb_set(q.snapshot, '{decisions}', coalesce(
+                        (SELECT jsonb_agg(d.value - 'comment' ORDER BY d.position)
+                         FROM jsonb_array_elements(q.snapshot->'decisions') WITH ORDINALITY AS d(value, position)),
+                        '[]'::jsonb)),
+                    redaction_id = redaction
+                WHERE q.phase IN ('closed', 'published') AND q.updated_at < audit_redact.erased_before
+                  AND q.redaction_id IS NULL;
+                GET DIAGNOSTICS requests_erased = ROW_COUNT;
+                UPDATE decisions d SET comment = NULL
+                FROM requests q WHERE q.id = d.request_id AND q.redaction_id = redaction AND d.comment IS NOT NULL;
+                -- Further copies: the notifications of those requests (mail texts; their webhook deliveries go
+                -- with them) and of no request before the cut-off, and stored answers of idempotent calls (meant
+                -- for 24 hours, never needed years later).
+                DELETE FROM outbox o
+                WHERE o.request_id IN (SELECT q.id FROM requests q WHERE q.redaction_id = redaction)
+                   OR (o.request_id IS NULL AND o.created_at < audit_redact.erased_before);
+                DELETE FROM idempotency_keys k WHERE k.created_at < audit_redact.erased_before;
                 INSERT INTO audit_events (occurred_at, actor, event, details)
                 VALUES (now(), audit_redact.redacted_by, 'payloads_redacted', jsonb_build_object(
                     'redaction', redaction, 'erased_before', audit_redact.erased_before, 'event_count', erased,
+                    'request_count', requests_erased,
                     'retention_years', audit_redact.retention_years, 'database_role', session_user,
                     'os_user', audit_redact.os_user));
                 RETURN redaction;
