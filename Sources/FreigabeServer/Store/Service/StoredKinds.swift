@@ -42,6 +42,8 @@ public enum AuditEvent: String, Sendable, Hashable, Codable, CaseIterable {
     /// Personal payloads were erased after the retention period (`freigabe audit redact`; written by the
     /// database function `audit_redact`, which is why the store never inserts it).
     case payloadsRedacted = "payloads_redacted"
+    /// An auditor read the log through the API (with the filters in the details).
+    case auditRead = "audit_read"
 
     init(_ event: AuditRecord.Event) {
         // Exhaustive on purpose: a new engine event must be named here before the build passes.
