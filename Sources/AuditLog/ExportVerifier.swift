@@ -111,7 +111,7 @@ public struct ExportVerifier: Sendable {
                 ExportVerificationSummary(
                     selection: .complete, treeSize: summary.treeSize, eventCount: summary.treeSize - summary.startSize,
                     checkpoint: checkpoint, checkpointCount: summary.checkpointCount,
-                    redactedEventCount: summary.redactedEventCount))
+                    redactedEventCount: summary.redactedEventCount, redactions: summary.redactions))
         }
     }
 
@@ -124,6 +124,7 @@ public struct ExportVerifier: Sendable {
         var previous: UInt64?
         var count: UInt64 = 0
         var redacted: UInt64 = 0
+        var redactions: [Redaction: UInt64] = [:]
         while let line = feed.next() {
             let fail = { (problem: ExportVerificationFailure.Problem) in
                 Result<ExportVerificationSummary, ExportVerificationFailure>.failure(
@@ -140,8 +141,9 @@ public struct ExportVerifier: Sendable {
                 guard payload.hash == exported.event.payloadHash else {
                     return fail(.log(.payloadHashMismatch(position: sequence)))
                 }
-            case .redacted:
+            case .redacted(let redaction):
                 redacted += 1
+                redactions[redaction, default: 0] += 1
             }
             let leafHash = encoder.leafHash(of: exported.event)
             guard leafHash == exported.leafHash else { return fail(.log(.leafHashMismatch(position: sequence))) }
@@ -158,7 +160,7 @@ public struct ExportVerifier: Sendable {
         return .success(
             ExportVerificationSummary(
                 selection: .filtered, treeSize: header.treeSize, eventCount: count, checkpoint: checkpoint,
-                checkpointCount: checkpoints.count, redactedEventCount: redacted))
+                checkpointCount: checkpoints.count, redactedEventCount: redacted, redactions: redactions))
     }
 }
 
@@ -174,6 +176,8 @@ public struct ExportVerificationSummary: Sendable, Hashable {
     /// Trusted checkpoints given (each verified: signature, origin, extension of the one before).
     public var checkpointCount: Int
     public var redactedEventCount: UInt64
+    /// Each erasure the export names (when and by whom; not signed, FORMAT.md §7) and its events.
+    public var redactions: [Redaction: UInt64] = [:]
 }
 
 /// The first fault of an export, with its line (1-based) where there is one.

@@ -36,6 +36,7 @@ public struct LogVerifier: Sendable {
         var encoder = AuditEventEncoder()
         var payloadBuffer = ByteWriter()
         var redacted: UInt64 = 0
+        var redactions: [Redaction: UInt64] = [:]
         var lastVerifiedSize = start.size
         // Checkpoints below the start are covered by the consistency checks alone.
         var next = checkpoints.firstIndex { $0.treeSize >= start.size } ?? checkpoints.endIndex
@@ -68,8 +69,9 @@ public struct LogVerifier: Sendable {
                 guard payload.hash(reusing: &payloadBuffer) == verifiable.event.payloadHash else {
                     return .failure(.payloadHashMismatch(position: position))
                 }
-            case .redacted:
+            case .redacted(let redaction):
                 redacted += 1
+                redactions[redaction, default: 0] += 1
             }
             let leafHash = encoder.leafHash(of: verifiable.event)
             if let recorded = verifiable.recordedLeafHash, recorded != leafHash {
@@ -87,7 +89,7 @@ public struct LogVerifier: Sendable {
             VerificationSummary(
                 startSize: start.size, treeSize: frontier.size, rootHash: frontier.rootHash,
                 checkpointCount: checkpoints.count, coveredSize: lastVerifiedSize, latestCheckpoint: checkpoints.last,
-                redactedEventCount: redacted))
+                redactedEventCount: redacted, redactions: redactions))
     }
 
     /// Signature, origin and form of each checkpoint, then each against the one before.
@@ -161,6 +163,9 @@ public struct VerificationSummary: Sendable, Hashable {
     public var latestCheckpoint: Checkpoint?
     /// Events whose payload was erased; their hash was taken on trust of the tree.
     public var redactedEventCount: UInt64
+    /// Each erasure and how many of the events it erased (an erasure covers everything before a date, so
+    /// there are few).
+    public var redactions: [Redaction: UInt64] = [:]
 
     /// Events after the last checkpoint: checked for form and sequence, but nothing signed covers them
     /// yet.

@@ -2,16 +2,17 @@ import ArgumentParser
 import Foundation
 import FreigabeServer
 
-/// `freigabe audit keygen | seal | verify | export`: the tamper-evident decision log.
+/// `freigabe audit keygen | seal | verify | export | redact`: the tamper-evident decision log.
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Keys, sealing, verification and exports of the decision log.",
         discussion: """
             seal, verify and export connect as the application role with FREIGABE_DB_* (as `freigabe serve`); \
-            verify --export checks an export offline, without a database.
+            verify --export checks an export offline, without a database; redact runs as the owner role \
+            (FREIGABE_DB_ADMIN_USER).
             """,
-        subcommands: [Keygen.self, Seal.self, Verify.self, Export.self]
+        subcommands: [Keygen.self, Seal.self, Verify.self, Export.self, Redact.self]
     )
 
     struct Keygen: AsyncParsableCommand {
@@ -100,6 +101,31 @@ struct AuditCommand: AsyncParsableCommand {
                     types: type, domain: domain, role: role, decision: decision, deputiesOnly: deputies, output: output,
                     csv: CSVOptions(separator: UInt8(ascii: semicolon ? ";" : ","), byteOrderMark: bom)),
                 environment: ProcessInfo.processInfo.environment
+            ).emit()
+        }
+    }
+}
+
+extension AuditCommand {
+    struct Redact: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Erase the personal payloads of sealed events before DATE, after the retention period.",
+            discussion: """
+                Erases comments, details and client addresses (and their salts) of the sealed events that \
+                happened before DATE (YYYY-MM-DD: the start of that day in Europe/Berlin, or RFC 3339). DATE \
+                must lie audit.retention_years (default 10) or more in the past. The events and the tree stay: \
+                audit verify still holds and reports the erasure. Runs as FREIGABE_DB_ADMIN_USER.
+                """)
+
+        @Option(help: "Erase payloads of events before this date or instant.") var before: String
+        @Option(help: "uid of who erases (default: the OS account).") var actor: String?
+        @Option(help: "YAML configuration file (config.file) for audit.retention_years.") var config: String?
+
+        func run() async throws {
+            let reader = try await ConfigurationSources.reader(
+                overrides: config.map { [AppConfiguration.Key.configFile: $0] } ?? [:])
+            try await AuditTool.redact(
+                before: before, actor: actor, reader: reader, environment: ProcessInfo.processInfo.environment
             ).emit()
         }
     }

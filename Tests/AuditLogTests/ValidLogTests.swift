@@ -18,9 +18,13 @@ import Testing
     func redactedPayloads() throws {
         var log = LogFixture.make(count: 60, checkpointSizes: [30, 60])
         let redaction = Redaction(redactedAt: AuditTimestamp(microsecondsSinceEpoch: 0), redactedBy: "dsb")
+        let later = Redaction(redactedAt: AuditTimestamp(microsecondsSinceEpoch: 1), redactedBy: "revision")
         for index in stride(from: 0, to: 60, by: 3) { log.events[index].payload = .redacted(redaction) }
+        log.events[1].payload = .redacted(later)
         let summary = try log.verify().get()
-        #expect(summary.redactedEventCount == 20)
+        #expect(summary.redactedEventCount == 21)
+        // Who erased how many: what `audit verify` reports as "gelöscht am … von …".
+        #expect(summary.redactions == [redaction: 20, later: 1])
     }
 
     @Test("events after the last checkpoint are checked and reported as not yet covered")

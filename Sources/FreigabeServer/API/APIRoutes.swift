@@ -4,7 +4,8 @@ import Logging
 import WorkflowEngine
 
 /// The JSON API under `/api/v1`, as `openapi.yaml` describes it: one controller per resource
-/// (``OperationsController``, ``CatalogController``, ``RequestsController``, ``DeputyshipsController``).
+/// (``OperationsController``, ``CatalogController``, ``RequestsController``, ``DeputyshipsController``,
+/// ``AuditController``).
 ///
 /// Every route but `openapi.yaml`, `health`, `ready` and the `dcat/` catalogue needs an authenticated person
 /// (`context.identity`, set by ``DirectoryAuthenticator``, which the router runs before these routes);
@@ -44,6 +45,7 @@ public struct APIRoutes: Sendable {
         group.addRoutes(RequestsController(service: service, now: now).routes)
         group.addRoutes(DeputyshipsController(service: service, now: now).routes)
         group.addRoutes(DCATController(service: service, settings: dcat).routes)
+        group.addRoutes(AuditController(service: service, now: now).routes)
     }
 }
 

@@ -139,18 +139,24 @@ struct CSVTable {
     static let columns = [
         "sequence", "event_id", "occurred_at", "type", "request_id", "actor", "acting_for", "capacity", "role",
         "step", "decision", "dataset_id", "state", "comment", "client_address", "details", "payload_salt",
-        "payload_hash", "leaf_hash", "tree_size", "inclusion_proof",
+        "payload_hash", "leaf_hash", "tree_size", "inclusion_proof", "redacted_at", "redacted_by",
     ]
 
     static func cells(of event: SealedEvent, treeSize: UInt64, proof: [SHA256Hash]?) -> [String?] {
         let leaf = event.leaf
         let row = event.stored.row
+        let salt: String
+        switch event.payload {
+        case .present(let payload): salt = payload.salt.map { String(format: "%02x", $0) }.joined()
+        case .redacted: salt = ""
+        }
         return [
             String(event.sequence), event.eventID.uuidString.lowercased(), leaf.occurredAt.rfc3339, leaf.type,
             leaf.requestID?.uuidString.lowercased(), leaf.actor, leaf.actingFor, leaf.capacity, leaf.role, leaf.step,
-            leaf.decision, leaf.datasetID, leaf.state, row.comment, row.clientAddress, row.details,
-            event.payload.salt.map { String(format: "%02x", $0) }.joined(), leaf.payloadHash.hex, event.leafHash.hex,
-            String(treeSize), proof.map { $0.map(\.hex).joined(separator: " ") },
+            leaf.decision, leaf.datasetID, leaf.state, row.comment, row.clientAddress, row.details, salt,
+            leaf.payloadHash.hex, event.leafHash.hex, String(treeSize),
+            proof.map { $0.map(\.hex).joined(separator: " ") },
+            event.redaction?.redactedAt.rfc3339, event.redaction?.redactedBy,
         ]
     }
 

@@ -77,7 +77,7 @@ struct AuditFilter: Sendable, Hashable {
         var sql = StatementBuilder()
         sql.text = """
             SELECT \(SealedEvent.columns)
-            FROM audit_seals s JOIN audit_events e ON e.id = s.event_row
+            FROM \(SealedEvent.tables)
             WHERE true
             """
         if let after { sql.text += " AND s.sequence > \(try sql.bind(Int64(after)))" }
@@ -164,13 +164,13 @@ extension AuditFilter {
         return filter
     }
 
-    private static let berlin: Calendar = {
+    static let berlin: Calendar = {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "Europe/Berlin")!
         return calendar
     }()
 
-    private static func instant(_ text: String, option: String, endOfDay: Bool) throws(AuditFilterError) -> Date {
+    static func instant(_ text: String, option: String, endOfDay: Bool) throws(AuditFilterError) -> Date {
         if let match = text.wholeMatch(of: /(\d{4})-(\d{2})-(\d{2})/),
             let year = Int(match.1), let month = Int(match.2), let day = Int(match.3),
             (1...9999).contains(year),
@@ -208,39 +208,86 @@ struct AuditFilterError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// One sealed event as the log holds it: its place and leaf hash from `audit_seals`, the stored row, the
-/// payload with its salt, and the leaf it encodes to now.
+/// payload with its salt (or, once erased, when and by whom), and the leaf it encodes to now.
 struct SealedEvent: Sendable {
     var sequence: UInt64
     var eventID: UUID
+    /// The `format_version` the seal claims.
+    var formatVersion: Int16
     /// The leaf hash recorded when it was sealed.
     var leafHash: SHA256Hash
     var stored: AuditEventRow
-    var payload: AuditPayload
+    /// The payload with its salt, or the erasure that removed both (`freigabe audit redact`).
+    var payload: PayloadEvidence
+    /// What the leaf commits to: the hash of the payload as the row holds it now, or, once erased, the
+    /// hash kept at erasure (checked by the leaf hash, since the leaf commits to it).
+    var payloadHash: SHA256Hash
 
-    static let columns = "s.sequence, s.event_id, s.payload_salt, s.leaf_hash, " + AuditEventRow.columns
+    static let columns =
+        "s.sequence, s.event_id, s.format_version, s.payload_salt, s.payload_hash, s.leaf_hash, r.redacted_at, "
+        + "r.redacted_by, " + AuditEventRow.columns
+    /// The tables of ``columns``: every sealed event, with its erasure if there was one.
+    static let tables = """
+        audit_seals s JOIN audit_events e ON e.id = s.event_row
+        LEFT JOIN audit_redactions r ON r.id = s.redaction_id
+        """
 
     init(_ row: PostgresRow) throws {
         var cells = RowCursor(row)
         let sequence: Int64 = try cells.next()
         self.sequence = UInt64(sequence)
         eventID = try cells.next()
-        let salt: ByteBuffer = try cells.next()
+        formatVersion = try cells.next()
+        let salt: ByteBuffer? = try cells.next()
+        let keptHash: ByteBuffer? = try cells.next()
         let leafHash: ByteBuffer = try cells.next()
+        let redactedAt: Date? = try cells.next()
+        let redactedBy: String? = try cells.next()
         guard let hash = SHA256Hash(bytes: leafHash.readableBytesView) else {
             throw ServiceError.internal("audit seal \(sequence) has a leaf hash of \(leafHash.readableBytes) bytes")
         }
         self.leafHash = hash
         stored = try AuditEventRow(&cells)
-        payload = AuditPayload(salt: Array(salt.readableBytesView), fields: stored.payloadFields)
+        if let salt {
+            let payload = AuditPayload(salt: Array(salt.readableBytesView), fields: stored.payloadFields)
+            self.payload = .present(payload)
+            payloadHash = payload.hash
+        } else if let keptHash, let kept = SHA256Hash(bytes: keptHash.readableBytesView), let redactedAt,
+            let redactedBy
+        {
+            payload = .redacted(Redaction(redactedAt: AuditTimestamp(redactedAt), redactedBy: redactedBy))
+            payloadHash = kept
+        } else {
+            // The table's CHECK constraint and the triggers keep this from happening.
+            throw ServiceError.internal("audit seal \(sequence) has neither a payload salt nor a recorded erasure")
+        }
+    }
+
+    /// The erasure, if the payload was erased.
+    var redaction: Redaction? {
+        guard case .redacted(let redaction) = payload else { return nil }
+        return redaction
+    }
+
+    /// An erased event whose row holds texts again: someone wrote them back after the erasure. Without
+    /// the salt they cannot be checked against the hash, so they are reported instead of shown.
+    var holdsTextAfterErasure: Bool {
+        redaction != nil
+            && (stored.row.comment != nil || stored.row.clientAddress != nil || stored.row.details != "{}")
     }
 
     /// The leaf as the row reads now: a changed row encodes to another hash than ``leafHash``.
     var leaf: AuditLog.AuditEvent {
-        stored.leaf(sequence: sequence, id: eventID, payloadHash: payload.hash)
+        stored.leaf(sequence: sequence, id: eventID, payloadHash: payloadHash)
     }
 
     var exported: ExportedEvent {
-        ExportedEvent(event: leaf, payload: .present(payload), leafHash: leafHash)
+        ExportedEvent(event: leaf, payload: payload, leafHash: leafHash)
+    }
+
+    var verifiable: VerifiableEvent {
+        VerifiableEvent(
+            formatVersion: UInt8(clamping: formatVersion), event: leaf, payload: payload, recordedLeafHash: leafHash)
     }
 }
 

@@ -12,18 +12,33 @@ public struct AuditSettings: Sendable, Hashable {
     public var checkpointFile: String?
     /// How often the sealer looks for new events.
     public var sealInterval: Duration
+    /// How many years personal payloads are kept: `freigabe audit redact --before DATE` refuses a DATE
+    /// later than this many years ago.
+    public var retentionYears: Int
 
-    public init(keyFile: String? = nil, checkpointFile: String? = nil, sealInterval: Duration = .seconds(1)) {
+    /// The retention unless `audit.retention_years` says otherwise: ten years, as German records
+    /// retention rules for decisions commonly demand.
+    public static let defaultRetentionYears = 10
+    /// What `audit.retention_years` accepts (the database function `audit_redact` checks the same).
+    public static let retentionYearsRange = 1...100
+
+    public init(
+        keyFile: String? = nil, checkpointFile: String? = nil, sealInterval: Duration = .seconds(1),
+        retentionYears: Int = defaultRetentionYears
+    ) {
         self.keyFile = keyFile
         self.checkpointFile = checkpointFile
         self.sealInterval = sealInterval
+        self.retentionYears = retentionYears
     }
 
     static let keyFileKey = "audit.key_file"
     static let checkpointFileKey = "audit.checkpoint_file"
     static let sealIntervalKey = "audit.seal_interval_seconds"
+    static let retentionYearsKey = "audit.retention_years"
 
-    /// `audit.key_file`, `audit.checkpoint_file`, `audit.seal_interval_seconds` (default 1, at most 3600).
+    /// `audit.key_file`, `audit.checkpoint_file`, `audit.seal_interval_seconds` (default 1, at most 3600),
+    /// `audit.retention_years` (default 10, 1 to 100).
     static func read(_ values: SettingValues) throws -> AuditSettings {
         var settings = AuditSettings(keyFile: values.text(keyFileKey), checkpointFile: values.text(checkpointFileKey))
         if let seconds = try values.parsed(
@@ -31,6 +46,12 @@ public struct AuditSettings: Sendable, Hashable {
             parse: { Int($0).flatMap { (1...3600).contains($0) ? $0 : nil } })
         {
             settings.sealInterval = .seconds(seconds)
+        }
+        if let years = try values.parsed(
+            retentionYearsKey, expected: "ganze Jahre von 1 bis 100",
+            parse: { Int($0).flatMap { retentionYearsRange.contains($0) ? $0 : nil } })
+        {
+            settings.retentionYears = years
         }
         // A key that cannot be read stops the start, not the first checkpoint.
         _ = try settings.signer()

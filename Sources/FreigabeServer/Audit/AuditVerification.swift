@@ -10,8 +10,9 @@ import PostgresNIO
 /// every event older than the sealing window is sealed; then, through `AuditLog.LogVerifier`: the
 /// sequence has no gaps, each event's canonical encoding gives the leaf hash stored when it was sealed,
 /// each payload gives its hash, each checkpoint's signature holds and its root is the tree over the
-/// events before it, and each checkpoint extends the one before; finally that each request's stored
-/// state agrees with its decisions and its events (``RequestStateCheck``).
+/// events before it, and each checkpoint extends the one before; that every erasure of payloads
+/// (`freigabe audit redact`) is on record in the log and no erased event holds texts again; finally that
+/// each request's stored state agrees with its decisions and its events (``RequestStateCheck``).
 struct AuditVerification: Sendable {
     let client: PostgresClient
     let key: NoteVerifierKey
@@ -25,11 +26,13 @@ struct AuditVerification: Sendable {
         var holds: Bool { problems.isEmpty }
     }
 
-    static let appendOnlyTables = ["audit_events", "audit_seals", "audit_checkpoints", "decisions"]
+    static let appendOnlyTables = ["audit_events", "audit_seals", "audit_checkpoints", "decisions", "audit_redactions"]
 
     func run(logger: Logger) async throws -> Report {
         var problems = try await guardProblems(logger: logger)
-        let (events, checkpoints) = try await load(logger: logger)
+        let (events, checkpoints, erasureProblems) = try await load(logger: logger)
+        problems += erasureProblems
+        problems += try await redactionProblems(logger: logger)
         var summary: VerificationSummary?
         switch LogVerifier(key: key, origin: key.keyName).verify(events: events, checkpoints: checkpoints) {
         case .success(let verified):
@@ -82,36 +85,61 @@ struct AuditVerification: Sendable {
         return problems
     }
 
-    private func load(logger: Logger) async throws -> ([VerifiableEvent], [CheckpointRecord]) {
+    /// The sealed events in log order, as verifiable evidence, and the signed checkpoints. An erased event
+    /// whose row holds texts again is reported (its salt is gone, so no hash could check them).
+    private func load(logger: Logger) async throws -> ([VerifiableEvent], [CheckpointRecord], [String]) {
         var events: [VerifiableEvent] = []
+        var problems: [String] = []
         let rows = try await client.query(
-            """
-            SELECT s.sequence, s.event_id, s.format_version, s.payload_salt, s.leaf_hash,
-                   \(unescaped: AuditEventRow.columns)
-            FROM audit_seals s JOIN audit_events e ON e.id = s.event_row
-            ORDER BY s.sequence
-            """, logger: logger)
+            "SELECT \(unescaped: SealedEvent.columns) FROM \(unescaped: SealedEvent.tables) ORDER BY s.sequence",
+            logger: logger)
         for try await row in rows {
-            var cells = RowCursor(row)
-            let sequence: Int64 = try cells.next()
-            let id: UUID = try cells.next()
-            let format: Int16 = try cells.next()
-            let salt: ByteBuffer = try cells.next()
-            let leafHash: ByteBuffer = try cells.next()
-            let event = try AuditEventRow(&cells)
             // The payload as the row holds it now: a changed comment changes its hash, hence the leaf.
-            let payload = AuditPayload(salt: Array(salt.readableBytesView), fields: event.payloadFields)
-            events.append(
-                VerifiableEvent(
-                    formatVersion: UInt8(clamping: format),
-                    event: event.leaf(sequence: UInt64(clamping: sequence), id: id, payloadHash: payload.hash),
-                    payload: .present(payload), recordedLeafHash: SHA256Hash(bytes: leafHash.readableBytesView)))
+            let sealed = try SealedEvent(row)
+            if sealed.holdsTextAfterErasure, let redaction = sealed.redaction {
+                problems.append(
+                    "event at position \(sealed.sequence): its payload was erased on "
+                        + "\(redaction.redactedAt.rfc3339 ?? "?") by \(redaction.redactedBy), but the row holds text again"
+                )
+            }
+            events.append(sealed.verifiable)
         }
         var checkpoints: [CheckpointRecord] = []
         let notes = try await client.query(
             "SELECT signed_note FROM audit_checkpoints WHERE signed_note IS NOT NULL ORDER BY tree_size",
             logger: logger)
         for try await note in notes.decode(String.self) { checkpoints.append(CheckpointRecord(signedNote: note)) }
-        return (events, checkpoints)
+        return (events, checkpoints, problems)
+    }
+
+    /// Every erasure is on record as a `payloads_redacted` event that names it and the number of events
+    /// it erased: an erasure made around `audit_redact` (triggers disabled) has none, or another count.
+    private func redactionProblems(logger: Logger) async throws -> [String] {
+        let rows = try await client.query(
+            """
+            SELECT r.id, r.redacted_by, (SELECT count(*) FROM audit_seals s WHERE s.redaction_id = r.id),
+                (SELECT (e.details->>'event_count')::bigint FROM audit_events e
+                 WHERE e.event = 'payloads_redacted' AND e.details->>'redaction' = r.id::text
+                 ORDER BY e.id LIMIT 1)
+            FROM audit_redactions r ORDER BY r.id
+            """, logger: logger)
+        var problems: [String] = []
+        for try await (id, by, erased, recorded) in rows.decode((Int64, String, Int64, Int64?).self) {
+            guard let recorded else {
+                problems.append("erasure #\(id) by \(by) has no payloads_redacted event in the log")
+                continue
+            }
+            if recorded != erased {
+                problems.append(
+                    "erasure #\(id) by \(by): its event says \(recorded) payloads were erased, \(erased) are marked")
+            }
+        }
+        let unrecorded = try await client.query(
+            "SELECT count(*) FROM audit_seals WHERE payload_salt IS NULL AND redaction_id IS NULL", logger: logger
+        ).decode(Int64.self).first(where: { _ in true })
+        if let unrecorded, unrecorded > 0 {
+            problems.append("\(unrecorded) sealed events lost their payload salt without a recorded erasure")
+        }
+        return problems
     }
 }

@@ -1,4 +1,5 @@
 import AuditLog
+import Configuration
 import Foundation
 import Logging
 import PostgresNIO
@@ -60,6 +61,7 @@ public enum AuditTool {
                     "Ereignisse: \(summary.treeSize), davon von signierten Checkpoints gedeckt: \(summary.coveredSize), "
                         + "Checkpoints: \(summary.checkpointCount), Wurzel: \(summary.rootHash.base64)")
             }
+            lines += Self.redactionLines(report.summary?.redactions ?? [:])
             guard report.holds else {
                 return ToolOutput(
                     standardOutput: lines, standardError: report.problems.map { "FEHLER: \($0)" }, succeeded: false)
@@ -196,11 +198,93 @@ public enum AuditTool {
                     + (summary.checkpoint.time.map { ", Zeit \($0)" } ?? ""),
                 "Geprüft: \(what).",
             ]
-            if summary.redactedEventCount > 0 {
-                lines.append("Davon mit gelöschter Nutzlast (nur über den Hash geprüft): \(summary.redactedEventCount)")
-            }
+            lines += Self.redactionLines(summary.redactions)
             return ToolOutput(standardOutput: lines + ["Der Export ist unverändert (alle Prüfungen bestanden)."])
         }
+    }
+
+    /// "Inhalt gelöscht am … von …" per erasure, oldest first: what the check took on trust of the tree.
+    static func redactionLines(_ redactions: [Redaction: UInt64]) -> [String] {
+        guard !redactions.isEmpty else { return [] }
+        let total = redactions.values.reduce(0, +)
+        return ["Davon mit gelöschtem Inhalt (nur über den Hash geprüft): \(total)"]
+            + redactions.sorted { ($0.key.redactedAt, $0.key.redactedBy) < ($1.key.redactedAt, $1.key.redactedBy) }
+            .map { redaction, count in
+                "  \(count) gelöscht am \(redaction.redactedAt.rfc3339 ?? "?") von \(redaction.redactedBy)"
+            }
+    }
+
+    /// `freigabe audit redact --before DATE [--actor UID]`: erases the personal payloads of the sealed
+    /// events before DATE (``AuditRedaction``). Everything is checked before the database is opened; a
+    /// refusal changes nothing and fails. Runs as the owner role (`db.admin_user`): the application role
+    /// may not erase.
+    public static func redact(
+        before: String, actor: String?, settings audit: AuditSettings, environment: [String: String],
+        now: Date = Date()
+    ) async -> ToolOutput {
+        let order: AuditRedaction.Order
+        do throws(RedactionRefusal) {
+            order = try AuditRedaction.order(
+                before: before, actor: actor, osUser: Self.operatingSystemUser(), retentionYears: audit.retentionYears,
+                now: now)
+        } catch {
+            return ToolOutput(standardError: ["\(error)"], succeeded: false)
+        }
+        let settings: DatabaseSettings
+        do {
+            settings = try DatabaseSettings(environment: environment)
+        } catch {
+            return ToolOutput(standardError: ["Konfigurationsfehler: \(error)"], succeeded: false)
+        }
+        guard settings.adminUser != nil else {
+            return ToolOutput(standardError: ["\(RedactionRefusal.noOwnerRole)"], succeeded: false)
+        }
+        var logger = Logger(label: "freigabe.audit")
+        logger.logLevel = .warning
+        do {
+            let outcome = try await Database.withClient(settings, admin: true, logger: logger) { [logger] client in
+                try await AuditRedaction(client: client).run(order, logger: logger)
+            }
+            let day = AuditTimestamp(order.before).rfc3339 ?? before
+            guard let id = outcome.redactionID else {
+                return ToolOutput(standardOutput: [
+                    "Keine versiegelten Ereignisse vor \(day) mit Inhalt; nichts gelöscht. "
+                        + "(Nothing due before \(day); nothing erased.)"
+                ])
+            }
+            return ToolOutput(standardOutput: [
+                "Inhalt von \(outcome.erasedCount) Ereignissen und Texte von \(outcome.requestCount) abgeschlossenen "
+                    + "Anträgen vor \(day) gelöscht (Löschung #\(id) von \(order.actor), "
+                    + "Datenbankrolle \(outcome.databaseRole ?? "?"), Aufbewahrungsfrist \(order.retentionYears) Jahre).",
+                "Die Löschung ist selbst ein Ereignis des Protokolls (payloads_redacted) und wird mit dem nächsten "
+                    + "Checkpoint versiegelt; freigabe audit verify prüft weiter alles.",
+            ])
+        } catch let refusal as RedactionRefusal {
+            return ToolOutput(standardError: ["\(refusal)"], succeeded: false)
+        } catch {
+            let text = Database.serverMessage(of: error) ?? String(describing: Database.serviceError(from: error))
+            return ToolOutput(standardError: ["Nichts gelöscht: \(text)"], succeeded: false)
+        }
+    }
+
+    /// ``redact(before:actor:settings:environment:now:)`` with `audit.retention_years` from the
+    /// configuration (environment, `--config` file).
+    public static func redact(
+        before: String, actor: String?, reader: ConfigReader, environment: [String: String]
+    ) async -> ToolOutput {
+        let settings: AuditSettings
+        do {
+            settings = try AuditSettings.read(SettingValues(reader: reader))
+        } catch {
+            return ToolOutput(standardError: ["Nichts gelöscht: \(error)"], succeeded: false)
+        }
+        return await redact(before: before, actor: actor, settings: settings, environment: environment)
+    }
+
+    /// The account running the command, recorded with the erasure beside `--actor`.
+    static func operatingSystemUser() -> String? {
+        guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return nil }
+        return String(cString: name)
     }
 
     /// The statement deadline of `verify` and `export` unless `FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS` is

@@ -23,6 +23,8 @@ struct AuditPages: Sendable {
         var step: String?
         var comment: String?
         var via: String?
+        /// "Inhalt gelöscht am … von …" once the payload was erased after the retention period.
+        var redacted: String?
     }
 
     struct Page {
@@ -134,12 +136,17 @@ struct AuditPages: Sendable {
             return value
         }
         let number = detail("request_number")
+        // An erased event shows no text even if someone wrote some back (`audit verify` reports that).
+        let redacted = event.redaction.map {
+            text("audit.redacted", ["at": text.dateTime($0.redactedAt.date), "by": $0.redactedBy])
+        }
         return Row(
             sequence: String(event.sequence), at: text.dateTime(stored.occurredAt),
             event: text("audit.events.\(stored.event.rawValue)"), who: who,
             request: number ?? stored.requestID?.uuidString,
             requestHref: stored.requestID.map { "/antraege/\($0.uuidString)" },
             caseFileHref: stored.requestID.map { "/pruefung/antraege/\($0.uuidString)" }, dataset: stored.datasetID,
-            step: stored.step, comment: stored.comment, via: detail("via").map { text("audit.via.\($0)") })
+            step: stored.step, comment: redacted == nil ? stored.comment : nil,
+            via: redacted == nil ? detail("via").map { text("audit.via.\($0)") } : nil, redacted: redacted)
     }
 }

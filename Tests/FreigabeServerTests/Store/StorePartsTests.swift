@@ -81,7 +81,8 @@ struct StorePartsTests {
                     "applied migration 4 timer_retries", "applied migration 5 outbox_delivery",
                     "applied migration 6 audit_seals", "applied migration 7 web_sessions",
                     "applied migration 8 webhook_delivery", "applied migration 9 decision_links",
-                    "applied migration 11 expiry_notices", "granted privileges to \(database.settings.user)",
+                    "applied migration 10 audit_redaction", "applied migration 11 expiry_notices",
+                    "granted privileges to \(database.settings.user)",
                 ])
             lines.withLock { $0 = [] }
             let code = await StoreCommandLine.importCatalog(

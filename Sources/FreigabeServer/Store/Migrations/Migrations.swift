@@ -9,7 +9,7 @@
 public enum Migrations {
     public static let all: [Migration] = [
         catalogue, requests, auditLog, timerRetries, outboxDelivery, auditSeals, webSessions, webhookDelivery,
-        decisionLinks, expiryNotices,
+        decisionLinks, auditRedaction, expiryNotices,
     ]
 
     static let catalogue = Migration(
@@ -448,5 +448,218 @@ public enum Migrations {
             CREATE INDEX decision_links_request ON decision_links (request_id);
             CREATE INDEX decision_links_expired ON decision_links (expires_at);
             COMMENT ON TABLE decision_links IS 'Links in task mails: SHA-256 of a 256-bit random token (the token itself is only in the mail), bound to one request, step, branch, person and action; valid until expires_at and once (used_at).';
+            """#)
+
+    /// Erasure of personal payloads after the retention period (`freigabe audit redact`, FORMAT.md §3).
+    ///
+    /// The texts of requests closed before the cut-off go too (columns, snapshot, `decisions.comment`), so
+    /// that the erasure is not hollow; `decisions` gets the same kind of narrow trigger.
+    ///
+    /// The log stays append-only for everything else. The one way to change a sealed event is
+    /// `audit_redact(...)`: SECURITY DEFINER, owned by the owner (migration) role, EXECUTE for nobody else
+    /// (the application role cannot call it; a stolen server cannot erase). It records the erasure in the
+    /// append-only `audit_redactions` (cut-off, retention, who ran it as they said, the OS account, and
+    /// `session_user`, which the caller cannot choose; the time is the database's), erases the payload
+    /// texts and salt of exactly the sealed events before the cut-off, keeps the payload hash beside the
+    /// recorded leaf hash (the leaf commits to it, so a wrong hash is found by `audit verify`), and appends
+    /// a `payloads_redacted` event that is sealed like any other. The triggers now let through exactly that
+    /// change and only in the transaction of a redaction that covers the event: even the owner, triggers
+    /// enabled, cannot change anything else or erase a newer event. The trigger names stay, so `audit
+    /// verify` and `/ready` keep seeing them.
+    static let auditRedaction = Migration(
+        version: 10, name: "audit_redaction",
+        sql: #"""
+            CREATE TABLE audit_redactions (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                erased_before timestamptz NOT NULL,
+                retention_years integer NOT NULL CHECK (retention_years BETWEEN 1 AND 100),
+                redacted_by text NOT NULL CHECK (length(redacted_by) BETWEEN 1 AND 200),
+                os_user text CHECK (length(os_user) BETWEEN 1 AND 200),
+                database_role text NOT NULL DEFAULT session_user,
+                redacted_at timestamptz NOT NULL DEFAULT now(),
+                transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+                CHECK (erased_before <= redacted_at - make_interval(years => retention_years))
+            );
+            COMMENT ON TABLE audit_redactions IS 'One row per freigabe audit redact: personal payloads of the sealed events before erased_before were erased. Append-only; written only by audit_redact().';
+            COMMENT ON COLUMN audit_redactions.redacted_by IS 'uid of who ran it (--actor, else the OS account).';
+            COMMENT ON COLUMN audit_redactions.database_role IS 'session_user of the erasing connection: the role that had the authority, not chosen by the caller.';
+            COMMENT ON COLUMN audit_redactions.transaction_id IS 'The erasing transaction: the triggers allow the erasure of a sealed event only within it.';
+
+            ALTER TABLE audit_seals ALTER COLUMN payload_salt DROP NOT NULL;
+            ALTER TABLE audit_seals ADD COLUMN payload_hash bytea CHECK (length(payload_hash) = 32);
+            ALTER TABLE audit_seals ADD COLUMN redaction_id bigint REFERENCES audit_redactions (id);
+            ALTER TABLE audit_seals ADD CONSTRAINT audit_seals_erasure CHECK (
+                (payload_salt IS NULL) = (redaction_id IS NOT NULL) AND (payload_hash IS NULL) = (redaction_id IS NULL));
+            CREATE INDEX audit_seals_redaction ON audit_seals (redaction_id) WHERE redaction_id IS NOT NULL;
+            COMMENT ON COLUMN audit_seals.payload_salt IS 'Random salt of the event''s personal payload (comment, details, client address), so that the payload hash reveals nothing. NULL once erased (audit_redactions).';
+            COMMENT ON COLUMN audit_seals.payload_hash IS 'Set when the payload is erased: its hash, which the leaf commits to (the payload itself can no longer give it).';
+            COMMENT ON COLUMN audit_seals.redaction_id IS 'The erasure that removed the payload and salt.';
+
+            CREATE FUNCTION audit_events_erasure_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'UPDATE'
+                    AND NEW.comment IS NULL AND NEW.client_address IS NULL AND NEW.details = '{}'::jsonb
+                    AND (NEW.id, NEW.occurred_at, NEW.recorded_at, NEW.actor, NEW.acting_for, NEW.role, NEW.request_id,
+                         NEW.dataset_id, NEW.event, NEW.decision, NEW.step, NEW.state, NEW.chain_position,
+                         NEW.previous_hash, NEW.hash)
+                        IS NOT DISTINCT FROM
+                        (OLD.id, OLD.occurred_at, OLD.recorded_at, OLD.actor, OLD.acting_for, OLD.role, OLD.request_id,
+                         OLD.dataset_id, OLD.event, OLD.decision, OLD.step, OLD.state, OLD.chain_position,
+                         OLD.previous_hash, OLD.hash)
+                    AND EXISTS (
+                        SELECT 1 FROM audit_seals s JOIN audit_redactions r ON r.id = s.redaction_id
+                        WHERE s.event_row = OLD.id AND r.transaction_id = pg_current_xact_id()
+                          AND OLD.occurred_at < r.erased_before)
+                THEN
+                    RETURN NEW;
+                END IF;
+                RAISE EXCEPTION 'audit_events is append-only: % is not allowed', TG_OP
+                    USING ERRCODE = 'insufficient_privilege',
+                          HINT = 'The decision log is never changed; append a correcting event instead. Payloads are erased only by freigabe audit redact.';
+            END;
+            $$;
+            DROP TRIGGER audit_events_no_update_delete ON audit_events;
+            CREATE TRIGGER audit_events_no_update_delete BEFORE UPDATE OR DELETE ON audit_events
+                FOR EACH ROW EXECUTE FUNCTION audit_events_erasure_only();
+
+            CREATE FUNCTION audit_seals_erasure_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'UPDATE'
+                    AND OLD.redaction_id IS NULL AND NEW.redaction_id IS NOT NULL
+                    AND NEW.payload_salt IS NULL AND NEW.payload_hash IS NOT NULL
+                    AND (NEW.sequence, NEW.event_row, NEW.event_id, NEW.format_version, NEW.leaf_hash, NEW.sealed_at)
+                        IS NOT DISTINCT FROM
+                        (OLD.sequence, OLD.event_row, OLD.event_id, OLD.format_version, OLD.leaf_hash, OLD.sealed_at)
+                    AND EXISTS (
+                        SELECT 1 FROM audit_redactions r JOIN audit_events e ON e.id = OLD.event_row
+                        WHERE r.id = NEW.redaction_id AND r.transaction_id = pg_current_xact_id()
+                          AND e.occurred_at < r.erased_before)
+                THEN
+                    RETURN NEW;
+                END IF;
+                RAISE EXCEPTION 'audit_seals is append-only: % is not allowed', TG_OP
+                    USING ERRCODE = 'insufficient_privilege';
+            END;
+            $$;
+            DROP TRIGGER audit_seals_no_update_delete ON audit_seals;
+            CREATE TRIGGER audit_seals_no_update_delete BEFORE UPDATE OR DELETE ON audit_seals
+                FOR EACH ROW EXECUTE FUNCTION audit_seals_erasure_only();
+
+            -- The request's own copies of the texts: a closed request's free texts go with the log's payloads,
+            -- or the erasure would be hollow. Its facts (who, which dataset, to whom, state, decisions) stay.
+            ALTER TABLE requests ADD COLUMN redaction_id bigint REFERENCES audit_redactions (id);
+            COMMENT ON COLUMN requests.redaction_id IS 'Set when audit_redact erased the free texts of this closed request (purpose is then a dash, legal basis, anonymisation statement, the release check''s notes and the decisions'' comments are gone).';
+
+            CREATE FUNCTION decisions_erasure_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'UPDATE' AND NEW.comment IS NULL
+                    AND (NEW.id, NEW.request_id, NEW.position, NEW.person, NEW.acting_for, NEW.role, NEW.as_escalation,
+                         NEW.step, NEW.branch, NEW.outcome, NEW.covers, NEW.licence, NEW.portal_url, NEW.decided_at)
+                        IS NOT DISTINCT FROM
+                        (OLD.id, OLD.request_id, OLD.position, OLD.person, OLD.acting_for, OLD.role, OLD.as_escalation,
+                         OLD.step, OLD.branch, OLD.outcome, OLD.covers, OLD.licence, OLD.portal_url, OLD.decided_at)
+                    AND EXISTS (
+                        SELECT 1 FROM requests q JOIN audit_redactions r ON r.id = q.redaction_id
+                        WHERE q.id = OLD.request_id AND r.transaction_id = pg_current_xact_id())
+                THEN
+                    RETURN NEW;
+                END IF;
+                RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
+                    USING ERRCODE = 'insufficient_privilege';
+            END;
+            $$;
+            DROP TRIGGER decisions_no_update_delete ON decisions;
+            CREATE TRIGGER decisions_no_update_delete BEFORE UPDATE OR DELETE ON decisions
+                FOR EACH ROW EXECUTE FUNCTION decisions_erasure_only();
+
+            CREATE TRIGGER audit_redactions_no_update_delete BEFORE UPDATE OR DELETE ON audit_redactions
+                FOR EACH ROW EXECUTE FUNCTION audit_history_append_only();
+            CREATE TRIGGER audit_redactions_no_truncate BEFORE TRUNCATE ON audit_redactions
+                FOR EACH STATEMENT EXECUTE FUNCTION audit_history_append_only();
+
+            CREATE FUNCTION audit_redact(
+                erased_before timestamptz, redacted_by text, os_user text, retention_years integer,
+                sequences bigint[], payload_hashes bytea
+            ) RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+            DECLARE
+                redaction bigint;
+                due bigint;
+                erased bigint;
+                requests_erased bigint;
+                given bigint := coalesce(cardinality(sequences), 0);
+            BEGIN
+                IF retention_years IS NULL OR retention_years NOT BETWEEN 1 AND 100 THEN
+                    RAISE EXCEPTION 'audit_redact: retention of % years is not 1 to 100', retention_years
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF erased_before IS NULL OR erased_before > now() - make_interval(years => retention_years) THEN
+                    RAISE EXCEPTION 'audit_redact: % lies within the retention period of % years', erased_before,
+                        retention_years USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF coalesce(length(payload_hashes), 0) <> 32 * given THEN
+                    RAISE EXCEPTION 'audit_redact: % payload hash bytes for % events', length(payload_hashes), given
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                -- One erasure at a time ("FGREDACT"); the caller took it already to read the events it hashed.
+                PERFORM pg_advisory_xact_lock(5064106763452760916);
+                SELECT count(*) INTO due FROM audit_seals s JOIN audit_events e ON e.id = s.event_row
+                WHERE e.occurred_at < audit_redact.erased_before AND s.redaction_id IS NULL
+                  AND e.event <> 'payloads_redacted';
+                IF due <> given THEN
+                    RAISE EXCEPTION 'audit_redact: % sealed events before % still have their payload, % were given',
+                        due, erased_before, given USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                INSERT INTO audit_redactions (erased_before, retention_years, redacted_by, os_user)
+                VALUES (audit_redact.erased_before, audit_redact.retention_years, audit_redact.redacted_by,
+                        audit_redact.os_user)
+                RETURNING id INTO redaction;
+                UPDATE audit_seals s
+                SET payload_salt = NULL, redaction_id = redaction,
+                    payload_hash = substring(payload_hashes FROM (g.position - 1)::integer * 32 + 1 FOR 32)
+                FROM unnest(sequences) WITH ORDINALITY AS g(sequence, position), audit_events e
+                WHERE s.sequence = g.sequence AND e.id = s.event_row AND s.redaction_id IS NULL
+                  AND e.occurred_at < audit_redact.erased_before AND e.event <> 'payloads_redacted';
+                GET DIAGNOSTICS erased = ROW_COUNT;
+                IF erased <> due THEN
+                    RAISE EXCEPTION 'audit_redact: % of % events given are due for erasure', erased, due
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                UPDATE audit_events e SET comment = NULL, client_address = NULL, details = '{}'::jsonb
+                FROM audit_seals s WHERE s.event_row = e.id AND s.redaction_id = redaction;
+                -- Requests closed (or published) before the cut-off: their free texts, in the columns and in
+                -- the snapshot's decisions. The snapshot's state of a final request holds no text; version and
+                -- updated_at stay, it is not a change of the request.
+                UPDATE requests q
+                SET purpose = '-', legal_basis = NULL, anonymisation_statement = NULL,
+                    open_data_check = (SELECT jsonb_object_agg(c.key, c.value - 'note')
+                                       FROM jsonb_each(q.open_data_check) AS c(key, value)),
+                    snapshot = jsonb_set(q.snapshot, '{decisions}', coalesce(
+                        (SELECT jsonb_agg(d.value - 'comment' ORDER BY d.position)
+                         FROM jsonb_array_elements(q.snapshot->'decisions') WITH ORDINALITY AS d(value, position)),
+                        '[]'::jsonb)),
+                    redaction_id = redaction
+                WHERE q.phase IN ('closed', 'published') AND q.updated_at < audit_redact.erased_before
+                  AND q.redaction_id IS NULL;
+                GET DIAGNOSTICS requests_erased = ROW_COUNT;
+                UPDATE decisions d SET comment = NULL
+                FROM requests q WHERE q.id = d.request_id AND q.redaction_id = redaction AND d.comment IS NOT NULL;
+                -- Further copies: the notifications of those requests (mail texts; their webhook deliveries go
+                -- with them) and of no request before the cut-off, and stored answers of idempotent calls (meant
+                -- for 24 hours, never needed years later).
+                DELETE FROM outbox o
+                WHERE o.request_id IN (SELECT q.id FROM requests q WHERE q.redaction_id = redaction)
+                   OR (o.request_id IS NULL AND o.created_at < audit_redact.erased_before);
+                DELETE FROM idempotency_keys k WHERE k.created_at < audit_redact.erased_before;
+                INSERT INTO audit_events (occurred_at, actor, event, details)
+                VALUES (now(), audit_redact.redacted_by, 'payloads_redacted', jsonb_build_object(
+                    'redaction', redaction, 'erased_before', audit_redact.erased_before, 'event_count', erased,
+                    'request_count', requests_erased,
+                    'retention_years', audit_redact.retention_years, 'database_role', session_user,
+                    'os_user', audit_redact.os_user));
+                RETURN redaction;
+            END;
+            $$;
+            REVOKE ALL ON FUNCTION audit_redact(timestamptz, text, text, integer, bigint[], bytea) FROM PUBLIC;
+            COMMENT ON FUNCTION audit_redact(timestamptz, text, text, integer, bigint[], bytea) IS 'freigabe audit redact: erases the payloads (texts and salt) of exactly the sealed events before erased_before, given with their payload hashes, records the erasure and appends a payloads_redacted event. Owner only.';
             """#)
 }

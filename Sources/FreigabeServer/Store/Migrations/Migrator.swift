@@ -201,6 +201,8 @@ enum Privileges {
         ("audit_events", "SELECT, INSERT"),
         ("audit_seals", "SELECT, INSERT"),
         ("audit_checkpoints", "SELECT, INSERT"),
+        // Written only by audit_redact(), which the application role may not call.
+        ("audit_redactions", "SELECT"),
         ("web_sessions", "SELECT, INSERT, UPDATE, DELETE"),
         // Registered at start, disabled on 410; never deleted by the application.
         ("webhook_subscriptions", "SELECT, INSERT, UPDATE"),

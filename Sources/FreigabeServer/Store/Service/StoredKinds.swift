@@ -47,7 +47,11 @@ public enum AuditEvent: String, Sendable, Hashable, Codable, CaseIterable {
     case catalogImported = "catalog_imported"
     case datasetCreated = "dataset_created"
     case datasetUpdated = "dataset_updated"
-    /// An auditor read part of the decision log (a page of it, a request's Verfahrensakte).
+    /// Personal payloads were erased after the retention period (`freigabe audit redact`; written by the
+    /// database function `audit_redact`, which is why the store never inserts it).
+    case payloadsRedacted = "payloads_redacted"
+    /// An auditor read part of the decision log: the API's events, the log page, a request's
+    /// Verfahrensakte (with the selection in the details).
     case auditRead = "audit_read"
 
     init(_ event: AuditRecord.Event) {

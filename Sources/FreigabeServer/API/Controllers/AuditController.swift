@@ -1,0 +1,142 @@
+import AuditLog
+import Foundation
+import Hummingbird
+
+/// Für Prüfer, read-only: the sealed decision log (`audit/events`) for the roles auditor and admin. The
+/// same checked ``AuditFilter`` as the page and `freigabe audit export`; keyset pages by place in the
+/// tree (`after`), never OFFSET, so a page costs the same at the millionth event. Every read is itself
+/// recorded (`audit_read`, with the filters), so who looked at what stays traceable.
+struct AuditController: Sendable {
+    let service: RequestService
+    let now: @Sendable () -> Date
+
+    static let defaultLimit = 100
+
+    var routes: RouteCollection<AppRequestContext> {
+        let routes = RouteCollection(context: AppRequestContext.self)
+        routes.get("audit/events") { request, context in
+            let caller = try context.caller()
+            guard caller.roles.contains(.auditor) || caller.roles.contains(.admin) else {
+                throw APIProblem(.forbidden, status: .forbidden, detail: UserText("web.auditors_only"))
+            }
+            let query = try Self.query(request.uri.queryParameters)
+            let logger = context.logger(for: caller)
+            var details = query.filter.described
+            details["via"] = "api"
+            if let after = query.after { details["after"] = String(after) }
+            try await service.recordSecurityEvent(
+                SecurityEvent(
+                    event: .auditRead, actor: caller.uid, clientAddress: caller.clientAddress, details: details),
+                now: now(), logger: logger)
+            let page = try await AuditQuery(client: service.client).page(
+                query.filter, after: query.after, limit: query.limit, logger: logger)
+            return try APIJSON.response(AuditEventPage(page))
+        }
+        return routes
+    }
+
+    struct Query: Sendable, Hashable {
+        var filter: AuditFilter
+        var after: UInt64?
+        var limit: Int
+    }
+
+    /// The query string, checked: every problem named by its parameter, nothing reaches SQL unchecked.
+    static func query(_ parameters: Parameters) throws(APIProblem) -> Query {
+        var errors: [String: UserText] = [:]
+        func value(_ name: String) -> String? {
+            parameters.get(name).map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
+        }
+        var deputies = false
+        if let text = value("deputies") {
+            switch text {
+            case "true": deputies = true
+            case "false": deputies = false
+            default: errors["deputies"] = UserText("query.boolean")
+            }
+        }
+        var after: UInt64?
+        if let text = value("after") {
+            after = UInt64(text)
+            if after == nil || after! > UInt64(Int64.max) { errors["after"] = UserText("query.after_range") }
+        }
+        var limit = defaultLimit
+        if let text = value("limit") {
+            if let number = Int(text), (1...AuditQuery.maximumPageSize).contains(number) {
+                limit = number
+            } else {
+                errors["limit"] = UserText("query.audit_limit_range")
+            }
+        }
+        var filter = AuditFilter()
+        do throws(AuditFilterError) {
+            filter = try AuditFilter.parse(
+                from: value("from"), to: value("to"), dataset: value("dataset"), person: value("person"),
+                request: value("request"), types: parameters.getAll("type").filter { !$0.isEmpty },
+                domain: value("domain"), role: value("role"), decision: value("decision"), deputiesOnly: deputies)
+        } catch {
+            errors[String(error.option.drop { $0 == "-" })] = UserText(
+                "query.audit_filter", ["reason": .text(error.reason)])
+        }
+        guard errors.isEmpty else { throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors) }
+        return Query(filter: filter, after: after, limit: limit)
+    }
+}
+
+/// One page of the log as the API answers it.
+struct AuditEventPage: Encodable, Sendable {
+    var items: [Item]
+    /// Pass as `after` for the next page; absent on the last one.
+    var nextAfter: UInt64?
+
+    init(_ page: AuditPage) {
+        items = page.events.map(Item.init)
+        nextAfter = page.nextAfter
+    }
+
+    /// One sealed event: its place, the leaf's fields, the texts while they are kept, and the erasure
+    /// once they are not.
+    struct Item: Encodable, Sendable {
+        var sequence: UInt64
+        var id: UUID
+        /// RFC 3339 with microseconds, exactly as sealed (the API's other instants have no fractions).
+        var occurredAt: String
+        var type: String
+        var requestId: UUID?
+        var actor: String?
+        var actingFor: String?
+        var role: String?
+        var step: String?
+        var decision: String?
+        var datasetId: String?
+        var state: String?
+        var comment: String?
+        var leafHash: String
+        var redacted: Erasure?
+
+        struct Erasure: Encodable, Sendable {
+            var at: String
+            var by: String
+        }
+
+        init(_ event: SealedEvent) {
+            let row = event.stored.row
+            sequence = event.sequence
+            id = event.eventID
+            occurredAt = AuditTimestamp(row.occurredAt).rfc3339 ?? ""
+            type = row.event.rawValue
+            requestId = row.requestID
+            actor = row.actor
+            actingFor = row.actingFor
+            role = row.role
+            step = row.step
+            decision = row.decision
+            datasetId = row.datasetID
+            state = row.state
+            leafHash = event.leafHash.hex
+            redacted = event.redaction.map { Erasure(at: $0.redactedAt.rfc3339 ?? "", by: $0.redactedBy) }
+            // Texts written back into an erased row are not shown (`audit verify` reports them).
+            comment = redacted == nil ? row.comment : nil
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import PostgresNIO
+import Testing
+
+@testable import FreigabeServer
+
+/// `GET /api/v1/audit/events` through the production router: auditors only, the checked filters,
+/// keyset pages, erased events shown as such, and every read recorded.
+@Suite("Decision log: the auditor API")
+struct AuditAPITests {
+    /// Old and new events with texts, sealed, the old ones erased.
+    func sealedLog(_ fixture: APIFixture) async throws {
+        let admin = fixture.store.admin
+        let logger = fixture.store.logger
+        for (actor, at) in [("mallory", "2012-05-04T10:00:00Z"), ("anna", "2026-03-02T10:00:00Z")] {
+            try await admin.query(
+                """
+                INSERT INTO audit_events (occurred_at, actor, event, comment)
+                VALUES (\(at)::timestamptz, \(actor), 'login_failed', 'Text von ' || \(actor))
+                """, logger: logger)
+        }
+        let sealer = AuditSealer(client: fixture.store.app, signer: nil, checkpointFile: nil)
+        _ = try await sealer.sealAll(now: Date(), logger: logger)
+        let order = try AuditRedaction.order(
+            before: "2016-01-01", actor: "revision", osUser: nil, retentionYears: 10, now: Date())
+        _ = try await AuditRedaction(client: admin).run(order, logger: logger)
+        _ = try await sealer.sealAll(now: Date(), logger: logger)
+    }
+
+    func sequences(_ response: APIResponse) -> [Int] {
+        guard case .array(let items)? = response.json?["items"] else { return [] }
+        return items.compactMap { $0["sequence"]?.int }
+    }
+
+    @Test("auditors page through the sealed log by place; others get 401 or 403; each read is recorded")
+    func pagesAndRecordsReads() async throws {
+        try await APIFixture.with { fixture, api in
+            try await sealedLog(fixture)
+            #expect(try await api.send(.get, "/api/v1/audit/events").status == 401)
+            #expect(try await api.send(.get, "/api/v1/audit/events", as: "anna").status == 403)
+
+            let all = try await api.send(.get, "/api/v1/audit/events?limit=1000", as: "alex")
+            #expect(all.status == 200)
+            #expect(all.json?["next_after"] == nil)
+            let everything = sequences(all)
+            #expect(everything.count >= 4)
+            #expect(everything == Array(0..<everything.count))
+            // Keyset pages of two: the same events, none twice, none missing.
+            var paged: [Int] = []
+            var path = "/api/v1/audit/events?limit=2"
+            while true {
+                let page = try await api.send(.get, path, as: "alex")
+                #expect(page.status == 200)
+                paged += sequences(page)
+                guard let next = page.json?["next_after"]?.int else { break }
+                path = "/api/v1/audit/events?limit=2&after=\(next)"
+            }
+            #expect(paged == everything)
+
+            // Filters: the erased event shows the erasure and no text; the new one its text.
+            let logins = try await api.send(.get, "/api/v1/audit/events?type=login_failed", as: "alex")
+            guard case .array(let items)? = logins.json?["items"] else {
+                Issue.record("no items: \(logins.body)")
+                return
+            }
+            #expect(items.count == 2)
+            #expect(items.first?["actor"]?.string == "mallory")
+            #expect(items.first?["comment"] == nil)
+            #expect(items.first?["redacted"]?["by"]?.string == "revision")
+            #expect(items.last?["comment"]?.string == "Text von anna")
+            #expect(items.last?["redacted"] == nil)
+            let mallory = try await api.send(.get, "/api/v1/audit/events?person=mallory&deputies=false", as: "alex")
+            #expect(sequences(mallory).count == 1)
+
+            // Every read is itself in the log, with its filters, by whom.
+            var reads: [(String?, String?, String?)] = []
+            for try await read in try await fixture.store.admin.query(
+                "SELECT actor, details->>'type', details->>'via' FROM audit_events WHERE event = 'audit_read' ORDER BY id",
+                logger: fixture.store.logger
+            ).decode((String?, String?, String?).self) {
+                reads.append(read)
+            }
+            // The whole log, its pages of two, the two filtered reads; the refused calls read nothing.
+            #expect(reads.count == 1 + (everything.count + 1) / 2 + 2)
+            #expect(reads.allSatisfy { $0.0 == "alex" && $0.2 == "api" })
+            #expect(reads.contains { $0.1 == "login_failed" })
+        }
+    }
+
+    @Test("hostile query parameters are refused with 400 naming the parameter, and nothing is read or recorded")
+    func hostileParameters() async throws {
+        try await APIFixture.with { fixture, api in
+            try await sealedLog(fixture)
+            for (query, field) in [
+                ("from=gestern", "from"), ("to=2026-02-30", "to"), ("person=anna'%20OR%201=1%20--", "person"),
+                ("dataset=Baum%20kataster", "dataset"), ("request=not-a-uuid", "request"),
+                ("type=drop_table", "type"), ("decision=maybe", "decision"), ("role=DSB;", "role"),
+                ("deputies=yes", "deputies"), ("after=-1", "after"), ("after=99999999999999999999", "after"),
+                ("limit=0", "limit"), ("limit=1001", "limit"), ("limit=zehn", "limit"),
+                ("from=2026-03-05&to=2026-03-01", "to"),
+            ] {
+                let answer = try await api.send(.get, "/api/v1/audit/events?\(query)", as: "alex")
+                #expect(answer.status == 400, "\(query)")
+                #expect(answer.errors[field] != nil, "\(query): \(answer.errors)")
+            }
+            let reads = try await fixture.store.admin.query(
+                "SELECT count(*) FROM audit_events WHERE event = 'audit_read'", logger: fixture.store.logger
+            ).decode(Int.self).first(where: { _ in true })
+            #expect(reads == 0)
+        }
+    }
+}

@@ -1,0 +1,502 @@
+import AuditLog
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+@testable import FreigabeServer
+
+/// `freigabe audit redact`: personal payloads erased after the retention period while the log still
+/// verifies, the one narrow database path for it, and every way around it found.
+@Suite("Decision log: erasure after the retention period")
+struct AuditRedactionTests {
+    let logger = StoreTestSupport.logger
+    static let signer = AuditSealTests.signer
+    /// Monday 3 March 2014, 09:00 CET: far enough back for a retention of ten years.
+    static let old = Clock.date("2014-03-03T08:00:00Z")
+    static let now = Date()
+    /// The one event of the 2014 request that held a comment: Stefan's approval.
+    static let stefansOldDecision = "actor = 'stefan' AND decision IS NOT NULL AND occurred_at < '2016-01-01'"
+
+    func order(
+        _ before: String = "2016-01-01", actor: String? = "revision"
+    ) throws(RedactionRefusal) -> AuditRedaction.Order {
+        try AuditRedaction.order(before: before, actor: actor, osUser: "root", retentionYears: 10, now: Self.now)
+    }
+
+    func verify(_ fixture: ServiceFixture) async throws -> AuditVerification.Report {
+        try await AuditVerification(client: fixture.admin, key: Self.signer.verifierKey, appRole: "freigabe_app")
+            .run(logger: logger)
+    }
+
+    /// A granted request in 2014 (its comment and client addresses are due) and one in 2026 (kept), sealed.
+    func sealedHistory(_ fixture: ServiceFixture) async throws -> AuditSealer {
+        let created = try await fixture.shared("baumkataster", at: Self.old)
+        let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1, after: Self.old))
+        _ = try await fixture.decide(
+            owner, by: People.stefan, .approve(comment: "Alte Begründung", licence: nil, portalURL: nil),
+            at: Clock.days(2, after: Self.old))
+        // Closed in 2014: its own copies of the texts go with the log's payloads.
+        _ = try await fixture.decide(
+            try await fixture.shared("meldestatistik", legalBasis: "Art. 6 Abs. 1 lit. e DSGVO", at: Self.old),
+            by: People.marta, .reject(reason: "Nicht erforderlich."), at: Clock.days(1, after: Self.old))
+        let recent = try await fixture.shared("baumkataster")
+        _ = try await fixture.decide(
+            recent, by: People.otto, .approve(comment: "Neue Begründung", licence: nil, portalURL: nil),
+            at: Clock.days(1))
+        let sealer = AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: nil)
+        _ = try await sealer.sealAll(now: Clock.days(2), logger: logger)
+        return sealer
+    }
+
+    func strings(_ fixture: ServiceFixture, _ sql: PostgresQuery) async throws -> [String] {
+        var result: [String] = []
+        for try await text in try await fixture.admin.query(sql, logger: logger).decode(String.self) {
+            result.append(text)
+        }
+        return result
+    }
+
+    func expectRefused(
+        _ fixture: ServiceFixture, _ client: PostgresClient, _ sql: PostgresQuery, state: String = "42501",
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async {
+        do {
+            // A SELECT's error arrives with its rows: read them all.
+            for try await _ in try await client.query(sql, logger: logger) {}
+            Issue.record("ran: \(sql.sql)", sourceLocation: sourceLocation)
+        } catch {
+            #expect(
+                Database.sqlState(of: error) == state, "\(String(reflecting: error))", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("payloads before the date are erased, the tree is unchanged, verify holds and names the erasure")
+    func erasesAndStillVerifies() async throws {
+        try await ServiceFixture.with { fixture in
+            let sealer = try await sealedHistory(fixture)
+            let leavesBefore = try await strings(
+                fixture, "SELECT encode(leaf_hash, 'hex') FROM audit_seals ORDER BY sequence")
+            let rowsBefore = try await strings(
+                fixture,
+                "SELECT concat_ws('|', id, occurred_at, actor, acting_for, role, request_id, dataset_id, event, decision, step, state) FROM audit_events ORDER BY id"
+            )
+            let due = try await strings(
+                fixture,
+                "SELECT e.id::text FROM audit_events e JOIN audit_seals s ON s.event_row = e.id WHERE e.occurred_at < '2016-01-01' ORDER BY e.id"
+            )
+            #expect(due.count >= 3)
+
+            #expect(
+                try await strings(
+                    fixture,
+                    "SELECT DISTINCT r.dataset_id FROM outbox o JOIN requests r ON r.id = o.request_id ORDER BY 1")
+                    == ["baumkataster", "meldestatistik"])
+            let outcome = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
+            #expect(outcome.erasedCount == due.count)
+            #expect(outcome.databaseRole == "freigabe_admin")
+            let redactionID = try #require(outcome.redactionID)
+
+            // The old texts are gone, salt included; the new ones stay.
+            #expect(
+                try await strings(fixture, "SELECT comment FROM audit_events WHERE comment IS NOT NULL")
+                    == ["Neue Begründung"])
+            #expect(outcome.requestCount == 1)
+            // The closed request's texts are gone everywhere; its facts stay. The granted one keeps its own.
+            // Its notifications went with it; the others' stay.
+            #expect(
+                try await strings(
+                    fixture,
+                    "SELECT DISTINCT r.dataset_id FROM outbox o JOIN requests r ON r.id = o.request_id ORDER BY 1")
+                    == ["baumkataster"])
+            let requests = try await strings(
+                fixture,
+                """
+                SELECT concat_ws('|', dataset_id, state, purpose, coalesce(legal_basis, '∅'),
+                    snapshot::text LIKE '%Nicht erforderlich%', redaction_id IS NOT NULL)
+                FROM requests ORDER BY created_at, dataset_id
+                """)
+            #expect(
+                requests == [
+                    "baumkataster|granted:granted|Planung der Grünflächen 2027|∅|f|f",
+                    "meldestatistik|closed:rejected|-|∅|f|t",
+                    "baumkataster|in_review:steward_review|Planung der Grünflächen 2027|∅|f|f",
+                ])
+            #expect(
+                try await strings(fixture, "SELECT comment FROM decisions WHERE comment IS NOT NULL ORDER BY id")
+                    == ["Alte Begründung", "Neue Begründung"])
+            #expect(
+                try await strings(
+                    fixture,
+                    "SELECT e.id::text FROM audit_events e JOIN audit_seals s ON s.event_row = e.id WHERE s.payload_salt IS NULL AND e.details = '{}' AND e.client_address IS NULL AND s.redaction_id = \(redactionID) ORDER BY e.id"
+                ) == due)
+            // Events and leaves as sealed: only the redaction event is new.
+            #expect(
+                try await strings(fixture, "SELECT encode(leaf_hash, 'hex') FROM audit_seals ORDER BY sequence")
+                    == leavesBefore)
+            let rowsAfter = try await strings(
+                fixture,
+                "SELECT concat_ws('|', id, occurred_at, actor, acting_for, role, request_id, dataset_id, event, decision, step, state) FROM audit_events ORDER BY id"
+            )
+            #expect(Array(rowsAfter.dropLast()) == rowsBefore)
+            #expect(rowsAfter.last?.contains("|revision|") == true)
+            #expect(rowsAfter.last?.hasSuffix("|payloads_redacted") == true)
+            #expect(
+                try await strings(
+                    fixture,
+                    "SELECT concat_ws('|', redacted_by, os_user, database_role, retention_years, to_char(erased_before AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')) FROM audit_redactions"
+                ) == ["revision|root|freigabe_admin|10|2015-12-31 23:00"])
+
+            _ = try await sealer.sealAll(now: Clock.days(3), logger: logger)
+            let report = try await verify(fixture)
+            #expect(report.problems == [])
+            #expect(report.summary?.redactedEventCount == UInt64(due.count))
+            let redactions = try #require(report.summary?.redactions)
+            #expect(redactions.count == 1)
+            #expect(redactions.first?.key.redactedBy == "revision")
+            #expect(redactions.first?.value == UInt64(due.count))
+            let lines = AuditTool.redactionLines(redactions)
+            #expect(lines.last?.contains("\(due.count) gelöscht am ") == true)
+            #expect(lines.last?.hasSuffix(" von revision") == true)
+
+            // A second run finds nothing due: the redaction event itself is never erased.
+            let again = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
+            #expect(again == AuditRedaction.Outcome(erasedCount: 0))
+        }
+    }
+
+    @Test("a date that is malformed, in the future or within the retention period is refused before anything")
+    func hostileDates() throws {
+        for text in [
+            "", "gestern", "2016-13-01", "2016-02-30", "2016-01-01'; DELETE FROM audit_events; --", "16-01-01",
+        ] {
+            #expect(throws: RedactionRefusal.self, "\(text)") { try order(text) }
+            do throws(RedactionRefusal) {
+                _ = try order(text)
+            } catch {
+                guard case .malformedDate = error else {
+                    Issue.record("\(text): \(error)")
+                    continue
+                }
+                #expect(error.description.hasPrefix("Nichts gelöscht: --before"))
+            }
+        }
+        #expect(throws: RedactionRefusal.inFuture("2999-01-01")) { try order("2999-01-01") }
+        // RFC 3339 without fractions, as an operator types it.
+        func instant(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+        let fiveYearsAgo = instant(Self.now.addingTimeInterval(-5 * 365 * 86_400))
+        do throws(RedactionRefusal) {
+            _ = try order(fiveYearsAgo)
+            Issue.record("five years ago is within ten years")
+        } catch {
+            guard case .withinRetention(_, years: 10, _) = error else {
+                Issue.record("\(error)")
+                return
+            }
+            #expect(error.description.contains("Aufbewahrungsfrist von 10 Jahren"))
+        }
+        // Exactly at the border: one day inside is refused, one day outside is taken.
+        let border = AuditFilter.berlin.date(byAdding: .year, value: -10, to: Self.now)!
+        #expect(throws: RedactionRefusal.self) {
+            try order(instant(border.addingTimeInterval(86_400)))
+        }
+        #expect(try order(instant(border.addingTimeInterval(-86_400))).retentionYears == 10)
+        for actor in ["anna' OR 1=1 --", "", String(repeating: "a", count: 201), "a\nb", "a b"] {
+            #expect(throws: RedactionRefusal.invalidActor(actor)) { try order(actor: actor) }
+        }
+        #expect(throws: RedactionRefusal.noActor) {
+            try AuditRedaction.order(before: "2016-01-01", actor: nil, osUser: nil, retentionYears: 10, now: Self.now)
+        }
+        for years in [0, 101, -1] {
+            #expect(throws: RedactionRefusal.invalidRetention(years)) {
+                try AuditRedaction.order(
+                    before: "1990-01-01", actor: "revision", osUser: nil, retentionYears: years, now: Self.now)
+            }
+        }
+        // The OS account is the actor when none is given.
+        #expect(
+            try AuditRedaction.order(
+                before: "2016-01-01", actor: nil, osUser: "jürgen", retentionYears: 10, now: Self.now
+            )
+            .actor == "jürgen")
+    }
+
+    @Test("audit.retention_years: default 10, 1 to 100, anything else stops the start with the key named")
+    func retentionSetting() async throws {
+        func read(_ value: String?) async throws -> AuditSettings {
+            let environment = value.map { ["FREIGABE_AUDIT_RETENTION_YEARS": $0] } ?? [:]
+            let reader = try await ConfigurationSources.reader(environment: environment)
+            return try AuditSettings.read(SettingValues(reader: reader))
+        }
+        #expect(try await read(nil).retentionYears == 10)
+        #expect(try await read("30").retentionYears == 30)
+        for bad in ["0", "101", "-5", "zehn", "10.5", "1e1"] {
+            await #expect(throws: ConfigurationError.self, "\(bad)") { _ = try await read(bad) }
+        }
+    }
+
+    @Test("the narrow path: the app role cannot erase, the owner only through audit_redact and only what it allows")
+    func onlyTheNarrowPath() async throws {
+        try await ServiceFixture.with { fixture in
+            _ = try await sealedHistory(fixture)
+            // The application role may not call the function, nor write the redaction table.
+            await expectRefused(
+                fixture, fixture.app,
+                "SELECT audit_redact('2010-01-01', 'mallory', NULL, 10, ARRAY[]::bigint[], ''::bytea)")
+            await expectRefused(
+                fixture, fixture.app,
+                "INSERT INTO audit_redactions (erased_before, retention_years, redacted_by) VALUES ('2010-01-01', 10, 'mallory')"
+            )
+            // The owner, triggers enabled: no direct erasure, no erasure within the retention period.
+            await expectRefused(
+                fixture, fixture.admin,
+                "UPDATE audit_events SET comment = NULL, client_address = NULL, details = '{}' WHERE occurred_at < '2016-01-01'"
+            )
+            await expectRefused(
+                fixture, fixture.admin,
+                "SELECT audit_redact(now() - interval '1 year', 'mallory', NULL, 10, ARRAY[]::bigint[], ''::bytea)",
+                state: "22023")
+            // A set of events other than exactly the due ones: nothing.
+            await expectRefused(
+                fixture, fixture.admin,
+                "SELECT audit_redact('2016-01-01', 'mallory', NULL, 10, ARRAY[0]::bigint[], decode(repeat('00', 32), 'hex'))",
+                state: "22023")
+            // An erasure record of this transaction does not let the owner change a non-personal field too.
+            do {
+                try await Database.transaction(fixture.admin, logger: logger) { connection in
+                    try await connection.query(
+                        "INSERT INTO audit_redactions (erased_before, retention_years, redacted_by) VALUES ('2016-01-01', 10, 'mallory')",
+                        logger: logger)
+                    try await connection.query(
+                        """
+                        UPDATE audit_seals s SET payload_salt = NULL, payload_hash = leaf_hash,
+                            redaction_id = (SELECT max(id) FROM audit_redactions)
+                        FROM audit_events e WHERE e.id = s.event_row AND e.occurred_at < '2016-01-01'
+                        """, logger: logger)
+                    try await connection.query(
+                        """
+                        UPDATE audit_events SET comment = NULL, client_address = NULL, details = '{}', actor = 'mallory'
+                        WHERE occurred_at < '2016-01-01'
+                        """, logger: logger)
+                }
+                Issue.record("the owner changed an actor while erasing")
+            } catch {
+                #expect(Database.sqlState(of: error) == "42501", "\(String(reflecting: error))")
+            }
+            // Nor erase a seal of an event the erasure does not cover (a recent one).
+            do {
+                try await Database.transaction(fixture.admin, logger: logger) { connection in
+                    try await connection.query(
+                        "INSERT INTO audit_redactions (erased_before, retention_years, redacted_by) VALUES ('2016-01-01', 10, 'mallory')",
+                        logger: logger)
+                    try await connection.query(
+                        """
+                        UPDATE audit_seals s SET payload_salt = NULL, payload_hash = leaf_hash,
+                            redaction_id = (SELECT max(id) FROM audit_redactions)
+                        FROM audit_events e WHERE e.id = s.event_row AND e.comment = 'Neue Begründung'
+                        """, logger: logger)
+                }
+                Issue.record("the owner erased a recent event")
+            } catch {
+                #expect(Database.sqlState(of: error) == "42501", "\(String(reflecting: error))")
+            }
+            // Erasures stay: the record cannot be changed or removed.
+            _ = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
+            await expectRefused(fixture, fixture.admin, "UPDATE audit_redactions SET redacted_by = 'mallory'")
+            await expectRefused(fixture, fixture.admin, "DELETE FROM audit_redactions")
+            await expectRefused(fixture, fixture.admin, "UPDATE audit_seals SET payload_salt = NULL")
+            // Outside an erasure the decisions' comments stay, even for the owner.
+            await expectRefused(fixture, fixture.admin, "UPDATE decisions SET comment = NULL")
+            #expect(try await verify(fixture).problems == [])
+        }
+    }
+
+    @Test("tampering around an erasure is found: texts written back, a restored payload, a changed field")
+    func tamperingAfterErasure() async throws {
+        // Texts written back into an erased row (no salt to check them against).
+        try await ServiceFixture.with { fixture in
+            let sealer = try await sealedHistory(fixture)
+            _ = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
+            _ = try await sealer.sealAll(now: Clock.days(3), logger: logger)
+            try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
+            try await fixture.admin.query(
+                "UPDATE audit_events SET comment = 'Erfundene Begründung' WHERE \(unescaped: Self.stefansOldDecision)",
+                logger: logger)
+            try await fixture.admin.query("ALTER TABLE audit_events ENABLE TRIGGER USER", logger: logger)
+            let report = try await verify(fixture)
+            #expect(report.problems.count == 1, "\(report.problems)")
+            #expect(report.problems.first?.contains("holds text again") == true)
+        }
+        // A payload "restored" with another text and a made-up salt: its hash is not the one sealed.
+        try await ServiceFixture.with { fixture in
+            let sealer = try await sealedHistory(fixture)
+            _ = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
+            _ = try await sealer.sealAll(now: Clock.days(3), logger: logger)
+            try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
+            try await fixture.admin.query("ALTER TABLE audit_seals DISABLE TRIGGER USER", logger: logger)
+            try await fixture.admin.query(
+                """
+                UPDATE audit_seals s SET payload_salt = decode(repeat('ab', 16), 'hex'), payload_hash = NULL,
+                    redaction_id = NULL
+                FROM audit_events e WHERE e.id = s.event_row AND \(unescaped: Self.stefansOldDecision)
+                """, logger: logger)
+            try await fixture.admin.query(
+                "UPDATE audit_events SET comment = 'Alte Begründung, anders' WHERE \(unescaped: Self.stefansOldDecision)",
+                logger: logger)
+            try await fixture.admin.query("ALTER TABLE audit_events ENABLE TRIGGER USER", logger: logger)
+            try await fixture.admin.query("ALTER TABLE audit_seals ENABLE TRIGGER USER", logger: logger)
+            let report = try await verify(fixture)
+            #expect(report.problems.contains { $0.contains("leaf hash") }, "\(report.problems)")
+            #expect(report.problems.contains { $0.contains("payloads were erased") }, "\(report.problems)")
+            #expect(!report.holds)
+        }
+        // An erasure that also changed a non-personal field (triggers disabled): the leaf no longer matches.
+        try await ServiceFixture.with { fixture in
+            let sealer = try await sealedHistory(fixture)
+            _ = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
+            _ = try await sealer.sealAll(now: Clock.days(3), logger: logger)
+            try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
+            try await fixture.admin.query(
+                "UPDATE audit_events SET decision = 'rejected' WHERE \(unescaped: Self.stefansOldDecision)",
+                logger: logger)
+            try await fixture.admin.query("ALTER TABLE audit_events ENABLE TRIGGER USER", logger: logger)
+            let report = try await verify(fixture)
+            #expect(report.problems.contains { $0.contains("leaf hash") }, "\(report.problems)")
+        }
+        // An event changed after sealing is evidence: the erasure refuses and erases nothing.
+        try await ServiceFixture.with { fixture in
+            _ = try await sealedHistory(fixture)
+            try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
+            try await fixture.admin.query(
+                "UPDATE audit_events SET comment = 'Gefälscht' WHERE comment = 'Alte Begründung'", logger: logger)
+            try await fixture.admin.query("ALTER TABLE audit_events ENABLE TRIGGER USER", logger: logger)
+            await #expect(throws: RedactionRefusal.self) {
+                _ = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
+            }
+            #expect(try await strings(fixture, "SELECT count(*)::text FROM audit_redactions") == ["0"])
+            #expect(
+                try await strings(fixture, "SELECT count(*)::text FROM audit_seals WHERE payload_salt IS NULL") == ["0"]
+            )
+        }
+    }
+
+    @Test("freigabe audit redact as an operator runs it; verify and an offline check of the export still hold")
+    func commandLine() async throws {
+        try await AuditExportTests.Folder.with { folder in
+            try await TestDatabase.with { database in
+                var settings = try StoreTestSupport.environment()
+                settings["FREIGABE_DB_NAME"] = database.name
+                let environment = settings
+                try await database.withClients { app, admin in
+                    for (actor, year) in [("anna", "2012"), ("otto", "2013"), ("dora", "2025")] {
+                        try await admin.query(
+                            """
+                            INSERT INTO audit_events (occurred_at, actor, event, comment, client_address, details)
+                            VALUES (\(year + "-05-04T10:00:00Z")::timestamptz, \(actor), 'login_failed', 'Text von ' || \(actor),
+                                    '192.0.2.7', '{"via": "web"}')
+                            """, logger: logger)
+                    }
+                    let sealer = AuditSealer(client: app, signer: Self.signer, checkpointFile: nil)
+                    _ = try await sealer.sealAll(now: Date(), logger: logger)
+                    let audit = AuditSettings()
+
+                    // Hostile input changes nothing and fails.
+                    for before in ["2099-01-01", "2020-01-01", "morgen", "2014-01-01' OR '1'='1"] {
+                        let refused = await AuditTool.redact(
+                            before: before, actor: "revision", settings: audit, environment: environment)
+                        #expect(!refused.succeeded, "\(before)")
+                        #expect(refused.standardError.first?.hasPrefix("Nichts gelöscht") == true, "\(refused)")
+                    }
+                    let hostileActor = await AuditTool.redact(
+                        before: "2014-01-01", actor: "x'; DROP TABLE audit_events; --", settings: audit,
+                        environment: environment)
+                    #expect(!hostileActor.succeeded)
+                    var withoutOwner = environment
+                    withoutOwner["FREIGABE_DB_ADMIN_USER"] = nil
+                    let noOwner = await AuditTool.redact(
+                        before: "2014-01-01", actor: "revision", settings: audit, environment: withoutOwner)
+                    #expect(!noOwner.succeeded)
+                    #expect(noOwner.standardError.first?.contains("Eigentümerrolle") == true)
+                    let untouched = try await admin.query(
+                        "SELECT count(*) FROM audit_seals WHERE payload_salt IS NOT NULL", logger: logger
+                    ).decode(Int.self).first(where: { _ in true })
+                    #expect(untouched == 3)
+
+                    let erased = await AuditTool.redact(
+                        before: "2014-01-01", actor: "revision", settings: audit, environment: environment)
+                    #expect(erased.succeeded, "\(erased)")
+                    #expect(
+                        erased.standardOutput.first?.hasPrefix(
+                            "Inhalt von 2 Ereignissen und Texte von 0 abgeschlossenen")
+                            == true, "\(erased)")
+                    _ = try await sealer.sealAll(now: Date(), logger: logger)
+
+                    let verified = await AuditTool.verify(
+                        publicKeyFile: folder.path("audit.pub"), environment: environment)
+                    #expect(verified.succeeded, "\(verified)")
+                    #expect(verified.standardOutput.contains { $0.hasPrefix("Davon mit gelöschtem Inhalt") })
+                    #expect(
+                        verified.standardOutput.contains {
+                            $0.contains("2 gelöscht am ") && $0.hasSuffix("von revision")
+                        })
+
+                    // The export shows the erasure and still verifies offline, complete and filtered.
+                    let checkpoint = try await admin.query(
+                        "SELECT signed_note FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1", logger: logger
+                    ).decode(String.self).first(where: { _ in true })
+                    try (try #require(checkpoint) + "\n").write(
+                        toFile: folder.path("checkpoints.txt"), atomically: true, encoding: .utf8)
+                    for (file, person) in [("all.jsonl", nil), ("anna.jsonl", "anna")] as [(String, String?)] {
+                        let exported = await AuditTool.export(
+                            .init(format: .jsonl, person: person, output: folder.path(file)), environment: environment)
+                        #expect(exported.succeeded, "\(exported)")
+                        let text = try String(contentsOfFile: folder.path(file), encoding: .utf8)
+                        #expect(text.contains("\"redacted\":{\"redactedAt\":"), "\(file)")
+                        #expect(!text.contains("Text von anna"), "\(file)")
+                        let checked = AuditTool.verifyExport(
+                            exportFile: folder.path(file), checkpointFile: folder.path("checkpoints.txt"),
+                            publicKeyFile: folder.path("audit.pub"))
+                        #expect(checked.succeeded, "\(file): \(checked)")
+                        #expect(checked.standardOutput.contains { $0.hasSuffix("von revision") }, "\(checked)")
+                    }
+                    let csv = await AuditTool.export(
+                        .init(format: .csv, output: folder.path("all.csv")), environment: environment)
+                    #expect(csv.succeeded)
+                    let table = try String(contentsOfFile: folder.path("all.csv"), encoding: .utf8)
+                    #expect(table.hasPrefix(CSVTable.columns.joined(separator: ",")))
+                    #expect(table.contains(",revision\r\n"))
+                    #expect(table.contains("Text von dora"))
+                    #expect(!table.contains("Text von otto"))
+                }
+            }
+        }
+    }
+
+    @Test("the auditor page shows an erased event as erased, with when and by whom, and none of its text")
+    func pageShowsErasure() async throws {
+        try await WebFixture.with { fixture, client in
+            let admin = fixture.store.admin
+            try await admin.query(
+                """
+                INSERT INTO audit_events (occurred_at, actor, event, comment, client_address)
+                VALUES ('2012-05-04T10:00:00Z', 'mallory', 'login_failed', 'Alter Text', '192.0.2.7'),
+                       (now(), 'anna', 'login_failed', 'Neuer Text', '192.0.2.8')
+                """, logger: logger)
+            let sealer = AuditSealer(client: fixture.store.app, signer: nil, checkpointFile: nil)
+            _ = try await sealer.sealAll(now: Date(), logger: logger)
+            _ = try await AuditRedaction(client: admin).run(try order(), logger: logger)
+            _ = try await sealer.sealAll(now: Date(), logger: logger)
+            let alex = Browser(client)
+            try await alex.login("alex")
+            let page = try await alex.get("/pruefung")
+            #expect(page.status == 200)
+            #expect(page.html.contains("Inhalt gelöscht am "))
+            #expect(page.html.contains(" von revision (Aufbewahrungsfrist abgelaufen)"))
+            #expect(page.html.contains("Personenbezogene Inhalte gelöscht"))
+            #expect(!page.html.contains("Alter Text"))
+            #expect(page.html.contains("Neuer Text"))
+            let filtered = try await alex.get("/pruefung?type=payloads_redacted")
+            #expect(filtered.html.components(separatedBy: "<th scope=\"row\">").count == 2)
+        }
+    }
+}
