@@ -12,6 +12,9 @@ struct CostProbe {
     let serverPID: Int?
     let psql: String?
     let database: String
+    /// Where `pg_stat_statements` is installed (its view is cluster-wide, but only a database with the
+    /// extension has it); nil: `database`.
+    var statisticsDatabase: String? = nil
 
     struct Reading {
         /// Seconds of CPU, user + system.
@@ -95,21 +98,60 @@ struct CostProbe {
     // MARK: PostgreSQL statistics
 
     private func databaseStatistics() -> (commits: Int?, statements: Int?) {
-        let commits = query("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        let name = database.replacingOccurrences(of: "'", with: "''")
+        let commits = query("SELECT xact_commit FROM pg_stat_database WHERE datname = '\(name)'")
         let statements = query(
             """
             SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements
-            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-            """)
+            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '\(name)')
+            """, in: statisticsDatabase)
         return (commits.flatMap { Int($0) }, statements.flatMap { Int($0) })
     }
 
-    /// One value from `psql -tA`; nil when psql is missing or the query fails (e.g. no extension).
-    private func query(_ sql: String) -> String? {
+    /// How long the audit events recorded between `start` and `end` waited for their seal.
+    struct SealLag {
+        var events: Int
+        var unsealed: Int
+        var p50: Double
+        var p99: Double
+        var max: Double
+
+        var line: String {
+            String(
+                format: "seal lag (recorded → sealed) of %d events: p50 %.0f ms, p99 %.0f ms, max %.0f ms%@", events,
+                p50, p99, max, unsealed > 0 ? ", \(unsealed) not sealed yet" : "")
+        }
+    }
+
+    /// The seal lag of the events recorded in a window: `audit_events.recorded_at` (the clock at the
+    /// insert, inside the command's one-statement write transaction, so at most a statement before its
+    /// commit) to `audit_seals.sealed_at` (the time the sealing round started, before it read the events;
+    /// its own commit follows within milliseconds).
+    func sealLag(from start: Date, to end: Date) -> SealLag? {
+        let row = query(
+            """
+            SELECT count(*), count(*) FILTER (WHERE s.event_row IS NULL),
+                   coalesce(1000 * extract(epoch FROM percentile_disc(0.5) WITHIN GROUP (ORDER BY s.sealed_at - e.recorded_at)), 0),
+                   coalesce(1000 * extract(epoch FROM percentile_disc(0.99) WITHIN GROUP (ORDER BY s.sealed_at - e.recorded_at)), 0),
+                   coalesce(1000 * extract(epoch FROM max(s.sealed_at - e.recorded_at)), 0)
+            FROM audit_events e LEFT JOIN audit_seals s ON s.event_row = e.id
+            WHERE e.recorded_at >= to_timestamp(\(start.timeIntervalSince1970))
+              AND e.recorded_at < to_timestamp(\(end.timeIntervalSince1970))
+            """)
+        guard let fields = row?.split(separator: "|"), fields.count == 5, let events = Int(fields[0]),
+            let unsealed = Int(fields[1]), let p50 = Double(fields[2]), let p99 = Double(fields[3]),
+            let max = Double(fields[4])
+        else { return nil }
+        return SealLag(events: events, unsealed: unsealed, p50: p50, p99: p99, max: max)
+    }
+
+    /// One value (or row, `|` between columns) from `psql -tA`; nil when psql is missing or the query
+    /// fails (e.g. no extension).
+    func query(_ sql: String, in other: String? = nil) -> String? {
         guard let psql else { return nil }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: psql)
-        process.arguments = ["-X", "-q", "-tA", "-d", database, "-c", sql]
+        process.arguments = ["-X", "-q", "-tA", "-d", other ?? database, "-c", sql]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

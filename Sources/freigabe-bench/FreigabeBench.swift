@@ -9,7 +9,7 @@ struct FreigabeBench: AsyncParsableCommand {
         abstract: "Measure Freigabe against the local services and print the figures.",
         subcommands: [
             LifecycleBenchmark.self, LDAPBenchmark.self, TimerBenchmarkCommand.self, AuditBenchmarkCommand.self,
-            WebBenchmark.self,
+            WebBenchmark.self, CompareBenchmark.self, MailDelayBenchmark.self,
         ]
     )
 }

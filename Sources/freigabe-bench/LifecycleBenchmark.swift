@@ -29,6 +29,11 @@ struct LifecycleBenchmark: AsyncParsableCommand {
     var psql = ProcessInfo.processInfo.environment["FREIGABE_PG_BIN"].map { $0 + "/psql" }
     @Option(help: "The server's database, for commits and statements.")
     var database = ProcessInfo.processInfo.environment["FREIGABE_DB_NAME"] ?? "freigabe"
+    @Option(help: "A database with the pg_stat_statements extension (default: --database).")
+    var statisticsDatabase: String?
+    @Option(help: "What this run is, printed with its figures (e.g. \"sealing on\").") var label = ""
+    @Flag(help: "Print the seal lag (audit event recorded → sealed) of each client count's events.")
+    var sealLag = false
 
     func run() async throws {
         guard people.split(separator: ",").count == 5 else { throw ValidationError("--people needs five names") }
@@ -50,15 +55,17 @@ struct LifecycleBenchmark: AsyncParsableCommand {
         let counts = clients.split(separator: ",").compactMap { Int($0) }
         let api = BenchAPI(http: http, baseURL: url, password: password, minimal: minimal)
         print(
-            "freigabe-bench lifecycle: \(url), dataset \(dataset), \(ProcessInfo.processInfo.activeProcessorCount) cores, "
+            "freigabe-bench lifecycle\(label.isEmpty ? "" : " (\(label))"): \(url), dataset \(dataset), \(ProcessInfo.processInfo.activeProcessorCount) cores, "
                 + (minimal ? "decisions with Prefer: return=minimal" : "decisions answered with the whole request")
         )
-        let probe = CostProbe(serverPID: serverPID, psql: psql, database: database)
+        let probe = CostProbe(
+            serverPID: serverPID, psql: psql, database: database, statisticsDatabase: statisticsDatabase)
         try await probe.settle()
         var reading = probe.read()
         for count in counts {
             let deadline = ContinuousClock.now + .seconds(seconds)
             let started = ContinuousClock.now
+            let startedAt = Date()
             let results = try await withThrowingTaskGroup(of: [Duration].self) { group in
                 for _ in 0..<count {
                     group.addTask {
@@ -72,11 +79,17 @@ struct LifecycleBenchmark: AsyncParsableCommand {
                 return try await group.reduce(into: []) { $0 += $1 }
             }
             let summary = LatencySummary(latencies: results, elapsed: ContinuousClock.now - started)
+            let endedAt = Date()
             print("\(String(format: "%3d", count)) clients: decisions \(summary.line)")
             try await probe.settle()
             let after = probe.read()
             print("             " + CostProbe.line(from: reading, to: after, commands: results.count))
             reading = after
+            if sealLag {
+                print(
+                    "             "
+                        + (probe.sealLag(from: startedAt, to: endedAt)?.line ?? "seal lag n/a (psql failed)"))
+            }
             if let tps = databaseFloor[count] {
                 print(
                     String(
@@ -103,12 +116,24 @@ struct LifecycleBenchmark: AsyncParsableCommand {
 /// The few API calls a lifecycle needs.
 struct BenchAPI: Sendable {
     let http: HTTPClient
-    let baseURL: String
+    /// The instances; command `k` of a lifecycle started with `first` goes to `baseURLs[(first + k) % count]`.
+    let baseURLs: [String]
     let password: String
     var minimal = false
 
+    init(http: HTTPClient, baseURL: String, password: String, minimal: Bool = false) {
+        self.init(http: http, baseURLs: [baseURL], password: password, minimal: minimal)
+    }
+
+    init(http: HTTPClient, baseURLs: [String], password: String, minimal: Bool = false) {
+        self.http = http
+        self.baseURLs = baseURLs
+        self.password = password
+        self.minimal = minimal
+    }
+
     /// One lifecycle; returns the latency of every decision (the submission counts as one).
-    func lifecycle(dataset: String, people: [String]) async throws -> [Duration] {
+    func lifecycle(dataset: String, people: [String], first: Int = 0) async throws -> [Duration] {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withFullDate]
         let accessEnd = formatter.string(from: Date().addingTimeInterval(180 * 86_400))
@@ -118,14 +143,16 @@ struct BenchAPI: Sendable {
             "legal_basis":"Art. 6 Abs. 1 lit. e DSGVO","access_end":"\(accessEnd)","submit":true}
             """
         var latencies: [Duration] = []
-        let (created, createLatency) = try await post("/api/v1/requests", body: create, as: people[0], expect: 201)
+        let (created, createLatency) = try await post(
+            baseURLs[first % baseURLs.count] + "/api/v1/requests", body: create, as: people[0], expect: 201)
         latencies.append(createLatency)
         guard let id = (try JSONSerialization.jsonObject(with: created) as? [String: Any])?["id"] as? String else {
             throw ValidationError("no id in the answer to POST /requests")
         }
-        for approver in people.dropFirst() {
+        for (offset, approver) in people.dropFirst().enumerated() {
             let (_, latency) = try await post(
-                "/api/v1/requests/\(id)/decisions", body: #"{"decision":"approve"}"#, as: approver,
+                baseURLs[(first + offset + 1) % baseURLs.count] + "/api/v1/requests/\(id)/decisions",
+                body: #"{"decision":"approve"}"#, as: approver,
                 expect: minimal ? 204 : 200, prefer: minimal ? "return=minimal" : nil)
             latencies.append(latency)
         }
@@ -133,9 +160,9 @@ struct BenchAPI: Sendable {
     }
 
     private func post(
-        _ path: String, body: String, as user: String, expect status: Int, prefer: String? = nil
+        _ url: String, body: String, as user: String, expect status: Int, prefer: String? = nil
     ) async throws -> (Data, Duration) {
-        var request = HTTPClientRequest(url: baseURL + path)
+        var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(
@@ -147,7 +174,7 @@ struct BenchAPI: Sendable {
         let bytes = try await response.body.collect(upTo: 1 << 20)
         let latency = ContinuousClock.now - started
         guard Int(response.status.code) == status else {
-            throw ValidationError("\(path) as \(user): HTTP \(response.status.code): \(String(buffer: bytes))")
+            throw ValidationError("\(url) as \(user): HTTP \(response.status.code): \(String(buffer: bytes))")
         }
         return (Data(buffer: bytes), latency)
     }

@@ -11,14 +11,24 @@ struct DeputyContext: Sendable {
 
 /// Who the caller is for one request: the engine's `Decider` and the facts for visibility.
 struct CallerContext: Sendable {
-    var caller: Caller
+    var caller: Caller {
+        didSet { callerFacts = caller.directoryFacts }
+    }
     var deputies: [DeputyContext]
+    /// `caller.directoryFacts`, made once per command (with its group keys) rather than per role question.
+    private(set) var callerFacts: DirectoryFacts
+
+    init(caller: Caller, deputies: [DeputyContext]) {
+        self.caller = caller
+        self.deputies = deputies
+        self.callerFacts = caller.directoryFacts
+    }
 
     /// Engine roles a person with `facts` holds for `dataset` (Owner, Steward from the catalogue; the rest
     /// from LDAP).
     static func roles(uid: String, facts: DirectoryFacts, dataset: DatasetRecord) -> Set<Role> {
         var roles = directoryRoles(facts)
-        let groupKeys = Set(facts.groups.map(DNKey.key))
+        let groupKeys = facts.groupKeys
         if dataset.owner == uid || dataset.ownerGroupKey.map(groupKeys.contains) == true { roles.insert(.dataOwner) }
         if facts.stewardDomains.contains(dataset.domain) || groupKeys.contains(dataset.stewardGroupKey) {
             roles.insert(.dataSteward)
@@ -43,7 +53,7 @@ struct CallerContext: Sendable {
 
     func decider(for dataset: DatasetRecord) -> Decider {
         Decider(
-            person: caller.uid, roles: Self.roles(uid: caller.uid, facts: caller.directoryFacts, dataset: dataset),
+            person: caller.uid, roles: Self.roles(uid: caller.uid, facts: callerFacts, dataset: dataset),
             deputising: deputies.map {
                 DeputyAuthority(
                     deputyship: $0.deputyship,
@@ -71,7 +81,7 @@ struct CallerContext: Sendable {
             if machine.decisions.contains(where: { $0.person == uid || $0.actingFor == uid }) { return true }
             return !roles.isDisjoint(with: concerned)
         }
-        if concerns(uid: caller.uid, facts: caller.directoryFacts) { return true }
+        if concerns(uid: caller.uid, facts: callerFacts) { return true }
         return activePrincipals(at: now).contains {
             concerns(uid: $0.deputyship.principal, facts: $0.principalFacts)
         }
