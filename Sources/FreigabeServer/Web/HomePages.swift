@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import Mustache
 
 /// The start page (what Freigabe is; once logged in: my requests, my inbox, my deputyships), the inbox,
@@ -8,6 +9,8 @@ struct HomePages: Sendable {
     let pages: WebPages
     /// nil without a database: only the public start page is served.
     let service: RequestService?
+    /// Names the people a request waits for; nil without a database.
+    let acting: ActingPeopleLookup?
 
     struct RequestRow {
         var href: String
@@ -76,6 +79,7 @@ struct HomePages: Sendable {
                 try await service.inboxPage(caller: caller, after: nil, limit: 1, now: now, logger: logger)
                 .total ?? 0
             let deputyships = try await service.deputyships(caller: caller, now: now, logger: logger)
+            let people = await names(of: mine, now: now, logger: logger)
             let dashboard = Dashboard(
                 name: caller.displayName,
                 requests: mine.map { summary in
@@ -83,7 +87,8 @@ struct HomePages: Sendable {
                         href: "/antraege/\(summary.id.uuidString)", number: summary.number,
                         dataset: summary.datasetTitle,
                         kind: text("kinds.\(summary.kind.rawValue)"),
-                        status: StatusWords.sentence(summary.status, text: text),
+                        status: StatusWords.sentence(
+                            summary.status, text: text, people: people[summary.id], shortNames: true),
                         deadline: StatusWords.deadline(summary.status, text: text))
                 },
                 inboxCount: inboxCount,
@@ -135,6 +140,29 @@ struct HomePages: Sendable {
             }
             return response
         }
+    }
+
+    /// Who the caller's requests in review wait for, by request (the first ten: a start page does not
+    /// wait for dozens of directory lookups; the others name the role). One deadline for all.
+    private func names(
+        of requests: [RequestSummary], now: Date, logger: Logger
+    ) async -> [UUID: ActingPeople] {
+        guard let acting, let service else { return [:] }
+        let waiting = requests.filter { $0.status.phase == .inReview && !$0.status.waitingFor.isEmpty }.prefix(10)
+        guard !waiting.isEmpty else { return [:] }
+        var datasets: [String: DatasetView] = [:]
+        var result: [UUID: ActingPeople] = [:]
+        for summary in waiting {
+            if datasets[summary.datasetID] == nil {
+                datasets[summary.datasetID] = try? await service.dataset(id: summary.datasetID, logger: logger)
+            }
+            guard let dataset = datasets[summary.datasetID],
+                let people = await acting.people(
+                    roles: summary.status.waitingFor, dataset: dataset, now: now, logger: logger)
+            else { break }  // The directory did not answer: the rest name roles too, without waiting again.
+            result[summary.id] = people
+        }
+        return result
     }
 
     /// Why an inbox item is the caller's: their own role, as deputy of someone, or as escalation.
