@@ -36,7 +36,7 @@ struct WebRoutes: Sendable {
         HomePages(pages: pages, service: service, acting: acting).add(to: group)
         CatalogPages(pages: pages, service: service).add(to: group)
         RequestPages(pages: pages, service: service, acting: acting).add(to: group)
-        DeputyshipPages(pages: pages, service: service).add(to: group)
+        DeputyshipPages(pages: pages, service: service, directory: directory).add(to: group)
         AdminPages(pages: pages, service: service).add(to: group)
         AdminDomainPages(pages: pages, service: service).add(to: group)
         AdminOutboxPages(pages: pages, service: service).add(to: group)
