@@ -693,3 +693,54 @@ public final class LDAPDirectory: Sendable {
 private let ignoreSIGPIPE: Void = {
     _ = signal(SIGPIPE, SIG_IGN)
 }()
+
+/// Finding people by name, for pickers (a deputy, say): the input is a person's typing, so it is escaped
+/// (RFC 4515) before it becomes part of the filter, and the answer is capped.
+extension LDAPDirectory {
+    /// One person a search found.
+    public struct PersonMatch: Sendable, Hashable {
+        public var uid: String
+        public var displayName: String
+        public var organizationalUnit: String?
+    }
+
+    /// The shortest and longest text a search accepts: one letter would match half the city.
+    public static let searchLength = 2...64
+
+    /// People whose display name or login name contains `text` (case as the directory compares it),
+    /// at most `limit`, sorted by name. Text outside ``searchLength`` finds nobody without asking.
+    /// `*`, `(`, `)`, `\` and NUL in `text` are matched literally, never as filter syntax.
+    public func searchPeople(matching text: String, limit: Int = 10) async throws -> [PersonMatch] {
+        // Without Foundation here: trimmed by hand.
+        let text = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        guard Self.searchLength.contains(text.count) else { return [] }
+        let attributes = self.configuration.attributes
+        let value = LDAPFilter.escape(text)
+        // The configured user filter with a presence test for the login name: only person entries.
+        let people = self.configuration.userFilter.replacing(LDAPFilter.usernamePlaceholder, with: "*")
+        let filter =
+            "(&\(people)(|(\(attributes.displayName)=*\(value)*)(\(attributes.username)=*\(value)*)))"
+        let base = self.configuration.userSearchBase ?? self.configuration.baseDN
+        let wanted = [attributes.username, attributes.displayName, attributes.organizationalUnit]
+        let limit = max(1, min(limit, 50))
+        do {
+            try self.checkNotShutDown()
+            let result = try await self.executor.run(
+                self.searchPool, serviceAccount: self.configuration.serviceAccount, operation: "people search"
+            ) { connection in
+                try connection.search(
+                    base: base, scope: .subtree, filter: filter, attributes: wanted, sizeLimit: Int32(limit))
+            }
+            return result.entries.compactMap { entry -> PersonMatch? in
+                guard let uid = entry.first(attributes.username) else { return nil }
+                return PersonMatch(
+                    uid: uid, displayName: entry.first(attributes.displayName) ?? uid,
+                    organizationalUnit: entry.first(attributes.organizationalUnit))
+            }
+            .sorted { ($0.displayName, $0.uid) < ($1.displayName, $1.uid) }
+        } catch {
+            self.log(error, operation: "people search", logger: self.logger)
+            throw error
+        }
+    }
+}

@@ -71,14 +71,24 @@ struct WebBenchmark: AsyncParsableCommand {
             for _ in 0..<(counts.max() ?? 1) { group.addTask { try await web.login(approver, password: password) } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
+        // The inbox is paged: the first page and the pages behind its "Weitere" links list every task once.
         let inbox = try await web.page("/eingang", session: sessions[0])
-        let rows = WebClient.requestLinks(in: inbox)
+        var rows = WebClient.requestLinks(in: inbox)
+        var pageCount = 1
+        var next = WebClient.nextInboxPage(in: inbox)
+        while let path = next, pageCount <= tasks {
+            let more = try await web.page(path, session: sessions[0])
+            rows += WebClient.requestLinks(in: more)
+            pageCount += 1
+            next = WebClient.nextInboxPage(in: more)
+        }
         guard rows == tasks else {
-            throw WebBenchFailure("/eingang lists \(rows) requests, expected \(tasks)")
+            throw WebBenchFailure("/eingang lists \(rows) requests on \(pageCount) pages, expected \(tasks)")
         }
         let page = try await web.page("/antraege/\(long)", session: sessions[0])
         print(
-            "checked: /eingang lists \(rows) requests (\(inbox.readableBytes) bytes); /antraege/{id} shows "
+            "checked: /eingang lists \(rows) requests on \(pageCount) pages (first page \(inbox.readableBytes) bytes); "
+                + "/antraege/{id} shows "
                 + "\(WebClient.count("class=\"timeline-step", in: page)) steps and "
                 + "\(WebClient.count("class=\"decision\"", in: page)) decisions (\(page.readableBytes) bytes)")
 
@@ -303,6 +313,14 @@ struct WebClient: Sendable {
             rest = rest[found.upperBound...]
         }
         return ids.count
+    }
+
+    /// The inbox's "Weitere" link (`/eingang?nach=<id>`), or nil on its last page.
+    static func nextInboxPage(in page: ByteBuffer) -> String? {
+        let html = String(buffer: page)
+        guard let found = html.range(of: "href=\"/eingang?nach=") else { return nil }
+        let id = html[found.upperBound...].prefix(36)
+        return UUID(uuidString: String(id)) == nil ? nil : "/eingang?nach=" + id
     }
 
     static func count(_ needle: String, in page: ByteBuffer) -> Int {

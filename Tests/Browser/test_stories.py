@@ -18,7 +18,9 @@ def test_shared_data_with_personal_data_is_approved_by_everyone_in_turn(browser)
         b, "Altlastenkataster", personal=True,
         purpose="Abgleich der Altlastenflächen mit dem Bebauungsplan Nord (B-Plan 12/2026)")
     # confidential, personal data, high protection need: all four steps apply
-    assert "Liegt seit heute beim Schritt „Prüfung durch den Data Owner“ (Data Owner)." in status_text(b)
+    # The status names the person from the directory, not only the role.
+    assert "Liegt seit heute beim Schritt „Prüfung durch den Data Owner“ (Otto Oberle)." in status_text(b)
+    assert "Data Owner: Otto Oberle" in status_text(b)
     step_says(b, OWNER_STEP, "Jetzt an der Reihe")
     for title in (STEWARD_STEP, PRIVACY_STEP, SECURITY_STEP):
         step_says(b, title, "Folgt noch")
@@ -208,7 +210,8 @@ def test_draft_is_saved_and_submitted_later(browser):
     b.wait_for_path(rf"/antraege/{rid}(\?.*)?")
     assert notice(b) == "Der Antrag ist eingereicht."
     b.check("draft-submitted")
-    assert "Liegt seit heute beim Schritt „Prüfung durch den Data Owner“ (Data Owner)." in status_text(b)
+    # The status names the person from the directory, not only the role.
+    assert "Liegt seit heute beim Schritt „Prüfung durch den Data Owner“ (Otto Oberle)." in status_text(b)
 
 
 def test_deputy_decides_for_otto_and_the_page_says_so(browser):

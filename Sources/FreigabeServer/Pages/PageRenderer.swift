@@ -10,7 +10,8 @@ public struct PageRenderer: Sendable {
     /// Templates every start needs.
     static let requiredTemplates = [
         "layout", "start", "error", "login", "home", "catalog", "dataset", "request-form", "request-review", "request",
-        "inbox", "deputyships", "admin", "admin-dataset", "decision-link", "audit", "case-file",
+        "inbox", "deputyships", "admin", "admin-dataset", "admin-domain", "admin-outbox", "decision-link", "audit",
+        "case-file",
     ]
 
     let library: MustacheLibrary

@@ -21,6 +21,7 @@ struct AdminPages: Sendable {
             var id: String
             var title: String
             var stewardGroup: String
+            var href: String
         }
 
         var datasets: [DatasetRow]
@@ -29,6 +30,8 @@ struct AdminPages: Sendable {
         var hasProblems: Bool
         var report: String?
         var fileError: String?
+        /// After a redirect (`?hinweis=domain_saved`): what was just done.
+        var notice: String?
     }
 
     struct DatasetForm {
@@ -41,14 +44,14 @@ struct AdminPages: Sendable {
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("verwaltung") { request, context in
-            _ = try requireAdmin(request, context)
+            _ = try Self.requireAdmin(request, context)
             return try await overview(request, context: context)
         }
         group.post("verwaltung/import") { request, context in
             try await importCatalog(request, context: context)
         }
         group.get("verwaltung/datensatz") { request, context in
-            let caller = try requireAdmin(request, context)
+            let caller = try Self.requireAdmin(request, context)
             let id = request.uri.queryParameters["id"].map(String.init)
             var values: [String: String] = [:]
             if let id {
@@ -62,7 +65,8 @@ struct AdminPages: Sendable {
         }
     }
 
-    private func requireAdmin(_ request: Request, _ context: AppRequestContext) throws -> Caller {
+    /// The caller when they are an administrator; else 403 (the service checks the role again).
+    static func requireAdmin(_ request: Request, _ context: AppRequestContext) throws -> Caller {
         let caller = try context.pageCaller(request)
         guard caller.roles.contains(.admin) else {
             throw APIProblem(.forbidden, status: .forbidden, detail: UserText("catalog.admin_only"))
@@ -74,7 +78,7 @@ struct AdminPages: Sendable {
         _ request: Request, context: AppRequestContext, problems: [String] = [], report: String? = nil,
         fileError: String? = nil, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
-        let caller = try requireAdmin(request, context)
+        let caller = try Self.requireAdmin(request, context)
         let text = pages.text(request)
         let logger = context.logger(for: caller)
         let datasets = try await service.datasets(DatasetQuery(limit: 500), logger: logger)
@@ -86,14 +90,20 @@ struct AdminPages: Sendable {
                     href: "/verwaltung/datensatz?id="
                         + ($0.id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
             },
-            domains: domains.map { Overview.DomainRow(id: $0.id, title: $0.title, stewardGroup: $0.stewardGroup) },
-            problems: problems, hasProblems: !problems.isEmpty, report: report, fileError: fileError)
+            domains: domains.map {
+                Overview.DomainRow(
+                    id: $0.id, title: $0.title, stewardGroup: $0.stewardGroup,
+                    href: "/verwaltung/domaene?id="
+                        + ($0.id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+            },
+            problems: problems, hasProblems: !problems.isEmpty, report: report, fileError: fileError,
+            notice: request.uri.queryParameters["hinweis"] == "domain_saved" ? text("admin.domain.saved") : nil)
         return try pages.render(
             "admin", title: text("admin.title"), page: page, request: request, context: context, status: status)
     }
 
     private func importCatalog(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let caller = try requireAdmin(request, context)
+        let caller = try Self.requireAdmin(request, context)
         let text = pages.text(request)
         guard let file = context.form?.files["file"], !file.content.isEmpty else {
             return try await overview(
@@ -134,7 +144,7 @@ struct AdminPages: Sendable {
         _ request: Request, context: AppRequestContext, existingID: String?, values: [String: String],
         errors: [String: String], status: HTTPResponse.Status = .ok
     ) async throws -> Response {
-        let caller = try requireAdmin(request, context)
+        let caller = try Self.requireAdmin(request, context)
         let text = pages.text(request)
         let domains = try await service.domains(logger: context.logger(for: caller))
         func field(
@@ -182,7 +192,7 @@ struct AdminPages: Sendable {
     }
 
     private func saveDataset(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let caller = try requireAdmin(request, context)
+        let caller = try Self.requireAdmin(request, context)
         let form = context.form ?? WebForm(fields: [])
         let text = pages.text(request)
         let existing = form.text("existing_id")

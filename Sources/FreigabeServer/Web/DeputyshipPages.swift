@@ -1,10 +1,17 @@
 import Foundation
 import Hummingbird
+import LDAPDirectory
+import Logging
 
-/// Vertretungen: the caller's deputyships, setting one up and ending one early.
+/// Vertretungen: the caller's deputyships, setting one up and ending one early. The deputy is chosen
+/// from a search of the directory by name (`?suche=`), or typed as a user name when the directory is
+/// not there.
 struct DeputyshipPages: Sendable {
     let pages: WebPages
     let service: RequestService
+    let directory: LDAPDirectory?
+    /// How long the page waits for the directory's search.
+    var searchDeadline: Duration = .seconds(2)
 
     struct Row {
         var id: String
@@ -37,6 +44,10 @@ struct DeputyshipPages: Sendable {
         var fields: [FormField]
         var errors: ErrorSummary
         var notice: String?
+        /// What was searched for, shown again in the search field.
+        var search: String
+        /// The search's outcome in words („3 Personen gefunden“), nil before a search.
+        var searchResult: String?
     }
 
     func add(to group: RouterGroup<AppRequestContext>) {
@@ -45,7 +56,8 @@ struct DeputyshipPages: Sendable {
             let notice = request.uri.queryParameters["hinweis"].flatMap { key in
                 ["created", "ended"].contains(String(key)) ? text("notices.deputyship_\(key)") : nil
             }
-            return try await show(request, context: context, values: [:], errors: [:], notice: notice)
+            let search = request.uri.queryParameters["suche"].map(String.init) ?? ""
+            return try await show(request, context: context, values: [:], errors: [:], notice: notice, search: search)
         }
         group.post("vertretungen") { request, context in
             let caller = try context.pageCaller(request)
@@ -79,17 +91,46 @@ struct DeputyshipPages: Sendable {
 
     private func show(
         _ request: Request, context: AppRequestContext, values: [String: String], errors: [String: String],
-        notice: String? = nil, status: HTTPResponse.Status = .ok
+        notice: String? = nil, search: String = "", status: HTTPResponse.Status = .ok
     ) async throws -> Response {
         let caller = try context.pageCaller(request)
         let text = pages.text(request)
         let deputyships = try await service.deputyships(
             caller: caller, now: pages.now(), logger: context.logger(for: caller))
-        let fields = [
-            FormField(
+        let search = String(search.prefix(200)).trimmingCharacters(in: .whitespacesAndNewlines)
+        var matches: [LDAPDirectory.PersonMatch] = []
+        var searchResult: String?
+        if !search.isEmpty {
+            switch await find(search, logger: context.logger(for: caller)) {
+            case .tooShort: searchResult = text("deputyships.search.too_short")
+            case .unavailable: searchResult = text("deputyships.search.unavailable")
+            case .found(let found):
+                matches = found.filter { $0.uid.lowercased() != caller.uid.lowercased() }
+                searchResult =
+                    matches.isEmpty
+                    ? text("deputyships.search.none", ["text": search])
+                    : text("deputyships.search.found", ["count": String(matches.count)])
+            }
+        }
+        let deputy =
+            matches.isEmpty
+            ? FormField(
                 .text, name: "deputy", label: text("deputyships.form.deputy"),
                 hint: text("deputyships.form.deputy_hint"),
-                value: values["deputy"], error: errors["deputy"], required: true),
+                value: values["deputy"], error: errors["deputy"], required: true)
+            : FormField(
+                .radios, name: "deputy", label: text("deputyships.form.deputy_choice"), value: values["deputy"],
+                error: errors["deputy"], required: true,
+                options: matches.map { match in
+                    (
+                        match.uid,
+                        text(
+                            "deputyships.search.option",
+                            ["name": match.displayName, "uid": match.uid, "unit": match.organizationalUnit ?? "–"])
+                    )
+                })
+        let fields = [
+            deputy,
             FormField(
                 .date, name: "valid_from", label: text("deputyships.form.valid_from"), value: values["valid_from"],
                 error: errors["valid_from"], required: true),
@@ -106,7 +147,35 @@ struct DeputyshipPages: Sendable {
             "deputyships", title: text("deputyships.title"),
             page: Page(
                 rows: rows, isEmpty: rows.isEmpty, fields: fields, errors: ErrorSummary(fields: fields, errors: errors),
-                notice: notice),
+                notice: notice, search: search, searchResult: searchResult),
             request: request, context: context, status: status)
+    }
+
+    enum SearchOutcome {
+        case tooShort
+        case unavailable
+        case found([LDAPDirectory.PersonMatch])
+    }
+
+    /// The directory's people matching `search`, within ``searchDeadline``.
+    private func find(_ search: String, logger: Logger) async -> SearchOutcome {
+        guard LDAPDirectory.searchLength.contains(search.count) else { return .tooShort }
+        guard let directory else { return .unavailable }
+        let deadline = searchDeadline
+        do {
+            return try await withThrowingTaskGroup(of: SearchOutcome.self) { group in
+                group.addTask { .found(try await directory.searchPeople(matching: search, limit: 20)) }
+                group.addTask {
+                    try await Task.sleep(for: deadline)
+                    return .unavailable
+                }
+                let first = try await group.next() ?? .unavailable
+                group.cancelAll()
+                return first
+            }
+        } catch {
+            logger.notice("Directory search for a deputy failed", metadata: ["error": "\(error)"])
+            return .unavailable
+        }
     }
 }

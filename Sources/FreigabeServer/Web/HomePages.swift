@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import Mustache
 
 /// The start page (what Freigabe is; once logged in: my requests, my inbox, my deputyships), the inbox,
@@ -8,6 +9,8 @@ struct HomePages: Sendable {
     let pages: WebPages
     /// nil without a database: only the public start page is served.
     let service: RequestService?
+    /// Names the people a request waits for; nil without a database.
+    let acting: ActingPeopleLookup?
 
     struct RequestRow {
         var href: String
@@ -43,7 +46,23 @@ struct HomePages: Sendable {
     struct Inbox {
         var items: [InboxRow]
         var isEmpty: Bool
+        /// „500 Anträge warten auf Ihre Entscheidung“, or nil past the last page.
+        var total: String?
+        /// The next page's link, or nil on the last page.
+        var next: String?
+        /// The first page's link, on every page after the first.
+        var first: String?
+        /// Stored, as Mustache reads only stored properties.
+        var hasPages: Bool
+
+        init(items: [InboxRow], isEmpty: Bool, total: String?, next: String?, first: String?) {
+            (self.items, self.isEmpty, self.total, self.next, self.first) = (items, isEmpty, total, next, first)
+            hasPages = next != nil || first != nil
+        }
     }
+
+    /// Rows per inbox page: a page costs the same with 50 or 5,000 open tasks (`make bench-web`).
+    static let inboxPageSize = 50
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("/") { request, context in
@@ -55,8 +74,12 @@ struct HomePages: Sendable {
             let logger = context.logger(for: caller)
             let mine = try await service.myRequests(
                 caller: caller, query: RequestQuery(limit: 50), now: now, logger: logger)
-            let inbox = try await service.inbox(caller: caller, now: now, logger: logger)
+            // Only the count: one item is enough to learn it.
+            let inboxCount =
+                try await service.inboxPage(caller: caller, after: nil, limit: 1, now: now, logger: logger)
+                .total ?? 0
             let deputyships = try await service.deputyships(caller: caller, now: now, logger: logger)
+            let people = await names(of: mine, now: now, logger: logger)
             let dashboard = Dashboard(
                 name: caller.displayName,
                 requests: mine.map { summary in
@@ -64,12 +87,13 @@ struct HomePages: Sendable {
                         href: "/antraege/\(summary.id.uuidString)", number: summary.number,
                         dataset: summary.datasetTitle,
                         kind: text("kinds.\(summary.kind.rawValue)"),
-                        status: StatusWords.sentence(summary.status, text: text),
+                        status: StatusWords.sentence(
+                            summary.status, text: text, people: people[summary.id], shortNames: true),
                         deadline: StatusWords.deadline(summary.status, text: text))
                 },
-                inboxCount: inbox.count,
-                inboxText: inbox.isEmpty
-                    ? text("home.inbox_empty") : text("home.inbox_count", ["count": String(inbox.count)]),
+                inboxCount: inboxCount,
+                inboxText: inboxCount == 0
+                    ? text("home.inbox_empty") : text("home.inbox_count", ["count": String(inboxCount)]),
                 deputyships: deputyships.filter(\.active).map {
                     DeputyshipPages.Row($0, caller: caller.uid, now: now, text: text)
                 })
@@ -80,12 +104,12 @@ struct HomePages: Sendable {
             let caller = try context.pageCaller(request)
             guard let service else { throw HTTPError(.notFound) }
             let text = pages.text(request)
-            let items = try await service.inbox(caller: caller, now: pages.now(), logger: context.logger(for: caller))
-            // Oldest deadline first; items without a deadline last.
-            let sorted = items.sorted {
-                ($0.deadline ?? .distantFuture, $0.since) < ($1.deadline ?? .distantFuture, $1.since)
-            }
-            let rows = sorted.map { item in
+            // `?nach=<request id>` continues after that request; anything else starts at the first page.
+            let after = request.uri.queryParameters["nach"].flatMap { UUID(uuidString: String($0)) }
+            let page = try await service.inboxPage(
+                caller: caller, after: after, limit: Self.inboxPageSize, now: pages.now(),
+                logger: context.logger(for: caller))
+            let rows = page.items.map { item in
                 InboxRow(
                     href: "/antraege/\(item.request.id.uuidString)", number: item.request.number,
                     dataset: item.request.datasetTitle, requester: text("inbox.from", ["uid": item.request.requester]),
@@ -95,9 +119,13 @@ struct HomePages: Sendable {
                     waited: text("inbox.waited", ["days": String(item.workingDaysWaited)]),
                     overdue: item.overdue ? text("inbox.overdue") : nil)
             }
+            let inbox = Inbox(
+                items: rows, isEmpty: rows.isEmpty && after == nil,
+                total: page.total.map { text($0 == 1 ? "inbox.total_one" : "inbox.total", ["count": String($0)]) },
+                next: page.next.map { "/eingang?nach=\($0.uuidString)" },
+                first: after == nil ? nil : "/eingang")
             return try pages.render(
-                "inbox", title: text("inbox.title"), page: Inbox(items: rows, isEmpty: rows.isEmpty), request: request,
-                context: context)
+                "inbox", title: text("inbox.title"), page: inbox, request: request, context: context)
         }
         group.get("sprache/{code}") { request, context in
             let code = context.parameters.get("code") ?? ""
@@ -112,6 +140,29 @@ struct HomePages: Sendable {
             }
             return response
         }
+    }
+
+    /// Who the caller's requests in review wait for, by request (the first ten: a start page does not
+    /// wait for dozens of directory lookups; the others name the role). One deadline for all.
+    private func names(
+        of requests: [RequestSummary], now: Date, logger: Logger
+    ) async -> [UUID: ActingPeople] {
+        guard let acting, let service else { return [:] }
+        let waiting = requests.filter { $0.status.phase == .inReview && !$0.status.waitingFor.isEmpty }.prefix(10)
+        guard !waiting.isEmpty else { return [:] }
+        var datasets: [String: DatasetView] = [:]
+        var result: [UUID: ActingPeople] = [:]
+        for summary in waiting {
+            if datasets[summary.datasetID] == nil {
+                datasets[summary.datasetID] = try? await service.dataset(id: summary.datasetID, logger: logger)
+            }
+            guard let dataset = datasets[summary.datasetID],
+                let people = await acting.people(
+                    roles: summary.status.waitingFor, dataset: dataset, now: now, logger: logger)
+            else { break }  // The directory did not answer: the rest name roles too, without waiting again.
+            result[summary.id] = people
+        }
+        return result
     }
 
     /// Why an inbox item is the caller's: their own role, as deputy of someone, or as escalation.

@@ -30,6 +30,21 @@ struct RequestPage {
         var isCurrent: Bool
     }
 
+    /// Who must decide the current step now, named from the directory, with their deputies.
+    struct Acting {
+        struct RoleRow {
+            var role: String
+            var people: String
+            var deputies: String?
+        }
+
+        /// The directory did not answer: the roles alone.
+        var unknown: Bool
+        var roles: [RoleRow]
+        /// A warning for every approver the task mail cannot reach.
+        var missingMail: [String]
+    }
+
     /// The decision form, when the viewer may decide.
     struct DecisionForm {
         var capacity: String
@@ -52,6 +67,8 @@ struct RequestPage {
     var overdue: Bool
     var escalated: Bool
     var question: String?
+    /// While in review: who must decide now (``named(_:status:text:)``).
+    var acting: Acting?
     var facts: [Row]
     var steps: [StepRow]
     var workflow: String
@@ -111,6 +128,32 @@ struct RequestPage {
         }
         if canRevoke { shown.insert("reason") }
         self.errors = ErrorSummary(fields: [], errors: errors.filter { !shown.contains($0.key) })
+    }
+
+    /// Names the people who must decide now (`people` nil: the directory did not answer in time).
+    mutating func named(_ people: ActingPeople?, status: RequestStatus, text: PageText) {
+        guard status.phase == .inReview, !status.waitingFor.isEmpty else { return }
+        self.status = StatusWords.sentence(status, text: text, people: people)
+        var missingMail: [String] = []
+        let roles = status.waitingFor.map { role in
+            let label = text("request.acting_role", ["role": text.role(role)])
+            guard let people else { return Acting.RoleRow(role: label, people: "", deputies: nil) }
+            let holders = people.byRole[role] ?? []
+            for person in holders where !person.hasMail {
+                missingMail.append(text("request.no_mail", ["name": person.name]))
+            }
+            let deputies = holders.flatMap(\.deputies)
+            return Acting.RoleRow(
+                role: label,
+                people: holders.isEmpty
+                    ? text("request.acting_nobody") : holders.map(\.name).joined(separator: ", "),
+                deputies: holders.isEmpty
+                    ? nil
+                    : deputies.isEmpty
+                        ? text("request.acting_no_deputy")
+                        : text("request.acting_deputies", ["names": deputies.joined(separator: ", ")]))
+        }
+        acting = Acting(unknown: people == nil, roles: roles, missingMail: missingMail)
     }
 
     static func facts(_ view: RequestView, text: PageText) -> [Row] {

@@ -10,6 +10,8 @@ import WorkflowEngine
 struct RequestPages: Sendable {
     let pages: WebPages
     let service: RequestService
+    /// Names the people a request waits for (with a deadline; roles alone when the directory is down).
+    let acting: ActingPeopleLookup
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("antraege/neu") { request, context in
@@ -32,7 +34,13 @@ struct RequestPages: Sendable {
             let notice = request.uri.queryParameters["hinweis"].flatMap { key in
                 Self.notices.contains(String(key)) ? text("notices.\(key)") : nil
             }
-            return try show(RequestPage(view, text: text, notice: notice), request: request, context: context)
+            var page = RequestPage(view, text: text, notice: notice)
+            page.named(
+                await acting.people(
+                    roles: view.status.waitingFor, dataset: view.dataset, now: pages.now(),
+                    logger: context.logger(for: caller)),
+                status: view.status, text: text)
+            return try show(page, request: request, context: context)
         }
         group.post("antraege/{id}/entscheidung") { request, context in
             try await decide(request, context: context)

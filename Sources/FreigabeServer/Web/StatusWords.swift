@@ -2,15 +2,21 @@ import Foundation
 import WorkflowEngine
 
 /// A request's status as a sentence: „Liegt seit 3 Arbeitstagen bei der Datenschutzprüfung
-/// (Datenschutzbeauftragte/r)“. Built from the service's status, which the engine answered.
+/// (Dora D.)“. Built from the service's status, which the engine answered; with `people` the roles are
+/// named by the people who hold them (short names on lists), without them by the role.
 enum StatusWords {
-    static func sentence(_ status: RequestStatus, text: PageText) -> String {
+    static func sentence(
+        _ status: RequestStatus, text: PageText, people: ActingPeople? = nil, shortNames: Bool = false
+    ) -> String {
         switch status.phase {
         case .draft:
             return text("status.draft")
         case .inReview:
             let step = status.stepTitle.map { text($0) } ?? status.step ?? ""
-            let who = status.waitingFor.map { text.role($0) }.joined(separator: ", ")
+            let who = status.waitingFor.map { role in
+                guard let holders = people?.byRole[role], !holders.isEmpty else { return text.role(role) }
+                return holders.map { ActingPeople.name($0.name, short: shortNames) }.joined(separator: ", ")
+            }.joined(separator: ", ")
             let days = status.workingDaysWaited ?? 0
             let key = days == 0 ? "status.in_review_today" : days == 1 ? "status.in_review_one_day" : "status.in_review"
             return text(key, ["step": step, "who": who, "days": String(days)])

@@ -14,7 +14,7 @@ struct WebRoutes: Sendable {
 
     func add(to router: Router<AppRequestContext>) {
         guard let service, let sessions else {
-            HomePages(pages: pages, service: nil).add(to: router.group())
+            HomePages(pages: pages, service: nil, acting: nil).add(to: router.group())
             return
         }
         let settings = pages.settings
@@ -32,11 +32,14 @@ struct WebRoutes: Sendable {
             .add(middleware: FormCSRFMiddleware())
             .add(middleware: SessionAuthenticator(directory: directory, settings: settings, now: pages.now))
         LoginPages(pages: pages, authenticator: authenticator, sessions: sessions).add(to: group)
-        HomePages(pages: pages, service: service).add(to: group)
+        let acting = ActingPeopleLookup(directory: directory, service: service)
+        HomePages(pages: pages, service: service, acting: acting).add(to: group)
         CatalogPages(pages: pages, service: service).add(to: group)
-        RequestPages(pages: pages, service: service).add(to: group)
-        DeputyshipPages(pages: pages, service: service).add(to: group)
+        RequestPages(pages: pages, service: service, acting: acting).add(to: group)
+        DeputyshipPages(pages: pages, service: service, directory: directory).add(to: group)
         AdminPages(pages: pages, service: service).add(to: group)
+        AdminDomainPages(pages: pages, service: service).add(to: group)
+        AdminOutboxPages(pages: pages, service: service).add(to: group)
         AuditPages(pages: pages, service: service, query: AuditQuery(client: service.client)).add(to: group)
         CaseFilePages(pages: pages, service: service, query: AuditQuery(client: service.client)).add(to: group)
         DecisionLinkPages(

@@ -1,0 +1,158 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowEngine
+
+/// One page of the inbox, oldest deadline first, and how many requests wait in all.
+public struct InboxPage: Sendable, Hashable {
+    public var items: [InboxItem]
+    /// The requests of the caller's inbox by the SQL pre-selection (roles, ownership, stewardship,
+    /// escalation). The engine may still leave out a few of them when their page is read (say, a step
+    /// the caller already decided on once); the pages never show such an item.
+    public var total: Int?
+    /// The request to continue after (`after:` of the next page), or nil on the last page.
+    public var next: UUID?
+}
+
+extension RequestService {
+    /// A page of ``inbox(caller:now:logger:)``: at most `limit` items after the request `after`
+    /// (keyset: deadline, nulls last, then creation time and id), so a page costs the same with 50 or 5,000
+    /// open tasks. The engine answers for each item as in the full inbox.
+    public func inboxPage(
+        caller: Caller, after: UUID?, limit: Int = 50, now: Date, logger: Logger
+    ) async throws(ServiceError) -> InboxPage {
+        try await guarded(logger) {
+            try await self.performInboxPage(caller: caller, after: after, limit: limit, now: now, logger: $0)
+        }
+    }
+
+    private func performInboxPage(
+        caller: Caller, after: UUID?, limit: Int, now: Date, logger: Logger
+    ) async throws -> InboxPage {
+        var logger = logger
+        logger[metadataKey: "actor"] = "\(caller.uid)"
+        let limit = min(max(limit, 1), 200)
+        let context = try await CallerContext.load(
+            caller: caller, now: now, client: client, principals: principals, logger: logger)
+        var people = [caller.directoryFacts]
+        var uids = [caller.uid]
+        for deputy in context.activePrincipals(at: now) {
+            people.append(deputy.principalFacts)
+            uids.append(deputy.deputyship.principal)
+        }
+        let filter = InboxFilter(
+            caller: caller.uid, uids: uids,
+            roleNames: Array(Set(people.flatMap { CallerContext.directoryRoles($0).map(\.identifier) })),
+            domains: Array(Set(people.flatMap(\.stewardDomains))),
+            groupKeys: Array(Set(people.flatMap { $0.groups.map(DNKey.key) })),
+            ownRoleNames: CallerContext.directoryRoles(caller.directoryFacts).map(\.identifier))
+        return try await Database.read(client, logger: logger) { [logger] connection in
+            var items: [InboxItem] = []
+            var total: Int?
+            var cursor = after
+            // One extra item tells whether a next page exists; batches repeat only when the engine left
+            // candidates out.
+            while items.count <= limit {
+                let batch = try await filter.candidates(
+                    after: cursor, limit: limit + 1, on: connection, logger: logger)
+                if total == nil { total = batch.total }
+                for (record, dataset) in batch.rows {
+                    let machine = try await self.machine(for: record, on: connection, logger: logger)
+                    if let item = self.inboxItem(record, dataset: dataset, machine: machine, context: context, now: now)
+                    {
+                        items.append(item)
+                    }
+                }
+                guard batch.rows.count == limit + 1, let last = batch.rows.last else { break }
+                cursor = last.0.id
+            }
+            if after == nil, total == nil { total = 0 }
+            let hasMore = items.count > limit
+            let shown = Array(items.prefix(limit))
+            return InboxPage(items: shown, total: total, next: hasMore ? shown.last?.request.id : nil)
+        }
+    }
+
+    /// The engine's answer for one candidate, as an inbox item (nil: the caller may not decide it now).
+    func inboxItem(
+        _ record: RequestRecord, dataset: DatasetRecord, machine: RequestMachine, context: CallerContext, now: Date
+    ) -> InboxItem? {
+        guard case .inReview(let progress) = machine.state,
+            let authority = context.authority(machine, dataset: dataset, now: now),
+            let step = machine.definition.step(progress.step)
+        else { return nil }
+        let capacity: DecisionCapacity =
+            switch authority.capacity {
+            case .ownRole: .own
+            case .deputy: .deputy
+            case .escalation: .escalation
+            }
+        return InboxItem(
+            request: views.summary(record, machine: machine, dataset: dataset, now: now), step: step.id,
+            stepTitle: step.title, branch: authority.branch, role: authority.role.identifier,
+            capacity: capacity, actingFor: authority.principal, deadline: progress.deadline,
+            since: progress.enteredAt,
+            workingDaysWaited: calendar.workingDaysElapsed(from: progress.enteredAt, to: now),
+            overdue: progress.deadline.map { $0 <= now } ?? false)
+    }
+}
+
+/// The SQL pre-selection of the inbox (the same as ``RequestService/inbox(caller:now:logger:)``), paged by
+/// keyset. A cursor is a request id; its row's deadline, creation time and id are the key, so a cursor
+/// never carries a timestamp through a URL.
+private struct InboxFilter: Sendable {
+    var caller: String
+    var uids: [String]
+    var roleNames: [String]
+    var domains: [String]
+    var groupKeys: [String]
+    var ownRoleNames: [String]
+
+    struct Batch {
+        var rows: [(RequestRecord, DatasetRecord)]
+        /// All candidates, before the keyset; nil when the batch is empty.
+        var total: Int?
+    }
+
+    func candidates(
+        after: UUID?, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Batch {
+        let rows = try await connection.query(
+            """
+            WITH candidates AS (
+                SELECT r.id, r.deadline, r.created_at, count(*) OVER () AS total
+                FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
+                WHERE r.phase = 'in_review' AND r.requester <> \(caller)
+                  AND (r.pending_roles && \(roleNames)::text[]
+                    OR ('data_owner' = ANY (r.pending_roles)
+                        AND (d.owner = ANY (\(uids)::text[]) OR d.owner_group_key = ANY (\(groupKeys)::text[])))
+                    OR ('data_steward' = ANY (r.pending_roles)
+                        AND (d.domain_id = ANY (\(domains)::text[]) OR dm.steward_group_key = ANY (\(groupKeys)::text[])))
+                    OR r.escalation_role = ANY (\(ownRoleNames)::text[]))
+            ), cursor AS (
+                SELECT deadline, created_at, id FROM requests WHERE id = \(after)
+            ), page AS (
+                SELECT c.id, c.total FROM candidates c LEFT JOIN cursor k ON true
+                WHERE \(after)::uuid IS NULL
+                   OR (k.id IS NOT NULL AND CASE WHEN k.deadline IS NULL
+                        THEN c.deadline IS NULL AND (c.created_at, c.id) > (k.created_at, k.id)
+                        ELSE c.deadline IS NULL OR (c.deadline, c.created_at, c.id) > (k.deadline, k.created_at, k.id)
+                      END)
+                ORDER BY c.deadline NULLS LAST, c.created_at, c.id
+                LIMIT \(limit)
+            )
+            SELECT page.total, \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)
+            FROM page JOIN requests r ON r.id = page.id
+              JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
+            ORDER BY r.deadline NULLS LAST, r.created_at, r.id
+            """, logger: logger)
+        var batch = Batch(rows: [])
+        for try await row in rows {
+            var cells = RowCursor(row)
+            let total: Int = try cells.next()
+            batch.total = total
+            batch.rows.append((try RequestRecord.from(&cells), try DatasetRecord.from(&cells)))
+        }
+        return batch
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import LDAPDirectory
+import Logging
+import WorkflowEngine
+
+/// The people behind the roles a request waits for, with their deputies in force, named from the
+/// directory: „Dora Datenschutz (Vertretung: Paul Vertretung)“.
+///
+/// Which roles must act is the engine's answer (``RequestStatus/waitingFor``); who holds a role is the
+/// same answer the mail to them uses (``EffectWriter/recipient(_:_:)`` and ``ResolvedRecipients``), so a
+/// page never names someone the task mail would not reach.
+struct ActingPeople: Sendable, Hashable {
+    struct Person: Sendable, Hashable {
+        var uid: String
+        var name: String
+        /// Whether the directory has a mail address: without one the task mail cannot reach them.
+        var hasMail: Bool
+        /// Names of their deputies in force now.
+        var deputies: [String]
+    }
+
+    /// Role identifier → the people who hold it for this request.
+    var byRole: [String: [Person]]
+
+    /// „Dora Datenschutz“, „Dora D.“ with `short`.
+    static func name(_ displayName: String, short: Bool) -> String {
+        let words = displayName.split(separator: " ")
+        guard short, words.count > 1, let last = words.last?.first else { return displayName }
+        return words.dropLast().joined(separator: " ") + " " + String(last) + "."
+    }
+}
+
+/// Looks up ``ActingPeople`` with a deadline: when the directory is missing, down or slow, the answer is
+/// nil and the page names the roles only (a status page never fails because of the directory).
+struct ActingPeopleLookup: Sendable {
+    let directory: LDAPDirectory?
+    let service: RequestService
+    /// The whole lookup of one page, all roles and deputies together.
+    var deadline: Duration = .seconds(2)
+
+    /// The people for `roles` of a request on `dataset`, or nil when the directory did not answer in time.
+    func people(
+        roles: [String], dataset: DatasetView, now: Date, logger: Logger
+    ) async -> ActingPeople? {
+        guard let directory, !roles.isEmpty else { return nil }
+        let deadline = deadline
+        do {
+            return try await withThrowingTaskGroup(of: ActingPeople?.self) { group in
+                group.addTask {
+                    try await resolve(roles: roles, dataset: dataset, directory: directory, now: now, logger: logger)
+                }
+                group.addTask {
+                    try await Task.sleep(for: deadline)
+                    return nil
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                if first == nil { logger.notice("Directory lookup of the acting people timed out") }
+                return first
+            }
+        } catch {
+            logger.notice("Directory lookup of the acting people failed", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    private func resolve(
+        roles: [String], dataset: DatasetView, directory: LDAPDirectory, now: Date, logger: Logger
+    ) async throws -> ActingPeople {
+        // The steward group is the domain's; the dataset's view names only the domain.
+        let stewardGroup =
+            roles.contains(Role.dataSteward.identifier)
+            ? try await service.domains(logger: logger).first { $0.id == dataset.domain }?.stewardGroup : nil
+        let record = DatasetRecord(
+            view: dataset, ownerGroupKey: nil, stewardGroup: stewardGroup ?? "", stewardGroupKey: "")
+        let context = EffectContext(
+            requestID: UUID(), number: "", kind: .sharedData, dataset: record, requester: "", now: now)
+        let mail = LDAPMailDirectory(directory: directory)
+        var byRole: [String: [ActingPeople.Person]] = [:]
+        var everyone: [MailPerson] = []
+        for role in roles {
+            var recipient = EffectWriter.recipient(Role(identifier: role), context)
+            if recipient.group == "" { recipient.group = nil }
+            let resolved = try await ResolvedRecipients.resolve([recipient], in: mail)
+            everyone += resolved.people
+            byRole[role] = resolved.people.map {
+                ActingPeople.Person(uid: $0.uid, name: $0.displayName, hasMail: $0.mail != nil, deputies: [])
+            }
+        }
+        let deputies = try await OutboxStore.deputies(
+            of: everyone.map(\.uid), at: now, client: service.client, logger: logger)
+        var names: [String: String] = [:]
+        for (deputy, _) in deputies where names[deputy] == nil {
+            names[deputy] = (try? await mail.person(uid: deputy))??.displayName ?? deputy
+        }
+        for (role, people) in byRole {
+            byRole[role] = people.map { person in
+                var person = person
+                person.deputies = deputies.filter { $0.principal.lowercased() == person.uid.lowercased() }
+                    .map { names[$0.deputy] ?? $0.deputy }
+                return person
+            }
+        }
+        return ActingPeople(byRole: byRole)
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import LDAPDirectory
+import Testing
+import WorkflowEngine
+
+@testable import FreigabeServer
+
+/// The status in words names the people who must act (from the directory, with their deputies), and
+/// falls back to the role when the directory cannot say.
+@Suite("Web: who must act now", .serialized)
+struct WebActingPeopleTests {
+    @Test("start page and request page name the person, the deputy, and nobody for an unknown owner")
+    func statusNamesThePerson() async throws {
+        try await WebFixture.with { fixture, client in
+            let request = try await fixture.store.submittedRequest()
+            // otto (Otto Oberle) owns baumkataster; paul (Paul Peters) is his deputy now.
+            _ = try await fixture.service.createDeputyship(
+                NewDeputyship(
+                    principal: nil, deputy: "paul", validFrom: Clock.start,
+                    validUntil: Clock.days(30)),
+                caller: People.otto, now: Clock.start, logger: fixture.store.logger)
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let home = try await anna.get("/")
+            #expect(home.html.contains("Liegt seit heute beim Schritt „Prüfung durch den Data Owner“ (Otto O.)."))
+            let page = try await anna.get("/antraege/\(request.id.uuidString)")
+            #expect(page.html.contains("Wer jetzt entscheiden muss"))
+            #expect(page.html.contains("(Otto Oberle)."))
+            #expect(page.html.contains("Vertretung: Paul Peters"))
+            #expect(!page.html.contains("keine E-Mail-Adresse"), "otto has a mail address")
+
+            // A dataset whose owner is not in the directory: the page says so instead of failing.
+            _ = try await fixture.service.upsertDataset(
+                DatasetInput(
+                    id: "geisterdaten", title: "Geisterdaten", description: "", domain: "umwelt", owner: "niemand",
+                    ownerGroup: nil, classification: .internal, personalData: .none, protectionNeed: .normal,
+                    licence: nil, highValue: false, formats: []),
+                caller: People.adam, now: Clock.start, logger: fixture.store.logger)
+            let ghost = try await fixture.store.shared("geisterdaten")
+            let ghostPage = try await anna.get("/antraege/\(ghost.id.uuidString)")
+            #expect(ghostPage.status == 200)
+            #expect(ghostPage.html.contains("niemand im Verzeichnis gefunden"))
+            #expect(ghostPage.html.contains("(Data Owner)."), "the role stands where no person was found")
+        }
+    }
+
+    @Test("a directory that does not answer: nil within the deadline, and the page names the roles")
+    func silentDirectoryFallsBackToRoles() async throws {
+        try await ServiceFixture.with { store in
+            let silent = try await SilentServer.start()
+            var configuration = try DemoDirectory.configuration()
+            configuration.url = "ldap://127.0.0.1:\(silent.port)"
+            let directory = try LDAPDirectory(configuration: configuration, logger: APITestSupport.logger)
+            let service = RequestService(
+                client: store.app, workflows: StoreTestSupport.workflows, calendar: StoreTestSupport.calendar,
+                principals: People.resolver)
+            let view = try await store.submittedRequest()
+            var lookup = ActingPeopleLookup(directory: directory, service: service)
+            lookup.deadline = .milliseconds(500)
+            let started = ContinuousClock.now
+            let people = await lookup.people(
+                roles: view.status.waitingFor, dataset: view.dataset, now: Clock.start, logger: store.logger)
+            let elapsed = ContinuousClock.now - started
+            #expect(people == nil)
+            #expect(elapsed < .seconds(2), "took \(elapsed)")
+            let text = PageText(catalog: StoreTestSupport.german)
+            var page = RequestPage(view, text: text)
+            page.named(people, status: view.status, text: text)
+            #expect(page.status.contains("(Data Owner)"))
+            #expect(page.acting?.unknown == true)
+            await directory.shutdown()
+            try await silent.stop()
+        }
+    }
+
+    @Test("an approver without a mail address gets a visible warning; names and deputies are listed")
+    func missingMailIsWarned() async throws {
+        try await ServiceFixture.with { store in
+            let view = try await store.submittedRequest()
+            let text = PageText(catalog: StoreTestSupport.german)
+            var page = RequestPage(view, text: text)
+            let people = ActingPeople(byRole: [
+                "data_owner": [
+                    .init(uid: "otto", name: "Otto Oberle", hasMail: false, deputies: ["Paul Peters"]),
+                    .init(uid: "olli", name: "Olli <b>Ohnepost</b>", hasMail: true, deputies: []),
+                ]
+            ])
+            page.named(people, status: view.status, text: text)
+            #expect(page.status.contains("(Otto Oberle, Olli <b>Ohnepost</b>)."))
+            #expect(page.acting?.missingMail.count == 1)
+            #expect(page.acting?.missingMail.first?.contains("Für Otto Oberle ist im Verzeichnis keine E-Mail") == true)
+            #expect(page.acting?.roles.first?.deputies == "Vertretung: Paul Peters")
+            #expect(ActingPeople.name("Dora Dietz", short: true) == "Dora D.")
+            #expect(ActingPeople.name("Anna Maria von Albers", short: true) == "Anna Maria von A.")
+            #expect(ActingPeople.name("Cher", short: true) == "Cher")
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import PostgresNIO
+import Testing
+
+@testable import FreigabeServer
+
+/// Administration pages: data domains with their steward groups, and the outbox with „erneut senden“.
+@Suite("Web administration: domains and outbox", .serialized)
+struct WebAdminTests {
+    static func domains(_ fixture: WebFixture) async throws -> [String: (String, String)] {
+        var result: [String: (String, String)] = [:]
+        let rows = try await fixture.store.admin.query(
+            "SELECT id, title, steward_group FROM domains", logger: fixture.store.logger)
+        for try await (id, title, group) in rows.decode((String, String, String).self) { result[id] = (title, group) }
+        return result
+    }
+
+    @Test(
+        "an admin creates and edits a domain through the catalogue import; hostile input is refused and stores nothing")
+    func domainsAreEdited() async throws {
+        try await WebFixture.with { fixture, client in
+            let adam = Browser(client)
+            try await adam.login("adam")
+            let overview = try await adam.get("/verwaltung")
+            #expect(overview.html.contains("href=\"/verwaltung/domaene?id=umwelt\""))
+            let form = try await adam.get("/verwaltung/domaene")
+            #expect(form.status == 200)
+            let csrf = try #require(form.hidden("_csrf"))
+            let group = "cn=stewards-kultur,ou=groups,dc=stadt,dc=example"
+            let created = try await adam.post(
+                "/verwaltung/domaene",
+                [("id", "kultur"), ("title", "Kultur <i>und</i> Freizeit"), ("steward_group", group)],
+                csrf: csrf)
+            #expect(created.status == 303)
+            #expect(created.location == "/verwaltung?hinweis=domain_saved")
+            #expect(try await Self.domains(fixture)["kultur"]?.0 == "Kultur <i>und</i> Freizeit")
+            let listed = try await adam.get("/verwaltung?hinweis=domain_saved")
+            #expect(listed.html.contains("Die Datendomäne ist gespeichert."))
+            #expect(listed.html.contains("Kultur &lt;i&gt;und&lt;/i&gt; Freizeit"))
+            #expect(!listed.html.contains("<i>und</i>"))
+            #expect(try await fixture.store.auditEvents().last == "catalog_imported")
+
+            let edit = try await adam.get("/verwaltung/domaene?id=kultur")
+            #expect(edit.html.contains("value=\"\(group)\""))
+            let edited = try await adam.post(
+                "/verwaltung/domaene",
+                [
+                    ("existing_id", "kultur"), ("title", "Kultur"),
+                    ("steward_group", "cn=kultur-stewards,ou=groups,dc=stadt,dc=example"),
+                ],
+                csrf: csrf)
+            #expect(edited.status == 303)
+            #expect(try await Self.domains(fixture)["kultur"]?.1 == "cn=kultur-stewards,ou=groups,dc=stadt,dc=example")
+
+            let before = try await fixture.allCounts()
+            let domainsBefore = try await Self.domains(fixture).mapValues { "\($0.0)|\($0.1)" }
+            let hostile: [([(String, String)], String, String)] = [
+                ([("id", "Kultur!"), ("title", "T"), ("steward_group", group)], "id", "Kennung aus Kleinbuchstaben"),
+                ([("id", "../etc"), ("title", "T"), ("steward_group", group)], "id", "Kennung aus Kleinbuchstaben"),
+                ([("id", "x"), ("title", ""), ("steward_group", group)], "title", "Titel"),
+                ([("id", "x"), ("title", "A\u{7}B"), ("steward_group", group)], "title", "Steuerzeichen"),
+                (
+                    [("id", "x"), ("title", String(repeating: "a", count: 201)), ("steward_group", group)], "title",
+                    "200"
+                ),
+                ([("id", "x"), ("title", "T"), ("steward_group", "kein DN")], "steward_group", "DN einer LDAP-Gruppe"),
+                ([("id", "x"), ("title", "T"), ("steward_group", "cn=a,\u{0}ou=groups")], "steward_group", "DN"),
+                ([("id", "umwelt"), ("title", "Übernahme"), ("steward_group", group)], "id", "gibt es schon"),
+            ]
+            for (fields, field, message) in hostile {
+                let refused = try await adam.post("/verwaltung/domaene", fields, csrf: csrf)
+                #expect(refused.status == 422, "\(fields)")
+                #expect(refused.html.contains(message), "\(field): \(message)")
+                #expect(refused.html.contains("id=\"f-\(field.replacingOccurrences(of: "_", with: "-"))-error\""))
+            }
+            // An edit of a domain that does not exist is a 404, not a creation.
+            let ghost = try await adam.post(
+                "/verwaltung/domaene", [("existing_id", "gibt-es-nicht"), ("title", "T"), ("steward_group", group)],
+                csrf: csrf)
+            #expect(ghost.status == 404)
+            // Without the CSRF token, and as someone who is no administrator: refused.
+            let forged = try await adam.post(
+                "/verwaltung/domaene", [("id", "forged"), ("title", "T"), ("steward_group", group)], csrf: nil)
+            #expect(forged.status == 403)
+            let anna = Browser(client)
+            try await anna.login("anna")
+            #expect(try await anna.get("/verwaltung/domaene").status == 403)
+            let annaForm = try await anna.get("/")
+            let notAdmin = try await anna.post(
+                "/verwaltung/domaene", [("id", "anna"), ("title", "T"), ("steward_group", group)],
+                csrf: annaForm.html.components(separatedBy: "name=\"_csrf\" value=\"").dropFirst().first.map {
+                    String($0.prefix { $0 != "\"" })
+                })
+            #expect(notAdmin.status == 403)
+            #expect(try await Self.domains(fixture).mapValues { "\($0.0)|\($0.1)" } == domainsBefore)
+            var after = try await fixture.allCounts()
+            // Refusals are security events in the audit log; nothing else changes.
+            after["audit_events"] = before["audit_events"]
+            after["web_sessions"] = before["web_sessions"]
+            #expect(after == before)
+        }
+    }
+
+    @Test("the outbox page lists failed and waiting mail with the reason escaped; 'erneut senden' makes it due again")
+    func outboxRetry() async throws {
+        try await WebFixture.with { fixture, client in
+            let request = try await fixture.store.submittedRequest()
+            let rows = try await fixture.store.admin.query(
+                "SELECT id FROM outbox WHERE kind = 'mail' ORDER BY id", logger: fixture.store.logger)
+            let ids = try await rows.decode(Int64.self).reduce(into: []) { $0.append($1) }
+            let failed = try #require(ids.first)
+            try await fixture.store.admin.query(
+                """
+                UPDATE outbox SET failed_at = now(), attempts = 7,
+                    last_error = 'otto: 550 <script>alert(1)</script> mailbox unavailable' WHERE id = \(failed)
+                """, logger: fixture.store.logger)
+            let adam = Browser(client)
+            try await adam.login("adam")
+            let page = try await adam.get("/verwaltung/ausgang")
+            #expect(page.status == 200)
+            #expect(page.html.contains("m\(failed)"))
+            #expect(page.html.contains("550 &lt;script&gt;alert(1)&lt;/script&gt; mailbox unavailable"))
+            #expect(!page.html.contains("<script>alert"))
+            #expect(page.html.contains("href=\"/antraege/\(request.id.uuidString)\""))
+            if ids.count > 1 { #expect(page.html.contains("m\(ids[1])"), "a waiting row is listed too") }
+            let csrf = try #require(page.hidden("_csrf"))
+
+            // Hostile row keys: 400, nothing changes.
+            let before = try await fixture.allCounts()
+            for key in [
+                "", "x1", "m", "m-1", "m0", "m1 OR 1=1", "m\(failed);DELETE", "w", String(repeating: "9", count: 40),
+            ] {
+                let refused = try await adam.post("/verwaltung/ausgang/erneut", [("row", key)], csrf: csrf)
+                #expect(refused.status == 400, "\(key)")
+            }
+            let unknown = try await adam.post("/verwaltung/ausgang/erneut", [("row", "m999999")], csrf: csrf)
+            #expect(unknown.location == "/verwaltung/ausgang?hinweis=not_retried")
+            #expect(try await fixture.allCounts() == before)
+            // Not an admin, or no token: refused, the row stays failed.
+            let otto = Browser(client)
+            try await otto.login("otto")
+            #expect(try await otto.get("/verwaltung/ausgang").status == 403)
+            let ottoPage = try await otto.get("/")
+            let ottoToken = ottoPage.html.components(separatedBy: "name=\"_csrf\" value=\"").dropFirst().first.map {
+                String($0.prefix { $0 != "\"" })
+            }
+            #expect(
+                try await otto.post("/verwaltung/ausgang/erneut", [("row", "m\(failed)")], csrf: ottoToken).status
+                    == 403)
+            #expect(try await adam.post("/verwaltung/ausgang/erneut", [("row", "m\(failed)")], csrf: nil).status == 403)
+            #expect(try await Self.failedAt(fixture, failed) != nil)
+
+            let retried = try await adam.post("/verwaltung/ausgang/erneut", [("row", "m\(failed)")], csrf: csrf)
+            #expect(retried.status == 303)
+            #expect(retried.location == "/verwaltung/ausgang?hinweis=retried")
+            #expect(try await Self.failedAt(fixture, failed) == nil)
+            let after = try await adam.get(try #require(retried.location))
+            #expect(after.html.contains("Die Nachricht wird erneut gesendet."))
+            #expect(after.html.contains("Keine fehlgeschlagenen Nachrichten."))
+        }
+    }
+
+    static func failedAt(_ fixture: WebFixture, _ id: Int64) async throws -> Date? {
+        let rows = try await fixture.store.admin.query(
+            "SELECT failed_at FROM outbox WHERE id = \(id)", logger: fixture.store.logger)
+        for try await value in rows.decode(Date?.self) { return value }
+        return nil
+    }
+
+    @Test("row keys: m<id> is mail, w<id> a webhook delivery, everything else nothing")
+    func rowKeys() {
+        #expect(AdminOutboxPages.target("m12") == .mail(12))
+        #expect(AdminOutboxPages.target("w7") == .webhook(7))
+        for key in ["", "m", "m0", "m-3", "x5", "M5", "m5x", "m١٢", "w" + String(repeating: "9", count: 30)] {
+            #expect(AdminOutboxPages.target(key) == nil, "\(key)")
+        }
+    }
+}
