@@ -104,7 +104,7 @@ struct AdminDomainPages: Sendable {
             return try self.form(
                 request, context: context, existingID: existing,
                 values: ["id": input.id, "title": input.title, "steward_group": input.stewardGroup],
-                errors: ["title": problems.problems.map(\.message).joined(separator: "; ")],
+                errors: ["title": problems.problems.map { $0.text(in: text.catalog) }.joined(separator: "; ")],
                 status: .unprocessableContent)
         }
     }
