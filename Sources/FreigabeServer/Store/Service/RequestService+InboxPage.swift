@@ -22,16 +22,18 @@ extension RequestService {
         caller: Caller, after: UUID?, limit: Int = 50, now: Date, logger: Logger
     ) async throws(ServiceError) -> InboxPage {
         try await guarded(logger) {
-            try await self.performInboxPage(caller: caller, after: after, limit: limit, now: now, logger: $0)
+            try await self.performInboxPage(
+                caller: caller, after: after, limit: min(max(limit, 1), 200), now: now, logger: $0)
         }
     }
 
-    private func performInboxPage(
+    /// The inbox from `after` on, at most `limit` items; the pages ask for a page, the API for the whole
+    /// inbox (up to its cap) through the same query and the same engine answers.
+    func performInboxPage(
         caller: Caller, after: UUID?, limit: Int, now: Date, logger: Logger
     ) async throws -> InboxPage {
         var logger = logger
         logger[metadataKey: "actor"] = "\(caller.uid)"
-        let limit = min(max(limit, 1), 200)
         let context = try await CallerContext.load(
             caller: caller, now: now, client: client, principals: principals, logger: logger)
         var people = [caller.directoryFacts]

@@ -97,65 +97,8 @@ extension RequestService {
         return (try RequestRecord.from(&cells), try DatasetRecord.from(&cells))
     }
 
+    /// The whole inbox for the API, oldest deadline first, at most 1,000 items (as it always was).
     func performInbox(caller: Caller, now: Date, logger: Logger) async throws -> [InboxItem] {
-        var logger = logger
-        logger[metadataKey: "actor"] = "\(caller.uid)"
-        let context = try await CallerContext.load(
-            caller: caller, now: now, client: client, principals: principals, logger: logger)
-        // Candidates by SQL (the roles the caller or an active principal holds); the engine then answers
-        // for each who may decide in which capacity, so separation of duties and escalation rules are exactly the engine's.
-        var people = [caller.directoryFacts]
-        var uids = [caller.uid]
-        for deputy in context.activePrincipals(at: now) {
-            people.append(deputy.principalFacts)
-            uids.append(deputy.deputyship.principal)
-        }
-        let roleNames = Array(
-            Set(
-                people.flatMap { CallerContext.directoryRoles($0).map(\.identifier) }))
-        let domains = Array(Set(people.flatMap(\.stewardDomains)))
-        let groupKeys = Array(Set(people.flatMap { $0.groups.map(DNKey.key) }))
-        let ownRoleNames = CallerContext.directoryRoles(caller.directoryFacts).map(\.identifier)
-        return try await Database.read(client, logger: logger) { [logger, uids] connection in
-            let rows = try await connection.query(
-                """
-                SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)
-                FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
-                WHERE r.phase = 'in_review' AND r.requester <> \(caller.uid)
-                  AND (r.pending_roles && \(roleNames)::text[]
-                    OR ('data_owner' = ANY (r.pending_roles)
-                        AND (d.owner = ANY (\(uids)::text[]) OR d.owner_group_key = ANY (\(groupKeys)::text[])))
-                    OR ('data_steward' = ANY (r.pending_roles)
-                        AND (d.domain_id = ANY (\(domains)::text[]) OR dm.steward_group_key = ANY (\(groupKeys)::text[])))
-                    OR r.escalation_role = ANY (\(Array(ownRoleNames))::text[]))
-                ORDER BY r.deadline NULLS LAST, r.created_at
-                LIMIT 1000
-                """, logger: logger)
-            var loaded: [(RequestRecord, DatasetRecord)] = []
-            for try await row in rows { loaded.append(try Self.requestAndDataset(row)) }
-            var items: [InboxItem] = []
-            for (record, dataset) in loaded {
-                let machine = try await self.machine(for: record, on: connection, logger: logger)
-                guard case .inReview(let progress) = machine.state,
-                    let authority = context.authority(machine, dataset: dataset, now: now),
-                    let step = machine.definition.step(progress.step)
-                else { continue }
-                let capacity: DecisionCapacity =
-                    switch authority.capacity {
-                    case .ownRole: .own
-                    case .deputy: .deputy
-                    case .escalation: .escalation
-                    }
-                items.append(
-                    InboxItem(
-                        request: views.summary(record, machine: machine, dataset: dataset, now: now), step: step.id,
-                        stepTitle: step.title, branch: authority.branch, role: authority.role.identifier,
-                        capacity: capacity, actingFor: authority.principal, deadline: progress.deadline,
-                        since: progress.enteredAt,
-                        workingDaysWaited: calendar.workingDaysElapsed(from: progress.enteredAt, to: now),
-                        overdue: progress.deadline.map { $0 <= now } ?? false))
-            }
-            return items
-        }
+        try await performInboxPage(caller: caller, after: nil, limit: 1000, now: now, logger: logger).items
     }
 }
