@@ -17,7 +17,9 @@ struct ConnectionLimitsTests {
 
     static let health = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
 
-    @Test("a slowloris client that stalls in the request head is answered 408 and closed after the header timeout")
+    @Test(
+        "a slowloris client that stalls in the request head is answered 408 and closed after the header timeout",
+        .runsAlone)
     func slowloris() async throws {
         try await LiveServer.run(Self.configuration(header: 1, idle: 5)) { port async throws in
             let started = ContinuousClock.now
@@ -37,7 +39,7 @@ struct ConnectionLimitsTests {
         }
     }
 
-    @Test("an idle keep-alive connection is closed after the idle timeout, not the header timeout")
+    @Test("an idle keep-alive connection is closed after the idle timeout, not the header timeout", .runsAlone)
     func idleKeepAlive() async throws {
         try await LiveServer.run(Self.configuration(header: 1, idle: 2)) { port async throws in
             let connection = try await RawConnection.open(port: port)

@@ -60,7 +60,7 @@ struct GrantExpiryTests {
 
             let dispatcher = try mail.dispatcher()
             #expect(try await dispatcher.runRound(now: Date()).sent == 6)
-            let notices = try MailSink.mails(host: mail.host).filter { $0.subject.contains("läuft bald ab") }
+            let notices = try await MailSink.mails(host: mail.host).filter { $0.subject.contains("läuft bald ab") }
             #expect(notices.map(\.to) == [["anna.albers@stadt.example"], ["otto.oberle@stadt.example"]])
             #expect(
                 notices.map(\.subject) == [
@@ -80,7 +80,7 @@ struct GrantExpiryTests {
                 try await fixture.outboxTopics(request: created.id).suffix(2) == ["expired", "access_expired"])
             #expect(try await Self.webhooks(created.id, fixture).map(\.event).suffix(1) == [.grantExpired])
             #expect(try await dispatcher.runRound(now: Date()).sent == 2)
-            let ended = try MailSink.mails(host: mail.host).filter { $0.subject.contains("abgelaufen") }
+            let ended = try await MailSink.mails(host: mail.host).filter { $0.subject.contains("abgelaufen") }
             #expect(ended.map(\.to) == [["anna.albers@stadt.example"], ["otto.oberle@stadt.example"]])
             #expect(
                 try await fixture.auditEvents(request: created.id).suffix(3) == [

@@ -19,7 +19,7 @@ struct MailCommandTests {
         let line = try #require(output.standardOutput.first)
         #expect(line.hasPrefix("accepted by 127.0.0.1:"))
         let host = try #require(line.split(separator: "@").last?.dropLast())
-        let mails = try MailSink.mails(host: String(host))
+        let mails = try await MailSink.mails(host: String(host))
         #expect(mails.contains { line.hasSuffix($0.messageID) && $0.to == ["adam.arndt@stadt.example"] })
     }
 

@@ -29,7 +29,7 @@ struct SunkMail: Decodable, Sendable {
 enum MailSink {
     /// Every stored message whose `Message-ID` ends in `@host`, oldest first. Each test sends under a
     /// host name of its own, so it sees only its own mail in the shared directory.
-    static func mails(host: String) throws -> [SunkMail] {
+    static func mails(host: String) async throws -> [SunkMail] {
         let environment = TestSupport.localServicesEnvironment()
         let directory = try #require(environment["FREIGABE_MAIL_DIR"], "FREIGABE_MAIL_DIR missing: run make services")
         let script = """
@@ -59,7 +59,7 @@ enum MailSink {
                 })
             print(json.dumps(found))
             """
-        let output = try run("/usr/bin/python3", ["-c", script, directory, host])
+        let output = try await run("/usr/bin/python3", ["-c", script, directory, host])
         return try JSONDecoder().decode([SunkMail].self, from: Data(output.utf8))
     }
 
@@ -67,13 +67,25 @@ enum MailSink {
     static func waitForMails(host: String, count: Int, within seconds: Double) async throws -> [SunkMail] {
         let deadline = Date().addingTimeInterval(seconds)
         while true {
-            let mails = try mails(host: host)
+            let mails = try await mails(host: host)
             if mails.count >= count || Date() > deadline { return mails }
             try await Task.sleep(for: .milliseconds(100))
         }
     }
 
-    static func run(_ executable: String, _ arguments: [String], input: String? = nil) throws -> String {
+    /// ``runBlocking(_:_:input:)`` on a thread of its own. Waiting for a process blocks its thread; on the
+    /// cooperative pool (two threads on the CI machine) a few tests polling the sink that way stalled every
+    /// other test's deadlines and timers by seconds.
+    static func run(_ executable: String, _ arguments: [String], input: String? = nil) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try runBlocking(executable, arguments, input: input) })
+            }
+        }
+    }
+
+    /// Runs a program to its end and answers its standard output; blocks the calling thread.
+    static func runBlocking(_ executable: String, _ arguments: [String], input: String? = nil) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -132,7 +144,8 @@ enum TestPeople {
         FileManager.default.createFile(
             atPath: file.path, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
         defer { try? FileManager.default.removeItem(at: file) }
-        _ = try MailSink.run("/usr/bin/ldapmodify", ["-x", "-H", url, "-D", admin, "-y", file.path], input: ldif)
+        _ = try MailSink.runBlocking(
+            "/usr/bin/ldapmodify", ["-x", "-H", url, "-D", admin, "-y", file.path], input: ldif)
     }
 }
 

@@ -29,7 +29,7 @@ struct OutboxDispatcherTests {
                 try await fixture.service.outboxTopics(request: created.id)
                     == ["submitted", "request_decision", "request_decision", "granted"])
 
-            let mails = try MailSink.mails(host: fixture.host)
+            let mails = try await MailSink.mails(host: fixture.host)
             #expect(mails.count == 4)
             let number = created.number
             let thread = "<freigabe.request.\(created.id.uuidString.lowercased())@\(fixture.host)>"
@@ -97,7 +97,7 @@ struct OutboxDispatcherTests {
                 caller: People.otto, now: Clock.days(-1), logger: fixture.logger)
             let created = try await fixture.service.shared("baumkataster")
             #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 2, sent: 2))
-            let mails = try MailSink.mails(host: fixture.host)
+            let mails = try await MailSink.mails(host: fixture.host)
             #expect(
                 mails.map(\.to).sorted { $0[0] < $1[0] } == [
                     ["anna.albers@stadt.example"], ["otto.oberle@stadt.example"], ["paul.peters@stadt.example"],
@@ -139,7 +139,7 @@ struct OutboxDispatcherTests {
             let error = row.lastError ?? ""
             #expect(error.contains("\(refused): rejected 550"), "\(error)")
             #expect(error.contains("\(withoutMail): keine Mailadresse im Verzeichnis"), "\(error)")
-            let mails = try MailSink.mails(host: fixture.host)
+            let mails = try await MailSink.mails(host: fixture.host)
             #expect(mails.map(\.to) == [["anna.albers@stadt.example"]])
             #expect(mails.first?.text.contains("Begründung:\nDer Zweck trägt die Weitergabe nicht.") == true)
 
@@ -158,7 +158,7 @@ struct OutboxDispatcherTests {
             #expect(await OutboxTool.retry(id: id + 1000, environment: environment).succeeded == false)
             // Anna had hers: only the refused address is tried again (and refused again).
             #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 1, failed: 1))
-            #expect(try MailSink.mails(host: fixture.host).count == 1)
+            #expect(try await MailSink.mails(host: fixture.host).count == 1)
             let again = try #require(try await fixture.rows().first)
             #expect(again.attempts == 1)
             #expect(again.deliveredTo == ["anna"])
@@ -194,7 +194,7 @@ struct OutboxDispatcherTests {
             try TestPeople.setMail(deferred, "\(deferred)@stadt.example")
             fixture.directory.invalidateCache()
             #expect(try await dispatcher.runRound(now: start.addingTimeInterval(6)) == .init(claimed: 1, sent: 1))
-            let mails = try MailSink.mails(host: fixture.host)
+            let mails = try await MailSink.mails(host: fixture.host)
             #expect(
                 mails.map(\.to).sorted { $0[0] < $1[0] } == [
                     ["anna.albers@stadt.example"], ["\(deferred)@stadt.example"],
@@ -219,7 +219,7 @@ struct OutboxDispatcherTests {
                 "UPDATE outbox SET sent_at = NULL, delivered_to = '{}', available_at = now() - interval '1 second'",
                 logger: fixture.logger)
             #expect(try await dispatcher.runRound(now: Date()).sent == 1)
-            let mails = try MailSink.mails(host: fixture.host)
+            let mails = try await MailSink.mails(host: fixture.host)
             #expect(mails.count == 2)
             #expect(Set(mails.map(\.messageID)).count == 1)
         }
@@ -244,12 +244,12 @@ struct OutboxDispatcherTests {
                 #expect(row.attempts == 2)
                 #expect(abs(row.availableAt.timeIntervalSince(later) - 60) < 0.01)
             }
-            #expect(try MailSink.mails(host: fixture.host).isEmpty)
+            #expect(try await MailSink.mails(host: fixture.host).isEmpty)
 
             let up = try fixture.dispatcher()
             #expect(try await up.runRound(now: later.addingTimeInterval(30)) == .init())
             #expect(try await up.runRound(now: later.addingTimeInterval(61)) == .init(claimed: 2, sent: 2))
-            let mails = try MailSink.mails(host: fixture.host)
+            let mails = try await MailSink.mails(host: fixture.host)
             #expect(
                 mails.map(\.to).sorted { $0[0] < $1[0] } == [
                     ["anna.albers@stadt.example"], ["otto.oberle@stadt.example"],
@@ -259,7 +259,9 @@ struct OutboxDispatcherTests {
         }
     }
 
-    @Test("a server that accepts the connection and never answers: the session ends at its deadline, rows retried")
+    @Test(
+        "a server that accepts the connection and never answers: the session ends at its deadline, rows retried",
+        .runsAlone)
     func silentServer() async throws {
         try await MailFixture.with { fixture in
             _ = try await fixture.service.shared("baumkataster")
@@ -322,7 +324,7 @@ struct OutboxDispatcherTests {
             async let b = drain(second)
             let (sentByFirst, sentBySecond) = try await (a, b)
             #expect(sentByFirst + sentBySecond == 50)
-            let mails = try MailSink.mails(host: fixture.host)
+            let mails = try await MailSink.mails(host: fixture.host)
             #expect(mails.count == 50)
             #expect(Set(mails.map(\.messageID)).count == 50)
             #expect(try await fixture.rows().allSatisfy { $0.sentAt != nil && $0.attempts == 1 })
@@ -351,7 +353,7 @@ struct OutboxDispatcherTests {
             let dispatcher = try fixture.dispatcher()
             #expect(try await dispatcher.runRound(now: Date()).sent == 4)
 
-            let mails = try MailSink.mails(host: fixture.host)
+            let mails = try await MailSink.mails(host: fixture.host)
             #expect(mails.count == 4)
             for mail in mails {
                 #expect(!mail.headerNames.contains { $0.lowercased() == "bcc" }, "\(mail.headerNames)")
@@ -372,7 +374,7 @@ struct OutboxDispatcherTests {
         }
     }
 
-    @Test("LISTEN/NOTIFY: a committed command wakes the service, mail leaves within a second or two")
+    @Test("LISTEN/NOTIFY: a committed command wakes the service, mail leaves within a second or two", .runsAlone)
     func notifyWakesTheService() async throws {
         try await MailFixture.with { fixture in
             var settings = fixture.settings

@@ -149,7 +149,8 @@ enum WebhookTestSupport {
 
     /// Verifies a received webhook with the reference implementation (`scripts/verify-webhook`, the
     /// `standardwebhooks` package from PyPI); returns the payload's type it printed.
-    static func verifyWithReference(_ received: WebhookReceiver.Received, secret: WebhookSecret) throws -> String {
+    static func verifyWithReference(_ received: WebhookReceiver.Received, secret: WebhookSecret) async throws -> String
+    {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("webhook-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -158,7 +159,7 @@ enum WebhookTestSupport {
         try JSONSerialization.data(withJSONObject: received.headers).write(to: headers)
         try received.body.write(to: body)
         let script = StoreTestSupport.repositoryRoot.appendingPathComponent("scripts/verify-webhook").path
-        return try MailSink.run("/bin/bash", [script, text(of: secret), headers.path, body.path])
+        return try await MailSink.run("/bin/bash", [script, text(of: secret), headers.path, body.path])
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

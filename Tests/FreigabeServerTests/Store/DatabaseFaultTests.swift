@@ -17,7 +17,7 @@ struct DatabaseFaultTests {
 
     struct BodyError: Error {}
 
-    @Test("a session the server ended (pg_terminate_backend) fails the transaction at once, without a hang")
+    @Test("a session the server ended (pg_terminate_backend) fails the transaction at once, without a hang", .runsAlone)
     func terminatedSessionDoesNotHang() async throws {
         try await TestDatabase.with { database in
             var settings = database.settings
@@ -101,7 +101,7 @@ struct DatabaseFaultTests {
         }
     }
 
-    @Test("a transaction that outlives its deadline fails as unavailable, on time")
+    @Test("a transaction that outlives its deadline fails as unavailable, on time", .runsAlone)
     func transactionDeadline() async throws {
         try await TestDatabase.with { database in
             var settings = database.settings
@@ -121,7 +121,7 @@ struct DatabaseFaultTests {
         }
     }
 
-    @Test("waiting for a pooled connection ends after db.pool_wait_timeout_seconds")
+    @Test("waiting for a pooled connection ends after db.pool_wait_timeout_seconds", .runsAlone)
     func poolWaitDeadline() async throws {
         try await TestDatabase.with { database in
             var settings = database.settings
@@ -180,7 +180,7 @@ struct DatabaseFaultTests {
         }
     }
 
-    @Test("database down (closed port): 503 within the pool wait, and again for the next call")
+    @Test("database down (closed port): 503 within the pool wait, and again for the next call", .runsAlone)
     func closedPortFailsFast() async throws {
         let environment = try StoreTestSupport.environment()
         var settings = try DatabaseSettings(environment: environment)
@@ -201,7 +201,7 @@ struct DatabaseFaultTests {
         }
     }
 
-    @Test("database not answering (accepts, never replies): 503 within the deadline")
+    @Test("database not answering (accepts, never replies): 503 within the deadline", .runsAlone)
     func silentServerFailsFast() async throws {
         let environment = try StoreTestSupport.environment()
         var settings = try DatabaseSettings(environment: environment)

@@ -59,6 +59,95 @@ enum StoreTestSupport {
     }()
 }
 
+/// Lets a few tests hold a database at a time. Swift Testing starts every test of the process at once;
+/// on the 2-core CI machine some 250 tests then created their databases, connected with TLS, imported the
+/// catalogue and raced the production deadlines (3 s to connect, 3 s to wait for the pool) all in the
+/// same second, and now and then a fixture's first transaction missed its deadline (`unavailable` after
+/// 44 s of a 59-s run). The deadlines stay what production uses; what a test should not have is a
+/// machine loaded fifty-fold by its neighbours. Tests that measure a deadline take every place
+/// (``RunsAlone``). `FREIGABE_TEST_DATABASES` overrides the limit.
+final class TestDatabaseGate: Sendable {
+    static let shared = TestDatabaseGate(
+        limit: ProcessInfo.processInfo.environment["FREIGABE_TEST_DATABASES"].flatMap { Int($0) }
+            ?? max(6, 4 * ProcessInfo.processInfo.activeProcessorCount))
+
+    /// Set while a task holds places, so that a test opening a second database inside the first does not
+    /// wait for a place it already holds (which could deadlock once every place is held by such tests).
+    @TaskLocal static var holdsPlace = false
+
+    private struct Waiter {
+        var places: Int
+        var continuation: CheckedContinuation<Void, Never>
+    }
+
+    private struct State {
+        var free: Int
+        /// First come, first served: a test waiting for every place is not overtaken for ever.
+        var waiting: [Waiter] = []
+
+        mutating func admitWaiters() -> [CheckedContinuation<Void, Never>] {
+            var admitted: [CheckedContinuation<Void, Never>] = []
+            while let first = waiting.first, first.places <= free {
+                free -= first.places
+                admitted.append(waiting.removeFirst().continuation)
+            }
+            return admitted
+        }
+    }
+
+    let limit: Int
+    private let state: Mutex<State>
+
+    init(limit: Int) {
+        self.limit = max(1, limit)
+        state = Mutex(State(free: self.limit))
+    }
+
+    /// Runs `body` holding one place.
+    func admitted<Result: Sendable>(_ body: () async throws -> Result) async throws -> Result {
+        try await holding(1, body)
+    }
+
+    /// Runs `body` holding every place: no other test works with a database meanwhile.
+    func alone<Result: Sendable>(_ body: () async throws -> Result) async throws -> Result {
+        try await holding(limit, body)
+    }
+
+    private func holding<Result: Sendable>(_ places: Int, _ body: () async throws -> Result) async throws -> Result {
+        if Self.holdsPlace { return try await body() }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let admitted = state.withLock { state in
+                state.waiting.append(Waiter(places: places, continuation: continuation))
+                return state.admitWaiters()
+            }
+            for waiter in admitted { waiter.resume() }
+        }
+        defer {
+            let admitted = state.withLock { state in
+                state.free += places
+                return state.admitWaiters()
+            }
+            for waiter in admitted { waiter.resume() }
+        }
+        return try await Self.$holdsPlace.withValue(true) { try await body() }
+    }
+}
+
+/// For a test that measures a deadline: it runs while no other test works with a database, so that what
+/// it measures is the deadline, not the CPU its neighbours took.
+struct RunsAlone: TestTrait, TestScoping {
+    func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        try await TestDatabaseGate.shared.alone { try await function() }
+    }
+}
+
+extension Trait where Self == RunsAlone {
+    /// See ``RunsAlone``.
+    static var runsAlone: RunsAlone { RunsAlone() }
+}
+
 struct TestSetupError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
@@ -77,6 +166,12 @@ struct TestDatabase: Sendable {
     static func with<Result: Sendable>(
         migrated: Bool = true, _ body: @Sendable (TestDatabase) async throws -> Result
     ) async throws -> Result {
+        try await TestDatabaseGate.shared.admitted { try await withAdmission(migrated: migrated, body) }
+    }
+
+    private static func withAdmission<Result: Sendable>(
+        migrated: Bool, _ body: @Sendable (TestDatabase) async throws -> Result
+    ) async throws -> Result {
         let environment = try StoreTestSupport.environment()
         let base = try DatabaseSettings(environment: environment)
         let name = "freigabe_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
@@ -94,11 +189,14 @@ struct TestDatabase: Sendable {
         }
     }
 
-    /// PSQLError hides its details in `description`; tests need them.
+    /// PSQLError hides its details in `description`, and ServiceError keeps them for the log; a failed
+    /// test needs them (which deadline passed, which statement failed).
     private static func readable<Result>(_ body: () async throws -> Result) async throws -> Result {
         do {
             return try await body()
         } catch let error as PSQLError {
+            throw TestSetupError(String(reflecting: error))
+        } catch let error as ServiceError {
             throw TestSetupError(String(reflecting: error))
         }
     }

@@ -46,7 +46,7 @@ struct WebActingPeopleTests {
         }
     }
 
-    @Test("a directory that does not answer: nil within the deadline, and the page names the roles")
+    @Test("a directory that does not answer: nil within the deadline, and the page names the roles", .runsAlone)
     func silentDirectoryFallsBackToRoles() async throws {
         try await ServiceFixture.with { store in
             let silent = try await SilentServer.start()
