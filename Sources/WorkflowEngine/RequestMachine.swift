@@ -380,10 +380,51 @@ extension ApprovalDetails {
         switch field {
         case .licence: return licence?.trimmedNonEmpty != nil
         case .portalURL:
-            guard let text = portalURL?.trimmedNonEmpty, let url = URL(string: text), let host = url.host, !host.isEmpty
+            guard let text = portalURL?.trimmedNonEmpty, text.isIRIText, let url = URL(string: text),
+                let host = url.host, !host.isEmpty
             else { return false }
             return url.scheme == "https" || url.scheme == "http"
         }
+    }
+}
+
+extension String {
+    /// Only the characters an IRI allows (RFC 3987: RFC 3986's unreserved and reserved characters, `%` before
+    /// two hex digits, and non-ASCII letters such as the umlauts of a German path). Foundation's parser is
+    /// lenient (it percent-encodes a space, `"` or `>` on its own); a portal URL is published in mails, pages
+    /// and the DCAT catalogue, so what the approver typed must already be an IRI.
+    var isIRIText: Bool {
+        let scalars = Array(unicodeScalars)
+        var index = 0
+        while index < scalars.count {
+            let scalar = scalars[index]
+            if scalar == "%" {
+                guard index + 2 < scalars.count, scalars[index + 1].isHexDigit, scalars[index + 2].isHexDigit else {
+                    return false
+                }
+                index += 3
+                continue
+            }
+            guard scalar.isIRICharacter else { return false }
+            index += 1
+        }
+        return true
+    }
+}
+
+extension Unicode.Scalar {
+    fileprivate var isHexDigit: Bool { isASCII && properties.isASCIIHexDigit }
+
+    fileprivate var isIRICharacter: Bool {
+        if isASCII {
+            // RFC 3986 sections 2.2 and 2.3.
+            return properties.isAlphabetic || ("0"..."9").contains(self)
+                || "-._~:/?#[]@!$&'()*+,;=".unicodeScalars.contains(self)
+        }
+        // RFC 3987 `ucschar`, without controls, spaces, separators and the bidi formatting characters.
+        return value >= 0xA0 && !properties.isWhitespace && properties.generalCategory != .format
+            && properties.generalCategory != .control && properties.generalCategory != .privateUse
+            && properties.generalCategory != .unassigned && properties.generalCategory != .surrogate
     }
 }
 

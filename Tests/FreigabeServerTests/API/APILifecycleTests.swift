@@ -180,6 +180,19 @@ struct APILifecycleTests {
             #expect(incomplete.status == 422)
             #expect(incomplete.problemType == "validation")
             #expect(Set(incomplete.errors.keys) == ["licence", "portal_url"])
+            // Not an IRI as typed (Foundation's lenient parser would percent-encode these itself), another
+            // scheme, no host, a stray `%`: refused, and the step still waits.
+            for portal in [
+                #"https://opendata.stadt.example/a b"#, #"https://opendata.stadt.example/a>b"#,
+                #"https://opendata.stadt.example/"c""#, "https://opendata.stadt.example/a\u{2028}b",
+                "https://opendata.stadt.example/a%zz", "javascript:alert(1)", "https:///nohost",
+                "ftp://opendata.example/x",
+            ] {
+                let refused = try await api.decide(
+                    id, as: "olga", ["decision": "approve", "licence": "dl-de-zero-2.0", "portal_url": portal])
+                #expect(refused.status == 422, "\(portal)")
+                #expect(Set(refused.errors.keys) == ["portal_url"], "\(portal)")
+            }
 
             let published = try await api.decide(
                 id, as: "olga",

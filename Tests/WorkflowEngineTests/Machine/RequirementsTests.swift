@@ -89,6 +89,18 @@ struct RequirementsTests {
         DetailsCase(licence: "cc-by-4.0", portalURL: "data:text/html,<b>x</b>", missing: ["portal_url"]),
         DetailsCase(licence: "dl-de/zero-2-0", portalURL: "http://opendata.stadt.example/d/1", missing: []),
         DetailsCase(licence: "cc0", portalURL: "https://www.govdata.de/web/guest/suchen/-/details/x", missing: []),
+        // As typed, it must already be an IRI: Foundation would quietly percent-encode these.
+        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a b", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0", portalURL: #"https://opendata.stadt.example/"><script>"#, missing: ["portal_url"]),
+        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/{x}|^`\\", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a%2", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a%g0", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a\u{7F}", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a\u{A0}b", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a\u{202E}b", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a\u{2028}b", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/straßenbäume?x=1&y=%22", missing: []),
+        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a%3Eb#teil", missing: []),
     ]
 
     @Test("publishing needs a licence and an http(s) portal URL", arguments: detailsCases)
