@@ -1,10 +1,13 @@
 """Deciding from the mail: otto opens the "Zustimmen" link of his task mail (the SMTP sink of
-`make services` stores every message in FREIGABE_MAIL_DIR) without being logged in."""
+`make services` stores every message in FREIGABE_MAIL_DIR) without being logged in. Before that, a
+headless browser opens every link of the mail as a mail scanner would (page scripts run: axe), and no
+row of any table changes."""
 
 import email
 import email.policy
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -33,6 +36,37 @@ def task_mail_link(number: str, to: str, action: str, timeout: float = 30) -> st
     raise AssertionError(f"no mail to {to} about {number} with a {action!r} link within {timeout} s in {MAIL_DIR}")
 
 
+def row_counts() -> dict[str, int]:
+    """Rows of every table of the server's database, counted as the admin role (`scripts/browser-tests`
+    exports PGHOST, PGUSER, PGPASSWORD; the database is FREIGABE_DB_NAME)."""
+    query = """
+        SELECT table_name || '=' || (xpath('/row/c/text()', query_to_xml(
+            format('SELECT count(*) AS c FROM %I.%I', table_schema, table_name), false, true, '')))[1]::text
+        FROM information_schema.tables
+        WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name"""
+    psql = Path(os.environ.get("FREIGABE_PG_BIN", "/usr/bin")) / "psql"
+    output = subprocess.run(
+        [str(psql), "-X", "-A", "-t", "-d", os.environ["FREIGABE_DB_NAME"], "-c", query],
+        check=True, capture_output=True, text=True, timeout=30).stdout
+    counts = dict(line.split("=", 1) for line in output.split())
+    assert "decisions" in counts and "audit_events" in counts, counts
+    return {table: int(count) for table, count in counts.items()}
+
+
+def settled_row_counts(timeout: float = 20) -> dict[str, int]:
+    """The counts once two readings a second apart agree (the outbox dispatcher and the sealer work in
+    the background after a commit)."""
+    deadline = time.monotonic() + timeout
+    before = row_counts()
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = row_counts()
+        if now == before:
+            return now
+        before = now
+    raise AssertionError(f"the database did not settle within {timeout} s: {before}")
+
+
 def test_owner_approves_from_the_link_in_his_mail(browser):
     b = browser
     login(b, "anna")
@@ -42,6 +76,16 @@ def test_owner_approves_from_the_link_in_his_mail(browser):
     logout(b)
 
     link = task_mail_link(number, "otto", "Zustimmen")
+    others = [task_mail_link(number, "otto", action) for action in ("Ablehnen", "Rückfrage stellen")]
+    # A mail scanner opens every link and runs the page: nothing may change.
+    before = settled_row_counts()
+    for index, visited in enumerate([*others, link]):
+        b.driver.get(visited)
+        b.wait_ready()
+        b.check(f"mail-link-visit-{index}", english=False)
+        assert number in b.text()
+    assert row_counts() == before, "opening the decision links changed rows"
+
     b.driver.get(link)
     b.wait_ready()
     b.check("mail-link-confirm")
