@@ -46,6 +46,33 @@ struct WebActingPeopleTests {
         }
     }
 
+    @Test("an owner without a mail address in the real directory: the request page warns, others see no warning")
+    func ownerWithoutMailIsWarnedOnThePage() async throws {
+        let uid = try TestPeople.add("ohnepost", mailPrefix: nil)
+        defer { TestPeople.remove([uid]) }
+        try await WebFixture.with { fixture, client in
+            _ = try await fixture.service.upsertDataset(
+                DatasetInput(
+                    id: "ohne-post", title: "Daten ohne Post", description: "", domain: "umwelt", owner: uid,
+                    ownerGroup: nil, classification: .internal, personalData: .none, protectionNeed: .normal,
+                    licence: nil, highValue: false, formats: []),
+                caller: People.adam, now: Clock.start, logger: fixture.store.logger)
+            let request = try await fixture.store.shared("ohne-post")
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let page = try await anna.get("/antraege/\(request.id.uuidString)")
+            #expect(page.status == 200)
+            #expect(page.html.contains("(Test Ohnepost)."))
+            #expect(
+                page.html.contains(
+                    "Für Test Ohnepost ist im Verzeichnis keine E-Mail-Adresse eingetragen: die Aufgabe kommt bei Test Ohnepost nicht per E-Mail an."
+                ))
+            let other = try await fixture.store.submittedRequest()
+            let otherPage = try await anna.get("/antraege/\(other.id.uuidString)")
+            #expect(!otherPage.html.contains("keine E-Mail-Adresse"), "otto has a mail address")
+        }
+    }
+
     @Test("a directory that does not answer: nil within the deadline, and the page names the roles", .runsAlone)
     func silentDirectoryFallsBackToRoles() async throws {
         try await ServiceFixture.with { store in
