@@ -18,11 +18,19 @@ Features: STARTTLS (--cert/--key), AUTH PLAIN and LOGIN (only after STARTTLS unl
 Failure injection for tests, by the local part of a recipient:
     reject...@...    -> 550 (permanent failure for that recipient)
     tempfail...@...  -> 451 (temporary failure for that recipient)
+and by the client's EHLO name (Freigabe sends its mail.host_name; each test uses a name of its own):
+    dropdata-...     -> the first time a Message-ID is sent, the connection is closed after its
+                        content arrived, before any answer (a connection lost in the middle of DATA,
+                        as the client sees it); nothing is stored
+    busy-...         -> the first two sessions of that name get "421 4.3.2" to MAIL FROM (a server
+                        that is overloaded for a while)
 """
 
 import argparse
 import asyncio
 import datetime
+import email.parser
+import email.policy
 import hmac
 import itertools
 import os
@@ -39,6 +47,20 @@ class FileHandler:
         self.tmp_dir = os.path.join(mail_dir, ".tmp")
         os.makedirs(self.tmp_dir, exist_ok=True)
         self.seq = itertools.count(1)
+        self.dropped_message_ids: set[str] = set()
+        self.busy_sessions: dict[str, int] = {}
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        name = (session.host_name or "").lower()
+        if name.startswith("busy-"):
+            refused = self.busy_sessions.get(name, 0)
+            if refused < 2:
+                self.busy_sessions[name] = refused + 1
+                print(f"busy: 421 to {name} ({refused + 1} of 2)", flush=True)
+                return "421 4.3.2 Service not available, try again later (test)"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.rsplit("@", 1)[0].lower()
@@ -65,6 +87,14 @@ class FileHandler:
             content = envelope.content
         if isinstance(content, str):
             content = content.encode("utf-8")
+        if (session.host_name or "").lower().startswith("dropdata-"):
+            headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(content)
+            message_id = str(headers.get("Message-ID", ""))
+            if message_id not in self.dropped_message_ids:
+                self.dropped_message_ids.add(message_id)
+                print(f"dropdata: closed the connection during {message_id}", flush=True)
+                server.transport.close()
+                return "451 4.3.0 never sent: the connection is closed (test)"
         while True:
             now = datetime.datetime.now(datetime.timezone.utc)
             name = f"{now:%Y%m%dT%H%M%S.%f}Z-{next(self.seq):06d}.eml"

@@ -6,9 +6,13 @@ import Hummingbird
 /// Synchroniser token: each session has a random token (``WebSession/csrfToken``) that every form
 /// carries in `_csrf`; a form without it, with another one, or from a browser without a session is
 /// refused with 403 and changes nothing. `SameSite=Lax` on the cookie is a second wall, not the first.
-/// Safe methods pass untouched: no page changes state on GET or HEAD.
+/// Safe methods pass untouched: no page changes state on GET or HEAD. The one form that a browser without
+/// a session may post is a mail link's confirm page, with the double-submit token of ``LinkFormToken``.
 struct FormCSRFMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
+
+    /// Whether the site is served over https (the confirm pages' cookie is `__Host-` then).
+    var https: Bool
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -38,7 +42,13 @@ struct FormCSRFMiddleware: RouterMiddleware {
         } catch {
             throw Self.refusal(.badRequest, "web.form_malformed")
         }
-        guard let session = context.sessions.session, session.acceptsCSRFToken(form["_csrf"]) else {
+        let accepted =
+            if let session = context.sessions.session {
+                session.acceptsCSRFToken(form["_csrf"])
+            } else {
+                LinkFormToken.accepts(request, form: form, https: https)
+            }
+        guard accepted else {
             context.logger.notice(
                 "Form refused: CSRF token missing or wrong", metadata: ["http.path": "\(request.uri.path)"])
             throw Self.refusal(.forbidden, "web.csrf")

@@ -27,14 +27,13 @@ struct WebPages: Sendable {
     /// The page `template` with `page` as its content (read as `{{page.…}}`), inside the layout.
     func render(
         _ template: String, title: String, page: Any? = nil, request: Request, context: AppRequestContext,
-        status: HTTPResponse.Status = .ok
+        status: HTTPResponse.Status = .ok, csrf: String? = nil
     ) throws -> Response {
         let language = language(request)
         let text = PageText(catalog: renderer.catalog(for: language))
-        var values: [String: Any] = [
-            "frame": PageFrame(request: request, context: context, text: text, languages: renderer.languages),
-            "pageTitle": title,
-        ]
+        var frame = PageFrame(request: request, context: context, text: text, languages: renderer.languages)
+        if let csrf { frame.csrf = csrf }
+        var values: [String: Any] = ["frame": frame, "pageTitle": title]
         if let page { values["page"] = page }
         guard let html = renderer.render(template, language: language, values: values) else {
             // Templates are checked at start (`PageRenderer.requiredTemplates`).
@@ -43,8 +42,8 @@ struct WebPages: Sendable {
         return HTMLPage(html: html, language: language, status: status).response(from: request, context: context)
     }
 
-    /// A form shown to someone without a session (the login, a mail link's confirm page) needs a CSRF
-    /// token, and the token a session: a short one, replaced at login.
+    /// A form shown to someone without a session (the login) needs a CSRF token, and the token a session:
+    /// a short one, replaced at login. (A mail link's confirm page uses ``LinkFormToken`` instead.)
     func ensureFormSession(_ context: AppRequestContext) {
         guard context.sessions.session == nil else { return }
         context.sessions.setSession(WebSession(createdAt: now()), expiresIn: LoginPages.formLifetime)

@@ -29,7 +29,7 @@ struct WebRoutes: Sendable {
                         defaultSessionExpiration: settings.idleTimeout))
             )
             // Before anything reads the session's person: a forged form is refused first.
-            .add(middleware: FormCSRFMiddleware())
+            .add(middleware: FormCSRFMiddleware(https: settings.isHTTPS))
             .add(middleware: SessionAuthenticator(directory: directory, settings: settings, now: pages.now))
         LoginPages(pages: pages, authenticator: authenticator, sessions: sessions).add(to: group)
         let acting = ActingPeopleLookup(directory: directory, service: service)

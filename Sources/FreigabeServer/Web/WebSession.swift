@@ -32,12 +32,15 @@ public struct WebSession: Codable, Sendable, Hashable {
     }
 
     /// Whether `token` is this session's CSRF token, compared in constant time.
-    func acceptsCSRFToken(_ token: String?) -> Bool {
-        guard let token else { return false }
-        let given = Array(token.utf8)
-        let expected = Array(csrfToken.utf8)
-        guard given.count == expected.count else { return false }
-        return zip(given, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    func acceptsCSRFToken(_ token: String?) -> Bool { Self.constantTimeEquals(token, csrfToken) }
+
+    /// Whether `given` is `expected`, in a time that does not depend on where they differ.
+    static func constantTimeEquals(_ given: String?, _ expected: String) -> Bool {
+        guard let given else { return false }
+        let givenBytes = Array(given.utf8)
+        let expectedBytes = Array(expected.utf8)
+        guard givenBytes.count == expectedBytes.count else { return false }
+        return zip(givenBytes, expectedBytes).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
     /// Whether the session has ended by the clock: idle for too long, or older than the absolute limit.

@@ -225,6 +225,66 @@ struct OutboxDispatcherTests {
         }
     }
 
+    @Test("SMTP drops the connection in the middle of DATA: sent again once, under the same Message-ID")
+    func connectionLostDuringData() async throws {
+        try await MailFixture.with(hostPrefix: "dropdata-") { fixture in
+            let request = try await fixture.service.shared("baumkataster")
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: fixture.logger)
+            let start = Date()
+            let id = try await fixture.enqueue(
+                fixture.message(.submitted, about: request, to: [MailFixture.person("anna")]), at: start)
+            let dispatcher = try fixture.dispatcher()
+            #expect(try await dispatcher.runRound(now: start) == .init(claimed: 1, retried: 1))
+            let lost = try #require(try await fixture.rows().first)
+            #expect(lost.attempts == 1 && lost.sentAt == nil && lost.failedAt == nil && lost.deliveredTo.isEmpty)
+            #expect(
+                lost.lastError == "vorübergehend: anna: SMTP error: connectionClosed during messageContent, temporary")
+            #expect(try await MailSink.mails(host: fixture.host).isEmpty, "the sink stored nothing")
+            #expect(try await dispatcher.runRound(now: start.addingTimeInterval(6)) == .init(claimed: 1, sent: 1))
+            let mails = try await MailSink.mails(host: fixture.host)
+            #expect(mails.count == 1)
+            let expected = try OutboxDispatcher.messageID(row: id, uid: "anna", host: fixture.host)
+            #expect(mails.first?.messageID == expected.bracketed)
+            let done = try #require(try await fixture.rows().first)
+            #expect(done.attempts == 2 && done.sentAt != nil && done.lastError == nil && done.deliveredTo == ["anna"])
+            #expect(
+                try await dispatcher.runRound(now: start.addingTimeInterval(600)) == .init(), "nothing is sent twice")
+        }
+    }
+
+    @Test("an SMTP server busy for a while (421 to the first two sessions): every mail arrives once")
+    func serverBusyForAWhile() async throws {
+        try await MailFixture.with(hostPrefix: "busy-") { fixture in
+            let request = try await fixture.service.shared("baumkataster")
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: fixture.logger)
+            let start = Date()
+            for person in ["anna", "otto", "stefan"] {
+                try await fixture.enqueue(
+                    fixture.message(.submitted, about: request, to: [MailFixture.person(person)]), at: start)
+            }
+            let dispatcher = try fixture.dispatcher()
+            // Refused twice (the pauses of the schedule: 5 s, then 60 s), then accepted.
+            #expect(try await dispatcher.runRound(now: start) == .init(claimed: 3, retried: 3))
+            #expect(try await dispatcher.runRound(now: start.addingTimeInterval(4)) == .init(), "not before its pause")
+            #expect(try await dispatcher.runRound(now: start.addingTimeInterval(5)) == .init(claimed: 3, retried: 3))
+            for row in try await fixture.rows() {
+                #expect(row.attempts == 2 && row.sentAt == nil && row.failedAt == nil)
+                #expect(row.lastError?.contains("421 4.3.2") == true, "\(row.lastError ?? "")")
+                #expect(abs(row.availableAt.timeIntervalSince(start) - 65) < 0.01)
+            }
+            #expect(try await MailSink.mails(host: fixture.host).isEmpty)
+            #expect(try await dispatcher.runRound(now: start.addingTimeInterval(65)) == .init(claimed: 3, sent: 3))
+            #expect(try await dispatcher.runRound(now: start.addingTimeInterval(6000)) == .init())
+            let mails = try await MailSink.mails(host: fixture.host)
+            #expect(
+                mails.map(\.to).flatMap { $0 }.sorted() == [
+                    "anna.albers@stadt.example", "otto.oberle@stadt.example", "stefan.stein@stadt.example",
+                ])
+            #expect(Set(mails.map(\.messageID)).count == 3)
+            #expect(try await fixture.rows().allSatisfy { $0.attempts == 3 && $0.sentAt != nil && $0.lastError == nil })
+        }
+    }
+
     @Test("SMTP unreachable: rows stay pending with attempts and back-off, and go out once it is back")
     func serverDown() async throws {
         try await MailFixture.with { fixture in

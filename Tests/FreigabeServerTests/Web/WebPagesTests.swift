@@ -491,13 +491,41 @@ struct DecisionLinkTests {
         try await WebFixture.with { fixture, client in
             let (view, tokens) = try await Self.prepare(fixture)
             let scanner = Browser(client)
-            let before = try await fixture.store.counts()
+            let before = try await fixture.allCounts()
             let page = try await scanner.get("/e/\(try #require(tokens[.approve]))")
             #expect(page.status == 200)
             #expect(page.html.contains("Zustimmung bestätigen"))
             #expect(page.html.contains("Passwort von otto"))
             _ = try await scanner.send(.head, "/e/\(try #require(tokens[.reject]))", body: nil)
-            #expect(try await fixture.store.counts() == before, "opening a link decides nothing")
+            _ = try await Browser(client).get("/e/\(try #require(tokens[.reject]))")
+            // Not even a session row: the form's token lives in the browser only (double-submit cookie).
+            #expect(try await fixture.allCounts() == before, "opening a link changes no row of any table")
+            let cookie = try #require(page.headers[values: .setCookie].first { $0.hasPrefix("freigabe-link-form=") })
+            #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "\(cookie)")
+            #expect(!page.headers[values: .setCookie].contains { $0.hasPrefix("freigabe-session=") })
+            let token = try #require(page.hidden("_csrf"))
+            #expect(cookie.hasPrefix("freigabe-link-form=\(token);"))
+
+            // Forged posts: without the cookie (another site's form), with another token, with a cookie
+            // that is not one of ours: 403, nothing changes.
+            let forger = Browser(client)
+            let noCookie = try await forger.post(
+                "/e/\(try #require(tokens[.approve]))", [("password", "demo")], csrf: token)
+            #expect(noCookie.status == 403)
+            let otherToken = try await scanner.post(
+                "/e/\(try #require(tokens[.approve]))", [("password", "demo")], csrf: WebSession.newToken())
+            #expect(otherToken.status == 403)
+            forger.cookies["freigabe-link-form"] = "kurz"
+            let shortCookie = try await forger.post(
+                "/e/\(try #require(tokens[.approve]))", [("password", "demo")], csrf: "kurz")
+            #expect(shortCookie.status == 403)
+            let noToken = try await scanner.post(
+                "/e/\(try #require(tokens[.approve]))", [("password", "demo")], csrf: nil)
+            #expect(noToken.status == 403)
+            // The cookie opens no other form.
+            let elsewhere = try await scanner.post("/anmelden", [("username", "otto"), ("password", "demo")], csrf: token)
+            #expect(elsewhere.status == 403)
+            #expect(try await fixture.allCounts() == before, "refused posts change nothing")
 
             let wrong = try await scanner.post(
                 "/e/\(try #require(tokens[.approve]))", [("password", "falsch")], csrf: page.hidden("_csrf"))

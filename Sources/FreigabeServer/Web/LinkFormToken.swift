@@ -1,0 +1,52 @@
+import Foundation
+import Hummingbird
+
+/// The CSRF token of a mail link's confirm page for a browser without a session: a double-submit
+/// cookie (OWASP), kept in the browser only.
+///
+/// Mail scanners open every link of a mail; a confirm page that started a session for its form's token
+/// wrote a `web_sessions` row per scan. This token costs the server nothing: the page sets it as a
+/// cookie (`SameSite=Strict`, `HttpOnly`, `__Host-` over https) and puts the same value in the form;
+/// the POST must carry both, equal. Another site can neither read the cookie nor set it for us, and the
+/// POST of a person without a session is confirmed by their password besides. A browser with a session
+/// uses the session's synchroniser token as every other form does.
+enum LinkFormToken {
+    /// The path of the confirm pages (`/e/{token}`).
+    static let pathPrefix = "/e/"
+
+    static func cookieName(https: Bool) -> String { https ? "__Host-freigabe-link-form" : "freigabe-link-form" }
+
+    /// The browser's token when it is well-formed, else a new one.
+    static func token(in request: Request, https: Bool) -> String {
+        if let value = request.cookies[cookieName(https: https)]?.value, isWellFormed(String(value)) {
+            return String(value)
+        }
+        return WebSession.newToken()
+    }
+
+    /// The cookie that carries `token` back with the form.
+    static func cookie(_ token: String, https: Bool) -> Cookie {
+        Cookie(
+            name: cookieName(https: https), value: token, maxAge: Int(LoginPages.formLifetime.seconds), path: "/",
+            secure: https, httpOnly: true, sameSite: .strict)
+    }
+
+    /// Whether a form posted to a confirm page without a session carries the token of its cookie.
+    static func accepts(_ request: Request, form: WebForm, https: Bool) -> Bool {
+        guard request.uri.path.hasPrefix(pathPrefix),
+            let cookie = request.cookies[cookieName(https: https)]?.value, isWellFormed(String(cookie))
+        else { return false }
+        return WebSession.constantTimeEquals(form["_csrf"], String(cookie))
+    }
+
+    /// 256 bits as ``WebSession/newToken()`` writes them: 43 characters of URL-safe base64.
+    static func isWellFormed(_ value: String) -> Bool {
+        value.utf8.count == 43
+            && value.utf8.allSatisfy { byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                    || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-")
+                    || byte == UInt8(ascii: "_")
+            }
+    }
+}
