@@ -523,7 +523,8 @@ struct DecisionLinkTests {
                 "/e/\(try #require(tokens[.approve]))", [("password", "demo")], csrf: nil)
             #expect(noToken.status == 403)
             // The cookie opens no other form.
-            let elsewhere = try await scanner.post("/anmelden", [("username", "otto"), ("password", "demo")], csrf: token)
+            let elsewhere = try await scanner.post(
+                "/anmelden", [("username", "otto"), ("password", "demo")], csrf: token)
             #expect(elsewhere.status == 403)
             #expect(try await fixture.allCounts() == before, "refused posts change nothing")
 
