@@ -137,3 +137,28 @@ def test_administrator_imports_a_catalogue_with_an_error_and_sees_the_line(brows
     b.check("import-failed", english=False, status_page=True)
     b.open("/katalog?q=Probe", "catalogue-search")
     assert "Straßenbäume (Probe)" not in b.text(), "nothing of the broken file is stored"
+
+
+def test_administrator_creates_a_domain_and_looks_at_the_outbox(browser):
+    b = browser
+    login(b, "adam")
+    b.follow("Verwaltung")
+    b.wait_for_path("/verwaltung")
+    b.follow("Neue Datendomäne anlegen")
+    b.wait_for_path("/verwaltung/domaene")
+    b.check("admin-domain-new")
+    # A missing group is said next to the field, the input is kept.
+    b.fill("id", "kultur")
+    b.fill("title", "Kultur & <Bildung>")
+    b.press("Speichern")
+    b.check("admin-domain-error", english=False, status_page=True)
+    assert b.field("title").get_attribute("value") == "Kultur & <Bildung>"
+    b.fill("steward_group", "cn=stewards-kultur,ou=groups,dc=stadt,dc=example")
+    b.press("Speichern")
+    b.wait_for_path(r"/verwaltung(\?.*)?")
+    assert "Die Datendomäne ist gespeichert." in b.text()
+    assert "Kultur & <Bildung>" in b.text(), "the title is shown as typed, escaped"
+    b.check("admin-domain-saved", english=False)
+    b.follow("Postausgang (fehlgeschlagene und wartende Nachrichten)")
+    b.wait_for_path("/verwaltung/ausgang")
+    b.check("admin-outbox")
