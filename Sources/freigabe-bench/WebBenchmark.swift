@@ -227,18 +227,18 @@ struct WebClient: Sendable {
     let baseURL: String
     static let maximumBytes = 16 << 20
 
-    /// Logs in through the form as a browser does: GET /anmelden for the form's session and `_csrf`,
+    /// Logs in through the form as a browser does: GET /anmelden for the form's token cookie and `_csrf`,
     /// POST it back with the password; returns the new session's cookie (`name=value`).
     func login(_ username: String, password: String) async throws -> String {
         let form = try await http.execute(HTTPClientRequest(url: baseURL + "/anmelden"), timeout: .seconds(30))
         let formBody = String(buffer: try await form.body.collect(upTo: Self.maximumBytes))
-        guard form.status == .ok, let formSession = Self.sessionCookie(form.headers["set-cookie"]),
+        guard form.status == .ok, let formCookie = Self.cookie(named: "freigabe-form", in: form.headers["set-cookie"]),
             let csrf = Self.hiddenValue("_csrf", in: formBody)
-        else { throw WebBenchFailure("GET /anmelden: HTTP \(form.status.code), no session cookie or _csrf") }
+        else { throw WebBenchFailure("GET /anmelden: HTTP \(form.status.code), no form cookie or _csrf") }
         var request = HTTPClientRequest(url: baseURL + "/anmelden")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.headers.add(name: "Cookie", value: formSession)
+        request.headers.add(name: "Cookie", value: formCookie)
         request.body = .bytes(
             ByteBuffer(
                 string: "username=\(Self.formEncoded(username))&password=\(Self.formEncoded(password))"
@@ -246,7 +246,7 @@ struct WebClient: Sendable {
         let answer = try await http.execute(request, timeout: .seconds(30))
         _ = try await answer.body.collect(upTo: Self.maximumBytes)
         guard answer.status == .seeOther || answer.status == .found,
-            let session = Self.sessionCookie(answer.headers["set-cookie"])
+            let session = Self.cookie(named: "freigabe-session", in: answer.headers["set-cookie"])
         else { throw WebBenchFailure("POST /anmelden as \(username): HTTP \(answer.status.code), no new session") }
         return session
     }
@@ -285,11 +285,11 @@ struct WebClient: Sendable {
         return answer
     }
 
-    /// `name=value` of the session cookie set by this answer (`freigabe-session`, or `__Host-` over https).
-    static func sessionCookie(_ setCookies: [String]) -> String? {
+    /// `name=value` of the cookie `name` (or `__Host-name` over https) set by this answer.
+    static func cookie(named name: String, in setCookies: [String]) -> String? {
         for value in setCookies {
             let pair = value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
-            if pair.hasPrefix("freigabe-session=") || pair.hasPrefix("__Host-freigabe-session=") { return pair }
+            if pair.hasPrefix(name + "=") || pair.hasPrefix("__Host-" + name + "=") { return pair }
         }
         return nil
     }

@@ -111,18 +111,9 @@ struct DecisionLinkPages: Sendable {
     private func render(
         _ page: Page, request: Request, context: AppRequestContext, status: HTTPResponse.Status = .ok
     ) throws -> Response {
-        let title = pages.text(request)("link.title")
-        guard context.sessions.session == nil else {
-            return try pages.render(
-                "decision-link", title: title, page: page, request: request, context: context, status: status)
-        }
-        // No session is started for the form: mail scanners open every link (see LinkFormToken).
-        let https = pages.settings.isHTTPS
-        let token = LinkFormToken.token(in: request, https: https)
-        var response = try pages.render(
-            "decision-link", title: title, page: page, request: request, context: context, status: status, csrf: token)
-        response.setCookie(LinkFormToken.cookie(token, https: https))
-        return response
+        try pages.renderForm(
+            "decision-link", title: pages.text(request)("link.title"), page: page, request: request, context: context,
+            status: status)
     }
 
     /// Fills in the form: the text field, and who confirms (session, password, or someone else).

@@ -6,12 +6,13 @@ import Hummingbird
 /// Synchroniser token: each session has a random token (``WebSession/csrfToken``) that every form
 /// carries in `_csrf`; a form without it, with another one, or from a browser without a session is
 /// refused with 403 and changes nothing. `SameSite=Lax` on the cookie is a second wall, not the first.
-/// Safe methods pass untouched: no page changes state on GET or HEAD. The one form that a browser without
-/// a session may post is a mail link's confirm page, with the double-submit token of ``LinkFormToken``.
+/// Safe methods pass untouched: no page changes state on GET or HEAD. The forms a browser without a
+/// session may post (the login, a mail link's confirm page) carry the double-submit token of
+/// ``SessionlessFormToken`` instead.
 struct FormCSRFMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
-    /// Whether the site is served over https (the confirm pages' cookie is `__Host-` then).
+    /// Whether the site is served over https (the sessionless forms' cookie is `__Host-` then).
     var https: Bool
 
     func handle(
@@ -46,7 +47,7 @@ struct FormCSRFMiddleware: RouterMiddleware {
             if let session = context.sessions.session {
                 session.acceptsCSRFToken(form["_csrf"])
             } else {
-                LinkFormToken.accepts(request, form: form, https: https)
+                SessionlessFormToken.accepts(request, form: form, https: https)
             }
         guard accepted else {
             context.logger.notice(

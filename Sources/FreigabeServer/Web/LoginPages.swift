@@ -14,7 +14,7 @@ struct LoginPages: Sendable {
     let sessions: PostgresSessionDriver
     /// The key prefix hummingbird-auth's session storage puts before the cookie's id.
     static let sessionKeyPrefix = "hbs."
-    /// How long the session behind an untouched login form lives.
+    /// How long an untouched login or confirm form stays usable (its ``SessionlessFormToken`` cookie).
     static let formLifetime: Duration = .seconds(30 * 60)
 
     struct Form {
@@ -52,9 +52,8 @@ struct LoginPages: Sendable {
         _ form: Form, request: Request, context: AppRequestContext, status: HTTPResponse.Status = .ok,
         headers: HTTPFields = [:]
     ) throws -> Response {
-        pages.ensureFormSession(context)
         let text = pages.text(request)
-        var response = try pages.render(
+        var response = try pages.renderForm(
             "login", title: text("login.title"), page: form, request: request, context: context, status: status)
         for field in headers { response.headers[field.name] = field.value }
         return response

@@ -42,11 +42,21 @@ struct WebPages: Sendable {
         return HTMLPage(html: html, language: language, status: status).response(from: request, context: context)
     }
 
-    /// A form shown to someone without a session (the login) needs a CSRF token, and the token a session:
-    /// a short one, replaced at login. (A mail link's confirm page uses ``LinkFormToken`` instead.)
-    func ensureFormSession(_ context: AppRequestContext) {
-        guard context.sessions.session == nil else { return }
-        context.sessions.setSession(WebSession(createdAt: now()), expiresIn: LoginPages.formLifetime)
+    /// ``render(_:title:page:request:context:status:csrf:)`` for a page whose form a browser without a
+    /// session may post (the login, a mail link's confirm page): without a session its token is a
+    /// ``SessionlessFormToken`` and no session is started, so showing the page writes nothing.
+    func renderForm(
+        _ template: String, title: String, page: Any, request: Request, context: AppRequestContext,
+        status: HTTPResponse.Status = .ok
+    ) throws -> Response {
+        guard context.sessions.session == nil else {
+            return try render(template, title: title, page: page, request: request, context: context, status: status)
+        }
+        let token = SessionlessFormToken.token(in: request, https: settings.isHTTPS)
+        var response = try render(
+            template, title: title, page: page, request: request, context: context, status: status, csrf: token)
+        response.setCookie(SessionlessFormToken.cookie(token, https: settings.isHTTPS))
+        return response
     }
 
     /// 303 See Other to a path of ours (never to another site: `next` values come from the browser).

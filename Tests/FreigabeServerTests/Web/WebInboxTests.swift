@@ -70,7 +70,7 @@ struct WebInboxTests {
         }
     }
 
-    @Test("anonymous GETs of every page write no web_sessions row; the login form writes exactly one")
+    @Test("anonymous GETs of every page write no web_sessions row, the login form included")
     func anonymousVisitsWriteNoSession() async throws {
         try await WebFixture.with { fixture, client in
             let request = try await fixture.store.submittedRequest()
@@ -96,14 +96,18 @@ struct WebInboxTests {
                 }
             }
             #expect(try await Self.sessionRows(fixture) == before)
-            // The one page with a form for visitors: its CSRF token needs a session, and gets one.
+            // The login form's CSRF token is a cookie of the browser's own (SessionlessFormToken): no row,
+            // and the same token again for the same browser.
             let visitor = Browser(client)
             let login = try await visitor.get("/anmelden")
-            #expect(login.hidden("_csrf") != nil)
-            #expect(try await Self.sessionRows(fixture) == before + 1)
-            // The same browser again: the same session, no second row.
-            _ = try await visitor.get("/anmelden")
+            let token = try #require(login.hidden("_csrf"))
+            #expect(try await Self.sessionRows(fixture) == before)
+            #expect(try await visitor.get("/anmelden").hidden("_csrf") == token)
             _ = try await visitor.get("/")
+            #expect(try await Self.sessionRows(fixture) == before)
+            // The login itself starts the one session.
+            let done = try await visitor.post("/anmelden", [("username", "anna"), ("password", "demo")], csrf: token)
+            #expect(done.status == 303)
             #expect(try await Self.sessionRows(fixture) == before + 1)
         }
     }

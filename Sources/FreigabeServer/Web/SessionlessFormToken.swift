@@ -1,20 +1,21 @@
 import Foundation
 import Hummingbird
 
-/// The CSRF token of a mail link's confirm page for a browser without a session: a double-submit
-/// cookie (OWASP), kept in the browser only.
+/// The CSRF token of the two forms a browser without a session fills in, the login and a mail link's
+/// confirm page: a double-submit cookie (OWASP), kept in the browser only.
 ///
-/// Mail scanners open every link of a mail; a confirm page that started a session for its form's token
-/// wrote a `web_sessions` row per scan. This token costs the server nothing: the page sets it as a
-/// cookie (`SameSite=Strict`, `HttpOnly`, `__Host-` over https) and puts the same value in the form;
-/// the POST must carry both, equal. Another site can neither read the cookie nor set it for us, and the
-/// POST of a person without a session is confirmed by their password besides. A browser with a session
-/// uses the session's synchroniser token as every other form does.
-enum LinkFormToken {
-    /// The path of the confirm pages (`/e/{token}`).
-    static let pathPrefix = "/e/"
+/// Mail scanners open every link of a mail, and bots every login page; a form that started a session
+/// for its token wrote a `web_sessions` row per visit, so a GET changed the database. This token costs
+/// the server nothing: the page sets it as a cookie (`SameSite=Strict`, `HttpOnly`, `__Host-` over https)
+/// and puts the same value in the form; the POST must carry both, equal. Another site can neither read
+/// the cookie nor set it for us. A browser with a session uses the session's synchroniser token, as every
+/// other form does; the login then starts the first session, with a new id.
+enum SessionlessFormToken {
+    /// Whether a browser without a session may post to `path`: the login and the confirm pages
+    /// (`/e/{token}`).
+    static func admits(path: String) -> Bool { path == "/anmelden" || path.hasPrefix("/e/") }
 
-    static func cookieName(https: Bool) -> String { https ? "__Host-freigabe-link-form" : "freigabe-link-form" }
+    static func cookieName(https: Bool) -> String { https ? "__Host-freigabe-form" : "freigabe-form" }
 
     /// The browser's token when it is well-formed, else a new one.
     static func token(in request: Request, https: Bool) -> String {
@@ -31,9 +32,9 @@ enum LinkFormToken {
             secure: https, httpOnly: true, sameSite: .strict)
     }
 
-    /// Whether a form posted to a confirm page without a session carries the token of its cookie.
+    /// Whether a form posted without a session to a page that admits it carries the token of its cookie.
     static func accepts(_ request: Request, form: WebForm, https: Bool) -> Bool {
-        guard request.uri.path.hasPrefix(pathPrefix),
+        guard admits(path: request.uri.path),
             let cookie = request.cookies[cookieName(https: https)]?.value, isWellFormed(String(cookie))
         else { return false }
         return WebSession.constantTimeEquals(form["_csrf"], String(cookie))
