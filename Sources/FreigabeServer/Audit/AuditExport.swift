@@ -29,6 +29,9 @@ public struct CSVOptions: Sendable, Hashable {
 /// filtered one carries each event's inclusion proof.
 struct AuditExporter: Sendable {
     let query: AuditQuery
+    /// nil: one streamed statement (the command line, on its own connection without a statement
+    /// timeout); otherwise keyset batches of short statements (the API, under the role's timeout).
+    var batching: AuditQuery.Batching? = nil
 
     struct Result: Sendable, Equatable {
         var eventCount: UInt64
@@ -38,6 +41,16 @@ struct AuditExporter: Sendable {
     func export(
         _ filter: AuditFilter, format: AuditExportFormat, csv: CSVOptions = CSVOptions(),
         to output: ExportOutput, logger: Logger
+    ) async throws -> Result {
+        let result = try await export(filter, format: format, csv: csv, logger: logger) { try output.write($0) }
+        try output.finish()
+        return result
+    }
+
+    /// Writes the export through `emit`, a piece at a time (a line, or a row): the caller buffers.
+    func export(
+        _ filter: AuditFilter, format: AuditExportFormat, csv: CSVOptions = CSVOptions(), logger: Logger,
+        emit: ([UInt8]) async throws -> Void
     ) async throws -> Result {
         guard let (treeSize, note) = try await query.latestSignedCheckpoint(logger: logger) else {
             throw AuditExportError.noSignedCheckpoint
@@ -52,6 +65,13 @@ struct AuditExporter: Sendable {
             }
             proofs = ProofSource(tree: tree, query: query)
         }
+        func events(_ body: (SealedEvent) async throws -> Void) async throws {
+            if let batching {
+                try await query.forEachInBatches(filter, below: treeSize, batching: batching, logger: logger, body)
+            } else {
+                try await query.forEach(filter, below: treeSize, logger: logger, body)
+            }
+        }
         var count: UInt64 = 0
         switch format {
         case .jsonl:
@@ -60,36 +80,35 @@ struct AuditExporter: Sendable {
                 filters: filter.described, checkpoint: note)
             var writer = ExportJSONWriter()
             try writer.writeLine(.header(header))
-            try output.write(writer.bytes)
-            try await query.forEach(filter, below: treeSize, logger: logger) { event in
+            try await emit(writer.bytes)
+            try await events { event in
                 var exported = event.exported
                 exported.inclusionProof = try await proofs?.proof(for: event.sequence, logger: logger)
                 writer.reset()
                 try writer.writeLine(.event(exported))
-                try output.write(writer.bytes)
+                try await emit(writer.bytes)
                 count += 1
             }
             writer.reset()
             try writer.writeLine(.end(ExportEnd(eventCount: count)))
-            try output.write(writer.bytes)
+            try await emit(writer.bytes)
         case .csv:
             let table = CSVTable(options: csv)
-            if csv.byteOrderMark { try output.write([0xEF, 0xBB, 0xBF]) }
-            try output.write(table.row(CSVTable.columns))
+            if csv.byteOrderMark { try await emit([0xEF, 0xBB, 0xBF]) }
+            try await emit(table.row(CSVTable.columns))
             var row: [UInt8] = []
-            try await query.forEach(filter, below: treeSize, logger: logger) { event in
+            try await events { event in
                 let proof = try await proofs?.proof(for: event.sequence, logger: logger)
                 row.removeAll(keepingCapacity: true)
                 table.appendRow(of: event, treeSize: treeSize, proof: proof, to: &row)
-                try output.write(row)
+                try await emit(row)
                 count += 1
             }
         }
-        try output.finish()
         return Result(eventCount: count, treeSize: treeSize)
     }
 
-    private static func checkpoint(of note: String) throws -> Checkpoint {
+    static func checkpoint(of note: String) throws -> Checkpoint {
         do {
             return try Checkpoint(noteText: try SignedNote(parsing: note).text)
         } catch {
@@ -126,6 +145,8 @@ enum AuditExportError: Error, Sendable, Hashable, CustomStringConvertible {
     case unreadableCheckpoint(String)
     case treeDoesNotMatchCheckpoint(treeSize: UInt64)
     case cannotWrite(String)
+    /// A download ran longer than ``AuditExportDownload/deadline``.
+    case deadlineExceeded
 
     var description: String {
         switch self {
@@ -136,6 +157,7 @@ enum AuditExportError: Error, Sendable, Hashable, CustomStringConvertible {
             "Die gespeicherten Blatt-Hashes ergeben nicht die Wurzel des Checkpoints der Größe \(size): "
                 + "das Protokoll ist beschädigt, freigabe audit verify zeigt wo."
         case .cannotWrite(let path): "„\(path)“ kann nicht geschrieben werden."
+        case .deadlineExceeded: "Der Export dauerte länger als erlaubt und wurde abgebrochen."
         }
     }
 }
