@@ -153,12 +153,16 @@ struct ExportJSONParser {
         try expectValue(UInt8(ascii: "{"), "workflow: expected an object")
         var id: String?
         var version: UInt32?
-        var seen: Set<String> = []
+        // The first occurrence of a key counts (see ``topLevel(_:)``); others need no record.
+        var seen = (id: false, version: false)
         try members { parser, key in
-            guard seen.insert(key).inserted else { return try parser.skipValue() }
             switch key {
-            case "id": id = try parser.nullable { parser in try parser.string() }
-            case "version": version = try parser.nullable { parser in try parser.integer(UInt32.self) }
+            case "id" where !seen.id:
+                seen.id = true
+                id = try parser.nullable { parser in try parser.string() }
+            case "version" where !seen.version:
+                seen.version = true
+                version = try parser.nullable { parser in try parser.integer(UInt32.self) }
             default: try parser.skipValue()
             }
         }
@@ -170,18 +174,20 @@ struct ExportJSONParser {
         try expectValue(UInt8(ascii: "{"), "payload: expected an object")
         var salt: [UInt8]?
         var payloadFields: [String: String]?
-        var seen: Set<String> = []
+        var seen = (salt: false, fields: false)
         try members { parser, key in
-            guard seen.insert(key).inserted else { return try parser.skipValue() }
             switch key {
-            case "salt":
+            case "salt" where !seen.salt:
+                seen.salt = true
                 salt = try parser.nullable { parser in
                     guard let salt = Hex.decode(try parser.string()), salt.count <= Int(UInt8.max) else {
                         throw ValueError(reason: "payload.salt: not hex of at most 255 bytes")
                     }
                     return salt
                 }
-            case "fields": payloadFields = try parser.nullable { parser in try parser.stringMap() }
+            case "fields" where !seen.fields:
+                seen.fields = true
+                payloadFields = try parser.nullable { parser in try parser.stringMap() }
             default: try parser.skipValue()
             }
         }
@@ -193,12 +199,15 @@ struct ExportJSONParser {
         try expectValue(UInt8(ascii: "{"), "redacted: expected an object")
         var at: AuditTimestamp?
         var by: String?
-        var seen: Set<String> = []
+        var seen = (at: false, by: false)
         try members { parser, key in
-            guard seen.insert(key).inserted else { return try parser.skipValue() }
             switch key {
-            case "redactedAt": at = try parser.nullable { parser in try parser.time("redacted.redactedAt") }
-            case "redactedBy": by = try parser.nullable { parser in try parser.string() }
+            case "redactedAt" where !seen.at:
+                seen.at = true
+                at = try parser.nullable { parser in try parser.time("redacted.redactedAt") }
+            case "redactedBy" where !seen.by:
+                seen.by = true
+                by = try parser.nullable { parser in try parser.string() }
             default: try parser.skipValue()
             }
         }
@@ -276,9 +285,20 @@ struct ExportJSONParser {
 
     private mutating func string() throws -> String {
         try stringBytes()
-        guard let text = String(validating: scratch, as: UTF8.self) else {
-            throw SyntaxError(reason: "a string is not valid UTF-8")
+        return try Self.text(scratch)
+    }
+
+    /// The bytes as a `String`, refusing invalid UTF-8. Decoding repairs invalid sequences (to U+FFFD),
+    /// so a repaired text differs from its bytes: cheaper than the generic `String(validating:as:)`,
+    /// which cost a metadata lookup per string.
+    private static func text(_ bytes: [UInt8]) throws -> String {
+        var text = String(decoding: bytes, as: UTF8.self)
+        let unchanged = text.withUTF8 { utf8 in
+            utf8.count == bytes.count
+                && (bytes.isEmpty
+                    || bytes.withUnsafeBufferPointer { memcmp(utf8.baseAddress!, $0.baseAddress!, bytes.count) == 0 })
         }
+        guard unchanged else { throw SyntaxError(reason: "a string is not valid UTF-8") }
         return text
     }
 
@@ -425,9 +445,7 @@ struct ExportJSONParser {
         switch input[position] {
         case UInt8(ascii: "\""):
             try stringBytes()
-            guard String(validating: scratch, as: UTF8.self) != nil else {
-                throw SyntaxError(reason: "a string is not valid UTF-8")
-            }
+            _ = try Self.text(scratch)
         case UInt8(ascii: "{"):
             position += 1
             try members { parser, _ in try parser.skipValue() }
