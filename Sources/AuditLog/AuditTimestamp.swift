@@ -39,27 +39,40 @@ extension AuditTimestamp {
     /// The one text form used in checkpoints, JSON and messages: `YYYY-MM-DDThh:mm:ss.ffffffZ`, always
     /// six fraction digits and `Z`, so that equal times are equal strings. `nil` outside years 0–9999.
     public var rfc3339: String? {
-        guard (Self.earliest...Self.latest).contains(microsecondsSinceEpoch) else { return nil }
-        let days = microsecondsSinceEpoch.floorDivided(by: Self.microsecondsPerDay)
-        let ofDay = microsecondsSinceEpoch - days * Self.microsecondsPerDay
-        let (year, month, day) = CivilDate.from(daysSinceEpoch: days)
-        let seconds = ofDay / 1_000_000
-        return Self.padded(year, 4) + "-" + Self.padded(month, 2) + "-" + Self.padded(day, 2) + "T"
-            + Self.padded(seconds / 3600, 2) + ":" + Self.padded(seconds / 60 % 60, 2) + ":"
-            + Self.padded(seconds % 60, 2) + "." + Self.padded(ofDay % 1_000_000, 6) + "Z"
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(27)
+        guard appendRFC3339(to: &bytes) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Parses exactly the form ``rfc3339`` writes; anything else (offsets, other precisions) is refused
     /// so that one time has one text.
     public init?(rfc3339 text: String) {
-        let bytes = Array(text.utf8)
-        guard bytes.count == 27, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
-            bytes[10] == UInt8(ascii: "T"), bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
-            bytes[19] == UInt8(ascii: "."), bytes[26] == UInt8(ascii: "Z"),
-            let year = Self.number(bytes[0..<4]), let month = Self.number(bytes[5..<7]),
-            let day = Self.number(bytes[8..<10]), let hour = Self.number(bytes[11..<13]),
-            let minute = Self.number(bytes[14..<16]), let second = Self.number(bytes[17..<19]),
-            let fraction = Self.number(bytes[20..<26]),
+        var text = text
+        guard let time = text.withUTF8({ AuditTimestamp(rfc3339Bytes: $0) }) else { return nil }
+        self = time
+    }
+
+    /// ``init(rfc3339:)`` on UTF-8 bytes, for the export line parser, which has them without a `String`.
+    init?(rfc3339Bytes bytes: some RandomAccessCollection<UInt8>) {
+        guard bytes.count == 27 else { return nil }
+        let base = bytes.startIndex
+        func at(_ offset: Int) -> UInt8 { bytes[bytes.index(base, offsetBy: offset)] }
+        func number(_ from: Int, _ to: Int) -> Int64? {
+            var value: Int64 = 0
+            for offset in from..<to {
+                let digit = at(offset)
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(digit) else { return nil }
+                value = value * 10 + Int64(digit - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard at(4) == UInt8(ascii: "-"), at(7) == UInt8(ascii: "-"), at(10) == UInt8(ascii: "T"),
+            at(13) == UInt8(ascii: ":"), at(16) == UInt8(ascii: ":"), at(19) == UInt8(ascii: "."),
+            at(26) == UInt8(ascii: "Z"),
+            let year = number(0, 4), let month = number(5, 7), let day = number(8, 10),
+            let hour = number(11, 13), let minute = number(14, 16), let second = number(17, 19),
+            let fraction = number(20, 26),
             (1...12).contains(month), (1...CivilDate.daysIn(month: month, year: year)).contains(day),
             hour < 24, minute < 60, second < 60
         else { return nil }
@@ -69,18 +82,39 @@ extension AuditTimestamp {
                 + fraction)
     }
 
-    private static func padded(_ value: Int64, _ width: Int) -> String {
-        let digits = String(value)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
-    }
-
-    private static func number(_ digits: ArraySlice<UInt8>) -> Int64? {
-        var value: Int64 = 0
-        for digit in digits {
-            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(digit) else { return nil }
-            value = value * 10 + Int64(digit - UInt8(ascii: "0"))
+    /// Appends ``rfc3339`` as UTF-8 without building a `String` (the exporter writes one per event);
+    /// false, and nothing appended, outside years 0–9999.
+    public func appendRFC3339(to bytes: inout [UInt8]) -> Bool {
+        guard (Self.earliest...Self.latest).contains(microsecondsSinceEpoch) else { return false }
+        let days = microsecondsSinceEpoch.floorDivided(by: Self.microsecondsPerDay)
+        let ofDay = microsecondsSinceEpoch - days * Self.microsecondsPerDay
+        let (year, month, day) = CivilDate.from(daysSinceEpoch: days)
+        let seconds = ofDay / 1_000_000
+        func digits(_ value: Int64, _ width: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<width { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+                rest %= divisor
+                divisor /= 10
+            }
         }
-        return value
+        digits(year, 4)
+        bytes.append(UInt8(ascii: "-"))
+        digits(month, 2)
+        bytes.append(UInt8(ascii: "-"))
+        digits(day, 2)
+        bytes.append(UInt8(ascii: "T"))
+        digits(seconds / 3600, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(seconds / 60 % 60, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(seconds % 60, 2)
+        bytes.append(UInt8(ascii: "."))
+        digits(ofDay % 1_000_000, 6)
+        bytes.append(UInt8(ascii: "Z"))
+        return true
     }
 }
 

@@ -100,8 +100,37 @@ public struct ExportedEvent: Sendable, Hashable {
 // MARK: - JSON
 
 extension ExportLine {
-    /// The canonical line, without the final newline.
+    /// The canonical line, without the final newline (``ExportJSONWriter``).
     public func encoded() throws -> [UInt8] {
+        var writer = ExportJSONWriter()
+        try writer.write(self)
+        return writer.bytes
+    }
+
+    /// Reads one line (without its newline) and refuses it unless it is the canonical JSON of what it
+    /// says.
+    public init(decoding line: [UInt8]) throws(ExportLineError) {
+        var writer = ExportJSONWriter(capacity: line.count)
+        self = try Self.decode(line, writer: &writer)
+    }
+
+    /// ``init(decoding:)`` with a buffer kept by the caller: the verifier reads millions of lines.
+    static func decode(_ line: [UInt8], writer: inout ExportJSONWriter) throws(ExportLineError) -> ExportLine {
+        let read = try ExportJSONParser.parse(line)
+        writer.reset()
+        do {
+            try writer.write(read)
+        } catch {
+            throw .unreadable("\(error)")
+        }
+        guard writer.bytes == line else { throw .notCanonical }
+        return read
+    }
+
+    /// The line as Foundation's `JSONEncoder` writes the `Codable` form: the reference the hand-written
+    /// ``ExportJSONWriter`` must equal byte for byte (export format 1 was defined by it). Slow; for
+    /// tests.
+    public func foundationEncoded() throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data: Data
@@ -112,36 +141,41 @@ extension ExportLine {
         }
         return Array(data)
     }
+}
 
-    /// Reads one line (without its newline) and refuses it unless it is the canonical JSON of what it
-    /// says.
-    public init(decoding line: [UInt8]) throws(ExportLineError) {
+extension ExportLine {
+    /// What the `JSONDecoder`-based reader of export format 1 made of a line (decode, write back with
+    /// `JSONEncoder`, compare): the reference ``init(decoding:)`` must agree with, in what it accepts and
+    /// in the kind of failure. Slow; for tests.
+    public static func foundationDecoded(_ line: [UInt8]) throws(ExportLineError) -> ExportLine {
         let decoder = JSONDecoder()
         let data = Data(line)
         let kind: RecordKind
+        let read: ExportLine
         do {
             kind = try decoder.decode(RecordTag.self, from: data).record
         } catch {
-            throw .unreadable(Self.reason(error))
+            throw .unreadable(reason(error))
         }
         do {
             switch kind {
-            case .header: self = .header(try decoder.decode(Tagged<ExportHeader>.self, from: data).value)
-            case .event: self = .event(try decoder.decode(Tagged<EventJSON>.self, from: data).value.exported())
-            case .end: self = .end(try decoder.decode(Tagged<ExportEnd>.self, from: data).value)
+            case .header: read = .header(try decoder.decode(Tagged<ExportHeader>.self, from: data).value)
+            case .event: read = .event(try decoder.decode(Tagged<EventJSON>.self, from: data).value.exported())
+            case .end: read = .end(try decoder.decode(Tagged<ExportEnd>.self, from: data).value)
             }
         } catch let error as ExportLineError {
             throw error
         } catch {
-            throw .unreadable(Self.reason(error))
+            throw .unreadable(reason(error))
         }
         let canonical: [UInt8]
         do {
-            canonical = try encoded()
+            canonical = try read.foundationEncoded()
         } catch {
-            throw .unreadable(Self.reason(error))
+            throw .unreadable(reason(error))
         }
         guard canonical == line else { throw .notCanonical }
+        return read
     }
 
     private static func reason(_ error: any Error) -> String {
@@ -154,6 +188,10 @@ extension ExportLine {
             return "\(error)"
         }
     }
+}
+
+private struct RecordTag: Decodable {
+    var record: RecordKind
 }
 
 /// Why a line is not an export line.
@@ -173,10 +211,6 @@ public enum ExportLineError: Error, Sendable, Hashable, CustomStringConvertible 
 
 enum RecordKind: String, Codable {
     case header, event, end
-}
-
-private struct RecordTag: Decodable {
-    var record: RecordKind
 }
 
 /// A value with the `record` key beside its own keys.

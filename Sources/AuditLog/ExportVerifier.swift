@@ -275,6 +275,8 @@ private final class LineFeed {
     private(set) var lineNumber = 0
     private(set) var failure: ExportVerificationFailure?
     private(set) var end: ExportEnd?
+    /// Rewrites each line to compare it with its canonical form; kept to reuse its buffer.
+    private var writer = ExportJSONWriter()
 
     init(_ iterator: some IteratorProtocol<[UInt8]>) {
         self.iterator = iterator
@@ -290,7 +292,7 @@ private final class LineFeed {
         }
         bytes.removeLast()
         do throws(ExportLineError) {
-            let line = try ExportLine(decoding: bytes)
+            let line = try ExportLine.decode(bytes, writer: &writer)
             if case .end(let read) = line {
                 end = read
                 return nil

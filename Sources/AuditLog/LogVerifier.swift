@@ -26,70 +26,31 @@ public struct LogVerifier: Sendable {
         events: some Sequence<VerifiableEvent>, checkpoints records: [CheckpointRecord],
         start: MerkleFrontier = MerkleFrontier()
     ) -> Result<VerificationSummary, VerificationFailure> {
-        let checkpoints: [Checkpoint]
-        switch readCheckpoints(records) {
-        case .success(let read): checkpoints = read
+        var verification: LogVerification
+        switch begin(checkpoints: records, start: start) {
+        case .success(let begun): verification = begun
         case .failure(let failure): return .failure(failure)
         }
-
-        var frontier = start
-        var encoder = AuditEventEncoder()
-        var payloadBuffer = ByteWriter()
-        var redacted: UInt64 = 0
-        var redactions: [Redaction: UInt64] = [:]
-        var lastVerifiedSize = start.size
-        // Checkpoints below the start are covered by the consistency checks alone.
-        var next = checkpoints.firstIndex { $0.treeSize >= start.size } ?? checkpoints.endIndex
-
-        func checkReachedCheckpoints() -> VerificationFailure? {
-            guard next < checkpoints.endIndex, checkpoints[next].treeSize == frontier.size else { return nil }
-            let root = frontier.rootHash
-            while next < checkpoints.endIndex, checkpoints[next].treeSize == frontier.size {
-                guard checkpoints[next].rootHash == root else {
-                    return .rootMismatch(
-                        checkpoint: next, treeSize: frontier.size, lastVerifiedSize: lastVerifiedSize)
-                }
-                next += 1
-            }
-            lastVerifiedSize = frontier.size
-            return nil
-        }
-
-        if let failure = checkReachedCheckpoints() { return .failure(failure) }
         for verifiable in events {
-            let position = frontier.size
-            guard verifiable.formatVersion == AuditEventEncoder.formatVersion else {
-                return .failure(.unsupportedFormatVersion(position: position, version: verifiable.formatVersion))
-            }
-            guard verifiable.event.sequence == position else {
-                return .failure(.sequenceMismatch(position: position, found: verifiable.event.sequence))
-            }
-            switch verifiable.payload {
-            case .present(let payload):
-                guard payload.hash(reusing: &payloadBuffer) == verifiable.event.payloadHash else {
-                    return .failure(.payloadHashMismatch(position: position))
-                }
-            case .redacted(let redaction):
-                redacted += 1
-                redactions[redaction, default: 0] += 1
-            }
-            let leafHash = encoder.leafHash(of: verifiable.event)
-            if let recorded = verifiable.recordedLeafHash, recorded != leafHash {
-                return .failure(.leafHashMismatch(position: position))
-            }
-            frontier.append(leafHash: leafHash)
-            if let failure = checkReachedCheckpoints() { return .failure(failure) }
+            if let failure = verification.check(verifiable) { return .failure(failure) }
         }
-        if next < checkpoints.endIndex {
-            return .failure(
-                .logShorterThanCheckpoint(
-                    checkpoint: next, treeSize: checkpoints[next].treeSize, eventCount: frontier.size))
+        return verification.finish()
+    }
+
+    /// The same checks one event at a time, for a caller that reads the events in batches (the
+    /// database's `audit verify`, which must not hold the whole log): checks the checkpoints, then
+    /// give each event to ``LogVerification/check(_:)`` and end with ``LogVerification/finish()``.
+    public func begin(
+        checkpoints records: [CheckpointRecord], start: MerkleFrontier = MerkleFrontier()
+    ) -> Result<LogVerification, VerificationFailure> {
+        switch readCheckpoints(records) {
+        case .success(let checkpoints):
+            var verification = LogVerification(checkpoints: checkpoints, start: start)
+            if let failure = verification.checkReachedCheckpoints() { return .failure(failure) }
+            return .success(verification)
+        case .failure(let failure):
+            return .failure(failure)
         }
-        return .success(
-            VerificationSummary(
-                startSize: start.size, treeSize: frontier.size, rootHash: frontier.rootHash,
-                checkpointCount: checkpoints.count, coveredSize: lastVerifiedSize, latestCheckpoint: checkpoints.last,
-                redactedEventCount: redacted, redactions: redactions))
     }
 
     /// Signature, origin and form of each checkpoint, then each against the one before.
@@ -145,6 +106,87 @@ public struct LogVerifier: Sendable {
             oldSize: previous.treeSize, newSize: checkpoint.treeSize, oldRoot: previous.rootHash,
             newRoot: checkpoint.rootHash, proof: proof)
         return consistent ? nil : inconsistent
+    }
+}
+
+/// One pass of ``LogVerifier`` over the events, fed one at a time: O(log n) memory whatever the
+/// log's size.
+public struct LogVerification: Sendable {
+    private let checkpoints: [Checkpoint]
+    private let startSize: UInt64
+    private var frontier: MerkleFrontier
+    private var encoder = AuditEventEncoder()
+    private var payloadBuffer = ByteWriter()
+    private var redacted: UInt64 = 0
+    private var redactions: [Redaction: UInt64] = [:]
+    private var lastVerifiedSize: UInt64
+    /// The next checkpoint the events have not reached; those below the start are covered by the
+    /// consistency checks alone.
+    private var next: Int
+
+    init(checkpoints: [Checkpoint], start: MerkleFrontier) {
+        self.checkpoints = checkpoints
+        startSize = start.size
+        frontier = start
+        lastVerifiedSize = start.size
+        next = checkpoints.firstIndex { $0.treeSize >= start.size } ?? checkpoints.endIndex
+    }
+
+    /// The events so far: the position the next event must have.
+    public var size: UInt64 { frontier.size }
+
+    /// Checks the event at the next position; the first failure ends the pass (later calls are not
+    /// meaningful).
+    public mutating func check(_ verifiable: VerifiableEvent) -> VerificationFailure? {
+        let position = frontier.size
+        guard verifiable.formatVersion == AuditEventEncoder.formatVersion else {
+            return .unsupportedFormatVersion(position: position, version: verifiable.formatVersion)
+        }
+        guard verifiable.event.sequence == position else {
+            return .sequenceMismatch(position: position, found: verifiable.event.sequence)
+        }
+        switch verifiable.payload {
+        case .present(let payload):
+            guard payload.hash(reusing: &payloadBuffer) == verifiable.event.payloadHash else {
+                return .payloadHashMismatch(position: position)
+            }
+        case .redacted(let redaction):
+            redacted += 1
+            redactions[redaction, default: 0] += 1
+        }
+        let leafHash = encoder.leafHash(of: verifiable.event)
+        if let recorded = verifiable.recordedLeafHash, recorded != leafHash {
+            return .leafHashMismatch(position: position)
+        }
+        frontier.append(leafHash: leafHash)
+        return checkReachedCheckpoints()
+    }
+
+    /// After the last event: no checkpoint may be larger than the log.
+    public func finish() -> Result<VerificationSummary, VerificationFailure> {
+        if next < checkpoints.endIndex {
+            return .failure(
+                .logShorterThanCheckpoint(
+                    checkpoint: next, treeSize: checkpoints[next].treeSize, eventCount: frontier.size))
+        }
+        return .success(
+            VerificationSummary(
+                startSize: startSize, treeSize: frontier.size, rootHash: frontier.rootHash,
+                checkpointCount: checkpoints.count, coveredSize: lastVerifiedSize, latestCheckpoint: checkpoints.last,
+                redactedEventCount: redacted, redactions: redactions))
+    }
+
+    fileprivate mutating func checkReachedCheckpoints() -> VerificationFailure? {
+        guard next < checkpoints.endIndex, checkpoints[next].treeSize == frontier.size else { return nil }
+        let root = frontier.rootHash
+        while next < checkpoints.endIndex, checkpoints[next].treeSize == frontier.size {
+            guard checkpoints[next].rootHash == root else {
+                return .rootMismatch(checkpoint: next, treeSize: frontier.size, lastVerifiedSize: lastVerifiedSize)
+            }
+            next += 1
+        }
+        lastVerifiedSize = frontier.size
+        return nil
     }
 }
 

@@ -45,6 +45,27 @@ public struct SHA256Hash: Sendable, Hashable {
         self.init(bytes: bytes)
     }
 
+    /// Parses 64 hexadecimal digits (either case) given as UTF-8 bytes, without an allocation: the
+    /// export parser reads two hashes per line.
+    init?(hexUTF8 digits: UnsafeBufferPointer<UInt8>) {
+        guard digits.count == 2 * Self.byteCount else { return nil }
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        for word in 0..<4 {
+            var value: UInt64 = 0
+            for index in word * 16..<word * 16 + 16 {
+                guard let digit = Self.hexValue(digits[index]) else { return nil }
+                value = value << 4 | UInt64(digit)
+            }
+            switch word {
+            case 0: words.0 = value
+            case 1: words.1 = value
+            case 2: words.2 = value
+            default: words.3 = value
+            }
+        }
+        (w0, w1, w2, w3) = words
+    }
+
     init(_ digest: SHA256.Digest) {
         self = digest.withUnsafeBytes { SHA256Hash(loadingFrom: $0.baseAddress!) }
     }
@@ -98,6 +119,22 @@ public struct SHA256Hash: Sendable, Hashable {
         }
         return String(decoding: text, as: UTF8.self)
     }
+
+    /// Appends ``hex``'s 64 digits as UTF-8, without building a `String`: the exporters write several
+    /// hashes per event.
+    public func appendHex(to text: inout [UInt8]) {
+        func append(_ word: UInt64) {
+            for shift in stride(from: 60, through: 0, by: -4) {
+                text.append(Self.hexDigits[Int(truncatingIfNeeded: (word >> UInt64(shift)) & 0x0f)])
+            }
+        }
+        append(w0)
+        append(w1)
+        append(w2)
+        append(w3)
+    }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     private static func hexValue(_ digit: UInt8) -> UInt8? {
         switch digit {

@@ -29,6 +29,9 @@ public struct CSVOptions: Sendable, Hashable {
 /// filtered one carries each event's inclusion proof.
 struct AuditExporter: Sendable {
     let query: AuditQuery
+    /// nil: one streamed statement (the command line, on its own connection without a statement
+    /// timeout); otherwise keyset batches of short statements (the API, under the role's timeout).
+    var batching: AuditQuery.Batching? = nil
 
     struct Result: Sendable, Equatable {
         var eventCount: UInt64
@@ -38,6 +41,16 @@ struct AuditExporter: Sendable {
     func export(
         _ filter: AuditFilter, format: AuditExportFormat, csv: CSVOptions = CSVOptions(),
         to output: ExportOutput, logger: Logger
+    ) async throws -> Result {
+        let result = try await export(filter, format: format, csv: csv, logger: logger) { try output.write($0) }
+        try output.finish()
+        return result
+    }
+
+    /// Writes the export through `emit`, a piece at a time (a line, or a row): the caller buffers.
+    func export(
+        _ filter: AuditFilter, format: AuditExportFormat, csv: CSVOptions = CSVOptions(), logger: Logger,
+        emit: ([UInt8]) async throws -> Void
     ) async throws -> Result {
         guard let (treeSize, note) = try await query.latestSignedCheckpoint(logger: logger) else {
             throw AuditExportError.noSignedCheckpoint
@@ -52,35 +65,50 @@ struct AuditExporter: Sendable {
             }
             proofs = ProofSource(tree: tree, query: query)
         }
+        func events(_ body: (SealedEvent) async throws -> Void) async throws {
+            if let batching {
+                try await query.forEachInBatches(filter, below: treeSize, batching: batching, logger: logger, body)
+            } else {
+                try await query.forEach(filter, below: treeSize, logger: logger, body)
+            }
+        }
         var count: UInt64 = 0
         switch format {
         case .jsonl:
             let header = ExportHeader(
                 origin: checkpoint.origin, treeSize: treeSize, selection: filter.isEmpty ? .complete : .filtered,
                 filters: filter.described, checkpoint: note)
-            try output.write(try ExportLine.header(header).encoded() + [UInt8(ascii: "\n")])
-            try await query.forEach(filter, below: treeSize, logger: logger) { event in
+            var writer = ExportJSONWriter()
+            try writer.writeLine(.header(header))
+            try await emit(writer.bytes)
+            try await events { event in
                 var exported = event.exported
                 exported.inclusionProof = try await proofs?.proof(for: event.sequence, logger: logger)
-                try output.write(try ExportLine.event(exported).encoded() + [UInt8(ascii: "\n")])
+                writer.reset()
+                try writer.writeLine(.event(exported))
+                try await emit(writer.bytes)
                 count += 1
             }
-            try output.write(try ExportLine.end(ExportEnd(eventCount: count)).encoded() + [UInt8(ascii: "\n")])
+            writer.reset()
+            try writer.writeLine(.end(ExportEnd(eventCount: count)))
+            try await emit(writer.bytes)
         case .csv:
-            var table = CSVTable(options: csv)
-            if csv.byteOrderMark { try output.write([0xEF, 0xBB, 0xBF]) }
-            try output.write(table.row(CSVTable.columns))
-            try await query.forEach(filter, below: treeSize, logger: logger) { event in
+            let table = CSVTable(options: csv)
+            if csv.byteOrderMark { try await emit([0xEF, 0xBB, 0xBF]) }
+            try await emit(table.row(CSVTable.columns))
+            var row: [UInt8] = []
+            try await events { event in
                 let proof = try await proofs?.proof(for: event.sequence, logger: logger)
-                try output.write(table.row(CSVTable.cells(of: event, treeSize: treeSize, proof: proof)))
+                row.removeAll(keepingCapacity: true)
+                table.appendRow(of: event, treeSize: treeSize, proof: proof, to: &row)
+                try await emit(row)
                 count += 1
             }
         }
-        try output.finish()
         return Result(eventCount: count, treeSize: treeSize)
     }
 
-    private static func checkpoint(of note: String) throws -> Checkpoint {
+    static func checkpoint(of note: String) throws -> Checkpoint {
         do {
             return try Checkpoint(noteText: try SignedNote(parsing: note).text)
         } catch {
@@ -117,6 +145,8 @@ enum AuditExportError: Error, Sendable, Hashable, CustomStringConvertible {
     case unreadableCheckpoint(String)
     case treeDoesNotMatchCheckpoint(treeSize: UInt64)
     case cannotWrite(String)
+    /// A download ran longer than ``AuditExportDownload/deadline``.
+    case deadlineExceeded
 
     var description: String {
         switch self {
@@ -127,6 +157,7 @@ enum AuditExportError: Error, Sendable, Hashable, CustomStringConvertible {
             "Die gespeicherten Blatt-Hashes ergeben nicht die Wurzel des Checkpoints der Größe \(size): "
                 + "das Protokoll ist beschädigt, freigabe audit verify zeigt wo."
         case .cannotWrite(let path): "„\(path)“ kann nicht geschrieben werden."
+        case .deadlineExceeded: "Der Export dauerte länger als erlaubt und wurde abgebrochen."
         }
     }
 }
@@ -142,6 +173,8 @@ struct CSVTable {
         "payload_hash", "leaf_hash", "tree_size", "inclusion_proof", "redacted_at", "redacted_by",
     ]
 
+    /// The cells of one event, in ``columns`` order: the reference ``appendRow(of:treeSize:proof:to:)``
+    /// writes without building them (the tests compare the two).
     static func cells(of event: SealedEvent, treeSize: UInt64, proof: [SHA256Hash]?) -> [String?] {
         let leaf = event.leaf
         let row = event.stored.row
@@ -165,24 +198,104 @@ struct CSVTable {
         var bytes: [UInt8] = []
         for (index, cell) in cells.enumerated() {
             if index > 0 { bytes.append(options.separator) }
-            bytes += field(cell ?? "")
+            appendField(cell ?? "", to: &bytes)
         }
         bytes += [0x0D, 0x0A]
         return bytes
     }
 
-    /// Characters that start a formula in Excel, LibreOffice and Google Sheets (OWASP "CSV Injection"):
-    /// `=`, `+`, `-`, `@`, tab and carriage return.
-    static let formulaStarts: Set<Character> = ["=", "+", "-", "@", "\t", "\r"]
+    /// The row of ``cells(of:treeSize:proof:)`` appended to `bytes` without an intermediate `String`
+    /// per cell: an export writes millions. The cells the log makes (numbers, UUIDs, times, hex) are
+    /// ASCII that never needs quoting or neutralising, and are written as they are.
+    func appendRow(of event: SealedEvent, treeSize: UInt64, proof: [SHA256Hash]?, to bytes: inout [UInt8]) {
+        let leaf = event.leaf
+        let row = event.stored.row
+        let separator = options.separator
+        func text(_ value: String?) {
+            bytes.append(separator)
+            if let value { appendField(value, to: &bytes) }
+        }
+        bytes.append(contentsOf: String(event.sequence).utf8)
+        bytes.append(separator)
+        bytes.append(contentsOf: event.eventID.uuidString.lowercased().utf8)
+        bytes.append(separator)
+        _ = leaf.occurredAt.appendRFC3339(to: &bytes)
+        text(leaf.type)
+        bytes.append(separator)
+        if let requestID = leaf.requestID { bytes.append(contentsOf: requestID.uuidString.lowercased().utf8) }
+        text(leaf.actor)
+        text(leaf.actingFor)
+        text(leaf.capacity)
+        text(leaf.role)
+        text(leaf.step)
+        text(leaf.decision)
+        text(leaf.datasetID)
+        text(leaf.state)
+        text(row.comment)
+        text(row.clientAddress)
+        text(row.details)
+        bytes.append(separator)
+        if case .present(let payload) = event.payload { Self.appendHex(payload.salt, to: &bytes) }
+        bytes.append(separator)
+        leaf.payloadHash.appendHex(to: &bytes)
+        bytes.append(separator)
+        event.leafHash.appendHex(to: &bytes)
+        bytes.append(separator)
+        bytes.append(contentsOf: String(treeSize).utf8)
+        bytes.append(separator)
+        if let proof {
+            for (index, hash) in proof.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: " ")) }
+                hash.appendHex(to: &bytes)
+            }
+        }
+        bytes.append(separator)
+        if let redaction = event.redaction { _ = redaction.redactedAt.appendRFC3339(to: &bytes) }
+        text(event.redaction?.redactedBy)
+        bytes += [0x0D, 0x0A]
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    private static func appendHex(_ data: [UInt8], to bytes: inout [UInt8]) {
+        for byte in data {
+            bytes.append(hexDigits[Int(byte >> 4)])
+            bytes.append(hexDigits[Int(byte & 0x0f)])
+        }
+    }
+
+    /// Bytes that start a formula in Excel, LibreOffice and Google Sheets (OWASP "CSV Injection"):
+    /// `=`, `+`, `-`, `@`, tab and carriage return. Checked on the first byte, not the first
+    /// `Character`: `"=\u{301}…"` or `"\r\n…"` are one grapheme cluster that is not `=` or `\r`, yet a
+    /// spreadsheet still sees the `=` or the carriage return.
+    static let formulaStarts: Set<UInt8> = [
+        UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D,
+    ]
 
     func field(_ text: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        appendField(text, to: &bytes)
+        return bytes
+    }
+
+    /// RFC 4180: quoted when the cell holds the separator, a quote, CR or LF, or starts with `'` (which
+    /// every neutralised cell does); quotes doubled.
+    func appendField(_ text: String, to bytes: inout [UInt8]) {
         var text = text
-        if let first = text.first, Self.formulaStarts.contains(first) { text = "'" + text }
-        let needsQuotes =
-            text.utf8.contains { $0 == options.separator || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }
-            || text.first == "'"
-        guard needsQuotes else { return Array(text.utf8) }
-        return [0x22] + Array(text.replacingOccurrences(of: "\"", with: "\"\"").utf8) + [0x22]
+        text.withUTF8 { utf8 in
+            let neutralised = utf8.first.map { Self.formulaStarts.contains($0) } ?? false
+            let needsQuotes =
+                neutralised || utf8.first == UInt8(ascii: "'")
+                || utf8.contains { $0 == options.separator || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }
+            guard needsQuotes else { return bytes.append(contentsOf: utf8) }
+            bytes.append(0x22)
+            if neutralised { bytes.append(UInt8(ascii: "'")) }
+            for byte in utf8 {
+                if byte == 0x22 { bytes.append(0x22) }
+                bytes.append(byte)
+            }
+            bytes.append(0x22)
+        }
     }
 }
 

@@ -336,6 +336,45 @@ struct AuditQuery: Sendable {
         for try await row in rows { try await body(try SealedEvent(row)) }
     }
 
+    /// How ``forEachInBatches(_:below:batching:logger:_:)`` cuts the log into short statements.
+    struct Batching: Sendable {
+        /// Rows per statement at most.
+        var rows = 2_000
+        /// Places in the log one statement looks at, at most: a selective filter (one person in ten
+        /// million events) then still ends each statement quickly instead of scanning on to its limit.
+        var window: UInt64 = 100_000
+    }
+
+    /// ``forEach(_:below:logger:_:)`` in keyset batches, each one short statement with the store's
+    /// deadlines (``Database/read(_:logger:_:)``): for exports through the API, whose role has a
+    /// statement timeout of seconds. Memory holds one batch.
+    func forEachInBatches(
+        _ filter: AuditFilter, below treeSize: UInt64, batching: Batching = Batching(), logger: Logger,
+        _ body: (SealedEvent) async throws -> Void
+    ) async throws {
+        var after: UInt64?
+        var windowStart: UInt64 = 0
+        while windowStart < treeSize {
+            let windowEnd = min(windowStart + batching.window, treeSize)
+            let statement = try filter.statement(after: after, below: windowEnd, limit: batching.rows)
+            let events = try await Database.read(client, logger: logger) { connection in
+                var events: [SealedEvent] = []
+                events.reserveCapacity(batching.rows)
+                for try await row in try await connection.query(statement, logger: logger) {
+                    events.append(try SealedEvent(row))
+                }
+                return events
+            }
+            for event in events { try await body(event) }
+            if events.count == batching.rows, let last = events.last {
+                after = last.sequence
+            } else {
+                after = windowEnd - 1
+                windowStart = windowEnd
+            }
+        }
+    }
+
     /// The newest signed checkpoint: what an export is made against.
     func latestSignedCheckpoint(logger: Logger) async throws -> (treeSize: UInt64, signedNote: String)? {
         let rows = try await client.query(
@@ -373,13 +412,29 @@ struct AuditQuery: Sendable {
     /// event; keeps 0.25 bytes per event).
     func tiledTree(size treeSize: UInt64, logger: Logger) async throws -> TiledMerkleTree {
         var tree = TiledMerkleTree()
-        let rows = try await client.query(
-            "SELECT leaf_hash FROM audit_seals WHERE sequence < \(Int64(treeSize)) ORDER BY sequence", logger: logger)
-        for try await bytes in rows.decode(ByteBuffer.self) {
-            guard let hash = SHA256Hash(bytes: bytes.readableBytesView) else {
-                throw ServiceError.internal("an audit seal has a leaf hash of \(bytes.readableBytes) bytes")
+        // In ranges of the primary key: each statement short, whatever the log's size.
+        let range: UInt64 = 100_000
+        var start: UInt64 = 0
+        while start < treeSize {
+            let (from, end) = (start, min(start + range, treeSize))
+            let hashes = try await Database.read(client, logger: logger) { connection in
+                var hashes: [SHA256Hash] = []
+                let rows = try await connection.query(
+                    """
+                    SELECT leaf_hash FROM audit_seals WHERE sequence >= \(Int64(from)) AND sequence < \(Int64(end))
+                    ORDER BY sequence
+                    """, logger: logger)
+                for try await bytes in rows.decode(ByteBuffer.self) {
+                    guard let hash = SHA256Hash(bytes: bytes.readableBytesView) else {
+                        throw ServiceError.internal("an audit seal has a leaf hash of \(bytes.readableBytes) bytes")
+                    }
+                    hashes.append(hash)
+                }
+                return hashes
             }
-            tree.append(leafHash: hash)
+            for hash in hashes { tree.append(leafHash: hash) }
+            guard hashes.count == Int(end - start) else { break }
+            start = end
         }
         return tree
     }

@@ -18,6 +18,9 @@ struct AuditVerification: Sendable {
     let key: NoteVerifierKey
     /// The application role, which must not own the log's tables.
     let appRole: String?
+    /// Rows per statement when reading the log: each statement stays far below the role's
+    /// `statement_timeout`, and memory holds one batch, whatever the log's size.
+    var batchSize = 10_000
 
     struct Report: Sendable {
         var problems: [String]
@@ -30,11 +33,12 @@ struct AuditVerification: Sendable {
 
     func run(logger: Logger) async throws -> Report {
         var problems = try await guardProblems(logger: logger)
-        let (events, checkpoints, erasureProblems) = try await load(logger: logger)
+        let checkpoints = try await checkpoints(logger: logger)
+        let (result, erasureProblems) = try await verifyEvents(checkpoints: checkpoints, logger: logger)
         problems += erasureProblems
         problems += try await redactionProblems(logger: logger)
         var summary: VerificationSummary?
-        switch LogVerifier(key: key, origin: key.keyName).verify(events: events, checkpoints: checkpoints) {
+        switch result {
         case .success(let verified):
             if verified.checkpointCount == 0 && verified.treeSize > 0 {
                 problems.append("no signed checkpoint covers the log (audit.key_file not configured?)")
@@ -85,31 +89,66 @@ struct AuditVerification: Sendable {
         return problems
     }
 
-    /// The sealed events in log order, as verifiable evidence, and the signed checkpoints. An erased event
-    /// whose row holds texts again is reported (its salt is gone, so no hash could check them).
-    private func load(logger: Logger) async throws -> ([VerifiableEvent], [CheckpointRecord], [String]) {
-        var events: [VerifiableEvent] = []
-        var problems: [String] = []
-        let rows = try await client.query(
-            "SELECT \(unescaped: SealedEvent.columns) FROM \(unescaped: SealedEvent.tables) ORDER BY s.sequence",
-            logger: logger)
-        for try await row in rows {
-            // The payload as the row holds it now: a changed comment changes its hash, hence the leaf.
-            let sealed = try SealedEvent(row)
-            if sealed.holdsTextAfterErasure, let redaction = sealed.redaction {
-                problems.append(
-                    "event at position \(sealed.sequence): its payload was erased on "
-                        + "\(redaction.redactedAt.rfc3339 ?? "?") by \(redaction.redactedBy), but the row holds text again"
-                )
-            }
-            events.append(sealed.verifiable)
+    /// The sealed events in log order through ``LogVerification``, read in keyset batches. An erased
+    /// event whose row holds texts again is reported (its salt is gone, so no hash could check them);
+    /// those are looked for in the whole log, also after the verifier's first failure.
+    private func verifyEvents(
+        checkpoints: [CheckpointRecord], logger: Logger
+    ) async throws -> (Result<VerificationSummary, VerificationFailure>, [String]) {
+        var verification: LogVerification
+        switch LogVerifier(key: key, origin: key.keyName).begin(checkpoints: checkpoints) {
+        case .success(let begun): verification = begun
+        case .failure(let failure): return (.failure(failure), [])
         }
+        var failure: VerificationFailure?
+        var problems: [String] = []
+        // Keyset on (sequence, event row): in the order of the primary key, and no row is skipped even
+        // if someone with the owner's rights dropped the key and doubled a sequence number.
+        var after: (sequence: Int64, row: Int64)?
+        while true {
+            var rowsInBatch = 0
+            for try await row in try await client.query(batchQuery(after: after), logger: logger) {
+                // The payload as the row holds it now: a changed comment changes its hash, hence the leaf.
+                let sealed = try SealedEvent(row)
+                rowsInBatch += 1
+                after = (Int64(sealed.sequence), sealed.stored.id)
+                if sealed.holdsTextAfterErasure, let redaction = sealed.redaction {
+                    problems.append(
+                        "event at position \(sealed.sequence): its payload was erased on "
+                            + "\(redaction.redactedAt.rfc3339 ?? "?") by \(redaction.redactedBy), but the row holds text again"
+                    )
+                }
+                if failure == nil { failure = verification.check(sealed.verifiable) }
+            }
+            if rowsInBatch < batchSize { break }
+        }
+        if let failure { return (.failure(failure), problems) }
+        return (verification.finish(), problems)
+    }
+
+    private func batchQuery(after: (sequence: Int64, row: Int64)?) -> PostgresQuery {
+        guard let after else {
+            return """
+                SELECT \(unescaped: SealedEvent.columns) FROM \(unescaped: SealedEvent.tables)
+                ORDER BY s.sequence, s.event_row LIMIT \(batchSize)
+                """
+        }
+        // `sequence >= …` lets the primary key's index find the start; the rest breaks the tie.
+        return """
+            SELECT \(unescaped: SealedEvent.columns) FROM \(unescaped: SealedEvent.tables)
+            WHERE s.sequence >= \(after.sequence) AND (s.sequence > \(after.sequence) OR s.event_row > \(after.row))
+            ORDER BY s.sequence, s.event_row LIMIT \(batchSize)
+            """
+    }
+
+    /// The signed checkpoints, oldest first (a few per day: small).
+    private func checkpoints(logger: Logger) async throws -> [CheckpointRecord] {
         var checkpoints: [CheckpointRecord] = []
         let notes = try await client.query(
             "SELECT signed_note FROM audit_checkpoints WHERE signed_note IS NOT NULL ORDER BY tree_size",
             logger: logger)
         for try await note in notes.decode(String.self) { checkpoints.append(CheckpointRecord(signedNote: note)) }
-        return (events, checkpoints, problems)
+        return checkpoints
     }
 
     /// Every erasure is on record as a `payloads_redacted` event that names it and the number of events

@@ -34,6 +34,10 @@ struct AuditPages: Sendable {
         var isEmpty: Bool
         var nextHref: String?
         var exportCommand: String
+        /// The same selection as a download (``AuditExportDownload``): a GET, which records the read
+        /// like this page does and changes nothing else.
+        var downloadJSONLHref: String
+        var downloadCSVHref: String
     }
 
     static let pageSize = 100
@@ -78,6 +82,7 @@ struct AuditPages: Sendable {
                 errors[String(error.option.drop { $0 == "-" })] = text("audit.invalid", ["reason": error.reason])
             }
             let fields = Self.form(values: values, errors: errors, text: text)
+            let filterItems = values.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
             let command =
                 "freigabe audit export --format jsonl --output pruefung.jsonl"
                 + values.sorted { $0.key < $1.key }.map { " --\($0.key) \($0.value)" }.joined()
@@ -85,9 +90,59 @@ struct AuditPages: Sendable {
                 "audit", title: text("audit.title"),
                 page: Page(
                     fields: fields, errors: ErrorSummary(fields: fields, errors: errors), rows: rows,
-                    isEmpty: rows.isEmpty, nextHref: next, exportCommand: command),
+                    isEmpty: rows.isEmpty, nextHref: next, exportCommand: command,
+                    downloadJSONLHref: Self.href(
+                        "/pruefung/export", [URLQueryItem(name: "format", value: "jsonl")] + filterItems),
+                    downloadCSVHref: Self.href(
+                        "/pruefung/export",
+                        [
+                            URLQueryItem(name: "format", value: "csv"),
+                            URLQueryItem(name: "separator", value: "semicolon"),
+                            URLQueryItem(name: "bom", value: "true"),
+                        ] + filterItems)),
                 request: request, context: context, status: errors.isEmpty ? .ok : .badRequest)
         }
+        addExport(to: group)
+    }
+
+    /// The selection of the page as a download: the same filters, the same handler as the API's
+    /// `GET /api/v1/audit/export`.
+    func addExport(to group: RouterGroup<AppRequestContext>) {
+        group.get("pruefung/export") { request, context in
+            let caller = try Self.requireAuditor(request, context)
+            let parameters = request.uri.queryParameters
+            func value(_ name: String) -> String? {
+                parameters.get(name).map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
+            }
+            var errors: [String: UserText] = [:]
+            let options = AuditExportDownload.options(value, errors: &errors)
+            var filter = AuditFilter()
+            do {
+                filter = try AuditFilter.parse(
+                    from: value("from"), to: value("to"), dataset: value("dataset"), person: value("person"),
+                    request: value("request"), types: value("type").map { [$0] } ?? [], decision: value("decision"))
+            } catch let error as AuditFilterError {
+                errors[String(error.option.drop { $0 == "-" })] = UserText(
+                    "query.audit_filter", ["reason": .text(error.reason)])
+            }
+            guard errors.isEmpty else {
+                throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors)
+            }
+            var selection = filter.described
+            selection["export"] = options.format.rawValue
+            let logger = context.logger(for: caller)
+            try await service.recordAuditRead(
+                selection, requestID: filter.requestID, caller: caller, now: pages.now(), logger: logger)
+            return try await AuditExportDownload(client: service.client).response(
+                filter, options: options, logger: logger)
+        }
+    }
+
+    static func href(_ path: String, _ items: [URLQueryItem]) -> String {
+        var components = URLComponents()
+        components.path = path
+        components.queryItems = items
+        return components.string ?? path
     }
 
     /// The logged-in auditor or administrator; others get 403.

@@ -32,7 +32,61 @@ struct AuditController: Sendable {
                 query.filter, after: query.after, limit: query.limit, logger: logger)
             return try APIJSON.response(AuditEventPage(page))
         }
+        routes.get("audit/export") { request, context in
+            let caller = try context.caller()
+            guard caller.roles.contains(.auditor) || caller.roles.contains(.admin) else {
+                throw APIProblem(.forbidden, status: .forbidden, detail: UserText("web.auditors_only"))
+            }
+            let parameters = request.uri.queryParameters
+            var errors: [String: UserText] = [:]
+            let filter = Self.filter(parameters, errors: &errors)
+            let options = AuditExportDownload.options({ Self.value(parameters, $0) }, errors: &errors)
+            for name in ["after", "limit"] where Self.value(parameters, name) != nil {
+                errors[name] = UserText("query.export_no_paging")
+            }
+            guard errors.isEmpty else {
+                throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors)
+            }
+            let logger = context.logger(for: caller)
+            var details = filter.described
+            details["via"] = "api"
+            details["export"] = options.format.rawValue
+            // Like every other read of the log: recorded before anything is read.
+            try await service.recordSecurityEvent(
+                SecurityEvent(
+                    event: .auditRead, actor: caller.uid, clientAddress: caller.clientAddress, details: details),
+                now: now(), logger: logger)
+            return try await AuditExportDownload(client: service.client).response(
+                filter, options: options, logger: logger)
+        }
         return routes
+    }
+
+    static func value(_ parameters: Parameters, _ name: String) -> String? {
+        parameters.get(name).map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The filters of the query string, checked; a problem is named by its parameter in `errors`.
+    static func filter(_ parameters: Parameters, errors: inout [String: UserText]) -> AuditFilter {
+        func value(_ name: String) -> String? { Self.value(parameters, name) }
+        var deputies = false
+        if let text = value("deputies") {
+            switch text {
+            case "true": deputies = true
+            case "false": deputies = false
+            default: errors["deputies"] = UserText("query.boolean")
+            }
+        }
+        do throws(AuditFilterError) {
+            return try AuditFilter.parse(
+                from: value("from"), to: value("to"), dataset: value("dataset"), person: value("person"),
+                request: value("request"), types: parameters.getAll("type").filter { !$0.isEmpty },
+                domain: value("domain"), role: value("role"), decision: value("decision"), deputiesOnly: deputies)
+        } catch {
+            errors[String(error.option.drop { $0 == "-" })] = UserText(
+                "query.audit_filter", ["reason": .text(error.reason)])
+            return AuditFilter()
+        }
     }
 
     struct Query: Sendable, Hashable {
@@ -44,17 +98,8 @@ struct AuditController: Sendable {
     /// The query string, checked: every problem named by its parameter, nothing reaches SQL unchecked.
     static func query(_ parameters: Parameters) throws(APIProblem) -> Query {
         var errors: [String: UserText] = [:]
-        func value(_ name: String) -> String? {
-            parameters.get(name).map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
-        }
-        var deputies = false
-        if let text = value("deputies") {
-            switch text {
-            case "true": deputies = true
-            case "false": deputies = false
-            default: errors["deputies"] = UserText("query.boolean")
-            }
-        }
+        func value(_ name: String) -> String? { Self.value(parameters, name) }
+        let filter = Self.filter(parameters, errors: &errors)
         var after: UInt64?
         if let text = value("after") {
             after = UInt64(text)
@@ -67,16 +112,6 @@ struct AuditController: Sendable {
             } else {
                 errors["limit"] = UserText("query.audit_limit_range")
             }
-        }
-        var filter = AuditFilter()
-        do throws(AuditFilterError) {
-            filter = try AuditFilter.parse(
-                from: value("from"), to: value("to"), dataset: value("dataset"), person: value("person"),
-                request: value("request"), types: parameters.getAll("type").filter { !$0.isEmpty },
-                domain: value("domain"), role: value("role"), decision: value("decision"), deputiesOnly: deputies)
-        } catch {
-            errors[String(error.option.drop { $0 == "-" })] = UserText(
-                "query.audit_filter", ["reason": .text(error.reason)])
         }
         guard errors.isEmpty else { throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors) }
         return Query(filter: filter, after: after, limit: limit)
