@@ -58,6 +58,7 @@ struct PageRendererTests {
         let files = try #require(FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil))
         let reference = try Regex(#"(?:UserText\(|\.message\(|notFound\(|forbidden\()\s*"([a-z_]+\.[a-z_.-]+)""#)
         var keys = Set(ProblemType.allCases.map { "problem." + $0.rawValue })
+        keys.formUnion(AuditFilterError.Problem.allCases.map { "query.filter." + $0.rawValue })
         for case let file as URL in files where file.pathExtension == "swift" {
             let text = try String(contentsOf: file, encoding: .utf8)
             for match in text.matches(of: reference) { keys.insert(String(text[match.output[1].range!])) }

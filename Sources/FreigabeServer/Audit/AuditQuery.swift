@@ -104,13 +104,11 @@ extension AuditFilter {
         if let from { filter.from = try instant(from, option: "--from", endOfDay: false) }
         if let to { filter.to = try instant(to, option: "--to", endOfDay: true) }
         if let start = filter.from, let end = filter.to, start >= end {
-            throw AuditFilterError(option: "--to", value: to ?? "", reason: "liegt nicht nach --from")
+            throw AuditFilterError(option: "--to", value: to ?? "", problem: .notAfterFrom)
         }
         if let dataset {
             guard dataset.wholeMatch(of: /[a-z0-9][a-z0-9._-]{0,99}/) != nil else {
-                throw AuditFilterError(
-                    option: "--dataset", value: dataset,
-                    reason: "ist keine Datensatz-Kennung (Kleinbuchstaben, Ziffern, . _ -; höchstens 100 Zeichen)")
+                throw AuditFilterError(option: "--dataset", value: dataset, problem: .datasetID)
             }
             filter.datasetID = dataset
         }
@@ -120,44 +118,38 @@ extension AuditFilter {
                     $0.properties.isAlphabetic || ("0"..."9").contains($0) || ".-_@".unicodeScalars.contains($0)
                 })
             else {
-                throw AuditFilterError(
-                    option: "--person", value: person,
-                    reason: "ist keine Benutzerkennung (Buchstaben, Ziffern, . _ - @; höchstens 200 Zeichen)")
+                throw AuditFilterError(option: "--person", value: person, problem: .uid)
             }
             filter.person = person
         }
         if let request {
             guard let id = UUID(uuidString: request) else {
-                throw AuditFilterError(option: "--request", value: request, reason: "ist keine Antrags-ID (UUID)")
+                throw AuditFilterError(option: "--request", value: request, problem: .requestID)
             }
             filter.requestID = id
         }
         if let domain {
             guard domain.wholeMatch(of: /[a-z0-9][a-z0-9._-]{0,99}/) != nil else {
-                throw AuditFilterError(
-                    option: "--domain", value: domain,
-                    reason: "ist keine Domänen-Kennung (Kleinbuchstaben, Ziffern, . _ -; höchstens 100 Zeichen)")
+                throw AuditFilterError(option: "--domain", value: domain, problem: .domainID)
             }
             filter.domainID = domain
         }
         if let role {
             guard role.wholeMatch(of: /[a-z][a-z0-9_]{0,63}/) != nil else {
-                throw AuditFilterError(option: "--role", value: role, reason: "ist keine Rollenkennung")
+                throw AuditFilterError(option: "--role", value: role, problem: .role)
             }
             filter.role = role
         }
         if let decision {
             guard let outcome = DecisionOutcome(rawValue: decision) else {
-                throw AuditFilterError(
-                    option: "--decision", value: decision,
-                    reason: "ist keine Entscheidung (approved, rejected, changes_requested, revoked)")
+                throw AuditFilterError(option: "--decision", value: decision, problem: .decision)
             }
             filter.decision = outcome
         }
         filter.deputiesOnly = deputiesOnly
         for type in types {
             guard let event = AuditEvent(rawValue: type) else {
-                throw AuditFilterError(option: "--type", value: type, reason: "ist keine Ereignisart")
+                throw AuditFilterError(option: "--type", value: type, problem: .eventType)
             }
             filter.eventTypes.append(event)
         }
@@ -187,23 +179,56 @@ extension AuditFilter {
             formatter.formatOptions = options
             if text.count <= 40, let date = formatter.date(from: text) { return date }
         }
-        throw AuditFilterError(
-            option: option, value: text,
-            reason: "ist kein Datum (JJJJ-MM-TT) und kein Zeitpunkt nach RFC 3339 (2026-03-02T09:00:00+01:00)")
+        throw AuditFilterError(option: option, value: text, problem: .instant)
     }
 }
 
-/// A filter value that was refused; the text is German, for the command line and the API.
+/// A filter value that was refused, and why: in the reader's language for the API and the pages
+/// (``reason``, catalogue `query.filter.*`), in German on the command line (``description``, the
+/// language of `freigabe audit` like the rest of its output).
 struct AuditFilterError: Error, Sendable, Hashable, CustomStringConvertible {
+    enum Problem: String, Sendable, Hashable, CaseIterable {
+        case notAfterFrom = "not_after_from"
+        case datasetID = "dataset_id"
+        case uid
+        case requestID = "request_id"
+        case domainID = "domain_id"
+        case role
+        case decision
+        case eventType = "event_type"
+        case instant
+
+        /// The command line's words.
+        var german: String {
+            switch self {
+            case .notAfterFrom: "liegt nicht nach --from"
+            case .datasetID: "ist keine Datensatz-Kennung (Kleinbuchstaben, Ziffern, . _ -; höchstens 100 Zeichen)"
+            case .uid: "ist keine Benutzerkennung (Buchstaben, Ziffern, . _ - @; höchstens 200 Zeichen)"
+            case .requestID: "ist keine Antrags-ID (UUID)"
+            case .domainID: "ist keine Domänen-Kennung (Kleinbuchstaben, Ziffern, . _ -; höchstens 100 Zeichen)"
+            case .role: "ist keine Rollenkennung"
+            case .decision: "ist keine Entscheidung (approved, rejected, changes_requested, revoked)"
+            case .eventType: "ist keine Ereignisart"
+            case .instant: "ist kein Datum (JJJJ-MM-TT) und kein Zeitpunkt nach RFC 3339 (2026-03-02T09:00:00+01:00)"
+            }
+        }
+    }
+
     var option: String
     var value: String
-    var reason: String
+    var problem: Problem
+
+    /// Why, for the API and the pages (catalogue `query.filter.*`).
+    var reason: UserText { UserText("query.filter.\(problem.rawValue)") }
+
+    /// "Invalid value: <the reason>" for the API, in the reader's language.
+    var userText: UserText { UserText("query.audit_filter", ["reason": .message("query.filter.\(problem.rawValue)")]) }
 
     var description: String {
         // The value as the user gave it, shortened and without control characters.
         let shown = String(
             value.unicodeScalars.prefix(60).map { $0.properties.generalCategory == .control ? "?" : Character($0) })
-        return "\(option) „\(shown)“ \(reason)."
+        return "\(option) „\(shown)“ \(problem.german)."
     }
 }
 

@@ -79,7 +79,7 @@ struct AuditPages: Sendable {
                 }
             } catch let error as AuditFilterError {
                 // The option the command line names is the field's name here.
-                errors[String(error.option.drop { $0 == "-" })] = text("audit.invalid", ["reason": error.reason])
+                errors[String(error.option.drop { $0 == "-" })] = text("audit.invalid", ["reason": text(error.reason)])
             }
             let fields = Self.form(values: values, errors: errors, text: text)
             let filterItems = values.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
@@ -122,8 +122,7 @@ struct AuditPages: Sendable {
                     from: value("from"), to: value("to"), dataset: value("dataset"), person: value("person"),
                     request: value("request"), types: value("type").map { [$0] } ?? [], decision: value("decision"))
             } catch let error as AuditFilterError {
-                errors[String(error.option.drop { $0 == "-" })] = UserText(
-                    "query.audit_filter", ["reason": .text(error.reason)])
+                errors[String(error.option.drop { $0 == "-" })] = error.userText
             }
             guard errors.isEmpty else {
                 throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors)

@@ -103,6 +103,17 @@ struct AuditAPITests {
                 #expect(answer.status == 400, "\(query)")
                 #expect(answer.errors[field] != nil, "\(query): \(answer.errors)")
             }
+            // The reason in the reader's language, German without Accept-Language.
+            let german = try await api.send(.get, "/api/v1/audit/events?type=drop_table", as: "alex")
+            #expect(german.errors["type"] == "Ungültiger Wert: ist keine Ereignisart")
+            let english = try await api.send(
+                .get, "/api/v1/audit/events?type=drop_table", as: "alex", headers: [.acceptLanguage: "en"])
+            #expect(english.errors["type"] == "Invalid value: is not an event type")
+            let englishDate = try await api.send(
+                .get, "/api/v1/audit/events?from=gestern", as: "alex", headers: [.acceptLanguage: "en"])
+            #expect(
+                englishDate.errors["from"]
+                    == "Invalid value: is neither a date (YYYY-MM-DD) nor an RFC 3339 time (2026-03-02T09:00:00+01:00)")
             let reads = try await fixture.store.admin.query(
                 "SELECT count(*) FROM audit_events WHERE event = 'audit_read'", logger: fixture.store.logger
             ).decode(Int.self).first(where: { _ in true })

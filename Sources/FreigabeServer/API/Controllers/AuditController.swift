@@ -83,8 +83,7 @@ struct AuditController: Sendable {
                 request: value("request"), types: parameters.getAll("type").filter { !$0.isEmpty },
                 domain: value("domain"), role: value("role"), decision: value("decision"), deputiesOnly: deputies)
         } catch {
-            errors[String(error.option.drop { $0 == "-" })] = UserText(
-                "query.audit_filter", ["reason": .text(error.reason)])
+            errors[String(error.option.drop { $0 == "-" })] = error.userText
             return AuditFilter()
         }
     }
