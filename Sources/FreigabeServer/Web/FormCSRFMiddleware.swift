@@ -4,11 +4,11 @@ import Hummingbird
 /// Reads the form of every state-changing page request and checks its CSRF token before any route runs.
 ///
 /// Synchroniser token: each session has a random token (``WebSession/csrfToken``) that every form
-/// carries in `_csrf`; a form without it, with another one, or from a browser without a session is
-/// refused with 403 and changes nothing. `SameSite=Lax` on the cookie is a second wall, not the first.
-/// Safe methods pass untouched: no page changes state on GET or HEAD. The forms a browser without a
-/// session may post (the login, a mail link's confirm page) carry the double-submit token of
-/// ``SessionlessFormToken`` instead.
+/// carries in `_csrf`; a form without it or with another one is refused with 403 and changes nothing.
+/// `SameSite=Lax` on the cookie is a second wall, not the first. A browser without a session may post
+/// only the two forms it fills in before a login (the login, a mail link's confirm page), with the
+/// double-submit token of ``SessionlessFormToken``; any other form from it is refused. Safe methods pass
+/// untouched: no page changes state on GET or HEAD.
 struct FormCSRFMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
