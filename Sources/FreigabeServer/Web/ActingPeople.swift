@@ -37,6 +37,8 @@ struct ActingPeopleLookup: Sendable {
     let service: RequestService
     /// The whole lookup of one page, all roles and deputies together.
     var deadline: Duration = .seconds(2)
+    /// Who holds each role, kept for a short time (the deputies in force are read on every call).
+    var holders = RoleHoldersCache()
 
     /// The people for `roles` of a request on `dataset`, or nil when the directory did not answer in time.
     func people(
@@ -67,23 +69,15 @@ struct ActingPeopleLookup: Sendable {
     private func resolve(
         roles: [String], dataset: DatasetView, directory: LDAPDirectory, now: Date, logger: Logger
     ) async throws -> ActingPeople {
-        // The steward group is the domain's; the dataset's view names only the domain.
-        let stewardGroup =
-            roles.contains(Role.dataSteward.identifier)
-            ? try await service.domains(logger: logger).first { $0.id == dataset.domain }?.stewardGroup : nil
-        let record = DatasetRecord(
-            view: dataset, ownerGroupKey: nil, stewardGroup: stewardGroup ?? "", stewardGroupKey: "")
-        let context = EffectContext(
-            requestID: UUID(), number: "", kind: .sharedData, dataset: record, requester: "", now: now)
         let mail = LDAPMailDirectory(directory: directory)
         var byRole: [String: [ActingPeople.Person]] = [:]
         var everyone: [MailPerson] = []
         for role in roles {
-            var recipient = EffectWriter.recipient(Role(identifier: role), context)
-            if recipient.group == "" { recipient.group = nil }
-            let resolved = try await ResolvedRecipients.resolve([recipient], in: mail)
-            everyone += resolved.people
-            byRole[role] = resolved.people.map {
+            let people = try await holders.people(for: RoleHoldersCache.Key(role: role, dataset: dataset)) {
+                try await holdersNow(of: role, dataset: dataset, directory: mail, now: now, logger: logger)
+            }
+            everyone += people
+            byRole[role] = people.map {
                 ActingPeople.Person(uid: $0.uid, name: $0.displayName, hasMail: $0.mail != nil, deputies: [])
             }
         }
@@ -102,5 +96,22 @@ struct ActingPeopleLookup: Sendable {
             }
         }
         return ActingPeople(byRole: byRole)
+    }
+
+    /// Who holds `role` for a request on `dataset`, asked now: the recipients the task mail would have.
+    private func holdersNow(
+        of role: String, dataset: DatasetView, directory: LDAPMailDirectory, now: Date, logger: Logger
+    ) async throws -> [MailPerson] {
+        // The steward group is the domain's; the dataset's view names only the domain.
+        let stewardGroup =
+            role == Role.dataSteward.identifier
+            ? try await service.domains(logger: logger).first { $0.id == dataset.domain }?.stewardGroup : nil
+        let record = DatasetRecord(
+            view: dataset, ownerGroupKey: nil, stewardGroup: stewardGroup ?? "", stewardGroupKey: "")
+        let context = EffectContext(
+            requestID: UUID(), number: "", kind: .sharedData, dataset: record, requester: "", now: now)
+        var recipient = EffectWriter.recipient(Role(identifier: role), context)
+        if recipient.group == "" { recipient.group = nil }
+        return try await ResolvedRecipients.resolve([recipient], in: directory).people
     }
 }
