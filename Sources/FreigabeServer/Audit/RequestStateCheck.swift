@@ -85,14 +85,27 @@ struct StoredRequestFacts: Sendable {
 
     func firstMismatch() -> String? {
         let snapshot: RequestSnapshot
+        do {
+            snapshot = try StoredJSON.decode(RequestSnapshot.self, from: self.snapshot)
+        } catch {
+            return "the stored snapshot cannot be read (\(error))"
+        }
+        return Self.firstMismatch(
+            state: state, snapshot: snapshot, decisions: decisions, decisionEvents: decisionEvents,
+            loggedState: loggedState)
+    }
+
+    /// ``firstMismatch()`` for a snapshot already read (a request's page decoded it to build its view).
+    static func firstMismatch(
+        state: String, snapshot: RequestSnapshot, decisions: String, decisionEvents: String, loggedState: String?
+    ) -> String? {
         let rows: [DecisionFact]
         let logged: [DecisionFact]
         do {
-            snapshot = try StoredJSON.decode(RequestSnapshot.self, from: self.snapshot)
             rows = try StoredJSON.decode([DecisionFact].self, from: decisions)
             logged = try StoredJSON.decode([DecisionFact].self, from: decisionEvents)
         } catch {
-            return "the stored snapshot or decisions cannot be read (\(error))"
+            return "the stored decisions cannot be read (\(error))"
         }
         guard snapshot.state.name == state else {
             return "requests.state is \(state), the snapshot's state is \(snapshot.state.name)"

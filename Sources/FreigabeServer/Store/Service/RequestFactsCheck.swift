@@ -40,29 +40,26 @@ enum RequestFactsCheck {
     private static let engineEventsArray =
         "ARRAY[" + RequestStateCheck.engineEvents.map { "'\($0)'" }.joined(separator: ", ") + "]::text[]"
 
-    /// Throws when request `id`'s stored state disagrees with its facts. Run it in the transaction that
-    /// read the request, at `REPEATABLE READ`, so that a decision committing in between cannot look like
-    /// a disagreement.
+    /// Throws when `record`'s stored state disagrees with its facts. Run it in the transaction that read
+    /// the record, at `REPEATABLE READ`, so that a decision committing in between cannot look like a
+    /// disagreement; the record's snapshot is the one this transaction sees, so it is not read twice.
     ///
     /// - Throws: ``ServiceError`` `internal` with a message for people; `details` (for the log) names
     ///   the first disagreement.
-    static func check(request id: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+    static func check(_ record: RequestRecord, on connection: PostgresConnection, logger: Logger) async throws {
         let rows = try await connection.query(
             """
-            SELECT r.state, r.snapshot::text, \(unescaped: decisionRows), \(unescaped: decisionEvents),
-                \(unescaped: loggedState)
-            FROM requests r WHERE r.id = \(id)
+            SELECT r.state, \(unescaped: decisionRows), \(unescaped: decisionEvents), \(unescaped: loggedState)
+            FROM requests r WHERE r.id = \(record.id)
             """, logger: logger)
-        for try await (state, snapshot, decisions, events, loggedState) in rows.decode(
-            (String, String, String, String, String?).self)
-        {
-            let stored = StoredRequestFacts(
-                state: state, snapshot: snapshot, decisions: decisions, decisionEvents: events,
+        for try await (state, decisions, events, loggedState) in rows.decode((String, String, String, String?).self) {
+            if let mismatch = StoredRequestFacts.firstMismatch(
+                state: state, snapshot: record.snapshot, decisions: decisions, decisionEvents: events,
                 loggedState: loggedState)
-            if let mismatch = stored.firstMismatch() {
+            {
                 throw ServiceError(
                     .internal, message: UserText("general.request_inconsistent"),
-                    details: "request \(id.uuidString.lowercased()) disagrees with its facts: \(mismatch)")
+                    details: "request \(record.id.uuidString.lowercased()) disagrees with its facts: \(mismatch)")
             }
         }
     }

@@ -29,7 +29,7 @@ extension RequestService {
                         occurredAt: now, actor: caller.uid, requestID: id, datasetID: record.datasetID,
                         event: .readDenied, state: machine.state.name, clientAddress: caller.clientAddress))
             }
-            try await RequestFactsCheck.check(request: id, on: connection, logger: logger)
+            try await RequestFactsCheck.check(record, on: connection, logger: logger)
             var view = views.view(record, machine: machine, dataset: dataset, context: context, now: now)
             view.answers = try await Self.answers(request: id, on: connection, logger: logger)
             return view
