@@ -249,7 +249,8 @@ struct ExportJSONParser {
                         guard text[index] == UInt8(ascii: "-") else { return false }
                         index += 1
                     }
-                    guard let high = Self.hexValue(text[index]), let low = Self.hexValue(text[index + 1]) else {
+                    guard let high = SHA256Hash.hexValue(text[index]), let low = SHA256Hash.hexValue(text[index + 1])
+                    else {
                         return false
                     }
                     bytes[byteIndex] = high << 4 | low
@@ -359,7 +360,9 @@ struct ExportJSONParser {
         guard position + 4 <= input.count else { throw SyntaxError(reason: "a truncated \\u escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
-            guard let digit = Self.hexValue(input[position]) else { throw SyntaxError(reason: "an invalid \\u escape") }
+            guard let digit = SHA256Hash.hexValue(input[position]) else {
+                throw SyntaxError(reason: "an invalid \\u escape")
+            }
             value = value << 4 | UInt32(digit)
             position += 1
         }
@@ -518,15 +521,6 @@ struct ExportJSONParser {
 
     private static func isDigit(_ byte: UInt8) -> Bool {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
-    }
-
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }
 

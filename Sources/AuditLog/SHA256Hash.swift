@@ -136,7 +136,8 @@ public struct SHA256Hash: Sendable, Hashable {
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
+    /// The value of one hex digit, either case; nil for any other byte.
+    static func hexValue(_ digit: UInt8) -> UInt8? {
         switch digit {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
         case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
