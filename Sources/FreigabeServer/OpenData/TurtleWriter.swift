@@ -36,8 +36,9 @@ enum TurtleWriter {
         }
     }
 
-    /// The value between double quotes, with the string escapes Turtle defines (ECHAR) and `\uXXXX` for
-    /// the other control characters; everything else, umlauts included, is written as UTF-8.
+    /// The value between double quotes, with the string escapes Turtle defines (ECHAR) and a UCHAR of four
+    /// hex digits (`\u001F`) for the other control characters; everything else, umlauts included, is
+    /// written as UTF-8.
     static func literal(_ value: String) -> String {
         var out = "\""
         for scalar in value.unicodeScalars {
