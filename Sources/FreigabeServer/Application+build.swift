@@ -63,7 +63,8 @@ public func buildApplication(
             directory.map { DirectoryPrincipalResolver(directory: $0) } ?? ClosurePrincipalResolver { _ in nil }
         let service = RequestService(
             client: client, workflows: workflows, calendar: WorkingDayCalendar(state: configuration.federalState),
-            principals: principals, metrics: metrics)
+            principals: principals, metrics: metrics,
+            webhookEvents: WebhookEventSelection(subscriptions: configuration.webhooks.subscriptions))
         services.append(TimerService(requests: service, logger: logger))
         let signer = try configuration.audit.signer()
         if signer == nil {

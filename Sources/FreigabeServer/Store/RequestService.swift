@@ -41,6 +41,8 @@ public struct RequestService: Sendable {
     let principals: any PrincipalResolver
     let pinnedCache: PinnedDefinitionCache
     let metrics: AppMetrics?
+    /// Which webhook events commands write to the outbox (see ``WebhookEventSelection``).
+    let webhookEvents: WebhookEventSelection
 
     /// - Parameters:
     ///   - client: a running `PostgresClient` connected as the application role.
@@ -49,11 +51,14 @@ public struct RequestService: Sendable {
     ///   - calendar: working days for deadlines and "seit n Arbeitstagen".
     ///   - principals: the directory facts of people the caller deputises for.
     ///   - metrics: where command outcomes and decisions are counted.
+    ///   - webhookEvents: the event types the configured webhook subscriptions want; the others are
+    ///     not written to the outbox.
     public init(
         client: PostgresClient, workflows: WorkflowLibrary, calendar: WorkingDayCalendar,
-        principals: any PrincipalResolver, metrics: AppMetrics? = nil
+        principals: any PrincipalResolver, metrics: AppMetrics? = nil, webhookEvents: WebhookEventSelection = .all
     ) {
         self.metrics = metrics
+        self.webhookEvents = webhookEvents
         self.client = client
         self.workflows = workflows
         self.calendar = calendar

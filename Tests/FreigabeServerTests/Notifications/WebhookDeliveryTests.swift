@@ -34,6 +34,52 @@ struct WebhookDeliveryTests {
         }
     }
 
+    @Test(
+        "events no configured subscription wants are not written: none without subscriptions, only the wanted types with one"
+    )
+    func onlyWantedEventsWritten() async throws {
+        try await ServiceFixture.with { base in
+            func fixture(_ subscriptions: [WebhookSettings.Subscription]) -> ServiceFixture {
+                let service = RequestService(
+                    client: base.app, workflows: StoreTestSupport.workflows, calendar: StoreTestSupport.calendar,
+                    principals: People.resolver, webhookEvents: WebhookEventSelection(subscriptions: subscriptions))
+                return ServiceFixture(service: service, app: base.app, admin: base.admin)
+            }
+            func webhookEvents(_ request: RequestView) async throws -> [WebhookEventType] {
+                let rows = try await base.admin.query(
+                    "SELECT payload::text FROM outbox WHERE kind = 'webhook' AND request_id = \(request.id) ORDER BY id",
+                    logger: base.logger)
+                var events: [WebhookEventType] = []
+                for try await text in rows.decode(String.self) {
+                    events.append(try #require(try OutboxMessage.decode(fromStoredJSON: text).event))
+                }
+                return events
+            }
+            let unsubscribed = fixture([])
+            let quiet = try await unsubscribed.submittedRequest()
+            try await unsubscribed.decide(quiet, by: People.otto, at: Clock.days(1))
+            #expect(try await webhookEvents(quiet) == [])
+            #expect(
+                try await base.outboxTopics(request: quiet.id) == [
+                    "submitted", "request_decision", "request_decision",
+                ],
+                "mail is written as before")
+
+            let decisionsOnly = fixture(
+                WebhookTestSupport.settings(url: "http://127.0.0.1:9/hook", events: [.requestDecided]).subscriptions)
+            let watched = try await decisionsOnly.submittedRequest()
+            try await decisionsOnly.decide(watched, by: People.otto, at: Clock.days(1))
+            #expect(try await webhookEvents(watched) == [.requestDecided])
+
+            let everything = fixture(
+                WebhookTestSupport.settings(url: "http://127.0.0.1:9/hook", events: [.requestDecided]).subscriptions
+                    + WebhookTestSupport.settings(url: "http://127.0.0.1:9/all", events: nil).subscriptions)
+            let all = try await everything.submittedRequest()
+            try await everything.decide(all, by: People.otto, at: Clock.days(1))
+            #expect(try await webhookEvents(all) == [.requestSubmitted, .stepAssigned, .requestDecided, .stepAssigned])
+        }
+    }
+
     @Test("500 three times, then 200: delivered on the 4th attempt, same webhook-id, verified by the reference")
     func retriedUntilDelivered() async throws {
         try await ServiceFixture.with { fixture in

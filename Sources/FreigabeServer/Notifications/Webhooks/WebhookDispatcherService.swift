@@ -3,10 +3,13 @@ import Logging
 import ServiceLifecycle
 
 /// Sends the webhooks. Every instance with a database runs one, also without subscriptions (it then
-/// marks the events handled, so they do not pile up, and a subscription added later starts with new
-/// events). Woken like the mail dispatcher by `LISTEN freigabe_outbox`, with the same slow poll and a
-/// wake-up when the earliest retry is due; deliveries are claimed with `FOR UPDATE SKIP LOCKED` under
-/// a lease, so several instances deliver each event once in normal operation.
+/// marks events left from an earlier configuration handled, so they do not pile up, and a subscription
+/// added later starts with new events). Woken like the mail dispatcher by `LISTEN freigabe_outbox`, with
+/// the same slow poll and a wake-up when the earliest retry is due; deliveries are claimed with
+/// `FOR UPDATE SKIP LOCKED` under a lease, so several instances deliver each event once in normal
+/// operation. Without subscriptions it only polls: commands then write no webhook rows
+/// (``WebhookEventSelection``), and a fan-out woken by every command's mail rows would be one idle
+/// statement per command.
 struct WebhookDispatcherService: Service {
     let dispatcher: WebhookDispatcher
     let logger: Logger
@@ -24,8 +27,11 @@ struct WebhookDispatcherService: Service {
         // same webhook-id.
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    await OutboxListener(client: self.dispatcher.client, logger: self.logger).listen(ringing: doorbell)
+                if !self.dispatcher.settings.subscriptions.isEmpty {
+                    group.addTask {
+                        await OutboxListener(client: self.dispatcher.client, logger: self.logger).listen(
+                            ringing: doorbell)
+                    }
                 }
                 await self.dispatch(woken: doorbell)
                 group.cancelAll()

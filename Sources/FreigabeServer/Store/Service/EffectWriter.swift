@@ -151,6 +151,8 @@ struct EffectContext: Sendable {
     /// The door the command came through (recorded with the audit events a person caused).
     var channel: Caller.Channel = .api
     var now: Date
+    /// The webhook events to write; the others are left out (no subscription would receive them).
+    var webhookEvents: WebhookEventSelection = .all
 }
 
 enum EffectWriter {
@@ -160,7 +162,7 @@ enum EffectWriter {
             write.outbox.append(OutboxRow(topic: message.topic, payload: message))
         }
         for effect in effects {
-            if let event = webhookEvent(effect, context) {
+            if let event = webhookEvent(effect, context), let type = event.event, context.webhookEvents.contains(type) {
                 write.outbox.append(OutboxRow(kind: "webhook", topic: .webhook, payload: event))
             }
             switch effect {
