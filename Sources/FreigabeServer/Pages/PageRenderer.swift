@@ -33,6 +33,8 @@ public struct PageRenderer: Sendable {
         // deployments often link the templates of the current release.
         let resolved = URL(fileURLWithPath: directory).resolvingSymlinksInPath().path
         let library: MustacheLibrary
+        // The templates name it in their `CONTENT_TYPE` tag, which is resolved while they are parsed.
+        HTMLEscaping.register()
         do {
             library = try await MustacheLibrary(directory: resolved)
         } catch let error as MustacheLibrary.ParserError {

@@ -1,4 +1,5 @@
 import Foundation
+import Mustache
 
 /// One field of a page's form as the `partials/field` template draws it: label, hint, value, the error
 /// next to it and the link target of the error summary. Field names are the API's (dots for nesting),
@@ -92,5 +93,64 @@ struct ErrorSummary {
         }
         self.entries = entries
         hasErrors = !entries.isEmpty
+    }
+}
+
+// Form parts answer Mustache by name instead of by `Mirror` reflection, with `Mirror`'s meaning of a nil
+// optional (not found: the name is looked up further out, e.g. an option's `name` is its field's).
+
+extension FormField: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "name": self.name
+        case "id": id
+        case "label": label
+        case "hint": hint
+        case "value": value
+        case "error": error
+        case "required": required
+        case "options": options
+        case "isText": isText
+        case "isTextarea": isTextarea
+        case "isDate": isDate
+        case "isSelect": isSelect
+        case "isRadios": isRadios
+        case "isURL": isURL
+        case "isPassword": isPassword
+        case "describedBy": describedBy
+        default: nil
+        }
+    }
+}
+
+extension FormField.Option: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "value": value
+        case "label": label
+        case "selected": selected
+        case "id": id
+        default: nil
+        }
+    }
+}
+
+extension ErrorSummary: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "entries": entries
+        case "hasErrors": hasErrors
+        default: nil
+        }
+    }
+}
+
+extension ErrorSummary.Entry: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "href": href
+        case "message": message
+        default: nil
+        }
     }
 }

@@ -195,3 +195,18 @@ extension HomePages.InboxRow: MustacheParent {
         }
     }
 }
+
+/// The inbox page answers by name too (see `PageFrame`), with `Mirror`'s meaning of a nil optional.
+extension HomePages.Inbox: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "items": items
+        case "isEmpty": isEmpty
+        case "total": total
+        case "next": next
+        case "first": first
+        case "hasPages": hasPages
+        default: nil
+        }
+    }
+}

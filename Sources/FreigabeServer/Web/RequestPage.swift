@@ -358,3 +358,53 @@ extension RequestPage: MustacheParent {
         }
     }
 }
+
+// The page's other parts answer by name too, with `Mirror`'s meaning of a nil optional (not found: the
+// name is looked up further out), as they did by reflection.
+
+extension RequestPage.Row: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "label": label
+        case "value": value
+        default: nil
+        }
+    }
+}
+
+extension RequestPage.Acting: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "unknown": unknown
+        case "roles": roles
+        case "missingMail": missingMail
+        default: nil
+        }
+    }
+}
+
+extension RequestPage.Acting.RoleRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "role": role
+        case "people": people
+        case "deputies": deputies
+        default: nil
+        }
+    }
+}
+
+extension RequestPage.DecisionForm: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "capacity": capacity
+        case "branch": branch
+        case "choice": choice
+        case "text": text
+        case "licence": licence
+        case "portalURL": portalURL
+        case "errors": errors
+        default: nil
+        }
+    }
+}

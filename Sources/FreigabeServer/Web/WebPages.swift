@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import LDAPDirectory
+import Mustache
 
 /// What every web page shares: the language, the frame around the content (who is logged in, the
 /// CSRF token for the page's forms, the language switch), rendering, redirects.
@@ -141,5 +142,47 @@ struct PageFrame {
         isDeputyships = path.hasPrefix("/vertretungen")
         isAdmin = path.hasPrefix("/verwaltung")
         isAudit = path.hasPrefix("/pruefung")
+    }
+}
+
+/// The frame is in every page: it answers Mustache by name instead of by `Mirror` reflection, with
+/// `Mirror`'s meaning (a nil optional is not found, so the name is looked up further out).
+extension PageFrame: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "user": user
+        case "csrf": csrf
+        case "languages": languages
+        case "isStart": isStart
+        case "isCatalog": isCatalog
+        case "isInbox": isInbox
+        case "isDeputyships": isDeputyships
+        case "isAdmin": isAdmin
+        case "isAudit": isAudit
+        default: nil
+        }
+    }
+}
+
+extension PageFrame.User: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "uid": uid
+        case "name": self.name
+        case "isAdmin": isAdmin
+        case "isAuditor": isAuditor
+        default: nil
+        }
+    }
+}
+
+extension PageFrame.LanguageLink: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "code": code
+        case "label": label
+        case "href": href
+        default: nil
+        }
     }
 }

@@ -229,6 +229,22 @@ struct LifecycleTests {
                 caller: People.anna, now: Clock.days(2), logger: logger)
             #expect(answered.status.step == "owner_review")
             #expect(answered.purpose == "Planung, nur Dauerzählstellen")
+            // The answer as the request's page shows it, read in the page's one statement: its time is the
+            // stored one to the microsecond, as PostgresNIO decodes the column.
+            let read = try await fixture.service.request(
+                id: created.id, caller: People.volker, now: Clock.days(2), logger: logger)
+            var stored: [Date] = []
+            for try await at in try await fixture.admin.query(
+                "SELECT occurred_at FROM audit_events WHERE request_id = \(created.id) AND event = 'resubmitted'",
+                logger: logger
+            ).decode(Date.self) { stored.append(at) }
+            #expect(stored.count == 1)
+            #expect(
+                read.answers == [
+                    AnswerView(
+                        person: "anna", step: "owner_review", text: "Alle Dauerzählstellen",
+                        at: try #require(stored.first))
+                ])
             // Volker asked, and may now decide the same step again.
             let approved = try await fixture.decide(answered, by: People.volker, at: Clock.days(3))
             let granted = try await fixture.decide(approved, by: People.sina, at: Clock.days(3))

@@ -81,7 +81,7 @@ struct RequestRecord: Sendable {
         return RequestRecord(
             id: id, number: number, kind: kind, datasetID: try cells.next(), requester: try cells.next(),
             details: try RequestDetails.decode(&cells),
-            snapshot: try StoredJSON.decode(RequestSnapshot.self, from: try cells.next()), version: try cells.next(),
+            snapshot: try SnapshotDecoding.decode(try cells.next()), version: try cells.next(),
             createdAt: try cells.next(), updatedAt: try cells.next(), submittedAt: try cells.next())
     }
 

@@ -40,27 +40,29 @@ enum RequestFactsCheck {
     private static let engineEventsArray =
         "ARRAY[" + RequestStateCheck.engineEvents.map { "'\($0)'" }.joined(separator: ", ") + "]::text[]"
 
-    /// Throws when `record`'s stored state disagrees with its facts. Run it in the transaction that read
-    /// the record, at `REPEATABLE READ`, so that a decision committing in between cannot look like a
-    /// disagreement; the record's snapshot is the one this transaction sees, so it is not read twice.
+    /// Throws when `record`'s stored state disagrees with its `facts`. Both must come from one snapshot
+    /// (one statement, or one REPEATABLE READ transaction), so that a decision committing in between
+    /// cannot look like a disagreement; the record's snapshot is the one already decoded, not read twice.
     ///
     /// - Throws: ``ServiceError`` `internal` with a message for people; `details` (for the log) names
     ///   the first disagreement.
-    static func check(_ record: RequestRecord, on connection: PostgresConnection, logger: Logger) async throws {
-        let rows = try await connection.query(
-            """
-            SELECT r.state, \(unescaped: decisionRows), \(unescaped: decisionEvents), \(unescaped: loggedState)
-            FROM requests r WHERE r.id = \(record.id)
-            """, logger: logger)
-        for try await (state, decisions, events, loggedState) in rows.decode((String, String, String, String?).self) {
-            if let mismatch = StoredRequestFacts.firstMismatch(
-                state: state, snapshot: record.snapshot, decisions: decisions, decisionEvents: events,
-                loggedState: loggedState)
-            {
-                throw ServiceError(
-                    .internal, message: UserText("general.request_inconsistent"),
-                    details: "request \(record.id.uuidString.lowercased()) disagrees with its facts: \(mismatch)")
-            }
+    static func check(_ record: RequestRecord, facts: StoredFacts) throws {
+        if let mismatch = StoredRequestFacts.firstMismatch(
+            state: facts.state, snapshot: record.snapshot, decisions: facts.decisions,
+            decisionEvents: facts.decisionEvents, loggedState: facts.loggedState)
+        {
+            throw ServiceError(
+                .internal, message: UserText("general.request_inconsistent"),
+                details: "request \(record.id.uuidString.lowercased()) disagrees with its facts: \(mismatch)")
         }
     }
+}
+
+/// The columns ``RequestFactsCheck`` reads for request `r`, in this order: `r.state`,
+/// ``RequestFactsCheck/decisionRows``, ``RequestFactsCheck/decisionEvents``, ``RequestFactsCheck/loggedState``.
+struct StoredFacts: Sendable {
+    var state: String
+    var decisions: String
+    var decisionEvents: String
+    var loggedState: String?
 }

@@ -29,34 +29,50 @@ extension RequestService {
 
     /// The inbox from `after` on, at most `limit` items; the pages ask for a page, the API for the whole
     /// inbox (up to its cap) through the same query and the same engine answers.
+    ///
+    /// Most people deputise for nobody: the first statement reads the caller's deputyships together with
+    /// the candidates of the caller alone, so such an inbox is one round trip and one commit. When there
+    /// are deputyships, their principals' facts come from the directory and the page is read again with
+    /// them, as ``CallerContext/load(caller:now:client:principals:logger:)`` and a second read did before.
     func performInboxPage(
         caller: Caller, after: UUID?, limit: Int, now: Date, logger: Logger
     ) async throws -> InboxPage {
         var logger = logger
         logger[metadataKey: "actor"] = "\(caller.uid)"
-        let context = try await CallerContext.load(
-            caller: caller, now: now, client: client, principals: principals, logger: logger)
-        var people = [caller.directoryFacts]
-        var uids = [caller.uid]
-        for deputy in context.activePrincipals(at: now) {
-            people.append(deputy.principalFacts)
-            uids.append(deputy.deputyship.principal)
-        }
-        let filter = InboxFilter(
-            caller: caller.uid, uids: uids,
-            roleNames: Array(Set(people.flatMap { CallerContext.directoryRoles($0).map(\.identifier) })),
-            domains: Array(Set(people.flatMap(\.stewardDomains))),
-            groupKeys: Array(Set(people.flatMap { $0.groups.map(DNKey.key) })),
-            ownRoleNames: CallerContext.directoryRoles(caller.directoryFacts).map(\.identifier))
-        return try await Database.read(client, logger: logger) { [logger] connection in
+        let alone = CallerContext(caller: caller, deputies: [])
+        let first = try await readInboxPage(
+            filter: InboxFilter(alone, now: now), deputyshipsAt: now, context: alone, after: after, limit: limit,
+            now: now, logger: logger)
+        guard let deputyships = first.deputyships, !deputyships.isEmpty else { return first.page }
+        let context = try await CallerContext.resolve(caller: caller, deputyships: deputyships, principals: principals)
+        return try await readInboxPage(
+            filter: InboxFilter(context, now: now), deputyshipsAt: nil, context: context, after: after, limit: limit,
+            now: now, logger: logger
+        ).page
+    }
+
+    /// One read of an inbox page by `filter`, with the caller's deputyships relevant at `deputyshipsAt`
+    /// (nil: not read).
+    private func readInboxPage(
+        filter: InboxFilter, deputyshipsAt: Date?, context: CallerContext, after: UUID?, limit: Int, now: Date,
+        logger: Logger
+    ) async throws -> (page: InboxPage, deputyships: [Deputyship]?) {
+        try await Database.read(client, logger: logger) { [logger] connection in
             var items: [InboxItem] = []
             var total: Int?
             var cursor = after
+            var relevant: [Deputyship]?
             // One extra item tells whether a next page exists; batches repeat only when the engine left
             // candidates out.
             while items.count <= limit {
                 let batch = try await filter.candidates(
-                    after: cursor, limit: limit + 1, on: connection, logger: logger)
+                    after: cursor, limit: limit + 1, deputyshipsAt: relevant == nil ? deputyshipsAt : nil,
+                    on: connection, logger: logger)
+                if relevant == nil, let json = batch.deputyships {
+                    relevant = try RelevantDeputyships.decode(json, deputy: context.caller.uid)
+                    // A deputy's inbox is read again with the principals' facts: this one is not it.
+                    if relevant?.isEmpty == false { return (InboxPage(items: [], total: nil, next: nil), relevant) }
+                }
                 if total == nil { total = batch.total }
                 for (record, dataset) in batch.rows {
                     let machine = try await self.machine(for: record, on: connection, logger: logger)
@@ -71,7 +87,7 @@ extension RequestService {
             if after == nil, total == nil { total = 0 }
             let hasMore = items.count > limit
             let shown = Array(items.prefix(limit))
-            return InboxPage(items: shown, total: total, next: hasMore ? shown.last?.request.id : nil)
+            return (InboxPage(items: shown, total: total, next: hasMore ? shown.last?.request.id : nil), relevant)
         }
     }
 
@@ -110,17 +126,51 @@ private struct InboxFilter: Sendable {
     var groupKeys: [String]
     var ownRoleNames: [String]
 
+    /// The caller and the principals they deputise for at `now`.
+    init(_ context: CallerContext, now: Date) {
+        let caller = context.caller
+        var people = [caller.directoryFacts]
+        var uids = [caller.uid]
+        for deputy in context.activePrincipals(at: now) {
+            people.append(deputy.principalFacts)
+            uids.append(deputy.deputyship.principal)
+        }
+        self.caller = caller.uid
+        self.uids = uids
+        roleNames = Array(Set(people.flatMap { CallerContext.directoryRoles($0).map(\.identifier) }))
+        domains = Array(Set(people.flatMap(\.stewardDomains)))
+        groupKeys = Array(Set(people.flatMap { $0.groups.map(DNKey.key) }))
+        ownRoleNames = CallerContext.directoryRoles(caller.directoryFacts).map(\.identifier)
+    }
+
     struct Batch {
         var rows: [(RequestRecord, DatasetRecord)]
         /// All candidates, before the keyset; nil when the batch is empty.
         var total: Int?
+        /// The caller's ``RelevantDeputyships`` as JSON, when asked for.
+        var deputyships: String?
     }
 
+    /// Candidates after the request `after`; with `deputyshipsAt`, also the caller's deputyships that
+    /// matter then, in the same statement (a row even when there is no candidate).
     func candidates(
-        after: UUID?, limit: Int, on connection: PostgresConnection, logger: Logger
+        after: UUID?, limit: Int, deputyshipsAt: Date?, on connection: PostgresConnection, logger: Logger
     ) async throws -> Batch {
-        let rows = try await connection.query(
-            """
+        var sql = StatementBuilder()
+        let caller = try sql.bind(self.caller)
+        let roleNames = try sql.bind(self.roleNames)
+        let uids = try sql.bind(self.uids)
+        let groupKeys = try sql.bind(self.groupKeys)
+        let domains = try sql.bind(self.domains)
+        let ownRoleNames = try sql.bind(self.ownRoleNames)
+        let after = try sql.bind(after)
+        let limit = try sql.bind(limit)
+        let deputyships =
+            try deputyshipsAt.map {
+                RelevantDeputyships.subquery(
+                    deputy: caller, cutoff: try sql.bind(RelevantDeputyships.cutoff($0)))
+            } ?? "NULL::text"
+        sql.text = """
             WITH candidates AS (
                 SELECT r.id, r.deadline, r.created_at, count(*) OVER () AS total
                 FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
@@ -132,7 +182,7 @@ private struct InboxFilter: Sendable {
                         AND (d.domain_id = ANY (\(domains)::text[]) OR dm.steward_group_key = ANY (\(groupKeys)::text[])))
                     OR r.escalation_role = ANY (\(ownRoleNames)::text[]))
             ), cursor AS (
-                SELECT deadline, created_at, id FROM requests WHERE id = \(after)
+                SELECT deadline, created_at, id FROM requests WHERE id = \(after)::uuid
             ), page AS (
                 SELECT c.id, c.total FROM candidates c LEFT JOIN cursor k ON true
                 WHERE \(after)::uuid IS NULL
@@ -143,15 +193,19 @@ private struct InboxFilter: Sendable {
                 ORDER BY c.deadline NULLS LAST, c.created_at, c.id
                 LIMIT \(limit)
             )
-            SELECT page.total, \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)
-            FROM page JOIN requests r ON r.id = page.id
-              JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
+            -- One row with only the deputyships when there is no candidate.
+            SELECT \(deputyships), page.total, \(RequestRecord.columns), \(DatasetRecord.columns)
+            FROM (SELECT 1) AS one LEFT JOIN (
+                page JOIN requests r ON r.id = page.id
+                  JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id) ON true
             ORDER BY r.deadline NULLS LAST, r.created_at, r.id
-            """, logger: logger)
+            """
+        let rows = try await connection.query(sql.query, logger: logger)
         var batch = Batch(rows: [])
         for try await row in rows {
             var cells = RowCursor(row)
-            let total: Int = try cells.next()
+            batch.deputyships = try cells.next()
+            guard let total: Int = try cells.next() else { continue }
             batch.total = total
             batch.rows.append((try RequestRecord.from(&cells), try DatasetRecord.from(&cells)))
         }
