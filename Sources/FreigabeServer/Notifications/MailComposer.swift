@@ -40,9 +40,9 @@ struct MailComposer: Sendable {
     ) throws(MissingTemplate) -> Composed {
         let catalog = renderer.catalog(for: person.language)
         let topic = message.topic.rawValue
-        let subject = (catalog["mail.\(topic).subject"] ?? "{number}")
-            .replacingOccurrences(of: "{number}", with: message.requestNumber)
-            .replacingOccurrences(of: "{title}", with: message.datasetTitle)
+        let subject = Placeholders.fill(
+            catalog["mail.\(topic).subject"] ?? "{number}",
+            ["number": message.requestNumber, "title": message.datasetTitle])
         var values: [String: Any] = [
             "subject": subject,
             "name": person.displayName,

@@ -60,11 +60,10 @@ public struct UserText: Sendable, Hashable, CustomStringConvertible {
         case .given(let text):
             return catalog.language == "de" ? text.de : text.en ?? text.de
         case .key(let key, let arguments):
-            var text = catalog["messages." + key] ?? "messages." + key
-            for (name, argument) in arguments {
-                text = text.replacingOccurrences(of: "{\(name)}", with: argument.resolved(in: catalog))
-            }
-            return text
+            // In one pass: an argument's value (a key or value from the request) is never read for
+            // placeholders itself.
+            return Placeholders.fill(
+                catalog["messages." + key] ?? "messages." + key, arguments.mapValues { $0.resolved(in: catalog) })
         }
     }
 }

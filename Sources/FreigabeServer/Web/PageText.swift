@@ -11,32 +11,7 @@ struct PageText: Sendable {
     /// The text under `web.<key>`, with `{placeholders}` filled; the key itself when it is missing, which
     /// a test rules out for every key the code uses.
     func callAsFunction(_ key: String, _ arguments: [String: String] = [:]) -> String {
-        Self.fill(catalog["web." + key] ?? "web." + key, arguments)
-    }
-
-    /// `text` with each `{name}` of `arguments` replaced by its value, in one pass: a value is never read
-    /// for placeholders itself (a uid or comment containing `{role}` stays as written), and an unknown
-    /// `{name}` stays. Foundation's `replacingOccurrences`, once per argument, was 7 % of an inbox page.
-    static func fill(_ text: String, _ arguments: [String: String]) -> String {
-        guard !arguments.isEmpty, let firstOpen = text.utf8.firstIndex(of: UInt8(ascii: "{")) else { return text }
-        var result = String(text[..<firstOpen])
-        var rest = text[firstOpen...]
-        // `{` and `}` are ASCII: their UTF-8 positions are character boundaries of `text`.
-        while let open = rest.utf8.firstIndex(of: UInt8(ascii: "{")) {
-            result += rest[..<open]
-            let afterOpen = rest.utf8.index(after: open)
-            if let close = rest[afterOpen...].utf8.firstIndex(of: UInt8(ascii: "}")),
-                let value = arguments[String(rest[afterOpen..<close])]
-            {
-                result += value
-                rest = rest[rest.utf8.index(after: close)...]
-            } else {
-                result += "{"
-                rest = rest[afterOpen...]
-            }
-        }
-        result += rest
-        return result
+        Placeholders.fill(catalog["web." + key] ?? "web." + key, arguments)
     }
 
     func callAsFunction(_ text: UserText) -> String { text.resolved(in: catalog) }
