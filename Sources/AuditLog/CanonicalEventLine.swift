@@ -12,8 +12,8 @@ struct CanonicalEventLine: Sendable, Hashable {
 /// canonical form while it walks it once, and writes the payload's and the leaf's canonical encodings
 /// straight from the line's bytes, without a `String`, an ``AuditEvent`` or a second JSON text per line.
 ///
-/// It knows only the common shape: an event with its payload, no inclusion proof, strings without
-/// escapes. It answers nil for *anything* else — another record, an escape, a `null`, an erased
+/// It knows only the common shape: an event with its payload, no inclusion proof, strings with no
+/// escapes but the writer's. It answers nil for *anything* else — another record, another escape, a `null`, an erased
 /// payload, a payload or leaf hash that does not match, a byte out of place — and the verifier then
 /// reads the line the slow way (``ExportJSONParser``, ``ExportJSONWriter``, ``LogVerification/check(_:)``),
 /// which finds and names the fault. So this reader can never make the verifier less strict: what it
@@ -26,10 +26,13 @@ struct CanonicalEventLineReader {
     private var fieldRanges: [Int] = []
     /// The time written back, to compare with the line's.
     private var timeText: [UInt8] = []
+    /// The line's texts with their escapes resolved, one after another (the cursor's ranges point here).
+    private var texts: [UInt8] = []
 
     init() {
         fieldRanges.reserveCapacity(16)
         timeText.reserveCapacity(32)
+        texts.reserveCapacity(1024)
     }
 
     /// The line without its newline.
@@ -37,9 +40,19 @@ struct CanonicalEventLineReader {
         line.withUnsafeBufferPointer { read($0) }
     }
 
-    mutating func read(_ input: UnsafeBufferPointer<UInt8>) -> CanonicalEventLine? {
-        var cursor = Cursor(input: input)
+    mutating func read(_ line: UnsafeBufferPointer<UInt8>) -> CanonicalEventLine? {
+        var cursor = Cursor(input: line)
+        // The buffer moves into the cursor and back: its capacity is kept from line to line.
+        swap(&cursor.text, &texts)
+        cursor.text.removeAll(keepingCapacity: true)
+        defer { swap(&cursor.text, &texts) }
         guard let fields = cursor.eventFields(ranges: &fieldRanges, timeText: &timeText) else { return nil }
+        return cursor.text.withUnsafeBufferPointer { encode(fields, texts: $0) }
+    }
+
+    /// Payload and leaf from the texts the cursor resolved; nil unless both hashes match the line's.
+    private mutating func encode(_ fields: EventFields, texts input: UnsafeBufferPointer<UInt8>) -> CanonicalEventLine?
+    {
         // The payload (FORMAT.md §3): version, salt, field count, fields in key order (the line's order,
         // which the cursor checked is strictly ascending by bytes).
         payload.bytes.removeAll(keepingCapacity: true)
@@ -149,6 +162,8 @@ private struct EventFields {
 private struct Cursor {
     let input: UnsafeBufferPointer<UInt8>
     var position = 0
+    /// Each string's content, escapes resolved; ``string()`` returns ranges of this buffer.
+    var text: [UInt8] = []
 
     mutating func eventFields(ranges: inout [Int], timeText: inout [UInt8]) -> EventFields? {
         var fields = EventFields()
@@ -178,7 +193,7 @@ private struct Cursor {
         // An erased payload (`redacted`) is rare: the slow path reads it.
         guard key(#""payload":{"fields":{"#, comma: true), payloadFields(ranges: &ranges) else { return nil }
         guard key(#""salt":"#, comma: true), let salt = string(), salt.count % 2 == 0, salt.count <= 510,
-            salt.allSatisfy({ Self.isLowerHex(input[$0]) }), byte(UInt8(ascii: "}"))
+            salt.allSatisfy({ Self.isLowerHex(text[$0]) }), byte(UInt8(ascii: "}"))
         else { return nil }
         fields.salt = salt
         guard key(#""payload_hash":"#, comma: true), let payloadHash = hash() else { return nil }
@@ -239,7 +254,7 @@ private struct Cursor {
     private func precedes(_ left: Range<Int>, _ right: Range<Int>) -> Bool {
         let common = min(left.count, right.count)
         for offset in 0..<common {
-            let (a, b) = (input[left.lowerBound + offset], input[right.lowerBound + offset])
+            let (a, b) = (text[left.lowerBound + offset], text[right.lowerBound + offset])
             if a != b { return a < b }
         }
         return left.count < right.count
@@ -270,19 +285,28 @@ private struct Cursor {
         return true
     }
 
-    /// A string without any escape, of valid UTF-8 with no byte below 0x20: exactly what the writer writes
-    /// for such a text. Returns the range of its content.
+    /// A string in the writer's form (``ExportJSONWriter``): valid UTF-8, no byte below 0x20 unescaped,
+    /// and only the escapes the writer makes — `\"`, `\\`, `\b \t \n \f \r`, and `\u00xx` (lowercase) for
+    /// the other bytes below 0x20. Its content, escapes resolved, goes to ``text``; returns its range there.
     private mutating func string() -> Range<Int>? {
         guard byte(UInt8(ascii: "\"")) else { return nil }
-        let start = position
+        let start = text.count
+        var run = position
         while position < input.count {
             let value = input[position]
-            if value == UInt8(ascii: "\"") {
-                defer { position += 1 }
-                return start..<position
-            }
-            if value < 0x20 || value == UInt8(ascii: "\\") { return nil }
-            if value < 0x80 {
+            if value == UInt8(ascii: "\"") || value == UInt8(ascii: "\\") {
+                text.append(contentsOf: UnsafeBufferPointer(rebasing: input[run..<position]))
+                if value == UInt8(ascii: "\"") {
+                    position += 1
+                    return start..<text.count
+                }
+                guard let (byte, length) = escape() else { return nil }
+                text.append(byte)
+                position += length
+                run = position
+            } else if value < 0x20 {
+                return nil
+            } else if value < 0x80 {
                 position += 1
             } else {
                 guard let length = Self.utf8SequenceLength(input, at: position) else { return nil }
@@ -290,6 +314,35 @@ private struct Cursor {
             }
         }
         return nil
+    }
+
+    /// The escape at `position` (a backslash) if it is the one the writer makes for its byte: the byte and
+    /// the escape's length.
+    private func escape() -> (UInt8, Int)? {
+        guard position + 1 < input.count else { return nil }
+        switch input[position + 1] {
+        case UInt8(ascii: "\""): return (UInt8(ascii: "\""), 2)
+        case UInt8(ascii: "\\"): return (UInt8(ascii: "\\"), 2)
+        case UInt8(ascii: "b"): return (0x08, 2)
+        case UInt8(ascii: "t"): return (0x09, 2)
+        case UInt8(ascii: "n"): return (0x0A, 2)
+        case UInt8(ascii: "f"): return (0x0C, 2)
+        case UInt8(ascii: "r"): return (0x0D, 2)
+        case UInt8(ascii: "u"):
+            guard position + 6 <= input.count, input[position + 2] == UInt8(ascii: "0"),
+                input[position + 3] == UInt8(ascii: "0"),
+                input[position + 4] == UInt8(ascii: "0")
+                    || input[position + 4] == UInt8(ascii: "1"),
+                Self.isLowerHex(input[position + 5]), let low = SHA256Hash.hexValue(input[position + 5])
+            else { return nil }
+            let byte = (input[position + 4] - UInt8(ascii: "0")) << 4 | low
+            switch byte {
+            // Those five have a short escape, which the writer uses.
+            case 0x08, 0x09, 0x0A, 0x0C, 0x0D: return nil
+            default: return (byte, 6)
+            }
+        default: return nil
+        }
     }
 
     /// The length of the well-formed UTF-8 sequence (RFC 3629 §4: no overlong forms, no surrogates, at
@@ -329,10 +382,10 @@ private struct Cursor {
 
     /// `"` 64 lowercase hex digits `"`.
     private mutating func hash() -> SHA256Hash? {
-        guard let range = string(), range.count == 64, range.allSatisfy({ Self.isLowerHex(input[$0]) }) else {
+        guard let range = string(), range.count == 64, range.allSatisfy({ Self.isLowerHex(text[$0]) }) else {
             return nil
         }
-        return SHA256Hash(hexUTF8: UnsafeBufferPointer(rebasing: input[range]))
+        return text.withUnsafeBufferPointer { SHA256Hash(hexUTF8: UnsafeBufferPointer(rebasing: $0[range])) }
     }
 
     /// `"` lowercase 8-4-4-4-12 hex digits `"`.
@@ -344,11 +397,11 @@ private struct Cursor {
             for byteIndex in 0..<16 {
                 let offset = index - range.lowerBound
                 if offset == 8 || offset == 13 || offset == 18 || offset == 23 {
-                    guard input[index] == UInt8(ascii: "-") else { return false }
+                    guard text[index] == UInt8(ascii: "-") else { return false }
                     index += 1
                 }
-                guard Self.isLowerHex(input[index]), Self.isLowerHex(input[index + 1]),
-                    let high = SHA256Hash.hexValue(input[index]), let low = SHA256Hash.hexValue(input[index + 1])
+                guard Self.isLowerHex(text[index]), Self.isLowerHex(text[index + 1]),
+                    let high = SHA256Hash.hexValue(text[index]), let low = SHA256Hash.hexValue(text[index + 1])
                 else { return false }
                 bytes[byteIndex] = high << 4 | low
                 index += 2
@@ -361,10 +414,10 @@ private struct Cursor {
     /// `"YYYY-MM-DDThh:mm:ss.ffffffZ"` that writes back to the same bytes (no 30 February, no hour 24).
     private mutating func time(_ written: inout [UInt8]) -> Int64? {
         guard let range = string(), range.count == 27 else { return nil }
-        let text = UnsafeBufferPointer(rebasing: input[range])
-        guard let time = AuditTimestamp(rfc3339Bytes: text) else { return nil }
+        let content = text[range]
+        guard let time = AuditTimestamp(rfc3339Bytes: content) else { return nil }
         written.removeAll(keepingCapacity: true)
-        guard time.appendRFC3339(to: &written), written.elementsEqual(text) else { return nil }
+        guard time.appendRFC3339(to: &written), written.elementsEqual(content) else { return nil }
         return time.microsecondsSinceEpoch
     }
 
