@@ -88,11 +88,12 @@ bench-timers: services
 	swift build -c release --product freigabe-bench
 	$(WITH_SERVICES) "$$(swift build -c release --show-bin-path)/freigabe-bench" timers
 
-## Figures, not tests: seal, verify and export rates of the decision log over 100,000 events (scratch
-## database; AUDIT_EVENTS=… for another count).
+## Figures, not tests: the decision log over 100,000 sealed events loaded in bulk (scratch database;
+## AUDIT_EVENTS=… for another count): sealing, auditor queries, exports, offline and database verification.
+## AUDIT_FLAGS=--private-cluster runs in a PostgreSQL cluster of its own (needed for the cold figures).
 bench-audit: services
 	swift build -c release --product freigabe-bench
-	$(WITH_SERVICES) "$$(swift build -c release --show-bin-path)/freigabe-bench" audit --events $${AUDIT_EVENTS:-100000}
+	$(WITH_SERVICES) "$$(swift build -c release --show-bin-path)/freigabe-bench" audit --events $${AUDIT_EVENTS:-100000} $(AUDIT_FLAGS)
 
 ## Figures, not tests: inbox page with 500 open tasks and a long request page, 16 clients: pages/s,
 ## p50/p99, bytes per page, peak RSS (release build, scratch database, mail off).

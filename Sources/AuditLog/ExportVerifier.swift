@@ -83,8 +83,31 @@ public struct ExportVerifier: Sendable {
     private func verifyComplete(
         _ header: ExportHeader, feed: LineFeed, records: [CheckpointRecord], verifier: LogVerifier
     ) -> Result<ExportVerificationSummary, ExportVerificationFailure> {
-        let events = FeedEvents(feed: feed, allowsProofs: false)
-        let result = verifier.verify(events: events, checkpoints: records)
+        let result: Result<VerificationSummary, VerificationFailure>
+        switch verifier.begin(checkpoints: records) {
+        case .failure(let failure): result = .failure(failure)
+        case .success(var verification):
+            var reader = CanonicalEventLineReader()
+            var failure: VerificationFailure?
+            // Each line the fast way when it is whole; any other line the slow way, which names the fault.
+            reading: while failure == nil, let item = feed.nextEvent(reader: &reader) {
+                switch item {
+                case .whole(let line): failure = verification.check(line)
+                case .read(.event(let exported)):
+                    guard exported.inclusionProof == nil else {
+                        feed.fail(.unexpectedInclusionProof(sequence: exported.event.sequence))
+                        break reading
+                    }
+                    failure = verification.check(exported.verifiable)
+                case .read(.header):
+                    feed.fail(.unexpectedHeader)
+                    break reading
+                case .read(.end):
+                    break reading
+                }
+            }
+            result = failure.map { .failure($0) } ?? verification.finish()
+        }
         // The feed stops at the first unreadable line; the verifier had accepted everything before it.
         if let failure = feed.failure { return .failure(failure) }
         switch result {
@@ -284,12 +307,18 @@ private final class LineFeed {
 
     /// The next header or event line; nil at the end line, at the end of input, or at a fault.
     func next() -> ExportLine? {
-        guard failure == nil, end == nil, var bytes = iterator.next() else { return nil }
+        guard failure == nil, end == nil, let bytes = iterator.next() else { return nil }
         lineNumber += 1
         guard bytes.last == UInt8(ascii: "\n") else {
             failure = ExportVerificationFailure(line: lineNumber, problem: .missingFinalNewline)
             return nil
         }
+        return decode(bytes)
+    }
+
+    /// A line with its newline, the slow way: parsed, then compared with its canonical form.
+    private func decode(_ line: [UInt8]) -> ExportLine? {
+        var bytes = line
         bytes.removeLast()
         do throws(ExportLineError) {
             let line = try ExportLine.decode(bytes, writer: &writer)
@@ -304,6 +333,26 @@ private final class LineFeed {
         }
     }
 
+    enum EventItem {
+        /// Read whole by the fast path.
+        case whole(CanonicalEventLine)
+        /// Read by the slow path (``ExportLine/decode(_:writer:)``).
+        case read(ExportLine)
+    }
+
+    /// ``next()`` for the events of a complete export: a line `reader` finds whole is not decoded again.
+    func nextEvent(reader: inout CanonicalEventLineReader) -> EventItem? {
+        guard failure == nil, end == nil, let bytes = iterator.next() else { return nil }
+        lineNumber += 1
+        guard bytes.last == UInt8(ascii: "\n") else {
+            failure = ExportVerificationFailure(line: lineNumber, problem: .missingFinalNewline)
+            return nil
+        }
+        let whole = bytes.withUnsafeBufferPointer { reader.read(UnsafeBufferPointer(rebasing: $0.dropLast())) }
+        if let whole { return .whole(whole) }
+        return decode(bytes).map { .read($0) }
+    }
+
     /// Records a fault found by the consumer of the lines.
     func fail(_ problem: ExportVerificationFailure.Problem) {
         failure = ExportVerificationFailure(line: lineNumber, problem: problem)
@@ -313,28 +362,6 @@ private final class LineFeed {
         guard iterator.next() != nil else { return false }
         lineNumber += 1
         return true
-    }
-}
-
-/// The event lines of a complete export as ``LogVerifier`` reads them; stops at anything else.
-private struct FeedEvents: Sequence, IteratorProtocol {
-    let feed: LineFeed
-    let allowsProofs: Bool
-
-    mutating func next() -> VerifiableEvent? {
-        switch feed.next() {
-        case .event(let exported)?:
-            guard allowsProofs || exported.inclusionProof == nil else {
-                feed.fail(.unexpectedInclusionProof(sequence: exported.event.sequence))
-                return nil
-            }
-            return exported.verifiable
-        case .header?:
-            feed.fail(.unexpectedHeader)
-            return nil
-        case .end?, nil:
-            return nil
-        }
     }
 }
 

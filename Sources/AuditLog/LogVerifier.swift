@@ -162,6 +162,16 @@ public struct LogVerification: Sendable {
         return checkReachedCheckpoints()
     }
 
+    /// The event at the next position, whose line the caller has read whole (``CanonicalEventLineReader``:
+    /// canonical, payload and recorded leaf hash checked): what is left of ``check(_:)`` is its place in
+    /// the sequence and the tree.
+    mutating func check(_ line: CanonicalEventLine) -> VerificationFailure? {
+        let position = frontier.size
+        guard line.sequence == position else { return .sequenceMismatch(position: position, found: line.sequence) }
+        frontier.append(leafHash: line.leafHash)
+        return checkReachedCheckpoints()
+    }
+
     /// After the last event: no checkpoint may be larger than the log.
     public func finish() -> Result<VerificationSummary, VerificationFailure> {
         if next < checkpoints.endIndex {

@@ -15,7 +15,11 @@ let start = AuditTimestamp(Date())
 for sequence in 0..<UInt64(count) {
     let payload = AuditPayload(
         salt: AuditPayload.generateSalt(),
-        fields: ["actor_name": "Erika Mustermann", "comment": "Freigabe nach Prüfung, Schritt \(sequence)"])
+        // As the server's payloads: `details` is stored JSON, so every line has escaped quotes.
+        fields: [
+            "actor_name": "Erika Mustermann", "comment": "Freigabe nach Prüfung, Schritt \(sequence)",
+            "details": "{\"request_number\": \"FG-2026-\(sequence / 6)\"}",
+        ])
     let event = AuditEvent(
         sequence: sequence, id: UUID(), occurredAt: AuditTimestamp(microsecondsSinceEpoch: Int64(sequence) * 1000),
         type: "approved", requestID: UUID(), actor: "user\(sequence % 97)", capacity: "principal",

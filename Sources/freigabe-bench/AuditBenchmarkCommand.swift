@@ -8,10 +8,25 @@ struct AuditBenchmarkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit", abstract: "Benchmark sealing, verifying and exporting the decision log.")
 
-    @Option(help: "Audit events to generate and seal.") var events = 100_000
+    @Option(help: "Sealed audit events to generate and load in bulk.") var events = 100_000
+    @Option(help: "Audit events to seal afterwards through the sealer.") var sealEvents = 20_000
+    @Option(help: "Exports and their offline verification only up to this many events.") var exportLimit = 1_000_000
+    @Option(help: "Queries per query figure.") var queries = 200
+    @Flag(help: "Run in a PostgreSQL cluster of its own (FREIGABE_PG_BIN), restarted for the cold figures.")
+    var privateCluster = false
 
     func run() async throws {
+        var options = AuditBenchmark.Options()
+        options.events = events
+        options.sealEvents = sealEvents
+        options.exportLimit = exportLimit
+        options.queries = queries
+        options.privateCluster = privateCluster
         try await AuditBenchmark.run(
-            environment: ProcessInfo.processInfo.environment, events: events, output: { print($0) })
+            environment: ProcessInfo.processInfo.environment, options: options,
+            output: {
+                // Unbuffered, also into a file or a pipe: a long run shows how far it got.
+                FileHandle.standardOutput.write(Data(($0 + "\n").utf8))
+            })
     }
 }

@@ -65,9 +65,14 @@ struct AuditFilter: Sendable, Hashable {
         if deputiesOnly { sql.text += " AND e.acting_for IS NOT NULL" }
         if let person {
             let uid = try sql.bind(person)
+            // `= ANY(ARRAY(subquery))`, not `IN (subquery)`: the array is computed once before the scan, so
+            // the three arms become one BitmapOr over the actor, acting-for and request indexes. With
+            // `IN`, a hashed subplan that no index can use, PostgreSQL walked the whole log in sequence
+            // order instead: 4.4 s for one person and 30 days in 2 million events, now 1.3 ms (README,
+            // make bench-audit).
             sql.text += """
                  AND (e.actor = \(uid) OR e.acting_for = \(uid)
-                      OR e.request_id IN (SELECT r.id FROM requests r WHERE r.requester = \(uid)))
+                      OR e.request_id = ANY(ARRAY(SELECT r.id FROM requests r WHERE r.requester = \(uid))))
                 """
         }
     }

@@ -4,21 +4,41 @@ import Logging
 import PostgresNIO
 
 /// `freigabe-bench audit`: the decision log's throughput on a scratch database of its own
-/// (`freigabe_bench_audit`, dropped first and afterwards): `events` audit events inserted in bulk, then
-/// timed: sealing (batches of ``AuditSealer/batchSize`` with a signed checkpoint each), a complete JSON
-/// Lines and CSV export, a filtered one (one dataset, with inclusion proofs), the offline verification
-/// of the complete export, and last the database verification (keyset batches of 10,000 events, constant
-/// memory). Prints the figures and the peak RSS; never fails on a figure.
+/// (`freigabe_bench_audit`, dropped first and afterwards), in the services' cluster or, with
+/// `privateCluster`, in a PostgreSQL cluster of its own (``PrivateCluster``: a temporary directory and a
+/// free port, removed afterwards), which it may restart for the cold query figures without disturbing
+/// anyone else's tests.
+///
+/// `events` sealed events are made in-process and loaded in bulk (``AuditBulkLoad``), then timed:
+/// sealing `sealEvents` more through ``AuditSealer`` (batches of ``AuditSealer/batchSize``, a signed
+/// checkpoint each), the auditor's query (one person, 30 days, first page of 100) warm and, in a
+/// private cluster, after a restart, a deep keyset page, the exports and their offline verification
+/// (only up to `exportLimit` events: a complete export of ten million events is 7 GB), and last the
+/// database verification of the whole log. Prints the figures and the peak RSS; never fails on a figure.
 public enum AuditBenchmark {
+    public struct Options: Sendable {
+        public var events = 100_000
+        public var sealEvents = 20_000
+        public var privateCluster = false
+        public var exportLimit = 1_000_000
+        public var queries = 200
+
+        public init() {}
+    }
+
     public static func run(
-        environment: [String: String], events: Int, output: @Sendable (String) -> Void
+        environment: [String: String], options: Options, output: @escaping @Sendable (String) -> Void
     ) async throws {
         let logger = {
             var logger = Logger(label: "freigabe-bench.audit")
             logger.logLevel = .error
             return logger
         }()
-        let base = try DatabaseSettings(environment: environment)
+        let cluster =
+            options.privateCluster
+            ? try PrivateCluster.start(binaries: environment["FREIGABE_PG_BIN"], output: output) : nil
+        let base = try DatabaseSettings(environment: cluster?.environment ?? environment)
+        defer { cluster?.remove(output: output) }
         let name = "freigabe_bench_audit"
         try await Database.withClient(base, admin: true, logger: logger) { admin in
             try await admin.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger)
@@ -28,76 +48,90 @@ public enum AuditBenchmark {
         scratch.database = name
         // The CLI export streams the whole log in one statement, as `freigabe audit export` does.
         scratch.timeouts.statement = .seconds(3600)
+        scratch.timeouts.transaction = .seconds(3600)
         let settings = scratch
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("freigabe-bench-audit-\(UUID())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let signer = try NoteSigner.generate(keyName: "bench.example/audit")
+        let bulk = AuditBulkLoad(events: options.events)
 
+        output(
+            "freigabe-bench audit: \(options.events) sealed events loaded in bulk, \(options.sealEvents) sealed by the "
+                + "sealer, \(ProcessInfo.processInfo.activeProcessorCount) cores, load \(loadAverage()), "
+                + (cluster.map { "private cluster on port \($0.port)" } ?? "services cluster"))
         try await Database.withClient(settings, admin: true, logger: logger) { admin in
             try await Migrator.migrate(client: admin, appRole: settings.user, logger: logger)
-            try await AuditBulk.insert(events: events, client: admin, logger: logger)
+            let (seconds, loaded) = try await timed {
+                try await bulk.load(client: admin, signer: signer, logger: logger)
+            }
+            output(
+                rate("bulk load (generate, hash, COPY)", count: Int(loaded.treeSize), seconds: seconds)
+                    + ", \(loaded.checkpoints) checkpoints")
+            let (analyse, _) = try await timed { try await admin.query("VACUUM ANALYZE", logger: logger) }
+            output(String(format: "vacuum analyze: %.1f s", analyse))
+            let size = try await admin.query(
+                "SELECT pg_size_pretty(pg_database_size(current_database()))", logger: logger
+            ).decode(String.self).first(where: { _ in true })
+            output("database size: \(size ?? "?")")
+            try await AuditBulk.insert(events: options.sealEvents, client: admin, logger: logger)
         }
-        output(
-            "freigabe-bench audit: \(events) events, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
-                + "batches of \(AuditSealer.batchSize)")
-        try await Database.withClient(settings, logger: logger) { app in
+        let treeSize = try await Database.withClient(settings, logger: logger) { app in
             let sealer = AuditSealer(
                 client: app, signer: signer, checkpointFile: folder.appendingPathComponent("cp").path)
+            let target = UInt64(options.events + options.sealEvents)
             var (seconds, size) = try await timed { try await sealer.sealAll(now: Date(), logger: logger) }
             // sealAll stops after a short batch; the backlog is larger than one round.
-            while size < UInt64(events) {
+            while size < target {
                 let (more, grown) = try await timed { try await sealer.sealAll(now: Date(), logger: logger) }
                 seconds += more
                 guard grown > size else { break }
                 size = grown
             }
-            output(rate("seal", count: Int(size), seconds: seconds))
-
-            let exporter = AuditExporter(query: AuditQuery(client: app))
-            let completePath = folder.appendingPathComponent("all.jsonl").path
-            let (exportSeconds, exported) = try await timed {
-                try await exporter.export(
-                    AuditFilter(), format: .jsonl, to: try ExportOutput.open(completePath), logger: logger)
+            output(rate("seal (AuditSealer)", count: Int(size) - options.events, seconds: seconds))
+            let probe = QueryProbe(bulk: bulk, query: AuditQuery(client: app))
+            output(try await probe.personMonth(count: options.queries, seed: 1, label: "warm", logger: logger))
+            output(try await probe.deepPages(treeSize: size, logger: logger))
+            return size
+        }
+        if let cluster {
+            try cluster.restart()
+            try await Database.withClient(settings, logger: logger) { app in
+                let probe = QueryProbe(bulk: bulk, query: AuditQuery(client: app))
+                // Other persons and months than the warm run: each query's pages are read for the first time.
+                output(
+                    try await probe.personMonth(
+                        count: options.queries, seed: 2, label: "cold (after a PostgreSQL restart)", logger: logger))
             }
-            let bytes = (try? FileManager.default.attributesOfItem(atPath: completePath)[.size] as? Int) ?? 0
-            output(
-                rate("export jsonl, complete", count: Int(exported.eventCount), seconds: exportSeconds)
-                    + ", \(bytes / 1_000_000) MB")
-            let (csvSeconds, csv) = try await timed {
-                try await exporter.export(
-                    AuditFilter(), format: .csv,
-                    to: try ExportOutput.open(folder.appendingPathComponent("all.csv").path),
-                    logger: logger)
+        }
+        try await Database.withClient(settings, logger: logger) { app in
+            if Int(treeSize) <= options.exportLimit {
+                try await exports(app: app, signer: signer, folder: folder, logger: logger, output: output)
+                if let cluster {
+                    // The alternative the issue names for the command line: `COPY … TO STDOUT` through libpq
+                    // (psql), the export's statement, output thrown away: what PostgreSQL alone delivers.
+                    let statement = try AuditFilter().statement(after: nil, below: treeSize, limit: nil).sql
+                    let (copySeconds, _) = try await timed {
+                        try cluster.copyOut(
+                            database: settings.database,
+                            // `\copy` reads one line; the statement's one bound value written in.
+                            statement: statement.replacingOccurrences(of: "$1", with: "\(treeSize)")
+                                .replacingOccurrences(of: "\n", with: " "))
+                    }
+                    output(
+                        rate(
+                            "COPY (export statement) TO STDOUT via psql/libpq, text", count: Int(treeSize),
+                            seconds: copySeconds))
+                }
+            } else {
+                output("exports skipped: \(treeSize) events > \(options.exportLimit) (--export-limit)")
             }
-            output(rate("export csv, complete", count: Int(csv.eventCount), seconds: csvSeconds))
-            let (filteredSeconds, filtered) = try await timed {
-                try await exporter.export(
-                    AuditFilter(datasetID: "ds-7"), format: .jsonl,
-                    to: try ExportOutput.open(folder.appendingPathComponent("ds-7.jsonl").path), logger: logger)
-            }
-            output(
-                rate("export jsonl, one dataset with proofs", count: Int(filtered.eventCount), seconds: filteredSeconds)
-            )
-
-            let checkpoints = folder.appendingPathComponent("cp").path
-            let key = folder.appendingPathComponent("key.pub").path
-            try signer.verifierKey.vkey.write(toFile: key, atomically: true, encoding: .utf8)
-            let (offlineSeconds, offline) = try await timed {
-                AuditTool.verifyExport(exportFile: completePath, checkpointFile: checkpoints, publicKeyFile: key)
-            }
-            output(
-                rate("verify export offline", count: Int(exported.eventCount), seconds: offlineSeconds)
-                    + (offline.succeeded ? "" : " FAILED: \(offline.standardError)"))
-            // After the exports: the database verification holds every event in memory at once.
-            output("peak RSS after sealing and exports: \(peakResidentMegabytes().map { "\($0) MB" } ?? "unknown")")
             let (verifySeconds, report) = try await timed {
                 try await AuditVerification(client: app, key: signer.verifierKey, appRole: nil).run(logger: logger)
             }
             output(
-                rate("verify (database)", count: Int(size), seconds: verifySeconds)
-                    + (report.holds ? "" : " NOT HOLDING: \(report.problems)"))
-
+                rate("verify (database)", count: Int(treeSize), seconds: verifySeconds)
+                    + (report.holds ? "" : " NOT HOLDING: \(report.problems.prefix(3))"))
         }
         output("peak RSS: \(peakResidentMegabytes().map { "\($0) MB" } ?? "unknown")")
         try await Database.withClient(base, admin: true, logger: logger) { admin in
@@ -105,7 +139,49 @@ public enum AuditBenchmark {
         }
     }
 
-    private static func timed<Value>(_ body: () async throws -> Value) async throws -> (Double, Value) {
+    /// The complete JSON Lines and CSV exports, a filtered one with proofs, the offline verification.
+    private static func exports(
+        app: PostgresClient, signer: NoteSigner, folder: URL, logger: Logger, output: @Sendable (String) -> Void
+    ) async throws {
+        let exporter = AuditExporter(query: AuditQuery(client: app))
+        let completePath = folder.appendingPathComponent("all.jsonl").path
+        let (exportSeconds, exported) = try await timed {
+            try await exporter.export(
+                AuditFilter(), format: .jsonl, to: try ExportOutput.open(completePath), logger: logger)
+        }
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: completePath)[.size] as? Int) ?? 0
+        output(
+            rate("export jsonl, complete", count: Int(exported.eventCount), seconds: exportSeconds)
+                + ", \(bytes / 1_000_000) MB, peak RSS \(peakResidentMegabytes().map { "\($0) MB" } ?? "unknown")")
+        let (csvSeconds, csv) = try await timed {
+            try await exporter.export(
+                AuditFilter(), format: .csv,
+                to: try ExportOutput.open(folder.appendingPathComponent("all.csv").path),
+                logger: logger)
+        }
+        output(rate("export csv, complete", count: Int(csv.eventCount), seconds: csvSeconds))
+        try? FileManager.default.removeItem(atPath: folder.appendingPathComponent("all.csv").path)
+        let (filteredSeconds, filtered) = try await timed {
+            try await exporter.export(
+                AuditFilter(datasetID: "ds-7"), format: .jsonl,
+                to: try ExportOutput.open(folder.appendingPathComponent("ds-7.jsonl").path), logger: logger)
+        }
+        output(rate("export jsonl, one dataset with proofs", count: Int(filtered.eventCount), seconds: filteredSeconds))
+
+        let checkpoints = folder.appendingPathComponent("cp").path
+        let key = folder.appendingPathComponent("key.pub").path
+        try signer.verifierKey.vkey.write(toFile: key, atomically: true, encoding: .utf8)
+        let (offlineSeconds, offline) = try await timed {
+            AuditTool.verifyExport(exportFile: completePath, checkpointFile: checkpoints, publicKeyFile: key)
+        }
+        output(
+            rate("verify export offline", count: Int(exported.eventCount), seconds: offlineSeconds)
+                + (offline.succeeded ? "" : " FAILED: \(offline.standardError)"))
+        output("peak RSS after the exports: \(peakResidentMegabytes().map { "\($0) MB" } ?? "unknown")")
+        try? FileManager.default.removeItem(atPath: completePath)
+    }
+
+    static func timed<Value>(_ body: () async throws -> Value) async throws -> (Double, Value) {
         let clock = ContinuousClock()
         let start = clock.now
         let value = try await body()
@@ -120,7 +196,7 @@ public enum AuditBenchmark {
     }
 
     /// VmHWM from /proc/self/status (Linux).
-    private static func peakResidentMegabytes() -> Int? {
+    static func peakResidentMegabytes() -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
             let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
@@ -146,5 +222,203 @@ enum AuditBulk {
                    jsonb_build_object('request_number', 'FG-2026-' || lpad((g / 6)::text, 6, '0'))
             FROM generate_series(0, \(events - 1)) AS g
             """, logger: logger)
+    }
+}
+
+/// The auditor's query as the API and the page ask it (``AuditQuery/page(_:after:limit:logger:)``),
+/// timed one at a time: p50 and p99 of the wall time per page.
+struct QueryProbe: Sendable {
+    let bulk: AuditBulkLoad
+    let query: AuditQuery
+
+    /// One person (random among the bulk load's), a random 30-day range of the loaded years, first page of 100.
+    func personMonth(count: Int, seed: UInt64, label: String, logger: Logger) async throws -> String {
+        var random = SplitMix64(seed: seed)
+        var times: [Double] = []
+        var rows = 0
+        let span = Int64(bulk.years) * 365 * 86_400_000_000 - 30 * 86_400_000_000
+        for _ in 0..<count {
+            let from = AuditTimestamp(
+                microsecondsSinceEpoch: bulk.start.microsecondsSinceEpoch + random.below64(span))
+            let to = AuditTimestamp(microsecondsSinceEpoch: from.microsecondsSinceEpoch + 30 * 86_400_000_000)
+            let filter = AuditFilter(
+                from: from.date, to: to.date, person: AuditBulkLoad.uid(random.below(bulk.people)))
+            let (seconds, page) = try await AuditBenchmark.timed {
+                try await query.page(filter, limit: 100, logger: logger)
+            }
+            times.append(seconds)
+            rows += page.events.count
+        }
+        return "query person + 30 days, first page of 100, \(label): " + Self.summary(times)
+            + String(format: " (%.1f rows per page)", Double(rows) / Double(max(count, 1)))
+    }
+
+    /// The last page of the whole log by keyset (`after` near the end), and one person's page deep in the log.
+    func deepPages(treeSize: UInt64, logger: Logger) async throws -> String {
+        var random = SplitMix64(seed: 3)
+        var whole: [Double] = []
+        var person: [Double] = []
+        for _ in 0..<20 {
+            let after = treeSize - 1_000 - UInt64(random.below(1_000))
+            let (seconds, _) = try await AuditBenchmark.timed {
+                try await query.page(AuditFilter(), after: after, limit: 100, logger: logger)
+            }
+            whole.append(seconds)
+            let filter = AuditFilter(person: AuditBulkLoad.uid(random.below(bulk.people)))
+            let (personSeconds, _) = try await AuditBenchmark.timed {
+                try await query.page(filter, after: treeSize * 9 / 10, limit: 100, logger: logger)
+            }
+            person.append(personSeconds)
+        }
+        return "deep keyset page (after ~\(treeSize - 1_500)), no filter: " + Self.summary(whole)
+            + "; one person, after 90 % of the log: " + Self.summary(person)
+    }
+
+    static func summary(_ seconds: [Double]) -> String {
+        let sorted = seconds.sorted()
+        func at(_ fraction: Double) -> Double {
+            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)]
+        }
+        return String(
+            format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms", at(0.5) * 1000, at(0.99) * 1000, (sorted.last ?? 0) * 1000)
+    }
+}
+
+/// A PostgreSQL cluster of the benchmark's own: `initdb` in a temporary directory, `pg_ctl` on a free port
+/// of 127.0.0.1, trust authentication on loopback only, removed afterwards. The services' cluster is shared
+/// with other people's tests and must never be restarted; this one may be, for the cold figures. Run as
+/// root, the server runs as the `postgres` account (PostgreSQL refuses root).
+struct PrivateCluster: Sendable {
+    let directory: String
+    let binaries: String
+    let port: Int
+    let asPostgres: Bool
+
+    static func start(binaries: String?, output: @Sendable (String) -> Void) throws -> PrivateCluster {
+        guard let binaries else { throw ServiceError.internal("FREIGABE_PG_BIN is not set (source .local/env)") }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("freigabe-bench-pg-\(UUID())")
+            .path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let root = getuid() == 0
+        let cluster = PrivateCluster(directory: directory, binaries: binaries, port: freePort(), asPostgres: root)
+        if root { try run("/bin/chown", ["postgres:", directory]) }
+        try cluster.pg(
+            "initdb",
+            ["-D", directory + "/data", "-U", "freigabe_admin", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
+        // Loading speed only (no crash safety: the cluster is thrown away); the query figures do not depend
+        // on these. shared_buffers as a small server would have it.
+        let settings = """
+            listen_addresses = '127.0.0.1'
+            port = \(cluster.port)
+            unix_socket_directories = '\(directory)'
+            fsync = off
+            synchronous_commit = off
+            full_page_writes = off
+            max_wal_size = '8GB'
+            shared_buffers = '256MB'
+            maintenance_work_mem = '256MB'
+
+            """
+        let conf = directory + "/data/postgresql.conf"
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: conf))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(settings.utf8))
+        try handle.close()
+        try cluster.pg(
+            "pg_ctl", ["-D", directory + "/data", "-l", directory + "/log", "-w", "-t", "60", "-s", "start"])
+        try cluster.pg(
+            "psql",
+            [
+                "-h", "127.0.0.1", "-p", "\(cluster.port)", "-U", "freigabe_admin", "-d", "postgres", "-q", "-c",
+                "CREATE ROLE freigabe_app LOGIN",
+            ])
+        output("private cluster: \(directory), port \(cluster.port)")
+        return cluster
+    }
+
+    var environment: [String: String] {
+        [
+            "FREIGABE_DB_HOST": "127.0.0.1", "FREIGABE_DB_PORT": "\(port)", "FREIGABE_DB_NAME": "postgres",
+            "FREIGABE_DB_USER": "freigabe_app", "FREIGABE_DB_ADMIN_USER": "freigabe_admin",
+            "FREIGABE_DB_TLS": "disable",
+        ]
+    }
+
+    /// Stops and starts the server: its buffer cache is empty afterwards (the kernel's page cache is not:
+    /// dropping it would slow every other process on the machine, so the cold figure reads from RAM).
+    func restart() throws {
+        try pg("pg_ctl", ["-D", directory + "/data", "-m", "fast", "-w", "-t", "60", "-s", "stop"])
+        try pg("pg_ctl", ["-D", directory + "/data", "-l", directory + "/log", "-w", "-t", "60", "-s", "start"])
+    }
+
+    func remove(output: @Sendable (String) -> Void) {
+        try? pg("pg_ctl", ["-D", directory + "/data", "-m", "immediate", "-w", "-t", "60", "-s", "stop"])
+        try? FileManager.default.removeItem(atPath: directory)
+        output("private cluster stopped and removed")
+    }
+
+    /// `COPY (statement) TO STDOUT` through psql (libpq) into /dev/null.
+    func copyOut(database: String, statement: String) throws {
+        try pg(
+            "psql",
+            [
+                "-h", "127.0.0.1", "-p", "\(port)", "-U", "freigabe_admin", "-d", database, "-q", "-c",
+                "\\copy (\(statement)) TO '/dev/null'",
+            ])
+    }
+
+    private func pg(_ tool: String, _ arguments: [String]) throws {
+        if asPostgres {
+            try Self.run("/usr/sbin/runuser", ["-u", "postgres", "--", binaries + "/" + tool] + arguments)
+        } else {
+            try Self.run(binaries + "/" + tool, arguments)
+        }
+    }
+
+    /// posix_spawn and waitpid: Foundation's `Process` on Linux may miss the exit of a child that started a
+    /// daemon (`pg_ctl start` through `runuser`) and wait forever.
+    private static func run(_ executable: String, _ arguments: [String]) throws {
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        // Their chatter (initdb's) is not the benchmark's output; errors still go to stderr.
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw ServiceError.internal("cannot start \(executable): error \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        guard status == 0 else {
+            throw ServiceError.internal(
+                "\(executable) \(arguments.joined(separator: " ")) exited with status \(status)")
+        }
+    }
+
+    /// A port nobody listens on now: the kernel's choice for a socket bound to port 0.
+    private static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+extension AuditBenchmark {
+    /// The 1-minute load average (/proc/loadavg), printed with the figures: the machine is shared.
+    static func loadAverage() -> String {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.map(String.init)
+            ?? "?"
     }
 }

@@ -248,6 +248,22 @@ struct AuditExportTests {
                         $0.stored.row.occurredAt >= Clock.date("2026-03-04T23:00:00Z")
                             && $0.stored.row.occurredAt < Clock.date("2026-03-06T23:00:00Z")
                     })
+                // The person filter's third arm (`= ANY(ARRAY(…))`): the requester sees the events of their
+                // requests where someone else acted, and nothing of other requests they did not act in.
+                let (owner, ids) = try #require(
+                    try await fixture.admin.query(
+                        "SELECT requester, array_agg(id) FROM requests GROUP BY requester ORDER BY requester LIMIT 1",
+                        logger: logger
+                    ).decode((String, [UUID]).self).first(where: { _ in true }))
+                let mine = try await AuditQuery(client: fixture.app).page(
+                    try AuditFilter.parse(person: owner), limit: 1000, logger: logger)
+                #expect(
+                    mine.events.contains { $0.stored.row.actor != owner && $0.stored.row.actingFor != owner })
+                #expect(
+                    mine.events.allSatisfy {
+                        $0.stored.row.actor == owner || $0.stored.row.actingFor == owner
+                            || $0.stored.row.requestID.map(ids.contains) == true
+                    })
             }
         }
     }
