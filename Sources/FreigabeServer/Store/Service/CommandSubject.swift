@@ -35,7 +35,8 @@ struct CommandSubject: Sendable {
         for row in try await connection.rows(of: query, as: Read.self, logger: logger) {
             var cells = RowCursor(row)
             return CommandSubject(
-                record: try RequestRecord.from(&cells), dataset: try DatasetRecord.from(&cells),
+                record: try RequestRecord.from(&cells, rememberSnapshot: false),
+                dataset: try DatasetRecord.from(&cells),
                 deputyships: try RelevantDeputyships.decode(try cells.next(String.self), deputy: deputy))
         }
         return nil

@@ -72,7 +72,11 @@ struct RequestRecord: Sendable {
         """
 
     /// The cells of `columns`, in their order.
-    static func from(_ cells: inout RowCursor) throws -> RequestRecord {
+    /// - Parameter rememberSnapshot: whether the decoded snapshot is kept for the next reader of the same
+    ///   text (``SnapshotDecoding``: pages, where many people read the same requests). A command's read
+    ///   passes false: its write stores a new text, so its own would never be met again and would only
+    ///   fill the memory.
+    static func from(_ cells: inout RowCursor, rememberSnapshot: Bool = true) throws -> RequestRecord {
         let id: UUID = try cells.next()
         let number: String = try cells.next()
         guard let kind = ReleaseKind(rawValue: try cells.next()) else {
@@ -81,16 +85,18 @@ struct RequestRecord: Sendable {
         return RequestRecord(
             id: id, number: number, kind: kind, datasetID: try cells.next(), requester: try cells.next(),
             details: try RequestDetails.decode(&cells),
-            snapshot: try SnapshotDecoding.decode(try cells.next()), version: try cells.next(),
+            snapshot: try SnapshotDecoding.decode(try cells.next(), remember: rememberSnapshot),
+            version: try cells.next(),
             createdAt: try cells.next(), updatedAt: try cells.next(), submittedAt: try cells.next())
     }
 
+    /// The request for a timer, which writes it anew (its snapshot is not kept, see ``from(_:rememberSnapshot:)``).
     static func load(id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> RequestRecord? {
         let rows = try await connection.query(
             "SELECT \(unescaped: columns) FROM requests r WHERE r.id = \(id)", logger: logger)
         for try await row in rows {
             var cells = RowCursor(row)
-            return try from(&cells)
+            return try from(&cells, rememberSnapshot: false)
         }
         return nil
     }

@@ -15,7 +15,10 @@ enum SnapshotDecoding {
 
     private static let memory = Mutex<[SnapshotText: RequestSnapshot]>([:])
 
-    static func decode(_ text: String) throws -> RequestSnapshot {
+    /// - Parameter remember: false decodes without looking up or keeping anything (a text that will not
+    ///   be read again).
+    static func decode(_ text: String, remember: Bool = true) throws -> RequestSnapshot {
+        guard remember else { return try StoredJSON.decode(RequestSnapshot.self, from: text) }
         let key = SnapshotText(text)
         if let known = memory.withLock({ $0[key] }) { return known }
         let snapshot = try StoredJSON.decode(RequestSnapshot.self, from: text)
@@ -25,6 +28,9 @@ enum SnapshotDecoding {
         }
         return snapshot
     }
+
+    /// Whether the decoding of exactly `text` is remembered (for tests).
+    static func isRemembered(_ text: String) -> Bool { memory.withLock { $0[SnapshotText(text)] != nil } }
 
     /// How many decodings are remembered now (for tests).
     static var remembered: Int { memory.withLock { $0.count } }
