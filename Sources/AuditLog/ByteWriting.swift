@@ -128,6 +128,30 @@ typealias UUIDBytes = (
     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
 )
 
+/// The UUID in `text`, its 8-4-4-4-12 hex form (36 bytes); nil for any other text. `lowercaseOnly`:
+/// digits `a`–`f` only, the one form the export writer gives.
+func uuidBytes(text: UnsafeBufferPointer<UInt8>, lowercaseOnly: Bool) -> UUIDBytes? {
+    guard text.count == 36 else { return nil }
+    let upperHex = UInt8(ascii: "A")...UInt8(ascii: "F")
+    var raw: UUIDBytes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    let parsed = withUnsafeMutableBytes(of: &raw) { bytes in
+        var index = 0
+        for byteIndex in 0..<16 {
+            if index == 8 || index == 13 || index == 18 || index == 23 {
+                guard text[index] == UInt8(ascii: "-") else { return false }
+                index += 1
+            }
+            let (first, second) = (text[index], text[index + 1])
+            guard let high = SHA256Hash.hexValue(first), let low = SHA256Hash.hexValue(second) else { return false }
+            if lowercaseOnly && (upperHex.contains(first) || upperHex.contains(second)) { return false }
+            bytes[byteIndex] = high << 4 | low
+            index += 2
+        }
+        return true
+    }
+    return parsed ? raw : nil
+}
+
 /// Why bytes are not a canonical encoding (``AuditEventEncoder/decode(_:)``,
 /// ``AuditPayload/init(canonicalEncoding:)``).
 public enum CanonicalDecodingError: Error, Sendable, Hashable, CustomStringConvertible {

@@ -390,25 +390,10 @@ private struct Cursor {
 
     /// `"` lowercase 8-4-4-4-12 hex digits `"`.
     private mutating func uuid() -> UUIDBytes? {
-        guard let range = string(), range.count == 36 else { return nil }
-        var raw: UUIDBytes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        let parsed = withUnsafeMutableBytes(of: &raw) { bytes in
-            var index = range.lowerBound
-            for byteIndex in 0..<16 {
-                let offset = index - range.lowerBound
-                if offset == 8 || offset == 13 || offset == 18 || offset == 23 {
-                    guard text[index] == UInt8(ascii: "-") else { return false }
-                    index += 1
-                }
-                guard Self.isLowerHex(text[index]), Self.isLowerHex(text[index + 1]),
-                    let high = SHA256Hash.hexValue(text[index]), let low = SHA256Hash.hexValue(text[index + 1])
-                else { return false }
-                bytes[byteIndex] = high << 4 | low
-                index += 2
-            }
-            return true
+        guard let range = string() else { return nil }
+        return text.withUnsafeBufferPointer {
+            uuidBytes(text: UnsafeBufferPointer(rebasing: $0[range]), lowercaseOnly: true)
         }
-        return parsed ? raw : nil
     }
 
     /// `"YYYY-MM-DDThh:mm:ss.ffffffZ"` that writes back to the same bytes (no 30 February, no hour 24).

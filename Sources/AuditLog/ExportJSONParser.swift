@@ -238,28 +238,10 @@ struct ExportJSONParser {
 
     private mutating func uuid(_ key: String) throws -> UUID {
         try stringBytes()
-        var raw: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        let parsed = scratch.withUnsafeBufferPointer { text in
-            withUnsafeMutableBytes(of: &raw) { bytes in
-                // The text form `UUID(uuidString:)` reads: 8-4-4-4-12 hex digits, either case.
-                guard text.count == 36 else { return false }
-                var index = 0
-                for byteIndex in 0..<16 {
-                    if index == 8 || index == 13 || index == 18 || index == 23 {
-                        guard text[index] == UInt8(ascii: "-") else { return false }
-                        index += 1
-                    }
-                    guard let high = SHA256Hash.hexValue(text[index]), let low = SHA256Hash.hexValue(text[index + 1])
-                    else {
-                        return false
-                    }
-                    bytes[byteIndex] = high << 4 | low
-                    index += 2
-                }
-                return true
-            }
+        // The text form `UUID(uuidString:)` reads: 8-4-4-4-12 hex digits, either case.
+        if let raw = scratch.withUnsafeBufferPointer({ uuidBytes(text: $0, lowercaseOnly: false) }) {
+            return UUID(uuid: raw)
         }
-        if parsed { return UUID(uuid: raw) }
         // `UUID(uuidString:)` also reads some other texts (a space or a sign before a digit pair): such
         // a line was refused as not canonical, not as unreadable, and still is.
         guard let text = String(validating: scratch, as: UTF8.self), let lax = UUID(uuidString: text) else {
