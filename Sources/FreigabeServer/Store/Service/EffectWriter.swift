@@ -162,7 +162,7 @@ enum EffectWriter {
             write.outbox.append(OutboxRow(topic: message.topic, payload: message))
         }
         for effect in effects {
-            if let event = webhookEvent(effect, context), let type = event.event, context.webhookEvents.contains(type) {
+            if let event = webhookEvent(effect, context) {
                 write.outbox.append(OutboxRow(kind: "webhook", topic: .webhook, payload: event))
             }
             switch effect {
@@ -212,8 +212,11 @@ enum EffectWriter {
     /// The webhook event an effect announces, if any: the engine's transitions (from their audit
     /// records, which name the new state), steps now waiting for a role, and the grant or publication.
     /// One row per event; the webhook dispatcher fans it out to the subscriptions.
+    /// Nil also for a type no configured subscription wants (``EffectContext/webhookEvents``), decided
+    /// before the message is built: with no subscriptions, every command's effects pass here.
     static func webhookEvent(_ effect: Effect, _ context: EffectContext) -> OutboxMessage? {
-        func event(_ type: WebhookEventType, at: Date, step: String? = nil) -> OutboxMessage {
+        func event(_ type: WebhookEventType, at: Date, step: String? = nil) -> OutboxMessage? {
+            guard context.webhookEvents.contains(type) else { return nil }
             var result = message(context, topic: .webhook, to: [], step: step)
             result.event = type
             result.occurredAt = at
@@ -222,28 +225,28 @@ enum EffectWriter {
         switch effect {
         case .audit(let record):
             guard let type = WebhookEventType(record.event) else { return nil }
-            var result = event(type, at: record.at, step: record.step)
+            guard var result = event(type, at: record.at, step: record.step) else { return nil }
             result.state = record.state
             result.role = record.role?.identifier
             return result
         case .requestDecision(let step, let branch, let role, let deadline):
-            var result = event(.stepAssigned, at: context.now, step: step)
+            guard var result = event(.stepAssigned, at: context.now, step: step) else { return nil }
             result.branch = branch
             result.role = role.identifier
             result.deadline = deadline
             return result
         case .notifyRequester(.granted(let until)):
-            var result = event(.requestGranted, at: context.now)
+            guard var result = event(.requestGranted, at: context.now) else { return nil }
             result.grantedUntil = until
             return result
         case .notifyRequester(.published(let licence, let portalURL)):
-            var result = event(.requestPublished, at: context.now)
+            guard var result = event(.requestPublished, at: context.now) else { return nil }
             result.licence = licence
             result.portalURL = portalURL
             return result
         case .notifyRequester(.expiring(let until)):
             // From the notice rather than the audit record: receivers want the end of access.
-            var result = event(.grantExpiring, at: context.now)
+            guard var result = event(.grantExpiring, at: context.now) else { return nil }
             result.grantedUntil = until
             return result
         case .notifyRequester, .remind, .inform, .scheduleReminder, .scheduleEscalation, .scheduleExpiry,
