@@ -2,14 +2,27 @@ import PostgresNIO
 
 /// Reads a row's cells one after the other, in the order the SELECT names its columns, so that a row
 /// made of several tables' columns (a request with its dataset) is decoded by each table's own reader.
+///
+/// It walks the row's own iterator: `PostgresRandomAccessRow` would first copy every cell into an array,
+/// which was a quarter of the time `audit verify` spent per event (perf, debug build).
 struct RowCursor {
-    private let cells: PostgresRandomAccessRow
-    private var index = 0
+    private var cells: PostgresRow.Iterator
 
-    init(_ row: PostgresRow) { cells = PostgresRandomAccessRow(row) }
+    init(_ row: PostgresRow) { cells = row.makeIterator() }
 
     mutating func next<Value: PostgresDecodable>(_ type: Value.Type = Value.self) throws -> Value {
-        defer { index += 1 }
-        return try cells[index].decode(Value.self)
+        guard let cell = cells.next() else { throw RowCursorError.noMoreColumns(Value.self) }
+        return try cell.decode(Value.self)
+    }
+}
+
+/// A reader asked for more cells than the SELECT named: a programming error, reported instead of trapping.
+enum RowCursorError: Error, CustomStringConvertible {
+    case noMoreColumns(Any.Type)
+
+    var description: String {
+        switch self {
+        case .noMoreColumns(let type): "the row has no further column to decode as \(type)"
+        }
     }
 }
