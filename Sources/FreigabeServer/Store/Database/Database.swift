@@ -36,19 +36,43 @@ enum Database {
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let timeouts = override ?? timeouts(for: client)
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeouts.transaction
+        let leaseDeadline = min(clock.now + timeouts.poolWait, deadline)
         let outcome = OneShot<Swift.Result<Result, any Error>>()
+        let watch = TransactionWatch()
         let work = Task {
             do {
                 outcome.deliver(
                     .success(
                         try await transactionOnLiveConnection(
-                            client, timeouts: timeouts, scope: scope, logger: logger, body)))
+                            client, timeouts: timeouts, deadline: deadline, watch: watch, scope: scope,
+                            logger: logger, body)))
             } catch {
                 outcome.deliver(.failure(error))
             }
         }
-        let backstop = Task {
-            guard (try? await Task.sleep(for: timeouts.transaction + stuckGrace)) != nil else { return }
+        // One timer for the three deadlines in turn, armed one at a time: two tasks and one timer per
+        // call instead of the four tasks and three timers of a lease handed over from a child task (a
+        // command makes two or three calls, and the timers showed as 5 % of `make bench`'s samples).
+        let watchdog = Task {
+            guard (try? await Task.sleep(until: leaseDeadline, clock: clock)) != nil else { return }
+            // Cancelling the waiting task withdraws its request from the pool.
+            if watch.leaseDeadlinePassed() { work.cancel() }
+            guard (try? await Task.sleep(until: deadline, clock: clock)) != nil else { return }
+            switch watch.deadlinePassed() {
+            case .close(let connection):
+                logger.warning(
+                    "transaction deadline passed: closing its connection",
+                    metadata: ["db.transaction_timeout": "\(timeouts.transaction)"])
+                // Not awaited: closing may wait for the server, and the transaction must answer now.
+                connection.close().whenComplete { _ in }
+            case .stopLeasing:
+                work.cancel()
+            case .nothing:
+                break
+            }
+            guard (try? await Task.sleep(until: deadline + stuckGrace, clock: clock)) != nil else { return }
             if outcome.deliver(.failure(ServiceError.unavailable("transaction stuck on a closed connection"))) {
                 logger.error(
                     "transaction stuck on a closed connection (postgres-nio #487): left behind",
@@ -60,7 +84,7 @@ enum Database {
         } onCancel: {
             work.cancel()
         }
-        backstop.cancel()
+        watchdog.cancel()
         return try result.get()
     }
 
@@ -92,24 +116,24 @@ enum Database {
     /// The pool may hand out a connection the server has just ended, before it noticed the close: such
     /// a lease is given back and another one taken (nothing was sent yet), within the same deadline.
     private static func transactionOnLiveConnection<Result: Sendable>(
-        _ client: PostgresClient, timeouts: DatabaseSettings.Timeouts, scope: Scope, logger: Logger,
-        _ body: (PostgresConnection) async throws -> Result
+        _ client: PostgresClient, timeouts: DatabaseSettings.Timeouts, deadline: ContinuousClock.Instant,
+        watch: TransactionWatch, scope: Scope, logger: Logger,
+        _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let clock = ContinuousClock()
-        let deadline = clock.now + timeouts.transaction
         // After a restart or a mass termination every idle connection of the pool may be dead: try as
         // many leases as the pool can hold dead ones, within the deadline.
         for _ in 1..<Self.closedLeaseAttempts where clock.now < deadline {
             do {
                 return try await boundedTransaction(
-                    client, timeouts: timeouts, deadline: deadline, scope: scope, logger: logger, body)
+                    client, timeouts: timeouts, watch: watch, scope: scope, logger: logger, body)
             } catch is ClosedBeforeBegin {
                 logger.debug("leased connection was closed already; leasing another")
             }
         }
         do {
             return try await boundedTransaction(
-                client, timeouts: timeouts, deadline: deadline, scope: scope, logger: logger, body)
+                client, timeouts: timeouts, watch: watch, scope: scope, logger: logger, body)
         } catch is ClosedBeforeBegin {
             throw ServiceError.unavailable("the database connections were closed")
         }
@@ -117,63 +141,42 @@ enum Database {
 
     private struct ClosedBeforeBegin: Error {}
 
-    /// The transaction with its deadlines, all in structured tasks: see ``transaction(_:logger:_:)``.
+    /// One lease and the body on it, watched by the deadlines of ``transaction(_:logger:scope:timeouts:_:)``.
     private static func boundedTransaction<Result: Sendable>(
-        _ client: PostgresClient, timeouts: DatabaseSettings.Timeouts, deadline: ContinuousClock.Instant,
-        scope: Scope, logger: Logger, _ body: (PostgresConnection) async throws -> Result
+        _ client: PostgresClient, timeouts: DatabaseSettings.Timeouts, watch: TransactionWatch, scope: Scope,
+        logger: Logger, _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        let clock = ContinuousClock()
-        let leaseDeadline = min(clock.now + timeouts.poolWait, deadline)
-        let handOver = LeaseHandOver()
-        return try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
-            // The lease lives in a child task so that waiting for it can be abandoned at the deadline
-            // (the pool gives up waiting when that task is cancelled); the body runs here, in the caller's
-            // task, with the leased connection.
-            group.addTask {
+        watch.startLeasing()
+        do {
+            return try await client.withConnection { connection in
+                try watch.begin(on: connection)
+                defer { watch.end() }
                 do {
-                    try await client.withConnection { connection in await handOver.hold(connection) }
+                    return try await run(body, on: connection, scope: scope, logger: logger)
                 } catch {
-                    handOver.leaseFailed(error)
+                    if watch.closedAtDeadline {
+                        throw ServiceError.unavailable(
+                            "transaction exceeded its deadline of \(timeouts.transaction): \(String(reflecting: error))"
+                        )
+                    }
+                    throw error
                 }
             }
-            group.addTask {
-                guard (try? await Task.sleep(until: leaseDeadline, clock: clock)) != nil else { return }
-                handOver.leaseDeadlinePassed()
-                guard (try? await Task.sleep(until: deadline, clock: clock)) != nil else { return }
-                if let connection = handOver.deadlinePassed() {
-                    logger.warning(
-                        "transaction deadline passed: closing its connection",
-                        metadata: ["db.transaction_timeout": "\(timeouts.transaction)"])
-                    // Not awaited: closing may wait for the server, and the transaction must answer now.
-                    connection.close().whenComplete { _ in }
-                }
+        } catch is TransactionWatch.LeaseGivenUp {
+            throw noConnection(within: timeouts)
+        } catch {
+            // The body had not begun: the error is the pool's (cancelled at the deadline, shut down,
+            // circuit breaker open).
+            if watch.leaseWasGivenUp { throw noConnection(within: timeouts) }
+            if watch.isLeasing {
+                throw ServiceError.unavailable("no database connection: \(String(reflecting: error))")
             }
-            defer {
-                handOver.finish()
-                group.cancelAll()
-            }
-            let connection: PostgresConnection
-            do {
-                connection = try await handOver.connection()
-            } catch let error as LeaseHandOver.Failure {
-                switch error {
-                case .timedOut:
-                    throw ServiceError.unavailable(
-                        "no database connection within \(min(timeouts.poolWait, timeouts.transaction))")
-                case .failed(let error):
-                    throw ServiceError.unavailable("no database connection: \(String(reflecting: error))")
-                }
-            }
-            do {
-                return try await run(body, on: connection, scope: scope, logger: logger)
-            } catch {
-                if handOver.didTimeOut {
-                    throw ServiceError.unavailable(
-                        "transaction exceeded its deadline of \(timeouts.transaction): \(String(reflecting: error))")
-                }
-                throw error
-            }
+            throw error
         }
+    }
+
+    private static func noConnection(within timeouts: DatabaseSettings.Timeouts) -> ServiceError {
+        .unavailable("no database connection within \(min(timeouts.poolWait, timeouts.transaction))")
     }
 
     private static func run<Result: Sendable>(
