@@ -9,9 +9,10 @@ import Testing
 /// The tamper test at scale: events sealed by the real sealer, verified, one byte of one event changed by
 /// the tables' owner, found at its position.
 ///
-/// 10,000 events, not the 100,000: in a debug build PostgresNIO's row decoding costs about
-/// 0.4 ms per event here, and 100,000 took 107 s on this shared 2-core machine (load 7), far beyond the
-/// 20 s a test may take. `make bench-audit` seals and verifies 100,000 in a release build.
+/// 10,000 events here: in a debug build PostgresNIO's row decoding costs about 0.3 ms per event, and
+/// 100,000 took 107 s on this shared 2-core machine (load 7). The verifier itself is tried at 100,000
+/// events against every broken log of the corpus (`BrokenLogCorpusTests`, pure), and `make bench-audit`
+/// seals and verifies 100,000 and more through the database in a release build.
 @Suite("Decision log: sealing and verifying at scale")
 struct AuditScaleTests {
     let logger = StoreTestSupport.logger
