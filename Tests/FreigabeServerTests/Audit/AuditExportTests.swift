@@ -330,6 +330,9 @@ struct AuditExportTests {
                 ),
                 ("--person", .init(format: .jsonl, person: "", output: folder.path("a"))),
                 ("--request", .init(format: .jsonl, request: "1 OR 1=1", output: folder.path("a"))),
+                ("--capacity", .init(format: .jsonl, capacity: "<script>", output: folder.path("a"))),
+                ("--capacity", .init(format: .csv, capacity: "Escalation", output: folder.path("a"))),
+                ("--capacity", .init(format: .jsonl, capacity: "deputy' OR 1=1 --", output: folder.path("a"))),
             ]
             for (option, request) in cases {
                 let result = await AuditTool.export(request, environment: environment)
