@@ -47,7 +47,9 @@ struct AuditCommand: AsyncParsableCommand {
         )
 
         @Option(help: "The public verifier key `audit keygen` printed.") var publicKey: String
-        @Option(help: "A JSON Lines export to check offline (no database).") var export: String?
+        @Option(
+            help: "An export to check offline (no database): JSON Lines fully; CSV only whole and by its leaf hashes.")
+        var export: String?
         @Option(help: "With --export: the trusted checkpoints (audit.checkpoint_file, or the one the export names).")
         var checkpoint: String?
 

@@ -187,10 +187,16 @@ public enum AuditTool {
             return ToolOutput(standardError: ["FEHLER: \(failure)"], succeeded: false)
         case .success(let summary):
             let what =
-                switch summary.selection {
-                case .complete:
+                switch (summary.kind, summary.selection) {
+                case (.csv, .complete):
+                    "CSV-Export bis zur Endzeile erhalten (\(summary.eventCount) Ereignisse, alle des Baums), seine "
+                        + "Blatt-Hashes ergeben die signierte Wurzel"
+                case (.csv, .filtered):
+                    "gefilterter CSV-Export bis zur Endzeile erhalten (\(summary.eventCount) Ereignisse), jeder "
+                        + "Blatt-Hash liegt im signierten Baum"
+                case (.jsonLines, .complete):
                     "vollständiger Export: alle \(summary.eventCount) Ereignisse ergeben die signierte Wurzel"
-                case .filtered:
+                case (.jsonLines, .filtered):
                     "gefilterter Export: jedes der \(summary.eventCount) Ereignisse liegt im signierten Baum "
                         + "(Vollständigkeit der Auswahl ist damit nicht bewiesen)"
                 }
@@ -200,7 +206,12 @@ public enum AuditTool {
                 "Geprüft: \(what).",
             ]
             lines += Self.redactionLines(summary.redactions)
-            return ToolOutput(standardOutput: lines + ["Der Export ist unverändert (alle Prüfungen bestanden)."])
+            // A CSV's cells are neutralised against formulas, so their text cannot be re-encoded: say so.
+            let verdict =
+                summary.kind == .csv
+                ? "Der CSV-Export ist ganz; der Text seiner Zellen ist nicht geprüft (das kann nur der JSON-Lines-Export)."
+                : "Der Export ist unverändert (alle Prüfungen bestanden)."
+            return ToolOutput(standardOutput: lines + [verdict])
         }
     }
 

@@ -146,7 +146,9 @@ struct AuditExportAPITests {
                 #expect(answer.body.contains(expected), "\(expected)")
             }
             #expect(!answer.body.contains(";=SUM"))
-            #expect(answer.body.components(separatedBy: "\r\n").count == Int(size) + 2)
+            // The column names, one record per event, the end record (then nothing after the last CRLF).
+            #expect(answer.body.components(separatedBy: "\r\n").count == Int(size) + 3)
+            #expect(answer.body.contains("\r\nend;\(size);\(size);complete;\""))
         }
     }
 

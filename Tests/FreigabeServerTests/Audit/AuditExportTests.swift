@@ -371,7 +371,9 @@ struct AuditExportTests {
                 ] {
                     #expect(text.contains(expected), "\(expected) in \(text)")
                 }
-                #expect(text.components(separatedBy: "\r\n").count == Int(size) + 2)
+                // The column names, one record per event, the end record (then nothing after the last CRLF).
+                #expect(text.components(separatedBy: "\r\n").count == Int(size) + 3)
+                #expect(text.contains("\r\nend;\(size);\(size);complete;\""))
             }
         }
         let table = CSVTable(options: CSVOptions())
