@@ -43,6 +43,10 @@ struct AuditCapacityTests {
         // The engine's record of it, so the test stands on a real escalation decision.
         #expect(decided.decisions.last?.asEscalation == true)
         #expect(decided.decisions.last?.person == "greta")
+        // The next step of the same request, decided the ordinary way: the capacity belongs to one
+        // decision, not to its request.
+        let stewarded = try await store.decide(decided, by: People.stefan, at: Clock.days(21))
+        #expect(stewarded.decisions.last?.asEscalation == false)
         _ = try await AuditSealer(client: store.app, signer: signer, checkpointFile: nil)
             .sealAll(now: Date(), logger: logger)
         let note = try await AuditQuery(client: store.app).latestSignedCheckpoint(logger: logger)
@@ -91,6 +95,9 @@ struct AuditCapacityTests {
             let ordinary = Item(actor: "otto", actingFor: nil, request: decisions.ordinary.id, decision: "approved")
             #expect(all.contains(ordinary))
             #expect(!Self.items(escalation).contains(ordinary) && !Self.items(deputy).contains(ordinary))
+            // So is the steward's decision on the escalated request.
+            let steward = Item(actor: "stefan", actingFor: nil, request: decisions.escalation.id, decision: "approved")
+            #expect(all.contains(steward))
 
             // Combined with other filters: the same checked conditions, ANDed.
             let gretaAsEscalation = try await api.send(
