@@ -129,8 +129,8 @@ extension ExportLine {
 
     /// The line as Foundation's `JSONEncoder` writes the `Codable` form: the reference the hand-written
     /// ``ExportJSONWriter`` must equal byte for byte (export format 1 was defined by it). Slow; for
-    /// tests.
-    public func foundationEncoded() throws -> [UInt8] {
+    /// tests (`@testable import`), not part of the module's interface.
+    func foundationEncoded() throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data: Data
@@ -146,8 +146,8 @@ extension ExportLine {
 extension ExportLine {
     /// What the `JSONDecoder`-based reader of export format 1 made of a line (decode, write back with
     /// `JSONEncoder`, compare): the reference ``init(decoding:)`` must agree with, in what it accepts and
-    /// in the kind of failure. Slow; for tests.
-    public static func foundationDecoded(_ line: [UInt8]) throws(ExportLineError) -> ExportLine {
+    /// in the kind of failure. Slow; for tests (`@testable import`), not part of the module's interface.
+    static func foundationDecoded(_ line: [UInt8]) throws(ExportLineError) -> ExportLine {
         let decoder = JSONDecoder()
         let data = Data(line)
         let kind: RecordKind

@@ -7,6 +7,9 @@
 /// leaf hash, increasing sequence, and the inclusion proof against the trusted checkpoint of the
 /// header's tree size. Every line must be byte for byte the canonical JSON of its content.
 ///
+/// A CSV export (recognised by its first line) is handed to ``CSVExportVerifier``: whole, counted, and
+/// its leaf hashes in the signed tree, but not its cells' text.
+///
 /// One pass over the lines, memory independent of their number: the lines may come from a stream.
 public struct ExportVerifier: Sendable {
     public let key: NoteVerifierKey
@@ -29,7 +32,16 @@ public struct ExportVerifier: Sendable {
         case .success(let read): checkpoints = read
         case .failure(let failure): return .failure(ExportVerificationFailure(line: nil, problem: .log(failure)))
         }
-        let feed = LineFeed(lines.makeIterator())
+        var iterator = lines.makeIterator()
+        guard let firstLine = iterator.next() else {
+            return .failure(ExportVerificationFailure(line: 1, problem: .missingHeader))
+        }
+        // A CSV export: its completeness and its leaf hashes, not its cells' text (CSVExportVerifier).
+        if CSVExportLayout.isCSV(firstLine: firstLine) {
+            return CSVExportVerifier(key: key, origin: origin).verify(
+                firstLine: firstLine, rest: iterator, checkpoints: checkpoints, trustedCount: records.count)
+        }
+        let feed = LineFeed(FirstThen(first: firstLine, rest: iterator))
         let header: ExportHeader
         switch feed.next() {
         case .header(let read)?: header = read
@@ -187,6 +199,21 @@ public struct ExportVerifier: Sendable {
     }
 }
 
+/// An iterator that gives `first`, then what `rest` gives: the line read to tell CSV from JSON Lines
+/// is not lost.
+private struct FirstThen<Rest: IteratorProtocol<[UInt8]>>: IteratorProtocol {
+    var first: [UInt8]?
+    var rest: Rest
+
+    mutating func next() -> [UInt8]? {
+        if let line = first {
+            first = nil
+            return line
+        }
+        return rest.next()
+    }
+}
+
 /// What a verified export showed.
 public struct ExportVerificationSummary: Sendable, Hashable {
     public var selection: ExportSelection
@@ -201,6 +228,15 @@ public struct ExportVerificationSummary: Sendable, Hashable {
     public var redactedEventCount: UInt64
     /// Each erasure the export names (when and by whom; not signed, FORMAT.md §7) and its events.
     public var redactions: [Redaction: UInt64] = [:]
+    /// What was checked: a JSON Lines export event by event; a CSV export only whole and by its leaf
+    /// hashes (``CSVExportVerifier``).
+    public var kind: ExportFileKind = .jsonLines
+}
+
+/// The two export formats, as the verifier tells them apart by their first line.
+public enum ExportFileKind: Sendable, Hashable {
+    case jsonLines
+    case csv
 }
 
 /// The first fault of an export, with its line (1-based) where there is one.
@@ -240,6 +276,15 @@ public struct ExportVerificationFailure: Error, Sendable, Hashable, CustomString
         case missingEnd
         case eventCountMismatch(stated: UInt64, found: UInt64)
         case contentAfterEnd
+        /// A CSV export whose first record is not the exporter's columns.
+        case csvHeader
+        /// A CSV record the exporter does not write, and why.
+        case csvMalformed(String)
+        case csvFieldCount(expected: Int, found: Int)
+        /// Rows (or the end record) of one CSV export name different tree sizes.
+        case csvTreeSizeDiffers(found: UInt64, expected: UInt64)
+        /// The leaf hashes of a complete CSV export do not give the trusted root.
+        case csvRootMismatch(treeSize: UInt64)
     }
 
     public var description: String {
@@ -273,6 +318,14 @@ public struct ExportVerificationFailure: Error, Sendable, Hashable, CustomString
             case .eventCountMismatch(let stated, let found):
                 "the end line counts \(stated) events, the export has \(found): lines were removed or added"
             case .contentAfterEnd: "lines after the end line"
+            case .csvHeader: "the CSV export does not start with the exporter's column names"
+            case .csvMalformed(let reason): "not a record of a CSV export: \(reason)"
+            case .csvFieldCount(let expected, let found):
+                "a CSV row has \(found) cells instead of \(expected) (the export was cut off or changed)"
+            case .csvTreeSizeDiffers(let found, let expected):
+                "tree size \(found), where the export's rows name \(expected)"
+            case .csvRootMismatch(let size):
+                "the leaf hashes of the rows do not give the root of the trusted checkpoint of size \(size): a row was changed, inserted or removed"
             }
         return place + text
     }

@@ -47,7 +47,9 @@ struct AuditCommand: AsyncParsableCommand {
         )
 
         @Option(help: "The public verifier key `audit keygen` printed.") var publicKey: String
-        @Option(help: "A JSON Lines export to check offline (no database).") var export: String?
+        @Option(
+            help: "An export to check offline (no database): JSON Lines fully; CSV only whole and by its leaf hashes.")
+        var export: String?
         @Option(help: "With --export: the trusted checkpoints (audit.checkpoint_file, or the one the export names).")
         var checkpoint: String?
 
@@ -89,7 +91,10 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: "Only events in this role (data_owner, dsb, ...).") var role: String?
         @Option(help: "Only decisions with this outcome (approved, rejected, changes_requested, revoked).")
         var decision: String?
-        @Flag(help: "Only what deputies did (Vertretung).") var deputies = false
+        @Option(
+            help: "Only what was done in this capacity: deputy (Vertretung) or escalation (as the escalation instance)."
+        )
+        var capacity: String?
         @Flag(help: "CSV: separate cells with ';' (German spreadsheets).") var semicolon = false
         @Flag(help: "CSV: start with a UTF-8 byte order mark.") var bom = false
         @Option(help: "The file to write, or - for standard output.") var output: String
@@ -98,7 +103,7 @@ struct AuditCommand: AsyncParsableCommand {
             try await AuditTool.export(
                 AuditTool.ExportRequest(
                     format: format, from: from, to: to, dataset: dataset, person: person, request: request,
-                    types: type, domain: domain, role: role, decision: decision, deputiesOnly: deputies, output: output,
+                    types: type, domain: domain, role: role, decision: decision, capacity: capacity, output: output,
                     csv: CSVOptions(separator: UInt8(ascii: semicolon ? ";" : ","), byteOrderMark: bom)),
                 environment: ProcessInfo.processInfo.environment
             ).emit()

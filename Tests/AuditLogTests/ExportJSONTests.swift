@@ -1,6 +1,7 @@
-import AuditLog
 import Foundation
 import Testing
+
+@testable import AuditLog
 
 /// The hand-written export writer and parser against the `JSONEncoder`/`JSONDecoder` forms they
 /// replace: the same bytes for every line, the same lines accepted, the same kind of failure.

@@ -7,7 +7,8 @@ import PostgresNIO
 public enum AuditExportFormat: String, Sendable, CaseIterable {
     /// JSON Lines (`Sources/AuditLog/FORMAT.md` §7): verifiable offline.
     case jsonl
-    /// For spreadsheets: one row per event; not verifiable (cells are neutralised against formulas).
+    /// For spreadsheets: one row per event, then the end record; the verifier checks that it is whole and
+    /// its leaf hashes, not its cells' text (neutralised against formulas).
     case csv
 }
 
@@ -104,6 +105,10 @@ struct AuditExporter: Sendable {
                 try await emit(row)
                 count += 1
             }
+            try await emit(
+                table.endRecord(
+                    eventCount: count, treeSize: treeSize, selection: filter.isEmpty ? .complete : .filtered,
+                    checkpoint: note))
         }
         return Result(eventCount: count, treeSize: treeSize)
     }
@@ -167,11 +172,17 @@ enum AuditExportError: Error, Sendable, Hashable, CustomStringConvertible {
 struct CSVTable {
     let options: CSVOptions
 
-    static let columns = [
-        "sequence", "event_id", "occurred_at", "type", "request_id", "actor", "acting_for", "capacity", "role",
-        "step", "decision", "dataset_id", "state", "comment", "client_address", "details", "payload_salt",
-        "payload_hash", "leaf_hash", "tree_size", "inclusion_proof", "redacted_at", "redacted_by",
-    ]
+    /// The offline verifier reads the same list.
+    static let columns = CSVExportLayout.columns
+
+    /// The last record: without it a file cut at a line boundary would look whole (`FORMAT.md` §7).
+    func endRecord(
+        eventCount: UInt64, treeSize: UInt64, selection: ExportSelection, checkpoint note: String
+    )
+        -> [UInt8]
+    {
+        row([CSVExportLayout.endMarker, String(eventCount), String(treeSize), selection.rawValue, note])
+    }
 
     /// The cells of one event, in ``columns`` order: the reference ``appendRow(of:treeSize:proof:to:)``
     /// writes without building them (the tests compare the two).

@@ -21,8 +21,17 @@ struct AuditFilter: Sendable, Hashable {
     /// The role acted in (`data_owner`, `dsb`, ...).
     var role: String?
     var decision: DecisionOutcome?
-    /// Only what a deputy did (Vertretung).
-    var deputiesOnly = false
+    /// Only what was done in this capacity: as a deputy (Vertretung) or as the escalation instance.
+    var capacity: Capacity?
+
+    /// The capacities an auditor filters by, besides acting in one's own role.
+    enum Capacity: String, Sendable, Hashable, CaseIterable {
+        /// Acting for someone (Vertretung): the event's `acting_for`.
+        case deputy
+        /// Deciding an overdue step as the escalation instance: `decisions.as_escalation` (the audit
+        /// event itself does not record it, README "Für Prüfer").
+        case escalation
+    }
 
     /// The outcomes a decision event records.
     enum DecisionOutcome: String, Sendable, Hashable, CaseIterable {
@@ -44,7 +53,7 @@ struct AuditFilter: Sendable, Hashable {
         if let domainID { values["domain"] = domainID }
         if let role { values["role"] = role }
         if let decision { values["decision"] = decision.rawValue }
-        if deputiesOnly { values["capacity"] = "deputy" }
+        if let capacity { values["capacity"] = capacity.rawValue }
         return values
     }
 
@@ -62,7 +71,26 @@ struct AuditFilter: Sendable, Hashable {
         }
         if let role { sql.text += " AND e.role = \(try sql.bind(role))" }
         if let decision { sql.text += " AND e.decision = \(try sql.bind(decision.rawValue))" }
-        if deputiesOnly { sql.text += " AND e.acting_for IS NOT NULL" }
+        switch capacity {
+        case nil: break
+        case .deputy: sql.text += " AND e.acting_for IS NOT NULL"
+        case .escalation:
+            // The event does not carry the capacity; the append-only `decisions` row of the same
+            // decision does. The requests with an escalation decision are found first, through the small
+            // partial index `decisions_escalation`, as an array computed once (like the person filter's
+            // requester arm), so the log is read through `audit_events_request` and never scanned; each
+            // candidate event is then matched to its decision row (same request, decider, principal,
+            // role, branch, outcome and instant: one engine Decision writes both) by the
+            // `(request_id, position)` key.
+            sql.text += """
+                 AND e.decision IS NOT NULL
+                 AND e.request_id = ANY(ARRAY(SELECT DISTINCT d.request_id FROM decisions d WHERE d.as_escalation))
+                 AND EXISTS (SELECT 1 FROM decisions d
+                             WHERE d.request_id = e.request_id AND d.as_escalation AND d.person = e.actor
+                               AND d.acting_for IS NOT DISTINCT FROM e.acting_for AND d.role = e.role
+                               AND d.branch = e.step AND d.outcome = e.decision AND d.decided_at = e.occurred_at)
+                """
+        }
         if let person {
             let uid = try sql.bind(person)
             // `= ANY(ARRAY(subquery))`, not `IN (subquery)`: the array is computed once before the scan, so
@@ -98,12 +126,12 @@ extension AuditFilter {
     /// Checks the texts of a command line (or a query string): dates `YYYY-MM-DD` (a whole day in
     /// Europe/Berlin: `to` includes that day) or RFC 3339 instants (`to` exclusive); dataset and domain
     /// ids of the catalogue's form; a uid of letters, digits and `. _ - @`; a request's UUID; event
-    /// types, roles and decisions by their stored names. Anything else is
+    /// types, roles, decisions and capacities by their stored names. Anything else is
     /// refused with the reason, before any database work.
     static func parse(
         from: String? = nil, to: String? = nil, dataset: String? = nil, person: String? = nil,
         request: String? = nil, types: [String] = [], domain: String? = nil, role: String? = nil,
-        decision: String? = nil, deputiesOnly: Bool = false
+        decision: String? = nil, capacity: String? = nil
     ) throws(AuditFilterError) -> AuditFilter {
         var filter = AuditFilter()
         if let from { filter.from = try instant(from, option: "--from", endOfDay: false) }
@@ -151,7 +179,12 @@ extension AuditFilter {
             }
             filter.decision = outcome
         }
-        filter.deputiesOnly = deputiesOnly
+        if let capacity {
+            guard let value = Capacity(rawValue: capacity) else {
+                throw AuditFilterError(option: "--capacity", value: capacity, problem: .capacity)
+            }
+            filter.capacity = value
+        }
         for type in types {
             guard let event = AuditEvent(rawValue: type) else {
                 throw AuditFilterError(option: "--type", value: type, problem: .eventType)
@@ -200,6 +233,7 @@ struct AuditFilterError: Error, Sendable, Hashable, CustomStringConvertible {
         case domainID = "domain_id"
         case role
         case decision
+        case capacity
         case eventType = "event_type"
         case instant
 
@@ -213,6 +247,8 @@ struct AuditFilterError: Error, Sendable, Hashable, CustomStringConvertible {
             case .domainID: "ist keine Domänen-Kennung (Kleinbuchstaben, Ziffern, . _ -; höchstens 100 Zeichen)"
             case .role: "ist keine Rollenkennung"
             case .decision: "ist keine Entscheidung (approved, rejected, changes_requested, revoked)"
+            case .capacity:
+                "ist keine Eigenschaft des Handelns (deputy: in Vertretung, escalation: als Eskalationsinstanz)"
             case .eventType: "ist keine Ereignisart"
             case .instant: "ist kein Datum (JJJJ-MM-TT) und kein Zeitpunkt nach RFC 3339 (2026-03-02T09:00:00+01:00)"
             }

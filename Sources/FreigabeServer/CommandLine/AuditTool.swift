@@ -82,7 +82,8 @@ public enum AuditTool {
         public var domain: String?
         public var role: String?
         public var decision: String?
-        public var deputiesOnly: Bool
+        /// `deputy` or `escalation`, checked by ``AuditFilter/parse(from:to:dataset:person:request:types:domain:role:decision:capacity:)``.
+        public var capacity: String?
         /// A file, or `-` for standard output.
         public var output: String
         public var csv: CSVOptions
@@ -90,7 +91,7 @@ public enum AuditTool {
         public init(
             format: AuditExportFormat, from: String? = nil, to: String? = nil, dataset: String? = nil,
             person: String? = nil, request: String? = nil, types: [String] = [], domain: String? = nil,
-            role: String? = nil, decision: String? = nil, deputiesOnly: Bool = false, output: String,
+            role: String? = nil, decision: String? = nil, capacity: String? = nil, output: String,
             csv: CSVOptions = CSVOptions()
         ) {
             self.format = format
@@ -103,7 +104,7 @@ public enum AuditTool {
             self.domain = domain
             self.role = role
             self.decision = decision
-            self.deputiesOnly = deputiesOnly
+            self.capacity = capacity
             self.output = output
             self.csv = csv
         }
@@ -117,7 +118,7 @@ public enum AuditTool {
             filter = try AuditFilter.parse(
                 from: request.from, to: request.to, dataset: request.dataset, person: request.person,
                 request: request.request, types: request.types, domain: request.domain, role: request.role,
-                decision: request.decision, deputiesOnly: request.deputiesOnly)
+                decision: request.decision, capacity: request.capacity)
         } catch {
             return ToolOutput(standardError: ["Kein Export: \(error)"], succeeded: false)
         }
@@ -186,10 +187,16 @@ public enum AuditTool {
             return ToolOutput(standardError: ["FEHLER: \(failure)"], succeeded: false)
         case .success(let summary):
             let what =
-                switch summary.selection {
-                case .complete:
+                switch (summary.kind, summary.selection) {
+                case (.csv, .complete):
+                    "CSV-Export bis zur Endzeile erhalten (\(summary.eventCount) Ereignisse, alle des Baums), seine "
+                        + "Blatt-Hashes ergeben die signierte Wurzel"
+                case (.csv, .filtered):
+                    "gefilterter CSV-Export bis zur Endzeile erhalten (\(summary.eventCount) Ereignisse), jeder "
+                        + "Blatt-Hash liegt im signierten Baum"
+                case (.jsonLines, .complete):
                     "vollständiger Export: alle \(summary.eventCount) Ereignisse ergeben die signierte Wurzel"
-                case .filtered:
+                case (.jsonLines, .filtered):
                     "gefilterter Export: jedes der \(summary.eventCount) Ereignisse liegt im signierten Baum "
                         + "(Vollständigkeit der Auswahl ist damit nicht bewiesen)"
                 }
@@ -199,7 +206,12 @@ public enum AuditTool {
                 "Geprüft: \(what).",
             ]
             lines += Self.redactionLines(summary.redactions)
-            return ToolOutput(standardOutput: lines + ["Der Export ist unverändert (alle Prüfungen bestanden)."])
+            // A CSV's cells are neutralised against formulas, so their text cannot be re-encoded: say so.
+            let verdict =
+                summary.kind == .csv
+                ? "Der CSV-Export ist ganz; der Text seiner Zellen ist nicht geprüft (das kann nur der JSON-Lines-Export)."
+                : "Der Export ist unverändert (alle Prüfungen bestanden)."
+            return ToolOutput(standardOutput: lines + [verdict])
         }
     }
 

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import WorkflowEngine
 
-/// Für Prüfer: the sealed decision log, filtered (time, dataset, person, request, event, decision) and
+/// Für Prüfer: the sealed decision log, filtered (time, dataset, person, request, event, decision, capacity) and
 /// paged by its sequence numbers, for the roles auditor and admin. Only sealed events are listed: what
 /// has a place in the tree can be proven; `freigabe audit export` writes the same selection with its
 /// proofs, `freigabe audit verify` checks it (README "Für Prüfer").
@@ -41,7 +41,7 @@ struct AuditPages: Sendable {
     }
 
     static let pageSize = 100
-    static let filterFields = ["from", "to", "dataset", "person", "request", "type", "decision"]
+    static let filterFields = ["from", "to", "dataset", "person", "request", "type", "decision", "capacity"]
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("pruefung") { request, context in
@@ -60,7 +60,8 @@ struct AuditPages: Sendable {
             do {
                 let filter = try AuditFilter.parse(
                     from: values["from"], to: values["to"], dataset: values["dataset"], person: values["person"],
-                    request: values["request"], types: values["type"].map { [$0] } ?? [], decision: values["decision"])
+                    request: values["request"], types: values["type"].map { [$0] } ?? [], decision: values["decision"],
+                    capacity: values["capacity"])
                 let after = parameters["nach"].flatMap { UInt64(String($0)) }
                 var selection = filter.described
                 if let after { selection["after"] = String(after) }
@@ -120,7 +121,8 @@ struct AuditPages: Sendable {
             do {
                 filter = try AuditFilter.parse(
                     from: value("from"), to: value("to"), dataset: value("dataset"), person: value("person"),
-                    request: value("request"), types: value("type").map { [$0] } ?? [], decision: value("decision"))
+                    request: value("request"), types: value("type").map { [$0] } ?? [], decision: value("decision"),
+                    capacity: value("capacity"))
             } catch let error as AuditFilterError {
                 errors[String(error.option.drop { $0 == "-" })] = error.userText
             }
@@ -176,6 +178,10 @@ struct AuditPages: Sendable {
                     + AuditFilter.DecisionOutcome.allCases.map {
                         ($0.rawValue, text("decision.outcome.\($0.rawValue)"))
                     }),
+            field(
+                .select, "capacity",
+                options: all
+                    + AuditFilter.Capacity.allCases.map { ($0.rawValue, text("audit.capacity.\($0.rawValue)")) }),
         ]
     }
 

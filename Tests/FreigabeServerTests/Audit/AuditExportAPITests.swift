@@ -114,7 +114,8 @@ struct AuditExportAPITests {
                 ("format=csv&bom=yes", "bom"), ("from=gestern", "from"), ("to=2026-02-30", "to"),
                 ("person=anna'%20OR%201=1%20--", "person"), ("dataset=Baum%20kataster", "dataset"),
                 ("request=not-a-uuid", "request"), ("type=drop_table", "type"), ("decision=maybe", "decision"),
-                ("role=DSB;", "role"), ("deputies=yes", "deputies"), ("after=3", "after"), ("limit=10", "limit"),
+                ("role=DSB;", "role"), ("deputies=yes", "deputies"), ("capacity=%3Cscript%3E", "capacity"),
+                ("after=3", "after"), ("limit=10", "limit"),
                 ("from=2026-03-05&to=2026-03-01", "to"), ("person=%00", "person"),
             ] {
                 let answer = try await api.send(.get, "/api/v1/audit/export?\(query)", as: "alex")
@@ -145,7 +146,9 @@ struct AuditExportAPITests {
                 #expect(answer.body.contains(expected), "\(expected)")
             }
             #expect(!answer.body.contains(";=SUM"))
-            #expect(answer.body.components(separatedBy: "\r\n").count == Int(size) + 2)
+            // The column names, one record per event, the end record (then nothing after the last CRLF).
+            #expect(answer.body.components(separatedBy: "\r\n").count == Int(size) + 3)
+            #expect(answer.body.contains("\r\nend;\(size);\(size);complete;\""))
         }
     }
 

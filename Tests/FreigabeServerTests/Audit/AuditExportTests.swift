@@ -330,6 +330,9 @@ struct AuditExportTests {
                 ),
                 ("--person", .init(format: .jsonl, person: "", output: folder.path("a"))),
                 ("--request", .init(format: .jsonl, request: "1 OR 1=1", output: folder.path("a"))),
+                ("--capacity", .init(format: .jsonl, capacity: "<script>", output: folder.path("a"))),
+                ("--capacity", .init(format: .csv, capacity: "Escalation", output: folder.path("a"))),
+                ("--capacity", .init(format: .jsonl, capacity: "deputy' OR 1=1 --", output: folder.path("a"))),
             ]
             for (option, request) in cases {
                 let result = await AuditTool.export(request, environment: environment)
@@ -368,7 +371,9 @@ struct AuditExportTests {
                 ] {
                     #expect(text.contains(expected), "\(expected) in \(text)")
                 }
-                #expect(text.components(separatedBy: "\r\n").count == Int(size) + 2)
+                // The column names, one record per event, the end record (then nothing after the last CRLF).
+                #expect(text.components(separatedBy: "\r\n").count == Int(size) + 3)
+                #expect(text.contains("\r\nend;\(size);\(size);complete;\""))
             }
         }
         let table = CSVTable(options: CSVOptions())

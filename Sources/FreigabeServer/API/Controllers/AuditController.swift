@@ -69,19 +69,13 @@ struct AuditController: Sendable {
     /// The filters of the query string, checked; a problem is named by its parameter in `errors`.
     static func filter(_ parameters: Parameters, errors: inout [String: UserText]) -> AuditFilter {
         func value(_ name: String) -> String? { Self.value(parameters, name) }
-        var deputies = false
-        if let text = value("deputies") {
-            switch text {
-            case "true": deputies = true
-            case "false": deputies = false
-            default: errors["deputies"] = UserText("query.boolean")
-            }
-        }
+        // The former `deputies=true`: ignoring it would hand an old script the unfiltered log.
+        if parameters.get("deputies") != nil { errors["deputies"] = UserText("query.deputies_replaced") }
         do throws(AuditFilterError) {
             return try AuditFilter.parse(
                 from: value("from"), to: value("to"), dataset: value("dataset"), person: value("person"),
                 request: value("request"), types: parameters.getAll("type").filter { !$0.isEmpty },
-                domain: value("domain"), role: value("role"), decision: value("decision"), deputiesOnly: deputies)
+                domain: value("domain"), role: value("role"), decision: value("decision"), capacity: value("capacity"))
         } catch {
             errors[String(error.option.drop { $0 == "-" })] = error.userText
             return AuditFilter()
