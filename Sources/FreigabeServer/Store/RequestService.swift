@@ -161,6 +161,16 @@ public struct RequestService: Sendable {
         try await guarded(logger) { try await self.performRead(id: id, caller: caller, now: now, logger: $0) }
     }
 
+    /// ``request(id:caller:now:logger:)`` for the request page, with what it needs to name who must act
+    /// now (``ActingFacts``) from the same statement.
+    public func requestForPage(
+        id: UUID, caller: Caller, now: Date, logger: Logger
+    ) async throws(ServiceError) -> (view: RequestView, acting: ActingFacts?) {
+        try await guarded(logger) {
+            try await self.performRead(id: id, caller: caller, now: now, actingFacts: true, logger: $0)
+        }
+    }
+
     /// The caller's own requests, newest first.
     public func myRequests(
         caller: Caller, query: RequestQuery = RequestQuery(), now: Date, logger: Logger

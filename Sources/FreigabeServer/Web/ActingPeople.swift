@@ -41,15 +41,18 @@ struct ActingPeopleLookup: Sendable {
     var holders = RoleHoldersCache()
 
     /// The people for `roles` of a request on `dataset`, or nil when the directory did not answer in time.
+    /// With `facts` (read with the request) no transaction of its own is taken for the steward group and
+    /// the deputies in force.
     func people(
-        roles: [String], dataset: DatasetView, now: Date, logger: Logger
+        roles: [String], dataset: DatasetView, facts: ActingFacts? = nil, now: Date, logger: Logger
     ) async -> ActingPeople? {
         guard let directory, !roles.isEmpty else { return nil }
         let deadline = deadline
         do {
             return try await withThrowingTaskGroup(of: ActingPeople?.self) { group in
                 group.addTask {
-                    try await resolve(roles: roles, dataset: dataset, directory: directory, now: now, logger: logger)
+                    try await resolve(
+                        roles: roles, dataset: dataset, facts: facts, directory: directory, now: now, logger: logger)
                 }
                 group.addTask {
                     try await Task.sleep(for: deadline)
@@ -67,22 +70,30 @@ struct ActingPeopleLookup: Sendable {
     }
 
     private func resolve(
-        roles: [String], dataset: DatasetView, directory: LDAPDirectory, now: Date, logger: Logger
+        roles: [String], dataset: DatasetView, facts: ActingFacts?, directory: LDAPDirectory, now: Date,
+        logger: Logger
     ) async throws -> ActingPeople {
         let mail = LDAPMailDirectory(directory: directory)
         var byRole: [String: [ActingPeople.Person]] = [:]
         var everyone: [MailPerson] = []
         for role in roles {
             let people = try await holders.people(for: RoleHoldersCache.Key(role: role, dataset: dataset)) {
-                try await holdersNow(of: role, dataset: dataset, directory: mail, now: now, logger: logger)
+                try await holdersNow(
+                    of: role, dataset: dataset, stewardGroup: facts?.stewardGroup, directory: mail, now: now,
+                    logger: logger)
             }
             everyone += people
             byRole[role] = people.map {
                 ActingPeople.Person(uid: $0.uid, name: $0.displayName, hasMail: $0.mail != nil, deputies: [])
             }
         }
-        let deputies = try await OutboxStore.deputies(
-            of: everyone.map(\.uid), at: now, client: service.client, logger: logger)
+        let principals = everyone.map(\.uid)
+        let deputies: [(deputy: String, principal: String)]
+        if let known = facts?.deputies(of: principals) {
+            deputies = known
+        } else {
+            deputies = try await OutboxStore.deputies(of: principals, at: now, client: service.client, logger: logger)
+        }
         var names: [String: String] = [:]
         for (deputy, _) in deputies where names[deputy] == nil {
             names[deputy] = (try? await mail.person(uid: deputy))??.displayName ?? deputy
@@ -100,12 +111,18 @@ struct ActingPeopleLookup: Sendable {
 
     /// Who holds `role` for a request on `dataset`, asked now: the recipients the task mail would have.
     private func holdersNow(
-        of role: String, dataset: DatasetView, directory: LDAPMailDirectory, now: Date, logger: Logger
+        of role: String, dataset: DatasetView, stewardGroup known: String?, directory: LDAPMailDirectory, now: Date,
+        logger: Logger
     ) async throws -> [MailPerson] {
         // The steward group is the domain's; the dataset's view names only the domain.
-        let stewardGroup =
-            role == Role.dataSteward.identifier
-            ? try await service.domains(logger: logger).first { $0.id == dataset.domain }?.stewardGroup : nil
+        let stewardGroup: String?
+        if role != Role.dataSteward.identifier {
+            stewardGroup = nil
+        } else if let known {
+            stewardGroup = known
+        } else {
+            stewardGroup = try await service.domains(logger: logger).first { $0.id == dataset.domain }?.stewardGroup
+        }
         let record = DatasetRecord(
             view: dataset, ownerGroupKey: nil, stewardGroup: stewardGroup ?? "", stewardGroupKey: "")
         let context = EffectContext(

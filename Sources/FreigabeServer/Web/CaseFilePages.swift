@@ -26,6 +26,8 @@ struct CaseFilePages: Sendable {
         var datasetTitle: String?
         var kindLabel: String?
         var facts: [RequestPage.Row]
+        /// ``RequestPage/erasure(_:text:)``.
+        var textsErased: String?
         var decisions: [RequestPage.DecisionRow]
         var status: String?
         /// The stored request contradicts its facts: only the log is shown.
@@ -93,6 +95,7 @@ struct CaseFilePages: Sendable {
             page.datasetTitle = view.dataset.title
             page.kindLabel = text("kinds.\(view.kind.rawValue)")
             page.facts = RequestPage.facts(view, text: text)
+            page.textsErased = RequestPage.erasure(view, text: text)
             page.decisions = view.decisions.map { RequestPage.decisionRow($0, text: text) }
             page.status = StatusWords.sentence(view.status, text: text)
         case .failure:

@@ -74,9 +74,12 @@ struct HomePages: Sendable {
             let logger = context.logger(for: caller)
             let mine = try await service.myRequests(
                 caller: caller, query: RequestQuery(limit: 50), now: now, logger: logger)
-            // Only the count: one item is enough to learn it.
+            // Only the count, which is the engine's answer for every candidate: with the inbox's page size
+            // an inbox of up to one page is counted in its one statement, as the inbox page counts it.
             let inboxCount =
-                try await service.inboxPage(caller: caller, after: nil, limit: 1, now: now, logger: logger)
+                try await service.inboxPage(
+                    caller: caller, after: nil, limit: Self.inboxPageSize, now: now, logger: logger
+                )
                 .total ?? 0
             let deputyships = try await service.deputyships(caller: caller, now: now, logger: logger)
             let people = await names(of: mine, now: now, logger: logger)

@@ -30,6 +30,9 @@ struct PageText: Sendable {
     /// 2. März 2026 / 2 March 2026.
     func date(_ date: Date) -> String { format(date, language == "de" ? "d. MMMM yyyy" : "d MMMM yyyy") }
 
+    /// 12.03.2036 / 12 March 2036: a date in running text where the day matters more than the month's name.
+    func shortDate(_ date: Date) -> String { format(date, language == "de" ? "dd.MM.yyyy" : "d MMMM yyyy") }
+
     /// The last day of a period that ends at `exclusiveEnd` (an access end is the start of the day after
     /// the date the requester chose, as the API reads a date).
     func lastDay(_ exclusiveEnd: Date) -> String { date(exclusiveEnd.addingTimeInterval(-1)) }

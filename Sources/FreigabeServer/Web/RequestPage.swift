@@ -67,6 +67,8 @@ struct RequestPage {
     var overdue: Bool
     var escalated: Bool
     var question: String?
+    /// „Freitexte gelöscht am … von … (Aufbewahrungsfrist abgelaufen)“ when `audit redact` erased them.
+    var textsErased: String?
     /// While in review: who must decide now (``named(_:status:text:)``).
     var acting: Acting?
     var facts: [Row]
@@ -100,6 +102,7 @@ struct RequestPage {
         overdue = view.status.overdue
         escalated = view.status.escalated
         question = view.status.question
+        textsErased = Self.erasure(view, text: text)
         workflow =
             text(view.workflow.title) + " ("
             + text("request.workflow_version", ["version": String(view.workflow.version)]) + ")"
@@ -156,10 +159,17 @@ struct RequestPage {
         acting = Acting(unknown: people == nil, roles: roles, missingMail: missingMail)
     }
 
+    /// Why the free texts are missing: a reader years later sees a dash for the purpose and no comments,
+    /// and must learn that they were erased on purpose, when and by whom (``TextErasure``).
+    static func erasure(_ view: RequestView, text: PageText) -> String? {
+        view.textsErased.map { text("request.texts_erased", ["date": text.shortDate($0.at), "actor": $0.by]) }
+    }
+
     static func facts(_ view: RequestView, text: PageText) -> [Row] {
         let details = view.details
         var rows = [
-            Row(label: text("form.purpose.label"), value: details.purpose),
+            // An erased purpose is a dash in the row: the notice stands in its place.
+            Row(label: text("form.purpose.label"), value: erasure(view, text: text) ?? details.purpose),
             Row(label: text("request.requester"), value: view.requester),
         ]
         if let recipient = details.recipient {
@@ -339,6 +349,7 @@ extension RequestPage: MustacheParent {
         case "overdue": overdue
         case "escalated": escalated
         case "question": question
+        case "textsErased": textsErased
         case "acting": acting
         case "facts": facts
         case "steps": steps

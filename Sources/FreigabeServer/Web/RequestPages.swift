@@ -28,8 +28,11 @@ struct RequestPages: Sendable {
         }
         group.get("antraege/{id}") { request, context in
             let caller = try context.pageCaller(request)
-            let view = try await service.request(
-                id: try requestID(context), caller: caller, now: pages.now(), logger: context.logger(for: caller))
+            let now = pages.now()
+            // Who must act is named from what the same statement read (one transaction per page view
+            // besides the session's), and the directory.
+            let (view, facts) = try await service.requestForPage(
+                id: try requestID(context), caller: caller, now: now, logger: context.logger(for: caller))
             let text = pages.text(request)
             let notice = request.uri.queryParameters["hinweis"].flatMap { key in
                 Self.notices.contains(String(key)) ? text("notices.\(key)") : nil
@@ -37,7 +40,7 @@ struct RequestPages: Sendable {
             var page = RequestPage(view, text: text, notice: notice)
             page.named(
                 await acting.people(
-                    roles: view.status.waitingFor, dataset: view.dataset, now: pages.now(),
+                    roles: view.status.waitingFor, dataset: view.dataset, facts: facts, now: now,
                     logger: context.logger(for: caller)),
                 status: view.status, text: text)
             return try show(page, request: request, context: context)

@@ -6,9 +6,9 @@ import WorkflowEngine
 /// One page of the inbox, oldest deadline first, and how many requests wait in all.
 public struct InboxPage: Sendable, Hashable {
     public var items: [InboxItem]
-    /// The requests of the caller's inbox by the SQL pre-selection (roles, ownership, stewardship,
-    /// escalation). The engine may still leave out a few of them when their page is read (say, a step
-    /// the caller already decided on once); the pages never show such an item.
+    /// How many requests the caller may decide now, all pages together: the SQL pre-selection (roles,
+    /// ownership, stewardship, escalation) as the engine answers for each, so a request it keeps from the
+    /// caller (say, the DSB step of a request whose owner step they decided) is not counted either.
     public var total: Int?
     /// The request to continue after (`after:` of the next page), or nil on the last page.
     public var next: UUID?
@@ -59,9 +59,10 @@ extension RequestService {
     ) async throws -> (page: InboxPage, deputyships: [Deputyship]?) {
         try await Database.read(client, logger: logger) { [logger] connection in
             var items: [InboxItem] = []
-            var total: Int?
             var cursor = after
             var relevant: [Deputyship]?
+            /// More candidates follow the last one read.
+            var more = false
             // One extra item tells whether a next page exists; batches repeat only when the engine left
             // candidates out.
             while items.count <= limit {
@@ -73,7 +74,6 @@ extension RequestService {
                     // A deputy's inbox is read again with the principals' facts: this one is not it.
                     if relevant?.isEmpty == false { return (InboxPage(items: [], total: nil, next: nil), relevant) }
                 }
-                if total == nil { total = batch.total }
                 for (record, dataset) in batch.rows {
                     let machine = try await self.machine(for: record, on: connection, logger: logger)
                     if let item = self.inboxItem(record, dataset: dataset, machine: machine, context: context, now: now)
@@ -81,13 +81,45 @@ extension RequestService {
                         items.append(item)
                     }
                 }
-                guard batch.rows.count == limit + 1, let last = batch.rows.last else { break }
+                more = batch.rows.count == limit + 1
+                guard more, let last = batch.rows.last else { break }
                 cursor = last.0.id
             }
-            if after == nil, total == nil { total = 0 }
+            // The total is the engine's answer too. From the first page on, the candidates read so far are
+            // counted already; only an inbox longer than the page reads the rest (slimmer: no page to fill).
+            let total =
+                after == nil
+                ? items.count
+                    + (more
+                        ? try await self.admittedCount(
+                            filter, after: cursor, context: context, now: now, on: connection, logger: logger) : 0)
+                : try await self.admittedCount(
+                    filter, after: nil, context: context, now: now, on: connection, logger: logger)
             let hasMore = items.count > limit
             let shown = Array(items.prefix(limit))
             return (InboxPage(items: shown, total: total, next: hasMore ? shown.last?.request.id : nil), relevant)
+        }
+    }
+
+    /// How many candidates after `after` (nil: all) the engine lets the caller decide now, read in batches.
+    private func admittedCount(
+        _ filter: InboxFilter, after: UUID?, context: CallerContext, now: Date, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> Int {
+        let size = 500
+        var count = 0
+        var cursor = after
+        while true {
+            let batch = try await filter.candidates(
+                after: cursor, limit: size, deputyshipsAt: nil, on: connection, logger: logger)
+            for (record, dataset) in batch.rows {
+                let machine = try await machine(for: record, on: connection, logger: logger)
+                if inboxItem(record, dataset: dataset, machine: machine, context: context, now: now) != nil {
+                    count += 1
+                }
+            }
+            guard batch.rows.count == size, let last = batch.rows.last else { return count }
+            cursor = last.0.id
         }
     }
 

@@ -11,7 +11,15 @@ extension RequestService {
     /// subqueries share it), so a decision committing meanwhile cannot make the facts look contradicted,
     /// as the REPEATABLE READ transaction of five statements guaranteed before; and it is one round trip
     /// and one commit instead of eight round trips and two commits (`make bench-web`).
+    ///
+    /// With `actingFacts` (the request page) the same statement also reads ``ActingFacts``.
     func performRead(id: UUID, caller: Caller, now: Date, logger: Logger) async throws -> RequestView {
+        try await performRead(id: id, caller: caller, now: now, actingFacts: false, logger: logger).view
+    }
+
+    func performRead(
+        id: UUID, caller: Caller, now: Date, actingFacts: Bool, logger: Logger
+    ) async throws -> (view: RequestView, acting: ActingFacts?) {
         var logger = logger
         logger[metadataKey: "actor"] = "\(caller.uid)"
         logger[metadataKey: "request.id"] = "\(id)"
@@ -19,11 +27,15 @@ extension RequestService {
         let requestID = try sql.bind(id)
         let deputyshipRows = RelevantDeputyships.subquery(
             deputy: try sql.bind(caller.uid), cutoff: try sql.bind(RelevantDeputyships.cutoff(now)))
+        let deputiesInForce = actingFacts ? ActingFacts.subquery(at: try sql.bind(now)) : "NULL::text"
+        // The erasure's row, when `audit redact` erased the free texts (a reader must learn why they are gone).
         sql.text = """
             SELECT \(RequestRecord.columns), \(DatasetRecord.columns),
                 r.state, \(RequestFactsCheck.decisionRows), \(RequestFactsCheck.decisionEvents),
-                \(RequestFactsCheck.loggedState), \(Self.answerRows), \(deputyshipRows)
+                \(RequestFactsCheck.loggedState), \(Self.answerRows), \(deputyshipRows),
+                ar.redacted_at, ar.redacted_by, \(deputiesInForce)
             FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
+                LEFT JOIN audit_redactions ar ON ar.id = r.redaction_id
             WHERE r.id = \(requestID)
             """
         let query = sql.query
@@ -31,7 +43,7 @@ extension RequestService {
             var found:
                 (
                     record: RequestRecord, dataset: DatasetRecord, facts: StoredFacts, answers: String,
-                    deputyships: String
+                    deputyships: String, erasedAt: Date?, erasedBy: String?, deputiesInForce: String?
                 )?
             for try await row in try await connection.query(query, logger: logger) {
                 var cells = RowCursor(row)
@@ -40,7 +52,7 @@ extension RequestService {
                     StoredFacts(
                         state: try cells.next(), decisions: try cells.next(), decisionEvents: try cells.next(),
                         loggedState: try cells.next()),
-                    try cells.next(), try cells.next()
+                    try cells.next(), try cells.next(), try cells.next(), try cells.next(), try cells.next()
                 )
             }
             guard let found else { return nil }
@@ -50,7 +62,12 @@ extension RequestService {
             return StoredRead(
                 record: found.record, dataset: found.dataset, machine: machine, facts: found.facts,
                 answers: found.answers,
-                deputyships: try RelevantDeputyships.decode(found.deputyships, deputy: caller.uid))
+                deputyships: try RelevantDeputyships.decode(found.deputyships, deputy: caller.uid),
+                textsErased: found.erasedAt.flatMap { at in found.erasedBy.map { TextErasure(at: at, by: $0) } },
+                acting: actingFacts
+                    ? ActingFacts(
+                        stewardGroup: found.dataset.stewardGroup,
+                        deputies: try ActingFacts.decode(found.deputiesInForce)) : nil)
         }
         guard let read else { throw ServiceError.notFound() }
         // The principals' directory facts are asked for after the connection went back to the pool.
@@ -67,7 +84,8 @@ extension RequestService {
         try RequestFactsCheck.check(read.record, facts: read.facts)
         var view = views.view(read.record, machine: read.machine, dataset: read.dataset, context: context, now: now)
         view.answers = try Self.answers(json: read.answers)
-        return view
+        view.textsErased = read.textsErased
+        return (view, read.acting)
     }
 
     /// What ``performRead(id:caller:now:logger:)`` reads in its one statement.
@@ -79,6 +97,8 @@ extension RequestService {
         /// ``answerRows``.
         var answers: String
         var deputyships: [Deputyship]
+        var textsErased: TextErasure?
+        var acting: ActingFacts?
     }
 
     /// The requester's answers to questions of request `r` as a JSON array, from the decision log: the

@@ -173,6 +173,16 @@ public struct AnswerView: Sendable, Hashable, Codable {
     public var at: Date
 }
 
+/// `freigabe audit redact` erased the free texts of a closed request after the retention period
+/// (`requests.redaction_id` → `audit_redactions`): when, and who ran it, so that a reader years later
+/// learns why the purpose is a dash and the comments are gone.
+public struct TextErasure: Sendable, Hashable, Codable {
+    /// `audit_redactions.redacted_at`, the database's time of the erasure.
+    public var at: Date
+    /// `audit_redactions.redacted_by`: the uid given as `--actor` (else the OS account).
+    public var by: String
+}
+
 /// How the caller may decide the request now, as the engine answers it: the decision form of the
 /// request page and of the mail's confirm page is built from this, never from a rule of its own.
 public struct DecisionOptions: Sendable, Hashable, Codable {
@@ -212,6 +222,9 @@ public struct RequestView: Sendable, Hashable {
     /// The requester's answers to questions, oldest first (in `GET /requests/{id}`; a command's answer
     /// leaves them out).
     public var answers: [AnswerView]? = nil
+    /// Set when the request's free texts were erased after the retention period (in `GET /requests/{id}`;
+    /// a command's answer leaves it out, as an erased request is closed and takes no command).
+    public var textsErased: TextErasure? = nil
     /// Optimistic-locking version; raised by every change.
     public var version: Int
     public var createdAt: Date
@@ -227,7 +240,7 @@ public struct RequestView: Sendable, Hashable {
 extension RequestView: Codable {
     private enum CodingKeys: String, CodingKey {
         case id, number, kind, dataset, requester, workflow, status, timeline, decisions, allowedActions,
-            decisionOptions, answers, version, createdAt, updatedAt, submittedAt
+            decisionOptions, answers, textsErased, version, createdAt, updatedAt, submittedAt
     }
 
     public init(from decoder: any Decoder) throws {
@@ -245,6 +258,7 @@ extension RequestView: Codable {
         allowedActions = try container.decode([RequestAction].self, forKey: .allowedActions)
         decisionOptions = try container.decodeIfPresent(DecisionOptions.self, forKey: .decisionOptions)
         answers = try container.decodeIfPresent([AnswerView].self, forKey: .answers)
+        textsErased = try container.decodeIfPresent(TextErasure.self, forKey: .textsErased)
         version = try container.decode(Int.self, forKey: .version)
         createdAt = try container.decode(Date.self, forKey: .createdAt)
         updatedAt = try container.decode(Date.self, forKey: .updatedAt)
@@ -267,6 +281,7 @@ extension RequestView: Codable {
         try container.encode(allowedActions, forKey: .allowedActions)
         try container.encodeIfPresent(decisionOptions, forKey: .decisionOptions)
         try container.encodeIfPresent(answers, forKey: .answers)
+        try container.encodeIfPresent(textsErased, forKey: .textsErased)
         try container.encode(version, forKey: .version)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(updatedAt, forKey: .updatedAt)

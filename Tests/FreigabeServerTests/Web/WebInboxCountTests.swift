@@ -1,0 +1,86 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import FreigabeServer
+
+/// "N Anträge warten auf Ihre Entscheidung" counts what the engine lets the person decide now, on the
+/// inbox, on the start page and on every page of the inbox: never a request the list cannot show.
+@Suite("Web: the inbox count")
+struct WebInboxCountTests {
+    /// Two requests wait for the DSB step; dora holds the DSB role for both, but she decided the owner
+    /// step of one of them (she owns its dataset), so separation of duties keeps her from its DSB step.
+    /// The SQL pre-selection (pending role `dsb`) names both.
+    func doraDecidedOneAsOwner(_ fixture: WebFixture) async throws -> (mine: RequestView, notMine: RequestView) {
+        let store = fixture.store
+        _ = try await fixture.service.upsertDataset(
+            DatasetInput(
+                id: "doras-daten", title: "Doras Daten", description: "", domain: "umwelt", owner: "dora",
+                ownerGroup: nil, classification: .internal, personalData: .personal, protectionNeed: .normal,
+                licence: nil, highValue: false, formats: []),
+            caller: People.adam, now: Clock.start, logger: store.logger)
+        let legal = "Art. 6 Abs. 1 lit. e DSGVO"
+        let notMine = try await store.shared("doras-daten", legalBasis: legal)
+        _ = try await store.decide(
+            try await store.decide(notMine, by: People.dora, at: Clock.start), by: People.stefan, at: Clock.start)
+        let mine = try await store.shared("meldestatistik", legalBasis: legal, at: Clock.start.addingTimeInterval(60))
+        _ = try await store.decide(
+            try await store.decide(mine, by: People.marta, at: Clock.start), by: People.bea, at: Clock.start)
+        return (mine, notMine)
+    }
+
+    @Test("a request the engine keeps from you is not counted: inbox, start page, later pages and the API agree")
+    func countIsTheEnginesAnswer() async throws {
+        try await WebFixture.with { fixture, client in
+            let (mine, notMine) = try await doraDecidedOneAsOwner(fixture)
+            let dora = Browser(client)
+            try await dora.login("dora")
+
+            let inbox = try await dora.get("/eingang")
+            #expect(WebInboxTests.requestIDs(inbox.html) == [mine.id.uuidString])
+            #expect(!inbox.html.contains(notMine.id.uuidString))
+            #expect(inbox.html.contains("1 Antrag wartet auf Ihre Entscheidung."))
+            #expect(!inbox.html.contains("2 Anträge"))
+            let home = try await dora.get("/")
+            #expect(home.html.contains("1 Antrag/Anträge warten auf Ihre Entscheidung."))
+
+            // Page by page (one item a page): each page says the same total, and the pages show it all.
+            let first = try await fixture.service.inboxPage(
+                caller: People.dora, after: nil, limit: 1, now: Clock.start, logger: fixture.store.logger)
+            #expect(first.items.map(\.request.id) == [mine.id])
+            #expect(first.total == 1)
+            #expect(first.next == nil)
+            let later = try await fixture.service.inboxPage(
+                caller: People.dora, after: mine.id, limit: 1, now: Clock.start, logger: fixture.store.logger)
+            #expect(later.items.isEmpty)
+            #expect(later.total == 1)
+
+            let api = APIClient(client: client, validator: APITestSupport.validator)
+            let answer = try await api.send(.get, "/api/v1/inbox", as: "dora")
+            #expect(answer.json?["items"]?.array.count == 1)
+        }
+    }
+
+    @Test("a task as deputy and one in one's own role: each listed and counted once")
+    func countedOnce() async throws {
+        try await WebFixture.with { fixture, client in
+            let store = fixture.store
+            // stefan stewards umwelt and deputises for otto, who owns baumkataster (of umwelt).
+            _ = try await fixture.service.createDeputyship(
+                NewDeputyship(principal: nil, deputy: "stefan", validFrom: Clock.start, validUntil: Clock.days(30)),
+                caller: People.otto, now: Clock.start, logger: store.logger)
+            let waiting = try await store.shared("baumkataster")
+            let atSteward = try await store.decide(
+                try await store.shared("baumkataster", at: Clock.start.addingTimeInterval(60)), by: People.otto,
+                at: Clock.start)
+            let stefan = Browser(client)
+            try await stefan.login("stefan")
+            let inbox = try await stefan.get("/eingang")
+            let ids = WebInboxTests.requestIDs(inbox.html)
+            #expect(Set(ids) == [waiting.id.uuidString, atSteward.id.uuidString])
+            #expect(ids.count == 2)
+            #expect(inbox.html.contains("2 Anträge warten auf Ihre Entscheidung."))
+        }
+    }
+}
