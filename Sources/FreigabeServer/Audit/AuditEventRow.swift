@@ -10,8 +10,8 @@ struct AuditEventRow: Sendable {
     var row: AuditRow
 
     static let columns = """
-        e.id, e.occurred_at, e.actor, e.acting_for, e.role, e.request_id, e.dataset_id, e.event, e.decision, e.step,
-        e.state, e.comment, host(e.client_address), e.details::text
+        e.id, e.occurred_at, e.actor, e.acting_for, e.role, e.as_escalation, e.request_id, e.dataset_id, e.event,
+        e.decision, e.step, e.state, e.comment, host(e.client_address), e.details::text
         """
 
     /// The cells of `columns`, in their order. `details` is `jsonb`'s normalised text, so the same value
@@ -22,6 +22,7 @@ struct AuditEventRow: Sendable {
         let actor: String? = try cells.next()
         let actingFor: String? = try cells.next()
         let role: String? = try cells.next()
+        let asEscalation: Bool = try cells.next()
         let requestID: UUID? = try cells.next()
         let datasetID: String? = try cells.next()
         let name: String = try cells.next()
@@ -29,7 +30,8 @@ struct AuditEventRow: Sendable {
             throw ServiceError.internal("audit event \(id) has the unknown type \(name)")
         }
         row = AuditRow(
-            occurredAt: occurredAt, actor: actor, actingFor: actingFor, role: role, requestID: requestID,
+            occurredAt: occurredAt, actor: actor, actingFor: actingFor, role: role, asEscalation: asEscalation,
+            requestID: requestID,
             datasetID: datasetID, event: event, decision: try cells.next(), step: try cells.next(),
             state: try cells.next(), comment: try cells.next(), clientAddress: try cells.next(),
             details: try cells.next())
@@ -43,12 +45,20 @@ struct AuditEventRow: Sendable {
         return fields
     }
 
-    /// The leaf at `sequence`. The capacity follows from the row: a deputy acts for someone.
+    /// The leaf at `sequence`, with the capacity in which the actor acted, when it was not their own role.
     func leaf(sequence: UInt64, id: UUID, payloadHash: SHA256Hash) -> AuditLog.AuditEvent {
         AuditLog.AuditEvent(
             sequence: sequence, id: id, occurredAt: AuditTimestamp(row.occurredAt), type: row.event.rawValue,
-            requestID: row.requestID, actor: row.actor, actingFor: row.actingFor,
-            capacity: row.actingFor == nil ? nil : "deputy", role: row.role, step: row.step, decision: row.decision,
-            datasetID: row.datasetID, state: row.state, payloadHash: payloadHash)
+            requestID: row.requestID, actor: row.actor, actingFor: row.actingFor, capacity: capacity,
+            role: row.role, step: row.step, decision: row.decision, datasetID: row.datasetID, state: row.state,
+            payloadHash: payloadHash)
+    }
+
+    /// `escalation` for the escalation instance of an overdue step (it may also act for someone, and is
+    /// then named with `acting_for`), `deputy` for a deputy, none for one's own role. Rows written before
+    /// migration 13 have no escalation flag and were sealed with at most `deputy`, which this still gives.
+    var capacity: String? {
+        if row.asEscalation { return AuditFilter.Capacity.escalation.rawValue }
+        return row.actingFor == nil ? nil : AuditFilter.Capacity.deputy.rawValue
     }
 }

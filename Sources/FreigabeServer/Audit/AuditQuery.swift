@@ -28,8 +28,8 @@ struct AuditFilter: Sendable, Hashable {
     enum Capacity: String, Sendable, Hashable, CaseIterable {
         /// Acting for someone (Vertretung): the event's `acting_for`.
         case deputy
-        /// Deciding an overdue step as the escalation instance: `decisions.as_escalation` (the audit
-        /// event itself does not record it, README "Für Prüfer").
+        /// Deciding an overdue step as the escalation instance: the event's `as_escalation`, sealed as
+        /// the capacity `escalation` (events written before migration 13 do not carry it).
         case escalation
     }
 
@@ -73,23 +73,10 @@ struct AuditFilter: Sendable, Hashable {
         if let decision { sql.text += " AND e.decision = \(try sql.bind(decision.rawValue))" }
         switch capacity {
         case nil: break
-        case .deputy: sql.text += " AND e.acting_for IS NOT NULL"
+        case .deputy: sql.text += " AND e.acting_for IS NOT NULL AND NOT e.as_escalation"
         case .escalation:
-            // The event does not carry the capacity; the append-only `decisions` row of the same
-            // decision does. The requests with an escalation decision are found first, through the small
-            // partial index `decisions_escalation`, as an array computed once (like the person filter's
-            // requester arm), so the log is read through `audit_events_request` and never scanned; each
-            // candidate event is then matched to its decision row (same request, decider, principal,
-            // role, branch, outcome and instant: one engine Decision writes both) by the
-            // `(request_id, position)` key.
-            sql.text += """
-                 AND e.decision IS NOT NULL
-                 AND e.request_id = ANY(ARRAY(SELECT DISTINCT d.request_id FROM decisions d WHERE d.as_escalation))
-                 AND EXISTS (SELECT 1 FROM decisions d
-                             WHERE d.request_id = e.request_id AND d.as_escalation AND d.person = e.actor
-                               AND d.acting_for IS NOT DISTINCT FROM e.acting_for AND d.role = e.role
-                               AND d.branch = e.step AND d.outcome = e.decision AND d.decided_at = e.occurred_at)
-                """
+            // The partial index `audit_events_escalation` (migration 13) finds these few rows.
+            sql.text += " AND e.as_escalation"
         }
         if let person {
             let uid = try sql.bind(person)

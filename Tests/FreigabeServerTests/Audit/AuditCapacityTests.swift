@@ -119,6 +119,10 @@ struct AuditCapacityTests {
             ).get()
             #expect(summary.selection == .filtered)
             #expect(summary.eventCount == 1)
+            // The capacity is in the sealed leaf itself (FORMAT.md field 9), so the signed tree proves it.
+            let eventLine = body.split(separator: "\n").dropFirst().first.map(String.init) ?? ""
+            #expect(eventLine.contains(#""capacity":"escalation""#))
+            #expect(eventLine.contains(#""actor":"greta""#))
 
             // Each read is recorded with the capacity it asked for.
             var capacities: [String?] = []

@@ -71,12 +71,14 @@ struct CommandWrite: Sendable {
                     decided_at double precision)
             ), new_audit AS (
                 INSERT INTO audit_events (
-                    occurred_at, actor, acting_for, role, request_id, dataset_id, event, decision, step, state,
-                    comment, client_address, details)
-                SELECT to_timestamp(a.occurred_at), a.actor, a.acting_for, a.role, request.id, a.dataset_id, a.event,
-                       a.decision, a.step, a.state, a.comment, a.client_address::inet, a.details::jsonb
+                    occurred_at, actor, acting_for, role, as_escalation, request_id, dataset_id, event, decision, step,
+                    state, comment, client_address, details)
+                SELECT to_timestamp(a.occurred_at), a.actor, a.acting_for, a.role, a.as_escalation, request.id,
+                       a.dataset_id, a.event, a.decision, a.step, a.state, a.comment, a.client_address::inet,
+                       a.details::jsonb
                 FROM request, ROWS FROM (jsonb_to_recordset(\(try sql.bind(RowJSON.encode(audit)))::text::jsonb) AS (
-                        occurred_at double precision, actor text, acting_for text, role text, dataset_id text,
+                        occurred_at double precision, actor text, acting_for text, role text, as_escalation boolean,
+                        dataset_id text,
                         event text, decision text, step text, state text, comment text, client_address text,
                         details text)
                     ) WITH ORDINALITY AS a
@@ -409,6 +411,7 @@ extension AuditRow: RowJSONWritable {
         writer.field("actor", actor)
         writer.field("acting_for", actingFor)
         writer.field("role", role)
+        writer.field("as_escalation", asEscalation)
         writer.field("dataset_id", datasetID)
         writer.field("event", event.rawValue)
         writer.field("decision", decision)

@@ -17,6 +17,8 @@ struct AuditRow: Sendable {
     var actor: String?
     var actingFor: String?
     var role: String?
+    /// The actor decided as the escalation instance of an overdue step (`role` is the escalation role).
+    var asEscalation = false
     var requestID: UUID?
     var datasetID: String?
     var event: AuditEvent
@@ -44,6 +46,7 @@ extension AuditRow: Encodable {
         case actor, role, event, decision, step, state, comment, details
         case occurredAt = "occurred_at"
         case actingFor = "acting_for"
+        case asEscalation = "as_escalation"
         case datasetID = "dataset_id"
         case clientAddress = "client_address"
     }
@@ -56,6 +59,7 @@ extension AuditRow: Encodable {
         try container.encode(actor, forKey: .actor)
         try container.encode(actingFor, forKey: .actingFor)
         try container.encode(role, forKey: .role)
+        try container.encode(asEscalation, forKey: .asEscalation)
         try container.encode(datasetID, forKey: .datasetID)
         try container.encode(event.rawValue, forKey: .event)
         try container.encode(decision, forKey: .decision)
@@ -73,10 +77,11 @@ enum AuditWriter {
         try await connection.query(
             """
             INSERT INTO audit_events (
-                occurred_at, actor, acting_for, role, request_id, dataset_id, event, decision, step, state, comment,
-                client_address, details)
+                occurred_at, actor, acting_for, role, as_escalation, request_id, dataset_id, event, decision, step,
+                state, comment, client_address, details)
             VALUES (
-                \(row.occurredAt), \(row.actor), \(row.actingFor), \(row.role), \(row.requestID), \(row.datasetID),
+                \(row.occurredAt), \(row.actor), \(row.actingFor), \(row.role), \(row.asEscalation), \(row.requestID),
+                \(row.datasetID),
                 \(row.event.rawValue), \(row.decision), \(row.step), \(row.state), \(row.comment), \(address)::inet,
                 \(details)::jsonb)
             """, logger: logger)
@@ -272,7 +277,8 @@ enum EffectWriter {
         if record.actor != nil { details["via"] = .string(context.channel.rawValue) }
         return AuditRow(
             occurredAt: record.at, actor: record.actor, actingFor: record.actingFor, role: record.role?.identifier,
-            requestID: context.requestID, datasetID: context.dataset.id, event: AuditEvent(record.event),
+            asEscalation: record.asEscalation, requestID: context.requestID, datasetID: context.dataset.id,
+            event: AuditEvent(record.event),
             decision: decision, step: record.step, state: record.state, comment: record.comment,
             // The system's own events (timers) have no client.
             clientAddress: record.actor == nil ? nil : context.clientAddress,
