@@ -9,7 +9,7 @@
 public enum Migrations {
     public static let all: [Migration] = [
         catalogue, requests, auditLog, timerRetries, outboxDelivery, auditSeals, webSessions, webhookDelivery,
-        decisionLinks, auditRedaction, expiryNotices, pendingTimersByRequest, auditEscalation,
+        decisionLinks, auditRedaction, expiryNotices, pendingTimersByRequest, auditEscalation, deputyshipsInForce,
     ]
 
     static let catalogue = Migration(
