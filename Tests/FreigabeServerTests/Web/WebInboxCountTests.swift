@@ -5,8 +5,10 @@ import Testing
 
 @testable import FreigabeServer
 
-/// "N Anträge warten auf Ihre Entscheidung" counts what the engine lets the person decide now, on the
-/// inbox, on the start page and on every page of the inbox: never a request the list cannot show.
+/// "N Anträge warten auf Ihre Entscheidung" leaves out what the engine keeps from the person among the
+/// requests a page reads, on the inbox, on the start page and on every page of the inbox: an inbox that
+/// fits on one page never counts a request the list cannot show (``InboxPage/total`` says what a longer
+/// one may still count).
 @Suite("Web: the inbox count")
 struct WebInboxCountTests {
     /// Two requests wait for the DSB step; dora holds the DSB role for both, but she decided the owner
