@@ -74,8 +74,8 @@ struct HomePages: Sendable {
             let logger = context.logger(for: caller)
             let mine = try await service.myRequests(
                 caller: caller, query: RequestQuery(limit: 50), now: now, logger: logger)
-            // Only the count, which is the engine's answer for every candidate: with the inbox's page size
-            // an inbox of up to one page is counted in its one statement, as the inbox page counts it.
+            // Only the count (``InboxPage/total``): read with the inbox's page size, so that the start page
+            // says what the inbox page says, exact for an inbox of up to one page.
             let inboxCount =
                 try await service.inboxPage(
                     caller: caller, after: nil, limit: Self.inboxPageSize, now: now, logger: logger
