@@ -37,8 +37,9 @@ enum Database {
     ) async throws -> Result {
         let timeouts = override ?? timeouts(for: client)
         let clock = ContinuousClock()
-        let deadline = clock.now + timeouts.transaction
-        let leaseDeadline = min(clock.now + timeouts.poolWait, deadline)
+        let start = clock.now
+        let deadline = start + timeouts.transaction
+        let leaseDeadline = min(start + timeouts.poolWait, deadline)
         let outcome = OneShot<Swift.Result<Result, any Error>>()
         let watch = TransactionWatch()
         let work = Task {
