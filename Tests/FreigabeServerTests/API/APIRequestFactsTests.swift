@@ -54,6 +54,69 @@ struct APIRequestFactsTests {
         }
     }
 
+    @Test("what was asked is logged with the submission and each resubmission; a row rewritten after is refused")
+    func statedDetailsAreLogged() async throws {
+        try await APIFixture.with { fixture, api in
+            // Hostile texts and an instant with more digits than PostgreSQL keeps must round-trip unchanged.
+            let purpose = #"Baumpflege "><img src=x onerror=alert(1)> „Zitat“ \ 🌳"#
+            let created = try await api.create([
+                "kind": "shared_data", "dataset_id": "baumkataster", "purpose": purpose,
+                "recipient": ["name": "Grünflächenamt <b>", "type": "internal"],
+                "access_start": "2027-01-01T08:00:00.1234567Z", "access_end": "2027-06-30", "submit": true,
+            ])
+            #expect(created.status == 201, "\(created.body)")
+            let id = try #require(created.json?["id"]?.string)
+            let requestID = try #require(UUID(uuidString: id))
+            func logged() async throws -> [[String: JSONValue]] {
+                let rows = try await fixture.store.admin.query(
+                    """
+                    SELECT (details->'request')::text FROM audit_events
+                    WHERE request_id = \(requestID) AND event IN ('submitted', 'resubmitted') ORDER BY id
+                    """, logger: fixture.store.logger)
+                var result: [[String: JSONValue]] = []
+                for try await text in rows.decode(String.self) {
+                    guard case .object(let object) = try StoredJSON.decode(JSONValue.self, from: text) else {
+                        Issue.record("not an object: \(text)")
+                        continue
+                    }
+                    result.append(object)
+                }
+                return result
+            }
+            var events = try await logged()
+            #expect(events.count == 1)
+            #expect(events.first?["purpose"] == .string(purpose))
+            #expect(events.first?["kind"] == .string("shared_data"))
+            #expect(
+                events.first?["recipient"]
+                    == .object(["name": .string("Grünflächenamt <b>"), "type": .string("internal")]))
+            #expect(events.first?["access_start"] == .string("2027-01-01T08:00:00.123457Z"))
+            #expect(events.first?["legal_basis"] == .null, "every field is named, an absent one as null")
+            #expect(try await api.send(.get, "/api/v1/requests/\(id)", as: "anna").status == 200)
+
+            let asked = try await api.decide(id, as: "otto", ["decision": "request_changes", "question": "Wozu?"])
+            #expect(asked.status == 200, "\(asked.body)")
+            let answered = try await api.send(
+                .post, "/api/v1/requests/\(id)/resubmit", as: "anna",
+                json: jsonText(["comment": "Für den Hitzeaktionsplan.", "purpose": "Hitzeaktionsplan"]))
+            #expect(answered.status == 200, "\(answered.body)")
+            events = try await logged()
+            #expect(events.map { $0["purpose"] } == [.string(purpose), .string("Hitzeaktionsplan")])
+            #expect(try await api.send(.get, "/api/v1/requests/\(id)", as: "anna").status == 200)
+
+            // The owner writes the first purpose back into the row: the last submission disagrees.
+            try await fixture.store.admin.query(
+                "UPDATE requests SET purpose = \(purpose) WHERE id = \(requestID)", logger: fixture.store.logger)
+            let refused = try await api.send(.get, "/api/v1/requests/\(id)", as: "otto")
+            #expect(refused.status == 500, "\(refused.body)")
+            #expect(!refused.body.contains("Baumpflege"), "the forged purpose is not shown")
+            try await fixture.store.admin.query(
+                "UPDATE requests SET purpose = 'Hitzeaktionsplan' WHERE id = \(requestID)", logger: fixture.store.logger
+            )
+            #expect(try await api.send(.get, "/api/v1/requests/\(id)", as: "otto").status == 200)
+        }
+    }
+
     @Test("reads while decisions commit never see a disagreement (one snapshot for the request and its facts)")
     func readsDuringDecisionsAgree() async throws {
         try await APIFixture.with { fixture, api in

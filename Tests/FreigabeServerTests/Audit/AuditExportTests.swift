@@ -144,6 +144,63 @@ struct AuditExportTests {
         }
     }
 
+    @Test("a recipient, purpose, comment or decision time rewritten in the mutable rows is found by verify")
+    func rewrittenDetailsAreFound() async throws {
+        try await ServiceFixture.with { fixture in
+            _ = try await lifecycles(fixture)
+            #expect(try await verify(fixture).problems == [])
+            let id = try #require(
+                try await fixture.admin.query(
+                    "SELECT id FROM requests WHERE dataset_id = 'meldestatistik'", logger: logger
+                ).decode(UUID.self).first(where: { _ in true }))
+            // Each forgery alone, then put back: the request row and the snapshot are the owner's to
+            // rewrite, the log they were stated in is not.
+            let forgeries: [(forge: String, undo: String, found: String)] = [
+                (
+                    "UPDATE requests SET recipient_name = 'Datenhändler GmbH' WHERE id = $1",
+                    "UPDATE requests SET recipient_name = 'Universität Beispielstadt' WHERE id = $1",
+                    "the request's recipient is not the one its last submission logged"
+                ),
+                (
+                    "UPDATE requests SET legal_basis = 'Art. 6 Abs. 1 lit. a DSGVO' WHERE id = $1",
+                    "UPDATE requests SET legal_basis = 'Art. 6 Abs. 1 lit. e DSGVO' WHERE id = $1",
+                    "the request's legal_basis is not the one its last submission logged"
+                ),
+                (
+                    "UPDATE requests SET access_end = access_end + interval '1 year' WHERE id = $1",
+                    "UPDATE requests SET access_end = access_end - interval '1 year' WHERE id = $1",
+                    "the request's access_end is not the one its last submission logged"
+                ),
+                (
+                    "UPDATE requests SET snapshot = jsonb_set(snapshot, '{decisions,3,comment}', '\"Alles gut\"') WHERE id = $1",
+                    "UPDATE requests SET snapshot = snapshot #- '{decisions,3,comment}' WHERE id = $1",
+                    "decision #3: the snapshot says approved by ingo at step security_review, the decisions table says approved by ingo"
+                ),
+                (
+                    "UPDATE requests SET snapshot = jsonb_set(snapshot, '{decisions,0,at}', to_jsonb((snapshot #>> '{decisions,0,at}')::float8 - 86400)) WHERE id = $1",
+                    "UPDATE requests SET snapshot = jsonb_set(snapshot, '{decisions,0,at}', to_jsonb((snapshot #>> '{decisions,0,at}')::float8 + 86400)) WHERE id = $1",
+                    "decision #0: the snapshot says approved by marta"
+                ),
+            ]
+            for (forge, undo, found) in forgeries {
+                try await fixture.admin.query(
+                    PostgresQuery(unsafeSQL: forge, binds: try Self.binds(id)), logger: logger)
+                let problems = try await verify(fixture).problems
+                #expect(problems.count == 1, "\(forge): \(problems)")
+                #expect(problems.first?.contains(found) == true, "\(forge): \(problems)")
+                #expect(problems.first?.contains(id.uuidString.lowercased()) == true)
+                try await fixture.admin.query(PostgresQuery(unsafeSQL: undo, binds: try Self.binds(id)), logger: logger)
+                #expect(try await verify(fixture).problems == [], "\(undo)")
+            }
+        }
+    }
+
+    static func binds(_ id: UUID) throws -> PostgresBindings {
+        var binds = PostgresBindings()
+        try binds.append(id, context: .default)
+        return binds
+    }
+
     @Test("a complete export streams every sealed event and verifies offline against the outside checkpoints")
     func completeExportVerifies() async throws {
         try await Folder.with { folder in

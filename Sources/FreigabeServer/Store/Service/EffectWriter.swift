@@ -152,6 +152,9 @@ struct EffectContext: Sendable {
     var kind: ReleaseKind
     var dataset: DatasetRecord
     var requester: String
+    /// The request's details after the command (the submission's and resubmission's events record them;
+    /// a context that writes neither may leave them empty, and one that forgets them fails the facts check).
+    var details = RequestDetails()
     var clientAddress: String?
     /// The door the command came through (recorded with the audit events a person caused).
     var channel: Caller.Channel = .api
@@ -166,13 +169,17 @@ enum EffectWriter {
         func enqueue(_ message: OutboxMessage) {
             write.outbox.append(OutboxRow(topic: message.topic, payload: message))
         }
+        let publication = effects.lazy.compactMap { effect -> (licence: String?, portalURL: String?)? in
+            guard case .notifyRequester(.published(let licence, let portalURL)) = effect else { return nil }
+            return (licence, portalURL)
+        }.first
         for effect in effects {
             if let event = webhookEvent(effect, context) {
                 write.outbox.append(OutboxRow(kind: "webhook", topic: .webhook, payload: event))
             }
             switch effect {
             case .audit(let record):
-                write.audit.append(auditRow(record, context: context))
+                write.audit.append(auditRow(record, context: context, publication: publication))
             case .requestDecision(let step, let branch, let role, let deadline):
                 enqueue(
                     message(
@@ -260,7 +267,11 @@ enum EffectWriter {
         }
     }
 
-    static func auditRow(_ record: AuditRecord, context: EffectContext) -> AuditRow {
+    /// `publication`: the licence and portal address of a publication this command made; they go with the
+    /// approval that made it.
+    static func auditRow(
+        _ record: AuditRecord, context: EffectContext, publication: (licence: String?, portalURL: String?)? = nil
+    ) -> AuditRow {
         let decision: String? =
             switch record.event {
             case .approved: "approved"
@@ -272,6 +283,14 @@ enum EffectWriter {
                 nil
             }
         var details: [String: JSONValue] = ["request_number": .string(context.number)]
+        // What was asked, for whom and on what grounds, as it was submitted: the log holds it, the row may change.
+        if record.event == .submitted || record.event == .resubmitted {
+            details["request"] = context.details.logged(kind: context.kind)
+        }
+        if record.event == .approved, let publication {
+            details["licence"] = publication.licence.map(JSONValue.string) ?? .null
+            details["portal_url"] = publication.portalURL.map(JSONValue.string) ?? .null
+        }
         if !record.covers.isEmpty { details["covers"] = .array(record.covers.map { .string($0) }) }
         // A person's decision says how it arrived (API, page, mail link); the system's own events do not.
         if record.actor != nil { details["via"] = .string(context.channel.rawValue) }

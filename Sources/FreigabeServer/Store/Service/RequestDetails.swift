@@ -1,3 +1,4 @@
+import AuditLog
 import Foundation
 import WorkflowEngine
 
@@ -149,5 +150,64 @@ extension RequestDetails {
             openDataCheck: try (try cells.next(String?.self)).map {
                 try StoredJSON.decode(OpenDataCheck.self, from: $0)
             })
+    }
+}
+
+// MARK: In the decision log
+
+extension RequestDetails {
+    /// The details as the submission's and each resubmission's audit event records them (`details.request`),
+    /// keyed by the API's field names: what was asked, for whom and on what grounds is then part of the
+    /// sealed log, not only of the `requests` row its owner could rewrite. Dates in the log's own text form
+    /// (``AuditTimestamp/rfc3339``); an absent value is `null`, so every field is named.
+    func logged(kind: ReleaseKind) -> JSONValue {
+        var object: [String: JSONValue] = ["kind": .string(kind.rawValue)]
+        for field in Field.allCases { object[field.rawValue] = loggedValue(field) }
+        return .object(object)
+    }
+
+    private func loggedValue(_ field: Field) -> JSONValue {
+        func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+        func instant(_ value: Date?) -> JSONValue {
+            value.flatMap { AuditTimestamp($0).rfc3339 }.map(JSONValue.string) ?? .null
+        }
+        switch field {
+        case .purpose: return .string(purpose)
+        case .recipient:
+            return recipient.map { .object(["name": .string($0.name), "type": .string($0.type.rawValue)]) } ?? .null
+        case .legalBasis: return text(legalBasis)
+        case .accessStart: return instant(accessStart)
+        case .accessEnd: return instant(accessEnd)
+        case .licence: return text(licence)
+        case .format: return text(format)
+        case .anonymisationStatement: return text(anonymisationStatement)
+        case .openDataCheck:
+            // The form the `open_data_check` column stores.
+            return openDataCheck.flatMap { try? StoredJSON.decode(JSONValue.self, from: StoredJSON.encode($0)) }
+                ?? .null
+        }
+    }
+
+    /// The first field in which these details (the `requests` row) differ from `recorded`, the details
+    /// the request's last submission logged; nil when they agree. Names the field only: its text may be
+    /// personal and the answer goes to the server's log.
+    ///
+    /// A date agrees within one microsecond: the row's date went to PostgreSQL through another rounding
+    /// than the log's text.
+    func loggedMismatch(_ recorded: JSONValue, kind: ReleaseKind) -> String? {
+        guard case .object(let logged) = recorded, case .object(let stated) = self.logged(kind: kind) else {
+            return "the logged details of the submission are not an object"
+        }
+        for key in Set(logged.keys).union(stated.keys).sorted() {
+            let (row, log) = (stated[key] ?? .null, logged[key] ?? .null)
+            if row == log { continue }
+            if case .string(let a) = row, case .string(let b) = log, let a = AuditTimestamp(rfc3339: a),
+                let b = AuditTimestamp(rfc3339: b), abs(a.microsecondsSinceEpoch - b.microsecondsSinceEpoch) <= 1
+            {
+                continue
+            }
+            return "the request's \(key) is not the one its last submission logged"
+        }
+        return nil
     }
 }

@@ -10,12 +10,15 @@ import PostgresNIO
 /// timeline and decisions from that snapshot only after this check found them equal to the facts;
 /// `freigabe audit verify` runs the same comparison (``StoredRequestFacts``) over every request.
 enum RequestFactsCheck {
-    /// The `decisions` rows of request `r` as a JSON array of ``StoredRequestFacts/DecisionFact``.
+    /// The `decisions` rows of request `r` as a JSON array of ``StoredRequestFacts/DecisionFact``, every
+    /// column (the decision time in microseconds since 1970, exact as numeric).
     static let decisionRows = """
         coalesce((
             SELECT json_agg(json_build_object(
                 'person', d.person, 'acting_for', d.acting_for, 'role', d.role, 'step', d.step,
-                'outcome', d.outcome, 'as_escalation', d.as_escalation) ORDER BY d.position)
+                'outcome', d.outcome, 'as_escalation', d.as_escalation, 'branch', d.branch, 'comment', d.comment,
+                'covers', d.covers, 'licence', d.licence, 'portal_url', d.portal_url,
+                'decided_at_us', (extract(epoch FROM d.decided_at) * 1000000)::bigint) ORDER BY d.position)
             FROM decisions d WHERE d.request_id = r.id), '[]')::text
         """
 
@@ -24,7 +27,8 @@ enum RequestFactsCheck {
     static let decisionEvents = """
         coalesce((
             SELECT json_agg(json_build_object(
-                'person', e.actor, 'acting_for', e.acting_for, 'step', e.step, 'outcome', e.decision)
+                'person', e.actor, 'acting_for', e.acting_for, 'step', e.step, 'outcome', e.decision,
+                'comment', e.comment)
                 ORDER BY e.id)
             FROM audit_events e WHERE e.request_id = r.id AND e.decision IS NOT NULL), '[]')::text
         """
@@ -35,6 +39,18 @@ enum RequestFactsCheck {
          WHERE e.request_id = r.id AND e.event = ANY(\(engineEventsArray)) AND e.state IS NOT NULL
          ORDER BY e.id DESC LIMIT 1)
         """
+
+    /// The details request `r`'s last submission or resubmission logged (`details.request`, JSON text);
+    /// NULL before the first, for events logged before the log recorded them, and after an erasure.
+    static let loggedRequest = """
+        (SELECT (e.details->'request')::text FROM audit_events e
+         WHERE e.request_id = r.id AND e.event IN ('submitted', 'resubmitted')
+         ORDER BY e.id DESC LIMIT 1)
+        """
+
+    /// The columns of ``StoredFacts``, in its order, for request `r`.
+    static let columns =
+        "r.state, \(decisionRows), \(decisionEvents), \(loggedState), \(loggedRequest), r.redaction_id IS NOT NULL"
 
     /// ``RequestStateCheck/engineEvents`` as an SQL literal (fixed identifiers, no user input).
     private static let engineEventsArray =
@@ -48,8 +64,7 @@ enum RequestFactsCheck {
     ///   the first disagreement.
     static func check(_ record: RequestRecord, facts: StoredFacts) throws {
         if let mismatch = StoredRequestFacts.firstMismatch(
-            state: facts.state, snapshot: record.snapshot, decisions: facts.decisions,
-            decisionEvents: facts.decisionEvents, loggedState: facts.loggedState)
+            snapshot: record.snapshot, details: record.details, kind: record.kind, facts: facts)
         {
             throw ServiceError(
                 .internal, message: UserText("general.request_inconsistent"),
@@ -58,11 +73,24 @@ enum RequestFactsCheck {
     }
 }
 
-/// The columns ``RequestFactsCheck`` reads for request `r`, in this order: `r.state`,
-/// ``RequestFactsCheck/decisionRows``, ``RequestFactsCheck/decisionEvents``, ``RequestFactsCheck/loggedState``.
+/// The columns ``RequestFactsCheck`` reads for request `r` (``RequestFactsCheck/columns``).
 struct StoredFacts: Sendable {
     var state: String
+    /// ``RequestFactsCheck/decisionRows``.
     var decisions: String
+    /// ``RequestFactsCheck/decisionEvents``.
     var decisionEvents: String
+    /// ``RequestFactsCheck/loggedState``.
     var loggedState: String?
+    /// ``RequestFactsCheck/loggedRequest``.
+    var loggedRequest: String?
+    /// `audit redact` erased the request's free texts (the row's details are no longer the ones stated).
+    var textsErased: Bool
+
+    /// The cells of ``RequestFactsCheck/columns``.
+    static func decode(_ cells: inout RowCursor) throws -> StoredFacts {
+        StoredFacts(
+            state: try cells.next(), decisions: try cells.next(), decisionEvents: try cells.next(),
+            loggedState: try cells.next(), loggedRequest: try cells.next(), textsErased: try cells.next())
+    }
 }

@@ -134,7 +134,8 @@ extension RequestService {
             try await record.insert(machine: machine, on: connection, logger: logger)
             let effectContext = EffectContext(
                 requestID: record.id, number: record.number, kind: record.kind, dataset: dataset, requester: caller.uid,
-                clientAddress: caller.clientAddress, channel: caller.channel, now: now, webhookEvents: webhookEvents)
+                details: record.details, clientAddress: caller.clientAddress, channel: caller.channel, now: now,
+                webhookEvents: webhookEvents)
             var write = CommandWrite(requestID: record.id, expectedVersion: record.version, request: nil, now: now)
             // Creating a draft is no transition of the workflow, but the log says who filed what, when.
             write.audit.append(
@@ -220,7 +221,8 @@ extension RequestService {
             effects,
             context: EffectContext(
                 requestID: requestID, number: request.record.number, kind: request.record.kind,
-                dataset: subject.dataset, requester: request.record.requester, clientAddress: caller.clientAddress,
+                dataset: subject.dataset, requester: request.record.requester, details: request.record.details,
+                clientAddress: caller.clientAddress,
                 channel: caller.channel, now: now, webhookEvents: webhookEvents),
             into: &write)
         request.record.version += 1

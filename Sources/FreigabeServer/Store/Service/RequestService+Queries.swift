@@ -31,8 +31,7 @@ extension RequestService {
         // The erasure's row, when `audit redact` erased the free texts (a reader must learn why they are gone).
         sql.text = """
             SELECT \(RequestRecord.columns), \(DatasetRecord.columns),
-                r.state, \(RequestFactsCheck.decisionRows), \(RequestFactsCheck.decisionEvents),
-                \(RequestFactsCheck.loggedState), \(Self.answerRows), \(deputyshipRows),
+                \(RequestFactsCheck.columns), \(Self.answerRows), \(deputyshipRows),
                 ar.redacted_at, ar.redacted_by, \(deputiesInForce)
             FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
                 LEFT JOIN audit_redactions ar ON ar.id = r.redaction_id
@@ -49,9 +48,7 @@ extension RequestService {
                 var cells = RowCursor(row)
                 found = (
                     try RequestRecord.from(&cells), try DatasetRecord.from(&cells),
-                    StoredFacts(
-                        state: try cells.next(), decisions: try cells.next(), decisionEvents: try cells.next(),
-                        loggedState: try cells.next()),
+                    try StoredFacts.decode(&cells),
                     try cells.next(), try cells.next(), try cells.next(), try cells.next(), try cells.next()
                 )
             }

@@ -221,7 +221,8 @@ extension RequestService {
             effects,
             context: EffectContext(
                 requestID: record.id, number: record.number, kind: record.kind, dataset: dataset,
-                requester: record.requester, clientAddress: nil, now: now, webhookEvents: webhookEvents),
+                requester: record.requester, details: record.details, clientAddress: nil, now: now,
+                webhookEvents: webhookEvents),
             into: &write)
         try await write.execute(on: connection, logger: logger)
         logger.info("timer fired", metadata: ["request.state": "\(machine.state.name)"])
