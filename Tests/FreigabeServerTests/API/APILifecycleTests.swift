@@ -205,6 +205,24 @@ struct APILifecycleTests {
             #expect(
                 published.json?["decisions"]?.array.last?["portal_url"]?.string
                     == "https://opendata.stadt.example/dataset/baumkataster")
+
+            // The sealed log says what was asked and under which licence it was published.
+            _ = try await AuditSealer(client: fixture.store.app, signer: nil, checkpointFile: nil)
+                .sealAll(now: Date(), logger: fixture.store.logger)
+            let log = try await api.send(.get, "/api/v1/audit/events?request=\(id)", as: "alex")
+            #expect(log.status == 200, "\(log.body)")
+            let items = log.json?["items"]?.array ?? []
+            let submitted = items.first { $0["type"]?.string == "submitted" }
+            #expect(submitted?["request"]?["kind"]?.string == "open_data")
+            #expect(submitted?["request"]?["purpose"]?.string == "Open-Data-Portal")
+            #expect(submitted?["request"]?["licence"]?.string == "dl-de-zero-2.0")
+            #expect(submitted?["request"]?["recipient"] == .null)
+            #expect(submitted?["request"]?["open_data_check"]?["confidentiality"]?["applies"] == .bool(true))
+            let publishing = items.filter { $0["type"]?.string == "approved" }
+            #expect(publishing.count == 3)
+            #expect(publishing.last?["licence"]?.string == "dl-de-zero-2.0")
+            #expect(publishing.last?["portal_url"]?.string == "https://opendata.stadt.example/dataset/baumkataster")
+            #expect(publishing.first?["licence"] == nil, "only the approval that published carries them")
         }
     }
 

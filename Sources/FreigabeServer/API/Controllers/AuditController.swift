@@ -139,6 +139,11 @@ struct AuditEventPage: Encodable, Sendable {
         var datasetId: String?
         var state: String?
         var comment: String?
+        /// What was asked, as a submission or resubmission logged it (``RequestDetails/logged(kind:)``).
+        var request: JSONValue?
+        /// The licence and portal address of the approval that published.
+        var licence: String?
+        var portalUrl: String?
         var leafHash: String
         var redacted: Erasure?
 
@@ -164,7 +169,12 @@ struct AuditEventPage: Encodable, Sendable {
             leafHash = event.leafHash.hex
             redacted = event.redaction.map { Erasure(at: $0.redactedAt.rfc3339 ?? "", by: $0.redactedBy) }
             // Texts written back into an erased row are not shown (`audit verify` reports them).
-            comment = redacted == nil ? row.comment : nil
+            guard redacted == nil else { return }
+            comment = row.comment
+            let details = (try? StoredJSON.decode([String: JSONValue].self, from: row.details)) ?? [:]
+            if case .object = details["request"] { request = details["request"] }
+            if case .string(let value) = details["licence"] { licence = value }
+            if case .string(let value) = details["portal_url"] { portalUrl = value }
         }
     }
 }

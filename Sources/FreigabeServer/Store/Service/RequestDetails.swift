@@ -182,9 +182,12 @@ extension RequestDetails {
         case .format: return text(format)
         case .anonymisationStatement: return text(anonymisationStatement)
         case .openDataCheck:
-            // The form the `open_data_check` column stores.
-            return openDataCheck.flatMap { try? StoredJSON.decode(JSONValue.self, from: StoredJSON.encode($0)) }
-                ?? .null
+            guard let check = openDataCheck else { return .null }
+            var answers: [String: JSONValue] = [:]
+            for (name, answer) in check.namedAnswers {
+                answers[name] = .object(["applies": .bool(answer.applies), "note": text(answer.note)])
+            }
+            return .object(answers)
         }
     }
 

@@ -69,6 +69,13 @@ public struct OpenDataCheck: Sendable, Hashable, Codable {
         self.security = security
         self.confidentiality = confidentiality
     }
+    /// The five answers under their API names (`personal_reference`, ...), in the form's order.
+    var namedAnswers: [(name: String, answer: CheckAnswer)] {
+        [
+            ("personal_reference", personalReference), ("trade_secrets", tradeSecrets),
+            ("third_party_rights", thirdPartyRights), ("security", security), ("confidentiality", confidentiality),
+        ]
+    }
 }
 
 /// A new request (`createRequest`). Field names of errors in brackets.
