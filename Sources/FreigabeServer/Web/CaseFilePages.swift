@@ -1,6 +1,7 @@
 import AuditLog
 import Foundation
 import Hummingbird
+import WorkflowEngine
 
 /// Die Verfahrensakte: everything about one request on one printable page, for auditors and
 /// administrators: its facts and decisions (shown only while the stored request agrees with its facts,
@@ -29,6 +30,9 @@ struct CaseFilePages: Sendable {
         /// ``RequestPage/erasure(_:text:)``.
         var textsErased: String?
         var decisions: [RequestPage.DecisionRow]
+        /// What the last submission logged (``stated(_:text:)``), shown even when the request is not.
+        var stated: [RequestPage.Row] = []
+        var statedSource: String?
         var status: String?
         /// The stored request contradicts its facts: only the log is shown.
         var inconsistent: Bool
@@ -89,6 +93,7 @@ struct CaseFilePages: Sendable {
                     row: AuditPages.row(event, text: text), status: text("case_file.event_status.\(status.key)"),
                     statusClass: status == .proven ? "ok" : status == .sealedAfterCheckpoint ? "pending" : "failed")
             })
+        if let (rows, source) = stated(proof, text: text) { (page.stated, page.statedSource) = (rows, source) }
         switch view {
         case .success(let view):
             page.number = view.number
@@ -129,6 +134,35 @@ struct CaseFilePages: Sendable {
                 ])
         }
         return page
+    }
+}
+
+extension CaseFilePages {
+    /// The details the request's last submission or resubmission logged (`details.request`), from an event
+    /// still as sealed and not erased, with a sentence naming that event; nil when there is none.
+    static func stated(_ proof: CaseFileCheck.Result, text: PageText) -> ([RequestPage.Row], String)? {
+        for (event, status) in proof.events.reversed()
+        where event.stored.row.event == .submitted || event.stored.row.event == .resubmitted {
+            guard status == .proven || status == .sealedAfterCheckpoint, event.redaction == nil,
+                let payload = try? StoredJSON.decode([String: JSONValue].self, from: event.stored.row.details),
+                let logged = payload["request"], let details = RequestDetails(logged: logged)
+            else { return nil }
+            var rows = [RequestPage.Row(label: text("form.purpose.label"), value: details.purpose)]
+            if case .object(let fields) = logged, case .string(let kind)? = fields["kind"],
+                let kind = ReleaseKind(rawValue: kind)
+            {
+                rows.insert(RequestPage.Row(label: text("form.kind"), value: text("kinds.\(kind.rawValue)")), at: 0)
+            }
+            let source = text(
+                "case_file.stated_source",
+                [
+                    "sequence": String(event.sequence),
+                    "event": text("audit.events.\(event.stored.row.event.rawValue)"),
+                    "time": text.dateTime(event.stored.row.occurredAt),
+                ])
+            return (rows + RequestPage.detailRows(details, text: text), source)
+        }
+        return nil
     }
 }
 

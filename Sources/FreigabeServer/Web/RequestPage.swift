@@ -166,12 +166,22 @@ struct RequestPage {
     }
 
     static func facts(_ view: RequestView, text: PageText) -> [Row] {
-        let details = view.details
         var rows = [
             // An erased purpose is a dash in the row: the notice stands in its place.
-            Row(label: text("form.purpose.label"), value: erasure(view, text: text) ?? details.purpose),
+            Row(label: text("form.purpose.label"), value: erasure(view, text: text) ?? view.details.purpose),
             Row(label: text("request.requester"), value: view.requester),
         ]
+        rows += detailRows(view.details, text: text)
+        if let submitted = view.submittedAt {
+            rows.append(Row(label: text("request.submitted_at"), value: text.dateTime(submitted)))
+        }
+        return rows
+    }
+
+    /// The details after the purpose, each stated one with its form label (the request's facts, and in
+    /// the Verfahrensakte the details its last submission logged).
+    static func detailRows(_ details: RequestDetails, text: PageText) -> [Row] {
+        var rows: [Row] = []
         if let recipient = details.recipient {
             rows.append(
                 Row(
@@ -192,20 +202,9 @@ struct RequestPage {
         if let statement = details.anonymisationStatement {
             rows.append(Row(label: text("form.anonymisation_statement.label"), value: statement))
         }
-        if let check = details.openDataCheck {
-            let answers: [(String, CheckAnswer)] = [
-                ("personal_reference", check.personalReference), ("trade_secrets", check.tradeSecrets),
-                ("third_party_rights", check.thirdPartyRights), ("security", check.security),
-                ("confidentiality", check.confidentiality),
-            ]
-            for (id, answer) in answers {
-                let verdict = text(answer.applies ? "form.check.yes" : "form.check.no")
-                rows.append(
-                    Row(label: text("form.check.\(id)"), value: verdict + (answer.note.map { " – " + $0 } ?? "")))
-            }
-        }
-        if let submitted = view.submittedAt {
-            rows.append(Row(label: text("request.submitted_at"), value: text.dateTime(submitted)))
+        for (id, answer) in details.openDataCheck?.namedAnswers ?? [] {
+            let verdict = text(answer.applies ? "form.check.yes" : "form.check.no")
+            rows.append(Row(label: text("form.check.\(id)"), value: verdict + (answer.note.map { " – " + $0 } ?? "")))
         }
         return rows
     }

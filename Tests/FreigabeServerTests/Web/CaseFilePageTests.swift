@@ -105,9 +105,37 @@ struct CaseFilePageTests {
                 """, logger: fixture.store.logger)
             page = try await alex.get(path)
             #expect(page.status == 200)
-            #expect(page.html.contains("widerspricht seinen Entscheidungen im Protokoll"))
+            #expect(page.html.contains("widerspricht seinen Angaben oder Entscheidungen im Protokoll"))
             #expect(!page.html.contains("mallory"))
             #expect(page.html.contains(Self.proven), "the log's events are still listed")
+        }
+    }
+
+    @Test("what was asked is shown from the sealed log, also when the row was rewritten; escaped")
+    func statedDetailsFromTheLog() async throws {
+        try await WebFixture.with { fixture, client in
+            let view = try await Self.sealedRequest(fixture)
+            let path = "/pruefung/antraege/\(view.id.uuidString)"
+            let alex = Browser(client)
+            try await alex.login("alex")
+            var page = try await alex.get(path)
+            #expect(page.status == 200)
+            #expect(page.html.contains("Was beantragt wurde, laut Protokoll"))
+            #expect(page.html.contains("die Angaben der letzten Einreichung"))
+            #expect(page.html.contains("Hochschule (Nein, eine Stelle außerhalb der Stadtverwaltung)"))
+
+            // The owner gives the request another recipient, with markup: the row is no longer shown, the
+            // log's recipient is, and the forged text appears nowhere, escaped or not.
+            try await fixture.store.admin.query(
+                "UPDATE requests SET recipient_name = '<script>Datenhändler</script>' WHERE id = \(view.id)",
+                logger: fixture.store.logger)
+            page = try await alex.get(path)
+            #expect(page.status == 200)
+            #expect(page.html.contains("widerspricht seinen Angaben oder Entscheidungen im Protokoll"))
+            #expect(page.html.contains("Hochschule (Nein, eine Stelle außerhalb der Stadtverwaltung)"))
+            #expect(page.html.contains("Stadtklima"))
+            #expect(!page.html.contains("Datenhändler"))
+            #expect(!page.html.contains("<script>"))
         }
     }
 }

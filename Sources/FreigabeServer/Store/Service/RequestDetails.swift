@@ -191,6 +191,65 @@ extension RequestDetails {
         }
     }
 
+    /// Details as ``logged(kind:)`` wrote them, and the kind; nil for anything else (a field of the wrong
+    /// type, an unknown recipient type or kind, a date in another form, a release check without all five
+    /// answers). Fields a later version adds and this one does not know are ignored.
+    init?(logged value: JSONValue) {
+        guard case .object(let object) = value, case .string(let purpose)? = object["purpose"] else { return nil }
+        func text(_ field: Field) -> String?? {
+            switch object[field.rawValue] {
+            case .string(let text)?: .some(text)
+            case .null?, nil: .some(nil)
+            default: nil
+            }
+        }
+        func instant(_ field: Field) -> Date?? {
+            switch object[field.rawValue] {
+            case .string(let text)?: AuditTimestamp(rfc3339: text).map { .some($0.date) }
+            case .null?, nil: .some(nil)
+            default: nil
+            }
+        }
+        var recipient: RecipientInput?
+        switch object[Field.recipient.rawValue] {
+        case .object(let fields)?:
+            guard case .string(let name)? = fields["name"], case .string(let type)? = fields["type"],
+                let type = Recipient(rawValue: type)
+            else { return nil }
+            recipient = RecipientInput(name: name, type: type)
+        case .null?, nil: recipient = nil
+        default: return nil
+        }
+        var check: OpenDataCheck?
+        switch object[Field.openDataCheck.rawValue] {
+        case .object(let fields)?:
+            func answer(_ name: String) -> CheckAnswer? {
+                guard case .object(let answer)? = fields[name], case .bool(let applies)? = answer["applies"] else {
+                    return nil
+                }
+                switch answer["note"] {
+                case .string(let note)?: return CheckAnswer(applies: applies, note: note)
+                case .null?, nil: return CheckAnswer(applies: applies)
+                default: return nil
+                }
+            }
+            var answers: [String: CheckAnswer] = [:]
+            for name in fields.keys { answers[name] = answer(name) }
+            guard let complete = OpenDataCheck(named: answers) else { return nil }
+            check = complete
+        case .null?, nil: check = nil
+        default: return nil
+        }
+        guard let legalBasis = text(.legalBasis), let accessStart = instant(.accessStart),
+            let accessEnd = instant(.accessEnd), let licence = text(.licence), let format = text(.format),
+            let statement = text(.anonymisationStatement)
+        else { return nil }
+        self.init(
+            purpose: purpose, recipient: recipient, legalBasis: legalBasis, accessStart: accessStart,
+            accessEnd: accessEnd, licence: licence, format: format, anonymisationStatement: statement,
+            openDataCheck: check)
+    }
+
     /// The first field in which these details (the `requests` row) differ from `recorded`, the details
     /// the request's last submission logged; nil when they agree. Names the field only: its text may be
     /// personal and the answer goes to the server's log.

@@ -69,6 +69,17 @@ public struct OpenDataCheck: Sendable, Hashable, Codable {
         self.security = security
         self.confidentiality = confidentiality
     }
+    /// The check from ``namedAnswers``' names; nil unless all five are there (and nothing else).
+    init?(named answers: [String: CheckAnswer]) {
+        guard answers.count == 5, let personal = answers["personal_reference"],
+            let secrets = answers["trade_secrets"], let rights = answers["third_party_rights"],
+            let security = answers["security"], let confidentiality = answers["confidentiality"]
+        else { return nil }
+        self.init(
+            personalReference: personal, tradeSecrets: secrets, thirdPartyRights: rights, security: security,
+            confidentiality: confidentiality)
+    }
+
     /// The five answers under their API names (`personal_reference`, ...), in the form's order.
     var namedAnswers: [(name: String, answer: CheckAnswer)] {
         [
