@@ -109,7 +109,8 @@ enum StoredRequestFacts {
     /// 2. the snapshot's decisions are the `decisions` rows, every field;
     /// 3. the `decisions` rows are the request's decision events in the log;
     /// 4. the state after the request's last engine event in the log is `requests.state`;
-    /// 5. the row's details are the ones the last submission logged (where it did, and not erased since).
+    /// 5. the snapshot's routing facts are the ones the last submission logged (where it did);
+    /// 6. the row's details are the ones the last submission logged (where it did, and not erased since).
     static func firstMismatch(
         snapshot: RequestSnapshot, details: RequestDetails, kind: ReleaseKind, facts: StoredFacts
     ) -> String? {
@@ -142,11 +143,15 @@ enum StoredRequestFacts {
         if let loggedState = facts.loggedState, loggedState != facts.state {
             return "requests.state is \(facts.state), the decision log's last event left it \(loggedState)"
         }
-        if !facts.textsErased, let loggedRequest = facts.loggedRequest {
-            guard let recorded = try? StoredJSON.decode(JSONValue.self, from: loggedRequest) else {
-                return "the details logged with the last submission cannot be read"
-            }
-            return details.loggedMismatch(recorded, kind: kind)
+        guard let text = facts.loggedSubmission else { return nil }
+        guard case .object(let submission)? = try? StoredJSON.decode(JSONValue.self, from: text) else {
+            return "what the last submission logged cannot be read"
+        }
+        if let routing = submission["routing"], routing != .null, routing != snapshot.facts.logged {
+            return "the snapshot's routing facts are not the ones its last submission logged"
+        }
+        if !facts.textsErased, let request = submission["request"], request != .null {
+            return details.loggedMismatch(request, kind: kind)
         }
         return nil
     }

@@ -181,6 +181,11 @@ struct AuditExportTests {
                     "UPDATE requests SET snapshot = jsonb_set(snapshot, '{decisions,0,at}', to_jsonb((snapshot #>> '{decisions,0,at}')::float8 + 86400)) WHERE id = $1",
                     "decision #0: the snapshot says approved by marta"
                 ),
+                (
+                    "UPDATE requests SET snapshot = jsonb_set(snapshot, '{facts,personalData}', '\"none\"') WHERE id = $1",
+                    "UPDATE requests SET snapshot = jsonb_set(snapshot, '{facts,personalData}', '\"pseudonymised\"') WHERE id = $1",
+                    "the snapshot's routing facts are not the ones its last submission logged"
+                ),
             ]
             for (forge, undo, found) in forgeries {
                 try await fixture.admin.query(

@@ -141,6 +141,8 @@ struct AuditEventPage: Encodable, Sendable {
         var comment: String?
         /// What was asked, as a submission or resubmission logged it (``RequestDetails/logged(kind:)``).
         var request: JSONValue?
+        /// The facts it was routed on (``RequestFacts/logged``).
+        var routing: JSONValue?
         /// The licence and portal address of the approval that published.
         var licence: String?
         var portalUrl: String?
@@ -173,6 +175,7 @@ struct AuditEventPage: Encodable, Sendable {
             comment = row.comment
             let details = (try? StoredJSON.decode([String: JSONValue].self, from: row.details)) ?? [:]
             if case .object = details["request"] { request = details["request"] }
+            if case .object = details["routing"] { routing = details["routing"] }
             if case .string(let value) = details["licence"] { licence = value }
             if case .string(let value) = details["portal_url"] { portalUrl = value }
         }

@@ -155,6 +155,8 @@ struct EffectContext: Sendable {
     /// The request's details after the command (the submission's and resubmission's events record them;
     /// a context that writes neither may leave them empty, and one that forgets them fails the facts check).
     var details = RequestDetails()
+    /// The facts the engine routes on after the command (logged with a submission and a resubmission).
+    var facts: RequestFacts?
     var clientAddress: String?
     /// The door the command came through (recorded with the audit events a person caused).
     var channel: Caller.Channel = .api
@@ -286,6 +288,7 @@ enum EffectWriter {
         // What was asked, for whom and on what grounds, as it was submitted: the log holds it, the row may change.
         if record.event == .submitted || record.event == .resubmitted {
             details["request"] = context.details.logged(kind: context.kind)
+            details["routing"] = context.facts?.logged ?? .null
         }
         if record.event == .approved, let publication {
             details["licence"] = publication.licence.map(JSONValue.string) ?? .null

@@ -273,3 +273,18 @@ extension RequestDetails {
         return nil
     }
 }
+
+extension RequestFacts {
+    /// The facts the engine routed on, as the submission's and each resubmission's audit event records them
+    /// (`details.routing`): which steps apply and why follows from them, so the log keeps what the
+    /// snapshot could otherwise be rewritten to say (say, that the dataset held no personal data).
+    /// Under the workflow files' attribute names and values (`personal_data: personal`).
+    var logged: JSONValue {
+        var object: [String: JSONValue] = [:]
+        for attribute in Attribute.allCases { object[attribute.rawValue] = .string(value(of: attribute)) }
+        // No condition attributes, but `submit_requires` asks for them.
+        object["legal_basis"] = .bool(hasLegalBasis)
+        object["open_data_check"] = .bool(hasOpenDataCheck)
+        return .object(object)
+    }
+}

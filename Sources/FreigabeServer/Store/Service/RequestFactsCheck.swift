@@ -40,17 +40,19 @@ enum RequestFactsCheck {
          ORDER BY e.id DESC LIMIT 1)
         """
 
-    /// The details request `r`'s last submission or resubmission logged (`details.request`, JSON text);
-    /// NULL before the first, for events logged before the log recorded them, and after an erasure.
-    static let loggedRequest = """
-        (SELECT (e.details->'request')::text FROM audit_events e
+    /// What request `r`'s last submission or resubmission logged, as JSON text: `request` (the details)
+    /// and `routing` (the facts routed on), each null for events logged before the log recorded them and
+    /// after an erasure; NULL before the first submission.
+    static let loggedSubmission = """
+        (SELECT jsonb_build_object('request', e.details->'request', 'routing', e.details->'routing')::text
+         FROM audit_events e
          WHERE e.request_id = r.id AND e.event IN ('submitted', 'resubmitted')
          ORDER BY e.id DESC LIMIT 1)
         """
 
     /// The columns of ``StoredFacts``, in its order, for request `r`.
     static let columns =
-        "r.state, \(decisionRows), \(decisionEvents), \(loggedState), \(loggedRequest), r.redaction_id IS NOT NULL"
+        "r.state, \(decisionRows), \(decisionEvents), \(loggedState), \(loggedSubmission), r.redaction_id IS NOT NULL"
 
     /// ``RequestStateCheck/engineEvents`` as an SQL literal (fixed identifiers, no user input).
     private static let engineEventsArray =
@@ -82,8 +84,8 @@ struct StoredFacts: Sendable {
     var decisionEvents: String
     /// ``RequestFactsCheck/loggedState``.
     var loggedState: String?
-    /// ``RequestFactsCheck/loggedRequest``.
-    var loggedRequest: String?
+    /// ``RequestFactsCheck/loggedSubmission``.
+    var loggedSubmission: String?
     /// `audit redact` erased the request's free texts (the row's details are no longer the ones stated).
     var textsErased: Bool
 
@@ -91,6 +93,6 @@ struct StoredFacts: Sendable {
     static func decode(_ cells: inout RowCursor) throws -> StoredFacts {
         StoredFacts(
             state: try cells.next(), decisions: try cells.next(), decisionEvents: try cells.next(),
-            loggedState: try cells.next(), loggedRequest: try cells.next(), textsErased: try cells.next())
+            loggedState: try cells.next(), loggedSubmission: try cells.next(), textsErased: try cells.next())
     }
 }

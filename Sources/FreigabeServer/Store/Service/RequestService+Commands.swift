@@ -134,7 +134,8 @@ extension RequestService {
             try await record.insert(machine: machine, on: connection, logger: logger)
             let effectContext = EffectContext(
                 requestID: record.id, number: record.number, kind: record.kind, dataset: dataset, requester: caller.uid,
-                details: record.details, clientAddress: caller.clientAddress, channel: caller.channel, now: now,
+                details: record.details, facts: machine.snapshot.facts, clientAddress: caller.clientAddress,
+                channel: caller.channel, now: now,
                 webhookEvents: webhookEvents)
             var write = CommandWrite(requestID: record.id, expectedVersion: record.version, request: nil, now: now)
             // Creating a draft is no transition of the workflow, but the log says who filed what, when.
@@ -217,17 +218,17 @@ extension RequestService {
         where position >= subject.record.snapshot.decisions.count {
             write.decisions.append(DecisionRow(decision, position: position))
         }
+        request.record.snapshot = request.machine.snapshot
         EffectWriter.collect(
             effects,
             context: EffectContext(
                 requestID: requestID, number: request.record.number, kind: request.record.kind,
                 dataset: subject.dataset, requester: request.record.requester, details: request.record.details,
-                clientAddress: caller.clientAddress,
+                facts: request.record.snapshot.facts, clientAddress: caller.clientAddress,
                 channel: caller.channel, now: now, webhookEvents: webhookEvents),
             into: &write)
         request.record.version += 1
         request.record.updatedAt = now
-        request.record.snapshot = request.machine.snapshot
         let view = views.view(
             request.record, machine: request.machine, dataset: subject.dataset, context: context, now: now)
         if let idempotency {
