@@ -92,18 +92,22 @@ struct AuditFilter: Sendable, Hashable {
         }
     }
 
-    /// The sealed events matching, after `after` and below `below`, in log order.
-    func statement(after: UInt64?, below: UInt64?, limit: Int?) throws -> PostgresQuery {
+    /// The sealed events matching, below `below`, in `order` and after place `after` in that order.
+    func statement(
+        after: UInt64?, below: UInt64?, limit: Int?, order: AuditQuery.Order = .oldest
+    ) throws -> PostgresQuery {
         var sql = StatementBuilder()
         sql.text = """
             SELECT \(SealedEvent.columns)
             FROM \(SealedEvent.tables)
             WHERE true
             """
-        if let after { sql.text += " AND s.sequence > \(try sql.bind(Int64(after)))" }
+        if let after {
+            sql.text += " AND s.sequence \(order == .oldest ? ">" : "<") \(try sql.bind(Int64(after)))"
+        }
         if let below { sql.text += " AND s.sequence < \(try sql.bind(Int64(below)))" }
         try appendConditions(to: &sql)
-        sql.text += " ORDER BY s.sequence"
+        sql.text += order == .oldest ? " ORDER BY s.sequence" : " ORDER BY s.sequence DESC"
         if let limit { sql.text += " LIMIT \(try sql.bind(limit))" }
         return sql.query
     }
@@ -223,6 +227,7 @@ struct AuditFilterError: Error, Sendable, Hashable, CustomStringConvertible {
         case capacity
         case eventType = "event_type"
         case instant
+        case order
 
         /// The command line's words.
         var german: String {
@@ -238,6 +243,7 @@ struct AuditFilterError: Error, Sendable, Hashable, CustomStringConvertible {
                 "ist keine Eigenschaft des Handelns (deputy: in Vertretung, escalation: als Eskalationsinstanz)"
             case .eventType: "ist keine Ereignisart"
             case .instant: "ist kein Datum (JJJJ-MM-TT) und kein Zeitpunkt nach RFC 3339 (2026-03-02T09:00:00+01:00)"
+            case .order: "ist keine Reihenfolge (oldest: älteste zuerst, newest: neueste zuerst)"
             }
         }
     }
@@ -344,10 +350,10 @@ struct SealedEvent: Sendable {
     }
 }
 
-/// One page of sealed events, in log order.
+/// One page of sealed events, in the order asked for.
 struct AuditPage: Sendable {
     var events: [SealedEvent]
-    /// Pass as `after` for the next page; nil on the last page.
+    /// Pass as `after` (with the same order) for the next page; nil on the last page.
     var nextAfter: UInt64?
 }
 
@@ -359,13 +365,33 @@ struct AuditQuery: Sendable {
 
     static let maximumPageSize = 1000
 
-    /// Up to `limit` events after position `after` (nil: from the start) that match `filter`.
+    /// The order of a page, by time. The log's order is the order in which the events' transactions
+    /// committed (the sealer gives places in commit order); an event's time is when its command began,
+    /// so two commands that overlapped may show times a few milliseconds out of that order.
+    enum Order: String, Sendable, Hashable, CaseIterable {
+        /// The log's order: the first event first.
+        case oldest
+        /// The latest event first: what an auditor checking recent activity reads.
+        case newest
+
+        /// `oldest` when not given; anything but the two names is refused.
+        static func parse(_ text: String?) throws(AuditFilterError) -> Order {
+            guard let text else { return .oldest }
+            guard let order = Order(rawValue: text) else {
+                throw AuditFilterError(option: "--order", value: text, problem: .order)
+            }
+            return order
+        }
+    }
+
+    /// Up to `limit` events that match `filter`, in `order`, after place `after` in that order (nil:
+    /// from the start of that order).
     func page(
-        _ filter: AuditFilter, after: UInt64? = nil, limit: Int = 100, logger: Logger
+        _ filter: AuditFilter, after: UInt64? = nil, limit: Int = 100, order: Order = .oldest, logger: Logger
     ) async throws -> AuditPage {
         let limit = min(max(limit, 1), Self.maximumPageSize)
         // One more than asked: whether a next page exists without a count.
-        let statement = try filter.statement(after: after, below: nil, limit: limit + 1)
+        let statement = try filter.statement(after: after, below: nil, limit: limit + 1, order: order)
         // A page is a short read: the store's pool-wait and call deadlines, like every page's query.
         var events = try await Database.read(client, logger: logger) { connection in
             var events: [SealedEvent] = []

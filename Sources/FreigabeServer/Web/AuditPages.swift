@@ -42,6 +42,9 @@ struct AuditPages: Sendable {
 
     static let pageSize = 100
     static let filterFields = ["from", "to", "dataset", "person", "request", "type", "decision", "capacity"]
+    /// Fields of the form that choose how the selection is shown, not what it is (the export keeps the
+    /// log's order, which its verification needs).
+    static let viewFields = ["order"]
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("pruefung") { request, context in
@@ -49,7 +52,7 @@ struct AuditPages: Sendable {
             let text = pages.text(request)
             let parameters = request.uri.queryParameters
             var values: [String: String] = [:]
-            for name in Self.filterFields {
+            for name in Self.filterFields + Self.viewFields {
                 if let value = parameters.get(name)?.trimmingCharacters(in: .whitespaces), !value.isEmpty {
                     values[name] = value
                 }
@@ -58,6 +61,7 @@ struct AuditPages: Sendable {
             var rows: [Row] = []
             var next: String? = nil
             do {
+                let order = try AuditQuery.Order.parse(values["order"])
                 let filter = try AuditFilter.parse(
                     from: values["from"], to: values["to"], dataset: values["dataset"], person: values["person"],
                     request: values["request"], types: values["type"].map { [$0] } ?? [], decision: values["decision"],
@@ -65,10 +69,12 @@ struct AuditPages: Sendable {
                 let after = parameters["nach"].flatMap { UInt64(String($0)) }
                 var selection = filter.described
                 if let after { selection["after"] = String(after) }
+                if order != .oldest { selection["order"] = order.rawValue }
                 try await service.recordAuditRead(
                     selection, requestID: filter.requestID, caller: caller, now: pages.now(),
                     logger: context.logger(for: caller))
-                let page = try await query.page(filter, after: after, limit: Self.pageSize, logger: context.logger)
+                let page = try await query.page(
+                    filter, after: after, limit: Self.pageSize, order: order, logger: context.logger)
                 rows = page.events.map { Self.row($0, text: text) }
                 if let nextAfter = page.nextAfter {
                     var items = values.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
@@ -83,10 +89,11 @@ struct AuditPages: Sendable {
                 errors[String(error.option.drop { $0 == "-" })] = text("audit.invalid", ["reason": text(error.reason)])
             }
             let fields = Self.form(values: values, errors: errors, text: text)
-            let filterItems = values.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
+            let filters = values.filter { !Self.viewFields.contains($0.key) }.sorted { $0.key < $1.key }
+            let filterItems = filters.map { URLQueryItem(name: $0.key, value: $0.value) }
             let command =
                 "freigabe audit export --format jsonl --output pruefung.jsonl"
-                + values.sorted { $0.key < $1.key }.map { " --\($0.key) \($0.value)" }.joined()
+                + filters.map { " --\($0.key) \($0.value)" }.joined()
             return try pages.render(
                 "audit", title: text("audit.title"),
                 page: Page(
@@ -182,6 +189,9 @@ struct AuditPages: Sendable {
                 .select, "capacity",
                 options: all
                     + AuditFilter.Capacity.allCases.map { ($0.rawValue, text("audit.capacity.\($0.rawValue)")) }),
+            field(
+                .select, "order",
+                options: AuditQuery.Order.allCases.map { ($0.rawValue, text("audit.order.\($0.rawValue)")) }),
         ]
     }
 

@@ -56,6 +56,17 @@ struct AuditAPITests {
                 path = "/api/v1/audit/events?limit=2&after=\(next)"
             }
             #expect(paged == everything)
+            // Newest first, in pages of two: the same events the other way round.
+            var newest: [Int] = []
+            path = "/api/v1/audit/events?limit=2&order=newest"
+            while true {
+                let page = try await api.send(.get, path, as: "alex")
+                #expect(page.status == 200)
+                newest += sequences(page)
+                guard let next = page.json?["next_after"]?.int else { break }
+                path = "/api/v1/audit/events?limit=2&order=newest&after=\(next)"
+            }
+            #expect(newest == everything.reversed())
 
             // Filters: the erased event shows the erasure and no text; the new one its text.
             let logins = try await api.send(.get, "/api/v1/audit/events?type=login_failed", as: "alex")
@@ -80,8 +91,8 @@ struct AuditAPITests {
             ).decode((String?, String?, String?).self) {
                 reads.append(read)
             }
-            // The whole log, its pages of two, the two filtered reads; the refused calls read nothing.
-            #expect(reads.count == 1 + (everything.count + 1) / 2 + 2)
+            // The whole log, its pages of two both ways, the two filtered reads; the refused calls read nothing.
+            #expect(reads.count == 1 + 2 * ((everything.count + 1) / 2) + 2)
             #expect(reads.allSatisfy { $0.0 == "alex" && $0.2 == "api" })
             #expect(reads.contains { $0.1 == "login_failed" })
         }
@@ -99,7 +110,7 @@ struct AuditAPITests {
                 ("capacity=Escalation", "capacity"), ("capacity=true", "capacity"), ("after=-1", "after"),
                 ("after=99999999999999999999", "after"),
                 ("limit=0", "limit"), ("limit=1001", "limit"), ("limit=zehn", "limit"),
-                ("from=2026-03-05&to=2026-03-01", "to"),
+                ("from=2026-03-05&to=2026-03-01", "to"), ("order=NEWEST", "order"), ("order=seq%20DESC", "order"),
             ] {
                 let answer = try await api.send(.get, "/api/v1/audit/events?\(query)", as: "alex")
                 #expect(answer.status == 400, "\(query)")

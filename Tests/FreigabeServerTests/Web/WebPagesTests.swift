@@ -629,6 +629,27 @@ struct AuditPageTests {
             #expect(bad.status == 400)
             #expect(bad.html.contains("Ungültige Auswahl"))
             #expect(!bad.html.contains("<script>"))
+
+            // Newest first: the places the other way round; the download and the command keep the log's
+            // order (no `order` in them); a made-up order is refused and nothing is read.
+            func places(_ html: String) -> [Int] {
+                html.components(separatedBy: "<th scope=\"row\">").dropFirst().compactMap {
+                    Int($0.prefix { $0.isNumber })
+                }
+            }
+            let oldest = places(page.html)
+            #expect(oldest.count >= 3)
+            let newest = try await alex.get("/pruefung?order=newest")
+            #expect(newest.status == 200)
+            #expect(places(newest.html) == oldest.reversed())
+            #expect(newest.html.contains("<option value=\"newest\" selected"))
+            #expect(!newest.html.contains("order=newest&amp;") && !newest.html.contains("--order"))
+            let reads = try await fixture.store.counts()["audit_events"]
+            let sideways = try await alex.get("/pruefung?order=%3Cscript%3E")
+            #expect(sideways.status == 400)
+            #expect(sideways.html.contains("ist keine Reihenfolge"))
+            #expect(!sideways.html.contains("<script>"))
+            #expect(try await fixture.store.counts()["audit_events"] == reads)
         }
     }
 }

@@ -24,12 +24,13 @@ struct AuditController: Sendable {
             var details = query.filter.described
             details["via"] = "api"
             if let after = query.after { details["after"] = String(after) }
+            if query.order != .oldest { details["order"] = query.order.rawValue }
             try await service.recordSecurityEvent(
                 SecurityEvent(
                     event: .auditRead, actor: caller.uid, clientAddress: caller.clientAddress, details: details),
                 now: now(), logger: logger)
             let page = try await AuditQuery(client: service.client).page(
-                query.filter, after: query.after, limit: query.limit, logger: logger)
+                query.filter, after: query.after, limit: query.limit, order: query.order, logger: logger)
             return try APIJSON.response(AuditEventPage(page))
         }
         routes.get("audit/export") { request, context in
@@ -41,7 +42,7 @@ struct AuditController: Sendable {
             var errors: [String: UserText] = [:]
             let filter = Self.filter(parameters, errors: &errors)
             let options = AuditExportDownload.options({ Self.value(parameters, $0) }, errors: &errors)
-            for name in ["after", "limit"] where Self.value(parameters, name) != nil {
+            for name in ["after", "limit", "order"] where Self.value(parameters, name) != nil {
                 errors[name] = UserText("query.export_no_paging")
             }
             guard errors.isEmpty else {
@@ -86,6 +87,7 @@ struct AuditController: Sendable {
         var filter: AuditFilter
         var after: UInt64?
         var limit: Int
+        var order: AuditQuery.Order = .oldest
     }
 
     /// The query string, checked: every problem named by its parameter, nothing reaches SQL unchecked.
@@ -106,8 +108,14 @@ struct AuditController: Sendable {
                 errors["limit"] = UserText("query.audit_limit_range")
             }
         }
+        var order = AuditQuery.Order.oldest
+        do throws(AuditFilterError) {
+            order = try AuditQuery.Order.parse(value("order"))
+        } catch {
+            errors["order"] = error.userText
+        }
         guard errors.isEmpty else { throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors) }
-        return Query(filter: filter, after: after, limit: limit)
+        return Query(filter: filter, after: after, limit: limit, order: order)
     }
 }
 
