@@ -37,6 +37,16 @@ struct AuditFilter: Sendable, Hashable {
     enum DecisionOutcome: String, Sendable, Hashable, CaseIterable {
         case approved, rejected, revoked
         case changesRequested = "changes_requested"
+
+        /// The event that records this outcome (each has its own).
+        var event: AuditEvent {
+            switch self {
+            case .approved: .approved
+            case .rejected: .rejected
+            case .revoked: .revoked
+            case .changesRequested: .changesRequested
+            }
+        }
     }
 
     var isEmpty: Bool { self == AuditFilter() }
@@ -70,7 +80,11 @@ struct AuditFilter: Sendable, Hashable {
                 " AND e.dataset_id IN (SELECT d.id FROM datasets d WHERE d.domain_id = \(try sql.bind(domainID)))"
         }
         if let role { sql.text += " AND e.role = \(try sql.bind(role))" }
-        if let decision { sql.text += " AND e.decision = \(try sql.bind(decision.rawValue))" }
+        if let decision {
+            // The event as well: its index `audit_events_event (event, occurred_at)` serves the time order.
+            sql.text += " AND e.decision = \(try sql.bind(decision.rawValue))"
+            sql.text += " AND e.event = \(try sql.bind(decision.event.rawValue))"
+        }
         switch capacity {
         case nil: break
         case .deputy: sql.text += " AND e.acting_for IS NOT NULL AND NOT e.as_escalation"
@@ -92,10 +106,33 @@ struct AuditFilter: Sendable, Hashable {
         }
     }
 
-    /// The sealed events matching, below `below`, in `order` and after place `after` in that order.
-    func statement(
-        after: UInt64?, below: UInt64?, limit: Int?, order: AuditQuery.Order = .oldest
-    ) throws -> PostgresQuery {
+    /// The sealed events matching, after place `after` and below `below`, in log order (exports and
+    /// verification: the order the tree and its checkpoints are built in).
+    func statement(after: UInt64?, below: UInt64?, limit: Int?) throws -> PostgresQuery {
+        var sql = StatementBuilder()
+        sql.text = """
+            SELECT \(SealedEvent.columns)
+            FROM \(SealedEvent.tables)
+            WHERE true
+            """
+        if let after { sql.text += " AND s.sequence > \(try sql.bind(Int64(after)))" }
+        if let below { sql.text += " AND s.sequence < \(try sql.bind(Int64(below)))" }
+        try appendConditions(to: &sql)
+        sql.text += " ORDER BY s.sequence"
+        if let limit { sql.text += " LIMIT \(try sql.bind(limit))" }
+        return sql.query
+    }
+
+    /// A page of the sealed events matching, sorted by time (`occurred_at`, then the row's id), after the
+    /// event at place `after` in that order: the keyset is that event's time and id, read in the same
+    /// statement, so the cursor stays a place in the log.
+    ///
+    /// By time, not by place, because the indexes are by time: `audit_events_occurred` and the filters'
+    /// `(…, occurred_at)` indexes give the page in order, where walking the places in order and testing
+    /// each event took 1.4 s for "last month" at 1 million events and 3–4 s for a dataset with few events
+    /// (EXPLAIN ANALYZE, README "Für Prüfer"); the statement timeout would have cut it at 10 million.
+    func pageStatement(after: UInt64?, limit: Int, order: AuditQuery.Order) throws -> PostgresQuery {
+        let direction = order == .oldest ? "" : " DESC"
         var sql = StatementBuilder()
         sql.text = """
             SELECT \(SealedEvent.columns)
@@ -103,12 +140,15 @@ struct AuditFilter: Sendable, Hashable {
             WHERE true
             """
         if let after {
-            sql.text += " AND s.sequence \(order == .oldest ? ">" : "<") \(try sql.bind(Int64(after)))"
+            // A place nobody holds compares with NULL: an empty page, as past the end.
+            sql.text += """
+                 AND (e.occurred_at, e.id) \(order == .oldest ? ">" : "<") (
+                    SELECT k.occurred_at, k.id FROM audit_seals ks JOIN audit_events k ON k.id = ks.event_row
+                    WHERE ks.sequence = \(try sql.bind(Int64(after))))
+                """
         }
-        if let below { sql.text += " AND s.sequence < \(try sql.bind(Int64(below)))" }
         try appendConditions(to: &sql)
-        sql.text += order == .oldest ? " ORDER BY s.sequence" : " ORDER BY s.sequence DESC"
-        if let limit { sql.text += " LIMIT \(try sql.bind(limit))" }
+        sql.text += " ORDER BY e.occurred_at\(direction), e.id\(direction) LIMIT \(try sql.bind(limit))"
         return sql.query
     }
 }
@@ -350,7 +390,7 @@ struct SealedEvent: Sendable {
     }
 }
 
-/// One page of sealed events, in the order asked for.
+/// One page of sealed events, sorted by time in the order asked for.
 struct AuditPage: Sendable {
     var events: [SealedEvent]
     /// Pass as `after` (with the same order) for the next page; nil on the last page.
@@ -365,11 +405,11 @@ struct AuditQuery: Sendable {
 
     static let maximumPageSize = 1000
 
-    /// The order of a page, by time. The log's order is the order in which the events' transactions
-    /// committed (the sealer gives places in commit order); an event's time is when its command began,
-    /// so two commands that overlapped may show times a few milliseconds out of that order.
+    /// The order of a page: by time (when the event happened, `occurred_at`). The log's places follow the
+    /// order in which the events' transactions committed, so a page's places are nearly, not strictly,
+    /// ascending: two commands that overlapped commit in either order.
     enum Order: String, Sendable, Hashable, CaseIterable {
-        /// The log's order: the first event first.
+        /// The earliest event first.
         case oldest
         /// The latest event first: what an auditor checking recent activity reads.
         case newest
@@ -384,14 +424,14 @@ struct AuditQuery: Sendable {
         }
     }
 
-    /// Up to `limit` events that match `filter`, in `order`, after place `after` in that order (nil:
-    /// from the start of that order).
+    /// Up to `limit` events that match `filter`, sorted by time in `order`, after the event at place
+    /// `after` in that order (nil: from the start of that order).
     func page(
         _ filter: AuditFilter, after: UInt64? = nil, limit: Int = 100, order: Order = .oldest, logger: Logger
     ) async throws -> AuditPage {
         let limit = min(max(limit, 1), Self.maximumPageSize)
         // One more than asked: whether a next page exists without a count.
-        let statement = try filter.statement(after: after, below: nil, limit: limit + 1, order: order)
+        let statement = try filter.pageStatement(after: after, limit: limit + 1, order: order)
         // A page is a short read: the store's pool-wait and call deadlines, like every page's query.
         var events = try await Database.read(client, logger: logger) { connection in
             var events: [SealedEvent] = []

@@ -32,7 +32,7 @@ struct AuditAPITests {
         return items.compactMap { $0["sequence"]?.int }
     }
 
-    @Test("auditors page through the sealed log by place; others get 401 or 403; each read is recorded")
+    @Test("auditors page through the sealed log by time; others get 401 or 403; each read is recorded")
     func pagesAndRecordsReads() async throws {
         try await APIFixture.with { fixture, api in
             try await sealedLog(fixture)
@@ -44,7 +44,8 @@ struct AuditAPITests {
             #expect(all.json?["next_after"] == nil)
             let everything = sequences(all)
             #expect(everything.count >= 4)
-            #expect(everything == Array(0..<everything.count))
+            // Every place once (sorted by time: the catalogue's import, written now, comes after 2012).
+            #expect(everything.sorted() == Array(0..<everything.count))
             // Keyset pages of two: the same events, none twice, none missing.
             var paged: [Int] = []
             var path = "/api/v1/audit/events?limit=2"
@@ -95,6 +96,51 @@ struct AuditAPITests {
             #expect(reads.count == 1 + 2 * ((everything.count + 1) / 2) + 2)
             #expect(reads.allSatisfy { $0.0 == "alex" && $0.2 == "api" })
             #expect(reads.contains { $0.1 == "login_failed" })
+        }
+    }
+
+    @Test("pages are sorted by time, not by place, both ways; keyset pages of one give the same order")
+    func sortedByTime() async throws {
+        try await APIFixture.with { fixture, api in
+            // Places follow the commits, times need not: the 2020 event is written and sealed third; the
+            // two of 2025 share their time and go by their row's id.
+            for (actor, at) in [
+                ("erster", "2024-01-01T10:00:00Z"), ("zweiter", "2025-01-01T10:00:00Z"),
+                ("nachzuegler", "2020-01-01T10:00:00Z"), ("vierter", "2025-01-01T10:00:00Z"),
+            ] {
+                try await fixture.store.admin.query(
+                    """
+                    INSERT INTO audit_events (occurred_at, actor, event) VALUES (\(at)::timestamptz, \(actor), 'login_failed')
+                    """, logger: fixture.store.logger)
+            }
+            _ = try await AuditSealer(client: fixture.store.app, signer: nil, checkpointFile: nil)
+                .sealAll(now: Date(), logger: fixture.store.logger)
+            func actors(_ order: String, limit: Int) async throws -> (actors: [String], places: [Int]) {
+                var actors: [String] = []
+                var places: [Int] = []
+                var path = "/api/v1/audit/events?type=login_failed&order=\(order)&limit=\(limit)"
+                while true {
+                    let page = try await api.send(.get, path, as: "alex")
+                    #expect(page.status == 200, "\(page.body)")
+                    let items = page.json?["items"]?.array ?? []
+                    actors += items.compactMap { $0["actor"]?.string }
+                    places += items.compactMap { $0["sequence"]?.int }
+                    guard let next = page.json?["next_after"]?.int else { break }
+                    path = "/api/v1/audit/events?type=login_failed&order=\(order)&limit=\(limit)&after=\(next)"
+                }
+                return (actors, places)
+            }
+            let byTime = ["nachzuegler", "erster", "zweiter", "vierter"]
+            let whole = try await actors("oldest", limit: 1000)
+            #expect(whole.actors == byTime)
+            #expect(whole.places != whole.places.sorted(), "the late event's place is after the others")
+            #expect(try await actors("oldest", limit: 1).actors == byTime)
+            #expect(try await actors("newest", limit: 1000).actors == byTime.reversed())
+            #expect(try await actors("newest", limit: 1).actors == byTime.reversed())
+            // A place nobody holds: an empty page, not an error.
+            let beyond = try await api.send(.get, "/api/v1/audit/events?after=999999", as: "alex")
+            #expect(beyond.status == 200)
+            #expect(beyond.json?["items"]?.array.isEmpty == true)
         }
     }
 
