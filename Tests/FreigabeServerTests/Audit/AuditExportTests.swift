@@ -330,22 +330,29 @@ struct AuditExportTests {
         }
     }
 
-    @Test("keyset pages walk the sealed log in order without gaps; filters narrow them")
+    @Test("keyset pages walk the sealed log by time without gaps or repeats, both ways; filters narrow them")
     func pages() async throws {
         try await ServiceFixture.with { fixture in
             let size = try await lifecycles(fixture)
             let query = AuditQuery(client: fixture.app)
-            var after: UInt64?
-            var seen: [UInt64] = []
-            var pages = 0
-            repeat {
-                let page = try await query.page(AuditFilter(), after: after, limit: 7, logger: logger)
-                #expect(page.events.count <= 7)
-                seen += page.events.map(\.sequence)
-                after = page.nextAfter
-                pages += 1
-            } while after != nil && pages < 100
-            #expect(seen == Array(0..<size))
+            for order in AuditQuery.Order.allCases {
+                var after: UInt64?
+                var seen: [SealedEvent] = []
+                var pages = 0
+                repeat {
+                    let page = try await query.page(AuditFilter(), after: after, limit: 7, order: order, logger: logger)
+                    #expect(page.events.count <= 7)
+                    seen += page.events
+                    after = page.nextAfter
+                    pages += 1
+                } while after != nil && pages < 100
+                #expect(seen.map(\.sequence).sorted() == Array(0..<size), "\(order): every place once")
+                // Sorted by time, then by the row's id; the lifecycles' days are not the order of their places.
+                let keys = seen.map { ($0.stored.row.occurredAt, $0.stored.id) }
+                let sorted = keys.sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+                let expected = order == .oldest ? sorted : sorted.reversed()
+                #expect(keys.map(\.1) == expected.map(\.1), "\(order)")
+            }
             // Every event read back encodes to the leaf hash recorded at sealing.
             let all = try await query.page(AuditFilter(), limit: 1000, logger: logger)
             #expect(all.events.allSatisfy { $0.leaf.leafHash == $0.leafHash })
