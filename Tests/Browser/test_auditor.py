@@ -29,6 +29,7 @@ def test_auditor_filters_the_log_and_opens_the_case_file(browser):
     b.check("case-file")
     text = b.text()
     assert purpose in text, "the request's facts are on the case file"
+    assert "Was beantragt wurde, laut Protokoll" in text, "what was asked, from the sealed submission"
     assert "Eingereicht" in text, "the submission from the log"
     rows = b.driver.find_elements(By.CSS_SELECTOR, "main tbody tr")
     assert rows, "the request's events are listed"
