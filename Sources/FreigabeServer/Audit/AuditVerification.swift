@@ -25,6 +25,8 @@ struct AuditVerification: Sendable {
     struct Report: Sendable {
         var problems: [String]
         var summary: VerificationSummary?
+        /// Events read the slow way (``SealedEvent``): erased ones, and those whose leaf did not match.
+        var slowPathEvents = 0
 
         var holds: Bool { problems.isEmpty }
     }
@@ -34,7 +36,8 @@ struct AuditVerification: Sendable {
     func run(logger: Logger) async throws -> Report {
         var problems = try await guardProblems(logger: logger)
         let checkpoints = try await checkpoints(logger: logger)
-        let (result, erasureProblems) = try await verifyEvents(checkpoints: checkpoints, logger: logger)
+        let (result, erasureProblems, slowPathEvents) = try await verifyEvents(
+            checkpoints: checkpoints, logger: logger)
         problems += erasureProblems
         problems += try await redactionProblems(logger: logger)
         var summary: VerificationSummary?
@@ -51,7 +54,7 @@ struct AuditVerification: Sendable {
         if let mismatch = try await RequestStateCheck(client: client).firstMismatch(logger: logger) {
             problems.append(mismatch)
         }
-        return Report(problems: problems, summary: summary)
+        return Report(problems: problems, summary: summary, slowPathEvents: slowPathEvents)
     }
 
     /// Triggers enabled, tables not owned by the application role, nothing left unsealed.
@@ -92,26 +95,44 @@ struct AuditVerification: Sendable {
     /// The sealed events in log order through ``LogVerification``, read in keyset batches. An erased
     /// event whose row holds texts again is reported (its salt is gone, so no hash could check them);
     /// those are looked for in the whole log, also after the verifier's first failure.
+    ///
+    /// Each row first goes the fast way (``SealedRowEncoder``: its leaf from the cells' bytes, accepted
+    /// only when it equals the recorded one); any other row the slow way (``SealedEvent``), which counts
+    /// erasures and names the fault exactly as before. Returns how many went the slow way.
     private func verifyEvents(
         checkpoints: [CheckpointRecord], logger: Logger
-    ) async throws -> (Result<VerificationSummary, VerificationFailure>, [String]) {
+    ) async throws -> (Result<VerificationSummary, VerificationFailure>, [String], Int) {
         var verification: LogVerification
         switch LogVerifier(key: key, origin: key.keyName).begin(checkpoints: checkpoints) {
         case .success(let begun): verification = begun
-        case .failure(let failure): return (.failure(failure), [])
+        case .failure(let failure): return (.failure(failure), [], 0)
         }
         var failure: VerificationFailure?
         var problems: [String] = []
+        var fast = SealedRowEncoder()
+        var slowPathEvents = 0
         // Keyset on (sequence, event row): in the order of the primary key, and no row is skipped even
         // if someone with the owner's rights dropped the key and doubled a sequence number.
-        var after: (sequence: Int64, row: Int64)?
-        while true {
-            var rowsInBatch = 0
-            for try await row in try await client.query(batchQuery(after: after), logger: logger) {
+        // One batch ahead: while a batch is hashed, the next one is read (its keyset starts after the
+        // last row of this one), so that hashing and PostgreSQL's reading overlap. At most two batches
+        // are held, whatever the log's size.
+        var next: Task<[PostgresRow], any Error>? = prefetch(after: nil, logger: logger)
+        defer { next?.cancel() }
+        while let pending = next {
+            let rows = try await pending.value
+            next = nil
+            if rows.count >= batchSize, let last = rows.last {
+                let key = try SealedRowEncoder.key(of: last)
+                next = prefetch(after: (key.sequence, key.eventRow), logger: logger)
+            }
+            for row in rows {
+                if let (leaf, _) = fast.leaf(of: row) {
+                    if failure == nil { failure = verification.check(leaf) }
+                    continue
+                }
+                slowPathEvents += 1
                 // The payload as the row holds it now: a changed comment changes its hash, hence the leaf.
                 let sealed = try SealedEvent(row)
-                rowsInBatch += 1
-                after = (Int64(sealed.sequence), sealed.stored.id)
                 if sealed.holdsTextAfterErasure, let redaction = sealed.redaction {
                     problems.append(
                         "event at position \(sealed.sequence): its payload was erased on "
@@ -120,10 +141,24 @@ struct AuditVerification: Sendable {
                 }
                 if failure == nil { failure = verification.check(sealed.verifiable) }
             }
-            if rowsInBatch < batchSize { break }
         }
-        if let failure { return (.failure(failure), problems) }
-        return (verification.finish(), problems)
+        if let failure { return (.failure(failure), problems, slowPathEvents) }
+        return (verification.finish(), problems, slowPathEvents)
+    }
+
+    /// One batch's rows, read whole by a task of its own: ``verifyEvents(checkpoints:logger:)`` hashes
+    /// the batch before while this one arrives.
+    private func prefetch(
+        after: (sequence: Int64, row: Int64)?, logger: Logger
+    ) -> Task<[PostgresRow], any Error> {
+        let query = batchQuery(after: after)
+        let (client, batchSize) = (client, batchSize)
+        return Task {
+            var rows: [PostgresRow] = []
+            rows.reserveCapacity(batchSize)
+            for try await row in try await client.query(query, logger: logger) { rows.append(row) }
+            return rows
+        }
     }
 
     private func batchQuery(after: (sequence: Int64, row: Int64)?) -> PostgresQuery {
