@@ -14,6 +14,7 @@ struct AuditBenchmarkCommand: AsyncParsableCommand {
     @Option(help: "Queries per query figure.") var queries = 200
     @Option(help: "How often to run the database verification at the end.") var verifyRuns = 1
     @Flag(help: "Only load, seal and verify: no query figures, no exports.") var verifyOnly = false
+    @Option(help: "Rows per statement of the database verification.") var verifyBatch: Int?
     @Flag(help: "Run in a PostgreSQL cluster of its own (FREIGABE_PG_BIN), restarted for the cold figures.")
     var privateCluster = false
 
@@ -26,6 +27,7 @@ struct AuditBenchmarkCommand: AsyncParsableCommand {
         options.privateCluster = privateCluster
         options.verifyRuns = verifyRuns
         options.verifyOnly = verifyOnly
+        options.verifyBatch = verifyBatch
         try await AuditBenchmark.run(
             environment: ProcessInfo.processInfo.environment, options: options,
             output: {

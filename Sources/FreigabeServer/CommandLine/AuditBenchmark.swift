@@ -26,6 +26,8 @@ public enum AuditBenchmark {
         public var verifyRuns = 1
         /// Only load, seal and verify: no query figures, no exports.
         public var verifyOnly = false
+        /// Rows per statement of the database verification (nil: its default).
+        public var verifyBatch: Int?
 
         public init() {}
     }
@@ -137,7 +139,9 @@ public enum AuditBenchmark {
                 // The peak of the verification alone, not of the bulk load before it.
                 let reset = resetPeakResident()
                 let (verifySeconds, report) = try await timed {
-                    try await AuditVerification(client: app, key: signer.verifierKey, appRole: nil).run(logger: logger)
+                    var verification = AuditVerification(client: app, key: signer.verifierKey, appRole: nil)
+                    if let batch = options.verifyBatch { verification.batchSize = batch }
+                    return try await verification.run(logger: logger)
                 }
                 output(
                     rate("verify (database), run \(run)", count: Int(treeSize), seconds: verifySeconds)
