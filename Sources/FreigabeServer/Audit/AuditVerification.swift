@@ -113,26 +113,20 @@ struct AuditVerification: Sendable {
         var slowPathEvents = 0
         // Keyset on (sequence, event row): in the order of the primary key, and no row is skipped even
         // if someone with the owner's rights dropped the key and doubled a sequence number.
-        // One batch ahead: while a batch is hashed, the next one is read (its keyset starts after the
-        // last row of this one), so that hashing and PostgreSQL's reading overlap. At most two batches
-        // are held, whatever the log's size.
-        var next: Task<[PostgresRow], any Error>? = prefetch(after: nil, logger: logger)
-        defer { next?.cancel() }
-        while let pending = next {
-            let rows = try await pending.value
-            next = nil
-            if rows.count >= batchSize, let last = rows.last {
-                let key = try SealedRowEncoder.key(of: last)
-                next = prefetch(after: (key.sequence, key.eventRow), logger: logger)
-            }
-            for row in rows {
-                if let (leaf, _) = fast.leaf(of: row) {
+        var after: (sequence: Int64, row: Int64)?
+        while true {
+            var rowsInBatch = 0
+            for try await row in try await client.query(batchQuery(after: after), logger: logger) {
+                rowsInBatch += 1
+                if let (leaf, key) = fast.leaf(of: row) {
+                    after = (key.sequence, key.eventRow)
                     if failure == nil { failure = verification.check(leaf) }
                     continue
                 }
                 slowPathEvents += 1
                 // The payload as the row holds it now: a changed comment changes its hash, hence the leaf.
                 let sealed = try SealedEvent(row)
+                after = (Int64(sealed.sequence), sealed.stored.id)
                 if sealed.holdsTextAfterErasure, let redaction = sealed.redaction {
                     problems.append(
                         "event at position \(sealed.sequence): its payload was erased on "
@@ -141,24 +135,10 @@ struct AuditVerification: Sendable {
                 }
                 if failure == nil { failure = verification.check(sealed.verifiable) }
             }
+            if rowsInBatch < batchSize { break }
         }
         if let failure { return (.failure(failure), problems, slowPathEvents) }
         return (verification.finish(), problems, slowPathEvents)
-    }
-
-    /// One batch's rows, read whole by a task of its own: ``verifyEvents(checkpoints:logger:)`` hashes
-    /// the batch before while this one arrives.
-    private func prefetch(
-        after: (sequence: Int64, row: Int64)?, logger: Logger
-    ) -> Task<[PostgresRow], any Error> {
-        let query = batchQuery(after: after)
-        let (client, batchSize) = (client, batchSize)
-        return Task {
-            var rows: [PostgresRow] = []
-            rows.reserveCapacity(batchSize)
-            for try await row in try await client.query(query, logger: logger) { rows.append(row) }
-            return rows
-        }
     }
 
     private func batchQuery(after: (sequence: Int64, row: Int64)?) -> PostgresQuery {

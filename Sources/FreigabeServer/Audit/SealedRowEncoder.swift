@@ -25,16 +25,6 @@ struct SealedRowEncoder {
         try? read(row)
     }
 
-    /// A row's place in the keyset (its sequence number and `e.id`), read without the rest: the next
-    /// batch is asked for before this one is hashed.
-    static func key(of row: PostgresRow) throws -> Key {
-        var cells = RowCursor(row)
-        let sequence: Int64 = try cells.next()
-        // s.event_id … r.redacted_by (SealedEvent.columns), then e.id.
-        for _ in 0..<7 { _ = try cells.nextCell() }
-        return Key(sequence: sequence, eventRow: try cells.next())
-    }
-
     /// Not taken by the fast path: the slow path decides.
     private struct SlowPath: Error {}
 
