@@ -43,8 +43,10 @@ struct SealedRowEncoder {
         _ = try cells.nextCell()
         let recordedBytes: ByteBuffer = try cells.next()
         guard let recorded = SHA256Hash(bytes: recordedBytes.readableBytesView) else { throw SlowPath() }
-        _ = try cells.nextCell()
-        _ = try cells.nextCell()
+        // Not part of the leaf, but decoded as the slow path decodes them: a cell it cannot decode
+        // (a column whose type an owner changed) must stop here as it stops there.
+        let _: Date? = try cells.next()
+        let _: String? = try cells.next()
         // AuditEventRow.columns: e.id, e.occurred_at, e.actor, e.acting_for, e.role, e.as_escalation,
         // e.request_id, e.dataset_id, e.event, e.decision, e.step, e.state, e.comment,
         // host(e.client_address), e.details::text.
