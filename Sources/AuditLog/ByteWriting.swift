@@ -152,6 +152,37 @@ func uuidBytes(text: UnsafeBufferPointer<UInt8>, lowercaseOnly: Bool) -> UUIDByt
     return parsed ? raw : nil
 }
 
+/// The length of the well-formed UTF-8 sequence (RFC 3629 §4: no overlong forms, no surrogates, at
+/// most U+10FFFF) starting with a byte ≥ 0x80 at `index`; nil when it is not one.
+func utf8SequenceLength(_ input: UnsafeBufferPointer<UInt8>, at index: Int) -> Int? {
+    let lead = input[index]
+    let length: Int
+    var low: UInt8 = 0x80
+    var high: UInt8 = 0xBF
+    switch lead {
+    case 0xC2...0xDF: length = 2
+    case 0xE0:
+        length = 3
+        low = 0xA0
+    case 0xE1...0xEC, 0xEE...0xEF: length = 3
+    case 0xED:
+        length = 3
+        high = 0x9F
+    case 0xF0:
+        length = 4
+        low = 0x90
+    case 0xF1...0xF3: length = 4
+    case 0xF4:
+        length = 4
+        high = 0x8F
+    default: return nil
+    }
+    guard index + length <= input.count else { return nil }
+    guard (low...high).contains(input[index + 1]) else { return nil }
+    for offset in 2..<length where !(0x80...0xBF).contains(input[index + offset]) { return nil }
+    return length
+}
+
 /// Why bytes are not a canonical encoding (``AuditEventEncoder/decode(_:)``,
 /// ``AuditPayload/init(canonicalEncoding:)``).
 public enum CanonicalDecodingError: Error, Sendable, Hashable, CustomStringConvertible {

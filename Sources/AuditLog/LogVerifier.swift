@@ -172,6 +172,16 @@ public struct LogVerification: Sendable {
         return checkReachedCheckpoints()
     }
 
+    /// The event at the next position, whose leaf ``StoredEventEncoder`` recomputed from the stored row
+    /// and found equal to the recorded one (format version 1, payload present and hashed): what is left
+    /// of ``check(_:)-(VerifiableEvent)`` is its place in the sequence and the tree.
+    public mutating func check(_ leaf: RecomputedLeaf) -> VerificationFailure? {
+        let position = frontier.size
+        guard leaf.sequence == position else { return .sequenceMismatch(position: position, found: leaf.sequence) }
+        frontier.append(leafHash: leaf.leafHash)
+        return checkReachedCheckpoints()
+    }
+
     /// After the last event: no checkpoint may be larger than the log.
     public func finish() -> Result<VerificationSummary, VerificationFailure> {
         if next < checkpoints.endIndex {

@@ -22,6 +22,13 @@ public struct SHA256Hash: Sendable, Hashable {
     /// Takes exactly 32 bytes; any other count is not a SHA-256 value.
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == Self.byteCount else { return nil }
+        // Straight from contiguous storage (a database cell's bytes): no array per hash read.
+        if let hash = bytes.withContiguousStorageIfAvailable({
+            SHA256Hash(loadingFrom: UnsafeRawPointer($0.baseAddress!))
+        }) {
+            self = hash
+            return
+        }
         let array = Array(bytes)
         self = array.withUnsafeBytes { SHA256Hash(loadingFrom: $0.baseAddress!) }
     }

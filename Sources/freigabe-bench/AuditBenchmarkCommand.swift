@@ -12,6 +12,9 @@ struct AuditBenchmarkCommand: AsyncParsableCommand {
     @Option(help: "Audit events to seal afterwards through the sealer.") var sealEvents = 20_000
     @Option(help: "Exports and their offline verification only up to this many events.") var exportLimit = 1_000_000
     @Option(help: "Queries per query figure.") var queries = 200
+    @Option(help: "How often to run the database verification at the end.") var verifyRuns = 1
+    @Flag(help: "Only load, seal and verify: no query figures, no exports.") var verifyOnly = false
+    @Option(help: "Rows per statement of the database verification.") var verifyBatch: Int?
     @Flag(help: "Run in a PostgreSQL cluster of its own (FREIGABE_PG_BIN), restarted for the cold figures.")
     var privateCluster = false
 
@@ -22,6 +25,9 @@ struct AuditBenchmarkCommand: AsyncParsableCommand {
         options.exportLimit = exportLimit
         options.queries = queries
         options.privateCluster = privateCluster
+        options.verifyRuns = verifyRuns
+        options.verifyOnly = verifyOnly
+        options.verifyBatch = verifyBatch
         try await AuditBenchmark.run(
             environment: ProcessInfo.processInfo.environment, options: options,
             output: {

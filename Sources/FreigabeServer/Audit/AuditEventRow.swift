@@ -37,11 +37,21 @@ struct AuditEventRow: Sendable {
             details: try cells.next())
     }
 
+    /// The keys of the payload's texts.
+    enum PayloadField: String, CaseIterable {
+        case clientAddress = "client_address"
+        case comment
+        case details
+
+        /// In ascending byte order of their keys, the order of the canonical encoding.
+        static let inKeyOrder: [PayloadField] = [.clientAddress, .comment, .details]
+    }
+
     /// The payload's texts: only those the row has.
     var payloadFields: [String: String] {
-        var fields = ["details": row.details]
-        if let comment = row.comment { fields["comment"] = comment }
-        if let clientAddress = row.clientAddress { fields["client_address"] = clientAddress }
+        var fields = [PayloadField.details.rawValue: row.details]
+        if let comment = row.comment { fields[PayloadField.comment.rawValue] = comment }
+        if let clientAddress = row.clientAddress { fields[PayloadField.clientAddress.rawValue] = clientAddress }
         return fields
     }
 
@@ -58,7 +68,12 @@ struct AuditEventRow: Sendable {
     /// then named with `acting_for`), `deputy` for a deputy, none for one's own role. Rows written before
     /// migration 13 have no escalation flag and were sealed with at most `deputy`, which this still gives.
     var capacity: String? {
-        if row.asEscalation { return AuditFilter.Capacity.escalation.rawValue }
-        return row.actingFor == nil ? nil : AuditFilter.Capacity.deputy.rawValue
+        Self.capacity(asEscalation: row.asEscalation, actingFor: row.actingFor != nil)
+    }
+
+    /// ``capacity`` from the two columns it depends on (also for ``SealedRowEncoder``, which has no row).
+    static func capacity(asEscalation: Bool, actingFor: Bool) -> String? {
+        if asEscalation { return AuditFilter.Capacity.escalation.rawValue }
+        return actingFor ? AuditFilter.Capacity.deputy.rawValue : nil
     }
 }

@@ -334,7 +334,11 @@ struct SealedEvent: Sendable {
     init(_ row: PostgresRow) throws {
         var cells = RowCursor(row)
         let sequence: Int64 = try cells.next()
-        self.sequence = UInt64(sequence)
+        // The table's CHECK keeps these out; without it (an owner's doing) they must not trap the verifier.
+        guard let place = UInt64(exactly: sequence) else {
+            throw ServiceError.internal("audit seal has the negative sequence number \(sequence)")
+        }
+        self.sequence = place
         eventID = try cells.next()
         formatVersion = try cells.next()
         let salt: ByteBuffer? = try cells.next()
@@ -348,6 +352,9 @@ struct SealedEvent: Sendable {
         self.leafHash = hash
         stored = try AuditEventRow(&cells)
         if let salt {
+            guard salt.readableBytes <= Int(UInt8.max) else {
+                throw ServiceError.internal("audit seal \(sequence) has a payload salt of \(salt.readableBytes) bytes")
+            }
             let payload = AuditPayload(salt: Array(salt.readableBytesView), fields: stored.payloadFields)
             self.payload = .present(payload)
             payloadHash = payload.hash

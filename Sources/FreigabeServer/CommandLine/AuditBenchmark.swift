@@ -22,6 +22,12 @@ public enum AuditBenchmark {
         public var privateCluster = false
         public var exportLimit = 1_000_000
         public var queries = 200
+        /// How often the database verification runs at the end (A/B comparisons on a noisy machine).
+        public var verifyRuns = 1
+        /// Only load, seal and verify: no query figures, no exports.
+        public var verifyOnly = false
+        /// Rows per statement of the database verification (nil: its default).
+        public var verifyBatch: Int?
 
         public init() {}
     }
@@ -89,12 +95,13 @@ public enum AuditBenchmark {
                 size = grown
             }
             output(rate("seal (AuditSealer)", count: Int(size) - options.events, seconds: seconds))
+            guard !options.verifyOnly else { return size }
             let probe = QueryProbe(bulk: bulk, query: AuditQuery(client: app))
             output(try await probe.personMonth(count: options.queries, seed: 1, label: "warm", logger: logger))
             output(try await probe.deepPages(treeSize: size, logger: logger))
             return size
         }
-        if let cluster {
+        if let cluster, !options.verifyOnly {
             try cluster.restart()
             try await Database.withClient(settings, logger: logger) { app in
                 let probe = QueryProbe(bulk: bulk, query: AuditQuery(client: app))
@@ -105,7 +112,9 @@ public enum AuditBenchmark {
             }
         }
         try await Database.withClient(settings, logger: logger) { app in
-            if Int(treeSize) <= options.exportLimit {
+            if options.verifyOnly {
+                output("queries and exports skipped (--verify-only)")
+            } else if Int(treeSize) <= options.exportLimit {
                 try await exports(app: app, signer: signer, folder: folder, logger: logger, output: output)
                 if let cluster {
                     // The alternative the issue names for the command line: `COPY … TO STDOUT` through libpq
@@ -126,12 +135,21 @@ public enum AuditBenchmark {
             } else {
                 output("exports skipped: \(treeSize) events > \(options.exportLimit) (--export-limit)")
             }
-            let (verifySeconds, report) = try await timed {
-                try await AuditVerification(client: app, key: signer.verifierKey, appRole: nil).run(logger: logger)
+            for run in 1...max(options.verifyRuns, 1) {
+                // The peak of the verification alone, not of the bulk load before it.
+                let reset = resetPeakResident()
+                let (verifySeconds, report) = try await timed {
+                    var verification = AuditVerification(client: app, key: signer.verifierKey, appRole: nil)
+                    if let batch = options.verifyBatch { verification.batchSize = batch }
+                    return try await verification.run(logger: logger)
+                }
+                output(
+                    rate("verify (database), run \(run)", count: Int(treeSize), seconds: verifySeconds)
+                        + ", load \(loadAverage()), \(report.slowPathEvents) read the slow way"
+                        + (reset
+                            ? ", peak RSS during it \(peakResidentMegabytes().map { "\($0) MB" } ?? "unknown")" : "")
+                        + (report.holds ? "" : " NOT HOLDING: \(report.problems.prefix(3))"))
             }
-            output(
-                rate("verify (database)", count: Int(treeSize), seconds: verifySeconds)
-                    + (report.holds ? "" : " NOT HOLDING: \(report.problems.prefix(3))"))
         }
         output("peak RSS: \(peakResidentMegabytes().map { "\($0) MB" } ?? "unknown")")
         try await Database.withClient(base, admin: true, logger: logger) { admin in
@@ -193,6 +211,14 @@ public enum AuditBenchmark {
         String(
             format: "%@: %d events in %.2f s, %.0f events/s", what, count, seconds,
             seconds > 0 ? Double(count) / seconds : 0)
+    }
+
+    /// Sets VmHWM back to the current RSS (Linux: `5` into /proc/self/clear_refs), so that the next
+    /// ``peakResidentMegabytes()`` is the peak of what follows; false where that is not possible.
+    static func resetPeakResident() -> Bool {
+        guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
+        defer { try? handle.close() }
+        return (try? handle.write(contentsOf: Data("5".utf8))) != nil
     }
 
     /// VmHWM from /proc/self/status (Linux).

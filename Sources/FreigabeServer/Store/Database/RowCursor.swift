@@ -14,6 +14,13 @@ struct RowCursor {
         guard let cell = cells.next() else { throw RowCursorError.noMoreColumns(Value.self) }
         return try cell.decode(Value.self)
     }
+
+    /// The next cell as it came: for a reader that takes its bytes without decoding (`audit verify`'s
+    /// ``SealedRowEncoder``) or skips it.
+    mutating func nextCell() throws -> PostgresCell {
+        guard let cell = cells.next() else { throw RowCursorError.noMoreColumns(PostgresCell.self) }
+        return cell
+    }
 }
 
 /// A reader asked for more cells than the SELECT named: a programming error, reported instead of trapping.
