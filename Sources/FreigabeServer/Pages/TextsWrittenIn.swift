@@ -30,10 +30,10 @@ enum TextsWrittenIn {
         result.reserveCapacity(source.utf8.count)
         var rest = source[...]
         while let open = rest.range(of: "{{") {
-            result += rest[..<open.lowerBound]
             let inside = rest[open.upperBound...]
             // An unclosed tag is the parser's error to report: left as it is.
             guard let close = inside.range(of: "}}") else { break }
+            result += rest[..<open.lowerBound]
             if let text = text(named: inside[..<close.lowerBound], in: catalog) {
                 result += HTMLEscaping.escape(text)
             } else {

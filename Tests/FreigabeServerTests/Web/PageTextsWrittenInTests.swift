@@ -132,13 +132,13 @@ struct PageTextsWrittenInTests {
             for round in 0..<3 {
                 view = try await store.decide(
                     view, by: People.otto, .requestChanges(question: "Frage \(round) \(Self.hostile)"),
-                    at: Clock.days(round * 2 + 1))
+                    at: Clock.days(Double(round * 2 + 1)))
                 view = try await fixture.service.resubmit(
                     requestID: view.id,
                     changes: Resubmission(
                         comment: "Antwort \(round) \(Self.hostile)",
                         changes: RequestDetails.Patch(values: RequestDetails(purpose: Self.hostile), given: [.purpose])),
-                    caller: People.anna, now: Clock.days(round * 2 + 2), logger: store.logger)
+                    caller: People.anna, now: Clock.days(Double(round * 2 + 2)), logger: store.logger)
             }
             view = try await store.decide(
                 view, by: People.otto, .approve(comment: Self.hostile, licence: nil, portalURL: nil),
