@@ -7,23 +7,48 @@ import Synchronization
 /// formatter (about 0.2 ms), which was 42 % of an inbox page with 500 rows (`make bench-web`). Pages,
 /// mails and API messages all format through here. Formatting runs under the lock, so the non-Sendable
 /// formatters are never shared between threads.
+///
+/// The texts made are kept too, by exact date: the same dates come back on every view of a page (an
+/// inbox's deadlines, a request's timeline as each approver opens it), and ICU's formatting was 2–3 %
+/// of such a page's CPU (`make bench-web`). At most ``keptTexts`` are kept; then they are all dropped.
 enum BerlinDates {
     static let timeZone = TimeZone(identifier: "Europe/Berlin")!
 
-    private static let formatters = Mutex<[String: DateFormatter]>([:])
+    /// Bounds the memory of the kept texts (about 100 bytes each).
+    static let keptTexts = 8192
+
+    private struct Formatted: Hashable {
+        var format: String
+        var date: Date
+    }
+
+    private struct State {
+        var formatters: [String: DateFormatter] = [:]
+        var texts: [Formatted: String] = [:]
+    }
+
+    private static let state = Mutex(State())
 
     /// `date` in `pattern` (`DateFormatter` syntax) for `locale` (e.g. `de_DE`, `en_US_POSIX`).
     static func format(_ date: Date, pattern: String, locale: String) -> String {
-        let key = locale + "|" + pattern
-        return formatters.withLock { cache in
-            if let formatter = cache[key] { return formatter.string(from: date) }
-            let formatter = DateFormatter()
-            formatter.calendar = Calendar(identifier: .gregorian)
-            formatter.locale = Locale(identifier: locale)
-            formatter.timeZone = timeZone
-            formatter.dateFormat = pattern
-            cache[key] = formatter
-            return formatter.string(from: date)
+        let key = Formatted(format: locale + "|" + pattern, date: date)
+        return state.withLock { state in
+            if let text = state.texts[key] { return text }
+            let formatter: DateFormatter
+            if let existing = state.formatters[key.format] {
+                formatter = existing
+            } else {
+                formatter = DateFormatter()
+                formatter.calendar = Calendar(identifier: .gregorian)
+                formatter.locale = Locale(identifier: locale)
+                formatter.timeZone = timeZone
+                formatter.dateFormat = pattern
+                state.formatters[key.format] = formatter
+            }
+            let text = formatter.string(from: date)
+            if state.texts.count >= keptTexts { state.texts.removeAll(keepingCapacity: true) }
+            state.texts[key] = text
+            return text
         }
     }
 }

@@ -14,14 +14,20 @@ public struct PageRenderer: Sendable {
         "case-file",
     ]
 
+    /// The templates as written, with their `{{t.…}}` lookups: mails, and the reference the pages' own
+    /// libraries are tested against.
     let library: MustacheLibrary
+    /// The templates of each language (by catalogue language) with its texts written in (``TextsWrittenIn``):
+    /// what pages render with.
+    let pageLibraries: [String: MustacheLibrary]
     /// The texts of every language, shared with the API's problem answers.
     public let texts: StringCatalogs
     /// Chooses the language of a request from its `Accept-Language` header.
     public var negotiation: LanguageNegotiation { texts.negotiation }
 
-    init(library: MustacheLibrary, catalogs: [String: StringCatalog]) {
+    init(library: MustacheLibrary, pageLibraries: [String: MustacheLibrary], catalogs: [String: StringCatalog]) {
         self.library = library
+        self.pageLibraries = pageLibraries
         self.texts = StringCatalogs(catalogs)
     }
 
@@ -55,7 +61,21 @@ public struct PageRenderer: Sendable {
             )
         }
         let catalogs = try loadCatalogs(from: URL(fileURLWithPath: resolved).appendingPathComponent("strings"))
-        return PageRenderer(library: library, catalogs: catalogs)
+        let pageLibraries: [String: MustacheLibrary]
+        do {
+            pageLibraries = try TextsWrittenIn.libraries(
+                sources: try TextsWrittenIn.sources(in: resolved), catalogs: catalogs)
+        } catch {
+            // Every file parsed above; only a text written in could break one, which the rules of
+            // `TextsWrittenIn` rule out.
+            throw ConfigurationError(
+                code: .invalidTemplates,
+                key: AppConfiguration.Key.templatesDirectory,
+                description: "Die Vorlagen in „\(directory)“ lassen sich mit den Texten nicht vorbereiten.",
+                details: String(describing: error)
+            )
+        }
+        return PageRenderer(library: library, pageLibraries: pageLibraries, catalogs: catalogs)
     }
 
     fileprivate static func loadCatalogs(from folder: URL) throws -> [String: StringCatalog] {
@@ -97,11 +117,34 @@ public struct PageRenderer: Sendable {
     ///
     /// - Returns: The HTML, or nil if there is no such template.
     public func render(_ template: String, language: String, values: [String: Any] = [:]) -> String? {
+        render(template, language: language, values: values, textsWrittenIn: true)
+    }
+
+    /// `textsWrittenIn: false` renders with the templates as written, every `{{t.…}}` looked up: the
+    /// reference a test holds the pages' libraries to.
+    func render(_ template: String, language: String, values: [String: Any], textsWrittenIn: Bool) -> String? {
         let catalog = catalog(for: language)
-        var context: [String: Any] = values
-        context["lang"] = catalog.language
-        context["t"] = catalog.root
-        return library.render(context, withTemplate: template)
+        let library = textsWrittenIn ? pageLibraries[catalog.language] ?? library : library
+        return library.render(PageContext(values: values, catalog: catalog), withTemplate: template)
+    }
+}
+
+/// The outermost context of a page: `lang`, the texts under `t` (for the lookups that are not written in,
+/// see ``TextsWrittenIn``) and the page's values, as the dictionary `["lang": …, "t": …] + values` answered.
+///
+/// A struct because every name a page's sections do not answer ends here, and swift-mustache finds a
+/// `MustacheParent` by a dynamic cast: the dictionary's conformance is conditional (`Key == String`),
+/// which the runtime checks on every cast.
+struct PageContext: MustacheParent {
+    var values: [String: Any]
+    var catalog: StringCatalog
+
+    func child(named name: String) -> Any? {
+        switch name {
+        case "lang": catalog.language
+        case "t": catalog.root
+        default: values[name]
+        }
     }
 }
 
