@@ -89,7 +89,9 @@ enum StoredRequestFacts {
             (a.decidedAtMicroseconds, b.decidedAtMicroseconds) = (nil, nil)
             guard a == b else { return false }
             switch (decidedAtMicroseconds, other.decidedAtMicroseconds) {
-            case (let x?, let y?): return abs(x - y) <= 1
+            case (let x?, let y?):
+                return AuditTimestamp(microsecondsSinceEpoch: x).isSameStoredInstant(
+                    as: AuditTimestamp(microsecondsSinceEpoch: y))
             case (nil, nil): return true
             default: return false
             }

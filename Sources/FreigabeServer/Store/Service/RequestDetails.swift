@@ -264,7 +264,7 @@ extension RequestDetails {
             let (row, log) = (stated[key] ?? .null, logged[key] ?? .null)
             if row == log { continue }
             if case .string(let a) = row, case .string(let b) = log, let a = AuditTimestamp(rfc3339: a),
-                let b = AuditTimestamp(rfc3339: b), abs(a.microsecondsSinceEpoch - b.microsecondsSinceEpoch) <= 1
+                let b = AuditTimestamp(rfc3339: b), a.isSameStoredInstant(as: b)
             {
                 continue
             }

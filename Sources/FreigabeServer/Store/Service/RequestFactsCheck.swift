@@ -1,3 +1,4 @@
+import AuditLog
 import Foundation
 import Logging
 import PostgresNIO
@@ -72,6 +73,14 @@ enum RequestFactsCheck {
                 .internal, message: UserText("general.request_inconsistent"),
                 details: "request \(record.id.uuidString.lowercased()) disagrees with its facts: \(mismatch)")
         }
+    }
+}
+
+extension AuditTimestamp {
+    /// Whether a stored copy of a time is this one: a `Date` reaches PostgreSQL through another rounding
+    /// than the log's text or a snapshot's JSON `Double`, so copies of one instant may differ by 1 µs.
+    func isSameStoredInstant(as other: AuditTimestamp) -> Bool {
+        abs(microsecondsSinceEpoch - other.microsecondsSinceEpoch) <= 1
     }
 }
 
