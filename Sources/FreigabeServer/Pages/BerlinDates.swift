@@ -17,13 +17,19 @@ enum BerlinDates {
     /// Bounds the memory of the kept texts (about 100 bytes each).
     static let keptTexts = 8192
 
+    /// A formatter's settings: compared field by field, no key text built per call.
+    private struct Format: Hashable {
+        var locale: String
+        var pattern: String
+    }
+
     private struct Formatted: Hashable {
-        var format: String
+        var format: Format
         var date: Date
     }
 
     private struct State {
-        var formatters: [String: DateFormatter] = [:]
+        var formatters: [Format: DateFormatter] = [:]
         var texts: [Formatted: String] = [:]
     }
 
@@ -31,7 +37,7 @@ enum BerlinDates {
 
     /// `date` in `pattern` (`DateFormatter` syntax) for `locale` (e.g. `de_DE`, `en_US_POSIX`).
     static func format(_ date: Date, pattern: String, locale: String) -> String {
-        let key = Formatted(format: locale + "|" + pattern, date: date)
+        let key = Formatted(format: Format(locale: locale, pattern: pattern), date: date)
         return state.withLock { state in
             if let text = state.texts[key] { return text }
             let formatter: DateFormatter
