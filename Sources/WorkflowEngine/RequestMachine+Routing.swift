@@ -24,6 +24,14 @@ struct StepApplicability {
     }
 }
 
+extension WorkflowDefinition {
+    /// The branches of step `id` that a request with `facts` waits for when it enters the step, in
+    /// definition order (what ``StepProgress/activeBranches`` holds); nil when there is no such step.
+    public func activeBranches(ofStep id: String, facts: RequestFacts) -> [String]? {
+        step(id).map { StepApplicability(step: $0, facts: facts).activeBranches.map(\.id) }
+    }
+}
+
 /// Where entering a node leads: the steps and branches skipped on the way, then the step or end reached.
 struct Route {
     enum Stop {

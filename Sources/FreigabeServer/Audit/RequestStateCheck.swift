@@ -10,7 +10,7 @@ import WorkflowEngine
 /// The snapshot is what the engine works from, and an UPDATE by the tables' owner (triggers disabled or
 /// not: `requests` has none, it must change) could make it show a decider who never decided, or the row a
 /// recipient nobody approved. The decisions and the audit events cannot be changed unseen, so they are
-/// the measure (``StoredRequestFacts/firstMismatch(snapshot:details:kind:facts:)`` lists the comparisons).
+/// the measure (``StoredRequestFacts/firstMismatch(snapshot:details:kind:facts:definition:)`` lists the comparisons).
 struct RequestStateCheck: Sendable {
     let client: PostgresClient
 
@@ -22,6 +22,7 @@ struct RequestStateCheck: Sendable {
 
     /// The first request that disagrees, described; nil when all agree. Streams the requests.
     func firstMismatch(logger: Logger) async throws -> String? {
+        let definitions = try await pinnedDefinitions(logger: logger)
         let rows = try await client.query(
             """
             SELECT r.number, \(unescaped: RequestRecord.columns), \(unescaped: RequestFactsCheck.columns)
@@ -39,13 +40,45 @@ struct RequestStateCheck: Sendable {
             } catch {
                 return "request \(number): its stored row cannot be read (\(error))"
             }
+            let definition: WorkflowDefinition
+            switch definitions[record.snapshot.pin] {
+            case .success(let read)?: definition = read
+            case .failure(let error)?:
+                return "request \(number): its workflow definition \(record.snapshot.pin) cannot be read (\(error))"
+            case nil:
+                // Pinned by a snapshot written after the pins were read: the next run compares it.
+                continue
+            }
             if let mismatch = StoredRequestFacts.firstMismatch(
-                snapshot: record.snapshot, details: record.details, kind: record.kind, facts: facts)
+                snapshot: record.snapshot, details: record.details, kind: record.kind, facts: facts,
+                definition: definition)
             {
                 return "request \(number) (\(record.id.uuidString.lowercased())): \(mismatch)"
             }
         }
         return nil
+    }
+
+    /// The definition of every workflow a request is pinned to, each read (from `workflow_definitions`,
+    /// as the server reads those of requests in flight) before the requests are streamed, so that no
+    /// second statement waits for a connection while the stream holds one.
+    private func pinnedDefinitions(logger: Logger) async throws -> [WorkflowPin: Result<WorkflowDefinition, any Error>]
+    {
+        let rows = try await client.query("SELECT DISTINCT (snapshot->'pin')::text FROM requests", logger: logger)
+        var pins: [WorkflowPin] = []
+        for try await text in rows.decode(String.self) {
+            pins.append(try StoredJSON.decode(WorkflowPin.self, from: text))
+        }
+        let stored = PinnedDefinitionCache(library: try WorkflowLibrary(sources: []))
+        var definitions: [WorkflowPin: Result<WorkflowDefinition, any Error>] = [:]
+        for pin in pins {
+            do {
+                definitions[pin] = .success(try await stored.definition(for: pin, client: client, logger: logger))
+            } catch {
+                definitions[pin] = .failure(error)
+            }
+        }
+        return definitions
     }
 }
 
@@ -112,9 +145,15 @@ enum StoredRequestFacts {
     /// 3. the `decisions` rows are the request's decision events in the log;
     /// 4. the state after the request's last engine event in the log is `requests.state`;
     /// 5. the snapshot's routing facts are the ones the last submission logged (where it did);
-    /// 6. the row's details are the ones the last submission logged (where it did, and not erased since).
+    /// 6. the row's details are the ones the last submission logged (where it did, and not erased since);
+    /// 7. what the snapshot says of its state beyond the name agrees with the facts
+    ///    (``stateMismatch(_:accessEnd:entry:textsErased:definition:)``).
+    ///
+    /// - Parameter definition: the workflow the request is pinned to; nil when it could not be read (then
+    ///   the branches a step waits for are not compared).
     static func firstMismatch(
-        snapshot: RequestSnapshot, details: RequestDetails, kind: ReleaseKind, facts: StoredFacts
+        snapshot: RequestSnapshot, details: RequestDetails, kind: ReleaseKind, facts: StoredFacts,
+        definition: WorkflowDefinition?
     ) -> String? {
         let rows: [DecisionFact]
         let logged: [DecisionFact]
@@ -145,6 +184,19 @@ enum StoredRequestFacts {
         if let loggedState = facts.loggedState, loggedState != facts.state {
             return "requests.state is \(facts.state), the decision log's last event left it \(loggedState)"
         }
+        if let mismatch = submissionMismatch(snapshot, details: details, kind: kind, facts: facts) {
+            return mismatch
+        }
+        // After the row's details were held against the log: a rewritten access end is named there.
+        return stateMismatch(
+            snapshot, accessEnd: details.accessEnd, entry: facts.stepEntry, textsErased: facts.textsErased,
+            definition: definition)
+    }
+
+    /// The snapshot's routing facts and the row's details against what the last submission logged.
+    private static func submissionMismatch(
+        _ snapshot: RequestSnapshot, details: RequestDetails, kind: ReleaseKind, facts: StoredFacts
+    ) -> String? {
         guard let text = facts.loggedSubmission else { return nil }
         guard case .object(let submission)? = try? StoredJSON.decode(JSONValue.self, from: text) else {
             return "what the last submission logged cannot be read"
@@ -156,6 +208,95 @@ enum StoredRequestFacts {
             return details.loggedMismatch(request, kind: kind)
         }
         return nil
+    }
+
+    /// What the snapshot's state holds beyond its name (the timeline, the inbox and the engine's next
+    /// decision read it), against the facts; nil when all agree:
+    /// - a step in review (or sent back with a question): it was entered when the log says, escalated
+    ///   exactly when the log holds an escalation since, waits for the branches the definition names for
+    ///   the routing facts, its approvals are the decisions approving it since it was entered, and its
+    ///   deadline lies after its entry;
+    /// - a question: the one the last decision asked (unless erased);
+    /// - granted access: ends at the request's access end;
+    /// - the snapshot's access end is the request's.
+    ///
+    /// The deadline is not recomputed: it came from the public-holiday calendar of the day the step was
+    /// entered, and a calendar corrected since would call an honest deadline forged.
+    static func stateMismatch(
+        _ snapshot: RequestSnapshot, accessEnd: Date?, entry: LoggedStepEntry?, textsErased: Bool,
+        definition: WorkflowDefinition?
+    ) -> String? {
+        guard sameInstant(snapshot.accessEnd, accessEnd) else {
+            return "the snapshot's access end is not the request's"
+        }
+        switch snapshot.state {
+        case .inReview(let progress):
+            return progressMismatch(progress, snapshot: snapshot, entry: entry, definition: definition)
+        case .changesRequested(let progress, let question):
+            if let mismatch = progressMismatch(progress, snapshot: snapshot, entry: entry, definition: definition) {
+                return mismatch
+            }
+            let asking = snapshot.decisions.last
+            guard asking?.outcome == .changesRequested, asking?.step == progress.step else {
+                return "the snapshot asks a question no decision asked"
+            }
+            if !textsErased, asking?.comment != question {
+                return "the snapshot's question is not the one its last decision asked"
+            }
+            return nil
+        case .granted(_, let until):
+            guard sameInstant(until, accessEnd ?? snapshot.decisions.last?.at) else {
+                return "the snapshot's granted access does not end at the request's access end"
+            }
+            return nil
+        case .draft, .published, .closed:
+            return nil
+        }
+    }
+
+    private static func progressMismatch(
+        _ progress: StepProgress, snapshot: RequestSnapshot, entry: LoggedStepEntry?, definition: WorkflowDefinition?
+    ) -> String? {
+        let step = progress.step
+        if let entry {
+            guard AuditTimestamp(progress.enteredAt).isSameStoredInstant(as: entry.enteredAt) else {
+                return "the snapshot says step \(step) was entered at \(AuditTimestamp(progress.enteredAt)), "
+                    + "the decision log at \(entry.enteredAt)"
+            }
+            guard progress.escalated == entry.escalated else {
+                return progress.escalated
+                    ? "the snapshot says step \(step) escalated, the decision log holds no escalation of it"
+                    : "the decision log holds an escalation of step \(step), the snapshot says it did not escalate"
+            }
+        }
+        if let deadline = progress.deadline, deadline <= progress.enteredAt {
+            return "the snapshot's deadline of step \(step) is not after its entry"
+        }
+        if let definition, let expected = definition.activeBranches(ofStep: step, facts: snapshot.facts),
+            expected != progress.activeBranches
+        {
+            return "the snapshot says step \(step) waits for \(progress.activeBranches), "
+                + "the workflow for these facts names \(expected)"
+        }
+        let approving = snapshot.decisions.filter {
+            $0.outcome == .approved && $0.step == step && $0.at >= progress.enteredAt
+        }
+        let approvals = Dictionary(grouping: approving, by: \.branch)
+        guard approvals == progress.approvals else {
+            let said = progress.approvals.values.joined().map(\.person).sorted()
+            return "the snapshot says step \(step) was approved by \(said), "
+                + "its decisions since the step was entered by \(approving.map(\.person).sorted())"
+        }
+        return nil
+    }
+
+    /// Two stored copies of one optional instant, the same within what storage rounds.
+    private static func sameInstant(_ a: Date?, _ b: Date?) -> Bool {
+        switch (a, b) {
+        case (let a?, let b?): AuditTimestamp(a).isSameStoredInstant(as: AuditTimestamp(b))
+        case (nil, nil): true
+        default: false
+        }
     }
 
     private static func compare(

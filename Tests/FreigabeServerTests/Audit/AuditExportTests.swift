@@ -200,6 +200,105 @@ struct AuditExportTests {
         }
     }
 
+    @Test("what a snapshot says of its step, question or granted access, rewritten, is found by verify and the page")
+    func rewrittenStepStateIsFound() async throws {
+        try await ServiceFixture.with { fixture in
+            _ = try await lifecycles(fixture)
+            // An Open Data request at its parallel legal review (only the DSB branch applies), overdue and
+            // escalated by the timer.
+            var open = try await fixture.open("bevoelkerungsprognose", anonymisation: "Aggregiert auf Stadtbezirke.")
+            open = try await fixture.decide(open, by: People.marta, at: Clock.days(8))
+            open = try await fixture.decide(open, by: People.bea, at: Clock.days(8))
+            #expect(open.status.step == "legal_review")
+            _ = try await fixture.service.fireDueTimers(now: Clock.days(30), logger: logger)
+            _ = try await AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: nil).sealAll(
+                now: Clock.days(30), logger: logger)
+            #expect(
+                try await fixture.service.request(id: open.id, caller: People.anna, now: Clock.days(30), logger: logger)
+                    .status.escalated)
+            #expect(try await verify(fixture).problems == [])
+
+            func request(state: String) async throws -> UUID {
+                try #require(
+                    try await fixture.admin.query(
+                        "SELECT id FROM requests WHERE starts_with(state, \(state)) ORDER BY number LIMIT 1",
+                        logger: logger
+                    ).decode(UUID.self).first(where: { _ in true }))
+            }
+            let asked = try await request(state: "changes_requested:")
+            let granted = try await request(state: "granted:")
+            let progress = "'{state,inReview,_0"
+            let day = "86400"
+            // Each forgery alone, then put back.
+            let forgeries: [(id: UUID, forge: String, undo: String, found: String)] = [
+                (
+                    open.id,
+                    "jsonb_set(snapshot, \(progress),enteredAt}', to_jsonb((snapshot #>> \(progress),enteredAt}')::float8 - \(day)))",
+                    "jsonb_set(snapshot, \(progress),enteredAt}', to_jsonb((snapshot #>> \(progress),enteredAt}')::float8 + \(day)))",
+                    "the snapshot says step legal_review was entered at"
+                ),
+                (
+                    open.id, "jsonb_set(snapshot, \(progress),escalated}', 'false')",
+                    "jsonb_set(snapshot, \(progress),escalated}', 'true')",
+                    "the decision log holds an escalation of step legal_review, the snapshot says it did not escalate"
+                ),
+                (
+                    open.id, "jsonb_set(snapshot, \(progress),activeBranches}', '[\"security_review\"]')",
+                    "jsonb_set(snapshot, \(progress),activeBranches}', '[\"privacy_review\"]')",
+                    "the snapshot says step legal_review waits for [\"security_review\"], the workflow for these facts names [\"privacy_review\"]"
+                ),
+                (
+                    // The DSB's approval, made up from the owner's decision: the step would complete on
+                    // nobody's word.
+                    open.id,
+                    "jsonb_set(snapshot, \(progress),approvals}', jsonb_build_object('privacy_review', jsonb_build_array(jsonb_set(snapshot #> '{decisions,0}', '{branch}', '\"privacy_review\"'))))",
+                    "jsonb_set(snapshot, \(progress),approvals}', '{}')",
+                    "the snapshot says step legal_review was approved by [\"marta\"], its decisions since the step was entered by []"
+                ),
+                (
+                    open.id,
+                    "jsonb_set(snapshot, \(progress),deadline}', to_jsonb((snapshot #>> \(progress),deadline}')::float8 - 100 * \(day)))",
+                    "jsonb_set(snapshot, \(progress),deadline}', to_jsonb((snapshot #>> \(progress),deadline}')::float8 + 100 * \(day)))",
+                    "the snapshot's deadline of step legal_review is not after its entry"
+                ),
+                (
+                    asked, "jsonb_set(snapshot, '{state,changesRequested,question}', '\"Alles klar?\"')",
+                    "jsonb_set(snapshot, '{state,changesRequested,question}', '\"Wozu genau?\"')",
+                    "the snapshot's question is not the one its last decision asked"
+                ),
+                (
+                    granted,
+                    "jsonb_set(snapshot, '{state,granted,until}', to_jsonb((snapshot #>> '{state,granted,until}')::float8 + 365 * \(day)))",
+                    "jsonb_set(snapshot, '{state,granted,until}', to_jsonb((snapshot #>> '{state,granted,until}')::float8 - 365 * \(day)))",
+                    "the snapshot's granted access does not end at the request's access end"
+                ),
+                (
+                    granted,
+                    "jsonb_set(snapshot, '{accessEnd}', to_jsonb((snapshot #>> '{accessEnd}')::float8 + \(day)))",
+                    "jsonb_set(snapshot, '{accessEnd}', to_jsonb((snapshot #>> '{accessEnd}')::float8 - \(day)))",
+                    "the snapshot's access end is not the request's"
+                ),
+            ]
+            for (id, forge, undo, found) in forgeries {
+                let update = { (value: String) in
+                    PostgresQuery(
+                        unsafeSQL: "UPDATE requests SET snapshot = \(value) WHERE id = $1", binds: try Self.binds(id))
+                }
+                try await fixture.admin.query(try update(forge), logger: logger)
+                let problems = try await verify(fixture).problems
+                #expect(problems.count == 1, "\(forge): \(problems)")
+                #expect(problems.first?.contains(found) == true, "\(forge): \(problems)")
+                #expect(problems.first?.contains(id.uuidString.lowercased()) == true)
+                // The request's page and the API refuse to show the forged state.
+                await expectServiceError(.internal) {
+                    try await fixture.service.request(id: id, caller: People.anna, now: Clock.days(30), logger: logger)
+                }
+                try await fixture.admin.query(try update(undo), logger: logger)
+                #expect(try await verify(fixture).problems == [], "\(undo)")
+            }
+        }
+    }
+
     static func binds(_ id: UUID) throws -> PostgresBindings {
         var binds = PostgresBindings()
         try binds.append(id, context: .default)

@@ -69,11 +69,28 @@ struct RoutingTests {
         }
         note(try machine.submit(by: Fixtures.requester, at: Fixtures.t0))
         var time = Fixtures.t0
-        while case .inReview = machine.state {
+        while case .inReview(let progress) = machine.state {
+            // The query the server checks a stored snapshot with names the branches the step waits for.
+            #expect(
+                machine.definition.activeBranches(ofStep: progress.step, facts: machine.snapshot.facts)
+                    == progress.activeBranches)
             time = Fixtures.minutes(30, after: time)
             note(try Fixtures.approveCurrentStep(&machine, at: time))
         }
         return (asked, skipped, machine.state.name)
+    }
+
+    @Test("activeBranches(ofStep:facts:) knows no step the definition lacks")
+    func activeBranchesOfUnknownStep() throws {
+        let definition = try Fixtures.definition(.openData)
+        #expect(definition.activeBranches(ofStep: "no_such_step", facts: Fixtures.open()) == nil)
+        #expect(
+            definition.activeBranches(ofStep: "legal_review", facts: Fixtures.open(.confidential, .anonymised))
+                == ["privacy_review", "security_review"])
+        #expect(
+            definition.activeBranches(ofStep: "legal_review", facts: Fixtures.open(.public, .anonymised)) == [
+                "privacy_review"
+            ])
     }
 
     @Test(

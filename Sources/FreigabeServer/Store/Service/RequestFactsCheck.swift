@@ -2,6 +2,7 @@ import AuditLog
 import Foundation
 import Logging
 import PostgresNIO
+import WorkflowEngine
 
 /// The append-only facts behind one request (its `decisions` rows and its decision events in the log),
 /// read beside its mutable state so that nothing is shown from a snapshot the facts contradict.
@@ -51,9 +52,28 @@ enum RequestFactsCheck {
          ORDER BY e.id DESC LIMIT 1)
         """
 
+    /// When request `r` last entered review of a step, as the log says: `ARRAY[microseconds since 1970,
+    /// 1 when the log holds an escalation since, else 0]`; NULL when no logged event did.
+    ///
+    /// The entering event is the last engine event whose state `in_review:…` differs from the one before
+    /// it: a submission, a resubmission, or the decision that completed the step before. Every record of
+    /// one command names the state it led to, so the first of them is the one that differs.
+    static let loggedStepEntry = """
+        (SELECT ARRAY[(extract(epoch FROM x.occurred_at) * 1000000)::bigint,
+                      CASE WHEN EXISTS (
+                          SELECT 1 FROM audit_events s
+                          WHERE s.request_id = r.id AND s.event = 'escalated' AND s.id > x.id) THEN 1 ELSE 0 END]
+         FROM (SELECT e.id, e.occurred_at, e.state, lag(e.state) OVER (ORDER BY e.id) AS before
+               FROM audit_events e
+               WHERE e.request_id = r.id AND e.event = ANY(\(engineEventsArray)) AND e.state IS NOT NULL) x
+         WHERE starts_with(x.state, 'in_review:') AND x.state IS DISTINCT FROM x.before
+         ORDER BY x.id DESC LIMIT 1)
+        """
+
     /// The columns of ``StoredFacts``, in its order, for request `r`.
     static let columns =
-        "r.state, \(decisionRows), \(decisionEvents), \(loggedState), \(loggedSubmission), r.redaction_id IS NOT NULL"
+        "r.state, \(decisionRows), \(decisionEvents), \(loggedState), \(loggedSubmission), \(loggedStepEntry), "
+        + "r.redaction_id IS NOT NULL"
 
     /// ``RequestStateCheck/engineEvents`` as an SQL literal (fixed identifiers, no user input).
     private static let engineEventsArray =
@@ -65,9 +85,10 @@ enum RequestFactsCheck {
     ///
     /// - Throws: ``ServiceError`` `internal` with a message for people; `details` (for the log) names
     ///   the first disagreement.
-    static func check(_ record: RequestRecord, facts: StoredFacts) throws {
+    static func check(_ record: RequestRecord, facts: StoredFacts, definition: WorkflowDefinition) throws {
         if let mismatch = StoredRequestFacts.firstMismatch(
-            snapshot: record.snapshot, details: record.details, kind: record.kind, facts: facts)
+            snapshot: record.snapshot, details: record.details, kind: record.kind, facts: facts,
+            definition: definition)
         {
             throw ServiceError(
                 .internal, message: UserText("general.request_inconsistent"),
@@ -95,6 +116,8 @@ struct StoredFacts: Sendable {
     var loggedState: String?
     /// ``RequestFactsCheck/loggedSubmission``.
     var loggedSubmission: String?
+    /// ``RequestFactsCheck/loggedStepEntry``, read.
+    var stepEntry: LoggedStepEntry?
     /// `audit redact` erased the request's free texts (the row's details are no longer the ones stated).
     var textsErased: Bool
 
@@ -102,6 +125,27 @@ struct StoredFacts: Sendable {
     static func decode(_ cells: inout RowCursor) throws -> StoredFacts {
         StoredFacts(
             state: try cells.next(), decisions: try cells.next(), decisionEvents: try cells.next(),
-            loggedState: try cells.next(), loggedSubmission: try cells.next(), textsErased: try cells.next())
+            loggedState: try cells.next(), loggedSubmission: try cells.next(),
+            stepEntry: try LoggedStepEntry(cell: cells.next()), textsErased: try cells.next())
+    }
+}
+
+/// When a request last entered review of a step, and whether that step escalated since, as the log says.
+struct LoggedStepEntry: Sendable, Hashable {
+    var enteredAt: AuditTimestamp
+    var escalated: Bool
+
+    /// ``RequestFactsCheck/loggedStepEntry``'s cell; nil for NULL.
+    init?(cell: [Int64]?) throws {
+        guard let cell else { return nil }
+        guard cell.count == 2, cell[1] == 0 || cell[1] == 1 else {
+            throw ServiceError.internal("the logged step entry \(cell) is not [time, 0 or 1]")
+        }
+        self.init(enteredAt: AuditTimestamp(microsecondsSinceEpoch: cell[0]), escalated: cell[1] == 1)
+    }
+
+    init(enteredAt: AuditTimestamp, escalated: Bool) {
+        self.enteredAt = enteredAt
+        self.escalated = escalated
     }
 }

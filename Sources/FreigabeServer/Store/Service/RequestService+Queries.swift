@@ -78,7 +78,7 @@ extension RequestService {
                     occurredAt: now, actor: caller.uid, requestID: id, datasetID: read.record.datasetID,
                     event: .readDenied, state: read.machine.state.name, clientAddress: caller.clientAddress))
         }
-        try RequestFactsCheck.check(read.record, facts: read.facts)
+        try RequestFactsCheck.check(read.record, facts: read.facts, definition: read.machine.definition)
         var view = views.view(read.record, machine: read.machine, dataset: read.dataset, context: context, now: now)
         view.answers = try Self.answers(json: read.answers)
         view.textsErased = read.textsErased
