@@ -80,6 +80,9 @@ public struct AuditRecord: Hashable, Sendable {
     public var at: Date
     /// The name of the state the event led to (the same for every record of one event).
     public var state: String
+    /// The deadline of the step that state waits at (in review or sent back with a question), nil
+    /// elsewhere or without one: the log says when each decision was due, in the calendar of its day.
+    public var deadline: Date?
     /// The workflow definition the request runs on (`WorkflowPin.id`, `.version`); nil only in records
     /// the server writes itself, outside the engine.
     public var workflowID: String?
@@ -88,7 +91,7 @@ public struct AuditRecord: Hashable, Sendable {
     public init(
         event: Event, actor: String? = nil, actingFor: String? = nil, role: Role? = nil, asEscalation: Bool = false,
         step: String? = nil, comment: String? = nil, covers: [String] = [], at: Date, state: String,
-        workflowID: String? = nil, workflowVersion: Int? = nil
+        deadline: Date? = nil, workflowID: String? = nil, workflowVersion: Int? = nil
     ) {
         self.event = event
         self.actor = actor
@@ -100,6 +103,7 @@ public struct AuditRecord: Hashable, Sendable {
         self.covers = covers
         self.at = at
         self.state = state
+        self.deadline = deadline
         self.workflowID = workflowID
         self.workflowVersion = workflowVersion
     }

@@ -339,7 +339,7 @@ public struct RequestMachine: Hashable, Sendable {
         .audit(
             AuditRecord(
                 event: event, actor: actor, role: role, step: step, comment: comment, at: now, state: state.name,
-                workflowID: definition.id, workflowVersion: definition.version))
+                deadline: stepDeadline, workflowID: definition.id, workflowVersion: definition.version))
     }
 
     /// The record of a decision, in the capacity it was taken.
@@ -349,7 +349,15 @@ public struct RequestMachine: Hashable, Sendable {
                 event: event, actor: decision.person, actingFor: decision.actingFor, role: decision.role,
                 asEscalation: decision.asEscalation, step: decision.branch, comment: decision.comment,
                 covers: decision.covers.count > 1 ? decision.covers : [], at: decision.at, state: state.name,
-                workflowID: definition.id, workflowVersion: definition.version))
+                deadline: stepDeadline, workflowID: definition.id, workflowVersion: definition.version))
+    }
+
+    /// The deadline of the step the request waits at now, which every audit record of the event names.
+    private var stepDeadline: Date? {
+        switch state {
+        case .inReview(let progress), .changesRequested(let progress, _): progress.deadline
+        case .draft, .granted, .published, .closed: nil
+        }
     }
 
     // MARK: Helpers

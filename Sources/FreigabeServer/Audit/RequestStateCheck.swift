@@ -213,15 +213,16 @@ enum StoredRequestFacts {
     /// What the snapshot's state holds beyond its name (the timeline, the inbox and the engine's next
     /// decision read it), against the facts; nil when all agree:
     /// - a step in review (or sent back with a question): it was entered when the log says, escalated
-    ///   exactly when the log holds an escalation since, waits for the branches the definition names for
-    ///   the routing facts, its approvals are the decisions approving it since it was entered, and its
-    ///   deadline lies after its entry;
+    ///   exactly when the log holds an escalation since, is due when the entering event logged (where
+    ///   it did; else its deadline lies after its entry), waits for the branches the definition names for
+    ///   the routing facts, and its approvals are the decisions approving it since it was entered;
     /// - a question: the one the last decision asked (unless erased);
     /// - granted access: ends at the request's access end;
     /// - the snapshot's access end is the request's.
     ///
-    /// The deadline is not recomputed: it came from the public-holiday calendar of the day the step was
-    /// entered, and a calendar corrected since would call an honest deadline forged.
+    /// The deadline is compared with the logged one, not recomputed: it came from the public-holiday
+    /// calendar of the day the step was entered, and a calendar corrected since would call an honest
+    /// deadline forged.
     static func stateMismatch(
         _ snapshot: RequestSnapshot, accessEnd: Date?, entry: LoggedStepEntry?, textsErased: Bool,
         definition: WorkflowDefinition?
@@ -269,7 +270,13 @@ enum StoredRequestFacts {
                     : "the decision log holds an escalation of step \(step), the snapshot says it did not escalate"
             }
         }
-        if let deadline = progress.deadline, deadline <= progress.enteredAt {
+        if let logged = entry?.deadline {
+            guard let deadline = progress.deadline, AuditTimestamp(deadline).isSameStoredInstant(as: logged) else {
+                return
+                    "the snapshot says step \(step) is due \(progress.deadline.map { "\(AuditTimestamp($0))" } ?? "never"), "
+                    + "the decision log \(logged)"
+            }
+        } else if let deadline = progress.deadline, deadline <= progress.enteredAt {
             return "the snapshot's deadline of step \(step) is not after its entry"
         }
         if let definition, let expected = definition.activeBranches(ofStep: step, facts: snapshot.facts),

@@ -256,10 +256,11 @@ struct AuditExportTests {
                     "the snapshot says step legal_review was approved by [\"marta\"], its decisions since the step was entered by []"
                 ),
                 (
+                    // Three more days for the DSB: the step is no longer overdue on its pages.
                     open.id,
-                    "jsonb_set(snapshot, \(progress),deadline}', to_jsonb((snapshot #>> \(progress),deadline}')::float8 - 100 * \(day)))",
-                    "jsonb_set(snapshot, \(progress),deadline}', to_jsonb((snapshot #>> \(progress),deadline}')::float8 + 100 * \(day)))",
-                    "the snapshot's deadline of step legal_review is not after its entry"
+                    "jsonb_set(snapshot, \(progress),deadline}', to_jsonb((snapshot #>> \(progress),deadline}')::float8 + 3 * \(day)))",
+                    "jsonb_set(snapshot, \(progress),deadline}', to_jsonb((snapshot #>> \(progress),deadline}')::float8 - 3 * \(day)))",
+                    "the snapshot says step legal_review is due"
                 ),
                 (
                     asked, "jsonb_set(snapshot, '{state,changesRequested,question}', '\"Alles klar?\"')",

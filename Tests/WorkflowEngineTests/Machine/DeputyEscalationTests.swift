@@ -27,7 +27,7 @@ struct DeputyEscalationTests {
         #expect(
             effects.first
                 == Fixtures.after(
-                    "in_review:steward_review", machine.definition,
+                    "in_review:steward_review", machine,
                     [
                         Fixtures.audit(
                             .approved, actor: "paul", actingFor: "otto", role: .dataOwner, step: "owner_review",
@@ -85,7 +85,7 @@ struct DeputyEscalationTests {
         #expect(
             effects
                 == Fixtures.after(
-                    "in_review:owner_review", machine.definition,
+                    "in_review:owner_review", machine,
                     [
                         Fixtures.audit(.escalated, role: .governance, step: "owner_review", at: deadline),
                         .inform(
@@ -133,7 +133,7 @@ struct DeputyEscalationTests {
             #expect(
                 effects
                     == Fixtures.after(
-                        "in_review:\(step)", machine.definition,
+                        "in_review:\(step)", machine,
                         [
                             Fixtures.audit(.escalated, role: .governance, step: step, at: deadline),
                             .inform(
@@ -199,7 +199,7 @@ struct DeputyEscalationTests {
         #expect(
             effects
                 == Fixtures.after(
-                    "in_review:owner_review", machine.definition,
+                    "in_review:owner_review", machine,
                     [
                         Fixtures.audit(.reminded, step: "owner_review", at: due),
                         .remind(step: "owner_review", branch: "owner_review", role: .dataOwner, deadline: deadline),
@@ -225,7 +225,7 @@ struct DeputyEscalationTests {
         #expect(
             one
                 == Fixtures.after(
-                    "in_review:legal_review", machine.definition,
+                    "in_review:legal_review", machine,
                     [
                         Fixtures.audit(.reminded, step: "legal_review", at: due),
                         .remind(step: "legal_review", branch: "security_review", role: .isb, deadline: deadline),

@@ -71,7 +71,7 @@ struct ExpiryNoticeTests {
         #expect(
             effects
                 == Fixtures.after(
-                    "granted:granted", machine.definition,
+                    "granted:granted", machine,
                     [
                         Fixtures.audit(.expiryAnnounced, at: Self.noticeDue),
                         .notifyRequester(.expiring(until: Fixtures.accessEnd)),

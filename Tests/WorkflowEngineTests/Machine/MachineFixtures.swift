@@ -305,16 +305,32 @@ enum MachineFixtures {
     }
 
     /// The expected effects of one event on a request of `definition` that led to the state named `state`:
-    /// every audit record names that state and the workflow's id and version, as the engine promises, so
-    /// the comparison covers whole records.
-    static func after(_ state: String, _ definition: WorkflowDefinition, _ effects: [Effect]) -> [Effect] {
+    /// every audit record names that state, the deadline of the step it waits at and the workflow's id and
+    /// version, as the engine promises, so the comparison covers whole records.
+    ///
+    /// - Parameter deadline: the step's deadline; the tests that state it (``RoutingTests``) compare it
+    ///   with the working-day arithmetic, the others take it from the machine's state after the event.
+    static func after(
+        _ state: String, _ definition: WorkflowDefinition, deadline: Date? = nil, _ effects: [Effect]
+    ) -> [Effect] {
         effects.map { effect in
             guard case .audit(var record) = effect else { return effect }
             record.state = state
+            record.deadline = deadline
             record.workflowID = definition.id
             record.workflowVersion = definition.version
             return .audit(record)
         }
+    }
+
+    /// ``after(_:_:deadline:_:)`` for the state `machine` is in after the event.
+    static func after(_ state: String, _ machine: RequestMachine, _ effects: [Effect]) -> [Effect] {
+        let deadline: Date? =
+            switch machine.state {
+            case .inReview(let progress), .changesRequested(let progress, _): progress.deadline
+            case .draft, .granted, .published, .closed: nil
+            }
+        return after(state, machine.definition, deadline: deadline, effects)
     }
 
     static func auditRecords(_ effects: [Effect]) -> [AuditRecord] {

@@ -17,7 +17,7 @@ struct PersonalUnionTests {
         let effects = try machine.approve(by: Fixtures.sina, at: t1, comment: "als Owner und Steward")
         #expect(
             effects == Fixtures.after(
-                "in_review:privacy_review", machine.definition,
+                "in_review:privacy_review", machine,
                 [
                     Fixtures.audit(
                         .approved, actor: "sina", role: .dataOwner, step: "owner_review",
@@ -86,7 +86,7 @@ struct PersonalUnionTests {
         let effects = try machine.approve(by: Fixtures.sina, at: t1)
         #expect(
             effects == Fixtures.after(
-                "in_review:steward_review", machine.definition,
+                "in_review:steward_review", machine,
                 [
                     Fixtures.audit(.approved, actor: "sina", role: .dataOwner, step: "owner_review", at: t1),
                     .cancelTimers(step: "owner_review"),

@@ -65,7 +65,7 @@ struct QueryTests {
         #expect(
             effects.first
                 == Fixtures.after(
-                    "in_review:steward_review", definition,
+                    "in_review:steward_review", definition, deadline: Fixtures.deadline(5, from: deadline),
                     [
                         Fixtures.audit(
                             .approved, actor: "greta", role: .governance, asEscalation: true, step: "owner_review",

@@ -18,7 +18,7 @@ struct ResubmissionAndEndTests {
         #expect(
             effects
                 == Fixtures.after(
-                    "changes_requested:steward_review", machine.definition,
+                    "changes_requested:steward_review", machine,
                     [
                         Fixtures.audit(
                             .changesRequested, actor: "stefan", role: .dataSteward, step: "steward_review",
@@ -47,7 +47,7 @@ struct ResubmissionAndEndTests {
         let effects = try machine.resubmit(by: "anna", at: t1, comment: "Zweck ergänzt")
         #expect(
             effects == Fixtures.after(
-                "in_review:steward_review", machine.definition,
+                "in_review:steward_review", machine,
                 [
                     Fixtures.audit(
                         .resubmitted, actor: "anna", step: "steward_review", comment: "Zweck ergänzt", at: t1)
@@ -83,7 +83,7 @@ struct ResubmissionAndEndTests {
         let effects = try machine.resubmit(by: "anna", at: t1, facts: Fixtures.shared(.internal, .personal))
         #expect(
             effects == Fixtures.after(
-                "in_review:owner_review", machine.definition,
+                "in_review:owner_review", machine,
                 [
                     Fixtures.audit(.resubmitted, actor: "anna", step: "steward_review", at: t1)
                 ]) + Fixtures.entering("owner_review", role: .dataOwner, workingDays: 5, remindBefore: 2, at: t1))
@@ -133,7 +133,7 @@ struct ResubmissionAndEndTests {
         #expect(
             effects
                 == Fixtures.after(
-                    "closed:expired", machine.definition,
+                    "closed:expired", machine,
                     [
                         Fixtures.audit(.expired, at: until), .notifyRequester(.expired),
                         .inform(role: .dataOwner, .accessExpired),
@@ -167,7 +167,7 @@ struct ResubmissionAndEndTests {
         #expect(
             effects
                 == Fixtures.after(
-                    "closed:revoked", machine.definition,
+                    "closed:revoked", machine,
                     [
                         Fixtures.audit(
                             .revoked, actor: decider.person, role: role, step: "granted", comment: "Zweck entfallen",

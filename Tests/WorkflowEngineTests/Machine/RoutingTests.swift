@@ -157,7 +157,7 @@ struct RoutingTests {
         #expect(
             effects
                 == Fixtures.after(
-                    "in_review:owner_review", machine.definition,
+                    "in_review:owner_review", machine.definition, deadline: deadline,
                     [
                         Fixtures.audit(.submitted, actor: "anna", at: Fixtures.t0),
                         .notifyRequester(.submitted),
@@ -181,7 +181,7 @@ struct RoutingTests {
         let ownerEffects = try machine.approve(by: Fixtures.otto, at: t1, comment: "passt")
         #expect(
             ownerEffects == Fixtures.after(
-                "in_review:steward_review", machine.definition,
+                "in_review:steward_review", machine,
                 [
                     Fixtures.audit(
                         .approved, actor: "otto", role: .dataOwner, step: "owner_review", comment: "passt", at: t1),
@@ -192,7 +192,7 @@ struct RoutingTests {
         #expect(
             stewardEffects
                 == Fixtures.after(
-                    "granted:granted", machine.definition,
+                    "granted:granted", machine,
                     [
                         Fixtures.audit(.approved, actor: "stefan", role: .dataSteward, step: "steward_review", at: t2),
                         .cancelTimers(step: "steward_review"),
@@ -238,7 +238,7 @@ struct RoutingTests {
         let enter = try machine.approve(by: Fixtures.stefan, at: t1)
         #expect(
             enter == Fixtures.after(
-                "in_review:legal_review", machine.definition,
+                "in_review:legal_review", machine,
                 [
                     Fixtures.audit(.approved, actor: "stefan", role: .dataSteward, step: "steward_review", at: t1),
                     .cancelTimers(step: "steward_review"),
@@ -252,7 +252,7 @@ struct RoutingTests {
         #expect(
             first
                 == Fixtures.after(
-                    "in_review:legal_review", machine.definition,
+                    "in_review:legal_review", machine,
                     [
                         Fixtures.audit(.approved, actor: "ingo", role: .isb, step: "security_review", at: t2)
                     ]))
@@ -268,7 +268,7 @@ struct RoutingTests {
         let second = try machine.approve(by: Fixtures.dora, at: t3)
         #expect(
             second == Fixtures.after(
-                "in_review:publication", machine.definition,
+                "in_review:publication", machine,
                 [
                     Fixtures.audit(.approved, actor: "dora", role: .dsb, step: "privacy_review", at: t3),
                     .cancelTimers(step: "legal_review"),
@@ -286,7 +286,7 @@ struct RoutingTests {
         let effects = try machine.approve(by: Fixtures.stefan, at: Fixtures.t0)
         #expect(
             effects == Fixtures.after(
-                "in_review:legal_review", machine.definition,
+                "in_review:legal_review", machine,
                 [
                     Fixtures.audit(
                         .approved, actor: "stefan", role: .dataSteward, step: "steward_review", at: Fixtures.t0),
@@ -311,7 +311,7 @@ struct RoutingTests {
         let effects = try machine.approve(by: Fixtures.stefan, at: Fixtures.t0)
         #expect(
             effects == Fixtures.after(
-                "in_review:publication", machine.definition,
+                "in_review:publication", machine,
                 [
                     Fixtures.audit(
                         .approved, actor: "stefan", role: .dataSteward, step: "steward_review", at: Fixtures.t0),
@@ -331,7 +331,7 @@ struct RoutingTests {
         #expect(
             effects
                 == Fixtures.after(
-                    "published:published", machine.definition,
+                    "published:published", machine,
                     [
                         Fixtures.audit(.approved, actor: "olga", role: .openDataOfficer, step: "publication", at: t1),
                         .cancelTimers(step: "publication"),
@@ -353,7 +353,7 @@ struct RoutingTests {
         #expect(
             effects
                 == Fixtures.after(
-                    "closed:rejected", machine.definition,
+                    "closed:rejected", machine,
                     [
                         Fixtures.audit(
                             .rejected, actor: "stefan", role: .dataSteward, step: "steward_review",
@@ -378,7 +378,7 @@ struct RoutingTests {
         #expect(
             effects
                 == Fixtures.after(
-                    "closed:withdrawn", machine.definition,
+                    "closed:withdrawn", machine,
                     [
                         Fixtures.audit(
                             .withdrawn, actor: "anna", step: "legal_review", comment: "nicht mehr nötig", at: t1),
@@ -392,7 +392,7 @@ struct RoutingTests {
         #expect(
             try draft.withdraw(by: "anna", at: t1)
                 == Fixtures.after(
-                    "closed:withdrawn", machine.definition,
+                    "closed:withdrawn", machine,
                     [
                         Fixtures.audit(.withdrawn, actor: "anna", at: t1)
                     ]))

@@ -181,7 +181,7 @@ struct SeparationOfDutiesTests {
         #expect(
             first
                 == Fixtures.after(
-                    "in_review:board", machine.definition,
+                    "in_review:board", machine,
                     [
                         Fixtures.audit(.approved, actor: "stefan", role: .dataSteward, step: "board", at: t1)
                     ]))
@@ -202,7 +202,7 @@ struct SeparationOfDutiesTests {
         #expect(
             second
                 == Fixtures.after(
-                    "granted:granted", machine.definition,
+                    "granted:granted", machine,
                     [
                         Fixtures.audit(.approved, actor: "sina", role: .dataSteward, step: "board", at: t2),
                         .cancelTimers(step: "board"),

@@ -1,3 +1,4 @@
+import AuditLog
 import Foundation
 import Logging
 import PostgresNIO
@@ -293,6 +294,10 @@ enum EffectWriter {
         if record.event == .approved, let publication {
             details["licence"] = publication.licence.map(JSONValue.string) ?? .null
             details["portal_url"] = publication.portalURL.map(JSONValue.string) ?? .null
+        }
+        // When the step the request now waits at is due: the facts check holds the snapshot's deadline to it.
+        if let deadline = record.deadline.flatMap({ AuditTimestamp($0).rfc3339 }) {
+            details["deadline"] = .string(deadline)
         }
         if !record.covers.isEmpty { details["covers"] = .array(record.covers.map { .string($0) }) }
         // A person's decision says how it arrived (API, page, mail link); the system's own events do not.

@@ -52,18 +52,22 @@ enum RequestFactsCheck {
          ORDER BY e.id DESC LIMIT 1)
         """
 
-    /// When request `r` last entered review of a step, as the log says: `ARRAY[microseconds since 1970,
-    /// 1 when the log holds an escalation since, else 0]`; NULL when no logged event did.
+    /// When request `r` last entered review of a step, as the log says, as JSON text
+    /// (``LoggedStepEntry``): the time in microseconds since 1970, the step's deadline as that event
+    /// logged it (null before the log recorded deadlines, or erased), and whether the log holds an
+    /// escalation since; NULL when no logged event entered a step.
     ///
     /// The entering event is the last engine event whose state `in_review:…` differs from the one before
     /// it: a submission, a resubmission, or the decision that completed the step before. Every record of
     /// one command names the state it led to, so the first of them is the one that differs.
     static let loggedStepEntry = """
-        (SELECT ARRAY[(extract(epoch FROM x.occurred_at) * 1000000)::bigint,
-                      CASE WHEN EXISTS (
-                          SELECT 1 FROM audit_events s
-                          WHERE s.request_id = r.id AND s.event = 'escalated' AND s.id > x.id) THEN 1 ELSE 0 END]
-         FROM (SELECT e.id, e.occurred_at, e.state, lag(e.state) OVER (ORDER BY e.id) AS before
+        (SELECT json_build_object(
+                    'entered_at_us', (extract(epoch FROM x.occurred_at) * 1000000)::bigint,
+                    'deadline', x.details->>'deadline',
+                    'escalated', EXISTS (
+                        SELECT 1 FROM audit_events s
+                        WHERE s.request_id = r.id AND s.event = 'escalated' AND s.id > x.id))::text
+         FROM (SELECT e.id, e.occurred_at, e.details, e.state, lag(e.state) OVER (ORDER BY e.id) AS before
                FROM audit_events e
                WHERE e.request_id = r.id AND e.event = ANY(\(engineEventsArray)) AND e.state IS NOT NULL) x
          WHERE starts_with(x.state, 'in_review:') AND x.state IS DISTINCT FROM x.before
@@ -126,26 +130,33 @@ struct StoredFacts: Sendable {
         StoredFacts(
             state: try cells.next(), decisions: try cells.next(), decisionEvents: try cells.next(),
             loggedState: try cells.next(), loggedSubmission: try cells.next(),
-            stepEntry: try LoggedStepEntry(cell: cells.next()), textsErased: try cells.next())
+            stepEntry: try (cells.next() as String?).map { try StoredJSON.decode(LoggedStepEntry.self, from: $0) },
+            textsErased: try cells.next())
     }
 }
 
-/// When a request last entered review of a step, and whether that step escalated since, as the log says.
-struct LoggedStepEntry: Sendable, Hashable {
+/// When a request last entered review of a step, when that step was due, and whether it escalated since,
+/// as the log says (``RequestFactsCheck/loggedStepEntry``).
+struct LoggedStepEntry: Sendable, Hashable, Decodable {
     var enteredAt: AuditTimestamp
+    /// nil where the entering event logged none (before the log recorded deadlines, or erased since).
+    var deadline: AuditTimestamp?
     var escalated: Bool
 
-    /// ``RequestFactsCheck/loggedStepEntry``'s cell; nil for NULL.
-    init?(cell: [Int64]?) throws {
-        guard let cell else { return nil }
-        guard cell.count == 2, cell[1] == 0 || cell[1] == 1 else {
-            throw ServiceError.internal("the logged step entry \(cell) is not [time, 0 or 1]")
-        }
-        self.init(enteredAt: AuditTimestamp(microsecondsSinceEpoch: cell[0]), escalated: cell[1] == 1)
+    enum CodingKeys: String, CodingKey {
+        case enteredAt = "entered_at_us"
+        case deadline, escalated
     }
 
-    init(enteredAt: AuditTimestamp, escalated: Bool) {
-        self.enteredAt = enteredAt
-        self.escalated = escalated
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        enteredAt = AuditTimestamp(microsecondsSinceEpoch: try container.decode(Int64.self, forKey: .enteredAt))
+        escalated = try container.decode(Bool.self, forKey: .escalated)
+        guard let text = try container.decodeIfPresent(String.self, forKey: .deadline) else { return }
+        guard let deadline = AuditTimestamp(rfc3339: text) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .deadline, in: container, debugDescription: "not the log's RFC 3339 form")
+        }
+        self.deadline = deadline
     }
 }
