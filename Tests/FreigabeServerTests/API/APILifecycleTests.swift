@@ -1,3 +1,4 @@
+import AuditLog
 import Foundation
 import Hummingbird
 import Testing
@@ -225,6 +226,12 @@ struct APILifecycleTests {
             #expect(publishing.last?["licence"]?.string == "dl-de-zero-2.0")
             #expect(publishing.last?["portal_url"]?.string == "https://opendata.stadt.example/dataset/baumkataster")
             #expect(publishing.first?["licence"] == nil, "only the approval that published carries them")
+            // Each event says when the step the request then waited at was due; once published, none waits.
+            let submittedDue = try #require(submitted?["deadline"]?.string)
+            #expect(AuditTimestamp(rfc3339: submittedDue) != nil, "\(submittedDue)")
+            let ownerApprovedDue = try #require(publishing.first?["deadline"]?.string)
+            #expect(AuditTimestamp(rfc3339: ownerApprovedDue) != nil, "\(ownerApprovedDue)")
+            #expect(publishing.last?["deadline"] == nil)
         }
     }
 

@@ -154,6 +154,8 @@ struct AuditEventPage: Encodable, Sendable {
         /// The licence and portal address of the approval that published.
         var licence: String?
         var portalUrl: String?
+        /// When the step the request waited at after the event was due, as logged (RFC 3339).
+        var deadline: String?
         var leafHash: String
         var redacted: Erasure?
 
@@ -186,6 +188,7 @@ struct AuditEventPage: Encodable, Sendable {
             if case .object = details["routing"] { routing = details["routing"] }
             if case .string(let value) = details["licence"] { licence = value }
             if case .string(let value) = details["portal_url"] { portalUrl = value }
+            if case .string(let value) = details["deadline"] { deadline = value }
         }
     }
 }
