@@ -40,14 +40,15 @@ struct RequestStateCheck: Sendable {
             } catch {
                 return "request \(number): its stored row cannot be read (\(error))"
             }
-            let definition: WorkflowDefinition
+            let definition: WorkflowDefinition?
             switch definitions[record.snapshot.pin] {
             case .success(let read)?: definition = read
             case .failure(let error)?:
                 return "request \(number): its workflow definition \(record.snapshot.pin) cannot be read (\(error))"
             case nil:
-                // Pinned by a snapshot written after the pins were read: the next run compares it.
-                continue
+                // Pinned after the pins were read (a new definition while verify runs): all but the
+                // branches its step waits for is compared now, those by the next run.
+                definition = nil
             }
             if let mismatch = StoredRequestFacts.firstMismatch(
                 snapshot: record.snapshot, details: record.details, kind: record.kind, facts: facts,
@@ -149,8 +150,9 @@ enum StoredRequestFacts {
     /// 7. what the snapshot says of its state beyond the name agrees with the facts
     ///    (``stateMismatch(_:accessEnd:entry:textsErased:definition:)``).
     ///
-    /// - Parameter definition: the workflow the request is pinned to; nil when it could not be read (then
-    ///   the branches a step waits for are not compared).
+    /// - Parameter definition: the workflow the request is pinned to; nil only for a request `audit verify`
+    ///   met pinned to a definition stored after it began (then the branches a step waits for are not
+    ///   compared).
     static func firstMismatch(
         snapshot: RequestSnapshot, details: RequestDetails, kind: ReleaseKind, facts: StoredFacts,
         definition: WorkflowDefinition?
@@ -272,9 +274,8 @@ enum StoredRequestFacts {
         }
         if let logged = entry?.deadline {
             guard let deadline = progress.deadline, AuditTimestamp(deadline).isSameStoredInstant(as: logged) else {
-                return
-                    "the snapshot says step \(step) is due \(progress.deadline.map { "\(AuditTimestamp($0))" } ?? "never"), "
-                    + "the decision log \(logged)"
+                let said = progress.deadline.map { AuditTimestamp($0).description } ?? "never"
+                return "the snapshot says step \(step) is due \(said), the decision log \(logged)"
             }
         } else if let deadline = progress.deadline, deadline <= progress.enteredAt {
             return "the snapshot's deadline of step \(step) is not after its entry"
