@@ -145,9 +145,18 @@ struct CostProbe {
         return SealLag(events: events, unsealed: unsealed, p50: p50, p99: p99, max: max)
     }
 
+    /// Runs a statement that answers no rows (`ANALYZE`); whether psql ran it without an error.
+    func execute(_ sql: String) -> Bool { psql != nil && run(sql, in: nil) != nil }
+
     /// One value (or row, `|` between columns) from `psql -tA`; nil when psql is missing or the query
     /// fails (e.g. no extension).
     func query(_ sql: String, in other: String? = nil) -> String? {
+        guard let text = run(sql, in: other) else { return nil }
+        return text.isEmpty ? nil : text
+    }
+
+    /// psql's output, trimmed; nil when psql is missing or fails.
+    private func run(_ sql: String, in other: String?) -> String? {
         guard let psql else { return nil }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: psql)
@@ -163,7 +172,6 @@ struct CostProbe {
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { return nil }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return text.isEmpty ? nil : text
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
