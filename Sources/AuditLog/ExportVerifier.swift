@@ -1,3 +1,6 @@
+import Dispatch
+import Foundation
+
 /// Checks a JSON Lines export (`FORMAT.md` §7) offline against checkpoints the auditor trusts and the
 /// log's public key, and reports the first fault with its line.
 ///
@@ -14,6 +17,12 @@
 public struct ExportVerifier: Sendable {
     public let key: NoteVerifierKey
     public let origin: String
+
+    /// Event lines of a complete export read ahead at a time (settable for the tests: the verdict must
+    /// not depend on it).
+    var readAheadLines = 2048
+    /// How many walk the read-ahead lines at once: nil, one per core; 1, none besides the verifier.
+    public var readers: Int?
 
     public init(key: NoteVerifierKey, origin: String? = nil) {
         self.key = key
@@ -41,7 +50,8 @@ public struct ExportVerifier: Sendable {
             return CSVExportVerifier(key: key, origin: origin).verify(
                 firstLine: firstLine, rest: iterator, checkpoints: checkpoints, trustedCount: records.count)
         }
-        let feed = LineFeed(FirstThen(first: firstLine, rest: iterator))
+        let feed = LineFeed(
+            FirstThen(first: firstLine, rest: iterator), chunkSize: readAheadLines, workers: readers)
         let header: ExportHeader
         switch feed.next() {
         case .header(let read)?: header = read
@@ -99,10 +109,9 @@ public struct ExportVerifier: Sendable {
         switch verifier.begin(checkpoints: records) {
         case .failure(let failure): result = .failure(failure)
         case .success(var verification):
-            var reader = CanonicalEventLineReader()
             var failure: VerificationFailure?
             // Each line the fast way when it is whole; any other line the slow way, which names the fault.
-            reading: while failure == nil, let item = feed.nextEvent(reader: &reader) {
+            reading: while failure == nil, let item = feed.nextEvent() {
                 switch item {
                 case .whole(let line): failure = verification.check(line)
                 case .read(.event(let exported)):
@@ -346,6 +355,11 @@ public enum ExportLines {
 }
 
 /// Reads and decodes lines one at a time, remembering the first fault and the end line.
+///
+/// The event lines of a complete export are read ahead in chunks and each line of a chunk is walked by
+/// ``CanonicalEventLineReader`` on every core (``wholeLines(_:)``): a line's reading depends on nothing
+/// but its bytes. The lines are then served, and checked, one by one in their order exactly as without
+/// the read-ahead; only the tree and the sequence are sequential.
 private final class LineFeed {
     private var iterator: any IteratorProtocol<[UInt8]>
     private(set) var lineNumber = 0
@@ -353,14 +367,32 @@ private final class LineFeed {
     private(set) var end: ExportEnd?
     /// Rewrites each line to compare it with its canonical form; kept to reuse its buffer.
     private var writer = ExportJSONWriter()
+    /// Lines read ahead, not yet served, with what the fast path found in each (nil: not whole).
+    private var ahead: [[UInt8]] = []
+    private var aheadWhole: [CanonicalEventLine?] = []
+    private var aheadIndex = 0
+    /// Lines per chunk of the read-ahead, and how many walk them at once.
+    private let chunkSize: Int
+    private let workers: Int
 
-    init(_ iterator: some IteratorProtocol<[UInt8]>) {
+    init(_ iterator: some IteratorProtocol<[UInt8]>, chunkSize: Int = 2048, workers: Int? = nil) {
         self.iterator = iterator
+        self.chunkSize = max(chunkSize, 1)
+        self.workers = max(workers ?? ProcessInfo.processInfo.activeProcessorCount, 1)
+    }
+
+    /// The next line: first those read ahead.
+    private func nextLine() -> [UInt8]? {
+        if aheadIndex < ahead.count {
+            defer { aheadIndex += 1 }
+            return ahead[aheadIndex]
+        }
+        return iterator.next()
     }
 
     /// The next header or event line; nil at the end line, at the end of input, or at a fault.
     func next() -> ExportLine? {
-        guard failure == nil, end == nil, let bytes = iterator.next() else { return nil }
+        guard failure == nil, end == nil, let bytes = nextLine() else { return nil }
         lineNumber += 1
         guard bytes.last == UInt8(ascii: "\n") else {
             failure = ExportVerificationFailure(line: lineNumber, problem: .missingFinalNewline)
@@ -393,17 +425,64 @@ private final class LineFeed {
         case read(ExportLine)
     }
 
-    /// ``next()`` for the events of a complete export: a line `reader` finds whole is not decoded again.
-    func nextEvent(reader: inout CanonicalEventLineReader) -> EventItem? {
-        guard failure == nil, end == nil, let bytes = iterator.next() else { return nil }
+    /// ``next()`` for the events of a complete export: a line the fast path finds whole is not decoded
+    /// again.
+    func nextEvent() -> EventItem? {
+        guard failure == nil, end == nil else { return nil }
+        if aheadIndex == ahead.count { readAhead() }
+        guard aheadIndex < ahead.count else { return nil }
+        let bytes = ahead[aheadIndex]
+        let whole = aheadWhole[aheadIndex]
+        aheadIndex += 1
         lineNumber += 1
         guard bytes.last == UInt8(ascii: "\n") else {
             failure = ExportVerificationFailure(line: lineNumber, problem: .missingFinalNewline)
             return nil
         }
-        let whole = bytes.withUnsafeBufferPointer { reader.read(UnsafeBufferPointer(rebasing: $0.dropLast())) }
         if let whole { return .whole(whole) }
         return decode(bytes).map { .read($0) }
+    }
+
+    /// The next chunk of lines, each walked by the fast path.
+    private func readAhead() {
+        ahead.removeAll(keepingCapacity: true)
+        aheadIndex = 0
+        while ahead.count < chunkSize, let line = iterator.next() { ahead.append(line) }
+        aheadWhole = Self.wholeLines(ahead, workers: workers)
+    }
+
+    /// What ``CanonicalEventLineReader`` finds in each line that ends with its newline (read without
+    /// it), the lines split into `workers` runs walked at once, each with its own reader.
+    static func wholeLines(_ lines: [[UInt8]], workers: Int) -> [CanonicalEventLine?] {
+        var results = [CanonicalEventLine?](repeating: nil, count: lines.count)
+        let runs = min(workers, lines.count)
+        results.withUnsafeMutableBufferPointer { buffer in
+            guard runs > 1 else { return read(lines, lines.indices, into: DisjointWrites(buffer: buffer)) }
+            let shared = DisjointWrites(buffer: buffer)
+            DispatchQueue.concurrentPerform(iterations: runs) { run in
+                read(lines, lines.count * run / runs..<lines.count * (run + 1) / runs, into: shared)
+            }
+        }
+        return results
+    }
+
+    /// The fast path over `lines[range]`, with a reader of its own.
+    @Sendable private static func read(_ lines: [[UInt8]], _ range: Range<Int>, into results: DisjointWrites) {
+        var reader = CanonicalEventLineReader()
+        for index in range {
+            let line = lines[index]
+            guard line.last == UInt8(ascii: "\n") else { continue }
+            results.buffer[index] = line.withUnsafeBufferPointer {
+                reader.read(UnsafeBufferPointer(rebasing: $0.dropLast()))
+            }
+        }
+    }
+
+    /// The results of ``wholeLines(_:workers:)``, shared by its runs. Unchecked, and safe: each run
+    /// writes only the indices of its own range, the ranges do not overlap, nobody reads before
+    /// `concurrentPerform` returns (when every run has ended), and the buffer outlives the call.
+    private struct DisjointWrites: @unchecked Sendable {
+        let buffer: UnsafeMutableBufferPointer<CanonicalEventLine?>
     }
 
     /// Records a fault found by the consumer of the lines.
@@ -412,7 +491,7 @@ private final class LineFeed {
     }
 
     func hasMoreLines() -> Bool {
-        guard iterator.next() != nil else { return false }
+        guard nextLine() != nil else { return false }
         lineNumber += 1
         return true
     }

@@ -15,6 +15,11 @@ struct AuditBenchmarkCommand: AsyncParsableCommand {
     @Option(help: "How often to run the database verification at the end.") var verifyRuns = 1
     @Flag(help: "Only load, seal and verify: no query figures, no exports.") var verifyOnly = false
     @Option(help: "Rows per statement of the database verification.") var verifyBatch: Int?
+    @Flag(
+        help:
+            "Each verification back to back three ways: database as cells, as records, as cells; offline with one reader, one per core, one."
+    )
+    var compare = false
     @Flag(help: "Run in a PostgreSQL cluster of its own (FREIGABE_PG_BIN), restarted for the cold figures.")
     var privateCluster = false
 
@@ -28,6 +33,7 @@ struct AuditBenchmarkCommand: AsyncParsableCommand {
         options.verifyRuns = verifyRuns
         options.verifyOnly = verifyOnly
         options.verifyBatch = verifyBatch
+        options.compare = compare
         try await AuditBenchmark.run(
             environment: ProcessInfo.processInfo.environment, options: options,
             output: {

@@ -325,6 +325,11 @@ struct SealedEvent: Sendable {
     static let columns =
         "s.sequence, s.event_id, s.format_version, s.payload_salt, s.payload_hash, s.leaf_hash, r.redacted_at, "
         + "r.redacted_by, " + AuditEventRow.columns
+    /// How many ``columns`` there are.
+    static let columnCount = 23
+    /// ``columns`` as one cell, the row's record (`audit verify`'s fast path reads it in PostgreSQL's
+    /// binary form: ``SealedRowEncoder/leaf(ofRecord:)``).
+    static let recordColumn = "ROW(" + columns + ")"
     /// The tables of ``columns``: every sealed event, with its erasure if there was one.
     static let tables = """
         audit_seals s JOIN audit_events e ON e.id = s.event_row

@@ -21,12 +21,17 @@ struct AuditVerification: Sendable {
     /// Rows per statement when reading the log: each statement stays far below the role's
     /// `statement_timeout`, and memory holds one batch, whatever the log's size.
     var batchSize = 10_000
+    /// Each batch first as one record per row (the fast way); false: every batch as cells, as before
+    /// the records (for A/B figures and the tests that hold both ways to the same verdicts).
+    var readsRecords = true
 
     struct Report: Sendable {
         var problems: [String]
         var summary: VerificationSummary?
         /// Events read the slow way (``SealedEvent``): erased ones, and those whose leaf did not match.
         var slowPathEvents = 0
+        /// Batches with a row the record's fast path did not accept, read again as cells.
+        var batchesReadAgain = 0
 
         var holds: Bool { problems.isEmpty }
     }
@@ -36,7 +41,7 @@ struct AuditVerification: Sendable {
     func run(logger: Logger) async throws -> Report {
         var problems = try await guardProblems(logger: logger)
         let checkpoints = try await checkpoints(logger: logger)
-        let (result, erasureProblems, slowPathEvents) = try await verifyEvents(
+        let (result, erasureProblems, slowPathEvents, batchesReadAgain) = try await verifyEvents(
             checkpoints: checkpoints, logger: logger)
         problems += erasureProblems
         problems += try await redactionProblems(logger: logger)
@@ -54,7 +59,8 @@ struct AuditVerification: Sendable {
         if let mismatch = try await RequestStateCheck(client: client).firstMismatch(logger: logger) {
             problems.append(mismatch)
         }
-        return Report(problems: problems, summary: summary, slowPathEvents: slowPathEvents)
+        return Report(
+            problems: problems, summary: summary, slowPathEvents: slowPathEvents, batchesReadAgain: batchesReadAgain)
     }
 
     /// Triggers enabled, tables not owned by the application role, nothing left unsealed.
@@ -96,61 +102,95 @@ struct AuditVerification: Sendable {
     /// event whose row holds texts again is reported (its salt is gone, so no hash could check them);
     /// those are looked for in the whole log, also after the verifier's first failure.
     ///
-    /// Each row first goes the fast way (``SealedRowEncoder``: its leaf from the cells' bytes, accepted
-    /// only when it equals the recorded one); any other row the slow way (``SealedEvent``), which counts
-    /// erasures and names the fault exactly as before. Returns how many went the slow way.
+    /// Each batch is first read as one record per row (``SealedEvent/recordColumn``: one cell instead of
+    /// 23) and each row's leaf recomputed from the record's bytes (``SealedRowEncoder/leaf(ofRecord:)``),
+    /// accepted only when it equals the recorded one. Only when every row of the batch is accepted are
+    /// the leaves checked, in order. A batch with any other row is read again from the same keyset
+    /// position, as cells, and goes the way it always went: each row the fast way (the leaf from the
+    /// cells' bytes) or else the slow way (``SealedEvent``), which counts erasures and names the fault.
+    /// Returns how many rows went the slow way and how many batches were read again.
     private func verifyEvents(
         checkpoints: [CheckpointRecord], logger: Logger
-    ) async throws -> (Result<VerificationSummary, VerificationFailure>, [String], Int) {
+    ) async throws -> (Result<VerificationSummary, VerificationFailure>, [String], Int, Int) {
         var verification: LogVerification
         switch LogVerifier(key: key, origin: key.keyName).begin(checkpoints: checkpoints) {
         case .success(let begun): verification = begun
-        case .failure(let failure): return (.failure(failure), [], 0)
+        case .failure(let failure): return (.failure(failure), [], 0, 0)
         }
         var failure: VerificationFailure?
         var problems: [String] = []
         var fast = SealedRowEncoder()
         var slowPathEvents = 0
+        var batchesReadAgain = 0
+        var leaves: [(leaf: RecomputedLeaf, key: SealedRowEncoder.Key)] = []
+        leaves.reserveCapacity(batchSize)
         // Keyset on (sequence, event row): in the order of the primary key, and no row is skipped even
         // if someone with the owner's rights dropped the key and doubled a sequence number.
         var after: (sequence: Int64, row: Int64)?
         while true {
+            leaves.removeAll(keepingCapacity: true)
             var rowsInBatch = 0
-            for try await row in try await client.query(batchQuery(after: after), logger: logger) {
-                rowsInBatch += 1
-                if let (leaf, key) = fast.leaf(of: row) {
+            var everyRowAccepted = readsRecords
+            if readsRecords {
+                let records = try await client.query(
+                    batchQuery(SealedEvent.recordColumn, after: after), logger: logger)
+                for try await row in records {
+                    rowsInBatch += 1
+                    // The rest of a batch that is read again is only drained.
+                    guard everyRowAccepted, let leaf = fast.leaf(ofRecord: row) else {
+                        everyRowAccepted = false
+                        continue
+                    }
+                    leaves.append(leaf)
+                }
+            }
+            if everyRowAccepted {
+                for (leaf, key) in leaves {
                     after = (key.sequence, key.eventRow)
                     if failure == nil { failure = verification.check(leaf) }
-                    continue
                 }
-                slowPathEvents += 1
-                // The payload as the row holds it now: a changed comment changes its hash, hence the leaf.
-                let sealed = try SealedEvent(row)
-                after = (Int64(sealed.sequence), sealed.stored.id)
-                if sealed.holdsTextAfterErasure, let redaction = sealed.redaction {
-                    problems.append(
-                        "event at position \(sealed.sequence): its payload was erased on "
-                            + "\(redaction.redactedAt.rfc3339 ?? "?") by \(redaction.redactedBy), but the row holds text again"
-                    )
+            } else {
+                if readsRecords { batchesReadAgain += 1 }
+                rowsInBatch = 0
+                for try await row in try await client.query(
+                    batchQuery(SealedEvent.columns, after: after), logger: logger)
+                {
+                    rowsInBatch += 1
+                    if let (leaf, key) = fast.leaf(of: row) {
+                        after = (key.sequence, key.eventRow)
+                        if failure == nil { failure = verification.check(leaf) }
+                        continue
+                    }
+                    slowPathEvents += 1
+                    // The payload as the row holds it now: a changed comment changes its hash, hence the leaf.
+                    let sealed = try SealedEvent(row)
+                    after = (Int64(sealed.sequence), sealed.stored.id)
+                    if sealed.holdsTextAfterErasure, let redaction = sealed.redaction {
+                        problems.append(
+                            "event at position \(sealed.sequence): its payload was erased on "
+                                + "\(redaction.redactedAt.rfc3339 ?? "?") by \(redaction.redactedBy), but the row holds text again"
+                        )
+                    }
+                    if failure == nil { failure = verification.check(sealed.verifiable) }
                 }
-                if failure == nil { failure = verification.check(sealed.verifiable) }
             }
             if rowsInBatch < batchSize { break }
         }
-        if let failure { return (.failure(failure), problems, slowPathEvents) }
-        return (verification.finish(), problems, slowPathEvents)
+        if let failure { return (.failure(failure), problems, slowPathEvents, batchesReadAgain) }
+        return (verification.finish(), problems, slowPathEvents, batchesReadAgain)
     }
 
-    private func batchQuery(after: (sequence: Int64, row: Int64)?) -> PostgresQuery {
+    /// One batch of the keyset: `select` of every sealed event after `after`, at most ``batchSize``.
+    private func batchQuery(_ select: String, after: (sequence: Int64, row: Int64)?) -> PostgresQuery {
         guard let after else {
             return """
-                SELECT \(unescaped: SealedEvent.columns) FROM \(unescaped: SealedEvent.tables)
+                SELECT \(unescaped: select) FROM \(unescaped: SealedEvent.tables)
                 ORDER BY s.sequence, s.event_row LIMIT \(batchSize)
                 """
         }
         // `sequence >= …` lets the primary key's index find the start; the rest breaks the tie.
         return """
-            SELECT \(unescaped: SealedEvent.columns) FROM \(unescaped: SealedEvent.tables)
+            SELECT \(unescaped: select) FROM \(unescaped: SealedEvent.tables)
             WHERE s.sequence >= \(after.sequence) AND (s.sequence > \(after.sequence) OR s.event_row > \(after.row))
             ORDER BY s.sequence, s.event_row LIMIT \(batchSize)
             """

@@ -28,6 +28,10 @@ public enum AuditBenchmark {
         public var verifyOnly = false
         /// Rows per statement of the database verification (nil: its default).
         public var verifyBatch: Int?
+        /// Each run of the database verification three times, back to back: every batch as cells (the
+        /// way before the records), as records, as cells again; and the offline verification with one
+        /// reader, with one per core, with one again. A/B figures from one binary on a noisy machine.
+        public var compare = false
 
         public init() {}
     }
@@ -115,7 +119,8 @@ public enum AuditBenchmark {
             if options.verifyOnly {
                 output("queries and exports skipped (--verify-only)")
             } else if Int(treeSize) <= options.exportLimit {
-                try await exports(app: app, signer: signer, folder: folder, logger: logger, output: output)
+                try await exports(
+                    app: app, signer: signer, folder: folder, compare: options.compare, logger: logger, output: output)
                 if let cluster {
                     // The alternative the issue names for the command line: `COPY … TO STDOUT` through libpq
                     // (psql), the export's statement, output thrown away: what PostgreSQL alone delivers.
@@ -135,20 +140,30 @@ public enum AuditBenchmark {
             } else {
                 output("exports skipped: \(treeSize) events > \(options.exportLimit) (--export-limit)")
             }
+            let ways: [(label: String, records: Bool)] =
+                options.compare ? [("as cells", false), ("as records", true), ("as cells", false)] : [("", true)]
             for run in 1...max(options.verifyRuns, 1) {
-                // The peak of the verification alone, not of the bulk load before it.
-                let reset = resetPeakResident()
-                let (verifySeconds, report) = try await timed {
-                    var verification = AuditVerification(client: app, key: signer.verifierKey, appRole: nil)
-                    if let batch = options.verifyBatch { verification.batchSize = batch }
-                    return try await verification.run(logger: logger)
+                for way in ways {
+                    // The peak of the verification alone, not of the bulk load before it.
+                    let reset = resetPeakResident()
+                    let (verifySeconds, report) = try await timed {
+                        var verification = AuditVerification(client: app, key: signer.verifierKey, appRole: nil)
+                        if let batch = options.verifyBatch { verification.batchSize = batch }
+                        verification.readsRecords = way.records
+                        return try await verification.run(logger: logger)
+                    }
+                    output(
+                        rate(
+                            "verify (database)\(way.label.isEmpty ? "" : " " + way.label), run \(run)",
+                            count: Int(treeSize),
+                            seconds: verifySeconds)
+                            + ", load \(loadAverage()), \(report.slowPathEvents) read the slow way, "
+                            + "\(report.batchesReadAgain) batches read again as cells"
+                            + (reset
+                                ? ", peak RSS during it \(peakResidentMegabytes().map { "\($0) MB" } ?? "unknown")"
+                                : "")
+                            + (report.holds ? "" : " NOT HOLDING: \(report.problems.prefix(3))"))
                 }
-                output(
-                    rate("verify (database), run \(run)", count: Int(treeSize), seconds: verifySeconds)
-                        + ", load \(loadAverage()), \(report.slowPathEvents) read the slow way"
-                        + (reset
-                            ? ", peak RSS during it \(peakResidentMegabytes().map { "\($0) MB" } ?? "unknown")" : "")
-                        + (report.holds ? "" : " NOT HOLDING: \(report.problems.prefix(3))"))
             }
         }
         output("peak RSS: \(peakResidentMegabytes().map { "\($0) MB" } ?? "unknown")")
@@ -159,7 +174,8 @@ public enum AuditBenchmark {
 
     /// The complete JSON Lines and CSV exports, a filtered one with proofs, the offline verification.
     private static func exports(
-        app: PostgresClient, signer: NoteSigner, folder: URL, logger: Logger, output: @Sendable (String) -> Void
+        app: PostgresClient, signer: NoteSigner, folder: URL, compare: Bool, logger: Logger,
+        output: @Sendable (String) -> Void
     ) async throws {
         let exporter = AuditExporter(query: AuditQuery(client: app))
         let completePath = folder.appendingPathComponent("all.jsonl").path
@@ -189,12 +205,17 @@ public enum AuditBenchmark {
         let checkpoints = folder.appendingPathComponent("cp").path
         let key = folder.appendingPathComponent("key.pub").path
         try signer.verifierKey.vkey.write(toFile: key, atomically: true, encoding: .utf8)
-        let (offlineSeconds, offline) = try await timed {
-            AuditTool.verifyExport(exportFile: completePath, checkpointFile: checkpoints, publicKeyFile: key)
+        let readers: [(label: String, count: Int?)] =
+            compare ? [(", 1 reader", 1), (", a reader per core", nil), (", 1 reader", 1)] : [("", nil)]
+        for (label, count) in readers {
+            let (offlineSeconds, offline) = try await timed {
+                AuditTool.verifyExport(
+                    exportFile: completePath, checkpointFile: checkpoints, publicKeyFile: key, readers: count)
+            }
+            output(
+                rate("verify export offline\(label)", count: Int(exported.eventCount), seconds: offlineSeconds)
+                    + (offline.succeeded ? "" : " FAILED: \(offline.standardError)"))
         }
-        output(
-            rate("verify export offline", count: Int(exported.eventCount), seconds: offlineSeconds)
-                + (offline.succeeded ? "" : " FAILED: \(offline.standardError)"))
         output("peak RSS after the exports: \(peakResidentMegabytes().map { "\($0) MB" } ?? "unknown")")
         try? FileManager.default.removeItem(atPath: completePath)
     }

@@ -148,7 +148,9 @@ public enum AuditTool {
     }
 
     /// Checks an export offline: no database, only the export, the trusted checkpoints and the public key.
-    public static func verifyExport(exportFile: String, checkpointFile: String, publicKeyFile: String) -> ToolOutput {
+    public static func verifyExport(
+        exportFile: String, checkpointFile: String, publicKeyFile: String, readers: Int? = nil
+    ) -> ToolOutput {
         let key: NoteVerifierKey
         let checkpoints: [CheckpointRecord]
         do {
@@ -177,7 +179,9 @@ public enum AuditTool {
             return ToolOutput(
                 standardError: ["Der Export „\(exportFile)“ ist nicht lesbar: \(error)"], succeeded: false)
         }
-        let result = ExportVerifier(key: key).verify(lines: lines, checkpoints: checkpoints)
+        var verifier = ExportVerifier(key: key)
+        verifier.readers = readers
+        let result = verifier.verify(lines: lines, checkpoints: checkpoints)
         if let readError = lines.readError {
             return ToolOutput(
                 standardError: ["Der Export „\(exportFile)“ ist nicht lesbar: \(readError)"], succeeded: false)

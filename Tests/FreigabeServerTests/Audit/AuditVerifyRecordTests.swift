@@ -1,0 +1,264 @@
+import AuditLog
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+@testable import FreigabeServer
+
+/// `audit verify` first reads each batch as one record per row (``SealedEvent/recordColumn``) and takes
+/// the batch's leaves only when every row's record gives the recorded leaf; a batch with any other row
+/// is read again as cells and goes the way it always went. The record must give exactly the cells'
+/// leaf on sound rows, nothing on changed or hostile ones, and a change must be named at its place
+/// wherever it sits in a batch.
+@Suite("Decision log: verify's record path")
+struct AuditVerifyRecordTests {
+    let logger = StoreTestSupport.logger
+
+    func verify(_ fixture: ServiceFixture, batchSize: Int) async throws -> AuditVerification.Report {
+        try await AuditVerification(
+            client: fixture.admin, key: AuditSealTests.signer.verifierKey, appRole: "freigabe_app",
+            batchSize: batchSize
+        ).run(logger: logger)
+    }
+
+    /// Each sealed row read as cells and as its record, in log order: both fast-path answers.
+    func bothWays(
+        _ fixture: ServiceFixture, record: String = SealedEvent.recordColumn
+    ) async throws -> [(
+        cells: (leaf: RecomputedLeaf, key: SealedRowEncoder.Key)?,
+        record: (leaf: RecomputedLeaf, key: SealedRowEncoder.Key)?
+    )] {
+        var encoder = SealedRowEncoder()
+        var cells: [(leaf: RecomputedLeaf, key: SealedRowEncoder.Key)?] = []
+        for try await row in try await fixture.admin.query(
+            "SELECT \(unescaped: SealedEvent.columns) FROM \(unescaped: SealedEvent.tables) ORDER BY s.sequence",
+            logger: logger)
+        {
+            #expect(row.count == SealedEvent.columnCount)
+            cells.append(encoder.leaf(of: row))
+        }
+        var records: [(leaf: RecomputedLeaf, key: SealedRowEncoder.Key)?] = []
+        for try await row in try await fixture.admin.query(
+            "SELECT \(unescaped: record) FROM \(unescaped: SealedEvent.tables) ORDER BY s.sequence", logger: logger)
+        {
+            records.append(encoder.leaf(ofRecord: row))
+        }
+        #expect(cells.count == records.count)
+        return Array(zip(cells, records)).map { (cells: $0.0, record: $0.1) }
+    }
+
+    /// The lifecycles and, besides them, texts beyond ASCII, a deputy with a client address and the
+    /// escalation instance, all sealed by the real sealer.
+    func sealedLog(_ fixture: ServiceFixture) async throws -> UInt64 {
+        _ = try await AuditExportTests().lifecycles(fixture)
+        try await fixture.admin.query(
+            """
+            INSERT INTO audit_events (occurred_at, actor, acting_for, role, as_escalation, dataset_id, event,
+                decision, step, state, comment, client_address, details)
+            VALUES ('2026-03-09 10:00:00.123456Z', 'dora', 'otto', 'data_owner', false, 'baumkataster',
+                    'approved', 'approved', 'owner_review', 'in_review', 'Prüfung ✓ Übermittlung 𝄞', '192.0.2.7',
+                    '{"notiz": "Größe \\"zitiert\\"", "request_number": "FG-2026-000001"}'),
+                   ('2026-03-10 11:00:00Z', 'gerd', NULL, 'governance', true, 'baumkataster', 'approved',
+                    'approved', 'steward_review', 'granted', NULL, '2001:db8::1', '{}'),
+                   ('1969-07-20 20:17:40.000001Z', NULL, NULL, NULL, false, NULL, 'approved', NULL, NULL, NULL, '',
+                    NULL, '{}')
+            """, logger: logger)
+        return try await AuditSealer(client: fixture.app, signer: AuditSealTests.signer, checkpointFile: nil)
+            .sealAll(now: Clock.days(8), logger: logger)
+    }
+
+    @Test("every sound row's record gives the cells' leaf and key; a sound log reads no batch twice")
+    func recordAgreesWithCells() async throws {
+        try await ServiceFixture.with { fixture in
+            let size = try await sealedLog(fixture)
+            let rows = try await bothWays(fixture)
+            #expect(rows.count == Int(size))
+            for (index, row) in rows.enumerated() {
+                #expect(row.cells != nil, "\(index)")
+                #expect(row.record?.leaf == row.cells?.leaf, "\(index)")
+                #expect(row.record?.key == row.cells?.key, "\(index)")
+                #expect(row.record?.leaf.sequence == UInt64(index))
+            }
+            for batchSize in [1, 4, 10_000] {
+                let report = try await verify(fixture, batchSize: batchSize)
+                #expect(report.problems == [], "batch size \(batchSize)")
+                #expect(report.batchesReadAgain == 0, "batch size \(batchSize)")
+                #expect(report.slowPathEvents == 0)
+                #expect(report.summary?.coveredSize == size)
+            }
+        }
+    }
+
+    @Test("a changed row's record gives no leaf, every other row's still does")
+    func changedRowsGiveNoRecordLeaf() async throws {
+        try await ServiceFixture.with { fixture in
+            let size = try await sealedLog(fixture)
+            try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
+            let changes: [(sequence: Int64, set: String)] = [
+                (0, "occurred_at = occurred_at + interval '1 microsecond'"), (5, "actor = 'mallory'"),
+                (9, "comment = 'Paßt so ✓'"), (12, #"details = '{"request_number": "X"}'"#), (14, "role = 'dsб'"),
+                (Int64(size) - 1, "as_escalation = true"), (Int64(size) - 2, "client_address = '192.0.2.8'"),
+            ]
+            for change in changes {
+                try await fixture.admin.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            UPDATE audit_events SET \(change.set)
+                            WHERE id = (SELECT event_row FROM audit_seals WHERE sequence = \(change.sequence))
+                            """), logger: logger)
+            }
+            try await fixture.admin.query("ALTER TABLE audit_events ENABLE TRIGGER USER", logger: logger)
+            let rows = try await bothWays(fixture)
+            let missed = Set(rows.indices.filter { rows[$0].record == nil }.map { Int64($0) })
+            #expect(missed == Set(changes.map(\.sequence)))
+            #expect(Set(rows.indices.filter { rows[$0].cells == nil }.map { Int64($0) }) == missed)
+        }
+    }
+
+    /// With 4 rows a batch: the log's first row, a batch's last, the next batch's first, a middle one and
+    /// the log's last. The batch is read again as cells and the slow path names the place.
+    @Test("a change is named at its place wherever it sits in a batch, for every batch size")
+    func changeAtEveryPlaceOfABatch() async throws {
+        try await ServiceFixture.with { fixture in
+            let size = try await sealedLog(fixture)
+            #expect(size > 10)
+            for position in [0, 3, 4, 6, Int64(size) - 1] {
+                try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
+                try await fixture.admin.query(
+                    """
+                    UPDATE audit_events SET details = details || '{"x": 1}'
+                    WHERE id = (SELECT event_row FROM audit_seals WHERE sequence = \(position))
+                    """, logger: logger)
+                try await fixture.admin.query("ALTER TABLE audit_events ENABLE TRIGGER USER", logger: logger)
+                for batchSize in [1, 3, 4, 5, 10_000] {
+                    let report = try await verify(fixture, batchSize: batchSize)
+                    #expect(
+                        report.problems.first
+                            == "event(\(position)): event at position \(position) does not match the leaf hash recorded when it was sealed (the event was changed)",
+                        "position \(position), batch size \(batchSize): \(report.problems)")
+                    #expect(report.batchesReadAgain == 1, "position \(position), batch size \(batchSize)")
+                    #expect(report.slowPathEvents == 1)
+                }
+                // Put back (jsonb keeps no trace of the key once removed): the log holds again, no batch read twice.
+                try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
+                try await fixture.admin.query(
+                    """
+                    UPDATE audit_events SET details = details - 'x'
+                    WHERE id = (SELECT event_row FROM audit_seals WHERE sequence = \(position))
+                    """, logger: logger)
+                try await fixture.admin.query("ALTER TABLE audit_events ENABLE TRIGGER USER", logger: logger)
+                let report = try await verify(fixture, batchSize: 4)
+                #expect(report.problems == [], "position \(position) put back")
+                #expect(report.batchesReadAgain == 0)
+            }
+        }
+    }
+
+    /// A forger who changes an event and writes its new leaf hash into the seal: the record gives a leaf
+    /// equal to the (forged) recorded one, so the batch is taken, and the signed checkpoint's root refuses it.
+    @Test("a change with its recorded leaf hash recomputed is caught by the checkpoint's root")
+    func forgedRecordedLeafIsCaughtByTheRoot() async throws {
+        try await ServiceFixture.with { fixture in
+            _ = try await AuditExportTests().lifecycles(fixture)
+            try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
+            try await fixture.admin.query("ALTER TABLE audit_seals DISABLE TRIGGER USER", logger: logger)
+            try await fixture.admin.query(
+                """
+                UPDATE audit_events SET actor = 'mallory'
+                WHERE id = (SELECT event_row FROM audit_seals WHERE sequence = 7)
+                """, logger: logger)
+            let rows = try await fixture.admin.query(
+                """
+                SELECT \(unescaped: SealedEvent.columns) FROM \(unescaped: SealedEvent.tables) WHERE s.sequence = 7
+                """, logger: logger)
+            var forged: [UInt8] = []
+            for try await row in rows { forged = try SealedEvent(row).leaf.leafHash.bytes }
+            #expect(forged.count == 32)
+            try await fixture.admin.query(
+                "UPDATE audit_seals SET leaf_hash = \(ByteBuffer(bytes: forged)) WHERE sequence = 7", logger: logger)
+            for batchSize in [1, 4, 10_000] {
+                let report = try await verify(fixture, batchSize: batchSize)
+                #expect(report.batchesReadAgain == 0, "the forged row is taken by the record's fast path")
+                #expect(
+                    report.problems.contains { $0.contains("do not match the root hash of checkpoint") },
+                    "batch size \(batchSize): \(report.problems)")
+                #expect(!report.holds)
+            }
+        }
+    }
+
+    /// An owner who changes a column's type gives records of another shape: each goes the slow way.
+    @Test("records of another shape give no leaf: column types, count, a row that is no record")
+    func hostileRecordShapes() async throws {
+        try await ServiceFixture.with { fixture in
+            _ = try await sealedLog(fixture)
+            let record = SealedEvent.recordColumn
+            let variants = [
+                record.replacingOccurrences(of: "s.sequence,", with: "s.sequence::integer,"),
+                record.replacingOccurrences(of: "s.event_id,", with: "s.event_id::text,"),
+                record.replacingOccurrences(of: "s.format_version,", with: "s.format_version::integer,"),
+                record.replacingOccurrences(of: "s.payload_salt,", with: "encode(s.payload_salt, 'hex'),"),
+                record.replacingOccurrences(of: "s.leaf_hash,", with: "s.leaf_hash || '\\x00'::bytea,"),
+                record.replacingOccurrences(of: "e.occurred_at,", with: "e.occurred_at::timestamp,"),
+                record.replacingOccurrences(of: "e.as_escalation,", with: "e.as_escalation::integer,"),
+                record.replacingOccurrences(of: "e.details::text", with: "e.details"),
+                record.replacingOccurrences(of: "e.details::text", with: "e.details::text, 1"),
+                record.replacingOccurrences(of: "s.sequence, ", with: ""),
+                "ROW(s.sequence, s.event_row)", "s.sequence",
+                "(" + record + ")::text",
+            ]
+            #expect(variants.allSatisfy { $0 != record })
+            for variant in variants {
+                let rows = try await bothWays(fixture, record: variant)
+                #expect(!rows.isEmpty)
+                #expect(rows.allSatisfy { $0.cells != nil && $0.record == nil }, "\(variant)")
+            }
+        }
+    }
+
+    @Test("the binary record reader refuses a wrong count, truncated columns, bad lengths and trailing bytes")
+    func recordColumnsRefuseHostileBytes() throws {
+        func record(_ count: Int32, _ columns: [(UInt32, Int32, [UInt8])], trailing: [UInt8] = []) -> [UInt8] {
+            var bytes = withUnsafeBytes(of: count.bigEndian) { Array($0) }
+            for (type, length, value) in columns {
+                bytes += withUnsafeBytes(of: type.bigEndian) { Array($0) }
+                bytes += withUnsafeBytes(of: length.bigEndian) { Array($0) }
+                bytes += value
+            }
+            return bytes + trailing
+        }
+        /// The columns read as (type, bytes), or nil where the reader refuses.
+        func read(_ bytes: [UInt8], expected: Int) -> [(UInt32, [UInt8]?)]? {
+            bytes.withUnsafeBytes { raw in
+                guard var columns = RecordColumns(record: raw, expected: expected) else { return nil }
+                var read: [(UInt32, [UInt8]?)] = []
+                for _ in 0..<expected {
+                    guard let column = try? columns.next({ ($0.rawValue, $1.map { Array($0) }) }) else { return nil }
+                    read.append(column)
+                }
+                // One more is refused.
+                guard (try? columns.next({ _, _ in () })) == nil, columns.isAtEnd else { return nil }
+                return read
+            }
+        }
+        let sound = record(2, [(20, 8, [0, 0, 0, 0, 0, 0, 0, 7]), (25, -1, [])])
+        let columns = try #require(read(sound, expected: 2))
+        #expect(columns.map(\.0) == [20, 25])
+        #expect(columns[0].1 == [0, 0, 0, 0, 0, 0, 0, 7])
+        #expect(columns[1].1 == nil)
+        // An empty text is present, not NULL.
+        #expect(read(record(1, [(25, 0, [])]), expected: 1)?.first?.1 == [])
+
+        #expect(read(sound, expected: 3) == nil)
+        #expect(read(sound, expected: 1) == nil)
+        #expect(read(record(2, [(20, 8, [0, 0, 0, 0, 0, 0, 0, 7]), (25, -1, [])], trailing: [0]), expected: 2) == nil)
+        #expect(read(record(1, [(25, 9, [1, 2, 3])]), expected: 1) == nil)
+        #expect(read(record(1, [(25, -2, [])]), expected: 1) == nil)
+        #expect(read(record(1, [(25, Int32.min, [])]), expected: 1) == nil)
+        #expect(read([0, 0, 0], expected: 0) == nil)
+        for cut in 0..<sound.count {
+            #expect(read(Array(sound.prefix(cut)), expected: 2) == nil, "cut at \(cut)")
+        }
+    }
+}
