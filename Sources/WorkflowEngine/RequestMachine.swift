@@ -353,7 +353,7 @@ public struct RequestMachine: Hashable, Sendable {
     }
 
     /// The deadline of the step the request waits at now, which every audit record of the event names.
-    private var stepDeadline: Date? {
+    var stepDeadline: Date? {
         switch state {
         case .inReview(let progress), .changesRequested(let progress, _): progress.deadline
         case .draft, .granted, .published, .closed: nil

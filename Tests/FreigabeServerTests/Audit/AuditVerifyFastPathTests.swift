@@ -79,22 +79,13 @@ struct AuditVerifyFastPathTests {
     func changedRowsGoTheSlowWay() async throws {
         try await ServiceFixture.with { fixture in
             let size = try await AuditExportTests().lifecycles(fixture)
-            try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
             // A comment with another umlaut, an actor, the details' JSON, a role now with a non-ASCII
             // letter: each at its own place.
             let changes: [(sequence: Int64, set: String)] = [
                 (9, "comment = 'Paßt so ✓'"), (5, "actor = 'mallory'"), (12, #"details = '{"request_number": "X"}'"#),
                 (14, "role = 'dsб'"),
             ]
-            for change in changes {
-                try await fixture.admin.query(
-                    PostgresQuery(
-                        unsafeSQL: """
-                            UPDATE audit_events SET \(change.set)
-                            WHERE id = (SELECT event_row FROM audit_seals WHERE sequence = \(change.sequence))
-                            """), logger: logger)
-            }
-            try await fixture.admin.query("ALTER TABLE audit_events ENABLE TRIGGER USER", logger: logger)
+            try await Self.forge(changes, in: fixture)
             let rows = try await rows(fixture)
             let slow = Set(rows.filter { $0.leaf == nil }.map { Int64($0.slow.sequence) })
             #expect(slow == Set(changes.map(\.sequence)))
@@ -139,5 +130,21 @@ struct AuditVerifyFastPathTests {
             try await fixture.admin.query("UPDATE audit_seals SET sequence = -1 WHERE sequence = 2", logger: logger)
             await #expect(throws: ServiceError.self) { try await verify(fixture) }
         }
+    }
+
+    /// Rewrites sealed events as an owner with the append-only trigger disabled would: each `set` (SQL
+    /// assignments) applied to the event at `sequence`.
+    static func forge(_ changes: [(sequence: Int64, set: String)], in fixture: ServiceFixture) async throws {
+        let logger = StoreTestSupport.logger
+        try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
+        for change in changes {
+            try await fixture.admin.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        UPDATE audit_events SET \(change.set)
+                        WHERE id = (SELECT event_row FROM audit_seals WHERE sequence = \(change.sequence))
+                        """), logger: logger)
+        }
+        try await fixture.admin.query("ALTER TABLE audit_events ENABLE TRIGGER USER", logger: logger)
     }
 }

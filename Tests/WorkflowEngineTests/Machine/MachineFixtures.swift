@@ -325,12 +325,7 @@ enum MachineFixtures {
 
     /// ``after(_:_:deadline:_:)`` for the state `machine` is in after the event.
     static func after(_ state: String, _ machine: RequestMachine, _ effects: [Effect]) -> [Effect] {
-        let deadline: Date? =
-            switch machine.state {
-            case .inReview(let progress), .changesRequested(let progress, _): progress.deadline
-            case .draft, .granted, .published, .closed: nil
-            }
-        return after(state, machine.definition, deadline: deadline, effects)
+        after(state, machine.definition, deadline: machine.stepDeadline, effects)
     }
 
     static func auditRecords(_ effects: [Effect]) -> [AuditRecord] {
