@@ -21,17 +21,23 @@ struct AuditVerification: Sendable {
     /// Rows per statement when reading the log: each statement stays far below the role's
     /// `statement_timeout`, and memory holds one batch, whatever the log's size.
     var batchSize = 10_000
-    /// Each batch first as one record per row (the fast way); false: every batch as cells, as before
-    /// the records (for A/B figures and the tests that hold both ways to the same verdicts).
+    /// The fast path reads each range as one record per row; false: as cells (for A/B figures and the
+    /// tests that hold both ways to the same verdicts).
     var readsRecords = true
+    /// Ranges of the log the fast path reads at once: PostgreSQL reads the next ones while this process
+    /// hashes the one before, and the leaves of each are computed in a task of their own.
+    var concurrentReads = max(2, ProcessInfo.processInfo.activeProcessorCount)
 
     struct Report: Sendable {
         var problems: [String]
         var summary: VerificationSummary?
         /// Events read the slow way (``SealedEvent``): erased ones, and those whose leaf did not match.
         var slowPathEvents = 0
-        /// Batches with a row the record's fast path did not accept, read again as cells.
+        /// Ranges the fast path did not take, walked again the exact way.
         var batchesReadAgain = 0
+        /// Of the whole run, the time spent reading and checking the events (the rest: the guards
+        /// before, the erasures and the requests' states after).
+        var eventsDuration: Duration = .zero
 
         var holds: Bool { problems.isEmpty }
     }
@@ -41,8 +47,10 @@ struct AuditVerification: Sendable {
     func run(logger: Logger) async throws -> Report {
         var problems = try await guardProblems(logger: logger)
         let checkpoints = try await checkpoints(logger: logger)
+        let eventsStarted = ContinuousClock.now
         let (result, erasureProblems, slowPathEvents, batchesReadAgain) = try await verifyEvents(
             checkpoints: checkpoints, logger: logger)
+        let eventsDuration = ContinuousClock.now - eventsStarted
         problems += erasureProblems
         problems += try await redactionProblems(logger: logger)
         var summary: VerificationSummary?
@@ -60,7 +68,8 @@ struct AuditVerification: Sendable {
             problems.append(mismatch)
         }
         return Report(
-            problems: problems, summary: summary, slowPathEvents: slowPathEvents, batchesReadAgain: batchesReadAgain)
+            problems: problems, summary: summary, slowPathEvents: slowPathEvents, batchesReadAgain: batchesReadAgain,
+            eventsDuration: eventsDuration)
     }
 
     /// Triggers enabled, tables not owned by the application role, nothing left unsealed.
@@ -98,73 +107,150 @@ struct AuditVerification: Sendable {
         return problems
     }
 
-    /// The sealed events in log order through ``LogVerification``, read in keyset batches. An erased
-    /// event whose row holds texts again is reported (its salt is gone, so no hash could check them);
-    /// those are looked for in the whole log, also after the verifier's first failure.
+    /// The sealed events in log order through ``LogVerification``. An erased event whose row holds texts
+    /// again is reported (its salt is gone, so no hash could check them); those are looked for in the
+    /// whole log, also after the verifier's first failure.
     ///
-    /// Each batch is first read as one record per row (``SealedEvent/recordColumn``: one cell instead of
-    /// 23) and each row's leaf recomputed from the record's bytes (``SealedRowEncoder/leaf(ofRecord:)``),
-    /// accepted only when it equals the recorded one. Only when every row of the batch is accepted are
-    /// the leaves checked, in order. A batch with any other row is read again from the same keyset
-    /// position, as cells, and goes the way it always went: each row the fast way (the leaf from the
-    /// cells' bytes) or else the slow way (``SealedEvent``), which counts erasures and names the fault.
-    /// Returns how many rows went the slow way and how many batches were read again.
+    /// First the fast way, for an honest log: the places from the smallest to the largest sealed one, cut
+    /// into ranges of ``batchSize``, each read as one record per row (``SealedEvent/recordColumn``: one
+    /// cell instead of 23; as cells when not ``readsRecords``) with each row's leaf recomputed from its
+    /// bytes (``SealedRowEncoder``), ``concurrentReads`` ranges at a time (``OrderedReads``).
+    /// A range counts only when it holds exactly its places, each once, in order, and every leaf equals
+    /// the recorded one; its leaves are then checked in order. Any other range is walked again the exact
+    /// way (``EventWalk``, as cells: each row the fast way or else the slow way, ``SealedEvent``, which
+    /// counts erasures and names the fault); an empty range (the places end, or a forger's far-off
+    /// place) ends the ranges, and the walk goes on from the last checked event to the log's end, which
+    /// also takes what was sealed while this ran.
     private func verifyEvents(
         checkpoints: [CheckpointRecord], logger: Logger
     ) async throws -> (Result<VerificationSummary, VerificationFailure>, [String], Int, Int) {
-        var verification: LogVerification
+        let verification: LogVerification
         switch LogVerifier(key: key, origin: key.keyName).begin(checkpoints: checkpoints) {
         case .success(let begun): verification = begun
         case .failure(let failure): return (.failure(failure), [], 0, 0)
         }
+        var walk = EventWalk(verification: verification, client: client, batchSize: max(batchSize, 1))
+        if let places = try await sealedPlaces(logger: logger) {
+            let size = max(batchSize, 1)
+            let ranges = stride(from: places.lowerBound, to: places.upperBound, by: size).lazy.map {
+                $0..<min($0 + Int64(size), places.upperBound)
+            }
+            let reads = OrderedReads<Range<Int64>, RangeRead>(width: concurrentReads) { [client, readsRecords] range in
+                try await Self.read(range, asRecords: readsRecords, client: client, logger: logger)
+            }
+            try await reads.run(ranges) { range, read in
+                switch read {
+                case .accepted(let leaves):
+                    for (leaf, key) in leaves { walk.check(leaf, key: key) }
+                case .readAgain:
+                    walk.batchesReadAgain += 1
+                    try await walk.walk(below: range.upperBound, logger: logger)
+                case .empty:
+                    return false
+                }
+                return true
+            }
+        }
+        try await walk.walk(below: nil, logger: logger)
+        return walk.outcome
+    }
+
+    /// The smallest sealed place and one past the largest; nil: nothing is sealed.
+    private func sealedPlaces(logger: Logger) async throws -> Range<Int64>? {
+        let rows = try await client.query("SELECT min(sequence), max(sequence) FROM audit_seals", logger: logger)
+        for try await (lowest, highest) in rows.decode((Int64?, Int64?).self) {
+            guard let lowest, let highest, lowest <= highest, highest < Int64.max else { return nil }
+            return lowest..<(highest + 1)
+        }
+        return nil
+    }
+
+    /// What one range of places gave the fast path.
+    enum RangeRead: Sendable {
+        /// Exactly the range's places, in order, each leaf equal to the recorded one.
+        case accepted([(leaf: RecomputedLeaf, key: SealedRowEncoder.Key)])
+        /// Rows, but not that: walk it the exact way.
+        case readAgain
+        /// No row at all: past the end of the log.
+        case empty
+    }
+
+    /// One range, as records or as cells; `LIMIT` one more than its places, so that a doubled place shows.
+    private static func read(
+        _ range: Range<Int64>, asRecords: Bool, client: PostgresClient, logger: Logger
+    ) async throws -> RangeRead {
+        let rows = try await client.query(
+            """
+            SELECT \(unescaped: asRecords ? SealedEvent.recordColumn : SealedEvent.columns)
+            FROM \(unescaped: SealedEvent.tables)
+            WHERE s.sequence >= \(range.lowerBound) AND s.sequence < \(range.upperBound)
+            ORDER BY s.sequence, s.event_row LIMIT \(range.count + 1)
+            """, logger: logger)
+        var encoder = SealedRowEncoder()
+        var leaves: [(leaf: RecomputedLeaf, key: SealedRowEncoder.Key)] = []
+        leaves.reserveCapacity(range.count)
+        var rowCount = 0
+        var exact = true
+        for try await row in rows {
+            rowCount += 1
+            // The rest of a range that is walked again is only drained.
+            guard exact, let leaf = asRecords ? encoder.leaf(ofRecord: row) : encoder.leaf(of: row),
+                leaf.key.sequence == range.lowerBound + Int64(leaves.count)
+            else {
+                exact = false
+                continue
+            }
+            leaves.append(leaf)
+        }
+        if rowCount == 0 { return .empty }
+        return exact && leaves.count == range.count ? .accepted(leaves) : .readAgain
+    }
+
+    /// The exact way through the log: keyset batches of cells after the last event checked, every row
+    /// the fast way from its cells or else the slow way, and the verifier's state between them.
+    private struct EventWalk {
+        var verification: LogVerification
+        let client: PostgresClient
+        let batchSize: Int
         var failure: VerificationFailure?
         var problems: [String] = []
         var fast = SealedRowEncoder()
+        /// Events read the slow way; ranges the fast path did not accept.
         var slowPathEvents = 0
         var batchesReadAgain = 0
-        var leaves: [(leaf: RecomputedLeaf, key: SealedRowEncoder.Key)] = []
-        leaves.reserveCapacity(batchSize)
         // Keyset on (sequence, event row): in the order of the primary key, and no row is skipped even
         // if someone with the owner's rights dropped the key and doubled a sequence number.
-        var after: (sequence: Int64, row: Int64)?
-        while true {
-            leaves.removeAll(keepingCapacity: true)
-            var rowsInBatch = 0
-            var everyRowAccepted = readsRecords
-            if readsRecords {
-                let records = try await client.query(
-                    batchQuery(SealedEvent.recordColumn, after: after), logger: logger)
-                for try await row in records {
-                    rowsInBatch += 1
-                    // The rest of a batch that is read again is only drained.
-                    guard everyRowAccepted, let leaf = fast.leaf(ofRecord: row) else {
-                        everyRowAccepted = false
-                        continue
-                    }
-                    leaves.append(leaf)
-                }
-            }
-            if everyRowAccepted {
-                for (leaf, key) in leaves {
-                    after = (key.sequence, key.eventRow)
-                    if failure == nil { failure = verification.check(leaf) }
-                }
-            } else {
-                if readsRecords { batchesReadAgain += 1 }
-                rowsInBatch = 0
-                for try await row in try await client.query(
-                    batchQuery(SealedEvent.columns, after: after), logger: logger)
-                {
+        var after: SealedRowEncoder.Key?
+
+        init(verification: LogVerification, client: PostgresClient, batchSize: Int) {
+            self.verification = verification
+            self.client = client
+            self.batchSize = batchSize
+        }
+
+        var outcome: (Result<VerificationSummary, VerificationFailure>, [String], Int, Int) {
+            (failure.map { .failure($0) } ?? verification.finish(), problems, slowPathEvents, batchesReadAgain)
+        }
+
+        mutating func check(_ leaf: RecomputedLeaf, key: SealedRowEncoder.Key) {
+            after = key
+            if failure == nil { failure = verification.check(leaf) }
+        }
+
+        /// Every row after ``after`` and below the place `below` (nil: to the end), in batches.
+        mutating func walk(below: Int64?, logger: Logger) async throws {
+            while true {
+                var rowsInBatch = 0
+                for try await row in try await client.query(try batchQuery(below: below), logger: logger) {
                     rowsInBatch += 1
                     if let (leaf, key) = fast.leaf(of: row) {
-                        after = (key.sequence, key.eventRow)
-                        if failure == nil { failure = verification.check(leaf) }
+                        check(leaf, key: key)
                         continue
                     }
                     slowPathEvents += 1
                     // The payload as the row holds it now: a changed comment changes its hash, hence the leaf.
                     let sealed = try SealedEvent(row)
-                    after = (Int64(sealed.sequence), sealed.stored.id)
+                    after = SealedRowEncoder.Key(sequence: Int64(sealed.sequence), eventRow: sealed.stored.id)
                     if sealed.holdsTextAfterErasure, let redaction = sealed.redaction {
                         problems.append(
                             "event at position \(sealed.sequence): its payload was erased on "
@@ -173,27 +259,24 @@ struct AuditVerification: Sendable {
                     }
                     if failure == nil { failure = verification.check(sealed.verifiable) }
                 }
+                if rowsInBatch < batchSize { return }
             }
-            if rowsInBatch < batchSize { break }
         }
-        if let failure { return (.failure(failure), problems, slowPathEvents, batchesReadAgain) }
-        return (verification.finish(), problems, slowPathEvents, batchesReadAgain)
-    }
 
-    /// One batch of the keyset: `select` of every sealed event after `after`, at most ``batchSize``.
-    private func batchQuery(_ select: String, after: (sequence: Int64, row: Int64)?) -> PostgresQuery {
-        guard let after else {
-            return """
-                SELECT \(unescaped: select) FROM \(unescaped: SealedEvent.tables)
-                ORDER BY s.sequence, s.event_row LIMIT \(batchSize)
-                """
+        /// One batch of the keyset as cells: every sealed event after ``after`` (and below `below`).
+        private func batchQuery(below: Int64?) throws -> PostgresQuery {
+            var sql = StatementBuilder()
+            sql.text = "SELECT \(SealedEvent.columns) FROM \(SealedEvent.tables) WHERE true"
+            if let after {
+                // `sequence >= …` lets the primary key's index find the start; the rest breaks the tie.
+                let sequence = try sql.bind(after.sequence)
+                sql.text +=
+                    " AND s.sequence >= \(sequence) AND (s.sequence > \(sequence) OR s.event_row > \(try sql.bind(after.eventRow)))"
+            }
+            if let below { sql.text += " AND s.sequence < \(try sql.bind(below))" }
+            sql.text += " ORDER BY s.sequence, s.event_row LIMIT \(try sql.bind(batchSize))"
+            return sql.query
         }
-        // `sequence >= …` lets the primary key's index find the start; the rest breaks the tie.
-        return """
-            SELECT \(unescaped: select) FROM \(unescaped: SealedEvent.tables)
-            WHERE s.sequence >= \(after.sequence) AND (s.sequence > \(after.sequence) OR s.event_row > \(after.row))
-            ORDER BY s.sequence, s.event_row LIMIT \(batchSize)
-            """
     }
 
     /// The signed checkpoints, oldest first (a few per day: small).

@@ -140,8 +140,12 @@ public enum AuditBenchmark {
             } else {
                 output("exports skipped: \(treeSize) events > \(options.exportLimit) (--export-limit)")
             }
-            let ways: [(label: String, records: Bool)] =
-                options.compare ? [("as cells", false), ("as records", true), ("as cells", false)] : [("", true)]
+            let ways: [(label: String, records: Bool, reads: Int?)] =
+                options.compare
+                ? [
+                    ("as cells, 1 range at a time", false, 1), ("as records, 1 range at a time", true, 1),
+                    ("as cells, ranges at once", false, nil), ("as records, ranges at once", true, nil),
+                ] : [("", true, nil)]
             for run in 1...max(options.verifyRuns, 1) {
                 for way in ways {
                     // The peak of the verification alone, not of the bulk load before it.
@@ -150,6 +154,7 @@ public enum AuditBenchmark {
                         var verification = AuditVerification(client: app, key: signer.verifierKey, appRole: nil)
                         if let batch = options.verifyBatch { verification.batchSize = batch }
                         verification.readsRecords = way.records
+                        if let reads = way.reads { verification.concurrentReads = reads }
                         return try await verification.run(logger: logger)
                     }
                     output(
@@ -157,6 +162,10 @@ public enum AuditBenchmark {
                             "verify (database)\(way.label.isEmpty ? "" : " " + way.label), run \(run)",
                             count: Int(treeSize),
                             seconds: verifySeconds)
+                            + String(
+                                format: " (the events %.2f s)",
+                                Double(report.eventsDuration.components.seconds) + Double(
+                                    report.eventsDuration.components.attoseconds) / 1e18)
                             + ", load \(loadAverage()), \(report.slowPathEvents) read the slow way, "
                             + "\(report.batchesReadAgain) batches read again as cells"
                             + (reset

@@ -146,6 +146,48 @@ struct AuditVerifyRecordTests {
         }
     }
 
+    /// The fast path reads ranges of places several at a time and takes a range only when it holds
+    /// exactly its places. A place moved far beyond the log's end (a range plan of 10^11 ranges), a
+    /// place removed from the middle and the log's first place moved behind its last each end in the
+    /// exact walk, which names the fault; however many ranges are read at once, the verdict is the same.
+    @Test("moved places end the ranges in the exact walk, for every batch size and number of reads at once")
+    func movedPlacesEndTheRanges() async throws {
+        try await ServiceFixture.with { fixture in
+            let size = Int64(try await sealedLog(fixture))
+            #expect(size > 10)
+            let moves: [(from: Int64, to: Int64)] = [(size - 1, 400_000_000_000), (6, size + 3), (0, size)]
+            for move in moves {
+                try await moveSeal(from: move.from, to: move.to, in: fixture)
+                var verdicts: Set<[String]> = []
+                for batchSize in [1, 4, 10_000] {
+                    for reads in [1, 3] {
+                        var verification = AuditVerification(
+                            client: fixture.admin, key: AuditSealTests.signer.verifierKey, appRole: "freigabe_app",
+                            batchSize: batchSize)
+                        verification.concurrentReads = reads
+                        let report = try await verification.run(logger: logger)
+                        #expect(
+                            report.problems.first?.hasPrefix(
+                                "event(\(move.from)): event at position \(move.from) has sequence number ") == true,
+                            "\(move), batch size \(batchSize), \(reads) at once: \(report.problems)")
+                        verdicts.insert(report.problems)
+                    }
+                }
+                #expect(verdicts.count == 1, "\(move): \(verdicts)")
+                try await moveSeal(from: move.to, to: move.from, in: fixture)
+                #expect(try await verify(fixture, batchSize: 4).holds, "\(move) put back")
+            }
+        }
+    }
+
+    /// Gives a seal another place, as the tables' owner could (the append-only trigger off and on again).
+    func moveSeal(from: Int64, to: Int64, in fixture: ServiceFixture) async throws {
+        try await fixture.admin.query("ALTER TABLE audit_seals DISABLE TRIGGER USER", logger: logger)
+        try await fixture.admin.query(
+            "UPDATE audit_seals SET sequence = \(to) WHERE sequence = \(from)", logger: logger)
+        try await fixture.admin.query("ALTER TABLE audit_seals ENABLE TRIGGER USER", logger: logger)
+    }
+
     /// A forger who changes an event and writes its new leaf hash into the seal: the record gives a leaf
     /// equal to the (forged) recorded one, so the batch is taken, and the signed checkpoint's root refuses it.
     @Test("a change with its recorded leaf hash recomputed is caught by the checkpoint's root")
