@@ -65,8 +65,10 @@ struct AuditCommand: AsyncParsableCommand {
                     .emit()
                 return
             }
-            try await AuditTool.verify(publicKeyFile: publicKey, environment: ProcessInfo.processInfo.environment)
-                .emit()
+            try await AuditTool.verify(
+                publicKeyFile: publicKey, environment: ProcessInfo.processInfo.environment,
+                progress: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            ).emit()
         }
     }
 

@@ -27,6 +27,11 @@ struct AuditVerification: Sendable {
     /// Ranges of the log the fast path reads at once: PostgreSQL reads the next ones while this process
     /// hashes the one before, and the leaves of each are computed in a task of their own.
     var concurrentReads = max(2, ProcessInfo.processInfo.activeProcessorCount)
+    /// Told, at most once per ``progressInterval`` while the events are read, how many were checked of
+    /// the sealed places there were when it began: ten million events take minutes, and whoever runs it
+    /// should see that it is moving.
+    var progress: (@Sendable (_ checked: UInt64, _ of: UInt64) -> Void)?
+    var progressInterval: Duration = .seconds(10)
 
     struct Report: Sendable {
         var problems: [String]
@@ -130,7 +135,11 @@ struct AuditVerification: Sendable {
         case .failure(let failure): return (.failure(failure), [], 0, 0)
         }
         var walk = EventWalk(verification: verification, client: client, batchSize: max(batchSize, 1))
-        if let places = try await sealedPlaces(logger: logger) {
+        let places = try await sealedPlaces(logger: logger)
+        walk.progress = progress.map {
+            Progress(tell: $0, interval: progressInterval, places: UInt64(places?.count ?? 0))
+        }
+        if let places {
             let size = max(batchSize, 1)
             let ranges = stride(from: places.lowerBound, to: places.upperBound, by: size).lazy.map {
                 $0..<min($0 + Int64(size), places.upperBound)
@@ -142,6 +151,7 @@ struct AuditVerification: Sendable {
                 switch read {
                 case .accepted(let leaves):
                     for (leaf, key) in leaves { walk.check(leaf, key: key) }
+                    walk.reportProgress()
                 case .readAgain:
                     walk.batchesReadAgain += 1
                     try await walk.walk(below: range.upperBound, logger: logger)
@@ -206,6 +216,27 @@ struct AuditVerification: Sendable {
         return exact && leaves.count == range.count ? .accepted(leaves) : .readAgain
     }
 
+    /// ``progress`` at most once per interval.
+    struct Progress {
+        let tell: @Sendable (_ checked: UInt64, _ of: UInt64) -> Void
+        let interval: Duration
+        let places: UInt64
+        private var last = ContinuousClock.now
+
+        init(tell: @escaping @Sendable (UInt64, UInt64) -> Void, interval: Duration, places: UInt64) {
+            self.tell = tell
+            self.interval = interval
+            self.places = places
+        }
+
+        mutating func report(checked: UInt64) {
+            let now = ContinuousClock.now
+            guard now - last >= interval else { return }
+            last = now
+            tell(checked, places)
+        }
+    }
+
     /// The exact way through the log: keyset batches of cells after the last event checked, every row
     /// the fast way from its cells or else the slow way, and the verifier's state between them.
     private struct EventWalk {
@@ -221,6 +252,7 @@ struct AuditVerification: Sendable {
         // Keyset on (sequence, event row): in the order of the primary key, and no row is skipped even
         // if someone with the owner's rights dropped the key and doubled a sequence number.
         var after: SealedRowEncoder.Key?
+        var progress: Progress?
 
         init(verification: LogVerification, client: PostgresClient, batchSize: Int) {
             self.verification = verification
@@ -235,6 +267,14 @@ struct AuditVerification: Sendable {
         mutating func check(_ leaf: RecomputedLeaf, key: SealedRowEncoder.Key) {
             after = key
             if failure == nil { failure = verification.check(leaf) }
+            checked += 1
+        }
+
+        /// Events checked so far, whether or not the verifier failed on one before.
+        private(set) var checked: UInt64 = 0
+
+        mutating func reportProgress() {
+            progress?.report(checked: checked)
         }
 
         /// Every row after ``after`` and below the place `below` (nil: to the end), in batches.
@@ -258,7 +298,9 @@ struct AuditVerification: Sendable {
                         )
                     }
                     if failure == nil { failure = verification.check(sealed.verifiable) }
+                    checked += 1
                 }
+                reportProgress()
                 if rowsInBatch < batchSize { return }
             }
         }

@@ -43,8 +43,11 @@ public enum AuditTool {
         }
     }
 
-    /// Checks the whole log against the public key; succeeds only when every check holds.
-    public static func verify(publicKeyFile: String, environment: [String: String]) async -> ToolOutput {
+    /// Checks the whole log against the public key; succeeds only when every check holds. `progress` gets
+    /// a line every ten seconds while the events are read (the command line writes it to stderr).
+    public static func verify(
+        publicKeyFile: String, environment: [String: String], progress: (@Sendable (String) -> Void)? = nil
+    ) async -> ToolOutput {
         let key: NoteVerifierKey
         do {
             let text = try String(contentsOfFile: publicKeyFile, encoding: .utf8)
@@ -54,7 +57,13 @@ public enum AuditTool {
                 standardError: ["Der Prüfschlüssel „\(publicKeyFile)“ ist nicht lesbar: \(error)"], succeeded: false)
         }
         return await withDatabase(environment, failure: "Prüfung nicht möglich") { client, role, logger in
-            let report = try await AuditVerification(client: client, key: key, appRole: role).run(logger: logger)
+            var verification = AuditVerification(client: client, key: key, appRole: role)
+            if let progress {
+                verification.progress = { checked, places in
+                    progress(Self.progressLine(checked: checked, of: places))
+                }
+            }
+            let report = try await verification.run(logger: logger)
             var lines: [String] = []
             if let summary = report.summary {
                 lines.append(
@@ -68,6 +77,17 @@ public enum AuditTool {
             }
             return ToolOutput(standardOutput: lines + ["Das Protokoll ist unverändert (alle Prüfungen bestanden)."])
         }
+    }
+
+    /// "1.230.000 von 10.020.000 Ereignissen geprüft (12 %) …", with German digit grouping.
+    static func progressLine(checked: UInt64, of places: UInt64) -> String {
+        let grouped = { (number: UInt64) -> String in
+            let digits = Array(String(number))
+            return stride(from: digits.count, to: 0, by: -3).reversed()
+                .map { String(digits[max($0 - 3, 0)..<$0]) }.joined(separator: ".")
+        }
+        let percent = places > 0 ? min(checked * 100 / places, 100) : 100
+        return "\(grouped(checked)) von \(grouped(places)) Ereignissen geprüft (\(percent) %) …"
     }
 
     /// The filters and output of `freigabe audit export`, as typed on the command line.

@@ -2,6 +2,7 @@ import AuditLog
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 import Testing
 
 @testable import FreigabeServer
@@ -178,6 +179,35 @@ struct AuditVerifyRecordTests {
                 #expect(try await verify(fixture, batchSize: 4).holds, "\(move) put back")
             }
         }
+    }
+
+    /// Whoever runs `freigabe audit verify` over millions of events sees it moving: the count of checked
+    /// events grows to the log's size, against the places there were at the start.
+    @Test("verify tells its progress: counts that grow to the log's size, in German on the command line")
+    func tellsProgress() async throws {
+        try await ServiceFixture.with { fixture in
+            let size = try await sealedLog(fixture)
+            for (batchSize, reads) in [(4, 1), (4, 3), (10_000, 2)] {
+                let told = Mutex<[(checked: UInt64, of: UInt64)]>([])
+                var verification = AuditVerification(
+                    client: fixture.admin, key: AuditSealTests.signer.verifierKey, appRole: "freigabe_app",
+                    batchSize: batchSize)
+                verification.concurrentReads = reads
+                verification.progressInterval = .zero
+                verification.progress = { checked, of in told.withLock { $0.append((checked, of)) } }
+                #expect(try await verification.run(logger: logger).holds)
+                let counts = told.withLock { $0 }
+                #expect(counts.count >= (batchSize == 4 ? Int(size) / 4 : 1), "batch size \(batchSize)")
+                #expect(counts.map(\.checked) == counts.map(\.checked).sorted())
+                #expect(counts.last?.checked == size)
+                #expect(counts.allSatisfy { $0.of == size })
+            }
+        }
+        #expect(
+            AuditTool.progressLine(checked: 1_230_000, of: 10_020_000)
+                == "1.230.000 von 10.020.000 Ereignissen geprüft (12 %) …")
+        #expect(AuditTool.progressLine(checked: 0, of: 0) == "0 von 0 Ereignissen geprüft (100 %) …")
+        #expect(AuditTool.progressLine(checked: 999, of: 998) == "999 von 998 Ereignissen geprüft (100 %) …")
     }
 
     /// Gives a seal another place, as the tables' owner could (the append-only trigger off and on again).
