@@ -252,6 +252,8 @@ struct AuditVerification: Sendable {
         // Keyset on (sequence, event row): in the order of the primary key, and no row is skipped even
         // if someone with the owner's rights dropped the key and doubled a sequence number.
         var after: SealedRowEncoder.Key?
+        /// Events checked so far, whether or not the verifier failed on one before.
+        private(set) var checked: UInt64 = 0
         var progress: Progress?
 
         init(verification: LogVerification, client: PostgresClient, batchSize: Int) {
@@ -269,9 +271,6 @@ struct AuditVerification: Sendable {
             if failure == nil { failure = verification.check(leaf) }
             checked += 1
         }
-
-        /// Events checked so far, whether or not the verifier failed on one before.
-        private(set) var checked: UInt64 = 0
 
         mutating func reportProgress() {
             progress?.report(checked: checked)
