@@ -17,7 +17,7 @@ struct AuditBenchmarkCommand: AsyncParsableCommand {
     @Option(help: "Rows per statement of the database verification.") var verifyBatch: Int?
     @Flag(
         help:
-            "Each verification back to back three ways: database as cells, as records, as cells; offline with one reader, one per core, one."
+            "Each verification back to back: the database's as cells and as records, each one range at a time and several at once; offline with one reader, one per core, one."
     )
     var compare = false
     @Flag(help: "Run in a PostgreSQL cluster of its own (FREIGABE_PG_BIN), restarted for the cold figures.")

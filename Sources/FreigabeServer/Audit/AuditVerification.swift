@@ -39,7 +39,7 @@ struct AuditVerification: Sendable {
         /// Events read the slow way (``SealedEvent``): erased ones, and those whose leaf did not match.
         var slowPathEvents = 0
         /// Ranges the fast path did not take, walked again the exact way.
-        var batchesReadAgain = 0
+        var rangesWalkedAgain = 0
         /// Of the whole run, the time spent reading and checking the events (the rest: the guards
         /// before, the erasures and the requests' states after).
         var eventsDuration: Duration = .zero
@@ -53,7 +53,7 @@ struct AuditVerification: Sendable {
         var problems = try await guardProblems(logger: logger)
         let checkpoints = try await checkpoints(logger: logger)
         let eventsStarted = ContinuousClock.now
-        let (result, erasureProblems, slowPathEvents, batchesReadAgain) = try await verifyEvents(
+        let (result, erasureProblems, slowPathEvents, rangesWalkedAgain) = try await verifyEvents(
             checkpoints: checkpoints, logger: logger)
         let eventsDuration = ContinuousClock.now - eventsStarted
         problems += erasureProblems
@@ -73,7 +73,7 @@ struct AuditVerification: Sendable {
             problems.append(mismatch)
         }
         return Report(
-            problems: problems, summary: summary, slowPathEvents: slowPathEvents, batchesReadAgain: batchesReadAgain,
+            problems: problems, summary: summary, slowPathEvents: slowPathEvents, rangesWalkedAgain: rangesWalkedAgain,
             eventsDuration: eventsDuration)
     }
 
@@ -153,7 +153,7 @@ struct AuditVerification: Sendable {
                     for (leaf, key) in leaves { walk.check(leaf, key: key) }
                     walk.reportProgress()
                 case .readAgain:
-                    walk.batchesReadAgain += 1
+                    walk.rangesWalkedAgain += 1
                     try await walk.walk(below: range.upperBound, logger: logger)
                 case .empty:
                     return false
@@ -248,7 +248,7 @@ struct AuditVerification: Sendable {
         var fast = SealedRowEncoder()
         /// Events read the slow way; ranges the fast path did not accept.
         var slowPathEvents = 0
-        var batchesReadAgain = 0
+        var rangesWalkedAgain = 0
         // Keyset on (sequence, event row): in the order of the primary key, and no row is skipped even
         // if someone with the owner's rights dropped the key and doubled a sequence number.
         var after: SealedRowEncoder.Key?
@@ -263,7 +263,7 @@ struct AuditVerification: Sendable {
         }
 
         var outcome: (Result<VerificationSummary, VerificationFailure>, [String], Int, Int) {
-            (failure.map { .failure($0) } ?? verification.finish(), problems, slowPathEvents, batchesReadAgain)
+            (failure.map { .failure($0) } ?? verification.finish(), problems, slowPathEvents, rangesWalkedAgain)
         }
 
         mutating func check(_ leaf: RecomputedLeaf, key: SealedRowEncoder.Key) {

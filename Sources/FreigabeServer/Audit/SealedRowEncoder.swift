@@ -7,7 +7,7 @@ import PostgresNIO
 /// payload hashed twice (``SealedEvent``, then ``LogVerification``).
 ///
 /// The row comes either as its cells (a `PostgresRow` of ``SealedEvent/columns``) or as one cell, the
-/// row's record (``SealedEvent/record``, PostgreSQL's binary `record` form: a column count, then each
+/// row's record (``SealedEvent/recordColumn``, PostgreSQL's binary `record` form: a column count, then each
 /// column's type OID, length and the bytes its type's binary output gives, which are the bytes the cell
 /// of that column would carry). One reader takes the columns from either: PostgresNIO makes a
 /// `PostgresCell` per cell (a retained slice of the row and the column's name), 23 per event, and the

@@ -162,12 +162,9 @@ public enum AuditBenchmark {
                             "verify (database)\(way.label.isEmpty ? "" : " " + way.label), run \(run)",
                             count: Int(treeSize),
                             seconds: verifySeconds)
-                            + String(
-                                format: " (the events %.2f s)",
-                                Double(report.eventsDuration.components.seconds) + Double(
-                                    report.eventsDuration.components.attoseconds) / 1e18)
+                            + String(format: " (the events %.2f s)", report.eventsDuration.seconds)
                             + ", load \(loadAverage()), \(report.slowPathEvents) read the slow way, "
-                            + "\(report.batchesReadAgain) batches read again as cells"
+                            + "\(report.rangesWalkedAgain) ranges walked again"
                             + (reset
                                 ? ", peak RSS during it \(peakResidentMegabytes().map { "\($0) MB" } ?? "unknown")"
                                 : "")
@@ -233,8 +230,7 @@ public enum AuditBenchmark {
         let clock = ContinuousClock()
         let start = clock.now
         let value = try await body()
-        let elapsed = start.duration(to: clock.now)
-        return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, value)
+        return (start.duration(to: clock.now).seconds, value)
     }
 
     private static func rate(_ what: String, count: Int, seconds: Double) -> String {

@@ -36,24 +36,31 @@ struct AuditVerifyFastPathTests {
         return read
     }
 
+    /// Real lifecycles and, besides them, texts beyond ASCII (2-, 3- and 4-byte UTF-8, a quote in the
+    /// details), a deputy with a client address, the escalation instance and a time before 1970, all
+    /// sealed by the real sealer; returns the log's size.
+    static func sealedLog(_ fixture: ServiceFixture) async throws -> UInt64 {
+        _ = try await AuditExportTests().lifecycles(fixture)
+        try await fixture.admin.query(
+            """
+            INSERT INTO audit_events (occurred_at, actor, acting_for, role, as_escalation, dataset_id, event,
+                decision, step, state, comment, client_address, details)
+            VALUES ('2026-03-09 10:00:00.123456Z', 'dora', 'otto', 'data_owner', false, 'baumkataster',
+                    'approved', 'approved', 'owner_review', 'in_review', 'Prüfung ✓ Übermittlung 𝄞', '192.0.2.7',
+                    '{"notiz": "Größe \\"zitiert\\"", "request_number": "FG-2026-000001"}'),
+                   ('2026-03-10 11:00:00Z', 'gerd', NULL, 'governance', true, 'baumkataster', 'approved',
+                    'approved', 'steward_review', 'granted', NULL, '2001:db8::1', '{}'),
+                   ('1969-07-20 20:17:40.000001Z', NULL, NULL, NULL, false, NULL, 'approved', NULL, NULL, NULL, '',
+                    NULL, '{}')
+            """, logger: StoreTestSupport.logger)
+        return try await AuditSealer(client: fixture.app, signer: AuditSealTests.signer, checkpointFile: nil)
+            .sealAll(now: Clock.days(8), logger: StoreTestSupport.logger)
+    }
+
     @Test("every sealed row of real lifecycles takes the fast path, with the slow path's leaf and key")
     func fastPathAgreesOnRealRows() async throws {
         try await ServiceFixture.with { fixture in
-            _ = try await AuditExportTests().lifecycles(fixture)
-            // Besides the lifecycles: texts beyond ASCII (2-, 3- and 4-byte UTF-8), a deputy with a client
-            // address, the escalation instance; sealed by the real sealer.
-            try await fixture.admin.query(
-                """
-                INSERT INTO audit_events (occurred_at, actor, acting_for, role, as_escalation, dataset_id, event,
-                    decision, step, state, comment, client_address, details)
-                VALUES ('2026-03-09 10:00:00.123456Z', 'dora', 'otto', 'data_owner', false, 'baumkataster',
-                        'approved', 'approved', 'owner_review', 'in_review', 'Prüfung ✓ Übermittlung 𝄞', '192.0.2.7',
-                        '{"notiz": "Größe", "request_number": "FG-2026-000001"}'),
-                       ('2026-03-10 11:00:00Z', 'gerd', NULL, 'governance', true, 'baumkataster', 'approved',
-                        'approved', 'steward_review', 'granted', NULL, '2001:db8::1', '{}')
-                """, logger: logger)
-            let size = try await AuditSealer(client: fixture.app, signer: AuditSealTests.signer, checkpointFile: nil)
-                .sealAll(now: Clock.days(8), logger: logger)
+            let size = try await Self.sealedLog(fixture)
             let rows = try await rows(fixture)
             #expect(rows.count == Int(size))
             var encoder = AuditLog.AuditEventEncoder()

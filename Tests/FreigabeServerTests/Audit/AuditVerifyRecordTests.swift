@@ -49,30 +49,10 @@ struct AuditVerifyRecordTests {
         return Array(zip(cells, records)).map { (cells: $0.0, record: $0.1) }
     }
 
-    /// The lifecycles and, besides them, texts beyond ASCII, a deputy with a client address and the
-    /// escalation instance, all sealed by the real sealer.
-    func sealedLog(_ fixture: ServiceFixture) async throws -> UInt64 {
-        _ = try await AuditExportTests().lifecycles(fixture)
-        try await fixture.admin.query(
-            """
-            INSERT INTO audit_events (occurred_at, actor, acting_for, role, as_escalation, dataset_id, event,
-                decision, step, state, comment, client_address, details)
-            VALUES ('2026-03-09 10:00:00.123456Z', 'dora', 'otto', 'data_owner', false, 'baumkataster',
-                    'approved', 'approved', 'owner_review', 'in_review', 'Prüfung ✓ Übermittlung 𝄞', '192.0.2.7',
-                    '{"notiz": "Größe \\"zitiert\\"", "request_number": "FG-2026-000001"}'),
-                   ('2026-03-10 11:00:00Z', 'gerd', NULL, 'governance', true, 'baumkataster', 'approved',
-                    'approved', 'steward_review', 'granted', NULL, '2001:db8::1', '{}'),
-                   ('1969-07-20 20:17:40.000001Z', NULL, NULL, NULL, false, NULL, 'approved', NULL, NULL, NULL, '',
-                    NULL, '{}')
-            """, logger: logger)
-        return try await AuditSealer(client: fixture.app, signer: AuditSealTests.signer, checkpointFile: nil)
-            .sealAll(now: Clock.days(8), logger: logger)
-    }
-
     @Test("every sound row's record gives the cells' leaf and key; a sound log reads no batch twice")
     func recordAgreesWithCells() async throws {
         try await ServiceFixture.with { fixture in
-            let size = try await sealedLog(fixture)
+            let size = try await AuditVerifyFastPathTests.sealedLog(fixture)
             let rows = try await bothWays(fixture)
             #expect(rows.count == Int(size))
             for (index, row) in rows.enumerated() {
@@ -84,7 +64,7 @@ struct AuditVerifyRecordTests {
             for batchSize in [1, 4, 10_000] {
                 let report = try await verify(fixture, batchSize: batchSize)
                 #expect(report.problems == [], "batch size \(batchSize)")
-                #expect(report.batchesReadAgain == 0, "batch size \(batchSize)")
+                #expect(report.rangesWalkedAgain == 0, "batch size \(batchSize)")
                 #expect(report.slowPathEvents == 0)
                 #expect(report.summary?.coveredSize == size)
             }
@@ -94,7 +74,7 @@ struct AuditVerifyRecordTests {
     @Test("a changed row's record gives no leaf, every other row's still does")
     func changedRowsGiveNoRecordLeaf() async throws {
         try await ServiceFixture.with { fixture in
-            let size = try await sealedLog(fixture)
+            let size = try await AuditVerifyFastPathTests.sealedLog(fixture)
             let changes: [(sequence: Int64, set: String)] = [
                 (0, "occurred_at = occurred_at + interval '1 microsecond'"), (5, "actor = 'mallory'"),
                 (9, "comment = 'Paßt so ✓'"), (12, #"details = '{"request_number": "X"}'"#), (14, "role = 'dsб'"),
@@ -113,7 +93,7 @@ struct AuditVerifyRecordTests {
     @Test("a change is named at its place wherever it sits in a batch, for every batch size")
     func changeAtEveryPlaceOfABatch() async throws {
         try await ServiceFixture.with { fixture in
-            let size = try await sealedLog(fixture)
+            let size = try await AuditVerifyFastPathTests.sealedLog(fixture)
             #expect(size > 10)
             for position in [0, 3, 4, 6, Int64(size) - 1] {
                 try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
@@ -129,7 +109,7 @@ struct AuditVerifyRecordTests {
                         report.problems.first
                             == "event(\(position)): event at position \(position) does not match the leaf hash recorded when it was sealed (the event was changed)",
                         "position \(position), batch size \(batchSize): \(report.problems)")
-                    #expect(report.batchesReadAgain == 1, "position \(position), batch size \(batchSize)")
+                    #expect(report.rangesWalkedAgain == 1, "position \(position), batch size \(batchSize)")
                     #expect(report.slowPathEvents == 1)
                 }
                 // Put back (jsonb keeps no trace of the key once removed): the log holds again, no batch read twice.
@@ -142,7 +122,7 @@ struct AuditVerifyRecordTests {
                 try await fixture.admin.query("ALTER TABLE audit_events ENABLE TRIGGER USER", logger: logger)
                 let report = try await verify(fixture, batchSize: 4)
                 #expect(report.problems == [], "position \(position) put back")
-                #expect(report.batchesReadAgain == 0)
+                #expect(report.rangesWalkedAgain == 0)
             }
         }
     }
@@ -154,7 +134,7 @@ struct AuditVerifyRecordTests {
     @Test("moved places end the ranges in the exact walk, for every batch size and number of reads at once")
     func movedPlacesEndTheRanges() async throws {
         try await ServiceFixture.with { fixture in
-            let size = Int64(try await sealedLog(fixture))
+            let size = Int64(try await AuditVerifyFastPathTests.sealedLog(fixture))
             #expect(size > 10)
             let moves: [(from: Int64, to: Int64)] = [(size - 1, 400_000_000_000), (6, size + 3), (0, size)]
             for move in moves {
@@ -186,7 +166,7 @@ struct AuditVerifyRecordTests {
     @Test("verify tells its progress: counts that grow to the log's size, in German on the command line")
     func tellsProgress() async throws {
         try await ServiceFixture.with { fixture in
-            let size = try await sealedLog(fixture)
+            let size = try await AuditVerifyFastPathTests.sealedLog(fixture)
             for (batchSize, reads) in [(4, 1), (4, 3), (10_000, 2)] {
                 let told = Mutex<[(checked: UInt64, of: UInt64)]>([])
                 var verification = AuditVerification(
@@ -242,7 +222,7 @@ struct AuditVerifyRecordTests {
                 "UPDATE audit_seals SET leaf_hash = \(ByteBuffer(bytes: forged)) WHERE sequence = 7", logger: logger)
             for batchSize in [1, 4, 10_000] {
                 let report = try await verify(fixture, batchSize: batchSize)
-                #expect(report.batchesReadAgain == 0, "the forged row is taken by the record's fast path")
+                #expect(report.rangesWalkedAgain == 0, "the forged row is taken by the record's fast path")
                 #expect(
                     report.problems.contains { $0.contains("do not match the root hash of checkpoint") },
                     "batch size \(batchSize): \(report.problems)")
@@ -255,7 +235,7 @@ struct AuditVerifyRecordTests {
     @Test("records of another shape give no leaf: column types, count, a row that is no record")
     func hostileRecordShapes() async throws {
         try await ServiceFixture.with { fixture in
-            _ = try await sealedLog(fixture)
+            _ = try await AuditVerifyFastPathTests.sealedLog(fixture)
             let record = SealedEvent.recordColumn
             let variants = [
                 record.replacingOccurrences(of: "s.sequence,", with: "s.sequence::integer,"),
