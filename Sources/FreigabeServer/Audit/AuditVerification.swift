@@ -49,6 +49,15 @@ struct AuditVerification: Sendable {
 
     static let appendOnlyTables = ["audit_events", "audit_seals", "audit_checkpoints", "decisions", "audit_redactions"]
 
+    /// The columns the reads of the log rely on being unique and never NULL (a primary key or a unique
+    /// key on a `NOT NULL` column): with them, every place and every event row is in ``SealedEvent/tables``
+    /// once. Without them (only the tables' owner can drop a key) a doubled event row or a place without a
+    /// number could hide beside the checked ones, which ``rowsNotChecked(treeSize:logger:)`` also finds.
+    static let requiredKeys = [
+        (table: "audit_events", column: "id"), (table: "audit_seals", column: "sequence"),
+        (table: "audit_seals", column: "event_row"), (table: "audit_redactions", column: "id"),
+    ]
+
     func run(logger: Logger) async throws -> Report {
         var problems = try await guardProblems(logger: logger)
         let checkpoints = try await checkpoints(logger: logger)
@@ -63,6 +72,9 @@ struct AuditVerification: Sendable {
         case .success(let verified):
             if verified.checkpointCount == 0 && verified.treeSize > 0 {
                 problems.append("no signed checkpoint covers the log (audit.key_file not configured?)")
+            }
+            if let unread = try await rowsNotChecked(treeSize: verified.treeSize, logger: logger) {
+                problems.append(unread)
             }
             summary = verified
         case .failure(let failure):
@@ -98,6 +110,19 @@ struct AuditVerification: Sendable {
         }
         for table in Self.appendOnlyTables where !triggered.contains(table) {
             problems.append("table \(table) has no append-only trigger")
+        }
+        let keys = try await client.query(
+            """
+            SELECT t.relname, a.attname FROM pg_constraint c
+            JOIN pg_class t ON t.oid = c.conrelid
+            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+            WHERE c.contype IN ('p', 'u') AND cardinality(c.conkey) = 1 AND a.attnotnull
+              AND t.relname = ANY(\(Self.requiredKeys.map(\.table)))
+            """, logger: logger)
+        var keyed: Set<String> = []
+        for try await (table, column) in keys.decode((String, String).self) { keyed.insert("\(table).\(column)") }
+        for (table, column) in Self.requiredKeys where !keyed.contains("\(table).\(column)") {
+            problems.append("table \(table) has no key on \(column): a place or an event could be there twice")
         }
         let unsealed = try await client.query(
             """
@@ -137,13 +162,10 @@ struct AuditVerification: Sendable {
         var walk = EventWalk(verification: verification, client: client, batchSize: max(batchSize, 1))
         let places = try await sealedPlaces(logger: logger)
         walk.progress = progress.map {
-            Progress(tell: $0, interval: progressInterval, places: UInt64(places?.count ?? 0))
+            Progress(tell: $0, interval: progressInterval, places: places.map(Self.count(of:)) ?? 0)
         }
         if let places {
-            let size = max(batchSize, 1)
-            let ranges = stride(from: places.lowerBound, to: places.upperBound, by: size).lazy.map {
-                $0..<min($0 + Int64(size), places.upperBound)
-            }
+            let ranges = Self.ranges(of: places, size: Int64(max(batchSize, 1)))
             let reads = OrderedReads<Range<Int64>, RangeRead>(width: concurrentReads) { [client, readsRecords] range in
                 try await Self.read(range, asRecords: readsRecords, client: client, logger: logger)
             }
@@ -163,6 +185,44 @@ struct AuditVerification: Sendable {
         }
         try await walk.walk(below: nil, logger: logger)
         return walk.outcome
+    }
+
+    /// `places` cut into ranges of `size` places (the last may be shorter). Where the table's CHECK was
+    /// dropped the places may lie anywhere in `Int64`, so no step may overflow.
+    static func ranges(of places: Range<Int64>, size: Int64) -> UnfoldSequence<Range<Int64>, Int64?> {
+        precondition(size > 0)
+        return sequence(state: places.isEmpty ? nil : places.lowerBound) { next in
+            guard let lower = next else { return nil }
+            let (sum, overflow) = lower.addingReportingOverflow(size)
+            let upper = overflow || sum > places.upperBound ? places.upperBound : sum
+            next = upper < places.upperBound ? upper : nil
+            return lower..<upper
+        }
+    }
+
+    /// How many places `places` spans; exact even when it spans more than `Int64.max` (the bounds of a
+    /// non-empty range differ by less than 2^64).
+    static func count(of places: Range<Int64>) -> UInt64 {
+        UInt64(bitPattern: places.upperBound &- places.lowerBound)
+    }
+
+    /// After a walk that held: whether the log has rows below the checked tree size (or without a place)
+    /// beyond the `treeSize` that were checked. The walk reads each place once, in the order of the keys;
+    /// a second row with the key of a checked one (an event row inserted twice, a seal doubled: only
+    /// possible with the tables' keys dropped) or a seal with no place is never read, and only this
+    /// count of everything that is there shows it.
+    private func rowsNotChecked(treeSize: UInt64, logger: Logger) async throws -> String? {
+        let size = Int64(clamping: treeSize)
+        let rows = try await client.query(
+            """
+            SELECT count(*) FROM \(unescaped: SealedEvent.tables)
+            WHERE s.sequence < \(size) OR s.sequence IS NULL
+            """, logger: logger)
+        for try await count in rows.decode(Int64.self) where count != size {
+            return "the log holds \(count) sealed events at positions below \(size) or without a position, "
+                + "but \(size) were checked: an event or a place is there twice, or a seal has no position"
+        }
+        return nil
     }
 
     /// The smallest sealed place and one past the largest; nil: nothing is sealed.
@@ -249,8 +309,9 @@ struct AuditVerification: Sendable {
         /// Events read the slow way; ranges the fast path did not accept.
         var slowPathEvents = 0
         var rangesWalkedAgain = 0
-        // Keyset on (sequence, event row): in the order of the primary key, and no row is skipped even
-        // if someone with the owner's rights dropped the key and doubled a sequence number.
+        // Keyset on (sequence, event row): in the order of the primary key; a place doubled with another
+        // event row is read too. A row whose key is there twice (the keys dropped) can be skipped at a
+        // batch's end: the guards and ``rowsNotChecked(treeSize:logger:)`` report that.
         var after: SealedRowEncoder.Key?
         /// Events checked so far, whether or not the verifier failed on one before.
         private(set) var checked: UInt64 = 0

@@ -13,7 +13,7 @@ struct OrderedReads<Part: Sendable, Result: Sendable>: Sendable {
     var read: @Sendable (_ part: Part) async throws -> Result
 
     /// Calls `consume` with each part's result in the order of `parts`, until it returns false or the
-    /// parts run out; the reads still in flight then finish and are dropped. The first error (of a
+    /// parts run out; the reads still in flight are then cancelled and their results dropped. The first error (of a
     /// read or of `consume`) ends it and is thrown.
     func run<Parts: Sequence<Part>>(
         _ parts: Parts, consume: (_ part: Part, _ result: Result) async throws -> Bool
@@ -43,7 +43,9 @@ struct OrderedReads<Part: Sendable, Result: Sendable>: Sendable {
                 {
                     consumed += 1
                     guard try await consume(part, result) else {
-                        // Stop here; the group waits for the reads in flight, whose results nobody takes.
+                        // Stop here: nobody takes the results of the reads in flight, so they are
+                        // cancelled, and the group waits for them (their errors are dropped).
+                        group.cancelAll()
                         return
                     }
                     while started - consumed < width, startNext() {}

@@ -161,6 +161,98 @@ struct AuditVerifyRecordTests {
         }
     }
 
+    /// The tables' owner drops the primary key of `audit_events` and inserts a second row with the id of
+    /// the event at place 3. The join then gives place 3 twice with the same key; where a batch of the
+    /// walk ends on it (batch size 4), the keyset skips the second, so the chain alone holds. The guard
+    /// names the missing key, and the count of sealed rows finds the extra one whatever the batch size.
+    @Test("an event row doubled under a dropped key is found at every batch size", arguments: [1, 2, 4, 10_000])
+    func doubledEventRowIsFound(batchSize: Int) async throws {
+        try await ServiceFixture.with { fixture in
+            _ = try await AuditVerifyFastPathTests.sealedLog(fixture)
+            #expect(try await verify(fixture, batchSize: batchSize).holds)
+            try await fixture.admin.query(
+                "ALTER TABLE audit_events DROP CONSTRAINT audit_events_pkey CASCADE", logger: logger)
+            try await fixture.admin.query("CREATE INDEX ON audit_events (id)", logger: logger)
+            try await fixture.admin.query(
+                """
+                INSERT INTO audit_events
+                SELECT * FROM audit_events WHERE id = (SELECT event_row FROM audit_seals WHERE sequence = 3)
+                """, logger: logger)
+            for reads in [1, 3] {
+                var verification = AuditVerification(
+                    client: fixture.admin, key: AuditSealTests.signer.verifierKey, appRole: "freigabe_app",
+                    batchSize: batchSize)
+                verification.concurrentReads = reads
+                let problems = try await verification.run(logger: logger).problems
+                #expect(
+                    problems.contains("table audit_events has no key on id: a place or an event could be there twice"),
+                    "\(reads) at once: \(problems)")
+                // Found by the log's own checks too, not only by the guard.
+                #expect(
+                    problems.contains {
+                        $0.hasPrefix("event(4): event at position 4 has sequence number 3")
+                            || $0.hasPrefix("the log holds ")
+                    }, "\(reads) at once: \(problems)")
+            }
+        }
+    }
+
+    /// The tables' owner drops the primary key of `audit_seals`, lets `sequence` be NULL and seals a forged
+    /// event (mallory's copy of the event at place 3) with no place: no range and no batch of the walk
+    /// reads a NULL place, and the event counts as sealed for the guard of unsealed events.
+    @Test("a forged event sealed without a place is found")
+    func sealWithoutPlaceIsFound() async throws {
+        try await ServiceFixture.with { fixture in
+            let size = try await AuditVerifyFastPathTests.sealedLog(fixture)
+            try await fixture.admin.query(
+                "ALTER TABLE audit_seals DROP CONSTRAINT audit_seals_pkey CASCADE", logger: logger)
+            try await fixture.admin.query("ALTER TABLE audit_seals ALTER COLUMN sequence DROP NOT NULL", logger: logger)
+            try await fixture.admin.query(
+                """
+                WITH forged AS (
+                    INSERT INTO audit_events (occurred_at, actor, event, decision, request_id, dataset_id, details)
+                    SELECT occurred_at, 'mallory', event, 'approved', request_id, dataset_id, details
+                    FROM audit_events WHERE id = (SELECT event_row FROM audit_seals WHERE sequence = 3)
+                    RETURNING id)
+                INSERT INTO audit_seals (sequence, event_row, event_id, format_version, payload_salt, leaf_hash,
+                    sealed_at)
+                SELECT NULL, forged.id, gen_random_uuid(), 1, s.payload_salt, s.leaf_hash, s.sealed_at
+                FROM forged, audit_seals s WHERE s.sequence = 3
+                """, logger: logger)
+            for batchSize in [4, 10_000] {
+                let problems = try await verify(fixture, batchSize: batchSize).problems
+                #expect(
+                    problems.contains(
+                        "table audit_seals has no key on sequence: a place or an event could be there twice"),
+                    "batch size \(batchSize): \(problems)")
+                #expect(
+                    problems.contains(
+                        "the log holds \(size + 1) sealed events at positions below \(size) or without a position, "
+                            + "but \(size) were checked: an event or a place is there twice, or a seal has no position"),
+                    "batch size \(batchSize): \(problems)")
+            }
+        }
+    }
+
+    @Test("ranges of places never overflow, wherever the places lie")
+    func rangesOfPlaces() {
+        func ranges(_ places: Range<Int64>, _ size: Int64) -> [Range<Int64>] {
+            Array(AuditVerification.ranges(of: places, size: size))
+        }
+        let top = Int64.max
+        #expect(ranges(0..<10, 4) == [0..<4, 4..<8, 8..<10])
+        #expect(ranges(0..<8, 4) == [0..<4, 4..<8])
+        #expect(ranges(5..<6, 10_000) == [5..<6])
+        #expect(ranges(3..<3, 4).isEmpty)
+        #expect(ranges((top - 5)..<(top - 1), 3) == [(top - 5)..<(top - 2), (top - 2)..<(top - 1)])
+        #expect(ranges((top - 5)..<(top - 1), top) == [(top - 5)..<(top - 1)])
+        #expect(
+            ranges(Int64.min..<(Int64.min + 2), 1) == [Int64.min..<(Int64.min + 1), (Int64.min + 1)..<(Int64.min + 2)])
+        #expect(AuditVerification.count(of: Int64.min..<(top - 1)) == UInt64.max - 1)
+        #expect(AuditVerification.count(of: 7..<7) == 0)
+        #expect(AuditVerification.count(of: -3..<4) == 7)
+    }
+
     /// Whoever runs `freigabe audit verify` over millions of events sees it moving: the count of checked
     /// events grows to the log's size, against the places there were at the start.
     @Test("verify tells its progress: counts that grow to the log's size, in German on the command line")

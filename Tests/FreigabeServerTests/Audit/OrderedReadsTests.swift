@@ -57,6 +57,28 @@ struct OrderedReadsTests {
         #expect(gauge.running == 0, "every read started has finished by the time run returns")
     }
 
+    /// The parts after the stop would take a minute each; they are cancelled instead of waited for.
+    @Test("stopping cancels the reads in flight instead of waiting for them")
+    func stopCancelsReadsInFlight() async throws {
+        let cancelled = Mutex(0)
+        var consumed: [Int] = []
+        try await OrderedReads(width: 4) { (part: Int) -> Int in
+            guard part > 2 else { return part }
+            do {
+                try await Task.sleep(for: .seconds(60))
+            } catch {
+                cancelled.withLock { $0 += 1 }
+                throw error
+            }
+            return part
+        }.run(0..<20) { part, _ in
+            consumed.append(part)
+            return part < 2
+        }
+        #expect(consumed == [0, 1, 2])
+        #expect(cancelled.withLock { $0 } >= 1, "reads were in flight when it stopped, and were cancelled")
+    }
+
     struct Refused: Error, Equatable { var part: Int }
 
     @Test("a read's error ends it and is thrown; nothing after the failed part is handed over")
