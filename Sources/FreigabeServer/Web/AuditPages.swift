@@ -33,7 +33,9 @@ struct AuditPages: Sendable {
         var rows: [Row]
         var isEmpty: Bool
         var nextHref: String?
-        var exportCommand: String
+        /// The command line of the same export, for a selection without errors (someone may copy it
+        /// into a shell: every value quoted).
+        var exportCommand: String?
         /// The same selection as a download (``AuditExportDownload``): a GET, which records the read
         /// like this page does and changes nothing else.
         var downloadJSONLHref: String
@@ -92,8 +94,9 @@ struct AuditPages: Sendable {
             let filters = values.filter { !Self.viewFields.contains($0.key) }.sorted { $0.key < $1.key }
             let filterItems = filters.map { URLQueryItem(name: $0.key, value: $0.value) }
             let command =
-                "freigabe audit export --format jsonl --output pruefung.jsonl"
-                + filters.map { " --\($0.key) \($0.value)" }.joined()
+                errors.isEmpty
+                ? "freigabe audit export --format jsonl --output pruefung.jsonl"
+                    + filters.map { " --\($0.key) \(Self.shellQuoted($0.value))" }.joined() : nil
             return try pages.render(
                 "audit", title: text("audit.title"),
                 page: Page(
@@ -111,6 +114,19 @@ struct AuditPages: Sendable {
                 request: request, context: context, status: errors.isEmpty ? .ok : .badRequest)
         }
         addExport(to: group)
+    }
+
+    /// `value` as one word for a POSIX shell: as it is when it holds only characters no shell treats
+    /// specially, else in single quotes (a `'` inside as `'\''`).
+    static func shellQuoted(_ value: String) -> String {
+        let plain =
+            !value.isEmpty
+            && value.unicodeScalars.allSatisfy { scalar in
+                scalar.isASCII
+                    && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                        || "-_.,:/@+=%".unicodeScalars.contains(scalar))
+            }
+        return plain ? value : "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     /// The selection of the page as a download: the same filters, the same handler as the API's

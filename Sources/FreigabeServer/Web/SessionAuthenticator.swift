@@ -47,7 +47,8 @@ struct SessionAuthenticator: RouterMiddleware {
         context.logger[metadataKey: "actor"] = .string(person.uid)
         if now.timeIntervalSince(session.lastSeenAt) >= Self.refreshInterval {
             session.lastSeenAt = now
-            context.sessions.setSession(session, expiresIn: settings.idleTimeout)
+            // The same id, its row updated: a new id here would leave the old one valid after logout.
+            _ = context.sessions.updateSession(session, expiresIn: settings.idleTimeout)
         }
         return try await next(request, context)
     }

