@@ -286,6 +286,17 @@ struct ConcurrencyAndInboxTests {
                 NewDeputyship(principal: "otto", deputy: "anna", validFrom: Clock.days(1), validUntil: Clock.days(2)),
                 caller: People.adam, now: Clock.start, logger: logger)
             #expect(byAdmin.createdBy == "adam")
+            // An administrator never makes themselves someone's deputy (they could then decide as the DSB).
+            let afterByAdmin = try await fixture.counts()
+            let selfAppointed = await expectServiceError(.forbidden) {
+                try await service.createDeputyship(
+                    NewDeputyship(
+                        principal: "dora", deputy: "ADAM", validFrom: Clock.days(1), validUntil: Clock.days(2)),
+                    caller: People.adam, now: Clock.start, logger: logger)
+            }
+            #expect(selfAppointed?.message == UserText("deputyship.admin_not_own_deputy"))
+            #expect(try await fixture.counts()["deputyships"] == afterByAdmin["deputyships"])
+            #expect(try await fixture.counts()["audit_events"] == afterByAdmin["audit_events"]! + 1)
             #expect(
                 Set(try await service.deputyships(caller: People.otto, now: Clock.start, logger: logger).map(\.id)) == [
                     spelled.id, byAdmin.id,

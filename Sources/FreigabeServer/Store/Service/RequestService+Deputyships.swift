@@ -71,6 +71,17 @@ extension RequestService {
         guard let resolvedPrincipal = principalUID, let resolvedDeputy = deputyUID else {
             throw ServiceError.internal("validated deputyship lost its people")
         }
+        // Administration may set up deputyships for others, never make itself someone's deputy: that would
+        // let whoever keeps the catalogue decide as the DSB or the ISB.
+        if resolvedPrincipal != caller.uid, resolvedDeputy == caller.uid {
+            throw SecurityRefusal(
+                error: ServiceError(.forbidden, message: UserText("deputyship.admin_not_own_deputy")),
+                event: AuditRow(
+                    occurredAt: now, actor: caller.uid, event: .forbidden, clientAddress: caller.clientAddress,
+                    details: (try? StoredJSON.encode([
+                        "command": "create_deputyship", "principal": resolvedPrincipal, "deputy": resolvedDeputy,
+                    ])) ?? "{}"))
+        }
         return try await storeDeputyship(
             input, principal: resolvedPrincipal, deputy: resolvedDeputy, caller: caller, now: now, key: key,
             logger: logger)
