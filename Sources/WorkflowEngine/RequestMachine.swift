@@ -58,11 +58,14 @@ public struct RequestMachine: Hashable, Sendable {
         }
     }
 
-    /// The requester answers a `request_changes`, possibly with changed facts. If the facts changed,
-    /// routing may change (a DSB step may now be required), so the request starts again from the first
-    /// step; otherwise it goes where the definition's `resubmission` rule says.
+    /// The requester answers a `request_changes`, possibly with changed facts or details. If the facts
+    /// changed, routing may change (a DSB step may now be required); if anything the requester stated
+    /// changed (the access end, or `detailsChanged`: purpose, recipient, legal basis, ...), the earlier
+    /// approvals were given to another request. Either way it starts again from the first step; an answer
+    /// that changes nothing goes where the definition's `resubmission` rule says.
     public mutating func resubmit(
-        by person: String, at now: Date, facts: RequestFacts? = nil, accessEnd: Date?? = nil, comment: String? = nil
+        by person: String, at now: Date, facts: RequestFacts? = nil, accessEnd: Date?? = nil,
+        detailsChanged: Bool = false, comment: String? = nil
     ) throws(WorkflowError) -> [Effect] {
         switch state {
         case .changesRequested(let progress, _):
@@ -73,10 +76,10 @@ public struct RequestMachine: Hashable, Sendable {
                 throw error(.kindNotServed, .resubmit, ["the kind of release cannot change"])
             }
             try checkSubmission(newFacts, accessEnd: newAccessEnd, at: now, event: .resubmit)
-            let factsChanged = newFacts != snapshot.facts
+            let changed = newFacts != snapshot.facts || newAccessEnd != snapshot.accessEnd || detailsChanged
             snapshot.facts = newFacts
             snapshot.accessEnd = newAccessEnd
-            let target = factsChanged || definition.resubmission == .restart ? definition.start : progress.step
+            let target = changed || definition.resubmission == .restart ? definition.start : progress.step
             let route = route(from: target, facts: newFacts)
             snapshot.state = state(reachedBy: route, at: now)
             return [audit(.resubmitted, actor: person, step: progress.step, comment: comment, at: now)]

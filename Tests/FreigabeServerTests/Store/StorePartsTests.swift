@@ -220,6 +220,35 @@ struct StorePartsTests {
         }
     }
 
+    /// The steward asks; the requester answers and changes only the purpose. The owner approved another
+    /// purpose, so the owner decides again; an answer that changes nothing goes back to the steward.
+    @Test("a resubmission that changes a detail starts again at the first step; an answer alone does not")
+    func resubmissionChangingDetails() async throws {
+        try await ServiceFixture.with { fixture in
+            for changesPurpose in [true, false] {
+                let created = try await fixture.shared("laermkartierung")
+                let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
+                let asked = try await fixture.decide(
+                    owner, by: People.stefan, .requestChanges(question: "Wofür genau?"), at: Clock.days(2))
+                #expect(asked.status.step == "steward_review")
+                let answered = try await fixture.service.resubmit(
+                    requestID: created.id,
+                    changes: Resubmission(
+                        comment: "Für die Lärmaktionsplanung",
+                        changes: changesPurpose
+                            ? RequestDetails.Patch(
+                                values: RequestDetails(purpose: "Direktwerbung für Lärmschutzfenster"),
+                                given: [.purpose])
+                            : RequestDetails.Patch(
+                                values: RequestDetails(purpose: created.details.purpose), given: [.purpose])),
+                    caller: People.anna, now: Clock.days(3), logger: logger)
+                #expect(
+                    answered.status.step == (changesPurpose ? "owner_review" : "steward_review"),
+                    "purpose changed: \(changesPurpose)")
+            }
+        }
+    }
+
     @Test("timers made moot by a decision are marked, not fired")
     func mootTimers() async throws {
         try await ServiceFixture.with { fixture in

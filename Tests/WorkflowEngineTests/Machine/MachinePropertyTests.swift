@@ -133,7 +133,8 @@ struct MachinePropertyTests {
             let facts = rng.chance(35) ? randomFacts(machine.snapshot.facts.kind, &rng) : nil
             let accessEnd: Date?? =
                 rng.chance(10) ? .some(rng.chance(80) ? Fixtures.days(Int.random(in: 5...200, using: &rng)) : nil) : nil
-            return try machine.resubmit(by: requesterPerson, at: now, facts: facts, accessEnd: accessEnd)
+            return try machine.resubmit(
+                by: requesterPerson, at: now, facts: facts, accessEnd: accessEnd, detailsChanged: rng.chance(20))
         case .withdraw: return try machine.withdraw(by: requesterPerson, at: now)
         case .approve, .reject, .requestChanges, .revoke:
             let decider = pickDecider(machine, scenario, &rng)

@@ -58,15 +58,33 @@ struct ResubmissionAndEndTests {
         #expect(machine.decisions.map(\.person) == ["otto", "stefan", "stefan"])
     }
 
-    @Test("only a new access end: still the same step")
+    /// The owner, the steward and the DSB approved a request with another access period: they decide again.
+    @Test("a new access end: back to the first step, every earlier approval again")
     func resubmitNewAccessEnd() throws {
         var machine = try Fixtures.machine(.sharedData, in: "changes_requested:security_review")
         let newEnd = Fixtures.instant("2026-05-31T22:00:00Z")
         _ = try machine.resubmit(by: "anna", at: Fixtures.t0, accessEnd: .some(newEnd))
-        #expect(machine.state.name == "in_review:security_review")
+        #expect(machine.state.name == "in_review:owner_review")
         #expect(machine.snapshot.accessEnd == newEnd)
-        _ = try machine.approve(by: Fixtures.ingo, at: Fixtures.t0)
-        #expect(machine.state == .granted(end: "granted", until: newEnd))
+        // The same access end again is no change: back to the step that asked.
+        var unchanged = try Fixtures.machine(.sharedData, in: "changes_requested:security_review")
+        _ = try unchanged.resubmit(by: "anna", at: Fixtures.t0, accessEnd: .some(unchanged.snapshot.accessEnd))
+        #expect(unchanged.state.name == "in_review:security_review")
+        _ = try unchanged.approve(by: Fixtures.ingo, at: Fixtures.t0)
+        #expect(unchanged.state.name == "granted:granted")
+    }
+
+    /// Purpose, recipient, legal basis: what the earlier steps approved. The server says whether the
+    /// stated details changed; the engine decides where that leads, whatever `resubmission` says.
+    @Test("changed details (purpose, recipient, legal basis): back to the first step; an answer alone: the same step")
+    func resubmitChangedDetails() throws {
+        for changed in [true, false] {
+            var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+            try Fixtures.drive(&machine, to: "in_review:steward_review")
+            _ = try machine.requestChanges(by: Fixtures.stefan, at: Fixtures.t0, question: "Zweck?")
+            _ = try machine.resubmit(by: "anna", at: Fixtures.days(1), detailsChanged: changed, comment: "Antwort")
+            #expect(machine.state.name == (changed ? "in_review:owner_review" : "in_review:steward_review"))
+        }
     }
 
     @Test("changed facts: back to the first step, so a DSB step that is now required is not skipped")

@@ -179,13 +179,15 @@ struct ResubmitCommand: RequestCommandHandler {
             details, kind: record.kind, catalogue: catalogue, definition: request.definition, now: request.now,
             errors: &errors)
         try errors.check()
+        let detailsChanged = details != record.details
         request.record.details = details
         let facts = details.facts(kind: record.kind, catalogue: catalogue)
         let (caller, now, comment) = (request.caller.uid, request.now, comment)
         var machine = request.machine
         let effects = try request.engine { () throws(WorkflowError) in
             try machine.resubmit(
-                by: caller, at: now, facts: facts, accessEnd: .some(details.accessEnd), comment: comment)
+                by: caller, at: now, facts: facts, accessEnd: .some(details.accessEnd), detailsChanged: detailsChanged,
+                comment: comment)
         }
         request.machine = machine
         return effects
