@@ -242,7 +242,7 @@ func buildRouter(
         ?? WebRoutes(
             pages: WebPages(renderer: renderer, settings: configuration.web, now: { Date() }),
             authenticator: authenticator, directory: nil, service: nil, sessions: nil)).add(to: router)
-    let group = router.group("api/v1").add(middleware: authenticator)
+    let group = router.group("api/v1").add(middleware: CrossSiteRequestMiddleware()).add(middleware: authenticator)
     MeRoutes().add(to: group)
     api?.add(to: group)
     routeMethods.install(router.routes)

@@ -3,8 +3,8 @@ import Logging
 
 /// Logs one line per request: method, path, status and duration.
 ///
-/// Hummingbird's `LogRequestsMiddleware` logs the full URI; ours logs only the path, because query
-/// strings can carry tokens (e.g. from email links) that must not end up in log files.
+/// Hummingbird's `LogRequestsMiddleware` logs the full URI; ours logs only the path (``loggedPath(_:)``),
+/// because query strings and the decision links' paths carry tokens that must not end up in log files.
 struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     var level: Logger.Level = .info
 
@@ -36,10 +36,16 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
             "request",
             metadata: [
                 "http.method": .string(request.method.rawValue),
-                "http.path": .string(request.uri.path),
+                "http.path": .string(loggedPath(request.uri.path)),
                 "http.status": .stringConvertible(status.code),
                 "duration_ms": .stringConvertible((milliseconds * 10).rounded() / 10),
             ]
         )
     }
+}
+
+/// `path` as a log may keep it: a decision link's token (`/e/{token}`, a credential until it is used;
+/// only its SHA-256 is stored) is left out.
+func loggedPath(_ path: String) -> String {
+    path.hasPrefix("/e/") ? "/e/…" : path
 }

@@ -15,6 +15,9 @@ struct FormCSRFMiddleware: RouterMiddleware {
     /// Whether the site is served over https (the sessionless forms' cookie is `__Host-` then).
     var https: Bool
 
+    /// The pages whose forms upload a file (`multipart/form-data`): the catalogue import.
+    static let uploadPaths: Set<String> = ["/verwaltung/import"]
+
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
@@ -22,6 +25,11 @@ struct FormCSRFMiddleware: RouterMiddleware {
         let contentType = request.headers[.contentType] ?? ""
         let isMultipart = contentType.lowercased().hasPrefix("multipart/form-data")
         guard contentType.lowercased().hasPrefix("application/x-www-form-urlencoded") || isMultipart else {
+            throw Self.refusal(.unsupportedMediaType, "web.not_a_form")
+        }
+        // Files are uploaded on one page, by someone logged in: nobody else makes this process read and
+        // split megabytes before the token is checked.
+        if isMultipart, context.sessions.session == nil || !Self.uploadPaths.contains(request.uri.path) {
             throw Self.refusal(.unsupportedMediaType, "web.not_a_form")
         }
         var request = request
@@ -51,7 +59,7 @@ struct FormCSRFMiddleware: RouterMiddleware {
             }
         guard accepted else {
             context.logger.notice(
-                "Form refused: CSRF token missing or wrong", metadata: ["http.path": "\(request.uri.path)"])
+                "Form refused: CSRF token missing or wrong", metadata: ["http.path": "\(loggedPath(request.uri.path))"])
             throw Self.refusal(.forbidden, "web.csrf")
         }
         var context = context

@@ -130,6 +130,31 @@ struct APIBadInputTests {
         }
     }
 
+    /// A browser that once answered the API's login prompt sends the credentials along with a request
+    /// another site starts; the browser also says so (`Sec-Fetch-Site`), and that call changes nothing.
+    @Test("A state change another site started in the browser is refused before login; reading and programs pass")
+    func crossSiteCallsAreRefused() async throws {
+        try await APIFixture.with { fixture, api in
+            let created = try await api.create(Self.sharedData)
+            let id = try #require(created.json?["id"]?.string)
+            for site in ["cross-site", "same-site", "Cross-Site"] {
+                let refused = try await Self.expectRefused(fixture, status: 403, type: "forbidden") {
+                    try await api.send(
+                        .post, "/api/v1/requests/\(id)/withdraw", as: "anna", headers: [Self.fetchSite: site])
+                }
+                #expect(refused.json?["detail"]?.string?.contains("anderen Website") == true, "\(site)")
+            }
+            let read = try await api.send(
+                .get, "/api/v1/requests/\(id)", as: "anna", headers: [Self.fetchSite: "cross-site"])
+            #expect(read.status == 200)
+            let own = try await api.send(
+                .post, "/api/v1/requests/\(id)/withdraw", as: "anna", headers: [Self.fetchSite: "same-origin"])
+            #expect(own.status == 200)
+        }
+    }
+
+    static let fetchSite = CrossSiteRequestMiddleware<AppRequestContext>.fetchSite
+
     @Test("Deciding a withdrawn request: 409 invalid-state, nothing written")
     func decidingWithdrawn() async throws {
         try await APIFixture.with { fixture, api in

@@ -135,6 +135,14 @@ struct JSONLogTests {
         #expect(object["time"]?.hasSuffix("Z") == true)
     }
 
+    @Test("a decision link's token never reaches the log: its path is logged without it")
+    func linkTokensStayOutOfTheLog() {
+        #expect(loggedPath("/e/Zk3v9_Qx-secret") == "/e/…")
+        #expect(loggedPath("/e/") == "/e/…")
+        #expect(loggedPath("/eingang") == "/eingang")
+        #expect(loggedPath("/api/v1/requests/42") == "/api/v1/requests/42")
+    }
+
     @Test("log.format is text or json; anything else stops the start")
     func configuration() async throws {
         #expect(

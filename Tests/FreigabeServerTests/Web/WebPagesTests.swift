@@ -323,6 +323,21 @@ struct WebPagesTests {
                     "/verwaltung/import", field: "file", filename: "k.yaml", content: broken,
                     csrf: try await anna.get("/").hidden("_csrf")
                 ).status == 403)
+            // Files go to the import page only, and only from someone logged in: elsewhere, or without a
+            // session, a multipart body is refused before it is read (415), however small.
+            #expect(
+                try await adam.postFile(
+                    "/verwaltung/datensatz", field: "file", filename: "k.yaml", content: broken,
+                    csrf: overview.hidden("_csrf")
+                ).status == 415)
+            let visitor = Browser(client)
+            let loginForm = try await visitor.get("/anmelden")
+            #expect(
+                try await visitor.postFile(
+                    "/anmelden", field: "file", filename: "k.yaml", content: String(repeating: "-", count: 70_000),
+                    csrf: loginForm.hidden("_csrf")
+                ).status == 415)
+            #expect(try await fixture.allCounts() == before, "nothing stored")
             let fixed = broken.replacingOccurrences(of: "gibt-es-nicht", with: "umwelt")
             let imported = try await adam.postFile(
                 "/verwaltung/import", field: "file", filename: "katalog.yaml", content: fixed,
