@@ -124,6 +124,44 @@ struct TimerFaultTests {
         }
     }
 
+    /// A command holds its request's row while it decides; a timer round that meets it goes on with the
+    /// other requests instead of waiting (waiting while holding the timer's row deadlocked with the
+    /// decision cancelling that timer), and fires it in a later round. A reminder changes nothing of the
+    /// request, so a decision made with the version read before it still counts.
+    @Test("a timer skips a request a command holds; a reminder leaves the request's version")
+    func heldRequestsAreSkippedAndRemindersKeepTheVersion() async throws {
+        try await ServiceFixture.with { fixture in
+            let created = try await Self.requests(fixture, count: 2)
+            var reminders: [Date] = []
+            for try await due in try await fixture.admin.query(
+                "SELECT due_at FROM timers WHERE kind = 'reminder' ORDER BY due_at", logger: fixture.logger
+            ).decode(Date.self) { reminders.append(due) }
+            #expect(reminders.count == 2)
+            let now = try #require(reminders.last).addingTimeInterval(60)
+            let held = created[0]
+            try await fixture.admin.withConnection { holder in
+                try await holder.query("BEGIN", logger: fixture.logger)
+                try await holder.query(
+                    "SELECT 1 FROM requests WHERE id = \(held.id) FOR UPDATE", logger: fixture.logger)
+                let round = try await fixture.service.fireDueTimerRound(now: now, logger: fixture.logger)
+                #expect(round.fired == 1 && round.failed == 0, "\(round)")
+                try await holder.query("ROLLBACK", logger: fixture.logger)
+            }
+            let fired = try await Self.timers(fixture).filter { $0.kind == "reminder" }
+            #expect(fired.map(\.fired) == fired.map { $0.requestID != held.id }, "only the other request's reminder")
+            let later = try await fixture.service.fireDueTimerRound(now: now, logger: fixture.logger)
+            #expect(later.fired == 1 && later.failed == 0, "\(later)")
+            #expect(try await Self.timers(fixture).filter { $0.kind == "reminder" }.allSatisfy(\.fired))
+            #expect(try await fixture.auditEvents().filter { $0 == "reminded" }.count == 2)
+            // The reminder went out; the owner decides on the version the page showed before it.
+            let decided = try await fixture.service.decide(
+                requestID: held.id, decision: .approve(comment: nil, licence: nil, portalURL: nil),
+                caller: People.otto, now: now, expectedVersion: held.version, logger: fixture.logger)
+            #expect(decided.status.step == "steward_review")
+            #expect(decided.version == held.version + 1)
+        }
+    }
+
     @Test("back-off: 30 s doubled per failure up to an hour; a conflict is retried after a second")
     func backOff() {
         #expect(

@@ -119,13 +119,17 @@ extension RequestService {
     /// Claims and fires the next due timer; nil when none is due.
     private func fireOneTimer(now: Date, logger: Logger) async throws -> TimerOutcome? {
         try await Database.transaction(client, logger: logger) { connection in
+            // The timer and its request are claimed together, and a request a command holds is skipped
+            // (its timer comes again next round): a decision locks the request, then cancels the step's
+            // timers, so a timer holding its row while it waited for the request would deadlock with it.
             let rows = try await connection.query(
                 """
-                SELECT id, request_id, kind, step, attempts FROM timers
-                WHERE fired_at IS NULL AND cancelled_at IS NULL AND coalesce(next_attempt_at, due_at) <= \(now)
-                ORDER BY coalesce(next_attempt_at, due_at), id
+                SELECT t.id, t.request_id, t.kind, t.step, t.attempts
+                FROM timers t JOIN requests r ON r.id = t.request_id
+                WHERE t.fired_at IS NULL AND t.cancelled_at IS NULL AND coalesce(t.next_attempt_at, t.due_at) <= \(now)
+                ORDER BY coalesce(t.next_attempt_at, t.due_at), t.id
                 LIMIT 1
-                FOR UPDATE SKIP LOCKED
+                FOR UPDATE OF t, r SKIP LOCKED
                 """, logger: logger)
             guard
                 let (timerID, requestID, kind, step, attempts) = try await rows.decode(
@@ -185,12 +189,13 @@ extension RequestService {
         kind: String, step: String?, requestID: UUID, now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> String? {
         guard let kind = TimerKind(rawValue: kind) else { return "unknown timer kind \(kind)" }
-        // One request's timers one after the other, also across instances (see fireDueTimers).
-        try await connection.query("SELECT 1 FROM requests WHERE id = \(requestID) FOR UPDATE", logger: logger)
+        // The request row is locked (claimed with the timer): one request's timers one after the other,
+        // also across instances (see fireDueTimers), and no command in between.
         guard let record = try await RequestRecord.load(id: requestID, on: connection, logger: logger),
             let dataset = try await DatasetRecord.load(id: record.datasetID, on: connection, logger: logger)
         else { return "request or dataset missing" }
         var machine = try await self.machine(for: record, on: connection, logger: logger)
+        let before = machine.snapshot
         // A reminder or escalation belongs to one stay in one step; if the request moved on, it is moot.
         switch kind {
         case .reminder, .escalation:
@@ -213,10 +218,12 @@ extension RequestService {
             // invalid_transition (e.g. already escalated, revoked before expiry) makes the timer moot.
             return "moot: \(error.code.rawValue) in \(error.state)"
         }
-        // The same one statement a command writes: row (version checked), audit, outbox, timers.
+        // The same one statement a command writes: row (version checked), audit, outbox, timers. A
+        // reminder or an expiry notice changes nothing of the request: its version stays, so a decision
+        // made on the page someone has open is not refused because a mail went out meanwhile.
         var write = CommandWrite(
             requestID: record.id, expectedVersion: record.version,
-            request: try RequestColumns(record: record, machine: machine), now: now)
+            request: machine.snapshot == before ? nil : try RequestColumns(record: record, machine: machine), now: now)
         EffectWriter.collect(
             effects,
             context: EffectContext(
