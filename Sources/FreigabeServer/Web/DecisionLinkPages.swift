@@ -39,6 +39,10 @@ struct DecisionLinkPages: Sendable {
         var outcome: String?
         var decisions: [RequestPage.DecisionRow]
         var done: Bool
+        /// The request's version this page shows: the decision counts only for the request as shown.
+        var version: Int
+        /// Above the form: the request changed between showing the page and the confirmation.
+        var notice: String?
     }
 
     func add(to group: RouterGroup<AppRequestContext>) {
@@ -105,7 +109,7 @@ struct DecisionLinkPages: Sendable {
             requestHref: "/antraege/\(view.id.uuidString)", outcome: nil,
             decisions: view.decisions.filter { $0.step == link.step || $0.covers.contains(link.step) }.map {
                 RequestPage.decisionRow($0, text: text)
-            }, done: false)
+            }, done: false, version: view.version)
     }
 
     private func render(
@@ -143,13 +147,15 @@ struct DecisionLinkPages: Sendable {
         return page
     }
 
-    private func show(_ request: Request, context: AppRequestContext) async throws -> Response {
+    /// - Parameter changed: the request changed after the page was shown: say so above the form (409).
+    private func show(_ request: Request, context: AppRequestContext, changed: Bool = false) async throws -> Response {
         switch try await lookup(request, context: context) {
         case .stop(let page, let status):
             return try render(page, request: request, context: context, status: status)
         case .ready(let link, _, let view):
-            return try render(
-                formPage(link, view: view, request: request, context: context), request: request, context: context)
+            var page = formPage(link, view: view, request: request, context: context)
+            if changed { page.notice = pages.text(request)("link.changed_meanwhile") }
+            return try render(page, request: request, context: context, status: changed ? .conflict : .ok)
         }
     }
 
@@ -207,15 +213,17 @@ struct DecisionLinkPages: Sendable {
         do {
             let decided = try await service.decide(
                 requestID: link.requestID, decision: decision, branch: link.branch, caller: caller, now: pages.now(),
-                logger: context.logger(for: caller))
+                expectedVersion: form["version"].flatMap { Int($0) }, logger: context.logger(for: caller))
             var page = basePage(token: token(context), link: link, view: decided, text: text)
             page.done = true
             page.outcome = text("link.done", ["status": StatusWords.sentence(decided.status, text: text)])
             return try render(page, request: request, context: context)
         } catch let failure {
-            // What the person can fix, or a database that was briefly away: the link stays usable.
-            if let error = failure as? ServiceError, [.validation, .unavailable].contains(error.code) {
+            // What the person can fix, a database that was briefly away, or a request that changed since
+            // the page was shown (a resubmission, a decision in another branch): the link stays usable.
+            if let error = failure as? ServiceError, [.validation, .unavailable, .conflict].contains(error.code) {
                 try? await links.release(token: token(context))
+                if error.code == .conflict { return try await show(request, context: context, changed: true) }
             }
             guard let errors = RequestPages.fieldErrors(failure, text: text) else { throw failure }
             var mapped = errors

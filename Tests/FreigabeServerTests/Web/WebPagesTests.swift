@@ -637,6 +637,40 @@ struct DecisionLinkTests {
         }
     }
 
+    /// otto opens the link, anna's question round (asked and answered without a change) moves the request
+    /// to a new version at the same step; otto's confirmation of the page he saw decides nothing, the
+    /// page says so with the request as it is now, and the link still works for that.
+    @Test("a request that changed after the link page was shown is not decided; the link stays usable")
+    func changedMeanwhileDecidesNothing() async throws {
+        try await WebFixture.with { fixture, client in
+            let (view, tokens) = try await Self.prepare(fixture)
+            let path = "/e/\(try #require(tokens[.approve]))"
+            let otto = Browser(client)
+            let page = try await otto.get(path)
+            #expect(page.hidden("version") == String(view.version))
+            let logger = fixture.store.logger
+            _ = try await fixture.service.decide(
+                requestID: view.id, decision: .requestChanges(question: "Welche Bäume?"), caller: People.otto,
+                now: fixture.clock.now(), logger: logger)
+            let answered = try await fixture.service.resubmit(
+                requestID: view.id, changes: Resubmission(comment: "Alle Straßenbäume"), caller: People.anna,
+                now: fixture.clock.now(), logger: logger)
+            #expect(answered.status.step == "owner_review")
+            let before = try await fixture.store.counts()
+            let stale = try await otto.post(
+                path, [("password", "demo"), ("version", String(view.version))], csrf: page.hidden("_csrf"))
+            #expect(stale.status == 409)
+            #expect(stale.html.contains("hat sich geändert, seit Sie diese Seite geöffnet haben"))
+            #expect(stale.hidden("version") == String(answered.version))
+            #expect(try await fixture.store.counts()["decisions"] == before["decisions"])
+            let done = try await otto.post(
+                path, [("password", "demo"), ("version", try #require(stale.hidden("version")))],
+                csrf: stale.hidden("_csrf"))
+            #expect(done.status == 200, "\(done.html.prefix(600))")
+            #expect(done.html.contains("Ihre Entscheidung ist gespeichert"))
+        }
+    }
+
     @Test("hostile links: unknown, malformed, expired; another person's session; a rejection without reason")
     func hostileLinks() async throws {
         try await WebFixture.with { fixture, client in
