@@ -92,8 +92,11 @@ public struct RequestService: Sendable {
     }
 
     /// Decides the current step (or `branch` of a parallel step; nil picks the first open branch the caller
-    /// may decide). Not your step, deciding twice, the own request → `forbidden` (and a security event);
-    /// a request that is not waiting for a decision → `invalidState`; a concurrent decision → `conflict`.
+    /// may decide). Not your step, the own request → `forbidden` (and a security event). Someone who has
+    /// already decided on this request (their own earlier step or second click) or whose chance another
+    /// decision took (``RequestMachine/decisionAlreadyTaken(by:at:)``) → `conflict` naming who decided and
+    /// when, not recorded as a refusal; a request that is not waiting for a decision → `invalidState`; a
+    /// concurrent decision → `conflict`.
     public func decide(
         requestID: UUID, decision: DecisionInput, branch: String? = nil, caller: Caller, now: Date,
         expectedVersion: Int? = nil, idempotencyKey: String? = nil, logger: Logger

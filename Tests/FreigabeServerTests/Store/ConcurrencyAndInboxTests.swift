@@ -231,6 +231,32 @@ struct ConcurrencyAndInboxTests {
         }
     }
 
+    /// Otto left the city (the directory no longer knows him) while the catalogue still names him as the
+    /// owner: his deputy Paul can no longer act for him, not even as the owner the catalogue names.
+    @Test("a principal the directory no longer knows lends their deputy nothing")
+    func departedPrincipalLendsNothing() async throws {
+        try await ServiceFixture.with { fixture in
+            let trees = try await fixture.shared("baumkataster")
+            _ = try await fixture.service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.days(1), validUntil: Clock.days(9)),
+                caller: People.otto, now: Clock.start, logger: logger)
+            let afterOttoLeft = RequestService(
+                client: fixture.app, workflows: StoreTestSupport.workflows, calendar: StoreTestSupport.calendar,
+                principals: ClosurePrincipalResolver { uid in
+                    uid.lowercased() == "otto" ? nil : try await People.resolver.entry(ofUID: uid)
+                })
+            #expect(try await fixture.service.inbox(caller: People.paul, now: Clock.days(2), logger: logger).count == 1)
+            #expect(try await afterOttoLeft.inbox(caller: People.paul, now: Clock.days(2), logger: logger).isEmpty)
+            let before = try await fixture.counts()
+            await expectServiceError(.notFound) {
+                try await afterOttoLeft.decide(
+                    requestID: trees.id, decision: .approve(comment: nil, licence: nil, portalURL: nil),
+                    caller: People.paul, now: Clock.days(2), logger: logger)
+            }
+            #expect(try await fixture.counts()["decisions"] == before["decisions"])
+        }
+    }
+
     @Test("deputyships: validation and who may create them")
     func deputyshipRules() async throws {
         try await ServiceFixture.with { fixture in

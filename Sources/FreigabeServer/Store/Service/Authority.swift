@@ -117,22 +117,24 @@ struct CallerContext: Sendable {
         return try await resolve(caller: caller, deputyships: deputyships, principals: principals)
     }
 
-    /// The caller with the directory facts of the principals of `deputyships`.
+    /// The caller with the directory facts of the principals of `deputyships`. A principal the directory
+    /// no longer knows (someone who left) lends their deputy nothing, not even the Data Owner role the
+    /// catalogue may still name them for.
     static func resolve(
         caller: Caller, deputyships: [Deputyship], principals: any PrincipalResolver
     ) async throws -> CallerContext {
         var facts: [String: DirectoryFacts] = [:]
         for principal in Set(deputyships.map(\.principal)) {
             do {
-                facts[principal] = try await principals.entry(ofUID: principal)?.facts ?? DirectoryFacts()
+                facts[principal] = try await principals.entry(ofUID: principal)?.facts
             } catch {
                 throw ServiceError.unavailable("directory lookup of principal \(principal) failed: \(error)")
             }
         }
         return CallerContext(
             caller: caller,
-            deputies: deputyships.map {
-                DeputyContext(deputyship: $0, principalFacts: facts[$0.principal] ?? DirectoryFacts())
+            deputies: deputyships.compactMap { deputyship in
+                facts[deputyship.principal].map { DeputyContext(deputyship: deputyship, principalFacts: $0) }
             })
     }
 }
