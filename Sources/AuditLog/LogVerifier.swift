@@ -1,3 +1,5 @@
+import Foundation
+
 /// Checks a log, or an export of its tail, against signed checkpoints and reports the first fault.
 ///
 /// In this order: every checkpoint (a signed note by the trusted key, a checkpoint of this log, each
@@ -11,6 +13,12 @@ public struct LogVerifier: Sendable {
     public let key: NoteVerifierKey
     /// The origin line every checkpoint must carry; by default the key's name, as the spec advises.
     public let origin: String
+    /// Whether every erasure marker must be on record as a `payloads_redacted` event in the events read
+    /// (``LogVerification``'s erasure check). True for a log or export whose markers are text anyone
+    /// could write. The database's `audit verify` turns it off: there a marker is a row of the
+    /// append-only `audit_redactions`, checked against its `payloads_redacted` event by SQL, and that
+    /// event may not be sealed yet in the second after an erasure.
+    public var requiresErasureRecords = true
 
     public init(key: NoteVerifierKey, origin: String? = nil) {
         self.key = key
@@ -46,6 +54,7 @@ public struct LogVerifier: Sendable {
         switch readCheckpoints(records) {
         case .success(let checkpoints):
             var verification = LogVerification(checkpoints: checkpoints, start: start)
+            verification.requiresErasureRecords = requiresErasureRecords
             if let failure = verification.checkReachedCheckpoints() { return .failure(failure) }
             return .success(verification)
         case .failure(let failure):
@@ -119,6 +128,12 @@ public struct LogVerification: Sendable {
     private var payloadBuffer = ByteWriter()
     private var redacted: UInt64 = 0
     private var redactions: [Redaction: UInt64] = [:]
+    /// Where the events of each erasure named by the events' markers lie.
+    private var erasedEvents: [Redaction: ErasedEvents] = [:]
+    /// The `payloads_redacted` events of the log, by the erasure they record (their time and actor).
+    private var erasureRecords: [Redaction: [ErasureRecord]] = [:]
+    /// ``LogVerifier/requiresErasureRecords``.
+    fileprivate var requiresErasureRecords = true
     private var lastVerifiedSize: UInt64
     /// The next checkpoint the events have not reached; those below the start are covered by the
     /// consistency checks alone.
@@ -150,9 +165,16 @@ public struct LogVerification: Sendable {
             guard payload.hash(reusing: &payloadBuffer) == verifiable.event.payloadHash else {
                 return .payloadHashMismatch(position: position)
             }
+            if verifiable.event.type == ErasureRecord.eventType, let record = ErasureRecord(payload, at: position) {
+                erasureRecords[
+                    Redaction(redactedAt: verifiable.event.occurredAt, redactedBy: verifiable.event.actor ?? ""),
+                    default: []
+                ].append(record)
+            }
         case .redacted(let redaction):
             redacted += 1
             redactions[redaction, default: 0] += 1
+            erasedEvents[redaction, default: ErasedEvents(first: position)].last = position
         }
         let leafHash = encoder.leafHash(of: verifiable.event)
         if let recorded = verifiable.recordedLeafHash, recorded != leafHash {
@@ -182,18 +204,42 @@ public struct LogVerification: Sendable {
         return checkReachedCheckpoints()
     }
 
-    /// After the last event: no checkpoint may be larger than the log.
+    /// After the last event: no checkpoint may be larger than the log, and every erasure the events'
+    /// markers name is on record in the log (``erasureProblem()``).
     public func finish() -> Result<VerificationSummary, VerificationFailure> {
         if next < checkpoints.endIndex {
             return .failure(
                 .logShorterThanCheckpoint(
                     checkpoint: next, treeSize: checkpoints[next].treeSize, eventCount: frontier.size))
         }
+        if let problem = erasureProblem() { return .failure(problem) }
         return .success(
             VerificationSummary(
                 startSize: startSize, treeSize: frontier.size, rootHash: frontier.rootHash,
                 checkpointCount: checkpoints.count, coveredSize: lastVerifiedSize, latestCheckpoint: checkpoints.last,
                 redactedEventCount: redacted, redactions: redactions))
+    }
+
+    /// An erasure marker is only text beside the event: anyone who controls a copy of the log could
+    /// replace a payload by one. What is signed is the `payloads_redacted` event `audit redact` appends
+    /// (at the very time the marker states, by the uid it names, with the count of events it erased in
+    /// its payload, which is never erased). Every marker must name such an event after all the events it
+    /// marks, and that event's count must be theirs. The log is read from its start (a complete export
+    /// may begin at a later frontier; the events it erased then lie before it as well).
+    private func erasureProblem() -> VerificationFailure? {
+        guard requiresErasureRecords else { return nil }
+        for (redaction, events) in erasedEvents.sorted(by: { $0.value.first < $1.value.first }) {
+            let records = erasureRecords[redaction] ?? []
+            guard let recorded = records.last, recorded.position > events.last else {
+                return .erasureNotRecorded(position: events.first)
+            }
+            let stated = records.reduce(UInt64(0)) { $0 + $1.eventCount }
+            let marked = redactions[redaction] ?? 0
+            guard stated == marked else {
+                return .erasureCountMismatch(position: recorded.position, recorded: stated, marked: marked)
+            }
+        }
+        return nil
     }
 
     fileprivate mutating func checkReachedCheckpoints() -> VerificationFailure? {
@@ -232,4 +278,36 @@ public struct VerificationSummary: Sendable, Hashable {
     /// Events after the last checkpoint: checked for form and sequence, but nothing signed covers them
     /// yet.
     public var uncoveredEventCount: UInt64 { treeSize - coveredSize }
+}
+
+/// The first and last position of the events one erasure marker names.
+private struct ErasedEvents {
+    var first: UInt64
+    var last: UInt64
+
+    init(first: UInt64) {
+        self.first = first
+        self.last = first
+    }
+}
+
+/// A `payloads_redacted` event: where it is and how many events it says it erased (its payload's
+/// `details`, written by the database function `audit_redact`).
+struct ErasureRecord {
+    static let eventType = "payloads_redacted"
+
+    var position: UInt64
+    var eventCount: UInt64
+
+    /// nil when the payload holds no count (then the erasure it would record is not on record).
+    init?(_ payload: AuditPayload, at position: UInt64) {
+        struct Details: Decodable {
+            var event_count: UInt64
+        }
+        guard let text = payload.fields["details"],
+            let details = try? JSONDecoder().decode(Details.self, from: Data(text.utf8))
+        else { return nil }
+        self.position = position
+        self.eventCount = details.event_count
+    }
 }

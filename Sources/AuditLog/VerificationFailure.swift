@@ -33,6 +33,12 @@ public enum VerificationFailure: Error, Sendable, Hashable, CustomStringConverti
     case rootMismatch(checkpoint: Int, treeSize: UInt64, lastVerifiedSize: UInt64)
     /// The checkpoint covers more events than the log has: the tail was cut off.
     case logShorterThanCheckpoint(checkpoint: Int, treeSize: UInt64, eventCount: UInt64)
+    /// The event's payload is marked erased, but no `payloads_redacted` event after it records that
+    /// erasure (its time and actor): the payload was replaced by a made-up marker.
+    case erasureNotRecorded(position: UInt64)
+    /// The `payloads_redacted` event at this position says it erased `recorded` events; `marked` events
+    /// carry its marker.
+    case erasureCountMismatch(position: UInt64, recorded: UInt64, marked: UInt64)
 
     /// Where the fault is, for reports and tests.
     public var location: Location {
@@ -48,6 +54,8 @@ public enum VerificationFailure: Error, Sendable, Hashable, CustomStringConverti
             .eventRange(lastVerifiedSize..<treeSize)
         case .logShorterThanCheckpoint(_, _, let eventCount):
             .event(eventCount)
+        case .erasureNotRecorded(let position), .erasureCountMismatch(let position, _, _):
+            .event(position)
         }
     }
 
@@ -88,6 +96,10 @@ public enum VerificationFailure: Error, Sendable, Hashable, CustomStringConverti
             "the first \(treeSize) events do not match the root hash of checkpoint #\(index): an event at a position from \(lastVerifiedSize) to \(treeSize - 1) was changed, inserted or removed"
         case .logShorterThanCheckpoint(let index, let treeSize, let eventCount):
             "the log ends after \(eventCount) events, but checkpoint #\(index) covers \(treeSize): events from position \(eventCount) on were removed"
+        case .erasureNotRecorded(let position):
+            "event at position \(position) is marked as erased, but no payloads_redacted event after it records that erasure (the payload was replaced by a made-up marker)"
+        case .erasureCountMismatch(let position, let recorded, let marked):
+            "the erasure recorded at position \(position) erased \(recorded) events, but \(marked) events carry its marker"
         }
     }
 }

@@ -58,6 +58,14 @@ struct BrokenLog: Sendable, CustomTestStringConvertible {
         count: Scale.large.eventCount, checkpointSizes: Scale.large.checkpointSizes)
 
     static let all: [BrokenLog] = [
+        BrokenLog(
+            name: "a payload replaced by a made-up erasure marker",
+            expected: { .erasureNotRecorded(position: $0.at(55)) }
+        ) {
+            $0.log.events[$1(55)].payload = .redacted(
+                Redaction(
+                    redactedAt: AuditTimestamp(microsecondsSinceEpoch: 1_451_606_400_000_000), redactedBy: "revision"))
+        },
         BrokenLog(name: "one byte changed in one event", expected: { .leafHashMismatch(position: $0.at(55)) }) {
             $0.log.events[$1(55)].event.actor = $0.log.events[$1(55)].event.actor.map(oneByteChanged)
         },

@@ -46,6 +46,21 @@ struct LogFixture {
         return VerifiableEvent(event: event, payload: .present(payload))
     }
 
+    /// The `payloads_redacted` event `audit redact` appends: at the erasure's time, by its uid, with the
+    /// count of events it erased in its payload's `details`.
+    static func erasureRecord(at sequence: UInt64, _ redaction: Redaction, count: Int) -> VerifiableEvent {
+        let payload = AuditPayload(
+            salt: Array(repeating: 3, count: 16),
+            fields: [
+                "details": #"{"event_count": \#(count), "redaction": 1, "erased_before": "2016-01-01T00:00:00+00:00"}"#
+            ])
+        let event = AuditEvent(
+            sequence: sequence, id: uuid(sequence, salt: 1), occurredAt: redaction.redactedAt,
+            type: "payloads_redacted",
+            actor: redaction.redactedBy, payloadHash: payload.hash)
+        return VerifiableEvent(event: event, payload: .present(payload))
+    }
+
     static func uuid(_ value: UInt64, salt: UInt8) -> UUID {
         var bytes = [UInt8](repeating: salt, count: 16)
         withUnsafeBytes(of: value.bigEndian) { bytes.replaceSubrange(8..<16, with: $0) }

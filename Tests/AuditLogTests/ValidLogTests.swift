@@ -14,17 +14,53 @@ import Testing
                 == (try Checkpoint(noteText: SignedNote(parsing: log.checkpoints[5].signedNote).text)).rootHash)
     }
 
+    /// Two erasures, each recorded by its `payloads_redacted` event after the events it erased.
+    static func erasedLog() -> (LogFixture, Redaction, Redaction) {
+        var log = LogFixture.make(count: 60, checkpointSizes: [])
+        let redaction = Redaction(
+            redactedAt: AuditTimestamp(microsecondsSinceEpoch: 1_800_000_000_000_000), redactedBy: "dsb")
+        let later = Redaction(
+            redactedAt: AuditTimestamp(microsecondsSinceEpoch: 1_800_000_000_000_001), redactedBy: "revision")
+        log.events[58] = LogFixture.erasureRecord(at: 58, redaction, count: 20)
+        log.events[59] = LogFixture.erasureRecord(at: 59, later, count: 1)
+        log.resealEvents()
+        log.checkpoints = LogFixture.signedCheckpoints(over: log.events, sizes: [30, 60])
+        for index in stride(from: 0, to: 58, by: 3) { log.events[index].payload = .redacted(redaction) }
+        log.events[1].payload = .redacted(later)
+        return (log, redaction, later)
+    }
+
     @Test("erased payloads still verify, and are counted")
     func redactedPayloads() throws {
-        var log = LogFixture.make(count: 60, checkpointSizes: [30, 60])
-        let redaction = Redaction(redactedAt: AuditTimestamp(microsecondsSinceEpoch: 0), redactedBy: "dsb")
-        let later = Redaction(redactedAt: AuditTimestamp(microsecondsSinceEpoch: 1), redactedBy: "revision")
-        for index in stride(from: 0, to: 60, by: 3) { log.events[index].payload = .redacted(redaction) }
-        log.events[1].payload = .redacted(later)
+        let (log, redaction, later) = Self.erasedLog()
         let summary = try log.verify().get()
         #expect(summary.redactedEventCount == 21)
         // Who erased how many: what `audit verify` reports as "gelöscht am … von …".
         #expect(summary.redactions == [redaction: 20, later: 1])
+    }
+
+    /// An erasure marker is text beside the event; only the signed `payloads_redacted` event makes it true.
+    @Test("a made-up erasure marker is refused: unknown erasure, one event too many, an event after the record")
+    func madeUpErasureMarkers() {
+        let (log, redaction, _) = Self.erasedLog()
+        var unknown = log
+        unknown.events[10].payload = .redacted(
+            Redaction(redactedAt: AuditTimestamp(microsecondsSinceEpoch: 1_451_606_400_000_000), redactedBy: "revision")
+        )
+        #expect(unknown.verify() == .failure(.erasureNotRecorded(position: 10)))
+        var oneMore = log
+        oneMore.events[10].payload = .redacted(redaction)
+        #expect(oneMore.verify() == .failure(.erasureCountMismatch(position: 58, recorded: 20, marked: 21)))
+        // The same erasure named on an event sealed after its record: it could not have erased it.
+        var afterIt = LogFixture.make(count: 40, checkpointSizes: [])
+        afterIt.events[20] = LogFixture.erasureRecord(at: 20, redaction, count: 1)
+        afterIt.resealEvents()
+        afterIt.checkpoints = LogFixture.signedCheckpoints(over: afterIt.events, sizes: [40])
+        var honest = afterIt
+        honest.events[5].payload = .redacted(redaction)
+        #expect((try? honest.verify().get())?.redactedEventCount == 1)
+        afterIt.events[30].payload = .redacted(redaction)
+        #expect(afterIt.verify() == .failure(.erasureNotRecorded(position: 30)))
     }
 
     @Test("events after the last checkpoint are checked and reported as not yet covered")

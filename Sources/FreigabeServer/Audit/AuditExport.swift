@@ -190,14 +190,20 @@ struct CSVTable {
         let leaf = event.leaf
         let row = event.stored.row
         let salt: String
+        // An erased event's texts stay empty, whatever its row holds again (`audit verify` reports that).
+        let (comment, clientAddress, details): (String?, String?, String?)
         switch event.payload {
-        case .present(let payload): salt = payload.salt.map { String(format: "%02x", $0) }.joined()
-        case .redacted: salt = ""
+        case .present(let payload):
+            salt = payload.salt.map { String(format: "%02x", $0) }.joined()
+            (comment, clientAddress, details) = (row.comment, row.clientAddress, row.details)
+        case .redacted:
+            salt = ""
+            (comment, clientAddress, details) = (nil, nil, nil)
         }
         return [
             String(event.sequence), event.eventID.uuidString.lowercased(), leaf.occurredAt.rfc3339, leaf.type,
             leaf.requestID?.uuidString.lowercased(), leaf.actor, leaf.actingFor, leaf.capacity, leaf.role, leaf.step,
-            leaf.decision, leaf.datasetID, leaf.state, row.comment, row.clientAddress, row.details, salt,
+            leaf.decision, leaf.datasetID, leaf.state, comment, clientAddress, details, salt,
             leaf.payloadHash.hex, event.leafHash.hex, String(treeSize),
             proof.map { $0.map(\.hex).joined(separator: " ") },
             event.redaction?.redactedAt.rfc3339, event.redaction?.redactedBy,
@@ -242,9 +248,11 @@ struct CSVTable {
         text(leaf.decision)
         text(leaf.datasetID)
         text(leaf.state)
-        text(row.comment)
-        text(row.clientAddress)
-        text(row.details)
+        // An erased event's texts stay empty, whatever its row holds again (`audit verify` reports that).
+        let present: Bool = if case .present = event.payload { true } else { false }
+        text(present ? row.comment : nil)
+        text(present ? row.clientAddress : nil)
+        text(present ? row.details : nil)
         bytes.append(separator)
         if case .present(let payload) = event.payload { Self.appendHex(payload.salt, to: &bytes) }
         bytes.append(separator)

@@ -230,6 +230,13 @@ public enum AuditTool {
                 "Geprüft: \(what).",
             ]
             lines += Self.redactionLines(summary.redactions)
+            if summary.selection == .filtered, !summary.redactions.isEmpty {
+                // The erasure's own payloads_redacted event is what proves who erased when; a selection
+                // need not hold it (a complete export must).
+                lines.append(
+                    "  (Zeitpunkt und Urheber der Löschungen sind in einem Teilexport nicht geprüft; "
+                        + "das kann der vollständige Export.)")
+            }
             // A CSV's cells are neutralised against formulas, so their text cannot be re-encoded: say so.
             let verdict =
                 summary.kind == .csv
@@ -246,7 +253,7 @@ public enum AuditTool {
         return ["Davon mit gelöschtem Inhalt (nur über den Hash geprüft): \(total)"]
             + redactions.sorted { ($0.key.redactedAt, $0.key.redactedBy) < ($1.key.redactedAt, $1.key.redactedBy) }
             .map { redaction, count in
-                "  \(count) gelöscht am \(redaction.redactedAt.rfc3339 ?? "?") von \(redaction.redactedBy)"
+                "  \(count) gelöscht am \(redaction.redactedAt.rfc3339 ?? "?") von \(ToolOutput.oneLine(redaction.redactedBy))"
             }
     }
 

@@ -16,6 +16,28 @@ public struct ToolOutput: Sendable, Equatable {
 }
 
 extension ToolOutput {
+    /// `line` as a terminal may show it: texts from files and the database (an export's erasure marker,
+    /// a checkpoint's origin) reach these lines, and an escape sequence among them could move the cursor
+    /// and overwrite a "FEHLER". Control characters other than tab and line feed (C0, DEL, C1) and the
+    /// bidirectional overrides become `?`.
+    public static func terminalSafe(_ line: String) -> String {
+        guard line.unicodeScalars.contains(where: isHidden) else { return line }
+        return String(String.UnicodeScalarView(line.unicodeScalars.map { isHidden($0) ? "?" : $0 }))
+    }
+
+    /// ``terminalSafe(_:)`` for a text that must stay on its line: line breaks become `?` too.
+    static func oneLine(_ text: String) -> String {
+        terminalSafe(text.replacingOccurrences(of: "\n", with: "?"))
+    }
+
+    private static func isHidden(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09, 0x0A: false
+        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
+    }
+
     /// Runs `body` with a client of the application role from the `FREIGABE_DB_*` settings in
     /// `environment`: a bad setting or a database error becomes an error line (`failure`: what could not
     /// be done, German), never a crash or a stack trace.

@@ -158,6 +158,13 @@ struct AuditRedactionTests {
             let lines = AuditTool.redactionLines(redactions)
             #expect(lines.last?.contains("\(due.count) gelöscht am ") == true)
             #expect(lines.last?.hasSuffix(" von revision") == true)
+            // A name from an export file reaches the terminal without its escape sequences or line breaks.
+            let planted = Redaction(
+                redactedAt: AuditTimestamp(microsecondsSinceEpoch: 0), redactedBy: "x\u{1B}[1A\u{1B}[2K\nAlles geprüft")
+            #expect(
+                AuditTool.redactionLines([planted: 1]).last
+                    == "  1 gelöscht am 1970-01-01T00:00:00.000000Z von x?[1A?[2K?Alles geprüft")
+            #expect(ToolOutput.terminalSafe("a\tb\u{9B}c\u{202E}d\u{7F}\n") == "a\tb?c?d?\n")
 
             // A second run finds nothing due: the redaction event itself is never erased.
             let again = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
@@ -328,6 +335,16 @@ struct AuditRedactionTests {
             #expect(report.problems.count == 2, "\(report.problems)")
             #expect(report.problems.first?.contains("holds text again") == true)
             #expect(report.problems.last?.contains("the decision log says approved by stefan") == true)
+            // The exports show none of it: the texts of an erased event stay empty (CSV, also per row).
+            for format in [AuditExportFormat.csv, .jsonl] {
+                var bytes: [UInt8] = []
+                _ = try await AuditExporter(query: AuditQuery(client: fixture.app)).export(
+                    AuditFilter(), format: format, logger: logger
+                ) { bytes += $0 }
+                let text = String(decoding: bytes, as: UTF8.self)
+                #expect(!text.contains("Erfundene Begründung"), "\(format)")
+                #expect(text.contains("revision"), "\(format): the erasure is named")
+            }
         }
         // A payload "restored" with another text and a made-up salt: its hash is not the one sealed.
         try await ServiceFixture.with { fixture in
