@@ -152,11 +152,13 @@ struct OutboxDispatcher: Sendable {
 
     /// The session over the batch, ended after half the lease at the latest (each SMTP step has its own
     /// timeout, but twenty slow ones add up): the rows must be recorded before another dispatcher may
-    /// claim them again. Cancelling closes the connection; what the server took by then is reported.
+    /// claim them again. Cancelling closes the connection, and the session still reports what the server
+    /// took by then: those messages are recorded as delivered, never sent again.
     private func send(_ messages: [MailMessage]) async throws(SMTPError) -> [DeliveryResult] {
         let smtp = self.smtp
         let deadline = settings.lease / 2
-        let outcome = await withTaskGroup(of: Result<[DeliveryResult], SMTPError>?.self) { group in
+        typealias Session = Result<[DeliveryResult], SMTPError>
+        let (outcome, timedOut) = await withTaskGroup(of: Session?.self, returning: (Session?, Bool).self) { group in
             group.addTask {
                 do throws(SMTPError) {
                     return .success(try await smtp.send(messages))
@@ -170,13 +172,18 @@ struct OutboxDispatcher: Sendable {
             }
             let first = await group.next() ?? nil
             group.cancelAll()
-            return first
+            if let first { return (first, false) }
+            // The deadline came first: the cancelled session answers at once (its connection closed).
+            for await late in group { if let late { return (late, true) } }
+            return (nil, true)
         }
-        guard let outcome else {
+        switch outcome {
+        case .success(let results)?: return results
+        case .failure(let error)? where !timedOut: throw error
+        case .failure, nil:
             throw SMTPError(
                 code: .timeout, isTemporary: true, details: "session longer than \(deadline) (half the lease)")
         }
-        return try outcome.get()
     }
 
     /// Resolves the row's recipients and words one message per person not reached yet.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import NIOPosix
 import PostgresNIO
 import SMTPClient
@@ -342,6 +343,83 @@ struct OutboxDispatcherTests {
                 #expect(row.sentAt == nil && row.attempts == 1)
                 #expect(row.lastError?.contains("timeout") == true, "\(row.lastError ?? "")")
             }
+        }
+    }
+
+    /// An SMTP server that takes the first `accepted` messages and then never answers the end of the
+    /// next one: what a slow relay does to a long session.
+    final class StallingSMTPServer: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        let accepted: Int
+        private var buffer = ""
+        private var inData = false
+        private var messages = 0
+
+        init(accepted: Int) { self.accepted = accepted }
+
+        func channelActive(context: ChannelHandlerContext) {
+            reply("220 stalling.test ESMTP", context: context)
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            buffer += String(buffer: unwrapInboundIn(data))
+            while true {
+                if inData {
+                    guard let end = buffer.range(of: "\r\n.\r\n") else { return }
+                    buffer.removeSubrange(..<end.upperBound)
+                    inData = false
+                    messages += 1
+                    if messages <= accepted { reply("250 queued", context: context) }
+                    continue
+                }
+                guard let end = buffer.range(of: "\r\n") else { return }
+                let line = buffer[..<end.lowerBound].uppercased()
+                buffer.removeSubrange(..<end.upperBound)
+                if line.hasPrefix("EHLO") {
+                    reply("250 stalling.test", context: context)
+                } else if line.hasPrefix("DATA") {
+                    inData = true
+                    // The message may have arrived in the same read as the command.
+                    buffer = "\r\n" + buffer
+                    reply("354 go ahead", context: context)
+                } else if line.hasPrefix("QUIT") {
+                    reply("221 bye", context: context)
+                } else {
+                    reply("250 ok", context: context)
+                }
+            }
+        }
+
+        private func reply(_ text: String, context: ChannelHandlerContext) {
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text + "\r\n")), promise: nil)
+        }
+    }
+
+    /// The session's deadline ends it in the middle: the message the server took is recorded as
+    /// delivered and never sent again; only the other row is retried.
+    @Test("a session cut off at its deadline keeps what the server took: no mail is sent twice", .runsAlone)
+    func deadlineKeepsWhatWasDelivered() async throws {
+        try await MailFixture.with { fixture in
+            _ = try await fixture.service.shared("baumkataster")
+            let stalling = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(StallingSMTPServer(accepted: 1))
+                    }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            var settings = fixture.settings
+            settings.lease = .seconds(2)
+            settings.smtp.security = .plaintext
+            settings.smtp.credentials = nil
+            let dispatcher = try fixture.dispatcher(port: try #require(stalling.localAddress?.port), settings: settings)
+            let report = try await dispatcher.runRound(now: Date())
+            try await stalling.close()
+            #expect(report == .init(claimed: 2, sent: 1, retried: 1), "\(report)")
+            let rows = try await fixture.rows()
+            #expect(rows.filter { $0.sentAt != nil }.count == 1, "\(rows)")
+            #expect(rows.filter { $0.sentAt == nil }.allSatisfy { $0.deliveredTo.isEmpty && $0.attempts == 1 })
         }
     }
 
