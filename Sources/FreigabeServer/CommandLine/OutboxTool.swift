@@ -56,7 +56,9 @@ public enum OutboxTool {
         await withDatabase(environment: environment) { client in
             guard try await OutboxStore.retry(id: id, now: now, client: client, logger: logger) else {
                 return ToolOutput(
-                    standardError: ["Keine Mail-Nachricht \(id) im Postausgang, oder sie ist an alle gegangen."],
+                    standardError: [
+                        "Keine Mail-Nachricht \(id) im Postausgang, sie ist an alle gegangen, oder sie wird gerade gesendet."
+                    ],
                     succeeded: false)
             }
             return ToolOutput(standardOutput: ["outbox row \(id) is due again"])
@@ -68,7 +70,10 @@ public enum OutboxTool {
         await withDatabase(environment: environment) { client in
             guard try await WebhookStore.retry(id: id, now: now, client: client, logger: logger) else {
                 return ToolOutput(
-                    standardError: ["Keine Webhook-Zustellung w\(id), oder sie ist zugestellt."], succeeded: false)
+                    standardError: [
+                        "Keine Webhook-Zustellung w\(id), sie ist zugestellt, oder sie wird gerade zugestellt."
+                    ],
+                    succeeded: false)
             }
             return ToolOutput(standardOutput: ["webhook delivery w\(id) is due again"])
         }

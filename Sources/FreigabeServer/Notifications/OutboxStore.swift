@@ -182,8 +182,9 @@ enum OutboxStore {
     }
 
     /// Makes a failed (or pending) mail row due now with a fresh schedule; those it reached already are
-    /// not mailed again. Wakes the dispatchers. False when there is no such mail row or it went out to
-    /// everybody.
+    /// not mailed again. Wakes the dispatchers. False when there is no such mail row, it went out to
+    /// everybody, or a dispatcher is sending it right now (its lease runs: taking it away would send it
+    /// twice and lose what that session delivered).
     static func retry(id: Int64, now: Date, client: PostgresClient, logger: Logger) async throws -> Bool {
         try await Database.transaction(client, logger: logger) { connection in
             let rows = try await connection.query(
@@ -191,6 +192,7 @@ enum OutboxStore {
                 UPDATE outbox SET failed_at = NULL, sent_at = NULL, attempts = 0, available_at = \(now),
                     claim_token = NULL, undeliverable_to = '{}'
                 WHERE id = \(id) AND kind = 'mail' AND (failed_at IS NOT NULL OR sent_at IS NULL)
+                  AND (claim_token IS NULL OR available_at <= \(now))
                 RETURNING id
                 """, logger: logger)
             guard try await rows.decode(Int64.self).first(where: { _ in true }) != nil else { return false }

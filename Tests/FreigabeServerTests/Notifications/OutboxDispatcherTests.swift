@@ -154,6 +154,13 @@ struct OutboxDispatcherTests {
             #expect(
                 await OutboxTool.list(failed: false, environment: environment).standardOutput == ["no pending mail"])
 
+            // While a dispatcher holds the row (its lease runs), it is not taken away from it.
+            try await fixture.service.admin.query(
+                "UPDATE outbox SET claim_token = gen_random_uuid(), available_at = now() + interval '5 minutes' WHERE id = \(id)",
+                logger: fixture.logger)
+            #expect(await OutboxTool.retry(id: id, environment: environment).succeeded == false)
+            try await fixture.service.admin.query(
+                "UPDATE outbox SET claim_token = NULL, available_at = now() WHERE id = \(id)", logger: fixture.logger)
             let retried = await OutboxTool.retry(id: id, environment: environment)
             #expect(retried.standardOutput == ["outbox row \(id) is due again"])
             #expect(await OutboxTool.retry(id: id + 1000, environment: environment).succeeded == false)

@@ -203,14 +203,14 @@ enum WebhookStore {
     }
 
     /// Makes a failed (or pending) delivery due now with a fresh schedule and wakes the dispatchers.
-    /// False when there is no such delivery or it was delivered. A subscription disabled by a 410 stays
-    /// disabled (a new URL enables it).
+    /// False when there is no such delivery, it was delivered, or a dispatcher is delivering it right now
+    /// (its lease runs). A subscription disabled by a 410 stays disabled (a new URL enables it).
     static func retry(id: Int64, now: Date, client: PostgresClient, logger: Logger) async throws -> Bool {
         try await Database.transaction(client, logger: logger) { connection in
             let rows = try await connection.query(
                 """
                 UPDATE webhook_deliveries SET failed_at = NULL, attempts = 0, available_at = \(now), claim_token = NULL
-                WHERE id = \(id) AND delivered_at IS NULL
+                WHERE id = \(id) AND delivered_at IS NULL AND (claim_token IS NULL OR available_at <= \(now))
                 RETURNING id
                 """, logger: logger)
             guard try await rows.decode(Int64.self).first(where: { _ in true }) != nil else { return false }
