@@ -57,7 +57,8 @@ struct ResolvedRecipients: Sendable, Hashable {
     var problems: [String] = []
 
     /// Throws when the directory cannot be asked (the row is retried later); a person or group that does
-    /// not exist is a problem, not an error.
+    /// not exist, a uid two entries hold and a group that is no DN are problems of that recipient (the
+    /// others get their mail), not errors.
     static func resolve(
         _ recipients: [OutboxRecipient], in directory: any MailDirectory
     ) async throws
@@ -76,7 +77,14 @@ struct ResolvedRecipients: Sendable, Hashable {
                 }
             }
             for group in groups {
-                let members = try await directory.memberUIDs(ofGroup: group)
+                let members: [String]
+                do {
+                    members = try await directory.memberUIDs(ofGroup: group)
+                } catch let error as LDAPDirectoryError where error.code == .configuration {
+                    // A catalogue's group that is no DN: asking again will not help.
+                    result.problems.append("Rolle \(recipient.role): Gruppe \(group) ist kein Name im Verzeichnis")
+                    continue
+                }
                 if members.isEmpty { result.problems.append("Rolle \(recipient.role): Gruppe \(group) ist leer") }
                 found += members
             }
@@ -85,7 +93,15 @@ struct ResolvedRecipients: Sendable, Hashable {
             }
         }
         for uid in uids {
-            guard let person = try await directory.person(uid: uid) else {
+            let person: MailPerson?
+            do {
+                person = try await directory.person(uid: uid)
+            } catch let error as LDAPDirectoryError where error.code == .ambiguousUser {
+                // Two entries with this uid: which one is meant the directory must say, not a retry.
+                result.problems.append("\(uid): mehrdeutig im Verzeichnis (mehrere Einträge)")
+                continue
+            }
+            guard let person else {
                 result.problems.append("\(uid): nicht im Verzeichnis")
                 continue
             }

@@ -114,6 +114,40 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// A uid two directory entries hold and a group that is no DN are problems of that recipient, as a
+    /// missing person is: the others get their mail at once, not after the whole retry schedule.
+    @Test("a recipient the directory holds twice, or a group that is no name, fails alone; the others get their mail")
+    func ambiguousAndMalformedRecipients() async throws {
+        let twice = try TestPeople.add("doppelt")
+        let second = "dn: cn=zweiter-\(twice),ou=people,dc=stadt,dc=example"
+        try TestPeople.modify(
+            "\(second)\nchangetype: add\nobjectClass: inetOrgPerson\nuid: \(twice)\ncn: zweiter-\(twice)\nsn: doppelt\n"
+        )
+        defer {
+            TestPeople.remove([twice])
+            try? TestPeople.modify("\(second)\nchangetype: delete\n")
+        }
+        try await MailFixture.with { fixture in
+            let request = try await fixture.service.shared("baumkataster")
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: fixture.logger)
+            try await fixture.enqueue(
+                fixture.message(
+                    .rejected, about: request,
+                    to: [
+                        MailFixture.person(twice), MailFixture.person("anna"),
+                        OutboxRecipient(role: "data_owner", uid: nil, group: "kein gültiger Name="),
+                    ],
+                    text: "Der Zweck trägt die Weitergabe nicht."))
+            let dispatcher = try fixture.dispatcher()
+            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 1, failed: 1))
+            let row = try #require(try await fixture.rows().first)
+            #expect(row.deliveredTo == ["anna"])
+            let error = row.lastError ?? ""
+            #expect(error.contains("\(twice): mehrdeutig im Verzeichnis"), "\(error)")
+            #expect(error.contains("Gruppe kein gültiger Name= ist kein Name im Verzeichnis"), "\(error)")
+        }
+    }
+
     @Test("a refused address and a person without one are recorded on the row; the others get their mail")
     func permanentFailures() async throws {
         let refused = try TestPeople.add("abgelehnt", mailPrefix: "reject-")
