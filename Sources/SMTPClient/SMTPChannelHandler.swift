@@ -70,7 +70,10 @@ final class SMTPChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .handshakeCompleted = event as? TLSUserEvent {
             self.cancelTimer()
-            self.run(self.machine.tlsEstablished(), context: context)
+            let action = self.machine.tlsEstablished()
+            // Implicit TLS: the greeting comes only now, and must come within a step's timeout as well.
+            if case .wait = action { self.arm(self.timeouts.command, context: context) }
+            self.run(action, context: context)
         }
         context.fireUserInboundEventTriggered(event)
     }

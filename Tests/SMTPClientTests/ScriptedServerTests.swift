@@ -238,6 +238,25 @@ import Testing
         #expect(Data(base64Encoded: response) == Data("\u{0}user\u{0}pässwort".utf8))
     }
 
+    /// A relay that completes the TLS handshake of implicit TLS and then sends no greeting.
+    @Test func silentGreetingAfterImplicitTLSTimesOut() async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let error = try await ScriptedServer.run(
+            tls: try Self.serverTLS(),
+            script: { _ in try await Task.sleep(for: .seconds(30)) },
+            body: { port in
+                let client = try SMTPClient(
+                    configuration: Self.configuration(
+                        port: port, security: .implicitTLS, commandTimeout: .milliseconds(500)))
+                return await Self.sendFailure(client, [try Self.message("quiet@test.example")])
+            })
+        let elapsed = clock.now - start
+        #expect(error?.code == .timeout)
+        #expect(error?.stage == .greeting)
+        #expect(elapsed < .seconds(5), "took \(elapsed)")
+    }
+
     @Test func implicitTLSVerifiesTheServerName() async throws {
         // The certificate names "localhost"; without a server name the client checks 127.0.0.1. The
         // client gives up in the TLS handshake, before any SMTP line: the script only waits for the close
