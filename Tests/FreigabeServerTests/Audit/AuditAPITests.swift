@@ -96,6 +96,12 @@ struct AuditAPITests {
             #expect(reads.count == 1 + 2 * ((everything.count + 1) / 2) + 2)
             #expect(reads.allSatisfy { $0.0 == "alex" && $0.2 == "api" })
             #expect(reads.contains { $0.1 == "login_failed" })
+            // Recorded as the pages record them: with the reader's role, for an auditor's role filter.
+            var roles: [String?] = []
+            for try await role in try await fixture.store.admin.query(
+                "SELECT DISTINCT role FROM audit_events WHERE event = 'audit_read'", logger: fixture.store.logger
+            ).decode(String?.self) { roles.append(role) }
+            #expect(roles == ["auditor"])
         }
     }
 

@@ -25,10 +25,9 @@ struct AuditController: Sendable {
             details["via"] = "api"
             if let after = query.after { details["after"] = String(after) }
             if query.order != .oldest { details["order"] = query.order.rawValue }
-            try await service.recordSecurityEvent(
-                SecurityEvent(
-                    event: .auditRead, actor: caller.uid, clientAddress: caller.clientAddress, details: details),
-                now: now(), logger: logger)
+            // The same record as the pages' (with the reader's role and the request asked about).
+            try await service.recordAuditRead(
+                details, requestID: query.filter.requestID, caller: caller, now: now(), logger: logger)
             let page = try await AuditQuery(client: service.client).page(
                 query.filter, after: query.after, limit: query.limit, order: query.order, logger: logger)
             return try APIJSON.response(AuditEventPage(page))
@@ -52,11 +51,9 @@ struct AuditController: Sendable {
             var details = filter.described
             details["via"] = "api"
             details["export"] = options.format.rawValue
-            // Like every other read of the log: recorded before anything is read.
-            try await service.recordSecurityEvent(
-                SecurityEvent(
-                    event: .auditRead, actor: caller.uid, clientAddress: caller.clientAddress, details: details),
-                now: now(), logger: logger)
+            // Like every other read of the log: recorded before anything is read, as the pages record it.
+            try await service.recordAuditRead(
+                details, requestID: filter.requestID, caller: caller, now: now(), logger: logger)
             return try await AuditExportDownload(client: service.client).response(
                 filter, options: options, logger: logger)
         }
