@@ -39,6 +39,22 @@ import Testing
         #expect(summary.redactions == [redaction: 20, later: 1])
     }
 
+    /// The tail of a log read from a frontier: some events of an erasure lie before it, so its record's
+    /// count is more than the markers in the tail, and that holds; a made-up marker in the tail still fails.
+    @Test("an erasure whose first events lie before the frontier still verifies in the tail")
+    func erasureAcrossTheFrontier() throws {
+        let (whole, redaction, _) = Self.erasedLog()
+        var log = whole
+        let start = MerkleFrontier(leafHashes: log.events.prefix(30).map(\.event.leafHash))
+        log.events.removeFirst(30)
+        let summary = try log.verify(start: start).get()
+        #expect(summary.redactions[redaction] == 10)
+        log.events[5].payload = .redacted(
+            Redaction(redactedAt: AuditTimestamp(microsecondsSinceEpoch: 1_451_606_400_000_000), redactedBy: "revision")
+        )
+        #expect(log.verify(start: start) == .failure(.erasureNotRecorded(position: 35)))
+    }
+
     /// An erasure marker is text beside the event; only the signed `payloads_redacted` event makes it true.
     @Test("a made-up erasure marker is refused: unknown erasure, one event too many, an event after the record")
     func madeUpErasureMarkers() {
