@@ -14,7 +14,7 @@ struct CrossSiteRequestMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        if ![.get, .head, .options].contains(request.method), let site = request.headers[Self.fetchSite],
+        if !request.method.isSafe, let site = request.headers[Self.fetchSite],
             !["same-origin", "none"].contains(site.lowercased())
         {
             throw APIProblem(.forbidden, status: .forbidden, detail: UserText("general.cross_site"))

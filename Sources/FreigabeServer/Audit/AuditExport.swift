@@ -188,18 +188,12 @@ struct CSVTable {
     /// writes without building them (the tests compare the two).
     static func cells(of event: SealedEvent, treeSize: UInt64, proof: [SHA256Hash]?) -> [String?] {
         let leaf = event.leaf
-        let row = event.stored.row
         let salt: String
-        // An erased event's texts stay empty, whatever its row holds again (`audit verify` reports that).
-        let (comment, clientAddress, details): (String?, String?, String?)
         switch event.payload {
-        case .present(let payload):
-            salt = payload.salt.map { String(format: "%02x", $0) }.joined()
-            (comment, clientAddress, details) = (row.comment, row.clientAddress, row.details)
-        case .redacted:
-            salt = ""
-            (comment, clientAddress, details) = (nil, nil, nil)
+        case .present(let payload): salt = payload.salt.map { String(format: "%02x", $0) }.joined()
+        case .redacted: salt = ""
         }
+        let (comment, clientAddress, details) = event.shownTexts
         return [
             String(event.sequence), event.eventID.uuidString.lowercased(), leaf.occurredAt.rfc3339, leaf.type,
             leaf.requestID?.uuidString.lowercased(), leaf.actor, leaf.actingFor, leaf.capacity, leaf.role, leaf.step,
@@ -226,7 +220,6 @@ struct CSVTable {
     /// ASCII that never needs quoting or neutralising, and are written as they are.
     func appendRow(of event: SealedEvent, treeSize: UInt64, proof: [SHA256Hash]?, to bytes: inout [UInt8]) {
         let leaf = event.leaf
-        let row = event.stored.row
         let separator = options.separator
         func text(_ value: String?) {
             bytes.append(separator)
@@ -248,11 +241,10 @@ struct CSVTable {
         text(leaf.decision)
         text(leaf.datasetID)
         text(leaf.state)
-        // An erased event's texts stay empty, whatever its row holds again (`audit verify` reports that).
-        let present: Bool = if case .present = event.payload { true } else { false }
-        text(present ? row.comment : nil)
-        text(present ? row.clientAddress : nil)
-        text(present ? row.details : nil)
+        let texts = event.shownTexts
+        text(texts.comment)
+        text(texts.clientAddress)
+        text(texts.details)
         bytes.append(separator)
         if case .present(let payload) = event.payload { Self.appendHex(payload.salt, to: &bytes) }
         bytes.append(separator)

@@ -380,6 +380,13 @@ struct SealedEvent: Sendable {
         return redaction
     }
 
+    /// The payload's texts as any view or export may show them: none for an erased event, whatever its
+    /// row holds again (``holdsTextAfterErasure``, which `audit verify` reports).
+    var shownTexts: (comment: String?, clientAddress: String?, details: String?) {
+        guard redaction == nil else { return (nil, nil, nil) }
+        return (stored.row.comment, stored.row.clientAddress, stored.row.details)
+    }
+
     /// An erased event whose row holds texts again: someone wrote them back after the erasure. Without
     /// the salt they cannot be checked against the hash, so they are reported instead of shown.
     var holdsTextAfterErasure: Bool {

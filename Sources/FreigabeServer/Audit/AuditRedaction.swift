@@ -167,9 +167,9 @@ enum RedactionRefusal: Error, Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The text as given, shortened and without control characters.
+    /// The text as given, shortened and without control characters (``ToolOutput/oneLine(_:)``).
     private static func shown(_ text: String) -> String {
-        String(text.unicodeScalars.prefix(60).map { $0.properties.generalCategory == .control ? "?" : Character($0) })
+        ToolOutput.oneLine(String(String.UnicodeScalarView(text.unicodeScalars.prefix(60))))
     }
 
     private static func day(_ date: Date) -> String {

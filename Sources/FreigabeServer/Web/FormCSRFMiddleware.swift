@@ -21,7 +21,7 @@ struct FormCSRFMiddleware: RouterMiddleware {
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        guard ![.get, .head, .options].contains(request.method) else { return try await next(request, context) }
+        guard !request.method.isSafe else { return try await next(request, context) }
         let contentType = request.headers[.contentType] ?? ""
         let isMultipart = contentType.lowercased().hasPrefix("multipart/form-data")
         guard contentType.lowercased().hasPrefix("application/x-www-form-urlencoded") || isMultipart else {

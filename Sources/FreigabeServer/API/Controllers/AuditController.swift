@@ -178,9 +178,10 @@ struct AuditEventPage: Encodable, Sendable {
             leafHash = event.leafHash.hex
             redacted = event.redaction.map { Erasure(at: $0.redactedAt.rfc3339 ?? "", by: $0.redactedBy) }
             // Texts written back into an erased row are not shown (`audit verify` reports them).
-            guard redacted == nil else { return }
-            comment = row.comment
-            let details = (try? StoredJSON.decode([String: JSONValue].self, from: row.details)) ?? [:]
+            let texts = event.shownTexts
+            guard let detailsText = texts.details else { return }
+            comment = texts.comment
+            let details = (try? StoredJSON.decode([String: JSONValue].self, from: detailsText)) ?? [:]
             if case .object = details["request"] { request = details["request"] }
             if case .object = details["routing"] { routing = details["routing"] }
             if case .string(let value) = details["licence"] { licence = value }
