@@ -168,7 +168,7 @@ enum AuditExportError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// The spreadsheet form: RFC 4180 quoting, and cells that a spreadsheet would run as a formula
-/// neutralised as OWASP recommends (a leading `'`).
+/// neutralised as OWASP recommends (a leading `'`, see ``startsFormula(_:)``).
 struct CSVTable {
     let options: CSVOptions
 
@@ -276,12 +276,25 @@ struct CSVTable {
     }
 
     /// Bytes that start a formula in Excel, LibreOffice and Google Sheets (OWASP "CSV Injection"):
-    /// `=`, `+`, `-`, `@`, tab and carriage return. Checked on the first byte, not the first
-    /// `Character`: `"=\u{301}…"` or `"\r\n…"` are one grapheme cluster that is not `=` or `\r`, yet a
+    /// `=`, `+`, `-`, `@`, tab and carriage return. Checked on bytes, not on `Character`s:
+    /// `"=\u{301}…"` or `"\r\n…"` are one grapheme cluster that is not `=` or `\r`, yet a
     /// spreadsheet still sees the `=` or the carriage return.
     static let formulaStarts: Set<UInt8> = [
         UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D,
     ]
+
+    /// The full-width forms ＝ ＋ － ＠ (U+FF1D, U+FF0B, U+FF0D, U+FF20: `EF BC xx` in UTF-8), which
+    /// Excel with an East Asian input language turns into their ASCII twins and then runs.
+    static let fullWidthFormulaStarts: Set<UInt8> = [0x9D, 0x8B, 0x8D, 0xA0]
+
+    /// Whether a spreadsheet would run the cell: its first byte after any leading blanks (LibreOffice
+    /// and Excel skip them before a formula) starts one, in ASCII or full width.
+    static func startsFormula(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let start = utf8.firstIndex(where: { $0 != UInt8(ascii: " ") }) else { return false }
+        if formulaStarts.contains(utf8[start]) { return true }
+        return utf8.count - start >= 3 && utf8[start] == 0xEF && utf8[start + 1] == 0xBC
+            && fullWidthFormulaStarts.contains(utf8[start + 2])
+    }
 
     func field(_ text: String) -> [UInt8] {
         var bytes: [UInt8] = []
@@ -294,7 +307,7 @@ struct CSVTable {
     func appendField(_ text: String, to bytes: inout [UInt8]) {
         var text = text
         text.withUTF8 { utf8 in
-            let neutralised = utf8.first.map { Self.formulaStarts.contains($0) } ?? false
+            let neutralised = Self.startsFormula(utf8)
             let needsQuotes =
                 neutralised || utf8.first == UInt8(ascii: "'")
                 || utf8.contains { $0 == options.separator || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }

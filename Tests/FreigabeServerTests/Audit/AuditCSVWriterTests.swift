@@ -17,14 +17,17 @@ struct AuditCSVWriterTests {
         "", "plain", #"quote " inside"#, #"back\slash"#, "tab\there", "new\nline", "cr\rlf\r\n", "bell \u{7}",
         "del \u{7f}", "line sep \u{2028}", "emoji 😀👩‍👩‍👧", "Umlaute äöüÄÖÜß", "=1+2", "+49 30", "-1", "@SUM(A1)",
         "\t=tab", "\rcr first", "a,b", "a;b", "'quoted", "\"=quoted formula\"", " =space first",
+        "  +blanks first", "\u{FF1D}1+2", "\u{FF0B}49", "\u{FF0D}1", "\u{FF20}SUM(A1)", " \u{FF1D}1", "\u{FF1E}not one",
+        "   ",
     ]
 
     /// The row as the `String`-based writer made it: the reference, except where it missed a formula
     /// (a first `Character` that is `=` or `\r` plus what combines with it), see `neutralisesByByte`.
+    /// Leading blanks are skipped and the full-width ＝ ＋ － ＠ count, as spreadsheets do.
     static func referenceField(_ text: String, separator: UInt8) -> [UInt8] {
-        let formulaStarts: Set<Character> = ["=", "+", "-", "@", "\t", "\r"]
+        let formulaStarts: Set<Character> = ["=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠"]
         var text = text
-        if let first = text.first, formulaStarts.contains(first) { text = "'" + text }
+        if let first = text.drop(while: { $0 == " " }).first, formulaStarts.contains(first) { text = "'" + text }
         let needsQuotes =
             text.utf8.contains { $0 == separator || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D } || text.first == "'"
         guard needsQuotes else { return Array(text.utf8) }
@@ -85,5 +88,20 @@ struct AuditCSVWriterTests {
         #expect(table.field("=\u{301}1+2") == Array("\"'=\u{301}1+2\"".utf8))
         #expect(table.field("\r\n=1") == Array("\"'\r\n=1\"".utf8))
         #expect(table.field("-\u{20dd}") == Array("\"'-\u{20dd}\"".utf8))
+    }
+
+    @Test("a formula after leading blanks or in full-width signs is neutralised too")
+    func neutralisesHiddenFormulas() {
+        let table = CSVTable(options: CSVOptions(separator: UInt8(ascii: ";")))
+        #expect(table.field(" =1+2") == Array("\"' =1+2\"".utf8))
+        #expect(table.field("   @SUM(A1)") == Array("\"'   @SUM(A1)\"".utf8))
+        for sign in ["\u{FF1D}", "\u{FF0B}", "\u{FF0D}", "\u{FF20}"] {
+            #expect(table.field(sign + "1") == Array("\"'\(sign)1\"".utf8), "\(sign)")
+        }
+        // Not formulas: other full-width signs, blanks alone, a sign after text.
+        #expect(table.field("\u{FF1E}1") == Array("\u{FF1E}1".utf8))
+        #expect(table.field("   ") == Array("   ".utf8))
+        #expect(table.field("a =1") == Array("a =1".utf8))
+        #expect(table.field("\u{EF}") == Array("\u{EF}".utf8))
     }
 }
