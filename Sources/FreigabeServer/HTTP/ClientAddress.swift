@@ -40,6 +40,18 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         return true
     }
 
+    /// Whether the two networks share an address: the shorter prefix's bits agree.
+    func overlaps(_ other: IPNetwork) -> Bool {
+        var remaining = min(prefixLength, other.prefixLength)
+        for index in 0..<16 where remaining > 0 {
+            let bits = min(remaining, 8)
+            let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
+            if bytes[index] & mask != other.bytes[index] & mask { return false }
+            remaining -= bits
+        }
+        return true
+    }
+
     /// The 16 bytes of an IPv4 or IPv6 address (IPv4 mapped), or nil.
     static func bytes(of text: String) -> [UInt8]? {
         var text = text

@@ -274,6 +274,13 @@ struct WebhookPartsTests {
             ("FREIGABE_WEBHOOKS_PORTAL_EVENTS", "request.granted, request.everything", "webhooks.portal.events"),
             ("FREIGABE_WEBHOOKS_ALLOWED_NETWORKS", "0.0.0.0/0", "webhooks.allowed_networks"),
             ("FREIGABE_WEBHOOKS_ALLOWED_NETWORKS", "::/0", "webhooks.allowed_networks"),
+            // IPv6 ranges that wrap the whole IPv4 space (loopback and private networks inside).
+            ("FREIGABE_WEBHOOKS_ALLOWED_NETWORKS", "::ffff:0:0/96", "webhooks.allowed_networks"),
+            ("FREIGABE_WEBHOOKS_ALLOWED_NETWORKS", "::ffff:0.0.0.0/100", "webhooks.allowed_networks"),
+            ("FREIGABE_WEBHOOKS_ALLOWED_NETWORKS", "::/8", "webhooks.allowed_networks"),
+            ("FREIGABE_WEBHOOKS_ALLOWED_NETWORKS", "64:ff9b::/96", "webhooks.allowed_networks"),
+            ("FREIGABE_WEBHOOKS_ALLOWED_NETWORKS", "2002::/16", "webhooks.allowed_networks"),
+            ("FREIGABE_WEBHOOKS_ALLOWED_NETWORKS", "2000::/7", "webhooks.allowed_networks"),
             ("FREIGABE_WEBHOOKS_ALLOWED_NETWORKS", "localhost", "webhooks.allowed_networks"),
             ("FREIGABE_WEBHOOKS_TIMEOUT_SECONDS", "0", "webhooks.timeout_seconds"),
             ("FREIGABE_WEBHOOKS_TIMEOUT_SECONDS", "3600", "webhooks.timeout_seconds"),
@@ -300,6 +307,20 @@ struct WebhookPartsTests {
         environment["FREIGABE_WEBHOOKS_PORTAL_URL"] = "http://127.0.0.1:8080/hook"
         environment["FREIGABE_WEBHOOKS_ALLOWED_NETWORKS"] = "127.0.0.1"
         #expect(try await configuration(environment).webhooks.subscriptions.count == 1)
+    }
+
+    @Test("an allow-list entry must name a range: at least /8 of IPv4, also inside IPv6 ranges wrapping it")
+    func allowListRanges() {
+        let narrow = [
+            "10.20.0.0/16", "127.0.0.1", "10.0.0.0/8", "::1", "fc00::/7", "2001:db8::/32", "::ffff:10.20.0.0/112",
+            "::ffff:10.0.0.0/104", "64:ff9b::a14:0/112", "2002:a14::/32",
+        ]
+        for text in narrow { #expect(AddressPolicy.isNarrowEnough(IPNetwork(text)!), "\(text)") }
+        let wide = [
+            "0.0.0.0/0", "8.0.0.0/7", "::/0", "::/6", "::/8", "::ffff:0:0/96", "::ffff:0.0.0.0/103", "64:ff9b::/96",
+            "2002::/16", "2002::/23", "2000::/7", "::/64",
+        ]
+        for text in wide { #expect(!AddressPolicy.isNarrowEnough(IPNetwork(text)!), "\(text)") }
     }
 
     @Test("at start a host name resolving to loopback is refused; a name that does not resolve is a warning")

@@ -93,10 +93,21 @@ struct AddressPolicy: Sendable, Hashable {
         return "\(text) ist \(hit.what)"
     }
 
+    /// IPv6 ranges that wrap the whole IPv4 space (IPv4-mapped, NAT64, 6to4), each with the prefix
+    /// length at which its embedded IPv4 address begins.
+    private static let ipv4Wrappers: [IPNetwork] = ["::ffff:0:0/96", "64:ff9b::/96", "2002::/16"].map {
+        IPNetwork($0)!
+    }
+
     /// Whether `network` names a range, not (nearly) everything: at least a /8 for IPv4, a /7 for IPv6
-    /// (the unique local fc00::/7).
+    /// (the unique local fc00::/7), and at least a /8 of the IPv4 space inside any IPv6 range that
+    /// wraps it: `::ffff:0:0/96`, `::/8` or `2002::/16` would otherwise allow every IPv4 address,
+    /// loopback and private networks included.
     static func isNarrowEnough(_ network: IPNetwork) -> Bool {
-        network.description.contains(":") ? network.prefixLength >= 7 : network.prefixLength >= 96 + 8
+        guard network.prefixLength >= 7 else { return false }
+        return ipv4Wrappers.allSatisfy { wrapper in
+            !network.overlaps(wrapper) || network.prefixLength >= wrapper.prefixLength + 8
+        }
     }
 
     /// `localhost` and its subdomains always mean this machine (RFC 6761), whatever DNS says.
