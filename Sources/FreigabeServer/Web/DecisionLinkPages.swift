@@ -20,11 +20,9 @@ struct DecisionLinkPages: Sendable {
     /// What the page shows.
     struct Page {
         var token: String
-        var number: String
-        var datasetTitle: String
-        var purpose: String
-        var requester: String
-        var step: String
+        /// The request as the mail named it; nil on the page of a used or expired link, which must not
+        /// stay a key to read the request (mails are forwarded, archived, opened by scanners).
+        var summary: Summary?
         var actionLabel: String
         var buttonLabel: String
         var needsText: Bool
@@ -43,6 +41,14 @@ struct DecisionLinkPages: Sendable {
         var version: Int
         /// Above the form: the request changed between showing the page and the confirmation.
         var notice: String?
+    }
+
+    struct Summary {
+        var number: String
+        var datasetTitle: String
+        var purpose: String
+        var requester: String
+        var step: String
     }
 
     func add(to group: RouterGroup<AppRequestContext>) {
@@ -77,19 +83,18 @@ struct DecisionLinkPages: Sendable {
         } catch let error as LDAPDirectoryError where error.code == .userNotFound {
             throw APIProblem(.notFound, status: .notFound, detail: UserText("web.link_unknown"))
         }
+        // A used or expired link says only that: the request is not read for it.
+        if link.usedAt != nil {
+            return .stop(closedPage(token: token, link: link, outcome: text("link.used"), text: text), .conflict)
+        }
+        if link.expiresAt <= pages.now() {
+            return .stop(closedPage(token: token, link: link, outcome: text("link.expired"), text: text), .gone)
+        }
         var caller = Caller(person: person, clientAddress: context.clientAddress)
         caller.channel = .emailLink
         let view = try await service.request(
             id: link.requestID, caller: caller, now: pages.now(), logger: context.logger(for: caller))
         var page = basePage(token: token, link: link, view: view, text: text)
-        if link.usedAt != nil {
-            page.outcome = text("link.used")
-            return .stop(page, .conflict)
-        }
-        if link.expiresAt <= pages.now() {
-            page.outcome = text("link.expired")
-            return .stop(page, .gone)
-        }
         guard let options = view.decisionOptions, options.step == link.step, options.branch == link.branch else {
             page.outcome = text("link.moved_on", ["status": StatusWords.sentence(view.status, text: text)])
             return .stop(page, .conflict)
@@ -99,10 +104,11 @@ struct DecisionLinkPages: Sendable {
 
     private func basePage(token: String, link: DecisionLink, view: RequestView, text: PageText) -> Page {
         let step = view.timeline.first { $0.id == link.step }
+        let summary = Summary(
+            number: view.number, datasetTitle: view.dataset.title, purpose: view.details.purpose,
+            requester: view.requester, step: step.map { text($0.title) } ?? link.step)
         return Page(
-            token: token, number: view.number, datasetTitle: view.dataset.title, purpose: view.details.purpose,
-            requester: view.requester, step: step.map { text($0.title) } ?? link.step,
-            actionLabel: text("link.asks.\(link.action.rawValue)"),
+            token: token, summary: summary, actionLabel: text("link.asks.\(link.action.rawValue)"),
             buttonLabel: text("link.button.\(link.action.rawValue)"),
             needsText: link.action != .approve, text: nil, askPassword: false, boundUID: link.uid, password: nil,
             otherSession: nil, errors: ErrorSummary(fields: [], errors: [:]),
@@ -110,6 +116,17 @@ struct DecisionLinkPages: Sendable {
             decisions: view.decisions.filter { $0.step == link.step || $0.covers.contains(link.step) }.map {
                 RequestPage.decisionRow($0, text: text)
             }, done: false, version: view.version)
+    }
+
+    /// The page of a link that can no longer be used: what happened, and the way to the request for
+    /// whoever may see it there (after logging in).
+    private func closedPage(token: String, link: DecisionLink, outcome: String, text: PageText) -> Page {
+        Page(
+            token: token, summary: nil, actionLabel: text("link.asks.\(link.action.rawValue)"),
+            buttonLabel: text("link.button.\(link.action.rawValue)"), needsText: false, text: nil, askPassword: false,
+            boundUID: link.uid, password: nil, otherSession: nil, errors: ErrorSummary(fields: [], errors: [:]),
+            requestHref: "/antraege/\(link.requestID.uuidString)", outcome: outcome, decisions: [], done: false,
+            version: 0)
     }
 
     private func render(

@@ -626,9 +626,13 @@ struct DecisionLinkTests {
             for try await via in audit.decode(String?.self) { channels.append(via) }
             #expect(channels == ["email_link"])
 
+            let readsBefore = try await fixture.store.counts()
             let again = try await scanner.get("/e/\(try #require(tokens[.approve]))")
             #expect(again.status == 409)
             #expect(again.html.contains("bereits verwendet"))
+            // A used link is no key to read the request: no purpose, requester or number, no read.
+            for fact in ["Stadtklima", "anna", view.number] { #expect(!again.html.contains(fact), "\(fact)") }
+            #expect(try await fixture.store.counts() == readsBefore)
             // The reject link of the same mail: the step has moved on; it says who decided.
             let moved = try await scanner.get("/e/\(try #require(tokens[.reject]))")
             #expect(moved.status == 409)
@@ -704,6 +708,8 @@ struct DecisionLinkTests {
             let expired = try await otto.get("/e/\(reject)")
             #expect(expired.status == 410)
             #expect(expired.html.contains("abgelaufen"))
+            #expect(!expired.html.contains("Stadtklima"), "an expired link shows nothing of the request")
+            #expect(try await Browser(client).get("/e/\(reject)").html.contains("Stadtklima") == false)
             #expect(try await fixture.store.counts() == before)
         }
     }
