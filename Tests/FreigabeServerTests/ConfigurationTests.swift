@@ -119,6 +119,49 @@ struct ConfigurationTests {
         #expect(fromOptions.logLevel == .error)
     }
 
+    @Test("--key value: dots and underscores as dashes, --key=value, values with commas taken whole")
+    func argumentsUseTheDashedSpelling() async throws {
+        let reader = try await ConfigurationSources.reader(
+            arguments: [
+                "--http-port", "7500", "--templates-dir=/srv/T", "--ldap-roles-dsb", "cn=dsb,ou=gruppen,dc=stadt",
+                "--db.tls_ca_file", "/etc/ca.pem",
+            ],
+            environment: ["FREIGABE_HTTP_PORT": "7100", "FREIGABE_LDAP_ROLES_DSB": "cn=other"])
+        let configuration = try AppConfiguration(reader: reader)
+        #expect(configuration.port == 7500)
+        #expect(configuration.templatesDirectory == "/srv/T")
+        let values = SettingValues(reader: reader)
+        #expect(values.text("ldap.roles.dsb") == "cn=dsb,ou=gruppen,dc=stadt")
+        #expect(values.text("db.tls_ca_file") == "/etc/ca.pem")
+        #expect(try ConfigurationSources.argumentSettings(["--db-migrate-on-start"]) == ["DB_MIGRATE_ON_START": "true"])
+    }
+
+    @Test("hostile arguments: stray words, empty or odd keys, a key twice are refused")
+    func hostileArguments() throws {
+        for arguments in [
+            ["stray"], ["--"], ["--=x"], ["--http-port", "1", "--http-port", "2"], ["--http port", "1"],
+            ["--pört", "1"], ["--a=1", "--A=2"], ["-p", "1"],
+        ] {
+            #expect(throws: ConfigurationError.self, "\(arguments)") {
+                try ConfigurationSources.argumentSettings(arguments)
+            }
+        }
+    }
+
+    @Test("a YAML syntax error names the line, not its text (a password may be on it)")
+    func yamlErrorHidesTheLine() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("freigabe-\(UUID()).yaml")
+        try "db:\n  password: @geheim1\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        do {
+            _ = try await ConfigurationSources.reader(overrides: ["config.file": file.path], environment: [:])
+            Issue.record("a broken YAML file was read")
+        } catch let error as ConfigurationError {
+            #expect(error.code == .unreadableConfigFile)
+            #expect(!"\(error) \(error.details ?? "")".contains("geheim1"), "\(error.details ?? "")")
+        }
+    }
+
     @Test func configFileCanBeNamedOnTheCommandLine() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("freigabe-\(UUID()).yaml")
         try "http:\n  port: 7400\n".write(to: file, atomically: true, encoding: .utf8)

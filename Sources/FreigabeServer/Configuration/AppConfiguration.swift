@@ -214,7 +214,7 @@ struct SettingValues {
         "FREIGABE_" + key.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
     }
 
-    /// `http.port` → `--http-port`, as `CommandLineArgumentsProvider` encodes keys.
+    /// `http.port` → `--http-port`, as ``ConfigurationSources/argumentSettings(_:)`` reads them.
     static func optionName(for key: String) -> String {
         "--" + key.map { $0 == "." || $0 == "_" ? "-" : String($0) }.joined()
     }

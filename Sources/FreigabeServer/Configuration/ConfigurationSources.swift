@@ -5,8 +5,9 @@ import Foundation
 ///
 /// Sources, first match wins:
 /// 1. `overrides`: options the `serve` command declares (`--host`, `--port`, ...), keyed by config key;
-/// 2. `arguments`: any other `--key value` on the command line (`--http-port 9000`), so settings
-///    that later modules read need no new option;
+/// 2. `arguments`: any other `--key value` or `--key=value` on the command line (`--http-port 9000`,
+///    `--db-tls-ca-file ca.pem`: dots and underscores written as dashes), so settings that later
+///    modules read need no new option;
 /// 3. the environment, every key prefixed with `FREIGABE_` (`http.port` ↔ `FREIGABE_HTTP_PORT`), so
 ///    unrelated variables such as `HOME` or `PORT` never leak in;
 /// 4. the YAML file named by `config.file` (`--config`, `FREIGABE_CONFIG_FILE`), if any;
@@ -42,8 +43,8 @@ public enum ConfigurationSources {
             )
         }
         if !arguments.isEmpty {
-            // The provider skips the first element as the program name.
-            providers.append(CommandLineArgumentsProvider(arguments: ["freigabe"] + arguments))
+            providers.append(
+                EnvironmentVariablesProvider(environmentVariables: try argumentSettings(arguments)))
         }
         providers.append(
             EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: environmentPrefix)
@@ -55,6 +56,53 @@ public enum ConfigurationSources {
             providers.append(try await yamlFileProvider(path: path))
         }
         return ConfigReader(providers: providers)
+    }
+
+    /// The `--key value` arguments by the name the environment provider looks a key up under:
+    /// `--db-tls-ca-file` and `db.tls_ca_file` both become `DB_TLS_CA_FILE`. swift-configuration's
+    /// own `CommandLineArgumentsProvider` looks `db.tls_ca_file` up as `--db-tls_ca_file` (so the
+    /// dashed spelling operators are told to use was silently ignored) and splits every value at
+    /// commas (a group DN arrived as three values). A value is taken whole; a key without a value
+    /// (followed by another `--key` or at the end) is `true`; a key given twice is refused.
+    static func argumentSettings(_ arguments: [String]) throws -> [String: String] {
+        var settings: [String: String] = [:]
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            guard argument.hasPrefix("--"), argument.count > 2 else { throw unexpectedArgument(argument) }
+            let option = argument.dropFirst(2)
+            let key: Substring
+            let value: String
+            if let equals = option.firstIndex(of: "=") {
+                key = option[..<equals]
+                value = String(option[option.index(after: equals)...])
+            } else if index < arguments.count, !arguments[index].hasPrefix("--") {
+                key = option
+                value = arguments[index]
+                index += 1
+            } else {
+                key = option
+                value = "true"
+            }
+            let isName =
+                !key.isEmpty && key.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+            guard isName else { throw unexpectedArgument(argument) }
+            let name = key.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+            guard settings.updateValue(value, forKey: name) == nil else {
+                throw ConfigurationError(
+                    code: .invalidValue, key: String(key),
+                    description: "Die Option „--\(key)“ ist mehrfach angegeben.")
+            }
+        }
+        return settings
+    }
+
+    private static func unexpectedArgument(_ argument: String) -> ConfigurationError {
+        ConfigurationError(
+            code: .invalidValue, key: "",
+            description: "Unerwartetes Argument „\(ToolOutput.oneLine(argument))“: Einstellungen werden als "
+                + "--schlüssel wert angegeben (--http-port 9000).")
     }
 
     private static func yamlFileProvider(path: String) async throws -> FileProvider<YAMLSnapshot> {
@@ -71,7 +119,9 @@ public enum ConfigurationSources {
                 key: AppConfiguration.Key.configFile,
                 description: "Die Konfigurationsdatei „\(path)“ kann nicht gelesen werden "
                     + "(fehlt sie oder ist sie kein gültiges YAML?).",
-                details: String(describing: error)
+                // Only the first line: Yams adds the offending source line below it, which may hold a
+                // password (a value starting with `@` or `%` is itself a YAML error).
+                details: String(describing: error).split(whereSeparator: \.isNewline).first.map(String.init)
             )
         }
     }
