@@ -32,11 +32,16 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: "The private key file (audit.key_file).") var keyFile: String?
         @Option(help: "Append the signed checkpoint to this file (audit.checkpoint_file).") var checkpointFile: String?
 
+        @Option(help: "YAML configuration file (config.file) for audit.key_file and audit.checkpoint_file.")
+        var config: String?
+
         func run() async throws {
-            try await AuditTool.seal(
-                settings: AuditSettings(keyFile: keyFile, checkpointFile: checkpointFile),
-                environment: ProcessInfo.processInfo.environment
-            ).emit()
+            let overrides: [String: String?] = [
+                AuditSettings.keyFileKey: keyFile, AuditSettings.checkpointFileKey: checkpointFile,
+                AppConfiguration.Key.configFile: config,
+            ]
+            let reader = try await ConfigurationSources.reader(overrides: overrides.compactMapValues { $0 })
+            try await AuditTool.seal(reader: reader, environment: ProcessInfo.processInfo.environment).emit()
         }
     }
 

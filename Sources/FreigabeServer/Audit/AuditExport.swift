@@ -343,6 +343,11 @@ final class ExportOutput {
     /// `-` is standard output.
     static func open(_ path: String) throws -> ExportOutput {
         if path == "-" { return ExportOutput(handle: .standardOutput, temporaryPath: nil, finalPath: nil) }
+        // A folder is never the target: replacing it would delete what lies in it.
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw AuditExportError.cannotWrite(path)
+        }
         let url = URL(fileURLWithPath: path)
         let temporary = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString.prefix(8)).partial").path
@@ -372,8 +377,12 @@ final class ExportOutput {
         guard let temporaryPath, let finalPath else { return }
         try handle.synchronize()
         try handle.close()
-        if FileManager.default.fileExists(atPath: finalPath) { try FileManager.default.removeItem(atPath: finalPath) }
-        try FileManager.default.moveItem(atPath: temporaryPath, toPath: finalPath)
+        // One rename(2): an earlier export of the same name is replaced in one step (never missing,
+        // never half written); a folder put there meanwhile makes it fail (EISDIR), deleting nothing.
+        guard rename(temporaryPath, finalPath) == 0 else {
+            abandon()
+            throw AuditExportError.cannotWrite(finalPath)
+        }
     }
 
     /// Removes the partial file after a failure.

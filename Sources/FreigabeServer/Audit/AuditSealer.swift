@@ -33,6 +33,8 @@ struct AuditSealer: Sendable {
     struct Batch: Sendable, Equatable {
         var sealed: Int
         var treeSize: UInt64
+        /// The signed checkpoint could not be appended to ``checkpointFile`` (logged; the next one is).
+        var outsideCopyFailed = false
     }
 
     /// Seals the next batch; nil when another instance is sealing.
@@ -68,7 +70,7 @@ struct AuditSealer: Sendable {
                 """, logger: logger)
             return (Batch(sealed: events.count, treeSize: frontier.size), note)
         }
-        guard let (result, note) = batch else { return nil }
+        guard var (result, note) = batch else { return nil }
         if let note, let checkpointFile {
             do {
                 try Self.append(note, to: checkpointFile)
@@ -78,19 +80,34 @@ struct AuditSealer: Sendable {
                 logger.error(
                     "could not write the checkpoint outside the database",
                     metadata: ["audit.checkpoint_file": "\(checkpointFile)", "error": "\(error)"])
+                result.outsideCopyFailed = true
             }
         }
         return result
     }
 
-    /// Seals until nothing is left (for `freigabe audit seal` and tests).
-    func sealAll(now: Date, logger: Logger) async throws -> UInt64 {
-        var treeSize: UInt64 = 0
+    /// What sealing until nothing was left did.
+    struct Run: Sendable, Equatable {
+        var treeSize: UInt64
+        /// Some signed checkpoint of the run did not reach ``checkpointFile``.
+        var outsideCopyFailed: Bool
+    }
+
+    /// Seals until nothing is left (for `freigabe audit seal`); nil when another instance is sealing.
+    func sealRemaining(now: Date, logger: Logger) async throws -> Run? {
+        var run: Run?
         while let batch = try await sealBatch(now: now, logger: logger) {
-            treeSize = batch.treeSize
+            run = Run(
+                treeSize: batch.treeSize,
+                outsideCopyFailed: (run?.outsideCopyFailed ?? false) || batch.outsideCopyFailed)
             if batch.sealed < Self.batchSize { break }
         }
-        return treeSize
+        return run
+    }
+
+    /// The tree size after sealing until nothing is left (0 when another instance was sealing).
+    func sealAll(now: Date, logger: Logger) async throws -> UInt64 {
+        try await sealRemaining(now: now, logger: logger)?.treeSize ?? 0
     }
 
     private static func latestFrontier(

@@ -32,8 +32,8 @@ public struct AuditSettings: Sendable, Hashable {
         self.retentionYears = retentionYears
     }
 
-    static let keyFileKey = "audit.key_file"
-    static let checkpointFileKey = "audit.checkpoint_file"
+    public static let keyFileKey = "audit.key_file"
+    public static let checkpointFileKey = "audit.checkpoint_file"
     static let sealIntervalKey = "audit.seal_interval_seconds"
     static let retentionYearsKey = "audit.retention_years"
 

@@ -11,18 +11,16 @@ public enum AuditTool {
     /// Writes a new private key to `path` (readable by its owner only; refuses to overwrite) and prints
     /// the public verifier key to give to auditors and keep outside the database.
     public static func keygen(name: String, path: String) -> ToolOutput {
-        guard !FileManager.default.fileExists(atPath: path) else {
-            return ToolOutput(
-                standardError: ["„\(path)“ gibt es schon; ein Schlüssel wird nie überschrieben."], succeeded: false)
-        }
         do {
             let signer = try NoteSigner.generate(keyName: name)
-            guard
-                FileManager.default.createFile(
-                    atPath: path, contents: Data((signer.privateKeyFileContents + "\n").utf8),
-                    attributes: [.posixPermissions: 0o600])
-            else {
-                return ToolOutput(standardError: ["„\(path)“ kann nicht geschrieben werden."], succeeded: false)
+            switch PrivateFile.create(path, contents: Array((signer.privateKeyFileContents + "\n").utf8)) {
+            case .created: break
+            case .exists:
+                return ToolOutput(
+                    standardError: ["„\(path)“ gibt es schon; ein Schlüssel wird nie überschrieben."], succeeded: false)
+            case .failed(let reason):
+                return ToolOutput(
+                    standardError: ["„\(path)“ kann nicht geschrieben werden: \(reason)"], succeeded: false)
             }
             return ToolOutput(standardOutput: [
                 "Privater Schlüssel: \(path) (audit.key_file)",
@@ -34,12 +32,38 @@ public enum AuditTool {
         }
     }
 
-    /// Seals every event not sealed yet and signs a checkpoint (what the server does every second).
-    public static func seal(settings audit: AuditSettings, environment: [String: String]) async -> ToolOutput {
-        await withDatabase(environment, failure: "Versiegeln fehlgeschlagen", longReads: false) { client, _, logger in
-            let sealer = AuditSealer(client: client, signer: try audit.signer(), checkpointFile: audit.checkpointFile)
-            let size = try await sealer.sealAll(now: Date(), logger: logger)
-            return ToolOutput(standardOutput: ["Protokoll versiegelt: \(size) Ereignisse im Baum."])
+    /// Seals every event not sealed yet and signs a checkpoint (what the server does every second), with
+    /// `audit.key_file` and `audit.checkpoint_file` from `reader` (options, environment, file). Fails when
+    /// another instance was sealing (nothing done: try again) or a checkpoint did not reach the file: a
+    /// script that keeps the outside copy trusts the exit status.
+    public static func seal(reader: ConfigReader, environment: [String: String]) async -> ToolOutput {
+        let audit: AuditSettings
+        do {
+            audit = try AuditSettings.read(SettingValues(reader: reader))
+        } catch {
+            return ToolOutput(standardError: ["Nicht versiegelt: \(error)"], succeeded: false)
+        }
+        return await withDatabase(environment, failure: "Versiegeln fehlgeschlagen", longReads: false) {
+            client, _, logger in
+            let signer = try audit.signer()
+            let sealer = AuditSealer(client: client, signer: signer, checkpointFile: audit.checkpointFile)
+            guard let run = try await sealer.sealRemaining(now: Date(), logger: logger) else {
+                return ToolOutput(
+                    standardError: ["Eine andere Instanz versiegelt gerade; nichts getan. Bitte erneut versuchen."],
+                    succeeded: false)
+            }
+            let line =
+                "Protokoll versiegelt: \(run.treeSize) Ereignisse im Baum"
+                + (signer == nil ? ", Checkpoint ohne Signatur (audit.key_file nicht gesetzt)." : ".")
+            if run.outsideCopyFailed, let file = audit.checkpointFile {
+                return ToolOutput(
+                    standardOutput: [line],
+                    standardError: [
+                        "Der Checkpoint konnte nicht an „\(file)“ angehängt werden (audit.checkpoint_file)."
+                    ],
+                    succeeded: false)
+            }
+            return ToolOutput(standardOutput: [line])
         }
     }
 

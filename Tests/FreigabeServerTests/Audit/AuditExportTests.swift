@@ -306,6 +306,26 @@ struct AuditExportTests {
         return binds
     }
 
+    @Test("an export never replaces a folder (nothing in it deleted); an earlier file is replaced whole")
+    func exportTargets() async throws {
+        try await Folder.with { folder in
+            try await ServiceFixture.with { fixture in
+                let size = try await lifecycles(fixture)
+                let exports = folder.path("exports")
+                try FileManager.default.createDirectory(atPath: exports, withIntermediateDirectories: false)
+                try "keep".write(toFile: exports + "/earlier.jsonl", atomically: true, encoding: .utf8)
+                await #expect(throws: AuditExportError.self) { try await export(fixture, to: exports) }
+                await #expect(throws: AuditExportError.self) { try await export(fixture, to: exports + "/") }
+                #expect(try String(contentsOfFile: exports + "/earlier.jsonl", encoding: .utf8) == "keep")
+                #expect(try FileManager.default.contentsOfDirectory(atPath: exports) == ["earlier.jsonl"])
+                let result = try await export(fixture, to: exports + "/earlier.jsonl")
+                #expect(result.eventCount == size)
+                #expect(try lines(exports + "/earlier.jsonl").count == Int(size) + 2)
+                #expect(try FileManager.default.contentsOfDirectory(atPath: exports) == ["earlier.jsonl"])
+            }
+        }
+    }
+
     @Test("a complete export streams every sealed event and verifies offline against the outside checkpoints")
     func completeExportVerifies() async throws {
         try await Folder.with { folder in

@@ -1,4 +1,5 @@
 import AuditLog
+import Configuration
 import Foundation
 import Logging
 import PostgresNIO
@@ -137,6 +138,10 @@ struct AuditSealTests {
         }
     }
 
+    static func sealSettings(_ environment: [String: String]) async throws -> ConfigReader {
+        try await ConfigurationSources.reader(environment: environment)
+    }
+
     @Test("freigabe audit keygen, seal and verify as an operator runs them; verify fails after tampering")
     func commandLine() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID())")
@@ -148,6 +153,13 @@ struct AuditSealTests {
         let permissions = try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int
         #expect(permissions == 0o600)
         #expect(!AuditTool.keygen(name: "x", path: keyFile).succeeded, "a key is never overwritten")
+        // A link pointing nowhere is not written through (fileExists calls it absent).
+        let planted = folder.appendingPathComponent("planted").path
+        let link = folder.appendingPathComponent("link.key").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: planted)
+        #expect(!AuditTool.keygen(name: "x", path: link).succeeded)
+        #expect(!FileManager.default.fileExists(atPath: planted), "no key was written where the link points")
+        #expect(!AuditTool.keygen(name: "x", path: folder.appendingPathComponent("no/such/dir.key").path).succeeded)
         let publicKey = folder.appendingPathComponent("audit.pub").path
         try (generated.standardOutput.last ?? "").write(toFile: publicKey, atomically: true, encoding: .utf8)
 
@@ -161,8 +173,27 @@ struct AuditSealTests {
                         "INSERT INTO audit_events (occurred_at, actor, event, comment) VALUES (now(), \(actor), 'login_failed', 'x')",
                         logger: logger)
                 }
-                let sealed = await AuditTool.seal(settings: AuditSettings(keyFile: keyFile), environment: environment)
+                // Another instance holds the sealing lock: nothing done, and the exit status says so.
+                let busy = try await Database.transaction(admin, logger: logger) { connection in
+                    try await connection.query("SELECT pg_advisory_xact_lock(\(AuditSealer.lockKey))", logger: logger)
+                    return await AuditTool.seal(
+                        reader: try await Self.sealSettings(["FREIGABE_AUDIT_KEY_FILE": keyFile]),
+                        environment: environment)
+                }
+                #expect(!busy.succeeded && busy.standardError.first?.contains("andere Instanz") == true, "\(busy)")
+                // The outside copy cannot be written: the events are sealed, but the status fails.
+                let unwritable = await AuditTool.seal(
+                    reader: try await Self.sealSettings([
+                        "FREIGABE_AUDIT_KEY_FILE": keyFile,
+                        "FREIGABE_AUDIT_CHECKPOINT_FILE": folder.appendingPathComponent("no/such/cp.txt").path,
+                    ]), environment: environment)
+                #expect(!unwritable.succeeded, "\(unwritable)")
+                #expect(unwritable.standardOutput.first?.contains("3 Ereignisse") == true, "\(unwritable)")
+                // The key from the environment (not only --key-file): signed, so verify holds.
+                let sealed = await AuditTool.seal(
+                    reader: try await Self.sealSettings(["FREIGABE_AUDIT_KEY_FILE": keyFile]), environment: environment)
                 #expect(sealed.succeeded, "\(sealed)")
+                #expect(sealed.standardOutput.first?.contains("ohne Signatur") == false, "\(sealed)")
                 let verified = await AuditTool.verify(publicKeyFile: publicKey, environment: environment)
                 #expect(verified.succeeded, "\(verified)")
                 #expect(verified.standardOutput.first?.hasPrefix("Ereignisse: 3") == true)
