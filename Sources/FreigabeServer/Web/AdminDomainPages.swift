@@ -75,10 +75,6 @@ struct AdminDomainPages: Sendable {
         for (field, _) in CatalogRules.problems(of: input) where errors[field] == nil {
             errors[field] = text("admin.domain.invalid.\(field)")
         }
-        // More than the file's rule (an `=` somewhere): the directory must be able to read the group's DN.
-        if errors["steward_group"] == nil, (try? DistinguishedName(parsing: input.stewardGroup)) == nil {
-            errors["steward_group"] = text("admin.domain.invalid.steward_group")
-        }
         let known = try await service.domains(logger: logger).map(\.id)
         if let existing, !known.contains(existing) {
             throw APIProblem(.notFound, status: .notFound, detail: UserText("catalog.domain_unknown"))

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import WorkflowEngine
 
 /// Administration (role admin): the catalogue's datasets (create, edit), its domains and their steward
@@ -206,6 +207,12 @@ struct AdminPages: Sendable {
                     $0 != .string("")
                 })
         }
+        // "New dataset" with the id of one that exists would silently replace its owner and classification.
+        if existing == nil, try await datasetExists(id, logger: context.logger(for: caller)) {
+            return try await datasetForm(
+                request, context: context, existingID: nil, values: RequestPages.values(of: form),
+                errors: ["id": text("admin.dataset.exists", ["id": id])], status: .unprocessableContent)
+        }
         do {
             let input = try DatasetInput.read(id: id, JSONObject(fields: body, path: ""))
             _ = try await service.upsertDataset(
@@ -219,6 +226,16 @@ struct AdminPages: Sendable {
             return try await datasetForm(
                 request, context: context, existingID: existing, values: RequestPages.values(of: form), errors: errors,
                 status: .unprocessableContent)
+        }
+    }
+
+    private func datasetExists(_ id: String, logger: Logger) async throws(ServiceError) -> Bool {
+        do {
+            _ = try await service.dataset(id: id, logger: logger)
+            return true
+        } catch {
+            guard error.code == .notFound else { throw error }
+            return false
         }
     }
 

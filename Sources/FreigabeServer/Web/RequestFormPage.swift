@@ -51,9 +51,7 @@ struct RequestFormPage {
     static let checkQuestionIDs = [
         "personal_reference", "trade_secrets", "third_party_rights", "security", "confidentiality",
     ]
-    static let licences = [
-        "dl-de-by-2.0", "dl-de-zero-2.0", "cc-by-4.0", "cc0-1.0",
-    ]
+    static let licences = CatalogRules.licences
     /// GDPR Art. 6 (1) a–f, as offered for the legal basis; free text follows in the detail field.
     static let legalBases = ["art6_1_a", "art6_1_b", "art6_1_c", "art6_1_d", "art6_1_e", "art6_1_f", "other"]
 

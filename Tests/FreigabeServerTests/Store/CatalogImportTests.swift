@@ -149,6 +149,14 @@ struct CatalogImportTests {
                 classification: public
                 personal_data: none
                 protection_need: normal
+              - id: halber-dn
+                title: Halber DN
+                domain: umwelt
+                owner_group: cn=umwelt,ou
+                classification: public
+                personal_data: none
+                protection_need: normal
+                licence: CC BY 4.0
             """
         do {
             _ = try CatalogParser.parse(yaml, file: "broken.yaml", format: .yaml)
@@ -165,6 +173,8 @@ struct CatalogImportTests {
                     "broken.yaml:21: Datensatz „baumkataster“, Feld „owner“: Genau eines von beiden ist anzugeben: owner (eine Benutzerkennung) oder owner_group (der DN einer Gruppe).",
                     "broken.yaml:26: Datensatz „baumkataster“: Unbekannter Schlüssel „colour“ (bekannt: id, title, description, domain, owner, owner_group, classification, personal_data, protection_need, licence, high_value, formats).",
                     "broken.yaml:27: Datensatz „ohne-titel“: Der Schlüssel „title“ fehlt.",
+                    "broken.yaml:36: Datensatz „halber-dn“, Feld „owner_group“: Erwartet wird der DN einer Gruppe, z. B. cn=stewards-umwelt,ou=groups,dc=stadt,dc=de.",
+                    "broken.yaml:40: Datensatz „halber-dn“, Feld „licence“: Unbekannte Lizenz; erlaubt sind: dl-de-by-2.0, dl-de-zero-2.0, cc-by-4.0, cc0-1.0 (oder keine).",
                 ])
         }
     }

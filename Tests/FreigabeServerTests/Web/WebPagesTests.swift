@@ -356,6 +356,18 @@ struct WebPagesTests {
             let dataset = try await adam.get("/katalog/spielplaetze")
             #expect(dataset.html.contains("Spielplätze"))
             #expect(dataset.html.contains("CSV, GeoJSON"))
+            // "New dataset" with an existing id replaces nothing.
+            let counts = try await fixture.allCounts()
+            let taken = try await adam.post(
+                "/verwaltung/datensatz",
+                [
+                    ("id", "spielplaetze"), ("title", "Übernommen"), ("domain", "umwelt"), ("owner", "anna"),
+                    ("classification", "internal"), ("personal_data", "none"), ("protection_need", "normal"),
+                ], csrf: form.hidden("_csrf"))
+            #expect(taken.status == 422)
+            #expect(taken.html.contains("Einen Datensatz „spielplaetze“ gibt es schon"))
+            #expect(try await fixture.allCounts() == counts)
+            #expect(try await adam.get("/katalog/spielplaetze").html.contains("Übernommen") == false)
             let invalid = try await adam.post(
                 "/verwaltung/datensatz", [("id", "Kein Slug!"), ("title", "X")], csrf: form.hidden("_csrf"))
             #expect(invalid.status == 422)

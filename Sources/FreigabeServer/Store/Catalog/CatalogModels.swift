@@ -1,4 +1,5 @@
 import Foundation
+import LDAPDirectory
 import WorkflowEngine
 
 /// A domain as the catalogue file or the admin API gives it.
@@ -156,6 +157,14 @@ public struct CatalogImportReport: Sendable, Hashable, Codable {
 enum CatalogRules {
     typealias Problem = (field: String, message: UserText)
 
+    /// The licences a dataset (and an Open Data request) may name: the four of the data strategy, by
+    /// the keys the forms offer and DCAT maps (``DCATLicence``).
+    static let licences = ["dl-de-by-2.0", "dl-de-zero-2.0", "cc-by-4.0", "cc0-1.0"]
+
+    /// Whether the directory can read `text` as a group's DN: a text with an `=` somewhere is not
+    /// enough (`cn=umwelt,ou` would match nobody, and the step it names could only escalate).
+    static func isGroupDN(_ text: String) -> Bool { (try? DistinguishedName(parsing: text)) != nil }
+
     static func isSlug(_ text: String) -> Bool {
         guard let first = text.unicodeScalars.first, text.unicodeScalars.count <= 100 else { return false }
         let allowed: (Unicode.Scalar) -> Bool = {
@@ -170,7 +179,7 @@ enum CatalogRules {
         if !isSlug(domain.id) { problems.append(("id", UserText("catalog.id_not_slug"))) }
         problems += textProblems("title", domain.title, required: true, limit: 200)
         problems += textProblems("steward_group", domain.stewardGroup, required: true, limit: 1000)
-        if !domain.stewardGroup.contains("=") { problems.append(("steward_group", UserText("catalog.group_not_dn"))) }
+        if !isGroupDN(domain.stewardGroup) { problems.append(("steward_group", UserText("catalog.group_not_dn"))) }
         return problems
     }
 
@@ -187,9 +196,12 @@ enum CatalogRules {
             problems += textProblems("owner", owner, required: true, limit: 200)
         case (nil, let group?):
             problems += textProblems("owner_group", group, required: true, limit: 1000)
-            if !group.contains("=") { problems.append(("owner_group", UserText("catalog.group_not_dn"))) }
+            if !isGroupDN(group) { problems.append(("owner_group", UserText("catalog.group_not_dn"))) }
         }
-        if let licence = dataset.licence { problems += textProblems("licence", licence, required: true, limit: 200) }
+        if let licence = dataset.licence, !licences.contains(licence) {
+            problems.append(
+                ("licence", UserText("catalog.licence_unknown", ["allowed": .text(licences.joined(separator: ", "))])))
+        }
         for format in dataset.formats { problems += textProblems("formats", format, required: true, limit: 50) }
         return problems
     }
