@@ -194,8 +194,15 @@ public struct RequestService: Sendable {
 
     /// Deputyships where the caller is principal or deputy (administrators: all), current and future
     /// first; ended ones of the last 90 days included.
-    public func deputyships(caller: Caller, now: Date, logger: Logger) async throws(ServiceError) -> [DeputyshipView] {
-        try await guarded(logger) { try await self.performListDeputyships(caller: caller, now: now, logger: $0) }
+    /// The deputyships the caller is principal or deputy of; with `everyone` (the API's list for
+    /// administrators) all of them. Pages that say "Sie vertreten …" ask for the caller's own only.
+    public func deputyships(
+        caller: Caller, everyone: Bool = false, now: Date, logger: Logger
+    ) async throws(ServiceError) -> [DeputyshipView] {
+        try await guarded(logger) {
+            try await self.performListDeputyships(
+                caller: caller, everyone: everyone && caller.roles.contains(.admin), now: now, logger: $0)
+        }
     }
 
     /// Creates a deputyship for the caller (or, for administrators, for `input.principal`).

@@ -177,4 +177,28 @@ struct WebAdminTests {
             #expect(AdminOutboxPages.target(key) == nil, "\(key)")
         }
     }
+
+    @Test("an administrator's start page and Vertretungen list only their own deputyships; the API lists all")
+    func adminSeesOwnDeputyshipsOnPages() async throws {
+        try await WebFixture.with { fixture, client in
+            let now = fixture.clock.now()
+            _ = try await fixture.service.createDeputyship(
+                NewDeputyship(deputy: "dora", validFrom: now, validUntil: now.addingTimeInterval(10 * 86_400)),
+                caller: People.paul, now: now, logger: fixture.store.logger)
+            let adam = Browser(client)
+            try await adam.login("adam")
+            for path in ["/", "/vertretungen"] {
+                let page = try await adam.get(path)
+                #expect(page.status == 200)
+                #expect(!page.html.contains("Paul") && !page.html.contains(">paul<"), "\(path)")
+                #expect(!page.html.contains("Sie vertreten"), "\(path)")
+            }
+            let paul = Browser(client)
+            try await paul.login("paul")
+            #expect(try await paul.get("/vertretungen").html.contains("dora"))
+            let all = try await fixture.service.deputyships(
+                caller: People.adam, everyone: true, now: now, logger: fixture.store.logger)
+            #expect(all.map(\.principal) == ["paul"])
+        }
+    }
 }

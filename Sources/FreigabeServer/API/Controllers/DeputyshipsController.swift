@@ -13,7 +13,7 @@ struct DeputyshipsController: Sendable {
             return try APIJSON.response(
                 ItemList(
                     items: try await service.deputyships(
-                        caller: caller, now: now(), logger: context.logger(for: caller))))
+                        caller: caller, everyone: true, now: now(), logger: context.logger(for: caller))))
         }
         routes.post("deputyships") { request, context in
             let caller = try context.caller()

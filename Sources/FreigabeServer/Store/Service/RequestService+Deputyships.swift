@@ -16,8 +16,9 @@ extension RequestService {
             createdAt: createdAt, active: from <= now && now < until)
     }
 
-    func performListDeputyships(caller: Caller, now: Date, logger: Logger) async throws -> [DeputyshipView] {
-        let all = caller.roles.contains(.admin)
+    func performListDeputyships(
+        caller: Caller, everyone all: Bool, now: Date, logger: Logger
+    ) async throws -> [DeputyshipView] {
         let result = try await Database.read(client, logger: logger) { connection in
             let rows = try await connection.query(
                 """
