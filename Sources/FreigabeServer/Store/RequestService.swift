@@ -160,8 +160,17 @@ public struct RequestService: Sendable {
     /// One request, if the caller may see it: the requester, anyone who decides or decided on it (also as
     /// deputy or escalation instance), deputies of those, auditors, administrators, stewards of the
     /// dataset's domain and its owner. Others get `notFound` and a security event is recorded.
-    public func request(id: UUID, caller: Caller, now: Date, logger: Logger) async throws(ServiceError) -> RequestView {
-        try await guarded(logger) { try await self.performRead(id: id, caller: caller, now: now, logger: $0) }
+    /// One request as `caller` may see it. An auditor's or administrator's reading of a request that
+    /// does not concern them is logged (`audit_read`), unless `readRecorded`: the caller's door (the
+    /// Verfahrensakte) logged it already.
+    public func request(
+        id: UUID, caller: Caller, now: Date, readRecorded: Bool = false, logger: Logger
+    ) async throws(ServiceError) -> RequestView {
+        try await guarded(logger) {
+            try await self.performRead(
+                id: id, caller: caller, now: now, actingFacts: false, readRecorded: readRecorded, logger: $0
+            ).view
+        }
     }
 
     /// ``request(id:caller:now:logger:)`` for the request page, with what it needs to name who must act

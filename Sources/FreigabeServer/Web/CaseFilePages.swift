@@ -59,7 +59,8 @@ struct CaseFilePages: Sendable {
             let outcome = await withTimeout(Self.deadline) { [service, query] in
                 let view: Result<RequestView, ServiceError>
                 do {
-                    view = .success(try await service.request(id: id, caller: caller, now: now, logger: logger))
+                    view = .success(
+                        try await service.request(id: id, caller: caller, now: now, readRecorded: true, logger: logger))
                 } catch let error as ServiceError where error.message.key == "messages.general.request_inconsistent" {
                     view = .failure(error)
                 }

@@ -342,6 +342,17 @@ struct ConcurrencyAndInboxTests {
                     id: request.id, caller: caller, now: Clock.days(2), logger: logger)
                 #expect(view.id == request.id, "\(caller.uid)")
             }
+            // Those who see it only by their office (auditor, administrator) are logged as reading it.
+            let reads = try await fixture.admin.query(
+                """
+                SELECT actor, role, dataset_id, details->>'view' FROM audit_events
+                WHERE event = 'audit_read' AND request_id = \(request.id) ORDER BY id
+                """, logger: logger)
+            var readers: [String] = []
+            for try await (actor, role, dataset, view) in reads.decode((String, String, String?, String).self) {
+                readers.append("\(actor) \(role) \(dataset ?? "-") \(view)")
+            }
+            #expect(readers == ["alex auditor meldestatistik request", "adam admin meldestatistik request"])
             for caller in [People.otto, People.stefan, People.olga, People.paul, People.juergen] {
                 await expectServiceError(.notFound) {
                     try await fixture.service.request(

@@ -72,8 +72,20 @@ struct CallerContext: Sendable {
     /// such a step; and the active deputies of all of these. Who may revoke is no reason to see: a DSB
     /// revokes only what their step applied to.
     func maySee(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> Bool {
+        holdsOffice || isConcerned(machine, dataset: dataset, now: now)
+    }
+
+    /// Whether the caller sees the request only as auditor or administrator, not because it concerns
+    /// them: such a reading is logged (`audit_read`) like every view of the auditors' pages.
+    func seesOnlyByOffice(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> Bool {
+        holdsOffice && !isConcerned(machine, dataset: dataset, now: now)
+    }
+
+    private var holdsOffice: Bool { caller.roles.contains(.auditor) || caller.roles.contains(.admin) }
+
+    /// Everyone of ``maySee(_:dataset:now:)`` except the auditors and administrators.
+    private func isConcerned(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> Bool {
         if machine.snapshot.requester == caller.uid { return true }
-        if caller.roles.contains(.auditor) || caller.roles.contains(.admin) { return true }
         let concerned = machine.applyingRoles().union(machine.escalationRoles())
         func concerns(uid: String, facts: DirectoryFacts) -> Bool {
             let roles = Self.roles(uid: uid, facts: facts, dataset: dataset)

@@ -12,13 +12,20 @@ extension RequestService {
         _ selection: [String: String], requestID: UUID? = nil, caller: Caller, now: Date, logger: Logger
     ) async throws(ServiceError) {
         try await guarded(logger) { logger in
-            let row = AuditRow(
-                occurredAt: now, actor: caller.uid, role: caller.roles.contains(.auditor) ? "auditor" : "admin",
-                requestID: requestID, event: .auditRead, clientAddress: caller.clientAddress,
-                details: try StoredJSON.encode(selection))
-            try await Database.transaction(client, logger: logger) { connection in
-                try await AuditWriter.insert(row, on: connection, logger: logger)
-            }
+            try await performRecordAuditRead(selection, requestID: requestID, caller: caller, now: now, logger: logger)
+        }
+    }
+
+    func performRecordAuditRead(
+        _ selection: [String: String], requestID: UUID?, datasetID: String? = nil, caller: Caller, now: Date,
+        logger: Logger
+    ) async throws {
+        let row = AuditRow(
+            occurredAt: now, actor: caller.uid, role: caller.roles.contains(.auditor) ? "auditor" : "admin",
+            requestID: requestID, datasetID: datasetID, event: .auditRead, clientAddress: caller.clientAddress,
+            details: try StoredJSON.encode(selection))
+        try await Database.transaction(client, logger: logger) { connection in
+            try await AuditWriter.insert(row, on: connection, logger: logger)
         }
     }
 }

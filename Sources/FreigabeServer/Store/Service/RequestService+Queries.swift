@@ -13,12 +13,8 @@ extension RequestService {
     /// and one commit instead of eight round trips and two commits (`make bench-web`).
     ///
     /// With `actingFacts` (the request page) the same statement also reads ``ActingFacts``.
-    func performRead(id: UUID, caller: Caller, now: Date, logger: Logger) async throws -> RequestView {
-        try await performRead(id: id, caller: caller, now: now, actingFacts: false, logger: logger).view
-    }
-
     func performRead(
-        id: UUID, caller: Caller, now: Date, actingFacts: Bool, logger: Logger
+        id: UUID, caller: Caller, now: Date, actingFacts: Bool, readRecorded: Bool = false, logger: Logger
     ) async throws -> (view: RequestView, acting: ActingFacts?) {
         var logger = logger
         logger[metadataKey: "actor"] = "\(caller.uid)"
@@ -69,13 +65,19 @@ extension RequestService {
                     event: .readDenied, state: read.machine.state.name, clientAddress: caller.clientAddress))
         }
         try RequestFactsCheck.check(read.record, facts: read.facts, definition: read.machine.definition)
+        if !readRecorded, context.seesOnlyByOffice(read.machine, dataset: read.dataset, now: now) {
+            // Logged before it is served; a reading that cannot be logged is not served (503).
+            try await performRecordAuditRead(
+                ["view": "request", "via": caller.channel.rawValue], requestID: id, datasetID: read.record.datasetID,
+                caller: caller, now: now, logger: logger)
+        }
         var view = views.view(read.record, machine: read.machine, dataset: read.dataset, context: context, now: now)
         view.answers = try Self.answers(json: read.answers)
         view.textsErased = read.textsErased
         return (view, read.acting)
     }
 
-    /// The read of ``performRead(id:caller:now:actingFacts:logger:)`` for `GET /requests/{id}`, prepared once
+    /// The read of ``performRead(id:caller:now:actingFacts:readRecorded:logger:)`` for `GET /requests/{id}`, prepared once
     /// per connection: its subqueries (facts, answers, deputyships) made planning a visible part of
     /// PostgreSQL's CPU per page view (`make bench-web`).
     struct RequestRead: RecurringStatement {
@@ -94,7 +96,7 @@ extension RequestService {
         let bindings: PostgresBindings
     }
 
-    /// The one statement of ``performRead(id:caller:now:actingFacts:logger:)``; its text depends only on
+    /// The one statement of ``performRead(id:caller:now:actingFacts:readRecorded:logger:)``; its text depends only on
     /// `actingFacts`.
     static func readStatement(id: UUID, caller: String, now: Date, actingFacts: Bool) throws -> PostgresQuery {
         var sql = StatementBuilder()
@@ -114,7 +116,7 @@ extension RequestService {
         return sql.query
     }
 
-    /// What ``performRead(id:caller:now:logger:)`` reads in its one statement.
+    /// What ``performRead(id:caller:now:actingFacts:readRecorded:logger:)`` reads in its one statement.
     private struct StoredRead: Sendable {
         var record: RequestRecord
         var dataset: DatasetRecord
