@@ -124,8 +124,12 @@ public struct LDAPConfiguration: Sendable, Hashable {
     }
 
     public static let openLDAPUserFilter = "(&(objectClass=inetOrgPerson)(uid={username}))"
+    /// Disabled accounts (`userAccountControl` bit 2, ACCOUNTDISABLE, matched with the bitwise-AND rule
+    /// 1.2.840.113556.1.4.803) are nobody: offboarding in Active Directory disables rather than deletes,
+    /// and a disabled person must not keep a session, decide from a mailed link or lend roles as principal.
     public static let activeDirectoryUserFilter =
-        "(&(objectCategory=person)(objectClass=user)(sAMAccountName={username}))"
+        "(&(objectCategory=person)(objectClass=user)(sAMAccountName={username})"
+        + "(!(userAccountControl:1.2.840.113556.1.4.803:=2)))"
 
     /// One URL (`ldap://host:389`, `ldaps://host:636`, `ldapi://%2Frun%2Fslapd%2Fldapi`) or several
     /// separated by spaces, tried in order (libldap's fail-over).

@@ -56,6 +56,14 @@ struct LDAPFilterTests {
                 == "(&(objectClass=inetOrgPerson)(uid=anna))")
     }
 
+    @Test("the Active Directory filter finds no disabled account (ACCOUNTDISABLE by bitwise AND)")
+    func activeDirectoryExcludesDisabledAccounts() {
+        #expect(
+            LDAPFilter.userFilter(template: LDAPConfiguration.activeDirectoryUserFilter, username: "a*(x)")
+                == "(&(objectCategory=person)(objectClass=user)(sAMAccountName=a\\2a\\28x\\29)"
+                + "(!(userAccountControl:1.2.840.113556.1.4.803:=2)))")
+    }
+
     @Test("templates are checked for shape")
     func validatesTemplates() throws {
         try LDAPFilter.validateTemplate(LDAPConfiguration.openLDAPUserFilter)

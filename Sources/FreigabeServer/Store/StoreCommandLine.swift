@@ -69,15 +69,17 @@ public enum StoreCommandLine {
             output("ok \(path): \(document.domains.count) domains, \(document.datasets.count) datasets")
             return 0
         }
-        let configuration: PostgresClient.Configuration
+        let settings: DatabaseSettings
         do {
-            configuration = try DatabaseSettings(environment: environment).clientConfiguration()
+            settings = try DatabaseSettings(environment: environment)
         } catch {
             errorOutput("Konfigurationsfehler: \(error)")
             return 78
         }
         do {
-            let report = try await Database.withClient(configuration, logger: logger) { client in
+            // With the settings' deadlines (db.transaction_timeout_seconds), not the defaults: a large
+            // catalogue may need longer than a command does.
+            let report = try await Database.withClient(settings, logger: logger) { client in
                 try await CatalogRepository(client: client).importCatalog(
                     document, file: path, actor: actor, now: now, logger: logger)
             }

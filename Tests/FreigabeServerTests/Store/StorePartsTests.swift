@@ -65,6 +65,12 @@ struct StorePartsTests {
             ])
         }
         #expect(throws: DatabaseSettings.SettingsError.self) { try DatabaseSettings().clientConfiguration(admin: true) }
+        // The server never runs as the tables' owner.
+        for (user, admin) in [("freigabe", "freigabe"), ("Freigabe", "freigabe")] {
+            #expect(throws: DatabaseSettings.SettingsError.self, "\(user)/\(admin)") {
+                try DatabaseSettings(environment: ["FREIGABE_DB_USER": user, "FREIGABE_DB_ADMIN_USER": admin])
+            }
+        }
     }
 
     @Test("freigabe migrate and freigabe catalog import, as the command line runs them")
@@ -103,6 +109,13 @@ struct StorePartsTests {
                 lines.withLock { $0 } == [
                     "0 domains created, 0 updated, 3 unchanged; 0 datasets created, 0 updated, 11 unchanged"
                 ])
+            // The import keeps the configured transaction deadline (here far too short: it fails).
+            var hurried = environment
+            hurried["FREIGABE_DB_TRANSACTION_TIMEOUT_SECONDS"] = "0.001"
+            let tooSlow = await StoreCommandLine.importCatalog(
+                path: StoreTestSupport.demoCatalog, actor: "adam", dryRun: false, environment: hurried,
+                now: Clock.start, output: output, errorOutput: output)
+            #expect(tooSlow == 1)
             // A broken file: every problem in German with its line, exit code 1, nothing written.
             let broken = FileManager.default.temporaryDirectory.appendingPathComponent("katalog-\(UUID()).csv")
             try

@@ -157,6 +157,14 @@ public struct DatabaseSettings: Sendable, Hashable {
         if let user = value("FREIGABE_DB_USER") { settings.user = user }
         settings.password = try secret("FREIGABE_DB_PASSWORD")
         settings.adminUser = value("FREIGABE_DB_ADMIN_USER")
+        // The server must not run as the tables' owner: the owner can switch off the decision log's
+        // append-only triggers and rewrite it (README "Für Prüfer").
+        if let adminUser = settings.adminUser, adminUser.lowercased() == settings.user.lowercased() {
+            throw SettingsError(
+                variable: "FREIGABE_DB_ADMIN_USER",
+                message: "FREIGABE_DB_ADMIN_USER (Eigentümer der Tabellen) und FREIGABE_DB_USER (Anwendungsrolle) "
+                    + "müssen verschiedene Rollen sein: „\(adminUser)“.")
+        }
         settings.adminPassword = try secret("FREIGABE_DB_ADMIN_PASSWORD")
         if let mode = value("FREIGABE_DB_TLS") {
             guard let tls = TLSMode(rawValue: mode.lowercased()) else {
