@@ -57,6 +57,14 @@ struct WebInboxCountTests {
                 caller: People.dora, after: mine.id, limit: 1, now: Clock.start, logger: fixture.store.logger)
             #expect(later.items.isEmpty)
             #expect(later.total == 1)
+            // An id outside dora's inbox (a request waiting for otto, or none at all) places no cursor:
+            // the first page, alike for both, so paging tells nothing about someone else's request.
+            let elsewhere = try await fixture.store.shared("baumkataster", at: Clock.start.addingTimeInterval(-60))
+            for id in [elsewhere.id, UUID()] {
+                let page = try await fixture.service.inboxPage(
+                    caller: People.dora, after: id, limit: 1, now: Clock.start, logger: fixture.store.logger)
+                #expect(page.items.map(\.request.id) == [mine.id], "\(id == elsewhere.id ? "elsewhere" : "random")")
+            }
 
             let api = APIClient(client: client, validator: APITestSupport.validator)
             let answer = try await api.send(.get, "/api/v1/inbox", as: "dora")

@@ -273,11 +273,13 @@ struct InboxFilter: Sendable {
                         AND (d.domain_id = ANY (\(domains)::text[]) OR dm.steward_group_key = ANY (\(groupKeys)::text[])))
                     OR r.escalation_role = ANY (\(ownRoleNames)::text[]))
             ), cursor AS (
-                SELECT deadline, created_at, id FROM requests WHERE id = \(after)::uuid
+                -- Only a request of this inbox places the cursor: another id (someone else's request,
+                -- one decided meanwhile, none) starts at the top, so the page tells nothing about it.
+                SELECT deadline, created_at, id FROM candidates WHERE id = \(after)::uuid
             ), page AS (
                 SELECT c.id, c.total FROM candidates c LEFT JOIN cursor k ON true
-                WHERE \(after)::uuid IS NULL
-                   OR (k.id IS NOT NULL AND CASE WHEN k.deadline IS NULL
+                WHERE \(after)::uuid IS NULL OR k.id IS NULL
+                   OR (CASE WHEN k.deadline IS NULL
                         THEN c.deadline IS NULL AND (c.created_at, c.id) > (k.created_at, k.id)
                         ELSE c.deadline IS NULL OR (c.deadline, c.created_at, c.id) > (k.deadline, k.created_at, k.id)
                       END)
