@@ -126,13 +126,16 @@ struct AdminPages: Sendable {
         }
         switch outcome {
         case .success(let report):
-            let summary = text(
+            var summary = text(
                 "admin.import.done",
                 [
                     "created": String(report.datasetsCreated.count), "updated": String(report.datasetsUpdated.count),
                     "unchanged": String(report.datasetsUnchanged.count),
                     "domains": String(report.domainsCreated.count + report.domainsUpdated.count),
                 ])
+            if report.reassignedRequests > 0 {
+                summary += " " + text("admin.import.reassigned", ["count": String(report.reassignedRequests)])
+            }
             return try await overview(request, context: context, report: summary)
         case .failure(let error):
             return try await overview(

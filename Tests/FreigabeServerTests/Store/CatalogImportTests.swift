@@ -75,6 +75,56 @@ struct CatalogImportTests {
         }
     }
 
+    @Test("a new owner or steward group with requests in flight is logged per dataset and domain and reported")
+    func holderChangesAreRecorded() async throws {
+        try await ServiceFixture.with { fixture in
+            let waiting = try await fixture.shared("baumkataster")
+            #expect(waiting.status.step == "owner_review")
+            let title = try await fixture.service.dataset(id: "baumkataster", logger: logger).title
+            let yaml = """
+                domains:
+                  - id: umwelt
+                    title: Umwelt
+                    steward_group: cn=stewards-neu,ou=groups,dc=stadt,dc=example
+                datasets:
+                  - id: baumkataster
+                    title: \(title)
+                    domain: umwelt
+                    owner: bea
+                    classification: public
+                    personal_data: none
+                    protection_need: normal
+                """
+            let document = try CatalogParser.parse(yaml, file: "neu.yaml", format: .yaml)
+            let report = try await CatalogRepository(client: fixture.app).importCatalog(
+                document, file: "neu.yaml", actor: "adam", now: Clock.days(2), logger: logger)
+            // One open request, touched by both changes.
+            #expect(report.reassignedRequests == 2)
+            #expect(report.lines.last == "2 open requests now wait for a new owner or new stewards (holders_changed)")
+            let rows = try await fixture.admin.query(
+                """
+                SELECT coalesce(dataset_id, '-'), actor, details->'changed'->>'owner',
+                       details->'changed'->>'steward_group', (details->>'open_requests')::int
+                FROM audit_events WHERE event = 'holders_changed' ORDER BY id
+                """, logger: logger)
+            var found: [String] = []
+            for try await (dataset, actor, owner, group, open) in rows.decode(
+                (String, String, String?, String?, Int).self)
+            {
+                found.append("\(dataset) \(actor) \(owner ?? "-") \(group ?? "-") \(open)")
+            }
+            #expect(
+                found == [
+                    #"- adam - {"to": "cn=stewards-neu,ou=groups,dc=stadt,dc=example", "from": "cn=stewards-umwelt,ou=groups,dc=stadt,dc=example"} 1"#,
+                    #"baumkataster adam {"to": "bea", "from": "otto"} - 1"#,
+                ])
+            // Importing it again changes nothing and logs nothing.
+            let again = try await CatalogRepository(client: fixture.app).importCatalog(
+                document, file: "neu.yaml", actor: "adam", now: Clock.days(3), logger: logger)
+            #expect(again.reassignedRequests == 0 && !again.changedAnything)
+        }
+    }
+
     @Test("CSV with RFC 4180 quoting imports exactly")
     func csvQuoting() async throws {
         try await ServiceFixture.with { fixture in

@@ -133,6 +133,8 @@ public struct CatalogImportReport: Sendable, Hashable, Codable {
     public var datasetsCreated: [String] = []
     public var datasetsUpdated: [String] = []
     public var datasetsUnchanged: [String] = []
+    /// Open requests whose owner's or stewards' step now waits for someone else (`holders_changed`).
+    public var reassignedRequests = 0
 
     public init() {}
 
@@ -149,6 +151,9 @@ public struct CatalogImportReport: Sendable, Hashable, Codable {
                     + "\(domainsUnchanged.count) unchanged; \(datasetsCreated.count) datasets created, "
                     + "\(datasetsUpdated.count) updated, \(datasetsUnchanged.count) unchanged"
             ]
+            + (reassignedRequests > 0
+                ? ["\(reassignedRequests) open requests now wait for a new owner or new stewards (holders_changed)"]
+                : [])
     }
 }
 

@@ -118,19 +118,28 @@ public struct CatalogRepository: Sendable {
             guard problems.isEmpty else { throw CatalogImportError(problems: problems) }
 
             var report = CatalogImportReport()
+            var holderChanges: [HolderChange] = []
             for entry in document.domainEntries {
-                switch try await Self.upsert(entry.value, on: connection, now: now, logger: logger) {
+                let (outcome, change) = try await Self.upsert(entry.value, on: connection, now: now, logger: logger)
+                switch outcome {
                 case .created: report.domainsCreated.append(entry.value.id)
                 case .updated: report.domainsUpdated.append(entry.value.id)
                 case .unchanged: report.domainsUnchanged.append(entry.value.id)
                 }
+                holderChanges += change.map { [$0] } ?? []
             }
             for entry in document.datasetEntries {
-                switch try await Self.upsert(entry.value, on: connection, now: now, logger: logger) {
+                let (outcome, change) = try await Self.upsert(entry.value, on: connection, now: now, logger: logger)
+                switch outcome {
                 case .created: report.datasetsCreated.append(entry.value.id)
                 case .updated: report.datasetsUpdated.append(entry.value.id)
                 case .unchanged: report.datasetsUnchanged.append(entry.value.id)
                 }
+                holderChanges += change.map { [$0] } ?? []
+            }
+            for change in holderChanges {
+                report.reassignedRequests += try await Self.record(
+                    change, actor: actor, clientAddress: nil, now: now, on: connection, logger: logger)
             }
             if report.changedAnything {
                 let details = try StoredJSON.encode([
@@ -147,29 +156,89 @@ public struct CatalogRepository: Sendable {
 
     enum UpsertOutcome { case created, updated, unchanged }
 
+    /// Who holds the owner's or the stewards' step of a dataset changed (its owner, owner group or
+    /// domain, or its domain's steward group): a pending step now waits for someone else.
+    struct HolderChange: Sendable, Equatable {
+        /// The dataset changed, or nil for a domain's steward group.
+        var datasetID: String?
+        var domainID: String
+        /// Field → (before, after).
+        var fields: [String: (String?, String?)]
+
+        static func == (lhs: Self, rhs: Self) -> Bool {
+            lhs.datasetID == rhs.datasetID && lhs.domainID == rhs.domainID
+                && lhs.fields.mapValues { [$0.0, $0.1] } == rhs.fields.mapValues { [$0.0, $0.1] }
+        }
+    }
+
+    /// Records a holder change in the log (`holders_changed`, with the dataset, before and after, and
+    /// how many open requests it touches) and returns that count: the people who lost a pending step
+    /// lose it from their inbox, the new ones find it there and are reminded by the step's timers.
+    static func record(
+        _ change: HolderChange, actor: String, clientAddress: String?, now: Date, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> Int {
+        let open =
+            try await connection.query(
+                """
+                SELECT count(*) FROM requests r JOIN datasets d ON d.id = r.dataset_id
+                WHERE r.phase IN ('in_review', 'changes_requested')
+                  AND (d.id = \(change.datasetID) OR (\(change.datasetID)::text IS NULL AND d.domain_id = \(change.domainID)))
+                """, logger: logger
+            ).decode(Int.self).first(where: { _ in true }) ?? 0
+        var changed: [String: JSONValue] = [:]
+        for (field, (before, after)) in change.fields {
+            changed[field] = .object([
+                "from": before.map(JSONValue.string) ?? .null, "to": after.map(JSONValue.string) ?? .null,
+            ])
+        }
+        let details: JSONValue = .object([
+            "domain": .string(change.domainID), "changed": .object(changed), "open_requests": .number(Double(open)),
+        ])
+        try await AuditWriter.insert(
+            AuditRow(
+                occurredAt: now, actor: actor, datasetID: change.datasetID, event: .holdersChanged,
+                clientAddress: clientAddress, details: try StoredJSON.encode(details)),
+            on: connection, logger: logger)
+        return open
+    }
+
     static func upsert(
         _ domain: DomainInput, on connection: PostgresConnection, now: Date, logger: Logger
-    ) async throws -> UpsertOutcome {
+    ) async throws -> (UpsertOutcome, HolderChange?) {
         // RETURNING yields a row only when something was written; xmax = 0 tells an insert from an update.
+        // `old` reads the row as it was: every part of one statement sees the same snapshot.
         let rows = try await connection.query(
             """
+            WITH old AS (SELECT steward_group FROM domains WHERE id = \(domain.id))
             INSERT INTO domains AS d (id, title, steward_group, steward_group_key, updated_at)
             VALUES (\(domain.id), \(domain.title), \(domain.stewardGroup), \(DNKey.key(domain.stewardGroup)), \(now))
             ON CONFLICT (id) DO UPDATE SET
                 title = EXCLUDED.title, steward_group = EXCLUDED.steward_group,
                 steward_group_key = EXCLUDED.steward_group_key, updated_at = EXCLUDED.updated_at
             WHERE (d.title, d.steward_group) IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.steward_group)
-            RETURNING (xmax = 0)
+            RETURNING (xmax = 0), (SELECT steward_group FROM old)
             """, logger: logger)
-        for try await inserted in rows.decode(Bool.self) { return inserted ? .created : .updated }
-        return .unchanged
+        for try await (inserted, before) in rows.decode((Bool, String?).self) {
+            guard !inserted else { return (.created, nil) }
+            let changed = before.map(DNKey.key) != DNKey.key(domain.stewardGroup)
+            return (
+                .updated,
+                changed
+                    ? HolderChange(
+                        datasetID: nil, domainID: domain.id, fields: ["steward_group": (before, domain.stewardGroup)])
+                    : nil
+            )
+        }
+        return (.unchanged, nil)
     }
 
     static func upsert(
         _ dataset: DatasetInput, on connection: PostgresConnection, now: Date, logger: Logger
-    ) async throws -> UpsertOutcome {
+    ) async throws -> (UpsertOutcome, HolderChange?) {
         let rows = try await connection.query(
             """
+            WITH old AS (SELECT owner, owner_group, domain_id FROM datasets WHERE id = \(dataset.id))
             INSERT INTO datasets AS d (
                 id, title, description, domain_id, owner, owner_group, owner_group_key, classification,
                 personal_data, protection_need, licence, high_value, formats, updated_at)
@@ -190,10 +259,22 @@ public struct CatalogRepository: Sendable {
                   (EXCLUDED.title, EXCLUDED.description, EXCLUDED.domain_id, EXCLUDED.owner, EXCLUDED.owner_group,
                    EXCLUDED.classification, EXCLUDED.personal_data, EXCLUDED.protection_need, EXCLUDED.licence,
                    EXCLUDED.high_value, EXCLUDED.formats)
-            RETURNING (xmax = 0)
+            RETURNING (xmax = 0), (SELECT owner FROM old), (SELECT owner_group FROM old), (SELECT domain_id FROM old)
             """, logger: logger)
-        for try await inserted in rows.decode(Bool.self) { return inserted ? .created : .updated }
-        return .unchanged
+        for try await (inserted, owner, ownerGroup, domain) in rows.decode((Bool, String?, String?, String?).self) {
+            guard !inserted else { return (.created, nil) }
+            var fields: [String: (String?, String?)] = [:]
+            if owner != dataset.owner { fields["owner"] = (owner, dataset.owner) }
+            if ownerGroup.map(DNKey.key) != dataset.ownerGroup.map(DNKey.key) {
+                fields["owner_group"] = (ownerGroup, dataset.ownerGroup)
+            }
+            if domain != dataset.domain { fields["domain"] = (domain, dataset.domain) }
+            return (
+                .updated,
+                fields.isEmpty ? nil : HolderChange(datasetID: dataset.id, domainID: dataset.domain, fields: fields)
+            )
+        }
+        return (.unchanged, nil)
     }
 
     /// Recomputes the stored group keys (`DNKey`) where they differ from the DN's key today; run by

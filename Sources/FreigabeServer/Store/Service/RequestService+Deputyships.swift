@@ -193,7 +193,12 @@ extension RequestService {
             guard try await domain.first(where: { _ in true }) != nil else {
                 throw ServiceError.validation(["domain": UserText("catalog.domain_unknown")])
             }
-            let outcome = try await CatalogRepository.upsert(input, on: connection, now: now, logger: logger)
+            let (outcome, change) = try await CatalogRepository.upsert(input, on: connection, now: now, logger: logger)
+            if let change {
+                _ = try await CatalogRepository.record(
+                    change, actor: caller.uid, clientAddress: caller.clientAddress, now: now, on: connection,
+                    logger: logger)
+            }
             if outcome != .unchanged {
                 try await AuditWriter.insert(
                     AuditRow(

@@ -47,6 +47,9 @@ public enum AuditEvent: String, Sendable, Hashable, Codable, CaseIterable {
     case catalogImported = "catalog_imported"
     case datasetCreated = "dataset_created"
     case datasetUpdated = "dataset_updated"
+    /// A catalogue change moved who holds a dataset's owner or steward step (owner, owner group,
+    /// domain, steward group), with the open requests it touches.
+    case holdersChanged = "holders_changed"
     /// Personal payloads were erased after the retention period (`freigabe audit redact`; written by the
     /// database function `audit_redact`, which is why the store never inserts it).
     case payloadsRedacted = "payloads_redacted"
