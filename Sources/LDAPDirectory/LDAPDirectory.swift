@@ -489,7 +489,10 @@ public final class LDAPDirectory: Sendable {
             if try await self.usesMatchingRuleInChain() {
                 return try await self.groupsByMatchingRuleInChain(userDN: entry.dn)
             }
-            return try await self.groupsByMemberOf(entry: entry, logger: logger)
+            // `entry` may come from the cache (a background refresh runs on the entry it served): its
+            // memberOf could bring back a membership that ended since, stored as new for another TTL.
+            // The attribute is read now, on the entry itself (one base search).
+            return try await self.groupsByMemberOf(entry: try await self.currentMemberOf(dn: entry.dn), logger: logger)
         }
     }
 
@@ -541,6 +544,17 @@ public final class LDAPDirectory: Sendable {
             try connection.search(base: base, scope: .subtree, filter: filter, attributes: ["1.1"])
         }
         return Array(Set(result.entries.map(\.dn))).sorted()
+    }
+
+    /// The entry `dn` with only its memberOf values as the directory holds them now (none when it is gone).
+    private func currentMemberOf(dn: String) async throws -> LDAPEntry {
+        let memberOf = self.configuration.attributes.memberOf
+        let result = try await self.executor.run(
+            self.searchPool, serviceAccount: self.configuration.serviceAccount, operation: "memberOf"
+        ) { connection in
+            try connection.search(base: dn, scope: .base, filter: "(objectClass=*)", attributes: [memberOf])
+        }
+        return result.entries.first ?? LDAPEntry(dn: dn, attributes: [:])
     }
 
     /// The user's memberOf, then memberOf of each of those groups, and so on (cycle-safe).

@@ -143,8 +143,8 @@ struct GroupsAndRolesTests {
         }
     }
 
-    @Test("run() refreshes entries in the background before they expire")
-    func backgroundRefresh() async throws {
+    @Test("run() refreshes entries in the background before they expire", arguments: Self.flavours)
+    func backgroundRefresh(membership: LDAPConfiguration.MembershipLookup) async throws {
         let base = try Slapd.baseDN
         let group = "cn=refresh-\(UUID().uuidString.prefix(8).lowercased()),ou=groups,\(base)"
         try Slapd.modify(
@@ -158,7 +158,7 @@ struct GroupsAndRolesTests {
 
             """)
         defer { try? Slapd.modify("dn: \(group)\nchangetype: delete\n") }
-        var configuration = try Slapd.configuration(cacheTTL: .seconds(300))
+        var configuration = try Slapd.configuration(membership: membership, cacheTTL: .seconds(300))
         configuration.roleGroups[.governance] = [group]
         let clock = ManualClock()
         let directory = try LDAPDirectory(configuration: configuration, logger: .init(label: "test"), now: clock.now)
