@@ -122,6 +122,24 @@ public enum Migrator {
             }
             if didApply { applied.append(migration.version) }
         }
+        // A newer release migrated this database (a rolling update, an older instance restarting): its
+        // grants and group keys are the newer release's, and ours would take privileges away from it.
+        let known = Set(migrations.map(\.version))
+        let newer = try await Database.read(client, logger: logger) { connection in
+            var newer: [Int] = []
+            for try await version in try await connection.query(
+                "SELECT version FROM schema_migrations ORDER BY version", logger: logger
+            ).decode(Int.self) where !known.contains(version) {
+                newer.append(version)
+            }
+            return newer
+        }
+        guard newer.isEmpty else {
+            logger.warning(
+                "the database carries migrations of a newer release; grants and group keys left as it set them",
+                metadata: ["migration.unknown": "\(newer)"])
+            return applied
+        }
         if upTo == nil {
             try await Database.transaction(client, logger: logger, timeouts: .migration) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
