@@ -196,6 +196,34 @@ struct WebhookDeliveryTests {
         }
     }
 
+    @Test("a subscription pointed at a new receiver gives up what waited for the old one; the new gets none of it")
+    func repointedGivesUpOldDeliveries() async throws {
+        try await ServiceFixture.with { fixture in
+            try await WebhookReceiver.run({ _, _ in .init(status: 503) }) { port, receiver in
+                let old = WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook", events: nil)
+                let dispatcher = try await WebhookTestSupport.dispatcher(fixture, old)
+                _ = try await fixture.submittedRequest()
+                let start = Date()
+                #expect(try await dispatcher.runRound(now: start).retried >= 1)
+                let waiting = try await WebhookTestSupport.deliveries(fixture)
+                #expect(!waiting.isEmpty && waiting.allSatisfy { !$0.failed && !$0.delivered })
+                let moved = WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/new", events: nil)
+                try await WebhookStore.register(
+                    moved.subscriptions, now: start, client: fixture.app, logger: fixture.logger)
+                let given = try await WebhookTestSupport.deliveries(fixture)
+                #expect(given.count == waiting.count)
+                #expect(given.allSatisfy { $0.failed && $0.error?.contains("Empfänger geändert") == true }, "\(given)")
+                _ = try await WebhookTestSupport.dispatcher(fixture, moved).runRound(
+                    now: start.addingTimeInterval(3600))
+                #expect(!receiver.requests.contains { $0.path == "/new" })
+                // Registering the same URL again gives up nothing more.
+                try await WebhookStore.register(
+                    moved.subscriptions, now: start, client: fixture.app, logger: fixture.logger)
+                #expect(try await WebhookTestSupport.deliveries(fixture) == given)
+            }
+        }
+    }
+
     @Test("a redirect is not followed: the target gets nothing, the delivery is retried")
     func redirectNotFollowed() async throws {
         try await ServiceFixture.with { fixture in

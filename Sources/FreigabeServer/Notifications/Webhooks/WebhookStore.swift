@@ -46,8 +46,10 @@ public struct WebhookDeliveryEntry: Sendable, Hashable {
 
 /// The SQL of the webhook dispatcher, each call one short transaction.
 enum WebhookStore {
-    /// Makes the configured subscriptions known: new ones start receiving events from now on; one whose
-    /// URL changed is enabled again (it was disabled for the old URL).
+    /// Makes the configured subscriptions known: new ones start receiving events from now on. One whose
+    /// URL changed is a new receiver: enabled again (it was disabled for the old URL), receiving events
+    /// from now on, and the deliveries still waiting for the old receiver are given up ("receiver
+    /// changed"), so events meant for one system never reach another that was configured later.
     static func register(
         _ subscriptions: [WebhookSettings.Subscription], now: Date, client: PostgresClient, logger: Logger
     ) async throws {
@@ -59,12 +61,19 @@ enum WebhookStore {
         try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
             try await connection.query(
                 """
-                INSERT INTO webhook_subscriptions (name, url_hash, created_at)
-                SELECT name, decode(url_hash, 'hex'), \(now)
-                FROM unnest(\(names)::text[], \(hashes)::text[]) AS s(name, url_hash)
-                ON CONFLICT (name) DO UPDATE SET url_hash = EXCLUDED.url_hash, disabled_at = NULL,
-                    disabled_reason = NULL
-                WHERE webhook_subscriptions.url_hash <> EXCLUDED.url_hash
+                WITH registered AS (
+                    INSERT INTO webhook_subscriptions (name, url_hash, created_at)
+                    SELECT name, decode(url_hash, 'hex'), \(now)
+                    FROM unnest(\(names)::text[], \(hashes)::text[]) AS s(name, url_hash)
+                    ON CONFLICT (name) DO UPDATE SET url_hash = EXCLUDED.url_hash, disabled_at = NULL,
+                        disabled_reason = NULL, created_at = EXCLUDED.created_at
+                    WHERE webhook_subscriptions.url_hash <> EXCLUDED.url_hash
+                    RETURNING name, xmax <> 0 AS repointed
+                )
+                UPDATE webhook_deliveries d SET failed_at = \(now), claim_token = NULL,
+                    last_error = 'Empfänger geändert: für die frühere Adresse bestimmt, nicht gesendet'
+                FROM registered r
+                WHERE r.repointed AND d.subscription = r.name AND d.delivered_at IS NULL AND d.failed_at IS NULL
                 """, logger: logger)
         }
     }
