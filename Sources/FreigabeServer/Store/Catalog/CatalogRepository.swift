@@ -158,17 +158,12 @@ public struct CatalogRepository: Sendable {
 
     /// Who holds the owner's or the stewards' step of a dataset changed (its owner, owner group or
     /// domain, or its domain's steward group): a pending step now waits for someone else.
-    struct HolderChange: Sendable, Equatable {
+    struct HolderChange: Sendable {
         /// The dataset changed, or nil for a domain's steward group.
         var datasetID: String?
         var domainID: String
         /// Field → (before, after).
         var fields: [String: (String?, String?)]
-
-        static func == (lhs: Self, rhs: Self) -> Bool {
-            lhs.datasetID == rhs.datasetID && lhs.domainID == rhs.domainID
-                && lhs.fields.mapValues { [$0.0, $0.1] } == rhs.fields.mapValues { [$0.0, $0.1] }
-        }
     }
 
     /// Records a holder change in the log (`holders_changed`, with the dataset, before and after, and
