@@ -417,8 +417,9 @@ public final class LDAPDirectory: Sendable {
             // Two are enough to know whether the filter is ambiguous.
             try connection.search(base: base, scope: .subtree, filter: filter, attributes: attributes, sizeLimit: 2)
         }
+        // Counted before entries without a DN are dropped: such an entry is still a second match.
         let entries = result.entries.filter { !$0.dn.isEmpty }
-        if entries.count > 1 || result.sizeLimitExceeded {
+        if result.entries.count > 1 || result.sizeLimitExceeded {
             throw LDAPDirectoryError(
                 code: .ambiguousUser,
                 message: "The username matches more than one directory entry.",

@@ -25,6 +25,21 @@ struct DCATCatalog: Sendable {
     var settings: DCATSettings
     var datasets: [PublishedDataset]
 
+    /// Only datasets whose portal address is a web address (http or https, with a host) are listed: the
+    /// address becomes `dcat:landingPage` and `dcat:accessURL`, which portals link to. A workflow that
+    /// publishes without checking the portal URL must not put `javascript:` into the city's catalogue.
+    init(settings: DCATSettings, datasets: [PublishedDataset]) {
+        self.settings = settings
+        self.datasets = datasets.filter { Self.isWebAddress($0.portalURL) }
+    }
+
+    static func isWebAddress(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host else {
+            return false
+        }
+        return (scheme == "http" || scheme == "https") && !host.isEmpty
+    }
+
     static let language = "de"
 
     var catalogURI: String { settings.publicURL.absoluteString + "/api/v1/dcat/catalog" }

@@ -134,6 +134,17 @@ struct DCATCatalogTests {
         #expect(set.contactEmail == "opendata@stadt.example")
         #expect(
             DCATCatalog(settings: set, datasets: []).catalogURI == "https://freigabe.stadt.example/api/v1/dcat/catalog")
+        // A portal address that is no web address never becomes a landing page: that dataset is left out.
+        let portals = [
+            "https://opendata.stadt.example/d/1", "HTTP://opendata.stadt.example/d/2", "javascript:alert(1)",
+            "data:text/html,<script>", "ftp://opendata.stadt.example/d", "https:///nohost", "/relativ", "",
+        ]
+        let datasets = portals.enumerated().map { index, portal in
+            PublishedDataset(
+                id: "d\(index)", title: "T", description: "", office: "Umwelt", licence: nil, portalURL: portal,
+                issued: Date(timeIntervalSince1970: 0), format: nil)
+        }
+        #expect(DCATCatalog(settings: set, datasets: datasets).datasets.map(\.id) == ["d0", "d1"])
         let cases: [(String, String, String)] = [
             ("FREIGABE_DCAT_PUBLISHER_NAME", "Stadt\nX-Evil: 1", "dcat.publisher_name"),
             ("FREIGABE_DCAT_PUBLISHER_NAME", String(repeating: "a", count: 201), "dcat.publisher_name"),

@@ -318,6 +318,15 @@ struct CatalogImportTests {
                 "id,title,domain,owner,classification,personal_data,protection_need\nx,ti\"tel,umwelt,otto,public,none,normal\n",
                 "h.csv:2: Ein Anführungszeichen (\") steht in einem Feld ohne Anführungszeichen; setzen Sie das ganze Feld in Anführungszeichen und verdoppeln Sie das Zeichen."
             ),
+            (
+                "id,title,domain,owner,classification,personal_data,protection_need\nx,\"ti\"tel,umwelt,otto,public,none,normal\n",
+                "h.csv:2: Nach dem schließenden Anführungszeichen eines Feldes folgt noch Text; setzen Sie das ganze Feld in Anführungszeichen."
+            ),
+            // A lone CR inside a quoted field is a line break too: the next record's problem is on line 4.
+            (
+                "id,title,description,domain,owner,classification,personal_data,protection_need\nx,T,\"zwei\rZeilen\",umwelt,otto,public,none,normal\ny,T,,umwelt,otto,geheim,none,normal\n",
+                "h.csv:4: Datensatz „y“, Feld „classification“: „geheim“ ist kein erlaubter Wert; erlaubt sind: public, internal, confidential, strictly_confidential."
+            ),
         ] {
             do {
                 _ = try CatalogParser.parse(text, file: "h.csv", format: .csv)

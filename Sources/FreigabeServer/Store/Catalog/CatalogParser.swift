@@ -373,6 +373,8 @@ struct CSVRecords {
         var fieldStarted = false
         /// The current record has begun (a separator was seen), so an empty line is still a record.
         var recordStarted = false
+        /// A quoted field just closed: only a separator or the end of the record may follow (RFC 4180).
+        var quoteClosed = false
         var iterator = Array(text.unicodeScalars.drop { $0 == "\u{FEFF}" }).makeIterator()
         var pending: Unicode.Scalar? = nil
         func next() -> Unicode.Scalar? {
@@ -399,10 +401,18 @@ struct CSVRecords {
                             field.unicodeScalars.append("\"")
                         } else {
                             inQuotes = false
+                            quoteClosed = true
                             pending = following
                         }
                     } else {
                         inQuotes = false
+                    }
+                } else if scalar == "\r" {
+                    // A line break inside the field, CRLF or a lone CR, counted once like outside.
+                    line += 1
+                    field.unicodeScalars.append(scalar)
+                    if let following = next() {
+                        if following == "\n" { field.unicodeScalars.append(following) } else { pending = following }
                     }
                 } else {
                     if scalar == "\n" { line += 1 }
@@ -410,6 +420,10 @@ struct CSVRecords {
                 }
                 continue
             }
+            if quoteClosed, scalar != ",", scalar != "\r", scalar != "\n" {
+                return (records, (line, UserText("catalog_file.csv_text_after_quote")))
+            }
+            quoteClosed = false
             switch scalar {
             case "\"" where field.isEmpty && !fieldStarted:
                 inQuotes = true
