@@ -211,7 +211,13 @@ struct SettingValues {
 
     /// `http.port` → `FREIGABE_HTTP_PORT`, as `EnvironmentVariablesProvider` encodes prefixed keys.
     static func environmentName(for key: String) -> String {
-        "FREIGABE_" + key.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+        "FREIGABE_" + environmentKey(key)
+    }
+
+    /// A key as the environment spells it without the prefix: upper case, every other character `_`
+    /// (`db.tls_ca_file` and `db-tls-ca-file` are both `DB_TLS_CA_FILE`).
+    static func environmentKey(_ key: some StringProtocol) -> String {
+        key.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
     }
 
     /// `http.port` → `--http-port`, as ``ConfigurationSources/argumentSettings(_:)`` reads them.

@@ -88,7 +88,7 @@ public enum ConfigurationSources {
             let isName =
                 !key.isEmpty && key.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
             guard isName else { throw unexpectedArgument(argument) }
-            let name = key.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+            let name = SettingValues.environmentKey(key)
             guard settings.updateValue(value, forKey: name) == nil else {
                 throw ConfigurationError(
                     code: .invalidValue, key: String(key),

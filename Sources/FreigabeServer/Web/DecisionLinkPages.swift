@@ -74,6 +74,13 @@ struct DecisionLinkPages: Sendable {
         guard let link = try await links.find(token: token) else {
             throw APIProblem(.notFound, status: .notFound, detail: UserText("web.link_unknown"))
         }
+        // A used or expired link says only that: neither the directory nor the request is read for it.
+        if link.usedAt != nil {
+            return .stop(closedPage(token: token, link: link, outcome: text("link.used"), text: text), .conflict)
+        }
+        if link.expiresAt <= pages.now() {
+            return .stop(closedPage(token: token, link: link, outcome: text("link.expired"), text: text), .gone)
+        }
         guard let directory else {
             throw APIProblem(.unavailable, status: .serviceUnavailable, detail: UserText("login.no_directory"))
         }
@@ -82,13 +89,6 @@ struct DecisionLinkPages: Sendable {
             person = try await directory.person(username: link.uid)
         } catch let error as LDAPDirectoryError where error.code == .userNotFound {
             throw APIProblem(.notFound, status: .notFound, detail: UserText("web.link_unknown"))
-        }
-        // A used or expired link says only that: the request is not read for it.
-        if link.usedAt != nil {
-            return .stop(closedPage(token: token, link: link, outcome: text("link.used"), text: text), .conflict)
-        }
-        if link.expiresAt <= pages.now() {
-            return .stop(closedPage(token: token, link: link, outcome: text("link.expired"), text: text), .gone)
         }
         var caller = Caller(person: person, clientAddress: context.clientAddress)
         caller.channel = .emailLink
