@@ -265,6 +265,22 @@ public struct RequestMachine: Hashable, Sendable {
         }
     }
 
+    /// The task of every open branch of the current step that `role` holds, as entering the step asked
+    /// for it: after the catalogue gave the role to other people (a new Data Owner, another steward
+    /// group), they learn of the waiting step at once, not from the next reminder. Empty when the request
+    /// waits for no decision of `role`. A question, not an event: nothing changes and nothing is recorded
+    /// (the server logs the change of holders itself).
+    public func tasks(heldBy role: Role) -> [Effect] {
+        switch state {
+        case .inReview(let progress):
+            openBranches(of: progress).filter { $0.role == role }.map { branch in
+                .requestDecision(step: progress.step, branch: branch.id, role: role, deadline: progress.deadline)
+            }
+        case .draft, .changesRequested, .granted, .published, .closed:
+            []
+        }
+    }
+
     /// The end of the Shared Data access period came: the requester and the Data Owner are told.
     public mutating func expire(at now: Date) throws(WorkflowError) -> [Effect] {
         switch state {

@@ -125,6 +125,86 @@ struct CatalogImportTests {
         }
     }
 
+    @Test(
+        "the new holders of a waiting step are sent its task by the timer loop, once; a step that moved on is moot"
+    )
+    func newHoldersAreSentTheTask() async throws {
+        try await ServiceFixture.with { fixture in
+            let atOwner = try await fixture.shared("baumkataster")
+            let atStewards = try await fixture.decide(
+                try await fixture.shared("baumkataster"), by: People.otto, at: Clock.start)
+            #expect(atStewards.status.step == "steward_review")
+            let movesOn = try await fixture.shared("baumkataster")
+            let title = try await fixture.service.dataset(id: "baumkataster", logger: logger).title
+            let newStewards = "cn=stewards-neu,ou=groups,dc=stadt,dc=example"
+            let yaml = """
+                domains:
+                  - id: umwelt
+                    title: Umwelt
+                    steward_group: \(newStewards)
+                datasets:
+                  - id: baumkataster
+                    title: \(title)
+                    domain: umwelt
+                    owner: bea
+                    classification: public
+                    personal_data: none
+                    protection_need: normal
+                """
+            let document = try CatalogParser.parse(yaml, file: "neu.yaml", format: .yaml)
+            _ = try await CatalogRepository(client: fixture.app).importCatalog(
+                document, file: "neu.yaml", actor: "adam", now: Clock.days(2), logger: logger)
+            // Each request waits for one of the two roles: one timer each, for the step it waits at.
+            let timers = try await fixture.admin.query(
+                """
+                SELECT request_id, kind, step FROM timers
+                WHERE kind IN ('new_owner', 'new_stewards') AND fired_at IS NULL ORDER BY kind, request_id
+                """, logger: logger)
+            var handovers: Set<String> = []
+            for try await (request, kind, step) in timers.decode((UUID, String, String).self) {
+                handovers.insert("\(request) \(kind) \(step)")
+            }
+            #expect(
+                handovers == [
+                    "\(atOwner.id) new_owner owner_review", "\(movesOn.id) new_owner owner_review",
+                    "\(atStewards.id) new_stewards steward_review",
+                ])
+            // Bea decides before the timer loop runs: that request's handover is moot.
+            let bea = Caller(uid: "bea", displayName: "Bea", clientAddress: "192.0.2.30")
+            try await fixture.decide(movesOn, by: bea, at: Clock.days(2))
+            let mailsBefore = try await fixture.outboxTopics(request: movesOn.id)
+
+            #expect(try await fixture.service.fireDueTimers(now: Clock.days(2), logger: logger) == 3)
+            func lastTask(_ request: RequestView) async throws -> OutboxMessage {
+                let rows = try await fixture.admin.query(
+                    """
+                    SELECT payload::text FROM outbox
+                    WHERE request_id = \(request.id) AND kind = 'mail' AND topic = 'request_decision'
+                    ORDER BY id DESC LIMIT 1
+                    """, logger: logger)
+                let text = try await rows.decode(String.self).first(where: { _ in true })
+                return try OutboxMessage.decode(fromStoredJSON: try #require(text))
+            }
+            let toOwner = try await lastTask(atOwner)
+            #expect(toOwner.recipients == [OutboxRecipient(role: "data_owner", uid: "bea", group: nil)])
+            #expect([toOwner.step, toOwner.branch] == ["owner_review", "owner_review"])
+            #expect(toOwner.deadline == atOwner.status.deadline)
+            let toStewards = try await lastTask(atStewards)
+            #expect(toStewards.recipients == [OutboxRecipient(role: "data_steward", uid: nil, group: newStewards)])
+            #expect(toStewards.step == "steward_review")
+            #expect(try await fixture.outboxTopics(request: movesOn.id) == mailsBefore)
+            let notes = try await fixture.admin.query(
+                "SELECT last_error FROM timers WHERE request_id = \(movesOn.id) AND kind = 'new_owner'", logger: logger)
+            let note = try await notes.decode(String?.self).first(where: { _ in true })
+            #expect(note??.hasPrefix("moot: request is in_review:steward_review") == true)
+            // Once: nothing is due any more, and the requests' versions did not move.
+            #expect(try await fixture.service.fireDueTimers(now: Clock.days(3), logger: logger) == 0)
+            let reread = try await fixture.service.request(
+                id: atOwner.id, caller: People.anna, now: Clock.days(3), logger: logger)
+            #expect(reread.version == atOwner.version)
+        }
+    }
+
     @Test("CSV with RFC 4180 quoting imports exactly")
     func csvQuoting() async throws {
         try await ServiceFixture.with { fixture in

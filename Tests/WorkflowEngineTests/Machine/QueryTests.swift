@@ -257,4 +257,35 @@ struct QueryTests {
         #expect(machine.decisionAlreadyTaken(by: Fixtures.greta, at: Fixtures.t0) == nil)
         #expect(machine.decisionAlreadyTaken(by: Fixtures.olga, at: Fixtures.t0) == nil)
     }
+
+    @Test("the tasks a role holds are what entering the step asked of it; none outside review or for another role")
+    func tasksHeldByRole() throws {
+        let definition = try Fixtures.definition(.sharedData)
+        var machine = try Fixtures.submitted(definition, Fixtures.shared(.confidential))
+        guard case .inReview(let owners) = machine.state else {
+            throw Fixtures.FixtureError(description: "not in review")
+        }
+        #expect(
+            machine.tasks(heldBy: .dataOwner) == [
+                .requestDecision(
+                    step: "owner_review", branch: "owner_review", role: .dataOwner, deadline: owners.deadline)
+            ])
+        #expect(machine.tasks(heldBy: .dataSteward).isEmpty)
+        let entered = try machine.approve(by: Fixtures.otto, at: Fixtures.t0)
+        let asked = entered.filter {
+            if case .requestDecision = $0 { true } else { false }
+        }
+        #expect(asked.count == 1)
+        #expect(machine.tasks(heldBy: .dataSteward) == asked)
+        #expect(machine.tasks(heldBy: .dataOwner).isEmpty)
+        // A question changes nothing.
+        let before = machine.snapshot
+        _ = machine.tasks(heldBy: .dataSteward)
+        #expect(machine.snapshot == before)
+
+        for name in ["changes_requested:owner_review", "granted:granted", "closed:rejected", "draft"] {
+            let other = try Fixtures.machine(.sharedData, in: name)
+            #expect(Role.builtIn.allSatisfy { other.tasks(heldBy: $0).isEmpty }, "\(name)")
+        }
+    }
 }

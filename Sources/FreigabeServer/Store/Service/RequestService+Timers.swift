@@ -196,9 +196,10 @@ extension RequestService {
         else { return "request or dataset missing" }
         var machine = try await self.machine(for: record, on: connection, logger: logger)
         let before = machine.snapshot
-        // A reminder or escalation belongs to one stay in one step; if the request moved on, it is moot.
+        // A reminder, an escalation or a handover belongs to one stay in one step; if the request moved on,
+        // it is moot (entering the next step asked its holders as they are now).
         switch kind {
-        case .reminder, .escalation:
+        case .reminder, .escalation, .newOwner, .newStewards:
             guard case .inReview(let progress) = machine.state, progress.step == step else {
                 return "moot: request is \(machine.state.name)"
             }
@@ -213,13 +214,19 @@ extension RequestService {
             case .escalation: effects = try machine.escalate(at: now)
             case .expiry: effects = try machine.expire(at: now)
             case .expiryNotice: effects = try machine.announceExpiry(at: now)
+            case .newOwner: effects = machine.tasks(heldBy: .dataOwner)
+            case .newStewards: effects = machine.tasks(heldBy: .dataSteward)
             }
         } catch {
             // invalid_transition (e.g. already escalated, revoked before expiry) makes the timer moot.
             return "moot: \(error.code.rawValue) in \(error.state)"
         }
+        if let role = kind.handedOverRole, effects.isEmpty {
+            // The step's branch of that role was decided meanwhile (or never applied).
+            return "moot: no open branch of \(role.identifier) in \(machine.state.name)"
+        }
         // The same one statement a command writes: row (version checked), audit, outbox, timers. A
-        // reminder or an expiry notice changes nothing of the request: its version stays, so a decision
+        // reminder, an expiry notice or a handover changes nothing of the request: its version stays, so a decision
         // made on the page someone has open is not refused because a mail went out meanwhile.
         var write = CommandWrite(
             requestID: record.id, expectedVersion: record.version,

@@ -8,6 +8,19 @@ enum TimerKind: String, Sendable, Hashable, Codable, CaseIterable {
     case reminder, escalation, expiry
     /// The notice to the requester and the Data Owner that granted access ends soon (migration 11).
     case expiryNotice = "expiry_notice"
+    /// The catalogue gave a dataset another Data Owner (owner, owner group) or its domain other Data
+    /// Stewards while a request waited for them: the new holders get the step's task mail (migration 16).
+    case newOwner = "new_owner"
+    case newStewards = "new_stewards"
+
+    /// The role whose new holders a `new_owner` or `new_stewards` timer tells of the waiting step.
+    var handedOverRole: Role? {
+        switch self {
+        case .newOwner: .dataOwner
+        case .newStewards: .dataSteward
+        case .reminder, .escalation, .expiry, .expiryNotice: nil
+        }
+    }
 }
 
 /// `outbox.topic`: the notification's template; `webhook` for the rows of kind `webhook`, whose event
