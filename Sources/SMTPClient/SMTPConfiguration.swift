@@ -39,6 +39,9 @@ public struct SMTPConfiguration: Sendable, Hashable, CustomStringConvertible {
     public var dataTimeout: Duration
     /// Longest reply line accepted; RFC 5321 says 512, real servers send more.
     public var maximumReplyLineLength: Int
+    /// Allows ``Security/plaintext`` to a host other than loopback. Every message would cross the
+    /// network readable and changeable on the way (the decision links in it included); off by default.
+    public var allowPlaintextNonLoopback = false
 
     public init(
         host: String,
@@ -78,6 +81,15 @@ public struct SMTPConfiguration: Sendable, Hashable, CustomStringConvertible {
             + "credentials: \(self.credentials.map(\.description) ?? "none"), clientHostname: \(self.clientHostname))"
     }
 
+    /// `localhost`, `127.0.0.0/8` and `::1`: a relay on this machine, reached without a network.
+    static func isLoopback(_ host: String) -> Bool {
+        let host = host.lowercased()
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127"
+            && octets.allSatisfy { $0.count <= 3 && UInt8($0) != nil }
+    }
+
     /// Refuses settings that cannot work or would be unsafe, before anything is sent.
     func validate() throws(SMTPError) {
         guard !self.host.isEmpty, (1...65_535).contains(self.port) else {
@@ -85,6 +97,11 @@ public struct SMTPConfiguration: Sendable, Hashable, CustomStringConvertible {
         }
         if self.credentials != nil && self.security == .plaintext {
             throw .configuration("credentials need TLS: a password is never sent in clear text")
+        }
+        if self.security == .plaintext && !self.allowPlaintextNonLoopback && !Self.isLoopback(self.host) {
+            throw .configuration(
+                "plain SMTP to \(self.host) would send every message in clear: use STARTTLS or TLS "
+                    + "(or allow plaintext beyond loopback for a relay on a trusted network)")
         }
         let allowed = self.clientHostname.unicodeScalars.allSatisfy {
             $0.isASCIIAlphanumeric || "-.[]:".unicodeScalars.contains($0)

@@ -338,6 +338,16 @@ import Testing
         #expect(throws: SMTPError.self) {
             try SMTPClient(configuration: SMTPConfiguration(host: "127.0.0.1", clientHostname: "bad name\r\n"))
         }
+        // Plain only to a relay on this machine, unless allowed by name.
+        for host in ["mail.stadt.example", "127.example", "127.0.0.1.example", "10.0.0.25", "::2"] {
+            #expect(throws: SMTPError.self, "\(host)") {
+                try SMTPClient(configuration: SMTPConfiguration(host: host, security: .plaintext))
+            }
+        }
+        var trusted = SMTPConfiguration(host: "mail.stadt.example", security: .plaintext)
+        trusted.allowPlaintextNonLoopback = true
+        _ = try SMTPClient(configuration: trusted)
+        _ = try SMTPClient(configuration: SMTPConfiguration(host: "127.0.0.1", security: .plaintext))
         #expect(throws: SMTPError.self) {
             try SMTPClient(
                 configuration: SMTPConfiguration(host: "127.0.0.1", tls: .init(caFile: "/nonexistent/ca.pem")))

@@ -14,6 +14,7 @@ public struct MailSettings: Sendable, Equatable {
         public static let passwordFile = "smtp.password_file"
         public static let caFile = "smtp.ca_file"
         public static let serverName = "smtp.server_name"
+        public static let allowPlainNonLoopback = "smtp.allow_plain_non_loopback"
         public static let from = "mail.from"
         public static let fromName = "mail.from_name"
         public static let hostName = "mail.host_name"
@@ -85,10 +86,13 @@ public struct MailSettings: Sendable, Equatable {
             try values.parsed(Key.retrySchedule, expected: "aufsteigende Pausen wie „5s, 1m, 5m, 30m, 2h, 6h, 24h“") {
                 RetrySchedule.parse($0)
             } ?? .standard
-        let smtp = SMTPConfiguration(
+        var smtp = SMTPConfiguration(
             host: host, port: port, security: security,
             tls: .init(caFile: values.text(Key.caFile), serverName: values.text(Key.serverName)),
             credentials: credentials, clientHostname: hostName)
+        smtp.allowPlaintextNonLoopback =
+            try values.parsed(Key.allowPlainNonLoopback, expected: "true, false", parse: DirectorySettings.bool)
+            ?? false
         let settings = MailSettings(
             smtp: smtp, from: Mailbox(fromAddress, displayName: values.text(Key.fromName) ?? "Freigabe"),
             hostName: hostName, retrySchedule: schedule)
@@ -100,7 +104,7 @@ public struct MailSettings: Sendable, Equatable {
             throw ConfigurationError(
                 code: .invalidValue, key: Key.host,
                 description: "Die SMTP-Einstellungen sind nicht verwendbar (\(Key.host), \(Key.security), "
-                    + "\(Key.caFile)): \(error.description)",
+                    + "\(Key.caFile), \(Key.allowPlainNonLoopback)): \(error.description)",
                 details: String(reflecting: error))
         }
         return settings

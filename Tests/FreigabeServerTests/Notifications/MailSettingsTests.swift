@@ -72,6 +72,14 @@ struct MailSettingsTests {
                 "smtp.host"
             ),
             (["FREIGABE_MAIL_HOST_NAME": "bad_name"], "mail.host_name"),
+            // Every mail in clear across the network: not without saying so.
+            (["FREIGABE_SMTP_SECURITY": "plain"], "smtp.host"),
+            (["FREIGABE_SMTP_SECURITY": "plain", "FREIGABE_SMTP_HOST": "127.example"], "smtp.host"),
+            (["FREIGABE_SMTP_SECURITY": "plain", "FREIGABE_SMTP_HOST": "127.0.0.1.nip.io"], "smtp.host"),
+            (
+                ["FREIGABE_SMTP_SECURITY": "plain", "FREIGABE_SMTP_ALLOW_PLAIN_NON_LOOPBACK": "vielleicht"],
+                "smtp.allow_plain_non_loopback"
+            ),
         ])
     func badValues(overrides: [String: String], key: String) async throws {
         var environment = ["FREIGABE_SMTP_HOST": "mail.stadt.example", "FREIGABE_MAIL_FROM": "freigabe@stadt.example"]
@@ -80,6 +88,27 @@ struct MailSettingsTests {
         #expect(error?.key == key)
         #expect(error?.description.contains("„\(key)“") == true || error?.description.contains(key) == true)
         #expect(error?.description.contains("geheim") == false)
+    }
+
+    @Test("plain SMTP: to a relay on this machine, or elsewhere only when allowed by name")
+    func plainRelay() async throws {
+        for host in ["127.0.0.1", "127.1.2.3", "localhost", "LOCALHOST", "::1", "[::1]"] {
+            let mail = try await configuration([
+                "FREIGABE_SMTP_HOST": host, "FREIGABE_SMTP_SECURITY": "plain", "FREIGABE_MAIL_FROM": "f@stadt.example",
+            ]).mail
+            #expect(mail?.smtp.security == .plaintext && mail?.smtp.port == 25, "\(host)")
+        }
+        let allowed = try await configuration([
+            "FREIGABE_SMTP_HOST": "relay.stadt.example", "FREIGABE_SMTP_SECURITY": "plain",
+            "FREIGABE_SMTP_ALLOW_PLAIN_NON_LOOPBACK": "true", "FREIGABE_MAIL_FROM": "f@stadt.example",
+        ]).mail
+        #expect(allowed?.smtp.allowPlaintextNonLoopback == true && allowed?.smtp.security == .plaintext)
+        // The permission is for plain only; it changes nothing about TLS.
+        let tls = try await configuration([
+            "FREIGABE_SMTP_HOST": "relay.stadt.example", "FREIGABE_SMTP_ALLOW_PLAIN_NON_LOOPBACK": "true",
+            "FREIGABE_MAIL_FROM": "f@stadt.example",
+        ]).mail
+        #expect(tls?.smtp.security == .startTLS)
     }
 
     @Test("retry schedule: pauses in order, jitter within ±20 %, none after the last")
