@@ -67,7 +67,9 @@ struct ServeCommand: AsyncParsableCommand {
                 overrides: overrides.compactMapValues { $0 },
                 arguments: configArguments
             )
-            try await FreigabeService.run(reader: reader)
+            let given = try ConfigurationSources.givenSettings(
+                arguments: configArguments, environment: ProcessInfo.processInfo.environment, reader: reader)
+            try await FreigabeService.run(reader: reader, given: given)
         } catch let error as ConfigurationError {
             // Operators read this on the console: the safe description, then the technical details.
             var message = "Konfigurationsfehler: \(error.description)\n"

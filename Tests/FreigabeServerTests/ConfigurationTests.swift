@@ -170,6 +170,52 @@ struct ConfigurationTests {
         #expect(try AppConfiguration(reader: reader).port == 7400)
     }
 
+    @Test("a setting nothing reads is named with its source; on the command line it stops the start")
+    func unreadSettingsAreNamed() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("freigabe-\(UUID()).yaml")
+        try """
+        http:
+          port: 7400
+        db:
+          host: 127.0.0.1
+          pasword: geheim1
+        ldap:
+          base_dn: dc=stadt,dc=example
+        smtp: { host: 127.0.0.1, security: plain }
+        mail:
+          from: freigabe@stadt.example
+          from_nme: Freigabe
+        """.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let environment = [
+            "FREIGABE_CONFIG_FILE": file.path, "FREIGABE_LOG_LEVEL": "debug", "FREIGABE_DB_PORT": "5433",
+            "FREIGABE_PG_BIN": "/usr/lib/postgresql/15/bin", "HOME": "/root",
+        ]
+        let arguments = ["--http-host", "127.0.0.2", "--webhooks-timeout-seconds=5"]
+        let reader = try await ConfigurationSources.reader(arguments: arguments, environment: environment)
+        let given = try ConfigurationSources.givenSettings(
+            arguments: arguments, environment: environment, reader: reader)
+        let settings = try FreigabeService.StartSettings(reader: reader, given: given)
+        #expect(settings.configuration.port == 7400 && settings.configuration.host == "127.0.0.2")
+        // A typo, a section without its switch (no ldap.url), a variable of some script; never a value.
+        #expect(
+            settings.unread.map(\.description).sorted() == [
+                "FREIGABE_PG_BIN (Umgebung)", "db.pasword (Datei \(file.path))",
+                "ldap.base_dn (Datei \(file.path))", "mail.from_nme (Datei \(file.path))",
+            ])
+        #expect(!settings.unread.map(\.description).joined().contains("geheim1"))
+
+        for typo in [["--http-prot", "9000"], ["--db-pasword=x"], ["--ldap-base-dn", "dc=x"]] {
+            let reader = try await ConfigurationSources.reader(arguments: typo, environment: [:])
+            let given = try ConfigurationSources.givenSettings(arguments: typo, environment: [:], reader: reader)
+            let error = #expect(throws: ConfigurationError.self, "\(typo)") {
+                try FreigabeService.StartSettings(reader: reader, given: given)
+            }
+            #expect(error?.key == typo[0].split(separator: "=")[0].description)
+            #expect(error?.description.contains("ist keine Einstellung, die gelesen wird") == true)
+        }
+    }
+
     @Test func missingConfigFileIsAClearError() async throws {
         let error = await #expect(throws: ConfigurationError.self) {
             try await ConfigurationSources.reader(environment: ["FREIGABE_CONFIG_FILE": "/nonexistent/freigabe.yaml"])

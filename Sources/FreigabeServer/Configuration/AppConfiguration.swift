@@ -105,7 +105,10 @@ public struct AppConfiguration: Sendable, Equatable {
     ///
     /// - Throws: ``ConfigurationError`` with code `invalidValue` for the first setting that cannot be used.
     public init(reader: ConfigReader) throws {
-        let values = SettingValues(reader: reader)
+        try self.init(values: SettingValues(reader: reader))
+    }
+
+    init(values: SettingValues) throws {
         var configuration = AppConfiguration()
         if let host = values.text(Key.httpHost) {
             configuration.host = host
@@ -174,9 +177,12 @@ public struct AppConfiguration: Sendable, Equatable {
 /// (`ConfigReader.int(forKey:)` returns nil for `"abc"`).
 struct SettingValues {
     let reader: ConfigReader
+    /// Every key this reading asked for, set or not (see ``ConfigurationSources/unread(_:asked:)``).
+    var asked = AskedKeys()
 
     /// The trimmed value of `key`; nil if unset or empty (an empty environment variable means "not set").
     func text(_ key: String) -> String? {
+        asked.insert(key)
         let configKey = ConfigKey(key)
         // Environment, command line and YAML scalars all answer a string lookup; only typed
         // in-memory values (tests, embedders) need the int/bool fallbacks.
