@@ -362,6 +362,47 @@ struct CatalogImportTests {
         }
     }
 
+    @Test("aliases are refused before Yams composes the file: a billion laughs in complex keys costs nothing")
+    func yamlAliasesRefused() throws {
+        // Nine levels of nine aliases, the last one used as a mapping key: Yams would hash it whole
+        // (9^9 nodes) while checking for duplicate keys.
+        var bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 {
+            bomb +=
+                "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 9).joined(separator: ", ") + "]\n"
+        }
+        bomb += "datasets:\n  - ? *a9\n    : x\n"
+        let simple = """
+            domains:
+              - &umwelt
+                id: umwelt
+                title: Umwelt
+                steward_group: cn=stewards-umwelt,ou=groups,dc=stadt,dc=example
+              - *umwelt
+            """
+        for (text, line, name) in [(bomb, 2, "a0"), (simple, 6, "umwelt")] {
+            do {
+                _ = try CatalogParser.parse(text, file: "b.yaml", format: .yaml)
+                Issue.record("accepted an alias")
+            } catch {
+                #expect(
+                    error.problems.map { $0.text(in: StoreTestSupport.german) } == [
+                        "b.yaml:\(line): Verweise auf Anker (*\(name)) sind in Katalogdateien nicht erlaubt: "
+                            + "jeder Eintrag wird ausgeschrieben."
+                    ])
+            }
+        }
+        // An asterisk or ampersand inside a text is no alias.
+        let document = try CatalogParser.parse(
+            """
+            domains:
+              - id: umwelt
+                title: "*Umwelt* & Klima"
+                steward_group: cn=stewards-umwelt,ou=groups,dc=stadt,dc=example
+            """, file: "t.yaml", format: .yaml)
+        #expect(document.domains.first?.domain.title == "*Umwelt* & Klima")
+    }
+
     @Test("a broken CSV catalogue reports the line where each record starts")
     func brokenCSV() async throws {
         let csv = #"""

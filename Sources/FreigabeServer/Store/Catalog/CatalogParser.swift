@@ -122,6 +122,16 @@ private struct YAMLCatalogReader {
 
     func read(_ text: String, problems: inout [CatalogProblem]) -> CatalogDocument {
         var document = CatalogDocument()
+        // Before Yams composes it: an alias used as a mapping key is hashed whole when Yams checks for
+        // duplicate keys, and nine nested levels of nine aliases make a few hundred bytes that are hashed
+        // as 387 million nodes (a "billion laughs"). A catalogue has no use for aliases.
+        if let alias = YAMLAliases.first(in: text) {
+            problems.append(
+                CatalogProblem(
+                    file: file, line: alias.line,
+                    message: UserText("catalog_file.yaml_alias", ["name": .text(alias.name)])))
+            return document
+        }
         let root: Node?
         do {
             root = try Parser(yaml: text).singleRoot()
