@@ -132,12 +132,14 @@ extension AuditCommand {
         @Option(help: "Erase payloads of events before this date or instant.") var before: String
         @Option(help: "uid of who erases (default: the OS account).") var actor: String?
         @Option(help: "YAML configuration file (config.file) for audit.retention_years.") var config: String?
+        @Flag(help: "Only check and count what would be erased; erase nothing.") var dryRun = false
 
         func run() async throws {
             let reader = try await ConfigurationSources.reader(
                 overrides: config.map { [AppConfiguration.Key.configFile: $0] } ?? [:])
             try await AuditTool.redact(
-                before: before, actor: actor, reader: reader, environment: ProcessInfo.processInfo.environment
+                before: before, actor: actor, dryRun: dryRun, reader: reader,
+                environment: ProcessInfo.processInfo.environment
             ).emit()
         }
     }

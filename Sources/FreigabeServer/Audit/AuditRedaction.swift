@@ -30,6 +30,8 @@ struct AuditRedaction: Sendable {
         /// The OS account that ran the command, recorded beside the actor.
         var osUser: String?
         var retentionYears: Int
+        /// Only read, check and count what would be erased (`--dry-run`); nothing is written.
+        var dryRun = false
     }
 
     /// What one erasure did.
@@ -103,6 +105,16 @@ struct AuditRedaction: Sendable {
                 hashes.writeBytes(sealed.payloadHash.bytes)
             }
             guard !sequences.isEmpty else { return Outcome(erasedCount: 0) }
+            if order.dryRun {
+                // The requests `audit_redact` would take with them (its `UPDATE requests … WHERE`).
+                let requests = try await connection.query(
+                    """
+                    SELECT count(*) FROM requests
+                    WHERE phase IN ('closed', 'published') AND updated_at < \(order.before) AND redaction_id IS NULL
+                    """, logger: logger
+                ).decode(Int.self).first(where: { _ in true })
+                return Outcome(erasedCount: sequences.count, requestCount: requests ?? 0)
+            }
             let id = try await connection.query(
                 """
                 SELECT audit_redact(\(order.before), \(order.actor), \(order.osUser), \(Int32(order.retentionYears)),

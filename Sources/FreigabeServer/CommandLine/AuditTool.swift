@@ -286,14 +286,16 @@ public enum AuditTool {
     /// refusal changes nothing and fails. Runs as the owner role (`db.admin_user`): the application role
     /// may not erase.
     public static func redact(
-        before: String, actor: String?, settings audit: AuditSettings, environment: [String: String],
-        now: Date = Date()
+        before: String, actor: String?, dryRun: Bool = false, settings audit: AuditSettings,
+        environment: [String: String], now: Date = Date()
     ) async -> ToolOutput {
         let order: AuditRedaction.Order
         do throws(RedactionRefusal) {
-            order = try AuditRedaction.order(
+            var checked = try AuditRedaction.order(
                 before: before, actor: actor, osUser: Self.operatingSystemUser(), retentionYears: audit.retentionYears,
                 now: now)
+            checked.dryRun = dryRun
+            order = checked
         } catch {
             return ToolOutput(standardError: ["\(error)"], succeeded: false)
         }
@@ -313,6 +315,14 @@ public enum AuditTool {
                 try await AuditRedaction(client: client).run(order, logger: logger)
             }
             let day = AuditTimestamp(order.before).rfc3339 ?? before
+            if dryRun && outcome.erasedCount > 0 {
+                return ToolOutput(standardOutput: [
+                    "Probelauf: Inhalt von \(outcome.erasedCount) Ereignissen und Texte von \(outcome.requestCount) "
+                        + "abgeschlossenen Anträgen vor \(day) würden gelöscht (alle geprüft: unverändert seit dem "
+                        + "Versiegeln); nichts gelöscht. (Dry run: \(outcome.erasedCount) events and "
+                        + "\(outcome.requestCount) requests would be erased; nothing erased.)"
+                ])
+            }
             guard let id = outcome.redactionID else {
                 return ToolOutput(standardOutput: [
                     "Keine versiegelten Ereignisse vor \(day) mit Inhalt; nichts gelöscht. "
@@ -337,7 +347,7 @@ public enum AuditTool {
     /// ``redact(before:actor:settings:environment:now:)`` with `audit.retention_years` from the
     /// configuration (environment, `--config` file).
     public static func redact(
-        before: String, actor: String?, reader: ConfigReader, environment: [String: String]
+        before: String, actor: String?, dryRun: Bool = false, reader: ConfigReader, environment: [String: String]
     ) async -> ToolOutput {
         let settings: AuditSettings
         do {
@@ -345,7 +355,8 @@ public enum AuditTool {
         } catch {
             return ToolOutput(standardError: ["Nichts gelöscht: \(error)"], succeeded: false)
         }
-        return await redact(before: before, actor: actor, settings: settings, environment: environment)
+        return await redact(
+            before: before, actor: actor, dryRun: dryRun, settings: settings, environment: environment)
     }
 
     /// The account running the command, recorded with the erasure beside `--actor`.

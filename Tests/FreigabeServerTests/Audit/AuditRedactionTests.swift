@@ -441,6 +441,35 @@ struct AuditRedactionTests {
                     ).decode(Int.self).first(where: { _ in true })
                     #expect(untouched == 3)
 
+                    // A dry run counts what is due and erases nothing.
+                    func counts() async throws -> [Int] {
+                        let rows = try await admin.query(
+                            """
+                            SELECT (SELECT count(*) FROM audit_events), (SELECT count(*) FROM audit_redactions),
+                                   (SELECT count(*) FROM audit_seals WHERE redaction_id IS NOT NULL)
+                            """, logger: logger)
+                        for try await (events, redactions, redacted) in rows.decode((Int, Int, Int).self) {
+                            return [events, redactions, redacted]
+                        }
+                        return []
+                    }
+                    let before = try await counts()
+                    let tried = await AuditTool.redact(
+                        before: "2014-01-01", actor: "revision", dryRun: true, settings: audit,
+                        environment: environment)
+                    #expect(tried.succeeded, "\(tried)")
+                    #expect(
+                        tried.standardOutput == [
+                            "Probelauf: Inhalt von 2 Ereignissen und Texte von 0 abgeschlossenen Anträgen vor "
+                                + "2013-12-31T23:00:00.000000Z würden gelöscht (alle geprüft: unverändert seit dem Versiegeln); "
+                                + "nichts gelöscht. (Dry run: 2 events and 0 requests would be erased; nothing erased.)"
+                        ])
+                    #expect(try await counts() == before)
+                    let stillThere = try await admin.query(
+                        "SELECT count(*) FROM audit_seals WHERE payload_salt IS NOT NULL", logger: logger
+                    ).decode(Int.self).first(where: { _ in true })
+                    #expect(stillThere == 3)
+
                     let erased = await AuditTool.redact(
                         before: "2014-01-01", actor: "revision", settings: audit, environment: environment)
                     #expect(erased.succeeded, "\(erased)")
