@@ -50,6 +50,11 @@ public func buildApplication(
     var requests: RequestService?
     var sessions: PostgresSessionDriver?
     if let database = configuration.database {
+        if let risk = database.networkPathRisk {
+            logger.warning(
+                "The database connection is not protected on the network: use db.tls=verify_full",
+                metadata: ["db.host": .string(database.host), "reason": .string(risk)])
+        }
         if configuration.migrateOnStart && database.adminUser != nil {
             try await DatabaseStartup.migrate(database, logger: logger)
         } else {

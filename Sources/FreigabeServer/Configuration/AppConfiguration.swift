@@ -166,9 +166,14 @@ public struct AppConfiguration: Sendable, Equatable {
     }
 
     /// Whether ``host`` is a loopback address, i.e. the server is unreachable from other machines.
-    public var bindsToLoopback: Bool {
+    public var bindsToLoopback: Bool { Self.isLoopback(host) }
+
+    /// `localhost`, `127.0.0.0/8`, `::1`: this machine, reached without a network.
+    static func isLoopback(_ host: String) -> Bool {
         let host = host.lowercased()
-        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { $0.count <= 3 && UInt8($0) != nil }
     }
 }
 

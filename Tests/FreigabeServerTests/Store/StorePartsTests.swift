@@ -65,6 +65,19 @@ struct StorePartsTests {
             ])
         }
         #expect(throws: DatabaseSettings.SettingsError.self) { try DatabaseSettings().clientConfiguration(admin: true) }
+        // Another machine without a checked certificate is warned about at start; this one is not.
+        #expect(settings.networkPathRisk == nil)
+        for (host, tls, ca, warned) in [
+            ("db.stadt.example", "prefer", nil, true), ("db.stadt.example", "disable", nil, true),
+            ("db.stadt.example", "require", nil, true), ("db.stadt.example", "require", "/etc/ca.pem", false),
+            ("127.0.0.1", "prefer", nil, false), ("localhost", "disable", nil, false),
+            ("127.0.0.1.nip.io", "prefer", nil, true), ("[::1]", "prefer", nil, false),
+        ] as [(String, String, String?, Bool)] {
+            var environment = ["FREIGABE_DB_HOST": host, "FREIGABE_DB_TLS": tls]
+            environment["FREIGABE_DB_TLS_CA_FILE"] = ca
+            let risk = try DatabaseSettings(environment: environment).networkPathRisk
+            #expect((risk != nil) == warned, "\(host) \(tls) \(ca ?? "-"): \(risk ?? "nil")")
+        }
         // The server never runs as the tables' owner.
         for (user, admin) in [("freigabe", "freigabe"), ("Freigabe", "freigabe")] {
             #expect(throws: DatabaseSettings.SettingsError.self, "\(user)/\(admin)") {

@@ -36,6 +36,22 @@ public struct DatabaseSettings: Sendable, Hashable {
         case verifyFull = "verify_full"
     }
 
+    /// Why the connection to a database on another machine could be read or changed on the way, or nil
+    /// (loopback, or TLS with a checked certificate). Logged as a warning at start: `prefer` is the
+    /// default because it works with any local server.
+    public var networkPathRisk: String? {
+        guard !AppConfiguration.isLoopback(host) else { return nil }
+        switch tls {
+        case .verifyFull: return nil
+        case .require where caFile != nil: return nil
+        case .disable: return "db.tls=disable: statements, answers and passwords cross the network in clear"
+        case .prefer:
+            return "db.tls=prefer: falls back to no encryption when the server offers none, and does not check "
+                + "the server's certificate"
+        case .require: return "db.tls=require without db.tls_ca_file: anyone on the path can pose as the database"
+        }
+    }
+
     public var host: String
     public var port: Int
     public var database: String
