@@ -5,16 +5,14 @@ import WorkflowEngine
 public enum WorkflowTool {
     /// Validates definition files: one `ok id@version (hash)` line per definition, or one
     /// `file:line: message` line per problem on standard error and failure.
-    public static func validate(paths: [String], extraRoles: [String] = []) -> ToolOutput {
+    public static func validate(paths: [String]) -> ToolOutput {
         var sources: [DefinitionSet.Source] = []
         var unreadable: [String] = []
         for path in paths {
             do { sources.append(try readSource(path)) } catch { unreadable.append(error.description) }
         }
         guard unreadable.isEmpty else { return ToolOutput(standardError: unreadable, succeeded: false) }
-        switch DefinitionSet(parser: WorkflowDefinitionParser.pinningBySHA256(customRoles: Set(extraRoles))).load(
-            sources)
-        {
+        switch DefinitionSet(parser: WorkflowDefinitionParser.pinningBySHA256).load(sources) {
         case .success(let registry):
             return ToolOutput(standardOutput: registry.definitions.map { "ok \($0.pin)" })
         case .failure(let error):
@@ -23,11 +21,10 @@ public enum WorkflowTool {
     }
 
     /// Renders one definition as a Mermaid state diagram.
-    public static func graph(path: String, extraRoles: [String] = []) -> ToolOutput {
+    public static func graph(path: String) -> ToolOutput {
         do {
             let source = try readSource(path)
-            let definition = try WorkflowDefinitionParser.pinningBySHA256(customRoles: Set(extraRoles)).parse(
-                source.text, file: source.file)
+            let definition = try WorkflowDefinitionParser.pinningBySHA256.parse(source.text, file: source.file)
             return ToolOutput(standardOutput: [MermaidGraph.render(definition)])
         } catch let error as UnreadableFile {
             return ToolOutput(standardError: [error.description], succeeded: false)

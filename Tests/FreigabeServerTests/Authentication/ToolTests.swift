@@ -36,6 +36,28 @@ struct ToolTests {
         #expect(WorkflowTool.validate(paths: [directory + "/missing.yaml"]).succeeded == false)
     }
 
+    @Test("workflow validate refuses a role the server would refuse to load, with the same message")
+    func validateMatchesTheServer() throws {
+        let directory = NSTemporaryDirectory() + "freigabe-roles-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let shipped = try String(contentsOfFile: TestSupport.workflowsDirectory + "/shared-data.yaml", encoding: .utf8)
+        let special = directory + "/special.yaml"
+        try shipped.replacingOccurrences(of: "role: isb", with: "role: fachamt_leitung")
+            .write(toFile: special, atomically: true, encoding: .utf8)
+        let output = WorkflowTool.validate(paths: [special])
+        #expect(!output.succeeded)
+        let problem = try #require(output.standardError.first)
+        #expect(problem.contains("fachamt_leitung"), "\(output)")
+        do {
+            _ = try WorkflowLoader.load(directory: directory)
+            Issue.record("the server loaded a role it cannot resolve")
+        } catch {
+            #expect(error.details?.contains(problem) == true || error.description.contains(problem), "\(error)")
+        }
+        #expect(WorkflowTool.validate(paths: [TestSupport.workflowsDirectory + "/shared-data.yaml"]).succeeded)
+    }
+
     @Test("workflow graph prints Mermaid")
     func graph() {
         let output = WorkflowTool.graph(path: TestSupport.workflowsDirectory + "/open-data.yaml")

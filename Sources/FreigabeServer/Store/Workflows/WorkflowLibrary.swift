@@ -19,7 +19,7 @@ public struct WorkflowLibrary: Sendable {
     /// Parses `sources` (as `freigabe workflow validate` does); every problem is reported at once.
     /// Reading a directory of definitions is `WorkflowLoader`'s job.
     public init(
-        sources: [DefinitionSet.Source], parser: WorkflowDefinitionParser = .pinningBySHA256()
+        sources: [DefinitionSet.Source], parser: WorkflowDefinitionParser = .pinningBySHA256
     ) throws(DefinitionError) {
         switch DefinitionSet(parser: parser).loadWithSources(sources) {
         case .success(let loaded):
