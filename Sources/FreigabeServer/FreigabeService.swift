@@ -40,7 +40,7 @@ public enum FreigabeService {
             let values = SettingValues(reader: reader)
             self.shutdownTimeout = try FreigabeService.shutdownTimeout(values)
             self.configuration = try AppConfiguration(values: values)
-            self.unread = ConfigurationSources.unread(given, asked: values.asked.names)
+            self.unread = ConfigurationSources.unread(given, asked: values.asked)
             if let typed = unread.first(where: { $0.source == .commandLine }) {
                 throw ConfigurationError(
                     code: .invalidValue, key: typed.written,

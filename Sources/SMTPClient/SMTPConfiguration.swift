@@ -87,7 +87,13 @@ public struct SMTPConfiguration: Sendable, Hashable, CustomStringConvertible {
         if host == "localhost" || host == "::1" || host == "[::1]" { return true }
         let octets = host.split(separator: ".", omittingEmptySubsequences: false)
         return octets.count == 4 && octets[0] == "127"
-            && octets.allSatisfy { $0.count <= 3 && UInt8($0) != nil }
+            && octets.allSatisfy { Self.isOctet($0) }
+    }
+
+    /// `0` to `255` in plain decimal: no sign, no leading zero (which the C parser reads as octal or refuses).
+    private static func isOctet(_ text: Substring) -> Bool {
+        guard !text.isEmpty, text.count <= 3, text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return false }
+        return (text == "0" || text.first != "0") && (Int(text) ?? 256) <= 255
     }
 
     /// Refuses settings that cannot work or would be unsafe, before anything is sent.

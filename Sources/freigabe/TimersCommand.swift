@@ -2,11 +2,11 @@ import ArgumentParser
 import Foundation
 import FreigabeServer
 
-/// `freigabe timers list [--failing]`: reminders, escalations and expiries as the database holds them.
+/// `freigabe timers list [--failing]`: reminders, escalations, expiries and handovers as the database holds them.
 struct TimersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "timers",
-        abstract: "Inspect reminders, escalations and expiries.",
+        abstract: "Inspect reminders, escalations, expiries and handovers to new holders.",
         discussion: "Connects as the application role with FREIGABE_DB_* (as `freigabe serve`).",
         subcommands: [List.self]
     )

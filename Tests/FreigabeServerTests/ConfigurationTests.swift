@@ -185,6 +185,8 @@ struct ConfigurationTests {
         mail:
           from: freigabe@stadt.example
           from_nme: Freigabe
+        log-level: debug
+        Http: {port: 1}
         """.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
         let environment = [
@@ -200,8 +202,9 @@ struct ConfigurationTests {
         // A typo, a section without its switch (no ldap.url), a variable of some script; never a value.
         #expect(
             settings.unread.map(\.description).sorted() == [
-                "FREIGABE_PG_BIN (Umgebung)", "db.pasword (Datei \(file.path))",
-                "ldap.base_dn (Datei \(file.path))", "mail.from_nme (Datei \(file.path))",
+                "FREIGABE_PG_BIN (Umgebung)", "Http.port (Datei \(file.path))",
+                "db.pasword (Datei \(file.path))", "ldap.base_dn (Datei \(file.path))",
+                "log-level (Datei \(file.path))", "mail.from_nme (Datei \(file.path))",
             ])
         #expect(!settings.unread.map(\.description).joined().contains("geheim1"))
 

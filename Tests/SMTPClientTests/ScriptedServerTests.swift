@@ -339,7 +339,10 @@ import Testing
             try SMTPClient(configuration: SMTPConfiguration(host: "127.0.0.1", clientHostname: "bad name\r\n"))
         }
         // Plain only to a relay on this machine, unless allowed by name.
-        for host in ["mail.stadt.example", "127.example", "127.0.0.1.example", "10.0.0.25", "::2"] {
+        for host in [
+            "mail.stadt.example", "127.example", "127.0.0.1.example", "10.0.0.25", "::2", "127.0.0.08", "127.+1.0.1",
+            "127.0.0.256",
+        ] {
             #expect(throws: SMTPError.self, "\(host)") {
                 try SMTPClient(configuration: SMTPConfiguration(host: host, security: .plaintext))
             }

@@ -173,7 +173,13 @@ public struct AppConfiguration: Sendable, Equatable {
         let host = host.lowercased()
         if host == "localhost" || host == "::1" || host == "[::1]" { return true }
         let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { $0.count <= 3 && UInt8($0) != nil }
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { Self.isOctet($0) }
+    }
+
+    /// `0` to `255` in plain decimal: no sign, no leading zero (which the C parser reads as octal or refuses).
+    private static func isOctet(_ text: Substring) -> Bool {
+        guard !text.isEmpty, text.count <= 3, text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return false }
+        return (text == "0" || text.first != "0") && (Int(text) ?? 256) <= 255
     }
 }
 
@@ -182,7 +188,7 @@ public struct AppConfiguration: Sendable, Equatable {
 /// (`ConfigReader.int(forKey:)` returns nil for `"abc"`).
 struct SettingValues {
     let reader: ConfigReader
-    /// Every key this reading asked for, set or not (see ``ConfigurationSources/unread(_:asked:)``).
+    /// Every key this reading asked for, set or not (see `ConfigurationSources.unread(_:asked:)`).
     var asked = AskedKeys()
 
     /// The trimmed value of `key`; nil if unset or empty (an empty environment variable means "not set").

@@ -10,16 +10,17 @@ final class AskedKeys: Sendable {
     private let keys = Mutex<Set<String>>([])
 
     func insert(_ key: String) {
-        keys.withLock { _ = $0.insert(SettingValues.environmentKey(key)) }
+        keys.withLock { _ = $0.insert(key) }
     }
 
-    /// Every key asked, as the environment spells it (`DB_TLS_CA_FILE`).
-    var names: Set<String> { keys.withLock { $0 } }
+    /// Every key asked, as written in the code and looked up in the file (`db.tls_ca_file`).
+    var all: Set<String> { keys.withLock { $0 } }
 }
 
 /// A setting one of the sources gives, as written there and where, to compare with the keys the
-/// server reads. Names compare as the environment spells them (`DB_TLS_CA_FILE`), the one spelling
-/// every source maps to.
+/// server reads: on the command line and in the environment as the environment spells them
+/// (`DB_TLS_CA_FILE`, which both map to), in the file exactly (the file is looked up by the dotted
+/// path: `db_host` or `http-port` there is read by nothing).
 public struct GivenSetting: Sendable, Hashable, CustomStringConvertible {
     public enum Source: Sendable, Hashable {
         case commandLine
@@ -30,11 +31,17 @@ public struct GivenSetting: Sendable, Hashable, CustomStringConvertible {
     public var written: String
     public var source: Source
 
-    var name: String {
+    /// Whether one of `keys` (as the code asks for them) reads this setting.
+    func isRead(by keys: Set<String>) -> Bool {
         switch source {
-        case .environment: String(written.dropFirst(ConfigurationSources.environmentVariablePrefix.count))
-        case .commandLine: SettingValues.environmentKey(written.dropFirst(2))
-        case .file: SettingValues.environmentKey(written)
+        case .file:
+            return keys.contains(written)
+        case .environment:
+            let name = written.dropFirst(ConfigurationSources.environmentVariablePrefix.count)
+            return keys.contains { SettingValues.environmentKey($0) == name }
+        case .commandLine:
+            let name = SettingValues.environmentKey(written.dropFirst(2))
+            return keys.contains { SettingValues.environmentKey($0) == name }
         }
     }
 
@@ -76,9 +83,9 @@ extension ConfigurationSources {
 
     /// The given settings no reading asked for. The keys the sources themselves consume (the file's
     /// name) always count as read.
-    public static func unread(_ given: [GivenSetting], asked: Set<String>) -> [GivenSetting] {
-        let own = Set([AppConfiguration.Key.configFile].map { SettingValues.environmentKey($0) })
-        return given.filter { !asked.contains($0.name) && !own.contains($0.name) }
+    static func unread(_ given: [GivenSetting], asked: AskedKeys) -> [GivenSetting] {
+        let keys = asked.all.union([AppConfiguration.Key.configFile])
+        return given.filter { !$0.isRead(by: keys) }
     }
 
     private static func fileKeys(_ node: Node, path: [String]) -> [String] {

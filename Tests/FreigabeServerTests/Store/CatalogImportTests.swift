@@ -169,9 +169,19 @@ struct CatalogImportTests {
                     "\(atOwner.id) new_owner owner_review", "\(movesOn.id) new_owner owner_review",
                     "\(atStewards.id) new_stewards steward_review",
                 ])
-            // Bea decides before the timer loop runs: that request's handover is moot.
+            // Bea decides before the timer loop runs: her decision cancels the step's timers, the
+            // handover with them. Were it left (as a timer written by an older release would be), firing
+            // it would find the step moved on and mark it moot.
             let bea = Caller(uid: "bea", displayName: "Bea", clientAddress: "192.0.2.30")
             try await fixture.decide(movesOn, by: bea, at: Clock.days(2))
+            let cancelled = try await fixture.admin.query(
+                "SELECT cancelled_at IS NOT NULL FROM timers WHERE request_id = \(movesOn.id) AND kind = 'new_owner'",
+                logger: logger
+            ).decode(Bool.self).first(where: { _ in true })
+            #expect(cancelled == true)
+            try await fixture.admin.query(
+                "UPDATE timers SET cancelled_at = NULL WHERE request_id = \(movesOn.id) AND kind = 'new_owner'",
+                logger: logger)
             let mailsBefore = try await fixture.outboxTopics(request: movesOn.id)
 
             #expect(try await fixture.service.fireDueTimers(now: Clock.days(2), logger: logger) == 3)
@@ -202,6 +212,81 @@ struct CatalogImportTests {
             let reread = try await fixture.service.request(
                 id: atOwner.id, caller: People.anna, now: Clock.days(3), logger: logger)
             #expect(reread.version == atOwner.version)
+        }
+    }
+
+    @Test(
+        "handovers compare who holds each waiting step before and after: one timer per change of hands, none twice, cancelled by a decision"
+    )
+    func handoversCompareHolders() async throws {
+        try await ServiceFixture.with { fixture in
+            let atStewards = try await fixture.decide(
+                try await fixture.shared("baumkataster"), by: People.otto, at: Clock.start)
+            let atOwner = try await fixture.shared("baumkataster")
+            let title = try await fixture.service.dataset(id: "baumkataster", logger: logger).title
+            let newStewards = "cn=stewards-neu,ou=groups,dc=stadt,dc=example"
+            // Umwelt gets new stewards and the dataset leaves it for Mobilität, which gets the same new
+            // stewards: the request's stewards changed once (umwelt's old group to the new one).
+            let yaml = """
+                domains:
+                  - {id: umwelt, title: Umwelt, steward_group: "\(newStewards)"}
+                  - {id: mobilitaet, title: Mobilität, steward_group: "\(newStewards)"}
+                datasets:
+                  - id: baumkataster
+                    title: \(title)
+                    domain: mobilitaet
+                    owner: otto
+                    classification: public
+                    personal_data: none
+                    protection_need: normal
+                """
+            let document = try CatalogParser.parse(yaml, file: "neu.yaml", format: .yaml)
+            _ = try await CatalogRepository(client: fixture.app).importCatalog(
+                document, file: "neu.yaml", actor: "adam", now: Clock.days(1), logger: logger)
+            func pending() async throws -> [String] {
+                let rows = try await fixture.admin.query(
+                    """
+                    SELECT request_id, kind FROM timers
+                    WHERE kind IN ('new_owner', 'new_stewards') AND fired_at IS NULL AND cancelled_at IS NULL
+                    ORDER BY kind, request_id
+                    """, logger: logger)
+                var found: [String] = []
+                for try await (request, kind) in rows.decode((UUID, String).self) {
+                    found.append(
+                        "\(request == atOwner.id ? "atOwner" : request == atStewards.id ? "atStewards" : "?") \(kind)")
+                }
+                return found
+            }
+            #expect(try await pending() == ["atStewards new_stewards"])
+
+            // Two edits of the owner before the timer loop runs: one timer, for whoever holds it then.
+            for owner in ["bea", "sina"] {
+                _ = try await fixture.service.upsertDataset(
+                    DatasetInput(
+                        id: "baumkataster", title: title, domain: "mobilitaet", owner: owner,
+                        classification: .public, personalData: .none, protectionNeed: .normal),
+                    caller: People.adam, now: Clock.days(1), logger: logger)
+            }
+            #expect(try await pending() == ["atOwner new_owner", "atStewards new_stewards"])
+
+            // The new owner asks a question before the timer fires: the step's timers are moot, the
+            // handover with them.
+            let sina = Caller(uid: "sina", displayName: "Sina", clientAddress: "192.0.2.31")
+            try await fixture.decide(
+                atOwner, by: sina, .requestChanges(question: "Für welche Straßen?"), at: Clock.days(1))
+            #expect(try await pending() == ["atStewards new_stewards"])
+
+            // Firing tells the stewards by mail and announces no second step assignment by webhook.
+            let webhooksBefore = try await fixture.admin.query(
+                "SELECT count(*) FROM outbox WHERE kind = 'webhook'", logger: logger
+            ).decode(Int.self).first(where: { _ in true })
+            let mails = try await fixture.outboxTopics(request: atStewards.id)
+            #expect(try await fixture.service.fireDueTimers(now: Clock.days(1), logger: logger) == 1)
+            #expect(try await fixture.outboxTopics(request: atStewards.id) == mails + ["request_decision"])
+            let webhooksAfter = try await fixture.admin.query(
+                "SELECT count(*) FROM outbox WHERE kind = 'webhook'", logger: logger
+            ).decode(Int.self).first(where: { _ in true })
+            #expect(webhooksAfter == webhooksBefore)
         }
     }
 

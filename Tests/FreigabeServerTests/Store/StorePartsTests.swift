@@ -72,6 +72,7 @@ struct StorePartsTests {
             ("db.stadt.example", "require", nil, true), ("db.stadt.example", "require", "/etc/ca.pem", false),
             ("127.0.0.1", "prefer", nil, false), ("localhost", "disable", nil, false),
             ("127.0.0.1.nip.io", "prefer", nil, true), ("[::1]", "prefer", nil, false),
+            ("127.0.0.08", "prefer", nil, true), ("127.0.0.0", "prefer", nil, false),
         ] as [(String, String, String?, Bool)] {
             var environment = ["FREIGABE_DB_HOST": host, "FREIGABE_DB_TLS": tls]
             environment["FREIGABE_DB_TLS_CA_FILE"] = ca

@@ -14,6 +14,10 @@ public struct WebhookEventSelection: Sendable, Hashable {
     /// Every event type, as if one subscription wanted everything.
     public static let all = WebhookEventSelection(types: Set(WebhookEventType.allCases))
 
+    /// No event: for work that tells people again what receivers already learned (a step handed to new
+    /// holders announces no second `request.step_assigned`; its payload names the role, not people).
+    static let none = WebhookEventSelection(types: [])
+
     private init(types: Set<WebhookEventType>) { self.types = types }
 
     /// The union of the subscriptions' event types (a subscription without `events` wants all).

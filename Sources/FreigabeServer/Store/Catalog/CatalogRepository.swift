@@ -117,6 +117,7 @@ public struct CatalogRepository: Sendable {
             }
             guard problems.isEmpty else { throw CatalogImportError(problems: problems) }
 
+            let holdersBefore = try await WaitingHolders.read(on: connection, logger: logger)
             var report = CatalogImportReport()
             var holderChanges: [HolderChange] = []
             for entry in document.domainEntries {
@@ -141,6 +142,8 @@ public struct CatalogRepository: Sendable {
                 report.reassignedRequests += try await Self.record(
                     change, actor: actor, clientAddress: nil, now: now, on: connection, logger: logger)
             }
+            try await WaitingHolders.read(on: connection, logger: logger).handOver(
+                since: holdersBefore, now: now, on: connection, logger: logger)
             if report.changedAnything {
                 let details = try StoredJSON.encode([
                     "file": [file], "domains_created": report.domainsCreated, "domains_updated": report.domainsUpdated,
@@ -168,7 +171,7 @@ public struct CatalogRepository: Sendable {
 
     /// Records a holder change in the log (`holders_changed`, with the dataset, before and after, and
     /// how many open requests it touches) and returns that count: the people who lost a pending step
-    /// lose it from their inbox, the new ones find it there and are sent its task (``handOver(_:now:on:logger:)``).
+    /// lose it from their inbox, the new ones find it there and are sent its task (``WaitingHolders``).
     static func record(
         _ change: HolderChange, actor: String, clientAddress: String?, now: Date, on connection: PostgresConnection,
         logger: Logger
@@ -195,43 +198,7 @@ public struct CatalogRepository: Sendable {
                 occurredAt: now, actor: actor, datasetID: change.datasetID, event: .holdersChanged,
                 clientAddress: clientAddress, details: try StoredJSON.encode(details)),
             on: connection, logger: logger)
-        try await handOver(change, now: now, on: connection, logger: logger)
         return open
-    }
-
-    /// Schedules, due now, a `new_owner` or `new_stewards` timer for every request whose current step
-    /// waits for the role that changed hands. The server's timer loop fires it through the engine
-    /// (`RequestMachine.tasks(heldBy:)`), which sends the new holders the step's task mail: so also after
-    /// an import from the command line, which has no workflows loaded, and only if the step still waits
-    /// when the timer fires. The old holders' decision links stop working by themselves (they may no
-    /// longer decide).
-    static func handOver(
-        _ change: HolderChange, now: Date, on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        var kinds: [TimerKind] = []
-        if change.fields["owner"] != nil || change.fields["owner_group"] != nil { kinds.append(.newOwner) }
-        if change.fields["steward_group"] != nil {
-            kinds.append(.newStewards)
-        } else if let domains = change.fields["domain"] {
-            // Moved to a domain with the same steward group: nobody new to tell.
-            let groups = try await connection.query(
-                "SELECT count(DISTINCT steward_group_key) FROM domains WHERE id IN (\(domains.0), \(domains.1))",
-                logger: logger
-            ).decode(Int.self).first(where: { _ in true })
-            if groups != 1 { kinds.append(.newStewards) }
-        }
-        for kind in kinds {
-            guard let role = kind.handedOverRole else { continue }
-            try await connection.query(
-                """
-                INSERT INTO timers (request_id, kind, step, due_at, created_at)
-                SELECT r.id, \(kind.rawValue), r.current_step, \(now), \(now)
-                FROM requests r JOIN datasets d ON d.id = r.dataset_id
-                WHERE r.phase = 'in_review' AND r.current_step IS NOT NULL
-                  AND \(role.identifier) = ANY (r.pending_roles)
-                  AND (d.id = \(change.datasetID) OR (\(change.datasetID)::text IS NULL AND d.domain_id = \(change.domainID)))
-                """, logger: logger)
-        }
     }
 
     static func upsert(

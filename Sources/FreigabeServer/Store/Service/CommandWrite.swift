@@ -22,7 +22,7 @@ struct CommandWrite: Sendable {
     var audit: [AuditRow] = []
     var outbox: [OutboxRow] = []
     var timers: [TimerRow] = []
-    /// Steps whose reminders and escalation are moot.
+    /// Steps whose timers (reminder, escalation, handovers to new holders: every kind with a step) are moot.
     var cancelledSteps: [String] = []
     var cancelsExpiry = false
     var now: Date
@@ -93,7 +93,7 @@ struct CommandWrite: Sendable {
             ), cancelled_timers AS (
                 UPDATE timers SET cancelled_at = \(now)
                 WHERE request_id = (SELECT request.id FROM request) AND fired_at IS NULL AND cancelled_at IS NULL
-                  AND ((kind IN ('reminder', 'escalation') AND step = ANY(\(try sql.bind(cancelledSteps))::text[]))
+                  AND (step = ANY(\(try sql.bind(cancelledSteps))::text[])
                        OR (kind IN ('expiry', 'expiry_notice') AND \(try sql.bind(cancelsExpiry))))
             ), new_timers AS (
                 INSERT INTO timers (request_id, kind, step, due_at, created_at)

@@ -193,11 +193,14 @@ extension RequestService {
             guard try await domain.first(where: { _ in true }) != nil else {
                 throw ServiceError.validation(["domain": UserText("catalog.domain_unknown")])
             }
+            let holdersBefore = try await WaitingHolders.read(dataset: input.id, on: connection, logger: logger)
             let (outcome, change) = try await CatalogRepository.upsert(input, on: connection, now: now, logger: logger)
             if let change {
                 _ = try await CatalogRepository.record(
                     change, actor: caller.uid, clientAddress: caller.clientAddress, now: now, on: connection,
                     logger: logger)
+                try await WaitingHolders.read(dataset: input.id, on: connection, logger: logger).handOver(
+                    since: holdersBefore, now: now, on: connection, logger: logger)
             }
             if outcome != .unchanged {
                 try await AuditWriter.insert(

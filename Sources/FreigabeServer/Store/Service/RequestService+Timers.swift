@@ -188,7 +188,11 @@ extension RequestService {
     private func fire(
         kind: String, step: String?, requestID: UUID, now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> String? {
-        guard let kind = TimerKind(rawValue: kind) else { return "unknown timer kind \(kind)" }
+        guard let kind = TimerKind(rawValue: kind) else {
+            // Written by a newer release during a rolling update: an instance that knows the kind fires
+            // it; this one fails the attempt (retried after a back-off) instead of marking it moot.
+            throw ServiceError.internal("unknown timer kind \(kind): fired by an instance of a newer release")
+        }
         // The request row is locked (claimed with the timer): one request's timers one after the other,
         // also across instances (see fireDueTimers), and no command in between.
         guard let record = try await RequestRecord.load(id: requestID, on: connection, logger: logger),
@@ -236,7 +240,7 @@ extension RequestService {
             context: EffectContext(
                 requestID: record.id, number: record.number, kind: record.kind, dataset: dataset,
                 requester: record.requester, details: record.details, clientAddress: nil, now: now,
-                webhookEvents: webhookEvents),
+                webhookEvents: kind.handedOverRole == nil ? webhookEvents : .none),
             into: &write)
         try await write.execute(on: connection, logger: logger)
         logger.info("timer fired", metadata: ["request.state": "\(machine.state.name)"])
