@@ -34,6 +34,8 @@ struct BlockingExecutor: Sendable {
         _ body: @escaping @Sendable (LDAPConnection) throws -> T
     ) async throws -> T {
         let failureMark = try self.breaker.checkNotOpen(operation: operation)
+        // The job stops where its caller stops waiting (``LDAPConnection/jobDeadline``).
+        let deadline = ContinuousClock.now + self.hardDeadline
         return try await withDeadline(self.hardDeadline, operation: operation) {
             let lease = try await pool.acquire(waitingAtMost: self.poolWaitTimeout)
             // No suspension point between acquiring and submitting: the job owns the lease from here
@@ -60,7 +62,7 @@ struct BlockingExecutor: Sendable {
                 }
                 let (result, connection) = Self.perform(
                     lease: lease, settings: settings, serviceAccount: serviceAccount, pool: pool.name,
-                    operation: operation, logger: logger, body)
+                    operation: operation, deadline: deadline, logger: logger, body)
                 // Before the slot is released: a breaker that opens here fails the queued calls, so
                 // that none of them gets this slot and waits for a failing directory in turn.
                 if breaker.record(result, operation: operation) {
@@ -85,16 +87,20 @@ struct BlockingExecutor: Sendable {
         serviceAccount: LDAPConfiguration.ServiceAccount?,
         pool: String,
         operation: String,
+        deadline: ContinuousClock.Instant,
         logger: Logger,
         _ body: (LDAPConnection) throws -> T
     ) -> (Result<T, any Error>, LDAPConnection?) {
         var connection = lease.connection
+        defer { connection?.jobDeadline = nil }
         do {
             if connection == nil {
                 connection = try LDAPConnection.open(settings: settings, serviceAccount: serviceAccount)
                 logger.debug("opened directory connection", metadata: ["ldap.pool": "\(pool)"])
+                connection?.jobDeadline = deadline
                 return (.success(try body(connection!)), connection)
             }
+            connection?.jobDeadline = deadline
             do {
                 return (.success(try body(connection!)), connection)
             } catch let error as LDAPDirectoryError where error.resultCode == LDAP_SERVER_DOWN {
@@ -105,6 +111,7 @@ struct BlockingExecutor: Sendable {
                 connection?.close()
                 connection = nil
                 connection = try LDAPConnection.open(settings: settings, serviceAccount: serviceAccount)
+                connection?.jobDeadline = deadline
                 return (.success(try body(connection!)), connection)
             }
         } catch let error as LDAPDirectoryError {

@@ -67,6 +67,11 @@ private let handleSetupLock = Mutex<Void>(())
 final class LDAPConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     let settings: ConnectionSettings
+    /// When the job holding this connection ends (``BlockingExecutor``): its caller stops waiting then.
+    /// Each operation's timeout is shortened to what is left, and past it an operation fails at once,
+    /// so a job of many searches (a big group's members) frees its connection and thread at the
+    /// deadline instead of running every search left for nobody. Set for each job; only that job reads it.
+    var jobDeadline: ContinuousClock.Instant?
 
     private init(handle: OpaquePointer, settings: ConnectionSettings) {
         self.handle = handle
@@ -225,6 +230,7 @@ final class LDAPConnection: @unchecked Sendable {
     /// accounts that cannot bind with a password).
     func bind(dn: String, password: String) throws(LDAPDirectoryError) {
         assertBlockingAllowed()
+        _ = try self.timeLeft(for: "bind")
         let handle = try self.liveHandle()
         var bytes = Array(password.utf8)
         let rc = bytes.withUnsafeMutableBytes { buffer in
@@ -260,9 +266,9 @@ final class LDAPConnection: @unchecked Sendable {
         sizeLimit: Int32 = 0
     ) throws(LDAPDirectoryError) -> SearchResult {
         assertBlockingAllowed()
+        let timeout = try self.timeLeft(for: "search").timeval
         let handle = try self.liveHandle()
         var message: OpaquePointer?
-        let timeout = self.settings.operationTimeout.timeval
         let rc = withNullTerminatedCStrings(attributes) { attributeArray in
             cldap_search(
                 handle, base, scope.rawValue, filter, attributeArray, timeout.seconds, timeout.microseconds,
@@ -284,6 +290,21 @@ final class LDAPConnection: @unchecked Sendable {
         default:
             throw self.error(rc, phase: .operation, operation: "search")
         }
+    }
+
+    /// The operation timeout, or what is left of ``jobDeadline`` when that is shorter.
+    private func timeLeft(for operation: String) throws(LDAPDirectoryError) -> Duration {
+        let limit = self.settings.operationTimeout
+        guard let deadline = self.jobDeadline else { return limit }
+        let left = deadline - ContinuousClock.now
+        guard left >= .milliseconds(1) else {
+            // Nothing was sent: the connection stays usable (a server-side code, not a client one).
+            throw LDAPDirectoryError(
+                code: .timeout, message: "The directory did not answer in time.",
+                resultCode: LDAP_TIMELIMIT_EXCEEDED,
+                details: "\(operation) on \(self.settings.url) not started: the job's deadline has passed")
+        }
+        return min(limit, left)
     }
 
     func close() {

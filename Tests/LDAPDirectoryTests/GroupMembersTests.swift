@@ -54,6 +54,35 @@ struct GroupMembersTests {
         }
     }
 
+    @Test("a job of many searches on a slow directory ends at its caller's deadline, not after its last search")
+    func bigGroupOnASlowDirectory() async throws {
+        let base = try Slapd.baseDN
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let group = "cn=big-\(suffix),ou=groups,\(base)"
+        // 60 members (that do not exist): one job of 61 base searches.
+        let members = (1...60).map { "member: uid=ghost\($0)-\(suffix),ou=people,\(base)" }.joined(separator: "\n")
+        try Slapd.modify("dn: \(group)\nchangetype: add\nobjectClass: groupOfNames\ncn: big-\(suffix)\n\(members)\n")
+        defer { try? Slapd.modify("dn: \(group)\nchangetype: delete\n") }
+        // Every answer 250 ms late: the searches would take 15 s; the caller waits at most
+        // network + 3 × operation timeout + 1 s = 5 s.
+        let proxy = try TCPProxy(targetPort: try Slapd.port(of: try Slapd.url), answerDelay: .milliseconds(250))
+        defer { proxy.stop() }
+        var configuration = try Slapd.configuration(url: "ldap://127.0.0.1:\(proxy.port)")
+        configuration.networkTimeout = .seconds(1)
+        configuration.operationTimeout = .seconds(1)
+        try await Slapd.withDirectory(configuration) { directory async throws in
+            let error = await #expect(throws: LDAPDirectoryError.self) {
+                try await directory.memberUsernames(ofGroup: group)
+            }
+            #expect(error?.code == .timeout)
+            // The job stopped with its caller: no search is answered after it (one in flight may be).
+            try await Task.sleep(for: .seconds(1))
+            let settled = proxy.answersPassedOn
+            try await Task.sleep(for: .seconds(2))
+            #expect(proxy.answersPassedOn == settled, "searches went on after the deadline")
+        }
+    }
+
     @Test("a DN that does not parse is refused before the directory is asked")
     func invalidDN() async throws {
         _ = try await Slapd.withDirectory(try Slapd.configuration()) { directory async throws in

@@ -299,14 +299,18 @@ final class TCPProxy: @unchecked Sendable {
     let port: UInt16
     private let listener: TCPListener
     private let targetPort: UInt16
+    /// Held back before each piece of the server's answer is passed on: a slow directory.
+    private let answerDelay: Duration
     private let lock = NSLock()
     private var connections: [Int32] = []
     private var stopped = false
+    private var answers = 0
 
-    init(targetPort: UInt16, port: UInt16 = 0) throws {
+    init(targetPort: UInt16, port: UInt16 = 0, answerDelay: Duration = .zero) throws {
         self.listener = try TCPListener(port: port)
         self.port = self.listener.port
         self.targetPort = targetPort
+        self.answerDelay = answerDelay
         Thread.detachNewThread { [self] in self.acceptLoop() }
     }
 
@@ -321,6 +325,11 @@ final class TCPProxy: @unchecked Sendable {
 
     var openConnections: Int {
         self.lock.withLock { self.connections.count }
+    }
+
+    /// Pieces of the server's answers passed on so far.
+    var answersPassedOn: Int {
+        self.lock.withLock { self.answers }
     }
 
     func stop() {
@@ -369,6 +378,13 @@ final class TCPProxy: @unchecked Sendable {
                 let to = index == 0 ? b : a
                 let count = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
                 if count <= 0 { break loop }
+                if index == 1 {
+                    if self.answerDelay > .zero {
+                        let (seconds, attoseconds) = self.answerDelay.components
+                        usleep(useconds_t(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+                    }
+                    self.lock.withLock { self.answers += 1 }
+                }
                 var written = 0
                 while written < count {
                     let n = buffer.withUnsafeBytes {
