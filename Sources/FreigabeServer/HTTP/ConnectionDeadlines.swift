@@ -10,8 +10,10 @@ import NIOHTTPTypes
 ///   (request line and header fields) must be complete within the header timeout: a slowloris client
 ///   trickling a header byte now and then is closed (with 408).
 /// - Between requests, a keep-alive connection that sends nothing is closed after the idle timeout.
-/// - While a request is being answered nothing is timed here; a stalled request body is bounded by
-///   Hummingbird's own idle timeout (`HTTP1Channel.Configuration.idleTimeout`, the same value).
+/// - While a request is being answered, a client that stops reading it (the connection stays unable to
+///   take more than the kernel's buffers hold) is cut off after the idle timeout: a long answer such as
+///   an audit export does not wait for it for ever. A stalled request body is bounded by Hummingbird's
+///   own idle timeout (`HTTP1Channel.Configuration.idleTimeout`, the same value).
 struct ConnectionDeadlines {
     enum Phase: Equatable {
         /// Waiting for (the rest of) a request head since `since`.
@@ -25,11 +27,15 @@ struct ConnectionDeadlines {
     enum Expiry: Equatable {
         case header
         case idle
+        /// The client has read nothing of what we write since the idle timeout.
+        case stalledReader
     }
 
     let headerTimeout: TimeAmount
     let idleTimeout: TimeAmount
     private(set) var phase: Phase
+    /// Since when the connection takes no more of what we write; nil while it does.
+    private(set) var unwritableSince: NIODeadline?
 
     init(headerTimeout: TimeAmount, idleTimeout: TimeAmount, openedAt now: NIODeadline) {
         self.headerTimeout = headerTimeout
@@ -37,12 +43,24 @@ struct ConnectionDeadlines {
         self.phase = .readingHead(since: now)
     }
 
-    /// When the current phase runs out, if it can.
+    /// When the current phase runs out, or the client that stopped reading, if either can.
     var deadline: NIODeadline? {
-        switch phase {
-        case .readingHead(let since): since + headerTimeout
-        case .idle(let since): since + idleTimeout
-        case .answering: nil
+        let phaseDeadline: NIODeadline? =
+            switch phase {
+            case .readingHead(let since): since + headerTimeout
+            case .idle(let since): since + idleTimeout
+            case .answering: nil
+            }
+        guard let stalled = unwritableSince.map({ $0 + idleTimeout }) else { return phaseDeadline }
+        return min(phaseDeadline ?? stalled, stalled)
+    }
+
+    /// The connection stopped taking what we write (our buffer passed its high-water mark), or took it again.
+    mutating func writabilityChanged(isWritable: Bool, at now: NIODeadline) {
+        if isWritable {
+            unwritableSince = nil
+        } else if unwritableSince == nil {
+            unwritableSince = now
         }
     }
 
@@ -76,6 +94,7 @@ struct ConnectionDeadlines {
     /// Whether the connection has run out of time at `now`, and in which phase.
     func expiry(at now: NIODeadline) -> Expiry? {
         guard let deadline, now >= deadline else { return nil }
+        if let since = unwritableSince, now >= since + idleTimeout { return .stalledReader }
         switch phase {
         case .readingHead: return .header
         case .idle: return .idle
@@ -161,6 +180,14 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
         context.write(data, promise: promise)
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if !answered {
+            deadlines?.writabilityChanged(isWritable: context.channel.isWritable, at: .now())
+            reschedule(context)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // The decoder reports every later read as an error too; our answer has been given.
         guard !answered else { return }
@@ -190,7 +217,7 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
             timer = nil
             switch deadlines?.expiry(at: .now()) {
             case .header: answerAndClose(context, status: .requestTimeout)
-            case .idle: context.close(promise: nil)
+            case .idle, .stalledReader: context.close(promise: nil)
             case nil: reschedule(context)
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 
 @testable import FreigabeServer
@@ -77,6 +78,28 @@ struct ConnectionLimitsTests {
         }
     }
 
+    @Test("a client that stops reading a long answer is cut off after the idle timeout", .runsAlone)
+    func stalledReader() async throws {
+        // A 32 MB static file: more than the kernel's buffers on both sides hold.
+        let templates = FileManager.default.temporaryDirectory.appendingPathComponent("templates-\(UUID())").path
+        try FileManager.default.copyItem(atPath: TestSupport.templatesDirectory, toPath: templates)
+        defer { try? FileManager.default.removeItem(atPath: templates) }
+        let size = 32 << 20
+        try Data(count: size).write(to: URL(fileURLWithPath: templates + "/static/big.bin"))
+        var configuration = Self.configuration(header: 5, idle: 2)
+        configuration.templatesDirectory = templates
+        try await LiveServer.run(configuration) { port async throws in
+            let socket = try StalledReader(port: port)
+            defer { socket.close() }
+            try socket.send("GET /static/big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            // Reads nothing for longer than the idle timeout, then everything there is.
+            try await Task.sleep(for: .seconds(4))
+            let (received, closed) = try await socket.drain(for: .seconds(5))
+            #expect(closed, "the server still writes after \(received) bytes")
+            #expect(received < size, "the whole file arrived: \(received) bytes")
+        }
+    }
+
     @Test("a 20 KB header gets 431")
     func oversizedHeader() async throws {
         try await LiveServer.run(Self.configuration()) { port async throws in
@@ -104,4 +127,53 @@ struct ConnectionLimitsTests {
             #expect(options.headers["allow"] == "GET, HEAD, OPTIONS")
         }
     }
+}
+
+/// A client socket with a small receive window that reads only when told to.
+private final class StalledReader: Sendable {
+    let descriptor: Int32
+
+    init(port: Int) throws {
+        descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var window: Int32 = 4096
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &window, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw LiveServer.LiveServerError("connect failed: \(errno)") }
+    }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        guard Glibc.send(descriptor, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else {
+            throw LiveServer.LiveServerError("send failed: \(errno)")
+        }
+    }
+
+    /// Reads for at most `limit`: the bytes received and whether the server closed the connection.
+    func drain(for limit: Duration) async throws -> (bytes: Int, closed: Bool) {
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+        let end = ContinuousClock.now + limit
+        var total = 0
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while ContinuousClock.now < end {
+            let count = buffer.withUnsafeMutableBytes { Glibc.recv(descriptor, $0.baseAddress, $0.count, 0) }
+            if count == 0 { return (total, true) }
+            if count > 0 {
+                total += count
+                continue
+            }
+            guard errno == EAGAIN || errno == EWOULDBLOCK else { return (total, true) }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return (total, false)
+    }
+
+    func close() { _ = Glibc.close(descriptor) }
 }

@@ -74,4 +74,26 @@ struct HTTPServerSettingsTests {
         #expect(machine.deadline == start + .seconds(7))
         #expect(machine.mayAnswer)
     }
+
+    @Test("connection deadlines: a client that stops reading an answer runs out after the idle timeout")
+    func stalledReader() {
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        var machine = ConnectionDeadlines(headerTimeout: .seconds(2), idleTimeout: .seconds(10), openedAt: start)
+        machine.headReceived()
+        machine.writabilityChanged(isWritable: false, at: start + .seconds(1))
+        // A second notice does not move the start of the stall.
+        machine.writabilityChanged(isWritable: false, at: start + .seconds(5))
+        #expect(machine.deadline == start + .seconds(11))
+        #expect(machine.expiry(at: start + .seconds(10)) == nil)
+        #expect(machine.expiry(at: start + .seconds(11)) == .stalledReader)
+        // Reading again lifts it: an answer that simply takes long is not timed.
+        machine.writabilityChanged(isWritable: true, at: start + .seconds(6))
+        #expect(machine.deadline == nil)
+        #expect(machine.expiry(at: start + .seconds(60)) == nil)
+        // Stalled between requests (our last answer still in the buffer): the earlier deadline wins.
+        machine.responseEnded(at: start + .seconds(20))
+        machine.writabilityChanged(isWritable: false, at: start + .seconds(25))
+        #expect(machine.deadline == start + .seconds(30))
+        #expect(machine.expiry(at: start + .seconds(35)) == .stalledReader)
+    }
 }
