@@ -309,6 +309,23 @@ struct WebhookPartsTests {
         #expect(try await configuration(environment).webhooks.subscriptions.count == 1)
     }
 
+    @Test("host lookups: at most so many under way at once, a slot back when a lookup ends")
+    func lookupSlots() async throws {
+        let slots = LookupSlots(capacity: 2)
+        #expect(slots.take() && slots.take())
+        #expect(!slots.take(), "a third lookup while two hang")
+        #expect(slots.inUse == 2)
+        slots.release()
+        #expect(slots.take())
+        slots.release()
+        slots.release()
+        #expect(slots.inUse == 0)
+        // The resolver's own slot comes back after a lookup (from /etc/hosts: no network needed).
+        #expect(try await HostResolver.addresses(of: "localhost", port: 80, timeout: .seconds(5)).isEmpty == false)
+        for _ in 0..<100 where HostResolver.slots.inUse > 0 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(HostResolver.slots.inUse == 0)
+    }
+
     @Test("an allow-list entry must name a range: at least /8 of IPv4, also inside IPv6 ranges wrapping it")
     func allowListRanges() {
         let narrow = [

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -117,23 +118,41 @@ struct AddressPolicy: Sendable, Hashable {
     }
 }
 
-/// The addresses of a host name, from the system resolver (`getaddrinfo`, on NIO's thread pool: it
+/// The addresses of a host name, from the system resolver (`getaddrinfo`, on a thread pool: it
 /// blocks). getaddrinfo cannot be cancelled, so the wait is bounded by racing it against a timer on
 /// the same promise: after `timeout` the caller goes on and the lookup ends on its own later.
+///
+/// The lookups have threads of their own, not NIO's shared pool, where the files the pages need are
+/// read: a resolver that does not answer blocks only them. And at most ``LookupSlots/capacity`` lookups
+/// are under way at once; past that, a lookup fails at once instead of queueing behind hung ones.
 enum HostResolver {
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }
 
+    private static let threads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        return pool
+    }()
+    static let slots = LookupSlots(capacity: 8)
+
     static func addresses(of host: String, port: Int, timeout: Duration) async throws -> [IPAddress] {
         if let literal = IPAddress(host) { return [literal] }
+        guard slots.take() else {
+            throw Failure(
+                description:
+                    "„\(host)“ nicht aufgelöst: \(slots.capacity) Auflösungen hängen noch (DNS antwortet nicht)")
+        }
         let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
         let promise = eventLoop.makePromise(of: [IPAddress].self)
         // A promise completed twice keeps the first result: whichever of lookup and timer ends first.
         let timer = eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
             promise.fail(Failure(description: "„\(host)“ nicht binnen \(timeout) aufgelöst"))
         }
-        NIOThreadPool.singleton.submit { state in
+        threads.submit { state in
+            // Released when the lookup itself ends, not when the caller stops waiting.
+            defer { slots.release() }
             guard case .active = state else {
                 promise.fail(Failure(description: "Thread-Pool beendet"))
                 return
@@ -177,4 +196,23 @@ enum HostResolver {
             return unique
         }
     }
+}
+
+/// How many lookups may be under way at once (hung ones included).
+final class LookupSlots: Sendable {
+    let capacity: Int
+    private let taken = Atomic<Int>(0)
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Takes a slot; false when all are taken.
+    func take() -> Bool {
+        if taken.add(1, ordering: .relaxed).newValue <= capacity { return true }
+        taken.subtract(1, ordering: .relaxed)
+        return false
+    }
+
+    func release() { taken.subtract(1, ordering: .relaxed) }
+
+    var inUse: Int { taken.load(ordering: .relaxed) }
 }
