@@ -81,6 +81,11 @@ struct OutboxDispatcher: Sendable {
         let rows = try await OutboxStore.claim(
             client: client, now: now, limit: settings.batchSize, lease: settings.lease, token: token, logger: logger)
         guard !rows.isEmpty else { return RoundReport() }
+        // The rows must be recorded before their lease runs out and another dispatcher may claim them:
+        // lookups may start during the first quarter of the lease, the session ends at half of it.
+        let claimed = ContinuousClock.now
+        let lookupsEnd = claimed + settings.lease / 4
+        let sessionEnd = claimed + settings.lease / 2
         // Each row asks the directory for its recipients and the database for their deputies: a few
         // rows at a time, so a round waits for about a quarter of the lookups' sum (`make bench`'s mail
         // delay at 100 decisions/s was bound by them one after the other) while the pages and the API
@@ -89,6 +94,18 @@ struct OutboxDispatcher: Sendable {
             var pending = rows.enumerated().makeIterator()
             func startNext() {
                 guard let (index, row) = pending.next() else { return }
+                guard ContinuousClock.now < lookupsEnd else {
+                    // A slow directory: the row waits for the next round (an attempt, with its back-off).
+                    group.addTask {
+                        (
+                            index,
+                            Plan(
+                                row: row, topic: "?",
+                                temporaryProblem: "Empfänger nicht rechtzeitig ermittelt (Verzeichnis zu langsam)")
+                        )
+                    }
+                    return
+                }
                 group.addTask { (index, await self.prepare(row, now: now)) }
             }
             for _ in 0..<Self.concurrentPreparations { startNext() }
@@ -105,7 +122,7 @@ struct OutboxDispatcher: Sendable {
         let messages = plans.flatMap { $0.messages.map(\.message) }
         if !messages.isEmpty {
             do {
-                for result in try await send(messages) { results[result.messageID] = result }
+                for result in try await send(messages, until: sessionEnd) { results[result.messageID] = result }
             } catch {
                 sessionError = error
                 logger.warning(
@@ -150,13 +167,17 @@ struct OutboxDispatcher: Sendable {
         return report
     }
 
-    /// The session over the batch, ended after half the lease at the latest (each SMTP step has its own
-    /// timeout, but twenty slow ones add up): the rows must be recorded before another dispatcher may
-    /// claim them again. Cancelling closes the connection, and the session still reports what the server
-    /// took by then: those messages are recorded as delivered, never sent again.
-    private func send(_ messages: [MailMessage]) async throws(SMTPError) -> [DeliveryResult] {
+    /// The session over the batch, ended at `end` (half the lease after the claim) at the latest (each
+    /// SMTP step has its own timeout, but twenty slow ones add up): the rows must be recorded before
+    /// another dispatcher may claim them again. Cancelling closes the connection, and the session still
+    /// reports what the server took by then: those messages are recorded as delivered, never sent again.
+    private func send(
+        _ messages: [MailMessage], until end: ContinuousClock.Instant
+    ) async throws(SMTPError)
+        -> [DeliveryResult]
+    {
         let smtp = self.smtp
-        let deadline = settings.lease / 2
+        let deadline = max(end - ContinuousClock.now, .zero)
         typealias Session = Result<[DeliveryResult], SMTPError>
         let (outcome, timedOut) = await withTaskGroup(of: Session?.self, returning: (Session?, Bool).self) { group in
             group.addTask {
@@ -182,7 +203,8 @@ struct OutboxDispatcher: Sendable {
         case .failure(let error)? where !timedOut: throw error
         case .failure, nil:
             throw SMTPError(
-                code: .timeout, isTemporary: true, details: "session longer than \(deadline) (half the lease)")
+                code: .timeout, isTemporary: true,
+                details: "session longer than \(deadline) (half the lease after the claim, less the lookups)")
         }
     }
 

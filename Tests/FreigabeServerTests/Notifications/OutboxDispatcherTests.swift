@@ -464,6 +464,28 @@ struct OutboxDispatcherTests {
         }
     }
 
+    @Test("rows whose recipients are not looked up within a quarter of the lease wait for the next round")
+    func lookupsBoundedByTheLease() async throws {
+        try await MailFixture.with { fixture in
+            _ = try await fixture.service.shared("baumkataster")
+            var settings = fixture.settings
+            // No time at all for lookups: as if the directory had taken the whole quarter.
+            settings.lease = .zero
+            let start = Date()
+            let report = try await fixture.dispatcher(settings: settings).runRound(now: start)
+            #expect(report == .init(claimed: 2, retried: 2), "\(report)")
+            for row in try await fixture.rows() {
+                #expect(row.attempts == 1 && row.sentAt == nil && row.deliveredTo.isEmpty)
+                #expect(
+                    row.lastError == "vorübergehend: Empfänger nicht rechtzeitig ermittelt (Verzeichnis zu langsam)")
+            }
+            #expect(try await MailSink.mails(host: fixture.host).isEmpty)
+            // With time for them, the next round sends both.
+            let later = start.addingTimeInterval(6)
+            #expect(try await fixture.dispatcher().runRound(now: later) == .init(claimed: 2, sent: 2))
+        }
+    }
+
     @Test("the retry schedule runs out: the row is marked failed")
     func scheduleRunsOut() async throws {
         try await MailFixture.with { fixture in
