@@ -43,6 +43,19 @@ struct AuditRedaction: Sendable {
         var redactionID: Int64?
         /// The database role that erased (`session_user`), as recorded.
         var databaseRole: String?
+        var copies = Copies()
+    }
+
+    /// Copies of personal data outside the log that go with an erasure: the notifications of the erased
+    /// requests and those of no request before the cut-off (a mail names its recipients and carries the
+    /// question or reason; `audit_redact` deletes them), the answers stored for an `Idempotency-Key`
+    /// before it (a whole request; `audit_redact` too), and decision links (see ``run(_:logger:)``).
+    struct Copies: Sendable, Hashable {
+        var messages = 0
+        var storedAnswers = 0
+        var links = 0
+
+        var isEmpty: Bool { messages + storedAnswers + links == 0 }
     }
 
     /// Checks the command line before anything is opened: DATE well-formed (`YYYY-MM-DD`, the start of
@@ -105,16 +118,10 @@ struct AuditRedaction: Sendable {
                 hashes.writeBytes(sealed.payloadHash.bytes)
             }
             guard !sequences.isEmpty else { return Outcome(erasedCount: 0) }
-            if order.dryRun {
-                // The requests `audit_redact` would take with them (its `UPDATE requests … WHERE`).
-                let requests = try await connection.query(
-                    """
-                    SELECT count(*) FROM requests
-                    WHERE phase IN ('closed', 'published') AND updated_at < \(order.before) AND redaction_id IS NULL
-                    """, logger: logger
-                ).decode(Int.self).first(where: { _ in true })
-                return Outcome(erasedCount: sequences.count, requestCount: requests ?? 0)
-            }
+            // A dry run does all of it under a savepoint that is rolled back: its counts are exactly
+            // what would go, from the one place that decides it (`audit_redact`).
+            if order.dryRun { try await connection.query("SAVEPOINT dry_run", logger: logger) }
+            let before = try await Copies.count(on: connection, logger: logger)
             let id = try await connection.query(
                 """
                 SELECT audit_redact(\(order.before), \(order.actor), \(order.osUser), \(Int32(order.retentionYears)),
@@ -122,16 +129,52 @@ struct AuditRedaction: Sendable {
                 """, logger: logger
             ).decode(Int64.self).first(where: { _ in true })
             guard let id else { throw ServiceError.internal("audit_redact returned no erasure") }
+            // The decision links of the erased requests, and every link expired before the cut-off: who
+            // was asked to decide what (migration 10's function leaves them).
+            try await connection.query(
+                """
+                DELETE FROM decision_links
+                WHERE request_id IN (SELECT id FROM requests WHERE redaction_id = \(id))
+                   OR expires_at < \(order.before)
+                """, logger: logger)
+            let after = try await Copies.count(on: connection, logger: logger)
             let recorded = try await connection.query(
                 """
                 SELECT database_role, (SELECT count(*) FROM requests WHERE redaction_id = \(id))
                 FROM audit_redactions WHERE id = \(id)
                 """, logger: logger
             ).decode((String, Int).self).first(where: { _ in true })
-            return Outcome(
+            var outcome = Outcome(
                 erasedCount: sequences.count, requestCount: recorded?.1 ?? 0, redactionID: id,
-                databaseRole: recorded?.0)
+                databaseRole: recorded?.0, copies: before - after)
+            if order.dryRun {
+                try await connection.query("ROLLBACK TO SAVEPOINT dry_run", logger: logger)
+                outcome.redactionID = nil
+                outcome.databaseRole = nil
+            }
+            return outcome
         }
+    }
+}
+
+extension AuditRedaction.Copies {
+    /// How many of each kind there are now.
+    static func count(on connection: PostgresConnection, logger: Logger) async throws -> Self {
+        let rows = try await connection.query(
+            """
+            SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM idempotency_keys),
+                   (SELECT count(*) FROM decision_links)
+            """, logger: logger)
+        for try await (messages, answers, links) in rows.decode((Int, Int, Int).self) {
+            return Self(messages: messages, storedAnswers: answers, links: links)
+        }
+        return Self()
+    }
+
+    static func - (before: Self, after: Self) -> Self {
+        Self(
+            messages: before.messages - after.messages, storedAnswers: before.storedAnswers - after.storedAnswers,
+            links: before.links - after.links)
     }
 }
 

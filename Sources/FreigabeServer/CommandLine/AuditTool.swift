@@ -315,13 +315,26 @@ public enum AuditTool {
                 try await AuditRedaction(client: client).run(order, logger: logger)
             }
             let day = AuditTimestamp(order.before).rfc3339 ?? before
+            let copies = outcome.copies
+            let copiesLine =
+                copies.isEmpty
+                ? []
+                : [
+                    (dryRun ? "Außerdem würden gelöscht: " : "Außerdem gelöscht: ")
+                        + "\(copies.messages) Benachrichtigungen, \(copies.storedAnswers) gespeicherte API-Antworten "
+                        + "und \(copies.links) Entscheidungslinks. (Also " + (dryRun ? "to be erased" : "erased")
+                        + ": \(copies.messages) notifications, \(copies.storedAnswers) stored answers, "
+                        + "\(copies.links) decision links.)"
+                ]
             if dryRun && outcome.erasedCount > 0 {
-                return ToolOutput(standardOutput: [
-                    "Probelauf: Inhalt von \(outcome.erasedCount) Ereignissen und Texte von \(outcome.requestCount) "
-                        + "abgeschlossenen Anträgen vor \(day) würden gelöscht (alle geprüft: unverändert seit dem "
-                        + "Versiegeln); nichts gelöscht. (Dry run: \(outcome.erasedCount) events and "
-                        + "\(outcome.requestCount) requests would be erased; nothing erased.)"
-                ])
+                // Counted in a transaction that was rolled back: nothing is recorded, nothing gone.
+                return ToolOutput(
+                    standardOutput: [
+                        "Probelauf: Inhalt von \(outcome.erasedCount) Ereignissen und Texte von \(outcome.requestCount) "
+                            + "abgeschlossenen Anträgen vor \(day) würden gelöscht (alle geprüft: unverändert seit dem "
+                            + "Versiegeln); nichts gelöscht. (Dry run: \(outcome.erasedCount) events and "
+                            + "\(outcome.requestCount) requests would be erased; nothing erased.)"
+                    ] + copiesLine)
             }
             guard let id = outcome.redactionID else {
                 return ToolOutput(standardOutput: [
@@ -329,13 +342,15 @@ public enum AuditTool {
                         + "(Nothing due before \(day); nothing erased.)"
                 ])
             }
-            return ToolOutput(standardOutput: [
-                "Inhalt von \(outcome.erasedCount) Ereignissen und Texte von \(outcome.requestCount) abgeschlossenen "
-                    + "Anträgen vor \(day) gelöscht (Löschung #\(id) von \(order.actor), "
-                    + "Datenbankrolle \(outcome.databaseRole ?? "?"), Aufbewahrungsfrist \(order.retentionYears) Jahre).",
-                "Die Löschung ist selbst ein Ereignis des Protokolls (payloads_redacted) und wird mit dem nächsten "
-                    + "Checkpoint versiegelt; freigabe audit verify prüft weiter alles.",
-            ])
+            return ToolOutput(
+                standardOutput: [
+                    "Inhalt von \(outcome.erasedCount) Ereignissen und Texte von \(outcome.requestCount) abgeschlossenen "
+                        + "Anträgen vor \(day) gelöscht (Löschung #\(id) von \(order.actor), "
+                        + "Datenbankrolle \(outcome.databaseRole ?? "?"), Aufbewahrungsfrist \(order.retentionYears) Jahre)."
+                ] + copiesLine + [
+                    "Die Löschung ist selbst ein Ereignis des Protokolls (payloads_redacted) und wird mit dem nächsten "
+                        + "Checkpoint versiegelt; freigabe audit verify prüft weiter alles."
+                ])
         } catch let refusal as RedactionRefusal {
             return ToolOutput(standardError: ["\(refusal)"], succeeded: false)
         } catch {

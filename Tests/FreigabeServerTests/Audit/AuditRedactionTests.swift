@@ -418,6 +418,29 @@ struct AuditRedactionTests {
                     let sealer = AuditSealer(client: app, signer: Self.signer, checkpointFile: nil)
                     _ = try await sealer.sealAll(now: Date(), logger: logger)
                     let audit = AuditSettings()
+                    // Copies outside the log: two mails of no request from 2012, an answer stored for an
+                    // Idempotency-Key in 2012 and one from 2025.
+                    try await admin.query(
+                        """
+                        INSERT INTO outbox (kind, topic, payload, created_at, available_at, sent_at) VALUES
+                            ('mail', 'rejected', '{"text": "Begründung von 2012"}', '2012-05-04T10:00:00Z',
+                             '2012-05-04T10:00:00Z', '2012-05-04T10:01:00Z'),
+                            ('mail', 'rejected', '{"text": "wartet"}', '2012-05-04T10:00:00Z',
+                             '2012-05-04T10:00:00Z', NULL)
+                        """, logger: logger)
+                    try await admin.query(
+                        """
+                        INSERT INTO idempotency_keys (actor, key, operation, fingerprint, status, response, created_at)
+                        VALUES ('anna', 'k1', 'create', '\\x00', 201, '{"purpose": "alt"}', '2012-05-04T10:00:00Z'),
+                               ('anna', 'k2', 'create', '\\x00', 201, '{"purpose": "neu"}', '2025-05-04T10:00:00Z')
+                        """, logger: logger)
+                    func copies() async throws -> [Int] {
+                        let rows = try await admin.query(
+                            "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM idempotency_keys)",
+                            logger: logger)
+                        for try await (outbox, keys) in rows.decode((Int, Int).self) { return [outbox, keys] }
+                        return []
+                    }
 
                     // Hostile input changes nothing and fails.
                     for before in ["2099-01-01", "2020-01-01", "morgen", "2014-01-01' OR '1'='1"] {
@@ -462,8 +485,12 @@ struct AuditRedactionTests {
                         tried.standardOutput == [
                             "Probelauf: Inhalt von 2 Ereignissen und Texte von 0 abgeschlossenen Anträgen vor "
                                 + "2013-12-31T23:00:00.000000Z würden gelöscht (alle geprüft: unverändert seit dem Versiegeln); "
-                                + "nichts gelöscht. (Dry run: 2 events and 0 requests would be erased; nothing erased.)"
+                                + "nichts gelöscht. (Dry run: 2 events and 0 requests would be erased; nothing erased.)",
+                            "Außerdem würden gelöscht: 2 Benachrichtigungen, 1 gespeicherte API-Antworten und "
+                                + "0 Entscheidungslinks. (Also to be erased: 2 notifications, 1 stored answers, "
+                                + "0 decision links.)",
                         ])
+                    #expect(try await copies() == [2, 2])
                     #expect(try await counts() == before)
                     let stillThere = try await admin.query(
                         "SELECT count(*) FROM audit_seals WHERE payload_salt IS NOT NULL", logger: logger
@@ -477,6 +504,10 @@ struct AuditRedactionTests {
                         erased.standardOutput.first?.hasPrefix(
                             "Inhalt von 2 Ereignissen und Texte von 0 abgeschlossenen")
                             == true, "\(erased)")
+                    #expect(erased.standardOutput.contains { $0.hasPrefix("Außerdem gelöscht: 2 Benachrichtigungen") })
+                    // The newer answer stays.
+                    let left = try await copies()
+                    #expect(left == [0, 1], "\(left)")
                     _ = try await sealer.sealAll(now: Date(), logger: logger)
 
                     let verified = await AuditTool.verify(
