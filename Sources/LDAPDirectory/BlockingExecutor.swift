@@ -110,6 +110,8 @@ struct BlockingExecutor: Sendable {
                     metadata: ["ldap.pool": "\(pool)", "ldap.operation": "\(operation)"])
                 connection?.close()
                 connection = nil
+                // No new connection for a caller who has stopped waiting.
+                guard ContinuousClock.now < deadline else { throw error }
                 connection = try LDAPConnection.open(settings: settings, serviceAccount: serviceAccount)
                 connection?.jobDeadline = deadline
                 return (.success(try body(connection!)), connection)

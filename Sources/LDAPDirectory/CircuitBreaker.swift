@@ -226,6 +226,10 @@ final class CircuitBreaker: Sendable {
     /// caller then fails the calls queued for a connection).
     func record<T>(_ result: Result<T, any Error>, operation: String) -> Bool {
         let now = self.now()
+        if case .failure(let error as LDAPDirectoryError) = result, error.endedByJobDeadline {
+            // The caller's time ran out, not the directory: neither a failure nor an answer.
+            return false
+        }
         let failed = Self.isTransportFailure(result)
         let action = self.guarded.withLock { guarded in
             guard failed else {

@@ -230,6 +230,7 @@ final class LDAPConnection: @unchecked Sendable {
     /// accounts that cannot bind with a password).
     func bind(dn: String, password: String) throws(LDAPDirectoryError) {
         assertBlockingAllowed()
+        // Not started past the job's deadline; once started, the handle's own operation timeout holds.
         _ = try self.timeLeft(for: "bind")
         let handle = try self.liveHandle()
         var bytes = Array(password.utf8)
@@ -266,7 +267,8 @@ final class LDAPConnection: @unchecked Sendable {
         sizeLimit: Int32 = 0
     ) throws(LDAPDirectoryError) -> SearchResult {
         assertBlockingAllowed()
-        let timeout = try self.timeLeft(for: "search").timeval
+        let limit = try self.timeLeft(for: "search")
+        let timeout = limit.timeval
         let handle = try self.liveHandle()
         var message: OpaquePointer?
         let rc = withNullTerminatedCStrings(attributes) { attributeArray in
@@ -288,7 +290,10 @@ final class LDAPConnection: @unchecked Sendable {
         case LDAP_NO_SUCH_OBJECT:
             return SearchResult(entries: [], sizeLimitExceeded: false)
         default:
-            throw self.error(rc, phase: .operation, operation: "search")
+            var error = self.error(rc, phase: .operation, operation: "search")
+            // Cut short by the job's deadline, not by the directory's own time limit.
+            error.endedByJobDeadline = error.code == .timeout && limit < self.settings.operationTimeout
+            throw error
         }
     }
 
@@ -299,10 +304,12 @@ final class LDAPConnection: @unchecked Sendable {
         let left = deadline - ContinuousClock.now
         guard left >= .milliseconds(1) else {
             // Nothing was sent: the connection stays usable (a server-side code, not a client one).
-            throw LDAPDirectoryError(
+            var error = LDAPDirectoryError(
                 code: .timeout, message: "The directory did not answer in time.",
                 resultCode: LDAP_TIMELIMIT_EXCEEDED,
                 details: "\(operation) on \(self.settings.url) not started: the job's deadline has passed")
+            error.endedByJobDeadline = true
+            throw error
         }
         return min(limit, left)
     }

@@ -74,6 +74,10 @@ public struct LDAPDirectoryError: Error, Sendable, Hashable, CustomStringConvert
     public var diagnostic: String?
     /// More context for the logs (which operation, which phase).
     public var details: String?
+    /// The job ran out of its caller's time (``LDAPConnection/jobDeadline``) rather than the directory
+    /// failing an operation within its own timeout: no sign of a failing directory, so the circuit
+    /// breaker neither counts it nor takes it as an answer.
+    var endedByJobDeadline = false
 
     public init(
         code: Code,

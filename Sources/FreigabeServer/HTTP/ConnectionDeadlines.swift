@@ -10,9 +10,10 @@ import NIOHTTPTypes
 ///   (request line and header fields) must be complete within the header timeout: a slowloris client
 ///   trickling a header byte now and then is closed (with 408).
 /// - Between requests, a keep-alive connection that sends nothing is closed after the idle timeout.
-/// - While a request is being answered, a client that stops reading it (the connection stays unable to
-///   take more than the kernel's buffers hold) is cut off after the idle timeout: a long answer such as
-///   an audit export does not wait for it for ever. A stalled request body is bounded by Hummingbird's
+/// - While a request is being answered, a client that stops reading it is cut off after the idle
+///   timeout: the connection takes no more (our buffer is past its high-water mark) and nothing written
+///   reached the kernel for that long. A slow reader makes progress and is never cut; a long answer such
+///   as an audit export does not wait for a gone one for ever. A stalled request body is bounded by Hummingbird's
 ///   own idle timeout (`HTTP1Channel.Configuration.idleTimeout`, the same value).
 struct ConnectionDeadlines {
     enum Phase: Equatable {
@@ -27,14 +28,15 @@ struct ConnectionDeadlines {
     enum Expiry: Equatable {
         case header
         case idle
-        /// The client has read nothing of what we write since the idle timeout.
+        /// Nothing we wrote reached the client's side since the idle timeout, while more waits.
         case stalledReader
     }
 
     let headerTimeout: TimeAmount
     let idleTimeout: TimeAmount
     private(set) var phase: Phase
-    /// Since when the connection takes no more of what we write; nil while it does.
+    /// While the connection takes no more of what we write: since when nothing of it went out (the
+    /// stall began, or the last write reached the kernel). Nil while it takes everything.
     private(set) var unwritableSince: NIODeadline?
 
     init(headerTimeout: TimeAmount, idleTimeout: TimeAmount, openedAt now: NIODeadline) {
@@ -62,6 +64,13 @@ struct ConnectionDeadlines {
         } else if unwritableSince == nil {
             unwritableSince = now
         }
+    }
+
+    /// A write reached the kernel: the client is reading, however slowly. Returns whether the deadline moved.
+    mutating func wrote(at now: NIODeadline) -> Bool {
+        guard unwritableSince != nil else { return false }
+        unwritableSince = now
+        return true
     }
 
     /// Bytes arrived (possibly only part of a head).
@@ -173,11 +182,18 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) {
-            deadlines?.responseEnded(at: .now())
-            reschedule(context)
+        let ends: Bool
+        if case .end = unwrapOutboundIn(data) { ends = true } else { ends = false }
+        // When the bytes reach the kernel: progress for a slow reader, and the response's end counts from
+        // then (the idle time starts when the last byte went out, not when it was queued).
+        let written = promise ?? context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenSuccess { [self] in
+            guard !answered else { return }
+            let moved = deadlines?.wrote(at: .now()) ?? false
+            if ends { deadlines?.responseEnded(at: .now()) }
+            if moved || ends { reschedule(context) }
         }
-        context.write(data, promise: promise)
+        context.write(data, promise: written)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -71,7 +71,14 @@ struct OutboxDispatcher: Sendable {
         var problems: [String] = []
         /// The whole row must wait (the directory could not be asked).
         var temporaryProblem: String?
+        /// Not tried in this round (no time left for its lookups or the session): it goes back as it
+        /// was, its attempt given back, due again at once.
+        var notAttempted = false
     }
+
+    /// The least time a session is started with (an eighth of the lease if that is shorter); with less
+    /// left, the prepared rows go back untried.
+    static let minimumSession: Duration = .seconds(5)
 
     /// Rows of a round prepared at the same time (directory and deputy lookups).
     static let concurrentPreparations = 4
@@ -90,20 +97,13 @@ struct OutboxDispatcher: Sendable {
         // rows at a time, so a round waits for about a quarter of the lookups' sum (`make bench`'s mail
         // delay at 100 decisions/s was bound by them one after the other) while the pages and the API
         // keep most of the connection pool.
-        let plans = await withTaskGroup(of: (Int, Plan).self) { group in
+        var plans = await withTaskGroup(of: (Int, Plan).self) { group in
             var pending = rows.enumerated().makeIterator()
             func startNext() {
                 guard let (index, row) = pending.next() else { return }
                 guard ContinuousClock.now < lookupsEnd else {
-                    // A slow directory: the row waits for the next round (an attempt, with its back-off).
-                    group.addTask {
-                        (
-                            index,
-                            Plan(
-                                row: row, topic: "?",
-                                temporaryProblem: "Empfänger nicht rechtzeitig ermittelt (Verzeichnis zu langsam)")
-                        )
-                    }
+                    // A slow directory took the time: the row goes back untried for the next round.
+                    group.addTask { (index, Plan(row: row, topic: "?", notAttempted: true)) }
                     return
                 }
                 group.addTask { (index, await self.prepare(row, now: now)) }
@@ -117,9 +117,13 @@ struct OutboxDispatcher: Sendable {
             return plans.compactMap { $0 }
         }
 
+        if sessionEnd - ContinuousClock.now < min(Self.minimumSession, settings.lease / 8) {
+            // The lookups took the time a session needs: nothing is sent, nothing is held against the rows.
+            for index in plans.indices where !plans[index].messages.isEmpty { plans[index].notAttempted = true }
+        }
         var results: [MessageID: DeliveryResult] = [:]
         var sessionError: SMTPError?
-        let messages = plans.flatMap { $0.messages.map(\.message) }
+        let messages = plans.filter { !$0.notAttempted }.flatMap { $0.messages.map(\.message) }
         if !messages.isEmpty {
             do {
                 for result in try await send(messages, until: sessionEnd) { results[result.messageID] = result }
@@ -307,6 +311,11 @@ struct OutboxDispatcher: Sendable {
     private func outcome(
         of plan: Plan, results: [MessageID: DeliveryResult], sessionError: SMTPError?, now: Date
     ) -> MailOutcome {
+        guard !plan.notAttempted else {
+            return MailOutcome(
+                id: plan.row.id, deliveredTo: plan.row.deliveredTo, undeliverableTo: plan.row.undeliverableTo,
+                retryAt: now, released: true)
+        }
         var delivered = plan.row.deliveredTo
         var undeliverable = plan.row.undeliverableTo
         var permanent = plan.problems

@@ -31,6 +31,9 @@ struct MailOutcome: Sendable, Hashable {
     var lastError: String?
     /// The next attempt, when something is left to try.
     var retryAt: Date?
+    /// Not tried (the round ran out of time before it): the claim's attempt is given back and the last
+    /// error kept.
+    var released = false
 }
 
 /// A row as `freigabe outbox list` shows it.
@@ -107,7 +110,9 @@ enum OutboxStore {
                     """
                     UPDATE outbox SET delivered_to = \(outcome.deliveredTo),
                         undeliverable_to = \(outcome.undeliverableTo), sent_at = \(outcome.sentAt),
-                        failed_at = \(outcome.failedAt), last_error = \(outcome.lastError),
+                        failed_at = \(outcome.failedAt),
+                        last_error = CASE WHEN \(outcome.released) THEN last_error ELSE \(outcome.lastError) END,
+                        attempts = attempts - CASE WHEN \(outcome.released) THEN 1 ELSE 0 END,
                         available_at = coalesce(\(outcome.retryAt), available_at), claim_token = NULL
                     WHERE id = \(outcome.id) AND claim_token = \(token)
                     RETURNING id

@@ -86,6 +86,11 @@ struct HTTPServerSettingsTests {
         #expect(machine.deadline == start + .seconds(11))
         #expect(machine.expiry(at: start + .seconds(10)) == nil)
         #expect(machine.expiry(at: start + .seconds(11)) == .stalledReader)
+        // A write that reaches the kernel is progress: a slow reader is never cut.
+        let moved = machine.wrote(at: start + .seconds(9))
+        #expect(moved)
+        #expect(machine.expiry(at: start + .seconds(11)) == nil)
+        #expect(machine.deadline == start + .seconds(19))
         // Reading again lifts it: an answer that simply takes long is not timed.
         machine.writabilityChanged(isWritable: true, at: start + .seconds(6))
         #expect(machine.deadline == nil)

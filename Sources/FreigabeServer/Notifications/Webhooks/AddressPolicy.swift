@@ -130,12 +130,13 @@ enum HostResolver {
         var description: String
     }
 
+    static let slots = LookupSlots(capacity: 8)
+    /// A thread per slot: a lookup that holds a slot is running, never queued behind hung ones.
     private static let threads: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 2)
+        let pool = NIOThreadPool(numberOfThreads: slots.capacity)
         pool.start()
         return pool
     }()
-    static let slots = LookupSlots(capacity: 8)
 
     static func addresses(of host: String, port: Int, timeout: Duration) async throws -> [IPAddress] {
         if let literal = IPAddress(host) { return [literal] }

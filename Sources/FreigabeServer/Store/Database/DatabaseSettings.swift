@@ -46,8 +46,8 @@ public struct DatabaseSettings: Sendable, Hashable {
         case .require where caFile != nil: return nil
         case .disable: return "db.tls=disable: statements, answers and passwords cross the network in clear"
         case .prefer:
-            return "db.tls=prefer: falls back to no encryption when the server offers none, and does not check "
-                + "the server's certificate"
+            return "db.tls=prefer: falls back to no encryption when the server offers none"
+                + (caFile == nil ? ", and does not check the server's certificate" : "")
         case .require: return "db.tls=require without db.tls_ca_file: anyone on the path can pose as the database"
         }
     }

@@ -13,7 +13,7 @@ public struct WorkflowLibrary: Sendable {
     }
 
     public let entries: [Entry]
-    /// Parses stored definitions of requests in flight (same custom roles as at start).
+    /// Parses stored definitions of requests in flight (the parser the definitions were loaded with).
     public let parser: WorkflowDefinitionParser
 
     /// Parses `sources` (as `freigabe workflow validate` does); every problem is reported at once.
