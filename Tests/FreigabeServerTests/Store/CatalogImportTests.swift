@@ -75,29 +75,40 @@ struct CatalogImportTests {
         }
     }
 
+    static let newStewards = "cn=stewards-neu,ou=groups,dc=stadt,dc=example"
+
+    /// Imports baumkataster with Bea as its Data Owner and Umwelt with a new steward group.
+    static func handToBeaAndNewStewards(
+        title: String, _ fixture: ServiceFixture, at now: Date = Clock.days(2)
+    ) async throws
+        -> CatalogImportReport
+    {
+        let yaml = """
+            domains:
+              - id: umwelt
+                title: Umwelt
+                steward_group: \(newStewards)
+            datasets:
+              - id: baumkataster
+                title: \(title)
+                domain: umwelt
+                owner: bea
+                classification: public
+                personal_data: none
+                protection_need: normal
+            """
+        let document = try CatalogParser.parse(yaml, file: "neu.yaml", format: .yaml)
+        return try await CatalogRepository(client: fixture.app).importCatalog(
+            document, file: "neu.yaml", actor: "adam", now: now, logger: StoreTestSupport.logger)
+    }
+
     @Test("a new owner or steward group with requests in flight is logged per dataset and domain and reported")
     func holderChangesAreRecorded() async throws {
         try await ServiceFixture.with { fixture in
             let waiting = try await fixture.shared("baumkataster")
             #expect(waiting.status.step == "owner_review")
             let title = try await fixture.service.dataset(id: "baumkataster", logger: logger).title
-            let yaml = """
-                domains:
-                  - id: umwelt
-                    title: Umwelt
-                    steward_group: cn=stewards-neu,ou=groups,dc=stadt,dc=example
-                datasets:
-                  - id: baumkataster
-                    title: \(title)
-                    domain: umwelt
-                    owner: bea
-                    classification: public
-                    personal_data: none
-                    protection_need: normal
-                """
-            let document = try CatalogParser.parse(yaml, file: "neu.yaml", format: .yaml)
-            let report = try await CatalogRepository(client: fixture.app).importCatalog(
-                document, file: "neu.yaml", actor: "adam", now: Clock.days(2), logger: logger)
+            let report = try await Self.handToBeaAndNewStewards(title: title, fixture)
             // One open request, touched by both changes.
             #expect(report.reassignedRequests == 2)
             #expect(report.lines.last == "2 open requests now wait for a new owner or new stewards (holders_changed)")
@@ -119,8 +130,7 @@ struct CatalogImportTests {
                     #"baumkataster adam {"to": "bea", "from": "otto"} - 1"#,
                 ])
             // Importing it again changes nothing and logs nothing.
-            let again = try await CatalogRepository(client: fixture.app).importCatalog(
-                document, file: "neu.yaml", actor: "adam", now: Clock.days(3), logger: logger)
+            let again = try await Self.handToBeaAndNewStewards(title: title, fixture, at: Clock.days(3))
             #expect(again.reassignedRequests == 0 && !again.changedAnything)
         }
     }
@@ -136,24 +146,8 @@ struct CatalogImportTests {
             #expect(atStewards.status.step == "steward_review")
             let movesOn = try await fixture.shared("baumkataster")
             let title = try await fixture.service.dataset(id: "baumkataster", logger: logger).title
-            let newStewards = "cn=stewards-neu,ou=groups,dc=stadt,dc=example"
-            let yaml = """
-                domains:
-                  - id: umwelt
-                    title: Umwelt
-                    steward_group: \(newStewards)
-                datasets:
-                  - id: baumkataster
-                    title: \(title)
-                    domain: umwelt
-                    owner: bea
-                    classification: public
-                    personal_data: none
-                    protection_need: normal
-                """
-            let document = try CatalogParser.parse(yaml, file: "neu.yaml", format: .yaml)
-            _ = try await CatalogRepository(client: fixture.app).importCatalog(
-                document, file: "neu.yaml", actor: "adam", now: Clock.days(2), logger: logger)
+            let newStewards = Self.newStewards
+            _ = try await Self.handToBeaAndNewStewards(title: title, fixture)
             // Each request waits for one of the two roles: one timer each, for the step it waits at.
             let timers = try await fixture.admin.query(
                 """
