@@ -263,7 +263,8 @@ struct InboxFilter: Sendable {
             } ?? "NULL::text"
         sql.text = """
             WITH candidates AS (
-                SELECT r.id, r.deadline, r.created_at, count(*) OVER () AS total
+                SELECT r.id, r.deadline, r.created_at, count(*) OVER () AS total,
+                       bool_or(r.id = \(after)::uuid) OVER () AS cursor_in_inbox
                 FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
                 WHERE r.phase = 'in_review' AND r.requester <> \(caller)
                   AND (r.pending_roles && \(roleNames)::text[]
@@ -272,13 +273,12 @@ struct InboxFilter: Sendable {
                     OR ('data_steward' = ANY (r.pending_roles)
                         AND (d.domain_id = ANY (\(domains)::text[]) OR dm.steward_group_key = ANY (\(groupKeys)::text[])))
                     OR r.escalation_role = ANY (\(ownRoleNames)::text[]))
-            ), cursor AS (
+            ), page AS (
                 -- Only a request of this inbox places the cursor: another id (someone else's request,
                 -- one decided meanwhile, none) starts at the top, so the page tells nothing about it.
-                SELECT deadline, created_at, id FROM candidates WHERE id = \(after)::uuid
-            ), page AS (
-                SELECT c.id, c.total FROM candidates c LEFT JOIN cursor k ON true
-                WHERE \(after)::uuid IS NULL OR k.id IS NULL
+                -- (Asked inside `candidates`, which is then read once: PostgreSQL inlines it.)
+                SELECT c.id, c.total FROM candidates c LEFT JOIN requests k ON k.id = \(after)::uuid
+                WHERE \(after)::uuid IS NULL OR NOT c.cursor_in_inbox
                    OR (CASE WHEN k.deadline IS NULL
                         THEN c.deadline IS NULL AND (c.created_at, c.id) > (k.created_at, k.id)
                         ELSE c.deadline IS NULL OR (c.deadline, c.created_at, c.id) > (k.deadline, k.created_at, k.id)
