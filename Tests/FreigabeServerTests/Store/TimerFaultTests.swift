@@ -112,8 +112,14 @@ struct TimerFaultTests {
             async let a = first.fireDueTimerRound(now: now, logger: logger)
             async let b = second.fireDueTimerRound(now: now, logger: logger)
             async let c = second.fireDueTimerRound(now: now, logger: logger)
-            let reports = try await [a, b, c]
-            #expect(reports.map(\.failed) == [0, 0, 0])
+            var reports = try await [a, b, c]
+            // A round ends when it finds nothing it can claim (SKIP LOCKED), which under load can happen
+            // while another round's claim still has the last timer locked (seen once in CI: 23 of 24 fired,
+            // the last escalation untouched, no round failed). The service's next round, seconds later,
+            // takes what is left; it must find at most those stragglers and fire nothing twice.
+            reports.append(try await first.fireDueTimerRound(now: now, logger: logger))
+            #expect(reports.map(\.failed) == [0, 0, 0, 0])
+            #expect(reports[3].fired <= 2, "the next round found more than stragglers: \(reports)")
             let after = try await Self.timers(fixture).filter { old in due.contains { $0.id == old.id } }
             #expect(
                 after.allSatisfy { $0.fired && $0.attempts == 1 }, "\(after.filter { !$0.fired || $0.attempts != 1 })")
