@@ -97,24 +97,21 @@ struct OutboxDispatcher: Sendable {
         // rows at a time, so a round waits for about a quarter of the lookups' sum (`make bench`'s mail
         // delay at 100 decisions/s was bound by them one after the other) while the pages and the API
         // keep most of the connection pool.
+        // A row whose lookup has not started when a slow directory has taken the time goes back untried.
+        let untried = rows.map { Plan(row: $0, topic: "?", notAttempted: true) }
         var plans = await withTaskGroup(of: (Int, Plan).self) { group in
             var pending = rows.enumerated().makeIterator()
             func startNext() {
-                guard let (index, row) = pending.next() else { return }
-                guard ContinuousClock.now < lookupsEnd else {
-                    // A slow directory took the time: the row goes back untried for the next round.
-                    group.addTask { (index, Plan(row: row, topic: "?", notAttempted: true)) }
-                    return
-                }
+                guard ContinuousClock.now < lookupsEnd, let (index, row) = pending.next() else { return }
                 group.addTask { (index, await self.prepare(row, now: now)) }
             }
             for _ in 0..<Self.concurrentPreparations { startNext() }
-            var plans: [Plan?] = Array(repeating: nil, count: rows.count)
+            var plans = untried
             for await (index, plan) in group {
                 plans[index] = plan
                 startNext()
             }
-            return plans.compactMap { $0 }
+            return plans
         }
 
         if sessionEnd - ContinuousClock.now < min(Self.minimumSession, settings.lease / 8) {

@@ -218,8 +218,7 @@ extension RequestService {
             case .escalation: effects = try machine.escalate(at: now)
             case .expiry: effects = try machine.expire(at: now)
             case .expiryNotice: effects = try machine.announceExpiry(at: now)
-            case .newOwner: effects = machine.tasks(heldBy: .dataOwner)
-            case .newStewards: effects = machine.tasks(heldBy: .dataSteward)
+            case .newOwner, .newStewards: effects = kind.handedOverRole.map(machine.tasks(heldBy:)) ?? []
             }
         } catch {
             // invalid_transition (e.g. already escalated, revoked before expiry) makes the timer moot.
