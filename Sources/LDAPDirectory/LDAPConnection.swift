@@ -297,6 +297,17 @@ final class LDAPConnection: @unchecked Sendable {
         }
     }
 
+    /// The entry `dn` with `attributes`, each ranged attribute read to its end (Active Directory answers
+    /// at most 1,500 values of `member` at a time, see ``AttributeRange``); nil when there is no such entry.
+    func readEntry(_ dn: String, attributes: [String]) throws(LDAPDirectoryError) -> LDAPEntry? {
+        let filter = "(objectClass=*)"
+        guard let first = try self.search(base: dn, scope: .base, filter: filter, attributes: attributes).entries.first
+        else { return nil }
+        return try RangedValues.complete(first) { description throws(LDAPDirectoryError) in
+            try self.search(base: dn, scope: .base, filter: filter, attributes: [description]).entries.first
+        }
+    }
+
     /// The operation timeout, or what is left of ``jobDeadline`` when that is shorter.
     private func timeLeft(for operation: String) throws(LDAPDirectoryError) -> Duration {
         let limit = self.settings.operationTimeout

@@ -207,7 +207,8 @@ public final class LDAPDirectory: Sendable {
     /// Reads the group's member attributes (``LDAPConfiguration/Attributes/groupMember``) and each
     /// member's entry: an entry with a login name is a person, one with members of its own a nested
     /// group (followed up to ``LDAPConfiguration/maximumGroupDepth``, cycles are harmless). Members
-    /// that do not exist are skipped. One job per level of nesting. Not cached: who holds a role is
+    /// that do not exist are skipped. Active Directory's ranged answers for groups of more than 1,500
+    /// members are followed to their end (``AttributeRange``). One job per level of nesting. Not cached: who holds a role is
     /// asked when a notification is sent, and a stale answer would mail someone who left the group.
     ///
     /// Throws ``LDAPDirectoryError`` (`configuration` for a DN that does not parse, or the transport errors
@@ -240,14 +241,15 @@ public final class LDAPDirectory: Sendable {
                     self.searchPool, serviceAccount: self.configuration.serviceAccount, operation: "group members"
                 ) { connection in
                     let members = try level.flatMap { group in
-                        try connection.search(
-                            base: group, scope: .base, filter: "(objectClass=*)", attributes: memberAttributes
-                        ).entries.flatMap { entry in memberAttributes.flatMap { entry.values($0) } }
+                        let entry = try connection.readEntry(group, attributes: memberAttributes)
+                        return memberAttributes.flatMap { entry?.values($0) ?? [] }
                     }
+                    // A nested group's first range of members is enough to know it is a group: it is
+                    // read whole on the next level.
                     return try members.flatMap { member in
                         try connection.search(
                             base: member, scope: .base, filter: "(objectClass=*)", attributes: attributes
-                        ).entries
+                        ).entries.map { RangedValues(first: $0).entry }
                     }
                 }
                 frontier = []
@@ -292,9 +294,7 @@ public final class LDAPDirectory: Sendable {
                 entry = try await self.executor.run(
                     self.searchPool, serviceAccount: self.configuration.serviceAccount, operation: "check group"
                 ) { connection in
-                    try connection.search(
-                        base: dn, scope: .base, filter: "(objectClass=*)", attributes: memberAttributes
-                    ).entries.first
+                    try connection.readEntry(dn, attributes: memberAttributes)
                 }
             } catch let error as LDAPDirectoryError where error.code == .operationFailed {
                 // E.g. a referral for a DN outside the directory's naming contexts: not found here.
