@@ -115,8 +115,9 @@ struct AuditFilter: Sendable, Hashable {
             FROM \(SealedEvent.tables)
             WHERE true
             """
-        if let after { sql.text += " AND s.sequence > \(try sql.bind(Int64(after)))" }
-        if let below { sql.text += " AND s.sequence < \(try sql.bind(Int64(below)))" }
+        // Places beyond Int64 are beyond every place the log has: clamped, not trapped on.
+        if let after { sql.text += " AND s.sequence > \(try sql.bind(Int64(clamping: after)))" }
+        if let below { sql.text += " AND s.sequence < \(try sql.bind(Int64(clamping: below)))" }
         try appendConditions(to: &sql)
         sql.text += " ORDER BY s.sequence"
         if let limit { sql.text += " LIMIT \(try sql.bind(limit))" }
@@ -144,7 +145,7 @@ struct AuditFilter: Sendable, Hashable {
             sql.text += """
                  AND (e.occurred_at, e.id) \(order == .oldest ? ">" : "<") (
                     SELECT k.occurred_at, k.id FROM audit_seals ks JOIN audit_events k ON k.id = ks.event_row
-                    WHERE ks.sequence = \(try sql.bind(Int64(after))))
+                    WHERE ks.sequence = \(try sql.bind(Int64(clamping: after))))
                 """
         }
         try appendConditions(to: &sql)
@@ -411,6 +412,15 @@ struct SealedEvent: Sendable {
 
 /// One page of sealed events, sorted by time in the order asked for.
 struct AuditPage: Sendable {
+    /// A place in the log as a query string names it (`after`, the page's `nach`): digits only, at most
+    /// the largest place PostgreSQL's `bigint` holds; nil for anything else.
+    static func place(_ text: some StringProtocol) -> UInt64? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            let place = UInt64(text), place <= UInt64(Int64.max)
+        else { return nil }
+        return place
+    }
+
     var events: [SealedEvent]
     /// Pass as `after` (with the same order) for the next page; nil on the last page.
     var nextAfter: UInt64?

@@ -86,10 +86,16 @@ struct MailComposer: Sendable {
         return Composed(subject: subject, text: Self.tidy(text), html: html)
     }
 
-    /// Whether the step lets approvers ask a question (the third link), in the pinned workflow.
-    func allowsQuestions(step: String, workflow: WorkflowPin?) -> Bool {
-        guard let workflow else { return false }
-        return workflows.entry(for: workflow)?.definition.step(step)?.allowsRequestChanges ?? false
+    /// The decision links a task mail for `step` carries, as the pinned workflow defines the step:
+    /// approve only when the approval needs nothing besides a comment (a publication's licence and portal
+    /// address are entered on the request's page, which the link page is not), reject always, a question
+    /// where the step allows one.
+    func linkActions(step: String, workflow: WorkflowPin?) -> [DecisionLinkAction] {
+        guard let workflow, let definition = workflows.entry(for: workflow)?.definition.step(step) else {
+            return [.approve, .reject]
+        }
+        return (definition.approvalRequires.isEmpty ? [.approve] : []) + [.reject]
+            + (definition.allowsRequestChanges ? [.requestChanges] : [])
     }
 
     /// The step's title in the workflow the request is pinned to, else its id.

@@ -250,12 +250,11 @@ struct OutboxDispatcher: Sendable {
             do {
                 var tokens: [DecisionLinkAction: String] = [:]
                 if message.topic.carriesDecisionLinks(mayDecide: message.mayDecide), let step = message.step {
-                    var actions: [DecisionLinkAction] = [.approve, .reject]
-                    if composer.allowsQuestions(step: step, workflow: row.workflow) { actions.append(.requestChanges) }
                     do {
                         tokens = try await links.mint(
                             requestID: message.requestID, step: step, branch: message.branch ?? step, uid: person.uid,
-                            actions: actions, now: now, lifetime: linkLifetime)
+                            actions: composer.linkActions(step: step, workflow: row.workflow), now: now,
+                            lifetime: linkLifetime)
                     } catch {
                         // The mail still goes, with the link to the request page; deciding there works.
                         logger.warning(

@@ -159,16 +159,15 @@ public struct RequestService: Sendable {
 
     /// One request, if the caller may see it: the requester, anyone who decides or decided on it (also as
     /// deputy or escalation instance), deputies of those, auditors, administrators, stewards of the
-    /// dataset's domain and its owner. Others get `notFound` and a security event is recorded.
-    /// One request as `caller` may see it. An auditor's or administrator's reading of a request that
-    /// does not concern them is logged (`audit_read`), unless `readRecorded`: the caller's door (the
-    /// Verfahrensakte) logged it already.
+    /// dataset's domain and its owner. Others get `notFound`. What the read records (a security event
+    /// for a refusal, `audit_read` for an auditor's or administrator's reading of a request that does not
+    /// concern them) is `recording`'s choice (``ReadRecording``).
     public func request(
-        id: UUID, caller: Caller, now: Date, readRecorded: Bool = false, logger: Logger
+        id: UUID, caller: Caller, now: Date, recording: ReadRecording = .recorded, logger: Logger
     ) async throws(ServiceError) -> RequestView {
         try await guarded(logger) {
             try await self.performRead(
-                id: id, caller: caller, now: now, actingFacts: false, readRecorded: readRecorded, logger: $0
+                id: id, caller: caller, now: now, actingFacts: false, recording: recording, logger: $0
             ).view
         }
     }

@@ -62,33 +62,43 @@ struct AuditPages: Sendable {
             var errors: [String: String] = [:]
             var rows: [Row] = []
             var next: String? = nil
-            do {
-                let order = try AuditQuery.Order.parse(values["order"])
-                let filter = try AuditFilter.parse(
-                    from: values["from"], to: values["to"], dataset: values["dataset"], person: values["person"],
-                    request: values["request"], types: values["type"].map { [$0] } ?? [], decision: values["decision"],
-                    capacity: values["capacity"])
-                let after = parameters["nach"].flatMap { UInt64(String($0)) }
-                var selection = filter.described
-                if let after { selection["after"] = String(after) }
-                if order != .oldest { selection["order"] = order.rawValue }
-                try await service.recordAuditRead(
-                    selection, requestID: filter.requestID, caller: caller, now: pages.now(),
-                    logger: context.logger(for: caller))
-                let page = try await query.page(
-                    filter, after: after, limit: Self.pageSize, order: order, logger: context.logger)
-                rows = page.events.map { Self.row($0, text: text) }
-                if let nextAfter = page.nextAfter {
-                    var items = values.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
-                    items.append(URLQueryItem(name: "nach", value: String(nextAfter)))
-                    var components = URLComponents()
-                    components.path = "/pruefung"
-                    components.queryItems = items
-                    next = components.string
+            // The next page's place, from the page's own link: anything else is refused before the
+            // reading is recorded.
+            let nach: String? = parameters.get("nach")
+            let after: UInt64? = nach.flatMap { (place: String) -> UInt64? in AuditPage.place(place) }
+            if nach != nil, after == nil { errors["nach"] = text(UserText("query.after_range")) }
+            if errors.isEmpty {
+                do {
+                    let order = try AuditQuery.Order.parse(values["order"])
+                    let filter = try AuditFilter.parse(
+                        from: values["from"], to: values["to"], dataset: values["dataset"], person: values["person"],
+                        request: values["request"], types: values["type"].map { [$0] } ?? [],
+                        decision: values["decision"],
+                        capacity: values["capacity"])
+                    var selection = filter.described
+                    if let after { selection["after"] = String(after) }
+                    if order != .oldest { selection["order"] = order.rawValue }
+                    try await service.recordAuditRead(
+                        selection, requestID: filter.requestID, caller: caller, now: pages.now(),
+                        logger: context.logger(for: caller))
+                    let page = try await query.page(
+                        filter, after: after, limit: Self.pageSize, order: order, logger: context.logger)
+                    rows = page.events.map { Self.row($0, text: text) }
+                    if let nextAfter = page.nextAfter {
+                        var items = values.sorted { $0.key < $1.key }.map {
+                            URLQueryItem(name: $0.key, value: $0.value)
+                        }
+                        items.append(URLQueryItem(name: "nach", value: String(nextAfter)))
+                        var components = URLComponents()
+                        components.path = "/pruefung"
+                        components.queryItems = items
+                        next = components.string
+                    }
+                } catch let error as AuditFilterError {
+                    // The option the command line names is the field's name here.
+                    errors[String(error.option.drop { $0 == "-" })] = text(
+                        "audit.invalid", ["reason": text(error.reason)])
                 }
-            } catch let error as AuditFilterError {
-                // The option the command line names is the field's name here.
-                errors[String(error.option.drop { $0 == "-" })] = text("audit.invalid", ["reason": text(error.reason)])
             }
             let fields = Self.form(values: values, errors: errors, text: text)
             let filters = values.filter { !Self.viewFields.contains($0.key) }.sorted { $0.key < $1.key }

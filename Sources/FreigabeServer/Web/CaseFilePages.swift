@@ -60,7 +60,8 @@ struct CaseFilePages: Sendable {
                 let view: Result<RequestView, ServiceError>
                 do {
                     view = .success(
-                        try await service.request(id: id, caller: caller, now: now, readRecorded: true, logger: logger))
+                        try await service.request(
+                            id: id, caller: caller, now: now, recording: ReadRecording.alreadyRecorded, logger: logger))
                 } catch let error as ServiceError where error.message.key == "messages.general.request_inconsistent" {
                     view = .failure(error)
                 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import LDAPDirectory
+import Logging
 
 /// The confirm page of a decision link in a task mail (`/e/{token}`).
 ///
@@ -92,14 +93,27 @@ struct DecisionLinkPages: Sendable {
         }
         var caller = Caller(person: person, clientAddress: context.clientAddress)
         caller.channel = .emailLink
-        let view = try await service.request(
-            id: link.requestID, caller: caller, now: pages.now(), logger: context.logger(for: caller))
+        guard let view = try await concernedView(link, caller: caller, logger: context.logger(for: caller)) else {
+            // The step moved to other people (a new owner, a deputyship that ended): the link says only that.
+            return .stop(closedPage(token: token, link: link, outcome: text("link.not_yours"), text: text), .conflict)
+        }
         var page = basePage(token: token, link: link, view: view, text: text)
         guard let options = view.decisionOptions, options.step == link.step, options.branch == link.branch else {
             page.outcome = text("link.moved_on", ["status": StatusWords.sentence(view.status, text: text)])
             return .stop(page, .conflict)
         }
         return .ready(link, caller, view)
+    }
+
+    /// The request as the link's person may see it now, recording nothing (a mail scanner's GET must
+    /// not write in their name); nil when it no longer concerns them.
+    private func concernedView(_ link: DecisionLink, caller: Caller, logger: Logger) async throws -> RequestView? {
+        do {
+            return try await service.request(
+                id: link.requestID, caller: caller, now: pages.now(), recording: .decisionLink, logger: logger)
+        } catch let error as ServiceError where error.code == .notFound {
+            return nil
+        }
     }
 
     private func basePage(token: String, link: DecisionLink, view: RequestView, text: PageText) -> Page {

@@ -160,7 +160,8 @@ struct AuditAPITests {
                 ("type=drop_table", "type"), ("decision=maybe", "decision"), ("role=DSB;", "role"),
                 ("deputies=yes", "deputies"), ("deputies=true", "deputies"), ("capacity=%3Cscript%3E", "capacity"),
                 ("capacity=Escalation", "capacity"), ("capacity=true", "capacity"), ("after=-1", "after"),
-                ("after=99999999999999999999", "after"),
+                ("after=99999999999999999999", "after"), ("after=9223372036854775808", "after"),
+                ("after=18446744073709551615", "after"), ("after=+5", "after"), ("after=%E0%A5%A8", "after"),
                 ("limit=0", "limit"), ("limit=1001", "limit"), ("limit=zehn", "limit"),
                 ("from=2026-03-05&to=2026-03-01", "to"), ("order=NEWEST", "order"), ("order=seq%20DESC", "order"),
             ] {

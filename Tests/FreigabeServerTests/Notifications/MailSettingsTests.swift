@@ -169,6 +169,25 @@ struct MailSettingsTests {
             }
         }
     }
+
+    /// The link page asks only for a comment or a reason: a step whose approval needs more (the
+    /// publication's licence and portal address) gets no approve link, which could never succeed.
+    @Test("decision links follow the step's definition: no approve link where the approval needs details")
+    func linkActionsFollowTheStep() async throws {
+        let composer = MailComposer(
+            renderer: try await TestSupport.makeRenderer(), workflows: StoreTestSupport.workflows)
+        let openData = try #require(StoreTestSupport.workflows.current(for: .openData)).definition
+        let sharedData = try #require(StoreTestSupport.workflows.current(for: .sharedData)).definition
+        #expect(!(try #require(openData.step("publication"))).approvalRequires.isEmpty)
+        #expect(composer.linkActions(step: "publication", workflow: openData.pin) == [.reject, .requestChanges])
+        #expect(
+            composer.linkActions(step: "owner_review", workflow: sharedData.pin) == [
+                .approve, .reject, .requestChanges,
+            ])
+        for step in openData.steps where step.approvalRequires.isEmpty {
+            #expect(composer.linkActions(step: step.id, workflow: openData.pin).first == .approve, "\(step.id)")
+        }
+    }
 }
 
 @Suite("Mail dispatcher wiring")

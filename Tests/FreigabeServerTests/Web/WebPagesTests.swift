@@ -687,6 +687,41 @@ struct DecisionLinkTests {
         }
     }
 
+    /// A mail scanner (or whoever the mail was forwarded to) opening otto's link after the dataset got
+    /// another owner: the link says it is no longer his, shows nothing of the request, and writes no
+    /// `read_denied` event in otto's name; a GET changes nothing.
+    @Test("a link whose step moved to another person says so, shows nothing and records nothing")
+    func linkOfSomeoneNoLongerConcerned() async throws {
+        try await WebFixture.with { fixture, client in
+            let (view, tokens) = try await Self.prepare(fixture)
+            // otto opened his link before the change and confirms after it.
+            let otto = Browser(client)
+            let form = try await otto.get("/e/\(try #require(tokens[.approve]))")
+            #expect(form.html.contains("Zustimmung bestätigen"))
+            let dataset = try await fixture.service.dataset(id: "baumkataster", logger: fixture.store.logger)
+            _ = try await fixture.service.upsertDataset(
+                DatasetInput(
+                    id: dataset.id, title: dataset.title, description: dataset.description, domain: dataset.domain,
+                    owner: "paul", ownerGroup: nil, classification: dataset.classification,
+                    personalData: dataset.personalData, protectionNeed: dataset.protectionNeed,
+                    licence: dataset.licence, highValue: dataset.highValue, formats: dataset.formats),
+                caller: People.adam, now: fixture.clock.now(), logger: fixture.store.logger)
+            let before = try await fixture.allCounts()
+            for action in [DecisionLinkAction.approve, .reject] {
+                let page = try await Browser(client).get("/e/\(try #require(tokens[action]))")
+                #expect(page.status == 409)
+                #expect(page.html.contains("gilt nicht mehr für Sie"), "\(page.html.prefix(400))")
+                for fact in ["Stadtklima", "Hochschule", view.number] { #expect(!page.html.contains(fact), "\(fact)") }
+            }
+            // His confirmation with his password: refused the same way, nothing decided or logged.
+            let posted = try await otto.post(
+                "/e/\(try #require(tokens[.approve]))", [("password", "demo")], csrf: form.hidden("_csrf"))
+            #expect(posted.status == 409)
+            #expect(posted.html.contains("gilt nicht mehr für Sie"))
+            #expect(try await fixture.allCounts() == before, "no row of any table changed")
+        }
+    }
+
     @Test("hostile links: unknown, malformed, expired; another person's session; a rejection without reason")
     func hostileLinks() async throws {
         try await WebFixture.with { fixture, client in
@@ -754,6 +789,17 @@ struct AuditPageTests {
             #expect(bad.html.contains("Ungültige Auswahl"))
             #expect(!bad.html.contains("<script>"))
             // A selection with an error offers no command to copy; a valid one quotes what a shell would read.
+            // A place past what the log can hold (it trapped the server once), or no number: a clear
+            // error, and the server answers the next page as before.
+            let readsBefore = try await fixture.store.counts()["audit_events"]
+            for place in ["18446744073709551615", "9223372036854775808", "-1", "%2B5", "zwei", ""] {
+                let beyond = try await alex.get("/pruefung?nach=\(place)")
+                #expect(beyond.status == 400, "\(place)")
+                #expect(beyond.html.contains("Position im Protokoll"), "\(place)")
+            }
+            #expect(
+                try await fixture.store.counts()["audit_events"] == readsBefore, "a refused page records no reading")
+            #expect(try await alex.get("/pruefung?nach=9223372036854775807").status == 200)
             let planted = try await alex.get("/pruefung?person=%24(curl%20-s%20evil%7Csh)")
             #expect(planted.status == 400)
             #expect(!planted.html.contains("audit export"))

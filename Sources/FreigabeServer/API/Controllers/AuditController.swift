@@ -94,8 +94,8 @@ struct AuditController: Sendable {
         let filter = Self.filter(parameters, errors: &errors)
         var after: UInt64?
         if let text = value("after") {
-            after = UInt64(text)
-            if after == nil || after! > UInt64(Int64.max) { errors["after"] = UserText("query.after_range") }
+            after = AuditPage.place(text)
+            if after == nil { errors["after"] = UserText("query.after_range") }
         }
         var limit = defaultLimit
         if let text = value("limit") {

@@ -3,6 +3,18 @@ import Logging
 import PostgresNIO
 import WorkflowEngine
 
+/// What a read of one request records besides serving it.
+public enum ReadRecording: Sendable {
+    /// A reading by someone whom the request concerns only through their office (auditor,
+    /// administrator) is logged (`audit_read`); a refused one is a security event (`read_denied`).
+    case recorded
+    /// The caller's door logged the reading already (the Verfahrensakte); a refusal is still recorded.
+    case alreadyRecorded
+    /// A decision link's lookup, which a mail scanner's GET may make: it records nothing, and a person
+    /// who may no longer see the request, or sees it only through their office, gets `notFound`.
+    case decisionLink
+}
+
 extension RequestService {
     /// A request as its page and `GET /requests/{id}` show it: the request, its dataset, its facts
     /// (``RequestFactsCheck``), the requester's answers and the caller's deputyships, all in one statement.
@@ -14,7 +26,7 @@ extension RequestService {
     ///
     /// With `actingFacts` (the request page) the same statement also reads ``ActingFacts``.
     func performRead(
-        id: UUID, caller: Caller, now: Date, actingFacts: Bool, readRecorded: Bool = false, logger: Logger
+        id: UUID, caller: Caller, now: Date, actingFacts: Bool, recording: ReadRecording = .recorded, logger: Logger
     ) async throws -> (view: RequestView, acting: ActingFacts?) {
         var logger = logger
         logger[metadataKey: "actor"] = "\(caller.uid)"
@@ -56,6 +68,13 @@ extension RequestService {
         // The principals' directory facts are asked for after the connection went back to the pool.
         let context = try await CallerContext.resolve(
             caller: caller, deputyships: read.deputyships, principals: principals)
+        if recording == .decisionLink,
+            !context.maySee(read.machine, dataset: read.dataset, now: now)
+                || context.seesOnlyByOffice(read.machine, dataset: read.dataset, now: now)
+        {
+            // The link's person is no longer concerned: nothing to show, and a GET records nothing.
+            throw ServiceError.notFound()
+        }
         guard context.maySee(read.machine, dataset: read.dataset, now: now) else {
             // Someone else's request: answered like a missing one, recorded as a security event.
             throw SecurityRefusal(
@@ -65,7 +84,7 @@ extension RequestService {
                     event: .readDenied, state: read.machine.state.name, clientAddress: caller.clientAddress))
         }
         try RequestFactsCheck.check(read.record, facts: read.facts, definition: read.machine.definition)
-        if !readRecorded, context.seesOnlyByOffice(read.machine, dataset: read.dataset, now: now) {
+        if recording == .recorded, context.seesOnlyByOffice(read.machine, dataset: read.dataset, now: now) {
             // Logged before it is served; a reading that cannot be logged is not served (503).
             try await performRecordAuditRead(
                 ["view": "request", "via": caller.channel.rawValue], requestID: id, datasetID: read.record.datasetID,
@@ -77,7 +96,7 @@ extension RequestService {
         return (view, read.acting)
     }
 
-    /// The read of ``performRead(id:caller:now:actingFacts:readRecorded:logger:)`` for `GET /requests/{id}`, prepared once
+    /// The read of ``performRead(id:caller:now:actingFacts:recording:logger:)`` for `GET /requests/{id}`, prepared once
     /// per connection: its subqueries (facts, answers, deputyships) made planning a visible part of
     /// PostgreSQL's CPU per page view (`make bench-web`).
     struct RequestRead: RecurringStatement {
@@ -96,7 +115,7 @@ extension RequestService {
         let bindings: PostgresBindings
     }
 
-    /// The one statement of ``performRead(id:caller:now:actingFacts:readRecorded:logger:)``; its text depends only on
+    /// The one statement of ``performRead(id:caller:now:actingFacts:recording:logger:)``; its text depends only on
     /// `actingFacts`.
     static func readStatement(id: UUID, caller: String, now: Date, actingFacts: Bool) throws -> PostgresQuery {
         var sql = StatementBuilder()
@@ -116,7 +135,7 @@ extension RequestService {
         return sql.query
     }
 
-    /// What ``performRead(id:caller:now:actingFacts:readRecorded:logger:)`` reads in its one statement.
+    /// What ``performRead(id:caller:now:actingFacts:recording:logger:)`` reads in its one statement.
     private struct StoredRead: Sendable {
         var record: RequestRecord
         var dataset: DatasetRecord
