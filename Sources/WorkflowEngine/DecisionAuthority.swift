@@ -12,6 +12,16 @@ public struct DecisionAuthority: Hashable, Sendable {
         case deputy(of: String, role: Role)
         /// The step is overdue and they hold its escalation role.
         case escalation(Role)
+
+        /// Which capacity a person acting in several takes first: their own role, then a deputyship,
+        /// then the escalation.
+        var precedence: Int {
+            switch self {
+            case .ownRole: 0
+            case .deputy: 1
+            case .escalation: 2
+            }
+        }
     }
 
     public var person: String

@@ -54,8 +54,14 @@ extension RequestMachine {
             }
             return .failure(error(couldAsDeputy ? .deputyshipNotActive : .notAuthorised, event))
         }
+        // Own role before deputy before escalation across all open branches, not only within one: an ISB
+        // who deputises for the DSB decides the security branch as ISB, not the privacy branch as deputy
+        // (which separation of duties would then keep from the security branch). Stable: within one
+        // capacity the branches keep the workflow's order.
+        var ranked = Array(capacities.enumerated())
+        ranked.sort { ($0.element.capacity.precedence, $0.offset) < ($1.element.capacity.precedence, $1.offset) }
         var firstRefusal: WorkflowError?
-        for (branch, capacity) in capacities {
+        for (branch, capacity) in ranked.map(\.element) {
             var authority = DecisionAuthority(
                 person: decider.person, step: progress.step, branch: branch.id, capacity: capacity)
             if let refusal = separationOfDuties(refuses: authority, in: progress, event: event) {

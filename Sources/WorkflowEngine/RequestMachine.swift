@@ -152,8 +152,13 @@ public struct RequestMachine: Hashable, Sendable {
             decision.covers = [step.id, covered]
             next = coveredStep.onApprove
         }
-        snapshot.decisions.append(decision)
         let route = route(from: next, facts: snapshot.facts)
+        if case .end(let end) = route.stop, end.type == .granted, let accessEnd = snapshot.accessEnd, accessEnd <= now {
+            // The access period ran out during the review: this approval would grant nothing but a notice
+            // and an expiry. The approver asks for a new end (a question) or rejects.
+            throw error(.invalidAccessPeriod, .approve, ["access_end \(accessEnd) passed before the grant at \(now)"])
+        }
+        snapshot.decisions.append(decision)
         snapshot.state = state(reachedBy: route, at: now)
         var effects: [Effect] = [audit(.approved, decision), .cancelTimers(step: step.id)]
         if let covered = authority.coversPersonalUnionStep {
@@ -234,7 +239,7 @@ public struct RequestMachine: Hashable, Sendable {
             guard let step = definition.step(progress.step), let target = step.escalationRole,
                 let deadline = progress.deadline, !progress.escalated
             else { throw error(.invalidTransition, .escalate) }
-            guard now >= deadline else { throw error(.tooEarly, .escalate, ["deadline \(deadline)"]) }
+            guard now >= deadline else { throw tooEarly(.escalate, until: deadline, ["deadline \(deadline)"]) }
             progress.escalated = true
             snapshot.state = .inReview(progress)
             let mayDecide = !openBranches(of: progress).contains { $0.role.isIndependentController }
@@ -255,7 +260,7 @@ public struct RequestMachine: Hashable, Sendable {
                 let before = step.deadline?.remindBefore
             else { throw error(.invalidTransition, .remind) }
             let due = calendar.reminderDate(deadline: deadline, workingDaysBefore: before)
-            guard now >= due else { throw error(.tooEarly, .remind, ["reminder due \(due)"]) }
+            guard now >= due else { throw tooEarly(.remind, until: due, ["reminder due \(due)"]) }
             return [audit(.reminded, step: step.id, at: now)]
                 + openBranches(of: progress).map { branch in
                     .remind(step: step.id, branch: branch.id, role: branch.role, deadline: deadline)
@@ -286,7 +291,7 @@ public struct RequestMachine: Hashable, Sendable {
         switch state {
         case .granted(let endID, let until):
             guard let target = definition.end(endID)?.onExpire else { throw error(.invalidTransition, .expire) }
-            guard now >= until else { throw error(.tooEarly, .expire, ["access ends \(until)"]) }
+            guard now >= until else { throw tooEarly(.expire, until: until, ["access ends \(until)"]) }
             snapshot.state = .closed(end: target)
             return [audit(.expired, at: now), .notifyRequester(.expired), .inform(role: .dataOwner, .accessExpired)]
         case .draft, .inReview, .changesRequested, .published, .closed:
@@ -312,7 +317,7 @@ public struct RequestMachine: Hashable, Sendable {
             let due = calendar.reminderDate(deadline: until, workingDaysBefore: Self.expiryNoticeWorkingDays)
             // A notice scheduled at the grant itself (short period) fires after `due` as well.
             guard now >= due else {
-                throw error(.tooEarly, .announceExpiry, ["notice due \(due)"])
+                throw tooEarly(.announceExpiry, until: due, ["notice due \(due)"])
             }
             return [
                 audit(.expiryAnnounced, at: now), .notifyRequester(.expiring(until: until)),
@@ -399,6 +404,13 @@ public struct RequestMachine: Hashable, Sendable {
 
     func error(_ code: WorkflowError.Code, _ event: RequestEvent, _ details: [String] = []) -> WorkflowError {
         WorkflowError(code, state: state.name, event: event, details: details)
+    }
+
+    /// A timed event asked for before its time, which the refusal names.
+    func tooEarly(_ event: RequestEvent, until due: Date, _ details: [String]) -> WorkflowError {
+        var refusal = error(.tooEarly, event, details)
+        refusal.notBefore = due
+        return refusal
     }
 }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// An event the state machine refused, naming the state and the event. Nothing changed.
 ///
 /// Modelled on PostgresNIO's `PSQLError`: a stable `code` for programs, a `description` safe to show,
@@ -36,6 +38,8 @@ public struct WorkflowError: Error, Hashable, Sendable, CustomStringConvertible 
     public var event: RequestEvent
     /// Extra facts for logs and for the form (e.g. the missing fields).
     public var details: [String]
+    /// For ``Code/tooEarly``: the moment from which the event is accepted (the engine's calendar).
+    public var notBefore: Date?
 
     public init(_ code: Code, state: String, event: RequestEvent, details: [String] = []) {
         self.code = code

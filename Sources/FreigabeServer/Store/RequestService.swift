@@ -161,13 +161,15 @@ public struct RequestService: Sendable {
     /// deputy or escalation instance), deputies of those, auditors, administrators, stewards of the
     /// dataset's domain and its owner. Others get `notFound`. What the read records (a security event
     /// for a refusal, `audit_read` for an auditor's or administrator's reading of a request that does not
-    /// concern them) is `recording`'s choice (``ReadRecording``).
+    /// concern them) is `recording`'s choice (``ReadRecording``). The decision options are those of
+    /// `branch` of the current step when one is named (a decision link's), else of the first the caller may decide.
     public func request(
-        id: UUID, caller: Caller, now: Date, recording: ReadRecording = .recorded, logger: Logger
+        id: UUID, caller: Caller, now: Date, recording: ReadRecording = .recorded, branch: String? = nil,
+        logger: Logger
     ) async throws(ServiceError) -> RequestView {
         try await guarded(logger) {
             try await self.performRead(
-                id: id, caller: caller, now: now, actingFacts: false, recording: recording, logger: $0
+                id: id, caller: caller, now: now, actingFacts: false, recording: recording, branch: branch, logger: $0
             ).view
         }
     }

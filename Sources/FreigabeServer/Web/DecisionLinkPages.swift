@@ -110,7 +110,8 @@ struct DecisionLinkPages: Sendable {
     private func concernedView(_ link: DecisionLink, caller: Caller, logger: Logger) async throws -> RequestView? {
         do {
             return try await service.request(
-                id: link.requestID, caller: caller, now: pages.now(), recording: .decisionLink, logger: logger)
+                id: link.requestID, caller: caller, now: pages.now(), recording: .decisionLink, branch: link.branch,
+                logger: logger)
         } catch let error as ServiceError where error.code == .notFound {
             return nil
         }

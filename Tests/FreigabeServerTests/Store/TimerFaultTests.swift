@@ -168,6 +168,34 @@ struct TimerFaultTests {
         }
     }
 
+    /// A reminder stored by a calendar that has changed since (another state's holidays, a corrected
+    /// rule) comes due before the engine's own time: it is moved to that time, not marked moot, and
+    /// the reminder goes out then.
+    @Test("a timer due earlier than the engine's calendar says is moved to its time, not dropped as moot")
+    func earlyTimerIsMoved() async throws {
+        try await ServiceFixture.with { fixture in
+            _ = try await Self.requests(fixture, count: 1)
+            let dueByEngine = try #require(
+                try await fixture.admin.query(
+                    "SELECT due_at FROM timers WHERE kind = 'reminder'", logger: fixture.logger
+                ).decode(Date.self).first(where: { _ in true }))
+            let early = dueByEngine.addingTimeInterval(-86_400)
+            try await fixture.admin.query(
+                "UPDATE timers SET due_at = \(early) WHERE kind = 'reminder'", logger: fixture.logger)
+            let round = try await fixture.service.fireDueTimerRound(now: early, logger: fixture.logger)
+            #expect(round.postponed == 1 && round.fired == 0 && round.failed == 0, "\(round)")
+            var stored: [(Date, Date?, Int)] = []
+            for try await row in try await fixture.admin.query(
+                "SELECT due_at, fired_at, attempts FROM timers WHERE kind = 'reminder'", logger: fixture.logger
+            ).decode((Date, Date?, Int).self) { stored.append(row) }
+            #expect(stored.count == 1 && stored[0].0 == dueByEngine && stored[0].1 == nil && stored[0].2 == 0)
+            #expect(try await fixture.auditEvents().filter { $0 == "reminded" }.isEmpty)
+            let onTime = try await fixture.service.fireDueTimerRound(now: dueByEngine, logger: fixture.logger)
+            #expect(onTime.fired == 1 && onTime.postponed == 0, "\(onTime)")
+            #expect(try await fixture.auditEvents().filter { $0 == "reminded" }.count == 1)
+        }
+    }
+
     @Test("back-off: 30 s doubled per failure up to an hour; a conflict is retried after a second")
     func backOff() {
         #expect(

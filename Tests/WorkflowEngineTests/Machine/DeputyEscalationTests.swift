@@ -185,6 +185,43 @@ struct DeputyEscalationTests {
         #expect(machine.decisions.last?.asEscalation == true)
     }
 
+    /// Ingo (ISB) deputises for Dora (DSB) while both branches of the legal review wait: asked without a
+    /// branch, the engine gives him his own ISB branch, not Dora's as her deputy (which would then keep
+    /// him from his own branch by separation of duties); asked for Dora's branch, he may still decide it.
+    @Test("across parallel branches one's own role comes before a deputyship")
+    func ownBranchBeforeDeputyBranch() throws {
+        var machine = try Fixtures.submitted(
+            try Fixtures.definition(.openData), Fixtures.open(.confidential, .anonymised))
+        try Fixtures.drive(&machine, to: "in_review:legal_review")
+        let ingo = Fixtures.deputy("ingo", for: "dora", principalRoles: [.dsb], from: Fixtures.t0, ownRoles: [.isb])
+        let own = try machine.authority(of: ingo, at: Fixtures.t0).get()
+        #expect(own.branch == "security_review" && own.capacity == .ownRole(.isb))
+        let asDeputy = try machine.authority(of: ingo, at: Fixtures.t0, branch: "privacy_review").get()
+        #expect(asDeputy.capacity == .deputy(of: "dora", role: .dsb))
+        _ = try machine.approve(by: ingo, at: Fixtures.t0)
+        #expect(machine.decisions.last?.branch == "security_review" && machine.decisions.last?.actingFor == nil)
+    }
+
+    /// An access period that ran out while the request was in review: the last approval would grant
+    /// access that ended already. The approver asks for a new end (a question) or rejects instead.
+    @Test("the approval that would grant an access period already over is refused; nothing changes")
+    func accessEndPassedDuringReview() throws {
+        let end = Fixtures.days(3)
+        var machine = try Fixtures.submitted(
+            try Fixtures.definition(.sharedData), Fixtures.shared(), accessEnd: end)
+        try Fixtures.drive(&machine, to: "in_review:steward_review", at: Fixtures.days(1))
+        for late in [end, Fixtures.days(5)] {
+            Fixtures.expectRefused(.invalidAccessPeriod, .approve, on: &machine) {
+                try $0.approve(by: Fixtures.stefan, at: late)
+            }
+        }
+        _ = try machine.requestChanges(by: Fixtures.stefan, at: Fixtures.days(5), question: "Neues Ende?")
+        var onTime = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared(), accessEnd: end)
+        try Fixtures.drive(&onTime, to: "in_review:steward_review", at: Fixtures.days(1))
+        _ = try onTime.approve(by: Fixtures.stefan, at: end.addingTimeInterval(-1))
+        #expect(onTime.state.name == "granted:granted")
+    }
+
     // MARK: Reminders
 
     @Test("a reminder only at its time, for every branch still open")

@@ -99,9 +99,12 @@ struct CallerContext: Sendable {
         }
     }
 
-    /// In which capacity the caller could decide the current step now, if at all (the engine's answer).
-    func authority(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> DecisionAuthority? {
-        try? machine.authority(of: decider(for: dataset), at: now).get()
+    /// In which capacity the caller could decide the current step now (or its branch `branch`), if at
+    /// all (the engine's answer).
+    func authority(
+        _ machine: RequestMachine, dataset: DatasetRecord, now: Date, branch: String? = nil
+    ) -> DecisionAuthority? {
+        try? machine.authority(of: decider(for: dataset), at: now, branch: branch).get()
     }
 
     func mayRevoke(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> Bool {

@@ -357,6 +357,8 @@ extension RequestService {
                 fields[detail] = message.map { UserText(given: $0) } ?? UserText("field.complete_this")
             }
             return invalid(fields)
+        case .invalidAccessPeriod where error.event == .approve:
+            return invalid(["decision": UserText("decision.access_end_passed")])
         case .invalidAccessPeriod:
             return invalid(["access_end": UserText("request.access_end_past")])
         case .requestChangesNotAllowed:

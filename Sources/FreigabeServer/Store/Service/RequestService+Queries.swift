@@ -26,7 +26,8 @@ extension RequestService {
     ///
     /// With `actingFacts` (the request page) the same statement also reads ``ActingFacts``.
     func performRead(
-        id: UUID, caller: Caller, now: Date, actingFacts: Bool, recording: ReadRecording = .recorded, logger: Logger
+        id: UUID, caller: Caller, now: Date, actingFacts: Bool, recording: ReadRecording = .recorded,
+        branch: String? = nil, logger: Logger
     ) async throws -> (view: RequestView, acting: ActingFacts?) {
         var logger = logger
         logger[metadataKey: "actor"] = "\(caller.uid)"
@@ -90,13 +91,14 @@ extension RequestService {
                 ["view": "request", "via": caller.channel.rawValue], requestID: id, datasetID: read.record.datasetID,
                 caller: caller, now: now, logger: logger)
         }
-        var view = views.view(read.record, machine: read.machine, dataset: read.dataset, context: context, now: now)
+        var view = views.view(
+            read.record, machine: read.machine, dataset: read.dataset, context: context, now: now, branch: branch)
         view.answers = try Self.answers(json: read.answers)
         view.textsErased = read.textsErased
         return (view, read.acting)
     }
 
-    /// The read of ``performRead(id:caller:now:actingFacts:recording:logger:)`` for `GET /requests/{id}`, prepared once
+    /// The read of ``performRead(id:caller:now:actingFacts:recording:branch:logger:)`` for `GET /requests/{id}`, prepared once
     /// per connection: its subqueries (facts, answers, deputyships) made planning a visible part of
     /// PostgreSQL's CPU per page view (`make bench-web`).
     struct RequestRead: RecurringStatement {
@@ -115,7 +117,7 @@ extension RequestService {
         let bindings: PostgresBindings
     }
 
-    /// The one statement of ``performRead(id:caller:now:actingFacts:recording:logger:)``; its text depends only on
+    /// The one statement of ``performRead(id:caller:now:actingFacts:recording:branch:logger:)``; its text depends only on
     /// `actingFacts`.
     static func readStatement(id: UUID, caller: String, now: Date, actingFacts: Bool) throws -> PostgresQuery {
         var sql = StatementBuilder()
@@ -135,7 +137,7 @@ extension RequestService {
         return sql.query
     }
 
-    /// What ``performRead(id:caller:now:actingFacts:recording:logger:)`` reads in its one statement.
+    /// What ``performRead(id:caller:now:actingFacts:recording:branch:logger:)`` reads in its one statement.
     private struct StoredRead: Sendable {
         var record: RequestRecord
         var dataset: DatasetRecord

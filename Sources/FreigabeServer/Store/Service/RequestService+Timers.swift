@@ -12,8 +12,11 @@ public struct TimerRoundReport: Sendable, Hashable {
     /// Of `failed`: lost a race for the request (lock timeout, serialisation failure, version
     /// conflict); retried after a short pause.
     public var conflicts = 0
+    /// Timers the engine's calendar puts later than they were scheduled (a corrected holiday rule):
+    /// moved to that moment, not fired.
+    public var postponed = 0
 
-    public var handled: Int { fired + failed }
+    public var handled: Int { fired + failed + postponed }
 }
 
 /// A due timer that keeps failing, for `freigabe timers list --failing`.
@@ -65,6 +68,7 @@ extension RequestService {
                 guard let outcome = try await self.fireOneTimer(now: now, logger: logger) else { break }
                 switch outcome {
                 case .fired: report.fired += 1
+                case .postponed: report.postponed += 1
                 case .failed(let conflict):
                     report.failed += 1
                     if conflict { report.conflicts += 1 }
@@ -114,6 +118,12 @@ extension RequestService {
     private enum TimerOutcome {
         case fired
         case failed(conflict: Bool)
+        case postponed
+    }
+
+    /// The engine's calendar says the timer's event is not due yet.
+    private struct TimerNotYetDue: Error {
+        var due: Date
     }
 
     /// Claims and fires the next due timer; nil when none is due.
@@ -158,6 +168,17 @@ extension RequestService {
                 // Database.transaction).
                 if connection.isClosed { throw error }
                 try await connection.query("ROLLBACK TO SAVEPOINT fire_timer", logger: logger)
+                if let notYet = error as? TimerNotYetDue {
+                    try await connection.query(
+                        """
+                        UPDATE timers SET due_at = \(notYet.due), next_attempt_at = NULL,
+                            last_error = \("postponed: the calendar puts it at \(notYet.due)")
+                        WHERE id = \(timerID)
+                        """, logger: logger)
+                    logger.notice(
+                        "timer not due by the current calendar; moved", metadata: ["timer.due_at": "\(notYet.due)"])
+                    return .postponed
+                }
                 let mapped = Database.serviceError(from: error)
                 let conflict = mapped.code == .conflict
                 let failures = attempts + 1
@@ -221,6 +242,11 @@ extension RequestService {
             case .newOwner, .newStewards: effects = kind.handedOverRole.map(machine.tasks(heldBy:)) ?? []
             }
         } catch {
+            if error.code == .tooEarly, let due = error.notBefore {
+                // Scheduled by a calendar that has changed since (the state's holidays corrected, a
+                // rule of a new release): not moot, but later.
+                throw TimerNotYetDue(due: due)
+            }
             // invalid_transition (e.g. already escalated, revoked before expiry) makes the timer moot.
             return "moot: \(error.code.rawValue) in \(error.state)"
         }

@@ -130,12 +130,17 @@ struct ViewBuilder {
         return actions
     }
 
+    /// - Parameter branch: the decision options for this branch of the current step (a decision link's);
+    ///   nil: for the first branch the caller may decide.
     func view(
-        _ record: RequestRecord, machine: RequestMachine, dataset: DatasetRecord, context: CallerContext, now: Date
+        _ record: RequestRecord, machine: RequestMachine, dataset: DatasetRecord, context: CallerContext, now: Date,
+        branch: String? = nil
     ) -> RequestView {
         let definition = machine.definition
         var authority: DecisionAuthority? = nil
-        if case .inReview = machine.state { authority = context.authority(machine, dataset: dataset, now: now) }
+        if case .inReview = machine.state {
+            authority = context.authority(machine, dataset: dataset, now: now, branch: branch)
+        }
         return RequestView(
             id: record.id, number: record.number, kind: record.kind, dataset: dataset.view, requester: record.requester,
             details: record.details,
