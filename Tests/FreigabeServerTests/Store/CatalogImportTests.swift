@@ -366,6 +366,14 @@ struct CatalogImportTests {
                 personal_data: none
                 protection_need: normal
                 licence: CC BY 4.0
+              - id: ohne-werte
+                title: Ohne Werte
+                domain: umwelt
+                owner: otto
+                classification: ~
+                personal_data:
+                protection_need: null
+                formats: [CSV, ~]
             """
         do {
             _ = try CatalogParser.parse(yaml, file: "broken.yaml", format: .yaml)
@@ -384,6 +392,10 @@ struct CatalogImportTests {
                     "broken.yaml:27: Datensatz „ohne-titel“: Der Schlüssel „title“ fehlt.",
                     "broken.yaml:36: Datensatz „halber-dn“, Feld „owner_group“: Erwartet wird der DN einer Gruppe, z. B. cn=stewards-umwelt,ou=groups,dc=stadt,dc=de.",
                     "broken.yaml:40: Datensatz „halber-dn“, Feld „licence“: Unbekannte Lizenz; erlaubt sind: dl-de-by-2.0, dl-de-zero-2.0, cc-by-4.0, cc0-1.0 (oder keine).",
+                    "broken.yaml:45: Datensatz „ohne-werte“, Feld „classification“: Bitte füllen Sie dieses Feld aus.",
+                    "broken.yaml:46: Datensatz „ohne-werte“, Feld „personal_data“: Bitte füllen Sie dieses Feld aus.",
+                    "broken.yaml:47: Datensatz „ohne-werte“, Feld „protection_need“: Bitte füllen Sie dieses Feld aus.",
+                    "broken.yaml:48: Datensatz „ohne-werte“, Feld „formats“: Bitte füllen Sie dieses Feld aus.",
                 ])
         }
     }
@@ -594,6 +606,16 @@ struct CatalogImportTests {
             let created = try await service.upsertDataset(
                 input, caller: People.adam, now: Clock.days(1), logger: logger)
             #expect(created.ownerGroup == "CN=Friedhof, OU=groups,dc=stadt,dc=example")
+            // A blank pasted with the owner's uid or the group's DN is no part of it: otto owns this one.
+            for (id, owner, group) in [("friedhoefe-a", " otto\t", nil), ("friedhoefe-b", nil, " cn=x,dc=y\n")] {
+                let pasted = try await service.upsertDataset(
+                    DatasetInput(
+                        id: id, title: "Friedhöfe", domain: "umwelt", owner: owner, ownerGroup: group,
+                        classification: .public, personalData: .none, protectionNeed: .normal),
+                    caller: People.adam, now: Clock.days(1), logger: logger)
+                #expect(
+                    pasted.owner == owner.map { _ in "otto" } && pasted.ownerGroup == group.map { _ in "cn=x,dc=y" })
+            }
             let again = try await service.upsertDataset(input, caller: People.adam, now: Clock.days(2), logger: logger)
             #expect(again.updatedAt == created.updatedAt)
             let before = try await fixture.counts()
@@ -621,7 +643,10 @@ struct CatalogImportTests {
             #expect(after["audit_events"] == before["audit_events"]! + 1, "only the forbidden attempt is logged")
             after["audit_events"] = before["audit_events"]
             #expect(after == before)
-            #expect(try await fixture.auditEvents() == ["catalog_imported", "dataset_created", "forbidden"])
+            #expect(
+                try await fixture.auditEvents() == [
+                    "catalog_imported", "dataset_created", "dataset_created", "dataset_created", "forbidden",
+                ])
         }
     }
 }

@@ -41,8 +41,10 @@ public struct DatasetInput: Sendable, Hashable, Codable {
         self.title = title
         self.description = description
         self.domain = domain
-        self.owner = owner
-        self.ownerGroup = ownerGroup
+        // Compared exactly with the directory's uid and DN: a blank pasted with them would make nobody
+        // the owner (the domain form and the CSV import trim their cells; the JSON body and YAML do not).
+        self.owner = owner?.trimmingCharacters(in: .whitespacesAndNewlines)
+        self.ownerGroup = ownerGroup?.trimmingCharacters(in: .whitespacesAndNewlines)
         self.classification = classification
         self.personalData = personalData
         self.protectionNeed = protectionNeed

@@ -285,7 +285,17 @@ private struct YAMLCatalogReader {
         func field(_ key: String) -> String? { text(values[key], key: key, entry: entry, problems: &problems) }
         func enumField<Value: RawRepresentable & CaseIterable>(_ key: String, _ type: Value.Type) -> Value?
         where Value.RawValue == String {
-            guard let raw = field(key) else { return nil }
+            guard let raw = field(key) else {
+                // `classification: ~` or a key left empty: there, but no value. Said, else the entry
+                // would be left out of the import without a word.
+                if let node = values[key], isNull(node) {
+                    problems.append(
+                        CatalogProblem(
+                            file: file, line: line(node), entry: entry, field: key, message: UserText("field.required"))
+                    )
+                }
+                return nil
+            }
             switch CatalogParser.enumValue(raw, type) {
             case .success(let value): return value
             case .failure(let problem):
@@ -314,7 +324,12 @@ private struct YAMLCatalogReader {
         if let node = values["formats"], !isNull(node) {
             if let sequence = node.sequence {
                 for item in sequence {
-                    if let format = text(item, key: "formats", entry: entry, problems: &problems) {
+                    if isNull(item) {
+                        problems.append(
+                            CatalogProblem(
+                                file: file, line: line(item), entry: entry, field: "formats",
+                                message: UserText("field.required")))
+                    } else if let format = text(item, key: "formats", entry: entry, problems: &problems) {
                         formats.append(format)
                     }
                 }
