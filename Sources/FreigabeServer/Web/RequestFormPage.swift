@@ -69,6 +69,10 @@ struct RequestFormPage {
             errors["open_data_check.personal_reference.applies"] =
                 errors["open_data_check.personal_reference.applies"] ?? message
         }
+        if kind == .sharedData, let message = errors.removeValue(forKey: "recipient") {
+            // The workflow names the recipient as one field; the form asks for it as name and type.
+            errors["recipient.name"] = errors["recipient.name"] ?? message
+        }
         self.kind = kind.rawValue
         kindLabel = text("kinds.\(kind.rawValue)")
         datasetID = form.dataset.id

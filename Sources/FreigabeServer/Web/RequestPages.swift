@@ -227,7 +227,8 @@ struct RequestPages: Sendable {
         var body = detailsBody(form)
         if let comment = form.text("comment") { body["comment"] = .string(comment) }
         do {
-            let changes = try Resubmission.read(JSONObject(fields: body, path: ""))
+            var changes = try Resubmission.read(JSONObject(fields: body, path: ""))
+            changes.changes = Self.clearingBlankFields(changes.changes, of: form)
             let view = try await service.resubmit(
                 requestID: id, changes: changes, caller: caller, now: pages.now(), expectedVersion: Self.version(form),
                 logger: logger)
@@ -247,7 +248,8 @@ struct RequestPages: Sendable {
         let logger = context.logger(for: caller)
         let text = pages.text(request)
         do {
-            let changes = try RequestDetails.Patch.read(JSONObject(fields: detailsBody(form), path: ""))
+            let changes = Self.clearingBlankFields(
+                try RequestDetails.Patch.read(JSONObject(fields: detailsBody(form), path: "")), of: form)
             var view = try await service.editDraft(
                 requestID: id, changes: changes, caller: caller, now: pages.now(), expectedVersion: Self.version(form),
                 logger: logger)
@@ -304,6 +306,25 @@ struct RequestPages: Sendable {
         default:
             return nil
         }
+    }
+
+    /// The form shows every field, so one it sent blank means "none", not "unchanged" (the JSON API's
+    /// reading of an absent field): such fields are given, empty. Fields the form did not show stay.
+    static func clearingBlankFields(_ patch: RequestDetails.Patch, of form: WebForm) -> RequestDetails.Patch {
+        let names: [(RequestDetails.Field, [String])] = [
+            (.purpose, ["purpose"]), (.legalBasis, ["legal_basis", "legal_basis_detail"]),
+            (.accessStart, ["access_start"]), (.accessEnd, ["access_end"]), (.licence, ["licence"]),
+            (.format, ["format"]), (.anonymisationStatement, ["anonymisation_statement"]),
+        ]
+        var patch = patch
+        for (field, fieldNames) in names where !patch.given.contains(field) {
+            let shown = fieldNames.contains { form[$0] != nil }
+            if shown && fieldNames.allSatisfy({ form.text($0) == nil }) {
+                // `values` starts empty: no purpose, and nil for every other field.
+                patch.given.insert(field)
+            }
+        }
+        return patch
     }
 
     /// The request's details as the API body names them. The legal basis is put together from the choice

@@ -280,6 +280,47 @@ struct WebPagesTests {
         }
     }
 
+    /// The form shows every field: one emptied on it is emptied in the draft, not kept as before (the
+    /// JSON API's "absent means unchanged" is not the page's meaning).
+    @Test("a field emptied on the draft form is emptied in the draft; fields the form does not send stay")
+    func emptiedFieldsAreEmptied() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=altlastenkataster")
+            let saved = try await anna.post(
+                "/antraege",
+                [
+                    ("kind", "shared_data"), ("dataset_id", "altlastenkataster"), ("purpose", "Planung"),
+                    ("format", "CSV-Export"), ("access_start", "2026-06-01"), ("legal_basis", "art6_1_e"),
+                    ("legal_basis_detail", "§ 9 BBodSchG"), ("action", "save"),
+                ],
+                csrf: form.hidden("_csrf"))
+            #expect(saved.status == 303)
+            let path = String(try #require(saved.location).prefix { $0 != "?" })
+            let edit = try await anna.get(path + "/bearbeiten")
+            #expect(edit.html.contains("value=\"CSV-Export\"") && edit.html.contains("value=\"2026-06-01\""))
+            let emptied = try await anna.post(
+                path + "/bearbeiten",
+                [
+                    ("version", try #require(edit.hidden("version"))), ("purpose", "Planung"), ("format", " "),
+                    ("access_start", ""), ("legal_basis", ""), ("legal_basis_detail", ""), ("action", "save"),
+                ], csrf: edit.hidden("_csrf"))
+            #expect(emptied.status == 303, "\(emptied.html.prefix(500))")
+            let again = try await anna.get(path + "/bearbeiten")
+            #expect(again.html.contains(">Planung</textarea>"), "a field sent with its value stays")
+            for gone in ["CSV-Export", "2026-06-01", "BBodSchG"] { #expect(!again.html.contains(gone), "\(gone)") }
+            // A form without the purpose field (another page's) leaves the purpose alone.
+            let partial = try await anna.post(
+                path + "/bearbeiten",
+                [("version", try #require(again.hidden("version"))), ("format", "GeoJSON"), ("action", "save")],
+                csrf: again.hidden("_csrf"))
+            #expect(partial.status == 303)
+            let last = try await anna.get(path + "/bearbeiten")
+            #expect(last.html.contains(">Planung</textarea>") && last.html.contains("value=\"GeoJSON\""))
+        }
+    }
+
     @Test(
         "administration: only admins; a catalogue file with an error shows file:line and stores nothing; a dataset is created"
     )
@@ -443,6 +484,17 @@ struct WebPagesTests {
             #expect(page.html.contains("id=\"f-recipient-name-error\""), "the error stands at the field")
             #expect(page.html.contains(">Nur ein Zweck</textarea>"), "the input is kept")
             #expect(page.html.contains("value=\"external\" checked"))
+            // No recipient at all: the workflow's "recipient" error stands at the recipient's name, once.
+            let none = try await anna.post(
+                "/antraege",
+                [
+                    ("kind", "shared_data"), ("dataset_id", "altlastenkataster"), ("purpose", "Nur ein Zweck"),
+                    ("action", "submit"),
+                ], csrf: form.hidden("_csrf"))
+            #expect(none.status == 422)
+            #expect(none.html.contains("id=\"f-recipient-name-error\""), "the error stands at the field")
+            #expect(none.html.contains("href=\"#f-recipient-name\""))
+            #expect(!none.html.contains("href=\"#form-errors\""), "no entry without its field")
             #expect(try await fixture.store.counts()["requests"] == 0)
         }
     }
