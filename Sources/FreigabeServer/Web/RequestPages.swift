@@ -167,7 +167,7 @@ struct RequestPages: Sendable {
         let form = try await service.requestForm(
             kind: view.kind, datasetID: view.dataset.id, now: pages.now(), logger: logger)
         return try showForm(
-            form, values: values ?? Self.values(of: view.details), errors: errors, request: request, context: context,
+            form, values: values ?? storedValues(view.details), errors: errors, request: request, context: context,
             status: errors.isEmpty ? .ok : .unprocessableContent, mode: mode(view))
     }
 
@@ -358,8 +358,31 @@ struct RequestPages: Sendable {
         return values
     }
 
-    /// The stored details as form values, for the resubmission form.
-    static func values(of details: RequestDetails) -> [String: String] {
+    /// The stored details as form values, for the draft and resubmission forms: the legal basis is
+    /// split back into the article chosen and the person's own words (``legalBasis(_:)`` joined them), so
+    /// that saving the form again neither repeats nor contradicts the article.
+    func storedValues(_ details: RequestDetails) -> [String: String] {
+        var values = Self.values(of: details)
+        guard let stored = details.legalBasis else { return values }
+        let articles = pages.renderer.catalog(for: "de")
+        for choice in RequestFormPage.legalBases where choice != "other" {
+            guard let article = articles["web.form.legal_basis.options.\(choice)"] else { continue }
+            if stored == article {
+                (values["legal_basis"], values["legal_basis_detail"]) = (choice, nil)
+            } else if stored.hasPrefix(article + " – ") {
+                (values["legal_basis"], values["legal_basis_detail"]) = (
+                    choice, String(stored.dropFirst(article.count + 3))
+                )
+            } else {
+                continue
+            }
+            break
+        }
+        return values
+    }
+
+    /// The stored details as form values, the legal basis as one text.
+    private static func values(of details: RequestDetails) -> [String: String] {
         var values = ["purpose": details.purpose]
         values["recipient.name"] = details.recipient?.name
         values["recipient.type"] = details.recipient?.type.rawValue

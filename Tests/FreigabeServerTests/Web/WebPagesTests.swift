@@ -321,6 +321,52 @@ struct WebPagesTests {
         }
     }
 
+    /// The stored legal basis joins the article and the person's words; the form shows them apart again,
+    /// so saving it unchanged keeps the text, and choosing another article replaces the old one.
+    @Test("the legal basis reopens as the article chosen and the words: saved again it is neither doubled nor mixed")
+    func legalBasisReopensApart() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=altlastenkataster")
+            let saved = try await anna.post(
+                "/antraege",
+                [
+                    ("kind", "shared_data"), ("dataset_id", "altlastenkataster"), ("purpose", "Planung"),
+                    ("legal_basis", "art6_1_e"), ("legal_basis_detail", "§ 9 BBodSchG"), ("action", "save"),
+                ],
+                csrf: form.hidden("_csrf"))
+            let path = String(try #require(saved.location).prefix { $0 != "?" })
+            let id = try #require(UUID(uuidString: String(path.split(separator: "/").last ?? "")))
+            func stored() async throws -> String? {
+                try await fixture.service.request(
+                    id: id, caller: Caller(uid: "anna", displayName: "Anna"), now: fixture.clock.now(),
+                    logger: fixture.store.logger
+                ).details.legalBasis
+            }
+            let original = try #require(try await stored())
+            #expect(original.hasPrefix("Art. 6") && original.hasSuffix(" – § 9 BBodSchG"), "\(original)")
+            let edit = try await anna.get(path + "/bearbeiten")
+            #expect(edit.html.contains("value=\"art6_1_e\" selected"))
+            #expect(edit.html.contains(">§ 9 BBodSchG</textarea>"))
+            func save(_ choice: String, _ page: Browser.Page) async throws {
+                let posted = try await anna.post(
+                    path + "/bearbeiten",
+                    [
+                        ("version", try #require(page.hidden("version"))), ("purpose", "Planung"),
+                        ("legal_basis", choice), ("legal_basis_detail", "§ 9 BBodSchG"), ("action", "save"),
+                    ], csrf: page.hidden("_csrf"))
+                #expect(posted.status == 303, "\(posted.html.prefix(400))")
+            }
+            try await save("art6_1_e", edit)
+            #expect(try await stored() == original, "saved as shown: unchanged")
+            try await save("art6_1_c", try await anna.get(path + "/bearbeiten"))
+            let changed = try #require(try await stored())
+            #expect(changed.contains("lit. c") && !changed.contains("lit. e"), "\(changed)")
+            #expect(changed.components(separatedBy: "§ 9 BBodSchG").count == 2, "the words once: \(changed)")
+        }
+    }
+
     @Test(
         "administration: only admins; a catalogue file with an error shows file:line and stores nothing; a dataset is created"
     )
