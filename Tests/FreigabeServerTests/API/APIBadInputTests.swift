@@ -132,7 +132,7 @@ struct APIBadInputTests {
 
     /// A browser that once answered the API's login prompt sends the credentials along with a request
     /// another site starts; the browser also says so (`Sec-Fetch-Site`), and that call changes nothing.
-    @Test("A state change another site started in the browser is refused before login; reading and programs pass")
+    @Test("A state change or a read with credentials another site started in the browser is refused; programs pass")
     func crossSiteCallsAreRefused() async throws {
         try await APIFixture.with { fixture, api in
             let created = try await api.create(Self.sharedData)
@@ -144,9 +144,21 @@ struct APIBadInputTests {
                 }
                 #expect(refused.json?["detail"]?.string?.contains("anderen Website") == true, "\(site)")
             }
+            // A read with credentials from another site (an <img> on its page) is refused too: an
+            // auditor's reading would be recorded in their name. Nothing is written.
+            for path in ["/api/v1/requests/\(id)", "/api/v1/audit/events"] {
+                let refused = try await Self.expectRefused(fixture, status: 403, type: "forbidden") {
+                    try await api.send(.get, path, as: "alex", headers: [Self.fetchSite: "cross-site"])
+                }
+                #expect(refused.json?["detail"]?.string?.contains("Zugangsdaten") == true, "\(path)")
+            }
             let read = try await api.send(
-                .get, "/api/v1/requests/\(id)", as: "anna", headers: [Self.fetchSite: "cross-site"])
+                .get, "/api/v1/requests/\(id)", as: "anna", headers: [Self.fetchSite: "same-origin"])
             #expect(read.status == 200)
+            // A public read without credentials passes from anywhere (a portal links the catalogue).
+            let catalogue = try await api.send(
+                .get, "/api/v1/dcat/catalog.ttl", as: nil, headers: [Self.fetchSite: "cross-site"])
+            #expect(catalogue.status == 200)
             let own = try await api.send(
                 .post, "/api/v1/requests/\(id)/withdraw", as: "anna", headers: [Self.fetchSite: "same-origin"])
             #expect(own.status == 200)
