@@ -112,7 +112,6 @@ struct ResolvedRecipients: Sendable, Hashable {
 }
 
 extension OutboxTopic {
-    /// Topics that ask someone to decide (or tell them they need not any more): their deputies get a copy.
     /// Whether the mail asks its reader to decide, with links to approve, reject and ask: the task, the
     /// reminder, and the escalation to an instance that may decide itself.
     func carriesDecisionLinks(mayDecide: Bool?) -> Bool {
@@ -125,10 +124,14 @@ extension OutboxTopic {
         }
     }
 
-    var asksApprovers: Bool {
+    /// Topics that ask someone to decide in their role (or tell them they need not any more): their
+    /// deputies get a copy, as the engine lets a deputy decide in the principal's role. Not the
+    /// escalation: the engine grants that capacity only to holders of the escalation role, so a
+    /// deputy's copy would offer links that could never decide.
+    var goesToDeputies: Bool {
         switch self {
-        case .requestDecision, .reminder, .escalated, .withdrawn: true
-        case .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
+        case .requestDecision, .reminder, .withdrawn: true
+        case .escalated, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
             .accessExpiring, .accessExpired, .webhook:
             false
         }

@@ -230,7 +230,7 @@ struct OutboxDispatcher: Sendable {
             plan.problems.append("keine Empfänger")
         }
         var recipients: [(person: MailPerson, deputyFor: String?)] = resolved.people.map { ($0, nil) }
-        if message.topic.asksApprovers {
+        if message.topic.goesToDeputies {
             do {
                 recipients += try await deputies(of: resolved.people, at: row.createdAt, problems: &plan.problems)
             } catch {

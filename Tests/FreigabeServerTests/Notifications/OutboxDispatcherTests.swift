@@ -111,6 +111,14 @@ struct OutboxDispatcherTests {
             let rows = try await fixture.rows()
             #expect(rows.first { $0.topic == "request_decision" }?.deliveredTo == ["otto", "paul"])
             #expect(rows.first { $0.topic == "submitted" }?.deliveredTo == ["anna"])
+            // An escalation that may decide: the engine lets only holders of the escalation role decide
+            // in that capacity, so their deputies get no copy with links that could never work.
+            var escalated = fixture.message(.escalated, about: created, to: [MailFixture.person("otto")])
+            escalated.step = "owner_review"
+            escalated.mayDecide = true
+            _ = try await fixture.enqueue(escalated)
+            #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 1, sent: 1))
+            #expect(try await fixture.rows().filter { $0.topic == "escalated" }.map(\.deliveredTo) == [["otto"]])
         }
     }
 
