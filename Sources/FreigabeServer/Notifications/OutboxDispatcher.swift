@@ -232,7 +232,8 @@ struct OutboxDispatcher: Sendable {
         var recipients: [(person: MailPerson, deputyFor: String?)] = resolved.people.map { ($0, nil) }
         if message.topic.goesToDeputies {
             do {
-                recipients += try await deputies(of: resolved.people, at: row.createdAt, problems: &plan.problems)
+                recipients += try await deputies(
+                    of: resolved.people, at: row.createdAt, now: now, problems: &plan.problems)
             } catch {
                 plan.temporaryProblem = "Vertretungen nicht lesbar: \(String(reflecting: error))"
                 return plan
@@ -283,13 +284,14 @@ struct OutboxDispatcher: Sendable {
         return plan
     }
 
-    /// The deputies of `people` when the event happened (a principal away names one in Freigabe): they
-    /// get their own copy, saying whom they stand in for. Someone already among `people` gets one mail.
+    /// The deputies of `people` when the event happened (a principal away names one in Freigabe) whose
+    /// deputyship has not ended by now: they get their own copy, saying whom they stand in for. Someone
+    /// already among `people` gets one mail.
     private func deputies(
-        of people: [MailPerson], at instant: Date, problems: inout [String]
+        of people: [MailPerson], at instant: Date, now: Date, problems: inout [String]
     ) async throws -> [(person: MailPerson, deputyFor: String?)] {
         let pairs = try await OutboxStore.deputies(
-            of: people.map(\.uid), at: instant, client: client, logger: logger)
+            of: people.map(\.uid), at: instant, stillAt: now, client: client, logger: logger)
         var seen = Set(people.map { $0.uid.lowercased() })
         var result: [(person: MailPerson, deputyFor: String?)] = []
         for (deputy, principal) in pairs where seen.insert(deputy.lowercased()).inserted {

@@ -123,10 +123,12 @@ enum OutboxStore {
         }
     }
 
-    /// Who deputised for whom among `principals` at `instant` (Vertretung): `(deputy, principal)`, the
-    /// principal as given. Compared without regard to case, as the directory matches uids.
+    /// Who deputised for whom among `principals` at `instant` (Vertretung) and still does at `now`:
+    /// `(deputy, principal)`, the principal as given. Compared without regard to case, as the directory
+    /// matches uids. A deputyship that ended before a delayed mail goes out (the principal is back) gets
+    /// no copy: the request is none of the former deputy's business any more.
     static func deputies(
-        of principals: [String], at instant: Date, client: PostgresClient, logger: Logger
+        of principals: [String], at instant: Date, stillAt now: Date, client: PostgresClient, logger: Logger
     ) async throws -> [(deputy: String, principal: String)] {
         guard !principals.isEmpty else { return [] }
         let lowered = principals.map { $0.lowercased() }
@@ -134,8 +136,9 @@ enum OutboxStore {
             let rows = try await connection.query(
                 """
                 SELECT deputy, lower(principal) FROM deputyships
-                WHERE lower(principal) = ANY(\(lowered)) AND valid_from <= \(instant) AND valid_until > \(instant)
-                    AND (ended_at IS NULL OR ended_at > \(instant))
+                WHERE lower(principal) = ANY(\(lowered)) AND valid_from <= \(instant)
+                    AND valid_until > greatest(\(instant), \(now))
+                    AND (ended_at IS NULL OR ended_at > greatest(\(instant), \(now)))
                 ORDER BY valid_from, id
                 """, logger: logger)
             var found: [(deputy: String, principal: String)] = []

@@ -92,7 +92,8 @@ struct ActingPeopleLookup: Sendable {
         if let known = facts?.deputies(of: principals) {
             deputies = known
         } else {
-            deputies = try await OutboxStore.deputies(of: principals, at: now, client: service.client, logger: logger)
+            deputies = try await OutboxStore.deputies(
+                of: principals, at: now, stillAt: now, client: service.client, logger: logger)
         }
         var names: [String: String] = [:]
         for (deputy, _) in deputies where names[deputy] == nil {

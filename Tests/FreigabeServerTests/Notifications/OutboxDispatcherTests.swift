@@ -97,7 +97,8 @@ struct OutboxDispatcherTests {
                 NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(7)),
                 caller: People.otto, now: Clock.days(-1), logger: fixture.logger)
             let created = try await fixture.service.shared("baumkataster")
-            #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 2, sent: 2))
+            // Sent on the clock the request was filed on: the deputyship is in force then (Clock.days(0)).
+            #expect(try await fixture.dispatcher().runRound(now: Clock.days(0.5)) == .init(claimed: 2, sent: 2))
             let mails = try await MailSink.mails(host: fixture.host)
             #expect(
                 mails.map(\.to).sorted { $0[0] < $1[0] } == [
@@ -116,9 +117,16 @@ struct OutboxDispatcherTests {
             var escalated = fixture.message(.escalated, about: created, to: [MailFixture.person("otto")])
             escalated.step = "owner_review"
             escalated.mayDecide = true
-            _ = try await fixture.enqueue(escalated)
-            #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 1, sent: 1))
+            _ = try await fixture.enqueue(escalated, at: Clock.days(0.5))
+            #expect(try await fixture.dispatcher().runRound(now: Clock.days(0.5)) == .init(claimed: 1, sent: 1))
             #expect(try await fixture.rows().filter { $0.topic == "escalated" }.map(\.deliveredTo) == [["otto"]])
+            // A task mail of the deputyship's time that goes out only after it ended (SMTP was away, a
+            // retry): otto is back, paul gets no copy and no links.
+            _ = try await fixture.enqueue(
+                fixture.message(.requestDecision, about: created, to: [MailFixture.person("otto")]), at: Clock.days(6))
+            #expect(try await fixture.dispatcher().runRound(now: Clock.days(8)) == .init(claimed: 1, sent: 1))
+            let late = try await fixture.rows().filter { $0.topic == "request_decision" }.map(\.deliveredTo)
+            #expect(late == [["otto", "paul"], ["otto"]], "\(late)")
         }
     }
 

@@ -42,7 +42,7 @@ public struct ActingFacts: Sendable, Hashable {
         try json.map { try StoredJSON.decode([Deputy].self, from: $0) }
     }
 
-    /// The deputies in force of `principals` as ``OutboxStore/deputies(of:at:client:logger:)`` answers:
+    /// The deputies in force of `principals` as ``OutboxStore/deputies(of:at:stillAt:client:logger:)`` answers:
     /// (deputy, the principal as given), oldest deputyship first.
     func deputies(of principals: [String]) -> [(deputy: String, principal: String)]? {
         guard let deputies else { return nil }
