@@ -158,6 +158,21 @@ struct BadInputTests {
             }
             #expect(
                 error?.fieldErrors["recipient.name"]?.german == "Der Text enthält Zeilenumbrüche oder Steuerzeichen.")
+            // "Trojan Source" text: shown reversed from where the override starts, stored as typed.
+            for override in ["\u{202E}", "\u{202A}", "\u{202D}"] {
+                error = try await expectNothingChanged(fixture, .validation) {
+                    try await create(fixture, newRequest(purpose: "Zweck \(override)gitlüg nie"))
+                }
+                #expect(error?.fieldErrors["purpose"]?.german.contains("Schreibrichtung") == true)
+                error = try await expectNothingChanged(fixture, .validation) {
+                    try await fixture.decide(
+                        request, by: People.otto, .reject(reason: "Nein\(override)aj"), at: Clock.days(1))
+                }
+                #expect(error?.fieldErrors["reason"] != nil)
+            }
+            // Right-to-left names themselves are fine.
+            _ = try await create(
+                fixture, newRequest(recipient: RecipientInput(name: "جامعة القاهرة \u{200F}", type: .external)))
             _ = try await expectNothingChanged(fixture, .validation) {
                 try await fixture.decide(request, by: People.otto, .requestChanges(question: "   "), at: Clock.days(1))
             }

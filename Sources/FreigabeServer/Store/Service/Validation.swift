@@ -43,6 +43,12 @@ struct FieldErrors {
                 UserText(multiline ? "field.control_characters" : "field.line_breaks"))
             return nil
         }
+        // Bidirectional embeddings and overrides (U+202A…U+202E) make a text display in another order
+        // than it is stored: an approver would read a purpose that is not the one the log records.
+        if trimmed.unicodeScalars.contains(where: { ("\u{202A}"..."\u{202E}").contains($0) }) {
+            add(field, UserText("field.bidi_override"))
+            return nil
+        }
         // Counting stops early: a 1 MB comment must not cost a full grapheme walk.
         if trimmed.unicodeScalars.count > limit, trimmed.count > limit {
             add(field, UserText("field.too_long", ["limit": .number(limit)]))
