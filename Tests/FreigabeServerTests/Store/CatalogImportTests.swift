@@ -639,6 +639,13 @@ struct CatalogImportTests {
                     "owner": "Genau eines von beiden ist anzugeben: owner (eine Benutzerkennung) oder owner_group "
                         + "(der DN einer Gruppe).",
                 ])
+            var reversed = input
+            reversed.title = "Friedhöfe \u{202E}etsil"
+            let bidi = await expectServiceError(.validation) {
+                try await service.upsertDataset(reversed, caller: People.adam, now: Clock.days(2), logger: logger)
+            }
+            #expect(
+                bidi?.fieldErrors["title"]?.resolved(in: StoreTestSupport.german).contains("Schreibrichtung") == true)
             var after = try await fixture.counts()
             #expect(after["audit_events"] == before["audit_events"]! + 1, "only the forbidden attempt is logged")
             after["audit_events"] = before["audit_events"]
