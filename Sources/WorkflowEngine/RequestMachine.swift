@@ -95,14 +95,9 @@ public struct RequestMachine: Hashable, Sendable {
         -> [Effect]
     {
         let waitingStep: StepProgress?
-        var escalatedTo: Role?
         switch state {
         case .draft: waitingStep = nil
-        case .inReview(let progress):
-            waitingStep = progress
-            // The escalation instance was told it may (or must see to it that someone) decide.
-            escalatedTo = progress.escalated ? definition.escalationRole(of: progress.step) : nil
-        case .changesRequested(let progress, _): waitingStep = progress
+        case .inReview(let progress), .changesRequested(let progress, _): waitingStep = progress
         case .granted, .published, .closed: throw error(.invalidTransition, .withdraw)
         }
         guard person == snapshot.requester else { throw error(.notRequester, .withdraw) }
@@ -110,12 +105,8 @@ public struct RequestMachine: Hashable, Sendable {
         var effects = [audit(.withdrawn, actor: person, step: waitingStep?.step, comment: comment, at: now)]
         if let waitingStep {
             effects.append(.cancelTimers(step: waitingStep.step))
-            let informed = openBranches(of: waitingStep).map(\.role)
-            for role in informed {
-                effects.append(.inform(role: role, .withdrawn(step: waitingStep.step)))
-            }
-            if let escalatedTo, !informed.contains(escalatedTo) {
-                effects.append(.inform(role: escalatedTo, .withdrawn(step: waitingStep.step)))
+            for branch in openBranches(of: waitingStep) {
+                effects.append(.inform(role: branch.role, .withdrawn(step: waitingStep.step)))
             }
         }
         return effects

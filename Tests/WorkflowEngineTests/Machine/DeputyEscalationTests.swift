@@ -202,27 +202,6 @@ struct DeputyEscalationTests {
         #expect(machine.decisions.last?.branch == "security_review" && machine.decisions.last?.actingFor == nil)
     }
 
-    /// Governance was told it may decide the overdue owner step; the requester withdraws: Governance is
-    /// told too, not only the owner.
-    @Test("a withdrawal after an escalation tells the escalation instance as well")
-    func withdrawalAfterEscalation() throws {
-        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
-        guard case .inReview(let progress) = machine.state, let deadline = progress.deadline else {
-            Issue.record("not in review")
-            return
-        }
-        _ = try machine.escalate(at: deadline)
-        let effects = try machine.withdraw(by: Fixtures.requester, at: deadline)
-        let informed = effects.compactMap { effect -> Role? in
-            if case .inform(let role, .withdrawn(step: "owner_review")) = effect { return role }
-            return nil
-        }
-        #expect(informed == [.dataOwner, .governance])
-        var quiet = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
-        let before = try quiet.withdraw(by: Fixtures.requester, at: deadline)
-        #expect(!before.contains(.inform(role: .governance, .withdrawn(step: "owner_review"))), "not escalated")
-    }
-
     /// An access period that ran out while the request was in review: the last approval would grant
     /// access that ended already. The approver asks for a new end (a question) or rejects instead.
     @Test("the approval that would grant an access period already over is refused; nothing changes")
