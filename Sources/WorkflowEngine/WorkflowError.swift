@@ -23,7 +23,8 @@ public struct WorkflowError: Error, Hashable, Sendable, CustomStringConvertible 
         case reasonRequired = "reason_required"
         case approvalDetailsMissing = "approval_details_missing"
         case submissionIncomplete = "submission_incomplete"
-        /// The Shared Data access period ends before the submission.
+        /// The Shared Data access period ends before the submission, or (at the approval that would grant
+        /// it) ended during the review.
         case invalidAccessPeriod = "invalid_access_period"
         case requestChangesNotAllowed = "request_changes_not_allowed"
         /// A timer event came before its time.

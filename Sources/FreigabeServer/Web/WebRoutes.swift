@@ -21,6 +21,8 @@ struct WebRoutes: Sendable {
         let cookie = SessionCookieParameters(
             name: settings.sessionCookieName, path: "/", secure: settings.isHTTPS, sameSite: .lax)
         let group = router.group()
+            // Before the session is read: another site's image or frame of a page gets nothing.
+            .add(middleware: ForeignEmbeddingMiddleware())
             .add(
                 middleware: SessionMiddleware<AppRequestContext>(
                     storage: sessions,

@@ -159,7 +159,7 @@ struct BadInputTests {
             #expect(
                 error?.fieldErrors["recipient.name"]?.german == "Der Text enthält Zeilenumbrüche oder Steuerzeichen.")
             // "Trojan Source" text: shown reversed from where the override starts, stored as typed.
-            for override in ["\u{202E}", "\u{202A}", "\u{202D}"] {
+            for override in ["\u{202E}", "\u{202A}", "\u{202D}", "\u{2067}", "\u{2066}", "\u{2069}"] {
                 error = try await expectNothingChanged(fixture, .validation) {
                     try await create(fixture, newRequest(purpose: "Zweck \(override)gitlüg nie"))
                 }

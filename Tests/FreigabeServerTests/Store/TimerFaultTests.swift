@@ -184,11 +184,14 @@ struct TimerFaultTests {
                 "UPDATE timers SET due_at = \(early) WHERE kind = 'reminder'", logger: fixture.logger)
             let round = try await fixture.service.fireDueTimerRound(now: early, logger: fixture.logger)
             #expect(round.postponed == 1 && round.fired == 0 && round.failed == 0, "\(round)")
-            var stored: [(Date, Date?, Int)] = []
+            var stored: [(Date, Date?, Int, String?)] = []
             for try await row in try await fixture.admin.query(
-                "SELECT due_at, fired_at, attempts FROM timers WHERE kind = 'reminder'", logger: fixture.logger
-            ).decode((Date, Date?, Int).self) { stored.append(row) }
+                "SELECT due_at, fired_at, attempts, last_error FROM timers WHERE kind = 'reminder'",
+                logger: fixture.logger
+            ).decode((Date, Date?, Int, String?).self) { stored.append(row) }
             #expect(stored.count == 1 && stored[0].0 == dueByEngine && stored[0].1 == nil && stored[0].2 == 0)
+            #expect(stored.first?.3 == nil, "a postponed timer is no failing one (timers list --failing)")
+            #expect(try await fixture.service.failingTimers(logger: fixture.logger).isEmpty)
             #expect(try await fixture.auditEvents().filter { $0 == "reminded" }.isEmpty)
             let onTime = try await fixture.service.fireDueTimerRound(now: dueByEngine, logger: fixture.logger)
             #expect(onTime.fired == 1 && onTime.postponed == 0, "\(onTime)")

@@ -863,6 +863,40 @@ struct DecisionLinkTests {
 /// Für Prüfer: the sealed decision log on a page.
 @Suite("Audit page", .serialized)
 struct AuditPageTests {
+    /// A sibling subdomain's page loads the auditor's views as an image or in a frame: the session cookie
+    /// (Lax) goes along, the auditor sees nothing, and nothing may be recorded in their name. A link
+    /// followed from another site is a navigation the auditor sees: it passes.
+    @Test("another site's image or frame of an auditor's page gets 403 and records no reading; a followed link passes")
+    func embeddedAuditPagesAreRefused() async throws {
+        try await WebFixture.with { fixture, client in
+            let (view, _) = try await DecisionLinkTests.prepare(fixture)
+            let alex = Browser(client)
+            try await alex.login("alex")
+            let site = CrossSiteRequestMiddleware<AppRequestContext>.fetchSite
+            let mode = ForeignEmbeddingMiddleware<AppRequestContext>.fetchMode
+            let dest = ForeignEmbeddingMiddleware<AppRequestContext>.fetchDest
+            let before = try await fixture.store.counts()
+            for path in ["/pruefung?person=dora", "/pruefung/antraege/\(view.id.uuidString)", "/antraege/\(view.id)"] {
+                for (from, how, what) in [
+                    ("same-site", "no-cors", "image"), ("cross-site", "navigate", "iframe"),
+                    ("same-site", "cors", "empty"), ("cross-site", "no-cors", "script"),
+                ] {
+                    let page = try await alex.send(
+                        .get, path, body: nil, headers: [site: from, mode: how, dest: what])
+                    #expect(page.status == 403, "\(path) \(from) \(what)")
+                }
+            }
+            #expect(try await fixture.store.counts() == before, "no reading recorded, no session touched")
+            let followed = try await alex.send(
+                .get, "/antraege/\(view.id)", body: nil,
+                headers: [site: "cross-site", mode: "navigate", dest: "document"])
+            #expect(followed.status == 200)
+            let own = try await alex.send(
+                .get, "/pruefung", body: nil, headers: [site: "same-origin", mode: "cors", dest: "empty"])
+            #expect(own.status == 200)
+        }
+    }
+
     @Test("auditors see sealed events with filters and paging; others get 403; a bad filter is a clear error")
     func auditorsQueryTheLog() async throws {
         try await WebFixture.with { fixture, client in

@@ -225,8 +225,8 @@ enum CatalogRules {
                 && !(multiline && (scalar == "\n" || scalar == "\r" || scalar == "\t"))
         }
         if forbidden { return [(field, UserText("field.control_characters"))] }
-        // As in a request's texts: a title displayed in another order than stored (U+202A…U+202E).
-        if text.unicodeScalars.contains(where: { ("\u{202A}"..."\u{202E}").contains($0) }) {
+        // As in a request's texts: a title displayed in another order than stored.
+        if text.unicodeScalars.contains(where: { UnicodeText.reordersDisplay($0) }) {
             return [(field, UserText("field.bidi_override"))]
         }
         return []

@@ -171,8 +171,7 @@ extension RequestService {
                 if let notYet = error as? TimerNotYetDue {
                     try await connection.query(
                         """
-                        UPDATE timers SET due_at = \(notYet.due), next_attempt_at = NULL,
-                            last_error = \("postponed: the calendar puts it at \(notYet.due)")
+                        UPDATE timers SET due_at = \(notYet.due), next_attempt_at = NULL, last_error = NULL
                         WHERE id = \(timerID)
                         """, logger: logger)
                     logger.notice(

@@ -43,9 +43,9 @@ struct FieldErrors {
                 UserText(multiline ? "field.control_characters" : "field.line_breaks"))
             return nil
         }
-        // Bidirectional embeddings and overrides (U+202A…U+202E) make a text display in another order
-        // than it is stored: an approver would read a purpose that is not the one the log records.
-        if trimmed.unicodeScalars.contains(where: { ("\u{202A}"..."\u{202E}").contains($0) }) {
+        // Bidirectional embeddings, overrides and isolates make a text display in another order than it
+        // is stored: an approver would read a purpose that is not the one the log records.
+        if trimmed.unicodeScalars.contains(where: { UnicodeText.reordersDisplay($0) }) {
             add(field, UserText("field.bidi_override"))
             return nil
         }
@@ -55,6 +55,16 @@ struct FieldErrors {
             return nil
         }
         return trimmed
+    }
+}
+
+/// Unicode facts the checks of user-written text share.
+enum UnicodeText {
+    /// Bidirectional embeddings and overrides (U+202A…U+202E) and isolates (U+2066…U+2069), the
+    /// "Trojan Source" characters (CVE-2021-42574): a text containing them displays in another order than
+    /// it is stored. The marks LRM, RLM and ALM, which right-to-left names may need, reorder nothing.
+    static func reordersDisplay(_ scalar: Unicode.Scalar) -> Bool {
+        ("\u{202A}"..."\u{202E}").contains(scalar) || ("\u{2066}"..."\u{2069}").contains(scalar)
     }
 }
 
