@@ -280,6 +280,17 @@ struct WebPagesTests {
         }
     }
 
+    /// anna saves a Shared Data draft for altlastenkataster with `fields`; the path of its page.
+    static func savedDraft(by anna: Browser, _ fields: [(String, String)]) async throws -> String {
+        let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=altlastenkataster")
+        let saved = try await anna.post(
+            "/antraege",
+            [("kind", "shared_data"), ("dataset_id", "altlastenkataster")] + fields + [("action", "save")],
+            csrf: form.hidden("_csrf"))
+        #expect(saved.status == 303, "\(saved.html.prefix(300))")
+        return String(try #require(saved.location).prefix { $0 != "?" })
+    }
+
     /// The form shows every field: one emptied on it is emptied in the draft, not kept as before (the
     /// JSON API's "absent means unchanged" is not the page's meaning).
     @Test("a field emptied on the draft form is emptied in the draft; fields the form does not send stay")
@@ -287,17 +298,12 @@ struct WebPagesTests {
         try await WebFixture.with { fixture, client in
             let anna = Browser(client)
             try await anna.login("anna")
-            let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=altlastenkataster")
-            let saved = try await anna.post(
-                "/antraege",
+            let path = try await Self.savedDraft(
+                by: anna,
                 [
-                    ("kind", "shared_data"), ("dataset_id", "altlastenkataster"), ("purpose", "Planung"),
-                    ("format", "CSV-Export"), ("access_start", "2026-06-01"), ("legal_basis", "art6_1_e"),
-                    ("legal_basis_detail", "§ 9 BBodSchG"), ("action", "save"),
-                ],
-                csrf: form.hidden("_csrf"))
-            #expect(saved.status == 303)
-            let path = String(try #require(saved.location).prefix { $0 != "?" })
+                    ("purpose", "Planung"), ("format", "CSV-Export"), ("access_start", "2026-06-01"),
+                    ("legal_basis", "art6_1_e"), ("legal_basis_detail", "§ 9 BBodSchG"),
+                ])
             let edit = try await anna.get(path + "/bearbeiten")
             #expect(edit.html.contains("value=\"CSV-Export\"") && edit.html.contains("value=\"2026-06-01\""))
             let emptied = try await anna.post(
@@ -328,15 +334,8 @@ struct WebPagesTests {
         try await WebFixture.with { fixture, client in
             let anna = Browser(client)
             try await anna.login("anna")
-            let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=altlastenkataster")
-            let saved = try await anna.post(
-                "/antraege",
-                [
-                    ("kind", "shared_data"), ("dataset_id", "altlastenkataster"), ("purpose", "Planung"),
-                    ("legal_basis", "art6_1_e"), ("legal_basis_detail", "§ 9 BBodSchG"), ("action", "save"),
-                ],
-                csrf: form.hidden("_csrf"))
-            let path = String(try #require(saved.location).prefix { $0 != "?" })
+            let path = try await Self.savedDraft(
+                by: anna, [("purpose", "Planung"), ("legal_basis", "art6_1_e"), ("legal_basis_detail", "§ 9 BBodSchG")])
             let id = try #require(UUID(uuidString: String(path.split(separator: "/").last ?? "")))
             func stored() async throws -> String? {
                 try await fixture.service.request(
