@@ -53,21 +53,24 @@ struct MetricsRoutes: Sendable {
         }
         guard let database else { return }
         do {
-            let rows = try await database.query(
-                """
-                SELECT
-                    (SELECT count(*) FROM timers
-                     WHERE fired_at IS NULL AND cancelled_at IS NULL AND due_at <= now())::float8,
-                    (SELECT count(*) FROM timers
-                     WHERE fired_at IS NULL AND cancelled_at IS NULL AND attempts > 0)::float8,
-                    (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL)::float8,
-                    COALESCE((SELECT extract(epoch FROM now() - min(created_at)) FROM outbox
-                              WHERE sent_at IS NULL AND failed_at IS NULL), 0)::float8,
-                    (SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL)::float8
-                """, logger: logger)
-            for try await (due, failing, pending, oldest, failed) in rows.decode(
-                (Double, Double, Double, Double, Double).self)
-            {
+            // Through the store's deadlines (pool wait, statement, a connection the server closed): a
+            // scrape during a database outage answers `database_up 0` instead of hanging.
+            let figures = try await Database.read(database, logger: logger) { connection in
+                let rows = try await connection.query(
+                    """
+                    SELECT
+                        (SELECT count(*) FROM timers
+                         WHERE fired_at IS NULL AND cancelled_at IS NULL AND due_at <= now())::float8,
+                        (SELECT count(*) FROM timers
+                         WHERE fired_at IS NULL AND cancelled_at IS NULL AND attempts > 0)::float8,
+                        (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL)::float8,
+                        COALESCE((SELECT extract(epoch FROM now() - min(created_at)) FROM outbox
+                                  WHERE sent_at IS NULL AND failed_at IS NULL), 0)::float8,
+                        (SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL)::float8
+                    """, logger: logger)
+                return try await rows.decode((Double, Double, Double, Double, Double).self).first(where: { _ in true })
+            }
+            if let (due, failing, pending, oldest, failed) = figures {
                 metrics.gauge("freigabe_timers_due", due)
                 metrics.gauge("freigabe_timers_failing", failing)
                 metrics.gauge("freigabe_outbox_pending", pending)

@@ -228,6 +228,35 @@ struct DatabaseFaultTests {
         try await silent.stop()
     }
 
+    /// The scrape read the database without the store's deadlines: with PostgreSQL silent it hung
+    /// instead of saying so.
+    @Test(
+        "a /metrics scrape with the database not answering says database_up 0 within the deadline", .runsAlone,
+        .timeLimit(.minutes(1)))
+    func metricsWithSilentDatabase() async throws {
+        var settings = try DatabaseSettings(environment: try StoreTestSupport.environment())
+        settings.tls = .disable
+        let silent = try await SilentServer.start()
+        settings.port = silent.port
+        settings.timeouts = .init(transaction: .seconds(5), poolWait: .seconds(3), connect: .seconds(2))
+        let logger = self.logger
+        do {
+            try await Database.withClient(settings, logger: logger) { app in
+                let metrics = AppMetrics()
+                let started = ContinuousClock.now
+                await MetricsRoutes(metrics: metrics, token: nil, directory: nil, database: app).sample(logger: logger)
+                let elapsed = ContinuousClock.now - started
+                #expect(elapsed < .seconds(8), "took \(elapsed)")
+                let text = String(buffer: ByteBuffer(bytes: metrics.registry.emitToBuffer()))
+                #expect(text.contains("freigabe_metrics_database_up 0"), "\(text)")
+            }
+        } catch {
+            try? await silent.stop()
+            throw error
+        }
+        try await silent.stop()
+    }
+
     @Test("db.*_timeout_seconds are read, in seconds, and refused when not positive")
     func timeoutSettings() throws {
         let settings = try DatabaseSettings(environment: [
