@@ -71,7 +71,8 @@ public enum OutboxTool {
             guard try await WebhookStore.retry(id: id, now: now, client: client, logger: logger) else {
                 return ToolOutput(
                     standardError: [
-                        "Keine Webhook-Zustellung w\(id), sie ist zugestellt, oder sie wird gerade zugestellt."
+                        "Keine Webhook-Zustellung w\(id), sie ist zugestellt, sie wird gerade zugestellt, oder sie "
+                            + "war für die frühere Adresse des Empfängers bestimmt."
                     ],
                     succeeded: false)
             }

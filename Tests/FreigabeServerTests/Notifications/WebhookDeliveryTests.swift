@@ -220,6 +220,19 @@ struct WebhookDeliveryTests {
                 try await WebhookStore.register(
                     moved.subscriptions, now: start, client: fixture.app, logger: fixture.logger)
                 #expect(try await WebhookTestSupport.deliveries(fixture) == given)
+                // Nor does a manual retry of one of them (`freigabe outbox retry w<id>`, the outbox page).
+                for try await id in try await fixture.admin.query(
+                    "SELECT id FROM webhook_deliveries", logger: fixture.logger
+                ).decode(Int64.self) {
+                    let later = start.addingTimeInterval(7200)
+                    #expect(
+                        try await WebhookStore.retry(id: id, now: later, client: fixture.app, logger: fixture.logger)
+                            == false)
+                }
+                _ = try await WebhookTestSupport.dispatcher(fixture, moved).runRound(
+                    now: start.addingTimeInterval(7200))
+                #expect(!receiver.requests.contains { $0.path == "/new" })
+                #expect(try await WebhookTestSupport.deliveries(fixture) == given)
             }
         }
     }

@@ -259,6 +259,8 @@ struct WebhookPartsTests {
             ("FREIGABE_WEBHOOKS_PORTAL_URL", "ftp://portal.stadt.example/", "webhooks.portal.url"),
             ("FREIGABE_WEBHOOKS_PORTAL_URL", "https://user:pw@portal.stadt.example/", "webhooks.portal.url"),
             ("FREIGABE_WEBHOOKS_PORTAL_URL", "https://portal.stadt.example/a#frag", "webhooks.portal.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_URL", "https://hooks.example/services/T0/B0/pwTOKEN#x", "webhooks.portal.url"),
+            ("FREIGABE_WEBHOOKS_PORTAL_URL", "https://hooks.example:70000/in?token=pwTOKEN", "webhooks.portal.url"),
             ("FREIGABE_WEBHOOKS_PORTAL_URL", "https://portal.stadt.example/a\r\nX-Evil: 1", "webhooks.portal.url"),
             ("FREIGABE_WEBHOOKS_PORTAL_URL", "https:///nohost", "webhooks.portal.url"),
             ("FREIGABE_WEBHOOKS_PORTAL_URL", "https://portal.stadt.example:70000/", "webhooks.portal.url"),
@@ -296,6 +298,8 @@ struct WebhookPartsTests {
                 #expect(error.key == key, "\(variable)=\(value): \(error)")
                 #expect(!error.description.contains(secretText))
                 #expect(!error.description.contains("pw@"))
+                // The receiver's token in a path or query is no part of the message either.
+                #expect(!error.description.contains("pwTOKEN"), "\(error.description)")
             }
         }
         // Missing secret: named too.
@@ -309,7 +313,8 @@ struct WebhookPartsTests {
         #expect(try await configuration(environment).webhooks.subscriptions.count == 1)
     }
 
-    @Test("host lookups: at most so many under way at once, a slot back when a lookup ends")
+    @Test(
+        "host lookups: at most so many under way at once, a slot back when a lookup ends; waiting for one", .runsAlone)
     func lookupSlots() async throws {
         let slots = LookupSlots(capacity: 2)
         #expect(slots.take() && slots.take())
@@ -322,6 +327,22 @@ struct WebhookPartsTests {
         #expect(slots.inUse == 0)
         // The resolver's own slot comes back after a lookup (from /etc/hosts: no network needed).
         #expect(try await HostResolver.addresses(of: "localhost", port: 80, timeout: .seconds(5)).isEmpty == false)
+        for _ in 0..<100 where HostResolver.slots.inUse > 0 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(HostResolver.slots.inUse == 0)
+        // Every slot held by hung lookups: a lookup waits for one within its timeout (a round of twenty
+        // deliveries to one host failed twelve of them at once) and fails only at that timeout.
+        let held = (0..<HostResolver.slots.capacity).filter { _ in HostResolver.slots.take() }.count
+        #expect(held == HostResolver.slots.capacity)
+        let started = ContinuousClock.now
+        await #expect(throws: HostResolver.Failure.self) {
+            try await HostResolver.addresses(of: "localhost", port: 80, timeout: .milliseconds(300))
+        }
+        #expect(ContinuousClock.now - started >= .milliseconds(300))
+        async let waited = HostResolver.addresses(of: "localhost", port: 80, timeout: .seconds(5))
+        try await Task.sleep(for: .milliseconds(200))
+        HostResolver.slots.release()
+        #expect(try await waited.isEmpty == false, "a slot freed meanwhile is taken")
+        for _ in 1..<held { HostResolver.slots.release() }
         for _ in 0..<100 where HostResolver.slots.inUse > 0 { try await Task.sleep(for: .milliseconds(20)) }
         #expect(HostResolver.slots.inUse == 0)
     }

@@ -124,7 +124,9 @@ struct AddressPolicy: Sendable, Hashable {
 ///
 /// The lookups have threads of their own, not NIO's shared pool, where the files the pages need are
 /// read: a resolver that does not answer blocks only them. And at most ``LookupSlots/capacity`` lookups
-/// are under way at once; past that, a lookup fails at once instead of queueing behind hung ones.
+/// are under way at once; past that, a lookup waits for a slot within its own timeout (a round of twenty
+/// deliveries to one host waits a moment, it does not fail twelve of them), and fails at its timeout
+/// when hung lookups hold every slot, instead of queueing behind them for ever.
 enum HostResolver {
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -140,15 +142,18 @@ enum HostResolver {
 
     static func addresses(of host: String, port: Int, timeout: Duration) async throws -> [IPAddress] {
         if let literal = IPAddress(host) { return [literal] }
-        guard slots.take() else {
+        let deadline = ContinuousClock.now + timeout
+        guard await slots.take(before: deadline) else {
             throw Failure(
                 description:
-                    "„\(host)“ nicht aufgelöst: \(slots.capacity) Auflösungen hängen noch (DNS antwortet nicht)")
+                    "„\(host)“ nicht binnen \(timeout) aufgelöst: \(slots.capacity) Auflösungen laufen noch "
+                    + "(DNS antwortet langsam oder nicht)")
         }
         let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
         let promise = eventLoop.makePromise(of: [IPAddress].self)
         // A promise completed twice keeps the first result: whichever of lookup and timer ends first.
-        let timer = eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
+        let left = max(deadline - ContinuousClock.now, .milliseconds(1))
+        let timer = eventLoop.scheduleTask(in: .nanoseconds(left.nanoseconds)) {
             promise.fail(Failure(description: "„\(host)“ nicht binnen \(timeout) aufgelöst"))
         }
         threads.submit { state in
@@ -211,6 +216,16 @@ final class LookupSlots: Sendable {
         if taken.add(1, ordering: .relaxed).newValue <= capacity { return true }
         taken.subtract(1, ordering: .relaxed)
         return false
+    }
+
+    /// Takes a slot as soon as one is free, or gives up at `deadline`. Polls: a slot frees when a
+    /// lookup ends on its own thread, and a few milliseconds of delay are nothing for a webhook.
+    func take(before deadline: ContinuousClock.Instant) async -> Bool {
+        while !take() {
+            guard ContinuousClock.now < deadline, !Task.isCancelled else { return false }
+            try? await Task.sleep(for: min(.milliseconds(10), deadline - ContinuousClock.now))
+        }
+        return true
     }
 
     func release() { taken.subtract(1, ordering: .relaxed) }

@@ -189,12 +189,15 @@ public struct WebhookSettings: Sendable, Equatable {
         return url
     }
 
-    /// The URL without what may be a password (`user:password@`), for error messages.
+    /// What an error message may show of a refused URL: scheme, host and port. Never the user part, the
+    /// path or the query, where receivers keep their tokens (`…/services/T0/B0/SECRET`, `?token=…`).
     private static func redacted(_ text: String) -> String {
-        guard let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].firstIndex(of: "@") else {
-            return text
-        }
-        return text[..<scheme.upperBound] + "***" + text[at...]
+        guard let components = URLComponents(string: text), let scheme = components.scheme,
+            let host = components.host, !host.isEmpty,
+            host.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0 != "\u{7f}" })
+        else { return "(nicht wiedergegeben)" }
+        let rest = components.path.isEmpty && components.query == nil && components.fragment == nil ? "" : "/…"
+        return scheme + "://" + host + (components.port.map { ":\($0)" } ?? "") + rest
     }
 
     private static func isName(_ text: String) -> Bool {

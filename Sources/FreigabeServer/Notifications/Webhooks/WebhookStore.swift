@@ -128,8 +128,12 @@ enum WebhookStore {
                 """
                 WITH due AS (
                     SELECT d.id FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.name = d.subscription
+                        JOIN outbox e ON e.id = d.outbox_id
                     WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.available_at <= \(now)
                         AND s.disabled_at IS NULL AND d.subscription = ANY(\(names)::text[])
+                        -- Only what happened since the subscription got its address (as the fan-out):
+                        -- an event meant for a former receiver never goes to the new one.
+                        AND e.created_at >= s.created_at
                     ORDER BY d.available_at, d.id
                     LIMIT \(limit)
                     FOR UPDATE OF d SKIP LOCKED
@@ -213,14 +217,18 @@ enum WebhookStore {
 
     /// Makes a failed (or pending) delivery due now with a fresh schedule and wakes the dispatchers.
     /// False when there is no such delivery, it was delivered, or a dispatcher is delivering it right now
-    /// (its lease runs). A subscription disabled by a 410 stays disabled (a new URL enables it).
+    /// (its lease runs), or it was meant for the subscription's former address (an event from before the
+    /// subscription's URL changed). A subscription disabled by a 410 stays disabled (a new URL enables it).
     static func retry(id: Int64, now: Date, client: PostgresClient, logger: Logger) async throws -> Bool {
         try await Database.transaction(client, logger: logger) { connection in
             let rows = try await connection.query(
                 """
-                UPDATE webhook_deliveries SET failed_at = NULL, attempts = 0, available_at = \(now), claim_token = NULL
-                WHERE id = \(id) AND delivered_at IS NULL AND (claim_token IS NULL OR available_at <= \(now))
-                RETURNING id
+                UPDATE webhook_deliveries d
+                SET failed_at = NULL, attempts = 0, available_at = \(now), claim_token = NULL
+                FROM outbox e, webhook_subscriptions s
+                WHERE d.id = \(id) AND d.delivered_at IS NULL AND (d.claim_token IS NULL OR d.available_at <= \(now))
+                    AND e.id = d.outbox_id AND s.name = d.subscription AND e.created_at >= s.created_at
+                RETURNING d.id
                 """, logger: logger)
             guard try await rows.decode(Int64.self).first(where: { _ in true }) != nil else { return false }
             try await connection.query("SELECT pg_notify(\(OutboxStore.channel), '')", logger: logger)
