@@ -203,53 +203,47 @@ struct DatabaseFaultTests {
 
     @Test("database not answering (accepts, never replies): 503 within the deadline", .runsAlone)
     func silentServerFailsFast() async throws {
-        let environment = try StoreTestSupport.environment()
-        var settings = try DatabaseSettings(environment: environment)
-        settings.tls = .disable
-        let silent = try await SilentServer.start()
-        settings.port = silent.port
-        settings.timeouts = .init(transaction: .seconds(5), poolWait: .seconds(3), connect: .seconds(2))
         let logger = self.logger
-        do {
-            try await Database.withClient(settings, logger: logger) { app in
-                let started = ContinuousClock.now
-                let outcome = await answer(within: .seconds(20)) {
-                    try await Database.transaction(app, logger: logger) { _ in 1 }
-                }
-                let elapsed = ContinuousClock.now - started
-                expectUnavailable(outcome)
-                #expect(elapsed < .seconds(5), "took \(elapsed)")
-                print("database not answering: unavailable after \(elapsed)")
+        try await withSilentDatabase { app in
+            let started = ContinuousClock.now
+            let outcome = await answer(within: .seconds(20)) {
+                try await Database.transaction(app, logger: logger) { _ in 1 }
             }
-        } catch {
-            try? await silent.stop()
-            throw error
+            let elapsed = ContinuousClock.now - started
+            expectUnavailable(outcome)
+            #expect(elapsed < .seconds(5), "took \(elapsed)")
+            print("database not answering: unavailable after \(elapsed)")
         }
-        try await silent.stop()
     }
 
     /// The scrape read the database without the store's deadlines: with PostgreSQL silent it hung
     /// instead of saying so.
-    @Test(
-        "a /metrics scrape with the database not answering says database_up 0 within the deadline", .runsAlone,
-        .timeLimit(.minutes(1)))
+    @Test("a /metrics scrape with the database not answering says database_up 0 within the deadline", .runsAlone)
     func metricsWithSilentDatabase() async throws {
+        let logger = self.logger
+        try await withSilentDatabase { app in
+            let metrics = AppMetrics()
+            let started = ContinuousClock.now
+            let outcome = await answer(within: .seconds(20)) {
+                await MetricsRoutes(metrics: metrics, token: nil, directory: nil, database: app).sample(logger: logger)
+            }
+            let elapsed = ContinuousClock.now - started
+            #expect(outcome != nil, "the scrape did not answer within 20 s")
+            #expect(elapsed < .seconds(8), "took \(elapsed)")
+            let text = String(buffer: ByteBuffer(bytes: metrics.registry.emitToBuffer()))
+            #expect(text.contains("freigabe_metrics_database_up 0"), "\(text)")
+        }
+    }
+
+    /// `body` with a client of a database server that accepts connections and never answers.
+    private func withSilentDatabase(_ body: @Sendable (PostgresClient) async throws -> Void) async throws {
         var settings = try DatabaseSettings(environment: try StoreTestSupport.environment())
         settings.tls = .disable
         let silent = try await SilentServer.start()
         settings.port = silent.port
         settings.timeouts = .init(transaction: .seconds(5), poolWait: .seconds(3), connect: .seconds(2))
-        let logger = self.logger
         do {
-            try await Database.withClient(settings, logger: logger) { app in
-                let metrics = AppMetrics()
-                let started = ContinuousClock.now
-                await MetricsRoutes(metrics: metrics, token: nil, directory: nil, database: app).sample(logger: logger)
-                let elapsed = ContinuousClock.now - started
-                #expect(elapsed < .seconds(8), "took \(elapsed)")
-                let text = String(buffer: ByteBuffer(bytes: metrics.registry.emitToBuffer()))
-                #expect(text.contains("freigabe_metrics_database_up 0"), "\(text)")
-            }
+            try await Database.withClient(settings, logger: logger, body)
         } catch {
             try? await silent.stop()
             throw error
