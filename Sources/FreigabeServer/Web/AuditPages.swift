@@ -65,7 +65,7 @@ struct AuditPages: Sendable {
             // The next page's place, from the page's own link: anything else is refused before the
             // reading is recorded.
             let nach: String? = parameters.get("nach")
-            let after: UInt64? = nach.flatMap { (place: String) -> UInt64? in AuditPage.place(place) }
+            let after = nach.flatMap { AuditPage.place($0) }
             if nach != nil, after == nil { errors["nach"] = text(UserText("query.after_range")) }
             if errors.isEmpty {
                 do {

@@ -69,14 +69,14 @@ extension RequestService {
         // The principals' directory facts are asked for after the connection went back to the pool.
         let context = try await CallerContext.resolve(
             caller: caller, deputyships: read.deputyships, principals: principals)
+        let maySee = context.maySee(read.machine, dataset: read.dataset, now: now)
         if recording == .decisionLink,
-            !context.maySee(read.machine, dataset: read.dataset, now: now)
-                || context.seesOnlyByOffice(read.machine, dataset: read.dataset, now: now)
+            !maySee || context.seesOnlyByOffice(read.machine, dataset: read.dataset, now: now)
         {
             // The link's person is no longer concerned: nothing to show, and a GET records nothing.
             throw ServiceError.notFound()
         }
-        guard context.maySee(read.machine, dataset: read.dataset, now: now) else {
+        guard maySee else {
             // Someone else's request: answered like a missing one, recorded as a security event.
             throw SecurityRefusal(
                 error: ServiceError.notFound(),
