@@ -228,7 +228,9 @@ struct RequestPages: Sendable {
         if let comment = form.text("comment") { body["comment"] = .string(comment) }
         do {
             var changes = try Resubmission.read(JSONObject(fields: body, path: ""))
-            changes.changes = Self.clearingBlankFields(changes.changes, of: form)
+            let stored = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
+            changes.changes = Self.keepingShownDates(
+                Self.clearingBlankFields(changes.changes, of: form), of: form, stored: stored.details)
             let view = try await service.resubmit(
                 requestID: id, changes: changes, caller: caller, now: pages.now(), expectedVersion: Self.version(form),
                 logger: logger)
@@ -248,8 +250,11 @@ struct RequestPages: Sendable {
         let logger = context.logger(for: caller)
         let text = pages.text(request)
         do {
-            let changes = Self.clearingBlankFields(
-                try RequestDetails.Patch.read(JSONObject(fields: detailsBody(form), path: "")), of: form)
+            let stored = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
+            let changes = Self.keepingShownDates(
+                Self.clearingBlankFields(
+                    try RequestDetails.Patch.read(JSONObject(fields: detailsBody(form), path: "")), of: form),
+                of: form, stored: stored.details)
             var view = try await service.editDraft(
                 requestID: id, changes: changes, caller: caller, now: pages.now(), expectedVersion: Self.version(form),
                 logger: logger)
@@ -323,6 +328,22 @@ struct RequestPages: Sendable {
                 // `values` starts empty: no purpose, and nil for every other field.
                 patch.given.insert(field)
             }
+        }
+        return patch
+    }
+
+    /// The form shows a stored moment as its day in Berlin and reads a day back as that day's first or
+    /// last moment, so a date sent back as it was shown means "unchanged": an access period filed through
+    /// the API as `…T14:30:00Z` keeps its time instead of moving to midnight, which would count as a
+    /// change and send a resubmitted request through all its steps again.
+    static func keepingShownDates(
+        _ patch: RequestDetails.Patch, of form: WebForm, stored: RequestDetails
+    ) -> RequestDetails.Patch {
+        let shown = values(of: stored)
+        var patch = patch
+        for (field, name) in [(RequestDetails.Field.accessStart, "access_start"), (.accessEnd, "access_end")]
+        where patch.given.contains(field) {
+            if let sent = form.text(name), sent == shown[name] { patch.given.remove(field) }
         }
         return patch
     }

@@ -511,6 +511,51 @@ struct WebPagesTests {
         }
     }
 
+    /// A request filed through the API ends its access at an exact moment; the resubmission form shows
+    /// its day. Sent back as shown, the moment stays (a shift to midnight would count as a change); a
+    /// day changed on the form moves the end to that day's last moment.
+    @Test("a resubmission that leaves the shown dates as they were keeps the stored moments; a changed day moves them")
+    func resubmissionKeepsShownDates() async throws {
+        try await WebFixture.with { fixture, client in
+            let (view, _) = try await DecisionLinkTests.prepare(fixture)
+            let path = "/antraege/\(view.id.uuidString)"
+            let storedEnd = try #require(view.details.accessEnd)
+            _ = try await fixture.service.decide(
+                requestID: view.id, decision: .requestChanges(question: "Welches Projekt?"), branch: nil,
+                caller: Caller(uid: "otto", displayName: "Otto Owner"), now: fixture.clock.now(),
+                expectedVersion: nil, logger: fixture.store.logger)
+            let anna = Browser(client)
+            try await anna.login("anna")
+            func resubmit(end: String) async throws -> Date? {
+                let form = try await anna.get(path + "/ueberarbeiten")
+                let sent = try await anna.post(
+                    path + "/ueberarbeiten",
+                    [
+                        ("version", try #require(form.hidden("version"))), ("purpose", "Stadtklima"),
+                        ("recipient.name", "Hochschule"), ("recipient.type", "external"), ("access_start", ""),
+                        ("access_end", end), ("comment", "Projekt KlimaGrün"),
+                    ], csrf: form.hidden("_csrf"))
+                #expect(sent.status == 303, "\(sent.html.prefix(500))")
+                return try await fixture.service.request(
+                    id: view.id, caller: Caller(uid: "anna", displayName: "Anna Albers"), now: fixture.clock.now(),
+                    logger: fixture.store.logger
+                ).details.accessEnd
+            }
+            let shownDay = PageText.inputDate(storedEnd.addingTimeInterval(-1))
+            #expect(try await anna.get(path + "/ueberarbeiten").html.contains("value=\"\(shownDay)\""))
+            #expect(try await resubmit(end: shownDay) == storedEnd, "sent back as shown: the moment stays")
+            _ = try await fixture.service.decide(
+                requestID: view.id, decision: .requestChanges(question: "Und wie lange?"), branch: nil,
+                caller: Caller(uid: "otto", displayName: "Otto Owner"), now: fixture.clock.now(),
+                expectedVersion: nil, logger: fixture.store.logger)
+            let laterDay = PageText.inputDate(storedEnd.addingTimeInterval(2 * 86_400))
+            let moved = try #require(try await resubmit(end: laterDay))
+            #expect(
+                moved > storedEnd.addingTimeInterval(86_400)
+                    && PageText.inputDate(moved.addingTimeInterval(-1)) == laterDay)
+        }
+    }
+
     @Test("errors appear next to the field and in the summary, in German, and the input is kept")
     func validationErrorsKeepTheInput() async throws {
         try await WebFixture.with { fixture, client in
