@@ -69,6 +69,14 @@ struct RequestFormPage {
             errors["open_data_check.personal_reference.applies"] =
                 errors["open_data_check.personal_reference.applies"] ?? message
         }
+        for id in Self.checkQuestionIDs where kind == .openData {
+            // A question left unanswered is named by its answer; the form asks whether the exclusion
+            // applies, so that is where the error stands (once, in the form's words, not the API's).
+            let base = "open_data_check.\(id)"
+            if errors.removeValue(forKey: base) != nil {
+                errors[base + ".applies"] = errors[base + ".applies"] ?? text(UserText("request.check_applies_missing"))
+            }
+        }
         if kind == .sharedData, let message = errors.removeValue(forKey: "recipient") {
             // The workflow names the recipient as one field; the form asks for it as name and type.
             errors["recipient.name"] = errors["recipient.name"] ?? message
@@ -151,7 +159,7 @@ struct RequestFormPage {
                     applies: FormField(
                         .radios, name: base + ".applies", label: text("form.check.\(id)"),
                         value: values[base + ".applies"],
-                        error: errors[base + ".applies"] ?? errors[base], required: true,
+                        error: errors[base + ".applies"], required: true,
                         options: [("false", text("form.check.no")), ("true", text("form.check.yes"))]),
                     note: FormField(
                         .textarea, name: base + ".note", label: text("form.check.note"),

@@ -585,6 +585,21 @@ struct WebPagesTests {
             #expect(none.html.contains("id=\"f-recipient-name-error\""), "the error stands at the field")
             #expect(none.html.contains("href=\"#f-recipient-name\""))
             #expect(!none.html.contains("href=\"#form-errors\""), "no entry without its field")
+            // An Open Data check with one question unanswered: the error stands at that question and
+            // once in the summary, in the form's words.
+            let openData = try await anna.get("/antraege/neu?kind=open_data&dataset=baumkataster")
+            var answers = [("kind", "open_data"), ("dataset_id", "baumkataster"), ("purpose", "Portal")]
+            for id in RequestFormPage.checkQuestionIDs where id != "security" {
+                answers.append(("open_data_check.\(id).applies", "false"))
+            }
+            let unanswered = try await anna.post(
+                "/antraege", answers + [("open_data_check.security.note", ""), ("action", "submit")],
+                csrf: openData.hidden("_csrf"))
+            #expect(unanswered.status == 422)
+            let message = "Bitte geben Sie an, ob dieser Ausschlussgrund zutrifft."
+            #expect(unanswered.html.components(separatedBy: message).count - 1 == 2, "at the field and in the summary")
+            #expect(unanswered.html.contains("href=\"#f-open-data-check-security-applies\""))
+            #expect(!unanswered.html.contains("href=\"#form-errors\""))
             #expect(try await fixture.store.counts()["requests"] == 0)
         }
     }
