@@ -179,7 +179,8 @@ struct AdminPages: Sendable {
             field(.select, "licence", options: choose + RequestFormPage.licences.map { ($0, text.licence($0)) }),
             field(
                 .radios, "high_value", options: [("false", text("form.check.no")), ("true", text("admin.dataset.yes"))]),
-            field(.text, "formats", hint: text("admin.dataset.formats_hint")),
+            // One a line: a format's own name may hold a comma ("CSV (UTF-8, Semikolon)").
+            field(.textarea, "formats", hint: text("admin.dataset.formats_hint")),
         ]
         let idField =
             existingID == nil
@@ -206,9 +207,8 @@ struct AdminPages: Sendable {
         body["existing_id"] = nil
         if let formats = form.text("formats") {
             body["formats"] = .array(
-                formats.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) }.filter {
-                    $0 != .string("")
-                })
+                formats.split(whereSeparator: \.isNewline).map { .string($0.trimmingCharacters(in: .whitespaces)) }
+                    .filter { $0 != .string("") })
         }
         // "New dataset" with the id of one that exists would silently replace its owner and classification.
         if existing == nil, try await datasetExists(id, logger: context.logger(for: caller)) {
@@ -248,7 +248,7 @@ struct AdminPages: Sendable {
             "owner": dataset.owner ?? "", "owner_group": dataset.ownerGroup ?? "",
             "classification": dataset.classification.rawValue, "personal_data": dataset.personalData.rawValue,
             "protection_need": dataset.protectionNeed.rawValue, "licence": dataset.licence ?? "",
-            "high_value": dataset.highValue ? "true" : "false", "formats": dataset.formats.joined(separator: ", "),
+            "high_value": dataset.highValue ? "true" : "false", "formats": dataset.formats.joined(separator: "\n"),
         ]
     }
 }

@@ -436,12 +436,25 @@ struct WebPagesTests {
                 [
                     ("id", "spielplaetze"), ("title", "Spielplätze"), ("domain", "umwelt"), ("owner", "otto"),
                     ("classification", "public"), ("personal_data", "none"), ("protection_need", "normal"),
-                    ("high_value", "false"), ("formats", "CSV, GeoJSON"),
+                    ("high_value", "false"), ("formats", "CSV (UTF-8, Semikolon)\r\n GeoJSON \r\n\r\n"),
                 ], csrf: form.hidden("_csrf"))
             #expect(saved.status == 303, "\(saved.html.prefix(600))")
             let dataset = try await adam.get("/katalog/spielplaetze")
             #expect(dataset.html.contains("Spielplätze"))
-            #expect(dataset.html.contains("CSV, GeoJSON"))
+            #expect(dataset.html.contains("CSV (UTF-8, Semikolon), GeoJSON"))
+            // Edited and saved as shown, a format with a comma stays one format.
+            let edit = try await adam.get("/verwaltung/datensatz?id=spielplaetze")
+            #expect(edit.html.contains(">CSV (UTF-8, Semikolon)\nGeoJSON</textarea>"), "\(edit.html)")
+            let again = try await adam.post(
+                "/verwaltung/datensatz",
+                [
+                    ("existing_id", "spielplaetze"), ("title", "Spielplätze"), ("domain", "umwelt"), ("owner", "otto"),
+                    ("classification", "public"), ("personal_data", "none"), ("protection_need", "normal"),
+                    ("high_value", "false"), ("formats", "CSV (UTF-8, Semikolon)\nGeoJSON"),
+                ], csrf: edit.hidden("_csrf"))
+            #expect(again.status == 303, "\(again.html.prefix(600))")
+            let stored = try await fixture.service.dataset(id: "spielplaetze", logger: fixture.store.logger)
+            #expect(stored.formats == ["CSV (UTF-8, Semikolon)", "GeoJSON"])
             // "New dataset" with an existing id replaces nothing.
             let counts = try await fixture.allCounts()
             let taken = try await adam.post(
