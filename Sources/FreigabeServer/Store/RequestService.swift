@@ -224,6 +224,15 @@ public struct RequestService: Sendable {
         }
     }
 
+    /// One deputyship, for its principal, its deputy or an administrator; `notFound` for anyone else.
+    public func deputyship(
+        id: UUID, caller: Caller, now: Date, logger: Logger
+    ) async throws(ServiceError)
+        -> DeputyshipView
+    {
+        try await guarded(logger) { try await self.performReadDeputyship(id: id, caller: caller, now: now, logger: $0) }
+    }
+
     /// Ends a deputyship now (its principal, its deputy or an administrator). A deputyship that has not
     /// started yet is ended by setting its end to its start.
     public func endDeputyship(

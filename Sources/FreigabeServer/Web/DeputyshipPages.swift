@@ -34,7 +34,8 @@ struct DeputyshipPages: Sendable {
                     "until": text.date(deputyship.validUntil.addingTimeInterval(-1)),
                 ])
             active = deputyship.active
-            canEnd = deputyship.principal == caller && deputyship.validUntil > now
+            // The deputy may end it too (the API lets them): someone who cannot stand in should say so.
+            canEnd = (deputyship.principal == caller || deputyship.deputy == caller) && deputyship.validUntil > now
         }
     }
 
@@ -71,6 +72,11 @@ struct DeputyshipPages: Sendable {
                 _ = try await service.createDeputyship(
                     input, caller: caller, now: pages.now(), logger: context.logger(for: caller))
                 return WebPages.redirect(to: "/vertretungen?hinweis=created")
+            } catch let failure as ServiceError where failure.code == .unavailable {
+                // The directory (or the database) did not answer: the form again as it was sent, with why.
+                return try await show(
+                    request, context: context, values: RequestPages.values(of: form),
+                    errors: ["form": text(failure.message)], status: .serviceUnavailable)
             } catch let failure {
                 guard let errors = RequestPages.fieldErrors(failure, text: text) else { throw failure }
                 return try await show(

@@ -307,6 +307,44 @@ struct APILifecycleTests {
         }
     }
 
+    /// A deputyship's `Location` can be read (by its two people and administrators only); the same one
+    /// sent twice is stored once, an overlapping one is refused, and one ended before it began ends at
+    /// its beginning.
+    @Test("deputyships: Location readable, a repeat stored once, an overlap refused, ended before it began")
+    func deputyshipOnceAndReadable() async throws {
+        try await APIFixture.with { fixture, api in
+            let period = ["deputy": "paul", "valid_from": "2026-03-20", "valid_until": "2026-03-27"]
+            let created = try await api.send(.post, "/api/v1/deputyships", as: "otto", json: jsonText(period))
+            #expect(created.status == 201)
+            let id = try #require(created.json?["id"]?.string)
+            let location = try #require(created.headers[.location])
+            for (user, status) in [("otto", 200), ("paul", 200), ("adam", 200), ("anna", 404)] {
+                let read = try await api.send(.get, location, as: user)
+                #expect(read.status == status, "\(user)")
+                if status == 200 { #expect(read.json?["id"]?.string == id) }
+            }
+            #expect(try await api.send(.get, "/api/v1/deputyships/kein-uuid", as: "otto").status == 404)
+            let repeated = try await api.send(.post, "/api/v1/deputyships", as: "otto", json: jsonText(period))
+            #expect(repeated.status == 201 && repeated.json?["id"]?.string == id, "the same days: the same one")
+            let overlapping = try await api.send(
+                .post, "/api/v1/deputyships", as: "otto",
+                json: jsonText(["deputy": "PAUL", "valid_from": "2026-03-25", "valid_until": "2026-04-02"]))
+            #expect(overlapping.status == 422)
+            #expect(overlapping.errors["valid_from"]?.contains("schon") == true, "\(overlapping.body)")
+            #expect(try await fixture.store.counts()["deputyships"] == 1)
+            let after = try await api.send(
+                .post, "/api/v1/deputyships", as: "otto",
+                json: jsonText(["deputy": "paul", "valid_from": "2026-03-27", "valid_until": "2026-04-02"]))
+            #expect(after.status == 201, "the days after it do not overlap")
+            let ended = try await api.send(.post, "/api/v1/deputyships/\(id)/end", as: "paul")
+            #expect(ended.status == 200)
+            #expect(ended.json?["valid_until"]?.string == ended.json?["valid_from"]?.string, "\(ended.body)")
+            #expect(ended.json?["active"]?.bool == false)
+            let anew = try await api.send(.post, "/api/v1/deputyships", as: "otto", json: jsonText(period))
+            #expect(anew.status == 201 && anew.json?["id"]?.string != id, "the ended one no longer overlaps")
+        }
+    }
+
     static var cleanCheck: [String: Any] {
         [
             "personal_reference": ["applies": false], "trade_secrets": ["applies": false],

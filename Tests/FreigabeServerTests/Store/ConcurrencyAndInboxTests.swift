@@ -296,6 +296,17 @@ struct ConcurrencyAndInboxTests {
             }
             #expect(oneself?.fieldErrors.keys.sorted() == ["deputy"])
             #expect(try await fixture.counts() == before)
+            // A directory that does not answer is named as such (the page said the database was down).
+            let noDirectory = RequestService(
+                client: fixture.app, workflows: StoreTestSupport.workflows, calendar: StoreTestSupport.calendar,
+                principals: ClosurePrincipalResolver { _ in throw CancellationError() })
+            let down = await expectServiceError(.unavailable) {
+                try await noDirectory.createDeputyship(
+                    NewDeputyship(deputy: "paul", validFrom: Clock.days(1), validUntil: Clock.days(2)),
+                    caller: People.otto, now: Clock.start, logger: logger)
+            }
+            #expect(down?.message.key == "messages.general.directory_unavailable")
+            #expect(try await fixture.counts() == before)
             let spelled = try await service.createDeputyship(
                 NewDeputyship(deputy: "PAUL", validFrom: Clock.days(1), validUntil: Clock.days(2)),
                 caller: People.otto, now: Clock.start, logger: logger)

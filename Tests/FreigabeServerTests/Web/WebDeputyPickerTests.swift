@@ -69,6 +69,29 @@ struct WebDeputyPickerTests {
             #expect(created.status == 303)
             #expect(try await fixture.allCounts()["deputyships"] == before + 1)
             #expect(try await otto.get("/vertretungen").html.contains("paul"))
+            // Sent again (a second click): one deputyship; overlapping days: the error at the start date.
+            let again = try await otto.post(
+                "/vertretungen",
+                [("deputy", "paul"), ("valid_from", "2026-03-02"), ("valid_until", "2026-03-20")],
+                csrf: found.hidden("_csrf"))
+            #expect(again.status == 303)
+            let overlapping = try await otto.post(
+                "/vertretungen",
+                [("deputy", "paul"), ("valid_from", "2026-03-10"), ("valid_until", "2026-03-30")],
+                csrf: found.hidden("_csrf"))
+            #expect(overlapping.status == 422)
+            #expect(overlapping.html.contains("id=\"f-valid-from-error\""))
+            #expect(try await fixture.allCounts()["deputyships"] == before + 1)
+            // Paul, the deputy, may end it from his page too.
+            let paul = Browser(client)
+            try await paul.login("paul")
+            let page = try await paul.get("/vertretungen")
+            let form = try #require(page.html.range(of: "action=\"/vertretungen/"))
+            let path = String(page.html[form.upperBound...].prefix { $0 != "\"" })
+            let ended = try await paul.post("/vertretungen/" + path, [], csrf: page.hidden("_csrf"))
+            #expect(ended.status == 303)
+            #expect(
+                !(try await otto.get("/vertretungen").html.contains("action=\"/vertretungen/")), "nothing left to end")
         }
     }
 }

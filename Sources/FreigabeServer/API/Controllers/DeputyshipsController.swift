@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 
-/// Deputyships (Vertretungen): list mine, set one up, end one.
+/// Deputyships (Vertretungen): list mine, set one up, read one, end one.
 struct DeputyshipsController: Sendable {
     let service: RequestService
     let now: @Sendable () -> Date
@@ -25,6 +25,14 @@ struct DeputyshipsController: Sendable {
                 logger: context.logger(for: caller))
             return try APIJSON.response(
                 view, status: .created, headers: [.location: "/api/v1/deputyships/\(view.id.uuidString)"])
+        }
+        routes.get("deputyships/{id}") { _, context in
+            let caller = try context.caller()
+            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+                throw APIProblem.notFound(UserText("general.deputyship_not_found"))
+            }
+            return try APIJSON.response(
+                try await service.deputyship(id: id, caller: caller, now: now(), logger: context.logger(for: caller)))
         }
         routes.post("deputyships/{id}/end") { request, context in
             let caller = try context.caller()

@@ -143,7 +143,7 @@ struct CallerContext: Sendable {
             do {
                 facts[principal] = try await principals.entry(ofUID: principal)?.facts
             } catch {
-                throw ServiceError.unavailable("directory lookup of principal \(principal) failed: \(error)")
+                throw ServiceError.directoryUnavailable("directory lookup of principal \(principal) failed: \(error)")
             }
         }
         return CallerContext(

@@ -35,6 +35,20 @@ extension RequestService {
         return result
     }
 
+    func performReadDeputyship(id: UUID, caller: Caller, now: Date, logger: Logger) async throws -> DeputyshipView {
+        let view = try await Database.read(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: Self.deputyshipColumns) FROM deputyships
+                WHERE id = \(id) AND (\(caller.roles.contains(.admin)) OR principal = \(caller.uid) OR deputy = \(caller.uid))
+                """, logger: logger)
+            return try await rows.first(where: { _ in true }).map { try Self.deputyship(from: $0, now: now) }
+        }
+        // Not theirs: it does not exist for them, as when ending it.
+        guard let view else { throw ServiceError.notFound("general.deputyship_not_found") }
+        return view
+    }
+
     func performCreateDeputyship(
         _ input: NewDeputyship, caller: Caller, now: Date, key: String?, logger: Logger
     ) async throws -> DeputyshipView {
@@ -96,7 +110,7 @@ extension RequestService {
         do {
             entry = try await principals.entry(ofUID: uid)
         } catch {
-            throw ServiceError.unavailable("directory lookup of \(field) \(uid) failed: \(error)")
+            throw ServiceError.directoryUnavailable("directory lookup of \(field) \(uid) failed: \(error)")
         }
         guard let entry else {
             errors.add(field, UserText("deputyship.person_unknown"))
@@ -115,6 +129,27 @@ extension RequestService {
             caller: caller, key: key, operation: "create_deputyship", requestID: nil, input: input, status: 201,
             now: now, logger: logger
         ) { [logger] connection in
+            // One deputyship of a person for a principal at a time: a second over the same days (a form sent
+            // twice) would stay in force when the first is ended. The lock orders two such requests.
+            try await connection.query(
+                "SELECT pg_advisory_xact_lock(hashtext('deputyship'), hashtext(\(principal.lowercased())))",
+                logger: logger)
+            let overlapping = try await connection.query(
+                """
+                SELECT \(unescaped: Self.deputyshipColumns) FROM deputyships
+                WHERE lower(principal) = \(principal.lowercased()) AND lower(deputy) = \(deputy.lowercased())
+                  AND valid_from < \(input.validUntil)
+                  AND LEAST(valid_until, COALESCE(ended_at, valid_until)) > GREATEST(\(input.validFrom), \(now))
+                ORDER BY valid_from LIMIT 1
+                """, logger: logger)
+            if let row = try await overlapping.first(where: { _ in true }) {
+                let existing = try Self.deputyship(from: row, now: now)
+                // The same days again: that deputyship is the answer, nothing new is stored.
+                if existing.validFrom == input.validFrom && existing.validUntil == input.validUntil { return existing }
+                throw ServiceError.validation([
+                    "valid_from": UserText("deputyship.overlaps", ["from": .time(existing.validFrom)])
+                ])
+            }
             let id = UUID()
             let rows = try await connection.query(
                 """
@@ -154,7 +189,8 @@ extension RequestService {
             }
             if endedAt == nil {
                 try await connection.query(
-                    "UPDATE deputyships SET ended_at = \(now), ended_by = \(caller.uid) WHERE id = \(id)",
+                    // One that has not begun ends at its beginning: its end never lies before its start.
+                    "UPDATE deputyships SET ended_at = GREATEST(valid_from, \(now)), ended_by = \(caller.uid) WHERE id = \(id)",
                     logger: logger)
                 try await AuditWriter.insert(
                     AuditRow(

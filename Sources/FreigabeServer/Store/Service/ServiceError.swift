@@ -92,6 +92,11 @@ extension ServiceError {
         ServiceError(.unavailable, message: UserText("general.database_unavailable"), details: details)
     }
 
+    /// The directory did not answer: the person is told it was the directory, not the database.
+    static func directoryUnavailable(_ details: String) -> ServiceError {
+        ServiceError(.unavailable, message: UserText("general.directory_unavailable"), details: details)
+    }
+
     static func `internal`(_ details: String) -> ServiceError {
         ServiceError(.internal, message: UserText("general.internal"), details: details)
     }
