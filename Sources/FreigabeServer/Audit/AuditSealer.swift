@@ -152,19 +152,20 @@ struct AuditSealer: Sendable {
         return events
     }
 
-    private static func append(_ note: String, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw CocoaError(.fileWriteUnknown)
-            }
-        }
-        let handle = try FileHandle(forWritingTo: url)
-        defer { try? handle.close() }
-        try handle.seekToEnd()
+    /// Appends one note with one `write(2)` on a descriptor opened with `O_APPEND`: the kernel puts each
+    /// write at the file's end, so a `freigabe audit seal` beside the server (or two instances sharing
+    /// the file) never writes over the other's note, as a seek to the end and a write could.
+    static func append(_ note: String, to path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
+        defer { close(descriptor) }
         // Notes end with their signature lines; a blank line separates one checkpoint from the next.
-        try handle.write(contentsOf: Data((note + "\n").utf8))
-        try handle.synchronize()
+        let bytes = Array((note + "\n").utf8)
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == bytes.count else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+        guard fsync(descriptor) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
     }
 }
 

@@ -9,7 +9,9 @@ public enum DirectoryTool {
     /// group is missing or the base DN lies outside the server's naming contexts.
     public static func check(reader: ConfigReader, json: Bool) async throws -> ToolOutput {
         let check = try await withDirectory(reader: reader) { try await $0.check() }
-        if json { return ToolOutput(standardOutput: [try encodeJSON(check)]) }
+        // The exit status says the same in both forms: monitoring reads the JSON one.
+        let healthy = check.resolvedGroupCount == check.groups.count && check.baseDNWithinNamingContexts
+        if json { return ToolOutput(standardOutput: [try encodeJSON(check)], succeeded: healthy) }
         var lines = table([
             ("Server", check.url),
             ("Transport", check.transportSecurity.rawValue),
@@ -28,7 +30,6 @@ public enum DirectoryTool {
             lines.append(
                 "  \(group.found ? "ok     " : "MISSING") \(group.dn)  [\(grants.joined(separator: ", "))] \(members)")
         }
-        let healthy = check.resolvedGroupCount == check.groups.count && check.baseDNWithinNamingContexts
         return ToolOutput(standardOutput: lines, succeeded: healthy)
     }
 

@@ -326,6 +326,28 @@ struct AuditExportTests {
         }
     }
 
+    /// The outside copy is appended to by the server's sealer and by `freigabe audit seal` alike: notes
+    /// written at the same moment must all arrive whole, none over another.
+    @Test("notes appended to the checkpoint file from several threads at once all arrive whole")
+    func checkpointFileAppendsAtOnce() async throws {
+        try await Folder.with { folder in
+            let path = folder.path("checkpoints.txt")
+            let writers = 4
+            let perWriter = 150
+            DispatchQueue.concurrentPerform(iterations: writers) { writer in
+                for number in 0..<perWriter {
+                    let note =
+                        "freigabe.example/log\n\(writer * perWriter + number)\nwurzel\n\n— freigabe sig\(writer)-\(number)\n"
+                    #expect(throws: Never.self) { try AuditSealer.append(note, to: path) }
+                }
+            }
+            let notes = CheckpointFile.notes(in: try String(contentsOfFile: path, encoding: .utf8))
+            #expect(notes.count == writers * perWriter)
+            let sizes = Set(notes.compactMap { $0.split(separator: "\n").dropFirst().first.flatMap { Int($0) } })
+            #expect(sizes == Set(0..<(writers * perWriter)), "every note whole, each once")
+        }
+    }
+
     @Test("a complete export streams every sealed event and verifies offline against the outside checkpoints")
     func completeExportVerifies() async throws {
         try await Folder.with { folder in

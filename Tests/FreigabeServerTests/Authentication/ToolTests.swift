@@ -84,5 +84,13 @@ struct ToolTests {
         let output = try await DirectoryTool.check(reader: try await DirectoryFixtures.reader(), json: false)
         #expect(output.succeeded, "\(output.standardOutput)")
         #expect(output.standardOutput.contains { $0.hasPrefix("Role groups resolved") && $0.hasSuffix("9 of 9") })
+        // A role group the directory does not have fails the check in both forms (monitoring reads JSON).
+        let missing = try await DirectoryFixtures.reader(overrides: [
+            "FREIGABE_LDAP_ROLES_DSB": "cn=gibt-es-nicht,ou=groups,dc=stadt,dc=example"
+        ])
+        for json in [false, true] {
+            let broken = try await DirectoryTool.check(reader: missing, json: json)
+            #expect(!broken.succeeded, "json: \(json)")
+        }
     }
 }
