@@ -421,7 +421,7 @@ struct DefinitionReader {
     private func value(_ node: Node, of attribute: Attribute) -> String? {
         let raw: String?
         switch attribute {
-        case .highValue, .anonymisationStatement: raw = node.bool.map(String.init)
+        case _ where attribute.isBoolean: raw = node.bool.map(String.init)
         default: raw = node.scalar != nil ? node.string : nil
         }
         guard let raw, attribute.values.contains(raw) else {

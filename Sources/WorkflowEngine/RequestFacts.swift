@@ -19,6 +19,9 @@ public struct RequestFacts: Hashable, Sendable, Codable {
     /// Whether the requester answered the questions of the Open Data check (§ 12a EGovG: rights of third
     /// parties, security, confidentiality).
     public var hasOpenDataCheck: Bool
+    /// The exclusions of the Open Data check the requester said apply (each with a note why the data may
+    /// still be published): routing can send such a request to whoever must weigh them.
+    public var checkExclusions: Set<CheckExclusion>
 
     public init(
         kind: ReleaseKind,
@@ -29,7 +32,8 @@ public struct RequestFacts: Hashable, Sendable, Codable {
         highValue: Bool = false,
         hasAnonymisationStatement: Bool = false,
         hasLegalBasis: Bool = false,
-        hasOpenDataCheck: Bool = false
+        hasOpenDataCheck: Bool = false,
+        checkExclusions: Set<CheckExclusion> = []
     ) {
         self.kind = kind
         self.classification = classification
@@ -40,11 +44,30 @@ public struct RequestFacts: Hashable, Sendable, Codable {
         self.hasAnonymisationStatement = hasAnonymisationStatement
         self.hasLegalBasis = hasLegalBasis
         self.hasOpenDataCheck = hasOpenDataCheck
+        self.checkExclusions = checkExclusions
     }
 
     private enum CodingKeys: String, CodingKey {
         case kind, classification, personalData, protectionNeed, recipient, highValue, hasAnonymisationStatement
-        case hasLegalBasis, hasOpenDataCheck
+        case hasLegalBasis, hasOpenDataCheck, checkExclusions
+    }
+
+    /// The exclusions only when one applies, in a fixed order: a request without them is stored exactly
+    /// as before they existed.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(classification, forKey: .classification)
+        try container.encode(personalData, forKey: .personalData)
+        try container.encode(protectionNeed, forKey: .protectionNeed)
+        try container.encodeIfPresent(recipient, forKey: .recipient)
+        try container.encode(highValue, forKey: .highValue)
+        try container.encode(hasAnonymisationStatement, forKey: .hasAnonymisationStatement)
+        try container.encode(hasLegalBasis, forKey: .hasLegalBasis)
+        try container.encode(hasOpenDataCheck, forKey: .hasOpenDataCheck)
+        if !checkExclusions.isEmpty {
+            try container.encode(CheckExclusion.allCases.filter(checkExclusions.contains), forKey: .checkExclusions)
+        }
     }
 
     /// Decodes stored snapshots, also those written before `hasOpenDataCheck` existed (they lack the key;
@@ -60,8 +83,23 @@ public struct RequestFacts: Hashable, Sendable, Codable {
             highValue: try container.decode(Bool.self, forKey: .highValue),
             hasAnonymisationStatement: try container.decode(Bool.self, forKey: .hasAnonymisationStatement),
             hasLegalBasis: try container.decode(Bool.self, forKey: .hasLegalBasis),
-            hasOpenDataCheck: try container.decodeIfPresent(Bool.self, forKey: .hasOpenDataCheck) ?? false)
+            hasOpenDataCheck: try container.decodeIfPresent(Bool.self, forKey: .hasOpenDataCheck) ?? false,
+            checkExclusions: Set(try container.decodeIfPresent([CheckExclusion].self, forKey: .checkExclusions) ?? []))
     }
+}
+
+/// An exclusion of the Open Data check (§ 12a EGovG and the state laws modelled on it).
+public enum CheckExclusion: String, CaseIterable, Sendable, Codable, Hashable {
+    /// Can anyone be re-identified?
+    case personalReference = "personal_reference"
+    /// Trade or business secrets of third parties.
+    case tradeSecrets = "trade_secrets"
+    /// Third-party copyright or usage rights.
+    case thirdPartyRights = "third_party_rights"
+    /// Security-relevant content (critical infrastructure, locations that must stay secret).
+    case security
+    /// Confidentiality duties, ongoing proceedings, internal deliberation.
+    case confidentiality
 }
 
 /// An attribute a condition can test, with the values it can take.
@@ -73,6 +111,28 @@ public enum Attribute: String, CaseIterable, Sendable, Codable, Hashable {
     case recipient
     case highValue = "high_value"
     case anonymisationStatement = "anonymisation_statement"
+    /// Whether the requester said this exclusion of the Open Data check applies (`check_security`, ...).
+    case checkPersonalReference = "check_personal_reference"
+    case checkTradeSecrets = "check_trade_secrets"
+    case checkThirdPartyRights = "check_third_party_rights"
+    case checkSecurity = "check_security"
+    case checkConfidentiality = "check_confidentiality"
+
+    /// The exclusion a `check_…` attribute asks about.
+    public var exclusion: CheckExclusion? {
+        switch self {
+        case .checkPersonalReference: .personalReference
+        case .checkTradeSecrets: .tradeSecrets
+        case .checkThirdPartyRights: .thirdPartyRights
+        case .checkSecurity: .security
+        case .checkConfidentiality: .confidentiality
+        case .kind, .classification, .personalData, .protectionNeed, .recipient, .highValue, .anonymisationStatement:
+            nil
+        }
+    }
+
+    /// Whether the attribute's values are `true` and `false`.
+    public var isBoolean: Bool { self == .highValue || self == .anonymisationStatement || exclusion != nil }
 
     /// The values, in rising order where `isOrdered`.
     public var values: [String] {
@@ -82,7 +142,8 @@ public enum Attribute: String, CaseIterable, Sendable, Codable, Hashable {
         case .personalData: PersonalDataCategory.allCases.map(\.rawValue)
         case .protectionNeed: ProtectionNeed.allCases.map(\.rawValue)
         case .recipient: Recipient.allCases.map(\.rawValue) + ["none"]
-        case .highValue, .anonymisationStatement: ["false", "true"]
+        case _ where isBoolean: ["false", "true"]
+        default: []
         }
     }
 
@@ -90,7 +151,7 @@ public enum Attribute: String, CaseIterable, Sendable, Codable, Hashable {
     public var isOrdered: Bool {
         switch self {
         case .classification, .personalData, .protectionNeed: true
-        case .kind, .recipient, .highValue, .anonymisationStatement: false
+        default: false
         }
     }
 }
@@ -106,6 +167,8 @@ extension RequestFacts {
         case .recipient: recipient?.rawValue ?? "none"
         case .highValue: String(highValue)
         case .anonymisationStatement: String(hasAnonymisationStatement)
+        case .checkPersonalReference, .checkTradeSecrets, .checkThirdPartyRights, .checkSecurity, .checkConfidentiality:
+            String(attribute.exclusion.map(checkExclusions.contains) ?? false)
         }
     }
 }

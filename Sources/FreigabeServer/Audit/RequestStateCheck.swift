@@ -132,10 +132,12 @@ enum StoredRequestFacts {
         }
 
         /// Whether the log's record of a decision (`self`, from `decisionEvents`) is this row's: who, for
-        /// whom, which step, what outcome, and the comment unless the log's was erased.
+        /// whom, which step, what outcome, and the comment unless the log's was erased. The log names a
+        /// decision on a branch of a parallel step by the branch (`privacy_review`), the row by the step
+        /// (`legal_review`) and the branch.
         func recordsRow(_ row: DecisionFact) -> Bool {
-            person == row.person && actingFor == row.actingFor && step == row.step && outcome == row.outcome
-                && (comment == nil || comment == row.comment)
+            person == row.person && actingFor == row.actingFor && (step == row.step || step == row.branch)
+                && outcome == row.outcome && (comment == nil || comment == row.comment)
         }
     }
 

@@ -218,7 +218,9 @@ struct APILifecycleTests {
             #expect(submitted?["request"]?["purpose"]?.string == "Open-Data-Portal")
             #expect(submitted?["request"]?["licence"]?.string == "dl-de-zero-2.0")
             #expect(submitted?["request"]?["recipient"] == .null)
-            #expect(submitted?["request"]?["open_data_check"]?["confidentiality"]?["applies"] == .bool(true))
+            #expect(
+                submitted?["request"]?["open_data_check"]?["confidentiality"]?["note"]?.string
+                    == "Keine laufenden Verfahren betroffen.")
             #expect(submitted?["routing"]?["personal_data"]?.string == "none", "why the legal step was skipped")
             #expect(submitted?["routing"]?["open_data_check"] == .bool(true))
             let publishing = items.filter { $0["type"]?.string == "approved" }
@@ -253,9 +255,54 @@ struct APILifecycleTests {
             let dsbInbox = try await api.send(.get, "/api/v1/inbox", as: "dora")
             #expect(dsbInbox.json?["items"]?[0]?["branch"]?.string == "privacy_review")
             _ = try await api.decide(id, as: "dora", ["decision": "approve"])
+            // The log names the DSB's decision by its branch, the decisions table by the step: both agree.
+            let read = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
+            #expect(read.status == 200, "\(read.body.prefix(300))")
             let rejected = try await api.decide(
                 id, as: "olga", ["decision": "reject", "reason": "Metadaten fehlen."])
             #expect(rejected.json?["status"]?["end"]?.string == "rejected")
+        }
+    }
+
+    /// The Baumkataster is harmless by the catalogue (public, no personal data, normal protection need),
+    /// so no legal branch applies to it; the requester's own answers that exclusions apply bring in the
+    /// DSB (personal reference), the ISB (security) and the Data Governance Office (third-party rights),
+    /// and the sealed log records the routing.
+    @Test("Open Data: exclusions the requester says apply bring in DSB, ISB and Data Governance before publication")
+    func openDataExclusionsRoute() async throws {
+        try await APIFixture.with { fixture, api in
+            var check = Self.cleanCheck
+            check["personal_reference"] = ["applies": true, "note": "Adressen der Baumpaten, vor Export entfernt."]
+            check["security"] = ["applies": true, "note": "Brunnenstandorte sind nicht enthalten."]
+            check["third_party_rights"] = ["applies": true, "note": "Luftbilder des Landes: Nutzungsrecht liegt vor."]
+            let created = try await api.create(
+                [
+                    "kind": "open_data", "dataset_id": "baumkataster", "purpose": "Open-Data-Portal",
+                    "licence": "dl-de-zero-2.0", "format": "CSV", "open_data_check": check, "submit": true,
+                ])
+            let id = try #require(created.json?["id"]?.string)
+            _ = try await api.decide(id, as: "otto", ["decision": "approve"])
+            let legal = try await api.decide(id, as: "stefan", ["decision": "approve"])
+            #expect(legal.json?["status"]?["step"]?.string == "legal_review")
+            #expect(
+                Set(legal.json?["status"]?["waiting_for"]?.array.compactMap(\.string) ?? [])
+                    == ["dsb", "isb", "governance"], "\(legal.body)")
+            for (person, branch) in [
+                ("dora", "privacy_review"), ("ingo", "security_review"), ("greta", "exclusions_review"),
+            ] {
+                let inbox = try await api.send(.get, "/api/v1/inbox", as: person)
+                #expect(inbox.json?["items"]?[0]?["branch"]?.string == branch, "\(person): \(inbox.body)")
+                #expect(try await api.decide(id, as: person, ["decision": "approve"]).status == 200, "\(person)")
+            }
+            let publication = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
+            #expect(publication.json?["status"]?["step"]?.string == "publication", "\(publication.body.prefix(400))")
+            _ = try await AuditSealer(client: fixture.store.app, signer: nil, checkpointFile: nil)
+                .sealAll(now: Date(), logger: fixture.store.logger)
+            let log = try await api.send(.get, "/api/v1/audit/events?request=\(id)", as: "alex")
+            let routing = log.json?["items"]?.array.first { $0["type"]?.string == "submitted" }?["routing"]
+            #expect(routing?["check_personal_reference"]?.string == "true")
+            #expect(routing?["check_third_party_rights"]?.string == "true")
+            #expect(routing?["check_trade_secrets"] == nil, "an exclusion is logged only when it applies")
         }
     }
 
@@ -349,7 +396,7 @@ struct APILifecycleTests {
         [
             "personal_reference": ["applies": false], "trade_secrets": ["applies": false],
             "third_party_rights": ["applies": false], "security": ["applies": false],
-            "confidentiality": ["applies": true, "note": "Keine laufenden Verfahren betroffen."],
+            "confidentiality": ["applies": false, "note": "Keine laufenden Verfahren betroffen."],
         ]
     }
 }

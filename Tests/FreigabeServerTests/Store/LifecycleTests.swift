@@ -287,7 +287,7 @@ struct LifecycleTests {
             view = try await fixture.decide(view, by: People.bea, at: Clock.days(1))
             #expect(view.status.step == "legal_review")
             #expect(view.status.waitingFor == ["dsb"])
-            #expect(view.timeline[2].branches.map(\.applies) == [true, false])
+            #expect(view.timeline[2].branches.map(\.applies) == [true, false, false])
             view = try await fixture.decide(view, by: People.dora, at: Clock.days(2))
             #expect(view.status.step == "publication")
             view = try await fixture.decide(

@@ -48,7 +48,8 @@ struct BrokenDefinition: Sendable, CustomTestStringConvertible {
 private let knownRoles = "data_owner, data_steward, dsb, isb, open_data_officer, governance"
 private let knownStepKeys = "approve_requires, deadline, id, on, parallel, quorum, request_changes, role, title, when"
 private let knownAttributes =
-    "kind, classification, personal_data, protection_need, recipient, high_value, anonymisation_statement"
+    "kind, classification, personal_data, protection_need, recipient, high_value, anonymisation_statement, "
+    + "check_personal_reference, check_trade_secrets, check_third_party_rights, check_security, check_confidentiality"
 
 /// The catalogue of broken definitions. Each changes one or two lines of the valid base definition, so the
 /// line of every problem can be read off `DefinitionFixtures.base`.

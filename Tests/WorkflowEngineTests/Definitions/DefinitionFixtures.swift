@@ -151,6 +151,13 @@ enum DefinitionFixtures {
         case .recipient: facts.recipient = value == "none" ? nil : Recipient(rawValue: value)!
         case .highValue: facts.highValue = value == "true"
         case .anonymisationStatement: facts.hasAnonymisationStatement = value == "true"
+        case .checkPersonalReference, .checkTradeSecrets, .checkThirdPartyRights, .checkSecurity, .checkConfidentiality:
+            let exclusion = attribute.exclusion!
+            if value == "true" {
+                facts.checkExclusions.insert(exclusion)
+            } else {
+                facts.checkExclusions.remove(exclusion)
+            }
         }
         return facts
     }

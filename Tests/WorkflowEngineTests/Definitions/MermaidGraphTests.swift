@@ -60,7 +60,7 @@ struct MermaidGraphTests {
         #expect(graph.contains("    privacy_review --> security_review: approve / skip\n"))
     }
 
-    @Test("open-data shows the parallel DSB and ISB branches as one composite state")
+    @Test("open-data shows the parallel DSB, ISB and Data Governance branches as one composite state")
     func openDataParallel() throws {
         let graph = MermaidGraph.render(try DefinitionFixtures.shipped("open-data.yaml"))
         #expect(
@@ -70,10 +70,15 @@ struct MermaidGraphTests {
                         privacy_review: Datenschutzprüfung (DSB) (bedingt)
                         --
                         security_review: Prüfung der Informationssicherheit (ISB) (bedingt)
+                        --
+                        exclusions_review: Prüfung der Ausschlussgründe durch die Daten-Governance (bedingt)
                     }
 
                 """))
-        #expect(graph.contains("    legal_review: Datenschutz- und Sicherheitsprüfung<br/>dsb + isb<br/>10 AT\n"))
+        #expect(
+            graph.contains(
+                "    legal_review: Prüfung der Ausschlussgründe (Datenschutz, Sicherheit, Rechte Dritter)<br/>"
+                    + "dsb + isb + governance<br/>10 AT\n"))
     }
 
     @Test("':' in titles is escaped, so the front matter stays valid YAML and labels stay whole")

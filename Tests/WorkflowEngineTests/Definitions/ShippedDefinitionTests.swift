@@ -116,15 +116,17 @@ struct ShippedDefinitionTests {
         #expect(definition.ends.filter { $0.id != "granted" }.allSatisfy { $0.type == .final })
     }
 
-    @Test("open-data: Owner → Steward → DSB ∥ ISB → Open Data officer with licence and portal URL → published")
+    @Test(
+        "open-data: Owner → Steward → DSB ∥ ISB ∥ Governance → Open Data officer with licence and portal URL → published"
+    )
     func openDataShape() throws {
         let definition = try DefinitionFixtures.shipped("open-data.yaml")
         #expect(definition.kinds == [.openData])
         #expect(definition.steps.map(\.id) == ["owner_review", "steward_review", "legal_review", "publication"])
         let legal = try #require(definition.step("legal_review"))
         #expect(legal.isParallel)
-        #expect(legal.branches.map(\.id) == ["privacy_review", "security_review"])
-        #expect(legal.roles == [.dsb, .isb])
+        #expect(legal.branches.map(\.id) == ["privacy_review", "security_review", "exclusions_review"])
+        #expect(legal.roles == [.dsb, .isb, .governance])
         #expect(legal.condition == nil, "the step itself always applies; its branches are conditional")
         let publication = try #require(definition.step("publication"))
         #expect(publication.roles == [.openDataOfficer])
@@ -172,21 +174,58 @@ struct ShippedDefinitionTests {
         }
     }
 
-    @Test("open-data routes to DSB for anything ever personal and to ISB for confidential or high protection need")
+    /// Every subset of the Open Data check's exclusions.
+    private static var exclusionSets: [Set<CheckExclusion>] {
+        (0..<(1 << CheckExclusion.allCases.count)).map { bits in
+            Set(CheckExclusion.allCases.enumerated().filter { bits & (1 << $0.offset) != 0 }.map(\.element))
+        }
+    }
+
+    @Test(
+        "open-data routes to DSB for anything ever personal or a personal reference, to ISB for confidential, high protection need or security, to Governance for the other exclusions"
+    )
     func openDataRouting() throws {
         let definition = try DefinitionFixtures.shipped("open-data.yaml")
         let branches = try #require(definition.step("legal_review")?.branches)
         let privacy = try #require(branches.first { $0.role == .dsb }?.condition)
         let security = try #require(branches.first { $0.role == .isb }?.condition)
+        let exclusions = try #require(branches.first { $0.role == .governance }?.condition)
         let statement = try #require(definition.submitRequirements.first?.condition)
-        for var facts in Self.allFacts {
+        for var facts in Self.allFacts where facts.recipient == nil {
             facts.kind = .openData
-            facts.recipient = nil
-            #expect(privacy.holds(for: facts) == (facts.personalData >= .anonymised), "\(facts)")
-            #expect(statement.holds(for: facts) == (facts.personalData >= .anonymised), "\(facts)")
-            #expect(
-                security.holds(for: facts) == (facts.classification >= .confidential || facts.protectionNeed >= .high),
-                "\(facts)")
+            for applying in Self.exclusionSets {
+                facts.checkExclusions = applying
+                #expect(
+                    privacy.holds(for: facts)
+                        == (facts.personalData >= .anonymised
+                            || applying.contains(.personalReference)),
+                    "\(facts)")
+                #expect(statement.holds(for: facts) == (facts.personalData >= .anonymised), "\(facts)")
+                #expect(
+                    security.holds(for: facts)
+                        == (facts.classification >= .confidential || facts.protectionNeed >= .high
+                            || applying.contains(.security)),
+                    "\(facts)")
+                #expect(
+                    exclusions.holds(for: facts)
+                        == !applying.isDisjoint(with: [.tradeSecrets, .thirdPartyRights, .confidentiality]),
+                    "\(facts)")
+            }
         }
+    }
+
+    @Test("open-data version 1 stays for the requests that started with it; new requests take version 2")
+    func openDataVersions() throws {
+        let sources = try ["open-data.yaml", "open-data.v1.yaml"].map {
+            DefinitionSet.Source(file: "Workflows/\($0)", text: try DefinitionFixtures.shippedText($0))
+        }
+        let registry = try DefinitionSet(parser: WorkflowDefinitionParser(contentHash: TestDigest.sha256)).load(sources)
+            .get()
+        #expect(registry.current(for: .openData)?.version == 2)
+        #expect(registry.definitions.map(\.version).sorted() == [1, 2])
+        let first = try DefinitionFixtures.shipped("open-data.v1.yaml")
+        #expect(
+            first.version == 1
+                && first.step("legal_review")?.branches.map(\.id) == ["privacy_review", "security_review"])
     }
 }

@@ -164,6 +164,7 @@ struct QueryTests {
         let facts = Fixtures.open(.internal, .none, .veryHigh)
         let draft = try Fixtures.draft(definition, facts)
         let privacy = try #require(definition.step("legal_review")?.branches.first?.condition)
+        let exclusions = try #require(definition.step("legal_review")?.branches.last?.condition)
         #expect(
             draft.plannedPath() == [
                 PathEntry(node: .step("owner_review"), role: .dataOwner, status: .ahead),
@@ -173,6 +174,9 @@ struct QueryTests {
                     node: .branch("privacy_review", step: "legal_review"), role: .dsb,
                     notApplying: .conditionNotMet(privacy), status: .skipped),
                 PathEntry(node: .branch("security_review", step: "legal_review"), role: .isb, status: .ahead),
+                PathEntry(
+                    node: .branch("exclusions_review", step: "legal_review"), role: .governance,
+                    notApplying: .conditionNotMet(exclusions), status: .skipped),
                 PathEntry(node: .step("publication"), role: .openDataOfficer, status: .ahead),
                 PathEntry(node: .end("published"), role: nil, status: .ahead),
             ])
@@ -183,12 +187,12 @@ struct QueryTests {
         try Fixtures.drive(&inReview, to: "in_review:legal_review")
         _ = try inReview.approve(by: Fixtures.dora, at: Fixtures.t0)
         #expect(
-            inReview.plannedPath().map(\.status) == [.done, .done, .current, .done, .current, .ahead, .ahead])
+            inReview.plannedPath().map(\.status) == [.done, .done, .current, .done, .current, .skipped, .ahead, .ahead])
 
         let nothingLegal = try Fixtures.draft(definition, Fixtures.open())
         #expect(
             nothingLegal.plannedPath().filter { !$0.applies }.map(\.notApplying) == [
-                .noBranchApplies, .stepDoesNotApply, .stepDoesNotApply,
+                .noBranchApplies, .stepDoesNotApply, .stepDoesNotApply, .stepDoesNotApply,
             ])
     }
 

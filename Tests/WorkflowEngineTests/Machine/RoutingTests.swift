@@ -126,14 +126,17 @@ struct RoutingTests {
         let isb = routing.classification >= .confidential || routing.protectionNeed >= .high
         var expectedAsked = ["owner_review", "steward_review"]
         var expectedSkipped: [String] = []
+        // No exclusion of the check applies here: the Data Governance Office's branch is always skipped.
         switch (dsb, isb) {
-        case (true, true): expectedAsked += ["privacy_review", "security_review"]
+        case (true, true):
+            expectedAsked += ["privacy_review", "security_review"]
+            expectedSkipped.append("exclusions_review")
         case (true, false):
             expectedAsked.append("privacy_review")
-            expectedSkipped.append("security_review")
+            expectedSkipped += ["security_review", "exclusions_review"]
         case (false, true):
             expectedAsked.append("security_review")
-            expectedSkipped.append("privacy_review")
+            expectedSkipped += ["privacy_review", "exclusions_review"]
         case (false, false): expectedSkipped.append("legal_review")
         }
         expectedAsked.append("publication")
@@ -242,6 +245,7 @@ struct RoutingTests {
                 [
                     Fixtures.audit(.approved, actor: "stefan", role: .dataSteward, step: "steward_review", at: t1),
                     .cancelTimers(step: "steward_review"),
+                    Fixtures.audit(.stepSkipped, step: "exclusions_review", comment: "condition_not_met", at: t1),
                 ])
                 + Fixtures.entering(
                     "legal_review", branches: [("privacy_review", .dsb), ("security_review", .isb)], workingDays: 10,
@@ -292,6 +296,8 @@ struct RoutingTests {
                         .approved, actor: "stefan", role: .dataSteward, step: "steward_review", at: Fixtures.t0),
                     .cancelTimers(step: "steward_review"),
                     Fixtures.audit(.stepSkipped, step: "privacy_review", comment: "condition_not_met", at: Fixtures.t0),
+                    Fixtures.audit(
+                        .stepSkipped, step: "exclusions_review", comment: "condition_not_met", at: Fixtures.t0),
                 ])
                 + Fixtures.entering(
                     "legal_review", branches: [("security_review", .isb)], workingDays: 10, remindBefore: 3,

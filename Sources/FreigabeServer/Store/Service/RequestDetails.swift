@@ -102,6 +102,7 @@ public struct RequestDetails: Sendable, Hashable, Codable {
         facts.hasLegalBasis = legalBasis != nil
         facts.hasAnonymisationStatement = anonymisationStatement != nil
         facts.hasOpenDataCheck = openDataCheck != nil
+        facts.checkExclusions = kind == .openData ? openDataCheck?.applying ?? [] : []
         return facts
     }
 }
@@ -281,7 +282,12 @@ extension RequestFacts {
     /// Under the workflow files' attribute names and values (`personal_data: personal`).
     var logged: JSONValue {
         var object: [String: JSONValue] = [:]
-        for attribute in Attribute.allCases { object[attribute.rawValue] = .string(value(of: attribute)) }
+        for attribute in Attribute.allCases {
+            // An exclusion is logged only when it applies: routing logged before exclusions were facts
+            // still reads the same.
+            if attribute.exclusion != nil && value(of: attribute) == "false" { continue }
+            object[attribute.rawValue] = .string(value(of: attribute))
+        }
         // No condition attributes, but `submit_requires` asks for them.
         object["legal_basis"] = .bool(hasLegalBasis)
         object["open_data_check"] = .bool(hasOpenDataCheck)

@@ -59,6 +59,15 @@ public struct OpenDataCheck: Sendable, Hashable, Codable {
     /// Confidentiality duties, ongoing proceedings, internal deliberation?
     public var confidentiality: CheckAnswer
 
+    /// The exclusions answered with "applies", for routing.
+    public var applying: Set<CheckExclusion> {
+        let answers: [(CheckExclusion, CheckAnswer)] = [
+            (.personalReference, personalReference), (.tradeSecrets, tradeSecrets),
+            (.thirdPartyRights, thirdPartyRights), (.security, security), (.confidentiality, confidentiality),
+        ]
+        return Set(answers.filter { $0.1.applies }.map(\.0))
+    }
+
     public init(
         personalReference: CheckAnswer, tradeSecrets: CheckAnswer, thirdPartyRights: CheckAnswer,
         security: CheckAnswer, confidentiality: CheckAnswer
