@@ -136,6 +136,10 @@ public struct RequestMachine: Hashable, Sendable {
         let step = try currentStep(progress, .approve)
         let missing = step.approvalRequires.filter { !details.provides($0) }
         guard missing.isEmpty else { throw error(.approvalDetailsMissing, .approve, missing.map(\.rawValue)) }
+        // A licence or portal URL given where the step does not ask for it would be recorded as if the
+        // data had been published under it.
+        let notAsked = ApprovalField.allCases.filter { !step.approvalRequires.contains($0) && details.gives($0) }
+        guard notAsked.isEmpty else { throw error(.approvalDetailsNotAsked, .approve, notAsked.map(\.rawValue)) }
 
         var progress = progress
         var decision = authority.decision(.approved, at: now, comment: comment, details: details)
@@ -415,15 +419,41 @@ public struct RequestMachine: Hashable, Sendable {
 }
 
 extension ApprovalDetails {
+    /// Whether the approval gives `field` in a form that can be published: one of the open licences; an
+    /// `https` address on a public host, without credentials (it goes into mails, pages and the public
+    /// DCAT catalogue).
     func provides(_ field: ApprovalField) -> Bool {
         switch field {
-        case .licence: return licence?.trimmedNonEmpty != nil
+        case .licence:
+            return licence.flatMap(OpenLicence.init(named:)) != nil
         case .portalURL:
-            guard let text = portalURL?.trimmedNonEmpty, text.isIRIText, let url = URL(string: text),
-                let host = url.host, !host.isEmpty
+            guard let text = portalURL?.trimmedNonEmpty, text.isIRIText, let parts = URLComponents(string: text),
+                parts.scheme?.lowercased() == "https", parts.user == nil, parts.password == nil,
+                let host = parts.host?.lowercased(), Self.isPublicHostName(host)
             else { return false }
-            return url.scheme == "https" || url.scheme == "http"
+            return true
         }
+    }
+
+    /// Whether the approval carries `field` at all.
+    func gives(_ field: ApprovalField) -> Bool {
+        switch field {
+        case .licence: licence?.trimmedNonEmpty != nil
+        case .portalURL: portalURL?.trimmedNonEmpty != nil
+        }
+    }
+
+    /// A name with a dot that is not a local name, and no IP address (a portal is reached by its name).
+    static func isPublicHostName(_ host: String) -> Bool {
+        let name = host.hasSuffix(".") ? String(host.dropLast()) : host
+        guard name.contains("."), !name.hasPrefix("["), !name.contains(":") else { return false }
+        if name.split(separator: ".").allSatisfy({ $0.allSatisfy(\.isNumber) }) { return false }
+        // Names that never leave a local network (RFC 6761, RFC 6762, RFC 8375, ICANN's `.internal`).
+        for local in ["localhost", "local", "internal", "lan", "home.arpa", "invalid"]
+        where name == local || name.hasSuffix("." + local) {
+            return false
+        }
+        return true
     }
 }
 

@@ -11,6 +11,47 @@ public enum ReleaseKind: String, CaseIterable, Sendable, Codable, Hashable {
     case openData = "open_data"
 }
 
+/// The open licences data is published under (DOMAIN.md: Datenlizenz Deutschland and Creative Commons);
+/// the identifiers are those of the catalogue and the DCAT output.
+public enum OpenLicence: String, CaseIterable, Sendable, Codable, Hashable {
+    /// Datenlizenz Deutschland – Namensnennung – Version 2.0.
+    case dlDeBy = "dl-de-by-2.0"
+    /// Datenlizenz Deutschland – Zero – Version 2.0.
+    case dlDeZero = "dl-de-zero-2.0"
+    /// Creative Commons Namensnennung 4.0 International.
+    case ccBy = "cc-by-4.0"
+    /// Creative Commons Zero 1.0 Universal.
+    case cc0 = "cc0-1.0"
+
+    /// The licence a text names: its identifier, a usual spelling of it ("DL-DE/BY-2-0", "CC BY 4.0"),
+    /// its German or English name, or its DCAT-AP.de URI; nil for any other licence.
+    public init?(named text: String) {
+        // Letters and digits only, lower case: "DL-DE/BY-2-0", "dl-de-by-2.0" and "dl by de 2.0" are one key.
+        let key = String(
+            text.lowercased().replacingOccurrences(of: "http://dcat-ap.de/def/licenses/", with: "")
+                .unicodeScalars.filter { $0.properties.isAlphabetic || ("0"..."9").contains(Character($0)) }
+                .map(Character.init))
+        switch key {
+        case "dldeby20", "dlbyde20", "dldeby2", "datenlizenzdeutschlandnamensnennung20",
+            "datenlizenzdeutschlandnamensnennungversion20", "datalicencegermanyattributionversion20",
+            "datalicensegermanyattributionversion20":
+            self = .dlDeBy
+        case "dldezero20", "dlzerode20", "dldezero2", "datenlizenzdeutschlandzero20",
+            "datenlizenzdeutschlandzeroversion20", "datalicencegermanyzeroversion20", "datalicensegermanyzeroversion20":
+            self = .dlDeZero
+        case "ccby40", "ccby4", "creativecommonsnamensnennung40", "creativecommonsattribution40",
+            "creativecommonsnamensnennung40international", "creativecommonsattribution40international",
+            "creativecommonsnamensnennung40internationalccby40", "creativecommonsattribution40internationalccby40":
+            self = .ccBy
+        case "cc010", "cc0", "cczero", "creativecommonszero", "creativecommonscczero", "creativecommonscc0",
+            "creativecommonszero10", "creativecommonszero10cc010", "creativecommonszero10universal":
+            self = .cc0
+        default:
+            return nil
+        }
+    }
+}
+
 /// The dataset's classification (offen / intern / vertraulich / streng vertraulich), in rising order.
 public enum Classification: String, CaseIterable, Sendable, Codable, Hashable, Comparable {
     case `public`, `internal`, confidential

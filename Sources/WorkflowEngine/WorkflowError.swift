@@ -22,6 +22,8 @@ public struct WorkflowError: Error, Hashable, Sendable, CustomStringConvertible 
         case deputyshipNotActive = "deputyship_not_active"
         case reasonRequired = "reason_required"
         case approvalDetailsMissing = "approval_details_missing"
+        /// An approval carried details (licence, portal URL) its step does not ask for.
+        case approvalDetailsNotAsked = "approval_details_not_asked"
         case submissionIncomplete = "submission_incomplete"
         /// The Shared Data access period ends before the submission, or (at the approval that would grant
         /// it) ended during the review.

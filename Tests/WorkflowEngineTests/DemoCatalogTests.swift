@@ -96,8 +96,10 @@ struct DemoCatalogTests {
                 effects = []
                 for (index, role) in requested.enumerated() {
                     let decider = Decider(person: "person-\(round)-\(index)", roles: [role])
+                    let publishing = role == .openDataOfficer
                     let details = ApprovalDetails(
-                        licence: "dl-de-by-2.0", portalURL: "https://opendata.stadt.example/x")
+                        licence: publishing ? "dl-de-by-2.0" : nil,
+                        portalURL: publishing ? "https://opendata.stadt.example/x" : nil)
                     effects += try machine.approve(by: decider, at: start, details: details)
                 }
             }

@@ -50,6 +50,9 @@ struct DecisionLinkPages: Sendable {
         var purpose: String
         var requester: String
         var step: String
+        /// Every detail the request states (recipient, period, legal basis, the Open Data check's answers
+        /// and notes, ...), as its page shows them: whoever decides from the mail decides on all of it.
+        var details: [RequestPage.Row]
     }
 
     func add(to group: RouterGroup<AppRequestContext>) {
@@ -121,7 +124,8 @@ struct DecisionLinkPages: Sendable {
         let step = view.timeline.first { $0.id == link.step }
         let summary = Summary(
             number: view.number, datasetTitle: view.dataset.title, purpose: view.details.purpose,
-            requester: view.requester, step: step.map { text($0.title) } ?? link.step)
+            requester: view.requester, step: step.map { text($0.title) } ?? link.step,
+            details: RequestPage.detailRows(view.details, text: text))
         return Page(
             token: token, summary: summary, actionLabel: text("link.asks.\(link.action.rawValue)"),
             buttonLabel: text("link.button.\(link.action.rawValue)"),

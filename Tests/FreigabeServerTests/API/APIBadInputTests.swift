@@ -297,15 +297,29 @@ struct APIBadInputTests {
             let hostile = #"Robert'); DROP TABLE requests;-- <script>alert("x")</script> \ %_ $1 ' OR 1=1 --"#
             let created = try await api.create([
                 "kind": "shared_data", "dataset_id": "altlastenkataster", "purpose": hostile,
-                "recipient": ["name": hostile, "type": "external"], "legal_basis": hostile, "licence": hostile,
+                "recipient": ["name": hostile, "type": "external"], "legal_basis": hostile,
                 "format": hostile, "access_end": "2026-12-31", "submit": true,
             ])
             #expect(created.status == 201)
             #expect(created.body.contains(#"<script>alert(\"x\")</script>"#))
             let id = try #require(created.json?["id"]?.string)
-            for field in ["purpose", "legal_basis", "licence", "format"] {
+            for field in ["purpose", "legal_basis", "format"] {
                 #expect(created.json?[field]?.string == hostile, "\(field)")
             }
+            // A licence is one of the open licences, by a name the engine knows (stored by its
+            // identifier); anything else, hostile text included, is refused and stores nothing.
+            let beforeLicence = try await fixture.store.counts()
+            let otherLicence = try await api.create([
+                "kind": "open_data", "dataset_id": "baumkataster", "purpose": "Portal", "licence": hostile,
+            ])
+            #expect(otherLicence.status == 422)
+            #expect(otherLicence.errors["licence"]?.contains("dl-de-by-2.0") == true, "\(otherLicence.body)")
+            #expect(try await fixture.store.counts() == beforeLicence)
+            let named = try await api.create([
+                "kind": "open_data", "dataset_id": "baumkataster", "purpose": "Portal",
+                "licence": "Datenlizenz Deutschland – Zero – Version 2.0",
+            ])
+            #expect(named.json?["licence"]?.string == "dl-de-zero-2.0", "\(named.body)")
             #expect(created.json?["recipient"]?["name"]?.string == hostile)
 
             let asked = try await api.decide(id, as: "otto", ["decision": "request_changes", "question": hostile])
@@ -345,7 +359,7 @@ struct APIBadInputTests {
                 try await api.create(Self.with(["dataset_id": hostile]))
             }
             let counts = try await fixture.store.counts()
-            #expect(counts["requests"] == 2)
+            #expect(counts["requests"] == 3, "the shared, the named-licence and the open request")
             #expect(counts["datasets"] == 11)
         }
     }

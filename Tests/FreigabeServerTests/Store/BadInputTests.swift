@@ -198,8 +198,7 @@ struct BadInputTests {
                     kind: .sharedData, datasetID: "meldestatistik",
                     details: RequestDetails(
                         purpose: hostile, recipient: RecipientInput(name: String(hostile.prefix(60)), type: .external),
-                        legalBasis: hostile, accessEnd: Clock.days(30), licence: String(hostile.prefix(60)),
-                        format: String(hostile.prefix(60))),
+                        legalBasis: hostile, accessEnd: Clock.days(30), format: String(hostile.prefix(60))),
                     submit: true),
                 caller: People.anna, now: Clock.start, logger: logger)
             let reread = try await fixture.service.request(

@@ -758,6 +758,8 @@ struct DecisionLinkTests {
             let page = try await scanner.get("/e/\(try #require(tokens[.approve]))")
             #expect(page.status == 200)
             #expect(page.html.contains("Zustimmung bestätigen"))
+            // Everything the request states is on the page the approval is confirmed on.
+            #expect(page.html.contains("Hochschule (Nein, eine Stelle außerhalb der Stadtverwaltung)"), "\(page.html)")
             #expect(page.html.contains("Passwort von otto"))
             _ = try await scanner.send(.head, "/e/\(try #require(tokens[.reject]))", body: nil)
             _ = try await Browser(client).get("/e/\(try #require(tokens[.reject]))")

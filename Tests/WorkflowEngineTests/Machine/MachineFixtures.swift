@@ -128,7 +128,16 @@ enum MachineFixtures {
     }
 
     static let publication = ApprovalDetails(
-        licence: "dl-de/by-2-0", portalURL: "https://opendata.stadt.example/dataset/baumkataster")
+        licence: "dl-de-by-2.0", portalURL: "https://opendata.stadt.example/dataset/baumkataster")
+
+    /// `publication` where the step waiting now asks for approval details, none elsewhere (a step
+    /// refuses details it does not ask for).
+    static func details(for machine: RequestMachine) -> ApprovalDetails {
+        guard case .inReview(let progress) = machine.state,
+            machine.definition.step(progress.step)?.approvalRequires.isEmpty == false
+        else { return ApprovalDetails() }
+        return publication
+    }
 
     // MARK: Facts
 
@@ -188,7 +197,7 @@ enum MachineFixtures {
         var effects: [Effect] = []
         for branch in machine.openBranches(of: progress) {
             effects += try machine.approve(
-                by: decider(for: branch.role), at: time, details: publication, branch: branch.id)
+                by: decider(for: branch.role), at: time, details: details(for: machine), branch: branch.id)
         }
         return effects
     }

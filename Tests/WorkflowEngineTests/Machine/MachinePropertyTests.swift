@@ -145,9 +145,10 @@ struct MachinePropertyTests {
             case .approve:
                 let details =
                     rng.chance(85)
-                    ? Fixtures.publication
+                    ? Fixtures.details(for: machine)
                     : rng.pick([
-                        ApprovalDetails(), ApprovalDetails(licence: "cc-by-4.0", portalURL: "javascript:alert(1)"),
+                        ApprovalDetails(), Fixtures.publication,
+                        ApprovalDetails(licence: "cc-by-4.0", portalURL: "javascript:alert(1)"),
                     ])
                 return try machine.approve(by: decider, at: now, details: details, branch: branch)
             case .reject: return try machine.reject(by: decider, at: now, reason: reason(&rng), branch: branch)

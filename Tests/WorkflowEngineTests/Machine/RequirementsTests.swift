@@ -87,23 +87,49 @@ struct RequirementsTests {
         DetailsCase(licence: "cc-by-4.0", portalURL: "opendata.stadt.example/d/1", missing: ["portal_url"]),
         DetailsCase(licence: "cc-by-4.0", portalURL: "   ", missing: ["portal_url"]),
         DetailsCase(licence: "cc-by-4.0", portalURL: "data:text/html,<b>x</b>", missing: ["portal_url"]),
-        DetailsCase(licence: "dl-de/zero-2-0", portalURL: "http://opendata.stadt.example/d/1", missing: []),
-        DetailsCase(licence: "cc0", portalURL: "https://www.govdata.de/web/guest/suchen/-/details/x", missing: []),
+        DetailsCase(licence: "dl-de-zero-2.0", portalURL: "https://opendata.stadt.example/d/1", missing: []),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://www.govdata.de/web/guest/suchen/-/details/x", missing: []),
+        // One of the open licences, by its identifier or a name of it; another licence would publish none.
+        DetailsCase(licence: "dl-de/zero-2-0", portalURL: "https://opendata.stadt.example/d/1", missing: []),
+        DetailsCase(
+            licence: "Creative Commons Namensnennung 4.0 International (CC BY 4.0)",
+            portalURL: "https://opendata.stadt.example/d/1", missing: []),
+        DetailsCase(
+            licence: "CC BY 4.0 oder so", portalURL: "https://opendata.stadt.example/d/1", missing: ["licence"]),
+        DetailsCase(licence: "CC-BY-SA-4.0", portalURL: "https://opendata.stadt.example/d/1", missing: ["licence"]),
+        DetailsCase(licence: "MIT", portalURL: "https://opendata.stadt.example/d/1", missing: ["licence"]),
+        // https on a public name only: the address goes into the public catalogue and every mail.
+        DetailsCase(licence: "cc0-1.0", portalURL: "http://opendata.stadt.example/d/1", missing: ["portal_url"]),
+        DetailsCase(
+            licence: "cc0-1.0", portalURL: "https://user:geheim@opendata.stadt.example/d/1", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://user@opendata.stadt.example/d/1", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://127.0.0.1/d/1", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://10.0.0.5/d/1", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://[::1]/d/1", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://localhost/d/1", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://ckan.localhost/d/1", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://portal/d/1", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://ckan.intern.internal/d/1", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://HTTPS.Opendata.Stadt.Example./d", missing: []),
         // As typed, it must already be an IRI: Foundation would quietly percent-encode these.
-        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a b", missing: ["portal_url"]),
-        DetailsCase(licence: "cc0", portalURL: #"https://opendata.stadt.example/"><script>"#, missing: ["portal_url"]),
-        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/{x}|^`\\", missing: ["portal_url"]),
-        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a%2", missing: ["portal_url"]),
-        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a%g0", missing: ["portal_url"]),
-        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a\u{7F}", missing: ["portal_url"]),
-        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a\u{A0}b", missing: ["portal_url"]),
-        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a\u{202E}b", missing: ["portal_url"]),
-        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a\u{2028}b", missing: ["portal_url"]),
-        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/straßenbäume?x=1&y=%22", missing: []),
-        DetailsCase(licence: "cc0", portalURL: "https://opendata.stadt.example/a%3Eb#teil", missing: []),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://opendata.stadt.example/a b", missing: ["portal_url"]),
+        DetailsCase(
+            licence: "cc0-1.0", portalURL: #"https://opendata.stadt.example/"><script>"#, missing: ["portal_url"]),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://opendata.stadt.example/{x}|^`\\", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://opendata.stadt.example/a%2", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://opendata.stadt.example/a%g0", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://opendata.stadt.example/a\u{7F}", missing: ["portal_url"]),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://opendata.stadt.example/a\u{A0}b", missing: ["portal_url"]),
+        DetailsCase(
+            licence: "cc0-1.0", portalURL: "https://opendata.stadt.example/a\u{202E}b", missing: ["portal_url"]),
+        DetailsCase(
+            licence: "cc0-1.0", portalURL: "https://opendata.stadt.example/a\u{2028}b", missing: ["portal_url"]),
+        DetailsCase(
+            licence: "cc0-1.0", portalURL: "https://opendata.stadt.example/straßenbäume?x=1&y=%22", missing: []),
+        DetailsCase(licence: "cc0-1.0", portalURL: "https://opendata.stadt.example/a%3Eb#teil", missing: []),
     ]
 
-    @Test("publishing needs a licence and an http(s) portal URL", arguments: detailsCases)
+    @Test("publishing needs an open licence and an https portal URL on a public name", arguments: detailsCases)
     func publicationDetails(_ details: DetailsCase) throws {
         var machine = try Fixtures.submitted(try Fixtures.definition(.openData), Fixtures.open())
         try Fixtures.drive(&machine, to: "in_review:publication")
@@ -119,10 +145,22 @@ struct RequirementsTests {
         }
     }
 
-    @Test("other steps need no approval details")
+    @Test("other steps need no approval details and take none")
     func noDetailsElsewhere() throws {
         var machine = try Fixtures.submitted(try Fixtures.definition(.openData), Fixtures.open())
-        _ = try machine.approve(by: Fixtures.otto, at: Fixtures.t0)
+        for (details, named) in [
+            (ApprovalDetails(licence: "cc0-1.0"), ["licence"]),
+            (ApprovalDetails(portalURL: "javascript:alert(1)"), ["portal_url"]),
+            (
+                ApprovalDetails(licence: "x", portalURL: "https://opendata.stadt.example/d/1"),
+                ["licence", "portal_url"]
+            ),
+        ] {
+            Fixtures.expectRefused(.approvalDetailsNotAsked, .approve, details: named, on: &machine) {
+                try $0.approve(by: Fixtures.otto, at: Fixtures.t0, details: details)
+            }
+        }
+        _ = try machine.approve(by: Fixtures.otto, at: Fixtures.t0, details: ApprovalDetails(licence: "  "))
         #expect(machine.state.name == "in_review:steward_review")
     }
 

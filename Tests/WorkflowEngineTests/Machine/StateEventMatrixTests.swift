@@ -83,7 +83,7 @@ struct StateEventMatrixTests {
         }
         switch event {
         case .submit: return try machine.submit(by: Fixtures.requester, at: time)
-        case .approve: return try machine.approve(by: decider, at: time, details: Fixtures.publication)
+        case .approve: return try machine.approve(by: decider, at: time, details: Fixtures.details(for: machine))
         case .reject: return try machine.reject(by: decider, at: time, reason: "Nicht freigabefähig")
         case .requestChanges:
             return try machine.requestChanges(by: decider, at: time, question: "Bitte den Zweck genauer angeben")

@@ -166,7 +166,7 @@ enum CatalogRules {
 
     /// The licences a dataset (and an Open Data request) may name: the four of the data strategy, by
     /// the keys the forms offer and DCAT maps (``DCATLicence``).
-    static let licences = ["dl-de-by-2.0", "dl-de-zero-2.0", "cc-by-4.0", "cc0-1.0"]
+    static let licences = OpenLicence.allCases.map(\.rawValue)
 
     /// Whether the directory can read `text` as a group's DN: a text with an `=` somewhere is not
     /// enough (`cn=umwelt,ou` would match nobody, and the step it names could only escalate).

@@ -100,8 +100,11 @@ struct DecideCommand: RequestCommandHandler {
         switch decision {
         case .approve(let text, let licence, let portalURL):
             comment = RequestValidation.comment("comment", text, required: false, errors: &errors)
+            // A licence the engine knows by name is recorded by its identifier; any other text goes to the
+            // engine as it is, which refuses it where the step asks for a licence.
+            let named = errors.text("licence", licence, limit: InputLimits.name)
             approval = ApprovalDetails(
-                licence: errors.text("licence", licence, limit: InputLimits.name),
+                licence: named.map { OpenLicence(named: $0)?.rawValue ?? $0 },
                 portalURL: errors.text("portal_url", portalURL, limit: InputLimits.url))
         case .reject(let text):
             reason = RequestValidation.comment("reason", text, required: true, errors: &errors) ?? ""

@@ -350,6 +350,10 @@ extension RequestService {
                 }
             }
             return invalid(fields)
+        case .approvalDetailsNotAsked:
+            var fields: [String: UserText] = [:]
+            for detail in error.details { fields[detail] = UserText("decision.detail_not_asked") }
+            return invalid(fields)
         case .submissionIncomplete:
             var fields: [String: UserText] = [:]
             for detail in error.details {

@@ -88,6 +88,17 @@ extension RequestDetails {
         }
         clean.legalBasis = errors.text("legal_basis", legalBasis, limit: InputLimits.longText, multiline: true)
         clean.licence = errors.text("licence", licence, limit: InputLimits.name)
+        if let given = clean.licence {
+            // Stored by its identifier: a licence is published as a URI of the DCAT vocabulary, and free
+            // text would publish none.
+            clean.licence = OpenLicence(named: given)?.rawValue
+            if clean.licence == nil {
+                errors.add(
+                    "licence",
+                    UserText(
+                        "request.licence_unknown", ["allowed": .text(CatalogRules.licences.joined(separator: ", "))]))
+            }
+        }
         clean.format = errors.text("format", format, limit: InputLimits.name)
         clean.anonymisationStatement = errors.text(
             "anonymisation_statement", anonymisationStatement, limit: InputLimits.longText, multiline: true)
