@@ -43,8 +43,9 @@ public enum OpenLicence: String, CaseIterable, Sendable, Codable, Hashable {
             "creativecommonsnamensnennung40international", "creativecommonsattribution40international",
             "creativecommonsnamensnennung40internationalccby40", "creativecommonsattribution40internationalccby40":
             self = .ccBy
-        case "cc010", "cc0", "cczero", "creativecommonszero", "creativecommonscczero", "creativecommonscc0",
-            "creativecommonszero10", "creativecommonszero10cc010", "creativecommonszero10universal":
+        case "cc010", "cc0", "cczero", "ccbyzero", "cc010universal", "creativecommonszero", "creativecommonscczero",
+            "creativecommonscc0", "creativecommonszero10", "creativecommonszero10cc010",
+            "creativecommonszero10universal":
             self = .cc0
         default:
             return nil

@@ -164,3 +164,23 @@ public enum RequirementField: String, Hashable, Sendable, Codable, CaseIterable 
         }
     }
 }
+
+extension WorkflowDefinition {
+    /// The attributes the definition's conditions read (steps, branches, submission requirements).
+    public var attributesRead: Set<Attribute> {
+        let conditions =
+            steps.flatMap { [$0.condition] + $0.branches.map(\.condition) } + submitRequirements.map(\.condition)
+        return conditions.compactMap { $0 }.reduce(into: []) { $0.formUnion($1.attributes) }
+    }
+
+    /// `facts` as this definition routes on them: the Open Data check's exclusions only where one of its
+    /// conditions reads them. A request pinned to a definition from before they were facts (open-data@1)
+    /// keeps facts without them, so its requester's unchanged answers never count as changed facts that
+    /// would send it back to the first step.
+    public func routing(_ facts: RequestFacts) -> RequestFacts {
+        guard !attributesRead.contains(where: { $0.exclusion != nil }) else { return facts }
+        var facts = facts
+        facts.checkExclusions = []
+        return facts
+    }
+}

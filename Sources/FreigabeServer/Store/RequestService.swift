@@ -250,6 +250,13 @@ public struct RequestService: Sendable {
         try await guarded(logger) { try await CatalogRepository(client: self.client).datasets(query, logger: $0) }
     }
 
+    /// A dataset as saved, and how many open requests its change handed to other people (a new owner, owner
+    /// group or domain): the administrator is told.
+    public struct DatasetSaved: Sendable {
+        public var dataset: DatasetView
+        public var reassignedRequests: Int
+    }
+
     /// One dataset, or `notFound`.
     public func dataset(id: String, logger: Logger) async throws(ServiceError) -> DatasetView {
         try await guarded(logger) {
@@ -268,7 +275,7 @@ public struct RequestService: Sendable {
     /// Creates or replaces one dataset (administrators only).
     public func upsertDataset(
         _ dataset: DatasetInput, caller: Caller, now: Date, logger: Logger
-    ) async throws(ServiceError) -> DatasetView {
+    ) async throws(ServiceError) -> DatasetSaved {
         try await guarded(logger) { try await self.performUpsertDataset(dataset, caller: caller, now: now, logger: $0) }
     }
 

@@ -93,7 +93,9 @@ struct AdminDomainPages: Sendable {
         switch try await service.importCatalog(
             document, file: Self.auditFile, caller: caller, now: pages.now(), logger: logger)
         {
-        case .success: return WebPages.redirect(to: "/verwaltung?hinweis=domain_saved")
+        case .success(let report):
+            let handedOver = report.reassignedRequests > 0 ? "&umgehaengt=\(report.reassignedRequests)" : ""
+            return WebPages.redirect(to: "/verwaltung?hinweis=domain_saved" + handedOver)
         case .failure(let problems):
             // Only a domain is imported, so the file's cross-checks (a dataset's domain) cannot fail; should
             // one ever, it is shown, not swallowed.

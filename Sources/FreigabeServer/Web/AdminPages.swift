@@ -98,7 +98,7 @@ struct AdminPages: Sendable {
                         + ($0.id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
             },
             problems: problems, hasProblems: !problems.isEmpty, report: report, fileError: fileError,
-            notice: request.uri.queryParameters["hinweis"] == "domain_saved" ? text("admin.domain.saved") : nil)
+            notice: Self.notice(request, text: text))
         return try pages.render(
             "admin", title: text("admin.title"), page: page, request: request, context: context, status: status)
     }
@@ -218,8 +218,12 @@ struct AdminPages: Sendable {
         }
         do {
             let input = try DatasetInput.read(id: id, JSONObject(fields: body, path: ""))
-            _ = try await service.upsertDataset(
+            let saved = try await service.upsertDataset(
                 input, caller: caller, now: pages.now(), logger: context.logger(for: caller))
+            // Requests handed to other people are worth a word: the overview says how many.
+            guard saved.reassignedRequests == 0 else {
+                return WebPages.redirect(to: "/verwaltung?hinweis=dataset_saved&umgehaengt=\(saved.reassignedRequests)")
+            }
             return WebPages.redirect(
                 to: "/katalog/" + (id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
         } catch let failure {
@@ -240,6 +244,21 @@ struct AdminPages: Sendable {
             guard error.code == .notFound else { throw error }
             return false
         }
+    }
+
+    /// After a redirect (`?hinweis=domain_saved&umgehaengt=3`): what was saved, and how many open requests
+    /// it handed to other people.
+    static func notice(_ request: Request, text: PageText) -> String? {
+        let saved: String
+        switch request.uri.queryParameters["hinweis"] {
+        case "domain_saved": saved = text("admin.domain.saved")
+        case "dataset_saved": saved = text("admin.dataset.saved")
+        default: return nil
+        }
+        guard let count = request.uri.queryParameters["umgehaengt"].flatMap({ Int(String($0)) }), count > 0 else {
+            return saved
+        }
+        return saved + " " + text("admin.import.reassigned", ["count": String(count)])
     }
 
     static func values(of dataset: DatasetView) -> [String: String] {

@@ -146,7 +146,8 @@ struct DeputyshipPages: Sendable {
                 error: errors["valid_until"],
                 required: true),
         ]
-        let rows = deputyships.filter { $0.validUntil > pages.now() }.map {
+        // Listed while still to come or in force; one ended before it began (its end is its start) is over.
+        let rows = deputyships.filter { $0.validUntil > pages.now() && $0.validUntil > $0.validFrom }.map {
             Row($0, caller: caller.uid, now: pages.now(), text: text)
         }
         return try pages.render(

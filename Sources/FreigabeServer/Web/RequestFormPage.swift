@@ -140,7 +140,10 @@ struct RequestFormPage {
             fields.append(
                 field(
                     .select, "licence", hint: text("form.licence.hint"),
-                    options: [("", text("form.choose"))] + Self.licences.map { ($0, text.licence($0)) }))
+                    options: [("", text("form.choose"))] + Self.licences.map { ($0, text.licence($0)) }
+                        // A licence an earlier release stored as free text stays choosable, so that saving
+                        // the form unchanged keeps it.
+                        + (values["licence"].flatMap { Self.licences.contains($0) ? nil : [($0, $0)] } ?? [])))
             fields.append(field(.text, "format", hint: text("form.format.hint")))
             if required(.anonymisationStatement) || values["anonymisation_statement"] != nil {
                 fields.append(

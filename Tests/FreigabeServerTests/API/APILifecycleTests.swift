@@ -387,8 +387,11 @@ struct APILifecycleTests {
             #expect(ended.status == 200)
             #expect(ended.json?["valid_until"]?.string == ended.json?["valid_from"]?.string, "\(ended.body)")
             #expect(ended.json?["active"]?.bool == false)
-            let anew = try await api.send(.post, "/api/v1/deputyships", as: "otto", json: jsonText(period))
-            #expect(anew.status == 201 && anew.json?["id"]?.string != id, "the ended one no longer overlaps")
+            // The ended one no longer overlaps, also not days that begin before it and reach into it.
+            let earlier = try await api.send(
+                .post, "/api/v1/deputyships", as: "otto",
+                json: jsonText(["deputy": "paul", "valid_from": "2026-03-10", "valid_until": "2026-03-22"]))
+            #expect(earlier.status == 201 && earlier.json?["id"]?.string != id, "\(earlier.body)")
         }
     }
 

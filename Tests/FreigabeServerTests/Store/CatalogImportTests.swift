@@ -604,7 +604,8 @@ struct CatalogImportTests {
                 ownerGroup: "CN=Friedhof, OU=groups,dc=stadt,dc=example",
                 classification: .public, personalData: .none, protectionNeed: .normal, formats: ["CSV"])
             let created = try await service.upsertDataset(
-                input, caller: People.adam, now: Clock.days(1), logger: logger)
+                input, caller: People.adam, now: Clock.days(1), logger: logger
+            ).dataset
             #expect(created.ownerGroup == "CN=Friedhof, OU=groups,dc=stadt,dc=example")
             // A blank pasted with the owner's uid or the group's DN is no part of it: otto owns this one.
             for (id, owner, group) in [("friedhoefe-a", " otto\t", nil), ("friedhoefe-b", nil, " cn=x,dc=y\n")] {
@@ -612,11 +613,13 @@ struct CatalogImportTests {
                     DatasetInput(
                         id: id, title: "Friedhöfe", domain: "umwelt", owner: owner, ownerGroup: group,
                         classification: .public, personalData: .none, protectionNeed: .normal),
-                    caller: People.adam, now: Clock.days(1), logger: logger)
+                    caller: People.adam, now: Clock.days(1), logger: logger
+                ).dataset
                 #expect(
                     pasted.owner == owner.map { _ in "otto" } && pasted.ownerGroup == group.map { _ in "cn=x,dc=y" })
             }
             let again = try await service.upsertDataset(input, caller: People.adam, now: Clock.days(2), logger: logger)
+                .dataset
             #expect(again.updatedAt == created.updatedAt)
             let before = try await fixture.counts()
             await expectServiceError(.forbidden) {

@@ -103,6 +103,43 @@ struct WebAdminTests {
         }
     }
 
+    /// README: the page says how many open requests now wait for someone else.
+    @Test("a domain's new steward group or a dataset's new owner: the overview says how many open requests moved")
+    func editPagesSayWhatMoved() async throws {
+        try await WebFixture.with { fixture, client in
+            let (view, _) = try await DecisionLinkTests.prepare(fixture)
+            _ = try await fixture.service.decide(
+                requestID: view.id, decision: .approve(comment: nil, licence: nil, portalURL: nil), branch: nil,
+                caller: Caller(uid: "otto", displayName: "Otto Owner"), now: fixture.clock.now(),
+                logger: fixture.store.logger)
+            let adam = Browser(client)
+            try await adam.login("adam")
+            let form = try await adam.get("/verwaltung/domaene?id=umwelt")
+            let moved = try await adam.post(
+                "/verwaltung/domaene",
+                [
+                    ("existing_id", "umwelt"), ("title", "Umwelt"),
+                    ("steward_group", "cn=stewards-mobilitaet,ou=groups,dc=stadt,dc=example"),
+                ], csrf: form.hidden("_csrf"))
+            #expect(moved.location == "/verwaltung?hinweis=domain_saved&umgehaengt=1")
+            let overview = try await adam.get(try #require(moved.location))
+            #expect(overview.html.contains("Die Datendomäne ist gespeichert. Achtung: 1 offene Anträge"))
+            // A dataset saved without a change of who holds its steps goes to its page, as before.
+            let dataset = try await adam.get("/verwaltung/datensatz?id=baumkataster")
+            let same = try await adam.post(
+                "/verwaltung/datensatz",
+                [
+                    ("existing_id", "baumkataster"), ("title", "Baumkataster"), ("domain", "umwelt"),
+                    ("owner", "otto"), ("classification", "public"), ("personal_data", "none"),
+                    ("protection_need", "normal"), ("high_value", "false"),
+                ], csrf: dataset.hidden("_csrf"))
+            #expect(same.location == "/katalog/baumkataster", "\(same.html.prefix(400))")
+            #expect(
+                try await adam.get("/verwaltung?hinweis=dataset_saved&umgehaengt=x").html.contains(
+                    "Der Datensatz ist gespeichert."))
+        }
+    }
+
     @Test("the outbox page lists failed and waiting mail with the reason escaped; 'erneut senden' makes it due again")
     func outboxRetry() async throws {
         try await WebFixture.with { fixture, client in

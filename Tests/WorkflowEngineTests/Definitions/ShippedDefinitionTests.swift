@@ -214,6 +214,8 @@ struct ShippedDefinitionTests {
         }
     }
 
+    typealias Fixtures = MachineFixtures
+
     @Test("open-data version 1 stays for the requests that started with it; new requests take version 2")
     func openDataVersions() throws {
         let sources = try ["open-data.yaml", "open-data.v1.yaml"].map {
@@ -227,5 +229,17 @@ struct ShippedDefinitionTests {
         #expect(
             first.version == 1
                 && first.step("legal_review")?.branches.map(\.id) == ["privacy_review", "security_review"])
+        // Version 1 never reads the check's answers: a request pinned to it routes without them, so its
+        // requester's answers, unchanged, do not send it back to the first step on resubmission.
+        var answered = Fixtures.open()
+        answered.checkExclusions = [.confidentiality]
+        #expect(first.routing(answered).checkExclusions.isEmpty)
+        let second = try DefinitionFixtures.shipped("open-data.yaml")
+        #expect(second.routing(answered) == answered)
+        var machine = try Fixtures.submitted(first, first.routing(answered))
+        try Fixtures.drive(&machine, to: "in_review:steward_review")
+        _ = try machine.requestChanges(by: Fixtures.stefan, at: Fixtures.t0, question: "Welche Felder?")
+        _ = try machine.resubmit(by: Fixtures.requester, at: Fixtures.t0, facts: first.routing(answered))
+        #expect(machine.state.name == "in_review:steward_review", "same step, the owner's approval kept")
     }
 }

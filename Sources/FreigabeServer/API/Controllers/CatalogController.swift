@@ -29,8 +29,8 @@ struct CatalogController: Sendable {
             // 201 for a new dataset, 200 for a replaced one (a concurrent creation may turn a 201 into a
             // 200; the stored dataset is the same either way).
             let existed = (try? await service.dataset(id: id, logger: logger)) != nil
-            let view = try await service.upsertDataset(input, caller: caller, now: now(), logger: logger)
-            return try APIJSON.response(view, status: existed ? .ok : .created)
+            let saved = try await service.upsertDataset(input, caller: caller, now: now(), logger: logger)
+            return try APIJSON.response(saved.dataset, status: existed ? .ok : .created)
         }
         routes.get("domains") { _, context in
             _ = try context.caller()

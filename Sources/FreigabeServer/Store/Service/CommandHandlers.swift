@@ -66,7 +66,7 @@ struct SubmitCommand: RequestCommandHandler {
             try errors.check()
             // A draft routes on the catalogue as it is when it is submitted.
             var snapshot = request.machine.snapshot
-            snapshot.facts = record.facts(catalogue: catalogue)
+            snapshot.facts = request.definition.routing(record.facts(catalogue: catalogue))
             snapshot.accessEnd = record.details.accessEnd
             let (definition, calendar) = (request.definition, request.calendar)
             request.machine = try request.engine { () throws(WorkflowError) in
@@ -177,14 +177,15 @@ struct ResubmitCommand: RequestCommandHandler {
         // The catalogue facts stay those the request was routed on; the requester's own facts change.
         let catalogue = request.machine.snapshot.facts
         var errors = FieldErrors()
-        let details = resubmission.changes.applied(to: record.details).cleaned(kind: record.kind, errors: &errors)
+        let details = resubmission.changes.applied(to: record.details).cleaned(
+            kind: record.kind, stored: record.details, errors: &errors)
         RequestValidation.completeness(
             details, kind: record.kind, catalogue: catalogue, definition: request.definition, now: request.now,
             errors: &errors)
         try errors.check()
         let detailsChanged = details != record.details
         request.record.details = details
-        let facts = details.facts(kind: record.kind, catalogue: catalogue)
+        let facts = request.definition.routing(details.facts(kind: record.kind, catalogue: catalogue))
         let (caller, now, comment) = (request.caller.uid, request.now, comment)
         var machine = request.machine
         let effects = try request.engine { () throws(WorkflowError) in
@@ -213,7 +214,8 @@ struct EditDraftCommand: RequestCommandHandler {
                 engineCode: WorkflowError.Code.invalidTransition.rawValue)
         }
         var errors = FieldErrors()
-        let details = changes.applied(to: request.record.details).cleaned(kind: request.record.kind, errors: &errors)
+        let details = changes.applied(to: request.record.details).cleaned(
+            kind: request.record.kind, stored: request.record.details, errors: &errors)
         try errors.check()
         request.record.details = details
         return []

@@ -120,7 +120,7 @@ extension RequestService {
                     pin: entry.definition.pin, requester: caller.uid, facts: dataset.facts(kind: input.kind),
                     accessEnd: details.accessEnd),
                 version: 1, createdAt: now, updatedAt: now, submittedAt: nil)
-            record.snapshot.facts = record.facts(catalogue: dataset.facts(kind: input.kind))
+            record.snapshot.facts = entry.definition.routing(record.facts(catalogue: dataset.facts(kind: input.kind)))
             var machine = try engine { () throws(WorkflowError) in
                 try RequestMachine(definition: entry.definition, calendar: calendar, snapshot: record.snapshot)
             }

@@ -1,3 +1,4 @@
+import AuditLog
 import Foundation
 import Logging
 import PostgresNIO
@@ -139,13 +140,17 @@ extension RequestService {
                 SELECT \(unescaped: Self.deputyshipColumns) FROM deputyships
                 WHERE lower(principal) = \(principal.lowercased()) AND lower(deputy) = \(deputy.lowercased())
                   AND valid_from < \(input.validUntil)
-                  AND LEAST(valid_until, COALESCE(ended_at, valid_until)) > GREATEST(\(input.validFrom), \(now))
+                  AND LEAST(valid_until, COALESCE(ended_at, valid_until)) > GREATEST(\(input.validFrom), \(now), valid_from)
                 ORDER BY valid_from LIMIT 1
                 """, logger: logger)
             if let row = try await overlapping.first(where: { _ in true }) {
                 let existing = try Self.deputyship(from: row, now: now)
                 // The same days again: that deputyship is the answer, nothing new is stored.
-                if existing.validFrom == input.validFrom && existing.validUntil == input.validUntil { return existing }
+                if AuditTimestamp(existing.validFrom).isSameStoredInstant(as: AuditTimestamp(input.validFrom))
+                    && AuditTimestamp(existing.validUntil).isSameStoredInstant(as: AuditTimestamp(input.validUntil))
+                {
+                    return existing
+                }
                 throw ServiceError.validation([
                     "valid_from": UserText("deputyship.overlaps", ["from": .time(existing.validFrom)])
                 ])
@@ -212,7 +217,7 @@ extension RequestService {
 
     func performUpsertDataset(
         _ input: DatasetInput, caller: Caller, now: Date, logger: Logger
-    ) async throws -> DatasetView {
+    ) async throws -> DatasetSaved {
         guard caller.roles.contains(.admin) else {
             throw SecurityRefusal(
                 error: ServiceError(.forbidden, message: UserText("catalog.admin_only")),
@@ -231,8 +236,9 @@ extension RequestService {
             }
             let holdersBefore = try await WaitingHolders.read(dataset: input.id, on: connection, logger: logger)
             let (outcome, change) = try await CatalogRepository.upsert(input, on: connection, now: now, logger: logger)
+            var reassigned = 0
             if let change {
-                _ = try await CatalogRepository.record(
+                reassigned = try await CatalogRepository.record(
                     change, actor: caller.uid, clientAddress: caller.clientAddress, now: now, on: connection,
                     logger: logger)
                 try await WaitingHolders.read(dataset: input.id, on: connection, logger: logger).handOver(
@@ -249,7 +255,7 @@ extension RequestService {
             guard let view = try await CatalogRepository.dataset(id: input.id, on: connection, logger: logger) else {
                 throw ServiceError.internal("dataset \(input.id) not stored")
             }
-            return view
+            return DatasetSaved(dataset: view, reassignedRequests: reassigned)
         }
     }
 

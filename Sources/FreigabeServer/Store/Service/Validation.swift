@@ -71,7 +71,11 @@ enum UnicodeText {
 extension RequestDetails {
     /// The details trimmed and checked for shape and consistency with `kind` (not for completeness: that
     /// is the workflow's `submit_requires`, asked through `RequestValidation.completeness`).
-    func cleaned(kind: ReleaseKind, errors: inout FieldErrors) -> RequestDetails {
+    ///
+    /// - Parameter stored: the details before this change (a draft edit, a resubmission): a licence that
+    ///   stays as it was is neither refused nor rewritten (an earlier release stored free text, and
+    ///   rewriting "CC BY 4.0" to its identifier would count as a change of the request).
+    func cleaned(kind: ReleaseKind, stored: RequestDetails? = nil, errors: inout FieldErrors) -> RequestDetails {
         var clean = RequestDetails(
             purpose: errors.text(
                 "purpose", purpose, required: true, requiredMessage: RequestValidation.purposeMissing,
@@ -88,7 +92,7 @@ extension RequestDetails {
         }
         clean.legalBasis = errors.text("legal_basis", legalBasis, limit: InputLimits.longText, multiline: true)
         clean.licence = errors.text("licence", licence, limit: InputLimits.name)
-        if let given = clean.licence {
+        if let given = clean.licence, given != stored?.licence {
             // Stored by its identifier: a licence is published as a URI of the DCAT vocabulary, and free
             // text would publish none.
             clean.licence = OpenLicence(named: given)?.rawValue
