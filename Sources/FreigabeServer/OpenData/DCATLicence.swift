@@ -1,9 +1,9 @@
 import WorkflowEngine
 
 /// The licences Open Data is published under, as DCAT-AP.de names them: `dcterms:license` must be a
-/// URI of the DCAT-AP.de licence vocabulary (`http://dcat-ap.de/def/licenses/`), while the publication
-/// decision records the licence as the officer typed it ("dl-de-by-2.0", "CC BY 4.0",
-/// "Datenlizenz Deutschland – Zero – Version 2.0", …).
+/// URI of the DCAT-AP.de licence vocabulary (`http://dcat-ap.de/def/licenses/`). A publication decision
+/// records the licence by its ``OpenLicence`` identifier; one an earlier release recorded as typed ("CC BY
+/// 4.0", "Datenlizenz Deutschland – Zero – Version 2.0", …) is read by ``OpenLicence/init(named:)``.
 enum DCATLicence: String, Sendable, Hashable, CaseIterable {
     case dataLicenceGermanyAttribution = "http://dcat-ap.de/def/licenses/dl-by-de/2.0"
     case dataLicenceGermanyZero = "http://dcat-ap.de/def/licenses/dl-zero-de/2.0"
