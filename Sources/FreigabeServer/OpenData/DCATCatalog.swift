@@ -114,15 +114,25 @@ struct DCATCatalog: Sendable {
         if let format = dataset.format.flatMap(Self.fileType) { graph.add(distribution, "dct:format", .iri(format)) }
     }
 
-    /// The EU file-type authority's URI for a plain format name ("CSV", "GeoJSON"); nil for anything
-    /// else (free text is not a format the vocabulary knows).
+    /// The EU file-type authority's URI for a format name as people write it ("CSV", "GeoJSON", "Excel",
+    /// "JSON-LD", "Shapefile"); nil for a name the table does not know: the catalogue states no format
+    /// rather than an identifier the vocabulary does not have ("EXCEL", "SHAPEFILE").
     static func fileType(_ format: String) -> String? {
-        let name = format.trimmingCharacters(in: .whitespaces).uppercased()
-        guard (1...20).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
-            return nil
-        }
-        return "http://publications.europa.eu/resource/authority/file-type/" + name
+        let key = String(
+            format.uppercased().unicodeScalars.filter {
+                $0.properties.isAlphabetic || ("0"..."9").contains(Character($0))
+            }.map(Character.init))
+        return fileTypes[key].map { "http://publications.europa.eu/resource/authority/file-type/" + $0 }
     }
+
+    /// Format names (upper case, letters and digits only) and their codes in the EU file-type authority.
+    static let fileTypes: [String: String] = [
+        "CSV": "CSV", "TSV": "TSV", "JSON": "JSON", "GEOJSON": "GEOJSON", "XML": "XML", "XLSX": "XLSX",
+        "EXCEL": "XLSX", "XLS": "XLS", "ODS": "ODS", "SHP": "SHP", "SHAPEFILE": "SHP", "ESRISHAPEFILE": "SHP",
+        "GML": "GML", "KML": "KML", "KMZ": "KMZ", "PDF": "PDF", "RDF": "RDF_XML", "RDFXML": "RDF_XML",
+        "TURTLE": "RDF_TURTLE", "TTL": "RDF_TURTLE", "JSONLD": "JSON_LD", "ZIP": "ZIP", "TXT": "TXT",
+        "HTML": "HTML", "WMS": "WMS_SRVC", "WFS": "WFS_SRVC", "GPKG": "GPKG", "GEOPACKAGE": "GPKG",
+    ]
 
     /// `xsd:dateTime` in UTC with seconds.
     static func timestamp(_ date: Date) -> String {

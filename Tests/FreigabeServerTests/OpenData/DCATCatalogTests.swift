@@ -115,6 +115,19 @@ struct DCATCatalogTests {
         #expect(TurtleWriter.iri("https://x.example/ö") == "<https://x.example/ö>")
     }
 
+    @Test(
+        "format names map to the EU file-type authority; unknown ones give no format",
+        arguments: [
+            ("CSV", "CSV"), ("csv ", "CSV"), ("GeoJSON", "GEOJSON"), ("Excel", "XLSX"), ("JSON-LD", "JSON_LD"),
+            ("Esri Shapefile", "SHP"), ("RDF/XML", "RDF_XML"), ("Turtle", "RDF_TURTLE"), ("WMS", "WMS_SRVC"),
+            ("Foo", nil), ("CSV (UTF-8, Semikolon)", nil), ("<x>", nil), ("", nil),
+        ] as [(String, String?)])
+    func fileTypes(format: String, code: String?) {
+        #expect(
+            DCATCatalog.fileType(format)
+                == code.map { "http://publications.europa.eu/resource/authority/file-type/" + $0 })
+    }
+
     @Test("dcat.* settings: the values portals see, and hostile ones refused with the key named")
     func settings() async throws {
         func configuration(_ environment: [String: String]) async throws -> AppConfiguration {
