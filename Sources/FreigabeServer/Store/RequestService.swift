@@ -272,11 +272,15 @@ public struct RequestService: Sendable {
         try await guarded(logger) { try await CatalogRepository(client: self.client).domains(logger: $0) }
     }
 
-    /// Creates or replaces one dataset (administrators only).
+    /// Creates or replaces one dataset (administrators only). With `shownVersion` (the `updated_at` of the
+    /// dataset the form showed) a dataset changed meanwhile is not replaced: `conflict`.
     public func upsertDataset(
-        _ dataset: DatasetInput, caller: Caller, now: Date, logger: Logger
+        _ dataset: DatasetInput, caller: Caller, now: Date, shownVersion: Date? = nil, logger: Logger
     ) async throws(ServiceError) -> DatasetSaved {
-        try await guarded(logger) { try await self.performUpsertDataset(dataset, caller: caller, now: now, logger: $0) }
+        try await guarded(logger) {
+            try await self.performUpsertDataset(
+                dataset, caller: caller, now: now, shownVersion: shownVersion, logger: $0)
+        }
     }
 
     /// Imports a catalogue file (administrators only): all of it, or with a problem nothing at all.

@@ -1,3 +1,4 @@
+import AuditLog
 import Foundation
 import Hummingbird
 import Logging
@@ -39,6 +40,9 @@ struct AdminPages: Sendable {
         var isNew: Bool
         var id: FormField?
         var datasetID: String?
+        /// When the dataset shown was last changed: saving checks it, so that one administrator's save
+        /// never silently undoes another's change made meanwhile.
+        var shownVersion: String?
         var fields: [FormField]
         var errors: ErrorSummary
     }
@@ -189,7 +193,8 @@ struct AdminPages: Sendable {
                 value: values["id"], error: errors["id"], required: true) : nil
         let all = [idField].compactMap { $0 } + fields
         let page = DatasetForm(
-            isNew: existingID == nil, id: idField, datasetID: existingID, fields: fields,
+            isNew: existingID == nil, id: idField, datasetID: existingID, shownVersion: values["shown_version"],
+            fields: fields,
             errors: ErrorSummary(fields: all, errors: errors))
         let title = existingID.map { text("admin.dataset.edit_title", ["id": $0]) } ?? text("admin.dataset.new_title")
         return try pages.render(
@@ -203,6 +208,7 @@ struct AdminPages: Sendable {
         let existing = form.text("existing_id")
         let id = existing ?? form.text("id") ?? ""
         var body = form.jsonBody(booleans: ["high_value"]).fields
+        body["shown_version"] = nil
         body["id"] = nil
         body["existing_id"] = nil
         if let formats = form.text("formats") {
@@ -218,14 +224,22 @@ struct AdminPages: Sendable {
         }
         do {
             let input = try DatasetInput.read(id: id, JSONObject(fields: body, path: ""))
+            let shown = form.text("shown_version").flatMap(AuditTimestamp.init(rfc3339:))?.date
             let saved = try await service.upsertDataset(
-                input, caller: caller, now: pages.now(), logger: context.logger(for: caller))
+                input, caller: caller, now: pages.now(), shownVersion: shown, logger: context.logger(for: caller))
             // Requests handed to other people are worth a word: the overview says how many.
             guard saved.reassignedRequests == 0 else {
                 return WebPages.redirect(to: "/verwaltung?hinweis=dataset_saved&umgehaengt=\(saved.reassignedRequests)")
             }
             return WebPages.redirect(
                 to: "/katalog/" + (id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+        } catch let failure as ServiceError where failure.code == .conflict && existing != nil {
+            // Changed by someone else since this form was shown: the form again with what is stored now,
+            // and why nothing was saved.
+            let stored = try await service.dataset(id: id, logger: context.logger(for: caller))
+            return try await datasetForm(
+                request, context: context, existingID: existing, values: Self.values(of: stored),
+                errors: ["form": text(failure.message)], status: .conflict)
         } catch let failure {
             guard var errors = RequestPages.fieldErrors(failure, text: text) else { throw failure }
             // The service names the id as the path parameter it is in the API.
@@ -268,6 +282,7 @@ struct AdminPages: Sendable {
             "classification": dataset.classification.rawValue, "personal_data": dataset.personalData.rawValue,
             "protection_need": dataset.protectionNeed.rawValue, "licence": dataset.licence ?? "",
             "high_value": dataset.highValue ? "true" : "false", "formats": dataset.formats.joined(separator: "\n"),
+            "shown_version": AuditTimestamp(dataset.updatedAt).description,
         ]
     }
 }

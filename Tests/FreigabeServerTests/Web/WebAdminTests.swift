@@ -140,6 +140,44 @@ struct WebAdminTests {
         }
     }
 
+    /// Two administrators edit one dataset: the later save of a form shown before the other's change
+    /// saves nothing (it would have undone the change, and handed the requests back).
+    @Test("a dataset form shown before someone else's change saves nothing: 409 with what is stored now")
+    func staleDatasetFormSavesNothing() async throws {
+        try await WebFixture.with { fixture, client in
+            let adam = Browser(client)
+            try await adam.login("adam")
+            let stale = try await adam.get("/verwaltung/datensatz?id=baumkataster")
+            let shown = try #require(stale.hidden("shown_version"))
+            var meanwhile = DatasetInput(
+                id: "baumkataster", title: "Baumkataster", domain: "umwelt", owner: "volker",
+                classification: .public, personalData: .none, protectionNeed: .normal)
+            meanwhile.description = "Neu zugeordnet"
+            _ = try await fixture.service.upsertDataset(
+                meanwhile, caller: Caller(uid: "adam", displayName: "Adam Admin", roles: [.admin]),
+                now: fixture.clock.now().addingTimeInterval(60), logger: fixture.store.logger)
+            let fields: [(String, String)] = [
+                ("existing_id", "baumkataster"), ("title", "Baumkataster"), ("domain", "umwelt"), ("owner", "otto"),
+                ("classification", "public"), ("personal_data", "none"), ("protection_need", "normal"),
+                ("high_value", "false"),
+            ]
+            let refused = try await adam.post(
+                "/verwaltung/datensatz", fields + [("shown_version", shown)], csrf: stale.hidden("_csrf"))
+            #expect(refused.status == 409)
+            #expect(refused.html.contains("Jemand anderes hat diesen Datensatz geändert"))
+            #expect(refused.html.contains("value=\"volker\""), "the form shows what is stored now")
+            #expect(
+                try await fixture.service.dataset(id: "baumkataster", logger: fixture.store.logger).owner == "volker")
+            // From the form as it is shown now, the save goes through.
+            let fresh = try #require(refused.hidden("shown_version"))
+            #expect(fresh != shown)
+            let saved = try await adam.post(
+                "/verwaltung/datensatz", fields + [("shown_version", fresh)], csrf: refused.hidden("_csrf"))
+            #expect(saved.status == 303, "\(saved.html.prefix(400))")
+            #expect(try await fixture.service.dataset(id: "baumkataster", logger: fixture.store.logger).owner == "otto")
+        }
+    }
+
     @Test("the outbox page lists failed and waiting mail with the reason escaped; 'erneut senden' makes it due again")
     func outboxRetry() async throws {
         try await WebFixture.with { fixture, client in

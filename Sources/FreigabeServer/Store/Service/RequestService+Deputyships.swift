@@ -216,7 +216,7 @@ extension RequestService {
     // MARK: Catalogue writes and security events
 
     func performUpsertDataset(
-        _ input: DatasetInput, caller: Caller, now: Date, logger: Logger
+        _ input: DatasetInput, caller: Caller, now: Date, shownVersion: Date? = nil, logger: Logger
     ) async throws -> DatasetSaved {
         guard caller.roles.contains(.admin) else {
             throw SecurityRefusal(
@@ -233,6 +233,14 @@ extension RequestService {
             let domain = try await connection.query("SELECT 1 FROM domains WHERE id = \(input.domain)", logger: logger)
             guard try await domain.first(where: { _ in true }) != nil else {
                 throw ServiceError.validation(["domain": UserText("catalog.domain_unknown")])
+            }
+            if let shownVersion {
+                let stored = try await connection.query(
+                    "SELECT updated_at FROM datasets WHERE id = \(input.id) FOR UPDATE", logger: logger
+                ).decode(Date.self).first(where: { _ in true })
+                guard let stored, AuditTimestamp(stored).isSameStoredInstant(as: AuditTimestamp(shownVersion)) else {
+                    throw ServiceError(.conflict, message: UserText("catalog.dataset_changed_meanwhile"))
+                }
             }
             let holdersBefore = try await WaitingHolders.read(dataset: input.id, on: connection, logger: logger)
             let (outcome, change) = try await CatalogRepository.upsert(input, on: connection, now: now, logger: logger)
