@@ -57,9 +57,7 @@ struct MailComposer: Sendable {
         values["overdue_since"] = message.overdueSince.map { UserText.Argument.time($0).resolved(in: catalog) }
         values["granted_until"] = message.grantedUntil.map { UserText.Argument.time($0).resolved(in: catalog) }
         // By its name, as the pages show it ("Datenlizenz Deutschland – Zero – Version 2.0"), not its key.
-        values["licence"] = message.licence.map {
-            catalog["web.licences." + $0.replacingOccurrences(of: ".", with: "_")] ?? $0
-        }
+        values["licence"] = message.licence.map(catalog.licenceName)
         values["portal_url"] = message.portalURL
         values["may_decide"] = message.mayDecide ?? false
         values["request_url"] = publicURL.absoluteString + "/antraege/" + message.requestID.uuidString

@@ -24,6 +24,12 @@ public struct StringCatalog: Sendable, Equatable {
     /// The text for a dotted key, if present.
     public subscript(key: String) -> String? { texts[key] }
 
+    /// A licence's name (`dl-de-by-2.0` → „Datenlizenz Deutschland – Namensnennung – Version 2.0“), for pages
+    /// and mails alike; an unknown one keeps its text. Catalogue keys have no dots, so `.` becomes `_`.
+    func licenceName(_ id: String) -> String {
+        texts["web.licences." + id.replacingOccurrences(of: ".", with: "_")] ?? id
+    }
+
     /// Parses a strings file.
     ///
     /// - Throws: ``ConfigurationError`` with code `invalidStrings`, naming the file and line.

@@ -21,11 +21,8 @@ struct PageText: Sendable {
     /// A role's name (`dsb` → „Datenschutzbeauftragte/r“); a custom role of a workflow keeps its id.
     func role(_ id: String) -> String { catalog["web.roles.\(id)"] ?? id }
 
-    /// A licence's name (`dl-de-by-2.0` → „Datenlizenz Deutschland – Namensnennung – Version 2.0“); an
-    /// unknown one keeps its id. Catalogue keys have no dots, so `.` becomes `_`.
-    func licence(_ id: String) -> String {
-        catalog["web.licences." + id.replacingOccurrences(of: ".", with: "_")] ?? id
-    }
+    /// A licence's name (``StringCatalog/licenceName(_:)``).
+    func licence(_ id: String) -> String { catalog.licenceName(id) }
 
     /// 2. März 2026 / 2 March 2026.
     func date(_ date: Date) -> String { format(date, language == "de" ? "d. MMMM yyyy" : "d MMMM yyyy") }

@@ -166,6 +166,12 @@ struct MailSettingsTests {
                 let title = language == "de" ? "Prüfung durch den Data Owner" : "Data Owner review"
                 #expect(mail.text.contains(title) && mail.html.contains(title), "\(topic) \(language)")
                 #expect(!mail.text.contains("\n\n\n"), "\(topic) \(language)")
+                // The licence by its name, as the pages show it, never by its key.
+                #expect(!mail.text.contains("dl-de-by-2.0"), "\(topic) \(language)")
+                if topic == .published {
+                    let licence = language == "de" ? "Datenlizenz Deutschland – Namensnennung" : "Data licence Germany"
+                    #expect(mail.text.contains(licence), "\(language)")
+                }
             }
         }
     }

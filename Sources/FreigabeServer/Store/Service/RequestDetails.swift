@@ -283,10 +283,11 @@ extension RequestFacts {
     var logged: JSONValue {
         var object: [String: JSONValue] = [:]
         for attribute in Attribute.allCases {
+            let value = value(of: attribute)
             // An exclusion is logged only when it applies: routing logged before exclusions were facts
             // still reads the same.
-            if attribute.exclusion != nil && value(of: attribute) == "false" { continue }
-            object[attribute.rawValue] = .string(value(of: attribute))
+            if attribute.exclusion != nil && value == "false" { continue }
+            object[attribute.rawValue] = .string(value)
         }
         // No condition attributes, but `submit_requires` asks for them.
         object["legal_basis"] = .bool(hasLegalBasis)
