@@ -26,6 +26,16 @@ public enum RequestState: Hashable, Sendable, Codable {
         }
     }
 
+    /// The step the request stands at, waiting for its deciders or for the requester's answer; nil
+    /// before submission and after the end. Its `enteredAt` tells one stay in a step from a later one
+    /// (a resubmission enters the step anew).
+    public var stepProgress: StepProgress? {
+        switch self {
+        case .inReview(let progress), .changesRequested(let progress, _): progress
+        case .draft, .granted, .published, .closed: nil
+        }
+    }
+
     public var isFinal: Bool {
         switch self {
         case .published, .closed: true

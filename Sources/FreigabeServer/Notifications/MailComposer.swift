@@ -33,10 +33,14 @@ struct MailComposer: Sendable {
         return ["email/\(topic.rawValue)-text", "email/\(topic.rawValue)-html"]
     }
 
-    /// - Parameter links: the person's decision links by action (task mails only), as tokens.
+    /// - Parameters:
+    ///   - details: the request's details as they stand; a task mail (and its reminder and escalation)
+    ///     shows all of them, as the request's page and the link's confirm page do: whoever decides from
+    ///     the mail decides on what it states. The other mails show the purpose.
+    ///   - links: the person's decision links by action (task mails only), as tokens.
     func compose(
-        _ message: OutboxMessage, purpose: String?, workflow: WorkflowPin?, for person: MailPerson,
-        deputyFor: String? = nil, links: [DecisionLinkAction: String] = [:]
+        _ message: OutboxMessage, details: RequestDetails?, requester: String?, workflow: WorkflowPin?,
+        for person: MailPerson, deputyFor: String? = nil, links: [DecisionLinkAction: String] = [:]
     ) throws(MissingTemplate) -> Composed {
         let catalog = renderer.catalog(for: person.language)
         let topic = message.topic.rawValue
@@ -50,12 +54,23 @@ struct MailComposer: Sendable {
             "dataset": message.datasetTitle,
             "kind": catalog["mail.kinds.\(message.kind.rawValue)"] ?? message.kind.rawValue,
         ]
-        values["purpose"] = purpose
+        values["purpose"] = details?.purpose
         values["deputy_for"] = deputyFor
-        values["step"] = message.step.map { stepTitle($0, workflow: workflow, language: catalog.language) }
-        values["deadline"] = message.deadline.map { UserText.Argument.time($0).resolved(in: catalog) }
-        values["overdue_since"] = message.overdueSince.map { UserText.Argument.time($0).resolved(in: catalog) }
-        values["granted_until"] = message.grantedUntil.map { UserText.Argument.time($0).resolved(in: catalog) }
+        if message.topic.asksToDecide, let details {
+            values["requester"] = requester
+            values["details"] = RequestPage.detailRows(details, text: PageText(catalog: catalog)).map {
+                ["label": $0.label, "value": $0.value]
+            }
+        }
+        values["step"] = message.step.map {
+            stepTitle($0, branch: message.branch, workflow: workflow, language: catalog.language)
+        }
+        // A deadline is the midnight after its last day: the mail names that day, as the pages do (a
+        // deadline ending Friday written as "Saturday, 00:00" reads as a day more). So is an access end
+        // chosen as a date; one given as a moment through the API keeps its time.
+        values["deadline"] = message.deadline.map { UserText.Argument.lastDay($0).resolved(in: catalog) }
+        values["overdue_since"] = message.overdueSince.map { UserText.Argument.lastDay($0).resolved(in: catalog) }
+        values["granted_until"] = message.grantedUntil.map { UserText.Argument.periodEnd($0).resolved(in: catalog) }
         // By its name, as the pages show it ("Datenlizenz Deutschland – Zero – Version 2.0"), not its key.
         values["licence"] = message.licence.map(catalog.licenceName)
         values["portal_url"] = message.portalURL
@@ -99,12 +114,18 @@ struct MailComposer: Sendable {
             + (definition.allowsRequestChanges ? [.requestChanges] : [])
     }
 
-    /// The step's title in the workflow the request is pinned to, else its id.
-    private func stepTitle(_ step: String, workflow: WorkflowPin?, language: String) -> String {
-        guard let workflow, let title = workflows.entry(for: workflow)?.definition.step(step)?.title else {
+    /// The step's title in the workflow the request is pinned to, else its id; in a step of parallel
+    /// branches with the branch's title ("Rechtliche Prüfung – Datenschutz"), so the DSB, the ISB and the
+    /// governance office each read which part is theirs.
+    private func stepTitle(_ step: String, branch: String?, workflow: WorkflowPin?, language: String) -> String {
+        guard let workflow, let definition = workflows.entry(for: workflow)?.definition.step(step) else {
             return step
         }
-        return language == "en" ? title.en ?? title.de : title.de
+        func words(_ text: LocalizedText) -> String { language == "en" ? text.en ?? text.de : text.de }
+        guard let branch, branch != step, let part = definition.branches.first(where: { $0.id == branch }) else {
+            return words(definition.title)
+        }
+        return words(definition.title) + " – " + words(part.title)
     }
 
     /// Sections that render nothing leave empty lines; more than one in a row reads as a gap.

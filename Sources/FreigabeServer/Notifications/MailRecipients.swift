@@ -124,6 +124,17 @@ extension OutboxTopic {
         }
     }
 
+    /// The task, its reminder and the escalation: mails about a decision still to be taken, which show
+    /// everything the request states.
+    var asksToDecide: Bool {
+        switch self {
+        case .requestDecision, .reminder, .escalated: true
+        case .withdrawn, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
+            .accessExpiring, .accessExpired, .webhook:
+            false
+        }
+    }
+
     /// Topics that ask someone to decide in their role (or tell them they need not any more): their
     /// deputies get a copy, as the engine lets a deputy decide in the principal's role. Not the
     /// escalation: the engine grants that capacity only to holders of the escalation role, so a

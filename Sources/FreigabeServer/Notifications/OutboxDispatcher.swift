@@ -46,6 +46,8 @@ struct OutboxDispatcher: Sendable {
         var retried = 0
         /// Rows finished with someone who will never get the message.
         var failed = 0
+        /// Task mails dropped unsent: the request moved past the task while they waited.
+        var moot = 0
     }
 
     /// The `Message-ID` of row `id`'s mail to `uid`: the same on every attempt, so a message sent again
@@ -74,6 +76,8 @@ struct OutboxDispatcher: Sendable {
         /// Not tried in this round (no time left for its lookups or the session): it goes back as it
         /// was, its attempt given back, due again at once.
         var notAttempted = false
+        /// Not to be sent at all, and why: a task the request has moved past while the mail waited.
+        var moot: String?
     }
 
     /// The least time a session is started with (an eighth of the lease if that is shorter); with less
@@ -139,7 +143,11 @@ struct OutboxDispatcher: Sendable {
             rowLogger[metadataKey: "outbox.id"] = "\(plan.row.id)"
             rowLogger[metadataKey: "outbox.topic"] = "\(plan.topic)"
             if let request = plan.requestID { rowLogger[metadataKey: "request.id"] = "\(request)" }
-            if outcome.retryAt != nil {
+            if let moot = plan.moot {
+                report.moot += 1
+                metrics?.outboxMail("moot")
+                rowLogger.info("task mail not sent: the request moved past it", metadata: ["reason": "\(moot)"])
+            } else if outcome.retryAt != nil {
                 report.retried += 1
                 metrics?.outboxMail("retried")
                 rowLogger.info(
@@ -218,6 +226,10 @@ struct OutboxDispatcher: Sendable {
             return Plan(row: row, topic: "?", problems: ["Inhalt nicht lesbar: \(error)"])
         }
         var plan = Plan(row: row, topic: message.topic.rawValue, requestID: message.requestID)
+        if let reason = row.standing?.moot(message) {
+            plan.moot = reason
+            return plan
+        }
         let resolved: ResolvedRecipients
         do {
             resolved = try await ResolvedRecipients.resolve(message.recipients, in: directory)
@@ -238,6 +250,14 @@ struct OutboxDispatcher: Sendable {
                 plan.temporaryProblem = "Vertretungen nicht lesbar: \(String(reflecting: error))"
                 return plan
             }
+        }
+        // Whoever filed the request is never asked to decide it (the engine refuses them), nor told in a
+        // role's words what they did themselves (withdrawn): a role holder or deputy who files a request
+        // gets only the requester's mails.
+        if let requester = row.standing?.requester.lowercased(),
+            !message.recipients.contains(where: { $0.role == OutboxRecipient.requesterRole })
+        {
+            recipients.removeAll { $0.person.uid.lowercased() == requester }
         }
         let done = Set((row.deliveredTo + row.undeliverableTo).map { $0.lowercased() })
         for (person, deputyFor) in recipients where !done.contains(person.uid.lowercased()) {
@@ -263,7 +283,8 @@ struct OutboxDispatcher: Sendable {
                     }
                 }
                 let composed = try composer.compose(
-                    message, purpose: row.purpose, workflow: row.workflow, for: person, deputyFor: deputyFor,
+                    message, details: row.details, requester: row.standing?.requester, workflow: row.workflow,
+                    for: person, deputyFor: deputyFor,
                     links: tokens)
                 let thread = try Self.threadID(request: message.requestID, host: settings.hostName)
                 let mailMessage = try MailMessage(
@@ -309,6 +330,11 @@ struct OutboxDispatcher: Sendable {
     private func outcome(
         of plan: Plan, results: [MessageID: DeliveryResult], sessionError: SMTPError?, now: Date
     ) -> MailOutcome {
+        if let moot = plan.moot {
+            return MailOutcome(
+                id: plan.row.id, deliveredTo: plan.row.deliveredTo, undeliverableTo: plan.row.undeliverableTo,
+                sentAt: now, lastError: "nicht gesendet, überholt: \(moot)")
+        }
         guard !plan.notAttempted else {
             return MailOutcome(
                 id: plan.row.id, deliveredTo: plan.row.deliveredTo, undeliverableTo: plan.row.undeliverableTo,

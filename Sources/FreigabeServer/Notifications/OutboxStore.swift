@@ -1,3 +1,4 @@
+import AuditLog
 import Foundation
 import Logging
 import PostgresNIO
@@ -14,9 +15,43 @@ struct ClaimedMail: Sendable {
     /// uids refused for good by an earlier attempt: not sent to again.
     var undeliverableTo: [String]
     var createdAt: Date
-    /// The request's purpose, shown in the mail (the payload does not carry it).
-    var purpose: String?
+    /// The request's details as they stand now, shown in the mail (the payload does not carry them).
+    var details: RequestDetails?
     var workflow: WorkflowPin?
+    /// Where the request stands now; nil for a row of no request.
+    var standing: RequestStanding?
+}
+
+/// Where a request stands when one of its mails is sent: the columns the engine's state is copied to
+/// (`RequestColumns`). A task mail that waited (a temporary failure, a retry schedule, a slow
+/// directory) may meanwhile be no task any more.
+struct RequestStanding: Sendable, Hashable {
+    var requester: String
+    var phase: RequestPhase
+    var step: String?
+    var stepEnteredAt: Date?
+    /// Roles the step still waits for.
+    var pendingRoles: [String]
+
+    /// Why `message` is no longer worth sending, or nil while it still is: a task or reminder for a
+    /// step that was left, entered anew (its new stay has a mail of its own), or whose role has decided
+    /// (a colleague in the steward group, on the page); an escalation of a step that was left.
+    func moot(_ message: OutboxMessage) -> String? {
+        let role = message.recipients.first?.role
+        guard message.topic.asksToDecide, let step = message.step else { return nil }
+        guard phase == .inReview, self.step == step else {
+            return "der Antrag steht nicht mehr im Schritt \(step)"
+        }
+        if let then = message.stepEnteredAt, let now = stepEnteredAt,
+            !AuditTimestamp(then).isSameStoredInstant(as: AuditTimestamp(now))
+        {
+            return "der Schritt \(step) wurde seitdem neu begonnen"
+        }
+        if message.topic != .escalated, let role, !pendingRoles.contains(role) {
+            return "im Schritt \(step) hat die Rolle \(role) bereits entschieden"
+        }
+        return nil
+    }
 }
 
 /// What one attempt achieved for one row; written only while the row's claim is still ours.
@@ -77,21 +112,44 @@ enum OutboxStore {
                 FROM due LEFT JOIN requests r ON r.id = due.request_id
                 WHERE o.id = due.id
                 RETURNING o.id, o.payload::text, o.attempts, o.delivered_to, o.undeliverable_to, o.created_at,
-                    r.purpose, r.workflow_id, r.workflow_version, r.workflow_hash
+                    r.workflow_id, r.workflow_version, r.workflow_hash,
+                    r.requester, r.phase, r.current_step, r.step_entered_at, r.pending_roles,
+                    \(unescaped: RequestDetails.selectList("r"))
                 """, logger: logger)
             var claimed: [ClaimedMail] = []
-            for try await (id, payload, attempts, delivered, undeliverable, created, purpose, workflowID, version, hash)
-                in rows.decode((Int64, String, Int, [String], [String], Date, String?, String?, Int?, String?).self)
-            {
+            for try await row in rows {
+                var cells = RowCursor(row)
+                let id = try cells.next(Int64.self)
+                let payload = try cells.next(String.self)
+                let attempts = try cells.next(Int.self)
+                let delivered = try cells.next([String].self)
+                let undeliverable = try cells.next([String].self)
+                let created = try cells.next(Date.self)
+                let workflowID = try cells.next(String?.self)
+                let version = try cells.next(Int?.self)
+                let hash = try cells.next(String?.self)
+                let requester = try cells.next(String?.self)
+                let phase = try cells.next(String?.self).flatMap(RequestPhase.init(rawValue:))
+                let step = try cells.next(String?.self)
+                let entered = try cells.next(Date?.self)
+                let pending = try cells.next([String]?.self)
                 var pin: WorkflowPin?
                 if let workflowID, let version, let hash {
                     pin = WorkflowPin(id: workflowID, version: version, contentHash: hash)
+                }
+                var standing: RequestStanding?
+                var details: RequestDetails?
+                if let requester, let phase {
+                    standing = RequestStanding(
+                        requester: requester, phase: phase, step: step, stepEnteredAt: entered,
+                        pendingRoles: pending ?? [])
+                    details = try RequestDetails.decode(&cells)
                 }
                 claimed.append(
                     ClaimedMail(
                         id: id, payload: payload, attempts: attempts, deliveredTo: delivered,
                         undeliverableTo: undeliverable, createdAt: created,
-                        purpose: purpose, workflow: pin))
+                        details: details, workflow: pin, standing: standing))
             }
             return claimed.sorted { $0.id < $1.id }
         }

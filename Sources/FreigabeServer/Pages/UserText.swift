@@ -14,6 +14,12 @@ public struct UserText: Sendable, Hashable, CustomStringConvertible {
         case number(Int)
         /// Shown in Berlin time, in the words of the language.
         case time(Date)
+        /// The last day of a period ending at this instant (a step's deadline: the midnight after the
+        /// day), shown as that day's date in Berlin.
+        case lastDay(Date)
+        /// The end of an access period: a midnight in Berlin as the day before it, "(einschließlich)";
+        /// another instant (the API takes exact moments) as date and time.
+        case periodEnd(Date)
         /// Another catalogue text (e.g. the name of a JSON type).
         case message(String)
     }
@@ -74,6 +80,7 @@ extension UserText.Argument: CustomStringConvertible {
         case .text(let text): text
         case .number(let number): String(number)
         case .time(let date): date.formatted(.iso8601)
+        case .lastDay(let end), .periodEnd(let end): "end " + end.formatted(.iso8601)
         case .message(let key): key
         }
     }
@@ -87,6 +94,15 @@ extension UserText.Argument: CustomStringConvertible {
             return BerlinDates.format(
                 date, pattern: catalog["messages.time_format"] ?? "yyyy-MM-dd HH:mm",
                 locale: catalog.language == "de" ? "de_DE" : "en_GB")
+        case .lastDay(let end):
+            return BerlinDates.format(
+                end.addingTimeInterval(-1), pattern: catalog["messages.day_format"] ?? "yyyy-MM-dd",
+                locale: catalog.language == "de" ? "de_DE" : "en_GB")
+        case .periodEnd(let end):
+            guard BerlinDates.format(end, pattern: "HH:mm:ss.SSS", locale: "en_US_POSIX") == "00:00:00.000" else {
+                return Self.time(end).resolved(in: catalog)
+            }
+            return Self.lastDay(end).resolved(in: catalog) + " " + (catalog["messages.day_inclusive"] ?? "")
         }
     }
 }

@@ -31,7 +31,7 @@ struct DeputyshipPages: Sendable {
                 "deputyships.period",
                 [
                     "from": text.date(deputyship.validFrom),
-                    "until": text.date(deputyship.validUntil.addingTimeInterval(-1)),
+                    "until": text.lastDay(deputyship.validUntil),
                 ])
             active = deputyship.active
             // The deputy may end it too (the API lets them): someone who cannot stand in should say so.

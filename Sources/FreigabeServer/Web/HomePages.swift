@@ -118,7 +118,7 @@ struct HomePages: Sendable {
                     dataset: item.request.datasetTitle, requester: text("inbox.from", ["uid": item.request.requester]),
                     step: text(item.stepTitle),
                     why: Self.why(item, text: text),
-                    deadline: item.deadline.map { text.date($0) } ?? text("inbox.no_deadline"),
+                    deadline: item.deadline.map { text.lastDay($0) } ?? text("inbox.no_deadline"),
                     waited: text("inbox.waited", ["days": String(item.workingDaysWaited)]),
                     overdue: item.overdue ? text("inbox.overdue") : nil)
             }

@@ -30,8 +30,10 @@ struct PageText: Sendable {
     /// 12.03.2036 / 12 March 2036: a date in running text where the day matters more than the month's name.
     func shortDate(_ date: Date) -> String { format(date, language == "de" ? "dd.MM.yyyy" : "d MMMM yyyy") }
 
-    /// The last day of a period that ends at `exclusiveEnd` (an access end is the start of the day after
-    /// the date the requester chose, as the API reads a date).
+    /// The last day of a period that ends at `exclusiveEnd`: an access end is the start of the day after
+    /// the date the requester chose (as the API reads a date), a step's deadline the midnight that closes
+    /// its last working day (`WorkingDayCalendar.deadline`). Shown as that midnight's date, a deadline
+    /// ending Friday would read as Saturday.
     func lastDay(_ exclusiveEnd: Date) -> String { date(exclusiveEnd.addingTimeInterval(-1)) }
 
     /// 2. März 2026, 09:30 Uhr / 2 March 2026, 09:30.

@@ -235,7 +235,7 @@ struct RequestPage {
             title: text(step.title), statusLabel: text("timeline.status.\(step.status.rawValue)"),
             statusClass: "step-" + step.status.rawValue.replacingOccurrences(of: "_", with: "-"), reason: reason,
             roles: step.roles.map { text.role($0) }.joined(separator: ", "),
-            deadline: step.deadline.map { text("timeline.deadline", ["date": text.date($0)]) },
+            deadline: step.deadline.map { text("timeline.deadline", ["date": text.lastDay($0)]) },
             waitingFor: step.waitingFor.isEmpty
                 ? nil
                 : text("timeline.waiting_for", ["who": step.waitingFor.map { text.role($0) }.joined(separator: ", ")]),

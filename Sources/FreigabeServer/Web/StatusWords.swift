@@ -35,6 +35,6 @@ enum StatusWords {
     /// „Frist: 5. März 2026 (überschritten)“, or nil without a deadline.
     static func deadline(_ status: RequestStatus, text: PageText) -> String? {
         guard let deadline = status.deadline else { return nil }
-        return text(status.overdue ? "status.deadline_overdue" : "status.deadline", ["date": text.date(deadline)])
+        return text(status.overdue ? "status.deadline_overdue" : "status.deadline", ["date": text.lastDay(deadline)])
     }
 }

@@ -60,7 +60,8 @@ struct GrantExpiryTests {
             #expect(String(decoding: body, as: UTF8.self).contains(#""granted_until":"2026-05-01T08:00:00Z""#))
 
             let dispatcher = try mail.dispatcher()
-            #expect(try await dispatcher.runRound(now: Date()).sent == 6)
+            // The two task mails were overtaken by the decisions before the dispatcher ran: dropped unsent.
+            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 6, sent: 4, moot: 2))
             let notices = try await MailSink.mails(host: mail.host).filter { $0.subject.contains("läuft bald ab") }
             #expect(notices.map(\.to) == [["anna.albers@stadt.example"], ["otto.oberle@stadt.example"]])
             #expect(

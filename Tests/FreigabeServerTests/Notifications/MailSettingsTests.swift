@@ -153,7 +153,9 @@ struct MailSettingsTests {
             for language in ["de", "en"] {
                 let person = MailPerson(
                     uid: "anna", displayName: "Anna <A>", mail: "a@stadt.example", language: language)
-                let mail = try composer.compose(message, purpose: "Zweck & Ziel", workflow: pin, for: person)
+                let mail = try composer.compose(
+                    message, details: RequestDetails(purpose: "Zweck & Ziel"), requester: "anna", workflow: pin,
+                    for: person)
                 #expect(mail.subject.hasPrefix("FG-2026-000042"), "\(topic) \(language)")
                 #expect(!mail.subject.contains("{"), "\(topic) \(language): \(mail.subject)")
                 #expect(mail.text.contains("Bäume & <Sträucher>"), "\(topic) \(language)")
@@ -174,6 +176,64 @@ struct MailSettingsTests {
                 }
             }
         }
+    }
+
+    /// Whoever decides from a mail decides on what it states: the task, the reminder and the escalation
+    /// show every detail the request states, in the reader's language, escaped in HTML, with the
+    /// branch of a parallel step; deadlines and access ends by their last day, as the pages show them.
+    @Test("task mails state every detail, the branch, and deadlines by their last day; other mails only the purpose")
+    func taskMailsStateEveryDetail() async throws {
+        let composer = MailComposer(
+            renderer: try await TestSupport.makeRenderer(), workflows: StoreTestSupport.workflows)
+        let openData = try #require(StoreTestSupport.workflows.current(for: .openData)).definition.pin
+        let sharedData = try #require(StoreTestSupport.workflows.current(for: .sharedData)).definition.pin
+        // Friday 6 March 2026 + 5 working days: the deadline is the midnight that ends Friday 13 March.
+        let deadline = try Date("2026-03-13T23:00:00Z", strategy: .iso8601)  // 14 March, 00:00 in Berlin
+        let until = try Date("2026-06-30T22:00:00Z", strategy: .iso8601)  // 1 July, 00:00 in Berlin
+        let shared = RequestDetails(
+            purpose: "Stadtklima", recipient: RecipientInput(name: "Stadtwerke <GmbH>", type: .external),
+            legalBasis: "Art. 6 Abs. 1 lit. e DSGVO", accessEnd: until)
+        let check = OpenDataCheck(
+            personalReference: CheckAnswer(applies: false), tradeSecrets: CheckAnswer(applies: true, note: "Lieferant"),
+            thirdPartyRights: CheckAnswer(applies: false), security: CheckAnswer(applies: false),
+            confidentiality: CheckAnswer(applies: false))
+        let open = RequestDetails(
+            purpose: "Transparenz", licence: "dl-de-zero-2.0", format: "CSV", anonymisationStatement: "aggregiert",
+            openDataCheck: check)
+        func message(_ topic: OutboxTopic, step: String, branch: String? = nil, kind: ReleaseKind) -> OutboxMessage {
+            OutboxMessage(
+                topic: topic, requestID: UUID(), requestNumber: "FG-2026-000042", datasetID: "baumkataster",
+                datasetTitle: "Baumkataster", kind: kind,
+                recipients: [OutboxRecipient(role: "data_owner", uid: "otto", group: nil)], step: step, branch: branch,
+                deadline: deadline, overdueSince: deadline, grantedUntil: until)
+        }
+        let otto = MailPerson(uid: "otto", displayName: "Otto", mail: "o@stadt.example", language: "de")
+        for topic in [OutboxTopic.requestDecision, .reminder, .escalated] {
+            let mail = try composer.compose(
+                message(topic, step: "owner_review", kind: .sharedData), details: shared, requester: "anna",
+                workflow: sharedData, for: otto)
+            for fact in [
+                "Antragsteller/in: anna", "Stadtwerke <GmbH> (", "Art. 6 Abs. 1 lit. e DSGVO", "30. Juni 2026",
+                "13. März 2026",
+            ] {
+                #expect(mail.text.contains(fact), "\(topic): \(fact)")
+            }
+            #expect(!mail.text.contains("14. März 2026") && !mail.text.contains("00:00"), "\(topic)")
+            #expect(mail.html.contains("Stadtwerke &lt;GmbH&gt;") && !mail.html.contains("<GmbH>"), "\(topic)")
+        }
+        let english = MailPerson(uid: "greta", displayName: "Greta", mail: "g@stadt.example", language: "en")
+        let branchMail = try composer.compose(
+            message(.requestDecision, step: "legal_review", branch: "exclusions_review", kind: .openData),
+            details: open, requester: "anna", workflow: openData, for: english)
+        for fact in ["Requested by: anna", "Lieferant", "CSV", "aggregiert", "13 March 2026", " – "] {
+            #expect(branchMail.text.contains(fact), "\(fact)\n\(branchMail.text)")
+        }
+        // The requester's own mails say what they asked for, not the details back.
+        let granted = try composer.compose(
+            message(.granted, step: "owner_review", kind: .sharedData), details: shared, requester: "anna",
+            workflow: sharedData, for: otto)
+        #expect(granted.text.contains("Stadtklima") && !granted.text.contains("Stadtwerke"))
+        #expect(granted.text.contains("Nutzung erlaubt bis: 30. Juni 2026 (einschließlich)"), "\(granted.text)")
     }
 
     /// The link page asks only for a comment or a reason: a step whose approval needs more (the

@@ -197,6 +197,9 @@ struct WebPagesTests {
             #expect(page.html.contains("Data Owner"))
             // The deadline stands in the status and at the current step only, not at the steps to come.
             #expect(page.html.components(separatedBy: "Frist: ").count - 1 == 2)
+            // Filed Monday 2 March, 5 working days: the last day is Monday 9 March; the deadline is the
+            // midnight after it, which must not read as "10. März".
+            #expect(page.html.contains("Frist: 9. März 2026") && !page.html.contains("10. März 2026"))
             // A double click: the same idempotency key answers with the same request, no second one.
             _ = try await anna.post("/antraege", fields + [("action", "submit")], csrf: review.hidden("_csrf"))
             #expect(try await fixture.store.counts()["requests"] == 1)
@@ -209,6 +212,7 @@ struct WebPagesTests {
                 try await browser.login(approver)
                 let inbox = try await browser.get("/eingang")
                 #expect(inbox.html.contains(requestPath), "\(approver) sees the request in the inbox")
+                if approver == "otto" { #expect(inbox.html.contains("9. März 2026"), "the deadline's last day") }
                 let view = try await browser.get(requestPath)
                 #expect(view.html.contains("Ihre Entscheidung"), "\(approver) may decide (\(step))")
                 let decided = try await browser.post(

@@ -109,6 +109,9 @@ public struct OutboxRecipient: Sendable, Hashable, Codable {
     public var uid: String?
     /// Group DN (owner group, steward group).
     public var group: String?
+
+    /// `role` of the person who filed the request.
+    static let requesterRole = "requester"
 }
 
 /// The payload of a `mail` row in `outbox` (JSON, dates as seconds since 1970). `topic` names the
@@ -125,6 +128,11 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     public var step: String?
     public var branch: String?
     public var deadline: Date?
+    /// Task, reminder and escalation: when the request entered `step` for the stay this mail is about. A
+    /// later stay in the same step (after a question and the answer) is another task with a mail of its
+    /// own, so a mail of this stay still waiting to be sent is dropped then (``RequestStanding``). Absent
+    /// in rows written before 2026-12-03.
+    public var stepEnteredAt: Date?
     /// Escalation: whether the escalation role may decide in place.
     public var mayDecide: Bool?
     public var overdueSince: Date?
@@ -162,6 +170,9 @@ struct EffectContext: Sendable {
     /// The door the command came through (recorded with the audit events a person caused).
     var channel: Caller.Channel = .api
     var now: Date
+    /// When the request entered the step it stands at after the command (``RequestState/stepProgress``):
+    /// the stay that task, reminder and escalation mails belong to.
+    var stepEnteredAt: Date?
     /// The webhook events to write; the others are left out (no subscription would receive them).
     var webhookEvents: WebhookEventSelection = .all
 }
@@ -184,19 +195,22 @@ enum EffectWriter {
             case .audit(let record):
                 write.audit.append(auditRow(record, context: context, publication: publication))
             case .requestDecision(let step, let branch, let role, let deadline):
-                enqueue(
-                    message(
-                        context, topic: .requestDecision, to: [recipient(role, context)], step: step,
-                        branch: branch, deadline: deadline))
+                var message = message(
+                    context, topic: .requestDecision, to: [recipient(role, context)], step: step, branch: branch,
+                    deadline: deadline)
+                message.stepEnteredAt = context.stepEnteredAt
+                enqueue(message)
             case .remind(let step, let branch, let role, let deadline):
-                enqueue(
-                    message(
-                        context, topic: .reminder, to: [recipient(role, context)], step: step, branch: branch,
-                        deadline: deadline))
+                var message = message(
+                    context, topic: .reminder, to: [recipient(role, context)], step: step, branch: branch,
+                    deadline: deadline)
+                message.stepEnteredAt = context.stepEnteredAt
+                enqueue(message)
             case .inform(let role, .escalated(let step, let overdueSince, let mayDecide)):
                 var message = message(context, topic: .escalated, to: [recipient(role, context)], step: step)
                 message.mayDecide = mayDecide
                 message.overdueSince = overdueSince
+                message.stepEnteredAt = context.stepEnteredAt
                 enqueue(message)
             case .inform(let role, .withdrawn(let step)):
                 enqueue(message(context, topic: .withdrawn, to: [recipient(role, context)], step: step))
@@ -334,7 +348,7 @@ enum EffectWriter {
     }
 
     static func requesterMessage(_ notice: RequesterNotice, _ context: EffectContext) -> OutboxMessage {
-        let requester = [OutboxRecipient(role: "requester", uid: context.requester, group: nil)]
+        let requester = [OutboxRecipient(role: OutboxRecipient.requesterRole, uid: context.requester, group: nil)]
         switch notice {
         case .submitted:
             return message(context, topic: .submitted, to: requester)

@@ -135,7 +135,7 @@ extension RequestService {
             let effectContext = EffectContext(
                 requestID: record.id, number: record.number, kind: record.kind, dataset: dataset, requester: caller.uid,
                 details: record.details, facts: machine.snapshot.facts, clientAddress: caller.clientAddress,
-                channel: caller.channel, now: now,
+                channel: caller.channel, now: now, stepEnteredAt: machine.state.stepProgress?.enteredAt,
                 webhookEvents: webhookEvents)
             var write = CommandWrite(requestID: record.id, expectedVersion: record.version, request: nil, now: now)
             // Creating a draft is no transition of the workflow, but the log says who filed what, when.
@@ -225,7 +225,8 @@ extension RequestService {
                 requestID: requestID, number: request.record.number, kind: request.record.kind,
                 dataset: subject.dataset, requester: request.record.requester, details: request.record.details,
                 facts: request.record.snapshot.facts, clientAddress: caller.clientAddress,
-                channel: caller.channel, now: now, webhookEvents: webhookEvents),
+                channel: caller.channel, now: now, stepEnteredAt: request.machine.state.stepProgress?.enteredAt,
+                webhookEvents: webhookEvents),
             into: &write)
         request.record.version += 1
         request.record.updatedAt = now

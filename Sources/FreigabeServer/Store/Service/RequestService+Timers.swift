@@ -264,6 +264,7 @@ extension RequestService {
             context: EffectContext(
                 requestID: record.id, number: record.number, kind: record.kind, dataset: dataset,
                 requester: record.requester, details: record.details, clientAddress: nil, now: now,
+                stepEnteredAt: machine.state.stepProgress?.enteredAt,
                 webhookEvents: kind.handedOverRole == nil ? webhookEvents : .none),
             into: &write)
         try await write.execute(on: connection, logger: logger)
