@@ -24,9 +24,9 @@ public enum Effect: Hashable, Sendable {
 }
 
 public enum RoleNotice: Hashable, Sendable {
-    /// The step passed its deadline; the escalation instance is told (and may decide unless the step
-    /// belongs to an independent controller).
-    case escalated(step: String, overdueSince: Date, mayDecide: Bool)
+    /// The step passed its deadline; the escalation instance is told, and may decide `branches` in place
+    /// (``RequestMachine/escalationBranches(of:)``; none when only independent controllers wait).
+    case escalated(step: String, overdueSince: Date, branches: [String])
     /// The requester withdrew while `step` waited for this role.
     case withdrawn(step: String)
     /// Granted access to the role's dataset ends at `until` (told ``RequestMachine/expiryNoticeWorkingDays``

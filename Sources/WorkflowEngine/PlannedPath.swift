@@ -120,7 +120,7 @@ extension RequestMachine {
     /// branches is not an independent controller (nobody decides in place of a DSB or ISB).
     public var decidingEscalationRole: Role? {
         guard case .inReview(let progress) = state, progress.escalated,
-            openBranches(of: progress).contains(where: { !$0.role.isIndependentController })
+            !escalationBranches(of: progress).isEmpty
         else { return nil }
         return escalationRole
     }

@@ -32,6 +32,7 @@ extension RequestMachine {
             candidates = [chosen]
         }
         let escalationRole = progress.escalated ? definition.escalationRole(of: progress.step) : nil
+        let escalationBranches = Set(escalationBranches(of: progress).map(\.id))
 
         var capacities: [(branch: Branch, capacity: DecisionAuthority.Capacity)] = []
         for branch in candidates {
@@ -42,7 +43,7 @@ extension RequestMachine {
             {
                 capacities.append((branch, .deputy(of: deputy.deputyship.principal, role: branch.role)))
             }
-            if let escalationRole, !branch.role.isIndependentController, decider.roles.contains(escalationRole) {
+            if let escalationRole, escalationBranches.contains(branch.id), decider.roles.contains(escalationRole) {
                 capacities.append((branch, .escalation(escalationRole)))
             }
         }

@@ -105,8 +105,15 @@ public struct RequestMachine: Hashable, Sendable {
         var effects = [audit(.withdrawn, actor: person, step: waitingStep?.step, comment: comment, at: now)]
         if let waitingStep {
             effects.append(.cancelTimers(step: waitingStep.step))
+            var told: [Role] = []
             for branch in openBranches(of: waitingStep) {
                 effects.append(.inform(role: branch.role, .withdrawn(step: waitingStep.step)))
+                told.append(branch.role)
+            }
+            // An escalated step was handed to the escalation instance too (its mail may have said "you
+            // may decide"): it learns that nothing is left to decide.
+            if waitingStep.escalated, let role = definition.escalationRole(of: waitingStep.step), !told.contains(role) {
+                effects.append(.inform(role: role, .withdrawn(step: waitingStep.step)))
             }
         }
         return effects
@@ -235,8 +242,8 @@ public struct RequestMachine: Hashable, Sendable {
 
     // MARK: System events (timers)
 
-    /// The step's deadline passed: tell the escalation instance, which may then decide unless the step
-    /// belongs to an independent controller (DSB, ISB).
+    /// The step's deadline passed: tell the escalation instance, which may then decide the open branches
+    /// that do not belong to an independent controller (DSB, ISB): ``escalationBranches(of:)``.
     public mutating func escalate(at now: Date) throws(WorkflowError) -> [Effect] {
         switch state {
         case .inReview(var progress):
@@ -246,10 +253,13 @@ public struct RequestMachine: Hashable, Sendable {
             guard now >= deadline else { throw tooEarly(.escalate, until: deadline, ["deadline \(deadline)"]) }
             progress.escalated = true
             snapshot.state = .inReview(progress)
-            let mayDecide = !openBranches(of: progress).contains { $0.role.isIndependentController }
             return [
                 audit(.escalated, role: target, step: step.id, at: now),
-                .inform(role: target, .escalated(step: step.id, overdueSince: deadline, mayDecide: mayDecide)),
+                .inform(
+                    role: target,
+                    .escalated(
+                        step: step.id, overdueSince: deadline,
+                        branches: escalationBranches(of: progress).map(\.id))),
             ]
         case .draft, .changesRequested, .granted, .published, .closed:
             throw error(.invalidTransition, .escalate)
@@ -404,6 +414,13 @@ public struct RequestMachine: Hashable, Sendable {
             progress.activeBranches.contains(branch.id)
                 && progress.approvals[branch.id, default: []].count < branch.quorum
         }
+    }
+
+    /// The open branches an escalation instance may decide in place once the step is escalated: all but
+    /// those of an independent controller (DSB, ISB), whom nobody overrules. The one rule for the
+    /// escalation's authority, its mail and the inbox.
+    public func escalationBranches(of progress: StepProgress) -> [Branch] {
+        openBranches(of: progress).filter { !$0.role.isIndependentController }
     }
 
     func error(_ code: WorkflowError.Code, _ event: RequestEvent, _ details: [String] = []) -> WorkflowError {

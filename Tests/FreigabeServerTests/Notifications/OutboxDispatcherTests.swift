@@ -184,6 +184,45 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// Open Data v2, a harmless dataset and "trade secrets: yes": only the governance office's branch of
+    /// the parallel legal step waits. Escalated, its mail's links must name that branch (the engine's
+    /// notice says which): links for the step as a whole only ever said "moved on".
+    @Test("an escalation of a parallel step mails links for the branch the instance may decide")
+    func escalationLinksNameTheBranch() async throws {
+        try await MailFixture.with { fixture in
+            let logger = fixture.logger
+            var check = ServiceFixture.noConcerns
+            check.tradeSecrets = CheckAnswer(applies: true, note: "Preise der Baumschulen")
+            let created = try await fixture.service.service.createRequest(
+                NewRequest(
+                    kind: .openData, datasetID: "baumkataster",
+                    details: RequestDetails(
+                        purpose: "Open-Data-Portal", licence: "dl-de-zero-2.0", format: "CSV", openDataCheck: check),
+                    submit: true),
+                caller: People.anna, now: Clock.start, logger: logger)
+            let owner = try await fixture.service.decide(created, by: People.otto, at: Clock.start)
+            let legal = try await fixture.service.decide(owner, by: People.stefan, at: Clock.start)
+            #expect(legal.status.step == "legal_review" && legal.status.waitingFor == ["governance"])
+            let deadline = try #require(legal.status.deadline)
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: logger)
+            #expect(try await fixture.service.service.fireDueTimers(now: deadline, logger: logger) == 2)
+            #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 2, sent: 2))
+            let rows = try await fixture.service.admin.query(
+                "SELECT DISTINCT branch FROM decision_links WHERE uid = 'greta' ORDER BY branch", logger: logger)
+            var branches: [String] = []
+            for try await branch in rows.decode(String.self) { branches.append(branch) }
+            #expect(branches == ["exclusions_review"], "reminder and escalation links name the branch")
+            // What the link's page asks: greta's view for that branch offers her the decision.
+            let view = try await fixture.service.service.request(
+                id: created.id, caller: People.greta, now: deadline, recording: .decisionLink,
+                branch: "exclusions_review", logger: logger)
+            #expect(view.decisionOptions?.branch == "exclusions_review")
+            let escalated = try await MailSink.mails(host: fixture.host).filter { $0.subject.contains("Frist") }
+            #expect(
+                escalated.count == 1 && escalated.allSatisfy { $0.text.contains("/e/") }, "\(escalated.map(\.subject))")
+        }
+    }
+
     /// A role holder or deputy who files a request is asked by nobody to decide it: the engine refuses
     /// the requester, so a task mail with links could never be used. They get the requester's mails.
     @Test("the requester gets no task mail for their own request, as deputy or role holder")

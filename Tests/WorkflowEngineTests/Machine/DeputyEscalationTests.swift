@@ -89,7 +89,8 @@ struct DeputyEscalationTests {
                     [
                         Fixtures.audit(.escalated, role: .governance, step: "owner_review", at: deadline),
                         .inform(
-                            role: .governance, .escalated(step: "owner_review", overdueSince: deadline, mayDecide: true)
+                            role: .governance,
+                            .escalated(step: "owner_review", overdueSince: deadline, branches: ["owner_review"])
                         ),
                     ]))
         #expect(machine.state.name == "in_review:owner_review")
@@ -137,7 +138,7 @@ struct DeputyEscalationTests {
                         [
                             Fixtures.audit(.escalated, role: .governance, step: step, at: deadline),
                             .inform(
-                                role: .governance, .escalated(step: step, overdueSince: deadline, mayDecide: false)),
+                                role: .governance, .escalated(step: step, overdueSince: deadline, branches: [])),
                         ]))
             Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) {
                 try $0.approve(by: Fixtures.greta, at: deadline)
@@ -153,6 +154,58 @@ struct DeputyEscalationTests {
         }
     }
 
+    /// Open Data v2: a "trade secrets" answer brings in the governance office's branch beside the DSB's.
+    /// Escalated, the instance may take over the branches no independent controller holds, and the
+    /// notice names exactly those (its mail's links decide that branch), while the DSB's stays the DSB's.
+    @Test("a parallel step escalates with the branches the instance may decide: the exclusions, never the DSB's")
+    func escalationNamesItsBranches() throws {
+        var facts = Fixtures.open(.public, .anonymised)
+        facts.checkExclusions = [.tradeSecrets]
+        var machine = try Fixtures.submitted(try Fixtures.definition(.openData), facts)
+        try Fixtures.drive(&machine, to: "in_review:legal_review")
+        guard case .inReview(let legal) = machine.state, let deadline = legal.deadline else {
+            Issue.record("not in legal review")
+            return
+        }
+        #expect(legal.activeBranches == ["privacy_review", "exclusions_review"])
+        let effects = try machine.escalate(at: deadline)
+        #expect(
+            effects.last
+                == .inform(
+                    role: .governance,
+                    .escalated(step: "legal_review", overdueSince: deadline, branches: ["exclusions_review"])))
+        #expect(machine.decidingEscalationRole == .governance)
+        Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) {
+            try $0.approve(by: Fixtures.greta, at: deadline, branch: "privacy_review")
+        }
+        _ = try machine.approve(by: Fixtures.greta, at: deadline, branch: "exclusions_review")
+        _ = try machine.approve(by: Fixtures.dora, at: deadline)
+        #expect(machine.state.name == "in_review:publication")
+    }
+
+    /// The escalation instance was told it may decide; a withdrawal after that tells it too, once, and
+    /// not when the instance already waits in the step as one of its branches.
+    @Test("a withdrawal after an escalation tells the escalation instance too")
+    func withdrawalAfterEscalation() throws {
+        var machine = try Fixtures.submitted(
+            try Fixtures.definition(.sharedData), Fixtures.everyStepApplies(.sharedData))
+        guard case .inReview(let owner) = machine.state, let deadline = owner.deadline else {
+            Issue.record("not in review")
+            return
+        }
+        _ = try machine.escalate(at: deadline)
+        let effects = try machine.withdraw(by: Fixtures.requester, at: deadline)
+        let told = effects.compactMap { effect -> Role? in
+            guard case .inform(let role, .withdrawn(step: "owner_review")) = effect else { return nil }
+            return role
+        }
+        #expect(told == [.dataOwner, .governance])
+
+        var fresh = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.everyStepApplies(.sharedData))
+        let notEscalated = try fresh.withdraw(by: Fixtures.requester, at: deadline)
+        #expect(!notEscalated.contains(.inform(role: .governance, .withdrawn(step: "owner_review"))))
+    }
+
     @Test("Open Data: the parallel DSB/ISB step escalates without decision right; publication with it")
     func openDataEscalation() throws {
         var machine = try Fixtures.submitted(
@@ -164,7 +217,7 @@ struct DeputyEscalationTests {
         #expect(
             effects.last
                 == .inform(
-                    role: .governance, .escalated(step: "legal_review", overdueSince: legalDeadline, mayDecide: false)))
+                    role: .governance, .escalated(step: "legal_review", overdueSince: legalDeadline, branches: [])))
         for branch in [nil, "security_review"] {
             Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) {
                 try $0.approve(by: Fixtures.greta, at: legalDeadline, branch: branch)
@@ -176,7 +229,9 @@ struct DeputyEscalationTests {
         let escalation = try machine.escalate(at: deadline)
         #expect(
             escalation.last
-                == .inform(role: .governance, .escalated(step: "publication", overdueSince: deadline, mayDecide: true)))
+                == .inform(
+                    role: .governance,
+                    .escalated(step: "publication", overdueSince: deadline, branches: ["publication"])))
         Fixtures.expectRefused(.approvalDetailsMissing, .approve, details: ["licence", "portal_url"], on: &machine) {
             try $0.approve(by: Fixtures.greta, at: deadline)
         }

@@ -206,9 +206,12 @@ enum EffectWriter {
                     deadline: deadline)
                 message.stepEnteredAt = context.stepEnteredAt
                 enqueue(message)
-            case .inform(let role, .escalated(let step, let overdueSince, let mayDecide)):
-                var message = message(context, topic: .escalated, to: [recipient(role, context)], step: step)
-                message.mayDecide = mayDecide
+            case .inform(let role, .escalated(let step, let overdueSince, let branches)):
+                // The links decide the first branch the instance may take over; a step with several such
+                // branches (none in the shipped workflows) has the others decided on the request's page.
+                var message = message(
+                    context, topic: .escalated, to: [recipient(role, context)], step: step, branch: branches.first)
+                message.mayDecide = !branches.isEmpty
                 message.overdueSince = overdueSince
                 message.stepEnteredAt = context.stepEnteredAt
                 enqueue(message)
