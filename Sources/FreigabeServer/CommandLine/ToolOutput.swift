@@ -54,8 +54,8 @@ extension ToolOutput {
         do {
             return try await Database.withClient(settings, logger: logger, body)
         } catch {
-            let text = Database.serverMessage(of: error) ?? String(describing: Database.serviceError(from: error))
-            return ToolOutput(standardError: ["\(failure): \(text)"], succeeded: false)
+            return ToolOutput(
+                standardError: ["\(failure): \(await settings.describe(error, logger: logger))"], succeeded: false)
         }
     }
 }

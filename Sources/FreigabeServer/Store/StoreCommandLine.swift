@@ -45,7 +45,7 @@ public enum StoreCommandLine {
             errorOutput("Migration fehlgeschlagen: \(error)")
             return 1
         } catch {
-            errorOutput("Migration fehlgeschlagen: \(Database.serverMessage(of: error) ?? String(reflecting: error))")
+            errorOutput("Migration fehlgeschlagen: \(await settings.describe(error, admin: true, logger: logger))")
             return 1
         }
     }
@@ -96,7 +96,7 @@ public enum StoreCommandLine {
             for problem in error.problems { errorOutput(problem.text(in: texts)) }
             return 1
         } catch {
-            errorOutput("Import fehlgeschlagen: \(Database.serverMessage(of: error) ?? String(reflecting: error))")
+            errorOutput("Import fehlgeschlagen: \(await settings.describe(error, logger: logger))")
             return 1
         }
     }

@@ -155,6 +155,31 @@ struct StorePartsTests {
         }
     }
 
+    /// The operator at 3 a.m. reads why the tool could not reach the database: PostgreSQL's refusal of
+    /// the password, or the refused connection and where it went, not a catalogue key.
+    @Test("a command-line tool that cannot reach the database names the cause and the place")
+    func toolNamesTheCause() async throws {
+        try await TestDatabase.with { database in
+            var environment = try StoreTestSupport.environment()
+            environment["FREIGABE_DB_NAME"] = database.name
+            environment["FREIGABE_DB_POOL_WAIT_TIMEOUT_SECONDS"] = "1"
+            var wrongPassword = environment
+            wrongPassword["FREIGABE_DB_PASSWORD"] = "falsch"
+            let refused = await TimerTool.list(failing: false, environment: wrongPassword)
+            #expect(!refused.succeeded)
+            let text = refused.standardError.joined(separator: "\n")
+            #expect(text.hasPrefix("Timer konnten nicht gelesen werden: Datenbank nicht erreichbar ("), "\(text)")
+            #expect(text.contains("password authentication failed") && text.contains("28P01"), "\(text)")
+            #expect(text.contains("Datenbank \(database.name)") && !text.contains("falsch"), "\(text)")
+            var closed = environment
+            closed["FREIGABE_DB_PORT"] = String(try await closedPort())
+            let away = await TimerTool.list(failing: false, environment: closed)
+            let words = away.standardError.joined(separator: "\n")
+            #expect(!away.succeeded && words.contains("refused"), "\(words)")
+            #expect(!words.contains("general.database_unavailable"), "\(words)")
+        }
+    }
+
     @Test("the recurring statements' text depends on their shape only, so they run prepared")
     func recurringStatementsArePrepared() throws {
         let start = Clock.start

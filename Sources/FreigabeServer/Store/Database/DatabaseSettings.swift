@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import PostgresNIO
 
 /// Connection settings of the PostgreSQL database, for the application role and the admin (owner) role
@@ -219,27 +220,7 @@ public struct DatabaseSettings: Sendable, Hashable {
 
     /// The client configuration for the application role, or (with `admin`) the owner role.
     public func clientConfiguration(admin: Bool = false) throws -> PostgresClient.Configuration {
-        let username: String
-        let password: String?
-        if admin {
-            guard let adminUser else {
-                throw SettingsError(
-                    variable: "FREIGABE_DB_ADMIN_USER",
-                    message: "Für Migrationen ist die Administrationsrolle nötig (FREIGABE_DB_ADMIN_USER).")
-            }
-            username = adminUser
-            password = adminPassword
-        } else {
-            username = user
-            password = self.password
-        }
-        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-        if let caFile {
-            tlsConfiguration.trustRoots = .file(caFile)
-        } else if self.tls != .verifyFull {
-            // libpq semantics: without a CA to check against, prefer/require only encrypt.
-            tlsConfiguration.certificateVerification = .none
-        }
+        let (username, password) = try credentials(admin: admin)
         let tls: PostgresClient.Configuration.TLS =
             switch self.tls {
             case .disable: .disable
@@ -254,6 +235,89 @@ public struct DatabaseSettings: Sendable, Hashable {
             configuration.options.additionalStartupParameters = timeouts.startupParameters
         }
         return configuration
+    }
+
+    private func credentials(admin: Bool) throws -> (username: String, password: String?) {
+        guard admin else { return (user, password) }
+        guard let adminUser else {
+            throw SettingsError(
+                variable: "FREIGABE_DB_ADMIN_USER",
+                message: "Für Migrationen ist die Administrationsrolle nötig (FREIGABE_DB_ADMIN_USER).")
+        }
+        return (adminUser, adminPassword)
+    }
+
+    private var tlsConfiguration: TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let caFile {
+            configuration.trustRoots = .file(caFile)
+        } else if tls != .verifyFull {
+            // libpq semantics: without a CA to check against, prefer/require only encrypt.
+            configuration.certificateVerification = .none
+        }
+        return configuration
+    }
+
+    /// Why no connection can be made right now — refused, no route, a certificate, PostgreSQL's own
+    /// "password authentication failed for user …" — or nil when one can. For the command line: its
+    /// pooled client only says that no connection came within the deadline, and the operator at 3 a.m.
+    /// needs the cause. One connection attempt, within the connect timeout and at most 10 s in all.
+    func connectionProblem(admin: Bool = false, logger: Logger) async -> String? {
+        let username: String
+        let password: String?
+        do {
+            (username, password) = try credentials(admin: admin)
+        } catch {
+            return String(describing: error)
+        }
+        let tls: PostgresConnection.Configuration.TLS
+        do {
+            switch self.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: tlsConfiguration))
+            case .require, .verifyFull: tls = .require(try NIOSSLContext(configuration: tlsConfiguration))
+            }
+        } catch {
+            return "TLS: \(error)"
+        }
+        var settings = PostgresConnection.Configuration(
+            host: host, port: port, username: username, password: password, database: database, tls: tls)
+        let connect = timeouts.connect.components
+        settings.options.connectTimeout = .nanoseconds(
+            connect.seconds * 1_000_000_000 + connect.attoseconds / 1_000_000_000)
+        let configuration = settings
+        let outcome = await withTimeout(.seconds(10)) {
+            let connection = try await PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 0, logger: logger)
+            try? await connection.close()
+        }
+        switch outcome {
+        case .success: return nil
+        case .failure(let error as PSQLError):
+            if let message = error.serverInfo?[.message] {
+                return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+            }
+            return error.underlying.map { String(describing: $0) } ?? "\(error.code)"
+        case .failure(is TimeoutError):
+            return "keine Antwort innerhalb von 10 s"
+        case .failure(let error):
+            return String(describing: error)
+        }
+    }
+
+    /// `error` of a store call in words for the command line: PostgreSQL's message, or for a database
+    /// that could not be reached the cause (``connectionProblem(admin:logger:)``) and where it was.
+    func describe(_ error: any Error, admin: Bool = false, logger: Logger) async -> String {
+        if let message = Database.serverMessage(of: error) { return message }
+        let service = Database.serviceError(from: error)
+        guard service.code == .unavailable else { return String(reflecting: error) }
+        let role = (try? credentials(admin: admin).username) ?? user
+        let place = "\(host):\(port), Datenbank \(database), Rolle \(role)"
+        guard let problem = await connectionProblem(admin: admin, logger: logger) else {
+            return "Datenbank nicht erreichbar (\(place)): \(service.details ?? "keine Verbindung"); "
+                + "eine neue Verbindung gelingt jetzt"
+        }
+        return "Datenbank nicht erreichbar (\(place)): \(problem)"
     }
 
     /// A client for the application role (or, with `admin`, the owner role) whose transactions keep
