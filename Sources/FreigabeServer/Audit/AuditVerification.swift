@@ -396,24 +396,71 @@ struct AuditVerification: Sendable {
 
     /// Every erasure is on record as a `payloads_redacted` event that names it and the number of events
     /// it erased: an erasure made around `audit_redact` (triggers disabled) has none, or another count.
+    /// And it erased only what the retention period allowed: the event states the cut-off and the
+    /// retention period (``ErasureRecord``, the rule the offline check applies too), at least that period
+    /// before the erasure; the event agrees with the erasure's row (time, uid, cut-off, retention); and
+    /// every event the erasure marks happened before its cut-off. Without these the database owner could
+    /// erase last month's rejection reason and append a record of their own with the right count.
     private func redactionProblems(logger: Logger) async throws -> [String] {
         let rows = try await client.query(
             """
-            SELECT r.id, r.redacted_by, (SELECT count(*) FROM audit_seals s WHERE s.redaction_id = r.id),
-                (SELECT (e.details->>'event_count')::bigint FROM audit_events e
-                 WHERE e.event = 'payloads_redacted' AND e.details->>'redaction' = r.id::text
-                 ORDER BY e.id LIMIT 1)
-            FROM audit_redactions r ORDER BY r.id
+            SELECT r.id, r.redacted_by, r.redacted_at, r.erased_before, r.retention_years,
+                (SELECT count(*) FROM audit_seals s WHERE s.redaction_id = r.id),
+                (SELECT count(*) FROM audit_seals s JOIN audit_events e ON e.id = s.event_row
+                 WHERE s.redaction_id = r.id AND e.occurred_at >= r.erased_before),
+                x.occurred_at, x.actor, x.details
+            FROM audit_redactions r
+            LEFT JOIN LATERAL (
+                SELECT e.occurred_at, e.actor, e.details::text AS details FROM audit_events e
+                WHERE e.event = 'payloads_redacted' AND e.details->>'redaction' = r.id::text
+                ORDER BY e.id LIMIT 1) x ON true
+            ORDER BY r.id
             """, logger: logger)
         var problems: [String] = []
-        for try await (id, by, erased, recorded) in rows.decode((Int64, String, Int64, Int64?).self) {
-            guard let recorded else {
-                problems.append("erasure #\(id) by \(by) has no payloads_redacted event in the log")
+        for try await (id, by, at, cutOff, years, erased, afterCutOff, eventAt, eventActor, details) in rows.decode(
+            (Int64, String, Date, Date, Int32, Int64, Int64, Date?, String?, String?).self)
+        {
+            let erasure = "erasure #\(id) by \(by)"
+            guard let eventAt, let details else {
+                problems.append("\(erasure) has no payloads_redacted event in the log")
                 continue
             }
-            if recorded != erased {
+            guard let record = ErasureRecord(details: details, at: 0, occurredAt: AuditTimestamp(eventAt)) else {
+                problems.append("\(erasure): its payloads_redacted event states no count of erased events")
+                continue
+            }
+            if record.eventCount != UInt64(clamping: erased) {
                 problems.append(
-                    "erasure #\(id) by \(by): its event says \(recorded) payloads were erased, \(erased) are marked")
+                    "\(erasure): its event says \(record.eventCount) payloads were erased, \(erased) are marked")
+            }
+            switch record.cutOffProblem {
+            case .erasureWithinRetention(_, let erasedBefore, let retention):
+                problems.append(
+                    "\(erasure): its payloads_redacted event states the cut-off \(erasedBefore), within the "
+                        + "retention period of \(retention) years before the erasure")
+            case .some:
+                problems.append(
+                    "\(erasure): its payloads_redacted event states no cut-off (erased_before) or no retention "
+                        + "period of 1 to 100 years (retention_years)")
+            case nil:
+                break
+            }
+            let row = (at: AuditTimestamp(at), by: by, cutOff: AuditTimestamp(cutOff), years: Int(years))
+            if record.occurredAt != row.at || eventActor != row.by {
+                problems.append(
+                    "\(erasure) at \(row.at): its payloads_redacted event was written at \(record.occurredAt) by "
+                        + "\(eventActor ?? "the system")")
+            }
+            if record.erasedBefore != row.cutOff || record.retentionYears != row.years {
+                problems.append(
+                    "\(erasure): erased before \(row.cutOff) with a retention of \(row.years) years, but its "
+                        + "payloads_redacted event states \(record.erasedBefore?.description ?? "no cut-off") and "
+                        + "\(record.retentionYears.map { "\($0) years" } ?? "no retention period")")
+            }
+            if afterCutOff > 0 {
+                problems.append(
+                    "\(erasure) erased the payloads of \(afterCutOff) events that happened at or after its cut-off "
+                        + "\(row.cutOff): within the retention period")
             }
         }
         let unrecorded = try await client.query(
