@@ -7,7 +7,8 @@ import PostgresNIO
 ///
 /// Checks, and reports the first that fails: the append-only triggers of `audit_events`, `audit_seals`,
 /// `audit_checkpoints` and `decisions` are enabled and the application role owns none of these tables;
-/// every event older than the sealing window is sealed; then, through `AuditLog.LogVerifier`: the
+/// every event older than the sealing window, and every event written more than ``sealingGrace`` ago,
+/// is sealed; then, through `AuditLog.LogVerifier`: the
 /// sequence has no gaps, each event's canonical encoding gives the leaf hash stored when it was sealed,
 /// each payload gives its hash, each checkpoint's signature holds and its root is the tree over the
 /// events before it, and each checkpoint extends the one before; that every erasure of payloads
@@ -32,6 +33,8 @@ struct AuditVerification: Sendable {
     /// should see that it is moving.
     var progress: (@Sendable (_ checked: UInt64, _ of: UInt64) -> Void)?
     var progressInterval: Duration = .seconds(10)
+    /// How long an event may wait for the sealer before verify calls it stalled (``unsealedBeyondGrace``).
+    var sealingGrace: Duration = .seconds(300)
 
     struct Report: Sendable {
         var problems: [String]
@@ -134,7 +137,29 @@ struct AuditVerification: Sendable {
         if let unsealed, unsealed > 0 {
             problems.append("\(unsealed) audit events behind the sealing window were never sealed")
         }
+        if let stalled = try await unsealedBeyondGrace(logger: logger) { problems.append(stalled) }
         return problems
+    }
+
+    /// Events written more than ``sealingGrace`` ago (by the database's clock, `recorded_at`) and still
+    /// not sealed: every instance runs the sealer every few seconds, so these mean it stopped. The window
+    /// check above sees only events far behind the newest sealed one; a sealer that stopped a month ago
+    /// leaves nothing sealed after its last run, and without this verify would call the log complete.
+    private func unsealedBeyondGrace(logger: Logger) async throws -> String? {
+        let grace = Double(sealingGrace.components.seconds) + Double(sealingGrace.components.attoseconds) / 1e18
+        let rows = try await client.query(
+            """
+            SELECT count(*), min(e.occurred_at), min(e.recorded_at) FROM audit_events e
+            WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
+              AND e.recorded_at < now() - make_interval(secs => \(grace))
+            """, logger: logger)
+        for try await (count, oldest, recorded) in rows.decode((Int64, Date?, Date?).self) where count > 0 {
+            let seconds = Int(sealingGrace.components.seconds)
+            return "\(count) audit events written more than \(seconds) s ago are not sealed (the oldest happened at "
+                + "\(oldest.map { AuditTimestamp($0).description } ?? "?"), written at "
+                + "\(recorded.map { AuditTimestamp($0).description } ?? "?")): the sealer is not running"
+        }
+        return nil
     }
 
     /// The sealed events in log order through ``LogVerification``. An erased event whose row holds texts
