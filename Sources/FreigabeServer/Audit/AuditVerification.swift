@@ -6,9 +6,9 @@ import PostgresNIO
 /// `freigabe audit verify`: the whole decision log in the database against the public key.
 ///
 /// Checks, and reports the first that fails: the append-only triggers of `audit_events`, `audit_seals`,
-/// `audit_checkpoints` and `decisions` are enabled and the application role owns none of these tables;
-/// every event older than the sealing window, and every event written more than ``sealingGrace`` ago,
-/// is sealed; then, through `AuditLog.LogVerifier`: the
+/// `audit_checkpoints`, `decisions` and `audit_redactions` are the ones the migrations wrote, enabled
+/// (``AuditTriggerGuard``), and the application role owns none of these tables; every event older than
+/// the sealing window, and every event written more than ``sealingGrace`` ago, is sealed; then, through `AuditLog.LogVerifier`: the
 /// sequence has no gaps, each event's canonical encoding gives the leaf hash stored when it was sealed,
 /// each payload gives its hash, each checkpoint's signature holds and its root is the tree over the
 /// events before it, and each checkpoint extends the one before; that every erasure of payloads
@@ -92,28 +92,21 @@ struct AuditVerification: Sendable {
             eventsDuration: eventsDuration)
     }
 
-    /// Triggers enabled, tables not owned by the application role, nothing left unsealed.
+    /// Triggers as the migrations wrote them (``AuditTriggerGuard``), tables not owned by the
+    /// application role, nothing left unsealed.
     private func guardProblems(logger: Logger) async throws -> [String] {
         var problems: [String] = []
         let rows = try await client.query(
             """
-            SELECT c.relname, t.tgname, t.tgenabled::text, pg_get_userbyid(c.relowner)
-            FROM pg_class c LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND NOT t.tgisinternal
-            WHERE c.relname = ANY(\(Self.appendOnlyTables)) AND c.relkind = 'r'
-            ORDER BY c.relname, t.tgname
+            SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c
+            WHERE c.relname = ANY(\(Self.appendOnlyTables)) AND c.relkind = 'r' ORDER BY c.relname
             """, logger: logger)
-        var triggered: Set<String> = []
-        for try await (table, trigger, enabled, owner) in rows.decode((String, String?, String?, String).self) {
+        for try await (table, owner) in rows.decode((String, String).self) {
             if let appRole, owner == appRole {
                 problems.append("table \(table) is owned by the application role \(appRole)")
             }
-            guard let trigger, let enabled else { continue }
-            triggered.insert(table)
-            if enabled == "D" { problems.append("trigger \(trigger) on \(table) is disabled") }
         }
-        for table in Self.appendOnlyTables where !triggered.contains(table) {
-            problems.append("table \(table) has no append-only trigger")
-        }
+        problems += try await AuditTriggerGuard.problems(client, logger: logger)
         let keys = try await client.query(
             """
             SELECT t.relname, a.attname FROM pg_constraint c
