@@ -24,18 +24,35 @@ struct CaseFileCheck: Sendable {
         case changedSinceSealing
         /// The recorded leaf hash does not lead to the checkpoint's root: the stored tree was changed.
         case notInCheckpoint
+        /// Encodes to its recorded leaf hash, but the newest signed checkpoint cannot be read (or
+        /// contradicts its row), so nothing proves it is in the tree.
+        case checkpointUnreadable
+    }
+
+    /// The newest signed checkpoint as stored.
+    enum CheckpointState: Sendable {
+        /// None signed yet (no `audit.key_file`, or the sealer has not run).
+        case none
+        /// The signed note, with its parsed content, whose tree size is the row's.
+        case readable(note: String, content: Checkpoint)
+        /// There is one, but its note is not a signed checkpoint, or it names another tree size than its
+        /// row: the stored checkpoints were changed. Not "none yet": nothing can be proven with it.
+        case unreadable(note: String)
     }
 
     struct Result: Sendable {
         var events: [(event: SealedEvent, status: EventStatus)]
         /// The newest signed checkpoint as stored (C2SP signed note), with its parsed content.
-        var checkpoint: (note: String, content: Checkpoint)?
+        var checkpoint: CheckpointState
         /// Events of the request written but not sealed yet (the sealer runs every second).
         var unsealedCount: Int
         /// More events than one page holds: only the first ``CaseFileCheck/maximumEvents`` are checked.
         var truncated: Bool
 
-        var holds: Bool { events.allSatisfy { $0.status == .proven || $0.status == .sealedAfterCheckpoint } }
+        var holds: Bool {
+            if case .unreadable = checkpoint { return false }
+            return events.allSatisfy { $0.status == .proven || $0.status == .sealedAfterCheckpoint }
+        }
     }
 
     static let maximumEvents = AuditQuery.maximumPageSize
@@ -45,13 +62,19 @@ struct CaseFileCheck: Sendable {
         filter.requestID = id
         let page = try await query.page(filter, limit: Self.maximumEvents, logger: logger)
         let unsealed = try await query.unsealedCount(request: id, logger: logger)
-        var checkpoint: (note: String, content: Checkpoint)?
+        var checkpoint = CheckpointState.none
         var proofs: ProofSource?
-        if let (treeSize, note) = try await query.latestSignedCheckpoint(logger: logger),
-            let content = try? Checkpoint(noteText: try SignedNote(parsing: note).text),
-            content.treeSize == treeSize
-        {
-            checkpoint = (note, content)
+        if let (treeSize, note) = try await query.latestSignedCheckpoint(logger: logger) {
+            guard let content = try? Checkpoint(noteText: try SignedNote(parsing: note).text),
+                content.treeSize == treeSize
+            else {
+                checkpoint = .unreadable(note: note)
+                return Result(
+                    events: page.events.map { event in
+                        (event, Self.leafHolds(event) ? .checkpointUnreadable : .changedSinceSealing)
+                    }, checkpoint: checkpoint, unsealedCount: unsealed, truncated: page.nextAfter != nil)
+            }
+            checkpoint = .readable(note: note, content: content)
             if page.events.contains(where: { $0.sequence < treeSize }) {
                 let tree = try await query.tiledTree(size: treeSize, logger: logger)
                 // A stored tree that does not rebuild the signed root proves nothing about any event.
@@ -60,14 +83,13 @@ struct CaseFileCheck: Sendable {
                 }
             }
         }
-        var encoder = AuditEventEncoder()
         var events: [(event: SealedEvent, status: EventStatus)] = []
         for event in page.events {
-            guard encoder.leafHash(of: event.leaf) == event.leafHash else {
+            guard Self.leafHolds(event) else {
                 events.append((event, .changedSinceSealing))
                 continue
             }
-            guard let content = checkpoint?.content, event.sequence < content.treeSize else {
+            guard case .readable(_, let content) = checkpoint, event.sequence < content.treeSize else {
                 events.append((event, .sealedAfterCheckpoint))
                 continue
             }
@@ -84,6 +106,12 @@ struct CaseFileCheck: Sendable {
         }
         return Result(
             events: events, checkpoint: checkpoint, unsealedCount: unsealed, truncated: page.nextAfter != nil)
+    }
+
+    /// The event as stored now encodes to the leaf hash recorded when it was sealed.
+    static func leafHolds(_ event: SealedEvent) -> Bool {
+        var encoder = AuditEventEncoder()
+        return encoder.leafHash(of: event.leaf) == event.leafHash
     }
 }
 

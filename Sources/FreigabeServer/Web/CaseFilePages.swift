@@ -43,6 +43,8 @@ struct CaseFilePages: Sendable {
         var truncated: String?
         var checkpointNote: String?
         var checkpointSummary: String?
+        /// The newest signed checkpoint as stored, when it cannot be read or contradicts its row.
+        var checkpointUnreadable: String?
     }
 
     func add(to group: RouterGroup<AppRequestContext>) {
@@ -110,6 +112,9 @@ struct CaseFilePages: Sendable {
         }
         let uncovered = proof.events.count(where: { $0.status == .sealedAfterCheckpoint })
         switch (proof.holds && !page.inconsistent, uncovered) {
+        case (false, _) where proof.checkpoint.isUnreadable:
+            page.verdict = text("case_file.verdict_checkpoint_unreadable")
+            page.verdictClass = "warning"
         case (false, _):
             page.verdict = text("case_file.verdict_broken")
             page.verdictClass = "warning"
@@ -126,14 +131,19 @@ struct CaseFilePages: Sendable {
         if proof.truncated {
             page.truncated = text("case_file.truncated", ["count": String(CaseFileCheck.maximumEvents)])
         }
-        if let checkpoint = proof.checkpoint {
-            page.checkpointNote = checkpoint.note
+        switch proof.checkpoint {
+        case .none:
+            break
+        case .readable(let note, let content):
+            page.checkpointNote = note
             page.checkpointSummary = text(
                 "case_file.checkpoint_summary",
                 [
-                    "size": String(checkpoint.content.treeSize),
-                    "time": checkpoint.content.time.map { text.dateTime($0.date) } ?? "–",
+                    "size": String(content.treeSize),
+                    "time": content.time.map { text.dateTime($0.date) } ?? "–",
                 ])
+        case .unreadable(let note):
+            page.checkpointUnreadable = note
         }
         return page
     }
@@ -176,6 +186,14 @@ extension CaseFileCheck.EventStatus {
         case .sealedAfterCheckpoint: "after_checkpoint"
         case .changedSinceSealing: "changed"
         case .notInCheckpoint: "not_in_checkpoint"
+        case .checkpointUnreadable: "checkpoint_unreadable"
         }
+    }
+}
+
+extension CaseFileCheck.CheckpointState {
+    var isUnreadable: Bool {
+        if case .unreadable = self { return true }
+        return false
     }
 }

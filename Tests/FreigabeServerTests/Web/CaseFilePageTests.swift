@@ -138,4 +138,62 @@ struct CaseFilePageTests {
             #expect(!page.html.contains("<script>"))
         }
     }
+
+    /// The newest signed checkpoint as the owner can leave it: a note that is no signed checkpoint, or a
+    /// real note under a row of another tree size. Neither is "no checkpoint yet".
+    @Test("an unreadable or inconsistent newest checkpoint is called broken, not missing; none yet is still none")
+    func brokenCheckpointIsNotMissing() async throws {
+        try await WebFixture.with { fixture, client in
+            let view = try await Self.sealedRequest(fixture)
+            let path = "/pruefung/antraege/\(view.id.uuidString)"
+            let alex = Browser(client)
+            try await alex.login("alex")
+            let (size, note) = try #require(
+                try await AuditQuery(client: fixture.store.app).latestSignedCheckpoint(logger: fixture.store.logger))
+            let broken = "Achtung: Der neueste signierte Checkpoint ist unlesbar"
+            let none = "Es gibt noch keinen signierten Checkpoint"
+            #expect(!(try await alex.get(path).html.contains(broken)))
+
+            func storeCheckpoint(size: UInt64, note: String) async throws {
+                try await fixture.store.admin.query(
+                    """
+                    INSERT INTO audit_checkpoints (tree_size, root_hash, frontier, signed_note, created_at)
+                    VALUES (\(Int64(size)), decode(repeat('00', 32), 'hex'), '[]', \(note), now())
+                    """, logger: fixture.store.logger)
+            }
+            // The real note under a larger tree size: the row and the note disagree.
+            try await storeCheckpoint(size: size + 1000, note: note)
+            var page = try await alex.get(path)
+            #expect(page.status == 200)
+            #expect(page.html.contains(broken), "\(page.html)")
+            #expect(!page.html.contains(none))
+            #expect(!page.html.contains(Self.proven))
+            #expect(page.html.contains("Nicht bewiesen: der Checkpoint ist unlesbar"))
+            #expect(!page.html.contains("noch von keinem signierten Checkpoint erfasst"))
+
+            // A note that is no signed checkpoint at all, with markup: shown as stored, as text.
+            try await storeCheckpoint(size: size + 2000, note: "<b>kein Checkpoint</b>\n")
+            page = try await alex.get(path)
+            #expect(page.html.contains(broken))
+            #expect(!page.html.contains(none))
+            #expect(page.html.contains("So ist er gespeichert:"))
+            #expect(page.html.contains("&lt;b&gt;kein Checkpoint&lt;/b&gt;"))
+            #expect(!page.html.contains("<b>kein Checkpoint"))
+
+            // In English too.
+            alex.language = "en"
+            #expect(try await alex.get(path).html.contains("Warning: the newest signed checkpoint cannot be read"))
+        }
+        // Without a key nothing is signed: that is "none yet", with its calm text.
+        try await WebFixture.with { fixture, client in
+            let (created, _) = try await DecisionLinkTests.prepare(fixture)
+            _ = try await AuditSealer(client: fixture.store.app, signer: nil, checkpointFile: nil)
+                .sealAll(now: fixture.clock.now(), logger: fixture.store.logger)
+            let alex = Browser(client)
+            try await alex.login("alex")
+            let page = try await alex.get("/pruefung/antraege/\(created.id.uuidString)")
+            #expect(page.html.contains("Es gibt noch keinen signierten Checkpoint"))
+            #expect(!page.html.contains("Achtung"))
+        }
+    }
 }
