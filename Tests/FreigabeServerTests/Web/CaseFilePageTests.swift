@@ -138,7 +138,6 @@ struct CaseFilePageTests {
             #expect(!page.html.contains("<script>"))
         }
     }
-
     /// The newest signed checkpoint as the owner can leave it: a note that is no signed checkpoint, or a
     /// real note under a row of another tree size. Neither is "no checkpoint yet".
     @Test("an unreadable or inconsistent newest checkpoint is called broken, not missing; none yet is still none")
@@ -194,6 +193,57 @@ struct CaseFilePageTests {
             let page = try await alex.get("/pruefung/antraege/\(created.id.uuidString)")
             #expect(page.html.contains("Es gibt noch keinen signierten Checkpoint"))
             #expect(!page.html.contains("Achtung"))
+        }
+    }
+
+    /// The engine logs why a step was skipped as a code; the auditors' pages show the request page's words,
+    /// and the offices of auditors and administrators by name.
+    @Test("skipped steps and the auditor's role read as words on the log and the Verfahrensakte, in both languages")
+    func codesReadAsWords() async throws {
+        try await WebFixture.with { fixture, client in
+            let view = try await Self.sealedRequest(fixture)
+            // Sina owns the parking data and stewards its domain: the steward step is skipped in Personalunion.
+            let parking = try await fixture.store.shared("parkraumbelegung", at: fixture.clock.now())
+            _ = try await fixture.store.decide(parking, by: People.sina, at: fixture.clock.now())
+            let path = "/pruefung/antraege/\(view.id.uuidString)"
+            let alex = Browser(client)
+            try await alex.login("alex")
+            _ = try await alex.get(path)
+            _ = try await alex.get("/pruefung/antraege/\(parking.id.uuidString)")
+            _ = try await AuditSealer(client: fixture.store.app, signer: AuditSealTests.signer, checkpointFile: nil)
+                .sealAll(now: fixture.clock.now(), logger: fixture.store.logger)
+            var skipped: [String] = []
+            for try await code in try await fixture.store.admin.query(
+                "SELECT DISTINCT comment FROM audit_events WHERE event = 'step_skipped' ORDER BY 1",
+                logger: fixture.store.logger
+            ).decode(String.self) {
+                skipped.append(code)
+            }
+            #expect(skipped == ["condition_not_met", "personal_union"], "the log holds both codes")
+
+            let log = try await alex.get("/pruefung")
+            let caseFile = try await alex.get(path)
+            let parkingFile = try await alex.get("/pruefung/antraege/\(parking.id.uuidString)")
+            for page in [log, caseFile, parkingFile] {
+                #expect(page.status == 200)
+                #expect(!page.html.contains("condition_not_met"))
+                #expect(!page.html.contains("personal_union"))
+                #expect(!page.html.contains("(auditor)"))
+            }
+            #expect(log.html.contains("die Voraussetzung dieses Schritts trifft auf den Antrag nicht zu"))
+            #expect(log.html.contains("mit dem vorigen Schritt in Personalunion entschieden"))
+            #expect(parkingFile.html.contains("die Voraussetzung dieses Schritts trifft auf den Antrag nicht zu"))
+            #expect(parkingFile.html.contains("mit dem vorigen Schritt in Personalunion entschieden"))
+            #expect(log.html.contains("alex (Prüfer/in)"))
+            #expect(caseFile.html.contains("alex (Prüfer/in)"))
+
+            alex.language = "en"
+            let english = try await alex.get("/pruefung")
+            #expect(english.html.contains("decided together with the previous step (same person)"))
+            #expect(
+                english.html.contains("this step&#39;s condition does not apply to the request")
+                    || english.html.contains("this step's condition does not apply to the request"))
+            #expect(english.html.contains("alex (Auditor)"))
         }
     }
 }
