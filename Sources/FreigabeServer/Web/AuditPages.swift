@@ -226,6 +226,7 @@ struct AuditPages: Sendable {
         var who = stored.actor ?? text("audit.system")
         if let role = stored.role { who += " (" + text.role(role) + ")" }
         if let principal = stored.actingFor { who += " – " + text("decision.acting_for", ["principal": principal]) }
+        if stored.asEscalation { who += " – " + text("decision.as_escalation") }
         let details = (try? StoredJSON.decode([String: JSONValue].self, from: stored.details)) ?? [:]
         func detail(_ key: String) -> String? {
             guard case .string(let value)? = details[key] else { return nil }
