@@ -44,10 +44,17 @@ struct CaseFileCheck: Sendable {
         var events: [(event: SealedEvent, status: EventStatus)]
         /// The newest signed checkpoint as stored (C2SP signed note), with its parsed content.
         var checkpoint: CheckpointState
-        /// Events of the request written but not sealed yet (the sealer runs every second).
+        /// Events of the request written but not sealed yet (the sealer runs every second), reads
+        /// (`audit_read`) left out: the read that opened this page is always among them.
         var unsealedCount: Int
         /// More events than one page holds: only the first ``CaseFileCheck/maximumEvents`` are checked.
         var truncated: Bool
+        /// The request's last submission or resubmission, checked like ``events``, read on its own so that
+        /// a cut list never hides it (what was asked is shown from it).
+        var lastSubmission: (event: SealedEvent, status: EventStatus)?
+        /// How often auditors and administrators read the request (`audit_read`, this read included): those
+        /// events are counted, not listed, so that reading a request never pushes its decisions off the page.
+        var readCount = 0
 
         var holds: Bool {
             if case .unreadable = checkpoint { return false }
@@ -57,11 +64,30 @@ struct CaseFileCheck: Sendable {
 
     static let maximumEvents = AuditQuery.maximumPageSize
 
+    /// The events listed: what the engine and the security checks logged, not who read the request.
+    static let listedEvents = AuditEvent.allCases.filter { $0 != .auditRead }
+
     func check(request id: UUID, logger: Logger) async throws -> Result {
         var filter = AuditFilter()
         filter.requestID = id
+        filter.eventTypes = Self.listedEvents
         let page = try await query.page(filter, limit: Self.maximumEvents, logger: logger)
+        filter.eventTypes = [.submitted, .resubmitted]
+        let submission = try await query.page(filter, limit: 1, order: .newest, logger: logger).events.first
         let unsealed = try await query.unsealedCount(request: id, logger: logger)
+        let reads = try await query.readCount(request: id, logger: logger)
+        // The submission is proven with the listed events, against the same tree (read once).
+        let extra = submission.map { [$0] } ?? []
+        var result = try await check(
+            page: AuditPage(events: page.events + extra, nextAfter: page.nextAfter), unsealed: unsealed,
+            logger: logger)
+        if !extra.isEmpty { result.lastSubmission = result.events.removeLast() }
+        result.readCount = reads
+        return result
+    }
+
+    /// Each event of `page` against its leaf hash and the newest signed checkpoint.
+    private func check(page: AuditPage, unsealed: Int, logger: Logger) async throws -> Result {
         var checkpoint = CheckpointState.none
         var proofs: ProofSource?
         if let (treeSize, note) = try await query.latestSignedCheckpoint(logger: logger) {
@@ -116,12 +142,25 @@ struct CaseFileCheck: Sendable {
 }
 
 extension AuditQuery {
-    /// Events of request `id` that have no place in the tree yet.
+    /// Events of request `id` that have no place in the tree yet, reads (`audit_read`) left out: the
+    /// Verfahrensakte records its own read just before it asks.
     func unsealedCount(request id: UUID, logger: Logger) async throws -> Int {
         let rows = try await client.query(
             """
             SELECT count(*) FROM audit_events e
-            WHERE e.request_id = \(id) AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
+            WHERE e.request_id = \(id) AND e.event <> \(AuditEvent.auditRead.rawValue)
+              AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
+            """, logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// How often request `id` was read by auditors and administrators (`audit_read`), sealed or not.
+    func readCount(request id: UUID, logger: Logger) async throws -> Int {
+        let rows = try await client.query(
+            """
+            SELECT count(*) FROM audit_events e
+            WHERE e.request_id = \(id) AND e.event = \(AuditEvent.auditRead.rawValue)
             """, logger: logger)
         for try await count in rows.decode(Int.self) { return count }
         return 0

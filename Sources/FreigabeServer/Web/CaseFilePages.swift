@@ -41,6 +41,9 @@ struct CaseFilePages: Sendable {
         var events: [EventRow]
         var unsealed: String?
         var truncated: String?
+        /// How often the request was read (``CaseFileCheck/Result/readCount``), and where those reads are listed.
+        var reads: String?
+        var readsHref: String?
         var checkpointNote: String?
         var checkpointSummary: String?
         /// The newest signed checkpoint as stored, when it cannot be read or contradicts its row.
@@ -131,6 +134,10 @@ struct CaseFilePages: Sendable {
         if proof.truncated {
             page.truncated = text("case_file.truncated", ["count": String(CaseFileCheck.maximumEvents)])
         }
+        if proof.readCount > 0 {
+            page.reads = text("case_file.reads", ["count": String(proof.readCount)])
+            page.readsHref = "/pruefung?request=\(id.uuidString)&type=\(AuditEvent.auditRead.rawValue)"
+        }
         switch proof.checkpoint {
         case .none:
             break
@@ -150,11 +157,12 @@ struct CaseFilePages: Sendable {
 }
 
 extension CaseFilePages {
-    /// The details the request's last submission or resubmission logged (`details.request`), from an event
-    /// still as sealed and not erased, with a sentence naming that event; nil when there is none.
+    /// The details the request's last submission or resubmission logged (`details.request`), from that event
+    /// (``CaseFileCheck/Result/lastSubmission``, read on its own) when it is still as sealed and not erased,
+    /// with a sentence naming it; nil otherwise.
     static func stated(_ proof: CaseFileCheck.Result, text: PageText) -> ([RequestPage.Row], String)? {
-        for (event, status) in proof.events.reversed()
-        where event.stored.row.event == .submitted || event.stored.row.event == .resubmitted {
+        if let submission = proof.lastSubmission {
+            let (event, status) = submission
             guard status == .proven || status == .sealedAfterCheckpoint, event.redaction == nil,
                 let payload = try? StoredJSON.decode([String: JSONValue].self, from: event.stored.row.details),
                 let logged = payload["request"], let details = RequestDetails(logged: logged)

@@ -235,7 +235,7 @@ struct CaseFilePageTests {
             #expect(parkingFile.html.contains("die Voraussetzung dieses Schritts trifft auf den Antrag nicht zu"))
             #expect(parkingFile.html.contains("mit dem vorigen Schritt in Personalunion entschieden"))
             #expect(log.html.contains("alex (Prüfer/in)"))
-            #expect(caseFile.html.contains("alex (Prüfer/in)"))
+            // The Verfahrensakte counts reads instead of listing them (readsDoNotCrowdOutDecisions).
 
             alex.language = "en"
             let english = try await alex.get("/pruefung")
@@ -244,6 +244,52 @@ struct CaseFilePageTests {
                 english.html.contains("this step&#39;s condition does not apply to the request")
                     || english.html.contains("this step's condition does not apply to the request"))
             #expect(english.html.contains("alex (Auditor)"))
+        }
+    }
+    /// Every read of a case file is an event of its request: a request read often had its oldest 1,000
+    /// events listed, reads among them, and its latest decisions cut off. Reads are counted, not listed;
+    /// what was asked comes from the last (re)submission, read on its own; this read is not "unsealed".
+    @Test("after 1,100 reads a resubmission is listed and what was asked comes from it; reads are counted")
+    func readsDoNotCrowdOutDecisions() async throws {
+        try await WebFixture.with { fixture, client in
+            let (created, _) = try await DecisionLinkTests.prepare(fixture)
+            let logger = fixture.store.logger
+            _ = try await fixture.service.decide(
+                requestID: created.id, decision: .requestChanges(question: "Welche Hochschule?"), branch: nil,
+                caller: People.otto, now: fixture.clock.now(), logger: logger)
+            try await fixture.store.admin.query(
+                """
+                INSERT INTO audit_events (occurred_at, actor, role, request_id, dataset_id, event, details)
+                SELECT \(fixture.clock.now()), 'alex', 'auditor', \(created.id), 'baumkataster', 'audit_read',
+                       '{"view": "case_file", "via": "web"}'
+                FROM generate_series(1, 1100)
+                """, logger: logger)
+            _ = try await fixture.service.resubmit(
+                requestID: created.id,
+                changes: Resubmission(
+                    comment: "Hochschule Musterstadt",
+                    changes: RequestDetails.Patch(
+                        values: RequestDetails(purpose: "Stadtklima, Projekt KlimaGrün"), given: [.purpose])),
+                caller: People.anna, now: fixture.clock.now().addingTimeInterval(60), logger: logger)
+            _ = try await AuditSealer(client: fixture.store.app, signer: AuditSealTests.signer, checkpointFile: nil)
+                .sealAll(now: fixture.clock.now(), logger: logger)
+
+            let alex = Browser(client)
+            try await alex.login("alex")
+            let page = try await alex.get("/pruefung/antraege/\(created.id.uuidString)")
+            #expect(page.status == 200)
+            #expect(page.html.contains("<td>Erneut eingereicht"), "the resubmission is listed")
+            #expect(page.html.contains("Hochschule Musterstadt"))
+            #expect(!page.html.contains("<td>Protokoll gelesen (Prüfung)"), "reads are not listed")
+            #expect(!page.html.contains("Es werden nur die ersten"), "nothing cut")
+            #expect(page.html.contains("Stadtklima, Projekt KlimaGrün"), "what was asked, from the resubmission")
+            #expect(page.html.contains("(Erneut eingereicht, "), "the stated source names the resubmission")
+            #expect(page.html.contains("diesen Antrag 1101-mal gelesen"), "1,100 reads and this one")
+            #expect(
+                page.html.contains(
+                    "href=\"/pruefung?request=\(created.id.uuidString)&amp;type=audit_read\""))
+            #expect(!page.html.contains("noch nicht versiegelt"), "this read is not an unsealed event of the request")
+            #expect(page.html.contains("Alle versiegelten Ereignisse dieses Antrags sind unverändert"))
         }
     }
 }
