@@ -118,6 +118,91 @@ extension AuditTimestamp {
     }
 }
 
+// MARK: - Times inside JSON details
+
+extension AuditTimestamp {
+    /// Parses a time as PostgreSQL writes a `timestamptz` into JSON (`jsonb_build_object`, `to_jsonb`):
+    /// `YYYY-MM-DDThh:mm:ss`, an optional fraction of 1–6 digits, and `Z` or the session's offset
+    /// `±hh`, `±hh:mm` or `±hh:mm:ss`. Read, for instance, from a `payloads_redacted` event's
+    /// `details.erased_before`, which carries the offset of the session that wrote it. nil for anything
+    /// else (also years outside 0000–9999 and `BC`).
+    init?(jsonTimestamp text: String) {
+        let bytes = Array(text.utf8)
+        var index = 0
+        func number(_ width: Int) -> Int64? {
+            guard index + width <= bytes.count else { return nil }
+            var value: Int64 = 0
+            for byte in bytes[index..<(index + width)] {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+                value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+            }
+            index += width
+            return value
+        }
+        func literal(_ character: Character) -> Bool {
+            guard index < bytes.count, bytes[index] == character.asciiValue else { return false }
+            index += 1
+            return true
+        }
+        guard let year = number(4), literal("-"), let month = number(2), literal("-"), let day = number(2),
+            literal("T"), let hour = number(2), literal(":"), let minute = number(2), literal(":"),
+            let second = number(2),
+            (1...12).contains(month), (1...CivilDate.daysIn(month: month, year: year)).contains(day),
+            hour < 24, minute < 60, second < 60
+        else { return nil }
+        var fraction: Int64 = 0
+        if literal(".") {
+            var digits = 0
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+                guard digits < 6 else { return nil }
+                fraction = fraction * 10 + Int64(bytes[index] - UInt8(ascii: "0"))
+                digits += 1
+                index += 1
+            }
+            guard digits > 0 else { return nil }
+            for _ in digits..<6 { fraction *= 10 }
+        }
+        var offsetSeconds: Int64 = 0
+        if !literal("Z") {
+            let sign: Int64
+            if literal("+") {
+                sign = 1
+            } else if literal("-") {
+                sign = -1
+            } else {
+                return nil
+            }
+            guard let hours = number(2), hours < 16 else { return nil }
+            var minutes: Int64 = 0
+            var seconds: Int64 = 0
+            if literal(":") {
+                guard let value = number(2), value < 60 else { return nil }
+                minutes = value
+                if literal(":") {
+                    guard let value = number(2), value < 60 else { return nil }
+                    seconds = value
+                }
+            }
+            offsetSeconds = sign * ((hours * 60 + minutes) * 60 + seconds)
+        }
+        guard index == bytes.count else { return nil }
+        let days = CivilDate.daysSinceEpoch(year: year, month: month, day: day)
+        let local = days * Self.microsecondsPerDay + ((hour * 60 + minute) * 60 + second) * 1_000_000 + fraction
+        self.init(microsecondsSinceEpoch: local - offsetSeconds * 1_000_000)
+    }
+
+    /// The same time of day `years` calendar years earlier in UTC; 29 February becomes 28 February.
+    func subtractingYears(_ years: Int) -> AuditTimestamp {
+        let days = microsecondsSinceEpoch.floorDivided(by: Self.microsecondsPerDay)
+        let ofDay = microsecondsSinceEpoch - days * Self.microsecondsPerDay
+        let (year, month, day) = CivilDate.from(daysSinceEpoch: days)
+        let earlier = year - Int64(years)
+        let earlierDays = CivilDate.daysSinceEpoch(
+            year: earlier, month: month, day: min(day, CivilDate.daysIn(month: month, year: earlier)))
+        return AuditTimestamp(microsecondsSinceEpoch: earlierDays * Self.microsecondsPerDay + ofDay)
+    }
+}
+
 extension AuditTimestamp: CustomStringConvertible {
     public var description: String { rfc3339 ?? "\(microsecondsSinceEpoch) µs since 1970" }
 }

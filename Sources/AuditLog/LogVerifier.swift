@@ -165,7 +165,9 @@ public struct LogVerification: Sendable {
             guard payload.hash(reusing: &payloadBuffer) == verifiable.event.payloadHash else {
                 return .payloadHashMismatch(position: position)
             }
-            if verifiable.event.type == ErasureRecord.eventType, let record = ErasureRecord(payload, at: position) {
+            if verifiable.event.type == ErasureRecord.eventType,
+                let record = ErasureRecord(payload, at: position, occurredAt: verifiable.event.occurredAt)
+            {
                 erasureRecords[
                     Redaction(redactedAt: verifiable.event.occurredAt, redactedBy: verifiable.event.actor ?? ""),
                     default: []
@@ -174,7 +176,8 @@ public struct LogVerification: Sendable {
         case .redacted(let redaction):
             redacted += 1
             redactions[redaction, default: 0] += 1
-            erasedEvents[redaction, default: ErasedEvents(first: position)].last = position
+            erasedEvents[redaction, default: ErasedEvents(first: position, at: verifiable.event.occurredAt)]
+                .add(position, at: verifiable.event.occurredAt)
         }
         let leafHash = encoder.leafHash(of: verifiable.event)
         if let recorded = verifiable.recordedLeafHash, recorded != leafHash {
@@ -226,12 +229,27 @@ public struct LogVerification: Sendable {
     /// its payload, which is never erased). Every marker must name such an event after all the events it
     /// marks, and that event's count must be theirs; read from a later frontier (an export's tail), some
     /// of the events it erased may lie before the start, so there it must be at least theirs.
+    ///
+    /// The count alone would let whoever controls the database erase yesterday's rejection reason and
+    /// append a record of their own. So the record must also state the cut-off and the retention period
+    /// (`erased_before`, `retention_years`, as `audit_redact` writes them), the cut-off must lie at least
+    /// the retention period before the record (``ErasureRecord/cutOffProblem``), and every event the
+    /// erasure marks must have happened before the cut-off.
     private func erasureProblem() -> VerificationFailure? {
         guard requiresErasureRecords else { return nil }
         for (redaction, events) in erasedEvents.sorted(by: { $0.value.first < $1.value.first }) {
             let records = erasureRecords[redaction] ?? []
             guard let recorded = records.last, recorded.position > events.last else {
                 return .erasureNotRecorded(position: events.first)
+            }
+            for record in records {
+                if let problem = record.cutOffProblem { return problem }
+            }
+            // Several records of one erasure (same time and uid) are not written by `audit_redact`; should
+            // there be any, the latest cut-off among them is the most any of them allowed.
+            let cutOff = records.compactMap(\.erasedBefore).max()
+            if let cutOff, events.latest >= cutOff {
+                return .erasedAfterCutOff(position: events.latestPosition, erasedBefore: cutOff)
             }
             let stated = records.reduce(UInt64(0)) { $0 + $1.eventCount }
             let marked = redactions[redaction] ?? 0
@@ -280,34 +298,85 @@ public struct VerificationSummary: Sendable, Hashable {
     public var uncoveredEventCount: UInt64 { treeSize - coveredSize }
 }
 
-/// The first and last position of the events one erasure marker names.
+/// The first and last position of the events one erasure marker names, and the newest of them.
 private struct ErasedEvents {
     var first: UInt64
     var last: UInt64
+    /// The latest `occurred_at` of these events, and where that event is.
+    var latest: AuditTimestamp
+    var latestPosition: UInt64
 
-    init(first: UInt64) {
+    init(first: UInt64, at time: AuditTimestamp) {
         self.first = first
         self.last = first
+        self.latest = time
+        self.latestPosition = first
+    }
+
+    mutating func add(_ position: UInt64, at time: AuditTimestamp) {
+        last = position
+        if time > latest {
+            latest = time
+            latestPosition = position
+        }
     }
 }
 
-/// A `payloads_redacted` event: where it is and how many events it says it erased (its payload's
-/// `details`, written by the database function `audit_redact`).
-struct ErasureRecord {
-    static let eventType = "payloads_redacted"
+/// A `payloads_redacted` event: where it is, when it was written, how many events it says it erased and
+/// the cut-off and retention period it erased by (its payload's `details`, written by the database
+/// function `audit_redact`). The database's `audit verify` reads its events' details with it too: one
+/// rule for both.
+public struct ErasureRecord: Sendable, Hashable {
+    public static let eventType = "payloads_redacted"
 
-    var position: UInt64
-    var eventCount: UInt64
+    public var position: UInt64
+    public var occurredAt: AuditTimestamp
+    public var eventCount: UInt64
+    /// `details.erased_before`; nil when missing or not a time.
+    public var erasedBefore: AuditTimestamp?
+    /// `details.retention_years`; nil when missing.
+    public var retentionYears: Int?
 
     /// nil when the payload holds no count (then the erasure it would record is not on record).
-    init?(_ payload: AuditPayload, at position: UInt64) {
+    init?(_ payload: AuditPayload, at position: UInt64, occurredAt: AuditTimestamp) {
+        guard let text = payload.fields["details"] else { return nil }
+        self.init(details: text, at: position, occurredAt: occurredAt)
+    }
+
+    /// From the event's `details` as JSON text; nil when it holds no count.
+    public init?(details text: String, at position: UInt64, occurredAt: AuditTimestamp) {
         struct Details: Decodable {
             var event_count: UInt64
+            var erased_before: String?
+            var retention_years: Int?
         }
-        guard let text = payload.fields["details"],
-            let details = try? JSONDecoder().decode(Details.self, from: Data(text.utf8))
-        else { return nil }
+        guard let details = try? JSONDecoder().decode(Details.self, from: Data(text.utf8)) else { return nil }
         self.position = position
+        self.occurredAt = occurredAt
         self.eventCount = details.event_count
+        self.erasedBefore = details.erased_before.flatMap(AuditTimestamp.init(jsonTimestamp:))
+        self.retentionYears = details.retention_years
     }
+
+    /// What is wrong with the cut-off the record states: none or none readable, no retention period or
+    /// one outside 1–100 years (what `audit_redact` accepts), or a cut-off within the retention period
+    /// before the record, which also covers a cut-off after it (an erasure cannot reach events that
+    /// happen after it). The database subtracts the years in its session's time zone; a day's slack
+    /// takes in what that, and a 29 February, can move.
+    public var cutOffProblem: VerificationFailure? {
+        guard let erasedBefore, let retentionYears, (1...100).contains(retentionYears) else {
+            return .erasureCutOffMissing(position: position)
+        }
+        let latestAllowed = occurredAt.subtractingYears(retentionYears)
+        guard erasedBefore <= occurredAt,
+            erasedBefore.microsecondsSinceEpoch <= latestAllowed.microsecondsSinceEpoch + Self.slack
+        else {
+            return .erasureWithinRetention(
+                position: position, erasedBefore: erasedBefore, retentionYears: retentionYears)
+        }
+        return nil
+    }
+
+    /// One day in microseconds.
+    static let slack: Int64 = 86_400_000_000
 }

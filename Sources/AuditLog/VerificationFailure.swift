@@ -39,6 +39,15 @@ public enum VerificationFailure: Error, Sendable, Hashable, CustomStringConverti
     /// The `payloads_redacted` event at this position says it erased `recorded` events; `marked` events
     /// carry its marker.
     case erasureCountMismatch(position: UInt64, recorded: UInt64, marked: UInt64)
+    /// The `payloads_redacted` event at this position names no readable cut-off (`erased_before`) or no
+    /// retention period of 1 to 100 years (`retention_years`): nothing says the erasure waited for it.
+    case erasureCutOffMissing(position: UInt64)
+    /// The `payloads_redacted` event at this position states a cut-off within the retention period before
+    /// itself (or after itself): payloads still to be kept were erased.
+    case erasureWithinRetention(position: UInt64, erasedBefore: AuditTimestamp, retentionYears: Int)
+    /// The event at this position carries the marker of an erasure whose cut-off it did not happen
+    /// before: a payload the erasure did not reach was erased.
+    case erasedAfterCutOff(position: UInt64, erasedBefore: AuditTimestamp)
 
     /// Where the fault is, for reports and tests.
     public var location: Location {
@@ -54,7 +63,9 @@ public enum VerificationFailure: Error, Sendable, Hashable, CustomStringConverti
             .eventRange(lastVerifiedSize..<treeSize)
         case .logShorterThanCheckpoint(_, _, let eventCount):
             .event(eventCount)
-        case .erasureNotRecorded(let position), .erasureCountMismatch(let position, _, _):
+        case .erasureNotRecorded(let position), .erasureCountMismatch(let position, _, _),
+            .erasureCutOffMissing(let position), .erasureWithinRetention(let position, _, _),
+            .erasedAfterCutOff(let position, _):
             .event(position)
         }
     }
@@ -100,6 +111,12 @@ public enum VerificationFailure: Error, Sendable, Hashable, CustomStringConverti
             "event at position \(position) is marked as erased, but no payloads_redacted event after it records that erasure (the payload was replaced by a made-up marker)"
         case .erasureCountMismatch(let position, let recorded, let marked):
             "the erasure recorded at position \(position) erased \(recorded) events, but \(marked) events carry its marker"
+        case .erasureCutOffMissing(let position):
+            "the erasure recorded at position \(position) states no cut-off (erased_before) or no retention period of 1 to 100 years (retention_years)"
+        case .erasureWithinRetention(let position, let erasedBefore, let years):
+            "the erasure recorded at position \(position) erased events up to \(erasedBefore), within the retention period of \(years) years before the erasure"
+        case .erasedAfterCutOff(let position, let erasedBefore):
+            "event at position \(position) is marked as erased, but it happened at or after its erasure's cut-off \(erasedBefore) (a payload the erasure did not reach was erased)"
         }
     }
 }

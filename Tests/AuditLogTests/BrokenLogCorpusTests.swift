@@ -66,6 +66,44 @@ struct BrokenLog: Sendable, CustomTestStringConvertible {
                 Redaction(
                     redactedAt: AuditTimestamp(microsecondsSinceEpoch: 1_451_606_400_000_000), redactedBy: "revision"))
         },
+        // The database owner's erasure inside the retention period: a two-month-old event's payload blanked,
+        // marked with an erasure of their own and a `payloads_redacted` record appended, which the sealer
+        // then seals and signs like any other event. Count, time and uid all fit.
+        BrokenLog(
+            name: "an event erased inside the retention period, the record naming no cut-off",
+            expected: { .erasureCutOffMissing(position: $0.at(100)) }
+        ) {
+            erasedByOwnRecord(&$0, $1, details: "")
+        },
+        BrokenLog(
+            name: "an event erased inside the retention period, the record's cut-off ten years back",
+            expected: { .erasedAfterCutOff(position: $0.at(55), erasedBefore: ownCutOff) }
+        ) {
+            erasedByOwnRecord(
+                &$0, $1, details: #", "erased_before": "2014-01-13T23:13:20+01:00", "retention_years": 10"#)
+        },
+        BrokenLog(
+            name: "an event erased inside the retention period, the record's cut-off at the erasure",
+            expected: {
+                .erasureWithinRetention(position: $0.at(100), erasedBefore: ownErasure.redactedAt, retentionYears: 10)
+            }
+        ) {
+            erasedByOwnRecord(
+                &$0, $1, details: #", "erased_before": "2024-01-13T23:13:20+01:00", "retention_years": 10"#)
+        },
+        BrokenLog(
+            name: "an event erased inside the retention period, the record's cut-off after the erasure, no retention",
+            expected: { .erasureCutOffMissing(position: $0.at(100)) }
+        ) {
+            erasedByOwnRecord(
+                &$0, $1, details: #", "erased_before": "2099-01-01T00:00:00+00:00", "retention_years": 0"#)
+        },
+        BrokenLog(
+            name: "an event erased inside the retention period, the record's cut-off not a time",
+            expected: { .erasureCutOffMissing(position: $0.at(100)) }
+        ) {
+            erasedByOwnRecord(&$0, $1, details: #", "erased_before": "2014-01-13", "retention_years": 10"#)
+        },
         BrokenLog(name: "one byte changed in one event", expected: { .leafHashMismatch(position: $0.at(55)) }) {
             $0.log.events[$1(55)].event.actor = $0.log.events[$1(55)].event.actor.map(oneByteChanged)
         },
@@ -241,6 +279,25 @@ struct BrokenLog: Sendable, CustomTestStringConvertible {
 
     static let redaction = Redaction(
         redactedAt: AuditTimestamp(microsecondsSinceEpoch: 2_050_000_000_000_000), redactedBy: "dsb")
+
+    /// The owner's own erasure, sixty days after the events (2024-01-13T22:13:20Z).
+    static let ownErasure = Redaction(
+        redactedAt: AuditTimestamp(microsecondsSinceEpoch: 1_705_184_000_000_000), redactedBy: "owner")
+    /// Ten years before it: what a record that passes the retention check must state.
+    static let ownCutOff = AuditTimestamp(microsecondsSinceEpoch: 1_389_651_200_000_000)
+
+    /// Event 55's payload erased under ``ownErasure``, its `payloads_redacted` record (with `details`
+    /// after the count) appended and sealed, and a checkpoint over it signed with the log's own key, as
+    /// the sealer does for anything in the table.
+    static func erasedByOwnRecord(_ attempt: inout Attempt, _ scale: Scale, details: String) {
+        let end = scale.at(100)
+        attempt.log.events[scale(55)].payload = .redacted(ownErasure)
+        var record = LogFixture.erasureRecord(at: end, ownErasure, count: 1, details: #""by": "owner""# + details)
+        record.recordedLeafHash = record.event.leafHash
+        attempt.log.events.append(record)
+        let sizes = scale.checkpointSizes + [end + 1]
+        attempt.log.checkpoints = LogFixture.signedCheckpoints(over: attempt.log.events, sizes: sizes)
+    }
 
     /// The text with its last byte raised by one ("user4" becomes "user5").
     static func oneByteChanged(_ text: String) -> String {

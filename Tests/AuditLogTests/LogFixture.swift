@@ -47,13 +47,16 @@ struct LogFixture {
     }
 
     /// The `payloads_redacted` event `audit redact` appends: at the erasure's time, by its uid, with the
-    /// count of events it erased in its payload's `details`.
-    static func erasureRecord(at sequence: UInt64, _ redaction: Redaction, count: Int) -> VerifiableEvent {
+    /// count of events it erased, the cut-off and the retention period in its payload's `details` (as
+    /// PostgreSQL writes them: the cut-off with the session's offset). The default cut-off lies a day
+    /// after the fixture's events, three years before the erasures the tests make.
+    static func erasureRecord(
+        at sequence: UInt64, _ redaction: Redaction, count: Int,
+        details: String = #""erased_before": "2023-11-16T00:00:00+01:00", "retention_years": 3"#
+    ) -> VerifiableEvent {
         let payload = AuditPayload(
             salt: Array(repeating: 3, count: 16),
-            fields: [
-                "details": #"{"event_count": \#(count), "redaction": 1, "erased_before": "2016-01-01T00:00:00+00:00"}"#
-            ])
+            fields: ["details": #"{"event_count": \#(count), "redaction": 1, \#(details)}"#])
         let event = AuditEvent(
             sequence: sequence, id: uuid(sequence, salt: 1), occurredAt: redaction.redactedAt,
             type: "payloads_redacted",

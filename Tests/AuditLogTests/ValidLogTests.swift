@@ -79,6 +79,81 @@ import Testing
         #expect(afterIt.verify() == .failure(.erasureNotRecorded(position: 30)))
     }
 
+    /// The `payloads_redacted` event's cut-off as PostgreSQL writes it into JSON (the session's offset, a
+    /// fraction of up to six digits): every erased event must lie before it, and it at least the
+    /// retention period before the erasure (a day's slack for the database's time zone). The newest
+    /// event `erasedLog` erases is at 2023-11-14T22:14:30.370319Z; its erasure at 2027-01-15T08:00:00Z
+    /// with three years' retention.
+    @Test(
+        "an erasure's cut-off is read in PostgreSQL's forms and bounds the erased events and the retention",
+        arguments: [
+            // Just after the newest erased event, in four spellings of the same offset.
+            (#""erased_before": "2023-11-14T23:14:30.37032+01:00", "retention_years": 3"#, nil),
+            (#""erased_before": "2023-11-14T22:14:30.370320Z", "retention_years": 3"#, nil),
+            (#""erased_before": "2023-11-14T23:14:30.37032+01", "retention_years": 3"#, nil),
+            (#""erased_before": "2023-11-14T21:44:30.37032-00:30:00", "retention_years": 3"#, nil),
+            // The latest cut-off three years (and a day) allow; a microsecond more is within the period.
+            (#""erased_before": "2024-01-16T08:00:00+00:00", "retention_years": 3"#, nil),
+            (
+                #""erased_before": "2024-01-16T08:00:00.000001+00:00", "retention_years": 3"#,
+                VerificationFailure.erasureWithinRetention(
+                    position: 58, erasedBefore: AuditTimestamp(microsecondsSinceEpoch: 1_705_392_000_000_001),
+                    retentionYears: 3)
+            ),
+            (
+                #""erased_before": "2024-01-16T08:00:00+00:00", "retention_years": 4"#,
+                .erasureWithinRetention(
+                    position: 58, erasedBefore: AuditTimestamp(microsecondsSinceEpoch: 1_705_392_000_000_000),
+                    retentionYears: 4)
+            ),
+            // Exactly at the newest erased event: it did not happen before the cut-off.
+            (
+                #""erased_before": "2023-11-14T23:14:30.370319+01:00", "retention_years": 3"#,
+                .erasedAfterCutOff(
+                    position: 57, erasedBefore: AuditTimestamp(microsecondsSinceEpoch: 1_700_000_070_370_319))
+            ),
+            // Not PostgreSQL's form, or no retention: no cut-off on record.
+            (#""erased_before": "2023-11-16", "retention_years": 3"#, .erasureCutOffMissing(position: 58)),
+            (
+                #""erased_before": "2023-11-16T00:00:00+01:00 ", "retention_years": 3"#,
+                .erasureCutOffMissing(position: 58)
+            ),
+            (
+                #""erased_before": "2023-11-16T00:00:00.1234567Z", "retention_years": 3"#,
+                .erasureCutOffMissing(position: 58)
+            ),
+            (#""erased_before": "2023-02-29T00:00:00Z", "retention_years": 3"#, .erasureCutOffMissing(position: 58)),
+            (
+                #""erased_before": "2023-11-16T00:00:00+0100", "retention_years": 3"#,
+                .erasureCutOffMissing(position: 58)
+            ),
+            (
+                #""erased_before": "2023-11-16T00:00:00.+01:00", "retention_years": 3"#,
+                .erasureCutOffMissing(position: 58)
+            ),
+            (#""erased_before": null, "retention_years": 3"#, .erasureCutOffMissing(position: 58)),
+            (#""erased_before": "2023-11-16T00:00:00+01:00""#, .erasureCutOffMissing(position: 58)),
+            (
+                #""erased_before": "2023-11-16T00:00:00+01:00", "retention_years": 101"#,
+                .erasureCutOffMissing(position: 58)
+            ),
+            (
+                #""erased_before": "2023-11-16T00:00:00+01:00", "retention_years": "3""#,
+                .erasureNotRecorded(position: 0)
+            ),
+        ] as [(String, VerificationFailure?)])
+    func erasureCutOff(_ details: String, _ expected: VerificationFailure?) {
+        var (log, redaction, _) = Self.erasedLog()
+        log.events[58] = LogFixture.erasureRecord(at: 58, redaction, count: 20, details: details)
+        log.resealEvents()
+        log.checkpoints = LogFixture.signedCheckpoints(over: log.events, sizes: [30, 60])
+        switch (log.verify(), expected) {
+        case (.success, nil): break
+        case (let result, let expected?): #expect(result == .failure(expected))
+        case (let result, nil): Issue.record("expected to verify: \(result)")
+        }
+    }
+
     @Test("events after the last checkpoint are checked and reported as not yet covered")
     func uncoveredTail() throws {
         let log = LogFixture.make(count: 75, checkpointSizes: [40, 70])

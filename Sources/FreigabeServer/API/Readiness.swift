@@ -14,7 +14,8 @@ public struct ReadinessReport: Sendable, Hashable, Encodable {
     public var database: String
     /// `current`, `pending`, `mismatched`, `unknown` (not checked because the database is unreachable).
     public var migrations: String
-    /// `protected` (the decision log's append-only triggers are enabled), `triggers_disabled`, `unknown`.
+    /// `protected` (the decision log's append-only triggers are enabled and as the migrations wrote them),
+    /// `triggers_disabled` (one is disabled, missing or changed), `unknown`.
     /// Reported, not a reason to take the instance out of service: someone with the owner's rights
     /// switched them off, and `freigabe audit verify` shows what changed.
     public var auditLog: String = "unknown"
@@ -49,7 +50,7 @@ public struct ReadinessCheck: Sendable {
             case .success(let (status, disabled)) where status.isCurrent:
                 if let disabled, !disabled.isEmpty {
                     logger.error(
-                        "the decision log's append-only triggers are disabled (run freigabe audit verify)",
+                        "the decision log's append-only triggers are disabled or changed (run freigabe audit verify)",
                         metadata: ["triggers": "\(disabled)"])
                 }
                 return ReadinessReport(
@@ -70,17 +71,11 @@ public struct ReadinessCheck: Sendable {
 
     func callAsFunction(logger: Logger) async -> ReadinessReport { await check(logger) }
 
-    /// The names of the decision log's append-only triggers that are disabled.
+    /// What is wrong with the decision log's append-only triggers: the check of `audit verify`
+    /// (``AuditTriggerGuard``), so that a trigger pointed at a function that lets everything through is
+    /// reported here as well as a disabled one.
     static func disabledAuditTriggers(_ client: PostgresClient, logger: Logger) async throws -> [String] {
-        let rows = try await client.query(
-            """
-            SELECT c.relname || '.' || t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-            WHERE c.relname = ANY(\(AuditVerification.appendOnlyTables)) AND NOT t.tgisinternal AND t.tgenabled = 'D'
-            ORDER BY 1
-            """, logger: logger)
-        var names: [String] = []
-        for try await name in rows.decode(String.self) { names.append(name) }
-        return names
+        try await AuditTriggerGuard.problems(client, logger: logger)
     }
 }
 

@@ -6,8 +6,9 @@ import PostgresNIO
 /// `freigabe audit verify`: the whole decision log in the database against the public key.
 ///
 /// Checks, and reports the first that fails: the append-only triggers of `audit_events`, `audit_seals`,
-/// `audit_checkpoints` and `decisions` are enabled and the application role owns none of these tables;
-/// every event older than the sealing window is sealed; then, through `AuditLog.LogVerifier`: the
+/// `audit_checkpoints`, `decisions` and `audit_redactions` are the ones the migrations wrote, enabled
+/// (``AuditTriggerGuard``), and the application role owns none of these tables; every event older than
+/// the sealing window, and every event written more than ``sealingGrace`` ago, is sealed; then, through `AuditLog.LogVerifier`: the
 /// sequence has no gaps, each event's canonical encoding gives the leaf hash stored when it was sealed,
 /// each payload gives its hash, each checkpoint's signature holds and its root is the tree over the
 /// events before it, and each checkpoint extends the one before; that every erasure of payloads
@@ -32,6 +33,8 @@ struct AuditVerification: Sendable {
     /// should see that it is moving.
     var progress: (@Sendable (_ checked: UInt64, _ of: UInt64) -> Void)?
     var progressInterval: Duration = .seconds(10)
+    /// How long an event may wait for the sealer before verify calls it stalled (``unsealedBeyondGrace``).
+    var sealingGrace: Duration = .seconds(300)
 
     struct Report: Sendable {
         var problems: [String]
@@ -89,28 +92,21 @@ struct AuditVerification: Sendable {
             eventsDuration: eventsDuration)
     }
 
-    /// Triggers enabled, tables not owned by the application role, nothing left unsealed.
+    /// Triggers as the migrations wrote them (``AuditTriggerGuard``), tables not owned by the
+    /// application role, nothing left unsealed.
     private func guardProblems(logger: Logger) async throws -> [String] {
         var problems: [String] = []
         let rows = try await client.query(
             """
-            SELECT c.relname, t.tgname, t.tgenabled::text, pg_get_userbyid(c.relowner)
-            FROM pg_class c LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND NOT t.tgisinternal
-            WHERE c.relname = ANY(\(Self.appendOnlyTables)) AND c.relkind = 'r'
-            ORDER BY c.relname, t.tgname
+            SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c
+            WHERE c.relname = ANY(\(Self.appendOnlyTables)) AND c.relkind = 'r' ORDER BY c.relname
             """, logger: logger)
-        var triggered: Set<String> = []
-        for try await (table, trigger, enabled, owner) in rows.decode((String, String?, String?, String).self) {
+        for try await (table, owner) in rows.decode((String, String).self) {
             if let appRole, owner == appRole {
                 problems.append("table \(table) is owned by the application role \(appRole)")
             }
-            guard let trigger, let enabled else { continue }
-            triggered.insert(table)
-            if enabled == "D" { problems.append("trigger \(trigger) on \(table) is disabled") }
         }
-        for table in Self.appendOnlyTables where !triggered.contains(table) {
-            problems.append("table \(table) has no append-only trigger")
-        }
+        problems += try await AuditTriggerGuard.problems(client, logger: logger)
         let keys = try await client.query(
             """
             SELECT t.relname, a.attname FROM pg_constraint c
@@ -134,7 +130,29 @@ struct AuditVerification: Sendable {
         if let unsealed, unsealed > 0 {
             problems.append("\(unsealed) audit events behind the sealing window were never sealed")
         }
+        if let stalled = try await unsealedBeyondGrace(logger: logger) { problems.append(stalled) }
         return problems
+    }
+
+    /// Events written more than ``sealingGrace`` ago (by the database's clock, `recorded_at`) and still
+    /// not sealed: every instance runs the sealer every few seconds, so these mean it stopped. The window
+    /// check above sees only events far behind the newest sealed one; a sealer that stopped a month ago
+    /// leaves nothing sealed after its last run, and without this verify would call the log complete.
+    private func unsealedBeyondGrace(logger: Logger) async throws -> String? {
+        let grace = Double(sealingGrace.components.seconds) + Double(sealingGrace.components.attoseconds) / 1e18
+        let rows = try await client.query(
+            """
+            SELECT count(*), min(e.occurred_at), min(e.recorded_at) FROM audit_events e
+            WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
+              AND e.recorded_at < now() - make_interval(secs => \(grace))
+            """, logger: logger)
+        for try await (count, oldest, recorded) in rows.decode((Int64, Date?, Date?).self) where count > 0 {
+            let seconds = Int(sealingGrace.components.seconds)
+            return "\(count) audit events written more than \(seconds) s ago are not sealed (the oldest happened at "
+                + "\(oldest.map { AuditTimestamp($0).description } ?? "?"), written at "
+                + "\(recorded.map { AuditTimestamp($0).description } ?? "?")): the sealer is not running"
+        }
+        return nil
     }
 
     /// The sealed events in log order through ``LogVerification``. An erased event whose row holds texts
@@ -396,24 +414,71 @@ struct AuditVerification: Sendable {
 
     /// Every erasure is on record as a `payloads_redacted` event that names it and the number of events
     /// it erased: an erasure made around `audit_redact` (triggers disabled) has none, or another count.
+    /// And it erased only what the retention period allowed: the event states the cut-off and the
+    /// retention period (``ErasureRecord``, the rule the offline check applies too), at least that period
+    /// before the erasure; the event agrees with the erasure's row (time, uid, cut-off, retention); and
+    /// every event the erasure marks happened before its cut-off. Without these the database owner could
+    /// erase last month's rejection reason and append a record of their own with the right count.
     private func redactionProblems(logger: Logger) async throws -> [String] {
         let rows = try await client.query(
             """
-            SELECT r.id, r.redacted_by, (SELECT count(*) FROM audit_seals s WHERE s.redaction_id = r.id),
-                (SELECT (e.details->>'event_count')::bigint FROM audit_events e
-                 WHERE e.event = 'payloads_redacted' AND e.details->>'redaction' = r.id::text
-                 ORDER BY e.id LIMIT 1)
-            FROM audit_redactions r ORDER BY r.id
+            SELECT r.id, r.redacted_by, r.redacted_at, r.erased_before, r.retention_years,
+                (SELECT count(*) FROM audit_seals s WHERE s.redaction_id = r.id),
+                (SELECT count(*) FROM audit_seals s JOIN audit_events e ON e.id = s.event_row
+                 WHERE s.redaction_id = r.id AND e.occurred_at >= r.erased_before),
+                x.occurred_at, x.actor, x.details
+            FROM audit_redactions r
+            LEFT JOIN LATERAL (
+                SELECT e.occurred_at, e.actor, e.details::text AS details FROM audit_events e
+                WHERE e.event = 'payloads_redacted' AND e.details->>'redaction' = r.id::text
+                ORDER BY e.id LIMIT 1) x ON true
+            ORDER BY r.id
             """, logger: logger)
         var problems: [String] = []
-        for try await (id, by, erased, recorded) in rows.decode((Int64, String, Int64, Int64?).self) {
-            guard let recorded else {
-                problems.append("erasure #\(id) by \(by) has no payloads_redacted event in the log")
+        for try await (id, by, at, cutOff, years, erased, afterCutOff, eventAt, eventActor, details) in rows.decode(
+            (Int64, String, Date, Date, Int32, Int64, Int64, Date?, String?, String?).self)
+        {
+            let erasure = "erasure #\(id) by \(by)"
+            guard let eventAt, let details else {
+                problems.append("\(erasure) has no payloads_redacted event in the log")
                 continue
             }
-            if recorded != erased {
+            guard let record = ErasureRecord(details: details, at: 0, occurredAt: AuditTimestamp(eventAt)) else {
+                problems.append("\(erasure): its payloads_redacted event states no count of erased events")
+                continue
+            }
+            if record.eventCount != UInt64(clamping: erased) {
                 problems.append(
-                    "erasure #\(id) by \(by): its event says \(recorded) payloads were erased, \(erased) are marked")
+                    "\(erasure): its event says \(record.eventCount) payloads were erased, \(erased) are marked")
+            }
+            switch record.cutOffProblem {
+            case .erasureWithinRetention(_, let erasedBefore, let retention):
+                problems.append(
+                    "\(erasure): its payloads_redacted event states the cut-off \(erasedBefore), within the "
+                        + "retention period of \(retention) years before the erasure")
+            case .some:
+                problems.append(
+                    "\(erasure): its payloads_redacted event states no cut-off (erased_before) or no retention "
+                        + "period of 1 to 100 years (retention_years)")
+            case nil:
+                break
+            }
+            let row = (at: AuditTimestamp(at), by: by, cutOff: AuditTimestamp(cutOff), years: Int(years))
+            if record.occurredAt != row.at || eventActor != row.by {
+                problems.append(
+                    "\(erasure) at \(row.at): its payloads_redacted event was written at \(record.occurredAt) by "
+                        + "\(eventActor ?? "the system")")
+            }
+            if record.erasedBefore != row.cutOff || record.retentionYears != row.years {
+                problems.append(
+                    "\(erasure): erased before \(row.cutOff) with a retention of \(row.years) years, but its "
+                        + "payloads_redacted event states \(record.erasedBefore?.description ?? "no cut-off") and "
+                        + "\(record.retentionYears.map { "\($0) years" } ?? "no retention period")")
+            }
+            if afterCutOff > 0 {
+                problems.append(
+                    "\(erasure) erased the payloads of \(afterCutOff) events that happened at or after its cut-off "
+                        + "\(row.cutOff): within the retention period")
             }
         }
         let unrecorded = try await client.query(

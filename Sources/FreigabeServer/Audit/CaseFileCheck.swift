@@ -24,34 +24,83 @@ struct CaseFileCheck: Sendable {
         case changedSinceSealing
         /// The recorded leaf hash does not lead to the checkpoint's root: the stored tree was changed.
         case notInCheckpoint
+        /// Encodes to its recorded leaf hash, but the newest signed checkpoint cannot be read (or
+        /// contradicts its row), so nothing proves it is in the tree.
+        case checkpointUnreadable
+    }
+
+    /// The newest signed checkpoint as stored.
+    enum CheckpointState: Sendable {
+        /// None signed yet (no `audit.key_file`, or the sealer has not run).
+        case none
+        /// The signed note, with its parsed content, whose tree size is the row's.
+        case readable(note: String, content: Checkpoint)
+        /// There is one, but its note is not a signed checkpoint, or it names another tree size than its
+        /// row: the stored checkpoints were changed. Not "none yet": nothing can be proven with it.
+        case unreadable(note: String)
     }
 
     struct Result: Sendable {
         var events: [(event: SealedEvent, status: EventStatus)]
         /// The newest signed checkpoint as stored (C2SP signed note), with its parsed content.
-        var checkpoint: (note: String, content: Checkpoint)?
-        /// Events of the request written but not sealed yet (the sealer runs every second).
+        var checkpoint: CheckpointState
+        /// Events of the request written but not sealed yet (the sealer runs every second), reads
+        /// (`audit_read`) left out: the read that opened this page is always among them.
         var unsealedCount: Int
         /// More events than one page holds: only the first ``CaseFileCheck/maximumEvents`` are checked.
         var truncated: Bool
+        /// The request's last submission or resubmission, checked like ``events``, read on its own so that
+        /// a cut list never hides it (what was asked is shown from it).
+        var lastSubmission: (event: SealedEvent, status: EventStatus)?
+        /// How often auditors and administrators read the request (`audit_read`, this read included): those
+        /// events are counted, not listed, so that reading a request never pushes its decisions off the page.
+        var readCount = 0
 
-        var holds: Bool { events.allSatisfy { $0.status == .proven || $0.status == .sealedAfterCheckpoint } }
+        var holds: Bool {
+            if case .unreadable = checkpoint { return false }
+            return events.allSatisfy { $0.status == .proven || $0.status == .sealedAfterCheckpoint }
+        }
     }
 
     static let maximumEvents = AuditQuery.maximumPageSize
 
+    /// The events listed: what the engine and the security checks logged, not who read the request.
+    static let listedEvents = AuditEvent.allCases.filter { $0 != .auditRead }
+
     func check(request id: UUID, logger: Logger) async throws -> Result {
         var filter = AuditFilter()
         filter.requestID = id
+        filter.eventTypes = Self.listedEvents
         let page = try await query.page(filter, limit: Self.maximumEvents, logger: logger)
+        filter.eventTypes = [.submitted, .resubmitted]
+        let submission = try await query.page(filter, limit: 1, order: .newest, logger: logger).events.first
         let unsealed = try await query.unsealedCount(request: id, logger: logger)
-        var checkpoint: (note: String, content: Checkpoint)?
+        let reads = try await query.readCount(request: id, logger: logger)
+        // The submission is proven with the listed events, against the same tree (read once).
+        let extra = submission.map { [$0] } ?? []
+        var result = try await check(
+            page: AuditPage(events: page.events + extra, nextAfter: page.nextAfter), unsealed: unsealed,
+            logger: logger)
+        if !extra.isEmpty { result.lastSubmission = result.events.removeLast() }
+        result.readCount = reads
+        return result
+    }
+
+    /// Each event of `page` against its leaf hash and the newest signed checkpoint.
+    private func check(page: AuditPage, unsealed: Int, logger: Logger) async throws -> Result {
+        var checkpoint = CheckpointState.none
         var proofs: ProofSource?
-        if let (treeSize, note) = try await query.latestSignedCheckpoint(logger: logger),
-            let content = try? Checkpoint(noteText: try SignedNote(parsing: note).text),
-            content.treeSize == treeSize
-        {
-            checkpoint = (note, content)
+        if let (treeSize, note) = try await query.latestSignedCheckpoint(logger: logger) {
+            guard let content = try? Checkpoint(noteText: try SignedNote(parsing: note).text),
+                content.treeSize == treeSize
+            else {
+                checkpoint = .unreadable(note: note)
+                return Result(
+                    events: page.events.map { event in
+                        (event, Self.leafHolds(event) ? .checkpointUnreadable : .changedSinceSealing)
+                    }, checkpoint: checkpoint, unsealedCount: unsealed, truncated: page.nextAfter != nil)
+            }
+            checkpoint = .readable(note: note, content: content)
             if page.events.contains(where: { $0.sequence < treeSize }) {
                 let tree = try await query.tiledTree(size: treeSize, logger: logger)
                 // A stored tree that does not rebuild the signed root proves nothing about any event.
@@ -60,14 +109,13 @@ struct CaseFileCheck: Sendable {
                 }
             }
         }
-        var encoder = AuditEventEncoder()
         var events: [(event: SealedEvent, status: EventStatus)] = []
         for event in page.events {
-            guard encoder.leafHash(of: event.leaf) == event.leafHash else {
+            guard Self.leafHolds(event) else {
                 events.append((event, .changedSinceSealing))
                 continue
             }
-            guard let content = checkpoint?.content, event.sequence < content.treeSize else {
+            guard case .readable(_, let content) = checkpoint, event.sequence < content.treeSize else {
                 events.append((event, .sealedAfterCheckpoint))
                 continue
             }
@@ -85,15 +133,34 @@ struct CaseFileCheck: Sendable {
         return Result(
             events: events, checkpoint: checkpoint, unsealedCount: unsealed, truncated: page.nextAfter != nil)
     }
+
+    /// The event as stored now encodes to the leaf hash recorded when it was sealed.
+    static func leafHolds(_ event: SealedEvent) -> Bool {
+        var encoder = AuditEventEncoder()
+        return encoder.leafHash(of: event.leaf) == event.leafHash
+    }
 }
 
 extension AuditQuery {
-    /// Events of request `id` that have no place in the tree yet.
+    /// Events of request `id` that have no place in the tree yet, reads (`audit_read`) left out: the
+    /// Verfahrensakte records its own read just before it asks.
     func unsealedCount(request id: UUID, logger: Logger) async throws -> Int {
         let rows = try await client.query(
             """
             SELECT count(*) FROM audit_events e
-            WHERE e.request_id = \(id) AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
+            WHERE e.request_id = \(id) AND e.event <> \(AuditEvent.auditRead.rawValue)
+              AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
+            """, logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// How often request `id` was read by auditors and administrators (`audit_read`), sealed or not.
+    func readCount(request id: UUID, logger: Logger) async throws -> Int {
+        let rows = try await client.query(
+            """
+            SELECT count(*) FROM audit_events e
+            WHERE e.request_id = \(id) AND e.event = \(AuditEvent.auditRead.rawValue)
             """, logger: logger)
         for try await count in rows.decode(Int.self) { return count }
         return 0

@@ -226,6 +226,7 @@ struct AuditPages: Sendable {
         var who = stored.actor ?? text("audit.system")
         if let role = stored.role { who += " (" + text.role(role) + ")" }
         if let principal = stored.actingFor { who += " – " + text("decision.acting_for", ["principal": principal]) }
+        if stored.asEscalation { who += " – " + text("decision.as_escalation") }
         let details = (try? StoredJSON.decode([String: JSONValue].self, from: stored.details)) ?? [:]
         func detail(_ key: String) -> String? {
             guard case .string(let value)? = details[key] else { return nil }
@@ -242,7 +243,14 @@ struct AuditPages: Sendable {
             request: number ?? stored.requestID?.uuidString,
             requestHref: stored.requestID.map { "/antraege/\($0.uuidString)" },
             caseFileHref: stored.requestID.map { "/pruefung/antraege/\($0.uuidString)" }, dataset: stored.datasetID,
-            step: stored.step, comment: redacted == nil ? stored.comment : nil,
+            step: stored.step, comment: redacted == nil ? comment(of: stored, text: text) : nil,
             via: redacted == nil ? detail("via").map { text("audit.via.\($0)") } : nil, redacted: redacted)
+    }
+
+    /// The event's comment as a reader should see it: a skipped step's comment is the engine's code for
+    /// why (``PageText/skipReason(_:)``), every other comment is someone's text.
+    static func comment(of stored: AuditRow, text: PageText) -> String? {
+        guard stored.event == .stepSkipped, let code = stored.comment else { return stored.comment }
+        return text.skipReason(code)
     }
 }

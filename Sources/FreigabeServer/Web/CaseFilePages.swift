@@ -41,8 +41,13 @@ struct CaseFilePages: Sendable {
         var events: [EventRow]
         var unsealed: String?
         var truncated: String?
+        /// How often the request was read (``CaseFileCheck/Result/readCount``), and where those reads are listed.
+        var reads: String?
+        var readsHref: String?
         var checkpointNote: String?
         var checkpointSummary: String?
+        /// The newest signed checkpoint as stored, when it cannot be read or contradicts its row.
+        var checkpointUnreadable: String?
     }
 
     func add(to group: RouterGroup<AppRequestContext>) {
@@ -110,6 +115,9 @@ struct CaseFilePages: Sendable {
         }
         let uncovered = proof.events.count(where: { $0.status == .sealedAfterCheckpoint })
         switch (proof.holds && !page.inconsistent, uncovered) {
+        case (false, _) where proof.checkpoint.isUnreadable:
+            page.verdict = text("case_file.verdict_checkpoint_unreadable")
+            page.verdictClass = "warning"
         case (false, _):
             page.verdict = text("case_file.verdict_broken")
             page.verdictClass = "warning"
@@ -126,25 +134,35 @@ struct CaseFilePages: Sendable {
         if proof.truncated {
             page.truncated = text("case_file.truncated", ["count": String(CaseFileCheck.maximumEvents)])
         }
-        if let checkpoint = proof.checkpoint {
-            page.checkpointNote = checkpoint.note
+        if proof.readCount > 0 {
+            page.reads = text("case_file.reads", ["count": String(proof.readCount)])
+            page.readsHref = "/pruefung?request=\(id.uuidString)&type=\(AuditEvent.auditRead.rawValue)"
+        }
+        switch proof.checkpoint {
+        case .none:
+            break
+        case .readable(let note, let content):
+            page.checkpointNote = note
             page.checkpointSummary = text(
                 "case_file.checkpoint_summary",
                 [
-                    "size": String(checkpoint.content.treeSize),
-                    "time": checkpoint.content.time.map { text.dateTime($0.date) } ?? "–",
+                    "size": String(content.treeSize),
+                    "time": content.time.map { text.dateTime($0.date) } ?? "–",
                 ])
+        case .unreadable(let note):
+            page.checkpointUnreadable = note
         }
         return page
     }
 }
 
 extension CaseFilePages {
-    /// The details the request's last submission or resubmission logged (`details.request`), from an event
-    /// still as sealed and not erased, with a sentence naming that event; nil when there is none.
+    /// The details the request's last submission or resubmission logged (`details.request`), from that event
+    /// (``CaseFileCheck/Result/lastSubmission``, read on its own) when it is still as sealed and not erased,
+    /// with a sentence naming it; nil otherwise.
     static func stated(_ proof: CaseFileCheck.Result, text: PageText) -> ([RequestPage.Row], String)? {
-        for (event, status) in proof.events.reversed()
-        where event.stored.row.event == .submitted || event.stored.row.event == .resubmitted {
+        if let submission = proof.lastSubmission {
+            let (event, status) = submission
             guard status == .proven || status == .sealedAfterCheckpoint, event.redaction == nil,
                 let payload = try? StoredJSON.decode([String: JSONValue].self, from: event.stored.row.details),
                 let logged = payload["request"], let details = RequestDetails(logged: logged)
@@ -176,6 +194,14 @@ extension CaseFileCheck.EventStatus {
         case .sealedAfterCheckpoint: "after_checkpoint"
         case .changedSinceSealing: "changed"
         case .notInCheckpoint: "not_in_checkpoint"
+        case .checkpointUnreadable: "checkpoint_unreadable"
         }
+    }
+}
+
+extension CaseFileCheck.CheckpointState {
+    var isUnreadable: Bool {
+        if case .unreadable = self { return true }
+        return false
     }
 }

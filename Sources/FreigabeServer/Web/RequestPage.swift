@@ -214,7 +214,7 @@ struct RequestPage {
     ) -> StepRow {
         let reason: String? =
             switch step.status {
-            case .skipped: text("timeline.skip.\(step.skipReason ?? "condition_not_met")")
+            case .skipped: text.skipReason(step.skipReason)
             default: nil
             }
         var rows = decisions.filter { $0.step == step.id || $0.covers.contains(step.id) }.map { decision in

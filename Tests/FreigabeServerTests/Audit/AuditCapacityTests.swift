@@ -59,7 +59,8 @@ struct AuditCapacityTests {
         return items.map {
             Item(
                 actor: $0["actor"]?.string, actingFor: $0["acting_for"]?.string,
-                request: $0["request_id"]?.string.flatMap(UUID.init(uuidString:)), decision: $0["decision"]?.string)
+                request: $0["request_id"]?.string.flatMap(UUID.init(uuidString:)), decision: $0["decision"]?.string,
+                capacity: $0["capacity"]?.string)
         }
     }
 
@@ -68,6 +69,8 @@ struct AuditCapacityTests {
         var actingFor: String?
         var request: UUID?
         var decision: String?
+        /// As each item states it, with the filter's values.
+        var capacity: String?
     }
 
     @Test("API: an escalation decision is found as escalation only, a deputy's as deputy only, an ordinary by neither")
@@ -82,14 +85,18 @@ struct AuditCapacityTests {
             #expect(escalation.status == 200)
             #expect(
                 Self.items(escalation) == [
-                    Item(actor: "greta", actingFor: nil, request: decisions.escalation.id, decision: "approved")
+                    Item(
+                        actor: "greta", actingFor: nil, request: decisions.escalation.id, decision: "approved",
+                        capacity: "escalation")
                 ])
 
             let deputy = try await api.send(.get, "/api/v1/audit/events?capacity=deputy", as: "alex")
             #expect(deputy.status == 200)
             #expect(
                 Self.items(deputy) == [
-                    Item(actor: "paul", actingFor: "otto", request: decisions.deputy.id, decision: "approved")
+                    Item(
+                        actor: "paul", actingFor: "otto", request: decisions.deputy.id, decision: "approved",
+                        capacity: "deputy")
                 ])
             // The ordinary decision is in the log, and in neither capacity.
             let ordinary = Item(actor: "otto", actingFor: nil, request: decisions.ordinary.id, decision: "approved")
@@ -178,6 +185,8 @@ struct AuditCapacityTests {
             // One row: Greta's decision, as the escalation instance.
             #expect(page.html.components(separatedBy: "<th scope=\"row\">").count == 2)
             #expect(page.html.contains("greta"))
+            // The who column names the capacity, as the request page does.
+            #expect(page.html.contains("greta (Data-Governance-Stelle) – als Eskalationsstelle"), "\(page.html)")
             #expect(page.html.contains("href=\"/pruefung/antraege/\(decisions.escalation.id.uuidString)\""))
             #expect(page.html.contains("<option value=\"escalation\" selected>Als Eskalationsinstanz</option>"))
             #expect(page.html.contains("--capacity escalation"))
@@ -186,6 +195,7 @@ struct AuditCapacityTests {
             #expect(deputy.html.components(separatedBy: "<th scope=\"row\">").count == 2)
             #expect(deputy.html.contains("href=\"/pruefung/antraege/\(decisions.deputy.id.uuidString)\""))
             #expect(!deputy.html.contains("href=\"/pruefung/antraege/\(decisions.escalation.id.uuidString)\""))
+            #expect(deputy.html.contains("paul (Data Owner) – in Vertretung für otto"), "\(deputy.html)")
             let download = try await alex.get("/pruefung/export?format=jsonl&capacity=escalation")
             #expect(download.status == 200)
             #expect(download.html.split(separator: "\n").count == 3)

@@ -399,6 +399,119 @@ struct AuditRedactionTests {
         }
     }
 
+    /// The database owner erases a recent event around `audit_redact`: triggers off, an `audit_redactions`
+    /// row of their own (cut-off ten years back, so its CHECK holds), the event's texts blanked and its
+    /// seal marked with the payload hash kept (the leaf still matches), a `payloads_redacted` event with
+    /// the right count appended, which the sealer then seals and signs. Found in the database and in an
+    /// export checked offline, whatever the forged event states.
+    @Test(
+        "an erasure inside the retention period made around audit_redact is found, in the database and offline",
+        arguments: [
+            // The record as the review found it accepted: only the erasure and the count.
+            (
+                "'{}'::jsonb", "no cut-off (erased_before)",
+                "states no cut-off (erased_before) or no retention period"
+            ),
+            // A record that agrees with its row in everything: the erased event is newer than the cut-off.
+            (
+                "jsonb_build_object('erased_before', r.erased_before, 'retention_years', 10)",
+                "happened at or after its cut-off", "happened at or after its erasure's cut-off"
+            ),
+            // A cut-off at the erasure itself.
+            (
+                "jsonb_build_object('erased_before', r.redacted_at, 'retention_years', 10)",
+                "within the retention period of 10 years", "within the retention period of 10 years"
+            ),
+        ])
+    func erasureWithinRetention(_ details: String, _ found: String, _ foundOffline: String) async throws {
+        try await AuditExportTests.Folder.with { folder in
+            try await ServiceFixture.with { fixture in
+                let sealer = try await sealedHistory(fixture)
+                let target = "comment = 'Neue Begründung'"
+                let sealed = try await fixture.admin.query(
+                    """
+                    SELECT \(unescaped: SealedEvent.columns) FROM \(unescaped: SealedEvent.tables)
+                    WHERE \(unescaped: "e." + target)
+                    """, logger: logger
+                ).collect()
+                let payloadHash = try SealedEvent(try #require(sealed.first)).payloadHash
+                for table in ["audit_events", "audit_seals"] {
+                    try await fixture.admin.query(
+                        "ALTER TABLE \(unescaped: table) DISABLE TRIGGER USER", logger: logger)
+                }
+                try await fixture.admin.query(
+                    """
+                    WITH r AS (
+                        INSERT INTO audit_redactions (erased_before, retention_years, redacted_by)
+                        VALUES (now() - interval '10 years', 10, 'mallory') RETURNING id, erased_before, redacted_at),
+                    s AS (
+                        UPDATE audit_seals SET payload_salt = NULL, payload_hash = \(ByteBuffer(bytes: payloadHash.bytes)),
+                            redaction_id = (SELECT id FROM r)
+                        WHERE event_row = (SELECT id FROM audit_events WHERE \(unescaped: target)) RETURNING 1),
+                    e AS (
+                        UPDATE audit_events SET comment = NULL, client_address = NULL, details = '{}'
+                        WHERE \(unescaped: target) RETURNING 1)
+                    INSERT INTO audit_events (occurred_at, actor, event, details)
+                    SELECT now(), 'mallory', 'payloads_redacted',
+                        jsonb_build_object('redaction', r.id, 'event_count', (SELECT count(*) FROM s))
+                            || \(unescaped: details)
+                    FROM r
+                    """, logger: logger)
+                for table in ["audit_events", "audit_seals"] {
+                    try await fixture.admin.query("ALTER TABLE \(unescaped: table) ENABLE TRIGGER USER", logger: logger)
+                }
+                #expect(try await strings(fixture, "SELECT comment FROM audit_events WHERE \(unescaped: target)") == [])
+                _ = try await sealer.sealAll(now: Date().addingTimeInterval(60), logger: logger)
+
+                let report = try await verify(fixture)
+                #expect(
+                    report.problems.contains { $0.contains("by mallory") && $0.contains(found) }, "\(report.problems)")
+                #expect(!report.holds)
+
+                // The export of the whole log, checked offline against the signed checkpoint.
+                let checkpoint = try await fixture.admin.query(
+                    "SELECT signed_note FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1", logger: logger
+                ).decode(String.self).first(where: { _ in true })
+                try (try #require(checkpoint) + "\n").write(
+                    toFile: folder.path("checkpoints.txt"), atomically: true, encoding: .utf8)
+                _ = try await AuditExporter(query: AuditQuery(client: fixture.app)).export(
+                    AuditFilter(), format: .jsonl, to: try ExportOutput.open(folder.path("all.jsonl")), logger: logger)
+                let checked = AuditTool.verifyExport(
+                    exportFile: folder.path("all.jsonl"), checkpointFile: folder.path("checkpoints.txt"),
+                    publicKeyFile: folder.path("audit.pub"))
+                #expect(!checked.succeeded)
+                #expect(checked.standardError.first?.contains(foundOffline) == true, "\(checked)")
+            }
+        }
+    }
+
+    /// The erasure's row and its event must agree: a row whose event names another uid or time is not that
+    /// erasure's record.
+    @Test("an erasure whose payloads_redacted event names another time or uid is found")
+    func erasureEventDisagreesWithRow() async throws {
+        try await ServiceFixture.with { fixture in
+            let sealer = try await sealedHistory(fixture)
+            _ = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
+            _ = try await sealer.sealAll(now: Clock.days(3), logger: logger)
+            #expect(try await verify(fixture).problems == [])
+            // The honest event is the first one naming the erasure; a forged one before it would need an
+            // older row id, so the forger rewrites the honest one (triggers off).
+            try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
+            try await fixture.admin.query(
+                """
+                UPDATE audit_events SET details = jsonb_set(details, '{retention_years}', '2')
+                WHERE event = 'payloads_redacted'
+                """, logger: logger)
+            try await fixture.admin.query("ALTER TABLE audit_events ENABLE TRIGGER USER", logger: logger)
+            let report = try await verify(fixture)
+            #expect(
+                report.problems.contains {
+                    $0.contains("with a retention of 10 years, but its") && $0.contains("2 years")
+                },
+                "\(report.problems)")
+        }
+    }
+
     @Test("freigabe audit redact as an operator runs it; verify and an offline check of the export still hold")
     func commandLine() async throws {
         try await AuditExportTests.Folder.with { folder in

@@ -138,4 +138,158 @@ struct CaseFilePageTests {
             #expect(!page.html.contains("<script>"))
         }
     }
+    /// The newest signed checkpoint as the owner can leave it: a note that is no signed checkpoint, or a
+    /// real note under a row of another tree size. Neither is "no checkpoint yet".
+    @Test("an unreadable or inconsistent newest checkpoint is called broken, not missing; none yet is still none")
+    func brokenCheckpointIsNotMissing() async throws {
+        try await WebFixture.with { fixture, client in
+            let view = try await Self.sealedRequest(fixture)
+            let path = "/pruefung/antraege/\(view.id.uuidString)"
+            let alex = Browser(client)
+            try await alex.login("alex")
+            let (size, note) = try #require(
+                try await AuditQuery(client: fixture.store.app).latestSignedCheckpoint(logger: fixture.store.logger))
+            let broken = "Achtung: Der neueste signierte Checkpoint ist unlesbar"
+            let none = "Es gibt noch keinen signierten Checkpoint"
+            #expect(!(try await alex.get(path).html.contains(broken)))
+
+            func storeCheckpoint(size: UInt64, note: String) async throws {
+                try await fixture.store.admin.query(
+                    """
+                    INSERT INTO audit_checkpoints (tree_size, root_hash, frontier, signed_note, created_at)
+                    VALUES (\(Int64(size)), decode(repeat('00', 32), 'hex'), '[]', \(note), now())
+                    """, logger: fixture.store.logger)
+            }
+            // The real note under a larger tree size: the row and the note disagree.
+            try await storeCheckpoint(size: size + 1000, note: note)
+            var page = try await alex.get(path)
+            #expect(page.status == 200)
+            #expect(page.html.contains(broken), "\(page.html)")
+            #expect(!page.html.contains(none))
+            #expect(!page.html.contains(Self.proven))
+            #expect(page.html.contains("Nicht bewiesen: der Checkpoint ist unlesbar"))
+            #expect(!page.html.contains("noch von keinem signierten Checkpoint erfasst"))
+
+            // A note that is no signed checkpoint at all, with markup: shown as stored, as text.
+            try await storeCheckpoint(size: size + 2000, note: "<b>kein Checkpoint</b>\n")
+            page = try await alex.get(path)
+            #expect(page.html.contains(broken))
+            #expect(!page.html.contains(none))
+            #expect(page.html.contains("So ist er gespeichert:"))
+            #expect(page.html.contains("&lt;b&gt;kein Checkpoint&lt;/b&gt;"))
+            #expect(!page.html.contains("<b>kein Checkpoint"))
+
+            // In English too.
+            alex.language = "en"
+            #expect(try await alex.get(path).html.contains("Warning: the newest signed checkpoint cannot be read"))
+        }
+        // Without a key nothing is signed: that is "none yet", with its calm text.
+        try await WebFixture.with { fixture, client in
+            let (created, _) = try await DecisionLinkTests.prepare(fixture)
+            _ = try await AuditSealer(client: fixture.store.app, signer: nil, checkpointFile: nil)
+                .sealAll(now: fixture.clock.now(), logger: fixture.store.logger)
+            let alex = Browser(client)
+            try await alex.login("alex")
+            let page = try await alex.get("/pruefung/antraege/\(created.id.uuidString)")
+            #expect(page.html.contains("Es gibt noch keinen signierten Checkpoint"))
+            #expect(!page.html.contains("Achtung"))
+        }
+    }
+
+    /// The engine logs why a step was skipped as a code; the auditors' pages show the request page's words,
+    /// and the offices of auditors and administrators by name.
+    @Test("skipped steps and the auditor's role read as words on the log and the Verfahrensakte, in both languages")
+    func codesReadAsWords() async throws {
+        try await WebFixture.with { fixture, client in
+            let view = try await Self.sealedRequest(fixture)
+            // Sina owns the parking data and stewards its domain: the steward step is skipped in Personalunion.
+            let parking = try await fixture.store.shared("parkraumbelegung", at: fixture.clock.now())
+            _ = try await fixture.store.decide(parking, by: People.sina, at: fixture.clock.now())
+            let path = "/pruefung/antraege/\(view.id.uuidString)"
+            let alex = Browser(client)
+            try await alex.login("alex")
+            _ = try await alex.get(path)
+            _ = try await alex.get("/pruefung/antraege/\(parking.id.uuidString)")
+            _ = try await AuditSealer(client: fixture.store.app, signer: AuditSealTests.signer, checkpointFile: nil)
+                .sealAll(now: fixture.clock.now(), logger: fixture.store.logger)
+            var skipped: [String] = []
+            for try await code in try await fixture.store.admin.query(
+                "SELECT DISTINCT comment FROM audit_events WHERE event = 'step_skipped' ORDER BY 1",
+                logger: fixture.store.logger
+            ).decode(String.self) {
+                skipped.append(code)
+            }
+            #expect(skipped == ["condition_not_met", "personal_union"], "the log holds both codes")
+
+            let log = try await alex.get("/pruefung")
+            let caseFile = try await alex.get(path)
+            let parkingFile = try await alex.get("/pruefung/antraege/\(parking.id.uuidString)")
+            for page in [log, caseFile, parkingFile] {
+                #expect(page.status == 200)
+                #expect(!page.html.contains("condition_not_met"))
+                #expect(!page.html.contains("personal_union"))
+                #expect(!page.html.contains("(auditor)"))
+            }
+            #expect(log.html.contains("die Voraussetzung dieses Schritts trifft auf den Antrag nicht zu"))
+            #expect(log.html.contains("mit dem vorigen Schritt in Personalunion entschieden"))
+            #expect(parkingFile.html.contains("die Voraussetzung dieses Schritts trifft auf den Antrag nicht zu"))
+            #expect(parkingFile.html.contains("mit dem vorigen Schritt in Personalunion entschieden"))
+            #expect(log.html.contains("alex (Prüfer/in)"))
+            // The Verfahrensakte counts reads instead of listing them (readsDoNotCrowdOutDecisions).
+
+            alex.language = "en"
+            let english = try await alex.get("/pruefung")
+            #expect(english.html.contains("decided together with the previous step (same person)"))
+            #expect(
+                english.html.contains("this step&#39;s condition does not apply to the request")
+                    || english.html.contains("this step's condition does not apply to the request"))
+            #expect(english.html.contains("alex (Auditor)"))
+        }
+    }
+    /// Every read of a case file is an event of its request: a request read often had its oldest 1,000
+    /// events listed, reads among them, and its latest decisions cut off. Reads are counted, not listed;
+    /// what was asked comes from the last (re)submission, read on its own; this read is not "unsealed".
+    @Test("after 1,100 reads a resubmission is listed and what was asked comes from it; reads are counted")
+    func readsDoNotCrowdOutDecisions() async throws {
+        try await WebFixture.with { fixture, client in
+            let (created, _) = try await DecisionLinkTests.prepare(fixture)
+            let logger = fixture.store.logger
+            _ = try await fixture.service.decide(
+                requestID: created.id, decision: .requestChanges(question: "Welche Hochschule?"), branch: nil,
+                caller: People.otto, now: fixture.clock.now(), logger: logger)
+            try await fixture.store.admin.query(
+                """
+                INSERT INTO audit_events (occurred_at, actor, role, request_id, dataset_id, event, details)
+                SELECT \(fixture.clock.now()), 'alex', 'auditor', \(created.id), 'baumkataster', 'audit_read',
+                       '{"view": "case_file", "via": "web"}'
+                FROM generate_series(1, 1100)
+                """, logger: logger)
+            _ = try await fixture.service.resubmit(
+                requestID: created.id,
+                changes: Resubmission(
+                    comment: "Hochschule Musterstadt",
+                    changes: RequestDetails.Patch(
+                        values: RequestDetails(purpose: "Stadtklima, Projekt KlimaGrün"), given: [.purpose])),
+                caller: People.anna, now: fixture.clock.now().addingTimeInterval(60), logger: logger)
+            _ = try await AuditSealer(client: fixture.store.app, signer: AuditSealTests.signer, checkpointFile: nil)
+                .sealAll(now: fixture.clock.now(), logger: logger)
+
+            let alex = Browser(client)
+            try await alex.login("alex")
+            let page = try await alex.get("/pruefung/antraege/\(created.id.uuidString)")
+            #expect(page.status == 200)
+            #expect(page.html.contains("<td>Erneut eingereicht"), "the resubmission is listed")
+            #expect(page.html.contains("Hochschule Musterstadt"))
+            #expect(!page.html.contains("<td>Protokoll gelesen (Prüfung)"), "reads are not listed")
+            #expect(!page.html.contains("Es werden nur die ersten"), "nothing cut")
+            #expect(page.html.contains("Stadtklima, Projekt KlimaGrün"), "what was asked, from the resubmission")
+            #expect(page.html.contains("(Erneut eingereicht, "), "the stated source names the resubmission")
+            #expect(page.html.contains("diesen Antrag 1101-mal gelesen"), "1,100 reads and this one")
+            #expect(
+                page.html.contains(
+                    "href=\"/pruefung?request=\(created.id.uuidString)&amp;type=audit_read\""))
+            #expect(!page.html.contains("noch nicht versiegelt"), "this read is not an unsealed event of the request")
+            #expect(page.html.contains("Alle versiegelten Ereignisse dieses Antrags sind unverändert"))
+        }
+    }
 }

@@ -81,6 +81,11 @@ struct WebErasedTextsTests {
             let caseFile = try await alex.get("/pruefung/antraege/\(erased.id.uuidString)")
             #expect(caseFile.status == 200)
             #expect(caseFile.html.contains("<strong>\(german).</strong>"))
+            // Each erased event of its log says so too, where its text was (as the log's page does).
+            let marker = "<span class=\"small\">Inhalt gelöscht am "
+            #expect(caseFile.html.components(separatedBy: marker).count - 1 >= 2, "\(caseFile.html)")
+            #expect(caseFile.html.contains(" von revision (Aufbewahrungsfrist abgelaufen)</span></td>"))
+            #expect(!caseFile.html.contains("Nicht erforderlich."))
 
             // The API: a typed field, checked against openapi.yaml by the client; none on a kept request.
             let api = APIClient(client: client, validator: APITestSupport.validator)
@@ -117,6 +122,16 @@ struct WebErasedTextsTests {
             #expect(page.html.contains("von &lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x"))
             #expect(!page.html.contains("<script>alert"))
             #expect(!page.html.contains("<img src=x"))
+
+            // The Verfahrensakte's erased events name the erasure with the same name, as text.
+            let alex = Browser(client)
+            try await alex.login("alex")
+            let caseFile = try await alex.get("/pruefung/antraege/\(erased.id.uuidString)")
+            #expect(caseFile.status == 200)
+            #expect(caseFile.html.contains("<span class=\"small\">Inhalt gelöscht am "))
+            #expect(caseFile.html.contains("von &lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x"))
+            #expect(!caseFile.html.contains("<script>alert"))
+            #expect(!caseFile.html.contains("<img src=x"))
 
             let api = APIClient(client: client, validator: APITestSupport.validator)
             let answer = try await api.send(.get, "/api/v1/requests/\(erased.id.uuidString)", as: "anna")

@@ -138,6 +138,8 @@ struct AuditEventPage: Encodable, Sendable {
         var requestId: UUID?
         var actor: String?
         var actingFor: String?
+        /// `deputy` or `escalation`, as sealed (``AuditEventRow/capacity``): the `capacity` filter's values.
+        var capacity: String?
         var role: String?
         var step: String?
         var decision: String?
@@ -170,6 +172,7 @@ struct AuditEventPage: Encodable, Sendable {
             requestId = row.requestID
             actor = row.actor
             actingFor = row.actingFor
+            capacity = AuditEventRow.capacity(asEscalation: row.asEscalation, actingFor: row.actingFor != nil)
             role = row.role
             step = row.step
             decision = row.decision

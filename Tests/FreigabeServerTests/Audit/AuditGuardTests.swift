@@ -1,0 +1,154 @@
+import AuditLog
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+@testable import FreigabeServer
+
+/// What `audit verify` checks before it reads the log: a sealer that stopped, and append-only triggers
+/// that are there by name but no longer protect anything.
+@Suite("Decision log: guards of audit verify")
+struct AuditGuardTests {
+    let logger = StoreTestSupport.logger
+
+    func verify(_ admin: PostgresClient, grace: Duration = .seconds(300)) async throws -> AuditVerification.Report {
+        var verification = AuditVerification(
+            client: admin, key: AuditSealTests.signer.verifierKey, appRole: "freigabe_app")
+        verification.sealingGrace = grace
+        return try await verification.run(logger: logger)
+    }
+
+    /// Events written `minutes` ago (both times), as the engine writes a security event.
+    func insertEvents(_ client: PostgresClient, count: Int, minutesAgo minutes: Int) async throws {
+        for index in 0..<count {
+            try await client.query(
+                """
+                INSERT INTO audit_events (occurred_at, recorded_at, actor, event)
+                VALUES (now() - make_interval(mins => \(Int32(minutes))), now() - make_interval(mins => \(Int32(minutes))),
+                        \("user\(index)"), 'login_failed')
+                """, logger: logger)
+        }
+    }
+
+    @Test("a sealer that stopped is named: the unsealed events older than the grace, and the oldest one's time")
+    func stalledSealer() async throws {
+        try await TestDatabase.with { database in
+            try await database.withClients { app, admin in
+                let sealer = AuditSealer(client: app, signer: AuditSealTests.signer, checkpointFile: nil)
+                try await insertEvents(admin, count: 2, minutesAgo: 180)
+                _ = try await sealer.sealAll(now: Date(), logger: logger)
+                #expect(try await verify(admin).problems == [])
+                // The sealer stops; events keep coming. Two are an hour old, one is new.
+                try await insertEvents(admin, count: 2, minutesAgo: 60)
+                try await insertEvents(admin, count: 1, minutesAgo: 0)
+                let report = try await verify(admin)
+                #expect(report.problems.count == 1, "\(report.problems)")
+                let problem = try #require(report.problems.first)
+                #expect(problem.hasPrefix("2 audit events written more than 300 s ago are not sealed"), "\(problem)")
+                #expect(problem.hasSuffix("the sealer is not running"))
+                // The oldest is named by its time.
+                let oldest = try await admin.query(
+                    """
+                    SELECT min(occurred_at) FROM audit_events e
+                    WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
+                    """, logger: logger
+                ).decode(Date.self).first(where: { _ in true })
+                #expect(
+                    problem.contains("(the oldest happened at \(AuditTimestamp(try #require(oldest))), written at "))
+                // A longer grace takes them in; sealed, nothing is left.
+                #expect(try await verify(admin, grace: .seconds(7200)).problems == [])
+                _ = try await sealer.sealAll(now: Date(), logger: logger)
+                #expect(try await verify(admin).problems == [])
+            }
+        }
+    }
+
+    @Test("every append-only trigger function's body is read from the migrations")
+    func functionBodiesFromTheMigrations() {
+        let bodies = AuditTriggerGuard.functionBodies
+        for function in Set(AuditTriggerGuard.expected.map(\.function)) {
+            #expect(bodies[function]?.contains("RAISE EXCEPTION") == true, "\(function)")
+        }
+        // Migration 13 replaced migration 10's body: the last one counts.
+        #expect(bodies["audit_events_erasure_only"]?.contains("OLD.as_escalation") == true)
+        #expect(bodies["audit_redact"] == nil)
+        #expect(
+            AuditTriggerGuard.functionBodies(in: [
+                "CREATE TRIGGER x BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION f();\nCREATE FUNCTION g() RETURNS trigger LANGUAGE plpgsql AS $$ body $$;"
+            ]) == ["g": " body "])
+    }
+
+    /// Each a change the tables' owner can make that keeps every trigger's name and its "enabled", and
+    /// with which the owner's UPDATE of an event then goes through.
+    @Test(
+        "a trigger that no longer protects is found by verify and by /ready, though enabled and named as before",
+        arguments: [
+            (
+                "CREATE OR REPLACE FUNCTION audit_events_erasure_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END; $$",
+                "trigger audit_events_no_update_delete on audit_events: the function audit_events_erasure_only is not the one the migrations wrote (its body was replaced)"
+            ),
+            (
+                """
+                CREATE FUNCTION let_through() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END; $$;
+                DROP TRIGGER audit_events_no_update_delete ON audit_events;
+                CREATE TRIGGER audit_events_no_update_delete BEFORE UPDATE OR DELETE ON audit_events
+                    FOR EACH ROW EXECUTE FUNCTION let_through()
+                """,
+                "trigger audit_events_no_update_delete on audit_events calls let_through, not audit_events_erasure_only"
+            ),
+            (
+                """
+                DROP TRIGGER audit_events_no_update_delete ON audit_events;
+                CREATE TRIGGER audit_events_no_update_delete BEFORE DELETE ON audit_events
+                    FOR EACH ROW EXECUTE FUNCTION audit_events_erasure_only()
+                """,
+                "trigger audit_events_no_update_delete on audit_events no longer fires BEFORE UPDATE OR DELETE FOR EACH ROW (tgtype 11, not 27)"
+            ),
+            (
+                """
+                DROP TRIGGER audit_events_no_update_delete ON audit_events;
+                CREATE TRIGGER audit_events_no_update_delete BEFORE UPDATE OR DELETE ON audit_events
+                    FOR EACH ROW WHEN (false) EXECUTE FUNCTION audit_events_erasure_only()
+                """,
+                "trigger audit_events_no_update_delete on audit_events has a WHEN condition, a column list or arguments: it may not fire"
+            ),
+            (
+                """
+                DROP TRIGGER audit_events_no_update_delete ON audit_events;
+                CREATE TRIGGER audit_events_no_update_delete BEFORE UPDATE OF decision OR DELETE ON audit_events
+                    FOR EACH ROW EXECUTE FUNCTION audit_events_erasure_only()
+                """,
+                "trigger audit_events_no_update_delete on audit_events has a WHEN condition, a column list or arguments: it may not fire"
+            ),
+            (
+                "ALTER TABLE audit_events ENABLE REPLICA TRIGGER audit_events_no_update_delete",
+                "trigger audit_events_no_update_delete on audit_events fires only in replication (ENABLE REPLICA TRIGGER): it is off"
+            ),
+            (
+                "DROP TRIGGER audit_events_no_update_delete ON audit_events",
+                "table audit_events has no append-only trigger audit_events_no_update_delete"
+            ),
+        ])
+    func changedTrigger(_ sql: String, _ expected: String) async throws {
+        try await TestDatabase.with { database in
+            try await database.withClients { app, admin in
+                try await insertEvents(admin, count: 1, minutesAgo: 0)
+                _ = try await AuditSealer(client: app, signer: AuditSealTests.signer, checkpointFile: nil)
+                    .sealAll(now: Date(), logger: logger)
+                #expect(try await verify(admin).problems == [])
+                #expect(await ReadinessCheck.database(app)(logger: logger).auditLog == "protected")
+
+                for statement in sql.components(separatedBy: ";\n") {
+                    try await admin.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                // The hole is real: the owner changes a sealed event with every trigger "enabled".
+                try await admin.query("UPDATE audit_events SET actor = 'mallory'", logger: logger)
+
+                let report = try await verify(admin)
+                #expect(report.problems.first == expected, "\(report.problems)")
+                #expect(await ReadinessCheck.database(app)(logger: logger).auditLog == "triggers_disabled")
+            }
+        }
+    }
+}
