@@ -22,6 +22,7 @@ struct RequestStateCheck: Sendable {
 
     /// The first request that disagrees, described; nil when all agree. Streams the requests.
     func firstMismatch(logger: Logger) async throws -> String? {
+        if let missing = try await firstMissingRow(logger: logger) { return missing }
         let definitions = try await pinnedDefinitions(logger: logger)
         let rows = try await client.query(
             """
@@ -56,6 +57,29 @@ struct RequestStateCheck: Sendable {
             {
                 return "request \(number) (\(record.id.uuidString.lowercased())): \(mismatch)"
             }
+        }
+        return nil
+    }
+
+    /// A request the decision log knows (it was filed: `created`, or an engine event names it) whose row
+    /// is gone: the owner deleted it (and its decisions, their trigger disabled for the moment), which
+    /// leaves the log intact and the request out of every comparison above. Named by the log's first
+    /// event of it; with the log's `request_number` when that event still has its payload.
+    private func firstMissingRow(logger: Logger) async throws -> String? {
+        let events = Self.engineEvents + [AuditEvent.created.rawValue]
+        let rows = try await client.query(
+            """
+            SELECT e.request_id, e.occurred_at, e.event, e.details->>'request_number'
+            FROM audit_events e
+            WHERE e.request_id IS NOT NULL AND e.event = ANY(\(events))
+              AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = e.request_id)
+            ORDER BY e.occurred_at, e.id
+            LIMIT 1
+            """, logger: logger)
+        for try await (id, at, event, number) in rows.decode((UUID, Date, String, String?).self) {
+            let time = AuditTimestamp(at).rfc3339 ?? "\(at)"
+            return "request \(number.map { "\($0) " } ?? "")(\(id.uuidString.lowercased())): the decision log "
+                + "records it (\(event) at \(time)), but its stored row is missing"
         }
         return nil
     }

@@ -24,6 +24,8 @@ protocol MailDirectory: Sendable {
     func memberUIDs(ofGroup dn: String) async throws -> [String]
     /// The group DNs configured for a directory role (`ldap.roles.dsb`, ...); empty for other roles.
     func groups(ofRole identifier: String) -> [String]
+    /// The group DNs `ldap.stewards` maps a data domain to.
+    func stewardGroups(ofDomain domain: String) -> [String]
 }
 
 /// The city's LDAP / Active Directory (through the directory's cache for people).
@@ -48,6 +50,10 @@ struct LDAPMailDirectory: MailDirectory {
     func groups(ofRole identifier: String) -> [String] {
         DirectoryRole(rawValue: identifier).map { directory.configuration.roleGroups[$0] ?? [] } ?? []
     }
+
+    func stewardGroups(ofDomain domain: String) -> [String] {
+        directory.configuration.stewardGroups[domain] ?? []
+    }
 }
 
 /// The people behind a message's recipients (people, a role's groups, a dataset's owner or steward
@@ -70,7 +76,13 @@ struct ResolvedRecipients: Sendable, Hashable {
             var found: [String] = []
             if let uid = recipient.uid { found.append(uid) }
             var groups = recipient.group.map { [$0] } ?? []
-            if recipient.uid == nil && recipient.group == nil {
+            // The directory makes the members of these stewards of the domain as well (the engine lets
+            // them decide): they are told as the catalogue's steward group is.
+            for group in recipient.domain.map(directory.stewardGroups(ofDomain:)) ?? []
+            where !groups.contains(where: { $0.lowercased() == group.lowercased() }) {
+                groups.append(group)
+            }
+            if recipient.uid == nil && groups.isEmpty {
                 groups = directory.groups(ofRole: recipient.role)
                 if groups.isEmpty {
                     result.problems.append("Rolle \(recipient.role): keine Gruppe konfiguriert")

@@ -144,6 +144,35 @@ struct AuditExportTests {
         }
     }
 
+    /// The owner deletes a granted request with its decisions (their trigger off for the moment), its
+    /// timers and links: the log holds, every remaining row agrees with it, and only the log still knows
+    /// the request. Verify names it.
+    @Test("a request row deleted by the owner is found by verify")
+    func deletedRequestIsFound() async throws {
+        try await ServiceFixture.with { fixture in
+            _ = try await lifecycles(fixture)
+            #expect(try await verify(fixture).problems == [])
+            let id = try #require(
+                try await fixture.admin.query(
+                    "SELECT id FROM requests WHERE dataset_id = 'meldestatistik'", logger: logger
+                ).decode(UUID.self).first(where: { _ in true }))
+            try await fixture.admin.query("ALTER TABLE decisions DISABLE TRIGGER USER", logger: logger)
+            try await fixture.admin.query("DELETE FROM decisions WHERE request_id = \(id)", logger: logger)
+            try await fixture.admin.query("ALTER TABLE decisions ENABLE TRIGGER USER", logger: logger)
+            for table in ["timers", "decision_links"] {
+                try await fixture.admin.query(
+                    "DELETE FROM \(unescaped: table) WHERE request_id = \(id)", logger: logger)
+            }
+            try await fixture.admin.query("DELETE FROM requests WHERE id = \(id)", logger: logger)
+            let report = try await verify(fixture)
+            #expect(report.summary != nil, "the log itself still holds")
+            #expect(report.problems.count == 1, "\(report.problems)")
+            let problem = report.problems.first ?? ""
+            #expect(problem.contains("(\(id.uuidString.lowercased())): the decision log records it"), "\(problem)")
+            #expect(problem.contains("its stored row is missing"), "\(problem)")
+        }
+    }
+
     @Test("a recipient, purpose, comment or decision time rewritten in the mutable rows is found by verify")
     func rewrittenDetailsAreFound() async throws {
         try await ServiceFixture.with { fixture in

@@ -162,13 +162,18 @@ struct MailFixture: Sendable {
 
     /// - Parameter hostPrefix: the start of the host name (Message-ID and EHLO); the SMTP sink fails on
     ///   purpose for `dropdata-` and `busy-` (see `scripts/smtp-sink.py`).
-    static func with(hostPrefix: String = "t", _ body: @Sendable (MailFixture) async throws -> Void) async throws {
+    /// - Parameter overrides: further settings (`FREIGABE_LDAP_STEWARDS`, ...).
+    static func with(
+        hostPrefix: String = "t", overrides: [String: String] = [:],
+        _ body: @Sendable (MailFixture) async throws -> Void
+    ) async throws {
         let renderer = try await TestSupport.makeRenderer()
         let tls = try #require(TestSupport.localServicesEnvironment()["FREIGABE_TEST_TLS_DIR"])
-        let configuration = try await DirectoryFixtures.configuration(overrides: [
-            "FREIGABE_SMTP_CA_FILE": tls + "/ca.pem",
-            "FREIGABE_MAIL_HOST_NAME": "\(hostPrefix)\(UUID().uuidString.prefix(12).lowercased()).freigabe.test",
-        ])
+        let configuration = try await DirectoryFixtures.configuration(
+            overrides: [
+                "FREIGABE_SMTP_CA_FILE": tls + "/ca.pem",
+                "FREIGABE_MAIL_HOST_NAME": "\(hostPrefix)\(UUID().uuidString.prefix(12).lowercased()).freigabe.test",
+            ].merging(overrides) { $1 })
         let settings = try #require(configuration.mail, "smtp.* not configured: run make services")
         let logger = {
             var logger = Logger(label: "freigabe.mail.tests")

@@ -223,6 +223,23 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// `ldap.stewards` makes the members of a group stewards of a domain: the engine lets them decide,
+    /// so the steward step's task mail goes to them as to the catalogue's steward group.
+    @Test("stewards the directory maps to a domain (ldap.stewards) get the steward step's mail")
+    func stewardsMappedInTheDirectoryAreMailed() async throws {
+        let mapped = ["FREIGABE_LDAP_STEWARDS": "umwelt=cn=freigabe-governance,ou=groups,dc=stadt,dc=example"]
+        try await MailFixture.with(overrides: mapped) { fixture in
+            let created = try await fixture.service.shared("baumkataster")
+            _ = try await fixture.service.decide(created, by: People.otto, at: Clock.start)
+            try await fixture.service.admin.query(
+                "DELETE FROM outbox WHERE topic <> 'request_decision' OR payload->>'step' <> 'steward_review'",
+                logger: fixture.logger)
+            #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 1, sent: 1))
+            let rows = try await fixture.rows()
+            #expect(rows.first?.deliveredTo.sorted() == ["greta", "stefan"], "\(rows)")
+        }
+    }
+
     /// A role holder or deputy who files a request is asked by nobody to decide it: the engine refuses
     /// the requester, so a task mail with links could never be used. They get the requester's mails.
     @Test("the requester gets no task mail for their own request, as deputy or role holder")

@@ -109,6 +109,9 @@ public struct OutboxRecipient: Sendable, Hashable, Codable {
     public var uid: String?
     /// Group DN (owner group, steward group).
     public var group: String?
+    /// A domain's stewards: besides `group` (the catalogue's steward group), the groups `ldap.stewards`
+    /// maps the domain to, whose members the directory makes stewards of it too.
+    public var domain: String? = nil
 
     /// `role` of the person who filed the request.
     static let requesterRole = "requester"
@@ -334,7 +337,8 @@ enum EffectWriter {
         case .dataOwner:
             OutboxRecipient(role: role.identifier, uid: context.dataset.owner, group: context.dataset.ownerGroup)
         case .dataSteward:
-            OutboxRecipient(role: role.identifier, uid: nil, group: context.dataset.stewardGroup)
+            OutboxRecipient(
+                role: role.identifier, uid: nil, group: context.dataset.stewardGroup, domain: context.dataset.domain)
         case .dsb, .isb, .openDataOfficer, .governance, .custom:
             OutboxRecipient(role: role.identifier, uid: nil, group: nil)
         }
