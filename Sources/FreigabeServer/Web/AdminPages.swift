@@ -11,7 +11,13 @@ struct AdminPages: Sendable {
     let pages: WebPages
     let service: RequestService
 
+    /// Datasets the overview lists; beyond them it points to the catalogue's search.
+    static let listedDatasets = 500
+
     struct Overview {
+        /// Said above the list when the catalogue holds more than it shows.
+        var moreDatasets: String?
+
         struct DatasetRow {
             var id: String
             var title: String
@@ -86,9 +92,17 @@ struct AdminPages: Sendable {
         let caller = try Self.requireAdmin(request, context)
         let text = pages.text(request)
         let logger = context.logger(for: caller)
-        let datasets = try await service.datasets(DatasetQuery(limit: 500), logger: logger)
+        // Whether there are more than the page lists (the catalogue's search finds them, each with its
+        // edit link): one row after the last, as the catalogue's pages are at most 500 long.
+        let datasets = try await service.datasets(DatasetQuery(limit: Self.listedDatasets), logger: logger)
+        var more = false
+        if datasets.count == Self.listedDatasets {
+            let next = try await service.datasets(DatasetQuery(limit: 1, offset: Self.listedDatasets), logger: logger)
+            more = !next.isEmpty
+        }
         let domains = try await service.domains(logger: logger)
         let page = Overview(
+            moreDatasets: more ? text("admin.more_datasets", ["count": String(Self.listedDatasets)]) : nil,
             datasets: datasets.map {
                 Overview.DatasetRow(
                     id: $0.id, title: $0.title, domain: $0.domainTitle,

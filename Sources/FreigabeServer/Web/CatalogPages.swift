@@ -41,6 +41,8 @@ struct CatalogPages: Sendable {
         var highValue: Bool
         var requestHref: String
         var openDataHref: String?
+        /// For administrators: the dataset's form (the overview lists only the first datasets).
+        var editHref: String?
     }
 
     func add(to group: RouterGroup<AppRequestContext>) {
@@ -113,7 +115,8 @@ struct CatalogPages: Sendable {
                 // Offered where a workflow publishes Open Data; whether this dataset may be published the
                 // workflow decides on submission.
                 openDataHref: service.workflows.current(for: .openData) == nil
-                    ? nil : "/antraege/neu?kind=open_data&dataset=\(encoded)")
+                    ? nil : "/antraege/neu?kind=open_data&dataset=\(encoded)",
+                editHref: caller.roles.contains(.admin) ? "/verwaltung/datensatz?id=\(encoded)" : nil)
             return try pages.render("dataset", title: dataset.title, page: page, request: request, context: context)
         }
     }

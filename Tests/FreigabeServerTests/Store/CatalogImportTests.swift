@@ -194,7 +194,10 @@ struct CatalogImportTests {
             #expect([toOwner.step, toOwner.branch] == ["owner_review", "owner_review"])
             #expect(toOwner.deadline == atOwner.status.deadline)
             let toStewards = try await lastTask(atStewards)
-            #expect(toStewards.recipients == [OutboxRecipient(role: "data_steward", uid: nil, group: newStewards)])
+            #expect(
+                toStewards.recipients == [
+                    OutboxRecipient(role: "data_steward", uid: nil, group: newStewards, domain: "umwelt")
+                ])
             #expect(toStewards.step == "steward_review")
             #expect(try await fixture.outboxTopics(request: movesOn.id) == mailsBefore)
             let notes = try await fixture.admin.query(

@@ -228,7 +228,8 @@ struct StorePartsTests {
                 #expect(
                     message.recipients == [
                         OutboxRecipient(
-                            role: "data_steward", uid: nil, group: "cn=stewards-umwelt,ou=groups,dc=stadt,dc=example")
+                            role: "data_steward", uid: nil, group: "cn=stewards-umwelt,ou=groups,dc=stadt,dc=example",
+                            domain: "umwelt")
                     ])
             }
         }

@@ -140,6 +140,31 @@ struct WebAdminTests {
         }
     }
 
+    /// The overview lists the first 500 datasets; every other one an administrator reaches through the
+    /// catalogue's search, whose dataset page offers them (and only them) the form.
+    @Test("past 500 datasets the overview says so; a dataset's page offers administrators its form")
+    func everyDatasetCanBeEdited() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            #expect(try await anna.get("/katalog/baumkataster").html.contains("/verwaltung/datensatz") == false)
+            let adam = Browser(client)
+            try await adam.login("adam")
+            let page = try await adam.get("/katalog/baumkataster")
+            #expect(page.html.contains(#"href="/verwaltung/datensatz?id=baumkataster">Bearbeiten</a>"#))
+            #expect(try await adam.get("/verwaltung").html.contains("Gezeigt werden die ersten") == false)
+            try await fixture.store.admin.query(
+                """
+                INSERT INTO datasets (id, title, domain_id, owner, classification, personal_data, protection_need)
+                SELECT 'zz-' || n, 'Datensatz ' || n, 'umwelt', 'otto', 'public', 'none', 'normal'
+                FROM generate_series(1, \(AdminPages.listedDatasets)) AS n
+                """, logger: fixture.store.logger)
+            let overview = try await adam.get("/verwaltung")
+            #expect(overview.html.contains("Gezeigt werden die ersten 500 Datensätze"))
+            #expect(overview.html.components(separatedBy: "/verwaltung/datensatz?id=").count - 1 == 500)
+        }
+    }
+
     /// Two administrators edit one dataset: the later save of a form shown before the other's change
     /// saves nothing (it would have undone the change, and handed the requests back).
     @Test("a dataset form shown before someone else's change saves nothing: 409 with what is stored now")
