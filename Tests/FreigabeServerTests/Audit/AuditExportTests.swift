@@ -63,6 +63,14 @@ struct AuditExportTests {
         return try await sealer.sealAll(now: Clock.days(7), logger: logger)
     }
 
+    /// The request for meldestatistik that ``lifecycles(_:checkpointFile:)`` files.
+    func meldestatistikRequest(_ fixture: ServiceFixture) async throws -> UUID {
+        try #require(
+            try await fixture.admin.query(
+                "SELECT id FROM requests WHERE dataset_id = 'meldestatistik'", logger: logger
+            ).decode(UUID.self).first(where: { _ in true }))
+    }
+
     func verify(_ fixture: ServiceFixture) async throws -> AuditVerification.Report {
         try await AuditVerification(client: fixture.admin, key: Self.signer.verifierKey, appRole: "freigabe_app")
             .run(logger: logger)
@@ -98,10 +106,7 @@ struct AuditExportTests {
     func rewrittenSnapshotIsFound() async throws {
         try await ServiceFixture.with { fixture in
             _ = try await lifecycles(fixture)
-            let id = try #require(
-                try await fixture.admin.query(
-                    "SELECT id FROM requests WHERE dataset_id = 'meldestatistik'", logger: logger
-                ).decode(UUID.self).first(where: { _ in true }))
+            let id = try await meldestatistikRequest(fixture)
             // Only the state column (then put back).
             let state = try #require(
                 try await fixture.admin.query(
@@ -152,10 +157,7 @@ struct AuditExportTests {
         try await ServiceFixture.with { fixture in
             _ = try await lifecycles(fixture)
             #expect(try await verify(fixture).problems == [])
-            let id = try #require(
-                try await fixture.admin.query(
-                    "SELECT id FROM requests WHERE dataset_id = 'meldestatistik'", logger: logger
-                ).decode(UUID.self).first(where: { _ in true }))
+            let id = try await meldestatistikRequest(fixture)
             try await fixture.admin.query("ALTER TABLE decisions DISABLE TRIGGER USER", logger: logger)
             try await fixture.admin.query("DELETE FROM decisions WHERE request_id = \(id)", logger: logger)
             try await fixture.admin.query("ALTER TABLE decisions ENABLE TRIGGER USER", logger: logger)
@@ -178,10 +180,7 @@ struct AuditExportTests {
         try await ServiceFixture.with { fixture in
             _ = try await lifecycles(fixture)
             #expect(try await verify(fixture).problems == [])
-            let id = try #require(
-                try await fixture.admin.query(
-                    "SELECT id FROM requests WHERE dataset_id = 'meldestatistik'", logger: logger
-                ).decode(UUID.self).first(where: { _ in true }))
+            let id = try await meldestatistikRequest(fixture)
             // Each forgery alone, then put back: the request row and the snapshot are the owner's to
             // rewrite, the log they were stated in is not.
             let forgeries: [(forge: String, undo: String, found: String)] = [
@@ -441,10 +440,7 @@ struct AuditExportTests {
                 let requester = try AuditFilter.parse(person: "stefan")
                 let byDataset = try AuditFilter.parse(dataset: "baumkataster")
                 let byRequest = AuditFilter(
-                    requestID: try #require(
-                        try await fixture.admin.query(
-                            "SELECT id FROM requests WHERE dataset_id = 'meldestatistik'", logger: logger
-                        ).decode(UUID.self).first(where: { _ in true })))
+                    requestID: try await meldestatistikRequest(fixture))
                 let byTime = try AuditFilter.parse(from: "2026-03-05", to: "2026-03-06")
                 for (name, filter, matches) in [
                     (
