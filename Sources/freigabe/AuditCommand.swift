@@ -57,6 +57,8 @@ struct AuditCommand: AsyncParsableCommand {
         var export: String?
         @Option(help: "With --export: the trusted checkpoints (audit.checkpoint_file, or the one the export names).")
         var checkpoint: String?
+        @Option(help: "YAML configuration file (config.file) for audit.retention_years, which erasures are held to.")
+        var config: String?
 
         func validate() throws {
             if (export == nil) != (checkpoint == nil) {
@@ -70,8 +72,10 @@ struct AuditCommand: AsyncParsableCommand {
                     .emit()
                 return
             }
+            let reader = try await ConfigurationSources.reader(
+                overrides: config.map { [AppConfiguration.Key.configFile: $0] } ?? [:])
             try await AuditTool.verify(
-                publicKeyFile: publicKey, environment: ProcessInfo.processInfo.environment,
+                publicKeyFile: publicKey, reader: reader, environment: ProcessInfo.processInfo.environment,
                 progress: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
             ).emit()
         }

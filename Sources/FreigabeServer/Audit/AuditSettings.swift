@@ -47,15 +47,18 @@ public struct AuditSettings: Sendable, Hashable {
         {
             settings.sealInterval = .seconds(seconds)
         }
-        if let years = try values.parsed(
-            retentionYearsKey, expected: "ganze Jahre von 1 bis 100",
-            parse: { Int($0).flatMap { retentionYearsRange.contains($0) ? $0 : nil } })
-        {
-            settings.retentionYears = years
-        }
+        settings.retentionYears = try retentionYears(values)
         // A key that cannot be read stops the start, not the first checkpoint.
         _ = try settings.signer()
         return settings
+    }
+
+    /// `audit.retention_years` alone (default 10, 1 to 100): what `audit verify` holds erasures to,
+    /// without the signing key it does not need.
+    static func retentionYears(_ values: SettingValues) throws -> Int {
+        try values.parsed(
+            retentionYearsKey, expected: "ganze Jahre von 1 bis 100",
+            parse: { Int($0).flatMap { retentionYearsRange.contains($0) ? $0 : nil } }) ?? defaultRetentionYears
     }
 
     /// The signer from `keyFile`.

@@ -35,6 +35,9 @@ struct AuditVerification: Sendable {
     var progressInterval: Duration = .seconds(10)
     /// How long an event may wait for the sealer before verify calls it stalled (``unsealedBeyondGrace``).
     var sealingGrace: Duration = .seconds(300)
+    /// The retention period the city keeps the log for (`audit.retention_years`): an erasure that states
+    /// a shorter one erased what was still to be kept. nil: every period of 1 to 100 years is accepted.
+    var retentionYears: Int?
 
     struct Report: Sendable {
         var problems: [String]
@@ -462,6 +465,11 @@ struct AuditVerification: Sendable {
                         + "period of 1 to 100 years (retention_years)")
             case nil:
                 break
+            }
+            if let kept = retentionYears, let stated = record.retentionYears, stated < kept {
+                problems.append(
+                    "\(erasure): it kept the log for \(stated) years, the retention period is \(kept) "
+                        + "(audit.retention_years)")
             }
             let row = (at: AuditTimestamp(at), by: by, cutOff: AuditTimestamp(cutOff), years: Int(years))
             if record.occurredAt != row.at || eventActor != row.by {

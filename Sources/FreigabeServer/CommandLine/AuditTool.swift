@@ -69,8 +69,11 @@ public enum AuditTool {
 
     /// Checks the whole log against the public key; succeeds only when every check holds. `progress` gets
     /// a line every ten seconds while the events are read (the command line writes it to stderr).
+    /// - Parameter retentionYears: the retention period erasures are held to (`audit.retention_years`;
+    ///   nil accepts any from 1 to 100 years).
     public static func verify(
-        publicKeyFile: String, environment: [String: String], progress: (@Sendable (String) -> Void)? = nil
+        publicKeyFile: String, retentionYears: Int? = nil, environment: [String: String],
+        progress: (@Sendable (String) -> Void)? = nil
     ) async -> ToolOutput {
         let key: NoteVerifierKey
         do {
@@ -82,6 +85,7 @@ public enum AuditTool {
         }
         return await withDatabase(environment, failure: "Prüfung nicht möglich") { client, role, logger in
             var verification = AuditVerification(client: client, key: key, appRole: role)
+            verification.retentionYears = retentionYears
             if let progress {
                 verification.progress = { checked, places in
                     progress(Self.progressLine(checked: checked, of: places))
@@ -357,6 +361,22 @@ public enum AuditTool {
             let text = Database.serverMessage(of: error) ?? String(describing: Database.serviceError(from: error))
             return ToolOutput(standardError: ["Nichts gelöscht: \(text)"], succeeded: false)
         }
+    }
+
+    /// ``verify(publicKeyFile:retentionYears:environment:progress:)`` with `audit.retention_years` from
+    /// the configuration (environment, `--config` file; default 10 years).
+    public static func verify(
+        publicKeyFile: String, reader: ConfigReader, environment: [String: String],
+        progress: (@Sendable (String) -> Void)? = nil
+    ) async -> ToolOutput {
+        let years: Int
+        do {
+            years = try AuditSettings.retentionYears(SettingValues(reader: reader))
+        } catch {
+            return ToolOutput(standardError: ["Prüfung nicht möglich: \(error)"], succeeded: false)
+        }
+        return await verify(
+            publicKeyFile: publicKeyFile, retentionYears: years, environment: environment, progress: progress)
     }
 
     /// ``redact(before:actor:settings:environment:now:)`` with `audit.retention_years` from the

@@ -151,6 +151,18 @@ struct AuditRedactionTests {
             let report = try await verify(fixture)
             #expect(report.problems == [])
             #expect(report.summary?.redactedEventCount == UInt64(due.count))
+            // Held to the city's retention period: ten years kept, as configured, holds; a city that keeps
+            // its log for twelve learns that this erasure kept it for only ten.
+            var tenYears = AuditVerification(client: fixture.admin, key: Self.signer.verifierKey, appRole: nil)
+            tenYears.retentionYears = 10
+            #expect(try await tenYears.run(logger: logger).problems == [])
+            var twelveYears = tenYears
+            twelveYears.retentionYears = 12
+            #expect(
+                try await twelveYears.run(logger: logger).problems == [
+                    "erasure #\(redactionID) by revision: it kept the log for 10 years, the retention period is 12 "
+                        + "(audit.retention_years)"
+                ])
             let redactions = try #require(report.summary?.redactions)
             #expect(redactions.count == 1)
             #expect(redactions.first?.key.redactedBy == "revision")
