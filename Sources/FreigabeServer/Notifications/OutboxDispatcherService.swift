@@ -23,22 +23,20 @@ struct OutboxDispatcherService: Service {
 
     func run() async throws {
         let doorbell = Doorbell()
-        // Ends on graceful shutdown: the wait and the listener are cancelled. A round cut short leaves
-        // its rows claimed; they come back after the lease and are sent with the same Message-IDs.
-        await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    await OutboxListener(client: self.dispatcher.client, logger: self.logger).listen(ringing: doorbell)
-                }
-                await self.dispatch(woken: doorbell)
-                group.cancelAll()
+        // Ends on graceful shutdown after the round in flight (``Rounds``); only a cancellation cuts a
+        // round short, whose rows then come back after the lease and are sent with the same Message-IDs.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await OutboxListener(client: self.dispatcher.client, logger: self.logger).listen(ringing: doorbell)
             }
+            await self.dispatch(woken: doorbell)
+            group.cancelAll()
         }
     }
 
     private func dispatch(woken doorbell: Doorbell) async {
         let settings = dispatcher.settings
-        while !Task.isCancelled {
+        while Rounds.goOn {
             var pause = settings.pollInterval
             do {
                 let report = try await dispatcher.runRound(now: now())
@@ -54,7 +52,7 @@ struct OutboxDispatcherService: Service {
                 logger.error("Sending the outbox failed", metadata: ["error": "\(String(reflecting: error))"])
                 pause = min(pause, .seconds(5))
             }
-            await doorbell.wait(atMost: pause)
+            await doorbell.waitUnlessShuttingDown(atMost: pause)
         }
     }
 }

@@ -11,22 +11,21 @@ struct AuditSealService: Service {
     let logger: Logger
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    // A full batch may leave more: go on at once.
-                    if let batch = try await sealer.sealBatch(now: Date(), logger: logger),
-                        batch.sealed >= AuditSealer.batchSize
-                    {
-                        continue
-                    }
-                } catch {
-                    if Task.isCancelled { return }
-                    // The events wait in the table; the next round seals them.
-                    logger.error("Sealing the decision log failed", metadata: ["error": "\(String(reflecting: error))"])
+        // Ends on graceful shutdown after the batch in flight (``Rounds``).
+        while Rounds.goOn {
+            do {
+                // A full batch may leave more: go on at once.
+                if let batch = try await sealer.sealBatch(now: Date(), logger: logger),
+                    batch.sealed >= AuditSealer.batchSize
+                {
+                    continue
                 }
-                try? await Task.sleep(for: interval)
+            } catch {
+                if Task.isCancelled { return }
+                // The events wait in the table; the next round seals them.
+                logger.error("Sealing the decision log failed", metadata: ["error": "\(String(reflecting: error))"])
             }
+            await Rounds.pause(interval)
         }
     }
 }

@@ -26,31 +26,29 @@ struct TimerService: Service {
     static let roundSize = 100
 
     func run() async throws {
-        // Ends on graceful shutdown: the sleep is cancelled and the loop checks for it.
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let report = try await requests.fireDueTimerRound(now: now(), limit: Self.roundSize, logger: logger)
-                    if report.failed > 0 {
-                        logger.warning(
-                            "Some timers failed and will be retried",
-                            metadata: [
-                                "timers.fired": "\(report.fired)", "timers.failed": "\(report.failed)",
-                                "timers.conflicts": "\(report.conflicts)",
-                            ])
-                    } else if report.fired > 0 {
-                        logger.info("Timers fired", metadata: ["timers.fired": "\(report.fired)"])
-                    }
-                    // A full round may leave more due timers: go on at once instead of sleeping.
-                    if report.handled >= Self.roundSize { continue }
-                } catch {
-                    // Shutting down cancels the round in flight: that is no failure worth an error line.
-                    if Task.isCancelled { return }
-                    // A database outage must not stop the timers for good; the next round retries.
-                    logger.error("Firing timers failed", metadata: ["error": "\(String(reflecting: error))"])
+        // Ends on graceful shutdown after the round in flight (``Rounds``).
+        while Rounds.goOn {
+            do {
+                let report = try await requests.fireDueTimerRound(now: now(), limit: Self.roundSize, logger: logger)
+                if report.failed > 0 {
+                    logger.warning(
+                        "Some timers failed and will be retried",
+                        metadata: [
+                            "timers.fired": "\(report.fired)", "timers.failed": "\(report.failed)",
+                            "timers.conflicts": "\(report.conflicts)",
+                        ])
+                } else if report.fired > 0 {
+                    logger.info("Timers fired", metadata: ["timers.fired": "\(report.fired)"])
                 }
-                try? await Task.sleep(for: interval)
+                // A full round may leave more due timers: go on at once instead of sleeping.
+                if report.handled >= Self.roundSize { continue }
+            } catch {
+                // A cancellation cuts the round in flight short: that is no failure worth an error line.
+                if Task.isCancelled { return }
+                // A database outage must not stop the timers for good; the next round retries.
+                logger.error("Firing timers failed", metadata: ["error": "\(String(reflecting: error))"])
             }
+            await Rounds.pause(interval)
         }
     }
 }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import PostgresNIO
 import SMTPClient
+import ServiceLifecycle
 import Testing
 import WorkflowEngine
 
@@ -530,6 +531,49 @@ struct OutboxDispatcherTests {
             #expect(elapsed < .seconds(5), "\(elapsed)")
             for row in try await fixture.rows() {
                 #expect(row.sentAt == nil && row.attempts == 1)
+                #expect(row.lastError?.contains("timeout") == true, "\(row.lastError ?? "")")
+            }
+        }
+    }
+
+    /// SIGTERM while a round talks to a slow SMTP server: the service lets the round end (its session
+    /// deadline, half the lease) and records what happened, instead of leaving the rows claimed for the
+    /// lease and sending them again afterwards.
+    @Test("a graceful shutdown lets the mail round in flight finish and record its rows", .runsAlone)
+    func shutdownFinishesTheRound() async throws {
+        try await MailFixture.with { fixture in
+            _ = try await fixture.service.shared("baumkataster")
+            let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(host: "127.0.0.1", port: 0).get()
+            var settings = fixture.settings
+            settings.lease = .seconds(4)
+            let dispatcher = try fixture.dispatcher(port: try #require(silent.localAddress?.port), settings: settings)
+            var logger = Logger(label: "t")
+            logger.logLevel = .critical
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [OutboxDispatcherService(dispatcher: dispatcher, logger: logger)],
+                    gracefulShutdownSignals: [], logger: logger))
+            func claimed() async throws -> Int {
+                let rows = try await fixture.service.admin.query(
+                    "SELECT count(*)::int FROM outbox WHERE claim_token IS NOT NULL", logger: fixture.logger)
+                return try await rows.decode(Int.self).first(where: { _ in true }) ?? 0
+            }
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                let clock = ContinuousClock()
+                let started = clock.now
+                while try await claimed() == 0 && clock.now - started < .seconds(10) {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(try await claimed() == 2, "the round is talking to the silent server")
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            try await silent.close()
+            #expect(try await claimed() == 0, "every row recorded, none left under its lease")
+            for row in try await fixture.rows() {
+                #expect(row.attempts == 1 && row.sentAt == nil)
                 #expect(row.lastError?.contains("timeout") == true, "\(row.lastError ?? "")")
             }
         }

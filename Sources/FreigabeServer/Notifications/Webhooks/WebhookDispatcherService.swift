@@ -23,26 +23,24 @@ struct WebhookDispatcherService: Service {
 
     func run() async throws {
         let doorbell = Doorbell()
-        // A delivery cut short by shutdown stays claimed; after the lease it is sent again with the
-        // same webhook-id.
-        await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
-                if !self.dispatcher.settings.subscriptions.isEmpty {
-                    group.addTask {
-                        await OutboxListener(client: self.dispatcher.client, logger: self.logger).listen(
-                            ringing: doorbell)
-                    }
+        // Ends on graceful shutdown after the round in flight (``Rounds``); a delivery cut short by a
+        // cancellation stays claimed, and after the lease it is sent again with the same webhook-id.
+        await withTaskGroup(of: Void.self) { group in
+            if !self.dispatcher.settings.subscriptions.isEmpty {
+                group.addTask {
+                    await OutboxListener(client: self.dispatcher.client, logger: self.logger).listen(
+                        ringing: doorbell)
                 }
-                await self.dispatch(woken: doorbell)
-                group.cancelAll()
             }
+            await self.dispatch(woken: doorbell)
+            group.cancelAll()
         }
     }
 
     private func dispatch(woken doorbell: Doorbell) async {
         let settings = dispatcher.settings
         var registered = false
-        while !Task.isCancelled {
+        while Rounds.goOn {
             var pause = settings.pollInterval
             do {
                 if !registered {
@@ -62,7 +60,7 @@ struct WebhookDispatcherService: Service {
                 logger.error("Sending webhooks failed", metadata: ["error": "\(String(reflecting: error))"])
                 pause = min(pause, .seconds(5))
             }
-            await doorbell.wait(atMost: pause)
+            await doorbell.waitUnlessShuttingDown(atMost: pause)
         }
     }
 }

@@ -1,0 +1,23 @@
+import ServiceLifecycle
+
+/// How the background services that work in rounds (mail, webhooks, timers, sealing) stop: at a
+/// graceful shutdown (SIGTERM) the round in flight finishes — its mail recorded as sent, its timers as
+/// fired, its batch sealed — and the service ends at its next pause. Cancelling the round instead left
+/// its rows claimed until their lease ran out (five minutes for mail), and then sent them again: a second
+/// mail to the people the first had reached, for receivers that do not drop duplicate Message-IDs.
+enum Rounds {
+    /// Whether another round may start: neither cancelled nor shutting down.
+    static var goOn: Bool { !Task.isCancelled && !Task.isShuttingDownGracefully }
+
+    /// Sleeps `duration`, or less when a graceful shutdown begins.
+    static func pause(_ duration: Duration) async {
+        await cancelWhenGracefulShutdown { try? await Task.sleep(for: duration) }
+    }
+}
+
+extension Doorbell {
+    /// ``wait(atMost:)``, ended early by a graceful shutdown (between rounds is where a service stops).
+    func waitUnlessShuttingDown(atMost timeout: Duration) async {
+        await cancelWhenGracefulShutdown { await self.wait(atMost: timeout) }
+    }
+}
