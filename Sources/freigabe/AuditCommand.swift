@@ -32,7 +32,7 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: "The private key file (audit.key_file).") var keyFile: String?
         @Option(help: "Append the signed checkpoint to this file (audit.checkpoint_file).") var checkpointFile: String?
 
-        @Option(help: "YAML configuration file (config.file) for audit.key_file and audit.checkpoint_file.")
+        @Option(help: "YAML configuration file (config.file) for audit.key_file, audit.checkpoint_file and db.*.")
         var config: String?
 
         func run() async throws {
@@ -41,7 +41,8 @@ struct AuditCommand: AsyncParsableCommand {
                 AppConfiguration.Key.configFile: config,
             ]
             let reader = try await ConfigurationSources.reader(overrides: overrides.compactMapValues { $0 })
-            try await AuditTool.seal(reader: reader, environment: ProcessInfo.processInfo.environment).emit()
+            try await AuditTool.seal(reader: reader, environment: try await ToolEnvironment.effective(config: config))
+                .emit()
         }
     }
 
@@ -57,7 +58,9 @@ struct AuditCommand: AsyncParsableCommand {
         var export: String?
         @Option(help: "With --export: the trusted checkpoints (audit.checkpoint_file, or the one the export names).")
         var checkpoint: String?
-        @Option(help: "YAML configuration file (config.file) for audit.retention_years, which erasures are held to.")
+        @Option(
+            help:
+                "YAML configuration file (config.file) for db.* and audit.retention_years, which erasures are held to.")
         var config: String?
 
         func validate() throws {
@@ -75,7 +78,8 @@ struct AuditCommand: AsyncParsableCommand {
             let reader = try await ConfigurationSources.reader(
                 overrides: config.map { [AppConfiguration.Key.configFile: $0] } ?? [:])
             try await AuditTool.verify(
-                publicKeyFile: publicKey, reader: reader, environment: ProcessInfo.processInfo.environment,
+                publicKeyFile: publicKey, reader: reader,
+                environment: try await ToolEnvironment.effective(config: config),
                 progress: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
             ).emit()
         }
@@ -109,6 +113,7 @@ struct AuditCommand: AsyncParsableCommand {
         @Flag(help: "CSV: separate cells with ';' (German spreadsheets).") var semicolon = false
         @Flag(help: "CSV: start with a UTF-8 byte order mark.") var bom = false
         @Option(help: "The file to write, or - for standard output.") var output: String
+        @OptionGroup var database: DatabaseOptions
 
         func run() async throws {
             try await AuditTool.export(
@@ -116,7 +121,7 @@ struct AuditCommand: AsyncParsableCommand {
                     format: format, from: from, to: to, dataset: dataset, person: person, request: request,
                     types: type, domain: domain, role: role, decision: decision, capacity: capacity, output: output,
                     csv: CSVOptions(separator: UInt8(ascii: semicolon ? ";" : ","), byteOrderMark: bom)),
-                environment: ProcessInfo.processInfo.environment
+                environment: try await database.environment()
             ).emit()
         }
     }
@@ -135,7 +140,7 @@ extension AuditCommand {
 
         @Option(help: "Erase payloads of events before this date or instant.") var before: String
         @Option(help: "uid of who erases (default: the OS account).") var actor: String?
-        @Option(help: "YAML configuration file (config.file) for audit.retention_years.") var config: String?
+        @Option(help: "YAML configuration file (config.file) for audit.retention_years and db.*.") var config: String?
         @Flag(help: "Only check and count what would be erased; erase nothing.") var dryRun = false
 
         func run() async throws {
@@ -143,7 +148,7 @@ extension AuditCommand {
                 overrides: config.map { [AppConfiguration.Key.configFile: $0] } ?? [:])
             try await AuditTool.redact(
                 before: before, actor: actor, dryRun: dryRun, reader: reader,
-                environment: ProcessInfo.processInfo.environment
+                environment: try await ToolEnvironment.effective(config: config)
             ).emit()
         }
     }

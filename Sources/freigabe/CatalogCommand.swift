@@ -27,8 +27,10 @@ struct CatalogCommand: AsyncParsableCommand {
 
         @Flag(help: "Only check the file; write nothing.") var dryRun = false
 
+        @OptionGroup var database: DatabaseOptions
+
         func run() async throws {
-            let environment = ProcessInfo.processInfo.environment
+            let environment = try await database.environment()
             let code = await StoreCommandLine.importCatalog(
                 path: file, actor: actor ?? environment["USER"] ?? "cli", dryRun: dryRun, environment: environment,
                 output: { print($0) },

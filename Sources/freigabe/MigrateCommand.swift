@@ -16,9 +16,11 @@ struct MigrateCommand: AsyncParsableCommand {
             """
     )
 
+    @OptionGroup var database: DatabaseOptions
+
     func run() async throws {
         let code = await StoreCommandLine.migrate(
-            environment: ProcessInfo.processInfo.environment,
+            environment: try await database.environment(),
             output: { print($0) },
             errorOutput: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
         if code != 0 { throw ExitCode(code) }

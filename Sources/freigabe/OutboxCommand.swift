@@ -21,9 +21,11 @@ struct OutboxCommand: AsyncParsableCommand {
         @Option(help: "At most this many rows.")
         var limit = 100
 
+        @OptionGroup var database: DatabaseOptions
+
         func run() async throws {
             try await OutboxTool.list(
-                failed: failed, limit: max(1, min(limit, 10_000)), environment: ProcessInfo.processInfo.environment
+                failed: failed, limit: max(1, min(limit, 10_000)), environment: try await database.environment()
             ).emit()
         }
     }
@@ -41,8 +43,10 @@ struct OutboxCommand: AsyncParsableCommand {
             }
         }
 
+        @OptionGroup var database: DatabaseOptions
+
         func run() async throws {
-            let environment = ProcessInfo.processInfo.environment
+            let environment = try await database.environment()
             if let number = Int64(id) {
                 try await OutboxTool.retry(id: number, environment: environment).emit()
             } else if let number = Int64(id.dropFirst()) {

@@ -21,9 +21,11 @@ struct TimersCommand: AsyncParsableCommand {
         @Option(help: "At most this many timers (with --failing).")
         var limit = 100
 
+        @OptionGroup var database: DatabaseOptions
+
         func run() async throws {
             try await TimerTool.list(
-                failing: failing, limit: max(1, min(limit, 10_000)), environment: ProcessInfo.processInfo.environment
+                failing: failing, limit: max(1, min(limit, 10_000)), environment: try await database.environment()
             ).emit()
         }
     }

@@ -155,6 +155,35 @@ struct StorePartsTests {
         }
     }
 
+    /// `freigabe migrate --config freigabe.yaml` and the other tools reach the database `serve` uses
+    /// with that file: its `db.*` keys, a set variable first.
+    @Test("the command-line tools read db.* from the configuration file; a set variable wins")
+    func toolsReadTheConfigurationFile() async throws {
+        try await TestDatabase.with { database in
+            let local = try StoreTestSupport.environment()
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("freigabe-\(UUID()).yaml")
+            try """
+            db:
+              host: "\(local["FREIGABE_DB_HOST"] ?? "127.0.0.1")"
+              port: \(local["FREIGABE_DB_PORT"] ?? "5432")
+              name: "\(database.name)"
+              user: "\(local["FREIGABE_DB_USER"] ?? "")"
+              password: "\(local["FREIGABE_DB_PASSWORD"] ?? "")"
+              tls: "\(local["FREIGABE_DB_TLS"] ?? "prefer")"
+            """.write(to: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let effective = try await ToolEnvironment.effective(config: file.path, environment: [:])
+            #expect(effective["FREIGABE_DB_NAME"] == database.name)
+            let listed = await TimerTool.list(failing: false, environment: effective)
+            #expect(listed.succeeded, "\(listed.standardError)")
+            #expect(listed.standardOutput.first == "pending\t0")
+            let overridden = try await ToolEnvironment.effective(
+                config: file.path, environment: ["FREIGABE_DB_NAME": "aus_der_umgebung"])
+            #expect(overridden["FREIGABE_DB_NAME"] == "aus_der_umgebung")
+            #expect(overridden["FREIGABE_DB_USER"] == local["FREIGABE_DB_USER"])
+        }
+    }
+
     /// The operator at 3 a.m. reads why the tool could not reach the database: PostgreSQL's refusal of
     /// the password, or the refused connection and where it went, not a catalogue key.
     @Test("a command-line tool that cannot reach the database names the cause and the place")

@@ -1,0 +1,23 @@
+import Configuration
+import Foundation
+
+/// The environment a command-line tool reads its database settings from (the tools take `FREIGABE_DB_*`
+/// variables): the process's own, with the `db.*` keys of the configuration file added under their
+/// variable names — the file given as `--config`, or `config.file` (`FREIGABE_CONFIG_FILE`) — so that
+/// `freigabe migrate` and `freigabe outbox list` reach the database `freigabe serve --config` uses. A
+/// variable that is set wins over the file, as it does for `serve`.
+public enum ToolEnvironment {
+    public static func effective(
+        config: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> [String: String] {
+        let reader = try await ConfigurationSources.reader(
+            overrides: config.map { [AppConfiguration.Key.configFile: $0] } ?? [:], environment: environment)
+        let values = SettingValues(reader: reader)
+        var result = environment
+        for key in DatabaseSettings.keys {
+            let name = SettingValues.environmentName(for: key)
+            if result[name]?.isEmpty ?? true, let value = values.text(key) { result[name] = value }
+        }
+        return result
+    }
+}
