@@ -588,6 +588,13 @@ struct AuditRedactionTests {
                         "SELECT count(*) FROM audit_seals WHERE payload_salt IS NOT NULL", logger: logger
                     ).decode(Int.self).first(where: { _ in true })
                     #expect(untouched == 3)
+                    // Erasing needs no signing key: a key file this account cannot read stops nothing.
+                    let unreadableKey = try await ConfigurationSources.reader(
+                        overrides: ["audit.key_file": "/nonexistent/audit.key"], environment: [:])
+                    let checked = await AuditTool.redact(
+                        before: "2014-01-01", actor: "revision", dryRun: true, reader: unreadableKey,
+                        environment: environment)
+                    #expect(checked.succeeded, "\(checked)")
 
                     // A dry run counts what is due and erases nothing.
                     func counts() async throws -> [Int] {
