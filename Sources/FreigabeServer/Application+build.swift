@@ -31,6 +31,9 @@ public func buildApplication(
     }
     let renderer = try await PageRenderer.load(templatesDirectory: configuration.templatesDirectory)
     let workflows = try WorkflowLoader.load(directory: configuration.workflowsDirectory)
+    // Read before anything touches the database: a missing file stops the start as a configuration
+    // error, not after the migrations ran.
+    let document = try OpenAPIDocument.load(path: configuration.openAPIFile)
     logger.info(
         "Workflow definitions loaded",
         metadata: ["workflows": .array(workflows.entries.map { .string($0.definition.pin.description) })]
@@ -89,7 +92,7 @@ public func buildApplication(
             try await makeWebhookDispatcherService(
                 settings: configuration.webhooks, client: client, metrics: metrics, logger: logger))
         api = APIRoutes(
-            service: service, document: try OpenAPIDocument.load(path: configuration.openAPIFile),
+            service: service, document: document,
             dcat: configuration.dcat)
         requests = service
         let sessionStore = PostgresSessionDriver(

@@ -10,19 +10,16 @@ public struct OpenAPIDocument: Sendable, Hashable {
     }
 
     /// Reads the document; relative paths are taken from the working directory, like `Templates` and
-    /// `Workflows`.
-    public static func load(path: String = "openapi.yaml") throws -> OpenAPIDocument {
+    /// `Workflows`. A file that cannot be read is a configuration error (`api.openapi_file`): the server
+    /// checks it at start, before it touches the database, and exits with 78 (EX_CONFIG).
+    public static func load(path: String = "openapi.yaml") throws(ConfigurationError) -> OpenAPIDocument {
         do {
             return OpenAPIDocument(yaml: try String(contentsOfFile: path, encoding: .utf8))
         } catch {
-            throw OpenAPIDocumentError(path: path, underlying: "\(error)")
+            throw ConfigurationError(
+                code: .invalidValue, key: AppConfiguration.Key.openAPIFile,
+                description: "Die API-Beschreibung „\(path)“ (api.openapi_file) kann nicht gelesen werden.",
+                details: "\(error)")
         }
     }
-}
-
-public struct OpenAPIDocumentError: Error, CustomStringConvertible, Sendable {
-    public var path: String
-    public var underlying: String
-
-    public var description: String { "Die API-Beschreibung „\(path)“ kann nicht gelesen werden: \(underlying)" }
 }

@@ -155,6 +155,30 @@ struct StorePartsTests {
         }
     }
 
+    /// A server started with a wrong `api.openapi_file` stops as misconfigured (exit 78) before it
+    /// migrates anything: the operator fixes the path and starts again on an untouched database.
+    @Test("a missing OpenAPI file stops the start as a configuration error, before any migration")
+    func missingOpenAPIFileStopsBeforeMigrating() async throws {
+        try await TestDatabase.with(migrated: false) { database in
+            var environment = try StoreTestSupport.environment()
+            environment["FREIGABE_DB_NAME"] = database.name
+            var configuration = TestSupport.configuration
+            configuration.database = try DatabaseSettings(environment: environment)
+            configuration.migrateOnStart = true
+            configuration.openAPIFile = "/nonexistent/openapi.yaml"
+            let error = await #expect(throws: ConfigurationError.self) {
+                _ = try await buildApplication(configuration: configuration)
+            }
+            #expect(error?.key == "api.openapi_file")
+            let tables = try await database.withClients { _, admin in
+                try await admin.query(
+                    "SELECT count(*)::int FROM pg_tables WHERE schemaname = 'public'", logger: StoreTestSupport.logger
+                ).decode(Int.self).first(where: { _ in true })
+            }
+            #expect(tables == 0, "nothing migrated")
+        }
+    }
+
     /// `freigabe migrate --config freigabe.yaml` and the other tools reach the database `serve` uses
     /// with that file: its `db.*` keys, a set variable first.
     @Test("the command-line tools read db.* from the configuration file; a set variable wins")
