@@ -125,10 +125,41 @@ struct APIOperationsTests {
             #expect(created.json?["owner_group"]?.string == "cn=umweltamt,ou=groups,dc=stadt,dc=example")
             var changed = body
             changed["title"] = "Spielplätze und Bolzplätze"
+            fixture.clock.advance(days: 0.01)  // a change later than the creation moves the ETag
             let replaced = try await api.send(
                 .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(changed))
             #expect(replaced.status == 200)
             #expect(replaced.json?["title"]?.string == "Spielplätze und Bolzplätze")
+
+            // If-Match: a PUT from a copy read before another administrator's change saves nothing (409);
+            // one from the current ETag saves; a malformed one is 400; `*` checks nothing.
+            let stale = try #require(created.headers[.eTag])
+            let current = try #require(replaced.headers[.eTag])
+            #expect(stale != current)
+            #expect(try await api.send(.get, "/api/v1/datasets/spielplaetze", as: "anna").headers[.eTag] == current)
+            var mine = body
+            mine["title"] = "Spielplätze (veraltet)"
+            let before = try await fixture.store.counts()
+            let refused = try await api.send(
+                .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(mine), headers: [.ifMatch: stale])
+            #expect(refused.status == 409)
+            #expect(try await fixture.store.counts() == before)
+            #expect(
+                try await api.send(.get, "/api/v1/datasets/spielplaetze", as: "adam").json?["title"]?.string
+                    == "Spielplätze und Bolzplätze")
+            for malformed in ["\"abc\"", "\"12345678901234567890\"", "W/", "\"1\", \"2\""] {
+                let bad = try await api.send(
+                    .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(mine),
+                    headers: [.ifMatch: malformed], validate: false)
+                #expect(bad.status == 400, "\(malformed)")
+            }
+            let saved = try await api.send(
+                .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(mine), headers: [.ifMatch: current])
+            #expect(saved.status == 200)
+            #expect(saved.json?["title"]?.string == "Spielplätze (veraltet)")
+            let any = try await api.send(
+                .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(changed), headers: [.ifMatch: "*"])
+            #expect(any.status == 200)
 
             var wrong = body
             wrong["domain"] = "weltall"

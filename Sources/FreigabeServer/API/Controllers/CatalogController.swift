@@ -1,3 +1,4 @@
+import AuditLog
 import Foundation
 import Hummingbird
 import WorkflowEngine
@@ -18,25 +19,51 @@ struct CatalogController: Sendable {
         routes.get("datasets/{id}") { _, context in
             _ = try context.caller()
             let id = context.parameters.get("id") ?? ""
-            return try APIJSON.response(try await service.dataset(id: id, logger: context.logger))
+            let dataset = try await service.dataset(id: id, logger: context.logger)
+            return try APIJSON.response(dataset, headers: [.eTag: Self.etag(dataset)])
         }
         routes.put("datasets/{id}") { request, context in
             let caller = try context.caller()
             let id = context.parameters.get("id") ?? ""
+            let shown = try Self.shownVersion(request.headers[.ifMatch])
             guard let body = try await APIBody.object(request) else { throw APIProblem.validation([:]) }
             let input = try DatasetInput.read(id: id, body)
             let logger = context.logger(for: caller)
             // 201 for a new dataset, 200 for a replaced one (a concurrent creation may turn a 201 into a
             // 200; the stored dataset is the same either way).
             let existed = (try? await service.dataset(id: id, logger: logger)) != nil
-            let saved = try await service.upsertDataset(input, caller: caller, now: now(), logger: logger)
-            return try APIJSON.response(saved.dataset, status: existed ? .ok : .created)
+            let saved = try await service.upsertDataset(
+                input, caller: caller, now: now(), shownVersion: shown, logger: logger)
+            return try APIJSON.response(
+                saved.dataset, status: existed ? .ok : .created, headers: [.eTag: Self.etag(saved.dataset)])
         }
         routes.get("domains") { _, context in
             _ = try context.caller()
             return try APIJSON.response(ItemList(items: try await service.domains(logger: context.logger)))
         }
         return routes
+    }
+
+    /// A dataset's `ETag`: its `updated_at` in microseconds, which every change of it moves. Sent back as
+    /// `If-Match` with a PUT, a dataset changed by someone else since gives 409 and is not overwritten.
+    static func etag(_ dataset: DatasetView) -> String {
+        "\"\(AuditTimestamp(dataset.updatedAt).microsecondsSinceEpoch)\""
+    }
+
+    /// The version `If-Match` names (`"1764720000123456"`, also `W/"…"` or bare digits); nil for no
+    /// header or `*`.
+    static func shownVersion(_ field: String?) throws(APIProblem) -> Date? {
+        guard let header = field?.trimmingCharacters(in: .whitespaces), header != "*" else { return nil }
+        var text = Substring(header)
+        if text.hasPrefix("W/") { text = text.dropFirst(2) }
+        if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") { text = text.dropFirst().dropLast() }
+        guard !text.isEmpty, text.count <= 19, text.allSatisfy({ $0.isASCII && $0.isNumber }),
+            let micros = Int64(text)
+        else {
+            throw APIProblem.badRequest(
+                UserText("idempotency.if_match_invalid"), errors: ["if_match": UserText("idempotency.if_match_field")])
+        }
+        return AuditTimestamp(microsecondsSinceEpoch: micros).date
     }
 
     static func datasetQuery(_ parameters: Parameters) throws(APIProblem) -> DatasetQuery {
