@@ -77,10 +77,13 @@ struct ResolvedRecipients: Sendable, Hashable {
             if let uid = recipient.uid { found.append(uid) }
             var groups = recipient.group.map { [$0] } ?? []
             // The directory makes the members of these stewards of the domain as well (the engine lets
-            // them decide): they are told as the catalogue's steward group is.
+            // them decide): they are told as the catalogue's steward group is. One of them empty is no
+            // problem of the mail as long as someone gets it.
+            var mapped: [String] = []
             for group in recipient.domain.map(directory.stewardGroups(ofDomain:)) ?? []
             where !groups.contains(where: { $0.lowercased() == group.lowercased() }) {
                 groups.append(group)
+                mapped.append(group)
             }
             if recipient.uid == nil && groups.isEmpty {
                 groups = directory.groups(ofRole: recipient.role)
@@ -97,7 +100,9 @@ struct ResolvedRecipients: Sendable, Hashable {
                     result.problems.append("Rolle \(recipient.role): Gruppe \(group) ist kein Name im Verzeichnis")
                     continue
                 }
-                if members.isEmpty { result.problems.append("Rolle \(recipient.role): Gruppe \(group) ist leer") }
+                if members.isEmpty && !mapped.contains(group) {
+                    result.problems.append("Rolle \(recipient.role): Gruppe \(group) ist leer")
+                }
                 found += members
             }
             for uid in found where !uids.contains(where: { $0.lowercased() == uid.lowercased() }) {

@@ -241,24 +241,24 @@ struct OutboxDispatcher: Sendable {
         if resolved.people.isEmpty && resolved.problems.isEmpty {
             plan.problems.append("keine Empfänger")
         }
-        var recipients: [(person: MailPerson, deputyFor: String?)] = resolved.people.map { ($0, nil) }
+        // Whoever filed the request is never asked to decide it (the engine refuses them, and their
+        // deputies acting for them), nor told in a role's words what they did themselves (withdrawn): a
+        // role holder or deputy who files a request gets only the requester's mails.
+        let requester =
+            message.recipients.contains(where: { $0.role == OutboxRecipient.requesterRole })
+            ? nil : row.standing?.requester.lowercased()
+        let people = resolved.people.filter { $0.uid.lowercased() != requester }
+        var recipients: [(person: MailPerson, deputyFor: String?)] = people.map { ($0, nil) }
         if message.topic.goesToDeputies {
             do {
-                recipients += try await deputies(
-                    of: resolved.people, at: row.createdAt, now: now, problems: &plan.problems)
+                recipients += try await deputies(of: people, at: row.createdAt, now: now, problems: &plan.problems)
             } catch {
                 plan.temporaryProblem = "Vertretungen nicht lesbar: \(String(reflecting: error))"
                 return plan
             }
         }
-        // Whoever filed the request is never asked to decide it (the engine refuses them), nor told in a
-        // role's words what they did themselves (withdrawn): a role holder or deputy who files a request
-        // gets only the requester's mails.
-        if let requester = row.standing?.requester.lowercased(),
-            !message.recipients.contains(where: { $0.role == OutboxRecipient.requesterRole })
-        {
-            recipients.removeAll { $0.person.uid.lowercased() == requester }
-        }
+        // The requester may also be a deputy of one of them.
+        if let requester { recipients.removeAll { $0.person.uid.lowercased() == requester } }
         let done = Set((row.deliveredTo + row.undeliverableTo).map { $0.lowercased() })
         for (person, deputyFor) in recipients where !done.contains(person.uid.lowercased()) {
             guard let mail = person.mail else {

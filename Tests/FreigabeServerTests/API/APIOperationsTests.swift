@@ -147,12 +147,20 @@ struct APIOperationsTests {
             #expect(
                 try await api.send(.get, "/api/v1/datasets/spielplaetze", as: "adam").json?["title"]?.string
                     == "Spielplätze und Bolzplätze")
-            for malformed in ["\"abc\"", "\"12345678901234567890\"", "W/", "\"1\", \"2\""] {
+            for malformed in [
+                "\"abc\"", "\"12345678901234567890\"", "W/", "\"1\", \"2\"", "\"9223372036854775807\"",
+                "\"253402300800000000\"",
+            ] {
                 let bad = try await api.send(
                     .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(mine),
                     headers: [.ifMatch: malformed], validate: false)
                 #expect(bad.status == 400, "\(malformed)")
             }
+            // Someone who may not change the catalogue gets the recorded 403, whatever If-Match says.
+            let notAdmin = try await api.send(
+                .put, "/api/v1/datasets/spielplaetze", as: "anna", json: jsonText(mine), headers: [.ifMatch: "x"],
+                validate: false)
+            #expect(notAdmin.status == 403)
             let saved = try await api.send(
                 .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(mine), headers: [.ifMatch: current])
             #expect(saved.status == 200)

@@ -241,6 +241,25 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// A steward who files a request for their own domain: neither they nor their deputy (who would act
+    /// for them, which the engine refuses as well) get the steward step's task; the other steward does.
+    @Test("the requester's own deputy gets no copy of a task for the requester's request")
+    func noCopyForTheRequestersDeputy() async throws {
+        let mapped = ["FREIGABE_LDAP_STEWARDS": "umwelt=cn=freigabe-governance,ou=groups,dc=stadt,dc=example"]
+        try await MailFixture.with(overrides: mapped) { fixture in
+            _ = try await fixture.service.service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(7)),
+                caller: People.stefan, now: Clock.days(-1), logger: fixture.logger)
+            let created = try await fixture.service.shared("baumkataster", by: People.stefan)
+            _ = try await fixture.service.decide(created, by: People.otto, at: Clock.start)
+            try await fixture.service.admin.query(
+                "DELETE FROM outbox WHERE topic <> 'request_decision' OR payload->>'step' <> 'steward_review'",
+                logger: fixture.logger)
+            #expect(try await fixture.dispatcher().runRound(now: Clock.days(0.5)) == .init(claimed: 1, sent: 1))
+            #expect(try await fixture.rows().first?.deliveredTo == ["greta"])
+        }
+    }
+
     /// A role holder or deputy who files a request is asked by nobody to decide it: the engine refuses
     /// the requester, so a task mail with links could never be used. They get the requester's mails.
     @Test("the requester gets no task mail for their own request, as deputy or role holder")
