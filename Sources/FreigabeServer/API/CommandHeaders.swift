@@ -34,17 +34,23 @@ struct CommandHeaders: Sendable {
     /// `If-Match` with the version as the `ETag` gave it (`"3"`, also `W/"3"` or `3`); `*` or no header:
     /// no check.
     static func expectedVersion(_ field: String?) throws(APIProblem) -> Int? {
-        guard let header = field?.trimmingCharacters(in: .whitespaces) else { return nil }
-        if header == "*" { return nil }
-        var text = Substring(header)
-        if text.hasPrefix("W/") { text = text.dropFirst(2) }
-        if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") { text = text.dropFirst().dropLast() }
+        guard let text = ifMatchDigits(field) else { return nil }
         guard !text.isEmpty, text.count <= 9, text.allSatisfy({ $0.isASCII && $0.isNumber }), let version = Int(text)
         else {
             throw APIProblem.badRequest(
                 UserText("idempotency.if_match_invalid"), errors: ["if_match": UserText("idempotency.if_match_field")])
         }
         return version
+    }
+
+    /// What an `If-Match` names, without `W/` and quotes (`W/"3"`, `"3"`, `3` → `3`); nil for no header
+    /// or `*`. The caller checks that it is a version of its kind.
+    static func ifMatchDigits(_ field: String?) -> Substring? {
+        guard let header = field?.trimmingCharacters(in: .whitespaces), header != "*" else { return nil }
+        var text = Substring(header)
+        if text.hasPrefix("W/") { text = text.dropFirst(2) }
+        if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") { text = text.dropFirst().dropLast() }
+        return text
     }
 
     /// Whether one of the `Prefer` fields holds `return=minimal` (token case-insensitive, value may be

@@ -12,12 +12,7 @@ public enum ToolEnvironment {
     ) async throws -> [String: String] {
         let reader = try await ConfigurationSources.reader(
             overrides: config.map { [AppConfiguration.Key.configFile: $0] } ?? [:], environment: environment)
-        let values = SettingValues(reader: reader)
-        var result = environment
-        for key in DatabaseSettings.keys {
-            let name = SettingValues.environmentName(for: key)
-            if result[name]?.isEmpty ?? true, let value = values.text(key) { result[name] = value }
-        }
-        return result
+        // The reader puts a set variable before the file, as for `serve`.
+        return environment.merging(DatabaseSettings.variables(SettingValues(reader: reader))) { _, read in read }
     }
 }

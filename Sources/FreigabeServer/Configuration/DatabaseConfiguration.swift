@@ -9,14 +9,20 @@ extension DatabaseSettings {
         "db.statement_timeout_seconds", "db.lock_timeout_seconds", "db.idle_in_transaction_timeout_seconds",
     ]
 
-    /// Reads the `db.*` settings from any configuration source (command line, environment, YAML) by
-    /// handing them to the store's own parser under their environment names, so both share one set of
-    /// rules and messages. Nil when no `db.*` key is set at all.
-    static func read(_ values: SettingValues) throws -> DatabaseSettings? {
+    /// The `db.*` keys any source sets, under their variable names (`FREIGABE_DB_HOST`, ...).
+    static func variables(_ values: SettingValues) -> [String: String] {
         var environment: [String: String] = [:]
         for key in keys {
             if let value = values.text(key) { environment[SettingValues.environmentName(for: key)] = value }
         }
+        return environment
+    }
+
+    /// Reads the `db.*` settings from any configuration source (command line, environment, YAML) by
+    /// handing them to the store's own parser under their environment names, so both share one set of
+    /// rules and messages. Nil when no `db.*` key is set at all.
+    static func read(_ values: SettingValues) throws -> DatabaseSettings? {
+        let environment = variables(values)
         guard !environment.isEmpty else { return nil }
         do {
             return try DatabaseSettings(environment: environment)

@@ -43,7 +43,7 @@ struct PageText: Sendable {
     /// the date the requester chose (as the API reads a date), a step's deadline the midnight that closes
     /// its last working day (`WorkingDayCalendar.deadline`). Shown as that midnight's date, a deadline
     /// ending Friday would read as Saturday.
-    func lastDay(_ exclusiveEnd: Date) -> String { date(exclusiveEnd.addingTimeInterval(-1)) }
+    func lastDay(_ exclusiveEnd: Date) -> String { UserText.Argument.lastDay(exclusiveEnd).resolved(in: catalog) }
 
     /// 2. März 2026, 09:30 Uhr / 2 March 2026, 09:30.
     func dateTime(_ date: Date) -> String {

@@ -535,12 +535,8 @@ struct OutboxDispatcherTests {
     func silentServer() async throws {
         try await MailFixture.with { fixture in
             _ = try await fixture.service.shared("baumkataster")
-            let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .bind(host: "127.0.0.1", port: 0).get()
-            var settings = fixture.settings
             // Half the lease is the session's deadline: 1 s here, far below the 30 s per SMTP step.
-            settings.lease = .seconds(2)
-            let dispatcher = try fixture.dispatcher(port: try #require(silent.localAddress?.port), settings: settings)
+            let (silent, dispatcher) = try await Self.silentServer(fixture, lease: .seconds(2))
             let clock = ContinuousClock()
             let started = clock.now
             let report = try await dispatcher.runRound(now: Date())
@@ -555,6 +551,16 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// An SMTP server that accepts connections and never answers, and a dispatcher sending to it whose
+    /// sessions end at half of `lease`.
+    static func silentServer(_ fixture: MailFixture, lease: Duration) async throws -> (Channel, OutboxDispatcher) {
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        var settings = fixture.settings
+        settings.lease = lease
+        return (silent, try fixture.dispatcher(port: try #require(silent.localAddress?.port), settings: settings))
+    }
+
     /// SIGTERM while a round talks to a slow SMTP server: the service lets the round end (its session
     /// deadline, half the lease) and records what happened, instead of leaving the rows claimed for the
     /// lease and sending them again afterwards.
@@ -562,11 +568,7 @@ struct OutboxDispatcherTests {
     func shutdownFinishesTheRound() async throws {
         try await MailFixture.with { fixture in
             _ = try await fixture.service.shared("baumkataster")
-            let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .bind(host: "127.0.0.1", port: 0).get()
-            var settings = fixture.settings
-            settings.lease = .seconds(4)
-            let dispatcher = try fixture.dispatcher(port: try #require(silent.localAddress?.port), settings: settings)
+            let (silent, dispatcher) = try await Self.silentServer(fixture, lease: .seconds(4))
             var logger = Logger(label: "t")
             logger.logLevel = .critical
             let group = ServiceGroup(

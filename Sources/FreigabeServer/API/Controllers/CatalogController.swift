@@ -54,10 +54,7 @@ struct CatalogController: Sendable {
     /// The version `If-Match` names (`"1764720000123456"`, also `W/"…"` or bare digits); nil for no
     /// header or `*`.
     static func shownVersion(_ field: String?) throws(APIProblem) -> Date? {
-        guard let header = field?.trimmingCharacters(in: .whitespaces), header != "*" else { return nil }
-        var text = Substring(header)
-        if text.hasPrefix("W/") { text = text.dropFirst(2) }
-        if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") { text = text.dropFirst().dropLast() }
+        guard let text = CommandHeaders.ifMatchDigits(field) else { return nil }
         // Up to the end of the year 9999: a larger number cannot be a change's time, and one near
         // Int64.max would overflow when compared as microseconds again.
         guard !text.isEmpty, text.count <= 19, text.allSatisfy({ $0.isASCII && $0.isNumber }),
