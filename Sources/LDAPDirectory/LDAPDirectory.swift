@@ -268,6 +268,40 @@ public final class LDAPDirectory: Sendable {
         }
     }
 
+    /// The object classes that make an entry a group, lower-cased: OpenLDAP's and Active Directory's.
+    /// An empty group of Active Directory has no members to recognise it by.
+    static let groupObjectClasses: Set<String> = ["groupofnames", "groupofuniquenames", "group", "posixgroup"]
+
+    /// Whether `dn` names a group of the directory: an entry with members or a group's object class.
+    /// A person's DN or a DN nobody holds is no group: a catalogue naming one would route its steps to
+    /// nobody. Not cached: asked when an administrator saves the catalogue.
+    ///
+    /// Throws ``LDAPDirectoryError`` (`configuration` for a DN that does not parse, or the transport errors
+    /// of every call).
+    public func groupExists(dn: String) async throws -> Bool {
+        var logger = self.logger
+        logger[metadataKey: "ldap.group"] = "\(dn)"
+        _ = try LDAPConfiguration.parseDN(dn, name: "group")
+        do {
+            try self.checkNotShutDown()
+            let memberAttributes = self.configuration.attributes.groupMember
+            let entry = try await self.executor.run(
+                self.searchPool, serviceAccount: self.configuration.serviceAccount, operation: "group exists"
+            ) { connection in
+                // The first range of members is enough to know it has some.
+                try connection.search(
+                    base: dn, scope: .base, filter: "(objectClass=*)", attributes: ["objectClass"] + memberAttributes
+                ).entries.first.map { RangedValues(first: $0).entry }
+            }
+            guard let entry else { return false }
+            return memberAttributes.contains { !entry.values($0).isEmpty }
+                || entry.values("objectClass").contains { Self.groupObjectClasses.contains($0.lowercased()) }
+        } catch {
+            self.log(error, operation: "group exists", logger: logger)
+            throw error
+        }
+    }
+
     /// Connects with the configured settings (TLS, service account) and reports what it finds: the
     /// root DSE's naming contexts and vendor, and which configured role and steward groups exist.
     /// Throws when the directory cannot be reached or TLS / the service bind fails.

@@ -15,8 +15,9 @@ struct CatalogCommand: AsyncParsableCommand {
             abstract: "Import domains and datasets from a YAML or CSV file (upsert by id, one transaction).",
             discussion: """
                 The format follows the file extension (.csv, otherwise YAML); see CatalogParser for the \
-                columns. Every problem is printed as FILE:LINE: message and nothing is written. Runs as the \
-                application role (FREIGABE_DB_USER); datasets missing from the file are kept.
+                columns. Owners and groups must be in the directory (ldap.*) when one is configured. Every \
+                problem is printed as FILE:LINE: message and nothing is written. Runs as the application role \
+                (FREIGABE_DB_USER); datasets missing from the file are kept.
                 """
         )
 
@@ -33,7 +34,7 @@ struct CatalogCommand: AsyncParsableCommand {
             let environment = try await database.environment()
             let code = await StoreCommandLine.importCatalog(
                 path: file, actor: actor ?? environment["USER"] ?? "cli", dryRun: dryRun, environment: environment,
-                output: { print($0) },
+                directory: try await ToolEnvironment.directory(config: database.config), output: { print($0) },
                 errorOutput: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
             if code != 0 { throw ExitCode(code) }
         }

@@ -153,7 +153,12 @@ def test_administrator_creates_a_domain_and_looks_at_the_outbox(browser):
     b.press("Speichern")
     b.check("admin-domain-error", english=False, status_page=True)
     assert b.field("title").get_attribute("value") == "Kultur & <Bildung>"
+    # A well-formed DN the directory holds no group under: said at the field, nothing stored.
     b.fill("steward_group", "cn=stewards-kultur,ou=groups,dc=stadt,dc=example")
+    b.press("Speichern")
+    assert "Im Verzeichnis gibt es keine Gruppe" in b.text()
+    assert b.field("title").get_attribute("value") == "Kultur & <Bildung>"
+    b.fill("steward_group", "cn=amt-stadtentwicklung,ou=groups,dc=stadt,dc=example")
     b.press("Speichern")
     b.wait_for_path(r"/verwaltung(\?.*)?")
     assert "Die Datendomäne ist gespeichert." in b.text()

@@ -19,6 +19,23 @@ struct GroupMembersTests {
         }
     }
 
+    @Test("a group exists when an entry with members or a group's class holds its DN; people and gaps are no group")
+    func groupExists() async throws {
+        let base = try Slapd.baseDN
+        try await Slapd.withDirectory(try Slapd.configuration()) { directory async throws in
+            #expect(try await directory.groupExists(dn: "cn=freigabe-dsb,ou=groups,\(base)"))
+            #expect(try await directory.groupExists(dn: "CN=Umweltamt, OU=groups, \(base.uppercased())"))
+            #expect(try await directory.groupExists(dn: "cn=no-such-group,ou=groups,\(base)") == false)
+            // A person's entry is no group, and a DN outside the directory's tree names nothing.
+            #expect(try await directory.groupExists(dn: "uid=otto,ou=people,\(base)") == false)
+            #expect(try await directory.groupExists(dn: "cn=freigabe-dsb,ou=groups,dc=other,dc=example") == false)
+            // Hostile: a filter or a text that is no DN is refused before anything is asked.
+            await #expect(throws: LDAPDirectoryError.self) {
+                try await directory.groupExists(dn: "*)(objectClass=*")
+            }
+        }
+    }
+
     @Test("cycles and members that do not exist end the walk")
     func cyclesAndDanglingMembers() async throws {
         let base = try Slapd.baseDN

@@ -20,7 +20,8 @@ extension DirectoryFacts {
     }
 }
 
-/// The directory facts of the people a deputy acts for, from LDAP (through the directory's cache).
+/// The directory facts of the people a deputy acts for, from LDAP (through the directory's cache), and
+/// whether a group exists (asked anew each time).
 ///
 /// An unknown user lends no role (nil); an unreachable directory throws, so the command fails closed
 /// with 503 instead of deciding without the principal's roles.
@@ -37,6 +38,15 @@ public struct DirectoryPrincipalResolver: PrincipalResolver {
             return DirectoryEntry(uid: person.uid, facts: DirectoryFacts(person: person))
         } catch let error as LDAPDirectoryError where error.code == .userNotFound || error.code == .invalidUsername {
             return nil
+        }
+    }
+
+    /// A DN the directory cannot read names no group (the catalogue's rules refuse most of them before).
+    public func groupExists(dn: String) async throws -> Bool {
+        do {
+            return try await directory.groupExists(dn: dn)
+        } catch let error as LDAPDirectoryError where error.code == .configuration {
+            return false
         }
     }
 }

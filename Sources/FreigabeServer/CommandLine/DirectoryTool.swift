@@ -64,6 +64,13 @@ public enum DirectoryTool {
                 code: .invalidValue, key: DirectorySettings.Key.url,
                 description: "Kein Verzeichnis eingerichtet: setzen Sie ldap.url (FREIGABE_LDAP_URL) und ldap.base_dn.")
         }
+        return try await withDirectory(settings, operation)
+    }
+
+    /// Opens a directory for one operation of a command-line tool and always shuts it down again.
+    static func withDirectory<Result: Sendable>(
+        _ settings: LDAPConfiguration, _ operation: (LDAPDirectory) async throws -> Result
+    ) async throws -> Result {
         var logger = Logger(label: "freigabe.directory")
         logger.logLevel = .warning
         let directory = try LDAPDirectory(configuration: settings, logger: logger)

@@ -272,8 +272,10 @@ public struct RequestService: Sendable {
         try await guarded(logger) { try await CatalogRepository(client: self.client).domains(logger: $0) }
     }
 
-    /// Creates or replaces one dataset (administrators only). With `shownVersion` (the `updated_at` of the
-    /// dataset the form showed) a dataset changed meanwhile is not replaced: `conflict`.
+    /// Creates or replaces one dataset (administrators only). Its owner or owner group must be in the
+    /// directory (``CatalogReferences``; the owner is stored as the directory spells it). With
+    /// `shownVersion` (the `updated_at` of the dataset the form showed) a dataset changed meanwhile is not
+    /// replaced: `conflict`.
     public func upsertDataset(
         _ dataset: DatasetInput, caller: Caller, now: Date, shownVersion: Date? = nil, logger: Logger
     ) async throws(ServiceError) -> DatasetSaved {
@@ -283,7 +285,8 @@ public struct RequestService: Sendable {
         }
     }
 
-    /// Imports a catalogue file (administrators only): all of it, or with a problem nothing at all.
+    /// Imports a catalogue file (administrators only): all of it, or with a problem nothing at all. The
+    /// people and groups it names must be in the directory (``CatalogReferences``).
     ///
     /// - Returns: What changed, or the problems by line (`CatalogImportError`), nothing stored.
     public func importCatalog(
@@ -297,6 +300,11 @@ public struct RequestService: Sendable {
                         occurredAt: now, actor: caller.uid, event: .forbidden, clientAddress: caller.clientAddress,
                         details: (try? StoredJSON.encode(["command": "import_catalog"])) ?? "{}"))
             }
+            var references = CatalogReferences(directory: self.principals)
+            let (document, problems) = try await Self.askingDirectory(about: "catalogue file \(file)") {
+                try await references.check(document, file: file)
+            }
+            guard problems.isEmpty else { return .failure(CatalogImportError(problems: problems)) }
             do {
                 let report = try await CatalogRepository(client: self.client).importCatalog(
                     document, file: file, actor: caller.uid, now: now, logger: $0)

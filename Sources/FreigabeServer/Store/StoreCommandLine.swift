@@ -1,4 +1,5 @@
 import Foundation
+import LDAPDirectory
 import Logging
 import PostgresNIO
 
@@ -52,11 +53,13 @@ public enum StoreCommandLine {
 
     /// Imports a catalogue file (YAML or CSV by extension) with the APPLICATION role: the catalogue is
     /// ordinary data the app role may write (as the admin API does), and no owner rights are needed.
-    /// Prints what changed; with `dryRun` only checks the file. Exit codes: 0 done, 1 problems in the
-    /// file or the database, 78 configuration.
+    /// The people and groups it names are checked against `directory` as the administration's import
+    /// does (``CatalogReferences``); without a directory a notice says they were not. Prints what
+    /// changed; with `dryRun` only checks the file (and the directory). Exit codes: 0 done, 1 problems in
+    /// the file, the directory or the database, 78 configuration.
     public static func importCatalog(
-        path: String, actor: String, dryRun: Bool, environment: [String: String], now: Date = Date(),
-        output: @Sendable (String) -> Void, errorOutput: @Sendable (String) -> Void
+        path: String, actor: String, dryRun: Bool, environment: [String: String], directory: LDAPConfiguration?,
+        now: Date = Date(), output: @Sendable (String) -> Void, errorOutput: @Sendable (String) -> Void
     ) async -> Int32 {
         let logger = Logger(label: "freigabe.catalog")
         // The console speaks German like the pages; without the strings (an unusual working directory)
@@ -65,12 +68,33 @@ public enum StoreCommandLine {
         let texts =
             (try? StringCatalogs.load(templatesDirectory: templates).catalog(for: "de"))
             ?? StringCatalog(language: "de", texts: [:])
-        let document: CatalogDocument
+        var document: CatalogDocument
         do {
             document = try CatalogParser.parse(path: path)
         } catch {
             for problem in error.problems { errorOutput(problem.text(in: texts)) }
             return 1
+        }
+        if let directory {
+            do {
+                let (checked, problems) = try await DirectoryTool.withDirectory(directory) { [document] ldap in
+                    var references = CatalogReferences(directory: DirectoryPrincipalResolver(directory: ldap))
+                    return try await references.check(document, file: path)
+                }
+                guard problems.isEmpty else {
+                    for problem in problems { errorOutput(problem.text(in: texts)) }
+                    return 1
+                }
+                document = checked
+            } catch {
+                let reason = (error as? LDAPDirectoryError)?.message ?? "\(error)"
+                errorOutput("Nichts importiert: das Verzeichnis hat nicht geantwortet (\(reason)).")
+                return 1
+            }
+        } else {
+            errorOutput(
+                "Hinweis: kein Verzeichnis eingerichtet (ldap.url): Eigentümer und Gruppen sind nicht gegen das Verzeichnis geprüft."
+            )
         }
         if dryRun {
             output("ok \(path): \(document.domains.count) domains, \(document.datasets.count) datasets")
@@ -86,7 +110,7 @@ public enum StoreCommandLine {
         do {
             // With the settings' deadlines (db.transaction_timeout_seconds), not the defaults: a large
             // catalogue may need longer than a command does.
-            let report = try await Database.withClient(settings, logger: logger) { client in
+            let report = try await Database.withClient(settings, logger: logger) { [document] client in
                 try await CatalogRepository(client: client).importCatalog(
                     document, file: path, actor: actor, now: now, logger: logger)
             }

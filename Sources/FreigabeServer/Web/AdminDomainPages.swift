@@ -97,12 +97,18 @@ struct AdminDomainPages: Sendable {
             let handedOver = report.reassignedRequests > 0 ? "&umgehaengt=\(report.reassignedRequests)" : ""
             return WebPages.redirect(to: "/verwaltung?hinweis=domain_saved" + handedOver)
         case .failure(let problems):
-            // Only a domain is imported, so the file's cross-checks (a dataset's domain) cannot fail; should
-            // one ever, it is shown, not swallowed.
+            // A steward group the directory does not hold is shown at its field. Only a domain is
+            // imported, so the file's cross-checks (a dataset's domain) cannot fail; should one ever, it is
+            // shown at the title, not swallowed.
+            let values = ["id": input.id, "title": input.title, "steward_group": input.stewardGroup]
+            let errors = Dictionary(
+                problems.problems.map { problem in
+                    problem.field.flatMap { values[$0] == nil ? nil : ($0, problem.message.resolved(in: text.catalog)) }
+                        ?? ("title", problem.text(in: text.catalog))
+                },
+                uniquingKeysWith: { "\($0); \($1)" })
             return try self.form(
-                request, context: context, existingID: existing,
-                values: ["id": input.id, "title": input.title, "steward_group": input.stewardGroup],
-                errors: ["title": problems.problems.map { $0.text(in: text.catalog) }.joined(separator: "; ")],
+                request, context: context, existingID: existing, values: values, errors: errors,
                 status: .unprocessableContent)
         }
     }

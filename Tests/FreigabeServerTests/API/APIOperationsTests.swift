@@ -175,6 +175,29 @@ struct APIOperationsTests {
                 .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(wrong))
             #expect(unknownDomain.status == 422)
             #expect(unknownDomain.errors["domain"] != nil)
+            // The owner and owner group must be in the directory; nothing is stored otherwise. The owner
+            // is stored as the directory spells the uid.
+            let countsBefore = try await fixture.store.counts()
+            for (field, value, other) in [
+                ("owner", "ottto", "owner_group"), ("owner", "otto)(uid=*", "owner_group"),
+                ("owner_group", "cn=stewards-kultur,ou=groups,dc=stadt,dc=example", "owner"),
+                ("owner_group", "uid=otto,ou=people,dc=stadt,dc=example", "owner"),
+            ] {
+                var misnamed = body
+                misnamed[other] = nil
+                misnamed[field] = value
+                let refused = try await api.send(
+                    .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(misnamed))
+                #expect(refused.status == 422, "\(field) \(value)")
+                #expect(refused.errors[field]?.contains("Im Verzeichnis gibt es keine") == true, "\(refused.errors)")
+            }
+            #expect(try await fixture.store.counts() == countsBefore)
+            var spelt = body
+            spelt["owner_group"] = nil
+            spelt["owner"] = "OTTO"
+            let respelt = try await api.send(.put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(spelt))
+            #expect(respelt.status == 200)
+            #expect(respelt.json?["owner"]?.string == "otto")
             let incomplete = try await api.send(
                 .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(["title": "Nur ein Titel"]))
             #expect(incomplete.status == 422)

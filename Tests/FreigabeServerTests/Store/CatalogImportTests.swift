@@ -604,14 +604,19 @@ struct CatalogImportTests {
             let service = fixture.service
             let input = DatasetInput(
                 id: "friedhoefe", title: "Friedhöfe", domain: "umwelt",
-                ownerGroup: "CN=Friedhof, OU=groups,dc=stadt,dc=example",
+                ownerGroup: "CN=Umweltamt, OU=groups,dc=stadt,dc=example",
                 classification: .public, personalData: .none, protectionNeed: .normal, formats: ["CSV"])
             let created = try await service.upsertDataset(
                 input, caller: People.adam, now: Clock.days(1), logger: logger
             ).dataset
-            #expect(created.ownerGroup == "CN=Friedhof, OU=groups,dc=stadt,dc=example")
-            // A blank pasted with the owner's uid or the group's DN is no part of it: otto owns this one.
-            for (id, owner, group) in [("friedhoefe-a", " otto\t", nil), ("friedhoefe-b", nil, " cn=x,dc=y\n")] {
+            #expect(created.ownerGroup == "CN=Umweltamt, OU=groups,dc=stadt,dc=example")
+            // A blank pasted with the owner's uid or the group's DN is no part of it: otto owns this one;
+            // the owner is stored as the directory spells the uid.
+            let umweltamt = "cn=umweltamt,ou=groups,dc=stadt,dc=example"
+            for (id, owner, group) in [
+                ("friedhoefe-a", " otto\t", nil), ("friedhoefe-b", nil, " \(umweltamt)\n"),
+                ("friedhoefe-c", "OTTO", nil),
+            ] {
                 let pasted = try await service.upsertDataset(
                     DatasetInput(
                         id: id, title: "Friedhöfe", domain: "umwelt", owner: owner, ownerGroup: group,
@@ -619,7 +624,7 @@ struct CatalogImportTests {
                     caller: People.adam, now: Clock.days(1), logger: logger
                 ).dataset
                 #expect(
-                    pasted.owner == owner.map { _ in "otto" } && pasted.ownerGroup == group.map { _ in "cn=x,dc=y" })
+                    pasted.owner == owner.map { _ in "otto" } && pasted.ownerGroup == group.map { _ in umweltamt })
             }
             let again = try await service.upsertDataset(input, caller: People.adam, now: Clock.days(2), logger: logger)
                 .dataset
@@ -645,6 +650,29 @@ struct CatalogImportTests {
                     "owner": "Genau eines von beiden ist anzugeben: owner (eine Benutzerkennung) oder owner_group "
                         + "(der DN einer Gruppe).",
                 ])
+            // Well-formed, but not in the directory: each at its field, nothing stored.
+            var unknownOwner = input
+            unknownOwner.ownerGroup = nil
+            unknownOwner.owner = "niemand"
+            var unknownGroup = input
+            unknownGroup.ownerGroup = "cn=friedhof,ou=groups,dc=stadt,dc=example"
+            for (misnamed, field) in [(unknownOwner, "owner"), (unknownGroup, "owner_group")] {
+                let refused = await expectServiceError(.validation) {
+                    try await service.upsertDataset(misnamed, caller: People.adam, now: Clock.days(2), logger: logger)
+                }
+                #expect(
+                    refused?.fieldErrors.mapValues { $0.resolved(in: StoreTestSupport.german) }[field]?.hasPrefix(
+                        "Im Verzeichnis gibt es keine") == true)
+            }
+            // A directory that does not answer: 503 for "the directory", nothing stored.
+            let silent = RequestService(
+                client: fixture.app, workflows: StoreTestSupport.workflows, calendar: StoreTestSupport.calendar,
+                principals: ClosurePrincipalResolver(
+                    { _ in throw CancellationError() }, groups: { _ in throw CancellationError() }))
+            let unanswered = await expectServiceError(.unavailable) {
+                try await silent.upsertDataset(input, caller: People.adam, now: Clock.days(2), logger: logger)
+            }
+            #expect(unanswered?.message.key == "messages.general.directory_unavailable")
             var reversed = input
             reversed.title = "Friedhöfe \u{202E}etsil"
             let bidi = await expectServiceError(.validation) {
@@ -658,7 +686,8 @@ struct CatalogImportTests {
             #expect(after == before)
             #expect(
                 try await fixture.auditEvents() == [
-                    "catalog_imported", "dataset_created", "dataset_created", "dataset_created", "forbidden",
+                    "catalog_imported", "dataset_created", "dataset_created", "dataset_created", "dataset_created",
+                    "forbidden",
                 ])
         }
     }

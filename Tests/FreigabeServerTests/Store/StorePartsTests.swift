@@ -108,28 +108,32 @@ struct StorePartsTests {
                     "granted privileges to \(database.settings.user)",
                 ])
             lines.withLock { $0 = [] }
+            // Checked against the directory: every owner and group of the demo catalogue is there.
             let code = await StoreCommandLine.importCatalog(
                 path: StoreTestSupport.demoCatalog, actor: "adam", dryRun: false, environment: environment,
-                now: Clock.start, output: output, errorOutput: output)
+                directory: try DemoDirectory.configuration(), now: Clock.start, output: output, errorOutput: output)
             #expect(code == 0)
             #expect(
                 lines.withLock { $0.last }
                     == "3 domains created, 0 updated, 0 unchanged; 11 datasets created, 0 updated, 0 unchanged")
+            #expect(lines.withLock { $0.count } == 15, "a line per entry and the sum, no notice")
             lines.withLock { $0 = [] }
             let again = await StoreCommandLine.importCatalog(
                 path: StoreTestSupport.demoCatalog, actor: "adam", dryRun: false, environment: environment,
-                now: Clock.start, output: output, errorOutput: output)
+                directory: nil, now: Clock.start, output: output, errorOutput: output)
             #expect(again == 0)
             #expect(
                 lines.withLock { $0 } == [
-                    "0 domains created, 0 updated, 3 unchanged; 0 datasets created, 0 updated, 11 unchanged"
+                    "Hinweis: kein Verzeichnis eingerichtet (ldap.url): Eigentümer und Gruppen sind nicht gegen "
+                        + "das Verzeichnis geprüft.",
+                    "0 domains created, 0 updated, 3 unchanged; 0 datasets created, 0 updated, 11 unchanged",
                 ])
             // The import keeps the configured transaction deadline (here far too short: it fails).
             var hurried = environment
             hurried["FREIGABE_DB_TRANSACTION_TIMEOUT_SECONDS"] = "0.001"
             let tooSlow = await StoreCommandLine.importCatalog(
                 path: StoreTestSupport.demoCatalog, actor: "adam", dryRun: false, environment: hurried,
-                now: Clock.start, output: output, errorOutput: output)
+                directory: nil, now: Clock.start, output: output, errorOutput: output)
             #expect(tooSlow == 1)
             // A broken file: every problem in German with its line, exit code 1, nothing written.
             let broken = FileManager.default.temporaryDirectory.appendingPathComponent("katalog-\(UUID()).csv")
@@ -141,14 +145,70 @@ struct StorePartsTests {
             var withTemplates = environment
             withTemplates["FREIGABE_TEMPLATES_DIR"] = TestSupport.templatesDirectory
             let refused = await StoreCommandLine.importCatalog(
-                path: broken.path, actor: "adam", dryRun: false, environment: withTemplates, now: Clock.start,
-                output: output, errorOutput: output)
+                path: broken.path, actor: "adam", dryRun: false, environment: withTemplates,
+                directory: try DemoDirectory.configuration(), now: Clock.start, output: output, errorOutput: output)
             #expect(refused == 1)
             #expect(
                 lines.withLock { $0 } == [
                     "\(broken.path):2: Datensatz „neu“, Feld „classification“: „geheim“ ist kein erlaubter Wert; "
                         + "erlaubt sind: public, internal, confidential, strictly_confidential."
                 ])
+            // Hostile to the directory: a mistyped owner, a group nobody holds, a person's DN as a group.
+            // Every problem with its line, exit code 1, nothing written (the domain is not there).
+            let misnamed = FileManager.default.temporaryDirectory.appendingPathComponent("katalog-\(UUID()).yaml")
+            try """
+            domains:
+              - id: kultur
+                title: Kultur
+                steward_group: cn=stewards-kultur,ou=groups,dc=stadt,dc=example
+            datasets:
+              - id: spielplaene
+                title: Spielpläne
+                domain: umwelt
+                owner: ottto
+                classification: public
+                personal_data: none
+                protection_need: normal
+              - id: baustellen
+                title: Baustellen
+                domain: umwelt
+                owner_group: uid=otto,ou=people,dc=stadt,dc=example
+                classification: public
+                personal_data: none
+                protection_need: normal
+            """.write(to: misnamed, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: misnamed) }
+            lines.withLock { $0 = [] }
+            let misnamedCode = await StoreCommandLine.importCatalog(
+                path: misnamed.path, actor: "adam", dryRun: true, environment: withTemplates,
+                directory: try DemoDirectory.configuration(), now: Clock.start, output: output, errorOutput: output)
+            #expect(misnamedCode == 1)
+            let noGroup: String = "Im Verzeichnis gibt es keine Gruppe"
+            let checkDN: String = "Bitte prüfen Sie den DN: sonst warten die Schritte dieser Gruppe auf niemanden."
+            let noPerson: String = "Im Verzeichnis gibt es keine eindeutige Person mit der Kennung „ottto“."
+            let checkUID: String =
+                "Bitte prüfen Sie die Schreibweise: sonst warten die Anträge zu diesem Datensatz auf niemanden."
+            let stewards: String = "„cn=stewards-kultur,ou=groups,dc=stadt,dc=example“."
+            let person: String = "„uid=otto,ou=people,dc=stadt,dc=example“."
+            let expected: [String] = [
+                "\(misnamed.path):2: Domäne „kultur“, Feld „steward_group“: \(noGroup) \(stewards) \(checkDN)",
+                "\(misnamed.path):6: Datensatz „spielplaene“, Feld „owner“: \(noPerson) \(checkUID)",
+                "\(misnamed.path):13: Datensatz „baustellen“, Feld „owner_group“: \(noGroup) \(person) \(checkDN)",
+            ]
+            #expect(lines.withLock { $0 } == expected)
+            let domains = try await database.withClients { app, _ in
+                try await CatalogRepository(client: app).domains(logger: StoreTestSupport.logger).map(\.id)
+            }
+            #expect(!domains.contains("kultur"))
+            // An unreachable directory imports nothing either, and says it was the directory.
+            var unreachable = try DemoDirectory.configuration()
+            unreachable.url = "ldap://127.0.0.1:1"
+            lines.withLock { $0 = [] }
+            let unanswered = await StoreCommandLine.importCatalog(
+                path: StoreTestSupport.demoCatalog, actor: "adam", dryRun: false, environment: environment,
+                directory: unreachable, now: Clock.start, output: output, errorOutput: output)
+            #expect(unanswered == 1)
+            #expect(lines.withLock { $0.count == 1 && $0[0].hasPrefix("Nichts importiert: das Verzeichnis") })
             var noAdmin = environment
             noAdmin["FREIGABE_DB_ADMIN_USER"] = ""
             #expect(await StoreCommandLine.migrate(environment: noAdmin, output: output, errorOutput: output) == 78)

@@ -364,13 +364,23 @@ enum People {
         anna, juergen, otto, volker, marta, stefan, sina, bea, dora, dirk, ingo, olga, greta, alex, adam, paul,
     ]
 
+    /// The groups of the demo directory (`scripts/demo/directory.ldif`), by their normalised DN.
+    static let directoryGroups: Set<String> = Set(
+        [
+            "datenschutz-team", "freigabe-dsb", "freigabe-isb", "freigabe-open-data", "freigabe-governance",
+            "freigabe-auditors", "freigabe-admins", "stewards-umwelt", "stewards-mobilitaet", "stewards-bevoelkerung",
+            "amt-stadtentwicklung", "umweltamt", "all-staff",
+        ].map { DNKey.key("cn=\($0),\(groups)") })
+
     /// The directory as a resolver for principals.
-    static let resolver = ClosurePrincipalResolver { uid in
-        // Like the directory: the uid is matched without regard to case and answered in its own spelling.
-        all.first { $0.uid.lowercased() == uid.lowercased() }.map {
-            DirectoryEntry(uid: $0.uid, facts: $0.directoryFacts)
-        }
-    }
+    static let resolver = ClosurePrincipalResolver(
+        { uid in
+            // Like the directory: the uid is matched without regard to case and answered in its own spelling.
+            all.first { $0.uid.lowercased() == uid.lowercased() }.map {
+                DirectoryEntry(uid: $0.uid, facts: $0.directoryFacts)
+            }
+        },
+        groups: { dn in directoryGroups.contains(DNKey.key(dn)) })
 }
 
 /// A service on a fresh database with the demo catalogue, run as the least-privilege application role.

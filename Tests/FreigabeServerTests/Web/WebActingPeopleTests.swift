@@ -31,13 +31,20 @@ struct WebActingPeopleTests {
             #expect(page.html.contains("Vertretung: Paul Peters"))
             #expect(!page.html.contains("keine E-Mail-Adresse"), "otto has a mail address")
 
-            // A dataset whose owner is not in the directory: the page says so instead of failing.
-            _ = try await fixture.service.upsertDataset(
-                DatasetInput(
-                    id: "geisterdaten", title: "Geisterdaten", description: "", domain: "umwelt", owner: "niemand",
-                    ownerGroup: nil, classification: .internal, personalData: .none, protectionNeed: .normal,
-                    licence: nil, highValue: false, formats: []),
-                caller: People.adam, now: Clock.start, logger: fixture.store.logger)
+            // A dataset whose owner has left the directory since it was saved (saving checks the owner:
+            // stored here as the catalogue had it): the page says so instead of failing.
+            let ghostData = DatasetInput(
+                id: "geisterdaten", title: "Geisterdaten", description: "", domain: "umwelt", owner: "niemand",
+                ownerGroup: nil, classification: .internal, personalData: .none, protectionNeed: .normal,
+                licence: nil, highValue: false, formats: [])
+            await #expect(throws: ServiceError.self) {
+                try await fixture.service.upsertDataset(
+                    ghostData, caller: People.adam, now: Clock.start, logger: fixture.store.logger)
+            }
+            try await Database.transaction(fixture.store.app, logger: fixture.store.logger) { connection in
+                _ = try await CatalogRepository.upsert(
+                    ghostData, on: connection, now: Clock.start, logger: fixture.store.logger)
+            }
             let ghost = try await fixture.store.shared("geisterdaten")
             let ghostPage = try await anna.get("/antraege/\(ghost.id.uuidString)")
             #expect(ghostPage.status == 200)

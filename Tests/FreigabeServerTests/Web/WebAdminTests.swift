@@ -28,7 +28,7 @@ struct WebAdminTests {
             let form = try await adam.get("/verwaltung/domaene")
             #expect(form.status == 200)
             let csrf = try #require(form.hidden("_csrf"))
-            let group = "cn=stewards-kultur,ou=groups,dc=stadt,dc=example"
+            let group = "cn=amt-stadtentwicklung,ou=groups,dc=stadt,dc=example"
             let created = try await adam.post(
                 "/verwaltung/domaene",
                 [("id", "kultur"), ("title", "Kultur <i>und</i> Freizeit"), ("steward_group", group)],
@@ -48,11 +48,11 @@ struct WebAdminTests {
                 "/verwaltung/domaene",
                 [
                     ("existing_id", "kultur"), ("title", "Kultur"),
-                    ("steward_group", "cn=kultur-stewards,ou=groups,dc=stadt,dc=example"),
+                    ("steward_group", "cn=umweltamt,ou=groups,dc=stadt,dc=example"),
                 ],
                 csrf: csrf)
             #expect(edited.status == 303)
-            #expect(try await Self.domains(fixture)["kultur"]?.1 == "cn=kultur-stewards,ou=groups,dc=stadt,dc=example")
+            #expect(try await Self.domains(fixture)["kultur"]?.1 == "cn=umweltamt,ou=groups,dc=stadt,dc=example")
 
             let before = try await fixture.allCounts()
             let domainsBefore = try await Self.domains(fixture).mapValues { "\($0.0)|\($0.1)" }
@@ -68,6 +68,22 @@ struct WebAdminTests {
                 ([("id", "x"), ("title", "T"), ("steward_group", "kein DN")], "steward_group", "DN einer LDAP-Gruppe"),
                 ([("id", "x"), ("title", "T"), ("steward_group", "cn=a,\u{0}ou=groups")], "steward_group", "DN"),
                 ([("id", "umwelt"), ("title", "Übernahme"), ("steward_group", group)], "id", "gibt es schon"),
+                // Well-formed, but the directory holds no such group, or the DN is a person's.
+                (
+                    [
+                        ("id", "x"), ("title", "T"),
+                        ("steward_group", "cn=stewards-kultur,ou=groups,dc=stadt,dc=example"),
+                    ],
+                    "steward_group",
+                    "Im Verzeichnis gibt es keine Gruppe „cn=stewards-kultur,ou=groups,dc=stadt,dc=example“"
+                ),
+                (
+                    [
+                        ("existing_id", "kultur"), ("title", "T"),
+                        ("steward_group", "uid=otto,ou=people,dc=stadt,dc=example"),
+                    ],
+                    "steward_group", "Im Verzeichnis gibt es keine Gruppe „uid=otto,ou=people,dc=stadt,dc=example“"
+                ),
             ]
             for (fields, field, message) in hostile {
                 let refused = try await adam.post("/verwaltung/domaene", fields, csrf: csrf)

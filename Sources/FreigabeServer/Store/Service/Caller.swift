@@ -85,19 +85,31 @@ public struct DirectoryEntry: Sendable, Hashable {
     }
 }
 
-/// Looks up people by uid: the principals a deputy acts for, and the people a deputyship names (the HTTP
-/// layer implements it with LDAP and its cache). Called before a command's transaction, never while a
-/// row is locked.
+/// Looks up people by uid and groups by DN: the principals a deputy acts for, the people a deputyship
+/// names, and the owner and groups a catalogue change names (the HTTP layer implements it with LDAP and
+/// its cache). Called before a command's transaction, never while a row is locked.
 public protocol PrincipalResolver: Sendable {
     /// The person; nil when the directory does not know them (then they lend a deputy no role).
     func entry(ofUID uid: String) async throws -> DirectoryEntry?
+    /// Whether `dn` names a group of the directory (a dataset's owner group, a domain's steward group).
+    func groupExists(dn: String) async throws -> Bool
 }
 
-/// A ``PrincipalResolver`` from a closure, for tests and simple wiring.
+/// A ``PrincipalResolver`` from closures, for tests and simple wiring. Without `groups` it knows no
+/// group, as a resolver that knows nobody (`{ _ in nil }`) knows no person.
 public struct ClosurePrincipalResolver: PrincipalResolver {
     private let resolve: @Sendable (String) async throws -> DirectoryEntry?
+    private let groups: @Sendable (String) async throws -> Bool
 
-    public init(_ resolve: @escaping @Sendable (String) async throws -> DirectoryEntry?) { self.resolve = resolve }
+    public init(
+        _ resolve: @escaping @Sendable (String) async throws -> DirectoryEntry?,
+        groups: @escaping @Sendable (String) async throws -> Bool = { _ in false }
+    ) {
+        self.resolve = resolve
+        self.groups = groups
+    }
 
     public func entry(ofUID uid: String) async throws -> DirectoryEntry? { try await resolve(uid) }
+
+    public func groupExists(dn: String) async throws -> Bool { try await groups(dn) }
 }

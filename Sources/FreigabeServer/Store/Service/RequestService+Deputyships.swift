@@ -229,6 +229,12 @@ extension RequestService {
         var errors = FieldErrors()
         for (field, message) in CatalogRules.problems(of: input) { errors.add(field, message) }
         try errors.check()
+        var references = CatalogReferences(directory: principals)
+        let (input, referenceProblems) = try await Self.askingDirectory(about: "dataset \(input.id)") {
+            try await references.check(input)
+        }
+        for (field, message) in referenceProblems { errors.add(field, message) }
+        try errors.check()
         return try await Database.transaction(client, logger: logger) { connection in
             let domain = try await connection.query("SELECT 1 FROM domains WHERE id = \(input.domain)", logger: logger)
             guard try await domain.first(where: { _ in true }) != nil else {
@@ -264,6 +270,18 @@ extension RequestService {
                 throw ServiceError.internal("dataset \(input.id) not stored")
             }
             return DatasetSaved(dataset: view, reassignedRequests: reassigned)
+        }
+    }
+
+    /// Runs a directory check of the catalogue: a directory that does not answer is `unavailable`
+    /// (503, "the directory"), and nothing is stored.
+    static func askingDirectory<Result>(
+        about subject: String, _ check: () async throws -> Result
+    ) async throws -> Result {
+        do {
+            return try await check()
+        } catch {
+            throw ServiceError.directoryUnavailable("directory check of \(subject) failed: \(error)")
         }
     }
 
