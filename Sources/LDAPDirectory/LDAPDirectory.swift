@@ -439,7 +439,7 @@ public final class LDAPDirectory: Sendable {
 
     /// Searches the user's entry. Exactly one entry with a non-empty DN must match (an empty DN would
     /// make the following bind anonymous), and, unless disabled, its login name must equal the typed
-    /// one up to case. For logins, "not found" reads like a wrong password (no user enumeration).
+    /// one up to case; an entry with several login names is `ambiguousUser`. For logins, "not found" reads like a wrong password (no user enumeration).
     private func searchUser(username: String, forLogin: Bool, logger: Logger) async throws -> LDAPEntry {
         let notFound = forLogin ? "Invalid username or password." : "No such user in the directory."
         let filter = LDAPFilter.userFilter(template: self.configuration.userFilter, username: username)
@@ -478,6 +478,16 @@ public final class LDAPDirectory: Sendable {
                     details: "entry \(entry.dn) matched, but its login name \(stored) differs from the typed one"
                 )
             }
+        }
+        // One entry, one identity: Freigabe tells people apart by their login name (who decided which
+        // step, who filed the request), and an entry with two could act as two people.
+        let names = entry.values(self.configuration.attributes.username)
+        if names.count > 1 {
+            throw LDAPDirectoryError(
+                code: .ambiguousUser,
+                message: "The directory entry has more than one login name.",
+                details: "entry \(entry.dn) has \(names.count) values of \(self.configuration.attributes.username)"
+            )
         }
         return entry
     }

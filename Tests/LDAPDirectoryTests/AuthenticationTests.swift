@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import LDAPDirectory
@@ -180,6 +181,38 @@ struct AuthenticationTests {
                 try await directory.authenticate(username: "otto", password: "demo")
             }
             #expect(error?.code == .ambiguousUser)
+        }
+    }
+
+    @Test("an entry with two login names is ambiguousUser under either: one entry must not act as two people")
+    func twoLoginNames() async throws {
+        let base = try Slapd.baseDN
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let dn = "uid=zwei-\(suffix),ou=people,\(base)"
+        try Slapd.modify(
+            """
+            dn: \(dn)
+            changetype: add
+            objectClass: inetOrgPerson
+            uid: zwei-\(suffix)
+            uid: zweit-\(suffix)
+            cn: Zwei Namen
+            sn: Namen
+            userPassword: demo
+
+            """)
+        defer { try? Slapd.modify("dn: \(dn)\nchangetype: delete\n") }
+        try await Slapd.withDirectory(try Slapd.configuration()) { directory async throws in
+            for name in ["zwei-\(suffix)", "zweit-\(suffix)"] {
+                let login = await #expect(throws: LDAPDirectoryError.self) {
+                    try await directory.authenticate(username: name, password: "demo")
+                }
+                #expect(login?.code == .ambiguousUser, "\(name)")
+                let lookup = await #expect(throws: LDAPDirectoryError.self) {
+                    try await directory.person(username: name)
+                }
+                #expect(lookup?.code == .ambiguousUser, "\(name)")
+            }
         }
     }
 

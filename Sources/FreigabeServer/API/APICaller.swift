@@ -36,7 +36,10 @@ public struct DirectoryPrincipalResolver: PrincipalResolver {
         do {
             let person = try await directory.person(username: uid)
             return DirectoryEntry(uid: person.uid, facts: DirectoryFacts(person: person))
-        } catch let error as LDAPDirectoryError where error.code == .userNotFound || error.code == .invalidUsername {
+        } catch let error as LDAPDirectoryError
+            where [.userNotFound, .invalidUsername, .ambiguousUser].contains(error.code)
+        {
+            // No single person: lends no role, owns no dataset (the directory logged the entry).
             return nil
         }
     }
