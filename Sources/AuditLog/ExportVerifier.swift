@@ -155,7 +155,8 @@ public struct ExportVerifier: Sendable {
                 ExportVerificationSummary(
                     selection: .complete, treeSize: summary.treeSize, eventCount: summary.treeSize - summary.startSize,
                     checkpoint: checkpoint, checkpointCount: summary.checkpointCount,
-                    redactedEventCount: summary.redactedEventCount, redactions: summary.redactions))
+                    redactedEventCount: summary.redactedEventCount, redactions: summary.redactions,
+                    erasureRecords: summary.erasureRecords))
         }
     }
 
@@ -237,6 +238,9 @@ public struct ExportVerificationSummary: Sendable, Hashable {
     public var redactedEventCount: UInt64
     /// Each erasure the export names (when and by whom; not signed, FORMAT.md §7) and its events.
     public var redactions: [Redaction: UInt64] = [:]
+    /// The `payloads_redacted` events of a complete JSON Lines export, in order (``VerificationSummary``);
+    /// empty for the other kinds, which do not check them.
+    public var erasureRecords: [ErasureRecord] = []
     /// What was checked: a JSON Lines export event by event; a CSV export only whole and by its leaf
     /// hashes (``CSVExportVerifier``).
     public var kind: ExportFileKind = .jsonLines

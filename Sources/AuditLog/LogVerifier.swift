@@ -220,7 +220,8 @@ public struct LogVerification: Sendable {
             VerificationSummary(
                 startSize: startSize, treeSize: frontier.size, rootHash: frontier.rootHash,
                 checkpointCount: checkpoints.count, coveredSize: lastVerifiedSize, latestCheckpoint: checkpoints.last,
-                redactedEventCount: redacted, redactions: redactions))
+                redactedEventCount: redacted, redactions: redactions,
+                erasureRecords: erasureRecords.values.flatMap { $0 }.sorted { $0.position < $1.position }))
     }
 
     /// An erasure marker is only text beside the event: anyone who controls a copy of the log could
@@ -292,6 +293,9 @@ public struct VerificationSummary: Sendable, Hashable {
     /// Each erasure and how many of the events it erased (an erasure covers everything before a date, so
     /// there are few).
     public var redactions: [Redaction: UInt64] = [:]
+    /// The `payloads_redacted` events checked, in the log's order: each erasure's cut-off and the
+    /// retention period it states, for the reader to hold against the city's.
+    public var erasureRecords: [ErasureRecord] = []
 
     /// Events after the last checkpoint: checked for form and sequence, but nothing signed covers them
     /// yet.

@@ -62,17 +62,33 @@ struct AuditCommand: AsyncParsableCommand {
             help:
                 "YAML configuration file (config.file) for db.* and audit.retention_years, which erasures are held to.")
         var config: String?
+        @Option(
+            help:
+                "With --export: the city's retention period in years (audit.retention_years, 1-100); every erasure in the export must have kept the log that long."
+        )
+        var retentionYears: Int?
 
         func validate() throws {
             if (export == nil) != (checkpoint == nil) {
                 throw ValidationError("--export and --checkpoint go together.")
             }
+            if let retentionYears {
+                guard export != nil else {
+                    throw ValidationError(
+                        "--retention-years is for --export; in the database it is audit.retention_years.")
+                }
+                guard (1...100).contains(retentionYears) else {
+                    throw ValidationError("--retention-years must be 1 to 100.")
+                }
+            }
         }
 
         func run() async throws {
             if let export, let checkpoint {
-                try AuditTool.verifyExport(exportFile: export, checkpointFile: checkpoint, publicKeyFile: publicKey)
-                    .emit()
+                try AuditTool.verifyExport(
+                    exportFile: export, checkpointFile: checkpoint, publicKeyFile: publicKey,
+                    retentionYears: retentionYears
+                ).emit()
                 return
             }
             let reader = try await ConfigurationSources.reader(

@@ -197,7 +197,8 @@ public enum AuditTool {
 
     /// Checks an export offline: no database, only the export, the trusted checkpoints and the public key.
     public static func verifyExport(
-        exportFile: String, checkpointFile: String, publicKeyFile: String, readers: Int? = nil
+        exportFile: String, checkpointFile: String, publicKeyFile: String, retentionYears: Int? = nil,
+        readers: Int? = nil
     ) -> ToolOutput {
         let key: NoteVerifierKey
         let checkpoints: [CheckpointRecord]
@@ -258,6 +259,25 @@ public enum AuditTool {
                 "Geprüft: \(what).",
             ]
             lines += Self.redactionLines(summary.redactions)
+            lines += summary.erasureRecords.map(Self.erasureLine)
+            if let retentionYears {
+                // The export cannot know the city's retention period: the reader gives it, and every
+                // erasure must have kept the log at least that long (as `audit verify` in the database).
+                if let short = summary.erasureRecords.first(where: { ($0.retentionYears ?? 0) < retentionYears }) {
+                    return ToolOutput(
+                        standardOutput: lines,
+                        standardError: [
+                            "FEHLER: Die Löschung in Ereignis \(short.position) hielt das Protokoll nur "
+                                + "\(short.retentionYears ?? 0) Jahre; die Aufbewahrungsfrist ist \(retentionYears) Jahre "
+                                + "(--retention-years)."
+                        ], succeeded: false)
+                }
+                if summary.selection == .filtered || summary.kind == .csv, !summary.redactions.isEmpty {
+                    lines.append(
+                        "  (Die Aufbewahrungsfrist der Löschungen ist in diesem Export nicht geprüft; "
+                            + "das kann der vollständige JSON-Lines-Export.)")
+                }
+            }
             if summary.selection == .filtered, !summary.redactions.isEmpty {
                 // The erasure's own payloads_redacted event is what proves who erased when; a selection
                 // need not hold it (a complete export must).
@@ -272,6 +292,13 @@ public enum AuditTool {
                 : "Der Export ist unverändert (alle Prüfungen bestanden)."
             return ToolOutput(standardOutput: lines + [verdict])
         }
+    }
+
+    /// One `payloads_redacted` event: when, the cut-off and the retention period it states (checked to
+    /// lie that long before the erasure).
+    static func erasureLine(_ record: ErasureRecord) -> String {
+        "  Löschung in Ereignis \(record.position) am \(record.occurredAt.rfc3339 ?? "?"): Inhalte vor "
+            + "\(record.erasedBefore?.rfc3339 ?? "?"), Aufbewahrungsfrist \(record.retentionYears ?? 0) Jahre"
     }
 
     /// "Inhalt gelöscht am … von …" per erasure, oldest first: what the check took on trust of the tree.

@@ -670,6 +670,24 @@ struct AuditRedactionTests {
                         #expect(checked.succeeded, "\(file): \(checked)")
                         #expect(checked.standardOutput.contains { $0.hasSuffix("von revision") }, "\(checked)")
                     }
+                    // Offline, the city's retention period is the reader's to give: the complete export
+                    // names the erasure's cut-off and period; an erasure that kept less is a failure.
+                    let held = AuditTool.verifyExport(
+                        exportFile: folder.path("all.jsonl"), checkpointFile: folder.path("checkpoints.txt"),
+                        publicKeyFile: folder.path("audit.pub"), retentionYears: 10)
+                    #expect(held.succeeded, "\(held)")
+                    #expect(
+                        held.standardOutput.contains {
+                            $0.hasPrefix("  Löschung in Ereignis ") && $0.hasSuffix("Aufbewahrungsfrist 10 Jahre")
+                        }, "\(held)")
+                    let longer = AuditTool.verifyExport(
+                        exportFile: folder.path("all.jsonl"), checkpointFile: folder.path("checkpoints.txt"),
+                        publicKeyFile: folder.path("audit.pub"), retentionYears: 11)
+                    #expect(!longer.succeeded)
+                    #expect(
+                        longer.standardError.first?.contains(
+                            "hielt das Protokoll nur 10 Jahre; die Aufbewahrungsfrist ist 11")
+                            == true, "\(longer)")
                     let csv = await AuditTool.export(
                         .init(format: .csv, output: folder.path("all.csv")), environment: environment)
                     #expect(csv.succeeded)
