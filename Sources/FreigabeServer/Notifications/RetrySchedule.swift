@@ -35,15 +35,18 @@ public struct RetrySchedule: Sendable, Hashable, CustomStringConvertible {
         for part in text.split(separator: ",") {
             let item = part.trimmingCharacters(in: .whitespaces).lowercased()
             guard let unit = item.last, let number = Int(item.dropLast()), number >= 1 else { return nil }
-            let seconds: Int
+            let unitSeconds: Int
             switch unit {
-            case "s": seconds = number
-            case "m": seconds = number * 60
-            case "h": seconds = number * 3600
-            case "d": seconds = number * 86_400
+            case "s": unitSeconds = 1
+            case "m": unitSeconds = 60
+            case "h": unitSeconds = 3600
+            case "d": unitSeconds = 86_400
             default: return nil
             }
-            guard seconds <= 7 * 86_400, delays.last.map({ $0 <= .seconds(seconds) }) ?? true else { return nil }
+            // Checked before multiplying: `999999999999999d` would overflow (and trap) instead of being refused.
+            guard number <= 7 * 86_400 / unitSeconds else { return nil }
+            let seconds = number * unitSeconds
+            guard delays.last.map({ $0 <= .seconds(seconds) }) ?? true else { return nil }
             delays.append(.seconds(seconds))
         }
         return delays.isEmpty ? nil : RetrySchedule(delays: delays)

@@ -257,9 +257,11 @@ public struct RequestService: Sendable {
         public var reassignedRequests: Int
     }
 
-    /// One dataset, or `notFound`.
+    /// One dataset, or `notFound`; also for an id no dataset can have (a NUL byte from a page's query
+    /// would otherwise reach PostgreSQL, which refuses it as an internal error).
     public func dataset(id: String, logger: Logger) async throws(ServiceError) -> DatasetView {
-        try await guarded(logger) {
+        guard CatalogRules.isSlug(id) else { throw ServiceError.notFound("general.dataset_not_found") }
+        return try await guarded(logger) {
             guard let dataset = try await CatalogRepository(client: self.client).dataset(id: id, logger: $0) else {
                 throw ServiceError.notFound("general.dataset_not_found")
             }

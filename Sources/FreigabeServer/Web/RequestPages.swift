@@ -105,12 +105,12 @@ struct RequestPages: Sendable {
         if action == "edit" {
             return try showForm(requestForm, values: values, errors: [:], request: request, context: context)
         }
-        var body = detailsBody(form)
-        body["kind"] = .string(kind.rawValue)
-        body["dataset_id"] = .string(requestForm.dataset.id)
-        body["submit"] = .bool(action == "submit")
         let text = pages.text(request)
         do {
+            var body = try detailsBody(form)
+            body["kind"] = .string(kind.rawValue)
+            body["dataset_id"] = .string(requestForm.dataset.id)
+            body["submit"] = .bool(action == "submit")
             let input = try NewRequest.read(JSONObject(fields: body, path: ""))
             if action == "review" {
                 // The summary before submitting: nothing is stored yet.
@@ -224,9 +224,9 @@ struct RequestPages: Sendable {
         let logger = context.logger(for: caller)
         let text = pages.text(request)
         let values = Self.values(of: form)
-        var body = detailsBody(form)
-        if let comment = form.text("comment") { body["comment"] = .string(comment) }
         do {
+            var body = try detailsBody(form)
+            if let comment = form.text("comment") { body["comment"] = .string(comment) }
             var changes = try Resubmission.read(JSONObject(fields: body, path: ""))
             let stored = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
             changes.changes = Self.keepingShownDates(
@@ -253,7 +253,7 @@ struct RequestPages: Sendable {
             let stored = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
             let changes = Self.keepingShownDates(
                 Self.clearingBlankFields(
-                    try RequestDetails.Patch.read(JSONObject(fields: detailsBody(form), path: "")), of: form),
+                    try RequestDetails.Patch.read(JSONObject(fields: try detailsBody(form), path: "")), of: form),
                 of: form, stored: stored.details)
             var view = try await service.editDraft(
                 requestID: id, changes: changes, caller: caller, now: pages.now(), expectedVersion: Self.version(form),
@@ -350,7 +350,12 @@ struct RequestPages: Sendable {
 
     /// The request's details as the API body names them. The legal basis is put together from the choice
     /// of GDPR article (in German, as stored) and the free text.
-    func detailsBody(_ form: WebForm) -> [String: JSONValue] {
+    func detailsBody(_ form: WebForm) throws -> [String: JSONValue] {
+        // "Andere Rechtsgrundlage" names no article: without its words there is nothing to record, and
+        // leaving the field out would keep (in a draft or an answer) the legal basis stored before.
+        if form.text("legal_basis") == "other", form.text("legal_basis_detail") == nil {
+            throw ServiceError.validation(["legal_basis_detail": UserText("request.legal_basis_other_missing")])
+        }
         var fields = form.jsonBody(booleans: ["applies"]).fields
         fields["legal_basis"] = legalBasis(form).map { .string($0) }
         fields["legal_basis_detail"] = nil

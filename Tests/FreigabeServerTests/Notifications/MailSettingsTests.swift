@@ -125,6 +125,12 @@ struct MailSettingsTests {
         #expect(RetrySchedule.parse("") == nil)
         #expect(RetrySchedule.parse("0s") == nil)
         #expect(RetrySchedule.parse("8d") == nil)
+        // Numbers whose seconds would not fit an Int are refused, not a crash at start.
+        for huge in ["999999999999999d", "9223372036854775807s", "153722867280912931m", "2562047788015216h"] {
+            #expect(RetrySchedule.parse(huge) == nil, "\(huge)")
+        }
+        #expect(RetrySchedule.parse("7d") == RetrySchedule.parse("604800s"))
+        #expect(RetrySchedule.parse("168h")?.description == "7d")
     }
 
     @Test("language from preferredLanguage: English variants are English, everything else German")

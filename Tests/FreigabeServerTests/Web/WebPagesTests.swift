@@ -269,13 +269,38 @@ struct WebPagesTests {
             #expect(early.html.contains("Rechtsgrundlage") || early.html.contains("Empfänger"))
             let edit = try await anna.get(path + "/bearbeiten")
             #expect(edit.html.contains(">Planung</textarea>"), "the form shows the draft")
+            // Enter in a field presses the form's first button: it saves, it does not submit.
+            let firstAction = edit.html.components(separatedBy: "name=\"action\" value=\"").dropFirst().first
+            #expect(firstAction?.hasPrefix("save\"") == true, "\(firstAction?.prefix(40) ?? "no button")")
+            // "Andere Rechtsgrundlage" without its words is an error at the words, nothing saved (the
+            // legal basis stored before would have stayed silently).
+            let withBasis = try await anna.post(
+                path + "/bearbeiten",
+                [("version", try #require(edit.hidden("version"))), ("legal_basis", "art6_1_e"), ("action", "save")],
+                csrf: edit.hidden("_csrf"))
+            #expect(withBasis.status == 303)
+            let again = try await anna.get(path + "/bearbeiten")
+            let before = try await fixture.allCounts()
+            let otherWithoutWords = try await anna.post(
+                path + "/bearbeiten",
+                [
+                    ("version", try #require(again.hidden("version"))), ("legal_basis", "other"),
+                    ("legal_basis_detail", "  "), ("action", "save"),
+                ], csrf: again.hidden("_csrf"))
+            #expect(otherWithoutWords.status == 422)
+            #expect(otherWithoutWords.html.contains("id=\"f-legal-basis-detail-error\""))
+            #expect(otherWithoutWords.html.contains("Bitte nennen Sie die andere Rechtsgrundlage im Einzelnen."))
+            #expect(try await fixture.allCounts() == before)
+            // A dataset id no dataset can have (a NUL byte) is not found, not an error of the database.
+            #expect(try await anna.get("/antraege/neu?kind=shared_data&dataset=%00").status == 404)
+            let edit2 = try await anna.get(path + "/bearbeiten")
             let submitted = try await anna.post(
                 path + "/bearbeiten",
                 [
-                    ("version", try #require(edit.hidden("version"))), ("recipient.name", "Umweltamt"),
+                    ("version", try #require(edit2.hidden("version"))), ("recipient.name", "Umweltamt"),
                     ("recipient.type", "internal"), ("legal_basis", "art6_1_e"), ("access_end", "2026-12-31"),
                     ("action", "submit"),
-                ], csrf: edit.hidden("_csrf"))
+                ], csrf: edit2.hidden("_csrf"))
             #expect(submitted.status == 303, "\(submitted.html.prefix(500))")
             #expect(submitted.location?.hasSuffix("hinweis=submitted") == true)
             let page = try await anna.get(path)
@@ -525,6 +550,46 @@ struct WebPagesTests {
             let closed = try await anna.get(path)
             #expect(closed.html.contains("Abgeschlossen"))
             #expect(closed.html.contains("Daten sind bereits offen verfügbar"))
+        }
+    }
+
+    /// A browser sends a textarea's lines with CR LF, a JSON client with LF: an answer sent back from the
+    /// page exactly as filed through the API is no change, and the request stays at the step that asked.
+    @Test("an answer sent back unchanged from the page keeps its step: CR LF line breaks are the API's LF")
+    func resubmissionKeepsLineBreaks() async throws {
+        try await WebFixture.with { fixture, client in
+            let view = try await fixture.service.createRequest(
+                NewRequest(
+                    kind: .sharedData, datasetID: "baumkataster",
+                    details: RequestDetails(
+                        purpose: "Stadtklima\nund Hitzeinseln",
+                        recipient: RecipientInput(name: "Hochschule", type: .external),
+                        accessEnd: Clock.days(200)), submit: true),
+                caller: People.anna, now: fixture.clock.now(), logger: fixture.store.logger)
+            let logger = fixture.store.logger
+            _ = try await fixture.service.decide(
+                requestID: view.id, decision: .approve(comment: nil, licence: nil, portalURL: nil), branch: nil,
+                caller: People.otto, now: fixture.clock.now(), logger: logger)
+            _ = try await fixture.service.decide(
+                requestID: view.id, decision: .requestChanges(question: "Welches Projekt?"), branch: nil,
+                caller: People.stefan, now: fixture.clock.now(), logger: logger)
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let path = "/antraege/\(view.id.uuidString)"
+            let form = try await anna.get(path + "/ueberarbeiten")
+            let shownEnd = PageText.inputDate(try #require(view.details.accessEnd).addingTimeInterval(-1))
+            let sent = try await anna.post(
+                path + "/ueberarbeiten",
+                [
+                    ("version", try #require(form.hidden("version"))), ("purpose", "Stadtklima\r\nund Hitzeinseln"),
+                    ("recipient.name", "Hochschule"), ("recipient.type", "external"), ("access_start", ""),
+                    ("access_end", shownEnd), ("comment", "Projekt KlimaGrün\r\nab März"),
+                ], csrf: form.hidden("_csrf"))
+            #expect(sent.status == 303, "\(sent.html.prefix(500))")
+            let after = try await fixture.service.request(
+                id: view.id, caller: People.anna, now: fixture.clock.now(), logger: logger)
+            #expect(after.details.purpose == "Stadtklima\nund Hitzeinseln")
+            #expect(after.status.step == "steward_review", "unchanged: back to the stewards, not to the owner")
         }
     }
 

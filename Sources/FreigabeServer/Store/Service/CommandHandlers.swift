@@ -183,7 +183,11 @@ struct ResubmitCommand: RequestCommandHandler {
             details, kind: record.kind, catalogue: catalogue, definition: request.definition, now: request.now,
             errors: &errors)
         try errors.check()
-        let detailsChanged = details != record.details
+        // Compared as cleaned, so a text stored before line breaks were made one (CR LF from a form) is
+        // not a change when it comes back as it was.
+        var stored = FieldErrors()
+        let detailsChanged =
+            details != record.details.cleaned(kind: record.kind, stored: record.details, errors: &stored)
         request.record.details = details
         let facts = request.definition.routing(details.facts(kind: record.kind, catalogue: catalogue))
         let (caller, now, comment) = (request.caller.uid, request.now, comment)

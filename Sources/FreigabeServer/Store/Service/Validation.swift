@@ -54,7 +54,10 @@ struct FieldErrors {
             add(field, UserText("field.too_long", ["limit": .number(limit)]))
             return nil
         }
-        return trimmed
+        // One line break, whichever door the text came through: a browser sends a textarea's lines with
+        // CR LF, a JSON client usually with LF, and the same answer must not count as a change.
+        guard multiline, trimmed.unicodeScalars.contains("\r") else { return trimmed }
+        return trimmed.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
     }
 }
 
