@@ -44,6 +44,7 @@ public struct WorkflowDefinition: Hashable, Sendable {
                 && progress.approvals[branch.id, default: []].count < branch.quorum
         }
     }
+
     /// Whether some approval can end in `granted`: such a workflow needs an access end on submission.
     public var canGrant: Bool { ends.contains { $0.type == .granted } }
 }
