@@ -409,11 +409,7 @@ public struct RequestMachine: Hashable, Sendable {
 
     /// Active branches of the step that have not reached their quorum yet.
     public func openBranches(of progress: StepProgress) -> [Branch] {
-        guard let step = definition.step(progress.step) else { return [] }
-        return step.branches.filter { branch in
-            progress.activeBranches.contains(branch.id)
-                && progress.approvals[branch.id, default: []].count < branch.quorum
-        }
+        definition.openBranches(of: progress)
     }
 
     /// The open branches an escalation instance may decide in place once the step is escalated: all but

@@ -33,6 +33,18 @@ public struct WorkflowDefinition: Hashable, Sendable {
     public var nodeIDs: [String] { steps.map(\.id) + ends.map(\.id) }
     /// The escalation role of step `id`, nil if it has none (or there is no such step).
     public func escalationRole(of id: String) -> Role? { step(id)?.escalationRole }
+
+    /// Active branches of the step `progress` is at that have not reached their quorum yet. Needs no
+    /// calendar: whoever holds a stored state (the mail dispatcher, asking whether a queued task is still
+    /// one) reads the same answer as ``RequestMachine/openBranches(of:)``.
+    public func openBranches(of progress: StepProgress) -> [Branch] {
+        guard let step = step(progress.step) else { return [] }
+        return step.branches.filter { branch in
+            progress.activeBranches.contains(branch.id)
+                && progress.approvals[branch.id, default: []].count < branch.quorum
+        }
+    }
+
     /// Whether some approval can end in `granted`: such a workflow needs an access end on submission.
     public var canGrant: Bool { ends.contains { $0.type == .granted } }
 }

@@ -10,6 +10,12 @@ enum DecisionLinkAction: String, Sendable, Hashable, CaseIterable, Codable {
     case requestChanges = "request_changes"
 }
 
+/// The decision links of one branch in one mail, as tokens by action.
+struct BranchLinks: Sendable, Hashable {
+    var branch: String
+    var tokens: [DecisionLinkAction: String]
+}
+
 /// One stored decision link (`decision_links`), as the confirm page needs it.
 struct DecisionLink: Sendable, Hashable {
     var requestID: UUID
@@ -54,6 +60,23 @@ struct DecisionLinkStore: Sendable {
                 """, logger: logger)
         }
         return tokens
+    }
+
+    /// Mints one mail's links for `uid`: one set per branch of `branches`, each bound to its branch, so
+    /// that a link decides its branch (and no other) through the confirm page. An escalation of a step
+    /// whose open branches the instance may each take over has several; a task has one.
+    func mint(
+        requestID: UUID, step: String, branches: [String], uid: String, actions: [DecisionLinkAction], now: Date,
+        lifetime: TimeInterval
+    ) async throws -> [BranchLinks] {
+        var sets: [BranchLinks] = []
+        for branch in branches {
+            let tokens = try await mint(
+                requestID: requestID, step: step, branch: branch, uid: uid, actions: actions, now: now,
+                lifetime: lifetime)
+            sets.append(BranchLinks(branch: branch, tokens: tokens))
+        }
+        return sets
     }
 
     /// The link of `token`, or nil for a token that never was (or is malformed).

@@ -37,10 +37,13 @@ struct MailComposer: Sendable {
     ///   - details: the request's details as they stand; a task mail (and its reminder and escalation)
     ///     shows all of them, as the request's page and the link's confirm page do: whoever decides from
     ///     the mail decides on what it states. The other mails show the purpose.
-    ///   - links: the person's decision links by action (task mails only), as tokens.
+    ///   - requester: whoever filed the request, as the mail names them (``MailPerson/nameWithUID``).
+    ///   - links: the person's decision links (task mails only), one set per branch they decide; a set
+    ///     is headed by its branch's title when there are several (an escalation of a step whose open
+    ///     branches the instance may each decide).
     func compose(
         _ message: OutboxMessage, details: RequestDetails?, requester: String?, workflow: WorkflowPin?,
-        for person: MailPerson, deputyFor: String? = nil, links: [DecisionLinkAction: String] = [:]
+        for person: MailPerson, deputyFor: String? = nil, links: [BranchLinks] = []
     ) throws(MissingTemplate) -> Composed {
         let catalog = renderer.catalog(for: person.language)
         let topic = message.topic.rawValue
@@ -76,15 +79,26 @@ struct MailComposer: Sendable {
         values["portal_url"] = message.portalURL
         values["may_decide"] = message.mayDecide ?? false
         values["request_url"] = publicURL.absoluteString + "/antraege/" + message.requestID.uuidString
-        if !links.isEmpty {
+        if links.contains(where: { !$0.tokens.isEmpty }) {
             values["has_links"] = true
-            values["links"] = DecisionLinkAction.allCases.compactMap { action in
-                links[action].map { token in
-                    [
-                        "label": catalog["mail.links.\(action.rawValue)"] ?? action.rawValue,
-                        "url": publicURL.absoluteString + "/e/" + token,
-                    ]
+            values["link_sets"] = links.map { set in
+                var entry: [String: Any] = [
+                    "links": DecisionLinkAction.allCases.compactMap { action in
+                        set.tokens[action].map { token in
+                            [
+                                "label": catalog["mail.links.\(action.rawValue)"] ?? action.rawValue,
+                                "url": publicURL.absoluteString + "/e/" + token,
+                            ]
+                        }
+                    }
+                ]
+                // Headed by its branch where the step's title does not name it already: several sets, or
+                // an escalation's one set left of several (the others were decided meanwhile).
+                if let step = message.step, links.count > 1 || (message.branch == nil && set.branch != step) {
+                    let part = branchTitle(step, branch: set.branch, workflow: workflow, language: catalog.language)
+                    entry["part"] = Placeholders.fill(catalog["mail.links.branch"] ?? "{branch}", ["branch": part])
                 }
+                return entry
             }
         }
         if let text = message.text {
@@ -126,6 +140,15 @@ struct MailComposer: Sendable {
             return words(definition.title)
         }
         return words(definition.title) + " – " + words(part.title)
+    }
+
+    /// The branch's own title ("Datenschutz"), else its id: what heads its links in a mail with several.
+    private func branchTitle(_ step: String, branch: String, workflow: WorkflowPin?, language: String) -> String {
+        guard let workflow,
+            let part = workflows.entry(for: workflow)?.definition.step(step)?.branches
+                .first(where: { $0.id == branch })
+        else { return branch }
+        return language == "en" ? part.title.en ?? part.title.de : part.title.de
     }
 
     /// Sections that render nothing leave empty lines; more than one in a row reads as a gap.

@@ -10,6 +10,19 @@ struct MailPerson: Sendable, Hashable {
     /// `de` or `en`: the catalogue the mail is written from.
     var language: String
 
+    /// „Maria Müller (mmueller)“: the name the directory gives, which a reader knows, and the uid the
+    /// pages and the audit log show; the uid alone when the directory has no other name. A control
+    /// character in the entry (a CR/LF) becomes a space: the name stays one line of the text part, and
+    /// cannot start a line that looks like a link or a fact of the mail.
+    var nameWithUID: String {
+        let name = String(
+            String.UnicodeScalarView(
+                displayName.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 })
+        ).split(separator: " ").joined(separator: " ")
+        guard !name.isEmpty, name != uid else { return uid }
+        return "\(name) (\(uid))"
+    }
+
     /// `en`, `en-GB`, `EN_us` → `en`; everything else (also nothing) → `de`, the language of the city.
     static func language(preferred: String?) -> String {
         guard let preferred = preferred?.lowercased() else { return "de" }

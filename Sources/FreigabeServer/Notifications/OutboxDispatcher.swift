@@ -226,7 +226,8 @@ struct OutboxDispatcher: Sendable {
             return Plan(row: row, topic: "?", problems: ["Inhalt nicht lesbar: \(error)"])
         }
         var plan = Plan(row: row, topic: message.topic.rawValue, requestID: message.requestID)
-        if let reason = row.standing?.moot(message) {
+        let definition = row.workflow.flatMap { composer.workflows.entry(for: $0)?.definition }
+        if let reason = row.standing?.moot(message, definition: definition) {
             plan.moot = reason
             return plan
         }
@@ -259,6 +260,12 @@ struct OutboxDispatcher: Sendable {
         }
         // The requester may also be a deputy of one of them.
         if let requester { recipients.removeAll { $0.person.uid.lowercased() == requester } }
+        var requesterName: String?
+        if message.topic.asksToDecide, let uid = row.standing?.requester { requesterName = await name(of: uid) }
+        // Links only for the branches still open (an escalation's other branch may have been decided
+        // meanwhile); the moot check above has made sure at least one is.
+        let open = row.standing?.openBranches(in: definition)
+        let linkBranches = message.linkBranches.filter { open?.contains($0) ?? true }
         let done = Set((row.deliveredTo + row.undeliverableTo).map { $0.lowercased() })
         for (person, deputyFor) in recipients where !done.contains(person.uid.lowercased()) {
             guard let mail = person.mail else {
@@ -269,11 +276,11 @@ struct OutboxDispatcher: Sendable {
                 continue
             }
             do {
-                var tokens: [DecisionLinkAction: String] = [:]
+                var tokens: [BranchLinks] = []
                 if message.topic.carriesDecisionLinks(mayDecide: message.mayDecide), let step = message.step {
                     do {
                         tokens = try await links.mint(
-                            requestID: message.requestID, step: step, branch: message.branch ?? step, uid: person.uid,
+                            requestID: message.requestID, step: step, branches: linkBranches, uid: person.uid,
                             actions: composer.linkActions(step: step, workflow: row.workflow), now: now,
                             lifetime: linkLifetime)
                     } catch {
@@ -283,7 +290,7 @@ struct OutboxDispatcher: Sendable {
                     }
                 }
                 let composed = try composer.compose(
-                    message, details: row.details, requester: row.standing?.requester, workflow: row.workflow,
+                    message, details: row.details, requester: requesterName, workflow: row.workflow,
                     for: person, deputyFor: deputyFor,
                     links: tokens)
                 let thread = try Self.threadID(request: message.requestID, host: settings.hostName)
@@ -303,6 +310,20 @@ struct OutboxDispatcher: Sendable {
             }
         }
         return plan
+    }
+
+    /// How a mail names whoever filed the request: „Maria Müller (mmueller)“ as the directory knows
+    /// them. The uid alone when the directory does not know them (any more) or does not answer: the
+    /// recipients were just looked up, and a mail is not held back longer for a name than for them.
+    private func name(of uid: String) async -> String {
+        do {
+            return try await directory.person(uid: uid)?.nameWithUID ?? uid
+        } catch {
+            logger.notice(
+                "requester's name not read from the directory; the mail names the uid",
+                metadata: ["error": "\(String(reflecting: error))"])
+            return uid
+        }
     }
 
     /// The deputies of `people` when the event happened (a principal away names one in Freigabe) whose

@@ -32,11 +32,22 @@ struct RequestStanding: Sendable, Hashable {
     var stepEnteredAt: Date?
     /// Roles the step still waits for.
     var pendingRoles: [String]
+    /// The engine's state of the step in review (nil in any other phase): which branches are still open.
+    var progress: StepProgress?
+
+    /// The branches of the message's step still open, by the engine's rule
+    /// (``WorkflowDefinition/openBranches(of:)``); nil when that cannot be told here (another phase, or
+    /// the request's workflow version is not loaded in this instance).
+    func openBranches(in definition: WorkflowDefinition?) -> Set<String>? {
+        guard let definition, let progress else { return nil }
+        return Set(definition.openBranches(of: progress).map(\.id))
+    }
 
     /// Why `message` is no longer worth sending, or nil while it still is: a task or reminder for a
-    /// step that was left, entered anew (its new stay has a mail of its own), or whose role has decided
-    /// (a colleague in the steward group, on the page); an escalation of a step that was left.
-    func moot(_ message: OutboxMessage) -> String? {
+    /// step that was left, entered anew (its new stay has a mail of its own), or whose role or branch
+    /// has decided (a colleague in the steward group, on the page); an escalation of a step that was
+    /// left, or whose branches have all been decided (what is left of the step is not the instance's).
+    func moot(_ message: OutboxMessage, definition: WorkflowDefinition?) -> String? {
         let role = message.recipients.first?.role
         guard message.topic.asksToDecide, let step = message.step else { return nil }
         guard phase == .inReview, self.step == step else {
@@ -49,6 +60,10 @@ struct RequestStanding: Sendable, Hashable {
         }
         if message.topic != .escalated, let role, !pendingRoles.contains(role) {
             return "im Schritt \(step) hat die Rolle \(role) bereits entschieden"
+        }
+        let branches = message.linkBranches
+        if let open = openBranches(in: definition), !branches.isEmpty, open.isDisjoint(with: branches) {
+            return "im Schritt \(step) ist \(branches.joined(separator: ", ")) bereits entschieden"
         }
         return nil
     }
@@ -114,6 +129,7 @@ enum OutboxStore {
                 RETURNING o.id, o.payload::text, o.attempts, o.delivered_to, o.undeliverable_to, o.created_at,
                     r.workflow_id, r.workflow_version, r.workflow_hash,
                     r.requester, r.phase, r.current_step, r.step_entered_at, r.pending_roles,
+                    (r.snapshot -> 'state')::text,
                     \(unescaped: RequestDetails.selectList("r"))
                 """, logger: logger)
             var claimed: [ClaimedMail] = []
@@ -133,6 +149,7 @@ enum OutboxStore {
                 let step = try cells.next(String?.self)
                 let entered = try cells.next(Date?.self)
                 let pending = try cells.next([String]?.self)
+                let state = try cells.next(String?.self)
                 var pin: WorkflowPin?
                 if let workflowID, let version, let hash {
                     pin = WorkflowPin(id: workflowID, version: version, contentHash: hash)
@@ -142,7 +159,7 @@ enum OutboxStore {
                 if let requester, let phase {
                     standing = RequestStanding(
                         requester: requester, phase: phase, step: step, stepEnteredAt: entered,
-                        pendingRoles: pending ?? [])
+                        pendingRoles: pending ?? [], progress: state.flatMap(Self.progress(ofStoredState:)))
                     details = try RequestDetails.decode(&cells)
                 }
                 claimed.append(
@@ -152,6 +169,16 @@ enum OutboxStore {
                         details: details, workflow: pin, standing: standing))
             }
             return claimed.sorted { $0.id < $1.id }
+        }
+    }
+
+    /// The step in review of a request's stored state (`snapshot -> 'state'`), nil in any other phase.
+    /// Unreadable (a state written by a newer version) is nil too: the mail is then judged by its step
+    /// and role alone, as before branches were checked, rather than not claimed at all.
+    static func progress(ofStoredState text: String) -> StepProgress? {
+        switch try? StoredJSON.decode(RequestState.self, from: text) {
+        case .inReview(let progress): progress
+        case .draft, .changesRequested, .granted, .published, .closed, nil: nil
         }
     }
 

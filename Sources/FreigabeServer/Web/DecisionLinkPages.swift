@@ -122,9 +122,15 @@ struct DecisionLinkPages: Sendable {
 
     private func basePage(token: String, link: DecisionLink, view: RequestView, text: PageText) -> Page {
         let step = view.timeline.first { $0.id == link.step }
+        // In a step of parallel branches the part the link decides, as its mail names it ("Rechtliche
+        // Prüfung – Datenschutz"): an escalation's mail has links for several.
+        var stepTitle = step.map { text($0.title) } ?? link.step
+        if let part = step?.branches.first(where: { $0.id == link.branch && link.branch != link.step }) {
+            stepTitle += " – " + text(part.title)
+        }
         let summary = Summary(
             number: view.number, datasetTitle: view.dataset.title, purpose: view.details.purpose,
-            requester: view.requester, step: step.map { text($0.title) } ?? link.step,
+            requester: view.requester, step: stepTitle,
             details: RequestPage.detailRows(view.details, text: text))
         return Page(
             token: token, summary: summary, actionLabel: text("link.asks.\(link.action.rawValue)"),

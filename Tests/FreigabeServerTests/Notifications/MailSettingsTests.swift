@@ -244,6 +244,49 @@ struct MailSettingsTests {
 
     /// The link page asks only for a comment or a reason: a step whose approval needs more (the
     /// publication's licence and portal address) gets no approve link, which could never succeed.
+    /// An escalation with a set of links per branch heads each set by the branch's title, in the reader's
+    /// language, escaped in HTML; a task's one set has no heading (its step's title names the branch).
+    @Test("links of several branches are headed by the branch, in both languages; one set is not")
+    func branchLinksAreHeaded() async throws {
+        let composer = MailComposer(
+            renderer: try await TestSupport.makeRenderer(), workflows: StoreTestSupport.jointReview)
+        let pin = try #require(StoreTestSupport.jointReview.current(for: .sharedData)).definition.pin
+        var message = OutboxMessage(
+            topic: .escalated, requestID: UUID(), requestNumber: "FG-2026-000042", datasetID: "baumkataster",
+            datasetTitle: "Baumkataster", kind: .sharedData,
+            recipients: [OutboxRecipient(role: "governance", uid: nil, group: nil)], step: "joint_review",
+            mayDecide: true, overdueSince: Clock.days(7))
+        message.branches = ["owner_part", "steward_part"]
+        let sets = [
+            BranchLinks(branch: "owner_part", tokens: [.approve: "owner-approve", .reject: "owner-reject"]),
+            BranchLinks(branch: "steward_part", tokens: [.approve: "steward-approve", .reject: "steward-reject"]),
+        ]
+        for (language, owner, approve) in [
+            ("de", "Für „Teil des Data Owners“:", "Zustimmen"), ("en", "For “Data Owner's part”:", "Approve"),
+        ] {
+            let person = MailPerson(
+                uid: "greta", displayName: "Greta Graf", mail: "g@stadt.example", language: language)
+            let mail = try composer.compose(
+                message, details: RequestDetails(purpose: "Zweck"), requester: "Anna Albers (anna)", workflow: pin,
+                for: person, links: sets)
+            #expect(
+                mail.text.contains("  \(owner)\n  \(approve): http://127.0.0.1:8080/e/owner-approve\n"), "\(mail.text)")
+            #expect(mail.text.contains("/e/steward-reject\n"))
+            #expect(mail.html.contains(owner.replacingOccurrences(of: "'", with: "&#39;")), "\(mail.html)")
+            let one = try composer.compose(
+                message, details: RequestDetails(purpose: "Zweck"), requester: "anna", workflow: pin, for: person,
+                links: [sets[0]])
+            #expect(one.text.contains(owner), "one set left of two: still headed by its branch")
+            var task = message
+            task.topic = .requestDecision
+            task.branch = "owner_part"
+            let taskMail = try composer.compose(
+                task, details: RequestDetails(purpose: "Zweck"), requester: "anna", workflow: pin, for: person,
+                links: [sets[0]])
+            #expect(!taskMail.text.contains(owner) && taskMail.text.contains("/e/owner-approve"))
+        }
+    }
+
     @Test("decision links follow the step's definition: no approve link where the approval needs details")
     func linkActionsFollowTheStep() async throws {
         let composer = MailComposer(

@@ -130,6 +130,13 @@ enum TestPeople {
         try modify("dn: uid=\(uid),ou=people,dc=stadt,dc=example\nchangetype: modify\nreplace: mail\nmail: \(mail)\n")
     }
 
+    /// Gives `uid` the directory name `name`, as typed (base64 in the LDIF: CR/LF and all).
+    static func setDisplayName(_ uid: String, _ name: String) throws {
+        try modify(
+            "dn: uid=\(uid),ou=people,dc=stadt,dc=example\nchangetype: modify\nreplace: displayName\n"
+                + "displayName:: \(Data(name.utf8).base64EncodedString())\n")
+    }
+
     static func remove(_ uids: [String]) {
         for uid in uids { try? modify("dn: uid=\(uid),ou=people,dc=stadt,dc=example\nchangetype: delete\n") }
     }
@@ -165,6 +172,7 @@ struct MailFixture: Sendable {
     /// - Parameter overrides: further settings (`FREIGABE_LDAP_STEWARDS`, ...).
     static func with(
         hostPrefix: String = "t", overrides: [String: String] = [:],
+        workflows: WorkflowLibrary = StoreTestSupport.workflows,
         _ body: @Sendable (MailFixture) async throws -> Void
     ) async throws {
         let renderer = try await TestSupport.makeRenderer()
@@ -182,11 +190,11 @@ struct MailFixture: Sendable {
         }()
         let directory = try LDAPDirectory(configuration: try #require(configuration.directory), logger: logger)
         do {
-            try await ServiceFixture.with { service in
+            try await ServiceFixture.with(workflows: workflows) { service in
                 try await body(
                     MailFixture(
                         service: service, directory: directory, settings: settings,
-                        composer: MailComposer(renderer: renderer, workflows: StoreTestSupport.workflows),
+                        composer: MailComposer(renderer: renderer, workflows: workflows),
                         logger: logger))
             }
             await directory.shutdown()
@@ -196,9 +204,11 @@ struct MailFixture: Sendable {
         }
     }
 
-    /// A dispatcher on this database; `port` points it elsewhere (a closed port), jitter is fixed to none.
+    /// A dispatcher on this database; `port` points it elsewhere (a closed port), jitter is fixed to none;
+    /// `directory` stands in for the real one (a directory that fails for some people).
     func dispatcher(
-        port: Int? = nil, settings: MailSettings? = nil, metrics: AppMetrics? = nil
+        port: Int? = nil, settings: MailSettings? = nil, metrics: AppMetrics? = nil,
+        directory: (any MailDirectory)? = nil
     ) throws
         -> OutboxDispatcher
     {
@@ -206,7 +216,8 @@ struct MailFixture: Sendable {
         if let port { settings.smtp.port = port }
         settings.smtp.connectTimeout = .seconds(3)
         return try OutboxDispatcher(
-            client: service.app, directory: LDAPMailDirectory(directory: directory), composer: composer,
+            client: service.app, directory: directory ?? LDAPMailDirectory(directory: self.directory),
+            composer: composer,
             settings: settings, metrics: metrics, logger: logger, random: { 0.5 })
     }
 

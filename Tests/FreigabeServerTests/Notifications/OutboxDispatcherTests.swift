@@ -224,6 +224,154 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// Approvers read on a phone whose request it is: the directory's name, not the uid alone. The name is
+    /// the directory's, so whoever edits an entry writes into the mail: markup is escaped in the HTML
+    /// part, CR/LF become spaces (no header, no forged line), and the requester's own mail carries the name
+    /// in `To` without a header of its own.
+    @Test("task mails name the requester as the directory does; a hostile name is one escaped line; else the uid")
+    func taskMailsNameTheRequester() async throws {
+        try await MailFixture.with { fixture in
+            let logger = fixture.logger
+            let eve = try TestPeople.add("eve")
+            let gone = try TestPeople.add("gone")
+            defer { TestPeople.remove([eve, gone]) }
+            try TestPeople.setDisplayName(eve, "Eve\r\nBcc: evil@example.org\r\n<b>Böse</b> & Co")
+            let fromAnna = try await fixture.service.shared("baumkataster")
+            let fromEve = try await fixture.service.shared("baumkataster", by: Caller(uid: eve, displayName: "Eve"))
+            let dispatcher = try fixture.dispatcher()
+            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 4, sent: 4))
+            let mails = try await MailSink.mails(host: fixture.host)
+            let tasks = mails.filter { $0.to == ["otto.oberle@stadt.example"] }
+            let annas = try #require(tasks.first { $0.subject.hasPrefix(fromAnna.number + ":") })
+            #expect(annas.text.contains("Antragsteller/in: Anna Albers (anna)\n"), "\(annas.text)")
+            #expect(annas.html.contains(">Anna Albers (anna)</td>"), "\(annas.html)")
+            let eves = try #require(tasks.first { $0.subject.hasPrefix(fromEve.number + ":") })
+            #expect(
+                eves.text.contains("Antragsteller/in: Eve Bcc: evil@example.org <b>Böse</b> & Co (\(eve))\n"),
+                "\(eves.text)")
+            #expect(
+                eves.html.contains(">Eve Bcc: evil@example.org &lt;b&gt;Böse&lt;/b&gt; &amp; Co (\(eve))</td>"),
+                "\(eves.html)")
+            #expect(mails.count == 4)
+            for mail in mails {
+                #expect(!mail.headerNames.contains { $0.lowercased() == "bcc" }, "\(mail.headerNames)")
+                #expect(mail.to.count == 1 && mail.envelopeTo == mail.to[0], "\(mail.to)")
+                #expect(!mail.html.contains("<b>Böse"))
+                #expect(mail.defects.isEmpty, "\(mail.defects)")
+            }
+
+            // The directory no longer knows the requester, or fails when asked for them: the task still
+            // goes at once, naming the uid.
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: logger)
+            let fromGone = try await fixture.service.shared("baumkataster", by: Caller(uid: gone, displayName: "G"))
+            TestPeople.remove([gone])
+            let again = try await fixture.service.shared("baumkataster")
+            try await fixture.service.admin.query(
+                "DELETE FROM outbox WHERE topic <> 'request_decision'", logger: logger)
+            let failing = DirectoryFailing(for: "anna", base: LDAPMailDirectory(directory: fixture.directory))
+            #expect(
+                try await fixture.dispatcher(directory: failing).runRound(now: Date()) == .init(claimed: 2, sent: 2))
+            let later = try await MailSink.mails(host: fixture.host).filter { $0.to == ["otto.oberle@stadt.example"] }
+            let gones = try #require(later.first { $0.subject.hasPrefix(fromGone.number + ":") })
+            #expect(gones.text.contains("Antragsteller/in: \(gone)\n"), "\(gones.text)")
+            let agains = try #require(later.first { $0.subject.hasPrefix(again.number + ":") })
+            #expect(agains.text.contains("Antragsteller/in: anna\n"), "\(agains.text)")
+        }
+    }
+
+    /// The real directory, but asking for one person fails as a directory that is down does.
+    struct DirectoryFailing: MailDirectory {
+        struct Down: Error {}
+        var uid: String
+        var base: any MailDirectory
+        init(for uid: String, base: any MailDirectory) {
+            self.uid = uid
+            self.base = base
+        }
+        func person(uid: String) async throws -> MailPerson? {
+            if uid == self.uid { throw Down() }
+            return try await base.person(uid: uid)
+        }
+        func memberUIDs(ofGroup dn: String) async throws -> [String] { try await base.memberUIDs(ofGroup: dn) }
+        func groups(ofRole identifier: String) -> [String] { base.groups(ofRole: identifier) }
+        func stewardGroups(ofDomain domain: String) -> [String] { base.stewardGroups(ofDomain: domain) }
+    }
+
+    /// A step of three branches (``StoreTestSupport/jointReview``), overdue: the governance office may take
+    /// over the Data Owner's and the Data Steward's part, not the DSB's. Its mail carries one set of links
+    /// for each of the two, headed by the branch; the links of the mail decide through the confirm page
+    /// (``DecisionLinkTests/escalationLinksDecideTheirBranch()``).
+    @Test("an escalation of a step with two branches the instance may decide mails a set of links for each")
+    func escalationLinksEveryBranch() async throws {
+        try await MailFixture.with(workflows: StoreTestSupport.jointReview) { fixture in
+            let logger = fixture.logger
+            let created = try await fixture.service.shared("baumkataster")
+            #expect(created.status.step == "joint_review")
+            let deadline = try #require(created.status.deadline)
+            #expect(try await fixture.service.service.fireDueTimers(now: deadline, logger: logger) == 2)
+            try await fixture.service.admin.query("DELETE FROM outbox WHERE topic <> 'escalated'", logger: logger)
+            #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 1, sent: 1))
+            let rows = try await fixture.service.admin.query(
+                "SELECT branch, action FROM decision_links WHERE uid = 'greta' ORDER BY branch, action",
+                logger: logger)
+            var links: [String] = []
+            for try await (branch, action) in rows.decode((String, String).self) { links.append("\(branch) \(action)") }
+            #expect(
+                links == [
+                    "owner_part approve", "owner_part reject", "owner_part request_changes", "steward_part approve",
+                    "steward_part reject", "steward_part request_changes",
+                ])
+            let mail = try #require(try await MailSink.mails(host: fixture.host).first)
+            #expect(mail.to == ["greta.graf@stadt.example"])
+            let text = mail.text
+            let owner = try #require(text.range(of: "Für „Teil des Data Owners“:\n  Zustimmen: http"), "\(text)")
+            let steward = try #require(text.range(of: "Für „Teil des Data Stewardship“:\n  Zustimmen: http"))
+            #expect(owner.lowerBound < steward.lowerBound)
+            #expect(text.components(separatedBy: "/e/").count - 1 == 6)
+            #expect(!text.contains("Teil des DSB"), "the DSB's part is nobody else's to decide")
+            #expect(mail.html.contains("Für „Teil des Data Stewardship“:</h3>"), "\(mail.html)")
+            #expect(mail.html.components(separatedBy: "/e/").count - 1 == 6)
+        }
+    }
+
+    /// The escalation mail waited (a retry, a slow directory) while its branches were decided on the page:
+    /// with one left it links only that one; with none left (the DSB's part, which is not the
+    /// instance's, still open) it is not sent, as a task whose step was left is not.
+    @Test("a queued escalation links only its branches still open, and is dropped when none is")
+    func escalationOfDecidedBranchesIsMoot() async throws {
+        try await MailFixture.with(workflows: StoreTestSupport.jointReview) { fixture in
+            let logger = fixture.logger
+            let both = try await fixture.service.shared("baumkataster")
+            let one = try await fixture.service.shared("baumkataster")
+            let deadline = try #require(both.status.deadline)
+            #expect(try await fixture.service.service.fireDueTimers(now: deadline, logger: logger) == 4)
+            let later = deadline.addingTimeInterval(60)
+            _ = try await fixture.service.decide(both, by: People.otto, at: later, branch: "owner_part")
+            _ = try await fixture.service.decide(both, by: People.stefan, at: later, branch: "steward_part")
+            _ = try await fixture.service.decide(one, by: People.otto, at: later, branch: "owner_part")
+            try await fixture.service.admin.query("DELETE FROM outbox WHERE topic <> 'escalated'", logger: logger)
+            let metrics = AppMetrics()
+            #expect(
+                try await fixture.dispatcher(metrics: metrics).runRound(now: Date())
+                    == .init(claimed: 2, sent: 1, moot: 1))
+            let dropped = try #require(try await fixture.rows().first { $0.deliveredTo.isEmpty })
+            #expect(
+                dropped.lastError?.contains("überholt: im Schritt joint_review ist owner_part, steward_part bereits")
+                    == true, "\(dropped)")
+            #expect(try metricsText(metrics).contains(#"freigabe_outbox_mails_total{outcome="moot"} 1"#))
+            let rows = try await fixture.service.admin.query(
+                "SELECT DISTINCT request_id, branch FROM decision_links WHERE uid = 'greta'", logger: logger)
+            var links: [String] = []
+            for try await (request, branch) in rows.decode((UUID, String).self) {
+                links.append("\(request == one.id ? "one" : "both") \(branch)")
+            }
+            #expect(links == ["one steward_part"])
+            let mails = try await MailSink.mails(host: fixture.host)
+            #expect(mails.count == 1 && mails.allSatisfy { !$0.text.contains("Teil des Data Owners") })
+            #expect(mails.first?.text.contains("Für „Teil des Data Stewardship“:\n  Zustimmen: http") == true)
+        }
+    }
+
     /// `ldap.stewards` makes the members of a group stewards of a domain: the engine lets them decide,
     /// so the steward step's task mail goes to them as to the catalogue's steward group.
     @Test("stewards the directory maps to a domain (ldap.stewards) get the steward step's mail")

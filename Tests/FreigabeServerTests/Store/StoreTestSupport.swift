@@ -44,6 +44,60 @@ enum StoreTestSupport {
         }
     }()
 
+    /// The shipped workflows, but Shared Data (as version 2) starts with one step of three parallel
+    /// branches, `owner_part` (Data Owner), `steward_part` (Data Steward) and `privacy_part` (DSB),
+    /// escalated to the governance office: two open branches the escalation instance may decide in
+    /// place, and one of an independent controller it may not. No shipped workflow has two such
+    /// branches in one step.
+    static let jointReview: WorkflowLibrary = {
+        do {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("joint-review-\(UUID())")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for file in try FileManager.default.contentsOfDirectory(atPath: workflowsDirectory)
+            where file.hasSuffix(".yaml") && file != "shared-data.yaml" {
+                try FileManager.default.copyItem(
+                    atPath: workflowsDirectory + "/" + file, toPath: folder.appendingPathComponent(file).path)
+            }
+            let shipped = try String(contentsOfFile: workflowsDirectory + "/shared-data.yaml", encoding: .utf8)
+            guard let first = shipped.range(of: "  - id: owner_review"),
+                let rest = shipped.range(of: "  - id: privacy_review")
+            else { fatalError("shared-data.yaml changed its steps") }
+            let joint = """
+                  - id: joint_review
+                    title:
+                      de: Gemeinsame Prüfung
+                      en: Joint review
+                    deadline: { working_days: 5, remind_before: 2, escalate_to: governance }
+                    parallel:
+                      - id: owner_part
+                        title:
+                          de: Teil des Data Owners
+                          en: Data Owner's part
+                        role: data_owner
+                      - id: steward_part
+                        title:
+                          de: Teil des Data Stewardship
+                          en: Data Steward's part
+                        role: data_steward
+                      - id: privacy_part
+                        title:
+                          de: Teil des DSB
+                          en: DPO's part
+                        role: dsb
+                    on: { approve: privacy_review, reject: rejected }
+
+
+                """
+            let text = (shipped[..<first.lowerBound] + joint + shipped[rest.lowerBound...])
+                .replacingOccurrences(of: "version: 1\n", with: "version: 2\n")
+                .replacingOccurrences(of: "start: owner_review\n", with: "start: joint_review\n")
+            try text.write(to: folder.appendingPathComponent("shared-data.yaml"), atomically: true, encoding: .utf8)
+            return try WorkflowLoader.load(directory: folder.path)
+        } catch {
+            fatalError("the joint review workflow does not load: \(error)")
+        }
+    }()
+
     /// Europe/Berlin, Hessen, as the server's default.
     static let calendar = WorkingDayCalendar(state: .hessen)
 
@@ -391,7 +445,8 @@ struct ServiceFixture: Sendable {
     let logger = StoreTestSupport.logger
 
     static func with<Result: Sendable>(
-        importCatalogue: Bool = true, _ body: @Sendable (ServiceFixture) async throws -> Result
+        importCatalogue: Bool = true, workflows: WorkflowLibrary = StoreTestSupport.workflows,
+        _ body: @Sendable (ServiceFixture) async throws -> Result
     ) async throws -> Result {
         try await TestDatabase.with { database in
             try await database.withClients { app, admin in
@@ -402,7 +457,7 @@ struct ServiceFixture: Sendable {
                     )
                 }
                 let service = RequestService(
-                    client: app, workflows: StoreTestSupport.workflows, calendar: StoreTestSupport.calendar,
+                    client: app, workflows: workflows, calendar: StoreTestSupport.calendar,
                     principals: People.resolver)
                 return try await body(ServiceFixture(service: service, app: app, admin: admin))
             }

@@ -963,6 +963,93 @@ struct DecisionLinkTests {
         }
     }
 
+    /// Two requests on ``StoreTestSupport/jointReview``, overdue and escalated: the governance office may
+    /// decide the Data Owner's and the Data Steward's part of each. greta's links are minted as the
+    /// dispatcher mints them for her escalation mail (the row's branches, one set each). Each decides its
+    /// branch through the confirm page; a branch field slipped into the form, a tampered token or a used
+    /// link decides nothing else.
+    @Test("each branch's link of an escalation decides its branch, and no other; a used link changes nothing")
+    func escalationLinksDecideTheirBranch() async throws {
+        try await WebFixture.with(workflows: StoreTestSupport.jointReview) { fixture, client in
+            let logger = fixture.store.logger
+            var requests: [RequestView] = []
+            for _ in 0..<2 {
+                requests.append(
+                    try await fixture.service.createRequest(
+                        NewRequest(
+                            kind: .sharedData, datasetID: "baumkataster",
+                            details: RequestDetails(
+                                purpose: "Stadtklima", recipient: RecipientInput(name: "Hochschule", type: .external),
+                                accessEnd: Clock.days(200)), submit: true),
+                        caller: People.anna, now: fixture.clock.now(), logger: logger))
+            }
+            let deadline = try #require(requests[0].status.deadline)
+            #expect(try await fixture.service.fireDueTimers(now: deadline, logger: logger) == 4)
+            fixture.clock.advance(days: deadline.timeIntervalSince(fixture.clock.now()) / 86_400 + 0.01)
+            let payloads = try await fixture.store.admin.query(
+                "SELECT payload::text FROM outbox WHERE topic = 'escalated' ORDER BY id", logger: logger)
+            var links: [[BranchLinks]] = []
+            for try await payload in payloads.decode(String.self) {
+                let message = try OutboxMessage.decode(fromStoredJSON: payload)
+                #expect(message.linkBranches == ["owner_part", "steward_part"])
+                links.append(
+                    try await DecisionLinkStore(client: fixture.store.app, logger: logger).mint(
+                        requestID: message.requestID, step: try #require(message.step), branches: message.linkBranches,
+                        uid: "greta", actions: [.approve, .reject, .requestChanges], now: fixture.clock.now(),
+                        lifetime: 14 * 86_400))
+            }
+            #expect(links.count == 2)
+            func token(_ request: Int, _ branch: String, _ action: DecisionLinkAction) throws -> String {
+                try #require(links[request].first { $0.branch == branch }?.tokens[action])
+            }
+            func decidedBranches(_ request: Int) async throws -> [String] {
+                let rows = try await fixture.store.admin.query(
+                    "SELECT branch FROM decisions WHERE request_id = \(requests[request].id) ORDER BY position",
+                    logger: logger)
+                var branches: [String] = []
+                for try await branch in rows.decode(String.self) { branches.append(branch) }
+                return branches
+            }
+            // The first request's owner link, with the steward's branch slipped into the form: it decides
+            // the branch it was minted for.
+            let greta = Browser(client)
+            let ownerLink = "/e/\(try token(0, "owner_part", .approve))"
+            let page = try await greta.get(ownerLink)
+            #expect(page.status == 200 && page.html.contains("Zustimmung bestätigen"), "\(page.html.prefix(600))")
+            #expect(page.html.contains("Gemeinsame Prüfung – Teil des Data Owners"), "the page names the branch")
+            let done = try await greta.post(
+                ownerLink, [("password", "demo"), ("branch", "steward_part")], csrf: page.hidden("_csrf"))
+            #expect(done.html.contains("Ihre Entscheidung ist gespeichert"), "\(done.html.prefix(600))")
+            #expect(try await decidedBranches(0) == ["owner_part"])
+
+            // The second request's steward link decides the steward's part.
+            let stewardLink = "/e/\(try token(1, "steward_part", .approve))"
+            let second = try await greta.get(stewardLink)
+            #expect(second.status == 200, "\(second.html.prefix(600))")
+            #expect(second.html.contains("Gemeinsame Prüfung – Teil des Data Stewardship"))
+            let secondDone = try await greta.post(stewardLink, [("password", "demo")], csrf: second.hidden("_csrf"))
+            #expect(secondDone.html.contains("Ihre Entscheidung ist gespeichert"), "\(secondDone.html.prefix(600))")
+            #expect(try await decidedBranches(1) == ["steward_part"])
+
+            // Replayed, tampered or reused for the other branch: nothing changes.
+            let before = try await fixture.store.counts()
+            let used = try await greta.get(ownerLink)
+            #expect(used.status == 409 && used.html.contains("bereits verwendet"))
+            let replayed = try await greta.post(
+                ownerLink, [("password", "demo"), ("branch", "steward_part")], csrf: page.hidden("_csrf"))
+            #expect(replayed.status == 409, "\(replayed.html.prefix(600))")
+            var tampered = try token(0, "owner_part", .approve)
+            tampered = String(tampered.dropLast()) + (tampered.hasSuffix("A") ? "B" : "A")
+            #expect(try await greta.get("/e/\(tampered)").status == 404)
+            let forged = try await greta.post(
+                "/e/\(tampered)", [("password", "demo")], csrf: page.hidden("_csrf"))
+            #expect(forged.status == 404)
+            #expect(try await fixture.store.counts() == before)
+            #expect(try await decidedBranches(0) == ["owner_part"])
+            #expect(try await decidedBranches(1) == ["steward_part"])
+        }
+    }
+
     @Test("hostile links: unknown, malformed, expired; another person's session; a rejection without reason")
     func hostileLinks() async throws {
         try await WebFixture.with { fixture, client in

@@ -18,16 +18,16 @@ struct WebFixture: Sendable {
     let settings: WebSettings
 
     static func with(
-        settings: WebSettings = WebSettings(),
+        settings: WebSettings = WebSettings(), workflows: WorkflowLibrary = StoreTestSupport.workflows,
         _ body: @escaping @Sendable (WebFixture, any TestClientProtocol) async throws -> Void
     ) async throws {
         let directory = try LDAPDirectory(
             configuration: try DemoDirectory.configuration(), logger: APITestSupport.logger)
         do {
-            try await ServiceFixture.with { store in
+            try await ServiceFixture.with(workflows: workflows) { store in
                 let clock = TestClock(Clock.start)
                 let service = RequestService(
-                    client: store.app, workflows: StoreTestSupport.workflows, calendar: StoreTestSupport.calendar,
+                    client: store.app, workflows: workflows, calendar: StoreTestSupport.calendar,
                     principals: DirectoryPrincipalResolver(directory: directory))
                 let logger = APITestSupport.logger
                 let renderer = try await TestSupport.makeRenderer()

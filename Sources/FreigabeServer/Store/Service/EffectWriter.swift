@@ -138,6 +138,10 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     public var stepEnteredAt: Date?
     /// Escalation: whether the escalation role may decide in place.
     public var mayDecide: Bool?
+    /// Escalation: the branches the escalation role may decide in place (the engine's
+    /// `escalationBranches`), each with links of its own. Absent in rows written before 2026-12-03,
+    /// whose `branch` names the first of them.
+    public var branches: [String]?
     public var overdueSince: Date?
     /// Question or reason, shown in the mail.
     public var text: String?
@@ -150,6 +154,14 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     public var occurredAt: Date?
     public var state: String?
     public var role: String?
+
+    /// The branches the mail's decision links decide: an escalation's `branches` (an older row's
+    /// `branch`), a task's or reminder's branch (the step itself for a step of one role).
+    var linkBranches: [String] {
+        guard let step else { return [] }
+        if topic == .escalated { return branches ?? branch.map { [$0] } ?? [] }
+        return [branch ?? step]
+    }
 
     /// Decodes a payload as stored.
     public static func decode(fromStoredJSON text: String) throws -> OutboxMessage {
@@ -210,11 +222,13 @@ enum EffectWriter {
                 message.stepEnteredAt = context.stepEnteredAt
                 enqueue(message)
             case .inform(let role, .escalated(let step, let overdueSince, let branches)):
-                // The links decide the first branch the instance may take over; a step with several such
-                // branches (none in the shipped workflows) has the others decided on the request's page.
+                // One set of links per branch the instance may take over. The step's title names the branch
+                // only when there is one; with several, each set of links is headed by its branch.
                 var message = message(
-                    context, topic: .escalated, to: [recipient(role, context)], step: step, branch: branches.first)
+                    context, topic: .escalated, to: [recipient(role, context)], step: step,
+                    branch: branches.count == 1 ? branches.first : nil)
                 message.mayDecide = !branches.isEmpty
+                message.branches = branches
                 message.overdueSince = overdueSince
                 message.stepEnteredAt = context.stepEnteredAt
                 enqueue(message)
