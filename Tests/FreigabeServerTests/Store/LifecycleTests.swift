@@ -326,4 +326,46 @@ struct LifecycleTests {
             #expect(try await rows.decode(String.self).first(where: { _ in true }) == "2001:db8::7")
         }
     }
+    /// A draft is not in flight: saved while only open-data v1 was deployed and submitted after v2 came,
+    /// it follows v2, whose exclusions route a personal reference the requester states to the DSB (v1
+    /// would skip the whole review for data catalogued without personal data).
+    @Test("a draft saved under an older workflow version is submitted under the one in force")
+    func draftFollowsTheWorkflowInForce() async throws {
+        try await ServiceFixture.with { fixture in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("workflows-\(UUID())")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            for file in ["shared-data.yaml", "open-data.v1.yaml"] {
+                try FileManager.default.copyItem(
+                    atPath: StoreTestSupport.workflowsDirectory + "/" + file,
+                    toPath: folder.appendingPathComponent(file).path)
+            }
+            let before = RequestService(
+                client: fixture.app, workflows: try WorkflowLoader.load(directory: folder.path),
+                calendar: StoreTestSupport.calendar, principals: People.resolver)
+            var check = ServiceFixture.noConcerns
+            check.personalReference = CheckAnswer(applies: true, note: "Namen von Baumpat:innen")
+            let draft = try await before.createRequest(
+                NewRequest(
+                    kind: .openData, datasetID: "baumkataster",
+                    details: RequestDetails(
+                        purpose: "Veröffentlichung im Open-Data-Portal", licence: "dl-de-zero-2.0", format: "CSV",
+                        openDataCheck: check),
+                    submit: false),
+                caller: People.anna, now: Clock.start, logger: logger)
+            #expect(draft.workflow.version == 1)
+            let submitted = try await fixture.service.submit(
+                requestID: draft.id, caller: People.anna, now: Clock.start, logger: logger)
+            #expect(submitted.workflow.version == 2)
+            let atStewards = try await fixture.decide(submitted, by: People.otto, at: Clock.start)
+            let atReview = try await fixture.decide(atStewards, by: People.stefan, at: Clock.start)
+            #expect(atReview.status.step == "legal_review")
+            #expect(atReview.status.waitingFor == ["dsb"])
+            // The stored definition is the one it follows now: what `audit verify` reads it with.
+            let stored = try await fixture.app.query(
+                "SELECT workflow_version FROM requests WHERE id = \(draft.id)", logger: logger
+            ).decode(Int.self).first(where: { _ in true })
+            #expect(stored == 2)
+        }
+    }
 }

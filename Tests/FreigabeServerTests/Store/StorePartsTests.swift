@@ -301,7 +301,8 @@ struct StorePartsTests {
             request: RequestColumns(
                 details: RequestDetails(purpose: "Planung", legalBasis: "Art. 6"),
                 derived: RequestRecord.Derived(state: "in_review", phase: .inReview, pendingRoles: ["dsb"]),
-                snapshot: #"{"x":1}"#, submittedAt: start),
+                snapshot: #"{"x":1}"#, pin: WorkflowPin(id: "shared-data", version: 3, contentHash: "sha256:ab"),
+                submittedAt: start),
             now: start)
         write.timers = [TimerRow(kind: .reminder, step: "dsb_review", dueAt: start)]
         write.cancelledSteps = ["owner_review"]

@@ -132,7 +132,7 @@ extension CommandWrite {
             version: 1, createdAt: Date(timeIntervalSince1970: 0), updatedAt: Date(timeIntervalSince1970: 0))
         let columns = RequestColumns(
             details: record.details, derived: RequestRecord.Derived(state: "", phase: .draft), snapshot: "{}",
-            submittedAt: nil)
+            pin: record.snapshot.pin, submittedAt: nil)
         let write = CommandWrite(
             requestID: record.id, expectedVersion: 1, request: updatingRow ? columns : nil,
             now: Date(timeIntervalSince1970: 0))
@@ -167,12 +167,18 @@ struct RequestColumns: Sendable {
     var derived: RequestRecord.Derived
     /// JSON of the engine's `RequestSnapshot`.
     var snapshot: String
+    /// The workflow definition the request follows (a draft follows the one in force until it is submitted).
+    var pin: WorkflowPin
     var submittedAt: Date?
 
-    init(details: RequestDetails, derived: RequestRecord.Derived, snapshot: String, submittedAt: Date?) {
+    init(
+        details: RequestDetails, derived: RequestRecord.Derived, snapshot: String, pin: WorkflowPin,
+        submittedAt: Date?
+    ) {
         self.details = details
         self.derived = derived
         self.snapshot = snapshot
+        self.pin = pin
         self.submittedAt = submittedAt
     }
 
@@ -180,6 +186,7 @@ struct RequestColumns: Sendable {
         details = record.details
         derived = RequestRecord.derived(from: machine)
         snapshot = try StoredJSON.encode(machine.snapshot)
+        pin = machine.snapshot.pin
         submittedAt = record.submittedAt
     }
 
@@ -194,7 +201,8 @@ struct RequestColumns: Sendable {
             ("escalation_role", try sql.bind(derived.escalationRole)),
             ("step_entered_at", try sql.bind(derived.stepEnteredAt)), ("deadline", try sql.bind(derived.deadline)),
             ("snapshot", try sql.bind(snapshot) + "::text::jsonb"), ("updated_at", try sql.bind(updatedAt)),
-            ("submitted_at", try sql.bind(submittedAt)),
+            ("submitted_at", try sql.bind(submittedAt)), ("workflow_id", try sql.bind(pin.id)),
+            ("workflow_version", try sql.bind(pin.version)), ("workflow_hash", try sql.bind(pin.contentHash)),
         ]
     }
 }

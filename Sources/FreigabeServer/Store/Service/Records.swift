@@ -143,17 +143,12 @@ struct RequestRecord: Sendable {
     func insert(machine: RequestMachine, on connection: PostgresConnection, logger: Logger) async throws {
         // The same derived columns a command's write stores (`CommandWrite`).
         let columns = try RequestColumns(record: self, machine: machine)
-        let pin = machine.snapshot.pin
         var sql = StatementBuilder()
         let values = [
             try sql.bind(id), try sql.bind(number), try sql.bind(kind.rawValue), try sql.bind(datasetID),
-            try sql.bind(requester), try sql.bind(pin.id), try sql.bind(pin.version), try sql.bind(pin.contentHash),
-            try sql.bind(1), try sql.bind(createdAt),
+            try sql.bind(requester), try sql.bind(1), try sql.bind(createdAt),
         ]
-        let names = [
-            "id", "number", "kind", "dataset_id", "requester", "workflow_id", "workflow_version", "workflow_hash",
-            "version", "created_at",
-        ]
+        let names = ["id", "number", "kind", "dataset_id", "requester", "version", "created_at"]
         let changing = try columns.assignments(&sql, updatedAt: updatedAt)
         sql.text = """
             INSERT INTO requests (\((names + changing.map(\.column)).joined(separator: ", ")))

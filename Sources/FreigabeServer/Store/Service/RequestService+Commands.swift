@@ -99,13 +99,7 @@ extension RequestService {
             try errors.check()
             guard let dataset else { throw ServiceError.internal("dataset vanished") }
 
-            try await connection.query(
-                """
-                INSERT INTO workflow_definitions (workflow_id, version, content_hash, source, first_used_at)
-                VALUES (\(entry.definition.id), \(entry.definition.version), \(entry.definition.contentHash),
-                        \(entry.source), \(now))
-                ON CONFLICT DO NOTHING
-                """, logger: logger)
+            try await connection.query(Self.recordingDefinition(entry, now: now), logger: logger)
             let year = calendar.civilDate(of: now).year
             let numberRows = try await connection.query(
                 "SELECT 'FG-' || \(String(year)) || '-' || lpad(nextval('request_number_seq')::text, 6, '0')",
@@ -163,6 +157,17 @@ extension RequestService {
     /// if the request is still at the version read (one round trip, one commit) → answer. With an
     /// Idempotency-Key, a stored answer is replayed before anything else, and the key is stored in the
     /// same transaction as the write.
+    /// Stores the text of a definition a request is pinned to, once (`workflow_definitions`): requests
+    /// keep following it after the file changes.
+    static func recordingDefinition(_ entry: WorkflowLibrary.Entry, now: Date) -> PostgresQuery {
+        """
+        INSERT INTO workflow_definitions (workflow_id, version, content_hash, source, first_used_at)
+        VALUES (\(entry.definition.id), \(entry.definition.version), \(entry.definition.contentHash),
+                \(entry.source), \(now))
+        ON CONFLICT DO NOTHING
+        """
+    }
+
     func performCommand<Handler: RequestCommandHandler>(
         _ handler: Handler, requestID: UUID, caller: Caller, now: Date, expectedVersion: Int?, key: String?,
         logger: Logger
@@ -203,12 +208,23 @@ extension RequestService {
         else { throw ServiceError.notFound() }
         let context = try await CallerContext.resolve(
             caller: caller, deputyships: subject.deputyships, principals: principals)
-        let definition = try await pinnedCache.definition(
-            for: subject.record.snapshot.pin, client: client, logger: logger)
+        var record = subject.record
+        let definition: WorkflowDefinition
+        if case .draft = record.snapshot.state, let current = workflows.current(for: record.kind),
+            current.definition.pin != record.snapshot.pin
+        {
+            // A draft is not in flight: it follows the definition in force, the one its form shows, so a
+            // workflow deployed after it was saved decides what it lacks and where it goes when submitted.
+            try await client.query(Self.recordingDefinition(current, now: now), logger: logger)
+            definition = current.definition
+            record.snapshot.pin = current.definition.pin
+        } else {
+            definition = try await pinnedCache.definition(for: record.snapshot.pin, client: client, logger: logger)
+        }
         var request = CommandInProgress(
-            record: subject.record,
-            machine: try engine(definition: definition) { () throws(WorkflowError) in
-                try RequestMachine(definition: definition, calendar: calendar, snapshot: subject.record.snapshot)
+            record: record,
+            machine: try engine(definition: definition) { [record] () throws(WorkflowError) in
+                try RequestMachine(definition: definition, calendar: calendar, snapshot: record.snapshot)
             }, dataset: subject.dataset, definition: definition, context: context, calendar: calendar, now: now)
         let effects = try apply(handler, to: &request, expectedVersion: expectedVersion)
         var write = CommandWrite(
