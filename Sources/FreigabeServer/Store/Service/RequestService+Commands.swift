@@ -209,7 +209,8 @@ extension RequestService {
             record: subject.record,
             machine: try engine(definition: definition) { () throws(WorkflowError) in
                 try RequestMachine(definition: definition, calendar: calendar, snapshot: subject.record.snapshot)
-            }, dataset: subject.dataset, definition: definition, context: context, calendar: calendar, now: now)
+            }, dataset: subject.dataset, definition: definition, context: context, calendar: calendar, now: now,
+            textsErased: subject.textsErased)
         let effects = try apply(handler, to: &request, expectedVersion: expectedVersion)
         var write = CommandWrite(
             requestID: requestID, expectedVersion: subject.record.version,
