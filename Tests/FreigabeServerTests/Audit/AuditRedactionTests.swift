@@ -187,10 +187,13 @@ struct AuditRedactionTests {
     /// Requests that wait for their requester since 2014: a draft never submitted and a question never
     /// answered (both due); beside them a request waiting for its Data Owner since 2014, a draft of this
     /// year, and a 2014 request whose question was asked in 2020 (its row's `updated_at` set back to 2014
-    /// as the owner could: the log's newer event keeps it). All kept but the first two.
+    /// as the owner could: the log's newer event keeps it). All kept but the first two and an Open Data
+    /// request asked at its parallel legal review after the DSB had approved with a comment (the approval
+    /// is held in the snapshot's state too).
     struct Abandoned {
         var draft: RequestView
         var asked: RequestView
+        var askedInParallel: RequestView
         var waiting: RequestView
         var recentDraft: RequestView
         var askedLate: RequestView
@@ -211,10 +214,29 @@ struct AuditRedactionTests {
             .requestChanges(question: "Spät gefragt"), at: Clock.date("2020-01-13T09:00:00Z"))
         try await fixture.admin.query(
             "UPDATE requests SET updated_at = \(Self.old) WHERE id = \(askedLate.id)", logger: logger)
+        var check = ServiceFixture.noConcerns
+        check.security = CheckAnswer(applies: true, note: "Standorte der Messstellen")
+        var open = try await fixture.service.createRequest(
+            NewRequest(
+                kind: .openData, datasetID: "bevoelkerungsprognose",
+                details: RequestDetails(
+                    purpose: "Veröffentlichung im Open-Data-Portal", licence: "dl-de-zero-2.0", format: "CSV",
+                    anonymisationStatement: "Aggregiert auf Stadtbezirke.", openDataCheck: check),
+                submit: true),
+            caller: People.anna, now: Self.old, logger: logger)
+        open = try await fixture.decide(open, by: People.marta, at: Clock.days(1, after: Self.old))
+        open = try await fixture.decide(open, by: People.bea, at: Clock.days(1, after: Self.old))
+        open = try await fixture.decide(
+            open, by: People.dora, .approve(comment: "Aggregation genügt", licence: nil, portalURL: nil),
+            at: Clock.days(2, after: Self.old), branch: "privacy_review")
+        let askedInParallel = try await fixture.decide(
+            open, by: People.ingo, .requestChanges(question: "Welche Messstellen genau?"),
+            at: Clock.days(3, after: Self.old), branch: "security_review")
         _ = try await AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: nil)
             .sealAll(now: Clock.days(2), logger: logger)
         return Abandoned(
-            draft: draft, asked: asked, waiting: waiting, recentDraft: recentDraft, askedLate: askedLate)
+            draft: draft, asked: asked, askedInParallel: askedInParallel, waiting: waiting, recentDraft: recentDraft,
+            askedLate: askedLate)
     }
 
     /// Each request's state, purpose, legal basis, whether its snapshot or decisions still hold a question,
@@ -226,7 +248,8 @@ struct AuditRedactionTests {
                 fixture,
                 """
                 SELECT concat_ws('|', state, purpose, coalesce(legal_basis, '∅'),
-                    snapshot::text LIKE '%gefragt%' OR snapshot::text LIKE '%Frau Muster%',
+                    snapshot::text LIKE '%gefragt%' OR snapshot::text LIKE '%Frau Muster%'
+                        OR snapshot::text LIKE '%Aggregation%' OR snapshot::text LIKE '%Messstellen%',
                     EXISTS (SELECT 1 FROM decisions d WHERE d.request_id = r.id AND d.comment IS NOT NULL),
                     redaction_id IS NOT NULL)
                 FROM requests r WHERE id = \(id)
@@ -239,7 +262,10 @@ struct AuditRedactionTests {
     func abandonedRequestsAreErased() async throws {
         try await ServiceFixture.with { fixture in
             let history = try await abandonedHistory(fixture)
-            let ids = [history.draft, history.asked, history.waiting, history.recentDraft, history.askedLate].map(\.id)
+            let ids = [
+                history.draft, history.asked, history.askedInParallel, history.waiting, history.recentDraft,
+                history.askedLate,
+            ].map(\.id)
             let before = try await requestTexts(fixture, ids)
             let purpose = "Planung der Grünflächen 2027"
             let basis = "Art. 6 Abs. 1 lit. e DSGVO"
@@ -247,6 +273,7 @@ struct AuditRedactionTests {
                 before == [
                     "draft|\(purpose)|\(basis)|f|f|f",
                     "changes_requested:owner_review|\(purpose)|\(basis)|t|t|f",
+                    "changes_requested:legal_review|Veröffentlichung im Open-Data-Portal|∅|t|t|f",
                     "in_review:owner_review|\(purpose)|\(basis)|f|f|f",
                     "draft|\(purpose)|\(basis)|f|f|f",
                     "changes_requested:owner_review|\(purpose)|\(basis)|t|t|f",
@@ -264,18 +291,19 @@ struct AuditRedactionTests {
             var dryRun = try order()
             dryRun.dryRun = true
             let counted = try await AuditRedaction(client: fixture.admin).run(dryRun, logger: logger)
-            #expect(counted.requestCount == 2)
-            #expect(counted.abandonedCount == 2)
+            #expect(counted.requestCount == 3)
+            #expect(counted.abandonedCount == 3)
             #expect(try await requestTexts(fixture, ids) == before)
             #expect(try await strings(fixture, "SELECT count(*)::text FROM audit_redactions") == ["0"])
 
             let outcome = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
-            #expect(outcome.requestCount == 2)
-            #expect(outcome.abandonedCount == 2)
+            #expect(outcome.requestCount == 3)
+            #expect(outcome.abandonedCount == 3)
             #expect(
                 try await requestTexts(fixture, ids) == [
                     "draft|-|∅|f|f|t",
                     "changes_requested:owner_review|-|∅|f|f|t",
+                    "changes_requested:legal_review|-|∅|f|f|t",
                     "in_review:owner_review|\(purpose)|\(basis)|f|f|f",
                     "draft|\(purpose)|\(basis)|f|f|f",
                     "changes_requested:owner_review|\(purpose)|\(basis)|t|t|f",
