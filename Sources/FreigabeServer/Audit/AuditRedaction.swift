@@ -8,10 +8,10 @@ import PostgresNIO
 /// Erases the personal payload (comment, details, client address) **and its salt** of every sealed event
 /// that happened before DATE, and the free texts of the requests closed before it or abandoned before it
 /// (a draft or an unanswered question, migration 17; their own copies); the events, their leaf hashes and
-/// the tree stay, so `audit verify` and an
-/// offline check of an export still hold and report the erasure. The database side is the one narrow
-/// path of migration 10 (`audit_redact`, see its comment and FORMAT.md §3): owner role only, the erasure
-/// recorded in `audit_redactions` and as a `payloads_redacted` event of the log itself.
+/// the tree stay, so `audit verify` and an offline check of an export still hold and report the erasure.
+/// The database side is the one narrow path of migrations 10 and 17 (`audit_redact`, see their comments
+/// and FORMAT.md §3): owner role only, the erasure recorded in `audit_redactions` and as a
+/// `payloads_redacted` event of the log itself.
 ///
 /// The payload hash is computed here, from the row as sealed (the encoding lives in `AuditLog`, once),
 /// and handed to the database, which keeps it beside the leaf hash. Each event is first checked against
