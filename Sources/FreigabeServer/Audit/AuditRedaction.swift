@@ -6,10 +6,12 @@ import PostgresNIO
 /// `freigabe audit redact --before DATE`: the right to erasure after the retention period.
 ///
 /// Erases the personal payload (comment, details, client address) **and its salt** of every sealed event
-/// that happened before DATE, and the free texts of the requests closed before it (their own copies); the events, their leaf hashes and the tree stay, so `audit verify` and an
-/// offline check of an export still hold and report the erasure. The database side is the one narrow
-/// path of migration 10 (`audit_redact`, see its comment and FORMAT.md §3): owner role only, the erasure
-/// recorded in `audit_redactions` and as a `payloads_redacted` event of the log itself.
+/// that happened before DATE, and the free texts of the requests closed before it or abandoned before it
+/// (a draft or an unanswered question, migration 17; their own copies); the events, their leaf hashes and
+/// the tree stay, so `audit verify` and an offline check of an export still hold and report the erasure.
+/// The database side is the one narrow path of migrations 10 and 17 (`audit_redact`, see their comments
+/// and FORMAT.md §3): owner role only, the erasure recorded in `audit_redactions` and as a
+/// `payloads_redacted` event of the log itself.
 ///
 /// The payload hash is computed here, from the row as sealed (the encoding lives in `AuditLog`, once),
 /// and handed to the database, which keeps it beside the leaf hash. Each event is first checked against
@@ -37,8 +39,11 @@ struct AuditRedaction: Sendable {
     /// What one erasure did.
     struct Outcome: Sendable, Hashable {
         var erasedCount: Int
-        /// Requests closed before the cut-off whose own copies of the texts were erased with them.
+        /// Requests closed or abandoned before the cut-off whose own copies of the texts were erased with them.
         var requestCount = 0
+        /// Of ``requestCount``, those still waiting for their requester (a draft, an unanswered question)
+        /// with no activity since the cut-off: they keep their state.
+        var abandonedCount = 0
         /// `audit_redactions.id`; nil when nothing was due.
         var redactionID: Int64?
         /// The database role that erased (`session_user`), as recorded.
@@ -140,13 +145,15 @@ struct AuditRedaction: Sendable {
             let after = try await Copies.count(on: connection, logger: logger)
             let recorded = try await connection.query(
                 """
-                SELECT database_role, (SELECT count(*) FROM requests WHERE redaction_id = \(id))
+                SELECT database_role, (SELECT count(*) FROM requests WHERE redaction_id = \(id)),
+                       (SELECT count(*) FROM requests
+                        WHERE redaction_id = \(id) AND phase IN ('draft', 'changes_requested'))
                 FROM audit_redactions WHERE id = \(id)
                 """, logger: logger
-            ).decode((String, Int).self).first(where: { _ in true })
+            ).decode((String, Int, Int).self).first(where: { _ in true })
             var outcome = Outcome(
-                erasedCount: sequences.count, requestCount: recorded?.1 ?? 0, redactionID: id,
-                databaseRole: recorded?.0, copies: before - after)
+                erasedCount: sequences.count, requestCount: recorded?.1 ?? 0, abandonedCount: recorded?.2 ?? 0,
+                redactionID: id, databaseRole: recorded?.0, copies: before - after)
             if order.dryRun {
                 try await connection.query("ROLLBACK TO SAVEPOINT dry_run", logger: logger)
                 outcome.redactionID = nil

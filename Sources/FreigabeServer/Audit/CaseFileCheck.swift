@@ -55,6 +55,9 @@ struct CaseFileCheck: Sendable {
         /// How often auditors and administrators read the request (`audit_read`, this read included): those
         /// events are counted, not listed, so that reading a request never pushes its decisions off the page.
         var readCount = 0
+        /// The request's row is gone (the tables' owner deleted it) while its events remain: only the log
+        /// knows the request, and that is a finding (`audit verify` names it too).
+        var rowMissing = false
 
         var holds: Bool {
             if case .unreadable = checkpoint { return false }
@@ -76,6 +79,7 @@ struct CaseFileCheck: Sendable {
         let submission = try await query.page(filter, limit: 1, order: .newest, logger: logger).events.first
         let unsealed = try await query.unsealedCount(request: id, logger: logger)
         let reads = try await query.readCount(request: id, logger: logger)
+        let rowMissing = try await !query.requestRowExists(id, logger: logger)
         // The submission is proven with the listed events, against the same tree (read once).
         let extra = submission.map { [$0] } ?? []
         var result = try await check(
@@ -83,6 +87,7 @@ struct CaseFileCheck: Sendable {
             logger: logger)
         if !extra.isEmpty { result.lastSubmission = result.events.removeLast() }
         result.readCount = reads
+        result.rowMissing = rowMissing
         return result
     }
 
@@ -153,6 +158,13 @@ extension AuditQuery {
             """, logger: logger)
         for try await count in rows.decode(Int.self) { return count }
         return 0
+    }
+
+    /// Whether request `id` has its row in `requests`.
+    func requestRowExists(_ id: UUID, logger: Logger) async throws -> Bool {
+        let rows = try await client.query("SELECT EXISTS (SELECT 1 FROM requests WHERE id = \(id))", logger: logger)
+        for try await exists in rows.decode(Bool.self) { return exists }
+        return false
     }
 
     /// How often request `id` was read by auditors and administrators (`audit_read`), sealed or not.

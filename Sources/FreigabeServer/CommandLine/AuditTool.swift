@@ -346,6 +346,11 @@ public enum AuditTool {
                 try await AuditRedaction(client: client).run(order, logger: logger)
             }
             let day = AuditTimestamp(order.before).rfc3339 ?? before
+            let closed = outcome.requestCount - outcome.abandonedCount
+            // Closed and abandoned (a draft, an unanswered question) apart: the second kept its state.
+            let requests = "\(closed) abgeschlossenen und \(outcome.abandonedCount) liegen gebliebenen Anträgen"
+            let requestsEnglish =
+                "\(outcome.requestCount) requests (\(closed) closed, \(outcome.abandonedCount) abandoned)"
             let copies = outcome.copies
             let copiesLine =
                 copies.isEmpty
@@ -361,10 +366,10 @@ public enum AuditTool {
                 // Counted in a transaction that was rolled back: nothing is recorded, nothing gone.
                 return ToolOutput(
                     standardOutput: [
-                        "Probelauf: Inhalt von \(outcome.erasedCount) Ereignissen und Texte von \(outcome.requestCount) "
-                            + "abgeschlossenen Anträgen vor \(day) würden gelöscht (alle geprüft: unverändert seit dem "
+                        "Probelauf: Inhalt von \(outcome.erasedCount) Ereignissen und Texte von \(requests) "
+                            + "vor \(day) würden gelöscht (alle geprüft: unverändert seit dem "
                             + "Versiegeln); nichts gelöscht. (Dry run: \(outcome.erasedCount) events and "
-                            + "\(outcome.requestCount) requests would be erased; nothing erased.)"
+                            + "\(requestsEnglish) would be erased; nothing erased.)"
                     ] + copiesLine)
             }
             guard let id = outcome.redactionID else {
@@ -375,8 +380,8 @@ public enum AuditTool {
             }
             return ToolOutput(
                 standardOutput: [
-                    "Inhalt von \(outcome.erasedCount) Ereignissen und Texte von \(outcome.requestCount) abgeschlossenen "
-                        + "Anträgen vor \(day) gelöscht (Löschung #\(id) von \(order.actor), "
+                    "Inhalt von \(outcome.erasedCount) Ereignissen und Texte von \(requests) "
+                        + "vor \(day) gelöscht (Löschung #\(id) von \(order.actor), "
                         + "Datenbankrolle \(outcome.databaseRole ?? "?"), Aufbewahrungsfrist \(order.retentionYears) Jahre)."
                 ] + copiesLine + [
                     "Die Löschung ist selbst ein Ereignis des Protokolls (payloads_redacted) und wird mit dem nächsten "

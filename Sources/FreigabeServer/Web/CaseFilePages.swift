@@ -6,7 +6,9 @@ import WorkflowEngine
 /// Die Verfahrensakte: everything about one request on one printable page, for auditors and
 /// administrators: its facts and decisions (shown only while the stored request agrees with its facts,
 /// see ``RequestFactsCheck``), every event of the request from the sealed log with whether it is proven
-/// (``CaseFileCheck``), and the signed checkpoint that covers them, to compare with an outside copy.
+/// (``CaseFileCheck``), and the signed checkpoint that covers them, to compare with an outside copy. A
+/// request whose row the tables' owner deleted is shown from its sealed events alone, the missing row as
+/// the finding.
 struct CaseFilePages: Sendable {
     let pages: WebPages
     let service: RequestService
@@ -36,6 +38,10 @@ struct CaseFilePages: Sendable {
         var status: String?
         /// The stored request contradicts its facts: only the log is shown.
         var inconsistent: Bool
+        /// The request's row is gone while its sealed events remain: only the log is shown.
+        var rowMissing = false
+        /// ``inconsistent`` or ``rowMissing``: the stored request's facts and decisions are not shown.
+        var logOnly = false
         var verdict: String
         var verdictClass: String
         var events: [EventRow]
@@ -48,6 +54,15 @@ struct CaseFilePages: Sendable {
         var checkpointSummary: String?
         /// The newest signed checkpoint as stored, when it cannot be read or contradicts its row.
         var checkpointUnreadable: String?
+    }
+
+    /// What the stored request gives the page.
+    enum StoredRequest {
+        case shown(RequestView)
+        /// It contradicts its facts (``RequestFactsCheck``).
+        case inconsistent
+        /// Its row is gone (the tables' owner deleted it) while its sealed events remain.
+        case rowMissing
     }
 
     func add(to group: RouterGroup<AppRequestContext>) {
@@ -67,7 +82,9 @@ struct CaseFilePages: Sendable {
                     view = .success(
                         try await service.request(
                             id: id, caller: caller, now: now, recording: ReadRecording.alreadyRecorded, logger: logger))
-                } catch let error as ServiceError where error.message.key == "messages.general.request_inconsistent" {
+                } catch let error as ServiceError
+                    where error.message.key == "messages.general.request_inconsistent" || error.code == .notFound
+                {
                     view = .failure(error)
                 }
                 let proof = try await CaseFileCheck(query: query).check(request: id, logger: logger)
@@ -82,16 +99,28 @@ struct CaseFilePages: Sendable {
             }
             // A request nobody has events of does not exist for this page (the service said so already
             // for a request that exists but this person may not read).
-            if case .failure = view, proof.events.isEmpty { throw ServiceError.notFound() }
+            let stored: StoredRequest
+            switch view {
+            case .success(let view):
+                stored = .shown(view)
+            case .failure(let error) where error.code == .notFound:
+                // Only the log knows it: the row is gone, its sealed events remain, and an auditor must
+                // still see that record, and that the row's absence is a finding.
+                guard proof.rowMissing, !proof.events.isEmpty else { throw error }
+                stored = .rowMissing
+            case .failure:
+                if proof.events.isEmpty { throw ServiceError.notFound() }
+                stored = .inconsistent
+            }
             return try pages.render(
                 "case-file", title: text("case_file.title"),
-                page: Self.page(id: id, view: view, proof: proof, text: text), request: request,
+                page: Self.page(id: id, stored: stored, proof: proof, text: text), request: request,
                 context: context)
         }
     }
 
     static func page(
-        id: UUID, view: Result<RequestView, ServiceError>, proof: CaseFileCheck.Result, text: PageText
+        id: UUID, stored: StoredRequest, proof: CaseFileCheck.Result, text: PageText
     ) -> Page {
         var page = Page(
             id: id.uuidString, facts: [], decisions: [], inconsistent: false, verdict: "", verdictClass: "",
@@ -101,8 +130,8 @@ struct CaseFilePages: Sendable {
                     statusClass: status == .proven ? "ok" : status == .sealedAfterCheckpoint ? "pending" : "failed")
             })
         if let (rows, source) = stated(proof, text: text) { (page.stated, page.statedSource) = (rows, source) }
-        switch view {
-        case .success(let view):
+        switch stored {
+        case .shown(let view):
             page.number = view.number
             page.datasetTitle = view.dataset.title
             page.kindLabel = text("kinds.\(view.kind.rawValue)")
@@ -110,13 +139,19 @@ struct CaseFilePages: Sendable {
             page.textsErased = RequestPage.erasure(view, text: text)
             page.decisions = view.decisions.map { RequestPage.decisionRow($0, text: text) }
             page.status = StatusWords.sentence(view.status, text: text)
-        case .failure:
+        case .inconsistent:
             page.inconsistent = true
+        case .rowMissing:
+            page.rowMissing = true
         }
+        page.logOnly = page.inconsistent || page.rowMissing
         let uncovered = proof.events.count(where: { $0.status == .sealedAfterCheckpoint })
-        switch (proof.holds && !page.inconsistent, uncovered) {
+        switch (proof.holds && !page.logOnly, uncovered) {
         case (false, _) where proof.checkpoint.isUnreadable:
             page.verdict = text("case_file.verdict_checkpoint_unreadable")
+            page.verdictClass = "warning"
+        case (false, _) where page.rowMissing:
+            page.verdict = text("case_file.verdict_row_missing")
             page.verdictClass = "warning"
         case (false, _):
             page.verdict = text("case_file.verdict_broken")

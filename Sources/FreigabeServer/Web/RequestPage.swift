@@ -101,8 +101,10 @@ struct RequestPage {
         deadline = StatusWords.deadline(view.status, text: text)
         overdue = view.status.overdue
         escalated = view.status.escalated
-        question = view.status.question
-        textsErased = Self.erasure(view, text: text)
+        let erasure = Self.erasure(view, text: text)
+        textsErased = erasure
+        // An erased question is the erasure's dash, as the purpose is: the page says why instead.
+        question = view.status.question.map { erasure ?? $0 }
         workflow =
             text(view.workflow.title) + " ("
             + text("request.workflow_version", ["version": String(view.workflow.version)]) + ")"

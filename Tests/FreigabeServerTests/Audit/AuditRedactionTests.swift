@@ -184,6 +184,188 @@ struct AuditRedactionTests {
         }
     }
 
+    /// Requests that wait for their requester since 2014: a draft never submitted and a question never
+    /// answered (both due); beside them a request waiting for its Data Owner since 2014, a draft of this
+    /// year, and a 2014 request whose question was asked in 2020 (its row's `updated_at` set back to 2014
+    /// as the owner could: the log's newer event keeps it). All kept but the first two and an Open Data
+    /// request asked at its parallel legal review after the DSB had approved with a comment (the approval
+    /// is held in the snapshot's state too).
+    struct Abandoned {
+        var draft: RequestView
+        var asked: RequestView
+        var askedInParallel: RequestView
+        var waiting: RequestView
+        var recentDraft: RequestView
+        var askedLate: RequestView
+    }
+
+    static let question = "Wofür genau brauchen Sie die Meldedaten von Frau Muster?"
+
+    func abandonedHistory(_ fixture: ServiceFixture) async throws -> Abandoned {
+        let legalBasis = "Art. 6 Abs. 1 lit. e DSGVO"
+        let draft = try await fixture.shared("meldestatistik", legalBasis: legalBasis, submit: false, at: Self.old)
+        let asked = try await fixture.decide(
+            try await fixture.shared("meldestatistik", legalBasis: legalBasis, at: Self.old), by: People.marta,
+            .requestChanges(question: Self.question), at: Clock.days(1, after: Self.old))
+        let waiting = try await fixture.shared("meldestatistik", legalBasis: legalBasis, at: Self.old)
+        let recentDraft = try await fixture.shared("meldestatistik", legalBasis: legalBasis, submit: false)
+        let askedLate = try await fixture.decide(
+            try await fixture.shared("meldestatistik", legalBasis: legalBasis, at: Self.old), by: People.marta,
+            .requestChanges(question: "Spät gefragt"), at: Clock.date("2020-01-13T09:00:00Z"))
+        try await fixture.admin.query(
+            "UPDATE requests SET updated_at = \(Self.old) WHERE id = \(askedLate.id)", logger: logger)
+        var check = ServiceFixture.noConcerns
+        check.security = CheckAnswer(applies: true, note: "Standorte der Messstellen")
+        var open = try await fixture.service.createRequest(
+            NewRequest(
+                kind: .openData, datasetID: "bevoelkerungsprognose",
+                details: RequestDetails(
+                    purpose: "Veröffentlichung im Open-Data-Portal", licence: "dl-de-zero-2.0", format: "CSV",
+                    anonymisationStatement: "Aggregiert auf Stadtbezirke.", openDataCheck: check),
+                submit: true),
+            caller: People.anna, now: Self.old, logger: logger)
+        open = try await fixture.decide(open, by: People.marta, at: Clock.days(1, after: Self.old))
+        open = try await fixture.decide(open, by: People.bea, at: Clock.days(1, after: Self.old))
+        open = try await fixture.decide(
+            open, by: People.dora, .approve(comment: "Aggregation genügt", licence: nil, portalURL: nil),
+            at: Clock.days(2, after: Self.old), branch: "privacy_review")
+        let askedInParallel = try await fixture.decide(
+            open, by: People.ingo, .requestChanges(question: "Welche Messstellen genau?"),
+            at: Clock.days(3, after: Self.old), branch: "security_review")
+        _ = try await AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: nil)
+            .sealAll(now: Clock.days(2), logger: logger)
+        return Abandoned(
+            draft: draft, asked: asked, askedInParallel: askedInParallel, waiting: waiting, recentDraft: recentDraft,
+            askedLate: askedLate)
+    }
+
+    /// Each request's state, purpose, legal basis, whether its snapshot or decisions still hold a question,
+    /// and whether it is marked erased, in the order of `ids`.
+    func requestTexts(_ fixture: ServiceFixture, _ ids: [UUID]) async throws -> [String] {
+        var result: [String] = []
+        for id in ids {
+            result += try await strings(
+                fixture,
+                """
+                SELECT concat_ws('|', state, purpose, coalesce(legal_basis, '∅'),
+                    snapshot::text LIKE '%gefragt%' OR snapshot::text LIKE '%Frau Muster%'
+                        OR snapshot::text LIKE '%Aggregation%' OR snapshot::text LIKE '%Messstellen%',
+                    EXISTS (SELECT 1 FROM decisions d WHERE d.request_id = r.id AND d.comment IS NOT NULL),
+                    redaction_id IS NOT NULL)
+                FROM requests r WHERE id = \(id)
+                """)
+        }
+        return result
+    }
+
+    @Test("an abandoned draft and an unanswered question are erased like closed requests; waiting ones stay")
+    func abandonedRequestsAreErased() async throws {
+        try await ServiceFixture.with { fixture in
+            let history = try await abandonedHistory(fixture)
+            let ids = [
+                history.draft, history.asked, history.askedInParallel, history.waiting, history.recentDraft,
+                history.askedLate,
+            ].map(\.id)
+            let before = try await requestTexts(fixture, ids)
+            let purpose = "Planung der Grünflächen 2027"
+            let basis = "Art. 6 Abs. 1 lit. e DSGVO"
+            #expect(
+                before == [
+                    "draft|\(purpose)|\(basis)|f|f|f",
+                    "changes_requested:owner_review|\(purpose)|\(basis)|t|t|f",
+                    "changes_requested:legal_review|Veröffentlichung im Open-Data-Portal|∅|t|t|f",
+                    "in_review:owner_review|\(purpose)|\(basis)|f|f|f",
+                    "draft|\(purpose)|\(basis)|f|f|f",
+                    "changes_requested:owner_review|\(purpose)|\(basis)|t|t|f",
+                ])
+
+            // Hostile: a date within the retention period is refused, by the command and by the database.
+            #expect(throws: RedactionRefusal.self) { try order("2020-01-01") }
+            await expectRefused(
+                fixture, fixture.admin,
+                "SELECT audit_redact(now() - interval '5 years', 'mallory', NULL, 10, ARRAY[]::bigint[], ''::bytea)",
+                state: "22023")
+            #expect(try await requestTexts(fixture, ids) == before)
+
+            // A dry run counts them and changes nothing.
+            var dryRun = try order()
+            dryRun.dryRun = true
+            let counted = try await AuditRedaction(client: fixture.admin).run(dryRun, logger: logger)
+            #expect(counted.requestCount == 3)
+            #expect(counted.abandonedCount == 3)
+            #expect(try await requestTexts(fixture, ids) == before)
+            #expect(try await strings(fixture, "SELECT count(*)::text FROM audit_redactions") == ["0"])
+
+            let outcome = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
+            #expect(outcome.requestCount == 3)
+            #expect(outcome.abandonedCount == 3)
+            #expect(
+                try await requestTexts(fixture, ids) == [
+                    "draft|-|∅|f|f|t",
+                    "changes_requested:owner_review|-|∅|f|f|t",
+                    "changes_requested:legal_review|-|∅|f|f|t",
+                    "in_review:owner_review|\(purpose)|\(basis)|f|f|f",
+                    "draft|\(purpose)|\(basis)|f|f|f",
+                    "changes_requested:owner_review|\(purpose)|\(basis)|t|t|f",
+                ])
+            #expect(
+                try await strings(fixture, "SELECT comment FROM audit_events WHERE comment IS NOT NULL") == [
+                    "Spät gefragt"
+                ])
+
+            // The request, its page and GET /requests/{id} say so, as for a closed request.
+            let asked = try await fixture.service.request(
+                id: history.asked.id, caller: People.anna, now: Date(), logger: logger)
+            #expect(asked.textsErased?.by == "revision")
+            #expect(asked.status.question == "-")
+            #expect(
+                try await fixture.service.request(
+                    id: history.draft.id, caller: People.anna, now: Date(), logger: logger
+                )
+                .textsErased?.by == "revision")
+            #expect(
+                try await fixture.service.request(
+                    id: history.waiting.id, caller: People.anna, now: Date(), logger: logger
+                )
+                .textsErased == nil)
+
+            // The log and the requests still agree.
+            let sealer = AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: nil)
+            _ = try await sealer.sealAll(now: Date(), logger: logger)
+            #expect(try await verify(fixture).problems == [])
+
+            // The requester may answer: asked again for the purpose (and the legal basis), not a crash.
+            let unanswered = await expectServiceError(.validation) {
+                try await fixture.service.resubmit(
+                    requestID: history.asked.id, changes: Resubmission(comment: "Für die Statistik"),
+                    caller: People.anna, now: Date(), logger: logger)
+            }
+            #expect(unanswered?.fieldErrors["purpose"] == UserText("request.purpose_erased"))
+            #expect(unanswered?.fieldErrors["legal_basis"] != nil)
+            let unsubmitted = await expectServiceError(.validation) {
+                try await fixture.service.submit(
+                    requestID: history.draft.id, caller: People.anna, now: Date(), logger: logger)
+            }
+            #expect(unsubmitted?.fieldErrors["purpose"] == UserText("request.purpose_erased"))
+            let resubmitted = try await fixture.service.resubmit(
+                requestID: history.asked.id,
+                changes: Resubmission(
+                    comment: "Für die Statistik",
+                    changes: RequestDetails.Patch(
+                        values: RequestDetails(
+                            purpose: "Bevölkerungsstatistik 2027", legalBasis: basis,
+                            accessEnd: Clock.days(60, after: Date())),
+                        given: [.purpose, .legalBasis, .accessEnd])),
+                caller: People.anna, now: Date(), logger: logger)
+            #expect(resubmitted.status.phase == .inReview)
+            let withdrawn = try await fixture.service.withdraw(
+                requestID: history.draft.id, caller: People.anna, now: Date(), logger: logger)
+            #expect(withdrawn.status.phase == .closed)
+            _ = try await sealer.sealAll(now: Date(), logger: logger)
+            #expect(try await verify(fixture).problems == [])
+        }
+    }
+
     @Test("a date that is malformed, in the future or within the retention period is refused before anything")
     func hostileDates() throws {
         for text in [
@@ -615,9 +797,10 @@ struct AuditRedactionTests {
                     #expect(tried.succeeded, "\(tried)")
                     #expect(
                         tried.standardOutput == [
-                            "Probelauf: Inhalt von 2 Ereignissen und Texte von 0 abgeschlossenen Anträgen vor "
-                                + "2013-12-31T23:00:00.000000Z würden gelöscht (alle geprüft: unverändert seit dem Versiegeln); "
-                                + "nichts gelöscht. (Dry run: 2 events and 0 requests would be erased; nothing erased.)",
+                            "Probelauf: Inhalt von 2 Ereignissen und Texte von 0 abgeschlossenen und 0 liegen gebliebenen "
+                                + "Anträgen vor 2013-12-31T23:00:00.000000Z würden gelöscht (alle geprüft: unverändert seit "
+                                + "dem Versiegeln); nichts gelöscht. (Dry run: 2 events and 0 requests (0 closed, "
+                                + "0 abandoned) would be erased; nothing erased.)",
                             "Außerdem würden gelöscht: 2 Benachrichtigungen, 1 gespeicherte API-Antworten und "
                                 + "0 Entscheidungslinks. (Also to be erased: 2 notifications, 1 stored answers, "
                                 + "0 decision links.)",

@@ -104,7 +104,7 @@ struct StorePartsTests {
                     "applied migration 10 audit_redaction", "applied migration 11 expiry_notices",
                     "applied migration 12 pending_timers_by_request", "applied migration 13 audit_escalation",
                     "applied migration 14 deputyships_in_force", "applied migration 15 audit_time_order",
-                    "applied migration 16 handovers",
+                    "applied migration 16 handovers", "applied migration 17 abandoned_request_erasure",
                     "granted privileges to \(database.settings.user)",
                 ])
             lines.withLock { $0 = [] }

@@ -138,6 +138,50 @@ struct CaseFilePageTests {
             #expect(!page.html.contains("<script>"))
         }
     }
+    /// The owner deletes a request's row (its decisions with their trigger off for the moment, its timers
+    /// and links first); its sealed events stay. The auditor still gets the log's record, with the missing
+    /// row named as a finding; a request nobody logged anything of stays 404.
+    @Test("a request whose row the owner deleted is shown from its sealed events, the missing row a finding")
+    func deletedRowShownFromTheLog() async throws {
+        try await WebFixture.with { fixture, client in
+            let (created, _) = try await DecisionLinkTests.prepare(fixture)
+            _ = try await fixture.service.decide(
+                requestID: created.id,
+                decision: .approve(comment: "<script>alert(1)</script> geprüft", licence: nil, portalURL: nil),
+                branch: nil, caller: People.otto, now: fixture.clock.now(), logger: fixture.store.logger)
+            _ = try await AuditSealer(client: fixture.store.app, signer: AuditSealTests.signer, checkpointFile: nil)
+                .sealAll(now: fixture.clock.now(), logger: fixture.store.logger)
+            let events = try await fixture.store.auditEvents(request: created.id)
+            let admin = fixture.store.admin
+            let logger = fixture.store.logger
+            try await admin.query("ALTER TABLE decisions DISABLE TRIGGER USER", logger: logger)
+            try await admin.query("DELETE FROM decisions WHERE request_id = \(created.id)", logger: logger)
+            try await admin.query("ALTER TABLE decisions ENABLE TRIGGER USER", logger: logger)
+            for table in ["timers", "decision_links", "outbox"] {
+                try await admin.query(
+                    "DELETE FROM \(unescaped: table) WHERE request_id = \(created.id)", logger: logger)
+            }
+            try await admin.query("DELETE FROM requests WHERE id = \(created.id)", logger: logger)
+
+            let alex = Browser(client)
+            try await alex.login("alex")
+            let page = try await alex.get("/pruefung/antraege/\(created.id.uuidString)")
+            #expect(page.status == 200)
+            #expect(page.html.contains("Der Antrag selbst fehlt in der Datenbank"), "\(page.html)")
+            #expect(!page.html.contains("Alle versiegelten Ereignisse dieses Antrags sind unverändert"))
+            #expect(page.html.components(separatedBy: Self.proven).count - 1 == events.count, "\(events)")
+            #expect(page.html.contains("freigabe.test/audit"), "the covering checkpoint as stored")
+            #expect(page.html.contains("&lt;script&gt;alert(1)&lt;/script&gt; geprüft"), "the event's comment, as text")
+            #expect(!page.html.contains("<script>alert"))
+            #expect(try await alex.get("/pruefung/antraege/\(UUID().uuidString)").status == 404)
+
+            alex.language = "en"
+            #expect(
+                try await alex.get("/pruefung/antraege/\(created.id.uuidString)").html.contains(
+                    "the request itself is missing from the database"))
+        }
+    }
+
     /// The newest signed checkpoint as the owner can leave it: a note that is no signed checkpoint, or a
     /// real note under a row of another tree size. Neither is "no checkpoint yet".
     @Test("an unreadable or inconsistent newest checkpoint is called broken, not missing; none yet is still none")

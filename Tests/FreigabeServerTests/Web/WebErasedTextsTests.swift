@@ -102,6 +102,38 @@ struct WebErasedTextsTests {
         }
     }
 
+    @Test("an unanswered question erased: the page names the erasure in its place, the API's question is a dash")
+    func erasedQuestionSaysSo() async throws {
+        try await WebFixture.with { fixture, client in
+            let store = fixture.store
+            let asked = try await store.decide(
+                try await store.shared("meldestatistik", legalBasis: "Art. 6 Abs. 1 lit. e DSGVO", at: Self.old),
+                by: People.marta, .requestChanges(question: "Wofür genau?"), at: Clock.days(1, after: Self.old))
+            _ = try await AuditSealer(client: store.app, signer: AuditRedactionTests.signer, checkpointFile: nil)
+                .sealAll(now: Clock.days(2), logger: store.logger)
+            let order = try AuditRedaction.order(
+                before: "2016-01-01", actor: "revision", osUser: "root", retentionYears: 10, now: Date())
+            #expect(try await AuditRedaction(client: store.admin).run(order, logger: store.logger).abandonedCount == 1)
+            let german =
+                "Freitexte gelöscht am \(try await erasureDate(fixture, format: "DD.MM.YYYY")) von revision"
+                + " (Aufbewahrungsfrist abgelaufen)"
+
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let page = try await anna.get("/antraege/\(asked.id.uuidString)")
+            #expect(page.status == 200)
+            #expect(page.html.contains("<strong>\(german).</strong>"))
+            #expect(page.html.contains("<strong>Offene Rückfrage:</strong> <span class=\"user-text\">\(german)</span>"))
+            #expect(!page.html.contains("Wofür genau?"))
+
+            let api = APIClient(client: client, validator: APITestSupport.validator)
+            let answer = try await api.send(.get, "/api/v1/requests/\(asked.id.uuidString)", as: "anna")
+            #expect(answer.status == 200)
+            #expect(answer.json?["status"]?["question"]?.string == "-")
+            #expect(answer.json?["texts_erased"]?["by"]?.string == "revision")
+        }
+    }
+
     @Test("hostile: an actor name with markup, recorded by the owner role, is shown as text")
     func hostileActorIsEscaped() async throws {
         try await WebFixture.with { fixture, client in

@@ -26,6 +26,8 @@ struct CommandInProgress {
     let context: CallerContext
     let calendar: WorkingDayCalendar
     let now: Date
+    /// ``CommandSubject/textsErased``.
+    let textsErased: Bool
 
     var caller: Caller { context.caller }
 
@@ -60,6 +62,7 @@ struct SubmitCommand: RequestCommandHandler {
             let record = request.record
             let catalogue = request.dataset.facts(kind: record.kind)
             var errors = FieldErrors()
+            RequestValidation.requireStatedPurpose(record.details, textsErased: request.textsErased, errors: &errors)
             RequestValidation.completeness(
                 record.details, kind: record.kind, catalogue: catalogue, definition: request.definition,
                 now: request.now, errors: &errors)
@@ -179,6 +182,7 @@ struct ResubmitCommand: RequestCommandHandler {
         var errors = FieldErrors()
         let details = resubmission.changes.applied(to: record.details).cleaned(
             kind: record.kind, stored: record.details, errors: &errors)
+        RequestValidation.requireStatedPurpose(details, textsErased: request.textsErased, errors: &errors)
         RequestValidation.completeness(
             details, kind: record.kind, catalogue: catalogue, definition: request.definition, now: request.now,
             errors: &errors)

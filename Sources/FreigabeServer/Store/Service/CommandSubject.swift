@@ -12,6 +12,9 @@ struct CommandSubject: Sendable {
     var dataset: DatasetRecord
     /// The caller's deputyships (as deputy) that can still matter.
     var deputyships: [Deputyship]
+    /// `audit redact` erased the request's free texts (`requests.redaction_id`): its purpose is the
+    /// erasure's dash, not one anybody stated.
+    var textsErased: Bool
 
     static func load(
         id: UUID, deputy: String, now: Date, client: PostgresClient, logger: Logger
@@ -37,7 +40,8 @@ struct CommandSubject: Sendable {
             return CommandSubject(
                 record: try RequestRecord.from(&cells, rememberSnapshot: false),
                 dataset: try DatasetRecord.from(&cells),
-                deputyships: try RelevantDeputyships.decode(try cells.next(String.self), deputy: deputy))
+                deputyships: try RelevantDeputyships.decode(try cells.next(String.self), deputy: deputy),
+                textsErased: try cells.next())
         }
         return nil
     }
@@ -48,7 +52,7 @@ struct CommandSubject: Sendable {
         let deputies = RelevantDeputyships.subquery(
             deputy: try sql.bind(deputy), cutoff: try sql.bind(RelevantDeputyships.cutoff(now)))
         sql.text = """
-            SELECT \(RequestRecord.columns), \(DatasetRecord.columns), \(deputies)
+            SELECT \(RequestRecord.columns), \(DatasetRecord.columns), \(deputies), r.redaction_id IS NOT NULL
             FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
             WHERE r.id = \(request)
             """

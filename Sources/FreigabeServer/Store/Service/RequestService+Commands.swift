@@ -225,7 +225,8 @@ extension RequestService {
             record: record,
             machine: try engine(definition: definition) { [record] () throws(WorkflowError) in
                 try RequestMachine(definition: definition, calendar: calendar, snapshot: record.snapshot)
-            }, dataset: subject.dataset, definition: definition, context: context, calendar: calendar, now: now)
+            }, dataset: subject.dataset, definition: definition, context: context, calendar: calendar, now: now,
+            textsErased: subject.textsErased)
         let effects = try apply(handler, to: &request, expectedVersion: expectedVersion)
         var write = CommandWrite(
             requestID: requestID, expectedVersion: subject.record.version,

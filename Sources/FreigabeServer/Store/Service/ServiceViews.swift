@@ -173,9 +173,10 @@ public struct AnswerView: Sendable, Hashable, Codable {
     public var at: Date
 }
 
-/// `freigabe audit redact` erased the free texts of a closed request after the retention period
-/// (`requests.redaction_id` → `audit_redactions`): when, and who ran it, so that a reader years later
-/// learns why the purpose is a dash and the comments are gone.
+/// `freigabe audit redact` erased the free texts of a request closed, or abandoned (a draft, an unanswered
+/// question), before the retention period's cut-off (`requests.redaction_id` → `audit_redactions`): when,
+/// and who ran it, so that a reader years later learns why the purpose (and an open question) is a dash
+/// and the comments are gone.
 public struct TextErasure: Sendable, Hashable, Codable {
     /// `audit_redactions.redacted_at`, the database's time of the erasure.
     public var at: Date

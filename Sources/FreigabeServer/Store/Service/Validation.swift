@@ -131,6 +131,18 @@ extension RequestDetails {
 enum RequestValidation {
     static let purposeMissing = UserText("request.purpose_missing")
 
+    /// The purpose `audit redact` leaves in a request whose texts it erased (migrations 10 and 17).
+    static let erasedPurpose = "-"
+
+    /// A request left waiting for its requester (a draft, an unanswered question) whose texts `audit
+    /// redact` erased may still be sent on, but not on the erasure's dash: its approvers would decide on a
+    /// purpose nobody stated. The requester is asked for it anew, beside what the workflow demands.
+    static func requireStatedPurpose(_ details: RequestDetails, textsErased: Bool, errors: inout FieldErrors) {
+        if textsErased, details.purpose == erasedPurpose {
+            errors.add("purpose", UserText("request.purpose_erased"))
+        }
+    }
+
     static func cleanCheck(_ check: OpenDataCheck, errors: inout FieldErrors) -> OpenDataCheck {
         func answer(_ key: String, _ answer: CheckAnswer) -> CheckAnswer {
             let note = errors.text(
