@@ -23,7 +23,13 @@ struct HomePages: Sendable {
 
     struct Dashboard {
         var name: String
+        /// Own requests with a question waiting for the person's answer, wherever they are in the list.
+        var questions: [RequestRow]
+        var hasQuestions: Bool
         var requests: [RequestRow]
+        /// Links to the next older and newer pages of own requests, or nil at an end.
+        var older: String?
+        var newer: String?
         var inboxCount: Int
         var inboxText: String
         var deputyships: [DeputyshipPages.Row]
@@ -64,6 +70,9 @@ struct HomePages: Sendable {
     /// Rows per inbox page: a page costs the same with 50 or 5,000 open tasks (`make bench-web`).
     static let inboxPageSize = 50
 
+    /// Own requests per page of the start page, newest first.
+    static let ownRequestsPageSize = 50
+
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("/") { request, context in
             let text = pages.text(request)
@@ -72,8 +81,17 @@ struct HomePages: Sendable {
             }
             let now = pages.now()
             let logger = context.logger(for: caller)
-            let mine = try await service.myRequests(
-                caller: caller, query: RequestQuery(limit: 50), now: now, logger: logger)
+            // `?seite=2` shows older requests; anything that is no page number shows the first page.
+            let page =
+                request.uri.queryParameters["seite"].flatMap { Int(String($0)) }.map { min(max($0, 1), 10_000) } ?? 1
+            let size = Self.ownRequestsPageSize
+            let read = try await service.myRequests(
+                caller: caller, query: RequestQuery(limit: size + 1, offset: (page - 1) * size), now: now,
+                logger: logger)
+            let mine = Array(read.prefix(size))
+            // A question may wait on a request far down the list: it is named on top of every page.
+            let questions = try await service.myRequests(
+                caller: caller, query: RequestQuery(phase: .changesRequested, limit: size), now: now, logger: logger)
             // Only the count (``InboxPage/total``): read with the inbox's page size, so that the start page
             // says what the inbox page says, exact for an inbox of up to one page.
             let inboxCount =
@@ -83,17 +101,21 @@ struct HomePages: Sendable {
                 .total ?? 0
             let deputyships = try await service.deputyships(caller: caller, now: now, logger: logger)
             let people = await names(of: mine, now: now, logger: logger)
+            let row = { (summary: RequestSummary) in
+                RequestRow(
+                    href: "/antraege/\(summary.id.uuidString)", number: summary.number,
+                    dataset: summary.datasetTitle,
+                    kind: text("kinds.\(summary.kind.rawValue)"),
+                    status: StatusWords.sentence(
+                        summary.status, text: text, people: people[summary.id], shortNames: true),
+                    deadline: StatusWords.deadline(summary.status, text: text))
+            }
             let dashboard = Dashboard(
                 name: caller.displayName,
-                requests: mine.map { summary in
-                    RequestRow(
-                        href: "/antraege/\(summary.id.uuidString)", number: summary.number,
-                        dataset: summary.datasetTitle,
-                        kind: text("kinds.\(summary.kind.rawValue)"),
-                        status: StatusWords.sentence(
-                            summary.status, text: text, people: people[summary.id], shortNames: true),
-                        deadline: StatusWords.deadline(summary.status, text: text))
-                },
+                questions: questions.map(row), hasQuestions: !questions.isEmpty,
+                requests: mine.map(row),
+                older: read.count > size ? "/?seite=\(page + 1)" : nil,
+                newer: page > 1 ? (page == 2 ? "/" : "/?seite=\(page - 1)") : nil,
                 inboxCount: inboxCount,
                 inboxText: inboxCount == 0
                     ? text("home.inbox_empty") : text("home.inbox_count", ["count": String(inboxCount)]),

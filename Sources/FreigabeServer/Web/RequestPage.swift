@@ -83,6 +83,8 @@ struct RequestPage {
     var canResubmit: Bool
     var canRevoke: Bool
     var revokeReason: FormField?
+    /// The withdrawal's optional comment, kept with its error when the withdrawal was refused.
+    var withdrawComment: FormField?
     var isDraft: Bool
     /// Errors of a command that no form on the page shows at a field (e.g. what a draft still lacks).
     var errors: ErrorSummary
@@ -132,6 +134,13 @@ struct RequestPage {
             shown.formUnion(["decision", "branch", "comment", "reason", "question", "licence", "portal_url"])
         }
         if canRevoke { shown.insert("reason") }
+        // The requester withdraws; a decider's form (which has a comment of its own) is never beside it.
+        if canWithdraw, decision == nil {
+            withdrawComment = FormField(
+                .textarea, name: "comment", label: text("request.withdraw_comment"), value: values["comment"],
+                error: errors["comment"])
+            shown.insert("comment")
+        }
         self.errors = ErrorSummary(fields: [], errors: errors.filter { !shown.contains($0.key) })
     }
 
@@ -364,6 +373,7 @@ extension RequestPage: MustacheParent {
         case "canResubmit": canResubmit
         case "canRevoke": canRevoke
         case "revokeReason": revokeReason
+        case "withdrawComment": withdrawComment
         case "isDraft": isDraft
         case "errors": errors
         default: nil

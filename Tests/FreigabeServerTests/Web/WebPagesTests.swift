@@ -553,6 +553,78 @@ struct WebPagesTests {
         }
     }
 
+    /// Fifty newer drafts push a request with an open question off the first page: the question is named
+    /// on top of every page, and "Ältere Anträge" reaches it; a page number that is none shows the first.
+    @Test("the start page pages through the own requests and names every open question on top")
+    func startPagePagesOwnRequests() async throws {
+        try await WebFixture.with { fixture, client in
+            let logger = fixture.store.logger
+            func file(_ purpose: String, submit: Bool) async throws -> RequestView {
+                try await fixture.service.createRequest(
+                    NewRequest(
+                        kind: .sharedData, datasetID: "baumkataster",
+                        details: RequestDetails(
+                            purpose: purpose, recipient: RecipientInput(name: "Hochschule", type: .external),
+                            accessEnd: Clock.days(200)), submit: submit),
+                    caller: People.anna, now: fixture.clock.now(), logger: logger)
+            }
+            let asked = try await file("Stadtklima", submit: true)
+            _ = try await fixture.service.decide(
+                requestID: asked.id, decision: .requestChanges(question: "Welches Projekt?"), branch: nil,
+                caller: People.otto, now: fixture.clock.now(), logger: logger)
+            for number in 1...50 { _ = try await file("Entwurf \(number)", submit: false) }
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let first = try await anna.get("/")
+            let questions = try #require(first.html.components(separatedBy: "Rückfragen an Sie").dropFirst().first)
+            #expect(questions.components(separatedBy: "Meine Anträge").first?.contains(asked.number) == true)
+            #expect(first.html.components(separatedBy: asked.number).count == 2, "only on top, not in the first 50")
+            #expect(first.html.contains("<a href=\"/?seite=2\">Ältere Anträge</a>"))
+            #expect(!first.html.contains("Neuere Anträge"))
+            let second = try await anna.get("/?seite=2")
+            #expect(second.html.components(separatedBy: asked.number).count == 3, "on top and in the list")
+            #expect(second.html.contains("<a href=\"/\">Neuere Anträge</a>"))
+            #expect(!second.html.contains("Ältere Anträge"))
+            for hostile in ["abc", "-5", "0", "99999999999999999999", "1%00"] {
+                let page = try await anna.get("/?seite=\(hostile)")
+                #expect(page.status == 200, "\(hostile)")
+                #expect(page.html.contains("Ältere Anträge") && !page.html.contains("Neuere Anträge"), "\(hostile)")
+            }
+            let beyond = try await anna.get("/?seite=10001")
+            #expect(beyond.status == 200)
+            #expect(beyond.html.contains("<a href=\"/?seite=9999\">Neuere Anträge</a>"))
+        }
+    }
+
+    /// A refused withdrawal keeps what the requester wrote, at its field; a good one withdraws.
+    @Test("a withdrawal refused for its comment keeps the comment at its field; then it withdraws")
+    func withdrawalKeepsTheComment() async throws {
+        try await WebFixture.with { fixture, client in
+            let (view, _) = try await DecisionLinkTests.prepare(fixture)
+            let path = "/antraege/\(view.id.uuidString)"
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let page = try await anna.get(path)
+            #expect(page.html.contains("id=\"f-comment\""))
+            let before = try await fixture.allCounts()
+            let hostile = "<b>Projekt</b> \u{202E}ztesegnur"
+            let refused = try await anna.post(
+                path + "/zurueckziehen", [("version", try #require(page.hidden("version"))), ("comment", hostile)],
+                csrf: page.hidden("_csrf"))
+            #expect(refused.status == 422)
+            #expect(refused.html.contains("id=\"f-comment-error\""))
+            #expect(refused.html.contains("&lt;b&gt;Projekt&lt;/b&gt; \u{202E}ztesegnur</textarea>"), "kept, escaped")
+            #expect(!refused.html.contains("<b>Projekt</b>"))
+            #expect(try await fixture.allCounts() == before)
+            let withdrawn = try await anna.post(
+                path + "/zurueckziehen",
+                [("version", try #require(refused.hidden("version"))), ("comment", "Projekt entfällt")],
+                csrf: refused.hidden("_csrf"))
+            #expect(withdrawn.status == 303)
+            #expect(try await anna.get(path).html.contains("Zurückgezogen"))
+        }
+    }
+
     /// A browser sends a textarea's lines with CR LF, a JSON client with LF: an answer sent back from the
     /// page exactly as filed through the API is no change, and the request stays at the step that asked.
     @Test("an answer sent back unchanged from the page keeps its step: CR LF line breaks are the API's LF")

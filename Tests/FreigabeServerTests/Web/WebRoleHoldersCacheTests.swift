@@ -96,7 +96,7 @@ struct WebRoleHoldersCacheTests {
                     "dn: \(group)\nchangetype: add\nobjectClass: groupOfNames\ncn: \(name)\n\(member(first))\n")
                 let service = RequestService(
                     client: store.app, workflows: StoreTestSupport.workflows, calendar: StoreTestSupport.calendar,
-                    principals: People.resolver)
+                    principals: DirectoryPrincipalResolver(directory: directory))
                 _ = try await service.upsertDataset(
                     DatasetInput(
                         id: "gruppendaten", title: "Gruppendaten", description: "", domain: "umwelt", owner: nil,
