@@ -117,25 +117,29 @@ struct RequestFormPage {
         }
 
         var fields = [field(.textarea, "purpose", required: true, hint: text("form.purpose.hint"))]
-        switch kind {
-        case .sharedData:
-            fields.append(field(.text, "recipient.name", required: true, hint: text("form.recipient.name.hint")))
+        if kind == .sharedData {
+            // Open Data has no recipient: it is published for everyone (the service refuses one).
+            fields.append(
+                field(.text, "recipient.name", required: required(.recipient), hint: text("form.recipient.name.hint")))
             fields.append(
                 field(
-                    .radios, "recipient.type", required: true,
+                    .radios, "recipient.type", required: required(.recipient),
                     options: Recipient.allCases.map { ($0.rawValue, text("form.recipient.type.\($0.rawValue)")) }))
-            // Only where the workflow asks for it (personal data), or where it was given before.
-            if required(.legalBasis) || values["legal_basis"] != nil {
-                fields.append(
-                    field(
-                        .select, "legal_basis", required: required(.legalBasis), hint: hint(.legalBasis),
-                        options: [("", text("form.choose"))]
-                            + Self.legalBases.map { ($0, text("form.legal_basis.options.\($0)")) }))
-                fields.append(field(.textarea, "legal_basis_detail", hint: text("form.legal_basis_detail.hint")))
-            }
+        }
+        // Only where the workflow asks for it (for either kind: an administrator may ask it of Open Data
+        // too), or where it was given before.
+        if required(.legalBasis) || values["legal_basis"] != nil {
+            fields.append(
+                field(
+                    .select, "legal_basis", required: required(.legalBasis), hint: hint(.legalBasis),
+                    options: [("", text("form.choose"))]
+                        + Self.legalBases.map { ($0, text("form.legal_basis.options.\($0)")) }))
+            fields.append(field(.textarea, "legal_basis_detail", hint: text("form.legal_basis_detail.hint")))
+        }
+        switch kind {
+        case .sharedData:
             fields.append(field(.date, "access_start", hint: text("form.access_start.hint")))
             fields.append(field(.date, "access_end", required: required(.accessEnd), hint: hint(.accessEnd)))
-            fields.append(field(.text, "format", hint: text("form.format.hint")))
         case .openData:
             fields.append(
                 field(
@@ -144,13 +148,13 @@ struct RequestFormPage {
                         // A licence an earlier release stored as free text stays choosable, so that saving
                         // the form unchanged keeps it.
                         + (values["licence"].flatMap { Self.licences.contains($0) ? nil : [($0, $0)] } ?? [])))
-            fields.append(field(.text, "format", hint: text("form.format.hint")))
-            if required(.anonymisationStatement) || values["anonymisation_statement"] != nil {
-                fields.append(
-                    field(
-                        .textarea, "anonymisation_statement", required: required(.anonymisationStatement),
-                        hint: hint(.anonymisationStatement)))
-            }
+        }
+        fields.append(field(.text, "format", hint: text("form.format.hint")))
+        if required(.anonymisationStatement) || values["anonymisation_statement"] != nil {
+            fields.append(
+                field(
+                    .textarea, "anonymisation_statement", required: required(.anonymisationStatement),
+                    hint: hint(.anonymisationStatement)))
         }
         hasCheck =
             kind == .openData && (required(.openDataCheck) || values.keys.contains { $0.hasPrefix("open_data_check.") })

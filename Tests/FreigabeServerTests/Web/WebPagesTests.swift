@@ -596,6 +596,52 @@ struct WebPagesTests {
         }
     }
 
+    /// An administrator who adds a requirement to a workflow sees the form follow: a legal basis an Open
+    /// Data version demands is offered with the workflow's words; the shipped version asks none of it.
+    @Test("the form asks what the workflow asks: a legal basis a new Open Data version demands is offered")
+    func formFollowsTheWorkflow() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("workflows-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for file in try FileManager.default.contentsOfDirectory(atPath: StoreTestSupport.workflowsDirectory)
+        where file.hasSuffix(".yaml") {
+            try FileManager.default.copyItem(
+                atPath: StoreTestSupport.workflowsDirectory + "/" + file,
+                toPath: folder.appendingPathComponent(file).path)
+        }
+        let shipped = try String(
+            contentsOfFile: StoreTestSupport.workflowsDirectory + "/open-data.yaml", encoding: .utf8)
+        let asking =
+            shipped
+            .replacingOccurrences(of: "\nversion: 2\n", with: "\nversion: 3\n")
+            .replacingOccurrences(
+                of: "\nsubmit_requires:\n",
+                with: """
+
+                    submit_requires:
+                      - field: legal_basis
+                        message:
+                          de: Nennen Sie die Rechtsgrundlage der Veröffentlichung.
+                          en: State the legal basis of the publication.
+
+                    """)
+        #expect(asking != shipped)
+        try asking.write(to: folder.appendingPathComponent("open-data.v3.yaml"), atomically: true, encoding: .utf8)
+        let path = "/antraege/neu?kind=open_data&dataset=baumkataster"
+        try await WebFixture.with(workflows: try WorkflowLoader.load(directory: folder.path)) { _, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let form = try await anna.get(path)
+            #expect(form.html.contains("id=\"f-legal-basis\""))
+            #expect(form.html.contains("Nennen Sie die Rechtsgrundlage der Veröffentlichung."))
+        }
+        try await WebFixture.with { _, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            #expect(!(try await anna.get(path).html.contains("id=\"f-legal-basis\"")))
+        }
+    }
+
     /// A refused withdrawal keeps what the requester wrote, at its field; a good one withdraws.
     @Test("a withdrawal refused for its comment keeps the comment at its field; then it withdraws")
     func withdrawalKeepsTheComment() async throws {
