@@ -158,6 +158,7 @@ def test_administrator_creates_a_domain_and_looks_at_the_outbox(browser):
     b.press("Speichern")
     assert "Im Verzeichnis gibt es keine Gruppe" in b.text()
     assert b.field("title").get_attribute("value") == "Kultur & <Bildung>"
+    b.check("admin-domain-unknown-group", english=False, status_page=True)  # 422, the form again
     b.fill("steward_group", "cn=amt-stadtentwicklung,ou=groups,dc=stadt,dc=example")
     b.press("Speichern")
     b.wait_for_path(r"/verwaltung(\?.*)?")

@@ -173,6 +173,37 @@ def test_request_goes_back_with_a_question_is_answered_and_resubmitted(browser):
     step_says(b, STEWARD_STEP, "Jetzt an der Reihe")
 
 
+def test_what_was_typed_comes_back_after_the_session_ended(browser):
+    b = browser
+    login(b, "anna")
+    form = "/antraege/neu?dataset=luftmessstationen&kind=shared_data"
+    b.open(form, "new-shared-data-kept")
+    purpose = "Auswertung der Messreihen seit 2015, über eine halbe Stunde lang geschrieben"
+    b.fill("purpose", purpose)
+    b.fill("recipient.name", "Umweltamt")
+    b.choose("recipient.type", "internal")
+    # The session ends on the server while anna writes (the idle timeout): the form's POST is refused.
+    b.driver.delete_cookie("freigabe-session")
+    b.press("Als Entwurf speichern")
+    assert "Das Formular ist abgelaufen" in b.text() or b.path().startswith("/anmelden")
+    login(b, "anna")
+    b.driver.get(b.url(form))
+    b.wait_ready()
+    assert b.field("purpose").get_attribute("value") == purpose, "what she typed is back"
+    assert b.field("recipient.name").get_attribute("value") == "Umweltamt"
+    notice_element = b.find(By.CSS_SELECTOR, "[data-kept-notice]")
+    assert notice_element.is_displayed() and "wiederhergestellt" in notice_element.text
+    b.check("new-shared-data-restored", english=False)
+    b.press("Als Entwurf speichern")
+    request_id(b)
+    assert notice(b) == "Der Entwurf ist gespeichert."
+    # Arrived: a new form for the dataset starts empty again.
+    b.driver.get(b.url(form))
+    b.wait_ready()
+    assert b.field("purpose").get_attribute("value") == ""
+    assert not b.find(By.CSS_SELECTOR, "[data-kept-notice]").is_displayed()
+
+
 def test_draft_is_saved_and_submitted_later(browser):
     b = browser
     login(b, "anna")
