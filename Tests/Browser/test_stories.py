@@ -202,6 +202,13 @@ def test_what_was_typed_comes_back_after_the_session_ended(browser):
     b.wait_ready()
     assert b.field("purpose").get_attribute("value") == ""
     assert not b.find(By.CSS_SELECTOR, "[data-kept-notice]").is_displayed()
+    # Typed, then logged out (a shared computer): the next person finds none of it.
+    b.fill("purpose", "Nur angefangen")
+    logout(b)
+    login(b, "anna")
+    b.driver.get(b.url(form))
+    b.wait_ready()
+    assert b.field("purpose").get_attribute("value") == ""
 
 
 def test_draft_is_saved_and_submitted_later(browser):

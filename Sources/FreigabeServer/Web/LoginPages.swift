@@ -22,6 +22,9 @@ struct LoginPages: Sendable {
         var next: String?
         var error: String?
         var notice: String?
+        /// After a logout: what request forms kept in the browser tab (`freigabe.js`) is dropped, so the
+        /// next person at a shared computer finds none of it. After an expired session it stays.
+        var clearsKeptForms = false
     }
 
     func add(to group: RouterGroup<AppRequestContext>) {
@@ -36,6 +39,7 @@ struct LoginPages: Sendable {
                 form.notice = text("login.expired")
             } else if request.uri.queryParameters["abgemeldet"] != nil {
                 form.notice = text("login.logged_out")
+                form.clearsKeptForms = true
             }
             return try showForm(form, request: request, context: context)
         }

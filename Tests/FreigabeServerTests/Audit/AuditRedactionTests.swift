@@ -358,6 +358,16 @@ struct AuditRedactionTests {
                         given: [.purpose, .legalBasis, .accessEnd])),
                 caller: People.anna, now: Date(), logger: logger)
             #expect(resubmitted.status.phase == .inReview)
+            // Stated anew: no longer a request whose texts were erased. Its approvers see the new purpose,
+            // verify compares it with the log again, and a later erasure will take it.
+            let revived = try await fixture.service.request(
+                id: history.asked.id, caller: People.anna, now: Date(), logger: logger)
+            #expect(revived.details.purpose == "Bevölkerungsstatistik 2027")
+            #expect(revived.textsErased == nil)
+            let mark = try await fixture.app.query(
+                "SELECT redaction_id IS NULL FROM requests WHERE id = \(history.asked.id)", logger: logger
+            ).decode(Bool.self).first(where: { _ in true })
+            #expect(mark == true)
             let withdrawn = try await fixture.service.withdraw(
                 requestID: history.draft.id, caller: People.anna, now: Date(), logger: logger)
             #expect(withdrawn.status.phase == .closed)

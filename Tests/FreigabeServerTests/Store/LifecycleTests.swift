@@ -366,6 +366,23 @@ struct LifecycleTests {
                 "SELECT workflow_version FROM requests WHERE id = \(draft.id)", logger: logger
             ).decode(Int.self).first(where: { _ in true })
             #expect(stored == 2)
+            // Never back: an instance still on v1 (a rolling deployment) leaves a v2 draft at v2.
+            let newer = try await fixture.service.createRequest(
+                NewRequest(
+                    kind: .openData, datasetID: "baumkataster",
+                    details: RequestDetails(
+                        purpose: "Veröffentlichung im Open-Data-Portal", licence: "dl-de-zero-2.0", format: "CSV",
+                        openDataCheck: ServiceFixture.noConcerns),
+                    submit: false),
+                caller: People.anna, now: Clock.start, logger: logger)
+            let sentByOld = try await before.submit(
+                requestID: newer.id, caller: People.anna, now: Clock.start, logger: logger)
+            #expect(sentByOld.workflow.version == 2)
+            // Someone else's draft: refused, and no definition is stored on their behalf.
+            await #expect(throws: ServiceError.self) {
+                try await fixture.service.submit(
+                    requestID: newer.id, caller: People.otto, now: Clock.start, logger: logger)
+            }
         }
     }
 }

@@ -45,10 +45,12 @@ struct CommandWrite: Sendable {
         let id = try sql.bind(requestID)
         if let columns = request {
             let assignments = try columns.assignments(&sql, updatedAt: now)
+            let clearsErasure = try sql.bind(columns.clearsErasure)
             sql.text += """
                 WITH request AS (
                     UPDATE requests
-                    SET \(assignments.map { "\($0.column) = \($0.value)" }.joined(separator: ", ")), version = version + 1
+                    SET \(assignments.map { "\($0.column) = \($0.value)" }.joined(separator: ", ")),
+                        redaction_id = CASE WHEN \(clearsErasure) THEN NULL ELSE redaction_id END, version = version + 1
                     WHERE id = \(id) AND version = \(try sql.bind(expectedVersion))
                     RETURNING id
                 )
@@ -170,6 +172,9 @@ struct RequestColumns: Sendable {
     /// The workflow definition the request follows (a draft follows the one in force until it is submitted).
     var pin: WorkflowPin
     var submittedAt: Date?
+    /// The request's erased texts were stated anew (`requests.redaction_id` cleared); a bound flag, so that
+    /// the statement's text stays the same for every command.
+    var clearsErasure = false
 
     init(
         details: RequestDetails, derived: RequestRecord.Derived, snapshot: String, pin: WorkflowPin,

@@ -157,6 +157,13 @@ extension RequestService {
     /// if the request is still at the version read (one round trip, one commit) → answer. With an
     /// Idempotency-Key, a stored answer is replayed before anything else, and the key is stored in the
     /// same transaction as the write.
+    /// Whether a draft pinned to `pinned` moves to `current`: another workflow now serves its kind, or a
+    /// higher version of its own. Never back to a lower one (an instance not yet updated in a rolling
+    /// deployment must not undo what an updated one did).
+    static func supersedes(_ current: WorkflowPin, _ pinned: WorkflowPin) -> Bool {
+        current.id != pinned.id || current.version > pinned.version
+    }
+
     /// Stores the text of a definition a request is pinned to, once (`workflow_definitions`): requests
     /// keep following it after the file changes.
     static func recordingDefinition(_ entry: WorkflowLibrary.Entry, now: Date) -> PostgresQuery {
@@ -210,14 +217,14 @@ extension RequestService {
             caller: caller, deputyships: subject.deputyships, principals: principals)
         var record = subject.record
         let definition: WorkflowDefinition
-        if case .draft = record.snapshot.state, let current = workflows.current(for: record.kind),
-            current.definition.pin != record.snapshot.pin
-        {
-            // A draft is not in flight: it follows the definition in force, the one its form shows, so a
-            // workflow deployed after it was saved decides what it lacks and where it goes when submitted.
-            try await client.query(Self.recordingDefinition(current, now: now), logger: logger)
-            definition = current.definition
-            record.snapshot.pin = current.definition.pin
+        // A draft is not in flight: it follows the definition in force, the one its form shows, so a
+        // workflow deployed after it was saved decides what it lacks and where it goes when submitted.
+        let newer = workflows.current(for: record.kind).flatMap { current in
+            Self.supersedes(current.definition.pin, record.snapshot.pin) ? current : nil
+        }
+        if case .draft = record.snapshot.state, let newer {
+            definition = newer.definition
+            record.snapshot.pin = newer.definition.pin
         } else {
             definition = try await pinnedCache.definition(for: record.snapshot.pin, client: client, logger: logger)
         }
@@ -228,9 +235,19 @@ extension RequestService {
             }, dataset: subject.dataset, definition: definition, context: context, calendar: calendar, now: now,
             textsErased: subject.textsErased)
         let effects = try apply(handler, to: &request, expectedVersion: expectedVersion)
+        if record.snapshot.pin != subject.record.snapshot.pin, let newer {
+            // Stored once the caller was found to be the draft's requester, before the row points at it.
+            try await client.query(Self.recordingDefinition(newer, now: now), logger: logger)
+        }
+        var columns = try RequestColumns(record: request.record, machine: request.machine)
+        if request.textsErased, case .inReview = request.machine.state {
+            // Sent on with its texts stated anew: no longer a request whose texts were erased, so its page
+            // shows them, a later erasure takes them, and verify compares them with the log again.
+            columns.clearsErasure = true
+        }
         var write = CommandWrite(
             requestID: requestID, expectedVersion: subject.record.version,
-            request: try RequestColumns(record: request.record, machine: request.machine), now: now)
+            request: columns, now: now)
         for (position, decision) in request.machine.decisions.enumerated()
         where position >= subject.record.snapshot.decisions.count {
             write.decisions.append(DecisionRow(decision, position: position))
