@@ -272,8 +272,10 @@ public final class LDAPDirectory: Sendable {
     /// An empty group of Active Directory has no members to recognise it by.
     static let groupObjectClasses: Set<String> = ["groupofnames", "groupofuniquenames", "group", "posixgroup"]
 
-    /// Whether `dn` names a group of the directory: an entry with members or a group's object class.
-    /// A person's DN or a DN nobody holds is no group: a catalogue naming one would route its steps to
+    /// Whether `dn` names a group of the directory: an entry with members or a group's object class,
+    /// where a person's memberships are looked for. A person's DN, a DN nobody holds, or a group outside
+    /// the group search base when memberships are searched there (``LDAPConfiguration/MembershipLookup/groupSearch``,
+    /// Active Directory's in-chain search) is no group: a catalogue naming one would route its steps to
     /// nobody. Not cached: asked when an administrator saves the catalogue.
     ///
     /// Throws ``LDAPDirectoryError`` (`configuration` for a DN that does not parse, or the transport errors
@@ -281,9 +283,19 @@ public final class LDAPDirectory: Sendable {
     public func groupExists(dn: String) async throws -> Bool {
         var logger = self.logger
         logger[metadataKey: "ldap.group"] = "\(dn)"
-        _ = try LDAPConfiguration.parseDN(dn, name: "group")
+        let parsed = try LDAPConfiguration.parseDN(dn, name: "group")
         do {
             try self.checkNotShutDown()
+            let searchedBelowBase =
+                self.configuration.membership == .groupSearch ? true : try await self.usesMatchingRuleInChain()
+            if searchedBelowBase {
+                let base = self.configuration.groupSearchBase ?? self.configuration.baseDN
+                if let searched = try? LDAPConfiguration.parseDN(base, name: "group search base"),
+                    !parsed.isWithin(searched)
+                {
+                    return false
+                }
+            }
             let memberAttributes = self.configuration.attributes.groupMember
             let entry = try await self.executor.run(
                 self.searchPool, serviceAccount: self.configuration.serviceAccount, operation: "group exists"

@@ -29,6 +29,13 @@ struct GroupMembersTests {
             // A person's entry is no group, and a DN outside the directory's tree names nothing.
             #expect(try await directory.groupExists(dn: "uid=otto,ou=people,\(base)") == false)
             #expect(try await directory.groupExists(dn: "cn=freigabe-dsb,ou=groups,dc=other,dc=example") == false)
+            // Memberships are searched below the group search base: a group elsewhere grants nobody anything.
+            var narrow = try Slapd.configuration()
+            narrow.membership = .groupSearch
+            narrow.groupSearchBase = "ou=people,\(base)"
+            try await Slapd.withDirectory(narrow) { narrowed async throws in
+                #expect(try await narrowed.groupExists(dn: "cn=freigabe-dsb,ou=groups,\(base)") == false)
+            }
             // Hostile: a filter or a text that is no DN is refused before anything is asked.
             await #expect(throws: LDAPDirectoryError.self) {
                 try await directory.groupExists(dn: "*)(objectClass=*")
