@@ -219,7 +219,7 @@ struct OutboxDispatcher: Sendable {
 
     /// Resolves the row's recipients and words one message per person not reached yet.
     private func prepare(_ row: ClaimedMail, now: Date) async -> Plan {
-        let message: OutboxMessage
+        var message: OutboxMessage
         do {
             message = try OutboxMessage.decode(fromStoredJSON: row.payload)
         } catch {
@@ -263,9 +263,11 @@ struct OutboxDispatcher: Sendable {
         var requesterName: String?
         if message.topic.asksToDecide, let uid = row.standing?.requester { requesterName = await name(of: uid) }
         // Links only for the branches still open (an escalation's other branch may have been decided
-        // meanwhile); the moot check above has made sure at least one is.
+        // meanwhile). An escalation whose branches were all decided while the step stays overdue tells
+        // the instance without offering a decision (the moot check keeps tasks of decided branches back).
         let open = row.standing?.openBranches(in: definition)
         let linkBranches = message.linkBranches.filter { open?.contains($0) ?? true }
+        if !message.linkBranches.isEmpty, linkBranches.isEmpty { message.mayDecide = false }
         let done = Set((row.deliveredTo + row.undeliverableTo).map { $0.lowercased() })
         for (person, deputyFor) in recipients where !done.contains(person.uid.lowercased()) {
             guard let mail = person.mail else {

@@ -46,7 +46,8 @@ struct RequestStanding: Sendable, Hashable {
     /// Why `message` is no longer worth sending, or nil while it still is: a task or reminder for a
     /// step that was left, entered anew (its new stay has a mail of its own), or whose role or branch
     /// has decided (a colleague in the steward group, on the page); an escalation of a step that was
-    /// left, or whose branches have all been decided (what is left of the step is not the instance's).
+    /// left or entered anew. An escalation whose own branches were decided meanwhile still goes while
+    /// the step is overdue (other branches wait): the instance is told, without links for what is done.
     func moot(_ message: OutboxMessage, definition: WorkflowDefinition?) -> String? {
         let role = message.recipients.first?.role
         guard message.topic.asksToDecide, let step = message.step else { return nil }
@@ -62,7 +63,9 @@ struct RequestStanding: Sendable, Hashable {
             return "im Schritt \(step) hat die Rolle \(role) bereits entschieden"
         }
         let branches = message.linkBranches
-        if let open = openBranches(in: definition), !branches.isEmpty, open.isDisjoint(with: branches) {
+        if message.topic != .escalated, let open = openBranches(in: definition), !branches.isEmpty,
+            open.isDisjoint(with: branches)
+        {
             return "im Schritt \(step) ist \(branches.joined(separator: ", ")) bereits entschieden"
         }
         return nil
