@@ -79,6 +79,26 @@ public struct RequestService: Sendable {
         }
     }
 
+    /// The request the caller's `createRequest` with this Idempotency-Key made (within the key's
+    /// lifetime), or nil: a page whose form was sent twice with different buttons (saved as a draft,
+    /// then, after "back", submitted) leads to what the first one made instead of refusing the second.
+    public func requestCreated(
+        byKey key: String, caller: Caller, now: Date, logger: Logger
+    ) async throws(ServiceError) -> UUID? {
+        try await guarded(logger) { logger in
+            try RequestValidation.checkIdempotencyKey(key)
+            let since = now.addingTimeInterval(-IdempotencyStore.lifetime)
+            return try await Database.read(self.client, logger: logger) { connection in
+                try await connection.query(
+                    """
+                    SELECT (response->>'id')::uuid FROM idempotency_keys
+                    WHERE actor = \(caller.uid) AND key = \(key) AND operation = 'create' AND created_at >= \(since)
+                    """, logger: logger
+                ).decode(UUID?.self).first(where: { _ in true }) ?? nil
+            }
+        }
+    }
+
     /// Submits a draft. Only the requester.
     public func submit(
         requestID: UUID, caller: Caller, now: Date, expectedVersion: Int? = nil, idempotencyKey: String? = nil,

@@ -84,7 +84,7 @@ struct RequestPages: Sendable {
 
     /// Notices a redirect may name (`?hinweis=`); any other value shows nothing.
     static let notices: Set<String> = [
-        "saved", "submitted", "decided", "withdrawn", "resubmitted", "revoked",
+        "saved", "submitted", "decided", "withdrawn", "resubmitted", "revoked", "already_filed",
     ]
 
     private func requestID(_ context: AppRequestContext) throws -> UUID {
@@ -127,6 +127,14 @@ struct RequestPages: Sendable {
                 input, caller: caller, now: pages.now(), idempotencyKey: form["idempotency_key"], logger: logger)
             return WebPages.redirect(
                 to: "/antraege/\(view.id.uuidString)?hinweis=" + (view.status.phase == .draft ? "saved" : "submitted"))
+        } catch let failure as ServiceError where failure.code == .idempotencyMismatch {
+            // The summary was sent before with the other button (saved, then "back" and submitted): the
+            // request it made is shown, to be sent on from there, instead of an error about keys.
+            guard let key = form["idempotency_key"],
+                let made = try await service.requestCreated(
+                    byKey: key, caller: caller, now: pages.now(), logger: logger)
+            else { throw failure }
+            return WebPages.redirect(to: "/antraege/\(made.uuidString)?hinweis=already_filed")
         } catch let failure {
             guard let errors = Self.fieldErrors(failure, text: text) else { throw failure }
             return try showForm(

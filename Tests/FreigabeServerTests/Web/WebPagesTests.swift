@@ -642,6 +642,44 @@ struct WebPagesTests {
         }
     }
 
+    /// The summary page's form has one Idempotency-Key for both buttons: saved as a draft, then sent
+    /// again with "submit" (after "back"), it leads to the draft instead of an error about keys.
+    @Test("a summary saved as a draft and then sent again to submit leads to that draft, nothing made twice")
+    func summarySentTwiceLeadsToTheDraft() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=baumkataster")
+            let fields: [(String, String)] = [
+                ("kind", "shared_data"), ("dataset_id", "baumkataster"), ("purpose", "Stadtklima"),
+                ("recipient.name", "Hochschule"), ("recipient.type", "external"), ("access_end", "2027-12-31"),
+            ]
+            let review = try await anna.post("/antraege", fields + [("action", "review")], csrf: form.hidden("_csrf"))
+            #expect(review.status == 200)
+            let key = try #require(review.hidden("idempotency_key"))
+            let saved = try await anna.post(
+                "/antraege", fields + [("idempotency_key", key), ("action", "save")], csrf: review.hidden("_csrf"))
+            #expect(saved.status == 303)
+            let draft = String(try #require(saved.location).prefix { $0 != "?" })
+            let counts = try await fixture.allCounts()
+            let again = try await anna.post(
+                "/antraege", fields + [("idempotency_key", key), ("action", "submit")], csrf: review.hidden("_csrf"))
+            #expect(again.status == 303)
+            #expect(again.location == draft + "?hinweis=already_filed")
+            #expect(try await fixture.allCounts() == counts, "nothing made twice")
+            #expect(
+                try await anna.get(try #require(again.location)).html.contains("Dieses Formular wurde schon gesendet"))
+            // Someone else's key is no way to someone else's request: otto's form with anna's key makes his own.
+            let otto = Browser(client)
+            try await otto.login("otto")
+            let ottoForm = try await otto.get("/antraege/neu?kind=shared_data&dataset=baumkataster")
+            let ottos = try await otto.post(
+                "/antraege", fields + [("idempotency_key", key), ("action", "save")], csrf: ottoForm.hidden("_csrf"))
+            #expect(ottos.status == 303)
+            #expect(ottos.location?.hasPrefix(draft) == false)
+        }
+    }
+
     /// A refused withdrawal keeps what the requester wrote, at its field; a good one withdraws.
     @Test("a withdrawal refused for its comment keeps the comment at its field; then it withdraws")
     func withdrawalKeepsTheComment() async throws {
