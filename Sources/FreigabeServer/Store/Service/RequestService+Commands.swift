@@ -151,12 +151,6 @@ extension RequestService {
 
     // MARK: Commands on a request
 
-    /// One command on an existing request: its input rules (the handler's `init`, before this) → read the
-    /// request, its dataset and the caller's deputyships (one round trip, no lock) → visibility and
-    /// version → the handler asks the engine → write everything in one statement that only takes effect
-    /// if the request is still at the version read (one round trip, one commit) → answer. With an
-    /// Idempotency-Key, a stored answer is replayed before anything else, and the key is stored in the
-    /// same transaction as the write.
     /// Whether a draft pinned to `pinned` moves to `current`: another workflow now serves its kind, or a
     /// higher version of its own. Never back to a lower one (an instance not yet updated in a rolling
     /// deployment must not undo what an updated one did).
@@ -175,6 +169,12 @@ extension RequestService {
         """
     }
 
+    /// One command on an existing request: its input rules (the handler's `init`, before this) → read the
+    /// request, its dataset and the caller's deputyships (one round trip, no lock) → visibility and
+    /// version → the handler asks the engine → write everything in one statement that only takes effect
+    /// if the request is still at the version read (one round trip, one commit) → answer. With an
+    /// Idempotency-Key, a stored answer is replayed before anything else, and the key is stored in the
+    /// same transaction as the write.
     func performCommand<Handler: RequestCommandHandler>(
         _ handler: Handler, requestID: UUID, caller: Caller, now: Date, expectedVersion: Int?, key: String?,
         logger: Logger
