@@ -354,6 +354,10 @@ struct LifecycleTests {
                     submit: false),
                 caller: People.anna, now: Clock.start, logger: logger)
             #expect(draft.workflow.version == 1)
+            // Its page shows it as it will go, by the version in force.
+            let shown = try await fixture.service.request(
+                id: draft.id, caller: People.anna, now: Clock.start, logger: logger)
+            #expect(shown.workflow.version == 2)
             let submitted = try await fixture.service.submit(
                 requestID: draft.id, caller: People.anna, now: Clock.start, logger: logger)
             #expect(submitted.workflow.version == 2)

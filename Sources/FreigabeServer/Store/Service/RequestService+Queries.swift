@@ -189,6 +189,17 @@ extension RequestService {
     ) async throws
         -> RequestMachine
     {
+        // A draft is shown as it will go: by the definition in force, to which its next command moves it
+        // (`handleCommand`), so its page and its form name the same workflow.
+        if case .draft = record.snapshot.state, let newer = workflows.current(for: record.kind),
+            Self.supersedes(newer.definition.pin, record.snapshot.pin)
+        {
+            var snapshot = record.snapshot
+            snapshot.pin = newer.definition.pin
+            return try engine(definition: newer.definition) { [snapshot] () throws(WorkflowError) in
+                try RequestMachine(definition: newer.definition, calendar: calendar, snapshot: snapshot)
+            }
+        }
         let definition = try await pinnedCache.definition(for: record.snapshot.pin, on: connection, logger: logger)
         return try engine(definition: definition) { () throws(WorkflowError) in
             try RequestMachine(definition: definition, calendar: calendar, snapshot: record.snapshot)
