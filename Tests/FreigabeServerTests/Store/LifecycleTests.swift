@@ -332,16 +332,9 @@ struct LifecycleTests {
     @Test("a draft saved under an older workflow version is submitted under the one in force")
     func draftFollowsTheWorkflowInForce() async throws {
         try await ServiceFixture.with { fixture in
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("workflows-\(UUID())")
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: folder) }
-            for file in ["shared-data.yaml", "open-data.v1.yaml"] {
-                try FileManager.default.copyItem(
-                    atPath: StoreTestSupport.workflowsDirectory + "/" + file,
-                    toPath: folder.appendingPathComponent(file).path)
-            }
             let before = RequestService(
-                client: fixture.app, workflows: try WorkflowLoader.load(directory: folder.path),
+                client: fixture.app,
+                workflows: try StoreTestSupport.workflows(keeping: ["shared-data.yaml", "open-data.v1.yaml"].contains),
                 calendar: StoreTestSupport.calendar, principals: People.resolver)
             var check = ServiceFixture.noConcerns
             check.personalReference = CheckAnswer(applies: true, note: "Namen von Baumpat:innen")

@@ -44,6 +44,25 @@ enum StoreTestSupport {
         }
     }()
 
+    /// The workflows an administrator would deploy: the shipped files `keeping` accepts, plus `written`
+    /// (file name → text), loaded as the server loads its folder (from a temporary copy, removed after).
+    static func workflows(
+        keeping: (String) -> Bool = { _ in true }, written: [String: String] = [:]
+    ) throws -> WorkflowLibrary {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("workflows-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for file in try FileManager.default.contentsOfDirectory(atPath: workflowsDirectory)
+        where file.hasSuffix(".yaml") && keeping(file) {
+            try FileManager.default.copyItem(
+                atPath: workflowsDirectory + "/" + file, toPath: folder.appendingPathComponent(file).path)
+        }
+        for (file, text) in written {
+            try text.write(to: folder.appendingPathComponent(file), atomically: true, encoding: .utf8)
+        }
+        return try WorkflowLoader.load(directory: folder.path)
+    }
+
     /// The shipped workflows, but Shared Data (as version 2) starts with one step of three parallel
     /// branches, `owner_part` (Data Owner), `steward_part` (Data Steward) and `privacy_part` (DSB),
     /// escalated to the governance office: two open branches the escalation instance may decide in
@@ -51,13 +70,6 @@ enum StoreTestSupport {
     /// branches in one step.
     static let jointReview: WorkflowLibrary = {
         do {
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("joint-review-\(UUID())")
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            for file in try FileManager.default.contentsOfDirectory(atPath: workflowsDirectory)
-            where file.hasSuffix(".yaml") && file != "shared-data.yaml" {
-                try FileManager.default.copyItem(
-                    atPath: workflowsDirectory + "/" + file, toPath: folder.appendingPathComponent(file).path)
-            }
             let shipped = try String(contentsOfFile: workflowsDirectory + "/shared-data.yaml", encoding: .utf8)
             guard let first = shipped.range(of: "  - id: owner_review"),
                 let rest = shipped.range(of: "  - id: privacy_review")
@@ -91,8 +103,7 @@ enum StoreTestSupport {
             let text = (shipped[..<first.lowerBound] + joint + shipped[rest.lowerBound...])
                 .replacingOccurrences(of: "version: 1\n", with: "version: 2\n")
                 .replacingOccurrences(of: "start: owner_review\n", with: "start: joint_review\n")
-            try text.write(to: folder.appendingPathComponent("shared-data.yaml"), atomically: true, encoding: .utf8)
-            return try WorkflowLoader.load(directory: folder.path)
+            return try workflows(keeping: { $0 != "shared-data.yaml" }, written: ["shared-data.yaml": text])
         } catch {
             fatalError("the joint review workflow does not load: \(error)")
         }

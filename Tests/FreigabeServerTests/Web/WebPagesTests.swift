@@ -600,15 +600,6 @@ struct WebPagesTests {
     /// Data version demands is offered with the workflow's words; the shipped version asks none of it.
     @Test("the form asks what the workflow asks: a legal basis a new Open Data version demands is offered")
     func formFollowsTheWorkflow() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("workflows-\(UUID())")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        for file in try FileManager.default.contentsOfDirectory(atPath: StoreTestSupport.workflowsDirectory)
-        where file.hasSuffix(".yaml") {
-            try FileManager.default.copyItem(
-                atPath: StoreTestSupport.workflowsDirectory + "/" + file,
-                toPath: folder.appendingPathComponent(file).path)
-        }
         let shipped = try String(
             contentsOfFile: StoreTestSupport.workflowsDirectory + "/open-data.yaml", encoding: .utf8)
         let asking =
@@ -626,9 +617,9 @@ struct WebPagesTests {
 
                     """)
         #expect(asking != shipped)
-        try asking.write(to: folder.appendingPathComponent("open-data.v3.yaml"), atomically: true, encoding: .utf8)
         let path = "/antraege/neu?kind=open_data&dataset=baumkataster"
-        try await WebFixture.with(workflows: try WorkflowLoader.load(directory: folder.path)) { _, client in
+        let library = try StoreTestSupport.workflows(written: ["open-data.v3.yaml": asking])
+        try await WebFixture.with(workflows: library) { _, client in
             let anna = Browser(client)
             try await anna.login("anna")
             let form = try await anna.get(path)

@@ -151,11 +151,17 @@ extension RequestService {
 
     // MARK: Commands on a request
 
-    /// Whether a draft pinned to `pinned` moves to `current`: another workflow now serves its kind, or a
-    /// higher version of its own. Never back to a lower one (an instance not yet updated in a rolling
-    /// deployment must not undo what an updated one did).
-    static func supersedes(_ current: WorkflowPin, _ pinned: WorkflowPin) -> Bool {
-        current.id != pinned.id || current.version > pinned.version
+    /// The definition a draft follows instead of the one it is pinned to, or nil: a draft is not in
+    /// flight, so it goes by the definition in force (the one its form shows) when another workflow now
+    /// serves its kind or a higher version of its own was deployed. Never back to a lower one (an instance
+    /// not yet updated in a rolling deployment must not undo what an updated one did). Its page shows it
+    /// so (`machine(for:)`), and its next command moves it (`handleCommand`).
+    func newerDefinition(forDraft record: RequestRecord) -> WorkflowLibrary.Entry? {
+        guard case .draft = record.snapshot.state, let current = workflows.current(for: record.kind) else {
+            return nil
+        }
+        let (now, pinned) = (current.definition.pin, record.snapshot.pin)
+        return now.id != pinned.id || now.version > pinned.version ? current : nil
     }
 
     /// Stores the text of a definition a request is pinned to, once (`workflow_definitions`): requests
@@ -217,12 +223,9 @@ extension RequestService {
             caller: caller, deputyships: subject.deputyships, principals: principals)
         var record = subject.record
         let definition: WorkflowDefinition
-        // A draft is not in flight: it follows the definition in force, the one its form shows, so a
-        // workflow deployed after it was saved decides what it lacks and where it goes when submitted.
-        let newer = workflows.current(for: record.kind).flatMap { current in
-            Self.supersedes(current.definition.pin, record.snapshot.pin) ? current : nil
-        }
-        if case .draft = record.snapshot.state, let newer {
+        // A workflow deployed after a draft was saved decides what it lacks and where it goes.
+        let newer = newerDefinition(forDraft: record)
+        if let newer {
             definition = newer.definition
             record.snapshot.pin = newer.definition.pin
         } else {
@@ -235,7 +238,7 @@ extension RequestService {
             }, dataset: subject.dataset, definition: definition, context: context, calendar: calendar, now: now,
             textsErased: subject.textsErased)
         let effects = try apply(handler, to: &request, expectedVersion: expectedVersion)
-        if record.snapshot.pin != subject.record.snapshot.pin, let newer {
+        if let newer {
             // Stored once the caller was found to be the draft's requester, before the row points at it.
             try await client.query(Self.recordingDefinition(newer, now: now), logger: logger)
         }

@@ -189,11 +189,8 @@ extension RequestService {
     ) async throws
         -> RequestMachine
     {
-        // A draft is shown as it will go: by the definition in force, to which its next command moves it
-        // (`handleCommand`), so its page and its form name the same workflow.
-        if case .draft = record.snapshot.state, let newer = workflows.current(for: record.kind),
-            Self.supersedes(newer.definition.pin, record.snapshot.pin)
-        {
+        // A draft is shown as it will go, so its page and its form name the same workflow.
+        if let newer = newerDefinition(forDraft: record) {
             var snapshot = record.snapshot
             snapshot.pin = newer.definition.pin
             return try engine(definition: newer.definition) { [snapshot] () throws(WorkflowError) in
