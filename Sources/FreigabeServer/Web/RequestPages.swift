@@ -174,9 +174,28 @@ struct RequestPages: Sendable {
             id: try requestID(context), caller: caller, now: pages.now(), logger: logger)
         let form = try await service.requestForm(
             kind: view.kind, datasetID: view.dataset.id, now: pages.now(), logger: logger)
+        guard let values else {
+            let (values, notes) = Self.storedForm(view, values: storedValues(view.details), text: pages.text(request))
+            return try showForm(
+                form, values: values, errors: notes, request: request, context: context, status: .ok, mode: mode(view))
+        }
         return try showForm(
-            form, values: values ?? storedValues(view.details), errors: errors, request: request, context: context,
+            form, values: values, errors: errors, request: request, context: context,
             status: errors.isEmpty ? .ok : .unprocessableContent, mode: mode(view))
+    }
+
+    /// A stored request's form as first shown. After `audit redact` erased its texts the purpose is the
+    /// erasure's dash: the field starts empty and says why, instead of offering the dash to send on (which
+    /// the command would refuse with the same words).
+    static func storedForm(
+        _ view: RequestView, values: [String: String], text: PageText
+    ) -> (values: [String: String], notes: [String: String]) {
+        guard view.textsErased != nil, view.details.purpose == RequestValidation.erasedPurpose else {
+            return (values, [:])
+        }
+        var values = values
+        values["purpose"] = nil
+        return (values, ["purpose": text(UserText("request.purpose_erased"))])
     }
 
     // MARK: Request page and commands

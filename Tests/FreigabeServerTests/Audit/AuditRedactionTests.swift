@@ -921,4 +921,30 @@ struct AuditRedactionTests {
             #expect(filtered.html.components(separatedBy: "<th scope=\"row\">").count == 2)
         }
     }
+
+    @Test("after the erasure the requester's answer form starts with an empty purpose and says why")
+    func answerFormAfterErasure() async throws {
+        try await WebFixture.with { fixture, client in
+            let history = try await abandonedHistory(fixture.store)
+            _ = try await AuditRedaction(client: fixture.store.admin).run(try order(), logger: logger)
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let path = "/antraege/\(history.asked.id.uuidString)/ueberarbeiten"
+            let erased = "Der Zweck wurde nach Ablauf der Aufbewahrungsfrist gelöscht."
+            let form = try await anna.get(path)
+            #expect(form.status == 200)
+            #expect(form.html.contains(erased))
+            let emptyPurpose = try Regex(#"<textarea id="[^"]*" name="purpose"[^>]*>(</textarea>)"#)
+            #expect(form.html.contains(emptyPurpose), "the erasure's dash is not offered to send on")
+            // Sent as shown, without a purpose: refused at the purpose, nothing changed.
+            let before = try await fixture.allCounts()
+            let sent = try await anna.post(
+                path,
+                [("version", try #require(form.hidden("version"))), ("purpose", ""), ("comment", "Antwort")],
+                csrf: form.hidden("_csrf"))
+            #expect(sent.status == 422)
+            #expect(sent.html.contains(#"id="f-purpose-error""#))
+            #expect(try await fixture.allCounts() == before)
+        }
+    }
 }
