@@ -214,8 +214,7 @@ extension HomePages.InboxRow: MustacheParent {
         case "why": why
         case "deadline": deadline
         case "waited": waited
-        // Optionals boxed as they are: a nil that is not found would be looked up in the page instead.
-        case "overdue": overdue as Any
+        case "overdue": overdue.mustacheValue
         default: nil
         }
     }

@@ -310,15 +310,15 @@ struct RequestPage {
 
 /// Timeline entries answer Mustache by name instead of by `Mirror` reflection (see `HomePages.InboxRow`).
 extension RequestPage.DecisionRow: MustacheParent {
-    // Optionals are boxed as they are (`as Any`): a nil that is not found would be looked up in the
-    // enclosing contexts instead (the step's deadline would show the page's).
+    // A missing value is ``MustacheAbsent``, not nil: a nil would be looked up in the enclosing contexts
+    // (the step's deadline would show the page's).
     func child(named name: String) -> Any? {
         switch name {
         case "who": who
         case "outcome": outcome
         case "at": at
-        case "comment": comment as Any
-        case "details": details as Any
+        case "comment": comment.mustacheValue
+        case "details": details.mustacheValue
         default: nil
         }
     }
@@ -330,10 +330,10 @@ extension RequestPage.StepRow: MustacheParent {
         case "title": title
         case "statusLabel": statusLabel
         case "statusClass": statusClass
-        case "reason": reason as Any
+        case "reason": reason.mustacheValue
         case "roles": roles
-        case "deadline": deadline as Any
-        case "waitingFor": waitingFor as Any
+        case "deadline": deadline.mustacheValue
+        case "waitingFor": waitingFor.mustacheValue
         case "decisions": decisions
         case "isCurrent": isCurrent
         default: nil

@@ -156,7 +156,13 @@ final class Browser: @unchecked Sendable {
                 cookies[name] = String(pair[1])
             }
         }
-        return Page(status: Int(response.status.code), headers: response.headers, html: String(buffer: response.body))
+        let page = Page(
+            status: Int(response.status.code), headers: response.headers, html: String(buffer: response.body))
+        // Every page any web test reads: no Swift value leaked into the text as Swift prints it (a missing
+        // optional rendered by Mustache as "nil" stood in every timeline entry and inbox row).
+        let leaked = try Regex(#">\s*(– )?(nil|Optional\()|– nil<"#)
+        #expect(!page.html.contains(leaked), "\(method) \(path) shows a Swift value as text")
+        return page
     }
 
     static func encode(_ text: String) -> String {
