@@ -29,6 +29,9 @@ struct DecisionLinkPages: Sendable {
         var needsText: Bool
         var text: FormField?
         var askPassword: Bool
+        /// No session and no password on link pages (`web.decision_link_password: false`): no form, only
+        /// the way to log in and come back.
+        var mustLogIn = false
         var boundUID: String
         var password: FormField?
         var otherSession: String?
@@ -179,6 +182,7 @@ struct DecisionLinkPages: Sendable {
             page.otherSession = sessionUID
         } else if sessionUID == nil {
             page.askPassword = pages.settings.decisionLinkPassword
+            page.mustLogIn = !page.askPassword
             if page.askPassword {
                 page.password = FormField(
                     .password, name: "password", label: text("link.password", ["uid": link.uid]),

@@ -48,7 +48,12 @@ struct LoginPages: Sendable {
         }
         group.post("abmelden") { request, context in
             context.sessions.clearSession()
-            return WebPages.redirect(to: "/anmelden?abgemeldet=1")
+            // From a decision link opened under someone else's account: the login comes back to the link.
+            guard let next = WebPages.safeLocalPath(context.form?["weiter"]) else {
+                return WebPages.redirect(to: "/anmelden?abgemeldet=1")
+            }
+            let query = next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"
+            return WebPages.redirect(to: "/anmelden?abgemeldet=1&weiter=\(query)")
         }
     }
 

@@ -228,19 +228,18 @@ struct RequestPages: Sendable {
             if let licence = form.text("licence") { body["licence"] = .string(licence) }
             if let url = form.text("portal_url") { body["portal_url"] = .string(url) }
         }
-        let text = pages.text(request)
         do {
+            // The API's words for this name its values (`approve`, ...); the page's name its choices.
+            guard body["decision"] != nil else {
+                throw APIProblem.validation(["decision": UserText("decision.missing_on_page")])
+            }
             let decision = try DecisionBody.read(JSONObject(fields: body, path: ""))
             let view = try await service.decide(
                 requestID: id, decision: decision.decision, branch: decision.branch, caller: caller, now: pages.now(),
                 expectedVersion: Self.version(form), logger: logger)
             return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=decided")
         } catch let failure {
-            guard let errors = Self.fieldErrors(failure, text: text) else { throw failure }
-            let view = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
-            return try show(
-                RequestPage(view, text: text, values: Self.values(of: form), errors: errors), request: request,
-                context: context, status: .unprocessableContent)
+            return try await showRefused(failure, id: id, form: form, caller: caller, request, context)
         }
     }
 
@@ -299,7 +298,7 @@ struct RequestPages: Sendable {
         }
     }
 
-    /// A command without a form of its own: on a field error the request page shows it.
+    /// A command without a form of its own: the request page shows its refusal (``showRefused``).
     private func command(
         _ request: Request, _ context: AppRequestContext, notice: String,
         _ run: (UUID, Caller, Int?, Logger) async throws -> RequestView
@@ -308,17 +307,37 @@ struct RequestPages: Sendable {
         let id = try requestID(context)
         let form = context.form ?? WebForm(fields: [])
         let logger = context.logger(for: caller)
-        let text = pages.text(request)
         do {
             let view = try await run(id, caller, Self.version(form), logger)
             return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=\(notice)")
         } catch let failure {
-            guard let errors = Self.fieldErrors(failure, text: text) else { throw failure }
-            let view = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
-            return try show(
-                RequestPage(view, text: text, values: Self.values(of: form), errors: errors), request: request,
-                context: context, status: .unprocessableContent)
+            return try await showRefused(failure, id: id, form: form, caller: caller, request, context)
         }
+    }
+
+    /// A command of the request page that was refused with field errors (422) or because the request
+    /// moved on (409: someone decided first, or the page was out of date): the request page as it is now,
+    /// with the message above it and what was typed kept, so the person sees who decided or decides
+    /// again on what is there. Any other failure is the error page's.
+    private func showRefused(
+        _ failure: any Error, id: UUID, form: WebForm, caller: Caller, _ request: Request,
+        _ context: AppRequestContext
+    ) async throws -> Response {
+        let text = pages.text(request)
+        let errors: [String: String]
+        let status: HTTPResponse.Status
+        if let conflict = failure as? ServiceError, conflict.code == .conflict {
+            (errors, status) = (["form": text(conflict.message)], .conflict)
+        } else if let fieldErrors = Self.fieldErrors(failure, text: text) {
+            (errors, status) = (fieldErrors, .unprocessableContent)
+        } else {
+            throw failure
+        }
+        let logger = context.logger(for: caller)
+        let view = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
+        return try show(
+            RequestPage(view, text: text, values: Self.values(of: form), errors: errors), request: request,
+            context: context, status: status)
     }
 
     // MARK: Reading forms

@@ -112,7 +112,7 @@ struct APIBadInputTests {
             response = try await Self.expectRefused(fixture, status: 409, type: "conflict") {
                 try await api.decide(id, as: "otto", ["decision": "approve"])
             }
-            #expect(response.json?["detail"]?.string?.contains("otto") == true)
+            #expect(response.json?["detail"]?.string?.contains("Sie haben über diesen Schritt bereits am ") == true)
 
             // Someone who may not see the request gets 404, recorded too.
             try await Self.expectRefused(fixture, status: 404, type: "not-found", auditDelta: 1) {

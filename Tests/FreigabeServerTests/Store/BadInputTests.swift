@@ -281,7 +281,7 @@ struct BadInputTests {
                 try await fixture.decide(request, by: People.otto, at: Clock.days(1))
             }
             #expect(twice?.engineCode == "already_decided")
-            #expect(twice?.message.german.contains("otto") == true)
+            #expect(twice?.message.german.contains("Sie haben über diesen Schritt bereits am ") == true)
             // A steward of Umwelt who also owns it decided the owner step: separation of duties keeps him
             // from the steward step; he too hears that he already decided.
             var ottoSteward = People.otto

@@ -53,6 +53,47 @@ struct WebActingPeopleTests {
         }
     }
 
+    /// paul has otto's request page open as his deputy; otto decides first. paul's decision changes nothing
+    /// and the request page as it is now names who decided, with paul's words kept in the form field.
+    @Test("a deputy who decides second sees the request page naming who decided first")
+    func deputyDecidingSecondSeesWhoDecided() async throws {
+        try await WebFixture.with { fixture, client in
+            let request = try await fixture.store.submittedRequest()
+            let logger = fixture.store.logger
+            _ = try await fixture.service.createDeputyship(
+                NewDeputyship(principal: nil, deputy: "paul", validFrom: Clock.start, validUntil: Clock.days(30)),
+                caller: People.otto, now: Clock.start, logger: logger)
+            let paul = Browser(client)
+            try await paul.login("paul")
+            let path = "/antraege/\(request.id.uuidString)"
+            let page = try await paul.get(path)
+            #expect(page.html.contains("Ihre Entscheidung"))
+            // Sent without a choice: the page's words, not the API's values.
+            let unchosen = try await paul.post(
+                path + "/entscheidung", [("version", try #require(page.hidden("version"))), ("text", "Hm")],
+                csrf: page.hidden("_csrf"))
+            #expect(unchosen.status == 422)
+            #expect(unchosen.html.contains("Bitte wählen Sie, wie Sie entscheiden."))
+            #expect(!unchosen.html.contains("approve, reject"))
+            _ = try await fixture.service.decide(
+                requestID: request.id, decision: .approve(comment: nil, licence: nil, portalURL: nil),
+                caller: People.otto, now: fixture.clock.now(), logger: logger)
+            let before = try await fixture.store.counts()
+            let late = try await paul.post(
+                path + "/entscheidung",
+                [
+                    ("version", try #require(page.hidden("version"))), ("decision", "reject"),
+                    ("text", "Zu grob aufgelöst"),
+                ], csrf: page.hidden("_csrf"))
+            #expect(late.status == 409)
+            #expect(late.html.contains("Über diesen Schritt hat bereits otto am "), "\(late.html.prefix(2000))")
+            #expect(
+                late.html.contains("beim Schritt „Freigabe durch das Data Stewardship der Domäne“"),
+                "the page as it is now")
+            #expect(try await fixture.store.counts() == before)
+        }
+    }
+
     @Test("an owner without a mail address in the real directory: the request page warns, others see no warning")
     func ownerWithoutMailIsWarnedOnThePage() async throws {
         let uid = try TestPeople.add("ohnepost", mailPrefix: nil)

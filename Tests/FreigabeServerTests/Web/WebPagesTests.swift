@@ -224,8 +224,8 @@ struct WebPagesTests {
                     ], csrf: view.hidden("_csrf"))
                 #expect(decided.status == 303, "\(approver): \(decided.html.prefix(400))")
                 if approver == "otto" {
-                    // The same form again (a second tab, a double click): the page was out of date, so
-                    // nothing happens and a 409 page says so.
+                    // The same form again (a second tab, a double click): nothing happens, and the request
+                    // page as it is now says that his decision is saved, with it in the timeline.
                     let again = try await browser.post(
                         requestPath + "/entscheidung",
                         [
@@ -233,7 +233,9 @@ struct WebPagesTests {
                             ("branch", try #require(view.hidden("branch"))), ("decision", "approve"),
                         ], csrf: view.hidden("_csrf"))
                     #expect(again.status == 409)
-                    #expect(again.html.contains("Jemand war schneller"))
+                    #expect(again.html.contains("Sie haben über diesen Schritt bereits am "))
+                    #expect(again.html.contains("Ihre Entscheidung ist gespeichert"))
+                    #expect(again.html.contains("In Ordnung (otto)"), "the request page, not a dead end")
                 }
                 let after = try await browser.get(requestPath)
                 #expect(after.html.contains("In Ordnung (\(approver))"))
@@ -1197,6 +1199,28 @@ struct DecisionLinkTests {
         }
     }
 
+    @Test("without passwords on link pages, a visit without a session gets the way to log in, not a dead button")
+    func linkWithoutPasswordAsksForLogin() async throws {
+        var settings = WebSettings()
+        settings.decisionLinkPassword = false
+        try await WebFixture.with(settings: settings) { fixture, client in
+            let (_, tokens) = try await Self.prepare(fixture)
+            let approve = try #require(tokens[.approve])
+            let phone = Browser(client)
+            let page = try await phone.get("/e/\(approve)")
+            #expect(page.status == 200)
+            #expect(!page.html.contains(#"action="/e/"#), "no form that could only fail")
+            #expect(page.html.contains("Bitte melden Sie sich an, um zu entscheiden"))
+            #expect(page.html.contains("/anmelden?weiter=/e/\(approve)"))
+            // Hostile: a POST as the old form sent it decides nothing (the page no longer has its token).
+            let before = try await fixture.store.counts()
+            #expect(page.hidden("_csrf") == nil)
+            let posted = try await phone.post("/e/\(approve)", [("password", "demo")], csrf: nil)
+            #expect(posted.status == 403)
+            #expect(try await fixture.store.counts() == before)
+        }
+    }
+
     @Test("hostile links: unknown, malformed, expired; another person's session; a rejection without reason")
     func hostileLinks() async throws {
         try await WebFixture.with { fixture, client in
@@ -1216,6 +1240,22 @@ struct DecisionLinkTests {
             #expect(foreign.html.contains("mit einem anderen Konto angemeldet"))
             let refused = try await paul.post("/e/\(reject)", [("text", "Nein")], csrf: foreign.hidden("_csrf"))
             #expect(refused.status == 403)
+            // Logging out from there leads to a login that comes back to the link, not to the start page.
+            let shared = Browser(client)
+            try await shared.login("paul")
+            let onShared = try await shared.get("/e/\(reject)")
+            #expect(onShared.html.contains(#"name="weiter" value="/e/\#(reject)""#))
+            let loggedOut = try await shared.post(
+                "/abmelden", [("weiter", "/e/\(reject)")], csrf: onShared.hidden("_csrf"))
+            #expect(loggedOut.location?.hasPrefix("/anmelden?abgemeldet=1&weiter=%2Fe%2F") == true)
+            let login = try await shared.get(try #require(loggedOut.location))
+            #expect(login.hidden("next") == "/e/\(reject)")
+            // Hostile: a logout that names another site goes to the plain login.
+            try await shared.login("paul")
+            let away = try await shared.get("/")
+            let elsewhere = try await shared.post(
+                "/abmelden", [("weiter", "//evil.example/e")], csrf: away.hidden("_csrf"))
+            #expect(elsewhere.location == "/anmelden?abgemeldet=1")
             // The bound person's session, but no reason.
             let otto = Browser(client)
             try await otto.login("otto")

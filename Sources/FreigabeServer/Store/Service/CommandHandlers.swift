@@ -15,6 +15,13 @@ protocol RequestCommandHandler: Sendable {
     /// Sends the command's event to the engine (changing `request.machine`, and `request.record` where the
     /// command changes the request's details) and returns the effects to write.
     func apply(to request: inout CommandInProgress) throws -> [Effect]
+    /// A conflict that says more than "the request changed" when the caller's page is out of date: asked
+    /// before the version check, so a double tap hears who decided, not only that something did.
+    func conflict(in request: CommandInProgress) -> ServiceError?
+}
+
+extension RequestCommandHandler {
+    func conflict(in request: CommandInProgress) -> ServiceError? { nil }
 }
 
 /// The request a command works on, as read, with what the engine needs to answer.
@@ -130,13 +137,17 @@ struct DecideCommand: RequestCommandHandler {
         var branch: String?
     }
 
+    /// The losers of a race (double click, a retry without a key, a colleague faster) are told who
+    /// decided and when: a conflict, not a refusal to record against the rightful approver.
+    func conflict(in request: CommandInProgress) -> ServiceError? {
+        request.machine.decisionAlreadyTaken(by: request.decider, at: request.now).map {
+            RequestService.alreadyDecided($0, asked: request.caller.uid)
+        }
+    }
+
     func apply(to request: inout CommandInProgress) throws -> [Effect] {
         let (decider, now) = (request.decider, request.now)
-        // The losers of a race (double click, a retry without a key, a colleague faster) are told who
-        // decided and when: a conflict, not a refusal to record against the rightful approver.
-        if let taken = request.machine.decisionAlreadyTaken(by: decider, at: now) {
-            throw RequestService.alreadyDecided(taken)
-        }
+        if let conflict = conflict(in: request) { throw conflict }
         var machine = request.machine
         let (branch, comment, approval, reason) = (branch, comment, approval, reason)
         let effects = try request.engine { () throws(WorkflowError) in

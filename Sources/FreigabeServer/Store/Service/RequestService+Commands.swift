@@ -311,6 +311,7 @@ extension RequestService {
             throw refusal(ServiceError.notFound(), state: state)
         }
         if let expectedVersion, expectedVersion != record.version {
+            if let conflict = handler.conflict(in: request) { throw conflict }
             throw ServiceError.conflict("request \(record.id) is at version \(record.version), not \(expectedVersion)")
         }
         do {
@@ -320,10 +321,12 @@ extension RequestService {
         }
     }
 
-    /// 409 for a decision on a step that was decided meanwhile.
-    static func alreadyDecided(_ decision: Decision) -> ServiceError {
+    /// 409 for a decision on a step that was decided meanwhile; `asked` hears "you" when it was theirs.
+    static func alreadyDecided(_ decision: Decision, asked: String) -> ServiceError {
         let message =
-            if let principal = decision.actingFor {
+            if decision.person == asked {
+                UserText("decision.already_decided_by_you", ["time": .time(decision.at)])
+            } else if let principal = decision.actingFor {
                 UserText(
                     "decision.already_decided_as_deputy",
                     ["person": .text(decision.person), "principal": .text(principal), "time": .time(decision.at)])
