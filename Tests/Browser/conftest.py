@@ -179,6 +179,7 @@ class Browser:
         - axe-core reports no violation,
         - screenshots at 320 and 1440 px into .local/screenshots/,
         - at 320 px nothing scrolls sideways (WCAG 1.4.10 reflow),
+        - no Swift value shown as text ("nil", "Optional("),
         - no error in the browser console (CSP refusals, missing files); `status_page` allows the one
           console line Chromium writes for an intended 4xx answer of the page itself;
         then, with `english`, the same again in English (the page is fetched again by GET with
@@ -220,6 +221,12 @@ class Browser:
         violation = self._axe(language)
         if violation:
             self.problems.append(violation)
+        # A Swift value printed as Swift prints it (Mustache rendered a missing optional as "nil" in every
+        # timeline entry and inbox row once): no page text says "nil" or "Optional(".
+        text = self.driver.find_element(By.TAG_NAME, "body").text
+        leaked = re.findall(r"(?:^|\W)(nil|Optional\()(?:\W|$)", text)
+        if leaked:
+            self.problems.append(f"{self.path()} ({language}): Swift values shown as text: {leaked}")
         for width in WIDTHS:
             keep = language == self.language or SCREENSHOTS_EN
             wide = self._screenshot(SCREENSHOTS / f"{label}-{width}.png" if keep else None, width)
