@@ -11,9 +11,17 @@ import WorkflowEngine
 /// markup or a header.
 struct MailComposer: Sendable {
     let renderer: PageRenderer
-    let workflows: WorkflowLibrary
+    /// The definitions requests are pinned to: from the files, or the stored text of a version whose file
+    /// was changed or removed while its requests are in flight (as the engine reads them).
+    let definitions: PinnedDefinitionCache
     /// Where people open Freigabe (``WebSettings/publicURL``): every mail links to the request's page.
     var publicURL: URL = WebSettings().publicURL
+
+    init(renderer: PageRenderer, workflows: WorkflowLibrary, publicURL: URL = WebSettings().publicURL) {
+        self.renderer = renderer
+        self.definitions = PinnedDefinitionCache(library: workflows)
+        self.publicURL = publicURL
+    }
 
     struct Composed: Sendable, Hashable {
         var subject: String
@@ -42,7 +50,7 @@ struct MailComposer: Sendable {
     ///     is headed by its branch's title when there are several (an escalation of a step whose open
     ///     branches the instance may each decide).
     func compose(
-        _ message: OutboxMessage, details: RequestDetails?, requester: String?, workflow: WorkflowPin?,
+        _ message: OutboxMessage, details: RequestDetails?, requester: String?, definition: WorkflowDefinition?,
         for person: MailPerson, deputyFor: String? = nil, links: [BranchLinks] = []
     ) throws(MissingTemplate) -> Composed {
         let catalog = renderer.catalog(for: person.language)
@@ -66,7 +74,7 @@ struct MailComposer: Sendable {
             }
         }
         values["step"] = message.step.map {
-            stepTitle($0, branch: message.branch, workflow: workflow, language: catalog.language)
+            stepTitle($0, branch: message.branch, definition: definition, language: catalog.language)
         }
         // A deadline is the midnight after its last day: the mail names that day, as the pages do (a
         // deadline ending Friday written as "Saturday, 00:00" reads as a day more). So is an access end
@@ -95,7 +103,7 @@ struct MailComposer: Sendable {
                 // Headed by its branch where the step's title does not name it already: several sets, or
                 // an escalation's one set left of several (the others were decided meanwhile).
                 if let step = message.step, links.count > 1 || (message.branch == nil && set.branch != step) {
-                    let part = branchTitle(step, branch: set.branch, workflow: workflow, language: catalog.language)
+                    let part = branchTitle(step, branch: set.branch, definition: definition, language: catalog.language)
                     entry["part"] = Placeholders.fill(catalog["mail.links.branch"] ?? "{branch}", ["branch": part])
                 }
                 return entry
@@ -120,21 +128,20 @@ struct MailComposer: Sendable {
     /// approve only when the approval needs nothing besides a comment (a publication's licence and portal
     /// address are entered on the request's page, which the link page is not), reject always, a question
     /// where the step allows one.
-    func linkActions(step: String, workflow: WorkflowPin?) -> [DecisionLinkAction] {
-        guard let workflow, let definition = workflows.entry(for: workflow)?.definition.step(step) else {
-            return [.approve, .reject]
-        }
-        return (definition.approvalRequires.isEmpty ? [.approve] : []) + [.reject]
-            + (definition.allowsRequestChanges ? [.requestChanges] : [])
+    func linkActions(step: String, definition: WorkflowDefinition?) -> [DecisionLinkAction] {
+        // Without the definition (it could not be read) only what every step accepts without details.
+        guard let step = definition?.step(step) else { return [.reject] }
+        return (step.approvalRequires.isEmpty ? [.approve] : []) + [.reject]
+            + (step.allowsRequestChanges ? [.requestChanges] : [])
     }
 
     /// The step's title in the workflow the request is pinned to, else its id; in a step of parallel
     /// branches with the branch's title ("Rechtliche Prüfung – Datenschutz"), so the DSB, the ISB and the
     /// governance office each read which part is theirs.
-    private func stepTitle(_ step: String, branch: String?, workflow: WorkflowPin?, language: String) -> String {
-        guard let workflow, let definition = workflows.entry(for: workflow)?.definition.step(step) else {
-            return step
-        }
+    private func stepTitle(
+        _ step: String, branch: String?, definition: WorkflowDefinition?, language: String
+    ) -> String {
+        guard let definition = definition?.step(step) else { return step }
         func words(_ text: LocalizedText) -> String { language == "en" ? text.en ?? text.de : text.de }
         guard let branch, branch != step, let part = definition.branches.first(where: { $0.id == branch }) else {
             return words(definition.title)
@@ -143,11 +150,10 @@ struct MailComposer: Sendable {
     }
 
     /// The branch's own title ("Datenschutz"), else its id: what heads its links in a mail with several.
-    private func branchTitle(_ step: String, branch: String, workflow: WorkflowPin?, language: String) -> String {
-        guard let workflow,
-            let part = workflows.entry(for: workflow)?.definition.step(step)?.branches
-                .first(where: { $0.id == branch })
-        else { return branch }
+    private func branchTitle(
+        _ step: String, branch: String, definition: WorkflowDefinition?, language: String
+    ) -> String {
+        guard let part = definition?.step(step)?.branches.first(where: { $0.id == branch }) else { return branch }
         return language == "en" ? part.title.en ?? part.title.de : part.title.de
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import SMTPClient
+import WorkflowEngine
 
 /// One round of sending: claim due mail rows, resolve and word each, send them all over one SMTP
 /// session, record per row what happened. The ``OutboxDispatcherService`` runs rounds; tests run them
@@ -226,7 +227,15 @@ struct OutboxDispatcher: Sendable {
             return Plan(row: row, topic: "?", problems: ["Inhalt nicht lesbar: \(error)"])
         }
         var plan = Plan(row: row, topic: message.topic.rawValue, requestID: message.requestID)
-        let definition = row.workflow.flatMap { composer.workflows.entry(for: $0)?.definition }
+        var definition: WorkflowDefinition?
+        do {
+            if let pin = row.workflow {
+                definition = try await composer.definitions.definition(for: pin, client: client, logger: logger)
+            }
+        } catch {
+            plan.temporaryProblem = "Workflow-Definition nicht lesbar: \(String(reflecting: error))"
+            return plan
+        }
         if let reason = row.standing?.moot(message, definition: definition) {
             plan.moot = reason
             return plan
@@ -283,7 +292,7 @@ struct OutboxDispatcher: Sendable {
                     do {
                         tokens = try await links.mint(
                             requestID: message.requestID, step: step, branches: linkBranches, uid: person.uid,
-                            actions: composer.linkActions(step: step, workflow: row.workflow), now: now,
+                            actions: composer.linkActions(step: step, definition: definition), now: now,
                             lifetime: linkLifetime)
                     } catch {
                         // The mail still goes, with the link to the request page; deciding there works.
@@ -292,7 +301,7 @@ struct OutboxDispatcher: Sendable {
                     }
                 }
                 let composed = try composer.compose(
-                    message, details: row.details, requester: requesterName, workflow: row.workflow,
+                    message, details: row.details, requester: requesterName, definition: definition,
                     for: person, deputyFor: deputyFor,
                     links: tokens)
                 let thread = try Self.threadID(request: message.requestID, host: settings.hostName)

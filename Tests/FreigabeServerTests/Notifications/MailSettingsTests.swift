@@ -148,7 +148,7 @@ struct MailSettingsTests {
     func everyTopicRenders() async throws {
         let composer = MailComposer(
             renderer: try await TestSupport.makeRenderer(), workflows: StoreTestSupport.workflows)
-        let pin = try #require(StoreTestSupport.workflows.current(for: .sharedData)).definition.pin
+        let pin = try #require(StoreTestSupport.workflows.current(for: .sharedData)).definition
         for topic in OutboxTopic.allCases where topic != .webhook {
             let message = OutboxMessage(
                 topic: topic, requestID: UUID(), requestNumber: "FG-2026-000042", datasetID: "baumkataster",
@@ -160,7 +160,7 @@ struct MailSettingsTests {
                 let person = MailPerson(
                     uid: "anna", displayName: "Anna <A>", mail: "a@stadt.example", language: language)
                 let mail = try composer.compose(
-                    message, details: RequestDetails(purpose: "Zweck & Ziel"), requester: "anna", workflow: pin,
+                    message, details: RequestDetails(purpose: "Zweck & Ziel"), requester: "anna", definition: pin,
                     for: person)
                 #expect(mail.subject.hasPrefix("FG-2026-000042"), "\(topic) \(language)")
                 #expect(!mail.subject.contains("{"), "\(topic) \(language): \(mail.subject)")
@@ -191,8 +191,8 @@ struct MailSettingsTests {
     func taskMailsStateEveryDetail() async throws {
         let composer = MailComposer(
             renderer: try await TestSupport.makeRenderer(), workflows: StoreTestSupport.workflows)
-        let openData = try #require(StoreTestSupport.workflows.current(for: .openData)).definition.pin
-        let sharedData = try #require(StoreTestSupport.workflows.current(for: .sharedData)).definition.pin
+        let openData = try #require(StoreTestSupport.workflows.current(for: .openData)).definition
+        let sharedData = try #require(StoreTestSupport.workflows.current(for: .sharedData)).definition
         // Friday 6 March 2026 + 5 working days: the deadline is the midnight that ends Friday 13 March.
         let deadline = try Date("2026-03-13T23:00:00Z", strategy: .iso8601)  // 14 March, 00:00 in Berlin
         let until = try Date("2026-06-30T22:00:00Z", strategy: .iso8601)  // 1 July, 00:00 in Berlin
@@ -217,7 +217,7 @@ struct MailSettingsTests {
         for topic in [OutboxTopic.requestDecision, .reminder, .escalated] {
             let mail = try composer.compose(
                 message(topic, step: "owner_review", kind: .sharedData), details: shared, requester: "anna",
-                workflow: sharedData, for: otto)
+                definition: sharedData, for: otto)
             for fact in [
                 "Antragsteller/in: anna", "Stadtwerke <GmbH> (", "Art. 6 Abs. 1 lit. e DSGVO", "30. Juni 2026",
                 "13. März 2026",
@@ -230,14 +230,14 @@ struct MailSettingsTests {
         let english = MailPerson(uid: "greta", displayName: "Greta", mail: "g@stadt.example", language: "en")
         let branchMail = try composer.compose(
             message(.requestDecision, step: "legal_review", branch: "exclusions_review", kind: .openData),
-            details: open, requester: "anna", workflow: openData, for: english)
+            details: open, requester: "anna", definition: openData, for: english)
         for fact in ["Requested by: anna", "Lieferant", "CSV", "aggregiert", "13 March 2026", " – "] {
             #expect(branchMail.text.contains(fact), "\(fact)\n\(branchMail.text)")
         }
         // The requester's own mails say what they asked for, not the details back.
         let granted = try composer.compose(
             message(.granted, step: "owner_review", kind: .sharedData), details: shared, requester: "anna",
-            workflow: sharedData, for: otto)
+            definition: sharedData, for: otto)
         #expect(granted.text.contains("Stadtklima") && !granted.text.contains("Stadtwerke"))
         #expect(granted.text.contains("Nutzung erlaubt bis: 30. Juni 2026 (einschließlich)"), "\(granted.text)")
     }
@@ -250,7 +250,7 @@ struct MailSettingsTests {
     func branchLinksAreHeaded() async throws {
         let composer = MailComposer(
             renderer: try await TestSupport.makeRenderer(), workflows: StoreTestSupport.jointReview)
-        let pin = try #require(StoreTestSupport.jointReview.current(for: .sharedData)).definition.pin
+        let pin = try #require(StoreTestSupport.jointReview.current(for: .sharedData)).definition
         var message = OutboxMessage(
             topic: .escalated, requestID: UUID(), requestNumber: "FG-2026-000042", datasetID: "baumkataster",
             datasetTitle: "Baumkataster", kind: .sharedData,
@@ -267,21 +267,21 @@ struct MailSettingsTests {
             let person = MailPerson(
                 uid: "greta", displayName: "Greta Graf", mail: "g@stadt.example", language: language)
             let mail = try composer.compose(
-                message, details: RequestDetails(purpose: "Zweck"), requester: "Anna Albers (anna)", workflow: pin,
+                message, details: RequestDetails(purpose: "Zweck"), requester: "Anna Albers (anna)", definition: pin,
                 for: person, links: sets)
             #expect(
                 mail.text.contains("  \(owner)\n  \(approve): http://127.0.0.1:8080/e/owner-approve\n"), "\(mail.text)")
             #expect(mail.text.contains("/e/steward-reject\n"))
             #expect(mail.html.contains(owner.replacingOccurrences(of: "'", with: "&#39;")), "\(mail.html)")
             let one = try composer.compose(
-                message, details: RequestDetails(purpose: "Zweck"), requester: "anna", workflow: pin, for: person,
+                message, details: RequestDetails(purpose: "Zweck"), requester: "anna", definition: pin, for: person,
                 links: [sets[0]])
             #expect(one.text.contains(owner), "one set left of two: still headed by its branch")
             var task = message
             task.topic = .requestDecision
             task.branch = "owner_part"
             let taskMail = try composer.compose(
-                task, details: RequestDetails(purpose: "Zweck"), requester: "anna", workflow: pin, for: person,
+                task, details: RequestDetails(purpose: "Zweck"), requester: "anna", definition: pin, for: person,
                 links: [sets[0]])
             #expect(!taskMail.text.contains(owner) && taskMail.text.contains("/e/owner-approve"))
         }
@@ -294,13 +294,13 @@ struct MailSettingsTests {
         let openData = try #require(StoreTestSupport.workflows.current(for: .openData)).definition
         let sharedData = try #require(StoreTestSupport.workflows.current(for: .sharedData)).definition
         #expect(!(try #require(openData.step("publication"))).approvalRequires.isEmpty)
-        #expect(composer.linkActions(step: "publication", workflow: openData.pin) == [.reject, .requestChanges])
+        #expect(composer.linkActions(step: "publication", definition: openData) == [.reject, .requestChanges])
         #expect(
-            composer.linkActions(step: "owner_review", workflow: sharedData.pin) == [
+            composer.linkActions(step: "owner_review", definition: sharedData) == [
                 .approve, .reject, .requestChanges,
             ])
         for step in openData.steps where step.approvalRequires.isEmpty {
-            #expect(composer.linkActions(step: step.id, workflow: openData.pin).first == .approve, "\(step.id)")
+            #expect(composer.linkActions(step: step.id, definition: openData).first == .approve, "\(step.id)")
         }
     }
 }

@@ -206,9 +206,11 @@ struct MailFixture: Sendable {
 
     /// A dispatcher on this database; `port` points it elsewhere (a closed port), jitter is fixed to none;
     /// `directory` stands in for the real one (a directory that fails for some people).
+    /// - Parameter workflows: the workflow files this dispatcher's instance has (another version than the
+    ///   requests', after an administrator changed them).
     func dispatcher(
         port: Int? = nil, settings: MailSettings? = nil, metrics: AppMetrics? = nil,
-        directory: (any MailDirectory)? = nil
+        directory: (any MailDirectory)? = nil, workflows: WorkflowLibrary? = nil
     ) throws
         -> OutboxDispatcher
     {
@@ -217,7 +219,7 @@ struct MailFixture: Sendable {
         settings.smtp.connectTimeout = .seconds(3)
         return try OutboxDispatcher(
             client: service.app, directory: directory ?? LDAPMailDirectory(directory: self.directory),
-            composer: composer,
+            composer: workflows.map { MailComposer(renderer: composer.renderer, workflows: $0) } ?? composer,
             settings: settings, metrics: metrics, logger: logger, random: { 0.5 })
     }
 

@@ -224,6 +224,43 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// The workflow file of a request in flight was changed (here: removed) by an administrator; its mails
+    /// still follow the version the request is pinned to, read from the database as the engine reads it:
+    /// the publication step's title, and no approve link (publishing needs the licence and the portal
+    /// address, which only the request's page asks for).
+    @Test("mails of a request whose workflow file changed follow its pinned version: step title and link actions")
+    func mailsFollowThePinnedWorkflow() async throws {
+        try await MailFixture.with { fixture in
+            let logger = fixture.logger
+            var request = try await fixture.service.service.createRequest(
+                NewRequest(
+                    kind: .openData, datasetID: "baumkataster",
+                    details: RequestDetails(
+                        purpose: "Open-Data-Portal", licence: "dl-de-zero-2.0", format: "CSV",
+                        openDataCheck: ServiceFixture.noConcerns),
+                    submit: true),
+                caller: People.anna, now: Clock.start, logger: logger)
+            request = try await fixture.service.decide(request, by: People.otto, at: Clock.start)
+            request = try await fixture.service.decide(request, by: People.stefan, at: Clock.start)
+            try #require(request.status.step == "publication", "\(request.status)")
+            try await fixture.service.admin.query(
+                "DELETE FROM outbox WHERE topic <> 'request_decision'", logger: logger)
+            let withoutTheFile = try StoreTestSupport.workflows(keeping: { $0 != "open-data.yaml" })
+            let pin = WorkflowPin(
+                id: request.workflow.id, version: request.workflow.version, contentHash: request.workflow.contentHash)
+            #expect(withoutTheFile.entry(for: pin) == nil)
+            _ = try await fixture.dispatcher(workflows: withoutTheFile).runRound(now: Date())
+            let rows = try await fixture.service.admin.query(
+                "SELECT DISTINCT action FROM decision_links WHERE uid = 'olga' ORDER BY action", logger: logger)
+            var actions: [String] = []
+            for try await action in rows.decode(String.self) { actions.append(action) }
+            #expect(actions == ["reject", "request_changes"])
+            let mails = try await MailSink.mails(host: fixture.host).filter { $0.to.contains { $0.contains("olga") } }
+            #expect(mails.count == 1)
+            #expect(mails.allSatisfy { $0.text.contains("Veröffentlichung durch die Open-Data-Koordination") })
+        }
+    }
+
     /// Approvers read on a phone whose request it is: the directory's name, not the uid alone. The name is
     /// the directory's, so whoever edits an entry writes into the mail: markup is escaped in the HTML
     /// part, CR/LF become spaces (no header, no forged line), and the requester's own mail carries the name
