@@ -84,17 +84,8 @@ extension RequestMachine {
     private func separationOfDuties(
         refuses authority: DecisionAuthority, in progress: StepProgress, event: RequestEvent
     ) -> WorkflowError? {
-        if authority.principal == snapshot.requester { return error(.requesterCannotDecide, event) }
-        let earlier = snapshot.decisions.filter { !$0.identities.isDisjoint(with: authority.identities) }
-        if earlier.contains(where: {
-            $0.branch != authority.branch && !$0.covers.contains(authority.branch) && $0.outcome != .revoked
-        }) {
-            return error(.alreadyDecidedAnotherStep, event)
-        }
-        let approvedHere = progress.approvals[authority.branch, default: []].contains {
-            !$0.identities.isDisjoint(with: authority.identities)
-        }
-        return approvedHere ? error(.alreadyApproved, event) : nil
+        snapshot.separationOfDuties(refuses: authority.identities, branch: authority.branch, in: progress)
+            .map { error($0, event) }
     }
 
     /// The steward step right after an owner step, when one person holds both roles in their own right and
@@ -176,5 +167,35 @@ extension RequestMachine {
         let couldHave =
             last.asEscalation ? decider.roles.contains(last.role) : decider.roles.contains(last.role) || asDeputy(last)
         return couldHave ? last : nil
+    }
+}
+
+extension RequestSnapshot {
+    /// Separation of duties: the reason the request's decisions keep whoever a decision would be
+    /// attributed to (`identities`: the person, and the principal they deputise for) from `branch` of the
+    /// step in review, or nil when they may. The requester's deputy is not the requester's hand; a person
+    /// who decided another step or branch (unless revoked, or covered by one decision) decides no other;
+    /// nobody approves the same branch twice.
+    func separationOfDuties(
+        refuses identities: Set<String>, branch: String, in progress: StepProgress
+    ) -> WorkflowError.Code? {
+        if identities.contains(requester) { return .requesterCannotDecide }
+        let earlier = decisions.filter { !$0.identities.isDisjoint(with: identities) }
+        if earlier.contains(where: { $0.branch != branch && !$0.covers.contains(branch) && $0.outcome != .revoked }) {
+            return .alreadyDecidedAnotherStep
+        }
+        let approvedHere = progress.approvals[branch, default: []].contains {
+            !$0.identities.isDisjoint(with: identities)
+        }
+        return approvedHere ? .alreadyApproved : nil
+    }
+
+    /// Whether separation of duties keeps `person` (deciding in their own right, or as the deputy of
+    /// `principal`) from `branch` of the step in review: who may be asked to decide it. A task mail to
+    /// someone the engine will refuse would lead to a link that can only fail.
+    public func separationOfDutiesRefuses(person: String, actingFor principal: String? = nil, branch: String) -> Bool {
+        guard case .inReview(let progress) = state else { return false }
+        let identities = Set([person] + (principal.map { [$0] } ?? []))
+        return separationOfDuties(refuses: identities, branch: branch, in: progress) != nil
     }
 }

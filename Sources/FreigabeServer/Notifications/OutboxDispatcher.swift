@@ -258,7 +258,7 @@ struct OutboxDispatcher: Sendable {
             message.recipients.contains(where: { $0.role == OutboxRecipient.requesterRole })
             ? nil : row.standing?.requester.lowercased()
         let people = resolved.people.filter { $0.uid.lowercased() != requester }
-        var recipients: [(person: MailPerson, deputyFor: String?)] = people.map { ($0, nil) }
+        var recipients: [(person: MailPerson, principal: MailPerson?)] = people.map { ($0, nil) }
         if message.topic.goesToDeputies {
             do {
                 recipients += try await deputies(of: people, at: row.createdAt, now: now, problems: &plan.problems)
@@ -278,7 +278,21 @@ struct OutboxDispatcher: Sendable {
         let linkBranches = message.linkBranches.filter { open?.contains($0) ?? true }
         if !message.linkBranches.isEmpty, linkBranches.isEmpty { message.mayDecide = false }
         let done = Set((row.deliveredTo + row.undeliverableTo).map { $0.lowercased() })
-        for (person, deputyFor) in recipients where !done.contains(person.uid.lowercased()) {
+        for (person, principal) in recipients where !done.contains(person.uid.lowercased()) {
+            // Nobody is asked to decide what the engine will not let them decide (separation of duties: an
+            // owner who is also DSB and approved the owner step); their links only for what they may.
+            // An escalation still tells such an instance that the step is overdue, without offering it.
+            var personal = message
+            var branches = linkBranches
+            if message.topic.asksToDecide, let snapshot = row.standing?.snapshot {
+                branches.removeAll {
+                    snapshot.separationOfDutiesRefuses(person: person.uid, actingFor: principal?.uid, branch: $0)
+                }
+                if branches.isEmpty, !linkBranches.isEmpty {
+                    guard message.topic == .escalated else { continue }
+                    personal.mayDecide = false
+                }
+            }
             guard let mail = person.mail else {
                 plan.problems.append("\(person.uid): keine Mailadresse im Verzeichnis")
                 logger.warning(
@@ -288,10 +302,10 @@ struct OutboxDispatcher: Sendable {
             }
             do {
                 var tokens: [BranchLinks] = []
-                if message.topic.carriesDecisionLinks(mayDecide: message.mayDecide), let step = message.step {
+                if personal.topic.carriesDecisionLinks(mayDecide: personal.mayDecide), let step = message.step {
                     do {
                         tokens = try await links.mint(
-                            requestID: message.requestID, step: step, branches: linkBranches, uid: person.uid,
+                            requestID: message.requestID, step: step, branches: branches, uid: person.uid,
                             actions: composer.linkActions(step: step, definition: definition), now: now,
                             lifetime: linkLifetime)
                     } catch {
@@ -301,9 +315,8 @@ struct OutboxDispatcher: Sendable {
                     }
                 }
                 let composed = try composer.compose(
-                    message, details: row.details, requester: requesterName, definition: definition,
-                    for: person, deputyFor: deputyFor,
-                    links: tokens)
+                    personal, details: row.details, requester: requesterName, definition: definition,
+                    for: person, deputyFor: principal?.displayName, links: tokens)
                 let thread = try Self.threadID(request: message.requestID, host: settings.hostName)
                 let mailMessage = try MailMessage(
                     messageID: try Self.messageID(row: row.id, uid: person.uid, host: settings.hostName),
@@ -342,18 +355,17 @@ struct OutboxDispatcher: Sendable {
     /// already among `people` gets one mail.
     private func deputies(
         of people: [MailPerson], at instant: Date, now: Date, problems: inout [String]
-    ) async throws -> [(person: MailPerson, deputyFor: String?)] {
+    ) async throws -> [(person: MailPerson, principal: MailPerson?)] {
         let pairs = try await OutboxStore.deputies(
             of: people.map(\.uid), at: instant, stillAt: now, client: client, logger: logger)
         var seen = Set(people.map { $0.uid.lowercased() })
-        var result: [(person: MailPerson, deputyFor: String?)] = []
+        var result: [(person: MailPerson, principal: MailPerson?)] = []
         for (deputy, principal) in pairs where seen.insert(deputy.lowercased()).inserted {
             guard let person = try await directory.person(uid: deputy) else {
                 problems.append("\(deputy) (Vertretung von \(principal)): nicht im Verzeichnis")
                 continue
             }
-            let name = people.first { $0.uid == principal }?.displayName ?? principal
-            result.append((person, name))
+            result.append((person, people.first { $0.uid == principal }))
         }
         return result
     }

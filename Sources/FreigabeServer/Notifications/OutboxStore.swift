@@ -32,8 +32,17 @@ struct RequestStanding: Sendable, Hashable {
     var stepEnteredAt: Date?
     /// Roles the step still waits for.
     var pendingRoles: [String]
+    /// The request as the engine holds it (nil when unreadable, e.g. written by a newer version): its
+    /// state and decisions, for which branches are still open and whom separation of duties keeps out.
+    var snapshot: RequestSnapshot?
+
     /// The engine's state of the step in review (nil in any other phase): which branches are still open.
-    var progress: StepProgress?
+    var progress: StepProgress? {
+        switch snapshot?.state {
+        case .inReview(let progress): progress
+        case .draft, .changesRequested, .granted, .published, .closed, nil: nil
+        }
+    }
 
     /// The branches of the message's step still open, by the engine's rule
     /// (``WorkflowDefinition/openBranches(of:)``); nil when that cannot be told here (another phase, or
@@ -132,7 +141,7 @@ enum OutboxStore {
                 RETURNING o.id, o.payload::text, o.attempts, o.delivered_to, o.undeliverable_to, o.created_at,
                     r.workflow_id, r.workflow_version, r.workflow_hash,
                     r.requester, r.phase, r.current_step, r.step_entered_at, r.pending_roles,
-                    (r.snapshot -> 'state')::text,
+                    r.snapshot::text,
                     \(unescaped: RequestDetails.selectList("r"))
                 """, logger: logger)
             var claimed: [ClaimedMail] = []
@@ -152,7 +161,7 @@ enum OutboxStore {
                 let step = try cells.next(String?.self)
                 let entered = try cells.next(Date?.self)
                 let pending = try cells.next([String]?.self)
-                let state = try cells.next(String?.self)
+                let snapshot = try cells.next(String?.self)
                 var pin: WorkflowPin?
                 if let workflowID, let version, let hash {
                     pin = WorkflowPin(id: workflowID, version: version, contentHash: hash)
@@ -162,7 +171,10 @@ enum OutboxStore {
                 if let requester, let phase {
                     standing = RequestStanding(
                         requester: requester, phase: phase, step: step, stepEnteredAt: entered,
-                        pendingRoles: pending ?? [], progress: state.flatMap(Self.progress(ofStoredState:)))
+                        pendingRoles: pending ?? [],
+                        // Unreadable (written by a newer version): the mail is judged by its step and role
+                        // alone, as before branches were checked, rather than not claimed at all.
+                        snapshot: snapshot.flatMap { try? StoredJSON.decode(RequestSnapshot.self, from: $0) })
                     details = try RequestDetails.decode(&cells)
                 }
                 claimed.append(
@@ -172,16 +184,6 @@ enum OutboxStore {
                         details: details, workflow: pin, standing: standing))
             }
             return claimed.sorted { $0.id < $1.id }
-        }
-    }
-
-    /// The step in review of a request's stored state (`snapshot -> 'state'`), nil in any other phase.
-    /// Unreadable (a state written by a newer version) is nil too: the mail is then judged by its step
-    /// and role alone, as before branches were checked, rather than not claimed at all.
-    static func progress(ofStoredState text: String) -> StepProgress? {
-        switch try? StoredJSON.decode(RequestState.self, from: text) {
-        case .inReview(let progress): progress
-        case .draft, .changesRequested, .granted, .published, .closed, nil: nil
         }
     }
 

@@ -224,6 +224,40 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// dora owns the dataset and is the only DSB: she approved the owner step, so separation of duties
+    /// keeps her from the DSB step. She gets no task mail and no link for it (the engine would refuse
+    /// them); the row is done, not failed.
+    @Test("nobody is asked to decide what separation of duties keeps from them: no task mail, no link")
+    func separationOfDutiesKeepsTaskMailsBack() async throws {
+        try await MailFixture.with { fixture in
+            let logger = fixture.logger
+            let dorasData = DatasetInput(
+                id: "doras-daten", title: "Doras Daten", description: "", domain: "umwelt", owner: "dora",
+                ownerGroup: nil, classification: .internal, personalData: .personal, protectionNeed: .normal,
+                licence: nil, highValue: false, formats: [])
+            try await Database.transaction(fixture.service.app, logger: logger) { connection in
+                _ = try await CatalogRepository.upsert(dorasData, on: connection, now: Clock.start, logger: logger)
+            }
+            let request = try await fixture.service.shared("doras-daten", legalBasis: "Art. 6 Abs. 1 lit. e DSGVO")
+            let owner = try await fixture.service.decide(request, by: People.dora, at: Clock.start)
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: logger)
+            let steward = try await fixture.service.decide(owner, by: People.stefan, at: Clock.start)
+            #expect(steward.status.waitingFor.contains("dsb"), "\(steward.status)")
+            _ = try await fixture.dispatcher().runRound(now: Date())
+            let links = try await fixture.service.admin.query(
+                "SELECT count(*)::int FROM decision_links WHERE uid = 'dora'", logger: logger
+            ).decode(Int.self).first(where: { _ in true })
+            #expect(links == 0)
+            let mails = try await MailSink.mails(host: fixture.host)
+            #expect(!mails.contains { $0.to.contains { $0.contains("dora") } }, "\(mails.map(\.to))")
+            let failed = try await fixture.service.admin.query(
+                "SELECT count(*)::int FROM outbox WHERE kind = 'mail' AND (failed_at IS NOT NULL OR sent_at IS NULL)",
+                logger: logger
+            ).decode(Int.self).first(where: { _ in true })
+            #expect(failed == 0)
+        }
+    }
+
     /// The workflow file of a request in flight was changed (here: removed) by an administrator; its mails
     /// still follow the version the request is pinned to, read from the database as the engine reads it:
     /// the publication step's title, and no approve link (publishing needs the licence and the portal

@@ -255,6 +255,16 @@ struct DeputyEscalationTests {
         #expect(asDeputy.capacity == .deputy(of: "dora", role: .dsb))
         _ = try machine.approve(by: ingo, at: Fixtures.t0)
         #expect(machine.decisions.last?.branch == "security_review" && machine.decisions.last?.actingFor == nil)
+        // Who may be asked (the mail's question) agrees with who may decide: ingo decided the security
+        // branch, so neither he nor anyone acting for him decides the privacy branch; dora still may.
+        let snapshot = machine.snapshot
+        #expect(snapshot.separationOfDutiesRefuses(person: "ingo", branch: "privacy_review"))
+        #expect(snapshot.separationOfDutiesRefuses(person: "paul", actingFor: "ingo", branch: "privacy_review"))
+        #expect(!snapshot.separationOfDutiesRefuses(person: "dora", branch: "privacy_review"))
+        #expect(
+            snapshot.separationOfDutiesRefuses(person: "dora", actingFor: snapshot.requester, branch: "privacy_review"))
+        let refused = machine.authority(of: ingo, at: Fixtures.t0, branch: "privacy_review")
+        #expect((try? refused.get()) == nil, "the engine refuses whom the question refuses")
     }
 
     /// An access period that ran out while the request was in review: the last approval would grant
