@@ -86,13 +86,19 @@ struct ConcurrencyAndInboxTests {
             }
             #expect(losers.count == 199)
             #expect(losers.allSatisfy { $0.code == .conflict }, "\(Set(losers.map(\.code)))")
-            // Whoever comes after the winner's commit is told who decided.
+            // Whoever comes after the winner's commit is told who decided; the winner, that it was them.
             let winner = try #require(winners.first?.decisions.last?.person)
+            let (winning, other) = winner == "dirk" ? (People.dirk, People.dora) : (People.dora, People.dirk)
             let late = await expectServiceError(.conflict) {
                 try await fixture.service.decide(
-                    requestID: waiting.id, decision: approve, caller: People.dirk, now: Clock.days(2), logger: logger)
+                    requestID: waiting.id, decision: approve, caller: other, now: Clock.days(2), logger: logger)
             }
             #expect(late?.message.german.contains(winner) == true)
+            let again = await expectServiceError(.conflict) {
+                try await fixture.service.decide(
+                    requestID: waiting.id, decision: approve, caller: winning, now: Clock.days(2), logger: logger)
+            }
+            #expect(again?.message.german.contains("Sie haben über diesen Schritt bereits am ") == true)
             let rows = try await fixture.admin.query(
                 "SELECT count(*) FROM decisions WHERE request_id = \(waiting.id) AND step = 'privacy_review'",
                 logger: logger)
