@@ -894,6 +894,33 @@ struct OutboxDispatcherTests {
         }
     }
 
+    @Test("a mail row of a topic a newer release added is left to it: not attempted, not failed, still due")
+    func unknownTopicIsLeftToANewerRelease() async throws {
+        try await MailFixture.with { fixture in
+            let request = try await fixture.service.shared("baumkataster")
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: fixture.logger)
+            let start = Date()
+            let message = fixture.message(.submitted, about: request, to: [MailFixture.person("anna")])
+            try await fixture.enqueue(message, at: start)
+            let future = try await fixture.enqueue(message, at: start)
+            // As a newer release writes it during a rolling update: a topic this one cannot word.
+            try await fixture.service.admin.query(
+                """
+                UPDATE outbox SET topic = 'future_topic', payload = jsonb_set(payload, '{topic}', '"future_topic"')
+                WHERE id = \(future)
+                """, logger: fixture.logger)
+            let dispatcher = try fixture.dispatcher()
+            #expect(try await dispatcher.runRound(now: start) == .init(claimed: 1, sent: 1))
+            #expect(try await dispatcher.runRound(now: start.addingTimeInterval(3600)) == .init())
+            let row = try #require(try await fixture.rows().first { $0.id == future })
+            #expect(row.topic == "future_topic" && row.attempts == 0 && row.lastError == nil)
+            #expect(row.sentAt == nil && row.failedAt == nil)
+            #expect(abs(row.availableAt.timeIntervalSince(start)) < 0.01, "due at once for an instance that knows it")
+            // Nor does it wake this dispatcher every moment for a claim that leaves it alone.
+            #expect(try await OutboxStore.nextDue(client: fixture.service.app, logger: fixture.logger) == nil)
+        }
+    }
+
     @Test("CR/LF and markup in purpose, reason and title neither add headers nor markup")
     func hostileText() async throws {
         try await MailFixture.with { fixture in

@@ -36,6 +36,11 @@ public enum OutboxTopic: String, Sendable, Hashable, Codable, CaseIterable {
     case accessExpiring = "access_expiring"
     case accessExpired = "access_expired"
     case webhook
+
+    /// The topics of `mail` rows this release can word; the dispatcher claims only these. A row of a
+    /// topic a newer release added (a rolling update runs both) waits, unattempted and due, for an
+    /// instance that knows it, instead of being failed here as unreadable.
+    static let mailTopics: [String] = allCases.filter { $0 != .webhook }.map(\.rawValue)
 }
 
 /// `audit_events.event`: the engine's transition records and the server's own events.
