@@ -13,6 +13,11 @@ enum TimerKind: String, Sendable, Hashable, Codable, CaseIterable {
     case newOwner = "new_owner"
     case newStewards = "new_stewards"
 
+    /// The kinds this release fires; the timer round claims only these. A timer of a kind a newer
+    /// release added (a rolling update runs both) is left to an instance that knows it, its attempts
+    /// and back-off untouched, instead of failing here with a back-off of up to an hour.
+    static let known: [String] = allCases.map(\.rawValue)
+
     /// The role whose new holders a `new_owner` or `new_stewards` timer tells of the waiting step.
     var handedOverRole: Role? {
         switch self {
