@@ -53,6 +53,8 @@ public func buildApplication(
     var requests: RequestService?
     var sessions: PostgresSessionDriver?
     if let database = configuration.database {
+        // Also for settings not read by ``AppConfiguration/init(reader:)`` (tests, embedders).
+        try configuration.checkDatabasePool()
         if let risk = database.networkPathRisk {
             logger.warning(
                 "The database connection is not protected on the network: use db.tls=verify_full",

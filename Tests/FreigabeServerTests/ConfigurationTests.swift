@@ -227,6 +227,49 @@ struct ConfigurationTests {
         #expect(error?.description.contains("/nonexistent/freigabe.yaml") == true)
     }
 
+    /// Each `LISTEN` holds a pooled connection for as long as the server runs: a pool of one (two
+    /// with both listeners) left every call waiting for a connection, answering 503, and `/ready`
+    /// reporting the database unreachable, until someone read the settings.
+    @Test("db.max_connections must leave two connections besides those LISTEN holds; too few stop the start")
+    func databasePoolLeavesRoomBesidesTheListeners() async throws {
+        func configuration(_ environment: [String: String]) async throws -> AppConfiguration {
+            try AppConfiguration(reader: try await ConfigurationSources.reader(environment: environment))
+        }
+        let database = ["FREIGABE_DB_HOST": "127.0.0.1"]
+        let webhooks = [
+            "FREIGABE_WEBHOOKS_SUBSCRIPTIONS": "portal", "FREIGABE_WEBHOOKS_PORTAL_URL": "https://93.184.216.34/hooks",
+            "FREIGABE_WEBHOOKS_PORTAL_SECRET": WebhookTestSupport.text(of: WebhookTestSupport.secret),
+        ]
+        let mail = [
+            "FREIGABE_SMTP_HOST": "127.0.0.1", "FREIGABE_MAIL_FROM": "freigabe@stadt.example",
+            "FREIGABE_MAIL_HOST_NAME": "freigabe.stadt.example", "FREIGABE_LDAP_URL": "ldap://127.0.0.1:389",
+            "FREIGABE_LDAP_BASE_DN": "dc=stadt,dc=example",
+        ]
+        let cases: [(environment: [String: String], listeners: Int, listening: String)] = [
+            (database, 0, ""),
+            (database.merging(webhooks) { $1 }, 1, "eine hält dauerhaft LISTEN für die Webhooks, "),
+            (database.merging(mail) { $1 }, 1, "eine hält dauerhaft LISTEN für den Mailversand, "),
+            (
+                database.merging(mail) { $1 }.merging(webhooks) { $1 }, 2,
+                "je eine hält dauerhaft LISTEN für den Mailversand und die Webhooks, "
+            ),
+        ]
+        for (environment, listeners, listening) in cases {
+            let enough = listeners + 2
+            var sized = environment
+            sized["FREIGABE_DB_MAX_CONNECTIONS"] = String(enough)
+            let accepted = try await configuration(sized)
+            #expect(accepted.databaseListeners == listeners && accepted.database?.maxConnections == enough)
+            sized["FREIGABE_DB_MAX_CONNECTIONS"] = String(enough - 1)
+            let error = await #expect(throws: ConfigurationError.self) { try await configuration(sized) }
+            #expect(error?.code == .invalidValue && error?.key == "db.max_connections")
+            let expected =
+                "„db.max_connections“ (Umgebungsvariable FREIGABE_DB_MAX_CONNECTIONS) ist \(enough - 1), nötig sind "
+                + "mindestens \(enough) Verbindungen: \(listening)dazu zwei für Seiten, API und Hintergrundarbeit."
+            #expect(error?.description == expected)
+        }
+    }
+
     @Test func buildApplicationRejectsInvalidSettings() async throws {
         let reader = try await ConfigurationSources.reader(environment: ["FREIGABE_HTTP_PORT": "99999"])
         await #expect(throws: ConfigurationError.self) { try await buildApplication(reader: reader) }

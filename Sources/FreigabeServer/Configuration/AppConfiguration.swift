@@ -149,7 +149,38 @@ public struct AppConfiguration: Sendable, Equatable {
         if let migrate = try values.parsed(Key.migrateOnStart, expected: "true, false", parse: DirectorySettings.bool) {
             configuration.migrateOnStart = migrate
         }
+        try configuration.checkDatabasePool()
         self = configuration
+    }
+
+    /// The pool's connections held for as long as the server runs, each by one `LISTEN freigabe_outbox`:
+    /// the mail dispatcher's (SMTP and a directory configured) and the webhook dispatcher's (with
+    /// subscriptions).
+    var databaseListeners: Int {
+        (mail != nil && directory != nil ? 1 : 0) + (webhooks.subscriptions.isEmpty ? 0 : 1)
+    }
+
+    /// The smallest `db.max_connections` that leaves the listeners' connections and two more: one for the
+    /// pages and the API, one for the background rounds (timers, mail, webhooks, sealing).
+    var minimumDatabaseConnections: Int { databaseListeners + 2 }
+
+    /// Refuses a pool the listeners would leave (all but) empty: every call would wait for a connection
+    /// and answer 503, and `/ready` report the database unreachable, for as long as the server runs.
+    func checkDatabasePool() throws(ConfigurationError) {
+        guard let database, database.maxConnections < minimumDatabaseConnections else { return }
+        let key = "db.max_connections"
+        let listening = [
+            mail != nil && directory != nil ? "den Mailversand" : nil,
+            webhooks.subscriptions.isEmpty ? nil : "die Webhooks",
+        ].compactMap { $0 }
+        let each = listening.count == 1 ? "eine" : "je eine"
+        let held =
+            listening.isEmpty ? "" : "\(each) hält dauerhaft LISTEN für \(listening.joined(separator: " und ")), "
+        throw ConfigurationError(
+            code: .invalidValue, key: key,
+            description: "„\(key)“ (Umgebungsvariable \(SettingValues.environmentName(for: key))) ist "
+                + "\(database.maxConnections), nötig sind mindestens \(minimumDatabaseConnections) Verbindungen: "
+                + held + "dazu zwei für Seiten, API und Hintergrundarbeit.")
     }
 
     private static func port(_ text: String) -> Int? {

@@ -6,9 +6,24 @@ import Synchronization
 /// rows) on one of the pool's connections, held while the dispatcher runs and taken again when it
 /// breaks; every notification rings the dispatcher's doorbell. Used by the mail and the webhook
 /// dispatcher.
+///
+/// A connection dropped without a word (a firewall's idle timeout, a failover) would never end the
+/// wait for notifications: TCP notices a dead peer only when something is sent. So the listener asks
+/// the connection every ``livenessInterval``; no answer within ``livenessDeadline`` closes it, which
+/// ends the listening and takes the reconnect path (a warning, polling meanwhile).
 struct OutboxListener: Sendable {
     let client: PostgresClient
     let logger: Logger
+    var livenessInterval: Duration = .seconds(60)
+    var livenessDeadline: Duration = .seconds(10)
+
+    /// The statement of the liveness check; its comment names it in `pg_stat_activity`.
+    static let livenessCheck = "SELECT 1 /* freigabe_outbox listener */"
+
+    /// The listening connection did not answer the liveness check in time, or failed it.
+    struct NoAnswer: Error, CustomStringConvertible {
+        var description: String
+    }
 
     func listen(ringing doorbell: Doorbell) async {
         // While the database is down every attempt fails at once: wait longer each time (up to 30 s,
@@ -22,7 +37,18 @@ struct OutboxListener: Sendable {
                         listening.withLock { $0 = true }
                         // Rows written while nobody listened (start, reconnect) are due now.
                         doorbell.ring()
-                        for try await _ in notifications { doorbell.ring() }
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            let closing = ClosingFlag()
+                            group.addTask { try await self.checkLiveness(of: connection, closing: closing) }
+                            do {
+                                for try await _ in notifications { doorbell.ring() }
+                            } catch  where closing.isSet {
+                                // The check is closing the connection: it goes back to the pool only once
+                                // closed, so that nobody is handed it meanwhile; the check's error says why.
+                                try await group.next()
+                            }
+                            group.cancelAll()
+                        }
                     }
                 }
             } catch {
@@ -40,4 +66,37 @@ struct OutboxListener: Sendable {
             try? await Task.sleep(for: .seconds(min(1 << min(failures, 5), 30)))
         }
     }
+
+    /// Asks `connection` every ``livenessInterval`` until it fails to answer within ``livenessDeadline``;
+    /// then closes it (which ends the wait for notifications, and the statement if it still waits:
+    /// PostgresNIO's queries do not react to cancellation) and throws ``NoAnswer``.
+    private func checkLiveness(of connection: PostgresConnection, closing: ClosingFlag) async throws {
+        let logger = self.logger
+        while true {
+            try await Task.sleep(for: livenessInterval)
+            let outcome = await withTimeout(livenessDeadline) {
+                for try await _ in try await connection.query(
+                    PostgresQuery(unsafeSQL: Self.livenessCheck), logger: logger)
+                {}
+            }
+            try Task.checkCancellation()
+            guard case .failure(let error) = outcome else { continue }
+            closing.set()
+            // Closed before the pool gets it back, so that nobody else is handed it. Bounded, as nothing here
+            // may wait for a peer that is gone: with TLS, NIOSSL waits up to 5 s for its close_notify.
+            _ = await withTimeout(.seconds(10)) { try await connection.close() }
+            if error is TimeoutError {
+                throw NoAnswer(description: "the listening connection did not answer within \(livenessDeadline)")
+            }
+            throw NoAnswer(
+                description: "the listening connection failed its liveness check: \(String(reflecting: error))")
+        }
+    }
+}
+
+/// Set by the liveness check before it closes the listening connection.
+private final class ClosingFlag: Sendable {
+    private let state = Mutex(false)
+    func set() { state.withLock { $0 = true } }
+    var isSet: Bool { state.withLock { $0 } }
 }

@@ -120,7 +120,9 @@ enum OutboxStore {
     /// Claims up to `limit` due mail rows: `FOR UPDATE SKIP LOCKED`, so instances claiming at once get
     /// different rows, and the claim is a lease (`available_at` moved to `now + lease`, a fresh
     /// `claim_token`), so the SMTP session runs outside any transaction and nobody else takes the rows
-    /// meanwhile. A dispatcher that dies leaves its rows to whoever claims after the lease.
+    /// meanwhile. A dispatcher that dies leaves its rows to whoever claims after the lease. Only rows of
+    /// the topics this release words (``OutboxTopic/mailTopics``): during a rolling update a newer
+    /// release's topic is left to its instances, neither attempted nor failed here.
     static func claim(
         client: PostgresClient, now: Date, limit: Int, lease: Duration, token: UUID, logger: Logger
     ) async throws -> [ClaimedMail] {
@@ -131,6 +133,7 @@ enum OutboxStore {
                 WITH due AS (
                     SELECT id, request_id FROM outbox
                     WHERE kind = 'mail' AND sent_at IS NULL AND failed_at IS NULL AND available_at <= \(now)
+                        AND topic = ANY(\(OutboxTopic.mailTopics)::text[])
                     ORDER BY available_at, id
                     LIMIT \(limit)
                     FOR UPDATE SKIP LOCKED
@@ -241,13 +244,15 @@ enum OutboxStore {
         }
     }
 
-    /// When the next pending mail row is due (nil: none is pending).
+    /// When the next pending mail row this release can send is due (nil: none is pending); a newer
+    /// release's row must not wake the dispatcher every moment for a claim that leaves it alone.
     static func nextDue(client: PostgresClient, logger: Logger) async throws -> Date? {
         try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
             let rows = try await connection.query(
                 """
                 SELECT min(available_at) FROM outbox
                 WHERE kind = 'mail' AND sent_at IS NULL AND failed_at IS NULL
+                    AND topic = ANY(\(OutboxTopic.mailTopics)::text[])
                 """, logger: logger)
             return try await rows.decode(Date?.self).first(where: { _ in true }) ?? nil
         }

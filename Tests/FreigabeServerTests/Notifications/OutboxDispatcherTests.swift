@@ -965,6 +965,33 @@ struct OutboxDispatcherTests {
         }
     }
 
+    @Test("a mail row of a topic a newer release added is left to it: not attempted, not failed, still due")
+    func unknownTopicIsLeftToANewerRelease() async throws {
+        try await MailFixture.with { fixture in
+            let request = try await fixture.service.shared("baumkataster")
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: fixture.logger)
+            let start = Date()
+            let message = fixture.message(.submitted, about: request, to: [MailFixture.person("anna")])
+            try await fixture.enqueue(message, at: start)
+            let future = try await fixture.enqueue(message, at: start)
+            // As a newer release writes it during a rolling update: a topic this one cannot word.
+            try await fixture.service.admin.query(
+                """
+                UPDATE outbox SET topic = 'future_topic', payload = jsonb_set(payload, '{topic}', '"future_topic"')
+                WHERE id = \(future)
+                """, logger: fixture.logger)
+            let dispatcher = try fixture.dispatcher()
+            #expect(try await dispatcher.runRound(now: start) == .init(claimed: 1, sent: 1))
+            #expect(try await dispatcher.runRound(now: start.addingTimeInterval(3600)) == .init())
+            let row = try #require(try await fixture.rows().first { $0.id == future })
+            #expect(row.topic == "future_topic" && row.attempts == 0 && row.lastError == nil)
+            #expect(row.sentAt == nil && row.failedAt == nil)
+            #expect(abs(row.availableAt.timeIntervalSince(start)) < 0.01, "due at once for an instance that knows it")
+            // Nor does it wake this dispatcher every moment for a claim that leaves it alone.
+            #expect(try await OutboxStore.nextDue(client: fixture.service.app, logger: fixture.logger) == nil)
+        }
+    }
+
     @Test("CR/LF and markup in purpose, reason and title neither add headers nor markup")
     func hostileText() async throws {
         try await MailFixture.with { fixture in
@@ -1059,6 +1086,67 @@ struct OutboxListenerFaultTests {
             #expect(mails.count == 2)
         }
     }
+
+    /// A firewall that drops an idle connection without a word, or a failover, leaves the socket open
+    /// with nobody answering on it: a stopped backend (SIGSTOP) is exactly that. Without a liveness
+    /// check the listener waited on it forever, without a warning, and mail waited for the poll.
+    @Test("the listening connection falls silent: the liveness check closes it, warns, and listens again", .runsAlone)
+    func silentListenerIsReplaced() async throws {
+        try await MailFixture.with { fixture in
+            let lines = JSONLogTests.Lines()
+            let logger = Logger(label: "freigabe") { label in
+                JSONLogHandler(label: label) { line in lines.all.withLock { $0.append(line) } }
+            }
+            let listener = OutboxListener(
+                client: fixture.service.app, logger: logger, livenessInterval: .milliseconds(500),
+                livenessDeadline: .seconds(1))
+            let doorbell = Doorbell()
+            let running = Task { await listener.listen(ringing: doorbell) }
+            let silent = try await Self.listeningBackend(fixture, besides: 0)
+            // The tests run on the database's machine as root or as its owner, so they may stop it.
+            #expect(kill(silent, SIGSTOP) == 0)
+            defer { kill(silent, SIGCONT) }
+            let replacement = try await Self.listeningBackend(fixture, besides: silent)
+            #expect(replacement != silent)
+            let warnings = lines.all.withLock { $0 }.filter {
+                $0.contains("Listening for new outbox rows failed; polling until it is back")
+            }
+            #expect(warnings.count == 1 && warnings.first?.contains("did not answer within") == true, "\(warnings)")
+            // Listening again: the reconnect rang once, and a notification rings at once.
+            await doorbell.wait(atMost: .seconds(5))
+            try await Database.transaction(fixture.service.app, logger: fixture.logger) { connection in
+                try await connection.query("NOTIFY freigabe_outbox", logger: fixture.logger)
+            }
+            let started = ContinuousClock.now
+            await doorbell.wait(atMost: .seconds(10))
+            #expect(ContinuousClock.now - started < .seconds(3))
+            running.cancel()
+            await running.value
+        }
+    }
+
+    /// The backend listening for outbox rows other than `besides`, as soon as there is one (20 s at most).
+    static func listeningBackend(_ fixture: MailFixture, besides other: Int32) async throws -> Int32 {
+        for _ in 0..<200 {
+            // As the application role: only its own sessions' statements are shown to it. Through
+            // Database.transaction, which takes another connection when the pool hands out the one the
+            // listener closed.
+            let pid = try await Database.transaction(fixture.service.app, logger: fixture.logger) { connection in
+                let rows = try await connection.query(
+                    """
+                    SELECT pid FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> \(other)
+                        AND (query ILIKE 'LISTEN%' OR query = \(OutboxListener.livenessCheck))
+                    """, logger: fixture.logger)
+                return try await rows.decode(Int32.self).first(where: { _ in true })
+            }
+            if let pid { return pid }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ListenerNotFound()
+    }
+
+    struct ListenerNotFound: Error {}
 }
 
 extension MailFixture {

@@ -136,6 +136,46 @@ struct WebhookDeliveryTests {
         }
     }
 
+    @Test("a delivery of an event type a newer release added is left to it: not attempted, not failed, still due")
+    func unknownEventIsLeftToANewerRelease() async throws {
+        try await ServiceFixture.with { fixture in
+            try await WebhookReceiver.run({ _, _ in .init(status: 200) }) { port, receiver in
+                let dispatcher = try await WebhookTestSupport.dispatcher(
+                    fixture, WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook", events: nil))
+                _ = try await fixture.submittedRequest()
+                // As a newer release writes it during a rolling update: an event type this one cannot send.
+                try await fixture.admin.query(
+                    """
+                    UPDATE outbox SET payload = jsonb_set(payload, '{event}', '"request.future_event"')
+                    WHERE kind = 'webhook' AND payload->>'event' = 'request.step_assigned'
+                    """, logger: fixture.logger)
+                let start = Date()
+                let first = try await dispatcher.runRound(now: start)
+                #expect(first.fannedOut == 2 && first.claimed == 1 && first.delivered == 1 && first.failed == 0)
+                #expect(try await dispatcher.runRound(now: start.addingTimeInterval(3600)).claimed == 0)
+                #expect(receiver.requests.count == 1)
+                #expect(
+                    try await WebhookTestSupport.deliveries(fixture).sorted { $0.event < $1.event } == [
+                        .init(
+                            subscription: "portal", event: "request.future_event", attempts: 0, delivered: false,
+                            failed: false, status: nil, error: nil),
+                        .init(
+                            subscription: "portal", event: "request.submitted", attempts: 1, delivered: true,
+                            failed: false, status: 200, error: nil),
+                    ])
+                let due = try await fixture.admin.query(
+                    "SELECT available_at <= \(start) FROM webhook_deliveries WHERE event = 'request.future_event'",
+                    logger: fixture.logger)
+                #expect(try await due.decode(Bool.self).first(where: { _ in true }) == true)
+                // Nor does it wake this dispatcher every moment for a claim that leaves it alone.
+                #expect(
+                    try await WebhookStore.nextDue(
+                        subscriptions: ["portal"], client: fixture.app, logger: fixture.logger)
+                        == nil)
+            }
+        }
+    }
+
     @Test("a receiver that hangs: the attempt ends at the timeout and is retried", .runsAlone)
     func hangingReceiver() async throws {
         try await ServiceFixture.with { fixture in

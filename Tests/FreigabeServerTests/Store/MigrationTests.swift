@@ -31,6 +31,34 @@ struct MigrationTests {
         }
     }
 
+    /// `freigabe serve` with the database down or a wrong password: the operator reads where the
+    /// database is and why it could not be reached, as `freigabe migrate` says it, not
+    /// `unavailable: general.database_unavailable` after the migration's 30 s pool wait.
+    @Test("the migration at start names host:port and the cause: a refused connection, a wrong password (28P01)")
+    func startNamesPlaceAndCause() async throws {
+        let settings = try DatabaseSettings(environment: try StoreTestSupport.environment())
+        let short = DatabaseSettings.Timeouts(transaction: .seconds(5), poolWait: .seconds(1))
+        var wrongPassword = settings
+        wrongPassword.adminPassword = "falsches-passwort"
+        let refused = await #expect(throws: DatabaseStartup.Failure.self) {
+            try await DatabaseStartup.migrate(wrongPassword, logger: logger, timeouts: short)
+        }
+        let words = refused?.description ?? ""
+        let place = "Migration fehlgeschlagen: Datenbank nicht erreichbar (\(settings.host):\(settings.port), "
+        #expect(words.hasPrefix(place), "\(words)")
+        #expect(words.contains("password authentication failed") && words.contains("28P01"), "\(words)")
+        #expect(!words.contains("falsches-passwort"), "\(words)")
+        var away = settings
+        away.port = try await closedPort()
+        let down = await #expect(throws: DatabaseStartup.Failure.self) {
+            try await DatabaseStartup.migrate(away, logger: logger, timeouts: short)
+        }
+        let text = down?.description ?? ""
+        #expect(
+            text.hasPrefix("Migration fehlgeschlagen: Datenbank nicht erreichbar (127.0.0.1:\(away.port), "), "\(text)")
+        #expect(text.contains("refused") && !text.contains("general.database_unavailable"), "\(text)")
+    }
+
     @Test("after a newer release migrated the database, an older one's migrate leaves its grants alone")
     func newerReleaseKeepsItsGrants() async throws {
         try await TestDatabase.with(migrated: true) { database in

@@ -115,8 +115,14 @@ enum WebhookStore {
         }
     }
 
+    /// The event types this release can send (``WebhookEventType``). A delivery of a type a newer
+    /// release added (a rolling update runs both) is claimed only by an instance that knows it: here it
+    /// stays due, neither attempted nor failed as unreadable.
+    static let knownEvents: [String] = WebhookEventType.allCases.map(\.rawValue)
+
     /// Claims up to `limit` due deliveries of the enabled, configured subscriptions under a lease (as
-    /// ``OutboxStore/claim(client:now:limit:lease:token:logger:)`` does for mail).
+    /// ``OutboxStore/claim(client:now:limit:lease:token:logger:)`` does for mail). Only deliveries of
+    /// the ``knownEvents``.
     static func claim(
         subscriptions names: [String], now: Date, limit: Int, lease: Duration, token: UUID, client: PostgresClient,
         logger: Logger
@@ -131,6 +137,7 @@ enum WebhookStore {
                         JOIN outbox e ON e.id = d.outbox_id
                     WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.available_at <= \(now)
                         AND s.disabled_at IS NULL AND d.subscription = ANY(\(names)::text[])
+                        AND d.event = ANY(\(knownEvents)::text[])
                         -- Only what happened since the subscription got its address (as the fan-out):
                         -- an event meant for a former receiver never goes to the new one.
                         AND e.created_at >= s.created_at
@@ -198,7 +205,7 @@ enum WebhookStore {
                 SELECT min(d.available_at) FROM webhook_deliveries d
                 JOIN webhook_subscriptions s ON s.name = d.subscription
                 WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND s.disabled_at IS NULL
-                    AND d.subscription = ANY(\(names)::text[])
+                    AND d.subscription = ANY(\(names)::text[]) AND d.event = ANY(\(knownEvents)::text[])
                 """, logger: logger)
             return try await rows.decode(Date?.self).first(where: { _ in true }) ?? nil
         }

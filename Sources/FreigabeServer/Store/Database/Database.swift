@@ -188,8 +188,11 @@ enum Database {
         if scope == .singleStatement { return try await body(connection) }
         do {
             try await statement("BEGIN", on: connection, logger: logger)
-        } catch let error as PSQLError where error.code == .serverClosedConnection || connection.isClosed {
-            // The server had ended the session before our BEGIN: nothing happened, another lease may do.
+        } catch let error as PSQLError
+            where error.code == .serverClosedConnection || error.code == .clientClosedConnection || connection.isClosed
+        {
+            // The server had ended the session before our BEGIN, or we were closing it (a deadline, a
+            // listener that went silent) when the pool handed it out: nothing happened, another lease may do.
             throw ClosedBeforeBegin()
         }
         let result: Result

@@ -63,14 +63,15 @@ public enum Migrator {
     ///   - appRole: the application's database role (e.g. `freigabe_app`), or nil to skip the grants.
     ///   - migrations: for tests; the program's migrations by default.
     ///   - upTo: for tests of the upgrade path: apply only migrations up to this version.
+    ///   - timeouts: the deadlines of its transactions (tests shorten the pool wait).
     /// - Returns: the versions applied by this call.
     @discardableResult
     public static func migrate(
         client: PostgresClient, appRole: String?, logger: Logger, migrations: [Migration] = Migrations.all,
-        upTo: Int? = nil
+        upTo: Int? = nil, timeouts: DatabaseSettings.Timeouts = .migration
     ) async throws -> [Int] {
         if let appRole { try Privileges.checkRoleName(appRole) }
-        try await Database.transaction(client, logger: logger, timeouts: .migration) { connection in
+        try await Database.transaction(client, logger: logger, timeouts: timeouts) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
             try await connection.query(
                 """
@@ -85,7 +86,7 @@ public enum Migrator {
         var applied: [Int] = []
         for migration in migrations.sorted(by: { $0.version < $1.version }) {
             if let upTo, migration.version > upTo { break }
-            let didApply = try await Database.transaction(client, logger: logger, timeouts: .migration) { connection in
+            let didApply = try await Database.transaction(client, logger: logger, timeouts: timeouts) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
                 let checksum = try await Self.checksum(of: migration.sql, on: connection, logger: logger)
                 let rows = try await connection.query(
@@ -141,13 +142,13 @@ public enum Migrator {
             return applied
         }
         if upTo == nil {
-            try await Database.transaction(client, logger: logger, timeouts: .migration) { connection in
+            try await Database.transaction(client, logger: logger, timeouts: timeouts) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
                 try await CatalogRepository.rekeyGroups(on: connection, logger: logger)
             }
         }
         if let appRole {
-            try await Database.transaction(client, logger: logger, timeouts: .migration) { connection in
+            try await Database.transaction(client, logger: logger, timeouts: timeouts) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
                 try await Privileges.grant(to: appRole, on: connection, logger: logger)
             }

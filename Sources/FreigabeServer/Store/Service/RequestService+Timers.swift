@@ -132,11 +132,14 @@ extension RequestService {
             // The timer and its request are claimed together, and a request a command holds is skipped
             // (its timer comes again next round): a decision locks the request, then cancels the step's
             // timers, so a timer holding its row while it waited for the request would deadlock with it.
+            // Only kinds this release fires: during a rolling update a kind a newer release added is left
+            // to its instances, untouched (no attempt counted, no back-off that would delay it).
             let rows = try await connection.query(
                 """
                 SELECT t.id, t.request_id, t.kind, t.step, t.attempts
                 FROM timers t JOIN requests r ON r.id = t.request_id
                 WHERE t.fired_at IS NULL AND t.cancelled_at IS NULL AND coalesce(t.next_attempt_at, t.due_at) <= \(now)
+                    AND t.kind = ANY(\(TimerKind.known)::text[])
                 ORDER BY coalesce(t.next_attempt_at, t.due_at), t.id
                 LIMIT 1
                 FOR UPDATE OF t, r SKIP LOCKED
@@ -209,8 +212,8 @@ extension RequestService {
         kind: String, step: String?, requestID: UUID, now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> String? {
         guard let kind = TimerKind(rawValue: kind) else {
-            // Written by a newer release during a rolling update: an instance that knows the kind fires
-            // it; this one fails the attempt (retried after a back-off) instead of marking it moot.
+            // Not claimed (``TimerKind/known``); should one get here, it fails the attempt instead of
+            // being marked moot, so that an instance of the release that wrote it still fires it.
             throw ServiceError.internal("unknown timer kind \(kind): fired by an instance of a newer release")
         }
         // The request row is locked (claimed with the timer): one request's timers one after the other,

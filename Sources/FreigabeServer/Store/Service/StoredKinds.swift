@@ -13,6 +13,11 @@ enum TimerKind: String, Sendable, Hashable, Codable, CaseIterable {
     case newOwner = "new_owner"
     case newStewards = "new_stewards"
 
+    /// The kinds this release fires; the timer round claims only these. A timer of a kind a newer
+    /// release added (a rolling update runs both) is left to an instance that knows it, its attempts
+    /// and back-off untouched, instead of failing here with a back-off of up to an hour.
+    static let known: [String] = allCases.map(\.rawValue)
+
     /// The role whose new holders a `new_owner` or `new_stewards` timer tells of the waiting step.
     var handedOverRole: Role? {
         switch self {
@@ -36,6 +41,11 @@ public enum OutboxTopic: String, Sendable, Hashable, Codable, CaseIterable {
     case accessExpiring = "access_expiring"
     case accessExpired = "access_expired"
     case webhook
+
+    /// The topics of `mail` rows this release can word; the dispatcher claims only these. A row of a
+    /// topic a newer release added (a rolling update runs both) waits, unattempted and due, for an
+    /// instance that knows it, instead of being failed here as unreadable.
+    static let mailTopics: [String] = allCases.filter { $0 != .webhook }.map(\.rawValue)
 }
 
 /// `audit_events.event`: the engine's transition records and the server's own events.
