@@ -48,6 +48,10 @@ struct AuditSealer: Sendable {
             var frontier = try await Self.latestFrontier(on: connection, logger: logger)
             let events = try await Self.unsealedEvents(on: connection, logger: logger)
             guard !events.isEmpty else { return (Batch(sealed: 0, treeSize: frontier.size), nil) }
+            if let checkpointFile, let key = signer?.verifierKey {
+                try await Self.checkOutsideCopy(
+                    checkpointFile, key: key, frontier: frontier, on: connection, logger: logger)
+            }
             var encoder = AuditEventEncoder()
             var seals = SealRows()
             for row in events {
@@ -108,6 +112,77 @@ struct AuditSealer: Sendable {
     /// The tree size after sealing until nothing is left (0 when another instance was sealing).
     func sealAll(now: Date, logger: Logger) async throws -> UInt64 {
         try await sealRemaining(now: now, logger: logger)?.treeSize ?? 0
+    }
+
+    /// How much of the end of ``checkpointFile`` is read before each batch: many notes (each about 200
+    /// bytes), whatever the file's length.
+    static let outsideCopyTail = 64 * 1024
+
+    /// The sealer extends whatever tree the newest `audit_checkpoints` row holds. Whoever owns the database
+    /// can delete the seals from some place on and the checkpoints after it (triggers off for a moment),
+    /// delete an awkward event, and have the sealer seal and sign the rewritten history; the database's
+    /// own checks then hold. The outside copy is what they cannot rewrite: the newest note of this key in
+    /// the file's tail must be the database's checkpoint of that size, with its root (and, when the tree
+    /// to extend has that size, be its root). Otherwise the sealer refuses, logs at critical level and
+    /// throws: nothing is sealed or signed until an operator has looked (`audit verify --checkpoint`).
+    static func checkOutsideCopy(
+        _ path: String, key: NoteVerifierKey, frontier: MerkleFrontier, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        guard let outside = try newestNote(inTailOf: path, key: key) else { return }
+        let rows = try await connection.query(
+            "SELECT root_hash FROM audit_checkpoints WHERE tree_size = \(Int64(clamping: outside.treeSize))",
+            logger: logger)
+        var databaseRoot: SHA256Hash?
+        for try await bytes in rows.decode(Data.self) { databaseRoot = SHA256Hash(bytes: bytes) }
+        let extendsIt = frontier.size != outside.treeSize || frontier.rootHash == outside.rootHash
+        guard databaseRoot == outside.rootHash, extendsIt else {
+            let refusal = HistoryRewritten(
+                path: path, outside: outside, databaseRoot: databaseRoot, databaseTreeSize: frontier.size)
+            logger.critical(
+                "refusing to seal: the database's history differs from the outside copy of the checkpoints",
+                metadata: [
+                    "audit.checkpoint_file": "\(path)", "outside.tree_size": "\(outside.treeSize)",
+                    "outside.root": "\(outside.rootHash.base64)",
+                    "database.root_at_that_size": "\(databaseRoot?.base64 ?? "none")",
+                    "database.tree_size": "\(frontier.size)", "database.root": "\(frontier.rootHash.base64)",
+                ])
+            throw refusal
+        }
+    }
+
+    /// The note of `key` with the largest tree size in the last ``outsideCopyTail`` bytes of `path`; nil
+    /// when there is no file yet or no such note in it. A note cut by the tail's start does not verify and
+    /// is skipped.
+    static func newestNote(inTailOf path: String, key: NoteVerifierKey) throws -> Checkpoint? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        let end = try handle.seekToEnd()
+        try handle.seek(toOffset: end > UInt64(outsideCopyTail) ? end - UInt64(outsideCopyTail) : 0)
+        let text = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+        return CheckpointFile.notes(in: text).compactMap { note -> Checkpoint? in
+            guard let signed = try? SignedNote(parsing: note), key.verify(signed) == .verified else { return nil }
+            return try? Checkpoint(noteText: signed.text)
+        }
+        .max { $0.treeSize < $1.treeSize }
+    }
+
+    /// The sealer's refusal to extend a history that differs from the outside copy.
+    struct HistoryRewritten: Error, CustomStringConvertible {
+        var path: String
+        var outside: Checkpoint
+        /// The root of the database's checkpoint of the outside note's size; nil: it has none.
+        var databaseRoot: SHA256Hash?
+        var databaseTreeSize: UInt64
+
+        var description: String {
+            "the checkpoint of tree size \(outside.treeSize) in \(path) has the root \(outside.rootHash.base64), "
+                + "the database's "
+                + (databaseRoot.map { "has \($0.base64)" } ?? "has no checkpoint of that size")
+                + " (its tree has \(databaseTreeSize) events): the log in the database was rewritten; nothing "
+                + "is sealed until it is explained (freigabe audit verify --checkpoint \(path))"
+        }
     }
 
     private static func latestFrontier(

@@ -38,6 +38,12 @@ struct AuditVerification: Sendable {
     /// The retention period the city keeps the log for (`audit.retention_years`): an erasure that states
     /// a shorter one erased what was still to be kept. nil: every period of 1 to 100 years is accepted.
     var retentionYears: Int?
+    /// The outside copy of the checkpoints (`audit verify --checkpoint FILE`, as `audit.checkpoint_file`
+    /// collects them), checked with the database's: whoever owns the database can delete its checkpoints
+    /// after some size, rewrite the events after it and have the sealer sign the new history, which then
+    /// holds on its own. Merged by tree size (each identical note once), a note of the old history is a
+    /// second root at its size, or a root the events no longer reach.
+    var outsideCheckpoints: [CheckpointRecord] = []
 
     struct Report: Sendable {
         var problems: [String]
@@ -66,7 +72,7 @@ struct AuditVerification: Sendable {
 
     func run(logger: Logger) async throws -> Report {
         var problems = try await guardProblems(logger: logger)
-        let checkpoints = try await checkpoints(logger: logger)
+        let checkpoints = CheckpointRecord.inTreeSizeOrder(try await checkpoints(logger: logger) + outsideCheckpoints)
         let eventsStarted = ContinuousClock.now
         let (result, erasureProblems, slowPathEvents, rangesWalkedAgain) = try await verifyEvents(
             checkpoints: checkpoints, logger: logger)
