@@ -534,6 +534,26 @@ struct AuditQuery: Sendable {
         return nil
     }
 
+    /// Whether some erasure marks an event below `treeSize` while its `payloads_redacted` event is not
+    /// sealed below it (``AuditExporter/waitsForErasureRecord(_:format:treeSize:query:logger:)``). There
+    /// are few erasures and few such events (`audit_events_event` finds them).
+    func erasureWithoutRecord(below treeSize: UInt64, logger: Logger) async throws -> Bool {
+        let size = Int64(clamping: treeSize)
+        return try await Database.read(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT EXISTS (
+                    SELECT 1 FROM audit_redactions r
+                    WHERE EXISTS (SELECT 1 FROM audit_seals s WHERE s.redaction_id = r.id AND s.sequence < \(size))
+                      AND NOT EXISTS (
+                          SELECT 1 FROM audit_events x JOIN audit_seals xs ON xs.event_row = x.id
+                          WHERE x.event = 'payloads_redacted' AND x.details->>'redaction' = r.id::text
+                            AND xs.sequence < \(size)))
+                """, logger: logger)
+            return try await rows.decode(Bool.self).first(where: { _ in true }) ?? false
+        }
+    }
+
     /// The leaf hashes `[range)` in order, as recorded at sealing.
     func leafHashes(_ range: Range<UInt64>, logger: Logger) async throws -> [SHA256Hash] {
         let rows = try await client.query(

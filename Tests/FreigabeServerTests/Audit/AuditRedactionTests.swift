@@ -781,6 +781,43 @@ struct AuditRedactionTests {
         }
     }
 
+    /// In the seconds between `audit redact` and the next seal the erasure's `payloads_redacted` event
+    /// lies beyond the newest checkpoint: a complete JSON Lines export would show the markers without
+    /// their record and could never verify. Refused (the command line, the API's and the page's download,
+    /// 409 with the catalogue's text) until the next seal; a CSV, whose cells are not checked, is not.
+    @Test("a complete export between an erasure and the next seal is refused, and works once it is sealed")
+    func exportBeforeTheErasureIsSealed() async throws {
+        try await ServiceFixture.with { fixture in
+            let sealer = try await sealedHistory(fixture)
+            _ = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
+            let exporter = AuditExporter(query: AuditQuery(client: fixture.app))
+            await #expect(throws: AuditExportError.erasureNotSealed) {
+                _ = try await exporter.export(AuditFilter(), format: .jsonl, logger: logger) { _ in }
+            }
+            do {
+                _ = try await AuditExportDownload(client: fixture.app).response(
+                    AuditFilter(), options: .init(format: .jsonl, csv: CSVOptions()), logger: logger)
+                Issue.record("the download started")
+            } catch let problem as APIProblem {
+                #expect(problem.status == .conflict)
+                #expect(problem.detail == UserText("web.audit_export_erasure_unsealed"))
+            }
+            let csv = try await exporter.export(AuditFilter(), format: .csv, logger: logger) { _ in }
+            #expect(csv.eventCount > 0)
+
+            let size = try await sealer.sealAll(now: Date(), logger: logger)
+            var bytes: [UInt8] = []
+            let complete = try await exporter.export(AuditFilter(), format: .jsonl, logger: logger) { bytes += $0 }
+            #expect(complete.treeSize == size)
+            let note = try await fixture.admin.query(
+                "SELECT signed_note FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1", logger: logger
+            ).decode(String.self).first(where: { _ in true })
+            let verified = ExportVerifier(key: Self.signer.verifierKey).verify(
+                lines: ExportLines.split(bytes), checkpoints: [CheckpointRecord(signedNote: try #require(note))])
+            #expect((try? verified.get())?.redactedEventCount ?? 0 > 0, "\(verified)")
+        }
+    }
+
     /// The erasure's row and its event must agree: a row whose event names another uid or time is not that
     /// erasure's record.
     @Test("an erasure whose payloads_redacted event names another time or uid is found")
