@@ -230,17 +230,62 @@ struct AuditSealer: Sendable {
     /// Appends one note with one `write(2)` on a descriptor opened with `O_APPEND`: the kernel puts each
     /// write at the file's end, so a `freigabe audit seal` beside the server (or two instances sharing
     /// the file) never writes over the other's note, as a seek to the end and a write could.
-    static func append(_ note: String, to path: String) throws {
+    ///
+    /// On a full disk the write may be short: the fragment would run into the next note and break every
+    /// later offline check of the file. So a short write is cut off again (`ftruncate` to where it
+    /// began, at least the size before) and reported; the next checkpoint covers everything before it.
+    /// Errors name the call and the system's reason (`strerror`). `writeBytes` is `write(2)` but for
+    /// the tests, which cannot fill a disk.
+    static func append(
+        _ note: String, to path: String,
+        writeBytes: (Int32, UnsafeRawBufferPointer) -> Int = { write($0, $1.baseAddress, $1.count) }
+    ) throws(CheckpointFileError) {
         let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
+        guard descriptor >= 0 else { throw CheckpointFileError(path: path, call: "open", code: errno) }
         defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw CheckpointFileError(path: path, call: "fstat", code: errno)
+        }
+        let sizeBefore = status.st_size
         // Notes end with their signature lines; a blank line separates one checkpoint from the next.
         let bytes = Array((note + "\n").utf8)
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        var written: Int
+        var code: Int32 = 0
+        repeat {
+            written = bytes.withUnsafeBytes { writeBytes(descriptor, $0) }
+            code = written < 0 ? errno : 0
+        } while written < 0 && code == EINTR
         guard written == bytes.count else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+            if written > 0 {
+                // With O_APPEND the offset is now the end of this write: it began `written` bytes before.
+                let end = lseek(descriptor, 0, SEEK_CUR)
+                let start = end >= off_t(written) ? max(end - off_t(written), sizeBefore) : sizeBefore
+                var truncated: Int32
+                repeat { truncated = ftruncate(descriptor, start) } while truncated != 0 && errno == EINTR
+                if truncated != 0 {
+                    throw CheckpointFileError(path: path, call: "ftruncate after a short write", code: errno)
+                }
+            }
+            throw CheckpointFileError(
+                path: path, call: written < 0 ? "write" : "write (\(written) of \(bytes.count) bytes)",
+                code: written < 0 ? code : nil)
         }
-        guard fsync(descriptor) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        guard fsync(descriptor) == 0 else { throw CheckpointFileError(path: path, call: "fsync", code: errno) }
+    }
+}
+
+/// Why a checkpoint could not be appended to `audit.checkpoint_file`: the call that failed and the
+/// system's reason, e.g. "write /srv/checkpoints.txt: No space left on device".
+struct CheckpointFileError: Error, Sendable, Hashable, CustomStringConvertible {
+    var path: String
+    var call: String
+    /// `errno`; nil for a short write, which sets none.
+    var code: Int32?
+
+    var description: String {
+        "\(call) \(path): "
+            + (code.map { String(cString: strerror($0)) } ?? "only part was written (disk full?); it was cut off again")
     }
 }
 
