@@ -31,10 +31,14 @@ public struct ExportVerifier: Sendable {
 
     /// - Parameters:
     ///   - lines: The export's lines in order, each with its final newline (``ExportLines``).
-    ///   - checkpoints: The trusted checkpoints (an outside copy), in the order they were made.
+    ///   - checkpoints: The trusted checkpoints (an outside copy), in any order: they are taken by tree
+    ///     size (``CheckpointRecord/inTreeSizeOrder(_:)``).
     public func verify(
-        lines: some Sequence<[UInt8]>, checkpoints records: [CheckpointRecord]
+        lines: some Sequence<[UInt8]>, checkpoints given: [CheckpointRecord]
     ) -> Result<ExportVerificationSummary, ExportVerificationFailure> {
+        // Instances that share `audit.checkpoint_file` append after their commits, outside the sealer's
+        // lock, so a larger note may precede a smaller one: the file's order is not the log's.
+        let records = CheckpointRecord.inTreeSizeOrder(given)
         let logVerifier = LogVerifier(key: key, origin: origin)
         let checkpoints: [Checkpoint]
         switch logVerifier.readCheckpoints(records) {
@@ -498,6 +502,32 @@ private final class LineFeed {
         guard nextLine() != nil else { return false }
         lineNumber += 1
         return true
+    }
+}
+
+extension CheckpointRecord {
+    /// The tree size the note's text states (its second line), without checking anything else: nil when
+    /// there is none to read.
+    public var statedTreeSize: UInt64? {
+        let lines = signedNote.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)
+        return lines.count >= 2 ? UInt64(lines[1]) : nil
+    }
+
+    /// `records` by the tree size each states, stable (notes of one size keep their order, so a fork, two
+    /// roots of one size, still fails), each identical note once. A note whose size cannot be read comes
+    /// first, where the check of the checkpoints refuses it.
+    public static func inTreeSizeOrder(_ records: [CheckpointRecord]) -> [CheckpointRecord] {
+        var seen: Set<String> = []
+        let distinct = records.filter { seen.insert($0.signedNote).inserted }
+        return distinct.enumerated()
+            .map {
+                (
+                    readable: $0.element.statedTreeSize == nil ? 0 : 1, size: $0.element.statedTreeSize ?? 0,
+                    index: $0.offset, record: $0.element
+                )
+            }
+            .sorted { ($0.readable, $0.size, $0.index) < ($1.readable, $1.size, $1.index) }
+            .map(\.record)
     }
 }
 

@@ -168,6 +168,8 @@ public struct LogVerification: Sendable {
             if verifiable.event.type == ErasureRecord.eventType,
                 let record = ErasureRecord(payload, at: position, occurredAt: verifiable.event.occurredAt)
             {
+                // The database's `audit verify` compares the erasure's row with the signed clock itself.
+                if requiresErasureRecords, let failure = signedClockProblem(of: record) { return failure }
                 erasureRecords[
                     Redaction(redactedAt: verifiable.event.occurredAt, redactedBy: verifiable.event.actor ?? ""),
                     default: []
@@ -257,6 +259,24 @@ public struct LogVerification: Sendable {
             guard stated == marked || (startSize > 0 && marked < stated) else {
                 return .erasureCountMismatch(position: recorded.position, recorded: stated, marked: marked)
             }
+        }
+        return nil
+    }
+
+    /// An erasure's record dated after the signer's clock: the time of a `payloads_redacted` event is the
+    /// database's (`now()` in `audit_redact`), and whoever controls the database can write another one,
+    /// twenty years ahead, with a cut-off ten years ahead: then its retention check passes and it may mark
+    /// last month's events. The `time` of the first checkpoint that covers the record is the sealer's,
+    /// signed with a key the database owner does not hold, and the sealer seals events after they are
+    /// written: a record dated later than that (``ErasureRecord/slack`` for the clocks) was forged. A
+    /// record no checkpoint covers yet, or one whose checkpoint states no time, is not held to it.
+    private func signedClockProblem(of record: ErasureRecord) -> VerificationFailure? {
+        guard let index = checkpoints[next...].firstIndex(where: { $0.treeSize > record.position }),
+            let signedAt = checkpoints[index].time
+        else { return nil }
+        guard record.occurredAt.microsecondsSinceEpoch <= signedAt.microsecondsSinceEpoch + ErasureRecord.slack else {
+            return .erasureAfterCheckpoint(
+                position: record.position, occurredAt: record.occurredAt, checkpoint: index, signedAt: signedAt)
         }
         return nil
     }
@@ -382,5 +402,5 @@ public struct ErasureRecord: Sendable, Hashable {
     }
 
     /// One day in microseconds.
-    static let slack: Int64 = 86_400_000_000
+    public static let slack: Int64 = 86_400_000_000
 }

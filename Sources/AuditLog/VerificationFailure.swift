@@ -48,6 +48,10 @@ public enum VerificationFailure: Error, Sendable, Hashable, CustomStringConverti
     /// The event at this position carries the marker of an erasure whose cut-off it did not happen
     /// before: a payload the erasure did not reach was erased.
     case erasedAfterCutOff(position: UInt64, erasedBefore: AuditTimestamp)
+    /// The `payloads_redacted` event at this position is dated `occurredAt`, more than a day after
+    /// `signedAt`, the signed time of checkpoint `checkpoint`, the first to cover it: the sealer signed it
+    /// before the time it claims. Its date, and with it the retention it measures, was forged.
+    case erasureAfterCheckpoint(position: UInt64, occurredAt: AuditTimestamp, checkpoint: Int, signedAt: AuditTimestamp)
 
     /// Where the fault is, for reports and tests.
     public var location: Location {
@@ -65,7 +69,7 @@ public enum VerificationFailure: Error, Sendable, Hashable, CustomStringConverti
             .event(eventCount)
         case .erasureNotRecorded(let position), .erasureCountMismatch(let position, _, _),
             .erasureCutOffMissing(let position), .erasureWithinRetention(let position, _, _),
-            .erasedAfterCutOff(let position, _):
+            .erasedAfterCutOff(let position, _), .erasureAfterCheckpoint(let position, _, _, _):
             .event(position)
         }
     }
@@ -117,6 +121,8 @@ public enum VerificationFailure: Error, Sendable, Hashable, CustomStringConverti
             "the erasure recorded at position \(position) erased events up to \(erasedBefore), within the retention period of \(years) years before the erasure"
         case .erasedAfterCutOff(let position, let erasedBefore):
             "event at position \(position) is marked as erased, but it happened at or after its erasure's cut-off \(erasedBefore) (a payload the erasure did not reach was erased)"
+        case .erasureAfterCheckpoint(let position, let occurredAt, let index, let signedAt):
+            "the erasure recorded at position \(position) is dated \(occurredAt), but checkpoint #\(index), the first to cover it, was signed at \(signedAt): the erasure's date was forged (a date in the future lets it erase recent events)"
         }
     }
 }

@@ -56,7 +56,10 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(
             help: "An export to check offline (no database): JSON Lines fully; CSV only whole and by its leaf hashes.")
         var export: String?
-        @Option(help: "With --export: the trusted checkpoints (audit.checkpoint_file, or the one the export names).")
+        @Option(
+            help:
+                "The trusted checkpoints (audit.checkpoint_file, or the one the export names); with --export required, without it checked with the database's."
+        )
         var checkpoint: String?
         @Option(
             help:
@@ -69,8 +72,8 @@ struct AuditCommand: AsyncParsableCommand {
         var retentionYears: Int?
 
         func validate() throws {
-            if (export == nil) != (checkpoint == nil) {
-                throw ValidationError("--export and --checkpoint go together.")
+            if export != nil, checkpoint == nil {
+                throw ValidationError("--export needs --checkpoint.")
             }
             if let retentionYears {
                 guard export != nil else {
@@ -94,7 +97,7 @@ struct AuditCommand: AsyncParsableCommand {
             let reader = try await ConfigurationSources.reader(
                 overrides: config.map { [AppConfiguration.Key.configFile: $0] } ?? [:])
             try await AuditTool.verify(
-                publicKeyFile: publicKey, reader: reader,
+                publicKeyFile: publicKey, checkpointFile: checkpoint, reader: reader,
                 environment: try await ToolEnvironment.effective(config: config),
                 progress: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
             ).emit()

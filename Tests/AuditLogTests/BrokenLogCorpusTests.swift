@@ -104,6 +104,21 @@ struct BrokenLog: Sendable, CustomTestStringConvertible {
         ) {
             erasedByOwnRecord(&$0, $1, details: #", "erased_before": "2014-01-13", "retention_years": 10"#)
         },
+        // The owner dates the record twenty years ahead with a cut-off ten years ahead (the database's
+        // clock is theirs): its retention check passes and the two-month-old event lies before the cut-off.
+        // The sealer's clock is not theirs: the checkpoint that covers the record was signed in 2030.
+        BrokenLog(
+            name: "an event erased inside the retention period, the record dated after the checkpoint covering it",
+            expected: {
+                .erasureAfterCheckpoint(
+                    position: $0.at(100), occurredAt: futureErasure.redactedAt, checkpoint: 3,
+                    signedAt: LogFixture.checkpointTime)
+            }
+        ) {
+            erasedByOwnRecord(
+                &$0, $1, erasure: futureErasure,
+                details: #", "erased_before": "2034-01-13T23:13:20+01:00", "retention_years": 10"#)
+        },
         BrokenLog(name: "one byte changed in one event", expected: { .leafHashMismatch(position: $0.at(55)) }) {
             $0.log.events[$1(55)].event.actor = $0.log.events[$1(55)].event.actor.map(oneByteChanged)
         },
@@ -283,16 +298,22 @@ struct BrokenLog: Sendable, CustomTestStringConvertible {
     /// The owner's own erasure, sixty days after the events (2024-01-13T22:13:20Z).
     static let ownErasure = Redaction(
         redactedAt: AuditTimestamp(microsecondsSinceEpoch: 1_705_184_000_000_000), redactedBy: "owner")
+    /// The owner's erasure dated twenty years after ``ownErasure`` (2044-01-13T22:13:20Z), after the
+    /// fixture's checkpoints were signed.
+    static let futureErasure = Redaction(
+        redactedAt: AuditTimestamp(microsecondsSinceEpoch: 2_336_336_000_000_000), redactedBy: "owner")
     /// Ten years before it: what a record that passes the retention check must state.
     static let ownCutOff = AuditTimestamp(microsecondsSinceEpoch: 1_389_651_200_000_000)
 
     /// Event 55's payload erased under ``ownErasure``, its `payloads_redacted` record (with `details`
     /// after the count) appended and sealed, and a checkpoint over it signed with the log's own key, as
     /// the sealer does for anything in the table.
-    static func erasedByOwnRecord(_ attempt: inout Attempt, _ scale: Scale, details: String) {
+    static func erasedByOwnRecord(
+        _ attempt: inout Attempt, _ scale: Scale, erasure: Redaction = ownErasure, details: String
+    ) {
         let end = scale.at(100)
-        attempt.log.events[scale(55)].payload = .redacted(ownErasure)
-        var record = LogFixture.erasureRecord(at: end, ownErasure, count: 1, details: #""by": "owner""# + details)
+        attempt.log.events[scale(55)].payload = .redacted(erasure)
+        var record = LogFixture.erasureRecord(at: end, erasure, count: 1, details: #""by": "owner""# + details)
         record.recordedLeafHash = record.event.leafHash
         attempt.log.events.append(record)
         let sizes = scale.checkpointSizes + [end + 1]

@@ -110,6 +110,33 @@ struct BrokenExportTests {
         #expect(alone.checkpoint.treeSize == 100)
     }
 
+    /// Instances sharing `audit.checkpoint_file` append after their commits, outside the sealer's lock: a
+    /// larger note can come before a smaller one. The file's order must not decide; a fork still fails.
+    @Test("the trusted notes verify in any order of the file; two roots of one size still fail")
+    func checkpointFileOrder() throws {
+        let notes = Self.checkpoints.map(\.signedNote)
+        let file = [notes[2], notes[0], notes[1], notes[0]].map { $0 + "\n" }.joined()
+        let swapped = CheckpointFile.notes(in: file).map { CheckpointRecord(signedNote: $0) }
+        #expect(swapped.map(\.statedTreeSize) == [100, 40, 70, 40])
+        let summary = try ExportFixture.verify(Self.complete, checkpoints: swapped).get()
+        #expect(summary.checkpoint.treeSize == 100)
+        #expect(summary.checkpointCount == 3)
+        // A note of size 70 over another history, anywhere in the file: the log signed two.
+        var fork = Self.log
+        fork.events[5].event.actor = "mallory"
+        let forked = LogFixture.signedCheckpoints(over: fork.events, sizes: [70])[0]
+        for place in [0, 2, 4] {
+            var records = swapped
+            records.insert(forked, at: place)
+            let result = ExportFixture.verify(Self.complete, checkpoints: records)
+            guard case .failure(let failure) = result, case .log(.checkpointInconsistent(_, 70, 70)) = failure.problem
+            else {
+                Issue.record("fork at \(place): \(result)")
+                continue
+            }
+        }
+    }
+
     static let named:
         [(String, ExportVerificationFailure, @Sendable () -> ([UInt8], [CheckpointRecord], NoteVerifierKey))] = [
             (

@@ -9,7 +9,9 @@ struct LogFixture {
     static let signer = try! NoteSigner(keyName: origin, seed: Array(repeating: 7, count: 32))
     /// Same name, other key: what an attacker without the private key can sign with.
     static let attacker = try! NoteSigner(keyName: origin, seed: Array(repeating: 9, count: 32))
-    static let checkpointTime = AuditTimestamp(microsecondsSinceEpoch: 1_750_000_000_000_000)
+    /// 2030-03-17T17:46:40Z: after every event and erasure record the tests seal (the verifier refuses an
+    /// erasure record dated after the checkpoint that first covers it).
+    static let checkpointTime = AuditTimestamp(microsecondsSinceEpoch: 1_900_000_000_000_000)
 
     var events: [VerifiableEvent]
     var checkpoints: [CheckpointRecord]

@@ -57,6 +57,11 @@ struct AuditExporter: Sendable {
             throw AuditExportError.noSignedCheckpoint
         }
         let checkpoint = try Self.checkpoint(of: note)
+        if try await Self.waitsForErasureRecord(
+            filter, format: format, treeSize: treeSize, query: query, logger: logger)
+        {
+            throw AuditExportError.erasureNotSealed
+        }
         // Proofs only where they are needed: a complete export rebuilds the tree instead.
         var proofs: ProofSource?
         if !filter.isEmpty {
@@ -113,6 +118,18 @@ struct AuditExporter: Sendable {
         return Result(eventCount: count, treeSize: treeSize)
     }
 
+    /// A complete JSON Lines export shows erasure markers only with their signed record (FORMAT.md §3):
+    /// the verifier refuses a marker whose `payloads_redacted` event is not in the export. In the seconds
+    /// between `audit redact` and the next seal that event lies beyond the newest checkpoint, and such an
+    /// export could never verify: refused, to be asked for again once it is sealed. A filtered export
+    /// needs no record, a CSV's cells are not checked.
+    static func waitsForErasureRecord(
+        _ filter: AuditFilter, format: AuditExportFormat, treeSize: UInt64, query: AuditQuery, logger: Logger
+    ) async throws -> Bool {
+        guard filter.isEmpty, format == .jsonl else { return false }
+        return try await query.erasureWithoutRecord(below: treeSize, logger: logger)
+    }
+
     static func checkpoint(of note: String) throws -> Checkpoint {
         do {
             return try Checkpoint(noteText: try SignedNote(parsing: note).text)
@@ -152,6 +169,9 @@ enum AuditExportError: Error, Sendable, Hashable, CustomStringConvertible {
     case cannotWrite(String)
     /// A download ran longer than ``AuditExportDownload/deadline``.
     case deadlineExceeded
+    /// An erasure's `payloads_redacted` event is not covered by the newest checkpoint yet
+    /// (``AuditExporter/waitsForErasureRecord(_:format:treeSize:query:logger:)``).
+    case erasureNotSealed
 
     var description: String {
         switch self {
@@ -163,6 +183,10 @@ enum AuditExportError: Error, Sendable, Hashable, CustomStringConvertible {
                 + "das Protokoll ist beschädigt, freigabe audit verify zeigt wo."
         case .cannotWrite(let path): "„\(path)“ kann nicht geschrieben werden."
         case .deadlineExceeded: "Der Export dauerte länger als erlaubt und wurde abgebrochen."
+        case .erasureNotSealed:
+            "Eine Löschung ist noch nicht versiegelt; ein vollständiger Export wäre jetzt nicht prüfbar. "
+                + "Nach dem nächsten Versiegeln (der Server versiegelt jede Sekunde; freigabe audit seal) erneut "
+                + "exportieren."
         }
     }
 }

@@ -64,6 +64,11 @@ struct AuditExportDownload: Sendable {
         guard let (treeSize, _) = try await query.latestSignedCheckpoint(logger: logger) else {
             throw APIProblem(.conflict, status: .conflict, detail: UserText("web.audit_export_no_checkpoint"))
         }
+        if try await AuditExporter.waitsForErasureRecord(
+            filter, format: options.format, treeSize: treeSize, query: query, logger: logger)
+        {
+            throw APIProblem(.conflict, status: .conflict, detail: UserText("web.audit_export_erasure_unsealed"))
+        }
         let exporter = AuditExporter(query: query, batching: batching)
         var headers = HTTPFields()
         let name = "pruefung-\(treeSize)\(filter.isEmpty ? "" : "-auswahl")"

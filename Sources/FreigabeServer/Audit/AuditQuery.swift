@@ -525,35 +525,60 @@ struct AuditQuery: Sendable {
 
     /// The newest signed checkpoint: what an export is made against.
     func latestSignedCheckpoint(logger: Logger) async throws -> (treeSize: UInt64, signedNote: String)? {
-        let rows = try await client.query(
-            """
-            SELECT tree_size, signed_note FROM audit_checkpoints
-            WHERE signed_note IS NOT NULL ORDER BY tree_size DESC LIMIT 1
-            """, logger: logger)
-        for try await (size, note) in rows.decode((Int64, String).self) { return (UInt64(size), note) }
-        return nil
+        // Through the store's deadlines (pool wait, the whole call): a dead database is a quick 503.
+        try await Database.read(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT tree_size, signed_note FROM audit_checkpoints
+                WHERE signed_note IS NOT NULL ORDER BY tree_size DESC LIMIT 1
+                """, logger: logger)
+            for try await (size, note) in rows.decode((Int64, String).self) { return (UInt64(size), note) }
+            return nil
+        }
+    }
+
+    /// Whether some erasure marks an event below `treeSize` while its `payloads_redacted` event is not
+    /// sealed below it (``AuditExporter/waitsForErasureRecord(_:format:treeSize:query:logger:)``). There
+    /// are few erasures and few such events (`audit_events_event` finds them).
+    func erasureWithoutRecord(below treeSize: UInt64, logger: Logger) async throws -> Bool {
+        let size = Int64(clamping: treeSize)
+        return try await Database.read(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT EXISTS (
+                    SELECT 1 FROM audit_redactions r
+                    WHERE EXISTS (SELECT 1 FROM audit_seals s WHERE s.redaction_id = r.id AND s.sequence < \(size))
+                      AND NOT EXISTS (
+                          SELECT 1 FROM audit_events x JOIN audit_seals xs ON xs.event_row = x.id
+                          WHERE x.event = 'payloads_redacted' AND x.details->>'redaction' = r.id::text
+                            AND xs.sequence < \(size)))
+                """, logger: logger)
+            return try await rows.decode(Bool.self).first(where: { _ in true }) ?? false
+        }
     }
 
     /// The leaf hashes `[range)` in order, as recorded at sealing.
     func leafHashes(_ range: Range<UInt64>, logger: Logger) async throws -> [SHA256Hash] {
-        let rows = try await client.query(
-            """
-            SELECT leaf_hash FROM audit_seals
-            WHERE sequence >= \(Int64(range.lowerBound)) AND sequence < \(Int64(range.upperBound))
-            ORDER BY sequence
-            """, logger: logger)
-        var hashes: [SHA256Hash] = []
-        hashes.reserveCapacity(range.count)
-        for try await bytes in rows.decode(ByteBuffer.self) {
-            guard let hash = SHA256Hash(bytes: bytes.readableBytesView) else {
-                throw ServiceError.internal("an audit seal has a leaf hash of \(bytes.readableBytes) bytes")
+        try await Database.read(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT leaf_hash FROM audit_seals
+                WHERE sequence >= \(Int64(range.lowerBound)) AND sequence < \(Int64(range.upperBound))
+                ORDER BY sequence
+                """, logger: logger)
+            var hashes: [SHA256Hash] = []
+            hashes.reserveCapacity(range.count)
+            for try await bytes in rows.decode(ByteBuffer.self) {
+                guard let hash = SHA256Hash(bytes: bytes.readableBytesView) else {
+                    throw ServiceError.internal("an audit seal has a leaf hash of \(bytes.readableBytes) bytes")
+                }
+                hashes.append(hash)
             }
-            hashes.append(hash)
+            guard hashes.count == range.count else {
+                throw ServiceError.internal("audit_seals has \(hashes.count) of the places \(range): a gap")
+            }
+            return hashes
         }
-        guard hashes.count == range.count else {
-            throw ServiceError.internal("audit_seals has \(hashes.count) of the places \(range): a gap")
-        }
-        return hashes
     }
 
     /// The tree over the first `treeSize` leaves, tiled, for inclusion proofs (one pass over 32 bytes per

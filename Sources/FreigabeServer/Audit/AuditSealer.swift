@@ -48,6 +48,10 @@ struct AuditSealer: Sendable {
             var frontier = try await Self.latestFrontier(on: connection, logger: logger)
             let events = try await Self.unsealedEvents(on: connection, logger: logger)
             guard !events.isEmpty else { return (Batch(sealed: 0, treeSize: frontier.size), nil) }
+            if let checkpointFile, let key = signer?.verifierKey {
+                try await Self.checkOutsideCopy(
+                    checkpointFile, key: key, frontier: frontier, on: connection, logger: logger)
+            }
             var encoder = AuditEventEncoder()
             var seals = SealRows()
             for row in events {
@@ -110,6 +114,77 @@ struct AuditSealer: Sendable {
         try await sealRemaining(now: now, logger: logger)?.treeSize ?? 0
     }
 
+    /// How much of the end of ``checkpointFile`` is read before each batch: many notes (each about 200
+    /// bytes), whatever the file's length.
+    static let outsideCopyTail = 64 * 1024
+
+    /// The sealer extends whatever tree the newest `audit_checkpoints` row holds. Whoever owns the database
+    /// can delete the seals from some place on and the checkpoints after it (triggers off for a moment),
+    /// delete an awkward event, and have the sealer seal and sign the rewritten history; the database's
+    /// own checks then hold. The outside copy is what they cannot rewrite: the newest note of this key in
+    /// the file's tail must be the database's checkpoint of that size, with its root (and, when the tree
+    /// to extend has that size, be its root). Otherwise the sealer refuses, logs at critical level and
+    /// throws: nothing is sealed or signed until an operator has looked (`audit verify --checkpoint`).
+    static func checkOutsideCopy(
+        _ path: String, key: NoteVerifierKey, frontier: MerkleFrontier, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        guard let outside = try newestNote(inTailOf: path, key: key) else { return }
+        let rows = try await connection.query(
+            "SELECT root_hash FROM audit_checkpoints WHERE tree_size = \(Int64(clamping: outside.treeSize))",
+            logger: logger)
+        var databaseRoot: SHA256Hash?
+        for try await bytes in rows.decode(Data.self) { databaseRoot = SHA256Hash(bytes: bytes) }
+        let extendsIt = frontier.size != outside.treeSize || frontier.rootHash == outside.rootHash
+        guard databaseRoot == outside.rootHash, extendsIt else {
+            let refusal = HistoryRewritten(
+                path: path, outside: outside, databaseRoot: databaseRoot, databaseTreeSize: frontier.size)
+            logger.critical(
+                "refusing to seal: the database's history differs from the outside copy of the checkpoints",
+                metadata: [
+                    "audit.checkpoint_file": "\(path)", "outside.tree_size": "\(outside.treeSize)",
+                    "outside.root": "\(outside.rootHash.base64)",
+                    "database.root_at_that_size": "\(databaseRoot?.base64 ?? "none")",
+                    "database.tree_size": "\(frontier.size)", "database.root": "\(frontier.rootHash.base64)",
+                ])
+            throw refusal
+        }
+    }
+
+    /// The note of `key` with the largest tree size in the last ``outsideCopyTail`` bytes of `path`; nil
+    /// when there is no file yet or no such note in it. A note cut by the tail's start does not verify and
+    /// is skipped.
+    static func newestNote(inTailOf path: String, key: NoteVerifierKey) throws -> Checkpoint? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        let end = try handle.seekToEnd()
+        try handle.seek(toOffset: end > UInt64(outsideCopyTail) ? end - UInt64(outsideCopyTail) : 0)
+        let text = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+        return CheckpointFile.notes(in: text).compactMap { note -> Checkpoint? in
+            guard let signed = try? SignedNote(parsing: note), key.verify(signed) == .verified else { return nil }
+            return try? Checkpoint(noteText: signed.text)
+        }
+        .max { $0.treeSize < $1.treeSize }
+    }
+
+    /// The sealer's refusal to extend a history that differs from the outside copy.
+    struct HistoryRewritten: Error, CustomStringConvertible {
+        var path: String
+        var outside: Checkpoint
+        /// The root of the database's checkpoint of the outside note's size; nil: it has none.
+        var databaseRoot: SHA256Hash?
+        var databaseTreeSize: UInt64
+
+        var description: String {
+            "the checkpoint of tree size \(outside.treeSize) in \(path) has the root \(outside.rootHash.base64), "
+                + "the database's "
+                + (databaseRoot.map { "has \($0.base64)" } ?? "has no checkpoint of that size")
+                + " (its tree has \(databaseTreeSize) events): the log in the database was rewritten; nothing "
+                + "is sealed until it is explained (freigabe audit verify --checkpoint \(path))"
+        }
+    }
+
     private static func latestFrontier(
         on connection: PostgresConnection, logger: Logger
     ) async throws
@@ -155,17 +230,62 @@ struct AuditSealer: Sendable {
     /// Appends one note with one `write(2)` on a descriptor opened with `O_APPEND`: the kernel puts each
     /// write at the file's end, so a `freigabe audit seal` beside the server (or two instances sharing
     /// the file) never writes over the other's note, as a seek to the end and a write could.
-    static func append(_ note: String, to path: String) throws {
+    ///
+    /// On a full disk the write may be short: the fragment would run into the next note and break every
+    /// later offline check of the file. So a short write is cut off again (`ftruncate` to where it
+    /// began, at least the size before) and reported; the next checkpoint covers everything before it.
+    /// Errors name the call and the system's reason (`strerror`). `writeBytes` is `write(2)` but for
+    /// the tests, which cannot fill a disk.
+    static func append(
+        _ note: String, to path: String,
+        writeBytes: (Int32, UnsafeRawBufferPointer) -> Int = { write($0, $1.baseAddress, $1.count) }
+    ) throws(CheckpointFileError) {
         let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
+        guard descriptor >= 0 else { throw CheckpointFileError(path: path, call: "open", code: errno) }
         defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw CheckpointFileError(path: path, call: "fstat", code: errno)
+        }
+        let sizeBefore = status.st_size
         // Notes end with their signature lines; a blank line separates one checkpoint from the next.
         let bytes = Array((note + "\n").utf8)
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        var written: Int
+        var code: Int32 = 0
+        repeat {
+            written = bytes.withUnsafeBytes { writeBytes(descriptor, $0) }
+            code = written < 0 ? errno : 0
+        } while written < 0 && code == EINTR
         guard written == bytes.count else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+            if written > 0 {
+                // With O_APPEND the offset is now the end of this write: it began `written` bytes before.
+                let end = lseek(descriptor, 0, SEEK_CUR)
+                let start = end >= off_t(written) ? max(end - off_t(written), sizeBefore) : sizeBefore
+                var truncated: Int32
+                repeat { truncated = ftruncate(descriptor, start) } while truncated != 0 && errno == EINTR
+                if truncated != 0 {
+                    throw CheckpointFileError(path: path, call: "ftruncate after a short write", code: errno)
+                }
+            }
+            throw CheckpointFileError(
+                path: path, call: written < 0 ? "write" : "write (\(written) of \(bytes.count) bytes)",
+                code: written < 0 ? code : nil)
         }
-        guard fsync(descriptor) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        guard fsync(descriptor) == 0 else { throw CheckpointFileError(path: path, call: "fsync", code: errno) }
+    }
+}
+
+/// Why a checkpoint could not be appended to `audit.checkpoint_file`: the call that failed and the
+/// system's reason, e.g. "write /srv/checkpoints.txt: No space left on device".
+struct CheckpointFileError: Error, Sendable, Hashable, CustomStringConvertible {
+    var path: String
+    var call: String
+    /// `errno`; nil for a short write, which sets none.
+    var code: Int32?
+
+    var description: String {
+        "\(call) \(path): "
+            + (code.map { String(cString: strerror($0)) } ?? "only part was written (disk full?); it was cut off again")
     }
 }
 

@@ -15,7 +15,7 @@ enum AuditTriggerGuard {
     struct Expected: Sendable, Hashable {
         var table: String
         var trigger: String
-        /// `pg_trigger.tgtype`: ``rowUpdateDelete`` or ``statementTruncate``.
+        /// `pg_trigger.tgtype`: ``rowUpdateDelete``, ``statementTruncate`` or ``rowInsert``.
         var type: Int16
         var function: String
     }
@@ -24,9 +24,12 @@ enum AuditTriggerGuard {
     static let rowUpdateDelete: Int16 = 1 | 2 | 8 | 16
     /// `BEFORE TRUNCATE … FOR EACH STATEMENT`: before (2) + truncate (32).
     static let statementTruncate: Int16 = 2 | 32
+    /// `BEFORE INSERT … FOR EACH ROW`: row (1) + before (2) + insert (4).
+    static let rowInsert: Int16 = 1 | 2 | 4
 
-    /// Migrations 3, 6 and 10 (migration 10 replaced the row triggers of three tables by erasure-aware
-    /// ones of the same names; migration 13 replaced one function's body).
+    /// Migrations 3, 6, 10 and 18 (migration 10 replaced the row triggers of three tables by erasure-aware
+    /// ones of the same names; migration 13 replaced one function's body; migration 18 stamps an erasure
+    /// with the database's time and transaction, whatever its INSERT gave).
     static let expected: [Expected] = [
         Expected(
             table: "audit_events", trigger: "audit_events_no_update_delete", type: rowUpdateDelete,
@@ -58,6 +61,9 @@ enum AuditTriggerGuard {
         Expected(
             table: "audit_redactions", trigger: "audit_redactions_no_truncate", type: statementTruncate,
             function: "audit_history_append_only"),
+        Expected(
+            table: "audit_redactions", trigger: "audit_redactions_stamp", type: rowInsert,
+            function: "audit_redactions_stamp"),
     ]
 
     /// The body of each trigger function as the last migration that created or replaced it wrote it:
@@ -121,7 +127,12 @@ enum AuditTriggerGuard {
             default: problems.append("\(name) fires only in replication (ENABLE REPLICA TRIGGER): it is off")
             }
             if have.type != want.type {
-                let events = want.type == rowUpdateDelete ? "BEFORE UPDATE OR DELETE FOR EACH ROW" : "BEFORE TRUNCATE"
+                let events =
+                    switch want.type {
+                    case rowUpdateDelete: "BEFORE UPDATE OR DELETE FOR EACH ROW"
+                    case rowInsert: "BEFORE INSERT FOR EACH ROW"
+                    default: "BEFORE TRUNCATE"
+                    }
                 problems.append("\(name) no longer fires \(events) (tgtype \(have.type), not \(want.type))")
             }
             if have.narrowed {

@@ -38,6 +38,12 @@ struct AuditVerification: Sendable {
     /// The retention period the city keeps the log for (`audit.retention_years`): an erasure that states
     /// a shorter one erased what was still to be kept. nil: every period of 1 to 100 years is accepted.
     var retentionYears: Int?
+    /// The outside copy of the checkpoints (`audit verify --checkpoint FILE`, as `audit.checkpoint_file`
+    /// collects them), checked with the database's: whoever owns the database can delete its checkpoints
+    /// after some size, rewrite the events after it and have the sealer sign the new history, which then
+    /// holds on its own. Merged by tree size (each identical note once), a note of the old history is a
+    /// second root at its size, or a root the events no longer reach.
+    var outsideCheckpoints: [CheckpointRecord] = []
 
     struct Report: Sendable {
         var problems: [String]
@@ -66,13 +72,13 @@ struct AuditVerification: Sendable {
 
     func run(logger: Logger) async throws -> Report {
         var problems = try await guardProblems(logger: logger)
-        let checkpoints = try await checkpoints(logger: logger)
+        let checkpoints = CheckpointRecord.inTreeSizeOrder(try await checkpoints(logger: logger) + outsideCheckpoints)
         let eventsStarted = ContinuousClock.now
         let (result, erasureProblems, slowPathEvents, rangesWalkedAgain) = try await verifyEvents(
             checkpoints: checkpoints, logger: logger)
         let eventsDuration = ContinuousClock.now - eventsStarted
         problems += erasureProblems
-        problems += try await redactionProblems(logger: logger)
+        problems += try await redactionProblems(checkpoints: checkpoints, logger: logger)
         var summary: VerificationSummary?
         switch result {
         case .success(let verified):
@@ -422,26 +428,54 @@ struct AuditVerification: Sendable {
     /// before the erasure; the event agrees with the erasure's row (time, uid, cut-off, retention); and
     /// every event the erasure marks happened before its cut-off. Without these the database owner could
     /// erase last month's rejection reason and append a record of their own with the right count.
-    private func redactionProblems(logger: Logger) async throws -> [String] {
+    ///
+    /// The erasure's time is the database's clock, which its owner can set ahead (a row written around
+    /// `audit_redact` with its trigger off, dated twenty years ahead with a cut-off ten years ahead, passes
+    /// every rule above and reaches last month's events). So it must not lie ahead of this clock, nor
+    /// after the signed `time` of the first checkpoint whose tree covers its `payloads_redacted` event:
+    /// the sealer's clock, which the owner cannot sign (each with ``ErasureRecord/slack``).
+    private func redactionProblems(checkpoints: [CheckpointRecord], logger: Logger) async throws -> [String] {
+        let signed = checkpoints.compactMap { record -> Checkpoint? in
+            guard let note = try? SignedNote(parsing: record.signedNote), key.verify(note) == .verified else {
+                return nil
+            }
+            return try? Checkpoint(noteText: note.text)
+        }
         let rows = try await client.query(
             """
             SELECT r.id, r.redacted_by, r.redacted_at, r.erased_before, r.retention_years,
                 (SELECT count(*) FROM audit_seals s WHERE s.redaction_id = r.id),
                 (SELECT count(*) FROM audit_seals s JOIN audit_events e ON e.id = s.event_row
                  WHERE s.redaction_id = r.id AND e.occurred_at >= r.erased_before),
-                x.occurred_at, x.actor, x.details
+                x.occurred_at, x.actor, x.details, x.sequence, r.redacted_at > now() + interval '1 day'
             FROM audit_redactions r
             LEFT JOIN LATERAL (
-                SELECT e.occurred_at, e.actor, e.details::text AS details FROM audit_events e
+                SELECT e.occurred_at, e.actor, e.details::text AS details, s.sequence FROM audit_events e
+                LEFT JOIN audit_seals s ON s.event_row = e.id
                 WHERE e.event = 'payloads_redacted' AND e.details->>'redaction' = r.id::text
                 ORDER BY e.id LIMIT 1) x ON true
             ORDER BY r.id
             """, logger: logger)
         var problems: [String] = []
-        for try await (id, by, at, cutOff, years, erased, afterCutOff, eventAt, eventActor, details) in rows.decode(
-            (Int64, String, Date, Date, Int32, Int64, Int64, Date?, String?, String?).self)
+        for try await (id, by, at, cutOff, years, erased, afterCutOff, eventAt, eventActor, details, sequence, ahead)
+            in rows.decode(
+                (Int64, String, Date, Date, Int32, Int64, Int64, Date?, String?, String?, Int64?, Bool).self)
         {
             let erasure = "erasure #\(id) by \(by)"
+            if ahead {
+                problems.append(
+                    "\(erasure) is dated \(AuditTimestamp(at)), more than a day after the database's clock: its time "
+                        + "was forged (a date in the future lets it erase recent events)")
+            }
+            if let sequence, sequence >= 0,
+                let covering = signed.first(where: { $0.treeSize > UInt64(sequence) }), let signedAt = covering.time,
+                AuditTimestamp(at).microsecondsSinceEpoch > signedAt.microsecondsSinceEpoch + ErasureRecord.slack
+            {
+                problems.append(
+                    "\(erasure) is dated \(AuditTimestamp(at)), but the checkpoint of tree size \(covering.treeSize), "
+                        + "the first to cover its payloads_redacted event (position \(sequence)), was signed at "
+                        + "\(signedAt): the erasure's time was forged")
+            }
             guard let eventAt, let details else {
                 problems.append("\(erasure) has no payloads_redacted event in the log")
                 continue

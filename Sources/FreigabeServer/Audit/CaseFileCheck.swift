@@ -149,32 +149,41 @@ struct CaseFileCheck: Sendable {
 extension AuditQuery {
     /// Events of request `id` that have no place in the tree yet, reads (`audit_read`) left out: the
     /// Verfahrensakte records its own read just before it asks.
+    /// (Each read below goes through the store's deadlines, ``Database/read(_:logger:_:)``: a dead
+    /// database makes the Verfahrensakte a quick 503, not a request that hangs.)
     func unsealedCount(request id: UUID, logger: Logger) async throws -> Int {
-        let rows = try await client.query(
-            """
-            SELECT count(*) FROM audit_events e
-            WHERE e.request_id = \(id) AND e.event <> \(AuditEvent.auditRead.rawValue)
-              AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
-            """, logger: logger)
-        for try await count in rows.decode(Int.self) { return count }
-        return 0
+        try await Database.read(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT count(*) FROM audit_events e
+                WHERE e.request_id = \(id) AND e.event <> \(AuditEvent.auditRead.rawValue)
+                  AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
+                """, logger: logger)
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
     }
 
     /// Whether request `id` has its row in `requests`.
     func requestRowExists(_ id: UUID, logger: Logger) async throws -> Bool {
-        let rows = try await client.query("SELECT EXISTS (SELECT 1 FROM requests WHERE id = \(id))", logger: logger)
-        for try await exists in rows.decode(Bool.self) { return exists }
-        return false
+        try await Database.read(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                "SELECT EXISTS (SELECT 1 FROM requests WHERE id = \(id))", logger: logger)
+            for try await exists in rows.decode(Bool.self) { return exists }
+            return false
+        }
     }
 
     /// How often request `id` was read by auditors and administrators (`audit_read`), sealed or not.
     func readCount(request id: UUID, logger: Logger) async throws -> Int {
-        let rows = try await client.query(
-            """
-            SELECT count(*) FROM audit_events e
-            WHERE e.request_id = \(id) AND e.event = \(AuditEvent.auditRead.rawValue)
-            """, logger: logger)
-        for try await count in rows.decode(Int.self) { return count }
-        return 0
+        try await Database.read(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT count(*) FROM audit_events e
+                WHERE e.request_id = \(id) AND e.event = \(AuditEvent.auditRead.rawValue)
+                """, logger: logger)
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
     }
 }

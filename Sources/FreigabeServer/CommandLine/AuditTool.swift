@@ -71,9 +71,11 @@ public enum AuditTool {
     /// a line every ten seconds while the events are read (the command line writes it to stderr).
     /// - Parameter retentionYears: the retention period erasures are held to (`audit.retention_years`;
     ///   nil accepts any from 1 to 100 years).
+    /// - Parameter checkpointFile: the outside copy of the checkpoints (`--checkpoint`), checked with the
+    ///   database's (``AuditVerification/outsideCheckpoints``).
     public static func verify(
-        publicKeyFile: String, retentionYears: Int? = nil, environment: [String: String],
-        progress: (@Sendable (String) -> Void)? = nil
+        publicKeyFile: String, retentionYears: Int? = nil, checkpointFile: String? = nil,
+        environment: [String: String], progress: (@Sendable (String) -> Void)? = nil
     ) async -> ToolOutput {
         let key: NoteVerifierKey
         do {
@@ -83,9 +85,16 @@ public enum AuditTool {
             return ToolOutput(
                 standardError: ["Der Prüfschlüssel „\(publicKeyFile)“ ist nicht lesbar: \(error)"], succeeded: false)
         }
-        return await withDatabase(environment, failure: "Prüfung nicht möglich") { client, role, logger in
+        var outside: [CheckpointRecord] = []
+        if let checkpointFile {
+            let (read, refusal) = Self.checkpoints(in: checkpointFile)
+            if let refusal { return refusal }
+            outside = read
+        }
+        return await withDatabase(environment, failure: "Prüfung nicht möglich") { [outside] client, role, logger in
             var verification = AuditVerification(client: client, key: key, appRole: role)
             verification.retentionYears = retentionYears
+            verification.outsideCheckpoints = outside
             if let progress {
                 verification.progress = { checked, places in
                     progress(Self.progressLine(checked: checked, of: places))
@@ -209,18 +218,9 @@ public enum AuditTool {
             return ToolOutput(
                 standardError: ["Der Prüfschlüssel „\(publicKeyFile)“ ist nicht lesbar: \(error)"], succeeded: false)
         }
-        do {
-            let text = try String(contentsOfFile: checkpointFile, encoding: .utf8)
-            checkpoints = CheckpointFile.notes(in: text).map { CheckpointRecord(signedNote: $0) }
-        } catch {
-            return ToolOutput(
-                standardError: ["Die Checkpoint-Datei „\(checkpointFile)“ ist nicht lesbar: \(error)"], succeeded: false
-            )
-        }
-        guard !checkpoints.isEmpty else {
-            return ToolOutput(
-                standardError: ["„\(checkpointFile)“ enthält keinen Checkpoint."], succeeded: false)
-        }
+        let (read, refusal) = Self.checkpoints(in: checkpointFile)
+        if let refusal { return refusal }
+        checkpoints = read
         let lines: FileLines
         do {
             lines = try FileLines(path: exportFile)
@@ -292,6 +292,27 @@ public enum AuditTool {
                 : "Der Export ist unverändert (alle Prüfungen bestanden)."
             return ToolOutput(standardOutput: lines + [verdict])
         }
+    }
+
+    /// The notes of a checkpoint file (`--checkpoint`), or the refusal to print when it cannot be read or
+    /// holds none.
+    static func checkpoints(in checkpointFile: String) -> ([CheckpointRecord], refusal: ToolOutput?) {
+        let checkpoints: [CheckpointRecord]
+        do {
+            let text = try String(contentsOfFile: checkpointFile, encoding: .utf8)
+            checkpoints = CheckpointFile.notes(in: text).map { CheckpointRecord(signedNote: $0) }
+        } catch {
+            return (
+                [],
+                ToolOutput(
+                    standardError: ["Die Checkpoint-Datei „\(checkpointFile)“ ist nicht lesbar: \(error)"],
+                    succeeded: false)
+            )
+        }
+        guard !checkpoints.isEmpty else {
+            return ([], ToolOutput(standardError: ["„\(checkpointFile)“ enthält keinen Checkpoint."], succeeded: false))
+        }
+        return (checkpoints, nil)
     }
 
     /// One `payloads_redacted` event: when, the cut-off and the retention period it states (checked to
@@ -398,7 +419,7 @@ public enum AuditTool {
     /// ``verify(publicKeyFile:retentionYears:environment:progress:)`` with `audit.retention_years` from
     /// the configuration (environment, `--config` file; default 10 years).
     public static func verify(
-        publicKeyFile: String, reader: ConfigReader, environment: [String: String],
+        publicKeyFile: String, checkpointFile: String? = nil, reader: ConfigReader, environment: [String: String],
         progress: (@Sendable (String) -> Void)? = nil
     ) async -> ToolOutput {
         let years: Int
@@ -408,7 +429,8 @@ public enum AuditTool {
             return ToolOutput(standardError: ["Prüfung nicht möglich: \(error)"], succeeded: false)
         }
         return await verify(
-            publicKeyFile: publicKeyFile, retentionYears: years, environment: environment, progress: progress)
+            publicKeyFile: publicKeyFile, retentionYears: years, checkpointFile: checkpointFile,
+            environment: environment, progress: progress)
     }
 
     /// ``redact(before:actor:settings:environment:now:)`` with `audit.retention_years` from the

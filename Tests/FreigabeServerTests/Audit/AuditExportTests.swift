@@ -376,6 +376,56 @@ struct AuditExportTests {
         }
     }
 
+    /// A full disk cannot be made in a test: the write is injected. A note that reaches the file only in
+    /// part is cut off again, so that the next note does not run into a fragment; every failure names the
+    /// call and the system's reason, and a missing directory is not called "no permission".
+    @Test("a short or failed write leaves the checkpoint file as it was, and says why")
+    func checkpointFileShortWrite() async throws {
+        try await Folder.with { folder in
+            let path = folder.path("checkpoints.txt")
+            let first = "freigabe.example/log\n1\nwurzel\n\n— freigabe sig1\n"
+            let second = "freigabe.example/log\n2\nwurzel\n\n— freigabe sig2\n"
+            try AuditSealer.append(first, to: path)
+            let before = try Data(contentsOf: URL(fileURLWithPath: path))
+            // Half of the note reaches the disk.
+            do throws(CheckpointFileError) {
+                try AuditSealer.append(second, to: path) { descriptor, bytes in
+                    write(descriptor, bytes.baseAddress, bytes.count / 2)
+                }
+                Issue.record("a short write was taken for a whole one")
+            } catch {
+                #expect(error.call.hasPrefix("write ("), "\(error)")
+                #expect(error.description.contains("cut off again"), "\(error)")
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+            // Nothing written: the disk is full.
+            let full = CheckpointFileError(path: path, call: "write", code: ENOSPC)
+            #expect(throws: full) {
+                try AuditSealer.append(second, to: path) { _, _ in
+                    errno = ENOSPC
+                    return -1
+                }
+            }
+            #expect(full.description == "write \(path): No space left on device")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+            // Interrupted before anything was written: tried again.
+            var interrupted = false
+            try AuditSealer.append(second, to: path) { descriptor, bytes in
+                if !interrupted {
+                    interrupted = true
+                    errno = EINTR
+                    return -1
+                }
+                return write(descriptor, bytes.baseAddress, bytes.count)
+            }
+            #expect(CheckpointFile.notes(in: try String(contentsOfFile: path, encoding: .utf8)) == [first, second])
+            let missing = folder.path("no/such/cp.txt")
+            #expect(throws: CheckpointFileError(path: missing, call: "open", code: ENOENT)) {
+                try AuditSealer.append(first, to: missing)
+            }
+        }
+    }
+
     @Test("a complete export streams every sealed event and verifies offline against the outside checkpoints")
     func completeExportVerifies() async throws {
         try await Folder.with { folder in

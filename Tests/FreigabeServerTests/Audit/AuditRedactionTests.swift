@@ -147,7 +147,9 @@ struct AuditRedactionTests {
                     "SELECT concat_ws('|', redacted_by, os_user, database_role, retention_years, to_char(erased_before AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')) FROM audit_redactions"
                 ) == ["revision|root|freigabe_admin|10|2015-12-31 23:00"])
 
-            _ = try await sealer.sealAll(now: Clock.days(3), logger: logger)
+            // The sealer's clock is the real one, as in production: the erasure's record, dated by the database's
+            // clock, must not be newer than the checkpoint that signs it.
+            _ = try await sealer.sealAll(now: Date(), logger: logger)
             let report = try await verify(fixture)
             #expect(report.problems == [])
             #expect(report.summary?.redactedEventCount == UInt64(due.count))
@@ -528,7 +530,7 @@ struct AuditRedactionTests {
         try await ServiceFixture.with { fixture in
             let sealer = try await sealedHistory(fixture)
             _ = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
-            _ = try await sealer.sealAll(now: Clock.days(3), logger: logger)
+            _ = try await sealer.sealAll(now: Date(), logger: logger)
             try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
             try await fixture.admin.query(
                 "UPDATE audit_events SET comment = 'Erfundene Begründung' WHERE \(unescaped: Self.stefansOldDecision)",
@@ -554,7 +556,7 @@ struct AuditRedactionTests {
         try await ServiceFixture.with { fixture in
             let sealer = try await sealedHistory(fixture)
             _ = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
-            _ = try await sealer.sealAll(now: Clock.days(3), logger: logger)
+            _ = try await sealer.sealAll(now: Date(), logger: logger)
             try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
             try await fixture.admin.query("ALTER TABLE audit_seals DISABLE TRIGGER USER", logger: logger)
             try await fixture.admin.query(
@@ -577,7 +579,7 @@ struct AuditRedactionTests {
         try await ServiceFixture.with { fixture in
             let sealer = try await sealedHistory(fixture)
             _ = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
-            _ = try await sealer.sealAll(now: Clock.days(3), logger: logger)
+            _ = try await sealer.sealAll(now: Date(), logger: logger)
             try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
             try await fixture.admin.query(
                 "UPDATE audit_events SET decision = 'rejected' WHERE \(unescaped: Self.stefansOldDecision)",
@@ -689,6 +691,133 @@ struct AuditRedactionTests {
         }
     }
 
+    /// The database owner dates an erasure twenty years ahead with a cut-off ten years ahead: its CHECK
+    /// holds, its retention holds, and last month's event lies before the cut-off, so the triggers of
+    /// `audit_events` and `audit_seals` let its transaction blank that event. Migration 18 stamps the row
+    /// with the database's `now()`, so with its trigger on the row is refused; with every trigger off the
+    /// erasure goes through and is sealed, and verify finds it by the clocks it cannot forge: the
+    /// database's own now and, online and offline, the sealer's signed time.
+    @Test(
+        "an erasure dated in the future is refused by the database, and found online and offline when forced",
+        arguments: [false, true])
+    func erasureDatedInTheFuture(_ triggersOff: Bool) async throws {
+        try await AuditExportTests.Folder.with { folder in
+            try await ServiceFixture.with { fixture in
+                let sealer = try await sealedHistory(fixture)
+                let target = "comment = 'Neue Begründung'"
+                let sealed = try await fixture.admin.query(
+                    """
+                    SELECT \(unescaped: SealedEvent.columns) FROM \(unescaped: SealedEvent.tables)
+                    WHERE \(unescaped: "e." + target)
+                    """, logger: logger
+                ).collect()
+                let payloadHash = try SealedEvent(try #require(sealed.first)).payloadHash
+                let tables = ["audit_events", "audit_seals"] + (triggersOff ? ["audit_redactions"] : [])
+                for table in tables {
+                    try await fixture.admin.query(
+                        "ALTER TABLE \(unescaped: table) DISABLE TRIGGER USER", logger: logger)
+                }
+                let forgery: PostgresQuery = """
+                    WITH r AS (
+                        INSERT INTO audit_redactions (erased_before, retention_years, redacted_by, redacted_at)
+                        VALUES (now() + interval '10 years', 10, 'mallory', now() + interval '20 years')
+                        RETURNING id, erased_before, redacted_at),
+                    s AS (
+                        UPDATE audit_seals SET payload_salt = NULL, payload_hash = \(ByteBuffer(bytes: payloadHash.bytes)),
+                            redaction_id = (SELECT id FROM r)
+                        WHERE event_row = (SELECT id FROM audit_events WHERE \(unescaped: target)) RETURNING 1),
+                    e AS (
+                        UPDATE audit_events SET comment = NULL, client_address = NULL, details = '{}'
+                        WHERE \(unescaped: target) RETURNING 1)
+                    INSERT INTO audit_events (occurred_at, actor, event, details)
+                    SELECT r.redacted_at, 'mallory', 'payloads_redacted',
+                        jsonb_build_object('redaction', r.id, 'event_count', (SELECT count(*) FROM s),
+                            'erased_before', r.erased_before, 'retention_years', 10)
+                    FROM r
+                    """
+                if triggersOff {
+                    try await fixture.admin.query(forgery, logger: logger)
+                } else {
+                    // The row's time is the database's: the cut-off ten years ahead breaks the CHECK.
+                    await expectRefused(fixture, fixture.admin, forgery, state: "23514")
+                }
+                for table in tables {
+                    try await fixture.admin.query("ALTER TABLE \(unescaped: table) ENABLE TRIGGER USER", logger: logger)
+                }
+                guard triggersOff else {
+                    #expect(try await strings(fixture, "SELECT count(*)::text FROM audit_redactions") == ["0"])
+                    #expect(try await verify(fixture).problems == [])
+                    return
+                }
+                #expect(try await strings(fixture, "SELECT comment FROM audit_events WHERE \(unescaped: target)") == [])
+                _ = try await sealer.sealAll(now: Date(), logger: logger)
+
+                let report = try await verify(fixture)
+                #expect(!report.holds)
+                #expect(
+                    report.problems.contains {
+                        $0.hasPrefix("erasure #") && $0.contains("by mallory")
+                            && $0.contains("more than a day after the database's clock")
+                    }, "\(report.problems)")
+                #expect(
+                    report.problems.contains {
+                        $0.contains("by mallory") && $0.contains("the first to cover its payloads_redacted event")
+                    }, "\(report.problems)")
+
+                // The export of the whole log, checked offline against the signed checkpoint.
+                let checkpoint = try await fixture.admin.query(
+                    "SELECT signed_note FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1", logger: logger
+                ).decode(String.self).first(where: { _ in true })
+                try (try #require(checkpoint) + "\n").write(
+                    toFile: folder.path("checkpoints.txt"), atomically: true, encoding: .utf8)
+                _ = try await AuditExporter(query: AuditQuery(client: fixture.app)).export(
+                    AuditFilter(), format: .jsonl, to: try ExportOutput.open(folder.path("all.jsonl")), logger: logger)
+                let checked = AuditTool.verifyExport(
+                    exportFile: folder.path("all.jsonl"), checkpointFile: folder.path("checkpoints.txt"),
+                    publicKeyFile: folder.path("audit.pub"))
+                #expect(!checked.succeeded)
+                #expect(checked.standardError.first?.contains("the erasure's date was forged") == true, "\(checked)")
+            }
+        }
+    }
+
+    /// In the seconds between `audit redact` and the next seal the erasure's `payloads_redacted` event
+    /// lies beyond the newest checkpoint: a complete JSON Lines export would show the markers without
+    /// their record and could never verify. Refused (the command line, the API's and the page's download,
+    /// 409 with the catalogue's text) until the next seal; a CSV, whose cells are not checked, is not.
+    @Test("a complete export between an erasure and the next seal is refused, and works once it is sealed")
+    func exportBeforeTheErasureIsSealed() async throws {
+        try await ServiceFixture.with { fixture in
+            let sealer = try await sealedHistory(fixture)
+            _ = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
+            let exporter = AuditExporter(query: AuditQuery(client: fixture.app))
+            await #expect(throws: AuditExportError.erasureNotSealed) {
+                _ = try await exporter.export(AuditFilter(), format: .jsonl, logger: logger) { _ in }
+            }
+            do {
+                _ = try await AuditExportDownload(client: fixture.app).response(
+                    AuditFilter(), options: .init(format: .jsonl, csv: CSVOptions()), logger: logger)
+                Issue.record("the download started")
+            } catch let problem as APIProblem {
+                #expect(problem.status == .conflict)
+                #expect(problem.detail == UserText("web.audit_export_erasure_unsealed"))
+            }
+            let csv = try await exporter.export(AuditFilter(), format: .csv, logger: logger) { _ in }
+            #expect(csv.eventCount > 0)
+
+            let size = try await sealer.sealAll(now: Date(), logger: logger)
+            var bytes: [UInt8] = []
+            let complete = try await exporter.export(AuditFilter(), format: .jsonl, logger: logger) { bytes += $0 }
+            #expect(complete.treeSize == size)
+            let note = try await fixture.admin.query(
+                "SELECT signed_note FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1", logger: logger
+            ).decode(String.self).first(where: { _ in true })
+            let verified = ExportVerifier(key: Self.signer.verifierKey).verify(
+                lines: ExportLines.split(bytes), checkpoints: [CheckpointRecord(signedNote: try #require(note))])
+            #expect((try? verified.get())?.redactedEventCount ?? 0 > 0, "\(verified)")
+        }
+    }
+
     /// The erasure's row and its event must agree: a row whose event names another uid or time is not that
     /// erasure's record.
     @Test("an erasure whose payloads_redacted event names another time or uid is found")
@@ -696,7 +825,7 @@ struct AuditRedactionTests {
         try await ServiceFixture.with { fixture in
             let sealer = try await sealedHistory(fixture)
             _ = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
-            _ = try await sealer.sealAll(now: Clock.days(3), logger: logger)
+            _ = try await sealer.sealAll(now: Date(), logger: logger)
             #expect(try await verify(fixture).problems == [])
             // The honest event is the first one naming the erasure; a forged one before it would need an
             // older row id, so the forger rewrites the honest one (triggers off).

@@ -113,6 +113,76 @@ struct AuditSealTests {
         }
     }
 
+    /// The owner rewrites the history after a checkpoint: the seals from its size on and the checkpoints
+    /// after it deleted (triggers off for a moment), an awkward event deleted, and the rest sealed and
+    /// signed again by a sealer that knows no outside copy. The database's own checks hold; the outside
+    /// copy finds it: `audit verify --checkpoint`, and the sealer that appends to it refuses to sign.
+    @Test("a history rewritten after a checkpoint is found by verify with the outside copy; the sealer refuses")
+    func rewrittenHistory() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoints-\(UUID()).txt").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try await ServiceFixture.with { fixture in
+            let (sealer, first) = try await sealedLifecycle(fixture, checkpointFile: file)
+            try await fixture.admin.query(
+                "INSERT INTO audit_events (occurred_at, actor, event, comment) VALUES (now(), 'mallory', 'login_failed', 'x')",
+                logger: logger)
+            _ = try await fixture.shared("meldestatistik", legalBasis: "Art. 6 Abs. 1 lit. e DSGVO")
+            let second = try await sealer.sealAll(now: Clock.days(3), logger: logger)
+            #expect(second > first + 1)
+            func verify(withCopy: Bool) async throws -> AuditVerification.Report {
+                var verification = AuditVerification(
+                    client: fixture.admin, key: Self.signer.verifierKey, appRole: "freigabe_app")
+                if withCopy {
+                    let (notes, refusal) = AuditTool.checkpoints(in: file)
+                    #expect(refusal == nil)
+                    verification.outsideCheckpoints = notes
+                }
+                return try await verification.run(logger: logger)
+            }
+            #expect(try await verify(withCopy: true).problems == [])
+
+            let tables = ["audit_events", "audit_seals", "audit_checkpoints"]
+            for table in tables {
+                try await fixture.admin.query("ALTER TABLE \(unescaped: table) DISABLE TRIGGER USER", logger: logger)
+            }
+            try await fixture.admin.query("DELETE FROM audit_seals WHERE sequence >= \(Int64(first))", logger: logger)
+            try await fixture.admin.query(
+                "DELETE FROM audit_checkpoints WHERE tree_size > \(Int64(first))", logger: logger)
+            try await fixture.admin.query("DELETE FROM audit_events WHERE actor = 'mallory'", logger: logger)
+            for table in tables {
+                try await fixture.admin.query("ALTER TABLE \(unescaped: table) ENABLE TRIGGER USER", logger: logger)
+            }
+            // The sealer that keeps the outside copy signs nothing of it, and says why.
+            let sealsBefore = try await fixture.admin.query("SELECT count(*) FROM audit_seals", logger: logger)
+                .decode(Int64.self).first(where: { _ in true })
+            await #expect(throws: AuditSealer.HistoryRewritten.self) {
+                _ = try await sealer.sealBatch(now: Clock.days(4), logger: logger)
+            }
+            let sealsAfter = try await fixture.admin.query("SELECT count(*) FROM audit_seals", logger: logger)
+                .decode(Int64.self).first(where: { _ in true })
+            #expect(sealsAfter == sealsBefore)
+            // A sealer without it (the owner's own `audit seal`) signs the rewritten history.
+            let resealed = try await AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: nil)
+                .sealAll(now: Clock.days(4), logger: logger)
+            #expect(resealed == second - 1)
+            #expect(try await verify(withCopy: false).problems == [], "the database alone cannot tell")
+            let found = try await verify(withCopy: true)
+            #expect(!found.holds)
+            #expect(found.problems.contains { $0.contains("checkpoint #") }, "\(found.problems)")
+            // Nor does the sealer with the copy sign anything on top of it.
+            try await fixture.admin.query(
+                "INSERT INTO audit_events (occurred_at, actor, event) VALUES (now(), 'anna', 'login_failed')",
+                logger: logger)
+            do {
+                _ = try await sealer.sealBatch(now: Clock.days(5), logger: logger)
+                Issue.record("the sealer extended a rewritten history")
+            } catch let refusal as AuditSealer.HistoryRewritten {
+                #expect(refusal.outside.treeSize == second)
+                #expect(refusal.description.contains("has no checkpoint of that size"), "\(refusal)")
+            }
+        }
+    }
+
     @Test("the application role can neither change seals, checkpoints nor decisions")
     func appRoleCannotRewrite() async throws {
         try await ServiceFixture.with { fixture in

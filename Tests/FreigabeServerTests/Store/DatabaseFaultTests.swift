@@ -235,6 +235,37 @@ struct DatabaseFaultTests {
         }
     }
 
+    /// The audit export's download and the Verfahrensakte's reads asked the database without the store's
+    /// deadlines: with PostgreSQL silent they hung instead of answering 503.
+    @Test(
+        "the audit download and the case file's reads with the database not answering: unavailable in time", .runsAlone)
+    func auditReadsWithSilentDatabase() async throws {
+        let logger = self.logger
+        try await withSilentDatabase { app in
+            let query = AuditQuery(client: app)
+            let reads: [(String, @Sendable () async throws -> Void)] = [
+                (
+                    "download",
+                    {
+                        _ = try await AuditExportDownload(client: app).response(
+                            AuditFilter(), options: .init(format: .jsonl, csv: CSVOptions()), logger: logger)
+                    }
+                ),
+                ("leaf hashes", { _ = try await query.leafHashes(0..<1, logger: logger) }),
+                ("unsealed", { _ = try await query.unsealedCount(request: UUID(), logger: logger) }),
+                ("row", { _ = try await query.requestRowExists(UUID(), logger: logger) }),
+                ("reads", { _ = try await query.readCount(request: UUID(), logger: logger) }),
+            ]
+            for (name, read) in reads {
+                let started = ContinuousClock.now
+                let outcome = await answer(within: .seconds(20)) { try await read() }
+                let elapsed = ContinuousClock.now - started
+                expectUnavailable(outcome)
+                #expect(elapsed < .seconds(8), "\(name) took \(elapsed)")
+            }
+        }
+    }
+
     /// `body` with a client of a database server that accepts connections and never answers.
     private func withSilentDatabase(_ body: @Sendable (PostgresClient) async throws -> Void) async throws {
         var settings = try DatabaseSettings(environment: try StoreTestSupport.environment())
