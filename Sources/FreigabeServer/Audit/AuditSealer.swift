@@ -153,7 +153,8 @@ struct AuditSealer: Sendable {
 
     /// The note of `key` with the largest tree size in the last ``outsideCopyTail`` bytes of `path`; nil
     /// when there is no file yet or no such note in it. A note cut by the tail's start does not verify and
-    /// is skipped.
+    /// is skipped. Signatures are checked from the largest size down until one holds: one verification
+    /// per batch, not one per note in the tail.
     static func newestNote(inTailOf path: String, key: NoteVerifierKey) throws -> Checkpoint? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
@@ -161,11 +162,12 @@ struct AuditSealer: Sendable {
         let end = try handle.seekToEnd()
         try handle.seek(toOffset: end > UInt64(outsideCopyTail) ? end - UInt64(outsideCopyTail) : 0)
         let text = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
-        return CheckpointFile.notes(in: text).compactMap { note -> Checkpoint? in
-            guard let signed = try? SignedNote(parsing: note), key.verify(signed) == .verified else { return nil }
-            return try? Checkpoint(noteText: signed.text)
+        let candidates = CheckpointFile.notes(in: text).compactMap { note -> (SignedNote, Checkpoint)? in
+            guard let signed = try? SignedNote(parsing: note), let checkpoint = try? Checkpoint(noteText: signed.text)
+            else { return nil }
+            return (signed, checkpoint)
         }
-        .max { $0.treeSize < $1.treeSize }
+        return candidates.sorted { $0.1.treeSize > $1.1.treeSize }.first { key.verify($0.0) == .verified }?.1
     }
 
     /// The sealer's refusal to extend a history that differs from the outside copy.
