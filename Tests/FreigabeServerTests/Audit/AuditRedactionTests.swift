@@ -24,6 +24,35 @@ struct AuditRedactionTests {
         try AuditRedaction.order(before: before, actor: actor, osUser: "root", retentionYears: 10, now: Self.now)
     }
 
+    /// The payload hash sealed for the event `target` (an SQL condition on `audit_events`): what a forger
+    /// keeps in the seal so that the leaf still matches after the texts are blanked.
+    func payloadHash(_ fixture: ServiceFixture, of target: String) async throws -> SHA256Hash {
+        let sealed = try await fixture.admin.query(
+            """
+            SELECT \(unescaped: SealedEvent.columns) FROM \(unescaped: SealedEvent.tables)
+            WHERE \(unescaped: "e." + target)
+            """, logger: logger
+        ).collect()
+        return try SealedEvent(try #require(sealed.first)).payloadHash
+    }
+
+    /// The complete JSON Lines export, checked offline against the newest signed checkpoint as an auditor
+    /// would with their outside copy (`folder` holds `audit.pub`).
+    func checkCompleteExportOffline(
+        _ fixture: ServiceFixture, in folder: AuditExportTests.Folder
+    ) async throws -> ToolOutput {
+        let checkpoint = try await fixture.admin.query(
+            "SELECT signed_note FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1", logger: logger
+        ).decode(String.self).first(where: { _ in true })
+        try (try #require(checkpoint) + "\n").write(
+            toFile: folder.path("checkpoints.txt"), atomically: true, encoding: .utf8)
+        _ = try await AuditExporter(query: AuditQuery(client: fixture.app)).export(
+            AuditFilter(), format: .jsonl, to: try ExportOutput.open(folder.path("all.jsonl")), logger: logger)
+        return AuditTool.verifyExport(
+            exportFile: folder.path("all.jsonl"), checkpointFile: folder.path("checkpoints.txt"),
+            publicKeyFile: folder.path("audit.pub"))
+    }
+
     func verify(_ fixture: ServiceFixture) async throws -> AuditVerification.Report {
         try await AuditVerification(client: fixture.admin, key: Self.signer.verifierKey, appRole: "freigabe_app")
             .run(logger: logger)
@@ -634,13 +663,7 @@ struct AuditRedactionTests {
             try await ServiceFixture.with { fixture in
                 let sealer = try await sealedHistory(fixture)
                 let target = "comment = 'Neue Begründung'"
-                let sealed = try await fixture.admin.query(
-                    """
-                    SELECT \(unescaped: SealedEvent.columns) FROM \(unescaped: SealedEvent.tables)
-                    WHERE \(unescaped: "e." + target)
-                    """, logger: logger
-                ).collect()
-                let payloadHash = try SealedEvent(try #require(sealed.first)).payloadHash
+                let payloadHash = try await payloadHash(fixture, of: target)
                 for table in ["audit_events", "audit_seals"] {
                     try await fixture.admin.query(
                         "ALTER TABLE \(unescaped: table) DISABLE TRIGGER USER", logger: logger)
@@ -675,16 +698,7 @@ struct AuditRedactionTests {
                 #expect(!report.holds)
 
                 // The export of the whole log, checked offline against the signed checkpoint.
-                let checkpoint = try await fixture.admin.query(
-                    "SELECT signed_note FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1", logger: logger
-                ).decode(String.self).first(where: { _ in true })
-                try (try #require(checkpoint) + "\n").write(
-                    toFile: folder.path("checkpoints.txt"), atomically: true, encoding: .utf8)
-                _ = try await AuditExporter(query: AuditQuery(client: fixture.app)).export(
-                    AuditFilter(), format: .jsonl, to: try ExportOutput.open(folder.path("all.jsonl")), logger: logger)
-                let checked = AuditTool.verifyExport(
-                    exportFile: folder.path("all.jsonl"), checkpointFile: folder.path("checkpoints.txt"),
-                    publicKeyFile: folder.path("audit.pub"))
+                let checked = try await checkCompleteExportOffline(fixture, in: folder)
                 #expect(!checked.succeeded)
                 #expect(checked.standardError.first?.contains(foundOffline) == true, "\(checked)")
             }
@@ -705,13 +719,7 @@ struct AuditRedactionTests {
             try await ServiceFixture.with { fixture in
                 let sealer = try await sealedHistory(fixture)
                 let target = "comment = 'Neue Begründung'"
-                let sealed = try await fixture.admin.query(
-                    """
-                    SELECT \(unescaped: SealedEvent.columns) FROM \(unescaped: SealedEvent.tables)
-                    WHERE \(unescaped: "e." + target)
-                    """, logger: logger
-                ).collect()
-                let payloadHash = try SealedEvent(try #require(sealed.first)).payloadHash
+                let payloadHash = try await payloadHash(fixture, of: target)
                 let tables = ["audit_events", "audit_seals"] + (triggersOff ? ["audit_redactions"] : [])
                 for table in tables {
                     try await fixture.admin.query(
@@ -765,16 +773,7 @@ struct AuditRedactionTests {
                     }, "\(report.problems)")
 
                 // The export of the whole log, checked offline against the signed checkpoint.
-                let checkpoint = try await fixture.admin.query(
-                    "SELECT signed_note FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1", logger: logger
-                ).decode(String.self).first(where: { _ in true })
-                try (try #require(checkpoint) + "\n").write(
-                    toFile: folder.path("checkpoints.txt"), atomically: true, encoding: .utf8)
-                _ = try await AuditExporter(query: AuditQuery(client: fixture.app)).export(
-                    AuditFilter(), format: .jsonl, to: try ExportOutput.open(folder.path("all.jsonl")), logger: logger)
-                let checked = AuditTool.verifyExport(
-                    exportFile: folder.path("all.jsonl"), checkpointFile: folder.path("checkpoints.txt"),
-                    publicKeyFile: folder.path("audit.pub"))
+                let checked = try await checkCompleteExportOffline(fixture, in: folder)
                 #expect(!checked.succeeded)
                 #expect(checked.standardError.first?.contains("the erasure's date was forged") == true, "\(checked)")
             }
