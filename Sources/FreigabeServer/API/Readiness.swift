@@ -1,3 +1,4 @@
+import AuditLog
 import Foundation
 import Logging
 import PostgresNIO
@@ -14,10 +15,12 @@ public struct ReadinessReport: Sendable, Hashable, Encodable {
     public var database: String
     /// `current`, `pending`, `mismatched`, `unknown` (not checked because the database is unreachable).
     public var migrations: String
-    /// `protected` (the decision log's append-only triggers are enabled and as the migrations wrote them),
-    /// `triggers_disabled` (one is disabled, missing or changed), `unknown`.
-    /// Reported, not a reason to take the instance out of service: someone with the owner's rights
-    /// switched them off, and `freigabe audit verify` shows what changed.
+    /// `protected` (the decision log's append-only triggers are enabled and as the migrations wrote them,
+    /// and events are being sealed), `triggers_disabled` (one is disabled, missing or changed),
+    /// `sealing_stalled` (an event written more than five minutes ago is not sealed: no sealer runs, or it
+    /// refuses — its log says why, e.g. a history that differs from the outside copy), `unknown`.
+    /// Reported, not a reason to take the instance out of service: `freigabe audit verify` shows what
+    /// changed.
     public var auditLog: String = "unknown"
 
     enum CodingKeys: String, CodingKey {
@@ -43,19 +46,25 @@ public struct ReadinessCheck: Sendable {
         ReadinessCheck { logger in
             let outcome = await withTimeout(timeout) {
                 let status = try await Migrator.status(client: client, logger: logger)
-                let disabled = status.isCurrent ? try await disabledAuditTriggers(client, logger: logger) : nil
-                return (status, disabled)
-            }
-            switch outcome {
-            case .success(let (status, disabled)) where status.isCurrent:
-                if let disabled, !disabled.isEmpty {
+                guard status.isCurrent else { return (status, "unknown") }
+                let disabled = try await disabledAuditTriggers(client, logger: logger)
+                if !disabled.isEmpty {
                     logger.error(
                         "the decision log's append-only triggers are disabled or changed (run freigabe audit verify)",
                         metadata: ["triggers": "\(disabled)"])
+                    return (status, "triggers_disabled")
                 }
-                return ReadinessReport(
-                    status: .ready, database: "ok", migrations: "current",
-                    auditLog: disabled.map { $0.isEmpty ? "protected" : "triggers_disabled" } ?? "unknown")
+                if let since = try await unsealedSince(client, logger: logger) {
+                    logger.error(
+                        "the decision log is not being sealed (no sealer runs, or it refuses: see its log)",
+                        metadata: ["audit.oldest_unsealed_recorded_at": "\(AuditTimestamp(since))"])
+                    return (status, "sealing_stalled")
+                }
+                return (status, "protected")
+            }
+            switch outcome {
+            case .success(let (status, auditLog)) where status.isCurrent:
+                return ReadinessReport(status: .ready, database: "ok", migrations: "current", auditLog: auditLog)
             case .success(let (status, _)):
                 logger.warning(
                     "not ready: migrations are not current",
@@ -76,6 +85,21 @@ public struct ReadinessCheck: Sendable {
     /// reported here as well as a disabled one.
     static func disabledAuditTriggers(_ client: PostgresClient, logger: Logger) async throws -> [String] {
         try await AuditTriggerGuard.problems(client, logger: logger)
+    }
+
+    /// When the first event after the newest sealed one was written, if that is more than five minutes
+    /// ago (`audit verify`'s grace): two index probes, whatever the log's size, as a load balancer asks
+    /// every few seconds. Events committed out of order just below the newest seal are `audit verify`'s
+    /// to find; a stopped or refusing sealer leaves every new event after it.
+    static func unsealedSince(_ client: PostgresClient, logger: Logger) async throws -> Date? {
+        let rows = try await client.query(
+            """
+            SELECT e.recorded_at FROM audit_events e
+            WHERE e.id > (SELECT coalesce(max(event_row), 0) FROM audit_seals)
+              AND e.recorded_at < now() - interval '5 minutes'
+            ORDER BY e.id LIMIT 1
+            """, logger: logger)
+        return try await rows.decode(Date.self).first(where: { _ in true })
     }
 }
 

@@ -39,9 +39,15 @@ struct AuditGuardTests {
                 try await insertEvents(admin, count: 2, minutesAgo: 180)
                 _ = try await sealer.sealAll(now: Date(), logger: logger)
                 #expect(try await verify(admin).problems == [])
+                let ready = ReadinessCheck.database(app)
+                #expect(await ready(logger: logger).auditLog == "protected")
                 // The sealer stops; events keep coming. Two are an hour old, one is new.
                 try await insertEvents(admin, count: 2, minutesAgo: 60)
                 try await insertEvents(admin, count: 1, minutesAgo: 0)
+                // /ready says so too (reported, the instance stays in service).
+                let stalled = await ready(logger: logger)
+                #expect(stalled.auditLog == "sealing_stalled")
+                #expect(stalled.isReady)
                 let report = try await verify(admin)
                 #expect(report.problems.count == 1, "\(report.problems)")
                 let problem = try #require(report.problems.first)
@@ -60,6 +66,7 @@ struct AuditGuardTests {
                 #expect(try await verify(admin, grace: .seconds(7200)).problems == [])
                 _ = try await sealer.sealAll(now: Date(), logger: logger)
                 #expect(try await verify(admin).problems == [])
+                #expect(await ready(logger: logger).auditLog == "protected")
             }
         }
     }
