@@ -87,16 +87,17 @@ public struct ReadinessCheck: Sendable {
         try await AuditTriggerGuard.problems(client, logger: logger)
     }
 
-    /// When the first event after the newest sealed one was written, if that is more than five minutes
-    /// ago (`audit verify`'s grace): two index probes, whatever the log's size, as a load balancer asks
+    /// When the first event after the newest sealed one was written, if that is longer ago than `audit
+    /// verify`'s grace (``AuditVerification/defaultSealingGrace``): two index probes, whatever the log's size, as a load balancer asks
     /// every few seconds. Events committed out of order just below the newest seal are `audit verify`'s
     /// to find; a stopped or refusing sealer leaves every new event after it.
     static func unsealedSince(_ client: PostgresClient, logger: Logger) async throws -> Date? {
+        let grace = Int64(AuditVerification.defaultSealingGrace.components.seconds)
         let rows = try await client.query(
             """
             SELECT e.recorded_at FROM audit_events e
             WHERE e.id > (SELECT coalesce(max(event_row), 0) FROM audit_seals)
-              AND e.recorded_at < now() - interval '5 minutes'
+              AND e.recorded_at < now() - make_interval(secs => \(grace))
             ORDER BY e.id LIMIT 1
             """, logger: logger)
         return try await rows.decode(Date.self).first(where: { _ in true })

@@ -34,7 +34,9 @@ struct AuditVerification: Sendable {
     var progress: (@Sendable (_ checked: UInt64, _ of: UInt64) -> Void)?
     var progressInterval: Duration = .seconds(10)
     /// How long an event may wait for the sealer before verify calls it stalled (``unsealedBeyondGrace``).
-    var sealingGrace: Duration = .seconds(300)
+    var sealingGrace: Duration = Self.defaultSealingGrace
+    /// How long a written event may wait for the sealer before verify and `/ready` say it stalled.
+    static let defaultSealingGrace: Duration = .seconds(300)
     /// The retention period the city keeps the log for (`audit.retention_years`): an erasure that states
     /// a shorter one erased what was still to be kept. nil: every period of 1 to 100 years is accepted.
     var retentionYears: Int?

@@ -31,8 +31,7 @@ struct ErrorPageMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let login as LoginRequired {
-            let back = login.returnPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"
-            return WebPages.redirect(to: "/anmelden?weiter=" + back)
+            return WebPages.redirect(to: WebPages.login(returningTo: login.returnPath))
         } catch {
             if !Self.wantsHTML(request), let error = error as? any HTTPResponseError { throw error }
             // Logged here (a 500's cause with the request's id); the answer says nothing about it.

@@ -52,8 +52,7 @@ struct LoginPages: Sendable {
             guard let next = WebPages.safeLocalPath(context.form?["weiter"]) else {
                 return WebPages.redirect(to: "/anmelden?abgemeldet=1")
             }
-            let query = next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"
-            return WebPages.redirect(to: "/anmelden?abgemeldet=1&weiter=\(query)")
+            return WebPages.redirect(to: WebPages.login(returningTo: next, loggedOut: true))
         }
     }
 

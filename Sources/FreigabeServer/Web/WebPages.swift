@@ -65,6 +65,13 @@ struct WebPages: Sendable {
         Response(status: .seeOther, headers: [.location: safeLocalPath(path) ?? "/"])
     }
 
+    /// The login page that comes back to `path` afterwards (`weiter`, percent-encoded); with `loggedOut`
+    /// it also says that the session ended.
+    static func login(returningTo path: String, loggedOut: Bool = false) -> String {
+        let back = path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"
+        return "/anmelden?" + (loggedOut ? "abgemeldet=1&" : "") + "weiter=" + back
+    }
+
     /// `path` when it is a path on this site (`/…`, not `//host` or `/\host`), else nil.
     ///
     /// A browser removes tabs and line breaks anywhere in a URL, strips spaces and control characters at
