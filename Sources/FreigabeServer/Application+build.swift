@@ -83,7 +83,7 @@ public func buildApplication(
         services.append(
             AuditSealService(
                 sealer: AuditSealer(client: client, signer: signer, checkpointFile: configuration.audit.checkpointFile),
-                interval: configuration.audit.sealInterval, logger: logger))
+                interval: configuration.audit.sealInterval, logger: logger, metrics: metrics))
         if let dispatcher = try makeOutboxDispatcher(
             configuration: configuration, client: client, directory: directory, renderer: renderer,
             workflows: workflows, metrics: metrics, logger: logger)

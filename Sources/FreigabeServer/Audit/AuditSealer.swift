@@ -1,6 +1,7 @@
 import AuditLog
 import Foundation
 import Logging
+import NIOPosix
 import PostgresNIO
 
 /// Gives committed audit events their place in the decision log's Merkle tree and signs a checkpoint
@@ -74,10 +75,11 @@ struct AuditSealer: Sendable {
                 """, logger: logger)
             return (Batch(sealed: events.count, treeSize: frontier.size), note)
         }
-        guard var (result, note) = batch else { return nil }
+        guard case (var result, let note)? = batch else { return nil }
         if let note, let checkpointFile {
             do {
-                try Self.append(note, to: checkpointFile)
+                // A file write may block (a full disk, a network mount): never on an event loop.
+                try await NIOThreadPool.singleton.runIfActive { try Self.append(note, to: checkpointFile) }
             } catch {
                 // The checkpoint stands in the database; the outside copy is retried with the next one
                 // (each checkpoint covers everything before it).

@@ -87,6 +87,22 @@ public final class AppMetrics: Sendable {
         ).increment()
     }
 
+    /// Why a sealing round of the decision log did not do all it should.
+    enum AuditSealFailure: String {
+        /// The database's history differs from the outside copy of the checkpoints: the sealer refuses.
+        case historyDiffers = "history_differs"
+        /// The signed checkpoint is in the database but not in `audit.checkpoint_file`.
+        case checkpointFile = "checkpoint_file"
+        /// Anything else (database unavailable, a deadline); the next round tries again.
+        case error
+    }
+
+    func auditSealFailure(_ reason: AuditSealFailure) {
+        Counter(
+            label: "freigabe_audit_seal_failures_total", dimensions: [("reason", reason.rawValue)], factory: factory
+        ).increment()
+    }
+
     /// A gauge set at scrape time.
     func gauge(_ label: String, _ value: Double, dimensions: [(String, String)] = []) {
         Gauge(label: label, dimensions: dimensions, factory: factory).record(value)

@@ -66,16 +66,22 @@ struct MetricsRoutes: Sendable {
                         (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL)::float8,
                         COALESCE((SELECT extract(epoch FROM now() - min(created_at)) FROM outbox
                                   WHERE sent_at IS NULL AND failed_at IS NULL), 0)::float8,
-                        (SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL)::float8
+                        (SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL)::float8,
+                        -- Two index probes, as /ready's sealing check: the first event after the newest seal.
+                        COALESCE((SELECT extract(epoch FROM now() - e.recorded_at) FROM audit_events e
+                                  WHERE e.id > (SELECT coalesce(max(event_row), 0) FROM audit_seals)
+                                  ORDER BY e.id LIMIT 1), 0)::float8
                     """, logger: logger)
-                return try await rows.decode((Double, Double, Double, Double, Double).self).first(where: { _ in true })
+                return try await rows.decode((Double, Double, Double, Double, Double, Double).self)
+                    .first(where: { _ in true })
             }
-            if let (due, failing, pending, oldest, failed) = figures {
+            if let (due, failing, pending, oldest, failed, unsealed) = figures {
                 metrics.gauge("freigabe_timers_due", due)
                 metrics.gauge("freigabe_timers_failing", failing)
                 metrics.gauge("freigabe_outbox_pending", pending)
                 metrics.gauge("freigabe_outbox_oldest_age_seconds", oldest)
                 metrics.gauge("freigabe_outbox_failed", failed)
+                metrics.gauge("freigabe_audit_unsealed_age_seconds", max(unsealed, 0))
             }
             metrics.gauge("freigabe_metrics_database_up", 1)
         } catch {

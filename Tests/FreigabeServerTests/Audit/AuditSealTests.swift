@@ -180,6 +180,45 @@ struct AuditSealTests {
                 #expect(refusal.outside.treeSize == second)
                 #expect(refusal.description.contains("has no checkpoint of that size"), "\(refusal)")
             }
+            // The server's sealing rounds count the refusal for the operator's alert.
+            let metrics = AppMetrics()
+            let rounds = AuditSealService(sealer: sealer, interval: .seconds(1), logger: logger, metrics: metrics)
+            #expect(await rounds.round() == false)
+            #expect(await rounds.round() == false)
+            let text = metrics.registry.emitToString()
+            #expect(text.contains(#"freigabe_audit_seal_failures_total{reason="history_differs"} 2"#), "\(text)")
+        }
+    }
+
+    @Test("a checkpoint missing from the outside copy is counted; /metrics shows how long the oldest event waits")
+    func sealingFiguresForTheOperator() async throws {
+        try await ServiceFixture.with { fixture in
+            let metrics = AppMetrics()
+            let figures = MetricsRoutes(metrics: metrics, token: nil, directory: nil, database: fixture.app)
+            func unsealedAge() async throws -> Double? {
+                await figures.sample(logger: logger)
+                let line = metrics.registry.emitToString().split(separator: "\n")
+                    .first { $0.hasPrefix("freigabe_audit_unsealed_age_seconds ") }
+                return line.flatMap { Double($0.split(separator: " ")[1]) }
+            }
+            _ = try await fixture.shared("baumkataster")
+            // Not sealed yet: the gauge is the age of the oldest of them.
+            try await fixture.admin.query(
+                "INSERT INTO audit_events (occurred_at, actor, event) VALUES (now(), 'anna', 'login_failed')",
+                logger: logger)
+            let waiting = try #require(try await unsealedAge())
+            #expect(waiting > 0)
+            // A checkpoint file in a folder that does not exist: the database has the checkpoint, the outside
+            // copy does not, and the operator is told by a counter, not only by the log.
+            let missing = "/nonexistent-\(UUID())/checkpoints.txt"
+            let rounds = AuditSealService(
+                sealer: AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: missing),
+                interval: .seconds(1), logger: logger, metrics: metrics)
+            #expect(await rounds.round() == false)
+            let text = metrics.registry.emitToString()
+            #expect(text.contains(#"freigabe_audit_seal_failures_total{reason="checkpoint_file"} 1"#), "\(text)")
+            #expect(!text.contains("history_differs"))
+            #expect(try await unsealedAge() == 0)
         }
     }
 
