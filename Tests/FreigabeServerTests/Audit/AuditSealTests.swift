@@ -307,6 +307,43 @@ struct AuditSealTests {
                 #expect(verified.succeeded, "\(verified)")
                 #expect(verified.standardOutput.first?.hasPrefix("Ereignisse: 3") == true)
 
+                // The outside copy: one more event sealed with a checkpoint file, then the tail cut off in the
+                // database as its owner could (triggers off for a moment). The database alone still holds;
+                // `audit verify --checkpoint FILE` does not.
+                let copy = folder.appendingPathComponent("checkpoints.txt").path
+                try await admin.query(
+                    "INSERT INTO audit_events (occurred_at, actor, event, comment) VALUES (now(), 'paul', 'login_failed', 'x')",
+                    logger: logger)
+                let copied = await AuditTool.seal(
+                    reader: try await Self.sealSettings([
+                        "FREIGABE_AUDIT_KEY_FILE": keyFile, "FREIGABE_AUDIT_CHECKPOINT_FILE": copy,
+                    ]), environment: environment)
+                #expect(copied.succeeded, "\(copied)")
+                let withCopy = await AuditTool.verify(
+                    publicKeyFile: publicKey, checkpointFile: copy, environment: environment)
+                #expect(withCopy.succeeded, "\(withCopy)")
+                #expect(withCopy.standardOutput.first?.hasPrefix("Ereignisse: 4") == true, "\(withCopy)")
+                let tables = ["audit_events", "audit_seals", "audit_checkpoints"]
+                for table in tables {
+                    try await admin.query("ALTER TABLE \(unescaped: table) DISABLE TRIGGER USER", logger: logger)
+                }
+                try await admin.query("DELETE FROM audit_checkpoints WHERE tree_size = 4", logger: logger)
+                try await admin.query("DELETE FROM audit_seals WHERE sequence = 3", logger: logger)
+                try await admin.query("DELETE FROM audit_events WHERE actor = 'paul'", logger: logger)
+                for table in tables {
+                    try await admin.query("ALTER TABLE \(unescaped: table) ENABLE TRIGGER USER", logger: logger)
+                }
+                let alone = await AuditTool.verify(publicKeyFile: publicKey, environment: environment)
+                #expect(alone.succeeded, "the database alone cannot tell: \(alone)")
+                let truncated = await AuditTool.verify(
+                    publicKeyFile: publicKey, checkpointFile: copy, environment: environment)
+                #expect(!truncated.succeeded, "\(truncated)")
+                #expect(truncated.standardError.contains { $0.contains("checkpoint #") }, "\(truncated)")
+                let nowhere = await AuditTool.verify(
+                    publicKeyFile: publicKey, checkpointFile: folder.appendingPathComponent("missing.txt").path,
+                    environment: environment)
+                #expect(!nowhere.succeeded && !nowhere.standardError.isEmpty, "\(nowhere)")
+
                 try await admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
                 try await admin.query("UPDATE audit_events SET actor = 'mallory' WHERE actor = 'otto'", logger: logger)
                 let broken = await AuditTool.verify(publicKeyFile: publicKey, environment: environment)
