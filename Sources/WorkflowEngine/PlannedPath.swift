@@ -61,7 +61,7 @@ extension RequestMachine {
         let position = pathPosition(steps: steps, end: end)
         var entries: [PathEntry] = []
         for (index, step) in steps.enumerated() {
-            let applicability = StepApplicability(step: step, facts: snapshot.facts)
+            let applicability = StepApplicability(step: step, of: snapshot)
             let stepStatus = applicability.applies ? position.status(of: step.id, at: index) : .skipped
             entries.append(
                 PathEntry(
@@ -96,7 +96,7 @@ extension RequestMachine {
     /// The escalation roles of the steps that apply to the request.
     public func escalationRoles() -> Set<Role> {
         Set(
-            approvalPath().steps.filter { StepApplicability(step: $0, facts: snapshot.facts).applies }
+            approvalPath().steps.filter { StepApplicability(step: $0, of: snapshot).applies }
                 .compactMap(\.escalationRole))
     }
 

@@ -96,7 +96,7 @@ extension RequestMachine {
             authority.capacity == .ownRole(.dataOwner), decider.roles.contains(.dataSteward),
             let next = definition.step(step.onApprove), !next.isParallel,
             let branch = next.branches.first, branch.role == .dataSteward, branch.quorum == 1,
-            StepApplicability(step: next, facts: snapshot.facts).applies
+            StepApplicability(step: next, of: snapshot).applies
         else { return nil }
         return next
     }

@@ -5,10 +5,28 @@ import Foundation
 struct StepApplicability {
     var step: Step
     var facts: RequestFacts
+    /// Branches of this step that asked the requester a question in this request
+    /// (``RequestSnapshot/questioningBranches``): they apply whatever the facts say now.
+    var questioning: Set<String> = []
+
+    init(step: Step, facts: RequestFacts, questioning: Set<String> = []) {
+        self.step = step
+        self.facts = facts
+        self.questioning = questioning
+    }
+
+    /// What routing asks for `step` of the request `snapshot`.
+    init(step: Step, of snapshot: RequestSnapshot) {
+        self.init(step: step, facts: snapshot.facts, questioning: snapshot.questioningBranches(of: step.id))
+    }
 
     /// Why the step as a whole is skipped; nil when it applies.
     var notApplying: PathEntry.NotApplying? {
-        if let condition = step.condition, !condition.holds(for: facts) { return .conditionNotMet(condition) }
+        if let condition = step.condition, !condition.holds(for: facts),
+            !step.branches.contains(where: { questioning.contains($0.id) })
+        {
+            return .conditionNotMet(condition)
+        }
         return activeBranches.isEmpty ? .noBranchApplies : nil
     }
 
@@ -19,16 +37,28 @@ struct StepApplicability {
 
     /// Why `branch` is skipped on its own condition; nil when it holds.
     func notApplying(_ branch: Branch) -> PathEntry.NotApplying? {
-        guard let condition = branch.condition, !condition.holds(for: facts) else { return nil }
+        guard let condition = branch.condition, !condition.holds(for: facts), !questioning.contains(branch.id) else {
+            return nil
+        }
         return .conditionNotMet(condition)
     }
 }
 
 extension WorkflowDefinition {
-    /// The branches of step `id` that a request with `facts` waits for when it enters the step, in
-    /// definition order (what ``StepProgress/activeBranches`` holds); nil when there is no such step.
-    public func activeBranches(ofStep id: String, facts: RequestFacts) -> [String]? {
-        step(id).map { StepApplicability(step: $0, facts: facts).activeBranches.map(\.id) }
+    /// The branches of step `id` that `request` waits for when it enters the step, in definition order
+    /// (what ``StepProgress/activeBranches`` holds); nil when there is no such step.
+    public func activeBranches(ofStep id: String, of request: RequestSnapshot) -> [String]? {
+        step(id).map { StepApplicability(step: $0, of: request).activeBranches.map(\.id) }
+    }
+}
+
+extension RequestSnapshot {
+    /// The branches of step `id` that asked the requester a question in this request. Routing keeps them
+    /// on the path whatever the facts say afterwards: an answer that changes the facts (no personal
+    /// reference after all, no security concern) must not take out the very check that raised the
+    /// concern and leave it untold. Its own approval is what lets it go.
+    public func questioningBranches(of id: String) -> Set<String> {
+        Set(decisions.lazy.filter { $0.step == id && $0.outcome == .changesRequested }.map(\.branch))
     }
 }
 
@@ -47,13 +77,15 @@ struct Route {
 extension RequestMachine {
     /// Follows the definition from `node`: a step that does not apply is passed along `on.approve`.
     func route(from node: String, facts: RequestFacts) -> Route {
+        var request = snapshot
+        request.facts = facts
         var skipped: [String] = []
         var current = node
         // The validator guarantees every step can reach an end, and a skipped step always moves forward
         // along `on.approve`; the bound only protects against a definition that slipped past it.
         for _ in 0...definition.steps.count {
             if let step = definition.step(current) {
-                let applicability = StepApplicability(step: step, facts: facts)
+                let applicability = StepApplicability(step: step, of: request)
                 guard applicability.applies else {
                     skipped.append(step.id)
                     current = step.onApprove

@@ -306,7 +306,7 @@ enum StoredRequestFacts {
         } else if let deadline = progress.deadline, deadline <= progress.enteredAt {
             return "the snapshot's deadline of step \(step) is not after its entry"
         }
-        if let definition, let expected = definition.activeBranches(ofStep: step, facts: snapshot.facts),
+        if let definition, let expected = definition.activeBranches(ofStep: step, of: snapshot),
             expected != progress.activeBranches
         {
             return "the snapshot says step \(step) waits for \(progress.activeBranches), "

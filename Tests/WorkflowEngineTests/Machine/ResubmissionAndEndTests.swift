@@ -127,6 +127,41 @@ struct ResubmissionAndEndTests {
         #expect(progress.activeBranches == ["privacy_review"])
     }
 
+    @Test("a check that asked a question stays on the path when the answer changes the facts that brought it in")
+    func questioningCheckStays() throws {
+        // Open Data: a high protection need brings in the ISB, who asks; the answer lowers it.
+        var open = try Fixtures.submitted(try Fixtures.definition(.openData), Fixtures.open(.public, .none, .high))
+        try Fixtures.drive(&open, to: "in_review:legal_review")
+        _ = try open.requestChanges(by: Fixtures.ingo, at: Fixtures.t0, question: "Warum ist der Schutzbedarf hoch?")
+        _ = try open.resubmit(by: "anna", at: Fixtures.days(1), facts: Fixtures.open(.public, .none, .normal))
+        #expect(open.state.name == "in_review:owner_review")
+        let branch = open.plannedPath().first { $0.node == .branch("security_review", step: "legal_review") }
+        #expect(branch?.applies == true, "the timeline shows the ISB's branch ahead")
+        try Fixtures.drive(&open, to: "in_review:legal_review", at: Fixtures.days(1))
+        guard case .inReview(let progress) = open.state else { return }
+        #expect(progress.activeBranches == ["security_review"])
+        #expect(open.pendingRoles == [.isb])
+        #expect(open.definition.activeBranches(ofStep: "legal_review", of: open.snapshot) == ["security_review"])
+        _ = try open.approve(by: Fixtures.ingo, at: Fixtures.days(2))
+        #expect(open.state.name == "in_review:publication")
+
+        // Shared Data: the DSB's step applies to personal data; after her question the data is "not personal".
+        var shared = try Fixtures.submitted(
+            try Fixtures.definition(.sharedData), Fixtures.shared(.internal, .personal))
+        try Fixtures.drive(&shared, to: "in_review:privacy_review")
+        _ = try shared.requestChanges(by: Fixtures.dora, at: Fixtures.t0, question: "Welche Personendaten?")
+        _ = try shared.resubmit(by: "anna", at: Fixtures.days(1), facts: Fixtures.shared(.internal, .none))
+        try Fixtures.drive(&shared, to: "in_review:privacy_review", at: Fixtures.days(1))
+        #expect(shared.pendingRoles == [.dsb])
+
+        // A check that never asked is left out by changed facts, as before.
+        var quiet = try Fixtures.submitted(try Fixtures.definition(.openData), Fixtures.open(.public, .none, .high))
+        try Fixtures.drive(&quiet, to: "in_review:steward_review")
+        _ = try quiet.requestChanges(by: Fixtures.stefan, at: Fixtures.t0, question: "Schutzbedarf wirklich hoch?")
+        _ = try quiet.resubmit(by: "anna", at: Fixtures.days(1), facts: Fixtures.open(.public, .none, .normal))
+        try Fixtures.drive(&quiet, to: "in_review:publication", at: Fixtures.days(1))
+    }
+
     @Test("the kind of release cannot change, nor can the access end be dropped")
     func resubmitInvalid() throws {
         var machine = try Fixtures.machine(.sharedData, in: "changes_requested:owner_review")

@@ -72,7 +72,7 @@ struct RoutingTests {
         while case .inReview(let progress) = machine.state {
             // The query the server checks a stored snapshot with names the branches the step waits for.
             #expect(
-                machine.definition.activeBranches(ofStep: progress.step, facts: machine.snapshot.facts)
+                machine.definition.activeBranches(ofStep: progress.step, of: machine.snapshot)
                     == progress.activeBranches)
             time = Fixtures.minutes(30, after: time)
             note(try Fixtures.approveCurrentStep(&machine, at: time))
@@ -80,15 +80,18 @@ struct RoutingTests {
         return (asked, skipped, machine.state.name)
     }
 
-    @Test("activeBranches(ofStep:facts:) knows no step the definition lacks")
+    @Test("activeBranches(ofStep:of:) knows no step the definition lacks")
     func activeBranchesOfUnknownStep() throws {
         let definition = try Fixtures.definition(.openData)
-        #expect(definition.activeBranches(ofStep: "no_such_step", facts: Fixtures.open()) == nil)
+        func request(_ facts: RequestFacts) -> RequestSnapshot {
+            RequestSnapshot(pin: definition.pin, requester: Fixtures.requester, facts: facts, accessEnd: nil)
+        }
+        #expect(definition.activeBranches(ofStep: "no_such_step", of: request(Fixtures.open())) == nil)
         #expect(
-            definition.activeBranches(ofStep: "legal_review", facts: Fixtures.open(.confidential, .anonymised))
+            definition.activeBranches(ofStep: "legal_review", of: request(Fixtures.open(.confidential, .anonymised)))
                 == ["privacy_review", "security_review"])
         #expect(
-            definition.activeBranches(ofStep: "legal_review", facts: Fixtures.open(.public, .anonymised)) == [
+            definition.activeBranches(ofStep: "legal_review", of: request(Fixtures.open(.public, .anonymised))) == [
                 "privacy_review"
             ])
     }
