@@ -440,12 +440,18 @@ extension ApprovalDetails {
         case .licence:
             return licence.flatMap(OpenLicence.init(named:)) != nil
         case .portalURL:
-            guard let text = portalURL?.trimmedNonEmpty, text.isIRIText, let parts = URLComponents(string: text),
-                parts.scheme?.lowercased() == "https", parts.user == nil, parts.password == nil,
-                let host = parts.host?.lowercased(), Self.isPublicHostName(host)
-            else { return false }
-            return true
+            return portalURL.map(Self.isPublicPortalAddress) ?? false
         }
+    }
+
+    /// An `https` address on a public host name, without credentials: what a portal URL must be at
+    /// publication, and what the public DCAT catalogue lists (one rule for both).
+    public static func isPublicPortalAddress(_ address: String) -> Bool {
+        guard let text = address.trimmedNonEmpty, text.isIRIText, let parts = URLComponents(string: text),
+            parts.scheme?.lowercased() == "https", parts.user == nil, parts.password == nil,
+            let host = parts.host?.lowercased(), isPublicHostName(host)
+        else { return false }
+        return true
     }
 
     /// Whether the approval carries `field` at all.
@@ -460,7 +466,13 @@ extension ApprovalDetails {
     static func isPublicHostName(_ host: String) -> Bool {
         let name = host.hasSuffix(".") ? String(host.dropLast()) : host
         guard name.contains("."), !name.hasPrefix("["), !name.contains(":") else { return false }
-        if name.split(separator: ".").allSatisfy({ $0.allSatisfy(\.isNumber) }) { return false }
+        // A host whose last label is a number (decimal, or hex after `0x`) is an IPv4 address to a browser
+        // (WHATWG URL, "ends in a number"): `0x7f.0.0.1` and `127.1` are loopback, not names.
+        if let last = name.split(separator: ".", omittingEmptySubsequences: false).last {
+            let hex = last.hasPrefix("0x") ? last.dropFirst(2) : nil
+            if !last.isEmpty && last.allSatisfy({ $0.isASCII && $0.isNumber }) { return false }
+            if let hex, hex.allSatisfy(\.isHexDigit) { return false }
+        }
         // Names that never leave a local network (RFC 6761, RFC 6762, RFC 8375, ICANN's `.internal`).
         for local in ["localhost", "local", "internal", "lan", "home.arpa", "invalid"]
         where name == local || name.hasSuffix("." + local) {

@@ -1,4 +1,5 @@
 import Foundation
+import WorkflowEngine
 
 /// A dataset as it was published: the catalogue entry and the publication decision that opened it.
 public struct PublishedDataset: Sendable, Hashable {
@@ -11,8 +12,10 @@ public struct PublishedDataset: Sendable, Hashable {
     public var licence: String?
     /// Where the portal publishes it, from the publication decision.
     public var portalURL: String
-    /// When the publication decision was taken.
+    /// When the dataset was first published (its first publication decision).
     public var issued: Date
+    /// When its latest publication decision was taken (`issued` if there was one).
+    public var modified: Date
     /// The format requested (CSV, GeoJSON, …), if any.
     public var format: String?
 }
@@ -25,19 +28,13 @@ struct DCATCatalog: Sendable {
     var settings: DCATSettings
     var datasets: [PublishedDataset]
 
-    /// Only datasets whose portal address is a web address (http or https, with a host) are listed: the
-    /// address becomes `dcat:landingPage` and `dcat:accessURL`, which portals link to. A workflow that
-    /// publishes without checking the portal URL must not put `javascript:` into the city's catalogue.
+    /// Only datasets whose portal address passes the engine's rule for a publication's portal URL
+    /// (`https` on a public host name) are listed: the address becomes `dcat:landingPage` and
+    /// `dcat:accessURL`, which portals link to. A decision stored under an older, laxer rule (a workflow
+    /// without the check, `javascript:`, an internal host) never reaches the city's public catalogue.
     init(settings: DCATSettings, datasets: [PublishedDataset]) {
         self.settings = settings
-        self.datasets = datasets.filter { Self.isWebAddress($0.portalURL) }
-    }
-
-    static func isWebAddress(_ text: String) -> Bool {
-        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host else {
-            return false
-        }
-        return (scheme == "http" || scheme == "https") && !host.isEmpty
+        self.datasets = datasets.filter { ApprovalDetails.isPublicPortalAddress($0.portalURL) }
     }
 
     static let language = "de"
@@ -91,6 +88,9 @@ struct DCATCatalog: Sendable {
             .text(description.isEmpty ? dataset.title : description, language: Self.language))
         graph.add(subject, "dct:publisher", publisher)
         graph.add(subject, "dct:issued", .typed(Self.timestamp(dataset.issued), datatype: "xsd:dateTime"))
+        if dataset.modified > dataset.issued {
+            graph.add(subject, "dct:modified", .typed(Self.timestamp(dataset.modified), datatype: "xsd:dateTime"))
+        }
         graph.add(subject, "dcat:landingPage", portal)
         if let contributorID = settings.contributorID {
             graph.add(subject, "dcatde:contributorID", RDFGraph.iri(contributorID.absoluteString))
