@@ -52,7 +52,7 @@ struct GrantExpiryTests {
             let event = try #require(expiring.first)
             #expect(event.grantedUntil == Self.accessEnd)
             #expect(event.occurredAt == Self.noticeDue)
-            let body = try #require(WebhookPayload(event, createdAt: Date())).body()
+            let body = try #require(WebhookPayload(event, sequence: 1, createdAt: Date())).body()
             let value = try JSONDecoder().decode(JSONValue.self, from: body)
             let schema = JSONValue.object(["$ref": .string("#/components/schemas/WebhookEvent")])
             #expect(APITestSupport.validator.validate(value, against: schema, at: "$") == [])

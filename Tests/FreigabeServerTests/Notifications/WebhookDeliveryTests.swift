@@ -339,6 +339,18 @@ struct WebhookDeliveryTests {
                 #expect(report.delivered == report.claimed)
                 #expect(report.httpClients == 1)
                 #expect(receiver.requests.count == report.claimed)
+                // Sent side by side, they arrive in any order: `data.sequence` (the number in webhook-id) orders them.
+                var sequences: [String: Int] = [:]
+                for request in receiver.requests {
+                    let json = try JSONDecoder().decode(JSONValue.self, from: request.body)
+                    let type = try #require(json["type"]?.string)
+                    let sequence = try #require(json["data"]?["sequence"]?.int)
+                    #expect(request.headers["webhook-id"] == "msg_\(sequence)_portal")
+                    sequences[type] = sequence
+                }
+                let submitted = try #require(sequences["request.submitted"])
+                let assigned = try #require(sequences["request.step_assigned"])
+                #expect(submitted < assigned)
                 // The next round makes its own client again.
                 _ = try await fixture.decide(try await fixture.submittedRequest(), by: People.otto, at: Clock.days(1))
                 let next = try await dispatcher.runRound(now: Date())

@@ -70,17 +70,17 @@ struct WebhookPartsTests {
         message.occurredAt = Date(timeIntervalSince1970: 1_772_438_400)
         message.state = "closed"
         message.role = "data_owner"
-        let payload = try #require(WebhookPayload(message, createdAt: Date(timeIntervalSince1970: 0)))
+        let payload = try #require(WebhookPayload(message, sequence: 4711, createdAt: Date(timeIntervalSince1970: 0)))
         let body = try payload.body()
         #expect(
             String(decoding: body, as: UTF8.self)
                 == #"{"data":{"dataset_id":"baumkataster","dataset_title":"Bäume & <Sträucher>","kind":"shared_data","#
                 + #""request_id":"6f1c1a52-6a35-4a53-9d43-1e3c0c2b1a10","request_number":"FG-2026-000042","role":"data_owner","#
-                + #""state":"closed","step":"owner_review"},"timestamp":"2026-03-02T08:00:00Z","type":"request.rejected","#
+                + #""sequence":4711,"state":"closed","step":"owner_review"},"timestamp":"2026-03-02T08:00:00Z","type":"request.rejected","#
                 + #""version":1}"#)
         #expect(try payload.body() == body)
         message.event = nil
-        #expect(WebhookPayload(message, createdAt: Date()) == nil)
+        #expect(WebhookPayload(message, sequence: 4711, createdAt: Date()) == nil)
     }
 
     @Test("openapi.yaml describes the webhook: every event type, and a payload of each shape validates")
@@ -101,7 +101,7 @@ struct WebhookPartsTests {
             message.event = event
             message.state = "in_review"
             message.role = "data_owner"
-            let body = try #require(WebhookPayload(message, createdAt: Date())).body()
+            let body = try #require(WebhookPayload(message, sequence: 1, createdAt: Date())).body()
             let value = try JSONDecoder().decode(JSONValue.self, from: body)
             #expect(validator.validate(value, against: schema, at: "$") == [], "\(event)")
         }

@@ -107,7 +107,10 @@ struct WebhookDispatcher: Sendable {
         let headers: WebhookSigner.Headers
         do {
             let message = try OutboxMessage.decode(fromStoredJSON: delivery.payload)
-            guard let payload = WebhookPayload(message, createdAt: delivery.createdAt) else {
+            guard
+                let payload = WebhookPayload(
+                    message, sequence: delivery.outboxID, createdAt: delivery.createdAt)
+            else {
                 throw PayloadError(description: "kein Ereignistyp")
             }
             body = try payload.body()

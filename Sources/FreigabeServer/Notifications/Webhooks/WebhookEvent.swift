@@ -55,6 +55,9 @@ struct WebhookPayload: Encodable, Sendable, Hashable {
     var data: DataPart
 
     struct DataPart: Encodable, Sendable, Hashable {
+        /// The event's place among all events Freigabe wrote (its outbox row): deliveries run concurrently
+        /// and retries come later, so this, not the arrival, orders the events of one request.
+        var sequence: Int64
         /// Lower case, as the API writes ids.
         var requestID: String
         var requestNumber: String
@@ -73,7 +76,7 @@ struct WebhookPayload: Encodable, Sendable, Hashable {
         var portalURL: String?
 
         enum CodingKeys: String, CodingKey {
-            case kind, state, step, branch, role, deadline, licence
+            case sequence, kind, state, step, branch, role, deadline, licence
             case requestID = "request_id"
             case requestNumber = "request_number"
             case datasetID = "dataset_id"
@@ -95,13 +98,15 @@ struct WebhookPayload: Encodable, Sendable, Hashable {
         try container.encode(data, forKey: .data)
     }
 
-    /// The payload of a `webhook` outbox row; nil when the row names no event (it cannot be sent).
-    init?(_ message: OutboxMessage, createdAt: Date) {
+    /// The payload of the `webhook` outbox row `sequence`; nil when the row names no event (it cannot be
+    /// sent).
+    init?(_ message: OutboxMessage, sequence: Int64, createdAt: Date) {
         guard let event = message.event else { return nil }
         type = event
         timestamp = message.occurredAt ?? createdAt
         data = DataPart(
-            requestID: message.requestID.uuidString.lowercased(), requestNumber: message.requestNumber,
+            sequence: sequence, requestID: message.requestID.uuidString.lowercased(),
+            requestNumber: message.requestNumber,
             kind: message.kind,
             datasetID: message.datasetID, datasetTitle: message.datasetTitle, state: message.state, step: message.step,
             branch: message.branch, role: message.role, deadline: message.deadline, grantedUntil: message.grantedUntil,
