@@ -51,6 +51,7 @@ public struct CatalogRepository: Sendable {
                 FROM datasets d JOIN domains dm ON dm.id = d.domain_id
                 WHERE (\(query.domain)::text IS NULL OR d.domain_id = \(query.domain))
                   AND (\(query.classification?.rawValue)::text IS NULL OR d.classification = \(query.classification?.rawValue))
+                  AND (\(query.owner)::text IS NULL OR lower(d.owner) = lower(\(query.owner)))
                   AND NOT EXISTS (
                     SELECT 1 FROM unnest(\(words)::text[]) AS word
                     WHERE position(word IN lower(d.id || ' ' || d.title || ' ' || d.description)) = 0)
