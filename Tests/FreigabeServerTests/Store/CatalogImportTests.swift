@@ -552,6 +552,69 @@ struct CatalogImportTests {
         }
     }
 
+    @Test("German Excel's „CSV UTF-8“ (BOM, CRLF, `;`) imports; a quoted `;` stays in its field; errors name file:line")
+    func semicolonCSV() async throws {
+        try await ServiceFixture.with { fixture in
+            let header =
+                "\u{FEFF}id;title;description;domain;owner;classification;personal_data;protection_need;high_value;formats\r\n"
+            let csv =
+                header
+                + "gruenflaechen;Grünflächen;\"Parks; Friedhöfe, Kleingärten\";umwelt;otto;public;none;normal;nein;\"CSV;GeoJSON\"\r\n"
+                + "\r\n"
+                + "strassenschaeden;Straßenschäden;\"Meldungen\r\nmit Zeilenumbruch\";mobilitaet;volker;internal;none;normal;ja;\r\n"
+                + "oeffnungszeiten;Öffnungszeiten „Bürgerämter“;;bevoelkerung;marta;public;none;normal;;PDF\r\n"
+            let document = try CatalogParser.parse(csv, file: "excel.csv", format: .csv)
+            #expect(document.datasets.map(\.line) == [2, 4, 6])
+            let report = try await CatalogRepository(client: fixture.app).importCatalog(
+                document, file: "excel.csv", actor: "adam", now: Clock.days(1), logger: logger)
+            #expect(report.datasetsCreated == ["gruenflaechen", "strassenschaeden", "oeffnungszeiten"])
+            let green = try await fixture.service.dataset(id: "gruenflaechen", logger: logger)
+            #expect(green.title == "Grünflächen")
+            #expect(green.description == "Parks; Friedhöfe, Kleingärten")
+            #expect(green.formats == ["CSV", "GeoJSON"])
+            #expect(green.owner == "otto")
+            let damage = try await fixture.service.dataset(id: "strassenschaeden", logger: logger)
+            #expect(damage.description == "Meldungen\r\nmit Zeilenumbruch")
+            #expect(damage.highValue)
+            #expect(damage.classification == .internal)
+            #expect(
+                try await fixture.service.dataset(id: "oeffnungszeiten", logger: logger).title
+                    == "Öffnungszeiten „Bürgerämter“")
+
+            // Problems still name file and line, in a `;` file and a tab-separated one.
+            for (text, expected) in [
+                (
+                    header + "x;T;;umwelt;otto;geheim;none;normal;;\r\n\r\ny;T;;umwelt;otto;public;none\r\n",
+                    [
+                        "s.csv:2: Datensatz „x“, Feld „classification“: „geheim“ ist kein erlaubter Wert; erlaubt sind: public, internal, confidential, strictly_confidential.",
+                        "s.csv:4: Erwartet werden 10 Felder wie in der Kopfzeile, gefunden 7.",
+                    ]
+                ),
+                (
+                    "id;title;farbe\r\n",
+                    [
+                        "s.csv:1: Unbekannte Spalte „farbe“ (bekannt: id, title, description, domain, owner, owner_group, classification, personal_data, protection_need, licence, high_value, formats)."
+                    ]
+                ),
+                (
+                    "id\ttitle\tdomain\towner\tclassification\tpersonal_data\tprotection_need\nz\t\"T\"x\tumwelt\totto\tpublic\tnone\tnormal\n",
+                    [
+                        "s.csv:2: Nach dem schließenden Anführungszeichen eines Feldes folgt noch Text; setzen Sie das ganze Feld in Anführungszeichen."
+                    ]
+                ),
+            ] {
+                do {
+                    _ = try CatalogParser.parse(text, file: "s.csv", format: .csv)
+                    Issue.record("accepted \(text)")
+                } catch let error as CatalogImportError {
+                    // The first problems (a header with a wrong column names the missing ones too).
+                    let found = error.problems.map { $0.text(in: StoreTestSupport.german) }
+                    #expect(Array(found.prefix(expected.count)) == expected)
+                }
+            }
+        }
+    }
+
     @Test("an unknown domain is reported with its line and nothing is written")
     func unknownDomain() async throws {
         try await ServiceFixture.with { fixture in
