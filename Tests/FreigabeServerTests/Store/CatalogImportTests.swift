@@ -109,9 +109,10 @@ struct CatalogImportTests {
             #expect(waiting.status.step == "owner_review")
             let title = try await fixture.service.dataset(id: "baumkataster", logger: logger).title
             let report = try await Self.handToBeaAndNewStewards(title: title, fixture)
-            // One open request, touched by both changes.
-            #expect(report.reassignedRequests == 2)
-            #expect(report.lines.last == "2 open requests now wait for a new owner or new stewards (holders_changed)")
+            // One open request, touched by both changes; it waits at the owner's step, so only the new owner
+            // changes whom it waits for: counted once.
+            #expect(report.reassignedRequests == 1)
+            #expect(report.lines.last == "1 open requests now wait for a new owner or new stewards (holders_changed)")
             let rows = try await fixture.admin.query(
                 """
                 SELECT coalesce(dataset_id, '-'), actor, details->'changed'->>'owner',
@@ -132,6 +133,61 @@ struct CatalogImportTests {
             // Importing it again changes nothing and logs nothing.
             let again = try await Self.handToBeaAndNewStewards(title: title, fixture, at: Clock.days(3))
             #expect(again.reassignedRequests == 0 && !again.changedAnything)
+        }
+    }
+
+    @Test("requests at the DSB's step or with an open question wait for the same people after an owner change")
+    func reassignedCountsOnlyNewHolders() async throws {
+        try await ServiceFixture.with { fixture in
+            // At the DSB's step: the owner and the stewards have decided.
+            let atOwner = try await fixture.shared(
+                "meldestatistik", recipient: RecipientInput(name: "Universität Beispielstadt", type: .external),
+                legalBasis: "Art. 6 Abs. 1 lit. e DSGVO i. V. m. § 3 BDSG")
+            var atDSB = try await fixture.decide(atOwner, by: People.marta, at: Clock.days(1))
+            atDSB = try await fixture.decide(atDSB, by: People.bea, at: Clock.days(1))
+            #expect(atDSB.status.step == "privacy_review")
+            // An open question of the Data Owner's: the request waits for the requester.
+            let asked = try await fixture.decide(
+                try await fixture.shared("baumkataster"), by: People.otto,
+                .requestChanges(question: "Wofür genau?"), at: Clock.days(1))
+            #expect(asked.status.phase == .changesRequested)
+            let yaml = """
+                domains:
+                  - id: bevoelkerung
+                    title: Bevölkerung
+                    steward_group: \(Self.newStewards)
+                datasets:
+                  - id: meldestatistik
+                    title: Meldestatistik
+                    domain: bevoelkerung
+                    owner: volker
+                    classification: confidential
+                    personal_data: personal
+                    protection_need: high
+                  - id: baumkataster
+                    title: Baumkataster
+                    domain: umwelt
+                    owner: bea
+                    classification: public
+                    personal_data: none
+                    protection_need: normal
+                """
+            let report = try await CatalogRepository(client: fixture.app).importCatalog(
+                try CatalogParser.parse(yaml, file: "w.yaml", format: .yaml), file: "w.yaml", actor: "adam",
+                now: Clock.days(2), logger: logger)
+            #expect(
+                report.datasetsUpdated.contains("meldestatistik") && report.datasetsUpdated.contains("baumkataster"))
+            #expect(report.reassignedRequests == 0)
+            #expect(!report.lines.contains { $0.contains("open requests now wait") })
+
+            // The same through the dataset form's command: the DSB's step stays with the DSB.
+            let saved = try await fixture.service.upsertDataset(
+                DatasetInput(
+                    id: "meldestatistik", title: "Meldestatistik", description: "", domain: "bevoelkerung",
+                    owner: "marta", ownerGroup: nil, classification: .confidential, personalData: .personal,
+                    protectionNeed: .high, licence: nil, highValue: false, formats: []),
+                caller: People.adam, now: Clock.days(3), logger: logger)
+            #expect(saved.reassignedRequests == 0)
         }
     }
 

@@ -252,11 +252,12 @@ extension RequestService {
             let (outcome, change) = try await CatalogRepository.upsert(input, on: connection, now: now, logger: logger)
             var reassigned = 0
             if let change {
-                reassigned = try await CatalogRepository.record(
+                try await CatalogRepository.record(
                     change, actor: caller.uid, clientAddress: caller.clientAddress, now: now, on: connection,
                     logger: logger)
-                try await WaitingHolders.read(dataset: input.id, on: connection, logger: logger).handOver(
-                    since: holdersBefore, now: now, on: connection, logger: logger)
+                let holdersAfter = try await WaitingHolders.read(dataset: input.id, on: connection, logger: logger)
+                reassigned = holdersAfter.reassignedRequests(since: holdersBefore)
+                try await holdersAfter.handOver(since: holdersBefore, now: now, on: connection, logger: logger)
             }
             if outcome != .unchanged {
                 try await AuditWriter.insert(
