@@ -112,7 +112,18 @@ struct WebAdminTests {
             #expect(notAdmin.status == 403)
             #expect(try await Self.domains(fixture).mapValues { "\($0.0)|\($0.1)" } == domainsBefore)
             var after = try await fixture.allCounts()
-            // Refusals are security events in the audit log; nothing else changes.
+            // Anna's refused change is a security event in the audit log, as the API's refusals are (her
+            // refused page view and Adam's forged form are not); nothing else changes.
+            let refusals = try await fixture.store.admin.query(
+                """
+                SELECT event, actor, details->>'command' FROM audit_events
+                ORDER BY id DESC LIMIT \(after["audit_events", default: 0] - before["audit_events", default: 0])
+                """, logger: fixture.store.logger)
+            var recorded: [String] = []
+            for try await (event, actor, command) in refusals.decode((String, String?, String?).self) {
+                recorded.append("\(event) \(actor ?? "-") \(command ?? "-")")
+            }
+            #expect(recorded == ["forbidden anna web:POST /verwaltung/domaene"])
             after["audit_events"] = before["audit_events"]
             after["web_sessions"] = before["web_sessions"]
             #expect(after == before)
@@ -265,6 +276,8 @@ struct WebAdminTests {
             #expect(
                 try await otto.post("/verwaltung/ausgang/erneut", [("row", "m\(failed)")], csrf: ottoToken).status
                     == 403)
+            // Otto's refused change is in the audit log, as a refusal through the API would be.
+            #expect(try await fixture.store.auditEvents().last == "forbidden")
             #expect(try await adam.post("/verwaltung/ausgang/erneut", [("row", "m\(failed)")], csrf: nil).status == 403)
             #expect(try await Self.failedAt(fixture, failed) != nil)
 

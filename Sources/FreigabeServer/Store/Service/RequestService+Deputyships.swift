@@ -219,12 +219,7 @@ extension RequestService {
         _ input: DatasetInput, caller: Caller, now: Date, shownVersion: Date? = nil, logger: Logger
     ) async throws -> DatasetSaved {
         guard caller.roles.contains(.admin) else {
-            throw SecurityRefusal(
-                error: ServiceError(.forbidden, message: UserText("catalog.admin_only")),
-                event: AuditRow(
-                    occurredAt: now, actor: caller.uid, datasetID: String(input.id.prefix(100)), event: .forbidden,
-                    clientAddress: caller.clientAddress,
-                    details: (try? StoredJSON.encode(["command": "upsert_dataset"])) ?? "{}"))
+            throw Self.adminOnly(caller, command: "upsert_dataset", datasetID: String(input.id.prefix(100)), now: now)
         }
         var errors = FieldErrors()
         for (field, message) in CatalogRules.problems(of: input) { errors.add(field, message) }
