@@ -133,7 +133,9 @@ struct AdminPages: Sendable {
     private func importCatalog(_ request: Request, context: AppRequestContext) async throws -> Response {
         let caller = try await Self.requireAdmin(request, context, pages: pages, service: service)
         let text = pages.text(request)
-        guard let file = context.form?.files["file"], !file.content.isEmpty else {
+        // No file chosen (a browser sends an empty part without a name); an empty file that was chosen is
+        // read like any other and reported at its line 1, as `freigabe catalog import` does.
+        guard let file = context.form?.files["file"], !(file.content.isEmpty && file.filename.isEmpty) else {
             return try await overview(
                 request, context: context, fileError: text("admin.import.no_file"), status: .unprocessableContent)
         }
