@@ -316,11 +316,7 @@ public struct RequestService: Sendable {
     ) async throws(ServiceError) -> Result<CatalogImportReport, CatalogImportError> {
         try await guarded(logger) {
             guard caller.roles.contains(.admin) else {
-                throw SecurityRefusal(
-                    error: ServiceError(.forbidden, message: UserText("catalog.admin_only")),
-                    event: AuditRow(
-                        occurredAt: now, actor: caller.uid, event: .forbidden, clientAddress: caller.clientAddress,
-                        details: (try? StoredJSON.encode(["command": "import_catalog"])) ?? "{}"))
+                throw Self.adminOnly(caller, command: "import_catalog", now: now)
             }
             var references = CatalogReferences(directory: self.principals)
             let (document, problems) = try await Self.askingDirectory(about: "catalogue file \(file)") {
@@ -335,6 +331,27 @@ public struct RequestService: Sendable {
                 return .failure(problems)
             }
         }
+    }
+
+    /// Administrators only: anyone else is refused with `forbidden`, recorded as a security event where
+    /// every refusal is (``guarded(_:_:)``). The administration pages ask it before they read a form they
+    /// were sent, so that a change refused there is in the log as one refused through the API is.
+    ///
+    /// - Parameter command: what was refused, e.g. `web:POST /verwaltung/domaene`.
+    public func requireAdmin(_ caller: Caller, command: String, now: Date, logger: Logger) async throws(ServiceError) {
+        try await guarded(logger) { _ in
+            guard caller.roles.contains(.admin) else { throw Self.adminOnly(caller, command: command, now: now) }
+        }
+    }
+
+    /// The refusal of a change of the catalogue or the outbox by someone who is no administrator.
+    static func adminOnly(_ caller: Caller, command: String, datasetID: String? = nil, now: Date) -> SecurityRefusal {
+        SecurityRefusal(
+            error: ServiceError(.forbidden, message: UserText("catalog.admin_only")),
+            event: AuditRow(
+                occurredAt: now, actor: caller.uid, datasetID: datasetID, event: .forbidden,
+                clientAddress: caller.clientAddress,
+                details: (try? StoredJSON.encode(["command": String(command.prefix(200))])) ?? "{}"))
     }
 
     // MARK: Security events

@@ -24,7 +24,7 @@ struct AdminDomainPages: Sendable {
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("verwaltung/domaene") { request, context in
-            let caller = try AdminPages.requireAdmin(request, context)
+            let caller = try await AdminPages.requireAdmin(request, context, pages: pages, service: service)
             let id = request.uri.queryParameters["id"].map(String.init)
             var values: [String: String] = [:]
             if let id {
@@ -63,7 +63,7 @@ struct AdminDomainPages: Sendable {
     }
 
     private func save(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let caller = try AdminPages.requireAdmin(request, context)
+        let caller = try await AdminPages.requireAdmin(request, context, pages: pages, service: service)
         let form = context.form ?? WebForm(fields: [])
         let text = pages.text(request)
         let logger = context.logger(for: caller)

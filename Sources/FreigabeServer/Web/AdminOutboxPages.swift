@@ -39,7 +39,7 @@ struct AdminOutboxPages: Sendable {
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("verwaltung/ausgang") { request, context in
-            let caller = try AdminPages.requireAdmin(request, context)
+            let caller = try await AdminPages.requireAdmin(request, context, pages: pages, service: service)
             let text = pages.text(request)
             let notice = request.uri.queryParameters["hinweis"].flatMap { key -> String? in
                 ["retried", "not_retried"].contains(String(key)) ? text("admin.outbox.\(key)") : nil
@@ -47,7 +47,7 @@ struct AdminOutboxPages: Sendable {
             return try await overview(request, context: context, caller: caller, notice: notice)
         }
         group.post("verwaltung/ausgang/erneut") { request, context in
-            let caller = try AdminPages.requireAdmin(request, context)
+            let caller = try await AdminPages.requireAdmin(request, context, pages: pages, service: service)
             let logger = context.logger(for: caller)
             guard let key = context.form?.text("row"), let target = Self.target(key) else {
                 throw APIProblem(.badRequest, status: .badRequest, detail: UserText("web.form_malformed"))

@@ -55,14 +55,14 @@ struct AdminPages: Sendable {
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("verwaltung") { request, context in
-            _ = try Self.requireAdmin(request, context)
+            _ = try await Self.requireAdmin(request, context, pages: pages, service: service)
             return try await overview(request, context: context)
         }
         group.post("verwaltung/import") { request, context in
             try await importCatalog(request, context: context)
         }
         group.get("verwaltung/datensatz") { request, context in
-            let caller = try Self.requireAdmin(request, context)
+            let caller = try await Self.requireAdmin(request, context, pages: pages, service: service)
             let id = request.uri.queryParameters["id"].map(String.init)
             var values: [String: String] = [:]
             if let id {
@@ -76,10 +76,19 @@ struct AdminPages: Sendable {
         }
     }
 
-    /// The caller when they are an administrator; else 403 (the service checks the role again).
-    static func requireAdmin(_ request: Request, _ context: AppRequestContext) throws -> Caller {
+    /// The caller when they are an administrator; else 403 (the service checks the role again). A refused
+    /// change (a POST, before its form is read) is a security event the service records where it records
+    /// every refusal, as for the API; a refused page view is not.
+    static func requireAdmin(
+        _ request: Request, _ context: AppRequestContext, pages: WebPages, service: RequestService
+    ) async throws -> Caller {
         let caller = try context.pageCaller(request)
         guard caller.roles.contains(.admin) else {
+            if !request.method.isSafe {
+                try await service.requireAdmin(
+                    caller, command: "web:\(request.method) \(request.uri.path)", now: pages.now(),
+                    logger: context.logger(for: caller))
+            }
             throw APIProblem(.forbidden, status: .forbidden, detail: UserText("catalog.admin_only"))
         }
         return caller
@@ -89,7 +98,7 @@ struct AdminPages: Sendable {
         _ request: Request, context: AppRequestContext, problems: [String] = [], report: String? = nil,
         fileError: String? = nil, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
-        let caller = try Self.requireAdmin(request, context)
+        let caller = try await Self.requireAdmin(request, context, pages: pages, service: service)
         let text = pages.text(request)
         let logger = context.logger(for: caller)
         // Whether there are more than the page lists (the catalogue's search finds them, each with its
@@ -122,9 +131,11 @@ struct AdminPages: Sendable {
     }
 
     private func importCatalog(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let caller = try Self.requireAdmin(request, context)
+        let caller = try await Self.requireAdmin(request, context, pages: pages, service: service)
         let text = pages.text(request)
-        guard let file = context.form?.files["file"], !file.content.isEmpty else {
+        // No file chosen (a browser sends an empty part without a name); an empty file that was chosen is
+        // read like any other and reported at its line 1, as `freigabe catalog import` does.
+        guard let file = context.form?.files["file"], !(file.content.isEmpty && file.filename.isEmpty) else {
             return try await overview(
                 request, context: context, fileError: text("admin.import.no_file"), status: .unprocessableContent)
         }
@@ -166,7 +177,7 @@ struct AdminPages: Sendable {
         _ request: Request, context: AppRequestContext, existingID: String?, values: [String: String],
         errors: [String: String], status: HTTPResponse.Status = .ok
     ) async throws -> Response {
-        let caller = try Self.requireAdmin(request, context)
+        let caller = try await Self.requireAdmin(request, context, pages: pages, service: service)
         let text = pages.text(request)
         let domains = try await service.domains(logger: context.logger(for: caller))
         func field(
@@ -216,7 +227,7 @@ struct AdminPages: Sendable {
     }
 
     private func saveDataset(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let caller = try Self.requireAdmin(request, context)
+        let caller = try await Self.requireAdmin(request, context, pages: pages, service: service)
         let form = context.form ?? WebForm(fields: [])
         let text = pages.text(request)
         let existing = form.text("existing_id")

@@ -1,11 +1,17 @@
 import Foundation
 import Hummingbird
+import LDAPDirectory
+import Logging
 import WorkflowEngine
 
 /// The catalogue: search and filter datasets, and a dataset's page with the ways to ask for it.
 struct CatalogPages: Sendable {
     let pages: WebPages
     let service: RequestService
+    /// Names the owner on a dataset's page; without it (or when it does not answer in time) the uid shows.
+    let directory: LDAPDirectory?
+    /// The directory's whole answer for one page.
+    var ownerDeadline: Duration = .seconds(2)
 
     struct DatasetRow {
         var href: String
@@ -17,11 +23,14 @@ struct CatalogPages: Sendable {
 
     struct Search {
         var q: String
+        var owner: String
         var domains: [FormField.Option]
         var classifications: [FormField.Option]
         var datasets: [DatasetRow]
         var isEmpty: Bool
         var error: String?
+        /// The next page with the same filters, when there are more datasets than this page shows.
+        var nextHref: String?
     }
 
     struct DatasetPage {
@@ -29,7 +38,10 @@ struct CatalogPages: Sendable {
         var title: String
         var description: String
         var domain: String
+        /// The directory's display name of the owner, or an owner group's name.
         var owner: String
+        /// The uid or the group's DN, small beside the name.
+        var ownerID: String
         var stewardGroup: String
         /// „Data Stewards der Domäne Umwelt“: the group in plain words; its DN beside it, small.
         var stewards: String
@@ -61,9 +73,14 @@ struct CatalogPages: Sendable {
                 error = text(problem.errors.values.first ?? problem.detail)
             }
             let domains = try await service.domains(logger: logger)
-            let datasets = try await service.datasets(query, logger: logger)
+            // One more than the page shows: whether a next page exists, without counting them all.
+            var fetch = query
+            fetch.limit = query.limit + 1
+            var datasets = try await service.datasets(fetch, logger: logger)
+            let hasMore = datasets.count > query.limit
+            datasets = Array(datasets.prefix(query.limit))
             let search = Search(
-                q: query.text ?? "",
+                q: query.text ?? "", owner: query.owner ?? "",
                 domains: [
                     FormField.Option(
                         value: "", label: text("catalog.all_domains"), selected: query.domain == nil, id: "d-all")
@@ -90,7 +107,7 @@ struct CatalogPages: Sendable {
                         classification: text("classification.\(dataset.classification.rawValue)"),
                         personalData: text("personal_data.\(dataset.personalData.rawValue)"))
                 },
-                isEmpty: datasets.isEmpty, error: error)
+                isEmpty: datasets.isEmpty, error: error, nextHref: hasMore ? Self.nextHref(query) : nil)
             return try pages.render(
                 "catalog", title: text("catalog.title"), page: search, request: request, context: context)
         }
@@ -101,9 +118,10 @@ struct CatalogPages: Sendable {
             let dataset = try await service.dataset(id: id, logger: context.logger(for: caller))
             let domains = try await service.domains(logger: context.logger(for: caller))
             let encoded = dataset.id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            let owner = await ownerName(of: dataset, logger: context.logger(for: caller))
             let page = DatasetPage(
                 id: dataset.id, title: dataset.title, description: dataset.description, domain: dataset.domainTitle,
-                owner: dataset.owner ?? dataset.ownerGroup ?? "",
+                owner: owner, ownerID: dataset.owner ?? dataset.ownerGroup ?? "",
                 stewardGroup: domains.first { $0.id == dataset.domain }?.stewardGroup ?? "",
                 stewards: text("dataset.stewards_of", ["domain": dataset.domainTitle]),
                 classification: text("classification.\(dataset.classification.rawValue)"),
@@ -118,6 +136,49 @@ struct CatalogPages: Sendable {
                     ? nil : "/antraege/neu?kind=open_data&dataset=\(encoded)",
                 editHref: caller.roles.contains(.admin) ? "/verwaltung/datensatz?id=\(encoded)" : nil)
             return try pages.render("dataset", title: dataset.title, page: page, request: request, context: context)
+        }
+    }
+
+    /// The catalogue's next page: the same filters, `offset` moved on by one page.
+    static func nextHref(_ query: DatasetQuery) -> String {
+        // RFC 3986's unreserved characters, ASCII only (`alphanumerics` would let „ä“ through unencoded).
+        let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        let pairs: [(String, String?)] = [
+            ("q", query.text), ("domain", query.domain), ("classification", query.classification?.rawValue),
+            ("owner", query.owner), ("limit", query.limit == DatasetQuery().limit ? nil : String(query.limit)),
+            ("offset", String(query.offset + query.limit)),
+        ]
+        return "/katalog?"
+            + pairs.compactMap { name, value in
+                value.map { name + "=" + ($0.addingPercentEncoding(withAllowedCharacters: allowed) ?? "") }
+            }.joined(separator: "&")
+    }
+
+    /// The owner as people know them: a person by the directory's display name (the uid when the directory
+    /// does not know them, is not configured or does not answer in time: the page never fails for it), a
+    /// group by its name (the value of its DN's first part, „cn=datenteam-umwelt,…“ → „datenteam-umwelt“).
+    func ownerName(of dataset: DatasetView, logger: Logger) async -> String {
+        if let group = dataset.ownerGroup {
+            return (try? DistinguishedName(parsing: group))?.rdns.first?.first?.value ?? group
+        }
+        guard let uid = dataset.owner else { return "" }
+        guard let directory else { return uid }
+        let deadline = ownerDeadline
+        do {
+            return try await withThrowingTaskGroup(of: String?.self) { group in
+                group.addTask { try await LDAPMailDirectory(directory: directory).person(uid: uid)?.displayName ?? uid }
+                group.addTask {
+                    try await Task.sleep(for: deadline)
+                    return nil
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                if first == nil { logger.notice("Directory lookup of a dataset's owner timed out") }
+                return first ?? uid
+            }
+        } catch {
+            logger.notice("Directory lookup of a dataset's owner failed", metadata: ["error": "\(error)"])
+            return uid
         }
     }
 }

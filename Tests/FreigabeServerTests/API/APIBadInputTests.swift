@@ -291,6 +291,37 @@ struct APIBadInputTests {
         }
     }
 
+    @Test("GET /datasets?owner= lists only that person's datasets; hostile owners find nothing or get 400")
+    func datasetOwnerFilter() async throws {
+        try await APIFixture.with { fixture, api in
+            let before = try await fixture.store.counts()
+            let otto = try await api.send(.get, "/api/v1/datasets?owner=otto", as: "anna")
+            #expect(otto.status == 200)
+            #expect(otto.json?["items"]?.array.map { $0["owner"]?.string } == Array(repeating: "otto", count: 4))
+            let ids = otto.json?["items"]?.array.compactMap { $0["id"]?.string }
+            #expect(ids?.sorted() == ["altlastenkataster", "baumkataster", "laermkartierung", "luftmessstationen"])
+            // Combined with the other filters, and without regard to case.
+            let combined = try await api.send(.get, "/api/v1/datasets?owner=OTTO&q=baum", as: "anna")
+            #expect(combined.json?["items"]?.array.map { $0["id"]?.string } == ["baumkataster"])
+            let elsewhere = try await api.send(.get, "/api/v1/datasets?owner=otto&domain=mobilitaet", as: "anna")
+            #expect(elsewhere.json?["items"]?.array.isEmpty == true)
+            // Bound, not spliced: SQL characters and an owner nobody has find nothing.
+            for hostile in ["%27%20OR%20%271%27%3D%271", "niemand", "otto%27--", "%25"] {
+                let response = try await api.send(.get, "/api/v1/datasets?owner=\(hostile)", as: "anna")
+                #expect(response.status == 200, "\(hostile)")
+                #expect(response.json?["items"]?.array.isEmpty == true, "\(hostile)")
+            }
+            // Too long, or with a control character (a NUL would reach PostgreSQL): 400 naming the field.
+            for refused in [String(repeating: "a", count: 101), "ot%00to", "ot%0Ato"] {
+                let response = try await Self.expectRefused(fixture, status: 400, type: "bad-request") {
+                    try await api.send(.get, "/api/v1/datasets?owner=\(refused)", as: "anna")
+                }
+                #expect(response.errors["owner"]?.contains("Benutzerkennung") == true, "\(refused)")
+            }
+            #expect(try await fixture.store.counts() == before)
+        }
+    }
+
     @Test("SQL meta characters and HTML in every text field are stored verbatim and returned JSON-escaped")
     func hostileText() async throws {
         try await APIFixture.with { fixture, api in

@@ -109,9 +109,10 @@ struct CatalogImportTests {
             #expect(waiting.status.step == "owner_review")
             let title = try await fixture.service.dataset(id: "baumkataster", logger: logger).title
             let report = try await Self.handToBeaAndNewStewards(title: title, fixture)
-            // One open request, touched by both changes.
-            #expect(report.reassignedRequests == 2)
-            #expect(report.lines.last == "2 open requests now wait for a new owner or new stewards (holders_changed)")
+            // One open request, touched by both changes; it waits at the owner's step, so only the new owner
+            // changes whom it waits for: counted once.
+            #expect(report.reassignedRequests == 1)
+            #expect(report.lines.last == "1 open requests now wait for a new owner or new stewards (holders_changed)")
             let rows = try await fixture.admin.query(
                 """
                 SELECT coalesce(dataset_id, '-'), actor, details->'changed'->>'owner',
@@ -132,6 +133,61 @@ struct CatalogImportTests {
             // Importing it again changes nothing and logs nothing.
             let again = try await Self.handToBeaAndNewStewards(title: title, fixture, at: Clock.days(3))
             #expect(again.reassignedRequests == 0 && !again.changedAnything)
+        }
+    }
+
+    @Test("requests at the DSB's step or with an open question wait for the same people after an owner change")
+    func reassignedCountsOnlyNewHolders() async throws {
+        try await ServiceFixture.with { fixture in
+            // At the DSB's step: the owner and the stewards have decided.
+            let atOwner = try await fixture.shared(
+                "meldestatistik", recipient: RecipientInput(name: "Universität Beispielstadt", type: .external),
+                legalBasis: "Art. 6 Abs. 1 lit. e DSGVO i. V. m. § 3 BDSG")
+            var atDSB = try await fixture.decide(atOwner, by: People.marta, at: Clock.days(1))
+            atDSB = try await fixture.decide(atDSB, by: People.bea, at: Clock.days(1))
+            #expect(atDSB.status.step == "privacy_review")
+            // An open question of the Data Owner's: the request waits for the requester.
+            let asked = try await fixture.decide(
+                try await fixture.shared("baumkataster"), by: People.otto,
+                .requestChanges(question: "Wofür genau?"), at: Clock.days(1))
+            #expect(asked.status.phase == .changesRequested)
+            let yaml = """
+                domains:
+                  - id: bevoelkerung
+                    title: Bevölkerung
+                    steward_group: \(Self.newStewards)
+                datasets:
+                  - id: meldestatistik
+                    title: Meldestatistik
+                    domain: bevoelkerung
+                    owner: volker
+                    classification: confidential
+                    personal_data: personal
+                    protection_need: high
+                  - id: baumkataster
+                    title: Baumkataster
+                    domain: umwelt
+                    owner: bea
+                    classification: public
+                    personal_data: none
+                    protection_need: normal
+                """
+            let report = try await CatalogRepository(client: fixture.app).importCatalog(
+                try CatalogParser.parse(yaml, file: "w.yaml", format: .yaml), file: "w.yaml", actor: "adam",
+                now: Clock.days(2), logger: logger)
+            #expect(
+                report.datasetsUpdated.contains("meldestatistik") && report.datasetsUpdated.contains("baumkataster"))
+            #expect(report.reassignedRequests == 0)
+            #expect(!report.lines.contains { $0.contains("open requests now wait") })
+
+            // The same through the dataset form's command: the DSB's step stays with the DSB.
+            let saved = try await fixture.service.upsertDataset(
+                DatasetInput(
+                    id: "meldestatistik", title: "Meldestatistik", description: "", domain: "bevoelkerung",
+                    owner: "marta", ownerGroup: nil, classification: .confidential, personalData: .personal,
+                    protectionNeed: .high, licence: nil, highValue: false, formats: []),
+                caller: People.adam, now: Clock.days(3), logger: logger)
+            #expect(saved.reassignedRequests == 0)
         }
     }
 
@@ -548,6 +604,69 @@ struct CatalogImportTests {
                 Issue.record("accepted \(text)")
             } catch {
                 #expect(error.problems.first?.text(in: StoreTestSupport.german) == expected)
+            }
+        }
+    }
+
+    @Test("German Excel's „CSV UTF-8“ (BOM, CRLF, `;`) imports; a quoted `;` stays in its field; errors name file:line")
+    func semicolonCSV() async throws {
+        try await ServiceFixture.with { fixture in
+            let header =
+                "\u{FEFF}id;title;description;domain;owner;classification;personal_data;protection_need;high_value;formats\r\n"
+            let csv =
+                header
+                + "gruenflaechen;Grünflächen;\"Parks; Friedhöfe, Kleingärten\";umwelt;otto;public;none;normal;nein;\"CSV;GeoJSON\"\r\n"
+                + "\r\n"
+                + "strassenschaeden;Straßenschäden;\"Meldungen\r\nmit Zeilenumbruch\";mobilitaet;volker;internal;none;normal;ja;\r\n"
+                + "oeffnungszeiten;Öffnungszeiten „Bürgerämter“;;bevoelkerung;marta;public;none;normal;;PDF\r\n"
+            let document = try CatalogParser.parse(csv, file: "excel.csv", format: .csv)
+            #expect(document.datasets.map(\.line) == [2, 4, 6])
+            let report = try await CatalogRepository(client: fixture.app).importCatalog(
+                document, file: "excel.csv", actor: "adam", now: Clock.days(1), logger: logger)
+            #expect(report.datasetsCreated == ["gruenflaechen", "strassenschaeden", "oeffnungszeiten"])
+            let green = try await fixture.service.dataset(id: "gruenflaechen", logger: logger)
+            #expect(green.title == "Grünflächen")
+            #expect(green.description == "Parks; Friedhöfe, Kleingärten")
+            #expect(green.formats == ["CSV", "GeoJSON"])
+            #expect(green.owner == "otto")
+            let damage = try await fixture.service.dataset(id: "strassenschaeden", logger: logger)
+            #expect(damage.description == "Meldungen\r\nmit Zeilenumbruch")
+            #expect(damage.highValue)
+            #expect(damage.classification == .internal)
+            #expect(
+                try await fixture.service.dataset(id: "oeffnungszeiten", logger: logger).title
+                    == "Öffnungszeiten „Bürgerämter“")
+
+            // Problems still name file and line, in a `;` file and a tab-separated one.
+            for (text, expected) in [
+                (
+                    header + "x;T;;umwelt;otto;geheim;none;normal;;\r\n\r\ny;T;;umwelt;otto;public;none\r\n",
+                    [
+                        "s.csv:2: Datensatz „x“, Feld „classification“: „geheim“ ist kein erlaubter Wert; erlaubt sind: public, internal, confidential, strictly_confidential.",
+                        "s.csv:4: Erwartet werden 10 Felder wie in der Kopfzeile, gefunden 7.",
+                    ]
+                ),
+                (
+                    "id;title;farbe\r\n",
+                    [
+                        "s.csv:1: Unbekannte Spalte „farbe“ (bekannt: id, title, description, domain, owner, owner_group, classification, personal_data, protection_need, licence, high_value, formats)."
+                    ]
+                ),
+                (
+                    "id\ttitle\tdomain\towner\tclassification\tpersonal_data\tprotection_need\nz\t\"T\"x\tumwelt\totto\tpublic\tnone\tnormal\n",
+                    [
+                        "s.csv:2: Nach dem schließenden Anführungszeichen eines Feldes folgt noch Text; setzen Sie das ganze Feld in Anführungszeichen."
+                    ]
+                ),
+            ] {
+                do {
+                    _ = try CatalogParser.parse(text, file: "s.csv", format: .csv)
+                    Issue.record("accepted \(text)")
+                } catch let error as CatalogImportError {
+                    // The first problems (a header with a wrong column names the missing ones too).
+                    let found = error.problems.map { $0.text(in: StoreTestSupport.german) }
+                    #expect(Array(found.prefix(expected.count)) == expected)
+                }
             }
         }
     }

@@ -112,7 +112,18 @@ struct WebAdminTests {
             #expect(notAdmin.status == 403)
             #expect(try await Self.domains(fixture).mapValues { "\($0.0)|\($0.1)" } == domainsBefore)
             var after = try await fixture.allCounts()
-            // Refusals are security events in the audit log; nothing else changes.
+            // Anna's refused change is a security event in the audit log, as the API's refusals are (her
+            // refused page view and Adam's forged form are not); nothing else changes.
+            let refusals = try await fixture.store.admin.query(
+                """
+                SELECT event, actor, details->>'command' FROM audit_events
+                ORDER BY id DESC LIMIT \(after["audit_events", default: 0] - before["audit_events", default: 0])
+                """, logger: fixture.store.logger)
+            var recorded: [String] = []
+            for try await (event, actor, command) in refusals.decode((String, String?, String?).self) {
+                recorded.append("\(event) \(actor ?? "-") \(command ?? "-")")
+            }
+            #expect(recorded == ["forbidden anna web:POST /verwaltung/domaene"])
             after["audit_events"] = before["audit_events"]
             after["web_sessions"] = before["web_sessions"]
             #expect(after == before)
@@ -120,6 +131,41 @@ struct WebAdminTests {
     }
 
     /// README: the page says how many open requests now wait for someone else.
+    @Test("an empty catalogue file is reported at its line 1; one over the 4 MiB limit gets 413 naming it")
+    func importEdgeCases() async throws {
+        try await WebFixture.with { fixture, client in
+            let adam = Browser(client)
+            try await adam.login("adam")
+            let overview = try await adam.get("/verwaltung")
+            #expect(overview.html.contains("oder eine CSV-Datei mit Datensätzen"), "CSV holds datasets only")
+            #expect(overview.html.contains("höchstens 4 MiB"), "the page names the limit")
+            let before = try await fixture.allCounts()
+            // A file chosen, but empty: read like any other, as `freigabe catalog import` reads it.
+            for (name, expected) in [
+                ("katalog.yaml", "katalog.yaml:1: Erwartet wird eine Zuordnung"),
+                ("katalog.csv", "katalog.csv:1: Die Datei hat keine Kopfzeile."),
+            ] {
+                let empty = try await adam.postFile(
+                    "/verwaltung/import", field: "file", filename: name, content: "", csrf: overview.hidden("_csrf"))
+                #expect(empty.status == 422)
+                #expect(empty.html.contains(expected), "\(name)")
+                #expect(!empty.html.contains("Bitte wählen Sie eine Datei aus."), "\(name)")
+            }
+            // No file chosen at all: the browser sends an empty part without a name.
+            let none = try await adam.postFile(
+                "/verwaltung/import", field: "file", filename: "", content: "", csrf: overview.hidden("_csrf"))
+            #expect(none.status == 422)
+            #expect(none.html.contains("Bitte wählen Sie eine Datei aus."))
+            // One byte over the limit: 413, the page says how large a file may be; nothing is read or stored.
+            let large = try await adam.postFile(
+                "/verwaltung/import", field: "file", filename: "katalog.yaml",
+                content: String(repeating: "#", count: WebForm.maximumUploadBytes + 1), csrf: overview.hidden("_csrf"))
+            #expect(large.status == 413)
+            #expect(large.html.contains("eine Katalogdatei mit ihrem Formular höchstens 4 MiB"))
+            #expect(try await fixture.allCounts() == before)
+        }
+    }
+
     @Test("a domain's new steward group or a dataset's new owner: the overview says how many open requests moved")
     func editPagesSayWhatMoved() async throws {
         try await WebFixture.with { fixture, client in
@@ -265,6 +311,8 @@ struct WebAdminTests {
             #expect(
                 try await otto.post("/verwaltung/ausgang/erneut", [("row", "m\(failed)")], csrf: ottoToken).status
                     == 403)
+            // Otto's refused change is in the audit log, as a refusal through the API would be.
+            #expect(try await fixture.store.auditEvents().last == "forbidden")
             #expect(try await adam.post("/verwaltung/ausgang/erneut", [("row", "m\(failed)")], csrf: nil).status == 403)
             #expect(try await Self.failedAt(fixture, failed) != nil)
 

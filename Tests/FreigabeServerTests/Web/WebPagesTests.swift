@@ -410,7 +410,7 @@ struct WebPagesTests {
             let overview = try await adam.get("/verwaltung")
             #expect(overview.status == 200)
             #expect(overview.html.contains("altlastenkataster"))
-            let before = try await fixture.allCounts()
+            var before = try await fixture.allCounts()
             let broken = """
                 domains:
                   - id: umwelt
@@ -440,6 +440,9 @@ struct WebPagesTests {
                     "/verwaltung/import", field: "file", filename: "k.yaml", content: broken,
                     csrf: try await anna.get("/").hidden("_csrf")
                 ).status == 403)
+            // … and recorded as a security event, as through the API.
+            #expect(try await fixture.store.auditEvents().last == "forbidden")
+            before["audit_events", default: 0] += 1
             // Files go to the import page only, and only from someone logged in: elsewhere, or without a
             // session, a multipart body is refused before it is read (415), however small.
             #expect(

@@ -81,9 +81,18 @@ struct CatalogController: Sendable {
                     ["allowed": .text(Classification.allCases.map(\.rawValue).joined(separator: ", "))])
             }
         }
+        // A uid: no control characters (a NUL would reach PostgreSQL, which refuses it as an internal
+        // error); an owner nobody has simply finds nothing.
+        let owner = parameters.get("owner").flatMap { $0.isEmpty ? nil : $0 }
+        if let owner,
+            owner.count > 100 || owner.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        {
+            errors["owner"] = UserText("catalog.owner_filter_invalid")
+        }
         let (limit, offset) = ListQuery.paging(parameters, errors: &errors)
         guard errors.isEmpty else { throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors) }
-        return DatasetQuery(text: text, domain: domain, classification: classification, limit: limit, offset: offset)
+        return DatasetQuery(
+            text: text, domain: domain, classification: classification, owner: owner, limit: limit, offset: offset)
     }
 
 }

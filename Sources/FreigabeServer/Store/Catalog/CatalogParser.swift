@@ -9,8 +9,9 @@ import Yams
 /// `title`, `description`, `domain`, `owner` or `owner_group`, `classification`, `personal_data`,
 /// `protection_need`, `licence` (may be null), `high_value`, `formats` (list)).
 ///
-/// CSV (RFC 4180: comma-separated, fields with commas, quotes or line breaks in double quotes, `""` for a
-/// quote; UTF-8, optional BOM, LF or CRLF): datasets only, their domains must exist in the database or
+/// CSV (RFC 4180: fields with separators, quotes or line breaks in double quotes, `""` for a quote; the
+/// separator is the header line's, `,`, `;` as German Excel's „CSV UTF-8“ writes it, or a tab; UTF-8,
+/// optional BOM, LF or CRLF): datasets only, their domains must exist in the database or
 /// come from an earlier YAML import. One header row naming the columns, in any order:
 /// `id, title, description, domain, owner, owner_group, classification, personal_data, protection_need,
 /// licence, high_value, formats`. Required: id, title, domain, classification, personal_data,
@@ -378,15 +379,35 @@ private struct YAMLCatalogReader {
 
 // MARK: - CSV
 
-/// RFC 4180 records with the line each starts on.
+/// RFC 4180 records with the line each starts on; the separator is the header line's (`,` by the RFC,
+/// `;` as German Excel writes „CSV UTF-8“, or a tab).
 struct CSVRecords {
     struct Record {
         var line: Int
         var fields: [String]
     }
 
+    static let separators: [Unicode.Scalar] = [";", ",", "\t"]
+
+    /// The separator the header line uses most often outside quotes (`,` when it has none: a file of one
+    /// column). The header holds column names only, which contain none of the three.
+    static func separator(of text: String) -> Unicode.Scalar {
+        var counts: [Unicode.Scalar: Int] = [:]
+        var inQuotes = false
+        for scalar in text.unicodeScalars.drop(while: { $0 == "\u{FEFF}" }) {
+            if scalar == "\"" { inQuotes.toggle() }
+            if !inQuotes && (scalar == "\n" || scalar == "\r") { break }
+            if !inQuotes && separators.contains(scalar) { counts[scalar, default: 0] += 1 }
+        }
+        // Ties go to the RFC's comma.
+        let best = counts.max { ($0.value, $0.key == "," ? 1 : 0) < ($1.value, $1.key == "," ? 1 : 0) }
+        return best?.key ?? ","
+    }
+
     /// Splits `text` into records; a quote left open is reported at the line where its field began.
-    static func parse(_ text: String) -> (records: [Record], error: (line: Int, message: UserText)?) {
+    static func parse(
+        _ text: String, separator: Unicode.Scalar = ","
+    ) -> (records: [Record], error: (line: Int, message: UserText)?) {
         var records: [Record] = []
         var fields: [String] = []
         var field = ""
@@ -445,7 +466,7 @@ struct CSVRecords {
                 }
                 continue
             }
-            if quoteClosed, scalar != ",", scalar != "\r", scalar != "\n" {
+            if quoteClosed, scalar != separator, scalar != "\r", scalar != "\n" {
                 return (records, (line, UserText("catalog_file.csv_text_after_quote")))
             }
             quoteClosed = false
@@ -456,7 +477,7 @@ struct CSVRecords {
                 quoteLine = line
             case "\"":
                 return (records, (line, UserText("catalog_file.csv_quote_inside")))
-            case ",":
+            case separator:
                 fields.append(field)
                 field = ""
                 fieldStarted = false
@@ -493,7 +514,7 @@ private struct CSVCatalogReader {
 
     func read(_ text: String, problems: inout [CatalogProblem]) -> CatalogDocument {
         var document = CatalogDocument()
-        let (records, error) = CSVRecords.parse(text)
+        let (records, error) = CSVRecords.parse(text, separator: CSVRecords.separator(of: text))
         if let error { problems.append(CatalogProblem(file: file, line: error.line, message: error.message)) }
         guard let header = records.first else {
             if error == nil {

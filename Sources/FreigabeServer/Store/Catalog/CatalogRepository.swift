@@ -51,6 +51,7 @@ public struct CatalogRepository: Sendable {
                 FROM datasets d JOIN domains dm ON dm.id = d.domain_id
                 WHERE (\(query.domain)::text IS NULL OR d.domain_id = \(query.domain))
                   AND (\(query.classification?.rawValue)::text IS NULL OR d.classification = \(query.classification?.rawValue))
+                  AND (\(query.owner)::text IS NULL OR lower(d.owner) = lower(\(query.owner)))
                   AND NOT EXISTS (
                     SELECT 1 FROM unnest(\(words)::text[]) AS word
                     WHERE position(word IN lower(d.id || ' ' || d.title || ' ' || d.description)) = 0)
@@ -139,11 +140,12 @@ public struct CatalogRepository: Sendable {
                 holderChanges += change.map { [$0] } ?? []
             }
             for change in holderChanges {
-                report.reassignedRequests += try await Self.record(
+                try await Self.record(
                     change, actor: actor, clientAddress: nil, now: now, on: connection, logger: logger)
             }
-            try await WaitingHolders.read(on: connection, logger: logger).handOver(
-                since: holdersBefore, now: now, on: connection, logger: logger)
+            let holdersAfter = try await WaitingHolders.read(on: connection, logger: logger)
+            report.reassignedRequests = holdersAfter.reassignedRequests(since: holdersBefore)
+            try await holdersAfter.handOver(since: holdersBefore, now: now, on: connection, logger: logger)
             if report.changedAnything {
                 let details = try StoredJSON.encode([
                     "file": [file], "domains_created": report.domainsCreated, "domains_updated": report.domainsUpdated,
@@ -170,12 +172,13 @@ public struct CatalogRepository: Sendable {
     }
 
     /// Records a holder change in the log (`holders_changed`, with the dataset, before and after, and
-    /// how many open requests it touches) and returns that count: the people who lost a pending step
-    /// lose it from their inbox, the new ones find it there and are sent its task (``WaitingHolders``).
+    /// how many open requests of the dataset or domain it touches). How many of them now wait for someone
+    /// else is ``WaitingHolders/reassignedRequests(since:)``: the people who lost a pending step lose it
+    /// from their inbox, the new ones find it there and are sent its task.
     static func record(
         _ change: HolderChange, actor: String, clientAddress: String?, now: Date, on connection: PostgresConnection,
         logger: Logger
-    ) async throws -> Int {
+    ) async throws {
         let open =
             try await connection.query(
                 """
@@ -198,7 +201,6 @@ public struct CatalogRepository: Sendable {
                 occurredAt: now, actor: actor, datasetID: change.datasetID, event: .holdersChanged,
                 clientAddress: clientAddress, details: try StoredJSON.encode(details)),
             on: connection, logger: logger)
-        return open
     }
 
     static func upsert(

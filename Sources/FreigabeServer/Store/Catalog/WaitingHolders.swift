@@ -64,6 +64,12 @@ struct WaitingHolders {
         return result
     }
 
+    /// How many requests now wait for someone else: each request whose waiting holder changed, once,
+    /// however many of its holders and catalogue entries changed (what the administrator is told).
+    func reassignedRequests(since before: WaitingHolders) -> Int {
+        Set(handovers(since: before).map(\.request)).count
+    }
+
     /// Schedules, due now, a `new_owner` or `new_stewards` timer per handover, unless one for that step
     /// still waits (two edits before the timer loop ran: one mail, to whoever holds the step when it
     /// fires). The server's timer loop fires it through the engine (`RequestMachine.tasks(heldBy:)`),

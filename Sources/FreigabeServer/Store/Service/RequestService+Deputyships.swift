@@ -219,12 +219,7 @@ extension RequestService {
         _ input: DatasetInput, caller: Caller, now: Date, shownVersion: Date? = nil, logger: Logger
     ) async throws -> DatasetSaved {
         guard caller.roles.contains(.admin) else {
-            throw SecurityRefusal(
-                error: ServiceError(.forbidden, message: UserText("catalog.admin_only")),
-                event: AuditRow(
-                    occurredAt: now, actor: caller.uid, datasetID: String(input.id.prefix(100)), event: .forbidden,
-                    clientAddress: caller.clientAddress,
-                    details: (try? StoredJSON.encode(["command": "upsert_dataset"])) ?? "{}"))
+            throw Self.adminOnly(caller, command: "upsert_dataset", datasetID: String(input.id.prefix(100)), now: now)
         }
         var errors = FieldErrors()
         for (field, message) in CatalogRules.problems(of: input) { errors.add(field, message) }
@@ -252,11 +247,12 @@ extension RequestService {
             let (outcome, change) = try await CatalogRepository.upsert(input, on: connection, now: now, logger: logger)
             var reassigned = 0
             if let change {
-                reassigned = try await CatalogRepository.record(
+                try await CatalogRepository.record(
                     change, actor: caller.uid, clientAddress: caller.clientAddress, now: now, on: connection,
                     logger: logger)
-                try await WaitingHolders.read(dataset: input.id, on: connection, logger: logger).handOver(
-                    since: holdersBefore, now: now, on: connection, logger: logger)
+                let holdersAfter = try await WaitingHolders.read(dataset: input.id, on: connection, logger: logger)
+                reassigned = holdersAfter.reassignedRequests(since: holdersBefore)
+                try await holdersAfter.handOver(since: holdersBefore, now: now, on: connection, logger: logger)
             }
             if outcome != .unchanged {
                 try await AuditWriter.insert(

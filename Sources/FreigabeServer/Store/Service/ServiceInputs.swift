@@ -175,16 +175,19 @@ public struct DatasetQuery: Sendable, Hashable, Codable {
     public var text: String?
     public var domain: String?
     public var classification: Classification?
+    /// Only datasets this person owns (their uid, case-insensitive; not those of an owner group).
+    public var owner: String?
     public var limit: Int
     public var offset: Int
 
     public init(
-        text: String? = nil, domain: String? = nil, classification: Classification? = nil, limit: Int = 50,
-        offset: Int = 0
+        text: String? = nil, domain: String? = nil, classification: Classification? = nil, owner: String? = nil,
+        limit: Int = 50, offset: Int = 0
     ) {
         self.text = text
         self.domain = domain
         self.classification = classification
+        self.owner = owner
         self.limit = limit
         self.offset = offset
     }
