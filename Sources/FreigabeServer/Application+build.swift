@@ -251,7 +251,8 @@ func buildRouter(
     (web
         ?? WebRoutes(
             pages: WebPages(renderer: renderer, settings: configuration.web, now: { Date() }),
-            authenticator: authenticator, directory: nil, service: nil, sessions: nil)).add(to: router)
+            authenticator: authenticator, directory: nil, service: nil, sessions: nil)).add(
+            to: router, routes: routeMethods)
     let group = router.group("api/v1").add(middleware: CrossSiteRequestMiddleware()).add(middleware: authenticator)
     MeRoutes().add(to: group)
     api?.add(to: group)

@@ -211,6 +211,62 @@ def test_what_was_typed_comes_back_after_the_session_ended(browser):
     assert b.field("purpose").get_attribute("value") == ""
 
 
+def test_what_one_person_typed_never_comes_back_for_another(browser):
+    b = browser
+    login(b, "anna")
+    form = "/antraege/neu?dataset=luftmessstationen&kind=shared_data"
+    b.driver.get(b.url(form))
+    b.wait_ready()
+    b.fill("purpose", "Annas halb geschriebener Zweck")
+    # anna's session ends while she writes (no logout, so nothing is cleared); paul logs in at her desk.
+    b.driver.delete_cookie("freigabe-session")
+    login(b, "paul")
+    b.driver.get(b.url(form))
+    b.wait_ready()
+    assert b.field("purpose").get_attribute("value") == "", "paul gets nothing anna typed"
+    assert not b.find(By.CSS_SELECTOR, "[data-kept-notice]").is_displayed()
+    keep = b.find(By.CSS_SELECTOR, "form[data-keep]").get_attribute("data-keep")
+    assert "paul" not in keep, "the kept form names its person without the uid in clear"
+    logout(b)
+
+
+def test_an_answer_typed_over_a_filled_form_comes_back_after_the_session_ended(browser):
+    b = browser
+    login(b, "anna")
+    rid = file_shared_data_request(
+        b, "Baumkataster", personal=False, purpose="Planung der Ersatzpflanzungen im Stadtteil Nord")
+    logout(b)
+    login(b, "otto")
+    open_request_from_inbox(b, rid, "otto")
+    decide(b, "request_changes", "Welche Straßen genau?")
+    assert notice(b) == "Ihre Entscheidung ist gespeichert."
+    logout(b)
+
+    login(b, "anna")
+    form = f"/antraege/{rid}/ueberarbeiten"
+    b.driver.get(b.url(form))
+    b.wait_ready()
+    answer = "Die Straßen zwischen Ring und Bahnlinie, lange überlegt"
+    purpose = "Planung der Ersatzpflanzungen an Straßen im Stadtteil Nord"
+    b.fill("comment", answer)
+    b.fill("purpose", purpose)
+    # The session ends while she writes: the form's POST changes nothing.
+    b.driver.delete_cookie("freigabe-session")
+    b.press("Erneut einreichen")
+    assert "Das Formular ist abgelaufen" in b.text() or b.path().startswith("/anmelden")
+    login(b, "anna")
+    b.driver.get(b.url(form))
+    b.wait_ready()
+    assert b.field("comment").get_attribute("value") == answer, "the answer is back"
+    assert b.field("purpose").get_attribute("value") == purpose, "the changed purpose over the stored one"
+    assert b.field("recipient.name").get_attribute("value"), "the stored fields stay as stored"
+    assert b.find(By.CSS_SELECTOR, "[data-kept-notice]").is_displayed()
+    b.press("Erneut einreichen")
+    b.wait_for_path(rf"/antraege/{rid}(\?.*)?")
+    assert notice(b) == "Der Antrag ist erneut eingereicht."
+    assert purpose in b.text()
+
+
 def test_draft_is_saved_and_submitted_later(browser):
     b = browser
     login(b, "anna")

@@ -31,7 +31,7 @@ struct ErrorPageMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let login as LoginRequired {
-            return WebPages.redirect(to: WebPages.login(returningTo: login.returnPath))
+            return WebPages.redirect(to: WebPages.login(returningTo: login.returnPath, expired: login.expired))
         } catch {
             if !Self.wantsHTML(request), let error = error as? any HTTPResponseError { throw error }
             // Logged here (a 500's cause with the request's id); the answer says nothing about it.

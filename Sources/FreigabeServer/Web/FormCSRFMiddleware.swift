@@ -7,13 +7,19 @@ import Hummingbird
 /// carries in `_csrf`; a form without it or with another one is refused with 403 and changes nothing.
 /// `SameSite=Lax` on the cookie is a second wall, not the first. A browser without a session may post
 /// only the two forms it fills in before a login (the login, a mail link's confirm page), with the
-/// double-submit token of ``SessionlessFormToken``; any other form from it is refused. Safe methods pass
-/// untouched: no page changes state on GET or HEAD.
+/// double-submit token of ``SessionlessFormToken``; any other form from it is refused, except that a
+/// browser whose session ended (its cookie names no live session) is sent to log in again and back to the
+/// form's page (``EndedSessionForms``), with nothing changed. Safe methods pass untouched: no page changes
+/// state on GET or HEAD.
 struct FormCSRFMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
     /// Whether the site is served over https (the sessionless forms' cookie is `__Host-` then).
     var https: Bool
+    /// The session cookie's name: a form that carries it without a live session was posted after the end.
+    var sessionCookieName: String
+    /// Where such a form leads: the login, and then back to the form's page.
+    var endedSessions: EndedSessionForms
 
     /// The pages whose forms upload a file (`multipart/form-data`): the catalogue import.
     static let uploadPaths: Set<String> = ["/verwaltung/import"]
@@ -27,6 +33,12 @@ struct FormCSRFMiddleware: RouterMiddleware {
         guard contentType.lowercased().hasPrefix("application/x-www-form-urlencoded") || isMultipart else {
             throw Self.refusal(.unsupportedMediaType, "web.not_a_form")
         }
+        // A session that ended (its row expired or was deleted) is no reason for a 403 whose reload posts
+        // again: the person logs in again and comes back to the page. The form changes nothing.
+        let sessionEnded =
+            context.sessions.session == nil && request.cookies[sessionCookieName] != nil
+            && !SessionlessFormToken.admits(path: request.uri.path)
+        if sessionEnded, isMultipart { return endedSessions.redirect(request, form: nil) }
         // Files are uploaded on one page, by someone logged in: nobody else makes this process read and
         // split megabytes before the token is checked.
         if isMultipart, context.sessions.session == nil || !Self.uploadPaths.contains(request.uri.path) {
@@ -51,6 +63,7 @@ struct FormCSRFMiddleware: RouterMiddleware {
         } catch {
             throw Self.refusal(.badRequest, "web.form_malformed")
         }
+        if sessionEnded { return endedSessions.redirect(request, form: form) }
         let accepted =
             if let session = context.sessions.session {
                 session.acceptsCSRFToken(form["_csrf"])

@@ -35,11 +35,12 @@ struct LoginPages: Sendable {
             }
             let text = pages.text(request)
             var form = Form(next: WebPages.safeLocalPath(request.uri.queryParameters["weiter"].map(String.init)))
-            if context.sessionExpired {
-                form.notice = text("login.expired")
-            } else if request.uri.queryParameters["abgemeldet"] != nil {
+            if request.uri.queryParameters["abgemeldet"] != nil {
                 form.notice = text("login.logged_out")
                 form.clearsKeptForms = true
+            } else if context.sessionExpired || request.uri.queryParameters["abgelaufen"] != nil {
+                // On the request that found the session ended, or on the login its redirect leads to.
+                form.notice = text("login.expired")
             }
             return try showForm(form, request: request, context: context)
         }

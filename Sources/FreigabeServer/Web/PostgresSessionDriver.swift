@@ -53,6 +53,24 @@ struct PostgresSessionDriver: PersistDriver {
         }
     }
 
+    /// Stores `value` and moves the expiry of a live session forward, as an UPDATE only: a row deleted
+    /// meanwhile (a logout) is never written again. Whether the row was there.
+    func touch<Object: Codable & Sendable>(key: String, value: Object, expires: Duration) async throws -> Bool {
+        let hash = Self.hash(key)
+        let json = try Self.encode(value)
+        let seconds = expires.seconds
+        return try await Database.read(client, logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE web_sessions SET value = \(json)::text::jsonb,
+                    expires_at = now() + make_interval(secs => \(seconds))
+                WHERE key_hash = \(hash) AND expires_at > now() RETURNING 1
+                """, logger: logger)
+            for try await _ in rows { return true }
+            return false
+        }
+    }
+
     func get<Object: Codable & Sendable>(key: String, as type: Object.Type) async throws -> Object? {
         try await getWithTTL(key: key, as: type)?.object
     }

@@ -81,6 +81,11 @@ struct RequestFormPage {
             // The workflow names the recipient as one field; the form asks for it as name and type.
             errors["recipient.name"] = errors["recipient.name"] ?? message
         }
+        if kind == .sharedData, errors["recipient.type"] != nil {
+            // In the form's words: the API's name the values (`internal`, `external`) the form shows as
+            // its two choices.
+            errors["recipient.type"] = text("form.recipient.type.missing")
+        }
         self.kind = kind.rawValue
         kindLabel = text("kinds.\(kind.rawValue)")
         datasetID = form.dataset.id

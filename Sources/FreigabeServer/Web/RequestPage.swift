@@ -131,7 +131,7 @@ struct RequestPage {
         var shown: Set<String> = []
         if let options = view.decisionOptions {
             decision = Self.decisionForm(options, text: text, values: values, errors: errors)
-            shown.formUnion(["decision", "branch", "comment", "reason", "question", "licence", "portal_url"])
+            shown.formUnion(["decision", "branch", "comment", "reason", "question", "text", "licence", "portal_url"])
         }
         if canRevoke { shown.insert("reason") }
         // The requester withdraws; a decider's form (which has a comment of its own) is never beside it.
@@ -268,8 +268,13 @@ struct RequestPage {
     }
 
     private static func decisionForm(
-        _ options: DecisionOptions, text: PageText, values: [String: String], errors: [String: String]
+        _ options: DecisionOptions, text: PageText, values: [String: String], errors given: [String: String]
     ) -> DecisionForm {
+        // The form's one text field is what the command calls `comment`, `reason` or `question`: an error
+        // under those names is the field's, listed once in the summary and linked to it.
+        var errors = given
+        if let textError = given["comment"] ?? given["reason"] ?? given["question"] { errors["text"] = textError }
+        for name in ["comment", "reason", "question"] { errors[name] = nil }
         let capacity: String =
             switch options.capacity {
             case .own: text("decision.capacity.own", ["role": text.role(options.role)])
@@ -285,10 +290,9 @@ struct RequestPage {
         let choice = FormField(
             .radios, name: "decision", label: text("decision.choice.label"), value: values["decision"],
             error: errors["decision"], required: true, options: choices)
-        let textError = errors["comment"] ?? errors["reason"] ?? errors["question"]
         let textField = FormField(
             .textarea, name: "text", label: text("decision.text.label"), hint: text("decision.text.hint"),
-            value: values["text"], error: textError)
+            value: values["text"], error: errors["text"])
         let licence =
             options.approvalRequires.contains(.licence)
             ? FormField(

@@ -49,10 +49,7 @@ struct RequestPages: Sendable {
             try await decide(request, context: context)
         }
         group.post("antraege/{id}/einreichen") { request, context in
-            try await command(request, context, notice: "submitted") { id, caller, version, logger in
-                try await service.submit(
-                    requestID: id, caller: caller, now: pages.now(), expectedVersion: version, logger: logger)
-            }
+            try await submitDraft(request, context: context)
         }
         group.post("antraege/{id}/zurueckziehen") { request, context in
             try await command(request, context, notice: "withdrawn") { id, caller, version, logger in
@@ -113,14 +110,16 @@ struct RequestPages: Sendable {
             body["submit"] = .bool(action == "submit")
             let input = try NewRequest.read(JSONObject(fields: body, path: ""))
             if action == "review" {
-                // The summary before submitting: nothing is stored yet.
+                // The summary before submitting: nothing is stored yet. It is shown only for what the
+                // submission would take (the same checks, the workflow's demands through the engine).
+                let details = try await service.checkSubmission(input, now: pages.now(), logger: logger)
                 return try pages.render(
                     "request-review", title: text("review.title"),
                     page: ReviewPage(
                         form: RequestFormPage(
                             form: requestForm, values: values, errors: [:], text: text,
                             idempotencyKey: form["idempotency_key"] ?? WebSession.newToken()),
-                        values: values, details: input.details, text: text),
+                        values: values, details: details, text: text),
                     request: request, context: context)
             }
             let view = try await service.createRequest(
@@ -295,6 +294,30 @@ struct RequestPages: Sendable {
             return try await storedForm(
                 request, context: context, values: Self.values(of: form), errors: errors,
                 mode: RequestFormPage.Mode.draft(of:))
+        }
+    }
+
+    /// "Jetzt einreichen" on a draft's page. What the workflow finds missing is shown on the draft's form,
+    /// each error at its field, to be filled in there (the request page has none of those fields).
+    private func submitDraft(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let caller = try context.pageCaller(request)
+        let id = try requestID(context)
+        let form = context.form ?? WebForm(fields: [])
+        let logger = context.logger(for: caller)
+        do {
+            let view = try await service.submit(
+                requestID: id, caller: caller, now: pages.now(), expectedVersion: Self.version(form), logger: logger)
+            return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=submitted")
+        } catch let failure {
+            if let errors = Self.fieldErrors(failure, text: pages.text(request)) {
+                let view = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
+                if view.status.phase == .draft {
+                    return try await storedForm(
+                        request, context: context, values: storedValues(view.details), errors: errors,
+                        mode: RequestFormPage.Mode.draft(of:))
+                }
+            }
+            return try await showRefused(failure, id: id, form: form, caller: caller, request, context)
         }
     }
 
@@ -494,6 +517,13 @@ struct ReviewPage {
         self.form = form
         let shown = form.fields + form.checkQuestions.flatMap { [$0.applies, $0.note] }
         rows = shown.compactMap { field in
+            // Days in words, as the request's page shows them ("31. Dezember 2026"; the end is exclusive).
+            if field.name == "access_start", let start = details.accessStart {
+                return RequestPage.Row(label: field.label, value: text.date(start))
+            }
+            if field.name == "access_end", let end = details.accessEnd {
+                return RequestPage.Row(label: field.label, value: text.lastDay(end))
+            }
             let value = values[field.name]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             guard !value.isEmpty else { return nil }
             let label = field.options.first { $0.value == value }?.label ?? value

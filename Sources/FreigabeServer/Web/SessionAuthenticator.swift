@@ -15,6 +15,10 @@ struct SessionAuthenticator: RouterMiddleware {
     let directory: LDAPDirectory?
     let settings: WebSettings
     let now: @Sendable () -> Date
+    /// The session rows, whose expiry an active session moves forward (``refresh(_:cookie:)``).
+    let sessions: PostgresSessionDriver
+    /// Where a form posted after the session ended leads.
+    let endedSessions: EndedSessionForms
 
     /// How often an active session's expiry is moved forward.
     static let refreshInterval: TimeInterval = 60
@@ -22,7 +26,11 @@ struct SessionAuthenticator: RouterMiddleware {
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
+        let cookie = request.cookies[settings.sessionCookieName].map { String($0.value) }
         guard var session = context.sessions.session, let uid = session.uid else {
+            var context = context
+            // A cookie without its session: the session ended (its row expired), and the login says so.
+            context.sessionExpired = context.sessions.session == nil && cookie != nil
             return try await next(request, context)
         }
         let now = now()
@@ -30,6 +38,10 @@ struct SessionAuthenticator: RouterMiddleware {
         if session.hasExpired(at: now, settings: settings) {
             context.sessions.clearSession()
             context.sessionExpired = true
+            // A form of the ended session changes nothing: the login, and then back to the form's page.
+            if !request.method.isSafe && !SessionlessFormToken.admits(path: request.uri.path) {
+                return endedSessions.redirect(request, form: context.form)
+            }
             return try await next(request, context)
         }
         guard let directory else {
@@ -45,11 +57,27 @@ struct SessionAuthenticator: RouterMiddleware {
         }
         context.identity = AuthenticatedUser(person: person)
         context.logger[metadataKey: "actor"] = .string(person.uid)
-        if now.timeIntervalSince(session.lastSeenAt) >= Self.refreshInterval {
+        var refreshed: Cookie?
+        if now.timeIntervalSince(session.lastSeenAt) >= Self.refreshInterval, let cookie {
             session.lastSeenAt = now
-            // The same id, its row updated: a new id here would leave the old one valid after logout.
-            _ = context.sessions.updateSession(session, expiresIn: settings.idleTimeout)
+            refreshed = try await refresh(session, cookie: cookie)
         }
-        return try await next(request, context)
+        var response = try await next(request, context)
+        // Unless the page ended the session (a logout): its cookie is deleted, not renewed.
+        if let refreshed, context.sessions.session != nil { response.setCookie(refreshed) }
+        return response
+    }
+
+    /// Moves the session of `cookie` forward by the idle timeout: the same id (a new one would leave the
+    /// old one valid after logout), its row updated and never written anew, so a logout that deleted it
+    /// while a slow page ran stays a logout. The cookie with its new expiry, or nil if the row is gone.
+    func refresh(_ session: WebSession, cookie: String) async throws -> Cookie? {
+        guard
+            try await sessions.touch(
+                key: LoginPages.sessionKeyPrefix + cookie, value: session, expires: settings.idleTimeout)
+        else { return nil }
+        return Cookie(
+            name: settings.sessionCookieName, value: cookie, expires: Date.now + settings.idleTimeout.seconds,
+            path: "/", secure: settings.isHTTPS, httpOnly: true, sameSite: .lax)
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Hummingbird
 import LDAPDirectory
@@ -66,10 +67,10 @@ struct WebPages: Sendable {
     }
 
     /// The login page that comes back to `path` afterwards (`weiter`, percent-encoded); with `loggedOut`
-    /// it also says that the session ended.
-    static func login(returningTo path: String, loggedOut: Bool = false) -> String {
+    /// it also says that the person logged out, with `expired` that the session expired.
+    static func login(returningTo path: String, loggedOut: Bool = false, expired: Bool = false) -> String {
         let back = path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"
-        return "/anmelden?" + (loggedOut ? "abgemeldet=1&" : "") + "weiter=" + back
+        return "/anmelden?" + (loggedOut ? "abgemeldet=1&" : "") + (expired ? "abgelaufen=1&" : "") + "weiter=" + back
     }
 
     /// `path` when it is a path on this site (`/…`, not `//host` or `/\host`), else nil.
@@ -89,13 +90,16 @@ struct WebPages: Sendable {
 /// redirect to the login page that comes back here afterwards.
 struct LoginRequired: Error {
     var returnPath: String
+    /// The session ended on this request: the login page says so.
+    var expired = false
 }
 
 extension AppRequestContext {
     /// The caller of a page, or ``LoginRequired``.
     func pageCaller(_ request: Request) throws -> Caller {
         guard let person = identity?.person else {
-            throw LoginRequired(returnPath: request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""))
+            throw LoginRequired(
+                returnPath: request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""), expired: sessionExpired)
         }
         var caller = Caller(person: person, clientAddress: clientAddress)
         caller.channel = .web
@@ -111,6 +115,14 @@ struct PageFrame {
         var isAdmin: Bool
         /// Auditors and administrators see the decision log.
         var isAuditor: Bool
+        /// Names the person in what the browser keeps of a form they type (`freigabe.js`), without the
+        /// uid in clear: someone else logging in at the same browser never gets it back.
+        var keepKey: String { Self.keepKey(uid: uid) }
+
+        static func keepKey(uid: String) -> String {
+            SHA256.hash(data: Data(("freigabe-kept-form:" + uid).utf8)).prefix(8)
+                .map { String(format: "%02x", $0) }.joined()
+        }
     }
 
     struct LanguageLink {
@@ -182,6 +194,7 @@ extension PageFrame.User: MustacheParent {
         case "name": self.name
         case "isAdmin": isAdmin
         case "isAuditor": isAuditor
+        case "keepKey": keepKey
         default: nil
         }
     }

@@ -12,7 +12,9 @@ struct WebRoutes: Sendable {
     let service: RequestService?
     let sessions: PostgresSessionDriver?
 
-    func add(to router: Router<AppRequestContext>) {
+    /// `routes` names the methods of every route once all are added: a form posted after its session
+    /// ended leads back to a page that answers GET (``EndedSessionForms``).
+    func add(to router: Router<AppRequestContext>, routes: RouteMethods) {
         guard let service, let sessions else {
             HomePages(pages: pages, service: nil, acting: nil).add(to: router.group())
             return
@@ -20,6 +22,7 @@ struct WebRoutes: Sendable {
         let settings = pages.settings
         let cookie = SessionCookieParameters(
             name: settings.sessionCookieName, path: "/", secure: settings.isHTTPS, sameSite: .lax)
+        let ended = EndedSessionForms(routes: routes)
         let group = router.group()
             // Before the session is read: another site's image or frame of a page gets nothing.
             .add(middleware: ForeignEmbeddingMiddleware())
@@ -31,8 +34,14 @@ struct WebRoutes: Sendable {
                         defaultSessionExpiration: settings.idleTimeout))
             )
             // Before anything reads the session's person: a forged form is refused first.
-            .add(middleware: FormCSRFMiddleware(https: settings.isHTTPS))
-            .add(middleware: SessionAuthenticator(directory: directory, settings: settings, now: pages.now))
+            .add(
+                middleware: FormCSRFMiddleware(
+                    https: settings.isHTTPS, sessionCookieName: settings.sessionCookieName, endedSessions: ended)
+            )
+            .add(
+                middleware: SessionAuthenticator(
+                    directory: directory, settings: settings, now: pages.now, sessions: sessions,
+                    endedSessions: ended))
         LoginPages(pages: pages, authenticator: authenticator, sessions: sessions).add(to: group)
         let acting = ActingPeopleLookup(directory: directory, service: service)
         HomePages(pages: pages, service: service, acting: acting).add(to: group)

@@ -55,7 +55,8 @@ struct WebPagesTests {
             replay.cookies["freigabe-session"] = loggedIn
             let after = try await replay.get("/eingang")
             #expect(after.status == 303)
-            #expect(after.location?.hasPrefix("/anmelden?weiter=") == true)
+            // A cookie whose session is gone: the login says that the session ended.
+            #expect(after.location?.hasPrefix("/anmelden?abgelaufen=1&weiter=") == true)
         }
     }
 
@@ -112,7 +113,8 @@ struct WebPagesTests {
             #expect(logout.status == 303)
             let after = try await thief.get("/eingang")
             #expect(after.status == 303)
-            #expect(after.location?.hasPrefix("/anmelden?weiter=") == true)
+            // A cookie whose session is gone: the login says that the session ended.
+            #expect(after.location?.hasPrefix("/anmelden?abgelaufen=1&weiter=") == true)
         }
     }
 
@@ -181,9 +183,22 @@ struct WebPagesTests {
                 ("recipient.type", "internal"), ("legal_basis", "art6_1_e"),
                 ("legal_basis_detail", "§ 9 BBodSchG"), ("access_end", "2026-12-31"),
             ]
+            // The summary asks what the submission asks: with only a purpose it is the form with its errors.
+            let purposeOnly = try await anna.post(
+                "/antraege",
+                [
+                    ("kind", "shared_data"), ("dataset_id", "altlastenkataster"), ("purpose", "Nur ein Zweck"),
+                    ("action", "review"),
+                ], csrf: form.hidden("_csrf"))
+            #expect(purposeOnly.status == 422)
+            #expect(!purposeOnly.html.contains("Ihre Angaben prüfen"))
+            #expect(purposeOnly.html.contains("id=\"f-access-end-error\""))
+            #expect(purposeOnly.html.contains("id=\"f-legal-basis-error\""))
+            #expect(purposeOnly.html.contains(">Nur ein Zweck</textarea>"))
             let review = try await anna.post("/antraege", fields + [("action", "review")], csrf: form.hidden("_csrf"))
             #expect(review.status == 200)
             #expect(review.html.contains("Ihre Angaben prüfen"))
+            #expect(review.html.contains("31. Dezember 2026"), "the day in words, as on every other page")
             #expect(try await fixture.store.counts()["requests"] == 0, "the summary stores nothing")
             let submitted = try await anna.post(
                 "/antraege", fields + [("action", "submit")], csrf: review.hidden("_csrf"))
@@ -268,7 +283,12 @@ struct WebPagesTests {
                 path + "/einreichen", [("version", try #require(draft.hidden("version")))], csrf: draft.hidden("_csrf"))
             #expect(early.status == 422)
             #expect(early.html.contains("Bitte prüfen Sie Ihre Angaben"))
-            #expect(early.html.contains("Rechtsgrundlage") || early.html.contains("Empfänger"))
+            // The draft's form, each missing field's error at the field and linked from the summary.
+            #expect(early.html.contains("action=\"\(path)/bearbeiten\""))
+            #expect(early.html.contains(">Planung</textarea>"))
+            #expect(early.html.contains("href=\"#f-access-end\""))
+            #expect(early.html.contains("id=\"f-access-end-error\""))
+            #expect(!early.html.contains("href=\"#form-errors\""))
             let edit = try await anna.get(path + "/bearbeiten")
             #expect(edit.html.contains(">Planung</textarea>"), "the form shows the draft")
             // Enter in a field presses the form's first button: it saves, it does not submit.
@@ -544,7 +564,10 @@ struct WebPagesTests {
                     ("decision", "reject"),
                 ], csrf: page.hidden("_csrf"))
             #expect(noReason.status == 422)
-            #expect(noReason.html.contains("Bitte begründen Sie Ihre Entscheidung."))
+            // Once at the field, once in the summary (linked to the field), never a link to the summary itself.
+            #expect(noReason.html.components(separatedBy: "Bitte begründen Sie Ihre Entscheidung.").count - 1 == 2)
+            #expect(noReason.html.contains("href=\"#f-text\""))
+            #expect(!noReason.html.contains("href=\"#form-errors\""))
             let rejected = try await otto.post(
                 path + "/entscheidung",
                 [
@@ -909,7 +932,7 @@ struct WebPagesTests {
             let idle = try await anna.get("/eingang")
             #expect(idle.status == 303)
             let login = try await anna.get(try #require(idle.location))
-            #expect(login.html.contains("Ihre Sitzung ist abgelaufen") || login.html.contains("Anmelden"))
+            #expect(login.html.contains("Ihre Sitzung ist abgelaufen"))
 
             let bob = Browser(client)
             try await bob.login("anna")
@@ -918,6 +941,135 @@ struct WebPagesTests {
                 _ = try await bob.get("/")
             }
             #expect(try await bob.get("/eingang").status == 303, "past the absolute limit, however active")
+        }
+    }
+
+    @Test("a form posted after the session ended leads to the login, which says so and returns to the form's page")
+    func formAfterTheSessionEnded() async throws {
+        try await WebFixture.with(settings: WebSettings(idleTimeout: .seconds(600), absoluteTimeout: .seconds(3600))) {
+            fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let formPath = "/antraege/neu?kind=shared_data&dataset=baumkataster"
+            let form = try await anna.get(formPath)
+            let fields = [
+                ("kind", "shared_data"), ("dataset_id", "baumkataster"), ("purpose", "Stadtklima"), ("action", "save"),
+            ]
+            // Idle past the limit (the row is still there, the clock says it ended).
+            fixture.clock.advance(days: 11.0 / 1440)
+            let requestsBefore = try await fixture.allCounts().filter { $0.key != "web_sessions" }
+            let late = try await anna.post("/antraege", fields, csrf: form.hidden("_csrf"))
+            #expect(late.status == 303)
+            #expect(late.location == WebPages.login(returningTo: formPath, expired: true))
+            #expect(try await fixture.allCounts().filter { $0.key != "web_sessions" } == requestsBefore)
+            let login = try await anna.get(try #require(late.location))
+            #expect(login.html.contains("Ihre Sitzung ist abgelaufen"))
+            #expect(login.hidden("next") == formPath.replacingOccurrences(of: "&", with: "&amp;"))
+            let back = try await anna.post(
+                "/anmelden", [("username", "anna"), ("password", "demo"), ("next", formPath)],
+                csrf: login.hidden("_csrf"))
+            #expect(back.location == formPath)
+            #expect(try await anna.get(formPath).status == 200)
+
+            // The row gone (expired in the database, or deleted): the same way, never a 403.
+            let page = try await anna.get("/vertretungen")
+            _ = try await fixture.store.admin.query("DELETE FROM web_sessions", logger: fixture.store.logger)
+            let id = UUID().uuidString
+            let cases: [(String, String?, String)] = [
+                ("/antraege/\(id)/entscheidung", nil, "/antraege/\(id)"),
+                ("/vertretungen/\(id)/beenden", nil, "/vertretungen"),
+                ("/vertretungen", "http://127.0.0.1:8080/eingang?seite=2", "/eingang?seite=2"),
+                // A POST-only address, another site and a way out of the site are no pages to return to.
+                ("/antraege/\(id)/einreichen", "http://127.0.0.1:8080/antraege", "/antraege/\(id)"),
+                ("/vertretungen", "http://evil.example//evil.example/x", "/vertretungen"),
+                ("/vertretungen", "/\t/evil.example", "/vertretungen"),
+                ("/verwaltung/ausgang/erneut", "http://127.0.0.1:8080/anmelden", "/verwaltung/ausgang"),
+            ]
+            let before = try await fixture.allCounts()
+            for (path, referer, expected) in cases {
+                var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+                if let referer { headers[.referer] = referer }
+                let body = "_csrf=" + Browser.encode(page.hidden("_csrf") ?? "") + "&version=1&decision=approve"
+                let answer = try await anna.send(.post, path, body: ByteBuffer(string: body), headers: headers)
+                #expect(answer.status == 303, "\(path)")
+                #expect(
+                    answer.location == WebPages.login(returningTo: expected, expired: true), "\(path) \(referer ?? "")")
+            }
+            // A hostile dataset in the form stays a query value of the way back.
+            let hostile = try await anna.send(
+                .post, "/antraege",
+                body: ByteBuffer(string: "_csrf=x&kind=shared_data&dataset_id=%2F%2Fevil.example%0D%0ASet-Cookie%3A"),
+                headers: [.contentType: "application/x-www-form-urlencoded"])
+            #expect(hostile.status == 303)
+            let expected = "/antraege/neu?kind=shared_data&dataset=%2F%2Fevil.example%0D%0ASet-Cookie%3A"
+            #expect(hostile.location == WebPages.login(returningTo: expected, expired: true))
+            #expect(try await fixture.allCounts() == before)
+            let logout = try await anna.post("/abmelden", [], csrf: page.hidden("_csrf"))
+            #expect(logout.location == "/anmelden?abgemeldet=1")
+            // Without any session cookie the CSRF wall stands as before.
+            let stranger = Browser(client)
+            #expect(try await stranger.post("/vertretungen", [("deputy", "paul")], csrf: "x").status == 403)
+        }
+    }
+
+    @Test("a logout while a slow page runs stays a logout: the page's session refresh never writes the row again")
+    func refreshAfterLogoutRecreatesNothing() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let page = try await anna.get("/")
+            let cookie = try #require(anna.cookies["freigabe-session"])
+            let sessions = PostgresSessionDriver(
+                client: fixture.store.app, logger: APITestSupport.logger,
+                maximumLifetime: fixture.settings.absoluteTimeout)
+            let key = LoginPages.sessionKeyPrefix + cookie
+            fixture.clock.advance(days: 2.0 / 1440)
+            // The slow page has read the session, past the refresh interval...
+            var session = try #require(try await sessions.get(key: key, as: WebSession.self))
+            #expect(fixture.clock.now().timeIntervalSince(session.lastSeenAt) >= SessionAuthenticator.refreshInterval)
+            // ...anna logs out meanwhile...
+            #expect(try await anna.post("/abmelden", [], csrf: page.hidden("_csrf")).status == 303)
+            // ...and the page's refresh runs after that.
+            session.lastSeenAt = fixture.clock.now()
+            let authenticator = SessionAuthenticator(
+                directory: nil, settings: fixture.settings, now: { fixture.clock.now() }, sessions: sessions,
+                endedSessions: EndedSessionForms(routes: RouteMethods()))
+            #expect(try await authenticator.refresh(session, cookie: cookie) == nil)
+            let rows = try await fixture.store.admin.query(
+                "SELECT count(*)::int FROM web_sessions WHERE key_hash = \(PostgresSessionDriver.hash(key))",
+                logger: fixture.store.logger)
+            var count = -1
+            for try await value in rows.decode(Int.self) { count = value }
+            #expect(count == 0, "the deleted session is not written again")
+            let thief = Browser(client)
+            thief.cookies["freigabe-session"] = cookie
+            let after = try await thief.get("/eingang")
+            #expect(after.status == 303)
+            #expect(after.location?.hasPrefix("/anmelden?") == true)
+        }
+    }
+
+    @Test("a recipient without its type, or with one the form does not offer, is named in the form's words")
+    func recipientTypeInTheFormsWords() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=baumkataster")
+            let base = [
+                ("kind", "shared_data"), ("dataset_id", "baumkataster"), ("purpose", "Zweck"),
+                ("recipient.name", "Umweltamt"),
+            ]
+            let before = try await fixture.allCounts()
+            for extra in [[], [("recipient.type", "<script>alert(1)</script>")], [("recipient.type", "")]] {
+                let page = try await anna.post(
+                    "/antraege", base + extra + [("action", "save")], csrf: form.hidden("_csrf"))
+                #expect(page.status == 422)
+                #expect(page.html.contains("Bitte wählen Sie, ob die empfangende Stelle zur Stadtverwaltung gehört."))
+                #expect(!page.html.contains("(internal)") && !page.html.contains("(external)"))
+                #expect(!page.html.contains("<script>alert"))
+                #expect(page.html.contains("value=\"Umweltamt\""), "the input is kept")
+            }
+            #expect(try await fixture.allCounts() == before)
         }
     }
 

@@ -39,4 +39,28 @@ extension RequestService {
         }
         return RequestForm(kind: kind, dataset: dataset, workflowTitle: definition.title, required: required)
     }
+
+    /// What submitting `input` now would refuse, with nothing stored: the checks of ``createRequest`` with
+    /// `submit` (the details' lengths and shape, the dataset, and what the workflow's `submit_requires`
+    /// demands, asked of the engine). The summary before submitting asks this, so that it never shows a
+    /// request the submission would refuse. The details as they would be stored.
+    ///
+    /// - Throws: `validation` with the field errors, `notFound` for an unknown dataset.
+    public func checkSubmission(
+        _ input: NewRequest, now: Date, logger: Logger
+    ) async throws(ServiceError)
+        -> RequestDetails
+    {
+        var errors = FieldErrors()
+        let details = input.details.cleaned(kind: input.kind, errors: &errors)
+        let dataset = try await dataset(id: input.datasetID.trimmingCharacters(in: .whitespaces), logger: logger)
+        guard let definition = workflows.current(for: input.kind)?.definition else {
+            throw ServiceError.validation(["kind": UserText("request.no_workflow")])
+        }
+        RequestValidation.completeness(
+            details, kind: input.kind, catalogue: dataset.facts(kind: input.kind), definition: definition, now: now,
+            errors: &errors)
+        try errors.check()
+        return details
+    }
 }
