@@ -27,8 +27,8 @@ public enum RoleNotice: Hashable, Sendable {
     /// The step passed its deadline; the escalation instance is told, and may decide `branches` in place
     /// (``RequestMachine/escalationBranches(of:)``; none when only independent controllers wait).
     case escalated(step: String, overdueSince: Date, branches: [String])
-    /// The requester withdrew while `step` waited for this role.
-    case withdrawn(step: String)
+    /// The requester withdrew while `step` waited for this role, with the comment they gave (if any).
+    case withdrawn(step: String, comment: String?)
     /// Granted access to the role's dataset ends at `until` (told ``RequestMachine/expiryNoticeWorkingDays``
     /// working days before).
     case accessExpiring(until: Date)

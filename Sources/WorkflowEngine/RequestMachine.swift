@@ -107,13 +107,13 @@ public struct RequestMachine: Hashable, Sendable {
             effects.append(.cancelTimers(step: waitingStep.step))
             var told: [Role] = []
             for branch in openBranches(of: waitingStep) {
-                effects.append(.inform(role: branch.role, .withdrawn(step: waitingStep.step)))
+                effects.append(.inform(role: branch.role, .withdrawn(step: waitingStep.step, comment: comment)))
                 told.append(branch.role)
             }
             // An escalated step was handed to the escalation instance too (its mail may have said "you
             // may decide"): it learns that nothing is left to decide.
             if waitingStep.escalated, let role = definition.escalationRole(of: waitingStep.step), !told.contains(role) {
-                effects.append(.inform(role: role, .withdrawn(step: waitingStep.step)))
+                effects.append(.inform(role: role, .withdrawn(step: waitingStep.step, comment: comment)))
             }
         }
         return effects

@@ -337,11 +337,11 @@ def test_deputy_decides_for_otto_and_the_page_says_so(browser):
 
     login(b, "paul")
     open_request_from_inbox(b, rid, "paul")
-    assert "Sie entscheiden als Data Owner in Vertretung für otto." in b.text()
+    assert "Sie entscheiden als Data Owner in Vertretung für Otto Oberle." in b.text()
     decide(b, "approve", "In Vertretung geprüft.")
     assert notice(b) == "Ihre Entscheidung ist gespeichert."
     b.check("decided-as-deputy")
-    step_says(b, OWNER_STEP, "Zugestimmt", "paul (Data Owner) – in Vertretung für otto", "In Vertretung geprüft.")
+    step_says(b, OWNER_STEP, "Zugestimmt", "paul (Data Owner) – in Vertretung für Otto Oberle", "In Vertretung geprüft.")
     logout(b)
 
     login(b, "otto")

@@ -67,6 +67,7 @@ struct MailComposer: Sendable {
         ]
         values["purpose"] = details?.purpose
         values["deputy_for"] = deputyFor
+        if message.topic == .withdrawn { values["requester"] = requester }
         if message.topic.asksToDecide, let details {
             values["requester"] = requester
             values["details"] = RequestPage.detailRows(details, text: PageText(catalog: catalog)).map {

@@ -270,7 +270,10 @@ struct OutboxDispatcher: Sendable {
         // The requester may also be a deputy of one of them.
         if let requester { recipients.removeAll { $0.person.uid.lowercased() == requester } }
         var requesterName: String?
-        if message.topic.asksToDecide, let uid = row.standing?.requester { requesterName = await name(of: uid) }
+        // The withdrawal names who withdrew: the requester.
+        if message.topic.asksToDecide || message.topic == .withdrawn, let uid = row.standing?.requester {
+            requesterName = await name(of: uid)
+        }
         // Links only for the branches still open (an escalation's other branch may have been decided
         // meanwhile). An escalation whose branches were all decided while the step stays overdue tells
         // the instance without offering a decision (the moot check keeps tasks of decided branches back).

@@ -22,6 +22,10 @@ public struct UserText: Sendable, Hashable, CustomStringConvertible {
         case periodEnd(Date)
         /// Another catalogue text (e.g. the name of a JSON type).
         case message(String)
+        /// Licences by identifier, shown by their names as the form's choice lists them, each with the
+        /// identifier an API client sends: „Datenlizenz Deutschland – Namensnennung – Version 2.0
+        /// (dl-de-by-2.0), …“.
+        case licences([String])
     }
 
     enum Content: Sendable, Hashable {
@@ -82,6 +86,7 @@ extension UserText.Argument: CustomStringConvertible {
         case .time(let date): date.formatted(.iso8601)
         case .lastDay(let end), .periodEnd(let end): "end " + end.formatted(.iso8601)
         case .message(let key): key
+        case .licences(let ids): ids.joined(separator: ", ")
         }
     }
 
@@ -90,6 +95,7 @@ extension UserText.Argument: CustomStringConvertible {
         case .text(let text): return text
         case .number(let number): return String(number)
         case .message(let key): return catalog["messages." + key] ?? key
+        case .licences(let ids): return ids.map { catalog.licenceName($0) + " (" + $0 + ")" }.joined(separator: ", ")
         case .time(let date):
             return BerlinDates.format(
                 date, pattern: catalog["messages.time_format"] ?? "yyyy-MM-dd HH:mm",

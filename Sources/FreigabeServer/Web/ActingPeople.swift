@@ -69,6 +69,37 @@ struct ActingPeopleLookup: Sendable {
         }
     }
 
+    /// The directory's names of `uids` (the principals deputies decided for), under the same deadline;
+    /// a uid the directory does not know, or does not name in time, is missing (the page shows the uid).
+    func names(of uids: [String], logger: Logger) async -> [String: String] {
+        let wanted = Array(Set(uids)).sorted()
+        guard let directory, !wanted.isEmpty else { return [:] }
+        let deadline = deadline
+        let mail = LDAPMailDirectory(directory: directory)
+        do {
+            return try await withThrowingTaskGroup(of: [String: String]?.self) { group in
+                group.addTask {
+                    var names: [String: String] = [:]
+                    for uid in wanted {
+                        if let person = try await mail.person(uid: uid) { names[uid] = person.displayName }
+                    }
+                    return names
+                }
+                group.addTask {
+                    try await Task.sleep(for: deadline)
+                    return nil
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                if first == nil { logger.notice("Directory lookup of the principals' names timed out") }
+                return first ?? [:]
+            }
+        } catch {
+            logger.notice("Directory lookup of the principals' names failed", metadata: ["error": "\(error)"])
+            return [:]
+        }
+    }
+
     private func resolve(
         roles: [String], dataset: DatasetView, facts: ActingFacts?, directory: LDAPDirectory, now: Date,
         logger: Logger

@@ -117,8 +117,7 @@ struct HomePages: Sendable {
                 older: read.count > size ? "/?seite=\(page + 1)" : nil,
                 newer: page > 1 ? (page == 2 ? "/" : "/?seite=\(page - 1)") : nil,
                 inboxCount: inboxCount,
-                inboxText: inboxCount == 0
-                    ? text("home.inbox_empty") : text("home.inbox_count", ["count": String(inboxCount)]),
+                inboxText: Self.inboxText(inboxCount, text: text),
                 deputyships: deputyships.filter(\.active).map {
                     DeputyshipPages.Row($0, caller: caller.uid, now: now, text: text)
                 })
@@ -141,7 +140,7 @@ struct HomePages: Sendable {
                     step: text(item.stepTitle),
                     why: Self.why(item, text: text),
                     deadline: item.deadline.map { text.lastDay($0) } ?? text("inbox.no_deadline"),
-                    waited: text("inbox.waited", ["days": String(item.workingDaysWaited)]),
+                    waited: Self.waited(item.workingDaysWaited, text: text),
                     overdue: item.overdue ? text("inbox.overdue") : nil)
             }
             let inbox = Inbox(
@@ -188,6 +187,24 @@ struct HomePages: Sendable {
             result[summary.id] = people
         }
         return result
+    }
+
+    /// „Zurzeit wartet nichts …“, „1 Antrag wartet …“, „2 Anträge warten …“ on the start page.
+    static func inboxText(_ count: Int, text: PageText) -> String {
+        switch count {
+        case 0: text("home.inbox_empty")
+        case 1: text("home.inbox_count_one")
+        default: text("home.inbox_count", ["count": String(count)])
+        }
+    }
+
+    /// „wartet seit heute“, „seit 1 Arbeitstag“, „seit 2 Arbeitstagen“, as the status sentence counts.
+    static func waited(_ days: Int, text: PageText) -> String {
+        switch days {
+        case ...0: text("inbox.waited_today")
+        case 1: text("inbox.waited_one_day")
+        default: text("inbox.waited", ["days": String(days)])
+        }
     }
 
     /// Why an inbox item is the caller's: their own role, as deputy of someone, or as escalation.

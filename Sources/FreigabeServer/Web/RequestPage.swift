@@ -91,7 +91,7 @@ struct RequestPage {
 
     init(
         _ view: RequestView, text: PageText, notice: String? = nil, values: [String: String] = [:],
-        errors: [String: String] = [:]
+        errors: [String: String] = [:], principals: [String: String] = [:]
     ) {
         id = view.id.uuidString
         number = view.number
@@ -115,8 +115,11 @@ struct RequestPage {
         isDraft = view.status.phase == .draft
         facts = Self.facts(view, text: text)
         steps = view.timeline.map { step in
-            Self.step(step, decisions: view.decisions, answers: view.answers ?? [], text: text)
+            Self.step(
+                step, decisions: view.decisions, answers: view.answers ?? [], withdrawal: view.withdrawal,
+                principals: principals, text: text)
         }
+        steps += Self.closingEntries(view, principals: principals, text: text)
         let actions = Set(view.allowedActions)
         canSubmit = actions.contains(.submit)
         canEdit = actions.contains(.edit)
@@ -130,7 +133,8 @@ struct RequestPage {
         }
         var shown: Set<String> = []
         if let options = view.decisionOptions {
-            decision = Self.decisionForm(options, text: text, values: values, errors: errors)
+            decision = Self.decisionForm(
+                options, text: text, values: values, errors: errors, principals: principals)
             shown.formUnion(["decision", "branch", "comment", "reason", "question", "text", "licence", "portal_url"])
         }
         if canRevoke { shown.insert("reason") }
@@ -220,8 +224,44 @@ struct RequestPage {
         return rows
     }
 
+    /// The requester's withdrawal, from its recorded event: who, when and why.
+    static func withdrawalRow(_ withdrawal: WithdrawalView, text: PageText) -> DecisionRow {
+        DecisionRow(
+            who: withdrawal.person + " (" + text("request.requester") + ")", outcome: text("closing.withdrawn"),
+            at: text.dateTime(withdrawal.at), comment: withdrawal.comment,
+            details: withdrawal.step == nil ? text("closing.draft") : nil)
+    }
+
+    /// What ended the request at no step of the timeline closes it as an entry of its own: a revocation
+    /// (decided at the grant, with its reason) and a draft's withdrawal.
+    private static func closingEntries(
+        _ view: RequestView, principals: [String: String], text: PageText
+    ) -> [StepRow] {
+        let steps = Set(view.timeline.map(\.id))
+        var entries: [StepRow] = []
+        for decision in view.decisions
+        where !steps.contains(decision.step) && !decision.covers.contains(where: steps.contains) {
+            entries.append(
+                StepRow(
+                    title: text(decision.outcome == "revoked" ? "closing.revoked_title" : "closing.other_title"),
+                    statusLabel: text("decision.outcome.\(decision.outcome)"),
+                    statusClass: "step-" + decision.outcome.replacingOccurrences(of: "_", with: "-"), reason: nil,
+                    roles: text.role(decision.role), deadline: nil, waitingFor: nil,
+                    decisions: [decisionRow(decision, text: text, principals: principals)], isCurrent: false))
+        }
+        if let withdrawal = view.withdrawal, !steps.contains(withdrawal.step ?? "") {
+            entries.append(
+                StepRow(
+                    title: text("closing.withdrawn_title"), statusLabel: text("closing.withdrawn"),
+                    statusClass: "step-withdrawn", reason: nil, roles: text("request.requester"), deadline: nil,
+                    waitingFor: nil, decisions: [withdrawalRow(withdrawal, text: text)], isCurrent: false))
+        }
+        return entries
+    }
+
     private static func step(
-        _ step: TimelineStep, decisions: [DecisionView], answers: [AnswerView], text: PageText
+        _ step: TimelineStep, decisions: [DecisionView], answers: [AnswerView], withdrawal: WithdrawalView?,
+        principals: [String: String], text: PageText
     ) -> StepRow {
         let reason: String? =
             switch step.status {
@@ -229,7 +269,7 @@ struct RequestPage {
             default: nil
             }
         var rows = decisions.filter { $0.step == step.id || $0.covers.contains(step.id) }.map { decision in
-            (decision.at, decisionRow(decision, text: text))
+            (decision.at, decisionRow(decision, text: text, principals: principals))
         }
         for answer in answers where answer.step == step.id {
             rows.append(
@@ -240,6 +280,9 @@ struct RequestPage {
                         outcome: text("decision.outcome.answered"),
                         at: text.dateTime(answer.at), comment: answer.text, details: nil)
                 ))
+        }
+        if let withdrawal, withdrawal.step == step.id {
+            rows.append((withdrawal.at, withdrawalRow(withdrawal, text: text)))
         }
         rows.sort { $0.0 < $1.0 }
         return StepRow(
@@ -253,9 +296,15 @@ struct RequestPage {
             decisions: rows.map(\.1), isCurrent: step.status == .current)
     }
 
-    static func decisionRow(_ decision: DecisionView, text: PageText) -> DecisionRow {
+    /// `principals`: the directory's names of the principals deputies decided for (by uid); a principal
+    /// it does not name is shown by uid.
+    static func decisionRow(
+        _ decision: DecisionView, text: PageText, principals: [String: String] = [:]
+    ) -> DecisionRow {
         var who = decision.person + " (" + text.role(decision.role) + ")"
-        if let principal = decision.actingFor { who += " – " + text("decision.acting_for", ["principal": principal]) }
+        if let principal = decision.actingFor {
+            who += " – " + text("decision.acting_for", ["principal": principals[principal] ?? principal])
+        }
         if decision.asEscalation { who += " – " + text("decision.as_escalation") }
         var details: [String] = []
         if let licence = decision.licence {
@@ -268,7 +317,8 @@ struct RequestPage {
     }
 
     private static func decisionForm(
-        _ options: DecisionOptions, text: PageText, values: [String: String], errors given: [String: String]
+        _ options: DecisionOptions, text: PageText, values: [String: String], errors given: [String: String],
+        principals: [String: String]
     ) -> DecisionForm {
         // The form's one text field is what the command calls `comment`, `reason` or `question`: an error
         // under those names is the field's, listed once in the summary and linked to it.
@@ -280,7 +330,11 @@ struct RequestPage {
             case .own: text("decision.capacity.own", ["role": text.role(options.role)])
             case .deputy:
                 text(
-                    "decision.capacity.deputy", ["role": text.role(options.role), "principal": options.actingFor ?? ""])
+                    "decision.capacity.deputy",
+                    [
+                        "role": text.role(options.role),
+                        "principal": options.actingFor.map { principals[$0] ?? $0 } ?? "",
+                    ])
             case .escalation: text("decision.capacity.escalation", ["role": text.role(options.role)])
             }
         var choices: [(value: String, label: String)] = [

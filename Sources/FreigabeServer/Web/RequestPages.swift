@@ -37,7 +37,10 @@ struct RequestPages: Sendable {
             let notice = request.uri.queryParameters["hinweis"].flatMap { key in
                 Self.notices.contains(String(key)) ? text("notices.\(key)") : nil
             }
-            var page = RequestPage(view, text: text, notice: notice)
+            let principals = await acting.names(
+                of: view.decisions.compactMap(\.actingFor) + [view.decisionOptions?.actingFor].compactMap { $0 },
+                logger: context.logger(for: caller))
+            var page = RequestPage(view, text: text, notice: notice, principals: principals)
             page.named(
                 await acting.people(
                     roles: view.status.waitingFor, dataset: view.dataset, facts: facts, now: now,

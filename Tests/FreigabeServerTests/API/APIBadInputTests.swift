@@ -345,6 +345,10 @@ struct APIBadInputTests {
             ])
             #expect(otherLicence.status == 422)
             #expect(otherLicence.errors["licence"]?.contains("dl-de-by-2.0") == true, "\(otherLicence.body)")
+            #expect(
+                otherLicence.errors["licence"]?.contains(
+                    "Datenlizenz Deutschland – Zero – Version 2.0 (dl-de-zero-2.0)")
+                    == true, "\(otherLicence.body)")
             #expect(try await fixture.store.counts() == beforeLicence)
             let named = try await api.create([
                 "kind": "open_data", "dataset_id": "baumkataster", "purpose": "Portal",

@@ -181,6 +181,10 @@ struct APILifecycleTests {
             #expect(incomplete.status == 422)
             #expect(incomplete.problemType == "validation")
             #expect(Set(incomplete.errors.keys) == ["licence", "portal_url"])
+            // The licences by the names the form's choice shows, each with the identifier a client sends.
+            let licenceError = try #require(incomplete.errors["licence"])
+            #expect(licenceError.contains("Datenlizenz Deutschland – Namensnennung – Version 2.0 (dl-de-by-2.0)"))
+            #expect(licenceError.contains("Creative Commons Zero 1.0 (CC0 1.0) (cc0-1.0)"), "\(licenceError)")
             // Not an IRI as typed (Foundation's lenient parser would percent-encode these itself), another
             // scheme, no host, a stray `%`: refused, and the step still waits.
             for portal in [

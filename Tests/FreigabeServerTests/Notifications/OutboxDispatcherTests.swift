@@ -185,6 +185,32 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// The approver whose task a withdrawal ended learns why, in the requester's words: as plain text in
+    /// the text part, escaped in the HTML part.
+    @Test("the withdrawal mail carries the requester's comment, escaped in its HTML part")
+    func withdrawalMailCarriesTheComment() async throws {
+        try await MailFixture.with { fixture in
+            let logger = fixture.logger
+            let created = try await fixture.service.shared("baumkataster")
+            _ = try await fixture.service.service.withdraw(
+                requestID: created.id, comment: "Projekt entfällt <b>sofort</b>", caller: People.anna,
+                now: Clock.days(0.1), logger: logger)
+            let dispatcher = try fixture.dispatcher()
+            _ = try await dispatcher.runRound(now: Date())
+            let mails = try await MailSink.mails(host: fixture.host)
+            let mail = try #require(
+                mails.first { $0.to == ["otto.oberle@stadt.example"] && $0.subject.contains("zurückgezogen") },
+                "\(mails.map(\.subject))")
+            #expect(mail.text.contains("Kommentar der antragstellenden Person:"), "\(mail.text)")
+            // Who withdrew: the requester, named as the task mail names them.
+            #expect(mail.text.contains("Antragsteller/in: ") && mail.text.contains("(anna)"), "\(mail.text)")
+            #expect(mail.text.contains("Projekt entfällt <b>sofort</b>"), "\(mail.text)")
+            #expect(mail.html.contains("Kommentar der antragstellenden Person"))
+            #expect(mail.html.contains("Projekt entfällt &lt;b&gt;sofort&lt;/b&gt;"), "\(mail.html)")
+            #expect(!mail.html.contains("<b>sofort</b>"))
+        }
+    }
+
     /// Open Data v2, a harmless dataset and "trade secrets: yes": only the governance office's branch of
     /// the parallel legal step waits. Escalated, its mail's links must name that branch (the engine's
     /// notice says which): links for the step as a whole only ever said "moved on".

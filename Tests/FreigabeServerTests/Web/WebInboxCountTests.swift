@@ -45,7 +45,8 @@ struct WebInboxCountTests {
             #expect(inbox.html.contains("1 Antrag wartet auf Ihre Entscheidung."))
             #expect(!inbox.html.contains("2 Anträge"))
             let home = try await dora.get("/")
-            #expect(home.html.contains("1 Antrag/Anträge warten auf Ihre Entscheidung."))
+            #expect(home.html.contains("1 Antrag wartet auf Ihre Entscheidung."))
+            #expect(!home.html.contains("Antrag/Anträge"))
 
             // Page by page (one item a page): each page says the same total, and the pages show it all.
             let first = try await fixture.service.inboxPage(
@@ -91,6 +92,50 @@ struct WebInboxCountTests {
             #expect(Set(ids) == [waiting.id.uuidString, atSteward.id.uuidString])
             #expect(ids.count == 2)
             #expect(inbox.html.contains("2 Anträge warten auf Ihre Entscheidung."))
+        }
+    }
+
+    /// Counts in words, as the status sentence already says them: nothing, one, more; today, one working
+    /// day, more. The clock moves on a working day at a time (2 March 2026 is a Monday).
+    @Test("counts in words: 0, 1 and 2 requests waiting; waiting since today, for 1 and for 2 working days")
+    func countsInWords() async throws {
+        try await WebFixture.with { fixture, client in
+            func otto(_ language: String = "de") async throws -> Browser {
+                // A new session each time: the clock's day would end any other.
+                let browser = Browser(client)
+                browser.language = language
+                try await browser.login("otto")
+                return browser
+            }
+            #expect(try await otto().get("/").html.contains("Zurzeit wartet nichts auf Ihre Entscheidung."))
+            _ = try await fixture.store.shared("baumkataster")
+            let one = try await otto()
+            let home = try await one.get("/").html
+            #expect(home.contains("<p>1 Antrag wartet auf Ihre Entscheidung. <a"), "\(home)")
+            let today = try await one.get("/eingang").html
+            #expect(today.contains("<span class=\"small\">wartet seit heute</span>"), "\(today)")
+            #expect(!today.contains("0 Arbeitstagen"))
+            let english = try await otto("en")
+            #expect(try await english.get("/").html.contains("<p>1 request is waiting for your decision. <a"))
+            #expect(try await english.get("/eingang").html.contains("<span class=\"small\">waiting since today</span>"))
+
+            _ = try await fixture.store.shared("baumkataster", at: Clock.start.addingTimeInterval(60))
+            fixture.clock.advance(days: 1)
+            let two = try await otto()
+            #expect(try await two.get("/").html.contains("<p>2 Anträge warten auf Ihre Entscheidung. <a"))
+            let oneDay = try await two.get("/eingang").html
+            #expect(oneDay.contains("<span class=\"small\">wartet seit 1 Arbeitstag</span>"), "\(oneDay)")
+            let englishTwo = try await otto("en")
+            #expect(try await englishTwo.get("/").html.contains("<p>2 requests are waiting for your decision. <a"))
+            #expect(
+                try await englishTwo.get("/eingang").html.contains(
+                    "<span class=\"small\">waiting for 1 working day</span>"))
+
+            fixture.clock.advance(days: 1)
+            let twoDays = try await otto().get("/eingang").html
+            #expect(twoDays.contains("<span class=\"small\">wartet seit 2 Arbeitstagen</span>"), "\(twoDays)")
+            let englishTwoDays = try await otto("en").get("/eingang").html
+            #expect(englishTwoDays.contains("<span class=\"small\">waiting for 2 working days</span>"))
         }
     }
 }

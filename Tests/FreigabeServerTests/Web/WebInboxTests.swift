@@ -51,7 +51,7 @@ struct WebInboxTests {
             #expect(pages == 3)
             #expect(seen == filed, "every task once, oldest deadline first")
             // The start page counts them too.
-            #expect(try await otto.get("/").html.contains("120 Antrag/Anträge warten auf Ihre Entscheidung."))
+            #expect(try await otto.get("/").html.contains("120 Anträge warten auf Ihre Entscheidung."))
             // A cursor that is no id, or SQL, or an id not in otto's inbox starts at the first page.
             for hostile in [
                 "x", "%27%20OR%201%3D1--", "\(filed[0])%27;DROP%20TABLE%20requests--", UUID().uuidString,

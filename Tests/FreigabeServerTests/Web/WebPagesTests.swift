@@ -724,7 +724,99 @@ struct WebPagesTests {
                 [("version", try #require(refused.hidden("version"))), ("comment", "Projekt entfällt")],
                 csrf: refused.hidden("_csrf"))
             #expect(withdrawn.status == 303)
-            #expect(try await anna.get(path).html.contains("Zurückgezogen"))
+            let closed = try await anna.get(path).html
+            #expect(closed.contains("Zurückgezogen"))
+            // Who withdrew, when and why, from the recorded event: for the requester and for the approver
+            // whose task it ended.
+            let otto = Browser(client)
+            try await otto.login("otto")
+            let approversView = try await otto.get(path)
+            #expect(approversView.status == 200)
+            for html in [closed, approversView.html] {
+                #expect(
+                    html.contains("<strong>Zurückgezogen</strong> · anna (Antragsteller/in) · 2. März 2026, 09:00 Uhr"),
+                    "\(html)")
+                #expect(html.contains("<p class=\"user-text\">Projekt entfällt</p>"), "\(html)")
+            }
+        }
+    }
+
+    /// A draft has no step: its withdrawal closes the timeline as an entry of its own; the comment is the
+    /// requester's text (escaped), and the API tells the same from the same event.
+    @Test("a draft's withdrawal is an entry of its own; a hostile comment is escaped; the API names it too")
+    func draftWithdrawalInTimeline() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Caller(uid: "anna", displayName: "Anna Albers")
+            let draft = try await fixture.service.createRequest(
+                NewRequest(
+                    kind: .sharedData, datasetID: "baumkataster",
+                    details: RequestDetails(purpose: "Stadtklima"), submit: false),
+                caller: anna, now: fixture.clock.now(), logger: fixture.store.logger)
+            let hostile = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>"
+            _ = try await fixture.service.withdraw(
+                requestID: draft.id, comment: hostile, caller: anna, now: fixture.clock.now(),
+                logger: fixture.store.logger)
+            let browser = Browser(client)
+            try await browser.login("anna")
+            let page = try await browser.get("/antraege/\(draft.id.uuidString)")
+            #expect(page.status == 200)
+            #expect(page.html.contains("<h3>Antrag zurückgezogen</h3>"), "\(page.html)")
+            #expect(page.html.contains("<strong>Zurückgezogen</strong> · anna (Antragsteller/in) · "))
+            #expect(page.html.contains("als Entwurf"))
+            #expect(page.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+            #expect(!page.html.contains("<script>alert(1)"))
+            #expect(!page.html.contains("<img src=x"))
+
+            let api = APIClient(client: client, validator: APITestSupport.validator)
+            let read = try await api.send(.get, "/api/v1/requests/\(draft.id.uuidString)", as: "anna")
+            #expect(read.status == 200)
+            #expect(read.json?["withdrawal"]?["person"]?.string == "anna")
+            #expect(read.json?["withdrawal"]?["comment"]?.string == hostile)
+            #expect(read.json?["withdrawal"]?["step"]?.string == nil)
+        }
+    }
+
+    /// A deputy's decision names the principal as the directory does, as the status names the people.
+    @Test("a deputy's decision names the principal by name, not by uid")
+    func deputyDecisionNamesThePrincipal() async throws {
+        try await WebFixture.with { fixture, client in
+            let store = fixture.store
+            _ = try await fixture.service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.start, validUntil: Clock.days(9)), caller: People.otto,
+                now: Clock.start, logger: store.logger)
+            let request = try await store.shared("baumkataster")
+            let paul = Browser(client)
+            try await paul.login("paul")
+            let form = try await paul.get("/antraege/\(request.id.uuidString)")
+            #expect(form.html.contains("Sie entscheiden als Data Owner in Vertretung für Otto Oberle."), "\(form.html)")
+            _ = try await store.decide(request, by: People.paul, at: Clock.start.addingTimeInterval(60))
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let page = try await anna.get("/antraege/\(request.id.uuidString)")
+            #expect(page.html.contains("paul (Data Owner) – in Vertretung für Otto Oberle"), "\(page.html)")
+            #expect(!page.html.contains("in Vertretung für otto"))
+        }
+    }
+
+    /// A revocation is decided at the grant, no step of the timeline: it closes the timeline as an
+    /// entry of its own, with who, when and the reason (escaped).
+    @Test("a revocation's reason, revoker and time are on the request page")
+    func revocationInTimeline() async throws {
+        try await WebFixture.with { fixture, client in
+            let store = fixture.store
+            let request = try await store.shared("baumkataster")
+            let owner = try await store.decide(request, by: People.otto, at: Clock.start.addingTimeInterval(60))
+            let granted = try await store.decide(owner, by: People.stefan, at: Clock.start.addingTimeInterval(120))
+            #expect(granted.status.phase == .granted)
+            _ = try await fixture.service.revoke(
+                requestID: request.id, reason: "Zweck entfallen <i>sofort</i>", caller: People.otto,
+                now: Clock.start.addingTimeInterval(3600), logger: store.logger)
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let page = try await anna.get("/antraege/\(request.id.uuidString)")
+            #expect(page.html.contains("<h3>Freigabe widerrufen</h3>"), "\(page.html)")
+            #expect(page.html.contains("<strong>Widerrufen</strong> · otto (Data Owner) · 2. März 2026, 10:00 Uhr"))
+            #expect(page.html.contains("<p class=\"user-text\">Zweck entfallen &lt;i&gt;sofort&lt;/i&gt;</p>"))
         }
     }
 

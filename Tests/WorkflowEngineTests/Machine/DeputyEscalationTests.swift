@@ -196,14 +196,14 @@ struct DeputyEscalationTests {
         _ = try machine.escalate(at: deadline)
         let effects = try machine.withdraw(by: Fixtures.requester, at: deadline)
         let told = effects.compactMap { effect -> Role? in
-            guard case .inform(let role, .withdrawn(step: "owner_review")) = effect else { return nil }
+            guard case .inform(let role, .withdrawn(step: "owner_review", _)) = effect else { return nil }
             return role
         }
         #expect(told == [.dataOwner, .governance])
 
         var fresh = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.everyStepApplies(.sharedData))
         let notEscalated = try fresh.withdraw(by: Fixtures.requester, at: deadline)
-        #expect(!notEscalated.contains(.inform(role: .governance, .withdrawn(step: "owner_review"))))
+        #expect(!notEscalated.contains(.inform(role: .governance, .withdrawn(step: "owner_review", comment: nil))))
     }
 
     @Test("Open Data: the parallel DSB/ISB step escalates without decision right; publication with it")

@@ -392,7 +392,7 @@ struct RoutingTests {
                         Fixtures.audit(
                             .withdrawn, actor: "anna", step: "legal_review", comment: "nicht mehr nötig", at: t1),
                         .cancelTimers(step: "legal_review"),
-                        .inform(role: .isb, .withdrawn(step: "legal_review")),
+                        .inform(role: .isb, .withdrawn(step: "legal_review", comment: "nicht mehr nötig")),
                     ]))
         #expect(machine.state == .closed(end: "withdrawn"))
         var other = try Fixtures.submitted(try Fixtures.definition(.openData), Fixtures.open())

@@ -232,8 +232,11 @@ enum EffectWriter {
                 message.overdueSince = overdueSince
                 message.stepEnteredAt = context.stepEnteredAt
                 enqueue(message)
-            case .inform(let role, .withdrawn(let step)):
-                enqueue(message(context, topic: .withdrawn, to: [recipient(role, context)], step: step))
+            case .inform(let role, .withdrawn(let step, let comment)):
+                // Why the requester withdrew, in their words (escaped in the HTML part, as every text).
+                var message = message(context, topic: .withdrawn, to: [recipient(role, context)], step: step)
+                message.text = comment
+                enqueue(message)
             case .inform(let role, .accessExpiring(let until)):
                 var message = message(context, topic: .accessExpiring, to: [recipient(role, context)])
                 message.grantedUntil = until

@@ -385,7 +385,9 @@ extension RequestService {
             var fields: [String: UserText] = [:]
             for detail in error.details {
                 switch detail {
-                case "licence": fields["licence"] = UserText("decision.licence_missing")
+                case "licence":
+                    fields["licence"] = UserText(
+                        "decision.licence_missing", ["allowed": .licences(CatalogRules.licences)])
                 case "portal_url": fields["portal_url"] = UserText("decision.portal_url_missing")
                 default: fields[detail] = UserText("field.complete_this")
                 }

@@ -93,7 +93,9 @@ extension RequestService {
         }
         var view = views.view(
             read.record, machine: read.machine, dataset: read.dataset, context: context, now: now, branch: branch)
-        view.answers = try Self.answers(json: read.answers)
+        let requesterEvents = try Self.answers(json: read.answers)
+        view.answers = requesterEvents.answers
+        view.withdrawal = requesterEvents.withdrawal
         view.textsErased = read.textsErased
         return (view, read.acting)
     }
@@ -150,37 +152,47 @@ extension RequestService {
         var acting: ActingFacts?
     }
 
-    /// The requester's answers to questions of request `r` as a JSON array, from the decision log: the
-    /// engine's snapshot keeps the decisions, the answers live only in their `resubmitted` events. The
-    /// time is whole microseconds, as the column stores it, so that nothing is lost to a decimal.
+    /// The requester's answers to questions of request `r` and their withdrawal as a JSON array, from the
+    /// decision log: the engine's snapshot keeps the decisions, the answers live only in their
+    /// `resubmitted` events, who withdrew and why only in the `withdrawn` event. The time is whole
+    /// microseconds, as the column stores it, so that nothing is lost to a decimal.
     static let answerRows = """
         coalesce((
             SELECT json_agg(json_build_object(
-                'person', e.actor, 'step', e.step, 'text', e.comment,
+                'event', e.event, 'person', e.actor, 'step', e.step, 'text', e.comment,
                 'at', (extract(epoch FROM e.occurred_at) * 1000000)::bigint) ORDER BY e.id)
             FROM audit_events e
-            WHERE e.request_id = r.id AND e.event = 'resubmitted' AND e.comment IS NOT NULL), '[]')::text
+            WHERE e.request_id = r.id
+              AND (e.event = 'resubmitted' AND e.comment IS NOT NULL OR e.event = 'withdrawn')), '[]')::text
         """
 
-    /// ``answerRows`` decoded.
-    static func answers(json: String) throws -> [AnswerView] {
-        try StoredJSON.decode([StoredAnswer].self, from: json).map {
+    /// ``answerRows`` decoded: the answers, oldest first, and the withdrawal (the last, should there be
+    /// more than one).
+    static func answers(json: String) throws -> (answers: [AnswerView], withdrawal: WithdrawalView?) {
+        var answers: [AnswerView] = []
+        var withdrawal: WithdrawalView?
+        for row in try StoredJSON.decode([StoredAnswer].self, from: json) {
             // The same Date PostgresNIO makes of a timestamptz (seconds after 2000-01-01), to the last bit.
-            AnswerView(
-                person: $0.person ?? "", step: $0.step, text: $0.text,
-                at: Date(
-                    timeInterval: Double($0.at - postgresEpochMicroseconds) / 1_000_000,
-                    since: Date(timeIntervalSince1970: Double(postgresEpochMicroseconds / 1_000_000))))
+            let at = Date(
+                timeInterval: Double(row.at - postgresEpochMicroseconds) / 1_000_000,
+                since: Date(timeIntervalSince1970: Double(postgresEpochMicroseconds / 1_000_000)))
+            if row.event == "withdrawn" {
+                withdrawal = WithdrawalView(person: row.person ?? "", step: row.step, comment: row.text, at: at)
+            } else if let text = row.text {
+                answers.append(AnswerView(person: row.person ?? "", step: row.step, text: text, at: at))
+            }
         }
+        return (answers, withdrawal)
     }
 
     /// 2000-01-01 00:00 UTC, PostgreSQL's epoch, in microseconds after 1970.
     private static let postgresEpochMicroseconds: Int64 = 946_684_800_000_000
 
     private struct StoredAnswer: Decodable {
+        var event: String
         var person: String?
         var step: String?
-        var text: String
+        var text: String?
         var at: Int64
     }
 

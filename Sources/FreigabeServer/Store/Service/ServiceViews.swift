@@ -173,6 +173,16 @@ public struct AnswerView: Sendable, Hashable, Codable {
     public var at: Date
 }
 
+/// The requester's withdrawal, from its recorded `withdrawn` event: who, when, at which step (nil for a
+/// draft) and why, when they said so.
+public struct WithdrawalView: Sendable, Hashable, Codable {
+    public var person: String
+    /// The step the request waited at (nil: withdrawn as a draft).
+    public var step: String?
+    public var comment: String?
+    public var at: Date
+}
+
 /// `freigabe audit redact` erased the free texts of a request closed, or abandoned (a draft, an unanswered
 /// question), before the retention period's cut-off (`requests.redaction_id` → `audit_redactions`): when,
 /// and who ran it, so that a reader years later learns why the purpose (and an open question) is a dash
@@ -223,6 +233,8 @@ public struct RequestView: Sendable, Hashable {
     /// The requester's answers to questions, oldest first (in `GET /requests/{id}`; a command's answer
     /// leaves them out).
     public var answers: [AnswerView]? = nil
+    /// Who withdrew the request, when and why (in `GET /requests/{id}`, from the recorded event).
+    public var withdrawal: WithdrawalView? = nil
     /// Set when the request's free texts were erased after the retention period (in `GET /requests/{id}`;
     /// a command's answer leaves it out, as an erased request is closed and takes no command).
     public var textsErased: TextErasure? = nil
@@ -241,7 +253,7 @@ public struct RequestView: Sendable, Hashable {
 extension RequestView: Codable {
     private enum CodingKeys: String, CodingKey {
         case id, number, kind, dataset, requester, workflow, status, timeline, decisions, allowedActions,
-            decisionOptions, answers, textsErased, version, createdAt, updatedAt, submittedAt
+            decisionOptions, answers, withdrawal, textsErased, version, createdAt, updatedAt, submittedAt
     }
 
     public init(from decoder: any Decoder) throws {
@@ -259,6 +271,7 @@ extension RequestView: Codable {
         allowedActions = try container.decode([RequestAction].self, forKey: .allowedActions)
         decisionOptions = try container.decodeIfPresent(DecisionOptions.self, forKey: .decisionOptions)
         answers = try container.decodeIfPresent([AnswerView].self, forKey: .answers)
+        withdrawal = try container.decodeIfPresent(WithdrawalView.self, forKey: .withdrawal)
         textsErased = try container.decodeIfPresent(TextErasure.self, forKey: .textsErased)
         version = try container.decode(Int.self, forKey: .version)
         createdAt = try container.decode(Date.self, forKey: .createdAt)
@@ -282,6 +295,7 @@ extension RequestView: Codable {
         try container.encode(allowedActions, forKey: .allowedActions)
         try container.encodeIfPresent(decisionOptions, forKey: .decisionOptions)
         try container.encodeIfPresent(answers, forKey: .answers)
+        try container.encodeIfPresent(withdrawal, forKey: .withdrawal)
         try container.encodeIfPresent(textsErased, forKey: .textsErased)
         try container.encode(version, forKey: .version)
         try container.encode(createdAt, forKey: .createdAt)

@@ -102,8 +102,7 @@ extension RequestDetails {
             if clean.licence == nil {
                 errors.add(
                     "licence",
-                    UserText(
-                        "request.licence_unknown", ["allowed": .text(CatalogRules.licences.joined(separator: ", "))]))
+                    UserText("request.licence_unknown", ["allowed": .licences(CatalogRules.licences)]))
             }
         }
         clean.format = errors.text("format", format, limit: InputLimits.name)
