@@ -112,7 +112,7 @@ struct CatalogImportTests {
             // One open request, touched by both changes; it waits at the owner's step, so only the new owner
             // changes whom it waits for: counted once.
             #expect(report.reassignedRequests == 1)
-            #expect(report.lines.last == "1 open requests now wait for a new owner or new stewards (holders_changed)")
+            #expect(report.lines.last == "1 open request now waits for a new owner or new stewards (holders_changed)")
             let rows = try await fixture.admin.query(
                 """
                 SELECT coalesce(dataset_id, '-'), actor, details->'changed'->>'owner',
@@ -178,7 +178,7 @@ struct CatalogImportTests {
             #expect(
                 report.datasetsUpdated.contains("meldestatistik") && report.datasetsUpdated.contains("baumkataster"))
             #expect(report.reassignedRequests == 0)
-            #expect(!report.lines.contains { $0.contains("open requests now wait") })
+            #expect(!report.lines.contains { $0.contains("now wait") })
 
             // The same through the dataset form's command: the DSB's step stays with the DSB.
             let saved = try await fixture.service.upsertDataset(

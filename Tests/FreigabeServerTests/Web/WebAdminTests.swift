@@ -185,7 +185,10 @@ struct WebAdminTests {
                 ], csrf: form.hidden("_csrf"))
             #expect(moved.location == "/verwaltung?hinweis=domain_saved&umgehaengt=1")
             let overview = try await adam.get(try #require(moved.location))
-            #expect(overview.html.contains("Die Datendomäne ist gespeichert. Achtung: 1 offene Anträge"))
+            #expect(overview.html.contains("Die Datendomäne ist gespeichert. Achtung: 1 offener Antrag wartet jetzt"))
+            #expect(
+                try await adam.get("/verwaltung?hinweis=domain_saved&umgehaengt=2").html.contains(
+                    "Achtung: 2 offene Anträge warten jetzt"))
             // A dataset saved without a change of who holds its steps goes to its page, as before.
             let dataset = try await adam.get("/verwaltung/datensatz?id=baumkataster")
             let same = try await adam.post(

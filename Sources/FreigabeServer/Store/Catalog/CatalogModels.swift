@@ -154,7 +154,10 @@ public struct CatalogImportReport: Sendable, Hashable, Codable {
                     + "\(datasetsUpdated.count) updated, \(datasetsUnchanged.count) unchanged"
             ]
             + (reassignedRequests > 0
-                ? ["\(reassignedRequests) open requests now wait for a new owner or new stewards (holders_changed)"]
+                ? [
+                    "\(reassignedRequests) open \(reassignedRequests == 1 ? "request now waits" : "requests now wait") "
+                        + "for a new owner or new stewards (holders_changed)"
+                ]
                 : [])
     }
 }
