@@ -176,7 +176,7 @@ extension RequestService {
             let at = Date(
                 timeInterval: Double(row.at - postgresEpochMicroseconds) / 1_000_000,
                 since: Date(timeIntervalSince1970: Double(postgresEpochMicroseconds / 1_000_000)))
-            if row.event == "withdrawn" {
+            if AuditRecord.Event(rawValue: row.event) == .withdrawn {
                 withdrawal = WithdrawalView(person: row.person ?? "", step: row.step, comment: row.text, at: at)
             } else if let text = row.text {
                 answers.append(AnswerView(person: row.person ?? "", step: row.step, text: text, at: at))
