@@ -47,25 +47,9 @@ struct ActingPeopleLookup: Sendable {
         roles: [String], dataset: DatasetView, facts: ActingFacts? = nil, now: Date, logger: Logger
     ) async -> ActingPeople? {
         guard let directory, !roles.isEmpty else { return nil }
-        let deadline = deadline
-        do {
-            return try await withThrowingTaskGroup(of: ActingPeople?.self) { group in
-                group.addTask {
-                    try await resolve(
-                        roles: roles, dataset: dataset, facts: facts, directory: directory, now: now, logger: logger)
-                }
-                group.addTask {
-                    try await Task.sleep(for: deadline)
-                    return nil
-                }
-                let first = try await group.next() ?? nil
-                group.cancelAll()
-                if first == nil { logger.notice("Directory lookup of the acting people timed out") }
-                return first
-            }
-        } catch {
-            logger.notice("Directory lookup of the acting people failed", metadata: ["error": "\(error)"])
-            return nil
+        return await withinDeadline("the acting people", logger: logger) {
+            try await resolve(
+                roles: roles, dataset: dataset, facts: facts, directory: directory, now: now, logger: logger)
         }
     }
 
@@ -74,29 +58,37 @@ struct ActingPeopleLookup: Sendable {
     func names(of uids: [String], logger: Logger) async -> [String: String] {
         let wanted = Array(Set(uids)).sorted()
         guard let directory, !wanted.isEmpty else { return [:] }
-        let deadline = deadline
         let mail = LDAPMailDirectory(directory: directory)
+        return await withinDeadline("names", logger: logger) {
+            var names: [String: String] = [:]
+            for uid in wanted {
+                if let person = try await mail.person(uid: uid) { names[uid] = person.displayName }
+            }
+            return names
+        } ?? [:]
+    }
+
+    /// `lookup`'s answer, or nil when it fails or takes longer than ``deadline``: a page never waits for a
+    /// slow directory, nor fails because of it.
+    private func withinDeadline<Value: Sendable>(
+        _ what: String, logger: Logger, _ lookup: @escaping @Sendable () async throws -> Value
+    ) async -> Value? {
+        let deadline = deadline
         do {
-            return try await withThrowingTaskGroup(of: [String: String]?.self) { group in
-                group.addTask {
-                    var names: [String: String] = [:]
-                    for uid in wanted {
-                        if let person = try await mail.person(uid: uid) { names[uid] = person.displayName }
-                    }
-                    return names
-                }
+            return try await withThrowingTaskGroup(of: Value?.self) { group in
+                group.addTask { try await lookup() }
                 group.addTask {
                     try await Task.sleep(for: deadline)
                     return nil
                 }
                 let first = try await group.next() ?? nil
                 group.cancelAll()
-                if first == nil { logger.notice("Directory lookup of the principals' names timed out") }
-                return first ?? [:]
+                if first == nil { logger.notice("Directory lookup of \(what) timed out") }
+                return first
             }
         } catch {
-            logger.notice("Directory lookup of the principals' names failed", metadata: ["error": "\(error)"])
-            return [:]
+            logger.notice("Directory lookup of \(what) failed", metadata: ["error": "\(error)"])
+            return nil
         }
     }
 

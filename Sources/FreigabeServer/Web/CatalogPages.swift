@@ -8,10 +8,8 @@ import WorkflowEngine
 struct CatalogPages: Sendable {
     let pages: WebPages
     let service: RequestService
-    /// Names the owner on a dataset's page; without it (or when it does not answer in time) the uid shows.
-    let directory: LDAPDirectory?
-    /// The directory's whole answer for one page.
-    var ownerDeadline: Duration = .seconds(2)
+    /// Names the owner on a dataset's page; when the directory does not answer in time the uid shows.
+    let acting: ActingPeopleLookup
 
     struct DatasetRow {
         var href: String
@@ -141,8 +139,6 @@ struct CatalogPages: Sendable {
 
     /// The catalogue's next page: the same filters, `offset` moved on by one page.
     static func nextHref(_ query: DatasetQuery) -> String {
-        // RFC 3986's unreserved characters, ASCII only (`alphanumerics` would let „ä“ through unencoded).
-        let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
         let pairs: [(String, String?)] = [
             ("q", query.text), ("domain", query.domain), ("classification", query.classification?.rawValue),
             ("owner", query.owner), ("limit", query.limit == DatasetQuery().limit ? nil : String(query.limit)),
@@ -150,7 +146,7 @@ struct CatalogPages: Sendable {
         ]
         return "/katalog?"
             + pairs.compactMap { name, value in
-                value.map { name + "=" + ($0.addingPercentEncoding(withAllowedCharacters: allowed) ?? "") }
+                value.map { name + "=" + WebPages.queryValue($0) }
             }.joined(separator: "&")
     }
 
@@ -162,23 +158,6 @@ struct CatalogPages: Sendable {
             return (try? DistinguishedName(parsing: group))?.rdns.first?.first?.value ?? group
         }
         guard let uid = dataset.owner else { return "" }
-        guard let directory else { return uid }
-        let deadline = ownerDeadline
-        do {
-            return try await withThrowingTaskGroup(of: String?.self) { group in
-                group.addTask { try await LDAPMailDirectory(directory: directory).person(uid: uid)?.displayName ?? uid }
-                group.addTask {
-                    try await Task.sleep(for: deadline)
-                    return nil
-                }
-                let first = try await group.next() ?? nil
-                group.cancelAll()
-                if first == nil { logger.notice("Directory lookup of a dataset's owner timed out") }
-                return first ?? uid
-            }
-        } catch {
-            logger.notice("Directory lookup of a dataset's owner failed", metadata: ["error": "\(error)"])
-            return uid
-        }
+        return await acting.names(of: [uid], logger: logger)[uid] ?? uid
     }
 }

@@ -30,9 +30,7 @@ struct EndedSessionForms: Sendable {
         if path == "/antraege" {
             // The new-request form, for the kind and dataset the form carried.
             let parameters = [("kind", form?["kind"]), ("dataset", form?["dataset_id"])].compactMap { name, value in
-                value.flatMap { $0.addingPercentEncoding(withAllowedCharacters: Self.unreserved) }.map {
-                    "\(name)=\($0)"
-                }
+                value.map { "\(name)=\(WebPages.queryValue($0))" }
             }
             let page = "/antraege/neu" + (parameters.isEmpty ? "" : "?" + parameters.joined(separator: "&"))
             return WebPages.safeLocalPath(page) ?? "/"
@@ -47,10 +45,6 @@ struct EndedSessionForms: Sendable {
         }
         return "/"
     }
-
-    /// URL's unreserved characters (RFC 3986), ASCII only: everything else in a query value is encoded.
-    static let unreserved = CharacterSet(
-        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
     /// Whether `page` is a path of ours that a browser may GET and a login may lead to.
     func isPage(_ page: String) -> Bool {

@@ -66,6 +66,15 @@ struct WebPages: Sendable {
         Response(status: .seeOther, headers: [.location: safeLocalPath(path) ?? "/"])
     }
 
+    /// `value` as a query parameter's value: only RFC 3986's unreserved ASCII characters stay as they are
+    /// (`.alphanumerics` would let „ä“ through unencoded).
+    static func queryValue(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
+    }
+
+    private static let unreserved = CharacterSet(
+        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
     /// The login page that comes back to `path` afterwards (`weiter`, percent-encoded); with `loggedOut`
     /// it also says that the person logged out, with `expired` that the session expired.
     static func login(returningTo path: String, loggedOut: Bool = false, expired: Bool = false) -> String {

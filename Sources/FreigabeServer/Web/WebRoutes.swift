@@ -45,7 +45,7 @@ struct WebRoutes: Sendable {
         LoginPages(pages: pages, authenticator: authenticator, sessions: sessions).add(to: group)
         let acting = ActingPeopleLookup(directory: directory, service: service)
         HomePages(pages: pages, service: service, acting: acting).add(to: group)
-        CatalogPages(pages: pages, service: service, directory: directory).add(to: group)
+        CatalogPages(pages: pages, service: service, acting: acting).add(to: group)
         RequestPages(pages: pages, service: service, acting: acting).add(to: group)
         DeputyshipPages(pages: pages, service: service, directory: directory).add(to: group)
         AdminPages(pages: pages, service: service).add(to: group)
