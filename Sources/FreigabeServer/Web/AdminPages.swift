@@ -163,7 +163,7 @@ struct AdminPages: Sendable {
                     "domains": String(report.domainsCreated.count + report.domainsUpdated.count),
                 ])
             if report.reassignedRequests > 0 {
-                summary += " " + Self.reassigned(report.reassignedRequests, text)
+                summary += " " + text.counted("admin.import.reassigned", report.reassignedRequests)
             }
             return try await overview(request, context: context, report: summary)
         case .failure(let error):
@@ -297,12 +297,7 @@ struct AdminPages: Sendable {
         guard let count = request.uri.queryParameters["umgehaengt"].flatMap({ Int(String($0)) }), count > 0 else {
             return saved
         }
-        return saved + " " + Self.reassigned(count, text)
-    }
-
-    /// "N offene Anträge warten jetzt auf …", in the singular for one.
-    static func reassigned(_ count: Int, _ text: PageText) -> String {
-        text(count == 1 ? "admin.import.reassigned_one" : "admin.import.reassigned", ["count": String(count)])
+        return saved + " " + text.counted("admin.import.reassigned", count)
     }
 
     static func values(of dataset: DatasetView) -> [String: String] {

@@ -145,7 +145,7 @@ struct HomePages: Sendable {
             }
             let inbox = Inbox(
                 items: rows, isEmpty: rows.isEmpty && after == nil,
-                total: page.total.map { text($0 == 1 ? "inbox.total_one" : "inbox.total", ["count": String($0)]) },
+                total: page.total.map { text.counted("inbox.total", $0) },
                 next: page.next.map { "/eingang?nach=\($0.uuidString)" },
                 first: after == nil ? nil : "/eingang")
             return try pages.render(
@@ -193,8 +193,7 @@ struct HomePages: Sendable {
     static func inboxText(_ count: Int, text: PageText) -> String {
         switch count {
         case 0: text("home.inbox_empty")
-        case 1: text("home.inbox_count_one")
-        default: text("home.inbox_count", ["count": String(count)])
+        default: text.counted("home.inbox_count", count)
         }
     }
 

@@ -16,6 +16,12 @@ struct PageText: Sendable {
 
     func callAsFunction(_ text: UserText) -> String { text.resolved(in: catalog) }
 
+    /// The text under `web.<key>` for `count` things, `{count}` filled: `<key>_one` for one („1 Antrag
+    /// wartet“), `<key>` otherwise („2 Anträge warten“); German and English both need no more forms.
+    func counted(_ key: String, _ count: Int) -> String {
+        self(count == 1 ? key + "_one" : key, ["count": String(count)])
+    }
+
     func callAsFunction(_ text: LocalizedText) -> String { language == "de" ? text.de : text.en ?? text.de }
 
     /// A role's name (`dsb` → „Datenschutzbeauftragte/r“); a custom role of a workflow keeps its id.
