@@ -12,6 +12,14 @@ struct EndedSessionForms: Sendable {
     /// The methods each route answers (filled once all routes are added).
     let routes: RouteMethods
 
+    /// Whether `request` is a form this type answers once its session has ended: a state-changing request
+    /// other than the two forms a browser fills in before a login (``SessionlessFormToken``). Asked by
+    /// both middlewares that find a session ended: ``SessionAuthenticator`` (past its limits) and
+    /// ``FormCSRFMiddleware`` (its row gone).
+    static func concerns(_ request: Request) -> Bool {
+        !request.method.isSafe && !SessionlessFormToken.admits(path: request.uri.path)
+    }
+
     /// The answer to a state-changing form whose session ended: 303 to the login page.
     func redirect(_ request: Request, form: WebForm?) -> Response {
         if request.uri.path == "/abmelden" {

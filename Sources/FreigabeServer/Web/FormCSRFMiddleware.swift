@@ -37,7 +37,7 @@ struct FormCSRFMiddleware: RouterMiddleware {
         // again: the person logs in again and comes back to the page. The form changes nothing.
         let sessionEnded =
             context.sessions.session == nil && request.cookies[sessionCookieName] != nil
-            && !SessionlessFormToken.admits(path: request.uri.path)
+            && EndedSessionForms.concerns(request)
         if sessionEnded, isMultipart { return endedSessions.redirect(request, form: nil) }
         // Files are uploaded on one page, by someone logged in: nobody else makes this process read and
         // split megabytes before the token is checked.

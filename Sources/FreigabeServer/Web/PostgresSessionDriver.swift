@@ -23,7 +23,7 @@ struct PostgresSessionDriver: PersistDriver {
         let hash = Self.hash(key)
         let json = try Self.encode(value)
         let seconds = (expires ?? maximumLifetime).seconds
-        let inserted = try await Database.read(client, logger: logger) { connection in
+        let inserted = try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
             let rows = try await connection.query(
                 """
                 INSERT INTO web_sessions (key_hash, value, expires_at)
@@ -42,7 +42,7 @@ struct PostgresSessionDriver: PersistDriver {
         // Without `expires` an existing value keeps its expiry (the PersistDriver contract).
         let seconds = (expires ?? maximumLifetime).seconds
         let keepExpiry = expires == nil
-        _ = try await Database.read(client, logger: logger) { connection in
+        _ = try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
             try await connection.query(
                 """
                 INSERT INTO web_sessions (key_hash, value, expires_at)
@@ -59,7 +59,7 @@ struct PostgresSessionDriver: PersistDriver {
         let hash = Self.hash(key)
         let json = try Self.encode(value)
         let seconds = expires.seconds
-        return try await Database.read(client, logger: logger) { connection in
+        return try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
             let rows = try await connection.query(
                 """
                 UPDATE web_sessions SET value = \(json)::text::jsonb,
@@ -98,7 +98,7 @@ struct PostgresSessionDriver: PersistDriver {
 
     func remove(key: String) async throws {
         let hash = Self.hash(key)
-        _ = try await Database.read(client, logger: logger) { connection in
+        _ = try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
             try await connection.query("DELETE FROM web_sessions WHERE key_hash = \(hash)", logger: logger)
         }
     }
@@ -120,7 +120,7 @@ struct PostgresSessionDriver: PersistDriver {
     }
 
     func deleteExpired() async throws {
-        _ = try await Database.read(client, logger: logger) { connection in
+        _ = try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
             try await connection.query("DELETE FROM web_sessions WHERE expires_at <= now()", logger: logger)
         }
     }

@@ -15,7 +15,7 @@ struct SessionAuthenticator: RouterMiddleware {
     let directory: LDAPDirectory?
     let settings: WebSettings
     let now: @Sendable () -> Date
-    /// The session rows, whose expiry an active session moves forward (``refresh(_:cookie:)``).
+    /// The session rows, whose expiry an active session moves forward (``refresh(_:cookie:now:)``).
     let sessions: PostgresSessionDriver
     /// Where a form posted after the session ended leads.
     let endedSessions: EndedSessionForms
@@ -39,7 +39,7 @@ struct SessionAuthenticator: RouterMiddleware {
             context.sessions.clearSession()
             context.sessionExpired = true
             // A form of the ended session changes nothing: the login, and then back to the form's page.
-            if !request.method.isSafe && !SessionlessFormToken.admits(path: request.uri.path) {
+            if EndedSessionForms.concerns(request) {
                 return endedSessions.redirect(request, form: context.form)
             }
             return try await next(request, context)
@@ -60,7 +60,7 @@ struct SessionAuthenticator: RouterMiddleware {
         var refreshed: Cookie?
         if now.timeIntervalSince(session.lastSeenAt) >= Self.refreshInterval, let cookie {
             session.lastSeenAt = now
-            refreshed = try await refresh(session, cookie: cookie)
+            refreshed = try await refresh(session, cookie: cookie, now: now)
         }
         var response = try await next(request, context)
         // Unless the page ended the session (a logout): its cookie is deleted, not renewed.
@@ -71,13 +71,13 @@ struct SessionAuthenticator: RouterMiddleware {
     /// Moves the session of `cookie` forward by the idle timeout: the same id (a new one would leave the
     /// old one valid after logout), its row updated and never written anew, so a logout that deleted it
     /// while a slow page ran stays a logout. The cookie with its new expiry, or nil if the row is gone.
-    func refresh(_ session: WebSession, cookie: String) async throws -> Cookie? {
+    func refresh(_ session: WebSession, cookie: String, now: Date) async throws -> Cookie? {
         guard
             try await sessions.touch(
                 key: LoginPages.sessionKeyPrefix + cookie, value: session, expires: settings.idleTimeout)
         else { return nil }
         return Cookie(
-            name: settings.sessionCookieName, value: cookie, expires: Date.now + settings.idleTimeout.seconds,
+            name: settings.sessionCookieName, value: cookie, expires: now + settings.idleTimeout.seconds,
             path: "/", secure: settings.isHTTPS, httpOnly: true, sameSite: .lax)
     }
 }

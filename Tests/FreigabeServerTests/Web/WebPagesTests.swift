@@ -1126,7 +1126,7 @@ struct WebPagesTests {
             let authenticator = SessionAuthenticator(
                 directory: nil, settings: fixture.settings, now: { fixture.clock.now() }, sessions: sessions,
                 endedSessions: EndedSessionForms(routes: RouteMethods()))
-            #expect(try await authenticator.refresh(session, cookie: cookie) == nil)
+            #expect(try await authenticator.refresh(session, cookie: cookie, now: fixture.clock.now()) == nil)
             let rows = try await fixture.store.admin.query(
                 "SELECT count(*)::int FROM web_sessions WHERE key_hash = \(PostgresSessionDriver.hash(key))",
                 logger: fixture.store.logger)
