@@ -52,7 +52,8 @@ public struct ExportVerifier: Sendable {
         // A CSV export: its completeness and its leaf hashes, not its cells' text (CSVExportVerifier).
         if CSVExportLayout.isCSV(firstLine: firstLine) {
             return CSVExportVerifier(key: key, origin: origin).verify(
-                firstLine: firstLine, rest: iterator, checkpoints: checkpoints, trustedCount: records.count)
+                firstLine: firstLine, rest: iterator, checkpoints: checkpoints, trustedCount: records.count
+            ).map { $0.noting(laterThan: checkpoints) }
         }
         let feed = LineFeed(
             FirstThen(first: firstLine, rest: iterator), chunkSize: readAheadLines, workers: readers)
@@ -67,10 +68,18 @@ public struct ExportVerifier: Sendable {
         }
         let result: Result<ExportVerificationSummary, ExportVerificationFailure> =
             switch header.selection {
-            case .complete: verifyComplete(header, feed: feed, records: records, verifier: logVerifier)
+            // An export ends where the log stood when it was made; the copy of the checkpoints may have
+            // grown since (all of them checked above). The events are checked against the checkpoints up
+            // to the export's end, and the summary says how far the copy reaches beyond it.
+            case .complete:
+                verifyComplete(
+                    header, feed: feed,
+                    records: zip(records, checkpoints).filter { $0.1.treeSize <= header.treeSize }.map(\.0),
+                    verifier: logVerifier)
             case .filtered: verifyFiltered(header, feed: feed, checkpoints: checkpoints)
             }
-        guard case .success(let summary) = result else { return result }
+        guard case .success(let read) = result else { return result }
+        let summary = read.noting(laterThan: checkpoints)
         // The end line must be the last line and count the events.
         guard let end = feed.end else {
             return .failure(ExportVerificationFailure(line: feed.lineNumber + 1, problem: .missingEnd))
@@ -248,6 +257,18 @@ public struct ExportVerificationSummary: Sendable, Hashable {
     /// What was checked: a JSON Lines export event by event; a CSV export only whole and by its leaf
     /// hashes (``CSVExportVerifier``).
     public var kind: ExportFileKind = .jsonLines
+    /// The largest tree size of the trusted checkpoints when it is beyond the export's: the log had grown
+    /// past what this export holds (an export made earlier, or one cut at an earlier checkpoint; the
+    /// events after ``treeSize`` are not in it either way).
+    public var laterCheckpointTreeSize: UInt64?
+
+    func noting(laterThan checkpoints: [Checkpoint]) -> Self {
+        var summary = self
+        if let largest = checkpoints.map(\.treeSize).max(), largest > treeSize {
+            summary.laterCheckpointTreeSize = largest
+        }
+        return summary
+    }
 }
 
 /// The two export formats, as the verifier tells them apart by their first line.
@@ -555,5 +576,19 @@ public enum CheckpointFile {
         }
         if !current.isEmpty { notes.append(current.map { $0 + "\n" }.joined()) }
         return notes
+    }
+
+    /// The whole notes in a piece of the file that may begin anywhere inside a note (the sealer reads
+    /// only the file's tail). Whatever precedes the first note boundary — an empty line followed by a
+    /// line that is not a signature (`— `) — is a cut note and is dropped; counting empty lines from
+    /// an arbitrary start would pair every later note's text with the next one's signatures.
+    public static func notes(inTail tail: String) -> [String] {
+        var rest = Substring(tail)
+        while let blank = rest.range(of: "\n\n") {
+            let next = rest[blank.upperBound...]
+            if !next.hasPrefix(SignedNote.signaturePrefix) { return notes(in: String(next)) }
+            rest = next
+        }
+        return []
     }
 }

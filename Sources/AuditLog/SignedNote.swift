@@ -14,7 +14,8 @@ public struct SignedNote: Sendable, Hashable {
     public static let maximumSignatureCount = 16
     /// Checkpoints are a few hundred bytes; refusing large input first keeps parsing cheap.
     public static let maximumByteCount = 64 * 1024
-    private static let signaturePrefix = "\u{2014} "
+    /// How every signature line begins: an em dash and a space.
+    static let signaturePrefix = "\u{2014} "
 
     public init(text: String, signatures: [NoteSignature]) {
         self.text = text

@@ -131,7 +131,7 @@ struct AuditSealer: Sendable {
         _ path: String, key: NoteVerifierKey, frontier: MerkleFrontier, on connection: PostgresConnection,
         logger: Logger
     ) async throws {
-        guard let outside = try newestNote(inTailOf: path, key: key) else { return }
+        guard let outside = try newestNote(inTailOf: path, key: key, logger: logger) else { return }
         let rows = try await connection.query(
             "SELECT root_hash FROM audit_checkpoints WHERE tree_size = \(Int64(clamping: outside.treeSize))",
             logger: logger)
@@ -153,23 +153,38 @@ struct AuditSealer: Sendable {
         }
     }
 
-    /// The note of `key` with the largest tree size in the last ``outsideCopyTail`` bytes of `path`; nil
-    /// when there is no file yet or no such note in it. A note cut by the tail's start does not verify and
-    /// is skipped. Signatures are checked from the largest size down until one holds: one verification
-    /// per batch, not one per note in the tail.
-    static func newestNote(inTailOf path: String, key: NoteVerifierKey) throws -> Checkpoint? {
+    /// The note of `key` with the largest tree size in the last `tail` bytes of `path`; nil when there
+    /// is no file yet or no such note in it (then logged: the outside copy is not checked). The note cut
+    /// by the tail's start is dropped (``CheckpointFile/notes(inTail:)``). Signatures are checked from the
+    /// largest size down until one holds: one verification per batch, not one per note in the tail.
+    static func newestNote(
+        inTailOf path: String, key: NoteVerifierKey, tail: Int = outsideCopyTail, logger: Logger
+    ) throws -> Checkpoint? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         let end = try handle.seekToEnd()
-        try handle.seek(toOffset: end > UInt64(outsideCopyTail) ? end - UInt64(outsideCopyTail) : 0)
+        let cut = end > UInt64(tail)
+        try handle.seek(toOffset: cut ? end - UInt64(tail) : 0)
         let text = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
-        let candidates = CheckpointFile.notes(in: text).compactMap { note -> (SignedNote, Checkpoint)? in
+        let notes = cut ? CheckpointFile.notes(inTail: text) : CheckpointFile.notes(in: text)
+        let candidates = notes.compactMap { note -> (SignedNote, Checkpoint)? in
             guard let signed = try? SignedNote(parsing: note), let checkpoint = try? Checkpoint(noteText: signed.text)
             else { return nil }
             return (signed, checkpoint)
         }
-        return candidates.sorted { $0.1.treeSize > $1.1.treeSize }.first { key.verify($0.0) == .verified }?.1
+        guard
+            let newest = candidates.sorted(by: { $0.1.treeSize > $1.1.treeSize })
+                .first(where: { key.verify($0.0) == .verified })?.1
+        else {
+            if end > 0 {
+                logger.warning(
+                    "the checkpoint file holds no note of this key that verifies: the outside copy is not checked",
+                    metadata: ["audit.checkpoint_file": "\(path)", "audit.key": "\(key.keyName)"])
+            }
+            return nil
+        }
+        return newest
     }
 
     /// The sealer's refusal to extend a history that differs from the outside copy.

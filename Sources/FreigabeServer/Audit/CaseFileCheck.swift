@@ -13,6 +13,9 @@ import PostgresNIO
 /// (`freigabe audit verify`, README "Für Prüfer"). The page prints the checkpoint for that comparison.
 struct CaseFileCheck: Sendable {
     let query: AuditQuery
+    /// An event unsealed for longer than this means the sealing has stopped (the grace `audit verify` and
+    /// `/api/v1/ready` allow, ``AuditVerification/defaultSealingGrace``).
+    var sealingGrace: Duration = AuditVerification.defaultSealingGrace
 
     /// How one event stands.
     enum EventStatus: Sendable, Hashable {
@@ -47,6 +50,8 @@ struct CaseFileCheck: Sendable {
         /// Events of the request written but not sealed yet (the sealer runs every second), reads
         /// (`audit_read`) left out: the read that opened this page is always among them.
         var unsealedCount: Int
+        /// Of those, the events written longer than the sealing grace ago: the sealer has stopped or refuses.
+        var overdueCount = 0
         /// More events than one page holds: only the first ``CaseFileCheck/maximumEvents`` are checked.
         var truncated: Bool
         /// The request's last submission or resubmission, checked like ``events``, read on its own so that
@@ -77,14 +82,15 @@ struct CaseFileCheck: Sendable {
         let page = try await query.page(filter, limit: Self.maximumEvents, logger: logger)
         filter.eventTypes = [.submitted, .resubmitted]
         let submission = try await query.page(filter, limit: 1, order: .newest, logger: logger).events.first
-        let unsealed = try await query.unsealedCount(request: id, logger: logger)
+        let unsealed = try await query.unsealedCount(request: id, grace: sealingGrace, logger: logger)
         let reads = try await query.readCount(request: id, logger: logger)
         let rowMissing = try await !query.requestRowExists(id, logger: logger)
         // The submission is proven with the listed events, against the same tree (read once).
         let extra = submission.map { [$0] } ?? []
         var result = try await check(
-            page: AuditPage(events: page.events + extra, nextAfter: page.nextAfter), unsealed: unsealed,
+            page: AuditPage(events: page.events + extra, nextAfter: page.nextAfter), unsealed: unsealed.count,
             logger: logger)
+        result.overdueCount = unsealed.overdue
         if !extra.isEmpty { result.lastSubmission = result.events.removeLast() }
         result.readCount = reads
         result.rowMissing = rowMissing
@@ -148,19 +154,22 @@ struct CaseFileCheck: Sendable {
 
 extension AuditQuery {
     /// Events of request `id` that have no place in the tree yet, reads (`audit_read`) left out: the
-    /// Verfahrensakte records its own read just before it asks.
+    /// Verfahrensakte records its own read just before it asks; and how many of them were written more
+    /// than `grace` ago (by the database's clock, as `audit verify` counts them).
     /// (Each read below goes through the store's deadlines, ``Database/read(_:logger:_:)``: a dead
     /// database makes the Verfahrensakte a quick 503, not a request that hangs.)
-    func unsealedCount(request id: UUID, logger: Logger) async throws -> Int {
-        try await Database.read(client, logger: logger) { connection in
+    func unsealedCount(request id: UUID, grace: Duration, logger: Logger) async throws -> (count: Int, overdue: Int) {
+        let seconds = Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18
+        return try await Database.read(client, logger: logger) { connection in
             let rows = try await connection.query(
                 """
-                SELECT count(*) FROM audit_events e
+                SELECT count(*), count(*) FILTER (WHERE e.recorded_at < now() - make_interval(secs => \(seconds)))
+                FROM audit_events e
                 WHERE e.request_id = \(id) AND e.event <> \(AuditEvent.auditRead.rawValue)
                   AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
                 """, logger: logger)
-            for try await count in rows.decode(Int.self) { return count }
-            return 0
+            for try await (count, overdue) in rows.decode((Int, Int).self) { return (count, overdue) }
+            return (0, 0)
         }
     }
 

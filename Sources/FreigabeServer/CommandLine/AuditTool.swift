@@ -258,6 +258,11 @@ public enum AuditTool {
                     + (summary.checkpoint.time.map { ", Zeit \($0)" } ?? ""),
                 "Geprüft: \(what).",
             ]
+            if let later = summary.laterCheckpointTreeSize {
+                lines.append(
+                    "Hinweis: Die Checkpoint-Kopie reicht bis Baumgröße \(later); dieser Export endet bei "
+                        + "\(summary.treeSize) und enthält die späteren Ereignisse nicht.")
+            }
             lines += Self.redactionLines(summary.redactions)
             lines += summary.erasureRecords.map(Self.erasureLine)
             if let retentionYears {

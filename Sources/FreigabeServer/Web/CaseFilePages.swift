@@ -156,6 +156,11 @@ struct CaseFilePages: Sendable {
         case (false, _):
             page.verdict = text("case_file.verdict_broken")
             page.verdictClass = "warning"
+        case (true, _) where proof.overdueCount > 0:
+            // What is sealed holds, but the sealing has stopped: the events since are in no tree, and a
+            // history rewritten meanwhile would look the same here.
+            page.verdict = text("case_file.verdict_sealing_stalled", ["count": String(proof.overdueCount)])
+            page.verdictClass = "warning"
         case (true, 0):
             page.verdict = text("case_file.verdict_holds")
             page.verdictClass = "notice"
@@ -163,8 +168,9 @@ struct CaseFilePages: Sendable {
             page.verdict = text("case_file.verdict_uncovered", ["count": String(count)])
             page.verdictClass = "notice"
         }
-        if proof.unsealedCount > 0 {
-            page.unsealed = text("case_file.unsealed", ["count": String(proof.unsealedCount)])
+        if proof.unsealedCount > proof.overdueCount {
+            page.unsealed = text(
+                "case_file.unsealed", ["count": String(proof.unsealedCount - proof.overdueCount)])
         }
         if proof.truncated {
             page.truncated = text("case_file.truncated", ["count": String(CaseFileCheck.maximumEvents)])

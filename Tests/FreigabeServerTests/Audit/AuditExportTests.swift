@@ -452,6 +452,22 @@ struct AuditExportTests {
                     publicKeyFile: folder.path("audit.pub"))
                 #expect(verified.succeeded, "\(verified)")
                 #expect(verified.standardOutput.contains { $0.contains("alle \(size) Ereignisse") })
+                #expect(!verified.standardOutput.contains { $0.hasPrefix("Hinweis:") })
+
+                // Years later the copy of the checkpoints has grown: the export is still what it was, and
+                // the auditor learns that it ends before the copy does.
+                _ = try await fixture.shared("baumkataster")
+                let grown = try await AuditSealer(
+                    client: fixture.app, signer: Self.signer, checkpointFile: folder.path("checkpoints.txt")
+                ).sealAll(now: Clock.days(30), logger: logger)
+                #expect(grown > size)
+                let later = AuditTool.verifyExport(
+                    exportFile: folder.path("export.jsonl"), checkpointFile: folder.path("checkpoints.txt"),
+                    publicKeyFile: folder.path("audit.pub"))
+                #expect(later.succeeded, "\(later)")
+                let hint =
+                    "Hinweis: Die Checkpoint-Kopie reicht bis Baumgröße \(grown); dieser Export endet bei \(size)"
+                #expect(later.standardOutput.contains { $0.hasPrefix(hint) }, "\(later)")
 
                 // One byte changed in the file: found, with its line.
                 var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: folder.path("export.jsonl"))))

@@ -190,6 +190,28 @@ struct AuditSealTests {
         }
     }
 
+    @Test("the sealer finds the newest note in the checkpoint file's tail wherever the tail's start cuts a note")
+    func outsideCopyTailCutAnywhere() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoints-\(UUID()).txt").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let checkpoints: [Checkpoint] = (1...6).map { (size: Int) in
+            Checkpoint(
+                origin: "freigabe.test/audit", treeSize: UInt64(size * 10),
+                rootHash: SHA256Hash.digest(of: Array("root \(size)".utf8)),
+                time: AuditTimestamp(Clock.days(Double(size))))
+        }
+        let notes: [String] = try checkpoints.map { try Self.signer.sign($0).serialized + "\n" }
+        try notes.joined().write(toFile: file, atomically: true, encoding: .utf8)
+        // Tails from the last note with the empty line before it to the last three notes, every byte: a start
+        // inside a signature line used to pair each later note's text with the next one's signatures (nil).
+        let last = notes.last!.utf8.count + 2
+        for tail in last...(last + 2 * notes[0].utf8.count) {
+            let newest = try AuditSealer.newestNote(
+                inTailOf: file, key: Self.signer.verifierKey, tail: tail, logger: logger)
+            #expect(newest == checkpoints.last, "tail of \(tail) bytes")
+        }
+    }
+
     @Test("a checkpoint missing from the outside copy is counted; /metrics shows how long the oldest event waits")
     func sealingFiguresForTheOperator() async throws {
         try await ServiceFixture.with { fixture in

@@ -252,7 +252,10 @@ struct DatabaseFaultTests {
                     }
                 ),
                 ("leaf hashes", { _ = try await query.leafHashes(0..<1, logger: logger) }),
-                ("unsealed", { _ = try await query.unsealedCount(request: UUID(), logger: logger) }),
+                (
+                    "unsealed",
+                    { _ = try await query.unsealedCount(request: UUID(), grace: .seconds(300), logger: logger) }
+                ),
                 ("row", { _ = try await query.requestRowExists(UUID(), logger: logger) }),
                 ("reads", { _ = try await query.readCount(request: UUID(), logger: logger) }),
             ]

@@ -111,6 +111,38 @@ struct CaseFilePageTests {
         }
     }
 
+    @Test("events waiting longer than the sealing grace turn the verdict into a warning, not 'within seconds'")
+    func stalledSealingIsAWarning() async throws {
+        try await WebFixture.with { fixture, client in
+            let view = try await Self.sealedRequest(fixture)
+            let path = "/pruefung/antraege/\(view.id.uuidString)"
+            let alex = Browser(client)
+            try await alex.login("alex")
+            // Stefan decides and no sealer runs: just now, that is the ordinary wait.
+            _ = try await fixture.service.decide(
+                requestID: view.id, decision: .approve(comment: nil, licence: nil, portalURL: nil), branch: nil,
+                caller: People.stefan, now: fixture.clock.now(), logger: fixture.store.logger)
+            var page = try await alex.get(path)
+            #expect(page.html.contains("binnen Sekunden"))
+            #expect(!page.html.contains("Die Versiegelung steht still"))
+            // Ten minutes later still nothing sealed (the sealer refuses or no instance runs it).
+            try await fixture.store.admin.query(
+                "ALTER TABLE audit_events DISABLE TRIGGER USER", logger: fixture.store.logger)
+            try await fixture.store.admin.query(
+                """
+                UPDATE audit_events SET recorded_at = recorded_at - interval '10 minutes'
+                WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = audit_events.id)
+                """, logger: fixture.store.logger)
+            try await fixture.store.admin.query(
+                "ALTER TABLE audit_events ENABLE TRIGGER USER", logger: fixture.store.logger)
+            page = try await alex.get(path)
+            #expect(page.status == 200)
+            #expect(page.html.contains("Achtung: Die Versiegelung steht still."), "\(page.html)")
+            #expect(!page.html.contains("binnen Sekunden"))
+            #expect(!page.html.contains("Alle versiegelten Ereignisse dieses Antrags sind unverändert"))
+        }
+    }
+
     @Test("what was asked is shown from the sealed log, also when the row was rewritten; escaped")
     func statedDetailsFromTheLog() async throws {
         try await WebFixture.with { fixture, client in
