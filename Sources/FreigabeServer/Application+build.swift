@@ -80,10 +80,11 @@ public func buildApplication(
         if signer == nil {
             logger.warning("No audit.key_file: the decision log is sealed, but its checkpoints are not signed")
         }
+        let outsideCopy = configuration.audit.checkpointFile.map { _ in OutsideCopyStatus() }
         services.append(
             AuditSealService(
                 sealer: AuditSealer(client: client, signer: signer, checkpointFile: configuration.audit.checkpointFile),
-                interval: configuration.audit.sealInterval, logger: logger, metrics: metrics))
+                interval: configuration.audit.sealInterval, logger: logger, metrics: metrics, outsideCopy: outsideCopy))
         if let dispatcher = try makeOutboxDispatcher(
             configuration: configuration, client: client, directory: directory, renderer: renderer,
             workflows: workflows, metrics: metrics, logger: logger)
@@ -94,7 +95,7 @@ public func buildApplication(
             try await makeWebhookDispatcherService(
                 settings: configuration.webhooks, client: client, metrics: metrics, logger: logger))
         api = APIRoutes(
-            service: service, document: document,
+            service: service, document: document, readiness: .database(client, outsideCopy: outsideCopy),
             dcat: configuration.dcat)
         requests = service
         let sessionStore = PostgresSessionDriver(

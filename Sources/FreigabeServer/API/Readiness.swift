@@ -22,10 +22,16 @@ public struct ReadinessReport: Sendable, Hashable, Encodable {
     /// Reported, not a reason to take the instance out of service: `freigabe audit verify` shows what
     /// changed.
     public var auditLog: String = "unknown"
+    /// With `audit.checkpoint_file` set: `written` (this instance's last signed checkpoint reached the
+    /// file, or none was due yet) or `failing` (appending fails; logged at error level, counted in
+    /// `freigabe_audit_seal_failures_total{reason="checkpoint_file"}`). Absent without the file. Reported,
+    /// not a reason to take the instance out of service.
+    public var auditCheckpointFile: String?
 
     enum CodingKeys: String, CodingKey {
         case status, database, migrations
         case auditLog = "audit_log"
+        case auditCheckpointFile = "audit_checkpoint_file"
     }
 
     public var isReady: Bool { status == .ready }
@@ -41,40 +47,53 @@ public struct ReadinessCheck: Sendable {
         self.check = check
     }
 
-    /// Asks PostgreSQL through `client` (the application's pool), giving up after `timeout`.
-    public static func database(_ client: PostgresClient, timeout: Duration = .seconds(3)) -> ReadinessCheck {
+    /// Asks PostgreSQL through `client` (the application's pool), giving up after `timeout`; with
+    /// `outsideCopy`, also reports whether the signed checkpoints reach `audit.checkpoint_file`.
+    static func database(
+        _ client: PostgresClient, outsideCopy: OutsideCopyStatus? = nil, timeout: Duration = .seconds(3)
+    ) -> ReadinessCheck {
         ReadinessCheck { logger in
-            let outcome = await withTimeout(timeout) {
-                let status = try await Migrator.status(client: client, logger: logger)
-                guard status.isCurrent else { return (status, "unknown") }
-                let disabled = try await disabledAuditTriggers(client, logger: logger)
-                if !disabled.isEmpty {
-                    logger.error(
-                        "the decision log's append-only triggers are disabled or changed (run freigabe audit verify)",
-                        metadata: ["triggers": "\(disabled)"])
-                    return (status, "triggers_disabled")
-                }
-                if let since = try await unsealedSince(client, logger: logger) {
-                    logger.error(
-                        "the decision log is not being sealed (no sealer runs, or it refuses: see its log)",
-                        metadata: ["audit.oldest_unsealed_recorded_at": "\(AuditTimestamp(since))"])
-                    return (status, "sealing_stalled")
-                }
-                return (status, "protected")
+            var report = await databaseReport(client, timeout: timeout, logger: logger)
+            if let outsideCopy {
+                report.auditCheckpointFile = outsideCopy.failing == nil ? "written" : "failing"
             }
-            switch outcome {
-            case .success(let (status, auditLog)) where status.isCurrent:
-                return ReadinessReport(status: .ready, database: "ok", migrations: "current", auditLog: auditLog)
-            case .success(let (status, _)):
-                logger.warning(
-                    "not ready: migrations are not current",
-                    metadata: ["pending": "\(status.pending)", "mismatched": "\(status.mismatched)"])
-                return ReadinessReport(
-                    status: .notReady, database: "ok", migrations: status.mismatched.isEmpty ? "pending" : "mismatched")
-            case .failure(let error):
-                logger.warning("not ready: database unreachable", metadata: ["error": "\(String(reflecting: error))"])
-                return ReadinessReport(status: .notReady, database: "unreachable", migrations: "unknown")
+            return report
+        }
+    }
+
+    private static func databaseReport(
+        _ client: PostgresClient, timeout: Duration, logger: Logger
+    ) async -> ReadinessReport {
+        let outcome = await withTimeout(timeout) {
+            let status = try await Migrator.status(client: client, logger: logger)
+            guard status.isCurrent else { return (status, "unknown") }
+            let disabled = try await disabledAuditTriggers(client, logger: logger)
+            if !disabled.isEmpty {
+                logger.error(
+                    "the decision log's append-only triggers are disabled or changed (run freigabe audit verify)",
+                    metadata: ["triggers": "\(disabled)"])
+                return (status, "triggers_disabled")
             }
+            if let since = try await unsealedSince(client, logger: logger) {
+                logger.error(
+                    "the decision log is not being sealed (no sealer runs, or it refuses: see its log)",
+                    metadata: ["audit.oldest_unsealed_recorded_at": "\(AuditTimestamp(since))"])
+                return (status, "sealing_stalled")
+            }
+            return (status, "protected")
+        }
+        switch outcome {
+        case .success(let (status, auditLog)) where status.isCurrent:
+            return ReadinessReport(status: .ready, database: "ok", migrations: "current", auditLog: auditLog)
+        case .success(let (status, _)):
+            logger.warning(
+                "not ready: migrations are not current",
+                metadata: ["pending": "\(status.pending)", "mismatched": "\(status.mismatched)"])
+            return ReadinessReport(
+                status: .notReady, database: "ok", migrations: status.mismatched.isEmpty ? "pending" : "mismatched")
+        case .failure(let error):
+            logger.warning("not ready: database unreachable", metadata: ["error": "\(String(reflecting: error))"])
+            return ReadinessReport(status: .notReady, database: "unreachable", migrations: "unknown")
         }
     }
 

@@ -36,6 +36,8 @@ struct AuditSealer: Sendable {
         var treeSize: UInt64
         /// The signed checkpoint could not be appended to ``checkpointFile`` (logged; the next one is).
         var outsideCopyFailed = false
+        /// A signed checkpoint was to be appended to ``checkpointFile`` (whether it was, says the above).
+        var wroteCheckpoint = false
     }
 
     /// Seals the next batch; nil when another instance is sealing.
@@ -77,6 +79,7 @@ struct AuditSealer: Sendable {
         }
         guard case (var result, let note)? = batch else { return nil }
         if let note, let checkpointFile {
+            result.wroteCheckpoint = true
             do {
                 // A file write may block (a full disk, a network mount): never on an event loop.
                 try await NIOThreadPool.singleton.runIfActive { try Self.append(note, to: checkpointFile) }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Seals the decision log every `interval` (``AuditSealer``): new audit events get their place in the
 /// Merkle tree and a signed checkpoint, usually within a second of their commit. Every instance runs
@@ -12,6 +13,8 @@ struct AuditSealService: Service {
     /// Counts what went wrong (`freigabe_audit_seal_failures_total`), so that an alert fires before
     /// `/ready`'s `sealing_stalled` grace has passed.
     var metrics: AppMetrics?
+    /// Whether the last signed checkpoint reached `audit.checkpoint_file`, for `/ready`.
+    var outsideCopy: OutsideCopyStatus?
 
     func run() async throws {
         // Ends on graceful shutdown after the batch in flight (``Rounds``).
@@ -28,6 +31,7 @@ struct AuditSealService: Service {
         do {
             guard let batch = try await sealer.sealBatch(now: Date(), logger: logger) else { return false }
             if batch.outsideCopyFailed { metrics?.auditSealFailure(.checkpointFile) }
+            if batch.wroteCheckpoint { outsideCopy?.record(failed: batch.outsideCopyFailed, at: Date()) }
             return batch.sealed >= AuditSealer.batchSize
         } catch {
             if Task.isCancelled { return false }
@@ -37,4 +41,20 @@ struct AuditSealService: Service {
             return false
         }
     }
+}
+
+/// Whether this instance's signed checkpoints reach `audit.checkpoint_file`, the copy that reveals a
+/// rewritten history: set by the sealing rounds, reported by `/api/v1/ready` (`audit_checkpoint_file`),
+/// so that an operator who only looks there learns that the outside copy has gone dark (a full disk, a
+/// lost mount) while the database's own checks still hold.
+final class OutsideCopyStatus: Sendable {
+    private let failingSince = Mutex<Date?>(nil)
+
+    /// A checkpoint was appended (`failed` false) or could not be; the first failure of a run is kept.
+    func record(failed: Bool, at now: Date) {
+        failingSince.withLock { since in since = failed ? (since ?? now) : nil }
+    }
+
+    /// Since when appending fails; nil while the last checkpoint reached the file.
+    var failing: Date? { failingSince.withLock { $0 } }
 }

@@ -31,6 +31,43 @@ struct AuditGuardTests {
         }
     }
 
+    @Test("/ready tells whether the signed checkpoints reach the outside copy; absent without one")
+    func outsideCopyOnReady() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("outside-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // The file's directory is gone (a lost mount): every append fails, as on a full disk.
+        let mount = folder.appendingPathComponent("mount")
+        let file = mount.appendingPathComponent("checkpoints.txt")
+        try await TestDatabase.with { database in
+            try await database.withClients { app, admin in
+                let status = OutsideCopyStatus()
+                let rounds = AuditSealService(
+                    sealer: AuditSealer(client: app, signer: AuditSealTests.signer, checkpointFile: file.path),
+                    interval: .seconds(1), logger: logger, metrics: nil, outsideCopy: status)
+                let ready = ReadinessCheck.database(app, outsideCopy: status)
+                #expect(await ready(logger: logger).auditCheckpointFile == "written", "nothing due yet")
+                try await insertEvents(admin, count: 1, minutesAgo: 0)
+                _ = await rounds.round()
+                let failing = await ready(logger: logger)
+                #expect(failing.auditCheckpointFile == "failing")
+                #expect(failing.isReady, "reported, not a reason to leave the load balancer")
+                let body = String(decoding: try JSONEncoder().encode(failing), as: UTF8.self)
+                #expect(body.contains(#""audit_checkpoint_file":"failing""#), "\(body)")
+                // The operator mounts it again: the next checkpoint reaches the file.
+                try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: true)
+                try await insertEvents(admin, count: 1, minutesAgo: 0)
+                _ = await rounds.round()
+                #expect(await ready(logger: logger).auditCheckpointFile == "written")
+                #expect(FileManager.default.fileExists(atPath: file.path))
+                let without = await ReadinessCheck.database(app)(logger: logger)
+                #expect(without.auditCheckpointFile == nil)
+                let plain = String(decoding: try JSONEncoder().encode(without), as: UTF8.self)
+                #expect(!plain.contains("audit_checkpoint_file"))
+            }
+        }
+    }
+
     @Test("a sealer that stopped is named: the unsealed events older than the grace, and the oldest one's time")
     func stalledSealer() async throws {
         try await TestDatabase.with { database in
