@@ -145,7 +145,8 @@ struct RequestPage {
         var shown: Set<String> = []
         if let options = view.decisionOptions {
             decision = Self.decisionForm(
-                options, text: text, values: values, errors: errors, principals: principals)
+                options, text: text, values: values, errors: errors, principals: principals,
+                requestedLicence: view.details.licence)
             shown.formUnion(["decision", "branch", "comment", "reason", "question", "text", "licence", "portal_url"])
         }
         if canRevoke { shown.insert("reason") }
@@ -352,7 +353,7 @@ struct RequestPage {
 
     private static func decisionForm(
         _ options: DecisionOptions, text: PageText, values: [String: String], errors given: [String: String],
-        principals: [String: String]
+        principals: [String: String], requestedLicence: String?
     ) -> DecisionForm {
         // The form's one text field is what the command calls `comment`, `reason` or `question`: an error
         // under those names is the field's, listed once in the summary and linked to it.
@@ -384,9 +385,10 @@ struct RequestPage {
         let licence =
             options.approvalRequires.contains(.licence)
             ? FormField(
-                .select, name: "licence", label: text("form.licence.label"), value: values["licence"],
+                // The licence the requester asked for is chosen until the officer chooses another.
+                .select, name: "licence", label: text("form.licence.label"),
+                value: values["licence"] ?? requestedLicence,
                 error: errors["licence"], required: true,
-                
                 options: [("", text("form.choose"))]
                     + RequestFormPage.licences.map { ($0, text.licence($0)) }) : nil
         let portal =
