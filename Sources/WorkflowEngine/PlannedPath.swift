@@ -10,13 +10,25 @@ public struct PathEntry: Hashable, Sendable {
         case end(String)
     }
 
+    /// Why a step or branch applies to the request's facts.
+    public enum Applying: Hashable, Sendable {
+        /// It has no `when:` (a parallel step's branches say for themselves).
+        case always
+        /// Its `when:` holds: the atoms that decided it.
+        case conditionHolds(ConditionExplanation)
+        /// Its `when:` no longer holds, but it (a branch of it) asked the requester a question in this
+        /// request, and a check that asked stays on the path until it decides
+        /// (``RequestSnapshot/questioningBranches(of:)``).
+        case askedQuestion
+    }
+
     /// Why a step or branch does not apply to the request's facts.
     public enum NotApplying: Hashable, Sendable {
-        /// Its `when:` does not hold.
-        case conditionNotMet(Condition)
+        /// Its `when:` does not hold: the atoms that decided it.
+        case conditionNotMet(ConditionExplanation)
         /// A parallel step none of whose branches applies.
         case noBranchApplies
-        /// A branch of a step that does not apply as a whole.
+        /// A branch of a step whose own `when:` does not hold.
         case stepDoesNotApply
     }
 
@@ -37,15 +49,20 @@ public struct PathEntry: Hashable, Sendable {
     public var node: Node
     /// Who decides; nil for a parallel step (its branches say) and for the end.
     public var role: Role?
+    /// Why the entry applies; nil when it does not (then `notApplying` says why), and for the end.
+    public var applying: Applying?
     /// nil when the entry applies to the request's facts.
     public var notApplying: NotApplying?
     public var status: Status
 
     public var applies: Bool { notApplying == nil }
 
-    public init(node: Node, role: Role?, notApplying: NotApplying? = nil, status: Status) {
+    public init(
+        node: Node, role: Role?, applying: Applying? = nil, notApplying: NotApplying? = nil, status: Status
+    ) {
         self.node = node
         self.role = role
+        self.applying = applying
         self.notApplying = notApplying
         self.status = status
     }
@@ -54,7 +71,7 @@ public struct PathEntry: Hashable, Sendable {
 extension RequestMachine {
     /// The request's way through its definition for the timeline: from `start` along `on.approve`, every
     /// step (and each branch of a parallel step) in routing order, whether it applies to the current facts
-    /// and why not, where the request stands on it, and last the end an approval of every step reaches.
+    /// and why (or why not), where the request stands on it, and last the end an approval of every step reaches.
     /// Steps reached only by a rejection are not on this path.
     public func plannedPath() -> [PathEntry] {
         let (steps, end) = approvalPath()
@@ -66,14 +83,19 @@ extension RequestMachine {
             entries.append(
                 PathEntry(
                     node: .step(step.id), role: step.isParallel ? nil : step.branches.first?.role,
-                    notApplying: applicability.notApplying, status: stepStatus))
+                    applying: applicability.applying, notApplying: applicability.notApplying, status: stepStatus))
             guard step.isParallel else { continue }
             for branch in step.branches {
-                let notApplying =
-                    applicability.notApplying.map { _ in .stepDoesNotApply } ?? applicability.notApplying(branch)
+                // A step none of whose branches applies leaves each branch with its own reason.
+                let notApplying: PathEntry.NotApplying? =
+                    switch applicability.notApplying {
+                    case nil, .noBranchApplies: applicability.notApplying(branch)
+                    case .conditionNotMet, .stepDoesNotApply: .stepDoesNotApply
+                    }
                 entries.append(
                     PathEntry(
-                        node: .branch(branch.id, step: step.id), role: branch.role, notApplying: notApplying,
+                        node: .branch(branch.id, step: step.id), role: branch.role,
+                        applying: notApplying == nil ? applicability.applying(branch) : nil, notApplying: notApplying,
                         status: notApplying != nil ? .skipped : branchStatus(branch, stepStatus: stepStatus)))
             }
         }

@@ -25,9 +25,15 @@ struct StepApplicability {
         if let condition = step.condition, !condition.holds(for: facts),
             !step.branches.contains(where: { questioning.contains($0.id) })
         {
-            return .conditionNotMet(condition)
+            return .conditionNotMet(condition.explain(for: facts))
         }
         return activeBranches.isEmpty ? .noBranchApplies : nil
+    }
+
+    /// Why the step as a whole applies; nil when it is skipped.
+    var applying: PathEntry.Applying? {
+        guard notApplying == nil else { return nil }
+        return Self.applying(step.condition, facts: facts)
     }
 
     var applies: Bool { notApplying == nil }
@@ -40,7 +46,21 @@ struct StepApplicability {
         guard let condition = branch.condition, !condition.holds(for: facts), !questioning.contains(branch.id) else {
             return nil
         }
-        return .conditionNotMet(condition)
+        return .conditionNotMet(condition.explain(for: facts))
+    }
+
+    /// Why `branch` applies on its own condition; nil when it is skipped on it.
+    func applying(_ branch: Branch) -> PathEntry.Applying? {
+        guard notApplying(branch) == nil else { return nil }
+        return Self.applying(branch.condition, facts: facts)
+    }
+
+    /// For a step or branch that applies: it has no condition, its condition holds, or else it applies
+    /// only because it asked a question.
+    private static func applying(_ condition: Condition?, facts: RequestFacts) -> PathEntry.Applying {
+        guard let condition else { return .always }
+        let explanation = condition.explain(for: facts)
+        return explanation.holds ? .conditionHolds(explanation) : .askedQuestion
     }
 }
 

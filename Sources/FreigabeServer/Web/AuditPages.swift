@@ -10,6 +10,8 @@ struct AuditPages: Sendable {
     let pages: WebPages
     let service: RequestService
     let query: AuditQuery
+    /// Names the principals deputies decided for, as the request page does.
+    let acting: ActingPeopleLookup
 
     struct Row {
         var sequence: String
@@ -83,7 +85,9 @@ struct AuditPages: Sendable {
                         logger: context.logger(for: caller))
                     let page = try await query.page(
                         filter, after: after, limit: Self.pageSize, order: order, logger: context.logger)
-                    rows = page.events.map { Self.row($0, text: text) }
+                    let principals = await acting.names(
+                        of: page.events.compactMap(\.stored.row.actingFor), logger: context.logger)
+                    rows = page.events.map { Self.row($0, text: text, principals: principals) }
                     if let nextAfter = page.nextAfter {
                         var items = values.sorted { $0.key < $1.key }.map {
                             URLQueryItem(name: $0.key, value: $0.value)
@@ -221,11 +225,15 @@ struct AuditPages: Sendable {
         ]
     }
 
-    static func row(_ event: SealedEvent, text: PageText) -> Row {
+    /// `principals`: the directory's names of the principals deputies decided for (by uid); a principal
+    /// it does not name is shown by uid.
+    static func row(_ event: SealedEvent, text: PageText, principals: [String: String] = [:]) -> Row {
         let stored = event.stored.row
         var who = stored.actor ?? text("audit.system")
         if let role = stored.role { who += " (" + text.role(role) + ")" }
-        if let principal = stored.actingFor { who += " – " + text("decision.acting_for", ["principal": principal]) }
+        if let principal = stored.actingFor {
+            who += " – " + text("decision.acting_for", ["principal": principals[principal] ?? principal])
+        }
         if stored.asEscalation { who += " – " + text("decision.as_escalation") }
         let details = (try? StoredJSON.decode([String: JSONValue].self, from: stored.details)) ?? [:]
         func detail(_ key: String) -> String? {

@@ -13,6 +13,8 @@ struct CaseFilePages: Sendable {
     let pages: WebPages
     let service: RequestService
     let query: AuditQuery
+    /// Names the principals deputies decided for, as the request page does.
+    let acting: ActingPeopleLookup
 
     /// A request's view and its proof may take a while on a large log; the page never waits longer.
     static let deadline: Duration = .seconds(15)
@@ -112,21 +114,28 @@ struct CaseFilePages: Sendable {
                 if proof.events.isEmpty { throw ServiceError.notFound() }
                 stored = .inconsistent
             }
+            // One lookup for every principal a deputy decided for, in the log and in the request's view.
+            var deputized = proof.events.compactMap { $0.event.stored.row.actingFor }
+            if case .success(let view) = view { deputized += view.decisions.compactMap(\.actingFor) }
+            let principals = await acting.names(of: deputized, logger: logger)
             return try pages.render(
                 "case-file", title: text("case_file.title"),
-                page: Self.page(id: id, stored: stored, proof: proof, text: text), request: request,
+                page: Self.page(id: id, stored: stored, proof: proof, text: text, principals: principals),
+                request: request,
                 context: context)
         }
     }
 
     static func page(
-        id: UUID, stored: StoredRequest, proof: CaseFileCheck.Result, text: PageText
+        id: UUID, stored: StoredRequest, proof: CaseFileCheck.Result, text: PageText,
+        principals: [String: String] = [:]
     ) -> Page {
         var page = Page(
             id: id.uuidString, facts: [], decisions: [], inconsistent: false, verdict: "", verdictClass: "",
             events: proof.events.map { event, status in
                 EventRow(
-                    row: AuditPages.row(event, text: text), status: text("case_file.event_status.\(status.key)"),
+                    row: AuditPages.row(event, text: text, principals: principals),
+                    status: text("case_file.event_status.\(status.key)"),
                     statusClass: status == .proven ? "ok" : status == .sealedAfterCheckpoint ? "pending" : "failed")
             })
         if let (rows, source) = stated(proof, text: text) { (page.stated, page.statedSource) = (rows, source) }
@@ -137,7 +146,7 @@ struct CaseFilePages: Sendable {
             page.kindLabel = text("kinds.\(view.kind.rawValue)")
             page.facts = RequestPage.facts(view, text: text)
             page.textsErased = RequestPage.erasure(view, text: text)
-            page.decisions = view.decisions.map { RequestPage.decisionRow($0, text: text) }
+            page.decisions = view.decisions.map { RequestPage.decisionRow($0, text: text, principals: principals) }
             page.status = StatusWords.sentence(view.status, text: text)
         case .inconsistent:
             page.inconsistent = true

@@ -17,6 +17,8 @@ struct DecisionLinkPages: Sendable {
     let links: DecisionLinkStore
     let directory: LDAPDirectory?
     let authenticator: DirectoryAuthenticator
+    /// Names the principals deputies decided for, as the request page does.
+    let acting: ActingPeopleLookup
 
     /// What the page shows.
     struct Page {
@@ -103,7 +105,9 @@ struct DecisionLinkPages: Sendable {
             // The step moved to other people (a new owner, a deputyship that ended): the link says only that.
             return .stop(closedPage(token: token, link: link, outcome: text("link.not_yours"), text: text), .conflict)
         }
-        var page = basePage(token: token, link: link, view: view, text: text)
+        var page = basePage(
+            token: token, link: link, view: view, text: text,
+            principals: await principalNames(view, step: link.step, logger: context.logger))
         guard let options = view.decisionOptions, options.step == link.step, options.branch == link.branch else {
             page.outcome = text("link.moved_on", ["status": StatusWords.sentence(view.status, text: text)])
             return .stop(page, .conflict)
@@ -123,7 +127,16 @@ struct DecisionLinkPages: Sendable {
         }
     }
 
-    private func basePage(token: String, link: DecisionLink, view: RequestView, text: PageText) -> Page {
+    /// The directory's names of the principals deputies decided for in the link's step (one lookup).
+    private func principalNames(_ view: RequestView, step: String, logger: Logger) async -> [String: String] {
+        await acting.names(
+            of: view.decisions.filter { $0.step == step || $0.covers.contains(step) }.compactMap(\.actingFor),
+            logger: logger)
+    }
+
+    private func basePage(
+        token: String, link: DecisionLink, view: RequestView, text: PageText, principals: [String: String]
+    ) -> Page {
         let step = view.timeline.first { $0.id == link.step }
         // In a step of parallel branches the part the link decides, as its mail names it ("Rechtliche
         // Prüfung – Datenschutz"): an escalation's mail has links for several.
@@ -142,7 +155,7 @@ struct DecisionLinkPages: Sendable {
             otherSession: nil, errors: ErrorSummary(fields: [], errors: [:]),
             requestHref: "/antraege/\(view.id.uuidString)", outcome: nil,
             decisions: view.decisions.filter { $0.step == link.step || $0.covers.contains(link.step) }.map {
-                RequestPage.decisionRow($0, text: text)
+                RequestPage.decisionRow($0, text: text, principals: principals)
             }, done: false, version: view.version)
     }
 
@@ -168,10 +181,10 @@ struct DecisionLinkPages: Sendable {
     /// Fills in the form: the text field, and who confirms (session, password, or someone else).
     private func formPage(
         _ link: DecisionLink, view: RequestView, request: Request, context: AppRequestContext,
-        values: [String: String] = [:], errors: [String: String] = [:]
+        principals: [String: String], values: [String: String] = [:], errors: [String: String] = [:]
     ) -> Page {
         let text = pages.text(request)
-        var page = basePage(token: token(context), link: link, view: view, text: text)
+        var page = basePage(token: token(context), link: link, view: view, text: text, principals: principals)
         if page.needsText {
             page.text = FormField(
                 .textarea, name: "text", label: text("link.text.\(link.action.rawValue)"), value: values["text"],
@@ -199,7 +212,8 @@ struct DecisionLinkPages: Sendable {
         case .stop(let page, let status):
             return try render(page, request: request, context: context, status: status)
         case .ready(let link, _, let view):
-            var page = formPage(link, view: view, request: request, context: context)
+            let principals = await principalNames(view, step: link.step, logger: context.logger)
+            var page = formPage(link, view: view, request: request, context: context, principals: principals)
             if changed { page.notice = pages.text(request)("link.changed_meanwhile") }
             return try render(page, request: request, context: context, status: changed ? .conflict : .ok)
         }
@@ -212,11 +226,14 @@ struct DecisionLinkPages: Sendable {
             return try await show(request, context: context)
         }
         let values = RequestPages.values(of: form)
+        let principals = await principalNames(view, step: link.step, logger: context.logger)
         func again(
             _ errors: [String: String], _ status: HTTPResponse.Status, headers: HTTPFields = [:]
         ) throws -> Response {
             var response = try render(
-                formPage(link, view: view, request: request, context: context, values: values, errors: errors),
+                formPage(
+                    link, view: view, request: request, context: context, principals: principals, values: values,
+                    errors: errors),
                 request: request, context: context, status: status)
             for field in headers { response.headers[field.name] = field.value }
             return response
@@ -260,7 +277,9 @@ struct DecisionLinkPages: Sendable {
             let decided = try await service.decide(
                 requestID: link.requestID, decision: decision, branch: link.branch, caller: caller, now: pages.now(),
                 expectedVersion: form["version"].flatMap { Int($0) }, logger: context.logger(for: caller))
-            var page = basePage(token: token(context), link: link, view: decided, text: text)
+            var page = basePage(
+                token: token(context), link: link, view: decided, text: text,
+                principals: await principalNames(decided, step: link.step, logger: context.logger))
             page.done = true
             page.outcome = text("link.done", ["status": StatusWords.sentence(decided.status, text: text)])
             return try render(page, request: request, context: context)

@@ -23,11 +23,22 @@ struct RequestPage {
         var statusLabel: String
         var statusClass: String
         var reason: String?
+        /// Why the step applies or is skipped, from the engine's explanation of its condition.
+        var why: String? = nil
+        /// The reviews of a parallel step, each with why it applies or not; empty for a plain step.
+        var branches: [BranchRow] = []
         var roles: String
         var deadline: String?
         var waitingFor: String?
         var decisions: [DecisionRow]
         var isCurrent: Bool
+    }
+
+    /// A review (branch) of a parallel step: who, and why it applies or is skipped.
+    struct BranchRow {
+        var title: String
+        var role: String
+        var why: String
     }
 
     /// Who must decide the current step now, named from the directory, with their deputies.
@@ -134,7 +145,8 @@ struct RequestPage {
         var shown: Set<String> = []
         if let options = view.decisionOptions {
             decision = Self.decisionForm(
-                options, text: text, values: values, errors: errors, principals: principals)
+                options, text: text, values: values, errors: errors, principals: principals,
+                requestedLicence: view.details.licence)
             shown.formUnion(["decision", "branch", "comment", "reason", "question", "text", "licence", "portal_url"])
         }
         if canRevoke { shown.insert("reason") }
@@ -263,11 +275,34 @@ struct RequestPage {
         _ step: TimelineStep, decisions: [DecisionView], answers: [AnswerView], withdrawal: WithdrawalView?,
         principals: [String: String], text: PageText
     ) -> StepRow {
-        let reason: String? =
-            switch step.status {
-            case .skipped: text.skipReason(step.skipReason)
-            default: nil
-            }
+        // Why it applies or is skipped, in words; a code's text only where the engine has no explanation
+        // (a Personalunion).
+        // A parallel step's branches have ids of their own; a plain step's one branch is the step.
+        let isParallel = step.branches.contains { $0.id != step.id }
+        let noBranchApplies = isParallel && step.skipReason == "condition_not_met" && step.skippedBecause == nil
+        var reason: String? = nil
+        let why: String?
+        if step.status == .skipped, step.skipReason != "personal_union" {
+            why = text.skippedBecause(step.skippedBecause) ?? (noBranchApplies ? text("timeline.why.no_branch") : nil)
+            if why == nil { reason = text.skipReason(step.skipReason) }
+        } else {
+            if step.status == .skipped { reason = text.skipReason(step.skipReason) }
+            why = text.appliesBecause(step.applyReason, step.appliesBecause)
+        }
+        let branches: [BranchRow] =
+            isParallel
+            ? step.branches.map { branch in
+                let why: String =
+                    if branch.applies {
+                        text.appliesBecause(branch.applyReason, branch.appliesBecause) ?? text("timeline.why.always")
+                    } else {
+                        text.skippedBecause(branch.skippedBecause)
+                            ?? text(
+                                branch.skipReason == "step_does_not_apply"
+                                    ? "timeline.why.with_step" : "timeline.skip.condition_not_met")
+                    }
+                return BranchRow(title: text(branch.title), role: text.role(branch.role), why: why)
+            } : []
         var rows = decisions.filter { $0.step == step.id || $0.covers.contains(step.id) }.map { decision in
             (decision.at, decisionRow(decision, text: text, principals: principals))
         }
@@ -288,7 +323,7 @@ struct RequestPage {
         return StepRow(
             title: text(step.title), statusLabel: text("timeline.status.\(step.status.rawValue)"),
             statusClass: "step-" + step.status.rawValue.replacingOccurrences(of: "_", with: "-"), reason: reason,
-            roles: step.roles.map { text.role($0) }.joined(separator: ", "),
+            why: why, branches: branches, roles: step.roles.map { text.role($0) }.joined(separator: ", "),
             deadline: step.deadline.map { text("timeline.deadline", ["date": text.lastDay($0)]) },
             waitingFor: step.waitingFor.isEmpty
                 ? nil
@@ -318,7 +353,7 @@ struct RequestPage {
 
     private static func decisionForm(
         _ options: DecisionOptions, text: PageText, values: [String: String], errors given: [String: String],
-        principals: [String: String]
+        principals: [String: String], requestedLicence: String?
     ) -> DecisionForm {
         // The form's one text field is what the command calls `comment`, `reason` or `question`: an error
         // under those names is the field's, listed once in the summary and linked to it.
@@ -350,7 +385,9 @@ struct RequestPage {
         let licence =
             options.approvalRequires.contains(.licence)
             ? FormField(
-                .select, name: "licence", label: text("form.licence.label"), value: values["licence"],
+                // The licence the requester asked for is chosen until the officer chooses another.
+                .select, name: "licence", label: text("form.licence.label"),
+                value: values["licence"] ?? requestedLicence,
                 error: errors["licence"], required: true,
                 options: [("", text("form.choose"))]
                     + RequestFormPage.licences.map { ($0, text.licence($0)) }) : nil
@@ -382,6 +419,17 @@ extension RequestPage.DecisionRow: MustacheParent {
     }
 }
 
+extension RequestPage.BranchRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "title": title
+        case "role": role
+        case "why": why
+        default: nil
+        }
+    }
+}
+
 extension RequestPage.StepRow: MustacheParent {
     func child(named name: String) -> Any? {
         switch name {
@@ -389,6 +437,9 @@ extension RequestPage.StepRow: MustacheParent {
         case "statusLabel": statusLabel
         case "statusClass": statusClass
         case "reason": reason.mustacheValue
+        case "why": why.mustacheValue
+        case "branches": branches
+        case "hasBranches": !branches.isEmpty
         case "roles": roles
         case "deadline": deadline.mustacheValue
         case "waitingFor": waitingFor.mustacheValue

@@ -51,11 +51,13 @@ struct WebRoutes: Sendable {
         AdminPages(pages: pages, service: service).add(to: group)
         AdminDomainPages(pages: pages, service: service).add(to: group)
         AdminOutboxPages(pages: pages, service: service).add(to: group)
-        AuditPages(pages: pages, service: service, query: AuditQuery(client: service.client)).add(to: group)
-        CaseFilePages(pages: pages, service: service, query: AuditQuery(client: service.client)).add(to: group)
+        AuditPages(pages: pages, service: service, query: AuditQuery(client: service.client), acting: acting).add(
+            to: group)
+        CaseFilePages(pages: pages, service: service, query: AuditQuery(client: service.client), acting: acting)
+            .add(to: group)
         DecisionLinkPages(
             pages: pages, service: service, links: DecisionLinkStore(client: service.client, logger: sessions.logger),
-            directory: directory, authenticator: authenticator
+            directory: directory, authenticator: authenticator, acting: acting
         ).add(to: group)
     }
 }

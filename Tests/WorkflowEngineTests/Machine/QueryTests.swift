@@ -131,16 +131,36 @@ struct QueryTests {
         let definition = try Fixtures.definition(.sharedData)
         var machine = try Fixtures.submitted(definition, Fixtures.shared(.public))
         _ = try machine.approve(by: Fixtures.otto, at: Fixtures.t0)
-        let privacy = try #require(definition.step("privacy_review")?.condition)
-        let security = try #require(definition.step("security_review")?.condition)
+        let noPersonalData = ConditionExplanation(
+            holds: false,
+            atoms: [
+                .init(
+                    attribute: .personalData, comparison: .atLeast, bounds: ["pseudonymised"], actual: "none",
+                    held: false)
+            ])
+        // any_of failed: every part, each failed (the all_of by its failed part, the recipient is internal).
+        let noSecurityConcern = ConditionExplanation(
+            holds: false,
+            atoms: [
+                .init(
+                    attribute: .classification, comparison: .atLeast, bounds: ["confidential"], actual: "public",
+                    held: false),
+                .init(
+                    attribute: .protectionNeed, comparison: .atLeast, bounds: ["high"], actual: "normal", held: false),
+                .init(attribute: .recipient, comparison: .oneOf, bounds: ["external"], actual: "internal", held: false),
+                .init(
+                    attribute: .classification, comparison: .atLeast, bounds: ["internal"], actual: "public",
+                    held: false),
+            ])
         #expect(
             machine.plannedPath() == [
-                PathEntry(node: .step("owner_review"), role: .dataOwner, status: .done),
-                PathEntry(node: .step("steward_review"), role: .dataSteward, status: .current),
+                PathEntry(node: .step("owner_review"), role: .dataOwner, applying: .always, status: .done),
+                PathEntry(node: .step("steward_review"), role: .dataSteward, applying: .always, status: .current),
                 PathEntry(
-                    node: .step("privacy_review"), role: .dsb, notApplying: .conditionNotMet(privacy), status: .skipped),
+                    node: .step("privacy_review"), role: .dsb, notApplying: .conditionNotMet(noPersonalData),
+                    status: .skipped),
                 PathEntry(
-                    node: .step("security_review"), role: .isb, notApplying: .conditionNotMet(security),
+                    node: .step("security_review"), role: .isb, notApplying: .conditionNotMet(noSecurityConcern),
                     status: .skipped),
                 PathEntry(node: .end("granted"), role: nil, status: .ahead),
             ])
@@ -163,21 +183,42 @@ struct QueryTests {
         let definition = try Fixtures.definition(.openData)
         let facts = Fixtures.open(.internal, .none, .veryHigh)
         let draft = try Fixtures.draft(definition, facts)
-        let privacy = try #require(definition.step("legal_review")?.branches.first?.condition)
-        let exclusions = try #require(definition.step("legal_review")?.branches.last?.condition)
+        let noPersonalReference = ConditionExplanation(
+            holds: false,
+            atoms: [
+                .init(
+                    attribute: .personalData, comparison: .atLeast, bounds: ["anonymised"], actual: "none", held: false),
+                .init(
+                    attribute: .checkPersonalReference, comparison: .oneOf, bounds: ["true"], actual: "false",
+                    held: false),
+            ])
+        // any_of held: only the part that held.
+        let highProtection = ConditionExplanation(
+            holds: true,
+            atoms: [
+                .init(
+                    attribute: .protectionNeed, comparison: .atLeast, bounds: ["high"], actual: "very_high", held: true)
+            ])
+        let noExclusion = ConditionExplanation(
+            holds: false,
+            atoms: [Attribute.checkTradeSecrets, .checkThirdPartyRights, .checkConfidentiality].map {
+                .init(attribute: $0, comparison: .oneOf, bounds: ["true"], actual: "false", held: false)
+            })
         #expect(
             draft.plannedPath() == [
-                PathEntry(node: .step("owner_review"), role: .dataOwner, status: .ahead),
-                PathEntry(node: .step("steward_review"), role: .dataSteward, status: .ahead),
-                PathEntry(node: .step("legal_review"), role: nil, status: .ahead),
+                PathEntry(node: .step("owner_review"), role: .dataOwner, applying: .always, status: .ahead),
+                PathEntry(node: .step("steward_review"), role: .dataSteward, applying: .always, status: .ahead),
+                PathEntry(node: .step("legal_review"), role: nil, applying: .always, status: .ahead),
                 PathEntry(
                     node: .branch("privacy_review", step: "legal_review"), role: .dsb,
-                    notApplying: .conditionNotMet(privacy), status: .skipped),
-                PathEntry(node: .branch("security_review", step: "legal_review"), role: .isb, status: .ahead),
+                    notApplying: .conditionNotMet(noPersonalReference), status: .skipped),
+                PathEntry(
+                    node: .branch("security_review", step: "legal_review"), role: .isb,
+                    applying: .conditionHolds(highProtection), status: .ahead),
                 PathEntry(
                     node: .branch("exclusions_review", step: "legal_review"), role: .governance,
-                    notApplying: .conditionNotMet(exclusions), status: .skipped),
-                PathEntry(node: .step("publication"), role: .openDataOfficer, status: .ahead),
+                    notApplying: .conditionNotMet(noExclusion), status: .skipped),
+                PathEntry(node: .step("publication"), role: .openDataOfficer, applying: .always, status: .ahead),
                 PathEntry(node: .end("published"), role: nil, status: .ahead),
             ])
         // DSB never sees this request; the ISB does, Governance only as escalation instance.
@@ -190,10 +231,16 @@ struct QueryTests {
             inReview.plannedPath().map(\.status) == [.done, .done, .current, .done, .current, .skipped, .ahead, .ahead])
 
         let nothingLegal = try Fixtures.draft(definition, Fixtures.open())
+        // No branch applies: the step says so, each branch says why not on its own condition.
+        let legal = try #require(definition.step("legal_review")?.branches)
         #expect(
             nothingLegal.plannedPath().filter { !$0.applies }.map(\.notApplying) == [
-                .noBranchApplies, .stepDoesNotApply, .stepDoesNotApply, .stepDoesNotApply,
+                .noBranchApplies,
+                .conditionNotMet(try #require(legal[0].condition).explain(for: Fixtures.open())),
+                .conditionNotMet(try #require(legal[1].condition).explain(for: Fixtures.open())),
+                .conditionNotMet(try #require(legal[2].condition).explain(for: Fixtures.open())),
             ])
+        #expect(nothingLegal.plannedPath().filter { !$0.applies }.allSatisfy { $0.applying == nil })
     }
 
     @Test("a decision by escalation does not make the escalation role one the request concerns")

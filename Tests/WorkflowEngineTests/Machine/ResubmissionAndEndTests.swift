@@ -137,6 +137,7 @@ struct ResubmissionAndEndTests {
         #expect(open.state.name == "in_review:owner_review")
         let branch = open.plannedPath().first { $0.node == .branch("security_review", step: "legal_review") }
         #expect(branch?.applies == true, "the timeline shows the ISB's branch ahead")
+        #expect(branch?.applying == .askedQuestion, "and says it stays because it asked")
         try Fixtures.drive(&open, to: "in_review:legal_review", at: Fixtures.days(1))
         guard case .inReview(let progress) = open.state else { return }
         #expect(progress.activeBranches == ["security_review"])
@@ -153,6 +154,7 @@ struct ResubmissionAndEndTests {
         _ = try shared.resubmit(by: "anna", at: Fixtures.days(1), facts: Fixtures.shared(.internal, .none))
         try Fixtures.drive(&shared, to: "in_review:privacy_review", at: Fixtures.days(1))
         #expect(shared.pendingRoles == [.dsb])
+        #expect(shared.plannedPath().first { $0.node == .step("privacy_review") }?.applying == .askedQuestion)
 
         // A check that never asked is left out by changed facts, as before.
         var quiet = try Fixtures.submitted(try Fixtures.definition(.openData), Fixtures.open(.public, .none, .high))

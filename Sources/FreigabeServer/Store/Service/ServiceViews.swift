@@ -99,6 +99,42 @@ public struct RequestStatus: Sendable, Hashable, Codable {
     public var grantedUntil: Date?
 }
 
+/// One part of a routing condition as it decided for the request (the engine's
+/// `ConditionExplanation.Atom`): why a step or branch applies or is skipped.
+public struct ConditionAtomView: Sendable, Hashable, Codable {
+    /// The attribute tested, e.g. `personal_data`.
+    public var attribute: String
+    /// `one_of`, `at_least` or `at_most`.
+    public var `operator`: String
+    /// Whether the test stands under a `not` (it holds when the comparison fails).
+    public var negated: Bool
+    /// The bound of `at_least`/`at_most`; the values of `one_of`.
+    public var bounds: [String]
+    /// The request's value of the attribute.
+    public var actual: String
+    /// Whether the test (with its negation) held.
+    public var held: Bool
+
+    init(_ atom: ConditionExplanation.Atom) {
+        attribute = atom.attribute.rawValue
+        self.operator = atom.comparison.rawValue
+        negated = atom.negated
+        bounds = atom.bounds
+        actual = atom.actual
+        held = atom.held
+    }
+}
+
+/// Why a step or branch applies, from the engine's `PathEntry.Applying`.
+public enum ApplyReason: String, Sendable, Hashable, Codable {
+    /// It has no condition.
+    case always
+    /// Its condition holds (`applies_because` says how).
+    case conditionHolds = "condition_holds"
+    /// Its condition no longer holds, but it asked the requester a question in this request.
+    case askedQuestion = "asked_question"
+}
+
 /// One step of the timeline, in workflow order.
 public struct TimelineStep: Sendable, Hashable, Codable {
     public enum Status: String, Sendable, Hashable, Codable {
@@ -125,6 +161,14 @@ public struct TimelineStep: Sendable, Hashable, Codable {
         public var applies: Bool
         /// uids who approved the branch in the current round.
         public var approvedBy: [String]
+        /// Why the branch applies; nil when it does not.
+        public var applyReason: ApplyReason? = nil
+        /// The parts of its condition that made it apply (with `condition_holds`).
+        public var appliesBecause: [ConditionAtomView]? = nil
+        /// `condition_not_met` (its own condition) or `step_does_not_apply` when it does not apply.
+        public var skipReason: String? = nil
+        /// The parts of its condition that failed (with `condition_not_met`).
+        public var skippedBecause: [ConditionAtomView]? = nil
     }
 
     public var id: String
@@ -132,6 +176,14 @@ public struct TimelineStep: Sendable, Hashable, Codable {
     public var status: Status
     /// `condition_not_met` or `personal_union` when skipped.
     public var skipReason: String?
+    /// Why the step applies (also when a Personalunion decision covered it); nil when its condition
+    /// does not hold.
+    public var applyReason: ApplyReason? = nil
+    /// The parts of its condition that made it apply (with `condition_holds`).
+    public var appliesBecause: [ConditionAtomView]? = nil
+    /// The parts of its condition that failed, when it is skipped because its condition does not hold;
+    /// nil for a parallel step none of whose branches applies (its branches say why).
+    public var skippedBecause: [ConditionAtomView]? = nil
     /// Roles that decide this step (one per branch).
     public var roles: [String]
     public var branches: [BranchView]

@@ -58,22 +58,28 @@ struct ViewBuilder {
         return path.compactMap { entry -> TimelineStep? in
             guard case .step(let id) = entry.node, let step = definition.step(id) else { return nil }
             let branches = step.branches.map { branch in
-                let applies =
-                    step.isParallel
-                    ? path.first { $0.node == .branch(branch.id, step: id) }?.applies ?? false : entry.applies
+                let branchEntry = step.isParallel ? path.first { $0.node == .branch(branch.id, step: id) } : entry
+                let applies = branchEntry?.applies ?? false
                 let approvals: [Decision] =
                     progress?.step == id
                     ? progress?.approvals[branch.id] ?? []
                     : machine.decisions.filter {
                         $0.outcome == .approved && ($0.branch == branch.id || $0.covers.contains(branch.id))
                     }
-                return TimelineStep.BranchView(
+                var view = TimelineStep.BranchView(
                     id: branch.id, title: branch.title, role: branch.role.identifier, quorum: branch.quorum,
                     applies: applies, approvedBy: approvals.map(\.person))
+                if let branchEntry {
+                    (view.applyReason, view.appliesBecause) = Self.applyReason(branchEntry.applying)
+                    (view.skipReason, view.skippedBecause) = Self.skipReason(branchEntry.notApplying)
+                }
+                return view
             }
             var view = TimelineStep(
                 id: id, title: step.title, status: .pending, roles: step.roles.map(\.identifier), branches: branches,
                 waitingFor: [])
+            (view.applyReason, view.appliesBecause) = Self.applyReason(entry.applying)
+            view.skippedBecause = Self.skipReason(entry.notApplying).because
             let coveredByUnion = machine.decisions.contains {
                 $0.outcome == .approved && $0.step != id && $0.covers.contains(id)
             }
@@ -95,6 +101,29 @@ struct ViewBuilder {
             case .notReached: view.status = .notReached
             }
             return view
+        }
+    }
+
+    /// The engine's reason an entry applies, as the view's code and the parts of the condition that held.
+    private static func applyReason(_ applying: PathEntry.Applying?) -> (ApplyReason?, [ConditionAtomView]?) {
+        switch applying {
+        case nil: (nil, nil)
+        case .always: (.always, nil)
+        case .conditionHolds(let explanation): (.conditionHolds, explanation.atoms.map(ConditionAtomView.init))
+        case .askedQuestion: (.askedQuestion, nil)
+        }
+    }
+
+    /// The engine's reason an entry is skipped, as the view's code and the parts of the condition that
+    /// failed (none for a parallel step without an applying branch: its branches say why).
+    private static func skipReason(
+        _ notApplying: PathEntry.NotApplying?
+    ) -> (code: String?, because: [ConditionAtomView]?) {
+        switch notApplying {
+        case nil: (nil, nil)
+        case .conditionNotMet(let explanation): ("condition_not_met", explanation.atoms.map(ConditionAtomView.init))
+        case .noBranchApplies: ("condition_not_met", nil)
+        case .stepDoesNotApply: ("step_does_not_apply", nil)
         }
     }
 

@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+import WorkflowEngine
+
+@testable import FreigabeServer
+
+/// A deputy's decision names the principal as the directory does on every page that shows it, not
+/// only on the request page; and the publication form starts from the licence the requester asked for.
+@Suite("Web: principals by name, the requested licence chosen")
+struct WebDeputyNamesTests {
+    @Test("the auditors' log, the Verfahrensakte and the decision link page name the principal, not the uid")
+    func principalNamedEverywhere() async throws {
+        try await WebFixture.with { fixture, client in
+            let store = fixture.store
+            _ = try await fixture.service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.start, validUntil: Clock.days(9)), caller: People.otto,
+                now: Clock.start, logger: store.logger)
+            let request = try await store.shared("baumkataster")
+            let tokens = try await DecisionLinkStore(client: store.app, logger: store.logger).mint(
+                requestID: request.id, step: "owner_review", branch: "owner_review", uid: "otto",
+                actions: [.approve, .reject, .requestChanges], now: Clock.start, lifetime: 14 * 86_400)
+            _ = try await store.decide(request, by: People.paul, at: Clock.start.addingTimeInterval(60))
+            _ = try await AuditSealer(client: store.app, signer: nil, checkpointFile: nil).sealAll(
+                now: fixture.clock.now(), logger: store.logger)
+            let named = "in Vertretung für Otto Oberle"
+            let byUID = "in Vertretung für otto"
+
+            let alex = Browser(client)
+            try await alex.login("alex")
+            let log = try await alex.get("/pruefung?request=\(request.id.uuidString)")
+            #expect(log.status == 200)
+            #expect(log.html.contains(named), "\(log.html)")
+            #expect(!log.html.contains(byUID))
+            let caseFile = try await alex.get("/pruefung/antraege/\(request.id.uuidString)")
+            #expect(caseFile.status == 200)
+            #expect(caseFile.html.contains(named), "\(caseFile.html)")
+            #expect(!caseFile.html.contains(byUID))
+
+            // Otto's link: the step was decided by his deputy meanwhile; the page shows that decision.
+            let link = try await Browser(client).get("/e/\(try #require(tokens[.approve]))")
+            #expect(link.html.contains(named), "\(link.html)")
+            #expect(!link.html.contains(byUID))
+        }
+    }
+
+    @Test("the Open Data officer's publication form has the requested licence selected; another may be chosen")
+    func publicationFormSelectsTheRequestedLicence() async throws {
+        try await WebFixture.with { fixture, client in
+            let store = fixture.store
+            var view = try await store.open("baumkataster")
+            #expect(view.details.licence == "dl-de-zero-2.0")
+            view = try await store.decide(view, by: People.otto, at: Clock.days(1))
+            view = try await store.decide(view, by: People.stefan, at: Clock.days(1))
+            #expect(view.status.step == "publication")
+            let olga = Browser(client)
+            try await olga.login("olga")
+            let page = try await olga.get("/antraege/\(view.id.uuidString)")
+            #expect(page.status == 200)
+            #expect(page.html.contains("<option value=\"dl-de-zero-2.0\" selected>"), "\(page.html)")
+            #expect(page.html.components(separatedBy: " selected>").count == 2, "one option selected")
+            // The officer chooses another and forgets the portal address: the form keeps her choice.
+            let refused = try await olga.post(
+                "/antraege/\(view.id.uuidString)/entscheidung",
+                [
+                    ("version", String(view.version)), ("branch", "publication"), ("decision", "approve"),
+                    ("licence", "cc-by-4.0"), ("portal_url", ""),
+                ], csrf: page.hidden("_csrf"))
+            #expect(refused.status == 422)
+            #expect(refused.html.contains("<option value=\"cc-by-4.0\" selected>"), "\(refused.html)")
+            #expect(!refused.html.contains("<option value=\"dl-de-zero-2.0\" selected>"))
+        }
+    }
+}
