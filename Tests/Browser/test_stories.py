@@ -308,6 +308,41 @@ def test_draft_is_saved_and_submitted_later(browser):
     assert "Liegt seit heute beim Schritt „Prüfung durch den Data Owner“ (Otto Oberle)." in status_text(b)
 
 
+def test_open_data_draft_keeps_part_of_the_check(browser):
+    b = browser
+    login(b, "anna")
+    b.open("/antraege/neu?dataset=baumkataster&kind=open_data", "new-open-data-partial", english=False)
+    b.fill("purpose", "Baumstandorte im Open-Data-Portal")
+    answered = ("personal_reference", "trade_secrets", "security")
+    still_open = ("third_party_rights", "confidentiality")
+    for question in answered:
+        b.choose(f"open_data_check.{question}.applies", "false")
+    # three of the five questions: a draft keeps them
+    b.press("Als Entwurf speichern")
+    rid = request_id(b)
+    assert notice(b) == "Der Entwurf ist gespeichert."
+    b.follow("Entwurf bearbeiten")
+    b.wait_for_path(f"/antraege/{rid}/bearbeiten")
+
+    def selected(question):
+        return [e.get_attribute("value") for e in b.driver.find_elements(By.NAME, f"open_data_check.{question}.applies")
+                if e.is_selected()]
+
+    for question in answered:
+        assert selected(question) == ["false"], question
+    for question in still_open:
+        assert selected(question) == [], question
+    b.press("Speichern und einreichen")
+    error = b.find(By.ID, "f-open-data-check-third-party-rights-applies-error")
+    assert "Bitte beantworten Sie die Fragen der Open-Data-Prüfung." in error.text
+    b.check("draft-check-incomplete", english=False, status_page=True)  # 422, the draft's form again
+    for question in still_open:
+        b.choose(f"open_data_check.{question}.applies", "false")
+    b.press("Speichern und einreichen")
+    b.wait_for_path(rf"/antraege/{rid}(\?.*)?")
+    assert notice(b) == "Der Antrag ist eingereicht."
+
+
 def test_deputy_decides_for_otto_and_the_page_says_so(browser):
     b = browser
     login(b, "otto")

@@ -83,50 +83,30 @@ extension RequestDetails.Patch {
         return patch
     }
 
+    /// A recipient's name may come without its type (a draft keeps it; submission asks for the type);
+    /// a type without a name is refused as a missing name, by the service.
     private static func readRecipient(_ body: JSONObject, errors: inout BodyErrors) -> RecipientInput? {
         guard let recipient = body.object("recipient", errors: &errors) else { return nil }
         recipient.rejectUnknown(["name", "type"], errors: &errors)
         let name = recipient.string("name", errors: &errors)
         let type = recipient.enumeration("type", Recipient.self, errors: &errors)
-        if recipient.fields["type"] == nil || recipient.fields["type"] == .null {
-            errors.missing("recipient.type", UserText("request.recipient_type_missing"))
-        }
-        return type.map { RecipientInput(name: name ?? "", type: $0) }
+        return RecipientInput(name: name ?? "", type: type)
     }
 
-    private static let checkQuestions = [
-        "personal_reference", "trade_secrets", "third_party_rights", "security", "confidentiality",
-    ]
-
-    /// All five answers are required once the check is given at all.
+    /// The answers given, each a yes/no (`applies`) and a note. A draft may leave questions out, or give
+    /// a note before its answer; submission asks for all five answers (the workflow's `submit_requires`).
+    /// A question the check does not have is refused.
     private static func readCheck(_ check: JSONObject, errors: inout BodyErrors) -> OpenDataCheck? {
-        check.rejectUnknown(Set(checkQuestions), errors: &errors)
+        check.rejectUnknown(OpenDataCheck.questions, errors: &errors)
         var answers: [String: CheckAnswer] = [:]
-        for question in checkQuestions {
-            guard let answer = check.object(question, errors: &errors) else {
-                if check.fields[question] == nil || check.fields[question] == .null {
-                    errors.missing(check.name(question), UserText("request.check_answer_missing"))
-                }
-                continue
-            }
+        for question in OpenDataCheck.questions {
+            guard let answer = check.object(question, errors: &errors) else { continue }
             answer.rejectUnknown(["applies", "note"], errors: &errors)
             let applies = answer.bool("applies", errors: &errors)
             let note = answer.string("note", errors: &errors)
-            guard let applies else {
-                if answer.fields["applies"] == nil || answer.fields["applies"] == .null {
-                    errors.missing(answer.name("applies"), UserText("request.check_applies_missing"))
-                }
-                continue
-            }
             answers[question] = CheckAnswer(applies: applies, note: note)
         }
-        guard let personalReference = answers["personal_reference"], let tradeSecrets = answers["trade_secrets"],
-            let thirdPartyRights = answers["third_party_rights"], let security = answers["security"],
-            let confidentiality = answers["confidentiality"]
-        else { return nil }
-        return OpenDataCheck(
-            personalReference: personalReference, tradeSecrets: tradeSecrets, thirdPartyRights: thirdPartyRights,
-            security: security, confidentiality: confidentiality)
+        return OpenDataCheck(named: answers)
     }
 }
 

@@ -65,17 +65,11 @@ struct RequestFormPage {
         let kind = form.kind
         var errors = errors
         if kind == .openData, let message = errors.removeValue(forKey: "open_data_check") {
-            // The workflow's "answer the check" message belongs to the check's first question.
-            errors["open_data_check.personal_reference.applies"] =
-                errors["open_data_check.personal_reference.applies"] ?? message
-        }
-        for id in Self.checkQuestionIDs where kind == .openData {
-            // A question left unanswered is named by its answer; the form asks whether the exclusion
-            // applies, so that is where the error stands (once, in the form's words, not the API's).
-            let base = "open_data_check.\(id)"
-            if errors.removeValue(forKey: base) != nil {
-                errors[base + ".applies"] = errors[base + ".applies"] ?? text(UserText("request.check_applies_missing"))
-            }
+            // The workflow's "answer the check" message belongs to the check's first question left open
+            // (a draft may have answered some).
+            let open =
+                Self.checkQuestionIDs.first { values["open_data_check.\($0).applies"] == nil } ?? "personal_reference"
+            errors["open_data_check.\(open).applies"] = errors["open_data_check.\(open).applies"] ?? message
         }
         if kind == .sharedData, let message = errors.removeValue(forKey: "recipient") {
             // The workflow names the recipient as one field; the form asks for it as name and type.

@@ -213,7 +213,8 @@ struct RequestPage {
             rows.append(
                 Row(
                     label: text("form.recipient.name.label"),
-                    value: recipient.name + " (" + text("form.recipient.type.\(recipient.type.rawValue)") + ")"))
+                    value: recipient.name
+                        + (recipient.type.map { " (" + text("form.recipient.type.\($0.rawValue)") + ")" } ?? "")))
         }
         if let basis = details.legalBasis { rows.append(Row(label: text("form.legal_basis.label"), value: basis)) }
         if let start = details.accessStart {
@@ -229,8 +230,10 @@ struct RequestPage {
         if let statement = details.anonymisationStatement {
             rows.append(Row(label: text("form.anonymisation_statement.label"), value: statement))
         }
-        for (id, answer) in details.openDataCheck?.namedAnswers ?? [] {
-            let verdict = text(answer.applies ? "form.check.yes" : "form.check.no")
+        // A draft's check may leave questions open: those with a note say so, the others are not shown.
+        for (id, answer) in details.openDataCheck?.namedAnswers ?? [] where !answer.isUnanswered {
+            let verdict = text(
+                answer.applies.map { $0 ? "form.check.yes" : "form.check.no" } ?? "form.check.unanswered")
             rows.append(Row(label: text("form.check.\(id)"), value: verdict + (answer.note.map { " – " + $0 } ?? "")))
         }
         return rows

@@ -483,23 +483,17 @@ struct RequestPages: Sendable {
     private static func values(of details: RequestDetails) -> [String: String] {
         var values = ["purpose": details.purpose]
         values["recipient.name"] = details.recipient?.name
-        values["recipient.type"] = details.recipient?.type.rawValue
+        values["recipient.type"] = details.recipient?.type?.rawValue
         values["legal_basis_detail"] = details.legalBasis
         values["access_start"] = details.accessStart.map(PageText.inputDate)
         values["access_end"] = details.accessEnd.map { PageText.inputDate($0.addingTimeInterval(-1)) }
         values["licence"] = details.licence
         values["format"] = details.format
         values["anonymisation_statement"] = details.anonymisationStatement
-        if let check = details.openDataCheck {
-            let answers: [(String, CheckAnswer)] = [
-                ("personal_reference", check.personalReference), ("trade_secrets", check.tradeSecrets),
-                ("third_party_rights", check.thirdPartyRights), ("security", check.security),
-                ("confidentiality", check.confidentiality),
-            ]
-            for (id, answer) in answers {
-                values["open_data_check.\(id).applies"] = answer.applies ? "true" : "false"
-                values["open_data_check.\(id).note"] = answer.note
-            }
+        // A question a draft left open stays unchecked.
+        for (id, answer) in details.openDataCheck?.namedAnswers ?? [] {
+            values["open_data_check.\(id).applies"] = answer.applies.map { $0 ? "true" : "false" }
+            values["open_data_check.\(id).note"] = answer.note
         }
         return values
     }

@@ -331,6 +331,69 @@ struct WebPagesTests {
         }
     }
 
+    @Test("an Open Data draft keeps three answers of the check; the edit form shows them, submitting asks for the rest")
+    func draftWithPartOfTheCheck() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let form = try await anna.get("/antraege/neu?kind=open_data&dataset=bevoelkerungsprognose")
+            let saved = try await anna.post(
+                "/antraege",
+                [
+                    ("kind", "open_data"), ("dataset_id", "bevoelkerungsprognose"), ("purpose", "Portal"),
+                    ("anonymisation_statement", "Nur Summen je Bezirk."),
+                    ("open_data_check.personal_reference.applies", "true"),
+                    ("open_data_check.personal_reference.note", "Aggregiert, kein Rückschluss."),
+                    ("open_data_check.trade_secrets.applies", "false"), ("open_data_check.security.applies", "false"),
+                    ("open_data_check.confidentiality.note", "Noch offen."), ("action", "save"),
+                ], csrf: form.hidden("_csrf"))
+            #expect(saved.status == 303, "\(saved.html.prefix(800))")
+            let path = String(try #require(saved.location).prefix { $0 != "?" })
+            let edit = try await anna.get(path + "/bearbeiten")
+            func checked(_ id: String, _ value: String, in page: Browser.Page) -> Bool {
+                page.html.contains("name=\"open_data_check.\(id).applies\" value=\"\(value)\" checked")
+            }
+            #expect(checked("personal_reference", "true", in: edit))
+            #expect(checked("trade_secrets", "false", in: edit))
+            #expect(checked("security", "false", in: edit))
+            for id in ["third_party_rights", "confidentiality"] {
+                #expect(!checked(id, "true", in: edit) && !checked(id, "false", in: edit), "\(id) stays unanswered")
+            }
+            #expect(edit.html.contains(">Aggregiert, kein Rückschluss.</textarea>"))
+            #expect(edit.html.contains(">Noch offen.</textarea>"), "a note before its answer is kept")
+            let page = try await anna.get(path)
+            #expect(page.html.contains("Noch nicht beantwortet – Noch offen."))
+
+            // "Jetzt einreichen": the draft's form, the workflow's message at the first question left open.
+            let before = try await fixture.allCounts()
+            let early = try await anna.post(
+                path + "/einreichen", [("version", try #require(page.hidden("version")))], csrf: page.hidden("_csrf"))
+            #expect(early.status == 422)
+            #expect(early.html.contains("Bitte beantworten Sie die Fragen der Open-Data-Prüfung."))
+            #expect(early.html.contains("id=\"f-open-data-check-third-party-rights-applies-error\""))
+            #expect(early.html.contains("href=\"#f-open-data-check-third-party-rights-applies\""))
+            #expect(checked("personal_reference", "true", in: early), "the answers stay")
+            #expect(try await fixture.allCounts() == before)
+
+            // Answered in full from the draft's form, it is submitted.
+            let again = try await anna.get(path + "/bearbeiten")
+            let submitted = try await anna.post(
+                path + "/bearbeiten",
+                [
+                    ("version", try #require(again.hidden("version"))), ("purpose", "Portal"),
+                    ("anonymisation_statement", "Nur Summen je Bezirk."),
+                    ("open_data_check.personal_reference.applies", "true"),
+                    ("open_data_check.personal_reference.note", "Aggregiert, kein Rückschluss."),
+                    ("open_data_check.trade_secrets.applies", "false"),
+                    ("open_data_check.third_party_rights.applies", "false"),
+                    ("open_data_check.security.applies", "false"),
+                    ("open_data_check.confidentiality.applies", "false"), ("action", "submit"),
+                ], csrf: again.hidden("_csrf"))
+            #expect(submitted.status == 303, "\(submitted.html.prefix(800))")
+            #expect(submitted.location?.hasSuffix("hinweis=submitted") == true)
+        }
+    }
+
     /// anna saves a Shared Data draft for altlastenkataster with `fields`; the path of its page.
     static func savedDraft(by anna: Browser, _ fields: [(String, String)]) async throws -> String {
         let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=altlastenkataster")
@@ -945,7 +1008,8 @@ struct WebPagesTests {
                 "/antraege", answers + [("open_data_check.security.note", ""), ("action", "submit")],
                 csrf: openData.hidden("_csrf"))
             #expect(unanswered.status == 422)
-            let message = "Bitte geben Sie an, ob dieser Ausschlussgrund zutrifft."
+            // The workflow's own words (`submit_requires`), at the question left open.
+            let message = "Bitte beantworten Sie die Fragen der Open-Data-Prüfung."
             #expect(unanswered.html.components(separatedBy: message).count - 1 == 2, "at the field and in the summary")
             #expect(unanswered.html.contains("href=\"#f-open-data-check-security-applies\""))
             #expect(!unanswered.html.contains("href=\"#form-errors\""))
@@ -1141,7 +1205,9 @@ struct WebPagesTests {
         }
     }
 
-    @Test("a recipient without its type, or with one the form does not offer, is named in the form's words")
+    @Test(
+        "a draft keeps a recipient without its type; submitting it, or a type the form does not offer, is named in the form's words"
+    )
     func recipientTypeInTheFormsWords() async throws {
         try await WebFixture.with { fixture, client in
             let anna = Browser(client)
@@ -1151,17 +1217,43 @@ struct WebPagesTests {
                 ("kind", "shared_data"), ("dataset_id", "baumkataster"), ("purpose", "Zweck"),
                 ("recipient.name", "Umweltamt"),
             ]
+            func expectFormWords(_ page: Browser.Page, sourceLocation: SourceLocation = #_sourceLocation) {
+                #expect(page.status == 422, sourceLocation: sourceLocation)
+                #expect(
+                    page.html.contains("Bitte wählen Sie, ob die empfangende Stelle zur Stadtverwaltung gehört."),
+                    sourceLocation: sourceLocation)
+                #expect(
+                    !page.html.contains("(internal)") && !page.html.contains("(external)"),
+                    sourceLocation: sourceLocation)
+                #expect(!page.html.contains("<script>alert"), sourceLocation: sourceLocation)
+                #expect(page.html.contains("value=\"Umweltamt\""), "the input is kept", sourceLocation: sourceLocation)
+            }
             let before = try await fixture.allCounts()
-            for extra in [[], [("recipient.type", "<script>alert(1)</script>")], [("recipient.type", "")]] {
+            for (extra, action) in [([("recipient.type", "<script>alert(1)</script>")], "save"), ([], "submit")] {
                 let page = try await anna.post(
-                    "/antraege", base + extra + [("action", "save")], csrf: form.hidden("_csrf"))
-                #expect(page.status == 422)
-                #expect(page.html.contains("Bitte wählen Sie, ob die empfangende Stelle zur Stadtverwaltung gehört."))
-                #expect(!page.html.contains("(internal)") && !page.html.contains("(external)"))
-                #expect(!page.html.contains("<script>alert"))
-                #expect(page.html.contains("value=\"Umweltamt\""), "the input is kept")
+                    "/antraege", base + extra + [("action", action)], csrf: form.hidden("_csrf"))
+                expectFormWords(page)
             }
             #expect(try await fixture.allCounts() == before)
+            // Saved as a draft, the name stays without a type; "Jetzt einreichen" asks for the type.
+            for extra in [[], [("recipient.type", "")]] {
+                let saved = try await anna.post(
+                    "/antraege", base + extra + [("action", "save")], csrf: form.hidden("_csrf"))
+                #expect(saved.status == 303, "\(saved.html.prefix(500))")
+                let path = String(try #require(saved.location).prefix { $0 != "?" })
+                let draft = try await anna.get(path)
+                #expect(draft.html.contains("Umweltamt"))
+                let edit = try await anna.get(path + "/bearbeiten")
+                #expect(edit.html.contains("value=\"Umweltamt\""))
+                #expect(
+                    !edit.html.contains("value=\"internal\" checked")
+                        && !edit.html.contains("value=\"external\" checked"))
+                let early = try await anna.post(
+                    path + "/einreichen", [("version", try #require(draft.hidden("version")))],
+                    csrf: draft.hidden("_csrf"))
+                expectFormWords(early)
+                #expect(early.html.contains("id=\"f-recipient-type-error\""), "the error stands at the type")
+            }
         }
     }
 

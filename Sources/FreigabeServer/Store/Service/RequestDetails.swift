@@ -11,7 +11,8 @@ import WorkflowEngine
 public struct RequestDetails: Sendable, Hashable, Codable {
     /// [`purpose`] Required, at most 4000 characters.
     public var purpose: String
-    /// [`recipient`, `recipient.name`] Required for Shared Data, not allowed for Open Data.
+    /// [`recipient`, `recipient.name`, `recipient.type`] Required for Shared Data (with its type, to
+    /// submit; a draft may keep the name alone), not allowed for Open Data.
     public var recipient: RecipientInput?
     /// [`legal_basis`] Required to submit when the dataset holds personal data (pseudonymised or more).
     public var legalBasis: String?
@@ -26,7 +27,7 @@ public struct RequestDetails: Sendable, Hashable, Codable {
     public var format: String?
     /// [`anonymisation_statement`] Required to submit Open Data of data that was ever personal.
     public var anonymisationStatement: String?
-    /// [`open_data_check`] Required to submit Open Data.
+    /// [`open_data_check`] Required to submit Open Data, complete; a draft may hold part of it.
     public var openDataCheck: OpenDataCheck?
 
     public init(
@@ -101,8 +102,11 @@ public struct RequestDetails: Sendable, Hashable, Codable {
         facts.recipient = kind == .sharedData ? recipient?.type : nil
         facts.hasLegalBasis = legalBasis != nil
         facts.hasAnonymisationStatement = anonymisationStatement != nil
-        facts.hasOpenDataCheck = openDataCheck != nil
-        facts.checkExclusions = kind == .openData ? openDataCheck?.applying ?? [] : []
+        // A check with a question unanswered (a draft's) is no check: `submit_requires` asks for it again,
+        // and routing never sees the exclusions of half a check.
+        let check = openDataCheck?.complete
+        facts.hasOpenDataCheck = check != nil
+        facts.checkExclusions = kind == .openData ? check?.applying ?? [] : []
         return facts
     }
 }
@@ -125,7 +129,7 @@ extension RequestDetails {
     /// Binds every column's value and returns their SQL expressions, in `columnNames` order.
     func bindColumns(_ sql: inout StatementBuilder) throws -> [String] {
         [
-            try sql.bind(purpose), try sql.bind(recipient?.name), try sql.bind(recipient?.type.rawValue),
+            try sql.bind(purpose), try sql.bind(recipient?.name), try sql.bind(recipient?.type?.rawValue),
             try sql.bind(legalBasis), try sql.bind(accessStart), try sql.bind(accessEnd), try sql.bind(licence),
             try sql.bind(format), try sql.bind(anonymisationStatement),
             try sql.bind(openDataCheck.map { try StoredJSON.encode($0) }) + "::text::jsonb",
@@ -138,9 +142,13 @@ extension RequestDetails {
         let recipientName: String? = try cells.next()
         let recipientType: String? = try cells.next()
         var recipient: RecipientInput? = nil
-        if let recipientName, let recipientType {
-            guard let type = Recipient(rawValue: recipientType) else {
-                throw ServiceError.internal("a request has the unknown recipient type \(recipientType)")
+        if let recipientName {
+            // A draft may keep the name without the type (migration 19).
+            let type = try recipientType.map { stored in
+                guard let type = Recipient(rawValue: stored) else {
+                    throw ServiceError.internal("a request has the unknown recipient type \(stored)")
+                }
+                return type
             }
             recipient = RecipientInput(name: recipientName, type: type)
         }
@@ -175,7 +183,7 @@ extension RequestDetails {
         switch field {
         case .purpose: return .string(purpose)
         case .recipient:
-            return recipient.map { .object(["name": .string($0.name), "type": .string($0.type.rawValue)]) } ?? .null
+            return recipient.map { .object(["name": .string($0.name), "type": text($0.type?.rawValue)]) } ?? .null
         case .legalBasis: return text(legalBasis)
         case .accessStart: return instant(accessStart)
         case .accessEnd: return instant(accessEnd)
@@ -185,8 +193,11 @@ extension RequestDetails {
         case .openDataCheck:
             guard let check = openDataCheck else { return .null }
             var answers: [String: JSONValue] = [:]
+            // Every question named, as every field is; one not answered (a draft's) has `applies: null`.
             for (name, answer) in check.namedAnswers {
-                answers[name] = .object(["applies": .bool(answer.applies), "note": text(answer.note)])
+                answers[name] = .object([
+                    "applies": answer.applies.map(JSONValue.bool) ?? .null, "note": text(answer.note),
+                ])
             }
             return .object(answers)
         }
@@ -194,7 +205,7 @@ extension RequestDetails {
 
     /// Details as ``logged(kind:)`` wrote them, and the kind; nil for anything else (a field of the wrong
     /// type, an unknown recipient type or kind, a date in another form, a release check without all five
-    /// answers). Fields a later version adds and this one does not know are ignored.
+    /// questions). Fields a later version adds and this one does not know are ignored.
     init?(logged value: JSONValue) {
         guard case .object(let object) = value, case .string(let purpose)? = object["purpose"] else { return nil }
         func text(_ field: Field) -> String?? {
@@ -214,10 +225,14 @@ extension RequestDetails {
         var recipient: RecipientInput?
         switch object[Field.recipient.rawValue] {
         case .object(let fields)?:
-            guard case .string(let name)? = fields["name"], case .string(let type)? = fields["type"],
-                let type = Recipient(rawValue: type)
-            else { return nil }
-            recipient = RecipientInput(name: name, type: type)
+            guard case .string(let name)? = fields["name"] else { return nil }
+            switch fields["type"] {
+            case .string(let type)?:
+                guard let type = Recipient(rawValue: type) else { return nil }
+                recipient = RecipientInput(name: name, type: type)
+            case .null?: recipient = RecipientInput(name: name, type: nil)
+            default: return nil
+            }
         case .null?, nil: recipient = nil
         default: return nil
         }
@@ -225,8 +240,12 @@ extension RequestDetails {
         switch object[Field.openDataCheck.rawValue] {
         case .object(let fields)?:
             func answer(_ name: String) -> CheckAnswer? {
-                guard case .object(let answer)? = fields[name], case .bool(let applies)? = answer["applies"] else {
-                    return nil
+                guard case .object(let answer)? = fields[name] else { return nil }
+                let applies: Bool?
+                switch answer["applies"] {
+                case .bool(let value)?: applies = value
+                case .null?: applies = nil
+                default: return nil
                 }
                 switch answer["note"] {
                 case .string(let note)?: return CheckAnswer(applies: applies, note: note)
@@ -236,8 +255,8 @@ extension RequestDetails {
             }
             var answers: [String: CheckAnswer] = [:]
             for name in fields.keys { answers[name] = answer(name) }
-            guard let complete = OpenDataCheck(named: answers) else { return nil }
-            check = complete
+            guard answers.count == 5, let logged = OpenDataCheck(named: answers) else { return nil }
+            check = logged
         case .null?, nil: check = nil
         default: return nil
         }

@@ -25,28 +25,42 @@ public enum InputLimits {
 public struct RecipientInput: Sendable, Hashable, Codable {
     /// `recipient.name`: who receives the data, e.g. "Stadtwerke Beispielstadt GmbH".
     public var name: String
-    /// `recipient.type`: `internal` (a unit of the administration) or `external`.
-    public var type: Recipient
+    /// `recipient.type`: `internal` (a unit of the administration) or `external`. Required to submit; a
+    /// draft may keep the name without it (nil), and routing then sees no recipient.
+    public var type: Recipient?
 
-    public init(name: String, type: Recipient) {
+    public init(name: String, type: Recipient?) {
         self.name = name
         self.type = type
     }
 }
 
 /// One answer of the Open Data release check: does the exception apply (`true` = "ja")? A "ja" needs
-/// a note explaining why publication is still possible.
+/// a note explaining why publication is still possible (checked at submission).
+///
+/// A draft may hold a question not answered yet (`applies` nil), with or without a note written ahead:
+/// the note is kept, the question counts as unanswered.
 public struct CheckAnswer: Sendable, Hashable, Codable {
-    public var applies: Bool
+    /// nil: not answered yet (only in a draft; submission demands every answer).
+    public var applies: Bool?
     public var note: String?
 
-    public init(applies: Bool, note: String? = nil) {
+    public init(applies: Bool?, note: String? = nil) {
         self.applies = applies
         self.note = note
     }
+
+    /// Neither answered nor noted: the question as an empty form leaves it.
+    public static let unanswered = CheckAnswer(applies: nil)
+
+    var isUnanswered: Bool { applies == nil && note == nil }
 }
 
 /// The answers to the Open Data release check (DOMAIN.md, § 12a EGovG). JSON field `open_data_check`.
+///
+/// A draft may hold part of the check: a question not answered is ``CheckAnswer/unanswered`` here and
+/// absent from the JSON (stored and API alike; a complete check encodes as it always did). Everything
+/// that decides (`submit_requires` and the routing by exclusions) sees only a ``complete`` check.
 public struct OpenDataCheck: Sendable, Hashable, Codable {
     /// Can anyone be re-identified?
     public var personalReference: CheckAnswer
@@ -59,18 +73,29 @@ public struct OpenDataCheck: Sendable, Hashable, Codable {
     /// Confidentiality duties, ongoing proceedings, internal deliberation?
     public var confidentiality: CheckAnswer
 
-    /// The exclusions answered with "applies", for routing.
+    /// Every question answered "ja" or "nein".
+    public var isComplete: Bool { namedAnswers.allSatisfy { $0.answer.applies != nil } }
+
+    /// The check as the engine may see it: itself when every question is answered, else nil (a partial
+    /// check is no check given, and routes on no exclusion).
+    public var complete: OpenDataCheck? { isComplete ? self : nil }
+
+    /// Nothing answered and nothing noted.
+    var isEmpty: Bool { namedAnswers.allSatisfy { $0.answer.isUnanswered } }
+
+    /// The exclusions answered with "applies", for routing (of a ``complete`` check).
     public var applying: Set<CheckExclusion> {
         let answers: [(CheckExclusion, CheckAnswer)] = [
             (.personalReference, personalReference), (.tradeSecrets, tradeSecrets),
             (.thirdPartyRights, thirdPartyRights), (.security, security), (.confidentiality, confidentiality),
         ]
-        return Set(answers.filter { $0.1.applies }.map(\.0))
+        return Set(answers.filter { $0.1.applies == true }.map(\.0))
     }
 
     public init(
-        personalReference: CheckAnswer, tradeSecrets: CheckAnswer, thirdPartyRights: CheckAnswer,
-        security: CheckAnswer, confidentiality: CheckAnswer
+        personalReference: CheckAnswer = .unanswered, tradeSecrets: CheckAnswer = .unanswered,
+        thirdPartyRights: CheckAnswer = .unanswered, security: CheckAnswer = .unanswered,
+        confidentiality: CheckAnswer = .unanswered
     ) {
         self.personalReference = personalReference
         self.tradeSecrets = tradeSecrets
@@ -78,16 +103,21 @@ public struct OpenDataCheck: Sendable, Hashable, Codable {
         self.security = security
         self.confidentiality = confidentiality
     }
-    /// The check from ``namedAnswers``' names; nil unless all five are there (and nothing else).
+
+    /// The check from ``namedAnswers``' names (a name missing is unanswered); nil for any other name.
     init?(named answers: [String: CheckAnswer]) {
-        guard answers.count == 5, let personal = answers["personal_reference"],
-            let secrets = answers["trade_secrets"], let rights = answers["third_party_rights"],
-            let security = answers["security"], let confidentiality = answers["confidentiality"]
-        else { return nil }
+        guard Set(answers.keys).isSubset(of: Self.questions) else { return nil }
         self.init(
-            personalReference: personal, tradeSecrets: secrets, thirdPartyRights: rights, security: security,
-            confidentiality: confidentiality)
+            personalReference: answers["personal_reference"] ?? .unanswered,
+            tradeSecrets: answers["trade_secrets"] ?? .unanswered,
+            thirdPartyRights: answers["third_party_rights"] ?? .unanswered,
+            security: answers["security"] ?? .unanswered, confidentiality: answers["confidentiality"] ?? .unanswered)
     }
+
+    /// The five questions' API names, in the form's order.
+    static let questions: Set<String> = [
+        "personal_reference", "trade_secrets", "third_party_rights", "security", "confidentiality",
+    ]
 
     /// The five answers under their API names (`personal_reference`, ...), in the form's order.
     var namedAnswers: [(name: String, answer: CheckAnswer)] {
@@ -95,6 +125,32 @@ public struct OpenDataCheck: Sendable, Hashable, Codable {
             ("personal_reference", personalReference), ("trade_secrets", tradeSecrets),
             ("third_party_rights", thirdPartyRights), ("security", security), ("confidentiality", confidentiality),
         ]
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case personalReference, tradeSecrets, thirdPartyRights, security, confidentiality
+    }
+
+    /// An unanswered question is left out, so a complete check encodes exactly as before drafts could
+    /// hold part of it (stored rows, snapshots and API answers written by older versions read the same).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        let answers: [(CodingKeys, CheckAnswer)] = [
+            (.personalReference, personalReference), (.tradeSecrets, tradeSecrets),
+            (.thirdPartyRights, thirdPartyRights), (.security, security), (.confidentiality, confidentiality),
+        ]
+        for (key, answer) in answers where !answer.isUnanswered { try container.encode(answer, forKey: key) }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func answer(_ key: CodingKeys) throws -> CheckAnswer {
+            try container.decodeIfPresent(CheckAnswer.self, forKey: key) ?? .unanswered
+        }
+        self.init(
+            personalReference: try answer(.personalReference), tradeSecrets: try answer(.tradeSecrets),
+            thirdPartyRights: try answer(.thirdPartyRights), security: try answer(.security),
+            confidentiality: try answer(.confidentiality))
     }
 }
 

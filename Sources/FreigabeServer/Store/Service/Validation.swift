@@ -121,6 +121,8 @@ extension RequestDetails {
                 errors.add("open_data_check", UserText("request.check_only_open_data"))
             } else {
                 clean.openDataCheck = RequestValidation.cleanCheck(openDataCheck, errors: &errors)
+                // Nothing answered and nothing noted: no check at all.
+                if clean.openDataCheck?.isEmpty == true { clean.openDataCheck = nil }
             }
         }
         return clean
@@ -142,12 +144,13 @@ enum RequestValidation {
         }
     }
 
+    /// The notes trimmed and checked. A draft keeps what is given: a question not answered yet, a note
+    /// written before its answer, a "ja" still without its note (``requireCheckNotes`` asks for that at
+    /// submission).
     static func cleanCheck(_ check: OpenDataCheck, errors: inout FieldErrors) -> OpenDataCheck {
         func answer(_ key: String, _ answer: CheckAnswer) -> CheckAnswer {
             let note = errors.text(
-                "open_data_check.\(key).note", answer.note, required: answer.applies,
-                requiredMessage: UserText("request.check_note_missing"),
-                limit: InputLimits.longText, multiline: true)
+                "open_data_check.\(key).note", answer.note, limit: InputLimits.longText, multiline: true)
             return CheckAnswer(applies: answer.applies, note: note)
         }
         return OpenDataCheck(
@@ -166,7 +169,22 @@ enum RequestValidation {
     ) {
         let facts = details.facts(kind: kind, catalogue: catalogue)
         for missing in definition.missingRequirements(facts: facts, accessEnd: details.accessEnd, at: now) {
-            errors.add(missing.field.rawValue, UserText(given: missing.message))
+            if missing.field == .recipient, let recipient = details.recipient, recipient.type == nil {
+                // The name is there (a draft kept it): what is missing is whether the recipient belongs
+                // to the administration, asked in the words the form uses for it.
+                errors.add("recipient.type", UserText("request.recipient_type_missing"))
+            } else {
+                errors.add(missing.field.rawValue, UserText(given: missing.message))
+            }
+        }
+        requireCheckNotes(details, errors: &errors)
+    }
+
+    /// A "ja" in the release check needs its reason by submission: why publication is still possible.
+    static func requireCheckNotes(_ details: RequestDetails, errors: inout FieldErrors) {
+        for (key, answer) in details.openDataCheck?.namedAnswers ?? []
+        where answer.applies == true && answer.note == nil {
+            errors.add("open_data_check.\(key).note", UserText("request.check_note_missing"))
         }
     }
 
