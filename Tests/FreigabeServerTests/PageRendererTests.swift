@@ -112,7 +112,7 @@ struct PageRendererTests {
         keys.formUnion(RequestPages.notices.map { "notices.\($0)" })
         keys.formUnion(["created", "ended"].map { "notices.deputyship_\($0)" })
         keys.formUnion(RequestFormPage.legalBases.map { "form.legal_basis.options.\($0)" })
-        keys.formUnion(RequestFormPage.checkQuestionIDs.map { "form.check.\($0)" })
+        keys.formUnion(OpenDataCheck.questions.map { "form.check.\($0)" })
         keys.formUnion(
             ["in_review_today", "in_review_one_day", "in_review", "deadline", "deadline_overdue"].map { "status.\($0)" }
         )

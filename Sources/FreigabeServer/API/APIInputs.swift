@@ -97,7 +97,7 @@ extension RequestDetails.Patch {
     /// a note before its answer; submission asks for all five answers (the workflow's `submit_requires`).
     /// A question the check does not have is refused.
     private static func readCheck(_ check: JSONObject, errors: inout BodyErrors) -> OpenDataCheck? {
-        check.rejectUnknown(OpenDataCheck.questions, errors: &errors)
+        check.rejectUnknown(Set(OpenDataCheck.questions), errors: &errors)
         var answers: [String: CheckAnswer] = [:]
         for question in OpenDataCheck.questions {
             guard let answer = check.object(question, errors: &errors) else { continue }

@@ -48,9 +48,6 @@ struct RequestFormPage {
         var note: FormField
     }
 
-    static let checkQuestionIDs = [
-        "personal_reference", "trade_secrets", "third_party_rights", "security", "confidentiality",
-    ]
     static let licences = CatalogRules.licences
     /// GDPR Art. 6 (1) a–f, as offered for the legal basis; free text follows in the detail field.
     static let legalBases = ["art6_1_a", "art6_1_b", "art6_1_c", "art6_1_d", "art6_1_e", "art6_1_f", "other"]
@@ -68,7 +65,7 @@ struct RequestFormPage {
             // The workflow's "answer the check" message belongs to the check's first question left open
             // (a draft may have answered some).
             let open =
-                Self.checkQuestionIDs.first { values["open_data_check.\($0).applies"] == nil } ?? "personal_reference"
+                OpenDataCheck.questions.first { values["open_data_check.\($0).applies"] == nil } ?? "personal_reference"
             errors["open_data_check.\(open).applies"] = errors["open_data_check.\(open).applies"] ?? message
         }
         if kind == .sharedData, let message = errors.removeValue(forKey: "recipient") {
@@ -159,7 +156,7 @@ struct RequestFormPage {
             kind == .openData && (required(.openDataCheck) || values.keys.contains { $0.hasPrefix("open_data_check.") })
         checkQuestions =
             hasCheck
-            ? Self.checkQuestionIDs.map { id in
+            ? OpenDataCheck.questions.map { id in
                 let base = "open_data_check.\(id)"
                 return CheckQuestion(
                     applies: FormField(

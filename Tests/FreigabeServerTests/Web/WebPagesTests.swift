@@ -1001,7 +1001,7 @@ struct WebPagesTests {
             // once in the summary, in the form's words.
             let openData = try await anna.get("/antraege/neu?kind=open_data&dataset=baumkataster")
             var answers = [("kind", "open_data"), ("dataset_id", "baumkataster"), ("purpose", "Portal")]
-            for id in RequestFormPage.checkQuestionIDs where id != "security" {
+            for id in OpenDataCheck.questions where id != "security" {
                 answers.append(("open_data_check.\(id).applies", "false"))
             }
             let unanswered = try await anna.post(

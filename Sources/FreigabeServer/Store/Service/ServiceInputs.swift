@@ -115,7 +115,7 @@ public struct OpenDataCheck: Sendable, Hashable, Codable {
     }
 
     /// The five questions' API names, in the form's order.
-    static let questions: Set<String> = [
+    static let questions = [
         "personal_reference", "trade_secrets", "third_party_rights", "security", "confidentiality",
     ]
 
