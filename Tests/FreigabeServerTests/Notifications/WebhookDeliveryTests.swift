@@ -426,7 +426,10 @@ struct WebhookDeliveryTests {
                         "webhook delivery w\(id) is due again"
                     ])
                 #expect(await OutboxTool.retryWebhook(id: id + 1000, environment: environment).succeeded == false)
-                #expect(try await dispatcher.runRound(now: Date()).retried == 1)
+                // Due now, but not before the last 503's Retry-After (3 s after 3.5 s) has ended: it paused
+                // the subscription.
+                #expect(try await dispatcher.runRound(now: start.addingTimeInterval(6)).claimed == 0)
+                #expect(try await dispatcher.runRound(now: max(Date(), start.addingTimeInterval(7))).retried == 1)
                 let again = try #require(try await WebhookTestSupport.deliveries(fixture).first)
                 #expect(again.attempts == 1 && !again.failed)
             }

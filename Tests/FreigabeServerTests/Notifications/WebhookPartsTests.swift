@@ -347,6 +347,86 @@ struct WebhookPartsTests {
         #expect(HostResolver.slots.inUse == 0)
     }
 
+    @Test(
+        "hostile Retry-After values: a sign, a fraction, words, a past date or nothing ask for no pause; too many digits a day"
+    )
+    func hostileRetryAfterValues() {
+        let now = Date(timeIntervalSince1970: 1_772_438_400)
+        let cases: [(String, Duration?)] = [
+            ("-5", nil), ("-0", nil), ("+30", nil), ("1.5", nil), ("1e9", nil), ("", nil), ("   ", nil),
+            ("soon", nil), ("30s", nil), ("0x10", nil), ("٣٠", nil), ("30", .seconds(30)), (" 30 ", .seconds(30)),
+            ("0", .seconds(0)), ("000030", .seconds(30)),
+            ("99999999999999999999999999", .seconds(86_400)), (String(repeating: "9", count: 5000), .seconds(86_400)),
+            ("Sun, 06 Nov 1994 08:49:37 GMT", .seconds(0)), ("Mon, 02 Mar 2026 08:10:00 GMT", .seconds(600)),
+            ("Mon, 02 Mar 2126 08:10:00 GMT", .seconds(86_400)),
+        ]
+        for (value, expected) in cases {
+            #expect(WebhookSender.retryAfter(value, now: now) == expected, "\(value.prefix(40))")
+        }
+    }
+
+    @Test("a lookup waiting for a slot gets the one freed, in turn; a waiter that gives up or is cancelled holds none")
+    func lookupSlotWaiters() async throws {
+        let slots = LookupSlots(capacity: 1)
+        #expect(slots.take())
+        let clock = ContinuousClock()
+        // Two waiters: the first in line gets the first slot freed, the second the next.
+        let first = Task { await slots.take(before: clock.now + .seconds(30)) }
+        while slots.waiting < 1 { try await Task.sleep(for: .milliseconds(5)) }
+        let second = Task { await slots.take(before: clock.now + .seconds(30)) }
+        while slots.waiting < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(!slots.take(), "a newcomer does not jump the line")
+        let released = clock.now
+        slots.release()
+        #expect(await first.value == true)
+        #expect(clock.now - released < .milliseconds(500))
+        #expect(slots.inUse == 1 && slots.waiting == 1)
+        slots.release()
+        #expect(await second.value == true)
+        #expect(slots.inUse == 1 && slots.waiting == 0)
+        // A cancelled waiter answers at once, leaves the line and holds no slot.
+        let cancelled = Task { await slots.take(before: clock.now + .seconds(30)) }
+        while slots.waiting < 1 { try await Task.sleep(for: .milliseconds(5)) }
+        let began = clock.now
+        cancelled.cancel()
+        #expect(await cancelled.value == false)
+        #expect(clock.now - began < .seconds(1))
+        #expect(slots.waiting == 0 && slots.inUse == 1)
+        // A waiter past its deadline likewise.
+        let late = clock.now
+        #expect(await slots.take(before: clock.now + .milliseconds(200)) == false)
+        #expect(clock.now - late >= .milliseconds(200) && clock.now - late < .seconds(2))
+        #expect(slots.waiting == 0)
+        // A task cancelled before it waits does not wait.
+        let early = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await slots.take(before: clock.now + .seconds(30))
+        }
+        #expect(await early.value == false)
+        slots.release()
+        #expect(slots.inUse == 0, "no slot leaked")
+        #expect(slots.take())
+        slots.release()
+        // Many waiters, few slots: every one gets a slot in the end, none is lost.
+        let busy = LookupSlots(capacity: 2)
+        let taken = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<50 {
+                group.addTask {
+                    let deadline = clock.now + .seconds(index % 5 == 0 ? 0 : 30)
+                    guard await busy.take(before: deadline) else { return false }
+                    try? await Task.sleep(for: .milliseconds(1))
+                    busy.release()
+                    return true
+                }
+            }
+            var taken = 0
+            for await got in group where got { taken += 1 }
+            return taken
+        }
+        #expect(taken >= 40)
+        #expect(busy.inUse == 0 && busy.waiting == 0)
+    }
+
     @Test("an allow-list entry must name a range: at least /8 of IPv4, also inside IPv6 ranges wrapping it")
     func allowListRanges() {
         let narrow = [

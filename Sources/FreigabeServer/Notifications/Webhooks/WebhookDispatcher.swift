@@ -2,9 +2,12 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// One round of webhooks: fan new events out to the subscriptions, claim due deliveries, send them
-/// at the same time (each attempt bounded by the timeout), record what happened. The
-/// ``WebhookDispatcherService`` runs rounds; tests run them with a clock of their choice.
+/// Webhooks in rounds: fan new events out to the subscriptions (``fanOut(now:)``); per subscription,
+/// claim its due deliveries, send them at the same time (each attempt bounded by the timeout) and record
+/// what happened (``deliver(subscription:now:)``). Each subscription's deliveries are claimed and sent on
+/// their own, so a receiver that hangs or has a backlog holds up only its own: the
+/// ``WebhookDispatcherService`` runs one loop per subscription. ``runRound(now:)`` does all of it at
+/// once; tests run rounds with a clock of their choice.
 struct WebhookDispatcher: Sendable {
     let client: PostgresClient
     let settings: WebhookSettings
@@ -35,6 +38,20 @@ struct WebhookDispatcher: Sendable {
         var disabled: [String] = []
         /// HTTP clients the round used: one per receiver (host and checked address), not per attempt.
         var httpClients = 0
+        /// Subscriptions paused by a `Retry-After` in this round.
+        var paused: [String] = []
+
+        /// Adds the deliveries of another subscription's round.
+        mutating func add(_ other: RoundReport) {
+            fannedOut += other.fannedOut
+            claimed += other.claimed
+            delivered += other.delivered
+            retried += other.retried
+            failed += other.failed
+            disabled += other.disabled.filter { !disabled.contains($0) }
+            httpClients += other.httpClients
+            paused += other.paused.filter { !paused.contains($0) }
+        }
     }
 
     /// Registers the subscriptions (at start, and harmless again).
@@ -42,14 +59,47 @@ struct WebhookDispatcher: Sendable {
         try await WebhookStore.register(settings.subscriptions, now: now, client: client, logger: logger)
     }
 
+    /// Fans new events out, then runs every subscription's deliveries side by side and waits for all
+    /// (the service instead runs each subscription in its own loop, see ``WebhookDispatcherService``).
     func runRound(now: Date) async throws -> RoundReport {
         var report = RoundReport()
-        report.fannedOut = try await WebhookStore.fanOut(
+        report.fannedOut = try await fanOut(now: now)
+        let parts = try await withThrowingTaskGroup(of: RoundReport.self) { group in
+            for subscription in settings.subscriptions {
+                group.addTask { try await self.deliver(subscription: subscription.name, now: now) }
+            }
+            var parts: [RoundReport] = []
+            for try await part in group { parts.append(part) }
+            return parts
+        }
+        for part in parts { report.add(part) }
+        return report
+    }
+
+    /// Turns new events into deliveries (``WebhookStore/fanOut(_:now:limit:client:logger:)``); returns how
+    /// many events were handled. A delivery failed as unsendable counts as failed in the metrics.
+    func fanOut(now: Date) async throws -> Int {
+        let result = try await WebhookStore.fanOut(
             settings.subscriptions, now: now, limit: settings.batchSize * 5, client: client, logger: logger)
+        for subscription in result.unsendable {
+            metrics?.webhookDelivery(subscription: subscription, outcome: "failed")
+        }
+        if !result.unsendable.isEmpty {
+            logger.error(
+                "webhook events without a usable event type: failed unsent (freigabe outbox list --failed)",
+                metadata: ["webhook.unsendable": "\(result.unsendable.count)"])
+        }
+        return result.events
+    }
+
+    /// One round of one subscription: claims up to `batchSize` of its due deliveries (none while it is
+    /// paused), sends them at the same time through one HTTP client per receiver, records the outcomes.
+    func deliver(subscription name: String, now: Date) async throws -> RoundReport {
+        var report = RoundReport()
         let token = UUID()
         let claimed = try await WebhookStore.claim(
-            subscriptions: settings.subscriptions.map(\.name), now: now, limit: settings.batchSize,
-            lease: settings.lease, token: token, client: client, logger: logger)
+            subscription: name, now: now, limit: settings.batchSize, lease: settings.lease, token: token,
+            client: client, logger: logger)
         report.claimed = claimed.count
         guard !claimed.isEmpty else { return report }
         let clients = WebhookRoundClients(policy: settings.policy, timeout: settings.timeout)
@@ -73,6 +123,9 @@ struct WebhookDispatcher: Sendable {
             } else {
                 report.retried += 1
                 metrics?.webhookDelivery(subscription: subscription, outcome: "retried")
+            }
+            if outcome.pausesSubscriptionUntil != nil, !report.paused.contains(subscription) {
+                report.paused.append(subscription)
             }
             if outcome.disablesSubscription, !report.disabled.contains(subscription) {
                 report.disabled.append(subscription)
@@ -146,6 +199,15 @@ struct WebhookDispatcher: Sendable {
         case .failed(let status, let error, let retryAfter):
             outcome.status = status
             outcome = retry(outcome, attempts: delivery.attempts, error: error, retryAfter: retryAfter, now: now)
+            // 429 and 503 with Retry-After ask the sender to back off: the whole subscription waits (at
+            // most a day, ``WebhookSender/retryAfter(_:now:)``: a hostile value cannot stop it for longer).
+            if let retryAfter, retryAfter > .zero, let status, [429, 503].contains(status) {
+                let until = now.addingTimeInterval(Self.seconds(retryAfter))
+                outcome.pausesSubscriptionUntil = until
+                rowLogger.warning(
+                    "webhook receiver asked to wait (Retry-After): subscription paused",
+                    metadata: ["http.status": "\(status)", "webhook.paused_until": "\(until)"])
+            }
             if outcome.failedAt != nil {
                 rowLogger.warning(
                     "webhook failed for good (freigabe outbox list --failed)", metadata: ["error": "\(error)"])
@@ -168,10 +230,13 @@ struct WebhookDispatcher: Sendable {
             return outcome
         }
         let pause = max(delay, retryAfter ?? .zero)
-        outcome.retryAt = now.addingTimeInterval(
-            Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18)
+        outcome.retryAt = now.addingTimeInterval(Self.seconds(pause))
         outcome.error = String(error.prefix(2000))
         return outcome
+    }
+
+    private static func seconds(_ duration: Duration) -> TimeInterval {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private struct PayloadError: Error, CustomStringConvertible {

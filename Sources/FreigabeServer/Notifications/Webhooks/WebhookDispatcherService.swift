@@ -10,6 +10,11 @@ import ServiceLifecycle
 /// operation. Without subscriptions it only polls: commands then write no webhook rows
 /// (``WebhookEventSelection``), and a fan-out woken by every command's mail rows would be one idle
 /// statement per command.
+///
+/// One loop fans new events out and wakes one loop per subscription, which claims, sends and records
+/// that subscription's deliveries on its own: a receiver that never answers holds its own loop for the
+/// timeout, not the others (their events go out within moments), and a backlog of one subscription
+/// never fills another's claim.
 struct WebhookDispatcherService: Service {
     let dispatcher: WebhookDispatcher
     let logger: Logger
@@ -22,42 +27,74 @@ struct WebhookDispatcherService: Service {
     }
 
     func run() async throws {
-        let doorbell = Doorbell()
-        // Ends on graceful shutdown after the round in flight (``Rounds``); a delivery cut short by a
+        let names = dispatcher.settings.subscriptions.map(\.name)
+        let fanOutBell = Doorbell()
+        let bells = names.map { _ in Doorbell() }
+        // Ends on graceful shutdown after the rounds in flight (``Rounds``); a delivery cut short by a
         // cancellation stays claimed, and after the lease it is sent again with the same webhook-id.
         await withTaskGroup(of: Void.self) { group in
-            if !self.dispatcher.settings.subscriptions.isEmpty {
+            if !names.isEmpty {
                 group.addTask {
                     await OutboxListener(client: self.dispatcher.client, logger: self.logger).listen(
-                        ringing: doorbell)
+                        ringing: fanOutBell)
                 }
             }
-            await self.dispatch(woken: doorbell)
+            await withTaskGroup(of: Void.self) { loops in
+                loops.addTask { await self.fanOut(woken: fanOutBell, waking: bells) }
+                for (name, bell) in zip(names, bells) {
+                    loops.addTask { await self.deliver(subscription: name, woken: bell) }
+                }
+            }
             group.cancelAll()
         }
     }
 
-    private func dispatch(woken doorbell: Doorbell) async {
+    /// Registers the subscriptions, then fans new events out whenever rung (a commit) or polled, and
+    /// wakes every subscription's loop: new deliveries, or one made due again (`outbox retry`).
+    private func fanOut(woken doorbell: Doorbell, waking bells: [Doorbell]) async {
         let settings = dispatcher.settings
         var registered = false
         while Rounds.goOn {
             var pause = settings.pollInterval
             do {
                 if !registered {
+                    // Before any fan-out: an event fanned out to no registered subscription is lost.
                     try await dispatcher.register(now: now())
                     registered = true
                 }
-                let report = try await dispatcher.runRound(now: now())
-                if report.claimed >= settings.batchSize || report.fannedOut >= settings.batchSize * 5 { continue }
-                if let next = try await WebhookStore.nextDue(
-                    subscriptions: settings.subscriptions.map(\.name), client: dispatcher.client, logger: logger)
-                {
-                    let seconds = max(next.timeIntervalSince(now()), 0.05)
-                    pause = min(pause, .milliseconds(Int64(seconds * 1000)))
-                }
+                let fanned = try await dispatcher.fanOut(now: now())
+                for bell in bells { bell.ring() }
+                if fanned >= settings.batchSize * 5 { continue }
             } catch {
                 if Task.isCancelled { return }
                 logger.error("Sending webhooks failed", metadata: ["error": "\(String(reflecting: error))"])
+                pause = min(pause, .seconds(5))
+            }
+            await doorbell.waitUnlessShuttingDown(atMost: pause)
+        }
+    }
+
+    /// One subscription's deliveries: a round when rung, polled, or when its next delivery is due (not
+    /// before its pause ends).
+    private func deliver(subscription name: String, woken doorbell: Doorbell) async {
+        let settings = dispatcher.settings
+        var subscriptionLogger = logger
+        subscriptionLogger[metadataKey: "webhook.subscription"] = "\(name)"
+        while Rounds.goOn {
+            var pause = settings.pollInterval
+            do {
+                let report = try await dispatcher.deliver(subscription: name, now: now())
+                if report.claimed >= settings.batchSize { continue }
+                if let next = try await WebhookStore.nextDue(
+                    subscriptions: [name], client: dispatcher.client, logger: logger)
+                {
+                    let seconds = max(next.timeIntervalSince(now()), 0.05)
+                    pause = min(pause, .milliseconds(Int64(min(seconds, 86_400) * 1000)))
+                }
+            } catch {
+                if Task.isCancelled { return }
+                subscriptionLogger.error(
+                    "Sending webhooks failed", metadata: ["error": "\(String(reflecting: error))"])
                 pause = min(pause, .seconds(5))
             }
             await doorbell.waitUnlessShuttingDown(atMost: pause)

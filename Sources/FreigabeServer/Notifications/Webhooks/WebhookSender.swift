@@ -122,12 +122,14 @@ struct WebhookSender: Sendable {
         }
     }
 
-    /// `Retry-After`: seconds or an HTTP date (RFC 9110 10.2.3); nil when unreadable. At most a day.
+    /// `Retry-After`: seconds or an HTTP date (RFC 9110 10.2.3); nil when unreadable (a sign, a
+    /// fraction, words). At most a day: more digits than an `Int` holds are a long time, not garbage. A
+    /// date in the past is zero.
     static func retryAfter(_ value: String, now: Date) -> Duration? {
         let text = value.trimmingCharacters(in: .whitespaces)
         var seconds: Double?
-        if let number = Int(text), number >= 0 {
-            seconds = Double(number)
+        if !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+            seconds = Int(text).map(Double.init) ?? 86_400
         } else {
             let formatter = DateFormatter()
             formatter.locale = Locale(identifier: "en_US_POSIX")

@@ -28,6 +28,9 @@ struct DeliveryOutcome: Sendable, Hashable {
     var retryAt: Date?
     /// The receiver answered 410 Gone: the subscription is switched off.
     var disablesSubscription = false
+    /// The receiver answered 429 or 503 with `Retry-After`: nothing more goes to the subscription before
+    /// this time (``WebhookStore/record(_:token:now:client:logger:)`` stores it for every instance).
+    var pausesSubscriptionUntil: Date?
 }
 
 /// A delivery as `freigabe outbox list` shows it.
@@ -66,7 +69,7 @@ enum WebhookStore {
                     SELECT name, decode(url_hash, 'hex'), \(now)
                     FROM unnest(\(names)::text[], \(hashes)::text[]) AS s(name, url_hash)
                     ON CONFLICT (name) DO UPDATE SET url_hash = EXCLUDED.url_hash, disabled_at = NULL,
-                        disabled_reason = NULL, created_at = EXCLUDED.created_at
+                        disabled_reason = NULL, paused_until = NULL, created_at = EXCLUDED.created_at
                     WHERE webhook_subscriptions.url_hash <> EXCLUDED.url_hash
                     RETURNING name, xmax <> 0 AS repointed
                 )
@@ -78,15 +81,30 @@ enum WebhookStore {
         }
     }
 
+    /// What one fan-out did.
+    struct FanOut: Sendable, Hashable {
+        /// Events handled (marked `sent_at`).
+        var events = 0
+        /// One entry per delivery failed at once as unsendable, naming its subscription.
+        var unsendable: [String] = []
+    }
+
+    /// The last error of a delivery whose event has no usable type (``fanOut(_:now:limit:client:logger:)``).
+    static let unsendableError = "Inhalt nicht sendbar: kein gültiger Ereignistyp"
+
     /// Turns up to `limit` new webhook events into one delivery per subscription that wants the event
     /// type, is enabled and existed when the event happened; marks the events handled (`sent_at`). In
     /// one statement, `FOR UPDATE SKIP LOCKED`: instances fanning out at once take different events,
     /// and an event is fanned out once. With no subscriptions the events are only marked.
-    /// Returns how many events were handled.
+    ///
+    /// An event without a well-formed type (missing, not a string, not `word.word`) can be sent by no
+    /// release: its deliveries are failed at once ("Inhalt nicht sendbar", event `?`), visible in
+    /// `freigabe outbox list --failed` and on the outbox page, instead of waiting for ever. A
+    /// well-formed type this release does not know stays due for a newer one (``knownEvents``).
     static func fanOut(
         _ subscriptions: [WebhookSettings.Subscription], now: Date, limit: Int, client: PostgresClient,
         logger: Logger
-    ) async throws -> Int {
+    ) async throws -> FanOut {
         let names = subscriptions.map(\.name)
         let filters = subscriptions.map(\.eventFilter)
         return try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
@@ -96,22 +114,36 @@ enum WebhookStore {
                     SELECT id FROM outbox WHERE kind = 'webhook' AND sent_at IS NULL
                     ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 ), fanned AS (
-                    INSERT INTO webhook_deliveries (outbox_id, subscription, event, created_at, available_at)
-                    SELECT o.id, s.name, coalesce(o.payload->>'event', '?'), \(now), \(now)
+                    INSERT INTO webhook_deliveries
+                        (outbox_id, subscription, event, created_at, available_at, failed_at, last_error)
+                    SELECT o.id, s.name, CASE WHEN t.sendable THEN o.payload->>'event' ELSE '?' END, \(now), \(now),
+                        CASE WHEN t.sendable THEN NULL ELSE \(now) END,
+                        CASE WHEN t.sendable THEN NULL ELSE \(unsendableError) END
                     FROM due JOIN outbox o ON o.id = due.id
+                    CROSS JOIN LATERAL (
+                        SELECT coalesce(jsonb_typeof(o.payload->'event') = 'string'
+                            AND length(o.payload->>'event') <= 100
+                            AND o.payload->>'event' ~ '^[a-z][a-z0-9_]*([.][a-z][a-z0-9_]*)+$', false) AS sendable
+                    ) t
                     CROSS JOIN unnest(\(names)::text[], \(filters)::text[]) AS c(name, filter)
                     JOIN webhook_subscriptions s ON s.name = c.name
                     WHERE s.disabled_at IS NULL AND o.created_at >= s.created_at
                         AND (c.filter = '*' OR o.payload->>'event' = ANY(string_to_array(c.filter, ',')))
                     ON CONFLICT (outbox_id, subscription) DO NOTHING
+                    RETURNING subscription, failed_at IS NOT NULL AS unsendable
+                ), handled AS (
+                    UPDATE outbox SET sent_at = \(now), attempts = outbox.attempts + 1, available_at = \(now)
+                    FROM due WHERE outbox.id = due.id
+                    RETURNING outbox.id
                 )
-                UPDATE outbox SET sent_at = \(now), attempts = outbox.attempts + 1, available_at = \(now)
-                FROM due WHERE outbox.id = due.id
-                RETURNING outbox.id
+                SELECT (SELECT count(*) FROM handled),
+                    coalesce((SELECT array_agg(subscription ORDER BY subscription) FROM fanned WHERE unsendable), '{}')
                 """, logger: logger)
-            var count = 0
-            for try await _ in rows.decode(Int64.self) { count += 1 }
-            return count
+            var result = FanOut()
+            for try await (events, unsendable) in rows.decode((Int64, [String]).self) {
+                result = FanOut(events: Int(events), unsendable: unsendable)
+            }
+            return result
         }
     }
 
@@ -120,14 +152,14 @@ enum WebhookStore {
     /// stays due, neither attempted nor failed as unreadable.
     static let knownEvents: [String] = WebhookEventType.allCases.map(\.rawValue)
 
-    /// Claims up to `limit` due deliveries of the enabled, configured subscriptions under a lease (as
-    /// ``OutboxStore/claim(client:now:limit:lease:token:logger:)`` does for mail). Only deliveries of
-    /// the ``knownEvents``.
+    /// Claims up to `limit` due deliveries of one subscription, when it is enabled and not paused, under
+    /// a lease (as ``OutboxStore/claim(client:now:limit:lease:token:logger:)`` does for mail). Only
+    /// deliveries of the ``knownEvents``. One subscription at a time: a backlog of one never fills
+    /// another's claim, and the dispatcher runs each subscription's deliveries on their own.
     static func claim(
-        subscriptions names: [String], now: Date, limit: Int, lease: Duration, token: UUID, client: PostgresClient,
+        subscription name: String, now: Date, limit: Int, lease: Duration, token: UUID, client: PostgresClient,
         logger: Logger
     ) async throws -> [ClaimedDelivery] {
-        guard !names.isEmpty else { return [] }
         let until = now.addingTimeInterval(TimeInterval(lease.components.seconds))
         return try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
             let rows = try await connection.query(
@@ -136,7 +168,8 @@ enum WebhookStore {
                     SELECT d.id FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.name = d.subscription
                         JOIN outbox e ON e.id = d.outbox_id
                     WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.available_at <= \(now)
-                        AND s.disabled_at IS NULL AND d.subscription = ANY(\(names)::text[])
+                        AND s.disabled_at IS NULL AND d.subscription = \(name)
+                        AND (s.paused_until IS NULL OR s.paused_until <= \(now))
                         AND d.event = ANY(\(knownEvents)::text[])
                         -- Only what happened since the subscription got its address (as the fan-out):
                         -- an event meant for a former receiver never goes to the new one.
@@ -164,7 +197,8 @@ enum WebhookStore {
         }
     }
 
-    /// Records the outcomes and disables the subscriptions that answered 410, in one transaction.
+    /// Records the outcomes, disables the subscriptions that answered 410 and pauses those that asked
+    /// for it (`Retry-After`; a later pause is kept over an earlier one), in one transaction.
     /// Returns how many outcomes were written (a delivery taken over after its lease is left alone).
     static func record(
         _ outcomes: [(outcome: DeliveryOutcome, subscription: String)], token: UUID, now: Date, client: PostgresClient,
@@ -191,18 +225,26 @@ enum WebhookStore {
                         WHERE name = \(subscription) AND disabled_at IS NULL
                         """, logger: logger)
                 }
+                if let until = outcome.pausesSubscriptionUntil {
+                    try await connection.query(
+                        """
+                        UPDATE webhook_subscriptions SET paused_until = greatest(paused_until, \(until))
+                        WHERE name = \(subscription)
+                        """, logger: logger)
+                }
             }
             return written
         }
     }
 
-    /// When the next delivery of an enabled, configured subscription is due (nil: none is pending).
+    /// When the next delivery of an enabled, configured subscription is due (nil: none is pending); a
+    /// paused subscription's not before its pause ends.
     static func nextDue(subscriptions names: [String], client: PostgresClient, logger: Logger) async throws -> Date? {
         guard !names.isEmpty else { return nil }
         return try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
             let rows = try await connection.query(
                 """
-                SELECT min(d.available_at) FROM webhook_deliveries d
+                SELECT min(greatest(d.available_at, s.paused_until)) FROM webhook_deliveries d
                 JOIN webhook_subscriptions s ON s.name = d.subscription
                 WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND s.disabled_at IS NULL
                     AND d.subscription = ANY(\(names)::text[]) AND d.event = ANY(\(knownEvents)::text[])

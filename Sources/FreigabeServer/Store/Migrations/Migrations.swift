@@ -10,7 +10,7 @@ public enum Migrations {
     public static let all: [Migration] = [
         catalogue, requests, auditLog, timerRetries, outboxDelivery, auditSeals, webSessions, webhookDelivery,
         decisionLinks, auditRedaction, expiryNotices, pendingTimersByRequest, auditEscalation, deputyshipsInForce,
-        auditTimeOrder, handovers, abandonedRequestErasure, erasureClock, draftRecipientName,
+        auditTimeOrder, handovers, abandonedRequestErasure, erasureClock, draftRecipientName, webhookPause,
     ]
 
     static let catalogue = Migration(
