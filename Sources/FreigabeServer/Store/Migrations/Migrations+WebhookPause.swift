@@ -5,8 +5,6 @@ extension Migrations {
     /// subscription's deliveries are claimed on their own now: an index per subscription, by due time.
     /// And deliveries fanned out of an event without an event type (`event = '?'`) were due for ever
     /// and claimed by nobody: they are failed as unsendable, as the fan-out now does at once.
-    ///
-    /// Version 20: 19 is taken by a change made at the same time.
     static let webhookPause = Migration(
         version: 20, name: "webhook_pause",
         sql: #"""
