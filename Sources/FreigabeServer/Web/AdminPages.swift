@@ -116,13 +116,13 @@ struct AdminPages: Sendable {
                 Overview.DatasetRow(
                     id: $0.id, title: $0.title, domain: $0.domainTitle,
                     href: "/verwaltung/datensatz?id="
-                        + ($0.id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+                        + WebPages.queryValue($0.id))
             },
             domains: domains.map {
                 Overview.DomainRow(
                     id: $0.id, title: $0.title, stewardGroup: $0.stewardGroup,
                     href: "/verwaltung/domaene?id="
-                        + ($0.id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+                        + WebPages.queryValue($0.id))
             },
             problems: problems, hasProblems: !problems.isEmpty, report: report, fileError: fileError,
             notice: Self.notice(request, text: text))
@@ -257,7 +257,7 @@ struct AdminPages: Sendable {
                 return WebPages.redirect(to: "/verwaltung?hinweis=dataset_saved&umgehaengt=\(saved.reassignedRequests)")
             }
             return WebPages.redirect(
-                to: "/katalog/" + (id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+                to: "/katalog/" + WebPages.queryValue(id))
         } catch let failure as ServiceError where failure.code == .conflict && existing != nil {
             // Changed by someone else since this form was shown: the form again with what is stored now,
             // and why nothing was saved.

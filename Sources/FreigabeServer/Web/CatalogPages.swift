@@ -115,7 +115,7 @@ struct CatalogPages: Sendable {
             let id = context.parameters.get("id") ?? ""
             let dataset = try await service.dataset(id: id, logger: context.logger(for: caller))
             let domains = try await service.domains(logger: context.logger(for: caller))
-            let encoded = dataset.id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            let encoded = WebPages.queryValue(dataset.id)
             let owner = await ownerName(of: dataset, logger: context.logger(for: caller))
             let page = DatasetPage(
                 id: dataset.id, title: dataset.title, description: dataset.description, domain: dataset.domainTitle,

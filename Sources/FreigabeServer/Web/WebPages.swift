@@ -66,8 +66,8 @@ struct WebPages: Sendable {
         Response(status: .seeOther, headers: [.location: safeLocalPath(path) ?? "/"])
     }
 
-    /// `value` as a query parameter's value: only RFC 3986's unreserved ASCII characters stay as they are
-    /// (`.alphanumerics` would let „ä“ through unencoded).
+    /// `value` as a query parameter's value or one path segment: only RFC 3986's unreserved ASCII
+    /// characters stay as they are (`.alphanumerics` would let „ä“ through unencoded).
     static func queryValue(_ value: String) -> String {
         value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
     }
@@ -78,7 +78,7 @@ struct WebPages: Sendable {
     /// The login page that comes back to `path` afterwards (`weiter`, percent-encoded); with `loggedOut`
     /// it also says that the person logged out, with `expired` that the session expired.
     static func login(returningTo path: String, loggedOut: Bool = false, expired: Bool = false) -> String {
-        let back = path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"
+        let back = WebPages.queryValue(path)
         return "/anmelden?" + (loggedOut ? "abgemeldet=1&" : "") + (expired ? "abgelaufen=1&" : "") + "weiter=" + back
     }
 
@@ -165,7 +165,7 @@ struct PageFrame {
             LanguageLink(
                 code: code, label: text("language.\(code)"),
                 href: "/sprache/\(code)?zurueck="
-                    + (back.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"))
+                    + WebPages.queryValue(back))
         }
         let path = request.uri.path
         isStart = path == "/"
