@@ -318,6 +318,17 @@ struct APIBadInputTests {
                 }
                 #expect(response.errors["owner"]?.contains("Benutzerkennung") == true, "\(refused)")
             }
+            // The search text and the domain the same way (schemathesis found a NUL in `q` answered 500).
+            for (name, refused, words) in [
+                ("q", "baum%00", "Steuerzeichen"), ("q", "%008%3F%C2%97Kt%7F", "Steuerzeichen"),
+                ("q", String(repeating: "b", count: 201), "200 Zeichen"), ("domain", "umwelt%00", "Steuerzeichen"),
+                ("domain", "um%0Dwelt", "Steuerzeichen"), ("domain", String(repeating: "d", count: 101), "100 Zeichen"),
+            ] {
+                let response = try await Self.expectRefused(fixture, status: 400, type: "bad-request") {
+                    try await api.send(.get, "/api/v1/datasets?\(name)=\(refused)", as: "anna")
+                }
+                #expect(response.errors[name]?.contains(words) == true, "\(name)=\(refused): \(response.errors)")
+            }
             #expect(try await fixture.store.counts() == before)
         }
     }

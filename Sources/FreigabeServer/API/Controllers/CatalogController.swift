@@ -68,10 +68,9 @@ struct CatalogController: Sendable {
 
     static func datasetQuery(_ parameters: Parameters) throws(APIProblem) -> DatasetQuery {
         var errors: [String: UserText] = [:]
-        let text = parameters.get("q").flatMap { $0.isEmpty ? nil : $0 }
-        if let text, text.count > 200 { errors["q"] = UserText("catalog.search_too_long") }
-        let domain = parameters.get("domain").flatMap { $0.isEmpty ? nil : $0 }
-        if let domain, domain.count > 100 { errors["domain"] = UserText("catalog.domain_too_long") }
+        let text = filterText(parameters, "q", atMost: 200, refusal: "catalog.search_invalid", errors: &errors)
+        let domain = filterText(
+            parameters, "domain", atMost: 100, refusal: "catalog.domain_filter_invalid", errors: &errors)
         var classification: Classification? = nil
         if let value = parameters.get("classification"), !value.isEmpty {
             classification = Classification(rawValue: value)
@@ -81,18 +80,27 @@ struct CatalogController: Sendable {
                     ["allowed": .text(Classification.allCases.map(\.rawValue).joined(separator: ", "))])
             }
         }
-        // A uid: no control characters (a NUL would reach PostgreSQL, which refuses it as an internal
-        // error); an owner nobody has simply finds nothing.
-        let owner = parameters.get("owner").flatMap { $0.isEmpty ? nil : $0 }
-        if let owner,
-            owner.count > 100 || owner.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-        {
-            errors["owner"] = UserText("catalog.owner_filter_invalid")
-        }
+        // A uid; an owner nobody has simply finds nothing.
+        let owner = filterText(
+            parameters, "owner", atMost: 100, refusal: "catalog.owner_filter_invalid", errors: &errors)
         let (limit, offset) = ListQuery.paging(parameters, errors: &errors)
         guard errors.isEmpty else { throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors) }
         return DatasetQuery(
             text: text, domain: domain, classification: classification, owner: owner, limit: limit, offset: offset)
+    }
+
+    /// A text filter of the catalogue (empty: none), refused with `refusal` when longer than `limit`
+    /// characters or when it holds a control character: a NUL would reach PostgreSQL, which refuses it
+    /// as an internal error (a 500 for a typing slip).
+    private static func filterText(
+        _ parameters: Parameters, _ name: String, atMost limit: Int, refusal: String,
+        errors: inout [String: UserText]
+    ) -> String? {
+        guard let value = parameters.get(name), !value.isEmpty else { return nil }
+        if value.count > limit || value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            errors[name] = UserText(refusal)
+        }
+        return value
     }
 
 }
