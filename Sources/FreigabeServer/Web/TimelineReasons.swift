@@ -1,4 +1,5 @@
 import Foundation
+import WorkflowEngine
 
 /// Why a step or branch applies or is skipped, in words: the engine's explanation (the view's
 /// ``ConditionAtomView``s) with the catalogue's names of attributes and their values, the same words
@@ -28,7 +29,7 @@ extension PageText {
 
     /// One part: the attribute, the request's value, and the bound it was measured against.
     func reason(_ atom: ConditionAtomView) -> String {
-        if let exclusion = Self.exclusion(of: atom.attribute) {
+        if let exclusion = Attribute(rawValue: atom.attribute)?.exclusion?.rawValue {
             // A question of the Open Data check: its answer says all.
             return self(
                 "timeline.why.check",
@@ -66,10 +67,4 @@ extension PageText {
     }
 
     func quoted(_ text: String) -> String { self("timeline.why.quoted", ["value": text]) }
-
-    /// The exclusion a `check_…` attribute asks about (`check_security` → `security`).
-    private static func exclusion(of attribute: String) -> String? {
-        guard attribute.hasPrefix("check_") else { return nil }
-        return String(attribute.dropFirst("check_".count))
-    }
 }
