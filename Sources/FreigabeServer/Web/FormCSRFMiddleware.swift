@@ -9,7 +9,8 @@ import Hummingbird
 /// only the two forms it fills in before a login (the login, a mail link's confirm page), with the
 /// double-submit token of ``SessionlessFormToken``; any other form from it is refused, except that a
 /// browser whose session ended (its cookie names no live session) is sent to log in again and back to the
-/// form's page (``EndedSessionForms``), with nothing changed. Safe methods pass untouched: no page changes
+/// form's page (``EndedSessionForms``), with nothing changed; so is one whose confirm page or login form
+/// was shown with the session's token before the session ended. Safe methods pass untouched: no page changes
 /// state on GET or HEAD.
 struct FormCSRFMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
@@ -35,9 +36,8 @@ struct FormCSRFMiddleware: RouterMiddleware {
         }
         // A session that ended (its row expired or was deleted) is no reason for a 403 whose reload posts
         // again: the person logs in again and comes back to the page. The form changes nothing.
-        let sessionEnded =
-            context.sessions.session == nil && request.cookies[sessionCookieName] != nil
-            && EndedSessionForms.concerns(request)
+        let cookieWithoutSession = context.sessions.session == nil && request.cookies[sessionCookieName] != nil
+        let sessionEnded = cookieWithoutSession && EndedSessionForms.concerns(request)
         if sessionEnded, isMultipart { return endedSessions.redirect(request, form: nil) }
         // Files are uploaded on one page, by someone logged in: nobody else makes this process read and
         // split megabytes before the token is checked.
@@ -71,6 +71,9 @@ struct FormCSRFMiddleware: RouterMiddleware {
                 SessionlessFormToken.accepts(request, form: form, https: https)
             }
         guard accepted else {
+            // A mail link's confirm page (or the login) shown while the session lived carries the session's
+            // token, not the sessionless one: its session ended meanwhile, so log in again and come back.
+            if cookieWithoutSession { return endedSessions.redirect(request, form: form) }
             context.logger.notice(
                 "Form refused: CSRF token missing or wrong", metadata: ["http.path": "\(loggedPath(request.uri.path))"])
             throw Self.refusal(.forbidden, "web.csrf")

@@ -31,7 +31,7 @@ struct WebRoutes: Sendable {
                     storage: sessions,
                     configuration: SessionMiddlewareConfiguration(
                         sessionCookieParameters: cookie, keyPrefix: LoginPages.sessionKeyPrefix,
-                        defaultSessionExpiration: settings.idleTimeout))
+                        defaultSessionExpiration: settings.absoluteTimeout))
             )
             // Before anything reads the session's person: a forged form is refused first.
             .add(
