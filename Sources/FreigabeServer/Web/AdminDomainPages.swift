@@ -90,9 +90,19 @@ struct AdminDomainPages: Sendable {
         }
         var document = CatalogDocument()
         document.domainEntries = [.init(line: 1, value: input)]
-        switch try await service.importCatalog(
-            document, file: Self.auditFile, caller: caller, now: pages.now(), logger: logger)
-        {
+        let outcome: Result<CatalogImportReport, CatalogImportError>
+        do {
+            outcome = try await service.importCatalog(
+                document, file: Self.auditFile, caller: caller, now: pages.now(), logger: logger)
+        } catch {
+            guard error.code == .unavailable else { throw error }
+            // The directory (or the database) did not answer: the form again as it was sent, with why.
+            let values = ["id": input.id, "title": input.title, "steward_group": input.stewardGroup]
+            return try self.form(
+                request, context: context, existingID: existing, values: values,
+                errors: ["form": text(error.message)], status: .serviceUnavailable)
+        }
+        switch outcome {
         case .success(let report):
             let handedOver = report.reassignedRequests > 0 ? "&umgehaengt=\(report.reassignedRequests)" : ""
             return WebPages.redirect(to: "/verwaltung?hinweis=domain_saved" + handedOver)

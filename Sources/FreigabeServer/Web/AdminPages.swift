@@ -265,6 +265,11 @@ struct AdminPages: Sendable {
             return try await datasetForm(
                 request, context: context, existingID: existing, values: Self.values(of: stored),
                 errors: ["form": text(failure.message)], status: .conflict)
+        } catch let failure as ServiceError where failure.code == .unavailable {
+            // The directory (or the database) did not answer: the form again as it was sent, with why.
+            return try await datasetForm(
+                request, context: context, existingID: existing, values: RequestPages.values(of: form),
+                errors: ["form": text(failure.message)], status: .serviceUnavailable)
         } catch let failure {
             guard var errors = RequestPages.fieldErrors(failure, text: text) else { throw failure }
             // The service names the id as the path parameter it is in the API.

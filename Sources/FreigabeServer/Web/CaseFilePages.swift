@@ -150,8 +150,10 @@ struct CaseFilePages: Sendable {
             page.status = StatusWords.sentence(view.status, text: text)
         case .inconsistent:
             page.inconsistent = true
+            page.number = loggedNumber(proof)
         case .rowMissing:
             page.rowMissing = true
+            page.number = loggedNumber(proof)
         }
         page.logOnly = page.inconsistent || page.rowMissing
         let uncovered = proof.events.count(where: { $0.status == .sealedAfterCheckpoint })
@@ -213,7 +215,7 @@ extension CaseFilePages {
     static func stated(_ proof: CaseFileCheck.Result, text: PageText) -> ([RequestPage.Row], String)? {
         if let submission = proof.lastSubmission {
             let (event, status) = submission
-            guard status == .proven || status == .sealedAfterCheckpoint, event.redaction == nil,
+            guard status.matchesItsSeal, event.redaction == nil,
                 let payload = try? StoredJSON.decode([String: JSONValue].self, from: event.stored.row.details),
                 let logged = payload["request"], let details = RequestDetails(logged: logged)
             else { return nil }
@@ -234,9 +236,26 @@ extension CaseFilePages {
         }
         return nil
     }
+
+    /// The request's number as its log holds it (every event of a request carries `request_number`), for
+    /// a request whose stored row is gone or contradicts its facts: only from an event that still
+    /// matches its seal, and not from an erased one.
+    static func loggedNumber(_ proof: CaseFileCheck.Result) -> String? {
+        for (event, status) in proof.events where status.matchesItsSeal && event.redaction == nil {
+            if let details = try? StoredJSON.decode([String: JSONValue].self, from: event.stored.row.details),
+                case .string(let number)? = details["request_number"]
+            {
+                return number
+            }
+        }
+        return nil
+    }
 }
 
 extension CaseFileCheck.EventStatus {
+    /// The event as stored encodes to the leaf hash it was sealed with (in the checkpoint's tree or after it).
+    var matchesItsSeal: Bool { self == .proven || self == .sealedAfterCheckpoint }
+
     /// The catalogue key under `web.case_file.event_status`.
     var key: String {
         switch self {

@@ -147,7 +147,10 @@ struct RequestPage {
             decision = Self.decisionForm(
                 options, text: text, values: values, errors: errors, principals: principals,
                 requestedLicence: view.details.licence)
-            shown.formUnion(["decision", "branch", "comment", "reason", "question", "text", "licence", "portal_url"])
+            // Its summary shows the form's own error too (a 409: someone decided first): once, there.
+            shown.formUnion([
+                "decision", "branch", "comment", "reason", "question", "text", "licence", "portal_url", "form",
+            ])
         }
         if canRevoke { shown.insert("reason") }
         // The requester withdraws; a decider's form (which has a comment of its own) is never beside it.
@@ -214,7 +217,8 @@ struct RequestPage {
                 Row(
                     label: text("form.recipient.name.label"),
                     value: recipient.name
-                        + (recipient.type.map { " (" + text("form.recipient.type.\($0.rawValue)") + ")" } ?? "")))
+                        + (recipient.type.map { " (" + text("form.recipient.type.stated.\($0.rawValue)") + ")" } ?? ""))
+            )
         }
         if let basis = details.legalBasis { rows.append(Row(label: text("form.legal_basis.label"), value: basis)) }
         if let start = details.accessStart {

@@ -160,7 +160,7 @@ struct PageFrame {
                 isAuditor: person.roles.contains(.auditor) || person.roles.contains(.admin))
         }
         csrf = context.sessions.session?.csrfToken
-        let back = WebPages.safeLocalPath(request.uri.path) ?? "/"
+        let back = Self.languageSwitchReturn(request)
         self.languages = languages.filter { $0 != text.language }.map { code in
             LanguageLink(
                 code: code, label: text("language.\(code)"),
@@ -174,6 +174,19 @@ struct PageFrame {
         isDeputyships = path.hasPrefix("/vertretungen")
         isAdmin = path.hasPrefix("/verwaltung")
         isAudit = path.hasPrefix("/pruefung")
+    }
+}
+
+extension PageFrame {
+    /// Where the language switch leads back to: this page with its query (the new-request form needs its
+    /// kind and dataset, the inbox its page), or, for a page that answers a form (a POST address, often
+    /// POST-only), the page the form was on (`Referer`, if it is ours), else the start page.
+    static func languageSwitchReturn(_ request: Request) -> String {
+        guard request.method == .get || request.method == .head else {
+            return request.headers[.referer].flatMap(EndedSessionForms.pathAndQuery(ofReferer:)) ?? "/"
+        }
+        return WebPages.safeLocalPath(request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""))
+            ?? WebPages.safeLocalPath(request.uri.path) ?? "/"
     }
 }
 

@@ -154,7 +154,7 @@ struct CaseFilePageTests {
             #expect(page.status == 200)
             #expect(page.html.contains("Was beantragt wurde, laut Protokoll"))
             #expect(page.html.contains("die Angaben der letzten Einreichung"))
-            #expect(page.html.contains("Hochschule (Nein, eine Stelle außerhalb der Stadtverwaltung)"))
+            #expect(page.html.contains("Hochschule (Stelle außerhalb der Stadtverwaltung)"))
 
             // The owner gives the request another recipient, with markup: the row is no longer shown, the
             // log's recipient is, and the forged text appears nowhere, escaped or not.
@@ -164,7 +164,7 @@ struct CaseFilePageTests {
             page = try await alex.get(path)
             #expect(page.status == 200)
             #expect(page.html.contains("widerspricht seinen Angaben oder Entscheidungen im Protokoll"))
-            #expect(page.html.contains("Hochschule (Nein, eine Stelle außerhalb der Stadtverwaltung)"))
+            #expect(page.html.contains("Hochschule (Stelle außerhalb der Stadtverwaltung)"))
             #expect(page.html.contains("Stadtklima"))
             #expect(!page.html.contains("Datenhändler"))
             #expect(!page.html.contains("<script>"))
@@ -200,6 +200,8 @@ struct CaseFilePageTests {
             let page = try await alex.get("/pruefung/antraege/\(created.id.uuidString)")
             #expect(page.status == 200)
             #expect(page.html.contains("Der Antrag selbst fehlt in der Datenbank"), "\(page.html)")
+            // Named by the number its events logged, as the auditor knows it from the files.
+            #expect(page.html.contains("<span class=\"request-number\">\(created.number)</span>"))
             #expect(!page.html.contains("Alle versiegelten Ereignisse dieses Antrags sind unverändert"))
             #expect(page.html.components(separatedBy: Self.proven).count - 1 == events.count, "\(events)")
             #expect(page.html.contains("freigabe.test/audit"), "the covering checkpoint as stored")

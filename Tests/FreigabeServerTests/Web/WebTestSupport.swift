@@ -19,6 +19,7 @@ struct WebFixture: Sendable {
 
     static func with(
         settings: WebSettings = WebSettings(), workflows: WorkflowLibrary = StoreTestSupport.workflows,
+        principals: (any PrincipalResolver)? = nil,
         _ body: @escaping @Sendable (WebFixture, any TestClientProtocol) async throws -> Void
     ) async throws {
         let directory = try LDAPDirectory(
@@ -28,7 +29,7 @@ struct WebFixture: Sendable {
                 let clock = TestClock(Clock.start)
                 let service = RequestService(
                     client: store.app, workflows: workflows, calendar: StoreTestSupport.calendar,
-                    principals: DirectoryPrincipalResolver(directory: directory))
+                    principals: principals ?? DirectoryPrincipalResolver(directory: directory))
                 let logger = APITestSupport.logger
                 let renderer = try await TestSupport.makeRenderer()
                 let authenticator = DirectoryAuthenticator(directory: directory, throttle: LoginThrottle())
