@@ -32,7 +32,7 @@ public enum TimerBenchmark {
         let base = try DatabaseSettings(environment: environment)
         let name = "freigabe_bench_timers"
         try await Database.withClient(base, admin: true, logger: logger) { admin in
-            try await admin.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger)
+            _ = try await admin.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger)
             try await admin.query("CREATE DATABASE \(unescaped: name) TEMPLATE template0", logger: logger)
         }
         var scratch = base
@@ -130,7 +130,7 @@ public enum TimerBenchmark {
             output("  instance \(index + 1): fired \(report.fired), failed \(report.failed)")
         }
         try await Database.withClient(base, admin: true, logger: logger) { admin in
-            try await admin.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger)
+            _ = try await admin.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger)
         }
         return figures
     }
