@@ -7,7 +7,10 @@ Elements are found by field name, stable id or their visible German text, never 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import subprocess
+from pathlib import Path
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -34,6 +37,15 @@ STEWARD_STEP = "Freigabe durch das Data Stewardship der Domäne"
 PRIVACY_STEP = "Datenschutzprüfung (DSB)"
 SECURITY_STEP = "Prüfung der Informationssicherheit (ISB)"
 PUBLICATION_STEP = "Veröffentlichung durch die Open-Data-Koordination"
+
+
+def sql(query: str) -> str:
+    """Runs `query` in the server's database as the admin role (`scripts/browser-tests` exports PGHOST,
+    PGUSER, PGPASSWORD; the database is FREIGABE_DB_NAME); its rows, unaligned."""
+    psql = Path(os.environ.get("FREIGABE_PG_BIN", "/usr/bin")) / "psql"
+    return subprocess.run(
+        [str(psql), "-X", "-A", "-t", "-d", os.environ["FREIGABE_DB_NAME"], "-c", query],
+        check=True, capture_output=True, text=True, timeout=30).stdout
 
 
 def login(b, user: str, *, check_form: bool = True) -> None:

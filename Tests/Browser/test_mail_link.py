@@ -7,14 +7,13 @@ import email
 import email.policy
 import os
 import re
-import subprocess
 import time
 from pathlib import Path
 
 from selenium.webdriver.common.by import By
 
 from conftest import BASE_URL
-from story import PASSWORD, file_shared_data_request, login, logout
+from story import PASSWORD, file_shared_data_request, login, logout, sql
 
 MAIL_DIR = Path(os.environ.get("FREIGABE_MAIL_DIR", ".local/mail"))
 
@@ -44,10 +43,7 @@ def row_counts() -> dict[str, int]:
             format('SELECT count(*) AS c FROM %I.%I', table_schema, table_name), false, true, '')))[1]::text
         FROM information_schema.tables
         WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name"""
-    psql = Path(os.environ.get("FREIGABE_PG_BIN", "/usr/bin")) / "psql"
-    output = subprocess.run(
-        [str(psql), "-X", "-A", "-t", "-d", os.environ["FREIGABE_DB_NAME"], "-c", query],
-        check=True, capture_output=True, text=True, timeout=30).stdout
+    output = sql(query)
     counts = dict(line.split("=", 1) for line in output.split())
     assert "decisions" in counts and "audit_events" in counts, counts
     return {table: int(count) for table, count in counts.items()}
