@@ -153,9 +153,9 @@ public struct AppConfiguration: Sendable, Equatable {
         self = configuration
     }
 
-    /// The pool's connections held for as long as the server runs, each by one `LISTEN freigabe_outbox`:
+    /// The pool's connections held for as long as the server runs, each by `LISTEN freigabe_outbox`:
     /// the mail dispatcher's (SMTP and a directory configured) and the webhook dispatcher's (with
-    /// subscriptions).
+    /// subscriptions; on the same connection also `LISTEN freigabe_webhook_retry`).
     var databaseListeners: Int {
         (mail != nil && directory != nil ? 1 : 0) + (webhooks.subscriptions.isEmpty ? 0 : 1)
     }

@@ -2,10 +2,11 @@ import Logging
 import PostgresNIO
 import Synchronization
 
-/// `LISTEN freigabe_outbox` (the trigger of migration 5 notifies on every commit that wrote outbox
-/// rows) on one of the pool's connections, held while the dispatcher runs and taken again when it
-/// breaks; every notification rings the dispatcher's doorbell. Used by the mail and the webhook
-/// dispatcher.
+/// `LISTEN` on one of the pool's connections, held while a dispatcher runs and taken again when it
+/// breaks: by default `freigabe_outbox` (the trigger of migration 5 notifies on every commit that wrote
+/// outbox rows), and every notification rings the dispatcher's doorbell. Used by the mail and the webhook
+/// dispatcher; the webhook dispatcher listens on the same connection to `freigabe_webhook_retry` too
+/// (``WebhookStore/retryChannel``) and tells the channels apart (``listen(handling:)``).
 ///
 /// A connection dropped without a word (a firewall's idle timeout, a failover) would never end the
 /// wait for notifications: TCP notices a dead peer only when something is sent. So the listener asks
@@ -14,6 +15,8 @@ import Synchronization
 struct OutboxListener: Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// The channels listened to, all on the one connection.
+    var channels: [String] = [OutboxStore.channel]
     var livenessInterval: Duration = .seconds(60)
     var livenessDeadline: Duration = .seconds(10)
 
@@ -25,7 +28,22 @@ struct OutboxListener: Sendable {
         var description: String
     }
 
+    /// What the listener hands on.
+    enum Wake: Sendable, Hashable {
+        /// Listening (again) on every channel: whatever was notified while nobody listened (start,
+        /// reconnect) may be due now.
+        case listening
+        /// A notification on `channel`.
+        case notified(channel: String, payload: String)
+    }
+
+    /// Rings `doorbell` when listening starts and at every notification, on whichever channel.
     func listen(ringing doorbell: Doorbell) async {
+        await listen { _ in doorbell.ring() }
+    }
+
+    /// Listens until cancelled, handing every ``Wake`` to `handle` (which must return at once).
+    func listen(handling handle: @escaping @Sendable (Wake) -> Void) async {
         // While the database is down every attempt fails at once: wait longer each time (up to 30 s,
         // the poll goes on meanwhile) and say so once per outage, not every few seconds.
         var failures = 0
@@ -33,19 +51,28 @@ struct OutboxListener: Sendable {
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
-                    try await connection.listen(on: OutboxStore.channel) { notifications in
+                    try await self.listen(on: self.channels[...], connection: connection, listening: []) { streams in
                         listening.withLock { $0 = true }
-                        // Rows written while nobody listened (start, reconnect) are due now.
-                        doorbell.ring()
+                        handle(.listening)
                         try await withThrowingTaskGroup(of: Void.self) { group in
                             let closing = ClosingFlag()
                             group.addTask { try await self.checkLiveness(of: connection, closing: closing) }
-                            do {
-                                for try await _ in notifications { doorbell.ring() }
-                            } catch  where closing.isSet {
-                                // The check is closing the connection: it goes back to the pool only once
-                                // closed, so that nobody is handed it meanwhile; the check's error says why.
-                                try await group.next()
+                            for (channel, notifications) in streams {
+                                group.addTask {
+                                    do {
+                                        for try await notification in notifications {
+                                            handle(.notified(channel: channel, payload: notification.payload))
+                                        }
+                                    } catch  where closing.isSet {
+                                        // The check is closing the connection; its error says why.
+                                    }
+                                }
+                            }
+                            // Until the check throws or a channel's notifications end. While the check closes
+                            // the connection, its end is awaited: the connection goes back to the pool only
+                            // once closed, so that nobody is handed it meanwhile.
+                            while try await group.next() != nil {
+                                if !closing.isSet { break }
                             }
                             group.cancelAll()
                         }
@@ -64,6 +91,21 @@ struct OutboxListener: Sendable {
                 }
             }
             try? await Task.sleep(for: .seconds(min(1 << min(failures, 5), 30)))
+        }
+    }
+
+    /// `LISTEN` on each of `channels` in turn (every `listen(on:)` ends with its `UNLISTEN`), then `body`
+    /// with the notifications of all of them.
+    private func listen(
+        on channels: ArraySlice<String>, connection: PostgresConnection,
+        listening streams: [(String, PostgresNotificationSequence)],
+        _ body: @Sendable ([(String, PostgresNotificationSequence)]) async throws -> Void
+    ) async throws {
+        guard let channel = channels.first else { return try await body(streams) }
+        try await connection.listen(on: channel) { notifications in
+            try await self.listen(
+                on: channels.dropFirst(), connection: connection, listening: streams + [(channel, notifications)],
+                body)
         }
     }
 

@@ -63,7 +63,7 @@ struct WebhookDispatcher: Sendable {
     /// (the service instead runs each subscription in its own loop, see ``WebhookDispatcherService``).
     func runRound(now: Date) async throws -> RoundReport {
         var report = RoundReport()
-        report.fannedOut = try await fanOut(now: now)
+        report.fannedOut = try await fanOut(now: now).events
         let parts = try await withThrowingTaskGroup(of: RoundReport.self) { group in
             for subscription in settings.subscriptions {
                 group.addTask { try await self.deliver(subscription: subscription.name, now: now) }
@@ -77,8 +77,9 @@ struct WebhookDispatcher: Sendable {
     }
 
     /// Turns new events into deliveries (``WebhookStore/fanOut(_:now:limit:client:logger:)``); returns how
-    /// many events were handled. A delivery failed as unsendable counts as failed in the metrics.
-    func fanOut(now: Date) async throws -> Int {
+    /// many events were handled and which subscriptions received deliveries to send. A delivery failed
+    /// as unsendable counts as failed in the metrics.
+    func fanOut(now: Date) async throws -> WebhookStore.FanOut {
         let result = try await WebhookStore.fanOut(
             settings.subscriptions, now: now, limit: settings.batchSize * 5, client: client, logger: logger)
         for subscription in result.unsendable {
@@ -89,7 +90,7 @@ struct WebhookDispatcher: Sendable {
                 "webhook events without a usable event type: failed unsent (freigabe outbox list --failed)",
                 metadata: ["webhook.unsendable": "\(result.unsendable.count)"])
         }
-        return result.events
+        return result
     }
 
     /// One round of one subscription: claims up to `batchSize` of its due deliveries (none while it is

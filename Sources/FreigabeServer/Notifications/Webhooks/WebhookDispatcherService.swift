@@ -11,37 +11,71 @@ import ServiceLifecycle
 /// (``WebhookEventSelection``), and a fan-out woken by every command's mail rows would be one idle
 /// statement per command.
 ///
-/// One loop fans new events out and wakes one loop per subscription, which claims, sends and records
-/// that subscription's deliveries on its own: a receiver that never answers holds its own loop for the
-/// timeout, not the others (their events go out within moments), and a backlog of one subscription
-/// never fills another's claim.
+/// One loop fans new events out and wakes the loops of the subscriptions that received deliveries (one
+/// loop per subscription), each of which claims, sends and records that subscription's deliveries on its
+/// own: a receiver that never answers holds its own loop for the timeout, not the others (their events
+/// go out within moments), and a backlog of one subscription never fills another's claim. A commit that
+/// wrote only mail rows wakes the fan-out, which finds nothing and wakes no subscription's loop. A
+/// delivery made due again by an operator (`freigabe outbox retry w<id>`, the outbox page) wakes its
+/// subscription's loop through `LISTEN freigabe_webhook_retry` (``WebhookStore/retryChannel``), on the
+/// same connection as `freigabe_outbox`.
 struct WebhookDispatcherService: Service {
     let dispatcher: WebhookDispatcher
     let logger: Logger
     let now: @Sendable () -> Date
+    /// Told of every round before it starts (tests count them).
+    let observe: (@Sendable (Round) -> Void)?
 
-    init(dispatcher: WebhookDispatcher, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
+    /// A round of one of the loops.
+    enum Round: Sendable, Hashable {
+        case fanOut
+        /// A claim of one subscription's due deliveries.
+        case deliver(subscription: String)
+    }
+
+    init(
+        dispatcher: WebhookDispatcher, logger: Logger, now: @escaping @Sendable () -> Date = { Date() },
+        observe: (@Sendable (Round) -> Void)? = nil
+    ) {
         self.dispatcher = dispatcher
         self.logger = logger
         self.now = now
+        self.observe = observe
     }
 
     func run() async throws {
         let names = dispatcher.settings.subscriptions.map(\.name)
         let fanOutBell = Doorbell()
-        let bells = names.map { _ in Doorbell() }
+        let bells = Dictionary(uniqueKeysWithValues: names.map { ($0, Doorbell()) })
         // Ends on graceful shutdown after the rounds in flight (``Rounds``); a delivery cut short by a
         // cancellation stays claimed, and after the lease it is sent again with the same webhook-id.
         await withTaskGroup(of: Void.self) { group in
             if !names.isEmpty {
+                let listener = OutboxListener(
+                    client: dispatcher.client, logger: logger,
+                    channels: [OutboxStore.channel, WebhookStore.retryChannel])
                 group.addTask {
-                    await OutboxListener(client: self.dispatcher.client, logger: self.logger).listen(
-                        ringing: fanOutBell)
+                    await listener.listen { wake in
+                        switch wake {
+                        case .listening:
+                            // New events and retries may have come while nobody listened.
+                            fanOutBell.ring()
+                            for bell in bells.values { bell.ring() }
+                        case .notified(OutboxStore.channel, _):
+                            fanOutBell.ring()
+                        case .notified(_, let subscription) where subscription.isEmpty:
+                            // A retry that names no subscription: every loop.
+                            for bell in bells.values { bell.ring() }
+                        case .notified(_, let subscription):
+                            // A retry: its subscription's loop (none for one not configured here).
+                            bells[subscription]?.ring()
+                        }
+                    }
                 }
             }
             await withTaskGroup(of: Void.self) { loops in
                 loops.addTask { await self.fanOut(woken: fanOutBell, waking: bells) }
-                for (name, bell) in zip(names, bells) {
+                for (name, bell) in bells {
                     loops.addTask { await self.deliver(subscription: name, woken: bell) }
                 }
             }
@@ -50,8 +84,8 @@ struct WebhookDispatcherService: Service {
     }
 
     /// Registers the subscriptions, then fans new events out whenever rung (a commit) or polled, and
-    /// wakes every subscription's loop: new deliveries, or one made due again (`outbox retry`).
-    private func fanOut(woken doorbell: Doorbell, waking bells: [Doorbell]) async {
+    /// wakes the loops of the subscriptions that received deliveries.
+    private func fanOut(woken doorbell: Doorbell, waking bells: [String: Doorbell]) async {
         let settings = dispatcher.settings
         var registered = false
         while Rounds.goOn {
@@ -62,9 +96,10 @@ struct WebhookDispatcherService: Service {
                     try await dispatcher.register(now: now())
                     registered = true
                 }
+                observe?(.fanOut)
                 let fanned = try await dispatcher.fanOut(now: now())
-                for bell in bells { bell.ring() }
-                if fanned >= settings.batchSize * 5 { continue }
+                for name in fanned.receiving { bells[name]?.ring() }
+                if fanned.events >= settings.batchSize * 5 { continue }
             } catch {
                 if Task.isCancelled { return }
                 logger.error("Sending webhooks failed", metadata: ["error": "\(String(reflecting: error))"])
@@ -83,6 +118,7 @@ struct WebhookDispatcherService: Service {
         while Rounds.goOn {
             var pause = settings.pollInterval
             do {
+                observe?(.deliver(subscription: name))
                 let report = try await dispatcher.deliver(subscription: name, now: now())
                 if report.claimed >= settings.batchSize { continue }
                 if let next = try await WebhookStore.nextDue(

@@ -87,6 +87,8 @@ enum WebhookStore {
         var events = 0
         /// One entry per delivery failed at once as unsendable, naming its subscription.
         var unsendable: [String] = []
+        /// The subscriptions that received deliveries to send (their loops have work now).
+        var receiving: Set<String> = []
     }
 
     /// The last error of a delivery whose event has no usable type (``fanOut(_:now:limit:client:logger:)``).
@@ -137,11 +139,12 @@ enum WebhookStore {
                     RETURNING outbox.id
                 )
                 SELECT (SELECT count(*) FROM handled),
-                    coalesce((SELECT array_agg(subscription ORDER BY subscription) FROM fanned WHERE unsendable), '{}')
+                    coalesce((SELECT array_agg(subscription ORDER BY subscription) FROM fanned WHERE unsendable), '{}'),
+                    coalesce((SELECT array_agg(DISTINCT subscription) FROM fanned WHERE NOT unsendable), '{}')
                 """, logger: logger)
             var result = FanOut()
-            for try await (events, unsendable) in rows.decode((Int64, [String]).self) {
-                result = FanOut(events: Int(events), unsendable: unsendable)
+            for try await (events, unsendable, receiving) in rows.decode((Int64, [String], [String]).self) {
+                result = FanOut(events: Int(events), unsendable: unsendable, receiving: Set(receiving))
             }
             return result
         }
@@ -264,8 +267,14 @@ enum WebhookStore {
         }
     }
 
-    /// Makes a failed (or pending) delivery due now with a fresh schedule and wakes the dispatchers.
-    /// False when there is no such delivery, it was delivered, or a dispatcher is delivering it right now
+    /// The channel a retry notifies (``retry(id:now:client:logger:)``), with the subscription's name as
+    /// payload (empty: every subscription): the webhook dispatchers listen to it beside
+    /// ``OutboxStore/channel`` and wake that subscription's loop. A fan-out wakes only the loops it gave
+    /// deliveries, so a delivery made due again would otherwise wait for the poll.
+    static let retryChannel = "freigabe_webhook_retry"
+
+    /// Makes a failed (or pending) delivery due now with a fresh schedule and wakes its subscription's
+    /// loop in every instance (``retryChannel``, at commit). False when there is no such delivery, it was delivered, or a dispatcher is delivering it right now
     /// (its lease runs), or it was meant for the subscription's former address (an event from before the
     /// subscription's URL changed). A subscription disabled by a 410 stays disabled (a new URL enables it).
     static func retry(id: Int64, now: Date, client: PostgresClient, logger: Logger) async throws -> Bool {
@@ -277,10 +286,12 @@ enum WebhookStore {
                 FROM outbox e, webhook_subscriptions s
                 WHERE d.id = \(id) AND d.delivered_at IS NULL AND (d.claim_token IS NULL OR d.available_at <= \(now))
                     AND e.id = d.outbox_id AND s.name = d.subscription AND e.created_at >= s.created_at
-                RETURNING d.id
+                RETURNING d.subscription
                 """, logger: logger)
-            guard try await rows.decode(Int64.self).first(where: { _ in true }) != nil else { return false }
-            try await connection.query("SELECT pg_notify(\(OutboxStore.channel), '')", logger: logger)
+            guard let subscription = try await rows.decode(String.self).first(where: { _ in true }) else {
+                return false
+            }
+            try await connection.query("SELECT pg_notify(\(retryChannel), \(subscription))", logger: logger)
             return true
         }
     }
