@@ -282,15 +282,18 @@ struct RequestPage {
         // (a Personalunion).
         // A parallel step's branches have ids of their own; a plain step's one branch is the step.
         let isParallel = step.branches.contains { $0.id != step.id }
-        let noBranchApplies = isParallel && step.skipReason == "condition_not_met" && step.skippedBecause == nil
         var reason: String? = nil
         let why: String?
-        if step.status == .skipped, step.skipReason != "personal_union" {
-            why = text.skippedBecause(step.skippedBecause) ?? (noBranchApplies ? text("timeline.why.no_branch") : nil)
-            if why == nil { reason = text.skipReason(step.skipReason) }
-        } else {
-            if step.status == .skipped { reason = text.skipReason(step.skipReason) }
+        switch step.status == .skipped ? step.skipReason : nil {
+        case nil:
             why = text.appliesBecause(step.applyReason, step.appliesBecause)
+        case .personalUnion?:
+            // Covered by the decision on the step before: it applies, and was decided there.
+            reason = text.skipReason(.personalUnion)
+            why = text.appliesBecause(step.applyReason, step.appliesBecause)
+        case let code?:
+            why = text.skippedWhy(code, step.skippedBecause)
+            if why == nil { reason = text.skipReason(code) }
         }
         let branches: [BranchRow] =
             isParallel
@@ -299,10 +302,8 @@ struct RequestPage {
                     if branch.applies {
                         text.appliesBecause(branch.applyReason, branch.appliesBecause) ?? text("timeline.why.always")
                     } else {
-                        text.skippedBecause(branch.skippedBecause)
-                            ?? text(
-                                branch.skipReason == "step_does_not_apply"
-                                    ? "timeline.why.with_step" : "timeline.skip.condition_not_met")
+                        text.skippedWhy(branch.skipReason ?? .conditionNotMet, branch.skippedBecause)
+                            ?? text.skipReason(branch.skipReason ?? .conditionNotMet)
                     }
                 return BranchRow(title: text(branch.title), role: text.role(branch.role), why: why)
             } : []

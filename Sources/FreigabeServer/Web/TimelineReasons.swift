@@ -22,6 +22,18 @@ extension PageText {
         return self("timeline.why.skipped", ["reasons": reasons(atoms)])
     }
 
+    /// Why a skipped step or branch is skipped, as a sentence: the failed parts of its condition, or what
+    /// its code says (no review of a parallel step applies; a review goes with its step); nil where the
+    /// code has no sentence (a Personalunion, a condition whose parts are not known).
+    func skippedWhy(_ reason: SkipReason, _ atoms: [ConditionAtomView]?) -> String? {
+        switch reason {
+        case .conditionNotMet: skippedBecause(atoms)
+        case .noBranchApplies: self("timeline.why.no_branch")
+        case .stepDoesNotApply: self("timeline.why.with_step")
+        case .personalUnion: nil
+        }
+    }
+
     /// The parts, each a clause, joined with „und“: each is true of the request.
     func reasons(_ atoms: [ConditionAtomView]) -> String {
         atoms.map(reason).joined(separator: self("timeline.why.and"))

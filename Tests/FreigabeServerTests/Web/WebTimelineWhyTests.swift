@@ -21,9 +21,10 @@ struct WebTimelineWhyTests {
             // The view carries the explanation as data (the JSON API's `skipped_because`).
             let legal = try #require(request.timeline.first { $0.id == "legal_review" })
             #expect(legal.status == .skipped)
-            #expect(legal.skipReason == "condition_not_met", "the code stays as it was")
+            #expect(legal.skipReason == .noBranchApplies, "none of its reviews applies")
+            #expect(legal.skippedBecause == nil, "its branches say why")
             let privacy = try #require(legal.branches.first { $0.id == "privacy_review" })
-            #expect(privacy.skipReason == "condition_not_met")
+            #expect(privacy.skipReason == .conditionNotMet)
             #expect(privacy.skippedBecause?.first?.attribute == "personal_data")
             #expect(privacy.skippedBecause?.first?.actual == "none")
             #expect(privacy.skippedBecause?.first?.bounds == ["anonymised"])
