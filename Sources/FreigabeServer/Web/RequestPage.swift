@@ -213,8 +213,7 @@ struct RequestPage {
             rows.append(
                 Row(
                     label: text("form.recipient.name.label"),
-                    value: recipient.name
-                        + (recipient.type.map { " (" + text("form.recipient.type.\($0.rawValue)") + ")" } ?? "")))
+                    value: Self.recipient(recipient, text: text)))
         }
         if let basis = details.legalBasis { rows.append(Row(label: text("form.legal_basis.label"), value: basis)) }
         if let start = details.accessStart {
@@ -237,6 +236,13 @@ struct RequestPage {
             rows.append(Row(label: text("form.check.\(id)"), value: verdict + (answer.note.map { " – " + $0 } ?? "")))
         }
         return rows
+    }
+
+    /// „Umweltamt (Ja, eine Stelle der Stadtverwaltung)“; a draft may hold the name or the type alone.
+    static func recipient(_ recipient: RecipientInput, text: PageText) -> String {
+        let type = recipient.type.map { text("form.recipient.type.\($0.rawValue)") }
+        guard let name = recipient.name else { return type ?? "" }
+        return name + (type.map { " (" + $0 + ")" } ?? "")
     }
 
     /// The requester's withdrawal, from its recorded event: who, when and why.
