@@ -83,14 +83,14 @@ extension RequestDetails.Patch {
         return patch
     }
 
-    /// A recipient's name may come without its type (a draft keeps it; submission asks for the type);
-    /// a type without a name is refused as a missing name, by the service.
+    /// A recipient's name may come without its type and its type without its name (a draft keeps either;
+    /// submission asks for both). A type the API does not know is refused.
     private static func readRecipient(_ body: JSONObject, errors: inout BodyErrors) -> RecipientInput? {
         guard let recipient = body.object("recipient", errors: &errors) else { return nil }
         recipient.rejectUnknown(["name", "type"], errors: &errors)
         let name = recipient.string("name", errors: &errors)
         let type = recipient.enumeration("type", Recipient.self, errors: &errors)
-        return RecipientInput(name: name ?? "", type: type)
+        return RecipientInput(name: name, type: type)
     }
 
     /// The answers given, each a yes/no (`applies`) and a note. A draft may leave questions out, or give

@@ -256,9 +256,10 @@ struct AuditPages: Sendable {
     }
 
     /// The event's comment as a reader should see it: a skipped step's comment is the engine's code for
-    /// why (``PageText/skipReason(_:)``), every other comment is someone's text.
+    /// why (``PageText/skipReason(_:)``), every other comment is someone's text. A code this version does
+    /// not know is shown as it is rather than as a wrong reason.
     static func comment(of stored: AuditRow, text: PageText) -> String? {
         guard stored.event == .stepSkipped, let code = stored.comment else { return stored.comment }
-        return text.skipReason(code)
+        return SkipReason(rawValue: code).map(text.skipReason) ?? code
     }
 }

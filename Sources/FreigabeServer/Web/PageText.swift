@@ -27,13 +27,11 @@ struct PageText: Sendable {
     /// A role's name (`dsb` → „Datenschutzbeauftragte/r“); a custom role of a workflow keeps its id.
     func role(_ id: String) -> String { catalog["web.roles.\(id)"] ?? id }
 
-    /// Why a step was skipped, from the code the engine logs as the `step_skipped` event's comment and
-    /// the request view carries (`condition_not_met`, `personal_union`): the one mapping for the request
-    /// page, the auditors' log and the Verfahrensakte. A code the catalogue does not know is shown as
-    /// it is rather than as a wrong reason.
-    func skipReason(_ code: String?) -> String {
-        let code = code ?? "condition_not_met"
-        return catalog["web.timeline.skip.\(code)"] ?? code
+    /// Why a step was skipped, in a few words: the request view's code, which is also the code the engine
+    /// logs as the `step_skipped` event's comment (`condition_not_met`, `personal_union`). The one mapping
+    /// for the request page, the auditors' log and the Verfahrensakte.
+    func skipReason(_ reason: SkipReason) -> String {
+        catalog["web.timeline.skip.\(reason.rawValue)"] ?? reason.rawValue
     }
 
     /// A licence's name (``StringCatalog/licenceName(_:)``).

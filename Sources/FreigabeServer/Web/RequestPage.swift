@@ -216,9 +216,7 @@ struct RequestPage {
             rows.append(
                 Row(
                     label: text("form.recipient.name.label"),
-                    value: recipient.name
-                        + (recipient.type.map { " (" + text("form.recipient.type.stated.\($0.rawValue)") + ")" } ?? ""))
-            )
+                    value: Self.recipient(recipient, text: text)))
         }
         if let basis = details.legalBasis { rows.append(Row(label: text("form.legal_basis.label"), value: basis)) }
         if let start = details.accessStart {
@@ -241,6 +239,13 @@ struct RequestPage {
             rows.append(Row(label: text("form.check.\(id)"), value: verdict + (answer.note.map { " – " + $0 } ?? "")))
         }
         return rows
+    }
+
+    /// „Umweltamt (Ja, eine Stelle der Stadtverwaltung)“; a draft may hold the name or the type alone.
+    static func recipient(_ recipient: RecipientInput, text: PageText) -> String {
+        let type = recipient.type.map { text("form.recipient.type.stated.\($0.rawValue)") }
+        guard let name = recipient.name else { return type ?? "" }
+        return name + (type.map { " (" + $0 + ")" } ?? "")
     }
 
     /// The requester's withdrawal, from its recorded event: who, when and why.
@@ -286,15 +291,18 @@ struct RequestPage {
         // (a Personalunion).
         // A parallel step's branches have ids of their own; a plain step's one branch is the step.
         let isParallel = step.branches.contains { $0.id != step.id }
-        let noBranchApplies = isParallel && step.skipReason == "condition_not_met" && step.skippedBecause == nil
         var reason: String? = nil
         let why: String?
-        if step.status == .skipped, step.skipReason != "personal_union" {
-            why = text.skippedBecause(step.skippedBecause) ?? (noBranchApplies ? text("timeline.why.no_branch") : nil)
-            if why == nil { reason = text.skipReason(step.skipReason) }
-        } else {
-            if step.status == .skipped { reason = text.skipReason(step.skipReason) }
+        switch step.status == .skipped ? step.skipReason : nil {
+        case nil:
             why = text.appliesBecause(step.applyReason, step.appliesBecause)
+        case .personalUnion?:
+            // Covered by the decision on the step before: it applies, and was decided there.
+            reason = text.skipReason(.personalUnion)
+            why = text.appliesBecause(step.applyReason, step.appliesBecause)
+        case let code?:
+            why = text.skippedWhy(code, step.skippedBecause)
+            if why == nil { reason = text.skipReason(code) }
         }
         let branches: [BranchRow] =
             isParallel
@@ -303,10 +311,8 @@ struct RequestPage {
                     if branch.applies {
                         text.appliesBecause(branch.applyReason, branch.appliesBecause) ?? text("timeline.why.always")
                     } else {
-                        text.skippedBecause(branch.skippedBecause)
-                            ?? text(
-                                branch.skipReason == "step_does_not_apply"
-                                    ? "timeline.why.with_step" : "timeline.skip.condition_not_met")
+                        text.skippedWhy(branch.skipReason ?? .conditionNotMet, branch.skippedBecause)
+                            ?? text.skipReason(branch.skipReason ?? .conditionNotMet)
                     }
                 return BranchRow(title: text(branch.title), role: text.role(branch.role), why: why)
             } : []

@@ -22,21 +22,75 @@ extension PageText {
         return self("timeline.why.skipped", ["reasons": reasons(atoms)])
     }
 
-    /// The parts, each a clause, joined with „und“: each is true of the request.
+    /// Why a skipped step or branch is skipped, as a sentence: the failed parts of its condition, or what
+    /// its code says (no review of a parallel step applies; a review goes with its step); nil where the
+    /// code has no sentence (a Personalunion, a condition whose parts are not known).
+    func skippedWhy(_ reason: SkipReason, _ atoms: [ConditionAtomView]?) -> String? {
+        switch reason {
+        case .conditionNotMet: skippedBecause(atoms)
+        case .noBranchApplies: self("timeline.why.no_branch")
+        case .stepDoesNotApply: self("timeline.why.with_step")
+        case .personalUnion: nil
+        }
+    }
+
+    /// The parts, each a clause, joined with „und“: each is true of the request (the engine names only
+    /// the parts that decided, all on the side of the outcome, whether the workflow wrote `any_of` or
+    /// `all_of`). The questions of the Open Data check answered alike are one clause, where the first of
+    /// them stands: „in der Open-Data-Prüfung die Fragen „…“ und „…“ mit „Nein“ beantwortet sind“.
     func reasons(_ atoms: [ConditionAtomView]) -> String {
-        atoms.map(reason).joined(separator: self("timeline.why.and"))
+        var clauses: [Clause] = []
+        for atom in atoms {
+            guard let exclusion = Attribute(rawValue: atom.attribute)?.exclusion?.rawValue else {
+                clauses.append(.part(atom))
+                continue
+            }
+            let answer = atom.actual == "true"
+            if let index = clauses.firstIndex(where: { $0.isCheck(answered: answer) }),
+                case .check(_, let questions) = clauses[index]
+            {
+                clauses[index] = .check(answer: answer, questions: questions + [exclusion])
+            } else {
+                clauses.append(.check(answer: answer, questions: [exclusion]))
+            }
+        }
+        return clauses.map { clause in
+            switch clause {
+            case .part(let atom): reason(atom)
+            case .check(let answer, let questions): checkReason(answer: answer, questions: questions)
+            }
+        }
+        .joined(separator: self("timeline.why.and"))
+    }
+
+    /// A clause of ``reasons(_:)``: one part of the condition, or the check's questions with one answer.
+    private enum Clause {
+        case part(ConditionAtomView)
+        case check(answer: Bool, questions: [String])
+
+        func isCheck(answered answer: Bool) -> Bool {
+            if case .check(answer, _) = self { true } else { false }
+        }
+    }
+
+    /// „in der Open-Data-Prüfung die Frage „…“ mit „Nein“ beantwortet ist“; for several questions „die
+    /// Fragen „…“, „…“ und „…“ … beantwortet sind“. `questions`: the exclusions' ids, at least one.
+    func checkReason(answer: Bool, questions: [String]) -> String {
+        let answer = quoted(self(answer ? "form.check.yes" : "form.check.no"))
+        let names = questions.map { quoted(self("form.check.\($0)")) }
+        guard names.count > 1, let last = names.last else {
+            return self(
+                "timeline.why.check", ["question": self("form.check.\(questions.first ?? "")"), "answer": answer])
+        }
+        let list = names.dropLast().joined(separator: self("timeline.why.comma")) + self("timeline.why.and") + last
+        return self("timeline.why.checks", ["questions": list, "answer": answer])
     }
 
     /// One part: the attribute, the request's value, and the bound it was measured against.
     func reason(_ atom: ConditionAtomView) -> String {
         if let exclusion = Attribute(rawValue: atom.attribute)?.exclusion?.rawValue {
             // A question of the Open Data check: its answer says all.
-            return self(
-                "timeline.why.check",
-                [
-                    "question": self("form.check.\(exclusion)"),
-                    "answer": quoted(self(atom.actual == "true" ? "form.check.yes" : "form.check.no")),
-                ])
+            return checkReason(answer: atom.actual == "true", questions: [exclusion])
         }
         var key = (atom.negated ? "not_" : "") + atom.operator
         if !atom.held { key += "_failed" }

@@ -173,6 +173,14 @@ struct APILifecycleTests {
                 ])
             #expect(created.status == 201)
             let id = try #require(created.json?["id"]?.string)
+            // None of the legal step's reviews applies: the step says so by its code, each review by its own
+            // condition (the validator holds both to openapi.yaml's enums).
+            let legal = try #require(created.json?["timeline"]?.array.first { $0["id"]?.string == "legal_review" })
+            #expect(legal["status"]?.string == "skipped")
+            #expect(legal["skip_reason"]?.string == "no_branch_applies")
+            #expect(legal["skipped_because"] == nil)
+            let reviews = legal["branches"]?.array.map { $0["skip_reason"]?.string }
+            #expect(reviews == ["condition_not_met", "condition_not_met", "condition_not_met"])
             _ = try await api.decide(id, as: "otto", ["decision": "approve"])
             let steward = try await api.decide(id, as: "stefan", ["decision": "approve"])
             #expect(steward.json?["status"]?["step"]?.string == "publication")

@@ -98,12 +98,6 @@ struct APIPartialDraftTests {
                 try await api.send(.post, "/api/v1/requests/\(id)/submit", as: "anna", headers: [.acceptLanguage: "en"])
             }
             #expect(english.errors["recipient.type"]?.hasPrefix("Please state whether") == true)
-            // A type without a name is still refused, even in a draft.
-            try await APIBadInputTests.expectRefused(fixture, status: 422, type: "validation") {
-                try await api.send(
-                    .post, "/api/v1/requests/\(id)/edit", as: "anna",
-                    json: jsonText(["recipient": ["type": "internal"]]))
-            }
             let typed = try await api.send(
                 .post, "/api/v1/requests/\(id)/edit", as: "anna",
                 json: jsonText(["recipient": ["name": "Umweltamt", "type": "internal"]]))
@@ -114,6 +108,56 @@ struct APIPartialDraftTests {
             await #expect(throws: (any Error).self) {
                 try await fixture.store.admin.query(
                     "UPDATE requests SET recipient_type = NULL WHERE id = \(UUID(uuidString: id)!)",
+                    logger: fixture.store.logger)
+            }
+        }
+    }
+
+    @Test("a draft keeps the recipient's type without its name; submission names the name, in both languages")
+    func recipientTypeWithoutName() async throws {
+        try await APIFixture.with { fixture, api in
+            let draft: [String: Any] = [
+                "kind": "shared_data", "dataset_id": "baumkataster", "purpose": "Planung",
+                "recipient": ["type": "external"], "access_end": "2026-12-31",
+            ]
+            let created = try await api.create(draft)
+            #expect(created.status == 201, "\(created.body)")
+            #expect(created.json?["recipient"] == .object(["type": .string("external")]))
+            let id = try #require(created.json?["id"]?.string)
+            let read = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
+            #expect(read.json?["recipient"] == .object(["type": .string("external")]))
+            let german = try await APIBadInputTests.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.send(.post, "/api/v1/requests/\(id)/submit", as: "anna")
+            }
+            #expect(german.errors == ["recipient.name": "Bitte nennen Sie die empfangende Stelle."])
+            let english = try await APIBadInputTests.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.send(.post, "/api/v1/requests/\(id)/submit", as: "anna", headers: [.acceptLanguage: "en"])
+            }
+            #expect(english.errors == ["recipient.name": "Please name the receiving body."])
+            // Submitted at once, the same; a blank name is no name.
+            let blank = try await APIBadInputTests.expectRefused(fixture, status: 422, type: "validation") {
+                try await api.create(
+                    draft.merging(["recipient": ["name": "  ", "type": "external"], "submit": true]) { $1 })
+            }
+            #expect(blank.errors == ["recipient.name": "Bitte nennen Sie die empfangende Stelle."])
+            // A type the API does not know is refused, with or without a name.
+            for recipient in [["type": "<script>alert(1)</script>"], ["name": "Umweltamt", "type": "alien"]] {
+                let refused = try await APIBadInputTests.expectRefused(fixture, status: 400, type: "invalid-body") {
+                    try await api.send(
+                        .post, "/api/v1/requests/\(id)/edit", as: "anna", json: jsonText(["recipient": recipient]))
+                }
+                #expect(refused.errors["recipient.type"] != nil, "\(refused.body)")
+            }
+            let named = try await api.send(
+                .post, "/api/v1/requests/\(id)/edit", as: "anna",
+                json: jsonText(["recipient": ["name": "Stadtwerke", "type": "external"]]))
+            #expect(named.status == 200, "\(named.body)")
+            let submitted = try await api.send(.post, "/api/v1/requests/\(id)/submit", as: "anna")
+            #expect(submitted.status == 200, "\(submitted.body)")
+            // The database keeps the rule too: a submitted request has no type without a name.
+            await #expect(throws: (any Error).self) {
+                try await fixture.store.admin.query(
+                    "UPDATE requests SET recipient_name = NULL WHERE id = \(UUID(uuidString: id)!)",
                     logger: fixture.store.logger)
             }
         }

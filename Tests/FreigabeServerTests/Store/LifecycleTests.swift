@@ -79,7 +79,7 @@ struct LifecycleTests {
             #expect(granted.status.grantedUntil == created.accessEnd)
             #expect(granted.decisions.map(\.person) == ["otto", "stefan"])
             #expect(granted.timeline.map(\.status) == [.done, .done, .skipped, .skipped])
-            #expect(granted.timeline[2].skipReason == "condition_not_met")
+            #expect(granted.timeline[2].skipReason == .conditionNotMet)
 
             // Nothing expires early; the timer fires once the access period is over.
             #expect(try await fixture.service.fireDueTimers(now: Clock.days(3), logger: logger) == 0)
@@ -150,7 +150,7 @@ struct LifecycleTests {
             #expect(granted.decisions.count == 1)
             #expect(granted.decisions[0].covers == ["owner_review", "steward_review"])
             #expect(granted.timeline[1].status == .skipped)
-            #expect(granted.timeline[1].skipReason == "personal_union")
+            #expect(granted.timeline[1].skipReason == .personalUnion)
         }
     }
 

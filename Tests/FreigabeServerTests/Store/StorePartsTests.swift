@@ -106,7 +106,7 @@ struct StorePartsTests {
                     "applied migration 14 deputyships_in_force", "applied migration 15 audit_time_order",
                     "applied migration 16 handovers", "applied migration 17 abandoned_request_erasure",
                     "applied migration 18 erasure_clock", "applied migration 19 draft_recipient_name",
-                    "applied migration 20 webhook_pause",
+                    "applied migration 20 webhook_pause", "applied migration 22 draft_recipient_type",
                     "granted privileges to \(database.settings.user)",
                 ])
             lines.withLock { $0 = [] }

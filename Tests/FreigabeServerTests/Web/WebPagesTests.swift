@@ -1257,6 +1257,41 @@ struct WebPagesTests {
         }
     }
 
+    @Test(
+        "a draft keeps the recipient's type without its name; submitting it asks for the name; an unknown type is refused"
+    )
+    func recipientTypeWithoutName() async throws {
+        try await WebFixture.with { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=baumkataster")
+            let base = [
+                ("kind", "shared_data"), ("dataset_id", "baumkataster"), ("purpose", "Zweck"), ("recipient.name", ""),
+            ]
+            let before = try await fixture.allCounts()
+            let hostile = try await anna.post(
+                "/antraege", base + [("recipient.type", "<script>alert(1)</script>"), ("action", "save")],
+                csrf: form.hidden("_csrf"))
+            #expect(hostile.status == 422)
+            #expect(!hostile.html.contains("<script>alert"))
+            #expect(try await fixture.allCounts() == before)
+            let saved = try await anna.post(
+                "/antraege", base + [("recipient.type", "external"), ("action", "save")], csrf: form.hidden("_csrf"))
+            #expect(saved.status == 303, "\(saved.html.prefix(500))")
+            let path = String(try #require(saved.location).prefix { $0 != "?" })
+            let draft = try await anna.get(path)
+            #expect(draft.html.contains("Nein, eine Stelle außerhalb der Stadtverwaltung"), "\(draft.html)")
+            let edit = try await anna.get(path + "/bearbeiten")
+            #expect(edit.html.contains("value=\"external\" checked"), "the type stays chosen")
+            let early = try await anna.post(
+                path + "/einreichen", [("version", try #require(draft.hidden("version")))], csrf: draft.hidden("_csrf"))
+            #expect(early.status == 422)
+            #expect(early.html.contains("Bitte nennen Sie die empfangende Stelle."), "\(early.html)")
+            #expect(early.html.contains("id=\"f-recipient-name-error\""), "the error stands at the name")
+            #expect(early.html.contains("value=\"external\" checked"), "the type stays chosen")
+        }
+    }
+
     @Test("error pages: 404 in German with the path, English by Accept-Language, a login redirect, no-store")
     func errorPages() async throws {
         try await WebFixture.with { fixture, client in

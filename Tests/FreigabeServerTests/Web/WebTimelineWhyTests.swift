@@ -21,9 +21,10 @@ struct WebTimelineWhyTests {
             // The view carries the explanation as data (the JSON API's `skipped_because`).
             let legal = try #require(request.timeline.first { $0.id == "legal_review" })
             #expect(legal.status == .skipped)
-            #expect(legal.skipReason == "condition_not_met", "the code stays as it was")
+            #expect(legal.skipReason == .noBranchApplies, "none of its reviews applies")
+            #expect(legal.skippedBecause == nil, "its branches say why")
             let privacy = try #require(legal.branches.first { $0.id == "privacy_review" })
-            #expect(privacy.skipReason == "condition_not_met")
+            #expect(privacy.skipReason == .conditionNotMet)
             #expect(privacy.skippedBecause?.first?.attribute == "personal_data")
             #expect(privacy.skippedBecause?.first?.actual == "none")
             #expect(privacy.skippedBecause?.first?.bounds == ["anonymised"])
@@ -59,9 +60,14 @@ struct WebTimelineWhyTests {
                 "Prüfung der Informationssicherheit (ISB)</span>: Nötig, weil die Einstufung „vertraulich“ ist"
                 + " (ab „vertraulich“) und der Schutzbedarf „hoch“ ist (ab „hoch“)."
             #expect(german.contains(because), "\(german)")
-            // The check no exclusion brought in is skipped with all its questions, each answered „Nein“.
-            #expect(german.contains("Prüfung der Ausschlussgründe durch die Daten-Governance</span>: Entfällt, weil"))
-            #expect(german.contains("„Enthalten die Daten Betriebs- oder Geschäftsgeheimnisse?“ mit „Nein“"))
+            // The check no exclusion brought in is skipped with all its questions in one clause, answered „Nein“.
+            let governance =
+                "Prüfung der Ausschlussgründe durch die Daten-Governance</span>: Entfällt, weil in der"
+                + " Open-Data-Prüfung die Fragen „Enthalten die Daten Betriebs- oder Geschäftsgeheimnisse?“,"
+                + " „Stehen Rechte Dritter (z. B. Urheberrechte) entgegen?“ und „Unterliegen die Daten einer"
+                + " Geheimhaltungspflicht?“ mit „Nein“ beantwortet sind."
+            #expect(german.contains(governance), "\(german)")
+            #expect(!german.contains("ist und in der Open-Data-Prüfung"), "the check is named once")
             // A step without a condition says nothing of why.
             #expect(!german.contains("Nötig.</p>"))
 
@@ -71,7 +77,68 @@ struct WebTimelineWhyTests {
                 "Information security review (ISO)</span>: Needed because the classification is “confidential”"
                 + " (from “confidential”) and the protection need is “high” (from “high”)."
             #expect(english.contains(becauseEnglish), "\(english)")
+            let governanceEnglish =
+                "Data Governance Office review of the exclusions</span>: Not needed because the Open Data check"
+                + " answers “Do the data contain trade or business secrets?”,"
+            #expect(english.contains(governanceEnglish), "\(english)")
         }
+    }
+
+    @Test("the check's questions answered alike are one clause: one, two and three questions, German and English")
+    func checkQuestionsInOneClause() async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        func check(_ attribute: Attribute, _ answer: Bool) -> ConditionAtomView {
+            ConditionAtomView(
+                ConditionExplanation.Atom(
+                    attribute: attribute, comparison: .oneOf, bounds: ["true"], actual: answer ? "true" : "false",
+                    held: answer))
+        }
+        let secrets = check(.checkTradeSecrets, false)
+        let rights = check(.checkThirdPartyRights, false)
+        let confidential = check(.checkConfidentiality, false)
+        let german = PageText(catalog: renderer.catalog(for: "de"))
+        let english = PageText(catalog: renderer.catalog(for: "en"))
+        let q1 = "„Enthalten die Daten Betriebs- oder Geschäftsgeheimnisse?“"
+        let q2 = "„Stehen Rechte Dritter (z. B. Urheberrechte) entgegen?“"
+        let q3 = "„Unterliegen die Daten einer Geheimhaltungspflicht?“"
+        #expect(
+            german.skippedBecause([secrets])
+                == "Entfällt, weil in der Open-Data-Prüfung die Frage \(q1) mit „Nein“ beantwortet ist.")
+        #expect(
+            german.skippedBecause([secrets, rights])
+                == "Entfällt, weil in der Open-Data-Prüfung die Fragen \(q1) und \(q2) mit „Nein“ beantwortet sind.")
+        #expect(
+            german.skippedBecause([secrets, rights, confidential])
+                == "Entfällt, weil in der Open-Data-Prüfung die Fragen \(q1), \(q2) und \(q3) mit „Nein“ beantwortet sind."
+        )
+        let e1 = "“Do the data contain trade or business secrets?”"
+        let e2 = "“Do rights of third parties (e.g. copyright) stand in the way?”"
+        let e3 = "“Are the data subject to a duty of confidentiality?”"
+        #expect(english.skippedBecause([secrets]) == "Not needed because the Open Data check answers \(e1) with “No”.")
+        #expect(
+            english.skippedBecause([secrets, rights])
+                == "Not needed because the Open Data check answers \(e1) and \(e2) with “No”.")
+        #expect(
+            english.skippedBecause([secrets, rights, confidential])
+                == "Not needed because the Open Data check answers \(e1), \(e2) and \(e3) with “No”.")
+        // Answered differently: one clause per answer, where its first question stands; other parts keep
+        // their place. A value the catalogue does not know stays as it is, and the page escapes it.
+        let hostile = "<script>alert('x')</script>"
+        let classification = ConditionAtomView(
+            ConditionExplanation.Atom(
+                attribute: .classification, comparison: .oneOf, bounds: ["public"], actual: hostile, held: true))
+        let mixed = try #require(
+            german.appliesBecause(
+                .conditionHolds, [check(.checkTradeSecrets, true), classification, rights, confidential]))
+        let expected =
+            "Nötig, weil in der Open-Data-Prüfung die Frage \(q1) mit „Ja, trifft zu“ beantwortet ist und"
+            + " die Einstufung „\(hostile)“ ist und in der Open-Data-Prüfung die Fragen \(q2) und \(q3)"
+            + " mit „Nein“ beantwortet sind."
+        #expect(mixed == expected)
+        HTMLEscaping.register()
+        let html = try MustacheTemplate(string: "<p>{{why}}</p>").render(["why": mixed])
+        #expect(!html.contains("<script>"))
+        #expect(html.contains("&lt;script&gt;"))
     }
 
     @Test("an administrator's changed condition changes the page: the DSB's review follows the new `when:`")

@@ -11,6 +11,7 @@ public enum Migrations {
         catalogue, requests, auditLog, timerRetries, outboxDelivery, auditSeals, webSessions, webhookDelivery,
         decisionLinks, auditRedaction, expiryNotices, pendingTimersByRequest, auditEscalation, deputyshipsInForce,
         auditTimeOrder, handovers, abandonedRequestErasure, erasureClock, draftRecipientName, webhookPause,
+        draftRecipientType,
     ]
 
     static let catalogue = Migration(

@@ -142,8 +142,9 @@ extension RequestDetails {
         let recipientName: String? = try cells.next()
         let recipientType: String? = try cells.next()
         var recipient: RecipientInput? = nil
-        if let recipientName {
-            // A draft may keep the name without the type (migration 19).
+        if recipientName != nil || recipientType != nil {
+            // A draft may keep the name without the type (migration 19) and the type without the name
+            // (migration 22).
             let type = try recipientType.map { stored in
                 guard let type = Recipient(rawValue: stored) else {
                     throw ServiceError.internal("a request has the unknown recipient type \(stored)")
@@ -183,7 +184,7 @@ extension RequestDetails {
         switch field {
         case .purpose: return .string(purpose)
         case .recipient:
-            return recipient.map { .object(["name": .string($0.name), "type": text($0.type?.rawValue)]) } ?? .null
+            return recipient.map { .object(["name": text($0.name), "type": text($0.type?.rawValue)]) } ?? .null
         case .legalBasis: return text(legalBasis)
         case .accessStart: return instant(accessStart)
         case .accessEnd: return instant(accessEnd)
@@ -225,7 +226,12 @@ extension RequestDetails {
         var recipient: RecipientInput?
         switch object[Field.recipient.rawValue] {
         case .object(let fields)?:
-            guard case .string(let name)? = fields["name"] else { return nil }
+            let name: String?
+            switch fields["name"] {
+            case .string(let text)?: name = text
+            case .null?: name = nil
+            default: return nil
+            }
             switch fields["type"] {
             case .string(let type)?:
                 guard let type = Recipient(rawValue: type) else { return nil }

@@ -23,13 +23,14 @@ public enum InputLimits {
 
 /// A Shared Data recipient.
 public struct RecipientInput: Sendable, Hashable, Codable {
-    /// `recipient.name`: who receives the data, e.g. "Stadtwerke Beispielstadt GmbH".
-    public var name: String
+    /// `recipient.name`: who receives the data, e.g. "Stadtwerke Beispielstadt GmbH". Required to submit;
+    /// a draft may keep the type without it (nil).
+    public var name: String?
     /// `recipient.type`: `internal` (a unit of the administration) or `external`. Required to submit; a
     /// draft may keep the name without it (nil), and routing then sees no recipient.
     public var type: Recipient?
 
-    public init(name: String, type: Recipient?) {
+    public init(name: String?, type: Recipient?) {
         self.name = name
         self.type = type
     }

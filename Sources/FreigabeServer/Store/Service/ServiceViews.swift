@@ -135,6 +135,19 @@ public enum ApplyReason: String, Sendable, Hashable, Codable {
     case askedQuestion = "asked_question"
 }
 
+/// Why a step or branch is skipped: the engine's `PathEntry.NotApplying`, or a Personalunion decision
+/// that covered the step. The raw values are the API's `skip_reason` codes.
+public enum SkipReason: String, Sendable, Hashable, Codable {
+    /// Its own condition does not hold (`skipped_because` says how).
+    case conditionNotMet = "condition_not_met"
+    /// A parallel step none of whose branches applies (each branch says why).
+    case noBranchApplies = "no_branch_applies"
+    /// A branch of a parallel step whose own condition does not hold.
+    case stepDoesNotApply = "step_does_not_apply"
+    /// The step was decided together with the step before it, by the same person.
+    case personalUnion = "personal_union"
+}
+
 /// One step of the timeline, in workflow order.
 public struct TimelineStep: Sendable, Hashable, Codable {
     public enum Status: String, Sendable, Hashable, Codable {
@@ -165,8 +178,8 @@ public struct TimelineStep: Sendable, Hashable, Codable {
         public var applyReason: ApplyReason? = nil
         /// The parts of its condition that made it apply (with `condition_holds`).
         public var appliesBecause: [ConditionAtomView]? = nil
-        /// `condition_not_met` (its own condition) or `step_does_not_apply` when it does not apply.
-        public var skipReason: String? = nil
+        /// `conditionNotMet` (its own condition) or `stepDoesNotApply` when it does not apply.
+        public var skipReason: SkipReason? = nil
         /// The parts of its condition that failed (with `condition_not_met`).
         public var skippedBecause: [ConditionAtomView]? = nil
     }
@@ -174,8 +187,8 @@ public struct TimelineStep: Sendable, Hashable, Codable {
     public var id: String
     public var title: LocalizedText
     public var status: Status
-    /// `condition_not_met` or `personal_union` when skipped.
-    public var skipReason: String?
+    /// `conditionNotMet`, `noBranchApplies` (a parallel step) or `personalUnion` when skipped.
+    public var skipReason: SkipReason?
     /// Why the step applies (also when a Personalunion decision covered it); nil when its condition
     /// does not hold.
     public var applyReason: ApplyReason? = nil

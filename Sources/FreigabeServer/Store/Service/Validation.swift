@@ -86,11 +86,13 @@ extension RequestDetails {
         if let recipient {
             if kind == .openData {
                 errors.add("recipient", UserText("request.no_recipient_for_open_data"))
-            } else if let name = errors.text(
-                "recipient.name", recipient.name, required: true,
-                requiredMessage: UserText("request.recipient_name_missing"), limit: InputLimits.name)
-            {
-                clean.recipient = RecipientInput(name: name, type: recipient.type)
+            } else {
+                // A draft may keep the name or the type alone (`completeness` asks for both); a blank name
+                // is no name, and a recipient with neither is none.
+                let name = errors.text("recipient.name", recipient.name, limit: InputLimits.name)
+                if name != nil || recipient.type != nil {
+                    clean.recipient = RecipientInput(name: name, type: recipient.type)
+                }
             }
         }
         clean.legalBasis = errors.text("legal_basis", legalBasis, limit: InputLimits.longText, multiline: true)
@@ -176,6 +178,10 @@ enum RequestValidation {
             } else {
                 errors.add(missing.field.rawValue, UserText(given: missing.message))
             }
+        }
+        if let recipient = details.recipient, recipient.type != nil, recipient.name == nil {
+            // The type is there (a draft kept it), so the workflow sees a recipient; nobody is named yet.
+            errors.add("recipient.name", UserText("request.recipient_name_missing"))
         }
         requireCheckNotes(details, errors: &errors)
     }

@@ -79,7 +79,8 @@ struct ViewBuilder {
                 id: id, title: step.title, status: .pending, roles: step.roles.map(\.identifier), branches: branches,
                 waitingFor: [])
             (view.applyReason, view.appliesBecause) = Self.applyReason(entry.applying)
-            view.skippedBecause = Self.skipReason(entry.notApplying).because
+            let skip = Self.skipReason(entry.notApplying)
+            view.skippedBecause = skip.because
             let coveredByUnion = machine.decisions.contains {
                 $0.outcome == .approved && $0.step != id && $0.covers.contains(id)
             }
@@ -88,10 +89,10 @@ struct ViewBuilder {
                 view.status = .rejected
             case .skipped:
                 view.status = .skipped
-                view.skipReason = "condition_not_met"
+                view.skipReason = skip.reason
             case _ where coveredByUnion:
                 view.status = .skipped
-                view.skipReason = "personal_union"
+                view.skipReason = .personalUnion
             case .current:
                 view.status = .current
                 view.deadline = progress?.deadline
@@ -118,12 +119,12 @@ struct ViewBuilder {
     /// failed (none for a parallel step without an applying branch: its branches say why).
     private static func skipReason(
         _ notApplying: PathEntry.NotApplying?
-    ) -> (code: String?, because: [ConditionAtomView]?) {
+    ) -> (reason: SkipReason?, because: [ConditionAtomView]?) {
         switch notApplying {
         case nil: (nil, nil)
-        case .conditionNotMet(let explanation): ("condition_not_met", explanation.atoms.map(ConditionAtomView.init))
-        case .noBranchApplies: ("condition_not_met", nil)
-        case .stepDoesNotApply: ("step_does_not_apply", nil)
+        case .conditionNotMet(let explanation): (.conditionNotMet, explanation.atoms.map(ConditionAtomView.init))
+        case .noBranchApplies: (.noBranchApplies, nil)
+        case .stepDoesNotApply: (.stepDoesNotApply, nil)
         }
     }
 
