@@ -49,6 +49,8 @@ struct OutboxDispatcher: Sendable {
         var failed = 0
         /// Task mails dropped unsent: the request moved past the task while they waited.
         var moot = 0
+        /// Rows whose payload this release cannot read: given back for a newer instance, not failed.
+        var unreadable = 0
     }
 
     /// The `Message-ID` of row `id`'s mail to `uid`: the same on every attempt, so a message sent again
@@ -79,6 +81,8 @@ struct OutboxDispatcher: Sendable {
         var notAttempted = false
         /// Not to be sent at all, and why: a task the request has moved past while the mail waited.
         var moot: String?
+        /// The payload does not decode here (a newer release's shape): given back, neither tried nor failed.
+        var unreadable = false
     }
 
     /// The least time a session is started with (an eighth of the lease if that is shorter); with less
@@ -144,7 +148,13 @@ struct OutboxDispatcher: Sendable {
             rowLogger[metadataKey: "outbox.id"] = "\(plan.row.id)"
             rowLogger[metadataKey: "outbox.topic"] = "\(plan.topic)"
             if let request = plan.requestID { rowLogger[metadataKey: "request.id"] = "\(request)" }
-            if let moot = plan.moot {
+            if plan.unreadable {
+                report.unreadable += 1
+                // Id and topic only: the payload holds personal data, and so may the decoder's error.
+                rowLogger.warning(
+                    "mail row unreadable by this release (written by a newer one?): left for an instance that can read it",
+                    metadata: ["outbox.next_attempt": "\(outcome.retryAt.map { "\($0)" } ?? "-")"])
+            } else if let moot = plan.moot {
                 report.moot += 1
                 metrics?.outboxMail("moot")
                 rowLogger.info("task mail not sent: the request moved past it", metadata: ["reason": "\(moot)"])
@@ -224,7 +234,9 @@ struct OutboxDispatcher: Sendable {
         do {
             message = try OutboxMessage.decode(fromStoredJSON: row.payload)
         } catch {
-            return Plan(row: row, topic: "?", problems: ["Inhalt nicht lesbar: \(error)"])
+            // A rolling update: a newer release may have written a shape this one cannot read. As a topic
+            // of a newer release is left to it, so is this row, instead of failing a mail it could send.
+            return Plan(row: row, topic: row.topic, unreadable: true)
         }
         var plan = Plan(row: row, topic: message.topic.rawValue, requestID: message.requestID)
         var definition: WorkflowDefinition?
@@ -382,6 +394,16 @@ struct OutboxDispatcher: Sendable {
                 id: plan.row.id, deliveredTo: plan.row.deliveredTo, undeliverableTo: plan.row.undeliverableTo,
                 sentAt: now, lastError: "nicht gesendet, überholt: \(moot)")
         }
+        if plan.unreadable {
+            let pause = Self.unreadablePause(
+                settings.retrySchedule, age: now.timeIntervalSince(plan.row.createdAt), random: random())
+            return MailOutcome(
+                id: plan.row.id, deliveredTo: plan.row.deliveredTo, undeliverableTo: plan.row.undeliverableTo,
+                lastError: Self.unreadableError,
+                retryAt: now.addingTimeInterval(
+                    Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18),
+                released: true)
+        }
         guard !plan.notAttempted else {
             return MailOutcome(
                 id: plan.row.id, deliveredTo: plan.row.deliveredTo, undeliverableTo: plan.row.undeliverableTo,
@@ -431,6 +453,27 @@ struct OutboxDispatcher: Sendable {
             outcome.lastError = String(("aufgegeben nach \(plan.row.attempts) Versuchen; " + text).prefix(2000))
         }
         return outcome
+    }
+
+    /// The last error of a row whose payload this release cannot read.
+    static let unreadableError =
+        "vorübergehend: Inhalt für diese Version nicht lesbar (von einer neueren geschrieben?); "
+        + "wartet auf eine Instanz, die ihn lesen kann"
+
+    /// How long a row this release cannot read waits before it is claimed again: the schedule's pause
+    /// after as many failed attempts as would have fitted since the row was written (the last pause once
+    /// they have all passed). Its attempts are given back, so a newer instance that reads it starts the
+    /// schedule afresh, and it never fails here (as a topic of a newer release): an older instance left
+    /// running (or a rollback) asks for it ever more rarely, a newer one sends it when it is due.
+    static func unreadablePause(_ schedule: RetrySchedule, age: TimeInterval, random: Double) -> Duration {
+        var attempts = 1
+        var passed: TimeInterval = 0
+        for delay in schedule.delays.dropLast() {
+            passed += Double(delay.components.seconds)
+            guard passed <= age else { break }
+            attempts += 1
+        }
+        return schedule.delay(afterFailedAttempts: attempts, random: random) ?? schedule.delays.last ?? .seconds(5)
     }
 
     /// The error with the server's reply (what an operator needs to act), never credentials.

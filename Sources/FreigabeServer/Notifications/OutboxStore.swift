@@ -7,6 +7,8 @@ import WorkflowEngine
 /// A `mail` row of `outbox` claimed for one sending attempt, with what the mail needs of its request.
 struct ClaimedMail: Sendable {
     var id: Int64
+    /// The topic column, also for a payload this release cannot read.
+    var topic: String
     var payload: String
     /// Attempts including this one.
     var attempts: Int
@@ -93,8 +95,8 @@ struct MailOutcome: Sendable, Hashable {
     var lastError: String?
     /// The next attempt, when something is left to try.
     var retryAt: Date?
-    /// Not tried (the round ran out of time before it): the claim's attempt is given back and the last
-    /// error kept.
+    /// Not tried (the round ran out of time before it, or its payload is unreadable here): the claim's
+    /// attempt is given back, and the last error kept unless ``lastError`` says something.
     var released = false
 }
 
@@ -141,7 +143,7 @@ enum OutboxStore {
                 UPDATE outbox o SET available_at = \(until), claim_token = \(token), attempts = o.attempts + 1
                 FROM due LEFT JOIN requests r ON r.id = due.request_id
                 WHERE o.id = due.id
-                RETURNING o.id, o.payload::text, o.attempts, o.delivered_to, o.undeliverable_to, o.created_at,
+                RETURNING o.id, o.topic, o.payload::text, o.attempts, o.delivered_to, o.undeliverable_to, o.created_at,
                     r.workflow_id, r.workflow_version, r.workflow_hash,
                     r.requester, r.phase, r.current_step, r.step_entered_at, r.pending_roles,
                     r.snapshot::text,
@@ -151,6 +153,7 @@ enum OutboxStore {
             for try await row in rows {
                 var cells = RowCursor(row)
                 let id = try cells.next(Int64.self)
+                let topic = try cells.next(String.self)
                 let payload = try cells.next(String.self)
                 let attempts = try cells.next(Int.self)
                 let delivered = try cells.next([String].self)
@@ -182,7 +185,7 @@ enum OutboxStore {
                 }
                 claimed.append(
                     ClaimedMail(
-                        id: id, payload: payload, attempts: attempts, deliveredTo: delivered,
+                        id: id, topic: topic, payload: payload, attempts: attempts, deliveredTo: delivered,
                         undeliverableTo: undeliverable, createdAt: created,
                         details: details, workflow: pin, standing: standing))
             }
@@ -204,7 +207,8 @@ enum OutboxStore {
                     UPDATE outbox SET delivered_to = \(outcome.deliveredTo),
                         undeliverable_to = \(outcome.undeliverableTo), sent_at = \(outcome.sentAt),
                         failed_at = \(outcome.failedAt),
-                        last_error = CASE WHEN \(outcome.released) THEN last_error ELSE \(outcome.lastError) END,
+                        last_error = CASE WHEN \(outcome.released) THEN coalesce(\(outcome.lastError), last_error)
+                            ELSE \(outcome.lastError) END,
                         attempts = attempts - CASE WHEN \(outcome.released) THEN 1 ELSE 0 END,
                         available_at = coalesce(\(outcome.retryAt), available_at), claim_token = NULL
                     WHERE id = \(outcome.id) AND claim_token = \(token)

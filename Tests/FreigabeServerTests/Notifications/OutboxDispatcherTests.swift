@@ -1018,6 +1018,57 @@ struct OutboxDispatcherTests {
         }
     }
 
+    @Test(
+        "a mail row of a known topic whose content this release cannot read is left for a newer one: pending, not failed, pushed back, nothing sent"
+    )
+    func unreadablePayloadIsLeftToANewerRelease() async throws {
+        try await MailFixture.with { fixture in
+            let request = try await fixture.service.shared("baumkataster")
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: fixture.logger)
+            let start = Date()
+            let message = fixture.message(.submitted, about: request, to: [MailFixture.person("anna")])
+            let id = try await fixture.enqueue(message, at: start)
+            // As a newer release might write it during a rolling update: a known topic, a changed shape.
+            try await fixture.service.admin.query(
+                """
+                UPDATE outbox SET payload = (payload - 'recipients')
+                    || jsonb_build_object('addressees', payload->'recipients')
+                WHERE id = \(id)
+                """, logger: fixture.logger)
+            let dispatcher = try fixture.dispatcher()
+            let schedule = fixture.settings.retrySchedule
+            var report = try await dispatcher.runRound(now: start)
+            #expect(report.claimed == 1 && report.sent == 0 && report.failed == 0 && report.retried == 0, "\(report)")
+            var row = try #require(try await fixture.rows().first { $0.id == id })
+            #expect(row.sentAt == nil && row.failedAt == nil, "not failed")
+            #expect(row.attempts == 0, "the attempt is given back")
+            #expect(row.lastError?.contains("nicht lesbar") == true, "\(row.lastError ?? "-")")
+            let first = try #require(schedule.delay(afterFailedAttempts: 1, random: 0.5))
+            #expect(abs(row.availableAt.timeIntervalSince(start) - Double(first.components.seconds)) < 0.01)
+            // Not claimed before then; then again, and pushed back further (the schedule's second pause).
+            #expect(try await dispatcher.runRound(now: start.addingTimeInterval(1)) == .init())
+            let again = row.availableAt.addingTimeInterval(1)
+            report = try await dispatcher.runRound(now: again)
+            #expect(report.claimed == 1 && report.sent == 0 && report.failed == 0, "\(report)")
+            row = try #require(try await fixture.rows().first { $0.id == id })
+            let second = try #require(schedule.delay(afterFailedAttempts: 2, random: 0.5))
+            #expect(abs(row.availableAt.timeIntervalSince(again) - Double(second.components.seconds)) < 0.01)
+            #expect(row.attempts == 0 && row.sentAt == nil && row.failedAt == nil)
+            #expect(try await MailSink.mails(host: fixture.host).isEmpty, "nothing sent")
+            // An instance that reads it (here: the shape restored) sends it when due, its schedule fresh.
+            try await fixture.service.admin.query(
+                """
+                UPDATE outbox SET payload = (payload - 'addressees')
+                    || jsonb_build_object('recipients', payload->'addressees')
+                WHERE id = \(id)
+                """, logger: fixture.logger)
+            #expect(try await dispatcher.runRound(now: row.availableAt) == .init(claimed: 1, sent: 1))
+            row = try #require(try await fixture.rows().first { $0.id == id })
+            #expect(row.attempts == 1 && row.sentAt != nil && row.failedAt == nil)
+            #expect(try await MailSink.waitForMails(host: fixture.host, count: 1, within: 10).count == 1)
+        }
+    }
+
     @Test("CR/LF and markup in purpose, reason and title neither add headers nor markup")
     func hostileText() async throws {
         try await MailFixture.with { fixture in

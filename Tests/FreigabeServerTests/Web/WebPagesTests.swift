@@ -1280,7 +1280,7 @@ struct WebPagesTests {
             #expect(saved.status == 303, "\(saved.html.prefix(500))")
             let path = String(try #require(saved.location).prefix { $0 != "?" })
             let draft = try await anna.get(path)
-            #expect(draft.html.contains("Nein, eine Stelle außerhalb der Stadtverwaltung"), "\(draft.html)")
+            #expect(draft.html.contains(">Stelle außerhalb der Stadtverwaltung<"), "\(draft.html)")
             let edit = try await anna.get(path + "/bearbeiten")
             #expect(edit.html.contains("value=\"external\" checked"), "the type stays chosen")
             let early = try await anna.post(
