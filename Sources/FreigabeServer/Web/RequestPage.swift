@@ -241,7 +241,7 @@ struct RequestPage {
         return rows
     }
 
-    /// „Umweltamt (Ja, eine Stelle der Stadtverwaltung)“; a draft may hold the name or the type alone.
+    /// „Umweltamt (Stelle der Stadtverwaltung)“; a draft may hold the name or the type alone.
     static func recipient(_ recipient: RecipientInput, text: PageText) -> String {
         let type = recipient.type.map { text("form.recipient.type.stated.\($0.rawValue)") }
         guard let name = recipient.name else { return type ?? "" }

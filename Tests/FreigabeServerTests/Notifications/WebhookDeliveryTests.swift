@@ -176,6 +176,45 @@ struct WebhookDeliveryTests {
         }
     }
 
+    /// An older instance in a rolling update claims a delivery a newer one wrote in a shape it cannot
+    /// read: it failed it for good, and the event was lost for the receiver.
+    @Test(
+        "a delivery whose content this release cannot read is retried on the schedule, not failed; readable, it is sent"
+    )
+    func unreadablePayloadIsRetried() async throws {
+        try await ServiceFixture.with { fixture in
+            try await WebhookReceiver.run({ _, _ in .init(status: 200) }) { port, receiver in
+                let dispatcher = try await WebhookTestSupport.dispatcher(
+                    fixture, WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook", events: nil))
+                _ = try await fixture.submittedRequest()
+                // A known event type, a changed shape (a field renamed).
+                try await fixture.admin.query(
+                    """
+                    UPDATE outbox SET payload = (payload - 'requestNumber')
+                        || jsonb_build_object('number', payload->'requestNumber')
+                    WHERE kind = 'webhook' AND payload->>'event' = 'request.step_assigned'
+                    """, logger: fixture.logger)
+                let start = Date()
+                let first = try await dispatcher.runRound(now: start)
+                #expect(first.claimed == 2 && first.delivered == 1 && first.failed == 0, "\(first)")
+                let spoiled = try #require(
+                    try await WebhookTestSupport.deliveries(fixture).first { $0.event == "request.step_assigned" })
+                #expect(!spoiled.failed && !spoiled.delivered && spoiled.attempts == 1, "\(spoiled)")
+                #expect(spoiled.error == WebhookDispatcher.unreadableError)
+                // Readable again (as for a newer instance): sent at its next attempt.
+                try await fixture.admin.query(
+                    """
+                    UPDATE outbox SET payload = (payload - 'number')
+                        || jsonb_build_object('requestNumber', payload->'number')
+                    WHERE kind = 'webhook' AND payload->>'event' = 'request.step_assigned'
+                    """, logger: fixture.logger)
+                let later = try await dispatcher.runRound(now: start.addingTimeInterval(86_400))
+                #expect(later.delivered == 1, "\(later)")
+                #expect(receiver.requests.count == 2)
+            }
+        }
+    }
+
     @Test("a receiver that hangs: the attempt ends at the timeout and is retried", .runsAlone)
     func hangingReceiver() async throws {
         try await ServiceFixture.with { fixture in

@@ -157,10 +157,19 @@ struct WebhookDispatcher: Sendable {
             // Claimed only for configured names; kept for safety.
             return retry(outcome, attempts: delivery.attempts, error: "Abonnement nicht konfiguriert", now: now)
         }
+        let message: OutboxMessage
+        do {
+            message = try OutboxMessage.decode(fromStoredJSON: delivery.payload)
+        } catch {
+            // A rolling update: a newer release may have written a shape this one cannot read. Failing it
+            // would lose an event the newer instances can send; retried on the schedule, one of them does.
+            // Not the decoder's words in the log: they may quote the payload, which names people.
+            rowLogger.warning("webhook payload unreadable by this release (written by a newer one?): retried later")
+            return retry(outcome, attempts: delivery.attempts, error: Self.unreadableError, now: now)
+        }
         let body: Data
         let headers: WebhookSigner.Headers
         do {
-            let message = try OutboxMessage.decode(fromStoredJSON: delivery.payload)
             guard
                 let payload = WebhookPayload(
                     message, sequence: delivery.outboxID, createdAt: delivery.createdAt)
@@ -235,6 +244,9 @@ struct WebhookDispatcher: Sendable {
         outcome.error = String(error.prefix(2000))
         return outcome
     }
+
+    /// The last error of a delivery whose payload this release cannot read.
+    static let unreadableError = "vorübergehend: Inhalt für diese Version nicht lesbar (von einer neueren geschrieben?)"
 
     private static func seconds(_ duration: Duration) -> TimeInterval {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
