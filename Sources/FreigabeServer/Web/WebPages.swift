@@ -180,7 +180,8 @@ struct PageFrame {
 extension PageFrame {
     /// Where the language switch leads back to: this page with its query (the new-request form needs its
     /// kind and dataset, the inbox its page), or, for a page that answers a form (a POST address, often
-    /// POST-only), the page the form was on (`Referer`, if it is ours), else the start page.
+    /// POST-only), the page the form was on (the `Referer`'s path and query, never its host), else the
+    /// start page.
     static func languageSwitchReturn(_ request: Request) -> String {
         guard request.method == .get || request.method == .head else {
             return request.headers[.referer].flatMap(EndedSessionForms.pathAndQuery(ofReferer:)) ?? "/"
