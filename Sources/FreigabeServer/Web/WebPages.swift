@@ -108,7 +108,7 @@ extension AppRequestContext {
     func pageCaller(_ request: Request) throws -> Caller {
         guard let person = identity?.person else {
             throw LoginRequired(
-                returnPath: request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""), expired: sessionExpired)
+                returnPath: request.pathAndQuery, expired: sessionExpired)
         }
         var caller = Caller(person: person, clientAddress: clientAddress)
         caller.channel = .web
@@ -177,6 +177,12 @@ struct PageFrame {
     }
 }
 
+extension Request {
+    /// The address as the browser asked for it, without scheme and host: the login comes back to it, the
+    /// language switch too.
+    var pathAndQuery: String { uri.path + (uri.query.map { "?" + $0 } ?? "") }
+}
+
 extension PageFrame {
     /// Where the language switch leads back to: this page with its query (the new-request form needs its
     /// kind and dataset, the inbox its page), or, for a page that answers a form (a POST address, often
@@ -186,7 +192,7 @@ extension PageFrame {
         guard request.method == .get || request.method == .head else {
             return request.headers[.referer].flatMap(EndedSessionForms.pathAndQuery(ofReferer:)) ?? "/"
         }
-        return WebPages.safeLocalPath(request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""))
+        return WebPages.safeLocalPath(request.pathAndQuery)
             ?? WebPages.safeLocalPath(request.uri.path) ?? "/"
     }
 }
