@@ -48,6 +48,20 @@ public enum RequesterNotice: Hashable, Sendable {
     case expired
 }
 
+/// Why a step or branch is skipped. `conditionNotMet` and `personalUnion` are also the comment of a
+/// `step_skipped` audit record, so their raw values are stored codes (and the API's `skip_reason`) and
+/// must never change; the two others only describe the planned path.
+public enum SkipReason: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Its own condition does not hold.
+    case conditionNotMet = "condition_not_met"
+    /// A parallel step none of whose branches applies (each branch says why).
+    case noBranchApplies = "no_branch_applies"
+    /// A branch of a parallel step whose own condition does not hold.
+    case stepDoesNotApply = "step_does_not_apply"
+    /// The step was decided together with the step before it, by the same person.
+    case personalUnion = "personal_union"
+}
+
 /// The engine's account of a transition; the server appends it to `audit_events`.
 ///
 /// A record is complete as it leaves the engine: it names the state the event led to, the capacity the

@@ -57,7 +57,7 @@ public struct ApprovalDetails: Hashable, Sendable, Codable {
 
 /// One recorded decision: who, in which capacity, on which branch, with what outcome.
 public struct Decision: Hashable, Sendable, Codable {
-    public enum Outcome: String, Hashable, Sendable, Codable {
+    public enum Outcome: String, Hashable, Sendable, Codable, CaseIterable {
         case approved, rejected
         case changesRequested = "changes_requested"
         case revoked

@@ -143,7 +143,9 @@ extension RequestMachine {
     /// What arriving along `route` sets off. Called once the machine is in the state the route reached,
     /// so the audit records name it.
     func arrivalEffects(_ route: Route, at now: Date) -> [Effect] {
-        var effects = route.skipped.map { audit(.stepSkipped, step: $0, comment: "condition_not_met", at: now) }
+        var effects = route.skipped.map {
+            audit(.stepSkipped, step: $0, comment: SkipReason.conditionNotMet.rawValue, at: now)
+        }
         switch route.stop {
         case .step(let step, let active):
             let deadline = deadline(of: step, enteredAt: now)

@@ -173,7 +173,7 @@ public struct RequestMachine: Hashable, Sendable {
         snapshot.state = state(reachedBy: route, at: now)
         var effects: [Effect] = [audit(.approved, decision), .cancelTimers(step: step.id)]
         if let covered = authority.coversPersonalUnionStep {
-            effects.append(audit(.stepSkipped, step: covered, comment: "personal_union", at: now))
+            effects.append(audit(.stepSkipped, step: covered, comment: SkipReason.personalUnion.rawValue, at: now))
         }
         return effects + arrivalEffects(route, at: now)
     }

@@ -107,8 +107,8 @@ struct PageRendererTests {
             [Role.dataOwner, .dataSteward, .dsb, .isb, .openDataOfficer, .governance].map { "roles.\($0.identifier)" })
         keys.formUnion(
             ["done", "current", "pending", "skipped", "rejected", "not_reached"].map { "timeline.status.\($0)" })
-        keys.formUnion(["condition_not_met", "personal_union"].map { "timeline.skip.\($0)" })
-        keys.formUnion(["approved", "rejected", "changes_requested", "revoked"].map { "decision.outcome.\($0)" })
+        keys.formUnion(SkipReason.allCases.map { "timeline.skip.\($0.rawValue)" })
+        keys.formUnion(Decision.Outcome.allCases.map { "decision.outcome.\($0.rawValue)" })
         keys.formUnion(RequestPages.notices.map { "notices.\($0)" })
         keys.formUnion(["created", "ended"].map { "notices.deputyship_\($0)" })
         keys.formUnion(RequestFormPage.legalBases.map { "form.legal_basis.options.\($0)" })

@@ -122,7 +122,8 @@ struct DecisionLinkPages: Sendable {
             return try await service.request(
                 id: link.requestID, caller: caller, now: pages.now(), recording: .decisionLink, branch: link.branch,
                 logger: logger)
-        } catch let error as ServiceError where error.code == .notFound {
+        } catch {
+            guard error.code == .notFound else { throw error }
             return nil
         }
     }

@@ -28,7 +28,7 @@ struct PageText: Sendable {
     func role(_ id: String) -> String { catalog["web.roles.\(id)"] ?? id }
 
     /// Why a step was skipped, in a few words: the request view's code, which is also the code the engine
-    /// logs as the `step_skipped` event's comment (`condition_not_met`, `personal_union`). The one mapping
+    /// logs as the `step_skipped` event's comment (``SkipReason``). The one mapping
     /// for the request page, the auditors' log and the Verfahrensakte.
     func skipReason(_ reason: SkipReason) -> String {
         catalog["web.timeline.skip.\(reason.rawValue)"] ?? reason.rawValue

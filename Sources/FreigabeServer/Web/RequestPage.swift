@@ -267,9 +267,10 @@ struct RequestPage {
         where !steps.contains(decision.step) && !decision.covers.contains(where: steps.contains) {
             entries.append(
                 StepRow(
-                    title: text(decision.outcome == "revoked" ? "closing.revoked_title" : "closing.other_title"),
-                    statusLabel: text("decision.outcome.\(decision.outcome)"),
-                    statusClass: "step-" + decision.outcome.replacingOccurrences(of: "_", with: "-"), reason: nil,
+                    title: text(decision.outcome == .revoked ? "closing.revoked_title" : "closing.other_title"),
+                    statusLabel: text("decision.outcome.\(decision.outcome.rawValue)"),
+                    statusClass: "step-" + decision.outcome.rawValue.replacingOccurrences(of: "_", with: "-"),
+                    reason: nil,
                     roles: text.role(decision.role), deadline: nil, waitingFor: nil,
                     decisions: [decisionRow(decision, text: text, principals: principals)], isCurrent: false))
         }
@@ -360,7 +361,7 @@ struct RequestPage {
         }
         if let url = decision.portalURL { details.append(text("decision.portal_url") + ": " + url) }
         return DecisionRow(
-            who: who, outcome: text("decision.outcome.\(decision.outcome)"), at: text.dateTime(decision.at),
+            who: who, outcome: text("decision.outcome.\(decision.outcome.rawValue)"), at: text.dateTime(decision.at),
             comment: decision.comment, details: details.isEmpty ? nil : details.joined(separator: "; "))
     }
 

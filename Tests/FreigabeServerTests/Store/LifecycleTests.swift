@@ -125,7 +125,7 @@ struct LifecycleTests {
                 requestID: view.id, reason: "Zweckentfremdung festgestellt", caller: People.dora, now: Clock.days(10),
                 logger: logger)
             #expect(revoked.status.end == "revoked")
-            #expect(revoked.decisions.last?.outcome == "revoked")
+            #expect(revoked.decisions.last?.outcome == .revoked)
             // The expiry timer is cancelled: firing later changes nothing.
             _ = try await fixture.service.fireDueTimers(now: Clock.days(90), logger: logger)
             let later = try await fixture.service.request(

@@ -135,19 +135,6 @@ public enum ApplyReason: String, Sendable, Hashable, Codable {
     case askedQuestion = "asked_question"
 }
 
-/// Why a step or branch is skipped: the engine's `PathEntry.NotApplying`, or a Personalunion decision
-/// that covered the step. The raw values are the API's `skip_reason` codes.
-public enum SkipReason: String, Sendable, Hashable, Codable {
-    /// Its own condition does not hold (`skipped_because` says how).
-    case conditionNotMet = "condition_not_met"
-    /// A parallel step none of whose branches applies (each branch says why).
-    case noBranchApplies = "no_branch_applies"
-    /// A branch of a parallel step whose own condition does not hold.
-    case stepDoesNotApply = "step_does_not_apply"
-    /// The step was decided together with the step before it, by the same person.
-    case personalUnion = "personal_union"
-}
-
 /// One step of the timeline, in workflow order.
 public struct TimelineStep: Sendable, Hashable, Codable {
     public enum Status: String, Sendable, Hashable, Codable {
@@ -214,8 +201,7 @@ public struct DecisionView: Sendable, Hashable, Codable {
     public var asEscalation: Bool
     public var step: String
     public var branch: String
-    /// `approved`, `rejected`, `changes_requested`, `revoked`.
-    public var outcome: String
+    public var outcome: Decision.Outcome
     public var at: Date
     public var comment: String?
     /// Steps this decision covers (two for an Owner + Steward Personalunion).

@@ -132,7 +132,7 @@ struct ViewBuilder {
         machine.decisions.map {
             DecisionView(
                 person: $0.person, actingFor: $0.actingFor, role: $0.role.identifier, asEscalation: $0.asEscalation,
-                step: $0.step, branch: $0.branch, outcome: $0.outcome.rawValue, at: $0.at, comment: $0.comment,
+                step: $0.step, branch: $0.branch, outcome: $0.outcome, at: $0.at, comment: $0.comment,
                 covers: $0.covers, licence: $0.details?.licence, portalURL: $0.details?.portalURL)
         }
     }
