@@ -60,12 +60,6 @@ public func buildApplication(
                 "The database connection is not protected on the network: use db.tls=verify_full",
                 metadata: ["db.host": .string(database.host), "reason": .string(risk)])
         }
-        if configuration.migrateOnStart && database.adminUser != nil {
-            try await DatabaseStartup.migrate(database, logger: logger)
-        } else {
-            logger.notice(
-                "Migrations are not applied at start (db.migrate_on_start, db.admin_user); /ready reports the schema")
-        }
         let client = try database.makeClient(logger: logger)
         services.append(client)
         databaseClient = client
@@ -102,6 +96,15 @@ public func buildApplication(
             client: client, logger: logger, maximumLifetime: configuration.web.absoluteTimeout)
         services.append(sessionStore)
         sessions = sessionStore
+        // Last: every setting above that can stop the start (the signing key, the mail templates and SMTP
+        // settings, the webhook receivers' addresses) has been read, so a wrong one stops it on an
+        // untouched database.
+        if configuration.migrateOnStart && database.adminUser != nil {
+            try await DatabaseStartup.migrate(database, logger: logger)
+        } else {
+            logger.notice(
+                "Migrations are not applied at start (db.migrate_on_start, db.admin_user); /ready reports the schema")
+        }
     } else {
         logger.warning("No database configured (db.*): the request API is not served")
     }

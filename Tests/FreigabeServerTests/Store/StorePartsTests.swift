@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import SMTPClient
 import Synchronization
 import Testing
 import WorkflowEngine
@@ -217,21 +218,43 @@ struct StorePartsTests {
         }
     }
 
-    /// A server started with a wrong `api.openapi_file` stops as misconfigured (exit 78) before it
-    /// migrates anything: the operator fixes the path and starts again on an untouched database.
-    @Test("a missing OpenAPI file stops the start as a configuration error, before any migration")
-    func missingOpenAPIFileStopsBeforeMigrating() async throws {
+    /// A wrong setting the operator must fix stops the start as misconfigured (exit 78) before it migrates
+    /// anything, whichever part reads it: the operator fixes it and starts again on an untouched database.
+    enum StartMisconfiguration: String, CaseIterable, Sendable {
+        case openAPIFile = "api.openapi_file"
+        case auditKeyFile = "audit.key_file"
+        case mailTemplate = "templates.dir"
+    }
+
+    @Test(
+        "a wrong setting stops the start as a configuration error, before any migration",
+        arguments: StartMisconfiguration.allCases)
+    func misconfigurationStopsBeforeMigrating(_ mistake: StartMisconfiguration) async throws {
         try await TestDatabase.with(migrated: false) { database in
             var environment = try StoreTestSupport.environment()
             environment["FREIGABE_DB_NAME"] = database.name
-            var configuration = TestSupport.configuration
+            var configuration = try await DirectoryFixtures.configuration()
             configuration.database = try DatabaseSettings(environment: environment)
             configuration.migrateOnStart = true
-            configuration.openAPIFile = "/nonexistent/openapi.yaml"
+            let templates = FileManager.default.temporaryDirectory.appendingPathComponent("templates-\(UUID())")
+            defer { try? FileManager.default.removeItem(at: templates) }
+            switch mistake {
+            case .openAPIFile:
+                configuration.openAPIFile = "/nonexistent/openapi.yaml"
+            case .auditKeyFile:
+                configuration.audit.keyFile = "/nonexistent/audit.key"
+            case .mailTemplate:
+                try FileManager.default.copyItem(atPath: TestSupport.templatesDirectory, toPath: templates.path)
+                try FileManager.default.removeItem(at: templates.appendingPathComponent("email/granted-html.mustache"))
+                configuration.templatesDirectory = templates.path
+                configuration.mail = MailSettings(
+                    smtp: SMTPConfiguration(host: "127.0.0.1", port: 2525, security: .plaintext),
+                    from: Mailbox(try EmailAddress("freigabe@stadt.example")), hostName: "freigabe.stadt.example")
+            }
             let error = await #expect(throws: ConfigurationError.self) {
                 _ = try await buildApplication(configuration: configuration)
             }
-            #expect(error?.key == "api.openapi_file")
+            #expect(error?.key == mistake.rawValue)
             let tables = try await database.withClients { _, admin in
                 try await admin.query(
                     "SELECT count(*)::int FROM pg_tables WHERE schemaname = 'public'", logger: StoreTestSupport.logger
