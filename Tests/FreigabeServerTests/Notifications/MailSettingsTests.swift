@@ -184,6 +184,35 @@ struct MailSettingsTests {
         }
     }
 
+    /// A workflow step may have no deadline (Workflows/README): its task mail then must not send the
+    /// approver looking for a date that is not there.
+    @Test("a task mail promises a deadline only when its step has one", arguments: ["de", "en"])
+    func taskMailWithoutDeadline(language: String) async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        let composer = MailComposer(renderer: renderer, workflows: StoreTestSupport.workflows)
+        let catalog = renderer.catalog(for: language)
+        let withDeadline = try #require(catalog["mail.request_decision.lead"])
+        let withoutDeadline = try #require(catalog["mail.request_decision.lead_without_deadline"])
+        let deadlineLabel = try #require(catalog["mail.facts.deadline"])
+        let pin = try #require(StoreTestSupport.workflows.current(for: .sharedData)).definition
+        let person = MailPerson(uid: "olaf", displayName: "Olaf O.", mail: "o@stadt.example", language: language)
+        for deadline in [Clock.days(7), nil] {
+            let message = OutboxMessage(
+                topic: .requestDecision, requestID: UUID(), requestNumber: "FG-2026-000042",
+                datasetID: "baumkataster", datasetTitle: "Baumkataster", kind: .sharedData,
+                recipients: [OutboxRecipient(role: "data_owner", uid: "olaf", group: nil)], step: "owner_review",
+                deadline: deadline, mayDecide: true)
+            let mail = try composer.compose(
+                message, details: RequestDetails(purpose: "Zweck"), requester: "anna", definition: pin, for: person)
+            let deadlineRows = [(mail.text, "\(deadlineLabel): "), (mail.html, ">\(deadlineLabel)</th>")]
+            for (part, deadlineRow) in deadlineRows {
+                #expect(part.contains(withDeadline) == (deadline != nil), "\(language) \(String(describing: deadline))")
+                #expect(part.contains(withoutDeadline) == (deadline == nil), "\(language)")
+                #expect(part.contains(deadlineRow) == (deadline != nil), "\(language)")
+            }
+        }
+    }
+
     /// Whoever decides from a mail decides on what it states: the task, the reminder and the escalation
     /// show every detail the request states, in the reader's language, escaped in HTML, with the
     /// branch of a parallel step; deadlines and access ends by their last day, as the pages show them.
