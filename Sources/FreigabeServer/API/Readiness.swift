@@ -10,23 +10,47 @@ public struct ReadinessReport: Sendable, Hashable, Encodable {
         case notReady = "not_ready"
     }
 
-    public var status: Status
-    /// `ok`, `unreachable`.
-    public var database: String
-    /// `current`, `pending`, `mismatched`, `unknown` (not checked because the database is unreachable).
-    public var migrations: String
-    /// `protected` (the decision log's append-only triggers are enabled and as the migrations wrote them,
-    /// and events are being sealed), `triggers_disabled` (one is disabled, missing or changed),
-    /// `sealing_stalled` (an event written more than five minutes ago is not sealed: no sealer runs, or it
-    /// refuses — its log says why, e.g. a history that differs from the outside copy), `unknown`.
-    /// Reported, not a reason to take the instance out of service: `freigabe audit verify` shows what
-    /// changed.
-    public var auditLog: String = "unknown"
-    /// With `audit.checkpoint_file` set: `written` (this instance's last signed checkpoint reached the
-    /// file, or none was due yet) or `failing` (appending fails; logged at error level, counted in
-    /// `freigabe_audit_seal_failures_total{reason="checkpoint_file"}`). Absent without the file. Reported,
+    /// Whether the database answered the check within its timeout.
+    public enum DatabaseState: String, Sendable, Hashable, Encodable {
+        case ok, unreachable
+    }
+
+    /// Whether every migration of this program is applied unchanged; `unknown` when the database is
+    /// unreachable.
+    public enum MigrationState: String, Sendable, Hashable, Encodable {
+        case current, pending, mismatched, unknown
+    }
+
+    /// The decision log's protection. Reported, not a reason to take the instance out of service:
+    /// `freigabe audit verify` shows what changed.
+    public enum AuditLogState: String, Sendable, Hashable, Encodable {
+        /// The append-only triggers are enabled and as the migrations wrote them, and events are sealed.
+        case protected
+        /// One is disabled, missing or changed.
+        case triggersDisabled = "triggers_disabled"
+        /// An event written more than five minutes ago is not sealed: no sealer runs, or it refuses (its
+        /// log says why, e.g. a history that differs from the outside copy).
+        case sealingStalled = "sealing_stalled"
+        /// Not checked: the database is unreachable or its migrations are not current.
+        case unknown
+    }
+
+    /// With `audit.checkpoint_file` set, whether this instance's signed checkpoints reach it. Reported,
     /// not a reason to take the instance out of service.
-    public var auditCheckpointFile: String?
+    public enum CheckpointFileState: String, Sendable, Hashable, Encodable {
+        /// The last signed checkpoint reached the file, or none was due yet.
+        case written
+        /// Appending fails (logged at error level, counted in
+        /// `freigabe_audit_seal_failures_total{reason="checkpoint_file"}`).
+        case failing
+    }
+
+    public var status: Status
+    public var database: DatabaseState
+    public var migrations: MigrationState
+    public var auditLog: AuditLogState = .unknown
+    /// Absent without `audit.checkpoint_file`.
+    public var auditCheckpointFile: CheckpointFileState?
 
     enum CodingKeys: String, CodingKey {
         case status, database, migrations
@@ -55,7 +79,7 @@ public struct ReadinessCheck: Sendable {
         ReadinessCheck { logger in
             var report = await databaseReport(client, timeout: timeout, logger: logger)
             if let outsideCopy {
-                report.auditCheckpointFile = outsideCopy.failing == nil ? "written" : "failing"
+                report.auditCheckpointFile = outsideCopy.failing == nil ? .written : .failing
             }
             return report
         }
@@ -66,34 +90,34 @@ public struct ReadinessCheck: Sendable {
     ) async -> ReadinessReport {
         let outcome = await withTimeout(timeout) {
             let status = try await Migrator.status(client: client, logger: logger)
-            guard status.isCurrent else { return (status, "unknown") }
+            guard status.isCurrent else { return (status, ReadinessReport.AuditLogState.unknown) }
             let disabled = try await disabledAuditTriggers(client, logger: logger)
             if !disabled.isEmpty {
                 logger.error(
                     "the decision log's append-only triggers are disabled or changed (run freigabe audit verify)",
                     metadata: ["triggers": "\(disabled)"])
-                return (status, "triggers_disabled")
+                return (status, .triggersDisabled)
             }
             if let since = try await unsealedSince(client, logger: logger) {
                 logger.error(
                     "the decision log is not being sealed (no sealer runs, or it refuses: see its log)",
                     metadata: ["audit.oldest_unsealed_recorded_at": "\(AuditTimestamp(since))"])
-                return (status, "sealing_stalled")
+                return (status, .sealingStalled)
             }
-            return (status, "protected")
+            return (status, .protected)
         }
         switch outcome {
         case .success(let (status, auditLog)) where status.isCurrent:
-            return ReadinessReport(status: .ready, database: "ok", migrations: "current", auditLog: auditLog)
+            return ReadinessReport(status: .ready, database: .ok, migrations: .current, auditLog: auditLog)
         case .success(let (status, _)):
             logger.warning(
                 "not ready: migrations are not current",
                 metadata: ["pending": "\(status.pending)", "mismatched": "\(status.mismatched)"])
             return ReadinessReport(
-                status: .notReady, database: "ok", migrations: status.mismatched.isEmpty ? "pending" : "mismatched")
+                status: .notReady, database: .ok, migrations: status.mismatched.isEmpty ? .pending : .mismatched)
         case .failure(let error):
             logger.warning("not ready: database unreachable", metadata: ["error": "\(String(reflecting: error))"])
-            return ReadinessReport(status: .notReady, database: "unreachable", migrations: "unknown")
+            return ReadinessReport(status: .notReady, database: .unreachable, migrations: .unknown)
         }
     }
 

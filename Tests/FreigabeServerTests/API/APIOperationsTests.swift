@@ -85,7 +85,7 @@ struct APIOperationsTests {
     @Test("Readiness reports an unreachable database as 503 in time")
     func notReady() async throws {
         let check = ReadinessCheck { _ in
-            ReadinessReport(status: .notReady, database: "unreachable", migrations: "unknown")
+            ReadinessReport(status: .notReady, database: .unreachable, migrations: .unknown)
         }
         let outcome = await withTimeout(.milliseconds(50)) {
             try await Task.sleep(for: .seconds(5))

@@ -46,11 +46,11 @@ struct AuditGuardTests {
                     sealer: AuditSealer(client: app, signer: AuditSealTests.signer, checkpointFile: file.path),
                     interval: .seconds(1), logger: logger, metrics: nil, outsideCopy: status)
                 let ready = ReadinessCheck.database(app, outsideCopy: status)
-                #expect(await ready(logger: logger).auditCheckpointFile == "written", "nothing due yet")
+                #expect(await ready(logger: logger).auditCheckpointFile == .written, "nothing due yet")
                 try await insertEvents(admin, count: 1, minutesAgo: 0)
                 _ = await rounds.round()
                 let failing = await ready(logger: logger)
-                #expect(failing.auditCheckpointFile == "failing")
+                #expect(failing.auditCheckpointFile == .failing)
                 #expect(failing.isReady, "reported, not a reason to leave the load balancer")
                 let body = String(decoding: try JSONEncoder().encode(failing), as: UTF8.self)
                 #expect(body.contains(#""audit_checkpoint_file":"failing""#), "\(body)")
@@ -58,7 +58,7 @@ struct AuditGuardTests {
                 try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: true)
                 try await insertEvents(admin, count: 1, minutesAgo: 0)
                 _ = await rounds.round()
-                #expect(await ready(logger: logger).auditCheckpointFile == "written")
+                #expect(await ready(logger: logger).auditCheckpointFile == .written)
                 #expect(FileManager.default.fileExists(atPath: file.path))
                 let without = await ReadinessCheck.database(app)(logger: logger)
                 #expect(without.auditCheckpointFile == nil)
@@ -77,13 +77,13 @@ struct AuditGuardTests {
                 _ = try await sealer.sealAll(now: Date(), logger: logger)
                 #expect(try await verify(admin).problems == [])
                 let ready = ReadinessCheck.database(app)
-                #expect(await ready(logger: logger).auditLog == "protected")
+                #expect(await ready(logger: logger).auditLog == .protected)
                 // The sealer stops; events keep coming. Two are an hour old, one is new.
                 try await insertEvents(admin, count: 2, minutesAgo: 60)
                 try await insertEvents(admin, count: 1, minutesAgo: 0)
                 // /ready says so too (reported, the instance stays in service).
                 let stalled = await ready(logger: logger)
-                #expect(stalled.auditLog == "sealing_stalled")
+                #expect(stalled.auditLog == .sealingStalled)
                 #expect(stalled.isReady)
                 let report = try await verify(admin)
                 #expect(report.problems.count == 1, "\(report.problems)")
@@ -103,7 +103,7 @@ struct AuditGuardTests {
                 #expect(try await verify(admin, grace: .seconds(7200)).problems == [])
                 _ = try await sealer.sealAll(now: Date(), logger: logger)
                 #expect(try await verify(admin).problems == [])
-                #expect(await ready(logger: logger).auditLog == "protected")
+                #expect(await ready(logger: logger).auditLog == .protected)
             }
         }
     }
@@ -183,7 +183,7 @@ struct AuditGuardTests {
                 _ = try await AuditSealer(client: app, signer: AuditSealTests.signer, checkpointFile: nil)
                     .sealAll(now: Date(), logger: logger)
                 #expect(try await verify(admin).problems == [])
-                #expect(await ReadinessCheck.database(app)(logger: logger).auditLog == "protected")
+                #expect(await ReadinessCheck.database(app)(logger: logger).auditLog == .protected)
 
                 for statement in sql.components(separatedBy: ";\n") {
                     try await admin.query(PostgresQuery(unsafeSQL: statement), logger: logger)
@@ -193,7 +193,7 @@ struct AuditGuardTests {
 
                 let report = try await verify(admin)
                 #expect(report.problems.first == expected, "\(report.problems)")
-                #expect(await ReadinessCheck.database(app)(logger: logger).auditLog == "triggers_disabled")
+                #expect(await ReadinessCheck.database(app)(logger: logger).auditLog == .triggersDisabled)
             }
         }
     }
