@@ -72,17 +72,10 @@ struct AuditCommand: AsyncParsableCommand {
         var retentionYears: Int?
 
         func validate() throws {
-            if export != nil, checkpoint == nil {
-                throw ValidationError("--export needs --checkpoint.")
-            }
-            if let retentionYears {
-                guard export != nil else {
-                    throw ValidationError(
-                        "--retention-years is for --export; in the database it is audit.retention_years.")
-                }
-                guard (1...100).contains(retentionYears) else {
-                    throw ValidationError("--retention-years must be 1 to 100.")
-                }
+            if let problem = AuditTool.offlineOptionsProblem(
+                export: export, checkpoint: checkpoint, retentionYears: retentionYears)
+            {
+                throw ValidationError(problem)
             }
         }
 

@@ -38,20 +38,14 @@ struct OutboxCommand: AsyncParsableCommand {
         var id: String
 
         func validate() throws {
-            guard Int64(id) != nil || (id.hasPrefix("w") && Int64(id.dropFirst()) != nil) else {
-                throw ValidationError("ID must be a number (mail) or w<number> (webhook)")
-            }
+            guard OutboxTool.RowID(id) != nil else { throw ValidationError(OutboxTool.RowID.expected) }
         }
 
         @OptionGroup var database: DatabaseOptions
 
         func run() async throws {
-            let environment = try await database.environment()
-            if let number = Int64(id) {
-                try await OutboxTool.retry(id: number, environment: environment).emit()
-            } else if let number = Int64(id.dropFirst()) {
-                try await OutboxTool.retryWebhook(id: number, environment: environment).emit()
-            }
+            guard let row = OutboxTool.RowID(id) else { throw ValidationError(OutboxTool.RowID.expected) }
+            try await OutboxTool.retry(row, environment: try await database.environment()).emit()
         }
     }
 }

@@ -48,7 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
         // Forwarded arguments are not checked by the parser; at least refuse stray words, which
         // are almost always typos, instead of silently ignoring them.
         if let first = configArguments.first, !first.hasPrefix("--") {
-            throw ValidationError("Unexpected argument '\(first)'. Settings are given as --key value.")
+            throw ValidationError(ConfigurationSources.unexpectedArgumentText(first))
         }
     }
 

@@ -8,6 +8,22 @@ import PostgresNIO
 /// for operators and auditors. Database access as the application role with the `FREIGABE_DB_*`
 /// settings; `verify --export` needs no database.
 public enum AuditTool {
+    /// What is wrong with `audit verify`'s offline options, in the tools' language; nil when they fit.
+    public static func offlineOptionsProblem(export: String?, checkpoint: String?, retentionYears: Int?) -> String? {
+        if export != nil, checkpoint == nil {
+            return "--export braucht --checkpoint: die Checkpoints außerhalb der Datenbank (audit.checkpoint_file "
+                + "oder die Datei, die die Ausfuhr nennt), an denen sie geprüft wird."
+        }
+        guard let retentionYears else { return nil }
+        guard export != nil else {
+            return "--retention-years gilt nur mit --export; in der Datenbank gilt audit.retention_years."
+        }
+        guard (1...100).contains(retentionYears) else {
+            return "--retention-years muss zwischen 1 und 100 liegen (Jahre der Aufbewahrungsfrist)."
+        }
+        return nil
+    }
+
     /// Writes a new private key to `path` (readable by its owner only; refuses to overwrite) and prints
     /// the public verifier key to give to auditors and keep outside the database.
     public static func keygen(name: String, path: String) -> ToolOutput {

@@ -51,6 +51,36 @@ public enum OutboxTool {
         return lines
     }
 
+    /// An outbox row as the operator names it: the number of a mail row, or `w` and the number of a
+    /// webhook delivery, as `freigabe outbox list --failed` prints them.
+    public enum RowID: Sendable, Hashable {
+        case mail(Int64)
+        case webhook(Int64)
+
+        /// Why a text names no row, in the tools' language.
+        public static let expected =
+            "Die ID ist eine Zahl (eine Mail) oder w mit einer Zahl (eine Webhook-Zustellung), "
+            + "wie „freigabe outbox list --failed“ sie zeigt."
+
+        public init?(_ text: String) {
+            if let number = Int64(text), number > 0 {
+                self = .mail(number)
+            } else if text.hasPrefix("w"), let number = Int64(text.dropFirst()), number > 0 {
+                self = .webhook(number)
+            } else {
+                return nil
+            }
+        }
+    }
+
+    /// Sends the row `id` names again now (``retry(id:environment:now:)``, ``retryWebhook(id:environment:now:)``).
+    public static func retry(_ id: RowID, environment: [String: String], now: Date = Date()) async -> ToolOutput {
+        switch id {
+        case .mail(let number): await retry(id: number, environment: environment, now: now)
+        case .webhook(let number): await retryWebhook(id: number, environment: environment, now: now)
+        }
+    }
+
     /// Makes row `id` due now with a fresh retry schedule; the recipients it reached are not mailed again.
     public static func retry(id: Int64, environment: [String: String], now: Date = Date()) async -> ToolOutput {
         await withDatabase(environment: environment) { client in

@@ -99,10 +99,13 @@ public enum ConfigurationSources {
     }
 
     private static func unexpectedArgument(_ argument: String) -> ConfigurationError {
-        ConfigurationError(
-            code: .invalidValue, key: "",
-            description: "Unerwartetes Argument „\(ToolOutput.oneLine(argument))“: Einstellungen werden als "
-                + "--schlüssel wert angegeben (--http-port 9000).")
+        ConfigurationError(code: .invalidValue, key: "", description: unexpectedArgumentText(argument))
+    }
+
+    /// Why a word among `serve`'s settings is refused (the command's parser says it too).
+    public static func unexpectedArgumentText(_ argument: String) -> String {
+        "Unerwartetes Argument „\(ToolOutput.oneLine(argument))“: Einstellungen werden als "
+            + "--schlüssel wert angegeben (--http-port 9000)."
     }
 
     private static func yamlFileProvider(path: String) async throws -> FileProvider<YAMLSnapshot> {
