@@ -395,11 +395,11 @@ struct OutboxDispatcher: Sendable {
                 sentAt: now, lastError: "nicht gesendet, überholt: \(moot)")
         }
         if plan.unreadable {
-            let pause = Self.unreadablePause(
-                settings.retrySchedule, age: now.timeIntervalSince(plan.row.createdAt), random: random())
+            let pause = settings.retrySchedule.pauseWhileUnreadable(
+                age: now.timeIntervalSince(plan.row.createdAt), random: random())
             return MailOutcome(
                 id: plan.row.id, deliveredTo: plan.row.deliveredTo, undeliverableTo: plan.row.undeliverableTo,
-                lastError: Self.unreadableError,
+                lastError: RetrySchedule.unreadableError,
                 retryAt: now.addingTimeInterval(
                     Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18),
                 released: true)
@@ -453,27 +453,6 @@ struct OutboxDispatcher: Sendable {
             outcome.lastError = String(("aufgegeben nach \(plan.row.attempts) Versuchen; " + text).prefix(2000))
         }
         return outcome
-    }
-
-    /// The last error of a row whose payload this release cannot read.
-    static let unreadableError =
-        "vorübergehend: Inhalt für diese Version nicht lesbar (von einer neueren geschrieben?); "
-        + "wartet auf eine Instanz, die ihn lesen kann"
-
-    /// How long a row this release cannot read waits before it is claimed again: the schedule's pause
-    /// after as many failed attempts as would have fitted since the row was written (the last pause once
-    /// they have all passed). Its attempts are given back, so a newer instance that reads it starts the
-    /// schedule afresh, and it never fails here (as a topic of a newer release): an older instance left
-    /// running (or a rollback) asks for it ever more rarely, a newer one sends it when it is due.
-    static func unreadablePause(_ schedule: RetrySchedule, age: TimeInterval, random: Double) -> Duration {
-        var attempts = 1
-        var passed: TimeInterval = 0
-        for delay in schedule.delays.dropLast() {
-            passed += Double(delay.components.seconds)
-            guard passed <= age else { break }
-            attempts += 1
-        }
-        return schedule.delay(afterFailedAttempts: attempts, random: random) ?? schedule.delays.last ?? .seconds(5)
     }
 
     /// The error with the server's reply (what an operator needs to act), never credentials.

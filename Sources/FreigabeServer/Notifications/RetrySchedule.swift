@@ -28,6 +28,28 @@ public struct RetrySchedule: Sendable, Hashable, CustomStringConvertible {
         return base * factor
     }
 
+    /// How long a row this release cannot read (a newer release wrote it during a rolling update) waits
+    /// before it is claimed again: the pause after as many failed attempts as would have fitted since the
+    /// row was written (the last pause once they have all passed). The one rule for mail rows and webhook
+    /// deliveries: the attempt is given back and the row never fails for it, so a newer instance that
+    /// reads it starts the schedule afresh, and an older one left running (or a rollback) asks for it ever
+    /// more rarely.
+    public func pauseWhileUnreadable(age: TimeInterval, random: Double) -> Duration {
+        var attempts = 1
+        var passed: TimeInterval = 0
+        for delay in delays.dropLast() {
+            passed += Double(delay.components.seconds)
+            guard passed <= age else { break }
+            attempts += 1
+        }
+        return self.delay(afterFailedAttempts: attempts, random: random) ?? delays.last ?? .seconds(5)
+    }
+
+    /// The last error of a row waiting for an instance that can read it (``pauseWhileUnreadable(age:random:)``).
+    public static let unreadableError =
+        "vorübergehend: Inhalt für diese Version nicht lesbar (von einer neueren geschrieben?); "
+        + "wartet auf eine Instanz, die ihn lesen kann"
+
     /// `5s, 1m, 5m, 30m, 2h, 6h, 24h`: numbers with the unit s, m, h or d, separated by commas; at least one,
     /// each at least one second, in ascending order (a shrinking pause is a typo, not a wish).
     public static func parse(_ text: String) -> RetrySchedule? {

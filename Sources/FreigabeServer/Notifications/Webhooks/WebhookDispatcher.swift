@@ -162,10 +162,18 @@ struct WebhookDispatcher: Sendable {
             message = try OutboxMessage.decode(fromStoredJSON: delivery.payload)
         } catch {
             // A rolling update: a newer release may have written a shape this one cannot read. Failing it
-            // would lose an event the newer instances can send; retried on the schedule, one of them does.
-            // Not the decoder's words in the log: they may quote the payload, which names people.
-            rowLogger.warning("webhook payload unreadable by this release (written by a newer one?): retried later")
-            return retry(outcome, attempts: delivery.attempts, error: Self.unreadableError, now: now)
+            // would lose an event the newer instances can send: left for them as a mail row is, the
+            // attempt given back. Not the decoder's words in the log: they may quote the payload, which
+            // names people.
+            rowLogger.warning(
+                "webhook payload unreadable by this release (written by a newer one?): left for an instance that can read it"
+            )
+            let pause = settings.retrySchedule.pauseWhileUnreadable(
+                age: now.timeIntervalSince(delivery.createdAt), random: random())
+            outcome.retryAt = now.addingTimeInterval(Self.seconds(pause))
+            outcome.error = RetrySchedule.unreadableError
+            outcome.givesBackAttempt = true
+            return outcome
         }
         let body: Data
         let headers: WebhookSigner.Headers
@@ -244,9 +252,6 @@ struct WebhookDispatcher: Sendable {
         outcome.error = String(error.prefix(2000))
         return outcome
     }
-
-    /// The last error of a delivery whose payload this release cannot read.
-    static let unreadableError = "vorübergehend: Inhalt für diese Version nicht lesbar (von einer neueren geschrieben?)"
 
     private static func seconds(_ duration: Duration) -> TimeInterval {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18

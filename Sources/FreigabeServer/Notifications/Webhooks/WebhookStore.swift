@@ -31,6 +31,9 @@ struct DeliveryOutcome: Sendable, Hashable {
     /// The receiver answered 429 or 503 with `Retry-After`: nothing more goes to the subscription before
     /// this time (``WebhookStore/record(_:token:now:client:logger:)`` stores it for every instance).
     var pausesSubscriptionUntil: Date?
+    /// The claim's attempt does not count: the payload is unreadable by this release
+    /// (``RetrySchedule/pauseWhileUnreadable(age:random:)``).
+    var givesBackAttempt = false
 }
 
 /// A delivery as `freigabe outbox list` shows it.
@@ -215,7 +218,8 @@ enum WebhookStore {
                     """
                     UPDATE webhook_deliveries SET delivered_at = \(outcome.deliveredAt), failed_at = \(outcome.failedAt),
                         last_status = \(outcome.status), last_error = \(outcome.error),
-                        available_at = coalesce(\(outcome.retryAt), available_at), claim_token = NULL
+                        available_at = coalesce(\(outcome.retryAt), available_at), claim_token = NULL,
+                        attempts = attempts - CASE WHEN \(outcome.givesBackAttempt) THEN 1 ELSE 0 END
                     WHERE id = \(outcome.id) AND claim_token = \(token)
                     RETURNING id
                     """, logger: logger)
