@@ -256,6 +256,57 @@ extension AuditFilter {
     }
 }
 
+/// The query parameters a reading of the log knows. A name outside them (a misspelt `datset=`, a
+/// `request_id=`, a `domain=` on the page, which has no such field), or a single-valued one given twice
+/// (`person=a&person=b`), is refused before anything is read or recorded: ignored, it would answer the
+/// whole log, or the first value only, as if it were the selection asked for. The API, its export and
+/// the page with its download all check their query string here.
+struct AuditQueryNames: Sendable, Hashable {
+    /// Names given at most once.
+    var single: Set<String>
+    /// Names that may repeat (`type`, one per event type).
+    var repeatable: Set<String> = []
+
+    /// ``AuditFilter/parse(from:to:dataset:person:request:types:domain:role:decision:capacity:)``'s, by
+    /// their query names.
+    static let filter = AuditQueryNames(
+        single: ["from", "to", "dataset", "domain", "person", "request", "role", "decision", "capacity"],
+        repeatable: ["type"])
+    /// `GET /api/v1/audit/events`: the filter, its pages and their order.
+    static let events = filter.adding(["after", "limit", "order"])
+    /// `GET /api/v1/audit/export` and the page's download `/pruefung/export`: the filter and the file's
+    /// form. (`after`, `limit` and `order` are refused by their own reason: an export has no pages.)
+    static let export = filter.adding(["format", "separator", "bom"])
+
+    func adding(_ names: Set<String>) -> AuditQueryNames {
+        AuditQueryNames(single: single.union(names), repeatable: repeatable)
+    }
+
+    /// Each refused name of a query string with its reason, by the name as given.
+    func refusals(_ names: some Sequence<Substring>) -> [String: UserText] {
+        var counts: [String: Int] = [:]
+        for name in names { counts[String(name), default: 0] += 1 }
+        var refusals: [String: UserText] = [:]
+        for (name, count) in counts {
+            if single.contains(name) || repeatable.contains(name) {
+                if count > 1, !repeatable.contains(name) {
+                    refusals[name] = UserText("query.repeated_parameter", ["name": .text(Self.shown(name))])
+                }
+            } else {
+                let allowed = single.union(repeatable).sorted().joined(separator: ", ")
+                refusals[name] = UserText(
+                    "query.unknown_parameter", ["name": .text(Self.shown(name)), "allowed": .text(allowed)])
+            }
+        }
+        return refusals
+    }
+
+    /// A name as the reason shows it: shortened, without control characters.
+    static func shown(_ name: String) -> String {
+        String(name.unicodeScalars.prefix(60).map { $0.properties.generalCategory == .control ? "?" : Character($0) })
+    }
+}
+
 /// A filter value that was refused, and why: in the reader's language for the API and the pages
 /// (``reason``, catalogue `query.filter.*`), in German on the command line (``description``, the
 /// language of `freigabe audit` like the rest of its output).

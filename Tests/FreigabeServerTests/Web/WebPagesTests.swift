@@ -1756,6 +1756,21 @@ struct AuditPageTests {
             #expect(sideways.html.contains("ist keine Reihenfolge"))
             #expect(!sideways.html.contains("<script>"))
             #expect(try await fixture.store.counts()["audit_events"] == reads)
+
+            // A parameter the page does not know, or one given twice, is named in the error summary and
+            // nothing is read: ignored, it would show the whole log as the selection.
+            for (query, message) in [
+                ("domain=umwelt", "Unbekannter Parameter „domain“"),
+                ("datset=baumkataster", "Unbekannter Parameter „datset“"),
+                ("person=anna&person=otto", "Der Parameter „person“ ist mehrfach angegeben"),
+                ("nach=1&nach=2", "Der Parameter „nach“ ist mehrfach angegeben"),
+            ] {
+                let refused = try await alex.get("/pruefung?\(query)")
+                #expect(refused.status == 400, "\(query)")
+                #expect(refused.html.contains("class=\"error-summary\""), "\(query)")
+                #expect(refused.html.contains(message), "\(query)")
+            }
+            #expect(try await fixture.store.counts()["audit_events"] == reads)
         }
     }
 }
