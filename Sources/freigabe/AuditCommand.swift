@@ -122,7 +122,11 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: "Only events of this type (submitted, approved, forbidden, ...); repeatable.") var type:
             [String] = []
         @Option(help: "Only events on datasets of this domain.") var domain: String?
-        @Option(help: "Only events in this role (data_owner, dsb, ...).") var role: String?
+        @Option(
+            help: ArgumentHelp(
+                "Only events in this role (data_owner, data_steward, dsb, isb, open_data_officer, governance, "
+                    + "requester, auditor, admin)."))
+        var role: String?
         @Option(help: "Only decisions with this outcome (approved, rejected, changes_requested, revoked).")
         var decision: String?
         @Option(

@@ -19,8 +19,8 @@ struct AuditFilter: Sendable, Hashable {
     var eventTypes: [AuditEvent] = []
     /// Events on datasets of this domain.
     var domainID: String?
-    /// The role acted in (`data_owner`, `dsb`, ...).
-    var role: String?
+    /// The role acted in (`data_owner`, `dsb`, ..., `auditor`).
+    var role: RecordedRole?
     var decision: DecisionOutcome?
     /// Only what was done in this capacity: as a deputy (Vertretung) or as the escalation instance.
     var capacity: Capacity?
@@ -62,7 +62,7 @@ struct AuditFilter: Sendable, Hashable {
         if let requestID { values["request"] = requestID.uuidString.lowercased() }
         if !eventTypes.isEmpty { values["type"] = eventTypes.map(\.rawValue).joined(separator: ",") }
         if let domainID { values["domain"] = domainID }
-        if let role { values["role"] = role }
+        if let role { values["role"] = role.rawValue }
         if let decision { values["decision"] = decision.rawValue }
         if let capacity { values["capacity"] = capacity.rawValue }
         return values
@@ -80,7 +80,7 @@ struct AuditFilter: Sendable, Hashable {
             sql.text +=
                 " AND e.dataset_id IN (SELECT d.id FROM datasets d WHERE d.domain_id = \(try sql.bind(domainID)))"
         }
-        if let role { sql.text += " AND e.role = \(try sql.bind(role))" }
+        if let role { sql.text += " AND e.role = \(try sql.bind(role.rawValue))" }
         if let decision {
             // The event as well: its index `audit_events_event (event, occurred_at)` serves the time order.
             sql.text += " AND e.decision = \(try sql.bind(decision.rawValue))"
@@ -203,10 +203,10 @@ extension AuditFilter {
             filter.domainID = domain
         }
         if let role {
-            guard role.wholeMatch(of: /[a-z][a-z0-9_]{0,63}/) != nil else {
+            guard let recorded = RecordedRole(rawValue: role) else {
                 throw AuditFilterError(option: "--role", value: role, problem: .role)
             }
-            filter.role = role
+            filter.role = recorded
         }
         if let decision {
             guard let outcome = DecisionOutcome(rawValue: decision) else {
@@ -332,7 +332,9 @@ struct AuditFilterError: Error, Sendable, Hashable, CustomStringConvertible {
             case .uid: "ist keine Benutzerkennung (Buchstaben, Ziffern, . _ - @; höchstens 200 Zeichen)"
             case .requestID: "ist keine Antrags-ID (UUID)"
             case .domainID: "ist keine Domänen-Kennung (Kleinbuchstaben, Ziffern, . _ -; höchstens 100 Zeichen)"
-            case .role: "ist keine Rollenkennung"
+            case .role:
+                "ist keine Rolle des Protokolls (data_owner, data_steward, dsb, isb, open_data_officer, governance, "
+                    + "requester, auditor, admin)"
             case .decision: "ist keine Entscheidung (approved, rejected, changes_requested, revoked)"
             case .capacity:
                 "ist keine Eigenschaft des Handelns (deputy: in Vertretung, escalation: als Eskalationsinstanz)"

@@ -218,4 +218,34 @@ struct AuditAPITests {
         }
     }
 
+    @Test("the role filter takes the roles the log records and refuses any other name with the reason")
+    func roleFilter() async throws {
+        try await APIFixture.with { fixture, api in
+            for (actor, role) in [("dora", "dsb"), ("otto", "data_owner"), ("alex", "auditor")] {
+                try await fixture.store.admin.query(
+                    "INSERT INTO audit_events (occurred_at, actor, role, event) VALUES (now(), \(actor), \(role), 'forbidden')",
+                    logger: fixture.store.logger)
+            }
+            _ = try await AuditSealer(client: fixture.store.app, signer: nil, checkpointFile: nil)
+                .sealAll(now: Date(), logger: fixture.store.logger)
+            for (role, actor) in [("dsb", "dora"), ("data_owner", "otto"), ("auditor", "alex")] {
+                let answer = try await api.send(.get, "/api/v1/audit/events?type=forbidden&role=\(role)", as: "alex")
+                #expect(answer.status == 200)
+                #expect(answer.json?["items"]?.array.compactMap { $0["actor"]?.string } == [actor], "\(role)")
+            }
+            for role in ["owner", "DSB", "steward", "custom_role", "data-owner"] {
+                let refused = try await api.send(.get, "/api/v1/audit/events?role=\(role)", as: "alex")
+                #expect(refused.status == 400, "\(role)")
+                #expect(refused.errors["role"]?.hasPrefix("Ungültiger Wert: ist keine Rolle des Protokolls") == true)
+            }
+            // The reason lists exactly the roles the filter takes.
+            let reason = try await api.send(.get, "/api/v1/audit/events?role=owner", as: "alex").errors["role"] ?? ""
+            let listed = reason.split(separator: "(").last?.dropLast().split(separator: ",").map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            #expect(listed == AuditFilter.RecordedRole.allCases.map(\.rawValue))
+            #expect(AuditFilterError.Problem.role.german.hasSuffix("(" + listed!.joined(separator: ", ") + ")"))
+        }
+    }
+
 }
