@@ -38,10 +38,18 @@ struct AuditPages: Sendable {
         /// The command line of the same export, for a selection without errors (someone may copy it
         /// into a shell: every value quoted).
         var exportCommand: String?
-        /// The same selection as a download (``AuditExportDownload``): a GET, which records the read
-        /// like this page does and changes nothing else.
-        var downloadJSONLHref: String
-        var downloadCSVHref: String
+        /// The same selection as downloads, for a selection without errors (a link to a refused one would
+        /// only fetch its 400).
+        var downloads: Downloads?
+    }
+
+    /// The selection as a download (``AuditExportDownload``): a GET, which records the read like the page
+    /// does and changes nothing else. Plain links, without `download`: `Content-Disposition: attachment`
+    /// makes a 200 a file, while a refusal (400, 409 without a signed checkpoint, 503) or the login page
+    /// is shown as a page instead of being saved as one.
+    struct Downloads {
+        var jsonl: String
+        var csv: String
     }
 
     static let pageSize = 100
@@ -121,15 +129,17 @@ struct AuditPages: Sendable {
                 page: Page(
                     fields: fields, errors: ErrorSummary(fields: fields, errors: errors), rows: rows,
                     isEmpty: rows.isEmpty, nextHref: next, exportCommand: command,
-                    downloadJSONLHref: Self.href(
-                        "/pruefung/export", [URLQueryItem(name: "format", value: "jsonl")] + filterItems),
-                    downloadCSVHref: Self.href(
-                        "/pruefung/export",
-                        [
-                            URLQueryItem(name: "format", value: "csv"),
-                            URLQueryItem(name: "separator", value: "semicolon"),
-                            URLQueryItem(name: "bom", value: "true"),
-                        ] + filterItems)),
+                    downloads: errors.isEmpty
+                        ? Downloads(
+                            jsonl: Self.href(
+                                "/pruefung/export", [URLQueryItem(name: "format", value: "jsonl")] + filterItems),
+                            csv: Self.href(
+                                "/pruefung/export",
+                                [
+                                    URLQueryItem(name: "format", value: "csv"),
+                                    URLQueryItem(name: "separator", value: "semicolon"),
+                                    URLQueryItem(name: "bom", value: "true"),
+                                ] + filterItems)) : nil),
                 request: request, context: context, status: errors.isEmpty ? .ok : .badRequest)
         }
         addExport(to: group)

@@ -1730,6 +1730,15 @@ struct AuditPageTests {
             #expect(
                 valid.html.contains(
                     "freigabe audit export --format jsonl --output pruefung.jsonl --dataset baumkataster"))
+            // The downloads are plain links (a refusal shows as a page instead of being saved as a file),
+            // and a selection with errors offers none: they would only fetch the refusal.
+            #expect(valid.html.contains("<a href=\"/pruefung/export?format=jsonl&amp;dataset=baumkataster\">"))
+            #expect(!valid.html.contains(" download>"))
+            let unknown = try await alex.get("/pruefung?domain=umwelt")
+            for refused in [bad, planted, unknown] {
+                #expect(refused.status == 400)
+                #expect(!refused.html.contains("/pruefung/export"))
+            }
             #expect(AuditPages.shellQuoted("baumkataster") == "baumkataster")
             #expect(AuditPages.shellQuoted("2026-03-01T00:00:00+01:00") == "2026-03-01T00:00:00+01:00")
             #expect(AuditPages.shellQuoted("a b;c") == "'a b;c'")
