@@ -110,12 +110,16 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: "Events from this date or instant.") var from: String?
         @Option(help: "Events up to this date (inclusive) or before this instant.") var to: String?
         @Option(help: "Only events of this dataset.") var dataset: String?
-        @Option(help: "Only events of this uid: acting, acting for, or requester.") var person: String?
+        @Option(help: "Only events of this uid, in any case: acting, acting for, or requester.") var person: String?
         @Option(help: "Only events of this request (UUID).") var request: String?
         @Option(help: "Only events of this type (submitted, approved, forbidden, ...); repeatable.") var type:
             [String] = []
         @Option(help: "Only events on datasets of this domain.") var domain: String?
-        @Option(help: "Only events in this role (data_owner, dsb, ...).") var role: String?
+        @Option(
+            help: ArgumentHelp(
+                "Only events in this role (data_owner, data_steward, dsb, isb, open_data_officer, governance, "
+                    + "requester, auditor, admin)."))
+        var role: String?
         @Option(help: "Only decisions with this outcome (approved, rejected, changes_requested, revoked).")
         var decision: String?
         @Option(

@@ -12,14 +12,15 @@ struct AuditFilter: Sendable, Hashable {
     /// Events that happened before this instant (exclusive).
     var to: Date?
     var datasetID: String?
-    /// uid acting, acting for someone (deputy), or the requester of the event's request.
+    /// uid acting, acting for someone (deputy), or the requester of the event's request, in any case
+    /// (`mmueller` finds the directory's `MMueller`).
     var person: String?
     var requestID: UUID?
     var eventTypes: [AuditEvent] = []
     /// Events on datasets of this domain.
     var domainID: String?
-    /// The role acted in (`data_owner`, `dsb`, ...).
-    var role: String?
+    /// The role acted in (`data_owner`, `dsb`, ..., `auditor`).
+    var role: RecordedRole?
     var decision: DecisionOutcome?
     /// Only what was done in this capacity: as a deputy (Vertretung) or as the escalation instance.
     var capacity: Capacity?
@@ -61,7 +62,7 @@ struct AuditFilter: Sendable, Hashable {
         if let requestID { values["request"] = requestID.uuidString.lowercased() }
         if !eventTypes.isEmpty { values["type"] = eventTypes.map(\.rawValue).joined(separator: ",") }
         if let domainID { values["domain"] = domainID }
-        if let role { values["role"] = role }
+        if let role { values["role"] = role.rawValue }
         if let decision { values["decision"] = decision.rawValue }
         if let capacity { values["capacity"] = capacity.rawValue }
         return values
@@ -79,7 +80,7 @@ struct AuditFilter: Sendable, Hashable {
             sql.text +=
                 " AND e.dataset_id IN (SELECT d.id FROM datasets d WHERE d.domain_id = \(try sql.bind(domainID)))"
         }
-        if let role { sql.text += " AND e.role = \(try sql.bind(role))" }
+        if let role { sql.text += " AND e.role = \(try sql.bind(role.rawValue))" }
         if let decision {
             // The event as well: its index `audit_events_event (event, occurred_at)` serves the time order.
             sql.text += " AND e.decision = \(try sql.bind(decision.rawValue))"
@@ -98,10 +99,12 @@ struct AuditFilter: Sendable, Hashable {
             // the three arms become one BitmapOr over the actor, acting-for and request indexes. With
             // `IN`, a hashed subplan that no index can use, PostgreSQL walked the whole log in sequence
             // order instead: 4.4 s for one person and 30 days in 2 million events, now 1.3 ms (README,
-            // make bench-audit).
+            // make bench-audit). Case-insensitive, as login and deputyships treat uids: the log keeps the
+            // directory's spelling (`MMueller`); the `lower(…)` expression indexes of migration 23 serve it.
             sql.text += """
-                 AND (e.actor = \(uid) OR e.acting_for = \(uid)
-                      OR e.request_id = ANY(ARRAY(SELECT r.id FROM requests r WHERE r.requester = \(uid))))
+                 AND (lower(e.actor) = lower(\(uid)) OR lower(e.acting_for) = lower(\(uid))
+                      OR e.request_id = ANY(ARRAY(
+                          SELECT r.id FROM requests r WHERE lower(r.requester) = lower(\(uid)))))
                 """
         }
     }
@@ -200,10 +203,10 @@ extension AuditFilter {
             filter.domainID = domain
         }
         if let role {
-            guard role.wholeMatch(of: /[a-z][a-z0-9_]{0,63}/) != nil else {
+            guard let recorded = RecordedRole(rawValue: role) else {
                 throw AuditFilterError(option: "--role", value: role, problem: .role)
             }
-            filter.role = role
+            filter.role = recorded
         }
         if let decision {
             guard let outcome = DecisionOutcome(rawValue: decision) else {
@@ -253,6 +256,57 @@ extension AuditFilter {
     }
 }
 
+/// The query parameters a reading of the log knows. A name outside them (a misspelt `datset=`, a
+/// `request_id=`, a `domain=` on the page, which has no such field), or a single-valued one given twice
+/// (`person=a&person=b`), is refused before anything is read or recorded: ignored, it would answer the
+/// whole log, or the first value only, as if it were the selection asked for. The API, its export and
+/// the page with its download all check their query string here.
+struct AuditQueryNames: Sendable, Hashable {
+    /// Names given at most once.
+    var single: Set<String>
+    /// Names that may repeat (`type`, one per event type).
+    var repeatable: Set<String> = []
+
+    /// ``AuditFilter/parse(from:to:dataset:person:request:types:domain:role:decision:capacity:)``'s, by
+    /// their query names.
+    static let filter = AuditQueryNames(
+        single: ["from", "to", "dataset", "domain", "person", "request", "role", "decision", "capacity"],
+        repeatable: ["type"])
+    /// `GET /api/v1/audit/events`: the filter, its pages and their order.
+    static let events = filter.adding(["after", "limit", "order"])
+    /// `GET /api/v1/audit/export` and the page's download `/pruefung/export`: the filter and the file's
+    /// form. (`after`, `limit` and `order` are refused by their own reason: an export has no pages.)
+    static let export = filter.adding(["format", "separator", "bom"])
+
+    func adding(_ names: Set<String>) -> AuditQueryNames {
+        AuditQueryNames(single: single.union(names), repeatable: repeatable)
+    }
+
+    /// Each refused name of a query string with its reason, by the name as given.
+    func refusals(_ names: some Sequence<Substring>) -> [String: UserText] {
+        var counts: [String: Int] = [:]
+        for name in names { counts[String(name), default: 0] += 1 }
+        var refusals: [String: UserText] = [:]
+        for (name, count) in counts {
+            if single.contains(name) || repeatable.contains(name) {
+                if count > 1, !repeatable.contains(name) {
+                    refusals[name] = UserText("query.repeated_parameter", ["name": .text(Self.shown(name))])
+                }
+            } else {
+                let allowed = single.union(repeatable).sorted().joined(separator: ", ")
+                refusals[name] = UserText(
+                    "query.unknown_parameter", ["name": .text(Self.shown(name)), "allowed": .text(allowed)])
+            }
+        }
+        return refusals
+    }
+
+    /// A name as the reason shows it: shortened, without control characters.
+    static func shown(_ name: String) -> String {
+        String(name.unicodeScalars.prefix(60).map { $0.properties.generalCategory == .control ? "?" : Character($0) })
+    }
+}
+
 /// A filter value that was refused, and why: in the reader's language for the API and the pages
 /// (``reason``, catalogue `query.filter.*`), in German on the command line (``description``, the
 /// language of `freigabe audit` like the rest of its output).
@@ -278,7 +332,9 @@ struct AuditFilterError: Error, Sendable, Hashable, CustomStringConvertible {
             case .uid: "ist keine Benutzerkennung (Buchstaben, Ziffern, . _ - @; höchstens 200 Zeichen)"
             case .requestID: "ist keine Antrags-ID (UUID)"
             case .domainID: "ist keine Domänen-Kennung (Kleinbuchstaben, Ziffern, . _ -; höchstens 100 Zeichen)"
-            case .role: "ist keine Rollenkennung"
+            case .role:
+                "ist keine Rolle des Protokolls (data_owner, data_steward, dsb, isb, open_data_officer, governance, "
+                    + "requester, auditor, admin)"
             case .decision: "ist keine Entscheidung (approved, rejected, changes_requested, revoked)"
             case .capacity:
                 "ist keine Eigenschaft des Handelns (deputy: in Vertretung, escalation: als Eskalationsinstanz)"

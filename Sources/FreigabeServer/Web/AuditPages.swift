@@ -38,10 +38,18 @@ struct AuditPages: Sendable {
         /// The command line of the same export, for a selection without errors (someone may copy it
         /// into a shell: every value quoted).
         var exportCommand: String?
-        /// The same selection as a download (``AuditExportDownload``): a GET, which records the read
-        /// like this page does and changes nothing else.
-        var downloadJSONLHref: String
-        var downloadCSVHref: String
+        /// The same selection as downloads, for a selection without errors (a link to a refused one would
+        /// only fetch its 400).
+        var downloads: Downloads?
+    }
+
+    /// The selection as a download (``AuditExportDownload``): a GET, which records the read like the page
+    /// does and changes nothing else. Plain links, without `download`: `Content-Disposition: attachment`
+    /// makes a 200 a file, while a refusal (400, 409 without a signed checkpoint, 503) or the login page
+    /// is shown as a page instead of being saved as one.
+    struct Downloads {
+        var jsonl: String
+        var csv: String
     }
 
     static let pageSize = 100
@@ -49,6 +57,9 @@ struct AuditPages: Sendable {
     /// Fields of the form that choose how the selection is shown, not what it is (the export keeps the
     /// log's order, which its verification needs).
     static let viewFields = ["order"]
+    /// What the page's query string may hold: its form's fields (one event type, as the form chooses it)
+    /// and the next page's place `nach`. Anything else is refused (``AuditQueryNames``).
+    static let queryNames = AuditQueryNames(single: Set(filterFields + viewFields + ["nach"]))
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("pruefung") { request, context in
@@ -62,13 +73,15 @@ struct AuditPages: Sendable {
                 }
             }
             var errors: [String: String] = [:]
+            // Unknown and repeated parameters first: shown in the error summary, nothing read or recorded.
+            for (name, reason) in Self.queryNames.refusals(parameters.map { $0.key }) { errors[name] = text(reason) }
             var rows: [Row] = []
             var next: String? = nil
             // The next page's place, from the page's own link: anything else is refused before the
             // reading is recorded.
             let nach: String? = parameters.get("nach")
             let after = nach.flatMap { AuditPage.place($0) }
-            if nach != nil, after == nil { errors["nach"] = text(UserText("query.after_range")) }
+            if nach != nil, after == nil, errors["nach"] == nil { errors["nach"] = text(UserText("query.after_range")) }
             if errors.isEmpty {
                 do {
                     let order = try AuditQuery.Order.parse(values["order"])
@@ -116,15 +129,17 @@ struct AuditPages: Sendable {
                 page: Page(
                     fields: fields, errors: ErrorSummary(fields: fields, errors: errors), rows: rows,
                     isEmpty: rows.isEmpty, nextHref: next, exportCommand: command,
-                    downloadJSONLHref: Self.href(
-                        "/pruefung/export", [URLQueryItem(name: "format", value: "jsonl")] + filterItems),
-                    downloadCSVHref: Self.href(
-                        "/pruefung/export",
-                        [
-                            URLQueryItem(name: "format", value: "csv"),
-                            URLQueryItem(name: "separator", value: "semicolon"),
-                            URLQueryItem(name: "bom", value: "true"),
-                        ] + filterItems)),
+                    downloads: errors.isEmpty
+                        ? Downloads(
+                            jsonl: Self.href(
+                                "/pruefung/export", [URLQueryItem(name: "format", value: "jsonl")] + filterItems),
+                            csv: Self.href(
+                                "/pruefung/export",
+                                [
+                                    URLQueryItem(name: "format", value: "csv"),
+                                    URLQueryItem(name: "separator", value: "semicolon"),
+                                    URLQueryItem(name: "bom", value: "true"),
+                                ] + filterItems)) : nil),
                 request: request, context: context, status: errors.isEmpty ? .ok : .badRequest)
         }
         addExport(to: group)
@@ -149,20 +164,11 @@ struct AuditPages: Sendable {
         group.get("pruefung/export") { request, context in
             let caller = try Self.requireAuditor(request, context)
             let parameters = request.uri.queryParameters
-            func value(_ name: String) -> String? {
-                parameters.get(name).map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
-            }
+            // The API export's checks: the same filters and names.
             var errors: [String: UserText] = [:]
-            let options = AuditExportDownload.options(value, errors: &errors)
-            var filter = AuditFilter()
-            do {
-                filter = try AuditFilter.parse(
-                    from: value("from"), to: value("to"), dataset: value("dataset"), person: value("person"),
-                    request: value("request"), types: value("type").map { [$0] } ?? [], decision: value("decision"),
-                    capacity: value("capacity"))
-            } catch let error as AuditFilterError {
-                errors[String(error.option.drop { $0 == "-" })] = error.userText
-            }
+            let filter = AuditController.filter(parameters, errors: &errors)
+            let options = AuditExportDownload.options({ AuditController.value(parameters, $0) }, errors: &errors)
+            AuditController.refuse(parameters, outside: .export, errors: &errors)
             guard errors.isEmpty else {
                 throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors)
             }

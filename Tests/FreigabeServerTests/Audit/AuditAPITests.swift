@@ -186,4 +186,67 @@ struct AuditAPITests {
             #expect(reads == 0)
         }
     }
+
+    @Test("unknown, misspelt and repeated parameters are refused with 400 naming each; nothing is read or recorded")
+    func unknownAndRepeatedParameters() async throws {
+        try await APIFixture.with { fixture, api in
+            try await sealedLog(fixture)
+            for (query, fields) in [
+                ("request_id=\(UUID().uuidString)", ["request_id"]), ("datset=baumkataster", ["datset"]),
+                ("person=anna&person=mallory", ["person"]), ("from=2026-01-01&from=2012-01-01", ["from"]),
+                ("limit=1&limit=1000", ["limit"]), ("order=newest&order=oldest", ["order"]),
+                ("Person=anna", ["Person"]), ("nach=3", ["nach"]), ("separator=comma", ["separator"]),
+                ("type=login_failed&typ=approved&format=csv", ["format", "typ"]),
+            ] {
+                let answer = try await api.send(.get, "/api/v1/audit/events?\(query)", as: "alex")
+                #expect(answer.status == 400, "\(query)")
+                #expect(answer.errors.keys.sorted() == fields, "\(query): \(answer.errors)")
+            }
+            let german = try await api.send(.get, "/api/v1/audit/events?datset=x", as: "alex")
+            #expect(german.errors["datset"]?.hasPrefix("Unbekannter Parameter „datset“; erlaubt sind: after, ") == true)
+            let english = try await api.send(
+                .get, "/api/v1/audit/events?person=a&person=b", as: "alex", headers: [.acceptLanguage: "en"])
+            let twice = "The parameter “person” is given more than once; it may appear only once."
+            #expect(english.errors["person"] == twice)
+            // `type` repeats: one value per event type.
+            let types = try await api.send(.get, "/api/v1/audit/events?type=login_failed&type=submitted", as: "alex")
+            #expect(types.status == 200)
+            let reads = try await fixture.store.admin.query(
+                "SELECT count(*) FROM audit_events WHERE event = 'audit_read'", logger: fixture.store.logger
+            ).decode(Int.self).first(where: { _ in true })
+            #expect(reads == 1, "only the read with two types")
+        }
+    }
+
+    @Test("the role filter takes the roles the log records and refuses any other name with the reason")
+    func roleFilter() async throws {
+        try await APIFixture.with { fixture, api in
+            for (actor, role) in [("dora", "dsb"), ("otto", "data_owner"), ("alex", "auditor")] {
+                try await fixture.store.admin.query(
+                    "INSERT INTO audit_events (occurred_at, actor, role, event) VALUES (now(), \(actor), \(role), 'forbidden')",
+                    logger: fixture.store.logger)
+            }
+            _ = try await AuditSealer(client: fixture.store.app, signer: nil, checkpointFile: nil)
+                .sealAll(now: Date(), logger: fixture.store.logger)
+            for (role, actor) in [("dsb", "dora"), ("data_owner", "otto"), ("auditor", "alex")] {
+                let answer = try await api.send(.get, "/api/v1/audit/events?type=forbidden&role=\(role)", as: "alex")
+                #expect(answer.status == 200)
+                #expect(answer.json?["items"]?.array.compactMap { $0["actor"]?.string } == [actor], "\(role)")
+            }
+            for role in ["owner", "DSB", "steward", "custom_role", "data-owner"] {
+                let refused = try await api.send(.get, "/api/v1/audit/events?role=\(role)", as: "alex")
+                #expect(refused.status == 400, "\(role)")
+                #expect(refused.errors["role"]?.hasPrefix("Ungültiger Wert: ist keine Rolle des Protokolls") == true)
+            }
+            // The reason lists exactly the roles the filter takes.
+            let reason = try await api.send(.get, "/api/v1/audit/events?role=owner", as: "alex").errors["role"] ?? ""
+            let listed = reason.split(separator: "(").last?.dropLast().split(separator: ",").map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            #expect(listed == AuditFilter.RecordedRole.allCases.map(\.rawValue))
+            let german = "(" + (listed ?? []).joined(separator: ", ") + ")"
+            #expect(AuditFilterError.Problem.role.german.hasSuffix(german))
+        }
+    }
+
 }

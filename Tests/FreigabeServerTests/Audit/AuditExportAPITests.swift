@@ -201,4 +201,35 @@ struct AuditExportAPITests {
             #expect(try await anna.get("/pruefung/export").status == 403)
         }
     }
+
+    @Test("exports refuse unknown and repeated parameters with 400 naming each, before anything is read or recorded")
+    func unknownAndRepeatedParameters() async throws {
+        try await WebFixture.with { fixture, client in
+            _ = try await sealedLog(fixture.store)
+            let api = APIClient(client: client, validator: APITestSupport.validator)
+            for (query, field) in [
+                ("format=csv&dataset_id=baumkataster", "dataset_id"), ("format=jsonl&format=csv", "format"),
+                ("person=anna&person=mallory", "person"), ("datset=x", "datset"), ("request_id=1", "request_id"),
+                ("bom=true&bom=false&format=csv", "bom"),
+            ] {
+                let answer = try await api.send(.get, "/api/v1/audit/export?\(query)", as: "alex")
+                #expect(answer.status == 400, "\(query)")
+                #expect(answer.errors[field] != nil, "\(query): \(answer.errors)")
+                #expect(!answer.body.contains("SUM"), "\(query)")
+            }
+            // The page's download: the same checks, the same filters as the API's export.
+            let alex = Browser(client)
+            try await alex.login("alex")
+            for query in ["format=csv&dataset_id=baumkataster", "datset=x", "person=anna&person=mallory", "nach=3"] {
+                let answer = try await alex.get("/pruefung/export?\(query)")
+                #expect(answer.status == 400, "\(query)")
+                #expect(!answer.html.contains("SUM"), "\(query)")
+            }
+            #expect(try await reads(fixture.store).isEmpty)
+            let domain = try await alex.get("/pruefung/export?format=csv&domain=umwelt&role=dsb")
+            #expect(domain.status == 200)
+            #expect(!domain.html.contains("SUM"), "the domain is a filter of the download too")
+        }
+    }
+
 }

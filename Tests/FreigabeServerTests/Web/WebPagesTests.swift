@@ -1730,6 +1730,15 @@ struct AuditPageTests {
             #expect(
                 valid.html.contains(
                     "freigabe audit export --format jsonl --output pruefung.jsonl --dataset baumkataster"))
+            // The downloads are plain links (a refusal shows as a page instead of being saved as a file),
+            // and a selection with errors offers none: they would only fetch the refusal.
+            #expect(valid.html.contains("<a href=\"/pruefung/export?format=jsonl&amp;dataset=baumkataster\">"))
+            #expect(!valid.html.contains(" download>"))
+            let unknown = try await alex.get("/pruefung?domain=umwelt")
+            for refused in [bad, planted, unknown] {
+                #expect(refused.status == 400)
+                #expect(!refused.html.contains("/pruefung/export"))
+            }
             #expect(AuditPages.shellQuoted("baumkataster") == "baumkataster")
             #expect(AuditPages.shellQuoted("2026-03-01T00:00:00+01:00") == "2026-03-01T00:00:00+01:00")
             #expect(AuditPages.shellQuoted("a b;c") == "'a b;c'")
@@ -1755,6 +1764,21 @@ struct AuditPageTests {
             #expect(sideways.status == 400)
             #expect(sideways.html.contains("ist keine Reihenfolge"))
             #expect(!sideways.html.contains("<script>"))
+            #expect(try await fixture.store.counts()["audit_events"] == reads)
+
+            // A parameter the page does not know, or one given twice, is named in the error summary and
+            // nothing is read: ignored, it would show the whole log as the selection.
+            for (query, message) in [
+                ("domain=umwelt", "Unbekannter Parameter „domain“"),
+                ("datset=baumkataster", "Unbekannter Parameter „datset“"),
+                ("person=anna&person=otto", "Der Parameter „person“ ist mehrfach angegeben"),
+                ("nach=1&nach=2", "Der Parameter „nach“ ist mehrfach angegeben"),
+            ] {
+                let refused = try await alex.get("/pruefung?\(query)")
+                #expect(refused.status == 400, "\(query)")
+                #expect(refused.html.contains("class=\"error-summary\""), "\(query)")
+                #expect(refused.html.contains(message), "\(query)")
+            }
             #expect(try await fixture.store.counts()["audit_events"] == reads)
         }
     }

@@ -20,8 +20,9 @@ extension RequestService {
         _ selection: [String: String], requestID: UUID?, datasetID: String? = nil, caller: Caller, now: Date,
         logger: Logger
     ) async throws {
+        let office: AuditFilter.RecordedRole = caller.roles.contains(.auditor) ? .auditor : .admin
         let row = AuditRow(
-            occurredAt: now, actor: caller.uid, role: caller.roles.contains(.auditor) ? "auditor" : "admin",
+            occurredAt: now, actor: caller.uid, role: office.rawValue,
             requestID: requestID, datasetID: datasetID, event: .auditRead, clientAddress: caller.clientAddress,
             details: try StoredJSON.encode(selection))
         try await Database.transaction(client, logger: logger) { connection in
