@@ -287,13 +287,14 @@ struct AuditQueryNames: Sendable, Hashable {
         var counts: [String: Int] = [:]
         for name in names { counts[String(name), default: 0] += 1 }
         var refusals: [String: UserText] = [:]
+        let known = single.union(repeatable)
         for (name, count) in counts {
-            if single.contains(name) || repeatable.contains(name) {
+            if known.contains(name) {
                 if count > 1, !repeatable.contains(name) {
                     refusals[name] = UserText("query.repeated_parameter", ["name": .text(Self.shown(name))])
                 }
             } else {
-                let allowed = single.union(repeatable).sorted().joined(separator: ", ")
+                let allowed = known.sorted().joined(separator: ", ")
                 refusals[name] = UserText(
                     "query.unknown_parameter", ["name": .text(Self.shown(name)), "allowed": .text(allowed)])
             }
@@ -301,7 +302,7 @@ struct AuditQueryNames: Sendable, Hashable {
         return refusals
     }
 
-    /// A name as the reason shows it: shortened, without control characters.
+    /// A name or value as a refusal shows it, as the user gave it: shortened, without control characters.
     static func shown(_ name: String) -> String {
         String(name.unicodeScalars.prefix(60).map { $0.properties.generalCategory == .control ? "?" : Character($0) })
     }
@@ -355,12 +356,7 @@ struct AuditFilterError: Error, Sendable, Hashable, CustomStringConvertible {
     /// "Invalid value: <the reason>" for the API, in the reader's language.
     var userText: UserText { UserText("query.audit_filter", ["reason": .message("query.filter.\(problem.rawValue)")]) }
 
-    var description: String {
-        // The value as the user gave it, shortened and without control characters.
-        let shown = String(
-            value.unicodeScalars.prefix(60).map { $0.properties.generalCategory == .control ? "?" : Character($0) })
-        return "\(option) „\(shown)“ \(problem.german)."
-    }
+    var description: String { "\(option) „\(AuditQueryNames.shown(value))“ \(problem.german)." }
 }
 
 /// One sealed event as the log holds it: its place and leaf hash from `audit_seals`, the stored row, the
