@@ -150,7 +150,7 @@ struct AuditVerification: Sendable {
     /// check above sees only events far behind the newest sealed one; a sealer that stopped a month ago
     /// leaves nothing sealed after its last run, and without this verify would call the log complete.
     private func unsealedBeyondGrace(logger: Logger) async throws -> String? {
-        let grace = Double(sealingGrace.components.seconds) + Double(sealingGrace.components.attoseconds) / 1e18
+        let grace = sealingGrace.seconds
         let rows = try await client.query(
             """
             SELECT count(*), min(e.occurred_at), min(e.recorded_at) FROM audit_events e

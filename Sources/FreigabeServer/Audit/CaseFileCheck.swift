@@ -159,7 +159,7 @@ extension AuditQuery {
     /// (Each read below goes through the store's deadlines, ``Database/read(_:logger:_:)``: a dead
     /// database makes the Verfahrensakte a quick 503, not a request that hangs.)
     func unsealedCount(request id: UUID, grace: Duration, logger: Logger) async throws -> (count: Int, overdue: Int) {
-        let seconds = Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18
+        let seconds = grace.seconds
         return try await Database.read(client, logger: logger) { connection in
             let rows = try await connection.query(
                 """

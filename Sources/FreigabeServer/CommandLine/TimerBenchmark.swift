@@ -108,7 +108,7 @@ public enum TimerBenchmark {
             return all
         }
         let elapsed = began.duration(to: clock.now)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         let firedTwice = try await Database.withClient(settings, logger: logger) { app in
             try await Database.transaction(app, logger: logger) { connection in
                 try await connection.query(

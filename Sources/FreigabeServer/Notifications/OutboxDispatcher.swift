@@ -400,8 +400,7 @@ struct OutboxDispatcher: Sendable {
             return MailOutcome(
                 id: plan.row.id, deliveredTo: plan.row.deliveredTo, undeliverableTo: plan.row.undeliverableTo,
                 lastError: RetrySchedule.unreadableError,
-                retryAt: now.addingTimeInterval(
-                    Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18),
+                retryAt: now.addingTimeInterval(pause.seconds),
                 released: true)
         }
         guard !plan.notAttempted else {
@@ -444,8 +443,7 @@ struct OutboxDispatcher: Sendable {
         let temporaryText = "vorübergehend: " + temporary.joined(separator: "; ")
         let text = [temporaryText, permanentText].compactMap { $0 }.joined(separator: " | ")
         if let delay = settings.retrySchedule.delay(afterFailedAttempts: plan.row.attempts, random: random()) {
-            outcome.retryAt = now.addingTimeInterval(
-                Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+            outcome.retryAt = now.addingTimeInterval(delay.seconds)
             outcome.lastError = String(text.prefix(2000))
         } else {
             outcome.sentAt = now

@@ -49,10 +49,3 @@ public struct WebSession: Codable, Sendable, Hashable {
             || now.timeIntervalSince(createdAt) > settings.absoluteTimeout.seconds
     }
 }
-
-extension Duration {
-    /// The duration in (fractional) seconds.
-    var seconds: TimeInterval {
-        TimeInterval(components.seconds) + TimeInterval(components.attoseconds) / 1e18
-    }
-}

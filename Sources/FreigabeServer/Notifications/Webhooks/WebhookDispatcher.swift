@@ -170,7 +170,7 @@ struct WebhookDispatcher: Sendable {
             )
             let pause = settings.retrySchedule.pauseWhileUnreadable(
                 age: now.timeIntervalSince(delivery.createdAt), random: random())
-            outcome.retryAt = now.addingTimeInterval(Self.seconds(pause))
+            outcome.retryAt = now.addingTimeInterval(pause.seconds)
             outcome.error = RetrySchedule.unreadableError
             outcome.givesBackAttempt = true
             return outcome
@@ -220,7 +220,7 @@ struct WebhookDispatcher: Sendable {
             // 429 and 503 with Retry-After ask the sender to back off: the whole subscription waits (at
             // most a day, ``WebhookSender/retryAfter(_:now:)``: a hostile value cannot stop it for longer).
             if let retryAfter, retryAfter > .zero, let status, [429, 503].contains(status) {
-                let until = now.addingTimeInterval(Self.seconds(retryAfter))
+                let until = now.addingTimeInterval(retryAfter.seconds)
                 outcome.pausesSubscriptionUntil = until
                 rowLogger.warning(
                     "webhook receiver asked to wait (Retry-After): subscription paused",
@@ -248,13 +248,9 @@ struct WebhookDispatcher: Sendable {
             return outcome
         }
         let pause = max(delay, retryAfter ?? .zero)
-        outcome.retryAt = now.addingTimeInterval(Self.seconds(pause))
+        outcome.retryAt = now.addingTimeInterval(pause.seconds)
         outcome.error = String(error.prefix(2000))
         return outcome
-    }
-
-    private static func seconds(_ duration: Duration) -> TimeInterval {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private struct PayloadError: Error, CustomStringConvertible {
