@@ -142,6 +142,27 @@ extension RequestMachine {
         return nil
     }
 
+    /// Who separation of duties keeps from deciding `role`'s part of the step in review, whoever they are
+    /// to the request: each identity here is refused on every open branch of the role, deciding in their
+    /// own right or as a deputy (as the person, or as the principal a deputy acts for). Pages that name
+    /// who must act leave them out, as the task mail does (``RequestSnapshot/separationOfDutiesRefuses``).
+    /// Empty when nothing is in review or no open branch has the role.
+    public func keptFromDeciding(_ role: Role) -> Set<String> {
+        guard case .inReview(let progress) = state else { return [] }
+        let branches = openBranches(of: progress).filter { $0.role == role }
+        guard !branches.isEmpty else { return [] }
+        // Separation of duties refuses a set of identities when it refuses one of them, and only the
+        // requester and those a decision names can be refused: asking it about each of them is the answer.
+        let candidates = Set(
+            [snapshot.requester] + snapshot.decisions.flatMap(\.identities)
+                + progress.approvals.values.joined().flatMap(\.identities))
+        return candidates.filter { identity in
+            branches.allSatisfy {
+                snapshot.separationOfDuties(refuses: [identity], branch: $0.id, in: progress) != nil
+            }
+        }
+    }
+
     // MARK: Races
 
     /// When `decider` tries to decide but may not (any more), the decision that took their chance: the

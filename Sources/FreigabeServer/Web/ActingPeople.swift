@@ -7,8 +7,9 @@ import WorkflowEngine
 /// directory: „Dora Datenschutz (Vertretung: Paul Vertretung)“.
 ///
 /// Which roles must act is the engine's answer (``RequestStatus/waitingFor``); who holds a role is the
-/// same answer the mail to them uses (``EffectWriter/recipient(_:_:)`` and ``ResolvedRecipients``), so a
-/// page never names someone the task mail would not reach.
+/// same answer the mail to them uses (``EffectWriter/recipient(_:_:)`` and ``ResolvedRecipients``), and
+/// those separation of duties keeps from deciding are left out (``RequestStatus/keptFromDeciding``), as
+/// the task mail leaves them out: a page never names someone the mail would not ask.
 struct ActingPeople: Sendable, Hashable {
     struct Person: Sendable, Hashable {
         var uid: String
@@ -19,8 +20,11 @@ struct ActingPeople: Sendable, Hashable {
         var deputies: [String]
     }
 
-    /// Role identifier → the people who hold it for this request.
+    /// Role identifier → the people who hold it for this request and may decide it.
     var byRole: [String: [Person]]
+    /// The roles whose every holder separation of duties keeps from deciding (the requester holds the
+    /// role, or its holders decided another step): nobody is asked until the step escalates.
+    var onlyKeptOut: Set<String> = []
 
     /// „Dora Datenschutz“, „Dora D.“ with `short`.
     static func name(_ displayName: String, short: Bool) -> String {
@@ -40,16 +44,15 @@ struct ActingPeopleLookup: Sendable {
     /// Who holds each role, kept for a short time (the deputies in force are read on every call).
     var holders = RoleHoldersCache()
 
-    /// The people for `roles` of a request on `dataset`, or nil when the directory did not answer in time.
-    /// With `facts` (read with the request) no transaction of its own is taken for the steward group and
-    /// the deputies in force.
+    /// The people who may decide for the roles `status` waits for, on a request on `dataset`, or nil when
+    /// the directory did not answer in time. With `facts` (read with the request) no transaction of its
+    /// own is taken for the steward group and the deputies in force.
     func people(
-        roles: [String], dataset: DatasetView, facts: ActingFacts? = nil, now: Date, logger: Logger
+        for status: RequestStatus, dataset: DatasetView, facts: ActingFacts? = nil, now: Date, logger: Logger
     ) async -> ActingPeople? {
-        guard let directory, !roles.isEmpty else { return nil }
+        guard let directory, !status.waitingFor.isEmpty else { return nil }
         return await withinDeadline("the acting people", logger: logger) {
-            try await resolve(
-                roles: roles, dataset: dataset, facts: facts, directory: directory, now: now, logger: logger)
+            try await resolve(status, dataset: dataset, facts: facts, directory: directory, now: now, logger: logger)
         }
     }
 
@@ -93,18 +96,25 @@ struct ActingPeopleLookup: Sendable {
     }
 
     private func resolve(
-        roles: [String], dataset: DatasetView, facts: ActingFacts?, directory: LDAPDirectory, now: Date,
+        _ status: RequestStatus, dataset: DatasetView, facts: ActingFacts?, directory: LDAPDirectory, now: Date,
         logger: Logger
     ) async throws -> ActingPeople {
         let mail = LDAPMailDirectory(directory: directory)
         var byRole: [String: [ActingPeople.Person]] = [:]
+        var onlyKeptOut: Set<String> = []
         var everyone: [MailPerson] = []
-        for role in roles {
-            let people = try await holders.people(for: RoleHoldersCache.Key(role: role, dataset: dataset)) {
+        // Directory uids and the uids a request stores may differ in case; the mail compares them so too.
+        var keptOut: [String: Set<String>] = [:]
+        for role in status.waitingFor {
+            let kept = Set((status.keptFromDeciding?[role] ?? []).map { $0.lowercased() })
+            keptOut[role] = kept
+            let holding = try await holders.people(for: RoleHoldersCache.Key(role: role, dataset: dataset)) {
                 try await holdersNow(
                     of: role, dataset: dataset, stewardGroup: facts?.stewardGroup, directory: mail, now: now,
                     logger: logger)
             }
+            let people = holding.filter { !kept.contains($0.uid.lowercased()) }
+            if people.isEmpty, !holding.isEmpty { onlyKeptOut.insert(role) }
             everyone += people
             byRole[role] = people.map {
                 ActingPeople.Person(uid: $0.uid, name: $0.displayName, hasMail: $0.mail != nil, deputies: [])
@@ -123,14 +133,17 @@ struct ActingPeopleLookup: Sendable {
             names[deputy] = (try? await mail.person(uid: deputy))??.displayName ?? deputy
         }
         for (role, people) in byRole {
+            let kept = keptOut[role] ?? []
             byRole[role] = people.map { person in
                 var person = person
-                person.deputies = deputies.filter { $0.principal.lowercased() == person.uid.lowercased() }
-                    .map { names[$0.deputy] ?? $0.deputy }
+                person.deputies = deputies.filter {
+                    $0.principal.lowercased() == person.uid.lowercased() && !kept.contains($0.deputy.lowercased())
+                }
+                .map { names[$0.deputy] ?? $0.deputy }
                 return person
             }
         }
-        return ActingPeople(byRole: byRole)
+        return ActingPeople(byRole: byRole, onlyKeptOut: onlyKeptOut)
     }
 
     /// Who holds `role` for a request on `dataset`, asked now: the recipients the task mail would have.

@@ -140,7 +140,7 @@ struct HomePages: Sendable {
                     step: text(item.stepTitle),
                     why: Self.why(item, text: text),
                     deadline: item.deadline.map { text.lastDay($0) } ?? text("inbox.no_deadline"),
-                    waited: Self.waited(item.workingDaysWaited, text: text),
+                    waited: StatusWords.waited(item.request.status, key: "inbox.waited", text: text),
                     overdue: item.overdue ? text("inbox.overdue") : nil)
             }
             let inbox = Inbox(
@@ -181,8 +181,7 @@ struct HomePages: Sendable {
                 datasets[summary.datasetID] = try? await service.dataset(id: summary.datasetID, logger: logger)
             }
             guard let dataset = datasets[summary.datasetID],
-                let people = await acting.people(
-                    roles: summary.status.waitingFor, dataset: dataset, now: now, logger: logger)
+                let people = await acting.people(for: summary.status, dataset: dataset, now: now, logger: logger)
             else { break }  // The directory did not answer: the rest name roles too, without waiting again.
             result[summary.id] = people
         }
@@ -194,15 +193,6 @@ struct HomePages: Sendable {
         switch count {
         case 0: text("home.inbox_empty")
         default: text.counted("home.inbox_count", count)
-        }
-    }
-
-    /// „wartet seit heute“, „seit 1 Arbeitstag“, „seit 2 Arbeitstagen“, as the status sentence counts.
-    static func waited(_ days: Int, text: PageText) -> String {
-        switch days {
-        case ...0: text("inbox.waited_today")
-        case 1: text("inbox.waited_one_day")
-        default: text("inbox.waited", ["days": String(days)])
         }
     }
 

@@ -43,7 +43,7 @@ struct RequestPages: Sendable {
             var page = RequestPage(view, text: text, notice: notice, principals: principals)
             page.named(
                 await acting.people(
-                    roles: view.status.waitingFor, dataset: view.dataset, facts: facts, now: now,
+                    for: view.status, dataset: view.dataset, facts: facts, now: now,
                     logger: context.logger(for: caller)),
                 status: view.status, text: text)
             return try show(page, request: request, context: context)

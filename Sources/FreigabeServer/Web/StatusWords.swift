@@ -17,9 +17,7 @@ enum StatusWords {
                 guard let holders = people?.byRole[role], !holders.isEmpty else { return text.role(role) }
                 return holders.map { ActingPeople.name($0.name, short: shortNames) }.joined(separator: ", ")
             }.joined(separator: ", ")
-            let days = status.workingDaysWaited ?? 0
-            let key = days == 0 ? "status.in_review_today" : days == 1 ? "status.in_review_one_day" : "status.in_review"
-            return text(key, ["step": step, "who": who, "days": String(days)])
+            return waited(status, key: "status.in_review", text: text, ["step": step, "who": who])
         case .changesRequested:
             return text("status.changes_requested")
         case .granted:
@@ -30,6 +28,26 @@ enum StatusWords {
         case .closed:
             return text("status.closed", ["end": status.endTitle.map { text($0) } ?? status.end ?? ""])
         }
+    }
+
+    /// How long the request has waited since `status.since`, in working days as deadlines count: the text
+    /// under `key` („seit 3 Arbeitstagen“), `key_one_day`, `key_today`, or `key_since` with the date when no
+    /// working day has passed but the day is not today (a request that arrived on Friday evening has
+    /// waited none on Sunday, but not „seit heute“). `arguments` fill the text's other placeholders.
+    static func waited(
+        _ status: RequestStatus, key: String, text: PageText, _ arguments: [String: String] = [:]
+    ) -> String {
+        let days = status.workingDaysWaited ?? 0
+        let suffix =
+            switch days {
+            case ...0: status.sinceToday ?? true ? "_today" : "_since"
+            case 1: "_one_day"
+            default: ""
+            }
+        var arguments = arguments
+        arguments["days"] = String(days)
+        arguments["date"] = status.since.map { text.date($0) } ?? ""
+        return text(key + suffix, arguments)
     }
 
     /// „Frist: 5. März 2026 (überschritten)“, or nil without a deadline.

@@ -53,6 +53,78 @@ struct WebActingPeopleTests {
         }
     }
 
+    /// otto owns baumkataster and files a request for it himself; paul is his deputy. The engine lets
+    /// neither decide (nobody decides their own request, nor does their deputy), and the task mail goes to
+    /// neither: the pages must not name them as the ones who must act either.
+    @Test("the owner's own request: neither the owner nor his deputy is named as who must decide")
+    func requesterIsNotNamedAsDecider() async throws {
+        try await WebFixture.with { fixture, client in
+            _ = try await fixture.service.createDeputyship(
+                NewDeputyship(principal: nil, deputy: "paul", validFrom: Clock.start, validUntil: Clock.days(30)),
+                caller: People.otto, now: Clock.start, logger: fixture.store.logger)
+            let own = try await fixture.store.shared("baumkataster", by: People.otto)
+            #expect(own.status.waitingFor == ["data_owner"])
+            let otto = Browser(client)
+            try await otto.login("otto")
+            let home = try await otto.get("/")
+            #expect(home.html.contains("Liegt seit heute beim Schritt „Prüfung durch den Data Owner“ (Data Owner)."))
+            #expect(!home.html.contains("(Otto O.)"))
+            let page = try await otto.get("/antraege/\(own.id.uuidString)")
+            let acting = try Self.actingList(page.html)
+            #expect(acting.contains("niemand, der hier entscheiden darf (Aufgabentrennung"))
+            #expect(!acting.contains("Otto Oberle"), "the requester is not asked")
+            #expect(!acting.contains("Paul Peters"), "nor his deputy, who would decide in his name")
+            #expect(!acting.contains("niemand im Verzeichnis gefunden"), "the directory knows the owner")
+            #expect(!page.html.contains("(Otto Oberle)."), "nor named in the status sentence")
+
+            // anna's request on the same dataset: otto and paul are the ones to ask.
+            let annas = try await fixture.store.submittedRequest()
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let annasActing = try Self.actingList(try await anna.get("/antraege/\(annas.id.uuidString)").html)
+            #expect(annasActing.contains("Otto Oberle"))
+            #expect(annasActing.contains("Vertretung: Paul Peters"))
+            #expect(!annasActing.contains("niemand"))
+        }
+    }
+
+    /// The request page's list of who must act (`<ul class="acting">`).
+    static func actingList(_ html: String) throws -> Substring {
+        let start = try #require(html.range(of: "<ul class=\"acting\">"))
+        let end = try #require(html[start.upperBound...].range(of: "</ul>"))
+        return html[start.upperBound..<end.lowerBound]
+    }
+
+    /// Filed on Friday evening and read on Saturday: no working day has passed, but it has not waited
+    /// "since today" either. On Monday it has waited one working day.
+    @Test("a request filed on Friday reads „seit dem 6. März“ on Saturday, not „seit heute“")
+    func weekendIsNotToday() async throws {
+        try await WebFixture.with { fixture, client in
+            // Friday 6 March 2026, 17:00 in Berlin; the pages' clock on Saturday morning.
+            let friday = Clock.days(4, after: Clock.start).addingTimeInterval(8 * 3600)
+            _ = try await fixture.store.shared("baumkataster", at: friday)
+            fixture.clock.advance(days: 5 + 1.0 / 24)
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let saturday = try await anna.get("/")
+            #expect(
+                saturday.html.contains("Liegt seit dem 6. März 2026 beim Schritt „Prüfung durch den Data Owner“"),
+                "\(saturday.html)")
+            #expect(!saturday.html.contains("seit heute"))
+            let otto = Browser(client)
+            try await otto.login("otto")
+            let inbox = try await otto.get("/eingang")
+            #expect(inbox.html.contains("wartet seit dem 6. März 2026"))
+            #expect(!inbox.html.contains("seit heute"))
+
+            fixture.clock.advance(days: 2)
+            let annaOnMonday = Browser(client)  // Saturday's session has ended.
+            try await annaOnMonday.login("anna")
+            let monday = try await annaOnMonday.get("/")
+            #expect(monday.html.contains("Liegt seit 1 Arbeitstag beim Schritt „Prüfung durch den Data Owner“"))
+        }
+    }
+
     /// paul has otto's request page open as his deputy; otto decides first. paul's decision changes nothing
     /// and the request page as it is now names who decided, with paul's words kept in the form field.
     @Test("a deputy who decides second sees the request page naming who decided first")
@@ -136,7 +208,7 @@ struct WebActingPeopleTests {
             lookup.deadline = .milliseconds(500)
             let started = ContinuousClock.now
             let people = await lookup.people(
-                roles: view.status.waitingFor, dataset: view.dataset, now: Clock.start, logger: store.logger)
+                for: view.status, dataset: view.dataset, now: Clock.start, logger: store.logger)
             let elapsed = ContinuousClock.now - started
             #expect(people == nil)
             #expect(elapsed < .seconds(2), "took \(elapsed)")

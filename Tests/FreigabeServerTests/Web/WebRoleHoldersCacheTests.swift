@@ -109,8 +109,7 @@ struct WebRoleHoldersCacheTests {
                 let lookup = ActingPeopleLookup(
                     directory: directory, service: service, holders: RoleHoldersCache(now: { ticks.now() }))
                 func named(_ dataset: DatasetView) async -> [String]? {
-                    await lookup.people(
-                        roles: ["data_owner"], dataset: dataset, now: Clock.start, logger: store.logger)?
+                    await lookup.people(for: view.status, dataset: dataset, now: Clock.start, logger: store.logger)?
                         .byRole["data_owner"]?.map(\.uid).sorted()
                 }
                 #expect(await named(view.dataset) == [first])

@@ -50,6 +50,31 @@ struct PersonalUnionTests {
         #expect(machine.decisions.map(\.covers) == [["owner_review"]])
     }
 
+    /// The pages name who must act from this answer; it must be the engine's own refusal, person by person.
+    @Test("who separation of duties keeps from a role agrees with the authority the engine grants")
+    func keptFromDecidingAgreesWithAuthority() throws {
+        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        #expect(machine.keptFromDeciding(.dataOwner) == ["anna"], "only the requester before anyone decided")
+        let pia = Fixtures.deputy("pia", for: "sina", principalRoles: [.dataOwner, .dataSteward])
+        _ = try machine.approve(by: pia, at: Fixtures.t0)
+        #expect(machine.state.name == "in_review:steward_review")
+        let kept = machine.keptFromDeciding(.dataSteward)
+        #expect(kept == ["anna", "pia", "sina"])
+        #expect(machine.keptFromDeciding(.dataOwner).isEmpty, "no open branch of the role")
+        let stewardAnna = Decider(person: "anna", roles: [.dataSteward])
+        let piaAsStewardDeputy = Fixtures.deputy("pia", for: "stefan", principalRoles: [.dataSteward])
+        for decider in [Fixtures.sina, Fixtures.stefan, stewardAnna, piaAsStewardDeputy] {
+            let refused = kept.contains(decider.person)
+            if case .success = machine.authority(of: decider, at: Fixtures.t0) {
+                #expect(!refused, "\(decider.person) may decide, so is not kept out")
+            } else {
+                #expect(refused, "\(decider.person) is refused, so is kept out")
+            }
+        }
+        _ = try machine.withdraw(by: Fixtures.requester, at: Fixtures.t0)
+        #expect(machine.keptFromDeciding(.dataSteward).isEmpty, "nothing in review")
+    }
+
     @Test("combine: Sina's deputy decides only the owner step, and neither of them the steward step")
     func noUnionForDeputy() throws {
         var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())

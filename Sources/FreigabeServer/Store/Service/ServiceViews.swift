@@ -97,6 +97,13 @@ public struct RequestStatus: Sendable, Hashable, Codable {
     public var endTitle: LocalizedText?
     /// Shared Data: when granted access ends.
     public var grantedUntil: Date?
+    /// In review: per role in `waitingFor`, the uids separation of duties keeps from deciding it, sorted
+    /// (the engine's ``RequestMachine/keptFromDeciding(_:)``): whoever names the people who must act
+    /// leaves them out, as the task mail does.
+    public var keptFromDeciding: [String: [String]]?
+    /// With `workingDaysWaited`: whether `since` is today in the city's calendar. Zero working days is
+    /// not "since today" on a Sunday for a request that arrived on Friday evening.
+    public var sinceToday: Bool?
 }
 
 /// One part of a routing condition as it decided for the request (the engine's

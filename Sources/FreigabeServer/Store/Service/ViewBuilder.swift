@@ -16,10 +16,14 @@ struct ViewBuilder {
         case .inReview(let progress):
             status.step = progress.step
             status.stepTitle = definition.step(progress.step)?.title
-            status.waitingFor = machine.openBranches(of: progress).map(\.role.identifier)
+            let waiting = machine.openBranches(of: progress).map(\.role)
+            status.waitingFor = waiting.map(\.identifier)
+            status.keptFromDeciding = Dictionary(
+                waiting.map { ($0.identifier, machine.keptFromDeciding($0).sorted()) }, uniquingKeysWith: { a, _ in a })
             status.since = progress.enteredAt
             status.deadline = progress.deadline
             status.workingDaysWaited = calendar.workingDaysElapsed(from: progress.enteredAt, to: now)
+            status.sinceToday = calendar.civilDate(of: progress.enteredAt) == calendar.civilDate(of: now)
             status.overdue = progress.deadline.map { $0 <= now } ?? false
             status.escalated = progress.escalated
         case .changesRequested(let progress, let question):
@@ -29,6 +33,7 @@ struct ViewBuilder {
             let asked = machine.decisions.last { $0.outcome == .changesRequested }?.at ?? progress.enteredAt
             status.since = asked
             status.workingDaysWaited = calendar.workingDaysElapsed(from: asked, to: now)
+            status.sinceToday = calendar.civilDate(of: asked) == calendar.civilDate(of: now)
         case .granted(let end, let until):
             status.end = end
             status.endTitle = definition.end(end)?.title
