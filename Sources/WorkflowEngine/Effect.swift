@@ -28,7 +28,9 @@ public enum RoleNotice: Hashable, Sendable {
     /// (``RequestMachine/escalationBranches(of:)``; none when only independent controllers wait).
     case escalated(step: String, overdueSince: Date, branches: [String])
     /// The requester withdrew while `step` waited for this role, with the comment they gave (if any).
-    case withdrawn(step: String, comment: String?)
+    /// `asEscalation`: the role is told as the step's escalation instance, not as one it waited for (its
+    /// deputies were never asked, so they need not be told).
+    case withdrawn(step: String, comment: String?, asEscalation: Bool = false)
     /// Granted access to the role's dataset ends at `until` (told ``RequestMachine/expiryNoticeWorkingDays``
     /// working days before).
     case accessExpiring(until: Date)

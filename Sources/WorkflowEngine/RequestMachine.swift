@@ -113,7 +113,8 @@ public struct RequestMachine: Hashable, Sendable {
             // An escalated step was handed to the escalation instance too (its mail may have said "you
             // may decide"): it learns that nothing is left to decide.
             if waitingStep.escalated, let role = definition.escalationRole(of: waitingStep.step), !told.contains(role) {
-                effects.append(.inform(role: role, .withdrawn(step: waitingStep.step, comment: comment)))
+                effects.append(
+                    .inform(role: role, .withdrawn(step: waitingStep.step, comment: comment, asEscalation: true)))
             }
         }
         return effects

@@ -110,6 +110,8 @@ struct MailComposer: Sendable {
                 return entry
             }
         }
+        values["question"] = message.question
+        values["answer"] = message.answer
         if let text = message.text {
             values["text"] = text
             values["text_label"] = catalog["mail.\(topic).text_label"] ?? catalog["mail.facts.text"] ?? ""

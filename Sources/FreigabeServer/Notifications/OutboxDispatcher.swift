@@ -271,7 +271,7 @@ struct OutboxDispatcher: Sendable {
             ? nil : row.standing?.requester.lowercased()
         let people = resolved.people.filter { $0.uid.lowercased() != requester }
         var recipients: [(person: MailPerson, principal: MailPerson?)] = people.map { ($0, nil) }
-        if message.topic.goesToDeputies {
+        if message.goesToDeputies {
             do {
                 recipients += try await deputies(of: people, at: row.createdAt, now: now, problems: &plan.problems)
             } catch {

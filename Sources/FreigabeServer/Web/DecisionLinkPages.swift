@@ -58,6 +58,12 @@ struct DecisionLinkPages: Sendable {
         /// Every detail the request states (recipient, period, legal basis, the Open Data check's answers
         /// and notes, ...), as its page shows them: whoever decides from the mail decides on all of it.
         var details: [RequestPage.Row]
+        /// The questions asked and the requester's answers, oldest first; nil when there were none.
+        var exchange: Exchange?
+    }
+
+    struct Exchange {
+        var rows: [RequestPage.DecisionRow]
     }
 
     func add(to group: RouterGroup<AppRequestContext>) {
@@ -145,10 +151,12 @@ struct DecisionLinkPages: Sendable {
         if let part = step?.branches.first(where: { $0.id == link.branch && link.branch != link.step }) {
             stepTitle += " – " + text(part.title)
         }
-        let summary = Summary(
+        var summary = Summary(
             number: view.number, datasetTitle: view.dataset.title, purpose: view.details.purpose,
             requester: view.requester, step: stepTitle,
             details: RequestPage.detailRows(view.details, text: text))
+        let exchange = RequestPage.questionsAndAnswers(view, text: text, principals: principals)
+        if !exchange.isEmpty { summary.exchange = Exchange(rows: exchange) }
         return Page(
             token: token, summary: summary, actionLabel: text("link.asks.\(link.action.rawValue)"),
             buttonLabel: text("link.button.\(link.action.rawValue)"),

@@ -176,10 +176,10 @@ struct RequestPage {
                 missingMail.append(text("request.no_mail", ["name": person.name]))
             }
             let deputies = holders.flatMap(\.deputies)
+            let nobody = people.onlyKeptOut.contains(role) ? "request.acting_nobody_allowed" : "request.acting_nobody"
             return Acting.RoleRow(
                 role: label,
-                people: holders.isEmpty
-                    ? text("request.acting_nobody") : holders.map(\.name).joined(separator: ", "),
+                people: holders.isEmpty ? text(nobody) : holders.map(\.name).joined(separator: ", "),
                 deputies: holders.isEmpty
                     ? nil
                     : deputies.isEmpty
@@ -321,14 +321,7 @@ struct RequestPage {
             (decision.at, decisionRow(decision, text: text, principals: principals))
         }
         for answer in answers where answer.step == step.id {
-            rows.append(
-                (
-                    answer.at,
-                    DecisionRow(
-                        who: answer.person + " (" + text("request.requester") + ")",
-                        outcome: text("decision.outcome.answered"),
-                        at: text.dateTime(answer.at), comment: answer.text, details: nil)
-                ))
+            rows.append((answer.at, answerRow(answer, text: text)))
         }
         if let withdrawal, withdrawal.step == step.id {
             rows.append((withdrawal.at, withdrawalRow(withdrawal, text: text)))
@@ -347,6 +340,25 @@ struct RequestPage {
 
     /// `principals`: the directory's names of the principals deputies decided for (by uid); a principal
     /// it does not name is shown by uid.
+    /// The requester's answer to a question, as a row beside the decisions.
+    static func answerRow(_ answer: AnswerView, text: PageText) -> DecisionRow {
+        DecisionRow(
+            who: answer.person + " (" + text("request.requester") + ")", outcome: text("decision.outcome.answered"),
+            at: text.dateTime(answer.at), comment: answer.text, details: nil)
+    }
+
+    /// Every question asked and every answer given, oldest first: what whoever decides from a mail must
+    /// have read (the request page shows them in the timeline).
+    static func questionsAndAnswers(
+        _ view: RequestView, text: PageText, principals: [String: String] = [:]
+    ) -> [DecisionRow] {
+        let questions = view.decisions.filter { $0.outcome == .changesRequested }.map {
+            ($0.at, decisionRow($0, text: text, principals: principals))
+        }
+        let answers = (view.answers ?? []).map { ($0.at, answerRow($0, text: text)) }
+        return (questions + answers).sorted { $0.0 < $1.0 }.map(\.1)
+    }
+
     static func decisionRow(
         _ decision: DecisionView, text: PageText, principals: [String: String] = [:]
     ) -> DecisionRow {

@@ -211,6 +211,41 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// otto asked a question and anna answered: otto decides on the answer, so his new task mail shows
+    /// both, in the text part as written and escaped in the HTML part. An answer without a comment says so.
+    @Test("the task after a resubmission shows the question and the answer, escaped in its HTML part")
+    func taskAfterResubmissionShowsQuestionAndAnswer() async throws {
+        try await MailFixture.with { fixture in
+            let logger = fixture.logger
+            func askAndAnswer(_ answer: String?) async throws {
+                let created = try await fixture.service.shared("baumkataster")
+                _ = try await fixture.service.decide(
+                    created, by: People.otto, .requestChanges(question: "Welche <i>Bezirke</i> genau?"),
+                    at: Clock.days(0.1))
+                _ = try await fixture.service.service.resubmit(
+                    requestID: created.id, changes: Resubmission(comment: answer), caller: People.anna,
+                    now: Clock.days(0.2), logger: logger)
+            }
+            try await askAndAnswer("Nur <b>Nord</b> & Süd")
+            try await askAndAnswer(nil)
+            // Only the tasks after the answers: the first tasks had no question.
+            try await fixture.service.admin.query(
+                "DELETE FROM outbox WHERE topic <> 'request_decision' OR payload->>'question' IS NULL", logger: logger)
+            #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 2, sent: 2))
+            let mails = try await MailSink.mails(host: fixture.host)
+            #expect(mails.count == 2)
+            for mail in mails {
+                #expect(mail.text.contains("Rückfrage vor der erneuten Einreichung:\nWelche <i>Bezirke</i> genau?"))
+                #expect(mail.html.contains("Welche &lt;i&gt;Bezirke&lt;/i&gt; genau?"), "\(mail.html)")
+                #expect(!mail.html.contains("<i>Bezirke"))
+            }
+            let answered = try #require(mails.first { $0.text.contains("Nur <b>Nord</b>") }, "\(mails.map(\.text))")
+            #expect(answered.text.contains("Antwort der antragstellenden Person:\nNur <b>Nord</b> & Süd"))
+            #expect(answered.html.contains("Nur &lt;b&gt;Nord&lt;/b&gt; &amp; Süd"), "\(answered.html)")
+            #expect(mails.filter { $0.text.contains("Ohne Kommentar erneut eingereicht") }.count == 1)
+        }
+    }
+
     /// Open Data v2, a harmless dataset and "trade secrets: yes": only the governance office's branch of
     /// the parallel legal step waits. Escalated, its mail's links must name that branch (the engine's
     /// notice says which): links for the step as a whole only ever said "moved on".
@@ -467,6 +502,31 @@ struct OutboxDispatcherTests {
                 mails.filter { $0.text.contains("Bitte klären Sie mit der zuständigen Stelle, wie es weitergeht.") }
                     .count == 1, "and it does not say they may decide")
             #expect(mails.contains { $0.text.contains("Für „Teil des Data Stewardship“:\n  Zustimmen: http") })
+        }
+    }
+
+    /// paul deputises for otto (the owner) and for greta (the governance office). The task went to both
+    /// otto and paul, the escalation to greta alone (a deputy is no escalation instance): the withdrawal
+    /// afterwards tells paul as otto's deputy, and not as greta's, of something he never heard of.
+    @Test("a withdrawal after an escalation reaches the owner's deputy, not the escalation instance's deputy")
+    func withdrawalAfterEscalationSparesTheInstancesDeputies() async throws {
+        try await MailFixture.with { fixture in
+            let logger = fixture.logger
+            for principal in [People.otto, People.greta] {
+                _ = try await fixture.service.service.createDeputyship(
+                    NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(60)),
+                    caller: principal, now: Clock.days(-1), logger: logger)
+            }
+            let created = try await fixture.service.shared("baumkataster")
+            let deadline = try #require(created.status.deadline)
+            _ = try await fixture.service.service.fireDueTimers(now: deadline, logger: logger)
+            _ = try await fixture.service.service.withdraw(
+                requestID: created.id, caller: People.anna, now: deadline.addingTimeInterval(60), logger: logger)
+            try await fixture.service.admin.query("DELETE FROM outbox WHERE topic <> 'withdrawn'", logger: logger)
+            #expect(
+                try await fixture.dispatcher().runRound(now: deadline.addingTimeInterval(120))
+                    == .init(claimed: 2, sent: 2))
+            #expect(try await fixture.rows().map { $0.deliveredTo.sorted() } == [["otto", "paul"], ["greta"]])
         }
     }
 

@@ -34,6 +34,27 @@ struct WebhookDeliveryTests {
         }
     }
 
+    /// A draft is announced to nobody; its withdrawal would name a request no receiver has heard of.
+    @Test("withdrawing a draft writes no webhook; withdrawing a submitted request writes request.withdrawn")
+    func draftWithdrawalIsNotAnnounced() async throws {
+        try await ServiceFixture.with { fixture in
+            func events(_ request: RequestView) async throws -> [String] {
+                let rows = try await fixture.admin.query(
+                    "SELECT payload->>'event' FROM outbox WHERE kind = 'webhook' AND request_id = \(request.id) ORDER BY id",
+                    logger: fixture.logger)
+                return try await rows.decode(String.self).reduce(into: []) { $0.append($1) }
+            }
+            let draft = try await fixture.shared("baumkataster", submit: false)
+            _ = try await fixture.service.withdraw(
+                requestID: draft.id, caller: People.anna, now: Clock.days(0.1), logger: fixture.logger)
+            #expect(try await events(draft) == [])
+            let submitted = try await fixture.submittedRequest()
+            _ = try await fixture.service.withdraw(
+                requestID: submitted.id, caller: People.anna, now: Clock.days(0.1), logger: fixture.logger)
+            #expect(try await events(submitted) == ["request.submitted", "request.step_assigned", "request.withdrawn"])
+        }
+    }
+
     @Test(
         "events no configured subscription wants are not written: none without subscriptions, only the wanted types with one"
     )

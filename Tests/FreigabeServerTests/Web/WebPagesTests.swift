@@ -1341,6 +1341,37 @@ struct DecisionLinkTests {
         return (view, tokens)
     }
 
+    /// otto asked, anna answered, otto's new task links: the confirm page shows the question and the
+    /// answer, escaped, because that is what otto now decides on.
+    @Test("the confirm page after a resubmission shows the question and the answer")
+    func confirmPageShowsQuestionAndAnswer() async throws {
+        try await WebFixture.with { fixture, client in
+            let (view, _) = try await Self.prepare(fixture)
+            let logger = fixture.store.logger
+            _ = try await fixture.service.decide(
+                requestID: view.id, decision: .requestChanges(question: "Welche <i>Hochschule</i>?"),
+                caller: People.otto, now: fixture.clock.now(), logger: logger)
+            _ = try await fixture.service.resubmit(
+                requestID: view.id, changes: Resubmission(comment: "Die <b>TU</b> der Stadt"),
+                caller: People.anna, now: fixture.clock.now(), logger: logger)
+            let tokens = try await DecisionLinkStore(client: fixture.store.app, logger: logger).mint(
+                requestID: view.id, step: "owner_review", branch: "owner_review", uid: "otto",
+                actions: [.approve], now: fixture.clock.now(), lifetime: 86_400)
+            let page = try await Browser(client).get("/e/\(try #require(tokens[.approve]))")
+            #expect(page.status == 200)
+            let heading = try #require(page.html.range(of: "<h2>Rückfragen und Antworten</h2>"), "\(page.html)")
+            let question = try #require(page.html.range(of: "Welche &lt;i&gt;Hochschule&lt;/i&gt;?"))
+            let answer = try #require(page.html.range(of: "Die &lt;b&gt;TU&lt;/b&gt; der Stadt"))
+            #expect(heading.upperBound < question.lowerBound && question.upperBound < answer.lowerBound)
+            #expect(!page.html.contains("<b>TU</b>") && !page.html.contains("<i>Hochschule</i>"))
+
+            // A request without a question has no such section.
+            let (_, fresh) = try await Self.prepare(fixture)
+            let plain = try await Browser(client).get("/e/\(try #require(fresh[.approve]))")
+            #expect(plain.status == 200 && !plain.html.contains("Rückfragen und Antworten"))
+        }
+    }
+
     @Test("GET and HEAD change no decision; the password confirms; the audit says email_link; a used link says so")
     func approveWithPassword() async throws {
         try await WebFixture.with { fixture, client in

@@ -195,15 +195,19 @@ struct DeputyEscalationTests {
         }
         _ = try machine.escalate(at: deadline)
         let effects = try machine.withdraw(by: Fixtures.requester, at: deadline)
-        let told = effects.compactMap { effect -> Role? in
-            guard case .inform(let role, .withdrawn(step: "owner_review", _)) = effect else { return nil }
-            return role
+        let told = effects.compactMap { effect -> String? in
+            guard case .inform(let role, .withdrawn(step: "owner_review", _, let asEscalation)) = effect else {
+                return nil
+            }
+            return "\(role)" + (asEscalation ? " as escalation" : "")
         }
-        #expect(told == [.dataOwner, .governance])
+        #expect(told == ["data_owner", "governance as escalation"])
 
         var fresh = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.everyStepApplies(.sharedData))
         let notEscalated = try fresh.withdraw(by: Fixtures.requester, at: deadline)
-        #expect(!notEscalated.contains(.inform(role: .governance, .withdrawn(step: "owner_review", comment: nil))))
+        #expect(
+            !notEscalated.contains(
+                .inform(role: .governance, .withdrawn(step: "owner_review", comment: nil, asEscalation: true))))
     }
 
     @Test("Open Data: the parallel DSB/ISB step escalates without decision right; publication with it")

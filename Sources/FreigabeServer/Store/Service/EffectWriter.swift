@@ -145,6 +145,12 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     public var overdueSince: Date?
     /// Question or reason, shown in the mail.
     public var text: String?
+    /// Withdrawal: told as the step's escalation instance, whose deputies were never asked (absent: no).
+    public var toEscalation: Bool?
+    /// Task after a resubmission: the question the requester answered, and their comment with the
+    /// answer (nil: resubmitted without one). The approver decides on the answer, so the mail shows both.
+    public var question: String?
+    public var answer: String?
     public var grantedUntil: Date?
     public var licence: String?
     public var portalURL: String?
@@ -154,6 +160,10 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     public var occurredAt: Date?
     public var state: String?
     public var role: String?
+
+    /// Whether the principals' deputies get a copy: the topic's rule, except for a withdrawal told to the
+    /// escalation instance, whose escalation mail never went to deputies either.
+    var goesToDeputies: Bool { topic.goesToDeputies && toEscalation != true }
 
     /// The branches the mail's decision links decide: an escalation's `branches` (an older row's
     /// `branch`), a task's or reminder's branch (the step itself for a step of one role).
@@ -190,6 +200,9 @@ struct EffectContext: Sendable {
     var stepEnteredAt: Date?
     /// The webhook events to write; the others are left out (no subscription would receive them).
     var webhookEvents: WebhookEventSelection = .all
+    /// The question the command answers (the request asked for changes before it): the tasks it writes
+    /// show it with the answer.
+    var answeredQuestion: String?
 }
 
 enum EffectWriter {
@@ -202,6 +215,12 @@ enum EffectWriter {
             guard case .notifyRequester(.published(let licence, let portalURL)) = effect else { return nil }
             return (licence, portalURL)
         }.first
+        // The requester's words with the resubmission, which its audit record keeps as its comment.
+        let answer =
+            effects.lazy.compactMap { effect -> String?? in
+                guard case .audit(let record) = effect, record.event == .resubmitted else { return nil }
+                return .some(record.comment)
+            }.first ?? nil
         for effect in effects {
             if let event = webhookEvent(effect, context) {
                 write.outbox.append(OutboxRow(kind: "webhook", topic: .webhook, payload: event))
@@ -214,6 +233,10 @@ enum EffectWriter {
                     context, topic: .requestDecision, to: [recipient(role, context)], step: step, branch: branch,
                     deadline: deadline)
                 message.stepEnteredAt = context.stepEnteredAt
+                if let question = context.answeredQuestion {
+                    message.question = question
+                    message.answer = answer
+                }
                 enqueue(message)
             case .remind(let step, let branch, let role, let deadline):
                 var message = message(
@@ -232,10 +255,11 @@ enum EffectWriter {
                 message.overdueSince = overdueSince
                 message.stepEnteredAt = context.stepEnteredAt
                 enqueue(message)
-            case .inform(let role, .withdrawn(let step, let comment)):
+            case .inform(let role, .withdrawn(let step, let comment, let asEscalation)):
                 // Why the requester withdrew, in their words (escaped in the HTML part, as every text).
                 var message = message(context, topic: .withdrawn, to: [recipient(role, context)], step: step)
                 message.text = comment
+                if asEscalation { message.toEscalation = true }
                 enqueue(message)
             case .inform(let role, .accessExpiring(let until)):
                 var message = message(context, topic: .accessExpiring, to: [recipient(role, context)])
@@ -277,6 +301,9 @@ enum EffectWriter {
         switch effect {
         case .audit(let record):
             guard let type = WebhookEventType(record.event) else { return nil }
+            // A draft is announced to nobody (`request.submitted` comes with the submission): its
+            // withdrawal, at no step, would name a request no receiver has heard of.
+            if type == .requestWithdrawn, record.step == nil { return nil }
             guard var result = event(type, at: record.at, step: record.step) else { return nil }
             result.state = record.state
             result.role = record.role?.identifier
