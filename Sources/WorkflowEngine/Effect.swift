@@ -104,6 +104,19 @@ public struct AuditRecord: Hashable, Sendable {
     public var workflowID: String?
     public var workflowVersion: Int?
 
+    /// The decision the event records (the log's `decision`), nil for events that decide nothing.
+    public var outcome: Decision.Outcome? {
+        switch event {
+        case .approved: .approved
+        case .rejected: .rejected
+        case .changesRequested: .changesRequested
+        case .revoked: .revoked
+        case .submitted, .resubmitted, .withdrawn, .escalated, .reminded, .expired, .expiryAnnounced, .stepSkipped,
+            .stepCompleted, .ended:
+            nil
+        }
+    }
+
     public init(
         event: Event, actor: String? = nil, actingFor: String? = nil, role: Role? = nil, asEscalation: Bool = false,
         step: String? = nil, comment: String? = nil, covers: [String] = [], at: Date, state: String,

@@ -346,8 +346,15 @@ public struct RequestService: Sendable {
 
     /// The refusal of a change of the catalogue or the outbox by someone who is no administrator.
     static func adminOnly(_ caller: Caller, command: String, datasetID: String? = nil, now: Date) -> SecurityRefusal {
+        refusal(caller, command: command, message: UserText("catalog.admin_only"), datasetID: datasetID, now: now)
+    }
+
+    /// A `forbidden` answer with `message`, recorded as a security event naming `command`.
+    static func refusal(
+        _ caller: Caller, command: String, message: UserText, datasetID: String? = nil, now: Date
+    ) -> SecurityRefusal {
         SecurityRefusal(
-            error: ServiceError(.forbidden, message: UserText("catalog.admin_only")),
+            error: ServiceError(.forbidden, message: message),
             event: AuditRow(
                 occurredAt: now, actor: caller.uid, datasetID: datasetID, event: .forbidden,
                 clientAddress: caller.clientAddress,

@@ -63,7 +63,7 @@ struct AuditPages: Sendable {
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("pruefung") { request, context in
-            let caller = try Self.requireAuditor(request, context)
+            let caller = try await Self.requireAuditor(request, context, service: service, now: pages.now())
             let text = pages.text(request)
             let parameters = request.uri.queryParameters
             var values: [String: String] = [:]
@@ -162,7 +162,7 @@ struct AuditPages: Sendable {
     /// `GET /api/v1/audit/export`.
     func addExport(to group: RouterGroup<AppRequestContext>) {
         group.get("pruefung/export") { request, context in
-            let caller = try Self.requireAuditor(request, context)
+            let caller = try await Self.requireAuditor(request, context, service: service, now: pages.now())
             let parameters = request.uri.queryParameters
             // The API export's checks: the same filters and names.
             var errors: [String: UserText] = [:]
@@ -189,12 +189,14 @@ struct AuditPages: Sendable {
         return components.string ?? path
     }
 
-    /// The logged-in auditor or administrator; others get 403.
-    static func requireAuditor(_ request: Request, _ context: AppRequestContext) throws -> Caller {
+    /// The logged-in auditor or administrator; others get 403, recorded (``RequestService/requireAuditor``).
+    static func requireAuditor(
+        _ request: Request, _ context: AppRequestContext, service: RequestService, now: Date
+    ) async throws -> Caller {
         let caller = try context.pageCaller(request)
-        guard caller.roles.contains(.auditor) || caller.roles.contains(.admin) else {
-            throw APIProblem(.forbidden, status: .forbidden, detail: UserText("web.auditors_only"))
-        }
+        try await service.requireAuditor(
+            caller, reading: "web:GET " + String(request.uri.path.prefix(200)), now: now,
+            logger: context.logger(for: caller))
         return caller
     }
 

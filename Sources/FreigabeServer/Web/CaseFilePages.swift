@@ -69,7 +69,7 @@ struct CaseFilePages: Sendable {
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("pruefung/antraege/:id") { request, context in
-            let caller = try AuditPages.requireAuditor(request, context)
+            let caller = try await AuditPages.requireAuditor(request, context, service: service, now: pages.now())
             guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
                 throw ServiceError.notFound()
             }

@@ -293,11 +293,12 @@ struct DecisionLinkPages: Sendable {
             page.outcome = text("link.done", ["status": StatusWords.sentence(decided.status, text: text)])
             return try render(page, request: request, context: context)
         } catch let failure {
-            // What the person can fix, a database that was briefly away, or a request that changed since
-            // the page was shown (a resubmission, a decision in another branch): the link stays usable.
-            if let error = failure as? ServiceError, [.validation, .unavailable, .conflict].contains(error.code) {
-                try? await links.release(token: token(context))
-                if error.code == .conflict { return try await show(request, context: context, changed: true) }
+            // Nothing was decided, so the link is not used up, whatever the reason: what the person can fix,
+            // a database that was briefly away, a request that changed since the page was shown, a fault.
+            // Opened again, it says what is true then (the form, „moved on“, „no longer yours“).
+            try? await links.release(token: token(context))
+            if let error = failure as? ServiceError, error.code == .conflict {
+                return try await show(request, context: context, changed: true)
             }
             guard let errors = RequestPages.fieldErrors(failure, text: text) else { throw failure }
             var mapped = errors

@@ -38,6 +38,15 @@ struct AuditAPITests {
             try await sealedLog(fixture)
             #expect(try await api.send(.get, "/api/v1/audit/events").status == 401)
             #expect(try await api.send(.get, "/api/v1/audit/events", as: "anna").status == 403)
+            #expect(try await api.send(.get, "/api/v1/audit/export", as: "anna").status == 403)
+            // Who probes the log is recorded as who reads it is: a security event naming what was asked.
+            let probes = try await fixture.store.admin.query(
+                "SELECT details->>'command' FROM audit_events WHERE event = 'forbidden' AND actor = 'anna' ORDER BY id",
+                logger: fixture.store.logger)
+            #expect(
+                try await probes.decode(String.self).reduce(into: []) { $0.append($1) } == [
+                    "api:GET /api/v1/audit/events", "api:GET /api/v1/audit/export",
+                ])
 
             let all = try await api.send(.get, "/api/v1/audit/events?limit=1000", as: "alex")
             #expect(all.status == 200)

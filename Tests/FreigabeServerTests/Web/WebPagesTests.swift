@@ -1341,6 +1341,43 @@ struct DecisionLinkTests {
         return (view, tokens)
     }
 
+    /// The decision fails after the link was claimed (here: the database refuses the decision's row, as a
+    /// fault would): nothing was decided, so the link must not read "already used" afterwards.
+    @Test("a decision that fails after the link was claimed leaves the link usable")
+    func failedDecisionReleasesTheLink() async throws {
+        try await WebFixture.with { fixture, client in
+            let (view, tokens) = try await Self.prepare(fixture)
+            let path = "/e/\(try #require(tokens[.approve]))"
+            let admin = fixture.store.admin
+            let logger = fixture.store.logger
+            try await admin.query(
+                """
+                CREATE FUNCTION refuse_decisions() RETURNS trigger LANGUAGE plpgsql AS
+                $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$
+                """, logger: logger)
+            try await admin.query(
+                "CREATE TRIGGER refuse_decisions BEFORE INSERT ON decisions FOR EACH ROW EXECUTE FUNCTION refuse_decisions()",
+                logger: logger)
+            let otto = Browser(client)
+            let page = try await otto.get(path)
+            let failed = try await otto.post(path, [("password", "demo")], csrf: page.hidden("_csrf"))
+            #expect(failed.status == 500)
+            #expect(try await fixture.store.counts()["decisions"] == 0)
+            try await admin.query("DROP TRIGGER refuse_decisions ON decisions", logger: logger)
+
+            let again = try await otto.get(path)
+            #expect(again.status == 200)
+            #expect(again.html.contains("Zustimmung bestätigen"), "the form again, not „already used“")
+            let done = try await otto.post(path, [("password", "demo")], csrf: again.hidden("_csrf"))
+            #expect(done.status == 200)
+            #expect(done.html.contains("Ihre Entscheidung ist gespeichert"))
+            #expect(
+                try await fixture.service.request(
+                    id: view.id, caller: People.anna, now: fixture.clock.now(), logger: logger
+                ).status.step == "steward_review")
+        }
+    }
+
     /// otto asked, anna answered, otto's new task links: the confirm page shows the question and the
     /// answer, escaped, because that is what otto now decides on.
     @Test("the confirm page after a resubmission shows the question and the answer")
@@ -1728,6 +1765,14 @@ struct AuditPageTests {
             let anna = Browser(client)
             try await anna.login("anna")
             #expect(try await anna.get("/pruefung").status == 403)
+            #expect(try await anna.get("/pruefung/antraege/\(view.id.uuidString)").status == 403)
+            let probes = try await fixture.store.admin.query(
+                "SELECT details->>'command' FROM audit_events WHERE event = 'forbidden' AND actor = 'anna' ORDER BY id",
+                logger: fixture.store.logger)
+            #expect(
+                try await probes.decode(String.self).reduce(into: []) { $0.append($1) } == [
+                    "web:GET /pruefung", "web:GET /pruefung/antraege/\(view.id.uuidString)",
+                ])
             let alex = Browser(client)
             try await alex.login("alex")
             let page = try await alex.get("/pruefung")

@@ -16,9 +16,8 @@ struct AuditController: Sendable {
         let routes = RouteCollection(context: AppRequestContext.self)
         routes.get("audit/events") { request, context in
             let caller = try context.caller()
-            guard caller.roles.contains(.auditor) || caller.roles.contains(.admin) else {
-                throw APIProblem(.forbidden, status: .forbidden, detail: UserText("web.auditors_only"))
-            }
+            try await service.requireAuditor(
+                caller, reading: "api:GET /api/v1/audit/events", now: now(), logger: context.logger(for: caller))
             let query = try Self.query(request.uri.queryParameters)
             let logger = context.logger(for: caller)
             var details = query.filter.described
@@ -34,9 +33,8 @@ struct AuditController: Sendable {
         }
         routes.get("audit/export") { request, context in
             let caller = try context.caller()
-            guard caller.roles.contains(.auditor) || caller.roles.contains(.admin) else {
-                throw APIProblem(.forbidden, status: .forbidden, detail: UserText("web.auditors_only"))
-            }
+            try await service.requireAuditor(
+                caller, reading: "api:GET /api/v1/audit/export", now: now(), logger: context.logger(for: caller))
             let parameters = request.uri.queryParameters
             var errors: [String: UserText] = [:]
             let filter = Self.filter(parameters, errors: &errors)

@@ -255,9 +255,22 @@ struct DecisionRow: Sendable, Encodable {
 
 /// One row of `outbox`.
 struct OutboxRow: Sendable, Encodable {
-    var kind = "mail"
+    /// The table's `kind`, by which the mail and the webhook dispatcher each claim theirs.
+    enum Kind: String, Sendable, Encodable {
+        case mail, webhook
+    }
+
+    let kind: Kind
     var topic: OutboxTopic
     var payload: OutboxMessage
+
+    /// A webhook event's topic is `webhook`; every other topic is a mail: the kind follows the topic, so
+    /// the two cannot disagree.
+    init(topic: OutboxTopic, payload: OutboxMessage) {
+        kind = topic == .webhook ? .webhook : .mail
+        self.topic = topic
+        self.payload = payload
+    }
 }
 
 /// One row of `timers`.
@@ -438,7 +451,7 @@ extension AuditRow: RowJSONWritable {
 
 extension OutboxRow: RowJSONWritable {
     func write(to writer: inout RowJSONWriter) throws {
-        writer.field("kind", kind)
+        writer.field("kind", kind.rawValue)
         writer.field("topic", topic.rawValue)
         writer.field("payload", json: try RowJSON.encodeObject(payload))
     }

@@ -12,7 +12,9 @@ import WorkflowEngine
     import Darwin
 #endif
 
-/// One row of `audit_events`.
+/// One row of `audit_events`. `decision` and `state` are the text the log stores and hashes: written from
+/// the engine's values (``AuditRecord/outcome``, ``RequestState/name``), read back as stored, so a
+/// row changed behind the server's back is reported by `audit verify` rather than failing to decode.
 struct AuditRow: Sendable {
     var occurredAt: Date
     var actor: String?
@@ -223,7 +225,7 @@ enum EffectWriter {
             }.first ?? nil
         for effect in effects {
             if let event = webhookEvent(effect, context) {
-                write.outbox.append(OutboxRow(kind: "webhook", topic: .webhook, payload: event))
+                write.outbox.append(OutboxRow(topic: .webhook, payload: event))
             }
             switch effect {
             case .audit(let record):
@@ -339,16 +341,6 @@ enum EffectWriter {
     static func auditRow(
         _ record: AuditRecord, context: EffectContext, publication: (licence: String?, portalURL: String?)? = nil
     ) -> AuditRow {
-        let decision: String? =
-            switch record.event {
-            case .approved: "approved"
-            case .rejected: "rejected"
-            case .changesRequested: "changes_requested"
-            case .revoked: "revoked"
-            case .submitted, .resubmitted, .withdrawn, .escalated, .reminded, .expired, .expiryAnnounced, .stepSkipped,
-                .stepCompleted, .ended:
-                nil
-            }
         var details: [String: JSONValue] = ["request_number": .string(context.number)]
         // What was asked, for whom and on what grounds, as it was submitted: the log holds it, the row may change.
         if record.event == .submitted || record.event == .resubmitted {
@@ -370,7 +362,7 @@ enum EffectWriter {
             occurredAt: record.at, actor: record.actor, actingFor: record.actingFor, role: record.role?.identifier,
             asEscalation: record.asEscalation, requestID: context.requestID, datasetID: context.dataset.id,
             event: AuditEvent(record.event),
-            decision: decision, step: record.step, state: record.state, comment: record.comment,
+            decision: record.outcome?.rawValue, step: record.step, state: record.state, comment: record.comment,
             // The system's own events (timers) have no client.
             clientAddress: record.actor == nil ? nil : context.clientAddress,
             details: (try? StoredJSON.encode(details)) ?? "{}")

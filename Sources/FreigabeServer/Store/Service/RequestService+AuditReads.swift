@@ -16,6 +16,20 @@ extension RequestService {
         }
     }
 
+    /// Auditors and administrators read the decision log; anyone else is refused (403), and the refusal is
+    /// recorded as a security event (`forbidden`) naming what they tried to read, as a refused change of
+    /// the catalogue is: who probes the log is as traceable as who reads it.
+    /// - Parameter what: the door and path asked for, e.g. `api:GET /api/v1/audit/events`.
+    public func requireAuditor(
+        _ caller: Caller, reading what: String, now: Date, logger: Logger
+    ) async throws(ServiceError) {
+        try await guarded(logger) { _ in
+            guard caller.roles.contains(.auditor) || caller.roles.contains(.admin) else {
+                throw Self.refusal(caller, command: what, message: UserText("web.auditors_only"), now: now)
+            }
+        }
+    }
+
     func performRecordAuditRead(
         _ selection: [String: String], requestID: UUID?, datasetID: String? = nil, caller: Caller, now: Date,
         logger: Logger
