@@ -308,8 +308,8 @@ struct AuditQueryNames: Sendable, Hashable {
     }
 }
 
-/// A filter value that was refused, and why: in the reader's language for the API and the pages
-/// (``reason``, catalogue `query.filter.*`), in German on the command line (``description``, the
+/// A filter value that was refused, and why, in the catalogue's words (`query.filter.*`): in the reader's
+/// language for the API and the pages (``reason``), in German on the command line (``description``, the
 /// language of `freigabe audit` like the rest of its output).
 struct AuditFilterError: Error, Sendable, Hashable, CustomStringConvertible {
     enum Problem: String, Sendable, Hashable, CaseIterable {
@@ -324,26 +324,6 @@ struct AuditFilterError: Error, Sendable, Hashable, CustomStringConvertible {
         case eventType = "event_type"
         case instant
         case order
-
-        /// The command line's words.
-        var german: String {
-            switch self {
-            case .notAfterFrom: "liegt nicht nach --from"
-            case .datasetID: "ist keine Datensatz-Kennung (Kleinbuchstaben, Ziffern, . _ -; höchstens 100 Zeichen)"
-            case .uid: "ist keine Benutzerkennung (Buchstaben, Ziffern, . _ - @; höchstens 200 Zeichen)"
-            case .requestID: "ist keine Antrags-ID (UUID)"
-            case .domainID: "ist keine Domänen-Kennung (Kleinbuchstaben, Ziffern, . _ -; höchstens 100 Zeichen)"
-            case .role:
-                "ist keine Rolle des Protokolls (data_owner, data_steward, dsb, isb, open_data_officer, governance, "
-                    + "requester, auditor, admin)"
-            case .decision: "ist keine Entscheidung (approved, rejected, changes_requested, revoked)"
-            case .capacity:
-                "ist keine Eigenschaft des Handelns (deputy: in Vertretung, escalation: als Eskalationsinstanz)"
-            case .eventType: "ist keine Ereignisart"
-            case .instant: "ist kein Datum (JJJJ-MM-TT) und kein Zeitpunkt nach RFC 3339 (2026-03-02T09:00:00+01:00)"
-            case .order: "ist keine Reihenfolge (oldest: älteste zuerst, newest: neueste zuerst)"
-            }
-        }
     }
 
     var option: String
@@ -356,7 +336,9 @@ struct AuditFilterError: Error, Sendable, Hashable, CustomStringConvertible {
     /// "Invalid value: <the reason>" for the API, in the reader's language.
     var userText: UserText { UserText("query.audit_filter", ["reason": .message("query.filter.\(problem.rawValue)")]) }
 
-    var description: String { "\(option) „\(AuditQueryNames.shown(value))“ \(problem.german)." }
+    var description: String {
+        "\(option) „\(AuditQueryNames.shown(value))“ \(reason.resolved(in: StringCatalogs.console))."
+    }
 }
 
 /// One sealed event as the log holds it: its place and leaf hash from `audit_seals`, the stored row, the

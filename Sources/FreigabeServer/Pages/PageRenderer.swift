@@ -173,6 +173,18 @@ public struct StringCatalogs: Sendable {
     /// The texts of `language`, falling back to German.
     public func catalog(for language: String) -> StringCatalog { catalogs[language] ?? catalogs["de"]! }
 
+    /// The German texts for the command line, which speaks German like the pages, from
+    /// `FREIGABE_TEMPLATES_DIR` (default `Templates`). Without them (an unusual working directory) an
+    /// empty catalogue: each text then shows its catalogue key.
+    public static func console(environment: [String: String]) -> StringCatalog {
+        let directory = environment["FREIGABE_TEMPLATES_DIR"] ?? "Templates"
+        return (try? load(templatesDirectory: directory).catalog(for: "de"))
+            ?? StringCatalog(language: "de", texts: [:])
+    }
+
+    /// ``console(environment:)`` of this process, read once.
+    static let console = console(environment: ProcessInfo.processInfo.environment)
+
     /// The texts in the language the `Accept-Language` header asks for.
     public func catalog(forAcceptLanguage header: String?) -> StringCatalog {
         catalog(for: negotiation.language(forAcceptLanguage: header))

@@ -62,12 +62,8 @@ public enum StoreCommandLine {
         now: Date = Date(), output: @Sendable (String) -> Void, errorOutput: @Sendable (String) -> Void
     ) async -> Int32 {
         let logger = Logger(label: "freigabe.catalog")
-        // The console speaks German like the pages; without the strings (an unusual working directory)
-        // each problem still shows its catalogue key and values.
-        let templates = environment["FREIGABE_TEMPLATES_DIR"] ?? "Templates"
-        let texts =
-            (try? StringCatalogs.load(templatesDirectory: templates).catalog(for: "de"))
-            ?? StringCatalog(language: "de", texts: [:])
+        // Without the strings each problem still shows its catalogue key and values.
+        let texts = StringCatalogs.console(environment: environment)
         var document: CatalogDocument
         do {
             document = try CatalogParser.parse(path: path)
