@@ -72,6 +72,20 @@ struct PageRendererTests {
         }
     }
 
+    /// The outbox page names each mail by its topic in words, in every language.
+    @Test func everyMailTopicHasItsWords() async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        for topic in OutboxTopic.allCases where topic != .webhook {
+            for language in renderer.languages {
+                let text = PageText(catalog: renderer.catalog(for: language))
+                #expect(AdminOutboxPages.topic(topic.rawValue, text: text) != topic.rawValue, "\(topic) in \(language)")
+            }
+        }
+        let german = PageText(catalog: renderer.catalog(for: "de"))
+        #expect(AdminOutboxPages.topic("request_decision", text: german) == "Aufgabe: Entscheidung erbeten")
+        #expect(AdminOutboxPages.topic("from_a_newer_release", text: german) == "from_a_newer_release")
+    }
+
     @Test func errorTextsExistForEveryKind() async throws {
         let renderer = try await TestSupport.makeRenderer()
         for language in renderer.languages {

@@ -73,6 +73,11 @@ public enum OutboxTool {
         }
     }
 
+    /// The account running `freigabe outbox retry`, as the audit log records it.
+    static var operatorRetry: OutboxRetry {
+        OutboxRetry(actor: AuditTool.operatingSystemUser() ?? "unknown", clientAddress: nil, via: "cli")
+    }
+
     /// Sends the row `id` names again now (``retry(id:environment:now:)``, ``retryWebhook(id:environment:now:)``).
     public static func retry(_ id: RowID, environment: [String: String], now: Date = Date()) async -> ToolOutput {
         switch id {
@@ -84,7 +89,8 @@ public enum OutboxTool {
     /// Makes row `id` due now with a fresh retry schedule; the recipients it reached are not mailed again.
     public static func retry(id: Int64, environment: [String: String], now: Date = Date()) async -> ToolOutput {
         await withDatabase(environment: environment) { client in
-            guard try await OutboxStore.retry(id: id, now: now, client: client, logger: logger) else {
+            guard try await OutboxStore.retry(id: id, by: operatorRetry, now: now, client: client, logger: logger)
+            else {
                 return ToolOutput(
                     standardError: [
                         "Keine Mail-Nachricht \(id) im Postausgang, sie ist an alle gegangen, oder sie wird gerade gesendet."
@@ -98,7 +104,8 @@ public enum OutboxTool {
     /// Makes webhook delivery `id` (`w<id>` in the list) due now with a fresh retry schedule.
     public static func retryWebhook(id: Int64, environment: [String: String], now: Date = Date()) async -> ToolOutput {
         await withDatabase(environment: environment) { client in
-            guard try await WebhookStore.retry(id: id, now: now, client: client, logger: logger) else {
+            guard try await WebhookStore.retry(id: id, by: operatorRetry, now: now, client: client, logger: logger)
+            else {
                 return ToolOutput(
                     standardError: [
                         "Keine Webhook-Zustellung w\(id), sie ist zugestellt, sie wird gerade zugestellt, oder sie "

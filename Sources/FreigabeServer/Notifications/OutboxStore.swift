@@ -291,8 +291,10 @@ enum OutboxStore {
     /// Makes a failed (or pending) mail row due now with a fresh schedule; those it reached already are
     /// not mailed again. Wakes the dispatchers. False when there is no such mail row, it went out to
     /// everybody, or a dispatcher is sending it right now (its lease runs: taking it away would send it
-    /// twice and lose what that session delivered).
-    static func retry(id: Int64, now: Date, client: PostgresClient, logger: Logger) async throws -> Bool {
+    /// twice and lose what that session delivered). Who asked is logged in the same transaction.
+    static func retry(
+        id: Int64, by retry: OutboxRetry, now: Date, client: PostgresClient, logger: Logger
+    ) async throws -> Bool {
         try await Database.transaction(client, logger: logger) { connection in
             let rows = try await connection.query(
                 """
@@ -300,11 +302,28 @@ enum OutboxStore {
                     claim_token = NULL, undeliverable_to = '{}'
                 WHERE id = \(id) AND kind = 'mail' AND (failed_at IS NOT NULL OR sent_at IS NULL)
                   AND (claim_token IS NULL OR available_at <= \(now))
-                RETURNING id
+                RETURNING request_id
                 """, logger: logger)
-            guard try await rows.decode(Int64.self).first(where: { _ in true }) != nil else { return false }
+            guard let requestID = try await rows.decode(UUID?.self).first(where: { _ in true }) else { return false }
+            try await AuditWriter.insert(
+                retry.auditRow(row: "m\(id)", requestID: requestID, now: now), on: connection, logger: logger)
             try await connection.query("SELECT pg_notify(\(channel), '')", logger: logger)
             return true
         }
+    }
+}
+
+/// Who sent an outbox row again, for the audit log: an administrator on the page, or the operator's
+/// account on the command line.
+struct OutboxRetry: Sendable {
+    var actor: String
+    var clientAddress: String? = nil
+    /// `web` or `cli`.
+    var via: String
+
+    func auditRow(row key: String, requestID: UUID?, now: Date) throws -> AuditRow {
+        AuditRow(
+            occurredAt: now, actor: actor, requestID: requestID, event: .outboxRetried, clientAddress: clientAddress,
+            details: try StoredJSON.encode(["row": key, "via": via]))
     }
 }

@@ -53,13 +53,16 @@ struct AdminOutboxPages: Sendable {
                 throw APIProblem(.badRequest, status: .badRequest, detail: UserText("web.form_malformed"))
             }
             let client = service.client
+            let retry = OutboxRetry(actor: caller.uid, clientAddress: caller.clientAddress, via: "web")
             let retried: Bool
             do {
                 switch target {
                 case .mail(let id):
-                    retried = try await OutboxStore.retry(id: id, now: pages.now(), client: client, logger: logger)
+                    retried = try await OutboxStore.retry(
+                        id: id, by: retry, now: pages.now(), client: client, logger: logger)
                 case .webhook(let id):
-                    retried = try await WebhookStore.retry(id: id, now: pages.now(), client: client, logger: logger)
+                    retried = try await WebhookStore.retry(
+                        id: id, by: retry, now: pages.now(), client: client, logger: logger)
                 }
             } catch {
                 throw ServiceError.unavailable("outbox retry failed: \(error)")
@@ -68,6 +71,12 @@ struct AdminOutboxPages: Sendable {
                 "Outbox row due again from the admin page", metadata: ["outbox.row": "\(key)", "retried": "\(retried)"])
             return WebPages.redirect(to: "/verwaltung/ausgang?hinweis=" + (retried ? "retried" : "not_retried"))
         }
+    }
+
+    /// A mail's topic in words („Aufgabe: Entscheidung erbeten“); one a newer release wrote keeps its id.
+    /// A webhook's event keeps its name (`request.submitted`): it is what its receiver knows it by.
+    static func topic(_ topic: String, text: PageText) -> String {
+        text.catalog["web.admin.outbox.topics.\(topic)"] ?? topic
     }
 
     enum Target: Equatable {
@@ -98,7 +107,7 @@ struct AdminOutboxPages: Sendable {
             let hooks = try await WebhookStore.list(failed: failed, limit: Self.limit, client: client, logger: logger)
             return mails.map { entry in
                 Row(
-                    key: "m\(entry.id)", kind: text("admin.outbox.mail"), what: entry.topic,
+                    key: "m\(entry.id)", kind: text("admin.outbox.mail"), what: Self.topic(entry.topic, text: text),
                     requestHref: entry.requestID.map { "/antraege/\($0.uuidString)" },
                     created: text.dateTime(entry.createdAt), attempts: String(entry.attempts),
                     state: entry.failedAt.map { text("admin.outbox.failed_at", ["time": text.dateTime($0)]) }

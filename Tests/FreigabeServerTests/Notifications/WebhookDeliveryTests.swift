@@ -335,8 +335,9 @@ struct WebhookDeliveryTests {
                 ).decode(Int64.self) {
                     let later = start.addingTimeInterval(7200)
                     #expect(
-                        try await WebhookStore.retry(id: id, now: later, client: fixture.app, logger: fixture.logger)
-                            == false)
+                        try await WebhookStore.retry(
+                            id: id, by: OutboxRetry(actor: "adam", via: "web"), now: later, client: fixture.app,
+                            logger: fixture.logger) == false)
                 }
                 _ = try await WebhookTestSupport.dispatcher(fixture, moved).runRound(
                     now: start.addingTimeInterval(7200))
@@ -495,6 +496,17 @@ struct WebhookDeliveryTests {
                         "webhook delivery w\(id) is due again"
                     ])
                 #expect(await OutboxTool.retryWebhook(id: id + 1000, environment: environment).succeeded == false)
+                // The operator's account is on the record, with the delivery, once (the refused one is not).
+                let logged = try await fixture.admin.query(
+                    """
+                    SELECT actor, request_id, details->>'row', details->>'via' FROM audit_events
+                    WHERE event = 'outbox_retried'
+                    """, logger: fixture.logger)
+                let entries = try await logged.decode((String, UUID?, String, String).self).reduce(into: []) {
+                    $0.append("\($1.0) \($1.1?.uuidString ?? "-") \($1.2) \($1.3)")
+                }
+                #expect(
+                    entries == ["\(AuditTool.operatingSystemUser() ?? "unknown") \(request.id.uuidString) w\(id) cli"])
                 // Due now, but not before the last 503's Retry-After (3 s after 3.5 s) has ended: it paused
                 // the subscription.
                 #expect(try await dispatcher.runRound(now: start.addingTimeInterval(6)).claimed == 0)

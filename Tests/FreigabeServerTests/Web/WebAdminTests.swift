@@ -268,6 +268,51 @@ struct WebAdminTests {
         }
     }
 
+    /// The form sends CR LF and whatever blanks were typed; the database counts code points. Saved
+    /// unchanged, nothing changes (no `dataset_updated`, no new version for another administrator's form);
+    /// a title of combining accents longer than the column allows is the field's error, not a 500.
+    @Test("the dataset form: CR LF and blanks change nothing; a title too long in code points is the field's error")
+    func datasetTextsAsStored() async throws {
+        try await WebFixture.with { fixture, client in
+            let logger = fixture.store.logger
+            _ = try await fixture.service.upsertDataset(
+                DatasetInput(
+                    id: "zeilen", title: "Zeilen", description: "Zeile eins\nZeile zwei", domain: "umwelt",
+                    owner: "otto", classification: .internal, personalData: .none, protectionNeed: .normal),
+                caller: Caller(uid: "adam", displayName: "Adam Admin", roles: [.admin]), now: fixture.clock.now(),
+                logger: logger)
+            let adam = Browser(client)
+            try await adam.login("adam")
+            let form = try await adam.get("/verwaltung/datensatz?id=zeilen")
+            let events = try await fixture.store.auditEvents()
+            func fields(title: String, shown: String?) throws -> [(String, String)] {
+                [
+                    ("existing_id", "zeilen"), ("title", title), ("description", "Zeile eins\r\nZeile zwei\r\n"),
+                    ("domain", "umwelt"), ("owner", "otto"), ("classification", "internal"),
+                    ("personal_data", "none"), ("protection_need", "normal"), ("high_value", "false"),
+                    ("shown_version", try #require(shown)),
+                ]
+            }
+            let saved = try await adam.post(
+                "/verwaltung/datensatz", try fields(title: " Zeilen ", shown: form.hidden("shown_version")),
+                csrf: form.hidden("_csrf"))
+            #expect(saved.status == 303, "\(saved.html.prefix(600))")
+            #expect(try await fixture.store.auditEvents() == events, "saved unchanged: nothing logged as changed")
+            let stored = try await fixture.service.dataset(id: "zeilen", logger: logger)
+            #expect(stored.title == "Zeilen" && stored.description == "Zeile eins\nZeile zwei")
+
+            // 150 characters to the eye, 300 code points to the column's CHECK (at most 200).
+            let accents = String(repeating: "e\u{301}", count: 150)
+            let again = try await adam.get("/verwaltung/datensatz?id=zeilen")
+            let tooLong = try await adam.post(
+                "/verwaltung/datensatz", try fields(title: accents, shown: again.hidden("shown_version")),
+                csrf: again.hidden("_csrf"))
+            #expect(tooLong.status == 422)
+            #expect(tooLong.html.contains("höchstens 200 Zeichen"))
+            #expect(try await fixture.service.dataset(id: "zeilen", logger: logger).title == "Zeilen")
+        }
+    }
+
     @Test("the outbox page lists failed and waiting mail with the reason escaped; 'erneut senden' makes it due again")
     func outboxRetry() async throws {
         try await WebFixture.with { fixture, client in
@@ -323,6 +368,14 @@ struct WebAdminTests {
             #expect(retried.status == 303)
             #expect(retried.location == "/verwaltung/ausgang?hinweis=retried")
             #expect(try await Self.failedAt(fixture, failed) == nil)
+            // Who sent it again is in the log, with the request the mail is about.
+            let logged = try await fixture.store.admin.query(
+                "SELECT actor, request_id, details->>'row' FROM audit_events WHERE event = 'outbox_retried'",
+                logger: fixture.store.logger)
+            let entries = try await logged.decode((String, UUID?, String).self).reduce(into: []) {
+                $0.append("\($1.0) \($1.1?.uuidString ?? "-") \($1.2)")
+            }
+            #expect(entries == ["adam \(request.id.uuidString) m\(failed)"])
             let after = try await adam.get(try #require(retried.location))
             #expect(after.html.contains("Die Nachricht wird erneut gesendet."))
             #expect(after.html.contains("Keine fehlgeschlagenen Nachrichten."))

@@ -281,7 +281,9 @@ enum WebhookStore {
     /// loop in every instance (``retryChannel``, at commit). False when there is no such delivery, it was delivered, or a dispatcher is delivering it right now
     /// (its lease runs), or it was meant for the subscription's former address (an event from before the
     /// subscription's URL changed). A subscription disabled by a 410 stays disabled (a new URL enables it).
-    static func retry(id: Int64, now: Date, client: PostgresClient, logger: Logger) async throws -> Bool {
+    static func retry(
+        id: Int64, by retry: OutboxRetry, now: Date, client: PostgresClient, logger: Logger
+    ) async throws -> Bool {
         try await Database.transaction(client, logger: logger) { connection in
             let rows = try await connection.query(
                 """
@@ -290,11 +292,15 @@ enum WebhookStore {
                 FROM outbox e, webhook_subscriptions s
                 WHERE d.id = \(id) AND d.delivered_at IS NULL AND (d.claim_token IS NULL OR d.available_at <= \(now))
                     AND e.id = d.outbox_id AND s.name = d.subscription AND e.created_at >= s.created_at
-                RETURNING d.subscription
+                RETURNING d.subscription, e.request_id
                 """, logger: logger)
-            guard let subscription = try await rows.decode(String.self).first(where: { _ in true }) else {
+            guard
+                let (subscription, requestID) = try await rows.decode((String, UUID?).self).first(where: { _ in true })
+            else {
                 return false
             }
+            try await AuditWriter.insert(
+                retry.auditRow(row: "w\(id)", requestID: requestID, now: now), on: connection, logger: logger)
             try await connection.query("SELECT pg_notify(\(retryChannel), \(subscription))", logger: logger)
             return true
         }

@@ -11,7 +11,7 @@ public struct DomainInput: Sendable, Hashable, Codable {
 
     public init(id: String, title: String, stewardGroup: String) {
         self.id = id
-        self.title = title
+        self.title = title.trimmingCharacters(in: .whitespacesAndNewlines)
         self.stewardGroup = stewardGroup
     }
 }
@@ -38,8 +38,10 @@ public struct DatasetInput: Sendable, Hashable, Codable {
         protectionNeed: ProtectionNeed, licence: String? = nil, highValue: Bool = false, formats: [String] = []
     ) {
         self.id = id
-        self.title = title
-        self.description = description
+        // As a request's texts: trimmed, and one line break whichever door they came through (the edit
+        // form sends CR LF, a catalogue file LF), so saving a form unchanged changes nothing.
+        self.title = title.trimmingCharacters(in: .whitespacesAndNewlines)
+        self.description = UnicodeText.oneLineBreak(description.trimmingCharacters(in: .whitespacesAndNewlines))
         self.domain = domain
         // Compared exactly with the directory's uid and DN: a blank pasted with them would make nobody
         // the owner (the domain form and the CSV import trim their cells; the JSON body and YAML do not).
@@ -50,7 +52,7 @@ public struct DatasetInput: Sendable, Hashable, Codable {
         self.protectionNeed = protectionNeed
         self.licence = licence
         self.highValue = highValue
-        self.formats = formats
+        self.formats = formats.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 }
 
@@ -222,7 +224,9 @@ enum CatalogRules {
         if required && text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             return [(field, UserText("field.required"))]
         }
-        if text.count > limit { return [(field, UserText("field.too_long", ["limit": .number(limit)]))] }
+        if UnicodeText.storedLength(text) > limit {
+            return [(field, UserText("field.too_long", ["limit": .number(limit)]))]
+        }
         let forbidden = text.unicodeScalars.contains { scalar in
             scalar.properties.generalCategory == .control
                 && !(multiline && (scalar == "\n" || scalar == "\r" || scalar == "\t"))

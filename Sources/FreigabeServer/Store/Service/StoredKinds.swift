@@ -79,6 +79,9 @@ public enum AuditEvent: String, Sendable, Hashable, Codable, CaseIterable {
     /// An auditor read part of the decision log: the API's events, the log page, a request's
     /// Verfahrensakte (with the selection in the details).
     case auditRead = "audit_read"
+    /// An administrator sent a failed or waiting mail or webhook delivery again (the admin page or
+    /// `freigabe outbox retry`), with the row's key in the details.
+    case outboxRetried = "outbox_retried"
 
     init(_ event: AuditRecord.Event) {
         // Exhaustive on purpose: a new engine event must be named here before the build passes.

@@ -49,20 +49,30 @@ struct FieldErrors {
             add(field, UserText("field.bidi_override"))
             return nil
         }
-        // Counting stops early: a 1 MB comment must not cost a full grapheme walk.
-        if trimmed.unicodeScalars.count > limit, trimmed.count > limit {
+        // One line break, whichever door the text came through (only a multi-line text may hold one).
+        let text = UnicodeText.oneLineBreak(trimmed)
+        if UnicodeText.storedLength(text) > limit {
             add(field, UserText("field.too_long", ["limit": .number(limit)]))
             return nil
         }
-        // One line break, whichever door the text came through: a browser sends a textarea's lines with
-        // CR LF, a JSON client usually with LF, and the same answer must not count as a change.
-        guard multiline, trimmed.unicodeScalars.contains("\r") else { return trimmed }
-        return trimmed.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
+        return text
     }
 }
 
 /// Unicode facts the checks of user-written text share.
 enum UnicodeText {
+    /// `text` with each CR LF and lone CR made one LF: a browser sends a textarea's lines with CR LF, a
+    /// JSON client or a catalogue file usually with LF, and the same text must not count as a change.
+    static func oneLineBreak(_ text: String) -> String {
+        guard text.unicodeScalars.contains("\r") else { return text }
+        return text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
+    }
+
+    /// A text's length as the tables' `CHECK (length(…) <= n)` counts it: in code points. An accent typed
+    /// as a combining mark, or an emoji, is one character to the eye and two or more to PostgreSQL; a
+    /// check that counted what the eye sees let such a text through to a refused INSERT (500).
+    static func storedLength(_ text: String) -> Int { text.unicodeScalars.count }
+
     /// Bidirectional embeddings and overrides (U+202A…U+202E) and isolates (U+2066…U+2069), the
     /// "Trojan Source" characters (CVE-2021-42574): a text containing them displays in another order than
     /// it is stored. The marks LRM, RLM and ALM, which right-to-left names may need, reorder nothing.
