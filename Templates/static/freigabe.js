@@ -16,6 +16,10 @@
       }
     } catch (ignored) {}
   }
+  // A form that came back with errors: its summary at the top takes the focus, so that a screen reader
+  // reads it out and the keyboard starts there (each entry links to its field).
+  var summary = document.getElementById("form-errors") || document.getElementById("import-errors");
+  if (summary) summary.focus();
   var form = document.querySelector("form[data-keep]");
   if (!form) return;
   var key = prefix + form.getAttribute("data-keep");

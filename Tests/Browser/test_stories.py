@@ -106,6 +106,9 @@ def test_open_data_request_is_rejected_with_a_reason(browser):
     decide(b, "reject")
     summary = b.find(By.ID, "form-errors")
     assert "Bitte prüfen Sie Ihre Angaben" in summary.text
+    # the new page says so first: in its title, and with the focus on the summary
+    assert b.driver.title.startswith("Fehler: "), b.driver.title
+    assert b.driver.switch_to.active_element.get_attribute("id") == "form-errors", "the summary has the focus"
     error = b.find(By.ID, "f-text-error")
     assert error.text.strip(), "the error stands next to the text field"
     assert b.field("text").get_attribute("aria-invalid") == "true"

@@ -388,10 +388,17 @@ struct RequestPages: Sendable {
     /// The form shows every field, so one it sent blank means "none", not "unchanged" (the JSON API's
     /// reading of an absent field): such fields are given, empty. Fields the form did not show stay.
     static func clearingBlankFields(_ patch: RequestDetails.Patch, of form: WebForm) -> RequestDetails.Patch {
+        // The recipient's name and the Open Data check's notes are text fields, sent blank when emptied;
+        // their radios are sent only when chosen. All blank: the draft keeps no recipient, no check.
+        let checkFields = OpenDataCheck.questions.flatMap {
+            ["open_data_check.\($0).applies", "open_data_check.\($0).note"]
+        }
         let names: [(RequestDetails.Field, [String])] = [
             (.purpose, ["purpose"]), (.legalBasis, ["legal_basis", "legal_basis_detail"]),
+            (.recipient, ["recipient.name", "recipient.type"]),
             (.accessStart, ["access_start"]), (.accessEnd, ["access_end"]), (.licence, ["licence"]),
             (.format, ["format"]), (.anonymisationStatement, ["anonymisation_statement"]),
+            (.openDataCheck, checkFields),
         ]
         var patch = patch
         for (field, fieldNames) in names where !patch.given.contains(field) {

@@ -26,6 +26,12 @@ struct WebPages: Sendable {
 
     func text(_ request: Request) -> PageText { PageText(catalog: renderer.catalog(for: language(request))) }
 
+    /// The answers with which a form comes back with what was wrong: refused input, a wrong password, a
+    /// decision someone else took first.
+    static let statusesWithErrors: Set<HTTPResponse.Status> = [
+        .badRequest, .unauthorized, .conflict, .unprocessableContent,
+    ]
+
     /// The page `template` with `page` as its content (read as `{{page.…}}`), inside the layout.
     func render(
         _ template: String, title: String, page: Any? = nil, request: Request, context: AppRequestContext,
@@ -35,6 +41,9 @@ struct WebPages: Sendable {
         let text = PageText(catalog: renderer.catalog(for: language))
         var frame = PageFrame(request: request, context: context, text: text, languages: renderer.languages)
         if let csrf { frame.csrf = csrf }
+        // A form that came back with its errors says so in the title, the first thing a screen reader
+        // reads of the new page (WCAG 3.3.1); freigabe.js moves the focus to the error summary.
+        let title = Self.statusesWithErrors.contains(status) ? text("form.error_title", ["title": title]) : title
         var values: [String: Any] = ["frame": frame, "pageTitle": title]
         if let page { values["page"] = page }
         guard let html = renderer.render(template, language: language, values: values) else {

@@ -195,6 +195,20 @@ struct WebPagesTests {
             #expect(purposeOnly.html.contains("id=\"f-access-end-error\""))
             #expect(purposeOnly.html.contains("id=\"f-legal-basis-error\""))
             #expect(purposeOnly.html.contains(">Nur ein Zweck</textarea>"))
+            #expect(purposeOnly.html.contains("<title>Fehler: "), "the title says the form came back with errors")
+            // 2,001 characters to the eye are 4,002 code points, which the column refuses past 4,000: the
+            // field says so, as for any long text, instead of a refused INSERT.
+            let accents = String(repeating: "e\u{301}", count: 2001)
+            let tooLong = try await anna.post(
+                "/antraege",
+                [
+                    ("kind", "shared_data"), ("dataset_id", "altlastenkataster"), ("purpose", accents),
+                    ("action", "save"),
+                ],
+                csrf: form.hidden("_csrf"))
+            #expect(tooLong.status == 422)
+            #expect(tooLong.html.contains("höchstens 4000 Zeichen"))
+            #expect(try await fixture.store.counts()["requests"] == 0)
             let review = try await anna.post("/antraege", fields + [("action", "review")], csrf: form.hidden("_csrf"))
             #expect(review.status == 200)
             #expect(review.html.contains("Ihre Angaben prüfen"))
@@ -315,6 +329,24 @@ struct WebPagesTests {
             #expect(try await fixture.allCounts() == before)
             // A dataset id no dataset can have (a NUL byte) is not found, not an error of the database.
             #expect(try await anna.get("/antraege/neu?kind=shared_data&dataset=%00").status == 404)
+            // A recipient's name saved without its type, then emptied: the draft keeps no recipient. (The
+            // form sends the blank name and no type; read as "unchanged", "Amt 61" would come back.)
+            let draftID = try #require(UUID(uuidString: String(path.split(separator: "/").last ?? "")))
+            func storedRecipient() async throws -> RecipientInput? {
+                try await fixture.service.request(
+                    id: draftID, caller: People.anna, now: fixture.clock.now(), logger: fixture.store.logger
+                ).details.recipient
+            }
+            for (name, stored) in [("Amt 61", "Amt 61"), ("", nil)] {
+                let form = try await anna.get(path + "/bearbeiten")
+                let saved = try await anna.post(
+                    path + "/bearbeiten",
+                    [("version", try #require(form.hidden("version"))), ("recipient.name", name), ("action", "save")],
+                    csrf: form.hidden("_csrf"))
+                #expect(saved.status == 303)
+                #expect(try await storedRecipient()?.name == stored, "after saving „\(name)“")
+            }
+            #expect(try await storedRecipient() == nil)
             let edit2 = try await anna.get(path + "/bearbeiten")
             let submitted = try await anna.post(
                 path + "/bearbeiten",
