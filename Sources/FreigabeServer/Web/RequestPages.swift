@@ -174,8 +174,7 @@ struct RequestPages: Sendable {
         let logger = context.logger(for: caller)
         let view = try await service.request(
             id: try requestID(context), caller: caller, now: pages.now(), logger: logger)
-        let form = try await service.requestForm(
-            kind: view.kind, datasetID: view.dataset.id, now: pages.now(), logger: logger)
+        let form = try await service.requestForm(of: view, now: pages.now(), logger: logger)
         guard let values else {
             let (values, notes) = Self.storedForm(view, values: storedValues(view.details), text: pages.text(request))
             return try showForm(

@@ -915,6 +915,38 @@ struct WebPagesTests {
         }
     }
 
+    /// baumkataster holds no personal data when anna files; then it is reclassified as pseudonymised and
+    /// otto asks a question. Her answer is checked against what the request was routed on (no legal basis
+    /// needed), so the answer form must not demand one, while a new request's form now does.
+    @Test("the answer form asks what the request was routed on, not what the catalogue says since")
+    func answerFormFollowsTheRoutedFacts() async throws {
+        try await WebFixture.with { fixture, client in
+            let logger = fixture.store.logger
+            let view = try await fixture.store.submittedRequest()
+            _ = try await fixture.service.upsertDataset(
+                DatasetInput(
+                    id: "baumkataster", title: "Baumkataster", domain: "umwelt", owner: "otto",
+                    classification: .public, personalData: .pseudonymised, protectionNeed: .normal,
+                    licence: "dl-de-zero-2.0", formats: ["CSV", "GeoJSON"]),
+                caller: People.adam, now: fixture.clock.now(), logger: logger)
+            _ = try await fixture.service.decide(
+                requestID: view.id, decision: .requestChanges(question: "Welche Bezirke?"), branch: nil,
+                caller: People.otto, now: fixture.clock.now(), logger: logger)
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let newForm = try await anna.get("/antraege/neu?kind=shared_data&dataset=baumkataster")
+            #expect(newForm.html.contains("name=\"legal_basis\""), "the catalogue now says personal data")
+            let answerForm = try await anna.get("/antraege/\(view.id.uuidString)/ueberarbeiten")
+            #expect(answerForm.status == 200)
+            #expect(!answerForm.html.contains("name=\"legal_basis\""), "the request was routed without")
+            let answered = try await anna.post(
+                "/antraege/\(view.id.uuidString)/ueberarbeiten",
+                [("version", try #require(answerForm.hidden("version"))), ("comment", "Alle Bezirke")],
+                csrf: answerForm.hidden("_csrf"))
+            #expect(answered.status == 303, "the engine takes the answer without one: \(answered.html.prefix(400))")
+        }
+    }
+
     /// A browser sends a textarea's lines with CR LF, a JSON client with LF: an answer sent back from the
     /// page exactly as filed through the API is no change, and the request stays at the step that asked.
     @Test("an answer sent back unchanged from the page keeps its step: CR LF line breaks are the API's LF")

@@ -2,7 +2,8 @@ import Foundation
 import Logging
 import WorkflowEngine
 
-/// What the form for a new request asks, for one dataset and kind, as the current workflow answers it.
+/// What the form of a request asks, for one dataset and kind, as its workflow answers it: the one in
+/// force for a new request or a draft, the pinned one for an answer to a question.
 ///
 /// The page shows a field the workflow requires, marked required with the workflow's own message; an
 /// administrator who adds a `submit_requires` entry to the YAML sees the form follow.
@@ -26,18 +27,52 @@ extension RequestService {
         guard let definition = workflows.current(for: kind)?.definition else {
             throw ServiceError.validation(["kind": UserText("request.no_workflow")])
         }
+        return RequestForm(
+            kind: kind, dataset: dataset, workflowTitle: definition.title,
+            required: Self.requirements(of: definition, catalogue: dataset.facts(kind: kind), kind: kind, now: now))
+    }
+
+    /// The form of a stored request, as the command it leads to checks it. A draft's is a new request's:
+    /// it follows the workflow and the catalogue in force until it is submitted. An answer to a question is
+    /// checked against what the request was routed on, its pinned workflow and the facts in its snapshot
+    /// (``ResubmitCommand``): its form asks for exactly that, whatever the catalogue or the workflow files
+    /// say since (a dataset reclassified as personal would otherwise demand a legal basis the engine does
+    /// not).
+    ///
+    /// - Parameter view: the request as the caller may see it (``request(id:caller:now:recording:branch:logger:)``).
+    public func requestForm(of view: RequestView, now: Date, logger: Logger) async throws(ServiceError) -> RequestForm {
+        guard view.status.phase != .draft else {
+            return try await requestForm(kind: view.kind, datasetID: view.dataset.id, now: now, logger: logger)
+        }
+        return try await guarded(logger) { logger in
+            let stored = try await Database.read(client, logger: logger) { connection in
+                try await RequestRecord.load(id: view.id, on: connection, logger: logger)
+            }
+            guard let record = stored else { throw ServiceError.notFound() }
+            let definition = try await pinnedCache.definition(for: record.snapshot.pin, client: client, logger: logger)
+            return RequestForm(
+                kind: view.kind, dataset: view.dataset, workflowTitle: definition.title,
+                required: Self.requirements(of: definition, catalogue: record.snapshot.facts, kind: view.kind, now: now)
+            )
+        }
+    }
+
+    /// What `definition` demands before submission, with its messages, for a request on facts `catalogue`.
+    /// A requirement may depend on the recipient the requester has not chosen yet: each choice is asked.
+    private static func requirements(
+        of definition: WorkflowDefinition, catalogue: RequestFacts, kind: ReleaseKind, now: Date
+    ) -> [RequirementField: LocalizedText] {
         var required: [RequirementField: LocalizedText] = [:]
-        // A requirement may depend on the recipient the requester has not chosen yet: ask for each choice.
         let recipients: [Recipient?] = kind == .sharedData ? [nil] + Recipient.allCases.map { $0 } : [nil]
         for recipient in recipients {
-            var facts = dataset.facts(kind: kind)
+            var facts = catalogue
             facts.recipient = recipient
             for missing in definition.missingRequirements(facts: facts, accessEnd: nil, at: now)
             where required[missing.field] == nil {
                 required[missing.field] = missing.message
             }
         }
-        return RequestForm(kind: kind, dataset: dataset, workflowTitle: definition.title, required: required)
+        return required
     }
 
     /// What submitting `input` now would refuse, with nothing stored: the checks of ``createRequest`` with
