@@ -23,7 +23,7 @@ struct ActingPeople: Sendable, Hashable {
     /// Role identifier → the people who hold it for this request and may decide it.
     var byRole: [String: [Person]]
     /// The roles whose every holder separation of duties keeps from deciding (the requester holds the
-    /// role, or its holders decided another step): nobody is asked until the step escalates.
+    /// role, or its holders decided another step): the task mail asks none of them either.
     var onlyKeptOut: Set<String> = []
 
     /// „Dora Datenschutz“, „Dora D.“ with `short`.

@@ -489,6 +489,14 @@ struct ServiceFixture: Sendable {
     }
 
     /// The `event` column of the audit log for a request, in order.
+    /// What `actor` was refused, oldest first: the `command` of their `forbidden` security events.
+    func refusedCommands(of actor: String) async throws -> [String] {
+        let rows = try await admin.query(
+            "SELECT details->>'command' FROM audit_events WHERE event = 'forbidden' AND actor = \(actor) ORDER BY id",
+            logger: logger)
+        return try await rows.decode(String.self).reduce(into: []) { $0.append($1) }
+    }
+
     func auditEvents(request: UUID? = nil) async throws -> [String] {
         let rows = try await admin.query(
             "SELECT event FROM audit_events WHERE \(request)::uuid IS NULL OR request_id = \(request) ORDER BY id",

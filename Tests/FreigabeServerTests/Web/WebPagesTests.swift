@@ -1830,11 +1830,8 @@ struct AuditPageTests {
             try await anna.login("anna")
             #expect(try await anna.get("/pruefung").status == 403)
             #expect(try await anna.get("/pruefung/antraege/\(view.id.uuidString)").status == 403)
-            let probes = try await fixture.store.admin.query(
-                "SELECT details->>'command' FROM audit_events WHERE event = 'forbidden' AND actor = 'anna' ORDER BY id",
-                logger: fixture.store.logger)
             #expect(
-                try await probes.decode(String.self).reduce(into: []) { $0.append($1) } == [
+                try await fixture.store.refusedCommands(of: "anna") == [
                     "web:GET /pruefung", "web:GET /pruefung/antraege/\(view.id.uuidString)",
                 ])
             let alex = Browser(client)
