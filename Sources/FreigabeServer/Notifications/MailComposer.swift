@@ -67,9 +67,8 @@ struct MailComposer: Sendable {
         ]
         values["purpose"] = details?.purpose
         values["deputy_for"] = deputyFor
-        if message.topic == .withdrawn { values["requester"] = requester }
-        if message.topic.asksToDecide, let details {
-            values["requester"] = requester
+        if message.topic.namesTheRequester { values["requester"] = requester }
+        if message.topic.showsTheDetails, let details {
             values["details"] = RequestPage.detailRows(details, text: PageText(catalog: catalog)).map {
                 ["label": $0.label, "value": $0.value]
             }

@@ -165,6 +165,17 @@ extension OutboxTopic {
         }
     }
 
+    /// Mails that show everything the request states: those about a decision still to be taken, and the
+    /// Data Owner's about granted access ending or ended, who must know which recipient has the data
+    /// (and must delete it) among the grants of their dataset.
+    var showsTheDetails: Bool {
+        asksToDecide || self == .accessExpiring || self == .accessExpired
+    }
+
+    /// Mails that name who filed the request (by the directory's name): those showing its details, and
+    /// the withdrawal, which the requester made.
+    var namesTheRequester: Bool { showsTheDetails || self == .withdrawn }
+
     /// Topics that ask someone to decide in their role (or tell them they need not any more): their
     /// deputies get a copy, as the engine lets a deputy decide in the principal's role. Not the
     /// escalation: the engine grants that capacity only to holders of the escalation role, so a

@@ -282,8 +282,8 @@ struct OutboxDispatcher: Sendable {
         // The requester may also be a deputy of one of them.
         if let requester { recipients.removeAll { $0.person.uid.lowercased() == requester } }
         var requesterName: String?
-        // The withdrawal names who withdrew: the requester.
-        if message.topic.asksToDecide || message.topic == .withdrawn, let uid = row.standing?.requester {
+        // Named by the directory: who filed (for the withdrawal, who withdrew).
+        if message.topic.namesTheRequester, let uid = row.standing?.requester {
             requesterName = await name(of: uid)
         }
         // Links only for the branches still open (an escalation's other branch may have been decided

@@ -47,6 +47,8 @@ struct DecisionLinkPages: Sendable {
         var version: Int
         /// Above the form: the request changed between showing the page and the confirmation.
         var notice: String?
+        /// In which capacity the person decides with this link, as the request page's form says it.
+        var capacity: String?
     }
 
     struct Summary {
@@ -113,7 +115,7 @@ struct DecisionLinkPages: Sendable {
         }
         var page = basePage(
             token: token, link: link, view: view, text: text,
-            principals: await principalNames(view, step: link.step, logger: context.logger))
+            principals: await principalNames(view, logger: context.logger))
         guard let options = view.decisionOptions, options.step == link.step, options.branch == link.branch else {
             page.outcome = text("link.moved_on", ["status": StatusWords.sentence(view.status, text: text)])
             return .stop(page, .conflict)
@@ -134,10 +136,11 @@ struct DecisionLinkPages: Sendable {
         }
     }
 
-    /// The directory's names of the principals deputies decided for in the link's step (one lookup).
-    private func principalNames(_ view: RequestView, step: String, logger: Logger) async -> [String: String] {
+    /// The directory's names of the principals deputies decided for (the page lists the link's step's
+    /// decisions and every question) and of the one the person would decide for (one lookup).
+    private func principalNames(_ view: RequestView, logger: Logger) async -> [String: String] {
         await acting.names(
-            of: view.decisions.filter { $0.step == step || $0.covers.contains(step) }.compactMap(\.actingFor),
+            of: view.decisions.compactMap(\.actingFor) + [view.decisionOptions?.actingFor].compactMap { $0 },
             logger: logger)
     }
 
@@ -157,6 +160,7 @@ struct DecisionLinkPages: Sendable {
             details: RequestPage.detailRows(view.details, text: text))
         let exchange = RequestPage.questionsAndAnswers(view, text: text, principals: principals)
         if !exchange.isEmpty { summary.exchange = Exchange(rows: exchange) }
+        let options = view.decisionOptions.flatMap { $0.step == link.step && $0.branch == link.branch ? $0 : nil }
         return Page(
             token: token, summary: summary, actionLabel: text("link.asks.\(link.action.rawValue)"),
             buttonLabel: text("link.button.\(link.action.rawValue)"),
@@ -165,7 +169,10 @@ struct DecisionLinkPages: Sendable {
             requestHref: "/antraege/\(view.id.uuidString)", outcome: nil,
             decisions: view.decisions.filter { $0.step == link.step || $0.covers.contains(link.step) }.map {
                 RequestPage.decisionRow($0, text: text, principals: principals)
-            }, done: false, version: view.version)
+            }, done: false, version: view.version,
+            capacity: options.map {
+                RequestPage.capacity($0, timeline: view.timeline, text: text, principals: principals)
+            })
     }
 
     /// The page of a link that can no longer be used: what happened, and the way to the request for
@@ -221,7 +228,7 @@ struct DecisionLinkPages: Sendable {
         case .stop(let page, let status):
             return try render(page, request: request, context: context, status: status)
         case .ready(let link, _, let view):
-            let principals = await principalNames(view, step: link.step, logger: context.logger)
+            let principals = await principalNames(view, logger: context.logger)
             var page = formPage(link, view: view, request: request, context: context, principals: principals)
             if changed { page.notice = pages.text(request)("link.changed_meanwhile") }
             return try render(page, request: request, context: context, status: changed ? .conflict : .ok)
@@ -235,7 +242,7 @@ struct DecisionLinkPages: Sendable {
             return try await show(request, context: context)
         }
         let values = RequestPages.values(of: form)
-        let principals = await principalNames(view, step: link.step, logger: context.logger)
+        let principals = await principalNames(view, logger: context.logger)
         func again(
             _ errors: [String: String], _ status: HTTPResponse.Status, headers: HTTPFields = [:]
         ) throws -> Response {
@@ -288,7 +295,7 @@ struct DecisionLinkPages: Sendable {
                 expectedVersion: form["version"].flatMap { Int($0) }, logger: context.logger(for: caller))
             var page = basePage(
                 token: token(context), link: link, view: decided, text: text,
-                principals: await principalNames(decided, step: link.step, logger: context.logger))
+                principals: await principalNames(decided, logger: context.logger))
             page.done = true
             page.outcome = text("link.done", ["status": StatusWords.sentence(decided.status, text: text)])
             return try render(page, request: request, context: context)

@@ -145,7 +145,8 @@ struct RequestPage {
         var shown: Set<String> = []
         if let options = view.decisionOptions {
             decision = Self.decisionForm(
-                options, text: text, values: values, errors: errors, principals: principals,
+                options, capacity: Self.capacity(options, timeline: view.timeline, text: text, principals: principals),
+                text: text, values: values, errors: errors, principals: principals,
                 requestedLicence: view.details.licence)
             // Its summary shows the form's own error too (a 409: someone decided first): once, there.
             shown.formUnion([
@@ -377,16 +378,13 @@ struct RequestPage {
             comment: decision.comment, details: details.isEmpty ? nil : details.joined(separator: "; "))
     }
 
-    private static func decisionForm(
-        _ options: DecisionOptions, text: PageText, values: [String: String], errors given: [String: String],
-        principals: [String: String], requestedLicence: String?
-    ) -> DecisionForm {
-        // The form's one text field is what the command calls `comment`, `reason` or `question`: an error
-        // under those names is the field's, listed once in the summary and linked to it.
-        var errors = given
-        if let textError = given["comment"] ?? given["reason"] ?? given["question"] { errors["text"] = textError }
-        for name in ["comment", "reason", "question"] { errors[name] = nil }
-        let capacity: String =
+    /// In which capacity the caller decides („Sie entscheiden als DSB in Vertretung für Dora D.“) and,
+    /// when an approval covers the next step too (Personalunion), that it does: said before the button on
+    /// the request page's form and on a mail link's confirm page, as the engine answered it.
+    static func capacity(
+        _ options: DecisionOptions, timeline: [TimelineStep], text: PageText, principals: [String: String]
+    ) -> String {
+        var sentence: String =
             switch options.capacity {
             case .own: text("decision.capacity.own", ["role": text.role(options.role)])
             case .deputy:
@@ -398,6 +396,22 @@ struct RequestPage {
                     ])
             case .escalation: text("decision.capacity.escalation", ["role": text.role(options.role)])
             }
+        if let covered = options.coversStep {
+            let step = timeline.first { $0.id == covered }.map { text($0.title) } ?? covered
+            sentence += " " + text("decision.covers_step", ["step": step])
+        }
+        return sentence
+    }
+
+    private static func decisionForm(
+        _ options: DecisionOptions, capacity: String, text: PageText, values: [String: String],
+        errors given: [String: String], principals: [String: String], requestedLicence: String?
+    ) -> DecisionForm {
+        // The form's one text field is what the command calls `comment`, `reason` or `question`: an error
+        // under those names is the field's, listed once in the summary and linked to it.
+        var errors = given
+        if let textError = given["comment"] ?? given["reason"] ?? given["question"] { errors["text"] = textError }
+        for name in ["comment", "reason", "question"] { errors[name] = nil }
         var choices: [(value: String, label: String)] = [
             ("approve", text("decision.choice.approve")), ("reject", text("decision.choice.reject")),
         ]

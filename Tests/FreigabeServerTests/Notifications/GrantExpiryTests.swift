@@ -76,6 +76,9 @@ struct GrantExpiryTests {
                 #expect(notice.text.contains("endet bald"))
                 #expect(notice.html.contains("endet bald"))
             }
+            // The owner learns which of the grants of the dataset it is: who has the data, who filed.
+            #expect(notices[1].text.contains("Amt für Stadtentwicklung") && notices[1].text.contains("(anna)"))
+            #expect(notices[1].html.contains("Amt für Stadtentwicklung"))
 
             #expect(try await fixture.service.fireDueTimers(now: Self.accessEnd, logger: logger) == 1)
             #expect(
@@ -84,6 +87,7 @@ struct GrantExpiryTests {
             #expect(try await dispatcher.runRound(now: Date()).sent == 2)
             let ended = try await MailSink.mails(host: mail.host).filter { $0.subject.contains("abgelaufen") }
             #expect(ended.map(\.to) == [["anna.albers@stadt.example"], ["otto.oberle@stadt.example"]])
+            #expect(ended[1].text.contains("Amt für Stadtentwicklung") && ended[1].text.contains("(anna)"))
             #expect(
                 try await fixture.auditEvents(request: created.id).suffix(3) == [
                     "ended", "expiry_announced", "expired",

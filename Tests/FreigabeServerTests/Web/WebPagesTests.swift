@@ -871,6 +871,28 @@ struct WebPagesTests {
         }
     }
 
+    /// Sina owns the parking data and stewards its domain: her approval as owner covers the steward step
+    /// (Personalunion). The form says so before she decides, not only the timeline afterwards.
+    @Test("an approval that covers the next step in Personalunion says so on the form")
+    func personalUnionIsAnnounced() async throws {
+        try await WebFixture.with { fixture, client in
+            let parking = try await fixture.store.shared("parkraumbelegung", at: fixture.clock.now())
+            let sina = Browser(client)
+            try await sina.login("sina")
+            let page = try await sina.get("/antraege/\(parking.id.uuidString)")
+            #expect(
+                page.html.contains(
+                    "Sie entscheiden als Data Owner. Ihre Zustimmung gilt zugleich für den Schritt „Freigabe durch das Data Stewardship der Domäne“ (Personalunion)."
+                ), "\(page.html)")
+            // otto owns baumkataster but stewards no domain: nothing is covered.
+            let tree = try await fixture.store.shared("baumkataster", at: fixture.clock.now())
+            let otto = Browser(client)
+            try await otto.login("otto")
+            let ottos = try await otto.get("/antraege/\(tree.id.uuidString)")
+            #expect(ottos.html.contains("Sie entscheiden als Data Owner.") && !ottos.html.contains("Personalunion"))
+        }
+    }
+
     /// A deputy's decision names the principal as the directory does, as the status names the people.
     @Test("a deputy's decision names the principal by name, not by uid")
     func deputyDecisionNamesThePrincipal() async throws {
@@ -884,6 +906,12 @@ struct WebPagesTests {
             try await paul.login("paul")
             let form = try await paul.get("/antraege/\(request.id.uuidString)")
             #expect(form.html.contains("Sie entscheiden als Data Owner in Vertretung für Otto Oberle."), "\(form.html)")
+            // The confirm page of paul's copy of the task mail says it too, before its button.
+            let tokens = try await DecisionLinkStore(client: store.app, logger: store.logger).mint(
+                requestID: request.id, step: "owner_review", branch: "owner_review", uid: "paul", actions: [.approve],
+                now: fixture.clock.now(), lifetime: 86_400)
+            let link = try await paul.get("/e/\(try #require(tokens[.approve]))")
+            #expect(link.html.contains("Sie entscheiden als Data Owner in Vertretung für Otto Oberle."), "\(link.html)")
             _ = try await store.decide(request, by: People.paul, at: Clock.start.addingTimeInterval(60))
             let anna = Browser(client)
             try await anna.login("anna")
