@@ -133,12 +133,16 @@ struct HomePages: Sendable {
             let page = try await service.inboxPage(
                 caller: caller, after: after, limit: Self.inboxPageSize, now: pages.now(),
                 logger: context.logger(for: caller))
+            // The principals a deputy decides for, by the directory's name as the request page names them.
+            let principals =
+                await acting?.names(of: page.items.compactMap(\.actingFor), logger: context.logger(for: caller))
+                ?? [:]
             let rows = page.items.map { item in
                 InboxRow(
                     href: "/antraege/\(item.request.id.uuidString)", number: item.request.number,
                     dataset: item.request.datasetTitle, requester: text("inbox.from", ["uid": item.request.requester]),
                     step: text(item.stepTitle),
-                    why: Self.why(item, text: text),
+                    why: Self.why(item, text: text, principals: principals),
                     deadline: item.deadline.map { text.lastDay($0) } ?? text("inbox.no_deadline"),
                     waited: StatusWords.waited(item.request.status, key: "inbox.waited", text: text),
                     overdue: item.overdue ? text("inbox.overdue") : nil)
@@ -196,14 +200,11 @@ struct HomePages: Sendable {
         }
     }
 
-    /// Why an inbox item is the caller's: their own role, as deputy of someone, or as escalation.
-    static func why(_ item: InboxItem, text: PageText) -> String {
-        switch item.capacity {
-        case .own: text("decision.capacity.own", ["role": text.role(item.role)])
-        case .deputy:
-            text("decision.capacity.deputy", ["role": text.role(item.role), "principal": item.actingFor ?? ""])
-        case .escalation: text("decision.capacity.escalation", ["role": text.role(item.role)])
-        }
+    /// Why an inbox item is the caller's: their own role, as deputy of someone (by `principals`' name),
+    /// or as escalation.
+    static func why(_ item: InboxItem, text: PageText, principals: [String: String]) -> String {
+        RequestPage.capacity(
+            item.capacity, role: item.role, actingFor: item.actingFor, text: text, principals: principals)
     }
 }
 

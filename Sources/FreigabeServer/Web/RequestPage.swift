@@ -384,23 +384,28 @@ struct RequestPage {
     static func capacity(
         _ options: DecisionOptions, timeline: [TimelineStep], text: PageText, principals: [String: String]
     ) -> String {
-        var sentence: String =
-            switch options.capacity {
-            case .own: text("decision.capacity.own", ["role": text.role(options.role)])
-            case .deputy:
-                text(
-                    "decision.capacity.deputy",
-                    [
-                        "role": text.role(options.role),
-                        "principal": options.actingFor.map { principals[$0] ?? $0 } ?? "",
-                    ])
-            case .escalation: text("decision.capacity.escalation", ["role": text.role(options.role)])
-            }
+        var sentence = capacity(
+            options.capacity, role: options.role, actingFor: options.actingFor, text: text, principals: principals)
         if let covered = options.coversStep {
             let step = timeline.first { $0.id == covered }.map { text($0.title) } ?? covered
             sentence += " " + text("decision.covers_step", ["step": step])
         }
         return sentence
+    }
+
+    /// „Sie entscheiden als DSB in Vertretung für Dora D.“: the capacity alone, as the inbox says why an
+    /// item is the caller's; the principal by `principals`' name, else the uid.
+    static func capacity(
+        _ capacity: DecisionCapacity, role: String, actingFor: String?, text: PageText, principals: [String: String]
+    ) -> String {
+        switch capacity {
+        case .own: text("decision.capacity.own", ["role": text.role(role)])
+        case .deputy:
+            text(
+                "decision.capacity.deputy",
+                ["role": text.role(role), "principal": actingFor.map { principals[$0] ?? $0 } ?? ""])
+        case .escalation: text("decision.capacity.escalation", ["role": text.role(role)])
+        }
     }
 
     private static func decisionForm(

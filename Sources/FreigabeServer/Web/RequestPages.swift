@@ -28,25 +28,15 @@ struct RequestPages: Sendable {
         }
         group.get("antraege/{id}") { request, context in
             let caller = try context.pageCaller(request)
-            let now = pages.now()
-            // Who must act is named from what the same statement read (one transaction per page view
-            // besides the session's), and the directory.
-            let (view, facts) = try await service.requestForPage(
-                id: try requestID(context), caller: caller, now: now, logger: context.logger(for: caller))
             let text = pages.text(request)
             let notice = request.uri.queryParameters["hinweis"].flatMap { key in
                 Self.notices.contains(String(key)) ? text("notices.\(key)") : nil
             }
-            let principals = await acting.names(
-                of: view.decisions.compactMap(\.actingFor) + [view.decisionOptions?.actingFor].compactMap { $0 },
-                logger: context.logger(for: caller))
-            var page = RequestPage(view, text: text, notice: notice, principals: principals)
-            page.named(
-                await acting.people(
-                    for: view.status, dataset: view.dataset, facts: facts, now: now,
+            return try show(
+                try await page(
+                    try requestID(context), caller: caller, text: text, notice: notice,
                     logger: context.logger(for: caller)),
-                status: view.status, text: text)
-            return try show(page, request: request, context: context)
+                request: request, context: context)
         }
         group.post("antraege/{id}/entscheidung") { request, context in
             try await decide(request, context: context)
@@ -358,11 +348,32 @@ struct RequestPages: Sendable {
         } else {
             throw failure
         }
-        let logger = context.logger(for: caller)
-        let view = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
+        // The page as it is now, as its GET shows it (who must act, principals by name), with what was typed.
         return try show(
-            RequestPage(view, text: text, values: Self.values(of: form), errors: errors), request: request,
-            context: context, status: status)
+            try await page(
+                id, caller: caller, text: text, values: Self.values(of: form), errors: errors,
+                logger: context.logger(for: caller)),
+            request: request, context: context, status: status)
+    }
+
+    /// A request's page as `caller` sees it now: who must act is named from what the same statement read
+    /// (one transaction per page view besides the session's) and the directory, the principals deputies
+    /// act for by the directory's name.
+    private func page(
+        _ id: UUID, caller: Caller, text: PageText, notice: String? = nil, values: [String: String] = [:],
+        errors: [String: String] = [:], logger: Logger
+    ) async throws -> RequestPage {
+        let now = pages.now()
+        let (view, facts) = try await service.requestForPage(id: id, caller: caller, now: now, logger: logger)
+        let principals = await acting.names(
+            of: view.decisions.compactMap(\.actingFor) + [view.decisionOptions?.actingFor].compactMap { $0 },
+            logger: logger)
+        var page = RequestPage(
+            view, text: text, notice: notice, values: values, errors: errors, principals: principals)
+        page.named(
+            await acting.people(for: view.status, dataset: view.dataset, facts: facts, now: now, logger: logger),
+            status: view.status, text: text)
+        return page
     }
 
     // MARK: Reading forms

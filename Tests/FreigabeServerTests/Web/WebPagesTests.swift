@@ -912,6 +912,18 @@ struct WebPagesTests {
                 now: fixture.clock.now(), lifetime: 86_400)
             let link = try await paul.get("/e/\(try #require(tokens[.approve]))")
             #expect(link.html.contains("Sie entscheiden als Data Owner in Vertretung für Otto Oberle."), "\(link.html)")
+            // And his inbox, saying why the request is his.
+            let inbox = try await paul.get("/eingang")
+            #expect(
+                inbox.html.contains("Sie entscheiden als Data Owner in Vertretung für Otto Oberle."), "\(inbox.html)")
+            // A rejection without its reason comes back as the page it was sent from: the principal by
+            // name, who must act named.
+            let refused = try await paul.post(
+                "/antraege/\(request.id.uuidString)/entscheidung",
+                [("version", try #require(form.hidden("version"))), ("decision", "reject")], csrf: form.hidden("_csrf"))
+            #expect(refused.status == 422)
+            #expect(refused.html.contains("Sie entscheiden als Data Owner in Vertretung für Otto Oberle."))
+            #expect(refused.html.contains("Wer jetzt entscheiden muss") && refused.html.contains("(Otto Oberle)"))
             _ = try await store.decide(request, by: People.paul, at: Clock.start.addingTimeInterval(60))
             let anna = Browser(client)
             try await anna.login("anna")
