@@ -36,6 +36,8 @@ public enum RoleNotice: Hashable, Sendable {
     case accessExpiring(until: Date)
     /// Granted access to the role's dataset has ended.
     case accessExpired
+    /// Granted access to the role's dataset was revoked, with the revoker's reason.
+    case accessRevoked(reason: String)
 }
 
 public enum RequesterNotice: Hashable, Sendable {

@@ -235,7 +235,13 @@ public struct RequestMachine: Hashable, Sendable {
             let decision = authority.decision(.revoked, at: now, comment: reason, details: nil)
             snapshot.decisions.append(decision)
             snapshot.state = .closed(end: target)
-            return [audit(.revoked, decision), .cancelExpiry, .notifyRequester(.revoked(reason: reason))]
+            var effects = [audit(.revoked, decision), .cancelExpiry, .notifyRequester(.revoked(reason: reason))]
+            // The Data Owner answers for the dataset and follows up on the deletion, as at an expiry: told,
+            // unless the revocation was theirs (in their own right or through their deputy).
+            if authority.role != .dataOwner {
+                effects.append(.inform(role: .dataOwner, .accessRevoked(reason: reason)))
+            }
+            return effects
         case .draft, .inReview, .changesRequested, .published, .closed:
             throw error(.invalidTransition, .revoke)
         }

@@ -149,7 +149,7 @@ extension OutboxTopic {
         case .requestDecision, .reminder: true
         case .escalated: mayDecide ?? false
         case .withdrawn, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
-            .accessExpiring, .accessExpired, .webhook:
+            .accessExpiring, .accessExpired, .accessRevoked, .webhook:
             false
         }
     }
@@ -160,16 +160,16 @@ extension OutboxTopic {
         switch self {
         case .requestDecision, .reminder, .escalated: true
         case .withdrawn, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
-            .accessExpiring, .accessExpired, .webhook:
+            .accessExpiring, .accessExpired, .accessRevoked, .webhook:
             false
         }
     }
 
     /// Mails that show everything the request states: those about a decision still to be taken, and the
-    /// Data Owner's about granted access ending or ended, who must know which recipient has the data
+    /// Data Owner's about granted access ending, ended or revoked, who must know which recipient has the data
     /// (and must delete it) among the grants of their dataset.
     var showsTheDetails: Bool {
-        asksToDecide || self == .accessExpiring || self == .accessExpired
+        asksToDecide || self == .accessExpiring || self == .accessExpired || self == .accessRevoked
     }
 
     /// Mails that name who filed the request (by the directory's name): those showing its details, and
@@ -184,7 +184,7 @@ extension OutboxTopic {
         switch self {
         case .requestDecision, .reminder, .withdrawn: true
         case .escalated, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
-            .accessExpiring, .accessExpired, .webhook:
+            .accessExpiring, .accessExpired, .accessRevoked, .webhook:
             false
         }
     }

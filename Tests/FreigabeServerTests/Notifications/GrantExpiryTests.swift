@@ -95,6 +95,32 @@ struct GrantExpiryTests {
         }
     }
 
+    /// The steward revokes a grant: the requester is told, and so is the Data Owner, who answers for the
+    /// dataset and follows up on the deletion. An owner who revokes gets no mail about it (the test above).
+    @Test("a revocation by someone else tells the Data Owner, with the reason and who has the data")
+    func revocationTellsTheOwner() async throws {
+        try await MailFixture.with { mail in
+            let fixture = mail.service
+            let logger = mail.logger
+            let created = try await fixture.shared("baumkataster")
+            let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
+            let granted = try await fixture.decide(owner, by: People.stefan, at: Clock.days(2))
+            _ = try await fixture.service.revoke(
+                requestID: granted.id, reason: "Missbrauch <b>gemeldet</b>", caller: People.stefan, now: Clock.days(10),
+                logger: logger)
+            #expect(try await fixture.outboxTopics(request: created.id).suffix(2) == ["revoked", "access_revoked"])
+            try await fixture.admin.query("DELETE FROM outbox WHERE topic <> 'access_revoked'", logger: logger)
+            #expect(try await mail.dispatcher().runRound(now: Date()).sent == 1)
+            let toOwner = try #require(try await MailSink.mails(host: mail.host).first)
+            #expect(toOwner.to == ["otto.oberle@stadt.example"])
+            #expect(
+                toOwner.subject == "\(created.number): Eine Freigabe Ihres Datensatzes wurde widerrufen – Baumkataster")
+            #expect(toOwner.text.contains("Begründung des Widerrufs:\nMissbrauch <b>gemeldet</b>"), "\(toOwner.text)")
+            #expect(toOwner.html.contains("Missbrauch &lt;b&gt;gemeldet&lt;/b&gt;"))
+            #expect(toOwner.text.contains("Amt für Stadtentwicklung"), "who has the data")
+        }
+    }
+
     @Test("a grant revoked before the notice: both timers cancelled, no expiring or expired mail or webhook")
     func revokedBeforeNotice() async throws {
         try await ServiceFixture.with { fixture in
@@ -112,7 +138,7 @@ struct GrantExpiryTests {
                 ])
             #expect(try await fixture.service.fireDueTimers(now: Clock.days(90), logger: logger) == 0)
             let topics = try await fixture.outboxTopics(request: created.id)
-            #expect(topics.last == "revoked")
+            #expect(topics.last == "revoked", "the owner revoked: no mail to himself about it")
             #expect(!topics.contains("expiring") && !topics.contains("expired"))
             let events = try await Self.webhooks(created.id, fixture).compactMap(\.event)
             #expect(!events.contains(.grantExpiring) && !events.contains(.grantExpired))

@@ -219,17 +219,15 @@ struct ResubmissionAndEndTests {
         let t1 = Fixtures.days(10)
         let effects = try machine.revoke(by: decider, at: t1, reason: " Zweck entfallen ")
         let role = try #require(decider.roles.first)
-        #expect(
-            effects
-                == Fixtures.after(
-                    "closed:revoked", machine,
-                    [
-                        Fixtures.audit(
-                            .revoked, actor: decider.person, role: role, step: "granted", comment: "Zweck entfallen",
-                            at: t1),
-                        .cancelExpiry,
-                        .notifyRequester(.revoked(reason: "Zweck entfallen")),
-                    ]))
+        var expected: [Effect] = [
+            Fixtures.audit(
+                .revoked, actor: decider.person, role: role, step: "granted", comment: "Zweck entfallen", at: t1),
+            .cancelExpiry,
+            .notifyRequester(.revoked(reason: "Zweck entfallen")),
+        ]
+        // The Data Owner is told of a revocation by anyone else, as of an expiry.
+        if role != .dataOwner { expected.append(.inform(role: .dataOwner, .accessRevoked(reason: "Zweck entfallen"))) }
+        #expect(effects == Fixtures.after("closed:revoked", machine, expected))
         #expect(machine.state == .closed(end: "revoked"))
         #expect(
             machine.decisions.last

@@ -269,6 +269,10 @@ enum EffectWriter {
                 enqueue(message)
             case .inform(let role, .accessExpired):
                 enqueue(message(context, topic: .accessExpired, to: [recipient(role, context)]))
+            case .inform(let role, .accessRevoked(let reason)):
+                var message = message(context, topic: .accessRevoked, to: [recipient(role, context)])
+                message.text = reason
+                enqueue(message)
             case .notifyRequester(let notice):
                 enqueue(requesterMessage(notice, context))
             case .scheduleReminder(let step, let at):

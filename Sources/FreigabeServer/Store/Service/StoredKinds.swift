@@ -37,9 +37,10 @@ public enum OutboxTopic: String, Sendable, Hashable, Codable, CaseIterable {
     case granted, published, rejected, revoked, expired
     /// To the requester: granted access ends soon.
     case expiring
-    /// To the Data Owner: granted access to their dataset ends soon, or has ended.
+    /// To the Data Owner: granted access to their dataset ends soon, has ended, or was revoked.
     case accessExpiring = "access_expiring"
     case accessExpired = "access_expired"
+    case accessRevoked = "access_revoked"
     case webhook
 
     /// The topics of `mail` rows this release can word; the dispatcher claims only these. A row of a
