@@ -18,14 +18,19 @@ struct GrantExpiryTests {
     static let noticeDue = Clock.date("2026-04-17T22:00:00Z")
     static let accessEnd = Clock.days(60)
 
+    /// A Shared Data request for baumkataster, as filed and as granted (otto approved on day 1, stefan on day 2).
+    static func granted(_ fixture: ServiceFixture) async throws -> (created: RequestView, granted: RequestView) {
+        let created = try await fixture.shared("baumkataster")
+        let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
+        return (created, try await fixture.decide(owner, by: People.stefan, at: Clock.days(2)))
+    }
+
     @Test("ten working days before the end the requester and the owner are mailed, at the end again")
     func noticeThenExpiry() async throws {
         try await MailFixture.with { mail in
             let fixture = mail.service
             let logger = mail.logger
-            let created = try await fixture.shared("baumkataster")
-            let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
-            let granted = try await fixture.decide(owner, by: People.stefan, at: Clock.days(2))
+            let (created, granted) = try await Self.granted(fixture)
             #expect(granted.status.phase == .granted)
             #expect(
                 try await Self.timers(created.id, fixture) == [
@@ -102,9 +107,7 @@ struct GrantExpiryTests {
         try await MailFixture.with { mail in
             let fixture = mail.service
             let logger = mail.logger
-            let created = try await fixture.shared("baumkataster")
-            let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
-            let granted = try await fixture.decide(owner, by: People.stefan, at: Clock.days(2))
+            let (created, granted) = try await Self.granted(fixture)
             _ = try await fixture.service.revoke(
                 requestID: granted.id, reason: "Missbrauch <b>gemeldet</b>", caller: People.stefan, now: Clock.days(10),
                 logger: logger)
@@ -125,9 +128,7 @@ struct GrantExpiryTests {
     func revokedBeforeNotice() async throws {
         try await ServiceFixture.with { fixture in
             let logger = fixture.logger
-            let created = try await fixture.shared("baumkataster")
-            let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
-            let granted = try await fixture.decide(owner, by: People.stefan, at: Clock.days(2))
+            let (created, granted) = try await Self.granted(fixture)
             _ = try await fixture.service.revoke(
                 requestID: granted.id, reason: "Zweck entfallen", caller: People.otto, now: Clock.days(10),
                 logger: logger)
@@ -149,9 +150,7 @@ struct GrantExpiryTests {
     func staleNoticeIsMoot() async throws {
         try await ServiceFixture.with { fixture in
             let logger = fixture.logger
-            let created = try await fixture.shared("baumkataster")
-            let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
-            let granted = try await fixture.decide(owner, by: People.stefan, at: Clock.days(2))
+            let (created, granted) = try await Self.granted(fixture)
             _ = try await fixture.service.revoke(
                 requestID: granted.id, reason: "Zweck entfallen", caller: People.otto, now: Clock.days(10),
                 logger: logger)
