@@ -218,11 +218,8 @@ enum EffectWriter {
             return (licence, portalURL)
         }.first
         // The requester's words with the resubmission, which its audit record keeps as its comment.
-        let answer =
-            effects.lazy.compactMap { effect -> String?? in
-                guard case .audit(let record) = effect, record.event == .resubmitted else { return nil }
-                return .some(record.comment)
-            }.first ?? nil
+        var answer: String?
+        for case .audit(let record) in effects where record.event == .resubmitted { answer = record.comment }
         for effect in effects {
             if let event = webhookEvent(effect, context) {
                 write.outbox.append(OutboxRow(topic: .webhook, payload: event))

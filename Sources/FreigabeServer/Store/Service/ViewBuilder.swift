@@ -23,7 +23,6 @@ struct ViewBuilder {
             status.since = progress.enteredAt
             status.deadline = progress.deadline
             status.workingDaysWaited = calendar.workingDaysElapsed(from: progress.enteredAt, to: now)
-            status.sinceToday = calendar.civilDate(of: progress.enteredAt) == calendar.civilDate(of: now)
             status.overdue = progress.deadline.map { $0 <= now } ?? false
             status.escalated = progress.escalated
         case .changesRequested(let progress, let question):
@@ -33,7 +32,6 @@ struct ViewBuilder {
             let asked = machine.decisions.last { $0.outcome == .changesRequested }?.at ?? progress.enteredAt
             status.since = asked
             status.workingDaysWaited = calendar.workingDaysElapsed(from: asked, to: now)
-            status.sinceToday = calendar.civilDate(of: asked) == calendar.civilDate(of: now)
         case .granted(let end, let until):
             status.end = end
             status.endTitle = definition.end(end)?.title
@@ -43,6 +41,10 @@ struct ViewBuilder {
             status.end = end
             status.endTitle = definition.end(end)?.title
             status.since = record.updatedAt
+        }
+        // Where the days waited are counted, whether they began today (a Friday arrival is no „heute“ on Sunday).
+        if status.workingDaysWaited != nil, let since = status.since {
+            status.sinceToday = calendar.civilDate(of: since) == calendar.civilDate(of: now)
         }
         return status
     }
