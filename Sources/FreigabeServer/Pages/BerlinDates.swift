@@ -35,6 +35,12 @@ enum BerlinDates {
 
     private static let state = Mutex(State())
 
+    /// Whether `date` is a midnight in Berlin: the end of a period of whole days, as a date given without
+    /// a time is read. Any other end is a moment (the JSON API takes one) and is shown with its time.
+    static func isMidnight(_ date: Date) -> Bool {
+        format(date, pattern: "HH:mm:ss.SSS", locale: "en_US_POSIX") == "00:00:00.000"
+    }
+
     /// `date` in `pattern` (`DateFormatter` syntax) for `locale` (e.g. `de_DE`, `en_US_POSIX`).
     static func format(_ date: Date, pattern: String, locale: String) -> String {
         let key = Formatted(format: Format(locale: locale, pattern: pattern), date: date)

@@ -105,9 +105,7 @@ extension UserText.Argument: CustomStringConvertible {
                 end.addingTimeInterval(-1), pattern: catalog["messages.day_format"] ?? "yyyy-MM-dd",
                 locale: catalog.language == "de" ? "de_DE" : "en_GB")
         case .periodEnd(let end):
-            guard BerlinDates.format(end, pattern: "HH:mm:ss.SSS", locale: "en_US_POSIX") == "00:00:00.000" else {
-                return Self.time(end).resolved(in: catalog)
-            }
+            guard BerlinDates.isMidnight(end) else { return Self.time(end).resolved(in: catalog) }
             return Self.lastDay(end).resolved(in: catalog) + " " + (catalog["messages.day_inclusive"] ?? "")
         }
     }

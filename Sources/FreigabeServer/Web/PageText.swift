@@ -49,6 +49,14 @@ struct PageText: Sendable {
     /// ending Friday would read as Saturday.
     func lastDay(_ exclusiveEnd: Date) -> String { UserText.Argument.lastDay(exclusiveEnd).resolved(in: catalog) }
 
+    /// The start of an access period: its day when it starts at a midnight (a date from the form), else
+    /// the moment itself (the JSON API takes one).
+    func accessStart(_ start: Date) -> String { BerlinDates.isMidnight(start) ? date(start) : dateTime(start) }
+
+    /// The end of an access period: its last day when it ends at a midnight (a date from the form), else
+    /// the moment itself, so that the page says what the grant mail says.
+    func accessEnd(_ end: Date) -> String { BerlinDates.isMidnight(end) ? lastDay(end) : dateTime(end) }
+
     /// 2. März 2026, 09:30 Uhr / 2 March 2026, 09:30.
     func dateTime(_ date: Date) -> String {
         format(date, language == "de" ? "d. MMMM yyyy, HH:mm 'Uhr'" : "d MMMM yyyy, HH:mm")

@@ -221,10 +221,10 @@ struct RequestPage {
         }
         if let basis = details.legalBasis { rows.append(Row(label: text("form.legal_basis.label"), value: basis)) }
         if let start = details.accessStart {
-            rows.append(Row(label: text("form.access_start.label"), value: text.date(start)))
+            rows.append(Row(label: text("form.access_start.label"), value: text.accessStart(start)))
         }
         if let end = details.accessEnd {
-            rows.append(Row(label: text("form.access_end.label"), value: text.lastDay(end)))
+            rows.append(Row(label: text("form.access_end.label"), value: text.accessEnd(end)))
         }
         if let licence = details.licence {
             rows.append(Row(label: text("form.licence.label"), value: text.licence(licence)))

@@ -533,10 +533,10 @@ struct ReviewPage {
         rows = shown.compactMap { field in
             // Days in words, as the request's page shows them ("31. Dezember 2026"; the end is exclusive).
             if field.name == "access_start", let start = details.accessStart {
-                return RequestPage.Row(label: field.label, value: text.date(start))
+                return RequestPage.Row(label: field.label, value: text.accessStart(start))
             }
             if field.name == "access_end", let end = details.accessEnd {
-                return RequestPage.Row(label: field.label, value: text.lastDay(end))
+                return RequestPage.Row(label: field.label, value: text.accessEnd(end))
             }
             let value = values[field.name]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             guard !value.isEmpty else { return nil }

@@ -1072,6 +1072,34 @@ struct WebPagesTests {
         }
     }
 
+    /// The JSON API takes an access period as moments; the pages show them with their times, as the
+    /// grant mail does, instead of the whole day a date from the form means.
+    @Test("an access period filed as moments through the API is shown with its times, not as whole days")
+    func accessMomentsShownWithTimes() async throws {
+        try await WebFixture.with { fixture, client in
+            let logger = fixture.store.logger
+            let view = try await fixture.service.createRequest(
+                NewRequest(
+                    kind: .sharedData, datasetID: "baumkataster",
+                    details: RequestDetails(
+                        purpose: "Stadtklima", recipient: RecipientInput(name: "Hochschule", type: .external),
+                        accessStart: Clock.date("2026-04-01T07:30:00Z"), accessEnd: Clock.date("2026-06-30T12:00:00Z")),
+                    submit: true),
+                caller: People.anna, now: fixture.clock.now(), logger: logger)
+            for approver in [People.otto, People.stefan] {
+                _ = try await fixture.service.decide(
+                    requestID: view.id, decision: .approve(comment: nil, licence: nil, portalURL: nil), branch: nil,
+                    caller: approver, now: fixture.clock.now(), logger: logger)
+            }
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let page = try await anna.get("/antraege/\(view.id.uuidString)").html
+            #expect(page.contains("Freigegeben; Nutzung erlaubt bis 30. Juni 2026, 14:00 Uhr."), "\(page)")
+            #expect(page.contains("1. April 2026, 09:30 Uhr"))
+            #expect(!page.contains("bis 30. Juni 2026."), "not the whole day")
+        }
+    }
+
     @Test("errors appear next to the field and in the summary, in German, and the input is kept")
     func validationErrorsKeepTheInput() async throws {
         try await WebFixture.with { fixture, client in
