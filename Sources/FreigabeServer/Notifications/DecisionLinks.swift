@@ -1,3 +1,4 @@
+import AuditLog
 import Crypto
 import Foundation
 import Logging
@@ -23,15 +24,29 @@ struct DecisionLink: Sendable, Hashable {
     var branch: String
     var uid: String
     var action: DecisionLinkAction
+    /// The stay of the step the task mail was for (nil for links minted before migration 24).
+    var stepEnteredAt: Date?
     var expiresAt: Date
     var usedAt: Date?
+}
+
+extension DecisionLink {
+    /// Whether the link was sent for the step's stay that began at `entered` (the request's step in
+    /// review since then): a step asked again after an answer, or restarted, is a new stay with a mail
+    /// of its own. A link minted before stays were recorded is taken by its step and branch alone.
+    func isFor(stayFrom entered: Date?) -> Bool {
+        guard let stepEnteredAt else { return true }
+        guard let entered else { return false }
+        return AuditTimestamp(stepEnteredAt).isSameStoredInstant(as: AuditTimestamp(entered))
+    }
 }
 
 /// The decision links of task mails: 256-bit random tokens, only their SHA-256 stored, each bound to one
 /// request, step, branch, person and action, valid until it expires and once.
 ///
 /// Minted when a task mail is composed (a resend mints new ones; the old stay valid until they expire,
-/// and whichever is used first decides, as the step then has moved on). Used links are claimed with
+/// and whichever is used first decides, as the step then has moved on). A link is bound to the stay of
+/// the step its mail was for: a step entered anew voids the links of its earlier stays. Used links are claimed with
 /// `UPDATE … WHERE used_at IS NULL`, so of two clicks one wins.
 struct DecisionLinkStore: Sendable {
     let client: PostgresClient
@@ -42,8 +57,8 @@ struct DecisionLinkStore: Sendable {
 
     /// Mints one link per action for `uid` and returns the tokens by action.
     func mint(
-        requestID: UUID, step: String, branch: String, uid: String, actions: [DecisionLinkAction], now: Date,
-        lifetime: TimeInterval
+        requestID: UUID, step: String, stepEnteredAt: Date?, branch: String, uid: String,
+        actions: [DecisionLinkAction], now: Date, lifetime: TimeInterval
     ) async throws -> [DecisionLinkAction: String] {
         var tokens: [DecisionLinkAction: String] = [:]
         for action in actions { tokens[action] = WebSession.newToken() }
@@ -54,8 +69,9 @@ struct DecisionLinkStore: Sendable {
         _ = try await Database.read(client, logger: logger) { connection in
             try await connection.query(
                 """
-                INSERT INTO decision_links (token_hash, request_id, step, branch, uid, action, created_at, expires_at)
-                SELECT hash, \(requestID), \(step), \(branch), \(uid), action, \(now), \(expires)
+                INSERT INTO decision_links
+                    (token_hash, request_id, step, step_entered_at, branch, uid, action, created_at, expires_at)
+                SELECT hash, \(requestID), \(step), \(stepEnteredAt), \(branch), \(uid), action, \(now), \(expires)
                 FROM unnest(\(hashes)::bytea[], \(names)::text[]) AS link (hash, action)
                 """, logger: logger)
         }
@@ -66,14 +82,14 @@ struct DecisionLinkStore: Sendable {
     /// that a link decides its branch (and no other) through the confirm page. An escalation of a step
     /// whose open branches the instance may each take over has several; a task has one.
     func mint(
-        requestID: UUID, step: String, branches: [String], uid: String, actions: [DecisionLinkAction], now: Date,
-        lifetime: TimeInterval
+        requestID: UUID, step: String, stepEnteredAt: Date?, branches: [String], uid: String,
+        actions: [DecisionLinkAction], now: Date, lifetime: TimeInterval
     ) async throws -> [BranchLinks] {
         var sets: [BranchLinks] = []
         for branch in branches {
             let tokens = try await mint(
-                requestID: requestID, step: step, branch: branch, uid: uid, actions: actions, now: now,
-                lifetime: lifetime)
+                requestID: requestID, step: step, stepEnteredAt: stepEnteredAt, branch: branch, uid: uid,
+                actions: actions, now: now, lifetime: lifetime)
             sets.append(BranchLinks(branch: branch, tokens: tokens))
         }
         return sets
@@ -86,16 +102,16 @@ struct DecisionLinkStore: Sendable {
         return try await Database.read(client, logger: logger) { connection in
             let rows = try await connection.query(
                 """
-                SELECT request_id, step, branch, uid, action, expires_at, used_at
+                SELECT request_id, step, step_entered_at, branch, uid, action, expires_at, used_at
                 FROM decision_links WHERE token_hash = \(hash)
                 """, logger: logger)
-            for try await (request, step, branch, uid, action, expires, used) in rows.decode(
-                (UUID, String, String, String, String, Date, Date?).self)
+            for try await (request, step, entered, branch, uid, action, expires, used) in rows.decode(
+                (UUID, String, Date?, String, String, String, Date, Date?).self)
             {
                 guard let action = DecisionLinkAction(rawValue: action) else { return nil }
                 return DecisionLink(
-                    requestID: request, step: step, branch: branch, uid: uid, action: action, expiresAt: expires,
-                    usedAt: used)
+                    requestID: request, step: step, branch: branch, uid: uid, action: action, stepEnteredAt: entered,
+                    expiresAt: expires, usedAt: used)
             }
             return nil
         }

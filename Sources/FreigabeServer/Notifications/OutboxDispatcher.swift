@@ -320,7 +320,8 @@ struct OutboxDispatcher: Sendable {
                 if personal.topic.carriesDecisionLinks(mayDecide: personal.mayDecide), let step = message.step {
                     do {
                         tokens = try await links.mint(
-                            requestID: message.requestID, step: step, branches: branches, uid: person.uid,
+                            requestID: message.requestID, step: step, stepEnteredAt: message.stepEnteredAt,
+                            branches: branches, uid: person.uid,
                             actions: composer.linkActions(step: step, definition: definition), now: now,
                             lifetime: linkLifetime)
                     } catch {

@@ -116,7 +116,9 @@ struct DecisionLinkPages: Sendable {
         var page = basePage(
             token: token, link: link, view: view, text: text,
             principals: await principalNames(view, logger: context.logger))
-        guard let options = view.decisionOptions, options.step == link.step, options.branch == link.branch else {
+        guard let options = view.decisionOptions, options.step == link.step, options.branch == link.branch,
+            link.isFor(stayFrom: view.status.since)
+        else {
             page.outcome = text("link.moved_on", ["status": StatusWords.sentence(view.status, text: text)])
             return .stop(page, .conflict)
         }

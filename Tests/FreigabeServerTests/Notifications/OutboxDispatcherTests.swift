@@ -243,6 +243,15 @@ struct OutboxDispatcherTests {
             #expect(answered.text.contains("Antwort der antragstellenden Person:\nNur <b>Nord</b> & Süd"))
             #expect(answered.html.contains("Nur &lt;b&gt;Nord&lt;/b&gt; &amp; Süd"), "\(answered.html)")
             #expect(mails.filter { $0.text.contains("Ohne Kommentar erneut eingereicht") }.count == 1)
+            // The links belong to the step's stay after the answer: those of the first mail are void.
+            let links = try await fixture.service.admin.query(
+                """
+                SELECT count(*) FILTER (WHERE l.step_entered_at = r.step_entered_at), count(*)
+                FROM decision_links l JOIN requests r ON r.id = l.request_id
+                """, logger: logger)
+            for try await (ofThisStay, all) in links.decode((Int, Int).self) {
+                #expect(all == 6 && ofThisStay == all)
+            }
         }
     }
 

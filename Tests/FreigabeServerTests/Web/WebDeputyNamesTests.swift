@@ -17,7 +17,9 @@ struct WebDeputyNamesTests {
                 now: Clock.start, logger: store.logger)
             let request = try await store.shared("baumkataster")
             let tokens = try await DecisionLinkStore(client: store.app, logger: store.logger).mint(
-                requestID: request.id, step: "owner_review", branch: "owner_review", uid: "otto",
+                requestID: request.id, step: "owner_review", stepEnteredAt: request.status.since,
+                branch: "owner_review",
+                uid: "otto",
                 actions: [.approve, .reject, .requestChanges], now: Clock.start, lifetime: 14 * 86_400)
             _ = try await store.decide(request, by: People.paul, at: Clock.start.addingTimeInterval(60))
             _ = try await AuditSealer(client: store.app, signer: nil, checkpointFile: nil).sealAll(

@@ -908,7 +908,9 @@ struct WebPagesTests {
             #expect(form.html.contains("Sie entscheiden als Data Owner in Vertretung für Otto Oberle."), "\(form.html)")
             // The confirm page of paul's copy of the task mail says it too, before its button.
             let tokens = try await DecisionLinkStore(client: store.app, logger: store.logger).mint(
-                requestID: request.id, step: "owner_review", branch: "owner_review", uid: "paul", actions: [.approve],
+                requestID: request.id, step: "owner_review", stepEnteredAt: request.status.since,
+                branch: "owner_review",
+                uid: "paul", actions: [.approve],
                 now: fixture.clock.now(), lifetime: 86_400)
             let link = try await paul.get("/e/\(try #require(tokens[.approve]))")
             #expect(link.html.contains("Sie entscheiden als Data Owner in Vertretung für Otto Oberle."), "\(link.html)")
@@ -1468,8 +1470,8 @@ struct DecisionLinkTests {
                     accessEnd: Clock.days(200)), submit: true),
             caller: anna, now: fixture.clock.now(), logger: fixture.store.logger)
         let tokens = try await DecisionLinkStore(client: fixture.store.app, logger: fixture.store.logger).mint(
-            requestID: view.id, step: "owner_review", branch: "owner_review", uid: "otto",
-            actions: [.approve, .reject, .requestChanges], now: fixture.clock.now(), lifetime: 14 * 86_400)
+            requestID: view.id, step: "owner_review", stepEnteredAt: view.status.since, branch: "owner_review",
+            uid: "otto", actions: [.approve, .reject, .requestChanges], now: fixture.clock.now(), lifetime: 14 * 86_400)
         return (view, tokens)
     }
 
@@ -1520,12 +1522,12 @@ struct DecisionLinkTests {
             _ = try await fixture.service.decide(
                 requestID: view.id, decision: .requestChanges(question: "Welche <i>Hochschule</i>?"),
                 caller: People.otto, now: fixture.clock.now(), logger: logger)
-            _ = try await fixture.service.resubmit(
+            let answered = try await fixture.service.resubmit(
                 requestID: view.id, changes: Resubmission(comment: "Die <b>TU</b> der Stadt"),
                 caller: People.anna, now: fixture.clock.now(), logger: logger)
             let tokens = try await DecisionLinkStore(client: fixture.store.app, logger: logger).mint(
-                requestID: view.id, step: "owner_review", branch: "owner_review", uid: "otto",
-                actions: [.approve], now: fixture.clock.now(), lifetime: 86_400)
+                requestID: view.id, step: "owner_review", stepEnteredAt: answered.status.since,
+                branch: "owner_review", uid: "otto", actions: [.approve], now: fixture.clock.now(), lifetime: 86_400)
             let page = try await Browser(client).get("/e/\(try #require(tokens[.approve]))")
             #expect(page.status == 200)
             let heading = try #require(page.html.range(of: "<h2>Rückfragen und Antworten</h2>"), "\(page.html)")
@@ -1617,11 +1619,12 @@ struct DecisionLinkTests {
         }
     }
 
-    /// otto opens the link, anna's question round (asked and answered without a change) moves the request
-    /// to a new version at the same step; otto's confirmation of the page he saw decides nothing, the
-    /// page says so with the request as it is now, and the link still works for that.
-    @Test("a request that changed after the link page was shown is not decided; the link stays usable")
-    func changedMeanwhileDecidesNothing() async throws {
+    /// otto opens the link, anna's question round (asked and answered without a change) brings the request
+    /// back to the same step: a new stay with a task mail of its own. The first mail's links decide
+    /// nothing any more, by GET or POST (they were for the stay before); the new mail's link works, and a
+    /// confirmation of a version other than the request's decides nothing either.
+    @Test("a link of the step's earlier stay decides nothing after a question round; the new mail's link does")
+    func linkOfAnEarlierStayDecidesNothing() async throws {
         try await WebFixture.with { fixture, client in
             let (view, tokens) = try await Self.prepare(fixture)
             let path = "/e/\(try #require(tokens[.approve]))"
@@ -1632,20 +1635,34 @@ struct DecisionLinkTests {
             _ = try await fixture.service.decide(
                 requestID: view.id, decision: .requestChanges(question: "Welche Bäume?"), caller: People.otto,
                 now: fixture.clock.now(), logger: logger)
+            fixture.clock.advance(days: 0.1)
             let answered = try await fixture.service.resubmit(
                 requestID: view.id, changes: Resubmission(comment: "Alle Straßenbäume"), caller: People.anna,
                 now: fixture.clock.now(), logger: logger)
             #expect(answered.status.step == "owner_review")
             let before = try await fixture.store.counts()
             let stale = try await otto.post(
-                path, [("password", "demo"), ("version", String(view.version))], csrf: page.hidden("_csrf"))
+                path, [("password", "demo"), ("version", String(answered.version))], csrf: page.hidden("_csrf"))
             #expect(stale.status == 409)
-            #expect(stale.html.contains("hat sich geändert, seit Sie diese Seite geöffnet haben"))
-            #expect(stale.hidden("version") == String(answered.version))
+            #expect(stale.html.contains("nicht mehr entschieden"), "\(stale.html.prefix(800))")
+            #expect(try await otto.get(path).status == 409)
+            #expect(try await fixture.store.counts()["decisions"] == before["decisions"])
+
+            let fresh = try await DecisionLinkStore(client: fixture.store.app, logger: logger).mint(
+                requestID: view.id, step: "owner_review", stepEnteredAt: answered.status.since, branch: "owner_review",
+                uid: "otto", actions: [.approve], now: fixture.clock.now(), lifetime: 86_400)
+            let freshPath = "/e/\(try #require(fresh[.approve]))"
+            let freshPage = try await otto.get(freshPath)
+            #expect(freshPage.status == 200)
+            let changed = try await otto.post(
+                freshPath, [("password", "demo"), ("version", String(view.version))], csrf: freshPage.hidden("_csrf"))
+            #expect(changed.status == 409)
+            #expect(changed.html.contains("hat sich geändert, seit Sie diese Seite geöffnet haben"))
+            #expect(changed.hidden("version") == String(answered.version))
             #expect(try await fixture.store.counts()["decisions"] == before["decisions"])
             let done = try await otto.post(
-                path, [("password", "demo"), ("version", try #require(stale.hidden("version")))],
-                csrf: stale.hidden("_csrf"))
+                freshPath, [("password", "demo"), ("version", try #require(changed.hidden("version")))],
+                csrf: changed.hidden("_csrf"))
             #expect(done.status == 200, "\(done.html.prefix(600))")
             #expect(done.html.contains("Ihre Entscheidung ist gespeichert"))
         }
@@ -1717,7 +1734,8 @@ struct DecisionLinkTests {
                 #expect(message.linkBranches == ["owner_part", "steward_part"])
                 links.append(
                     try await DecisionLinkStore(client: fixture.store.app, logger: logger).mint(
-                        requestID: message.requestID, step: try #require(message.step), branches: message.linkBranches,
+                        requestID: message.requestID, step: try #require(message.step),
+                        stepEnteredAt: message.stepEnteredAt, branches: message.linkBranches,
                         uid: "greta", actions: [.approve, .reject, .requestChanges], now: fixture.clock.now(),
                         lifetime: 14 * 86_400))
             }
