@@ -237,6 +237,34 @@ struct ConcurrencyAndInboxTests {
         }
     }
 
+    /// An administrator may escalate a step to a catalogue role: the owner step of this Shared Data
+    /// workflow goes to the domain's Data Steward when overdue. The engine lets the steward decide it as
+    /// escalation instance, so it is in the steward's inbox, and in no one else's (not the governance
+    /// office's, which the shipped file names).
+    @Test("an owner step escalated to the Data Steward is in the steward's inbox as escalation")
+    func escalationToCatalogueRole() async throws {
+        let shipped = try String(
+            contentsOfFile: StoreTestSupport.workflowsDirectory + "/shared-data.yaml", encoding: .utf8)
+        let ownerDeadline =
+            "role: data_owner\n    deadline: { working_days: 5, remind_before: 2, escalate_to: governance }"
+        #expect(shipped.contains(ownerDeadline))
+        let edited = shipped.replacingOccurrences(of: "version: 1\n", with: "version: 2\n")
+            .replacingOccurrences(
+                of: ownerDeadline, with: ownerDeadline.replacingOccurrences(of: "governance", with: "data_steward"))
+        let workflows = try StoreTestSupport.workflows(
+            keeping: { $0 != "shared-data.yaml" }, written: ["shared-data.yaml": edited])
+        try await ServiceFixture.with(workflows: workflows) { fixture in
+            let service = fixture.service
+            let trees = try await fixture.shared("baumkataster")
+            #expect(try await service.inbox(caller: People.stefan, now: Clock.days(1), logger: logger).isEmpty)
+            _ = try await service.fireDueTimers(now: Clock.days(20), logger: logger)
+            let inbox = try await service.inbox(caller: People.stefan, now: Clock.days(20), logger: logger)
+            #expect(inbox.map(\.request.id) == [trees.id])
+            #expect(inbox.first?.capacity == .escalation)
+            #expect(try await service.inbox(caller: People.greta, now: Clock.days(20), logger: logger).isEmpty)
+        }
+    }
+
     /// Otto left the city (the directory no longer knows him) while the catalogue still names him as the
     /// owner: his deputy Paul can no longer act for him, not even as the owner the catalogue names.
     @Test("a principal the directory no longer knows lends their deputy nothing")

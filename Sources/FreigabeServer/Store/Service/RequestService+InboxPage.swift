@@ -272,7 +272,13 @@ struct InboxFilter: Sendable {
                         AND (d.owner = ANY (\(uids)::text[]) OR d.owner_group_key = ANY (\(groupKeys)::text[])))
                     OR ('data_steward' = ANY (r.pending_roles)
                         AND (d.domain_id = ANY (\(domains)::text[]) OR dm.steward_group_key = ANY (\(groupKeys)::text[])))
-                    OR r.escalation_role = ANY (\(ownRoleNames)::text[]))
+                    OR r.escalation_role = ANY (\(ownRoleNames)::text[])
+                    -- A workflow may escalate to a catalogue role: the dataset's owner or steward decides
+                    -- in their own right only (the engine's rule; a principal's rows are sorted out after).
+                    OR (r.escalation_role = 'data_owner'
+                        AND (d.owner = \(caller) OR d.owner_group_key = ANY (\(groupKeys)::text[])))
+                    OR (r.escalation_role = 'data_steward'
+                        AND (d.domain_id = ANY (\(domains)::text[]) OR dm.steward_group_key = ANY (\(groupKeys)::text[]))))
             ), page AS (
                 -- Only a request of this inbox places the cursor: another id (someone else's request,
                 -- one decided meanwhile, none) starts at the top, so the page tells nothing about it.
