@@ -196,7 +196,7 @@ struct DefinitionReader {
             top["resubmission"].map { node in
                 enumValue(node, ResubmissionRule.self, what: "resubmission") ?? .sameStep
             } ?? .sameStep
-        let requirements = top["submit_requires"].map(submitRequirements) ?? []
+        let requirements = top["submit_requires"].map { submitRequirements($0, kinds: kinds ?? []) } ?? []
         let steps = top.required("steps", in: "definition").map(self.steps) ?? []
         let ends = top.required("ends", in: "definition").map(self.ends) ?? []
 
@@ -339,7 +339,9 @@ struct DefinitionReader {
 
     // MARK: Submission requirements
 
-    private func submitRequirements(_ node: Node) -> [SubmitRequirement] {
+    /// The entries of `submit_requires`; a field no request of `kinds` has is refused (the requests
+    /// could never be submitted).
+    private func submitRequirements(_ node: Node, kinds: Set<ReleaseKind>) -> [SubmitRequirement] {
         guard let items = sequence(node, what: "submit_requires", allowEmpty: true) else { return [] }
         return items.compactMap { item in
             guard
@@ -355,6 +357,14 @@ struct DefinitionReader {
             }
             let condition = map["when"].flatMap { self.condition($0) }
             guard let field, let message else { return nil }
+            if !kinds.isEmpty, field.filledInBy.isDisjoint(with: kinds) {
+                let having = ReleaseKind.allCases.filter(field.filledInBy.contains).map(\.rawValue)
+                diagnostics.report(
+                    "submit_requires field '\(field.rawValue)' is never filled in by requests of the workflow's kinds "
+                        + "(only \(having.joined(separator: ", ")) requests have it)",
+                    at: map["field"])
+                return nil
+            }
             return SubmitRequirement(field: field, condition: condition, message: message)
         }
     }

@@ -40,10 +40,13 @@ extension WorkflowDefinition {
     /// of the definition's `submit_requires`, then the engine's own checks. Empty: it may be submitted.
     public func missingRequirements(facts: RequestFacts, accessEnd: Date?, at now: Date) -> [MissingRequirement] {
         var missing = submitRequirements.filter { requirement in
-            (requirement.condition?.holds(for: facts) ?? true)
+            requirement.field.filledInBy.contains(facts.kind) && (requirement.condition?.holds(for: facts) ?? true)
                 && !requirement.field.isProvided(by: facts, accessEnd: accessEnd)
         }.map { MissingRequirement(field: $0.field, problem: .required, message: $0.message) }
-        if canGrant, accessEnd == nil, !missing.contains(where: { $0.field == .accessEnd }) {
+        // Only a request that has an access period can be granted (a workflow of both kinds grants Shared Data).
+        if canGrant, RequirementField.accessEnd.filledInBy.contains(facts.kind), accessEnd == nil,
+            !missing.contains(where: { $0.field == .accessEnd })
+        {
             missing.append(
                 MissingRequirement(
                     field: .accessEnd, problem: .neededToGrant, message: MissingRequirement.accessEndNeededToGrant))

@@ -165,6 +165,17 @@ public enum RequirementField: String, Hashable, Sendable, Codable, CaseIterable 
     /// The answers to the Open Data check (§ 12a EGovG).
     case openDataCheck = "open_data_check"
 
+    /// The kinds of release whose requests have the field: a recipient and an access period only Shared
+    /// Data, the Open Data check only Open Data. A workflow cannot demand a field its kinds never fill in
+    /// (the parser refuses it), and a workflow serving both kinds demands it only of the kind that has it.
+    public var filledInBy: Set<ReleaseKind> {
+        switch self {
+        case .anonymisationStatement, .legalBasis: [.sharedData, .openData]
+        case .accessEnd, .recipient: [.sharedData]
+        case .openDataCheck: [.openData]
+        }
+    }
+
     /// Whether a request with these facts and this access end fills the field.
     func isProvided(by facts: RequestFacts, accessEnd: Date?) -> Bool {
         switch self {

@@ -132,6 +132,14 @@ let brokenDefinitions: [BrokenDefinition] = [
                 "broken.yaml:10: submit_requires field: unknown value 'licence' "
                     + "(known: anonymisation_statement, legal_basis, access_end, recipient, open_data_check)")
         ]),
+    BrokenDefinition(
+        "submit requirement no request of the kinds has",
+        replacing: [8: "withdraw: withdrawn\nsubmit_requires:\n  - field: open_data_check\n    message: x"],
+        [
+            .exact(
+                "broken.yaml:10: submit_requires field 'open_data_check' is never filled in by requests of the "
+                    + "workflow's kinds (only open_data requests have it)")
+        ]),
 
     // MARK: Roles
     BrokenDefinition(

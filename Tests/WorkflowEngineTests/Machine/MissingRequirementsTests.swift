@@ -46,6 +46,31 @@ struct MissingRequirementsTests {
         ) { try $0.submit(by: "anna", at: Fixtures.t0) }
     }
 
+    /// A workflow serving both kinds demands a field only of the kind whose requests have it: a recipient
+    /// of Shared Data, the Open Data check of Open Data (an Open Data request can name no recipient).
+    @Test("a workflow of both kinds asks each kind only for the fields its requests have")
+    func bothKindsAskEachTheirOwn() throws {
+        let definition = try DefinitionFixtures.parse(
+            DefinitionFixtures.base(replacing: [
+                4: "kinds: [shared_data, open_data]",
+                8: """
+                withdraw: withdrawn
+                submit_requires:
+                  - field: recipient
+                    message: Empfänger fehlt
+                  - field: open_data_check
+                    message: Prüfung fehlt
+                """,
+            ]))
+        let shared = definition.missingRequirements(
+            facts: Fixtures.shared(recipient: nil), accessEnd: Fixtures.accessEnd, at: Fixtures.t0)
+        #expect(shared.map(\.field) == [.recipient])
+        let open = definition.missingRequirements(
+            facts: Fixtures.open(.public, .anonymised, statement: true, openDataCheck: false), accessEnd: nil,
+            at: Fixtures.t0)
+        #expect(open.map(\.field) == [.openDataCheck])
+    }
+
     @Test("an access end not after the submission is its own problem, and submit refuses it as a period")
     func accessEndNotAfterNow() throws {
         let definition = try Fixtures.definition(.sharedData)
