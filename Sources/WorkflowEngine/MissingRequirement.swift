@@ -60,3 +60,58 @@ extension WorkflowDefinition {
         return missing
     }
 }
+
+extension WorkflowDefinition {
+    /// Every field this definition may demand before submitting a request on the catalogue's `facts`
+    /// (before the requester has answered anything), with its message. A requirement whose condition
+    /// reads the requester's own answers — the recipient, the anonymisation statement, the Open Data
+    /// check's exclusions — counts when some answer makes it apply: the form shows exactly these fields,
+    /// so no answer can demand a field the form does not have.
+    public func fieldsToAsk(catalogue facts: RequestFacts, at now: Date) -> [RequirementField: LocalizedText] {
+        var asked: [RequirementField: LocalizedText] = [:]
+        for answers in Self.answerCombinations(of: facts, reading: attributesRead) {
+            for missing in missingRequirements(facts: answers, accessEnd: nil, at: now)
+            where asked[missing.field] == nil {
+                asked[missing.field] = missing.message
+            }
+        }
+        return asked
+    }
+
+    /// `facts` with every combination of the requester's answers that the conditions in `read` look at
+    /// (at most 3 recipients × 2 statements × 2⁵ exclusions; in the shipped workflows 4 or 2).
+    private static func answerCombinations(of facts: RequestFacts, reading read: Set<Attribute>) -> [RequestFacts] {
+        var combinations = [facts]
+        func vary(_ change: (inout RequestFacts, Bool) -> Void) {
+            combinations = combinations.flatMap { base in
+                [false, true].map { answer in
+                    var varied = base
+                    change(&varied, answer)
+                    return varied
+                }
+            }
+        }
+        if facts.kind == .sharedData, read.contains(.recipient) {
+            combinations = combinations.flatMap { base in
+                ([nil] + Recipient.allCases).map { recipient in
+                    var varied = base
+                    varied.recipient = recipient
+                    return varied
+                }
+            }
+        }
+        if read.contains(.anonymisationStatement) { vary { $0.hasAnonymisationStatement = $1 } }
+        if facts.kind == .openData {
+            for exclusion in read.compactMap(\.exclusion) {
+                vary { facts, applies in
+                    if applies {
+                        facts.checkExclusions.insert(exclusion)
+                    } else {
+                        facts.checkExclusions.remove(exclusion)
+                    }
+                }
+            }
+        }
+        return combinations
+    }
+}

@@ -115,7 +115,7 @@ struct DeputyshipPages: Sendable {
                 searchResult =
                     matches.isEmpty
                     ? text("deputyships.search.none", ["text": search])
-                    : text("deputyships.search.found", ["count": String(matches.count)])
+                    : text.counted("deputyships.search.found", matches.count)
             }
         }
         let deputy =

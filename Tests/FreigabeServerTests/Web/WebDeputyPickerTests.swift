@@ -43,7 +43,7 @@ struct WebDeputyPickerTests {
             try await otto.login("otto")
             let found = try await otto.get("/vertretungen?suche=Peters")
             #expect(found.status == 200)
-            #expect(found.html.contains("1 Personen gefunden"))
+            #expect(found.html.contains("1 Person gefunden – bitte wählen"))
             #expect(found.html.contains("type=\"radio\""))
             #expect(found.html.contains("value=\"paul\""))
             #expect(found.html.contains("Paul Peters (paul,"))

@@ -720,7 +720,8 @@ struct WebPagesTests {
     }
 
     /// An administrator who adds a requirement to a workflow sees the form follow: a legal basis an Open
-    /// Data version demands is offered with the workflow's words; the shipped version asks none of it.
+    /// Data version demands is offered with the workflow's words, and so is a statement it demands only
+    /// after a certain answer of the Open Data check; the shipped version asks none of it.
     @Test("the form asks what the workflow asks: a legal basis a new Open Data version demands is offered")
     func formFollowsTheWorkflow() async throws {
         let shipped = try String(
@@ -737,6 +738,11 @@ struct WebPagesTests {
                         message:
                           de: Nennen Sie die Rechtsgrundlage der Veröffentlichung.
                           en: State the legal basis of the publication.
+                      - field: anonymisation_statement
+                        when: { attribute: check_personal_reference, equals: true }
+                        message:
+                          de: Beschreiben Sie, wie der Personenbezug entfernt wird.
+                          en: Describe how the personal reference is removed.
 
                     """)
         #expect(asking != shipped)
@@ -748,11 +754,17 @@ struct WebPagesTests {
             let form = try await anna.get(path)
             #expect(form.html.contains("id=\"f-legal-basis\""))
             #expect(form.html.contains("Nennen Sie die Rechtsgrundlage der Veröffentlichung."))
+            // Asked only once the requester says the data has a personal reference: the form has the
+            // field before that answer, so the answer can be followed on the same page.
+            #expect(form.html.contains("id=\"f-anonymisation-statement\""), "\(form.html)")
+            #expect(form.html.contains("Beschreiben Sie, wie der Personenbezug entfernt wird."))
         }
         try await WebFixture.with { _, client in
             let anna = Browser(client)
             try await anna.login("anna")
-            #expect(!(try await anna.get(path).html.contains("id=\"f-legal-basis\"")))
+            let form = try await anna.get(path).html
+            #expect(!form.contains("id=\"f-legal-basis\""))
+            #expect(!form.contains("id=\"f-anonymisation-statement\""))
         }
     }
 

@@ -71,6 +71,36 @@ struct MissingRequirementsTests {
         #expect(open.map(\.field) == [.openDataCheck])
     }
 
+    /// A requirement that depends on the requester's own answer (here: an anonymisation statement once
+    /// the Open Data check says the data has a personal reference) is a field the form must have before
+    /// anything is answered; the catalogue's facts alone do not demand it.
+    @Test("the fields to ask include those an answer of the requester may demand")
+    func fieldsToAskFollowAnswers() throws {
+        let definition = try DefinitionFixtures.parse(
+            DefinitionFixtures.base(replacing: [
+                4: "kinds: [shared_data, open_data]",
+                8: """
+                withdraw: withdrawn
+                submit_requires:
+                  - field: anonymisation_statement
+                    when: { attribute: check_personal_reference, equals: true }
+                    message: Anonymisierung beschreiben
+                  - field: legal_basis
+                    when: { attribute: recipient, equals: external }
+                    message: Rechtsgrundlage fehlt
+                """,
+            ]))
+        let open = Fixtures.open(.public, .anonymised, statement: false, openDataCheck: false)
+        #expect(definition.missingRequirements(facts: open, accessEnd: nil, at: Fixtures.t0).isEmpty)
+        #expect(
+            definition.fieldsToAsk(catalogue: open, at: Fixtures.t0)
+                == [.anonymisationStatement: LocalizedText(de: "Anonymisierung beschreiben", en: nil)])
+        let shared = Fixtures.shared(recipient: nil, legalBasis: false)
+        #expect(
+            Set(definition.fieldsToAsk(catalogue: shared, at: Fixtures.t0).keys) == [.legalBasis, .accessEnd],
+            "the legal basis for an external recipient; no statement: Shared Data has no Open Data check")
+    }
+
     @Test("an access end not after the submission is its own problem, and submit refuses it as a period")
     func accessEndNotAfterNow() throws {
         let definition = try Fixtures.definition(.sharedData)

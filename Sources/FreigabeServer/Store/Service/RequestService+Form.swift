@@ -11,8 +11,8 @@ public struct RequestForm: Sendable, Hashable {
     public var kind: ReleaseKind
     public var dataset: DatasetView
     public var workflowTitle: LocalizedText
-    /// Fields the workflow demands before submission for this dataset (for some recipient, where the
-    /// requirement depends on it), with the definition's message.
+    /// Fields the workflow demands before submission for this dataset (for some answer of the requester,
+    /// where the requirement depends on one), with the definition's message.
     public var required: [RequirementField: LocalizedText]
 }
 
@@ -29,7 +29,7 @@ extension RequestService {
         }
         return RequestForm(
             kind: kind, dataset: dataset, workflowTitle: definition.title,
-            required: Self.requirements(of: definition, catalogue: dataset.facts(kind: kind), kind: kind, now: now))
+            required: definition.fieldsToAsk(catalogue: dataset.facts(kind: kind), at: now))
     }
 
     /// The form of a stored request, as the command it leads to checks it. A draft's is a new request's:
@@ -52,27 +52,8 @@ extension RequestService {
             let definition = try await pinnedCache.definition(for: record.snapshot.pin, client: client, logger: logger)
             return RequestForm(
                 kind: view.kind, dataset: view.dataset, workflowTitle: definition.title,
-                required: Self.requirements(of: definition, catalogue: record.snapshot.facts, kind: view.kind, now: now)
-            )
+                required: definition.fieldsToAsk(catalogue: record.snapshot.facts, at: now))
         }
-    }
-
-    /// What `definition` demands before submission, with its messages, for a request on facts `catalogue`.
-    /// A requirement may depend on the recipient the requester has not chosen yet: each choice is asked.
-    private static func requirements(
-        of definition: WorkflowDefinition, catalogue: RequestFacts, kind: ReleaseKind, now: Date
-    ) -> [RequirementField: LocalizedText] {
-        var required: [RequirementField: LocalizedText] = [:]
-        let recipients: [Recipient?] = kind == .sharedData ? [nil] + Recipient.allCases.map { $0 } : [nil]
-        for recipient in recipients {
-            var facts = catalogue
-            facts.recipient = recipient
-            for missing in definition.missingRequirements(facts: facts, accessEnd: nil, at: now)
-            where required[missing.field] == nil {
-                required[missing.field] = missing.message
-            }
-        }
-        return required
     }
 
     /// What submitting `input` now would refuse, with nothing stored: the checks of ``createRequest`` with
