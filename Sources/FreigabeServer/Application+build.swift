@@ -257,7 +257,9 @@ func buildRouter(
             pages: WebPages(renderer: renderer, settings: configuration.web, now: { Date() }),
             authenticator: authenticator, directory: nil, service: nil, sessions: nil)).add(
             to: router, routes: routeMethods)
-    let group = router.group("api/v1").add(middleware: CrossSiteRequestMiddleware()).add(middleware: authenticator)
+    let group = router.group("api/v1").add(
+        middleware: CrossSiteRequestMiddleware<AppRequestContext>(publicURL: configuration.web.publicURL)
+    ).add(middleware: authenticator)
     MeRoutes().add(to: group)
     api?.add(to: group)
     routeMethods.install(router.routes)

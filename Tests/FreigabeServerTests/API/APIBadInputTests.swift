@@ -152,8 +152,17 @@ struct APIBadInputTests {
                 }
                 #expect(refused.json?["detail"]?.string?.contains("Zugangsdaten") == true, "\(path)")
             }
+            // A browser without Sec-Fetch-Site (Safari before 16.4) names the page's origin: another
+            // site's, or none (`null`), is refused; Freigabe's own address (`web.public_url`) passes.
+            for origin in ["https://evil.example", "null", "http://127.0.0.1:8081", "https://127.0.0.1:8080"] {
+                let refused = try await Self.expectRefused(fixture, status: 403, type: "forbidden") {
+                    try await api.send(
+                        .post, "/api/v1/requests/\(id)/withdraw", as: "anna", headers: [Self.origin: origin])
+                }
+                #expect(refused.json?["detail"]?.string?.contains("anderen Website") == true, "\(origin)")
+            }
             let read = try await api.send(
-                .get, "/api/v1/requests/\(id)", as: "anna", headers: [Self.fetchSite: "same-origin"])
+                .get, "/api/v1/requests/\(id)", as: "anna", headers: [Self.origin: "HTTP://127.0.0.1:8080"])
             #expect(read.status == 200)
             // A public read without credentials passes from anywhere (a portal links the catalogue).
             let catalogue = try await api.send(
@@ -166,6 +175,7 @@ struct APIBadInputTests {
     }
 
     static let fetchSite = CrossSiteRequestMiddleware<AppRequestContext>.fetchSite
+    static let origin = CrossSiteRequestMiddleware<AppRequestContext>.origin
 
     @Test("Deciding a withdrawn request: 409 invalid-state, nothing written")
     func decidingWithdrawn() async throws {
