@@ -156,6 +156,8 @@ struct WebAdminTests {
                 "/verwaltung/import", field: "file", filename: "", content: "", csrf: overview.hidden("_csrf"))
             #expect(none.status == 422)
             #expect(none.html.contains("Bitte wählen Sie eine Datei aus."))
+            // A screen reader reads the error with the field, and the field says it is wrong.
+            #expect(none.html.contains(#"aria-describedby="f-file-hint f-file-error" aria-invalid="true""#))
             // One byte over the limit: 413, the page says how large a file may be; nothing is read or stored.
             let large = try await adam.postFile(
                 "/verwaltung/import", field: "file", filename: "katalog.yaml",
