@@ -11,6 +11,9 @@ struct HomePages: Sendable {
     let service: RequestService?
     /// Names the people a request waits for; nil without a database.
     let acting: ActingPeopleLookup?
+    /// The methods each route answers: the language switch leads back only to a page a browser can GET
+    /// (a page shown after a POST names that POST's address when its `Referer` was one).
+    var routes: RouteMethods? = nil
 
     struct RequestRow {
         var href: String
@@ -157,7 +160,10 @@ struct HomePages: Sendable {
         }
         group.get("sprache/{code}") { request, context in
             let code = context.parameters.get("code") ?? ""
-            let back = WebPages.safeLocalPath(request.uri.queryParameters["zurueck"].map(String.init)) ?? "/"
+            var back = WebPages.safeLocalPath(request.uri.queryParameters["zurueck"].map(String.init)) ?? "/"
+            if let routes, routes.methods(for: String(back.prefix { $0 != "?" }))?.contains(.get) != true {
+                back = "/"
+            }
             var response = WebPages.redirect(to: back)
             // A preference of this browser, not a change of anything on the server.
             if pages.renderer.languages.contains(code) {

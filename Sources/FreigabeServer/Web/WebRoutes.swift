@@ -44,7 +44,7 @@ struct WebRoutes: Sendable {
                     endedSessions: ended))
         LoginPages(pages: pages, authenticator: authenticator, sessions: sessions).add(to: group)
         let acting = ActingPeopleLookup(directory: directory, service: service)
-        HomePages(pages: pages, service: service, acting: acting).add(to: group)
+        HomePages(pages: pages, service: service, acting: acting, routes: routes).add(to: group)
         CatalogPages(pages: pages, service: service, acting: acting).add(to: group)
         RequestPages(pages: pages, service: service, acting: acting).add(to: group)
         DeputyshipPages(pages: pages, service: service, directory: directory).add(to: group)
