@@ -46,22 +46,25 @@ struct MissingRequirementsTests {
         ) { try $0.submit(by: "anna", at: Fixtures.t0) }
     }
 
+    /// The test definition serving both kinds, with `entries` as its `submit_requires`.
+    static func bothKinds(requiring entries: String) throws -> WorkflowDefinition {
+        try DefinitionFixtures.parse(
+            DefinitionFixtures.base(replacing: [
+                4: "kinds: [shared_data, open_data]", 8: "withdraw: withdrawn\nsubmit_requires:\n" + entries,
+            ]))
+    }
+
     /// A workflow serving both kinds demands a field only of the kind whose requests have it: a recipient
     /// of Shared Data, the Open Data check of Open Data (an Open Data request can name no recipient).
     @Test("a workflow of both kinds asks each kind only for the fields its requests have")
     func bothKindsAskEachTheirOwn() throws {
-        let definition = try DefinitionFixtures.parse(
-            DefinitionFixtures.base(replacing: [
-                4: "kinds: [shared_data, open_data]",
-                8: """
-                withdraw: withdrawn
-                submit_requires:
+        let definition = try Self.bothKinds(
+            requiring: """
                   - field: recipient
                     message: Empfänger fehlt
                   - field: open_data_check
                     message: Prüfung fehlt
-                """,
-            ]))
+                """)
         let shared = definition.missingRequirements(
             facts: Fixtures.shared(recipient: nil), accessEnd: Fixtures.accessEnd, at: Fixtures.t0)
         #expect(shared.map(\.field) == [.recipient])
@@ -76,20 +79,15 @@ struct MissingRequirementsTests {
     /// anything is answered; the catalogue's facts alone do not demand it.
     @Test("the fields to ask include those an answer of the requester may demand")
     func fieldsToAskFollowAnswers() throws {
-        let definition = try DefinitionFixtures.parse(
-            DefinitionFixtures.base(replacing: [
-                4: "kinds: [shared_data, open_data]",
-                8: """
-                withdraw: withdrawn
-                submit_requires:
+        let definition = try Self.bothKinds(
+            requiring: """
                   - field: anonymisation_statement
                     when: { attribute: check_personal_reference, equals: true }
                     message: Anonymisierung beschreiben
                   - field: legal_basis
                     when: { attribute: recipient, equals: external }
                     message: Rechtsgrundlage fehlt
-                """,
-            ]))
+                """)
         let open = Fixtures.open(.public, .anonymised, statement: false, openDataCheck: false)
         #expect(definition.missingRequirements(facts: open, accessEnd: nil, at: Fixtures.t0).isEmpty)
         #expect(
