@@ -7,13 +7,18 @@ from selenium.webdriver.common.keys import Keys
 
 from story import (
     OWNER_STEP, PASSWORD, STEWARD_STEP, date_input, key_and_wait, labelled, linking_to, login, named,
-    notice, request_id, status_text, step_says, tab_to, today,
+    notice, request_id, sql, status_text, step_says, tab_to, today,
 )
 
 
 def keyboard_login(b, user: str) -> None:
     b.open("/anmelden", "login")
     tab_to(b, named("username"), "the user name field")
+    # The focus ring on the light page: a dark ring (16:1 on white) inside the yellow one (1.6:1 alone).
+    ring = b.driver.execute_script(
+        "const s = getComputedStyle(arguments[0]); return [s.outlineColor, s.outlineStyle, s.boxShadow];",
+        b.active())
+    assert ring[0] == "rgb(27, 31, 36)" and ring[1] == "solid" and "255, 191, 71" in ring[2], ring
     b.active().send_keys(user)
     tab_to(b, named("password"), "the password field")
     b.active().send_keys(PASSWORD)
@@ -165,6 +170,10 @@ def test_administrator_creates_a_domain_and_looks_at_the_outbox(browser):
     assert "Die Datendomäne ist gespeichert." in b.text()
     assert "Kultur & <Bildung>" in b.text(), "the title is shown as typed, escaped"
     b.check("admin-domain-saved", english=False)
+    # A failed mail, so that the page shows a row with its "Erneut senden" button (axe checks its contrast).
+    sql("INSERT INTO outbox (kind, topic, payload, created_at, available_at, last_error, failed_at, sent_at) "
+        "VALUES ('mail', 'submitted', '{}', now(), now(), 'keine Empfänger', now(), now())")
     b.follow("Postausgang (fehlgeschlagene und wartende Nachrichten)")
     b.wait_for_path("/verwaltung/ausgang")
+    assert "keine Empfänger" in b.text(), b.text()
     b.check("admin-outbox")

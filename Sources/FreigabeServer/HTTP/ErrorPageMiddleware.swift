@@ -73,7 +73,19 @@ struct ErrorPageMiddleware: RouterMiddleware {
                 ? String((request.uri.path.removingPercentEncoding ?? request.uri.path).prefix(200)) : nil,
             reference: code >= 500 ? context.id : nil,
             loginHref: code == 401 ? "/anmelden" : nil)
-        let html = renderer.render("error", language: language, values: ["page": page, "pageTitle": page.title]) ?? ""
+        // The header as on every page: the language switch, and who is logged in (as far as the session
+        // was read before the error) with the way out.
+        var frame = PageFrame(
+            request: request, context: context, text: PageText(catalog: texts), languages: renderer.languages)
+        if frame.user == nil, let uid = context.sessions.session?.uid {
+            // The pages' middleware read the session before the error, and the error left before the
+            // person was set on this context (a copy further in): named by the session's uid.
+            frame.user = PageFrame.User(uid: uid, name: uid, isAdmin: false, isAuditor: false)
+        }
+        let html =
+            renderer.render(
+                "error", language: language, values: ["frame": frame, "page": page, "pageTitle": page.title])
+            ?? ""
         var headers = problem.headers
         headers[.wwwAuthenticate] = nil
         headers[.contentType] = "text/html; charset=utf-8"

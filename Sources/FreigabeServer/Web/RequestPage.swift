@@ -142,26 +142,27 @@ struct RequestPage {
                 .textarea, name: "reason", label: text("request.revoke_reason"), value: values["reason"],
                 error: errors["reason"], required: true)
         }
-        var shown: Set<String> = []
+        var inDecisionForm: Set<String> = []
         if let options = view.decisionOptions {
             decision = Self.decisionForm(
                 options, capacity: Self.capacity(options, timeline: view.timeline, text: text, principals: principals),
                 text: text, values: values, errors: errors, principals: principals,
                 requestedLicence: view.details.licence)
             // Its summary shows the form's own error too (a 409: someone decided first): once, there.
-            shown.formUnion([
+            inDecisionForm = [
                 "decision", "branch", "comment", "reason", "question", "text", "licence", "portal_url", "form",
-            ])
+            ]
         }
-        if canRevoke { shown.insert("reason") }
         // The requester withdraws; a decider's form (which has a comment of its own) is never beside it.
         if canWithdraw, decision == nil {
             withdrawComment = FormField(
                 .textarea, name: "comment", label: text("request.withdraw_comment"), value: values["comment"],
                 error: errors["comment"])
-            shown.insert("comment")
         }
-        self.errors = ErrorSummary(fields: [], errors: errors.filter { !shown.contains($0.key) })
+        // The revocation's and the withdrawal's errors at the top of the page, linked to their fields.
+        self.errors = ErrorSummary(
+            fields: [revokeReason, withdrawComment].compactMap { $0 },
+            errors: errors.filter { !inDecisionForm.contains($0.key) })
     }
 
     /// Names the people who must decide now (`people` nil: the directory did not answer in time).

@@ -158,6 +158,7 @@ struct WebAdminTests {
             #expect(none.html.contains("Bitte wählen Sie eine Datei aus."))
             // A screen reader reads the error with the field, and the field says it is wrong.
             #expect(none.html.contains(#"aria-describedby="f-file-hint f-file-error" aria-invalid="true""#))
+            #expect(none.html.contains(#"id="import-errors""#) && none.html.contains(##"<a href="#f-file">"##))
             // One byte over the limit: 413, the page says how large a file may be; nothing is read or stored.
             let large = try await adam.postFile(
                 "/verwaltung/import", field: "file", filename: "katalog.yaml",

@@ -823,6 +823,7 @@ struct WebPagesTests {
                 csrf: page.hidden("_csrf"))
             #expect(refused.status == 422)
             #expect(refused.html.contains("id=\"f-comment-error\""))
+            #expect(refused.html.contains(##"<a href="#f-comment">"##), "in the summary at the top, linked")
             #expect(refused.html.contains("&lt;b&gt;Projekt&lt;/b&gt; \u{202E}ztesegnur</textarea>"), "kept, escaped")
             #expect(!refused.html.contains("<b>Projekt</b>"))
             #expect(try await fixture.allCounts() == before)
@@ -957,6 +958,15 @@ struct WebPagesTests {
             let owner = try await store.decide(request, by: People.otto, at: Clock.start.addingTimeInterval(60))
             let granted = try await store.decide(owner, by: People.stefan, at: Clock.start.addingTimeInterval(120))
             #expect(granted.status.phase == .granted)
+            // Without a reason: refused, the error at the top of the page and linked to its field.
+            let otto = Browser(client)
+            try await otto.login("otto")
+            let form = try await otto.get("/antraege/\(request.id.uuidString)")
+            let refused = try await otto.post(
+                "/antraege/\(request.id.uuidString)/widerrufen",
+                [("version", try #require(form.hidden("version"))), ("reason", " ")], csrf: form.hidden("_csrf"))
+            #expect(refused.status == 422)
+            #expect(refused.html.contains(#"id="form-errors""#) && refused.html.contains(##"<a href="#f-reason">"##))
             _ = try await fixture.service.revoke(
                 requestID: request.id, reason: "Zweck entfallen <i>sofort</i>", caller: People.otto,
                 now: Clock.start.addingTimeInterval(3600), logger: store.logger)
@@ -1926,7 +1936,11 @@ struct AuditPageTests {
                 now: fixture.clock.now(), logger: fixture.store.logger)
             let anna = Browser(client)
             try await anna.login("anna")
-            #expect(try await anna.get("/pruefung").status == 403)
+            let refused = try await anna.get("/pruefung")
+            #expect(refused.status == 403)
+            // The error page's header as on every page: still logged in (the way out), and in English too.
+            #expect(refused.html.contains(#"action="/abmelden""#) && !refused.html.contains(#"href="/anmelden""#))
+            #expect(refused.html.contains("href=\"/sprache/en?zurueck=%2Fpruefung\""), "\(refused.html)")
             #expect(try await anna.get("/pruefung/antraege/\(view.id.uuidString)").status == 403)
             #expect(
                 try await fixture.store.refusedCommands(of: "anna") == [
