@@ -22,7 +22,17 @@ public struct WorkflowDefinitionParser: Sendable {
         self.contentHash = contentHash
     }
 
-    public func parse(_ source: String, file: String) throws(DefinitionError) -> WorkflowDefinition {
+    /// The definition in `source`, or every problem with its `file:line`.
+    ///
+    /// - Parameter pinned: the source a stored request is pinned to (read back from the database). Only
+    ///   what running its requests needs is checked then, not the rules for filing new requests
+    ///   (``DefinitionValidator/checkFiling(_:)``): a rule added in a later release must not strand the
+    ///   requests filed under a definition that broke it.
+    public func parse(
+        _ source: String, file: String, pinned: Bool = false
+    ) throws(DefinitionError)
+        -> WorkflowDefinition
+    {
         let diagnostics = Diagnostics(file: file)
         let root: Node?
         // The parser object owns the anchors; node.anchor is a weak reference, so it must stay alive
@@ -46,7 +56,7 @@ public struct WorkflowDefinitionParser: Sendable {
         let reader = DefinitionReader(diagnostics: diagnostics, customRoles: customRoles)
         let definition = reader.definition(from: root, contentHash: contentHash(Data(source.utf8)))
         if let definition, diagnostics.problems.isEmpty {
-            DefinitionValidator(diagnostics: diagnostics).validate(definition)
+            DefinitionValidator(diagnostics: diagnostics).validate(definition, forFiling: !pinned)
         }
         guard let definition, diagnostics.problems.isEmpty else {
             throw DefinitionError(problems: diagnostics.sortedProblems)
@@ -196,7 +206,7 @@ struct DefinitionReader {
             top["resubmission"].map { node in
                 enumValue(node, ResubmissionRule.self, what: "resubmission") ?? .sameStep
             } ?? .sameStep
-        let requirements = top["submit_requires"].map { submitRequirements($0, kinds: kinds ?? []) } ?? []
+        let requirements = top["submit_requires"].map(submitRequirements) ?? []
         let steps = top.required("steps", in: "definition").map(self.steps) ?? []
         let ends = top.required("ends", in: "definition").map(self.ends) ?? []
 
@@ -339,9 +349,7 @@ struct DefinitionReader {
 
     // MARK: Submission requirements
 
-    /// The entries of `submit_requires`; a field no request of `kinds` has is refused (the requests
-    /// could never be submitted).
-    private func submitRequirements(_ node: Node, kinds: Set<ReleaseKind>) -> [SubmitRequirement] {
+    private func submitRequirements(_ node: Node) -> [SubmitRequirement] {
         guard let items = sequence(node, what: "submit_requires", allowEmpty: true) else { return [] }
         return items.compactMap { item in
             guard
@@ -357,15 +365,8 @@ struct DefinitionReader {
             }
             let condition = map["when"].flatMap { self.condition($0) }
             guard let field, let message else { return nil }
-            if !kinds.isEmpty, field.filledInBy.isDisjoint(with: kinds) {
-                let having = ReleaseKind.allCases.filter(field.filledInBy.contains).map(\.rawValue)
-                diagnostics.report(
-                    "submit_requires field '\(field.rawValue)' is never filled in by requests of the workflow's kinds "
-                        + "(only \(having.joined(separator: ", ")) requests have it)",
-                    at: map["field"])
-                return nil
-            }
-            return SubmitRequirement(field: field, condition: condition, message: message)
+            return SubmitRequirement(
+                field: field, condition: condition, message: message, line: map["field"]?.mark?.line ?? map.line)
         }
     }
 

@@ -3,12 +3,15 @@
 struct DefinitionValidator {
     let diagnostics: Diagnostics
 
-    func validate(_ definition: WorkflowDefinition) {
+    /// - Parameter forFiling: also the rules that only filing new requests needs (``checkFiling(_:)``);
+    ///   false for a stored definition requests are pinned to.
+    func validate(_ definition: WorkflowDefinition, forFiling: Bool = true) {
         let nodes = checkUniqueIDs(definition)
         checkStart(definition, nodes: nodes)
         checkTargets(definition, nodes: nodes)
         checkSteps(definition)
         checkEnds(definition)
+        if forFiling { checkFiling(definition) }
         guard diagnostics.problems.isEmpty else { return }
         checkReachability(definition)
         let trapped = checkWayOut(definition)
@@ -115,6 +118,32 @@ struct DefinitionValidator {
                         line: end.line)
                 }
             }
+        }
+    }
+
+    /// Rules a new request needs, added after definitions were first stored (a stored definition that
+    /// breaks one still runs the requests pinned to it):
+    /// - every request reaches the same end by approval whatever its kind (conditions skip steps, they
+    ///   do not choose ends): a workflow serving both kinds can neither grant (an Open Data request would
+    ///   be granted access) nor publish (a Shared Data request would be published);
+    /// - a `submit_requires` field must be one the workflow's requests have (a recipient and an access
+    ///   end only Shared Data, the Open Data check only Open Data), or no request could be submitted.
+    private func checkFiling(_ definition: WorkflowDefinition) {
+        if definition.kinds.count > 1 {
+            for end in definition.ends where end.type != .final {
+                diagnostics.report(
+                    "end '\(end.id)': a workflow serving both kinds cannot have a \(end.type.rawValue) end "
+                        + "(every request reaches it, whatever its kind)",
+                    line: end.line)
+            }
+        }
+        for requirement in definition.submitRequirements
+        where requirement.field.filledInBy.isDisjoint(with: definition.kinds) {
+            let having = ReleaseKind.allCases.filter(requirement.field.filledInBy.contains).map(\.rawValue)
+            diagnostics.report(
+                "submit_requires field '\(requirement.field.rawValue)' is never filled in by requests of the "
+                    + "workflow's kinds (only \(having.joined(separator: ", ")) requests have it)",
+                line: requirement.line)
         }
     }
 

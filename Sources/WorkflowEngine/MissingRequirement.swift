@@ -43,10 +43,7 @@ extension WorkflowDefinition {
             requirement.field.filledInBy.contains(facts.kind) && (requirement.condition?.holds(for: facts) ?? true)
                 && !requirement.field.isProvided(by: facts, accessEnd: accessEnd)
         }.map { MissingRequirement(field: $0.field, problem: .required, message: $0.message) }
-        // Only a request that has an access period can be granted (a workflow of both kinds grants Shared Data).
-        if canGrant, RequirementField.accessEnd.filledInBy.contains(facts.kind), accessEnd == nil,
-            !missing.contains(where: { $0.field == .accessEnd })
-        {
+        if canGrant, accessEnd == nil, !missing.contains(where: { $0.field == .accessEnd }) {
             missing.append(
                 MissingRequirement(
                     field: .accessEnd, problem: .neededToGrant, message: MissingRequirement.accessEndNeededToGrant))
@@ -102,7 +99,8 @@ extension WorkflowDefinition {
         }
         if read.contains(.anonymisationStatement) { vary { $0.hasAnonymisationStatement = $1 } }
         if facts.kind == .openData {
-            for exclusion in read.compactMap(\.exclusion) {
+            // In a fixed order: the first combination that demands a field gives its message.
+            for exclusion in CheckExclusion.allCases where read.contains(where: { $0.exclusion == exclusion }) {
                 vary { facts, applies in
                     if applies {
                         facts.checkExclusions.insert(exclusion)

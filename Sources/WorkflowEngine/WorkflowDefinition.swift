@@ -154,6 +154,8 @@ public struct SubmitRequirement: Hashable, Sendable {
     public var field: RequirementField
     public var condition: Condition?
     public var message: LocalizedText
+    /// Where the entry's `field` stands in its file, for the validator's diagnostics.
+    public var line: Int
 }
 
 public enum RequirementField: String, Hashable, Sendable, Codable, CaseIterable {

@@ -242,6 +242,13 @@ let brokenDefinitions: [BrokenDefinition] = [
         "granted end in an open_data-only workflow", replacing: [4: "kinds: [open_data]"],
         [.exact("broken.yaml:21: end 'granted': granted access needs kind shared_data")]),
     BrokenDefinition(
+        "granted end in a workflow of both kinds", replacing: [4: "kinds: [shared_data, open_data]"],
+        [
+            .exact(
+                "broken.yaml:21: end 'granted': a workflow serving both kinds cannot have a granted end "
+                    + "(every request reaches it, whatever its kind)")
+        ]),
+    BrokenDefinition(
         "published end in a shared_data-only workflow", replacing: [22: "    type: published"],
         [
             .exact("broken.yaml:21: end 'granted': published needs kind open_data"),
@@ -342,6 +349,26 @@ struct BrokenDefinitionTests {
         for broken in brokenDefinitions {
             let lines = DefinitionFixtures.problems(broken.text).map(\.line)
             #expect(lines == lines.sorted(), "\(broken.name)")
+        }
+    }
+
+    /// A rule for filing new requests added in a later release must not strand the requests pinned to a
+    /// stored definition that breaks it: read back as pinned, the definition still runs them.
+    @Test("a stored definition that breaks only a rule for filing is read back for its pinned requests")
+    func pinnedDefinitionsSkipFilingRules() throws {
+        let parser = WorkflowDefinitionParser(contentHash: TestDigest.sha256)
+        for lines in [
+            [8: "withdraw: withdrawn\nsubmit_requires:\n  - field: open_data_check\n    message: x"],
+            [4: "kinds: [shared_data, open_data]"],
+        ] {
+            let text = DefinitionFixtures.base(replacing: lines)
+            #expect(throws: DefinitionError.self, "\(lines)") { try parser.parse(text, file: "new.yaml") }
+            let pinned = try parser.parse(text, file: "workflow_definitions:test-flow@1", pinned: true)
+            #expect(pinned.end("granted")?.type == .granted)
+        }
+        // Anything else is refused for pinned requests too: they could not run on it.
+        #expect(throws: DefinitionError.self) {
+            try parser.parse(DefinitionFixtures.base(replacing: [17: "    role: dbs"]), file: "stored", pinned: true)
         }
     }
 

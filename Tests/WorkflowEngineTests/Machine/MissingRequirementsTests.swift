@@ -46,12 +46,16 @@ struct MissingRequirementsTests {
         ) { try $0.submit(by: "anna", at: Fixtures.t0) }
     }
 
-    /// The test definition serving both kinds, with `entries` as its `submit_requires`.
+    /// The test definition serving both kinds, with `entries` as its `submit_requires`. Every request
+    /// reaches the same end by approval, so such a workflow ends only in final ends (the base's
+    /// `granted` becomes one; `expired` and `revoked` go with it).
     static func bothKinds(requiring entries: String) throws -> WorkflowDefinition {
-        try DefinitionFixtures.parse(
-            DefinitionFixtures.base(replacing: [
-                4: "kinds: [shared_data, open_data]", 8: "withdraw: withdrawn\nsubmit_requires:\n" + entries,
-            ]))
+        var lines: [Int: String] = [
+            4: "kinds: [shared_data, open_data]", 8: "withdraw: withdrawn\nsubmit_requires:\n" + entries,
+            22: "    type: final",
+        ]
+        for blank in [24, 25, 26, 27, 28, 29, 30, 31] { lines[blank] = "" }
+        return try DefinitionFixtures.parse(DefinitionFixtures.base(replacing: lines))
     }
 
     /// A workflow serving both kinds demands a field only of the kind whose requests have it: a recipient
@@ -95,7 +99,7 @@ struct MissingRequirementsTests {
                 == [.anonymisationStatement: LocalizedText(de: "Anonymisierung beschreiben", en: nil)])
         let shared = Fixtures.shared(recipient: nil, legalBasis: false)
         #expect(
-            Set(definition.fieldsToAsk(catalogue: shared, at: Fixtures.t0).keys) == [.legalBasis, .accessEnd],
+            Set(definition.fieldsToAsk(catalogue: shared, at: Fixtures.t0).keys) == [.legalBasis],
             "the legal basis for an external recipient; no statement: Shared Data has no Open Data check")
     }
 

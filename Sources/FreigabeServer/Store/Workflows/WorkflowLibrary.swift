@@ -71,7 +71,7 @@ final class PinnedDefinitionCache: Sendable {
         }
         let definition: WorkflowDefinition
         do {
-            definition = try library.parser.parse(source, file: "workflow_definitions:\(pin)")
+            definition = try library.parser.parse(source, file: "workflow_definitions:\(pin)", pinned: true)
         } catch {
             throw ServiceError.internal("stored workflow definition \(pin) no longer parses: \(error)")
         }
