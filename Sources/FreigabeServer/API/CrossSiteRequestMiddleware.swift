@@ -22,9 +22,13 @@ struct CrossSiteRequestMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// `web.public_url`'s origin (`https://freigabe.stadt.example`), as browsers write it.
     let publicOrigin: String?
+    /// The scheme Freigabe is served with (`web.public_url`'s): an `http://` page is no origin of an
+    /// `https://` deployment, whatever its host.
+    let publicScheme: String
 
-    init(publicURL: URL?) {
-        publicOrigin = publicURL.flatMap { Self.origin(of: $0.absoluteString) }
+    init(publicURL: URL) {
+        publicOrigin = Self.origin(of: publicURL.absoluteString)
+        publicScheme = publicURL.scheme?.lowercased() ?? "https"
     }
 
     func handle(
@@ -44,9 +48,8 @@ struct CrossSiteRequestMiddleware<Context: RequestContext>: RouterMiddleware {
         guard let named = Self.origin(of: origin) else { return true }
         if named == publicOrigin { return false }
         // The host the call was sent to (behind a proxy that keeps `Host`, or without `web.public_url`).
-        guard let host = request.head.authority, let scheme = named.split(separator: ":").first
-        else { return true }
-        return Self.origin(of: scheme + "://" + host) != named
+        guard let host = request.head.authority else { return true }
+        return Self.origin(of: publicScheme + "://" + host) != named
     }
 
     /// `scheme://host[:port]` in lower case without a default port, or nil for anything else (`null`).

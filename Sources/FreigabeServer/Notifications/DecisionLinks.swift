@@ -1,4 +1,3 @@
-import AuditLog
 import Crypto
 import Foundation
 import Logging
@@ -37,7 +36,7 @@ extension DecisionLink {
     func isFor(stayFrom entered: Date?) -> Bool {
         guard let stepEnteredAt else { return true }
         guard let entered else { return false }
-        return AuditTimestamp(stepEnteredAt).isSameStoredInstant(as: AuditTimestamp(entered))
+        return StepStay.same(stepEnteredAt, entered)
     }
 }
 

@@ -27,6 +27,16 @@ struct ClaimedMail: Sendable {
 /// Where a request stands when one of its mails is sent: the columns the engine's state is copied to
 /// (`RequestColumns`). A task mail that waited (a temporary failure, a retry schedule, a slow
 /// directory) may meanwhile be no task any more.
+/// A request's stay at a step, named by the moment it entered the step (`step_entered_at`): a step left
+/// and entered anew (an answered question, a restart) is another stay, with task mails and decision
+/// links of its own.
+enum StepStay {
+    /// Whether two moments name the same stay, compared as PostgreSQL stores them (in microseconds).
+    static func same(_ entered: Date, _ other: Date) -> Bool {
+        AuditTimestamp(entered).isSameStoredInstant(as: AuditTimestamp(other))
+    }
+}
+
 struct RequestStanding: Sendable, Hashable {
     var requester: String
     var phase: RequestPhase
@@ -65,9 +75,7 @@ struct RequestStanding: Sendable, Hashable {
         guard phase == .inReview, self.step == step else {
             return "der Antrag steht nicht mehr im Schritt \(step)"
         }
-        if let then = message.stepEnteredAt, let now = stepEnteredAt,
-            !AuditTimestamp(then).isSameStoredInstant(as: AuditTimestamp(now))
-        {
+        if let then = message.stepEnteredAt, let now = stepEnteredAt, !StepStay.same(then, now) {
             return "der Schritt \(step) wurde seitdem neu begonnen"
         }
         if message.topic != .escalated, let role, !pendingRoles.contains(role) {

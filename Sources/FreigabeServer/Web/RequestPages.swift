@@ -531,7 +531,8 @@ struct ReviewPage {
         self.form = form
         let shown = form.fields + form.checkQuestions.flatMap { [$0.applies, $0.note] }
         rows = shown.compactMap { field in
-            // Days in words, as the request's page shows them ("31. Dezember 2026"; the end is exclusive).
+            // In words, as the request's page shows them: a day ("31. Dezember 2026"), or a moment an
+            // answer keeps from the API ("30. Juni 2026, 14:00 Uhr").
             if field.name == "access_start", let start = details.accessStart {
                 return RequestPage.Row(label: field.label, value: text.accessStart(start))
             }
