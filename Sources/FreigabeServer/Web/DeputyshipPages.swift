@@ -66,6 +66,8 @@ struct DeputyshipPages: Sendable {
             var body = form.jsonBody().fields
             // Always for oneself here; administrators set deputyships for others through the API.
             body["principal"] = nil
+            // The search the choice was made from: the page's, not the deputyship's.
+            body["suche"] = nil
             let text = pages.text(request)
             do {
                 let input = try NewDeputyship.read(JSONObject(fields: body, path: ""))
@@ -76,12 +78,13 @@ struct DeputyshipPages: Sendable {
                 // The directory (or the database) did not answer: the form again as it was sent, with why.
                 return try await show(
                     request, context: context, values: RequestPages.values(of: form),
-                    errors: ["form": text(failure.message)], status: .serviceUnavailable)
+                    errors: ["form": text(failure.message)], search: form["suche"] ?? "", status: .serviceUnavailable)
             } catch let failure {
                 guard let errors = RequestPages.fieldErrors(failure, text: text) else { throw failure }
+                // With the search the person chose from, so the choice comes back as they made it.
                 return try await show(
                     request, context: context, values: RequestPages.values(of: form), errors: errors,
-                    status: .unprocessableContent)
+                    search: form["suche"] ?? "", status: .unprocessableContent)
             }
         }
         group.post("vertretungen/{id}/beenden") { request, context in

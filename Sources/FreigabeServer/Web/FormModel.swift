@@ -83,7 +83,15 @@ struct ErrorSummary {
 
     /// From the form's fields (in their order), plus errors of fields the form does not show.
     init(fields: [FormField], errors: [String: String]) {
-        var entries = fields.compactMap { field in field.error.map { Entry(href: "#" + field.id, message: $0) } }
+        // A message several fields share (the Open Data check's reasons) names its field: five equal
+        // links would not say which one is meant.
+        var seen: [String: Int] = [:]
+        for field in fields { if let error = field.error { seen[error, default: 0] += 1 } }
+        var entries = fields.compactMap { field in
+            field.error.map { error in
+                Entry(href: "#" + field.id, message: seen[error, default: 0] > 1 ? field.label + ": " + error : error)
+            }
+        }
         let shown = Set(fields.map(\.name))
         for (name, message) in errors.sorted(by: { $0.key < $1.key }) where !shown.contains(name) {
             // A field the form does not show (e.g. a nested answer): the message still appears.

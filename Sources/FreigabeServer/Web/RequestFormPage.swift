@@ -165,7 +165,8 @@ struct RequestFormPage {
                         error: errors[base + ".applies"], required: true,
                         options: [("false", text("form.check.no")), ("true", text("form.check.yes"))]),
                     note: FormField(
-                        .textarea, name: base + ".note", label: text("form.check.note"),
+                        .textarea, name: base + ".note",
+                        label: text("form.check.note", ["question": text("form.check.\(id)")]),
                         hint: text("form.check.note_hint"), value: values[base + ".note"], error: errors[base + ".note"]
                     ))
             } : []

@@ -47,6 +47,17 @@ struct WebDeputyPickerTests {
             #expect(found.html.contains("type=\"radio\""))
             #expect(found.html.contains("value=\"paul\""))
             #expect(found.html.contains("Paul Peters (paul,"))
+            // A period that ends before it starts: refused, and the choice comes back as it was made.
+            let refused = try await otto.post(
+                "/vertretungen",
+                [
+                    ("suche", "Peters"), ("deputy", "paul"), ("valid_from", "2026-03-20"),
+                    ("valid_until", "2026-03-10"),
+                ], csrf: found.hidden("_csrf"))
+            #expect(refused.status == 422)
+            #expect(refused.html.contains(#"value="paul" checked"#), "\(refused.html)")
+            #expect(refused.html.contains("Paul Peters (paul,"))
+            #expect(refused.html.contains(#"name="suche" value="Peters""#))
             // otto does not find himself as his own deputy.
             let himself = try await otto.get("/vertretungen?suche=Oberle")
             #expect(himself.html.contains("Im Verzeichnis passt niemand zu „Oberle“."))

@@ -1169,6 +1169,22 @@ struct WebPagesTests {
             #expect(unanswered.html.components(separatedBy: message).count - 1 == 2, "at the field and in the summary")
             #expect(unanswered.html.contains("href=\"#f-open-data-check-security-applies\""))
             #expect(!unanswered.html.contains("href=\"#form-errors\""))
+            // Two exclusions that apply without a reason: the same message twice, each summary entry
+            // naming its question (a reason's field is labelled with its question too).
+            let twoReasons = try await anna.post(
+                "/antraege",
+                answers.filter { $0.0 != "open_data_check.trade_secrets.applies" } + [
+                    ("open_data_check.security.applies", "true"), ("open_data_check.trade_secrets.applies", "true"),
+                    ("action", "submit"),
+                ],
+                csrf: openData.hidden("_csrf"))
+            #expect(twoReasons.status == 422)
+            for question in [
+                "Sind die Daten sicherheitsrelevant?", "Enthalten die Daten Betriebs- oder Geschäftsgeheimnisse?",
+            ] {
+                #expect(
+                    twoReasons.html.contains("Begründung zu „\(question)“: Bitte begründen Sie"), "\(twoReasons.html)")
+            }
             #expect(try await fixture.store.counts()["requests"] == 0)
         }
     }
