@@ -8,6 +8,10 @@ struct RequestPage {
     struct Row {
         var label: String
         var value: String
+        /// The value's language where it is not the page's (`lang`): the legal basis's article is
+        /// recorded in German whatever the page's language. Not `lang`: a nil is looked up further out,
+        /// and would find the page's own.
+        var valueLanguage: String? = nil
     }
 
     struct DecisionRow {
@@ -220,7 +224,12 @@ struct RequestPage {
                     label: text("form.recipient.name.label"),
                     value: Self.recipient(recipient, text: text)))
         }
-        if let basis = details.legalBasis { rows.append(Row(label: text("form.legal_basis.label"), value: basis)) }
+        if let basis = details.legalBasis {
+            rows.append(
+                Row(
+                    label: text("form.legal_basis.label"), value: basis,
+                    valueLanguage: text.language == "de" ? nil : "de"))
+        }
         if let start = details.accessStart {
             rows.append(Row(label: text("form.access_start.label"), value: text.accessStart(start)))
         }
@@ -544,6 +553,7 @@ extension RequestPage.Row: MustacheParent {
         switch name {
         case "label": label
         case "value": value
+        case "valueLanguage": valueLanguage
         default: nil
         }
     }

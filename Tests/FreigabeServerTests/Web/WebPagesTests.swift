@@ -222,7 +222,13 @@ struct WebPagesTests {
             let requestPath = String(location.prefix { $0 != "?" })
             let page = try await anna.get(location)
             #expect(page.html.contains("Der Antrag ist eingereicht."))
-            #expect(page.html.contains("Art. 6 Abs. 1 lit. e DSGVO (öffentliche Aufgabe) – § 9 BBodSchG"))
+            #expect(
+                page.html.contains(#"<dd class="user-text">Art. 6 Abs. 1 lit. e DSGVO (öffentliche Aufgabe) – § 9"#))
+            // On the English page the article recorded in German is marked as German (read in its language).
+            anna.cookies[WebPages.languageCookie] = "en"
+            let english = try await anna.get(requestPath)
+            #expect(english.html.contains(#"<dd class="user-text" lang="de">Art. 6 Abs. 1 lit. e DSGVO"#))
+            anna.cookies[WebPages.languageCookie] = nil
             #expect(page.html.contains("Data Owner"))
             // The deadline stands in the status and at the current step only, not at the steps to come.
             #expect(page.html.components(separatedBy: "Frist: ").count - 1 == 2)
