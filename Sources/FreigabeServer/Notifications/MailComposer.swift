@@ -50,8 +50,8 @@ struct MailComposer: Sendable {
     ///     is headed by its branch's title when there are several (an escalation of a step whose open
     ///     branches the instance may each decide).
     func compose(
-        _ message: OutboxMessage, details: RequestDetails?, requester: String?, definition: WorkflowDefinition?,
-        for person: MailPerson, deputyFor: String? = nil, links: [BranchLinks] = []
+        _ message: OutboxMessage, details: RequestDetails?, facts: RequestFacts? = nil, requester: String?,
+        definition: WorkflowDefinition?, for person: MailPerson, deputyFor: String? = nil, links: [BranchLinks] = []
     ) throws(MissingTemplate) -> Composed {
         let catalog = renderer.catalog(for: person.language)
         let topic = message.topic.rawValue
@@ -69,8 +69,19 @@ struct MailComposer: Sendable {
         values["deputy_for"] = deputyFor
         if message.topic.namesTheRequester { values["requester"] = requester }
         if message.topic.showsTheDetails, let details {
-            values["details"] = RequestPage.detailRows(details, text: PageText(catalog: catalog)).map {
-                ["label": $0.label, "value": $0.value]
+            let text = PageText(catalog: catalog)
+            // What the request was routed on (classification, personal data, protection need), then what
+            // the requester stated.
+            let dataset =
+                facts.map {
+                    RequestPage.datasetRows(
+                        classification: $0.classification, personalData: $0.personalData,
+                        protectionNeed: $0.protectionNeed, text: text)
+                } ?? []
+            values["details"] = (dataset + RequestPage.detailRows(details, text: text)).map { row in
+                var entry = ["label": row.label, "value": row.value]
+                entry["lang"] = row.valueLanguage
+                return entry
             }
         }
         values["step"] = message.step.map {

@@ -23,11 +23,14 @@ struct MailPerson: Sendable, Hashable {
         return "\(name) (\(uid))"
     }
 
-    /// `en`, `en-GB`, `EN_us` → `en`; everything else (also nothing) → `de`, the language of the city.
+    /// The mail's language from the directory's `preferredLanguage` (RFC 2798: the syntax of
+    /// `Accept-Language`): `en`, `en-GB`, `EN_us`, `en, de;q=0.5` → `en`; everything else (also nothing)
+    /// → `de`, the language of the city.
     static func language(preferred: String?) -> String {
-        guard let preferred = preferred?.lowercased() else { return "de" }
-        return preferred == "en" || preferred.hasPrefix("en-") || preferred.hasPrefix("en_") ? "en" : "de"
+        mailLanguages.language(forAcceptLanguage: preferred?.replacingOccurrences(of: "_", with: "-"))
     }
+
+    private static let mailLanguages = LanguageNegotiation(supported: ["de", "en"])
 }
 
 /// What the dispatcher asks the directory: people by uid, the members of a group, the groups of a role.

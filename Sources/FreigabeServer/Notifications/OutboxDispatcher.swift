@@ -331,7 +331,8 @@ struct OutboxDispatcher: Sendable {
                     }
                 }
                 let composed = try composer.compose(
-                    personal, details: row.details, requester: requesterName, definition: definition,
+                    personal, details: row.details, facts: row.standing?.snapshot?.facts, requester: requesterName,
+                    definition: definition,
                     for: person, deputyFor: principal?.displayName, links: tokens)
                 let thread = try Self.threadID(request: message.requestID, host: settings.hostName)
                 let mailMessage = try MailMessage(

@@ -159,7 +159,10 @@ struct DecisionLinkPages: Sendable {
         var summary = Summary(
             number: view.number, datasetTitle: view.dataset.title, purpose: view.details.purpose,
             requester: view.requester, step: stepTitle,
-            details: RequestPage.detailRows(view.details, text: text))
+            details: RequestPage.datasetRows(
+                classification: view.dataset.classification, personalData: view.dataset.personalData,
+                protectionNeed: view.dataset.protectionNeed, text: text)
+                + RequestPage.detailRows(view.details, text: text))
         let exchange = RequestPage.questionsAndAnswers(view, text: text, principals: principals)
         if !exchange.isEmpty { summary.exchange = Exchange(rows: exchange) }
         let options = view.decisionOptions.flatMap { $0.step == link.step && $0.branch == link.branch ? $0 : nil }

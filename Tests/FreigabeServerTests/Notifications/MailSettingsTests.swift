@@ -142,6 +142,13 @@ struct MailSettingsTests {
         #expect(MailPerson.language(preferred: "fr") == "de")
         #expect(MailPerson.language(preferred: nil) == "de")
         #expect(MailPerson.language(preferred: "english") == "de")
+        // The attribute's syntax is Accept-Language's (RFC 2798): lists, weights, blanks.
+        for english in ["en;q=1", "en, de;q=0.5", " en ", "fr, en;q=0.5", "EN_GB;q=0.9"] {
+            #expect(MailPerson.language(preferred: english) == "en", "\(english)")
+        }
+        for german in ["de, en;q=0.3", "en;q=0", "", "*"] {
+            #expect(MailPerson.language(preferred: german) == "de", "\(german)")
+        }
     }
 
     @Test("every topic has both parts in both languages; the text part is not HTML-escaped")

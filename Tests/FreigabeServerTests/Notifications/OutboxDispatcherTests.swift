@@ -54,6 +54,11 @@ struct OutboxDispatcherTests {
                 #expect(mail.text.contains("Datensatz: Baumkataster"))
                 #expect(mail.text.contains("Art: Shared Data"))
                 #expect(mail.text.contains("Zweck: Planung der Grünflächen 2027"))
+                // What the dataset holds, as the request was routed on it: what a review is about.
+                #expect(mail.text.contains("Einstufung: öffentlich\n"), "\(mail.text)")
+                #expect(mail.text.contains("Personenbezug: keine personenbezogenen Daten\n"))
+                #expect(mail.text.contains("Schutzbedarf: normal\n"))
+                #expect(mail.html.contains(">Personenbezug</th>"))
                 #expect(mail.text.contains("Schritt: Prüfung durch den Data Owner"))
                 #expect(mail.text.contains("Frist: "))
                 #expect(mail.html.contains("<html lang=\"de\">"))

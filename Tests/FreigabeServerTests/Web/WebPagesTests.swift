@@ -1598,6 +1598,9 @@ struct DecisionLinkTests {
             #expect(page.html.contains("Zustimmung bestätigen"))
             // Everything the request states is on the page the approval is confirmed on.
             #expect(page.html.contains("Hochschule (Stelle außerhalb der Stadtverwaltung)"), "\(page.html)")
+            #expect(
+                page.html.contains("<dt>Personenbezug</dt><dd class=\"user-text\">keine personenbezogenen Daten</dd>"))
+            #expect(page.html.contains("<dt>Schutzbedarf</dt>") && page.html.contains("<dt>Einstufung</dt>"))
             #expect(page.html.contains("Passwort von otto"))
             _ = try await scanner.send(.head, "/e/\(try #require(tokens[.reject]))", body: nil)
             _ = try await Browser(client).get("/e/\(try #require(tokens[.reject]))")
