@@ -76,7 +76,7 @@ extension WorkflowDefinition {
     }
 
     /// `facts` with every combination of the requester's answers that the conditions in `read` look at
-    /// (at most 3 recipients × 2 statements × 2⁵ exclusions; in the shipped workflows 4 or 2).
+    /// (at most 3 recipients and none × 2 statements × 2⁵ exclusions; in the shipped workflows 4 or 2).
     private static func answerCombinations(of facts: RequestFacts, reading read: Set<Attribute>) -> [RequestFacts] {
         var combinations = [facts]
         func vary(_ change: (inout RequestFacts, Bool) -> Void) {
@@ -88,7 +88,9 @@ extension WorkflowDefinition {
                 }
             }
         }
-        if facts.kind == .sharedData, read.contains(.recipient) {
+        // Every recipient, also where no condition reads it: an answer form's facts have one, and a
+        // `recipient` requirement is still the form's to mark (the requester may change or clear it).
+        if facts.kind == .sharedData {
             combinations = combinations.flatMap { base in
                 ([nil] + Recipient.allCases).map { recipient in
                     var varied = base

@@ -1009,6 +1009,9 @@ struct WebPagesTests {
             let answerForm = try await anna.get("/antraege/\(view.id.uuidString)/ueberarbeiten")
             #expect(answerForm.status == 200)
             #expect(!answerForm.html.contains("name=\"legal_basis\""), "the request was routed without")
+            // The recipient the request names is still required: the requester may change it, not drop it.
+            #expect(
+                answerForm.html.contains(#"<label for="f-recipient-name">Empfangende Stelle <span class="required">"#))
             let answered = try await anna.post(
                 "/antraege/\(view.id.uuidString)/ueberarbeiten",
                 [("version", try #require(answerForm.hidden("version"))), ("comment", "Alle Bezirke")],
