@@ -27,6 +27,12 @@ final class RouteMethods: Sendable {
         routes.withLock { $0 = Array(byPath.values) }
     }
 
+    /// Whether a browser may GET `page` (a path, with or without its query): a route there answers GET.
+    /// A form's own address is often POST-only, and a way back to it would end in a 405.
+    func answersGET(_ page: String) -> Bool {
+        methods(for: String(page.prefix { $0 != "?" && $0 != "#" }))?.contains(.get) ?? false
+    }
+
     /// The methods of all routes matching `path`; nil if none matches.
     func methods(for path: String) -> [HTTPRequest.Method]? {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)

@@ -60,7 +60,7 @@ struct EndedSessionForms: Sendable {
         let path = String(page.prefix { $0 != "?" && $0 != "#" })
         // The login itself, the language switch (a redirect) and the API are no pages to come back to.
         guard path != "/anmelden", !path.hasPrefix("/sprache/"), !path.hasPrefix("/api/") else { return false }
-        return routes.methods(for: path)?.contains(.get) ?? false
+        return routes.answersGET(path)
     }
 
     /// The path and query of an absolute or local `Referer`; never its host: only our own pages are used.

@@ -161,9 +161,7 @@ struct HomePages: Sendable {
         group.get("sprache/{code}") { request, context in
             let code = context.parameters.get("code") ?? ""
             var back = WebPages.safeLocalPath(request.uri.queryParameters["zurueck"].map(String.init)) ?? "/"
-            if let routes, routes.methods(for: String(back.prefix { $0 != "?" }))?.contains(.get) != true {
-                back = "/"
-            }
+            if let routes, !routes.answersGET(back) { back = "/" }
             var response = WebPages.redirect(to: back)
             // A preference of this browser, not a change of anything on the server.
             if pages.renderer.languages.contains(code) {
