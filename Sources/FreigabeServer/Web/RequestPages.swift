@@ -96,16 +96,23 @@ struct RequestPages: Sendable {
             return try showForm(requestForm, values: values, errors: [:], request: request, context: context)
         }
         let text = pages.text(request)
+        var formErrors = FormOnlyErrors()
         do {
-            var body = try detailsBody(form)
+            let read = detailsBody(form)
+            var body = read.fields
+            formErrors = read.formErrors
             body["kind"] = .string(kind.rawValue)
             body["dataset_id"] = .string(requestForm.dataset.id)
             body["submit"] = .bool(action == "submit")
             let input = try NewRequest.read(JSONObject(fields: body, path: ""))
-            if action == "review" {
-                // The summary before submitting: nothing is stored yet. It is shown only for what the
-                // submission would take (the same checks, the workflow's demands through the engine).
-                let details = try await service.checkSubmission(input, now: pages.now(), logger: logger)
+            // The summary before submitting, and a submission the form found wrong already, ask what the
+            // submission would take (the same checks, the workflow's demands through the engine), so that
+            // every error shows at once; nothing is stored.
+            let checked =
+                action == "review" || (action == "submit" && !formErrors.isEmpty)
+                ? try await service.checkSubmission(input, now: pages.now(), logger: logger) : nil
+            try formErrors.check()
+            if action == "review", let details = checked {
                 return try pages.render(
                     "request-review", title: text("review.title"),
                     page: ReviewPage(
@@ -128,7 +135,7 @@ struct RequestPages: Sendable {
             else { throw failure }
             return WebPages.redirect(to: "/antraege/\(made.uuidString)?hinweis=already_filed")
         } catch let failure {
-            guard let errors = Self.fieldErrors(failure, text: text) else { throw failure }
+            guard let errors = Self.fieldErrors(failure, text: text, adding: formErrors) else { throw failure }
             return try showForm(
                 requestForm, values: values, errors: errors, request: request, context: context,
                 status: .unprocessableContent, idempotencyKey: form["idempotency_key"])
@@ -241,10 +248,12 @@ struct RequestPages: Sendable {
         let logger = context.logger(for: caller)
         let text = pages.text(request)
         let values = Self.values(of: form)
+        let (fields, formErrors) = detailsBody(form)
         do {
-            var body = try detailsBody(form)
+            var body = fields
             if let comment = form.text("comment") { body["comment"] = .string(comment) }
             var changes = try Resubmission.read(JSONObject(fields: body, path: ""))
+            try formErrors.check()
             let stored = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
             changes.changes = Self.keepingShownDates(
                 Self.clearingBlankFields(changes.changes, of: form), of: form, stored: stored.details)
@@ -253,7 +262,7 @@ struct RequestPages: Sendable {
                 logger: logger)
             return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=resubmitted")
         } catch let failure {
-            guard let errors = Self.fieldErrors(failure, text: text) else { throw failure }
+            guard let errors = Self.fieldErrors(failure, text: text, adding: formErrors) else { throw failure }
             return try await storedForm(
                 request, context: context, values: values, errors: errors, mode: RequestFormPage.Mode.resubmission(of:))
         }
@@ -266,12 +275,13 @@ struct RequestPages: Sendable {
         let form = context.form ?? WebForm(fields: [])
         let logger = context.logger(for: caller)
         let text = pages.text(request)
+        let (fields, formErrors) = detailsBody(form)
         do {
+            let patch = try RequestDetails.Patch.read(JSONObject(fields: fields, path: ""))
+            try formErrors.check()
             let stored = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
             let changes = Self.keepingShownDates(
-                Self.clearingBlankFields(
-                    try RequestDetails.Patch.read(JSONObject(fields: try detailsBody(form), path: "")), of: form),
-                of: form, stored: stored.details)
+                Self.clearingBlankFields(patch, of: form), of: form, stored: stored.details)
             var view = try await service.editDraft(
                 requestID: id, changes: changes, caller: caller, now: pages.now(), expectedVersion: Self.version(form),
                 logger: logger)
@@ -282,7 +292,7 @@ struct RequestPages: Sendable {
                 requestID: id, caller: caller, now: pages.now(), expectedVersion: view.version, logger: logger)
             return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=submitted")
         } catch let failure {
-            guard let errors = Self.fieldErrors(failure, text: text) else { throw failure }
+            guard let errors = Self.fieldErrors(failure, text: text, adding: formErrors) else { throw failure }
             return try await storedForm(
                 request, context: context, values: Self.values(of: form), errors: errors,
                 mode: RequestFormPage.Mode.draft(of:))
@@ -383,16 +393,19 @@ struct RequestPages: Sendable {
     static func version(_ form: WebForm) -> Int? { form["version"].flatMap { Int($0) } }
 
     /// Field errors of a validation failure in the page's language, or nil for any other failure.
-    static func fieldErrors(_ error: any Error, text: PageText) -> [String: String]? {
+    static func fieldErrors(
+        _ error: any Error, text: PageText, adding formErrors: FormOnlyErrors = FormOnlyErrors()
+    ) -> [String: String]? {
+        let errors: [String: UserText]
         switch error {
         case let error as ServiceError where error.code == .validation:
-            return error.fieldErrors.isEmpty
-                ? ["form": text(error.message)] : error.fieldErrors.mapValues { text($0) }
+            errors = error.fieldErrors.isEmpty ? ["form": error.message] : error.fieldErrors
         case let problem as APIProblem where problem.status == .unprocessableContent || problem.status == .badRequest:
-            return problem.errors.isEmpty ? ["form": text(problem.detail)] : problem.errors.mapValues { text($0) }
+            errors = problem.errors.isEmpty ? ["form": problem.detail] : problem.errors
         default:
             return nil
         }
+        return formErrors.adding(to: errors).mapValues { text($0) }
     }
 
     /// The form shows every field, so one it sent blank means "none", not "unchanged" (the JSON API's
@@ -439,11 +452,16 @@ struct RequestPages: Sendable {
 
     /// The request's details as the API body names them. The legal basis is put together from the choice
     /// of GDPR article (in German, as stored) and the free text.
-    func detailsBody(_ form: WebForm) throws -> [String: JSONValue] {
+    /// The form's details as the API's body, and the errors only the form can make (which the body,
+    /// lacking the field, cannot show): they are reported with the body's own errors, all at once.
+    func detailsBody(_ form: WebForm) -> (fields: [String: JSONValue], formErrors: FormOnlyErrors) {
+        var formErrors = FormOnlyErrors()
         // "Andere Rechtsgrundlage" names no article: without its words there is nothing to record, and
         // leaving the field out would keep (in a draft or an answer) the legal basis stored before.
         if form.text("legal_basis") == "other", form.text("legal_basis_detail") == nil {
-            throw ServiceError.validation(["legal_basis_detail": UserText("request.legal_basis_other_missing")])
+            formErrors.fields["legal_basis_detail"] = UserText("request.legal_basis_other_missing")
+            // The body has no legal basis now: "Rechtsgrundlage fehlt" would say the same again.
+            formErrors.replaced.insert("legal_basis")
         }
         var fields = form.jsonBody(booleans: ["applies"]).fields
         fields["legal_basis"] = legalBasis(form).map { .string($0) }
@@ -452,7 +470,7 @@ struct RequestPages: Sendable {
         fields["kind"] = nil
         fields["dataset_id"] = nil
         fields["idempotency_key"] = nil
-        return fields
+        return (fields, formErrors)
     }
 
     /// „Art. 6 Abs. 1 lit. e DSGVO – <free text>“: the chosen article in German (the record's language,
@@ -546,5 +564,30 @@ struct ReviewPage {
         }
         hidden = values.filter { !WebForm.controlFields.contains($0.key) && $0.key != "idempotency_key" }
             .sorted { $0.key < $1.key }.map { Hidden(name: $0.key, value: $0.value) }
+    }
+}
+
+/// Errors of a form's fields that the API's body cannot carry (it has no such field), found before the
+/// body is checked and shown together with the body's own errors.
+struct FormOnlyErrors: Sendable {
+    var fields: [String: UserText] = [:]
+    /// Fields of the body whose errors these say again in other words.
+    var replaced: Set<String> = []
+
+    var isEmpty: Bool { fields.isEmpty }
+
+    /// Throws these as a validation error; nothing is stored past this point while there are any.
+    func check() throws(ServiceError) {
+        guard fields.isEmpty else { throw ServiceError.validation(fields) }
+    }
+
+    /// The body's `errors` with these added in place of the ones they replace.
+    func adding(to errors: [String: UserText]) -> [String: UserText] {
+        guard !fields.isEmpty else { return errors }
+        var errors = errors.filter { !replaced.contains($0.key) }
+        errors.merge(fields) { body, _ in body }
+        // A body without field errors said only "the input is invalid": the fields say it now.
+        if errors.count > 1 { errors["form"] = nil }
+        return errors
     }
 }

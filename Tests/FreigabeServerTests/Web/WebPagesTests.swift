@@ -196,6 +196,20 @@ struct WebPagesTests {
             #expect(purposeOnly.html.contains("id=\"f-legal-basis-error\""))
             #expect(purposeOnly.html.contains(">Nur ein Zweck</textarea>"))
             #expect(purposeOnly.html.contains("<title>Fehler: "), "the title says the form came back with errors")
+            // "Andere Rechtsgrundlage" without its words, summary or submission: that error and the
+            // workflow's together, not one round each; the missing words replace "Rechtsgrundlage fehlt".
+            for action in ["review", "submit"] {
+                let otherWithoutWords = try await anna.post(
+                    "/antraege",
+                    [
+                        ("kind", "shared_data"), ("dataset_id", "altlastenkataster"), ("purpose", "Nur ein Zweck"),
+                        ("legal_basis", "other"), ("legal_basis_detail", " "), ("action", action),
+                    ], csrf: form.hidden("_csrf"))
+                #expect(otherWithoutWords.status == 422, "\(action)")
+                #expect(otherWithoutWords.html.contains("id=\"f-legal-basis-detail-error\""), "\(action)")
+                #expect(otherWithoutWords.html.contains("id=\"f-access-end-error\""), "\(action)")
+                #expect(!otherWithoutWords.html.contains("id=\"f-legal-basis-error\""), "\(action)")
+            }
             // 2,001 characters to the eye are 4,002 code points, which the column refuses past 4,000: the
             // field says so, as for any long text, instead of a refused INSERT.
             let accents = String(repeating: "e\u{301}", count: 2001)
