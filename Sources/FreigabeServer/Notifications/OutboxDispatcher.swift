@@ -286,6 +286,14 @@ struct OutboxDispatcher: Sendable {
         if message.topic.namesTheRequester, let uid = row.standing?.requester {
             requesterName = await name(of: uid)
         }
+        // A task after a question: the approver decides on the answer, so the mail shows both. Rows
+        // written before 2026-12-05 carry them in the payload; only a stay's first task can follow one.
+        if message.topic == .requestDecision, message.question == nil, let step = message.step,
+            let entered = message.stepEnteredAt,
+            let answered = row.standing?.answeredQuestion(step: step, enteredAt: entered)
+        {
+            (message.question, message.answer) = answered
+        }
         // Links only for the branches still open (an escalation's other branch may have been decided
         // meanwhile). An escalation whose branches were all decided while the step stays overdue tells
         // the instance without offering a decision (the moot check keeps tasks of decided branches back).

@@ -235,7 +235,8 @@ struct OutboxDispatcherTests {
             try await askAndAnswer(nil)
             // Only the tasks after the answers: the first tasks had no question.
             try await fixture.service.admin.query(
-                "DELETE FROM outbox WHERE topic <> 'request_decision' OR payload->>'question' IS NULL", logger: logger)
+                "DELETE FROM outbox WHERE topic <> 'request_decision' OR created_at < \(Clock.days(0.2))",
+                logger: logger)
             #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 2, sent: 2))
             let mails = try await MailSink.mails(host: fixture.host)
             #expect(mails.count == 2)
@@ -257,6 +258,58 @@ struct OutboxDispatcherTests {
             for try await (ofThisStay, all) in links.decode((Int, Int).self) {
                 #expect(all == 6 && ofThisStay == all)
             }
+        }
+    }
+
+    /// stefan (steward) asked; anna's answer changed the purpose, so the request started again at the
+    /// owner. otto did not ask: his task shows no question. stefan's step, taken up again after otto's
+    /// approval, is where the answer is decided on: that task shows his question and anna's answer. The
+    /// next step's task, which followed no question, shows none.
+    @Test("the asking step's task after a restart shows the question and the answer; the others do not")
+    func taskAfterRestartShowsQuestionAtTheAskingStep() async throws {
+        try await MailFixture.with { fixture in
+            let logger = fixture.logger
+            let created = try await fixture.service.shared(
+                "altlastenkataster", legalBasis: "Art. 6 Abs. 1 lit. e DSGVO")
+            let owner = try await fixture.service.decide(created, by: People.otto, at: Clock.days(0.1))
+            #expect(owner.status.step == "steward_review")
+            _ = try await fixture.service.decide(
+                owner, by: People.stefan, .requestChanges(question: "Wozu <i>genau</i>?"), at: Clock.days(0.2))
+            let answered = try await fixture.service.service.resubmit(
+                requestID: created.id,
+                changes: Resubmission(
+                    comment: "Für die Baumpflege",
+                    changes: RequestDetails.Patch(
+                        values: RequestDetails(purpose: "Baumpflege 2027"), given: [.purpose])),
+                caller: People.anna, now: Clock.days(0.3), logger: logger)
+            #expect(answered.status.step == "owner_review", "a changed request starts again")
+            try await fixture.service.admin.query(
+                "DELETE FROM outbox WHERE topic <> 'request_decision' OR created_at < \(Clock.days(0.3))",
+                logger: logger)
+            _ = try await fixture.dispatcher().runRound(now: Date())
+            let toOtto = try await MailSink.mails(host: fixture.host)
+            #expect(toOtto.map(\.to) == [["otto.oberle@stadt.example"]])
+            #expect(toOtto.allSatisfy { !$0.text.contains("Rückfrage vor") }, "\(toOtto.map(\.text))")
+            let again = try await fixture.service.decide(answered, by: People.otto, at: Clock.days(0.4))
+            #expect(again.status.step == "steward_review")
+            _ = try await fixture.dispatcher().runRound(now: Date())
+            let mails = try await MailSink.mails(host: fixture.host)
+            let toStefan = try #require(mails.first { $0.text.contains("Wozu <i>genau</i>?") }, "\(mails.map(\.text))")
+            #expect(toStefan.text.contains("Rückfrage vor der erneuten Einreichung:\nWozu <i>genau</i>?"))
+            #expect(toStefan.text.contains("Antwort der antragstellenden Person:\nFür die Baumpflege"))
+            #expect(toStefan.html.contains("Wozu &lt;i&gt;genau&lt;/i&gt;?"))
+            // stefan approves: the next step followed no question.
+            let steward = try await fixture.service.service.request(
+                id: created.id, caller: People.stefan, now: Clock.days(0.5), logger: logger)
+            let next = try await fixture.service.decide(steward, by: People.stefan, at: Clock.days(0.5))
+            #expect(next.status.phase == .inReview && next.status.step != "steward_review")
+            _ = try await fixture.dispatcher().runRound(now: Date())
+            let seen = Set(mails.map(\.messageID))
+            let later = try await MailSink.mails(host: fixture.host).filter {
+                !seen.contains($0.messageID) && $0.subject.contains(next.number)
+            }
+            #expect(!later.isEmpty)
+            for mail in later { #expect(!mail.text.contains("Rückfrage vor"), "\(mail.subject)") }
         }
     }
 

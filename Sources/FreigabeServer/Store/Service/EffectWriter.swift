@@ -149,8 +149,10 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     public var text: String?
     /// Withdrawal: told as the step's escalation instance, whose deputies were never asked (absent: no).
     public var toEscalation: Bool?
-    /// Task after a resubmission: the question the requester answered, and their comment with the
-    /// answer (nil: resubmitted without one). The approver decides on the answer, so the mail shows both.
+    /// Task after a question: the question the requester answered, and their comment with the answer
+    /// (nil: resubmitted without one). Written into rows before 2026-12-05; the dispatcher now finds both
+    /// when it sends (``RequestStanding/answeredQuestion(step:enteredAt:)``), also for a step taken up
+    /// again only after a restart.
     public var question: String?
     public var answer: String?
     public var grantedUntil: Date?
@@ -202,9 +204,6 @@ struct EffectContext: Sendable {
     var stepEnteredAt: Date?
     /// The webhook events to write; the others are left out (no subscription would receive them).
     var webhookEvents: WebhookEventSelection = .all
-    /// The question the command answers (the request asked for changes before it): the tasks it writes
-    /// show it with the answer.
-    var answeredQuestion: String?
 }
 
 enum EffectWriter {
@@ -217,9 +216,6 @@ enum EffectWriter {
             guard case .notifyRequester(.published(let licence, let portalURL)) = effect else { return nil }
             return (licence, portalURL)
         }.first
-        // The requester's words with the resubmission, which its audit record keeps as its comment.
-        var answer: String?
-        for case .audit(let record) in effects where record.event == .resubmitted { answer = record.comment }
         for effect in effects {
             if let event = webhookEvent(effect, context) {
                 write.outbox.append(OutboxRow(topic: .webhook, payload: event))
@@ -232,10 +228,6 @@ enum EffectWriter {
                     context, topic: .requestDecision, to: [recipient(role, context)], step: step, branch: branch,
                     deadline: deadline)
                 message.stepEnteredAt = context.stepEnteredAt
-                if let question = context.answeredQuestion {
-                    message.question = question
-                    message.answer = answer
-                }
                 enqueue(message)
             case .remind(let step, let branch, let role, let deadline):
                 var message = message(

@@ -256,8 +256,6 @@ extension RequestService {
             write.decisions.append(DecisionRow(decision, position: position))
         }
         request.record.snapshot = request.machine.snapshot
-        var answeredQuestion: String?
-        if case .changesRequested(_, let question) = subject.record.snapshot.state { answeredQuestion = question }
         EffectWriter.collect(
             effects,
             context: EffectContext(
@@ -265,7 +263,7 @@ extension RequestService {
                 dataset: subject.dataset, requester: request.record.requester, details: request.record.details,
                 facts: request.record.snapshot.facts, clientAddress: caller.clientAddress,
                 channel: caller.channel, now: now, stepEnteredAt: request.machine.state.stepProgress?.enteredAt,
-                webhookEvents: webhookEvents, answeredQuestion: answeredQuestion),
+                webhookEvents: webhookEvents),
             into: &write)
         request.record.version += 1
         request.record.updatedAt = now
