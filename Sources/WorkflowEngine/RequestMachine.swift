@@ -282,6 +282,11 @@ public struct RequestMachine: Hashable, Sendable {
             else { throw error(.invalidTransition, .remind) }
             let due = calendar.reminderDate(deadline: deadline, workingDaysBefore: before)
             guard now >= due else { throw tooEarly(.remind, until: due, ["reminder due \(due)"]) }
+            // "The deadline runs out soon" is no longer true once it has (a server down over the reminder
+            // fires both timers at once): the escalation speaks then, the reminder is moot.
+            guard now < deadline, !progress.escalated else {
+                throw error(.invalidTransition, .remind, ["the deadline \(deadline) passed"])
+            }
             return [audit(.reminded, step: step.id, at: now)]
                 + openBranches(of: progress).map { branch in
                     .remind(step: step.id, branch: branch.id, role: branch.role, deadline: deadline)

@@ -311,6 +311,13 @@ struct DeputyEscalationTests {
                         .remind(step: "owner_review", branch: "owner_review", role: .dataOwner, deadline: deadline),
                     ]))
         #expect(machine.state.name == "in_review:owner_review")
+        // Once the deadline passed (the server was down over the reminder), the escalation speaks.
+        Fixtures.expectRefused(.invalidTransition, .remind, on: &machine) { try $0.remind(at: deadline) }
+        var escalated = machine
+        _ = try escalated.escalate(at: deadline)
+        Fixtures.expectRefused(.invalidTransition, .remind, on: &escalated) {
+            try $0.remind(at: deadline.addingTimeInterval(-1))
+        }
     }
 
     @Test("in the parallel step only the branch still waiting is reminded")

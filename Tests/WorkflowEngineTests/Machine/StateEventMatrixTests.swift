@@ -141,8 +141,14 @@ struct StateEventMatrixTests {
                 try Self.fire(pair.event, on: &$0, at: Fixtures.t0)
             }
         }
-        // Timer events fire long after every deadline; people act while the access period still runs.
-        let time = Self.timerEvents.contains(pair.event) ? Fixtures.muchLater : Fixtures.days(30)
+        // Timer events fire long after every deadline; people act while the access period still runs. A
+        // reminder only before the step's deadline: after it, the escalation speaks.
+        var time = Self.timerEvents.contains(pair.event) ? Fixtures.muchLater : Fixtures.days(30)
+        if pair.event == .remind, case .inReview(let progress) = machine.state, let deadline = progress.deadline {
+            var late = machine
+            Fixtures.expectRefused(.invalidTransition, .remind, on: &late) { try $0.remind(at: Fixtures.muchLater) }
+            time = deadline.addingTimeInterval(-1)
+        }
         let effects = try Self.fire(pair.event, on: &machine, at: time)
         #expect(machine.state.name == next)
         #expect(Fixtures.auditRecords(effects).first?.event == Self.auditEvent[pair.event])
