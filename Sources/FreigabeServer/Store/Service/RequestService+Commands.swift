@@ -240,7 +240,9 @@ extension RequestService {
         let effects = try apply(handler, to: &request, expectedVersion: expectedVersion)
         if let newer {
             // Stored once the caller was found to be the draft's requester, before the row points at it.
-            try await client.query(Self.recordingDefinition(newer, now: now), logger: logger)
+            try await Database.transaction(client, logger: logger, scope: .singleStatement) { [logger] connection in
+                try await connection.query(Self.recordingDefinition(newer, now: now), logger: logger)
+            }
         }
         var columns = try RequestColumns(record: request.record, machine: request.machine)
         if request.textsErased, case .inReview = request.machine.state {
