@@ -88,23 +88,33 @@ public struct ReadinessCheck: Sendable {
     private static func databaseReport(
         _ client: PostgresClient, timeout: Duration, logger: Logger
     ) async -> ReadinessReport {
-        let outcome = await withTimeout(timeout) {
-            let status = try await Migrator.status(client: client, logger: logger)
-            guard status.isCurrent else { return (status, ReadinessReport.AuditLogState.unknown) }
-            let disabled = try await disabledAuditTriggers(client, logger: logger)
-            if !disabled.isEmpty {
-                logger.error(
-                    "the decision log's append-only triggers are disabled or changed (run freigabe audit verify)",
-                    metadata: ["triggers": "\(disabled)"])
-                return (status, .triggersDisabled)
+        // One lease under the store's deadlines: a probe that times out closes its connection, so probes
+        // every few seconds against a silent server cannot take the pool's connections one by one.
+        var timeouts = Database.timeouts(for: client)
+        timeouts.transaction = timeout
+        timeouts.poolWait = min(timeouts.poolWait, timeout)
+        let outcome = await withTimeout(timeout + Database.stuckGrace) { [timeouts] in
+            try await Database.transaction(client, logger: logger, scope: .singleStatement, timeouts: timeouts) {
+                connection in
+                let status = try await Migrator.status(on: connection, logger: logger)
+                guard status.isCurrent else { return (status, ReadinessReport.AuditLogState.unknown) }
+                // `audit verify`'s check: a trigger pointed at a function that lets everything through is
+                // reported as well as a disabled one.
+                let disabled = try await AuditTriggerGuard.problems(on: connection, logger: logger)
+                if !disabled.isEmpty {
+                    logger.error(
+                        "the decision log's append-only triggers are disabled or changed (run freigabe audit verify)",
+                        metadata: ["triggers": "\(disabled)"])
+                    return (status, .triggersDisabled)
+                }
+                if let since = try await unsealedSince(on: connection, logger: logger) {
+                    logger.error(
+                        "the decision log is not being sealed (no sealer runs, or it refuses: see its log)",
+                        metadata: ["audit.oldest_unsealed_recorded_at": "\(AuditTimestamp(since))"])
+                    return (status, .sealingStalled)
+                }
+                return (status, ReadinessReport.AuditLogState.protected)
             }
-            if let since = try await unsealedSince(client, logger: logger) {
-                logger.error(
-                    "the decision log is not being sealed (no sealer runs, or it refuses: see its log)",
-                    metadata: ["audit.oldest_unsealed_recorded_at": "\(AuditTimestamp(since))"])
-                return (status, .sealingStalled)
-            }
-            return (status, .protected)
         }
         switch outcome {
         case .success(let (status, auditLog)) where status.isCurrent:
@@ -123,20 +133,13 @@ public struct ReadinessCheck: Sendable {
 
     func callAsFunction(logger: Logger) async -> ReadinessReport { await check(logger) }
 
-    /// What is wrong with the decision log's append-only triggers: the check of `audit verify`
-    /// (``AuditTriggerGuard``), so that a trigger pointed at a function that lets everything through is
-    /// reported here as well as a disabled one.
-    static func disabledAuditTriggers(_ client: PostgresClient, logger: Logger) async throws -> [String] {
-        try await AuditTriggerGuard.problems(client, logger: logger)
-    }
-
     /// When the first event after the newest sealed one was written, if that is longer ago than `audit
     /// verify`'s grace (``AuditVerification/defaultSealingGrace``): two index probes, whatever the log's size, as a load balancer asks
     /// every few seconds. Events committed out of order just below the newest seal are `audit verify`'s
     /// to find; a stopped or refusing sealer leaves every new event after it.
-    static func unsealedSince(_ client: PostgresClient, logger: Logger) async throws -> Date? {
+    static func unsealedSince(on connection: PostgresConnection, logger: Logger) async throws -> Date? {
         let grace = Int64(AuditVerification.defaultSealingGrace.components.seconds)
-        let rows = try await client.query(
+        let rows = try await connection.query(
             """
             SELECT e.recorded_at FROM audit_events e
             WHERE e.id > (SELECT coalesce(max(event_row), 0) FROM audit_seals)

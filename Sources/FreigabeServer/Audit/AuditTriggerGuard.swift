@@ -93,8 +93,15 @@ enum AuditTriggerGuard {
 
     /// What differs from ``expected``; empty: the log is protected as the migrations left it.
     static func problems(_ client: PostgresClient, logger: Logger) async throws -> [String] {
+        try await Database.read(client, logger: logger) { connection in
+            try await problems(on: connection, logger: logger)
+        }
+    }
+
+    /// ``problems(_:logger:)`` on a connection already leased (`/ready` asks all its questions on one).
+    static func problems(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
         let tables = Array(Set(expected.map(\.table))).sorted()
-        let rows = try await client.query(
+        let rows = try await connection.query(
             """
             SELECT c.relname, t.tgname, t.tgenabled::text, t.tgtype, p.proname, l.lanname, p.prosrc,
                 t.tgqual IS NOT NULL OR t.tgnargs <> 0 OR cardinality(t.tgattr::int2[]) <> 0

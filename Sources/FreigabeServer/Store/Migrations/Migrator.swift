@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import PostgresNIO
@@ -88,7 +89,7 @@ public enum Migrator {
             if let upTo, migration.version > upTo { break }
             let didApply = try await Database.transaction(client, logger: logger, timeouts: timeouts) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
-                let checksum = try await Self.checksum(of: migration.sql, on: connection, logger: logger)
+                let checksum = Self.checksum(of: migration.sql)
                 let rows = try await connection.query(
                     "SELECT checksum FROM schema_migrations WHERE version = \(migration.version)", logger: logger)
                 if let recorded = try await rows.decode(String.self).first(where: { _ in true }) {
@@ -157,46 +158,47 @@ public enum Migrator {
     }
 
     /// Compares the database with the program's migrations without changing anything. Works with the
-    /// application role (it may read `schema_migrations`); used by `/ready`.
+    /// application role (it may read `schema_migrations`); `/ready` asks ``status(on:logger:migrations:)``.
     public static func status(
         client: PostgresClient, logger: Logger, migrations: [Migration] = Migrations.all
     ) async throws -> MigrationStatus {
-        try await client.withConnection { connection in
-            let exists =
-                try await connection.query(
-                    "SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger
-                ).decode(Bool.self).first(where: { _ in true }) ?? false
-            var recorded: [Int: String] = [:]
-            if exists {
-                let rows = try await connection.query(
-                    "SELECT version, checksum FROM schema_migrations ORDER BY version", logger: logger)
-                for try await (version, checksum) in rows.decode((Int, String).self) { recorded[version] = checksum }
-            }
-            var mismatched: [Int] = []
-            for migration in migrations {
-                guard let checksum = recorded[migration.version] else { continue }
-                if try await Self.checksum(of: migration.sql, on: connection, logger: logger) != checksum {
-                    mismatched.append(migration.version)
-                }
-            }
-            let known = Set(migrations.map(\.version))
-            return MigrationStatus(
-                applied: recorded.keys.sorted(),
-                pending: migrations.map(\.version).filter { recorded[$0] == nil }.sorted(),
-                unknown: recorded.keys.filter { !known.contains($0) }.sorted(),
-                mismatched: mismatched.sorted())
+        try await Database.read(client, logger: logger) { connection in
+            try await status(on: connection, logger: logger, migrations: migrations)
         }
     }
 
-    /// SHA-256 of the SQL's UTF-8 bytes, hex, computed by PostgreSQL (the server has `sha256()`, so the
-    /// store needs no crypto library for it).
-    static func checksum(of sql: String, on connection: PostgresConnection, logger: Logger) async throws -> String {
-        let rows = try await connection.query(
-            "SELECT encode(sha256(convert_to(\(sql), 'UTF8')), 'hex')", logger: logger)
-        guard let checksum = try await rows.decode(String.self).first(where: { _ in true }) else {
-            throw MigrationError(code: .failed, message: "the server computed no checksum")
+    /// ``status(client:logger:migrations:)`` on a connection already leased: two short reads.
+    static func status(
+        on connection: PostgresConnection, logger: Logger, migrations: [Migration] = Migrations.all
+    ) async throws -> MigrationStatus {
+        let exists =
+            try await connection.query(
+                "SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger
+            ).decode(Bool.self).first(where: { _ in true }) ?? false
+        var recorded: [Int: String] = [:]
+        if exists {
+            let rows = try await connection.query(
+                "SELECT version, checksum FROM schema_migrations ORDER BY version", logger: logger)
+            for try await (version, checksum) in rows.decode((Int, String).self) { recorded[version] = checksum }
         }
-        return checksum
+        var mismatched: [Int] = []
+        for migration in migrations {
+            guard let checksum = recorded[migration.version] else { continue }
+            if Self.checksum(of: migration.sql) != checksum { mismatched.append(migration.version) }
+        }
+        let known = Set(migrations.map(\.version))
+        return MigrationStatus(
+            applied: recorded.keys.sorted(),
+            pending: migrations.map(\.version).filter { recorded[$0] == nil }.sorted(),
+            unknown: recorded.keys.filter { !known.contains($0) }.sorted(),
+            mismatched: mismatched.sorted())
+    }
+
+    /// SHA-256 of the SQL's UTF-8 bytes, hex: what `encode(sha256(convert_to(sql, 'UTF8')), 'hex')`
+    /// gave when earlier releases let PostgreSQL compute it, so recorded checksums still match. Computed
+    /// here, a readiness probe sends no migration's text to the server.
+    static func checksum(of sql: String) -> String {
+        SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }
 
