@@ -309,6 +309,28 @@ struct DatabaseFaultTests {
         }
     }
 
+    /// PostgresNIO reads the CA file only when it connects: a typo showed as "database unreachable" on
+    /// every request instead of as the setting at fault when the server starts.
+    @Test("db.tls_ca_file is read at start: a missing file, a directory or no PEM certificate is refused")
+    func caFileCheckedAtStart() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ca-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let notPEM = folder.appendingPathComponent("key.txt").path
+        try Data("kein Zertifikat\n".utf8).write(to: URL(fileURLWithPath: notPEM))
+        for bad in [folder.appendingPathComponent("fehlt.pem").path, folder.path, notPEM] {
+            let error = #expect(throws: DatabaseSettings.SettingsError.self, "\(bad)") {
+                try DatabaseSettings(environment: ["FREIGABE_DB_TLS": "verify_full", "FREIGABE_DB_TLS_CA_FILE": bad])
+            }
+            #expect(error?.variable == "FREIGABE_DB_TLS_CA_FILE")
+            #expect(error?.message.contains(bad) == true, "\(error?.message ?? "")")
+        }
+        // Not read while TLS is off.
+        #expect(
+            try DatabaseSettings(environment: ["FREIGABE_DB_TLS": "disable", "FREIGABE_DB_TLS_CA_FILE": notPEM]).caFile
+                == notPEM)
+    }
+
     @Test("a ServiceError unavailable is a 503 problem with Retry-After and without internals")
     func unavailableIs503() {
         let problem = APIProblemMiddleware<AppRequestContext>.problem(

@@ -192,6 +192,15 @@ public struct DatabaseSettings: Sendable, Hashable {
             settings.tls = tls
         }
         settings.caFile = value("FREIGABE_DB_TLS_CA_FILE")
+        if let caFile = settings.caFile, settings.tls != .disable {
+            // PostgresNIO reads the file only at the first connection: a typo would show as "database
+            // unreachable" on every request, not as the setting at fault.
+            guard let certificates = try? NIOSSLCertificate.fromPEMFile(caFile), !certificates.isEmpty else {
+                throw SettingsError(
+                    variable: "FREIGABE_DB_TLS_CA_FILE",
+                    message: "FREIGABE_DB_TLS_CA_FILE: „\(caFile)“ ist keine lesbare PEM-Datei mit Zertifikaten.")
+            }
+        }
         if let maximum = value("FREIGABE_DB_MAX_CONNECTIONS") {
             guard let number = Int(maximum), (1...1000).contains(number) else {
                 throw SettingsError(
