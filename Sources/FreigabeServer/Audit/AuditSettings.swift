@@ -50,6 +50,14 @@ public struct AuditSettings: Sendable, Hashable {
         settings.retentionYears = try retentionYears(values)
         // A key that cannot be read stops the start, not the first checkpoint.
         _ = try settings.signer()
+        if let checkpointFile = settings.checkpointFile, settings.keyFile == nil {
+            // Only signed checkpoints are copied out: without a key the file would stay empty while
+            // `/ready` said the copies are written.
+            throw ConfigurationError(
+                code: .invalidValue, key: checkpointFileKey,
+                description: "audit.checkpoint_file („\(checkpointFile)“) braucht audit.key_file: nur signierte "
+                    + "Prüfpunkte werden nach außen kopiert.")
+        }
         return settings
     }
 

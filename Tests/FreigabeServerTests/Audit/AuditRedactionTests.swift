@@ -477,6 +477,18 @@ struct AuditRedactionTests {
         }
     }
 
+    /// Only signed checkpoints are copied out: a checkpoint file without a key stayed empty while
+    /// `/ready` reported `audit_checkpoint_file: written`.
+    @Test("audit.checkpoint_file without audit.key_file stops the start with the key named")
+    func checkpointFileNeedsKey() async throws {
+        let reader = try await ConfigurationSources.reader(environment: [
+            "FREIGABE_AUDIT_CHECKPOINT_FILE": "/var/lib/freigabe/checkpoints.txt"
+        ])
+        let error = #expect(throws: ConfigurationError.self) { try AuditSettings.read(SettingValues(reader: reader)) }
+        #expect(error?.key == AuditSettings.checkpointFileKey)
+        #expect(error?.description.contains("audit.key_file") == true, "\(String(describing: error))")
+    }
+
     @Test("the narrow path: the app role cannot erase, the owner only through audit_redact and only what it allows")
     func onlyTheNarrowPath() async throws {
         try await ServiceFixture.with { fixture in
