@@ -81,8 +81,10 @@ struct AuditSealer: Sendable {
         if let note, let checkpointFile {
             result.wroteCheckpoint = true
             do {
-                // A file write may block (a full disk, a network mount): never on an event loop.
-                try await NIOThreadPool.singleton.runIfActive { try Self.append(note, to: checkpointFile) }
+                // A file write may block (a full disk, a network mount that hangs): under a deadline.
+                try await CheckpointFileIO.run("append to", path: checkpointFile) {
+                    try Self.append(note, to: checkpointFile)
+                }
             } catch {
                 // The checkpoint stands in the database; the outside copy is retried with the next one
                 // (each checkpoint covers everything before it).
@@ -134,7 +136,11 @@ struct AuditSealer: Sendable {
         _ path: String, key: NoteVerifierKey, frontier: MerkleFrontier, on connection: PostgresConnection,
         logger: Logger
     ) async throws {
-        guard let outside = try newestNote(inTailOf: path, key: key, logger: logger) else { return }
+        // A file that does not answer (a mount that hangs) fails the round: nothing is signed unchecked.
+        let outside = try await CheckpointFileIO.run("read the tail of", path: path) {
+            try newestNote(inTailOf: path, key: key, logger: logger)
+        }
+        guard let outside else { return }
         let rows = try await connection.query(
             "SELECT root_hash FROM audit_checkpoints WHERE tree_size = \(Int64(clamping: outside.treeSize))",
             logger: logger)

@@ -35,7 +35,16 @@ struct AuditSealService: Service {
             return batch.sealed >= AuditSealer.batchSize
         } catch {
             if Task.isCancelled { return false }
-            metrics?.auditSealFailure(error is AuditSealer.HistoryRewritten ? .historyDiffers : .error)
+            switch error {
+            case is AuditSealer.HistoryRewritten:
+                metrics?.auditSealFailure(.historyDiffers)
+            case is CheckpointFileStalled:
+                // Its tail could not be read before the batch: the outside copy has gone dark.
+                metrics?.auditSealFailure(.checkpointFile)
+                outsideCopy?.record(failed: true, at: Date())
+            default:
+                metrics?.auditSealFailure(.error)
+            }
             // The events wait in the table; the next round seals them.
             logger.error("Sealing the decision log failed", metadata: ["error": "\(String(reflecting: error))"])
             return false

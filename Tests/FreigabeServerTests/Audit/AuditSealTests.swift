@@ -244,6 +244,57 @@ struct AuditSealTests {
         }
     }
 
+    /// A checkpoint file on a mount that hangs blocked a thread of the cooperative pool per round, until
+    /// nothing async ran (HTTP included), while `/ready` said `written`. A FIFO nobody writes to blocks
+    /// an open for reading as such a mount does.
+    @Test("a checkpoint file that hangs fails the round within its deadline, the next at once; the server goes on")
+    func hangingCheckpointFile() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hang-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let fifo = folder.appendingPathComponent("checkpoints.txt").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        try await ServiceFixture.with { fixture in
+            let metrics = AppMetrics()
+            let outsideCopy = OutsideCopyStatus()
+            _ = try await fixture.shared("baumkataster")
+            let rounds = AuditSealService(
+                sealer: AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: fifo),
+                interval: .seconds(1), logger: logger, metrics: metrics, outsideCopy: outsideCopy)
+            let started = ContinuousClock.now
+            #expect(await rounds.round() == false)
+            let first = ContinuousClock.now - started
+            #expect(first >= CheckpointFileIO.deadline && first < CheckpointFileIO.deadline + .seconds(3), "\(first)")
+            // The file still hangs: the next round does not wait for it again, nor leave another thread.
+            let again = ContinuousClock.now
+            #expect(await rounds.round() == false)
+            #expect(ContinuousClock.now - again < .seconds(1))
+            #expect(outsideCopy.failing != nil, "/ready reports the outside copy failing")
+            let text = metrics.registry.emitToString()
+            #expect(text.contains(#"freigabe_audit_seal_failures_total{reason="checkpoint_file"} 2"#), "\(text)")
+            // Nothing was sealed or signed unchecked, and the database still answers.
+            func seals() async throws -> Int {
+                let rows = try await fixture.admin.query("SELECT count(*)::int FROM audit_seals", logger: logger)
+                return try await rows.decode(Int.self).first(where: { _ in true }) ?? -1
+            }
+            #expect(try await seals() == 0)
+            // The mount answers again (a writer opens and closes the FIFO: the stuck read ends) and the file
+            // is a plain one from now on: the next rounds seal and append the checkpoint.
+            let writer = open(fifo, O_WRONLY | O_NONBLOCK)
+            #expect(writer >= 0)
+            close(writer)
+            try FileManager.default.removeItem(atPath: fifo)
+            var sealed = false
+            for _ in 0..<50 where !sealed {
+                try await Task.sleep(for: .milliseconds(100))
+                _ = await rounds.round()
+                sealed = try await seals() > 0
+            }
+            #expect(sealed)
+            #expect(outsideCopy.failing == nil, "the checkpoint reached the file again")
+        }
+    }
+
     @Test("the application role can neither change seals, checkpoints nor decisions")
     func appRoleCannotRewrite() async throws {
         try await ServiceFixture.with { fixture in
