@@ -176,7 +176,10 @@ struct OutboxDispatcher: Sendable {
                 rowLogger.debug("mail sent", metadata: ["outbox.recipients": "\(outcome.deliveredTo.count)"])
             }
         }
-        let written = try await OutboxStore.record(outcomes, token: token, client: client, logger: logger)
+        // Sent is sent: a database that blinked after the session must not have the batch mailed again.
+        let written = try await OutcomeRecording.retrying(until: claimed + settings.lease * 3 / 4, logger: logger) {
+            try await OutboxStore.record(outcomes, token: token, client: client, logger: logger)
+        }
         if written < outcomes.count {
             // The lease ran out during the session and another dispatcher took the rows: it sends again
             // with the same Message-IDs, receivers drop the duplicates.

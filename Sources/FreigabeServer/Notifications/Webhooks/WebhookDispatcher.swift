@@ -101,6 +101,7 @@ struct WebhookDispatcher: Sendable {
         let claimed = try await WebhookStore.claim(
             subscription: name, now: now, limit: settings.batchSize, lease: settings.lease, token: token,
             client: client, logger: logger)
+        let claimedAt = ContinuousClock.now
         report.claimed = claimed.count
         guard !claimed.isEmpty else { return report }
         let clients = WebhookRoundClients(policy: settings.policy, timeout: settings.timeout)
@@ -136,7 +137,12 @@ struct WebhookDispatcher: Sendable {
                     metadata: ["webhook.subscription": "\(subscription)"])
             }
         }
-        let written = try await WebhookStore.record(outcomes, token: token, now: now, client: client, logger: logger)
+        // Sent is sent: a database that blinked after the attempts must not have them all sent again.
+        let written = try await OutcomeRecording.retrying(
+            until: claimedAt + settings.lease * 3 / 4, logger: logger
+        ) {
+            try await WebhookStore.record(outcomes, token: token, now: now, client: client, logger: logger)
+        }
         if written < outcomes.count {
             logger.warning(
                 "some claimed webhook deliveries were taken over before their outcome was recorded",
