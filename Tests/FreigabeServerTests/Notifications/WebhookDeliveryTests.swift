@@ -191,8 +191,8 @@ struct WebhookDeliveryTests {
                 // Nor does it wake this dispatcher every moment for a claim that leaves it alone.
                 #expect(
                     try await WebhookStore.nextDue(
-                        subscriptions: ["portal"], client: fixture.app, logger: fixture.logger)
-                        == nil)
+                        subscription: try #require(dispatcher.settings.subscriptions.first), client: fixture.app,
+                        logger: fixture.logger) == nil)
             }
         }
     }
@@ -343,6 +343,26 @@ struct WebhookDeliveryTests {
                     now: start.addingTimeInterval(7200))
                 #expect(!receiver.requests.contains { $0.path == "/new" })
                 #expect(try await WebhookTestSupport.deliveries(fixture) == given)
+            }
+        }
+    }
+
+    /// During a rolling change of a subscription's URL, an instance not yet restarted claimed its
+    /// deliveries too and sent events that happened after the change to the former receiver.
+    @Test("an instance still configured with a subscription's former address sends it nothing after the change")
+    func staleInstanceSendsNothing() async throws {
+        try await ServiceFixture.with { fixture in
+            try await WebhookReceiver.run({ _, _ in .init(status: 204) }) { port, receiver in
+                let stale = try await WebhookTestSupport.dispatcher(
+                    fixture, WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook", events: nil))
+                let current = try await WebhookTestSupport.dispatcher(
+                    fixture, WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/new", events: nil))
+                _ = try await fixture.submittedRequest()
+                let now = Date()
+                #expect(try await stale.runRound(now: now).delivered == 0)
+                #expect(receiver.requests.isEmpty)
+                #expect(try await current.runRound(now: now).delivered >= 1)
+                #expect(!receiver.requests.isEmpty && receiver.requests.allSatisfy { $0.path == "/new" })
             }
         }
     }

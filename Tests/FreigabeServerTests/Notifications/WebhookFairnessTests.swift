@@ -132,7 +132,8 @@ struct WebhookFairnessTests {
                 }
                 #expect(receiver.requests.count == 1, "nothing sent while paused")
                 let next = try await WebhookStore.nextDue(
-                    subscriptions: ["portal"], client: fixture.app, logger: fixture.logger)
+                    subscription: try #require(settings.subscriptions.first), client: fixture.app,
+                    logger: fixture.logger)
                 #expect(Self.same(next, start.addingTimeInterval(120)), "the service sleeps until the pause ends")
                 let after = try await two.runRound(now: start.addingTimeInterval(121))
                 #expect(after.delivered == 3)

@@ -97,9 +97,10 @@ struct WebhookDispatcher: Sendable {
     /// paused), sends them at the same time through one HTTP client per receiver, records the outcomes.
     func deliver(subscription name: String, now: Date) async throws -> RoundReport {
         var report = RoundReport()
+        guard let subscription = settings.subscriptions.first(where: { $0.name == name }) else { return report }
         let token = UUID()
         let claimed = try await WebhookStore.claim(
-            subscription: name, now: now, limit: settings.batchSize, lease: settings.lease, token: token,
+            subscription: subscription, now: now, limit: settings.batchSize, lease: settings.lease, token: token,
             client: client, logger: logger)
         let claimedAt = ContinuousClock.now
         report.claimed = claimed.count

@@ -121,8 +121,9 @@ struct WebhookDispatcherService: Service {
                 observe?(.deliver(subscription: name))
                 let report = try await dispatcher.deliver(subscription: name, now: now())
                 if report.claimed >= settings.batchSize { continue }
-                if let next = try await WebhookStore.nextDue(
-                    subscriptions: [name], client: dispatcher.client, logger: logger)
+                if let subscription = settings.subscriptions.first(where: { $0.name == name }),
+                    let next = try await WebhookStore.nextDue(
+                        subscription: subscription, client: dispatcher.client, logger: logger)
                 {
                     let seconds = max(next.timeIntervalSince(now()), 0.05)
                     pause = min(pause, .milliseconds(Int64(min(seconds, 86_400) * 1000)))

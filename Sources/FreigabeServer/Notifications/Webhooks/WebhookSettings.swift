@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Where webhooks go (`webhooks.*`): several subscriptions, each with its URL, signing secret(s) and
@@ -40,6 +41,12 @@ public struct WebhookSettings: Sendable, Equatable {
             self.url = url
             self.secrets = secrets
             self.events = events
+        }
+
+        /// SHA-256 of the URL, hex, as `webhook_subscriptions.url_hash` stores the address a subscription
+        /// has (the URL itself may hold a token of the receiver's).
+        var urlHash: String {
+            SHA256.hash(data: Data(url.absoluteString.utf8)).map { String(format: "%02x", $0) }.joined()
         }
 
         public var host: String { url.host(percentEncoded: false) ?? "" }

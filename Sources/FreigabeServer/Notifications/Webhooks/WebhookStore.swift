@@ -61,9 +61,7 @@ enum WebhookStore {
     ) async throws {
         guard !subscriptions.isEmpty else { return }
         let names = subscriptions.map(\.name)
-        let hashes = subscriptions.map { subscription in
-            SHA256.hash(data: Data(subscription.url.absoluteString.utf8)).map { String(format: "%02x", $0) }.joined()
-        }
+        let hashes = subscriptions.map(\.urlHash)
         try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
             try await connection.query(
                 """
@@ -162,10 +160,15 @@ enum WebhookStore {
     /// a lease (as ``OutboxStore/claim(client:now:limit:lease:token:logger:)`` does for mail). Only
     /// deliveries of the ``knownEvents``. One subscription at a time: a backlog of one never fills
     /// another's claim, and the dispatcher runs each subscription's deliveries on their own.
+    ///
+    /// Only while the subscription has the address this instance is configured with: during a rolling
+    /// change of its URL, an instance not yet restarted leaves the deliveries to those that are, instead
+    /// of sending events that happened after the change to the former receiver.
     static func claim(
-        subscription name: String, now: Date, limit: Int, lease: Duration, token: UUID, client: PostgresClient,
-        logger: Logger
+        subscription: WebhookSettings.Subscription, now: Date, limit: Int, lease: Duration, token: UUID,
+        client: PostgresClient, logger: Logger
     ) async throws -> [ClaimedDelivery] {
+        let name = subscription.name
         let until = now.addingTimeInterval(TimeInterval(lease.components.seconds))
         return try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
             let rows = try await connection.query(
@@ -175,6 +178,7 @@ enum WebhookStore {
                         JOIN outbox e ON e.id = d.outbox_id
                     WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.available_at <= \(now)
                         AND s.disabled_at IS NULL AND d.subscription = \(name)
+                        AND s.url_hash = decode(\(subscription.urlHash), 'hex')
                         AND (s.paused_until IS NULL OR s.paused_until <= \(now))
                         AND d.event = ANY(\(knownEvents)::text[])
                         -- Only what happened since the subscription got its address (as the fan-out):
@@ -244,17 +248,19 @@ enum WebhookStore {
         }
     }
 
-    /// When the next delivery of an enabled, configured subscription is due (nil: none is pending); a
-    /// paused subscription's not before its pause ends.
-    static func nextDue(subscriptions names: [String], client: PostgresClient, logger: Logger) async throws -> Date? {
-        guard !names.isEmpty else { return nil }
-        return try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+    /// When the next delivery of `subscription` that this instance would claim is due (nil: none is
+    /// pending); a paused subscription's not before its pause ends.
+    static func nextDue(
+        subscription: WebhookSettings.Subscription, client: PostgresClient, logger: Logger
+    ) async throws -> Date? {
+        try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
             let rows = try await connection.query(
                 """
                 SELECT min(greatest(d.available_at, s.paused_until)) FROM webhook_deliveries d
                 JOIN webhook_subscriptions s ON s.name = d.subscription
                 WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND s.disabled_at IS NULL
-                    AND d.subscription = ANY(\(names)::text[]) AND d.event = ANY(\(knownEvents)::text[])
+                    AND d.subscription = \(subscription.name) AND s.url_hash = decode(\(subscription.urlHash), 'hex')
+                    AND d.event = ANY(\(knownEvents)::text[])
                 """, logger: logger)
             return try await rows.decode(Date?.self).first(where: { _ in true }) ?? nil
         }
