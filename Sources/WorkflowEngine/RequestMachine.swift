@@ -260,8 +260,13 @@ public struct RequestMachine: Hashable, Sendable {
             guard now >= deadline else { throw tooEarly(.escalate, until: deadline, ["deadline \(deadline)"]) }
             progress.escalated = true
             snapshot.state = .inReview(progress)
+            let escalation = audit(.escalated, role: target, step: step.id, at: now)
+            // Only its own branch still waits (a parallel step's Governance Office branch, escalating to the
+            // Governance Office): its task and reminder told it; "overdue, please see to it" would be
+            // addressed to itself.
+            guard openBranches(of: progress).contains(where: { $0.role != target }) else { return [escalation] }
             return [
-                audit(.escalated, role: target, step: step.id, at: now),
+                escalation,
                 .inform(
                     role: target,
                     .escalated(

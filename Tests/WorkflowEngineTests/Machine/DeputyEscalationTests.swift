@@ -183,6 +183,32 @@ struct DeputyEscalationTests {
         #expect(machine.state.name == "in_review:publication")
     }
 
+    /// Open Data v2, a public dataset and "third-party rights: yes": only the Governance Office's own
+    /// branch waits in the legal step, which escalates to the Governance Office. Its task and reminder told
+    /// it; an "overdue, please see to it" addressed to itself is not sent, the escalation is still recorded.
+    @Test("a step whose only open branch is the escalation role's own escalates without telling it again")
+    func escalationToItsOwnBranch() throws {
+        var facts = Fixtures.open(.public, .none)
+        facts.checkExclusions = [.thirdPartyRights]
+        var machine = try Fixtures.submitted(try Fixtures.definition(.openData), facts)
+        try Fixtures.drive(&machine, to: "in_review:legal_review")
+        guard case .inReview(let legal) = machine.state, let deadline = legal.deadline else {
+            Issue.record("not in legal review")
+            return
+        }
+        #expect(legal.activeBranches == ["exclusions_review"])
+        let effects = try machine.escalate(at: deadline)
+        #expect(
+            effects
+                == Fixtures.after(
+                    "in_review:legal_review", machine,
+                    [Fixtures.audit(.escalated, role: .governance, step: "legal_review", at: deadline)]))
+        guard case .inReview(let escalated) = machine.state else { return }
+        #expect(escalated.escalated)
+        _ = try machine.approve(by: Fixtures.greta, at: deadline)
+        #expect(machine.state.name == "in_review:publication")
+    }
+
     /// The escalation instance was told it may decide; a withdrawal after that tells it too, once, and
     /// not when the instance already waits in the step as one of its branches.
     @Test("a withdrawal after an escalation tells the escalation instance too")
