@@ -121,10 +121,12 @@ struct ConfigurationTests {
 
     @Test("--key value: dots and underscores as dashes, --key=value, values with commas taken whole")
     func argumentsUseTheDashedSpelling() async throws {
+        // A CA file is read when the settings are (`make services` made this one).
+        let caFile = try #require(TestSupport.localServicesEnvironment()["FREIGABE_TEST_TLS_DIR"]) + "/ca.pem"
         let reader = try await ConfigurationSources.reader(
             arguments: [
                 "--http-port", "7500", "--templates-dir=/srv/T", "--ldap-roles-dsb", "cn=dsb,ou=gruppen,dc=stadt",
-                "--db.tls_ca_file", "/etc/ca.pem",
+                "--db.tls_ca_file", caFile,
             ],
             environment: ["FREIGABE_HTTP_PORT": "7100", "FREIGABE_LDAP_ROLES_DSB": "cn=other"])
         let configuration = try AppConfiguration(reader: reader)
@@ -132,7 +134,7 @@ struct ConfigurationTests {
         #expect(configuration.templatesDirectory == "/srv/T")
         let values = SettingValues(reader: reader)
         #expect(values.text("ldap.roles.dsb") == "cn=dsb,ou=gruppen,dc=stadt")
-        #expect(values.text("db.tls_ca_file") == "/etc/ca.pem")
+        #expect(values.text("db.tls_ca_file") == caFile)
         #expect(try ConfigurationSources.argumentSettings(["--db-migrate-on-start"]) == ["DB_MIGRATE_ON_START": "true"])
     }
 

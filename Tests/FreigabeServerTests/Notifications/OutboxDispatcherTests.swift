@@ -313,15 +313,17 @@ struct OutboxDispatcherTests {
         }
     }
 
-    /// Open Data v2, a harmless dataset and "trade secrets: yes": only the governance office's branch of
-    /// the parallel legal step waits. Escalated, its mail's links must name that branch (the engine's
-    /// notice says which): links for the step as a whole only ever said "moved on".
+    /// Open Data v2, a harmless dataset, "trade secrets: yes" and "personal reference: yes": the DSB's and
+    /// the governance office's branches of the parallel legal step wait. Escalated, its mail's links must
+    /// name the office's branch (the engine's notice says which; never the DSB's): links for the step as a
+    /// whole only ever said "moved on".
     @Test("an escalation of a parallel step mails links for the branch the instance may decide")
     func escalationLinksNameTheBranch() async throws {
         try await MailFixture.with { fixture in
             let logger = fixture.logger
             var check = ServiceFixture.noConcerns
             check.tradeSecrets = CheckAnswer(applies: true, note: "Preise der Baumschulen")
+            check.personalReference = CheckAnswer(applies: true, note: "Bäume auf Privatgrund")
             let created = try await fixture.service.service.createRequest(
                 NewRequest(
                     kind: .openData, datasetID: "baumkataster",
@@ -331,11 +333,16 @@ struct OutboxDispatcherTests {
                 caller: People.anna, now: Clock.start, logger: logger)
             let owner = try await fixture.service.decide(created, by: People.otto, at: Clock.start)
             let legal = try await fixture.service.decide(owner, by: People.stefan, at: Clock.start)
-            #expect(legal.status.step == "legal_review" && legal.status.waitingFor == ["governance"])
+            #expect(legal.status.step == "legal_review" && legal.status.waitingFor.sorted() == ["dsb", "governance"])
             let deadline = try #require(legal.status.deadline)
             try await fixture.service.admin.query("DELETE FROM outbox", logger: logger)
-            #expect(try await fixture.service.service.fireDueTimers(now: deadline, logger: logger) == 2)
-            #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 2, sent: 2))
+            // The reminder before the deadline (to the DSB and the office), the escalation at it (to the
+            // office, for the branch that is no independent controller's).
+            #expect(
+                try await fixture.service.service.fireDueTimers(now: deadline.addingTimeInterval(-1), logger: logger)
+                    == 1)
+            #expect(try await fixture.service.service.fireDueTimers(now: deadline, logger: logger) == 1)
+            #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 3, sent: 3))
             let rows = try await fixture.service.admin.query(
                 "SELECT DISTINCT branch FROM decision_links WHERE uid = 'greta' ORDER BY branch", logger: logger)
             var branches: [String] = []
