@@ -117,9 +117,14 @@ enum StoredRequestFacts {
         var outcome: String?
         /// The log's comment: nil also where `audit redact` erased it.
         var comment: String?
-        /// Only `decisions` and the snapshot know these.
+        /// The role the decision was taken in; the log's is nil only in events that did not record one.
         var role: String?
+        /// Taken as the escalation instance; the log's is nil for events recorded before it said so
+        /// (migration 13 gave them `false`, whatever they were).
         var asEscalation: Bool?
+        /// The log's event had its payload (the comment) erased by `audit redact`.
+        var erased: Bool?
+        /// Only `decisions` and the snapshot know these.
         var branch: String?
         var covers: [String]?
         var licence: String?
@@ -128,7 +133,7 @@ enum StoredRequestFacts {
         var decidedAtMicroseconds: Int64?
 
         enum CodingKeys: String, CodingKey {
-            case person, step, outcome, comment, role, branch, covers, licence
+            case person, step, outcome, comment, role, branch, covers, licence, erased
             case actingFor = "acting_for"
             case asEscalation = "as_escalation"
             case portalURL = "portal_url"
@@ -156,12 +161,15 @@ enum StoredRequestFacts {
         }
 
         /// Whether the log's record of a decision (`self`, from `decisionEvents`) is this row's: who, for
-        /// whom, which step, what outcome, and the comment unless the log's was erased. The log names a
-        /// decision on a branch of a parallel step by the branch (`privacy_review`), the row by the step
-        /// (`legal_review`) and the branch.
+        /// whom, in which role and capacity, on which branch, what outcome, and the comment (also its
+        /// absence) unless the log's was erased. The log names a decision by its branch (`privacy_review`
+        /// of the step `legal_review`; a plain step's branch is the step); rows written before branches were
+        /// recorded name only the step. The role and the escalation capacity are what separation of
+        /// duties reads: rewritten in both the row and the snapshot, they would otherwise pass.
         func recordsRow(_ row: DecisionFact) -> Bool {
-            person == row.person && actingFor == row.actingFor && (step == row.step || step == row.branch)
-                && outcome == row.outcome && (comment == nil || comment == row.comment)
+            person == row.person && actingFor == row.actingFor && step == (row.branch ?? row.step)
+                && outcome == row.outcome && (comment == row.comment || (erased == true && comment == nil))
+                && (role == nil || role == row.role) && (asEscalation == nil || asEscalation == row.asEscalation)
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import PostgresNIO
 import Testing
 
 @testable import FreigabeServer
@@ -51,6 +52,53 @@ struct APIRequestFactsTests {
             let again = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
             #expect(again.status == 200)
             #expect(again.json?["decisions"]?[0]?["person"]?.string == "otto")
+        }
+    }
+
+    /// The tables' owner rewrites a decision in the `decisions` row and the snapshot alike (triggers off
+    /// for a moment), so that the two agree: the role or the escalation capacity (which separation of
+    /// duties reads), a comment where none was given, the branch. The sealed log says otherwise.
+    @Test("a decision rewritten alike in its row and the snapshot is refused: role, escalation, comment, branch")
+    func rewrittenDecisionIsNotShown() async throws {
+        try await APIFixture.with { fixture, api in
+            let created = try await api.create([
+                "kind": "shared_data", "dataset_id": "baumkataster", "purpose": "Baumpflege planen",
+                "recipient": ["name": "Grünflächenamt", "type": "internal"], "access_end": "2027-06-30", "submit": true,
+            ])
+            let text = try #require(created.json?["id"]?.string)
+            let id = try #require(UUID(uuidString: text))
+            #expect(try await api.decide(id.uuidString, as: "otto", ["decision": "approve"]).status == 200)
+            let logger = fixture.store.logger
+            func rewrite(column: String, value: String, key: String, json: String) async throws {
+                try await fixture.store.admin.query("ALTER TABLE decisions DISABLE TRIGGER USER", logger: logger)
+                try await fixture.store.admin.query(
+                    PostgresQuery(
+                        unsafeSQL: "UPDATE decisions SET \(column) = \(value) WHERE request_id = '\(id.uuidString)'"),
+                    logger: logger)
+                try await fixture.store.admin.query("ALTER TABLE decisions ENABLE TRIGGER USER", logger: logger)
+                try await fixture.store.admin.query(
+                    """
+                    UPDATE requests SET snapshot = jsonb_set(snapshot, \(["decisions", "0", key]), \(json)::jsonb)
+                    WHERE id = \(id)
+                    """, logger: logger)
+            }
+            let rewrites: [(column: String, original: String, forged: String, key: String, json: (String, String))] = [
+                ("role", "'data_owner'", "'dsb'", "role", ("\"data_owner\"", "\"dsb\"")),
+                ("as_escalation", "false", "true", "asEscalation", ("false", "true")),
+                (
+                    "comment", "NULL", "'Geprüft und einverstanden'", "comment",
+                    ("null", "\"Geprüft und einverstanden\"")
+                ),
+                ("branch", "'owner_review'", "'steward_review'", "branch", ("\"owner_review\"", "\"steward_review\"")),
+            ]
+            for forged in rewrites {
+                try await rewrite(column: forged.column, value: forged.forged, key: forged.key, json: forged.json.1)
+                let refused = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
+                #expect(refused.status == 500, "\(forged.column): \(refused.body)")
+                try await rewrite(column: forged.column, value: forged.original, key: forged.key, json: forged.json.0)
+                let shown = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
+                #expect(shown.status == 200, "\(forged.column) put back: \(shown.body)")
+            }
         }
     }
 

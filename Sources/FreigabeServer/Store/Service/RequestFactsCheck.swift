@@ -25,14 +25,19 @@ enum RequestFactsCheck {
         """
 
     /// The audit events of request `r` that record a decision, as a JSON array of
-    /// ``StoredRequestFacts/DecisionFact``.
+    /// ``StoredRequestFacts/DecisionFact``: whether one's payload was erased is its seal's to say; its
+    /// escalation capacity only from migration 13 on (rows before it were given `false`).
     static let decisionEvents = """
         coalesce((
             SELECT json_agg(json_build_object(
                 'person', e.actor, 'acting_for', e.acting_for, 'step', e.step, 'outcome', e.decision,
-                'comment', e.comment)
+                'comment', e.comment, 'role', e.role,
+                'as_escalation', CASE WHEN e.recorded_at >= m.applied_at THEN e.as_escalation END,
+                'erased', EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id AND s.redaction_id IS NOT NULL))
                 ORDER BY e.id)
-            FROM audit_events e WHERE e.request_id = r.id AND e.decision IS NOT NULL), '[]')::text
+            FROM audit_events e
+                LEFT JOIN schema_migrations m ON m.version = \(Migrations.auditEscalation.version)
+            WHERE e.request_id = r.id AND e.decision IS NOT NULL), '[]')::text
         """
 
     /// The state request `r` was left in by its last engine event in the log.
