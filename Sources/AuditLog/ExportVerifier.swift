@@ -200,6 +200,11 @@ public struct ExportVerifier: Sendable {
                     return fail(.log(.payloadHashMismatch(position: sequence)))
                 }
             case .redacted(let redaction):
+                if let problem = Self.erasureProblem(
+                    of: redaction, eventAt: exported.event.occurredAt, sequence: sequence, checkpoint: checkpoint)
+                {
+                    return fail(problem)
+                }
                 redacted += 1
                 redactions[redaction, default: 0] += 1
             }
@@ -219,6 +224,30 @@ public struct ExportVerifier: Sendable {
             ExportVerificationSummary(
                 selection: .filtered, treeSize: header.treeSize, eventCount: count, checkpoint: checkpoint,
                 checkpointCount: checkpoints.count, redactedEventCount: redacted, redactions: redactions))
+    }
+}
+
+extension ExportVerifier {
+    /// What is wrong with an erasure marker of a filtered export, which carries no erasure record to hold
+    /// it to (a complete export does: ``LogVerifier``): the marker is only text beside the event, and
+    /// whoever hands over the file could put one in place of last week's payload. What the signed parts
+    /// allow is checked: the erasure cannot be dated more than a day after the trusted checkpoint was
+    /// signed (the export was made from a log that had it), and it cannot reach an event less than the
+    /// shortest retention `audit redact` accepts (one year) older than itself.
+    static func erasureProblem(
+        of redaction: Redaction, eventAt occurredAt: AuditTimestamp, sequence: UInt64, checkpoint: Checkpoint
+    ) -> ExportVerificationFailure.Problem? {
+        if let signedAt = checkpoint.time,
+            redaction.redactedAt.microsecondsSinceEpoch > signedAt.microsecondsSinceEpoch + ErasureRecord.slack
+        {
+            return .erasureUnproven(sequence: sequence, redactedAt: redaction.redactedAt)
+        }
+        let shortestRetention = ErasureRecord.retentionYearsRange.lowerBound
+        guard
+            occurredAt.microsecondsSinceEpoch
+                <= redaction.redactedAt.subtractingYears(shortestRetention).microsecondsSinceEpoch + ErasureRecord.slack
+        else { return .erasureUnproven(sequence: sequence, redactedAt: redaction.redactedAt) }
+        return nil
     }
 }
 
@@ -310,6 +339,10 @@ public struct ExportVerificationFailure: Error, Sendable, Hashable, CustomString
         case sequenceNotIncreasing(sequence: UInt64, previous: UInt64)
         case missingInclusionProof(sequence: UInt64)
         case inclusionProofInvalid(sequence: UInt64)
+        /// A filtered export's event marked erased at `redactedAt`, which no erasure can have been: after
+        /// the trusted checkpoint was signed, or within the shortest retention period of the event
+        /// (``ExportVerifier/erasureProblem(of:eventAt:sequence:checkpoint:)``).
+        case erasureUnproven(sequence: UInt64, redactedAt: AuditTimestamp)
         /// No end line: the export was cut off.
         case missingEnd
         case eventCountMismatch(stated: UInt64, found: UInt64)
@@ -352,6 +385,8 @@ public struct ExportVerificationFailure: Error, Sendable, Hashable, CustomString
             case .missingInclusionProof(let sequence): "event \(sequence) has no inclusion proof"
             case .inclusionProofInvalid(let sequence):
                 "event \(sequence) is not in the signed tree (its inclusion proof fails): the event or the proof was changed"
+            case .erasureUnproven(let sequence, let redactedAt):
+                "event \(sequence) is marked erased on \(redactedAt.rfc3339 ?? "?"), which no erasure can have been (after the signed checkpoint, or within a year of the event): its payload was removed"
             case .missingEnd: "the export has no end line (it was cut off)"
             case .eventCountMismatch(let stated, let found):
                 "the end line counts \(stated) events, the export has \(found): lines were removed or added"

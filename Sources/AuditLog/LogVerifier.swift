@@ -388,7 +388,7 @@ public struct ErasureRecord: Sendable, Hashable {
     /// happen after it). The database subtracts the years in its session's time zone; a day's slack
     /// takes in what that, and a 29 February, can move.
     public var cutOffProblem: VerificationFailure? {
-        guard let erasedBefore, let retentionYears, (1...100).contains(retentionYears) else {
+        guard let erasedBefore, let retentionYears, Self.retentionYearsRange.contains(retentionYears) else {
             return .erasureCutOffMissing(position: position)
         }
         let latestAllowed = occurredAt.subtractingYears(retentionYears)
@@ -403,4 +403,7 @@ public struct ErasureRecord: Sendable, Hashable {
 
     /// One day in microseconds.
     public static let slack: Int64 = 86_400_000_000
+
+    /// The retention periods, in years, `audit_redact` accepts.
+    public static let retentionYearsRange = 1...100
 }

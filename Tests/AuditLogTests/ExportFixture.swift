@@ -20,7 +20,10 @@ enum ExportFixture {
 
     /// The events at `sequences` with proofs in the tree of `treeSize`, made with small tiles so that the
     /// proofs cross tile borders.
-    static func filtered(_ log: LogFixture, sequences: [UInt64], treeSize: UInt64) -> [UInt8] {
+    /// With `erased`, those events carry the given erasure marker instead of their payload.
+    static func filtered(
+        _ log: LogFixture, sequences: [UInt64], treeSize: UInt64, erased: [UInt64: Redaction] = [:]
+    ) -> [UInt8] {
         var tree = TiledMerkleTree(tileHeight: 3)
         let leafHashes = log.events.prefix(Int(treeSize)).map(\.event.leafHash)
         for leafHash in leafHashes { tree.append(leafHash: leafHash) }
@@ -36,6 +39,7 @@ enum ExportFixture {
                 start: start,
                 leafHashes: Array(leafHashes[Int(start)..<min(Int(start + tree.tileSize), leafHashes.count)]))
             var event = exported(log.events[Int(sequence)])
+            if let redaction = erased[sequence] { event.payload = .redacted(redaction) }
             event.inclusionProof = try! tree.inclusionProof(index: sequence, tile: tile)
             lines.append(.event(event))
         }

@@ -363,6 +363,36 @@ struct FilteredExportTests {
         #expect(summary.checkpoint.treeSize == 100)
     }
 
+    /// A filtered export carries no erasure record: whoever hands it over could put an erasure marker in
+    /// place of last week's payload (the leaf commits to the payload's hash, not the payload). What the
+    /// signed parts allow is held: no erasure after the trusted checkpoint was signed, none of an event
+    /// younger than the shortest retention period.
+    @Test("a filtered export's erasure marker the signed parts rule out is refused; a possible one is counted")
+    func forgedErasureMarker() throws {
+        let event = Self.log.events[64].event
+        let day: Int64 = 86_400_000_000
+        func export(erasedAt: Int64) -> [UInt8] {
+            ExportFixture.filtered(
+                Self.log, sequences: [3, 64, 99], treeSize: 100,
+                erased: [64: Redaction(redactedAt: AuditTimestamp(microsecondsSinceEpoch: erasedAt), redactedBy: "dsb")]
+            )
+        }
+        let checkpointTime = LogFixture.checkpointTime.microsecondsSinceEpoch
+        for forged in [checkpointTime + 2 * day, event.occurredAt.microsecondsSinceEpoch + 30 * day] {
+            let failure = ExportFixture.verify(export(erasedAt: forged), checkpoints: Self.checkpoints)
+            #expect(
+                failure
+                    == .failure(
+                        ExportVerificationFailure(
+                            line: 3,
+                            problem: .erasureUnproven(
+                                sequence: 64, redactedAt: AuditTimestamp(microsecondsSinceEpoch: forged)))))
+        }
+        let possible = event.occurredAt.microsecondsSinceEpoch + 2 * 366 * day
+        let summary = try ExportFixture.verify(export(erasedAt: possible), checkpoints: Self.checkpoints).get()
+        #expect(summary.redactedEventCount == 1)
+    }
+
     @Test("every single changed byte of an event or end line is found")
     func everyByteChanged() {
         let export = ExportFixture.filtered(Self.log, sequences: [3, 64, 99], treeSize: 100)
