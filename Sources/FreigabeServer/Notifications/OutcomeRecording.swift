@@ -7,7 +7,7 @@ import Logging
 /// round's token, in one statement, so trying it again is safe.
 enum OutcomeRecording {
     /// Runs `record` until it succeeds, pausing `firstPause`, then twice as long each time (at most 8 s),
-    /// as long as the next try would start before `end`; then throws the last error.
+    /// as long as the next try starts before `end`; then throws the last error.
     static func retrying<Value: Sendable>(
         until end: ContinuousClock.Instant, firstPause: Duration = .seconds(1), logger: Logger,
         _ record: () async throws -> Value
@@ -22,6 +22,8 @@ enum OutcomeRecording {
                     "the round's outcome could not be recorded; trying again while the rows are still claimed",
                     metadata: ["retry_in": "\(pause)", "error": "\(String(reflecting: error))"])
                 try await Task.sleep(for: pause)
+                // A loaded machine may wake late: never a try after the end.
+                guard ContinuousClock.now < end else { throw error }
                 pause = min(pause * 2, .seconds(8))
             }
         }

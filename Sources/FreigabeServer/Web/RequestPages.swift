@@ -96,11 +96,9 @@ struct RequestPages: Sendable {
             return try showForm(requestForm, values: values, errors: [:], request: request, context: context)
         }
         let text = pages.text(request)
-        var formErrors = FormOnlyErrors()
+        let (fields, formErrors) = detailsBody(form)
         do {
-            let read = detailsBody(form)
-            var body = read.fields
-            formErrors = read.formErrors
+            var body = fields
             body["kind"] = .string(kind.rawValue)
             body["dataset_id"] = .string(requestForm.dataset.id)
             body["submit"] = .bool(action == "submit")
@@ -450,10 +448,9 @@ struct RequestPages: Sendable {
         return patch
     }
 
-    /// The request's details as the API body names them. The legal basis is put together from the choice
-    /// of GDPR article (in German, as stored) and the free text.
-    /// The form's details as the API's body, and the errors only the form can make (which the body,
-    /// lacking the field, cannot show): they are reported with the body's own errors, all at once.
+    /// The request's details as the API body names them, and the errors only the form can make (the body,
+    /// lacking the field, cannot show them), to be reported with the body's own errors, all at once. The
+    /// legal basis is put together from the choice of GDPR article (in German, as stored) and the free text.
     func detailsBody(_ form: WebForm) -> (fields: [String: JSONValue], formErrors: FormOnlyErrors) {
         var formErrors = FormOnlyErrors()
         // "Andere Rechtsgrundlage" names no article: without its words there is nothing to record, and
