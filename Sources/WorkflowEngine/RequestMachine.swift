@@ -288,8 +288,9 @@ public struct RequestMachine: Hashable, Sendable {
             let due = calendar.reminderDate(deadline: deadline, workingDaysBefore: before)
             guard now >= due else { throw tooEarly(.remind, until: due, ["reminder due \(due)"]) }
             // "The deadline runs out soon" is no longer true once it has (a server down over the reminder
-            // fires both timers at once): the escalation speaks then, the reminder is moot.
-            guard now < deadline, !progress.escalated else {
+            // fires both timers at once): the escalation speaks then, the reminder is moot. A step that
+            // escalates to nobody is still reminded late, or nobody would hear of it.
+            guard !progress.escalated, now < deadline || step.escalationRole == nil else {
                 throw error(.invalidTransition, .remind, ["the deadline \(deadline) passed"])
             }
             return [audit(.reminded, step: step.id, at: now)]

@@ -346,6 +346,21 @@ struct DeputyEscalationTests {
         }
     }
 
+    /// A step without `escalate_to` has no escalation to speak after its deadline: its reminder, fired
+    /// late (the server was down over it), still goes.
+    @Test("a step that escalates to nobody is reminded also after its deadline")
+    func lateReminderWithoutEscalation() throws {
+        let definition = try DefinitionFixtures.parse(
+            DefinitionFixtures.base(replacing: [13: "    deadline: { working_days: 5, remind_before: 2 }"]))
+        var machine = try Fixtures.submitted(definition, Fixtures.shared())
+        guard case .inReview(let progress) = machine.state, let deadline = progress.deadline else {
+            Issue.record("not in review")
+            return
+        }
+        let late = try machine.remind(at: deadline.addingTimeInterval(3600))
+        #expect(late.contains { if case .remind = $0 { true } else { false } })
+    }
+
     @Test("in the parallel step only the branch still waiting is reminded")
     func parallelReminder() throws {
         var machine = try Fixtures.submitted(
