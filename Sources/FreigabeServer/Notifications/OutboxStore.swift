@@ -75,8 +75,10 @@ struct RequestStanding: Sendable, Hashable {
     func answeredQuestion(step: String, enteredAt: Date) -> (question: String, answer: String?)? {
         let entered = AuditTimestamp(enteredAt)
         guard
+            // A decision counts for every step it covers (an owner's approval that also covered the
+            // steward step, Personalunion): after it, the steward's earlier question is answered history.
             let last = snapshot?.decisions.last(where: {
-                $0.step == step
+                ($0.step == step || $0.covers.contains(step))
                     && AuditTimestamp($0.at).microsecondsSinceEpoch <= entered.microsecondsSinceEpoch + 1
             }),
             last.outcome == .changesRequested, let question = last.comment
@@ -242,8 +244,9 @@ enum OutboxStore {
                         // Unreadable (written by a newer version): the mail is judged by its step and role
                         // alone, as before branches were checked, rather than not claimed at all.
                         snapshot: snapshot.flatMap { try? StoredJSON.decode(RequestSnapshot.self, from: $0) },
-                        resubmissions: try resubmissions.map {
-                            try StoredJSON.decode([LoggedResubmission].self, from: $0)
+                        // Unreadable: the task goes without the exchange rather than no claim at all.
+                        resubmissions: resubmissions.flatMap {
+                            try? StoredJSON.decode([LoggedResubmission].self, from: $0)
                         } ?? [])
                     details = try RequestDetails.decode(&cells)
                 }
