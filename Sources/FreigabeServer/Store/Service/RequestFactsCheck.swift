@@ -33,7 +33,8 @@ enum RequestFactsCheck {
                 'person', e.actor, 'acting_for', e.acting_for, 'step', e.step, 'outcome', e.decision,
                 'comment', e.comment, 'role', e.role,
                 'as_escalation', CASE WHEN e.recorded_at >= m.applied_at THEN e.as_escalation END,
-                'erased', EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id AND s.redaction_id IS NOT NULL))
+                'erased', e.comment IS NULL
+                    AND EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id AND s.redaction_id IS NOT NULL))
                 ORDER BY e.id)
             FROM audit_events e
                 LEFT JOIN schema_migrations m ON m.version = \(Migrations.auditEscalation.version)
