@@ -43,7 +43,14 @@ struct AuditSealer: Sendable {
     /// Seals the next batch; nil when another instance is sealing.
     func sealBatch(now: Date, logger: Logger) async throws -> Batch? {
         let signer = signer
-        let batch = try await Database.transaction(client, logger: logger) { connection -> (Batch, String?)? in
+        // The outside copy's newest note, read before the transaction: a file that hangs holds neither a
+        // connection nor the sealing lock meanwhile.
+        var outside: (path: String, note: Checkpoint?)?
+        if let checkpointFile, let key = signer?.verifierKey {
+            outside = (checkpointFile, try await Self.newestOutsideNote(checkpointFile, key: key, logger: logger))
+        }
+        let batch = try await Database.transaction(client, logger: logger) {
+            [outside] connection -> (Batch, String?)? in
             let locked = try await connection.query(
                 "SELECT pg_try_advisory_xact_lock(\(Self.lockKey))", logger: logger
             ).decode(Bool.self).first(where: { _ in true })
@@ -51,9 +58,8 @@ struct AuditSealer: Sendable {
             var frontier = try await Self.latestFrontier(on: connection, logger: logger)
             let events = try await Self.unsealedEvents(on: connection, logger: logger)
             guard !events.isEmpty else { return (Batch(sealed: 0, treeSize: frontier.size), nil) }
-            if let checkpointFile, let key = signer?.verifierKey {
-                try await Self.checkOutsideCopy(
-                    checkpointFile, key: key, frontier: frontier, on: connection, logger: logger)
+            if let (path, note) = outside, let note {
+                try await Self.checkOutsideCopy(note, of: path, frontier: frontier, on: connection, logger: logger)
             }
             var encoder = AuditEventEncoder()
             var seals = SealRows()
@@ -133,14 +139,9 @@ struct AuditSealer: Sendable {
     /// to extend has that size, be its root). Otherwise the sealer refuses, logs at critical level and
     /// throws: nothing is sealed or signed until an operator has looked (`audit verify --checkpoint`).
     static func checkOutsideCopy(
-        _ path: String, key: NoteVerifierKey, frontier: MerkleFrontier, on connection: PostgresConnection,
+        _ outside: Checkpoint, of path: String, frontier: MerkleFrontier, on connection: PostgresConnection,
         logger: Logger
     ) async throws {
-        // A file that does not answer (a mount that hangs) fails the round: nothing is signed unchecked.
-        let outside = try await CheckpointFileIO.run("read the tail of", path: path) {
-            try newestNote(inTailOf: path, key: key, logger: logger)
-        }
-        guard let outside else { return }
         let rows = try await connection.query(
             "SELECT root_hash FROM audit_checkpoints WHERE tree_size = \(Int64(clamping: outside.treeSize))",
             logger: logger)
@@ -159,6 +160,21 @@ struct AuditSealer: Sendable {
                     "database.tree_size": "\(frontier.size)", "database.root": "\(frontier.rootHash.base64)",
                 ])
             throw refusal
+        }
+    }
+
+    /// ``newestNote(inTailOf:key:tail:logger:)`` on the checkpoint file's own threads, under their deadline.
+    /// A file that cannot be read, or does not answer (a mount that hangs), fails the round: nothing is
+    /// signed unchecked, and the failure is the outside copy's (``CheckpointFileUnusable``).
+    static func newestOutsideNote(_ path: String, key: NoteVerifierKey, logger: Logger) async throws -> Checkpoint? {
+        do {
+            return try await CheckpointFileIO.run("read the tail of", path: path) {
+                try newestNote(inTailOf: path, key: key, logger: logger)
+            }
+        } catch let unusable as CheckpointFileUnusable {
+            throw unusable
+        } catch {
+            throw CheckpointFileUnusable(path: path, call: "read the tail of", cause: .failed("\(error)"))
         }
     }
 

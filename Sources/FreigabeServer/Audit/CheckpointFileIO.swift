@@ -25,14 +25,14 @@ enum CheckpointFileIO {
 
     /// Runs `body` on `path` (`call`, e.g. "read the tail of", names it for the operator) on the files' threads.
     ///
-    /// - Throws: ``CheckpointFileStalled`` when `body` took longer than `deadline` (it goes on, and ends
+    /// - Throws: ``CheckpointFileUnusable`` when `body` took longer than `deadline` (it goes on, and ends
     ///   whenever the file answers) or an earlier call has not returned yet; otherwise what `body` throws.
     static func run<Value: Sendable>(
         _ call: String, path: String, deadline: Duration = deadline,
         _ body: @escaping @Sendable () throws -> Value
     ) async throws -> Value {
         guard busy.withLock({ $0.insert(path).inserted }) else {
-            throw CheckpointFileStalled(path: path, call: call, deadline: nil)
+            throw CheckpointFileUnusable(path: path, call: call, cause: .stillHanging)
         }
         let outcome = await withTimeout(deadline) {
             try await threads.runIfActive {
@@ -44,7 +44,7 @@ enum CheckpointFileIO {
         case .success(let value):
             return value
         case .failure(let error) where error is TimeoutError:
-            throw CheckpointFileStalled(path: path, call: call, deadline: deadline)
+            throw CheckpointFileUnusable(path: path, call: call, cause: .noAnswer(within: deadline))
         case .failure(let error) where error is NIOThreadPoolError.ThreadPoolInactive:
             // Never ran (the threads are shut down): the claim is given back here.
             _ = busy.withLock { $0.remove(path) }
@@ -56,18 +56,25 @@ enum CheckpointFileIO {
     }
 }
 
-/// The checkpoint file did not answer in time (a mount that hangs): the round that needed it fails, and
-/// `/ready` reports the outside copy as failing.
-struct CheckpointFileStalled: Error, Sendable, Hashable, CustomStringConvertible {
+/// The checkpoint file could not be used: it did not answer in time (a mount that hangs), an earlier
+/// call on it still hangs, or reading it failed. The round that needed it fails, counted as
+/// `checkpoint_file`, and `/ready` reports the outside copy as failing.
+struct CheckpointFileUnusable: Error, Sendable, Hashable, CustomStringConvertible {
+    enum Cause: Sendable, Hashable {
+        case noAnswer(within: Duration)
+        case stillHanging
+        case failed(String)
+    }
+
     var path: String
     var call: String
-    /// How long the call was waited for; nil when it was not tried because an earlier one still hangs.
-    var deadline: Duration?
+    var cause: Cause
 
     var description: String {
-        if let deadline {
-            return "\(call) \(path): no answer within \(deadline) (a mount that hangs?)"
+        switch cause {
+        case .noAnswer(let deadline): "\(call) \(path): no answer within \(deadline) (a mount that hangs?)"
+        case .stillHanging: "\(call) \(path): not tried, an earlier call on the file still hangs"
+        case .failed(let reason): "\(call) \(path): \(reason)"
         }
-        return "\(call) \(path): not tried, an earlier call on the file still hangs"
     }
 }

@@ -38,7 +38,7 @@ struct AuditSealService: Service {
             switch error {
             case is AuditSealer.HistoryRewritten:
                 metrics?.auditSealFailure(.historyDiffers)
-            case is CheckpointFileStalled:
+            case is CheckpointFileUnusable:
                 // Its tail could not be read before the batch: the outside copy has gone dark.
                 metrics?.auditSealFailure(.checkpointFile)
                 outsideCopy?.record(failed: true, at: Date())

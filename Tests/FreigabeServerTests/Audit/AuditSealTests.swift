@@ -295,6 +295,27 @@ struct AuditSealTests {
         }
     }
 
+    /// A tail that cannot be read (here a directory; on a mount that went away, EIO or ESTALE) is the
+    /// outside copy's failure too, not an unspecified one that left `/ready` saying `written`.
+    @Test("a checkpoint file that cannot be read fails the round as the outside copy's failure")
+    func unreadableCheckpointFile() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("unreadable-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try await ServiceFixture.with { fixture in
+            let metrics = AppMetrics()
+            let outsideCopy = OutsideCopyStatus()
+            _ = try await fixture.shared("baumkataster")
+            let rounds = AuditSealService(
+                sealer: AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: folder.path),
+                interval: .seconds(1), logger: logger, metrics: metrics, outsideCopy: outsideCopy)
+            #expect(await rounds.round() == false)
+            #expect(outsideCopy.failing != nil)
+            let text = metrics.registry.emitToString()
+            #expect(text.contains(#"freigabe_audit_seal_failures_total{reason="checkpoint_file"} 1"#), "\(text)")
+        }
+    }
+
     @Test("the application role can neither change seals, checkpoints nor decisions")
     func appRoleCannotRewrite() async throws {
         try await ServiceFixture.with { fixture in
