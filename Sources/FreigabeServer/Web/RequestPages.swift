@@ -276,10 +276,20 @@ struct RequestPages: Sendable {
         let (fields, formErrors) = detailsBody(form)
         do {
             let patch = try RequestDetails.Patch.read(JSONObject(fields: fields, path: ""))
-            try formErrors.check()
             let stored = try await service.request(id: id, caller: caller, now: pages.now(), logger: logger)
             let changes = Self.keepingShownDates(
                 Self.clearingBlankFields(patch, of: form), of: form, stored: stored.details)
+            if form["action"] == "submit", !formErrors.isEmpty {
+                // Sent to be submitted with an error only the form sees: what the submission would take is
+                // asked too (a draft follows the workflow in force, whose demands the engine knows), so
+                // that every error shows at once; nothing is stored.
+                _ = try await service.checkSubmission(
+                    NewRequest(
+                        kind: stored.kind, datasetID: stored.dataset.id, details: changes.applied(to: stored.details),
+                        submit: true),
+                    now: pages.now(), logger: logger)
+            }
+            try formErrors.check()
             var view = try await service.editDraft(
                 requestID: id, changes: changes, caller: caller, now: pages.now(), expectedVersion: Self.version(form),
                 logger: logger)

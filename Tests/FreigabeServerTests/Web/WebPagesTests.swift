@@ -347,6 +347,17 @@ struct WebPagesTests {
             #expect(otherWithoutWords.html.contains("id=\"f-legal-basis-detail-error\""))
             #expect(otherWithoutWords.html.contains("Bitte nennen Sie die andere Rechtsgrundlage im Einzelnen."))
             #expect(try await fixture.allCounts() == before)
+            // Sent to be submitted so: the workflow's demands come with it at once (no access end yet).
+            let submittedWithout = try await anna.post(
+                path + "/bearbeiten",
+                [
+                    ("version", try #require(again.hidden("version"))), ("legal_basis", "other"),
+                    ("legal_basis_detail", "  "), ("action", "submit"),
+                ], csrf: again.hidden("_csrf"))
+            #expect(submittedWithout.status == 422)
+            #expect(submittedWithout.html.contains("id=\"f-legal-basis-detail-error\""))
+            #expect(submittedWithout.html.contains("id=\"f-access-end-error\""))
+            #expect(try await fixture.allCounts() == before)
             // A dataset id no dataset can have (a NUL byte) is not found, not an error of the database.
             #expect(try await anna.get("/antraege/neu?kind=shared_data&dataset=%00").status == 404)
             // A recipient's name saved without its type, then emptied: the draft keeps no recipient. (The
