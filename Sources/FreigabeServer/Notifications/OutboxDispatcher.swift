@@ -184,7 +184,7 @@ struct OutboxDispatcher: Sendable {
             // The lease ran out during the session and another dispatcher took the rows: it sends again
             // with the same Message-IDs, receivers drop the duplicates.
             logger.warning(
-                "some claimed mail rows were taken over before their outcome was recorded",
+                "some claimed mail rows were not recorded: taken over after the lease, or recorded by a try whose answer was lost",
                 metadata: ["outbox.claimed": "\(outcomes.count)", "outbox.recorded": "\(written)"])
         }
         return report

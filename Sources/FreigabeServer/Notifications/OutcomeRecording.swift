@@ -1,4 +1,5 @@
 import Logging
+import ServiceLifecycle
 
 /// Records what a sending round achieved, trying again while the claimed rows' lease still has time.
 ///
@@ -17,7 +18,9 @@ enum OutcomeRecording {
             do {
                 return try await record()
             } catch {
-                guard !Task.isCancelled, ContinuousClock.now + pause < end else { throw error }
+                guard !Task.isCancelled, !Task.isShuttingDownGracefully, ContinuousClock.now + pause < end else {
+                    throw error
+                }
                 logger.warning(
                     "the round's outcome could not be recorded; trying again while the rows are still claimed",
                     metadata: ["retry_in": "\(pause)", "error": "\(String(reflecting: error))"])

@@ -146,7 +146,7 @@ struct WebhookDispatcher: Sendable {
         }
         if written < outcomes.count {
             logger.warning(
-                "some claimed webhook deliveries were taken over before their outcome was recorded",
+                "some claimed webhook deliveries were not recorded: taken over after the lease, or recorded by a try whose answer was lost",
                 metadata: ["webhook.claimed": "\(outcomes.count)", "webhook.recorded": "\(written)"])
         }
         return report
