@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import WorkflowEngine
 
@@ -8,7 +7,5 @@ extension WorkflowDefinitionParser {
     /// other role from the directory, so `freigabe workflow validate` refuses what the server would.
     public static let pinningBySHA256 = WorkflowDefinitionParser(contentHash: sha256Hex)
 
-    static let sha256Hex: ContentDigest = { data in
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-    }
+    static let sha256Hex: ContentDigest = { data in SHA256Hex.of(data) }
 }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// Where webhooks go (`webhooks.*`): several subscriptions, each with its URL, signing secret(s) and
@@ -45,9 +44,7 @@ public struct WebhookSettings: Sendable, Equatable {
 
         /// SHA-256 of the URL, hex, as `webhook_subscriptions.url_hash` stores the address a subscription
         /// has (the URL itself may hold a token of the receiver's).
-        var urlHash: String {
-            SHA256.hash(data: Data(url.absoluteString.utf8)).map { String(format: "%02x", $0) }.joined()
-        }
+        var urlHash: String { SHA256Hex.of(Data(url.absoluteString.utf8)) }
 
         public var host: String { url.host(percentEncoded: false) ?? "" }
         public var port: Int { url.port ?? (url.scheme == "https" ? 443 : 80) }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Logging
 import PostgresNIO
@@ -198,7 +197,7 @@ public enum Migrator {
     /// gave when earlier releases let PostgreSQL compute it, so recorded checksums still match. Computed
     /// here, a readiness probe sends no migration's text to the server.
     static func checksum(of sql: String) -> String {
-        SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256Hex.of(Data(sql.utf8))
     }
 }
 
