@@ -133,13 +133,13 @@ struct AuditVerification: Sendable {
         }
         let unsealed = try await client.query(
             """
-            SELECT count(*) FROM audit_events e
+            SELECT count(*), min(e.id) FROM audit_events e
             WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
               AND e.id < (SELECT coalesce(max(event_row), 0) FROM audit_seals) - \(AuditSealer.lookBehind)
-            """, logger: logger
-        ).decode(Int.self).first(where: { _ in true })
-        if let unsealed, unsealed > 0 {
-            problems.append("\(unsealed) audit events behind the sealing window were never sealed")
+            """, logger: logger)
+        for try await (count, first) in unsealed.decode((Int64, Int64?).self) where count > 0 {
+            problems.append(
+                "\(count) audit events behind the sealing window were never sealed (the first is row \(first ?? 0))")
         }
         if let stalled = try await unsealedBeyondGrace(logger: logger) { problems.append(stalled) }
         return problems
@@ -153,13 +153,15 @@ struct AuditVerification: Sendable {
         let grace = sealingGrace.seconds
         let rows = try await client.query(
             """
-            SELECT count(*), min(e.occurred_at), min(e.recorded_at) FROM audit_events e
+            SELECT count(*), min(e.id), min(e.occurred_at), min(e.recorded_at) FROM audit_events e
             WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
               AND e.recorded_at < now() - make_interval(secs => \(grace))
             """, logger: logger)
-        for try await (count, oldest, recorded) in rows.decode((Int64, Date?, Date?).self) where count > 0 {
+        for try await (count, first, oldest, recorded) in rows.decode((Int64, Int64?, Date?, Date?).self)
+        where count > 0 {
             let seconds = Int(sealingGrace.components.seconds)
-            return "\(count) audit events written more than \(seconds) s ago are not sealed (the oldest happened at "
+            return "\(count) audit events written more than \(seconds) s ago are not sealed (the first is row "
+                + "\(first ?? 0); the oldest happened at "
                 + "\(oldest.map { AuditTimestamp($0).description } ?? "?"), written at "
                 + "\(recorded.map { AuditTimestamp($0).description } ?? "?")): the sealer is not running"
         }
@@ -449,6 +451,8 @@ struct AuditVerification: Sendable {
                 (SELECT count(*) FROM audit_seals s WHERE s.redaction_id = r.id),
                 (SELECT count(*) FROM audit_seals s JOIN audit_events e ON e.id = s.event_row
                  WHERE s.redaction_id = r.id AND e.occurred_at >= r.erased_before),
+                (SELECT min(s.sequence) FROM audit_seals s JOIN audit_events e ON e.id = s.event_row
+                 WHERE s.redaction_id = r.id AND e.occurred_at >= r.erased_before),
                 x.occurred_at, x.actor, x.details, x.sequence, r.redacted_at > now() + interval '1 day'
             FROM audit_redactions r
             LEFT JOIN LATERAL (
@@ -459,9 +463,12 @@ struct AuditVerification: Sendable {
             ORDER BY r.id
             """, logger: logger)
         var problems: [String] = []
-        for try await (id, by, at, cutOff, years, erased, afterCutOff, eventAt, eventActor, details, sequence, ahead)
+        for try await (
+            id, by, at, cutOff, years, erased, afterCutOff, firstAfterCutOff, eventAt, eventActor, details, sequence,
+            ahead
+        )
             in rows.decode(
-                (Int64, String, Date, Date, Int32, Int64, Int64, Date?, String?, String?, Int64?, Bool).self)
+                (Int64, String, Date, Date, Int32, Int64, Int64, Int64?, Date?, String?, String?, Int64?, Bool).self)
         {
             let erasure = "erasure #\(id) by \(by)"
             if ahead {
@@ -522,14 +529,16 @@ struct AuditVerification: Sendable {
             if afterCutOff > 0 {
                 problems.append(
                     "\(erasure) erased the payloads of \(afterCutOff) events that happened at or after its cut-off "
-                        + "\(row.cutOff): within the retention period")
+                        + "\(row.cutOff): within the retention period (the first at position \(firstAfterCutOff ?? 0))")
             }
         }
         let unrecorded = try await client.query(
-            "SELECT count(*) FROM audit_seals WHERE payload_salt IS NULL AND redaction_id IS NULL", logger: logger
-        ).decode(Int64.self).first(where: { _ in true })
-        if let unrecorded, unrecorded > 0 {
-            problems.append("\(unrecorded) sealed events lost their payload salt without a recorded erasure")
+            "SELECT count(*), min(sequence) FROM audit_seals WHERE payload_salt IS NULL AND redaction_id IS NULL",
+            logger: logger)
+        for try await (count, first) in unrecorded.decode((Int64, Int64?).self) where count > 0 {
+            problems.append(
+                "\(count) sealed events lost their payload salt without a recorded erasure (the first at position "
+                    + "\(first ?? 0))")
         }
         return problems
     }

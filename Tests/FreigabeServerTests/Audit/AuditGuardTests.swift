@@ -90,15 +90,18 @@ struct AuditGuardTests {
                 let problem = try #require(report.problems.first)
                 #expect(problem.hasPrefix("2 audit events written more than 300 s ago are not sealed"), "\(problem)")
                 #expect(problem.hasSuffix("the sealer is not running"))
-                // The oldest is named by its time.
-                let oldest = try await admin.query(
+                // The first is named by its row, the oldest by its time.
+                let rows = try await admin.query(
                     """
-                    SELECT min(occurred_at) FROM audit_events e
+                    SELECT min(e.id), min(occurred_at) FROM audit_events e
                     WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
-                    """, logger: logger
-                ).decode(Date.self).first(where: { _ in true })
-                #expect(
-                    problem.contains("(the oldest happened at \(AuditTimestamp(try #require(oldest))), written at "))
+                    """, logger: logger)
+                for try await (first, oldest) in rows.decode((Int64, Date).self) {
+                    #expect(
+                        problem.contains(
+                            "(the first is row \(first); the oldest happened at \(AuditTimestamp(oldest)), written at "),
+                        "\(problem)")
+                }
                 // A longer grace takes them in; sealed, nothing is left.
                 #expect(try await verify(admin, grace: .seconds(7200)).problems == [])
                 _ = try await sealer.sealAll(now: Date(), logger: logger)
