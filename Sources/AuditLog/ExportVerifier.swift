@@ -39,6 +39,20 @@ public struct ExportVerifier: Sendable {
         // Instances that share `audit.checkpoint_file` append after their commits, outside the sealer's
         // lock, so a larger note may precede a smaller one: the file's order is not the log's.
         let records = CheckpointRecord.inTreeSizeOrder(given)
+        return verify(lines: lines, records: records).mapError { failure in
+            // A checkpoint's fault names the note where the auditor finds it, not its place in the sorted list.
+            guard case .log(let fault) = failure.problem, case .checkpoint(let index) = fault.location,
+                records.indices.contains(index)
+            else { return failure }
+            var located = failure
+            located.checkpointSource = records[index].source
+            return located
+        }
+    }
+
+    private func verify(
+        lines: some Sequence<[UInt8]>, records: [CheckpointRecord]
+    ) -> Result<ExportVerificationSummary, ExportVerificationFailure> {
         let logVerifier = LogVerifier(key: key, origin: origin)
         let checkpoints: [Checkpoint]
         switch logVerifier.readCheckpoints(records) {
@@ -311,9 +325,13 @@ public struct ExportVerificationFailure: Error, Sendable, Hashable, CustomString
     public var line: Int?
     public var problem: Problem
 
-    public init(line: Int?, problem: Problem) {
+    /// Where the faulty checkpoint's note was read (``CheckpointRecord/source``), for a checkpoint's fault.
+    public var checkpointSource: String?
+
+    public init(line: Int?, problem: Problem, checkpointSource: String? = nil) {
         self.line = line
         self.problem = problem
+        self.checkpointSource = checkpointSource
     }
 
     public enum Problem: Sendable, Hashable {
@@ -400,7 +418,7 @@ public struct ExportVerificationFailure: Error, Sendable, Hashable, CustomString
             case .csvRootMismatch(let size):
                 "the leaf hashes of the rows do not give the root of the trusted checkpoint of size \(size): a row was changed, inserted or removed"
             }
-        return place + text
+        return place + text + (checkpointSource.map { " (\($0))" } ?? "")
     }
 }
 
@@ -592,13 +610,19 @@ extension CheckpointRecord {
 public enum CheckpointFile {
     /// The notes in the file, in order, each as it was signed (text, empty line, signature lines).
     public static func notes(in text: String) -> [String] {
-        var notes: [String] = []
+        numberedNotes(in: text).map(\.note)
+    }
+
+    /// ``notes(in:)``, each with the number of its first line in `text` (from 1).
+    public static func numberedNotes(in text: String) -> [(line: Int, note: String)] {
+        var notes: [(line: Int, note: String)] = []
         var current: [Substring] = []
+        var start = 1
         var inSignatures = false
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             if line.isEmpty {
                 if inSignatures {
-                    notes.append(current.map { $0 + "\n" }.joined())
+                    notes.append((start, current.map { $0 + "\n" }.joined()))
                     current = []
                     inSignatures = false
                 } else if !current.isEmpty {
@@ -607,9 +631,10 @@ public enum CheckpointFile {
                 }
                 continue
             }
+            if current.isEmpty { start = index + 1 }
             current.append(line)
         }
-        if !current.isEmpty { notes.append(current.map { $0 + "\n" }.joined()) }
+        if !current.isEmpty { notes.append((start, current.map { $0 + "\n" }.joined())) }
         return notes
     }
 

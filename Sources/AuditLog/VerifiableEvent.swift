@@ -48,9 +48,13 @@ public struct Redaction: Sendable, Hashable, Codable {
 public struct CheckpointRecord: Sendable, Hashable {
     public var signedNote: String
     public var consistencyProof: [SHA256Hash]?
+    /// Where the note was read, for a report that points at it (`checkpoints.txt:17`, the table); the
+    /// verifiers sort the notes by tree size, so their index says nothing to whoever holds the file.
+    public var source: String?
 
-    public init(signedNote: String, consistencyProof: [SHA256Hash]? = nil) {
+    public init(signedNote: String, consistencyProof: [SHA256Hash]? = nil, source: String? = nil) {
         self.signedNote = signedNote
         self.consistencyProof = consistencyProof
+        self.source = source
     }
 }

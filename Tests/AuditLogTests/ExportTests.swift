@@ -142,6 +142,30 @@ struct BrokenExportTests {
         #expect(current.laterCheckpointTreeSize == nil)
     }
 
+    /// The verifier takes the notes by tree size, so a checkpoint's index ("checkpoint #0") pointed at
+    /// nothing the auditor holds: the fault names the file and line of the note.
+    @Test("a faulty checkpoint is named by the file and line of its note")
+    func faultyCheckpointNamedByLine() throws {
+        let notes = Self.checkpoints.map(\.signedNote)
+        // The note of size 40, its size changed after signing, last in the file.
+        let tampered = notes[0].replacingOccurrences(of: "\n40\n", with: "\n41\n")
+        #expect(tampered != notes[0])
+        let file = [notes[2], notes[1], tampered].map { $0 + "\n" }.joined()
+        let numbered = CheckpointFile.numberedNotes(in: file)
+        #expect(numbered.map(\.note) == [notes[2], notes[1], tampered])
+        #expect(numbered.first?.line == 1)
+        let lastLine = try #require(numbered.last?.line)
+        let fileLines = file.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(fileLines[lastLine - 1] == tampered.split(separator: "\n").first, "the line the note starts at")
+        let records = numbered.map { CheckpointRecord(signedNote: $0.note, source: "cp.txt:\($0.line)") }
+        guard case .failure(let failure) = ExportFixture.verify(Self.complete, checkpoints: records) else {
+            Issue.record("a changed checkpoint was accepted")
+            return
+        }
+        #expect(failure.checkpointSource == "cp.txt:\(lastLine)")
+        #expect(failure.description.hasSuffix("(cp.txt:\(lastLine))"), "\(failure)")
+    }
+
     /// Instances sharing `audit.checkpoint_file` append after their commits, outside the sealer's lock: a
     /// larger note can come before a smaller one. The file's order must not decide; a fork still fails.
     @Test("the trusted notes verify in any order of the file; two roots of one size still fail")

@@ -92,7 +92,14 @@ struct AuditVerification: Sendable {
             }
             summary = verified
         case .failure(let failure):
-            problems.append("\(failure.location): \(failure)")
+            // A checkpoint's fault names the note where it was read (the table, or the file and line).
+            var source = ""
+            if case .checkpoint(let index) = failure.location, checkpoints.indices.contains(index),
+                let read = checkpoints[index].source
+            {
+                source = " (\(read))"
+            }
+            problems.append("\(failure.location): \(failure)\(source)")
         }
         // The mutable state against the facts: a rewritten snapshot is found even when the log holds.
         if let mismatch = try await RequestStateCheck(client: client).firstMismatch(logger: logger) {
@@ -421,7 +428,9 @@ struct AuditVerification: Sendable {
         let notes = try await client.query(
             "SELECT signed_note FROM audit_checkpoints WHERE signed_note IS NOT NULL ORDER BY tree_size",
             logger: logger)
-        for try await note in notes.decode(String.self) { checkpoints.append(CheckpointRecord(signedNote: note)) }
+        for try await note in notes.decode(String.self) {
+            checkpoints.append(CheckpointRecord(signedNote: note, source: "audit_checkpoints"))
+        }
         return checkpoints
     }
 

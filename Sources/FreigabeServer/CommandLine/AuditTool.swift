@@ -321,7 +321,9 @@ public enum AuditTool {
         let checkpoints: [CheckpointRecord]
         do {
             let text = try String(contentsOfFile: checkpointFile, encoding: .utf8)
-            checkpoints = CheckpointFile.notes(in: text).map { CheckpointRecord(signedNote: $0) }
+            checkpoints = CheckpointFile.numberedNotes(in: text).map {
+                CheckpointRecord(signedNote: $0.note, source: "\(checkpointFile):\($0.line)")
+            }
         } catch {
             return (
                 [],
