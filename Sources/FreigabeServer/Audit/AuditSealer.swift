@@ -43,14 +43,7 @@ struct AuditSealer: Sendable {
     /// Seals the next batch; nil when another instance is sealing.
     func sealBatch(now: Date, logger: Logger) async throws -> Batch? {
         let signer = signer
-        // The outside copy's newest note, read before the transaction: a file that hangs holds neither a
-        // connection nor the sealing lock meanwhile.
-        var outside: (path: String, note: Checkpoint?)?
-        if let checkpointFile, let key = signer?.verifierKey {
-            outside = (checkpointFile, try await Self.newestOutsideNote(checkpointFile, key: key, logger: logger))
-        }
-        let batch = try await Database.transaction(client, logger: logger) {
-            [outside] connection -> (Batch, String?)? in
+        let batch = try await Database.transaction(client, logger: logger) { connection -> (Batch, String?)? in
             let locked = try await connection.query(
                 "SELECT pg_try_advisory_xact_lock(\(Self.lockKey))", logger: logger
             ).decode(Bool.self).first(where: { _ in true })
@@ -58,8 +51,13 @@ struct AuditSealer: Sendable {
             var frontier = try await Self.latestFrontier(on: connection, logger: logger)
             let events = try await Self.unsealedEvents(on: connection, logger: logger)
             guard !events.isEmpty else { return (Batch(sealed: 0, treeSize: frontier.size), nil) }
-            if let (path, note) = outside, let note {
-                try await Self.checkOutsideCopy(note, of: path, frontier: frontier, on: connection, logger: logger)
+            // Only when there is something to sign: an idle log reads no file. A file that hangs holds the
+            // connection and the sealing lock for at most the file's deadline (``CheckpointFileIO``).
+            if let checkpointFile, let key = signer?.verifierKey,
+                let note = try await Self.newestOutsideNote(checkpointFile, key: key, logger: logger)
+            {
+                try await Self.checkOutsideCopy(
+                    note, of: checkpointFile, frontier: frontier, on: connection, logger: logger)
             }
             var encoder = AuditEventEncoder()
             var seals = SealRows()
