@@ -47,9 +47,9 @@ struct RequestStanding: Sendable, Hashable {
     /// The request as the engine holds it (nil when unreadable, e.g. written by a newer version): its
     /// state and decisions, for which branches are still open and whom separation of duties keeps out.
     var snapshot: RequestSnapshot?
-    /// The requester's resubmissions, oldest first, read for task mails only (empty for other topics):
-    /// the answers live only in their `resubmitted` events.
-    var resubmissions: [LoggedResubmission] = []
+    /// The requester's resubmissions and withdrawal, oldest first (``RequestService/answerRows``), read for
+    /// task mails only (empty for other topics): the answers live only in their `resubmitted` events.
+    var requesterEvents: [LoggedRequesterEvent] = []
 
     /// The engine's state of the step in review (nil in any other phase): which branches are still open.
     var progress: StepProgress? {
@@ -83,11 +83,9 @@ struct RequestStanding: Sendable, Hashable {
             }),
             last.outcome == .changesRequested, let question = last.comment
         else { return nil }
-        let asked = AuditTimestamp(last.at)
-        let answer = resubmissions.first {
-            $0.at.microsecondsSinceEpoch >= asked.microsecondsSinceEpoch - 1
-        }
-        return (question, answer?.comment)
+        let asked = AuditTimestamp(last.at).microsecondsSinceEpoch
+        let answer = requesterEvents.first { $0.isResubmission && $0.at >= asked - 1 }
+        return (question, answer?.text)
     }
 
     /// Why `message` is no longer worth sending, or nil while it still is: a task or reminder for a
@@ -114,24 +112,6 @@ struct RequestStanding: Sendable, Hashable {
             return "im Schritt \(step) ist \(branches.joined(separator: ", ")) bereits entschieden"
         }
         return nil
-    }
-}
-
-/// A resubmission as the log recorded it (``OutboxStore/resubmissionRows``).
-struct LoggedResubmission: Sendable, Hashable, Decodable {
-    var at: AuditTimestamp
-    /// The requester's comment, their answer to the question (nil: none, or erased by `audit redact`).
-    var comment: String?
-
-    enum CodingKeys: String, CodingKey {
-        case at = "at_us"
-        case comment
-    }
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        at = AuditTimestamp(microsecondsSinceEpoch: try container.decode(Int64.self, forKey: .at))
-        comment = try container.decodeIfPresent(String.self, forKey: .comment)
     }
 }
 
@@ -171,15 +151,6 @@ enum OutboxStore {
     /// Channel of the `outbox_notify` trigger (migration 5).
     static let channel = "freigabe_outbox"
 
-    /// The `resubmitted` events of the request of outbox row `o`, oldest first, as a JSON array of
-    /// ``LoggedResubmission`` (the time in whole microseconds, as the column stores it); NULL for none.
-    static let resubmissionRows = """
-        (SELECT json_agg(json_build_object(
-                    'at_us', (extract(epoch FROM e.occurred_at) * 1000000)::bigint, 'comment', e.comment)
-                ORDER BY e.id)
-         FROM audit_events e WHERE e.request_id = o.request_id AND e.event = 'resubmitted')::text
-        """
-
     /// Claims up to `limit` due mail rows: `FOR UPDATE SKIP LOCKED`, so instances claiming at once get
     /// different rows, and the claim is a lease (`available_at` moved to `now + lease`, a fresh
     /// `claim_token`), so the SMTP session runs outside any transaction and nobody else takes the rows
@@ -208,7 +179,8 @@ enum OutboxStore {
                     r.workflow_id, r.workflow_version, r.workflow_hash,
                     r.requester, r.phase, r.current_step, r.step_entered_at, r.pending_roles,
                     r.snapshot::text,
-                    CASE WHEN o.topic = \(OutboxTopic.requestDecision.rawValue) THEN \(unescaped: resubmissionRows) END,
+                    CASE WHEN o.topic = \(OutboxTopic.requestDecision.rawValue)
+                        THEN \(unescaped: RequestService.answerRows) END,
                     \(unescaped: RequestDetails.selectList("r"))
                 """, logger: logger)
             var claimed: [ClaimedMail] = []
@@ -230,7 +202,7 @@ enum OutboxStore {
                 let entered = try cells.next(Date?.self)
                 let pending = try cells.next([String]?.self)
                 let snapshot = try cells.next(String?.self)
-                let resubmissions = try cells.next(String?.self)
+                let requesterEvents = try cells.next(String?.self)
                 var pin: WorkflowPin?
                 if let workflowID, let version, let hash {
                     pin = WorkflowPin(id: workflowID, version: version, contentHash: hash)
@@ -245,8 +217,8 @@ enum OutboxStore {
                         // alone, as before branches were checked, rather than not claimed at all.
                         snapshot: snapshot.flatMap { try? StoredJSON.decode(RequestSnapshot.self, from: $0) },
                         // Unreadable: the task goes without the exchange rather than no claim at all.
-                        resubmissions: resubmissions.flatMap {
-                            try? StoredJSON.decode([LoggedResubmission].self, from: $0)
+                        requesterEvents: requesterEvents.flatMap {
+                            try? StoredJSON.decode([LoggedRequesterEvent].self, from: $0)
                         } ?? [])
                     details = try RequestDetails.decode(&cells)
                 }

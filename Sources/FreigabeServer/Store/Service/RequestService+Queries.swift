@@ -152,18 +152,19 @@ extension RequestService {
         var acting: ActingFacts?
     }
 
-    /// The requester's answers to questions of request `r` and their withdrawal as a JSON array, from the
-    /// decision log: the engine's snapshot keeps the decisions, the answers live only in their
-    /// `resubmitted` events, who withdrew and why only in the `withdrawn` event. The time is whole
-    /// microseconds, as the column stores it, so that nothing is lost to a decimal.
+    /// The requester's resubmissions (their answers to questions) and withdrawal of request `r` as a JSON
+    /// array of ``LoggedRequesterEvent``, from the decision log: the engine's snapshot keeps the decisions,
+    /// the answers live only in their `resubmitted` events, who withdrew and why only in the `withdrawn`
+    /// event. Resubmissions without a comment too: a task mail must know which one answered a question
+    /// (``RequestStanding/answeredQuestion(step:enteredAt:)``). The time is whole microseconds, as the
+    /// column stores it, so that nothing is lost to a decimal.
     static let answerRows = """
         coalesce((
             SELECT json_agg(json_build_object(
                 'event', e.event, 'person', e.actor, 'step', e.step, 'text', e.comment,
                 'at', (extract(epoch FROM e.occurred_at) * 1000000)::bigint) ORDER BY e.id)
             FROM audit_events e
-            WHERE e.request_id = r.id
-              AND (e.event = 'resubmitted' AND e.comment IS NOT NULL OR e.event = 'withdrawn')), '[]')::text
+            WHERE e.request_id = r.id AND e.event IN ('resubmitted', 'withdrawn')), '[]')::text
         """
 
     /// ``answerRows`` decoded: the answers, oldest first, and the withdrawal (the last, should there be
@@ -171,30 +172,43 @@ extension RequestService {
     static func answers(json: String) throws -> (answers: [AnswerView], withdrawal: WithdrawalView?) {
         var answers: [AnswerView] = []
         var withdrawal: WithdrawalView?
-        for row in try StoredJSON.decode([StoredAnswer].self, from: json) {
-            // The same Date PostgresNIO makes of a timestamptz (seconds after 2000-01-01), to the last bit.
-            let at = Date(
-                timeInterval: Double(row.at - postgresEpochMicroseconds) / 1_000_000,
-                since: Date(timeIntervalSince1970: Double(postgresEpochMicroseconds / 1_000_000)))
-            if AuditRecord.Event(rawValue: row.event) == .withdrawn {
-                withdrawal = WithdrawalView(person: row.person ?? "", step: row.step, comment: row.text, at: at)
-            } else if let text = row.text {
-                answers.append(AnswerView(person: row.person ?? "", step: row.step, text: text, at: at))
+        for row in try StoredJSON.decode([LoggedRequesterEvent].self, from: json) {
+            if row.isResubmission {
+                // Sent back without a comment: no answer to show.
+                guard let text = row.text else { continue }
+                answers.append(AnswerView(person: row.person ?? "", step: row.step, text: text, at: row.date))
+            } else {
+                withdrawal = WithdrawalView(person: row.person ?? "", step: row.step, comment: row.text, at: row.date)
             }
         }
         return (answers, withdrawal)
     }
+}
+
+/// A resubmission or withdrawal as the log recorded it (``RequestService/answerRows``).
+struct LoggedRequesterEvent: Sendable, Hashable, Decodable {
+    var event: String
+    var person: String?
+    var step: String?
+    /// The requester's comment: the answer to the question, or why they withdrew.
+    var text: String?
+    /// Microseconds since 1970.
+    var at: Int64
+
+    var isResubmission: Bool { AuditRecord.Event(rawValue: event) == .resubmitted }
+
+    /// The same Date PostgresNIO makes of a timestamptz (seconds after 2000-01-01), to the last bit.
+    var date: Date {
+        Date(
+            timeInterval: Double(at - Self.postgresEpochMicroseconds) / 1_000_000,
+            since: Date(timeIntervalSince1970: Double(Self.postgresEpochMicroseconds / 1_000_000)))
+    }
 
     /// 2000-01-01 00:00 UTC, PostgreSQL's epoch, in microseconds after 1970.
     private static let postgresEpochMicroseconds: Int64 = 946_684_800_000_000
+}
 
-    private struct StoredAnswer: Decodable {
-        var event: String
-        var person: String?
-        var step: String?
-        var text: String?
-        var at: Int64
-    }
+extension RequestService {
 
     func machine(
         for record: RequestRecord, on connection: PostgresConnection, logger: Logger
