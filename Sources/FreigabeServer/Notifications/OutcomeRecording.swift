@@ -1,5 +1,4 @@
 import Logging
-import ServiceLifecycle
 
 /// Records what a sending round achieved, trying again while the claimed rows' lease still has time.
 ///
@@ -18,15 +17,13 @@ enum OutcomeRecording {
             do {
                 return try await record()
             } catch {
-                guard !Task.isCancelled, !Task.isShuttingDownGracefully, ContinuousClock.now + pause < end else {
-                    throw error
-                }
+                guard Rounds.goOn, ContinuousClock.now + pause < end else { throw error }
                 logger.warning(
                     "the round's outcome could not be recorded; trying again while the rows are still claimed",
                     metadata: ["retry_in": "\(pause)", "error": "\(String(reflecting: error))"])
-                try await Task.sleep(for: pause)
-                // A loaded machine may wake late: never a try after the end.
-                guard ContinuousClock.now < end else { throw error }
+                await Rounds.pause(pause)
+                // A loaded machine may wake late, a shutdown early: never a try after the end or in a shutdown.
+                guard Rounds.goOn, ContinuousClock.now < end else { throw error }
                 pause = min(pause * 2, .seconds(8))
             }
         }
