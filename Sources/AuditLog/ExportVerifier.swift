@@ -251,9 +251,7 @@ extension ExportVerifier {
     static func erasureProblem(
         of redaction: Redaction, eventAt occurredAt: AuditTimestamp, sequence: UInt64, checkpoint: Checkpoint
     ) -> ExportVerificationFailure.Problem? {
-        if let signedAt = checkpoint.time,
-            redaction.redactedAt.microsecondsSinceEpoch > signedAt.microsecondsSinceEpoch + ErasureRecord.slack
-        {
+        if let signedAt = checkpoint.time, ErasureRecord.isDated(redaction.redactedAt, after: signedAt) {
             return .erasureUnproven(sequence: sequence, redactedAt: redaction.redactedAt)
         }
         let shortestRetention = ErasureRecord.retentionYearsRange.lowerBound

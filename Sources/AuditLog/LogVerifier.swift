@@ -274,7 +274,7 @@ public struct LogVerification: Sendable {
         guard let index = checkpoints[next...].firstIndex(where: { $0.treeSize > record.position }),
             let signedAt = checkpoints[index].time
         else { return nil }
-        guard record.occurredAt.microsecondsSinceEpoch <= signedAt.microsecondsSinceEpoch + ErasureRecord.slack else {
+        guard !ErasureRecord.isDated(record.occurredAt, after: signedAt) else {
             return .erasureAfterCheckpoint(
                 position: record.position, occurredAt: record.occurredAt, checkpoint: index, signedAt: signedAt)
         }
@@ -403,6 +403,13 @@ public struct ErasureRecord: Sendable, Hashable {
 
     /// One day in microseconds.
     public static let slack: Int64 = 86_400_000_000
+
+    /// Whether an erasure dated `time` lies more than ``slack`` after `signedAt`, the signed time of a
+    /// checkpoint whose tree holds it: the sealer signed before the time the erasure claims, so that
+    /// time was forged. The one rule of the online check, the complete export's and the filtered one's.
+    public static func isDated(_ time: AuditTimestamp, after signedAt: AuditTimestamp) -> Bool {
+        time.microsecondsSinceEpoch > signedAt.microsecondsSinceEpoch + slack
+    }
 
     /// The retention periods, in years, `audit_redact` accepts.
     public static let retentionYearsRange = 1...100

@@ -487,7 +487,7 @@ struct AuditVerification: Sendable {
             }
             if let sequence, sequence >= 0,
                 let covering = signed.first(where: { $0.treeSize > UInt64(sequence) }), let signedAt = covering.time,
-                AuditTimestamp(at).microsecondsSinceEpoch > signedAt.microsecondsSinceEpoch + ErasureRecord.slack
+                ErasureRecord.isDated(AuditTimestamp(at), after: signedAt)
             {
                 problems.append(
                     "\(erasure) is dated \(AuditTimestamp(at)), but the checkpoint of tree size \(covering.treeSize), "
