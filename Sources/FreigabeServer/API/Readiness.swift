@@ -88,33 +88,38 @@ public struct ReadinessCheck: Sendable {
     private static func databaseReport(
         _ client: PostgresClient, timeout: Duration, logger: Logger
     ) async -> ReadinessReport {
-        // One lease under the store's deadlines: a probe that times out closes its connection, so probes
-        // every few seconds against a silent server cannot take the pool's connections one by one.
+        // One lease under the store's deadlines, which also bound the probe (the transaction answers by
+        // its deadline and closes its connection), so probes every few seconds against a silent server
+        // can neither hang nor take the pool's connections one by one.
         var timeouts = Database.timeouts(for: client)
         timeouts.transaction = timeout
         timeouts.poolWait = min(timeouts.poolWait, timeout)
-        let outcome = await withTimeout(timeout + Database.stuckGrace) { [timeouts] in
-            try await Database.transaction(client, logger: logger, scope: .singleStatement, timeouts: timeouts) {
-                connection in
-                let status = try await Migrator.status(on: connection, logger: logger)
-                guard status.isCurrent else { return (status, ReadinessReport.AuditLogState.unknown) }
-                // `audit verify`'s check: a trigger pointed at a function that lets everything through is
-                // reported as well as a disabled one.
-                let disabled = try await AuditTriggerGuard.problems(on: connection, logger: logger)
-                if !disabled.isEmpty {
-                    logger.error(
-                        "the decision log's append-only triggers are disabled or changed (run freigabe audit verify)",
-                        metadata: ["triggers": "\(disabled)"])
-                    return (status, .triggersDisabled)
-                }
-                if let since = try await unsealedSince(on: connection, logger: logger) {
-                    logger.error(
-                        "the decision log is not being sealed (no sealer runs, or it refuses: see its log)",
-                        metadata: ["audit.oldest_unsealed_recorded_at": "\(AuditTimestamp(since))"])
-                    return (status, .sealingStalled)
-                }
-                return (status, ReadinessReport.AuditLogState.protected)
-            }
+        let outcome: Result<(MigrationStatus, ReadinessReport.AuditLogState), any Error>
+        do {
+            outcome = .success(
+                try await Database.transaction(client, logger: logger, scope: .singleStatement, timeouts: timeouts) {
+                    connection in
+                    let status = try await Migrator.status(on: connection, logger: logger)
+                    guard status.isCurrent else { return (status, ReadinessReport.AuditLogState.unknown) }
+                    // `audit verify`'s check: a trigger pointed at a function that lets everything through is
+                    // reported as well as a disabled one.
+                    let disabled = try await AuditTriggerGuard.problems(on: connection, logger: logger)
+                    if !disabled.isEmpty {
+                        logger.error(
+                            "the decision log's append-only triggers are disabled or changed (run freigabe audit verify)",
+                            metadata: ["triggers": "\(disabled)"])
+                        return (status, .triggersDisabled)
+                    }
+                    if let since = try await unsealedSince(on: connection, logger: logger) {
+                        logger.error(
+                            "the decision log is not being sealed (no sealer runs, or it refuses: see its log)",
+                            metadata: ["audit.oldest_unsealed_recorded_at": "\(AuditTimestamp(since))"])
+                        return (status, .sealingStalled)
+                    }
+                    return (status, ReadinessReport.AuditLogState.protected)
+                })
+        } catch {
+            outcome = .failure(error)
         }
         switch outcome {
         case .success(let (status, auditLog)) where status.isCurrent:

@@ -39,7 +39,7 @@ struct AuditSealService: Service {
             case is AuditSealer.HistoryRewritten:
                 metrics?.auditSealFailure(.historyDiffers)
             case is CheckpointFileUnusable:
-                // Its tail could not be read before the batch: the outside copy has gone dark.
+                // Its tail could not be read to check the batch against: the outside copy has gone dark.
                 metrics?.auditSealFailure(.checkpointFile)
                 outsideCopy?.record(failed: true, at: Date())
             default:
