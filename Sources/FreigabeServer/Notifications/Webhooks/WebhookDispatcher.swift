@@ -66,7 +66,7 @@ struct WebhookDispatcher: Sendable {
         report.fannedOut = try await fanOut(now: now).events
         let parts = try await withThrowingTaskGroup(of: RoundReport.self) { group in
             for subscription in settings.subscriptions {
-                group.addTask { try await self.deliver(subscription: subscription.name, now: now) }
+                group.addTask { try await self.deliver(subscription: subscription, now: now) }
             }
             var parts: [RoundReport] = []
             for try await part in group { parts.append(part) }
@@ -95,9 +95,8 @@ struct WebhookDispatcher: Sendable {
 
     /// One round of one subscription: claims up to `batchSize` of its due deliveries (none while it is
     /// paused), sends them at the same time through one HTTP client per receiver, records the outcomes.
-    func deliver(subscription name: String, now: Date) async throws -> RoundReport {
+    func deliver(subscription: WebhookSettings.Subscription, now: Date) async throws -> RoundReport {
         var report = RoundReport()
-        guard let subscription = settings.subscriptions.first(where: { $0.name == name }) else { return report }
         let token = UUID()
         let claimed = try await WebhookStore.claim(
             subscription: subscription, now: now, limit: settings.batchSize, lease: settings.lease, token: token,

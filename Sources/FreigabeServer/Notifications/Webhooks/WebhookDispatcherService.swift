@@ -75,8 +75,9 @@ struct WebhookDispatcherService: Service {
             }
             await withTaskGroup(of: Void.self) { loops in
                 loops.addTask { await self.fanOut(woken: fanOutBell, waking: bells) }
-                for (name, bell) in bells {
-                    loops.addTask { await self.deliver(subscription: name, woken: bell) }
+                for subscription in dispatcher.settings.subscriptions {
+                    guard let bell = bells[subscription.name] else { continue }
+                    loops.addTask { await self.deliver(subscription: subscription, woken: bell) }
                 }
             }
             group.cancelAll()
@@ -111,19 +112,19 @@ struct WebhookDispatcherService: Service {
 
     /// One subscription's deliveries: a round when rung, polled, or when its next delivery is due (not
     /// before its pause ends).
-    private func deliver(subscription name: String, woken doorbell: Doorbell) async {
+    private func deliver(subscription: WebhookSettings.Subscription, woken doorbell: Doorbell) async {
         let settings = dispatcher.settings
+        let name = subscription.name
         var subscriptionLogger = logger
         subscriptionLogger[metadataKey: "webhook.subscription"] = "\(name)"
         while Rounds.goOn {
             var pause = settings.pollInterval
             do {
                 observe?(.deliver(subscription: name))
-                let report = try await dispatcher.deliver(subscription: name, now: now())
+                let report = try await dispatcher.deliver(subscription: subscription, now: now())
                 if report.claimed >= settings.batchSize { continue }
-                if let subscription = settings.subscriptions.first(where: { $0.name == name }),
-                    let next = try await WebhookStore.nextDue(
-                        subscription: subscription, client: dispatcher.client, logger: logger)
+                if let next = try await WebhookStore.nextDue(
+                    subscription: subscription, client: dispatcher.client, logger: logger)
                 {
                     let seconds = max(next.timeIntervalSince(now()), 0.05)
                     pause = min(pause, .milliseconds(Int64(min(seconds, 86_400) * 1000)))
