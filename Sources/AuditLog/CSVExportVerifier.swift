@@ -1,141 +1,135 @@
-/// The CSV export's shape (`FORMAT.md` §7, "CSV"): the columns of its first record, and the end record
-/// that makes a cut-off file visible.
-public enum CSVExportLayout {
-    /// The first record. The server writes exactly these, in this order.
-    public static let columns = [
-        "sequence", "event_id", "occurred_at", "type", "request_id", "actor", "acting_for", "capacity", "role",
-        "step", "decision", "dataset_id", "state", "comment", "client_address", "details", "payload_salt",
-        "payload_hash", "leaf_hash", "tree_size", "inclusion_proof", "redacted_at", "redacted_by",
-    ]
+/// Checks a CSV export offline as the JSON Lines export is checked: each row is read back into the
+/// event it shows (``CSVExportRow``), written again and compared byte for byte (one form per row, as
+/// each JSON line must be canonical), and the events go through the same checks: a complete export
+/// through ``LogVerification`` (sequence from 0, payloads, re-encoded leaves, the tree against every
+/// trusted checkpoint, the erasure records), a filtered one through ``FilteredExportCheck``. The end
+/// record must count the rows and name the trusted checkpoint of their tree size; nothing may follow.
+///
+/// The CSV has no header line stating its selection before the rows: the first row tells it (a
+/// filtered export's rows carry inclusion proofs, a complete export's none), and the end record must
+/// agree. In a tree of one event the two look alike, and the complete export's checks are made.
+struct CSVExportVerifier {
+    let verifier: LogVerifier
+    /// The trusted checkpoints, as given and as read (in tree-size order, verified).
+    let records: [CheckpointRecord]
+    let checkpoints: [Checkpoint]
 
-    /// The first cell of the last record: `end`, the event count, the tree size, `complete` or
-    /// `filtered`, and the signed note of the checkpoint the export was made against.
-    public static let endMarker = "end"
-    static let endFieldCount = 5
+    /// How the rows are checked, once the first row showed which export this is.
+    private enum Rows {
+        case none
+        case complete(LogVerification)
+        case filtered(FilteredExportCheck)
 
-    static let sequenceColumn = 0
-    static let leafHashColumn = columns.firstIndex(of: "leaf_hash")!
-    static let treeSizeColumn = columns.firstIndex(of: "tree_size")!
-    static let proofColumn = columns.firstIndex(of: "inclusion_proof")!
-
-    /// Whether a file that starts with `line` is a CSV export (with or without its byte order mark),
-    /// rather than JSON Lines, whose first byte is `{`.
-    public static func isCSV(firstLine line: [UInt8]) -> Bool {
-        let text = line.starts(with: byteOrderMark) ? Array(line.dropFirst(3)) : line
-        return text.starts(with: Array("sequence,".utf8)) || text.starts(with: Array("sequence;".utf8))
+        var selection: ExportSelection? {
+            switch self {
+            case .none: nil
+            case .complete: .complete
+            case .filtered: .filtered
+            }
+        }
     }
 
-    static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
-}
-
-/// Checks what a CSV export can show offline: that it is whole (its end record is there, counts its
-/// rows and names a checkpoint the auditor trusts, signed by the key) and that the leaf hashes of its
-/// rows lie in that signed tree (a complete export rebuilds the root; a filtered one carries each
-/// row's inclusion proof). It does **not** check the cells' text against those hashes: neutralising
-/// formula cells (a leading `'`) makes the text ambiguous. That is what the JSON Lines export is for.
-struct CSVExportVerifier {
-    let key: NoteVerifierKey
-    let origin: String
-
     func verify(
-        firstLine: [UInt8], rest: some IteratorProtocol<[UInt8]>, checkpoints: [Checkpoint], trustedCount: Int
+        firstLine: [UInt8], rest: some IteratorProtocol<[UInt8]>
     ) -> Result<ExportVerificationSummary, ExportVerificationFailure> {
         var first = firstLine
         if first.starts(with: CSVExportLayout.byteOrderMark) { first.removeFirst(3) }
         // `isCSV(firstLine:)` holds: the ninth byte is the separator.
-        var reader = CSVRecordReader(separator: first[8], firstLine: first, rest: rest)
+        let separator = first[8]
+        var reader = CSVRecordReader(separator: separator, firstLine: first, rest: rest)
+        let writer = CSVExportWriter(separator: separator)
         func fail(
             _ problem: ExportVerificationFailure.Problem, line: Int? = nil
-        ) -> Result<
-            ExportVerificationSummary, ExportVerificationFailure
-        > {
+        ) -> Result<ExportVerificationSummary, ExportVerificationFailure> {
             .failure(ExportVerificationFailure(line: line ?? reader.recordLine, problem: problem))
         }
         switch reader.next() {
-        case .record(let header) where header == CSVExportLayout.columns: break
+        case .record(let header) where header == CSVExportLayout.columns.map(Optional.some): break
         case .record: return fail(.csvHeader)
         case .malformed(let reason): return fail(.csvMalformed(reason))
         case .cut, .end: return fail(.missingFinalNewline)
         }
-        var count: UInt64 = 0
+        var rows = Rows.none
         var treeSize: UInt64?
-        var checkpoint: Checkpoint?
-        var previous: UInt64?
-        // As if complete: the tree over every row's leaf hash, and whether the rows run from 0 without gaps.
-        var frontier = MerkleFrontier()
-        var contiguous = true
-        // As if filtered: whether every row's inclusion proof was checked (and held).
-        var everyProofChecked = true
-        var anyProof = false
+        var count: UInt64 = 0
+        var written: [UInt8] = []
         while true {
-            let fields: [String]
+            let cells: [String?]
             switch reader.next() {
-            case .record(let read): fields = read
+            case .record(let read): cells = read
             case .malformed(let reason): return fail(.csvMalformed(reason))
             case .cut: return fail(.missingFinalNewline)
             case .end: return fail(.missingEnd, line: reader.recordLine + 1)
             }
-            if fields.first == CSVExportLayout.endMarker {
-                return finish(
-                    fields, reader: &reader, count: count, treeSize: treeSize, checkpoints: checkpoints,
-                    trustedCount: trustedCount, complete: contiguous && !anyProof && frontier.size == count,
-                    frontier: frontier, everyProofChecked: everyProofChecked)
+            if cells.first == CSVExportLayout.endMarker {
+                return finish(cells, rows: rows, rowsTreeSize: treeSize, count: count, reader: &reader)
             }
-            guard fields.count == CSVExportLayout.columns.count else {
-                return fail(.csvFieldCount(expected: CSVExportLayout.columns.count, found: fields.count))
+            guard cells.count == CSVExportLayout.columns.count else {
+                return fail(.csvFieldCount(expected: CSVExportLayout.columns.count, found: cells.count))
             }
-            guard let sequence = UInt64(fields[CSVExportLayout.sequenceColumn]),
-                let size = UInt64(fields[CSVExportLayout.treeSizeColumn]),
-                let leafHash = SHA256Hash(hex: fields[CSVExportLayout.leafHashColumn])
-            else { return fail(.csvMalformed("sequence, tree_size or leaf_hash is not what the exporter writes")) }
+            var exported: ExportedEvent
+            let size: UInt64
+            do throws(CSVRowError) {
+                (exported, size) = try CSVExportRow.read(cells)
+            } catch {
+                return fail(.csvMalformed(error.reason))
+            }
+            written.removeAll(keepingCapacity: true)
+            writer.appendRow(of: exported, treeSize: size, to: &written)
+            guard written == reader.recordBytes else { return fail(.csvRowNotAsWritten) }
             if let treeSize, size != treeSize { return fail(.csvTreeSizeDiffers(found: size, expected: treeSize)) }
-            if checkpoint == nil {
+            if case .none = rows {
                 guard let trusted = checkpoints.last(where: { $0.treeSize == size }) else {
                     return fail(.noTrustedCheckpoint(treeSize: size))
                 }
-                checkpoint = trusted
                 treeSize = size
+                if exported.inclusionProof == nil {
+                    switch verifier.begin(checkpoints: recordsUpTo(size)) {
+                    case .success(let verification): rows = .complete(verification)
+                    case .failure(let failure): return fail(.log(failure), line: nil)
+                    }
+                } else {
+                    rows = .filtered(FilteredExportCheck(checkpoint: trusted))
+                }
             }
-            guard sequence < size else { return fail(.sequenceOutsideTree(sequence: sequence)) }
-            if let previous, sequence <= previous {
-                return fail(.sequenceNotIncreasing(sequence: sequence, previous: previous))
+            switch rows {
+            case .none: break
+            case .complete(var verification):
+                if exported.inclusionProof != nil {
+                    return fail(.unexpectedInclusionProof(sequence: exported.event.sequence))
+                }
+                let failure = verification.check(exported.verifiable)
+                rows = .complete(verification)
+                // The check looks at this event only (the erasure records are checked at the end).
+                if let failure { return fail(.log(failure)) }
+            case .filtered(var check):
+                // The proof of the one leaf of a tree of one is empty, and so is its cell.
+                if exported.inclusionProof == nil, size == 1 { exported.inclusionProof = [] }
+                let problem = check.check(exported)
+                rows = .filtered(check)
+                if let problem { return fail(problem) }
             }
-            if sequence != count { contiguous = false }
-            frontier.append(leafHash: leafHash)
-            let proofText = fields[CSVExportLayout.proofColumn]
-            let proof = proofText.isEmpty ? [] : proofText.split(separator: " ").map { SHA256Hash(hex: String($0)) }
-            guard proof.allSatisfy({ $0 != nil }) else {
-                return fail(.csvMalformed("inclusion_proof is not hex hashes"))
-            }
-            if !proof.isEmpty || size == 1 {
-                anyProof = anyProof || !proof.isEmpty
-                guard
-                    MerkleProofVerifier.verifyInclusion(
-                        leafHash: leafHash, index: sequence, treeSize: size, proof: proof.map { $0! },
-                        rootHash: checkpoint!.rootHash)
-                else { return fail(.inclusionProofInvalid(sequence: sequence)) }
-            } else {
-                everyProofChecked = false
-            }
-            previous = sequence
             count += 1
         }
     }
 
+    /// The trusted checkpoints a complete export of `treeSize` events must reach.
+    private func recordsUpTo(_ treeSize: UInt64) -> [CheckpointRecord] {
+        zip(records, checkpoints).filter { $0.1.treeSize <= treeSize }.map(\.0)
+    }
+
     /// The end record: its count, tree size, selection and checkpoint; then nothing may follow.
     private func finish(
-        _ fields: [String], reader: inout CSVRecordReader<some IteratorProtocol<[UInt8]>>, count: UInt64,
-        treeSize rowsTreeSize: UInt64?, checkpoints: [Checkpoint], trustedCount: Int, complete: Bool,
-        frontier: MerkleFrontier, everyProofChecked: Bool
+        _ cells: [String?], rows: Rows, rowsTreeSize: UInt64?, count: UInt64,
+        reader: inout CSVRecordReader<some IteratorProtocol<[UInt8]>>
     ) -> Result<ExportVerificationSummary, ExportVerificationFailure> {
         let line = reader.recordLine
         func fail(
             _ problem: ExportVerificationFailure.Problem
-        ) -> Result<
-            ExportVerificationSummary, ExportVerificationFailure
-        > {
+        ) -> Result<ExportVerificationSummary, ExportVerificationFailure> {
             .failure(ExportVerificationFailure(line: line, problem: problem))
         }
+        let fields = cells.map { $0 ?? "" }
         guard fields.count == CSVExportLayout.endFieldCount, let stated = UInt64(fields[1]),
             let treeSize = UInt64(fields[2]), let selection = ExportSelection(rawValue: fields[3])
         else { return fail(.csvMalformed("the end record is not `end`, count, tree size, selection, checkpoint")) }
@@ -146,36 +140,46 @@ struct CSVExportVerifier {
         guard let trusted = checkpoints.last(where: { $0.treeSize == treeSize }) else {
             return fail(.noTrustedCheckpoint(treeSize: treeSize))
         }
-        guard let note = try? SignedNote(parsing: fields[4]), key.verify(note) == .verified,
-            let named = try? Checkpoint(noteText: note.text), named.origin == origin,
+        guard let note = try? SignedNote(parsing: fields[4]), verifier.key.verify(note) == .verified,
+            let named = try? Checkpoint(noteText: note.text), named.origin == verifier.origin,
             named.treeSize == trusted.treeSize, named.rootHash == trusted.rootHash
         else { return fail(.embeddedCheckpointDiffers) }
-        switch selection {
-        case .complete:
-            // Every event of the tree, in order: the leaf hashes must give the signed root.
-            guard complete, count == treeSize else {
-                return fail(.treeSizeMismatch(header: treeSize, events: count))
-            }
-            guard frontier.rootHash == trusted.rootHash else {
-                return fail(.csvRootMismatch(treeSize: treeSize))
-            }
-        case .filtered:
-            guard everyProofChecked else { return fail(.csvMalformed("a row of a filtered export has no proof")) }
+        if let read = rows.selection, read != selection, !(read == .complete && treeSize == 1) {
+            return fail(.csvSelectionDiffers(rows: read, end: selection))
         }
+        var summary: ExportVerificationSummary
+        switch rows {
+        case .complete(let verification):
+            switch ExportVerifier.completeExport(
+                verification.finish(), treeSize: treeSize, endLine: line, eventLine: { _ in nil })
+            {
+            case .success(let complete): summary = complete
+            case .failure(let failure): return .failure(failure)
+            }
+            summary.selection = selection
+        case .filtered(let check):
+            summary = check.summary(checkpointCount: records.count)
+        case .none:
+            // No rows: a complete export of the empty tree, or a filtered one that matched nothing.
+            guard selection == .filtered || treeSize == 0 else {
+                return fail(.treeSizeMismatch(header: treeSize, events: 0))
+            }
+            summary = ExportVerificationSummary(
+                selection: selection, treeSize: treeSize, eventCount: 0, checkpoint: trusted,
+                checkpointCount: records.count, redactedEventCount: 0)
+        }
+        summary.kind = .csv
         switch reader.next() {
-        case .end: break
+        case .end: return .success(summary)
         case .record, .malformed, .cut:
             return .failure(ExportVerificationFailure(line: reader.recordLine, problem: .contentAfterEnd))
         }
-        return .success(
-            ExportVerificationSummary(
-                selection: selection, treeSize: treeSize, eventCount: count, checkpoint: trusted,
-                checkpointCount: trustedCount, redactedEventCount: 0, kind: .csv))
     }
 }
 
 /// RFC 4180 records from lines that each keep their `\n` (a quoted cell may span lines): fields
-/// separated by `separator`, a record ended by CRLF, quotes doubled inside quoted cells.
+/// separated by `separator`, a record ended by CRLF, quotes doubled inside quoted cells. An empty cell
+/// is nil unless quoted (`""`): the export writes an absent text as nothing, an empty one quoted.
 struct CSVRecordReader<Lines: IteratorProtocol<[UInt8]>> {
     let separator: UInt8
     private var pending: [UInt8]?
@@ -183,6 +187,8 @@ struct CSVRecordReader<Lines: IteratorProtocol<[UInt8]>> {
     private var lineNumber = 0
     /// The line the last record read started on (1-based).
     private(set) var recordLine = 0
+    /// The bytes of the last record read, as they were in the file.
+    private(set) var recordBytes: [UInt8] = []
 
     init(separator: UInt8, firstLine: [UInt8], rest: Lines) {
         self.separator = separator
@@ -191,7 +197,7 @@ struct CSVRecordReader<Lines: IteratorProtocol<[UInt8]>> {
     }
 
     enum Item {
-        case record([String])
+        case record([String?])
         /// Not a record the exporter writes.
         case malformed(String)
         /// The input ended inside a record: cut off.
@@ -213,14 +219,19 @@ struct CSVRecordReader<Lines: IteratorProtocol<[UInt8]>> {
 
     mutating func next() -> Item {
         let quote = UInt8(ascii: "\"")
-        var fields: [String] = []
+        var fields: [String?] = []
         var field: [UInt8] = []
         var inQuotes = false
         var quoted = false
         var started = false
+        recordBytes.removeAll(keepingCapacity: true)
+        func cell() -> String? {
+            quoted || !field.isEmpty ? String(decoding: field, as: UTF8.self) : nil
+        }
         while let line = nextLine() {
             if !started { recordLine = lineNumber }
             started = true
+            recordBytes += line
             var index = 0
             while index < line.count {
                 let byte = line[index]
@@ -240,11 +251,11 @@ struct CSVRecordReader<Lines: IteratorProtocol<[UInt8]>> {
                     inQuotes = true
                     quoted = true
                 } else if byte == separator {
-                    fields.append(String(decoding: field, as: UTF8.self))
+                    fields.append(cell())
                     field.removeAll(keepingCapacity: true)
                     quoted = false
                 } else if byte == 0x0D, index + 2 == line.count, line[index + 1] == 0x0A {
-                    fields.append(String(decoding: field, as: UTF8.self))
+                    fields.append(cell())
                     return .record(fields)
                 } else if byte == 0x0D || byte == 0x0A {
                     return .malformed("a line that does not end with CRLF")

@@ -10,8 +10,8 @@ import Foundation
 /// leaf hash, increasing sequence, and the inclusion proof against the trusted checkpoint of the
 /// header's tree size. Every line must be byte for byte the canonical JSON of its content.
 ///
-/// A CSV export (recognised by its first line) is handed to ``CSVExportVerifier``: whole, counted, and
-/// its leaf hashes in the signed tree, but not its cells' text.
+/// A CSV export (recognised by its first line) is handed to ``CSVExportVerifier``, which reads each row
+/// back into its event and checks it the same way.
 ///
 /// One pass over the lines, memory independent of their number: the lines may come from a stream.
 public struct ExportVerifier: Sendable {
@@ -63,10 +63,10 @@ public struct ExportVerifier: Sendable {
         guard let firstLine = iterator.next() else {
             return .failure(ExportVerificationFailure(line: 1, problem: .missingHeader))
         }
-        // A CSV export: its completeness and its leaf hashes, not its cells' text (CSVExportVerifier).
+        // A CSV export: the same checks on the events its rows show (CSVExportVerifier).
         if CSVExportLayout.isCSV(firstLine: firstLine) {
-            return CSVExportVerifier(key: key, origin: origin).verify(
-                firstLine: firstLine, rest: iterator, checkpoints: checkpoints, trustedCount: records.count
+            return CSVExportVerifier(verifier: logVerifier, records: records, checkpoints: checkpoints).verify(
+                firstLine: firstLine, rest: iterator
             ).map { $0.noting(laterThan: checkpoints) }
         }
         let feed = LineFeed(
@@ -158,20 +158,29 @@ public struct ExportVerifier: Sendable {
         }
         // The feed stops at the first unreadable line; the verifier had accepted everything before it.
         if let failure = feed.failure { return .failure(failure) }
+        return Self.completeExport(result, treeSize: header.treeSize, endLine: feed.lineNumber) { Int($0) + 2 }
+    }
+
+    /// What ``LogVerification/finish()`` (or the first fault) says of a complete export of `treeSize`:
+    /// every event of that tree, each checkpoint up to it reached. `eventLine` is where the event at a
+    /// position was read, if known; `endLine` where the export ended.
+    static func completeExport(
+        _ result: Result<VerificationSummary, VerificationFailure>, treeSize: UInt64, endLine: Int,
+        eventLine: (UInt64) -> Int?
+    ) -> Result<ExportVerificationSummary, ExportVerificationFailure> {
         switch result {
         case .failure(let failure):
             let line: Int? =
                 switch failure.location {
-                case .event(let position): Int(position) + 2
+                case .event(let position): eventLine(position)
                 case .eventRange, .checkpoint: nil
                 }
             return .failure(ExportVerificationFailure(line: line, problem: .log(failure)))
         case .success(let summary):
-            guard summary.treeSize == header.treeSize else {
+            guard summary.treeSize == treeSize else {
                 return .failure(
                     ExportVerificationFailure(
-                        line: feed.lineNumber,
-                        problem: .treeSizeMismatch(header: header.treeSize, events: summary.treeSize)))
+                        line: endLine, problem: .treeSizeMismatch(header: treeSize, events: summary.treeSize)))
             }
             guard summary.coveredSize == summary.treeSize, let checkpoint = summary.latestCheckpoint else {
                 return .failure(
@@ -191,53 +200,73 @@ public struct ExportVerifier: Sendable {
         _ header: ExportHeader, feed: LineFeed, checkpoints: [Checkpoint]
     ) -> Result<ExportVerificationSummary, ExportVerificationFailure> {
         // `check(_:against:)` found it.
-        let checkpoint = checkpoints.last { $0.treeSize == header.treeSize }!
-        var encoder = AuditEventEncoder()
-        var previous: UInt64?
-        var count: UInt64 = 0
-        var redacted: UInt64 = 0
-        var redactions: [Redaction: UInt64] = [:]
+        var check = FilteredExportCheck(checkpoint: checkpoints.last { $0.treeSize == header.treeSize }!)
         while let line = feed.next() {
-            let fail = { (problem: ExportVerificationFailure.Problem) in
-                Result<ExportVerificationSummary, ExportVerificationFailure>.failure(
-                    ExportVerificationFailure(line: feed.lineNumber, problem: problem))
+            guard case .event(let exported) = line else {
+                return .failure(ExportVerificationFailure(line: feed.lineNumber, problem: .unexpectedHeader))
             }
-            guard case .event(let exported) = line else { return fail(.unexpectedHeader) }
-            let sequence = exported.event.sequence
-            guard sequence < header.treeSize else { return fail(.sequenceOutsideTree(sequence: sequence)) }
-            if let previous, sequence <= previous {
-                return fail(.sequenceNotIncreasing(sequence: sequence, previous: previous))
+            if let problem = check.check(exported) {
+                return .failure(ExportVerificationFailure(line: feed.lineNumber, problem: problem))
             }
-            switch exported.payload {
-            case .present(let payload):
-                guard payload.hash == exported.event.payloadHash else {
-                    return fail(.log(.payloadHashMismatch(position: sequence)))
-                }
-            case .redacted(let redaction):
-                if let problem = Self.erasureProblem(
-                    of: redaction, eventAt: exported.event.occurredAt, sequence: sequence, checkpoint: checkpoint)
-                {
-                    return fail(problem)
-                }
-                redacted += 1
-                redactions[redaction, default: 0] += 1
-            }
-            let leafHash = encoder.leafHash(of: exported.event)
-            guard leafHash == exported.leafHash else { return fail(.log(.leafHashMismatch(position: sequence))) }
-            guard let proof = exported.inclusionProof else { return fail(.missingInclusionProof(sequence: sequence)) }
-            guard
-                MerkleProofVerifier.verifyInclusion(
-                    leafHash: leafHash, index: sequence, treeSize: checkpoint.treeSize, proof: proof,
-                    rootHash: checkpoint.rootHash)
-            else { return fail(.inclusionProofInvalid(sequence: sequence)) }
-            previous = sequence
-            count += 1
         }
         if let failure = feed.failure { return .failure(failure) }
-        return .success(
-            ExportVerificationSummary(
-                selection: .filtered, treeSize: header.treeSize, eventCount: count, checkpoint: checkpoint,
-                checkpointCount: checkpoints.count, redactedEventCount: redacted, redactions: redactions))
+        return .success(check.summary(checkpointCount: checkpoints.count))
+    }
+}
+
+/// The events of a filtered export one by one, JSON Lines or CSV: each proves itself by its payload,
+/// its re-encoded leaf and its inclusion proof in the trusted checkpoint's tree; their sequence numbers
+/// increase.
+struct FilteredExportCheck {
+    let checkpoint: Checkpoint
+    private var encoder = AuditEventEncoder()
+    private var previous: UInt64?
+    private var count: UInt64 = 0
+    private var redacted: UInt64 = 0
+    private var redactions: [Redaction: UInt64] = [:]
+
+    init(checkpoint: Checkpoint) {
+        self.checkpoint = checkpoint
+    }
+
+    /// The next event; the first problem ends the pass.
+    mutating func check(_ exported: ExportedEvent) -> ExportVerificationFailure.Problem? {
+        let sequence = exported.event.sequence
+        guard sequence < checkpoint.treeSize else { return .sequenceOutsideTree(sequence: sequence) }
+        if let previous, sequence <= previous {
+            return .sequenceNotIncreasing(sequence: sequence, previous: previous)
+        }
+        switch exported.payload {
+        case .present(let payload):
+            guard payload.hash == exported.event.payloadHash else {
+                return .log(.payloadHashMismatch(position: sequence))
+            }
+        case .redacted(let redaction):
+            if let problem = ExportVerifier.erasureProblem(
+                of: redaction, eventAt: exported.event.occurredAt, sequence: sequence, checkpoint: checkpoint)
+            {
+                return problem
+            }
+            redacted += 1
+            redactions[redaction, default: 0] += 1
+        }
+        let leafHash = encoder.leafHash(of: exported.event)
+        guard leafHash == exported.leafHash else { return .log(.leafHashMismatch(position: sequence)) }
+        guard let proof = exported.inclusionProof else { return .missingInclusionProof(sequence: sequence) }
+        guard
+            MerkleProofVerifier.verifyInclusion(
+                leafHash: leafHash, index: sequence, treeSize: checkpoint.treeSize, proof: proof,
+                rootHash: checkpoint.rootHash)
+        else { return .inclusionProofInvalid(sequence: sequence) }
+        previous = sequence
+        count += 1
+        return nil
+    }
+
+    func summary(checkpointCount: Int) -> ExportVerificationSummary {
+        ExportVerificationSummary(
+            selection: .filtered, treeSize: checkpoint.treeSize, eventCount: count, checkpoint: checkpoint,
+            checkpointCount: checkpointCount, redactedEventCount: redacted, redactions: redactions)
     }
 }
 
@@ -292,11 +321,10 @@ public struct ExportVerificationSummary: Sendable, Hashable {
     public var redactedEventCount: UInt64
     /// Each erasure the export names (when and by whom; not signed, FORMAT.md §7) and its events.
     public var redactions: [Redaction: UInt64] = [:]
-    /// The `payloads_redacted` events of a complete JSON Lines export, in order (``VerificationSummary``);
-    /// empty for the other kinds, which do not check them.
+    /// The `payloads_redacted` events of a complete export, in order (``VerificationSummary``); empty for
+    /// a filtered one, which does not check them.
     public var erasureRecords: [ErasureRecord] = []
-    /// What was checked: a JSON Lines export event by event; a CSV export only whole and by its leaf
-    /// hashes (``CSVExportVerifier``).
+    /// Which format was read; both are checked event by event.
     public var kind: ExportFileKind = .jsonLines
     /// The largest tree size of the trusted checkpoints when it is beyond the export's: the log had grown
     /// past what this export holds (an export made earlier, or one cut at an earlier checkpoint; the
@@ -370,8 +398,11 @@ public struct ExportVerificationFailure: Error, Sendable, Hashable, CustomString
         case csvFieldCount(expected: Int, found: Int)
         /// Rows (or the end record) of one CSV export name different tree sizes.
         case csvTreeSizeDiffers(found: UInt64, expected: UInt64)
-        /// The leaf hashes of a complete CSV export do not give the trusted root.
-        case csvRootMismatch(treeSize: UInt64)
+        /// A CSV row that is not byte for byte what the exporter writes for the event it shows: a cell
+        /// changed, quoted otherwise or re-formatted (as a spreadsheet does when it saves).
+        case csvRowNotAsWritten
+        /// The rows are those of one selection (inclusion proofs or not), the end record names the other.
+        case csvSelectionDiffers(rows: ExportSelection, end: ExportSelection)
     }
 
     public var description: String {
@@ -413,8 +444,10 @@ public struct ExportVerificationFailure: Error, Sendable, Hashable, CustomString
                 "a CSV row has \(found) cells instead of \(expected) (the export was cut off or changed)"
             case .csvTreeSizeDiffers(let found, let expected):
                 "tree size \(found), where the export's rows name \(expected)"
-            case .csvRootMismatch(let size):
-                "the leaf hashes of the rows do not give the root of the trusted checkpoint of size \(size): a row was changed, inserted or removed"
+            case .csvRowNotAsWritten:
+                "the row is not as the exporter writes the event it shows: a cell was changed, quoted otherwise or re-formatted (a spreadsheet that saved the file does this)"
+            case .csvSelectionDiffers(let rows, let end):
+                "the rows are those of a \(rows.rawValue) export, the end record says \(end.rawValue)"
             }
         return place + text + (checkpointSource.map { " (\($0))" } ?? "")
     }

@@ -7,8 +7,8 @@ import PostgresNIO
 public enum AuditExportFormat: String, Sendable, CaseIterable {
     /// JSON Lines (`Sources/AuditLog/FORMAT.md` §7): verifiable offline.
     case jsonl
-    /// For spreadsheets: one row per event, then the end record; the verifier checks that it is whole and
-    /// its leaf hashes, not its cells' text (neutralised against formulas).
+    /// For spreadsheets: one row per event, then the end record (formula cells neutralised by a leading
+    /// `'`); verifiable offline as JSON Lines is, its rows read back into their events.
     case csv
 }
 
@@ -58,7 +58,7 @@ struct AuditExporter: Sendable {
         }
         let checkpoint = try Self.checkpoint(of: note)
         if try await Self.waitsForErasureRecord(
-            filter, format: format, treeSize: treeSize, query: query, logger: logger)
+            filter, treeSize: treeSize, query: query, logger: logger)
         {
             throw AuditExportError.erasureNotSealed
         }
@@ -99,34 +99,35 @@ struct AuditExporter: Sendable {
             try writer.writeLine(.end(ExportEnd(eventCount: count)))
             try await emit(writer.bytes)
         case .csv:
-            let table = CSVTable(options: csv)
+            let writer = CSVExportWriter(separator: csv.separator)
             if csv.byteOrderMark { try await emit([0xEF, 0xBB, 0xBF]) }
-            try await emit(table.row(CSVTable.columns))
+            try await emit(writer.header)
             var row: [UInt8] = []
             try await events { event in
-                let proof = try await proofs?.proof(for: event.sequence, logger: logger)
+                var exported = event.exported
+                exported.inclusionProof = try await proofs?.proof(for: event.sequence, logger: logger)
                 row.removeAll(keepingCapacity: true)
-                table.appendRow(of: event, treeSize: treeSize, proof: proof, to: &row)
+                writer.appendRow(of: exported, treeSize: treeSize, to: &row)
                 try await emit(row)
                 count += 1
             }
             try await emit(
-                table.endRecord(
+                writer.endRecord(
                     eventCount: count, treeSize: treeSize, selection: filter.isEmpty ? .complete : .filtered,
                     checkpoint: note))
         }
         return Result(eventCount: count, treeSize: treeSize)
     }
 
-    /// A complete JSON Lines export shows erasure markers only with their signed record (FORMAT.md §3):
-    /// the verifier refuses a marker whose `payloads_redacted` event is not in the export. In the seconds
+    /// A complete export shows erasure markers only with their signed record (FORMAT.md §3): the
+    /// verifier refuses a marker whose `payloads_redacted` event is not in the export. In the seconds
     /// between `audit redact` and the next seal that event lies beyond the newest checkpoint, and such an
     /// export could never verify: refused, to be asked for again once it is sealed. A filtered export
-    /// needs no record, a CSV's cells are not checked.
+    /// needs no record.
     static func waitsForErasureRecord(
-        _ filter: AuditFilter, format: AuditExportFormat, treeSize: UInt64, query: AuditQuery, logger: Logger
+        _ filter: AuditFilter, treeSize: UInt64, query: AuditQuery, logger: Logger
     ) async throws -> Bool {
-        guard filter.isEmpty, format == .jsonl else { return false }
+        guard filter.isEmpty else { return false }
         return try await query.erasureWithoutRecord(below: treeSize, logger: logger)
     }
 
@@ -170,7 +171,7 @@ enum AuditExportError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A download ran longer than ``AuditExportDownload/deadline``.
     case deadlineExceeded
     /// An erasure's `payloads_redacted` event is not covered by the newest checkpoint yet
-    /// (``AuditExporter/waitsForErasureRecord(_:format:treeSize:query:logger:)``).
+    /// (``AuditExporter/waitsForErasureRecord(_:treeSize:query:logger:)``).
     case erasureNotSealed
 
     var description: String {
@@ -187,162 +188,6 @@ enum AuditExportError: Error, Sendable, Hashable, CustomStringConvertible {
             "Eine Löschung ist noch nicht versiegelt; ein vollständiger Export wäre jetzt nicht prüfbar. "
                 + "Nach dem nächsten Versiegeln (der Server versiegelt jede Sekunde; freigabe audit seal) erneut "
                 + "exportieren."
-        }
-    }
-}
-
-/// The spreadsheet form: RFC 4180 quoting, and cells that a spreadsheet would run as a formula
-/// neutralised as OWASP recommends (a leading `'`, see ``startsFormula(_:)``).
-struct CSVTable {
-    let options: CSVOptions
-
-    /// The offline verifier reads the same list.
-    static let columns = CSVExportLayout.columns
-
-    /// The last record: without it a file cut at a line boundary would look whole (`FORMAT.md` §7).
-    func endRecord(
-        eventCount: UInt64, treeSize: UInt64, selection: ExportSelection, checkpoint note: String
-    )
-        -> [UInt8]
-    {
-        row([CSVExportLayout.endMarker, String(eventCount), String(treeSize), selection.rawValue, note])
-    }
-
-    /// The cells of one event, in ``columns`` order: the reference ``appendRow(of:treeSize:proof:to:)``
-    /// writes without building them (the tests compare the two).
-    static func cells(of event: SealedEvent, treeSize: UInt64, proof: [SHA256Hash]?) -> [String?] {
-        let leaf = event.leaf
-        let salt: String
-        switch event.payload {
-        case .present(let payload): salt = payload.salt.map { String(format: "%02x", $0) }.joined()
-        case .redacted: salt = ""
-        }
-        let (comment, clientAddress, details) = event.shownTexts
-        return [
-            String(event.sequence), event.eventID.uuidString.lowercased(), leaf.occurredAt.rfc3339, leaf.type,
-            leaf.requestID?.uuidString.lowercased(), leaf.actor, leaf.actingFor, leaf.capacity, leaf.role, leaf.step,
-            leaf.decision, leaf.datasetID, leaf.state, comment, clientAddress, details, salt,
-            leaf.payloadHash.hex, event.leafHash.hex, String(treeSize),
-            proof.map { $0.map(\.hex).joined(separator: " ") },
-            event.redaction?.redactedAt.rfc3339, event.redaction?.redactedBy,
-        ]
-    }
-
-    /// One line, CRLF-terminated (RFC 4180).
-    func row(_ cells: [String?]) -> [UInt8] {
-        var bytes: [UInt8] = []
-        for (index, cell) in cells.enumerated() {
-            if index > 0 { bytes.append(options.separator) }
-            appendField(cell ?? "", to: &bytes)
-        }
-        bytes += [0x0D, 0x0A]
-        return bytes
-    }
-
-    /// The row of ``cells(of:treeSize:proof:)`` appended to `bytes` without an intermediate `String`
-    /// per cell: an export writes millions. The cells the log makes (numbers, UUIDs, times, hex) are
-    /// ASCII that never needs quoting or neutralising, and are written as they are.
-    func appendRow(of event: SealedEvent, treeSize: UInt64, proof: [SHA256Hash]?, to bytes: inout [UInt8]) {
-        let leaf = event.leaf
-        let separator = options.separator
-        func text(_ value: String?) {
-            bytes.append(separator)
-            if let value { appendField(value, to: &bytes) }
-        }
-        bytes.append(contentsOf: String(event.sequence).utf8)
-        bytes.append(separator)
-        bytes.append(contentsOf: event.eventID.uuidString.lowercased().utf8)
-        bytes.append(separator)
-        _ = leaf.occurredAt.appendRFC3339(to: &bytes)
-        text(leaf.type)
-        bytes.append(separator)
-        if let requestID = leaf.requestID { bytes.append(contentsOf: requestID.uuidString.lowercased().utf8) }
-        text(leaf.actor)
-        text(leaf.actingFor)
-        text(leaf.capacity)
-        text(leaf.role)
-        text(leaf.step)
-        text(leaf.decision)
-        text(leaf.datasetID)
-        text(leaf.state)
-        let texts = event.shownTexts
-        text(texts.comment)
-        text(texts.clientAddress)
-        text(texts.details)
-        bytes.append(separator)
-        if case .present(let payload) = event.payload { Self.appendHex(payload.salt, to: &bytes) }
-        bytes.append(separator)
-        leaf.payloadHash.appendHex(to: &bytes)
-        bytes.append(separator)
-        event.leafHash.appendHex(to: &bytes)
-        bytes.append(separator)
-        bytes.append(contentsOf: String(treeSize).utf8)
-        bytes.append(separator)
-        if let proof {
-            for (index, hash) in proof.enumerated() {
-                if index > 0 { bytes.append(UInt8(ascii: " ")) }
-                hash.appendHex(to: &bytes)
-            }
-        }
-        bytes.append(separator)
-        if let redaction = event.redaction { _ = redaction.redactedAt.appendRFC3339(to: &bytes) }
-        text(event.redaction?.redactedBy)
-        bytes += [0x0D, 0x0A]
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    private static func appendHex(_ data: [UInt8], to bytes: inout [UInt8]) {
-        for byte in data {
-            bytes.append(hexDigits[Int(byte >> 4)])
-            bytes.append(hexDigits[Int(byte & 0x0f)])
-        }
-    }
-
-    /// Bytes that start a formula in Excel, LibreOffice and Google Sheets (OWASP "CSV Injection"):
-    /// `=`, `+`, `-`, `@`, tab and carriage return. Checked on bytes, not on `Character`s:
-    /// `"=\u{301}…"` or `"\r\n…"` are one grapheme cluster that is not `=` or `\r`, yet a
-    /// spreadsheet still sees the `=` or the carriage return.
-    static let formulaStarts: Set<UInt8> = [
-        UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D,
-    ]
-
-    /// The full-width forms ＝ ＋ － ＠ (U+FF1D, U+FF0B, U+FF0D, U+FF20: `EF BC xx` in UTF-8), which
-    /// Excel with an East Asian input language turns into their ASCII twins and then runs.
-    static let fullWidthFormulaStarts: Set<UInt8> = [0x9D, 0x8B, 0x8D, 0xA0]
-
-    /// Whether a spreadsheet would run the cell: its first byte after any leading blanks (LibreOffice
-    /// and Excel skip them before a formula) starts one, in ASCII or full width.
-    static func startsFormula(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let start = utf8.firstIndex(where: { $0 != UInt8(ascii: " ") }) else { return false }
-        if formulaStarts.contains(utf8[start]) { return true }
-        return utf8.count - start >= 3 && utf8[start] == 0xEF && utf8[start + 1] == 0xBC
-            && fullWidthFormulaStarts.contains(utf8[start + 2])
-    }
-
-    func field(_ text: String) -> [UInt8] {
-        var bytes: [UInt8] = []
-        appendField(text, to: &bytes)
-        return bytes
-    }
-
-    /// RFC 4180: quoted when the cell holds the separator, a quote, CR or LF, or starts with `'` (which
-    /// every neutralised cell does); quotes doubled.
-    func appendField(_ text: String, to bytes: inout [UInt8]) {
-        var text = text
-        text.withUTF8 { utf8 in
-            let neutralised = Self.startsFormula(utf8)
-            let needsQuotes =
-                neutralised || utf8.first == UInt8(ascii: "'")
-                || utf8.contains { $0 == options.separator || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }
-            guard needsQuotes else { return bytes.append(contentsOf: utf8) }
-            bytes.append(0x22)
-            if neutralised { bytes.append(UInt8(ascii: "'")) }
-            for byte in utf8 {
-                if byte == 0x22 { bytes.append(0x22) }
-                bytes.append(byte)
-            }
-            bytes.append(0x22)
         }
     }
 }

@@ -65,7 +65,7 @@ struct AuditExportDownload: Sendable {
             throw APIProblem(.conflict, status: .conflict, detail: UserText("web.audit_export_no_checkpoint"))
         }
         if try await AuditExporter.waitsForErasureRecord(
-            filter, format: options.format, treeSize: treeSize, query: query, logger: logger)
+            filter, treeSize: treeSize, query: query, logger: logger)
         {
             throw APIProblem(.conflict, status: .conflict, detail: UserText("web.audit_export_erasure_unsealed"))
         }

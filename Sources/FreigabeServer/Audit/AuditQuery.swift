@@ -572,7 +572,7 @@ struct AuditQuery: Sendable {
     }
 
     /// Whether some erasure marks an event below `treeSize` while its `payloads_redacted` event is not
-    /// sealed below it (``AuditExporter/waitsForErasureRecord(_:format:treeSize:query:logger:)``). There
+    /// sealed below it (``AuditExporter/waitsForErasureRecord(_:treeSize:query:logger:)``). There
     /// are few erasures and few such events (`audit_events_event` finds them).
     func erasureWithoutRecord(below treeSize: UInt64, logger: Logger) async throws -> Bool {
         let size = Int64(clamping: treeSize)

@@ -258,11 +258,11 @@ public enum AuditTool {
             let what =
                 switch (summary.kind, summary.selection) {
                 case (.csv, .complete):
-                    "CSV-Export bis zur Endzeile erhalten (\(summary.eventCount) Ereignisse, alle des Baums), seine "
-                        + "Blatt-Hashes ergeben die signierte Wurzel"
+                    "vollständiger CSV-Export: alle \(summary.eventCount) Zeilen ergeben, neu kodiert, die signierte "
+                        + "Wurzel"
                 case (.csv, .filtered):
-                    "gefilterter CSV-Export bis zur Endzeile erhalten (\(summary.eventCount) Ereignisse), jeder "
-                        + "Blatt-Hash liegt im signierten Baum"
+                    "gefilterter CSV-Export: jede der \(summary.eventCount) Zeilen liegt, neu kodiert, im signierten "
+                        + "Baum (Vollständigkeit der Auswahl ist damit nicht bewiesen)"
                 case (.jsonLines, .complete):
                     "vollständiger Export: alle \(summary.eventCount) Ereignisse ergeben die signierte Wurzel"
                 case (.jsonLines, .filtered):
@@ -293,10 +293,10 @@ public enum AuditTool {
                                 + "(--retention-years)."
                         ], succeeded: false)
                 }
-                if summary.selection == .filtered || summary.kind == .csv, !summary.redactions.isEmpty {
+                if summary.selection == .filtered, !summary.redactions.isEmpty {
                     lines.append(
                         "  (Die Aufbewahrungsfrist der Löschungen ist in diesem Export nicht geprüft; "
-                            + "das kann der vollständige JSON-Lines-Export.)")
+                            + "das kann der vollständige Export.)")
                 }
             }
             if summary.selection == .filtered, !summary.redactions.isEmpty {
@@ -306,12 +306,7 @@ public enum AuditTool {
                     "  (Zeitpunkt und Urheber der Löschungen sind in einem Teilexport nicht geprüft; "
                         + "das kann der vollständige Export.)")
             }
-            // A CSV's cells are neutralised against formulas, so their text cannot be re-encoded: say so.
-            let verdict =
-                summary.kind == .csv
-                ? "Der CSV-Export ist ganz; der Text seiner Zellen ist nicht geprüft (das kann nur der JSON-Lines-Export)."
-                : "Der Export ist unverändert (alle Prüfungen bestanden)."
-            return ToolOutput(standardOutput: lines + [verdict])
+            return ToolOutput(standardOutput: lines + ["Der Export ist unverändert (alle Prüfungen bestanden)."])
         }
     }
 

@@ -7,7 +7,7 @@ import Testing
 
 /// A CSV export ends with a record that counts its rows and names the covering signed checkpoint, so
 /// that `freigabe audit verify --export` refuses a file cut anywhere (at a line boundary or inside a
-/// line), a wrong count, or rows after the end; and its leaf hashes must lie in the signed tree.
+/// line), a wrong count, or rows after the end; and its rows must re-encode to the signed tree.
 @Suite("Decision log: a cut CSV export is detected")
 struct AuditCSVCompletenessTests {
     static let signer = AuditSealTests.signer
@@ -134,23 +134,25 @@ struct AuditCSVCompletenessTests {
             let appended = exported.complete + lines[1]
             #expect(Self.problem(appended, note: exported.note)?.problem == .contentAfterEnd)
 
-            // A changed leaf hash: the tree no longer has the signed root; filtered, the proof fails.
+            // A changed leaf hash: the event re-encodes to another leaf, complete and filtered.
+            let leafHashColumn = try #require(CSVExportLayout.columns.firstIndex(of: "leaf_hash"))
             let row = String(decoding: lines[1], as: UTF8.self)
-            let leafHash = row.split(separator: ",", omittingEmptySubsequences: false)[18]
+            let leafHash = row.split(separator: ",", omittingEmptySubsequences: false)[leafHashColumn]
             let changed = text.replacingOccurrences(of: leafHash, with: String(repeating: "0", count: 64))
-            #expect(Self.problem(Array(changed.utf8), note: exported.note)?.problem == .csvRootMismatch(treeSize: size))
+            #expect(
+                Self.problem(Array(changed.utf8), note: exported.note)?.problem == .log(.leafHashMismatch(position: 0)))
             // The last row: on one line (the first of mallory's rows spans two).
             let filteredLines = ExportLines.split(exported.filtered)
             let filteredEnd = try #require(
                 filteredLines.lastIndex { String(decoding: $0, as: UTF8.self).hasPrefix("end") })
             let filteredRow = filteredLines[filteredEnd - 1]
             let filteredHash = String(decoding: filteredRow, as: UTF8.self)
-                .split(separator: ";", omittingEmptySubsequences: false)[18]
+                .split(separator: ";", omittingEmptySubsequences: false)[leafHashColumn]
             let changedFiltered = filtered.replacingOccurrences(
                 of: filteredHash, with: String(repeating: "1", count: 64))
-            if case .inclusionProofInvalid? = Self.problem(Array(changedFiltered.utf8), note: exported.note)?.problem {
+            if case .log(.leafHashMismatch)? = Self.problem(Array(changedFiltered.utf8), note: exported.note)?.problem {
             } else {
-                Issue.record("a changed leaf hash in a filtered CSV was not refused by its proof")
+                Issue.record("a changed leaf hash in a filtered CSV was not refused")
             }
 
             // The first row removed and the count corrected: the complete export has a gap.
@@ -164,14 +166,28 @@ struct AuditCSVCompletenessTests {
             let replacedNote = text.replacingOccurrences(of: exported.note, with: other.serialized)
             #expect(Self.problem(Array(replacedNote.utf8), note: exported.note)?.problem == .embeddedCheckpointDiffers)
 
-            // What the CSV cannot show: a cell's text changed keeps its leaf hash (README, FORMAT.md §7).
-            let textChanged = text.replacingOccurrences(of: "Jürgen", with: "Jochen")
-            #expect(textChanged != text)
-            #expect((try? Self.verify(Array(textChanged.utf8), note: exported.note).get()) != nil)
+            // A cell's text changed with its hashes kept: the payload no longer has its hash, in the complete
+            // export and in the filtered one (the CSV proves its content as JSON Lines does, FORMAT.md §7).
+            for (export, separator) in [(text, ","), (filtered, ";")] {
+                let textChanged = export.replacingOccurrences(of: "Jürgen", with: "Jochen")
+                #expect(textChanged != export)
+                let failure = try #require(Self.problem(Array(textChanged.utf8), note: exported.note))
+                if case .log(.payloadHashMismatch) = failure.problem {
+                } else {
+                    Issue.record("a changed comment was not refused by its payload hash: \(failure)")
+                }
+                // A neutralised formula whose escape was removed: not as the exporter writes it.
+                let unescaped = export.replacingOccurrences(
+                    of: "\(separator)\"'-2\"\(separator)", with: "\(separator)-2\(separator)")
+                if export == text {
+                    #expect(unescaped != export)
+                    #expect(Self.problem(Array(unescaped.utf8), note: exported.note)?.problem == .csvRowNotAsWritten)
+                }
+            }
         }
     }
 
-    @Test("freigabe audit verify --export: a whole CSV passes and says what was not checked; a cut one fails")
+    @Test("freigabe audit verify --export: a whole CSV passes and says what was checked; a cut one fails")
     func commandLine() async throws {
         try await AuditExportTests.Folder.with { folder in
             try await ServiceFixture.with(importCatalogue: false) { store in
@@ -194,10 +210,10 @@ struct AuditCSVCompletenessTests {
                 }
                 let whole = verify("whole.csv")
                 #expect(whole.succeeded, "\(whole)")
+                #expect(whole.standardOutput.last == "Der Export ist unverändert (alle Prüfungen bestanden).")
                 #expect(
-                    whole.standardOutput.last
-                        == "Der CSV-Export ist ganz; der Text seiner Zellen ist nicht geprüft (das kann nur der JSON-Lines-Export)."
-                )
+                    whole.standardOutput.contains { $0.hasPrefix("Geprüft: vollständiger CSV-Export: alle ") },
+                    "\(whole)")
                 let cut = verify("cut.csv")
                 #expect(!cut.succeeded)
                 #expect(

@@ -678,11 +678,16 @@ struct AuditExportTests {
                 #expect(text.contains("\r\nend;\(size);\(size);complete;\""))
             }
         }
-        let table = CSVTable(options: CSVOptions())
-        #expect(table.field("=1+2") == Array("\"'=1+2\"".utf8))
-        #expect(table.field("\t=1") == Array("\"'\t=1\"".utf8))
-        #expect(table.field("a,b") == Array("\"a,b\"".utf8))
-        #expect(table.field("plain") == Array("plain".utf8))
+        let writer = CSVExportWriter()
+        func field(_ text: String) -> [UInt8] {
+            var bytes: [UInt8] = []
+            writer.appendText(text, to: &bytes)
+            return bytes
+        }
+        #expect(field("=1+2") == Array("\"'=1+2\"".utf8))
+        #expect(field("\t=1") == Array("\"'\t=1\"".utf8))
+        #expect(field("a,b") == Array("\"a,b\"".utf8))
+        #expect(field("plain") == Array("plain".utf8))
     }
 
     @Test("freigabe audit export and verify --export as an auditor runs them; no checkpoint, no export")

@@ -803,9 +803,10 @@ struct AuditRedactionTests {
     }
 
     /// In the seconds between `audit redact` and the next seal the erasure's `payloads_redacted` event
-    /// lies beyond the newest checkpoint: a complete JSON Lines export would show the markers without
-    /// their record and could never verify. Refused (the command line, the API's and the page's download,
-    /// 409 with the catalogue's text) until the next seal; a CSV, whose cells are not checked, is not.
+    /// lies beyond the newest checkpoint: a complete export, JSON Lines or CSV, would show the markers
+    /// without their record and could never verify. Refused (the command line, the API's and the page's
+    /// download, 409 with the catalogue's text) until the next seal; a filtered export, which needs no
+    /// record, is not.
     @Test("a complete export between an erasure and the next seal is refused, and works once it is sealed")
     func exportBeforeTheErasureIsSealed() async throws {
         try await ServiceFixture.with { fixture in
@@ -823,8 +824,14 @@ struct AuditRedactionTests {
                 #expect(problem.status == .conflict)
                 #expect(problem.detail == UserText("web.audit_export_erasure_unsealed"))
             }
-            let csv = try await exporter.export(AuditFilter(), format: .csv, logger: logger) { _ in }
-            #expect(csv.eventCount > 0)
+            await #expect(throws: AuditExportError.erasureNotSealed) {
+                _ = try await exporter.export(AuditFilter(), format: .csv, logger: logger) { _ in }
+            }
+            // Everything since 2000, but filtered: each event proves itself, no record needed.
+            let filtered = try await exporter.export(
+                try AuditFilter.parse(from: "2000-01-01"), format: .csv, logger: logger
+            ) { _ in }
+            #expect(filtered.eventCount > 0)
 
             let size = try await sealer.sealAll(now: Date(), logger: logger)
             var bytes: [UInt8] = []
@@ -1035,10 +1042,23 @@ struct AuditRedactionTests {
                         .init(format: .csv, output: folder.path("all.csv")), environment: environment)
                     #expect(csv.succeeded)
                     let table = try String(contentsOfFile: folder.path("all.csv"), encoding: .utf8)
-                    #expect(table.hasPrefix(CSVTable.columns.joined(separator: ",")))
+                    #expect(table.hasPrefix(CSVExportLayout.columns.joined(separator: ",")))
                     #expect(table.contains(",revision\r\n"))
                     #expect(table.contains("Text von dora"))
                     #expect(!table.contains("Text von otto"))
+                    // The CSV proves the erasure as JSON Lines does: its record, cut-off and period.
+                    let csvHeld = AuditTool.verifyExport(
+                        exportFile: folder.path("all.csv"), checkpointFile: folder.path("checkpoints.txt"),
+                        publicKeyFile: folder.path("audit.pub"), retentionYears: 10)
+                    #expect(csvHeld.succeeded, "\(csvHeld)")
+                    #expect(
+                        csvHeld.standardOutput.contains {
+                            $0.hasPrefix("  Löschung in Ereignis ") && $0.hasSuffix("Aufbewahrungsfrist 10 Jahre")
+                        }, "\(csvHeld)")
+                    let csvLonger = AuditTool.verifyExport(
+                        exportFile: folder.path("all.csv"), checkpointFile: folder.path("checkpoints.txt"),
+                        publicKeyFile: folder.path("audit.pub"), retentionYears: 11)
+                    #expect(!csvLonger.succeeded, "\(csvLonger)")
                 }
             }
         }
