@@ -89,7 +89,7 @@ public func buildApplication(
             try await makeWebhookDispatcherService(
                 settings: configuration.webhooks, client: client, metrics: metrics, logger: logger))
         api = APIRoutes(
-            service: service, document: document, readiness: .database(client, outsideCopy: outsideCopy),
+            service: service, document: document, readiness: .database(client, workflows: workflows, outsideCopy: outsideCopy),
             dcat: configuration.dcat)
         requests = service
         let sessionStore = PostgresSessionDriver(
@@ -100,7 +100,7 @@ public func buildApplication(
         // settings, the webhook receivers' addresses) has been read, so a wrong one stops it on an
         // untouched database.
         if configuration.migrateOnStart && database.adminUser != nil {
-            try await DatabaseStartup.migrate(database, logger: logger)
+            try await DatabaseStartup.migrate(database, workflows: workflows, logger: logger)
         } else {
             logger.notice(
                 "Migrations are not applied at start (db.migrate_on_start, db.admin_user); /ready reports the schema")

@@ -23,7 +23,7 @@ public struct APIRoutes: Sendable {
     let now: @Sendable () -> Date
 
     /// - Parameters:
-    ///   - readiness: what `/ready` checks; by default the service's database and migrations.
+    ///   - readiness: what `/ready` checks; by default the service's database, migrations and workflows.
     ///   - dcat: what the Open Data catalogue says about the city (`dcat.*`).
     ///   - now: the clock every command and query uses (tests drive deadlines with it).
     public init(
@@ -32,7 +32,7 @@ public struct APIRoutes: Sendable {
     ) {
         self.service = service
         self.document = document
-        self.readiness = readiness ?? .database(service.client)
+        self.readiness = readiness ?? .database(service.client, workflows: service.workflows)
         self.dcat = dcat
         self.now = now
     }

@@ -35,6 +35,17 @@ public struct ReadinessReport: Sendable, Hashable, Encodable {
         case unknown
     }
 
+    /// Whether the workflow definitions this instance loaded are the texts requests use under their id
+    /// and version; `unknown` when the database is unreachable or its migrations are not current.
+    public enum WorkflowState: String, Sendable, Hashable, Encodable {
+        case current
+        /// A file was edited without raising its `version:` after requests used it
+        /// (``WorkflowLibrary/EditedVersion``): this instance would start new requests on another text
+        /// under the same version. Not ready; the log names the file.
+        case editedWithoutVersion = "edited_without_version"
+        case unknown
+    }
+
     /// With `audit.checkpoint_file` set, whether this instance's signed checkpoints reach it. Reported,
     /// not a reason to take the instance out of service.
     public enum CheckpointFileState: String, Sendable, Hashable, Encodable {
@@ -48,12 +59,13 @@ public struct ReadinessReport: Sendable, Hashable, Encodable {
     public var status: Status
     public var database: DatabaseState
     public var migrations: MigrationState
+    public var workflows: WorkflowState = .unknown
     public var auditLog: AuditLogState = .unknown
     /// Absent without `audit.checkpoint_file`.
     public var auditCheckpointFile: CheckpointFileState?
 
     enum CodingKeys: String, CodingKey {
-        case status, database, migrations
+        case status, database, migrations, workflows
         case auditLog = "audit_log"
         case auditCheckpointFile = "audit_checkpoint_file"
     }
@@ -61,9 +73,10 @@ public struct ReadinessReport: Sendable, Hashable, Encodable {
     public var isReady: Bool { status == .ready }
 }
 
-/// The readiness check: the database answers within a timeout and every migration of this program is
-/// applied unchanged (``MigrationStatus/isCurrent``). Versions the database has beyond ours (a newer
-/// release migrated it during a rolling update) do not make this instance unready: migrations only add.
+/// The readiness check: the database answers within a timeout, every migration of this program is
+/// applied unchanged (``MigrationStatus/isCurrent``), and no workflow file was edited under a version in
+/// use. Versions the database has beyond ours (a newer release migrated it during a rolling update) do
+/// not make this instance unready: migrations only add.
 public struct ReadinessCheck: Sendable {
     let check: @Sendable (Logger) async -> ReadinessReport
 
@@ -72,12 +85,14 @@ public struct ReadinessCheck: Sendable {
     }
 
     /// Asks PostgreSQL through `client` (the application's pool), giving up after `timeout`; with
-    /// `outsideCopy`, also reports whether the signed checkpoints reach `audit.checkpoint_file`.
+    /// `workflows`, also whether they are the texts in use under their versions; with `outsideCopy`,
+    /// also reports whether the signed checkpoints reach `audit.checkpoint_file`.
     static func database(
-        _ client: PostgresClient, outsideCopy: OutsideCopyStatus? = nil, timeout: Duration = .seconds(3)
+        _ client: PostgresClient, workflows: WorkflowLibrary? = nil, outsideCopy: OutsideCopyStatus? = nil,
+        timeout: Duration = .seconds(3)
     ) -> ReadinessCheck {
         ReadinessCheck { logger in
-            var report = await databaseReport(client, timeout: timeout, logger: logger)
+            var report = await databaseReport(client, workflows: workflows, timeout: timeout, logger: logger)
             if let outsideCopy {
                 report.auditCheckpointFile = outsideCopy.failing == nil ? .written : .failing
             }
@@ -86,7 +101,7 @@ public struct ReadinessCheck: Sendable {
     }
 
     private static func databaseReport(
-        _ client: PostgresClient, timeout: Duration, logger: Logger
+        _ client: PostgresClient, workflows: WorkflowLibrary?, timeout: Duration, logger: Logger
     ) async -> ReadinessReport {
         // One lease under the store's deadlines, which also bound the probe (the transaction answers by
         // its deadline and closes its connection), so probes every few seconds against a silent server
@@ -94,13 +109,20 @@ public struct ReadinessCheck: Sendable {
         var timeouts = Database.timeouts(for: client)
         timeouts.transaction = timeout
         timeouts.poolWait = min(timeouts.poolWait, timeout)
-        let outcome: Result<(MigrationStatus, ReadinessReport.AuditLogState), any Error>
+        let outcome:
+            Result<(MigrationStatus, [WorkflowLibrary.EditedVersion], ReadinessReport.AuditLogState), any Error>
         do {
             outcome = .success(
                 try await Database.transaction(client, logger: logger, scope: .singleStatement, timeouts: timeouts) {
                     connection in
                     let status = try await Migrator.status(on: connection, logger: logger)
-                    guard status.isCurrent else { return (status, ReadinessReport.AuditLogState.unknown) }
+                    guard status.isCurrent else { return (status, [], ReadinessReport.AuditLogState.unknown) }
+                    let edited = try await workflows?.editedVersions(on: connection, logger: logger) ?? []
+                    for version in edited {
+                        logger.error(
+                            "not ready: a workflow definition was edited without a new version",
+                            metadata: ["problem": "\(version)"])
+                    }
                     // `audit verify`'s check: a trigger pointed at a function that lets everything through is
                     // reported as well as a disabled one.
                     let disabled = try await AuditTriggerGuard.problems(on: connection, logger: logger)
@@ -108,23 +130,25 @@ public struct ReadinessCheck: Sendable {
                         logger.error(
                             "the decision log's append-only triggers are disabled or changed (run freigabe audit verify)",
                             metadata: ["triggers": "\(disabled)"])
-                        return (status, .triggersDisabled)
+                        return (status, edited, .triggersDisabled)
                     }
                     if let since = try await unsealedSince(on: connection, logger: logger) {
                         logger.error(
                             "the decision log is not being sealed (no sealer runs, or it refuses: see its log)",
                             metadata: ["audit.oldest_unsealed_recorded_at": "\(AuditTimestamp(since))"])
-                        return (status, .sealingStalled)
+                        return (status, edited, .sealingStalled)
                     }
-                    return (status, ReadinessReport.AuditLogState.protected)
+                    return (status, edited, ReadinessReport.AuditLogState.protected)
                 })
         } catch {
             outcome = .failure(error)
         }
         switch outcome {
-        case .success(let (status, auditLog)) where status.isCurrent:
-            return ReadinessReport(status: .ready, database: .ok, migrations: .current, auditLog: auditLog)
-        case .success(let (status, _)):
+        case .success(let (status, edited, auditLog)) where status.isCurrent:
+            return ReadinessReport(
+                status: edited.isEmpty ? .ready : .notReady, database: .ok, migrations: .current,
+                workflows: edited.isEmpty ? .current : .editedWithoutVersion, auditLog: auditLog)
+        case .success(let (status, _, _)):
             logger.warning(
                 "not ready: migrations are not current",
                 metadata: ["pending": "\(status.pending)", "mismatched": "\(status.mismatched)"])

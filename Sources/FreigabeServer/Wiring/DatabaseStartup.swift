@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PostgresNIO
 
@@ -11,14 +12,29 @@ enum DatabaseStartup {
         var description: String
     }
 
-    /// - Parameter timeouts: the migration's deadlines (tests shorten the pool wait).
+    /// - Parameters:
+    ///   - workflows: the definitions loaded; one whose id and version requests already use with another
+    ///     text stops the start (``WorkflowLibrary/EditedVersion``).
+    ///   - timeouts: the migration's deadlines (tests shorten the pool wait).
     static func migrate(
-        _ settings: DatabaseSettings, logger: Logger, timeouts: DatabaseSettings.Timeouts = .migration
+        _ settings: DatabaseSettings, workflows: WorkflowLibrary? = nil, logger: Logger,
+        timeouts: DatabaseSettings.Timeouts = .migration
     ) async throws {
         let applied: [Int]
+        let edited: [WorkflowLibrary.EditedVersion]
         do {
-            applied = try await Database.withClient(try settings.clientConfiguration(admin: true), logger: logger) {
-                try await Migrator.migrate(client: $0, appRole: settings.user, logger: logger, timeouts: timeouts)
+            (applied, edited) = try await Database.withClient(
+                try settings.clientConfiguration(admin: true), logger: logger
+            ) { client in
+                let applied = try await Migrator.migrate(
+                    client: client, appRole: settings.user, logger: logger, timeouts: timeouts)
+                guard let workflows else { return (applied, []) }
+                return (
+                    applied,
+                    try await Database.read(client, logger: logger) {
+                        try await workflows.editedVersions(on: $0, logger: logger)
+                    }
+                )
             }
         } catch let error as MigrationError {
             logger.critical("Migrations at start failed", metadata: ["error": "\(error)"])
@@ -31,5 +47,24 @@ enum DatabaseStartup {
         logger.info(
             "Database schema up to date",
             metadata: ["migrations.applied": .array(applied.map { .string(String($0)) })])
+        guard edited.isEmpty else {
+            for version in edited {
+                logger.critical(
+                    "A workflow definition was edited without a new version", metadata: ["problem": "\(version)"])
+            }
+            throw Failure(
+                description: "Workflow-Definition geändert, ohne die Version zu erhöhen: "
+                    + edited.map(\.germanDescription).joined(separator: "; "))
+        }
+    }
+}
+
+extension WorkflowLibrary.EditedVersion {
+    /// What `freigabe serve` prints before it exits, in the words of its other start failures.
+    var germanDescription: String {
+        "\(file): \(pin.id) Version \(pin.version) ist seit \(storedSince.formatted(.iso8601)) mit SHA-256 "
+            + "\(storedHash.prefix(12)) in Gebrauch, die Datei hat jetzt \(pin.contentHash.prefix(12)). Stellen Sie die "
+            + "Datei wieder her, oder kopieren Sie sie, erhöhen Sie `version:` und behalten Sie die alte Datei, solange "
+            + "ihre Anträge offen sind (Workflows/README.md, Versionierung)"
     }
 }

@@ -68,6 +68,7 @@ struct APIOperationsTests {
             #expect(ready.status == 200)
             #expect(ready.json?["status"]?.string == "ready")
             #expect(ready.json?["migrations"]?.string == "current")
+            #expect(ready.json?["workflows"]?.string == "current")
             #expect(ready.json?["audit_log"]?.string == "protected")
             // The owner switches the decision log's protection off: reported, the instance stays in service.
             try await fixture.store.admin.query(

@@ -66,6 +66,50 @@ struct MigrationTests {
         #expect(text.contains("refused") && !text.contains("general.database_unavailable"), "\(text)")
     }
 
+    /// An administrator edits a released workflow file and forgets `version:`: requests keep the stored
+    /// text, but new ones would start on another text under the same version. The start stops with the
+    /// file and what to do; `/ready` says not ready (for an instance started without migrating); the
+    /// file restored, or the edit under a new version, is fine.
+    @Test("a workflow file edited without a new version stops the start and makes /ready not ready")
+    func workflowEditedWithoutNewVersion() async throws {
+        try await TestDatabase.with(migrated: true) { database in
+            try await database.withClients { app, admin in
+                let shipped = StoreTestSupport.workflows
+                let entry = try #require(shipped.current(for: .sharedData))
+                try await admin.query(
+                    RequestService.recordingDefinition(entry, now: Date(timeIntervalSince1970: 1_800_000_000)),
+                    logger: logger)
+                let file = try String(
+                    contentsOfFile: StoreTestSupport.workflowsDirectory + "/shared-data.yaml", encoding: .utf8)
+                let edited = try StoreTestSupport.workflows(written: ["shared-data.yaml": file + "# geändert\n"])
+                let version = entry.definition.version
+                let raised = try StoreTestSupport.workflows(written: [
+                    "shared-data.yaml": file.replacingOccurrences(
+                        of: "\nversion: \(version)\n", with: "\nversion: \(version + 1)\n") + "# geändert\n"
+                ])
+                #expect(raised.current(for: .sharedData)?.definition.version == version + 1)
+
+                let refused = await #expect(throws: DatabaseStartup.Failure.self) {
+                    try await DatabaseStartup.migrate(database.settings, workflows: edited, logger: logger)
+                }
+                let words = refused?.description ?? ""
+                #expect(
+                    words.hasPrefix("Workflow-Definition geändert, ohne die Version zu erhöhen: ")
+                        && words.contains(
+                            "shared-data.yaml: shared-data Version \(version) ist seit 2027-01-15T08:00:00Z")
+                        && words.contains("erhöhen Sie `version:`"), "\(words)")
+                let notReady = await ReadinessCheck.database(app, workflows: edited)(logger: logger)
+                #expect(notReady.status == .notReady && notReady.workflows == .editedWithoutVersion, "\(notReady)")
+
+                for fine in [shipped, raised] {
+                    try await DatabaseStartup.migrate(database.settings, workflows: fine, logger: logger)
+                    let ready = await ReadinessCheck.database(app, workflows: fine)(logger: logger)
+                    #expect(ready.status == .ready && ready.workflows == .current, "\(ready)")
+                }
+            }
+        }
+    }
+
     @Test("after a newer release migrated the database, an older one's migrate leaves its grants alone")
     func newerReleaseKeepsItsGrants() async throws {
         try await TestDatabase.with(migrated: true) { database in

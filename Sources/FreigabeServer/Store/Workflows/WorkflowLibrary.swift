@@ -10,6 +10,8 @@ public struct WorkflowLibrary: Sendable {
     public struct Entry: Sendable {
         public var definition: WorkflowDefinition
         public var source: String
+        /// The file it was read from, as given to the parser.
+        public var file: String
     }
 
     public let entries: [Entry]
@@ -23,7 +25,7 @@ public struct WorkflowLibrary: Sendable {
     ) throws(DefinitionError) {
         switch DefinitionSet(parser: parser).loadWithSources(sources) {
         case .success(let loaded):
-            self.entries = loaded.map { Entry(definition: $0.definition, source: $0.source.text) }
+            self.entries = loaded.map { Entry(definition: $0.definition, source: $0.source.text, file: $0.source.file) }
             self.parser = parser
         case .failure(let error):
             throw error
@@ -37,6 +39,49 @@ public struct WorkflowLibrary: Sendable {
     }
 
     func entry(for pin: WorkflowPin) -> Entry? { entries.first { $0.definition.pin == pin } }
+
+    /// A loaded definition whose id and version requests already use with another text: the file was
+    /// edited without raising `version:` (Workflows/README.md, "Versioning"). The requests keep the
+    /// stored text, but "version 3" would name two rulebooks, and a draft on the old text would not move.
+    public struct EditedVersion: Sendable, Hashable, CustomStringConvertible {
+        public var file: String
+        public var pin: WorkflowPin
+        /// The hash stored first for that id and version, and since when it is in use.
+        public var storedHash: String
+        public var storedSince: Date
+
+        public var description: String {
+            "\(file): \(pin.id) version \(pin.version) was changed after requests used it (in use since "
+                + "\(storedSince.formatted(.iso8601)) with SHA-256 \(storedHash.prefix(12)), the file now has "
+                + "\(pin.contentHash.prefix(12))): restore the file, or copy it, raise `version:` and keep the old "
+                + "file while its requests are open (Workflows/README.md, Versioning)"
+        }
+    }
+
+    /// The loaded definitions that are ``EditedVersion``s, from `workflow_definitions` (one statement on
+    /// its primary key).
+    func editedVersions(on connection: PostgresConnection, logger: Logger) async throws -> [EditedVersion] {
+        let pins = entries.map(\.definition.pin)
+        let rows = try await connection.query(
+            """
+            SELECT f.ordinality::int, d.content_hash, d.first_used_at
+            FROM unnest(\(pins.map(\.id))::text[], \(pins.map { Int32($0.version) })::int[],
+                        \(pins.map(\.contentHash))::text[]) WITH ORDINALITY AS f(id, version, hash, ordinality)
+            JOIN LATERAL (
+                SELECT content_hash, first_used_at FROM workflow_definitions
+                WHERE workflow_id = f.id AND version = f.version AND content_hash <> f.hash
+                ORDER BY first_used_at LIMIT 1
+            ) d ON true
+            ORDER BY f.ordinality
+            """, logger: logger)
+        var edited: [EditedVersion] = []
+        for try await (ordinality, hash, since) in rows.decode((Int, String, Date).self) {
+            let entry = entries[ordinality - 1]
+            edited.append(
+                EditedVersion(file: entry.file, pin: entry.definition.pin, storedHash: hash, storedSince: since))
+        }
+        return edited
+    }
 }
 
 /// Definitions of requests in flight, by pin: from the library when the file is still there, otherwise
