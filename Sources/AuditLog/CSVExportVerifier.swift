@@ -44,7 +44,8 @@ struct CSVExportVerifier {
             .failure(ExportVerificationFailure(line: line ?? reader.recordLine, problem: problem))
         }
         switch reader.next() {
-        case .record(let header) where header == CSVExportLayout.columns.map(Optional.some): break
+        // The column names exactly as written (each cell, its quoting, the line end): one form, as every row.
+        case .record where reader.recordBytes == writer.header: break
         case .record: return fail(.csvHeader)
         case .malformed(let reason): return fail(.csvMalformed(reason))
         case .cut, .end: return fail(.missingFinalNewline)
@@ -62,7 +63,8 @@ struct CSVExportVerifier {
             case .end: return fail(.missingEnd, line: reader.recordLine + 1)
             }
             if cells.first == CSVExportLayout.endMarker {
-                return finish(cells, rows: rows, rowsTreeSize: treeSize, count: count, reader: &reader)
+                return finish(
+                    cells, rows: rows, rowsTreeSize: treeSize, count: count, writer: writer, reader: &reader)
             }
             guard cells.count == CSVExportLayout.columns.count else {
                 return fail(.csvFieldCount(expected: CSVExportLayout.columns.count, found: cells.count))
@@ -120,7 +122,7 @@ struct CSVExportVerifier {
 
     /// The end record: its count, tree size, selection and checkpoint; then nothing may follow.
     private func finish(
-        _ cells: [String?], rows: Rows, rowsTreeSize: UInt64?, count: UInt64,
+        _ cells: [String?], rows: Rows, rowsTreeSize: UInt64?, count: UInt64, writer: CSVExportWriter,
         reader: inout CSVRecordReader<some IteratorProtocol<[UInt8]>>
     ) -> Result<ExportVerificationSummary, ExportVerificationFailure> {
         let line = reader.recordLine
@@ -133,6 +135,10 @@ struct CSVExportVerifier {
         guard fields.count == CSVExportLayout.endFieldCount, let stated = UInt64(fields[1]),
             let treeSize = UInt64(fields[2]), let selection = ExportSelection(rawValue: fields[3])
         else { return fail(.csvMalformed("the end record is not `end`, count, tree size, selection, checkpoint")) }
+        guard
+            reader.recordBytes
+                == writer.endRecord(eventCount: stated, treeSize: treeSize, selection: selection, checkpoint: fields[4])
+        else { return fail(.csvMalformed("the end record is not as the exporter writes it")) }
         guard stated == count else { return fail(.eventCountMismatch(stated: stated, found: count)) }
         if let rowsTreeSize, rowsTreeSize != treeSize {
             return fail(.csvTreeSizeDiffers(found: treeSize, expected: rowsTreeSize))

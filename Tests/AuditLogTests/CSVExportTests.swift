@@ -183,6 +183,14 @@ struct CSVExportTests {
         // The formula's escape removed, or a plain cell quoted: not as the exporter writes the event.
         #expect(problem(#""'=1+2""#, "=1+2") == .csvRowNotAsWritten)
         #expect(problem(",plain,", #","plain","#) == .csvRowNotAsWritten)
+        // The column names and the end record have one form too.
+        #expect(problem("sequence,event_id,", #"sequence,"event_id","#) == .csvHeader)
+        #expect(
+            problem("\r\nend,25,25,", "\r\nend,+25,025,")
+                == .csvMalformed("the end record is not as the exporter writes it"))
+        #expect(
+            problem("\r\nend,25,25,", "\r\n\"end\",25,25,")
+                == .csvMalformed("the end record is not as the exporter writes it"))
         // A field of the leaf: the re-encoded leaf differs from the recorded one.
         let row = String(decoding: ExportLines.split(bytes)[1], as: UTF8.self)
         #expect(row.hasPrefix("0,"))
