@@ -13,8 +13,8 @@ enum DatabaseStartup {
     }
 
     /// - Parameters:
-    ///   - workflows: the definitions loaded; one whose id and version requests already use with another
-    ///     text stops the start (``WorkflowLibrary/EditedVersion``).
+    ///   - workflows: the definitions loaded; one in force whose id and version requests already use with
+    ///     another text only stops the start before any migration (``WorkflowLibrary/EditedVersion``).
     ///   - timeouts: the migration's deadlines (tests shorten the pool wait).
     static func migrate(
         _ settings: DatabaseSettings, workflows: WorkflowLibrary? = nil, logger: Logger,
@@ -26,15 +26,23 @@ enum DatabaseStartup {
             (applied, edited) = try await Database.withClient(
                 try settings.clientConfiguration(admin: true), logger: logger
             ) { client in
+                // Before the migrations: whatever stops the start leaves the database untouched. A database
+                // without the table (a new one) has no requests whose texts could differ.
+                let edited: [WorkflowLibrary.EditedVersion] =
+                    if let workflows {
+                        try await Database.read(client, logger: logger) { connection in
+                            let rows = try await connection.query(
+                                "SELECT to_regclass('workflow_definitions') IS NOT NULL", logger: logger)
+                            guard try await rows.decode(Bool.self).first(where: { _ in true }) == true else {
+                                return []
+                            }
+                            return try await workflows.editedVersions(on: connection, logger: logger)
+                        }
+                    } else { [] }
+                guard edited.isEmpty else { return ([], edited) }
                 let applied = try await Migrator.migrate(
                     client: client, appRole: settings.user, logger: logger, timeouts: timeouts)
-                guard let workflows else { return (applied, []) }
-                return (
-                    applied,
-                    try await Database.read(client, logger: logger) {
-                        try await workflows.editedVersions(on: $0, logger: logger)
-                    }
-                )
+                return (applied, [])
             }
         } catch let error as MigrationError {
             logger.critical("Migrations at start failed", metadata: ["error": "\(error)"])
@@ -44,9 +52,6 @@ enum DatabaseStartup {
             logger.critical("Migrations at start failed", metadata: ["error": "\(cause)"])
             throw Failure(description: "Migration fehlgeschlagen: \(cause)")
         }
-        logger.info(
-            "Database schema up to date",
-            metadata: ["migrations.applied": .array(applied.map { .string(String($0)) })])
         guard edited.isEmpty else {
             for version in edited {
                 logger.critical(
@@ -56,6 +61,9 @@ enum DatabaseStartup {
                 description: "Workflow-Definition geändert, ohne die Version zu erhöhen: "
                     + edited.map(\.germanDescription).joined(separator: "; "))
         }
+        logger.info(
+            "Database schema up to date",
+            metadata: ["migrations.applied": .array(applied.map { .string(String($0)) })])
     }
 }
 
@@ -64,7 +72,7 @@ extension WorkflowLibrary.EditedVersion {
     var germanDescription: String {
         "\(file): \(pin.id) Version \(pin.version) ist seit \(storedSince.formatted(.iso8601)) mit SHA-256 "
             + "\(storedHash.prefix(12)) in Gebrauch, die Datei hat jetzt \(pin.contentHash.prefix(12)). Stellen Sie die "
-            + "Datei wieder her, oder kopieren Sie sie, erhöhen Sie `version:` und behalten Sie die alte Datei, solange "
+            + "gespeicherte Fassung wieder her, oder kopieren Sie die Datei, erhöhen Sie `version:` und behalten Sie die alte Datei, solange "
             + "ihre Anträge offen sind (Workflows/README.md, Versionierung)"
     }
 }

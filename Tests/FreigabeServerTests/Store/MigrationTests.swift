@@ -67,25 +67,40 @@ struct MigrationTests {
     }
 
     /// An administrator edits a released workflow file and forgets `version:`: requests keep the stored
-    /// text, but new ones would start on another text under the same version. The start stops with the
-    /// file and what to do; `/ready` says not ready (for an instance started without migrating); the
-    /// file restored, or the edit under a new version, is fine.
-    @Test("a workflow file edited without a new version stops the start and makes /ready not ready")
+    /// text, but new ones would start on another text under the same version. The start stops (before
+    /// any migration) with the file and what to do; `/ready` says not ready (for an instance started
+    /// without migrating), and such an instance stores no second text: its new request is refused with
+    /// 503. The stored text again, the edit under a new version, or an edit of an older version kept for
+    /// its requests (not the one in force) is fine; so is either of two texts a database already holds.
+    @Test("a workflow file edited without a new version stops the start, makes /ready not ready, stores nothing")
     func workflowEditedWithoutNewVersion() async throws {
         try await TestDatabase.with(migrated: true) { database in
             try await database.withClients { app, admin in
                 let shipped = StoreTestSupport.workflows
                 let entry = try #require(shipped.current(for: .sharedData))
-                try await admin.query(
-                    RequestService.recordingDefinition(entry, now: Date(timeIntervalSince1970: 1_800_000_000)),
-                    logger: logger)
+                let version = entry.definition.version
+                func record(_ library: WorkflowLibrary, at seconds: TimeInterval) async throws {
+                    let entry = try #require(library.current(for: .sharedData))
+                    try await app.withConnection { connection in
+                        try await RequestService.recordDefinition(
+                            entry, now: Date(timeIntervalSince1970: seconds), on: connection, logger: logger)
+                    }
+                }
+                func storedTexts() async throws -> Int {
+                    try await admin.query(
+                        "SELECT count(*)::int FROM workflow_definitions WHERE workflow_id = 'shared-data'",
+                        logger: logger
+                    ).decode(Int.self).first(where: { _ in true }) ?? -1
+                }
+                try await record(shipped, at: 1_800_000_000)
                 let file = try String(
                     contentsOfFile: StoreTestSupport.workflowsDirectory + "/shared-data.yaml", encoding: .utf8)
                 let edited = try StoreTestSupport.workflows(written: ["shared-data.yaml": file + "# geändert\n"])
-                let version = entry.definition.version
                 let raised = try StoreTestSupport.workflows(written: [
                     "shared-data.yaml": file.replacingOccurrences(
-                        of: "\nversion: \(version)\n", with: "\nversion: \(version + 1)\n") + "# geändert\n"
+                        of: "\nversion: \(version)\n", with: "\nversion: \(version + 1)\n") + "# geändert\n",
+                    // The old version kept for its requests, edited: new requests never start on it.
+                    "shared-data.alt.yaml": file + "# auch geändert\n",
                 ])
                 #expect(raised.current(for: .sharedData)?.definition.version == version + 1)
 
@@ -100,12 +115,36 @@ struct MigrationTests {
                         && words.contains("erhöhen Sie `version:`"), "\(words)")
                 let notReady = await ReadinessCheck.database(app, workflows: edited)(logger: logger)
                 #expect(notReady.status == .notReady && notReady.workflows == .editedWithoutVersion, "\(notReady)")
+                // An instance that started anyway stores no second text under the version.
+                let stored = try await storedTexts()
+                let unavailable = await #expect(throws: ServiceError.self) {
+                    try await record(edited, at: 1_800_000_100)
+                }
+                #expect(
+                    unavailable?.code == .unavailable && unavailable?.message == UserText("general.workflow_edited"))
+                #expect(try await storedTexts() == stored)
 
                 for fine in [shipped, raised] {
                     try await DatabaseStartup.migrate(database.settings, workflows: fine, logger: logger)
                     let ready = await ReadinessCheck.database(app, workflows: fine)(logger: logger)
                     #expect(ready.status == .ready && ready.workflows == .current, "\(ready)")
                 }
+
+                // A database that holds two texts of one version (stored before this check): either passes,
+                // a third does not, and the first stored is named.
+                let second = try StoreTestSupport.workflows(written: ["shared-data.yaml": file + "# zweite\n"])
+                let secondEntry = try #require(second.current(for: .sharedData))
+                try await admin.query(
+                    """
+                    INSERT INTO workflow_definitions (workflow_id, version, content_hash, source, first_used_at)
+                    VALUES ('shared-data', \(version), \(secondEntry.definition.contentHash), \(secondEntry.source),
+                            to_timestamp(1800000500))
+                    """, logger: logger)
+                for either in [shipped, second] {
+                    #expect(await ReadinessCheck.database(app, workflows: either)(logger: logger).status == .ready)
+                }
+                let third = try await app.withConnection { try await edited.editedVersions(on: $0, logger: logger) }
+                #expect(third.map(\.storedHash) == [entry.definition.contentHash])
             }
         }
     }

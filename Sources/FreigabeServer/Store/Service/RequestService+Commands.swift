@@ -99,7 +99,7 @@ extension RequestService {
             try errors.check()
             guard let dataset else { throw ServiceError.internal("dataset vanished") }
 
-            try await connection.query(Self.recordingDefinition(entry, now: now), logger: logger)
+            try await Self.recordDefinition(entry, now: now, on: connection, logger: logger)
             let year = calendar.civilDate(of: now).year
             let numberRows = try await connection.query(
                 "SELECT 'FG-' || \(String(year)) || '-' || lpad(nextval('request_number_seq')::text, 6, '0')",
@@ -165,14 +165,32 @@ extension RequestService {
     }
 
     /// Stores the text of a definition a request is pinned to, once (`workflow_definitions`): requests
-    /// keep following it after the file changes.
-    static func recordingDefinition(_ entry: WorkflowLibrary.Entry, now: Date) -> PostgresQuery {
-        """
-        INSERT INTO workflow_definitions (workflow_id, version, content_hash, source, first_used_at)
-        VALUES (\(entry.definition.id), \(entry.definition.version), \(entry.definition.contentHash),
-                \(entry.source), \(now))
-        ON CONFLICT DO NOTHING
-        """
+    /// keep following it after the file changes. Never a second text under a version requests already
+    /// use (``WorkflowLibrary/EditedVersion``): the command is refused with 503 instead, and the error
+    /// log names the file, as `/ready` does.
+    static func recordDefinition(
+        _ entry: WorkflowLibrary.Entry, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let pin = entry.definition.pin
+        var binds = PostgresBindings()
+        binds.append(pin.id)
+        binds.append(Int32(pin.version))
+        binds.append(pin.contentHash)
+        binds.append(entry.source)
+        binds.append(now)
+        let sql = """
+            WITH other AS (\(WorkflowLibrary.otherTextOnly("$1", "$2", "$3"))),
+            stored AS (
+                INSERT INTO workflow_definitions (workflow_id, version, content_hash, source, first_used_at)
+                SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM other)
+                ON CONFLICT DO NOTHING)
+            SELECT content_hash, first_used_at FROM other
+            """
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        guard let (hash, since) = try await rows.decode((String, Date).self).first(where: { _ in true }) else { return }
+        let edited = WorkflowLibrary.EditedVersion(file: entry.file, pin: pin, storedHash: hash, storedSince: since)
+        logger.error("a workflow definition was edited without a new version", metadata: ["problem": "\(edited)"])
+        throw ServiceError(.unavailable, message: UserText("general.workflow_edited"), details: "\(edited)")
     }
 
     /// One command on an existing request: its input rules (the handler's `init`, before this) → read the
@@ -241,7 +259,7 @@ extension RequestService {
         if let newer {
             // Stored once the caller was found to be the draft's requester, before the row points at it.
             try await Database.transaction(client, logger: logger, scope: .singleStatement) { [logger] connection in
-                try await connection.query(Self.recordingDefinition(newer, now: now), logger: logger)
+                try await Self.recordDefinition(newer, now: now, on: connection, logger: logger)
             }
         }
         var columns = try RequestColumns(record: request.record, machine: request.machine)

@@ -40,13 +40,14 @@ public struct WorkflowLibrary: Sendable {
 
     func entry(for pin: WorkflowPin) -> Entry? { entries.first { $0.definition.pin == pin } }
 
-    /// A loaded definition whose id and version requests already use with another text: the file was
-    /// edited without raising `version:` (Workflows/README.md, "Versioning"). The requests keep the
-    /// stored text, but "version 3" would name two rulebooks, and a draft on the old text would not move.
+    /// A definition new requests would start on whose id and version requests already use with another
+    /// text only: the file was edited without raising `version:` (Workflows/README.md, "Versioning").
+    /// The requests keep the stored text, but "version 3" would name two rulebooks, and a draft on the
+    /// old text would not move.
     public struct EditedVersion: Sendable, Hashable, CustomStringConvertible {
         public var file: String
         public var pin: WorkflowPin
-        /// The hash stored first for that id and version, and since when it is in use.
+        /// The first text stored under that id and version, and since when it is in use.
         public var storedHash: String
         public var storedSince: Date
 
@@ -58,29 +59,48 @@ public struct WorkflowLibrary: Sendable {
         }
     }
 
-    /// The loaded definitions that are ``EditedVersion``s, from `workflow_definitions` (one statement on
-    /// its primary key).
+    /// The definitions new requests start on (``current(for:)``): an older version kept for its requests
+    /// is looked up by its full pin and falls back to the stored text, so an edit there changes nothing.
+    var inForce: [Entry] {
+        ReleaseKind.allCases.compactMap { current(for: $0) }
+            .reduce(into: []) { result, entry in
+                if !result.contains(where: { $0.definition.pin == entry.definition.pin }) { result.append(entry) }
+            }
+    }
+
+    /// The definitions in force that are ``EditedVersion``s: their own text is not stored under their id
+    /// and version, another is (one statement on `workflow_definitions`' primary key). A database that
+    /// already holds two texts of one version (stored before this check) accepts either of them.
     func editedVersions(on connection: PostgresConnection, logger: Logger) async throws -> [EditedVersion] {
-        let pins = entries.map(\.definition.pin)
+        let checked = inForce
         let rows = try await connection.query(
             """
             SELECT f.ordinality::int, d.content_hash, d.first_used_at
-            FROM unnest(\(pins.map(\.id))::text[], \(pins.map { Int32($0.version) })::int[],
-                        \(pins.map(\.contentHash))::text[]) WITH ORDINALITY AS f(id, version, hash, ordinality)
-            JOIN LATERAL (
-                SELECT content_hash, first_used_at FROM workflow_definitions
-                WHERE workflow_id = f.id AND version = f.version AND content_hash <> f.hash
-                ORDER BY first_used_at LIMIT 1
-            ) d ON true
+            FROM unnest(\(checked.map(\.definition.id))::text[], \(checked.map { Int32($0.definition.version) })::int[],
+                        \(checked.map(\.definition.contentHash))::text[]) WITH ORDINALITY AS f(id, version, hash, ordinality)
+            JOIN LATERAL (\(unescaped: Self.otherTextOnly("f.id", "f.version", "f.hash"))) d ON true
             ORDER BY f.ordinality
             """, logger: logger)
         var edited: [EditedVersion] = []
         for try await (ordinality, hash, since) in rows.decode((Int, String, Date).self) {
-            let entry = entries[ordinality - 1]
+            let entry = checked[ordinality - 1]
             edited.append(
                 EditedVersion(file: entry.file, pin: entry.definition.pin, storedHash: hash, storedSince: since))
         }
         return edited
+    }
+
+    /// The first other text stored under the id and version of these SQL expressions, when theirs is not
+    /// stored: a subquery of `content_hash` and `first_used_at`, no row when the text is fine.
+    static func otherTextOnly(_ id: String, _ version: String, _ hash: String) -> String {
+        """
+        SELECT content_hash, first_used_at FROM workflow_definitions
+        WHERE workflow_id = \(id) AND version = \(version) AND content_hash <> \(hash)
+          AND NOT EXISTS (
+              SELECT 1 FROM workflow_definitions
+              WHERE workflow_id = \(id) AND version = \(version) AND content_hash = \(hash))
+        ORDER BY first_used_at, content_hash LIMIT 1
+        """
     }
 }
 
