@@ -81,6 +81,13 @@ final class DirectoryCache: Sendable {
         }
     }
 
+    /// Drops a person the directory no longer knows: the next lookup asks it.
+    func forgetPerson(key: String) {
+        self.state.withLock { state in
+            state.people[key] = nil
+        }
+    }
+
     /// Forgets a failed background refresh request so that a later lookup asks again.
     func refreshFailed(personKey: String? = nil, groupsKey: String? = nil) {
         self.state.withLock { state in

@@ -708,6 +708,10 @@ public final class LDAPDirectory: Sendable {
             do {
                 let entry = try await self.searchUser(username: username, forLogin: false, logger: self.logger)
                 self.cache.storePerson(entry, key: key, now: self.now())
+            } catch let error as LDAPDirectoryError where error.code == .userNotFound {
+                // The directory answered: the account is gone (deleted, or disabled where the user filter
+                // says so). Serving the old entry until the TTL would keep its sessions and roles alive.
+                self.cache.forgetPerson(key: key)
             } catch {
                 self.cache.refreshFailed(personKey: key)
                 self.logger.debug(

@@ -181,6 +181,53 @@ struct GroupsAndRolesTests {
         await directory.shutdown()
     }
 
+    /// A person deleted (or disabled) in the directory: the background refresh finds nobody and the
+    /// cached entry goes, so web sessions end then, not at the TTL.
+    @Test("a person the background refresh no longer finds is dropped from the cache")
+    func deletedPersonLeavesTheCache() async throws {
+        let base = try Slapd.baseDN
+        let uid = "leaver-\(UUID().uuidString.prefix(8).lowercased())"
+        try Slapd.modify(
+            """
+            dn: uid=\(uid),ou=people,\(base)
+            changetype: add
+            objectClass: inetOrgPerson
+            uid: \(uid)
+            cn: Lea Leaver
+            sn: Leaver
+            mail: \(uid)@stadt.example
+
+            """)
+        var deleted = false
+        defer { if !deleted { try? Slapd.modify("dn: uid=\(uid),ou=people,\(base)\nchangetype: delete\n") } }
+        let clock = ManualClock()
+        let directory = try LDAPDirectory(
+            configuration: try Slapd.configuration(cacheTTL: .seconds(300)), logger: .init(label: "test"),
+            now: clock.now)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await directory.run() }
+            #expect(try await directory.person(username: uid).uid == uid)
+            try Slapd.modify("dn: uid=\(uid),ou=people,\(base)\nchangetype: delete\n")
+            deleted = true
+            clock.advance(by: .seconds(240))  // in the last quarter of the TTL
+            // Served from the cache once more, and a refresh is requested.
+            #expect(try await directory.person(username: uid).uid == uid)
+            var gone = false
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !gone && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+                do {
+                    _ = try await directory.person(username: uid)
+                } catch let error as LDAPDirectoryError where error.code == .userNotFound {
+                    gone = true
+                }
+            }
+            #expect(gone, "the deleted person was still served from the cache")
+            tasks.cancelAll()
+        }
+        await directory.shutdown()
+    }
+
     @Test("a cache TTL of zero always asks the directory")
     func noCache() async throws {
         let base = try Slapd.baseDN
