@@ -347,6 +347,18 @@ struct ConcurrencyAndInboxTests {
                 NewDeputyship(deputy: "PAUL", validFrom: Clock.days(1), validUntil: Clock.days(2)),
                 caller: People.otto, now: Clock.start, logger: logger)
             #expect(spelled.deputy == "paul")
+            // Their own uid in other letters as the principal: oneself, not someone else (no refusal, no
+            // security event), stored as the directory spells it.
+            let beforeOwn = try await fixture.counts()
+            let ownSpelled = try await service.createDeputyship(
+                NewDeputyship(principal: "OTTO", deputy: "paul", validFrom: Clock.days(3), validUntil: Clock.days(4)),
+                caller: People.otto, now: Clock.start, logger: logger)
+            #expect(ownSpelled.principal == "otto")
+            #expect(try await fixture.counts()["deputyships"] == beforeOwn["deputyships"]! + 1)
+            #expect(
+                try await fixture.admin.query(
+                    "SELECT count(*)::int FROM audit_events WHERE event = 'forbidden'", logger: logger
+                ).decode(Int.self).first(where: { _ in true }) == 0)
             let afterSpelled = try await fixture.counts()
             await expectServiceError(.forbidden) {
                 try await service.createDeputyship(
@@ -372,7 +384,7 @@ struct ConcurrencyAndInboxTests {
             #expect(try await fixture.counts()["audit_events"] == afterByAdmin["audit_events"]! + 1)
             #expect(
                 Set(try await service.deputyships(caller: People.otto, now: Clock.start, logger: logger).map(\.id)) == [
-                    spelled.id, byAdmin.id,
+                    spelled.id, ownSpelled.id, byAdmin.id,
                 ])
         }
     }

@@ -59,7 +59,9 @@ extension RequestService {
         let deputy = errors.text(
             "deputy", input.deputy, required: true, requiredMessage: UserText("deputyship.deputy_missing"),
             limit: InputLimits.name)
-        if let principal, principal != caller.uid, !caller.roles.contains(.admin) {
+        // Directories match uids case-insensitively: `OTTO` typed by otto is otto, not someone else.
+        let ownPrincipal = principal.map { $0.lowercased() == caller.uid.lowercased() } ?? true
+        if let principal, !ownPrincipal, !caller.roles.contains(.admin) {
             throw SecurityRefusal(
                 error: ServiceError(.forbidden, message: UserText("deputyship.only_admin_for_others")),
                 event: AuditRow(
@@ -78,7 +80,7 @@ extension RequestService {
         // deputy the directory does not know could never act.
         let deputyUID = try await knownUID(deputy, field: "deputy", errors: &errors, logger: logger)
         let principalUID =
-            principal == caller.uid
+            ownPrincipal
             ? caller.uid : try await knownUID(principal, field: "principal", errors: &errors, logger: logger)
         if let deputyUID, deputyUID == principalUID {
             errors.add("deputy", UserText("deputyship.self"))
