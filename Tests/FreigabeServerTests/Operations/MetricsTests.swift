@@ -135,6 +135,30 @@ struct JSONLogTests {
         #expect(object["time"]?.hasSuffix("Z") == true)
     }
 
+    /// A 500 or 503 page shows only a reference (`hb.request.id`): the cause must be in the log under it.
+    @Test("an internal or unavailable service error is logged with its details; the answer is generic")
+    func serviceErrorsAreLogged() throws {
+        let lines = Lines()
+        var logger = Logger(label: "freigabe") { label in
+            JSONLogHandler(label: label) { line in lines.all.withLock { $0.append(line) } }
+        }
+        logger[metadataKey: "hb.request.id"] = "ref-1"
+        for error in [ServiceError.internal("outbox row 7 unreadable"), .unavailable("pool wait over")] {
+            let problem = APIProblemMiddleware<AppRequestContext>.problem(for: error, logger: logger)
+            #expect(problem.errors.isEmpty)
+            #expect(!"\(problem.detail)".contains("outbox row") && !"\(problem.detail)".contains("pool wait"))
+        }
+        _ = APIProblemMiddleware<AppRequestContext>.problem(for: ServiceError.notFound(), logger: logger)
+        let written = try lines.all.withLock { $0 }.map {
+            try JSONDecoder().decode([String: String].self, from: Data($0.utf8))
+        }
+        #expect(written.count == 2)
+        #expect(written.allSatisfy { $0["level"] == "error" && $0["hb.request.id"] == "ref-1" })
+        #expect(written.map { $0["message"] } == ["service error in a request", "service error in a request"])
+        #expect(written[0]["error"]?.contains("outbox row 7 unreadable") == true, "\(written)")
+        #expect(written[1]["error"]?.contains("pool wait over") == true, "\(written)")
+    }
+
     @Test("a decision link's token never reaches the log: its path is logged without it")
     func linkTokensStayOutOfTheLog() {
         #expect(loggedPath("/e/Zk3v9_Qx-secret") == "/e/…")
