@@ -93,9 +93,11 @@ struct DecisionLinkPages: Sendable {
         }
         // A used or expired link says only that: neither the directory nor the request is read for it.
         if link.usedAt != nil {
+            logClosed(link, because: "used", logger: context.logger)
             return .stop(closedPage(token: token, link: link, outcome: text("link.used"), text: text), .conflict)
         }
         if link.expiresAt <= pages.now() {
+            logClosed(link, because: "expired", logger: context.logger)
             return .stop(closedPage(token: token, link: link, outcome: text("link.expired"), text: text), .gone)
         }
         guard let directory else {
@@ -111,6 +113,7 @@ struct DecisionLinkPages: Sendable {
         caller.channel = .emailLink
         guard let view = try await concernedView(link, caller: caller, logger: context.logger(for: caller)) else {
             // The step moved to other people (a new owner, a deputyship that ended): the link says only that.
+            logClosed(link, because: "not_theirs", logger: context.logger)
             return .stop(closedPage(token: token, link: link, outcome: text("link.not_yours"), text: text), .conflict)
         }
         var page = basePage(
@@ -120,9 +123,22 @@ struct DecisionLinkPages: Sendable {
             link.isFor(stayFrom: view.status.since)
         else {
             page.outcome = text("link.moved_on", ["status": StatusWords.sentence(view.status, text: text)])
+            logClosed(link, because: "moved_on", logger: context.logger)
             return .stop(page, .conflict)
         }
         return .ready(link, caller, view)
+    }
+
+    /// Why a link was not offered, for support asked "my link does not work" (the access log leaves the
+    /// token out of the path): the request, whose link, which step and action, and the reason.
+    private func logClosed(_ link: DecisionLink, because reason: String, logger: Logger) {
+        logger.notice(
+            "decision link closed",
+            metadata: [
+                "link.outcome": .string(reason), "request.id": .string(link.requestID.uuidString),
+                "link.uid": .string(link.uid), "link.step": .string(link.step),
+                "link.action": .string(link.action.rawValue),
+            ])
     }
 
     /// The request as the link's person may see it now, recording nothing (a mail scanner's GET must

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import Testing
 
 @testable import FreigabeServer
@@ -1890,7 +1891,13 @@ struct DecisionLinkTests {
 
     @Test("hostile links: unknown, malformed, expired; another person's session; a rejection without reason")
     func hostileLinks() async throws {
-        try await WebFixture.with { fixture, client in
+        // The notices the pages log: a closed link must say which and why (the access log drops the token).
+        let lines = JSONLogTests.Lines()
+        var logger = Logger(label: "freigabe") { label in
+            JSONLogHandler(label: label) { line in lines.all.withLock { $0.append(line) } }
+        }
+        logger.logLevel = .notice
+        try await WebFixture.with(logger: logger) { fixture, client in
             let (_, tokens) = try await Self.prepare(fixture)
             let browser = Browser(client)
             for token in ["x", String(repeating: "A", count: 43), "../../etc/passwd", "%00"] {
@@ -1937,6 +1944,14 @@ struct DecisionLinkTests {
             let expired = try await otto.get("/e/\(reject)")
             #expect(expired.status == 410)
             #expect(expired.html.contains("abgelaufen"))
+            let closed = try lines.all.withLock { $0 }.map {
+                try JSONDecoder().decode([String: String].self, from: Data($0.utf8))
+            }.filter { $0["message"] == "decision link closed" }
+            #expect(
+                closed.contains {
+                    $0["link.outcome"] == "expired" && $0["link.uid"] == "otto" && $0["link.action"] == "reject"
+                        && $0["request.id"] != nil && $0["hb.request.id"] != nil
+                }, "\(closed)")
             #expect(!expired.html.contains("Stadtklima"), "an expired link shows nothing of the request")
             #expect(try await Browser(client).get("/e/\(reject)").html.contains("Stadtklima") == false)
             #expect(try await fixture.store.counts() == before)

@@ -19,7 +19,7 @@ struct WebFixture: Sendable {
 
     static func with(
         settings: WebSettings = WebSettings(), workflows: WorkflowLibrary = StoreTestSupport.workflows,
-        principals: (any PrincipalResolver)? = nil,
+        principals: (any PrincipalResolver)? = nil, logger: Logger = APITestSupport.logger,
         _ body: @escaping @Sendable (WebFixture, any TestClientProtocol) async throws -> Void
     ) async throws {
         let directory = try LDAPDirectory(
@@ -30,7 +30,6 @@ struct WebFixture: Sendable {
                 let service = RequestService(
                     client: store.app, workflows: workflows, calendar: StoreTestSupport.calendar,
                     principals: principals ?? DirectoryPrincipalResolver(directory: directory))
-                let logger = APITestSupport.logger
                 let renderer = try await TestSupport.makeRenderer()
                 let authenticator = DirectoryAuthenticator(directory: directory, throttle: LoginThrottle())
                 var configuration = TestSupport.configuration
