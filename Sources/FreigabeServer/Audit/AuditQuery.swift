@@ -16,6 +16,8 @@ struct AuditFilter: Sendable, Hashable {
     /// (`mmueller` finds the directory's `MMueller`).
     var person: String?
     var requestID: UUID?
+    /// A request by its number (`FG-2026-000042`), as the requester's screenshot and every mail show it.
+    var requestNumber: String?
     var eventTypes: [AuditEvent] = []
     /// Events on datasets of this domain.
     var domainID: String?
@@ -60,6 +62,7 @@ struct AuditFilter: Sendable, Hashable {
         if let datasetID { values["dataset"] = datasetID }
         if let person { values["person"] = person }
         if let requestID { values["request"] = requestID.uuidString.lowercased() }
+        if let requestNumber { values["request"] = requestNumber }
         if !eventTypes.isEmpty { values["type"] = eventTypes.map(\.rawValue).joined(separator: ",") }
         if let domainID { values["domain"] = domainID }
         if let role { values["role"] = role.rawValue }
@@ -75,6 +78,11 @@ struct AuditFilter: Sendable, Hashable {
         if let to { sql.text += " AND e.occurred_at < \(try sql.bind(to))" }
         if let datasetID { sql.text += " AND e.dataset_id = \(try sql.bind(datasetID))" }
         if let requestID { sql.text += " AND e.request_id = \(try sql.bind(requestID))" }
+        if let requestNumber {
+            // One probe of the unique number, computed once before the scan of `audit_events_request`.
+            sql.text +=
+                " AND e.request_id = (SELECT r.id FROM requests r WHERE r.number = \(try sql.bind(requestNumber)))"
+        }
         if !eventTypes.isEmpty { sql.text += " AND e.event = ANY(\(try sql.bind(eventTypes.map(\.rawValue))))" }
         if let domainID {
             sql.text +=
@@ -191,10 +199,13 @@ extension AuditFilter {
             filter.person = person
         }
         if let request {
-            guard let id = UUID(uuidString: request) else {
+            if let id = UUID(uuidString: request) {
+                filter.requestID = id
+            } else if request.wholeMatch(of: /FG-[0-9]{4}-[0-9]{6,12}/) != nil {
+                filter.requestNumber = request
+            } else {
                 throw AuditFilterError(option: "--request", value: request, problem: .requestID)
             }
-            filter.requestID = id
         }
         if let domain {
             guard domain.wholeMatch(of: /[a-z0-9][a-z0-9._-]{0,99}/) != nil else {

@@ -2024,6 +2024,18 @@ struct AuditPageTests {
             #expect(filtered.html.contains("Eingereicht"))
             // One row: the submission of this request (the filter form lists every event type as an option).
             #expect(filtered.html.components(separatedBy: "<th scope=\"row\">").count == 2)
+            // By its number, as the requester's screenshot shows it: the same row; a number of no request
+            // finds nothing, a number with more in it is refused.
+            let byNumber = try await alex.get("/pruefung?request=\(view.number)&type=submitted")
+            #expect(byNumber.html.components(separatedBy: "<th scope=\"row\">").count == 2, "\(byNumber.html)")
+            let noSuch = try await alex.get("/pruefung?request=FG-1999-000001")
+            #expect(noSuch.status == 200 && noSuch.html.components(separatedBy: "<th scope=\"row\">").count == 1)
+            let hostileNumber = try await alex.get("/pruefung?request=\(view.number)%27%20OR%201%3D1")
+            #expect(hostileNumber.status == 400 && hostileNumber.html.contains("Antragsnummer (FG-2026-000042)"))
+            // The request's page by its number: to its page, which asks who may read it.
+            let toPage = try await alex.get("/antraege/\(view.number)")
+            #expect(toPage.status == 303 && toPage.location == "/antraege/\(view.id.uuidString)")
+            #expect(try await alex.get("/antraege/FG-1999-000001").status == 404)
             let bad = try await alex.get("/pruefung?from=gestern&person=%3Cscript%3E")
             #expect(bad.status == 400)
             #expect(bad.html.contains("Ungültige Auswahl"))

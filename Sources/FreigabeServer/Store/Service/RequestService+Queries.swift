@@ -229,6 +229,15 @@ extension RequestService {
         }
     }
 
+    /// The id of the request with this number (`FG-2026-000042`), if there is one: mails, pages and a
+    /// requester's screenshot show the number. Who may read the request is the page's question.
+    func requestID(number: String, logger: Logger) async throws -> UUID? {
+        try await Database.read(client, logger: logger) { connection in
+            try await connection.query("SELECT id FROM requests WHERE number = \(number)", logger: logger)
+                .decode(UUID.self).first(where: { _ in true })
+        }
+    }
+
     func performMyRequests(
         caller: Caller, query: RequestQuery, now: Date, logger: Logger
     ) async throws
