@@ -2,11 +2,30 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// `freigabe timers list [--failing]`: what operators look at when timers keep failing. Connects as
-/// the application role with the `FREIGABE_DB_*` settings.
+/// `freigabe timers list [--failing | --request ID]`: what operators look at when timers keep failing,
+/// or when someone asks why a request's reminder has not come. Connects as the application role with
+/// the `FREIGABE_DB_*` settings.
 public enum TimerTool {
-    /// Lists due timers that failed at least once (`failing`), or counts all timers by state.
-    public static func list(failing: Bool, limit: Int = 100, environment: [String: String]) async -> ToolOutput {
+    /// Lists due timers that failed at least once (`failing`), every timer of one request (`request`: its
+    /// id or its number, `FG-2026-000042`), or counts all timers by state.
+    public static func list(
+        failing: Bool, request: String? = nil, limit: Int = 100, environment: [String: String]
+    ) async -> ToolOutput {
+        var requestID: UUID?
+        var requestNumber: String?
+        if let request {
+            if let id = UUID(uuidString: request) {
+                requestID = id
+            } else if request.wholeMatch(of: /FG-[0-9]{4}-[0-9]{6,12}/) != nil {
+                requestNumber = request
+            } else {
+                return ToolOutput(
+                    standardError: [
+                        "--request „\(request)“ ist weder eine Antrags-ID (UUID) noch eine Antragsnummer (FG-2026-000042)."
+                    ], succeeded: false)
+            }
+        }
+        let (id, number) = (requestID, requestNumber)
         let logger = {
             var logger = Logger(label: "freigabe.timers")
             logger.logLevel = .warning
@@ -18,6 +37,15 @@ public enum TimerTool {
             if failing {
                 let timers = try await RequestService.failingTimers(client: client, limit: limit, logger: logger)
                 return ToolOutput(standardOutput: render(timers))
+            }
+            if let request {
+                guard
+                    let timers = try await timersOfRequest(
+                        id: id, number: number, limit: limit, client: client, logger: logger)
+                else {
+                    return ToolOutput(standardError: ["Kein Antrag „\(request)“."], succeeded: false)
+                }
+                return ToolOutput(standardOutput: renderRequest(timers))
             }
             return ToolOutput(standardOutput: try await counts(client: client, logger: logger))
         }
@@ -33,6 +61,69 @@ public enum TimerTool {
                     String(timer.id), timer.requestID.uuidString.lowercased(), timer.kind, timer.step ?? "-",
                     formatter.string(from: timer.dueAt), String(timer.attempts),
                     timer.nextAttemptAt.map { formatter.string(from: $0) } ?? "-",
+                    (timer.lastError ?? "").replacingOccurrences(of: "\n", with: " "),
+                ].joined(separator: "\t"))
+        }
+        return lines
+    }
+
+    /// One timer of a request, as support reads it: what is due when, and what became of it.
+    struct RequestTimer {
+        var id: Int64
+        var kind: String
+        var step: String?
+        var dueAt: Date
+        var attempts: Int
+        var firedAt: Date?
+        var cancelledAt: Date?
+        var lastError: String?
+        var nextAttemptAt: Date?
+    }
+
+    /// The request's timers, pending ones first (then by due time); nil when there is no such request.
+    static func timersOfRequest(
+        id: UUID?, number: String?, limit: Int, client: PostgresClient, logger: Logger
+    ) async throws -> [RequestTimer]? {
+        try await Database.read(client, logger: logger) { connection in
+            let found = try await connection.query(
+                "SELECT id FROM requests WHERE id = \(id) OR number = \(number)", logger: logger
+            ).decode(UUID.self).first(where: { _ in true })
+            guard let found else { return nil }
+            let rows = try await connection.query(
+                """
+                SELECT id, kind, step, due_at, attempts, fired_at, cancelled_at, last_error, next_attempt_at
+                FROM timers WHERE request_id = \(found)
+                ORDER BY fired_at IS NULL AND cancelled_at IS NULL DESC, due_at, id
+                LIMIT \(limit)
+                """, logger: logger)
+            var timers: [RequestTimer] = []
+            for try await (id, kind, step, due, attempts, fired, cancelled, error, next) in rows.decode(
+                (Int64, String, String?, Date, Int, Date?, Date?, String?, Date?).self)
+            {
+                timers.append(
+                    RequestTimer(
+                        id: id, kind: kind, step: step, dueAt: due, attempts: attempts, firedAt: fired,
+                        cancelledAt: cancelled, lastError: error, nextAttemptAt: next))
+            }
+            return timers
+        }
+    }
+
+    static func renderRequest(_ timers: [RequestTimer]) -> [String] {
+        guard !timers.isEmpty else { return ["no timers"] }
+        let formatter = ISO8601DateFormatter()
+        var lines = ["id\tkind\tstep\tdue\tstate\tattempts\tnext attempt\tlast error"]
+        for timer in timers {
+            let state =
+                if let fired = timer.firedAt {
+                    "fired \(formatter.string(from: fired))"
+                } else if let cancelled = timer
+                    .cancelledAt
+                { "cancelled \(formatter.string(from: cancelled))" } else { "pending" }
+            lines.append(
+                [
+                    String(timer.id), timer.kind, timer.step ?? "-", formatter.string(from: timer.dueAt), state,
+                    String(timer.attempts), timer.nextAttemptAt.map { formatter.string(from: $0) } ?? "-",
                     (timer.lastError ?? "").replacingOccurrences(of: "\n", with: " "),
                 ].joined(separator: "\t"))
         }

@@ -48,6 +48,37 @@ struct TimerFaultTests {
         return created
     }
 
+    /// Support, asked why a request's reminder has not come: the request's timers by its number.
+    @Test("freigabe timers list --request: a request's timers by its id or number; a hostile value is refused")
+    func timersOfOneRequest() async throws {
+        try await ServiceFixture.with { fixture in
+            let created = try await Self.requests(fixture, count: 2)
+            var environment = try StoreTestSupport.environment()
+            environment["FREIGABE_DB_NAME"] = try await fixture.admin.query(
+                "SELECT current_database()", logger: fixture.logger
+            ).decode(String.self).first(where: { _ in true })
+            for request in [created[1].number, created[1].id.uuidString] {
+                let listed = await TimerTool.list(failing: false, request: request, environment: environment)
+                #expect(listed.succeeded, "\(listed)")
+                #expect(listed.standardOutput.first == "id\tkind\tstep\tdue\tstate\tattempts\tnext attempt\tlast error")
+                let kinds = listed.standardOutput.dropFirst().map { $0.split(separator: "\t")[1] }
+                #expect(kinds.contains("reminder") && kinds.contains("escalation"), "\(listed)")
+                #expect(
+                    listed.standardOutput.dropFirst().allSatisfy {
+                        $0.contains("\towner_review\t") && $0.contains("\tpending\t")
+                    })
+                // Only this request's: as many rows as it has timers.
+                let own = try await Self.timers(fixture).filter { $0.requestID == created[1].id }.count
+                #expect(listed.standardOutput.count == own + 1)
+            }
+            let none = await TimerTool.list(failing: false, request: "FG-1999-000001", environment: environment)
+            #expect(!none.succeeded && none.standardError == ["Kein Antrag „FG-1999-000001“."])
+            let hostile = await TimerTool.list(
+                failing: false, request: "FG-2026-000001' OR '1'='1", environment: environment)
+            #expect(!hostile.succeeded && hostile.standardError.first?.contains("weder eine Antrags-ID") == true)
+        }
+    }
+
     @Test("a timer whose request row is corrupt fails alone: the healthy timers of the same round fire")
     func corruptRequestDoesNotStopTheRound() async throws {
         try await ServiceFixture.with { fixture in
