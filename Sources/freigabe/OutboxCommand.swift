@@ -13,10 +13,17 @@ struct OutboxCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List pending mail, or (--failed) mail that did not reach somebody.")
+            abstract:
+                "List pending mail, mail that did not reach somebody (--failed), or one request's mail (--request).")
 
         @Flag(help: "List mail that failed for at least one recipient: who got it, the last error.")
         var failed = false
+
+        @Option(
+            help:
+                "List every mail of this request (its id or its number, FG-2026-000042), sent ones too, and whom each reached."
+        )
+        var request: String?
 
         @Option(help: "At most this many rows.")
         var limit = 100
@@ -25,7 +32,8 @@ struct OutboxCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await OutboxTool.list(
-                failed: failed, limit: max(1, min(limit, 10_000)), environment: try await database.environment()
+                failed: failed, request: request, limit: max(1, min(limit, 10_000)),
+                environment: try await database.environment()
             ).emit()
         }
     }

@@ -199,13 +199,11 @@ extension AuditFilter {
             filter.person = person
         }
         if let request {
-            if let id = UUID(uuidString: request) {
-                filter.requestID = id
-            } else if request.wholeMatch(of: /FG-[0-9]{4}-[0-9]{6,12}/) != nil {
-                filter.requestNumber = request
-            } else {
+            guard let reference = RequestReference(request) else {
                 throw AuditFilterError(option: "--request", value: request, problem: .requestID)
             }
+            filter.requestID = reference.id
+            filter.requestNumber = reference.number
         }
         if let domain {
             guard domain.wholeMatch(of: /[a-z0-9][a-z0-9._-]{0,99}/) != nil else {

@@ -15,9 +15,21 @@ public enum OutboxTool {
     }()
 
     /// Pending mail rows (oldest first), or with `failed` those someone will never get; then the
-    /// webhook deliveries in the same sense.
-    public static func list(failed: Bool, limit: Int = 100, environment: [String: String]) async -> ToolOutput {
-        await withDatabase(environment: environment) { client in
+    /// webhook deliveries in the same sense. With `request` (its id or number): every mail row of that
+    /// request, sent ones too, with whom each reached.
+    public static func list(
+        failed: Bool, request: String? = nil, limit: Int = 100, environment: [String: String]
+    ) async -> ToolOutput {
+        let named = request.flatMap(RequestReference.init)
+        if let request, named == nil { return TimerTool.refusal(request) }
+        return await withDatabase(environment: environment) { client in
+            if let named {
+                guard let found = try await RequestService.requestID(named, client: client, logger: logger) else {
+                    return ToolOutput(standardError: ["Kein Antrag „\(request ?? "")“."], succeeded: false)
+                }
+                let entries = try await OutboxStore.list(request: found, limit: limit, client: client, logger: logger)
+                return ToolOutput(standardOutput: renderRequest(entries))
+            }
             let entries = try await OutboxStore.list(failed: failed, limit: limit, client: client, logger: logger)
             let deliveries = try await WebhookStore.list(failed: failed, limit: limit, client: client, logger: logger)
             let disabled = try await WebhookStore.disabled(client: client, logger: logger)
@@ -168,6 +180,30 @@ public enum OutboxTool {
                     entry.failedAt == nil ? formatter.string(from: entry.availableAt) : "-",
                     entry.failedAt.map { formatter.string(from: $0) } ?? "-",
                     entry.deliveredTo.isEmpty ? "-" : entry.deliveredTo.joined(separator: ","),
+                    (entry.lastError ?? "").replacingOccurrences(of: "\n", with: " "),
+                ].joined(separator: "\t"))
+        }
+        return lines
+    }
+
+    /// One request's mail rows: what each was, its state (pending, sent, failed) and whom it reached.
+    static func renderRequest(_ entries: [OutboxEntry]) -> [String] {
+        guard !entries.isEmpty else { return ["no mail"] }
+        let formatter = ISO8601DateFormatter()
+        var lines = ["id\ttopic\tcreated\tstate\tattempts\tdelivered to\tlast error"]
+        for entry in entries {
+            let state =
+                if let failed = entry.failedAt {
+                    "failed \(formatter.string(from: failed))"
+                } else if let sent = entry.sentAt {
+                    "sent \(formatter.string(from: sent))"
+                } else {
+                    "pending, next \(formatter.string(from: entry.availableAt))"
+                }
+            lines.append(
+                [
+                    String(entry.id), entry.topic, formatter.string(from: entry.createdAt), state,
+                    String(entry.attempts), entry.deliveredTo.isEmpty ? "-" : entry.deliveredTo.joined(separator: ","),
                     (entry.lastError ?? "").replacingOccurrences(of: "\n", with: " "),
                 ].joined(separator: "\t"))
         }

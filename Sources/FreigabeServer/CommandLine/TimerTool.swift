@@ -11,21 +11,8 @@ public enum TimerTool {
     public static func list(
         failing: Bool, request: String? = nil, limit: Int = 100, environment: [String: String]
     ) async -> ToolOutput {
-        var requestID: UUID?
-        var requestNumber: String?
-        if let request {
-            if let id = UUID(uuidString: request) {
-                requestID = id
-            } else if request.wholeMatch(of: /FG-[0-9]{4}-[0-9]{6,12}/) != nil {
-                requestNumber = request
-            } else {
-                return ToolOutput(
-                    standardError: [
-                        "--request „\(request)“ ist weder eine Antrags-ID (UUID) noch eine Antragsnummer (FG-2026-000042)."
-                    ], succeeded: false)
-            }
-        }
-        let (id, number) = (requestID, requestNumber)
+        let named = request.flatMap(RequestReference.init)
+        if let request, named == nil { return refusal(request) }
         let logger = {
             var logger = Logger(label: "freigabe.timers")
             logger.logLevel = .warning
@@ -38,13 +25,11 @@ public enum TimerTool {
                 let timers = try await RequestService.failingTimers(client: client, limit: limit, logger: logger)
                 return ToolOutput(standardOutput: render(timers))
             }
-            if let request {
-                guard
-                    let timers = try await timersOfRequest(
-                        id: id, number: number, limit: limit, client: client, logger: logger)
-                else {
-                    return ToolOutput(standardError: ["Kein Antrag „\(request)“."], succeeded: false)
+            if let named {
+                guard let found = try await RequestService.requestID(named, client: client, logger: logger) else {
+                    return ToolOutput(standardError: ["Kein Antrag „\(request ?? "")“."], succeeded: false)
                 }
+                let timers = try await timersOfRequest(found, limit: limit, client: client, logger: logger)
                 return ToolOutput(standardOutput: renderRequest(timers))
             }
             return ToolOutput(standardOutput: try await counts(client: client, logger: logger))
@@ -80,15 +65,19 @@ public enum TimerTool {
         var nextAttemptAt: Date?
     }
 
-    /// The request's timers, pending ones first (then by due time); nil when there is no such request.
+    /// What the tools answer for `--request` that names no request in either form.
+    static func refusal(_ request: String) -> ToolOutput {
+        ToolOutput(
+            standardError: [
+                "--request „\(request)“ ist weder eine Antrags-ID (UUID) noch eine Antragsnummer (FG-2026-000042)."
+            ], succeeded: false)
+    }
+
+    /// The request's timers, pending ones first (then by due time).
     static func timersOfRequest(
-        id: UUID?, number: String?, limit: Int, client: PostgresClient, logger: Logger
-    ) async throws -> [RequestTimer]? {
+        _ found: UUID, limit: Int, client: PostgresClient, logger: Logger
+    ) async throws -> [RequestTimer] {
         try await Database.read(client, logger: logger) { connection in
-            let found = try await connection.query(
-                "SELECT id FROM requests WHERE id = \(id) OR number = \(number)", logger: logger
-            ).decode(UUID.self).first(where: { _ in true })
-            guard let found else { return nil }
             let rows = try await connection.query(
                 """
                 SELECT id, kind, step, due_at, attempts, fired_at, cancelled_at, last_error, next_attempt_at

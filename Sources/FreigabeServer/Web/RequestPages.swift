@@ -30,8 +30,10 @@ struct RequestPages: Sendable {
             let caller = try context.pageCaller(request)
             // By its number (`/antraege/FG-2026-000042`, as the mails and the requester show it): to its page,
             // which asks whether the caller may read it.
-            if let number = context.parameters.get("id"), number.wholeMatch(of: /FG-[0-9]{4}-[0-9]{6,12}/) != nil {
-                guard let id = try await service.requestID(number: number, logger: context.logger(for: caller)) else {
+            if let number = context.parameters.get("id").flatMap(RequestReference.init)?.number {
+                guard
+                    let id = try await service.requestID(.number(number), logger: context.logger(for: caller))
+                else {
                     throw APIProblem.notFound(UserText("general.request_not_found"))
                 }
                 return WebPages.redirect(to: "/antraege/\(id.uuidString)")

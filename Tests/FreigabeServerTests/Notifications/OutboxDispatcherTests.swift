@@ -176,6 +176,15 @@ struct OutboxDispatcherTests {
             let rows = try await fixture.rows().filter { $0.topic == "request_decision" }
             #expect(rows.map(\.deliveredTo) == [[], ["otto"]])
             #expect(rows.first?.lastError?.contains("wurde seitdem neu begonnen") == true, "\(rows)")
+            // Support, asked "did otto get the task?": the request's mail by its number, sent ones too.
+            let listed = await OutboxTool.list(
+                failed: false, request: asked.number, environment: try await fixture.databaseEnvironment())
+            #expect(listed.standardOutput.first == "id\ttopic\tcreated\tstate\tattempts\tdelivered to\tlast error")
+            let tasks = listed.standardOutput.filter { $0.contains("\trequest_decision\t") }
+            #expect(tasks.count == 2, "\(listed)")
+            #expect(tasks.last?.split(separator: "\t")[3].hasPrefix("sent ") == true, "\(listed)")
+            #expect(tasks.last?.split(separator: "\t")[5] == "otto", "\(listed)")
+            #expect(tasks.first?.contains("wurde seitdem neu begonnen") == true, "\(listed)")
 
             // Decided before its mail went out: the step was left, the mail is dropped.
             try await fixture.service.admin.query("DELETE FROM outbox", logger: logger)

@@ -229,12 +229,17 @@ extension RequestService {
         }
     }
 
-    /// The id of the request with this number (`FG-2026-000042`), if there is one: mails, pages and a
-    /// requester's screenshot show the number. Who may read the request is the page's question.
-    func requestID(number: String, logger: Logger) async throws -> UUID? {
+    /// The id of the request a reference names, if there is one. Who may read the request is the
+    /// caller's question.
+    func requestID(_ reference: RequestReference, logger: Logger) async throws -> UUID? {
+        try await Self.requestID(reference, client: client, logger: logger)
+    }
+
+    static func requestID(_ reference: RequestReference, client: PostgresClient, logger: Logger) async throws -> UUID? {
         try await Database.read(client, logger: logger) { connection in
-            try await connection.query("SELECT id FROM requests WHERE number = \(number)", logger: logger)
-                .decode(UUID.self).first(where: { _ in true })
+            try await connection.query(
+                "SELECT id FROM requests WHERE id = \(reference.id) OR number = \(reference.number)", logger: logger
+            ).decode(UUID.self).first(where: { _ in true })
         }
     }
 
