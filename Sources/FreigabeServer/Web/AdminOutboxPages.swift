@@ -34,6 +34,9 @@ struct AdminOutboxPages: Sendable {
 
     struct Overview {
         var sections: [Section]
+        /// Webhook receivers that get nothing now (switched off, paused), in words; empty when all do.
+        var receivers: [String]
+        var hasReceivers: Bool
         var notice: String?
     }
 
@@ -133,6 +136,16 @@ struct AdminOutboxPages: Sendable {
         do {
             let failed = try await rows(failed: true)
             let pending = try await rows(failed: false)
+            let receivers = try await WebhookStore.outOfService(now: pages.now(), client: client, logger: logger)
+                .map { receiver in
+                    if let since = receiver.disabledAt {
+                        text("admin.outbox.receiver_disabled", ["name": receiver.name, "time": text.dateTime(since)])
+                    } else {
+                        text(
+                            "admin.outbox.receiver_paused",
+                            ["name": receiver.name, "time": text.dateTime(receiver.pausedUntil ?? pages.now())])
+                    }
+                }
             page = Overview(
                 sections: [
                     Section(
@@ -141,7 +154,7 @@ struct AdminOutboxPages: Sendable {
                     Section(
                         id: "pending", heading: text("admin.outbox.pending"), empty: text("admin.outbox.none_pending"),
                         rows: pending, hasRows: !pending.isEmpty),
-                ], notice: notice)
+                ], receivers: receivers, hasReceivers: !receivers.isEmpty, notice: notice)
         } catch let error as ServiceError {
             throw error
         } catch {

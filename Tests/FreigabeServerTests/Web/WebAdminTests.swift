@@ -331,8 +331,20 @@ struct WebAdminTests {
                 """, logger: fixture.store.logger)
             let adam = Browser(client)
             try await adam.login("adam")
+            // No receiver out of service: no such section.
+            #expect(!(try await adam.get("/verwaltung/ausgang").html.contains("Webhook-Empfänger, die zurzeit")))
+            // A receiver switched off by a 410 and one paused by a 429: named, with since and until.
+            try await fixture.store.admin.query(
+                """
+                INSERT INTO webhook_subscriptions (name, url_hash, created_at, disabled_at, disabled_reason, paused_until)
+                VALUES ('portal', sha256('a'::bytea), now(), \(Clock.days(1)), 'Der Empfänger antwortete 410 Gone', NULL),
+                       ('siem', sha256('b'::bytea), now(), NULL, NULL, \(fixture.clock.now().addingTimeInterval(3600)))
+                """, logger: fixture.store.logger)
             let page = try await adam.get("/verwaltung/ausgang")
             #expect(page.status == 200)
+            #expect(page.html.contains("Webhook-Empfänger, die zurzeit nichts erhalten"))
+            #expect(page.html.contains("„portal“ ist seit ") && page.html.contains("abgeschaltet: er antwortete 410"))
+            #expect(page.html.contains("„siem“ ist bis ") && page.html.contains("pausiert"))
             #expect(page.html.contains("m\(failed)"))
             #expect(page.html.contains("550 &lt;script&gt;alert(1)&lt;/script&gt; mailbox unavailable"))
             #expect(!page.html.contains("<script>alert"))

@@ -276,6 +276,31 @@ enum WebhookStore {
         }
     }
 
+    /// A receiver that gets nothing now: switched off by a 410 (until its URL changes), or paused after
+    /// it refused deliveries (until the time given).
+    struct ReceiverOutOfService: Sendable, Hashable {
+        var name: String
+        var disabledAt: Date?
+        var pausedUntil: Date?
+    }
+
+    /// The receivers switched off or paused at `now`, by name.
+    static func outOfService(now: Date, client: PostgresClient, logger: Logger) async throws -> [ReceiverOutOfService] {
+        try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT name, disabled_at, paused_until FROM webhook_subscriptions
+                WHERE disabled_at IS NOT NULL OR paused_until > \(now)
+                ORDER BY name
+                """, logger: logger)
+            var result: [ReceiverOutOfService] = []
+            for try await (name, disabled, paused) in rows.decode((String, Date?, Date?).self) {
+                result.append(ReceiverOutOfService(name: name, disabledAt: disabled, pausedUntil: paused))
+            }
+            return result
+        }
+    }
+
     /// The channel a retry notifies (``retry(id:now:client:logger:)``), with the subscription's name as
     /// payload (empty: every subscription): the webhook dispatchers listen to it beside
     /// ``OutboxStore/channel`` and wake that subscription's loop. A fan-out wakes only the loops it gave
