@@ -5,7 +5,8 @@ import Logging
 
 /// Vertretungen: the caller's deputyships, setting one up and ending one early. The deputy is chosen
 /// from a search of the directory by name (`?suche=`), or typed as a user name when the directory is
-/// not there.
+/// not there. Administrators (support, a department's office) see every deputyship, may end any, and
+/// set one up for someone else (the form's „Für wen“): what the API lets them do.
 struct DeputyshipPages: Sendable {
     let pages: WebPages
     let service: RequestService
@@ -20,12 +21,16 @@ struct DeputyshipPages: Sendable {
         var active: Bool
         var canEnd: Bool
 
-        init(_ deputyship: DeputyshipView, caller: String, now: Date, text: PageText) {
+        init(_ deputyship: DeputyshipView, caller: String, isAdmin: Bool, now: Date, text: PageText) {
             id = deputyship.id.uuidString
             self.text =
-                deputyship.principal == caller
-                ? text("deputyships.deputy_for_me", ["deputy": deputyship.deputy])
-                : text("deputyships.me_for", ["principal": deputyship.principal])
+                if deputyship.principal == caller {
+                    text("deputyships.deputy_for_me", ["deputy": deputyship.deputy])
+                } else if deputyship.deputy == caller {
+                    text("deputyships.me_for", ["principal": deputyship.principal])
+                } else {
+                    text("deputyships.other", ["principal": deputyship.principal, "deputy": deputyship.deputy])
+                }
             // `validUntil` is exclusive: the last day shown is the day before.
             period = text(
                 "deputyships.period",
@@ -35,7 +40,9 @@ struct DeputyshipPages: Sendable {
                 ])
             active = deputyship.active
             // The deputy may end it too (the API lets them): someone who cannot stand in should say so.
-            canEnd = (deputyship.principal == caller || deputyship.deputy == caller) && deputyship.validUntil > now
+            canEnd =
+                (deputyship.principal == caller || deputyship.deputy == caller || isAdmin)
+                && deputyship.validUntil > now
         }
     }
 
@@ -64,8 +71,9 @@ struct DeputyshipPages: Sendable {
             let caller = try context.pageCaller(request)
             let form = context.form ?? WebForm(fields: [])
             var body = form.jsonBody().fields
-            // Always for oneself here; administrators set deputyships for others through the API.
-            body["principal"] = nil
+            // For oneself; administrators may name someone else (left empty: for themselves). Anyone else's
+            // `principal` is not offered and not taken.
+            if !caller.roles.contains(.admin) || form.text("principal") == nil { body["principal"] = nil }
             // The search the choice was made from: the page's, not the deputyship's.
             body["suche"] = nil
             let text = pages.text(request)
@@ -104,8 +112,9 @@ struct DeputyshipPages: Sendable {
     ) async throws -> Response {
         let caller = try context.pageCaller(request)
         let text = pages.text(request)
+        let isAdmin = caller.roles.contains(.admin)
         let deputyships = try await service.deputyships(
-            caller: caller, now: pages.now(), logger: context.logger(for: caller))
+            caller: caller, everyone: isAdmin, now: pages.now(), logger: context.logger(for: caller))
         let search = String(search.prefix(200)).trimmingCharacters(in: .whitespacesAndNewlines)
         var matches: [LDAPDirectory.PersonMatch] = []
         var searchResult: String?
@@ -138,20 +147,24 @@ struct DeputyshipPages: Sendable {
                             ["name": match.displayName, "uid": match.uid, "unit": match.organizationalUnit ?? "–"])
                     )
                 })
-        let fields = [
-            deputy,
-            FormField(
-                .date, name: "valid_from", label: text("deputyships.form.valid_from"), value: values["valid_from"],
-                error: errors["valid_from"], required: true),
-            FormField(
-                .date, name: "valid_until", label: text("deputyships.form.valid_until"),
-                hint: text("deputyships.form.valid_until_hint"), value: values["valid_until"],
-                error: errors["valid_until"],
-                required: true),
-        ]
+        let principal = FormField(
+            .text, name: "principal", label: text("deputyships.form.principal"),
+            hint: text("deputyships.form.principal_hint"), value: values["principal"], error: errors["principal"])
+        let fields =
+            (isAdmin ? [principal] : []) + [
+                deputy,
+                FormField(
+                    .date, name: "valid_from", label: text("deputyships.form.valid_from"), value: values["valid_from"],
+                    error: errors["valid_from"], required: true),
+                FormField(
+                    .date, name: "valid_until", label: text("deputyships.form.valid_until"),
+                    hint: text("deputyships.form.valid_until_hint"), value: values["valid_until"],
+                    error: errors["valid_until"],
+                    required: true),
+            ]
         // Listed while still to come or in force; one ended before it began (its end is its start) is over.
         let rows = deputyships.filter { $0.validUntil > pages.now() && $0.validUntil > $0.validFrom }.map {
-            Row($0, caller: caller.uid, now: pages.now(), text: text)
+            Row($0, caller: caller.uid, isAdmin: isAdmin, now: pages.now(), text: text)
         }
         return try pages.render(
             "deputyships", title: text("deputyships.title"),

@@ -122,7 +122,7 @@ struct HomePages: Sendable {
                 inboxCount: inboxCount,
                 inboxText: Self.inboxText(inboxCount, text: text),
                 deputyships: deputyships.filter(\.active).map {
-                    DeputyshipPages.Row($0, caller: caller.uid, now: now, text: text)
+                    DeputyshipPages.Row($0, caller: caller.uid, isAdmin: false, now: now, text: text)
                 })
             return try pages.render(
                 "home", title: text("home.title"), page: dashboard, request: request, context: context)

@@ -413,27 +413,58 @@ struct WebAdminTests {
         }
     }
 
-    @Test("an administrator's start page and Vertretungen list only their own deputyships; the API lists all")
-    func adminSeesOwnDeputyshipsOnPages() async throws {
+    /// Support is asked "who stands in for Otto next week?": an administrator's Vertretungen lists every
+    /// deputyship in words that fit (not "Sie vertreten"), ends any, and sets one up for someone else; the
+    /// start page stays their own. Others cannot name someone else.
+    @Test("an administrator's Vertretungen lists, ends and sets up everyone's; the start page stays their own")
+    func adminManagesDeputyshipsOnThePage() async throws {
         try await WebFixture.with { fixture, client in
             let now = fixture.clock.now()
-            _ = try await fixture.service.createDeputyship(
+            let paulsDeputy = try await fixture.service.createDeputyship(
                 NewDeputyship(deputy: "dora", validFrom: now, validUntil: now.addingTimeInterval(10 * 86_400)),
                 caller: People.paul, now: now, logger: fixture.store.logger)
             let adam = Browser(client)
             try await adam.login("adam")
-            for path in ["/", "/vertretungen"] {
-                let page = try await adam.get(path)
-                #expect(page.status == 200)
-                #expect(!page.html.contains("Paul") && !page.html.contains(">paul<"), "\(path)")
-                #expect(!page.html.contains("Sie vertreten"), "\(path)")
-            }
-            let paul = Browser(client)
-            try await paul.login("paul")
-            #expect(try await paul.get("/vertretungen").html.contains("dora"))
-            let all = try await fixture.service.deputyships(
-                caller: People.adam, everyone: true, now: now, logger: fixture.store.logger)
-            #expect(all.map(\.principal) == ["paul"])
+            let start = try await adam.get("/")
+            #expect(start.status == 200 && !start.html.contains(">paul<") && !start.html.contains("Sie vertreten"))
+            let page = try await adam.get("/vertretungen")
+            #expect(page.status == 200)
+            #expect(page.html.contains("paul wird vertreten von dora"), "\(page.html)")
+            #expect(!page.html.contains("Sie vertreten"))
+            #expect(page.html.contains("/vertretungen/\(paulsDeputy.id.uuidString)/beenden"))
+            #expect(page.html.contains("Für wen (nur Verwaltung)"))
+            // For otto, by adam: stored as otto's, created by adam.
+            let (from, until) = ("2026-03-03", "2026-03-10")
+            let created = try await adam.post(
+                "/vertretungen",
+                [("principal", "OTTO"), ("deputy", "paul"), ("valid_from", from), ("valid_until", until)],
+                csrf: page.hidden("_csrf"))
+            #expect(created.status == 303, "\(created.html)")
+            let ottos = try await fixture.service.deputyships(
+                caller: People.otto, now: now, logger: fixture.store.logger)
+            #expect(ottos.map(\.principal) == ["otto"] && ottos.map(\.deputy) == ["paul"])
+            #expect(ottos.first?.createdBy == "adam")
+            // Ends paul's.
+            let ended = try await adam.post(
+                "/vertretungen/\(paulsDeputy.id.uuidString)/beenden", [], csrf: page.hidden("_csrf"))
+            #expect(ended.location == "/vertretungen?hinweis=ended")
+            let pauls = try await fixture.service.deputyships(
+                caller: People.paul, now: fixture.clock.now().addingTimeInterval(1), logger: fixture.store.logger)
+            #expect(pauls.first?.active == false)
+            // Anyone else: no such field, and a principal sent anyway is not taken (their own, not otto's).
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let annas = try await anna.get("/vertretungen")
+            #expect(!annas.html.contains("Für wen"))
+            let before = try await fixture.service.deputyships(
+                caller: People.otto, now: now, logger: fixture.store.logger)
+            _ = try await anna.post(
+                "/vertretungen",
+                [("principal", "otto"), ("deputy", "bea"), ("valid_from", from), ("valid_until", until)],
+                csrf: annas.hidden("_csrf"))
+            #expect(
+                try await fixture.service.deputyships(caller: People.otto, now: now, logger: fixture.store.logger)
+                    .map(\.id) == before.map(\.id))
         }
     }
 }
