@@ -708,9 +708,10 @@ public final class LDAPDirectory: Sendable {
             do {
                 let entry = try await self.searchUser(username: username, forLogin: false, logger: self.logger)
                 self.cache.storePerson(entry, key: key, now: self.now())
-            } catch let error as LDAPDirectoryError where error.code == .userNotFound {
+            } catch let error as LDAPDirectoryError where error.code == .userNotFound || error.code == .ambiguousUser {
                 // The directory answered: the account is gone (deleted, or disabled where the user filter
-                // says so). Serving the old entry until the TTL would keep its sessions and roles alive.
+                // says so), or its name now names two entries (nobody, as a fresh lookup says). Serving the
+                // old entry until the TTL would keep its sessions and roles alive.
                 self.cache.forgetPerson(key: key)
             } catch {
                 self.cache.refreshFailed(personKey: key)

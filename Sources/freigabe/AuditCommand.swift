@@ -111,7 +111,7 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: "Events up to this date (inclusive) or before this instant.") var to: String?
         @Option(help: "Only events of this dataset.") var dataset: String?
         @Option(help: "Only events of this uid, in any case: acting, acting for, or requester.") var person: String?
-        @Option(help: "Only events of this request (UUID).") var request: String?
+        @Option(help: "Only events of this request (its UUID or its number, FG-2026-000042).") var request: String?
         @Option(help: "Only events of this type (submitted, approved, forbidden, ...); repeatable.") var type:
             [String] = []
         @Option(help: "Only events on datasets of this domain.") var domain: String?

@@ -20,6 +20,9 @@ public enum OutboxTool {
     public static func list(
         failed: Bool, request: String? = nil, limit: Int = 100, environment: [String: String]
     ) async -> ToolOutput {
+        guard !(failed && request != nil) else {
+            return ToolOutput(standardError: ["--failed und --request schließen einander aus."], succeeded: false)
+        }
         let named = request.flatMap(RequestReference.init)
         if let request, named == nil { return TimerTool.refusal(request) }
         return await withDatabase(environment: environment) { client in

@@ -11,6 +11,9 @@ public enum TimerTool {
     public static func list(
         failing: Bool, request: String? = nil, limit: Int = 100, environment: [String: String]
     ) async -> ToolOutput {
+        guard !(failing && request != nil) else {
+            return ToolOutput(standardError: ["--failing und --request schließen einander aus."], succeeded: false)
+        }
         let named = request.flatMap(RequestReference.init)
         if let request, named == nil { return refusal(request) }
         let logger = {

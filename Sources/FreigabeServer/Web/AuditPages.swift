@@ -85,11 +85,12 @@ struct AuditPages: Sendable {
             if errors.isEmpty {
                 do {
                     let order = try AuditQuery.Order.parse(values["order"])
-                    let filter = try AuditFilter.parse(
-                        from: values["from"], to: values["to"], dataset: values["dataset"], person: values["person"],
-                        request: values["request"], types: values["type"].map { [$0] } ?? [],
-                        decision: values["decision"],
-                        capacity: values["capacity"])
+                    let filter = try await service.resolvingRequestNumber(
+                        try AuditFilter.parse(
+                            from: values["from"], to: values["to"], dataset: values["dataset"],
+                            person: values["person"], request: values["request"],
+                            types: values["type"].map { [$0] } ?? [], decision: values["decision"],
+                            capacity: values["capacity"]), logger: context.logger(for: caller))
                     var selection = filter.described
                     if let after { selection["after"] = String(after) }
                     if order != .oldest { selection["order"] = order.rawValue }
@@ -166,15 +167,16 @@ struct AuditPages: Sendable {
             let parameters = request.uri.queryParameters
             // The API export's checks: the same filters and names.
             var errors: [String: UserText] = [:]
-            let filter = AuditController.filter(parameters, errors: &errors)
+            let parsed = AuditController.filter(parameters, errors: &errors)
             let options = AuditExportDownload.options({ AuditController.value(parameters, $0) }, errors: &errors)
             AuditController.refuse(parameters, outside: .export, errors: &errors)
             guard errors.isEmpty else {
                 throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors)
             }
+            let logger = context.logger(for: caller)
+            let filter = try await service.resolvingRequestNumber(parsed, logger: logger)
             var selection = filter.described
             selection["export"] = options.format.rawValue
-            let logger = context.logger(for: caller)
             try await service.recordAuditRead(
                 selection, requestID: filter.requestID, caller: caller, now: pages.now(), logger: logger)
             return try await AuditExportDownload(client: service.client).response(

@@ -107,6 +107,7 @@ struct DecisionLinkPages: Sendable {
         do {
             person = try await directory.person(username: link.uid)
         } catch let error as LDAPDirectoryError where error.code == .userNotFound {
+            logClosed(link, because: "person_unknown", logger: context.logger)
             throw APIProblem(.notFound, status: .notFound, detail: UserText("web.link_unknown"))
         }
         var caller = Caller(person: person, clientAddress: context.clientAddress)

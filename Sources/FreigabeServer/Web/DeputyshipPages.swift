@@ -71,9 +71,9 @@ struct DeputyshipPages: Sendable {
             let caller = try context.pageCaller(request)
             let form = context.form ?? WebForm(fields: [])
             var body = form.jsonBody().fields
-            // For oneself; administrators may name someone else (left empty: for themselves). Anyone else's
-            // `principal` is not offered and not taken.
-            if !caller.roles.contains(.admin) || form.text("principal") == nil { body["principal"] = nil }
+            // For oneself when left empty; administrators may name someone else. The field is offered to them
+            // only; anyone else who sends it is refused as the API refuses them (403, a `forbidden` event).
+            if form.text("principal") == nil { body["principal"] = nil }
             // The search the choice was made from: the page's, not the deputyship's.
             body["suche"] = nil
             let text = pages.text(request)

@@ -28,24 +28,23 @@ struct RequestPages: Sendable {
         }
         group.get("antraege/{id}") { request, context in
             let caller = try context.pageCaller(request)
-            // By its number (`/antraege/FG-2026-000042`, as the mails and the requester show it): to its page,
-            // which asks whether the caller may read it.
+            // By its number (`/antraege/FG-2026-000042`, as the mails and the requester show it): the same
+            // page and the same refusal (404, `read_denied`) as by its id, so a number tells nobody more
+            // than the page would; a number of no request is the same 404.
+            let id: UUID
             if let number = context.parameters.get("id").flatMap(RequestReference.init)?.number {
-                guard
-                    let id = try await service.requestID(.number(number), logger: context.logger(for: caller))
-                else {
-                    throw APIProblem.notFound(UserText("general.request_not_found"))
-                }
-                return WebPages.redirect(to: "/antraege/\(id.uuidString)")
+                guard let found = try await service.requestID(.number(number), logger: context.logger(for: caller))
+                else { throw APIProblem.notFound(UserText("general.request_not_found")) }
+                id = found
+            } else {
+                id = try requestID(context)
             }
             let text = pages.text(request)
             let notice = request.uri.queryParameters["hinweis"].flatMap { key in
                 Self.notices.contains(String(key)) ? text("notices.\(key)") : nil
             }
             return try show(
-                try await page(
-                    try requestID(context), caller: caller, text: text, notice: notice,
-                    logger: context.logger(for: caller)),
+                try await page(id, caller: caller, text: text, notice: notice, logger: context.logger(for: caller)),
                 request: request, context: context)
         }
         group.post("antraege/{id}/entscheidung") { request, context in

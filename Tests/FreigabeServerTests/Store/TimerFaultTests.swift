@@ -71,6 +71,8 @@ struct TimerFaultTests {
                 let own = try await Self.timers(fixture).filter { $0.requestID == created[1].id }.count
                 #expect(listed.standardOutput.count == own + 1)
             }
+            let both = await TimerTool.list(failing: true, request: created[1].number, environment: environment)
+            #expect(!both.succeeded && both.standardError == ["--failing und --request schließen einander aus."])
             let none = await TimerTool.list(failing: false, request: "FG-1999-000001", environment: environment)
             #expect(!none.succeeded && none.standardError == ["Kein Antrag „FG-1999-000001“."])
             let hostile = await TimerTool.list(

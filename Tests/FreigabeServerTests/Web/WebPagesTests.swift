@@ -2026,16 +2026,35 @@ struct AuditPageTests {
             #expect(filtered.html.components(separatedBy: "<th scope=\"row\">").count == 2)
             // By its number, as the requester's screenshot shows it: the same row; a number of no request
             // finds nothing, a number with more in it is refused.
+            func readsOfTheRequest() async throws -> Int? {
+                try await fixture.store.admin.query(
+                    "SELECT count(*)::int FROM audit_events WHERE event = 'audit_read' AND request_id = \(view.id)",
+                    logger: fixture.store.logger
+                ).decode(Int.self).first(where: { _ in true })
+            }
+            let requestReadsBefore = try await readsOfTheRequest()
             let byNumber = try await alex.get("/pruefung?request=\(view.number)&type=submitted")
             #expect(byNumber.html.components(separatedBy: "<th scope=\"row\">").count == 2, "\(byNumber.html)")
+            // Recorded against the request, as a search by its id is (its Verfahrensakte counts it).
+            #expect(try await readsOfTheRequest() == requestReadsBefore.map { $0 + 1 })
             let noSuch = try await alex.get("/pruefung?request=FG-1999-000001")
             #expect(noSuch.status == 200 && noSuch.html.components(separatedBy: "<th scope=\"row\">").count == 1)
             let hostileNumber = try await alex.get("/pruefung?request=\(view.number)%27%20OR%201%3D1")
             #expect(hostileNumber.status == 400 && hostileNumber.html.contains("Antragsnummer (FG-2026-000042)"))
-            // The request's page by its number: to its page, which asks who may read it.
-            let toPage = try await alex.get("/antraege/\(view.number)")
-            #expect(toPage.status == 303 && toPage.location == "/antraege/\(view.id.uuidString)")
+            // The request's page by its number: the page itself for whoever may read it; for anyone else the
+            // same 404 as a number of no request (recorded as `read_denied`), so numbers tell nothing.
+            let byItsNumber = try await alex.get("/antraege/\(view.number)")
+            #expect(byItsNumber.status == 200 && byItsNumber.html.contains(view.number))
             #expect(try await alex.get("/antraege/FG-1999-000001").status == 404)
+            let bea = Browser(client)
+            try await bea.login("bea")
+            let deniedBefore = try await fixture.store.counts()["audit_events"]
+            let unreadable = try await bea.get("/antraege/\(view.number)")
+            let noSuchNumber = try await bea.get("/antraege/FG-1999-000001")
+            #expect(unreadable.status == 404 && noSuchNumber.status == 404)
+            #expect(
+                unreadable.html == noSuchNumber.html.replacingOccurrences(of: "FG-1999-000001", with: view.number))
+            #expect(try await fixture.store.counts()["audit_events"] == deniedBefore.map { $0 + 1 })
             let bad = try await alex.get("/pruefung?from=gestern&person=%3Cscript%3E")
             #expect(bad.status == 400)
             #expect(bad.html.contains("Ungültige Auswahl"))

@@ -18,8 +18,9 @@ struct AuditController: Sendable {
             let caller = try context.caller()
             try await service.requireAuditor(
                 caller, reading: "api:GET /api/v1/audit/events", now: now(), logger: context.logger(for: caller))
-            let query = try Self.query(request.uri.queryParameters)
+            var query = try Self.query(request.uri.queryParameters)
             let logger = context.logger(for: caller)
+            query.filter = try await service.resolvingRequestNumber(query.filter, logger: logger)
             var details = query.filter.described
             details["via"] = "api"
             if let after = query.after { details["after"] = String(after) }
@@ -37,7 +38,7 @@ struct AuditController: Sendable {
                 caller, reading: "api:GET /api/v1/audit/export", now: now(), logger: context.logger(for: caller))
             let parameters = request.uri.queryParameters
             var errors: [String: UserText] = [:]
-            let filter = Self.filter(parameters, errors: &errors)
+            let parsed = Self.filter(parameters, errors: &errors)
             let options = AuditExportDownload.options({ Self.value(parameters, $0) }, errors: &errors)
             for name in ["after", "limit", "order"] where Self.value(parameters, name) != nil {
                 errors[name] = UserText("query.export_no_paging")
@@ -47,6 +48,7 @@ struct AuditController: Sendable {
                 throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors)
             }
             let logger = context.logger(for: caller)
+            let filter = try await service.resolvingRequestNumber(parsed, logger: logger)
             var details = filter.described
             details["via"] = "api"
             details["export"] = options.format.rawValue

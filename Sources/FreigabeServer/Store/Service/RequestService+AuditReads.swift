@@ -16,6 +16,21 @@ extension RequestService {
         }
     }
 
+    /// `filter` with a request number (`FG-2026-000042`) replaced by the request's id, so that the
+    /// reading is recorded against the request (its Verfahrensakte counts it) and the pages' links carry
+    /// the id. A number of no request stays: it selects nothing.
+    func resolvingRequestNumber(_ filter: AuditFilter, logger: Logger) async throws(ServiceError) -> AuditFilter {
+        guard let number = filter.requestNumber else { return filter }
+        return try await guarded(logger) { logger in
+            var resolved = filter
+            if let id = try await self.requestID(.number(number), logger: logger) {
+                resolved.requestID = id
+                resolved.requestNumber = nil
+            }
+            return resolved
+        }
+    }
+
     /// Auditors and administrators read the decision log; anyone else is refused (403), and the refusal is
     /// recorded as a security event (`forbidden`) naming what they tried to read, as a refused change of
     /// the catalogue is: who probes the log is as traceable as who reads it.

@@ -189,7 +189,7 @@ extension RequestService {
         let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
         guard let (hash, since) = try await rows.decode((String, Date).self).first(where: { _ in true }) else { return }
         let edited = WorkflowLibrary.EditedVersion(file: entry.file, pin: pin, storedHash: hash, storedSince: since)
-        logger.error("a workflow definition was edited without a new version", metadata: ["problem": "\(edited)"])
+        // Logged where the refusal is answered (with `details`).
         throw ServiceError(.unavailable, message: UserText("general.workflow_edited"), details: "\(edited)")
     }
 
