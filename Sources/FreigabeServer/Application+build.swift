@@ -89,7 +89,8 @@ public func buildApplication(
             try await makeWebhookDispatcherService(
                 settings: configuration.webhooks, client: client, metrics: metrics, logger: logger))
         api = APIRoutes(
-            service: service, document: document, readiness: .database(client, workflows: workflows, outsideCopy: outsideCopy),
+            service: service, document: document,
+            readiness: .database(client, workflows: workflows, outsideCopy: outsideCopy),
             dcat: configuration.dcat)
         requests = service
         let sessionStore = PostgresSessionDriver(
