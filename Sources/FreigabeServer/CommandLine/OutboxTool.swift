@@ -35,20 +35,27 @@ public enum OutboxTool {
             }
             let entries = try await OutboxStore.list(failed: failed, limit: limit, client: client, logger: logger)
             let deliveries = try await WebhookStore.list(failed: failed, limit: limit, client: client, logger: logger)
-            let disabled = try await WebhookStore.disabled(client: client, logger: logger)
+            let resting = try await WebhookStore.outOfService(now: Date(), client: client, logger: logger)
             // The webhook part only when there is one: most installations have no subscriptions.
             let webhooks =
-                deliveries.isEmpty && disabled.isEmpty
-                ? [] : [""] + render(deliveries, disabled: disabled, failed: failed)
+                deliveries.isEmpty && resting.isEmpty
+                ? [] : [""] + render(deliveries, outOfService: resting, failed: failed)
             return ToolOutput(standardOutput: render(entries, failed: failed) + webhooks)
         }
     }
 
-    static func render(_ deliveries: [WebhookDeliveryEntry], disabled: [String: Date], failed: Bool) -> [String] {
+    static func render(
+        _ deliveries: [WebhookDeliveryEntry], outOfService: [WebhookStore.ReceiverOutOfService], failed: Bool
+    ) -> [String] {
         let formatter = ISO8601DateFormatter()
-        var lines: [String] = disabled.keys.sorted().map { name in
-            "webhook subscription \(name) disabled since \(formatter.string(from: disabled[name]!)) (410 Gone; "
-                + "a new URL enables it again)"
+        var lines: [String] = outOfService.map { receiver in
+            if let since = receiver.disabledAt {
+                "webhook subscription \(receiver.name) disabled since \(formatter.string(from: since)) (410 Gone; "
+                    + "a new URL enables it again)"
+            } else {
+                "webhook subscription \(receiver.name) paused until "
+                    + "\(receiver.pausedUntil.map { formatter.string(from: $0) } ?? "-") (429/503 with Retry-After)"
+            }
         }
         guard !deliveries.isEmpty else { return lines + [failed ? "no failed webhooks" : "no pending webhooks"] }
         lines.append(

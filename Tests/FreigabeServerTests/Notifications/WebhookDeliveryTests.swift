@@ -285,19 +285,27 @@ struct WebhookDeliveryTests {
                 #expect(report.failed >= 1)
                 let sent = receiver.requests.count
                 #expect(sent >= 1 && sent <= 2)
-                let disabled = try await WebhookStore.disabled(client: fixture.app, logger: fixture.logger)
-                #expect(Array(disabled.keys) == ["portal"])
+                func switchedOff() async throws -> [String] {
+                    try await WebhookStore.outOfService(now: start, client: fixture.app, logger: fixture.logger)
+                        .filter { $0.disabledAt != nil }.map(\.name)
+                }
+                #expect(try await switchedOff() == ["portal"])
+                // The operator's listing says so.
+                let offListed = await OutboxTool.list(
+                    failed: false, environment: try await fixture.databaseEnvironment())
+                #expect(
+                    offListed.standardOutput.contains { $0.hasPrefix("webhook subscription portal disabled since ") })
                 _ = try await fixture.decide(request, by: People.otto, at: Clock.days(1))
                 _ = try await dispatcher.runRound(now: start.addingTimeInterval(5))
                 _ = try await dispatcher.runRound(now: start.addingTimeInterval(10))
                 #expect(receiver.requests.count == sent, "nothing more after the 410")
                 // Registering again with the same URL keeps it off; a new URL enables it.
                 try await dispatcher.register(now: start)
-                #expect(try await WebhookStore.disabled(client: fixture.app, logger: fixture.logger).count == 1)
+                #expect(try await switchedOff().count == 1)
                 let moved = WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/new", events: nil)
                 try await WebhookStore.register(
                     moved.subscriptions, now: start, client: fixture.app, logger: fixture.logger)
-                #expect(try await WebhookStore.disabled(client: fixture.app, logger: fixture.logger).isEmpty)
+                #expect(try await switchedOff().isEmpty)
                 #expect(metrics.registry.emitToString().contains("freigabe_webhook_subscriptions_disabled_total"))
                 let listed = await OutboxTool.list(failed: true, environment: try await fixture.databaseEnvironment())
                 #expect(listed.standardOutput.contains { $0.contains("\tportal\t") && $0.contains("410") })

@@ -265,17 +265,6 @@ enum WebhookStore {
         }
     }
 
-    /// The subscriptions switched off by a 410, with when.
-    static func disabled(client: PostgresClient, logger: Logger) async throws -> [String: Date] {
-        try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
-            let rows = try await connection.query(
-                "SELECT name, disabled_at FROM webhook_subscriptions WHERE disabled_at IS NOT NULL", logger: logger)
-            var result: [String: Date] = [:]
-            for try await (name, at) in rows.decode((String, Date).self) { result[name] = at }
-            return result
-        }
-    }
-
     /// A receiver that gets nothing now: switched off by a 410 (until its URL changes), or paused after
     /// it refused deliveries (until the time given).
     struct ReceiverOutOfService: Sendable, Hashable {
