@@ -173,7 +173,16 @@ struct OutboxDispatcher: Sendable {
             } else {
                 report.sent += 1
                 metrics?.outboxMail("sent")
-                rowLogger.debug("mail sent", metadata: ["outbox.recipients": "\(outcome.deliveredTo.count)"])
+                // At info: support is asked "did otto get the task mail?" (`freigabe outbox list --request`
+                // answers from the database; this line from the log, with the Message-IDs the SMTP server
+                // logged too).
+                rowLogger.info(
+                    "mail sent",
+                    metadata: [
+                        "outbox.delivered_to": "\(outcome.deliveredTo.joined(separator: ","))",
+                        "mail.message_ids":
+                            "\(plan.messages.map { $0.message.messageID.description }.joined(separator: ","))",
+                    ])
             }
         }
         // Sent is sent: a database that blinked after the session must not have the batch mailed again.

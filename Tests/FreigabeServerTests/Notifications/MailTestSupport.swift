@@ -210,7 +210,7 @@ struct MailFixture: Sendable {
     ///   requests', after an administrator changed them).
     func dispatcher(
         port: Int? = nil, settings: MailSettings? = nil, metrics: AppMetrics? = nil,
-        directory: (any MailDirectory)? = nil, workflows: WorkflowLibrary? = nil
+        directory: (any MailDirectory)? = nil, workflows: WorkflowLibrary? = nil, logger: Logger? = nil
     ) throws
         -> OutboxDispatcher
     {
@@ -220,7 +220,7 @@ struct MailFixture: Sendable {
         return try OutboxDispatcher(
             client: service.app, directory: directory ?? LDAPMailDirectory(directory: self.directory),
             composer: workflows.map { MailComposer(renderer: composer.renderer, workflows: $0) } ?? composer,
-            settings: settings, metrics: metrics, logger: logger, random: { 0.5 })
+            settings: settings, metrics: metrics, logger: logger ?? self.logger, random: { 0.5 })
     }
 
     /// Writes a mail row as a command would (the payload the EffectWriter builds).

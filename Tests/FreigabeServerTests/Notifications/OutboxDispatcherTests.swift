@@ -20,8 +20,17 @@ struct OutboxDispatcherTests {
         try await MailFixture.with { fixture in
             let requester = Caller(uid: english, displayName: "Test Lena")
             let created = try await fixture.service.shared("baumkataster", by: requester)
-            let dispatcher = try fixture.dispatcher()
+            // Each sent mail is logged at info with whom it reached: support's "did otto get it?".
+            let (logger, lines) = JSONLogTests.capturingLogger()
+            let dispatcher = try fixture.dispatcher(logger: logger)
             #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 2, sent: 2))
+            let sent = try lines.objects().filter { $0["message"] == "mail sent" }
+            #expect(
+                sent.contains {
+                    $0["outbox.topic"] == "request_decision" && $0["outbox.delivered_to"] == "otto"
+                        && $0["request.id"] == created.id.uuidString
+                        && $0["mail.message_ids"]?.hasPrefix("<") == true
+                }, "\(sent)")
             let owner = try await fixture.service.decide(created, by: People.otto, at: Clock.days(1))
             #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 1, sent: 1))
             let granted = try await fixture.service.decide(owner, by: People.stefan, at: Clock.days(2))

@@ -113,6 +113,22 @@ struct DirectoryFaultSettingsTests {
 struct JSONLogTests {
     final class Lines: Sendable {
         let all = Mutex<[String]>([])
+
+        /// Every line written so far, each as its JSON object.
+        func objects() throws -> [[String: String]] {
+            try all.withLock { $0 }.map { try JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }
+        }
+    }
+
+    /// A logger that writes JSON lines (as `log.format: json` does) into the returned `Lines`: what tests
+    /// read to see that something was logged, with which metadata.
+    static func capturingLogger(level: Logger.Level = .info) -> (Logger, Lines) {
+        let lines = Lines()
+        var logger = Logger(label: "freigabe") { label in
+            JSONLogHandler(label: label) { line in lines.all.withLock { $0.append(line) } }
+        }
+        logger.logLevel = level
+        return (logger, lines)
     }
 
     @Test("one JSON object per line with level, label, message and metadata; quotes and line breaks escaped")
@@ -138,10 +154,7 @@ struct JSONLogTests {
     /// A 500 or 503 page shows only a reference (`hb.request.id`): the cause must be in the log under it.
     @Test("an internal or unavailable service error is logged with its details; the answer is generic")
     func serviceErrorsAreLogged() throws {
-        let lines = Lines()
-        var logger = Logger(label: "freigabe") { label in
-            JSONLogHandler(label: label) { line in lines.all.withLock { $0.append(line) } }
-        }
+        var (logger, lines) = Self.capturingLogger()
         logger[metadataKey: "hb.request.id"] = "ref-1"
         for error in [ServiceError.internal("outbox row 7 unreadable"), .unavailable("pool wait over")] {
             let problem = APIProblemMiddleware<AppRequestContext>.problem(for: error, logger: logger)
@@ -149,9 +162,7 @@ struct JSONLogTests {
             #expect(!"\(problem.detail)".contains("outbox row") && !"\(problem.detail)".contains("pool wait"))
         }
         _ = APIProblemMiddleware<AppRequestContext>.problem(for: ServiceError.notFound(), logger: logger)
-        let written = try lines.all.withLock { $0 }.map {
-            try JSONDecoder().decode([String: String].self, from: Data($0.utf8))
-        }
+        let written = try lines.objects()
         #expect(written.count == 2)
         #expect(written.allSatisfy { $0["level"] == "error" && $0["hb.request.id"] == "ref-1" })
         #expect(written.map { $0["message"] } == ["service error in a request", "service error in a request"])

@@ -1892,11 +1892,7 @@ struct DecisionLinkTests {
     @Test("hostile links: unknown, malformed, expired; another person's session; a rejection without reason")
     func hostileLinks() async throws {
         // The notices the pages log: a closed link must say which and why (the access log drops the token).
-        let lines = JSONLogTests.Lines()
-        var logger = Logger(label: "freigabe") { label in
-            JSONLogHandler(label: label) { line in lines.all.withLock { $0.append(line) } }
-        }
-        logger.logLevel = .notice
+        let (logger, lines) = JSONLogTests.capturingLogger(level: .notice)
         try await WebFixture.with(logger: logger) { fixture, client in
             let (_, tokens) = try await Self.prepare(fixture)
             let browser = Browser(client)
@@ -1944,9 +1940,7 @@ struct DecisionLinkTests {
             let expired = try await otto.get("/e/\(reject)")
             #expect(expired.status == 410)
             #expect(expired.html.contains("abgelaufen"))
-            let closed = try lines.all.withLock { $0 }.map {
-                try JSONDecoder().decode([String: String].self, from: Data($0.utf8))
-            }.filter { $0["message"] == "decision link closed" }
+            let closed = try lines.objects().filter { $0["message"] == "decision link closed" }
             #expect(
                 closed.contains {
                     $0["link.outcome"] == "expired" && $0["link.uid"] == "otto" && $0["link.action"] == "reject"
