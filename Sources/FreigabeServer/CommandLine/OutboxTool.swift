@@ -20,18 +20,20 @@ public enum OutboxTool {
     public static func list(
         failed: Bool, request: String? = nil, limit: Int = 100, environment: [String: String]
     ) async -> ToolOutput {
-        guard !(failed && request != nil) else {
-            return ToolOutput(standardError: ["--failed und --request schließen einander aus."], succeeded: false)
+        let named: RequestOption?
+        switch RequestOption.read(request, besides: ("--failed", failed)) {
+        case .success(let read): named = read
+        case .failure(let refusal): return refusal.output
         }
-        let named = request.flatMap(RequestReference.init)
-        if let request, named == nil { return TimerTool.refusal(request) }
         return await withDatabase(environment: environment) { client in
             if let named {
-                guard let found = try await RequestService.requestID(named, client: client, logger: logger) else {
-                    return ToolOutput(standardError: ["Kein Antrag „\(request ?? "")“."], succeeded: false)
+                switch try await named.find(client: client, logger: logger) {
+                case .failure(let refusal): return refusal.output
+                case .success(let found):
+                    let entries = try await OutboxStore.list(
+                        request: found, limit: limit, client: client, logger: logger)
+                    return ToolOutput(standardOutput: renderRequest(entries))
                 }
-                let entries = try await OutboxStore.list(request: found, limit: limit, client: client, logger: logger)
-                return ToolOutput(standardOutput: renderRequest(entries))
             }
             let entries = try await OutboxStore.list(failed: failed, limit: limit, client: client, logger: logger)
             let deliveries = try await WebhookStore.list(failed: failed, limit: limit, client: client, logger: logger)
@@ -199,25 +201,22 @@ public enum OutboxTool {
     /// One request's mail rows: what each was, its state (pending, sent, failed) and whom it reached.
     static func renderRequest(_ entries: [OutboxEntry]) -> [String] {
         guard !entries.isEmpty else { return ["no mail"] }
-        let formatter = ISO8601DateFormatter()
-        var lines = ["id\ttopic\tcreated\tstate\tattempts\tdelivered to\tlast error"]
+        var table = ToolTable(columns: ["id", "topic", "created", "state", "attempts", "delivered to", "last error"])
         for entry in entries {
             let state =
                 if let failed = entry.failedAt {
-                    "failed \(formatter.string(from: failed))"
+                    "failed \(table.time(failed))"
                 } else if let sent = entry.sentAt {
-                    "sent \(formatter.string(from: sent))"
+                    "sent \(table.time(sent))"
                 } else {
-                    "pending, next \(formatter.string(from: entry.availableAt))"
+                    "pending, next \(table.time(entry.availableAt))"
                 }
-            lines.append(
-                [
-                    String(entry.id), entry.topic, formatter.string(from: entry.createdAt), state,
-                    String(entry.attempts), entry.deliveredTo.isEmpty ? "-" : entry.deliveredTo.joined(separator: ","),
-                    (entry.lastError ?? "").replacingOccurrences(of: "\n", with: " "),
-                ].joined(separator: "\t"))
+            table.add([
+                String(entry.id), entry.topic, table.time(entry.createdAt), state, String(entry.attempts),
+                entry.deliveredTo.isEmpty ? "-" : entry.deliveredTo.joined(separator: ","), entry.lastError ?? "",
+            ])
         }
-        return lines
+        return table.lines
     }
 
     private static func withDatabase(

@@ -11,11 +11,11 @@ public enum TimerTool {
     public static func list(
         failing: Bool, request: String? = nil, limit: Int = 100, environment: [String: String]
     ) async -> ToolOutput {
-        guard !(failing && request != nil) else {
-            return ToolOutput(standardError: ["--failing und --request schließen einander aus."], succeeded: false)
+        let named: RequestOption?
+        switch RequestOption.read(request, besides: ("--failing", failing)) {
+        case .success(let read): named = read
+        case .failure(let refusal): return refusal.output
         }
-        let named = request.flatMap(RequestReference.init)
-        if let request, named == nil { return refusal(request) }
         let logger = {
             var logger = Logger(label: "freigabe.timers")
             logger.logLevel = .warning
@@ -29,11 +29,12 @@ public enum TimerTool {
                 return ToolOutput(standardOutput: render(timers))
             }
             if let named {
-                guard let found = try await RequestService.requestID(named, client: client, logger: logger) else {
-                    return ToolOutput(standardError: ["Kein Antrag „\(request ?? "")“."], succeeded: false)
+                switch try await named.find(client: client, logger: logger) {
+                case .failure(let refusal): return refusal.output
+                case .success(let found):
+                    let timers = try await timersOfRequest(found, limit: limit, client: client, logger: logger)
+                    return ToolOutput(standardOutput: renderRequest(timers))
                 }
-                let timers = try await timersOfRequest(found, limit: limit, client: client, logger: logger)
-                return ToolOutput(standardOutput: renderRequest(timers))
             }
             return ToolOutput(standardOutput: try await counts(client: client, logger: logger))
         }
@@ -68,14 +69,6 @@ public enum TimerTool {
         var nextAttemptAt: Date?
     }
 
-    /// What the tools answer for `--request` that names no request in either form.
-    static func refusal(_ request: String) -> ToolOutput {
-        ToolOutput(
-            standardError: [
-                "--request „\(request)“ ist weder eine Antrags-ID (UUID) noch eine Antragsnummer (FG-2026-000042)."
-            ], succeeded: false)
-    }
-
     /// The request's timers, pending ones first (then by due time).
     static func timersOfRequest(
         _ found: UUID, limit: Int, client: PostgresClient, logger: Logger
@@ -103,23 +96,22 @@ public enum TimerTool {
 
     static func renderRequest(_ timers: [RequestTimer]) -> [String] {
         guard !timers.isEmpty else { return ["no timers"] }
-        let formatter = ISO8601DateFormatter()
-        var lines = ["id\tkind\tstep\tdue\tstate\tattempts\tnext attempt\tlast error"]
+        var table = ToolTable(columns: ["id", "kind", "step", "due", "state", "attempts", "next attempt", "last error"])
         for timer in timers {
             let state =
                 if let fired = timer.firedAt {
-                    "fired \(formatter.string(from: fired))"
-                } else if let cancelled = timer
-                    .cancelledAt
-                { "cancelled \(formatter.string(from: cancelled))" } else { "pending" }
-            lines.append(
-                [
-                    String(timer.id), timer.kind, timer.step ?? "-", formatter.string(from: timer.dueAt), state,
-                    String(timer.attempts), timer.nextAttemptAt.map { formatter.string(from: $0) } ?? "-",
-                    (timer.lastError ?? "").replacingOccurrences(of: "\n", with: " "),
-                ].joined(separator: "\t"))
+                    "fired \(table.time(fired))"
+                } else if let cancelled = timer.cancelledAt {
+                    "cancelled \(table.time(cancelled))"
+                } else {
+                    "pending"
+                }
+            table.add([
+                String(timer.id), timer.kind, timer.step ?? "-", table.time(timer.dueAt), state, String(timer.attempts),
+                timer.nextAttemptAt.map(table.time) ?? "-", timer.lastError ?? "",
+            ])
         }
-        return lines
+        return table.lines
     }
 
     private static func counts(client: PostgresClient, logger: Logger) async throws -> [String] {
