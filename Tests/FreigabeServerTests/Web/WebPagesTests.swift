@@ -1550,9 +1550,10 @@ struct DecisionLinkTests {
 
     /// The decision fails after the link was claimed (here: the database refuses the decision's row, as a
     /// fault would): nothing was decided, so the link must not read "already used" afterwards.
-    @Test("a decision that fails after the link was claimed leaves the link usable")
+    @Test("a decision that fails after the link was claimed leaves the link usable; its cause is logged once")
     func failedDecisionReleasesTheLink() async throws {
-        try await WebFixture.with { fixture, client in
+        let (logger, lines) = JSONLogTests.capturingLogger(level: .error)
+        try await WebFixture.with(logger: logger) { fixture, client in
             let (view, tokens) = try await Self.prepare(fixture)
             let path = "/e/\(try #require(tokens[.approve]))"
             let admin = fixture.store.admin
@@ -1570,6 +1571,13 @@ struct DecisionLinkTests {
             let failed = try await otto.post(path, [("password", "demo")], csrf: page.hidden("_csrf"))
             #expect(failed.status == 500)
             #expect(try await fixture.store.counts()["decisions"] == 0)
+            // The page shows a reference and nothing of the cause; the log holds the cause once, under it
+            // (the command path and the page's error middleware both saw the error).
+            #expect(!failed.html.contains("refused for the test"))
+            let errors = try lines.objects().filter { $0["error"]?.contains("refused for the test") == true }
+            #expect(errors.count == 1, "\(errors)")
+            let reference = try #require(errors.first?["hb.request.id"])
+            #expect(failed.html.contains("<code>\(reference)</code>"))
             try await admin.query("DROP TRIGGER refuse_decisions ON decisions", logger: logger)
 
             let again = try await otto.get(path)

@@ -40,13 +40,10 @@ extension RequestService {
                 ])
             throw refusal.error
         } catch {
+            // Logged once, where it leaves the process's doors: the API's and the pages' error middleware
+            // (under the reference the answer shows), the timer service, the command line.
             let mapped = Database.serviceError(from: error)
-            switch mapped.code {
-            case .internal, .unavailable:
-                logger.error("store operation failed", metadata: ["error": "\(String(reflecting: mapped))"])
-            case .validation, .notFound, .forbidden, .conflict, .invalidState, .idempotencyMismatch:
-                logger.debug("store operation refused", metadata: ["error": "\(String(reflecting: mapped))"])
-            }
+            logger.debug("store operation ended with an error", metadata: ["error": "\(String(reflecting: mapped))"])
             throw mapped
         }
     }
