@@ -40,14 +40,35 @@ struct AuditSealer: Sendable {
         var wroteCheckpoint = false
     }
 
+    /// A newer release migrated the database (a rolling update, an older instance left running): its
+    /// events may carry sealed fields this binary does not know, whose leaves it would compute without
+    /// them, and seals cannot be taken back. The newer instances seal; this one skips its rounds.
+    struct NewerRelease: Error, CustomStringConvertible {
+        /// The newest migration in the database, and the newest this binary knows.
+        var applied: Int
+        var known: Int
+
+        var description: String {
+            "the database carries migration \(applied), this release knows up to \(known): a newer release seals"
+        }
+    }
+
     /// Seals the next batch; nil when another instance is sealing.
+    ///
+    /// - Throws: ``NewerRelease`` when a newer release migrated the database.
     func sealBatch(now: Date, logger: Logger) async throws -> Batch? {
         let signer = signer
+        let known = Migrations.all.last?.version ?? 0
         let batch = try await Database.transaction(client, logger: logger) { connection -> (Batch, String?)? in
-            let locked = try await connection.query(
-                "SELECT pg_try_advisory_xact_lock(\(Self.lockKey))", logger: logger
-            ).decode(Bool.self).first(where: { _ in true })
-            guard locked == true else { return nil }
+            let (applied, locked) =
+                try await connection.query(
+                    """
+                    SELECT (SELECT coalesce(max(version), 0) FROM schema_migrations),
+                           pg_try_advisory_xact_lock(\(Self.lockKey))
+                    """, logger: logger
+                ).decode((Int, Bool).self).first(where: { _ in true }) ?? (0, false)
+            guard applied <= known else { throw NewerRelease(applied: applied, known: known) }
+            guard locked else { return nil }
             var frontier = try await Self.latestFrontier(on: connection, logger: logger)
             let events = try await Self.unsealedEvents(on: connection, logger: logger)
             guard !events.isEmpty else { return (Batch(sealed: 0, treeSize: frontier.size), nil) }

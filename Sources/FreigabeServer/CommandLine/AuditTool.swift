@@ -63,7 +63,17 @@ public enum AuditTool {
             client, _, logger in
             let signer = try audit.signer()
             let sealer = AuditSealer(client: client, signer: signer, checkpointFile: audit.checkpointFile)
-            guard let run = try await sealer.sealRemaining(now: Date(), logger: logger) else {
+            let sealed: AuditSealer.Run?
+            do {
+                sealed = try await sealer.sealRemaining(now: Date(), logger: logger)
+            } catch let newer as AuditSealer.NewerRelease {
+                return ToolOutput(
+                    standardError: [
+                        "Nicht versiegelt: Die Datenbank trägt Migration \(newer.applied), diese Version kennt nur bis "
+                            + "\(newer.known). Bitte mit der neueren Version versiegeln."
+                    ], succeeded: false)
+            }
+            guard let run = sealed else {
                 return ToolOutput(
                     standardError: ["Eine andere Instanz versiegelt gerade; nichts getan. Bitte erneut versuchen."],
                     succeeded: false)

@@ -15,6 +15,8 @@ struct AuditSealService: Service {
     var metrics: AppMetrics?
     /// Whether the last signed checkpoint reached `audit.checkpoint_file`, for `/ready`.
     var outsideCopy: OutsideCopyStatus?
+    /// Whether the rounds were already found left to a newer release (logged once).
+    private let skippedForNewerRelease = FirstTime()
 
     func run() async throws {
         // Ends on graceful shutdown after the batch in flight (``Rounds``).
@@ -33,6 +35,12 @@ struct AuditSealService: Service {
             if batch.outsideCopyFailed { metrics?.auditSealFailure(.checkpointFile) }
             if batch.wroteCheckpoint { outsideCopy?.record(failed: batch.outsideCopyFailed, at: Date()) }
             return batch.sealed >= AuditSealer.batchSize
+        } catch let newer as AuditSealer.NewerRelease {
+            // Not a failure: the newer instances seal. Said once, not every second until this one stops.
+            if skippedForNewerRelease.firstTime() {
+                logger.notice("Sealing left to a newer release", metadata: ["error": "\(newer)"])
+            }
+            return false
         } catch {
             if Task.isCancelled { return false }
             switch error {
@@ -66,4 +74,16 @@ final class OutsideCopyStatus: Sendable {
 
     /// Since when appending fails; nil while the last checkpoint reached the file.
     var failing: Date? { failingSince.withLock { $0 } }
+}
+
+/// True the first time it is asked, false ever after: for a log line worth writing once per process.
+final class FirstTime: Sendable {
+    private let asked = Mutex(false)
+
+    func firstTime() -> Bool {
+        asked.withLock { asked in
+            defer { asked = true }
+            return !asked
+        }
+    }
 }

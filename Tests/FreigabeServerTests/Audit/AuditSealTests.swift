@@ -190,6 +190,41 @@ struct AuditSealTests {
         }
     }
 
+    /// A rolling update: a newer release migrated the database and writes events with sealed fields this
+    /// binary does not know. Sealed by this one, their leaves would lack those fields for good.
+    @Test("an instance of an older release leaves sealing to the newer one, said once; then seals again")
+    func olderReleaseDoesNotSeal() async throws {
+        try await ServiceFixture.with { fixture in
+            let (sealer, size) = try await sealedLifecycle(fixture)
+            _ = try await fixture.shared("baumkataster")
+            let newest = try #require(Migrations.all.last?.version)
+            try await fixture.admin.query(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(newest + 1), 'future', 'x')",
+                logger: logger)
+            do {
+                _ = try await sealer.sealBatch(now: Clock.days(3), logger: logger)
+                Issue.record("an older release sealed a newer release's events")
+            } catch let newer as AuditSealer.NewerRelease {
+                #expect(newer.applied == newest + 1 && newer.known == newest)
+            }
+            let (captured, lines) = JSONLogTests.capturingLogger(level: .info)
+            let metrics = AppMetrics()
+            let rounds = AuditSealService(sealer: sealer, interval: .seconds(1), logger: captured, metrics: metrics)
+            #expect(await rounds.round() == false)
+            #expect(await rounds.round() == false)
+            #expect(try lines.objects().map { $0["message"] } == ["Sealing left to a newer release"])
+            #expect(!metrics.registry.emitToString().contains("freigabe_audit_seal_failures_total{"), "no failure")
+            let unsealed = try await fixture.admin.query(
+                "SELECT count(*) FROM audit_events e WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)",
+                logger: logger
+            ).decode(Int.self).first(where: { _ in true })
+            #expect(unsealed == 2, "the new request's events wait")
+            // The newer release gone again (its migration rolled back by hand): this one seals.
+            try await fixture.admin.query("DELETE FROM schema_migrations WHERE version = \(newest + 1)", logger: logger)
+            #expect(try await sealer.sealAll(now: Clock.days(3), logger: logger) == size + 2)
+        }
+    }
+
     @Test("the sealer finds the newest note in the checkpoint file's tail wherever the tail's start cuts a note")
     func outsideCopyTailCutAnywhere() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoints-\(UUID()).txt").path
