@@ -351,6 +351,11 @@ public struct RequestMachine: Hashable, Sendable {
             guard now >= due else {
                 throw tooEarly(.announceExpiry, until: due, ["notice due \(due)"])
             }
+            // "Access ends on …" is no longer news once it has (a server down over both timers fires them
+            // together): the expiry speaks then, the notice is moot, as a late reminder is.
+            guard now < until else {
+                throw error(.invalidTransition, .announceExpiry, ["access ended \(until)"])
+            }
             return [
                 audit(.expiryAnnounced, at: now), .notifyRequester(.expiring(until: until)),
                 .inform(role: .dataOwner, .accessExpiring(until: until)),

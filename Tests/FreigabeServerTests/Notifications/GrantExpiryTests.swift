@@ -100,6 +100,26 @@ struct GrantExpiryTests {
         }
     }
 
+    /// The server was down over both moments: the notice "access ends on 1 May" would arrive after 1 May.
+    @Test("both timers due at once after the end: the expiry alone is told, the notice is moot")
+    func noticeAfterTheEndIsMoot() async throws {
+        try await ServiceFixture.with { fixture in
+            let logger = fixture.logger
+            let (created, _) = try await Self.granted(fixture)
+            #expect(try await fixture.service.fireDueTimers(now: Self.accessEnd, logger: logger) == 2)
+            #expect(try await fixture.outboxTopics(request: created.id).suffix(2) == ["expired", "access_expired"])
+            #expect(try await !fixture.outboxTopics(request: created.id).contains("expiring"))
+            #expect(try await Self.webhooks(created.id, fixture).map(\.event).suffix(1) == [.grantExpired])
+            #expect(try await !Self.webhooks(created.id, fixture).map(\.event).contains(.grantExpiring))
+            #expect(try await fixture.auditEvents(request: created.id).suffix(2) == ["ended", "expired"])
+            let notice = try await fixture.admin.query(
+                "SELECT last_error FROM timers WHERE request_id = \(created.id) AND kind = 'expiry_notice'",
+                logger: logger
+            ).decode(String?.self).first(where: { _ in true })
+            #expect(notice??.hasPrefix("moot") == true, "\(String(describing: notice))")
+        }
+    }
+
     /// The steward revokes a grant: the requester is told, and so is the Data Owner, who answers for the
     /// dataset and follows up on the deletion. An owner who revokes gets no mail about it (the test above).
     @Test("a revocation by someone else tells the Data Owner, with the reason and who has the data")

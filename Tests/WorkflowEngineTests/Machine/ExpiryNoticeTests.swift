@@ -80,6 +80,19 @@ struct ExpiryNoticeTests {
         #expect(machine == before)
     }
 
+    @Test("a notice that comes only when access has ended is moot: refused, the expiry alone speaks")
+    func noticeAfterTheEndIsMoot() throws {
+        var machine = try Fixtures.machine(.sharedData, in: "granted:granted")
+        #expect(try !machine.announceExpiry(at: Fixtures.accessEnd.addingTimeInterval(-1)).isEmpty)
+        Fixtures.expectRefused(
+            .invalidTransition, .announceExpiry, details: ["access ended \(Fixtures.accessEnd)"], on: &machine
+        ) {
+            try $0.announceExpiry(at: Fixtures.accessEnd)
+        }
+        let expired = try machine.expire(at: Fixtures.accessEnd)
+        #expect(expired.contains(.notifyRequester(.expired)))
+    }
+
     @Test("after a revocation both timers are cancelled, and a late notice or expiry is refused")
     func revokedIsMoot() throws {
         var machine = try Fixtures.machine(.sharedData, in: "granted:granted")
