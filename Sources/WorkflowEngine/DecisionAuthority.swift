@@ -35,10 +35,13 @@ public struct DecisionAuthority: Hashable, Sendable {
     public var coversPersonalUnionStep: String?
     /// Whether an approval in this capacity would complete the step (every active branch at its quorum).
     public var completesStep: Bool
+    /// Whether an approval is accepted now: false when it would grant access whose period ran out during
+    /// the review (rejecting or asking for a new end is still open).
+    public var mayApprove: Bool
 
     public init(
         person: String, step: String, branch: String, capacity: Capacity, coversPersonalUnionStep: String? = nil,
-        completesStep: Bool = true
+        completesStep: Bool = true, mayApprove: Bool = true
     ) {
         self.person = person
         self.step = step
@@ -46,6 +49,7 @@ public struct DecisionAuthority: Hashable, Sendable {
         self.capacity = capacity
         self.coversPersonalUnionStep = coversPersonalUnionStep
         self.completesStep = completesStep
+        self.mayApprove = mayApprove
     }
 
     /// The role the decision is taken in: the branch's role, or the escalation role.

@@ -20,6 +20,18 @@ extension RequestMachine {
         }
     }
 
+    /// Whether an approval in `authority` would grant access whose period is already over at `now`: it
+    /// completes the step and the route ends granted. It would grant nothing but a notice and an expiry;
+    /// the approver asks for a new end (a question) or rejects.
+    private func approvalGrantsEndedAccess(_ authority: DecisionAuthority, at now: Date) -> Bool {
+        guard authority.completesStep, let accessEnd = snapshot.accessEnd, accessEnd <= now,
+            let step = definition.step(authority.step)
+        else { return false }
+        let next = authority.coversPersonalUnionStep.flatMap { definition.step($0)?.onApprove } ?? step.onApprove
+        guard case .end(let end) = route(from: next, facts: snapshot.facts).stop else { return false }
+        return end.type == .granted
+    }
+
     private func authority(
         of decider: Decider, on progress: StepProgress, at now: Date, branch wanted: String?, for event: RequestEvent
     ) -> Result<DecisionAuthority, WorkflowError> {
@@ -75,6 +87,7 @@ extension RequestMachine {
             }
             authority.coversPersonalUnionStep =
                 authority.completesStep ? personalUnionStep(after: progress.step, for: authority, decider)?.id : nil
+            authority.mayApprove = !approvalGrantsEndedAccess(authority, at: now)
             return .success(authority)
         }
         return .failure(firstRefusal ?? error(.notAuthorised, event))

@@ -141,6 +141,9 @@ public struct RequestMachine: Hashable, Sendable {
         branch: String?
     ) throws(WorkflowError) -> [Effect] {
         let authority = try authority(of: decider, at: now, branch: branch, for: .approve).get()
+        if !authority.mayApprove, let accessEnd = snapshot.accessEnd {
+            throw error(.invalidAccessPeriod, .approve, ["access_end \(accessEnd) passed before the grant at \(now)"])
+        }
         let step = try currentStep(progress, .approve)
         let missing = step.approvalRequires.filter { !details.provides($0) }
         guard missing.isEmpty else { throw error(.approvalDetailsMissing, .approve, missing.map(\.rawValue)) }
@@ -165,11 +168,6 @@ public struct RequestMachine: Hashable, Sendable {
             next = coveredStep.onApprove
         }
         let route = route(from: next, facts: snapshot.facts)
-        if case .end(let end) = route.stop, end.type == .granted, let accessEnd = snapshot.accessEnd, accessEnd <= now {
-            // The access period ran out during the review: this approval would grant nothing but a notice
-            // and an expiry. The approver asks for a new end (a question) or rejects.
-            throw error(.invalidAccessPeriod, .approve, ["access_end \(accessEnd) passed before the grant at \(now)"])
-        }
         snapshot.decisions.append(decision)
         snapshot.state = state(reachedBy: route, at: now)
         var effects: [Effect] = [audit(.approved, decision), .cancelTimers(step: step.id)]

@@ -306,11 +306,21 @@ struct DeputyEscalationTests {
             try Fixtures.definition(.sharedData), Fixtures.shared(), accessEnd: end)
         try Fixtures.drive(&machine, to: "in_review:steward_review", at: Fixtures.days(1))
         for late in [end, Fixtures.days(5)] {
+            // Asked first, the engine says so: a page offers rejecting and asking, not approving.
+            let authority = try machine.authority(of: Fixtures.stefan, at: late).get()
+            #expect(!authority.mayApprove && authority.completesStep)
             Fixtures.expectRefused(.invalidAccessPeriod, .approve, on: &machine) {
                 try $0.approve(by: Fixtures.stefan, at: late)
             }
         }
+        #expect(try machine.authority(of: Fixtures.stefan, at: end.addingTimeInterval(-1)).get().mayApprove)
         _ = try machine.requestChanges(by: Fixtures.stefan, at: Fixtures.days(5), question: "Neues Ende?")
+        // A step that does not grant (the owner's, before the steward's) is approved after the end as well:
+        // the last step asks for the new end.
+        var early = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared(), accessEnd: end)
+        #expect(try early.authority(of: Fixtures.otto, at: Fixtures.days(5)).get().mayApprove)
+        _ = try early.approve(by: Fixtures.otto, at: Fixtures.days(5))
+        #expect(early.state.name == "in_review:steward_review")
         var onTime = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared(), accessEnd: end)
         try Fixtures.drive(&onTime, to: "in_review:steward_review", at: Fixtures.days(1))
         _ = try onTime.approve(by: Fixtures.stefan, at: end.addingTimeInterval(-1))

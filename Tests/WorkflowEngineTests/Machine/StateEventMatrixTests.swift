@@ -149,6 +149,14 @@ struct StateEventMatrixTests {
             Fixtures.expectRefused(.invalidTransition, .remind, on: &late) { try $0.remind(at: Fixtures.muchLater) }
             time = deadline.addingTimeInterval(-1)
         }
+        // Likewise the expiry notice only before access ends: after it, the expiry speaks.
+        if pair.event == .announceExpiry, case .granted(_, let until) = machine.state {
+            var late = machine
+            Fixtures.expectRefused(.invalidTransition, .announceExpiry, on: &late) {
+                try $0.announceExpiry(at: Fixtures.muchLater)
+            }
+            time = until.addingTimeInterval(-1)
+        }
         let effects = try Self.fire(pair.event, on: &machine, at: time)
         #expect(machine.state.name == next)
         #expect(Fixtures.auditRecords(effects).first?.event == Self.auditEvent[pair.event])
