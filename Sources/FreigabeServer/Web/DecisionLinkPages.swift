@@ -127,6 +127,12 @@ struct DecisionLinkPages: Sendable {
             logClosed(link, because: "moved_on", logger: context.logger)
             return .stop(page, .conflict)
         }
+        if link.action == .approve, !options.mayApprove {
+            // The engine would refuse it: the access period ran out during the review.
+            page.outcome = text("link.approval_closed")
+            logClosed(link, because: "approval_closed", logger: context.logger)
+            return .stop(page, .conflict)
+        }
         return .ready(link, caller, view)
     }
 

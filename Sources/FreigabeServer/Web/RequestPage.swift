@@ -63,6 +63,8 @@ struct RequestPage {
     /// The decision form, when the viewer may decide.
     struct DecisionForm {
         var capacity: String
+        /// Why approving is not offered (the access period ran out during the review); nil when it is.
+        var approvalClosed: String?
         var branch: String
         var choice: FormField
         var text: FormField
@@ -440,9 +442,9 @@ struct RequestPage {
         var errors = given
         if let textError = given["comment"] ?? given["reason"] ?? given["question"] { errors["text"] = textError }
         for name in ["comment", "reason", "question"] { errors[name] = nil }
-        var choices: [(value: String, label: String)] = [
-            ("approve", text("decision.choice.approve")), ("reject", text("decision.choice.reject")),
-        ]
+        var choices: [(value: String, label: String)] =
+            (options.mayApprove ? [("approve", text("decision.choice.approve"))] : [])
+            + [("reject", text("decision.choice.reject"))]
         if options.mayRequestChanges { choices.append(("request_changes", text("decision.choice.request_changes"))) }
         let choice = FormField(
             .radios, name: "decision", label: text("decision.choice.label"), value: values["decision"],
@@ -466,7 +468,8 @@ struct RequestPage {
                 error: errors["portal_url"], required: true) : nil
         let fields = [choice, textField] + [licence, portal].compactMap { $0 }
         return DecisionForm(
-            capacity: capacity, branch: options.branch, choice: choice, text: textField, licence: licence,
+            capacity: capacity, approvalClosed: options.mayApprove ? nil : text("decision.approval_closed"),
+            branch: options.branch, choice: choice, text: textField, licence: licence,
             portalURL: portal, errors: ErrorSummary(fields: fields, errors: errors))
     }
 }
@@ -598,6 +601,7 @@ extension RequestPage.DecisionForm: MustacheParent {
     func child(named name: String) -> Any? {
         switch name {
         case "capacity": capacity
+        case "approvalClosed": approvalClosed
         case "branch": branch
         case "choice": choice
         case "text": text

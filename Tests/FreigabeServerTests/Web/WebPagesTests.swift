@@ -1548,6 +1548,58 @@ struct DecisionLinkTests {
         return (view, tokens)
     }
 
+    /// The access period ran out while the request waited at its last step: an approval would grant
+    /// nothing (the engine refuses it), so neither the page nor the mail's link offers one.
+    @Test("after the access end passed in review: no approve on the page or by link; reject and asking stay")
+    func approvalClosedAfterAccessEnd() async throws {
+        try await WebFixture.with { fixture, client in
+            let logger = fixture.store.logger
+            let view = try await fixture.service.createRequest(
+                NewRequest(
+                    kind: .sharedData, datasetID: "baumkataster",
+                    details: RequestDetails(
+                        purpose: "Stadtklima", recipient: RecipientInput(name: "Hochschule", type: .external),
+                        accessEnd: Clock.days(10)), submit: true),
+                caller: Caller(uid: "anna", displayName: "Anna Albers"), now: fixture.clock.now(), logger: logger)
+            let owned = try await fixture.service.decide(
+                requestID: view.id, decision: .approve(comment: nil, licence: nil, portalURL: nil),
+                caller: People.otto, now: fixture.clock.now(), logger: logger)
+            #expect(owned.status.step == "steward_review")
+            let tokens = try await DecisionLinkStore(client: fixture.store.app, logger: logger).mint(
+                requestID: view.id, step: "steward_review", stepEnteredAt: owned.status.since, branch: "steward_review",
+                uid: "stefan", actions: [.approve, .reject], now: fixture.clock.now(), lifetime: 14 * 86_400)
+            let stefan = Browser(client)
+            try await stefan.login("stefan")
+            let path = "/antraege/\(view.id.uuidString)"
+            #expect(try await stefan.get(path).html.contains(#"value="approve""#), "before the end: offered")
+
+            fixture.clock.advance(days: 11)
+            try await stefan.login("stefan")  // the session of eleven days ago has ended
+            let page = try await stefan.get(path)
+            #expect(!page.html.contains(#"value="approve""#))
+            #expect(page.html.contains(#"value="reject""#))
+            #expect(page.html.contains("Die beantragte Nutzungsdauer ist während der Prüfung abgelaufen"))
+            let link = try await stefan.get("/e/\(try #require(tokens[.approve]))")
+            #expect(link.status == 409)
+            #expect(link.html.contains("Mit diesem Link kann nicht mehr zugestimmt werden"))
+            #expect(!link.html.contains(#"action="/e/"#), "no form that could only fail")
+            #expect(try await stefan.get("/e/\(try #require(tokens[.reject]))").status == 200)
+            // Hostile: the approval posted anyway (an old form) is refused and changes nothing.
+            let before = try await fixture.store.counts()
+            let posted = try await stefan.post(
+                "\(path)/entscheidung",
+                [("version", "\(owned.version)"), ("branch", "steward_review"), ("decision", "approve")],
+                csrf: page.hidden("_csrf"))
+            #expect(posted.status == 422)
+            #expect(try await fixture.store.counts() == before)
+            // The API says it too, for the clients that build their own form.
+            let options = try await fixture.service.request(
+                id: view.id, caller: People.stefan, now: fixture.clock.now(), logger: logger
+            ).decisionOptions
+            #expect(options?.mayApprove == false && options?.mayRequestChanges == true)
+        }
+    }
+
     /// The decision fails after the link was claimed (here: the database refuses the decision's row, as a
     /// fault would): nothing was decided, so the link must not read "already used" afterwards.
     @Test("a decision that fails after the link was claimed leaves the link usable; its cause is logged once")

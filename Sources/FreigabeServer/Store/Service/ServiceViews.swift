@@ -266,6 +266,9 @@ public struct DecisionOptions: Sendable, Hashable, Codable {
     public var coversStep: String?
     /// What an approval must carry (`licence`, `portal_url`).
     public var approvalRequires: [ApprovalField]
+    /// False when an approval would grant an access period that ran out during the review: then only
+    /// rejecting or asking (for a new end) is open.
+    public var mayApprove: Bool
     public var mayRequestChanges: Bool
 }
 

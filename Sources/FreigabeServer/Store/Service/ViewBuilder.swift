@@ -205,7 +205,8 @@ struct ViewBuilder {
         return DecisionOptions(
             step: authority.step, branch: authority.branch, role: role.identifier, capacity: capacity,
             actingFor: actingFor, coversStep: authority.coversPersonalUnionStep,
-            approvalRequires: step?.approvalRequires ?? [], mayRequestChanges: step?.allowsRequestChanges ?? false)
+            approvalRequires: step?.approvalRequires ?? [], mayApprove: authority.mayApprove,
+            mayRequestChanges: step?.allowsRequestChanges ?? false)
     }
 
     func summary(_ record: RequestRecord, machine: RequestMachine, dataset: DatasetRecord, now: Date) -> RequestSummary
