@@ -54,11 +54,13 @@ struct OutboxDispatcher: Sendable {
     }
 
     /// The `Message-ID` of row `id`'s mail to `uid`: the same on every attempt, so a message sent again
-    /// after a crash between "accepted" and "marked sent" can be recognised as a duplicate.
-    static func messageID(row id: Int64, uid: String, host: String) throws(SMTPError) -> MessageID {
+    /// after a crash between "accepted" and "marked sent" can be recognised as a duplicate; with the
+    /// row's random `key`, so that a row id handed out again after a restore names a new message.
+    static func messageID(row id: Int64, key: UUID?, uid: String, host: String) throws(SMTPError) -> MessageID {
         let digest = SHA256.hash(data: Data(uid.lowercased().utf8))
         let tag = digest.prefix(6).map { String(format: "%02x", $0) }.joined()
-        return try MessageID("freigabe.outbox.\(id).\(tag)@\(host)")
+        let row = key.map { "\(id).\($0.compactHex)" } ?? "\(id)"
+        return try MessageID("freigabe.outbox.\(row).\(tag)@\(host)")
     }
 
     /// What `In-Reply-To` and `References` name, so that all mails about one request form one thread.
@@ -356,7 +358,8 @@ struct OutboxDispatcher: Sendable {
                     for: person, deputyFor: principal?.displayName, links: tokens)
                 let thread = try Self.threadID(request: message.requestID, host: settings.hostName)
                 let mailMessage = try MailMessage(
-                    messageID: try Self.messageID(row: row.id, uid: person.uid, host: settings.hostName),
+                    messageID: try Self.messageID(
+                        row: row.id, key: row.deliveryKey, uid: person.uid, host: settings.hostName),
                     // When it happened, not when this attempt runs: a resend is the same message.
                     date: row.createdAt,
                     from: settings.from,

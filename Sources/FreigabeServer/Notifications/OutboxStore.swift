@@ -17,6 +17,8 @@ struct ClaimedMail: Sendable {
     /// uids refused for good by an earlier attempt: not sent to again.
     var undeliverableTo: [String]
     var createdAt: Date
+    /// Part of the row's `Message-ID` (migration 25); nil for rows written before.
+    var deliveryKey: UUID?
     /// The request's details as they stand now, shown in the mail (the payload does not carry them).
     var details: RequestDetails?
     var workflow: WorkflowPin?
@@ -176,7 +178,7 @@ enum OutboxStore {
                 FROM due LEFT JOIN requests r ON r.id = due.request_id
                 WHERE o.id = due.id
                 RETURNING o.id, o.topic, o.payload::text, o.attempts, o.delivered_to, o.undeliverable_to, o.created_at,
-                    r.workflow_id, r.workflow_version, r.workflow_hash,
+                    o.delivery_key, r.workflow_id, r.workflow_version, r.workflow_hash,
                     r.requester, r.phase, r.current_step, r.step_entered_at, r.pending_roles,
                     r.snapshot::text,
                     CASE WHEN o.topic = \(OutboxTopic.requestDecision.rawValue)
@@ -193,6 +195,7 @@ enum OutboxStore {
                 let delivered = try cells.next([String].self)
                 let undeliverable = try cells.next([String].self)
                 let created = try cells.next(Date.self)
+                let deliveryKey = try cells.next(UUID?.self)
                 let workflowID = try cells.next(String?.self)
                 let version = try cells.next(Int?.self)
                 let hash = try cells.next(String?.self)
@@ -225,7 +228,7 @@ enum OutboxStore {
                 claimed.append(
                     ClaimedMail(
                         id: id, topic: topic, payload: payload, attempts: attempts, deliveredTo: delivered,
-                        undeliverableTo: undeliverable, createdAt: created,
+                        undeliverableTo: undeliverable, createdAt: created, deliveryKey: deliveryKey,
                         details: details, workflow: pin, standing: standing))
             }
             return claimed.sorted { $0.id < $1.id }

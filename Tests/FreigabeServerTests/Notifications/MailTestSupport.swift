@@ -248,6 +248,12 @@ struct MailFixture: Sendable {
         var undeliverableTo: [String]
     }
 
+    /// Row `id`'s random delivery key, part of its `Message-ID` and `webhook-id`.
+    func deliveryKey(_ id: Int64) async throws -> UUID? {
+        try await service.admin.query("SELECT delivery_key FROM outbox WHERE id = \(id)", logger: logger)
+            .decode(UUID?.self).first(where: { _ in true }) ?? nil
+    }
+
     func rows() async throws -> [Row] {
         let rows = try await service.admin.query(
             """

@@ -807,7 +807,8 @@ struct OutboxDispatcherTests {
                 mails.map(\.to).sorted { $0[0] < $1[0] } == [
                     ["anna.albers@stadt.example"], ["\(deferred)@stadt.example"],
                 ])
-            let expected = try OutboxDispatcher.messageID(row: id, uid: deferred, host: fixture.host)
+            let key = try #require(try await fixture.deliveryKey(id))
+            let expected = try OutboxDispatcher.messageID(row: id, key: key, uid: deferred, host: fixture.host)
             #expect(mails.first { $0.to == ["\(deferred)@stadt.example"] }?.messageID == expected.bracketed)
             let done = try #require(try await fixture.rows().first)
             #expect(done.attempts == 2 && done.sentAt != nil && done.failedAt == nil && done.lastError == nil)
@@ -833,6 +834,54 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// The database is restored from last night's backup: the outbox ids of today's rows are handed out
+    /// again. A new message must not go out under the Message-ID of one already delivered, or a mail
+    /// system that drops repeats drops it (and a webhook receiver, whose id is built alike).
+    @Test("after a restore hands an outbox id out again, the new row's Message-ID and webhook-id are new")
+    func restoredIDsNameNewMessages() async throws {
+        try await MailFixture.with(hostPrefix: "restore-") { fixture in
+            let request = try await fixture.service.shared("baumkataster")
+            let admin = fixture.service.admin
+            try await admin.query("DELETE FROM outbox", logger: fixture.logger)
+            let message = fixture.message(.submitted, about: request, to: [MailFixture.person("anna")])
+            let id = try await fixture.enqueue(message)
+            let dispatcher = try fixture.dispatcher()
+            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 1, sent: 1))
+            let firstKey = try #require(try await fixture.deliveryKey(id))
+            // The restore: the row is gone and its id is handed out again.
+            try await admin.query("DELETE FROM outbox", logger: fixture.logger)
+            try await admin.query(
+                PostgresQuery(unsafeSQL: "ALTER TABLE outbox ALTER COLUMN id RESTART WITH \(id)"),
+                logger: fixture.logger)
+            #expect(try await fixture.enqueue(message) == id)
+            let secondKey = try #require(try await fixture.deliveryKey(id))
+            #expect(secondKey != firstKey)
+            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 1, sent: 1))
+            let ids = try await MailSink.mails(host: fixture.host).map(\.messageID)
+            #expect(ids.count == 2 && Set(ids).count == 2, "\(ids)")
+            #expect(
+                ids.sorted()
+                    == [
+                        try OutboxDispatcher.messageID(row: id, key: firstKey, uid: "anna", host: fixture.host),
+                        try OutboxDispatcher.messageID(row: id, key: secondKey, uid: "anna", host: fixture.host),
+                    ].map(\.bracketed).sorted())
+            func webhookID(_ key: UUID?) -> String {
+                ClaimedDelivery(
+                    id: 1, outboxID: id, subscription: "portal", attempts: 1, payload: "{}", createdAt: Date(),
+                    deliveryKey: key
+                ).webhookID
+            }
+            #expect(webhookID(firstKey) != webhookID(secondKey))
+            #expect(webhookID(secondKey) == "msg_\(id)_\(secondKey.compactHex)_portal")
+            // A row written before migration 25 keeps the ids it had (a retry in flight stays recognisable).
+            #expect(webhookID(nil) == "msg_\(id)_portal")
+            let legacy = try OutboxDispatcher.messageID(row: id, key: nil, uid: "anna", host: fixture.host)
+            let prefix = "<freigabe.outbox.\(id)."
+            #expect(legacy.bracketed.hasPrefix(prefix))
+            #expect(legacy.bracketed.dropFirst(prefix.count).prefix { $0 != "@" }.count == 12, "only the uid's tag")
+        }
+    }
+
     @Test("SMTP drops the connection in the middle of DATA: sent again once, under the same Message-ID")
     func connectionLostDuringData() async throws {
         try await MailFixture.with(hostPrefix: "dropdata-") { fixture in
@@ -851,7 +900,8 @@ struct OutboxDispatcherTests {
             #expect(try await dispatcher.runRound(now: start.addingTimeInterval(6)) == .init(claimed: 1, sent: 1))
             let mails = try await MailSink.mails(host: fixture.host)
             #expect(mails.count == 1)
-            let expected = try OutboxDispatcher.messageID(row: id, uid: "anna", host: fixture.host)
+            let key = try #require(try await fixture.deliveryKey(id))
+            let expected = try OutboxDispatcher.messageID(row: id, key: key, uid: "anna", host: fixture.host)
             #expect(mails.first?.messageID == expected.bracketed)
             let done = try #require(try await fixture.rows().first)
             #expect(done.attempts == 2 && done.sentAt != nil && done.lastError == nil && done.deliveredTo == ["anna"])

@@ -443,7 +443,11 @@ struct WebhookDeliveryTests {
                     let json = try JSONDecoder().decode(JSONValue.self, from: request.body)
                     let type = try #require(json["type"]?.string)
                     let sequence = try #require(json["data"]?["sequence"]?.int)
-                    #expect(request.headers["webhook-id"] == "msg_\(sequence)_portal")
+                    let key = try #require(
+                        try await fixture.admin.query(
+                            "SELECT delivery_key FROM outbox WHERE id = \(Int64(sequence))", logger: fixture.logger
+                        ).decode(UUID?.self).first(where: { _ in true }) ?? nil)
+                    #expect(request.headers["webhook-id"] == "msg_\(sequence)_\(key.compactHex)_portal")
                     sequences[type] = sequence
                 }
                 let submitted = try #require(sequences["request.submitted"])

@@ -11,10 +11,15 @@ struct ClaimedDelivery: Sendable {
     var attempts: Int
     var payload: String
     var createdAt: Date
+    /// The outbox row's random key (migration 25); nil for rows written before.
+    var deliveryKey: UUID?
 
     /// The same for every attempt at this event for this subscription (Standard Webhooks: the
-    /// receiver's idempotency key); no `.`, which would blur the signed content.
-    var webhookID: String { "msg_\(outboxID)_\(subscription)" }
+    /// receiver's idempotency key), and with the row's random key never the same for two events, also
+    /// when a restored database hands out an outbox id again; no `.`, which would blur the signed content.
+    var webhookID: String {
+        "msg_\(outboxID)_" + (deliveryKey.map { "\($0.compactHex)_" } ?? "") + subscription
+    }
 }
 
 /// What one attempt achieved; written only while the claim is still ours.
@@ -191,16 +196,17 @@ enum WebhookStore {
                 SET available_at = \(until), claim_token = \(token), attempts = d.attempts + 1
                 FROM due, outbox o
                 WHERE d.id = due.id AND o.id = d.outbox_id
-                RETURNING d.id, d.outbox_id, d.subscription, d.attempts, o.payload::text, o.created_at
+                RETURNING d.id, d.outbox_id, d.subscription, d.attempts, o.payload::text, o.created_at,
+                    o.delivery_key
                 """, logger: logger)
             var claimed: [ClaimedDelivery] = []
-            for try await (id, outboxID, subscription, attempts, payload, created) in rows.decode(
-                (Int64, Int64, String, Int, String, Date).self)
+            for try await (id, outboxID, subscription, attempts, payload, created, key) in rows.decode(
+                (Int64, Int64, String, Int, String, Date, UUID?).self)
             {
                 claimed.append(
                     ClaimedDelivery(
                         id: id, outboxID: outboxID, subscription: subscription, attempts: attempts, payload: payload,
-                        createdAt: created))
+                        createdAt: created, deliveryKey: key))
             }
             return claimed.sorted { $0.id < $1.id }
         }

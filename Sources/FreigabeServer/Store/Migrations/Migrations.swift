@@ -11,7 +11,7 @@ public enum Migrations {
         catalogue, requests, auditLog, timerRetries, outboxDelivery, auditSeals, webSessions, webhookDelivery,
         decisionLinks, auditRedaction, expiryNotices, pendingTimersByRequest, auditEscalation, deputyshipsInForce,
         auditTimeOrder, handovers, abandonedRequestErasure, erasureClock, draftRecipientName, webhookPause,
-        draftRecipientType, auditPersonCase, decisionLinkRound,
+        draftRecipientType, auditPersonCase, decisionLinkRound, deliveryKey,
     ]
 
     static let catalogue = Migration(
