@@ -315,6 +315,7 @@ struct OutboxDispatcher: Sendable {
         let linkBranches = message.linkBranches.filter { open?.contains($0) ?? true }
         if !message.linkBranches.isEmpty, linkBranches.isEmpty { message.mayDecide = false }
         let done = Set((row.deliveredTo + row.undeliverableTo).map { $0.lowercased() })
+        var refusedBySeparation = 0
         for (person, principal) in recipients where !done.contains(person.uid.lowercased()) {
             // Nobody is asked to decide what the engine will not let them decide (separation of duties: an
             // owner who is also DSB and approved the owner step); their links only for what they may.
@@ -326,7 +327,10 @@ struct OutboxDispatcher: Sendable {
                     snapshot.separationOfDutiesRefuses(person: person.uid, actingFor: principal?.uid, branch: $0)
                 }
                 if branches.isEmpty, !linkBranches.isEmpty {
-                    guard message.topic == .escalated else { continue }
+                    guard message.topic == .escalated else {
+                        refusedBySeparation += 1
+                        continue
+                    }
                     personal.mayDecide = false
                 }
             }
@@ -372,6 +376,16 @@ struct OutboxDispatcher: Sendable {
             } catch {
                 plan.problems.append("\(person.uid): Adresse „\(mail)“ unbrauchbar (\(error))")
             }
+        }
+        // A task the role's holders exist for but none of them may take (they filed the request, or
+        // decided another part of it): sent to nobody, the row would read "sent" and the step wait unseen
+        // until its deadline. Failed, it stands in the outbox list for the operator and the governance office.
+        if message.topic != .escalated, message.topic.asksToDecide, !resolved.people.isEmpty, done.isEmpty,
+            recipients.count == refusedBySeparation
+        {
+            plan.problems.append(
+                "niemand darf entscheiden: alle Empfänger haben den Antrag gestellt oder sind durch Aufgabentrennung ausgeschlossen"
+            )
         }
         return plan
     }

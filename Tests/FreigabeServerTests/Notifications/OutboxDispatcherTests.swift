@@ -680,6 +680,23 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// The Data Owner files a request for their own dataset: the owner step's task goes to nobody (the
+    /// engine refuses the requester). Recorded as sent, the step would wait unseen until its deadline.
+    @Test("a task no holder of the role may take is failed with the reason, not recorded as sent")
+    func taskForNobodyFails() async throws {
+        try await MailFixture.with { fixture in
+            _ = try await fixture.service.shared("baumkataster", by: People.otto)
+            #expect(
+                try await fixture.dispatcher().runRound(now: Clock.days(0.5)) == .init(claimed: 2, sent: 1, failed: 1))
+            let rows = try await fixture.rows()
+            let task = try #require(rows.first { $0.topic == "request_decision" })
+            #expect(task.failedAt != nil && task.deliveredTo.isEmpty)
+            #expect(task.lastError?.contains("niemand darf entscheiden") == true, "\(task.lastError ?? "")")
+            #expect(rows.first { $0.topic == "submitted" }?.deliveredTo == ["otto"])
+            #expect(try await MailSink.mails(host: fixture.host).allSatisfy { !$0.text.contains("/e/") })
+        }
+    }
+
     /// A uid two directory entries hold and a group that is no DN are problems of that recipient, as a
     /// missing person is: the others get their mail at once, not after the whole retry schedule.
     @Test("a recipient the directory holds twice, or a group that is no name, fails alone; the others get their mail")
