@@ -263,14 +263,16 @@ public struct RequestMachine: Hashable, Sendable {
             // Governance Office): its task and reminder told it; "overdue, please see to it" would be
             // addressed to itself.
             guard openBranches(of: progress).contains(where: { $0.role != target }) else { return [escalation] }
+            // A branch of an independent controller (DSB, ISB) is not handed over: nobody else may decide
+            // it, so its holders are reminded that it is overdue; the escalation instance only learns of it.
+            let takenOver = escalationBranches(of: progress).map(\.id)
+            let overdue: [Effect] = openBranches(of: progress).filter { !takenOver.contains($0.id) }.map { branch in
+                .remind(step: step.id, branch: branch.id, role: branch.role, deadline: deadline)
+            }
             return [
                 escalation,
-                .inform(
-                    role: target,
-                    .escalated(
-                        step: step.id, overdueSince: deadline,
-                        branches: escalationBranches(of: progress).map(\.id))),
-            ]
+                .inform(role: target, .escalated(step: step.id, overdueSince: deadline, branches: takenOver)),
+            ] + overdue
         case .draft, .changesRequested, .granted, .published, .closed:
             throw error(.invalidTransition, .escalate)
         }

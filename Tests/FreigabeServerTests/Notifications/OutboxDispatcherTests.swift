@@ -558,6 +558,47 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// The DSB's part is nobody else's to decide: at the deadline the governance office is told, and the
+    /// DSB is reminded that the part is overdue (before, the escalation was the last anyone heard of it).
+    @Test("at the escalation the DSB's part, which nobody may take over, is reminded as overdue")
+    func escalationRemindsTheIndependentController() async throws {
+        try await MailFixture.with(workflows: StoreTestSupport.jointReview) { fixture in
+            let logger = fixture.logger
+            let request = try await fixture.service.shared("baumkataster")
+            let deadline = try #require(request.status.deadline)
+            // The reminder timer fires at its time, the escalation at the deadline.
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: logger)
+            let reminderDue = try await fixture.service.admin.query(
+                "SELECT due_at FROM timers WHERE request_id = \(request.id) AND kind = 'reminder'", logger: logger
+            ).decode(Date.self).first(where: { _ in true })
+            #expect(
+                try await fixture.service.service.fireDueTimers(now: try #require(reminderDue), logger: logger) == 1)
+            #expect(try await fixture.service.service.fireDueTimers(now: deadline, logger: logger) == 1)
+            let rows = try await fixture.service.admin.query(
+                """
+                SELECT topic, payload->>'branch', payload->>'overdueSince' IS NOT NULL FROM outbox
+                WHERE topic IN ('reminder', 'escalated') ORDER BY id
+                """, logger: logger)
+            var written: [String] = []
+            for try await (topic, branch, overdue) in rows.decode((String, String?, Bool).self) {
+                written.append("\(topic) \(branch ?? "-") \(overdue ? "overdue" : "")")
+            }
+            #expect(
+                written == [
+                    "reminder owner_part ", "reminder steward_part ", "reminder privacy_part ",
+                    "escalated - overdue", "reminder privacy_part overdue",
+                ], "\(written)")
+            try await fixture.service.admin.query(
+                "DELETE FROM outbox WHERE NOT (topic = 'reminder' AND payload->>'overdueSince' IS NOT NULL)",
+                logger: logger)
+            #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 1, sent: 1))
+            let mail = try #require(try await MailSink.mails(host: fixture.host).first)
+            #expect(mail.to == ["dora.dietz@stadt.example"])
+            #expect(mail.text.contains("und die Frist ist abgelaufen"), "\(mail.text)")
+            #expect(!mail.text.contains("die Frist läuft bald ab"))
+        }
+    }
+
     /// The escalation mail waited (a retry, a slow directory) while its branches were decided on the page:
     /// with one left it links only that one; with none left while the step is still overdue (the DSB's
     /// part, which is not the instance's, waits) it still goes, without links: whether the instance

@@ -139,6 +139,8 @@ struct DeputyEscalationTests {
                             Fixtures.audit(.escalated, role: .governance, step: step, at: deadline),
                             .inform(
                                 role: .governance, .escalated(step: step, overdueSince: deadline, branches: [])),
+                            // Nobody else may decide it: its own holders hear that it is overdue.
+                            .remind(step: step, branch: step, role: role, deadline: deadline),
                         ]))
             Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) {
                 try $0.approve(by: Fixtures.greta, at: deadline)
@@ -170,10 +172,15 @@ struct DeputyEscalationTests {
         #expect(legal.activeBranches == ["privacy_review", "exclusions_review"])
         let effects = try machine.escalate(at: deadline)
         #expect(
-            effects.last
-                == .inform(
-                    role: .governance,
-                    .escalated(step: "legal_review", overdueSince: deadline, branches: ["exclusions_review"])))
+            effects.dropFirst()
+                == [
+                    .inform(
+                        role: .governance,
+                        .escalated(step: "legal_review", overdueSince: deadline, branches: ["exclusions_review"])),
+                    // The DSB's branch stays the DSB's, who is reminded that it is overdue; the exclusions'
+                    // branch, which the instance takes over, is not reminded.
+                    .remind(step: "legal_review", branch: "privacy_review", role: .dsb, deadline: deadline),
+                ])
         #expect(machine.decidingEscalationRole == .governance)
         Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) {
             try $0.approve(by: Fixtures.greta, at: deadline, branch: "privacy_review")
@@ -245,9 +252,12 @@ struct DeputyEscalationTests {
         guard case .inReview(let legal) = machine.state, let legalDeadline = legal.deadline else { return }
         let effects = try machine.escalate(at: legalDeadline)
         #expect(
-            effects.last
-                == .inform(
-                    role: .governance, .escalated(step: "legal_review", overdueSince: legalDeadline, branches: [])))
+            effects.dropFirst()
+                == [
+                    .inform(
+                        role: .governance, .escalated(step: "legal_review", overdueSince: legalDeadline, branches: [])),
+                    .remind(step: "legal_review", branch: "security_review", role: .isb, deadline: legalDeadline),
+                ])
         for branch in [nil, "security_review"] {
             Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) {
                 try $0.approve(by: Fixtures.greta, at: legalDeadline, branch: branch)

@@ -234,6 +234,8 @@ enum EffectWriter {
                     context, topic: .reminder, to: [recipient(role, context)], step: step, branch: branch,
                     deadline: deadline)
                 message.stepEnteredAt = context.stepEnteredAt
+                // At the escalation: a branch nobody else may take over is reminded that it is overdue.
+                if deadline <= context.now { message.overdueSince = deadline }
                 enqueue(message)
             case .inform(let role, .escalated(let step, let overdueSince, let branches)):
                 // One set of links per branch the instance may take over. The step's title names the branch
