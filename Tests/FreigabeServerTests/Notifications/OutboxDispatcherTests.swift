@@ -360,7 +360,8 @@ struct OutboxDispatcherTests {
                 try await fixture.service.service.fireDueTimers(now: deadline.addingTimeInterval(-1), logger: logger)
                     == 1)
             #expect(try await fixture.service.service.fireDueTimers(now: deadline, logger: logger) == 1)
-            #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 3, sent: 3))
+            // Reminder, escalation, and the DSB's part reminded as overdue.
+            #expect(try await fixture.dispatcher().runRound(now: Date()) == .init(claimed: 4, sent: 4))
             let rows = try await fixture.service.admin.query(
                 "SELECT DISTINCT branch FROM decision_links WHERE uid = 'greta' ORDER BY branch", logger: logger)
             var branches: [String] = []
@@ -379,7 +380,8 @@ struct OutboxDispatcherTests {
 
     /// dora owns the dataset and is the only DSB: she approved the owner step, so separation of duties
     /// keeps her from the DSB step. She gets no task mail and no link for it (the engine would refuse
-    /// them); the row is done, not failed.
+    /// them); the row, which reached nobody who may decide, is failed with that reason (a step nobody may
+    /// decide must not wait unseen).
     @Test("nobody is asked to decide what separation of duties keeps from them: no task mail, no link")
     func separationOfDutiesKeepsTaskMailsBack() async throws {
         try await MailFixture.with { fixture in
@@ -403,11 +405,16 @@ struct OutboxDispatcherTests {
             #expect(links == 0)
             let mails = try await MailSink.mails(host: fixture.host)
             #expect(!mails.contains { $0.to.contains { $0.contains("dora") } }, "\(mails.map(\.to))")
-            let failed = try await fixture.service.admin.query(
-                "SELECT count(*)::int FROM outbox WHERE kind = 'mail' AND (failed_at IS NOT NULL OR sent_at IS NULL)",
-                logger: logger
-            ).decode(Int.self).first(where: { _ in true })
-            #expect(failed == 0)
+            var failed: [String] = []
+            for try await row in try await fixture.service.admin.query(
+                """
+                SELECT topic || ': ' || coalesce(last_error, '') FROM outbox
+                WHERE kind = 'mail' AND (failed_at IS NOT NULL OR sent_at IS NULL)
+                """, logger: logger
+            ).decode(String.self) {
+                failed.append(row)
+            }
+            #expect(failed.count == 1 && failed[0].hasPrefix("request_decision: dauerhaft: niemand darf entscheiden"), "\(failed)")
         }
     }
 
