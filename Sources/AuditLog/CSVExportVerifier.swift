@@ -146,7 +146,7 @@ struct CSVExportVerifier {
         guard let trusted = checkpoints.last(where: { $0.treeSize == treeSize }) else {
             return fail(.noTrustedCheckpoint(treeSize: treeSize))
         }
-        guard let note = try? SignedNote(parsing: fields[4]), verifier.key.verify(note) == .verified,
+        guard let note = try? SignedNote(parsing: fields[4]), verifier.keys.verify(note) == .verified,
             let named = try? Checkpoint(noteText: note.text), named.origin == verifier.origin,
             named.treeSize == trusted.treeSize, named.rootHash == trusted.rootHash
         else { return fail(.embeddedCheckpointDiffers) }

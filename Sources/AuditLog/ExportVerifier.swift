@@ -15,7 +15,8 @@ import Foundation
 ///
 /// One pass over the lines, memory independent of their number: the lines may come from a stream.
 public struct ExportVerifier: Sendable {
-    public let key: NoteVerifierKey
+    /// The keys a checkpoint may be signed by: the signing key and those it replaced.
+    public let keys: TrustedKeys
     public let origin: String
 
     /// Event lines of a complete export read ahead at a time (settable for the tests: the verdict must
@@ -25,8 +26,12 @@ public struct ExportVerifier: Sendable {
     public var readers: Int?
 
     public init(key: NoteVerifierKey, origin: String? = nil) {
-        self.key = key
-        self.origin = origin ?? key.keyName
+        self.init(keys: TrustedKeys(key), origin: origin)
+    }
+
+    public init(keys: TrustedKeys, origin: String? = nil) {
+        self.keys = keys
+        self.origin = origin ?? keys.logName
     }
 
     /// - Parameters:
@@ -53,7 +58,7 @@ public struct ExportVerifier: Sendable {
     private func verify(
         lines: some Sequence<[UInt8]>, records: [CheckpointRecord]
     ) -> Result<ExportVerificationSummary, ExportVerificationFailure> {
-        let logVerifier = LogVerifier(key: key, origin: origin)
+        let logVerifier = LogVerifier(keys: keys, origin: origin)
         let checkpoints: [Checkpoint]
         switch logVerifier.readCheckpoints(records) {
         case .success(let read): checkpoints = read
@@ -120,7 +125,7 @@ public struct ExportVerifier: Sendable {
         }
         // The copy the export carries is not needed, but a wrong one must not pass unnoticed.
         if let embedded = header.checkpoint {
-            guard let note = try? SignedNote(parsing: embedded), key.verify(note) == .verified,
+            guard let note = try? SignedNote(parsing: embedded), keys.verify(note) == .verified,
                 let checkpoint = try? Checkpoint(noteText: note.text),
                 checkpoint.treeSize == trusted.treeSize, checkpoint.rootHash == trusted.rootHash,
                 checkpoint.origin == origin

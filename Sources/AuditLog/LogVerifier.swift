@@ -10,8 +10,9 @@ import Foundation
 ///
 /// One pass, O(log n) memory: events may come from a stream.
 public struct LogVerifier: Sendable {
-    public let key: NoteVerifierKey
-    /// The origin line every checkpoint must carry; by default the key's name, as the spec advises.
+    /// The keys a checkpoint may be signed by: the signing key and those it replaced.
+    public let keys: TrustedKeys
+    /// The origin line every checkpoint must carry; by default the keys' name, as the spec advises.
     public let origin: String
     /// Whether every erasure marker must be on record as a `payloads_redacted` event in the events read
     /// (``LogVerification``'s erasure check). True for a log or export whose markers are text anyone
@@ -21,8 +22,12 @@ public struct LogVerifier: Sendable {
     public var requiresErasureRecords = true
 
     public init(key: NoteVerifierKey, origin: String? = nil) {
-        self.key = key
-        self.origin = origin ?? key.keyName
+        self.init(keys: TrustedKeys(key), origin: origin)
+    }
+
+    public init(keys: TrustedKeys, origin: String? = nil) {
+        self.keys = keys
+        self.origin = origin ?? keys.logName
     }
 
     /// - Parameters:
@@ -72,7 +77,7 @@ public struct LogVerifier: Sendable {
             } catch {
                 return .failure(.checkpointUnreadable(checkpoint: index, reason: error.description))
             }
-            switch key.verify(note) {
+            switch keys.verify(note) {
             case .verified: break
             case .noSignatureFromKey: return .failure(.checkpointNotSignedByKey(checkpoint: index))
             case .invalidSignature: return .failure(.checkpointSignatureInvalid(checkpoint: index))

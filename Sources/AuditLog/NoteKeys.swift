@@ -165,6 +165,10 @@ public enum NoteKeyError: Error, Sendable, Hashable, CustomStringConvertible {
     case keyIDMismatch
     case invalidText
     case signingFailed
+    /// A key file with no key in it.
+    case noKey
+    /// A key file whose keys name different logs (``TrustedKeys``).
+    case differentLogNames
 
     public var description: String {
         switch self {
@@ -174,6 +178,8 @@ public enum NoteKeyError: Error, Sendable, Hashable, CustomStringConvertible {
         case .keyIDMismatch: "the key ID does not match the key name and key"
         case .invalidText: "a note text must end in a newline and contain no other control characters"
         case .signingFailed: "the Ed25519 signature could not be made"
+        case .noKey: "the file holds no verifier key"
+        case .differentLogNames: "the keys name different logs: every trusted key must carry the log's name"
         }
     }
 }

@@ -52,7 +52,10 @@ struct AuditCommand: AsyncParsableCommand {
                 "Check the decision log in the database, or an export offline; exit status 0 only when every check holds."
         )
 
-        @Option(help: "The public verifier key `audit keygen` printed.") var publicKey: String
+        @Option(
+            help:
+                "File with the public verifier key `audit keygen` printed; after a key rotation one per line (the current and the replaced ones)."
+        ) var publicKey: String
         @Option(
             help: "An export to check offline (no database): JSON Lines fully; CSV only whole and by its leaf hashes.")
         var export: String?

@@ -16,7 +16,8 @@ import PostgresNIO
 /// each request's stored state agrees with its decisions and its events (``RequestStateCheck``).
 struct AuditVerification: Sendable {
     let client: PostgresClient
-    let key: NoteVerifierKey
+    /// The signing key and those it replaced: a checkpoint signed by any of them is the log's.
+    let keys: TrustedKeys
     /// The application role, which must not own the log's tables.
     let appRole: String?
     /// Rows per statement when reading the log: each statement stays far below the role's
@@ -193,7 +194,7 @@ struct AuditVerification: Sendable {
         checkpoints: [CheckpointRecord], logger: Logger
     ) async throws -> (Result<VerificationSummary, VerificationFailure>, [String], Int, Int) {
         let verification: LogVerification
-        var verifier = LogVerifier(key: key, origin: key.keyName)
+        var verifier = LogVerifier(keys: keys)
         // Erasures are rows of audit_redactions here, checked against their events in redactionProblems.
         verifier.requiresErasureRecords = false
         switch verifier.begin(checkpoints: checkpoints) {
@@ -449,7 +450,7 @@ struct AuditVerification: Sendable {
     /// the sealer's clock, which the owner cannot sign (each with ``ErasureRecord/slack``).
     private func redactionProblems(checkpoints: [CheckpointRecord], logger: Logger) async throws -> [String] {
         let signed = checkpoints.compactMap { record -> Checkpoint? in
-            guard let note = try? SignedNote(parsing: record.signedNote), key.verify(note) == .verified else {
+            guard let note = try? SignedNote(parsing: record.signedNote), keys.verify(note) == .verified else {
                 return nil
             }
             return try? Checkpoint(noteText: note.text)

@@ -151,7 +151,8 @@ public enum AuditBenchmark {
                     // The peak of the verification alone, not of the bulk load before it.
                     let reset = resetPeakResident()
                     let (verifySeconds, report) = try await timed {
-                        var verification = AuditVerification(client: app, key: signer.verifierKey, appRole: nil)
+                        var verification = AuditVerification(
+                            client: app, keys: TrustedKeys(signer.verifierKey), appRole: nil)
                         if let batch = options.verifyBatch { verification.batchSize = batch }
                         verification.readsRecords = way.records
                         if let reads = way.reads { verification.concurrentReads = reads }

@@ -103,13 +103,10 @@ public enum AuditTool {
         publicKeyFile: String, retentionYears: Int? = nil, checkpointFile: String? = nil,
         environment: [String: String], progress: (@Sendable (String) -> Void)? = nil
     ) async -> ToolOutput {
-        let key: NoteVerifierKey
-        do {
-            let text = try String(contentsOfFile: publicKeyFile, encoding: .utf8)
-            key = try NoteVerifierKey(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines))
-        } catch {
-            return ToolOutput(
-                standardError: ["Der Prüfschlüssel „\(publicKeyFile)“ ist nicht lesbar: \(error)"], succeeded: false)
+        let keys: TrustedKeys
+        switch Self.trustedKeys(in: publicKeyFile) {
+        case .success(let read): keys = read
+        case .failure(let refusal): return refusal.output
         }
         var outside: [CheckpointRecord] = []
         if let checkpointFile {
@@ -118,7 +115,7 @@ public enum AuditTool {
             outside = read
         }
         return await withDatabase(environment, failure: "Prüfung nicht möglich") { [outside] client, role, logger in
-            var verification = AuditVerification(client: client, key: key, appRole: role)
+            var verification = AuditVerification(client: client, keys: keys, appRole: role)
             verification.retentionYears = retentionYears
             verification.outsideCheckpoints = outside
             if let progress {
@@ -230,19 +227,34 @@ public enum AuditTool {
         }
     }
 
+    /// A refusal to go on, as the tool's output (an `Error` for `Result`).
+    struct Refusal: Error {
+        var output: ToolOutput
+    }
+
+    /// The verifier keys of `path`: the one `audit keygen` printed, or after a rotation one per line
+    /// (the current one and those it replaced, all under the log's name).
+    static func trustedKeys(in path: String) -> Result<TrustedKeys, Refusal> {
+        do {
+            return .success(try TrustedKeys(parsing: try String(contentsOfFile: path, encoding: .utf8)))
+        } catch {
+            return .failure(
+                Refusal(
+                    output: ToolOutput(
+                        standardError: ["Der Prüfschlüssel „\(path)“ ist nicht lesbar: \(error)"], succeeded: false)))
+        }
+    }
+
     /// Checks an export offline: no database, only the export, the trusted checkpoints and the public key.
     public static func verifyExport(
         exportFile: String, checkpointFile: String, publicKeyFile: String, retentionYears: Int? = nil,
         readers: Int? = nil
     ) -> ToolOutput {
-        let key: NoteVerifierKey
+        let keys: TrustedKeys
         let checkpoints: [CheckpointRecord]
-        do {
-            let text = try String(contentsOfFile: publicKeyFile, encoding: .utf8)
-            key = try NoteVerifierKey(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines))
-        } catch {
-            return ToolOutput(
-                standardError: ["Der Prüfschlüssel „\(publicKeyFile)“ ist nicht lesbar: \(error)"], succeeded: false)
+        switch Self.trustedKeys(in: publicKeyFile) {
+        case .success(let read): keys = read
+        case .failure(let refusal): return refusal.output
         }
         let (read, refusal) = Self.checkpoints(in: checkpointFile)
         if let refusal { return refusal }
@@ -254,7 +266,7 @@ public enum AuditTool {
             return ToolOutput(
                 standardError: ["Der Export „\(exportFile)“ ist nicht lesbar: \(error)"], succeeded: false)
         }
-        var verifier = ExportVerifier(key: key)
+        var verifier = ExportVerifier(keys: keys)
         verifier.readers = readers
         let result = verifier.verify(lines: lines, checkpoints: checkpoints)
         if let readError = lines.readError {

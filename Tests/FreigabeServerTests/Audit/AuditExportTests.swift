@@ -72,8 +72,10 @@ struct AuditExportTests {
     }
 
     func verify(_ fixture: ServiceFixture) async throws -> AuditVerification.Report {
-        try await AuditVerification(client: fixture.admin, key: Self.signer.verifierKey, appRole: "freigabe_app")
-            .run(logger: logger)
+        try await AuditVerification(
+            client: fixture.admin, keys: TrustedKeys(Self.signer.verifierKey), appRole: "freigabe_app"
+        )
+        .run(logger: logger)
     }
 
     func export(

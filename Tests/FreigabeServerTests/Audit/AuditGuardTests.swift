@@ -14,7 +14,7 @@ struct AuditGuardTests {
 
     func verify(_ admin: PostgresClient, grace: Duration = .seconds(300)) async throws -> AuditVerification.Report {
         var verification = AuditVerification(
-            client: admin, key: AuditSealTests.signer.verifierKey, appRole: "freigabe_app")
+            client: admin, keys: TrustedKeys(AuditSealTests.signer.verifierKey), appRole: "freigabe_app")
         verification.sealingGrace = grace
         return try await verification.run(logger: logger)
     }

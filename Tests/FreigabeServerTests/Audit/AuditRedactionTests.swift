@@ -54,8 +54,10 @@ struct AuditRedactionTests {
     }
 
     func verify(_ fixture: ServiceFixture) async throws -> AuditVerification.Report {
-        try await AuditVerification(client: fixture.admin, key: Self.signer.verifierKey, appRole: "freigabe_app")
-            .run(logger: logger)
+        try await AuditVerification(
+            client: fixture.admin, keys: TrustedKeys(Self.signer.verifierKey), appRole: "freigabe_app"
+        )
+        .run(logger: logger)
     }
 
     /// A granted request in 2014 (its comment and client addresses are due) and one in 2026 (kept), sealed.
@@ -184,7 +186,8 @@ struct AuditRedactionTests {
             #expect(report.summary?.redactedEventCount == UInt64(due.count))
             // Held to the city's retention period: ten years kept, as configured, holds; a city that keeps
             // its log for twelve learns that this erasure kept it for only ten.
-            var tenYears = AuditVerification(client: fixture.admin, key: Self.signer.verifierKey, appRole: nil)
+            var tenYears = AuditVerification(
+                client: fixture.admin, keys: TrustedKeys(Self.signer.verifierKey), appRole: nil)
             tenYears.retentionYears = 10
             #expect(try await tenYears.run(logger: logger).problems == [])
             var twelveYears = tenYears

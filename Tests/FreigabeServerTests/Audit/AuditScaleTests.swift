@@ -34,7 +34,8 @@ struct AuditScaleTests {
                     let size = try await AuditSealer(client: app, signer: signer, checkpointFile: nil)
                         .sealAll(now: Clock.start, logger: logger)
                     #expect(size == UInt64(Self.events))
-                    let verification = AuditVerification(client: app, key: signer.verifierKey, appRole: "freigabe_app")
+                    let verification = AuditVerification(
+                        client: app, keys: TrustedKeys(signer.verifierKey), appRole: "freigabe_app")
                     let report = try await verification.run(logger: logger)
                     #expect(report.problems == [])
                     #expect(report.summary?.coveredSize == UInt64(Self.events))

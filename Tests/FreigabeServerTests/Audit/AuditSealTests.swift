@@ -34,8 +34,10 @@ struct AuditSealTests {
     }
 
     func verify(_ fixture: ServiceFixture) async throws -> AuditVerification.Report {
-        try await AuditVerification(client: fixture.admin, key: Self.signer.verifierKey, appRole: "freigabe_app")
-            .run(logger: logger)
+        try await AuditVerification(
+            client: fixture.admin, keys: TrustedKeys(Self.signer.verifierKey), appRole: "freigabe_app"
+        )
+        .run(logger: logger)
     }
 
     @Test("every event is sealed once, in batches, with a signed checkpoint per batch; the log verifies")
@@ -131,7 +133,7 @@ struct AuditSealTests {
             #expect(second > first + 1)
             func verify(withCopy: Bool) async throws -> AuditVerification.Report {
                 var verification = AuditVerification(
-                    client: fixture.admin, key: Self.signer.verifierKey, appRole: "freigabe_app")
+                    client: fixture.admin, keys: TrustedKeys(Self.signer.verifierKey), appRole: "freigabe_app")
                 if withCopy {
                     let (notes, refusal) = AuditTool.checkpoints(in: file)
                     #expect(refusal == nil)
@@ -435,6 +437,47 @@ struct AuditSealTests {
                 let verified = await AuditTool.verify(publicKeyFile: publicKey, environment: environment)
                 #expect(verified.succeeded, "\(verified)")
                 #expect(verified.standardOutput.first?.hasPrefix("Ereignisse: 3") == true)
+
+                // The key is rotated (a new keygen under the log's name): the old checkpoints stay the old
+                // key's. Either key alone fails now; the file with both, as README says to keep it, holds.
+                let rotatedFile = folder.appendingPathComponent("rotated.key").path
+                let rotated = AuditTool.keygen(name: "stadt.example/freigabe", path: rotatedFile)
+                try await admin.query(
+                    "INSERT INTO audit_events (occurred_at, actor, event, comment) VALUES (now(), 'ingo', 'login_failed', 'x')",
+                    logger: logger)
+                #expect(
+                    await AuditTool.seal(
+                        reader: try await Self.sealSettings(["FREIGABE_AUDIT_KEY_FILE": rotatedFile]),
+                        environment: environment
+                    ).succeeded)
+                let oldOnly = await AuditTool.verify(publicKeyFile: publicKey, environment: environment)
+                #expect(!oldOnly.succeeded, "\(oldOnly)")
+                let newOnlyFile = folder.appendingPathComponent("rotated.pub").path
+                try (rotated.standardOutput.last ?? "").write(toFile: newOnlyFile, atomically: true, encoding: .utf8)
+                #expect(!(await AuditTool.verify(publicKeyFile: newOnlyFile, environment: environment)).succeeded)
+                let bothFile = folder.appendingPathComponent("trusted.pub").path
+                try "# bis 2026-12-04\n\(generated.standardOutput.last ?? "")\n\(rotated.standardOutput.last ?? "")\n"
+                    .write(toFile: bothFile, atomically: true, encoding: .utf8)
+                let both = await AuditTool.verify(publicKeyFile: bothFile, environment: environment)
+                #expect(both.succeeded, "\(both)")
+                #expect(both.standardOutput.first?.hasPrefix("Ereignisse: 4") == true, "\(both)")
+                // Hostile: a key of another log in the file is refused, not trusted beside the others.
+                let otherLog = AuditTool.keygen(
+                    name: "elsewhere.example/log", path: folder.appendingPathComponent("o.key").path)
+                try "\(generated.standardOutput.last ?? "")\n\(otherLog.standardOutput.last ?? "")\n"
+                    .write(toFile: bothFile, atomically: true, encoding: .utf8)
+                let mixed = await AuditTool.verify(publicKeyFile: bothFile, environment: environment)
+                #expect(!mixed.succeeded && mixed.standardError.first?.contains("different logs") == true, "\(mixed)")
+                // The rest of this test goes on with one key again: the rotated key's checkpoint goes.
+                for table in ["audit_events", "audit_seals", "audit_checkpoints"] {
+                    try await admin.query("ALTER TABLE \(unescaped: table) DISABLE TRIGGER USER", logger: logger)
+                }
+                try await admin.query("DELETE FROM audit_checkpoints WHERE tree_size = 4", logger: logger)
+                try await admin.query("DELETE FROM audit_seals WHERE sequence = 3", logger: logger)
+                try await admin.query("DELETE FROM audit_events WHERE actor = 'ingo'", logger: logger)
+                for table in ["audit_events", "audit_seals", "audit_checkpoints"] {
+                    try await admin.query("ALTER TABLE \(unescaped: table) ENABLE TRIGGER USER", logger: logger)
+                }
 
                 // The outside copy: one more event sealed with a checkpoint file, then the tail cut off in the
                 // database as its owner could (triggers off for a moment). The database alone still holds;

@@ -16,7 +16,8 @@ struct AuditVerifyBatchTests {
 
     func verify(_ fixture: ServiceFixture, batchSize: Int) async throws -> AuditVerification.Report {
         try await AuditVerification(
-            client: fixture.admin, key: Self.signer.verifierKey, appRole: "freigabe_app", batchSize: batchSize
+            client: fixture.admin, keys: TrustedKeys(Self.signer.verifierKey), appRole: "freigabe_app",
+            batchSize: batchSize
         ).run(logger: logger)
     }
 

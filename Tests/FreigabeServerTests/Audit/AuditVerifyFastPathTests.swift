@@ -16,7 +16,8 @@ struct AuditVerifyFastPathTests {
 
     func verify(_ fixture: ServiceFixture) async throws -> AuditVerification.Report {
         try await AuditVerification(
-            client: fixture.admin, key: AuditSealTests.signer.verifierKey, appRole: "freigabe_app", batchSize: 7
+            client: fixture.admin, keys: TrustedKeys(AuditSealTests.signer.verifierKey), appRole: "freigabe_app",
+            batchSize: 7
         ).run(logger: logger)
     }
 

@@ -18,7 +18,7 @@ struct AuditVerifyRecordTests {
 
     func verify(_ fixture: ServiceFixture, batchSize: Int) async throws -> AuditVerification.Report {
         try await AuditVerification(
-            client: fixture.admin, key: AuditSealTests.signer.verifierKey, appRole: "freigabe_app",
+            client: fixture.admin, keys: TrustedKeys(AuditSealTests.signer.verifierKey), appRole: "freigabe_app",
             batchSize: batchSize
         ).run(logger: logger)
     }
@@ -143,7 +143,8 @@ struct AuditVerifyRecordTests {
                 for batchSize in [1, 4, 10_000] {
                     for reads in [1, 3] {
                         var verification = AuditVerification(
-                            client: fixture.admin, key: AuditSealTests.signer.verifierKey, appRole: "freigabe_app",
+                            client: fixture.admin, keys: TrustedKeys(AuditSealTests.signer.verifierKey),
+                            appRole: "freigabe_app",
                             batchSize: batchSize)
                         verification.concurrentReads = reads
                         let report = try await verification.run(logger: logger)
@@ -180,7 +181,8 @@ struct AuditVerifyRecordTests {
                 """, logger: logger)
             for reads in [1, 3] {
                 var verification = AuditVerification(
-                    client: fixture.admin, key: AuditSealTests.signer.verifierKey, appRole: "freigabe_app",
+                    client: fixture.admin, keys: TrustedKeys(AuditSealTests.signer.verifierKey),
+                    appRole: "freigabe_app",
                     batchSize: batchSize)
                 verification.concurrentReads = reads
                 let problems = try await verification.run(logger: logger).problems
@@ -262,7 +264,8 @@ struct AuditVerifyRecordTests {
             for (batchSize, reads) in [(4, 1), (4, 3), (10_000, 2)] {
                 let told = Mutex<[(checked: UInt64, of: UInt64)]>([])
                 var verification = AuditVerification(
-                    client: fixture.admin, key: AuditSealTests.signer.verifierKey, appRole: "freigabe_app",
+                    client: fixture.admin, keys: TrustedKeys(AuditSealTests.signer.verifierKey),
+                    appRole: "freigabe_app",
                     batchSize: batchSize)
                 verification.concurrentReads = reads
                 verification.progressInterval = .zero
