@@ -125,7 +125,8 @@ public struct ReadinessCheck: Sendable {
                     }
                     // `audit verify`'s check: a trigger pointed at a function that lets everything through is
                     // reported as well as a disabled one.
-                    let disabled = try await AuditTriggerGuard.problems(on: connection, logger: logger)
+                    let disabled = try await AuditTriggerGuard.problems(
+                        on: connection, bodiesKnown: status.unknown.isEmpty, logger: logger)
                     if !disabled.isEmpty {
                         logger.error(
                             "the decision log's append-only triggers are disabled or changed (run freigabe audit verify)",

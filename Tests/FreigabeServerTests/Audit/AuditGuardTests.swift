@@ -130,6 +130,40 @@ struct AuditGuardTests {
 
     /// Each a change the tables' owner can make that keeps every trigger's name and its "enabled", and
     /// with which the owner's UPDATE of an event then goes through.
+    /// A rolling update: a newer release's migration replaced a trigger function's body (as migrations
+    /// 13 and 18 did), and the older instances still answer `/ready`. They must not page the operator with
+    /// "triggers disabled"; what they can still check (enabled, events, function, no condition) they do.
+    @Test("after a newer release replaced a trigger function, an older instance's /ready still says protected")
+    func newerReleasesFunctionBody() async throws {
+        try await TestDatabase.with { database in
+            try await database.withClients { app, admin in
+                try await insertEvents(admin, count: 1, minutesAgo: 0)
+                _ = try await AuditSealer(client: app, signer: AuditSealTests.signer, checkpointFile: nil)
+                    .sealAll(now: Date(), logger: logger)
+                let body = try #require(
+                    try await admin.query(
+                        "SELECT prosrc FROM pg_proc WHERE proname = 'audit_events_erasure_only'", logger: logger
+                    ).decode(String.self).first(where: { _ in true }))
+                // The same function with another body text (a comment more), as a newer migration writes it.
+                try await admin.query(
+                    PostgresQuery(
+                        unsafeSQL:
+                            "CREATE OR REPLACE FUNCTION audit_events_erasure_only() RETURNS trigger LANGUAGE plpgsql AS $$"
+                            + "\n-- rewritten by a newer release" + body + "$$"), logger: logger)
+                #expect(await ReadinessCheck.database(app)(logger: logger).auditLog == .triggersDisabled)
+                let newest = try #require(Migrations.all.last?.version)
+                try await admin.query(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(newest + 1), 'future', 'x')",
+                    logger: logger)
+                #expect(await ReadinessCheck.database(app)(logger: logger).auditLog == .protected)
+                // Still checked: a trigger disabled is reported whatever release migrated last.
+                try await admin.query(
+                    "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete", logger: logger)
+                #expect(await ReadinessCheck.database(app)(logger: logger).auditLog == .triggersDisabled)
+            }
+        }
+    }
+
     @Test(
         "a trigger that no longer protects is found by verify and by /ready, though enabled and named as before",
         arguments: [
