@@ -155,8 +155,9 @@ struct AuditSealer: Sendable {
     /// delete an awkward event, and have the sealer seal and sign the rewritten history; the database's
     /// own checks then hold. The outside copy is what they cannot rewrite: the newest note of this key in
     /// the file's tail must be the database's checkpoint of that size, with its root (and, when the tree
-    /// to extend has that size, be its root). Otherwise the sealer refuses, logs at critical level and
-    /// throws: nothing is sealed or signed until an operator has looked (`audit verify --checkpoint`).
+    /// to extend has that size, be its root). Otherwise the sealer refuses and throws (the sealing service
+    /// logs it at critical level): nothing is sealed or signed until an operator has looked (`audit verify
+    /// --checkpoint`).
     static func checkOutsideCopy(
         _ outside: Checkpoint, of path: String, frontier: MerkleFrontier, on connection: PostgresConnection,
         logger: Logger
@@ -168,17 +169,9 @@ struct AuditSealer: Sendable {
         for try await bytes in rows.decode(Data.self) { databaseRoot = SHA256Hash(bytes: bytes) }
         let extendsIt = frontier.size != outside.treeSize || frontier.rootHash == outside.rootHash
         guard databaseRoot == outside.rootHash, extendsIt else {
-            let refusal = HistoryRewritten(
-                path: path, outside: outside, databaseRoot: databaseRoot, databaseTreeSize: frontier.size)
-            logger.critical(
-                "refusing to seal: the database's history differs from the outside copy of the checkpoints",
-                metadata: [
-                    "audit.checkpoint_file": "\(path)", "outside.tree_size": "\(outside.treeSize)",
-                    "outside.root": "\(outside.rootHash.base64)",
-                    "database.root_at_that_size": "\(databaseRoot?.base64 ?? "none")",
-                    "database.tree_size": "\(frontier.size)", "database.root": "\(frontier.rootHash.base64)",
-                ])
-            throw refusal
+            throw HistoryRewritten(
+                path: path, outside: outside, databaseRoot: databaseRoot, databaseTreeSize: frontier.size,
+                databaseRootHash: frontier.rootHash)
         }
     }
 
@@ -238,13 +231,42 @@ struct AuditSealer: Sendable {
         /// The root of the database's checkpoint of the outside note's size; nil: it has none.
         var databaseRoot: SHA256Hash?
         var databaseTreeSize: UInt64
+        var databaseRootHash: SHA256Hash
+
+        /// The database's log ends before the outside copy's newest note: restored from a backup older
+        /// than it (the usual cause), or its tail cut off. Either way the signed events after its end
+        /// are gone; told apart from a history that differs where both reach, which only a rewrite makes.
+        var isBehind: Bool { databaseRoot == nil && databaseTreeSize < outside.treeSize }
+
+        /// The log line's message: the same for every round of one refusal.
+        var headline: String {
+            isBehind
+                ? "refusing to seal: the database's log ends before the outside copy of the checkpoints (restored from a backup?)"
+                : "refusing to seal: the database's history differs from the outside copy of the checkpoints"
+        }
+
+        var metadata: Logger.Metadata {
+            [
+                "audit.checkpoint_file": "\(path)", "outside.tree_size": "\(outside.treeSize)",
+                "outside.root": "\(outside.rootHash.base64)",
+                "database.root_at_that_size": "\(databaseRoot?.base64 ?? "none")",
+                "database.tree_size": "\(databaseTreeSize)", "database.root": "\(databaseRootHash.base64)",
+            ]
+        }
 
         var description: String {
-            "the checkpoint of tree size \(outside.treeSize) in \(path) has the root \(outside.rootHash.base64), "
+            let check = "nothing is sealed until it is explained (freigabe audit verify --checkpoint \(path))"
+            guard !isBehind else {
+                return "the checkpoint of tree size \(outside.treeSize) in \(path) is beyond the database's log, "
+                    + "which ends at \(databaseTreeSize) events: the database was restored from an older backup "
+                    + "or its tail was cut off, and the signed events after it are gone; " + check
+                    + " (README: \"Restoring the database from a backup\")"
+            }
+            return
+                "the checkpoint of tree size \(outside.treeSize) in \(path) has the root \(outside.rootHash.base64), "
                 + "the database's "
                 + (databaseRoot.map { "has \($0.base64)" } ?? "has no checkpoint of that size")
-                + " (its tree has \(databaseTreeSize) events): the log in the database was rewritten; nothing "
-                + "is sealed until it is explained (freigabe audit verify --checkpoint \(path))"
+                + " (its tree has \(databaseTreeSize) events): the log in the database was rewritten; " + check
         }
     }
 

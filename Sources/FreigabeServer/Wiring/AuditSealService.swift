@@ -15,8 +15,9 @@ struct AuditSealService: Service {
     var metrics: AppMetrics?
     /// Whether the last signed checkpoint reached `audit.checkpoint_file`, for `/ready`.
     var outsideCopy: OutsideCopyStatus?
-    /// Whether the rounds were already found left to a newer release (logged once).
-    private let skippedForNewerRelease = FirstTime()
+    /// What the rounds last said of a round that sealed nothing on purpose (a newer release seals, the
+    /// history differs from the outside copy): said once, not every second until it changes.
+    private let lastSaid = LastText()
 
     func run() async throws {
         // Ends on graceful shutdown after the batch in flight (``Rounds``).
@@ -32,20 +33,27 @@ struct AuditSealService: Service {
     func round() async -> Bool {
         do {
             guard let batch = try await sealer.sealBatch(now: Date(), logger: logger) else { return false }
+            lastSaid.clear()
             if batch.outsideCopyFailed { metrics?.auditSealFailure(.checkpointFile) }
             if batch.wroteCheckpoint { outsideCopy?.record(failed: batch.outsideCopyFailed, at: Date()) }
             return batch.sealed >= AuditSealer.batchSize
         } catch let newer as AuditSealer.NewerRelease {
             // Not a failure: the newer instances seal. Said once, not every second until this one stops.
-            if skippedForNewerRelease.firstTime() {
+            if lastSaid.changed(to: newer.description) {
                 logger.notice("Sealing left to a newer release", metadata: ["error": "\(newer)"])
             }
             return false
         } catch {
             if Task.isCancelled { return false }
             switch error {
-            case is AuditSealer.HistoryRewritten:
+            case let refusal as AuditSealer.HistoryRewritten:
                 metrics?.auditSealFailure(.historyDiffers)
+                // Critical once per refusal, not every second until an operator has acted: the metric
+                // counts the rounds, `/ready` says `sealing_stalled`.
+                if lastSaid.changed(to: refusal.description) {
+                    logger.critical("\(refusal.headline)", metadata: refusal.metadata)
+                }
+                return false
             case is CheckpointFileUnusable:
                 // Its tail could not be read to check the batch against: the outside copy has gone dark.
                 metrics?.auditSealFailure(.checkpointFile)
@@ -76,14 +84,19 @@ final class OutsideCopyStatus: Sendable {
     var failing: Date? { failingSince.withLock { $0 } }
 }
 
-/// True the first time it is asked, false ever after: for a log line worth writing once per process.
-final class FirstTime: Sendable {
-    private let asked = Mutex(false)
+/// The last text told, to tell a text once until another comes: `changed(to:)` is true when it differs
+/// from the one before (or ``clear()`` came in between).
+final class LastText: Sendable {
+    private let last = Mutex<String?>(nil)
 
-    func firstTime() -> Bool {
-        asked.withLock { asked in
-            defer { asked = true }
-            return !asked
+    func changed(to text: String) -> Bool {
+        last.withLock { last in
+            defer { last = text }
+            return last != text
         }
+    }
+
+    func clear() {
+        last.withLock { $0 = nil }
     }
 }

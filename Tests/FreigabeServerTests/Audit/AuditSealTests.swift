@@ -180,15 +180,21 @@ struct AuditSealTests {
                 Issue.record("the sealer extended a rewritten history")
             } catch let refusal as AuditSealer.HistoryRewritten {
                 #expect(refusal.outside.treeSize == second)
-                #expect(refusal.description.contains("has no checkpoint of that size"), "\(refusal)")
+                // Shorter than the outside copy: what a restore from an older backup looks like too.
+                #expect(refusal.isBehind)
+                #expect(refusal.description.contains("is beyond the database's log, which ends at"), "\(refusal)")
             }
-            // The server's sealing rounds count the refusal for the operator's alert.
+            // The server's sealing rounds count the refusal for the operator's alert, and say it once.
             let metrics = AppMetrics()
-            let rounds = AuditSealService(sealer: sealer, interval: .seconds(1), logger: logger, metrics: metrics)
+            let (captured, lines) = JSONLogTests.capturingLogger(level: .info)
+            let rounds = AuditSealService(sealer: sealer, interval: .seconds(1), logger: captured, metrics: metrics)
             #expect(await rounds.round() == false)
             #expect(await rounds.round() == false)
             let text = metrics.registry.emitToString()
             #expect(text.contains(#"freigabe_audit_seal_failures_total{reason="history_differs"} 2"#), "\(text)")
+            let said = try lines.objects()
+            #expect(said.count == 1 && said.allSatisfy { $0["level"] == "critical" }, "\(said)")
+            #expect(said.first?["message"]?.contains("ends before the outside copy") == true, "\(said)")
         }
     }
 
