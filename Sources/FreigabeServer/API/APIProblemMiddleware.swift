@@ -52,12 +52,9 @@ public struct APIProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case let problem as APIProblem:
             return problem
         case let error as ServiceError:
-            if error.code == .internal || error.code == .unavailable {
-                // The answer says only "internal" or "not reachable" with the request's id: the cause is here,
-                // under that id (`hb.request.id`), for whoever is handed the reference.
-                logger.error(
-                    "service error in a request", metadata: ["error": "\(String(reflecting: error))"])
-            }
+            // The answer says only "internal" or "not reachable" with the request's id: the cause is here,
+            // under that id (`hb.request.id`), for whoever is handed the reference.
+            error.logCause(logger)
             return problem(for: error)
         case let error as any HTTPResponseError:
             return problem(for: error)

@@ -97,6 +97,7 @@ struct AdminDomainPages: Sendable {
         } catch {
             guard error.code == .unavailable else { throw error }
             // The directory (or the database) did not answer: the form again as it was sent, with why.
+            error.logCause(logger)
             let values = ["id": input.id, "title": input.title, "steward_group": input.stewardGroup]
             return try self.form(
                 request, context: context, existingID: existing, values: values,

@@ -267,6 +267,7 @@ struct AdminPages: Sendable {
                 errors: ["form": text(failure.message)], status: .conflict)
         } catch let failure as ServiceError where failure.code == .unavailable {
             // The directory (or the database) did not answer: the form again as it was sent, with why.
+            failure.logCause(context.logger)
             return try await datasetForm(
                 request, context: context, existingID: existing, values: RequestPages.values(of: form),
                 errors: ["form": text(failure.message)], status: .serviceUnavailable)

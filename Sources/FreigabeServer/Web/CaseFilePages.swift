@@ -110,8 +110,10 @@ struct CaseFilePages: Sendable {
                 // still see that record, and that the row's absence is a finding.
                 guard proof.rowMissing, !proof.events.isEmpty else { throw error }
                 stored = .rowMissing
-            case .failure:
+            case .failure(let error):
                 if proof.events.isEmpty { throw ServiceError.notFound() }
+                // Shown as a finding on the page; what disagrees is for the log (a sign of tampering).
+                error.logCause(logger, as: "case file: the request is not shown from its row")
                 stored = .inconsistent
             }
             // One lookup for every principal a deputy decided for, in the log and in the request's view.

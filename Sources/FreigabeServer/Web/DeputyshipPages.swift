@@ -84,6 +84,7 @@ struct DeputyshipPages: Sendable {
                 return WebPages.redirect(to: "/vertretungen?hinweis=created")
             } catch let failure as ServiceError where failure.code == .unavailable {
                 // The directory (or the database) did not answer: the form again as it was sent, with why.
+                failure.logCause(context.logger)
                 return try await show(
                     request, context: context, values: RequestPages.values(of: form),
                     errors: ["form": text(failure.message)], search: form["suche"] ?? "", status: .serviceUnavailable)

@@ -67,7 +67,8 @@ struct CaseFilePageTests {
 
     @Test("events after the checkpoint and unsealed ones are named; a changed event and a forged snapshot are found")
     func tamperingIsShown() async throws {
-        try await WebFixture.with { fixture, client in
+        let (captured, lines) = JSONLogTests.capturingLogger(level: .error)
+        try await WebFixture.with(logger: captured) { fixture, client in
             let view = try await Self.sealedRequest(fixture)
             let path = "/pruefung/antraege/\(view.id.uuidString)"
             let alex = Browser(client)
@@ -107,6 +108,11 @@ struct CaseFilePageTests {
             #expect(page.status == 200)
             #expect(page.html.contains("widerspricht seinen Angaben oder Entscheidungen im Protokoll"))
             #expect(!page.html.contains("mallory"))
+            // What disagrees is in the log, once per page, for whoever looks into it (the page shows the
+            // finding): the changed comment's page above, and this one.
+            let said = try lines.objects().filter { $0["error"]?.contains("disagrees with its facts") == true }
+            #expect(said.count == 2, "\(said)")
+            #expect(said.last?["error"]?.contains("mallory") == true, "\(said)")
             #expect(page.html.contains(Self.proven), "the log's events are still listed")
         }
     }

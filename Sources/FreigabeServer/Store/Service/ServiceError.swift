@@ -1,3 +1,4 @@
+import Logging
 import WorkflowEngine
 
 /// Why a service call failed, modelled on PostgresNIO's `PSQLError`: a stable `code` for programs (and
@@ -99,5 +100,15 @@ extension ServiceError {
 
     static func `internal`(_ details: String) -> ServiceError {
         ServiceError(.internal, message: UserText("general.internal"), details: details)
+    }
+}
+
+extension ServiceError {
+    /// Logs an error whose cause the answer keeps from the person (`internal`, `unavailable`) under the
+    /// request's id, at the one place that answers for it: the error middleware, or a page that turns it
+    /// into a page of its own (the form again with "not reachable", the case file's "inconsistent").
+    func logCause(_ logger: Logger, as message: Logger.Message = "service error in a request") {
+        guard code == .internal || code == .unavailable else { return }
+        logger.error(message, metadata: ["error": "\(String(reflecting: self))"])
     }
 }
