@@ -31,6 +31,10 @@ public struct ReadinessReport: Sendable, Hashable, Encodable {
         /// An event written more than five minutes ago is not sealed: no sealer runs, or it refuses (its
         /// log says why, e.g. a history that differs from the outside copy).
         case sealingStalled = "sealing_stalled"
+        /// This instance is of an older release than the database's migrations (a rolling update, or a
+        /// rollback): everything but the trigger functions' bodies holds, which a newer release's
+        /// migration may have replaced and its instances check. A finding when it lasts.
+        case newerRelease = "newer_release"
         /// Not checked: the database is unreachable or its migrations are not current.
         case unknown
     }
@@ -139,7 +143,8 @@ public struct ReadinessCheck: Sendable {
                             metadata: ["audit.oldest_unsealed_recorded_at": "\(AuditTimestamp(since))"])
                         return (status, edited, .sealingStalled)
                     }
-                    return (status, edited, ReadinessReport.AuditLogState.protected)
+                    // Not "protected": this release cannot tell the newer migrations' function bodies.
+                    return (status, edited, status.unknown.isEmpty ? .protected : .newerRelease)
                 })
         } catch {
             outcome = .failure(error)

@@ -40,7 +40,7 @@ struct AuditSealService: Service {
         } catch let newer as AuditSealer.NewerRelease {
             // Not a failure: the newer instances seal. Said once, not every second until this one stops.
             if lastSaid.changed(to: newer.description) {
-                logger.notice("Sealing left to a newer release", metadata: ["error": "\(newer)"])
+                logger.warning("Sealing left to a newer release", metadata: ["error": "\(newer)"])
             }
             return false
         } catch {

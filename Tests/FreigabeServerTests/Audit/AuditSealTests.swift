@@ -221,6 +221,7 @@ struct AuditSealTests {
             #expect(await rounds.round() == false)
             #expect(await rounds.round() == false)
             #expect(try lines.objects().map { $0["message"] } == ["Sealing left to a newer release"])
+            #expect(try lines.objects().first?["level"] == "warning")
             #expect(!metrics.registry.emitToString().contains("freigabe_audit_seal_failures_total{"), "no failure")
             let unsealed = try await fixture.admin.query(
                 "SELECT count(*) FROM audit_events e WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)",
