@@ -129,7 +129,8 @@ struct DecisionLinkPages: Sendable {
         }
         if link.action == .approve, !options.mayApprove {
             // The engine would refuse it: the access period ran out during the review.
-            page.outcome = text("link.approval_closed")
+            page.outcome = text(
+                options.mayRequestChanges ? "link.approval_closed" : "link.approval_closed_reject_only")
             logClosed(link, because: "approval_closed", logger: context.logger)
             return .stop(page, .conflict)
         }

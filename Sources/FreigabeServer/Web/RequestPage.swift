@@ -468,7 +468,10 @@ struct RequestPage {
                 error: errors["portal_url"], required: true) : nil
         let fields = [choice, textField] + [licence, portal].compactMap { $0 }
         return DecisionForm(
-            capacity: capacity, approvalClosed: options.mayApprove ? nil : text("decision.approval_closed"),
+            capacity: capacity,
+            approvalClosed: options.mayApprove
+                ? nil
+                : text(options.mayRequestChanges ? "decision.approval_closed" : "decision.approval_closed_reject_only"),
             branch: options.branch, choice: choice, text: textField, licence: licence,
             portalURL: portal, errors: ErrorSummary(fields: fields, errors: errors))
     }
