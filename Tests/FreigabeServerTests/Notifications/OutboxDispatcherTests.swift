@@ -414,7 +414,8 @@ struct OutboxDispatcherTests {
             ).decode(String.self) {
                 failed.append(row)
             }
-            #expect(failed.count == 1 && failed[0].hasPrefix("request_decision: dauerhaft: niemand darf entscheiden"), "\(failed)")
+            let reason = "request_decision: dauerhaft: niemand darf entscheiden"
+            #expect(failed.count == 1 && failed[0].hasPrefix(reason), "\(failed)")
         }
     }
 
