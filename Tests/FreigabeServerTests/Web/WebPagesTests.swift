@@ -1533,14 +1533,16 @@ struct WebPagesTests {
 @Suite("Decision links", .serialized)
 struct DecisionLinkTests {
     /// A submitted Shared Data request for baumkataster (owner otto) and otto's three links.
-    static func prepare(_ fixture: WebFixture) async throws -> (RequestView, [DecisionLinkAction: String]) {
+    static func prepare(
+        _ fixture: WebFixture, accessEnd: Date = Clock.days(200)
+    ) async throws -> (RequestView, [DecisionLinkAction: String]) {
         let anna = Caller(uid: "anna", displayName: "Anna Albers")
         let view = try await fixture.service.createRequest(
             NewRequest(
                 kind: .sharedData, datasetID: "baumkataster",
                 details: RequestDetails(
                     purpose: "Stadtklima", recipient: RecipientInput(name: "Hochschule", type: .external),
-                    accessEnd: Clock.days(200)), submit: true),
+                    accessEnd: accessEnd), submit: true),
             caller: anna, now: fixture.clock.now(), logger: fixture.store.logger)
         let tokens = try await DecisionLinkStore(client: fixture.store.app, logger: fixture.store.logger).mint(
             requestID: view.id, step: "owner_review", stepEnteredAt: view.status.since, branch: "owner_review",
@@ -1554,13 +1556,7 @@ struct DecisionLinkTests {
     func approvalClosedAfterAccessEnd() async throws {
         try await WebFixture.with { fixture, client in
             let logger = fixture.store.logger
-            let view = try await fixture.service.createRequest(
-                NewRequest(
-                    kind: .sharedData, datasetID: "baumkataster",
-                    details: RequestDetails(
-                        purpose: "Stadtklima", recipient: RecipientInput(name: "Hochschule", type: .external),
-                        accessEnd: Clock.days(10)), submit: true),
-                caller: Caller(uid: "anna", displayName: "Anna Albers"), now: fixture.clock.now(), logger: logger)
+            let (view, _) = try await Self.prepare(fixture, accessEnd: Clock.days(10))
             let owned = try await fixture.service.decide(
                 requestID: view.id, decision: .approve(comment: nil, licence: nil, portalURL: nil),
                 caller: People.otto, now: fixture.clock.now(), logger: logger)
