@@ -249,6 +249,47 @@ struct MigrationTests {
         }
     }
 
+    /// Upgrade day while a long report (or the nightly pg_dump) reads a table a migration changes: the
+    /// migration's request for the table would queue every command behind it for as long as the report
+    /// runs. It waits a few seconds per attempt instead, and gives up with a clear message, having
+    /// changed nothing; run again when the table is free, it applies.
+    @Test("a migration that cannot get its table in time gives up after its attempts, changes nothing, applies later")
+    func tableHeldByAnotherSession() async throws {
+        try await TestDatabase.with { database in
+            try await database.withClients { app, admin in
+                let next = (Migrations.all.last?.version ?? 0) + 1
+                let migrations =
+                    Migrations.all + [
+                        Migration(version: next, name: "wider_outbox", sql: "ALTER TABLE outbox ADD COLUMN note text")
+                    ]
+                try await admin.withConnection { holder in
+                    try await holder.query("BEGIN", logger: logger)
+                    try await holder.query("LOCK TABLE outbox IN ACCESS SHARE MODE", logger: logger)
+                    let started = ContinuousClock.now
+                    do {
+                        try await Migrator.migrate(
+                            client: admin, appRole: nil, logger: logger, migrations: migrations,
+                            tableLock: (.milliseconds(300), 2))
+                        Issue.record("the migration ran past a held table")
+                    } catch let error as MigrationError {
+                        #expect(error.code == .tableLocked)
+                        #expect(error.message.contains("migration \(next) (wider_outbox)"), "\(error)")
+                        #expect(error.message.contains("in 2 attempts"), "\(error)")
+                    }
+                    #expect(ContinuousClock.now - started < .seconds(10))
+                    // Nothing of it was applied.
+                    let status = try await Migrator.status(client: app, logger: logger, migrations: migrations)
+                    #expect(status.pending == [next])
+                    try await holder.query("ROLLBACK", logger: logger)
+                }
+                #expect(
+                    try await Migrator.migrate(
+                        client: admin, appRole: nil, logger: logger, migrations: migrations,
+                        tableLock: (.milliseconds(300), 2)) == [next])
+            }
+        }
+    }
+
     @Test("several instances migrating at once apply each migration once")
     func concurrentMigrators() async throws {
         try await TestDatabase.with(migrated: false) { database in

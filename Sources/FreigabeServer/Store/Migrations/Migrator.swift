@@ -25,10 +25,15 @@ public struct MigrationError: Error, Sendable, Hashable, CustomStringConvertible
         case invalidRoleName = "invalid_role_name"
         /// The SQL of a migration failed; nothing of it was applied.
         case failed
+        /// A table the migration changes stayed locked by another session (a long query, a backup's
+        /// `pg_dump`) through every attempt; nothing of it was applied.
+        case tableLocked = "table_locked"
     }
 
     public var code: Code
     public var message: String
+    /// The SQL failed because a table lock was not granted in time (SQLSTATE 55P03): worth another try.
+    var lockNotAvailable = false
 
     public var description: String { "\(code.rawValue): \(message)" }
 }
@@ -64,11 +69,14 @@ public enum Migrator {
     ///   - migrations: for tests; the program's migrations by default.
     ///   - upTo: for tests of the upgrade path: apply only migrations up to this version.
     ///   - timeouts: the deadlines of its transactions (tests shorten the pool wait).
+    ///   - tableLock: how long one attempt waits for a table another session holds, and how many attempts
+    ///     are made (the pause between them as long as the wait).
     /// - Returns: the versions applied by this call.
     @discardableResult
     public static func migrate(
         client: PostgresClient, appRole: String?, logger: Logger, migrations: [Migration] = Migrations.all,
-        upTo: Int? = nil, timeouts: DatabaseSettings.Timeouts = .migration
+        upTo: Int? = nil, timeouts: DatabaseSettings.Timeouts = .migration,
+        tableLock: (wait: Duration, attempts: Int) = Self.tableLock
     ) async throws -> [Int] {
         if let appRole { try Privileges.checkRoleName(appRole) }
         try await Database.transaction(client, logger: logger, timeouts: timeouts) { connection in
@@ -86,43 +94,13 @@ public enum Migrator {
         var applied: [Int] = []
         for migration in migrations.sorted(by: { $0.version < $1.version }) {
             if let upTo, migration.version > upTo { break }
-            let didApply = try await Database.transaction(client, logger: logger, timeouts: timeouts) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
-                let checksum = Self.checksum(of: migration.sql)
-                let rows = try await connection.query(
-                    "SELECT checksum FROM schema_migrations WHERE version = \(migration.version)", logger: logger)
-                if let recorded = try await rows.decode(String.self).first(where: { _ in true }) {
-                    guard recorded == checksum else {
-                        throw MigrationError(
-                            code: .checksumMismatch,
-                            message: "migration \(migration.version) (\(migration.name)) was changed after it was "
-                                + "applied: recorded checksum \(recorded), now \(checksum). Released migrations "
-                                + "must never be edited; restore it and add a new migration.")
-                    }
-                    return false
-                }
-                logger.info(
-                    "applying migration",
-                    metadata: ["migration.version": "\(migration.version)", "migration.name": "\(migration.name)"])
-                do {
-                    for statement in SQLStatements.split(migration.sql) {
-                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-                    }
-                } catch {
-                    throw MigrationError(
-                        code: .failed,
-                        message: "migration \(migration.version) (\(migration.name)) failed: "
-                            + (Database.serverMessage(of: error) ?? String(reflecting: error)))
-                }
-                try await connection.query(
-                    """
-                    INSERT INTO schema_migrations (version, name, checksum)
-                    VALUES (\(migration.version), \(migration.name), \(checksum))
-                    """, logger: logger)
-                return true
+            let didApply = try await withTableLockRetries(migration, tableLock, logger: logger) {
+                try await apply(
+                    migration, client: client, timeouts: timeouts, tableLockWait: tableLock.wait, logger: logger)
             }
             if didApply { applied.append(migration.version) }
         }
+
         // A newer release migrated this database (a rolling update, an older instance restarting): its
         // grants and group keys are the newer release's, and ours would take privileges away from it.
         let known = Set(migrations.map(\.version))
@@ -154,6 +132,90 @@ public enum Migrator {
             }
         }
         return applied
+    }
+
+    /// How long one attempt of a migration waits for a table another session holds, and how many
+    /// attempts it makes. Waiting longer would queue every command that touches the table behind the
+    /// migration's request for it (a lock request blocks the ones after it), so the service would stall
+    /// for as long as a nightly `pg_dump` or a long report runs; the advisory lock between instances is
+    /// taken before and may wait for another instance's migration as long as the transaction allows.
+    public static let tableLock: (wait: Duration, attempts: Int) = (.seconds(5), 4)
+
+    /// One migration in one transaction; false when it was applied already.
+    private static func apply(
+        _ migration: Migration, client: PostgresClient, timeouts: DatabaseSettings.Timeouts,
+        tableLockWait: Duration, logger: Logger
+    ) async throws -> Bool {
+        try await Database.transaction(client, logger: logger, timeouts: timeouts) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
+            let milliseconds = Int((tableLockWait / .milliseconds(1)).rounded(.up))
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = \(milliseconds)"), logger: logger)
+            let checksum = Self.checksum(of: migration.sql)
+            let rows = try await connection.query(
+                "SELECT checksum FROM schema_migrations WHERE version = \(migration.version)", logger: logger)
+            if let recorded = try await rows.decode(String.self).first(where: { _ in true }) {
+                guard recorded == checksum else {
+                    throw MigrationError(
+                        code: .checksumMismatch,
+                        message: "migration \(migration.version) (\(migration.name)) was changed after it was "
+                            + "applied: recorded checksum \(recorded), now \(checksum). Released migrations "
+                            + "must never be edited; restore it and add a new migration.")
+                }
+                return false
+            }
+            logger.info(
+                "applying migration",
+                metadata: ["migration.version": "\(migration.version)", "migration.name": "\(migration.name)"])
+            do {
+                for statement in SQLStatements.split(migration.sql) {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+            } catch {
+                var failure = MigrationError(
+                    code: .failed,
+                    message: "migration \(migration.version) (\(migration.name)) failed: "
+                        + (Database.serverMessage(of: error) ?? String(reflecting: error)))
+                failure.lockNotAvailable = Database.sqlState(of: error) == "55P03"
+                throw failure
+            }
+            try await connection.query(
+                """
+                INSERT INTO schema_migrations (version, name, checksum)
+                VALUES (\(migration.version), \(migration.name), \(checksum))
+                """, logger: logger)
+            return true
+        }
+    }
+
+    /// Runs `attempt` again while it fails for a table lock it did not get in time (SQLSTATE 55P03),
+    /// pausing as long as the wait between attempts; after the last, a ``MigrationError`` that says so.
+    private static func withTableLockRetries(
+        _ migration: Migration, _ tableLock: (wait: Duration, attempts: Int), logger: Logger,
+        _ attempt: () async throws -> Bool
+    ) async throws -> Bool {
+        for number in 1...max(1, tableLock.attempts) {
+            do {
+                return try await attempt()
+            } catch let error as MigrationError where error.code == .failed && error.lockNotAvailable {
+                guard number < tableLock.attempts else {
+                    throw MigrationError(
+                        code: .tableLocked,
+                        message: "migration \(migration.version) (\(migration.name)) did not get a table it changes "
+                            + "within \(tableLock.wait) in \(tableLock.attempts) attempts: another session holds it "
+                            + "(a long query, a backup's pg_dump; see pg_locks). Nothing was applied; run it again "
+                            + "when that has ended.")
+                }
+                logger.warning(
+                    "a migration waits for a table another session holds; trying again",
+                    metadata: [
+                        "migration.version": "\(migration.version)", "attempt": "\(number)",
+                        "error": "\(error.message)",
+                    ])
+                try await Task.sleep(for: tableLock.wait)
+            }
+        }
+        return false
     }
 
     /// Compares the database with the program's migrations without changing anything. Works with the
