@@ -70,8 +70,6 @@ public struct LogVerifier: Sendable {
     /// Signature, origin and form of each checkpoint, then each against the one before.
     func readCheckpoints(_ records: [CheckpointRecord]) -> Result<[Checkpoint], VerificationFailure> {
         var checkpoints: [Checkpoint] = []
-        // The newest key that signed so far, and the smallest tree it signed.
-        var newestSigner: (key: Int, treeSize: UInt64)?
         for (index, record) in records.enumerated() {
             let note: SignedNote
             do throws(NoteFormatError) {
@@ -79,12 +77,10 @@ public struct LogVerifier: Sendable {
             } catch {
                 return .failure(.checkpointUnreadable(checkpoint: index, reason: error.description))
             }
-            let signer: Int
-            switch keys.signer(of: note) {
-            case (.verified, let newest?): signer = newest
-            case (.invalidSignature, _): return .failure(.checkpointSignatureInvalid(checkpoint: index))
-            case (.verified, nil), (.noSignatureFromKey, _):
-                return .failure(.checkpointNotSignedByKey(checkpoint: index))
+            switch keys.verify(note) {
+            case .verified: break
+            case .noSignatureFromKey: return .failure(.checkpointNotSignedByKey(checkpoint: index))
+            case .invalidSignature: return .failure(.checkpointSignatureInvalid(checkpoint: index))
             }
             let checkpoint: Checkpoint
             do throws(CheckpointFormatError) {
@@ -101,12 +97,6 @@ public struct LogVerifier: Sendable {
             {
                 return .failure(failure)
             }
-            // The checkpoints come by tree size; at one size an old and a new key may both have signed
-            // (the first checkpoint after a rotation of an idle log), but not a larger tree by the old one.
-            if let newest = newestSigner, signer < newest.key, checkpoint.treeSize > newest.treeSize {
-                return .failure(.checkpointByReplacedKey(checkpoint: index))
-            }
-            if signer > newestSigner?.key ?? -1 { newestSigner = (signer, checkpoint.treeSize) }
             checkpoints.append(checkpoint)
         }
         return .success(checkpoints)

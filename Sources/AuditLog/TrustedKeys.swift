@@ -3,10 +3,7 @@
 /// before stay signed by the old one: verification must accept either, and nothing else.
 ///
 /// All keys carry the log's name (the checkpoints' origin): a rotation keeps the log, it does not start
-/// another one. They are listed in the order they were used, oldest first: once a key has signed, the
-/// keys before it are replaced, and a checkpoint of a larger tree signed only by one of them is refused
-/// (``VerificationFailure/checkpointByReplacedKey(checkpoint:)``): whoever kept a replaced key cannot
-/// sign the log's future.
+/// another one.
 public struct TrustedKeys: Sendable, Hashable {
     public let keys: [NoteVerifierKey]
 
@@ -43,14 +40,8 @@ public struct TrustedKeys: Sendable, Hashable {
     /// Verified when a trusted key signed the note and no signature under a trusted key's name and ID
     /// fails (a forged signature under an old key is no less forged).
     public func verify(_ note: SignedNote) -> NoteVerification {
-        signer(of: note).verification
-    }
-
-    /// ``verify(_:)``, and the newest (last listed) of the keys that signed the note, by its index.
-    public func signer(of note: SignedNote) -> (verification: NoteVerification, newest: Int?) {
         let results = keys.map { $0.verify(note) }
-        if results.contains(.invalidSignature) { return (.invalidSignature, nil) }
-        guard let newest = results.lastIndex(of: .verified) else { return (.noSignatureFromKey, nil) }
-        return (.verified, newest)
+        if results.contains(.invalidSignature) { return .invalidSignature }
+        return results.contains(.verified) ? .verified : .noSignatureFromKey
     }
 }

@@ -10,9 +10,6 @@ public enum VerificationFailure: Error, Sendable, Hashable, CustomStringConverti
     case checkpointNotSignedByKey(checkpoint: Int)
     /// The trusted key's signature does not verify: the checkpoint was changed or forged.
     case checkpointSignatureInvalid(checkpoint: Int)
-    /// Signed only by a key the key file lists before one that signed a smaller tree already: a replaced
-    /// key signing after its replacement (whoever kept it, not the city's sealer).
-    case checkpointByReplacedKey(checkpoint: Int)
     /// Signed, but for another log.
     case checkpointOriginMismatch(checkpoint: Int, origin: String)
     /// Smaller than the checkpoint before it: checkpoints only grow.
@@ -60,8 +57,7 @@ public enum VerificationFailure: Error, Sendable, Hashable, CustomStringConverti
     public var location: Location {
         switch self {
         case .checkpointUnreadable(let index, _), .checkpointNotSignedByKey(let index),
-            .checkpointSignatureInvalid(let index), .checkpointByReplacedKey(let index),
-            .checkpointOriginMismatch(let index, _),
+            .checkpointSignatureInvalid(let index), .checkpointOriginMismatch(let index, _),
             .checkpointShrinks(let index, _, _), .checkpointInconsistent(let index, _, _):
             .checkpoint(index)
         case .unsupportedFormatVersion(let position, _), .sequenceMismatch(let position, _),
@@ -91,8 +87,6 @@ public enum VerificationFailure: Error, Sendable, Hashable, CustomStringConverti
         switch self {
         case .checkpointUnreadable(let index, let reason):
             "checkpoint #\(index) cannot be read: \(reason)"
-        case .checkpointByReplacedKey(let index):
-            "checkpoint #\(index) is signed by a key that was replaced before it: a newer key in the key file signed a smaller tree already"
         case .checkpointNotSignedByKey(let index):
             "checkpoint #\(index) carries no signature by the trusted key (signed with another key, or the wrong public key was given)"
         case .checkpointSignatureInvalid(let index):

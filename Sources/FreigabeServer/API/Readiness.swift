@@ -143,8 +143,14 @@ public struct ReadinessCheck: Sendable {
                             metadata: ["audit.oldest_unsealed_recorded_at": "\(AuditTimestamp(since))"])
                         return (status, edited, .sealingStalled)
                     }
-                    // Not "protected": this release cannot tell the newer migrations' function bodies.
-                    return (status, edited, status.unknown.isEmpty ? .protected : .newerRelease)
+                    guard status.unknown.isEmpty else {
+                        // Not "protected": this release cannot tell the newer migrations' function bodies.
+                        logger.warning(
+                            "the database carries migrations of a newer release: the trigger functions' bodies are left to its instances",
+                            metadata: ["migration.unknown": "\(status.unknown)"])
+                        return (status, edited, .newerRelease)
+                    }
+                    return (status, edited, .protected)
                 })
         } catch {
             outcome = .failure(error)

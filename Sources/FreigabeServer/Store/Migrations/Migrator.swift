@@ -94,7 +94,8 @@ public enum Migrator {
         var applied: [Int] = []
         for migration in migrations.sorted(by: { $0.version < $1.version }) {
             if let upTo, migration.version > upTo { break }
-            let didApply = try await withTableLockRetries(migration, tableLock, logger: logger) {
+            let didApply = try await withTableLockRetries(migration, tableLock, appliedBefore: applied, logger: logger)
+            {
                 try await apply(
                     migration, client: client, timeouts: timeouts, tableLockWait: tableLock.wait, logger: logger)
             }
@@ -141,6 +142,11 @@ public enum Migrator {
     /// taken before and may wait for another instance's migration as long as the transaction allows.
     public static let tableLock: (wait: Duration, attempts: Int) = (.seconds(5), 4)
 
+    /// At least 1: `lock_timeout = 0` would mean waiting for ever.
+    private static func milliseconds(_ duration: Duration) -> Int {
+        max(1, Int((duration / .milliseconds(1)).rounded(.up)))
+    }
+
     /// One migration in one transaction; false when it was applied already.
     private static func apply(
         _ migration: Migration, client: PostgresClient, timeouts: DatabaseSettings.Timeouts,
@@ -148,9 +154,9 @@ public enum Migrator {
     ) async throws -> Bool {
         try await Database.transaction(client, logger: logger, timeouts: timeouts) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
-            let milliseconds = Int((tableLockWait / .milliseconds(1)).rounded(.up))
             try await connection.query(
-                PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = \(milliseconds)"), logger: logger)
+                PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = \(Self.milliseconds(tableLockWait))"), logger: logger
+            )
             let checksum = Self.checksum(of: migration.sql)
             let rows = try await connection.query(
                 "SELECT checksum FROM schema_migrations WHERE version = \(migration.version)", logger: logger)
@@ -191,20 +197,22 @@ public enum Migrator {
     /// Runs `attempt` again while it fails for a table lock it did not get in time (SQLSTATE 55P03),
     /// pausing as long as the wait between attempts; after the last, a ``MigrationError`` that says so.
     private static func withTableLockRetries(
-        _ migration: Migration, _ tableLock: (wait: Duration, attempts: Int), logger: Logger,
+        _ migration: Migration, _ tableLock: (wait: Duration, attempts: Int), appliedBefore: [Int], logger: Logger,
         _ attempt: () async throws -> Bool
     ) async throws -> Bool {
+        let wait = Self.milliseconds(tableLock.wait)
         for number in 1...max(1, tableLock.attempts) {
             do {
                 return try await attempt()
             } catch let error as MigrationError where error.code == .failed && error.lockNotAvailable {
                 guard number < tableLock.attempts else {
+                    let before = appliedBefore.isEmpty ? "" : " (applied before it in this run: \(appliedBefore))"
                     throw MigrationError(
                         code: .tableLocked,
-                        message: "migration \(migration.version) (\(migration.name)) did not get a table it changes "
-                            + "within \(tableLock.wait) in \(tableLock.attempts) attempts: another session holds it "
-                            + "(a long query, a backup's pg_dump; see pg_locks). Nothing was applied; run it again "
-                            + "when that has ended.")
+                        message: "migration \(migration.version) (\(migration.name)) did not get a table or rows it "
+                            + "changes within \(wait) ms in \(tableLock.attempts) attempts: another session holds them "
+                            + "(a long query, a backup's pg_dump; see pg_locks). Nothing of it was applied\(before); "
+                            + "run the migration again when that session has ended.")
                 }
                 logger.warning(
                     "a migration waits for a table another session holds; trying again",
