@@ -291,6 +291,32 @@ struct MigrationTests {
         }
     }
 
+    /// The report ends while the migration waits between attempts: the next attempt applies it.
+    @Test("a table released between attempts: the next attempt applies the migration")
+    func tableReleasedBetweenAttempts() async throws {
+        try await TestDatabase.with { database in
+            try await database.withClients { _, admin in
+                let next = (Migrations.all.last?.version ?? 0) + 1
+                let migrations =
+                    Migrations.all + [
+                        Migration(version: next, name: "wider_outbox", sql: "ALTER TABLE outbox ADD COLUMN note text")
+                    ]
+                let applied = try await admin.withConnection { holder in
+                    try await holder.query("BEGIN", logger: logger)
+                    try await holder.query("LOCK TABLE outbox IN ACCESS SHARE MODE", logger: logger)
+                    async let migrated = Migrator.migrate(
+                        client: admin, appRole: nil, logger: logger, migrations: migrations,
+                        tableLock: (.milliseconds(400), 4))
+                    // The first attempt gives up after 400 ms and pauses 400 ms; released in between.
+                    try await Task.sleep(for: .milliseconds(600))
+                    try await holder.query("ROLLBACK", logger: logger)
+                    return try await migrated
+                }
+                #expect(applied == [next])
+            }
+        }
+    }
+
     @Test("several instances migrating at once apply each migration once")
     func concurrentMigrators() async throws {
         try await TestDatabase.with(migrated: false) { database in

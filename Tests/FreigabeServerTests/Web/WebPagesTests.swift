@@ -1596,6 +1596,42 @@ struct DecisionLinkTests {
         }
     }
 
+    /// The same, where the workflow allows no question at the steward's step: only rejecting is left,
+    /// and the texts must not send the approver to a question the form does not offer.
+    @Test("after the access end passed at a step without questions: the texts offer rejecting only")
+    func approvalClosedWithoutQuestions() async throws {
+        let shipped = try String(
+            contentsOfFile: StoreTestSupport.workflowsDirectory + "/shared-data.yaml", encoding: .utf8)
+        let noQuestions = shipped.replacingOccurrences(of: "version: 1\n", with: "version: 2\n")
+            .replacingOccurrences(
+                of: "    role: data_steward\n",
+                with: "    role: data_steward\n    request_changes: false\n")
+        #expect(noQuestions.contains("request_changes: false"))
+        let workflows = try StoreTestSupport.workflows(
+            keeping: { $0 != "shared-data.yaml" }, written: ["shared-data.yaml": noQuestions])
+        try await WebFixture.with(workflows: workflows) { fixture, client in
+            let logger = fixture.store.logger
+            let (view, _) = try await Self.prepare(fixture, accessEnd: Clock.days(10))
+            let owned = try await fixture.service.decide(
+                requestID: view.id, decision: .approve(comment: nil, licence: nil, portalURL: nil),
+                caller: People.otto, now: fixture.clock.now(), logger: logger)
+            let tokens = try await DecisionLinkStore(client: fixture.store.app, logger: logger).mint(
+                requestID: view.id, step: "steward_review", stepEnteredAt: owned.status.since, branch: "steward_review",
+                uid: "stefan", actions: [.approve, .reject], now: fixture.clock.now(), lifetime: 14 * 86_400)
+            fixture.clock.advance(days: 11)
+            let stefan = Browser(client)
+            try await stefan.login("stefan")
+            let page = try await stefan.get("/antraege/\(view.id.uuidString)")
+            #expect(!page.html.contains(#"value="approve""#) && !page.html.contains(#"value="request_changes""#))
+            #expect(page.html.contains(#"value="reject""#))
+            #expect(page.html.contains("Dieser Schritt erlaubt keine Rückfrage"))
+            #expect(!page.html.contains("Bitte stellen Sie eine Rückfrage"))
+            let link = try await stefan.get("/e/\(try #require(tokens[.approve]))")
+            #expect(link.status == 409)
+            #expect(link.html.contains("dieser Schritt erlaubt keine Rückfrage"))
+        }
+    }
+
     /// The decision fails after the link was claimed (here: the database refuses the decision's row, as a
     /// fault would): nothing was decided, so the link must not read "already used" afterwards.
     @Test("a decision that fails after the link was claimed leaves the link usable; its cause is logged once")
