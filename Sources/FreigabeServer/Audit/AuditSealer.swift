@@ -58,7 +58,7 @@ struct AuditSealer: Sendable {
     /// - Throws: ``NewerRelease`` when a newer release migrated the database.
     func sealBatch(now: Date, logger: Logger) async throws -> Batch? {
         let signer = signer
-        let known = Migrations.all.last?.version ?? 0
+        let known = Migrations.newest
         let batch = try await Database.transaction(client, logger: logger) { connection -> (Batch, String?)? in
             let (applied, locked) =
                 try await connection.query(

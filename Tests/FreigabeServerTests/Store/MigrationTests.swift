@@ -249,6 +249,21 @@ struct MigrationTests {
         }
     }
 
+    /// The program's migrations and one more that changes `outbox`, with its version.
+    static let widerOutbox: (next: Int, migrations: [Migration]) = (
+        Migrations.newest + 1,
+        Migrations.all + [
+            Migration(
+                version: Migrations.newest + 1, name: "wider_outbox", sql: "ALTER TABLE outbox ADD COLUMN note text")
+        ]
+    )
+
+    /// What a long report does to `outbox` until its transaction ends: holds it for reading.
+    static func holdOutbox(_ holder: PostgresConnection) async throws {
+        try await holder.query("BEGIN", logger: StoreTestSupport.logger)
+        try await holder.query("LOCK TABLE outbox IN ACCESS SHARE MODE", logger: StoreTestSupport.logger)
+    }
+
     /// Upgrade day while a long report (or the nightly pg_dump) reads a table a migration changes: the
     /// migration's request for the table would queue every command behind it for as long as the report
     /// runs. It waits a few seconds per attempt instead, and gives up with a clear message, having
@@ -257,14 +272,9 @@ struct MigrationTests {
     func tableHeldByAnotherSession() async throws {
         try await TestDatabase.with { database in
             try await database.withClients { app, admin in
-                let next = (Migrations.all.last?.version ?? 0) + 1
-                let migrations =
-                    Migrations.all + [
-                        Migration(version: next, name: "wider_outbox", sql: "ALTER TABLE outbox ADD COLUMN note text")
-                    ]
+                let (next, migrations) = Self.widerOutbox
                 try await admin.withConnection { holder in
-                    try await holder.query("BEGIN", logger: logger)
-                    try await holder.query("LOCK TABLE outbox IN ACCESS SHARE MODE", logger: logger)
+                    try await Self.holdOutbox(holder)
                     let started = ContinuousClock.now
                     do {
                         try await Migrator.migrate(
@@ -296,14 +306,9 @@ struct MigrationTests {
     func tableReleasedBetweenAttempts() async throws {
         try await TestDatabase.with { database in
             try await database.withClients { _, admin in
-                let next = (Migrations.all.last?.version ?? 0) + 1
-                let migrations =
-                    Migrations.all + [
-                        Migration(version: next, name: "wider_outbox", sql: "ALTER TABLE outbox ADD COLUMN note text")
-                    ]
+                let (next, migrations) = Self.widerOutbox
                 let applied = try await admin.withConnection { holder in
-                    try await holder.query("BEGIN", logger: logger)
-                    try await holder.query("LOCK TABLE outbox IN ACCESS SHARE MODE", logger: logger)
+                    try await Self.holdOutbox(holder)
                     async let migrated = Migrator.migrate(
                         client: admin, appRole: nil, logger: logger, migrations: migrations,
                         tableLock: (.milliseconds(400), 4))

@@ -7,6 +7,10 @@
 ///
 /// Enum values in CHECK constraints are the engine's raw values (`Vocabulary.swift`); a test compares them.
 public enum Migrations {
+    /// The newest migration this release carries: a database with a higher one was migrated by a newer
+    /// release.
+    public static var newest: Int { all.map(\.version).max() ?? 0 }
+
     public static let all: [Migration] = [
         catalogue, requests, auditLog, timerRetries, outboxDelivery, auditSeals, webSessions, webhookDelivery,
         decisionLinks, auditRedaction, expiryNotices, pendingTimersByRequest, auditEscalation, deputyshipsInForce,
