@@ -227,21 +227,13 @@ public enum AuditTool {
         }
     }
 
-    /// A refusal to go on, as the tool's output (an `Error` for `Result`).
-    struct Refusal: Error {
-        var output: ToolOutput
-    }
-
     /// The verifier keys of `path`: the one `audit keygen` printed, or after a rotation one per line
     /// (the current one and those it replaced, all under the log's name).
-    static func trustedKeys(in path: String) -> Result<TrustedKeys, Refusal> {
+    static func trustedKeys(in path: String) -> Result<TrustedKeys, ToolOutput.Refusal> {
         do {
             return .success(try TrustedKeys(parsing: try String(contentsOfFile: path, encoding: .utf8)))
         } catch {
-            return .failure(
-                Refusal(
-                    output: ToolOutput(
-                        standardError: ["Der Prüfschlüssel „\(path)“ ist nicht lesbar: \(error)"], succeeded: false)))
+            return .failure(ToolOutput.Refusal("Der Prüfschlüssel „\(path)“ ist nicht lesbar: \(error)"))
         }
     }
 

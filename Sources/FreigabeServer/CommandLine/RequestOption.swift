@@ -8,34 +8,25 @@ struct RequestOption {
     let text: String
     let reference: RequestReference
 
-    /// What the tool prints instead of a listing.
-    struct Refusal: Error {
-        let output: ToolOutput
-
-        init(_ line: String) {
-            output = ToolOutput(standardError: [line], succeeded: false)
-        }
-    }
-
     /// nil when no request was asked for; the refusal when `text` names none in either form, or comes
     /// with a listing it cannot be combined with (`other`, when set: `--failing`, `--failed`).
-    static func read(_ text: String?, besides other: (flag: String, isSet: Bool)) -> Result<Self?, Refusal> {
+    static func read(_ text: String?, besides other: (flag: String, isSet: Bool)) -> Result<Self?, ToolOutput.Refusal> {
         guard let text else { return .success(nil) }
         guard !other.isSet else {
-            return .failure(Refusal("\(other.flag) und --request schließen einander aus."))
+            return .failure(ToolOutput.Refusal("\(other.flag) und --request schließen einander aus."))
         }
         guard let reference = RequestReference(text) else {
             return .failure(
-                Refusal(
+                ToolOutput.Refusal(
                     "--request „\(text)“ ist weder eine Antrags-ID (UUID) noch eine Antragsnummer (FG-2026-000042)."))
         }
         return .success(RequestOption(text: text, reference: reference))
     }
 
     /// The request's id, or the refusal when there is no such request.
-    func find(client: PostgresClient, logger: Logger) async throws -> Result<UUID, Refusal> {
+    func find(client: PostgresClient, logger: Logger) async throws -> Result<UUID, ToolOutput.Refusal> {
         guard let id = try await RequestService.requestID(reference, client: client, logger: logger) else {
-            return .failure(Refusal("Kein Antrag „\(text)“."))
+            return .failure(ToolOutput.Refusal("Kein Antrag „\(text)“."))
         }
         return .success(id)
     }

@@ -59,3 +59,15 @@ extension ToolOutput {
         }
     }
 }
+
+extension ToolOutput {
+    /// A tool's refusal to go on (a wrong option, a file it cannot read), as an `Error` for `Result`:
+    /// what it prints instead of its work, and fails.
+    struct Refusal: Error {
+        let output: ToolOutput
+
+        init(_ line: String) {
+            output = ToolOutput(standardError: [line], succeeded: false)
+        }
+    }
+}
