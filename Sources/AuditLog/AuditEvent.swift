@@ -31,7 +31,7 @@ public struct AuditEvent: Sendable, Hashable, Codable {
     public var role: String?
     /// The workflow step the event belongs to.
     public var step: String?
-    /// For decisions: `approved`, `rejected`, `changes_requested`, `revoked`.
+    /// For decisions: `approved`, `rejected`, `changes_requested`, `revoked`, `discontinued`.
     public var decision: String?
     /// The dataset the request concerns.
     public var datasetID: String?

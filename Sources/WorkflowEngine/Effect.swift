@@ -31,6 +31,12 @@ public enum RoleNotice: Hashable, Sendable {
     /// `asEscalation`: the role is told as the step's escalation instance, not as one it waited for (its
     /// deputies were never asked, so they need not be told).
     case withdrawn(step: String, comment: String?, asEscalation: Bool = false)
+    /// The requester left the question of `step`, asked at `askedAt`, unanswered as long as the step's deadline
+    /// gives: the escalation instance is told, and may close the request.
+    case questionUnanswered(step: String, question: String, askedAt: Date)
+    /// The escalation instance discontinued the request while `step` waited for this role (or for the
+    /// requester's answer to its question), with its reason.
+    case discontinued(step: String, reason: String)
     /// Granted access to the role's dataset ends at `until` (told ``RequestMachine/expiryNoticeWorkingDays``
     /// working days before).
     case accessExpiring(until: Date)
@@ -47,6 +53,8 @@ public enum RequesterNotice: Hashable, Sendable {
     case published(licence: String?, portalURL: String?)
     case rejected(step: String, reason: String)
     case revoked(reason: String)
+    /// The escalation instance closed the request as withdrawn, nobody having moved it on.
+    case discontinued(reason: String)
     /// The access period ends at `until`.
     case expiring(until: Date)
     case expired
@@ -74,6 +82,8 @@ public enum SkipReason: String, Sendable, Hashable, Codable, CaseIterable {
 public struct AuditRecord: Hashable, Sendable {
     public enum Event: String, Hashable, Sendable, CaseIterable {
         case submitted, approved, rejected, resubmitted, withdrawn, escalated, reminded, expired, revoked
+        /// The escalation instance closed a request nobody moved on (``Decision/Outcome/discontinued``).
+        case discontinued
         case changesRequested = "changes_requested"
         /// The requester and the Data Owner were told that the access period ends soon.
         case expiryAnnounced = "expiry_announced"
@@ -113,6 +123,7 @@ public struct AuditRecord: Hashable, Sendable {
         case .rejected: .rejected
         case .changesRequested: .changesRequested
         case .revoked: .revoked
+        case .discontinued: .discontinued
         case .submitted, .resubmitted, .withdrawn, .escalated, .reminded, .expired, .expiryAnnounced, .stepSkipped,
             .stepCompleted, .ended:
             nil

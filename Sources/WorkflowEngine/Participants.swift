@@ -61,6 +61,8 @@ public struct Decision: Hashable, Sendable, Codable {
         case approved, rejected
         case changesRequested = "changes_requested"
         case revoked
+        /// The escalation instance closed a request nobody moved on as withdrawn.
+        case discontinued
     }
 
     public var person: String

@@ -143,6 +143,69 @@ extension RequestMachine {
         }
     }
 
+    /// Whether `decider` may discontinue the waiting request now (`discontinue` acts on exactly this
+    /// answer): a request nobody moves on any more, such as a question whose requester left, or a DSB part
+    /// whose only holder may not decide it. The escalation instance of the step it waits at (in its own
+    /// right, or its active deputy) may close it as withdrawn, once the people it waits for had their
+    /// time: the step's deadline passed, or the question has been open for as many working days as the
+    /// step's deadline gives. A step without an escalation can not be discontinued.
+    public func discontinueAuthority(of decider: Decider, at now: Date) -> Result<DecisionAuthority, WorkflowError> {
+        guard let progress = state.stepProgress else { return .failure(error(.invalidTransition, .discontinue)) }
+        guard let role = definition.escalationRole(of: progress.step), let due = escalationDue else {
+            return .failure(error(.invalidTransition, .discontinue, ["step \(progress.step) has no escalation"]))
+        }
+        guard decider.person != snapshot.requester, !deputisesForRequester(decider, at: now, role: role) else {
+            return .failure(error(.requesterCannotDecide, .discontinue))
+        }
+        let capacity: DecisionAuthority.Capacity
+        if decider.roles.contains(role) {
+            capacity = .escalation(role)
+        } else if let deputy = activeDeputy(decider, at: now, roles: [role]) {
+            capacity = .deputy(of: deputy.principal, role: deputy.role)
+        } else {
+            let couldAsDeputy = decider.deputising.contains { $0.principalRoles.contains(role) }
+            return .failure(error(couldAsDeputy ? .deputyshipNotActive : .notAuthorised, .discontinue))
+        }
+        guard now >= due else {
+            return .failure(tooEarly(.discontinue, until: due, ["the others have until \(due)"]))
+        }
+        return .success(
+            DecisionAuthority(person: decider.person, step: progress.step, branch: progress.step, capacity: capacity))
+    }
+
+    /// When the escalation instance of the step the request waits at steps in: in review, the step's
+    /// deadline; while a question is open, as many working days after it was asked as the step's deadline
+    /// gives (the requester has as long to answer as the deciders had to decide). nil when nothing waits
+    /// or the step has no escalation. The question's escalation timer and ``discontinueAuthority(of:at:)``
+    /// both ask this.
+    public var escalationDue: Date? {
+        switch state {
+        case .inReview(let progress):
+            guard definition.escalationRole(of: progress.step) != nil else { return nil }
+            return progress.deadline
+        case .changesRequested(let progress, _):
+            guard let rule = definition.step(progress.step)?.deadline, rule.escalateTo != nil else { return nil }
+            return calendar.deadline(addingWorkingDays: rule.workingDays, to: questionAskedAt(progress))
+        case .draft, .granted, .published, .closed:
+            return nil
+        }
+    }
+
+    /// When the open question of `progress` was asked (its decision; the step's entry should none be stored).
+    public func questionAskedAt(_ progress: StepProgress) -> Date {
+        snapshot.decisions.last { $0.outcome == .changesRequested }?.at ?? progress.enteredAt
+    }
+
+    /// Whether `decider` holds `role` only through an active deputyship of the requester: deciding on the
+    /// request in the requester's stead is deciding on one's own request.
+    private func deputisesForRequester(_ decider: Decider, at now: Date, role: Role) -> Bool {
+        !decider.roles.contains(role)
+            && decider.deputising.contains {
+                $0.deputyship.deputy == decider.person && $0.deputyship.principal == snapshot.requester
+                    && $0.deputyship.isActive(at: now) && $0.principalRoles.contains(role)
+            }
+    }
+
     private func activeDeputy(_ decider: Decider, at now: Date, roles: [Role]) -> (principal: String, role: Role)? {
         for deputy in decider.deputising
         where deputy.deputyship.deputy == decider.person && deputy.deputyship.isActive(at: now)

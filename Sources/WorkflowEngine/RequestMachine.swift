@@ -82,8 +82,11 @@ public struct RequestMachine: Hashable, Sendable {
             let target = changed || definition.resubmission == .restart ? definition.start : progress.step
             let route = route(from: target, facts: newFacts)
             snapshot.state = state(reachedBy: route, at: now)
-            return [audit(.resubmitted, actor: person, step: progress.step, comment: comment, at: now)]
-                + arrivalEffects(route, at: now)
+            // The question's escalation is moot; the step entered now schedules its own.
+            return [
+                audit(.resubmitted, actor: person, step: progress.step, comment: comment, at: now),
+                .cancelTimers(step: progress.step),
+            ] + arrivalEffects(route, at: now)
         case .draft, .inReview, .granted, .published, .closed:
             throw error(.invalidTransition, .resubmit)
         }
@@ -214,10 +217,13 @@ public struct RequestMachine: Hashable, Sendable {
             let decision = authority.decision(.changesRequested, at: now, comment: question, details: nil)
             snapshot.decisions.append(decision)
             snapshot.state = .changesRequested(progress, question: question)
-            return [
+            var effects: [Effect] = [
                 audit(.changesRequested, decision), .cancelTimers(step: step.id),
                 .notifyRequester(.changesRequested(step: step.id, question: question)),
             ]
+            // An answer that never comes is the escalation instance's to see to, as an overdue decision is.
+            if let due = escalationDue { effects.append(.scheduleEscalation(step: step.id, at: due)) }
+            return effects
         case .draft, .changesRequested, .granted, .published, .closed:
             throw error(.invalidTransition, .requestChanges)
         }
@@ -245,10 +251,45 @@ public struct RequestMachine: Hashable, Sendable {
         }
     }
 
+    /// The escalation instance closes a request nobody moves on as withdrawn
+    /// (``discontinueAuthority(of:at:)`` says who and from when), with its reason: the requester and
+    /// those the step waited for are told.
+    public mutating func discontinue(
+        by decider: Decider, at now: Date, reason: String
+    ) throws(WorkflowError)
+        -> [Effect]
+    {
+        switch state {
+        case .inReview(let progress), .changesRequested(let progress, _):
+            let authority = try discontinueAuthority(of: decider, at: now).get()
+            guard let reason = reason.trimmedNonEmpty else { throw error(.reasonRequired, .discontinue) }
+            var waiting: [Role] = []
+            for branch in openBranches(of: progress) where !waiting.contains(branch.role) {
+                waiting.append(branch.role)
+            }
+            let decision = authority.decision(.discontinued, at: now, comment: reason, details: nil)
+            snapshot.decisions.append(decision)
+            snapshot.state = .closed(end: definition.withdrawTo)
+            var effects = [
+                audit(.discontinued, decision), .cancelTimers(step: progress.step),
+                .notifyRequester(.discontinued(reason: reason)),
+            ]
+            // Those asked to decide (or waiting for the answer to a question) learn that nothing is left to
+            // decide; not the escalation instance, which decided this.
+            for role in waiting where role != authority.role {
+                effects.append(.inform(role: role, .discontinued(step: progress.step, reason: reason)))
+            }
+            return effects
+        case .draft, .granted, .published, .closed:
+            throw error(.invalidTransition, .discontinue)
+        }
+    }
+
     // MARK: System events (timers)
 
     /// The step's deadline passed: tell the escalation instance, which may then decide the open branches
-    /// that do not belong to an independent controller (DSB, ISB): ``escalationBranches(of:)``.
+    /// that do not belong to an independent controller (DSB, ISB): ``escalationBranches(of:)``. For an open
+    /// question, its time to be answered passed (``escalationDue``): the escalation instance is told.
     public mutating func escalate(at now: Date) throws(WorkflowError) -> [Effect] {
         switch state {
         case .inReview(var progress):
@@ -273,7 +314,22 @@ public struct RequestMachine: Hashable, Sendable {
                 escalation,
                 .inform(role: target, .escalated(step: step.id, overdueSince: deadline, branches: takenOver)),
             ] + overdue
-        case .draft, .changesRequested, .granted, .published, .closed:
+        case .changesRequested(var progress, let question):
+            // The question went unanswered as long as the step's deadline gives: the escalation instance
+            // learns of it, and may close the request (``discontinue(by:at:reason:)``). A step escalated
+            // before the question was asked was handed over then.
+            guard let target = definition.escalationRole(of: progress.step), let due = escalationDue,
+                !progress.escalated
+            else { throw error(.invalidTransition, .escalate) }
+            guard now >= due else { throw tooEarly(.escalate, until: due, ["question open until \(due)"]) }
+            let asked = questionAskedAt(progress)
+            progress.escalated = true
+            snapshot.state = .changesRequested(progress, question: question)
+            return [
+                audit(.escalated, role: target, step: progress.step, at: now),
+                .inform(role: target, .questionUnanswered(step: progress.step, question: question, askedAt: asked)),
+            ]
+        case .draft, .granted, .published, .closed:
             throw error(.invalidTransition, .escalate)
         }
     }

@@ -62,4 +62,6 @@ public enum RequestEvent: String, Hashable, Sendable, CaseIterable, Codable {
     case submit, approve, reject, resubmit, withdraw, escalate, remind, expire, revoke
     case requestChanges = "request_changes"
     case announceExpiry = "announce_expiry"
+    /// The escalation instance closes a request nobody moves on (``RequestMachine/discontinue(by:at:reason:)``).
+    case discontinue
 }

@@ -123,7 +123,8 @@ struct AuditCommand: AsyncParsableCommand {
                 "Only events in this role (data_owner, data_steward, dsb, isb, open_data_officer, governance, "
                     + "requester, auditor, admin)."))
         var role: String?
-        @Option(help: "Only decisions with this outcome (approved, rejected, changes_requested, revoked).")
+        @Option(
+            help: "Only decisions with this outcome (approved, rejected, changes_requested, revoked, discontinued).")
         var decision: String?
         @Option(
             help: "Only what was done in this capacity: deputy (Vertretung) or escalation (as the escalation instance)."

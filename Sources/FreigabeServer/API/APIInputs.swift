@@ -155,7 +155,8 @@ struct DecisionBody: Sendable {
     }
 }
 
-/// `POST /requests/{id}/withdraw` (optional `comment`) and `POST /requests/{id}/revoke` (`reason`).
+/// `POST /requests/{id}/withdraw` (optional `comment`), `POST /requests/{id}/revoke` and
+/// `POST /requests/{id}/discontinue` (`reason`).
 enum NoteBody {
     static func comment(_ body: JSONObject?) throws(APIProblem) -> String? {
         try text("comment", body)

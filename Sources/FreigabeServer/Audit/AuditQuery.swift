@@ -38,7 +38,7 @@ struct AuditFilter: Sendable, Hashable {
 
     /// The outcomes a decision event records.
     enum DecisionOutcome: String, Sendable, Hashable, CaseIterable {
-        case approved, rejected, revoked
+        case approved, rejected, revoked, discontinued
         case changesRequested = "changes_requested"
 
         /// The event that records this outcome (each has its own).
@@ -47,6 +47,7 @@ struct AuditFilter: Sendable, Hashable {
             case .approved: .approved
             case .rejected: .rejected
             case .revoked: .revoked
+            case .discontinued: .discontinued
             case .changesRequested: .changesRequested
             }
         }

@@ -17,7 +17,7 @@ struct RequestStateCheck: Sendable {
     /// The engine's events: each carries the request's state after the command that wrote it.
     static let engineEvents: [String] = [
         AuditEvent.submitted, .approved, .rejected, .resubmitted, .withdrawn, .escalated, .reminded, .expired,
-        .revoked, .changesRequested, .expiryAnnounced, .stepSkipped, .stepCompleted, .ended,
+        .revoked, .discontinued, .changesRequested, .expiryAnnounced, .stepSkipped, .stepCompleted, .ended,
     ].map(\.rawValue)
 
     /// The first request that disagrees, described; nil when all agree. Streams the requests.

@@ -152,7 +152,8 @@ extension OutboxTopic {
         case .requestDecision, .reminder: true
         case .escalated: mayDecide ?? false
         case .withdrawn, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
-            .accessExpiring, .accessExpired, .accessRevoked, .webhook:
+            .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .stepDiscontinued, .questionUnanswered,
+            .webhook:
             false
         }
     }
@@ -163,7 +164,8 @@ extension OutboxTopic {
         switch self {
         case .requestDecision, .reminder, .escalated: true
         case .withdrawn, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
-            .accessExpiring, .accessExpired, .accessRevoked, .webhook:
+            .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .stepDiscontinued, .questionUnanswered,
+            .webhook:
             false
         }
     }
@@ -175,9 +177,12 @@ extension OutboxTopic {
         asksToDecide || self == .accessExpiring || self == .accessExpired || self == .accessRevoked
     }
 
-    /// Mails that name who filed the request (by the directory's name): those showing its details, and
-    /// the withdrawal, which the requester made.
-    var namesTheRequester: Bool { showsTheDetails || self == .withdrawn }
+    /// Mails that name who filed the request (by the directory's name): those showing its details, the
+    /// withdrawal, which the requester made, the discontinuation of a request the reader waited on, and the
+    /// unanswered question (has the requester left?).
+    var namesTheRequester: Bool {
+        showsTheDetails || self == .withdrawn || self == .stepDiscontinued || self == .questionUnanswered
+    }
 
     /// Topics that ask someone to decide in their role (or tell them they need not any more): their
     /// deputies get a copy, as the engine lets a deputy decide in the principal's role. Not the
@@ -185,9 +190,9 @@ extension OutboxTopic {
     /// deputy's copy would offer links that could never decide.
     var goesToDeputies: Bool {
         switch self {
-        case .requestDecision, .reminder, .withdrawn: true
+        case .requestDecision, .reminder, .withdrawn, .stepDiscontinued: true
         case .escalated, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
-            .accessExpiring, .accessExpired, .accessRevoked, .webhook:
+            .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .questionUnanswered, .webhook:
             false
         }
     }

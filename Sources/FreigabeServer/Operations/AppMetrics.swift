@@ -46,7 +46,8 @@ public final class AppMetrics: Sendable {
             .recordNanoseconds(duration.nanoseconds)
     }
 
-    /// A decision that was stored, by its outcome (`approved`, `rejected`, `changes_requested`, `revoked`).
+    /// A decision that was stored, by its outcome (`approved`, `rejected`, `changes_requested`, `revoked`,
+    /// `discontinued`).
     func decision(_ outcome: String) {
         Counter(label: "freigabe_decisions_total", dimensions: [("outcome", outcome)], factory: factory).increment()
     }

@@ -177,6 +177,19 @@ public struct RequestService: Sendable {
         }
     }
 
+    /// The escalation instance of the step a request waits at closes it as withdrawn, once the people it
+    /// waits for had their time (``RequestMachine/discontinueAuthority(of:at:)``).
+    public func discontinue(
+        requestID: UUID, reason: String, caller: Caller, now: Date, expectedVersion: Int? = nil,
+        idempotencyKey: String? = nil, logger: Logger
+    ) async throws(ServiceError) -> RequestView {
+        try await guarded(logger) {
+            try await self.performCommand(
+                try DiscontinueCommand(reason: reason), requestID: requestID, caller: caller, now: now,
+                expectedVersion: expectedVersion, key: idempotencyKey, logger: $0)
+        }
+    }
+
     /// One request, if the caller may see it: the requester, anyone who decides or decided on it (also as
     /// deputy or escalation instance), deputies of those, auditors, administrators, stewards of the
     /// dataset's domain and its owner. Others get `notFound`. What the read records (a security event

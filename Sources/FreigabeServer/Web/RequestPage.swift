@@ -100,6 +100,9 @@ struct RequestPage {
     var canResubmit: Bool
     var canRevoke: Bool
     var revokeReason: FormField?
+    /// The escalation instance may close the request as withdrawn: nobody moves it on any more.
+    var canDiscontinue: Bool
+    var discontinueReason: FormField?
     /// The withdrawal's optional comment, kept with its error when the withdrawal was refused.
     var withdrawComment: FormField?
     var isDraft: Bool
@@ -148,6 +151,13 @@ struct RequestPage {
                 .textarea, name: "reason", label: text("request.revoke_reason"), value: values["reason"],
                 error: errors["reason"], required: true)
         }
+        canDiscontinue = actions.contains(.discontinue)
+        if canDiscontinue {
+            // Named apart from the decision form's `reason`, which the same person may see beside it.
+            discontinueReason = FormField(
+                .textarea, name: "discontinue_reason", label: text("request.discontinue_reason"),
+                value: values["discontinue_reason"], error: errors["discontinue_reason"], required: true)
+        }
         var inDecisionForm: Set<String> = []
         if let options = view.decisionOptions {
             decision = Self.decisionForm(
@@ -165,9 +175,10 @@ struct RequestPage {
                 .textarea, name: "comment", label: text("request.withdraw_comment"), value: values["comment"],
                 error: errors["comment"])
         }
-        // The revocation's and the withdrawal's errors at the top of the page, linked to their fields.
+        // The revocation's, the discontinuation's and the withdrawal's errors at the top of the page, linked
+        // to their fields.
         self.errors = ErrorSummary(
-            fields: [revokeReason, withdrawComment].compactMap { $0 },
+            fields: [revokeReason, discontinueReason, withdrawComment].compactMap { $0 },
             errors: errors.filter { !inDecisionForm.contains($0.key) })
     }
 
@@ -556,6 +567,8 @@ extension RequestPage: MustacheParent {
         case "canResubmit": canResubmit
         case "canRevoke": canRevoke
         case "revokeReason": revokeReason
+        case "canDiscontinue": canDiscontinue
+        case "discontinueReason": discontinueReason
         case "withdrawComment": withdrawComment
         case "isDraft": isDraft
         case "errors": errors

@@ -67,6 +67,14 @@ struct RequestPages: Sendable {
                     expectedVersion: version, logger: logger)
             }
         }
+        group.post("antraege/{id}/einstellen") { request, context in
+            try await command(request, context, notice: "discontinued", formFields: ["reason": "discontinue_reason"]) {
+                id, caller, version, logger in
+                try await service.discontinue(
+                    requestID: id, reason: context.form?["discontinue_reason"] ?? "", caller: caller,
+                    now: pages.now(), expectedVersion: version, logger: logger)
+            }
+        }
         group.get("antraege/{id}/ueberarbeiten") { request, context in
             try await storedForm(request, context: context, mode: RequestFormPage.Mode.resubmission(of:))
         }
@@ -83,7 +91,7 @@ struct RequestPages: Sendable {
 
     /// Notices a redirect may name (`?hinweis=`); any other value shows nothing.
     static let notices: Set<String> = [
-        "saved", "submitted", "decided", "withdrawn", "resubmitted", "revoked", "already_filed",
+        "saved", "submitted", "decided", "withdrawn", "resubmitted", "revoked", "discontinued", "already_filed",
     ]
 
     private func requestID(_ context: AppRequestContext) throws -> UUID {
@@ -341,8 +349,10 @@ struct RequestPages: Sendable {
     }
 
     /// A command without a form of its own: the request page shows its refusal (``showRefused``).
+    /// - Parameter formFields: the form's name of a field the command names otherwise (its error goes
+    ///   there).
     private func command(
-        _ request: Request, _ context: AppRequestContext, notice: String,
+        _ request: Request, _ context: AppRequestContext, notice: String, formFields: [String: String] = [:],
         _ run: (UUID, Caller, Int?, Logger) async throws -> RequestView
     ) async throws -> Response {
         let caller = try context.pageCaller(request)
@@ -353,7 +363,8 @@ struct RequestPages: Sendable {
             let view = try await run(id, caller, Self.version(form), logger)
             return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=\(notice)")
         } catch let failure {
-            return try await showRefused(failure, id: id, form: form, caller: caller, request, context)
+            return try await showRefused(
+                failure, id: id, form: form, caller: caller, formFields: formFields, request, context)
         }
     }
 
@@ -362,8 +373,8 @@ struct RequestPages: Sendable {
     /// with the message above it and what was typed kept, so the person sees who decided or decides
     /// again on what is there. Any other failure is the error page's.
     private func showRefused(
-        _ failure: any Error, id: UUID, form: WebForm, caller: Caller, _ request: Request,
-        _ context: AppRequestContext
+        _ failure: any Error, id: UUID, form: WebForm, caller: Caller, formFields: [String: String] = [:],
+        _ request: Request, _ context: AppRequestContext
     ) async throws -> Response {
         let text = pages.text(request)
         let errors: [String: String]
@@ -371,7 +382,8 @@ struct RequestPages: Sendable {
         if let conflict = failure as? ServiceError, conflict.code == .conflict {
             (errors, status) = (["form": text(conflict.message)], .conflict)
         } else if let fieldErrors = Self.fieldErrors(failure, text: text) {
-            (errors, status) = (fieldErrors, .unprocessableContent)
+            let named = Dictionary(fieldErrors.map { (formFields[$0.key] ?? $0.key, $0.value) }) { first, _ in first }
+            (errors, status) = (named, .unprocessableContent)
         } else {
             throw failure
         }

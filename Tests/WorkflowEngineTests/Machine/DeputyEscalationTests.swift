@@ -406,10 +406,37 @@ struct DeputyEscalationTests {
                     ]))
     }
 
-    @Test("no reminder or escalation while the request waits for the requester")
+    @Test("while the request waits for the requester: no reminder; the escalation once the question is overdue")
     func timersWhileChangesRequested() throws {
         var machine = try Fixtures.machine(.sharedData, in: "changes_requested:owner_review")
         Fixtures.expectRefused(.invalidTransition, .remind, on: &machine) { try $0.remind(at: Fixtures.muchLater) }
+        // The requester has as long to answer as the owner had to decide, counted from the question.
+        guard case .changesRequested(let progress, let question) = machine.state else {
+            Issue.record("not waiting for an answer: \(machine.state.name)")
+            return
+        }
+        let asked = try #require(machine.decisions.last { $0.outcome == .changesRequested }?.at)
+        let due = machine.calendar.deadline(addingWorkingDays: 5, to: asked)
+        #expect(machine.escalationDue == due)
+        let early = Fixtures.expectRefused(.tooEarly, .escalate, on: &machine) {
+            try $0.escalate(at: due.addingTimeInterval(-1))
+        }
+        #expect(early?.notBefore == due)
+        let effects = try machine.escalate(at: due)
+        var escalated = progress
+        escalated.escalated = true
+        #expect(machine.state == .changesRequested(escalated, question: question))
+        #expect(
+            effects
+                == Fixtures.after(
+                    "changes_requested:owner_review", machine,
+                    [
+                        Fixtures.audit(.escalated, role: .governance, step: "owner_review", at: due),
+                        .inform(
+                            role: .governance,
+                            .questionUnanswered(step: "owner_review", question: question, askedAt: asked)),
+                    ]))
+        // Once: the escalation of a question is not repeated.
         Fixtures.expectRefused(.invalidTransition, .escalate, on: &machine) { try $0.escalate(at: Fixtures.muchLater) }
     }
 }

@@ -64,6 +64,9 @@ struct MachinePropertyTests {
             deputy("paul", for: "otto", ottoRoles.isEmpty ? [.dataSteward] : ottoRoles),
             deputy("pia", for: "sina", sinaRoles),
             deputy("dirk", for: "dora", [.dsb], own: rng.chance(30) ? [.isb] : []),
+            // Deputises for the Governance Office (escalation instance of every shipped step): may
+            // discontinue, never decide in its place.
+            deputy("gabi", for: "greta", [.governance]),
         ]
         // Anna, who usually files the request, sometimes deputises for Otto.
         people.append(rng.chance(30) ? deputy("anna", for: "otto", ottoRoles) : Decider(person: "anna", roles: []))
@@ -82,24 +85,30 @@ struct MachinePropertyTests {
         case .draft: return roll < 88 ? .submit : .withdraw
         case .inReview:
             switch roll {
-            case ..<58: return .approve
-            case ..<64: return .reject
-            case ..<72: return .requestChanges
-            case ..<75: return .withdraw
-            case ..<87: return .escalate
+            case ..<56: return .approve
+            case ..<62: return .reject
+            case ..<70: return .requestChanges
+            case ..<73: return .withdraw
+            case ..<84: return .escalate
+            case ..<87: return .discontinue
             default: return .remind
             }
-        case .changesRequested: return roll < 90 ? .resubmit : .withdraw
+        case .changesRequested: return roll < 82 ? .resubmit : roll < 90 ? .withdraw : .discontinue
         case .granted: return roll < 40 ? .expire : roll < 60 ? .announceExpiry : .revoke
         case .published, .closed: return rng.pick(RequestEvent.allCases)
         }
     }
 
     /// Mostly someone who holds a role that could act now (directly, as deputy or as escalation instance),
-    /// otherwise anybody.
-    static func pickDecider(_ machine: RequestMachine, _ scenario: Scenario, _ rng: inout SplitMix64) -> Decider {
+    /// otherwise anybody. For a discontinuation, the step's escalation instance (Governance) or its deputy.
+    static func pickDecider(
+        _ machine: RequestMachine, _ scenario: Scenario, for event: RequestEvent, _ rng: inout SplitMix64
+    ) -> Decider {
         var wanted: Set<Role> = []
         switch machine.state {
+        case .inReview(let progress) where event == .discontinue,
+            .changesRequested(let progress, _) where event == .discontinue:
+            wanted = Set(machine.definition.step(progress.step)?.deadline?.escalateTo.map { [$0] } ?? [])
         case .inReview(let progress):
             wanted = Set(machine.openBranches(of: progress).map(\.role))
             if progress.escalated, let role = machine.definition.step(progress.step)?.deadline?.escalateTo {
@@ -136,8 +145,14 @@ struct MachinePropertyTests {
             return try machine.resubmit(
                 by: requesterPerson, at: now, facts: facts, accessEnd: accessEnd, detailsChanged: rng.chance(20))
         case .withdraw: return try machine.withdraw(by: requesterPerson, at: now)
+        case .discontinue:
+            let decider = pickDecider(machine, scenario, for: event, &rng)
+            actor = decider
+            // Often exactly when the others' time is over, so the boundary is exercised.
+            if rng.chance(50), let due = discontinueDue(machine), due > now { now = due }
+            return try machine.discontinue(by: decider, at: now, reason: reason(&rng))
         case .approve, .reject, .requestChanges, .revoke:
-            let decider = pickDecider(machine, scenario, &rng)
+            let decider = pickDecider(machine, scenario, for: event, &rng)
             actor = decider
             let branchIDs = machine.definition.steps.flatMap { $0.branches.map(\.id) } + ["bogus"]
             let branch: String? = rng.chance(15) ? rng.pick(branchIDs) : nil
@@ -185,6 +200,21 @@ struct MachinePropertyTests {
         }
     }
 
+    /// From when the escalation instance may discontinue the waiting request, written down from the rule:
+    /// the step's deadline in review; with a question open, the step's deadline length in working days
+    /// from the question. nil where nothing waits or the step has no deadline.
+    static func discontinueDue(_ machine: RequestMachine) -> Date? {
+        switch machine.state {
+        case .inReview(let progress): return progress.deadline
+        case .changesRequested(let progress, _):
+            guard let days = machine.definition.step(progress.step)?.deadline?.workingDays,
+                let asked = machine.decisions.last(where: { $0.outcome == .changesRequested })
+            else { return nil }
+            return machine.calendar.deadline(addingWorkingDays: days, to: asked.at)
+        case .draft, .granted, .published, .closed: return nil
+        }
+    }
+
     // MARK: Invariants
 
     struct Stats {
@@ -197,6 +227,7 @@ struct MachinePropertyTests {
         var escalationDecisions = 0
         var deputyDecisions = 0
         var restarts = 0
+        var discontinued = 0
     }
 
     static func isDefined(_ state: RequestState, in definition: WorkflowDefinition) -> Bool {
@@ -216,7 +247,7 @@ struct MachinePropertyTests {
     static let auditEvent: [RequestEvent: AuditRecord.Event] = [
         .submit: .submitted, .approve: .approved, .reject: .rejected, .requestChanges: .changesRequested,
         .resubmit: .resubmitted, .withdraw: .withdrawn, .escalate: .escalated, .remind: .reminded,
-        .expire: .expired, .revoke: .revoked, .announceExpiry: .expiryAnnounced,
+        .expire: .expired, .revoke: .revoked, .announceExpiry: .expiryAnnounced, .discontinue: .discontinued,
     ]
 
     /// Separation of duties over all decisions so far; returns a violation or nil.
@@ -225,7 +256,8 @@ struct MachinePropertyTests {
         for decision in machine.decisions where decision.person == requester || decision.actingFor == requester {
             return ("requester decided", "\(decision.outcome.rawValue) of \(decision.branch) by \(decision.person)")
         }
-        let decisions = machine.decisions.filter { $0.outcome != .revoked }
+        // A revocation, and a discontinuation by the escalation instance, decide no step of the review.
+        let decisions = machine.decisions.filter { $0.outcome != .revoked && $0.outcome != .discontinued }
         for (i, a) in decisions.enumerated() {
             for b in decisions[(i + 1)...] where !a.identities.isDisjoint(with: b.identities) && a.branch != b.branch {
                 if a.covers.contains(b.branch) || b.covers.contains(a.branch) { continue }
@@ -293,11 +325,37 @@ struct MachinePropertyTests {
                 "\(decision.person) as \(decision.role) for \(decision.actingFor ?? "-")"
             )
         }
+        if decision.outcome == .discontinued {
+            // Only the escalation instance of the step, never on a branch: it closes the whole request.
+            let escalation = machine.definition.step(decision.step)?.deadline?.escalateTo
+            if decision.role != escalation || decision.branch != decision.step {
+                return ("discontinued by another role", "\(decision.role) on \(decision.branch) by \(decision.person)")
+            }
+            return nil
+        }
         if decision.asEscalation {
             let branchRole = machine.definition.step(decision.step)?.branches.first { $0.id == decision.branch }?.role
             if branchRole?.isIndependentController ?? true {
                 return ("escalation decided a controller step", "\(decision.branch) by \(decision.person)")
             }
+        }
+        return nil
+    }
+
+    /// An accepted discontinuation: only while the request waited, not before the others' time was over,
+    /// and it ends as the requester's withdrawal would.
+    static func discontinueViolation(
+        before: RequestMachine, after machine: RequestMachine, at now: Date
+    ) -> (String, String)? {
+        guard let due = discontinueDue(before) else {
+            return ("discontinued where nothing waits", before.state.name)
+        }
+        if now < due { return ("discontinued too early", "at \(now), due \(due)") }
+        if machine.state != .closed(end: machine.definition.withdrawTo) {
+            return ("discontinued but not withdrawn", machine.state.name)
+        }
+        if machine.decisions.count != before.decisions.count + 1 || machine.decisions.last?.outcome != .discontinued {
+            return ("discontinuation not recorded as one decision", "\(machine.decisions.last as Any)")
         }
         return nil
     }
@@ -354,6 +412,12 @@ struct MachinePropertyTests {
                     if decision.covers.count > 1 { stats.unionDecisions += 1 }
                     if decision.asEscalation { stats.escalationDecisions += 1 }
                     if decision.actingFor != nil { stats.deputyDecisions += 1 }
+                }
+                if event == .discontinue {
+                    if let found = discontinueViolation(before: before, after: machine, at: now) {
+                        return violation(found)
+                    }
+                    stats.discontinued += 1
                 }
                 if event == .resubmit, case .inReview(let progress) = machine.state, progress.step == definition.start {
                     roundStart = machine.decisions.count
@@ -415,5 +479,6 @@ struct MachinePropertyTests {
         #expect(
             stats.unionDecisions >= 20 && stats.escalationDecisions >= 20 && stats.deputyDecisions >= 20, "\(stats)")
         #expect(stats.restarts >= 20 && stats.refused >= stats.events / 10, "\(stats)")
+        #expect(stats.discontinued >= 20, "\(stats)")
     }
 }

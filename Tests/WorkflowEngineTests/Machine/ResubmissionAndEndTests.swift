@@ -26,6 +26,9 @@ struct ResubmissionAndEndTests {
                             at: t1),
                         .cancelTimers(step: "steward_review"),
                         .notifyRequester(.changesRequested(step: "steward_review", question: "Welcher Zweck?")),
+                        // Unanswered for the step's 5 working days, the Governance Office is told.
+                        .scheduleEscalation(
+                            step: "steward_review", at: machine.calendar.deadline(addingWorkingDays: 5, to: t1)),
                     ]))
         guard case .changesRequested(let progress, let question) = machine.state else {
             Issue.record("not waiting for changes: \(machine.state.name)")
@@ -50,7 +53,9 @@ struct ResubmissionAndEndTests {
                 "in_review:steward_review", machine,
                 [
                     Fixtures.audit(
-                        .resubmitted, actor: "anna", step: "steward_review", comment: "Zweck ergänzt", at: t1)
+                        .resubmitted, actor: "anna", step: "steward_review", comment: "Zweck ergänzt", at: t1),
+                    // The question's escalation is moot.
+                    .cancelTimers(step: "steward_review"),
                 ]) + Fixtures.entering("steward_review", role: .dataSteward, workingDays: 5, remindBefore: 2, at: t1))
         #expect(machine.state.name == "in_review:steward_review")
         _ = try machine.approve(by: Fixtures.stefan, at: t1)
@@ -103,7 +108,8 @@ struct ResubmissionAndEndTests {
             effects == Fixtures.after(
                 "in_review:owner_review", machine,
                 [
-                    Fixtures.audit(.resubmitted, actor: "anna", step: "steward_review", at: t1)
+                    Fixtures.audit(.resubmitted, actor: "anna", step: "steward_review", at: t1),
+                    .cancelTimers(step: "steward_review"),
                 ]) + Fixtures.entering("owner_review", role: .dataOwner, workingDays: 5, remindBefore: 2, at: t1))
         #expect(machine.snapshot.facts.personalData == .personal)
         _ = try machine.approve(by: Fixtures.otto, at: t1)

@@ -18,14 +18,21 @@ struct StateEventMatrixTests {
     }
 
     /// The rows of a review step: what each event does while the step waits, and after `request_changes`.
+    /// Every shipped step escalates to the Governance Office, which may discontinue a request that waits
+    /// (once the step's deadline passed, or the question's time): it ends as withdrawn. A question left
+    /// unanswered that long escalates too (the Governance Office is told; the request keeps waiting).
     static func reviewRows(_ steps: [(step: String, next: String)]) -> [String: [RequestEvent: String]] {
         var rows: [String: [RequestEvent: String]] = [:]
         for (step, next) in steps {
             rows["in_review:\(step)"] = [
                 .approve: next, .reject: "closed:rejected", .requestChanges: "changes_requested:\(step)",
                 .withdraw: "closed:withdrawn", .escalate: "in_review:\(step)", .remind: "in_review:\(step)",
+                .discontinue: "closed:withdrawn",
             ]
-            rows["changes_requested:\(step)"] = [.resubmit: "in_review:\(step)", .withdraw: "closed:withdrawn"]
+            rows["changes_requested:\(step)"] = [
+                .resubmit: "in_review:\(step)", .withdraw: "closed:withdrawn", .discontinue: "closed:withdrawn",
+                .escalate: "changes_requested:\(step)",
+            ]
         }
         return rows
     }
@@ -68,7 +75,7 @@ struct StateEventMatrixTests {
     static let auditEvent: [RequestEvent: AuditRecord.Event] = [
         .submit: .submitted, .approve: .approved, .reject: .rejected, .requestChanges: .changesRequested,
         .resubmit: .resubmitted, .withdraw: .withdrawn, .escalate: .escalated, .remind: .reminded,
-        .expire: .expired, .revoke: .revoked, .announceExpiry: .expiryAnnounced,
+        .expire: .expired, .revoke: .revoked, .announceExpiry: .expiryAnnounced, .discontinue: .discontinued,
     ]
 
     /// Fires `event` with an actor who is entitled to it wherever the event is valid.
@@ -94,10 +101,15 @@ struct StateEventMatrixTests {
         case .expire: return try machine.expire(at: time)
         case .revoke: return try machine.revoke(by: Fixtures.otto, at: time, reason: "Zweck entfallen")
         case .announceExpiry: return try machine.announceExpiry(at: time)
+        case .discontinue:
+            return try machine.discontinue(by: Fixtures.greta, at: time, reason: "Seit Wochen keine Rückmeldung")
         }
     }
 
     static let timerEvents: Set<RequestEvent> = [.escalate, .remind, .expire, .announceExpiry]
+    /// Events people may take only once others had their time: refused at `t0`, when every request of the
+    /// table entered its step.
+    static let waitingEvents: Set<RequestEvent> = [.discontinue]
 
     @Test("the table covers every node of both definitions and every event")
     func coverage() throws {
@@ -117,12 +129,12 @@ struct StateEventMatrixTests {
             }
             #expect(Set((Self.valid[workflow] ?? [:]).keys) == names, "\(workflow.rawValue)")
         }
-        #expect(RequestEvent.allCases.count == 11)
-        #expect(Self.pairs.filter { $0.workflow == .sharedData }.count == 14 * 11)
-        #expect(Self.pairs.filter { $0.workflow == .openData }.count == 12 * 11)
-        #expect(Self.pairs.count == 286)
+        #expect(RequestEvent.allCases.count == 12)
+        #expect(Self.pairs.filter { $0.workflow == .sharedData }.count == 14 * 12)
+        #expect(Self.pairs.filter { $0.workflow == .openData }.count == 12 * 12)
+        #expect(Self.pairs.count == 312)
         let validCount = Self.pairs.filter { Self.valid[$0.workflow]?[$0.state]?[$0.event] != nil }.count
-        #expect(validCount == 37 + 34)
+        #expect(validCount == 49 + 46)
     }
 
     @Test(arguments: pairs)
@@ -135,8 +147,9 @@ struct StateEventMatrixTests {
             #expect(error?.description == "invalid_transition: event '\(pair.event.rawValue)' in state '\(pair.state)'")
             return
         }
-        if Self.timerEvents.contains(pair.event) {
-            // A timer event that is valid here is still refused before its time.
+        if Self.timerEvents.contains(pair.event) || Self.waitingEvents.contains(pair.event) {
+            // A timer event that is valid here is still refused before its time, and so is a discontinuation
+            // while the step's deciders (or the requester, asked a question) still have theirs.
             Fixtures.expectRefused(.tooEarly, pair.event, on: &machine) {
                 try Self.fire(pair.event, on: &$0, at: Fixtures.t0)
             }

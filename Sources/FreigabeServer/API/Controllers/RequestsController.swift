@@ -90,6 +90,15 @@ struct RequestsController: Sendable {
                     expectedVersion: headers.expectedVersion, idempotencyKey: headers.idempotencyKey, logger: logger)
             }
         }
+        routes.post("requests/{id}/discontinue") { request, context in
+            try await command(request, context) { id, caller, headers, logger in
+                guard let body = try await APIBody.object(request) else { throw APIProblem.validation([:]) }
+                let reason = try NoteBody.reason(body)
+                return try await service.discontinue(
+                    requestID: id, reason: reason, caller: caller, now: now(),
+                    expectedVersion: headers.expectedVersion, idempotencyKey: headers.idempotencyKey, logger: logger)
+            }
+        }
         return routes
     }
 

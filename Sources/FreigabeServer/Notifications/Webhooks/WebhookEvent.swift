@@ -15,6 +15,8 @@ public enum WebhookEventType: String, Sendable, Hashable, Codable, CaseIterable 
     case requestPublished = "request.published"
     case requestRejected = "request.rejected"
     case requestWithdrawn = "request.withdrawn"
+    /// The escalation instance closed a request nobody moved on (its state: closed as withdrawn).
+    case requestDiscontinued = "request.discontinued"
     /// Granted access ends in ``RequestMachine/expiryNoticeWorkingDays`` working days (`granted_until`).
     case grantExpiring = "grant.expiring"
     case grantExpired = "grant.expired"
@@ -32,6 +34,7 @@ public enum WebhookEventType: String, Sendable, Hashable, Codable, CaseIterable 
         case .escalated: self = .requestEscalated
         case .rejected: self = .requestRejected
         case .withdrawn: self = .requestWithdrawn
+        case .discontinued: self = .requestDiscontinued
         case .expired: self = .grantExpired
         case .revoked: self = .grantRevoked
         // The expiry notice is announced from the requester's notice, which carries the end of access.

@@ -111,6 +111,10 @@ struct CallerContext: Sendable {
         (try? machine.revokeAuthority(of: decider(for: dataset), at: now).get()) != nil
     }
 
+    func mayDiscontinue(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> Bool {
+        (try? machine.discontinueAuthority(of: decider(for: dataset), at: now).get()) != nil
+    }
+
     /// Loads the caller's deputyships (as deputy) that can still matter, and the principals' facts.
     /// Runs before any transaction: the directory may be slow, and no row is locked meanwhile.
     static func load(

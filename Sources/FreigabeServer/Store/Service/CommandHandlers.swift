@@ -288,3 +288,27 @@ struct RevokeCommand: RequestCommandHandler {
         return effects
     }
 }
+
+/// `discontinue`: the escalation instance closes a request nobody moves on any more as withdrawn.
+struct DiscontinueCommand: RequestCommandHandler {
+    static let operation = "discontinue"
+    let reason: String
+
+    init(reason: String) throws(ServiceError) {
+        var errors = FieldErrors()
+        self.reason = RequestValidation.comment("reason", reason, required: true, errors: &errors) ?? ""
+        try errors.check()
+    }
+
+    var fingerprint: AnyEncodable { AnyEncodable(["reason": reason]) }
+
+    func apply(to request: inout CommandInProgress) throws -> [Effect] {
+        let (decider, now, reason) = (request.decider, request.now, reason)
+        var machine = request.machine
+        let effects = try request.engine { () throws(WorkflowError) in
+            try machine.discontinue(by: decider, at: now, reason: reason)
+        }
+        request.machine = machine
+        return effects
+    }
+}

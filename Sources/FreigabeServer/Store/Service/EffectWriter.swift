@@ -254,6 +254,14 @@ enum EffectWriter {
                 message.text = comment
                 if asEscalation { message.toEscalation = true }
                 enqueue(message)
+            case .inform(let role, .questionUnanswered(let step, let question, _)):
+                var message = message(context, topic: .questionUnanswered, to: [recipient(role, context)], step: step)
+                message.text = question
+                enqueue(message)
+            case .inform(let role, .discontinued(let step, let reason)):
+                var message = message(context, topic: .stepDiscontinued, to: [recipient(role, context)], step: step)
+                message.text = reason
+                enqueue(message)
             case .inform(let role, .accessExpiring(let until)):
                 var message = message(context, topic: .accessExpiring, to: [recipient(role, context)])
                 message.grantedUntil = until
@@ -417,6 +425,10 @@ enum EffectWriter {
             return result
         case .expired:
             return message(context, topic: .expired, to: requester)
+        case .discontinued(let reason):
+            var result = message(context, topic: .discontinued, to: requester)
+            result.text = reason
+            return result
         }
     }
 }

@@ -427,6 +427,12 @@ extension RequestService {
             return invalid(["access_end": UserText("request.access_end_past")])
         case .requestChangesNotAllowed:
             return invalid(["decision": UserText("decision.no_questions")])
+        case .tooEarly where error.event == .discontinue:
+            // The escalation instance is told from when: the deciders', or the requester's, time runs until then.
+            return ServiceError(
+                .invalidState,
+                message: UserText("request.discontinue_too_early", ["time": .time(error.notBefore ?? .distantFuture)]),
+                engineCode: code, details: details)
         case .tooEarly:
             return ServiceError(
                 .invalidState, message: UserText("request.too_early"), engineCode: code, details: details)

@@ -226,8 +226,13 @@ extension RequestService {
         // A reminder, an escalation or a handover belongs to one stay in one step; if the request moved on,
         // it is moot (entering the next step asked its holders as they are now).
         switch kind {
-        case .reminder, .escalation, .newOwner, .newStewards:
+        case .reminder, .newOwner, .newStewards:
             guard case .inReview(let progress) = machine.state, progress.step == step else {
+                return "moot: request is \(machine.state.name)"
+            }
+        case .escalation:
+            // Also a question of the step left unanswered (the engine's `escalate` for `changes_requested`).
+            guard let progress = machine.state.stepProgress, progress.step == step else {
                 return "moot: request is \(machine.state.name)"
             }
         case .expiry, .expiryNotice:

@@ -220,6 +220,8 @@ public struct DecisionView: Sendable, Hashable, Codable {
 /// The actions the caller may take on the request now (for buttons and links).
 public enum RequestAction: String, Sendable, Hashable, Codable, CaseIterable {
     case submit, edit, withdraw, resubmit, decide, revoke
+    /// Close a request nobody moves on as withdrawn (the escalation instance, once the others' time ran out).
+    case discontinue
 }
 
 /// The requester's answer to a question.

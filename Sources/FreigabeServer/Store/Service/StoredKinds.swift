@@ -41,6 +41,12 @@ public enum OutboxTopic: String, Sendable, Hashable, Codable, CaseIterable {
     case accessExpiring = "access_expiring"
     case accessExpired = "access_expired"
     case accessRevoked = "access_revoked"
+    /// To the requester: the escalation instance closed the request as withdrawn, with its reason.
+    case discontinued
+    /// To those the step waited for: the request was discontinued, nothing is left to decide.
+    case stepDiscontinued = "step_discontinued"
+    /// To the escalation instance: a question went unanswered as long as the step's deadline gives.
+    case questionUnanswered = "question_unanswered"
     case webhook
 
     /// The topics of `mail` rows this release can word; the dispatcher claims only these. A row of a
@@ -53,6 +59,7 @@ public enum OutboxTopic: String, Sendable, Hashable, Codable, CaseIterable {
 public enum AuditEvent: String, Sendable, Hashable, Codable, CaseIterable {
     // The engine's (`AuditRecord.Event`).
     case submitted, approved, rejected, resubmitted, withdrawn, escalated, reminded, expired, revoked
+    case discontinued
     case changesRequested = "changes_requested"
     case expiryAnnounced = "expiry_announced"
     case stepSkipped = "step_skipped"
@@ -96,6 +103,7 @@ public enum AuditEvent: String, Sendable, Hashable, Codable, CaseIterable {
         case .reminded: self = .reminded
         case .expired: self = .expired
         case .revoked: self = .revoked
+        case .discontinued: self = .discontinued
         case .changesRequested: self = .changesRequested
         case .expiryAnnounced: self = .expiryAnnounced
         case .stepSkipped: self = .stepSkipped

@@ -29,7 +29,7 @@ struct ViewBuilder {
             status.step = progress.step
             status.stepTitle = definition.step(progress.step)?.title
             status.question = question
-            let asked = machine.decisions.last { $0.outcome == .changesRequested }?.at ?? progress.enteredAt
+            let asked = machine.questionAskedAt(progress)
             status.since = asked
             status.workingDaysWaited = calendar.workingDaysElapsed(from: asked, to: now)
         case .granted(let end, let until):
@@ -157,8 +157,10 @@ struct ViewBuilder {
         case .inReview:
             if isRequester { actions.append(.withdraw) }
             if authority != nil { actions.append(.decide) }
+            if context.mayDiscontinue(machine, dataset: dataset, now: now) { actions.append(.discontinue) }
         case .changesRequested:
             if isRequester { actions += [.resubmit, .withdraw] }
+            if context.mayDiscontinue(machine, dataset: dataset, now: now) { actions.append(.discontinue) }
         case .granted:
             if context.mayRevoke(machine, dataset: dataset, now: now) { actions.append(.revoke) }
         case .published, .closed:

@@ -1,0 +1,176 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+import WorkflowEngine
+
+@testable import FreigabeServer
+
+/// A request nobody moves on any more (a DSB part nobody may take, a question whose requester left) is
+/// closed by the escalation instance as withdrawn: the engine's `discontinue`, through the service.
+@Suite("Discontinuing a request nobody moves on")
+struct DiscontinueTests {
+    let logger = StoreTestSupport.logger
+
+    /// The pending (neither fired nor cancelled) timers of a request.
+    func pendingTimers(_ fixture: ServiceFixture, request: UUID) async throws -> Int {
+        let rows = try await fixture.admin.query(
+            """
+            SELECT count(*)::int FROM timers
+            WHERE request_id = \(request) AND fired_at IS NULL AND cancelled_at IS NULL
+            """, logger: logger)
+        var count = -1
+        for try await value in rows.decode(Int.self) { count = value }
+        return count
+    }
+
+    @Test("a DSB step past its deadline: the governance office closes it as withdrawn, with its reason")
+    func stuckPrivacyStep() async throws {
+        try await ServiceFixture.with { fixture in
+            let service = fixture.service
+            let created = try await fixture.shared("meldestatistik", legalBasis: "Art. 6 Abs. 1 lit. e DSGVO")
+            let owner = try await fixture.decide(created, by: People.marta, at: Clock.days(1))
+            let waiting = try await fixture.decide(owner, by: People.bea, at: Clock.days(1))
+            #expect(waiting.status.step == "privacy_review")
+            let reason = "Die einzige DSB-Stelle ist seit Monaten unbesetzt; bitte neu beantragen."
+
+            // Before the DSB's deadline: not offered, and refused with the time from which it is allowed.
+            let early = try await service.request(
+                id: waiting.id, caller: People.greta, now: Clock.days(2), logger: logger)
+            #expect(!early.allowedActions.contains(.discontinue))
+            let before = try await fixture.counts()
+            let tooEarly = await expectServiceError(.invalidState) {
+                try await service.discontinue(
+                    requestID: waiting.id, reason: reason, caller: People.greta, now: Clock.days(2), logger: logger)
+            }
+            #expect(tooEarly?.message.key == "messages.request.discontinue_too_early")
+            #expect(tooEarly?.engineCode == "too_early")
+            #expect(try await fixture.counts() == before)
+
+            // The deadline passed and the step escalated: Greta may not decide the DSB's part, but may close it.
+            _ = try await service.fireDueTimers(now: Clock.days(20), logger: logger)
+            let overdue = try await service.request(
+                id: waiting.id, caller: People.greta, now: Clock.days(20), logger: logger)
+            #expect(overdue.status.escalated)
+            #expect(overdue.allowedActions == [.discontinue])
+            #expect(overdue.decisionOptions == nil)
+            // Nobody else: not the DSB, the steward who decided, or the requester.
+            let dora = try await service.request(
+                id: waiting.id, caller: People.dora, now: Clock.days(20), logger: logger)
+            #expect(!dora.allowedActions.contains(.discontinue))
+            let afterTimers = try await fixture.counts()
+            for caller in [People.dora, People.bea] {
+                await expectServiceError(.forbidden) {
+                    try await service.discontinue(
+                        requestID: waiting.id, reason: reason, caller: caller, now: Clock.days(20), logger: logger)
+                }
+            }
+            await expectServiceError(.forbidden) {
+                try await service.discontinue(
+                    requestID: waiting.id, reason: reason, caller: People.anna, now: Clock.days(20), logger: logger)
+            }
+            // A reason is required: blank, or only spaces and line breaks.
+            for blank in ["", "  \n\t "] {
+                let refusal = await expectServiceError(.validation) {
+                    try await service.discontinue(
+                        requestID: waiting.id, reason: blank, caller: People.greta, now: Clock.days(20), logger: logger)
+                }
+                #expect(refusal?.fieldErrors["reason"] != nil)
+            }
+            // The refusals wrote their security events and nothing else.
+            let refusedRows = try await fixture.counts()
+            #expect(refusedRows["requests"] == afterTimers["requests"])
+            #expect(refusedRows["decisions"] == afterTimers["decisions"])
+            #expect(refusedRows["outbox"] == afterTimers["outbox"])
+            #expect(try await fixture.refusedCommands(of: "dora") == ["discontinue"])
+
+            let closed = try await service.discontinue(
+                requestID: waiting.id, reason: reason, caller: People.greta, now: Clock.days(20),
+                expectedVersion: overdue.version, logger: logger)
+            #expect(closed.status.state == "closed:withdrawn")
+            #expect(closed.allowedActions.isEmpty)
+            let decision = try #require(closed.decisions.last)
+            #expect(decision.outcome == .discontinued)
+            #expect(decision.person == "greta")
+            #expect(decision.role == "governance")
+            #expect(decision.asEscalation)
+            #expect(decision.step == "privacy_review")
+            #expect(decision.comment == reason)
+            #expect(try await fixture.auditEvents(request: waiting.id).last == "discontinued")
+            // The requester learns why; the DSBs that the step waited for learn that nothing is left to decide.
+            let topics = try await fixture.outboxTopics(request: waiting.id)
+            #expect(Array(topics.suffix(2)) == ["discontinued", "step_discontinued"])
+            #expect(try await pendingTimers(fixture, request: waiting.id) == 0)
+
+            // It is over for everyone: the requester can neither answer nor withdraw, Greta not close it twice.
+            let requesterView = try await service.request(
+                id: waiting.id, caller: People.anna, now: Clock.days(21), logger: logger)
+            #expect(requesterView.allowedActions.isEmpty)
+            #expect(requesterView.decisions.last?.outcome == .discontinued)
+            await expectServiceError(.invalidState) {
+                try await service.withdraw(
+                    requestID: waiting.id, caller: People.anna, now: Clock.days(21), logger: logger)
+            }
+            await expectServiceError(.invalidState) {
+                try await service.discontinue(
+                    requestID: waiting.id, reason: reason, caller: People.greta, now: Clock.days(21), logger: logger)
+            }
+            // The log and the stored request agree (what `audit verify` checks for every request).
+            #expect(try await RequestStateCheck(client: fixture.admin).firstMismatch(logger: logger) == nil)
+        }
+    }
+
+    @Test("an unanswered question: closable once it was open as long as the step's deadline gives")
+    func unansweredQuestion() async throws {
+        try await ServiceFixture.with { fixture in
+            let service = fixture.service
+            let created = try await fixture.shared("baumkataster")
+            let asked = try await fixture.decide(
+                created, by: People.otto, .requestChanges(question: "Für welches Quartier genau?"), at: Clock.days(1))
+            #expect(asked.status.phase == .changesRequested)
+            // Five working days from Tuesday 3 March: not on Friday the 6th, from the end of Tuesday the 10th.
+            await expectServiceError(.invalidState) {
+                try await service.discontinue(
+                    requestID: asked.id, reason: "Keine Antwort", caller: People.greta, now: Clock.days(4),
+                    logger: logger)
+            }
+            // Then the question's escalation timer tells the Governance Office, which finds the request so.
+            _ = try await service.fireDueTimers(now: Clock.days(9), logger: logger)
+            #expect(try await fixture.outboxTopics(request: asked.id).last == "question_unanswered")
+            #expect(try await fixture.auditEvents(request: asked.id).last == "escalated")
+            let later = try await service.request(
+                id: asked.id, caller: People.greta, now: Clock.days(9), logger: logger)
+            #expect(later.allowedActions == [.discontinue])
+            #expect(later.status.phase == .changesRequested)
+            let closed = try await service.discontinue(
+                requestID: asked.id, reason: "Keine Antwort seit Wochen; die Antragstellerin hat die Stadt verlassen.",
+                caller: People.greta, now: Clock.days(9), logger: logger)
+            #expect(closed.status.state == "closed:withdrawn")
+            // The requester learns why; the owner, who waited for the answer, that nothing is left to decide.
+            #expect(
+                Array(try await fixture.outboxTopics(request: asked.id).suffix(2)) == [
+                    "discontinued", "step_discontinued",
+                ])
+            #expect(try await RequestStateCheck(client: fixture.admin).firstMismatch(logger: logger) == nil)
+        }
+    }
+
+    @Test("an answered question does not escalate: its timer is cancelled with the answer")
+    func answeredQuestion() async throws {
+        try await ServiceFixture.with { fixture in
+            let service = fixture.service
+            let created = try await fixture.shared("baumkataster")
+            let asked = try await fixture.decide(
+                created, by: People.otto, .requestChanges(question: "Für welches Quartier genau?"), at: Clock.days(1))
+            _ = try await service.resubmit(
+                requestID: asked.id, changes: Resubmission(comment: "Nordend"), caller: People.anna,
+                now: Clock.days(2), logger: logger)
+            // The step it went back to has its reminder and escalation; the question's is cancelled.
+            #expect(try await pendingTimers(fixture, request: asked.id) == 2)
+            _ = try await service.fireDueTimers(now: Clock.days(30), logger: logger)
+            let topics = try await fixture.outboxTopics(request: asked.id)
+            #expect(!topics.contains("question_unanswered"))
+            #expect(topics.last == "escalated")
+        }
+    }
+}

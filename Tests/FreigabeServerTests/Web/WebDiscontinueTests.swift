@@ -1,0 +1,59 @@
+import Foundation
+import Hummingbird
+import Testing
+
+@testable import FreigabeServer
+
+/// The request page's "Antrag einstellen": the escalation instance closes a request nobody moves on.
+@Suite("Web: discontinuing a request")
+struct WebDiscontinueTests {
+    @Test("the governance office closes an unanswered question from the request page; the requester reads why")
+    func fromTheRequestPage() async throws {
+        try await WebFixture.with { fixture, client in
+            let logger = fixture.store.logger
+            let view = try await fixture.store.submittedRequest()
+            _ = try await fixture.service.decide(
+                requestID: view.id, decision: .requestChanges(question: "Welche Bezirke?"), branch: nil,
+                caller: People.otto, now: fixture.clock.now(), logger: logger)
+            let path = "/antraege/\(view.id.uuidString)"
+            // While the requester still has time to answer, nothing is offered.
+            let early = Browser(client)
+            try await early.login("greta")
+            let earlyPage = try await early.get(path)
+            #expect(earlyPage.html.contains("Welche Bezirke?") && !earlyPage.html.contains("/einstellen"))
+
+            fixture.clock.advance(days: 10)
+            let greta = Browser(client)
+            try await greta.login("greta")
+            let page = try await greta.get(path)
+            #expect(page.html.contains(#"<h2 id="discontinue-title">Antrag einstellen</h2>"#), "\(page.html)")
+            #expect(page.html.contains(#"action="/antraege/\#(view.id.uuidString)/einstellen""#))
+            let version = try #require(page.hidden("version"))
+            let before = try await fixture.allCounts()
+            // Without the form's token, and by GET: refused, nothing changes.
+            #expect(try await greta.post("\(path)/einstellen", [("discontinue_reason", "x")], csrf: nil).status == 403)
+            #expect(try await greta.get("\(path)/einstellen").status == 405)
+            // Without a reason: the page again, the error at the top linked to the field, what was typed kept.
+            let refused = try await greta.post(
+                "\(path)/einstellen", [("version", version), ("discontinue_reason", "  ")], csrf: page.hidden("_csrf"))
+            #expect(refused.status == 422)
+            #expect(refused.html.contains(##"<a href="#f-discontinue-reason">"##), "\(refused.html)")
+            #expect(try await fixture.allCounts() == before)
+
+            let done = try await greta.post(
+                "\(path)/einstellen",
+                [("version", version), ("discontinue_reason", "Keine Antwort <b>seit Wochen</b>")],
+                csrf: page.hidden("_csrf"))
+            #expect(done.status == 303)
+            #expect(done.location == "\(path)?hinweis=discontinued")
+            #expect(try await greta.get(done.location ?? "").html.contains("Der Antrag ist eingestellt."))
+
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let seen = try await anna.get(path)
+            #expect(seen.html.contains("<strong>Eingestellt</strong> · greta"), "\(seen.html)")
+            #expect(seen.html.contains(#"<p class="user-text">Keine Antwort &lt;b&gt;seit Wochen&lt;/b&gt;</p>"#))
+            #expect(!seen.html.contains("/ueberarbeiten"))
+        }
+    }
+}
