@@ -12,6 +12,9 @@ public enum Effect: Hashable, Sendable {
     case notifyRequester(RequesterNotice)
     case scheduleReminder(step: String, at: Date)
     case scheduleEscalation(step: String, at: Date)
+    /// The question of `step` is the escalation instance's to see to at `at`, unanswered
+    /// (``RequestMachine/escalate(at:)`` while changes are requested); an answer makes it moot.
+    case scheduleQuestionEscalation(step: String, at: Date)
     /// Reminders and escalation of `step` are moot.
     case cancelTimers(step: String)
     case scheduleExpiry(at: Date)
@@ -48,7 +51,9 @@ public enum RoleNotice: Hashable, Sendable {
 
 public enum RequesterNotice: Hashable, Sendable {
     case submitted
-    case changesRequested(step: String, question: String)
+    /// A question; `answerBy`: when it escalates unanswered and the request may be discontinued (nil at a
+    /// step without escalation).
+    case changesRequested(step: String, question: String, answerBy: Date?)
     case granted(until: Date)
     case published(licence: String?, portalURL: String?)
     case rejected(step: String, reason: String)
@@ -90,6 +95,8 @@ public struct AuditRecord: Hashable, Sendable {
         case stepSkipped = "step_skipped"
         case stepCompleted = "step_completed"
         case ended
+        /// A question went unanswered as long as its step's deadline gives; the escalation instance was told.
+        case questionUnanswered = "question_unanswered"
     }
 
     public var event: Event
@@ -125,7 +132,7 @@ public struct AuditRecord: Hashable, Sendable {
         case .revoked: .revoked
         case .discontinued: .discontinued
         case .submitted, .resubmitted, .withdrawn, .escalated, .reminded, .expired, .expiryAnnounced, .stepSkipped,
-            .stepCompleted, .ended:
+            .stepCompleted, .ended, .questionUnanswered:
             nil
         }
     }

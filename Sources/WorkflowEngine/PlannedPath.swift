@@ -207,7 +207,9 @@ extension RequestMachine {
             return PathPosition(place: .end(endID == end.id ? .current : .done))
         case .closed(let endID):
             if endID == end.onExpire || endID == end.onRevoke { return PathPosition(place: .end(.done)) }
-            let decided = snapshot.decisions.filter { $0.outcome != .revoked }.flatMap(\.covers)
+            // A question decides nothing on its step, a revocation came at the end.
+            let decided = snapshot.decisions.filter { $0.outcome != .revoked && $0.outcome != .changesRequested }
+                .flatMap(\.covers)
             return PathPosition(place: .stopped(decided: Set(decided)))
         }
     }

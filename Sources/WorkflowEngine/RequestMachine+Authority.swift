@@ -244,7 +244,8 @@ extension RequestMachine {
     /// When `decider` tries to decide but may not (any more), the decision that took their chance: the
     /// most recent decision they made themselves (or their principal, through them), else the last decision
     /// of the request if they could have made it (a role they hold, as deputy of its principal, or as the
-    /// escalation instance that decided it). The server answers "already decided by X at T" (409) with it
+    /// escalation instance that decided it), or the discontinuation that closed the request. The server
+    /// answers "already decided by X at T" (409) with it
     /// instead of "forbidden" (403). nil when `decider` may decide the step in review now, or when no
     /// decision was theirs to take: an older decision in a role they hold is no race they lost.
     public func decisionAlreadyTaken(by decider: Decider, at now: Date) -> Decision? {
@@ -261,6 +262,8 @@ extension RequestMachine {
         }
         if let own = snapshot.decisions.last(where: { $0.person == decider.person }) { return own }
         guard let last = snapshot.decisions.last, last.outcome != .revoked else { return nil }
+        // A discontinuation ended the request for everyone the step waited for.
+        if last.outcome == .discontinued, case .closed = state { return last }
         let couldHave =
             last.asEscalation ? decider.roles.contains(last.role) : decider.roles.contains(last.role) || asDeputy(last)
         return couldHave ? last : nil

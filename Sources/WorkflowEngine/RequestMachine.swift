@@ -217,12 +217,14 @@ public struct RequestMachine: Hashable, Sendable {
             let decision = authority.decision(.changesRequested, at: now, comment: question, details: nil)
             snapshot.decisions.append(decision)
             snapshot.state = .changesRequested(progress, question: question)
+            // An answer that never comes is the escalation instance's to see to, as an overdue decision is;
+            // the requester is told until when.
+            let due = escalationDue
             var effects: [Effect] = [
                 audit(.changesRequested, decision), .cancelTimers(step: step.id),
-                .notifyRequester(.changesRequested(step: step.id, question: question)),
+                .notifyRequester(.changesRequested(step: step.id, question: question, answerBy: due)),
             ]
-            // An answer that never comes is the escalation instance's to see to, as an overdue decision is.
-            if let due = escalationDue { effects.append(.scheduleEscalation(step: step.id, at: due)) }
+            if let due { effects.append(.scheduleQuestionEscalation(step: step.id, at: due)) }
             return effects
         case .draft, .changesRequested, .granted, .published, .closed:
             throw error(.invalidTransition, .requestChanges)
@@ -314,20 +316,20 @@ public struct RequestMachine: Hashable, Sendable {
                 escalation,
                 .inform(role: target, .escalated(step: step.id, overdueSince: deadline, branches: takenOver)),
             ] + overdue
-        case .changesRequested(var progress, let question):
+        case .changesRequested(let progress, let question):
             // The question went unanswered as long as the step's deadline gives: the escalation instance
-            // learns of it, and may close the request (``discontinue(by:at:reason:)``). A step escalated
-            // before the question was asked was handed over then.
-            guard let target = definition.escalationRole(of: progress.step), let due = escalationDue,
-                !progress.escalated
-            else { throw error(.invalidTransition, .escalate) }
+            // learns of it, and may close the request (``discontinue(by:at:reason:)``). Nothing about the
+            // request changes (its version neither, so a late answer typed meanwhile is not refused); the
+            // one timer `request_changes` scheduled is the only caller.
+            guard let target = definition.escalationRole(of: progress.step), let due = escalationDue else {
+                throw error(.invalidTransition, .escalate)
+            }
             guard now >= due else { throw tooEarly(.escalate, until: due, ["question open until \(due)"]) }
-            let asked = questionAskedAt(progress)
-            progress.escalated = true
-            snapshot.state = .changesRequested(progress, question: question)
             return [
-                audit(.escalated, role: target, step: progress.step, at: now),
-                .inform(role: target, .questionUnanswered(step: progress.step, question: question, askedAt: asked)),
+                audit(.questionUnanswered, role: target, step: progress.step, at: now),
+                .inform(
+                    role: target,
+                    .questionUnanswered(step: progress.step, question: question, askedAt: questionAskedAt(progress))),
             ]
         case .draft, .granted, .published, .closed:
             throw error(.invalidTransition, .escalate)

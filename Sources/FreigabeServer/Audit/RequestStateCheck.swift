@@ -18,6 +18,7 @@ struct RequestStateCheck: Sendable {
     static let engineEvents: [String] = [
         AuditEvent.submitted, .approved, .rejected, .resubmitted, .withdrawn, .escalated, .reminded, .expired,
         .revoked, .discontinued, .changesRequested, .expiryAnnounced, .stepSkipped, .stepCompleted, .ended,
+        .questionUnanswered,
     ].map(\.rawValue)
 
     /// The first request that disagrees, described; nil when all agree. Streams the requests.

@@ -111,10 +111,20 @@ struct DiscontinueTests {
                 try await service.withdraw(
                     requestID: waiting.id, caller: People.anna, now: Clock.days(21), logger: logger)
             }
-            await expectServiceError(.invalidState) {
+            // The timeline says where it ended and how, not "approved".
+            #expect(requesterView.timeline.map(\.status) == [.done, .done, .discontinued, .notReached])
+            // A second tap, and the DSB's late approval, hear who closed it and when (409, no security event).
+            let twice = await expectServiceError(.conflict) {
                 try await service.discontinue(
                     requestID: waiting.id, reason: reason, caller: People.greta, now: Clock.days(21), logger: logger)
             }
+            #expect(twice?.message.key == "messages.decision.already_discontinued_by_you")
+            let late = await expectServiceError(.conflict) {
+                try await fixture.decide(waiting, by: People.dora, at: Clock.days(21))
+            }
+            #expect(late?.message.key == "messages.decision.already_discontinued")
+            #expect(late?.message.german.contains("greta") == true)
+            #expect(try await fixture.refusedCommands(of: "dora") == ["discontinue"])
             // The log and the stored request agree (what `audit verify` checks for every request).
             #expect(try await RequestStateCheck(client: fixture.admin).firstMismatch(logger: logger) == nil)
         }
@@ -137,7 +147,7 @@ struct DiscontinueTests {
             // Then the question's escalation timer tells the Governance Office, which finds the request so.
             _ = try await service.fireDueTimers(now: Clock.days(9), logger: logger)
             #expect(try await fixture.outboxTopics(request: asked.id).last == "question_unanswered")
-            #expect(try await fixture.auditEvents(request: asked.id).last == "escalated")
+            #expect(try await fixture.auditEvents(request: asked.id).last == "question_unanswered")
             let later = try await service.request(
                 id: asked.id, caller: People.greta, now: Clock.days(9), logger: logger)
             #expect(later.allowedActions == [.discontinue])
@@ -152,6 +162,28 @@ struct DiscontinueTests {
                     "discontinued", "step_discontinued",
                 ])
             #expect(try await RequestStateCheck(client: fixture.admin).firstMismatch(logger: logger) == nil)
+        }
+    }
+
+    @Test("questions open before migration 26 get their escalation timer, and escalate when it is due")
+    func openQuestionsBeforeTheMigration() async throws {
+        try await ServiceFixture.with { fixture in
+            let service = fixture.service
+            let created = try await fixture.shared("baumkataster")
+            let asked = try await fixture.decide(
+                created, by: People.otto, .requestChanges(question: "Welche Bezirke?"), at: Clock.days(1))
+            // The requester is told until when to answer (the mail and the status say it).
+            let due = try #require(asked.status.deadline)
+            #expect(due > Clock.days(6) && due < Clock.days(9))
+            // As before the migration: no timer for the question.
+            try await fixture.admin.query(
+                "DELETE FROM timers WHERE request_id = \(asked.id) AND kind = 'question_escalation'", logger: logger)
+            try await fixture.admin.query(PostgresQuery(unsafeSQL: Migrations.questionTimersBackfill), logger: logger)
+            // Due at once, the timer is moved to the question's own time, and fires then.
+            _ = try await service.fireDueTimers(now: Clock.days(2), logger: logger)
+            #expect(!(try await fixture.outboxTopics(request: asked.id).contains("question_unanswered")))
+            _ = try await service.fireDueTimers(now: Clock.days(9), logger: logger)
+            #expect(try await fixture.outboxTopics(request: asked.id).last == "question_unanswered")
         }
     }
 

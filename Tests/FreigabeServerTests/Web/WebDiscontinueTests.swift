@@ -54,6 +54,9 @@ struct WebDiscontinueTests {
             #expect(seen.html.contains("<strong>Eingestellt</strong> · greta"), "\(seen.html)")
             #expect(seen.html.contains(#"<p class="user-text">Keine Antwort &lt;b&gt;seit Wochen&lt;/b&gt;</p>"#))
             #expect(!seen.html.contains("/ueberarbeiten"))
+            // The step it ended at says how: not "Zugestimmt".
+            #expect(seen.html.contains("step-discontinued"), "\(seen.html)")
+            #expect(!seen.html.contains("Zugestimmt"))
         }
     }
 }

@@ -422,21 +422,20 @@ struct DeputyEscalationTests {
             try $0.escalate(at: due.addingTimeInterval(-1))
         }
         #expect(early?.notBefore == due)
+        let before = machine.snapshot
         let effects = try machine.escalate(at: due)
-        var escalated = progress
-        escalated.escalated = true
-        #expect(machine.state == .changesRequested(escalated, question: question))
+        // Nothing of the request changes: it still waits for the answer (a late one is not refused).
+        #expect(machine.snapshot == before)
+        #expect(machine.state == .changesRequested(progress, question: question))
         #expect(
             effects
                 == Fixtures.after(
                     "changes_requested:owner_review", machine,
                     [
-                        Fixtures.audit(.escalated, role: .governance, step: "owner_review", at: due),
+                        Fixtures.audit(.questionUnanswered, role: .governance, step: "owner_review", at: due),
                         .inform(
                             role: .governance,
                             .questionUnanswered(step: "owner_review", question: question, askedAt: asked)),
                     ]))
-        // Once: the escalation of a question is not repeated.
-        Fixtures.expectRefused(.invalidTransition, .escalate, on: &machine) { try $0.escalate(at: Fixtures.muchLater) }
     }
 }

@@ -15,6 +15,7 @@ struct ResubmissionAndEndTests {
         try Fixtures.drive(&machine, to: "in_review:steward_review")
         let t1 = Fixtures.minutes(30)
         let effects = try machine.requestChanges(by: Fixtures.stefan, at: t1, question: " Welcher Zweck? ")
+        let answerBy = machine.calendar.deadline(addingWorkingDays: 5, to: t1)
         #expect(
             effects
                 == Fixtures.after(
@@ -25,10 +26,10 @@ struct ResubmissionAndEndTests {
                             comment: "Welcher Zweck?",
                             at: t1),
                         .cancelTimers(step: "steward_review"),
-                        .notifyRequester(.changesRequested(step: "steward_review", question: "Welcher Zweck?")),
                         // Unanswered for the step's 5 working days, the Governance Office is told.
-                        .scheduleEscalation(
-                            step: "steward_review", at: machine.calendar.deadline(addingWorkingDays: 5, to: t1)),
+                        .notifyRequester(
+                            .changesRequested(step: "steward_review", question: "Welcher Zweck?", answerBy: answerBy)),
+                        .scheduleQuestionEscalation(step: "steward_review", at: answerBy),
                     ]))
         guard case .changesRequested(let progress, let question) = machine.state else {
             Issue.record("not waiting for changes: \(machine.state.name)")

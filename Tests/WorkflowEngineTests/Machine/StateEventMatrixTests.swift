@@ -172,7 +172,11 @@ struct StateEventMatrixTests {
         }
         let effects = try Self.fire(pair.event, on: &machine, at: time)
         #expect(machine.state.name == next)
-        #expect(Fixtures.auditRecords(effects).first?.event == Self.auditEvent[pair.event])
+        // The escalation of an unanswered question is recorded as what it is.
+        let recorded =
+            pair.state.hasPrefix("changes_requested:") && pair.event == .escalate
+            ? .questionUnanswered : Self.auditEvent[pair.event]
+        #expect(Fixtures.auditRecords(effects).first?.event == recorded)
         if case .audit = effects.first {} else { Issue.record("the first effect is not the audit record: \(effects)") }
     }
 }

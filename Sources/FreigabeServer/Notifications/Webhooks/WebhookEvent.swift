@@ -38,7 +38,8 @@ public enum WebhookEventType: String, Sendable, Hashable, Codable, CaseIterable 
         case .expired: self = .grantExpired
         case .revoked: self = .grantRevoked
         // The expiry notice is announced from the requester's notice, which carries the end of access.
-        case .reminded, .expiryAnnounced, .stepSkipped, .stepCompleted, .ended: return nil
+        // An unanswered question changes nothing of the request (the Governance Office is told by mail).
+        case .reminded, .expiryAnnounced, .stepSkipped, .stepCompleted, .ended, .questionUnanswered: return nil
         }
     }
 }

@@ -1,15 +1,29 @@
 extension Migrations {
     /// The escalation instance may close a request nobody moves on as withdrawn (`discontinued`, a
-    /// decision with its reason). The outcome joins the column's closed set; the new check is added
-    /// `NOT VALID` and validated after, so the table is locked only for the catalogue change, not for the
-    /// scan of its rows (which cannot hold the new word yet).
+    /// decision with its reason), and a question left unanswered as long as its step's deadline gives
+    /// escalates (timers of kind `question_escalation`). Questions open before this migration get their
+    /// timer too, due from their last change (the question, or a later erasure): the engine answers when it
+    /// is really due (a timer fired early is moved to that time) or that it is moot (a step without
+    /// escalation).
     static let discontinuedOutcome = Migration(
         version: 26, name: "decisions_discontinued",
         sql: #"""
             ALTER TABLE decisions DROP CONSTRAINT decisions_outcome_check;
             ALTER TABLE decisions ADD CONSTRAINT decisions_outcome_check
-                CHECK (outcome IN ('approved', 'rejected', 'changes_requested', 'revoked', 'discontinued')) NOT VALID;
-            ALTER TABLE decisions VALIDATE CONSTRAINT decisions_outcome_check;
+                CHECK (outcome IN ('approved', 'rejected', 'changes_requested', 'revoked', 'discontinued'));
             COMMENT ON COLUMN audit_events.decision IS 'For decisions: approved, rejected, changes_requested, revoked, discontinued.';
-            """#)
+            ALTER TABLE timers DROP CONSTRAINT timers_kind_check;
+            ALTER TABLE timers ADD CONSTRAINT timers_kind_check
+                CHECK (kind IN ('reminder', 'escalation', 'expiry', 'expiry_notice', 'new_owner', 'new_stewards',
+                                'question_escalation'));
+
+            """# + questionTimersBackfill)
+
+    /// The timers of the questions open when migration 26 runs (its last statement).
+    static let questionTimersBackfill = """
+        INSERT INTO timers (request_id, kind, step, due_at, created_at)
+        SELECT id, 'question_escalation', current_step, updated_at, now()
+        FROM requests
+        WHERE phase = 'changes_requested' AND current_step IS NOT NULL;
+        """
 }

@@ -302,7 +302,16 @@ struct DiscontinueCommand: RequestCommandHandler {
 
     var fingerprint: AnyEncodable { AnyEncodable(["reason": reason]) }
 
+    /// Closed by a discontinuation already (a double tap, a second member of the office): who, and when.
+    func conflict(in request: CommandInProgress) -> ServiceError? {
+        guard case .closed = request.machine.state, let last = request.machine.decisions.last,
+            last.outcome == .discontinued
+        else { return nil }
+        return RequestService.alreadyDecided(last, asked: request.caller.uid)
+    }
+
     func apply(to request: inout CommandInProgress) throws -> [Effect] {
+        if let conflict = conflict(in: request) { throw conflict }
         let (decider, now, reason) = (request.decider, request.now, reason)
         var machine = request.machine
         let effects = try request.engine { () throws(WorkflowError) in

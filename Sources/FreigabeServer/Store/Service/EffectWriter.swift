@@ -278,6 +278,8 @@ enum EffectWriter {
                 write.timers.append(TimerRow(kind: .reminder, step: step, dueAt: at))
             case .scheduleEscalation(let step, let at):
                 write.timers.append(TimerRow(kind: .escalation, step: step, dueAt: at))
+            case .scheduleQuestionEscalation(let step, let at):
+                write.timers.append(TimerRow(kind: .questionEscalation, step: step, dueAt: at))
             case .scheduleExpiry(let at):
                 write.timers.append(TimerRow(kind: .expiry, step: nil, dueAt: at))
             case .scheduleExpiryNotice(let at):
@@ -333,8 +335,8 @@ enum EffectWriter {
             guard var result = event(.grantExpiring, at: context.now) else { return nil }
             result.grantedUntil = until
             return result
-        case .notifyRequester, .remind, .inform, .scheduleReminder, .scheduleEscalation, .scheduleExpiry,
-            .scheduleExpiryNotice, .cancelTimers, .cancelExpiry:
+        case .notifyRequester, .remind, .inform, .scheduleReminder, .scheduleEscalation, .scheduleQuestionEscalation,
+            .scheduleExpiry, .scheduleExpiryNotice, .cancelTimers, .cancelExpiry:
             return nil
         }
     }
@@ -398,8 +400,8 @@ enum EffectWriter {
         switch notice {
         case .submitted:
             return message(context, topic: .submitted, to: requester)
-        case .changesRequested(let step, let question):
-            var result = message(context, topic: .changesRequested, to: requester, step: step)
+        case .changesRequested(let step, let question, let answerBy):
+            var result = message(context, topic: .changesRequested, to: requester, step: step, deadline: answerBy)
             result.text = question
             return result
         case .granted(let until):

@@ -341,7 +341,12 @@ extension RequestService {
     /// 409 for a decision on a step that was decided meanwhile; `asked` hears "you" when it was theirs.
     static func alreadyDecided(_ decision: Decision, asked: String) -> ServiceError {
         let message =
-            if decision.person == asked {
+            if decision.outcome == .discontinued {
+                decision.person == asked
+                    ? UserText("decision.already_discontinued_by_you", ["time": .time(decision.at)])
+                    : UserText(
+                        "decision.already_discontinued", ["person": .text(decision.person), "time": .time(decision.at)])
+            } else if decision.person == asked {
                 UserText("decision.already_decided_by_you", ["time": .time(decision.at)])
             } else if let principal = decision.actingFor {
                 UserText(

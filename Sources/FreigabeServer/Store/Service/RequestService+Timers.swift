@@ -226,13 +226,13 @@ extension RequestService {
         // A reminder, an escalation or a handover belongs to one stay in one step; if the request moved on,
         // it is moot (entering the next step asked its holders as they are now).
         switch kind {
-        case .reminder, .newOwner, .newStewards:
+        case .reminder, .escalation, .newOwner, .newStewards:
             guard case .inReview(let progress) = machine.state, progress.step == step else {
                 return "moot: request is \(machine.state.name)"
             }
-        case .escalation:
-            // Also a question of the step left unanswered (the engine's `escalate` for `changes_requested`).
-            guard let progress = machine.state.stepProgress, progress.step == step else {
+        case .questionEscalation:
+            // Answered (or the request ended) meanwhile: moot.
+            guard case .changesRequested(let progress, _) = machine.state, progress.step == step else {
                 return "moot: request is \(machine.state.name)"
             }
         case .expiry, .expiryNotice:
@@ -243,7 +243,7 @@ extension RequestService {
         do {
             switch kind {
             case .reminder: effects = try machine.remind(at: now)
-            case .escalation: effects = try machine.escalate(at: now)
+            case .escalation, .questionEscalation: effects = try machine.escalate(at: now)
             case .expiry: effects = try machine.expire(at: now)
             case .expiryNotice: effects = try machine.announceExpiry(at: now)
             case .newOwner, .newStewards: effects = kind.handedOverRole.map(machine.tasks(heldBy:)) ?? []

@@ -155,6 +155,8 @@ public struct TimelineStep: Sendable, Hashable, Codable {
         case skipped
         /// Where the request was rejected.
         case rejected
+        /// Where the escalation instance closed the request nobody moved on (`discontinued`).
+        case discontinued
         /// Never reached: the request ended before it.
         case notReached = "not_reached"
     }

@@ -12,6 +12,9 @@ enum TimerKind: String, Sendable, Hashable, Codable, CaseIterable {
     /// Stewards while a request waited for them: the new holders get the step's task mail (migration 16).
     case newOwner = "new_owner"
     case newStewards = "new_stewards"
+    /// A question of the step left unanswered as long as the step's deadline gives: the escalation
+    /// instance is told (migration 26).
+    case questionEscalation = "question_escalation"
 
     /// The kinds this release fires; the timer round claims only these. A timer of a kind a newer
     /// release added (a rolling update runs both) is left to an instance that knows it, its attempts
@@ -23,7 +26,7 @@ enum TimerKind: String, Sendable, Hashable, Codable, CaseIterable {
         switch self {
         case .newOwner: .dataOwner
         case .newStewards: .dataSteward
-        case .reminder, .escalation, .expiry, .expiryNotice: nil
+        case .reminder, .escalation, .expiry, .expiryNotice, .questionEscalation: nil
         }
     }
 }
@@ -65,6 +68,7 @@ public enum AuditEvent: String, Sendable, Hashable, Codable, CaseIterable {
     case stepSkipped = "step_skipped"
     case stepCompleted = "step_completed"
     case ended
+    case questionUnanswered = "question_unanswered"
     // The server's.
     /// A request was filed (as a draft or submitted at once).
     case created
@@ -109,6 +113,7 @@ public enum AuditEvent: String, Sendable, Hashable, Codable, CaseIterable {
         case .stepSkipped: self = .stepSkipped
         case .stepCompleted: self = .stepCompleted
         case .ended: self = .ended
+        case .questionUnanswered: self = .questionUnanswered
         }
     }
 }

@@ -31,6 +31,10 @@ struct ViewBuilder {
             status.question = question
             let asked = machine.questionAskedAt(progress)
             status.since = asked
+            // Until when the requester should answer: then the question escalates, and the request may be
+            // discontinued.
+            status.deadline = machine.escalationDue
+            status.overdue = status.deadline.map { $0 <= now } ?? false
             status.workingDaysWaited = calendar.workingDaysElapsed(from: asked, to: now)
         case .granted(let end, let until):
             status.end = end
@@ -59,8 +63,13 @@ struct ViewBuilder {
         case .inReview(let current), .changesRequested(let current, _): progress = current
         case .draft, .granted, .published, .closed: progress = nil
         }
-        let rejectedStep: String? =
-            if case .closed = machine.state { machine.decisions.last { $0.outcome == .rejected }?.step } else { nil }
+        // The step a closing decision ended the request at says how, not "approved".
+        var endedAt: (step: String, status: TimelineStep.Status)?
+        if case .closed = machine.state,
+            let last = machine.decisions.last(where: { $0.outcome == .rejected || $0.outcome == .discontinued })
+        {
+            endedAt = (last.step, last.outcome == .rejected ? .rejected : .discontinued)
+        }
 
         return path.compactMap { entry -> TimelineStep? in
             guard case .step(let id) = entry.node, let step = definition.step(id) else { return nil }
@@ -92,8 +101,8 @@ struct ViewBuilder {
                 $0.outcome == .approved && $0.step != id && $0.covers.contains(id)
             }
             switch entry.status {
-            case _ where rejectedStep == id:
-                view.status = .rejected
+            case _ where endedAt?.step == id:
+                view.status = endedAt?.status ?? .rejected
             case .skipped:
                 view.status = .skipped
                 view.skipReason = skip.reason
