@@ -222,13 +222,15 @@ struct DiscontinueTests {
                     "closed:withdrawn", definition,
                     [
                         Fixtures.audit(
-                            .discontinued, actor: "gabi", actingFor: "greta", role: .governance,
+                            .discontinued, actor: "gabi", actingFor: "greta", role: .governance, asEscalation: true,
                             step: "steward_review", comment: Self.reason, at: Self.ownerDeadline),
                         .cancelTimers(step: "steward_review"),
                         .notifyRequester(.discontinued(reason: Self.reason)),
                         .inform(role: .dataSteward, .discontinued(step: "steward_review", reason: Self.reason)),
                     ]))
+        // For Greta, and as the escalation instance: the auditors find it under either capacity.
         #expect(machine.decisions.last?.actingFor == "greta")
+        #expect(machine.decisions.last?.asEscalation == true)
     }
 
     @Test("a blank reason is refused and changes nothing", arguments: ["", "   ", "\n\t "])
