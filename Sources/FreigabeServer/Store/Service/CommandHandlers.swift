@@ -265,42 +265,65 @@ struct WithdrawCommand: RequestCommandHandler {
     }
 }
 
-/// `revoke`: granted Shared Data access ends early.
-struct RevokeCommand: RequestCommandHandler {
-    static let operation = "revoke"
-    let reason: String
+/// A decider's command that ends the request and must say why (`revoke`, `discontinue`): the reason's
+/// rule, its fingerprint and the one engine event, written once.
+protocol ReasonedEndCommand: RequestCommandHandler {
+    var reason: String { get }
+    init(checkedReason: String)
+    /// The engine event the command sends.
+    static func end(
+        _ machine: inout RequestMachine, by decider: Decider, at now: Date, reason: String
+    ) throws(WorkflowError) -> [Effect]
+}
 
+extension ReasonedEndCommand {
     init(reason: String) throws(ServiceError) {
         var errors = FieldErrors()
-        self.reason = RequestValidation.comment("reason", reason, required: true, errors: &errors) ?? ""
+        let checked = RequestValidation.comment("reason", reason, required: true, errors: &errors) ?? ""
         try errors.check()
+        self.init(checkedReason: checked)
     }
 
     var fingerprint: AnyEncodable { AnyEncodable(["reason": reason]) }
 
     func apply(to request: inout CommandInProgress) throws -> [Effect] {
+        if let conflict = conflict(in: request) { throw conflict }
         let (decider, now, reason) = (request.decider, request.now, reason)
         var machine = request.machine
         let effects = try request.engine { () throws(WorkflowError) in
-            try machine.revoke(by: decider, at: now, reason: reason)
+            try Self.end(&machine, by: decider, at: now, reason: reason)
         }
         request.machine = machine
         return effects
     }
 }
 
+/// `revoke`: granted Shared Data access ends early.
+struct RevokeCommand: ReasonedEndCommand {
+    static let operation = "revoke"
+    let reason: String
+
+    init(checkedReason: String) { reason = checkedReason }
+
+    static func end(
+        _ machine: inout RequestMachine, by decider: Decider, at now: Date, reason: String
+    ) throws(WorkflowError) -> [Effect] {
+        try machine.revoke(by: decider, at: now, reason: reason)
+    }
+}
+
 /// `discontinue`: the escalation instance closes a request nobody moves on any more as withdrawn.
-struct DiscontinueCommand: RequestCommandHandler {
+struct DiscontinueCommand: ReasonedEndCommand {
     static let operation = "discontinue"
     let reason: String
 
-    init(reason: String) throws(ServiceError) {
-        var errors = FieldErrors()
-        self.reason = RequestValidation.comment("reason", reason, required: true, errors: &errors) ?? ""
-        try errors.check()
-    }
+    init(checkedReason: String) { reason = checkedReason }
 
-    var fingerprint: AnyEncodable { AnyEncodable(["reason": reason]) }
+    static func end(
+        _ machine: inout RequestMachine, by decider: Decider, at now: Date, reason: String
+    ) throws(WorkflowError) -> [Effect] {
+        try machine.discontinue(by: decider, at: now, reason: reason)
+    }
 
     /// Closed by a discontinuation already (a double tap, a second member of the office): who, and when.
     func conflict(in request: CommandInProgress) -> ServiceError? {
@@ -308,16 +331,5 @@ struct DiscontinueCommand: RequestCommandHandler {
             last.outcome == .discontinued
         else { return nil }
         return RequestService.alreadyDecided(last, asked: request.caller.uid)
-    }
-
-    func apply(to request: inout CommandInProgress) throws -> [Effect] {
-        if let conflict = conflict(in: request) { throw conflict }
-        let (decider, now, reason) = (request.decider, request.now, reason)
-        var machine = request.machine
-        let effects = try request.engine { () throws(WorkflowError) in
-            try machine.discontinue(by: decider, at: now, reason: reason)
-        }
-        request.machine = machine
-        return effects
     }
 }
