@@ -34,7 +34,7 @@ public struct PathEntry: Hashable, Sendable {
 
     public enum Status: String, Hashable, Sendable {
         /// Passed by approval (or covered by a Personalunion); once the request ended off the path, decided
-        /// in any way (the decisions say how). For the end: reached and left (expired, revoked).
+        /// (approved, rejected or discontinued there; the decisions say how; a question is no decision). For the end: reached and left (expired, revoked).
         case done
         /// Waiting now (also while a question of this step is open), or the end the request is in.
         case current

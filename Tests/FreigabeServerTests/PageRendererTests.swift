@@ -119,8 +119,9 @@ struct PageRendererTests {
         keys.formUnion(Recipient.allCases.map { "form.recipient.type.\($0.rawValue)" })
         keys.formUnion(
             [Role.dataOwner, .dataSteward, .dsb, .isb, .openDataOfficer, .governance].map { "roles.\($0.identifier)" })
-        keys.formUnion(
-            ["done", "current", "pending", "skipped", "rejected", "not_reached"].map { "timeline.status.\($0)" })
+        keys.formUnion(TimelineStep.Status.allCases.map { "timeline.status.\($0.rawValue)" })
+        // The auditors' pages name every event type the log holds (the filter and each row).
+        keys.formUnion(AuditEvent.allCases.map { "audit.events.\($0.rawValue)" })
         keys.formUnion(SkipReason.allCases.map { "timeline.skip.\($0.rawValue)" })
         keys.formUnion(Decision.Outcome.allCases.map { "decision.outcome.\($0.rawValue)" })
         keys.formUnion(RequestPages.notices.map { "notices.\($0)" })

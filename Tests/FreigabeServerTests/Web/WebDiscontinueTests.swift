@@ -21,6 +21,11 @@ struct WebDiscontinueTests {
             try await early.login("greta")
             let earlyPage = try await early.get(path)
             #expect(earlyPage.html.contains("Welche Bezirke?") && !earlyPage.html.contains("/einstellen"))
+            // One date until when to answer: the status and the timeline's step name the same.
+            let deadlines = earlyPage.html.components(separatedBy: "Frist: ").dropFirst().map {
+                String($0.prefix { $0 != "<" && $0 != "(" }).trimmingCharacters(in: .whitespaces)
+            }
+            #expect(deadlines.count >= 2 && Set(deadlines).count == 1, "\(deadlines)")
 
             fixture.clock.advance(days: 10)
             let greta = Browser(client)

@@ -228,7 +228,7 @@ struct DiscontinueTests {
                         .notifyRequester(.discontinued(reason: Self.reason)),
                         .inform(role: .dataSteward, .discontinued(step: "steward_review", reason: Self.reason)),
                     ]))
-        // For Greta, and as the escalation instance: the auditors find it under either capacity.
+        // For Greta, and as the escalation instance: the auditors' escalation filter finds every one.
         #expect(machine.decisions.last?.actingFor == "greta")
         #expect(machine.decisions.last?.asEscalation == true)
     }

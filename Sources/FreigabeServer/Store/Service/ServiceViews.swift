@@ -144,7 +144,7 @@ public enum ApplyReason: String, Sendable, Hashable, Codable {
 
 /// One step of the timeline, in workflow order.
 public struct TimelineStep: Sendable, Hashable, Codable {
-    public enum Status: String, Sendable, Hashable, Codable {
+    public enum Status: String, Sendable, Hashable, Codable, CaseIterable {
         /// Approved (in the current round).
         case done
         /// Waiting for a decision now (or for the requester's answer).

@@ -63,12 +63,18 @@ struct ViewBuilder {
         case .inReview(let current), .changesRequested(let current, _): progress = current
         case .draft, .granted, .published, .closed: progress = nil
         }
-        // The step a closing decision ended the request at says how, not "approved".
-        var endedAt: (step: String, status: TimelineStep.Status)?
-        if case .closed = machine.state,
-            let last = machine.decisions.last(where: { $0.outcome == .rejected || $0.outcome == .discontinued })
-        {
-            endedAt = (last.step, last.outcome == .rejected ? .rejected : .discontinued)
+        // A step a closing decision was taken at says how, not "approved" (a rejection may route on to a
+        // step that is closed later).
+        var closedAt: [String: TimelineStep.Status] = [:]
+        if case .closed = machine.state {
+            for decision in machine.decisions {
+                switch decision.outcome {
+                case .rejected: closedAt[decision.step] = .rejected
+                case .discontinued: closedAt[decision.step] = .discontinued
+                case .approved: closedAt[decision.step] = nil
+                case .changesRequested, .revoked: break
+                }
+            }
         }
 
         return path.compactMap { entry -> TimelineStep? in
@@ -101,8 +107,8 @@ struct ViewBuilder {
                 $0.outcome == .approved && $0.step != id && $0.covers.contains(id)
             }
             switch entry.status {
-            case _ where endedAt?.step == id:
-                view.status = endedAt?.status ?? .rejected
+            case _ where closedAt[id] != nil:
+                view.status = closedAt[id] ?? .rejected
             case .skipped:
                 view.status = .skipped
                 view.skipReason = skip.reason
@@ -111,7 +117,12 @@ struct ViewBuilder {
                 view.skipReason = .personalUnion
             case .current:
                 view.status = .current
-                view.deadline = progress?.deadline
+                // While a question is open, the date the status names too: until when to answer.
+                if case .changesRequested = machine.state {
+                    view.deadline = machine.escalationDue
+                } else {
+                    view.deadline = progress?.deadline
+                }
                 view.waitingFor = machine.pendingRoles.map(\.identifier)
             case .done: view.status = .done
             case .ahead: view.status = .pending
