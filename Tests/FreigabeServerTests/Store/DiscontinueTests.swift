@@ -187,6 +187,31 @@ struct DiscontinueTests {
         }
     }
 
+    /// A workflow may route a rejection on to another step (here: the owner's "no" goes to the steward for
+    /// a second opinion). Closed later at that step, the timeline says of each step how it ended.
+    @Test("a rejection routed on, then discontinued: each step reads as it ended")
+    func rejectionRoutedOnThenDiscontinued() async throws {
+        let shipped = try String(
+            contentsOfFile: StoreTestSupport.workflowsDirectory + "/shared-data.yaml", encoding: .utf8)
+        let secondOpinion = shipped.replacingOccurrences(
+            of: "on: { approve: steward_review, reject: rejected }",
+            with: "on: { approve: steward_review, reject: steward_review }"
+        ).replacingOccurrences(of: "version: 1\n", with: "version: 2\n")
+        let workflows = try StoreTestSupport.workflows(
+            keeping: { $0 != "shared-data.yaml" }, written: ["shared-data.yaml": secondOpinion])
+        try await ServiceFixture.with(workflows: workflows) { fixture in
+            let created = try await fixture.shared("baumkataster")
+            let rejected = try await fixture.decide(
+                created, by: People.otto, .reject(reason: "Zu grob"), at: Clock.days(1))
+            #expect(rejected.status.step == "steward_review")
+            _ = try await fixture.service.fireDueTimers(now: Clock.days(20), logger: logger)
+            let closed = try await fixture.service.discontinue(
+                requestID: created.id, reason: "Niemand entscheidet", caller: People.greta, now: Clock.days(20),
+                logger: logger)
+            #expect(closed.timeline.map(\.status) == [.rejected, .discontinued, .skipped, .skipped])
+        }
+    }
+
     @Test("an answered question does not escalate: its timer is cancelled with the answer")
     func answeredQuestion() async throws {
         try await ServiceFixture.with { fixture in
