@@ -96,6 +96,13 @@ struct RequestStanding: Sendable, Hashable {
     /// left or entered anew. An escalation whose own branches were decided meanwhile still goes while
     /// the step is overdue (other branches wait): the instance is told, without links for what is done.
     func moot(_ message: OutboxMessage, definition: WorkflowDefinition?) -> String? {
+        // "The question went unanswered" is no longer true once it was answered (or the request ended).
+        if message.topic == .questionUnanswered, let step = message.step {
+            guard phase == .changesRequested, self.step == step else {
+                return "die Rückfrage im Schritt \(step) ist nicht mehr offen"
+            }
+            return nil
+        }
         let role = message.recipients.first?.role
         guard message.topic.asksToDecide, let step = message.step else { return nil }
         guard phase == .inReview, self.step == step else {

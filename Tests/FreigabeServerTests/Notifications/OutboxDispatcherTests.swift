@@ -208,6 +208,44 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// The Governance Office hears of a question left unanswered, with the question (escaped in the HTML
+    /// part) and who filed; an answer that comes before the mail goes out drops it, as a decision drops a
+    /// task mail.
+    @Test("the unanswered question's mail reaches the Governance Office, unless the answer came first")
+    func unansweredQuestionMail() async throws {
+        try await MailFixture.with { fixture in
+            let logger = fixture.logger
+            let dispatcher = try fixture.dispatcher()
+            let asked = try await fixture.service.shared("baumkataster")
+            _ = try await fixture.service.decide(
+                asked, by: People.otto, .requestChanges(question: "Welche Flächen <genau>?"), at: Clock.days(1))
+            _ = try await fixture.service.service.fireDueTimers(now: Clock.days(9), logger: logger)
+            try await fixture.service.admin.query(
+                "DELETE FROM outbox WHERE topic <> 'question_unanswered'", logger: logger)
+            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 1, sent: 1))
+            let mails = try await MailSink.mails(host: fixture.host)
+            let mail = try #require(mails.first { $0.subject.contains("Rückfrage unbeantwortet") }, "\(mails)")
+            #expect(mail.to == ["greta.graf@stadt.example"])
+            #expect(mail.text.contains("Welche Flächen <genau>?") && mail.text.contains("einstellen"))
+            #expect(mail.html.contains("Welche Flächen &lt;genau&gt;?"))
+
+            // Answered before the mail went out: dropped unsent, the reason on the row.
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: logger)
+            let second = try await fixture.service.shared("baumkataster")
+            _ = try await fixture.service.decide(
+                second, by: People.otto, .requestChanges(question: "Welche Bezirke?"), at: Clock.days(1))
+            _ = try await fixture.service.service.fireDueTimers(now: Clock.days(9), logger: logger)
+            _ = try await fixture.service.service.resubmit(
+                requestID: second.id, changes: Resubmission(comment: "Nordend"), caller: People.anna,
+                now: Clock.days(9.1), logger: logger)
+            try await fixture.service.admin.query(
+                "DELETE FROM outbox WHERE topic <> 'question_unanswered'", logger: logger)
+            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 1, moot: 1))
+            let dropped = try #require(try await fixture.rows().first)
+            #expect(dropped.lastError?.contains("überholt: die Rückfrage im Schritt owner_review") == true)
+        }
+    }
+
     /// The approver whose task a withdrawal ended learns why, in the requester's words: as plain text in
     /// the text part, escaped in the HTML part.
     @Test("the withdrawal mail carries the requester's comment, escaped in its HTML part")
