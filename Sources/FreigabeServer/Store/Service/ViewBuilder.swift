@@ -177,14 +177,16 @@ struct ViewBuilder {
         case .inReview:
             if isRequester { actions.append(.withdraw) }
             if authority != nil { actions.append(.decide) }
-            if context.mayDiscontinue(machine, dataset: dataset, now: now) { actions.append(.discontinue) }
         case .changesRequested:
             if isRequester { actions += [.resubmit, .withdraw] }
-            if context.mayDiscontinue(machine, dataset: dataset, now: now) { actions.append(.discontinue) }
         case .granted:
             if context.mayRevoke(machine, dataset: dataset, now: now) { actions.append(.revoke) }
         case .published, .closed:
             break
+        }
+        // Whatever waits, in review or for an answer, the escalation instance may close once its time is up.
+        if machine.state.stepProgress != nil, context.mayDiscontinue(machine, dataset: dataset, now: now) {
+            actions.append(.discontinue)
         }
         return actions
     }
