@@ -35,6 +35,8 @@ struct HomePages: Sendable {
         var newer: String?
         var inboxCount: Int
         var inboxText: String
+        /// „2 stillstehende Anträge können Sie einstellen.“, or nil when there are none.
+        var stalledText: String?
         var deputyships: [DeputyshipPages.Row]
     }
 
@@ -52,6 +54,18 @@ struct HomePages: Sendable {
         var overdue: String?
     }
 
+    /// A request the caller may close because nobody moves on it (``StalledItem``).
+    struct StalledRow {
+        var href: String
+        var number: String
+        var dataset: String
+        var requester: String
+        var step: String
+        var waiting: String
+        var closable: String
+        var why: String
+    }
+
     struct Inbox {
         var items: [InboxRow]
         var isEmpty: Bool
@@ -63,10 +77,15 @@ struct HomePages: Sendable {
         var first: String?
         /// Stored, as Mustache reads only stored properties.
         var hasPages: Bool
+        /// On the first page: what the caller may close (``InboxPage/stalled``), and whether there is any.
+        var stalled: [StalledRow]
+        var hasStalled: Bool
 
-        init(items: [InboxRow], isEmpty: Bool, total: String?, next: String?, first: String?) {
+        init(items: [InboxRow], isEmpty: Bool, total: String?, next: String?, first: String?, stalled: [StalledRow]) {
             (self.items, self.isEmpty, self.total, self.next, self.first) = (items, isEmpty, total, next, first)
             hasPages = next != nil || first != nil
+            self.stalled = stalled
+            hasStalled = !stalled.isEmpty
         }
     }
 
@@ -97,11 +116,9 @@ struct HomePages: Sendable {
                 caller: caller, query: RequestQuery(phase: .changesRequested, limit: size), now: now, logger: logger)
             // Only the count (``InboxPage/total``): read with the inbox's page size, so that the start page
             // says what the inbox page says, exact for an inbox of up to one page.
-            let inboxCount =
-                try await service.inboxPage(
-                    caller: caller, after: nil, limit: Self.inboxPageSize, now: now, logger: logger
-                )
-                .total ?? 0
+            let inbox = try await service.inboxPage(
+                caller: caller, after: nil, limit: Self.inboxPageSize, now: now, logger: logger)
+            let inboxCount = inbox.total ?? 0
             let deputyships = try await service.deputyships(caller: caller, now: now, logger: logger)
             let people = await names(of: mine, now: now, logger: logger)
             let row = { (summary: RequestSummary) in
@@ -121,6 +138,7 @@ struct HomePages: Sendable {
                 newer: page > 1 ? (page == 2 ? "/" : "/?seite=\(page - 1)") : nil,
                 inboxCount: inboxCount,
                 inboxText: Self.inboxText(inboxCount, text: text),
+                stalledText: inbox.stalled.isEmpty ? nil : text.counted("inbox.stalled.count", inbox.stalled.count),
                 deputyships: deputyships.filter(\.active).map {
                     DeputyshipPages.Row($0, caller: caller.uid, isAdmin: false, now: now, text: text)
                 })
@@ -138,7 +156,9 @@ struct HomePages: Sendable {
                 logger: context.logger(for: caller))
             // The principals a deputy decides for, by the directory's name as the request page names them.
             let principals =
-                await acting?.names(of: page.items.compactMap(\.actingFor), logger: context.logger(for: caller))
+                await acting?.names(
+                    of: page.items.compactMap(\.actingFor) + page.stalled.compactMap(\.actingFor),
+                    logger: context.logger(for: caller))
                 ?? [:]
             let rows = page.items.map { item in
                 InboxRow(
@@ -154,7 +174,8 @@ struct HomePages: Sendable {
                 items: rows, isEmpty: rows.isEmpty && after == nil,
                 total: page.total.map { text.counted("inbox.total", $0) },
                 next: page.next.map { "/eingang?nach=\($0.uuidString)" },
-                first: after == nil ? nil : "/eingang")
+                first: after == nil ? nil : "/eingang",
+                stalled: page.stalled.map { StalledRow($0, text: text, principals: principals) })
             return try pages.render(
                 "inbox", title: text("inbox.title"), page: inbox, request: request, context: context)
         }
@@ -241,6 +262,45 @@ extension HomePages.Inbox: MustacheParent {
         case "next": next
         case "first": first
         case "hasPages": hasPages
+        case "stalled": stalled
+        case "hasStalled": hasStalled
+        default: nil
+        }
+    }
+}
+
+extension HomePages.StalledRow {
+    init(_ item: StalledItem, text: PageText, principals: [String: String]) {
+        href = "/antraege/\(item.request.id.uuidString)"
+        number = item.request.number
+        dataset = item.request.datasetTitle
+        requester = text("inbox.from", ["uid": item.request.requester])
+        step = text(item.stepTitle)
+        waiting = text("inbox.stalled.\(item.waitingFor.rawValue)", ["date": text.date(item.since)])
+        closable = text("inbox.stalled.closable_since", ["date": text.date(item.closableFrom)])
+        why =
+            switch item.capacity {
+            case .deputy:
+                text(
+                    "inbox.stalled.why_deputy",
+                    ["role": text.role(item.role), "principal": item.actingFor.map { principals[$0] ?? $0 } ?? ""])
+            case .own, .escalation: text("inbox.stalled.why_escalation", ["role": text.role(item.role)])
+            }
+    }
+}
+
+/// Answers by name like the inbox's rows (see ``HomePages/InboxRow``).
+extension HomePages.StalledRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "href": href
+        case "number": number
+        case "dataset": dataset
+        case "requester": requester
+        case "step": step
+        case "waiting": waiting
+        case "closable": closable
+        case "why": why
         default: nil
         }
     }

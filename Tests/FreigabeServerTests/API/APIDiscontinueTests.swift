@@ -32,7 +32,25 @@ struct APIDiscontinueTests {
             #expect(english.status == 409)
             #expect(english.json?["detail"]?.string?.hasPrefix("The request can be discontinued from") == true)
 
+            // Not stalled yet: the list of what the office may close is empty.
+            let none = try await api.send(.get, "/api/v1/inbox/stalled", as: "greta")
+            #expect(none.status == 200 && none.json?["items"]?.array == [], "\(none.body)")
+
             fixture.clock.advance(days: 10)
+            // Now it is on the list, waiting for the answer; for nobody else, and for nobody without a login.
+            let stalled = try await api.send(.get, "/api/v1/inbox/stalled", as: "greta")
+            let item = try #require(stalled.json?["items"]?.array.first, "\(stalled.body)")
+            #expect(stalled.json?["items"]?.array.count == 1)
+            #expect(item["request"]?["id"]?.string == id)
+            #expect(item["waiting_for"]?.string == "answer" && item["capacity"]?.string == "escalation")
+            #expect(item["role"]?.string == "governance" && item["closable_from"]?.string != nil)
+            for user in ["anna", "otto"] {
+                let theirs = try await api.send(.get, "/api/v1/inbox/stalled", as: user)
+                #expect(theirs.status == 200 && theirs.json?["items"]?.array == [], "\(user): \(theirs.body)")
+            }
+            #expect(try await api.send(.get, "/api/v1/inbox/stalled", as: nil).status == 401)
+            let post = try await api.send(.post, "/api/v1/inbox/stalled", as: "greta", json: "{}", validate: false)
+            #expect(post.status == 405)
             let seen = try await api.send(.get, "/api/v1/requests/\(id)", as: "greta")
             #expect(seen.json?["allowed_actions"]?.array == [.string("discontinue")])
             let before = try await fixture.store.counts()

@@ -130,6 +130,75 @@ struct DiscontinueTests {
         }
     }
 
+    @Test("the governance office's list of stalled requests: what it may close, not what it may decide")
+    func stalledList() async throws {
+        try await ServiceFixture.with { fixture in
+            let service = fixture.service
+            // A DSB part nobody else may take, a question nobody answers, an owner step the office may decide.
+            let created = try await fixture.shared("meldestatistik", legalBasis: "Art. 6 Abs. 1 lit. e DSGVO")
+            let owner = try await fixture.decide(created, by: People.marta, at: Clock.days(1))
+            let privacy = try await fixture.decide(owner, by: People.bea, at: Clock.days(1))
+            let question = try await fixture.decide(
+                try await fixture.shared("baumkataster"), by: People.otto,
+                .requestChanges(question: "Für welches Quartier genau?"), at: Clock.days(1))
+            let ownerStep = try await fixture.shared("luftmessstationen")
+            func stalled(_ caller: Caller, _ day: Double) async throws -> [StalledItem] {
+                try await service.stalledRequests(caller: caller, now: Clock.days(day), logger: logger)
+            }
+
+            // While the people waited for still have time, nothing is stalled.
+            #expect(try await stalled(People.greta, 2).isEmpty)
+            // The question first: closable five working days after it was asked, waiting for the answer. The
+            // owner step, overdue too, escalated when its timer fired: the office decides it from its inbox.
+            _ = try await service.fireDueTimers(now: Clock.days(9), logger: logger)
+            let early = try await stalled(People.greta, 9)
+            #expect(early.map(\.request.id) == [question.id])
+            let asked = try #require(early.first)
+            #expect(asked.waitingFor == .answer)
+            #expect(asked.since == question.decisions.last?.at)
+            #expect(asked.capacity == .escalation && asked.role == "governance" && asked.actingFor == nil)
+            #expect(asked.step == "owner_review")
+
+            // Past every deadline: the DSB part and the question, the one closable earliest first; the owner
+            // step the office may decide is in its inbox instead.
+            _ = try await service.fireDueTimers(now: Clock.days(30), logger: logger)
+            let late = try await stalled(People.greta, 30)
+            #expect(Set(late.map(\.request.id)) == [question.id, privacy.id])
+            #expect(late.map(\.closableFrom) == late.map(\.closableFrom).sorted())
+            let dsbPart = try #require(late.first { $0.request.id == privacy.id })
+            #expect(dsbPart.waitingFor == .decision && dsbPart.step == "privacy_review")
+            #expect(dsbPart.closableFrom == privacy.status.deadline)
+            let inbox = try await service.inbox(caller: People.greta, now: Clock.days(30), logger: logger)
+            #expect(inbox.map(\.request.id).contains(ownerStep.id))
+            #expect(!late.contains { $0.request.id == ownerStep.id })
+            // The inbox page carries the same list on its first page only.
+            let page = try await service.inboxPage(
+                caller: People.greta, after: nil, now: Clock.days(30), logger: logger)
+            #expect(page.stalled == late)
+
+            // Nobody else: the requester, the DSB whose part it is, the owner who asked.
+            for caller in [People.anna, People.dora, People.otto] {
+                #expect(try await stalled(caller, 30).isEmpty, "\(caller.uid)")
+            }
+            // Greta's deputy, while the deputyship is in force, in her name; not before. A deputy does not
+            // decide in the escalation instance's stead (the engine's rule), so the owner step is theirs to
+            // close only.
+            _ = try await service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.days(31), validUntil: Clock.days(40)),
+                caller: People.greta, now: Clock.days(30), logger: logger)
+            #expect(try await stalled(People.paul, 30).isEmpty)
+            let deputy = try await stalled(People.paul, 32)
+            #expect(Set(deputy.map(\.request.id)) == [question.id, privacy.id, ownerStep.id])
+            #expect(deputy.allSatisfy { $0.capacity == .deputy && $0.actingFor == "greta" })
+
+            // Closed, it leaves the list.
+            _ = try await service.discontinue(
+                requestID: question.id, reason: "Keine Antwort seit Wochen", caller: People.greta,
+                now: Clock.days(32), logger: logger)
+            #expect(try await stalled(People.greta, 32).map(\.request.id) == [privacy.id])
+        }
+    }
+
     @Test("an unanswered question: closable once it was open as long as the step's deadline gives")
     func unansweredQuestion() async throws {
         try await ServiceFixture.with { fixture in

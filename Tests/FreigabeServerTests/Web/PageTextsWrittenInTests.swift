@@ -88,6 +88,11 @@ struct PageTextsWrittenInTests {
                 step: "Prüfung", why: Self.hostile, deadline: "2. März 2026", waited: "3 Arbeitstage",
                 overdue: index == 1 ? Self.hostile : nil)
         }
+        let stalled = (0..<2).map { index in
+            HomePages.StalledRow(
+                href: "/antraege/\(index)", number: "FR-\(index)", dataset: Self.hostile, requester: Self.hostile,
+                step: "Prüfung", waiting: Self.hostile, closable: "seit dem 2. März 2026", why: Self.hostile)
+        }
         let generic: [String: Any] = [
             "notice": Self.hostile, "error": Self.hostile, "next": "/eingang?nach=\(Self.hostile)",
             "total": Self.hostile, "isEmpty": false,
@@ -98,7 +103,8 @@ struct PageTextsWrittenInTests {
                 let page: Any =
                     template == "inbox"
                     ? HomePages.Inbox(
-                        items: rows, isEmpty: false, total: Self.hostile, next: "/eingang?nach=x", first: "/eingang")
+                        items: rows, isEmpty: false, total: Self.hostile, next: "/eingang?nach=x", first: "/eingang",
+                        stalled: stalled)
                     : generic
                 let values: [String: Any] = [
                     "frame": Self.frame(Self.hostile), "pageTitle": Self.hostile, "page": page,

@@ -40,6 +40,13 @@ struct RequestsController: Sendable {
                 ItemList(
                     items: try await service.inbox(caller: caller, now: now(), logger: context.logger(for: caller))))
         }
+        routes.get("inbox/stalled") { _, context in
+            let caller = try context.caller()
+            return try APIJSON.response(
+                ItemList(
+                    items: try await service.stalledRequests(
+                        caller: caller, now: now(), logger: context.logger(for: caller))))
+        }
         routes.post("requests/{id}/submit") { request, context in
             try await command(request, context) { id, caller, headers, logger in
                 try NoteBody.empty(try await APIBody.object(request, allowEmpty: true))

@@ -15,18 +15,23 @@ public struct InboxPage: Sendable, Hashable {
     public var total: Int?
     /// The request to continue after (`after:` of the next page), or nil on the last page.
     public var next: UUID?
+    /// On the first page, the requests nobody moves on that the caller may close
+    /// (``RequestService/stalledRequests(caller:now:logger:)``); empty on later pages.
+    public var stalled: [StalledItem] = []
 }
 
 extension RequestService {
     /// A page of ``inbox(caller:now:logger:)``: at most `limit` items after the request `after`
     /// (keyset: deadline, nulls last, then creation time and id), so a page costs the same with 50 or 5,000
     /// open tasks. The engine answers for each item as in the full inbox.
+    /// The first page (`after` nil) also carries ``InboxPage/stalled``.
     public func inboxPage(
         caller: Caller, after: UUID?, limit: Int = 50, now: Date, logger: Logger
     ) async throws(ServiceError) -> InboxPage {
         try await guarded(logger) {
             try await self.performInboxPage(
-                caller: caller, after: after, limit: min(max(limit, 1), 200), now: now, logger: $0)
+                caller: caller, after: after, limit: min(max(limit, 1), 200), withStalled: after == nil, now: now,
+                logger: $0)
         }
     }
 
@@ -38,7 +43,7 @@ extension RequestService {
     /// are deputyships, their principals' facts come from the directory and the page is read again with
     /// them, as ``CallerContext/load(caller:now:client:principals:logger:)`` and a second read did before.
     func performInboxPage(
-        caller: Caller, after: UUID?, limit: Int, now: Date, logger: Logger
+        caller: Caller, after: UUID?, limit: Int, withStalled: Bool, now: Date, logger: Logger
     ) async throws -> InboxPage {
         var logger = logger
         logger[metadataKey: "actor"] = "\(caller.uid)"
@@ -46,12 +51,17 @@ extension RequestService {
         let first = try await readInboxPage(
             filter: InboxFilter(alone, now: now), deputyshipsAt: now, context: alone, after: after, limit: limit,
             now: now, logger: logger)
-        guard let deputyships = first.deputyships, !deputyships.isEmpty else { return first.page }
-        let context = try await CallerContext.resolve(caller: caller, deputyships: deputyships, principals: principals)
-        return try await readInboxPage(
-            filter: InboxFilter(context, now: now), deputyshipsAt: nil, context: context, after: after, limit: limit,
-            now: now, logger: logger
-        ).page
+        var context = alone
+        var page = first.page
+        if let deputyships = first.deputyships, !deputyships.isEmpty {
+            context = try await CallerContext.resolve(caller: caller, deputyships: deputyships, principals: principals)
+            page = try await readInboxPage(
+                filter: InboxFilter(context, now: now), deputyshipsAt: nil, context: context, after: after,
+                limit: limit, now: now, logger: logger
+            ).page
+        }
+        if withStalled { page.stalled = try await stalled(context: context, now: now, logger: logger) }
+        return page
     }
 
     /// One read of an inbox page by `filter`, with the caller's deputyships relevant at `deputyshipsAt`

@@ -1,0 +1,149 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowEngine
+
+/// A request nobody moves on that the caller may close ("Antrag einstellen"): it has waited longer than
+/// its step's deadline gives, for the step's deciders or for the requester's answer to a question.
+public struct StalledItem: Sendable, Hashable, Codable {
+    /// Whom the request waits for.
+    public enum Waiting: String, Sendable, Hashable, Codable {
+        /// The roles of the step in review (among them, possibly, a DSB or ISB part nobody else may decide).
+        case decision
+        /// The requester's answer to a question.
+        case answer
+    }
+
+    public var request: RequestSummary
+    public var step: String
+    public var stepTitle: LocalizedText
+    public var waitingFor: Waiting
+    /// Since when: the step's start, or when the open question was asked.
+    public var since: Date
+    /// From when the escalation instance may close it (the step's deadline, or the question's).
+    public var closableFrom: Date
+    /// The escalation role the caller closes in.
+    public var role: String
+    /// `escalation` in the caller's own right, `deputy` for ``actingFor``.
+    public var capacity: DecisionCapacity
+    public var actingFor: String?
+}
+
+extension RequestService {
+    /// The requests the caller may close now because nobody moves on them (the engine's
+    /// ``RequestMachine/discontinueAuthority(of:at:)``), the longest closable first. A request the caller
+    /// may decide instead (an overdue step the escalation instance decides) is in the inbox, not here.
+    public func stalledRequests(caller: Caller, now: Date, logger: Logger) async throws(ServiceError) -> [StalledItem] {
+        try await guarded(logger) {
+            var logger = $0
+            logger[metadataKey: "actor"] = "\(caller.uid)"
+            let context = try await CallerContext.load(
+                caller: caller, now: now, client: self.client, principals: self.principals, logger: logger)
+            return try await self.stalled(context: context, now: now, logger: logger)
+        }
+    }
+
+    /// ``stalledRequests(caller:now:logger:)`` for a caller whose deputyships are known (the inbox page
+    /// read them already).
+    func stalled(context: CallerContext, now: Date, logger: Logger) async throws -> [StalledItem] {
+        guard mayEscalate(context, now: now) else { return [] }
+        return try await Database.read(client, logger: logger) { [logger] connection in
+            var items: [StalledItem] = []
+            var after: UUID?
+            while true {
+                let batch = try await StalledCandidates(caller: context.caller.uid, now: now, after: after)
+                    .rows(on: connection, logger: logger)
+                for (record, dataset) in batch {
+                    let machine = try await self.machine(for: record, on: connection, logger: logger)
+                    if let item = self.stalledItem(
+                        record, dataset: dataset, machine: machine, context: context, now: now)
+                    {
+                        items.append(item)
+                    }
+                }
+                guard batch.count == StalledCandidates.batchSize, let last = batch.last else { break }
+                after = last.0.id
+            }
+            return items.sorted { ($0.closableFrom, $0.request.number) < ($1.closableFrom, $1.request.number) }
+        }
+    }
+
+    /// Whether the caller, or someone they stand in for now, holds a role some workflow escalates to: only
+    /// then are the stalled requests read (everyone else's inbox pays nothing for them). A workflow that
+    /// escalates to the dataset's owner or steward makes everyone a candidate.
+    private func mayEscalate(_ context: CallerContext, now: Date) -> Bool {
+        let escalating = workflows.escalationRoles
+        if escalating.contains(.dataOwner) || escalating.contains(.dataSteward) { return true }
+        var held = CallerContext.directoryRoles(context.callerFacts)
+        for deputy in context.activePrincipals(at: now) {
+            held.formUnion(CallerContext.directoryRoles(deputy.principalFacts))
+        }
+        return !held.isDisjoint(with: escalating)
+    }
+
+    /// The engine's answer for one candidate (nil: the caller may not close it now, or may decide it).
+    func stalledItem(
+        _ record: RequestRecord, dataset: DatasetRecord, machine: RequestMachine, context: CallerContext, now: Date
+    ) -> StalledItem? {
+        guard let progress = machine.state.stepProgress,
+            let authority = try? machine.discontinueAuthority(of: context.decider(for: dataset), at: now).get(),
+            let step = machine.definition.step(progress.step), let role = step.escalationRole,
+            let closableFrom = machine.escalationDue
+        else { return nil }
+        let waiting: StalledItem.Waiting
+        let since: Date
+        switch machine.state {
+        case .inReview:
+            // What the escalation instance may decide waits in the inbox, with its decision form.
+            guard context.authority(machine, dataset: dataset, now: now) == nil else { return nil }
+            (waiting, since) = (.decision, progress.enteredAt)
+        default:
+            (waiting, since) = (.answer, machine.questionAskedAt(progress))
+        }
+        let (capacity, actingFor): (DecisionCapacity, String?) =
+            switch authority.capacity {
+            case .deputy(let principal, _): (.deputy, principal)
+            case .ownRole, .escalation: (.escalation, nil)
+            }
+        return StalledItem(
+            request: views.summary(record, machine: machine, dataset: dataset, now: now), step: step.id,
+            stepTitle: step.title, waitingFor: waiting, since: since, closableFrom: closableFrom,
+            role: role.identifier, capacity: capacity, actingFor: actingFor)
+    }
+}
+
+extension WorkflowLibrary {
+    /// Every role a loaded definition's step escalates to.
+    var escalationRoles: Set<Role> {
+        Set(entries.flatMap { $0.definition.steps.compactMap(\.escalationRole) })
+    }
+}
+
+/// The SQL pre-selection of ``RequestService/stalledRequests(caller:now:logger:)``: every request with a
+/// question open and every overdue one in review, but the caller's own, by id; the engine decides.
+struct StalledCandidates {
+    static let batchSize = 500
+
+    var caller: String
+    var now: Date
+    var after: UUID?
+
+    func rows(on connection: PostgresConnection, logger: Logger) async throws -> [(RequestRecord, DatasetRecord)] {
+        let rows = try await connection.query(
+            """
+            SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)
+            FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
+            WHERE r.requester <> \(caller)
+              AND (r.phase = 'changes_requested' OR (r.phase = 'in_review' AND r.deadline <= \(now)))
+              AND (\(after)::uuid IS NULL OR r.id > \(after)::uuid)
+            ORDER BY r.id
+            LIMIT \(Self.batchSize)
+            """, logger: logger)
+        var result: [(RequestRecord, DatasetRecord)] = []
+        for try await row in rows {
+            var cells = RowCursor(row)
+            result.append((try RequestRecord.from(&cells), try DatasetRecord.from(&cells)))
+        }
+        return result
+    }
+}
