@@ -12,14 +12,18 @@ public struct DecisionAuthority: Hashable, Sendable {
         case deputy(of: String, role: Role)
         /// The step is overdue and they hold its escalation role.
         case escalation(Role)
+        /// The step is overdue and they deputise for `principal`, who holds its escalation role: a deputy
+        /// acts with every role the person represented holds, the escalation role included.
+        case escalationDeputy(of: String, role: Role)
 
         /// Which capacity a person acting in several takes first: their own role, then a deputyship,
-        /// then the escalation.
+        /// then the escalation, their own before a principal's.
         var precedence: Int {
             switch self {
             case .ownRole: 0
             case .deputy: 1
             case .escalation: 2
+            case .escalationDeputy: 3
             }
         }
     }
@@ -55,21 +59,21 @@ public struct DecisionAuthority: Hashable, Sendable {
     /// The role the decision is taken in: the branch's role, or the escalation role.
     public var role: Role {
         switch capacity {
-        case .ownRole(let role), .deputy(_, let role), .escalation(let role): role
+        case .ownRole(let role), .deputy(_, let role), .escalation(let role), .escalationDeputy(_, let role): role
         }
     }
 
     /// The person represented, when deciding as deputy.
     public var principal: String? {
         switch capacity {
-        case .deputy(let principal, _): principal
+        case .deputy(let principal, _), .escalationDeputy(let principal, _): principal
         case .ownRole, .escalation: nil
         }
     }
 
     public var asEscalation: Bool {
         switch capacity {
-        case .escalation: true
+        case .escalation, .escalationDeputy: true
         case .ownRole, .deputy: false
         }
     }

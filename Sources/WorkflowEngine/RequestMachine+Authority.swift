@@ -55,14 +55,24 @@ extension RequestMachine {
             {
                 capacities.append((branch, .deputy(of: deputy.deputyship.principal, role: branch.role)))
             }
-            if let escalationRole, escalationBranches.contains(branch.id), decider.roles.contains(escalationRole) {
-                capacities.append((branch, .escalation(escalationRole)))
+            if let escalationRole, escalationBranches.contains(branch.id) {
+                if decider.roles.contains(escalationRole) { capacities.append((branch, .escalation(escalationRole))) }
+                for deputy in decider.deputising
+                where deputy.deputyship.deputy == decider.person && deputy.deputyship.isActive(at: now)
+                    && deputy.principalRoles.contains(escalationRole)
+                {
+                    capacities.append(
+                        (branch, .escalationDeputy(of: deputy.deputyship.principal, role: escalationRole)))
+                }
             }
         }
         guard !capacities.isEmpty else {
             let couldAsDeputy = candidates.contains { branch in
                 decider.deputising.contains {
-                    $0.deputyship.deputy == decider.person && $0.principalRoles.contains(branch.role)
+                    $0.deputyship.deputy == decider.person
+                        && ($0.principalRoles.contains(branch.role)
+                            || (escalationRole.map($0.principalRoles.contains) == true
+                                && escalationBranches.contains(branch.id)))
                 }
             }
             return .failure(error(couldAsDeputy ? .deputyshipNotActive : .notAuthorised, event))
@@ -161,7 +171,7 @@ extension RequestMachine {
         if decider.roles.contains(role) {
             capacity = .escalation(role)
         } else if let deputy = activeDeputy(decider, at: now, roles: [role]) {
-            capacity = .deputy(of: deputy.principal, role: deputy.role)
+            capacity = .escalationDeputy(of: deputy.principal, role: deputy.role)
         } else {
             let couldAsDeputy = decider.deputising.contains { $0.principalRoles.contains(role) }
             return .failure(error(couldAsDeputy ? .deputyshipNotActive : .notAuthorised, .discontinue))
@@ -264,9 +274,8 @@ extension RequestMachine {
         guard let last = snapshot.decisions.last, last.outcome != .revoked else { return nil }
         // A discontinuation ended the request for everyone the step waited for.
         if last.outcome == .discontinued, case .closed = state { return last }
-        let couldHave =
-            last.asEscalation ? decider.roles.contains(last.role) : decider.roles.contains(last.role) || asDeputy(last)
-        return couldHave ? last : nil
+        // Whoever holds the role it was taken in, or stands in for someone who does (the escalation role too).
+        return decider.roles.contains(last.role) || asDeputy(last) ? last : nil
     }
 }
 

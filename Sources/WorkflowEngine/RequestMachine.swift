@@ -269,10 +269,9 @@ public struct RequestMachine: Hashable, Sendable {
             for branch in openBranches(of: progress) where !waiting.contains(branch.role) {
                 waiting.append(branch.role)
             }
-            // Always as the escalation instance, also a deputy of one of its members (named as acting for
-            // them): the auditors' "as escalation" finds every discontinuation.
-            var decision = authority.decision(.discontinued, at: now, comment: reason, details: nil)
-            decision.asEscalation = true
+            // Always as the escalation instance (its deputy too, named as acting for the member): the
+            // auditors' "as escalation" finds every discontinuation.
+            let decision = authority.decision(.discontinued, at: now, comment: reason, details: nil)
             snapshot.decisions.append(decision)
             snapshot.state = .closed(end: definition.withdrawTo)
             var effects = [

@@ -185,14 +185,13 @@ extension OutboxTopic {
     }
 
     /// Topics that ask someone to decide in their role (or tell them they need not any more): their
-    /// deputies get a copy, as the engine lets a deputy decide in the principal's role. Not the
-    /// escalation: the engine grants that capacity only to holders of the escalation role, so a
-    /// deputy's copy would offer links that could never decide. The unanswered question goes to them: what
-    /// it offers, closing the request, a deputy of the escalation role may do.
+    /// deputies get a copy, as the engine lets a deputy decide in the principal's role, the escalation
+    /// role included (its copy's links decide as the escalation instance, acting for the member). The
+    /// unanswered question goes to them too: what it offers, closing the request, such a deputy may do.
     var goesToDeputies: Bool {
         switch self {
-        case .requestDecision, .reminder, .withdrawn, .stepDiscontinued, .questionUnanswered: true
-        case .escalated, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
+        case .requestDecision, .reminder, .escalated, .withdrawn, .stepDiscontinued, .questionUnanswered: true
+        case .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
             .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .webhook:
             false
         }

@@ -280,7 +280,7 @@ extension HomePages.StalledRow {
         closable = text("inbox.stalled.closable_since", ["date": text.date(item.closableFrom)])
         why =
             switch item.capacity {
-            case .deputy:
+            case .deputy, .escalationDeputy:
                 text(
                     "inbox.stalled.why_deputy",
                     ["role": text.role(item.role), "principal": item.actingFor.map { principals[$0] ?? $0 } ?? ""])

@@ -441,6 +441,10 @@ struct RequestPage {
                 "decision.capacity.deputy",
                 ["role": text.role(role), "principal": actingFor.map { principals[$0] ?? $0 } ?? ""])
         case .escalation: text("decision.capacity.escalation", ["role": text.role(role)])
+        case .escalationDeputy:
+            text(
+                "decision.capacity.escalation_deputy",
+                ["role": text.role(role), "principal": actingFor.map { principals[$0] ?? $0 } ?? ""])
         }
     }
 

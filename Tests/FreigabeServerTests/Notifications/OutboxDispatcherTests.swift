@@ -127,14 +127,15 @@ struct OutboxDispatcherTests {
             let rows = try await fixture.rows()
             #expect(rows.first { $0.topic == "request_decision" }?.deliveredTo == ["otto", "paul"])
             #expect(rows.first { $0.topic == "submitted" }?.deliveredTo == ["anna"])
-            // An escalation that may decide: the engine lets only holders of the escalation role decide
-            // in that capacity, so their deputies get no copy with links that could never work.
+            // An escalation that may decide: the deputy of its recipient gets a copy too, as the engine lets
+            // a deputy decide in the principal's stead as the escalation instance.
             var escalated = fixture.message(.escalated, about: created, to: [MailFixture.person("otto")])
             escalated.step = "owner_review"
             escalated.mayDecide = true
             _ = try await fixture.enqueue(escalated, at: Clock.days(0.5))
             #expect(try await fixture.dispatcher().runRound(now: Clock.days(0.5)) == .init(claimed: 1, sent: 1))
-            #expect(try await fixture.rows().filter { $0.topic == "escalated" }.map(\.deliveredTo) == [["otto"]])
+            #expect(
+                try await fixture.rows().filter { $0.topic == "escalated" }.map(\.deliveredTo) == [["otto", "paul"]])
             // A task mail of the deputyship's time that goes out only after it ended (SMTP was away, a
             // retry): otto is back, paul gets no copy and no links.
             _ = try await fixture.enqueue(
@@ -684,11 +685,11 @@ struct OutboxDispatcherTests {
         }
     }
 
-    /// paul deputises for otto (the owner) and for greta (the governance office). The task went to both
-    /// otto and paul, the escalation to greta alone (a deputy is no escalation instance): the withdrawal
-    /// afterwards tells paul as otto's deputy, and not as greta's, of something he never heard of.
-    @Test("a withdrawal after an escalation reaches the owner's deputy, not the escalation instance's deputy")
-    func withdrawalAfterEscalationSparesTheInstancesDeputies() async throws {
+    /// paul deputises for otto (the owner) and for greta (the governance office). The task goes to both
+    /// otto and paul, the escalation to greta and to paul as her deputy (who may decide in her stead), with
+    /// links; the withdrawal afterwards tells paul in both capacities, once per mail.
+    @Test("the escalation and the withdrawal after it reach the escalation instance's deputy too")
+    func escalationReachesTheInstancesDeputies() async throws {
         try await MailFixture.with { fixture in
             let logger = fixture.logger
             for principal in [People.otto, People.greta] {
@@ -699,13 +700,20 @@ struct OutboxDispatcherTests {
             let created = try await fixture.service.shared("baumkataster")
             let deadline = try #require(created.status.deadline)
             _ = try await fixture.service.service.fireDueTimers(now: deadline, logger: logger)
+            try await fixture.service.admin.query("DELETE FROM outbox WHERE topic <> 'escalated'", logger: logger)
+            #expect(try await fixture.dispatcher().runRound(now: deadline) == .init(claimed: 1, sent: 1))
+            #expect(try await fixture.rows().map { $0.deliveredTo.sorted() } == [["greta", "paul"]])
+            let mails = try await MailSink.mails(host: fixture.host)
+            let copy = try #require(mails.first { $0.to.first?.hasPrefix("paul.") == true }, "\(mails.map(\.to))")
+            #expect(copy.text.contains("Zustimmen: http") && copy.text.contains("Greta"), "\(copy.text)")
             _ = try await fixture.service.service.withdraw(
                 requestID: created.id, caller: People.anna, now: deadline.addingTimeInterval(60), logger: logger)
             try await fixture.service.admin.query("DELETE FROM outbox WHERE topic <> 'withdrawn'", logger: logger)
             #expect(
                 try await fixture.dispatcher().runRound(now: deadline.addingTimeInterval(120))
                     == .init(claimed: 2, sent: 2))
-            #expect(try await fixture.rows().map { $0.deliveredTo.sorted() } == [["otto", "paul"], ["greta"]])
+            #expect(
+                try await fixture.rows().map { $0.deliveredTo.sorted() } == [["otto", "paul"], ["greta", "paul"]])
         }
     }
 

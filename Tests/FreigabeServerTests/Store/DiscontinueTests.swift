@@ -180,16 +180,18 @@ struct DiscontinueTests {
             for caller in [People.anna, People.dora, People.otto] {
                 #expect(try await stalled(caller, 30).isEmpty, "\(caller.uid)")
             }
-            // Greta's deputy, while the deputyship is in force, in her name; not before. A deputy does not
-            // decide in the escalation instance's stead (the engine's rule), so the owner step is theirs to
-            // close only.
+            // Greta's deputy, while the deputyship is in force, in her name; not before. The owner step the
+            // deputy decides in her stead, from the inbox.
             _ = try await service.createDeputyship(
                 NewDeputyship(deputy: "paul", validFrom: Clock.days(31), validUntil: Clock.days(40)),
                 caller: People.greta, now: Clock.days(30), logger: logger)
             #expect(try await stalled(People.paul, 30).isEmpty)
             let deputy = try await stalled(People.paul, 32)
-            #expect(Set(deputy.map(\.request.id)) == [question.id, privacy.id, ownerStep.id])
-            #expect(deputy.allSatisfy { $0.capacity == .deputy && $0.actingFor == "greta" })
+            #expect(Set(deputy.map(\.request.id)) == [question.id, privacy.id])
+            #expect(deputy.allSatisfy { $0.capacity == .escalationDeputy && $0.actingFor == "greta" })
+            let deputyInbox = try await service.inbox(caller: People.paul, now: Clock.days(32), logger: logger)
+            let owned = try #require(deputyInbox.first { $0.request.id == ownerStep.id })
+            #expect(owned.capacity == .escalationDeputy && owned.actingFor == "greta" && owned.role == "governance")
 
             // Closed, it leaves the list.
             _ = try await service.discontinue(

@@ -12,7 +12,7 @@ struct PreparedPageReadsTests {
     func textsDependOnShapeOnly() throws {
         let filter = InboxFilter(
             caller: "otto", uids: ["otto", "volker"], roleNames: ["dsb", "isb"], domains: ["umwelt"],
-            groupKeys: ["cn=stewards-umwelt,ou=groups,dc=stadt,dc=example"], ownRoleNames: ["governance"])
+            groupKeys: ["cn=stewards-umwelt,ou=groups,dc=stadt,dc=example"])
         for after in [nil, UUID()] {
             for limit in [1, 51, 500] {
                 let withDeputyships = try filter.statement(after: after, limit: limit, deputyshipsAt: Clock.start)

@@ -110,6 +110,65 @@ struct DeputyEscalationTests {
         }
     }
 
+    @Test(
+        "a deputy of the escalation instance decides the overdue step in its stead, recorded as acting for the member")
+    func escalationDeputy() throws {
+        let deadline = Fixtures.instant("2026-03-09T23:00:00Z")
+        let paul = Fixtures.deputy(
+            "paul", for: "greta", principalRoles: [.governance], from: Fixtures.paulFrom, until: Fixtures.muchLater)
+        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        // Not before the step escalated, as for the member.
+        Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) {
+            try $0.approve(by: paul, at: deadline.addingTimeInterval(-1))
+        }
+        _ = try machine.escalate(at: deadline)
+        // Not outside the deputyship, which is named as the reason.
+        let ended = Fixtures.deputy(
+            "paul", for: "greta", principalRoles: [.governance], from: Fixtures.paulFrom, until: deadline)
+        Fixtures.expectRefused(.deputyshipNotActive, .approve, on: &machine) {
+            try $0.approve(by: ended, at: deadline)
+        }
+        let authority = try machine.authority(of: paul, at: deadline).get()
+        #expect(authority.capacity == .escalationDeputy(of: "greta", role: .governance))
+        _ = try machine.approve(by: paul, at: deadline, comment: "i. V. der Governance-Stelle")
+        let decision = try #require(machine.decisions.first)
+        #expect(decision.person == "paul" && decision.actingFor == "greta")
+        #expect(decision.role == .governance && decision.asEscalation && decision.branch == "owner_review")
+        #expect(machine.state.name == "in_review:steward_review")
+        // The decision counts for Greta too: she decides no other step of this request.
+        guard case .inReview(let progress) = machine.state, let next = progress.deadline else { return }
+        _ = try machine.escalate(at: next)
+        Fixtures.expectRefused(.alreadyDecidedAnotherStep, .approve, on: &machine) {
+            try $0.approve(by: Fixtures.greta, at: next)
+        }
+        // Her own role before the deputyship: a member who stands in for another decides as herself.
+        var other = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        _ = try other.escalate(at: deadline)
+        let member = Fixtures.deputy(
+            "gerd", for: "greta", principalRoles: [.governance], from: Fixtures.paulFrom, until: Fixtures.muchLater,
+            ownRoles: [.governance])
+        #expect(try other.authority(of: member, at: deadline).get().capacity == .escalation(.governance))
+    }
+
+    @Test("a deputy of the escalation instance decides no DSB part and nothing on the principal's own request")
+    func escalationDeputyLimits() throws {
+        let definition = try Fixtures.definition(.sharedData)
+        let paul = Fixtures.deputy(
+            "paul", for: "greta", principalRoles: [.governance], from: Fixtures.paulFrom, until: Fixtures.muchLater)
+        var machine = try Fixtures.submitted(definition, Fixtures.everyStepApplies(.sharedData))
+        try Fixtures.drive(&machine, to: "in_review:privacy_review")
+        guard case .inReview(let progress) = machine.state, let deadline = progress.deadline else {
+            Issue.record("not in review")
+            return
+        }
+        _ = try machine.escalate(at: deadline)
+        Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) { try $0.approve(by: paul, at: deadline) }
+        // Greta's own request: her deputy does not decide it for her, not even as the escalation.
+        var hers = try Fixtures.submitted(definition, Fixtures.shared(), requester: "greta")
+        _ = try hers.escalate(at: Fixtures.muchLater)
+        #expect((try? hers.authority(of: paul, at: Fixtures.muchLater).get()) == nil)
+    }
+
     @Test("after escalation the owner may still decide, in their own role")
     func ownerAfterEscalation() throws {
         var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())

@@ -214,7 +214,7 @@ struct DiscontinueTests {
                 == .success(
                     DecisionAuthority(
                         person: "gabi", step: "steward_review", branch: "steward_review",
-                        capacity: .deputy(of: "greta", role: .governance))))
+                        capacity: .escalationDeputy(of: "greta", role: .governance))))
         let effects = try machine.discontinue(by: Self.gabi, at: Self.ownerDeadline, reason: Self.reason)
         #expect(
             effects

@@ -147,8 +147,6 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     public var overdueSince: Date?
     /// Question or reason, shown in the mail.
     public var text: String?
-    /// Withdrawal: told as the step's escalation instance, whose deputies were never asked (absent: no).
-    public var toEscalation: Bool?
     /// Task after a question: the question the requester answered, and their comment with the answer
     /// (nil: resubmitted without one). Written into rows before 2026-12-05; the dispatcher now finds both
     /// when it sends (``RequestStanding/answeredQuestion(step:enteredAt:)``), also for a step taken up
@@ -165,9 +163,9 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     public var state: String?
     public var role: String?
 
-    /// Whether the principals' deputies get a copy: the topic's rule, except for a withdrawal told to the
-    /// escalation instance, whose escalation mail never went to deputies either.
-    var goesToDeputies: Bool { topic.goesToDeputies && toEscalation != true }
+    /// Whether the principals' deputies get a copy: the topic's rule. (Rows written before 2026-12-05 may
+    /// carry `toEscalation`, when the escalation's deputies were not told; it is no longer read.)
+    var goesToDeputies: Bool { topic.goesToDeputies }
 
     /// The branches the mail's decision links decide: an escalation's `branches` (an older row's
     /// `branch`), a task's or reminder's branch (the step itself for a step of one role).
@@ -248,11 +246,10 @@ enum EffectWriter {
                 message.overdueSince = overdueSince
                 message.stepEnteredAt = context.stepEnteredAt
                 enqueue(message)
-            case .inform(let role, .withdrawn(let step, let comment, let asEscalation)):
+            case .inform(let role, .withdrawn(let step, let comment, _)):
                 // Why the requester withdrew, in their words (escaped in the HTML part, as every text).
                 var message = message(context, topic: .withdrawn, to: [recipient(role, context)], step: step)
                 message.text = comment
-                if asEscalation { message.toEscalation = true }
                 enqueue(message)
             case .inform(let role, .questionUnanswered(let step, let question, _)):
                 var message = message(context, topic: .questionUnanswered, to: [recipient(role, context)], step: step)

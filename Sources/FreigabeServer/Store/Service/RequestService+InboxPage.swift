@@ -147,16 +147,10 @@ extension RequestService {
             let authority = context.authority(machine, dataset: dataset, now: now),
             let step = machine.definition.step(progress.step)
         else { return nil }
-        let capacity: DecisionCapacity =
-            switch authority.capacity {
-            case .ownRole: .own
-            case .deputy: .deputy
-            case .escalation: .escalation
-            }
         return InboxItem(
             request: views.summary(record, machine: machine, dataset: dataset, now: now), step: step.id,
             stepTitle: step.title, branch: authority.branch, role: authority.role.identifier,
-            capacity: capacity, actingFor: authority.principal, deadline: progress.deadline,
+            capacity: DecisionCapacity(authority.capacity), actingFor: authority.principal, deadline: progress.deadline,
             since: progress.enteredAt,
             workingDaysWaited: calendar.workingDaysElapsed(from: progress.enteredAt, to: now),
             overdue: progress.deadline.map { $0 <= now } ?? false)
@@ -172,7 +166,6 @@ struct InboxFilter: Sendable {
     var roleNames: [String]
     var domains: [String]
     var groupKeys: [String]
-    var ownRoleNames: [String]
 
     /// The caller and the principals they deputise for at `now`.
     init(_ context: CallerContext, now: Date) {
@@ -188,7 +181,6 @@ struct InboxFilter: Sendable {
         roleNames = Array(Set(people.flatMap { CallerContext.directoryRoles($0).map(\.identifier) }))
         domains = Array(Set(people.flatMap(\.stewardDomains)))
         groupKeys = Array(Set(people.flatMap { $0.groups.map(DNKey.key) }))
-        ownRoleNames = CallerContext.directoryRoles(caller.directoryFacts).map(\.identifier)
     }
 
     struct Batch {
@@ -218,18 +210,14 @@ struct InboxFilter: Sendable {
 
     /// A filter for the statements' texts, which depend only on whether the deputyships are read.
     static let representative = InboxFilter(
-        caller: "", uids: [], roleNames: [], domains: [], groupKeys: [], ownRoleNames: [])
+        caller: "", uids: [], roleNames: [], domains: [], groupKeys: [])
 
-    init(
-        caller: String, uids: [String], roleNames: [String], domains: [String], groupKeys: [String],
-        ownRoleNames: [String]
-    ) {
+    init(caller: String, uids: [String], roleNames: [String], domains: [String], groupKeys: [String]) {
         self.caller = caller
         self.uids = uids
         self.roleNames = roleNames
         self.domains = domains
         self.groupKeys = groupKeys
-        self.ownRoleNames = ownRoleNames
     }
 
     /// Candidates after the request `after`; with `deputyshipsAt`, also the caller's deputyships that
@@ -263,7 +251,6 @@ struct InboxFilter: Sendable {
         let uids = try sql.bind(self.uids)
         let groupKeys = try sql.bind(self.groupKeys)
         let domains = try sql.bind(self.domains)
-        let ownRoleNames = try sql.bind(self.ownRoleNames)
         let after = try sql.bind(after)
         let limit = try sql.bind(limit)
         let deputyships =
@@ -282,11 +269,12 @@ struct InboxFilter: Sendable {
                         AND (d.owner = ANY (\(uids)::text[]) OR d.owner_group_key = ANY (\(groupKeys)::text[])))
                     OR ('data_steward' = ANY (r.pending_roles)
                         AND (d.domain_id = ANY (\(domains)::text[]) OR dm.steward_group_key = ANY (\(groupKeys)::text[])))
-                    OR r.escalation_role = ANY (\(ownRoleNames)::text[])
-                    -- A workflow may escalate to a catalogue role: the dataset's owner or steward decides
-                    -- in their own right only (the engine's rule; a principal's rows are sorted out after).
+                    -- The escalation instance, and its members' deputies in force (the engine's rule).
+                    OR r.escalation_role = ANY (\(roleNames)::text[])
+                    -- A workflow may escalate to a catalogue role: the dataset's owner or steward, or their
+                    -- deputy.
                     OR (r.escalation_role = 'data_owner'
-                        AND (d.owner = \(caller) OR d.owner_group_key = ANY (\(groupKeys)::text[])))
+                        AND (d.owner = ANY (\(uids)::text[]) OR d.owner_group_key = ANY (\(groupKeys)::text[])))
                     OR (r.escalation_role = 'data_steward'
                         AND (d.domain_id = ANY (\(domains)::text[]) OR dm.steward_group_key = ANY (\(groupKeys)::text[]))))
             ), page AS (

@@ -24,7 +24,7 @@ public struct StalledItem: Sendable, Hashable, Codable {
     public var closableFrom: Date
     /// The escalation role the caller closes in.
     public var role: String
-    /// `escalation` in the caller's own right, `deputy` for ``actingFor``.
+    /// `escalation` in the caller's own right, `escalation_deputy` for ``actingFor``.
     public var capacity: DecisionCapacity
     public var actingFor: String?
 }
@@ -100,15 +100,10 @@ extension RequestService {
         default:
             (waiting, since) = (.answer, machine.questionAskedAt(progress))
         }
-        let (capacity, actingFor): (DecisionCapacity, String?) =
-            switch authority.capacity {
-            case .deputy(let principal, _): (.deputy, principal)
-            case .ownRole, .escalation: (.escalation, nil)
-            }
         return StalledItem(
             request: views.summary(record, machine: machine, dataset: dataset, now: now), step: step.id,
             stepTitle: step.title, waitingFor: waiting, since: since, closableFrom: closableFrom,
-            role: role.identifier, capacity: capacity, actingFor: actingFor)
+            role: role.identifier, capacity: DecisionCapacity(authority.capacity), actingFor: authority.principal)
     }
 }
 

@@ -392,6 +392,17 @@ public enum DecisionCapacity: String, Sendable, Hashable, Codable {
     case deputy
     /// As the escalation instance of an overdue step.
     case escalation
+    /// As the escalation instance of an overdue step, deputising for `actingFor`, who holds its role.
+    case escalationDeputy = "escalation_deputy"
+
+    init(_ capacity: DecisionAuthority.Capacity) {
+        switch capacity {
+        case .ownRole: self = .own
+        case .deputy: self = .deputy
+        case .escalation: self = .escalation
+        case .escalationDeputy: self = .escalationDeputy
+        }
+    }
 }
 
 /// Something the caller must decide now.

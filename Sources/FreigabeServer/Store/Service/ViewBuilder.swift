@@ -220,15 +220,10 @@ struct ViewBuilder {
     /// The engine's authority as the decision form needs it.
     func decisionOptions(_ authority: DecisionAuthority, definition: WorkflowDefinition) -> DecisionOptions {
         let step = definition.step(authority.step)
-        let (role, capacity, actingFor): (Role, DecisionCapacity, String?) =
-            switch authority.capacity {
-            case .ownRole(let role): (role, .own, nil)
-            case .deputy(let principal, let role): (role, .deputy, principal)
-            case .escalation(let role): (role, .escalation, nil)
-            }
         return DecisionOptions(
-            step: authority.step, branch: authority.branch, role: role.identifier, capacity: capacity,
-            actingFor: actingFor, coversStep: authority.coversPersonalUnionStep,
+            step: authority.step, branch: authority.branch, role: authority.role.identifier,
+            capacity: DecisionCapacity(authority.capacity), actingFor: authority.principal,
+            coversStep: authority.coversPersonalUnionStep,
             approvalRequires: step?.approvalRequires ?? [], mayApprove: authority.mayApprove,
             mayRequestChanges: step?.allowsRequestChanges ?? false)
     }
