@@ -207,9 +207,10 @@ extension RequestMachine {
     }
 
     /// Whether `decider` holds `role` only through an active deputyship of the requester: deciding on the
-    /// request in the requester's stead is deciding on one's own request.
+    /// request in the requester's stead is deciding on one's own request. (A deputy of someone else who
+    /// holds the role acts for that person.)
     private func deputisesForRequester(_ decider: Decider, at now: Date, role: Role) -> Bool {
-        !decider.roles.contains(role)
+        !decider.roles.contains(role) && activeDeputy(decider, at: now, roles: [role]) == nil
             && decider.deputising.contains {
                 $0.deputyship.deputy == decider.person && $0.deputyship.principal == snapshot.requester
                     && $0.deputyship.isActive(at: now) && $0.principalRoles.contains(role)
@@ -263,13 +264,9 @@ extension RequestMachine {
         // of a granted request lost its race, even if the same person may now revoke.)
         if case .success = authority(of: decider, at: now) { return nil }
         guard decider.person != snapshot.requester else { return nil }
-        func asDeputy(_ decision: Decision) -> Bool {
-            let principal = decision.actingFor ?? decision.person
-            return decider.deputising.contains {
-                $0.deputyship.deputy == decider.person && $0.deputyship.principal == principal
-                    && $0.deputyship.isActive(at: now) && $0.principalRoles.contains(decision.role)
-            }
-        }
+        // As the deputy of anyone who holds the role (the person who decided, or a colleague: a deputy of
+        // one office member loses a race to another member as the member would).
+        func asDeputy(_ decision: Decision) -> Bool { activeDeputy(decider, at: now, roles: [decision.role]) != nil }
         if let own = snapshot.decisions.last(where: { $0.person == decider.person }) { return own }
         guard let last = snapshot.decisions.last, last.outcome != .revoked else { return nil }
         // A discontinuation ended the request for everyone the step waited for.

@@ -97,7 +97,8 @@ struct AuditFilter: Sendable, Hashable {
         }
         switch capacity {
         case nil: break
-        case .deputy: sql.text += " AND e.acting_for IS NOT NULL AND NOT e.as_escalation"
+        // Everything done as someone's deputy, also as the escalation instance in a member's stead.
+        case .deputy: sql.text += " AND e.acting_for IS NOT NULL"
         case .escalation:
             // The partial index `audit_events_escalation` (migration 13) finds these few rows.
             sql.text += " AND e.as_escalation"

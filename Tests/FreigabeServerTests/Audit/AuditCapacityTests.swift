@@ -143,6 +143,33 @@ struct AuditCapacityTests {
         }
     }
 
+    @Test("API: a deputy deciding as the escalation instance is found as deputy and as escalation")
+    func escalationDeputyInBothCapacities() async throws {
+        try await APIFixture.with { fixture, api in
+            let store = fixture.store
+            let logger = store.logger
+            _ = try await store.service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.days(19), validUntil: Clock.days(30)),
+                caller: People.greta, now: Clock.days(1), logger: logger)
+            let overdue = try await store.shared("luftmessstationen")
+            _ = try await store.service.fireDueTimers(now: Clock.days(20), logger: logger)
+            let decided = try await store.decide(
+                try await store.service.request(
+                    id: overdue.id, caller: People.paul, now: Clock.days(20), logger: logger),
+                by: People.paul, at: Clock.days(20))
+            let decision = try #require(decided.decisions.last)
+            #expect(decision.person == "paul" && decision.actingFor == "greta" && decision.asEscalation)
+            _ = try await AuditSealer(client: store.app, signer: Self.signer, checkpointFile: nil)
+                .sealAll(now: Date(), logger: logger)
+            let expected = Item(
+                actor: "paul", actingFor: "greta", request: overdue.id, decision: "approved", capacity: "escalation")
+            for capacity in ["deputy", "escalation"] {
+                let found = try await api.send(.get, "/api/v1/audit/events?capacity=\(capacity)", as: "alex")
+                #expect(Self.items(found) == [expected], "\(capacity): \(found.body)")
+            }
+        }
+    }
+
     @Test("API: a hostile or unknown capacity is refused with 400 and the reason; nothing is read or recorded")
     func apiRefusesHostileCapacity() async throws {
         try await APIFixture.with { fixture, api in

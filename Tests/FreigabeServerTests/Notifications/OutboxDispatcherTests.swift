@@ -717,6 +717,27 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// A withdrawal row written before 2026-12-05 for the escalation instance carries `to_escalation`: its
+    /// deputies got no escalation mail then, so they get no withdrawal of it now either.
+    @Test("an older withdrawal row told to the escalation instance spares its deputies")
+    func olderWithdrawalToEscalationSparesDeputies() async throws {
+        try await MailFixture.with { fixture in
+            _ = try await fixture.service.service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(60)),
+                caller: People.greta, now: Clock.days(-1), logger: fixture.logger)
+            let created = try await fixture.service.shared("baumkataster")
+            try await fixture.service.admin.query("DELETE FROM outbox", logger: fixture.logger)
+            for older in [true, false] {
+                var withdrawn = fixture.message(.withdrawn, about: created, to: [MailFixture.person("greta")])
+                withdrawn.step = "owner_review"
+                withdrawn.toEscalation = older ? true : nil
+                _ = try await fixture.enqueue(withdrawn, at: Clock.days(0.5))
+            }
+            #expect(try await fixture.dispatcher().runRound(now: Clock.days(0.5)) == .init(claimed: 2, sent: 2))
+            #expect(try await fixture.rows().map { $0.deliveredTo.sorted() } == [["greta"], ["greta", "paul"]])
+        }
+    }
+
     /// `ldap.stewards` makes the members of a group stewards of a domain: the engine lets them decide,
     /// so the steward step's task mail goes to them as to the catalogue's steward group.
     @Test("stewards the directory maps to a domain (ldap.stewards) get the steward step's mail")

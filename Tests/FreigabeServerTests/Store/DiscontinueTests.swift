@@ -201,6 +201,28 @@ struct DiscontinueTests {
         }
     }
 
+    @Test("a step the office may decide is not on its list of stalled requests, even for a member kept from it")
+    func decidableStepNotStalled() async throws {
+        try await ServiceFixture.with { fixture in
+            let service = fixture.service
+            // Greta decides the overdue owner step as the escalation instance; then the steward step is overdue.
+            let created = try await fixture.shared("baumkataster")
+            let ownerDeadline = try #require(created.status.deadline)
+            _ = try await service.fireDueTimers(now: ownerDeadline, logger: logger)
+            let escalated = try await service.request(
+                id: created.id, caller: People.greta, now: ownerDeadline, logger: logger)
+            let steward = try await fixture.decide(escalated, by: People.greta, at: ownerDeadline)
+            #expect(steward.status.step == "steward_review")
+            let stewardDeadline = try #require(steward.status.deadline)
+            _ = try await service.fireDueTimers(now: stewardDeadline, logger: logger)
+            // Separation of duties keeps Greta from the steward step; the office's other members may decide
+            // it, so it is not "stalled", and she is not nudged to close what she may not decide.
+            #expect(try await service.inbox(caller: People.greta, now: stewardDeadline, logger: logger).isEmpty)
+            #expect(
+                try await service.stalledRequests(caller: People.greta, now: stewardDeadline, logger: logger).isEmpty)
+        }
+    }
+
     @Test("an unanswered question: closable once it was open as long as the step's deadline gives")
     func unansweredQuestion() async throws {
         try await ServiceFixture.with { fixture in

@@ -150,6 +150,55 @@ struct DeputyEscalationTests {
         #expect(try other.authority(of: member, at: deadline).get().capacity == .escalation(.governance))
     }
 
+    @Test("a deputy of one office member who comes after another member hears who decided, not 'forbidden'")
+    func escalationDeputyLosesTheRace() throws {
+        let deadline = Fixtures.instant("2026-03-09T23:00:00Z")
+        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        _ = try machine.escalate(at: deadline)
+        let gerd = Decider(person: "gerd", roles: [.governance])
+        _ = try machine.approve(by: gerd, at: deadline, comment: "für die Stelle")
+        let paul = Fixtures.deputy(
+            "paul", for: "greta", principalRoles: [.governance], from: Fixtures.paulFrom, until: Fixtures.muchLater)
+        #expect(machine.decisionAlreadyTaken(by: paul, at: deadline)?.person == "gerd")
+        // A deputy whose deputyship has ended, or of someone without the role, lost no race.
+        let ended = Fixtures.deputy(
+            "paul", for: "greta", principalRoles: [.governance], from: Fixtures.paulFrom, until: deadline)
+        #expect(machine.decisionAlreadyTaken(by: ended, at: deadline) == nil)
+        #expect(machine.decisionAlreadyTaken(by: Fixtures.paul, at: deadline) == nil)
+    }
+
+    @Test("a deputy of the requester and of an office member closes the request as the member's deputy")
+    func deputyOfRequesterAndOfficeMember() throws {
+        let definition = try Fixtures.definition(.sharedData)
+        // The requester is a member of the office herself; Paul stands in for her and for Greta.
+        var machine = try Fixtures.submitted(definition, Fixtures.shared(), requester: "gundula")
+        let deadline = Fixtures.instant("2026-03-09T23:00:00Z")
+        _ = try machine.escalate(at: deadline)
+        let both = Decider(
+            person: "paul", roles: [],
+            deputising: [
+                DeputyAuthority(
+                    deputyship: Deputyship(
+                        principal: "gundula", deputy: "paul", validFrom: Fixtures.paulFrom,
+                        validUntil: Fixtures.muchLater),
+                    principalRoles: [.governance]),
+                DeputyAuthority(
+                    deputyship: Deputyship(
+                        principal: "greta", deputy: "paul", validFrom: Fixtures.paulFrom, validUntil: Fixtures.muchLater
+                    ),
+                    principalRoles: [.governance]),
+            ])
+        let expected = DecisionAuthority.Capacity.escalationDeputy(of: "greta", role: .governance)
+        #expect(try machine.authority(of: both, at: deadline).get().capacity == expected)
+        #expect(try machine.discontinueAuthority(of: both, at: deadline).get().capacity == expected)
+        // Through the requester's deputyship alone: never.
+        let onlyHers = Fixtures.deputy(
+            "paul", for: "gundula", principalRoles: [.governance], from: Fixtures.paulFrom, until: Fixtures.muchLater)
+        Fixtures.expectRefused(.requesterCannotDecide, .discontinue, on: &machine) {
+            try $0.discontinue(by: onlyHers, at: deadline, reason: "niemand antwortet")
+        }
+    }
+
     @Test("a deputy of the escalation instance decides no DSB part and nothing on the principal's own request")
     func escalationDeputyLimits() throws {
         let definition = try Fixtures.definition(.sharedData)

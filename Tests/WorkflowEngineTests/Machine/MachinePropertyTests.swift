@@ -64,8 +64,8 @@ struct MachinePropertyTests {
             deputy("paul", for: "otto", ottoRoles.isEmpty ? [.dataSteward] : ottoRoles),
             deputy("pia", for: "sina", sinaRoles),
             deputy("dirk", for: "dora", [.dsb], own: rng.chance(30) ? [.isb] : []),
-            // Deputises for the Governance Office (escalation instance of every shipped step): may
-            // discontinue, never decide in its place.
+            // Deputises for the Governance Office (escalation instance of every shipped step): decides an
+            // escalated step and discontinues in its member's stead.
             deputy("gabi", for: "greta", [.governance]),
         ]
         // Anna, who usually files the request, sometimes deputises for Otto.

@@ -147,6 +147,9 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     public var overdueSince: Date?
     /// Question or reason, shown in the mail.
     public var text: String?
+    /// Withdrawal rows written before 2026-12-05 only: told as the step's escalation instance, whose
+    /// deputies then got no escalation mail and so get no withdrawal either (no longer written).
+    public var toEscalation: Bool?
     /// Task after a question: the question the requester answered, and their comment with the answer
     /// (nil: resubmitted without one). Written into rows before 2026-12-05; the dispatcher now finds both
     /// when it sends (``RequestStanding/answeredQuestion(step:enteredAt:)``), also for a step taken up
@@ -163,9 +166,9 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     public var state: String?
     public var role: String?
 
-    /// Whether the principals' deputies get a copy: the topic's rule. (Rows written before 2026-12-05 may
-    /// carry `toEscalation`, when the escalation's deputies were not told; it is no longer read.)
-    var goesToDeputies: Bool { topic.goesToDeputies }
+    /// Whether the principals' deputies get a copy: the topic's rule, except for an older withdrawal told
+    /// to the escalation instance (``toEscalation``).
+    var goesToDeputies: Bool { topic.goesToDeputies && toEscalation != true }
 
     /// The branches the mail's decision links decide: an escalation's `branches` (an older row's
     /// `branch`), a task's or reminder's branch (the step itself for a step of one role).

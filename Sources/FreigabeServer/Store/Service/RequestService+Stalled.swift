@@ -31,8 +31,9 @@ public struct StalledItem: Sendable, Hashable, Codable {
 
 extension RequestService {
     /// The requests the caller may close now because nobody moves on them (the engine's
-    /// ``RequestMachine/discontinueAuthority(of:at:)``), the longest closable first. A request the caller
-    /// may decide instead (an overdue step the escalation instance decides) is in the inbox, not here.
+    /// ``RequestMachine/discontinueAuthority(of:at:)``), the longest closable first: questions left
+    /// unanswered, and overdue parts the escalation instance may not decide (a DSB's or ISB's). An overdue
+    /// step the instance decides is in its members' inboxes, not here.
     public func stalledRequests(caller: Caller, now: Date, logger: Logger) async throws(ServiceError) -> [StalledItem] {
         try await guarded(logger) {
             var logger = $0
@@ -94,8 +95,10 @@ extension RequestService {
         let since: Date
         switch machine.state {
         case .inReview:
-            // What the escalation instance may decide waits in the inbox, with its decision form.
-            guard context.authority(machine, dataset: dataset, now: now) == nil else { return nil }
+            // Only what the escalation instance may decide nothing of (a DSB's or ISB's part): a step it may
+            // decide waits in its members' inboxes, with the decision form, also when separation of duties
+            // keeps this member from it.
+            guard machine.escalationBranches(of: progress).isEmpty else { return nil }
             (waiting, since) = (.decision, progress.enteredAt)
         default:
             (waiting, since) = (.answer, machine.questionAskedAt(progress))
@@ -114,8 +117,10 @@ extension WorkflowLibrary {
     }
 }
 
-/// The SQL pre-selection of ``RequestService/stalledRequests(caller:now:logger:)``: every request with a
-/// question open and every overdue one in review, but the caller's own, by id; the engine decides.
+/// The SQL pre-selection of ``RequestService/stalledRequests(caller:now:logger:)``, by id; the engine
+/// decides: the overdue requests in review, and the requests with a question open whose escalation timer
+/// of the step is due (a question of the same step asked before may have left one that fired; the engine
+/// tells them apart), but not the caller's own.
 struct StalledCandidates {
     static let batchSize = 500
 
@@ -129,7 +134,11 @@ struct StalledCandidates {
             SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)
             FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
             WHERE r.requester <> \(caller)
-              AND (r.phase = 'changes_requested' OR (r.phase = 'in_review' AND r.deadline <= \(now)))
+              AND ((r.phase = 'in_review' AND r.deadline <= \(now))
+                OR (r.phase = 'changes_requested' AND EXISTS (
+                    SELECT 1 FROM timers t
+                    WHERE t.request_id = r.id AND t.kind = 'question_escalation' AND t.step = r.current_step
+                      AND t.due_at <= \(now) AND t.cancelled_at IS NULL)))
               AND (\(after)::uuid IS NULL OR r.id > \(after)::uuid)
             ORDER BY r.id
             LIMIT \(Self.batchSize)
