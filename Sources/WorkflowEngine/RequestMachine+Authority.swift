@@ -254,8 +254,10 @@ extension RequestMachine {
 
     /// When `decider` tries to decide but may not (any more), the decision that took their chance: the
     /// most recent decision they made themselves (or their principal, through them), else the last decision
-    /// of the request if they could have made it (a role they hold, as deputy of its principal, or as the
-    /// escalation instance that decided it), or the discontinuation that closed the request. The server
+    /// of the request if they could have made it (in a role they hold or stand in for: the role it was
+    /// taken in, or the decided branch's own when the escalation instance took it), or the discontinuation
+    /// that closed the request. (A holder of the escalation role who comes after the branch's own holder
+    /// decided is not told so: whether the step had escalated is not kept once it moved on.) The server
     /// answers "already decided by X at T" (409) with it
     /// instead of "forbidden" (403). nil when `decider` may decide the step in review now, or when no
     /// decision was theirs to take: an older decision in a role they hold is no race they lost.
@@ -264,15 +266,19 @@ extension RequestMachine {
         // of a granted request lost its race, even if the same person may now revoke.)
         if case .success = authority(of: decider, at: now) { return nil }
         guard decider.person != snapshot.requester else { return nil }
-        // As the deputy of anyone who holds the role (the person who decided, or a colleague: a deputy of
-        // one office member loses a race to another member as the member would).
-        func asDeputy(_ decision: Decision) -> Bool { activeDeputy(decider, at: now, roles: [decision.role]) != nil }
         if let own = snapshot.decisions.last(where: { $0.person == decider.person }) { return own }
         guard let last = snapshot.decisions.last, last.outcome != .revoked else { return nil }
         // A discontinuation ended the request for everyone the step waited for.
         if last.outcome == .discontinued, case .closed = state { return last }
-        // Whoever holds the role it was taken in, or stands in for someone who does (the escalation role too).
-        return decider.roles.contains(last.role) || asDeputy(last) ? last : nil
+        // Whoever holds a role that could have taken it, or stands in for someone who does: the role it was
+        // taken in, and the decided branch's own (an escalation decision took the branch's holders' chance).
+        var roles: Set<Role> = [last.role]
+        if let branch = definition.step(last.step)?.branches.first(where: { $0.id == last.branch }) {
+            roles.insert(branch.role)
+        }
+        let couldHave =
+            !decider.roles.isDisjoint(with: roles) || activeDeputy(decider, at: now, roles: Array(roles)) != nil
+        return couldHave ? last : nil
     }
 }
 

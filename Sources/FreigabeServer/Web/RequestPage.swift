@@ -103,6 +103,8 @@ struct RequestPage {
     /// The escalation instance may close the request as withdrawn: nobody moves it on any more.
     var canDiscontinue: Bool
     var discontinueReason: FormField?
+    /// „Sie stellen ihn als Data-Governance-Stelle in Vertretung für Greta Graf ein.“, when closing.
+    var discontinueCapacity: String?
     /// The withdrawal's optional comment, kept with its error when the withdrawal was refused.
     var withdrawComment: FormField?
     var isDraft: Bool
@@ -152,6 +154,16 @@ struct RequestPage {
                 error: errors["reason"], required: true)
         }
         canDiscontinue = actions.contains(.discontinue)
+        if canDiscontinue, let options = view.discontinueOptions {
+            discontinueCapacity =
+                if let principal = options.actingFor {
+                    text(
+                        "request.discontinue_capacity_deputy",
+                        ["role": text.role(options.role), "principal": principals[principal] ?? principal])
+                } else {
+                    text("request.discontinue_capacity", ["role": text.role(options.role)])
+                }
+        }
         if canDiscontinue {
             // Named apart from the decision form's `reason`, which the same person may see beside it.
             discontinueReason = FormField(
@@ -573,6 +585,7 @@ extension RequestPage: MustacheParent {
         case "revokeReason": revokeReason
         case "canDiscontinue": canDiscontinue
         case "discontinueReason": discontinueReason
+        case "discontinueCapacity": discontinueCapacity.mustacheValue
         case "withdrawComment": withdrawComment
         case "isDraft": isDraft
         case "errors": errors

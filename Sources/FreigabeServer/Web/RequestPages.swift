@@ -405,7 +405,8 @@ struct RequestPages: Sendable {
         let now = pages.now()
         let (view, facts) = try await service.requestForPage(id: id, caller: caller, now: now, logger: logger)
         let principals = await acting.names(
-            of: view.decisions.compactMap(\.actingFor) + [view.decisionOptions?.actingFor].compactMap { $0 },
+            of: view.decisions.compactMap(\.actingFor)
+                + [view.decisionOptions?.actingFor, view.discontinueOptions?.actingFor].compactMap { $0 },
             logger: logger)
         var page = RequestPage(
             view, text: text, notice: notice, values: values, errors: errors, principals: principals)

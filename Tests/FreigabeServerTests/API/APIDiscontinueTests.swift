@@ -52,6 +52,7 @@ struct APIDiscontinueTests {
             let post = try await api.send(.post, "/api/v1/inbox/stalled", as: "greta", json: "{}", validate: false)
             #expect(post.status == 405)
             let seen = try await api.send(.get, "/api/v1/requests/\(id)", as: "greta")
+            #expect(seen.json?["discontinue_options"]?["capacity"]?.string == "escalation", "\(seen.body)")
             #expect(seen.json?["allowed_actions"]?.array == [.string("discontinue")])
             let before = try await fixture.store.counts()
             // Hostile bodies change nothing: a key twice, a field the operation does not know, a number for

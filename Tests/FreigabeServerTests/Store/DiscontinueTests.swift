@@ -148,8 +148,12 @@ struct DiscontinueTests {
 
             // While the people waited for still have time, nothing is stalled.
             #expect(try await stalled(People.greta, 2).isEmpty)
+            // Overdue, but its escalation not recorded yet (the timer late): the owner step is listed, as
+            // nobody may decide it in the owner's place until then.
+            let beforeTimers = try await stalled(People.greta, 9)
+            #expect(beforeTimers.first { $0.request.id == ownerStep.id }?.waitingFor == .decision)
             // The question first: closable five working days after it was asked, waiting for the answer. The
-            // owner step, overdue too, escalated when its timer fired: the office decides it from its inbox.
+            // owner step escalated when its timer fired: the office decides it from its inbox.
             _ = try await service.fireDueTimers(now: Clock.days(9), logger: logger)
             let early = try await stalled(People.greta, 9)
             #expect(early.map(\.request.id) == [question.id])
@@ -198,6 +202,32 @@ struct DiscontinueTests {
                 requestID: question.id, reason: "Keine Antwort seit Wochen", caller: People.greta,
                 now: Clock.days(32), logger: logger)
             #expect(try await stalled(People.greta, 32).map(\.request.id) == [privacy.id])
+            // The deputy closes the other in Greta's stead (the page says so before the button); Greta, a
+            // moment later, hears who did and for whom.
+            let paulView = try await service.request(
+                id: privacy.id, caller: People.paul, now: Clock.days(32), logger: logger)
+            #expect(
+                paulView.discontinueOptions
+                    == DiscontinueOptions(role: "governance", capacity: .escalationDeputy, actingFor: "greta"))
+            let gretaView = try await service.request(
+                id: privacy.id, caller: People.greta, now: Clock.days(32), logger: logger)
+            #expect(gretaView.discontinueOptions == DiscontinueOptions(role: "governance", capacity: .escalation))
+            let annaView = try await service.request(
+                id: privacy.id, caller: People.anna, now: Clock.days(32), logger: logger)
+            #expect(annaView.discontinueOptions == nil)
+            let closed = try await service.discontinue(
+                requestID: privacy.id, reason: "Die DSB-Stelle ist unbesetzt", caller: People.paul,
+                now: Clock.days(32), logger: logger)
+            let record = try #require(closed.decisions.last)
+            #expect(record.person == "paul" && record.actingFor == "greta" && record.asEscalation)
+            let afterPaul = await expectServiceError(.conflict) {
+                try await service.discontinue(
+                    requestID: privacy.id, reason: "Niemand entscheidet", caller: People.greta, now: Clock.days(32),
+                    logger: logger)
+            }
+            #expect(afterPaul?.message.key == "messages.decision.already_discontinued_as_deputy")
+            #expect(afterPaul?.message.german.contains("paul (in Vertretung für greta)") == true)
+            #expect(try await stalled(People.greta, 32).isEmpty)
         }
     }
 

@@ -40,6 +40,15 @@ struct WebDiscontinueTests {
             #expect(inbox.html.contains(#"<a href="\#(path)">"#))
             #expect(inbox.html.contains("die Antwort auf die Rückfrage vom "))
             #expect(inbox.html.contains("als Data-Governance-Stelle"), "\(inbox.html)")
+            // In English: the same list in the catalogue's English texts.
+            let english = Browser(client)
+            try await english.login("greta")
+            english.language = "en"
+            let englishInbox = try await english.get("/eingang")
+            #expect(
+                englishInbox.html.contains(#"<h2 id="stalled-title">Stalled requests</h2>"#), "\(englishInbox.html)")
+            #expect(englishInbox.html.contains("the answer to the question of "))
+            #expect(try await english.get("/").html.contains("You may close 1 stalled request."))
             let otto = Browser(client)
             try await otto.login("otto")
             #expect(!(try await otto.get("/eingang").html.contains("stalled-title")))
@@ -47,6 +56,7 @@ struct WebDiscontinueTests {
 
             let page = try await greta.get(path)
             #expect(page.html.contains(#"<h2 id="discontinue-title">Antrag einstellen</h2>"#), "\(page.html)")
+            #expect(page.html.contains("<p>Sie stellen ihn als Data-Governance-Stelle ein.</p>"))
             #expect(page.html.contains(#"action="/antraege/\#(view.id.uuidString)/einstellen""#))
             let version = try #require(page.hidden("version"))
             let before = try await fixture.allCounts()

@@ -111,8 +111,10 @@ struct CallerContext: Sendable {
         (try? machine.revokeAuthority(of: decider(for: dataset), at: now).get()) != nil
     }
 
-    func mayDiscontinue(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> Bool {
-        (try? machine.discontinueAuthority(of: decider(for: dataset), at: now).get()) != nil
+    /// In which capacity the caller could close the waiting request now, if at all (the engine's answer).
+    func discontinueAuthority(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> DecisionAuthority? {
+        guard machine.state.stepProgress != nil else { return nil }
+        return try? machine.discontinueAuthority(of: decider(for: dataset), at: now).get()
     }
 
     /// Loads the caller's deputyships (as deputy) that can still matter, and the principals' facts.

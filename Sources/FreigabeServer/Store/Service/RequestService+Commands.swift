@@ -342,10 +342,16 @@ extension RequestService {
     static func alreadyDecided(_ decision: Decision, asked: String) -> ServiceError {
         let message =
             if decision.outcome == .discontinued {
-                decision.person == asked
-                    ? UserText("decision.already_discontinued_by_you", ["time": .time(decision.at)])
-                    : UserText(
+                if decision.person == asked {
+                    UserText("decision.already_discontinued_by_you", ["time": .time(decision.at)])
+                } else if let principal = decision.actingFor {
+                    UserText(
+                        "decision.already_discontinued_as_deputy",
+                        ["person": .text(decision.person), "principal": .text(principal), "time": .time(decision.at)])
+                } else {
+                    UserText(
                         "decision.already_discontinued", ["person": .text(decision.person), "time": .time(decision.at)])
+                }
             } else if decision.person == asked {
                 UserText("decision.already_decided_by_you", ["time": .time(decision.at)])
             } else if let principal = decision.actingFor {

@@ -32,8 +32,9 @@ public struct StalledItem: Sendable, Hashable, Codable {
 extension RequestService {
     /// The requests the caller may close now because nobody moves on them (the engine's
     /// ``RequestMachine/discontinueAuthority(of:at:)``), the longest closable first: questions left
-    /// unanswered, and overdue parts the escalation instance may not decide (a DSB's or ISB's). An overdue
-    /// step the instance decides is in its members' inboxes, not here.
+    /// unanswered, and overdue parts the escalation instance may not decide (a DSB's or ISB's, or any
+    /// while its escalation is not recorded yet). An escalated step the instance decides is in its
+    /// members' inboxes, not here.
     public func stalledRequests(caller: Caller, now: Date, logger: Logger) async throws(ServiceError) -> [StalledItem] {
         try await guarded(logger) {
             var logger = $0
@@ -87,7 +88,7 @@ extension RequestService {
         _ record: RequestRecord, dataset: DatasetRecord, machine: RequestMachine, context: CallerContext, now: Date
     ) -> StalledItem? {
         guard let progress = machine.state.stepProgress,
-            let authority = try? machine.discontinueAuthority(of: context.decider(for: dataset), at: now).get(),
+            let authority = context.discontinueAuthority(machine, dataset: dataset, now: now),
             let step = machine.definition.step(progress.step), let role = step.escalationRole,
             let closableFrom = machine.escalationDue
         else { return nil }
@@ -95,10 +96,11 @@ extension RequestService {
         let since: Date
         switch machine.state {
         case .inReview:
-            // Only what the escalation instance may decide nothing of (a DSB's or ISB's part): a step it may
+            // Only what the escalation instance may not decide now: a DSB's or ISB's part, or a step whose
+            // escalation has not been recorded yet (its timer late or failing). An escalated step it may
             // decide waits in its members' inboxes, with the decision form, also when separation of duties
             // keeps this member from it.
-            guard machine.escalationBranches(of: progress).isEmpty else { return nil }
+            guard machine.decidingEscalationRole == nil else { return nil }
             (waiting, since) = (.decision, progress.enteredAt)
         default:
             (waiting, since) = (.answer, machine.questionAskedAt(progress))
@@ -118,7 +120,8 @@ extension WorkflowLibrary {
 }
 
 /// The SQL pre-selection of ``RequestService/stalledRequests(caller:now:logger:)``, by id; the engine
-/// decides: the overdue requests in review, and the requests with a question open whose escalation timer
+/// decides: the overdue requests in review the escalation instance may not decide (`escalation_role` is
+/// the engine's `decidingEscalationRole`), and the requests with a question open whose escalation timer
 /// of the step is due (a question of the same step asked before may have left one that fired; the engine
 /// tells them apart), but not the caller's own.
 struct StalledCandidates {
@@ -134,7 +137,7 @@ struct StalledCandidates {
             SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)
             FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
             WHERE r.requester <> \(caller)
-              AND ((r.phase = 'in_review' AND r.deadline <= \(now))
+              AND ((r.phase = 'in_review' AND r.deadline <= \(now) AND r.escalation_role IS NULL)
                 OR (r.phase = 'changes_requested' AND EXISTS (
                     SELECT 1 FROM timers t
                     WHERE t.request_id = r.id AND t.kind = 'question_escalation' AND t.step = r.current_step

@@ -276,6 +276,16 @@ public struct DecisionOptions: Sendable, Hashable, Codable {
     public var mayRequestChanges: Bool
 }
 
+/// In which capacity the caller may close (discontinue) the request now, as the engine answers it: the
+/// request page's "Antrag einstellen" says so before the button.
+public struct DiscontinueOptions: Sendable, Hashable, Codable {
+    /// The escalation role closed in.
+    public var role: String
+    /// `escalation` in the caller's own right, `escalation_deputy` for ``actingFor``.
+    public var capacity: DecisionCapacity
+    public var actingFor: String?
+}
+
 /// A request with everything the detail page and the API show. In JSON the requester's `details` stand
 /// flat beside the other fields, as in the body that created the request.
 @dynamicMemberLookup
@@ -295,6 +305,8 @@ public struct RequestView: Sendable, Hashable {
     public var allowedActions: [RequestAction]
     /// How the caller may decide now; nil when they may not.
     public var decisionOptions: DecisionOptions?
+    /// How the caller may close the request now; nil when they may not.
+    public var discontinueOptions: DiscontinueOptions? = nil
     /// The requester's answers to questions, oldest first (in `GET /requests/{id}`; a command's answer
     /// leaves them out).
     public var answers: [AnswerView]? = nil
@@ -318,7 +330,8 @@ public struct RequestView: Sendable, Hashable {
 extension RequestView: Codable {
     private enum CodingKeys: String, CodingKey {
         case id, number, kind, dataset, requester, workflow, status, timeline, decisions, allowedActions,
-            decisionOptions, answers, withdrawal, textsErased, version, createdAt, updatedAt, submittedAt
+            decisionOptions, discontinueOptions, answers, withdrawal, textsErased, version, createdAt, updatedAt,
+            submittedAt
     }
 
     public init(from decoder: any Decoder) throws {
@@ -335,6 +348,7 @@ extension RequestView: Codable {
         decisions = try container.decode([DecisionView].self, forKey: .decisions)
         allowedActions = try container.decode([RequestAction].self, forKey: .allowedActions)
         decisionOptions = try container.decodeIfPresent(DecisionOptions.self, forKey: .decisionOptions)
+        discontinueOptions = try container.decodeIfPresent(DiscontinueOptions.self, forKey: .discontinueOptions)
         answers = try container.decodeIfPresent([AnswerView].self, forKey: .answers)
         withdrawal = try container.decodeIfPresent(WithdrawalView.self, forKey: .withdrawal)
         textsErased = try container.decodeIfPresent(TextErasure.self, forKey: .textsErased)
@@ -359,6 +373,7 @@ extension RequestView: Codable {
         try container.encode(decisions, forKey: .decisions)
         try container.encode(allowedActions, forKey: .allowedActions)
         try container.encodeIfPresent(decisionOptions, forKey: .decisionOptions)
+        try container.encodeIfPresent(discontinueOptions, forKey: .discontinueOptions)
         try container.encodeIfPresent(answers, forKey: .answers)
         try container.encodeIfPresent(withdrawal, forKey: .withdrawal)
         try container.encodeIfPresent(textsErased, forKey: .textsErased)

@@ -164,10 +164,12 @@ struct ViewBuilder {
         }
     }
 
-    /// - Parameter authority: the engine's answer to "may the caller decide now", asked once per view.
+    /// - Parameters:
+    ///   - authority: the engine's answer to "may the caller decide now", asked once per view.
+    ///   - closing: the engine's answer to "may the caller close it now", asked once per view.
     func allowedActions(
         _ machine: RequestMachine, dataset: DatasetRecord, context: CallerContext, authority: DecisionAuthority?,
-        now: Date
+        closing: DecisionAuthority?, now: Date
     ) -> [RequestAction] {
         var actions: [RequestAction] = []
         let isRequester = machine.snapshot.requester == context.caller.uid
@@ -185,9 +187,7 @@ struct ViewBuilder {
             break
         }
         // Whatever waits, in review or for an answer, the escalation instance may close once its time is up.
-        if machine.state.stepProgress != nil, context.mayDiscontinue(machine, dataset: dataset, now: now) {
-            actions.append(.discontinue)
-        }
+        if closing != nil { actions.append(.discontinue) }
         return actions
     }
 
@@ -202,6 +202,7 @@ struct ViewBuilder {
         if case .inReview = machine.state {
             authority = context.authority(machine, dataset: dataset, now: now, branch: branch)
         }
+        let closing = context.discontinueAuthority(machine, dataset: dataset, now: now)
         return RequestView(
             id: record.id, number: record.number, kind: record.kind, dataset: dataset.view, requester: record.requester,
             details: record.details,
@@ -211,8 +212,12 @@ struct ViewBuilder {
             status: status(machine, record: record, now: now), timeline: timeline(machine),
             decisions: decisions(machine),
             allowedActions: allowedActions(
-                machine, dataset: dataset, context: context, authority: authority, now: now),
+                machine, dataset: dataset, context: context, authority: authority, closing: closing, now: now),
             decisionOptions: authority.map { decisionOptions($0, definition: definition) },
+            discontinueOptions: closing.map {
+                DiscontinueOptions(
+                    role: $0.role.identifier, capacity: DecisionCapacity($0.capacity), actingFor: $0.principal)
+            },
             version: record.version, createdAt: record.createdAt, updatedAt: record.updatedAt,
             submittedAt: record.submittedAt)
     }
