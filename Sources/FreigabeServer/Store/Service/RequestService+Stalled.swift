@@ -89,8 +89,7 @@ extension RequestService {
     ) -> StalledItem? {
         guard let progress = machine.state.stepProgress,
             let authority = context.discontinueAuthority(machine, dataset: dataset, now: now),
-            let step = machine.definition.step(progress.step), let role = step.escalationRole,
-            let closableFrom = machine.escalationDue
+            let step = machine.definition.step(progress.step), let closableFrom = machine.escalationDue
         else { return nil }
         let waiting: StalledItem.Waiting
         let since: Date
@@ -102,13 +101,16 @@ extension RequestService {
             // keeps this member from it.
             guard machine.decidingEscalationRole == nil else { return nil }
             (waiting, since) = (.decision, progress.enteredAt)
-        default:
+        case .changesRequested:
             (waiting, since) = (.answer, machine.questionAskedAt(progress))
+        case .draft, .granted, .published, .closed:
+            return nil
         }
         return StalledItem(
             request: views.summary(record, machine: machine, dataset: dataset, now: now), step: step.id,
             stepTitle: step.title, waitingFor: waiting, since: since, closableFrom: closableFrom,
-            role: role.identifier, capacity: DecisionCapacity(authority.capacity), actingFor: authority.principal)
+            role: authority.role.identifier, capacity: DecisionCapacity(authority.capacity),
+            actingFor: authority.principal)
     }
 }
 
