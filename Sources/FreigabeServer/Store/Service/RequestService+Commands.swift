@@ -340,26 +340,16 @@ extension RequestService {
 
     /// 409 for a decision on a step that was decided meanwhile; `asked` hears "you" when it was theirs.
     static func alreadyDecided(_ decision: Decision, asked: String) -> ServiceError {
+        // A discontinuation in its own words; by you, as someone's deputy, or by someone, alike.
+        let key = decision.outcome == .discontinued ? "decision.already_discontinued" : "decision.already_decided"
+        let (person, time): (UserText.Argument, UserText.Argument) = (.text(decision.person), .time(decision.at))
         let message =
-            if decision.outcome == .discontinued {
-                if decision.person == asked {
-                    UserText("decision.already_discontinued_by_you", ["time": .time(decision.at)])
-                } else if let principal = decision.actingFor {
-                    UserText(
-                        "decision.already_discontinued_as_deputy",
-                        ["person": .text(decision.person), "principal": .text(principal), "time": .time(decision.at)])
-                } else {
-                    UserText(
-                        "decision.already_discontinued", ["person": .text(decision.person), "time": .time(decision.at)])
-                }
-            } else if decision.person == asked {
-                UserText("decision.already_decided_by_you", ["time": .time(decision.at)])
+            if decision.person == asked {
+                UserText(key + "_by_you", ["time": time])
             } else if let principal = decision.actingFor {
-                UserText(
-                    "decision.already_decided_as_deputy",
-                    ["person": .text(decision.person), "principal": .text(principal), "time": .time(decision.at)])
+                UserText(key + "_as_deputy", ["person": person, "principal": .text(principal), "time": time])
             } else {
-                UserText("decision.already_decided", ["person": .text(decision.person), "time": .time(decision.at)])
+                UserText(key, ["person": person, "time": time])
             }
         return ServiceError(
             .conflict, message: message,

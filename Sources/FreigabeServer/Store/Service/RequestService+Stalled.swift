@@ -114,13 +114,6 @@ extension RequestService {
     }
 }
 
-extension WorkflowLibrary {
-    /// Every role a loaded definition's step escalates to.
-    var escalationRoles: Set<Role> {
-        Set(entries.flatMap { $0.definition.steps.compactMap(\.escalationRole) })
-    }
-}
-
 /// The SQL pre-selection of ``RequestService/stalledRequests(caller:now:logger:)``, by id; the engine
 /// decides: the overdue requests in review the escalation instance may not decide (`escalation_role` is
 /// the engine's `decidingEscalationRole`), and the requests with a question open whose escalation timer

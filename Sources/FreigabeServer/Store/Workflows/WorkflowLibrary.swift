@@ -15,6 +15,8 @@ public struct WorkflowLibrary: Sendable {
     }
 
     public let entries: [Entry]
+    /// Every role a loaded definition's step escalates to (asked on every inbox's first page).
+    let escalationRoles: Set<Role>
     /// Parses stored definitions of requests in flight (the parser the definitions were loaded with).
     public let parser: WorkflowDefinitionParser
 
@@ -26,6 +28,7 @@ public struct WorkflowLibrary: Sendable {
         switch DefinitionSet(parser: parser).loadWithSources(sources) {
         case .success(let loaded):
             self.entries = loaded.map { Entry(definition: $0.definition, source: $0.source.text, file: $0.source.file) }
+            self.escalationRoles = Set(entries.flatMap { $0.definition.steps.compactMap(\.escalationRole) })
             self.parser = parser
         case .failure(let error):
             throw error
