@@ -10,6 +10,9 @@ public enum Effect: Hashable, Sendable {
     /// Tell the holders of `role` about something they must know but not decide.
     case inform(role: Role, RoleNotice)
     case notifyRequester(RequesterNotice)
+    /// Tell the person a deputy decided for (`decision.actingFor`) what was decided in their place: the
+    /// decision counts as theirs, and they learn of it even when they were away while it was taken.
+    case informPrincipal(Decision)
     case scheduleReminder(step: String, at: Date)
     case scheduleEscalation(step: String, at: Date)
     /// The question of `step` is the escalation instance's to see to at `at`, unanswered

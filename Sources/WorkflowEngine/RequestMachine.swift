@@ -161,7 +161,7 @@ public struct RequestMachine: Hashable, Sendable {
         guard authority.completesStep else {
             snapshot.decisions.append(decision)
             snapshot.state = .inReview(progress)
-            return [audit(.approved, decision)]
+            return recorded(.approved, decision)
         }
         // The step is complete; with a Personalunion the one decision also covers the next step, is recorded
         // once saying so, and the request goes on from there.
@@ -173,7 +173,7 @@ public struct RequestMachine: Hashable, Sendable {
         let route = route(from: next, facts: snapshot.facts)
         snapshot.decisions.append(decision)
         snapshot.state = state(reachedBy: route, at: now)
-        var effects: [Effect] = [audit(.approved, decision), .cancelTimers(step: step.id)]
+        var effects = recorded(.approved, decision) + [.cancelTimers(step: step.id)]
         if let covered = authority.coversPersonalUnionStep {
             effects.append(audit(.stepSkipped, step: covered, comment: SkipReason.personalUnion.rawValue, at: now))
         }
@@ -194,9 +194,8 @@ public struct RequestMachine: Hashable, Sendable {
             snapshot.decisions.append(decision)
             let route = route(from: step.onReject, facts: snapshot.facts)
             snapshot.state = state(reachedBy: route, at: now)
-            return [
-                audit(.rejected, decision), .cancelTimers(step: step.id),
-                .notifyRequester(.rejected(step: step.id, reason: reason)),
+            return recorded(.rejected, decision) + [
+                .cancelTimers(step: step.id), .notifyRequester(.rejected(step: step.id, reason: reason)),
             ] + arrivalEffects(route, at: now)
         case .draft, .changesRequested, .granted, .published, .closed:
             throw error(.invalidTransition, .reject)
@@ -220,10 +219,11 @@ public struct RequestMachine: Hashable, Sendable {
             // An answer that never comes is the escalation instance's to see to, as an overdue decision is;
             // the requester is told until when.
             let due = escalationDue
-            var effects: [Effect] = [
-                audit(.changesRequested, decision), .cancelTimers(step: step.id),
-                .notifyRequester(.changesRequested(step: step.id, question: question, answerBy: due)),
-            ]
+            var effects =
+                recorded(.changesRequested, decision) + [
+                    .cancelTimers(step: step.id),
+                    .notifyRequester(.changesRequested(step: step.id, question: question, answerBy: due)),
+                ]
             if let due { effects.append(.scheduleQuestionEscalation(step: step.id, at: due)) }
             return effects
         case .draft, .changesRequested, .granted, .published, .closed:
@@ -241,7 +241,7 @@ public struct RequestMachine: Hashable, Sendable {
             let decision = authority.decision(.revoked, at: now, comment: reason, details: nil)
             snapshot.decisions.append(decision)
             snapshot.state = .closed(end: target)
-            var effects = [audit(.revoked, decision), .cancelExpiry, .notifyRequester(.revoked(reason: reason))]
+            var effects = recorded(.revoked, decision) + [.cancelExpiry, .notifyRequester(.revoked(reason: reason))]
             // The Data Owner answers for the dataset and follows up on the deletion, as at an expiry: told,
             // unless the revocation was theirs (in their own right or through their deputy).
             if authority.role != .dataOwner {
@@ -274,10 +274,10 @@ public struct RequestMachine: Hashable, Sendable {
             let decision = authority.decision(.discontinued, at: now, comment: reason, details: nil)
             snapshot.decisions.append(decision)
             snapshot.state = .closed(end: definition.withdrawTo)
-            var effects = [
-                audit(.discontinued, decision), .cancelTimers(step: progress.step),
-                .notifyRequester(.discontinued(reason: reason)),
-            ]
+            var effects =
+                recorded(.discontinued, decision) + [
+                    .cancelTimers(step: progress.step), .notifyRequester(.discontinued(reason: reason)),
+                ]
             // Those asked to decide (or waiting for the answer to a question) learn that nothing is left to
             // decide; not the escalation instance, which decided this.
             for role in waiting where role != authority.role {
@@ -461,6 +461,12 @@ public struct RequestMachine: Hashable, Sendable {
             AuditRecord(
                 event: event, actor: actor, role: role, step: step, comment: comment, at: now, state: state.name,
                 deadline: stepDeadline, workflowID: definition.id, workflowVersion: definition.version))
+    }
+
+    /// The record of a decision, in the capacity it was taken, and for a deputy's decision the notice to
+    /// the person it was taken for.
+    private func recorded(_ event: AuditRecord.Event, _ decision: Decision) -> [Effect] {
+        [audit(event, decision)] + (decision.actingFor == nil ? [] : [.informPrincipal(decision)])
     }
 
     /// The record of a decision, in the capacity it was taken.

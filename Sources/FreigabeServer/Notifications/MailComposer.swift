@@ -49,9 +49,11 @@ struct MailComposer: Sendable {
     ///   - links: the person's decision links (task mails only), one set per branch they decide; a set
     ///     is headed by its branch's title when there are several (an escalation of a step whose open
     ///     branches the instance may each decide).
+    ///   - decidedBy: the deputy who decided for the reader, as the mail names them (``OutboxTopic/deputyDecided``).
     func compose(
         _ message: OutboxMessage, details: RequestDetails?, facts: RequestFacts? = nil, requester: String?,
-        definition: WorkflowDefinition?, for person: MailPerson, deputyFor: String? = nil, links: [BranchLinks] = []
+        definition: WorkflowDefinition?, for person: MailPerson, deputyFor: String? = nil, links: [BranchLinks] = [],
+        decidedBy: String? = nil
     ) throws(MissingTemplate) -> Composed {
         let catalog = renderer.catalog(for: person.language)
         let topic = message.topic.rawValue
@@ -122,9 +124,21 @@ struct MailComposer: Sendable {
         }
         values["question"] = message.question
         values["answer"] = message.answer
+        if let outcome = message.outcome {
+            // "Paul Peters (ppeters) hat in Ihrer Vertretung entschieden: abgelehnt."
+            let lead = catalog["mail.\(topic).lead" + (message.asEscalation == true ? "_as_escalation" : "")]
+            values["lead"] = Placeholders.fill(
+                lead ?? "{deputy}: {outcome}",
+                [
+                    "deputy": decidedBy ?? message.decidedBy ?? "",
+                    "outcome": catalog["mail.\(topic).outcomes.\(outcome.rawValue)"] ?? outcome.rawValue,
+                ])
+        }
         if let text = message.text {
             values["text"] = text
-            values["text_label"] = catalog["mail.\(topic).text_label"] ?? catalog["mail.facts.text"] ?? ""
+            // A deputy's comment, reason or question, as its decision calls it.
+            let label = message.outcome.flatMap { catalog["mail.\(topic).text_labels.\($0.rawValue)"] }
+            values["text_label"] = label ?? catalog["mail.\(topic).text_label"] ?? catalog["mail.facts.text"] ?? ""
         }
         let names = Self.templateNames(for: message.topic)
         guard names.count == 2 else { throw MissingTemplate(name: "email/\(message.topic.rawValue)") }

@@ -153,7 +153,7 @@ extension OutboxTopic {
         case .escalated: mayDecide ?? false
         case .withdrawn, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
             .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .stepDiscontinued, .questionUnanswered,
-            .webhook:
+            .deputyDecided, .webhook:
             false
         }
     }
@@ -165,7 +165,7 @@ extension OutboxTopic {
         case .requestDecision, .reminder, .escalated: true
         case .withdrawn, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
             .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .stepDiscontinued, .questionUnanswered,
-            .webhook:
+            .deputyDecided, .webhook:
             false
         }
     }
@@ -178,10 +178,12 @@ extension OutboxTopic {
     }
 
     /// Mails that name who filed the request (by the directory's name): those showing its details, the
-    /// withdrawal, which the requester made, the discontinuation of a request the reader waited on, and the
-    /// unanswered question (has the requester left?).
+    /// withdrawal, which the requester made, the discontinuation of a request the reader waited on, the
+    /// unanswered question (has the requester left?), and a deputy's decision on a request the reader did
+    /// not see.
     var namesTheRequester: Bool {
         showsTheDetails || self == .withdrawn || self == .stepDiscontinued || self == .questionUnanswered
+            || self == .deputyDecided
     }
 
     /// Topics that ask someone to decide in their role (or tell them they need not any more): their
@@ -192,7 +194,7 @@ extension OutboxTopic {
         switch self {
         case .requestDecision, .reminder, .escalated, .withdrawn, .stepDiscontinued, .questionUnanswered: true
         case .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
-            .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .webhook:
+            .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .deputyDecided, .webhook:
             false
         }
     }

@@ -300,6 +300,9 @@ struct OutboxDispatcher: Sendable {
         if message.topic.namesTheRequester, let uid = row.standing?.requester {
             requesterName = await name(of: uid)
         }
+        // And who decided in the reader's place.
+        var deputyName: String?
+        if let uid = message.decidedBy { deputyName = await name(of: uid) }
         // A task after a question: the approver decides on the answer, so the mail shows both. Rows
         // written before 2026-12-05 carry them in the payload; only a stay's first task can follow one.
         if message.topic == .requestDecision, message.question == nil, let step = message.step,
@@ -359,7 +362,7 @@ struct OutboxDispatcher: Sendable {
                 let composed = try composer.compose(
                     personal, details: row.details, facts: row.standing?.snapshot?.facts, requester: requesterName,
                     definition: definition,
-                    for: person, deputyFor: principal?.displayName, links: tokens)
+                    for: person, deputyFor: principal?.displayName, links: tokens, decidedBy: deputyName)
                 let thread = try Self.threadID(request: message.requestID, host: settings.hostName)
                 let mailMessage = try MailMessage(
                     messageID: try Self.messageID(

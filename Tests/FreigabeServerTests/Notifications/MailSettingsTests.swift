@@ -191,6 +191,47 @@ struct MailSettingsTests {
         }
     }
 
+    /// The mail to the person a deputy decided for says who decided what, in words (never a raw code or
+    /// an unfilled placeholder), and calls the deputy's text what the decision calls it.
+    @Test("the principal's mail names the deputy and what they decided, for every outcome", arguments: ["de", "en"])
+    func deputyDecidedWords(language: String) async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        let composer = MailComposer(renderer: renderer, workflows: StoreTestSupport.workflows)
+        let pin = try #require(StoreTestSupport.workflows.current(for: .sharedData)).definition
+        let catalog = renderer.catalog(for: language)
+        var labels: Set<String> = []
+        for outcome in Decision.Outcome.allCases {
+            for asEscalation in [false, true] {
+                var message = OutboxMessage(
+                    topic: .deputyDecided, requestID: UUID(), requestNumber: "FG-2026-000042",
+                    datasetID: "baumkataster", datasetTitle: "Baumkataster", kind: .sharedData,
+                    recipients: [OutboxRecipient(role: "data_owner", uid: "otto", group: nil)], step: "owner_review",
+                    text: "Nicht <so>.")
+                message.decidedBy = "paul"
+                message.outcome = outcome
+                message.asEscalation = asEscalation
+                let mail = try composer.compose(
+                    message, details: RequestDetails(purpose: "Zweck"), requester: "Anna Albers (anna)",
+                    definition: pin, for: MailPerson(uid: "otto", displayName: "Otto", mail: nil, language: language),
+                    decidedBy: "Paul <P> (paul)")
+                let words = try #require(catalog["mail.deputy_decided.outcomes.\(outcome.rawValue)"])
+                let label = try #require(catalog["mail.deputy_decided.text_labels.\(outcome.rawValue)"])
+                labels.insert(label)
+                let context = "\(outcome) \(asEscalation)"
+                #expect(mail.text.contains("Paul <P> (paul)") && mail.text.contains(words + "."), "\(context)")
+                #expect(mail.html.contains("Paul &lt;P&gt; (paul)") && !mail.html.contains("<P>"), "\(context)")
+                #expect(mail.text.contains(label + ":\nNicht <so>."), "\(context): \(mail.text)")
+                #expect(mail.html.contains("Nicht &lt;so&gt;."), "\(context)")
+                #expect(!mail.text.contains("{") && !mail.subject.contains("{"), "\(context): \(mail.text)")
+                #expect(mail.text.contains("Anna Albers (anna)"), "\(context)")
+                let escalation = language == "de" ? "als Eskalationsinstanz" : "as the escalation instance"
+                #expect(mail.text.contains(escalation) == asEscalation, "\(context)")
+            }
+        }
+        // A reason, a comment, a question: not one word for all.
+        #expect(labels.count == 3, "\(labels)")
+    }
+
     /// A workflow step may have no deadline (Workflows/README): its task mail then must not send the
     /// approver looking for a date that is not there.
     @Test("a task mail promises a deadline only when its step has one", arguments: ["de", "en"])

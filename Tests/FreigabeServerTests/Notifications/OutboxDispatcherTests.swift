@@ -146,6 +146,41 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// otto is away and paul decides for him: otto learns from a mail of his own what was decided in his
+    /// name, by whom and why; paul, who decided, gets no copy of it.
+    @Test("a deputy's decision is told to the principal it counts for, not to the deputy")
+    func deputyDecisionTellsThePrincipal() async throws {
+        try await MailFixture.with { fixture in
+            _ = try await fixture.service.service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(7)),
+                caller: People.otto, now: Clock.days(-1), logger: fixture.logger)
+            let created = try await fixture.service.shared("baumkataster")
+            #expect(try await fixture.dispatcher().runRound(now: Clock.days(0.5)) == .init(claimed: 2, sent: 2))
+            _ = try await fixture.service.decide(
+                created, by: People.paul, .reject(reason: "Zweck <b>unklar</b>"), at: Clock.days(1))
+            // The requester's rejection and otto's notice.
+            #expect(try await fixture.dispatcher().runRound(now: Clock.days(1)) == .init(claimed: 2, sent: 2))
+            let rows = try await fixture.rows()
+            #expect(rows.first { $0.topic == "deputy_decided" }?.deliveredTo == ["otto"], "\(rows)")
+            let mails = try await MailSink.mails(host: fixture.host).filter { $0.subject.contains("Vertretung") }
+            #expect(mails.map(\.to) == [["otto.oberle@stadt.example"]], "\(mails.map(\.to))")
+            let mail = try #require(mails.first)
+            #expect(mail.subject == "\(created.number): In Ihrer Vertretung entschieden")
+            #expect(
+                mail.text.contains("Paul Peters (paul) hat diesen Antrag in Ihrer Vertretung entschieden: abgelehnt."),
+                "\(mail.text)")
+            #expect(mail.text.contains("Begründung:\nZweck <b>unklar</b>"), "\(mail.text)")
+            #expect(mail.html.contains("Zweck &lt;b&gt;unklar&lt;/b&gt;") && !mail.html.contains("<b>unklar"))
+            #expect(mail.text.contains("Schritt: Prüfung durch den Data Owner"), "\(mail.text)")
+            #expect(mail.text.contains("Antragsteller/in: ") && mail.text.contains("(anna)"), "\(mail.text)")
+            #expect(!mail.text.contains("Sie erhalten diese Nachricht als Vertretung"))
+            // otto's own decision tells nobody this way.
+            let second = try await fixture.service.shared("baumkataster")
+            _ = try await fixture.service.decide(second, by: People.otto, at: Clock.days(1.5))
+            #expect(try await fixture.rows().filter { $0.topic == "deputy_decided" }.count == 1)
+        }
+    }
+
     /// A task mail that waited (the SMTP server was away, a retry, a slow directory) while the request
     /// moved past it is not sent: no "please decide" after "withdrawn", no links that only say "moved
     /// on", no second task mail for a step entered anew (its new stay has one of its own).

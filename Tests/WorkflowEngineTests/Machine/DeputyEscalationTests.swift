@@ -39,6 +39,42 @@ struct DeputyEscalationTests {
         #expect(machine.state.name == "in_review:steward_review")
     }
 
+    @Test("each decision a deputy takes tells the person it counts for; one's own decision tells nobody so")
+    func deputyTellsPrincipal() throws {
+        func principalNotices(_ effects: [Effect]) -> [Decision] {
+            effects.compactMap { if case .informPrincipal(let decision) = $0 { decision } else { nil } }
+        }
+        let definition = try Fixtures.definition(.sharedData)
+        let at = Fixtures.paulFrom
+        // A question, then (after the answer) an approval, each by Paul for Otto.
+        var machine = try Fixtures.submitted(definition, Fixtures.shared())
+        let asked = try machine.requestChanges(by: Fixtures.paul, at: at, question: "Zeitraum?")
+        #expect(principalNotices(asked) == [try #require(machine.decisions.last)])
+        #expect(principalNotices(asked).first?.actingFor == "otto")
+        #expect(principalNotices(asked).first?.outcome == .changesRequested)
+        #expect(principalNotices(asked).first?.comment == "Zeitraum?")
+        _ = try machine.resubmit(by: Fixtures.requester, at: at)
+        let approved = try machine.approve(by: Fixtures.paul, at: at, comment: "i. V.")
+        #expect(principalNotices(approved).map(\.outcome) == [.approved])
+        #expect(principalNotices(approved).first?.person == "paul")
+        // A rejection.
+        var rejected = try Fixtures.submitted(definition, Fixtures.shared())
+        let rejection = try rejected.reject(by: Fixtures.paul, at: at, reason: "Zweck unklar")
+        #expect(principalNotices(rejection).map(\.outcome) == [.rejected])
+        #expect(principalNotices(rejection).first?.comment == "Zweck unklar")
+        // A revocation by the owner's deputy: the owner learns it this way, not as a revocation by someone
+        // else (`accessRevoked`).
+        var granted = try Fixtures.submitted(definition, Fixtures.shared())
+        try Fixtures.drive(&granted, to: "granted:granted", at: at)
+        let revocation = try granted.revoke(by: Fixtures.paul, at: at, reason: "Zweck entfallen")
+        #expect(principalNotices(revocation).map(\.outcome) == [.revoked])
+        #expect(!revocation.contains { if case .inform(_, .accessRevoked) = $0 { true } else { false } })
+        // Otto's own decisions tell nobody in this way.
+        var own = try Fixtures.submitted(definition, Fixtures.shared())
+        #expect(principalNotices(try own.approve(by: Fixtures.otto, at: at)).isEmpty)
+        #expect(principalNotices(try own.reject(by: Fixtures.stefan, at: at, reason: "nein")).isEmpty)
+    }
+
     @Test("the last instant before validUntil still counts")
     func deputyLastInstant() throws {
         let until = Fixtures.days(3)

@@ -216,6 +216,7 @@ struct DiscontinueTests {
                         person: "gabi", step: "steward_review", branch: "steward_review",
                         capacity: .escalationDeputy(of: "greta", role: .governance))))
         let effects = try machine.discontinue(by: Self.gabi, at: Self.ownerDeadline, reason: Self.reason)
+        let decision = try #require(machine.decisions.last)
         #expect(
             effects
                 == Fixtures.after(
@@ -224,6 +225,8 @@ struct DiscontinueTests {
                         Fixtures.audit(
                             .discontinued, actor: "gabi", actingFor: "greta", role: .governance, asEscalation: true,
                             step: "steward_review", comment: Self.reason, at: Self.ownerDeadline),
+                        // Greta learns what was decided in her name.
+                        .informPrincipal(decision),
                         .cancelTimers(step: "steward_review"),
                         .notifyRequester(.discontinued(reason: Self.reason)),
                         .inform(role: .dataSteward, .discontinued(step: "steward_review", reason: Self.reason)),

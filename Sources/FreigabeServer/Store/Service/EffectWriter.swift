@@ -156,6 +156,11 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     /// again only after a restart.
     public var question: String?
     public var answer: String?
+    /// To the person a deputy decided for (``OutboxTopic/deputyDecided``): the deputy's uid, what they
+    /// decided, and whether as the escalation instance of an overdue step.
+    public var decidedBy: String?
+    public var outcome: Decision.Outcome?
+    public var asEscalation: Bool?
     public var grantedUntil: Date?
     public var licence: String?
     public var portalURL: String?
@@ -274,6 +279,8 @@ enum EffectWriter {
                 enqueue(message)
             case .notifyRequester(let notice):
                 enqueue(requesterMessage(notice, context))
+            case .informPrincipal(let decision):
+                if let message = principalMessage(decision, context) { enqueue(message) }
             case .scheduleReminder(let step, let at):
                 write.timers.append(TimerRow(kind: .reminder, step: step, dueAt: at))
             case .scheduleEscalation(let step, let at):
@@ -335,8 +342,8 @@ enum EffectWriter {
             guard var result = event(.grantExpiring, at: context.now) else { return nil }
             result.grantedUntil = until
             return result
-        case .notifyRequester, .remind, .inform, .scheduleReminder, .scheduleEscalation, .scheduleQuestionEscalation,
-            .scheduleExpiry, .scheduleExpiryNotice, .cancelTimers, .cancelExpiry:
+        case .notifyRequester, .remind, .inform, .informPrincipal, .scheduleReminder, .scheduleEscalation,
+            .scheduleQuestionEscalation, .scheduleExpiry, .scheduleExpiryNotice, .cancelTimers, .cancelExpiry:
             return nil
         }
     }
@@ -393,6 +400,22 @@ enum EffectWriter {
             topic: topic, requestID: context.requestID, requestNumber: context.number, datasetID: context.dataset.id,
             datasetTitle: context.dataset.title, kind: context.kind, recipients: recipients, step: step, branch: branch,
             deadline: deadline)
+    }
+
+    /// To the person a deputy decided for: who decided what, in which step, with the deputy's words. A
+    /// revocation names no step (its `step` is the granted end).
+    static func principalMessage(_ decision: Decision, _ context: EffectContext) -> OutboxMessage? {
+        guard let principal = decision.actingFor else { return nil }
+        let revoked = decision.outcome == .revoked
+        var result = message(
+            context, topic: .deputyDecided,
+            to: [OutboxRecipient(role: decision.role.identifier, uid: principal, group: nil)],
+            step: revoked ? nil : decision.step, branch: revoked ? nil : decision.branch)
+        result.decidedBy = decision.person
+        result.outcome = decision.outcome
+        result.asEscalation = decision.asEscalation
+        result.text = decision.comment
+        return result
     }
 
     static func requesterMessage(_ notice: RequesterNotice, _ context: EffectContext) -> OutboxMessage {

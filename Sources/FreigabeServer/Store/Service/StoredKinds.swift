@@ -50,6 +50,8 @@ public enum OutboxTopic: String, Sendable, Hashable, Codable, CaseIterable {
     case stepDiscontinued = "step_discontinued"
     /// To the escalation instance: a question went unanswered as long as the step's deadline gives.
     case questionUnanswered = "question_unanswered"
+    /// To the person a deputy decided for: what was decided in their place.
+    case deputyDecided = "deputy_decided"
     case webhook
 
     /// The topics of `mail` rows this release can word; the dispatcher claims only these. A row of a
