@@ -46,7 +46,8 @@ extension DecisionLink {
 /// Minted when a task mail is composed (a resend mints new ones; the old stay valid until they expire,
 /// and whichever is used first decides, as the step then has moved on). A link is bound to the stay of
 /// the step its mail was for: a step entered anew voids the links of its earlier stays. Used links are claimed with
-/// `UPDATE … WHERE used_at IS NULL`, so of two clicks one wins.
+/// `UPDATE … WHERE used_at IS NULL`, so of two clicks one wins; a claim whose decision never came is
+/// abandoned after ``abandonedClaim``.
 struct DecisionLinkStore: Sendable {
     let client: PostgresClient
     let logger: Logger
@@ -94,15 +95,29 @@ struct DecisionLinkStore: Sendable {
         return sets
     }
 
-    /// The link of `token`, or nil for a token that never was (or is malformed).
-    func find(token: String) async throws -> DecisionLink? {
+    /// How long a claimed link waits for its decision. A claim this old with no decision by the link's
+    /// person since is one whose decision never happened, and whose link was not given back either: the
+    /// instance died between the two, or the database was away for the decision and for the release.
+    /// The link then counts as unused again. Longer than a decision may take under the deadlines (a
+    /// transaction 5 s, a directory call 2 s, by default); the engine refuses a second decision anyway.
+    static let abandonedClaim: TimeInterval = 60
+
+    /// The link of `token`, or nil for a token that never was (or is malformed); an abandoned claim
+    /// (``abandonedClaim``) reads as unused at `now`.
+    func find(token: String, now: Date) async throws -> DecisionLink? {
         guard Self.isWellFormed(token) else { return nil }
         let hash = Self.hash(token)
+        let abandonedBefore = now.addingTimeInterval(-Self.abandonedClaim)
         return try await Database.read(client, logger: logger) { connection in
             let rows = try await connection.query(
                 """
-                SELECT request_id, step, step_entered_at, branch, uid, action, expires_at, used_at
-                FROM decision_links WHERE token_hash = \(hash)
+                SELECT l.request_id, l.step, l.step_entered_at, l.branch, l.uid, l.action, l.expires_at,
+                    CASE WHEN l.used_at < \(abandonedBefore) AND NOT EXISTS (
+                            SELECT 1 FROM decisions d
+                            WHERE d.request_id = l.request_id AND lower(d.person) = lower(l.uid)
+                                AND d.decided_at >= l.used_at - interval '1 second')
+                        THEN NULL ELSE l.used_at END
+                FROM decision_links l WHERE l.token_hash = \(hash)
                 """, logger: logger)
             for try await (request, step, entered, branch, uid, action, expires, used) in rows.decode(
                 (UUID, String, Date?, String, String, String, Date, Date?).self)
@@ -116,13 +131,22 @@ struct DecisionLinkStore: Sendable {
         }
     }
 
-    /// Marks the link used; false when it was used already (another click won).
+    /// Marks the link used; false when it was used already (another click won). An abandoned claim
+    /// (``abandonedClaim``) may be taken again.
     func claim(token: String, now: Date) async throws -> Bool {
         let hash = Self.hash(token)
+        let abandonedBefore = now.addingTimeInterval(-Self.abandonedClaim)
         return try await Database.read(client, logger: logger) { connection in
             let rows = try await connection.query(
-                "UPDATE decision_links SET used_at = \(now) WHERE token_hash = \(hash) AND used_at IS NULL RETURNING 1",
-                logger: logger)
+                """
+                UPDATE decision_links l SET used_at = \(now)
+                WHERE l.token_hash = \(hash)
+                    AND (l.used_at IS NULL OR (l.used_at < \(abandonedBefore) AND NOT EXISTS (
+                        SELECT 1 FROM decisions d
+                        WHERE d.request_id = l.request_id AND lower(d.person) = lower(l.uid)
+                            AND d.decided_at >= l.used_at - interval '1 second')))
+                RETURNING 1
+                """, logger: logger)
             for try await _ in rows { return true }
             return false
         }

@@ -88,7 +88,7 @@ struct DecisionLinkPages: Sendable {
     private func lookup(_ request: Request, context: AppRequestContext) async throws -> Lookup {
         let text = pages.text(request)
         let token = token(context)
-        guard let link = try await links.find(token: token) else {
+        guard let link = try await links.find(token: token, now: pages.now()) else {
             throw APIProblem(.notFound, status: .notFound, detail: UserText("web.link_unknown"))
         }
         // A used or expired link says only that: neither the directory nor the request is read for it.

@@ -1677,6 +1677,51 @@ struct DecisionLinkTests {
         }
     }
 
+    /// The instance died between claiming the link and deciding (or the database was away for the decision
+    /// and for giving the link back): the link is not lost for good. While a decision may still be under
+    /// way it reads as used; a minute later, with no decision by otto since, it is his to use again. A
+    /// link whose claim did decide stays used.
+    @Test("a claim whose decision never came frees the link after a minute; a decided link stays used")
+    func abandonedClaimFreesTheLink() async throws {
+        try await WebFixture.with { fixture, client in
+            let (view, tokens) = try await Self.prepare(fixture)
+            let token = try #require(tokens[.approve])
+            let links = DecisionLinkStore(client: fixture.store.app, logger: fixture.store.logger)
+            #expect(try await links.claim(token: token, now: fixture.clock.now()))
+            let otto = Browser(client)
+            let fresh = try await otto.get("/e/\(token)")
+            #expect(fresh.status == 409 && fresh.html.contains("bereits verwendet"), "a decision may be under way")
+            #expect(try await links.claim(token: token, now: fixture.clock.now().addingTimeInterval(30)) == false)
+
+            fixture.clock.advance(days: 2.0 / 1440)
+            let again = try await otto.get("/e/\(token)")
+            #expect(again.status == 200 && again.html.contains("Zustimmung bestätigen"), "\(again.html)")
+            let done = try await otto.post("/e/\(token)", [("password", "demo")], csrf: again.hidden("_csrf"))
+            #expect(done.status == 200 && done.html.contains("Ihre Entscheidung ist gespeichert"))
+            #expect(try await fixture.store.counts()["decisions"] == 1)
+
+            // Decided: used for good, however long ago.
+            fixture.clock.advance(days: 1)
+            let later = try await otto.get("/e/\(token)")
+            #expect(later.status == 409 && later.html.contains("bereits verwendet"))
+            #expect(try await links.claim(token: token, now: fixture.clock.now()) == false)
+            #expect(
+                try await fixture.service.request(
+                    id: view.id, caller: People.anna, now: fixture.clock.now(), logger: fixture.store.logger
+                ).status.step == "steward_review")
+            // otto's decision on another request does not count as this link's.
+            let (_, otherTokens) = try await Self.prepare(fixture)
+            let otherToken = try #require(otherTokens[.reject])
+            #expect(try await links.claim(token: otherToken, now: fixture.clock.now()))
+            let (third, _) = try await Self.prepare(fixture)
+            _ = try await fixture.service.decide(
+                requestID: third.id, decision: .reject(reason: "Nicht geeignet"), caller: People.otto,
+                now: fixture.clock.now(), logger: fixture.store.logger)
+            fixture.clock.advance(days: 2.0 / 1440)
+            #expect(try await links.claim(token: otherToken, now: fixture.clock.now()))
+        }
+    }
+
     /// otto asked, anna answered, otto's new task links: the confirm page shows the question and the
     /// answer, escaped, because that is what otto now decides on.
     @Test("the confirm page after a resubmission shows the question and the answer")
