@@ -217,12 +217,16 @@ extension RequestMachine {
             }
     }
 
+    /// The first of `roles` (in their order, as a workflow lists them) that `decider` holds through an
+    /// active deputyship, and for whom: a deputy of the steward and of the owner revokes as the owner's
+    /// deputy when `revocable_by` names the owner first, whichever deputyship began earlier.
     private func activeDeputy(_ decider: Decider, at now: Date, roles: [Role]) -> (principal: String, role: Role)? {
-        for deputy in decider.deputising
-        where deputy.deputyship.deputy == decider.person && deputy.deputyship.isActive(at: now)
-            && deputy.deputyship.principal != snapshot.requester
-        {
-            if let role = roles.first(where: deputy.principalRoles.contains) {
+        let active = decider.deputising.filter {
+            $0.deputyship.deputy == decider.person && $0.deputyship.isActive(at: now)
+                && $0.deputyship.principal != snapshot.requester
+        }
+        for role in roles {
+            if let deputy = active.first(where: { $0.principalRoles.contains(role) }) {
                 return (deputy.deputyship.principal, role)
             }
         }

@@ -70,7 +70,7 @@ struct MailComposer: Sendable {
         values["purpose"] = details?.purpose
         values["deputy_for"] = deputyFor
         if message.topic.namesTheRequester { values["requester"] = requester }
-        if message.topic.showsTheDetails, let details {
+        if message.showsTheDetails, let details {
             let text = PageText(catalog: catalog)
             // What the request was routed on (classification, personal data, protection need), then what
             // the requester stated.
@@ -125,8 +125,13 @@ struct MailComposer: Sendable {
         values["question"] = message.question
         values["answer"] = message.answer
         if let outcome = message.outcome {
-            // "Paul Peters (ppeters) hat in Ihrer Vertretung entschieden: abgelehnt."
-            let lead = catalog["mail.\(topic).lead" + (message.asEscalation == true ? "_as_escalation" : "")]
+            // "Paul Peters (paul) hat diesen Antrag in Ihrer Vertretung entschieden: abgelehnt." An outcome
+            // may have words of its own (a discontinuation says why it happens), and a note (what a
+            // revocation leaves the reader to see to).
+            let lead =
+                catalog["mail.\(topic).lead_\(outcome.rawValue)"]
+                ?? catalog["mail.\(topic).lead" + (message.asEscalation == true ? "_as_escalation" : "")]
+            values["outcome_note"] = catalog["mail.\(topic).outcome_notes.\(outcome.rawValue)"]
             values["lead"] = Placeholders.fill(
                 lead ?? "{deputy}: {outcome}",
                 [

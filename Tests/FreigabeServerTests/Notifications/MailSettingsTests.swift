@@ -192,40 +192,61 @@ struct MailSettingsTests {
     }
 
     /// The mail to the person a deputy decided for says who decided what, in words (never a raw code or
-    /// an unfilled placeholder), and calls the deputy's text what the decision calls it.
+    /// an unfilled placeholder), and calls the deputy's text what the decision calls it; in every shape the
+    /// engine writes: a step's decision in the principal's role or as the escalation instance, a revocation
+    /// (no step; what the request states, and the deletion to see to), a discontinuation (always as the
+    /// escalation instance, and not for a missed deadline).
     @Test("the principal's mail names the deputy and what they decided, for every outcome", arguments: ["de", "en"])
     func deputyDecidedWords(language: String) async throws {
         let renderer = try await TestSupport.makeRenderer()
         let composer = MailComposer(renderer: renderer, workflows: StoreTestSupport.workflows)
         let pin = try #require(StoreTestSupport.workflows.current(for: .sharedData)).definition
         let catalog = renderer.catalog(for: language)
+        let escalation = language == "de" ? "als Eskalationsinstanz" : "as the escalation instance"
+        let missedDeadline = language == "de" ? "Frist des Schritts" : "deadline had passed"
+        let deletion = language == "de" ? "bestätigt die empfangende Stelle die Löschung" : "confirms the deletion"
+        let recipient = "Amt für <Umwelt>"
+        let shapes: [(Decision.Outcome, asEscalation: Bool)] = [
+            (.approved, false), (.approved, true), (.rejected, false), (.rejected, true),
+            (.changesRequested, false), (.changesRequested, true), (.revoked, false), (.discontinued, true),
+        ]
         var labels: Set<String> = []
-        for outcome in Decision.Outcome.allCases {
-            for asEscalation in [false, true] {
-                var message = OutboxMessage(
-                    topic: .deputyDecided, requestID: UUID(), requestNumber: "FG-2026-000042",
-                    datasetID: "baumkataster", datasetTitle: "Baumkataster", kind: .sharedData,
-                    recipients: [OutboxRecipient(role: "data_owner", uid: "otto", group: nil)], step: "owner_review",
-                    text: "Nicht <so>.")
-                message.decidedBy = "paul"
-                message.outcome = outcome
-                message.asEscalation = asEscalation
-                let mail = try composer.compose(
-                    message, details: RequestDetails(purpose: "Zweck"), requester: "Anna Albers (anna)",
-                    definition: pin, for: MailPerson(uid: "otto", displayName: "Otto", mail: nil, language: language),
-                    decidedBy: "Paul <P> (paul)")
+        for (outcome, asEscalation) in shapes {
+            var message = OutboxMessage(
+                topic: .deputyDecided, requestID: UUID(), requestNumber: "FG-2026-000042", datasetID: "baumkataster",
+                datasetTitle: "Baumkataster", kind: .sharedData,
+                recipients: [OutboxRecipient(role: "data_owner", uid: "otto", group: nil)],
+                step: outcome == .revoked ? nil : "owner_review", text: "Nicht <so>.")
+            message.decidedBy = "paul"
+            message.outcome = outcome
+            message.asEscalation = asEscalation
+            let mail = try composer.compose(
+                message,
+                details: RequestDetails(purpose: "Zweck", recipient: RecipientInput(name: recipient, type: .external)),
+                requester: "Anna Albers (anna)", definition: pin,
+                for: MailPerson(uid: "otto", displayName: "Otto", mail: nil, language: language),
+                decidedBy: "Paul <P> (paul)")
+            let label = try #require(catalog["mail.deputy_decided.text_labels.\(outcome.rawValue)"])
+            labels.insert(label)
+            let context = "\(outcome) \(asEscalation)"
+            #expect(mail.text.contains("Paul <P> (paul)"), "\(context)")
+            #expect(mail.html.contains("Paul &lt;P&gt; (paul)") && !mail.html.contains("<P>"), "\(context)")
+            #expect(mail.text.contains(label + ":\nNicht <so>."), "\(context): \(mail.text)")
+            #expect(mail.html.contains("Nicht &lt;so&gt;."), "\(context)")
+            #expect(!mail.text.contains("{") && !mail.subject.contains("{"), "\(context): \(mail.text)")
+            #expect(mail.text.contains("Anna Albers (anna)"), "\(context)")
+            #expect(mail.text.contains(escalation) == asEscalation, "\(context)")
+            // The request's details and the deletion only after a revocation.
+            #expect(mail.text.contains(recipient) == (outcome == .revoked), "\(context)")
+            #expect(mail.text.contains(deletion) == (outcome == .revoked), "\(context)")
+            #expect(mail.html.contains(deletion) == (outcome == .revoked), "\(context)")
+            switch outcome {
+            case .discontinued:
+                #expect(!mail.text.contains(missedDeadline), "\(mail.text)")
+            case .approved, .rejected, .changesRequested, .revoked:
                 let words = try #require(catalog["mail.deputy_decided.outcomes.\(outcome.rawValue)"])
-                let label = try #require(catalog["mail.deputy_decided.text_labels.\(outcome.rawValue)"])
-                labels.insert(label)
-                let context = "\(outcome) \(asEscalation)"
-                #expect(mail.text.contains("Paul <P> (paul)") && mail.text.contains(words + "."), "\(context)")
-                #expect(mail.html.contains("Paul &lt;P&gt; (paul)") && !mail.html.contains("<P>"), "\(context)")
-                #expect(mail.text.contains(label + ":\nNicht <so>."), "\(context): \(mail.text)")
-                #expect(mail.html.contains("Nicht &lt;so&gt;."), "\(context)")
-                #expect(!mail.text.contains("{") && !mail.subject.contains("{"), "\(context): \(mail.text)")
-                #expect(mail.text.contains("Anna Albers (anna)"), "\(context)")
-                let escalation = language == "de" ? "als Eskalationsinstanz" : "as the escalation instance"
-                #expect(mail.text.contains(escalation) == asEscalation, "\(context)")
+                #expect(mail.text.contains(words + "."), "\(context)")
+                #expect(mail.text.contains(missedDeadline) == asEscalation, "\(context)")
             }
         }
         // A reason, a comment, a question: not one word for all.

@@ -263,6 +263,28 @@ struct ResubmissionAndEndTests {
         #expect(machine.decisions.last?.role == .dataOwner)
     }
 
+    /// Paul stands in for Stefan (steward) since long before and for Otto (owner) now: his revocation is
+    /// the owner's, whom `revocable_by` names first, and Otto is told, not Stefan.
+    @Test("a deputy of several revokes for the role revocable_by names first, whichever deputyship began first")
+    func revokeAsFirstRoleDeputy() throws {
+        var machine = try Fixtures.machine(.sharedData, in: "granted:granted")
+        let stefans = DeputyAuthority(
+            deputyship: Deputyship(
+                principal: "stefan", deputy: "paul", validFrom: Fixtures.days(-300), validUntil: Fixtures.days(300)),
+            principalRoles: [.dataSteward])
+        let ottos = DeputyAuthority(
+            deputyship: Deputyship(
+                principal: "otto", deputy: "paul", validFrom: Fixtures.paulFrom, validUntil: Fixtures.paulUntil),
+            principalRoles: [.dataOwner])
+        let paul = Decider(person: "paul", roles: [], deputising: [stefans, ottos])
+        let effects = try machine.revoke(by: paul, at: Fixtures.paulFrom, reason: "Zweck entfallen")
+        let decision = try #require(machine.decisions.last)
+        #expect(decision.actingFor == "otto" && decision.role == .dataOwner)
+        #expect(
+            effects.filter { if case .informPrincipal = $0 { true } else { false } } == [.informPrincipal(decision)])
+        #expect(!effects.contains { if case .inform(_, .accessRevoked) = $0 { true } else { false } })
+    }
+
     @Test("the requester does not decide a revocation of their own request, by role or as deputy")
     func requesterCannotRevoke() throws {
         // Otto asked for data of his own dataset; later he is still its owner.

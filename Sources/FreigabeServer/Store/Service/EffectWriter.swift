@@ -171,6 +171,11 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     public var state: String?
     public var role: String?
 
+    /// Whether the mail shows everything the request states: the topic's rule, and a revocation in the
+    /// reader's place, after which they answer for the deletion as after any revocation
+    /// (``OutboxTopic/showsTheDetails``).
+    var showsTheDetails: Bool { topic.showsTheDetails || (topic == .deputyDecided && outcome == .revoked) }
+
     /// Whether the principals' deputies get a copy: the topic's rule, except for an older withdrawal told
     /// to the escalation instance (``toEscalation``).
     var goesToDeputies: Bool { topic.goesToDeputies && toEscalation != true }
@@ -415,6 +420,9 @@ enum EffectWriter {
         result.outcome = decision.outcome
         result.asEscalation = decision.asEscalation
         result.text = decision.comment
+        // A publication approved in their place: under which licence and where.
+        result.licence = decision.details?.licence
+        result.portalURL = decision.details?.portalURL
         return result
     }
 
