@@ -60,6 +60,14 @@ public struct ReadinessReport: Sendable, Hashable, Encodable {
         case failing
     }
 
+    /// Whether this instance's clock agrees with the database's (``ClockOffset``). Reported, not a reason
+    /// to take the instance out of service; absent when the database did not answer.
+    public enum ClockState: String, Sendable, Hashable, Encodable {
+        case ok
+        /// More than ``ClockOffset/tolerance`` apart (logged as an error with the offset).
+        case off
+    }
+
     public var status: Status
     public var database: DatabaseState
     public var migrations: MigrationState
@@ -67,9 +75,10 @@ public struct ReadinessReport: Sendable, Hashable, Encodable {
     public var auditLog: AuditLogState = .unknown
     /// Absent without `audit.checkpoint_file`.
     public var auditCheckpointFile: CheckpointFileState?
+    public var clock: ClockState?
 
     enum CodingKeys: String, CodingKey {
-        case status, database, migrations, workflows
+        case status, database, migrations, workflows, clock
         case auditLog = "audit_log"
         case auditCheckpointFile = "audit_checkpoint_file"
     }
@@ -114,13 +123,25 @@ public struct ReadinessCheck: Sendable {
         timeouts.transaction = timeout
         timeouts.poolWait = min(timeouts.poolWait, timeout)
         let outcome:
-            Result<(MigrationStatus, [WorkflowLibrary.EditedVersion], ReadinessReport.AuditLogState), any Error>
+            Result<
+                (
+                    MigrationStatus, [WorkflowLibrary.EditedVersion], ReadinessReport.AuditLogState,
+                    ReadinessReport.ClockState
+                ), any Error
+            >
         do {
             outcome = .success(
                 try await Database.transaction(client, logger: logger, scope: .singleStatement, timeouts: timeouts) {
                     connection in
+                    let offset = try await ClockOffset.measure(on: connection, logger: logger)
+                    let clock: ReadinessReport.ClockState = ClockOffset.isWithinTolerance(offset) ? .ok : .off
+                    if clock == .off {
+                        logger.error(
+                            "this instance's clock is off from the database's: leases, due timers and deadlines go wrong among several instances (set up NTP)",
+                            metadata: ["clock.offset_seconds": "\(offset)"])
+                    }
                     let status = try await Migrator.status(on: connection, logger: logger)
-                    guard status.isCurrent else { return (status, [], ReadinessReport.AuditLogState.unknown) }
+                    guard status.isCurrent else { return (status, [], ReadinessReport.AuditLogState.unknown, clock) }
                     let edited = try await workflows?.editedVersions(on: connection, logger: logger) ?? []
                     for version in edited {
                         logger.error(
@@ -135,37 +156,38 @@ public struct ReadinessCheck: Sendable {
                         logger.error(
                             "the decision log's append-only triggers are disabled or changed (run freigabe audit verify)",
                             metadata: ["triggers": "\(disabled)"])
-                        return (status, edited, .triggersDisabled)
+                        return (status, edited, .triggersDisabled, clock)
                     }
                     if let since = try await unsealedSince(on: connection, logger: logger) {
                         logger.error(
                             "the decision log is not being sealed (no sealer runs, or it refuses: see its log)",
                             metadata: ["audit.oldest_unsealed_recorded_at": "\(AuditTimestamp(since))"])
-                        return (status, edited, .sealingStalled)
+                        return (status, edited, .sealingStalled, clock)
                     }
                     guard status.unknown.isEmpty else {
                         // Not "protected": this release cannot tell the newer migrations' function bodies.
                         logger.warning(
                             "the database carries migrations of a newer release: the trigger functions' bodies are left to its instances",
                             metadata: ["migration.unknown": "\(status.unknown)"])
-                        return (status, edited, .newerRelease)
+                        return (status, edited, .newerRelease, clock)
                     }
-                    return (status, edited, .protected)
+                    return (status, edited, .protected, clock)
                 })
         } catch {
             outcome = .failure(error)
         }
         switch outcome {
-        case .success(let (status, edited, auditLog)) where status.isCurrent:
+        case .success(let (status, edited, auditLog, clock)) where status.isCurrent:
             return ReadinessReport(
                 status: edited.isEmpty ? .ready : .notReady, database: .ok, migrations: .current,
-                workflows: edited.isEmpty ? .current : .editedWithoutVersion, auditLog: auditLog)
-        case .success(let (status, _, _)):
+                workflows: edited.isEmpty ? .current : .editedWithoutVersion, auditLog: auditLog, clock: clock)
+        case .success(let (status, _, _, clock)):
             logger.warning(
                 "not ready: migrations are not current",
                 metadata: ["pending": "\(status.pending)", "mismatched": "\(status.mismatched)"])
             return ReadinessReport(
-                status: .notReady, database: .ok, migrations: status.mismatched.isEmpty ? .pending : .mismatched)
+                status: .notReady, database: .ok, migrations: status.mismatched.isEmpty ? .pending : .mismatched,
+                clock: clock)
         case .failure(let error):
             logger.warning("not ready: database unreachable", metadata: ["error": "\(String(reflecting: error))"])
             return ReadinessReport(status: .notReady, database: .unreachable, migrations: .unknown)

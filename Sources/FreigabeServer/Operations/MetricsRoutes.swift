@@ -72,10 +72,12 @@ struct MetricsRoutes: Sendable {
                                   WHERE e.id > (SELECT coalesce(max(event_row), 0) FROM audit_seals)
                                   ORDER BY e.id LIMIT 1), 0)::float8
                     """, logger: logger)
-                return try await rows.decode((Double, Double, Double, Double, Double, Double).self)
+                let figures = try await rows.decode((Double, Double, Double, Double, Double, Double).self)
                     .first(where: { _ in true })
+                return (figures, try await ClockOffset.measure(on: connection, logger: logger))
             }
-            if let (due, failing, pending, oldest, failed, unsealed) = figures {
+            metrics.gauge("freigabe_clock_offset_seconds", figures.1)
+            if let (due, failing, pending, oldest, failed, unsealed) = figures.0 {
                 metrics.gauge("freigabe_timers_due", due)
                 metrics.gauge("freigabe_timers_failing", failing)
                 metrics.gauge("freigabe_outbox_pending", pending)

@@ -70,6 +70,7 @@ struct APIOperationsTests {
             #expect(ready.json?["migrations"]?.string == "current")
             #expect(ready.json?["workflows"]?.string == "current")
             #expect(ready.json?["audit_log"]?.string == "protected")
+            #expect(ready.json?["clock"]?.string == "ok")
             // The owner switches the decision log's protection off: reported, the instance stays in service.
             try await fixture.store.admin.query(
                 "ALTER TABLE decisions DISABLE TRIGGER USER", logger: APITestSupport.logger)
@@ -80,6 +81,38 @@ struct APIOperationsTests {
             #expect(unknown.status == 404)
             #expect(unknown.problemType == "not-found")
             #expect(unknown.json?["instance"]?.string == "/api/v1/gibt-es-nicht")
+        }
+    }
+
+    /// Among several instances, each stamps leases and due times with its own clock: an instance whose
+    /// clock is off must be told apart. Measured against the real PostgreSQL, with this instance's clock
+    /// as it is and as if it ran two minutes fast; `/metrics` shows the offset beside the database's figures.
+    @Test("the clock offset against the database: near zero here, -120 s for a clock two minutes fast")
+    func clockOffset() async throws {
+        try await APIFixture.with { fixture, _ in
+            let logger = APITestSupport.logger
+            let (actual, skewed) = try await Database.read(fixture.store.app, logger: logger) { connection in
+                (
+                    try await ClockOffset.measure(on: connection, logger: logger),
+                    try await ClockOffset.measure(
+                        on: connection, now: { Date().addingTimeInterval(120) }, logger: logger)
+                )
+            }
+            #expect(abs(actual) < 1, "\(actual)")
+            #expect(ClockOffset.isWithinTolerance(actual))
+            #expect(abs(skewed + 120) < 1, "\(skewed)")
+            #expect(!ClockOffset.isWithinTolerance(skewed))
+            #expect(ClockOffset.isWithinTolerance(-4.9) && !ClockOffset.isWithinTolerance(5.1))
+
+            let metrics = AppMetrics()
+            await MetricsRoutes(metrics: metrics, token: nil, directory: nil, database: fixture.store.app)
+                .sample(logger: logger)
+            let text = String(buffer: ByteBuffer(bytes: metrics.registry.emitToBuffer()))
+            #expect(text.contains("freigabe_metrics_database_up 1"), "\(text)")
+            let line = try #require(
+                text.split(separator: "\n").first { $0.hasPrefix("freigabe_clock_offset_seconds ") }, "\(text)")
+            let value = try #require(Double(line.split(separator: " ").last ?? ""))
+            #expect(abs(value) < 1, "\(line)")
         }
     }
 
