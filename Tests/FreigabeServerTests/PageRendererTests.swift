@@ -86,6 +86,21 @@ struct PageRendererTests {
         #expect(AdminOutboxPages.topic("from_a_newer_release", text: german) == "from_a_newer_release")
     }
 
+    /// The start page's "In Ihrer Vertretung entschieden" words each outcome, in either capacity.
+    @Test func everyDecisionTakenForYouHasItsWords() async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        for language in renderer.languages {
+            let text = PageText(catalog: renderer.catalog(for: language))
+            for outcome in Decision.Outcome.allCases {
+                for asEscalation in [false, true] {
+                    let key = "home.decided_for_you.\(outcome.rawValue)" + (asEscalation ? "_as_escalation" : "")
+                    let words = text(key, ["who": "Paul", "date": "3. Dezember"])
+                    #expect(words.contains("Paul") && words.contains("3. Dezember"), "\(key) in \(language): \(words)")
+                }
+            }
+        }
+    }
+
     @Test func errorTextsExistForEveryKind() async throws {
         let renderer = try await TestSupport.makeRenderer()
         for language in renderer.languages {

@@ -38,6 +38,18 @@ struct HomePages: Sendable {
         /// „2 stillstehende Anträge können Sie einstellen.“, or nil when there are none.
         var stalledText: String?
         var deputyships: [DeputyshipPages.Row]
+        /// What deputies decided in the person's name lately (``RequestService/decisionsTakenForCaller``).
+        var decidedForYou: [DecidedRow]
+        var hasDecidedForYou: Bool
+    }
+
+    /// A decision a deputy took in the person's name: „Abgelehnt von Paul Peters am 3. Dezember 2026“.
+    struct DecidedRow {
+        var href: String
+        var number: String
+        var dataset: String
+        var what: String
+        var step: String?
     }
 
     struct InboxRow {
@@ -120,6 +132,11 @@ struct HomePages: Sendable {
                 caller: caller, after: nil, limit: Self.inboxPageSize, now: now, logger: logger)
             let inboxCount = inbox.total ?? 0
             let deputyships = try await service.deputyships(caller: caller, now: now, logger: logger)
+            let decided = try await service.decisionsTakenForCaller(
+                caller: caller,
+                since: now.addingTimeInterval(-Double(RequestService.decisionsTakenForYouDays) * 86_400), now: now,
+                logger: logger)
+            let deputies = await acting?.names(of: decided.map(\.decidedBy), logger: logger) ?? [:]
             let people = await names(of: mine, now: now, logger: logger)
             let row = { (summary: RequestSummary) in
                 RequestRow(
@@ -141,7 +158,9 @@ struct HomePages: Sendable {
                 stalledText: inbox.stalled.isEmpty ? nil : text.counted("inbox.stalled.count", inbox.stalled.count),
                 deputyships: deputyships.filter(\.active).map {
                     DeputyshipPages.Row($0, caller: caller.uid, isAdmin: false, now: now, text: text)
-                })
+                },
+                decidedForYou: decided.map { DecidedRow($0, text: text, deputies: deputies) },
+                hasDecidedForYou: !decided.isEmpty)
             return try pages.render(
                 "home", title: text("home.title"), page: dashboard, request: request, context: context)
         }
@@ -230,6 +249,18 @@ struct HomePages: Sendable {
     static func why(_ item: InboxItem, text: PageText, principals: [String: String]) -> String {
         RequestPage.capacity(
             item.capacity, role: item.role, actingFor: item.actingFor, text: text, principals: principals)
+    }
+}
+
+extension HomePages.DecidedRow {
+    init(_ item: DecisionTakenForYou, text: PageText, deputies: [String: String]) {
+        href = "/antraege/\(item.request.id.uuidString)"
+        number = item.request.number
+        dataset = item.request.datasetTitle
+        what = text(
+            "home.decided_for_you.\(item.outcome.rawValue)" + (item.asEscalation ? "_as_escalation" : ""),
+            ["who": deputies[item.decidedBy] ?? item.decidedBy, "date": text.date(item.decidedAt)])
+        step = item.stepTitle.map { text($0) }
     }
 }
 

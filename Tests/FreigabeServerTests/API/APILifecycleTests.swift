@@ -353,6 +353,16 @@ struct APILifecycleTests {
             let decided = try await api.decide(id, as: "paul", ["decision": "approve"])
             #expect(decided.status == 200)
             #expect(decided.json?["decisions"]?[0]?["acting_for"]?.string == "otto")
+            // otto reads what was decided in his name; paul, who decided, has nothing there.
+            let forOtto = try await api.send(.get, "/api/v1/me/deputy-decisions", as: "otto")
+            #expect(forOtto.status == 200)
+            let item = try #require(forOtto.json?["items"]?.array.first)
+            #expect(forOtto.json?["items"]?.array.count == 1)
+            #expect(item["request"]?["id"]?.string == id)
+            #expect(item["outcome"]?.string == "approved" && item["decided_by"]?.string == "paul")
+            #expect(item["step"]?.string == "owner_review" && item["as_escalation"]?.bool == false)
+            let forPaul = try await api.send(.get, "/api/v1/me/deputy-decisions", as: "paul")
+            #expect(forPaul.json?["items"]?.array.isEmpty == true)
 
             let listed = try await api.send(.get, "/api/v1/deputyships", as: "paul")
             #expect(listed.json?["items"]?.array.map { $0["id"]?.string } == [deputyshipID])

@@ -8,6 +8,44 @@ import WorkflowEngine
 /// only on the request page; and the publication form starts from the licence the requester asked for.
 @Suite("Web: principals by name, the requested licence chosen")
 struct WebDeputyNamesTests {
+    /// otto is back from holiday: his start page lists what paul decided in his name over the last 60
+    /// days, by paul's name, with the step; not otto's own decisions, and not on paul's start page.
+    @Test("the start page lists the decisions a deputy took in one's name, for 60 days")
+    func decidedForYouOnTheStartPage() async throws {
+        try await WebFixture.with { fixture, client in
+            let store = fixture.store
+            _ = try await fixture.service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.start, validUntil: Clock.days(20)), caller: People.otto,
+                now: Clock.start, logger: store.logger)
+            let rejected = try await store.shared("baumkataster")
+            _ = try await store.decide(
+                rejected, by: People.paul, .reject(reason: "Zweck unklar"), at: fixture.clock.now())
+            let own = try await store.shared("baumkataster")
+            _ = try await store.decide(own, by: People.otto, at: fixture.clock.now())
+
+            let otto = Browser(client)
+            try await otto.login("otto")
+            let home = try await otto.get("/")
+            #expect(home.html.contains("In Ihrer Vertretung entschieden"), "\(home.html)")
+            #expect(home.html.contains("Abgelehnt von Paul Peters am "), "\(home.html)")
+            #expect(home.html.contains(rejected.number) && home.html.contains("Prüfung durch den Data Owner"))
+            #expect(!home.html.contains(own.number), "otto's own decision is his to remember")
+            let english = Browser(client)
+            english.language = "en"
+            try await english.login("otto")
+            #expect(try await english.get("/").html.contains("Rejected by Paul Peters on "))
+            let paul = Browser(client)
+            try await paul.login("paul")
+            #expect(!(try await paul.get("/")).html.contains("In Ihrer Vertretung entschieden"))
+
+            // Two months later the list has moved on.
+            fixture.clock.advance(days: 61)
+            let later = Browser(client)
+            try await later.login("otto")
+            #expect(!(try await later.get("/")).html.contains("In Ihrer Vertretung entschieden"))
+        }
+    }
+
     @Test("the auditors' log, the Verfahrensakte and the decision link page name the principal, not the uid")
     func principalNamedEverywhere() async throws {
         try await WebFixture.with { fixture, client in

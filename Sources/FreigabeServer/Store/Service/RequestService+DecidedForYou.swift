@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowEngine
+
+/// A decision a deputy took in the caller's name: what a principal back from holiday wants to see first.
+public struct DecisionTakenForYou: Sendable, Hashable, Codable {
+    public var request: RequestSummary
+    /// The step decided and its title in the request's workflow; nil for a revocation (its step is the
+    /// granted end).
+    public var step: String?
+    public var stepTitle: LocalizedText?
+    public var outcome: Decision.Outcome
+    /// The deputy.
+    public var decidedBy: String
+    public var decidedAt: Date
+    /// Taken as the escalation instance of an overdue step (the caller holds the escalation role).
+    public var asEscalation: Bool
+}
+
+extension RequestService {
+    /// How far back the start page looks for decisions taken in the caller's name: a long holiday.
+    public static let decisionsTakenForYouDays = 60
+
+    /// The decisions deputies took in the caller's name (`decisions.acting_for`, the append-only facts)
+    /// since `since`, the newest first, at most `limit`. Each request is one the caller may read (a
+    /// decision in their name makes it theirs to see).
+    public func decisionsTakenForCaller(
+        caller: Caller, since: Date, limit: Int = 20, now: Date, logger: Logger
+    ) async throws(ServiceError) -> [DecisionTakenForYou] {
+        try await guarded(logger) { logger in
+            try await Database.read(self.client, logger: logger) { connection in
+                let rows = try await connection.query(
+                    """
+                    SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns),
+                        dc.person, dc.step, dc.outcome, dc.as_escalation, dc.decided_at
+                    FROM decisions dc
+                        JOIN requests r ON r.id = dc.request_id
+                        JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
+                    WHERE dc.acting_for = \(caller.uid) AND dc.decided_at >= \(since)
+                    ORDER BY dc.decided_at DESC, dc.id DESC
+                    LIMIT \(max(1, min(limit, 100)))
+                    """, logger: logger)
+                var found: [(RequestRecord, DatasetRecord, String, String, String, Bool, Date)] = []
+                for try await row in rows {
+                    var cells = RowCursor(row)
+                    found.append(
+                        (
+                            try RequestRecord.from(&cells), try DatasetRecord.from(&cells), try cells.next(),
+                            try cells.next(), try cells.next(), try cells.next(), try cells.next()
+                        ))
+                }
+                var items: [DecisionTakenForYou] = []
+                for (record, dataset, person, step, outcome, asEscalation, decidedAt) in found {
+                    // A stored outcome this release does not know (a newer one wrote it) is left out.
+                    guard let outcome = Decision.Outcome(rawValue: outcome) else { continue }
+                    let machine = try await self.machine(for: record, on: connection, logger: logger)
+                    let decided = outcome == .revoked ? nil : machine.definition.step(step)
+                    items.append(
+                        DecisionTakenForYou(
+                            request: self.views.summary(record, machine: machine, dataset: dataset, now: now),
+                            step: decided?.id, stepTitle: decided?.title, outcome: outcome, decidedBy: person,
+                            decidedAt: decidedAt, asEscalation: asEscalation))
+                }
+                return items
+            }
+        }
+    }
+}
