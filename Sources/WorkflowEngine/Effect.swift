@@ -43,6 +43,9 @@ public enum RoleNotice: Hashable, Sendable {
     /// The escalation instance discontinued the request while `step` waited for this role (or for the
     /// requester's answer to its question), with its reason.
     case discontinued(step: String, reason: String)
+    /// The escalation instance decided the role's overdue branch in its stead (`decision.role` is the
+    /// escalation role): nothing is left for the role to decide there.
+    case takenOver(Decision)
     /// Granted access to the role's dataset ends at `until` (told ``RequestMachine/expiryNoticeWorkingDays``
     /// working days before).
     case accessExpiring(until: Date)

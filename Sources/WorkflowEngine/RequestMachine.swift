@@ -466,7 +466,17 @@ public struct RequestMachine: Hashable, Sendable {
     /// The record of a decision, in the capacity it was taken, and for a deputy's decision the notice to
     /// the person it was taken for.
     private func recorded(_ event: AuditRecord.Event, _ decision: Decision) -> [Effect] {
-        [audit(event, decision)] + (decision.actingFor == nil ? [] : [.informPrincipal(decision)])
+        var effects = [audit(event, decision)]
+        if decision.actingFor != nil { effects.append(.informPrincipal(decision)) }
+        // The escalation instance decided an overdue branch in its holders' stead: they learn that it is
+        // decided, by whom and how (a discontinuation tells those it waited for in its own words).
+        if decision.asEscalation, decision.outcome != .discontinued,
+            let role = definition.step(decision.step)?.branches.first(where: { $0.id == decision.branch })?.role,
+            role != decision.role
+        {
+            effects.append(.inform(role: role, .takenOver(decision)))
+        }
+        return effects
     }
 
     /// The record of a decision, in the capacity it was taken.

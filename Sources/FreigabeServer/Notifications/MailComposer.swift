@@ -49,7 +49,8 @@ struct MailComposer: Sendable {
     ///   - links: the person's decision links (task mails only), one set per branch they decide; a set
     ///     is headed by its branch's title when there are several (an escalation of a step whose open
     ///     branches the instance may each decide).
-    ///   - decidedBy: the deputy who decided for the reader, as the mail names them (``OutboxTopic/deputyDecided``).
+    ///   - decidedBy: who decided in the reader's place, as the mail names them (``OutboxTopic/deputyDecided``,
+    ///     ``OutboxTopic/stepTakenOver``).
     func compose(
         _ message: OutboxMessage, details: RequestDetails?, facts: RequestFacts? = nil, requester: String?,
         definition: WorkflowDefinition?, for person: MailPerson, deputyFor: String? = nil, links: [BranchLinks] = [],
@@ -131,18 +132,19 @@ struct MailComposer: Sendable {
             let lead =
                 catalog["mail.\(topic).lead_\(outcome.rawValue)"]
                 ?? catalog["mail.\(topic).lead" + (message.asEscalation == true ? "_as_escalation" : "")]
+                ?? catalog["mail.\(topic).lead"]
             values["outcome_note"] = catalog["mail.\(topic).outcome_notes.\(outcome.rawValue)"]
             values["lead"] = Placeholders.fill(
-                lead ?? "{deputy}: {outcome}",
+                lead ?? "{who}: {outcome}",
                 [
-                    "deputy": decidedBy ?? message.decidedBy ?? "",
-                    "outcome": catalog["mail.\(topic).outcomes.\(outcome.rawValue)"] ?? outcome.rawValue,
+                    "who": decidedBy ?? message.decidedBy ?? "",
+                    "outcome": catalog["mail.decision.outcomes.\(outcome.rawValue)"] ?? outcome.rawValue,
                 ])
         }
         if let text = message.text {
             values["text"] = text
-            // A deputy's comment, reason or question, as its decision calls it.
-            let label = message.outcome.flatMap { catalog["mail.\(topic).text_labels.\($0.rawValue)"] }
+            // A decision's comment, reason or question, as the decision calls it.
+            let label = message.outcome.flatMap { catalog["mail.decision.text_labels.\($0.rawValue)"] }
             values["text_label"] = label ?? catalog["mail.\(topic).text_label"] ?? catalog["mail.facts.text"] ?? ""
         }
         let names = Self.templateNames(for: message.topic)

@@ -226,7 +226,7 @@ struct MailSettingsTests {
                 requester: "Anna Albers (anna)", definition: pin,
                 for: MailPerson(uid: "otto", displayName: "Otto", mail: nil, language: language),
                 decidedBy: "Paul <P> (paul)")
-            let label = try #require(catalog["mail.deputy_decided.text_labels.\(outcome.rawValue)"])
+            let label = try #require(catalog["mail.decision.text_labels.\(outcome.rawValue)"])
             labels.insert(label)
             let context = "\(outcome) \(asEscalation)"
             #expect(mail.text.contains("Paul <P> (paul)"), "\(context)")
@@ -244,7 +244,7 @@ struct MailSettingsTests {
             case .discontinued:
                 #expect(!mail.text.contains(missedDeadline), "\(mail.text)")
             case .approved, .rejected, .changesRequested, .revoked:
-                let words = try #require(catalog["mail.deputy_decided.outcomes.\(outcome.rawValue)"])
+                let words = try #require(catalog["mail.decision.outcomes.\(outcome.rawValue)"])
                 #expect(mail.text.contains(words + "."), "\(context)")
                 #expect(mail.text.contains(missedDeadline) == asEscalation, "\(context)")
             }

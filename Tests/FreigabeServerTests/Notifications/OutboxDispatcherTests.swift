@@ -752,6 +752,40 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// otto's step went overdue and greta decided it in his stead: otto (and paul, his deputy, who was
+    /// asked too) learn that it is decided, by whom, how and why; greta, who decided, is not told.
+    @Test("a step the escalation instance decided in the owner's stead is told to the owner and his deputy")
+    func takenOverStepIsTold() async throws {
+        try await MailFixture.with { fixture in
+            let logger = fixture.logger
+            _ = try await fixture.service.service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(60)),
+                caller: People.otto, now: Clock.days(-1), logger: logger)
+            let created = try await fixture.service.shared("baumkataster")
+            let deadline = try #require(created.status.deadline)
+            _ = try await fixture.service.service.fireDueTimers(now: deadline, logger: logger)
+            _ = try await fixture.service.decide(
+                created, by: People.greta, .reject(reason: "Zweck <i>nicht</i> gedeckt"), at: deadline)
+            try await fixture.service.admin.query(
+                "DELETE FROM outbox WHERE topic <> 'step_taken_over'", logger: logger)
+            #expect(try await fixture.dispatcher().runRound(now: deadline) == .init(claimed: 1, sent: 1))
+            #expect(try await fixture.rows().map { $0.deliveredTo.sorted() } == [["otto", "paul"]])
+            let mails = try await MailSink.mails(host: fixture.host).filter {
+                $0.subject.contains("Eskalationsinstanz")
+            }
+            let toOtto = try #require(mails.first { $0.to == ["otto.oberle@stadt.example"] }, "\(mails.map(\.to))")
+            #expect(
+                toOtto.subject
+                    == "\(created.number): Ihr Schritt wurde von der Eskalationsinstanz entschieden – Baumkataster")
+            #expect(toOtto.text.contains("hat als Eskalationsinstanz an Ihrer Stelle entschieden: abgelehnt."))
+            #expect(toOtto.text.contains("(greta)"), "\(toOtto.text)")
+            #expect(toOtto.text.contains("Begründung:\nZweck <i>nicht</i> gedeckt"), "\(toOtto.text)")
+            #expect(toOtto.html.contains("Zweck &lt;i&gt;nicht&lt;/i&gt; gedeckt"))
+            let toPaul = try #require(mails.first { $0.to == ["paul.peters@stadt.example"] })
+            #expect(toPaul.text.contains("Sie erhalten diese Nachricht als Vertretung von Otto Oberle."))
+        }
+    }
+
     /// A withdrawal row written before 2026-12-05 for the escalation instance carries `to_escalation`: its
     /// deputies got no escalation mail then, so they get no withdrawal of it now either.
     @Test("an older withdrawal row told to the escalation instance spares its deputies")

@@ -75,6 +75,37 @@ struct DeputyEscalationTests {
         #expect(principalNotices(try own.reject(by: Fixtures.stefan, at: at, reason: "nein")).isEmpty)
     }
 
+    /// The escalation instance's deputy rejects the owner's overdue step: the member it counts for and
+    /// the owner it was taken from are each told; a question asked in the owner's stead too. The owner's
+    /// own decision of an overdue step (still theirs to take) tells nobody so.
+    @Test("a decision taken over from an overdue branch tells its role; its own holder's decision does not")
+    func takenOverTellsTheBranchRole() throws {
+        let definition = try Fixtures.definition(.sharedData)
+        let deadline = Fixtures.instant("2026-03-09T23:00:00Z")
+        let gabi = Fixtures.deputy(
+            "gabi", for: "greta", principalRoles: [.governance], from: Fixtures.t0, until: Fixtures.days(60))
+        func takenOver(_ effects: [Effect]) -> [Effect] {
+            effects.filter { if case .inform(_, .takenOver) = $0 { true } else { false } }
+        }
+
+        var rejected = try Fixtures.submitted(definition, Fixtures.shared())
+        _ = try rejected.escalate(at: deadline)
+        let rejection = try rejected.reject(by: gabi, at: deadline, reason: "Nicht vertretbar")
+        let decision = try #require(rejected.decisions.last)
+        #expect(decision.actingFor == "greta" && decision.asEscalation)
+        #expect(takenOver(rejection) == [.inform(role: .dataOwner, .takenOver(decision))])
+        #expect(rejection.contains(.informPrincipal(decision)))
+
+        var asked = try Fixtures.submitted(definition, Fixtures.shared())
+        _ = try asked.escalate(at: deadline)
+        let question = try asked.requestChanges(by: Fixtures.greta, at: deadline, question: "Wofür genau?")
+        #expect(takenOver(question).count == 1)
+
+        var own = try Fixtures.submitted(definition, Fixtures.shared())
+        _ = try own.escalate(at: deadline)
+        #expect(takenOver(try own.approve(by: Fixtures.otto, at: deadline)).isEmpty)
+    }
+
     @Test("the last instant before validUntil still counts")
     func deputyLastInstant() throws {
         let until = Fixtures.days(3)
@@ -132,11 +163,16 @@ struct DeputyEscalationTests {
         #expect(machine.state.name == "in_review:owner_review")
         Fixtures.expectRefused(.invalidTransition, .escalate, on: &machine) { try $0.escalate(at: deadline) }
         let later = deadline.addingTimeInterval(3600)
-        _ = try machine.approve(by: Fixtures.greta, at: later, comment: "Owner nicht erreichbar")
+        let approved = try machine.approve(by: Fixtures.greta, at: later, comment: "Owner nicht erreichbar")
         let decision = try #require(machine.decisions.first)
         #expect(decision.person == "greta" && decision.role == .governance && decision.asEscalation)
         #expect(decision.branch == "owner_review")
         #expect(machine.state.name == "in_review:steward_review")
+        // The owner's overdue step was decided in the owner's stead: the owner is told so, once; Greta
+        // decided in her own right, so nobody is told as her principal.
+        let told = approved.filter { if case .inform(_, .takenOver) = $0 { true } else { false } }
+        #expect(told == [.inform(role: .dataOwner, .takenOver(decision))])
+        #expect(!approved.contains { if case .informPrincipal = $0 { true } else { false } })
 
         // The escalation instance decides only one step of the request.
         guard case .inReview(let progress) = machine.state, let next = progress.deadline else { return }

@@ -156,8 +156,9 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     /// again only after a restart.
     public var question: String?
     public var answer: String?
-    /// To the person a deputy decided for (``OutboxTopic/deputyDecided``): the deputy's uid, what they
-    /// decided, and whether as the escalation instance of an overdue step.
+    /// To the person a deputy decided for (``OutboxTopic/deputyDecided``), and to those whose overdue
+    /// branch the escalation instance decided (``OutboxTopic/stepTakenOver``): who decided, what, and
+    /// whether as the escalation instance.
     public var decidedBy: String?
     public var outcome: Decision.Outcome?
     public var asEscalation: Bool?
@@ -271,6 +272,15 @@ enum EffectWriter {
             case .inform(let role, .discontinued(let step, let reason)):
                 var message = message(context, topic: .stepDiscontinued, to: [recipient(role, context)], step: step)
                 message.text = reason
+                enqueue(message)
+            case .inform(let role, .takenOver(let decision)):
+                var message = message(
+                    context, topic: .stepTakenOver, to: [recipient(role, context)], step: decision.step,
+                    branch: decision.branch)
+                message.decidedBy = decision.person
+                message.outcome = decision.outcome
+                message.asEscalation = true
+                message.text = decision.comment
                 enqueue(message)
             case .inform(let role, .accessExpiring(let until)):
                 var message = message(context, topic: .accessExpiring, to: [recipient(role, context)])

@@ -52,6 +52,8 @@ public enum OutboxTopic: String, Sendable, Hashable, Codable, CaseIterable {
     case questionUnanswered = "question_unanswered"
     /// To the person a deputy decided for: what was decided in their place.
     case deputyDecided = "deputy_decided"
+    /// To those an overdue branch waited for: the escalation instance decided it in their stead.
+    case stepTakenOver = "step_taken_over"
     case webhook
 
     /// The topics of `mail` rows this release can word; the dispatcher claims only these. A row of a
