@@ -307,7 +307,9 @@ extension HomePages.StalledRow {
         dataset = item.request.datasetTitle
         requester = text("inbox.from", ["uid": item.request.requester])
         step = text(item.stepTitle)
-        waiting = text("inbox.stalled.\(item.waitingFor.rawValue)", ["date": text.date(item.since)])
+        waiting = text(
+            "inbox.stalled.\(item.waitingFor.rawValue)" + (item.keptFromDeciding ? "_kept_from_you" : ""),
+            ["date": text.date(item.since)])
         closable = text("inbox.stalled.closable_since", ["date": text.date(item.closableFrom)])
         why =
             switch item.capacity {

@@ -231,8 +231,11 @@ struct DiscontinueTests {
         }
     }
 
-    @Test("a step the office may decide is not on its list of stalled requests, even for a member kept from it")
-    func decidableStepNotStalled() async throws {
+    /// The demo office has one member, Greta. Once she decided the owner step as the escalation instance,
+    /// separation of duties keeps her from the overdue steward step the office may decide: it is in
+    /// nobody's inbox, so her list of stalled requests names it, saying why she may only close it.
+    @Test("an escalated step a member is kept from deciding is on her list of stalled requests, saying so")
+    func keptFromDecidingIsStalled() async throws {
         try await ServiceFixture.with { fixture in
             let service = fixture.service
             // Greta decides the overdue owner step as the escalation instance; then the steward step is overdue.
@@ -245,11 +248,28 @@ struct DiscontinueTests {
             #expect(steward.status.step == "steward_review")
             let stewardDeadline = try #require(steward.status.deadline)
             _ = try await service.fireDueTimers(now: stewardDeadline, logger: logger)
-            // Separation of duties keeps Greta from the steward step; the office's other members may decide
-            // it, so it is not "stalled", and she is not nudged to close what she may not decide.
             #expect(try await service.inbox(caller: People.greta, now: stewardDeadline, logger: logger).isEmpty)
+            let stalled = try await service.stalledRequests(caller: People.greta, now: stewardDeadline, logger: logger)
+            #expect(stalled.map(\.request.id) == [created.id])
+            #expect(stalled.first?.keptFromDeciding == true && stalled.first?.step == "steward_review")
+            #expect(stalled.first?.waitingFor == .decision && stalled.first?.capacity == .escalation)
+            // Before the steward step was overdue it is nobody's to close; the owner step she could decide
+            // was never listed.
             #expect(
-                try await service.stalledRequests(caller: People.greta, now: stewardDeadline, logger: logger).isEmpty)
+                try await service.stalledRequests(
+                    caller: People.greta, now: stewardDeadline.addingTimeInterval(-60), logger: logger
+                ).isEmpty)
+            // A member who may decide the escalated step finds it in the inbox, not here: a fresh request's
+            // overdue owner step.
+            let fresh = try await fixture.shared("baumkataster", at: stewardDeadline)
+            let freshDeadline = try #require(fresh.status.deadline)
+            _ = try await service.fireDueTimers(now: freshDeadline, logger: logger)
+            #expect(
+                try await service.inbox(caller: People.greta, now: freshDeadline, logger: logger).map(\.request.id)
+                    == [fresh.id])
+            #expect(
+                !(try await service.stalledRequests(caller: People.greta, now: freshDeadline, logger: logger))
+                    .contains { $0.request.id == fresh.id })
         }
     }
 

@@ -7,6 +7,38 @@ import Testing
 /// The request page's "Antrag einstellen": the escalation instance closes a request nobody moves on.
 @Suite("Web: discontinuing a request")
 struct WebDiscontinueTests {
+    /// Greta, the office's only member, decided the overdue owner step; separation of duties keeps her from
+    /// the steward step when it escalates too. Her inbox lists it among the stalled requests, saying why she
+    /// may close but not decide it.
+    @Test("an escalated step the member is kept from deciding is listed as stalled, with the reason")
+    func keptFromDecidingListed() async throws {
+        try await WebFixture.with { fixture, client in
+            let logger = fixture.store.logger
+            let view = try await fixture.store.submittedRequest()
+            func advance(to instant: Date) {
+                fixture.clock.advance(days: instant.timeIntervalSince(fixture.clock.now()) / 86_400)
+            }
+            let ownerDeadline = try #require(view.status.deadline)
+            advance(to: ownerDeadline)
+            _ = try await fixture.service.fireDueTimers(now: ownerDeadline, logger: logger)
+            let steward = try await fixture.service.decide(
+                requestID: view.id, decision: .approve(comment: nil, licence: nil, portalURL: nil), branch: nil,
+                caller: People.greta, now: ownerDeadline, logger: logger)
+            let stewardDeadline = try #require(steward.status.deadline)
+            advance(to: stewardDeadline)
+            _ = try await fixture.service.fireDueTimers(now: stewardDeadline, logger: logger)
+            let greta = Browser(client)
+            try await greta.login("greta")
+            let inbox = try await greta.get("/eingang")
+            #expect(inbox.html.contains(#"<a href="/antraege/\#(view.id.uuidString)">"#), "\(inbox.html)")
+            #expect(inbox.html.contains("Sie selbst dürfen sie nicht treffen (Aufgabentrennung"), "\(inbox.html)")
+            let english = Browser(client)
+            english.language = "en"
+            try await english.login("greta")
+            #expect(try await english.get("/eingang").html.contains("you may not take it yourself"))
+        }
+    }
+
     @Test("the governance office closes an unanswered question from the request page; the requester reads why")
     func fromTheRequestPage() async throws {
         try await WebFixture.with { fixture, client in

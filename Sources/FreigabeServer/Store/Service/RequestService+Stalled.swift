@@ -27,14 +27,19 @@ public struct StalledItem: Sendable, Hashable, Codable {
     /// `escalation` in the caller's own right, `escalation_deputy` for ``actingFor``.
     public var capacity: DecisionCapacity
     public var actingFor: String?
+    /// The step is escalated and the escalation instance may decide it, but not the caller: separation of
+    /// duties keeps them (they decided another step of the request). Listed all the same, as the only
+    /// member of the office may be the one kept from it, and then nobody's inbox shows the step.
+    public var keptFromDeciding: Bool = false
 }
 
 extension RequestService {
     /// The requests the caller may close now because nobody moves on them (the engine's
     /// ``RequestMachine/discontinueAuthority(of:at:)``), the longest closable first: questions left
-    /// unanswered, and overdue parts the escalation instance may not decide (a DSB's or ISB's, or any
-    /// while its escalation is not recorded yet). An escalated step the instance decides is in its
-    /// members' inboxes, not here.
+    /// unanswered, and overdue parts the caller may not decide (a DSB's or ISB's, any while its escalation
+    /// is not recorded yet, and an escalated step separation of duties keeps the caller from:
+    /// ``StalledItem/keptFromDeciding``). An escalated step the caller may decide is in their inbox, not
+    /// here.
     public func stalledRequests(caller: Caller, now: Date, logger: Logger) async throws(ServiceError) -> [StalledItem] {
         try await guarded(logger) {
             var logger = $0
@@ -95,11 +100,15 @@ extension RequestService {
         let since: Date
         switch machine.state {
         case .inReview:
-            // Only what the escalation instance may not decide now: a DSB's or ISB's part, or a step whose
-            // escalation has not been recorded yet (its timer late or failing). An escalated step it may
-            // decide waits in its members' inboxes, with the decision form, also when separation of duties
-            // keeps this member from it.
-            guard machine.decidingEscalationRole == nil else { return nil }
+            // Only what the caller may not decide now: a DSB's or ISB's part, a step whose escalation has
+            // not been recorded yet (its timer late or failing), or an escalated step separation of duties
+            // keeps this member from. An escalated step the caller may decide waits in their inbox, with
+            // the decision form.
+            if machine.decidingEscalationRole != nil,
+                context.authority(machine, dataset: dataset, now: now) != nil
+            {
+                return nil
+            }
             (waiting, since) = (.decision, progress.enteredAt)
         case .changesRequested:
             (waiting, since) = (.answer, machine.questionAskedAt(progress))
@@ -110,13 +119,14 @@ extension RequestService {
             request: views.summary(record, machine: machine, dataset: dataset, now: now), step: step.id,
             stepTitle: step.title, waitingFor: waiting, since: since, closableFrom: closableFrom,
             role: authority.role.identifier, capacity: DecisionCapacity(authority.capacity),
-            actingFor: authority.principal)
+            actingFor: authority.principal,
+            keptFromDeciding: waiting == .decision && machine.decidingEscalationRole != nil)
     }
 }
 
 /// The SQL pre-selection of ``RequestService/stalledRequests(caller:now:logger:)``, by id; the engine
-/// decides: the overdue requests in review the escalation instance may not decide (`escalation_role` is
-/// the engine's `decidingEscalationRole`), and the requests with a question open whose escalation timer
+/// decides: the overdue requests in review (the caller may be kept from deciding an escalated one), and
+/// the requests with a question open whose escalation timer
 /// of the step is due (a question of the same step asked before may have left one that fired; the engine
 /// tells them apart), but not the caller's own.
 struct StalledCandidates {
@@ -132,7 +142,7 @@ struct StalledCandidates {
             SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)
             FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
             WHERE r.requester <> \(caller)
-              AND ((r.phase = 'in_review' AND r.deadline <= \(now) AND r.escalation_role IS NULL)
+              AND ((r.phase = 'in_review' AND r.deadline <= \(now))
                 OR (r.phase = 'changes_requested' AND EXISTS (
                     SELECT 1 FROM timers t
                     WHERE t.request_id = r.id AND t.kind = 'question_escalation' AND t.step = r.current_step
