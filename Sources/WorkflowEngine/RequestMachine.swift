@@ -469,14 +469,24 @@ public struct RequestMachine: Hashable, Sendable {
         var effects = [audit(event, decision)]
         if decision.actingFor != nil { effects.append(.informPrincipal(decision)) }
         // The escalation instance decided an overdue branch in its holders' stead: they learn that it is
-        // decided, by whom and how (a discontinuation tells those it waited for in its own words).
-        if decision.asEscalation, decision.outcome != .discontinued,
+        // decided, by whom and how. Only when nothing is left for them there: not after a question (the
+        // answer brings the step back to them), nor an approval the branch's quorum still needs more of;
+        // a discontinuation tells those it waited for in its own words.
+        if decision.asEscalation, decision.outcome == .approved || decision.outcome == .rejected,
+            !isOpen(branch: decision.branch, of: decision.step),
             let role = definition.step(decision.step)?.branches.first(where: { $0.id == decision.branch })?.role,
             role != decision.role
         {
             effects.append(.inform(role: role, .takenOver(decision)))
         }
         return effects
+    }
+
+    /// Whether the request still waits for `branch` of `step` (in review there, the branch's quorum not
+    /// reached).
+    private func isOpen(branch: String, of step: String) -> Bool {
+        guard case .inReview(let progress) = state, progress.step == step else { return false }
+        return openBranches(of: progress).contains { $0.id == branch }
     }
 
     /// The record of a decision, in the capacity it was taken.

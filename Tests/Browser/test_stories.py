@@ -387,6 +387,10 @@ def test_deputy_decides_for_otto_and_the_page_says_so(browser):
     logout(b)
 
     login(b, "otto")
+    # Back at his desk, otto's start page names what paul decided in his name (checked by axe and at
+    # 320 px with the start page).
+    assert "In Ihrer Vertretung entschieden" in b.text(), b.text()
+    assert "Zugestimmt von Paul Peters am " in b.text(), b.text()
     b.follow("Vertretungen")
     b.wait_for_path("/vertretungen")
     b.check("deputyships")

@@ -97,15 +97,17 @@ public struct ReadinessCheck: Sendable {
         self.check = check
     }
 
-    /// Asks PostgreSQL through `client` (the application's pool), giving up after `timeout`; with
+    /// Asks PostgreSQL through `client` (the application's pool), giving up after `timeout`, and compares
+    /// this instance's clock (`now`, the system's) with the database's; with
     /// `workflows`, also whether they are the texts in use under their versions; with `outsideCopy`,
     /// also reports whether the signed checkpoints reach `audit.checkpoint_file`.
     static func database(
         _ client: PostgresClient, workflows: WorkflowLibrary? = nil, outsideCopy: OutsideCopyStatus? = nil,
-        timeout: Duration = .seconds(3)
+        timeout: Duration = .seconds(3), now: @escaping @Sendable () -> Date = Date.init
     ) -> ReadinessCheck {
         ReadinessCheck { logger in
-            var report = await databaseReport(client, workflows: workflows, timeout: timeout, logger: logger)
+            var report = await databaseReport(
+                client, workflows: workflows, timeout: timeout, now: now, logger: logger)
             if let outsideCopy {
                 report.auditCheckpointFile = outsideCopy.failing == nil ? .written : .failing
             }
@@ -114,7 +116,8 @@ public struct ReadinessCheck: Sendable {
     }
 
     private static func databaseReport(
-        _ client: PostgresClient, workflows: WorkflowLibrary?, timeout: Duration, logger: Logger
+        _ client: PostgresClient, workflows: WorkflowLibrary?, timeout: Duration, now: @escaping @Sendable () -> Date,
+        logger: Logger
     ) async -> ReadinessReport {
         // One lease under the store's deadlines, which also bound the probe (the transaction answers by
         // its deadline and closes its connection), so probes every few seconds against a silent server
@@ -133,7 +136,7 @@ public struct ReadinessCheck: Sendable {
             outcome = .success(
                 try await Database.transaction(client, logger: logger, scope: .singleStatement, timeouts: timeouts) {
                     connection in
-                    let offset = try await ClockOffset.measure(on: connection, logger: logger)
+                    let offset = try await ClockOffset.measure(on: connection, now: now, logger: logger)
                     let clock: ReadinessReport.ClockState = ClockOffset.isWithinTolerance(offset) ? .ok : .off
                     if clock == .off {
                         logger.error(

@@ -129,16 +129,18 @@ struct MailComposer: Sendable {
             // "Paul Peters (paul) hat diesen Antrag in Ihrer Vertretung entschieden: abgelehnt." An outcome
             // may have words of its own (a discontinuation says why it happens), and a note (what a
             // revocation leaves the reader to see to).
-            let lead =
-                catalog["mail.\(topic).lead_\(outcome.rawValue)"]
-                ?? catalog["mail.\(topic).lead" + (message.asEscalation == true ? "_as_escalation" : "")]
-                ?? catalog["mail.\(topic).lead"]
+            let escalation = message.asEscalation == true ? "_as_escalation" : ""
+            let leads = [
+                "lead_\(outcome.rawValue)\(escalation)", "lead_\(outcome.rawValue)", "lead\(escalation)", "lead",
+            ]
+            let lead = leads.lazy.compactMap { catalog["mail.\(topic).\($0)"] }.first
             values["outcome_note"] = catalog["mail.\(topic).outcome_notes.\(outcome.rawValue)"]
             values["lead"] = Placeholders.fill(
                 lead ?? "{who}: {outcome}",
                 [
                     "who": decidedBy ?? message.decidedBy ?? "",
                     "outcome": catalog["mail.decision.outcomes.\(outcome.rawValue)"] ?? outcome.rawValue,
+                    "step": values["step"] as? String ?? "",
                 ])
         }
         if let text = message.text {

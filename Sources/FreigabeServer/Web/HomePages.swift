@@ -260,7 +260,10 @@ extension HomePages.DecidedRow {
         what = text(
             "home.decided_for_you.\(item.outcome.rawValue)" + (item.asEscalation ? "_as_escalation" : ""),
             ["who": deputies[item.decidedBy] ?? item.decidedBy, "date": text.date(item.decidedAt)])
-        step = item.stepTitle.map { text($0) }
+        // „Rechtliche Prüfung – Datenschutz“: which part of a step of parallel branches.
+        step = item.stepTitle.map { title in
+            ([title] + (item.branchTitle.map { [$0] } ?? [])).map { text($0) }.joined(separator: " – ")
+        }
     }
 }
 

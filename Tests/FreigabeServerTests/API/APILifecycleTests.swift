@@ -266,7 +266,16 @@ struct APILifecycleTests {
             #expect(legal.json?["status"]?["waiting_for"]?.array == [.string("dsb")])
             let dsbInbox = try await api.send(.get, "/api/v1/inbox", as: "dora")
             #expect(dsbInbox.json?["items"]?[0]?["branch"]?.string == "privacy_review")
-            _ = try await api.decide(id, as: "dora", ["decision": "approve"])
+            // Paul decides the DSB's part for Dora; she reads which part was decided in her name.
+            let deputyship = try await api.send(
+                .post, "/api/v1/deputyships", as: "dora",
+                json: jsonText(["deputy": "paul", "valid_from": "2026-03-02", "valid_until": "2026-03-16"]))
+            #expect(deputyship.status == 201)
+            _ = try await api.decide(id, as: "paul", ["decision": "approve"])
+            let forDora = try await api.send(.get, "/api/v1/me/deputy-decisions", as: "dora")
+            let item = try #require(forDora.json?["items"]?.array.first, "\(forDora.body)")
+            #expect(item["step"]?.string == "legal_review" && item["branch"]?.string == "privacy_review")
+            #expect(item["branch_title"]?["de"]?.string?.isEmpty == false)
             // The log names the DSB's decision by its branch, the decisions table by the step: both agree.
             let read = try await api.send(.get, "/api/v1/requests/\(id)", as: "anna")
             #expect(read.status == 200, "\(read.body.prefix(300))")

@@ -104,6 +104,12 @@ struct APIOperationsTests {
             #expect(!ClockOffset.isWithinTolerance(skewed))
             #expect(ClockOffset.isWithinTolerance(-4.9) && !ClockOffset.isWithinTolerance(5.1))
 
+            // /ready says so, and keeps the instance in service.
+            let skewedReady = await ReadinessCheck.database(
+                fixture.store.app, now: { Date().addingTimeInterval(120) })(logger: logger)
+            #expect(skewedReady.clock == .off && skewedReady.isReady, "\(skewedReady)")
+            #expect(await ReadinessCheck.database(fixture.store.app)(logger: logger).clock == .ok)
+
             let metrics = AppMetrics()
             await MetricsRoutes(metrics: metrics, token: nil, directory: nil, database: fixture.store.app)
                 .sample(logger: logger)

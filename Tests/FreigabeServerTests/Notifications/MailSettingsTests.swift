@@ -203,7 +203,7 @@ struct MailSettingsTests {
         let pin = try #require(StoreTestSupport.workflows.current(for: .sharedData)).definition
         let catalog = renderer.catalog(for: language)
         let escalation = language == "de" ? "als Eskalationsinstanz" : "as the escalation instance"
-        let missedDeadline = language == "de" ? "Frist des Schritts" : "deadline had passed"
+        let missedDeadline = language == "de" ? "Frist abgelaufen war" : "deadline had passed"
         let deletion = language == "de" ? "bestätigt die empfangende Stelle die Löschung" : "confirms the deletion"
         let recipient = "Amt für <Umwelt>"
         let shapes: [(Decision.Outcome, asEscalation: Bool)] = [
@@ -240,13 +240,21 @@ struct MailSettingsTests {
             #expect(mail.text.contains(recipient) == (outcome == .revoked), "\(context)")
             #expect(mail.text.contains(deletion) == (outcome == .revoked), "\(context)")
             #expect(mail.html.contains(deletion) == (outcome == .revoked), "\(context)")
+            let lead = try #require(mail.text.split(separator: "\n").first { $0.contains("Paul <P> (paul)") })
+            let title = language == "de" ? "„Prüfung durch den Data Owner“" : "“Data Owner review”"
+            #expect(lead.contains(title) == (outcome != .revoked && outcome != .discontinued), "\(lead)")
             switch outcome {
             case .discontinued:
                 #expect(!mail.text.contains(missedDeadline), "\(mail.text)")
-            case .approved, .rejected, .changesRequested, .revoked:
+            case .approved, .rejected:
                 let words = try #require(catalog["mail.decision.outcomes.\(outcome.rawValue)"])
-                #expect(mail.text.contains(words + "."), "\(context)")
+                #expect(lead.hasSuffix(words + "."), "\(lead)")
                 #expect(mail.text.contains(missedDeadline) == asEscalation, "\(context)")
+            case .changesRequested:
+                #expect(lead.contains(language == "de" ? "eine Rückfrage" : "asked the requester a question"))
+                #expect(mail.text.contains(missedDeadline) == asEscalation, "\(context)")
+            case .revoked:
+                #expect(lead.contains(language == "de" ? "die Freigabe" : "revoked the release"), "\(lead)")
             }
         }
         // A reason, a comment, a question: not one word for all.

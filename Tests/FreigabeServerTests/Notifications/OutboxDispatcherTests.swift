@@ -167,7 +167,9 @@ struct OutboxDispatcherTests {
             let mail = try #require(mails.first)
             #expect(mail.subject == "\(created.number): In Ihrer Vertretung entschieden")
             #expect(
-                mail.text.contains("Paul Peters (paul) hat diesen Antrag in Ihrer Vertretung entschieden: abgelehnt."),
+                mail.text.contains(
+                    "Paul Peters (paul) hat in Ihrer Vertretung im Schritt „Prüfung durch den Data Owner“ entschieden: abgelehnt."
+                ),
                 "\(mail.text)")
             #expect(mail.text.contains("Begründung:\nZweck <b>unklar</b>"), "\(mail.text)")
             #expect(mail.html.contains("Zweck &lt;b&gt;unklar&lt;/b&gt;") && !mail.html.contains("<b>unklar"))
@@ -766,13 +768,16 @@ struct OutboxDispatcherTests {
             _ = try await fixture.service.service.fireDueTimers(now: deadline, logger: logger)
             _ = try await fixture.service.decide(
                 created, by: People.greta, .reject(reason: "Zweck <i>nicht</i> gedeckt"), at: deadline)
-            try await fixture.service.admin.query(
-                "DELETE FROM outbox WHERE topic <> 'step_taken_over'", logger: logger)
-            #expect(try await fixture.dispatcher().runRound(now: deadline) == .init(claimed: 1, sent: 1))
-            #expect(try await fixture.rows().map { $0.deliveredTo.sorted() } == [["otto", "paul"]])
+            // Everything the request wrote goes out (receipt, rejection, this notice) or is moot (the task
+            // and the escalation of a step decided meanwhile).
+            let report = try await fixture.dispatcher().runRound(now: deadline)
+            #expect(report.claimed == report.sent + report.moot, "\(report)")
+            let taken = try await fixture.rows().filter { $0.topic == "step_taken_over" }
+            #expect(taken.map { $0.deliveredTo.sorted() } == [["otto", "paul"]], "\(taken)")
             let mails = try await MailSink.mails(host: fixture.host).filter {
-                $0.subject.contains("Eskalationsinstanz")
+                $0.subject.contains("Eskalationsinstanz entschieden")
             }
+            #expect(mails.count == 2, "\(mails.map(\.to))")
             let toOtto = try #require(mails.first { $0.to == ["otto.oberle@stadt.example"] }, "\(mails.map(\.to))")
             #expect(
                 toOtto.subject
@@ -783,6 +788,21 @@ struct OutboxDispatcherTests {
             #expect(toOtto.html.contains("Zweck &lt;i&gt;nicht&lt;/i&gt; gedeckt"))
             let toPaul = try #require(mails.first { $0.to == ["paul.peters@stadt.example"] })
             #expect(toPaul.text.contains("Sie erhalten diese Nachricht als Vertretung von Otto Oberle."))
+
+            // Whoever decided, or the member their deputy acted for, is not told so: paul, otto's deputy,
+            // deciding as the escalation instance's deputy; otto, were he the member paul acted for.
+            for member in [nil, "otto"] as [String?] {
+                var message = fixture.message(.stepTakenOver, about: created, to: [MailFixture.person("otto")])
+                message.step = "owner_review"
+                message.decidedBy = "paul"
+                message.decidedFor = member
+                message.outcome = .approved
+                message.asEscalation = true
+                _ = try await fixture.enqueue(message, at: deadline)
+            }
+            #expect(try await fixture.dispatcher().runRound(now: deadline) == .init(claimed: 2, sent: 2))
+            let later = try await fixture.rows().filter { $0.topic == "step_taken_over" }.dropFirst()
+            #expect(later.map(\.deliveredTo) == [["otto"], []], "\(later)")
         }
     }
 

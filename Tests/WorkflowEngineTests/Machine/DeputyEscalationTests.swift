@@ -76,8 +76,8 @@ struct DeputyEscalationTests {
     }
 
     /// The escalation instance's deputy rejects the owner's overdue step: the member it counts for and
-    /// the owner it was taken from are each told; a question asked in the owner's stead too. The owner's
-    /// own decision of an overdue step (still theirs to take) tells nobody so.
+    /// the owner it was taken from are each told. A question asked in the owner's stead is no such news,
+    /// nor is the owner's own decision of an overdue step (still theirs to take).
     @Test("a decision taken over from an overdue branch tells its role; its own holder's decision does not")
     func takenOverTellsTheBranchRole() throws {
         let definition = try Fixtures.definition(.sharedData)
@@ -96,14 +96,39 @@ struct DeputyEscalationTests {
         #expect(takenOver(rejection) == [.inform(role: .dataOwner, .takenOver(decision))])
         #expect(rejection.contains(.informPrincipal(decision)))
 
+        // A question asked in the owner's stead leaves the step his: the answer brings it back to him.
         var asked = try Fixtures.submitted(definition, Fixtures.shared())
         _ = try asked.escalate(at: deadline)
         let question = try asked.requestChanges(by: Fixtures.greta, at: deadline, question: "Wofür genau?")
-        #expect(takenOver(question).count == 1)
+        #expect(takenOver(question).isEmpty)
 
         var own = try Fixtures.submitted(definition, Fixtures.shared())
         _ = try own.escalate(at: deadline)
         #expect(takenOver(try own.approve(by: Fixtures.otto, at: deadline)).isEmpty)
+    }
+
+    /// A board of two stewards whose step escalated: Greta's approval is one of the two it needs, so the
+    /// stewards still decide and are not told otherwise; a rejection ends it for them.
+    @Test("an escalation approval a quorum still needs more of tells the branch's holders nothing")
+    func takenOverOnlyWhenTheBranchCloses() throws {
+        let yaml = SeparationOfDutiesTests.quorumYAML.replacingOccurrences(
+            of: "    quorum: 2\n",
+            with: "    quorum: 2\n    deadline: { working_days: 5, escalate_to: governance }\n")
+        let definition = try Fixtures.parse(yaml, file: "quorum.yaml")
+        var machine = try Fixtures.submitted(definition, Fixtures.shared())
+        guard case .inReview(let progress) = machine.state, let deadline = progress.deadline else {
+            Issue.record("no deadline: \(machine.state)")
+            return
+        }
+        _ = try machine.escalate(at: deadline)
+        let approved = try machine.approve(by: Fixtures.greta, at: deadline)
+        #expect(machine.state.name == "in_review:board")
+        #expect(!approved.contains { if case .inform(_, .takenOver) = $0 { true } else { false } })
+
+        var rejected = try Fixtures.submitted(definition, Fixtures.shared())
+        _ = try rejected.escalate(at: deadline)
+        let rejection = try rejected.reject(by: Fixtures.greta, at: deadline, reason: "Nicht vertretbar")
+        #expect(rejection.contains { if case .inform(.dataSteward, .takenOver) = $0 { true } else { false } })
     }
 
     @Test("the last instant before validUntil still counts")

@@ -160,6 +160,8 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     /// branch the escalation instance decided (``OutboxTopic/stepTakenOver``): who decided, what, and
     /// whether as the escalation instance.
     public var decidedBy: String?
+    /// ``OutboxTopic/stepTakenOver``: the member the deciding deputy acted for, who is told as principal.
+    public var decidedFor: String?
     public var outcome: Decision.Outcome?
     public var asEscalation: Bool?
     public var grantedUntil: Date?
@@ -278,6 +280,7 @@ enum EffectWriter {
                     context, topic: .stepTakenOver, to: [recipient(role, context)], step: decision.step,
                     branch: decision.branch)
                 message.decidedBy = decision.person
+                message.decidedFor = decision.actingFor
                 message.outcome = decision.outcome
                 message.asEscalation = true
                 message.text = decision.comment

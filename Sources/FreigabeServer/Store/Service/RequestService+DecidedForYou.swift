@@ -10,6 +10,10 @@ public struct DecisionTakenForYou: Sendable, Hashable, Codable {
     /// granted end).
     public var step: String?
     public var stepTitle: LocalizedText?
+    /// The part of a step of parallel branches decided (the DSB's, the ISB's), with its title; nil for a
+    /// step of one role.
+    public var branch: String?
+    public var branchTitle: LocalizedText?
     public var outcome: Decision.Outcome
     /// The deputy.
     public var decidedBy: String
@@ -33,7 +37,7 @@ extension RequestService {
                 let rows = try await connection.query(
                     """
                     SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns),
-                        dc.person, dc.step, dc.outcome, dc.as_escalation, dc.decided_at
+                        dc.person, dc.step, dc.branch, dc.outcome, dc.as_escalation, dc.decided_at
                     FROM decisions dc
                         JOIN requests r ON r.id = dc.request_id
                         JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
@@ -41,26 +45,27 @@ extension RequestService {
                     ORDER BY dc.decided_at DESC, dc.id DESC
                     LIMIT \(max(1, min(limit, 100)))
                     """, logger: logger)
-                var found: [(RequestRecord, DatasetRecord, String, String, String, Bool, Date)] = []
+                var found: [(RequestRecord, DatasetRecord, String, String, String, String, Bool, Date)] = []
                 for try await row in rows {
                     var cells = RowCursor(row)
                     found.append(
                         (
                             try RequestRecord.from(&cells), try DatasetRecord.from(&cells), try cells.next(),
-                            try cells.next(), try cells.next(), try cells.next(), try cells.next()
+                            try cells.next(), try cells.next(), try cells.next(), try cells.next(), try cells.next()
                         ))
                 }
                 var items: [DecisionTakenForYou] = []
-                for (record, dataset, person, step, outcome, asEscalation, decidedAt) in found {
+                for (record, dataset, person, step, branch, outcome, asEscalation, decidedAt) in found {
                     // A stored outcome this release does not know (a newer one wrote it) is left out.
                     guard let outcome = Decision.Outcome(rawValue: outcome) else { continue }
                     let machine = try await self.machine(for: record, on: connection, logger: logger)
                     let decided = outcome == .revoked ? nil : machine.definition.step(step)
+                    let part = decided?.branches.count ?? 0 > 1 ? decided?.branches.first { $0.id == branch } : nil
                     items.append(
                         DecisionTakenForYou(
                             request: self.views.summary(record, machine: machine, dataset: dataset, now: now),
-                            step: decided?.id, stepTitle: decided?.title, outcome: outcome, decidedBy: person,
-                            decidedAt: decidedAt, asEscalation: asEscalation))
+                            step: decided?.id, stepTitle: decided?.title, branch: part?.id, branchTitle: part?.title,
+                            outcome: outcome, decidedBy: person, decidedAt: decidedAt, asEscalation: asEscalation))
                 }
                 return items
             }
