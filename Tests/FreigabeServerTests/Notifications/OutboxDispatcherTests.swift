@@ -108,9 +108,7 @@ struct OutboxDispatcherTests {
     @Test("a principal away: the deputy gets a copy saying whom they stand in for; requesters' mail has none")
     func deputyCopy() async throws {
         try await MailFixture.with { fixture in
-            _ = try await fixture.service.service.createDeputyship(
-                NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(7)),
-                caller: People.otto, now: Clock.days(-1), logger: fixture.logger)
+            try await fixture.paulDeputises(for: People.otto)
             let created = try await fixture.service.shared("baumkataster")
             // Sent on the clock the request was filed on: the deputyship is in force then (Clock.days(0)).
             #expect(try await fixture.dispatcher().runRound(now: Clock.days(0.5)) == .init(claimed: 2, sent: 2))
@@ -151,9 +149,7 @@ struct OutboxDispatcherTests {
     @Test("a deputy's decision is told to the principal it counts for, not to the deputy")
     func deputyDecisionTellsThePrincipal() async throws {
         try await MailFixture.with { fixture in
-            _ = try await fixture.service.service.createDeputyship(
-                NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(7)),
-                caller: People.otto, now: Clock.days(-1), logger: fixture.logger)
+            try await fixture.paulDeputises(for: People.otto)
             let created = try await fixture.service.shared("baumkataster")
             #expect(try await fixture.dispatcher().runRound(now: Clock.days(0.5)) == .init(claimed: 2, sent: 2))
             _ = try await fixture.service.decide(
@@ -730,9 +726,7 @@ struct OutboxDispatcherTests {
         try await MailFixture.with { fixture in
             let logger = fixture.logger
             for principal in [People.otto, People.greta] {
-                _ = try await fixture.service.service.createDeputyship(
-                    NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(60)),
-                    caller: principal, now: Clock.days(-1), logger: logger)
+                try await fixture.paulDeputises(for: principal, until: Clock.days(60))
             }
             let created = try await fixture.service.shared("baumkataster")
             let deadline = try #require(created.status.deadline)
@@ -760,9 +754,7 @@ struct OutboxDispatcherTests {
     func takenOverStepIsTold() async throws {
         try await MailFixture.with { fixture in
             let logger = fixture.logger
-            _ = try await fixture.service.service.createDeputyship(
-                NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(60)),
-                caller: People.otto, now: Clock.days(-1), logger: logger)
+            try await fixture.paulDeputises(for: People.otto, until: Clock.days(60))
             let created = try await fixture.service.shared("baumkataster")
             let deadline = try #require(created.status.deadline)
             _ = try await fixture.service.service.fireDueTimers(now: deadline, logger: logger)
@@ -811,9 +803,7 @@ struct OutboxDispatcherTests {
     @Test("an older withdrawal row told to the escalation instance spares its deputies")
     func olderWithdrawalToEscalationSparesDeputies() async throws {
         try await MailFixture.with { fixture in
-            _ = try await fixture.service.service.createDeputyship(
-                NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(60)),
-                caller: People.greta, now: Clock.days(-1), logger: fixture.logger)
+            try await fixture.paulDeputises(for: People.greta, until: Clock.days(60))
             let created = try await fixture.service.shared("baumkataster")
             try await fixture.service.admin.query("DELETE FROM outbox", logger: fixture.logger)
             for older in [true, false] {
@@ -850,9 +840,7 @@ struct OutboxDispatcherTests {
     func noCopyForTheRequestersDeputy() async throws {
         let mapped = ["FREIGABE_LDAP_STEWARDS": "umwelt=cn=freigabe-governance,ou=groups,dc=stadt,dc=example"]
         try await MailFixture.with(overrides: mapped) { fixture in
-            _ = try await fixture.service.service.createDeputyship(
-                NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(7)),
-                caller: People.stefan, now: Clock.days(-1), logger: fixture.logger)
+            try await fixture.paulDeputises(for: People.stefan)
             let created = try await fixture.service.shared("baumkataster", by: People.stefan)
             _ = try await fixture.service.decide(created, by: People.otto, at: Clock.start)
             try await fixture.service.admin.query(
@@ -868,9 +856,7 @@ struct OutboxDispatcherTests {
     @Test("the requester gets no task mail for their own request, as deputy or role holder")
     func noTaskMailToTheRequester() async throws {
         try await MailFixture.with { fixture in
-            _ = try await fixture.service.service.createDeputyship(
-                NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: Clock.days(7)),
-                caller: People.otto, now: Clock.days(-1), logger: fixture.logger)
+            try await fixture.paulDeputises(for: People.otto)
             let created = try await fixture.service.shared("baumkataster", by: People.paul)
             #expect(try await fixture.dispatcher().runRound(now: Clock.days(0.5)) == .init(claimed: 2, sent: 2))
             let rows = try await fixture.rows()
@@ -1663,4 +1649,13 @@ extension MailFixture {
 
 func metricsText(_ metrics: AppMetrics) throws -> String {
     metrics.registry.emitToString()
+}
+
+extension MailFixture {
+    /// paul deputises for `principal` from yesterday until `until`.
+    func paulDeputises(for principal: Caller, until: Date = Clock.days(7)) async throws {
+        _ = try await service.service.createDeputyship(
+            NewDeputyship(deputy: "paul", validFrom: Clock.days(-1), validUntil: until), caller: principal,
+            now: Clock.days(-1), logger: logger)
+    }
 }
