@@ -58,8 +58,12 @@ extension RequestService {
             var items: [StalledItem] = []
             var after: UUID?
             while true {
-                let batch = try await StalledCandidates(caller: context.caller.uid, now: now, after: after)
-                    .rows(on: connection, logger: logger)
+                let batch = try await StalledCandidates(
+                    caller: context.caller.uid,
+                    principals: context.activePrincipals(at: now).map(\.deputyship.principal), now: now,
+                    after: after
+                )
+                .rows(on: connection, logger: logger)
                 for (record, dataset) in batch {
                     let machine = try await self.machine(for: record, on: connection, logger: logger)
                     if let item = self.stalledItem(
@@ -125,14 +129,17 @@ extension RequestService {
 }
 
 /// The SQL pre-selection of ``RequestService/stalledRequests(caller:now:logger:)``, by id; the engine
-/// decides: the overdue requests in review (the caller may be kept from deciding an escalated one), and
-/// the requests with a question open whose escalation timer
-/// of the step is due (a question of the same step asked before may have left one that fired; the engine
-/// tells them apart), but not the caller's own.
+/// decides: the overdue requests in review the escalation instance may not decide (`escalation_role` is
+/// the engine's `decidingEscalationRole`) or that the caller or a principal of theirs decided a step of
+/// (separation of duties may keep the caller from an escalated one), and the requests with a question
+/// open whose escalation timer of the step is due (a question of the same step asked before may have
+/// left one that fired; the engine tells them apart), but not the caller's own.
 struct StalledCandidates {
     static let batchSize = 500
 
     var caller: String
+    /// Whom the caller deputises for now.
+    var principals: [String]
     var now: Date
     var after: UUID?
 
@@ -142,7 +149,10 @@ struct StalledCandidates {
             SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)
             FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
             WHERE r.requester <> \(caller)
-              AND ((r.phase = 'in_review' AND r.deadline <= \(now))
+              AND ((r.phase = 'in_review' AND r.deadline <= \(now) AND (r.escalation_role IS NULL OR EXISTS (
+                        SELECT 1 FROM decisions dc
+                        WHERE dc.request_id = r.id
+                          AND (dc.person = ANY(\([caller] + principals)) OR dc.acting_for = ANY(\([caller] + principals))))))
                 OR (r.phase = 'changes_requested' AND EXISTS (
                     SELECT 1 FROM timers t
                     WHERE t.request_id = r.id AND t.kind = 'question_escalation' AND t.step = r.current_step
