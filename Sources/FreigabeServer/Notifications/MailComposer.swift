@@ -126,7 +126,7 @@ struct MailComposer: Sendable {
         values["question"] = message.question
         values["answer"] = message.answer
         if let outcome = message.outcome {
-            // "Paul Peters (paul) hat diesen Antrag in Ihrer Vertretung entschieden: abgelehnt." An outcome
+            // "Paul Peters (paul) hat in Ihrer Vertretung im Schritt „…“ entschieden: abgelehnt." An outcome
             // may have words of its own (a discontinuation says why it happens), and a note (what a
             // revocation leaves the reader to see to).
             let escalation = message.asEscalation == true ? "_as_escalation" : ""

@@ -307,8 +307,8 @@ struct OutboxDispatcher: Sendable {
             requesterName = await name(of: uid)
         }
         // And who decided in the reader's place.
-        var deputyName: String?
-        if let uid = message.decidedBy { deputyName = await name(of: uid) }
+        var deciderName: String?
+        if let uid = message.decidedBy { deciderName = await name(of: uid) }
         // A task after a question: the approver decides on the answer, so the mail shows both. Rows
         // written before 2026-12-05 carry them in the payload; only a stay's first task can follow one.
         if message.topic == .requestDecision, message.question == nil, let step = message.step,
@@ -368,7 +368,7 @@ struct OutboxDispatcher: Sendable {
                 let composed = try composer.compose(
                     personal, details: row.details, facts: row.standing?.snapshot?.facts, requester: requesterName,
                     definition: definition,
-                    for: person, deputyFor: principal?.displayName, links: tokens, decidedBy: deputyName)
+                    for: person, deputyFor: principal?.displayName, links: tokens, decidedBy: deciderName)
                 let thread = try Self.threadID(request: message.requestID, host: settings.hostName)
                 let mailMessage = try MailMessage(
                     messageID: try Self.messageID(
