@@ -79,6 +79,10 @@ public struct Decision: Hashable, Sendable, Codable {
     /// Every step this one decision covers: two in the Owner+Steward Personalunion, else one.
     public var covers: [String]
     public var details: ApprovalDetails?
+    /// Taken while its step was escalated, so that its escalation instance could have taken it too: who of
+    /// them comes after hears who decided (409), not "forbidden". Absent (nil) otherwise, and in snapshots
+    /// written before 2026-12-05; not a fact of the log (a changed flag changes only that answer).
+    public var stepEscalated: Bool? = nil
 
     /// Everyone this decision is attributed to, for separation of duties.
     var identities: Set<String> { Set([person] + (actingFor.map { [$0] } ?? [])) }

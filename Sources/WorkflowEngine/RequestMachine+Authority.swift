@@ -260,9 +260,8 @@ extension RequestMachine {
     /// most recent decision they made themselves (or their principal, through them), else the last decision
     /// of the request if they could have made it (in a role they hold or stand in for: the role it was
     /// taken in, or the decided branch's own when the escalation instance took it), or the discontinuation
-    /// that closed the request. (A holder of the escalation role who comes after the branch's own holder
-    /// decided is not told so: whether the step had escalated is not kept once it moved on.) The server
-    /// answers "already decided by X at T" (409) with it
+    /// that closed the request; a holder of the escalation role comes after a decision taken while its step
+    /// was escalated (``Decision/stepEscalated``). The server answers "already decided by X at T" (409) with it
     /// instead of "forbidden" (403). nil when `decider` may decide the step in review now, or when no
     /// decision was theirs to take: an older decision in a role they hold is no race they lost.
     public func decisionAlreadyTaken(by decider: Decider, at now: Date) -> Decision? {
@@ -277,8 +276,13 @@ extension RequestMachine {
         // Whoever holds a role that could have taken it, or stands in for someone who does: the role it was
         // taken in, and the decided branch's own (an escalation decision took the branch's holders' chance).
         var roles: Set<Role> = [last.role]
-        if let branch = definition.step(last.step)?.branches.first(where: { $0.id == last.branch }) {
+        if let step = definition.step(last.step), let branch = step.branches.first(where: { $0.id == last.branch }) {
             roles.insert(branch.role)
+            // Taken while the step was escalated: its escalation instance could have taken it (not a DSB's or
+            // ISB's part, which nobody takes over).
+            if last.stepEscalated == true, let escalation = step.escalationRole, !branch.role.isIndependentController {
+                roles.insert(escalation)
+            }
         }
         let couldHave =
             !decider.roles.isDisjoint(with: roles) || activeDeputy(decider, at: now, roles: Array(roles)) != nil

@@ -157,6 +157,7 @@ public struct RequestMachine: Hashable, Sendable {
 
         var progress = progress
         var decision = authority.decision(.approved, at: now, comment: comment, details: details)
+        decision.stepEscalated = progress.escalated ? true : nil
         progress.approvals[authority.branch, default: []].append(decision)
         guard authority.completesStep else {
             snapshot.decisions.append(decision)
@@ -190,7 +191,8 @@ public struct RequestMachine: Hashable, Sendable {
             let authority = try authority(of: decider, at: now, branch: branch, for: .reject).get()
             let step = try currentStep(progress, .reject)
             guard let reason = reason.trimmedNonEmpty else { throw error(.reasonRequired, .reject) }
-            let decision = authority.decision(.rejected, at: now, comment: reason, details: nil)
+            var decision = authority.decision(.rejected, at: now, comment: reason, details: nil)
+            decision.stepEscalated = progress.escalated ? true : nil
             snapshot.decisions.append(decision)
             let route = route(from: step.onReject, facts: snapshot.facts)
             snapshot.state = state(reachedBy: route, at: now)
@@ -213,7 +215,8 @@ public struct RequestMachine: Hashable, Sendable {
             let step = try currentStep(progress, .requestChanges)
             guard step.allowsRequestChanges else { throw error(.requestChangesNotAllowed, .requestChanges) }
             guard let question = question.trimmedNonEmpty else { throw error(.reasonRequired, .requestChanges) }
-            let decision = authority.decision(.changesRequested, at: now, comment: question, details: nil)
+            var decision = authority.decision(.changesRequested, at: now, comment: question, details: nil)
+            decision.stepEscalated = progress.escalated ? true : nil
             snapshot.decisions.append(decision)
             snapshot.state = .changesRequested(progress, question: question)
             // An answer that never comes is the escalation instance's to see to, as an overdue decision is;

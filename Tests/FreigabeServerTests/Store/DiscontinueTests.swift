@@ -273,6 +273,28 @@ struct DiscontinueTests {
         }
     }
 
+    /// Otto, back in time, decides his escalated step a moment before Greta does: Greta could have taken
+    /// it and hears who did (409), and no security event is written against her.
+    @Test("the escalation instance after the owner decided his escalated step: 409 naming him, no forbidden event")
+    func escalationLosesTheRaceToTheOwner() async throws {
+        try await ServiceFixture.with { fixture in
+            let service = fixture.service
+            let created = try await fixture.shared("baumkataster")
+            let deadline = try #require(created.status.deadline)
+            _ = try await service.fireDueTimers(now: deadline, logger: logger)
+            let escalated = try await service.request(
+                id: created.id, caller: People.greta, now: deadline, logger: logger)
+            _ = try await fixture.decide(escalated, by: People.otto, at: deadline)
+            let late = await expectServiceError(.conflict) {
+                try await fixture.decide(escalated, by: People.greta, at: deadline.addingTimeInterval(1))
+            }
+            #expect(late?.message.key == "messages.decision.already_decided", "\(String(describing: late))")
+            #expect(late?.message.german.contains("otto") == true)
+            #expect(try await fixture.refusedCommands(of: "greta").isEmpty)
+            #expect(try await RequestStateCheck(client: fixture.admin).firstMismatch(logger: logger) == nil)
+        }
+    }
+
     @Test("an unanswered question: closable once it was open as long as the step's deadline gives")
     func unansweredQuestion() async throws {
         try await ServiceFixture.with { fixture in

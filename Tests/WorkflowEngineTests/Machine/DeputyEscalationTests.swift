@@ -268,6 +268,28 @@ struct DeputyEscalationTests {
         #expect(machine.decisionAlreadyTaken(by: Fixtures.olga, at: deadline) == nil)
     }
 
+    /// The reverse race: Otto decides his own step after it escalated, just before Greta does. Greta (and a
+    /// deputy of hers) could have taken it and hears who did (409), not "forbidden"; not for a decision
+    /// taken before the deadline, which was never hers to take.
+    @Test("the escalation instance coming after the branch's holder decided an escalated step hears who")
+    func escalationLosesTheRaceToTheHolder() throws {
+        let deadline = Fixtures.instant("2026-03-09T23:00:00Z")
+        let definition = try Fixtures.definition(.sharedData)
+        var machine = try Fixtures.submitted(definition, Fixtures.shared())
+        _ = try machine.escalate(at: deadline)
+        _ = try machine.approve(by: Fixtures.otto, at: deadline, comment: "Zurück aus dem Urlaub")
+        #expect(machine.decisions.last?.stepEscalated == true)
+        #expect(machine.decisionAlreadyTaken(by: Fixtures.greta, at: deadline)?.person == "otto")
+        let gabi = Fixtures.deputy(
+            "gabi", for: "greta", principalRoles: [.governance], from: Fixtures.t0, until: Fixtures.muchLater)
+        #expect(machine.decisionAlreadyTaken(by: gabi, at: deadline)?.person == "otto")
+
+        var early = try Fixtures.submitted(definition, Fixtures.shared())
+        _ = try early.approve(by: Fixtures.otto, at: deadline.addingTimeInterval(-3600))
+        #expect(early.decisions.last?.stepEscalated == nil)
+        #expect(early.decisionAlreadyTaken(by: Fixtures.greta, at: deadline) == nil)
+    }
+
     @Test("a deputy of the requester and of an office member closes the request as the member's deputy")
     func deputyOfRequesterAndOfficeMember() throws {
         let definition = try Fixtures.definition(.sharedData)
