@@ -257,13 +257,14 @@ extension RequestMachine {
     // MARK: Races
 
     /// When `decider` tries to decide but may not (any more), the decision that took their chance: the
-    /// most recent decision they made themselves (or their principal, through them), else the last decision
-    /// of the request if they could have made it (in a role they hold or stand in for: the role it was
-    /// taken in, or the decided branch's own when the escalation instance took it), or the discontinuation
-    /// that closed the request; a holder of the escalation role comes after a decision taken while its step
-    /// was escalated (``Decision/stepEscalated``). The server answers "already decided by X at T" (409) with it
-    /// instead of "forbidden" (403). nil when `decider` may decide the step in review now, or when no
-    /// decision was theirs to take: an older decision in a role they hold is no race they lost.
+    /// most recent decision they made themselves (or their principal, through them), else the newest
+    /// decision of the step's last stay they could have made (a parallel step's branches and a quorum end
+    /// with several; in a role they hold or stand in for: the role it was taken in, the decided branch's
+    /// own when the escalation instance took it, and the step's escalation role when it was taken while
+    /// the step was escalated, ``Decision/stepEscalated``), or the discontinuation that closed the
+    /// request. The server answers "already decided by X at T" (409) with it instead of "forbidden" (403).
+    /// nil when `decider` may decide the step in review now, or when no decision was theirs to take: an
+    /// older decision in a role they hold is no race they lost.
     public func decisionAlreadyTaken(by decider: Decider, at now: Date) -> Decision? {
         // Whoever may still decide the step lost nothing. (May revoke is no such sign: a late approval
         // of a granted request lost its race, even if the same person may now revoke.)
@@ -273,20 +274,30 @@ extension RequestMachine {
         guard let last = snapshot.decisions.last, last.outcome != .revoked else { return nil }
         // A discontinuation ended the request for everyone the step waited for.
         if last.outcome == .discontinued, case .closed = state { return last }
-        // Whoever holds a role that could have taken it, or stands in for someone who does: the role it was
-        // taken in, and the decided branch's own (an escalation decision took the branch's holders' chance).
-        var roles: Set<Role> = [last.role]
-        if let step = definition.step(last.step), let branch = step.branches.first(where: { $0.id == last.branch }) {
+        let stay = snapshot.decisions.reversed().prefix { $0.step == last.step }
+        return stay.first { couldHaveTaken($0, decider, at: now) }
+    }
+
+    /// Whether `decider` holds, or stands in for someone who holds, a role that could have taken
+    /// `decision` (``decisionAlreadyTaken(by:at:)``).
+    private func couldHaveTaken(_ decision: Decision, _ decider: Decider, at now: Date) -> Bool {
+        var roles: Set<Role> = [decision.role]
+        if let step = definition.step(decision.step),
+            let branch = step.branches.first(where: { $0.id == decision.branch })
+        {
             roles.insert(branch.role)
             // Taken while the step was escalated: its escalation instance could have taken it (not a DSB's or
-            // ISB's part, which nobody takes over).
-            if last.stepEscalated == true, let escalation = step.escalationRole, !branch.role.isIndependentController {
+            // ISB's part, which nobody takes over). A question's answer begins a new stay, no longer
+            // escalated: only while it waits for the answer did the question take their chance.
+            var questionAnswered = decision.outcome == .changesRequested
+            if case .changesRequested = state { questionAnswered = false }
+            if decision.stepEscalated == true, !questionAnswered, let escalation = step.escalationRole,
+                !branch.role.isIndependentController
+            {
                 roles.insert(escalation)
             }
         }
-        let couldHave =
-            !decider.roles.isDisjoint(with: roles) || activeDeputy(decider, at: now, roles: Array(roles)) != nil
-        return couldHave ? last : nil
+        return !decider.roles.isDisjoint(with: roles) || activeDeputy(decider, at: now, roles: Array(roles)) != nil
     }
 }
 

@@ -311,7 +311,7 @@ extension HomePages.StalledRow {
         requester = text("inbox.from", ["uid": item.request.requester])
         step = text(item.stepTitle)
         waiting = text(
-            "inbox.stalled.\(item.waitingFor.rawValue)" + (item.keptFromDeciding ? "_kept_from_you" : ""),
+            "inbox.stalled.\(item.waitingFor.rawValue)" + (item.barredBySeparationOfDuties ? "_kept_from_you" : ""),
             ["date": text.date(item.since)])
         closable = text("inbox.stalled.closable_since", ["date": text.date(item.closableFrom)])
         why =

@@ -251,7 +251,7 @@ struct DiscontinueTests {
             #expect(try await service.inbox(caller: People.greta, now: stewardDeadline, logger: logger).isEmpty)
             let stalled = try await service.stalledRequests(caller: People.greta, now: stewardDeadline, logger: logger)
             #expect(stalled.map(\.request.id) == [created.id])
-            #expect(stalled.first?.keptFromDeciding == true && stalled.first?.step == "steward_review")
+            #expect(stalled.first?.barredBySeparationOfDuties == true && stalled.first?.step == "steward_review")
             #expect(stalled.first?.waitingFor == .decision && stalled.first?.capacity == .escalation)
             // Before the steward step was overdue it is nobody's to close; the owner step she could decide
             // was never listed.

@@ -284,6 +284,15 @@ struct DeputyEscalationTests {
             "gabi", for: "greta", principalRoles: [.governance], from: Fixtures.t0, until: Fixtures.muchLater)
         #expect(machine.decisionAlreadyTaken(by: gabi, at: deadline)?.person == "otto")
 
+        // A question asked on the escalated step took Greta's chance while it waits for its answer; the
+        // answer begins a new stay, not escalated, which is not hers to decide.
+        var asked = try Fixtures.submitted(definition, Fixtures.shared())
+        _ = try asked.escalate(at: deadline)
+        _ = try asked.requestChanges(by: Fixtures.otto, at: deadline, question: "Welche Bezirke?")
+        #expect(asked.decisionAlreadyTaken(by: Fixtures.greta, at: deadline)?.person == "otto")
+        _ = try asked.resubmit(by: Fixtures.requester, at: deadline)
+        #expect(asked.decisionAlreadyTaken(by: Fixtures.greta, at: deadline) == nil)
+
         var early = try Fixtures.submitted(definition, Fixtures.shared())
         _ = try early.approve(by: Fixtures.otto, at: deadline.addingTimeInterval(-3600))
         #expect(early.decisions.last?.stepEscalated == nil)
@@ -419,6 +428,11 @@ struct DeputyEscalationTests {
         _ = try machine.approve(by: Fixtures.greta, at: deadline, branch: "exclusions_review")
         _ = try machine.approve(by: Fixtures.dora, at: deadline)
         #expect(machine.state.name == "in_review:publication")
+        // Another member of the office, from a stale page, lost the race to Greta, though the DSB decided
+        // the step's last part: the step's whole last stay is asked, not only its last decision.
+        let gerd = Decider(person: "gerd", roles: [.governance])
+        #expect(machine.decisionAlreadyTaken(by: gerd, at: deadline)?.person == "greta")
+        #expect(machine.decisionAlreadyTaken(by: Fixtures.ingo, at: deadline) == nil)
     }
 
     /// Open Data v2, a public dataset and "third-party rights: yes": only the Governance Office's own

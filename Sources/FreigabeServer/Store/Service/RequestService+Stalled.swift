@@ -30,7 +30,7 @@ public struct StalledItem: Sendable, Hashable, Codable {
     /// The step is escalated and the escalation instance may decide it, but not the caller: separation of
     /// duties keeps them (they decided another step of the request). Listed all the same, as the only
     /// member of the office may be the one kept from it, and then nobody's inbox shows the step.
-    public var keptFromDeciding: Bool = false
+    public var barredBySeparationOfDuties: Bool = false
 }
 
 extension RequestService {
@@ -38,7 +38,7 @@ extension RequestService {
     /// ``RequestMachine/discontinueAuthority(of:at:)``), the longest closable first: questions left
     /// unanswered, and overdue parts the caller may not decide (a DSB's or ISB's, any while its escalation
     /// is not recorded yet, and an escalated step separation of duties keeps the caller from:
-    /// ``StalledItem/keptFromDeciding``). An escalated step the caller may decide is in their inbox, not
+    /// ``StalledItem/barredBySeparationOfDuties``). An escalated step the caller may decide is in their inbox, not
     /// here.
     public func stalledRequests(caller: Caller, now: Date, logger: Logger) async throws(ServiceError) -> [StalledItem] {
         try await guarded(logger) {
@@ -124,7 +124,7 @@ extension RequestService {
             stepTitle: step.title, waitingFor: waiting, since: since, closableFrom: closableFrom,
             role: authority.role.identifier, capacity: DecisionCapacity(authority.capacity),
             actingFor: authority.principal,
-            keptFromDeciding: waiting == .decision && machine.decidingEscalationRole != nil)
+            barredBySeparationOfDuties: waiting == .decision && machine.decidingEscalationRole != nil)
     }
 }
 
