@@ -28,8 +28,9 @@ public struct StalledItem: Sendable, Hashable, Codable {
     public var capacity: DecisionCapacity
     public var actingFor: String?
     /// The step is escalated and the escalation instance may decide it, but not the caller: separation of
-    /// duties keeps them (they decided another step of the request). Listed all the same, as the only
-    /// member of the office may be the one kept from it, and then nobody's inbox shows the step.
+    /// duties keeps them (they, or the person they stand in for, decided on the request). Listed all the
+    /// same, as the only member of the office may be the one kept from it, and then nobody's inbox shows
+    /// the step.
     public var barredBySeparationOfDuties: Bool = false
 }
 
