@@ -88,7 +88,7 @@ struct MailComposer: Sendable {
             }
         }
         values["step"] = message.step.map {
-            stepTitle($0, branch: message.branch, definition: definition, language: catalog.language)
+            stepTitle($0, branch: message.branch, definition: definition, text: PageText(catalog: catalog))
         }
         // A deadline is the midnight after its last day: the mail names that day, as the pages do (a
         // deadline ending Friday written as "Saturday, 00:00" reads as a day more). So is an access end
@@ -117,7 +117,8 @@ struct MailComposer: Sendable {
                 // Headed by its branch where the step's title does not name it already: several sets, or
                 // an escalation's one set left of several (the others were decided meanwhile).
                 if let step = message.step, links.count > 1 || (message.branch == nil && set.branch != step) {
-                    let part = branchTitle(step, branch: set.branch, definition: definition, language: catalog.language)
+                    let part = branchTitle(
+                        step, branch: set.branch, definition: definition, text: PageText(catalog: catalog))
                     entry["part"] = Placeholders.fill(catalog["mail.links.branch"] ?? "{branch}", ["branch": part])
                 }
                 return entry
@@ -175,22 +176,19 @@ struct MailComposer: Sendable {
     /// branches with the branch's title ("Rechtliche Prüfung – Datenschutz"), so the DSB, the ISB and the
     /// governance office each read which part is theirs.
     private func stepTitle(
-        _ step: String, branch: String?, definition: WorkflowDefinition?, language: String
+        _ step: String, branch: String?, definition: WorkflowDefinition?, text: PageText
     ) -> String {
         guard let definition = definition?.step(step) else { return step }
-        func words(_ text: LocalizedText) -> String { language == "en" ? text.en ?? text.de : text.de }
-        guard let branch, branch != step, let part = definition.branches.first(where: { $0.id == branch }) else {
-            return words(definition.title)
-        }
-        return words(definition.title) + " – " + words(part.title)
+        let part = branch == step ? nil : definition.branches.first { $0.id == branch }
+        return text.stepTitle(definition.title, part: part?.title)
     }
 
     /// The branch's own title ("Datenschutz"), else its id: what heads its links in a mail with several.
     private func branchTitle(
-        _ step: String, branch: String, definition: WorkflowDefinition?, language: String
+        _ step: String, branch: String, definition: WorkflowDefinition?, text: PageText
     ) -> String {
         guard let part = definition?.step(step)?.branches.first(where: { $0.id == branch }) else { return branch }
-        return language == "en" ? part.title.en ?? part.title.de : part.title.de
+        return text(part.title)
     }
 
     /// Sections that render nothing leave empty lines; more than one in a row reads as a gap.

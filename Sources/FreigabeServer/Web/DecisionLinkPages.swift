@@ -176,10 +176,8 @@ struct DecisionLinkPages: Sendable {
         let step = view.timeline.first { $0.id == link.step }
         // In a step of parallel branches the part the link decides, as its mail names it ("Rechtliche
         // Prüfung – Datenschutz"): an escalation's mail has links for several.
-        var stepTitle = step.map { text($0.title) } ?? link.step
-        if let part = step?.branches.first(where: { $0.id == link.branch && link.branch != link.step }) {
-            stepTitle += " – " + text(part.title)
-        }
+        let part = step?.branches.first { $0.id == link.branch && link.branch != link.step }
+        let stepTitle = step.map { text.stepTitle($0.title, part: part?.title) } ?? link.step
         var summary = Summary(
             number: view.number, datasetTitle: view.dataset.title, purpose: view.details.purpose,
             requester: view.requester, step: stepTitle,

@@ -260,10 +260,7 @@ extension HomePages.DecidedRow {
         what = text(
             "home.decided_for_you.\(item.outcome.rawValue)" + (item.asEscalation ? "_as_escalation" : ""),
             ["who": deputies[item.decidedBy] ?? item.decidedBy, "date": text.date(item.decidedAt)])
-        // „Rechtliche Prüfung – Datenschutz“: which part of a step of parallel branches.
-        step = item.stepTitle.map { title in
-            ([title] + (item.branchTitle.map { [$0] } ?? [])).map { text($0) }.joined(separator: " – ")
-        }
+        step = item.stepTitle.map { text.stepTitle($0, part: item.branchTitle) }
     }
 }
 

@@ -24,6 +24,13 @@ struct PageText: Sendable {
 
     func callAsFunction(_ text: LocalizedText) -> String { language == "de" ? text.de : text.en ?? text.de }
 
+    /// A step's title, with the part of a step of parallel branches when one is meant („Rechtliche Prüfung
+    /// – Datenschutz“), so the DSB, the ISB and the governance office each read which part is theirs: the
+    /// mails, the decision link page and the start page name a part so.
+    func stepTitle(_ step: LocalizedText, part: LocalizedText?) -> String {
+        part.map { self(step) + " – " + self($0) } ?? self(step)
+    }
+
     /// A role's name (`dsb` → „Datenschutzbeauftragte/r“); a custom role of a workflow keeps its id.
     func role(_ id: String) -> String { catalog["web.roles.\(id)"] ?? id }
 
