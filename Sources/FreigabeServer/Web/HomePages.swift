@@ -132,10 +132,7 @@ struct HomePages: Sendable {
                 caller: caller, after: nil, limit: Self.inboxPageSize, now: now, logger: logger)
             let inboxCount = inbox.total ?? 0
             let deputyships = try await service.deputyships(caller: caller, now: now, logger: logger)
-            let decided = try await service.decisionsTakenForCaller(
-                caller: caller,
-                since: now.addingTimeInterval(-Double(RequestService.decisionsTakenForYouDays) * 86_400), now: now,
-                logger: logger)
+            let decided = try await service.decisionsTakenForCaller(caller: caller, now: now, logger: logger)
             let deputies = await acting?.names(of: decided.map(\.decidedBy), logger: logger) ?? [:]
             let people = await names(of: mine, now: now, logger: logger)
             let row = { (summary: RequestSummary) in

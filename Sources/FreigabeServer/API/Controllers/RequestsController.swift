@@ -49,13 +49,10 @@ struct RequestsController: Sendable {
         }
         routes.get("me/deputy-decisions") { _, context in
             let caller = try context.caller()
-            let now = now()
             return try APIJSON.response(
                 ItemList(
                     items: try await service.decisionsTakenForCaller(
-                        caller: caller,
-                        since: now.addingTimeInterval(-Double(RequestService.decisionsTakenForYouDays) * 86_400),
-                        now: now, logger: context.logger(for: caller))))
+                        caller: caller, now: now(), logger: context.logger(for: caller))))
         }
         routes.post("requests/{id}/submit") { request, context in
             try await command(request, context) { id, caller, headers, logger in

@@ -23,16 +23,17 @@ public struct DecisionTakenForYou: Sendable, Hashable, Codable {
 }
 
 extension RequestService {
-    /// How far back the start page looks for decisions taken in the caller's name: a long holiday.
+    /// How far back the decisions taken in the caller's name are listed: a long holiday.
     public static let decisionsTakenForYouDays = 60
 
     /// The decisions deputies took in the caller's name (`decisions.acting_for`, the append-only facts)
-    /// since `since`, the newest first, at most `limit`. Each request is one the caller may read (a
-    /// decision in their name makes it theirs to see).
+    /// in the ``decisionsTakenForYouDays`` before `now`, the newest first, at most `limit`. Each request is
+    /// one the caller may read (a decision in their name makes it theirs to see).
     public func decisionsTakenForCaller(
-        caller: Caller, since: Date, limit: Int = 20, now: Date, logger: Logger
+        caller: Caller, limit: Int = 20, now: Date, logger: Logger
     ) async throws(ServiceError) -> [DecisionTakenForYou] {
-        try await guarded(logger) { logger in
+        let since = now.addingTimeInterval(-Double(Self.decisionsTakenForYouDays) * 86_400)
+        return try await guarded(logger) { logger in
             try await Database.read(self.client, logger: logger) { connection in
                 let rows = try await connection.query(
                     """
