@@ -295,12 +295,10 @@ struct OutboxDispatcher: Sendable {
         }
         // The requester may also be a deputy of one of them.
         if let requester { recipients.removeAll { $0.person.uid.lowercased() == requester } }
-        // Whoever took over a step, or the member their deputy acted for (told as principal), is not told
-        // that it was taken over: they may hold the branch's role, or stand in for someone who does.
-        if message.topic == .stepTakenOver {
-            let deciders = Set([message.decidedBy, message.decidedFor].compactMap { $0?.lowercased() })
-            recipients.removeAll { deciders.contains($0.person.uid.lowercased()) }
-        }
+        // Nobody is told of a decision as taken in their place who took it, or for whom it was taken: a
+        // decider may hold the branch's role, or stand in for someone who does.
+        let deciders = Set([message.decidedBy, message.decidedFor].compactMap { $0?.lowercased() })
+        recipients.removeAll { deciders.contains($0.person.uid.lowercased()) }
         var requesterName: String?
         // Named by the directory: who filed (for the withdrawal, who withdrew).
         if message.topic.namesTheRequester, let uid = row.standing?.requester {

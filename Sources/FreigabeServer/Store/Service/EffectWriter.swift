@@ -160,7 +160,8 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     /// branch the escalation instance decided (``OutboxTopic/stepTakenOver``): who decided, what, and
     /// whether as the escalation instance.
     public var decidedBy: String?
-    /// ``OutboxTopic/stepTakenOver``: the member the deciding deputy acted for, who is told as principal.
+    /// The member the deciding deputy acted for, who is told as principal (``OutboxTopic/deputyDecided``),
+    /// not as one whose step was taken over. Nobody among `decidedBy` and `decidedFor` gets the mail.
     public var decidedFor: String?
     public var outcome: Decision.Outcome?
     public var asEscalation: Bool?
