@@ -102,6 +102,16 @@ struct DecisionLinkStore: Sendable {
     /// transaction 5 s, a directory call 2 s, by default); the engine refuses a second decision anyway.
     static let abandonedClaim: TimeInterval = 60
 
+    /// SQL: the link's person (of link row `l`) has decided nothing on its request since it was claimed
+    /// (a second of slack: the claim and the decision are stamped by one clock, through different
+    /// roundings). One rule for reading a link and for claiming it.
+    private static let noDecisionSinceClaim = """
+        NOT EXISTS (
+            SELECT 1 FROM decisions d
+            WHERE d.request_id = l.request_id AND lower(d.person) = lower(l.uid)
+              AND d.decided_at >= l.used_at - interval '1 second')
+        """
+
     /// The link of `token`, or nil for a token that never was (or is malformed); an abandoned claim
     /// (``abandonedClaim``) reads as unused at `now`.
     func find(token: String, now: Date) async throws -> DecisionLink? {
@@ -112,10 +122,7 @@ struct DecisionLinkStore: Sendable {
             let rows = try await connection.query(
                 """
                 SELECT l.request_id, l.step, l.step_entered_at, l.branch, l.uid, l.action, l.expires_at,
-                    CASE WHEN l.used_at < \(abandonedBefore) AND NOT EXISTS (
-                            SELECT 1 FROM decisions d
-                            WHERE d.request_id = l.request_id AND lower(d.person) = lower(l.uid)
-                                AND d.decided_at >= l.used_at - interval '1 second')
+                    CASE WHEN l.used_at < \(abandonedBefore) AND \(unescaped: Self.noDecisionSinceClaim)
                         THEN NULL ELSE l.used_at END
                 FROM decision_links l WHERE l.token_hash = \(hash)
                 """, logger: logger)
@@ -141,10 +148,8 @@ struct DecisionLinkStore: Sendable {
                 """
                 UPDATE decision_links l SET used_at = \(now)
                 WHERE l.token_hash = \(hash)
-                    AND (l.used_at IS NULL OR (l.used_at < \(abandonedBefore) AND NOT EXISTS (
-                        SELECT 1 FROM decisions d
-                        WHERE d.request_id = l.request_id AND lower(d.person) = lower(l.uid)
-                            AND d.decided_at >= l.used_at - interval '1 second')))
+                    AND (l.used_at IS NULL
+                        OR (l.used_at < \(abandonedBefore) AND \(unescaped: Self.noDecisionSinceClaim)))
                 RETURNING 1
                 """, logger: logger)
             for try await _ in rows { return true }
