@@ -57,6 +57,7 @@ struct MailComposer: Sendable {
         decidedBy: String? = nil
     ) throws(MissingTemplate) -> Composed {
         let catalog = renderer.catalog(for: person.language)
+        let words = PageText(catalog: catalog)
         let topic = message.topic.rawValue
         let subject = Placeholders.fill(
             catalog["mail.\(topic).subject"] ?? "{number}",
@@ -72,23 +73,22 @@ struct MailComposer: Sendable {
         values["deputy_for"] = deputyFor
         if message.topic.namesTheRequester { values["requester"] = requester }
         if message.showsTheDetails, let details {
-            let text = PageText(catalog: catalog)
             // What the request was routed on (classification, personal data, protection need), then what
             // the requester stated.
             let dataset =
                 facts.map {
                     RequestPage.datasetRows(
                         classification: $0.classification, personalData: $0.personalData,
-                        protectionNeed: $0.protectionNeed, text: text)
+                        protectionNeed: $0.protectionNeed, text: words)
                 } ?? []
-            values["details"] = (dataset + RequestPage.detailRows(details, text: text)).map { row in
+            values["details"] = (dataset + RequestPage.detailRows(details, text: words)).map { row in
                 var entry = ["label": row.label, "value": row.value]
                 entry["lang"] = row.valueLanguage
                 return entry
             }
         }
         values["step"] = message.step.map {
-            stepTitle($0, branch: message.branch, definition: definition, text: PageText(catalog: catalog))
+            stepTitle($0, branch: message.branch, definition: definition, text: words)
         }
         // A deadline is the midnight after its last day: the mail names that day, as the pages do (a
         // deadline ending Friday written as "Saturday, 00:00" reads as a day more). So is an access end
@@ -118,7 +118,7 @@ struct MailComposer: Sendable {
                 // an escalation's one set left of several (the others were decided meanwhile).
                 if let step = message.step, links.count > 1 || (message.branch == nil && set.branch != step) {
                     let part = branchTitle(
-                        step, branch: set.branch, definition: definition, text: PageText(catalog: catalog))
+                        step, branch: set.branch, definition: definition, text: words)
                     entry["part"] = Placeholders.fill(catalog["mail.links.branch"] ?? "{branch}", ["branch": part])
                 }
                 return entry
