@@ -418,6 +418,64 @@ struct AuditRedactionTests {
         }
     }
 
+    @Test("others' refused reads keep no texts; a request written to after its erasure is erased again")
+    func laterTextsAreErasedToo() async throws {
+        try await ServiceFixture.with { fixture in
+            let history = try await abandonedHistory(fixture)
+            let ids = [history.draft.id, history.asked.id]
+            // A colleague opens the abandoned draft's old link today: refused, and no activity of the draft.
+            await expectServiceError(.notFound) {
+                try await fixture.service.request(
+                    id: history.draft.id, caller: People.volker, now: Date(), logger: logger)
+            }
+            #expect(
+                try await strings(
+                    fixture,
+                    "SELECT count(*)::text FROM audit_events WHERE event = 'read_denied' AND request_id = \(history.draft.id)"
+                ) == ["1"])
+            let first = try await AuditRedaction(client: fixture.admin).run(try order(), logger: logger)
+            #expect(first.requestCount == 3)
+            #expect(
+                try await requestTexts(fixture, ids) == ["draft|-|∅|f|f|t", "changes_requested:owner_review|-|∅|f|f|t"])
+
+            // In mid-2016 the Governance Office closes the abandoned question with a reason naming someone.
+            let reason = "Antragstellerin Frau Muster ist ausgeschieden."
+            let closed = try await fixture.service.discontinue(
+                requestID: history.asked.id, reason: reason, caller: People.greta,
+                now: Clock.date("2016-06-01T08:00:00Z"), logger: logger)
+            #expect(closed.status.phase == .closed)
+            // Its reason in the decision, in the snapshot, and in the notifications about it.
+            func kept() async throws -> [String] {
+                try await strings(
+                    fixture,
+                    """
+                    SELECT concat_ws('|',
+                        (SELECT count(*) FROM decisions WHERE request_id = r.id AND comment = \(reason)),
+                        r.snapshot::text LIKE '%Frau Muster%', (SELECT count(*) FROM outbox WHERE request_id = r.id) > 0)
+                    FROM requests r WHERE r.id = \(history.asked.id)
+                    """)
+            }
+            #expect(try await kept() == ["1|t|t"])
+
+            // A later run whose cut-off lies after the change erases the request again, with its copies.
+            _ = try await AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: nil)
+                .sealAll(now: Date(), logger: logger)
+            let second = try await AuditRedaction(client: fixture.admin).run(try order("2016-09-01"), logger: logger)
+            #expect(second.requestCount == 1)
+            #expect(try await kept() == ["0|f|f"])
+            #expect(
+                try await strings(
+                    fixture, "SELECT redaction_id::text FROM requests WHERE id = \(history.asked.id)")
+                    == [second.redactionID.map(String.init) ?? "none"])
+            // A third run with the same cut-off finds nothing more of it.
+            let third = try await AuditRedaction(client: fixture.admin).run(try order("2016-09-01"), logger: logger)
+            #expect(third.requestCount == 0)
+            _ = try await AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: nil)
+                .sealAll(now: Date(), logger: logger)
+            #expect(try await verify(fixture).problems == [])
+        }
+    }
+
     @Test("a date that is malformed, in the future or within the retention period is refused before anything")
     func hostileDates() throws {
         for text in [

@@ -15,7 +15,7 @@ public enum Migrations {
         catalogue, requests, auditLog, timerRetries, outboxDelivery, auditSeals, webSessions, webhookDelivery,
         decisionLinks, auditRedaction, expiryNotices, pendingTimersByRequest, auditEscalation, deputyshipsInForce,
         auditTimeOrder, handovers, abandonedRequestErasure, erasureClock, draftRecipientName, webhookPause,
-        draftRecipientType, auditPersonCase, decisionLinkRound, deliveryKey, discontinuedOutcome,
+        draftRecipientType, auditPersonCase, decisionLinkRound, deliveryKey, discontinuedOutcome, erasureOfLaterTexts,
     ]
 
     static let catalogue = Migration(
