@@ -438,6 +438,21 @@ struct AuditRedactionTests {
             #expect(
                 try await requestTexts(fixture, ids) == ["draft|-|∅|f|f|t", "changes_requested:owner_review|-|∅|f|f|t"])
 
+            // The requester comes back to the erased draft and states a purpose anew: shown, no longer marked.
+            let erasedDraft = try await fixture.service.request(
+                id: history.draft.id, caller: People.anna, now: Date(), logger: logger)
+            #expect(erasedDraft.textsErased != nil)
+            let edited = try await fixture.service.editDraft(
+                requestID: history.draft.id,
+                changes: RequestDetails.Patch(values: RequestDetails(purpose: "Statistik 2027"), given: [.purpose]),
+                caller: People.anna, now: Date(), logger: logger)
+            #expect(edited.details.purpose == "Statistik 2027")
+            let reread = try await fixture.service.request(
+                id: history.draft.id, caller: People.anna, now: Date(), logger: logger)
+            #expect(reread.textsErased == nil)
+            // Only the purpose: the legal basis stays erased.
+            #expect(try await requestTexts(fixture, [history.draft.id]) == ["draft|Statistik 2027|∅|f|f|f"])
+
             // In mid-2016 the Governance Office closes the abandoned question with a reason naming someone.
             let reason = "Antragstellerin Frau Muster ist ausgeschieden."
             let closed = try await fixture.service.discontinue(

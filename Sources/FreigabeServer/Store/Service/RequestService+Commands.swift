@@ -260,9 +260,11 @@ extension RequestService {
             }
         }
         var columns = try RequestColumns(record: request.record, machine: request.machine)
-        if request.textsErased, case .inReview = request.machine.state {
-            // Sent on with its texts stated anew: no longer a request whose texts were erased, so its page
-            // shows them, a later erasure takes them, and verify compares them with the log again.
+        if request.textsErased, request.record.details.purpose != RequestValidation.erasedPurpose {
+            // Its purpose stated anew (sent on, which asks for it, or a draft edited): no longer a request
+            // whose texts were erased, so its page shows them, a later erasure takes them, and verify
+            // compares them with the log again. Texts written beside the dash (a reason to close it, a
+            // withdrawal's comment) keep the mark, and the next erasure takes them (migration 27).
             columns.clearsErasure = true
         }
         var write = CommandWrite(
