@@ -96,6 +96,7 @@ public func buildApplication(
         let sessionStore = PostgresSessionDriver(
             client: client, logger: logger, maximumLifetime: configuration.web.absoluteTimeout)
         services.append(sessionStore)
+        services.append(IdempotencyKeyExpiry(client: client, logger: logger))
         sessions = sessionStore
         // Last: every setting above that can stop the start (the signing key, the mail templates and SMTP
         // settings, the webhook receivers' addresses) has been read, so a wrong one stops it on an

@@ -105,17 +105,8 @@ struct PostgresSessionDriver: PersistDriver {
 
     /// Deletes expired sessions now and then; a failed round is retried at the next one.
     func run() async throws {
-        // Ends on graceful shutdown: the sleep is cancelled and the loop checks for it.
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await deleteExpired()
-                } catch {
-                    if Task.isCancelled { return }
-                    logger.warning("Deleting expired sessions failed", metadata: ["error": "\(error)"])
-                }
-                try? await Task.sleep(for: cleanupInterval)
-            }
+        await Rounds.repeating(every: cleanupInterval, logger: logger, failure: "Deleting expired sessions failed") {
+            try await deleteExpired()
         }
     }
 

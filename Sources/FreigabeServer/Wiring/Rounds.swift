@@ -1,3 +1,4 @@
+import Logging
 import ServiceLifecycle
 
 /// How the background services that work in rounds (mail, webhooks, timers, sealing) stop: at a
@@ -12,6 +13,22 @@ enum Rounds {
     /// Sleeps `duration`, or less when a graceful shutdown begins.
     static func pause(_ duration: Duration) async {
         await cancelWhenGracefulShutdown { try? await Task.sleep(for: duration) }
+    }
+
+    /// Housekeeping: `round` now and then every `interval` until shutdown. A failed round is logged at
+    /// warning level as `failure` and tried again at the next (the database may be back by then).
+    static func repeating(
+        every interval: Duration, logger: Logger, failure: Logger.Message, _ round: () async throws -> Void
+    ) async {
+        while goOn {
+            do {
+                try await round()
+            } catch {
+                if !goOn { return }
+                logger.warning(failure, metadata: ["error": "\(String(reflecting: error))"])
+            }
+            await pause(interval)
+        }
     }
 }
 

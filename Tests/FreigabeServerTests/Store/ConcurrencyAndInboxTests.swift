@@ -142,6 +142,19 @@ struct ConcurrencyAndInboxTests {
             // After 24 hours a key may be used afresh.
             let later = try await fixture.shared("luftmessstationen", at: Clock.days(3), key: "create-1")
             #expect(later.id != first.id)
+
+            // Expired keys are deleted, by the application's own role (each answer holds a whole request);
+            // those of the last 24 hours stay and still answer.
+            let expiry = IdempotencyKeyExpiry(client: fixture.app, logger: logger)
+            #expect(try await expiry.deleteExpired(now: Clock.days(3)) == 2)
+            let keys = try await fixture.admin.query(
+                "SELECT actor || '/' || key FROM idempotency_keys ORDER BY actor", logger: logger)
+            var left: [String] = []
+            for try await key in keys.decode(String.self) { left.append(key) }
+            #expect(left == ["anna/create-1"])
+            #expect(try await fixture.shared("luftmessstationen", at: Clock.days(3), key: "create-1") == later)
+            #expect(try await expiry.deleteExpired(now: Clock.days(3)) == 0)
+            #expect(try await expiry.deleteExpired(now: Clock.days(5)) == 1)
         }
     }
 

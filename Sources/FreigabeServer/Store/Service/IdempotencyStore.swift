@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import ServiceLifecycle
 
 /// The Idempotency-Key protocol (IETF draft "The Idempotency-Key HTTP Header Field"): the first call
 /// with a key stores its answer in the same transaction as its effects; a repeat with the same key and
@@ -128,5 +129,33 @@ enum IdempotencyStore {
         var operation: String
         var requestID: UUID?
         var input: String
+    }
+}
+
+/// Deletes the stored answers of expired Idempotency-Keys every few minutes. They are never replayed
+/// again, and each holds a whole request as answered (purpose, names): kept, they would pile up for years
+/// until `audit redact` took them with the log's payloads.
+struct IdempotencyKeyExpiry: Service {
+    let client: PostgresClient
+    let logger: Logger
+    var interval: Duration = .seconds(300)
+
+    func run() async throws {
+        await Rounds.repeating(every: interval, logger: logger, failure: "Deleting expired Idempotency-Keys failed") {
+            _ = try await deleteExpired(now: Date())
+        }
+    }
+
+    /// Deletes the keys older than ``IdempotencyStore/lifetime`` at `now` (this instance's clock, which
+    /// the replay measures them by too); returns how many.
+    func deleteExpired(now: Date) async throws -> Int {
+        let before = now.addingTimeInterval(-IdempotencyStore.lifetime)
+        return try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            let rows = try await connection.query(
+                "WITH gone AS (DELETE FROM idempotency_keys WHERE created_at < \(before) RETURNING 1) SELECT count(*)::int FROM gone",
+                logger: logger)
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
     }
 }
