@@ -40,6 +40,14 @@ struct ItemList<Item: Encodable & Sendable>: Encodable, Sendable {
     var items: [Item]
 }
 
+/// A page of the inbox: `next` continues it (`?after=`), absent on the last page; `total` counts every
+/// page (``InboxPage/total``), absent on a page past the last candidate.
+struct InboxList: Encodable, Sendable {
+    var items: [InboxItem]
+    var total: Int?
+    var next: UUID?
+}
+
 /// A list answer with the paging that produced it.
 struct PagedList<Item: Encodable & Sendable>: Encodable, Sendable {
     var items: [Item]

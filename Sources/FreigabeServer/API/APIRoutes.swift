@@ -69,15 +69,8 @@ extension AppRequestContext {
 enum ListQuery {
     /// `limit` 1...200 (default 50), `offset` 0...100000 (default 0).
     static func paging(_ parameters: Parameters, errors: inout [String: UserText]) -> (Int, Int) {
-        var limit = 50
+        let limit = limit(parameters, errors: &errors)
         var offset = 0
-        if let value = parameters.get("limit"), !value.isEmpty {
-            if let number = Int(value), (1...200).contains(number) {
-                limit = number
-            } else {
-                errors["limit"] = UserText("query.limit_range")
-            }
-        }
         if let value = parameters.get("offset"), !value.isEmpty {
             if let number = Int(value), (0...100_000).contains(number) {
                 offset = number
@@ -86,5 +79,13 @@ enum ListQuery {
             }
         }
         return (limit, offset)
+    }
+
+    /// `limit` 1...200 (default 50).
+    static func limit(_ parameters: Parameters, errors: inout [String: UserText]) -> Int {
+        guard let value = parameters.get("limit"), !value.isEmpty else { return 50 }
+        if let number = Int(value), (1...200).contains(number) { return number }
+        errors["limit"] = UserText("query.limit_range")
+        return 50
     }
 }

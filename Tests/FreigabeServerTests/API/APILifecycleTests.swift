@@ -110,6 +110,47 @@ struct APILifecycleTests {
         }
     }
 
+    @Test("the inbox comes a page at a time: limit, after, total, next; bad paging is refused and changes nothing")
+    func inboxPages() async throws {
+        try await APIFixture.with { fixture, api in
+            var filed: [String] = []
+            for purpose in ["Wohnungsmarktbericht", "Schulentwicklungsplan", "Kita-Bedarfsplanung"] {
+                let created = try await api.create(
+                    [
+                        "kind": "shared_data", "dataset_id": "meldestatistik", "purpose": purpose,
+                        "recipient": ["name": "Amt für Wohnen", "type": "internal"], "legal_basis": "§ 34 BMG",
+                        "access_end": "2026-06-30", "submit": true,
+                    ])
+                filed.append(try #require(created.json?["id"]?.string))
+            }
+            let first = try await api.send(.get, "/api/v1/inbox?limit=2", as: "marta")
+            #expect(first.status == 200)
+            #expect(first.json?["items"]?.array.count == 2)
+            #expect(first.json?["total"]?.int == 3)
+            let next = try #require(first.json?["next"]?.string)
+            let second = try await api.send(.get, "/api/v1/inbox?limit=2&after=\(next)", as: "marta")
+            #expect(second.status == 200)
+            #expect(second.json?["next"] == nil)
+            let seen = (first.json?["items"]?.array ?? []) + (second.json?["items"]?.array ?? [])
+            let ids = seen.compactMap { $0["request"]?["id"]?.string?.lowercased() }
+            #expect(ids.sorted() == filed.map { $0.lowercased() }.sorted())
+            // Without paging: the first 50, all three here.
+            #expect(try await api.send(.get, "/api/v1/inbox", as: "marta").json?["items"]?.array.count == 3)
+
+            let before = try await fixture.store.counts()
+            for (query, parameter) in [
+                ("limit=0", "limit"), ("limit=201", "limit"), ("limit=zwei", "limit"),
+                ("after=FG-2026-000001", "after"),
+                ("after=%27%20OR%201%3D1--", "after"), ("limit=-1&after=x", "limit"),
+            ] {
+                let refused = try await api.send(.get, "/api/v1/inbox?\(query)", as: "marta")
+                #expect(refused.status == 400, "\(query)")
+                #expect(refused.json?["errors"]?[parameter] != nil, "\(query): \(refused.body)")
+            }
+            #expect(try await fixture.store.counts() == before)
+        }
+    }
+
     @Test("Shared Data: draft, submit, a question, the answer, then withdrawn by the requester")
     func sharedDataQuestionAndWithdrawal() async throws {
         try await APIFixture.with { fixture, api in

@@ -34,11 +34,13 @@ struct RequestsController: Sendable {
                 id: id, caller: caller, now: now(), logger: context.logger(for: caller))
             return try Self.requestResponse(view)
         }
-        routes.get("inbox") { _, context in
+        routes.get("inbox") { request, context in
             let caller = try context.caller()
-            return try APIJSON.response(
-                ItemList(
-                    items: try await service.inbox(caller: caller, now: now(), logger: context.logger(for: caller))))
+            let (after, limit) = try Self.inboxQuery(request.uri.queryParameters)
+            let page = try await service.inboxPage(
+                caller: caller, after: after, limit: limit, withStalled: false, now: now(),
+                logger: context.logger(for: caller))
+            return try APIJSON.response(InboxList(items: page.items, total: page.total, next: page.next))
         }
         routes.get("inbox/stalled") { _, context in
             let caller = try context.caller()
@@ -164,6 +166,19 @@ struct RequestsController: Sendable {
         let (limit, offset) = ListQuery.paging(parameters, errors: &errors)
         guard errors.isEmpty else { throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors) }
         return RequestQuery(phase: phase, limit: limit, offset: offset)
+    }
+
+    /// `/inbox`'s paging: `limit` as the other lists, `after` the `next` of the page before (a request id).
+    static func inboxQuery(_ parameters: Parameters) throws(APIProblem) -> (after: UUID?, limit: Int) {
+        var errors: [String: UserText] = [:]
+        let limit = ListQuery.limit(parameters, errors: &errors)
+        var after: UUID?
+        if let value = parameters.get("after"), !value.isEmpty {
+            after = UUID(uuidString: value)
+            if after == nil { errors["after"] = UserText("query.request_id") }
+        }
+        guard errors.isEmpty else { throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors) }
+        return (after, limit)
     }
 
 }

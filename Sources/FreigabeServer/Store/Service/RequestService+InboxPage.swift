@@ -24,14 +24,15 @@ extension RequestService {
     /// A page of ``inbox(caller:now:logger:)``: at most `limit` items after the request `after`
     /// (keyset: deadline, nulls last, then creation time and id), so a page costs the same with 50 or 5,000
     /// open tasks. The engine answers for each item as in the full inbox.
-    /// The first page (`after` nil) also carries ``InboxPage/stalled``.
+    /// The first page (`after` nil) also carries ``InboxPage/stalled`` unless `withStalled` is false (the
+    /// API lists them at `/inbox/stalled`).
     public func inboxPage(
-        caller: Caller, after: UUID?, limit: Int = 50, now: Date, logger: Logger
+        caller: Caller, after: UUID?, limit: Int = 50, withStalled: Bool = true, now: Date, logger: Logger
     ) async throws(ServiceError) -> InboxPage {
         try await guarded(logger) {
             try await self.performInboxPage(
-                caller: caller, after: after, limit: min(max(limit, 1), 200), withStalled: after == nil, now: now,
-                logger: $0)
+                caller: caller, after: after, limit: min(max(limit, 1), 200), withStalled: withStalled && after == nil,
+                now: now, logger: $0)
         }
     }
 
