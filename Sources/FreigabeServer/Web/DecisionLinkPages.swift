@@ -41,6 +41,9 @@ struct DecisionLinkPages: Sendable {
         var requestHref: String
         /// Set instead of the form when nothing can be decided with this link.
         var outcome: String?
+        /// The step is no longer the person's: the page leads to their inbox, not to the request, which
+        /// they may no longer see (following it would log a refused read in their name).
+        var toInbox = false
         var decisions: [RequestPage.DecisionRow]
         var done: Bool
         /// The request's version this page shows: the decision counts only for the request as shown.
@@ -115,7 +118,9 @@ struct DecisionLinkPages: Sendable {
         guard let view = try await concernedView(link, caller: caller, logger: context.logger(for: caller)) else {
             // The step moved to other people (a new owner, a deputyship that ended): the link says only that.
             logClosed(link, because: "not_theirs", logger: context.logger)
-            return .stop(closedPage(token: token, link: link, outcome: text("link.not_yours"), text: text), .conflict)
+            var page = closedPage(token: token, link: link, outcome: text("link.not_yours"), text: text)
+            page.toInbox = true
+            return .stop(page, .conflict)
         }
         var page = basePage(
             token: token, link: link, view: view, text: text,

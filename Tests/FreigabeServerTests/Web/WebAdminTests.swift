@@ -189,6 +189,9 @@ struct WebAdminTests {
             #expect(moved.location == "/verwaltung?hinweis=domain_saved&umgehaengt=1")
             let overview = try await adam.get(try #require(moved.location))
             #expect(overview.html.contains("Die Datendomäne ist gespeichert. Achtung: 1 offener Antrag wartet jetzt"))
+            // How the new holders learn of it: the step's task mail, sent at once (not a later reminder).
+            #expect(overview.html.contains("die neuen Zuständigen erhalten die Aufgabe gleich per E-Mail."))
+            #expect(!overview.html.contains("Erinnerung"))
             #expect(
                 try await adam.get("/verwaltung?hinweis=domain_saved&umgehaengt=2").html.contains(
                     "Achtung: 2 offene Anträge warten jetzt"))

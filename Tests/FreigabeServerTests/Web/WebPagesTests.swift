@@ -1906,6 +1906,9 @@ struct DecisionLinkTests {
                 #expect(page.status == 409)
                 #expect(page.html.contains("gilt nicht mehr für Sie"), "\(page.html.prefix(400))")
                 for fact in ["Stadtklima", "Hochschule", view.number] { #expect(!page.html.contains(fact), "\(fact)") }
+                // On to his inbox, not to the request he may no longer read (a refused read in his name).
+                #expect(page.html.contains("href=\"/eingang\""))
+                #expect(!page.html.contains("/antraege/"))
             }
             // His confirmation with his password: refused the same way, nothing decided or logged.
             let posted = try await otto.post(
