@@ -268,7 +268,8 @@ struct OutboxDispatcher: Sendable {
         }
         let resolved: ResolvedRecipients
         do {
-            resolved = try await ResolvedRecipients.resolve(message.recipients, in: directory)
+            resolved = try await ResolvedRecipients.resolve(
+                row.standing?.addressees(of: message) ?? message.recipients, in: directory)
         } catch {
             plan.temporaryProblem = "Verzeichnis nicht erreichbar: \(String(reflecting: error))"
             return plan

@@ -52,6 +52,18 @@ struct RequestStanding: Sendable, Hashable {
     /// The requester's resubmissions and withdrawal, oldest first (``RequestService/answerRows``), read for
     /// task mails only (empty for other topics): the answers live only in their `resubmitted` events.
     var requesterEvents: [LoggedRequesterEvent] = []
+    /// Who holds the dataset's owner and steward steps now, as the catalogue says.
+    var holders: StepHolders? = nil
+
+    /// The recipients of a task or reminder who still hold its step. An administrator who replaced a
+    /// dataset's owner, moved it to another domain or changed the domain's steward group handed the
+    /// step over: the new holders get a task of their own (`new_owner`, `new_stewards`), and the old
+    /// ones, whose links and inbox no longer offer it, are not sent one that waited (an SMTP outage, a
+    /// retry pause) and would show them the whole request.
+    func addressees(of message: OutboxMessage) -> [OutboxRecipient] {
+        guard message.topic.asksToDecide, message.topic != .escalated, let holders else { return message.recipients }
+        return message.recipients.filter(holders.stillHold)
+    }
 
     /// The engine's state of the step in review (nil in any other phase): which branches are still open.
     var progress: StepProgress? {
@@ -114,6 +126,9 @@ struct RequestStanding: Sendable, Hashable {
         if message.topic != .escalated, let role, !pendingRoles.contains(role) {
             return "im Schritt \(step) hat die Rolle \(role) bereits entschieden"
         }
+        if !message.recipients.isEmpty, addressees(of: message).isEmpty {
+            return "die Zuständigkeit im Schritt \(step) ist seitdem an andere übergegangen"
+        }
         let branches = message.linkBranches
         if message.topic != .escalated, let open = openBranches(in: definition), !branches.isEmpty,
             open.isDisjoint(with: branches)
@@ -121,6 +136,30 @@ struct RequestStanding: Sendable, Hashable {
             return "im Schritt \(step) ist \(branches.joined(separator: ", ")) bereits entschieden"
         }
         return nil
+    }
+}
+
+/// Who holds a dataset's owner and steward steps now (`datasets`, `domains`).
+struct StepHolders: Sendable, Hashable {
+    var owner: String?
+    var ownerGroup: String?
+    var domain: String
+    var stewardGroup: String
+
+    /// Whether `recipient`, as a task addressed it when it was written, still names these holders: the
+    /// owner (uid and group) or the domain's stewards (the domain, whose `ldap.stewards` groups count
+    /// too, and its catalogue group); any other role is no dataset's to hand over.
+    func stillHold(_ recipient: OutboxRecipient) -> Bool {
+        func same(_ one: String?, _ other: String?) -> Bool { one?.lowercased() == other?.lowercased() }
+        switch recipient.role {
+        case Role.dataOwner.identifier:
+            return same(recipient.uid, owner) && same(recipient.group, ownerGroup)
+        case Role.dataSteward.identifier:
+            // Rows written before the domain was recorded name the group only.
+            return same(recipient.group, stewardGroup) && (recipient.domain.map { same($0, domain) } ?? true)
+        default:
+            return true
+        }
     }
 }
 
@@ -183,11 +222,12 @@ enum OutboxStore {
                 )
                 UPDATE outbox o SET available_at = \(until), claim_token = \(token), attempts = o.attempts + 1
                 FROM due LEFT JOIN requests r ON r.id = due.request_id
+                    LEFT JOIN datasets d ON d.id = r.dataset_id LEFT JOIN domains dm ON dm.id = d.domain_id
                 WHERE o.id = due.id
                 RETURNING o.id, o.topic, o.payload::text, o.attempts, o.delivered_to, o.undeliverable_to, o.created_at,
                     o.delivery_key, r.workflow_id, r.workflow_version, r.workflow_hash,
                     r.requester, r.phase, r.current_step, r.step_entered_at, r.pending_roles,
-                    r.snapshot::text,
+                    r.snapshot::text, d.owner, d.owner_group, d.domain_id, dm.steward_group,
                     CASE WHEN o.topic = \(OutboxTopic.requestDecision.rawValue)
                         THEN \(unescaped: RequestService.answerRows) END,
                     \(unescaped: RequestDetails.selectList("r"))
@@ -212,6 +252,10 @@ enum OutboxStore {
                 let entered = try cells.next(Date?.self)
                 let pending = try cells.next([String]?.self)
                 let snapshot = try cells.next(String?.self)
+                let owner = try cells.next(String?.self)
+                let ownerGroup = try cells.next(String?.self)
+                let domain = try cells.next(String?.self)
+                let stewardGroup = try cells.next(String?.self)
                 let requesterEvents = try cells.next(String?.self)
                 var pin: WorkflowPin?
                 if let workflowID, let version, let hash {
@@ -229,7 +273,11 @@ enum OutboxStore {
                         // Unreadable: the task goes without the exchange rather than no claim at all.
                         requesterEvents: requesterEvents.flatMap {
                             try? StoredJSON.decode([LoggedRequesterEvent].self, from: $0)
-                        } ?? [])
+                        } ?? [],
+                        holders: domain.map {
+                            StepHolders(
+                                owner: owner, ownerGroup: ownerGroup, domain: $0, stewardGroup: stewardGroup ?? "")
+                        })
                     details = try RequestDetails.decode(&cells)
                 }
                 claimed.append(

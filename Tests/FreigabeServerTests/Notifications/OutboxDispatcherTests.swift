@@ -834,6 +834,37 @@ struct OutboxDispatcherTests {
         }
     }
 
+    /// The task to otto waits (an SMTP outage, a retry pause) while an administrator makes paul the
+    /// dataset's owner: the handover's own task goes to paul, and otto's, which his links and inbox no
+    /// longer honour, is dropped rather than showing him the whole request.
+    @Test("a task that waited while the step was handed over goes to the new holder only")
+    func taskWaitingThroughAHandover() async throws {
+        try await MailFixture.with { fixture in
+            let created = try await fixture.service.shared("baumkataster")
+            let service = fixture.service.service
+            let dataset = try await service.dataset(id: "baumkataster", logger: fixture.logger)
+            #expect(dataset.owner == "otto")
+            _ = try await service.upsertDataset(
+                DatasetInput(
+                    id: dataset.id, title: dataset.title, description: dataset.description, domain: dataset.domain,
+                    owner: "paul", ownerGroup: nil, classification: dataset.classification,
+                    personalData: dataset.personalData, protectionNeed: dataset.protectionNeed,
+                    licence: dataset.licence, highValue: dataset.highValue, formats: dataset.formats),
+                caller: People.adam, now: Clock.days(0.1), logger: fixture.logger)
+            _ = try await service.fireDueTimers(now: Clock.days(0.2), logger: fixture.logger)
+            #expect(
+                try await fixture.dispatcher().runRound(now: Clock.days(0.3)) == .init(claimed: 3, sent: 2, moot: 1))
+            let tasks = try await fixture.rows().filter { $0.topic == "request_decision" }
+            #expect(tasks.count == 2)
+            #expect(
+                tasks.first?.deliveredTo == [] && tasks.first?.lastError?.contains("an andere übergegangen") == true)
+            #expect(tasks.last?.deliveredTo == ["paul"])
+            let toOtto = try await MailSink.mails(host: fixture.host).filter { $0.to == ["otto.oberle@stadt.example"] }
+            #expect(toOtto.isEmpty, "\(toOtto.map(\.subject))")
+            #expect(created.status.step == "owner_review")
+        }
+    }
+
     /// A steward who files a request for their own domain: neither they nor their deputy (who would act
     /// for them, which the engine refuses as well) get the steward step's task; the other steward does.
     @Test("the requester's own deputy gets no copy of a task for the requester's request")
