@@ -11,6 +11,10 @@ import LDAPDirectory
 struct AdminDomainPages: Sendable {
     let pages: WebPages
     let service: RequestService
+    /// The groups `ldap.stewards` maps each domain to: their members are stewards of it too (the engine
+    /// lets them decide), whatever group the catalogue names; the form says so, as changing the field
+    /// does not take the step from them.
+    var mappedStewardGroups: [String: [String]] = [:]
 
     /// Where a domain saved from the page is said to come from, in the audit event.
     static let auditFile = "verwaltung/domaene"
@@ -52,7 +56,11 @@ struct AdminDomainPages: Sendable {
                 .text, name: name, label: text("admin.domain.\(name)"), hint: hint, value: values[name],
                 error: errors[name], required: true)
         }
-        var fields = [field("title"), field("steward_group", hint: text("admin.domain.steward_group_hint"))]
+        var stewardHint = text("admin.domain.steward_group_hint")
+        if let existingID, let mapped = mappedStewardGroups[existingID], !mapped.isEmpty {
+            stewardHint += " " + text("admin.domain.mapped_stewards", ["groups": mapped.joined(separator: "; ")])
+        }
+        var fields = [field("title"), field("steward_group", hint: stewardHint)]
         if existingID == nil { fields.insert(field("id", hint: text("admin.domain.id_hint")), at: 0) }
         let page = DomainForm(
             isNew: existingID == nil, domainID: existingID, fields: fields,

@@ -49,7 +49,10 @@ struct WebRoutes: Sendable {
         RequestPages(pages: pages, service: service, acting: acting).add(to: group)
         DeputyshipPages(pages: pages, service: service, directory: directory).add(to: group)
         AdminPages(pages: pages, service: service).add(to: group)
-        AdminDomainPages(pages: pages, service: service).add(to: group)
+        AdminDomainPages(
+            pages: pages, service: service,
+            mappedStewardGroups: directory?.configuration.stewardGroups ?? [:]
+        ).add(to: group)
         AdminOutboxPages(pages: pages, service: service).add(to: group)
         AuditPages(pages: pages, service: service, query: AuditQuery(client: service.client), acting: acting).add(
             to: group)

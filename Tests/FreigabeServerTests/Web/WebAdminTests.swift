@@ -44,6 +44,7 @@ struct WebAdminTests {
 
             let edit = try await adam.get("/verwaltung/domaene?id=kultur")
             #expect(edit.html.contains("value=\"\(group)\""))
+            #expect(!edit.html.contains("ldap.stewards"), "no group of the directory's mapping for kultur")
             let edited = try await adam.post(
                 "/verwaltung/domaene",
                 [
@@ -180,6 +181,11 @@ struct WebAdminTests {
             let adam = Browser(client)
             try await adam.login("adam")
             let form = try await adam.get("/verwaltung/domaene?id=umwelt")
+            // The directory makes the members of its mapped group stewards too: the form says so beside the field.
+            #expect(
+                form.html.contains(
+                    "Außerdem sind nach der Einstellung ldap.stewards die Mitglieder von cn=stewards-umwelt,ou=groups,")
+            )
             let moved = try await adam.post(
                 "/verwaltung/domaene",
                 [
