@@ -41,7 +41,7 @@ struct ItemList<Item: Encodable & Sendable>: Encodable, Sendable {
 }
 
 /// A page of the inbox: `next` continues it (`?after=`), absent on the last page; `total` counts every
-/// page (``InboxPage/total``), absent on a page past the last candidate.
+/// page (``InboxPage/total``: exact for an inbox of one page, an upper bound beyond).
 struct InboxList: Encodable, Sendable {
     var items: [InboxItem]
     var total: Int?

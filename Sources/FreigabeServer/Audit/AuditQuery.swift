@@ -267,20 +267,13 @@ extension AuditFilter {
     }
 }
 
-/// The query parameters a reading of the log knows. A name outside them (a misspelt `datset=`, a
-/// `request_id=`, a `domain=` on the page, which has no such field), or a single-valued one given twice
-/// (`person=a&person=b`), is refused before anything is read or recorded: ignored, it would answer the
-/// whole log, or the first value only, as if it were the selection asked for. The API, its export and
-/// the page with its download all check their query string here.
-struct AuditQueryNames: Sendable, Hashable {
-    /// Names given at most once.
-    var single: Set<String>
-    /// Names that may repeat (`type`, one per event type).
-    var repeatable: Set<String> = []
-
+extension QueryNames {
     /// ``AuditFilter/parse(from:to:dataset:person:request:types:domain:role:decision:capacity:)``'s, by
-    /// their query names.
-    static let filter = AuditQueryNames(
+    /// their query names. A name outside them (a misspelt `datset=`, a `request_id=`, a `domain=` on the
+    /// page, which has no such field), or a single-valued one given twice (`person=a&person=b`), is
+    /// refused before anything is read or recorded: ignored, it would answer the whole log, or the first
+    /// value only, as if it were the selection asked for.
+    static let filter = QueryNames(
         single: ["from", "to", "dataset", "domain", "person", "request", "role", "decision", "capacity"],
         repeatable: ["type"])
     /// `GET /api/v1/audit/events`: the filter, its pages and their order.
@@ -288,35 +281,6 @@ struct AuditQueryNames: Sendable, Hashable {
     /// `GET /api/v1/audit/export` and the page's download `/pruefung/export`: the filter and the file's
     /// form. (`after`, `limit` and `order` are refused by their own reason: an export has no pages.)
     static let export = filter.adding(["format", "separator", "bom"])
-
-    func adding(_ names: Set<String>) -> AuditQueryNames {
-        AuditQueryNames(single: single.union(names), repeatable: repeatable)
-    }
-
-    /// Each refused name of a query string with its reason, by the name as given.
-    func refusals(_ names: some Sequence<Substring>) -> [String: UserText] {
-        var counts: [String: Int] = [:]
-        for name in names { counts[String(name), default: 0] += 1 }
-        var refusals: [String: UserText] = [:]
-        let known = single.union(repeatable)
-        for (name, count) in counts {
-            if known.contains(name) {
-                if count > 1, !repeatable.contains(name) {
-                    refusals[name] = UserText("query.repeated_parameter", ["name": .text(Self.shown(name))])
-                }
-            } else {
-                let allowed = known.sorted().joined(separator: ", ")
-                refusals[name] = UserText(
-                    "query.unknown_parameter", ["name": .text(Self.shown(name)), "allowed": .text(allowed)])
-            }
-        }
-        return refusals
-    }
-
-    /// A name or value as a refusal shows it, as the user gave it: shortened, without control characters.
-    static func shown(_ name: String) -> String {
-        String(name.unicodeScalars.prefix(60).map { $0.properties.generalCategory == .control ? "?" : Character($0) })
-    }
 }
 
 /// A filter value that was refused, and why, in the catalogue's words (`query.filter.*`): in the reader's
@@ -348,7 +312,7 @@ struct AuditFilterError: Error, Sendable, Hashable, CustomStringConvertible {
     var userText: UserText { UserText("query.audit_filter", ["reason": .message("query.filter.\(problem.rawValue)")]) }
 
     var description: String {
-        "\(option) „\(AuditQueryNames.shown(value))“ \(reason.resolved(in: StringCatalogs.console))."
+        "\(option) „\(QueryNames.shown(value))“ \(reason.resolved(in: StringCatalogs.console))."
     }
 }
 

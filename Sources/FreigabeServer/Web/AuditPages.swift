@@ -58,8 +58,8 @@ struct AuditPages: Sendable {
     /// log's order, which its verification needs).
     static let viewFields = ["order"]
     /// What the page's query string may hold: its form's fields (one event type, as the form chooses it)
-    /// and the next page's place `nach`. Anything else is refused (``AuditQueryNames``).
-    static let queryNames = AuditQueryNames(single: Set(filterFields + viewFields + ["nach"]))
+    /// and the next page's place `nach`. Anything else is refused (``QueryNames``).
+    static let queryNames = QueryNames(single: Set(filterFields + viewFields + ["nach"]))
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("pruefung") { request, context in
@@ -169,7 +169,7 @@ struct AuditPages: Sendable {
             var errors: [String: UserText] = [:]
             let parsed = AuditController.filter(parameters, errors: &errors)
             let options = AuditExportDownload.options({ AuditController.value(parameters, $0) }, errors: &errors)
-            AuditController.refuse(parameters, outside: .export, errors: &errors)
+            QueryNames.export.refuse(parameters, errors: &errors)
             guard errors.isEmpty else {
                 throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors)
             }

@@ -300,6 +300,17 @@ struct APIBadInputTests {
             try await Self.expectRefused(fixture, status: 400, type: "bad-request") {
                 try await api.send(.get, "/api/v1/datasets?classification=geheim&limit=0", as: "anna")
             }
+            // A parameter the list does not know, or one given twice: refused, not ignored (the answer would
+            // look like the selection asked for).
+            for path in [
+                "/api/v1/datasets?datset=baumkataster", "/api/v1/datasets?q=baum&q=luft", "/api/v1/me/requests?after=x",
+                "/api/v1/me/requests?limit=1&limit=2", "/api/v1/inbox?offset=50", "/api/v1/inbox/stalled?limit=5",
+                "/api/v1/me/deputy-decisions?since=2026-01-01",
+            ] {
+                try await Self.expectRefused(fixture, status: 400, type: "bad-request") {
+                    try await api.send(.get, path, as: "anna")
+                }
+            }
             // If-Match that is no version.
             try await Self.expectRefused(fixture, status: 400, type: "bad-request") {
                 try await api.decide(id, as: "otto", ["decision": "approve"], headers: [.ifMatch: "\"abc\""])

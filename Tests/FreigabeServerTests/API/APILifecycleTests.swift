@@ -142,6 +142,8 @@ struct APILifecycleTests {
                 ("limit=0", "limit"), ("limit=201", "limit"), ("limit=zwei", "limit"),
                 ("after=FG-2026-000001", "after"),
                 ("after=%27%20OR%201%3D1--", "after"), ("limit=-1&after=x", "limit"),
+                // A pager written for /me/requests would loop over the first page; a second limit is not the first.
+                ("offset=50", "offset"), ("limit=2&limit=3", "limit"), ("after=\(next)&after=\(next)", "after"),
             ] {
                 let refused = try await api.send(.get, "/api/v1/inbox?\(query)", as: "marta")
                 #expect(refused.status == 400, "\(query)")

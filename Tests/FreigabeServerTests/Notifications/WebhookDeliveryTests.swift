@@ -448,6 +448,9 @@ struct WebhookDeliveryTests {
                             "SELECT delivery_key FROM outbox WHERE id = \(Int64(sequence))", logger: fixture.logger
                         ).decode(UUID?.self).first(where: { _ in true }) ?? nil)
                     #expect(request.headers["webhook-id"] == "msg_\(sequence)_\(key.compactHex)_portal")
+                    // As openapi.yaml describes the header to receivers that check it.
+                    let id = try #require(request.headers["webhook-id"])
+                    #expect(try id.firstMatch(of: Self.documentedPattern(ofHeader: "webhook-id")) != nil, "\(id)")
                     sequences[type] = sequence
                 }
                 let submitted = try #require(sequences["request.submitted"])
@@ -634,5 +637,16 @@ struct WebhookDeliveryTests {
             #expect(try await late.runRound(now: Date()).fannedOut == 2)
             #expect(try await WebhookTestSupport.deliveries(fixture).isEmpty)
         }
+    }
+}
+
+extension WebhookDeliveryTests {
+    /// The `pattern` openapi.yaml gives the webhook header `name`.
+    static func documentedPattern(ofHeader name: String) throws -> Regex<AnyRegexOutput> {
+        let document = try String(contentsOfFile: APIFixture.openAPIPath, encoding: .utf8)
+        let parameter = try #require(document.range(of: "- name: \(name)\n"))
+        let start = try #require(document.range(of: "pattern: '", range: parameter.upperBound..<document.endIndex))
+        let end = try #require(document.range(of: "'", range: start.upperBound..<document.endIndex))
+        return try Regex(String(document[start.upperBound..<end.lowerBound]))
     }
 }

@@ -43,7 +43,7 @@ struct AuditController: Sendable {
             for name in ["after", "limit", "order"] where Self.value(parameters, name) != nil {
                 errors[name] = UserText("query.export_no_paging")
             }
-            Self.refuse(parameters, outside: .export, errors: &errors)
+            QueryNames.export.refuse(parameters, errors: &errors)
             guard errors.isEmpty else {
                 throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors)
             }
@@ -59,12 +59,6 @@ struct AuditController: Sendable {
                 filter, options: options, logger: logger)
         }
         return routes
-    }
-
-    /// Adds the refusals of names outside `known` and of repeated single-valued names
-    /// (``AuditQueryNames``) to `errors`; a parameter already refused keeps its own reason.
-    static func refuse(_ parameters: Parameters, outside known: AuditQueryNames, errors: inout [String: UserText]) {
-        errors.merge(known.refusals(parameters.map { $0.key })) { own, _ in own }
     }
 
     static func value(_ parameters: Parameters, _ name: String) -> String? {
@@ -118,7 +112,7 @@ struct AuditController: Sendable {
         } catch {
             errors["order"] = error.userText
         }
-        refuse(parameters, outside: .events, errors: &errors)
+        QueryNames.events.refuse(parameters, errors: &errors)
         guard errors.isEmpty else { throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors) }
         return Query(filter: filter, after: after, limit: limit, order: order)
     }

@@ -68,6 +68,7 @@ struct CatalogController: Sendable {
 
     static func datasetQuery(_ parameters: Parameters) throws(APIProblem) -> DatasetQuery {
         var errors: [String: UserText] = [:]
+        QueryNames.datasets.refuse(parameters, errors: &errors)
         let text = filterText(parameters, "q", atMost: 200, refusal: "catalog.search_invalid", errors: &errors)
         let domain = filterText(
             parameters, "domain", atMost: 100, refusal: "catalog.domain_filter_invalid", errors: &errors)

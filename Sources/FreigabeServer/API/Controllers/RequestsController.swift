@@ -42,15 +42,17 @@ struct RequestsController: Sendable {
                 logger: context.logger(for: caller))
             return try APIJSON.response(InboxList(items: page.items, total: page.total, next: page.next))
         }
-        routes.get("inbox/stalled") { _, context in
+        routes.get("inbox/stalled") { request, context in
             let caller = try context.caller()
+            try QueryNames.none.check(request.uri.queryParameters)
             return try APIJSON.response(
                 ItemList(
                     items: try await service.stalledRequests(
                         caller: caller, now: now(), logger: context.logger(for: caller))))
         }
-        routes.get("me/deputy-decisions") { _, context in
+        routes.get("me/deputy-decisions") { request, context in
             let caller = try context.caller()
+            try QueryNames.none.check(request.uri.queryParameters)
             return try APIJSON.response(
                 ItemList(
                     items: try await service.decisionsTakenForCaller(
@@ -154,6 +156,7 @@ struct RequestsController: Sendable {
 
     static func requestQuery(_ parameters: Parameters) throws(APIProblem) -> RequestQuery {
         var errors: [String: UserText] = [:]
+        QueryNames.myRequests.refuse(parameters, errors: &errors)
         var phase: RequestPhase? = nil
         if let value = parameters.get("phase"), !value.isEmpty {
             phase = RequestPhase(rawValue: value)
@@ -171,6 +174,7 @@ struct RequestsController: Sendable {
     /// `/inbox`'s paging: `limit` as the other lists, `after` the `next` of the page before (a request id).
     static func inboxQuery(_ parameters: Parameters) throws(APIProblem) -> (after: UUID?, limit: Int) {
         var errors: [String: UserText] = [:]
+        QueryNames.inbox.refuse(parameters, errors: &errors)
         let limit = ListQuery.limit(parameters, errors: &errors)
         var after: UUID?
         if let value = parameters.get("after"), !value.isEmpty {

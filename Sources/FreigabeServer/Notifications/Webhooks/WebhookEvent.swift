@@ -62,7 +62,8 @@ struct WebhookPayload: Encodable, Sendable, Hashable {
         /// The event's place among all events Freigabe wrote (its outbox row): deliveries run concurrently
         /// and retries come later, so this, not the arrival, orders the events of one request.
         var sequence: Int64
-        /// Lower case, as the API writes ids.
+        /// Lower case (the API writes ids in upper case; UUIDs compare case-insensitively, as
+        /// `openapi.yaml` tells receivers).
         var requestID: String
         var requestNumber: String
         var kind: ReleaseKind
