@@ -139,24 +139,24 @@ struct RequestStanding: Sendable, Hashable {
     }
 }
 
-/// Who holds a dataset's owner and steward steps now (`datasets`, `domains`).
+/// Who holds a dataset's owner and steward steps now (`datasets`, `domains`), compared as the catalogue
+/// compares them when it tells a handover (``WaitingHolders``): the owner's uid and group, the steward
+/// group, each group by its DN key (a DN saved again with other spaces or case is the same group).
 struct StepHolders: Sendable, Hashable {
     var owner: String?
-    var ownerGroup: String?
-    var domain: String
-    var stewardGroup: String
+    var ownerGroupKey: String?
+    var stewardGroupKey: String
 
-    /// Whether `recipient`, as a task addressed it when it was written, still names these holders: the
-    /// owner (uid and group) or the domain's stewards (the domain, whose `ldap.stewards` groups count
-    /// too, and its catalogue group); any other role is no dataset's to hand over.
+    /// Whether `recipient`, as a task addressed it when it was written, still names these holders. A
+    /// dataset moved to a domain with the same steward group is no handover (nobody else is told), so the
+    /// steward task still goes; any other role is no dataset's to hand over.
     func stillHold(_ recipient: OutboxRecipient) -> Bool {
-        func same(_ one: String?, _ other: String?) -> Bool { one?.lowercased() == other?.lowercased() }
         switch recipient.role {
         case Role.dataOwner.identifier:
-            return same(recipient.uid, owner) && same(recipient.group, ownerGroup)
+            return recipient.uid?.lowercased() == owner?.lowercased()
+                && recipient.group.map(DNKey.key) == ownerGroupKey
         case Role.dataSteward.identifier:
-            // Rows written before the domain was recorded name the group only.
-            return same(recipient.group, stewardGroup) && (recipient.domain.map { same($0, domain) } ?? true)
+            return recipient.group.map(DNKey.key) == stewardGroupKey
         default:
             return true
         }
@@ -227,7 +227,7 @@ enum OutboxStore {
                 RETURNING o.id, o.topic, o.payload::text, o.attempts, o.delivered_to, o.undeliverable_to, o.created_at,
                     o.delivery_key, r.workflow_id, r.workflow_version, r.workflow_hash,
                     r.requester, r.phase, r.current_step, r.step_entered_at, r.pending_roles,
-                    r.snapshot::text, d.owner, d.owner_group, d.domain_id, dm.steward_group,
+                    r.snapshot::text, d.owner, d.owner_group_key, dm.steward_group_key,
                     CASE WHEN o.topic = \(OutboxTopic.requestDecision.rawValue)
                         THEN \(unescaped: RequestService.answerRows) END,
                     \(unescaped: RequestDetails.selectList("r"))
@@ -253,9 +253,8 @@ enum OutboxStore {
                 let pending = try cells.next([String]?.self)
                 let snapshot = try cells.next(String?.self)
                 let owner = try cells.next(String?.self)
-                let ownerGroup = try cells.next(String?.self)
-                let domain = try cells.next(String?.self)
-                let stewardGroup = try cells.next(String?.self)
+                let ownerGroupKey = try cells.next(String?.self)
+                let stewardGroupKey = try cells.next(String?.self)
                 let requesterEvents = try cells.next(String?.self)
                 var pin: WorkflowPin?
                 if let workflowID, let version, let hash {
@@ -274,9 +273,8 @@ enum OutboxStore {
                         requesterEvents: requesterEvents.flatMap {
                             try? StoredJSON.decode([LoggedRequesterEvent].self, from: $0)
                         } ?? [],
-                        holders: domain.map {
-                            StepHolders(
-                                owner: owner, ownerGroup: ownerGroup, domain: $0, stewardGroup: stewardGroup ?? "")
+                        holders: stewardGroupKey.map {
+                            StepHolders(owner: owner, ownerGroupKey: ownerGroupKey, stewardGroupKey: $0)
                         })
                     details = try RequestDetails.decode(&cells)
                 }

@@ -38,8 +38,9 @@ struct CatalogController: Sendable {
             return try APIJSON.response(
                 saved.dataset, status: existed ? .ok : .created, headers: [.eTag: Self.etag(saved.dataset)])
         }
-        routes.get("domains") { _, context in
+        routes.get("domains") { request, context in
             _ = try context.caller()
+            try QueryNames.none.check(request.uri.queryParameters)
             return try APIJSON.response(ItemList(items: try await service.domains(logger: context.logger)))
         }
         return routes

@@ -8,8 +8,9 @@ struct DeputyshipsController: Sendable {
 
     var routes: RouteCollection<AppRequestContext> {
         let routes = RouteCollection(context: AppRequestContext.self)
-        routes.get("deputyships") { _, context in
+        routes.get("deputyships") { request, context in
             let caller = try context.caller()
+            try QueryNames.none.check(request.uri.queryParameters)
             return try APIJSON.response(
                 ItemList(
                     items: try await service.deputyships(

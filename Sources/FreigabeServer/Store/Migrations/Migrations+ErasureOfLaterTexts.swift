@@ -15,6 +15,8 @@ extension Migrations {
     ///   events by a person (the system's, such as a question's escalation, were left out by migration 26).
     ///
     /// Migration 17's function with those two clauses changed; its owner, grants and everything else stay.
+/// Drafts whose purpose was stated anew before this release lose the mark, as such a draft does from now
+/// on (``RequestService`` clears it when the purpose is no longer the erasure's dash).
     /// The triggers of migration 10 let the updates through already (`decisions` by the request's new
     /// `redaction_id`, which belongs to the erasing transaction).
     static let erasureOfLaterTexts = Migration(
@@ -44,6 +46,9 @@ extension Migrations {
                 EXECUTE changed;
             END
             $migration$;
+            -- Drafts whose purpose was stated anew before this release still carry the mark (it was cleared
+            -- only on sending on): their page would show the erasure notice beside the new purpose.
+            UPDATE requests SET redaction_id = NULL WHERE redaction_id IS NOT NULL AND phase = 'draft' AND purpose <> '-';
             COMMENT ON COLUMN requests.redaction_id IS 'The latest erasure (audit_redact) of this request''s free texts, closed or abandoned (a draft or an unanswered question with no activity of its own since) before the cut-off: purpose is then a dash, legal basis, anonymisation statement, the release check''s notes, the decisions'' comments and an open question are gone. A request changed after that erasure''s cut-off is erased again by a later one.';
             """#)
 }

@@ -36,8 +36,9 @@ extension RequestService {
         }
     }
 
-    /// The inbox from `after` on, at most `limit` items; the pages ask for a page, the API for the whole
-    /// inbox (up to its cap) through the same query and the same engine answers.
+    /// The inbox from `after` on, at most `limit` items; the pages and the API ask for a page,
+    /// ``inbox(caller:now:logger:)`` for the whole inbox (up to its cap), through the same query and the
+    /// same engine answers.
     ///
     /// Most people deputise for nobody: the first statement reads the caller's deputyships together with
     /// the candidates of the caller alone, so such an inbox is one round trip and one commit. When there
