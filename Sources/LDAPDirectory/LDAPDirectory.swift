@@ -205,8 +205,10 @@ public final class LDAPDirectory: Sendable {
     /// The login names of everybody in the group `dn`, directly or through nested groups, sorted.
     ///
     /// Reads the group's member attributes (``LDAPConfiguration/Attributes/groupMember``) and each
-    /// member's entry: an entry with a login name is a person, one with members of its own a nested
-    /// group (followed up to ``LDAPConfiguration/maximumGroupDepth``, cycles are harmless). Members
+    /// member's entry: an entry of a group's object class, or with members of its own, is a nested group
+    /// (followed up to ``LDAPConfiguration/maximumGroupDepth``, cycles are harmless), any other entry with
+    /// a login name a person. (Active Directory gives groups a `sAMAccountName` too: by the login name
+    /// alone a nested group was taken for a person and its members were never read.) Members
     /// that do not exist are skipped. Active Directory's ranged answers for groups of more than 1,500
     /// members are followed to their end (``AttributeRange``). One job per level of nesting. Not cached: who holds a role is
     /// asked when a notification is sent, and a stale answer would mail someone who left the group.
@@ -222,7 +224,7 @@ public final class LDAPDirectory: Sendable {
             try self.checkNotShutDown()
             let usernameAttribute = self.configuration.attributes.username
             let memberAttributes = self.configuration.attributes.groupMember
-            let attributes = [usernameAttribute] + memberAttributes
+            let attributes = [usernameAttribute, "objectClass"] + memberAttributes
             var visited: Set<String> = [DirectoryCache.groupsKey(dn)]
             var usernames: Set<String> = []
             var frontier = [dn]
@@ -254,10 +256,13 @@ public final class LDAPDirectory: Sendable {
                 }
                 frontier = []
                 for entry in entries where visited.insert(DirectoryCache.groupsKey(entry.dn)).inserted {
-                    if let username = entry.first(usernameAttribute) {
-                        usernames.insert(username)
-                    } else if memberAttributes.contains(where: { !entry.values($0).isEmpty }) {
+                    let isGroup =
+                        entry.values("objectClass").contains { Self.groupObjectClasses.contains($0.lowercased()) }
+                        || memberAttributes.contains(where: { !entry.values($0).isEmpty })
+                    if isGroup {
                         frontier.append(entry.dn)
+                    } else if let username = entry.first(usernameAttribute) {
+                        usernames.insert(username)
                     }
                 }
             }

@@ -43,6 +43,38 @@ struct GroupMembersTests {
         }
     }
 
+    /// Active Directory gives every group a `sAMAccountName`, its login-name attribute: a nested group
+    /// that carries the login name is still a group, and its members are the people.
+    @Test("a nested group with a login name of its own (as in Active Directory) is followed, not taken for a person")
+    func nestedGroupWithLoginName() async throws {
+        let base = try Slapd.baseDN
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let outer = "cn=outer-\(suffix),ou=groups,\(base)"
+        let inner = "cn=inner-\(suffix),ou=groups,\(base)"
+        try Slapd.modify(
+            """
+            dn: \(inner)
+            changetype: add
+            objectClass: groupOfNames
+            objectClass: uidObject
+            cn: inner-\(suffix)
+            uid: inner-\(suffix)
+            member: uid=marta,ou=people,\(base)
+
+            dn: \(outer)
+            changetype: add
+            objectClass: groupOfNames
+            cn: outer-\(suffix)
+            member: \(inner)
+            member: uid=ingo,ou=people,\(base)
+
+            """)
+        defer { try? Slapd.modify("dn: \(outer)\nchangetype: delete\n\ndn: \(inner)\nchangetype: delete\n") }
+        try await Slapd.withDirectory(try Slapd.configuration()) { directory async throws in
+            #expect(try await directory.memberUsernames(ofGroup: outer) == ["ingo", "marta"])
+        }
+    }
+
     @Test("cycles and members that do not exist end the walk")
     func cyclesAndDanglingMembers() async throws {
         let base = try Slapd.baseDN
