@@ -150,6 +150,30 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("a YAML list is the ;-separated value the environment gives, not silently no value")
+    func yamlListIsTheListSetting() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("freigabe-\(UUID()).yaml")
+        try """
+        ldap:
+          roles:
+            dsb:
+              - CN=GG-DSB,OU=Gruppen,DC=stadt,DC=example
+              - CN=GG-DSB-Vertretung,OU=Gruppen,DC=stadt,DC=example
+            isb: ["cn=isb,ou=groups,dc=stadt"]
+        """.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let reader = try await ConfigurationSources.reader(environment: ["FREIGABE_CONFIG_FILE": file.path])
+        let values = SettingValues(reader: reader)
+        #expect(
+            values.text("ldap.roles.dsb")
+                == "CN=GG-DSB,OU=Gruppen,DC=stadt,DC=example;CN=GG-DSB-Vertretung,OU=Gruppen,DC=stadt,DC=example")
+        #expect(values.text("ldap.roles.isb") == "cn=isb,ou=groups,dc=stadt")
+        #expect(
+            DirectorySettings.list(values.text("ldap.roles.dsb") ?? "") == [
+                "CN=GG-DSB,OU=Gruppen,DC=stadt,DC=example", "CN=GG-DSB-Vertretung,OU=Gruppen,DC=stadt,DC=example",
+            ])
+    }
+
     @Test("a YAML syntax error names the line, not its text (a password may be on it)")
     func yamlErrorHidesTheLine() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("freigabe-\(UUID()).yaml")

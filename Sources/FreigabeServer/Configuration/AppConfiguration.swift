@@ -227,11 +227,14 @@ struct SettingValues {
         asked.insert(key)
         let configKey = ConfigKey(key)
         // Environment, command line and YAML scalars all answer a string lookup; only typed
-        // in-memory values (tests, embedders) need the int/bool fallbacks.
-        let raw =
+        // in-memory values (tests, embedders) need the int/bool fallbacks. A YAML list (`dsb: [cn=a, cn=b]`)
+        // is the `;`-separated text the other sources give: unread, the setting would silently be unset.
+        let list: String? = reader.stringArray(forKey: configKey).map { $0.joined(separator: ";") }
+        let scalar: String? =
             reader.string(forKey: configKey)
             ?? reader.int(forKey: configKey).map(String.init)
             ?? reader.bool(forKey: configKey).map(String.init)
+        let raw = scalar ?? list
         guard let trimmed = raw?.trimmingCharacters(in: .whitespaces), !trimmed.isEmpty else {
             return nil
         }
