@@ -265,7 +265,7 @@ public struct LDAPConfiguration: Sendable, Hashable {
             if url.scheme == "ldap" && !self.tls.startTLS && !url.isLoopback && !self.allowInsecureNonLoopback {
                 throw .configuration(
                     "Plain ldap:// to \(url.host) would send passwords in clear: use ldaps:// or StartTLS "
-                        + "(or set allowInsecureNonLoopback for a trusted network)."
+                        + "(or, for a trusted network, allowInsecureNonLoopback: ldap.allow_insecure_non_loopback)."
                 )
             }
         }

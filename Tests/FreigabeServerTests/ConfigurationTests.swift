@@ -296,6 +296,35 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("a wrong ldap.* value is refused at its own setting, not at ldap.url")
+    func directoryValuesAtTheirKeys() async throws {
+        let directory = [
+            "FREIGABE_LDAP_URL": "ldaps://dc.stadt.example", "FREIGABE_LDAP_BASE_DN": "dc=stadt,dc=example",
+        ]
+        for (variable, value, key) in [
+            ("FREIGABE_LDAP_CA_FILE", "/nonexistent/stadt-ca.pem", "ldap.ca_file"),
+            ("FREIGABE_LDAP_ROLES_DSB", "cn=dsb,ou=groups,dc=stadt,dc=example;GG-DSB", "ldap.roles.dsb"),
+            ("FREIGABE_LDAP_STEWARDS", "umwelt=Stewards Umwelt", "ldap.stewards"),
+            ("FREIGABE_LDAP_BASE_DN", "stadt.example", "ldap.base_dn"),
+            ("FREIGABE_LDAP_GROUP_SEARCH_BASE", "Gruppen", "ldap.group_search_base"),
+        ] {
+            var environment = directory
+            environment[variable] = value
+            let error = await #expect(throws: ConfigurationError.self, "\(variable)") {
+                try AppConfiguration(reader: try await ConfigurationSources.reader(environment: environment))
+            }
+            #expect(error?.key == key, "\(variable): \(error.map(String.init(describing:)) ?? "")")
+            #expect(error?.description.contains("Umgebungsvariable \(variable)") == true, "\(error?.description ?? "")")
+        }
+        // Plain ldap:// to another host names the setting that allows it, not a Swift property.
+        var plain = directory
+        plain["FREIGABE_LDAP_URL"] = "ldap://dc.stadt.example"
+        let error = await #expect(throws: ConfigurationError.self) {
+            try AppConfiguration(reader: try await ConfigurationSources.reader(environment: plain))
+        }
+        #expect(error?.description.contains("ldap.allow_insecure_non_loopback") == true)
+    }
+
     @Test func buildApplicationRejectsInvalidSettings() async throws {
         let reader = try await ConfigurationSources.reader(environment: ["FREIGABE_HTTP_PORT": "99999"])
         await #expect(throws: ConfigurationError.self) { try await buildApplication(reader: reader) }

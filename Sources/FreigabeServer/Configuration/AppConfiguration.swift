@@ -247,17 +247,21 @@ struct SettingValues {
     ///   when the value is set but `parse` rejects it.
     func parsed<Value>(_ key: String, expected: String, parse: (String) -> Value?) throws -> Value? {
         guard let text = text(key) else { return nil }
-        guard let value = parse(text) else {
-            throw ConfigurationError(
-                code: .invalidValue,
-                key: key,
-                description: """
-                    Ungültiger Wert für „\(key)“ (Umgebungsvariable \(Self.environmentName(for: key)), \
-                    Option \(Self.optionName(for: key))): „\(text)“. Erlaubt: \(expected).
-                    """
-            )
-        }
+        guard let value = parse(text) else { throw Self.invalid(key, text, expected: expected) }
         return value
+    }
+
+    /// The error for `text`, the value of `key`, which is not `expected`: the key, its environment
+    /// variable and its option named, in the operator's words.
+    static func invalid(_ key: String, _ text: String, expected: String) -> ConfigurationError {
+        ConfigurationError(
+            code: .invalidValue,
+            key: key,
+            description: """
+                Ungültiger Wert für „\(key)“ (Umgebungsvariable \(environmentName(for: key)), \
+                Option \(optionName(for: key))): „\(text)“. Erlaubt: \(expected).
+                """
+        )
     }
 
     /// `http.port` → `FREIGABE_HTTP_PORT`, as `EnvironmentVariablesProvider` encodes prefixed keys.

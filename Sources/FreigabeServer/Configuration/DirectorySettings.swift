@@ -116,6 +116,7 @@ enum DirectorySettings {
             configuration.serviceAccount = LDAPConfiguration.ServiceAccount(
                 bindDN: bindDN, password: try servicePassword(values))
         }
+        try checkKeys(of: configuration)
         do {
             try configuration.validate()
         } catch {
@@ -125,6 +126,30 @@ enum DirectorySettings {
                 details: String(describing: error))
         }
         return configuration
+    }
+
+    /// What ``LDAPConfiguration/validate()`` would refuse in one sentence for all of `ldap.*`, refused at
+    /// the setting that holds it: a DN that does not parse (base, search bases, role and steward groups),
+    /// a CA file that cannot be read. The operator is sent to the setting to fix, not to `ldap.url`.
+    private static func checkKeys(of configuration: LDAPConfiguration) throws {
+        let dn = "ein DN wie cn=gruppe,ou=groups,dc=stadt,dc=example"
+        func checkDN(_ text: String?, at key: String) throws {
+            guard let text, DistinguishedName.normalize(text) == nil else { return }
+            throw SettingValues.invalid(key, text, expected: dn)
+        }
+        try checkDN(configuration.baseDN, at: Key.baseDN)
+        try checkDN(configuration.userSearchBase, at: Key.userSearchBase)
+        try checkDN(configuration.groupSearchBase, at: Key.groupSearchBase)
+        for (role, groups) in configuration.roleGroups.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            for group in groups { try checkDN(group, at: Key.roleGroups(role)) }
+        }
+        for (_, groups) in configuration.stewardGroups.sorted(by: { $0.key < $1.key }) {
+            for group in groups { try checkDN(group, at: Key.stewards) }
+        }
+        if let caFile = configuration.tls.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw SettingValues.invalid(
+                Key.caFile, caFile, expected: "eine lesbare Datei mit den CA-Zertifikaten (PEM)")
+        }
     }
 
     /// The service account's password, from `ldap.bind_password_file` (preferred: it keeps the secret
