@@ -86,7 +86,10 @@ public enum Recipient: String, CaseIterable, Sendable, Codable, Hashable {
 }
 
 /// Who decides a step. Built-in roles are resolved by the server from the catalogue (owner, steward)
-/// and from LDAP groups (the others); `custom` names an LDAP-group role declared in configuration.
+/// and from LDAP groups (the others); `custom` names a role a parser's caller declares
+/// (``DefinitionParser/customRoles``). Freigabe declares none (there is no setting for one, and the
+/// directory's role groups, the pages and the API know only the six): a workflow naming another role is
+/// refused at its line, at start and by `freigabe workflow validate`.
 public enum Role: Hashable, Sendable, Codable, CustomStringConvertible {
     case dataOwner
     case dataSteward
