@@ -44,6 +44,11 @@ public func buildApplication(
     var databaseClient: PostgresClient?
     if let settings = configuration.directory {
         let ldap = try LDAPDirectory(configuration: settings, logger: logger)
+        for role in workflows.rolesWithoutGroups(settings.roleGroups) {
+            logger.warning(
+                "A workflow asks the role \(role.rawValue), but no directory group grants it: its tasks reach nobody and its steps wait until they escalate",
+                metadata: ["setting": "ldap.roles.\(role.rawValue)"])
+        }
         directory = ldap
         services.append(DirectoryService(directory: ldap))
     } else {

@@ -1,4 +1,5 @@
 import Foundation
+import LDAPDirectory
 import Logging
 import PostgresNIO
 import SMTPClient
@@ -88,6 +89,20 @@ struct StorePartsTests {
                 try DatabaseSettings(environment: ["FREIGABE_DB_USER": user, "FREIGABE_DB_ADMIN_USER": admin])
             }
         }
+    }
+
+    @Test("roles the shipped workflows ask for that no directory group grants are named at start")
+    func rolesWithoutGroups() throws {
+        let workflows = StoreTestSupport.workflows
+        let everyRole = Dictionary(uniqueKeysWithValues: DirectoryRole.allCases.map { ($0, ["cn=\($0.rawValue)"]) })
+        #expect(workflows.rolesWithoutGroups(everyRole).isEmpty)
+        var withoutISB = everyRole
+        withoutISB[.isb] = nil
+        withoutISB[.auditor] = []
+        withoutISB[.admin] = nil
+        // The auditors and administrators are no workflow's: only the ISB is missing for the workflows.
+        #expect(workflows.rolesWithoutGroups(withoutISB) == [.isb])
+        #expect(workflows.rolesWithoutGroups([:]) == [.dsb, .isb, .openDataOfficer, .governance])
     }
 
     @Test("freigabe migrate and freigabe catalog import, as the command line runs them")

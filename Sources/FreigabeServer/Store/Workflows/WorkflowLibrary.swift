@@ -1,4 +1,5 @@
 import Foundation
+import LDAPDirectory
 import Logging
 import PostgresNIO
 import Synchronization
@@ -33,6 +34,23 @@ public struct WorkflowLibrary: Sendable {
         case .failure(let error):
             throw error
         }
+    }
+
+    /// The directory roles the loaded definitions ask for (a step's role, the role a step escalates to,
+    /// who may revoke) that no group in `roleGroups` grants (`ldap.roles.*`): their tasks would reach
+    /// nobody and their steps wait until they escalate. The dataset's owner and stewards come from the
+    /// catalogue, not from such a group.
+    public func rolesWithoutGroups(_ roleGroups: [DirectoryRole: [String]]) -> [DirectoryRole] {
+        var asked: Set<Role> = []
+        for definition in entries.map(\.definition) {
+            for step in definition.steps {
+                asked.formUnion(step.roles)
+                if let escalation = step.escalationRole { asked.insert(escalation) }
+            }
+            for end in definition.ends { asked.formUnion(end.revocableBy) }
+        }
+        return asked.compactMap { DirectoryRole(rawValue: $0.identifier) }
+            .filter { roleGroups[$0]?.isEmpty ?? true }.sorted()
     }
 
     /// The newest definition serving `kind` (highest version), as new requests take it.
