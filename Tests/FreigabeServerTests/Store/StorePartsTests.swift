@@ -83,8 +83,15 @@ struct StorePartsTests {
             let risk = try DatabaseSettings(environment: environment).networkPathRisk
             #expect((risk != nil) == warned, "\(host) \(tls) \(ca ?? "-"): \(risk ?? "nil")")
         }
+        // An application role the grants could not name is refused with the variable, not at the migration.
+        for user in ["Freigabe_App", "freigabe app", "app;drop", String(repeating: "a", count: 64)] {
+            let error = #expect(throws: DatabaseSettings.SettingsError.self, "\(user)") {
+                try DatabaseSettings(environment: ["FREIGABE_DB_USER": user])
+            }
+            #expect(error?.variable == "FREIGABE_DB_USER")
+        }
         // The server never runs as the tables' owner.
-        for (user, admin) in [("freigabe", "freigabe"), ("Freigabe", "freigabe")] {
+        for (user, admin) in [("freigabe", "freigabe"), ("freigabe", "Freigabe")] {
             #expect(throws: DatabaseSettings.SettingsError.self, "\(user)/\(admin)") {
                 try DatabaseSettings(environment: ["FREIGABE_DB_USER": user, "FREIGABE_DB_ADMIN_USER": admin])
             }

@@ -171,7 +171,18 @@ public struct DatabaseSettings: Sendable, Hashable {
             settings.port = number
         }
         if let name = value("FREIGABE_DB_NAME") { settings.database = name }
-        if let user = value("FREIGABE_DB_USER") { settings.user = user }
+        if let user = value("FREIGABE_DB_USER") {
+            // The grants name the role in SQL: refused here, at start, not by the first migration.
+            do {
+                try Privileges.checkRoleName(user)
+            } catch {
+                throw SettingsError(
+                    variable: "FREIGABE_DB_USER",
+                    message: "Ungültiger Wert für FREIGABE_DB_USER: „\(user)“ (1 bis 63 Zeichen aus a–z, 0–9, _ und -)."
+                )
+            }
+            settings.user = user
+        }
         settings.password = try secret("FREIGABE_DB_PASSWORD")
         settings.adminUser = value("FREIGABE_DB_ADMIN_USER")
         // The server must not run as the tables' owner: the owner can switch off the decision log's
