@@ -15,8 +15,8 @@ extension Migrations {
     ///   events by a person (the system's, such as a question's escalation, were left out by migration 26).
     ///
     /// Migration 17's function with those two clauses changed; its owner, grants and everything else stay.
-/// Drafts whose purpose was stated anew before this release lose the mark, as such a draft does from now
-/// on (``RequestService`` clears it when the purpose is no longer the erasure's dash).
+    /// Drafts whose purpose was stated anew before this release lose the mark, as such a draft does from now
+    /// on (``RequestService`` clears it when the purpose is no longer the erasure's dash).
     /// The triggers of migration 10 let the updates through already (`decisions` by the request's new
     /// `redaction_id`, which belongs to the erasing transaction).
     static let erasureOfLaterTexts = Migration(
