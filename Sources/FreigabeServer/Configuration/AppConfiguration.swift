@@ -227,14 +227,14 @@ struct SettingValues {
         asked.insert(key)
         let configKey = ConfigKey(key)
         // Environment, command line and YAML scalars all answer a string lookup; only typed
-        // in-memory values (tests, embedders) need the int/bool fallbacks. A YAML list (`dsb: [cn=a, cn=b]`)
-        // is the `;`-separated text the other sources give: unread, the setting would silently be unset.
-        let list: String? = reader.stringArray(forKey: configKey).map { $0.joined(separator: ";") }
-        let scalar: String? =
+        // in-memory values (tests, embedders) need the int/bool fallbacks. A YAML list (`dsb:` with one
+        // `- cn=…` line per group) is the `;`-separated text the other sources give: unread, the setting
+        // would silently be unset.
+        var raw: String? =
             reader.string(forKey: configKey)
             ?? reader.int(forKey: configKey).map(String.init)
             ?? reader.bool(forKey: configKey).map(String.init)
-        let raw = scalar ?? list
+        if raw == nil { raw = reader.stringArray(forKey: configKey).map { $0.joined(separator: ";") } }
         guard let trimmed = raw?.trimmingCharacters(in: .whitespaces), !trimmed.isEmpty else {
             return nil
         }
