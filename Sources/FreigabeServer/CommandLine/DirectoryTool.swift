@@ -6,12 +6,30 @@ import Logging
 /// `freigabe directory check` and `freigabe directory lookup USERNAME`.
 public enum DirectoryTool {
     /// Connects with the configured settings and reports what it found; fails when a configured role
-    /// group is missing or the base DN lies outside the server's naming contexts.
+    /// group is missing, the base DN lies outside the server's naming contexts, or a role the workflows
+    /// ask for has no group (its tasks would reach nobody; not checked when the workflows cannot be read).
     public static func check(reader: ConfigReader, json: Bool) async throws -> ToolOutput {
         let check = try await withDirectory(reader: reader) { try await $0.check() }
+        let configuration = try AppConfiguration(reader: reader)
+        let workflows = Result { () throws(ConfigurationError) in
+            try WorkflowLoader.load(directory: configuration.workflowsDirectory)
+        }
+        let rolesWithoutGroups = try? workflows.get().rolesWithoutGroups(configuration.directory?.roleGroups ?? [:])
         // The exit status says the same in both forms: monitoring reads the JSON one.
-        let healthy = check.resolvedGroupCount == check.groups.count && check.baseDNWithinNamingContexts
-        if json { return ToolOutput(standardOutput: [try encodeJSON(check)], succeeded: healthy) }
+        let healthy =
+            check.resolvedGroupCount == check.groups.count && check.baseDNWithinNamingContexts
+            && rolesWithoutGroups?.isEmpty != false
+        if json {
+            let report = CheckReport(check: check, workflowRolesWithoutGroup: rolesWithoutGroups?.map(\.rawValue))
+            return ToolOutput(standardOutput: [try encodeJSON(report)], succeeded: healthy)
+        }
+        let roles: String
+        switch (workflows, rolesWithoutGroups) {
+        case (_, let missing?):
+            roles = missing.isEmpty ? "none" : "MISSING " + missing.map(\.rawValue).joined(separator: ", ")
+        case (.failure(let error), nil): roles = "not checked (\(error.description))"
+        case (.success, nil): roles = "not checked"
+        }
         var lines = table([
             ("Server", check.url),
             ("Transport", check.transportSecurity.rawValue),
@@ -23,6 +41,7 @@ public enum DirectoryTool {
             ("Membership lookup", check.membership.rawValue),
             ("Nested groups via in-chain rule", check.nestedGroupsViaMatchingRuleInChain ? "yes" : "no"),
             ("Role groups resolved", "\(check.resolvedGroupCount) of \(check.groups.count)"),
+            ("Workflow roles without a group", roles),
         ])
         for group in check.groups {
             let grants = group.roles.map(\.rawValue) + group.stewardDomains.map { "steward:\($0)" }
@@ -89,6 +108,21 @@ public enum DirectoryTool {
         return rows.map { label, value in
             label.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + (value.isEmpty ? "-" : value)
         }
+    }
+
+    /// The JSON form of `directory check`: the directory's fields as before, and the roles the workflows
+    /// ask for that no group grants (absent when the workflows could not be read).
+    private struct CheckReport: Encodable {
+        var check: LDAPDirectoryCheck
+        var workflowRolesWithoutGroup: [String]?
+
+        func encode(to encoder: any Encoder) throws {
+            try check.encode(to: encoder)
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encodeIfPresent(workflowRolesWithoutGroup, forKey: .workflowRolesWithoutGroup)
+        }
+
+        enum Key: String, CodingKey { case workflowRolesWithoutGroup }
     }
 
     private static func encodeJSON(_ value: some Encodable) throws -> String {

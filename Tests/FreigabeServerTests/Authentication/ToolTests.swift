@@ -92,5 +92,21 @@ struct ToolTests {
             let broken = try await DirectoryTool.check(reader: missing, json: json)
             #expect(!broken.succeeded, "json: \(json)")
         }
+        // A role the workflows ask for that no group grants fails it too: its tasks would reach nobody.
+        let workflows = ["FREIGABE_WORKFLOWS_DIR": TestSupport.workflowsDirectory]
+        let complete = try await DirectoryTool.check(
+            reader: try await DirectoryFixtures.reader(overrides: workflows), json: false)
+        #expect(
+            complete.standardOutput.contains { $0.hasPrefix("Workflow roles without a group") && $0.hasSuffix("none") })
+        let withoutISB = try await DirectoryFixtures.reader(
+            overrides: workflows.merging(["FREIGABE_LDAP_ROLES_ISB": ""]) { $1 })
+        let text = try await DirectoryTool.check(reader: withoutISB, json: false)
+        #expect(!text.succeeded)
+        #expect(text.standardOutput.contains { $0.hasSuffix("MISSING isb") }, "\(text.standardOutput)")
+        let json = try await DirectoryTool.check(reader: withoutISB, json: true)
+        #expect(!json.succeeded)
+        let report = try JSONSerialization.jsonObject(with: Data(json.standardOutput.joined().utf8)) as? [String: Any]
+        #expect(report?["workflowRolesWithoutGroup"] as? [String] == ["isb"])
+        #expect(report?["groups"] != nil, "the directory's fields as before")
     }
 }
