@@ -139,30 +139,6 @@ struct RequestStanding: Sendable, Hashable {
     }
 }
 
-/// Who holds a dataset's owner and steward steps now (`datasets`, `domains`), compared as the catalogue
-/// compares them when it tells a handover (``WaitingHolders``): the owner's uid and group, the steward
-/// group, each group by its DN key (a DN saved again with other spaces or case is the same group).
-struct StepHolders: Sendable, Hashable {
-    var owner: String?
-    var ownerGroupKey: String?
-    var stewardGroupKey: String
-
-    /// Whether `recipient`, as a task addressed it when it was written, still names these holders. A
-    /// dataset moved to a domain with the same steward group is no handover (nobody else is told), so the
-    /// steward task still goes; any other role is no dataset's to hand over.
-    func stillHold(_ recipient: OutboxRecipient) -> Bool {
-        switch recipient.role {
-        case Role.dataOwner.identifier:
-            return recipient.uid?.lowercased() == owner?.lowercased()
-                && recipient.group.map(DNKey.key) == ownerGroupKey
-        case Role.dataSteward.identifier:
-            return recipient.group.map(DNKey.key) == stewardGroupKey
-        default:
-            return true
-        }
-    }
-}
-
 /// What one attempt achieved for one row; written only while the row's claim is still ours.
 struct MailOutcome: Sendable, Hashable {
     var id: Int64

@@ -11,9 +11,7 @@ import WorkflowEngine
 struct WaitingHolders {
     struct Holders: Hashable {
         var step: String
-        var owner: String?
-        var ownerGroupKey: String?
-        var stewardGroupKey: String
+        var holders: StepHolders
         var waitsForOwner: Bool
         var waitsForStewards: Bool
     }
@@ -42,7 +40,8 @@ struct WaitingHolders {
             (UUID, String, String?, String?, String, Bool, Bool).self)
         {
             byRequest[id] = Holders(
-                step: step, owner: owner, ownerGroupKey: ownerGroupKey, stewardGroupKey: stewardGroupKey,
+                step: step,
+                holders: StepHolders(owner: owner, ownerGroupKey: ownerGroupKey, stewardGroupKey: stewardGroupKey),
                 waitsForOwner: waitsForOwner, waitsForStewards: waitsForStewards)
         }
         return WaitingHolders(byRequest: byRequest)
@@ -54,10 +53,10 @@ struct WaitingHolders {
         var result: [(request: UUID, kind: TimerKind, step: String)] = []
         for (request, now) in byRequest.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
             guard let then = before.byRequest[request], then.step == now.step else { continue }
-            if now.waitsForOwner && (then.owner, then.ownerGroupKey) != (now.owner, now.ownerGroupKey) {
+            if now.waitsForOwner && !now.holders.sameOwner(as: then.holders) {
                 result.append((request, .newOwner, now.step))
             }
-            if now.waitsForStewards && then.stewardGroupKey != now.stewardGroupKey {
+            if now.waitsForStewards && !now.holders.sameStewards(as: then.holders) {
                 result.append((request, .newStewards, now.step))
             }
         }
@@ -94,5 +93,34 @@ struct WaitingHolders {
                 WHERE t.request_id = h.request AND t.kind = h.kind AND t.step = h.step
                   AND t.fired_at IS NULL AND t.cancelled_at IS NULL)
             """, logger: logger)
+    }
+}
+
+/// Who holds a dataset's owner and steward steps, as the catalogue stores them: the owner's uid (as the
+/// directory spells it) and group, the domain's steward group, each group by its DN key (a DN saved again
+/// with other spaces or case is the same group). One rule tells a handover, for a catalogue change
+/// (``WaitingHolders``) and for a task mail that waited while one happened (``RequestStanding``).
+struct StepHolders: Sendable, Hashable {
+    var owner: String?
+    var ownerGroupKey: String?
+    var stewardGroupKey: String
+
+    func sameOwner(as other: StepHolders) -> Bool { (owner, ownerGroupKey) == (other.owner, other.ownerGroupKey) }
+
+    /// A dataset moved to a domain of the same steward group is no handover.
+    func sameStewards(as other: StepHolders) -> Bool { stewardGroupKey == other.stewardGroupKey }
+
+    /// Whether `recipient`, as a task addressed it when it was written (from the same columns), still
+    /// names these holders; any role but the owner's and the stewards' is no dataset's to hand over.
+    func stillHold(_ recipient: OutboxRecipient) -> Bool {
+        let group = recipient.group.map(DNKey.key)
+        switch recipient.role {
+        case Role.dataOwner.identifier:
+            return sameOwner(as: StepHolders(owner: recipient.uid, ownerGroupKey: group, stewardGroupKey: ""))
+        case Role.dataSteward.identifier:
+            return sameStewards(as: StepHolders(owner: nil, ownerGroupKey: nil, stewardGroupKey: group ?? ""))
+        default:
+            return true
+        }
     }
 }
