@@ -83,9 +83,10 @@ enum ListQuery {
 
     /// `limit` 1...200 (default 50).
     static func limit(_ parameters: Parameters, errors: inout [String: UserText]) -> Int {
-        guard let value = parameters.get("limit"), !value.isEmpty else { return 50 }
+        let standard = 50
+        guard let value = parameters.get("limit"), !value.isEmpty else { return standard }
         if let number = Int(value), (1...200).contains(number) { return number }
         errors["limit"] = UserText("query.limit_range")
-        return 50
+        return standard
     }
 }

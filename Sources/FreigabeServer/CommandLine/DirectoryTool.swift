@@ -9,8 +9,8 @@ public enum DirectoryTool {
     /// group is missing, the base DN lies outside the server's naming contexts, or a role the workflows
     /// ask for has no group (its tasks would reach nobody; not checked when the workflows cannot be read).
     public static func check(reader: ConfigReader, json: Bool) async throws -> ToolOutput {
-        let check = try await withDirectory(reader: reader) { try await $0.check() }
         let configuration = try AppConfiguration(reader: reader)
+        let check = try await withDirectory(configuration) { try await $0.check() }
         let workflows = Result { () throws(ConfigurationError) in
             try WorkflowLoader.load(directory: configuration.workflowsDirectory)
         }
@@ -56,7 +56,9 @@ public enum DirectoryTool {
     public static func lookup(username: String, reader: ConfigReader, json: Bool) async throws -> ToolOutput {
         let person: Person
         do {
-            person = try await withDirectory(reader: reader) { try await $0.person(username: username) }
+            person = try await withDirectory(try AppConfiguration(reader: reader)) {
+                try await $0.person(username: username)
+            }
         } catch let error as LDAPDirectoryError {
             return ToolOutput(standardError: [error.message], succeeded: false)
         }
@@ -76,9 +78,9 @@ public enum DirectoryTool {
 
     /// Opens the configured directory for one operation and always shuts it down again.
     private static func withDirectory<Result: Sendable>(
-        reader: ConfigReader, _ operation: (LDAPDirectory) async throws -> Result
+        _ configuration: AppConfiguration, _ operation: (LDAPDirectory) async throws -> Result
     ) async throws -> Result {
-        guard let settings = try AppConfiguration(reader: reader).directory else {
+        guard let settings = configuration.directory else {
             throw ConfigurationError(
                 code: .invalidValue, key: DirectorySettings.Key.url,
                 description: "Kein Verzeichnis eingerichtet: setzen Sie ldap.url (FREIGABE_LDAP_URL) und ldap.base_dn.")
