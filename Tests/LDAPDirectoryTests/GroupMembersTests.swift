@@ -52,24 +52,11 @@ struct GroupMembersTests {
         let outer = "cn=outer-\(suffix),ou=groups,\(base)"
         let inner = "cn=inner-\(suffix),ou=groups,\(base)"
         try Slapd.modify(
-            """
-            dn: \(inner)
-            changetype: add
-            objectClass: groupOfNames
-            objectClass: uidObject
-            cn: inner-\(suffix)
-            uid: inner-\(suffix)
-            member: uid=marta,ou=people,\(base)
-
-            dn: \(outer)
-            changetype: add
-            objectClass: groupOfNames
-            cn: outer-\(suffix)
-            member: \(inner)
-            member: uid=ingo,ou=people,\(base)
-
-            """)
-        defer { try? Slapd.modify("dn: \(outer)\nchangetype: delete\n\ndn: \(inner)\nchangetype: delete\n") }
+            Slapd.groupAddition(
+                inner, members: ["uid=marta,ou=people,\(base)"],
+                extra: ["objectClass: uidObject", "uid: inner-\(suffix)"])
+                + Slapd.groupAddition(outer, members: [inner, "uid=ingo,ou=people,\(base)"]))
+        defer { try? Slapd.modify(Slapd.deletion(of: [outer, inner])) }
         try await Slapd.withDirectory(try Slapd.configuration()) { directory async throws in
             #expect(try await directory.memberUsernames(ofGroup: outer) == ["ingo", "marta"])
         }
@@ -82,28 +69,10 @@ struct GroupMembersTests {
         let a = "cn=members-a-\(suffix),ou=groups,\(base)"
         let b = "cn=members-b-\(suffix),ou=groups,\(base)"
         try Slapd.modify(
-            """
-            dn: \(a)
-            changetype: add
-            objectClass: groupOfNames
-            cn: members-a-\(suffix)
-            member: uid=marta,ou=people,\(base)
-            member: uid=gone-\(suffix),ou=people,\(base)
-
-            dn: \(b)
-            changetype: add
-            objectClass: groupOfNames
-            cn: members-b-\(suffix)
-            member: \(a)
-            member: uid=ingo,ou=people,\(base)
-
-            dn: \(a)
-            changetype: modify
-            add: member
-            member: \(b)
-
-            """)
-        defer { try? Slapd.modify("dn: \(a)\nchangetype: delete\n\ndn: \(b)\nchangetype: delete\n") }
+            Slapd.groupAddition(a, members: ["uid=marta,ou=people,\(base)", "uid=gone-\(suffix),ou=people,\(base)"])
+                + Slapd.groupAddition(b, members: [a, "uid=ingo,ou=people,\(base)"])
+                + "dn: \(a)\nchangetype: modify\nadd: member\nmember: \(b)\n\n")
+        defer { try? Slapd.modify(Slapd.deletion(of: [a, b])) }
         try await Slapd.withDirectory(try Slapd.configuration()) { directory async throws in
             #expect(try await directory.memberUsernames(ofGroup: a) == ["ingo", "marta"])
             #expect(try await directory.memberUsernames(ofGroup: b) == ["ingo", "marta"])

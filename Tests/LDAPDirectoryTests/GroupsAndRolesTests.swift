@@ -68,28 +68,9 @@ struct GroupsAndRolesTests {
         let marta = "uid=marta,ou=people,\(base)"
         // Online adds so that the memberof overlay maintains memberOf in both directions.
         try Slapd.modify(
-            """
-            dn: \(a)
-            changetype: add
-            objectClass: groupOfNames
-            cn: cycle-a-\(suffix)
-            member: \(marta)
-
-            dn: \(b)
-            changetype: add
-            objectClass: groupOfNames
-            cn: cycle-b-\(suffix)
-            member: \(a)
-
-            dn: \(a)
-            changetype: modify
-            add: member
-            member: \(b)
-
-            """)
-        defer {
-            try? Slapd.modify("dn: \(a)\nchangetype: delete\n\ndn: \(b)\nchangetype: delete\n")
-        }
+            Slapd.groupAddition(a, members: [marta]) + Slapd.groupAddition(b, members: [a])
+                + "dn: \(a)\nchangetype: modify\nadd: member\nmember: \(b)\n\n")
+        defer { try? Slapd.modify(Slapd.deletion(of: [a, b])) }
         var configuration = try Slapd.configuration(membership: membership)
         configuration.roleGroups[.auditor] = [b]
         try await Slapd.withDirectory(configuration) { directory async throws in

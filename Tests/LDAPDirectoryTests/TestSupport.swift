@@ -120,6 +120,21 @@ enum Slapd {
         }
     }
 
+    /// The LDIF record adding group `dn` (`cn=NAME,...`, a `groupOfNames`) with `members`, and `extra`
+    /// lines (another object class and its attributes).
+    static func groupAddition(_ dn: String, members: [String], extra: [String] = []) -> String {
+        let name = dn.split(separator: ",")[0].dropFirst("cn=".count)
+        let lines =
+            ["dn: \(dn)", "changetype: add", "objectClass: groupOfNames"] + extra + ["cn: \(name)"]
+            + members.map { "member: \($0)" }
+        return lines.joined(separator: "\n") + "\n\n"
+    }
+
+    /// The LDIF records deleting the entries `dns`.
+    static func deletion(of dns: [String]) -> String {
+        dns.map { "dn: \($0)\nchangetype: delete\n\n" }.joined()
+    }
+
     /// Applies an LDIF change as the directory's admin (ldapmodify).
     static func modify(_ ldif: String) throws {
         let passwordFile = FileManager.default.temporaryDirectory
