@@ -45,7 +45,13 @@ struct ItemList<Item: Encodable & Sendable>: Encodable, Sendable {
 struct InboxList: Encodable, Sendable {
     var items: [InboxItem]
     var total: Int?
-    var next: UUID?
+    var next: String?
+
+    init(_ page: InboxPage) {
+        items = page.items
+        total = page.total
+        next = page.next?.description
+    }
 }
 
 /// A list answer with the paging that produced it.

@@ -165,8 +165,8 @@ struct HomePages: Sendable {
             let caller = try context.pageCaller(request)
             guard let service else { throw HTTPError(.notFound) }
             let text = pages.text(request)
-            // `?nach=<request id>` continues after that request; anything else starts at the first page.
-            let after = request.uri.queryParameters["nach"].flatMap { UUID(uuidString: String($0)) }
+            // `?nach=<place>` continues after that place (``InboxCursor``); anything else starts at the first page.
+            let after = request.uri.queryParameters["nach"].flatMap { InboxCursor(String($0)) }
             let page = try await service.inboxPage(
                 caller: caller, after: after, limit: Self.inboxPageSize, now: pages.now(),
                 logger: context.logger(for: caller))
@@ -189,7 +189,7 @@ struct HomePages: Sendable {
             let inbox = Inbox(
                 items: rows, isEmpty: rows.isEmpty && after == nil,
                 total: page.total.map { text.counted("inbox.total", $0) },
-                next: page.next.map { "/eingang?nach=\($0.uuidString)" },
+                next: page.next.map { "/eingang?nach=\($0)" },
                 first: after == nil ? nil : "/eingang",
                 stalled: page.stalled.map { StalledRow($0, text: text, principals: principals) })
             return try pages.render(

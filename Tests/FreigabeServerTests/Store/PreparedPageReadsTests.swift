@@ -13,7 +13,10 @@ struct PreparedPageReadsTests {
         let filter = InboxFilter(
             caller: "otto", uids: ["otto", "volker"], roleNames: ["dsb", "isb"], domains: ["umwelt"],
             groupKeys: ["cn=stewards-umwelt,ou=groups,dc=stadt,dc=example"])
-        for after in [nil, UUID()] {
+        let places = [
+            InboxCursor(deadline: nil, createdAt: 1, id: UUID()), InboxCursor(deadline: 2, createdAt: 1, id: UUID()),
+        ]
+        for after in [nil] + places {
             for limit in [1, 51, 500] {
                 let withDeputyships = try filter.statement(after: after, limit: limit, deputyshipsAt: Clock.start)
                 #expect(withDeputyships.sql == InboxFilter.CandidatesWithDeputyships.sql)
@@ -56,15 +59,18 @@ struct PreparedPageReadsTests {
                 for deputyshipsAt in [Clock.days(2), nil, Clock.days(2)] {
                     let batch = try await filter.candidates(
                         after: nil, limit: 51, deputyshipsAt: deputyshipsAt, on: connection, logger: logger)
-                    ids.append(batch.rows.map(\.0.id))
+                    ids.append(batch.rows.map(\.record.id))
                     #expect(batch.total == 2)
                     #expect((batch.deputyships != nil) == (deputyshipsAt != nil))
                 }
                 #expect(ids == Array(repeating: [first.id, second.id], count: 3))
-                // The keyset: after the first, only the second.
+                // The keyset: after the first's place, only the second.
+                let all = try await filter.candidates(
+                    after: nil, limit: 51, deputyshipsAt: nil, on: connection, logger: logger)
                 let rest = try await filter.candidates(
-                    after: first.id, limit: 51, deputyshipsAt: nil, on: connection, logger: logger)
-                #expect(rest.rows.map(\.0.id) == [second.id])
+                    after: try #require(all.rows.first).place, limit: 51, deputyshipsAt: nil, on: connection,
+                    logger: logger)
+                #expect(rest.rows.map(\.record.id) == [second.id])
 
                 // The same text sent unprepared answers the same rows.
                 let query = try filter.statement(after: nil, limit: 51, deputyshipsAt: Clock.days(2))
@@ -73,6 +79,8 @@ struct PreparedPageReadsTests {
                     var cells = RowCursor(row)
                     _ = try cells.next(String?.self)
                     guard try cells.next(Int?.self) != nil else { continue }
+                    _ = try cells.next(Int64.self)  // the place: creation time and deadline
+                    _ = try cells.next(Int64?.self)
                     unprepared.append(try RequestRecord.from(&cells, rememberSnapshot: false).id)
                 }
                 #expect(unprepared == [first.id, second.id])

@@ -20,7 +20,7 @@ struct WebInboxTests {
         html.components(separatedBy: "href=\"/antraege/").dropFirst().map { String($0.prefix(36)) }
     }
 
-    @Test("the inbox comes in pages of 50, oldest deadline first; every task once; hostile cursors start over")
+    @Test("the inbox comes in pages of 50, oldest deadline first; every task once; hostile places start over")
     func inboxIsPaged() async throws {
         try await WebFixture.with { fixture, client in
             // 120 tasks for otto, filed a minute apart: the first filed has the oldest deadline.
@@ -52,9 +52,11 @@ struct WebInboxTests {
             #expect(seen == filed, "every task once, oldest deadline first")
             // The start page counts them too.
             #expect(try await otto.get("/").html.contains("120 Anträge warten auf Ihre Entscheidung."))
-            // A cursor that is no id, or SQL, or an id not in otto's inbox starts at the first page.
+            // A place that is none (a bare id as before, SQL, signs, too many digits) starts at the first page.
             for hostile in [
-                "x", "%27%20OR%201%3D1--", "\(filed[0])%27;DROP%20TABLE%20requests--", UUID().uuidString,
+                "x", "%27%20OR%201%3D1--", "n.1.\(filed[0])%27;DROP%20TABLE%20requests--", UUID().uuidString,
+                "n.-1.\(filed[0])", "%2B1.1.\(filed[0])", "1.1.1.\(filed[0])", "n.1234567890123456789.\(filed[0])",
+                "n.%201.\(filed[0])", "n..\(filed[0])",
             ] {
                 let page = try await otto.get("/eingang?nach=" + hostile)
                 #expect(page.status == 200)

@@ -40,7 +40,7 @@ struct RequestsController: Sendable {
             let page = try await service.inboxPage(
                 caller: caller, after: after, limit: limit, withStalled: false, now: now(),
                 logger: context.logger(for: caller))
-            return try APIJSON.response(InboxList(items: page.items, total: page.total, next: page.next))
+            return try APIJSON.response(InboxList(page))
         }
         routes.get("inbox/stalled") { request, context in
             let caller = try context.caller()
@@ -171,15 +171,15 @@ struct RequestsController: Sendable {
         return RequestQuery(phase: phase, limit: limit, offset: offset)
     }
 
-    /// `/inbox`'s paging: `limit` as the other lists, `after` the `next` of the page before (a request id).
-    static func inboxQuery(_ parameters: Parameters) throws(APIProblem) -> (after: UUID?, limit: Int) {
+    /// `/inbox`'s paging: `limit` as the other lists, `after` the `next` of the page before (an ``InboxCursor``).
+    static func inboxQuery(_ parameters: Parameters) throws(APIProblem) -> (after: InboxCursor?, limit: Int) {
         var errors: [String: UserText] = [:]
         QueryNames.inbox.refuse(parameters, errors: &errors)
         let limit = ListQuery.limit(parameters, errors: &errors)
-        var after: UUID?
+        var after: InboxCursor?
         if let value = parameters.get("after"), !value.isEmpty {
-            after = UUID(uuidString: value)
-            if after == nil { errors["after"] = UserText("query.request_id") }
+            after = InboxCursor(value)
+            if after == nil { errors["after"] = UserText("query.inbox_cursor") }
         }
         guard errors.isEmpty else { throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors) }
         return (after, limit)

@@ -13,21 +13,21 @@ public struct InboxPage: Sendable, Hashable {
     /// engine would keep from the caller beyond this page is still counted. Asking the engine for every
     /// candidate on every page cost 2.5 times the CPU of an inbox of 500 (README "Inbox count").
     public var total: Int?
-    /// The request to continue after (`after:` of the next page), or nil on the last page.
-    public var next: UUID?
+    /// The place to continue after (`after:` of the next page), or nil on the last page.
+    public var next: InboxCursor?
     /// On the first page, the requests nobody moves on that the caller may close
     /// (``RequestService/stalledRequests(caller:now:logger:)``); empty on later pages.
     public var stalled: [StalledItem] = []
 }
 
 extension RequestService {
-    /// A page of ``inbox(caller:now:logger:)``: at most `limit` items after the request `after`
+    /// A page of ``inbox(caller:now:logger:)``: at most `limit` items after the place `after`
     /// (keyset: deadline, nulls last, then creation time and id), so a page costs the same with 50 or 5,000
     /// open tasks. The engine answers for each item as in the full inbox.
     /// The first page (`after` nil) also carries ``InboxPage/stalled`` unless `withStalled` is false (the
     /// API lists them at `/inbox/stalled`).
     public func inboxPage(
-        caller: Caller, after: UUID?, limit: Int = 50, withStalled: Bool = true, now: Date, logger: Logger
+        caller: Caller, after: InboxCursor?, limit: Int = 50, withStalled: Bool = true, now: Date, logger: Logger
     ) async throws(ServiceError) -> InboxPage {
         try await guarded(logger) {
             try await self.performInboxPage(
@@ -45,7 +45,7 @@ extension RequestService {
     /// are deputyships, their principals' facts come from the directory and the page is read again with
     /// them, as ``CallerContext/load(caller:now:client:principals:logger:)`` and a second read did before.
     func performInboxPage(
-        caller: Caller, after: UUID?, limit: Int, withStalled: Bool, now: Date, logger: Logger
+        caller: Caller, after: InboxCursor?, limit: Int, withStalled: Bool, now: Date, logger: Logger
     ) async throws -> InboxPage {
         var logger = logger
         logger[metadataKey: "actor"] = "\(caller.uid)"
@@ -69,11 +69,11 @@ extension RequestService {
     /// One read of an inbox page by `filter`, with the caller's deputyships relevant at `deputyshipsAt`
     /// (nil: not read).
     private func readInboxPage(
-        filter: InboxFilter, deputyshipsAt: Date?, context: CallerContext, after: UUID?, limit: Int, now: Date,
+        filter: InboxFilter, deputyshipsAt: Date?, context: CallerContext, after: InboxCursor?, limit: Int, now: Date,
         logger: Logger
     ) async throws -> (page: InboxPage, deputyships: [Deputyship]?) {
         try await Database.read(client, logger: logger) { [logger] connection in
-            var items: [InboxItem] = []
+            var items: [(item: InboxItem, place: InboxCursor)] = []
             var cursor = after
             var relevant: [Deputyship]?
             // The pre-selection's count over all candidates, and how many of those read the engine refused.
@@ -91,17 +91,18 @@ extension RequestService {
                     if relevant?.isEmpty == false { return (InboxPage(items: [], total: nil, next: nil), relevant) }
                 }
                 if candidateCount == nil { candidateCount = batch.total }
-                for (record, dataset) in batch.rows {
-                    let machine = try await self.machine(for: record, on: connection, logger: logger)
-                    if let item = self.inboxItem(record, dataset: dataset, machine: machine, context: context, now: now)
+                for candidate in batch.rows {
+                    let machine = try await self.machine(for: candidate.record, on: connection, logger: logger)
+                    if let item = self.inboxItem(
+                        candidate.record, dataset: candidate.dataset, machine: machine, context: context, now: now)
                     {
-                        items.append(item)
+                        items.append((item, candidate.place))
                     } else {
                         refused += 1
                     }
                 }
                 guard batch.rows.count == limit + 1, let last = batch.rows.last else { break }
-                cursor = last.0.id
+                cursor = last.place
             }
             let total: Int
             if let candidateCount {
@@ -114,14 +115,17 @@ extension RequestService {
                     filter, after: nil, context: context, now: now, on: connection, logger: logger)
             }
             let hasMore = items.count > limit
-            let shown = Array(items.prefix(limit))
-            return (InboxPage(items: shown, total: total, next: hasMore ? shown.last?.request.id : nil), relevant)
+            let shown = items.prefix(limit)
+            return (
+                InboxPage(items: shown.map(\.item), total: total, next: hasMore ? shown.last?.place : nil), relevant
+            )
         }
     }
 
     /// How many candidates after `after` (nil: all) the engine lets the caller decide now, read in batches.
     private func admittedCount(
-        _ filter: InboxFilter, after: UUID?, context: CallerContext, now: Date, on connection: PostgresConnection,
+        _ filter: InboxFilter, after: InboxCursor?, context: CallerContext, now: Date,
+        on connection: PostgresConnection,
         logger: Logger
     ) async throws -> Int {
         let size = 500
@@ -130,14 +134,16 @@ extension RequestService {
         while true {
             let batch = try await filter.candidates(
                 after: cursor, limit: size, deputyshipsAt: nil, on: connection, logger: logger)
-            for (record, dataset) in batch.rows {
-                let machine = try await machine(for: record, on: connection, logger: logger)
-                if inboxItem(record, dataset: dataset, machine: machine, context: context, now: now) != nil {
+            for candidate in batch.rows {
+                let machine = try await machine(for: candidate.record, on: connection, logger: logger)
+                if inboxItem(candidate.record, dataset: candidate.dataset, machine: machine, context: context, now: now)
+                    != nil
+                {
                     count += 1
                 }
             }
             guard batch.rows.count == size, let last = batch.rows.last else { return count }
-            cursor = last.0.id
+            cursor = last.place
         }
     }
 
@@ -160,8 +166,7 @@ extension RequestService {
 }
 
 /// The SQL pre-selection of the inbox (the same as ``RequestService/inbox(caller:now:logger:)``), paged by
-/// keyset. A cursor is a request id; its row's deadline, creation time and id are the key, so a cursor
-/// never carries a timestamp through a URL.
+/// keyset: an ``InboxCursor`` (deadline, creation time, id) is the key.
 struct InboxFilter: Sendable {
     var caller: String
     var uids: [String]
@@ -185,8 +190,15 @@ struct InboxFilter: Sendable {
         groupKeys = Array(Set(people.flatMap { $0.groups.map(DNKey.key) }))
     }
 
+    struct Candidate {
+        var record: RequestRecord
+        var dataset: DatasetRecord
+        /// Its place in the inbox's order, the cursor of a page that ends with it.
+        var place: InboxCursor
+    }
+
     struct Batch {
-        var rows: [(RequestRecord, DatasetRecord)]
+        var rows: [Candidate]
         /// All candidates, before the keyset; nil when the batch is empty.
         var total: Int?
         /// The caller's ``RelevantDeputyships`` as JSON, when asked for.
@@ -222,10 +234,10 @@ struct InboxFilter: Sendable {
         self.groupKeys = groupKeys
     }
 
-    /// Candidates after the request `after`; with `deputyshipsAt`, also the caller's deputyships that
+    /// Candidates after the place `after`; with `deputyshipsAt`, also the caller's deputyships that
     /// matter then, in the same statement (a row even when there is no candidate).
     func candidates(
-        after: UUID?, limit: Int, deputyshipsAt: Date?, on connection: PostgresConnection, logger: Logger
+        after: InboxCursor?, limit: Int, deputyshipsAt: Date?, on connection: PostgresConnection, logger: Logger
     ) async throws -> Batch {
         let query = try statement(after: after, limit: limit, deputyshipsAt: deputyshipsAt)
         let rows =
@@ -236,9 +248,14 @@ struct InboxFilter: Sendable {
         for row in rows {
             var cells = RowCursor(row)
             batch.deputyships = try cells.next()
-            guard let total: Int = try cells.next() else { continue }
+            guard let total: Int = try cells.next(), let createdAt: Int64 = try cells.next() else { continue }
+            let deadline: Int64? = try cells.next()
+            let record = try RequestRecord.from(&cells)
             batch.total = total
-            batch.rows.append((try RequestRecord.from(&cells), try DatasetRecord.from(&cells)))
+            batch.rows.append(
+                Candidate(
+                    record: record, dataset: try DatasetRecord.from(&cells),
+                    place: InboxCursor(deadline: deadline, createdAt: createdAt, id: record.id)))
         }
         return batch
     }
@@ -246,14 +263,16 @@ struct InboxFilter: Sendable {
     /// The statement of ``candidates(after:limit:deputyshipsAt:on:logger:)``; its text depends only on
     /// whether `deputyshipsAt` is given. Every bound value is cast to its own type first (see
     /// ``RecurringStatement``).
-    func statement(after: UUID?, limit: Int, deputyshipsAt: Date?) throws -> PostgresQuery {
+    func statement(after: InboxCursor?, limit: Int, deputyshipsAt: Date?) throws -> PostgresQuery {
         var sql = StatementBuilder()
         let caller = try sql.bind(self.caller)
         let roleNames = try sql.bind(self.roleNames)
         let uids = try sql.bind(self.uids)
         let groupKeys = try sql.bind(self.groupKeys)
         let domains = try sql.bind(self.domains)
-        let after = try sql.bind(after)
+        let afterDeadline = try sql.bind(after?.deadline)
+        let afterCreated = try sql.bind(after?.createdAt)
+        let afterID = try sql.bind(after?.id)
         let limit = try sql.bind(limit)
         let deputyships =
             try deputyshipsAt.map {
@@ -263,7 +282,8 @@ struct InboxFilter: Sendable {
         sql.text = """
             WITH candidates AS (
                 SELECT r.id, r.deadline, r.created_at, count(*) OVER () AS total,
-                       bool_or(r.id = \(after)::uuid) OVER () AS cursor_in_inbox
+                       (extract(epoch FROM r.deadline) * 1000000)::bigint AS deadline_us,
+                       (extract(epoch FROM r.created_at) * 1000000)::bigint AS created_us
                 FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
                 WHERE r.phase = 'in_review' AND r.requester <> \(caller)
                   AND (r.pending_roles && \(roleNames)::text[]
@@ -280,20 +300,21 @@ struct InboxFilter: Sendable {
                     OR (r.escalation_role = 'data_steward'
                         AND (d.domain_id = ANY (\(domains)::text[]) OR dm.steward_group_key = ANY (\(groupKeys)::text[]))))
             ), page AS (
-                -- Only a request of this inbox places the cursor: another id (someone else's request,
-                -- one decided meanwhile, none) starts at the top, so the page tells nothing about it.
-                -- (Asked inside `candidates`, which is then read once: PostgreSQL inlines it.)
-                SELECT c.id, c.total FROM candidates c LEFT JOIN requests k ON k.id = \(after)::uuid
-                WHERE \(after)::uuid IS NULL OR NOT c.cursor_in_inbox
-                   OR (CASE WHEN k.deadline IS NULL
-                        THEN c.deadline IS NULL AND (c.created_at, c.id) > (k.created_at, k.id)
-                        ELSE c.deadline IS NULL OR (c.deadline, c.created_at, c.id) > (k.deadline, k.created_at, k.id)
+                -- In microseconds, as the cursor carries them, so that its own request compares equal.
+                SELECT c.id, c.total, c.created_us, c.deadline_us FROM candidates c
+                WHERE \(afterCreated)::bigint IS NULL
+                   OR (CASE WHEN \(afterDeadline)::bigint IS NULL
+                        THEN c.deadline_us IS NULL AND (c.created_us, c.id) > (\(afterCreated)::bigint, \(afterID)::uuid)
+                        ELSE c.deadline_us IS NULL
+                          OR (c.deadline_us, c.created_us, c.id)
+                             > (\(afterDeadline)::bigint, \(afterCreated)::bigint, \(afterID)::uuid)
                       END)
                 ORDER BY c.deadline NULLS LAST, c.created_at, c.id
                 LIMIT \(limit)
             )
             -- One row with only the deputyships when there is no candidate.
-            SELECT \(deputyships), page.total, \(RequestRecord.columns), \(DatasetRecord.columns)
+            SELECT \(deputyships), page.total, page.created_us, page.deadline_us, \(RequestRecord.columns),
+                   \(DatasetRecord.columns)
             FROM (SELECT 1) AS one LEFT JOIN (
                 page JOIN requests r ON r.id = page.id
                   JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id) ON true
