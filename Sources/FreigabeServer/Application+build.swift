@@ -203,11 +203,13 @@ func makeWebhookDispatcherService(
 
 /// Records every refused login as a security event in the audit log. Failing to record it must not
 /// turn the 401 into a 500, so such a failure is logged instead.
-func auditFailedLogins(to requests: RequestService, logger: Logger) -> DirectoryAuthenticator.FailedLoginRecorder {
+func auditFailedLogins(
+    to requests: RequestService, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
+) -> DirectoryAuthenticator.FailedLoginRecorder {
     { username, address in
         do {
             try await requests.recordSecurityEvent(
-                SecurityEvent(event: .loginFailed, actor: username, clientAddress: address), now: Date(),
+                SecurityEvent(event: .loginFailed, actor: username, clientAddress: address), now: now(),
                 logger: logger)
         } catch {
             logger.error("Recording a failed login failed", metadata: ["error": "\(String(reflecting: error))"])

@@ -122,20 +122,6 @@ struct APIOperationsTests {
         }
     }
 
-    @Test("Readiness reports an unreachable database as 503 in time")
-    func notReady() async throws {
-        let check = ReadinessCheck { _ in
-            ReadinessReport(status: .notReady, database: .unreachable, migrations: .unknown)
-        }
-        let outcome = await withTimeout(.milliseconds(50)) {
-            try await Task.sleep(for: .seconds(5))
-            return 1
-        }
-        #expect(throws: TimeoutError.self) { try outcome.get() }
-        let report = await check(logger: APITestSupport.logger)
-        #expect(!report.isReady)
-    }
-
     @Test("Catalogue: search, filter, one dataset, domains; administrators create and replace datasets")
     func catalogue() async throws {
         try await APIFixture.with { fixture, api in

@@ -64,11 +64,7 @@ struct APIFixture: Sendable {
             configuration: TestSupport.configuration, renderer: try await TestSupport.makeRenderer(),
             authenticator: DirectoryAuthenticator(
                 directory: directory, throttle: LoginThrottle(),
-                onFailedLogin: { username, address in
-                    try? await service.recordSecurityEvent(
-                        SecurityEvent(event: .loginFailed, actor: username, clientAddress: address), now: clock.now(),
-                        logger: logger)
-                }),
+                onFailedLogin: auditFailedLogins(to: service, logger: logger, now: { clock.now() })),
             api: APIRoutes(service: service, document: document, now: { clock.now() }), logger: logger)
     }
 }

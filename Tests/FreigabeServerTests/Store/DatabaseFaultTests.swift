@@ -1,4 +1,7 @@
 import Foundation
+import Hummingbird
+import HummingbirdTesting
+import LDAPDirectory
 import Logging
 import NIOCore
 import NIOPosix
@@ -267,6 +270,47 @@ struct DatabaseFaultTests {
                 #expect(elapsed < .seconds(8), "\(name) took \(elapsed)")
             }
         }
+    }
+
+    /// The load balancer's probe, through the production router: a database that is down or silent makes
+    /// `/ready` say 503 "unreachable" within its 3-second probe, twice in a row (the probe holds no
+    /// connection it could not give back), and never hangs the probe.
+    @Test("GET /api/v1/ready with the database down or not answering: 503 unreachable in time", .runsAlone)
+    func readinessWithoutDatabase() async throws {
+        let logger = self.logger
+        var closed = try DatabaseSettings(environment: try StoreTestSupport.environment())
+        closed.port = try await closedPort()
+        closed.timeouts = .init(transaction: .seconds(5), poolWait: .seconds(3), connect: .seconds(2))
+        let probe: @Sendable (PostgresClient) async throws -> Void = { app in
+            let directory = try LDAPDirectory(configuration: try DemoDirectory.configuration(), logger: logger)
+            let service = RequestService(
+                client: app, workflows: StoreTestSupport.workflows, calendar: StoreTestSupport.calendar,
+                principals: DirectoryPrincipalResolver(directory: directory))
+            let router = try await APIFixture.makeRouter(
+                service: service, directory: directory,
+                document: try OpenAPIDocument.load(path: APIFixture.openAPIPath), clock: TestClock(Clock.start))
+            do {
+                try await Application(router: router, logger: logger).test(.router) { client in
+                    for probe in 1...2 {
+                        let started = ContinuousClock.now
+                        let answer = try await client.executeRequest(
+                            uri: "/api/v1/ready", method: .get, headers: [:], body: nil)
+                        let elapsed = ContinuousClock.now - started
+                        #expect(answer.status == .serviceUnavailable, "probe \(probe)")
+                        let report = try JSONSerialization.jsonObject(with: Data(buffer: answer.body)) as? [String: Any]
+                        #expect(report?["status"] as? String == "not_ready", "\(String(describing: report))")
+                        #expect(report?["database"] as? String == "unreachable", "\(String(describing: report))")
+                        #expect(elapsed < .seconds(5), "probe \(probe) took \(elapsed)")
+                    }
+                }
+            } catch {
+                await directory.shutdown()
+                throw error
+            }
+            await directory.shutdown()
+        }
+        try await Database.withClient(closed, logger: logger, probe)
+        try await withSilentDatabase(probe)
     }
 
     /// `body` with a client of a database server that accepts connections and never answers.

@@ -31,7 +31,9 @@ struct WebFixture: Sendable {
                     client: store.app, workflows: workflows, calendar: StoreTestSupport.calendar,
                     principals: principals ?? DirectoryPrincipalResolver(directory: directory))
                 let renderer = try await TestSupport.makeRenderer()
-                let authenticator = DirectoryAuthenticator(directory: directory, throttle: LoginThrottle())
+                let authenticator = DirectoryAuthenticator(
+                    directory: directory, throttle: LoginThrottle(),
+                    onFailedLogin: auditFailedLogins(to: service, logger: logger, now: { clock.now() }))
                 var configuration = TestSupport.configuration
                 configuration.web = settings
                 let sessions = PostgresSessionDriver(

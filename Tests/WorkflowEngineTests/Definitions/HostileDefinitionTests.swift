@@ -72,7 +72,10 @@ struct HostileDefinitionTests {
     func deepestNot() throws {
         let condition = try DefinitionFixtures.condition(Self.nestedNot(depth: 995))
         #expect(!condition.holds(for: DefinitionFixtures.facts(.kind, "shared_data")), "an odd number of nots")
-        #expect(condition.hashValue == condition.hashValue)
+        // Equality and hashing walk the whole depth too (a second parse, not the same value).
+        let again = try DefinitionFixtures.condition(Self.nestedNot(depth: 995))
+        #expect(condition == again)
+        #expect(Set([condition]).contains(again))
         let problems = DefinitionFixtures.problems(
             DefinitionFixtures.base(replacing: [18: "    when: " + Self.nestedNot(depth: 996)]))
         #expect(problems.map(\.line) == [18])

@@ -200,7 +200,10 @@ struct DeputyEscalationTests {
         #expect(!approved.contains { if case .informPrincipal = $0 { true } else { false } })
 
         // The escalation instance decides only one step of the request.
-        guard case .inReview(let progress) = machine.state, let next = progress.deadline else { return }
+        guard case .inReview(let progress) = machine.state, let next = progress.deadline else {
+            Issue.record("expected a step in review with a deadline, not \(machine.state)")
+            return
+        }
         _ = try machine.escalate(at: next)
         Fixtures.expectRefused(.alreadyDecidedAnotherStep, .approve, on: &machine) {
             try $0.approve(by: Fixtures.greta, at: next)
@@ -233,7 +236,10 @@ struct DeputyEscalationTests {
         #expect(decision.role == .governance && decision.asEscalation && decision.branch == "owner_review")
         #expect(machine.state.name == "in_review:steward_review")
         // The decision counts for Greta too: she decides no other step of this request.
-        guard case .inReview(let progress) = machine.state, let next = progress.deadline else { return }
+        guard case .inReview(let progress) = machine.state, let next = progress.deadline else {
+            Issue.record("expected a step in review with a deadline, not \(machine.state)")
+            return
+        }
         _ = try machine.escalate(at: next)
         Fixtures.expectRefused(.alreadyDecidedAnotherStep, .approve, on: &machine) {
             try $0.approve(by: Fixtures.greta, at: next)
@@ -455,7 +461,10 @@ struct DeputyEscalationTests {
                 == Fixtures.after(
                     "in_review:legal_review", machine,
                     [Fixtures.audit(.escalated, role: .governance, step: "legal_review", at: deadline)]))
-        guard case .inReview(let escalated) = machine.state else { return }
+        guard case .inReview(let escalated) = machine.state else {
+            Issue.record("expected a step in review, not \(machine.state)")
+            return
+        }
         #expect(escalated.escalated)
         _ = try machine.approve(by: Fixtures.greta, at: deadline)
         #expect(machine.state.name == "in_review:publication")
@@ -494,7 +503,10 @@ struct DeputyEscalationTests {
             try Fixtures.definition(.openData), Fixtures.open(.confidential, .anonymised))
         try Fixtures.drive(&machine, to: "in_review:legal_review")
         _ = try machine.approve(by: Fixtures.dora, at: Fixtures.t0)
-        guard case .inReview(let legal) = machine.state, let legalDeadline = legal.deadline else { return }
+        guard case .inReview(let legal) = machine.state, let legalDeadline = legal.deadline else {
+            Issue.record("expected a step in review with a deadline, not \(machine.state)")
+            return
+        }
         let effects = try machine.escalate(at: legalDeadline)
         #expect(
             effects.dropFirst()
@@ -509,7 +521,10 @@ struct DeputyEscalationTests {
             }
         }
         _ = try machine.approve(by: Fixtures.ingo, at: legalDeadline)
-        guard case .inReview(let publication) = machine.state, let deadline = publication.deadline else { return }
+        guard case .inReview(let publication) = machine.state, let deadline = publication.deadline else {
+            Issue.record("expected a step in review with a deadline, not \(machine.state)")
+            return
+        }
         #expect(publication.step == "publication")
         let escalation = try machine.escalate(at: deadline)
         #expect(
@@ -631,7 +646,10 @@ struct DeputyEscalationTests {
         var machine = try Fixtures.submitted(
             try Fixtures.definition(.openData), Fixtures.open(.confidential, .anonymised))
         try Fixtures.drive(&machine, to: "in_review:legal_review")
-        guard case .inReview(let progress) = machine.state, let deadline = progress.deadline else { return }
+        guard case .inReview(let progress) = machine.state, let deadline = progress.deadline else {
+            Issue.record("expected a step in review with a deadline, not \(machine.state)")
+            return
+        }
         let due = Fixtures.reminder(3, before: deadline)
         let both = try machine.remind(at: due)
         #expect(

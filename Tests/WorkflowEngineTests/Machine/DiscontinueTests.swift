@@ -112,7 +112,10 @@ struct DiscontinueTests {
         #expect(refusal?.notBefore == Self.ownerDeadline)
         #expect(machine.discontinueAuthority(of: Fixtures.greta, at: early) == .failure(try #require(refusal)))
         // The escalation timer has not fired yet: the deadline alone counts.
-        guard case .inReview(let progress) = machine.state else { return }
+        guard case .inReview(let progress) = machine.state else {
+            Issue.record("expected a step in review, not \(machine.state)")
+            return
+        }
         #expect(!progress.escalated)
         _ = try machine.discontinue(by: Fixtures.greta, at: Self.ownerDeadline, reason: Self.reason)
         #expect(machine.state.name == "closed:withdrawn")

@@ -472,7 +472,9 @@ struct MachinePropertyTests {
             )
         }
         // The property must not hold vacuously: the random walks reach the interesting places.
-        guard Self.sequences >= 1000 else { return }
+        try #require(
+            Self.sequences >= 1000,
+            "FREIGABE_MACHINE_SEQUENCES=\(Self.sequences): too few walks to reach the places below")
         let ends = stats.ended.values.reduce(0, +)
         #expect(ends >= Self.sequences / 10, "only \(ends) sequences reached an end: \(stats)")
         #expect(stats.endsNeedingDSB >= 20 && stats.endsNeedingISB >= 20, "\(stats)")

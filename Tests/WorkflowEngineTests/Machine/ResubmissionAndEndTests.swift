@@ -130,7 +130,10 @@ struct ResubmissionAndEndTests {
         _ = try machine.resubmit(by: "anna", at: Fixtures.t0, facts: Fixtures.open(.public, .personal, .normal))
         #expect(machine.state.name == "in_review:owner_review")
         try Fixtures.drive(&machine, to: "in_review:legal_review")
-        guard case .inReview(let progress) = machine.state else { return }
+        guard case .inReview(let progress) = machine.state else {
+            Issue.record("expected a step in review, not \(machine.state)")
+            return
+        }
         #expect(progress.activeBranches == ["privacy_review"])
     }
 
@@ -146,7 +149,10 @@ struct ResubmissionAndEndTests {
         #expect(branch?.applies == true, "the timeline shows the ISB's branch ahead")
         #expect(branch?.applying == .askedQuestion, "and says it stays because it asked")
         try Fixtures.drive(&open, to: "in_review:legal_review", at: Fixtures.days(1))
-        guard case .inReview(let progress) = open.state else { return }
+        guard case .inReview(let progress) = open.state else {
+            Issue.record("expected a step in review, not \(open.state)")
+            return
+        }
         #expect(progress.activeBranches == ["security_review"])
         #expect(open.pendingRoles == [.isb])
         #expect(open.definition.activeBranches(ofStep: "legal_review", of: open.snapshot) == ["security_review"])
@@ -290,7 +296,10 @@ struct ResubmissionAndEndTests {
         // Otto asked for data of his own dataset; later he is still its owner.
         let definition = try Fixtures.definition(.sharedData)
         var own = try Fixtures.submitted(definition, Fixtures.shared(), requester: "otto")
-        guard case .inReview(let progress) = own.state, let deadline = progress.deadline else { return }
+        guard case .inReview(let progress) = own.state, let deadline = progress.deadline else {
+            Issue.record("expected a step in review with a deadline, not \(own.state)")
+            return
+        }
         _ = try own.escalate(at: deadline)
         _ = try own.approve(by: Fixtures.greta, at: deadline)
         _ = try own.approve(by: Fixtures.stefan, at: deadline)

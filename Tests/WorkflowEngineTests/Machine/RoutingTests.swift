@@ -173,7 +173,10 @@ struct RoutingTests {
                         .scheduleEscalation(step: "owner_review", at: deadline),
                     ]))
         #expect(machine.state.name == "in_review:owner_review")
-        guard case .inReview(let progress) = machine.state else { return }
+        guard case .inReview(let progress) = machine.state else {
+            Issue.record("expected a step in review, not \(machine.state)")
+            return
+        }
         #expect(
             progress
                 == StepProgress(
@@ -264,7 +267,10 @@ struct RoutingTests {
                         Fixtures.audit(.approved, actor: "ingo", role: .isb, step: "security_review", at: t2)
                     ]))
         #expect(machine.state.name == "in_review:legal_review")
-        guard case .inReview(let progress) = machine.state else { return }
+        guard case .inReview(let progress) = machine.state else {
+            Issue.record("expected a step in review, not \(machine.state)")
+            return
+        }
         #expect(machine.openBranches(of: progress).map(\.id) == ["privacy_review"])
         // The ISB cannot approve twice, and nobody else but the DSB can finish the step.
         Fixtures.expectRefused(.notAuthorised, .approve, on: &machine) { try $0.approve(by: Fixtures.ingo, at: t2) }
