@@ -137,6 +137,8 @@ struct PageRendererTests {
         keys.formUnion(TimelineStep.Status.allCases.map { "timeline.status.\($0.rawValue)" })
         // The auditors' pages name every event type the log holds (the filter and each row).
         keys.formUnion(AuditEvent.allCases.map { "audit.events.\($0.rawValue)" })
+        // Every door a logged event may name (`details.via`), the command line included.
+        keys.formUnion(Caller.Channel.allCases.map { "audit.via.\($0.rawValue)" })
         keys.formUnion(SkipReason.allCases.map { "timeline.skip.\($0.rawValue)" })
         keys.formUnion(Decision.Outcome.allCases.map { "decision.outcome.\($0.rawValue)" })
         keys.formUnion(RequestPages.notices.map { "notices.\($0)" })

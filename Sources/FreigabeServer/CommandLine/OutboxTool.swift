@@ -99,7 +99,7 @@ public enum OutboxTool {
 
     /// The account running `freigabe outbox retry`, as the audit log records it.
     static var operatorRetry: OutboxRetry {
-        OutboxRetry(actor: AuditTool.operatingSystemUser() ?? "unknown", clientAddress: nil, via: "cli")
+        OutboxRetry(actor: AuditTool.operatingSystemUser() ?? "unknown", clientAddress: nil, via: .commandLine)
     }
 
     /// Sends the row `id` names again now (``retry(id:environment:now:)``, ``retryWebhook(id:environment:now:)``).

@@ -409,12 +409,12 @@ enum OutboxStore {
 struct OutboxRetry: Sendable {
     var actor: String
     var clientAddress: String? = nil
-    /// `web` or `cli`.
-    var via: String
+    /// The page or the command line.
+    var via: Caller.Channel
 
     func auditRow(row key: String, requestID: UUID?, now: Date) throws -> AuditRow {
         AuditRow(
             occurredAt: now, actor: actor, requestID: requestID, event: .outboxRetried, clientAddress: clientAddress,
-            details: try StoredJSON.encode(["row": key, "via": via]))
+            details: try StoredJSON.encode(["row": key, "via": via.rawValue]))
     }
 }

@@ -56,7 +56,7 @@ struct AdminOutboxPages: Sendable {
                 throw APIProblem(.badRequest, status: .badRequest, detail: UserText("web.form_malformed"))
             }
             let client = service.client
-            let retry = OutboxRetry(actor: caller.uid, clientAddress: caller.clientAddress, via: "web")
+            let retry = OutboxRetry(actor: caller.uid, clientAddress: caller.clientAddress, via: .web)
             let retried: Bool
             do {
                 switch target {

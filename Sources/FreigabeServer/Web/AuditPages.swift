@@ -65,7 +65,7 @@ struct AuditPages: Sendable {
         group.get("pruefung") { request, context in
             let caller = try await Self.requireAuditor(request, context, service: service, now: pages.now())
             let text = pages.text(request)
-            let parameters = request.uri.queryParameters
+            let parameters = request.formQuery
             var values: [String: String] = [:]
             for name in Self.filterFields + Self.viewFields {
                 if let value = parameters.get(name)?.trimmingCharacters(in: .whitespaces), !value.isEmpty {
@@ -107,10 +107,7 @@ struct AuditPages: Sendable {
                             URLQueryItem(name: $0.key, value: $0.value)
                         }
                         items.append(URLQueryItem(name: "nach", value: String(nextAfter)))
-                        var components = URLComponents()
-                        components.path = "/pruefung"
-                        components.queryItems = items
-                        next = components.string
+                        next = Self.href("/pruefung", items)
                     }
                 } catch let error as AuditFilterError {
                     // The option the command line names is the field's name here.
@@ -164,7 +161,7 @@ struct AuditPages: Sendable {
     func addExport(to group: RouterGroup<AppRequestContext>) {
         group.get("pruefung/export") { request, context in
             let caller = try await Self.requireAuditor(request, context, service: service, now: pages.now())
-            let parameters = request.uri.queryParameters
+            let parameters = request.formQuery
             // The API export's checks: the same filters and names.
             var errors: [String: UserText] = [:]
             let parsed = AuditController.filter(parameters, errors: &errors)
@@ -184,11 +181,13 @@ struct AuditPages: Sendable {
         }
     }
 
+    /// `path` with `items` as its query, every name and value percent-encoded, a `+` too (the page reads its
+    /// query as its form writes it, ``Request/formQuery``).
     static func href(_ path: String, _ items: [URLQueryItem]) -> String {
-        var components = URLComponents()
-        components.path = path
-        components.queryItems = items
-        return components.string ?? path
+        guard !items.isEmpty else { return path }
+        return path + "?"
+            + items.map { WebPages.queryValue($0.name) + "=" + WebPages.queryValue($0.value ?? "") }.joined(
+                separator: "&")
     }
 
     /// The logged-in auditor or administrator; others get 403, recorded (``RequestService/requireAuditor``).

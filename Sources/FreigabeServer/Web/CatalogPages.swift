@@ -60,7 +60,7 @@ struct CatalogPages: Sendable {
             let caller = try context.pageCaller(request)
             let text = pages.text(request)
             let logger = context.logger(for: caller)
-            let parameters = request.uri.queryParameters
+            let parameters = request.formQuery
             var error: String? = nil
             let query: DatasetQuery
             do {

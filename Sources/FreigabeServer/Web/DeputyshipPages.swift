@@ -64,7 +64,7 @@ struct DeputyshipPages: Sendable {
             let notice = request.uri.queryParameters["hinweis"].flatMap { key in
                 ["created", "ended"].contains(String(key)) ? text("notices.deputyship_\(key)") : nil
             }
-            let search = request.uri.queryParameters["suche"].map(String.init) ?? ""
+            let search = request.formQuery["suche"].map(String.init) ?? ""
             return try await show(request, context: context, values: [:], errors: [:], notice: notice, search: search)
         }
         group.post("vertretungen") { request, context in

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import LDAPDirectory
 import Mustache
 
@@ -190,6 +191,14 @@ extension Request {
     /// The address as the browser asked for it, without scheme and host: the login comes back to it, the
     /// language switch too.
     var pathAndQuery: String { uri.path + (uri.query.map { "?" + $0 } ?? "") }
+
+    /// The query as a page's search form (`method="get"`) writes it: a space typed into a field arrives
+    /// as `+` (a `+` typed is `%2B`), which `uri.queryParameters` would keep as a `+`, so that
+    /// „Paul Peters“ was searched as „Paul+Peters“.
+    var formQuery: Parameters {
+        guard let query = uri.query, query.contains("+") else { return uri.queryParameters }
+        return URI("/?" + query.replacingOccurrences(of: "+", with: "%20")).queryParameters
+    }
 }
 
 extension PageFrame {

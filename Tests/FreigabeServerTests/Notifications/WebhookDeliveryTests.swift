@@ -344,7 +344,7 @@ struct WebhookDeliveryTests {
                     let later = start.addingTimeInterval(7200)
                     #expect(
                         try await WebhookStore.retry(
-                            id: id, by: OutboxRetry(actor: "adam", via: "web"), now: later, client: fixture.app,
+                            id: id, by: OutboxRetry(actor: "adam", via: .web), now: later, client: fixture.app,
                             logger: fixture.logger) == false)
                 }
                 _ = try await WebhookTestSupport.dispatcher(fixture, moved).runRound(

@@ -124,6 +124,35 @@ struct DatabaseFaultTests {
         }
     }
 
+    /// A table held by a migration or a maintainer's `LOCK TABLE` is the database being busy, not somebody
+    /// faster: 503 with Retry-After, which clients retry, not 409 "changed meanwhile" (was 409).
+    @Test("a lock not granted within lock_timeout (SQLSTATE 55P03) is unavailable, not a conflict", .runsAlone)
+    func lockTimeoutIsUnavailable() async throws {
+        try await TestDatabase.with { database in
+            var lockWaitOfHalfASecond = database.settings
+            lockWaitOfHalfASecond.timeouts.lock = .milliseconds(500)
+            let settings = lockWaitOfHalfASecond
+            let logger = self.logger
+            try await Database.withClient(settings, admin: true, logger: logger) { admin in
+                try await Database.withClient(settings, logger: logger) { app in
+                    try await Database.transaction(admin, logger: logger) { connection in
+                        try await connection.query("LOCK TABLE requests IN ACCESS EXCLUSIVE MODE", logger: logger)
+                        let outcome = await answer(within: .seconds(10)) {
+                            try await Database.transaction(app, logger: logger) { connection in
+                                try await connection.query("SELECT count(*) FROM requests", logger: logger)
+                                    .decode(Int.self).first { _ in true }
+                            }
+                        }
+                        if case .failure(let error) = outcome {
+                            #expect(Database.sqlState(of: error) == "55P03", "\(String(reflecting: error))")
+                        }
+                        expectUnavailable(outcome)
+                    }
+                }
+            }
+        }
+    }
+
     @Test("waiting for a pooled connection ends after db.pool_wait_timeout_seconds", .runsAlone)
     func poolWaitDeadline() async throws {
         try await TestDatabase.with { database in

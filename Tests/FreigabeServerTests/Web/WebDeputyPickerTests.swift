@@ -47,6 +47,13 @@ struct WebDeputyPickerTests {
             #expect(found.html.contains("type=\"radio\""))
             #expect(found.html.contains("value=\"paul\""))
             #expect(found.html.contains("Paul Peters (paul,"))
+            // The whole name, as the search form sends it (a space is `+`): found too, the box keeps it.
+            let wholeName = try await otto.get("/vertretungen?suche=Paul+Peters")
+            #expect(wholeName.html.contains("value=\"paul\""), "\(wholeName.html)")
+            #expect(wholeName.html.contains(#"name="suche" value="Paul Peters""#))
+            // A `+` typed is `%2B`: searched as a `+`, which no name holds.
+            #expect(
+                try await otto.get("/vertretungen?suche=Paul%2BPeters").html.contains("Im Verzeichnis passt niemand"))
             // A period that ends before it starts: refused, and the choice comes back as it was made.
             let refused = try await otto.post(
                 "/vertretungen",

@@ -240,12 +240,14 @@ enum Database {
         if let error = error as? PSQLError {
             if let state = error.serverInfo?[.sqlState] {
                 switch state {
-                // serialization_failure, deadlock_detected, lock_not_available
-                case "40001", "40P01", "55P03":
+                // serialization_failure, deadlock_detected: another command won
+                case "40001", "40P01":
                     return .conflict("sqlstate \(state): \(error.serverInfo?[.message] ?? "")")
                 // too_many_connections, cannot_connect_now, admin_shutdown, crash_shutdown,
-                // query_canceled (statement_timeout), idle_in_transaction_session_timeout
-                case "53300", "57P03", "57P01", "57P02", "57014", "25P03":
+                // query_canceled (statement_timeout), idle_in_transaction_session_timeout, and
+                // lock_not_available (lock_timeout): a migration or maintenance holds a table, which is the
+                // database being busy (503, retried), not somebody faster (409)
+                case "53300", "57P03", "57P01", "57P02", "57014", "25P03", "55P03":
                     return .unavailable("sqlstate \(state): \(error.serverInfo?[.message] ?? "")")
                 default:
                     return .internal("sqlstate \(state): \(error.serverInfo?[.message] ?? "")")

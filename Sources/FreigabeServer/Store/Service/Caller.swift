@@ -21,12 +21,14 @@ public struct Caller: Sendable, Hashable {
     public var channel: Channel = .api
 
     /// The doors to the same command handlers.
-    public enum Channel: String, Sendable, Hashable, Codable {
+    public enum Channel: String, Sendable, Hashable, Codable, CaseIterable {
         case api
         /// The web pages, with a session.
         case web
         /// The confirm page of a decision link in a mail.
         case emailLink = "email_link"
+        /// The operator's command line (`freigabe outbox retry`).
+        case commandLine = "cli"
     }
 
     public init(
