@@ -65,6 +65,10 @@ public enum ProblemType: String, Sendable, Hashable, CaseIterable {
 /// An error the API layer raises itself (bad body, bad header, missing login), answered as
 /// `application/problem+json` by ``APIProblemMiddleware``.
 public struct APIProblem: Error, Sendable, Hashable, CustomStringConvertible {
+    /// `Retry-After` of every 503 (API and pages): the database or directory that failed is retried by the
+    /// server on its own; clients wait a little.
+    static let unavailableRetryAfter = "5"
+
     public var type: ProblemType
     public var status: HTTPResponse.Status
     /// Safe to show; in the client's language when answered.

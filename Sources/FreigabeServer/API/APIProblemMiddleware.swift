@@ -64,7 +64,7 @@ public struct APIProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             logger.error("directory error in API call", metadata: ["error": "\(String(reflecting: error))"])
             return APIProblem(
                 .unavailable, status: .serviceUnavailable, detail: UserText("general.directory_unavailable"),
-                headers: [.retryAfter: "5"])
+                headers: [.retryAfter: APIProblem.unavailableRetryAfter])
         case is PSQLError:
             let mapped = Database.serviceError(from: error)
             logger.error("database error in API call", metadata: ["error": "\(String(reflecting: mapped))"])
@@ -96,8 +96,7 @@ public struct APIProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             problem.errors = [:]
         }
         if error.code == .unavailable {
-            // A database or directory that failed is retried by the server on its own; clients wait a little.
-            problem.headers[.retryAfter] = "5"
+            problem.headers[.retryAfter] = APIProblem.unavailableRetryAfter
         }
         problem.engineCode = error.engineCode
         return problem

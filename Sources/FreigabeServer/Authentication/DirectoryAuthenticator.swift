@@ -69,7 +69,7 @@ public struct DirectoryAuthenticator: RouterMiddleware {
         case .unavailable:
             throw APIProblem(
                 .unavailable, status: .serviceUnavailable, detail: UserText("login.directory_unavailable"),
-                headers: [.retryAfter: "5"])
+                headers: [.retryAfter: APIProblem.unavailableRetryAfter])
         }
     }
 

@@ -90,7 +90,7 @@ struct OutboxListener: Sendable {
                     logger.debug("Listening for new outbox rows failed again", metadata: metadata)
                 }
             }
-            try? await Task.sleep(for: .seconds(min(1 << min(failures, 5), 30)))
+            try? await Task.sleep(for: Rounds.pause(afterFailures: failures, interval: .zero))
         }
     }
 

@@ -10,15 +10,15 @@ struct HTMLPage: ResponseGenerator {
     var status: HTTPResponse.Status = .ok
 
     func response(from request: Request, context: some RequestContext) -> Response {
-        Response(
-            status: status,
-            headers: [
-                .contentType: "text/html; charset=utf-8",
-                .contentLanguage: language,
-                .vary: "Accept-Language",
-                .cacheControl: "no-store",
-            ],
-            body: .init(byteBuffer: ByteBuffer(string: html))
-        )
+        var headers: HTTPFields = [
+            .contentType: "text/html; charset=utf-8",
+            .contentLanguage: language,
+            .vary: "Accept-Language",
+            .cacheControl: "no-store",
+        ]
+        // Every page that says "not now" (a form shown again because the directory or the database did
+        // not answer, the error page) says when to try again, as the API does.
+        if status == .serviceUnavailable { headers[.retryAfter] = APIProblem.unavailableRetryAfter }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 }

@@ -106,7 +106,7 @@ struct LoginPages: Sendable {
         case .unavailable:
             form.error = text("login.unavailable")
             return try showForm(
-                form, request: request, context: context, status: .serviceUnavailable, headers: [.retryAfter: "5"])
+                form, request: request, context: context, status: .serviceUnavailable)
         }
     }
 }

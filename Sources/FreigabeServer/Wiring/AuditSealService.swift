@@ -18,6 +18,9 @@ struct AuditSealService: Service {
     /// What the rounds last said of a round that sealed nothing on purpose (a newer release seals, the
     /// history differs from the outside copy): said once, not every second until it changes.
     private let lastSaid = LastText()
+    /// Rounds that failed in a row: the pause grows with them (``Rounds/pause(afterFailures:interval:)``),
+    /// and only the first is an error in the log, so an hour without a database is one line, not 3,600.
+    private let failures = FailedRounds()
 
     func run() async throws {
         // Ends on graceful shutdown after the batch in flight (``Rounds``).
@@ -25,14 +28,18 @@ struct AuditSealService: Service {
             // A full batch may leave more: go on at once.
             if await round() { continue }
             if Task.isCancelled { return }
-            await Rounds.pause(interval)
+            await Rounds.pause(Rounds.pause(afterFailures: failures.count, interval: interval))
         }
     }
 
     /// One batch; true when it was full, so more may be waiting.
     func round() async -> Bool {
         do {
-            guard let batch = try await sealer.sealBatch(now: Date(), logger: logger) else { return false }
+            guard let batch = try await sealer.sealBatch(now: Date(), logger: logger) else {
+                resumed()
+                return false
+            }
+            resumed()
             lastSaid.clear()
             if batch.outsideCopyFailed { metrics?.auditSealFailure(.checkpointFile) }
             if batch.wroteCheckpoint { outsideCopy?.record(failed: batch.outsideCopyFailed, at: Date()) }
@@ -61,9 +68,23 @@ struct AuditSealService: Service {
             default:
                 metrics?.auditSealFailure(.error)
             }
-            // The events wait in the table; the next round seals them.
-            logger.error("Sealing the decision log failed", metadata: ["error": "\(String(reflecting: error))"])
+            // The events wait in the table; the next round seals them. The metric counts every round.
+            let metadata: Logger.Metadata = ["error": "\(String(reflecting: error))"]
+            if failures.add() == 1 {
+                logger.error(
+                    "Sealing the decision log failed; trying again less often until it works", metadata: metadata)
+            } else {
+                logger.debug("Sealing the decision log failed again", metadata: metadata)
+            }
             return false
+        }
+    }
+
+    /// A round worked: after failed ones, says so once.
+    private func resumed() {
+        let failed = failures.reset()
+        if failed > 0 {
+            logger.notice("Sealing the decision log works again", metadata: ["failed_rounds": "\(failed)"])
         }
     }
 }

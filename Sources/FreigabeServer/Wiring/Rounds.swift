@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// How the background services that work in rounds (mail, webhooks, timers, sealing) stop: at a
 /// graceful shutdown (SIGTERM) the round in flight finishes — its mail recorded as sent, its timers as
@@ -15,6 +16,13 @@ enum Rounds {
         await cancelWhenGracefulShutdown { try? await Task.sleep(for: duration) }
     }
 
+    /// The pause after `failures` failed rounds in a row: `interval` while all is well, then doubling from
+    /// 2 s up to 30 s, so that a database that is down is asked a few times a minute, not every second.
+    static func pause(afterFailures failures: Int, interval: Duration) -> Duration {
+        guard failures > 0 else { return interval }
+        return max(interval, .seconds(min(1 << min(failures, 5), 30)))
+    }
+
     /// Housekeeping: `round` now and then every `interval` until shutdown. A failed round is logged at
     /// warning level as `failure` and tried again at the next (the database may be back by then).
     static func repeating(
@@ -28,6 +36,29 @@ enum Rounds {
                 logger.warning(failure, metadata: ["error": "\(String(reflecting: error))"])
             }
             await pause(interval)
+        }
+    }
+}
+
+/// Rounds of a service that failed in a row (``Rounds/pause(afterFailures:interval:)``).
+final class FailedRounds: Sendable {
+    private let failures = Mutex(0)
+
+    var count: Int { failures.withLock { $0 } }
+
+    /// One more failed round; the count with it.
+    func add() -> Int {
+        failures.withLock {
+            $0 += 1
+            return $0
+        }
+    }
+
+    /// A round worked; the failed rounds before it.
+    func reset() -> Int {
+        failures.withLock { count in
+            defer { count = 0 }
+            return count
         }
     }
 }

@@ -360,6 +360,41 @@ struct AuditSealTests {
         }
     }
 
+    /// The sealer retried every second and logged an error each time: an hour's outage was 3,600 error
+    /// lines. Now the first failure is the error, the next ones wait longer, and the recovery is said once.
+    @Test("failed rounds: one error line, a growing pause up to 30 s, one notice when sealing works again")
+    func failingRoundsBackOff() async throws {
+        #expect(
+            (0...7).map { Rounds.pause(afterFailures: $0, interval: .seconds(1)) }
+                == [1, 2, 4, 8, 16, 30, 30, 30].map { Duration.seconds($0) })
+        #expect(Rounds.pause(afterFailures: 1, interval: .seconds(60)) == .seconds(60), "never below the interval")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("backoff-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try await ServiceFixture.with { fixture in
+            let (logger, lines) = JSONLogTests.capturingLogger(level: .info)
+            let metrics = AppMetrics()
+            _ = try await fixture.shared("baumkataster")
+            // A directory where the checkpoint file should be: every round fails until it is gone.
+            let rounds = AuditSealService(
+                sealer: AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: folder.path),
+                interval: .seconds(1), logger: logger, metrics: metrics)
+            for _ in 0..<3 { #expect(await rounds.round() == false) }
+            #expect(
+                metrics.registry.emitToString().contains(
+                    #"freigabe_audit_seal_failures_total{reason="checkpoint_file"} 3"#),
+                "the metric counts every failed round")
+            try FileManager.default.removeItem(at: folder)
+            _ = await rounds.round()
+            let said = try lines.objects().map { "\($0["level"] ?? ""): \($0["message"] ?? "")" }
+            #expect(
+                said == [
+                    "error: Sealing the decision log failed; trying again less often until it works",
+                    "notice: Sealing the decision log works again",
+                ], "\(said)")
+        }
+    }
+
     @Test("the application role can neither change seals, checkpoints nor decisions")
     func appRoleCannotRewrite() async throws {
         try await ServiceFixture.with { fixture in

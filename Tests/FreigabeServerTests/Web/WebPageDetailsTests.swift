@@ -107,6 +107,7 @@ struct WebPageDetailsTests {
                     ("classification", "public"), ("personal_data", "none"), ("protection_need", "normal"),
                 ], csrf: datasetForm.hidden("_csrf"))
             #expect(dataset.status == 503)
+            #expect(dataset.headers[.retryAfter] == "5", "a form shown again for the directory says when to try again")
             #expect(dataset.html.contains("value=\"Spielplätze &lt;b&gt;neu&lt;/b&gt;\""), "\(dataset.html)")
             #expect(dataset.html.contains("id=\"form-errors\""))
 
@@ -119,6 +120,7 @@ struct WebPageDetailsTests {
                 ],
                 csrf: domainForm.hidden("_csrf"))
             #expect(domain.status == 503)
+            #expect(domain.headers[.retryAfter] == "5")
             #expect(domain.html.contains("value=\"Kultur und Freizeit\""), "\(domain.html)")
             #expect(try await fixture.allCounts().filter { $0.key != "web_sessions" } == before, "nothing stored")
         }
