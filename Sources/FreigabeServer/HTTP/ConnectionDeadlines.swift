@@ -9,12 +9,14 @@ import NIOHTTPTypes
 /// - From accepting the connection, and from the first byte of each later request, the request head
 ///   (request line and header fields) must be complete within the header timeout: a slowloris client
 ///   trickling a header byte now and then is closed (with 408).
+/// - From a request head on, its body (if any) must be complete within the body timeout: a client
+///   trickling a body byte now and then (Hummingbird's idle timer restarts on every piece) is answered
+///   408 and closed, so a few hundred of them cannot hold every connection slot.
 /// - Between requests, a keep-alive connection that sends nothing is closed after the idle timeout.
 /// - While a request is being answered, a client that stops reading it is cut off after the idle
 ///   timeout: the connection takes no more (our buffer is past its high-water mark) and nothing written
 ///   reached the kernel for that long. A slow reader makes progress and is never cut; a long answer such
-///   as an audit export does not wait for a gone one for ever. A stalled request body is bounded by Hummingbird's
-///   own idle timeout (`HTTP1Channel.Configuration.idleTimeout`, the same value).
+///   as an audit export does not wait for a gone one for ever.
 struct ConnectionDeadlines {
     enum Phase: Equatable {
         /// Waiting for (the rest of) a request head since `since`.
@@ -27,31 +29,43 @@ struct ConnectionDeadlines {
 
     enum Expiry: Equatable {
         case header
+        /// A request's body was not complete in time.
+        case body
         case idle
         /// Nothing we wrote reached the client's side since the idle timeout, while more waits.
         case stalledReader
     }
 
     let headerTimeout: TimeAmount
+    let bodyTimeout: TimeAmount
     let idleTimeout: TimeAmount
     private(set) var phase: Phase
+    /// Since when the body of the request whose head came last is awaited; nil once it ended.
+    private(set) var receivingBodySince: NIODeadline?
     /// While the connection takes no more of what we write: since when nothing of it went out (the
     /// stall began, or the last write reached the kernel). Nil while it takes everything.
     private(set) var unwritableSince: NIODeadline?
 
-    init(headerTimeout: TimeAmount, idleTimeout: TimeAmount, openedAt now: NIODeadline) {
+    init(headerTimeout: TimeAmount, bodyTimeout: TimeAmount, idleTimeout: TimeAmount, openedAt now: NIODeadline) {
         self.headerTimeout = headerTimeout
+        self.bodyTimeout = bodyTimeout
         self.idleTimeout = idleTimeout
         self.phase = .readingHead(since: now)
     }
 
     /// When the current phase runs out, or the client that stopped reading, if either can.
     var deadline: NIODeadline? {
+        // A body still arriving is timed from its head, even once it has been answered (a route that did
+        // not wait for it): its bytes are no new head, and the connection is not idle.
         let phaseDeadline: NIODeadline? =
-            switch phase {
-            case .readingHead(let since): since + headerTimeout
-            case .idle(let since): since + idleTimeout
-            case .answering: nil
+            if let body = receivingBodySince {
+                body + bodyTimeout
+            } else {
+                switch phase {
+                case .readingHead(let since): since + headerTimeout
+                case .idle(let since): since + idleTimeout
+                case .answering: nil
+                }
             }
         guard let stalled = unwritableSince.map({ $0 + idleTimeout }) else { return phaseDeadline }
         return min(phaseDeadline ?? stalled, stalled)
@@ -75,6 +89,7 @@ struct ConnectionDeadlines {
 
     /// Bytes arrived (possibly only part of a head).
     mutating func bytesReceived(at now: NIODeadline) {
+        guard receivingBodySince == nil else { return }
         switch phase {
         case .idle: phase = .readingHead(since: now)
         // A trickle of bytes does not extend the header deadline.
@@ -82,12 +97,18 @@ struct ConnectionDeadlines {
         }
     }
 
-    /// A complete request head was parsed.
-    mutating func headReceived() {
+    /// A complete request head was parsed; its body (or its end, when it has none) follows.
+    mutating func headReceived(at now: NIODeadline) {
+        receivingBodySince = now
         switch phase {
         case .readingHead, .idle: phase = .answering(heads: 1)
         case .answering(let heads): phase = .answering(heads: heads + 1)
         }
+    }
+
+    /// The end of a request (after its body) was parsed.
+    mutating func requestEnded() {
+        receivingBodySince = nil
     }
 
     /// The end of a response was written.
@@ -104,6 +125,7 @@ struct ConnectionDeadlines {
     func expiry(at now: NIODeadline) -> Expiry? {
         guard let deadline, now >= deadline else { return nil }
         if let since = unwritableSince, now >= since + idleTimeout { return .stalledReader }
+        if receivingBodySince != nil { return .body }
         switch phase {
         case .readingHead: return .header
         case .idle: return .idle
@@ -134,14 +156,19 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     static let lingerAfterAnswer: TimeAmount = .seconds(1)
 
     private let headerTimeout: TimeAmount
+    private let bodyTimeout: TimeAmount
     private let idleTimeout: TimeAmount
     private var deadlines: ConnectionDeadlines?
+    /// The request whose head came last has been answered (in part or whole) already, before its body
+    /// ended (a route that did not wait for it): a 408 for its late body would be a second answer.
+    private var answeredBeforeBody = false
     private var timer: Scheduled<Void>?
     /// Set once this handler has answered (408, 431) and closed its side: nothing more is passed on.
     private var answered = false
 
-    init(headerTimeout: TimeAmount, idleTimeout: TimeAmount) {
+    init(headerTimeout: TimeAmount, bodyTimeout: TimeAmount, idleTimeout: TimeAmount) {
         self.headerTimeout = headerTimeout
+        self.bodyTimeout = bodyTimeout
         self.idleTimeout = idleTimeout
     }
 
@@ -166,9 +193,16 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // After our answer the rest of what the client sends is read and dropped, never served.
         guard !answered else { return }
-        if case .head = unwrapInboundIn(data) {
-            deadlines?.headReceived()
+        switch unwrapInboundIn(data) {
+        case .head:
+            answeredBeforeBody = false
+            deadlines?.headReceived(at: .now())
             reschedule(context)
+        case .end:
+            deadlines?.requestEnded()
+            reschedule(context)
+        case .body:
+            break
         }
         context.fireChannelRead(data)
     }
@@ -182,8 +216,19 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // After our 408 for a late body, the handler that waited for it answers nothing more.
+        guard !answered else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
         let ends: Bool
-        if case .end = unwrapOutboundIn(data) { ends = true } else { ends = false }
+        switch unwrapOutboundIn(data) {
+        case .head(let head):
+            ends = false
+            if head.status.code >= 200 { answeredBeforeBody = true }
+        case .body: ends = false
+        case .end: ends = true
+        }
         // When the bytes reach the kernel: progress for a slow reader, and the response's end counts from
         // then (the idle time starts when the last byte went out, not when it was queued).
         let written = promise ?? context.eventLoop.makePromise(of: Void.self)
@@ -216,7 +261,8 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
 
     private func start(_ context: ChannelHandlerContext) {
         guard deadlines == nil else { return }
-        deadlines = ConnectionDeadlines(headerTimeout: headerTimeout, idleTimeout: idleTimeout, openedAt: .now())
+        deadlines = ConnectionDeadlines(
+            headerTimeout: headerTimeout, bodyTimeout: bodyTimeout, idleTimeout: idleTimeout, openedAt: .now())
         reschedule(context)
     }
 
@@ -233,7 +279,9 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
             timer = nil
             switch deadlines?.expiry(at: .now()) {
             case .header: answerAndClose(context, status: .requestTimeout)
-            case .idle, .stalledReader: context.close(promise: nil)
+            // Unless an answer is already under way (a route that did not wait for the body).
+            case .body where !answeredBeforeBody: answerAndClose(context, status: .requestTimeout)
+            case .body, .idle, .stalledReader: context.close(promise: nil)
             case nil: reschedule(context)
             }
         }

@@ -8,9 +8,14 @@ import Testing
 /// timeouts so the suite stays fast.
 @Suite("Connection timeouts and limits", .serialized)
 struct ConnectionLimitsTests {
-    static func configuration(header: Int = 1, idle: Int = 2, maxConnections: Int = 64) -> AppConfiguration {
+    static func configuration(
+        header: Int = 1, body: Int = 5, idle: Int = 2, maxConnections: Int = 64
+    )
+        -> AppConfiguration
+    {
         var configuration = TestSupport.configuration
         configuration.http.headerTimeout = .seconds(header)
+        configuration.http.bodyTimeout = .seconds(body)
         configuration.http.idleTimeout = .seconds(idle)
         configuration.http.maxConnections = maxConnections
         return configuration
@@ -37,6 +42,56 @@ struct ConnectionLimitsTests {
             // A connection that never sends anything is held to the same deadline.
             let silent = try await RawConnection.open(port: port)
             #expect(await silent.waitUntilClosed(within: .seconds(4)))
+        }
+    }
+
+    /// Hummingbird's idle timer restarts on every piece of a body, so a body trickled a byte at a time
+    /// held its connection slot for ever: with all slots taken so, nobody was served, `/health` included.
+    @Test("bodies trickled a byte at a time: 408 (or the early answer) and closed after the body timeout", .runsAlone)
+    func slowBody() async throws {
+        try await TestDatabase.with { database in
+            var environment = try StoreTestSupport.environment()
+            environment["FREIGABE_DB_NAME"] = database.name
+            var configuration = try await DirectoryFixtures.configuration()
+            configuration.database = try DatabaseSettings(environment: environment)
+            configuration.http.headerTimeout = .seconds(5)
+            configuration.http.bodyTimeout = .seconds(2)
+            configuration.http.idleTimeout = .seconds(60)
+            configuration.http.maxConnections = 2
+            let live = configuration
+            try await LiveServer.run(live) { port async throws in
+                // The login form's token, so that the post waits for its whole body (the token is in it).
+                let form = try await RawConnection.request(port: port, "GET /anmelden HTTP/1.1\r\nHost: t\r\n")
+                let cookie = try #require(form.headers["set-cookie"]?.split(separator: ";").first, "\(form.status)")
+                let token = try #require(cookie.split(separator: "=", maxSplits: 1).last)
+                let started = ContinuousClock.now
+                let login = try await RawConnection.open(port: port)
+                try await login.send(
+                    "POST /anmelden HTTP/1.1\r\nHost: t\r\nCookie: \(cookie)\r\n"
+                        + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n_csrf=\(token)&username="
+                )
+                // A route that answers before reading the body (401 without credentials): answered, then closed.
+                let api = try await RawConnection.open(port: port)
+                try await api.send(
+                    "POST /api/v1/requests HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+                )
+                // Both slots taken: a third client waits in the backlog while the bodies trickle.
+                let waiting = try await RawConnection.open(port: port)
+                try await waiting.send(Self.health)
+                for _ in 0..<3 {
+                    try await Task.sleep(for: .milliseconds(500))
+                    for trickler in [login, api] where trickler.isOpen { try? await trickler.send("a") }
+                }
+                #expect(await login.waitUntilClosed(within: .seconds(5)))
+                #expect(login.response?.status == 408)
+                #expect(await api.waitUntilClosed(within: .seconds(5)))
+                #expect(api.response?.status == 401, "one answer, no 408 after it")
+                #expect(!api.received.contains("408"))
+                let elapsed = ContinuousClock.now - started
+                #expect(elapsed >= .milliseconds(1_900) && elapsed < .seconds(6), "closed after \(elapsed)")
+                #expect(await waiting.waitForResponse(within: .seconds(5))?.status == 200, "the freed slot serves")
+                await waiting.close()
+            }
         }
     }
 

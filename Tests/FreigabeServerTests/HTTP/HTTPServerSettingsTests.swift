@@ -15,6 +15,7 @@ struct HTTPServerSettingsTests {
     func defaults() async throws {
         let settings = try await Self.configuration([:]).http
         #expect(settings.headerTimeout == .seconds(20))
+        #expect(settings.bodyTimeout == .seconds(60))
         #expect(settings.idleTimeout == .seconds(60))
         #expect(settings.trustedProxies.isEmpty)
         #expect(settings.clientAddressHeader == .xForwardedFor)
@@ -26,11 +27,13 @@ struct HTTPServerSettingsTests {
     @Test("every key can be set")
     func keys() async throws {
         let settings = try await Self.configuration([
-            "FREIGABE_HTTP_HEADER_TIMEOUT_SECONDS": "5", "FREIGABE_HTTP_IDLE_TIMEOUT_SECONDS": "30",
+            "FREIGABE_HTTP_HEADER_TIMEOUT_SECONDS": "5", "FREIGABE_HTTP_BODY_TIMEOUT_SECONDS": "90",
+            "FREIGABE_HTTP_IDLE_TIMEOUT_SECONDS": "30",
             "FREIGABE_HTTP_MAX_CONNECTIONS": "100", "FREIGABE_HTTP_TRUSTED_PROXIES": "10.0.0.1; 10.1.0.0/16 ::1",
             "FREIGABE_HTTP_CLIENT_ADDRESS_HEADER": "Forwarded",
         ]).http
         #expect(settings.headerTimeout == .seconds(5))
+        #expect(settings.bodyTimeout == .seconds(90))
         #expect(settings.idleTimeout == .seconds(30))
         #expect(settings.maxConnections == 100)
         #expect(settings.trustedProxies.map(\.description) == ["10.0.0.1", "10.1.0.0/16", "::1"])
@@ -41,6 +44,7 @@ struct HTTPServerSettingsTests {
         "bad values stop the start naming the key",
         arguments: [
             ("FREIGABE_HTTP_HEADER_TIMEOUT_SECONDS", "0"), ("FREIGABE_HTTP_IDLE_TIMEOUT_SECONDS", "ewig"),
+            ("FREIGABE_HTTP_BODY_TIMEOUT_SECONDS", "-1"), ("FREIGABE_HTTP_BODY_TIMEOUT_SECONDS", "3601"),
             ("FREIGABE_HTTP_MAX_CONNECTIONS", "0"), ("FREIGABE_HTTP_MAX_CONNECTIONS", "100000000"),
             ("FREIGABE_HTTP_TRUSTED_PROXIES", "10.0.0.1, proxy.stadt.example"),
             ("FREIGABE_HTTP_CLIENT_ADDRESS_HEADER", "x-real-ip"),
@@ -55,15 +59,30 @@ struct HTTPServerSettingsTests {
     @Test("connection deadlines: head from the start, idle after a response, nothing while answering")
     func deadlines() {
         let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
-        var machine = ConnectionDeadlines(headerTimeout: .seconds(2), idleTimeout: .seconds(10), openedAt: start)
+        var machine = ConnectionDeadlines(
+            headerTimeout: .seconds(2), bodyTimeout: .seconds(5), idleTimeout: .seconds(10), openedAt: start)
         #expect(machine.deadline == start + .seconds(2))
         machine.bytesReceived(at: start + .seconds(1))
         #expect(machine.deadline == start + .seconds(2), "a trickle does not extend the deadline")
         #expect(machine.expiry(at: start + .seconds(2)) == .header)
-        machine.headReceived()
+        machine.headReceived(at: start + .seconds(2))
+        #expect(machine.deadline == start + .seconds(7), "the body from the head on")
+        #expect(machine.expiry(at: start + .seconds(7)) == .body)
+        machine.requestEnded()
         #expect(machine.deadline == nil)
         #expect(!machine.mayAnswer)
-        machine.headReceived()
+        // Answered before its body ended: the body's deadline still holds, its bytes are no new head.
+        var early = ConnectionDeadlines(
+            headerTimeout: .seconds(2), bodyTimeout: .seconds(5), idleTimeout: .seconds(10), openedAt: start)
+        early.headReceived(at: start + .seconds(1))
+        early.responseEnded(at: start + .seconds(2))
+        early.bytesReceived(at: start + .seconds(3))
+        #expect(early.deadline == start + .seconds(6))
+        #expect(early.expiry(at: start + .seconds(6)) == .body)
+        early.requestEnded()
+        #expect(early.deadline == start + .seconds(12), "idle since the answer once the body is in")
+        machine.headReceived(at: start + .seconds(2))
+        machine.requestEnded()
         machine.responseEnded(at: start + .seconds(3))
         #expect(machine.deadline == nil, "a pipelined second request is still being answered")
         machine.responseEnded(at: start + .seconds(4))
@@ -78,8 +97,10 @@ struct HTTPServerSettingsTests {
     @Test("connection deadlines: a client that stops reading an answer runs out after the idle timeout")
     func stalledReader() {
         let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
-        var machine = ConnectionDeadlines(headerTimeout: .seconds(2), idleTimeout: .seconds(10), openedAt: start)
-        machine.headReceived()
+        var machine = ConnectionDeadlines(
+            headerTimeout: .seconds(2), bodyTimeout: .seconds(5), idleTimeout: .seconds(10), openedAt: start)
+        machine.headReceived(at: start)
+        machine.requestEnded()
         machine.writabilityChanged(isWritable: false, at: start + .seconds(1))
         // A second notice does not move the start of the stall.
         machine.writabilityChanged(isWritable: false, at: start + .seconds(5))
