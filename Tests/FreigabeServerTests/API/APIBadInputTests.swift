@@ -311,6 +311,21 @@ struct APIBadInputTests {
                     try await api.send(.get, path, as: "anna")
                 }
             }
+            // Paging and filters of the wrong form, each named at its parameter.
+            for (path, parameter) in [
+                ("/api/v1/datasets?offset=-1", "offset"), ("/api/v1/datasets?offset=100001", "offset"),
+                ("/api/v1/me/requests?offset=9223372036854775808", "offset"),
+                ("/api/v1/me/requests?offset=1e3", "offset"),
+                ("/api/v1/me/requests?offset=%00", "offset"), ("/api/v1/me/requests?limit=%2B5", "limit"),
+                ("/api/v1/me/requests?phase=geheim", "phase"), ("/api/v1/me/requests?phase=GRANTED", "phase"),
+                ("/api/v1/me/requests?phase=granted%00", "phase"), ("/api/v1/me/requests?phase=%27--", "phase"),
+            ] {
+                let refused = try await Self.expectRefused(fixture, status: 400, type: "bad-request") {
+                    try await api.send(.get, path, as: "anna")
+                }
+                #expect(refused.errors[parameter] != nil, "\(path): \(refused.body)")
+                if parameter == "phase" { #expect(refused.errors["phase"]?.contains("granted") == true, "\(path)") }
+            }
             // If-Match that is no version.
             try await Self.expectRefused(fixture, status: 400, type: "bad-request") {
                 try await api.decide(id, as: "otto", ["decision": "approve"], headers: [.ifMatch: "\"abc\""])

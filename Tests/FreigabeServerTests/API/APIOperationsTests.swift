@@ -263,11 +263,25 @@ struct APIOperationsTests {
             #expect(repeated.json?["version"] == decided.json?["version"])
             #expect(try await fixture.store.counts() == countsAfterDecision)
 
-            try await APIBadInputTests.expectRefused(fixture, status: 422, type: "validation") {
-                try await api.decide(
-                    id, as: "stefan", ["decision": "approve"],
-                    headers: [HTTPFields.Element.Name("Idempotency-Key")!: "mit leerzeichen"])
+            // Keys that are none (a space, too long, empty, not ASCII, a tab), on a decision and on a new
+            // deputyship: 422 at `idempotency_key`, nothing stored, nothing remembered.
+            for key in ["mit leerzeichen", String(repeating: "k", count: 256), "", "schlüssel", "a\tb"] {
+                let header: HTTPFields = [HTTPFields.Element.Name("Idempotency-Key")!: key]
+                let decision = try await APIBadInputTests.expectRefused(fixture, status: 422, type: "validation") {
+                    try await api.decide(id, as: "stefan", ["decision": "approve"], headers: header)
+                }
+                #expect(decision.errors["idempotency_key"] != nil, "\(key.debugDescription)")
+                let deputyship = try await APIBadInputTests.expectRefused(fixture, status: 422, type: "validation") {
+                    try await api.send(
+                        .post, "/api/v1/deputyships", as: "otto",
+                        json: #"{"deputy": "paul", "valid_from": "2026-03-02", "valid_until": "2026-03-20"}"#,
+                        headers: header)
+                }
+                #expect(deputyship.errors["idempotency_key"] != nil, "\(key.debugDescription)")
             }
+            // The longest key there may be is one.
+            let longest: HTTPFields = [HTTPFields.Element.Name("Idempotency-Key")!: String(repeating: "k", count: 255)]
+            #expect(try await api.decide(id, as: "stefan", ["decision": "approve"], headers: longest).status == 200)
         }
     }
 

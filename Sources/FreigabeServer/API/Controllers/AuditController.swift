@@ -100,7 +100,7 @@ struct AuditController: Sendable {
         }
         var limit = defaultLimit
         if let text = value("limit") {
-            if let number = Int(text), (1...AuditQuery.maximumPageSize).contains(number) {
+            if let number = ListQuery.number(text, in: 1...AuditQuery.maximumPageSize) {
                 limit = number
             } else {
                 errors["limit"] = UserText("query.audit_limit_range")
