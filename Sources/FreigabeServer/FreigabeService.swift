@@ -51,8 +51,8 @@ public enum FreigabeService {
     }
 
     static func shutdownTimeout(_ values: SettingValues) throws -> Duration {
-        let seconds = try values.parsed(shutdownTimeoutKey, expected: "Sekunden von 1 bis 600") { text in
-            Int(text).flatMap { (1...600).contains($0) ? $0 : nil }
+        let seconds = try values.parsed(shutdownTimeoutKey, expected: "Sekunden von 1 bis 600") {
+            Int(digits: $0, in: 1...600)
         }
         return .seconds(seconds ?? 10)
     }

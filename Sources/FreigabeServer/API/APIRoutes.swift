@@ -72,7 +72,7 @@ enum ListQuery {
         let limit = limit(parameters, errors: &errors)
         var offset = 0
         if let value = parameters.get("offset"), !value.isEmpty {
-            if let number = number(value, in: 0...100_000) {
+            if let number = Int(digits: value, in: 0...100_000) {
                 offset = number
             } else {
                 errors["offset"] = UserText("query.offset_range")
@@ -85,17 +85,8 @@ enum ListQuery {
     static func limit(_ parameters: Parameters, errors: inout [String: UserText]) -> Int {
         let standard = 50
         guard let value = parameters.get("limit"), !value.isEmpty else { return standard }
-        if let number = number(value, in: 1...200) { return number }
+        if let number = Int(digits: value, in: 1...200) { return number }
         errors["limit"] = UserText("query.limit_range")
         return standard
-    }
-
-    /// A whole number in `range` written in digits only: `Int` alone would take `+5` (and a client
-    /// that sent it would learn nothing of its mistake).
-    static func number(_ text: String, in range: ClosedRange<Int>) -> Int? {
-        guard (1...18).contains(text.count), text.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(text),
-            range.contains(number)
-        else { return nil }
-        return number
     }
 }

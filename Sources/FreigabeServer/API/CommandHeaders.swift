@@ -35,8 +35,7 @@ struct CommandHeaders: Sendable {
     /// no check.
     static func expectedVersion(_ field: String?) throws(APIProblem) -> Int? {
         guard let text = ifMatchDigits(field) else { return nil }
-        guard !text.isEmpty, text.count <= 9, text.allSatisfy({ $0.isASCII && $0.isNumber }), let version = Int(text)
-        else {
+        guard text.count <= 9, let version = Int(digits: text, in: 0...999_999_999) else {
             throw APIProblem.badRequest(
                 UserText("idempotency.if_match_invalid"), errors: ["if_match": UserText("idempotency.if_match_field")])
         }

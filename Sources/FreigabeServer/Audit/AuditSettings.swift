@@ -43,7 +43,7 @@ public struct AuditSettings: Sendable, Hashable {
         var settings = AuditSettings(keyFile: values.text(keyFileKey), checkpointFile: values.text(checkpointFileKey))
         if let seconds = try values.parsed(
             sealIntervalKey, expected: "Sekunden von 1 bis 3600",
-            parse: { Int($0).flatMap { (1...3600).contains($0) ? $0 : nil } })
+            parse: { Int(digits: $0, in: 1...3600) })
         {
             settings.sealInterval = .seconds(seconds)
         }
@@ -66,7 +66,7 @@ public struct AuditSettings: Sendable, Hashable {
     static func retentionYears(_ values: SettingValues) throws -> Int {
         try values.parsed(
             retentionYearsKey, expected: "ganze Jahre von 1 bis 100",
-            parse: { Int($0).flatMap { retentionYearsRange.contains($0) ? $0 : nil } }) ?? defaultRetentionYears
+            parse: { Int(digits: $0, in: retentionYearsRange) }) ?? defaultRetentionYears
     }
 
     /// The signer from `keyFile`.

@@ -184,7 +184,7 @@ public struct AppConfiguration: Sendable, Equatable {
     }
 
     private static func port(_ text: String) -> Int? {
-        guard let port = Int(text), (1...65535).contains(port) else { return nil }
+        guard let port = Int(digits: text, in: 1...65535) else { return nil }
         return port
     }
 

@@ -99,7 +99,7 @@ enum DirectorySettings {
         }
         if let failures = try values.parsed(
             Key.circuitFailures, expected: "ganze Zahl von 1 bis 1000",
-            parse: { Int($0).flatMap { (1...1000).contains($0) ? $0 : nil } })
+            parse: { Int(digits: $0, in: 1...1000) })
         {
             configuration.circuitBreaker.failureThreshold = failures
         }
@@ -202,25 +202,25 @@ enum DirectorySettings {
     }
 
     private static func seconds(_ text: String) -> Duration? {
-        guard let value = Int(text), (1...300).contains(value) else { return nil }
+        guard let value = Int(digits: text, in: 1...300) else { return nil }
         return .seconds(value)
     }
 
     private static func cacheSeconds(_ text: String) -> Duration? {
-        guard let value = Int(text), (0...86_400).contains(value) else { return nil }
+        guard let value = Int(digits: text, in: 0...86_400) else { return nil }
         return .seconds(value)
     }
 
     /// `ldap.login_cache_seconds`: how long a successful login is remembered (0 turns it off).
     static func loginCacheTTL(_ values: SettingValues) throws -> Duration {
         try values.parsed(Key.loginCache, expected: "Sekunden, 0 bis 3600") { text -> Duration? in
-            guard let value = Int(text), (0...3600).contains(value) else { return nil }
+            guard let value = Int(digits: text, in: 0...3600) else { return nil }
             return .seconds(value)
         } ?? .seconds(60)
     }
 
     private static func poolSize(_ text: String) -> Int? {
-        guard let value = Int(text), (1...64).contains(value) else { return nil }
+        guard let value = Int(digits: text, in: 1...64) else { return nil }
         return value
     }
 }

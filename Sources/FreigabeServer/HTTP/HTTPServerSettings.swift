@@ -80,7 +80,7 @@ public struct HTTPServerSettings: Sendable, Equatable {
                 ", unter dem Dateilimit des Prozesses abzüglich \(Self.reservedFileDescriptors): höchstens \(limit)"
         }
         let connectionLimit: (String) -> Int? = { text in
-            guard let value = Int(text), value >= 1, value <= limit else { return nil }
+            guard let value = Int(digits: text, in: 1...max(1, limit)) else { return nil }
             return value
         }
         if let maximum = try values.parsed(Key.maxConnections, expected: connections, parse: connectionLimit) {
@@ -109,7 +109,7 @@ public struct HTTPServerSettings: Sendable, Equatable {
     }
 
     private static func seconds(_ text: String) -> Duration? {
-        guard let seconds = Int(text), (1...3600).contains(seconds) else { return nil }
+        guard let seconds = Int(digits: text, in: 1...3600) else { return nil }
         return .seconds(seconds)
     }
 

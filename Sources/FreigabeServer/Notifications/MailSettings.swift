@@ -58,7 +58,7 @@ public struct MailSettings: Sendable, Equatable {
                 }
             } ?? .startTLS
         let port = try values.parsed(Key.port, expected: "ganze Zahl von 1 bis 65535") { text -> Int? in
-            guard let port = Int(text), (1...65_535).contains(port) else { return nil }
+            guard let port = Int(digits: text, in: 1...65_535) else { return nil }
             return port
         }
         // Set but not an address: the parser's message names the key; not set at all: this one.

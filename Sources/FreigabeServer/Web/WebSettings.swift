@@ -51,17 +51,17 @@ public struct WebSettings: Sendable, Hashable {
         }
         if let minutes = try values.parsed(
             Key.idleMinutes, expected: "Minuten von 1 bis 1440",
-            parse: { Int($0).flatMap { (1...1440) ~= $0 ? $0 : nil } })
+            parse: { Int(digits: $0, in: 1...1440) })
         {
             settings.idleTimeout = .seconds(minutes * 60)
         }
         if let hours = try values.parsed(
-            Key.maxHours, expected: "Stunden von 1 bis 24", parse: { Int($0).flatMap { (1...24) ~= $0 ? $0 : nil } })
+            Key.maxHours, expected: "Stunden von 1 bis 24", parse: { Int(digits: $0, in: 1...24) })
         {
             settings.absoluteTimeout = .seconds(hours * 3600)
         }
         if let days = try values.parsed(
-            Key.linkDays, expected: "Tage von 1 bis 60", parse: { Int($0).flatMap { (1...60) ~= $0 ? $0 : nil } })
+            Key.linkDays, expected: "Tage von 1 bis 60", parse: { Int(digits: $0, in: 1...60) })
         {
             settings.decisionLinkLifetime = TimeInterval(days) * 86_400
         }

@@ -100,7 +100,7 @@ struct AuditController: Sendable {
         }
         var limit = defaultLimit
         if let text = value("limit") {
-            if let number = ListQuery.number(text, in: 1...AuditQuery.maximumPageSize) {
+            if let number = Int(digits: text, in: 1...AuditQuery.maximumPageSize) {
                 limit = number
             } else {
                 errors["limit"] = UserText("query.audit_limit_range")

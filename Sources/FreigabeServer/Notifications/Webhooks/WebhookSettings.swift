@@ -100,7 +100,7 @@ public struct WebhookSettings: Sendable, Equatable {
         }
         if let seconds = try values.parsed(
             Key.timeout, expected: "Sekunden von 1 bis 30",
-            parse: { Int($0).flatMap { (1...30).contains($0) ? $0 : nil } })
+            parse: { Int(digits: $0, in: 1...30) })
         {
             settings.timeout = .seconds(seconds)
         }

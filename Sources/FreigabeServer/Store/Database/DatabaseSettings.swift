@@ -164,7 +164,7 @@ public struct DatabaseSettings: Sendable, Hashable {
         var settings = DatabaseSettings()
         if let host = value("FREIGABE_DB_HOST") { settings.host = host }
         if let port = value("FREIGABE_DB_PORT") {
-            guard let number = Int(port), (1...65535).contains(number) else {
+            guard let number = Int(digits: port, in: 1...65535) else {
                 throw SettingsError(
                     variable: "FREIGABE_DB_PORT", message: "Ungültiger Wert für FREIGABE_DB_PORT: „\(port)“ (1–65535).")
             }
@@ -213,7 +213,7 @@ public struct DatabaseSettings: Sendable, Hashable {
             }
         }
         if let maximum = value("FREIGABE_DB_MAX_CONNECTIONS") {
-            guard let number = Int(maximum), (1...1000).contains(number) else {
+            guard let number = Int(digits: maximum, in: 1...1000) else {
                 throw SettingsError(
                     variable: "FREIGABE_DB_MAX_CONNECTIONS",
                     message: "Ungültiger Wert für FREIGABE_DB_MAX_CONNECTIONS: „\(maximum)“ (1–1000).")
