@@ -102,8 +102,8 @@ struct AuditRedaction: Sendable {
     /// Erases, in one transaction: every due event is read, checked against its leaf hash and hashed; then
     /// `audit_redact` erases exactly those, or (another set being due by then) nothing.
     func run(_ order: Order, logger: Logger) async throws -> Outcome {
-        try await Database.transaction(client, logger: logger, timeouts: .migration) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
+        try await Database.exclusiveTransaction(client, lockKey: Self.lockKey, timeouts: .migration, logger: logger) {
+            connection in
             var sequences: [Int64] = []
             var hashes = ByteBuffer()
             var encoder = AuditEventEncoder()

@@ -149,6 +149,34 @@ struct MigrationTests {
         }
     }
 
+    /// The migration's deadline closed only the client's connection: the backend went on with the DDL
+    /// (here a sleep) and held its locks, so commands waited behind a migration already reported failed.
+    @Test("a migration that outlives its deadline is ended by the server too, not only by the client", .runsAlone)
+    func migrationDeadlineEndsTheStatement() async throws {
+        try await TestDatabase.with(migrated: true) { database in
+            try await database.withClients { _, admin in
+                let marker = "freigabe-slow-migration-\(UUID().uuidString.prefix(8))"
+                let slow = Migration(version: 9_001, name: "slow", sql: "SELECT pg_sleep(30) -- \(marker)")
+                let started = ContinuousClock.now
+                await #expect(throws: (any Error).self) {
+                    try await Migrator.migrate(
+                        client: admin, appRole: nil, logger: logger, migrations: Migrations.all + [slow],
+                        timeouts: .init(
+                            transaction: .seconds(6), poolWait: .seconds(3), connect: .seconds(3),
+                            statement: .seconds(2), lock: .seconds(2), idleInTransaction: .seconds(6)))
+                }
+                let elapsed = ContinuousClock.now - started
+                #expect(elapsed < .seconds(6), "ended by the server's statement_timeout, took \(elapsed)")
+                let running = try await admin.query(
+                    "SELECT count(*)::int FROM pg_stat_activity WHERE query LIKE '%' || \(marker) || '%' AND pid <> pg_backend_pid()",
+                    logger: logger
+                ).decode(Int.self).first(where: { _ in true })
+                #expect(running == 0, "the backend still sleeps")
+                #expect(try await Migrator.status(client: admin, logger: logger).unknown == [])
+            }
+        }
+    }
+
     @Test("after a newer release migrated the database, an older one's migrate leaves its grants alone")
     func newerReleaseKeepsItsGrants() async throws {
         try await TestDatabase.with(migrated: true) { database in

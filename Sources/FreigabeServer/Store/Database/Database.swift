@@ -224,6 +224,28 @@ enum Database {
         try await connection.query(sql, logger: logger)
     }
 
+    /// A transaction of the owner role (migrations, erasures) under `timeouts`, one at a time among all
+    /// instances (the advisory lock `lockKey`), whose statements the server itself ends at
+    /// `timeouts.statement`: the owner role's sessions carry no server-side limits (its work may take
+    /// minutes), and the client's deadline alone would close the connection while the backend went on
+    /// running its DDL and holding its locks.
+    static func exclusiveTransaction<Result: Sendable>(
+        _ client: PostgresClient, lockKey: Int64, timeouts: DatabaseSettings.Timeouts, logger: Logger,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await transaction(client, logger: logger, timeouts: timeouts) { connection in
+            let statement = String(DatabaseSettings.Timeouts.milliseconds(timeouts.statement))
+            let idle = String(DatabaseSettings.Timeouts.milliseconds(timeouts.idleInTransaction))
+            try await connection.query(
+                """
+                SELECT set_config('statement_timeout', \(statement), true),
+                       set_config('idle_in_transaction_session_timeout', \(idle), true)
+                """, logger: logger)
+            try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
+            return try await body(connection)
+        }
+    }
+
     /// The SQLSTATE of a server error, e.g. `40001`, or nil for other errors.
     static func sqlState(of error: any Error) -> String? {
         (error as? PSQLError)?.serverInfo?[.sqlState]

@@ -79,8 +79,8 @@ public enum Migrator {
         tableLock: (wait: Duration, attempts: Int) = Self.tableLock
     ) async throws -> [Int] {
         if let appRole { try Privileges.checkRoleName(appRole) }
-        try await Database.transaction(client, logger: logger, timeouts: timeouts) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
+        try await Database.exclusiveTransaction(client, lockKey: lockKey, timeouts: timeouts, logger: logger) {
+            connection in
             try await connection.query(
                 """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -121,14 +121,14 @@ public enum Migrator {
             return applied
         }
         if upTo == nil {
-            try await Database.transaction(client, logger: logger, timeouts: timeouts) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
+            try await Database.exclusiveTransaction(client, lockKey: lockKey, timeouts: timeouts, logger: logger) {
+                connection in
                 try await CatalogRepository.rekeyGroups(on: connection, logger: logger)
             }
         }
         if let appRole {
-            try await Database.transaction(client, logger: logger, timeouts: timeouts) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
+            try await Database.exclusiveTransaction(client, lockKey: lockKey, timeouts: timeouts, logger: logger) {
+                connection in
                 try await Privileges.grant(to: appRole, on: connection, logger: logger)
             }
         }
@@ -152,8 +152,8 @@ public enum Migrator {
         _ migration: Migration, client: PostgresClient, timeouts: DatabaseSettings.Timeouts,
         tableLockWait: Duration, logger: Logger
     ) async throws -> Bool {
-        try await Database.transaction(client, logger: logger, timeouts: timeouts) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
+        try await Database.exclusiveTransaction(client, lockKey: lockKey, timeouts: timeouts, logger: logger) {
+            connection in
             try await connection.query(
                 PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = \(Self.milliseconds(tableLockWait))"), logger: logger
             )
