@@ -70,6 +70,11 @@ struct AuditController: Sendable {
         func value(_ name: String) -> String? { Self.value(parameters, name) }
         // The former `deputies=true`: ignoring it would hand an old script the unfiltered log.
         if parameters.get("deputies") != nil { errors["deputies"] = UserText("query.deputies_replaced") }
+        // `request=` from a script whose variable was empty: read as no filter, it would hand over the
+        // whole log as if it were that request's. (The page's own links carry only filled fields.)
+        for (name, given) in parameters where given.trimmingCharacters(in: .whitespaces).isEmpty {
+            errors[String(name)] = UserText("query.empty_value")
+        }
         do throws(AuditFilterError) {
             return try AuditFilter.parse(
                 from: value("from"), to: value("to"), dataset: value("dataset"), person: value("person"),

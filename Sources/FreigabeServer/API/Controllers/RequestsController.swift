@@ -177,7 +177,8 @@ struct RequestsController: Sendable {
         QueryNames.inbox.refuse(parameters, errors: &errors)
         let limit = ListQuery.limit(parameters, errors: &errors)
         var after: InboxCursor?
-        if let value = parameters.get("after"), !value.isEmpty {
+        // Even empty: `next` never is, so `after=` is a client's mistake, not "from the top".
+        if let value = parameters.get("after") {
             after = InboxCursor(value)
             if after == nil { errors["after"] = UserText("query.inbox_cursor") }
         }
