@@ -30,6 +30,24 @@ public struct StringCatalog: Sendable, Equatable {
         texts["web.licences." + id.replacingOccurrences(of: ".", with: "_")] ?? id
     }
 
+    /// The catalogue's ways of writing a moment in Berlin (`messages.*_format`), one for pages, mails and
+    /// API messages alike, so that a moment reads the same wherever a person meets it.
+    enum DatePattern: String {
+        /// 2. März 2026 um 09:30 Uhr / 2 March 2026 at 09:30.
+        case time = "time_format"
+        /// 2. März 2026 / 2 March 2026.
+        case day = "day_format"
+        /// 12.03.2036 / 12 March 2036: a date in running text where the day matters more than the month.
+        case shortDay = "short_day_format"
+    }
+
+    /// `date` in Berlin, written as the catalogue's `pattern` says, in its language.
+    func format(_ date: Date, _ pattern: DatePattern) -> String {
+        BerlinDates.format(
+            date, pattern: texts["messages." + pattern.rawValue] ?? "yyyy-MM-dd HH:mm",
+            locale: language == "de" ? "de_DE" : "en_GB")
+    }
+
     /// Parses a strings file.
     ///
     /// - Throws: ``ConfigurationError`` with code `invalidStrings`, naming the file and line.

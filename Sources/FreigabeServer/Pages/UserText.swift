@@ -96,14 +96,8 @@ extension UserText.Argument: CustomStringConvertible {
         case .number(let number): return String(number)
         case .message(let key): return catalog["messages." + key] ?? key
         case .licences(let ids): return ids.map { catalog.licenceName($0) + " (" + $0 + ")" }.joined(separator: ", ")
-        case .time(let date):
-            return BerlinDates.format(
-                date, pattern: catalog["messages.time_format"] ?? "yyyy-MM-dd HH:mm",
-                locale: catalog.language == "de" ? "de_DE" : "en_GB")
-        case .lastDay(let end):
-            return BerlinDates.format(
-                end.addingTimeInterval(-1), pattern: catalog["messages.day_format"] ?? "yyyy-MM-dd",
-                locale: catalog.language == "de" ? "de_DE" : "en_GB")
+        case .time(let date): return catalog.format(date, .time)
+        case .lastDay(let end): return catalog.format(end.addingTimeInterval(-1), .day)
         case .periodEnd(let end):
             guard BerlinDates.isMidnight(end) else { return Self.time(end).resolved(in: catalog) }
             return Self.lastDay(end).resolved(in: catalog) + " " + (catalog["messages.day_inclusive"] ?? "")

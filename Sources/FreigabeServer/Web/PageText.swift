@@ -45,10 +45,10 @@ struct PageText: Sendable {
     func licence(_ id: String) -> String { catalog.licenceName(id) }
 
     /// 2. März 2026 / 2 March 2026.
-    func date(_ date: Date) -> String { format(date, language == "de" ? "d. MMMM yyyy" : "d MMMM yyyy") }
+    func date(_ date: Date) -> String { catalog.format(date, .day) }
 
     /// 12.03.2036 / 12 March 2036: a date in running text where the day matters more than the month's name.
-    func shortDate(_ date: Date) -> String { format(date, language == "de" ? "dd.MM.yyyy" : "d MMMM yyyy") }
+    func shortDate(_ date: Date) -> String { catalog.format(date, .shortDay) }
 
     /// The last day of a period that ends at `exclusiveEnd`: an access end is the start of the day after
     /// the date the requester chose (as the API reads a date), a step's deadline the midnight that closes
@@ -64,17 +64,11 @@ struct PageText: Sendable {
     /// the moment itself, so that the page says what the grant mail says.
     func accessEnd(_ end: Date) -> String { BerlinDates.isMidnight(end) ? lastDay(end) : dateTime(end) }
 
-    /// 2. März 2026, 09:30 Uhr / 2 March 2026, 09:30.
-    func dateTime(_ date: Date) -> String {
-        format(date, language == "de" ? "d. MMMM yyyy, HH:mm 'Uhr'" : "d MMMM yyyy, HH:mm")
-    }
+    /// 2. März 2026 um 09:30 Uhr / 2 March 2026 at 09:30, as mails and API messages write it.
+    func dateTime(_ date: Date) -> String { catalog.format(date, .time) }
 
     /// yyyy-MM-dd in Berlin, as `<input type="date">` wants it.
     static func inputDate(_ date: Date) -> String {
         BerlinDates.format(date, pattern: "yyyy-MM-dd", locale: "en_US_POSIX")
-    }
-
-    private func format(_ date: Date, _ pattern: String) -> String {
-        BerlinDates.format(date, pattern: pattern, locale: language == "de" ? "de_DE" : "en_GB")
     }
 }

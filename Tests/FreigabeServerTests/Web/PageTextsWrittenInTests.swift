@@ -175,6 +175,24 @@ struct PageTextsWrittenInTests {
         }
     }
 
+    /// Pages wrote „2. März 2026, 09:30 Uhr“ with a pattern of their own, mails and API messages „2. März
+    /// 2026 um 09:30 Uhr“ from the catalogue: one moment, two spellings.
+    @Test("a moment, a day and a last day read the same on a page, in a mail and in an API message")
+    func datesReadTheSameEverywhere() async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        let moment = Date(timeIntervalSince1970: 1_772_443_800)  // 2 March 2026, 10:30 in Berlin
+        for language in ["de", "en"] {
+            let catalog = renderer.catalog(for: language)
+            let page = PageText(catalog: catalog)
+            #expect(page.dateTime(moment) == UserText.Argument.time(moment).resolved(in: catalog))
+            #expect(page.lastDay(moment) == UserText.Argument.lastDay(moment).resolved(in: catalog))
+            #expect(page.date(moment) == catalog.format(moment, .day))
+        }
+        #expect(PageText(catalog: renderer.catalog(for: "de")).dateTime(moment) == "2. März 2026 um 10:30 Uhr")
+        #expect(PageText(catalog: renderer.catalog(for: "en")).dateTime(moment) == "2 March 2026 at 10:30")
+        #expect(PageText(catalog: renderer.catalog(for: "de")).shortDate(moment) == "02.03.2026")
+    }
+
     @Test("a kept date text is the formatter's text, for its own pattern and locale only")
     func keptDatesAreTheFormattersText() {
         let dates = [

@@ -878,7 +878,7 @@ struct WebPagesTests {
             #expect(approversView.status == 200)
             for html in [closed, approversView.html] {
                 #expect(
-                    html.contains("<strong>Zurückgezogen</strong> · anna (Antragsteller/in) · 2. März 2026, 09:00 Uhr"),
+                    html.contains("<strong>Zurückgezogen</strong> · anna (Antragsteller/in) · 2. März 2026 um 09:00 Uhr"),
                     "\(html)")
                 #expect(html.contains("<p class=\"user-text\">Projekt entfällt</p>"), "\(html)")
             }
@@ -1010,7 +1010,7 @@ struct WebPagesTests {
             try await anna.login("anna")
             let page = try await anna.get("/antraege/\(request.id.uuidString)")
             #expect(page.html.contains("<h3>Freigabe widerrufen</h3>"), "\(page.html)")
-            #expect(page.html.contains("<strong>Widerrufen</strong> · otto (Data Owner) · 2. März 2026, 10:00 Uhr"))
+            #expect(page.html.contains("<strong>Widerrufen</strong> · otto (Data Owner) · 2. März 2026 um 10:00 Uhr"))
             #expect(page.html.contains("<p class=\"user-text\">Zweck entfallen &lt;i&gt;sofort&lt;/i&gt;</p>"))
         }
     }
@@ -1157,8 +1157,8 @@ struct WebPagesTests {
             let anna = Browser(client)
             try await anna.login("anna")
             let page = try await anna.get("/antraege/\(view.id.uuidString)").html
-            #expect(page.contains("Freigegeben; Nutzung erlaubt bis 30. Juni 2026, 14:00 Uhr."), "\(page)")
-            #expect(page.contains("1. April 2026, 09:30 Uhr"))
+            #expect(page.contains("Freigegeben; Nutzung erlaubt bis 30. Juni 2026 um 14:00 Uhr."), "\(page)")
+            #expect(page.contains("1. April 2026 um 09:30 Uhr"))
             #expect(!page.contains("bis 30. Juni 2026."), "not the whole day")
         }
     }
