@@ -51,7 +51,7 @@ struct DCATCatalog: Sendable {
         graph.add(catalog, "dct:title", .text(settings.catalogTitle, language: Self.language))
         graph.add(
             catalog, "dct:description",
-            .text("Als Open Data freigegebene Datensätze: \(settings.publisherName)", language: Self.language))
+            .text(settings.describedAs, language: Self.language))
         graph.add(catalog, "dct:publisher", publisher)
         graph.add(catalog, "foaf:homepage", RDFGraph.iri(settings.publicURL.absoluteString))
         for dataset in datasets {

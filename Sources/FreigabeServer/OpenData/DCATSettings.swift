@@ -15,6 +15,9 @@ public struct DCATSettings: Sendable, Hashable {
     public var contactEmail: String?
     /// `dcterms:title` of the catalogue (`dcat.catalog_title`).
     public var catalogTitle = "Open Data"
+    /// `dcterms:description` of the catalogue (`dcat.catalog_description`), which portals such as GovData
+    /// show; by default a sentence naming the publisher.
+    public var catalogDescription: String?
     /// The address the dataset and catalogue URIs are built from: `web.public_url`.
     public var publicURL: URL = WebSettings().publicURL
 
@@ -26,6 +29,7 @@ public struct DCATSettings: Sendable, Hashable {
         public static let contributorID = "dcat.contributor_id"
         public static let contactEmail = "dcat.contact_email"
         public static let catalogTitle = "dcat.catalog_title"
+        public static let catalogDescription = "dcat.catalog_description"
     }
 
     static func read(_ values: SettingValues, publicURL: URL) throws -> DCATSettings {
@@ -37,6 +41,8 @@ public struct DCATSettings: Sendable, Hashable {
         if let title = try values.parsed(Key.catalogTitle, expected: "1 bis 200 Zeichen", parse: Self.name) {
             settings.catalogTitle = title
         }
+        settings.catalogDescription = try values.parsed(
+            Key.catalogDescription, expected: "1 bis 1000 Zeichen in einer Zeile", parse: Self.description)
         settings.publisherURL = try values.parsed(Key.publisherURL, expected: "https://…", parse: Self.webURL)
         settings.contributorID = try values.parsed(
             Key.contributorID, expected: "http://dcat-ap.de/def/contributors/…", parse: Self.webURL)
@@ -48,6 +54,13 @@ public struct DCATSettings: Sendable, Hashable {
     static func name(_ text: String) -> String? {
         (1...200).contains(text.count) && !text.contains(where: \.isNewline) ? text : nil
     }
+
+    static func description(_ text: String) -> String? {
+        (1...1000).contains(text.count) && !text.contains(where: \.isNewline) ? text : nil
+    }
+
+    /// The catalogue's description as portals show it.
+    var describedAs: String { catalogDescription ?? "Als Open Data freigegebene Datensätze: \(publisherName)" }
 
     /// An absolute http(s) URL with a host, written only with the characters a URI may hold as they are
     /// (Foundation would quietly percent-encode a space or `<`).

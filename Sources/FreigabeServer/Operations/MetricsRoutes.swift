@@ -19,8 +19,7 @@ struct MetricsRoutes: Sendable {
             guard authorised(request, context) else {
                 return Response(
                     status: .unauthorized,
-                    headers: [.wwwAuthenticate: "Bearer realm=\"metrics\"", .contentType: "text/plain; charset=utf-8"],
-                    body: .init(byteBuffer: ByteBuffer(string: "Für /metrics ist ein Token nötig.\n")))
+                    headers: [.wwwAuthenticate: "Bearer realm=\"metrics\""])
             }
             await sample(logger: context.logger)
             return Response(

@@ -165,13 +165,18 @@ struct DCATCatalogTests {
         }
         let defaults = try await configuration([:]).dcat
         #expect(defaults.publisherName == "Stadtverwaltung" && defaults.contributorID == nil)
+        #expect(defaults.describedAs == "Als Open Data freigegebene Datensätze: Stadtverwaltung")
         let set = try await configuration([
             "FREIGABE_DCAT_PUBLISHER_NAME": "Stadt Beispielstadt – Amt für Digitales",
             "FREIGABE_DCAT_PUBLISHER_URL": "https://www.stadt.example/",
             "FREIGABE_DCAT_CONTRIBUTOR_ID": "http://dcat-ap.de/def/contributors/beispielstadt",
             "FREIGABE_DCAT_CONTACT_EMAIL": "opendata@stadt.example",
+            "FREIGABE_DCAT_CATALOG_DESCRIPTION": "Offene Daten der Stadt Beispielstadt \"für alle\"",
             "FREIGABE_WEB_PUBLIC_URL": "https://freigabe.stadt.example",
         ]).dcat
+        #expect(set.describedAs == "Offene Daten der Stadt Beispielstadt \"für alle\"")
+        let turtle = TurtleWriter.document(DCATCatalog(settings: set, datasets: []).graph)
+        #expect(turtle.contains(#""Offene Daten der Stadt Beispielstadt \"für alle\""@de"#), "\(turtle)")
         #expect(set.publisherName == "Stadt Beispielstadt – Amt für Digitales")
         #expect(set.contributorID?.absoluteString == "http://dcat-ap.de/def/contributors/beispielstadt")
         #expect(set.contactEmail == "opendata@stadt.example")
@@ -193,6 +198,8 @@ struct DCATCatalogTests {
         #expect(DCATCatalog(settings: set, datasets: datasets).datasets.map(\.id) == ["d0", "d1"])
         let cases: [(String, String, String)] = [
             ("FREIGABE_DCAT_PUBLISHER_NAME", "Stadt\nX-Evil: 1", "dcat.publisher_name"),
+            ("FREIGABE_DCAT_CATALOG_DESCRIPTION", "Zeile\nZwei", "dcat.catalog_description"),
+            ("FREIGABE_DCAT_CATALOG_DESCRIPTION", String(repeating: "a", count: 1001), "dcat.catalog_description"),
             ("FREIGABE_DCAT_PUBLISHER_NAME", String(repeating: "a", count: 201), "dcat.publisher_name"),
             ("FREIGABE_DCAT_PUBLISHER_URL", "javascript:alert(1)", "dcat.publisher_url"),
             ("FREIGABE_DCAT_PUBLISHER_URL", "https://", "dcat.publisher_url"),
