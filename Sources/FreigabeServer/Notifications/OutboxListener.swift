@@ -11,7 +11,9 @@ import Synchronization
 /// A connection dropped without a word (a firewall's idle timeout, a failover) would never end the
 /// wait for notifications: TCP notices a dead peer only when something is sent. So the listener asks
 /// the connection every ``livenessInterval``; no answer within ``livenessDeadline`` closes it, which
-/// ends the listening and takes the reconnect path (a warning, polling meanwhile).
+/// ends the listening and takes the reconnect path (a warning, polling meanwhile). The `LISTEN`s
+/// themselves must be answered within ``livenessDeadline`` too: a connection that fell silent while it
+/// sat in the pool would otherwise hold the listener before its first check.
 struct OutboxListener: Sendable {
     let client: PostgresClient
     let logger: Logger
@@ -51,11 +53,23 @@ struct OutboxListener: Sendable {
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
+                    let started = OneWayFlag()
+                    let givenUp = OneWayFlag()
+                    let watchdog = Task { [livenessDeadline] in
+                        guard (try? await Task.sleep(for: livenessDeadline)) != nil, !started.isSet else { return }
+                        givenUp.set()
+                        _ = await withTimeout(.seconds(10)) { try await connection.close() }
+                    }
+                    defer { watchdog.cancel() }
                     try await self.listen(on: self.channels[...], connection: connection, listening: []) { streams in
+                        started.set()
+                        guard !givenUp.isSet else {
+                            throw NoAnswer(description: "LISTEN was not answered within \(livenessDeadline)")
+                        }
                         listening.withLock { $0 = true }
                         handle(.listening)
                         try await withThrowingTaskGroup(of: Void.self) { group in
-                            let closing = ClosingFlag()
+                            let closing = OneWayFlag()
                             group.addTask { try await self.checkLiveness(of: connection, closing: closing) }
                             for (channel, notifications) in streams {
                                 group.addTask {
@@ -112,7 +126,7 @@ struct OutboxListener: Sendable {
     /// Asks `connection` every ``livenessInterval`` until it fails to answer within ``livenessDeadline``;
     /// then closes it (which ends the wait for notifications, and the statement if it still waits:
     /// PostgresNIO's queries do not react to cancellation) and throws ``NoAnswer``.
-    private func checkLiveness(of connection: PostgresConnection, closing: ClosingFlag) async throws {
+    private func checkLiveness(of connection: PostgresConnection, closing: OneWayFlag) async throws {
         let logger = self.logger
         while true {
             try await Task.sleep(for: livenessInterval)
@@ -136,8 +150,8 @@ struct OutboxListener: Sendable {
     }
 }
 
-/// Set by the liveness check before it closes the listening connection.
-private final class ClosingFlag: Sendable {
+/// Set once, never cleared: the liveness check's "closing it now", the watchdog's "LISTEN answered".
+private final class OneWayFlag: Sendable {
     private let state = Mutex(false)
     func set() { state.withLock { $0 = true } }
     var isSet: Bool { state.withLock { $0 } }

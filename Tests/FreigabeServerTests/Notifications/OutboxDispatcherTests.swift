@@ -5,6 +5,7 @@ import NIOPosix
 import PostgresNIO
 import SMTPClient
 import ServiceLifecycle
+import Synchronization
 import Testing
 import WorkflowEngine
 
@@ -1658,6 +1659,43 @@ struct OutboxListenerFaultTests {
             #expect(ContinuousClock.now - started < .seconds(3))
             running.cancel()
             await running.value
+        }
+    }
+
+    /// A connection that fell silent while it sat in the pool: the listener's LISTEN on it waited for
+    /// ever (the liveness check starts only once listening), and mail waited for the poll.
+    @Test(
+        "a LISTEN that is not answered: the connection is given up after the deadline, and listening starts anew",
+        .runsAlone)
+    func unansweredListenIsGivenUp() async throws {
+        try await MailFixture.with { fixture in
+            var settings = try DatabaseSettings(environment: try await fixture.databaseEnvironment())
+            settings.maxConnections = 1
+            let logger = fixture.logger
+            try await Database.withClient(settings, logger: logger) { client in
+                // The pool's one connection, stopped (SIGSTOP) while it waits in the pool.
+                let silent = try await Database.transaction(client, logger: logger) { connection in
+                    try await connection.query("SELECT pg_backend_pid()", logger: logger).decode(Int32.self)
+                        .first(where: { _ in true })
+                }
+                let pid = try #require(silent)
+                #expect(kill(pid, SIGSTOP) == 0)
+                let listening = Mutex(false)
+                let listener = OutboxListener(
+                    client: client, logger: logger, livenessInterval: .seconds(60), livenessDeadline: .seconds(1))
+                let running = Task {
+                    await listener.listen { wake in if wake == .listening { listening.withLock { $0 = true } } }
+                }
+                var listened = false
+                for _ in 0..<100 where !listened {
+                    try await Task.sleep(for: .milliseconds(100))
+                    listened = listening.withLock { $0 }
+                }
+                kill(pid, SIGCONT)
+                #expect(listened, "still waiting for the LISTEN on the silent connection after 10 s")
+                running.cancel()
+                await running.value
+            }
         }
     }
 
