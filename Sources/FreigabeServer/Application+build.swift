@@ -206,10 +206,12 @@ func makeWebhookDispatcherService(
 func auditFailedLogins(
     to requests: RequestService, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
 ) -> DirectoryAuthenticator.FailedLoginRecorder {
-    { username, address in
+    { knownUser, address in
         do {
             try await requests.recordSecurityEvent(
-                SecurityEvent(event: .loginFailed, actor: username, clientAddress: address), now: now(),
+                SecurityEvent(
+                    event: .loginFailed, actor: knownUser, clientAddress: address,
+                    details: knownUser == nil ? ["user": "unknown"] : [:]), now: now(),
                 logger: logger)
         } catch {
             logger.error("Recording a failed login failed", metadata: ["error": "\(String(reflecting: error))"])

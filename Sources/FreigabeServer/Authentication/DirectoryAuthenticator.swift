@@ -22,8 +22,10 @@ import Logging
 public struct DirectoryAuthenticator: RouterMiddleware {
     public typealias Context = AppRequestContext
 
-    /// Told about every refused login, for the audit log (user name as typed, client address).
-    public typealias FailedLoginRecorder = @Sendable (_ username: String, _ clientAddress: String?) async -> Void
+    /// Told about every refused login, for the audit log: the user name when the directory knows it (a
+    /// wrong password), nil when it does not (what was typed may be a password in the wrong field, and the
+    /// log keeps its actors for good), and the client address.
+    public typealias FailedLoginRecorder = @Sendable (_ knownUser: String?, _ clientAddress: String?) async -> Void
 
     let directory: LDAPDirectory?
     let throttle: LoginThrottle
@@ -120,7 +122,7 @@ public struct DirectoryAuthenticator: RouterMiddleware {
             // The user's remembered login stays: a wrong password says nothing about the right one, and
             // forgetting it would let any guesser push the user into the throttle.
             let verdict = throttle.failed(reservation, now: now())
-            await onFailedLogin?(username, address)
+            await onFailedLogin?(error.code == .invalidCredentials ? username : nil, address)
             // The user name is logged for the operator; the password never is.
             logger.notice(
                 "Login refused",

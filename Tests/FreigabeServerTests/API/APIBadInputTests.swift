@@ -468,6 +468,24 @@ struct APIBadInputTests {
             }
             #expect(response.headers[.wwwAuthenticate]?.hasPrefix("Basic") == true)
             #expect(try await fixture.store.auditEvents().last == "login_failed")
+            // A known user's wrong password names the user; a name the directory does not know (here a
+            // password typed into the name field) is not written anywhere in the log, which keeps its
+            // actors for good.
+            let secret = "Geheim!Pass1"
+            try await Self.expectRefused(fixture, status: 401, type: "unauthorized", auditDelta: 1) {
+                try await api.send(.get, "/api/v1/inbox", headers: [.authorization: APIClient.basic(secret, "x")])
+            }
+            let failures = try await fixture.store.admin.query(
+                "SELECT actor, details::text FROM audit_events WHERE event = 'login_failed' ORDER BY id",
+                logger: fixture.store.logger)
+            var rows: [(String?, String)] = []
+            for try await (actor, details) in failures.decode((String?, String).self) { rows.append((actor, details)) }
+            #expect(rows.map(\.0) == ["anna", nil])
+            #expect(rows.last?.1.contains("unknown") == true)
+            let anywhere = try await fixture.store.admin.query(
+                "SELECT count(*)::int FROM audit_events e WHERE e::text LIKE '%' || \(secret) || '%'",
+                logger: fixture.store.logger)
+            #expect(try await anywhere.decode(Int.self).first(where: { _ in true }) == 0)
             // An umlaut in the user name works (UTF-8 in Basic credentials).
             let juergen = try await api.send(.get, "/api/v1/me", as: "jürgen")
             #expect(juergen.status == 200)
