@@ -149,6 +149,38 @@ struct MigrationTests {
         }
     }
 
+    /// PostgreSQL 14 (and clusters upgraded from it) let every role create objects in `public`: the
+    /// application role could then place a function there that `audit_redact`, run by the owner, would
+    /// call instead of a built-in one.
+    @Test("after migrate the application role creates nothing in the schema and deletes no queued row")
+    func leastPrivilegeInTheSchema() async throws {
+        try await TestDatabase.with(migrated: true) { database in
+            try await database.withClients { app, admin in
+                let role = database.settings.user
+                try await admin.query("GRANT CREATE ON SCHEMA public TO PUBLIC", logger: logger)
+                try await admin.query(
+                    PostgresQuery(unsafeSQL: "GRANT CREATE ON SCHEMA public TO \"\(role)\""), logger: logger)
+                try await Migrator.migrate(client: admin, appRole: role, logger: logger)
+                let creates = try await admin.query(
+                    "SELECT has_schema_privilege(\(role), 'public', 'CREATE')", logger: logger
+                ).decode(Bool.self).first(where: { _ in true })
+                #expect(creates == false)
+                for statement in [
+                    "CREATE FUNCTION public.jsonb_agg(jsonb) RETURNS jsonb LANGUAGE sql AS 'SELECT $1'",
+                    "DELETE FROM outbox", "DELETE FROM timers", "DELETE FROM webhook_deliveries",
+                    "DELETE FROM decision_links",
+                ] {
+                    do {
+                        try await app.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        Issue.record("the application role could: \(statement)")
+                    } catch {
+                        #expect(Database.sqlState(of: error) == "42501", "\(statement): \(String(reflecting: error))")
+                    }
+                }
+            }
+        }
+    }
+
     /// The migration's deadline closed only the client's connection: the backend went on with the DDL
     /// (here a sleep) and held its locks, so commands waited behind a migration already reported failed.
     @Test("a migration that outlives its deadline is ended by the server too, not only by the client", .runsAlone)

@@ -284,9 +284,11 @@ enum Privileges {
         // Decisions and the audit log are history: appended, never changed.
         ("decisions", "SELECT, INSERT"),
         ("deputyships", "SELECT, INSERT, UPDATE"),
-        // Work queues: rows are claimed, updated and finally cleaned up.
-        ("timers", "SELECT, INSERT, UPDATE, DELETE"),
-        ("outbox", "SELECT, INSERT, UPDATE, DELETE"),
+        // Work queues: rows are claimed and updated, never deleted by the application (a stolen server
+        // cannot make a failed mail vanish from the Postausgang); `audit redact` (the owner) erases.
+        ("timers", "SELECT, INSERT, UPDATE"),
+        ("outbox", "SELECT, INSERT, UPDATE"),
+        // Expired keys' stored answers are deleted every five minutes (`IdempotencyKeyExpiry`).
         ("idempotency_keys", "SELECT, INSERT, UPDATE, DELETE"),
         ("audit_events", "SELECT, INSERT"),
         ("audit_seals", "SELECT, INSERT"),
@@ -296,9 +298,9 @@ enum Privileges {
         ("web_sessions", "SELECT, INSERT, UPDATE, DELETE"),
         // Registered at start, disabled on 410; never deleted by the application.
         ("webhook_subscriptions", "SELECT, INSERT, UPDATE"),
-        ("webhook_deliveries", "SELECT, INSERT, UPDATE, DELETE"),
-        // Links are marked used, never changed otherwise; expired ones are deleted.
-        ("decision_links", "SELECT, INSERT, UPDATE, DELETE"),
+        ("webhook_deliveries", "SELECT, INSERT, UPDATE"),
+        // Links are marked used, never changed otherwise; `audit redact` (the owner) erases old ones.
+        ("decision_links", "SELECT, INSERT, UPDATE"),
     ]
 
     static let sequences = ["request_number_seq", "audit_events_id_seq"]
@@ -326,7 +328,13 @@ enum Privileges {
             "SELECT name FROM unnest(\(names)::text[]) AS name WHERE to_regclass(name) IS NOT NULL", logger: logger)
         var existing: Set<String> = []
         for try await name in rows.decode(String.self) { existing.insert(name) }
-        var statements = ["GRANT USAGE ON SCHEMA public TO \(quoted)"]
+        // Nobody but the owner creates objects in the schema (PostgreSQL 14 and clusters upgraded from it
+        // still let everyone): a function the application role placed there could take the place of a
+        // built-in one inside `audit_redact`, which runs as the owner.
+        var statements = [
+            "REVOKE CREATE ON SCHEMA public FROM PUBLIC", "REVOKE CREATE ON SCHEMA public FROM \(quoted)",
+            "GRANT USAGE ON SCHEMA public TO \(quoted)",
+        ]
         for (table, privileges) in tables where existing.contains(table) {
             statements.append("REVOKE ALL ON TABLE \(table) FROM \(quoted)")
             statements.append("GRANT \(privileges) ON TABLE \(table) TO \(quoted)")
