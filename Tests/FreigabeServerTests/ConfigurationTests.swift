@@ -150,6 +150,26 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("a secret on the command line (which ps shows everyone) is refused, without repeating it")
+    func secretsStayOffTheCommandLine() throws {
+        for arguments in [
+            ["--db-password", "s3cr3t-value"], ["--db.admin_password=s3cr3t-value"],
+            ["--ldap-bind-password", "s3cr3t-value"],
+            ["--smtp-password", "s3cr3t-value"], ["--metrics-token", "s3cr3t-value"],
+            ["--webhooks-portal-secret", "s3cr3t-value"], ["--webhooks.portal.old_secret", "s3cr3t-value"],
+        ] {
+            let error = #expect(throws: ConfigurationError.self, "\(arguments)") {
+                try ConfigurationSources.argumentSettings(arguments)
+            }
+            #expect(error?.description.contains("s3cr3t-value") == false)
+            #expect(error?.description.contains("Kommandozeile") == true)
+        }
+        // A file holding the secret may be named there.
+        #expect(
+            try ConfigurationSources.argumentSettings(["--db-password-file", "/run/secrets/db"])
+                == ["DB_PASSWORD_FILE": "/run/secrets/db"])
+    }
+
     @Test("a YAML list is the ;-separated value the environment gives, not silently no value")
     func yamlListIsTheListSetting() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("freigabe-\(UUID()).yaml")

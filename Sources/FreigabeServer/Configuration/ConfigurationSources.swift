@@ -89,6 +89,15 @@ public enum ConfigurationSources {
                 !key.isEmpty && key.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
             guard isName else { throw unexpectedArgument(argument) }
             let name = SettingValues.environmentKey(key)
+            // Every local user reads a process's arguments (`ps`, /proc/PID/cmdline), and so do unit
+            // listings and process monitors: a secret there is no secret.
+            if Self.secretSuffixes.contains(where: { name.hasSuffix($0) }) {
+                throw ConfigurationError(
+                    code: .invalidValue, key: String(key),
+                    description: "Die Option „--\(key)“ nimmt kein Geheimnis auf der Kommandozeile an: dort sieht es "
+                        + "jeder auf dem Rechner (ps). Bitte als Umgebungsvariable FREIGABE_\(name) oder als Datei "
+                        + "(„--\(key)-file“, wo es sie gibt) angeben.")
+            }
             guard settings.updateValue(value, forKey: name) == nil else {
                 throw ConfigurationError(
                     code: .invalidValue, key: String(key),
@@ -97,6 +106,10 @@ public enum ConfigurationSources {
         }
         return settings
     }
+
+    /// The settings whose value is a secret, by the end of their environment name: passwords, webhook
+    /// secrets (also the old one while it is replaced), the metrics token.
+    static let secretSuffixes = ["PASSWORD", "SECRET", "TOKEN"]
 
     private static func unexpectedArgument(_ argument: String) -> ConfigurationError {
         ConfigurationError(code: .invalidValue, key: "", description: unexpectedArgumentText(argument))
