@@ -75,6 +75,14 @@ public struct NoteSigner: Sendable {
     }
 }
 
+/// Printed as its name and id, never its key material.
+extension NoteSigner: CustomStringConvertible, CustomReflectable {
+    public var description: String { "NoteSigner(\(keyName), key id \(String(keyID, radix: 16)))" }
+    public var customMirror: Mirror {
+        Mirror(self, children: ["keyName": keyName, "keyID": keyID, "privateKey": "<redacted>"], displayStyle: .struct)
+    }
+}
+
 /// The public key that verifies checkpoints, in the note verifier key form
 /// `<name>+<hex key ID>+<base64(0x01 || 32-byte public key)>` (C2SP `signed-note`).
 public struct NoteVerifierKey: Sendable, Hashable {

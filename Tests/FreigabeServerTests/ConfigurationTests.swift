@@ -1,3 +1,4 @@
+import AuditLog
 import Foundation
 import Testing
 
@@ -146,6 +147,28 @@ struct ConfigurationTests {
         ] {
             #expect(throws: ConfigurationError.self, "\(arguments)") {
                 try ConfigurationSources.argumentSettings(arguments)
+            }
+        }
+    }
+
+    @Test("settings, the metrics token and the signing key print without their secrets (description, debug, dump)")
+    func secretsDoNotPrint() async throws {
+        let settings = DatabaseSettings(password: "db-s3cr3t", adminUser: "owner", adminPassword: "owner-s3cr3t")
+        var configuration = try AppConfiguration(
+            reader: try await ConfigurationSources.reader(environment: ["FREIGABE_METRICS_TOKEN": "metrics-s3cr3t"]))
+        #expect(configuration.metricsToken?.text == "metrics-s3cr3t")
+        configuration.database = settings
+        let signer = try NoteSigner.generate(keyName: "freigabe.test/audit")
+        let key = String(signer.privateKeyFileContents.split(separator: "+").last ?? "")
+        #expect(key.count > 10)
+        for (value, secrets) in [
+            (settings as Any, ["db-s3cr3t", "owner-s3cr3t"]), (configuration as Any, ["metrics-s3cr3t", "db-s3cr3t"]),
+            (signer as Any, [key]),
+        ] {
+            var dumped = ""
+            dump(value, to: &dumped)
+            for printed in [String(describing: value), String(reflecting: value), dumped] {
+                for secret in secrets { #expect(!printed.contains(secret), "\(printed.prefix(300))") }
             }
         }
     }

@@ -54,7 +54,7 @@ public struct AppConfiguration: Sendable, Equatable {
     /// Connection timeouts and limits, trusted proxies (`http.*`).
     public var http: HTTPServerSettings
     /// Bearer token for `/metrics`; without one, `/metrics` answers loopback clients only.
-    public var metricsToken: String?
+    public var metricsToken: SecretText?
     /// Where notifications are sent (`smtp.*`, `mail.*`, `outbox.*`); nil without `smtp.host`, in which
     /// case no mail is sent and the outbox rows wait.
     public var mail: MailSettings?
@@ -137,7 +137,7 @@ public struct AppConfiguration: Sendable, Equatable {
         configuration.mail = try MailSettings.read(values)
         configuration.webhooks = try WebhookSettings.read(values)
         if let file = values.text(Key.openAPIFile) { configuration.openAPIFile = file }
-        configuration.metricsToken = values.text(Key.metricsToken)
+        configuration.metricsToken = values.text(Key.metricsToken).map(SecretText.init)
         configuration.audit = try AuditSettings.read(values)
         configuration.web = try WebSettings.read(values)
         configuration.dcat = try DCATSettings.read(values, publicURL: configuration.web.publicURL)

@@ -10,7 +10,7 @@ import PostgresNIO
 /// without one only from a loopback address (as resolved through trusted proxies).
 struct MetricsRoutes: Sendable {
     let metrics: AppMetrics
-    let token: String?
+    let token: SecretText?
     let directory: LDAPDirectory?
     let database: PostgresClient?
 
@@ -34,7 +34,7 @@ struct MetricsRoutes: Sendable {
             // Compared as HMACs of equal length, so the time taken does not reveal a prefix.
             let key = SymmetricKey(size: .bits256)
             let given = HMAC<SHA256>.authenticationCode(for: Data(header.dropFirst(7).utf8), using: key)
-            let expected = HMAC<SHA256>.authenticationCode(for: Data(token.utf8), using: key)
+            let expected = HMAC<SHA256>.authenticationCode(for: Data(token.text.utf8), using: key)
             return given == expected
         }
         guard let address = context.clientAddress else { return false }

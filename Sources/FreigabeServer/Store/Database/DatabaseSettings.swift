@@ -390,3 +390,23 @@ extension Database {
         }
     }
 }
+
+/// The settings as they may be printed: where to, as whom, never the passwords (a `"\(settings)"` in a
+/// log line, a `dump`, a failed test's expectation).
+extension DatabaseSettings: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String {
+        "DatabaseSettings(\(user)@\(host):\(port)/\(database), admin: \(adminUser ?? "-"), tls: \(tls.rawValue))"
+    }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "host": host, "port": port, "database": database, "user": user, "password": "<redacted>",
+                "adminUser": adminUser as Any, "adminPassword": "<redacted>", "tls": tls,
+                "maxConnections": maxConnections,
+            ], displayStyle: .struct)
+    }
+}
