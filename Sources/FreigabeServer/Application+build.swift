@@ -165,7 +165,7 @@ func makeOutboxDispatcher(
         return try OutboxDispatcher(
             client: client, directory: LDAPMailDirectory(directory: directory),
             composer: MailComposer(renderer: renderer, workflows: workflows, publicURL: configuration.web.publicURL),
-            settings: mail, metrics: metrics, logger: logger, linkLifetime: configuration.web.decisionLinkLifetime)
+            settings: mail, metrics: metrics, logger: logger, linkDays: configuration.web.decisionLinkDays)
     } catch {
         throw ConfigurationError(
             code: .invalidValue, key: MailSettings.Key.host,

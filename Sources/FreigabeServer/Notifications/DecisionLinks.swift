@@ -53,19 +53,34 @@ struct DecisionLinkStore: Sendable {
     let logger: Logger
 
     /// How long a link is valid (`web.decision_link_days`, default 14).
-    static let defaultLifetime: TimeInterval = 14 * 86_400
+    static let defaultDays = 14
+
+    /// When a link minted at `now` expires: `days` calendar days later in Berlin, at the hour it was sent
+    /// (a day across a clock change has 23 or 25 hours; whole 24-hour blocks ended a link an hour early
+    /// or late), and not before the end of the step's `deadline`, so that a step over the holidays (ten
+    /// working days from 17 December end on 4 January) keeps the first mail's links; yet never more than
+    /// the longest lifetime there may be (``WebSettings/maximumLinkDays``).
+    static func expiry(minted now: Date, days: Int, deadline: Date?) -> Date {
+        let calendar = BerlinDates.calendar
+        let later = calendar.date(byAdding: .day, value: days, to: now) ?? now.addingTimeInterval(Double(days) * 86_400)
+        guard let deadline, deadline > later else { return later }
+        let longest =
+            calendar.date(byAdding: .day, value: WebSettings.maximumLinkDays, to: now)
+            ?? now.addingTimeInterval(Double(WebSettings.maximumLinkDays) * 86_400)
+        return min(deadline, longest)
+    }
 
     /// Mints one link per action for `uid` and returns the tokens by action.
     func mint(
         requestID: UUID, step: String, stepEnteredAt: Date?, branch: String, uid: String,
-        actions: [DecisionLinkAction], now: Date, lifetime: TimeInterval
+        actions: [DecisionLinkAction], now: Date, days: Int, deadline: Date? = nil
     ) async throws -> [DecisionLinkAction: String] {
         var tokens: [DecisionLinkAction: String] = [:]
         for action in actions { tokens[action] = WebSession.newToken() }
         let rows = tokens.map { (Self.hash($0.value), $0.key.rawValue) }
         let hashes = rows.map(\.0)
         let names = rows.map(\.1)
-        let expires = now.addingTimeInterval(lifetime)
+        let expires = Self.expiry(minted: now, days: days, deadline: deadline)
         _ = try await Database.read(client, logger: logger) { connection in
             try await connection.query(
                 """
@@ -83,13 +98,13 @@ struct DecisionLinkStore: Sendable {
     /// whose open branches the instance may each take over has several; a task has one.
     func mint(
         requestID: UUID, step: String, stepEnteredAt: Date?, branches: [String], uid: String,
-        actions: [DecisionLinkAction], now: Date, lifetime: TimeInterval
+        actions: [DecisionLinkAction], now: Date, days: Int, deadline: Date?
     ) async throws -> [BranchLinks] {
         var sets: [BranchLinks] = []
         for branch in branches {
             let tokens = try await mint(
                 requestID: requestID, step: step, stepEnteredAt: stepEnteredAt, branch: branch, uid: uid,
-                actions: actions, now: now, lifetime: lifetime)
+                actions: actions, now: now, days: days, deadline: deadline)
             sets.append(BranchLinks(branch: branch, tokens: tokens))
         }
         return sets

@@ -15,7 +15,8 @@ struct OutboxDispatcher: Sendable {
     let settings: MailSettings
     /// Where task mails' decision links are stored.
     let links: DecisionLinkStore
-    let linkLifetime: TimeInterval
+    /// `web.decision_link_days`.
+    let linkDays: Int
     let smtp: SMTPClient
     let metrics: AppMetrics?
     let logger: Logger
@@ -24,12 +25,12 @@ struct OutboxDispatcher: Sendable {
 
     init(
         client: PostgresClient, directory: any MailDirectory, composer: MailComposer, settings: MailSettings,
-        metrics: AppMetrics?, logger: Logger, linkLifetime: TimeInterval = DecisionLinkStore.defaultLifetime,
+        metrics: AppMetrics?, logger: Logger, linkDays: Int = DecisionLinkStore.defaultDays,
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) throws(SMTPError) {
         self.client = client
         self.links = DecisionLinkStore(client: client, logger: logger)
-        self.linkLifetime = linkLifetime
+        self.linkDays = linkDays
         self.directory = directory
         self.composer = composer
         self.settings = settings
@@ -353,11 +354,16 @@ struct OutboxDispatcher: Sendable {
                 var tokens: [BranchLinks] = []
                 if personal.topic.carriesDecisionLinks(mayDecide: personal.mayDecide), let step = message.step {
                     do {
+                        // The step's deadline as the request stands now, if it is still that step.
+                        var deadline: Date?
+                        if case .inReview(let progress)? = row.standing?.snapshot?.state, progress.step == step {
+                            deadline = progress.deadline
+                        }
                         tokens = try await links.mint(
                             requestID: message.requestID, step: step, stepEnteredAt: message.stepEnteredAt,
                             branches: branches, uid: person.uid,
                             actions: composer.linkActions(step: step, definition: definition), now: now,
-                            lifetime: linkLifetime)
+                            days: linkDays, deadline: deadline)
                     } catch {
                         // The mail still goes, with the link to the request page; deciding there works.
                         logger.warning(

@@ -14,6 +14,13 @@ import Synchronization
 enum BerlinDates {
     static let timeZone = TimeZone(identifier: "Europe/Berlin")!
 
+    /// The Gregorian calendar in Berlin, for "n days later" as people count days across a clock change.
+    static let calendar: Calendar = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        return calendar
+    }()
+
     /// Bounds the memory of the kept texts (about 100 bytes each).
     static let keptTexts = 8192
 

@@ -39,12 +39,16 @@ public struct StringCatalog: Sendable, Equatable {
         case day = "day_format"
         /// 12.03.2036 / 12 March 2036: a date in running text where the day matters more than the month.
         case shortDay = "short_day_format"
+
+        /// For a strings file that lacks the pattern (one copied into `templates.dir` before it existed):
+        /// a day stays a day, not a day at 00:00.
+        var fallback: String { self == .time ? "yyyy-MM-dd HH:mm" : "yyyy-MM-dd" }
     }
 
     /// `date` in Berlin, written as the catalogue's `pattern` says, in its language.
     func format(_ date: Date, _ pattern: DatePattern) -> String {
         BerlinDates.format(
-            date, pattern: texts["messages." + pattern.rawValue] ?? "yyyy-MM-dd HH:mm",
+            date, pattern: texts["messages." + pattern.rawValue] ?? pattern.fallback,
             locale: language == "de" ? "de_DE" : "en_GB")
     }
 

@@ -31,13 +31,11 @@ struct DeputyshipPages: Sendable {
                 } else {
                     text("deputyships.other", ["principal": deputyship.principal, "deputy": deputyship.deputy])
                 }
-            // `validUntil` is exclusive: the last day shown is the day before.
+            // `validUntil` is exclusive: the last day shown is the day before; a period the API set to the
+            // hour shows its hours.
             period = text(
                 "deputyships.period",
-                [
-                    "from": text.date(deputyship.validFrom),
-                    "until": text.lastDay(deputyship.validUntil),
-                ])
+                ["from": text.periodStart(deputyship.validFrom), "until": text.periodEnd(deputyship.validUntil)])
             active = deputyship.active
             // The deputy may end it too (the API lets them): someone who cannot stand in should say so.
             canEnd =

@@ -56,13 +56,13 @@ struct PageText: Sendable {
     /// ending Friday would read as Saturday.
     func lastDay(_ exclusiveEnd: Date) -> String { UserText.Argument.lastDay(exclusiveEnd).resolved(in: catalog) }
 
-    /// The start of an access period: its day when it starts at a midnight (a date from the form), else
-    /// the moment itself (the JSON API takes one).
-    func accessStart(_ start: Date) -> String { BerlinDates.isMidnight(start) ? date(start) : dateTime(start) }
+    /// The start of a period (access, deputyship): its day when it starts at a midnight (a date from the
+    /// form), else the moment itself (the JSON API takes one).
+    func periodStart(_ start: Date) -> String { BerlinDates.isMidnight(start) ? date(start) : dateTime(start) }
 
-    /// The end of an access period: its last day when it ends at a midnight (a date from the form), else
-    /// the moment itself, so that the page says what the grant mail says.
-    func accessEnd(_ end: Date) -> String { BerlinDates.isMidnight(end) ? lastDay(end) : dateTime(end) }
+    /// The end of a period (access, deputyship) that ends at `end`, exclusive: its last day when it ends at a
+    /// midnight (a date from the form), else the moment itself, so that the page says what the mail says.
+    func periodEnd(_ end: Date) -> String { BerlinDates.isMidnight(end) ? lastDay(end) : dateTime(end) }
 
     /// 2. März 2026 um 09:30 Uhr / 2 March 2026 at 09:30, as mails and API messages write it.
     func dateTime(_ date: Date) -> String { catalog.format(date, .time) }

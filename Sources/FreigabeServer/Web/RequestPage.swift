@@ -269,10 +269,10 @@ struct RequestPage {
                     valueLanguage: text.language == "de" ? nil : "de"))
         }
         if let start = details.accessStart {
-            rows.append(Row(label: text("form.access_start.label"), value: text.accessStart(start)))
+            rows.append(Row(label: text("form.access_start.label"), value: text.periodStart(start)))
         }
         if let end = details.accessEnd {
-            rows.append(Row(label: text("form.access_end.label"), value: text.accessEnd(end)))
+            rows.append(Row(label: text("form.access_end.label"), value: text.periodEnd(end)))
         }
         if let licence = details.licence {
             rows.append(Row(label: text("form.licence.label"), value: text.licence(licence)))

@@ -581,10 +581,10 @@ struct ReviewPage {
             // In words, as the request's page shows them: a day ("31. Dezember 2026"), or a moment an
             // answer keeps from the API ("30. Juni 2026, 14:00 Uhr").
             if field.name == "access_start", let start = details.accessStart {
-                return RequestPage.Row(label: field.label, value: text.accessStart(start))
+                return RequestPage.Row(label: field.label, value: text.periodStart(start))
             }
             if field.name == "access_end", let end = details.accessEnd {
-                return RequestPage.Row(label: field.label, value: text.accessEnd(end))
+                return RequestPage.Row(label: field.label, value: text.periodEnd(end))
             }
             let value = values[field.name]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             guard !value.isEmpty else { return nil }

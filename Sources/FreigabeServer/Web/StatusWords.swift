@@ -21,7 +21,7 @@ enum StatusWords {
         case .changesRequested:
             return text("status.changes_requested")
         case .granted:
-            if let until = status.grantedUntil { return text("status.granted_until", ["date": text.accessEnd(until)]) }
+            if let until = status.grantedUntil { return text("status.granted_until", ["date": text.periodEnd(until)]) }
             return text("status.granted")
         case .published:
             return text("status.published")

@@ -12,8 +12,11 @@ public struct WebSettings: Sendable, Hashable {
     /// A session ends this long after the login, active or not (`web.session_max_hours`, default 10).
     public var absoluteTimeout: Duration
 
-    /// How long a decision link in a mail is valid (`web.decision_link_days`, default 14).
-    public var decisionLinkLifetime: TimeInterval = DecisionLinkStore.defaultLifetime
+    /// How many days a decision link in a mail is valid (`web.decision_link_days`, default 14), at least
+    /// until its step's deadline (``DecisionLinkStore/expiry(minted:days:deadline:)``).
+    public var decisionLinkDays = DecisionLinkStore.defaultDays
+    /// The longest lifetime `web.decision_link_days` allows, also for a link kept until its step's deadline.
+    static let maximumLinkDays = 60
     /// Whether a decision link's confirm page may take the person's password when they are not logged
     /// in (`web.decision_link_password`, default true: phones rarely have a session).
     public var decisionLinkPassword = true
@@ -61,9 +64,10 @@ public struct WebSettings: Sendable, Hashable {
             settings.absoluteTimeout = .seconds(hours * 3600)
         }
         if let days = try values.parsed(
-            Key.linkDays, expected: "Tage von 1 bis 60", parse: { Int(digits: $0, in: 1...60) })
+            Key.linkDays, expected: "Tage von 1 bis \(maximumLinkDays)",
+            parse: { Int(digits: $0, in: 1...maximumLinkDays) })
         {
-            settings.decisionLinkLifetime = TimeInterval(days) * 86_400
+            settings.decisionLinkDays = days
         }
         if let password = try values.parsed(Key.linkPassword, expected: "true, false", parse: DirectorySettings.bool) {
             settings.decisionLinkPassword = password

@@ -8,6 +8,27 @@ import WorkflowEngine
 /// only on the request page; and the publication form starts from the licence the requester asked for.
 @Suite("Web: principals by name, the requested licence chosen")
 struct WebDeputyNamesTests {
+    /// A deputyship the API set to the hour (from 09:00, until 09:00) was listed by its days only: the
+    /// deputy would think they may act from the morning of the first day and on the whole last day.
+    @Test("a deputyship set to the hour shows its hours on the deputyships page; one of whole days its days")
+    func periodsToTheHour() async throws {
+        try await WebFixture.with { fixture, client in
+            _ = try await fixture.service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.start, validUntil: Clock.days(20)), caller: People.otto,
+                now: Clock.start, logger: fixture.store.logger)
+            let otto = Browser(client)
+            try await otto.login("otto")
+            let hours = try await otto.get("/vertretungen").html
+            #expect(hours.contains("2. März 2026 um 09:00 Uhr bis 22. März 2026 um 09:00 Uhr"), "\(hours)")
+            let days = try await otto.post(
+                "/vertretungen", [("deputy", "dora"), ("valid_from", "2026-04-01"), ("valid_until", "2026-04-10")],
+                csrf: otto.get("/vertretungen").hidden("_csrf"))
+            #expect(days.status == 303)
+            let listed = try await otto.get("/vertretungen").html
+            #expect(listed.contains("1. April 2026 bis 9. April 2026"), "\(listed)")
+        }
+    }
+
     /// otto is back from holiday: his start page lists what paul decided in his name over the last 60
     /// days, by paul's name, with the step; not otto's own decisions, and not on paul's start page.
     @Test("the start page lists the decisions a deputy took in one's name, for 60 days")
@@ -58,7 +79,7 @@ struct WebDeputyNamesTests {
                 requestID: request.id, step: "owner_review", stepEnteredAt: request.status.since,
                 branch: "owner_review",
                 uid: "otto",
-                actions: [.approve, .reject, .requestChanges], now: Clock.start, lifetime: 14 * 86_400)
+                actions: [.approve, .reject, .requestChanges], now: Clock.start, days: 14)
             _ = try await store.decide(request, by: People.paul, at: Clock.start.addingTimeInterval(60))
             _ = try await AuditSealer(client: store.app, signer: nil, checkpointFile: nil).sealAll(
                 now: fixture.clock.now(), logger: store.logger)

@@ -878,7 +878,8 @@ struct WebPagesTests {
             #expect(approversView.status == 200)
             for html in [closed, approversView.html] {
                 #expect(
-                    html.contains("<strong>Zurückgezogen</strong> · anna (Antragsteller/in) · 2. März 2026 um 09:00 Uhr"),
+                    html.contains(
+                        "<strong>Zurückgezogen</strong> · anna (Antragsteller/in) · 2. März 2026 um 09:00 Uhr"),
                     "\(html)")
                 #expect(html.contains("<p class=\"user-text\">Projekt entfällt</p>"), "\(html)")
             }
@@ -960,7 +961,7 @@ struct WebPagesTests {
                 requestID: request.id, step: "owner_review", stepEnteredAt: request.status.since,
                 branch: "owner_review",
                 uid: "paul", actions: [.approve],
-                now: fixture.clock.now(), lifetime: 86_400)
+                now: fixture.clock.now(), days: 1)
             let link = try await paul.get("/e/\(try #require(tokens[.approve]))")
             #expect(link.html.contains("Sie entscheiden als Data Owner in Vertretung für Otto Oberle."), "\(link.html)")
             // And his inbox, saying why the request is his.
@@ -1550,7 +1551,7 @@ struct DecisionLinkTests {
             caller: anna, now: fixture.clock.now(), logger: fixture.store.logger)
         let tokens = try await DecisionLinkStore(client: fixture.store.app, logger: fixture.store.logger).mint(
             requestID: view.id, step: "owner_review", stepEnteredAt: view.status.since, branch: "owner_review",
-            uid: "otto", actions: [.approve, .reject, .requestChanges], now: fixture.clock.now(), lifetime: 14 * 86_400)
+            uid: "otto", actions: [.approve, .reject, .requestChanges], now: fixture.clock.now(), days: 14)
         return (view, tokens)
     }
 
@@ -1567,7 +1568,7 @@ struct DecisionLinkTests {
             #expect(owned.status.step == "steward_review")
             let tokens = try await DecisionLinkStore(client: fixture.store.app, logger: logger).mint(
                 requestID: view.id, step: "steward_review", stepEnteredAt: owned.status.since, branch: "steward_review",
-                uid: "stefan", actions: [.approve, .reject], now: fixture.clock.now(), lifetime: 14 * 86_400)
+                uid: "stefan", actions: [.approve, .reject], now: fixture.clock.now(), days: 14)
             let stefan = Browser(client)
             try await stefan.login("stefan")
             let path = "/antraege/\(view.id.uuidString)"
@@ -1621,7 +1622,7 @@ struct DecisionLinkTests {
                 caller: People.otto, now: fixture.clock.now(), logger: logger)
             let tokens = try await DecisionLinkStore(client: fixture.store.app, logger: logger).mint(
                 requestID: view.id, step: "steward_review", stepEnteredAt: owned.status.since, branch: "steward_review",
-                uid: "stefan", actions: [.approve, .reject], now: fixture.clock.now(), lifetime: 14 * 86_400)
+                uid: "stefan", actions: [.approve, .reject], now: fixture.clock.now(), days: 14)
             fixture.clock.advance(days: 11)
             let stefan = Browser(client)
             try await stefan.login("stefan")
@@ -1741,7 +1742,7 @@ struct DecisionLinkTests {
                 caller: People.anna, now: fixture.clock.now(), logger: logger)
             let tokens = try await DecisionLinkStore(client: fixture.store.app, logger: logger).mint(
                 requestID: view.id, step: "owner_review", stepEnteredAt: answered.status.since,
-                branch: "owner_review", uid: "otto", actions: [.approve], now: fixture.clock.now(), lifetime: 86_400)
+                branch: "owner_review", uid: "otto", actions: [.approve], now: fixture.clock.now(), days: 1)
             let page = try await Browser(client).get("/e/\(try #require(tokens[.approve]))")
             #expect(page.status == 200)
             let heading = try #require(page.html.range(of: "<h2>Rückfragen und Antworten</h2>"), "\(page.html)")
@@ -1871,7 +1872,7 @@ struct DecisionLinkTests {
 
             let fresh = try await DecisionLinkStore(client: fixture.store.app, logger: logger).mint(
                 requestID: view.id, step: "owner_review", stepEnteredAt: answered.status.since, branch: "owner_review",
-                uid: "otto", actions: [.approve], now: fixture.clock.now(), lifetime: 86_400)
+                uid: "otto", actions: [.approve], now: fixture.clock.now(), days: 1)
             let freshPath = "/e/\(try #require(fresh[.approve]))"
             let freshPage = try await otto.get(freshPath)
             #expect(freshPage.status == 200)
@@ -1961,7 +1962,7 @@ struct DecisionLinkTests {
                         requestID: message.requestID, step: try #require(message.step),
                         stepEnteredAt: message.stepEnteredAt, branches: message.linkBranches,
                         uid: "greta", actions: [.approve, .reject, .requestChanges], now: fixture.clock.now(),
-                        lifetime: 14 * 86_400))
+                        days: 14, deadline: nil))
             }
             #expect(links.count == 2)
             func token(_ request: Int, _ branch: String, _ action: DecisionLinkAction) throws -> String {

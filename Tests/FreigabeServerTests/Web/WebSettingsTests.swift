@@ -19,7 +19,7 @@ struct WebSettingsTests {
         #expect(settings.sessionCookieName == "freigabe-session")
         #expect(settings.idleTimeout == .seconds(30 * 60))
         #expect(settings.absoluteTimeout == .seconds(10 * 3600))
-        #expect(settings.decisionLinkLifetime == 14 * 86_400)
+        #expect(settings.decisionLinkDays == 14)
         #expect(settings.decisionLinkPassword)
     }
 
@@ -36,7 +36,7 @@ struct WebSettingsTests {
         #expect(settings.sessionCookieName == "__Host-freigabe-session")
         #expect(settings.idleTimeout == .seconds(15 * 60))
         #expect(settings.absoluteTimeout == .seconds(24 * 3600))
-        #expect(settings.decisionLinkLifetime == 60 * 86_400)
+        #expect(settings.decisionLinkDays == 60)
         #expect(!settings.decisionLinkPassword)
         // Plain http is for development on this machine only.
         for loopback in ["http://localhost:8080", "http://[::1]:8080"] {
