@@ -71,7 +71,8 @@ public func buildApplication(
         let principals: any PrincipalResolver =
             directory.map { DirectoryPrincipalResolver(directory: $0) } ?? ClosurePrincipalResolver { _ in nil }
         let service = RequestService(
-            client: client, workflows: workflows, calendar: WorkingDayCalendar(state: configuration.federalState),
+            client: client, workflows: workflows,
+            calendar: WorkingDayCalendar(state: configuration.federalState, closedDays: configuration.closedDays),
             principals: principals, metrics: metrics,
             webhookEvents: WebhookEventSelection(subscriptions: configuration.webhooks.subscriptions))
         services.append(TimerService(requests: service, logger: logger))

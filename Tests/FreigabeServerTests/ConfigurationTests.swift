@@ -1,6 +1,7 @@
 import AuditLog
 import Foundation
 import Testing
+import WorkflowEngine
 
 @testable import FreigabeServer
 
@@ -16,7 +17,24 @@ struct ConfigurationTests {
         #expect(configuration.workflowsDirectory == "Workflows")
         #expect(configuration.logLevel == .info)
         #expect(configuration.federalState == .hessen)
+        #expect(configuration.closedDays == ClosedDay.christmasAndNewYearsEve)
         #expect(configuration.bindsToLoopback)
+    }
+
+    @Test("calendar.closed_days: a list of MM-DD (YAML list or ;), none, and hostile values refused at the key")
+    func closedDays() async throws {
+        func read(_ value: String) async throws -> AppConfiguration {
+            try AppConfiguration(
+                reader: try await ConfigurationSources.reader(environment: ["FREIGABE_CALENDAR_CLOSED_DAYS": value]))
+        }
+        #expect(
+            try await read("12-24; 12-31; 08-15").closedDays.map(\.description).sorted() == ["08-15", "12-24", "12-31"])
+        #expect(try await read("08-08,12-24").closedDays.count == 2)
+        #expect(try await read("none").closedDays.isEmpty)
+        for hostile in ["24.12.", "12-32", "12-24; x", ";", "12-24;;13-01", "alle"] {
+            let error = await #expect(throws: ConfigurationError.self, "\(hostile)") { try await read(hostile) }
+            #expect(error?.key == "calendar.closed_days", "\(hostile)")
+        }
     }
 
     @Test func environmentVariablesWithPrefix() async throws {

@@ -21,6 +21,7 @@ public struct AppConfiguration: Sendable, Equatable {
         public static let logLevel = "log.level"
         public static let logFormat = "log.format"
         public static let federalState = "state"
+        public static let closedDays = "calendar.closed_days"
         public static let configFile = "config.file"
         public static let migrateOnStart = "db.migrate_on_start"
         public static let openAPIFile = "api.openapi_file"
@@ -39,6 +40,9 @@ public struct AppConfiguration: Sendable, Equatable {
     public var logLevel: Logger.Level
     /// Federal state whose public holidays count for deadlines in working days.
     public var federalState: GermanState
+    /// Days of every year the city's offices close besides the state's holidays (`calendar.closed_days`);
+    /// by default 24 and 31 December (TVöD § 6 (3)).
+    public var closedDays: Set<ClosedDay> = ClosedDay.christmasAndNewYearsEve
     /// The city's LDAP / Active Directory (`ldap.*`); nil when `ldap.url` is not set, in which case
     /// only the public pages are served and every route that needs a login answers 503.
     public var directory: LDAPConfiguration?
@@ -130,6 +134,12 @@ public struct AppConfiguration: Sendable, Equatable {
         if let state = try values.parsed(Key.federalState, expected: states, parse: Self.federalState) {
             configuration.federalState = state
         }
+        if let days = try values.parsed(
+            Key.closedDays, expected: "Tage als MM-TT, mit ; getrennt (12-24; 12-31; 08-15), oder none",
+            parse: Self.closedDays)
+        {
+            configuration.closedDays = days
+        }
         configuration.http = try HTTPServerSettings.read(values)
         configuration.directory = try DirectorySettings.read(values)
         configuration.loginCacheTTL = try DirectorySettings.loginCacheTTL(values)
@@ -190,6 +200,18 @@ public struct AppConfiguration: Sendable, Equatable {
 
     private static func logLevel(_ text: String) -> Logger.Level? {
         Logger.Level(rawValue: text.lowercased())
+    }
+
+    /// `12-24; 12-31` (also with commas, as a YAML list gives it); `none` for no day besides the holidays.
+    static func closedDays(_ text: String) -> Set<ClosedDay>? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard trimmed.lowercased() != "none" else { return [] }
+        var days: Set<ClosedDay> = []
+        for part in trimmed.split(whereSeparator: { $0 == ";" || $0 == "," }) {
+            guard let day = ClosedDay(part.trimmingCharacters(in: .whitespaces)) else { return nil }
+            days.insert(day)
+        }
+        return days.isEmpty ? nil : days
     }
 
     private static func federalState(_ text: String) -> GermanState? {

@@ -12,7 +12,8 @@
 /// - Augsburger Friedensfest (8 August): city of Augsburg only.
 /// - Ostersonntag and Pfingstsonntag, which Brandenburg's law lists: they are always Sundays, so they never
 ///   change a working-day count, and listing them would make the per-state lists look inconsistent.
-/// 24 and 31 December are ordinary working days in law (many employers close, but no statute says so).
+/// 24 and 31 December are ordinary working days in law; the offices of most cities close on them all the
+/// same (TVöD § 6 (3)), which ``WorkingDayCalendar/closedDays`` says.
 /// We deliberately count them as working days and offer no switch: a deadline must follow the law, and a
 /// configurable "half holiday" would make the same deadline differ between installations.
 public enum PublicHolidays {

@@ -2,8 +2,9 @@ import Foundation
 
 /// Counts working days (Arbeitstage) in one German state and turns them into instants in one time zone.
 ///
-/// A working day is Monday to Friday unless it is a public holiday of the state (`PublicHolidays`);
-/// 24 and 31 December count as working days, see there. Days are `CivilDate`s; a deadline is the local
+/// A working day is Monday to Friday unless it is a public holiday of the state (`PublicHolidays`) or a
+/// day the city's offices close every year (``ClosedDay``: 24 and 31 December for most, a local holiday
+/// for some). Days are `CivilDate`s; a deadline is the local
 /// midnight that ends a day. Instants are converted with a Gregorian `Calendar` in `timeZone`, never by
 /// adding multiples of 86 400 seconds: the days of the clock changes in March and October are 23 and
 /// 25 hours long, and a deadline must still land on midnight.
@@ -11,30 +12,37 @@ public struct WorkingDayCalendar: Sendable, Hashable {
     public let state: GermanState
     /// The zone whose midnights close the days; the municipality's, i.e. Europe/Berlin in practice.
     public let timeZone: TimeZone
+    /// Days of every year on which the offices are closed besides the state's holidays.
+    public let closedDays: Set<ClosedDay>
 
     /// Derived from `timeZone`; kept so that day conversions do not build a new `Calendar` each time.
     private let calendar: Calendar
 
-    public init(state: GermanState, timeZone: TimeZone = TimeZone(identifier: "Europe/Berlin")!) {
+    public init(
+        state: GermanState, closedDays: Set<ClosedDay> = [], timeZone: TimeZone = TimeZone(identifier: "Europe/Berlin")!
+    ) {
         self.state = state
+        self.closedDays = closedDays
         self.timeZone = timeZone
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
         self.calendar = calendar
     }
 
-    // Equality and hashing are exactly (state, timeZone); `calendar` follows from them.
+    // Equality and hashing are exactly (state, closed days, timeZone); `calendar` follows from them.
     public static func == (lhs: WorkingDayCalendar, rhs: WorkingDayCalendar) -> Bool {
-        lhs.state == rhs.state && lhs.timeZone == rhs.timeZone
+        lhs.state == rhs.state && lhs.closedDays == rhs.closedDays && lhs.timeZone == rhs.timeZone
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(state)
+        hasher.combine(closedDays)
         hasher.combine(timeZone)
     }
 
     public func isWorkingDay(_ date: CivilDate) -> Bool {
         !date.weekday.isWeekend && !PublicHolidays.isHoliday(date, in: state)
+            && !closedDays.contains { $0.falls(on: date) }
     }
 
     /// The local calendar day, in `timeZone`, on which `instant` falls.

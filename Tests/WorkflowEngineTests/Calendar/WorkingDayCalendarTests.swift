@@ -101,6 +101,41 @@ struct WorkingDayCalendarTests {
         #expect(CalendarFixtures.utc(deadline) == example.expected)
     }
 
+    /// The law knows no holiday on 24 and 31 December, but the offices close (TVöD § 6 (3)), and some
+    /// cities close on a local holiday: an approver asked on 23 December works on 28–30 December only.
+    @Test("closed days: 24 and 31 December, a local holiday; the law's holidays stay")
+    func closedDays() throws {
+        let start = CalendarFixtures.instant("2026-12-23T08:00:00Z")
+        let offices = WorkingDayCalendar(state: .bayern, closedDays: ClosedDay.christmasAndNewYearsEve)
+        // Mon 28, Tue 29, Wed 30, (Neujahr), Mon 4, Tue 5 — 6 January is Heilige Drei Könige in Bavaria.
+        #expect(CalendarFixtures.utc(offices.deadline(addingWorkingDays: 5, to: start)) == "2027-01-05T23:00:00Z")
+        #expect(!offices.isWorkingDay(CalendarFixtures.day("2026-12-24")))
+        #expect(offices.isWorkingDay(CalendarFixtures.day("2026-12-23")))
+        #expect(offices != WorkingDayCalendar(state: .bayern), "closed days are part of what the calendar is")
+        // The example of Workflows/README.md, in Hessen: deadline Tuesday 5 January, reminder two working
+        // days before at the end of Wednesday 30 December.
+        let hessen = WorkingDayCalendar(state: .hessen, closedDays: ClosedDay.christmasAndNewYearsEve)
+        let deadline = hessen.deadline(addingWorkingDays: 5, to: start)
+        #expect(CalendarFixtures.utc(deadline) == "2027-01-05T23:00:00Z")
+        #expect(
+            CalendarFixtures.utc(hessen.reminderDate(deadline: deadline, workingDaysBefore: 2))
+                == "2026-12-30T23:00:00Z")
+        // Munich closes on Mariä Himmelfahrt, Tuesday 15 August 2028: five days from Thursday 10 August end
+        // Friday 18 August, not Thursday 17.
+        let munich = WorkingDayCalendar(state: .bayern, closedDays: [try #require(ClosedDay("08-15"))])
+        let august = CalendarFixtures.instant("2028-08-10T08:00:00Z")
+        #expect(CalendarFixtures.utc(munich.deadline(addingWorkingDays: 5, to: august)) == "2028-08-18T22:00:00Z")
+        #expect(
+            CalendarFixtures.utc(WorkingDayCalendar(state: .bayern).deadline(addingWorkingDays: 5, to: august))
+                == "2028-08-17T22:00:00Z")
+        // The setting's spelling: two digits each; no day that no year has.
+        #expect(ClosedDay("12-24") == ClosedDay(month: 12, day: 24))
+        #expect(ClosedDay("02-29")?.description == "02-29")
+        for hostile in ["12-32", "13-01", "00-10", "2-29", "12-24-", "12.24", "", "--", "+1-01", "02-30", "１２-２４"] {
+            #expect(ClosedDay(hostile) == nil, "\(hostile)")
+        }
+    }
+
     @Test("A deadline is local midnight, not a multiple of 24 hours after the start's midnight")
     func daylightSavingTime() {
         let calendar = WorkingDayCalendar(state: .berlin)
