@@ -177,7 +177,12 @@ struct ConfigurationTests {
         #expect(configuration.metricsToken?.text == "metrics-s3cr3t")
         configuration.database = settings
         let signer = try NoteSigner.generate(keyName: "freigabe.test/audit")
-        let key = String(signer.privateKeyFileContents.split(separator: "+").last ?? "")
+        // The key material: the longest part of `PRIVATE+KEY+<name>+<id>+<base64 seed>`.
+        let key = String(
+            signer.privateKeyFileContents.split(whereSeparator: { $0 == "+" || $0.isNewline }).max {
+                $0.count < $1.count
+            }
+                ?? "")
         #expect(key.count > 10)
         for (value, secrets) in [
             (settings as Any, ["db-s3cr3t", "owner-s3cr3t"]), (configuration as Any, ["metrics-s3cr3t", "db-s3cr3t"]),
@@ -205,10 +210,13 @@ struct ConfigurationTests {
             #expect(error?.description.contains("s3cr3t-value") == false)
             #expect(error?.description.contains("Kommandozeile") == true)
         }
-        // A file holding the secret may be named there.
+        // A file holding the secret may be named there, and a switch whose name only ends like a secret's.
         #expect(
             try ConfigurationSources.argumentSettings(["--db-password-file", "/run/secrets/db"])
                 == ["DB_PASSWORD_FILE": "/run/secrets/db"])
+        #expect(
+            try ConfigurationSources.argumentSettings(["--web-decision-link-password", "false"])
+                == ["WEB_DECISION_LINK_PASSWORD": "false"])
     }
 
     @Test("a YAML list is the ;-separated value the environment gives, not silently no value")

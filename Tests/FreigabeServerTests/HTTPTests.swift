@@ -186,7 +186,7 @@ struct HTTPTests {
                 host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: nil, tls: .disable))
         let service = RequestService(
             client: client, workflows: try WorkflowLoader.load(directory: TestSupport.workflowsDirectory),
-            calendar: WorkingDayCalendar(state: .hessen), principals: ClosurePrincipalResolver { _ in nil })
+            calendar: StoreTestSupport.calendar, principals: ClosurePrincipalResolver { _ in nil })
         let document = try OpenAPIDocument.load(
             path: TestSupport.repositoryRoot.appendingPathComponent("openapi.yaml").path)
         return buildRouter(

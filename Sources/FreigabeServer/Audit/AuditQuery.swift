@@ -424,10 +424,7 @@ struct AuditPage: Sendable {
     /// A place in the log as a query string names it (`after`, the page's `nach`): digits only, at most
     /// the largest place PostgreSQL's `bigint` holds; nil for anything else.
     static func place(_ text: some StringProtocol) -> UInt64? {
-        guard !text.isEmpty, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-            let place = UInt64(text), place <= UInt64(Int64.max)
-        else { return nil }
-        return place
+        UInt64(digits: text, in: 0...UInt64(Int64.max))
     }
 
     var events: [SealedEvent]

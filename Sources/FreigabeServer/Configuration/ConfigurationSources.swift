@@ -91,7 +91,7 @@ public enum ConfigurationSources {
             let name = SettingValues.environmentKey(key)
             // Every local user reads a process's arguments (`ps`, /proc/PID/cmdline), and so do unit
             // listings and process monitors: a secret there is no secret.
-            if Self.secretSuffixes.contains(where: { name.hasSuffix($0) }) {
+            if Self.isSecret(name) {
                 throw ConfigurationError(
                     code: .invalidValue, key: String(key),
                     description: "Die Option „--\(key)“ nimmt kein Geheimnis auf der Kommandozeile an: dort sieht es "
@@ -107,9 +107,16 @@ public enum ConfigurationSources {
         return settings
     }
 
-    /// The settings whose value is a secret, by the end of their environment name: passwords, webhook
-    /// secrets (also the old one while it is replaced), the metrics token.
-    static let secretSuffixes = ["PASSWORD", "SECRET", "TOKEN"]
+    /// The settings whose value is a secret, by their environment name: the passwords, the metrics token,
+    /// every webhook subscription's secret (also the old one while it is replaced). Named one by one:
+    /// `web.decision_link_password` is a switch, not a password.
+    static let secretNames: Set<String> = [
+        "DB_PASSWORD", "DB_ADMIN_PASSWORD", "LDAP_BIND_PASSWORD", "SMTP_PASSWORD", "METRICS_TOKEN",
+    ]
+
+    static func isSecret(_ name: String) -> Bool {
+        secretNames.contains(name) || (name.hasPrefix("WEBHOOKS_") && name.hasSuffix("_SECRET"))
+    }
 
     private static func unexpectedArgument(_ argument: String) -> ConfigurationError {
         ConfigurationError(code: .invalidValue, key: "", description: unexpectedArgumentText(argument))

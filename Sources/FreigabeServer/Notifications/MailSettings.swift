@@ -15,6 +15,9 @@ public struct MailSettings: Sendable, Equatable {
         public static let caFile = "smtp.ca_file"
         public static let serverName = "smtp.server_name"
         public static let allowPlainNonLoopback = "smtp.allow_plain_non_loopback"
+        public static let connectTimeout = "smtp.connect_timeout_seconds"
+        public static let commandTimeout = "smtp.command_timeout_seconds"
+        public static let dataTimeout = "smtp.data_timeout_seconds"
         public static let from = "mail.from"
         public static let fromName = "mail.from_name"
         public static let hostName = "mail.host_name"
@@ -93,6 +96,18 @@ public struct MailSettings: Sendable, Equatable {
         smtp.allowPlaintextNonLoopback =
             try values.parsed(Key.allowPlainNonLoopback, expected: "true, false", parse: DirectorySettings.bool)
             ?? false
+        // Each step of a session within a fraction of the rows' lease (five minutes): the session is cut at
+        // half of it anyway, and a relay that stalls after DATA must not hold its rows for longer.
+        let seconds = { (text: String) in Int(digits: text, in: 1...120).map { Duration.seconds($0) } }
+        if let timeout = try values.parsed(Key.connectTimeout, expected: "Sekunden von 1 bis 120", parse: seconds) {
+            smtp.connectTimeout = timeout
+        }
+        if let timeout = try values.parsed(Key.commandTimeout, expected: "Sekunden von 1 bis 120", parse: seconds) {
+            smtp.commandTimeout = timeout
+        }
+        if let timeout = try values.parsed(Key.dataTimeout, expected: "Sekunden von 1 bis 120", parse: seconds) {
+            smtp.dataTimeout = timeout
+        }
         let settings = MailSettings(
             smtp: smtp, from: Mailbox(fromAddress, displayName: values.text(Key.fromName) ?? "Freigabe"),
             hostName: hostName, retrySchedule: schedule)

@@ -324,7 +324,7 @@ struct DecisionLinkPages: Sendable {
         do {
             let decided = try await service.decide(
                 requestID: link.requestID, decision: decision, branch: link.branch, caller: caller, now: pages.now(),
-                expectedVersion: form["version"].flatMap { Int($0) }, logger: context.logger(for: caller))
+                expectedVersion: RequestPages.version(form), logger: context.logger(for: caller))
             var page = basePage(
                 token: token(context), link: link, view: decided, text: text,
                 principals: await principalNames(decided, logger: context.logger))

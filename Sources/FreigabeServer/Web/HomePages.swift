@@ -117,7 +117,9 @@ struct HomePages: Sendable {
             let logger = context.logger(for: caller)
             // `?seite=2` shows older requests; anything that is no page number shows the first page.
             let page =
-                request.uri.queryParameters["seite"].flatMap { Int(String($0)) }.map { min(max($0, 1), 10_000) } ?? 1
+                request.uri.queryParameters["seite"].flatMap { Int(digits: $0, in: 1...Int.max) }.map {
+                    min($0, 10_000)
+                } ?? 1
             let size = Self.ownRequestsPageSize
             let read = try await service.myRequests(
                 caller: caller, query: RequestQuery(limit: size + 1, offset: (page - 1) * size), now: now,

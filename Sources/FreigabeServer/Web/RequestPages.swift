@@ -420,7 +420,7 @@ struct RequestPages: Sendable {
 
     /// The version the page showed: a command on a page that is out of date answers 409, never acts on
     /// what the person did not see.
-    static func version(_ form: WebForm) -> Int? { form["version"].flatMap { Int($0) } }
+    static func version(_ form: WebForm) -> Int? { form["version"].flatMap { Int(digits: $0, in: 0...Int.max) } }
 
     /// Field errors of a validation failure in the page's language, or nil for any other failure.
     static func fieldErrors(
@@ -579,7 +579,7 @@ struct ReviewPage {
         let shown = form.fields + form.checkQuestions.flatMap { [$0.applies, $0.note] }
         rows = shown.compactMap { field in
             // In words, as the request's page shows them: a day ("31. Dezember 2026"), or a moment an
-            // answer keeps from the API ("30. Juni 2026, 14:00 Uhr").
+            // answer keeps from the API ("30. Juni 2026 um 14:00 Uhr").
             if field.name == "access_start", let start = details.accessStart {
                 return RequestPage.Row(label: field.label, value: text.periodStart(start))
             }

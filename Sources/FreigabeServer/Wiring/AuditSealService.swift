@@ -21,6 +21,8 @@ struct AuditSealService: Service {
     /// Rounds that failed in a row: the pause grows with them (``Rounds/pause(afterFailures:interval:)``),
     /// and only the first is an error in the log, so an hour without a database is one line, not 3,600.
     private let failures = FailedRounds()
+    /// The kind of the streak's last failure.
+    private let lastFailure = LastText()
 
     func run() async throws {
         // Ends on graceful shutdown after the batch in flight (``Rounds``).
@@ -70,7 +72,10 @@ struct AuditSealService: Service {
             }
             // The events wait in the table; the next round seals them. The metric counts every round.
             let metadata: Logger.Metadata = ["error": "\(String(reflecting: error))"]
-            if failures.add() == 1 {
+            _ = failures.add()
+            // An error line for the first failure and for each other kind of failure within the streak (the
+            // database came back, but now the disk of the checkpoint file is full).
+            if lastFailure.changed(to: String(describing: type(of: error))) {
                 logger.error(
                     "Sealing the decision log failed; trying again less often until it works", metadata: metadata)
             } else {
@@ -83,6 +88,7 @@ struct AuditSealService: Service {
     /// A round worked: after failed ones, says so once.
     private func resumed() {
         let failed = failures.reset()
+        lastFailure.clear()
         if failed > 0 {
             logger.notice("Sealing the decision log works again", metadata: ["failed_rounds": "\(failed)"])
         }

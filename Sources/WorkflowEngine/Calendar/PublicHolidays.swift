@@ -12,10 +12,9 @@
 /// - Augsburger Friedensfest (8 August): city of Augsburg only.
 /// - Ostersonntag and Pfingstsonntag, which Brandenburg's law lists: they are always Sundays, so they never
 ///   change a working-day count, and listing them would make the per-state lists look inconsistent.
-/// 24 and 31 December are ordinary working days in law; the offices of most cities close on them all the
-/// same (TVöD § 6 (3)), which ``WorkingDayCalendar/closedDays`` says.
-/// We deliberately count them as working days and offer no switch: a deadline must follow the law, and a
-/// configurable "half holiday" would make the same deadline differ between installations.
+/// 24 and 31 December are ordinary working days in law, so they are not here; the offices of most cities
+/// close on them all the same (TVöD § 6 (3)), which an installation says through
+/// ``WorkingDayCalendar/closedDays`` (the server's `calendar.closed_days`, by default these two).
 public enum PublicHolidays {
     /// The years whose rules are modelled. Before 1995 Buß- und Bettag was a holiday everywhere (it was
     /// given up in all states but Sachsen to fund the long-term care insurance), and before 1990

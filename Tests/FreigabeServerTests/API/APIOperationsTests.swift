@@ -173,6 +173,12 @@ struct APIOperationsTests {
             #expect(
                 try await api.send(.get, "/api/v1/datasets/spielplaetze", as: "adam").json?["title"]?.string
                     == "Spielplätze und Bolzplätze")
+            // What a refused PUT must leave as it was: the dataset as read (body and ETag) and every row count.
+            func stored() async throws -> (body: String, eTag: String?, counts: [String: Int]) {
+                let read = try await api.send(.get, "/api/v1/datasets/spielplaetze", as: "adam")
+                return (read.body, read.headers[.eTag], try await fixture.store.counts())
+            }
+            let untouched = try await stored()
             for malformed in [
                 "\"abc\"", "\"12345678901234567890\"", "W/", "\"1\", \"2\"", "\"9223372036854775807\"",
                 "\"253402300800000000\"",
@@ -182,11 +188,16 @@ struct APIOperationsTests {
                     headers: [.ifMatch: malformed], validate: false)
                 #expect(bad.status == 400, "\(malformed)")
             }
+            #expect(try await stored() == untouched, "a malformed If-Match saved something")
             // Someone who may not change the catalogue gets the recorded 403, whatever If-Match says.
             let notAdmin = try await api.send(
                 .put, "/api/v1/datasets/spielplaetze", as: "anna", json: jsonText(mine), headers: [.ifMatch: "x"],
                 validate: false)
             #expect(notAdmin.status == 403)
+            var afterRefusal = untouched
+            afterRefusal.counts["audit_events", default: 0] += 1  // the recorded `forbidden`
+            #expect(try await stored() == afterRefusal, "a refused PUT by anna saved something")
+            #expect(try await fixture.store.auditEvents().last == "forbidden")
             let saved = try await api.send(
                 .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(mine), headers: [.ifMatch: current])
             #expect(saved.status == 200)
@@ -201,6 +212,7 @@ struct APIOperationsTests {
                 .put, "/api/v1/datasets/spielplaetze", as: "adam", json: jsonText(wrong))
             #expect(unknownDomain.status == 422)
             #expect(unknownDomain.errors["domain"] != nil)
+            let beforeMisnamed = try await stored()
             // The owner and owner group must be in the directory; nothing is stored otherwise. The owner
             // is stored as the directory spells the uid.
             let countsBefore = try await fixture.store.counts()
@@ -218,6 +230,14 @@ struct APIOperationsTests {
                 #expect(refused.errors[field]?.contains("Im Verzeichnis gibt es keine") == true, "\(refused.errors)")
             }
             #expect(try await fixture.store.counts() == countsBefore)
+            #expect(try await stored() == beforeMisnamed, "a refused owner or group changed the dataset")
+            // A path id that is none: refused, nothing stored.
+            for hostile in ["Gro%C3%9F%20X", "..%2Fx", String(repeating: "a", count: 101)] {
+                let refused = try await api.send(
+                    .put, "/api/v1/datasets/\(hostile)", as: "adam", json: jsonText(body), validate: false)
+                #expect([400, 404, 422].contains(refused.status), "\(hostile): \(refused.status)")
+            }
+            #expect(try await stored() == beforeMisnamed)
             var spelt = body
             spelt["owner_group"] = nil
             spelt["owner"] = "OTTO"

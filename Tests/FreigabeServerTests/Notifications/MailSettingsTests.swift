@@ -31,8 +31,12 @@ struct MailSettingsTests {
                 "FREIGABE_SMTP_SECURITY": "TLS",
                 "FREIGABE_SMTP_USER": "svc-freigabe", "FREIGABE_SMTP_PASSWORD_FILE": file.path,
                 "FREIGABE_SMTP_SERVER_NAME": "relay.stadt.example", "FREIGABE_MAIL_FROM": "freigabe@Stadt.Example",
-                "FREIGABE_OUTBOX_RETRY_SCHEDULE": "10s, 2m, 1h, 1d",
+                "FREIGABE_OUTBOX_RETRY_SCHEDULE": "10s, 2m, 1h, 1d", "FREIGABE_SMTP_CONNECT_TIMEOUT_SECONDS": "5",
+                "FREIGABE_SMTP_COMMAND_TIMEOUT_SECONDS": "20", "FREIGABE_SMTP_DATA_TIMEOUT_SECONDS": "90",
             ]).mail)
+        #expect(mail.smtp.connectTimeout == .seconds(5))
+        #expect(mail.smtp.commandTimeout == .seconds(20))
+        #expect(mail.smtp.dataTimeout == .seconds(90))
         #expect(mail.smtp.host == "mail.stadt.example")
         #expect(mail.smtp.port == 465)
         #expect(mail.smtp.security == .implicitTLS)
@@ -51,6 +55,9 @@ struct MailSettingsTests {
         #expect(plain.smtp.security == .startTLS && plain.smtp.port == 587 && plain.smtp.credentials == nil)
         #expect(plain.hostName == "freigabe.stadt.example")
         #expect(plain.retrySchedule == .standard)
+        #expect(
+            plain.smtp.connectTimeout == .seconds(10) && plain.smtp.commandTimeout == .seconds(30)
+                && plain.smtp.dataTimeout == .seconds(120))
         #expect(!String(describing: mail).contains("geheim"))
     }
 
@@ -72,6 +79,9 @@ struct MailSettingsTests {
                 "smtp.host"
             ),
             (["FREIGABE_MAIL_HOST_NAME": "bad_name"], "mail.host_name"),
+            (["FREIGABE_SMTP_CONNECT_TIMEOUT_SECONDS": "0"], "smtp.connect_timeout_seconds"),
+            (["FREIGABE_SMTP_COMMAND_TIMEOUT_SECONDS": "121"], "smtp.command_timeout_seconds"),
+            (["FREIGABE_SMTP_DATA_TIMEOUT_SECONDS": "zwei Minuten"], "smtp.data_timeout_seconds"),
             // Every mail in clear across the network: not without saying so.
             (["FREIGABE_SMTP_SECURITY": "plain"], "smtp.host"),
             (["FREIGABE_SMTP_SECURITY": "plain", "FREIGABE_SMTP_HOST": "127.example"], "smtp.host"),

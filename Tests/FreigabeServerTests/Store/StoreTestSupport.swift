@@ -109,8 +109,8 @@ enum StoreTestSupport {
         }
     }()
 
-    /// Europe/Berlin, Hessen, as the server's default.
-    static let calendar = WorkingDayCalendar(state: .hessen)
+    /// Europe/Berlin, Hessen, with the closed days of the server's default configuration.
+    static let calendar = WorkingDayCalendar(state: .hessen, closedDays: AppConfiguration().closedDays)
 
     /// The German strings catalogue, to compare messages as people read them.
     static let german: StringCatalog = {

@@ -58,9 +58,7 @@ struct CatalogController: Sendable {
         guard let text = CommandHeaders.ifMatchDigits(field) else { return nil }
         // Up to the end of the year 9999: a larger number cannot be a change's time, and one near
         // Int64.max would overflow when compared as microseconds again.
-        guard !text.isEmpty, text.count <= 19, text.allSatisfy({ $0.isASCII && $0.isNumber }),
-            let micros = Int64(text), micros <= 253_402_300_799_999_999
-        else {
+        guard let micros = Int64(digits: text, in: 0...253_402_300_799_999_999) else {
             throw APIProblem.badRequest(
                 UserText("catalog.if_match_invalid"), errors: ["if_match": UserText("catalog.if_match_field")])
         }

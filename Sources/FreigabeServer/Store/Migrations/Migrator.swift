@@ -346,6 +346,19 @@ enum Privileges {
         for statement in statements {
             try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
         }
+        // Only the schema's owner (or a superuser) can take the right away; anyone else's REVOKE is a mere
+        // warning. On PostgreSQL 14 and older `public` belongs to `postgres`, not to our owner role.
+        let creates = try await connection.query(
+            "SELECT has_schema_privilege(\(role), 'public', 'CREATE'), current_user", logger: logger
+        ).decode((Bool, String).self).first(where: { _ in true })
+        if let creates, creates.0 {
+            throw MigrationError(
+                code: .failed,
+                message: "the application role '\(role)' may still create objects in schema public, which "
+                    + "'\(creates.1)' does not own (PostgreSQL 14 and older give it to postgres): as a superuser, "
+                    + "ALTER SCHEMA public OWNER TO \"\(creates.1)\"; or REVOKE CREATE ON SCHEMA public FROM PUBLIC; "
+                    + "then run freigabe migrate again")
+        }
         logger.info("granted privileges", metadata: ["db.role": "\(role)"])
     }
 }

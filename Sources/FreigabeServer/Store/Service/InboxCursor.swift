@@ -42,7 +42,6 @@ public struct InboxCursor: Sendable, Hashable, LosslessStringConvertible {
     }
 
     private static func microseconds(_ digits: Substring) -> Int64? {
-        guard (1...18).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return Int64(digits)
+        Int64(digits: digits, in: 0...999_999_999_999_999_999)
     }
 }
