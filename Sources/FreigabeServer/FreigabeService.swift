@@ -51,9 +51,6 @@ public enum FreigabeService {
     }
 
     static func shutdownTimeout(_ values: SettingValues) throws -> Duration {
-        let seconds = try values.parsed(shutdownTimeoutKey, expected: "Sekunden von 1 bis 600") {
-            Int(digits: $0, in: 1...600)
-        }
-        return .seconds(seconds ?? 10)
+        try values.seconds(shutdownTimeoutKey, in: 1...600) ?? .seconds(10)
     }
 }

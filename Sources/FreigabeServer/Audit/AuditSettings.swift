@@ -41,12 +41,7 @@ public struct AuditSettings: Sendable, Hashable {
     /// `audit.retention_years` (default 10, 1 to 100).
     static func read(_ values: SettingValues) throws -> AuditSettings {
         var settings = AuditSettings(keyFile: values.text(keyFileKey), checkpointFile: values.text(checkpointFileKey))
-        if let seconds = try values.parsed(
-            sealIntervalKey, expected: "Sekunden von 1 bis 3600",
-            parse: { Int(digits: $0, in: 1...3600) })
-        {
-            settings.sealInterval = .seconds(seconds)
-        }
+        settings.sealInterval = try values.seconds(sealIntervalKey, in: 1...3600) ?? settings.sealInterval
         settings.retentionYears = try retentionYears(values)
         // A key that cannot be read stops the start, not the first checkpoint.
         _ = try settings.signer()

@@ -273,6 +273,13 @@ struct SettingValues {
         return value
     }
 
+    /// A duration of whole seconds within `range` (a deadline, a pause), or nil when `key` is not set.
+    func seconds(_ key: String, in range: ClosedRange<Int>) throws -> Duration? {
+        try parsed(key, expected: "Sekunden von \(range.lowerBound) bis \(range.upperBound)") {
+            Int(digits: $0, in: range).map { .seconds($0) }
+        }
+    }
+
     /// The error for `text`, the value of `key`, which is not `expected`: the key, its environment
     /// variable and its option named, in the operator's words.
     static func invalid(_ key: String, _ text: String, expected: String) -> ConfigurationError {

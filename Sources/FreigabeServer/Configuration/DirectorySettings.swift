@@ -88,27 +88,21 @@ enum DirectorySettings {
                 insecure: try values.parsed(Key.insecureTLS, expected: "true, false", parse: Self.bool) ?? false),
             allowInsecureNonLoopback: try values.parsed(
                 Key.allowInsecureNonLoopback, expected: "true, false", parse: Self.bool) ?? false)
-        if let seconds = try values.parsed(Key.networkTimeout, expected: "Sekunden, 1 bis 300", parse: seconds) {
-            configuration.networkTimeout = seconds
-        }
-        if let seconds = try values.parsed(Key.operationTimeout, expected: "Sekunden, 1 bis 300", parse: seconds) {
-            configuration.operationTimeout = seconds
-        }
-        if let seconds = try values.parsed(Key.poolWaitTimeout, expected: "Sekunden, 1 bis 300", parse: seconds) {
-            configuration.poolWaitTimeout = seconds
-        }
+        configuration.networkTimeout =
+            try values.seconds(Key.networkTimeout, in: 1...300) ?? configuration.networkTimeout
+        configuration.operationTimeout =
+            try values.seconds(Key.operationTimeout, in: 1...300) ?? configuration.operationTimeout
+        configuration.poolWaitTimeout =
+            try values.seconds(Key.poolWaitTimeout, in: 1...300) ?? configuration.poolWaitTimeout
         if let failures = try values.parsed(
             Key.circuitFailures, expected: "ganze Zahl von 1 bis 1000",
             parse: { Int(digits: $0, in: 1...1000) })
         {
             configuration.circuitBreaker.failureThreshold = failures
         }
-        if let seconds = try values.parsed(Key.circuitCoolDown, expected: "Sekunden, 1 bis 300", parse: seconds) {
-            configuration.circuitBreaker.coolDown = seconds
-        }
-        if let seconds = try values.parsed(Key.cacheTTL, expected: "Sekunden, 0 bis 86400", parse: cacheSeconds) {
-            configuration.cacheTTL = seconds
-        }
+        configuration.circuitBreaker.coolDown =
+            try values.seconds(Key.circuitCoolDown, in: 1...300) ?? configuration.circuitBreaker.coolDown
+        configuration.cacheTTL = try values.seconds(Key.cacheTTL, in: 0...86_400) ?? configuration.cacheTTL
         if let size = try values.parsed(Key.poolSize, expected: "ganze Zahl von 1 bis 64", parse: poolSize) {
             configuration.poolSize = size
         }
@@ -201,22 +195,9 @@ enum DirectorySettings {
         }
     }
 
-    private static func seconds(_ text: String) -> Duration? {
-        guard let value = Int(digits: text, in: 1...300) else { return nil }
-        return .seconds(value)
-    }
-
-    private static func cacheSeconds(_ text: String) -> Duration? {
-        guard let value = Int(digits: text, in: 0...86_400) else { return nil }
-        return .seconds(value)
-    }
-
     /// `ldap.login_cache_seconds`: how long a successful login is remembered (0 turns it off).
     static func loginCacheTTL(_ values: SettingValues) throws -> Duration {
-        try values.parsed(Key.loginCache, expected: "Sekunden, 0 bis 3600") { text -> Duration? in
-            guard let value = Int(digits: text, in: 0...3600) else { return nil }
-            return .seconds(value)
-        } ?? .seconds(60)
+        try values.seconds(Key.loginCache, in: 0...3600) ?? .seconds(60)
     }
 
     private static func poolSize(_ text: String) -> Int? {

@@ -63,16 +63,9 @@ public struct HTTPServerSettings: Sendable, Equatable {
     /// The settings from `http.*`; unset keys keep their defaults.
     static func read(_ values: SettingValues) throws -> HTTPServerSettings {
         var settings = HTTPServerSettings()
-        let seconds = "ganze Zahl von 1 bis 3600 (Sekunden)"
-        if let timeout = try values.parsed(Key.headerTimeout, expected: seconds, parse: Self.seconds) {
-            settings.headerTimeout = timeout
-        }
-        if let timeout = try values.parsed(Key.bodyTimeout, expected: seconds, parse: Self.seconds) {
-            settings.bodyTimeout = timeout
-        }
-        if let timeout = try values.parsed(Key.idleTimeout, expected: seconds, parse: Self.seconds) {
-            settings.idleTimeout = timeout
-        }
+        settings.headerTimeout = try values.seconds(Key.headerTimeout, in: 1...3600) ?? settings.headerTimeout
+        settings.bodyTimeout = try values.seconds(Key.bodyTimeout, in: 1...3600) ?? settings.bodyTimeout
+        settings.idleTimeout = try values.seconds(Key.idleTimeout, in: 1...3600) ?? settings.idleTimeout
         let limit = fileDescriptorLimit().map { $0 - Self.reservedFileDescriptors } ?? .max
         var connections = "ganze Zahl ab 1"
         if limit < .max {
@@ -106,11 +99,6 @@ public struct HTTPServerSettings: Sendable, Equatable {
         let entries = list.split(whereSeparator: { $0 == "," || $0 == ";" || $0 == " " })
         let networks = entries.compactMap { IPNetwork(String($0)) }
         return networks.count == entries.count ? networks : nil
-    }
-
-    private static func seconds(_ text: String) -> Duration? {
-        guard let seconds = Int(digits: text, in: 1...3600) else { return nil }
-        return .seconds(seconds)
     }
 
     /// The soft limit on open files (`ulimit -n`), if the system tells.

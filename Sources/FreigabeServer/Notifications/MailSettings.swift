@@ -98,16 +98,9 @@ public struct MailSettings: Sendable, Equatable {
             ?? false
         // Each step of a session within a fraction of the rows' lease (five minutes): the session is cut at
         // half of it anyway, and a relay that stalls after DATA must not hold its rows for longer.
-        let seconds = { (text: String) in Int(digits: text, in: 1...120).map { Duration.seconds($0) } }
-        if let timeout = try values.parsed(Key.connectTimeout, expected: "Sekunden von 1 bis 120", parse: seconds) {
-            smtp.connectTimeout = timeout
-        }
-        if let timeout = try values.parsed(Key.commandTimeout, expected: "Sekunden von 1 bis 120", parse: seconds) {
-            smtp.commandTimeout = timeout
-        }
-        if let timeout = try values.parsed(Key.dataTimeout, expected: "Sekunden von 1 bis 120", parse: seconds) {
-            smtp.dataTimeout = timeout
-        }
+        smtp.connectTimeout = try values.seconds(Key.connectTimeout, in: 1...120) ?? smtp.connectTimeout
+        smtp.commandTimeout = try values.seconds(Key.commandTimeout, in: 1...120) ?? smtp.commandTimeout
+        smtp.dataTimeout = try values.seconds(Key.dataTimeout, in: 1...120) ?? smtp.dataTimeout
         let settings = MailSettings(
             smtp: smtp, from: Mailbox(fromAddress, displayName: values.text(Key.fromName) ?? "Freigabe"),
             hostName: hostName, retrySchedule: schedule)

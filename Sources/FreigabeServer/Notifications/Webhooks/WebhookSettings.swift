@@ -98,12 +98,7 @@ public struct WebhookSettings: Sendable, Equatable {
             }
             settings.policy = AddressPolicy(allowed: allowed)
         }
-        if let seconds = try values.parsed(
-            Key.timeout, expected: "Sekunden von 1 bis 30",
-            parse: { Int(digits: $0, in: 1...30) })
-        {
-            settings.timeout = .seconds(seconds)
-        }
+        settings.timeout = try values.seconds(Key.timeout, in: 1...30) ?? settings.timeout
         if let schedule = try values.parsed(
             Key.retrySchedule, expected: "aufsteigende Pausen wie „5s, 1m, 5m, 30m, 2h, 6h, 24h“",
             parse: RetrySchedule.parse)
