@@ -193,14 +193,14 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // After our answer the rest of what the client sends is read and dropped, never served.
         guard !answered else { return }
+        // The timer follows in `channelReadComplete`, which ends every read: one reschedule per read, not
+        // two more per request (a GET's head and end come in the same read).
         switch unwrapInboundIn(data) {
         case .head:
             answeredBeforeBody = false
             deadlines?.headReceived(at: .now())
-            reschedule(context)
         case .end:
             deadlines?.requestEnded()
-            reschedule(context)
         case .body:
             break
         }

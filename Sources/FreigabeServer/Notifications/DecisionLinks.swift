@@ -61,13 +61,13 @@ struct DecisionLinkStore: Sendable {
     /// working days from 17 December end on 4 January) keeps the first mail's links; yet never more than
     /// the longest lifetime there may be (``WebSettings/maximumLinkDays``).
     static func expiry(minted now: Date, days: Int, deadline: Date?) -> Date {
-        let calendar = BerlinDates.calendar
-        let later = calendar.date(byAdding: .day, value: days, to: now) ?? now.addingTimeInterval(Double(days) * 86_400)
+        func daysLater(_ count: Int) -> Date {
+            BerlinDates.calendar.date(byAdding: .day, value: count, to: now)
+                ?? now.addingTimeInterval(Double(count) * 86_400)
+        }
+        let later = daysLater(days)
         guard let deadline, deadline > later else { return later }
-        let longest =
-            calendar.date(byAdding: .day, value: WebSettings.maximumLinkDays, to: now)
-            ?? now.addingTimeInterval(Double(WebSettings.maximumLinkDays) * 86_400)
-        return min(deadline, longest)
+        return min(deadline, daysLater(WebSettings.maximumLinkDays))
     }
 
     /// Mints one link per action for `uid` and returns the tokens by action.

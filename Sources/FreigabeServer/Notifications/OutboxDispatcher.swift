@@ -355,10 +355,12 @@ struct OutboxDispatcher: Sendable {
                 if personal.topic.carriesDecisionLinks(mayDecide: personal.mayDecide), let step = message.step {
                     do {
                         // The step's deadline as the request stands now, if it is still that step.
-                        var deadline: Date?
-                        if case .inReview(let progress)? = row.standing?.snapshot?.state, progress.step == step {
-                            deadline = progress.deadline
-                        }
+                        let deadline: Date? =
+                            if case .inReview(let progress)? = row.standing?.snapshot?.state, progress.step == step {
+                                progress.deadline
+                            } else {
+                                nil
+                            }
                         tokens = try await links.mint(
                             requestID: message.requestID, step: step, stepEnteredAt: message.stepEnteredAt,
                             branches: branches, uid: person.uid,

@@ -58,7 +58,7 @@ struct OutboxListener: Sendable {
                     let watchdog = Task { [livenessDeadline] in
                         guard (try? await Task.sleep(for: livenessDeadline)) != nil, !started.isSet else { return }
                         givenUp.set()
-                        _ = await withTimeout(.seconds(10)) { try await connection.close() }
+                        await Self.close(connection)
                     }
                     defer { watchdog.cancel() }
                     try await self.listen(on: self.channels[...], connection: connection, listening: []) { streams in
@@ -138,15 +138,20 @@ struct OutboxListener: Sendable {
             try Task.checkCancellation()
             guard case .failure(let error) = outcome else { continue }
             closing.set()
-            // Closed before the pool gets it back, so that nobody else is handed it. Bounded, as nothing here
-            // may wait for a peer that is gone: with TLS, NIOSSL waits up to 5 s for its close_notify.
-            _ = await withTimeout(.seconds(10)) { try await connection.close() }
+            await Self.close(connection)
             if error is TimeoutError {
                 throw NoAnswer(description: "the listening connection did not answer within \(livenessDeadline)")
             }
             throw NoAnswer(
                 description: "the listening connection failed its liveness check: \(String(reflecting: error))")
         }
+    }
+
+    /// Closes a connection given up on, before the pool gets it back, so that nobody else is handed it.
+    /// Bounded, as nothing here may wait for a peer that is gone: with TLS, NIOSSL waits up to 5 s for its
+    /// close_notify.
+    private static func close(_ connection: PostgresConnection) async {
+        _ = await withTimeout(.seconds(10)) { try await connection.close() }
     }
 }
 

@@ -37,11 +37,9 @@ struct AuditSealService: Service {
     /// One batch; true when it was full, so more may be waiting.
     func round() async -> Bool {
         do {
-            guard let batch = try await sealer.sealBatch(now: Date(), logger: logger) else {
-                resumed()
-                return false
-            }
+            let sealed = try await sealer.sealBatch(now: Date(), logger: logger)
             resumed()
+            guard let batch = sealed else { return false }
             lastSaid.clear()
             if batch.outsideCopyFailed { metrics?.auditSealFailure(.checkpointFile) }
             if batch.wroteCheckpoint { outsideCopy?.record(failed: batch.outsideCopyFailed, at: Date()) }
@@ -72,7 +70,7 @@ struct AuditSealService: Service {
             }
             // The events wait in the table; the next round seals them. The metric counts every round.
             let metadata: Logger.Metadata = ["error": "\(String(reflecting: error))"]
-            _ = failures.add()
+            failures.add()
             // An error line for the first failure and for each other kind of failure within the streak (the
             // database came back, but now the disk of the checkpoint file is full).
             if lastFailure.changed(to: String(describing: type(of: error))) {

@@ -46,12 +46,9 @@ final class FailedRounds: Sendable {
 
     var count: Int { failures.withLock { $0 } }
 
-    /// One more failed round; the count with it.
-    func add() -> Int {
-        failures.withLock {
-            $0 += 1
-            return $0
-        }
+    /// One more failed round.
+    func add() {
+        failures.withLock { $0 += 1 }
     }
 
     /// A round worked; the failed rounds before it.
