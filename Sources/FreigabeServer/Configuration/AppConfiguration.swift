@@ -117,9 +117,7 @@ public struct AppConfiguration: Sendable, Equatable {
         if let host = values.text(Key.httpHost) {
             configuration.host = host
         }
-        if let port = try values.parsed(Key.httpPort, expected: "ganze Zahl von 1 bis 65535", parse: Self.port) {
-            configuration.port = port
-        }
+        configuration.port = try values.wholeNumber(Key.httpPort, in: 1...65535) ?? configuration.port
         if let directory = values.text(Key.templatesDirectory) {
             configuration.templatesDirectory = directory
         }
@@ -191,11 +189,6 @@ public struct AppConfiguration: Sendable, Equatable {
             description: "„\(key)“ (Umgebungsvariable \(SettingValues.environmentName(for: key))) ist "
                 + "\(database.maxConnections), nötig sind mindestens \(minimumDatabaseConnections) Verbindungen: "
                 + held + "dazu zwei für Seiten, API und Hintergrundarbeit.")
-    }
-
-    private static func port(_ text: String) -> Int? {
-        guard let port = Int(digits: text, in: 1...65535) else { return nil }
-        return port
     }
 
     private static func logLevel(_ text: String) -> Logger.Level? {
@@ -271,6 +264,13 @@ struct SettingValues {
         guard let text = text(key) else { return nil }
         guard let value = parse(text) else { throw Self.invalid(key, text, expected: expected) }
         return value
+    }
+
+    /// A whole number within `range` (a port, a size, a count), or nil when `key` is not set.
+    func wholeNumber(_ key: String, in range: ClosedRange<Int>, expected: String? = nil) throws -> Int? {
+        try parsed(key, expected: expected ?? "ganze Zahl von \(range.lowerBound) bis \(range.upperBound)") {
+            Int(digits: $0, in: range)
+        }
     }
 
     /// A duration of whole seconds within `range` (a deadline, a pause), or nil when `key` is not set.

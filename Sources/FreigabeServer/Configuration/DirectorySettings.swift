@@ -94,18 +94,12 @@ enum DirectorySettings {
             try values.seconds(Key.operationTimeout, in: 1...300) ?? configuration.operationTimeout
         configuration.poolWaitTimeout =
             try values.seconds(Key.poolWaitTimeout, in: 1...300) ?? configuration.poolWaitTimeout
-        if let failures = try values.parsed(
-            Key.circuitFailures, expected: "ganze Zahl von 1 bis 1000",
-            parse: { Int(digits: $0, in: 1...1000) })
-        {
-            configuration.circuitBreaker.failureThreshold = failures
-        }
+        configuration.circuitBreaker.failureThreshold =
+            try values.wholeNumber(Key.circuitFailures, in: 1...1000) ?? configuration.circuitBreaker.failureThreshold
         configuration.circuitBreaker.coolDown =
             try values.seconds(Key.circuitCoolDown, in: 1...300) ?? configuration.circuitBreaker.coolDown
         configuration.cacheTTL = try values.seconds(Key.cacheTTL, in: 0...86_400) ?? configuration.cacheTTL
-        if let size = try values.parsed(Key.poolSize, expected: "ganze Zahl von 1 bis 64", parse: poolSize) {
-            configuration.poolSize = size
-        }
+        configuration.poolSize = try values.wholeNumber(Key.poolSize, in: 1...64) ?? configuration.poolSize
         if let bindDN = values.text(Key.bindDN) {
             configuration.serviceAccount = LDAPConfiguration.ServiceAccount(
                 bindDN: bindDN, password: try servicePassword(values))
@@ -198,11 +192,6 @@ enum DirectorySettings {
     /// `ldap.login_cache_seconds`: how long a successful login is remembered (0 turns it off).
     static func loginCacheTTL(_ values: SettingValues) throws -> Duration {
         try values.seconds(Key.loginCache, in: 0...3600) ?? .seconds(60)
-    }
-
-    private static func poolSize(_ text: String) -> Int? {
-        guard let value = Int(digits: text, in: 1...64) else { return nil }
-        return value
     }
 }
 

@@ -72,13 +72,9 @@ public struct HTTPServerSettings: Sendable, Equatable {
             connections +=
                 ", unter dem Dateilimit des Prozesses abzüglich \(Self.reservedFileDescriptors): höchstens \(limit)"
         }
-        let connectionLimit: (String) -> Int? = { text in
-            guard let value = Int(digits: text, in: 1...max(1, limit)) else { return nil }
-            return value
-        }
-        if let maximum = try values.parsed(Key.maxConnections, expected: connections, parse: connectionLimit) {
-            settings.maxConnections = maximum
-        }
+        settings.maxConnections =
+            try values.wholeNumber(Key.maxConnections, in: 1...max(1, limit), expected: connections)
+            ?? settings.maxConnections
         if let proxies = try values.parsed(
             Key.trustedProxies, expected: "IP-Adressen oder Netze (CIDR), getrennt durch Komma", parse: Self.networks)
         {

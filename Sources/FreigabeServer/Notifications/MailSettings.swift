@@ -60,10 +60,7 @@ public struct MailSettings: Sendable, Equatable {
                 default: nil
                 }
             } ?? .startTLS
-        let port = try values.parsed(Key.port, expected: "ganze Zahl von 1 bis 65535") { text -> Int? in
-            guard let port = Int(digits: text, in: 1...65_535) else { return nil }
-            return port
-        }
+        let port = try values.wholeNumber(Key.port, in: 1...65_535)
         // Set but not an address: the parser's message names the key; not set at all: this one.
         guard
             let fromAddress = try values.parsed(
