@@ -85,9 +85,9 @@ struct GroupMembersTests {
         let suffix = UUID().uuidString.prefix(8).lowercased()
         let group = "cn=big-\(suffix),ou=groups,\(base)"
         // 60 members (that do not exist): one job of 61 base searches.
-        let members = (1...60).map { "member: uid=ghost\($0)-\(suffix),ou=people,\(base)" }.joined(separator: "\n")
-        try Slapd.modify("dn: \(group)\nchangetype: add\nobjectClass: groupOfNames\ncn: big-\(suffix)\n\(members)\n")
-        defer { try? Slapd.modify("dn: \(group)\nchangetype: delete\n") }
+        try Slapd.modify(
+            Slapd.groupAddition(group, members: (1...60).map { "uid=ghost\($0)-\(suffix),ou=people,\(base)" }))
+        defer { try? Slapd.modify(Slapd.deletion(of: [group])) }
         // Every answer 250 ms late: the searches would take 15 s; the caller waits at most
         // network + 3 × operation timeout + 1 s = 5 s.
         let proxy = try TCPProxy(targetPort: try Slapd.port(of: try Slapd.url), answerDelay: .milliseconds(250))
