@@ -30,9 +30,9 @@ public struct CSVOptions: Sendable, Hashable {
 /// filtered one carries each event's inclusion proof.
 struct AuditExporter: Sendable {
     let query: AuditQuery
-    /// nil: one streamed statement (the command line, on its own connection without a statement
-    /// timeout); otherwise keyset batches of short statements (the API, under the role's timeout).
-    var batching: AuditQuery.Batching? = nil
+    /// Keyset batches of short statements, each under the store's deadlines, for the command line as
+    /// for the API: a database that stops answering fails the export within seconds, not never.
+    var batching = AuditQuery.Batching()
 
     struct Result: Sendable, Equatable {
         var eventCount: UInt64
@@ -72,11 +72,7 @@ struct AuditExporter: Sendable {
             proofs = ProofSource(tree: tree, query: query)
         }
         func events(_ body: (SealedEvent) async throws -> Void) async throws {
-            if let batching {
-                try await query.forEachInBatches(filter, below: treeSize, batching: batching, logger: logger, body)
-            } else {
-                try await query.forEach(filter, below: treeSize, logger: logger, body)
-            }
+            try await query.forEachInBatches(filter, below: treeSize, batching: batching, logger: logger, body)
         }
         var count: UInt64 = 0
         switch format {

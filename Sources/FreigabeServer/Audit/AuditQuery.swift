@@ -480,16 +480,6 @@ struct AuditQuery: Sendable {
         return AuditPage(events: events, nextAfter: more ? events.last?.sequence : nil)
     }
 
-    /// Every event before `treeSize` that matches `filter`, in log order, one row at a time: PostgresNIO
-    /// streams the rows with back-pressure, so memory does not grow with the log.
-    func forEach(
-        _ filter: AuditFilter, below treeSize: UInt64, logger: Logger,
-        _ body: (SealedEvent) async throws -> Void
-    ) async throws {
-        let rows = try await client.query(try filter.statement(after: nil, below: treeSize, limit: nil), logger: logger)
-        for try await row in rows { try await body(try SealedEvent(row)) }
-    }
-
     /// How ``forEachInBatches(_:below:batching:logger:_:)`` cuts the log into short statements.
     struct Batching: Sendable {
         /// Rows per statement at most.
@@ -499,9 +489,10 @@ struct AuditQuery: Sendable {
         var window: UInt64 = 100_000
     }
 
-    /// ``forEach(_:below:logger:_:)`` in keyset batches, each one short statement with the store's
-    /// deadlines (``Database/read(_:logger:_:)``): for exports through the API, whose role has a
-    /// statement timeout of seconds. Memory holds one batch.
+    /// Every event before `treeSize` that matches `filter`, in log order, in keyset batches, each one
+    /// short statement with the store's deadlines (``Database/read(_:logger:_:)``), so that the role's
+    /// statement timeout of seconds holds and a database that stops answering fails the export within
+    /// them. Memory holds one batch, whatever the log's size.
     func forEachInBatches(
         _ filter: AuditFilter, below treeSize: UInt64, batching: Batching = Batching(), logger: Logger,
         _ body: (SealedEvent) async throws -> Void

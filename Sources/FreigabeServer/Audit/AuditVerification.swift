@@ -114,40 +114,44 @@ struct AuditVerification: Sendable {
     /// Triggers as the migrations wrote them (``AuditTriggerGuard``), tables not owned by the
     /// application role, nothing left unsealed.
     private func guardProblems(logger: Logger) async throws -> [String] {
-        var problems: [String] = []
-        let rows = try await client.query(
-            """
-            SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c
-            WHERE c.relname = ANY(\(Self.appendOnlyTables)) AND c.relkind = 'r' ORDER BY c.relname
-            """, logger: logger)
-        for try await (table, owner) in rows.decode((String, String).self) {
-            if let appRole, owner == appRole {
-                problems.append("table \(table) is owned by the application role \(appRole)")
+        var problems = try await Database.read(client, logger: logger) { [appRole] connection in
+            var problems: [String] = []
+            let rows = try await connection.query(
+                """
+                SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c
+                WHERE c.relname = ANY(\(Self.appendOnlyTables)) AND c.relkind = 'r' ORDER BY c.relname
+                """, logger: logger)
+            for try await (table, owner) in rows.decode((String, String).self) {
+                if let appRole, owner == appRole {
+                    problems.append("table \(table) is owned by the application role \(appRole)")
+                }
             }
-        }
-        problems += try await AuditTriggerGuard.problems(client, logger: logger)
-        let keys = try await client.query(
-            """
-            SELECT t.relname, a.attname FROM pg_constraint c
-            JOIN pg_class t ON t.oid = c.conrelid
-            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-            WHERE c.contype IN ('p', 'u') AND cardinality(c.conkey) = 1 AND a.attnotnull
-              AND t.relname = ANY(\(Self.requiredKeys.map(\.table)))
-            """, logger: logger)
-        var keyed: Set<String> = []
-        for try await (table, column) in keys.decode((String, String).self) { keyed.insert("\(table).\(column)") }
-        for (table, column) in Self.requiredKeys where !keyed.contains("\(table).\(column)") {
-            problems.append("table \(table) has no key on \(column): a place or an event could be there twice")
-        }
-        let unsealed = try await client.query(
-            """
-            SELECT count(*), min(e.id) FROM audit_events e
-            WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
-              AND e.id < (SELECT coalesce(max(event_row), 0) FROM audit_seals) - \(AuditSealer.lookBehind)
-            """, logger: logger)
-        for try await (count, first) in unsealed.decode((Int64, Int64?).self) where count > 0 {
-            problems.append(
-                "\(count) audit events behind the sealing window were never sealed (the first is row \(first ?? 0))")
+            problems += try await AuditTriggerGuard.problems(on: connection, logger: logger)
+            let keys = try await connection.query(
+                """
+                SELECT t.relname, a.attname FROM pg_constraint c
+                JOIN pg_class t ON t.oid = c.conrelid
+                JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+                WHERE c.contype IN ('p', 'u') AND cardinality(c.conkey) = 1 AND a.attnotnull
+                  AND t.relname = ANY(\(Self.requiredKeys.map(\.table)))
+                """, logger: logger)
+            var keyed: Set<String> = []
+            for try await (table, column) in keys.decode((String, String).self) { keyed.insert("\(table).\(column)") }
+            for (table, column) in Self.requiredKeys where !keyed.contains("\(table).\(column)") {
+                problems.append("table \(table) has no key on \(column): a place or an event could be there twice")
+            }
+            let unsealed = try await connection.query(
+                """
+                SELECT count(*), min(e.id) FROM audit_events e
+                WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
+                  AND e.id < (SELECT coalesce(max(event_row), 0) FROM audit_seals) - \(AuditSealer.lookBehind)
+                """, logger: logger)
+            for try await (count, first) in unsealed.decode((Int64, Int64?).self) where count > 0 {
+                problems.append(
+                    "\(count) audit events behind the sealing window were never sealed (the first is row \(first ?? 0))"
+                )
+            }
+            return problems
         }
         if let stalled = try await unsealedBeyondGrace(logger: logger) { problems.append(stalled) }
         return problems
@@ -159,14 +163,16 @@ struct AuditVerification: Sendable {
     /// leaves nothing sealed after its last run, and without this verify would call the log complete.
     private func unsealedBeyondGrace(logger: Logger) async throws -> String? {
         let grace = sealingGrace.seconds
-        let rows = try await client.query(
-            """
-            SELECT count(*), min(e.id), min(e.occurred_at), min(e.recorded_at) FROM audit_events e
-            WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
-              AND e.recorded_at < now() - make_interval(secs => \(grace))
-            """, logger: logger)
-        for try await (count, first, oldest, recorded) in rows.decode((Int64, Int64?, Date?, Date?).self)
-        where count > 0 {
+        let found = try await Database.read(client, logger: logger) { connection in
+            try await connection.query(
+                """
+                SELECT count(*), min(e.id), min(e.occurred_at), min(e.recorded_at) FROM audit_events e
+                WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_row = e.id)
+                  AND e.recorded_at < now() - make_interval(secs => \(grace))
+                """, logger: logger
+            ).decode((Int64, Int64?, Date?, Date?).self).first(where: { _ in true })
+        }
+        if let (count, first, oldest, recorded) = found, count > 0 {
             let seconds = Int(sealingGrace.components.seconds)
             return "\(count) audit events written more than \(seconds) s ago are not sealed (the first is row "
                 + "\(first ?? 0); the oldest happened at "
@@ -255,12 +261,15 @@ struct AuditVerification: Sendable {
     /// count of everything that is there shows it.
     private func rowsNotChecked(treeSize: UInt64, logger: Logger) async throws -> String? {
         let size = Int64(clamping: treeSize)
-        let rows = try await client.query(
-            """
-            SELECT count(*) FROM \(unescaped: SealedEvent.tables)
-            WHERE s.sequence < \(size) OR s.sequence IS NULL
-            """, logger: logger)
-        for try await count in rows.decode(Int64.self) where count != size {
+        let counted = try await Database.read(client, logger: logger) { connection in
+            try await connection.query(
+                """
+                SELECT count(*) FROM \(unescaped: SealedEvent.tables)
+                WHERE s.sequence < \(size) OR s.sequence IS NULL
+                """, logger: logger
+            ).decode(Int64.self).first(where: { _ in true })
+        }
+        if let count = counted, count != size {
             return "the log holds \(count) sealed events at positions below \(size) or without a position, "
                 + "but \(size) were checked: an event or a place is there twice, or a seal has no position"
         }
@@ -269,12 +278,14 @@ struct AuditVerification: Sendable {
 
     /// The smallest sealed place and one past the largest; nil: nothing is sealed.
     private func sealedPlaces(logger: Logger) async throws -> Range<Int64>? {
-        let rows = try await client.query("SELECT min(sequence), max(sequence) FROM audit_seals", logger: logger)
-        for try await (lowest, highest) in rows.decode((Int64?, Int64?).self) {
-            guard let lowest, let highest, lowest <= highest, highest < Int64.max else { return nil }
-            return lowest..<(highest + 1)
+        let bounds = try await Database.read(client, logger: logger) { connection in
+            try await connection.query("SELECT min(sequence), max(sequence) FROM audit_seals", logger: logger)
+                .decode((Int64?, Int64?).self).first(where: { _ in true })
         }
-        return nil
+        guard let (lowest, highest) = bounds, let lowest, let highest, lowest <= highest, highest < Int64.max else {
+            return nil
+        }
+        return lowest..<(highest + 1)
     }
 
     /// What one range of places gave the fast path.
@@ -291,31 +302,33 @@ struct AuditVerification: Sendable {
     private static func read(
         _ range: Range<Int64>, asRecords: Bool, client: PostgresClient, logger: Logger
     ) async throws -> RangeRead {
-        let rows = try await client.query(
-            """
-            SELECT \(unescaped: asRecords ? SealedEvent.recordColumn : SealedEvent.columns)
-            FROM \(unescaped: SealedEvent.tables)
-            WHERE s.sequence >= \(range.lowerBound) AND s.sequence < \(range.upperBound)
-            ORDER BY s.sequence, s.event_row LIMIT \(range.count + 1)
-            """, logger: logger)
-        var encoder = SealedRowEncoder()
-        var leaves: [(leaf: RecomputedLeaf, key: SealedRowEncoder.Key)] = []
-        leaves.reserveCapacity(range.count)
-        var rowCount = 0
-        var exact = true
-        for try await row in rows {
-            rowCount += 1
-            // The rest of a range that is walked again is only drained.
-            guard exact, let leaf = asRecords ? encoder.leaf(ofRecord: row) : encoder.leaf(of: row),
-                leaf.key.sequence == range.lowerBound + Int64(leaves.count)
-            else {
-                exact = false
-                continue
+        try await Database.read(client, logger: logger) { connection -> RangeRead in
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: asRecords ? SealedEvent.recordColumn : SealedEvent.columns)
+                FROM \(unescaped: SealedEvent.tables)
+                WHERE s.sequence >= \(range.lowerBound) AND s.sequence < \(range.upperBound)
+                ORDER BY s.sequence, s.event_row LIMIT \(range.count + 1)
+                """, logger: logger)
+            var encoder = SealedRowEncoder()
+            var leaves: [(leaf: RecomputedLeaf, key: SealedRowEncoder.Key)] = []
+            leaves.reserveCapacity(range.count)
+            var rowCount = 0
+            var exact = true
+            for try await row in rows {
+                rowCount += 1
+                // The rest of a range that is walked again is only drained.
+                guard exact, let leaf = asRecords ? encoder.leaf(ofRecord: row) : encoder.leaf(of: row),
+                    leaf.key.sequence == range.lowerBound + Int64(leaves.count)
+                else {
+                    exact = false
+                    continue
+                }
+                leaves.append(leaf)
             }
-            leaves.append(leaf)
+            if rowCount == 0 { return .empty }
+            return exact && leaves.count == range.count ? .accepted(leaves) : .readAgain
         }
-        if rowCount == 0 { return .empty }
-        return exact && leaves.count == range.count ? .accepted(leaves) : .readAgain
     }
 
     /// ``progress`` at most once per interval.
@@ -382,9 +395,14 @@ struct AuditVerification: Sendable {
         /// Every row after ``after`` and below the place `below` (nil: to the end), in batches.
         mutating func walk(below: Int64?, logger: Logger) async throws {
             while true {
-                var rowsInBatch = 0
-                for try await row in try await client.query(try batchQuery(below: below), logger: logger) {
-                    rowsInBatch += 1
+                // The batch is taken whole, within the store's deadlines, and then checked.
+                let query = try batchQuery(below: below)
+                let rows = try await Database.read(client, logger: logger) { connection in
+                    var rows: [PostgresRow] = []
+                    for try await row in try await connection.query(query, logger: logger) { rows.append(row) }
+                    return rows
+                }
+                for row in rows {
                     if let (leaf, key) = fast.leaf(of: row) {
                         check(leaf, key: key)
                         continue
@@ -403,7 +421,7 @@ struct AuditVerification: Sendable {
                     checked += 1
                 }
                 reportProgress()
-                if rowsInBatch < batchSize { return }
+                if rows.count < batchSize { return }
             }
         }
 
@@ -425,14 +443,16 @@ struct AuditVerification: Sendable {
 
     /// The signed checkpoints, oldest first (a few per day: small).
     private func checkpoints(logger: Logger) async throws -> [CheckpointRecord] {
-        var checkpoints: [CheckpointRecord] = []
-        let notes = try await client.query(
-            "SELECT signed_note FROM audit_checkpoints WHERE signed_note IS NOT NULL ORDER BY tree_size",
-            logger: logger)
-        for try await note in notes.decode(String.self) {
-            checkpoints.append(CheckpointRecord(signedNote: note, source: "audit_checkpoints"))
+        try await Database.read(client, logger: logger) { connection in
+            var checkpoints: [CheckpointRecord] = []
+            let notes = try await connection.query(
+                "SELECT signed_note FROM audit_checkpoints WHERE signed_note IS NOT NULL ORDER BY tree_size",
+                logger: logger)
+            for try await note in notes.decode(String.self) {
+                checkpoints.append(CheckpointRecord(signedNote: note, source: "audit_checkpoints"))
+            }
+            return checkpoints
         }
-        return checkpoints
     }
 
     /// Every erasure is on record as a `payloads_redacted` event that names it and the number of events
@@ -455,31 +475,37 @@ struct AuditVerification: Sendable {
             }
             return try? Checkpoint(noteText: note.text)
         }
-        let rows = try await client.query(
-            """
-            SELECT r.id, r.redacted_by, r.redacted_at, r.erased_before, r.retention_years,
-                (SELECT count(*) FROM audit_seals s WHERE s.redaction_id = r.id),
-                (SELECT count(*) FROM audit_seals s JOIN audit_events e ON e.id = s.event_row
-                 WHERE s.redaction_id = r.id AND e.occurred_at >= r.erased_before),
-                (SELECT min(s.sequence) FROM audit_seals s JOIN audit_events e ON e.id = s.event_row
-                 WHERE s.redaction_id = r.id AND e.occurred_at >= r.erased_before),
-                x.occurred_at, x.actor, x.details, x.sequence, r.redacted_at > now() + interval '1 day'
-            FROM audit_redactions r
-            LEFT JOIN LATERAL (
-                SELECT e.occurred_at, e.actor, e.details::text AS details, s.sequence FROM audit_events e
-                LEFT JOIN audit_seals s ON s.event_row = e.id
-                WHERE e.event = 'payloads_redacted' AND e.details->>'redaction' = r.id::text
-                ORDER BY e.id LIMIT 1) x ON true
-            ORDER BY r.id
-            """, logger: logger)
+        typealias ErasureRow = (
+            Int64, String, Date, Date, Int32, Int64, Int64, Int64?, Date?, String?, String?, Int64?, Bool
+        )
+        // Few rows (one per erasure): read whole, within the store's deadlines, then compared.
+        let erasures = try await Database.read(client, logger: logger) { connection in
+            var erasures: [ErasureRow] = []
+            let rows = try await connection.query(
+                """
+                SELECT r.id, r.redacted_by, r.redacted_at, r.erased_before, r.retention_years,
+                    (SELECT count(*) FROM audit_seals s WHERE s.redaction_id = r.id),
+                    (SELECT count(*) FROM audit_seals s JOIN audit_events e ON e.id = s.event_row
+                     WHERE s.redaction_id = r.id AND e.occurred_at >= r.erased_before),
+                    (SELECT min(s.sequence) FROM audit_seals s JOIN audit_events e ON e.id = s.event_row
+                     WHERE s.redaction_id = r.id AND e.occurred_at >= r.erased_before),
+                    x.occurred_at, x.actor, x.details, x.sequence, r.redacted_at > now() + interval '1 day'
+                FROM audit_redactions r
+                LEFT JOIN LATERAL (
+                    SELECT e.occurred_at, e.actor, e.details::text AS details, s.sequence FROM audit_events e
+                    LEFT JOIN audit_seals s ON s.event_row = e.id
+                    WHERE e.event = 'payloads_redacted' AND e.details->>'redaction' = r.id::text
+                    ORDER BY e.id LIMIT 1) x ON true
+                ORDER BY r.id
+                """, logger: logger)
+            for try await row in rows.decode(ErasureRow.self) { erasures.append(row) }
+            return erasures
+        }
         var problems: [String] = []
-        for try await (
+        for (
             id, by, at, cutOff, years, erased, afterCutOff, firstAfterCutOff, eventAt, eventActor, details, sequence,
             ahead
-        )
-            in rows.decode(
-                (Int64, String, Date, Date, Int32, Int64, Int64, Int64?, Date?, String?, String?, Int64?, Bool).self)
-        {
+        ) in erasures {
             let erasure = "erasure #\(id) by \(by)"
             if ahead {
                 problems.append(
@@ -542,10 +568,13 @@ struct AuditVerification: Sendable {
                         + "\(row.cutOff): within the retention period (the first at position \(firstAfterCutOff ?? 0))")
             }
         }
-        let unrecorded = try await client.query(
-            "SELECT count(*), min(sequence) FROM audit_seals WHERE payload_salt IS NULL AND redaction_id IS NULL",
-            logger: logger)
-        for try await (count, first) in unrecorded.decode((Int64, Int64?).self) where count > 0 {
+        let unrecorded = try await Database.read(client, logger: logger) { connection in
+            try await connection.query(
+                "SELECT count(*), min(sequence) FROM audit_seals WHERE payload_salt IS NULL AND redaction_id IS NULL",
+                logger: logger
+            ).decode((Int64, Int64?).self).first(where: { _ in true })
+        }
+        if let (count, first) = unrecorded, count > 0 {
             problems.append(
                 "\(count) sealed events lost their payload salt without a recorded erasure (the first at position "
                     + "\(first ?? 0))")

@@ -25,41 +25,45 @@ struct RequestStateCheck: Sendable {
     func firstMismatch(logger: Logger) async throws -> String? {
         if let missing = try await firstMissingRow(logger: logger) { return missing }
         let definitions = try await pinnedDefinitions(logger: logger)
-        let rows = try await client.query(
-            """
-            SELECT r.number, \(unescaped: RequestRecord.columns), \(unescaped: RequestFactsCheck.columns)
-            FROM requests r
-            ORDER BY r.created_at, r.id
-            """, logger: logger)
-        for try await row in rows {
-            var cells = RowCursor(row)
-            let number: String = try cells.next()
-            let record: RequestRecord
-            let facts: StoredFacts
-            do {
-                record = try RequestRecord.from(&cells, rememberSnapshot: false)
-                facts = try StoredFacts.decode(&cells)
-            } catch {
-                return "request \(number): its stored row cannot be read (\(error))"
+        // One statement streams every request (its deadline is the command line's long one, see
+        // `AuditTool.withDatabase`), each compared as it arrives.
+        return try await Database.read(client, logger: logger) { connection -> String? in
+            let rows = try await connection.query(
+                """
+                SELECT r.number, \(unescaped: RequestRecord.columns), \(unescaped: RequestFactsCheck.columns)
+                FROM requests r
+                ORDER BY r.created_at, r.id
+                """, logger: logger)
+            for try await row in rows {
+                var cells = RowCursor(row)
+                let number: String = try cells.next()
+                let record: RequestRecord
+                let facts: StoredFacts
+                do {
+                    record = try RequestRecord.from(&cells, rememberSnapshot: false)
+                    facts = try StoredFacts.decode(&cells)
+                } catch {
+                    return "request \(number): its stored row cannot be read (\(error))"
+                }
+                let definition: WorkflowDefinition?
+                switch definitions[record.snapshot.pin] {
+                case .success(let read)?: definition = read
+                case .failure(let error)?:
+                    return "request \(number): its workflow definition \(record.snapshot.pin) cannot be read (\(error))"
+                case nil:
+                    // Pinned after the pins were read (a new definition while verify runs): all but the
+                    // branches its step waits for is compared now, those by the next run.
+                    definition = nil
+                }
+                if let mismatch = StoredRequestFacts.firstMismatch(
+                    snapshot: record.snapshot, details: record.details, kind: record.kind, facts: facts,
+                    definition: definition)
+                {
+                    return "request \(number) (\(record.id.uuidString.lowercased())): \(mismatch)"
+                }
             }
-            let definition: WorkflowDefinition?
-            switch definitions[record.snapshot.pin] {
-            case .success(let read)?: definition = read
-            case .failure(let error)?:
-                return "request \(number): its workflow definition \(record.snapshot.pin) cannot be read (\(error))"
-            case nil:
-                // Pinned after the pins were read (a new definition while verify runs): all but the
-                // branches its step waits for is compared now, those by the next run.
-                definition = nil
-            }
-            if let mismatch = StoredRequestFacts.firstMismatch(
-                snapshot: record.snapshot, details: record.details, kind: record.kind, facts: facts,
-                definition: definition)
-            {
-                return "request \(number) (\(record.id.uuidString.lowercased())): \(mismatch)"
-            }
+            return nil
         }
-        return nil
     }
 
     /// A request the decision log says was filed (its `created` event, which the service writes with
@@ -68,16 +72,19 @@ struct RequestStateCheck: Sendable {
     /// above. With the log's `request_number` while that event still has its payload. (A synthetic log,
     /// as `make bench-audit` loads, has no `created` events and no requests.)
     private func firstMissingRow(logger: Logger) async throws -> String? {
-        let rows = try await client.query(
-            """
-            SELECT e.request_id, e.occurred_at, e.event, e.details->>'request_number'
-            FROM audit_events e
-            WHERE e.event = \(AuditEvent.created.rawValue) AND e.request_id IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = e.request_id)
-            ORDER BY e.occurred_at, e.id
-            LIMIT 1
-            """, logger: logger)
-        for try await (id, at, event, number) in rows.decode((UUID, Date, String, String?).self) {
+        let missing = try await Database.read(client, logger: logger) { connection in
+            try await connection.query(
+                """
+                SELECT e.request_id, e.occurred_at, e.event, e.details->>'request_number'
+                FROM audit_events e
+                WHERE e.event = \(AuditEvent.created.rawValue) AND e.request_id IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = e.request_id)
+                ORDER BY e.occurred_at, e.id
+                LIMIT 1
+                """, logger: logger
+            ).decode((UUID, Date, String, String?).self).first(where: { _ in true })
+        }
+        if let (id, at, event, number) = missing {
             let time = AuditTimestamp(at).rfc3339 ?? "\(at)"
             return "request \(number.map { "\($0) " } ?? "")(\(id.uuidString.lowercased())): the decision log "
                 + "records it (\(event) at \(time)), but its stored row is missing"
@@ -90,10 +97,14 @@ struct RequestStateCheck: Sendable {
     /// second statement waits for a connection while the stream holds one.
     private func pinnedDefinitions(logger: Logger) async throws -> [WorkflowPin: Result<WorkflowDefinition, any Error>]
     {
-        let rows = try await client.query("SELECT DISTINCT (snapshot->'pin')::text FROM requests", logger: logger)
-        var pins: [WorkflowPin] = []
-        for try await text in rows.decode(String.self) {
-            pins.append(try StoredJSON.decode(WorkflowPin.self, from: text))
+        let pins = try await Database.read(client, logger: logger) { connection in
+            var pins: [WorkflowPin] = []
+            let rows = try await connection.query(
+                "SELECT DISTINCT (snapshot->'pin')::text FROM requests", logger: logger)
+            for try await text in rows.decode(String.self) {
+                pins.append(try StoredJSON.decode(WorkflowPin.self, from: text))
+            }
+            return pins
         }
         let stored = PinnedDefinitionCache(library: try WorkflowLibrary(sources: []))
         var definitions: [WorkflowPin: Result<WorkflowDefinition, any Error>] = [:]

@@ -56,7 +56,8 @@ public enum AuditBenchmark {
         }
         var scratch = base
         scratch.database = name
-        // The CLI export streams the whole log in one statement, as `freigabe audit export` does.
+        // Loading and the verification's statements over the whole log take minutes at ten million
+        // events (`audit verify` gives each 600 s, `AuditTool.longReadTimeouts`).
         scratch.timeouts.statement = .seconds(3600)
         scratch.timeouts.transaction = .seconds(3600)
         let settings = scratch

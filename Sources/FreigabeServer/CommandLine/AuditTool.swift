@@ -59,7 +59,7 @@ public enum AuditTool {
         } catch {
             return ToolOutput(standardError: ["Nicht versiegelt: \(error)"], succeeded: false)
         }
-        return await withDatabase(environment, failure: "Versiegeln fehlgeschlagen", longReads: false) {
+        return await withDatabase(environment, failure: "Versiegeln fehlgeschlagen") {
             client, _, logger in
             let signer = try audit.signer()
             let sealer = AuditSealer(client: client, signer: signer, checkpointFile: audit.checkpointFile)
@@ -114,7 +114,8 @@ public enum AuditTool {
             if let refusal { return refusal }
             outside = read
         }
-        return await withDatabase(environment, failure: "Prüfung nicht möglich") { [outside] client, role, logger in
+        return await withDatabase(environment, failure: "Prüfung nicht möglich", longReads: true) {
+            [outside] client, role, logger in
             var verification = AuditVerification(client: client, keys: keys, appRole: role)
             verification.retentionYears = retentionYears
             verification.outsideCheckpoints = outside
@@ -488,26 +489,41 @@ public enum AuditTool {
         return String(cString: name)
     }
 
-    /// The statement deadline of `verify` and `export` unless `FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS` is
-    /// set: each streams the whole log in one statement, which runs as long as the rows are consumed
-    /// (the server's 4 s would end an export of a million events). Still a deadline, as every call has.
-    static let longReadStatementTimeoutSeconds = "3600"
+    /// `verify`'s deadlines. Some of its statements take the whole log (the counts of sealed rows, the
+    /// stream of every request's state), so the server gives each ``longReadStatementTimeout`` unless
+    /// `FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS` says otherwise (the server's 4 s would end it on a large
+    /// log), and this process waits for each of its reads (``Database/read(_:logger:_:)``) that long and
+    /// ``longReadGrace`` more, then closes the connection: a database that stops answering ends the
+    /// command with an error instead of holding it, and the operator, for ever. `export` needs none of
+    /// this: it reads in short batches under the store's own deadlines, as the API's download does.
+    static func longReadTimeouts(
+        _ timeouts: DatabaseSettings.Timeouts, environment: [String: String]
+    ) -> DatabaseSettings.Timeouts {
+        var timeouts = timeouts
+        if environment["FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS"] == nil { timeouts.statement = longReadStatementTimeout }
+        timeouts.transaction = max(timeouts.transaction, timeouts.statement + longReadGrace)
+        return timeouts
+    }
+
+    static let longReadStatementTimeout: Duration = .seconds(600)
+    /// How much longer than the server's statement timeout the client waits: the server's own
+    /// cancellation reaches it in milliseconds when the server still answers.
+    static let longReadGrace: Duration = .seconds(5)
 
     private static func withDatabase(
-        _ environment: [String: String], failure: String, longReads: Bool = true,
+        _ environment: [String: String], failure: String, longReads: Bool = false,
         _ body: @escaping @Sendable (PostgresClient, String, Logger) async throws -> ToolOutput
     ) async -> ToolOutput {
-        var environment = environment
-        if longReads, environment["FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS"] == nil {
-            environment["FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS"] = longReadStatementTimeoutSeconds
-        }
         var logger = Logger(label: "freigabe.audit")
         logger.logLevel = .warning
         // The application role's name, which must not own the log's tables (empty: the settings are bad,
         // and the helper below says so before anything runs).
         let role = (try? DatabaseSettings(environment: environment))?.user ?? ""
-        return await ToolOutput.withApplicationDatabase(environment: environment, logger: logger, failure: failure) {
-            [logger] client in try await body(client, role, logger)
-        }
+        return await ToolOutput.withApplicationDatabase(
+            environment: environment, logger: logger, failure: failure,
+            adjusting: { settings in
+                if longReads { settings.timeouts = longReadTimeouts(settings.timeouts, environment: environment) }
+            }
+        ) { [logger] client in try await body(client, role, logger) }
     }
 }

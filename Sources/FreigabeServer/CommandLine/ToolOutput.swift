@@ -43,11 +43,13 @@ extension ToolOutput {
     /// be done, German), never a crash or a stack trace.
     static func withApplicationDatabase(
         environment: [String: String], logger: Logger, failure: String,
+        adjusting adjust: (inout DatabaseSettings) -> Void = { _ in },
         _ body: @Sendable (PostgresClient) async throws -> ToolOutput
     ) async -> ToolOutput {
-        let settings: DatabaseSettings
+        var settings: DatabaseSettings
         do {
             settings = try DatabaseSettings(environment: environment)
+            adjust(&settings)
         } catch {
             return ToolOutput(standardError: ["Konfigurationsfehler: \(error)"], succeeded: false)
         }

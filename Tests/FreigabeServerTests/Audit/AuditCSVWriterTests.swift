@@ -95,7 +95,8 @@ struct AuditCSVWriterTests {
             let size = try await sealer.sealAll(now: Clock.start, logger: logger)
             #expect(size >= UInt64(Self.hostile.count))
             var rows = 0
-            try await AuditQuery(client: fixture.app).forEach(AuditFilter(), below: size, logger: logger) { event in
+            try await AuditQuery(client: fixture.app).forEachInBatches(AuditFilter(), below: size, logger: logger) {
+                event in
                 for separator in [UInt8(ascii: ","), UInt8(ascii: ";")] {
                     var exported = event.exported
                     exported.inclusionProof =
