@@ -12,7 +12,8 @@ public typealias ContentDigest = @Sendable (Data) -> String
 /// Parsing works on Yams' node tree rather than `Decodable` because only the node tree keeps source
 /// positions, and an administrator fixing a definition needs `file:line`, not a coding path.
 public struct WorkflowDefinitionParser: Sendable {
-    /// Roles from LDAP groups named in configuration that definitions may use besides the built-in ones.
+    /// Roles definitions may use besides the built-in ones (the engine's tests use them; the server
+    /// passes none, since it resolves no other role from the directory).
     public var customRoles: Set<String>
     /// Computes `WorkflowDefinition.contentHash` from the UTF-8 bytes of the source.
     public var contentHash: ContentDigest

@@ -39,6 +39,9 @@ public struct DefinitionSet: Sendable {
         var loaded: [Loaded] = []
         var problems: [DefinitionProblem] = []
         var firstFile: [String: String] = [:]
+        // Each kind is served by one workflow id: the newest version of it files the new requests. A
+        // second id for the same kind would quietly take over, or be ignored, by the order of the ids.
+        var workflowOfKind: [ReleaseKind: (id: String, file: String)] = [:]
         for source in sources {
             do {
                 let definition = try parser.parse(source.text, file: source.file)
@@ -46,10 +49,23 @@ public struct DefinitionSet: Sendable {
                 if let earlier = firstFile[key] {
                     problems.append(
                         DefinitionProblem(
-                            file: source.file, line: lineOfVersion(in: source.text),
+                            file: source.file, line: lineOfKey("version", in: source.text),
                             message: "duplicate id/version \(key): already defined in \(earlier)"))
                     continue
                 }
+                let claimed = definition.kinds.sorted { $0.rawValue < $1.rawValue }.compactMap { kind in
+                    workflowOfKind[kind].flatMap { $0.id == definition.id ? nil : (kind, $0) }
+                }
+                if let (kind, other) = claimed.first {
+                    problems.append(
+                        DefinitionProblem(
+                            file: source.file, line: lineOfKey("kinds", in: source.text),
+                            message:
+                                "kind \(kind.rawValue) is already served by workflow \(other.id) (\(other.file)): one "
+                                + "workflow id per kind; a changed workflow is a new version of the same id"))
+                    continue
+                }
+                for kind in definition.kinds { workflowOfKind[kind] = (definition.id, source.file) }
                 firstFile[key] = source.file
                 loaded.append(Loaded(definition: definition, source: source))
             } catch {
@@ -59,10 +75,10 @@ public struct DefinitionSet: Sendable {
         return problems.isEmpty ? .success(loaded) : .failure(DefinitionError(problems: problems))
     }
 
-    /// The line of the top-level `version:` key, where a duplicate is best fixed.
-    private func lineOfVersion(in text: String) -> Int {
+    /// The line of a top-level key (`version:`, `kinds:`), where a clash between files is best fixed.
+    private func lineOfKey(_ key: String, in text: String) -> Int {
         // `isNewline` also splits "\r\n", which is a single Character in Swift.
         let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
-        return (lines.firstIndex { $0.hasPrefix("version:") } ?? 0) + 1
+        return (lines.firstIndex { $0.hasPrefix("\(key):") } ?? 0) + 1
     }
 }

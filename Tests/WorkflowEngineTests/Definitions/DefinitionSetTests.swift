@@ -25,6 +25,33 @@ struct DefinitionSetTests {
             ])
     }
 
+    /// The newest version of the one id files new requests: a copy under another id would take over
+    /// or be ignored by the order of the ids, and the step added to it never or always applies.
+    @Test("a second workflow id for a kind is reported at its kinds line; other kinds and versions are fine")
+    func secondWorkflowForAKind() throws {
+        let renamed = DefinitionFixtures.base(replacing: [1: "id: fachbereich-flow"])
+        let result = Self.load([("a.yaml", DefinitionFixtures.base), ("b.yaml", renamed)])
+        let error = try #require(throws: DefinitionError.self) { try result.get() }
+        #expect(
+            error.problems.map(\.description) == [
+                "b.yaml:4: kind shared_data is already served by workflow test-flow (a.yaml): one workflow id "
+                    + "per kind; a changed workflow is a new version of the same id"
+            ])
+        // The clash is named whichever file comes first.
+        let reversed = try #require(throws: DefinitionError.self) {
+            try Self.load([("b.yaml", renamed), ("a.yaml", DefinitionFixtures.base)]).get()
+        }
+        #expect(reversed.problems.map(\.description).first?.hasPrefix("a.yaml:4: kind shared_data") == true)
+        let openData = try DefinitionFixtures.shippedText("open-data.yaml")
+        // Another kind under another id, and a newer version of the same id, load.
+        let newer = DefinitionFixtures.base(replacing: [2: "version: 2"])
+        let registry = try Self.load([
+            ("a.yaml", DefinitionFixtures.base), ("open-data.yaml", openData), ("c.yaml", newer),
+        ]).get()
+        #expect(registry.current(for: .sharedData)?.version == 2)
+        #expect(registry.current(for: .openData)?.id == "open-data")
+    }
+
     @Test("the version line is found below comments")
     func versionLineBelowComments() throws {
         let later = "# Testablauf\n# geändert\n\n" + Self.retitled
