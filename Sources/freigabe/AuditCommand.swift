@@ -31,6 +31,10 @@ struct AuditCommand: AsyncParsableCommand {
 
         @Option(help: "The private key file (audit.key_file).") var keyFile: String?
         @Option(help: "Append the signed checkpoint to this file (audit.checkpoint_file).") var checkpointFile: String?
+        @Flag(
+            help:
+                "Begin a missing or empty checkpoint file with the database's newest signed checkpoint (a first outside copy, or a new one after a restore)."
+        ) var startCheckpointFile = false
 
         @Option(help: "YAML configuration file (config.file) for audit.key_file, audit.checkpoint_file and db.*.")
         var config: String?
@@ -41,8 +45,10 @@ struct AuditCommand: AsyncParsableCommand {
                 AppConfiguration.Key.configFile: config,
             ]
             let reader = try await ConfigurationSources.reader(overrides: overrides.compactMapValues { $0 })
-            try await AuditTool.seal(reader: reader, environment: try await ToolEnvironment.effective(config: config))
-                .emit()
+            try await AuditTool.seal(
+                reader: reader, environment: try await ToolEnvironment.effective(config: config),
+                startCheckpointFile: startCheckpointFile
+            ).emit()
         }
     }
 

@@ -74,11 +74,16 @@ struct AuditSealer: Sendable {
             guard !events.isEmpty else { return (Batch(sealed: 0, treeSize: frontier.size), nil) }
             // Only when there is something to sign: an idle log reads no file. A file that hangs holds the
             // connection and the sealing lock for at most the file's deadline (``CheckpointFileIO``).
-            if let checkpointFile, let key = signer?.verifierKey,
-                let note = try await Self.newestOutsideNote(checkpointFile, key: key, logger: logger)
-            {
-                try await Self.checkOutsideCopy(
-                    note, of: checkpointFile, frontier: frontier, on: connection, logger: logger)
+            if let checkpointFile, let key = signer?.verifierKey {
+                switch try await Self.newestOutsideNote(checkpointFile, key: key, logger: logger) {
+                case .note(let note):
+                    try await Self.checkOutsideCopy(
+                        note, of: checkpointFile, frontier: frontier, on: connection, logger: logger)
+                case .empty:
+                    try await Self.requireNoLostCopy(checkpointFile, on: connection, logger: logger)
+                case .noNoteOfKey:
+                    break
+                }
             }
             var encoder = AuditEventEncoder()
             var seals = SealRows()
@@ -110,6 +115,7 @@ struct AuditSealer: Sendable {
                 try await CheckpointFileIO.run("append to", path: checkpointFile) {
                     try Self.append(note, to: checkpointFile)
                 }
+                await recordOutsideCopy(checkpointFile, logger: logger)
             } catch {
                 // The checkpoint stands in the database; the outside copy is retried with the next one
                 // (each checkpoint covers everything before it).
@@ -175,10 +181,102 @@ struct AuditSealer: Sendable {
         }
     }
 
+    /// What the tail of the checkpoint file holds for the sealer's check.
+    enum OutsideCopy: Sendable, Equatable {
+        /// The newest note of the key in the tail.
+        case note(Checkpoint)
+        /// Notes, but none of this key that verifies (the key was replaced since): not checked, said at
+        /// warning level.
+        case noNoteOfKey
+        /// No file, or an empty one.
+        case empty
+    }
+
+    /// A missing or empty outside copy is a new one only while no signed checkpoint has reached any
+    /// checkpoint file (`audit_outside_copies`, migration 28). After that it is a copy that is gone: a
+    /// mount not there (yet), a restore onto a new server before the file was brought along; sealing on
+    /// would sign, unchecked, a history the auditors' copies may contradict, and begin a new file as if
+    /// nothing had been before.
+    static func requireNoLostCopy(_ path: String, on connection: PostgresConnection, logger: Logger) async throws {
+        let found = try await connection.query(
+            """
+            SELECT (SELECT max(tree_size) FROM audit_checkpoints WHERE signed_note IS NOT NULL),
+                   EXISTS (SELECT 1 FROM audit_outside_copies)
+            """, logger: logger
+        ).decode((Int64?, Bool).self).first(where: { _ in true })
+        if let (signed, copied) = found, let signed, copied {
+            throw OutsideCopyMissing(path: path, signedTreeSize: UInt64(clamping: signed))
+        }
+    }
+
+    /// Notes that a signed checkpoint reached `path` (``requireNoLostCopy(_:on:logger:)``). A failure is
+    /// logged only: the note is in the file, and the next checkpoint notes it again.
+    private func recordOutsideCopy(_ path: String, logger: Logger) async {
+        do {
+            try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+                try await connection.query(
+                    "INSERT INTO audit_outside_copies (path) VALUES (\(path)) ON CONFLICT (path) DO NOTHING",
+                    logger: logger)
+            }
+        } catch {
+            logger.warning(
+                "could not note that the checkpoint file was written",
+                metadata: ["audit.checkpoint_file": "\(path)", "error": "\(String(reflecting: error))"])
+        }
+    }
+
+    /// The sealer's refusal to sign while the outside copy of a signed log is missing or empty.
+    struct OutsideCopyMissing: Error, CustomStringConvertible {
+        var path: String
+        /// The database's newest signed checkpoint.
+        var signedTreeSize: UInt64
+
+        var description: String {
+            "the checkpoint file \(path) (audit.checkpoint_file) is missing or empty, but the database holds signed "
+                + "checkpoints up to tree size \(signedTreeSize): its outside copy is gone (a mount not there, a "
+                + "restore onto a new server), and nothing is sealed without it; bring the file back, or begin a new "
+                + "one with `freigabe audit seal --start-checkpoint-file` (README: \"Restoring the database from a "
+                + "backup\")"
+        }
+    }
+
+    /// Begins the empty or missing ``checkpointFile`` with the database's newest signed checkpoint, which
+    /// the sealer then checks the log against as against any outside copy: for a running log given an
+    /// outside copy for the first time, or a new copy after a restore (the old one put aside, never
+    /// deleted: it shows what was lost). A file that holds anything is refused: its notes are the copy.
+    /// - Returns: the tree size of the note written; nil when nothing is signed yet (the first seal begins
+    ///   the file).
+    func startCheckpointFile(logger: Logger) async throws -> UInt64? {
+        guard let path = checkpointFile else { return nil }
+        let size = try await CheckpointFileIO.run("read the size of", path: path) { () throws -> UInt64? in
+            guard FileManager.default.fileExists(atPath: path) else { return nil }
+            return (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value
+        }
+        if let size, size > 0 { throw CheckpointFileInUse(path: path) }
+        let newest = try await Database.read(client, logger: logger) { connection in
+            try await connection.query(
+                """
+                SELECT tree_size, signed_note FROM audit_checkpoints WHERE signed_note IS NOT NULL
+                ORDER BY tree_size DESC LIMIT 1
+                """, logger: logger
+            ).decode((Int64, String).self).first(where: { _ in true })
+        }
+        guard let (treeSize, note) = newest else { return nil }
+        try await CheckpointFileIO.run("append to", path: path) { try Self.append(note, to: path) }
+        await recordOutsideCopy(path, logger: logger)
+        return UInt64(clamping: treeSize)
+    }
+
+    /// ``startCheckpointFile(logger:)`` refused: the file holds notes already.
+    struct CheckpointFileInUse: Error, CustomStringConvertible {
+        var path: String
+        var description: String { "\(path) is not empty" }
+    }
+
     /// ``newestNote(inTailOf:key:tail:logger:)`` on the checkpoint file's own threads, under their deadline.
     /// A file that cannot be read, or does not answer (a mount that hangs), fails the round: nothing is
     /// signed unchecked, and the failure is the outside copy's (``CheckpointFileUnusable``).
-    static func newestOutsideNote(_ path: String, key: NoteVerifierKey, logger: Logger) async throws -> Checkpoint? {
+    static func newestOutsideNote(_ path: String, key: NoteVerifierKey, logger: Logger) async throws -> OutsideCopy {
         do {
             return try await CheckpointFileIO.run("read the tail of", path: path) {
                 try newestNote(inTailOf: path, key: key, logger: logger)
@@ -190,17 +288,19 @@ struct AuditSealer: Sendable {
         }
     }
 
-    /// The note of `key` with the largest tree size in the last `tail` bytes of `path`; nil when there
-    /// is no file yet or no such note in it (then logged: the outside copy is not checked). The note cut
+    /// The note of `key` with the largest tree size in the last `tail` bytes of `path`; ``OutsideCopy/empty``
+    /// when there is no file or nothing in it, ``OutsideCopy/noNoteOfKey`` when none of its notes is this
+    /// key's (then logged: the outside copy is not checked). The note cut
     /// by the tail's start is dropped (``CheckpointFile/notes(inTail:)``). Signatures are checked from the
     /// largest size down until one holds: one verification per batch, not one per note in the tail.
     static func newestNote(
         inTailOf path: String, key: NoteVerifierKey, tail: Int = outsideCopyTail, logger: Logger
-    ) throws -> Checkpoint? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
+    ) throws -> OutsideCopy {
+        guard FileManager.default.fileExists(atPath: path) else { return .empty }
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         let end = try handle.seekToEnd()
+        guard end > 0 else { return .empty }
         let cut = end > UInt64(tail)
         try handle.seek(toOffset: cut ? end - UInt64(tail) : 0)
         let text = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
@@ -214,14 +314,12 @@ struct AuditSealer: Sendable {
             let newest = candidates.sorted(by: { $0.1.treeSize > $1.1.treeSize })
                 .first(where: { key.verify($0.0) == .verified })?.1
         else {
-            if end > 0 {
-                logger.warning(
-                    "the checkpoint file holds no note of this key that verifies: the outside copy is not checked",
-                    metadata: ["audit.checkpoint_file": "\(path)", "audit.key": "\(key.keyName)"])
-            }
-            return nil
+            logger.warning(
+                "the checkpoint file holds no note of this key that verifies: the outside copy is not checked",
+                metadata: ["audit.checkpoint_file": "\(path)", "audit.key": "\(key.keyName)"])
+            return .noNoteOfKey
         }
-        return newest
+        return .note(newest)
     }
 
     /// The sealer's refusal to extend a history that differs from the outside copy.

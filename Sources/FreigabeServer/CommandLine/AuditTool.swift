@@ -52,20 +52,59 @@ public enum AuditTool {
     /// `audit.key_file` and `audit.checkpoint_file` from `reader` (options, environment, file). Fails when
     /// another instance was sealing (nothing done: try again) or a checkpoint did not reach the file: a
     /// script that keeps the outside copy trusts the exit status.
-    public static func seal(reader: ConfigReader, environment: [String: String]) async -> ToolOutput {
+    ///
+    /// With `startCheckpointFile` it first begins a missing or empty `audit.checkpoint_file` with the
+    /// database's newest signed checkpoint (``AuditSealer/startCheckpointFile(logger:)``): the sealer
+    /// refuses to sign while the outside copy of a signed log is missing.
+    public static func seal(
+        reader: ConfigReader, environment: [String: String], startCheckpointFile: Bool = false
+    ) async -> ToolOutput {
         let audit: AuditSettings
         do {
             audit = try AuditSettings.read(SettingValues(reader: reader))
         } catch {
             return ToolOutput(standardError: ["Nicht versiegelt: \(error)"], succeeded: false)
         }
+        if startCheckpointFile, audit.checkpointFile == nil {
+            return ToolOutput(
+                standardError: ["Nicht versiegelt: --start-checkpoint-file braucht audit.checkpoint_file."],
+                succeeded: false)
+        }
         return await withDatabase(environment, failure: "Versiegeln fehlgeschlagen") {
             client, _, logger in
             let signer = try audit.signer()
             let sealer = AuditSealer(client: client, signer: signer, checkpointFile: audit.checkpointFile)
+            var begun: [String] = []
+            if startCheckpointFile, let file = audit.checkpointFile {
+                do {
+                    let size = try await sealer.startCheckpointFile(logger: logger)
+                    begun.append(
+                        size.map {
+                            "Checkpoint-Datei „\(file)“ begonnen mit dem neuesten signierten Checkpoint der "
+                                + "Datenbank (Baumgröße \($0))."
+                        }
+                            ?? "Checkpoint-Datei „\(file)“: noch nichts signiert, der erste Checkpoint beginnt sie.")
+                } catch is AuditSealer.CheckpointFileInUse {
+                    return ToolOutput(
+                        standardError: [
+                            "Nicht versiegelt: „\(file)“ enthält schon Checkpoints; gegen sie wird versiegelt. Eine neue "
+                                + "Datei nur, wo die alte fehlt: die alte beiseitelegen (nicht löschen, sie zeigt, was "
+                                + "verloren ging), dann erneut."
+                        ], succeeded: false)
+                }
+            }
             let sealed: AuditSealer.Run?
             do {
                 sealed = try await sealer.sealRemaining(now: Date(), logger: logger)
+            } catch let missing as AuditSealer.OutsideCopyMissing {
+                return ToolOutput(
+                    standardError: [
+                        "Nicht versiegelt: Die Checkpoint-Datei „\(missing.path)“ (audit.checkpoint_file) fehlt oder ist "
+                            + "leer, die Datenbank hat aber signierte Checkpoints bis Baumgröße \(missing.signedTreeSize): "
+                            + "die Kopie außerhalb der Datenbank ist weg. Die Datei zurückholen, oder eine neue beginnen: "
+                            + "freigabe audit seal --start-checkpoint-file (README: „Restoring the database from a "
+                            + "backup“)."
+                    ], succeeded: false)
             } catch let newer as AuditSealer.NewerRelease {
                 return ToolOutput(
                     standardError: [
@@ -83,13 +122,13 @@ public enum AuditTool {
                 + (signer == nil ? ", Checkpoint ohne Signatur (audit.key_file nicht gesetzt)." : ".")
             if run.outsideCopyFailed, let file = audit.checkpointFile {
                 return ToolOutput(
-                    standardOutput: [line],
+                    standardOutput: begun + [line],
                     standardError: [
                         "Der Checkpoint konnte nicht an „\(file)“ angehängt werden (audit.checkpoint_file)."
                     ],
                     succeeded: false)
             }
-            return ToolOutput(standardOutput: [line])
+            return ToolOutput(standardOutput: begun + [line])
         }
     }
 

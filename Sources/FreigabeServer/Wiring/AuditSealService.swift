@@ -61,6 +61,16 @@ struct AuditSealService: Service {
                     logger.critical("\(refusal.headline)", metadata: refusal.metadata)
                 }
                 return false
+            case let missing as AuditSealer.OutsideCopyMissing:
+                // Not a fault that passes: an operator must bring the file back or begin a new one.
+                metrics?.auditSealFailure(.checkpointFile)
+                outsideCopy?.record(failed: true, at: Date())
+                if lastSaid.changed(to: missing.description) {
+                    logger.critical(
+                        "refusing to seal: the outside copy of the checkpoints is missing",
+                        metadata: ["error": "\(missing)"])
+                }
+                return false
             case is CheckpointFileUnusable:
                 // Its tail could not be read to check the batch against: the outside copy has gone dark.
                 metrics?.auditSealFailure(.checkpointFile)

@@ -301,6 +301,8 @@ enum Privileges {
         ("webhook_deliveries", "SELECT, INSERT, UPDATE"),
         // Links are marked used, never changed otherwise; `audit redact` (the owner) erases old ones.
         ("decision_links", "SELECT, INSERT, UPDATE"),
+        // The sealer notes each checkpoint file it reached; nothing is ever changed.
+        ("audit_outside_copies", "SELECT, INSERT"),
     ]
 
     static let sequences = ["request_number_seq", "audit_events_id_seq"]
