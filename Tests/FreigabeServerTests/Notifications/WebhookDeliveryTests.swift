@@ -464,40 +464,53 @@ struct WebhookDeliveryTests {
         }
     }
 
-    @Test("a 401 fails the delivery at once, not after a day of retries; the operator's retry sends it again")
-    func rejectedFailsFast() async throws {
+    /// A receiver that switched to the new secret before every sender did, or whose ingress answers 404
+    /// while it restarts: the events of that minute used to fail for good at the first 4xx.
+    @Test("a 401 or 404 is retried on the schedule with the same webhook-id, and delivered once the receiver is fixed")
+    func clientErrorsAreRetried() async throws {
         try await ServiceFixture.with { fixture in
-            try await WebhookReceiver.run({ index, _ in .init(status: index == 0 ? 401 : 204) }) { port, receiver in
-                let metrics = AppMetrics()
+            let statuses = [401, 404]
+            try await WebhookReceiver.run({ index, _ in .init(status: index < statuses.count ? statuses[index] : 204) })
+            {
+                port, receiver in
                 let dispatcher = try await WebhookTestSupport.dispatcher(
-                    fixture, WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook"), metrics: metrics)
+                    fixture, WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook", schedule: "1s, 1s"))
                 _ = try await fixture.submittedRequest()
                 let start = Date()
-                let report = try await dispatcher.runRound(now: start)
-                #expect(report.failed == 1 && report.retried == 0)
-                let row = try #require(try await WebhookTestSupport.deliveries(fixture).first)
-                #expect(row.failed && !row.delivered && row.attempts == 1 && row.status == 401)
-                #expect(row.error == "HTTP 401: vom Empfänger abgelehnt, nicht wiederholt")
-                // A day later nothing is due: the schedule is not run through.
-                #expect(try await dispatcher.runRound(now: start.addingTimeInterval(86_400 * 2)).claimed == 0)
-                #expect(receiver.requests.count == 1)
-                #expect(
-                    metrics.registry.emitToString().contains(
-                        #"freigabe_webhook_deliveries_total{subscription="portal",outcome="failed"} 1"#)
-                        || metrics.registry.emitToString().contains(
-                            #"freigabe_webhook_deliveries_total{outcome="failed",subscription="portal"} 1"#)
-                )
-                // Receiver fixed, operator retries: delivered, same webhook-id.
-                let environment = try await fixture.databaseEnvironment()
-                let listed = await OutboxTool.list(failed: true, environment: environment)
-                let line = try #require(
-                    listed.standardOutput.first { $0.range(of: #"^w[0-9]+\t"#, options: .regularExpression) != nil })
-                #expect(line.contains("\t401\t"))
-                let id = try #require(Int64(line.prefix { $0 != "\t" }.dropFirst()))
-                #expect(await OutboxTool.retryWebhook(id: id, environment: environment).succeeded)
-                #expect(try await dispatcher.runRound(now: Date()).delivered == 1)
-                #expect(receiver.requests.count == 2)
-                #expect(receiver.requests[0].headers["webhook-id"] == receiver.requests[1].headers["webhook-id"])
+                let first = try await dispatcher.runRound(now: start)
+                #expect(first.retried == 1 && first.failed == 0, "\(first)")
+                var row = try #require(try await WebhookTestSupport.deliveries(fixture).first)
+                #expect(!row.failed && !row.delivered && row.attempts == 1 && row.status == 401)
+                #expect(try await dispatcher.runRound(now: start.addingTimeInterval(1.5)).retried == 1)
+                row = try #require(try await WebhookTestSupport.deliveries(fixture).first)
+                #expect(!row.failed && row.status == 404)
+                #expect(try await dispatcher.runRound(now: start.addingTimeInterval(3)).delivered == 1)
+                row = try #require(try await WebhookTestSupport.deliveries(fixture).first)
+                #expect(row.delivered && row.attempts == 3)
+                #expect(receiver.requests.count == 3)
+                #expect(Set(receiver.requests.map { $0.headers["webhook-id"] }).count == 1)
+                // Each attempt signs anew: a receiver that rejected an old timestamp gets a new one.
+                #expect(Set(receiver.requests.map { $0.headers["webhook-signature"] }).count == 3)
+            }
+        }
+    }
+
+    /// The head decides: a receiver that answers 200 and then holds its body open accepted the event.
+    @Test("a 200 whose body is held open past the timeout is delivered, not retried")
+    func slowBodyAfterSuccess() async throws {
+        try await ServiceFixture.with { fixture in
+            try await WebhookReceiver.run({ _, _ in .init(status: 200, bodyHeldOpen: .seconds(5)) }) { port, receiver in
+                var settings = WebhookTestSupport.settings(url: "http://127.0.0.1:\(port)/hook")
+                settings.timeout = .seconds(2)
+                let dispatcher = try await WebhookTestSupport.dispatcher(fixture, settings)
+                _ = try await fixture.submittedRequest()
+                let started = ContinuousClock.now
+                let report = try await dispatcher.runRound(now: Date())
+                #expect(report.delivered >= 1 && report.retried == 0, "\(report)")
+                #expect(ContinuousClock.now - started < .seconds(4), "the body was waited for")
+                let rows = try await WebhookTestSupport.deliveries(fixture)
+                #expect(!rows.isEmpty && rows.allSatisfy { $0.delivered && $0.attempts == 1 }, "\(rows)")
+                #expect(receiver.requests.count == rows.count)
             }
         }
     }

@@ -23,6 +23,8 @@ final class WebhookReceiver: Sendable {
         var status: Int = 204
         var headers: [String: String] = [:]
         var delay: Duration = .zero
+        /// After the head and a first piece of the body, how long the body is held open (zero: no body).
+        var bodyHeldOpen: Duration = .zero
     }
 
     typealias Script = @Sendable (_ index: Int, _ path: String) -> Answer
@@ -54,7 +56,16 @@ final class WebhookReceiver: Sendable {
             if answer.delay > .zero { try await Task.sleep(for: answer.delay) }
             var fields = HTTPFields()
             for (name, value) in answer.headers { fields[HTTPField.Name(name)!] = value }
-            return Response(status: .init(code: answer.status), headers: fields)
+            guard answer.bodyHeldOpen > .zero else {
+                return Response(status: .init(code: answer.status), headers: fields)
+            }
+            return Response(
+                status: .init(code: answer.status), headers: fields,
+                body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(string: "ok"))
+                    try await Task.sleep(for: answer.bodyHeldOpen)
+                    try await writer.finish(nil)
+                })
         }
         let port = Mutex<Int?>(nil)
         var logger = Logger(label: "webhook.receiver")

@@ -142,9 +142,11 @@ struct WebhookWakeTests {
     @Test("an operator's retry of a failed delivery wakes its subscription: sent within moments, not at the poll")
     func retryWakesItsSubscription() async throws {
         try await ServiceFixture.with { fixture in
-            // The first attempt is refused for good (400: not retried), the operator's retry accepted.
-            try await WebhookReceiver.run({ index, _ in .init(status: index == 0 ? 400 : 204) }) { port, receiver in
-                let dispatcher = try await WebhookTestSupport.dispatcher(fixture, Self.settings(port: port))
+            // Refused until the schedule (one pause) has run out, the operator's retry accepted.
+            try await WebhookReceiver.run({ index, _ in .init(status: index < 2 ? 400 : 204) }) { port, receiver in
+                var settings = Self.settings(port: port)
+                settings.retrySchedule = RetrySchedule.parse("1s")!
+                let dispatcher = try await WebhookTestSupport.dispatcher(fixture, settings)
                 let environment = try await fixture.databaseEnvironment()
                 try await Self.running(dispatcher) { rounds in
                     _ = try await Self.settled(rounds)
@@ -159,7 +161,7 @@ struct WebhookWakeTests {
                     let clock = ContinuousClock()
                     let retried = clock.now
                     #expect(await OutboxTool.retryWebhook(id: id, environment: environment).succeeded)
-                    #expect(try await Self.eventually { receiver.requests.count == 2 })
+                    #expect(try await Self.eventually { receiver.requests.count == 3 })
                     let waited = clock.now - retried
                     #expect(waited < .seconds(3), "sent \(waited) after the retry")
                 }

@@ -212,14 +212,6 @@ struct WebhookDispatcher: Sendable {
             outcome.status = 410
             outcome.error = "410 Gone: Abonnement abgeschaltet"
             outcome.disablesSubscription = true
-        case .rejected(let status):
-            // Nothing a retry could change (WebhookSender.judge); an operator retries after a fix.
-            outcome.failedAt = now
-            outcome.status = status
-            outcome.error = "HTTP \(status): vom Empfänger abgelehnt, nicht wiederholt"
-            rowLogger.warning(
-                "webhook rejected by the receiver; not retried (freigabe outbox list --failed)",
-                metadata: ["http.status": "\(status)"])
         case .failed(let status, let error, let retryAfter):
             outcome.status = status
             outcome = retry(outcome, attempts: delivery.attempts, error: error, retryAfter: retryAfter, now: now)

@@ -23,8 +23,6 @@ struct WebhookSender: Sendable {
         case delivered(status: Int)
         /// 410 Gone: the receiver wants no more.
         case gone
-        /// A 4xx that says this request will never be accepted as sent (see ``judge(status:headers:now:)``).
-        case rejected(status: Int)
         /// Try again later; `retryAfter` when the receiver said when.
         case failed(status: Int?, error: String, retryAfter: Duration?)
     }
@@ -67,12 +65,15 @@ struct WebhookSender: Sendable {
         let result: Result
         let prepared = request
         do {
-            result = try await withDeadline(remaining) { () async throws -> Result in
-                let response = try await client.execute(prepared, timeout: .nanoseconds(remaining.nanoseconds))
-                // Read (a little of) the answer, so the connection ends cleanly; its content is not used.
-                _ = try? await response.body.collect(upTo: 16 * 1024)
-                return Self.judge(status: Int(response.status.code), headers: response.headers, now: now)
+            // The status and headers decide; they are what the deadline is for.
+            let response = try await withDeadline(remaining) {
+                try await client.execute(prepared, timeout: .nanoseconds(remaining.nanoseconds))
             }
+            result = Self.judge(status: Int(response.status.code), headers: response.headers, now: now)
+            // A little of the body is read so that the connection ends cleanly; its content is not used,
+            // and a receiver that answers 200 and then holds its body open must not turn a delivery into a
+            // timeout (and a repeat).
+            _ = try? await withDeadline(Self.bodyDeadline) { try await response.body.collect(upTo: 16 * 1024) }
         } catch let error as DeadlineExceeded {
             result = .failed(status: nil, error: "Zeitüberschreitung: \(error)", retryAfter: nil)
         } catch {
@@ -80,6 +81,9 @@ struct WebhookSender: Sendable {
         }
         return result
     }
+
+    /// How long the body after an answer's head is read at most (it is thrown away).
+    static let bodyDeadline: Duration = .seconds(1)
 
     /// Fails a new connection whose peer is an address `policy` refuses (AsyncHTTPClient then does not
     /// use it): the check against the address actually connected to.
@@ -95,22 +99,20 @@ struct WebhookSender: Sendable {
         }
     }
 
-    /// 2xx delivered, 410 gone, other 4xx rejected, anything else (redirects included: they are not
-    /// followed) again later.
+    /// 2xx delivered, 410 gone, anything else (redirects included: they are not followed) again later,
+    /// as Standard Webhooks receivers expect.
     ///
-    /// A 4xx blames the request, and every attempt sends the same bytes with the same signature: a
-    /// 400, 401, 403, 404 or 422 answered now is answered for a day of retries too, and would only hide
-    /// the misconfiguration behind a day of "retried". Such a delivery fails at once; once the receiver
-    /// is fixed, `freigabe outbox retry w<id>` sends it again. Except the 4xx that say "not now":
-    /// 408 Request Timeout, 425 Too Early and 429 Too Many Requests are retried like a 5xx.
+    /// A 4xx too: every attempt carries a new timestamp and signature, and the usual 4xx pass by
+    /// themselves: a 401 from a receiver that switched to the new secret before every sender did, a
+    /// 400 for a timestamp outside its tolerance, a 404 from an ingress while the receiver restarts.
+    /// Failing those at once lost the events of every such minute for good. The schedule's last status
+    /// and error stay visible meanwhile (`freigabe outbox list`, the outbox page).
     static func judge(status: Int, headers: HTTPHeaders, now: Date) -> Result {
         switch status {
         case 200..<300:
             return .delivered(status: status)
         case 410:
             return .gone
-        case 400..<500 where ![408, 425, 429].contains(status):
-            return .rejected(status: status)
         case 300..<400:
             let location = headers.first(name: "Location").map { " nach „\(String($0.prefix(200)))“" } ?? ""
             return .failed(
