@@ -122,7 +122,8 @@ public func buildApplication(
         onFailedLogin: requests.map { auditFailedLogins(to: $0, logger: logger) }, metrics: metrics)
     let web = WebRoutes(
         pages: WebPages(renderer: renderer, settings: configuration.web, now: { Date() }),
-        authenticator: authenticator, directory: directory, service: requests, sessions: sessions)
+        authenticator: authenticator, directory: directory, service: requests, sessions: sessions,
+        workflows: workflows)
     let router = buildRouter(
         configuration: configuration, renderer: renderer, authenticator: authenticator, api: api, web: web,
         metrics: MetricsRoutes(

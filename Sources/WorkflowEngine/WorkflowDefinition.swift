@@ -31,6 +31,14 @@ public struct WorkflowDefinition: Hashable, Sendable {
     public func step(_ id: String) -> Step? { steps.first { $0.id == id } }
     public func end(_ id: String) -> EndState? { ends.first { $0.id == id } }
     public var nodeIDs: [String] { steps.map(\.id) + ends.map(\.id) }
+
+    /// The roles that decide a step or branch of this workflow, each once, in the order the file names
+    /// them: whom a request of it may be put to (which of them for one request, its planned path says).
+    public var decidingRoles: [Role] {
+        steps.flatMap(\.roles).reduce(into: []) { roles, role in
+            if !roles.contains(role) { roles.append(role) }
+        }
+    }
     /// The escalation role of step `id`, nil if it has none (or there is no such step).
     public func escalationRole(of id: String) -> Role? { step(id)?.escalationRole }
 

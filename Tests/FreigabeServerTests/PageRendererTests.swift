@@ -86,6 +86,50 @@ struct PageRendererTests {
         #expect(AdminOutboxPages.topic("from_a_newer_release", text: german) == "from_a_newer_release")
     }
 
+    /// "Wer entscheidet?" before login is read from the workflows in force: a step added to a workflow
+    /// file brings its role, a step taken out takes its role away, with no change to the page.
+    @Test func startPageNamesTheRolesOfTheWorkflows() async throws {
+        let renderer = try await TestSupport.makeRenderer()
+        for language in renderer.languages {
+            let text = PageText(catalog: renderer.catalog(for: language))
+            for role in Role.builtIn {
+                #expect(!text.roleDuty(role.identifier).isEmpty, "\(role) has no duty in \(language)")
+            }
+        }
+        let german = PageText(catalog: renderer.catalog(for: "de"))
+        let shipped = try WorkflowLoader.load(directory: TestSupport.workflowsDirectory)
+        let page = HomePages.StartPage(shipped, text: german)
+        #expect(
+            page.roles.map(\.name) == [
+                "Data Owner", "Data Steward", "Datenschutzbeauftragte/r", "Informationssicherheitsbeauftragte/r",
+                "Data-Governance-Stelle", "Open-Data-Beauftragte/r",
+            ])
+        #expect(page.intro.hasPrefix("Je nach Datensatz prüfen bis zu 6 Stellen"), "\(page.intro)")
+        // Shared Data alone, its ISB step taken out and a governance step put in its place.
+        let file = TestSupport.workflowsDirectory + "/shared-data.yaml"
+        var edited = try String(contentsOfFile: file, encoding: .utf8)
+        let isbStep = try #require(edited.range(of: "  - id: security_review"))
+        let ends = try #require(edited.range(of: "\nends:"))
+        edited.replaceSubrange(
+            isbStep.lowerBound..<ends.lowerBound,
+            with: """
+                  - id: security_review
+                    title: { de: Prüfung im Datenmanagement-Büro, en: Data governance office review }
+                    role: governance
+                    on: { approve: granted, reject: rejected }
+
+                """)
+        let library = try WorkflowLibrary(sources: [DefinitionSet.Source(file: "shared-data.yaml", text: edited)])
+        let changed = HomePages.StartPage(library, text: german)
+        #expect(
+            changed.roles.map(\.name) == [
+                "Data Owner", "Data Steward", "Datenschutzbeauftragte/r", "Data-Governance-Stelle",
+            ])
+        #expect(changed.intro.hasPrefix("Je nach Datensatz prüfen bis zu 4 Stellen"))
+        #expect(changed.roles.allSatisfy { !$0.duty.isEmpty })
+        #expect(!HomePages.StartPage(nil, text: german).hasRoles)
+    }
+
     /// The start page's "In Ihrer Vertretung entschieden" words each outcome, in either capacity.
     @Test func everyDecisionTakenForYouHasItsWords() async throws {
         let renderer = try await TestSupport.makeRenderer()

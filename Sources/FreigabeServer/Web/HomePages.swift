@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Mustache
+import WorkflowEngine
 
 /// The start page (what Freigabe is; once logged in: my requests, my inbox, my deputyships), the inbox,
 /// and the language switch.
@@ -11,6 +12,7 @@ struct HomePages: Sendable {
     let service: RequestService?
     /// Names the people a request waits for; nil without a database.
     let acting: ActingPeopleLookup?
+    let workflows: WorkflowLibrary?
     /// The methods each route answers: the language switch leads back only to a page a browser can GET
     /// (a page shown after a POST names that POST's address when its `Referer` was one).
     var routes: RouteMethods? = nil
@@ -101,6 +103,31 @@ struct HomePages: Sendable {
         }
     }
 
+    /// The start page before login: who decides, read from the workflows in force, so that a step an
+    /// administrator adds to a workflow file shows here too.
+    struct StartPage {
+        struct RoleCard {
+            var name: String
+            var duty: String
+        }
+
+        var roles: [RoleCard]
+        var hasRoles: Bool
+        var intro: String
+
+        init(_ workflows: WorkflowLibrary?, text: PageText) {
+            let definitions = workflows?.inForce.map(\.definition) ?? []
+            let roles = definitions.flatMap(\.decidingRoles).reduce(into: [Role]()) { roles, role in
+                if !roles.contains(role) { roles.append(role) }
+            }
+            self.roles = roles.map { RoleCard(name: text.role($0.identifier), duty: text.roleDuty($0.identifier)) }
+            hasRoles = !roles.isEmpty
+            // One request follows one workflow: at most the roles of the largest.
+            let most = definitions.map(\.decidingRoles.count).max() ?? 0
+            intro = text("start.roles_intro", ["count": "\(most)"])
+        }
+    }
+
     /// Rows per inbox page: a page costs the same with 50 or 5,000 open tasks (`make bench-web`).
     static let inboxPageSize = 50
 
@@ -111,7 +138,9 @@ struct HomePages: Sendable {
         group.get("/") { request, context in
             let text = pages.text(request)
             guard let service, let caller = try? context.pageCaller(request) else {
-                return try pages.render("start", title: text("start.title"), request: request, context: context)
+                return try pages.render(
+                    "start", title: text("start.title"), page: StartPage(workflows, text: text),
+                    request: request, context: context)
             }
             let now = pages.now()
             let logger = context.logger(for: caller)

@@ -34,6 +34,10 @@ struct PageText: Sendable {
     /// A role's name (`dsb` → „Datenschutzbeauftragte/r“); a custom role of a workflow keeps its id.
     func role(_ id: String) -> String { catalog["web.roles.\(id)"] ?? id }
 
+    /// What a role looks at, in a sentence, for the start page's "Wer entscheidet?"; empty for a role
+    /// without one (a test holds every built-in role to having one).
+    func roleDuty(_ id: String) -> String { catalog["web.start.duties.\(id)"] ?? "" }
+
     /// Why a step was skipped, in a few words: the request view's code, which is also the code the engine
     /// logs as the `step_skipped` event's comment (``SkipReason``). The one mapping
     /// for the request page, the auditors' log and the Verfahrensakte.

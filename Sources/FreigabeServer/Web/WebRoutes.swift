@@ -11,12 +11,14 @@ struct WebRoutes: Sendable {
     let directory: LDAPDirectory?
     let service: RequestService?
     let sessions: PostgresSessionDriver?
+    /// The workflows in force, for the start page's "who decides" (nil: none loaded, as in some tests).
+    var workflows: WorkflowLibrary? = nil
 
     /// `routes` names the methods of every route once all are added: a form posted after its session
     /// ended leads back to a page that answers GET (``EndedSessionForms``).
     func add(to router: Router<AppRequestContext>, routes: RouteMethods) {
         guard let service, let sessions else {
-            HomePages(pages: pages, service: nil, acting: nil).add(to: router.group())
+            HomePages(pages: pages, service: nil, acting: nil, workflows: workflows).add(to: router.group())
             return
         }
         let settings = pages.settings
@@ -44,7 +46,7 @@ struct WebRoutes: Sendable {
                     endedSessions: ended))
         LoginPages(pages: pages, authenticator: authenticator, sessions: sessions).add(to: group)
         let acting = ActingPeopleLookup(directory: directory, service: service)
-        HomePages(pages: pages, service: service, acting: acting, routes: routes).add(to: group)
+        HomePages(pages: pages, service: service, acting: acting, workflows: workflows, routes: routes).add(to: group)
         CatalogPages(pages: pages, service: service, acting: acting).add(to: group)
         RequestPages(pages: pages, service: service, acting: acting).add(to: group)
         DeputyshipPages(pages: pages, service: service, directory: directory).add(to: group)
