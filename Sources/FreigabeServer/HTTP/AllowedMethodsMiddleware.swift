@@ -66,15 +66,27 @@ final class RouteMethods: Sendable {
 /// router alone says 404), and `204` with `Allow` for `OPTIONS` on a known path. Unknown paths pass
 /// on to the 404. Mounted on the router, so it sees requests no route matched; the API's problem
 /// middleware outside it turns the 405 into problem+json.
+///
+/// The routes are matched only once the router has answered 404: every request that found its route
+/// (nearly all) passes without matching the path against every route.
 struct AllowedMethodsMiddleware<Context: RequestContext>: RouterMiddleware {
     let routes: RouteMethods
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        guard let methods = routes.methods(for: request.uri.path), !methods.contains(request.method) else {
+        do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            // A handler's own 404 (a request that does not exist) answers a method its route has.
+            guard let methods = routes.methods(for: request.uri.path), !methods.contains(request.method) else {
+                throw error
+            }
+            return try allowed(methods, request: request)
         }
+    }
+
+    private func allowed(_ methods: [HTTPRequest.Method], request: Request) throws -> Response {
         let allow = methods.map(\.rawValue).joined(separator: ", ")
         if request.method == .options {
             return Response(status: .noContent, headers: [.allow: allow + ", OPTIONS"])

@@ -10,15 +10,7 @@ import Hummingbird
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     var strictTransportSecurity = false
 
-    // `HTTPFields.Element.Name` because Hummingbird re-exports `HTTPFields` but not `HTTPField`.
-    static var headers: HTTPFields {
-        [
-            .contentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-            .xContentTypeOptions: "nosniff",
-            HTTPFields.Element.Name("Referrer-Policy")!: "same-origin",
-            HTTPFields.Element.Name("X-Frame-Options")!: "DENY",
-        ]
-    }
+    static var headers: HTTPFields { securityHeaders }
 
     func handle(
         _ request: Request,
@@ -42,3 +34,13 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
         return response
     }
 }
+
+/// Built once: the middleware is generic, and a generic type cannot hold a static stored property.
+/// `HTTPFields.Element.Name` because Hummingbird re-exports `HTTPFields` but not `HTTPField`.
+private let securityHeaders: HTTPFields =
+    [
+        .contentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        .xContentTypeOptions: "nosniff",
+        HTTPFields.Element.Name("Referrer-Policy")!: "same-origin",
+        HTTPFields.Element.Name("X-Frame-Options")!: "DENY",
+    ]
