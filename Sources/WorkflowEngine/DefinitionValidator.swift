@@ -137,12 +137,42 @@ struct DefinitionValidator {
                     line: end.line)
             }
         }
+        checkConditionsVary(definition)
         for requirement in definition.submitRequirements
         where requirement.field.filledInBy.isDisjoint(with: definition.kinds) {
             let having = ReleaseKind.allCases.filter(requirement.field.filledInBy.contains).map(\.rawValue)
             diagnostics.report(
                 "submit_requires field '\(requirement.field.rawValue)' is never filled in by requests of the "
                     + "workflow's kinds (only \(having.joined(separator: ", ")) requests have it)",
+                line: requirement.line)
+        }
+    }
+
+    /// A condition on an attribute no request of the workflow's kinds has (the recipient of Open Data,
+    /// the Open Data check's answers of Shared Data) always has the same value there: the step it
+    /// guards is always skipped, or with `not` always taken, and the file gives no sign of it.
+    private func checkConditionsVary(_ definition: WorkflowDefinition) {
+        func report(_ condition: Condition?, of what: String, line: Int) {
+            guard let condition else { return }
+            for attribute in condition.attributes.sorted(by: { $0.rawValue < $1.rawValue })
+            where attribute.variesIn.isDisjoint(with: definition.kinds) {
+                let having = ReleaseKind.allCases.filter(attribute.variesIn.contains).map(\.rawValue)
+                diagnostics.report(
+                    "\(what): its condition tests '\(attribute.rawValue)', which only "
+                        + "\(having.joined(separator: ", ")) requests have; for this workflow's kinds it always gives "
+                        + "the same answer",
+                    line: line)
+            }
+        }
+        for step in definition.steps {
+            report(step.condition, of: "step '\(step.id)'", line: step.line)
+            for branch in step.branches where step.isParallel {
+                report(branch.condition, of: "step '\(step.id)', branch '\(branch.id)'", line: step.line)
+            }
+        }
+        for requirement in definition.submitRequirements {
+            report(
+                requirement.condition, of: "submit_requires field '\(requirement.field.rawValue)'",
                 line: requirement.line)
         }
     }

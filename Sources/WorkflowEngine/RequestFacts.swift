@@ -131,6 +131,19 @@ public enum Attribute: String, CaseIterable, Sendable, Codable, Hashable {
         }
     }
 
+    /// The kinds whose requests give the attribute a value of their own: the recipient is Shared Data's
+    /// (Open Data's is always `none`), the Open Data check's answers are Open Data's (Shared Data's
+    /// always `false`).
+    public var variesIn: Set<ReleaseKind> {
+        switch self {
+        case .recipient: [.sharedData]
+        case .checkPersonalReference, .checkTradeSecrets, .checkThirdPartyRights, .checkSecurity, .checkConfidentiality:
+            [.openData]
+        case .kind, .classification, .personalData, .protectionNeed, .highValue, .anonymisationStatement:
+            [.sharedData, .openData]
+        }
+    }
+
     /// Whether the attribute's values are `true` and `false`.
     public var isBoolean: Bool { self == .highValue || self == .anonymisationStatement || exclusion != nil }
 

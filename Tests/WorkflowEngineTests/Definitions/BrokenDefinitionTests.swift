@@ -179,6 +179,14 @@ let brokenDefinitions: [BrokenDefinition] = [
         replacing: [18: "    when: { attribute: personal_data, at_least: personal, equals: personal }"],
         [.exact("broken.yaml:18: condition on 'personal_data' needs exactly one of equals, in, at_least, at_most")]),
     BrokenDefinition(
+        "condition on an answer of the Open Data check in a Shared Data workflow (always false there)",
+        replacing: [18: "    when: { not: { attribute: check_security, equals: true } }"],
+        [
+            .exact(
+                "broken.yaml:15: step 'privacy': its condition tests 'check_security', which only open_data requests "
+                    + "have; for this workflow's kinds it always gives the same answer")
+        ]),
+    BrokenDefinition(
         "condition without a test", replacing: [18: "    when: { attribute: personal_data }"],
         [.exact("broken.yaml:18: condition on 'personal_data' needs exactly one of equals, in, at_least, at_most")]),
 
