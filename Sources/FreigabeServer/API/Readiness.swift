@@ -13,6 +13,9 @@ public struct ReadinessReport: Sendable, Hashable, Encodable {
     /// Whether the database answered the check within its timeout.
     public enum DatabaseState: String, Sendable, Hashable, Encodable {
         case ok, unreachable
+        /// It answered, but refused the application role a read (SQLSTATE 42501): a restore without the
+        /// privileges, or a role that `freigabe migrate` has not granted them to.
+        case permissionDenied = "permission_denied"
     }
 
     /// Whether every migration of this program is applied unchanged; `unknown` when the database is
@@ -28,6 +31,9 @@ public struct ReadinessReport: Sendable, Hashable, Encodable {
         case protected
         /// One is disabled, missing or changed.
         case triggersDisabled = "triggers_disabled"
+        /// The application role owns (or is a member of the owner of) one of the log's tables, so it could
+        /// disable their triggers: a restore made as that role, or with `--no-owner`.
+        case ownedByApplicationRole = "owned_by_app_role"
         /// An event written more than five minutes ago is not sealed: no sealer runs, or it refuses (its
         /// log says why, e.g. a history that differs from the outside copy).
         case sealingStalled = "sealing_stalled"
@@ -161,6 +167,12 @@ public struct ReadinessCheck: Sendable {
                             metadata: ["triggers": "\(disabled)"])
                         return (status, edited, .triggersDisabled, clock)
                     }
+                    if let owned = try await ownedLogTables(on: connection, logger: logger) {
+                        logger.error(
+                            "the application role owns tables of the decision log and could disable their triggers (restore them as the owner role)",
+                            metadata: ["tables": "\(owned)"])
+                        return (status, edited, .ownedByApplicationRole, clock)
+                    }
                     if let since = try await unsealedSince(on: connection, logger: logger) {
                         logger.error(
                             "the decision log is not being sealed (no sealer runs, or it refuses: see its log)",
@@ -191,6 +203,11 @@ public struct ReadinessCheck: Sendable {
             return ReadinessReport(
                 status: .notReady, database: .ok, migrations: status.mismatched.isEmpty ? .pending : .mismatched,
                 clock: clock)
+        case .failure(let error) where Database.sqlState(of: error) == "42501":
+            logger.error(
+                "not ready: the application role may not read the tables (run freigabe migrate, which grants its privileges)",
+                metadata: ["error": "\(Database.serverMessage(of: error) ?? String(reflecting: error))"])
+            return ReadinessReport(status: .notReady, database: .permissionDenied, migrations: .unknown)
         case .failure(let error):
             logger.warning("not ready: database unreachable", metadata: ["error": "\(String(reflecting: error))"])
             return ReadinessReport(status: .notReady, database: .unreachable, migrations: .unknown)
@@ -198,6 +215,20 @@ public struct ReadinessCheck: Sendable {
     }
 
     func callAsFunction(logger: Logger) async -> ReadinessReport { await check(logger) }
+
+    /// The decision log's tables whose owner the connected role is, or is a member of; nil when none.
+    static func ownedLogTables(on connection: PostgresConnection, logger: Logger) async throws -> [String]? {
+        let rows = try await connection.query(
+            """
+            SELECT c.relname FROM pg_class c
+            WHERE c.relname = ANY(\(AuditVerification.appendOnlyTables)) AND c.relkind = 'r'
+              AND c.relnamespace = 'public'::regnamespace AND pg_has_role(current_user, c.relowner, 'USAGE')
+            ORDER BY c.relname
+            """, logger: logger)
+        var owned: [String] = []
+        for try await table in rows.decode(String.self) { owned.append(table) }
+        return owned.isEmpty ? nil : owned
+    }
 
     /// When the first event after the newest sealed one was written, if that is longer ago than `audit
     /// verify`'s grace (``AuditVerification/defaultSealingGrace``): two index probes, whatever the log's size, as a load balancer asks

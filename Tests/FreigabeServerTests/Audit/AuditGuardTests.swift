@@ -31,6 +31,45 @@ struct AuditGuardTests {
         }
     }
 
+    /// A restore made as the application role (or with `pg_restore --no-owner` connected as it) gives
+    /// it the log's tables, and with them the right to switch their triggers off; a restore without the
+    /// privileges leaves it unable to read: neither is "unreachable" or "protected".
+    @Test(
+        "/ready: log tables owned by the application role, and privileges missing, are named as such", .runsAlone)
+    func restoredOwnershipAndPrivileges() async throws {
+        try await TestDatabase.with { database in
+            try await database.withClients { app, admin in
+                let ready = ReadinessCheck.database(app)
+                #expect(await ready(logger: logger).auditLog == .protected)
+                let role = try #require(
+                    try await app.query("SELECT current_user::text", logger: logger).decode(String.self)
+                        .first(where: { _ in true }))
+                let owner = try #require(
+                    try await admin.query("SELECT current_user::text", logger: logger).decode(String.self)
+                        .first(where: { _ in true }))
+                // The application role made a member of the owner role (as good as owning the tables:
+                // it may switch their triggers off); alone, since every test database shares the roles.
+                try await admin.query("GRANT \(unescaped: owner) TO \(unescaped: role)", logger: logger)
+                let owned = await ready(logger: logger)
+                try await admin.query("REVOKE \(unescaped: owner) FROM \(unescaped: role)", logger: logger)
+                let memberships = try await admin.query(
+                    "SELECT count(*) FROM pg_auth_members WHERE member = \(role)::regrole", logger: logger
+                ).decode(Int64.self).first(where: { _ in true })
+                #expect(memberships == 0, "the application role is left a member of a role")
+                #expect(owned.auditLog == .ownedByApplicationRole, "\(owned)")
+                #expect(await ready(logger: logger).auditLog == .protected)
+
+                try await admin.query("REVOKE SELECT ON schema_migrations FROM \(unescaped: role)", logger: logger)
+                let refused = await ready(logger: logger)
+                try await admin.query("GRANT SELECT ON schema_migrations TO \(unescaped: role)", logger: logger)
+                #expect(refused.database == .permissionDenied && !refused.isReady, "\(refused)")
+                let body = String(decoding: try JSONEncoder().encode(refused), as: UTF8.self)
+                #expect(body.contains(#""database":"permission_denied""#), "\(body)")
+                #expect(await ready(logger: logger).database == .ok)
+            }
+        }
+    }
+
     @Test("/ready tells whether the signed checkpoints reach the outside copy; absent without one")
     func outsideCopyOnReady() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("outside-\(UUID())")
