@@ -256,14 +256,15 @@ struct DefinitionReader {
         } else if let roleNode = map.required("role", in: what), let id, let title {
             let quorum = map["quorum"].flatMap { positiveInt($0, what: "\(what) quorum") } ?? 1
             if let role = role(roleNode, what: "\(what) role") {
-                branches = [Branch(id: id, title: title, role: role, quorum: quorum, condition: nil)]
+                branches = [Branch(id: id, title: title, role: role, quorum: quorum, condition: nil, line: map.line)]
             }
         }
         guard let id, let title, let onApprove, let onReject else { return nil }
         return Step(
             id: id, title: title, condition: condition, branches: branches, isParallel: isParallel,
             deadline: deadline, onApprove: onApprove, onReject: onReject,
-            allowsRequestChanges: allowsRequestChanges, approvalRequires: approvalRequires, line: map.line)
+            allowsRequestChanges: allowsRequestChanges, approvalRequires: approvalRequires, line: map.line,
+            transitionsLine: map["on"]?.mark?.line ?? map.line)
     }
 
     private func transitions(_ map: MappingReader, what: String) -> (String?, String?) {
@@ -288,7 +289,7 @@ struct DefinitionReader {
         let quorum = map["quorum"].flatMap { positiveInt($0, what: "\(what) quorum") } ?? 1
         let condition = map["when"].flatMap { self.condition($0) }
         guard let id, let title, let role else { return nil }
-        return Branch(id: id, title: title, role: role, quorum: quorum, condition: condition)
+        return Branch(id: id, title: title, role: role, quorum: quorum, condition: condition, line: map.line)
     }
 
     private func deadline(_ node: Node, what: String) -> Deadline? {

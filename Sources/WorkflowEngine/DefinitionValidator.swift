@@ -30,7 +30,7 @@ struct DefinitionValidator {
         for step in definition.steps {
             claim(step.id, line: step.line, what: "step")
             if step.isParallel {
-                for branch in step.branches { claim(branch.id, line: step.line, what: "branch of '\(step.id)'") }
+                for branch in step.branches { claim(branch.id, line: branch.line, what: "branch of '\(step.id)'") }
             }
         }
         for end in definition.ends { claim(end.id, line: end.line, what: "end") }
@@ -57,7 +57,8 @@ struct DefinitionValidator {
             for (event, target) in [("approve", step.onApprove), ("reject", step.onReject)]
             where !nodes.contains(target) {
                 diagnostics.report(
-                    "step '\(step.id)': on.\(event) leads to unknown step or end '\(target)'", line: step.line)
+                    "step '\(step.id)': on.\(event) leads to unknown step or end '\(target)'",
+                    line: step.transitionsLine)
             }
             if let end = definition.end(step.onReject), end.type != .final {
                 diagnostics.report(
@@ -167,7 +168,7 @@ struct DefinitionValidator {
         for step in definition.steps {
             report(step.condition, of: "step '\(step.id)'", line: step.line)
             for branch in step.branches where step.isParallel {
-                report(branch.condition, of: "step '\(step.id)', branch '\(branch.id)'", line: step.line)
+                report(branch.condition, of: "step '\(step.id)', branch '\(branch.id)'", line: branch.line)
             }
         }
         for requirement in definition.submitRequirements {

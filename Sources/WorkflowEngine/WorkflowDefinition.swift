@@ -107,6 +107,8 @@ public struct Step: Hashable, Sendable {
     public var approvalRequires: [ApprovalField]
     /// Source line, for messages.
     public var line: Int
+    /// The line of its `on:`, where a wrong target is fixed.
+    public var transitionsLine: Int
 
     public var roles: [Role] { branches.map(\.role) }
     /// Who is told once the step is overdue, and may then decide branches whose role is not an
@@ -121,6 +123,8 @@ public struct Branch: Hashable, Sendable {
     /// Distinct members of the role who must approve.
     public var quorum: Int
     public var condition: Condition?
+    /// Source line of the branch (of its step, for the one branch of a step with a role), for messages.
+    public var line: Int
 }
 
 public struct Deadline: Hashable, Sendable {

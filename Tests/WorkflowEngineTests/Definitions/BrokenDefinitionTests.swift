@@ -194,12 +194,12 @@ let brokenDefinitions: [BrokenDefinition] = [
     BrokenDefinition(
         "duplicate step id", replacing: [15: "  - id: owner"],
         [
-            .exact("broken.yaml:10: step 'owner': on.approve leads to unknown step or end 'privacy'"),
+            .exact("broken.yaml:14: step 'owner': on.approve leads to unknown step or end 'privacy'"),
             .exact("broken.yaml:15: duplicate id 'owner' (step; first defined on line 10)"),
         ]),
     BrokenDefinition(
         "transition to an unknown step", replacing: [14: "    on: { approve: privcy, reject: rejected }"],
-        [.exact("broken.yaml:10: step 'owner': on.approve leads to unknown step or end 'privcy'")]),
+        [.exact("broken.yaml:14: step 'owner': on.approve leads to unknown step or end 'privcy'")]),
     // BUG (DefinitionValidator.swift, checkStart): reported at line 1 instead of the `start:` line.
     BrokenDefinition(
         "start is an end, not a step", replacing: [5: "start: rejected"],
@@ -298,7 +298,7 @@ let brokenDefinitions: [BrokenDefinition] = [
                   - { id: isb_branch, title: ISB, role: isb }
             """
         ],
-        [.exact("broken.yaml:15: duplicate id 'owner' (branch of 'privacy'; first defined on line 10)")]),
+        [.exact("broken.yaml:18: duplicate id 'owner' (branch of 'privacy'; first defined on line 10)")]),
     BrokenDefinition(
         "quorum 0", replacing: [17: "    role: dsb\n    quorum: 0"],
         [.exact("broken.yaml:18: step 'privacy' quorum must be a whole number from 1 to 10000")]),

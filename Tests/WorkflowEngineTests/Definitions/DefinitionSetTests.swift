@@ -141,7 +141,7 @@ struct DefinitionSetTests {
         ])
         let error = try #require(throws: DefinitionError.self) { try result.get() }
         #expect(error.problems.map(\.file) == ["role.yaml", "empty.yaml", "target.yaml"])
-        #expect(error.problems.map(\.line) == [17, 1, 10])
+        #expect(error.problems.map(\.line) == [17, 1, 14])
         #expect(error.description.split(separator: "\n").count == 3)
     }
 
