@@ -325,6 +325,72 @@ struct LifecycleTests {
             #expect(try await rows.decode(String.self).first(where: { _ in true }) == "2001:db8::7")
         }
     }
+    /// Open-data v3 (asking a legal basis of every request) is deployed, a draft moves to it, and v3 is
+    /// taken back out (its file removed). The draft never moves back, so it is submitted under v3: its
+    /// form must ask what v3 asks, not what the v2 in force would (it showed no legal basis field, and
+    /// the submission then refused the missing legal basis).
+    @Test("a draft of a workflow version rolled back: its form asks what its submission checks")
+    func draftFormAfterRollback() async throws {
+        try await ServiceFixture.with { fixture in
+            let v2 = try String(contentsOfFile: TestSupport.workflowsDirectory + "/open-data.yaml", encoding: .utf8)
+            let v3 =
+                v2.replacingOccurrences(of: "\nversion: 2\n", with: "\nversion: 3\n")
+                .replacingOccurrences(
+                    of: "submit_requires:\n",
+                    with: """
+                        submit_requires:
+                          - field: legal_basis
+                            message: { de: Bitte nennen Sie die Rechtsgrundlage., en: Please state the legal basis. }
+
+                        """)
+            #expect(v3.contains("version: 3") && v3.contains("field: legal_basis"))
+            let service = { (written: [String: String]) in
+                RequestService(
+                    client: fixture.app,
+                    workflows: try StoreTestSupport.workflows(
+                        keeping: { $0 != "open-data.v1.yaml" && !written.keys.contains($0) }, written: written),
+                    calendar: StoreTestSupport.calendar, principals: People.resolver)
+            }
+            let withV3 = try service(["open-data.yaml": v3])
+            let draft = try await withV3.createRequest(
+                NewRequest(
+                    kind: .openData, datasetID: "baumkataster",
+                    details: RequestDetails(
+                        purpose: "Veröffentlichung im Open-Data-Portal", licence: "dl-de-zero-2.0", format: "CSV",
+                        openDataCheck: ServiceFixture.noConcerns),
+                    submit: false),
+                caller: People.anna, now: Clock.start, logger: logger)
+            #expect(draft.workflow.version == 3)
+            let rolledBack = try service([:])
+            let view = try await rolledBack.request(id: draft.id, caller: People.anna, now: Clock.start, logger: logger)
+            #expect(view.workflow.version == 3, "the page keeps the draft's version")
+            let form = try await rolledBack.requestForm(of: view, now: Clock.start, logger: logger)
+            #expect(form.required.keys.contains(.legalBasis), "\(form.required.keys)")
+            // What the form asks is what the submission refuses without.
+            do {
+                _ = try await rolledBack.submit(
+                    requestID: draft.id, caller: People.anna, now: Clock.start, logger: logger)
+                Issue.record("submitted without the legal basis v3 asks for")
+            } catch let error as ServiceError {
+                #expect(error.code == .validation, "\(error)")
+                #expect(error.fieldErrors.keys.contains("legal_basis"), "\(error.fieldErrors)")
+            }
+            // A draft of the version in force follows it as before.
+            let current = try await rolledBack.createRequest(
+                NewRequest(
+                    kind: .openData, datasetID: "baumkataster",
+                    details: RequestDetails(
+                        purpose: "Veröffentlichung im Open-Data-Portal", licence: "dl-de-zero-2.0", format: "CSV",
+                        openDataCheck: ServiceFixture.noConcerns),
+                    submit: false),
+                caller: People.anna, now: Clock.start, logger: logger)
+            let currentView = try await rolledBack.request(
+                id: current.id, caller: People.anna, now: Clock.start, logger: logger)
+            let currentForm = try await rolledBack.requestForm(of: currentView, now: Clock.start, logger: logger)
+            #expect(!currentForm.required.keys.contains(.legalBasis))
+        }
+    }
+
     /// A draft is not in flight: saved while only open-data v1 was deployed and submitted after v2 came,
     /// it follows v2, whose exclusions route a personal reference the requester states to the DSB (v1
     /// would skip the whole review for data catalogued without personal data).

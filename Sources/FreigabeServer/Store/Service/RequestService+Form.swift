@@ -33,7 +33,10 @@ extension RequestService {
     }
 
     /// The form of a stored request, as the command it leads to checks it. A draft's is a new request's:
-    /// it follows the workflow and the catalogue in force until it is submitted. An answer to a question is
+    /// it follows the workflow and the catalogue in force until it is submitted, unless the version in
+    /// force is older than the one the draft was moved to (a workflow rolled back by removing its newer
+    /// file): a draft never moves back (``newerDefinition(forDraft:)``), so its form, like its page and
+    /// its submission, keeps the version it has. An answer to a question is
     /// checked against what the request was routed on, its pinned workflow and the facts in its snapshot
     /// (``ResubmitCommand``): its form asks for exactly that, whatever the catalogue or the workflow files
     /// say since (a dataset reclassified as personal would otherwise demand a legal basis the engine does
@@ -41,18 +44,27 @@ extension RequestService {
     ///
     /// - Parameter view: the request as the caller may see it (``request(id:caller:now:recording:branch:logger:)``).
     public func requestForm(of view: RequestView, now: Date, logger: Logger) async throws(ServiceError) -> RequestForm {
-        guard view.status.phase != .draft else {
-            return try await requestForm(kind: view.kind, datasetID: view.dataset.id, now: now, logger: logger)
-        }
-        return try await guarded(logger) { logger in
-            let stored = try await Database.read(client, logger: logger) { connection in
+        let isDraft = view.status.phase == .draft
+        let stored = try await guarded(logger) { logger in
+            try await Database.read(client, logger: logger) { connection in
                 try await RequestRecord.load(id: view.id, on: connection, logger: logger)
             }
-            guard let record = stored else { throw ServiceError.notFound() }
+        }
+        guard let record = stored else { throw ServiceError.notFound() }
+        if isDraft, newerDefinition(forDraft: record) != nil || workflows.current(for: view.kind) == nil {
+            return try await requestForm(kind: view.kind, datasetID: view.dataset.id, now: now, logger: logger)
+        }
+        let facts: RequestFacts
+        if isDraft {
+            facts = try await dataset(id: view.dataset.id, logger: logger).facts(kind: view.kind)
+        } else {
+            facts = record.snapshot.facts
+        }
+        return try await guarded(logger) { logger in
             let definition = try await pinnedCache.definition(for: record.snapshot.pin, client: client, logger: logger)
             return RequestForm(
                 kind: view.kind, dataset: view.dataset, workflowTitle: definition.title,
-                required: definition.fieldsToAsk(catalogue: record.snapshot.facts, at: now))
+                required: definition.fieldsToAsk(catalogue: facts, at: now))
         }
     }
 
