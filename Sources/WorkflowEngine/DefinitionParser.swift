@@ -238,7 +238,7 @@ struct DefinitionReader {
         let allowsRequestChanges =
             map["request_changes"].map { bool($0, what: "\(what) request_changes") ?? true } ?? true
         let approvalRequires = map["approve_requires"].map { approvalFields($0, what: what) } ?? []
-        let (onApprove, onReject) = transitions(map, what: what)
+        let (onApprove, onReject, targetLines) = transitions(map, what: what)
 
         var branches: [Branch] = []
         let isParallel = map["parallel"] != nil
@@ -264,19 +264,22 @@ struct DefinitionReader {
             id: id, title: title, condition: condition, branches: branches, isParallel: isParallel,
             deadline: deadline, onApprove: onApprove, onReject: onReject,
             allowsRequestChanges: allowsRequestChanges, approvalRequires: approvalRequires, line: map.line,
-            transitionsLine: map["on"]?.mark?.line ?? map.line)
+            onApproveLine: targetLines.approve ?? map.line, onRejectLine: targetLines.reject ?? map.line)
     }
 
-    private func transitions(_ map: MappingReader, what: String) -> (String?, String?) {
+    /// The targets of `on.approve` and `on.reject`, with the line of each.
+    private func transitions(
+        _ map: MappingReader, what: String
+    ) -> (String?, String?, (approve: Int?, reject: Int?)) {
         guard let on = map.required("on", in: what),
             let reader = MappingReader(
                 on, what: "\(what) on", allowed: ["approve", "reject"], diagnostics: diagnostics)
-        else { return (nil, nil) }
+        else { return (nil, nil, (nil, nil)) }
         let approve = reader.required("approve", in: "\(what) on").flatMap {
             identifier($0, what: "\(what) on.approve")
         }
         let reject = reader.required("reject", in: "\(what) on").flatMap { identifier($0, what: "\(what) on.reject") }
-        return (approve, reject)
+        return (approve, reject, (reader["approve"]?.mark?.line, reader["reject"]?.mark?.line))
     }
 
     private func branch(_ node: Node, in step: String) -> Branch? {

@@ -54,11 +54,12 @@ struct DefinitionValidator {
 
     private func checkTargets(_ definition: WorkflowDefinition, nodes: Set<String>) {
         for step in definition.steps {
-            for (event, target) in [("approve", step.onApprove), ("reject", step.onReject)]
+            for (event, target, line) in [
+                ("approve", step.onApprove, step.onApproveLine), ("reject", step.onReject, step.onRejectLine),
+            ]
             where !nodes.contains(target) {
                 diagnostics.report(
-                    "step '\(step.id)': on.\(event) leads to unknown step or end '\(target)'",
-                    line: step.transitionsLine)
+                    "step '\(step.id)': on.\(event) leads to unknown step or end '\(target)'", line: line)
             }
             if let end = definition.end(step.onReject), end.type != .final {
                 diagnostics.report(
@@ -149,19 +150,26 @@ struct DefinitionValidator {
         }
     }
 
-    /// A condition on an attribute no request of the workflow's kinds has (the recipient of Open Data,
-    /// the Open Data check's answers of Shared Data) always has the same value there: the step it
-    /// guards is always skipped, or with `not` always taken, and the file gives no sign of it.
+    /// A test on an attribute that has one value for every request of the workflow's kinds (the
+    /// recipient of Open Data, the Open Data check's answers of Shared Data, the kind of a workflow that
+    /// serves one) always gives the same answer: the step it guards is always skipped, or always taken,
+    /// and the file gives no sign of it.
     private func checkConditionsVary(_ definition: WorkflowDefinition) {
         func report(_ condition: Condition?, of what: String, line: Int) {
             guard let condition else { return }
-            for attribute in condition.attributes.sorted(by: { $0.rawValue < $1.rawValue })
-            where attribute.variesIn.isDisjoint(with: definition.kinds) {
-                let having = ReleaseKind.allCases.filter(attribute.variesIn.contains).map(\.rawValue)
+            for attribute in condition.attributes.sorted(by: { $0.rawValue < $1.rawValue }) {
+                let why: String
+                if attribute == .kind {
+                    guard definition.kinds.count == 1, let kind = definition.kinds.first else { continue }
+                    why = "the workflow serves only \(kind.rawValue)"
+                } else {
+                    guard attribute.variesIn.isDisjoint(with: definition.kinds) else { continue }
+                    let having = ReleaseKind.allCases.filter(attribute.variesIn.contains).map(\.rawValue)
+                    why = "only \(having.joined(separator: ", ")) requests have it"
+                }
                 diagnostics.report(
-                    "\(what): its condition tests '\(attribute.rawValue)', which only "
-                        + "\(having.joined(separator: ", ")) requests have; for this workflow's kinds it always gives "
-                        + "the same answer",
+                    "\(what): the part of its condition that tests '\(attribute.rawValue)' always gives the same "
+                        + "answer (\(why))",
                     line: line)
             }
         }

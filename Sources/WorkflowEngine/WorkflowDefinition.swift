@@ -107,8 +107,9 @@ public struct Step: Hashable, Sendable {
     public var approvalRequires: [ApprovalField]
     /// Source line, for messages.
     public var line: Int
-    /// The line of its `on:`, where a wrong target is fixed.
-    public var transitionsLine: Int
+    /// The lines of its `on.approve` and `on.reject` targets, where a wrong one is fixed.
+    public var onApproveLine: Int
+    public var onRejectLine: Int
 
     public var roles: [Role] { branches.map(\.role) }
     /// Who is told once the step is overdue, and may then decide branches whose role is not an

@@ -167,10 +167,11 @@ public struct ReadinessCheck: Sendable {
                             metadata: ["triggers": "\(disabled)"])
                         return (status, edited, .triggersDisabled, clock)
                     }
-                    if let owned = try await ownedLogTables(on: connection, logger: logger) {
+                    let owned = try await AuditVerification.tablesOwnable(by: nil, on: connection, logger: logger)
+                    if !owned.isEmpty {
                         logger.error(
-                            "the application role owns tables of the decision log and could disable their triggers (restore them as the owner role)",
-                            metadata: ["tables": "\(owned)"])
+                            "the application role owns tables of the decision log, or may act as their owner, and could disable their triggers (restore them as the owner role)",
+                            metadata: ["tables": "\(owned.map(\.table))"])
                         return (status, edited, .ownedByApplicationRole, clock)
                     }
                     if let since = try await unsealedSince(on: connection, logger: logger) {
@@ -215,20 +216,6 @@ public struct ReadinessCheck: Sendable {
     }
 
     func callAsFunction(logger: Logger) async -> ReadinessReport { await check(logger) }
-
-    /// The decision log's tables whose owner the connected role is, or is a member of; nil when none.
-    static func ownedLogTables(on connection: PostgresConnection, logger: Logger) async throws -> [String]? {
-        let rows = try await connection.query(
-            """
-            SELECT c.relname FROM pg_class c
-            WHERE c.relname = ANY(\(AuditVerification.appendOnlyTables)) AND c.relkind = 'r'
-              AND c.relnamespace = 'public'::regnamespace AND pg_has_role(current_user, c.relowner, 'USAGE')
-            ORDER BY c.relname
-            """, logger: logger)
-        var owned: [String] = []
-        for try await table in rows.decode(String.self) { owned.append(table) }
-        return owned.isEmpty ? nil : owned
-    }
 
     /// When the first event after the newest sealed one was written, if that is longer ago than `audit
     /// verify`'s grace (``AuditVerification/defaultSealingGrace``): two index probes, whatever the log's size, as a load balancer asks

@@ -188,24 +188,25 @@ struct AuditSealer: Sendable {
         /// Notes, but none of this key that verifies (the key was replaced since): not checked, said at
         /// warning level.
         case noNoteOfKey
-        /// No file, or an empty one.
+        /// No file, an empty one, or one whose tail holds no note at all (a blank line, zeros after a
+        /// power loss, a placeholder): nothing to check against.
         case empty
     }
 
     /// A missing or empty outside copy is a new one only while no signed checkpoint has reached any
-    /// checkpoint file (`audit_outside_copies`, migration 28). After that it is a copy that is gone: a
-    /// mount not there (yet), a restore onto a new server before the file was brought along; sealing on
-    /// would sign, unchecked, a history the auditors' copies may contradict, and begin a new file as if
-    /// nothing had been before.
+    /// checkpoint file, under whatever path (`audit_outside_copies`, migration 28). After that it is a copy
+    /// that is gone: a mount not there (yet), a restore onto a new server before the file was brought
+    /// along, the setting pointed elsewhere; sealing on would sign, unchecked, a history the auditors'
+    /// copies may contradict, and begin a new file as if nothing had been before.
     static func requireNoLostCopy(_ path: String, on connection: PostgresConnection, logger: Logger) async throws {
         let found = try await connection.query(
             """
             SELECT (SELECT max(tree_size) FROM audit_checkpoints WHERE signed_note IS NOT NULL),
-                   EXISTS (SELECT 1 FROM audit_outside_copies)
+                   (SELECT path FROM audit_outside_copies ORDER BY first_written_at DESC, path LIMIT 1)
             """, logger: logger
-        ).decode((Int64?, Bool).self).first(where: { _ in true })
-        if let (signed, copied) = found, let signed, copied {
-            throw OutsideCopyMissing(path: path, signedTreeSize: UInt64(clamping: signed))
+        ).decode((Int64?, String?).self).first(where: { _ in true })
+        if let (signed, written) = found, let signed, let written {
+            throw OutsideCopyMissing(path: path, signedTreeSize: UInt64(clamping: signed), lastWritten: written)
         }
     }
 
@@ -230,29 +231,36 @@ struct AuditSealer: Sendable {
         var path: String
         /// The database's newest signed checkpoint.
         var signedTreeSize: UInt64
+        /// The checkpoint file a signed checkpoint reached last.
+        var lastWritten: String
 
         var description: String {
-            "the checkpoint file \(path) (audit.checkpoint_file) is missing or empty, but the database holds signed "
-                + "checkpoints up to tree size \(signedTreeSize): its outside copy is gone (a mount not there, a "
-                + "restore onto a new server), and nothing is sealed without it; bring the file back, or begin a new "
-                + "one with `freigabe audit seal --start-checkpoint-file` (README: \"Restoring the database from a "
-                + "backup\")"
+            "the checkpoint file \(path) (audit.checkpoint_file) is missing, empty or holds no checkpoint, but the "
+                + "database holds signed checkpoints up to tree size \(signedTreeSize), and they were written to "
+                + "\(lastWritten): the outside copy is gone (a mount not there, a restore onto a new server, the "
+                + "setting pointed elsewhere), and nothing is sealed without it; bring the file back, or begin a "
+                + "new one with `freigabe audit seal --start-checkpoint-file` (README: \"Restoring the database "
+                + "from a backup\")"
         }
     }
 
     /// Begins the empty or missing ``checkpointFile`` with the database's newest signed checkpoint, which
     /// the sealer then checks the log against as against any outside copy: for a running log given an
     /// outside copy for the first time, or a new copy after a restore (the old one put aside, never
-    /// deleted: it shows what was lost). A file that holds anything is refused: its notes are the copy.
-    /// - Returns: the tree size of the note written; nil when nothing is signed yet (the first seal begins
-    ///   the file).
+    /// deleted: it shows what was lost). A file that holds anything else is refused: its notes are the
+    /// copy. A file that holds just that note was begun by an earlier run (one whose seal then found
+    /// another instance sealing): run again, nothing is written twice.
+    /// - Returns: the tree size of the note the file begins with; nil when nothing is signed yet (the first
+    ///   seal begins the file).
     func startCheckpointFile(logger: Logger) async throws -> UInt64? {
         guard let path = checkpointFile else { return nil }
-        let size = try await CheckpointFileIO.run("read the size of", path: path) { () throws -> UInt64? in
+        // Its beginning, enough to hold one note: a longer file is a copy in use anyway.
+        let held = try await CheckpointFileIO.run("read", path: path) { () throws -> Data? in
             guard FileManager.default.fileExists(atPath: path) else { return nil }
-            return (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            return try handle.read(upToCount: Self.outsideCopyTail) ?? Data()
         }
-        if let size, size > 0 { throw CheckpointFileInUse(path: path) }
         let newest = try await Database.read(client, logger: logger) { connection in
             try await connection.query(
                 """
@@ -260,6 +268,12 @@ struct AuditSealer: Sendable {
                 ORDER BY tree_size DESC LIMIT 1
                 """, logger: logger
             ).decode((Int64, String).self).first(where: { _ in true })
+        }
+        if let held, !held.isEmpty {
+            guard let (treeSize, note) = newest, String(decoding: held, as: UTF8.self) == note + "\n" else {
+                throw CheckpointFileInUse(path: path)
+            }
+            return UInt64(clamping: treeSize)
         }
         guard let (treeSize, note) = newest else { return nil }
         try await CheckpointFileIO.run("append to", path: path) { try Self.append(note, to: path) }
@@ -310,6 +324,7 @@ struct AuditSealer: Sendable {
             else { return nil }
             return (signed, checkpoint)
         }
+        guard !candidates.isEmpty else { return .empty }
         guard
             let newest = candidates.sorted(by: { $0.1.treeSize > $1.1.treeSize })
                 .first(where: { key.verify($0.0) == .verified })?.1

@@ -64,6 +64,25 @@ struct AuditVerification: Sendable {
 
     static let appendOnlyTables = ["audit_events", "audit_seals", "audit_checkpoints", "decisions", "audit_redactions"]
 
+    /// The log's tables, with their owner, that `role` (nil: the connected role) owns or may act as the
+    /// owner of (a member of the owner role, with or without inheriting its rights: `SET ROLE` is enough
+    /// to disable a trigger). One rule for `audit verify` and `/ready`.
+    static func tablesOwnable(
+        by role: String?, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [(table: String, owner: String)] {
+        let rows = try await connection.query(
+            """
+            SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c
+            WHERE c.relname = ANY(\(appendOnlyTables)) AND c.relkind = 'r'
+              AND c.relnamespace = 'public'::regnamespace
+              AND pg_has_role(coalesce(\(role)::name, current_user), c.relowner, 'MEMBER')
+            ORDER BY c.relname
+            """, logger: logger)
+        var owned: [(table: String, owner: String)] = []
+        for try await (table, owner) in rows.decode((String, String).self) { owned.append((table, owner)) }
+        return owned
+    }
+
     /// The columns the reads of the log rely on being unique and never NULL (a primary key or a unique
     /// key on a `NOT NULL` column): with them, every place and every event row is in ``SealedEvent/tables``
     /// once. Without them (only the tables' owner can drop a key) a doubled event row or a place without a
@@ -116,14 +135,11 @@ struct AuditVerification: Sendable {
     private func guardProblems(logger: Logger) async throws -> [String] {
         var problems = try await Database.read(client, logger: logger) { [appRole] connection in
             var problems: [String] = []
-            let rows = try await connection.query(
-                """
-                SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c
-                WHERE c.relname = ANY(\(Self.appendOnlyTables)) AND c.relkind = 'r' ORDER BY c.relname
-                """, logger: logger)
-            for try await (table, owner) in rows.decode((String, String).self) {
-                if let appRole, owner == appRole {
-                    problems.append("table \(table) is owned by the application role \(appRole)")
+            if let appRole {
+                for (table, owner) in try await Self.tablesOwnable(by: appRole, on: connection, logger: logger) {
+                    problems.append(
+                        "table \(table) is owned by \(owner), as whom the application role \(appRole) may act: it "
+                            + "could disable the table's triggers")
                 }
             }
             problems += try await AuditTriggerGuard.problems(on: connection, logger: logger)

@@ -87,9 +87,9 @@ public enum AuditTool {
                 } catch is AuditSealer.CheckpointFileInUse {
                     return ToolOutput(
                         standardError: [
-                            "Nicht versiegelt: „\(file)“ enthält schon Checkpoints; gegen sie wird versiegelt. Eine neue "
-                                + "Datei nur, wo die alte fehlt: die alte beiseitelegen (nicht löschen, sie zeigt, was "
-                                + "verloren ging), dann erneut."
+                            "Nicht versiegelt: „\(file)“ ist nicht leer; was darin steht, ist die Kopie, gegen die "
+                                + "versiegelt wird. Eine neue Datei nur, wo die alte fehlt oder unbrauchbar ist: die alte "
+                                + "beiseitelegen (nicht löschen, sie zeigt, was verloren ging), dann erneut."
                         ], succeeded: false)
                 }
             }
@@ -98,15 +98,18 @@ public enum AuditTool {
                 sealed = try await sealer.sealRemaining(now: Date(), logger: logger)
             } catch let missing as AuditSealer.OutsideCopyMissing {
                 return ToolOutput(
+                    standardOutput: begun,
                     standardError: [
-                        "Nicht versiegelt: Die Checkpoint-Datei „\(missing.path)“ (audit.checkpoint_file) fehlt oder ist "
-                            + "leer, die Datenbank hat aber signierte Checkpoints bis Baumgröße \(missing.signedTreeSize): "
+                        "Nicht versiegelt: Die Checkpoint-Datei „\(missing.path)“ (audit.checkpoint_file) fehlt, ist "
+                            + "leer oder enthält keinen Checkpoint; die Datenbank hat aber signierte Checkpoints bis "
+                            + "Baumgröße \(missing.signedTreeSize), zuletzt nach „\(missing.lastWritten)“ geschrieben: "
                             + "die Kopie außerhalb der Datenbank ist weg. Die Datei zurückholen, oder eine neue beginnen: "
                             + "freigabe audit seal --start-checkpoint-file (README: „Restoring the database from a "
                             + "backup“)."
                     ], succeeded: false)
             } catch let newer as AuditSealer.NewerRelease {
                 return ToolOutput(
+                    standardOutput: begun,
                     standardError: [
                         "Nicht versiegelt: Die Datenbank trägt Migration \(newer.applied), diese Version kennt nur bis "
                             + "\(newer.known). Bitte mit der neueren Version versiegeln."
@@ -114,7 +117,10 @@ public enum AuditTool {
             }
             guard let run = sealed else {
                 return ToolOutput(
-                    standardError: ["Eine andere Instanz versiegelt gerade; nichts getan. Bitte erneut versuchen."],
+                    standardOutput: begun,
+                    standardError: [
+                        "Eine andere Instanz versiegelt gerade; nichts versiegelt. Bitte erneut versuchen."
+                    ],
                     succeeded: false)
             }
             let line =
@@ -541,6 +547,9 @@ public enum AuditTool {
         var timeouts = timeouts
         if environment["FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS"] == nil { timeouts.statement = longReadStatementTimeout }
         timeouts.transaction = max(timeouts.transaction, timeouts.statement + longReadGrace)
+        // Its range reads run several at once (one per core) and wait for each other's connections
+        // when the pool is smaller: within the same bound, not the server's 3 s.
+        timeouts.poolWait = timeouts.transaction
         return timeouts
     }
 

@@ -124,7 +124,7 @@ struct HomePages: Sendable {
             hasRoles = !roles.isEmpty
             // One request follows one workflow: at most the roles of the largest.
             let most = definitions.map(\.decidingRoles.count).max() ?? 0
-            intro = text("start.roles_intro", ["count": "\(most)"])
+            intro = text.counted("start.roles_intro", most)
         }
     }
 

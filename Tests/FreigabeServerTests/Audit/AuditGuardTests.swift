@@ -49,14 +49,21 @@ struct AuditGuardTests {
                         .first(where: { _ in true }))
                 // The application role made a member of the owner role (as good as owning the tables:
                 // it may switch their triggers off); alone, since every test database shares the roles.
+                // Without inheriting the owner's rights: `SET ROLE` is still open to it.
                 try await admin.query("GRANT \(unescaped: owner) TO \(unescaped: role)", logger: logger)
+                try await admin.query("ALTER ROLE \(unescaped: role) NOINHERIT", logger: logger)
                 let owned = await ready(logger: logger)
+                let verified = try await verify(admin)
+                try await admin.query("ALTER ROLE \(unescaped: role) INHERIT", logger: logger)
                 try await admin.query("REVOKE \(unescaped: owner) FROM \(unescaped: role)", logger: logger)
                 let memberships = try await admin.query(
                     "SELECT count(*) FROM pg_auth_members WHERE member = \(role)::regrole", logger: logger
                 ).decode(Int64.self).first(where: { _ in true })
                 #expect(memberships == 0, "the application role is left a member of a role")
                 #expect(owned.auditLog == .ownedByApplicationRole, "\(owned)")
+                #expect(
+                    verified.problems.contains { $0.contains("table audit_events is owned by \(owner)") },
+                    "\(verified.problems)")
                 #expect(await ready(logger: logger).auditLog == .protected)
 
                 try await admin.query("REVOKE SELECT ON schema_migrations FROM \(unescaped: role)", logger: logger)

@@ -33,7 +33,7 @@ struct AuditOutsideCopyTests {
             let settings = try await AuditSealTests.sealSettings([
                 "FREIGABE_AUDIT_KEY_FILE": keyFile, "FREIGABE_AUDIT_CHECKPOINT_FILE": file,
             ])
-            func seal(start: Bool = false) async -> ToolOutput {
+            @Sendable func seal(start: Bool = false) async -> ToolOutput {
                 await AuditTool.seal(reader: settings, environment: database, startCheckpointFile: start)
             }
             func seals() async throws -> Int64? {
@@ -58,25 +58,33 @@ struct AuditOutsideCopyTests {
             let before = try await seals()
             let refused = await seal()
             #expect(!refused.succeeded)
-            #expect(refused.standardError.first?.contains("fehlt oder ist leer") == true, "\(refused)")
+            #expect(refused.standardError.first?.contains("fehlt, ist leer") == true, "\(refused)")
             #expect(refused.standardError.first?.contains("--start-checkpoint-file") == true)
             #expect(try await seals() == before)
             #expect(!FileManager.default.fileExists(atPath: file), "no new file was begun unasked")
-            // The server's sealer refuses the same way, also for an empty file (another key's sealer: the
-            // database's signed checkpoints are what count).
-            FileManager.default.createFile(atPath: file, contents: Data())
+            // The server's sealer refuses the same way, also for an empty file, a blank line or zeros after a
+            // power loss (another key's sealer: the database's signed checkpoints are what count).
             let server = AuditSealer(client: fixture.app, signer: AuditSealTests.signer, checkpointFile: file)
-            await #expect(throws: AuditSealer.OutsideCopyMissing.self) {
-                _ = try await server.sealBatch(now: Clock.days(1), logger: logger)
+            for content in [Data(), Data("\n".utf8), Data(repeating: 0, count: 4096)] {
+                FileManager.default.createFile(atPath: file, contents: content)
+                await #expect(throws: AuditSealer.OutsideCopyMissing.self, "\(content.count) bytes") {
+                    _ = try await server.sealBatch(now: Clock.days(1), logger: logger)
+                }
             }
             #expect(try await seals() == before)
 
-            // Hostile: a new file over one that holds notes is refused, the file unchanged.
-            try firstNotes.write(toFile: file, atomically: true, encoding: .utf8)
+            // Hostile: a new file over one that holds other notes is refused, the file unchanged.
+            let other = try AuditSealTests.signer.sign(
+                Checkpoint(
+                    origin: "stadt.example/freigabe", treeSize: 1, rootHash: SHA256Hash.digest(of: [1]),
+                    time: AuditTimestamp(Clock.start))
+            ).serialized
+            let otherNotes = firstNotes + other + "\n"
+            try otherNotes.write(toFile: file, atomically: true, encoding: .utf8)
             let overwrite = await seal(start: true)
             #expect(!overwrite.succeeded)
-            #expect(overwrite.standardError.first?.contains("enthält schon Checkpoints") == true, "\(overwrite)")
-            #expect(try String(contentsOfFile: file, encoding: .utf8) == firstNotes)
+            #expect(overwrite.standardError.first?.contains("ist nicht leer") == true, "\(overwrite)")
+            #expect(try String(contentsOfFile: file, encoding: .utf8) == otherNotes)
 
             // Begun on purpose (the old copy put aside): the database's newest signed note first, then
             // sealing goes on, and verify holds with the new copy.
@@ -93,6 +101,17 @@ struct AuditOutsideCopyTests {
             #expect(try await seals() ?? 0 > before ?? 0)
             let verified = await AuditTool.verify(publicKeyFile: publicKey, checkpointFile: file, environment: database)
             #expect(verified.succeeded, "\(verified)")
+
+            // Begun, but the seal found another instance sealing: said so, and the same command again goes on.
+            try FileManager.default.moveItem(atPath: file, toPath: file + ".second")
+            try await newEvent()
+            let busy = try await Database.transaction(fixture.admin, logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(AuditSealer.lockKey))", logger: logger)
+                return await seal(start: true)
+            }
+            #expect(!busy.succeeded && busy.standardOutput.first?.contains("begonnen") == true, "\(busy)")
+            let again = await seal(start: true)
+            #expect(again.succeeded, "\(again)")
         }
     }
 }

@@ -2,6 +2,7 @@ import AuditLog
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 import Testing
 
 @testable import FreigabeServer
@@ -34,25 +35,33 @@ struct AuditReadDeadlineTests {
             try await Database.withClient(settings, logger: logger) { client in
                 let verification = AuditVerification(
                     client: client, keys: TrustedKeys(AuditSealTests.signer.verifierKey), appRole: "freigabe_app")
-                let verified = try await Self.whileStopped(client, deadline: deadline, logger: logger) {
+                let verified = try await Self.whileStopped(client, deadline: deadline, logger: logger) { stop in
+                    stop()
                     _ = try await verification.run(logger: logger)
                 }
                 #expect(verified.code == .unavailable, "\(verified)")
-                let exporter = AuditExporter(query: AuditQuery(client: client))
-                let exported = try await Self.whileStopped(client, deadline: deadline, logger: logger) {
-                    _ = try await exporter.export(AuditFilter(), format: .jsonl, logger: logger) { _ in }
+                // The export stops answering after its header and first event, in the middle of its batches.
+                let exporter = AuditExporter(
+                    query: AuditQuery(client: client), batching: AuditQuery.Batching(rows: 1, window: 1))
+                let exported = try await Self.whileStopped(client, deadline: deadline, logger: logger) { stop in
+                    var pieces = 0
+                    _ = try await exporter.export(AuditFilter(), format: .jsonl, logger: logger) { _ in
+                        pieces += 1
+                        if pieces == 2 { stop() }
+                    }
                 }
                 #expect(exported.code == .unavailable, "\(exported)")
             }
         }
     }
 
-    /// Stops the backend of `client`'s one pooled connection, runs `work` on it and returns the error it
-    /// ended with, which must come within `deadline` and a second's grace. The backend goes on again
-    /// afterwards, also when the work hangs: then the test fails instead of waiting with it.
+    /// Runs `work` on `client`'s one pooled connection, whose backend `work` stops by calling `stop`, and
+    /// returns the error it ended with, which must come within `deadline` and a second's grace of the
+    /// stop. The backend goes on again afterwards, also when the work hangs: then the test fails instead
+    /// of waiting with it.
     static func whileStopped(
         _ client: PostgresClient, deadline: Duration, logger: Logger,
-        _ work: @escaping @Sendable () async throws -> Void
+        _ work: @escaping @Sendable (_ stop: @escaping @Sendable () -> Void) async throws -> Void
     ) async throws -> ServiceError {
         // The pool may still hand out the connection a deadline closed before: then the next one.
         var backend: Int32?
@@ -64,14 +73,17 @@ struct AuditReadDeadlineTests {
             }
         }
         let pid = try #require(backend)
-        // The tests run on the database's machine as root or as its owner, so they may stop it.
-        #expect(kill(pid, SIGSTOP) == 0)
         defer { kill(pid, SIGCONT) }
-        let started = ContinuousClock.now
+        let stoppedAt = Mutex<ContinuousClock.Instant?>(nil)
+        // The tests run on the database's machine as root or as its owner, so they may stop it.
+        let stop: @Sendable () -> Void = {
+            stoppedAt.withLock { $0 = ContinuousClock.now }
+            #expect(kill(pid, SIGSTOP) == 0)
+        }
         let outcome = OneShot<Result<Void, any Error>>()
         let running = Task {
             do {
-                try await work()
+                try await work(stop)
                 outcome.deliver(.success(()))
             } catch {
                 outcome.deliver(.failure(error))
@@ -86,7 +98,7 @@ struct AuditReadDeadlineTests {
         watchdog.cancel()
         kill(pid, SIGCONT)
         _ = await running.result
-        let took = ContinuousClock.now - started
+        let took = ContinuousClock.now - (stoppedAt.withLock { $0 } ?? ContinuousClock.now)
         switch result {
         case .success:
             Issue.record("the read ended without an error on a stopped backend")

@@ -134,7 +134,8 @@ struct StorePartsTests {
                     "applied migration 20 webhook_pause", "applied migration 22 draft_recipient_type",
                     "applied migration 23 audit_person_case", "applied migration 24 decision_link_round",
                     "applied migration 25 outbox_delivery_key", "applied migration 26 decisions_discontinued",
-                    "applied migration 27 erasure_of_later_texts", "granted privileges to \(database.settings.user)",
+                    "applied migration 27 erasure_of_later_texts", "applied migration 28 outside_copies",
+                    "granted privileges to \(database.settings.user)",
                 ])
             lines.withLock { $0 = [] }
             // Checked against the directory: every owner and group of the demo catalogue is there.

@@ -183,9 +183,24 @@ let brokenDefinitions: [BrokenDefinition] = [
         replacing: [18: "    when: { not: { attribute: check_security, equals: true } }"],
         [
             .exact(
-                "broken.yaml:15: step 'privacy': its condition tests 'check_security', which only open_data requests "
-                    + "have; for this workflow's kinds it always gives the same answer")
+                "broken.yaml:15: step 'privacy': the part of its condition that tests 'check_security' always gives "
+                    + "the same answer (only open_data requests have it)")
         ]),
+    BrokenDefinition(
+        "condition on the kind in a workflow that serves one kind",
+        replacing: [
+            18:
+                "    when: { any_of: [ { attribute: kind, equals: open_data }, { attribute: high_value, equals: true } ] }"
+        ],
+        [
+            .exact(
+                "broken.yaml:15: step 'privacy': the part of its condition that tests 'kind' always gives the same "
+                    + "answer (the workflow serves only shared_data)")
+        ]),
+    BrokenDefinition(
+        "a wrong on.reject target in block style is reported at its own line",
+        replacing: [14: "    on:\n      approve: privacy\n      reject: rejcted"],
+        [.exact("broken.yaml:16: step 'owner': on.reject leads to unknown step or end 'rejcted'")]),
     BrokenDefinition(
         "condition without a test", replacing: [18: "    when: { attribute: personal_data }"],
         [.exact("broken.yaml:18: condition on 'personal_data' needs exactly one of equals, in, at_least, at_most")]),

@@ -1,9 +1,9 @@
 extension Migrations {
-    /// The checkpoint files a signed checkpoint reached. Such a file found missing or empty later is an
-    /// outside copy that is gone (a mount not there, a restore onto a new server), not a new one: the
-    /// sealer refuses to sign until it is back or an operator begins a new one
-    /// (`freigabe audit seal --start-checkpoint-file`). A file never written (configured on a running
-    /// log, or its first append failed) is not in here, and its first checkpoint begins it.
+    /// The checkpoint files a signed checkpoint reached. Once one is in here, a checkpoint file found
+    /// missing or empty (under this path or another) is an outside copy that is gone (a mount not there,
+    /// a restore onto a new server), not a new one: the sealer refuses to sign until it is back or an
+    /// operator begins a new one (`freigabe audit seal --start-checkpoint-file`). While none is (no
+    /// checkpoint reached a file yet), the first checkpoint begins the file.
     static let outsideCopies = Migration(
         version: 28, name: "outside_copies",
         sql: #"""
