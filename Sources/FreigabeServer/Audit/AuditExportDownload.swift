@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// The export of `freigabe audit export` as an HTTP download, for the API (`GET /api/v1/audit/export`)
 /// and the Prüfung page's link alike: the same ``AuditExporter``, the same lines, the covering signed
@@ -21,6 +22,21 @@ struct AuditExportDownload: Sendable {
     /// ever. Checked at every piece written.
     static let deadline: Duration = .seconds(3600)
     static let pieceSize = 64 * 1024
+
+    /// Downloads of this instance at once: each reads its batches through the pool the commands need,
+    /// and a few dozen auditors' exports would starve them. Beyond, 503 with `Retry-After`.
+    static let slots = DownloadSlots(limit: 3)
+
+    /// A slot for one download, taken before it is recorded or read (``DownloadSlots/Lease``).
+    static func slot() throws -> DownloadSlots.Lease {
+        guard let lease = slots.lease() else {
+            throw APIProblem(
+                .unavailable, status: .serviceUnavailable,
+                detail: UserText("query.export_busy", ["limit": .number(slots.limit)]),
+                headers: [.retryAfter: "60"])
+        }
+        return lease
+    }
 
     /// What the query string asks for beside the filters.
     struct Options: Sendable, Hashable {
@@ -59,7 +75,11 @@ struct AuditExportDownload: Sendable {
     /// The download. Without a signed checkpoint there is nothing an export could be verified against:
     /// 409 before the first byte. A failure after it (the database gone) cuts the stream, which the
     /// verifier reports as a missing end line.
-    func response(_ filter: AuditFilter, options: Options, logger: Logger) async throws -> Response {
+    ///
+    /// `slot` is held until the body is written or the response dropped (a lease given back when it goes).
+    func response(
+        _ filter: AuditFilter, options: Options, slot: DownloadSlots.Lease, logger: Logger
+    ) async throws -> Response {
         let query = AuditQuery(client: client)
         guard let (treeSize, _) = try await query.latestSignedCheckpoint(logger: logger) else {
             throw APIProblem(.conflict, status: .conflict, detail: UserText("web.audit_export_no_checkpoint"))
@@ -82,6 +102,7 @@ struct AuditExportDownload: Sendable {
         }
         headers[.cacheControl] = "no-store"
         let body = ResponseBody { writer in
+            withExtendedLifetime(slot) {}
             let clock = ContinuousClock()
             let deadline = clock.now + Self.deadline
             var piece = ByteBuffer()
@@ -97,5 +118,38 @@ struct AuditExportDownload: Sendable {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)
+    }
+}
+
+/// A fixed number of things at once, each held by a ``Lease`` that gives its slot back when it goes:
+/// however a download ends (written, failed, its response never sent), nothing has to remember to.
+final class DownloadSlots: Sendable {
+    let limit: Int
+    private let used = Mutex(0)
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// A slot, or nil when all are taken.
+    func lease() -> Lease? {
+        let taken = used.withLock { used in
+            guard used < limit else { return false }
+            used += 1
+            return true
+        }
+        return taken ? Lease(self) : nil
+    }
+
+    var inUse: Int { used.withLock { $0 } }
+
+    final class Lease: Sendable {
+        private let slots: DownloadSlots
+
+        fileprivate init(_ slots: DownloadSlots) {
+            self.slots = slots
+        }
+
+        deinit { slots.used.withLock { $0 -= 1 } }
     }
 }

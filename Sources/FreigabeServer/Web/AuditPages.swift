@@ -171,13 +171,14 @@ struct AuditPages: Sendable {
                 throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors)
             }
             let logger = context.logger(for: caller)
+            let slot = try AuditExportDownload.slot()
             let filter = try await service.resolvingRequestNumber(parsed, logger: logger)
             var selection = filter.described
             selection["export"] = options.format.rawValue
             try await service.recordAuditRead(
                 selection, requestID: filter.requestID, caller: caller, now: pages.now(), logger: logger)
             return try await AuditExportDownload(client: service.client).response(
-                filter, options: options, logger: logger)
+                filter, options: options, slot: slot, logger: logger)
         }
     }
 

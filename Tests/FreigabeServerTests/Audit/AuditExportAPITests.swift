@@ -89,6 +89,31 @@ struct AuditExportAPITests {
         }
     }
 
+    /// Each download reads its batches through the pool the commands need: a few at once per instance,
+    /// beyond that 503 with Retry-After, before anything is recorded or read.
+    @Test(
+        "while the instance's download slots are taken, an export is 503 with Retry-After and not recorded", .runsAlone)
+    func downloadsAreCapped() async throws {
+        try await APIFixture.with { fixture, api in
+            _ = try await sealedLog(fixture.store)
+            let slots = AuditExportDownload.slots
+            var held = (0..<slots.limit).compactMap { _ in slots.lease() }
+            #expect(held.count == slots.limit && slots.lease() == nil)
+            let busy = try await download(api, "/api/v1/audit/export", as: "alex")
+            #expect(busy.status == 503, "\(busy.body)")
+            #expect(busy.headers[.retryAfter] == "60")
+            #expect(busy.body.contains("Exporte des Protokolls"), "\(busy.body)")
+            #expect(try await reads(fixture.store).isEmpty, "a refused export is no read")
+            held.removeLast()
+            let served = try await download(api, "/api/v1/audit/export", as: "alex")
+            #expect(served.status == 200)
+            #expect(try await reads(fixture.store).count == 1)
+            held.removeAll()
+            // Written or refused, every download gave its slot back.
+            #expect(slots.inUse == 0)
+        }
+    }
+
     @Test("others get 401 or 403 and nothing is recorded; without a signed checkpoint 409")
     func othersGetNothing() async throws {
         try await APIFixture.with { fixture, api in

@@ -902,7 +902,9 @@ struct AuditRedactionTests {
             }
             do {
                 _ = try await AuditExportDownload(client: fixture.app).response(
-                    AuditFilter(), options: .init(format: .jsonl, csv: CSVOptions()), logger: logger)
+                    AuditFilter(), options: .init(format: .jsonl, csv: CSVOptions()),
+                    slot: try AuditExportDownload.slot(),
+                    logger: logger)
                 Issue.record("the download started")
             } catch let problem as APIProblem {
                 #expect(problem.status == .conflict)

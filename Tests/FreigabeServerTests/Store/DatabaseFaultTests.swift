@@ -280,7 +280,8 @@ struct DatabaseFaultTests {
                     "download",
                     {
                         _ = try await AuditExportDownload(client: app).response(
-                            AuditFilter(), options: .init(format: .jsonl, csv: CSVOptions()), logger: logger)
+                            AuditFilter(), options: .init(format: .jsonl, csv: CSVOptions()),
+                            slot: try AuditExportDownload.slot(), logger: logger)
                     }
                 ),
                 ("leaf hashes", { _ = try await query.leafHashes(0..<1, logger: logger) }),

@@ -48,6 +48,7 @@ struct AuditController: Sendable {
                 throw APIProblem.badRequest(UserText("query.invalid_parameters"), errors: errors)
             }
             let logger = context.logger(for: caller)
+            let slot = try AuditExportDownload.slot()
             let filter = try await service.resolvingRequestNumber(parsed, logger: logger)
             var details = filter.described
             details["via"] = "api"
@@ -56,7 +57,7 @@ struct AuditController: Sendable {
             try await service.recordAuditRead(
                 details, requestID: filter.requestID, caller: caller, now: now(), logger: logger)
             return try await AuditExportDownload(client: service.client).response(
-                filter, options: options, logger: logger)
+                filter, options: options, slot: slot, logger: logger)
         }
         return routes
     }
