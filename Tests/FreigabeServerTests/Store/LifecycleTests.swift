@@ -352,14 +352,7 @@ struct LifecycleTests {
                     calendar: StoreTestSupport.calendar, principals: People.resolver)
             }
             let withV3 = try service(["open-data.yaml": v3])
-            let draft = try await withV3.createRequest(
-                NewRequest(
-                    kind: .openData, datasetID: "baumkataster",
-                    details: RequestDetails(
-                        purpose: "Veröffentlichung im Open-Data-Portal", licence: "dl-de-zero-2.0", format: "CSV",
-                        openDataCheck: ServiceFixture.noConcerns),
-                    submit: false),
-                caller: People.anna, now: Clock.start, logger: logger)
+            let draft = try await openDataDraft(withV3)
             #expect(draft.workflow.version == 3)
             let rolledBack = try service([:])
             let view = try await rolledBack.request(id: draft.id, caller: People.anna, now: Clock.start, logger: logger)
@@ -376,14 +369,7 @@ struct LifecycleTests {
                 #expect(error.fieldErrors.keys.contains("legal_basis"), "\(error.fieldErrors)")
             }
             // A draft of the version in force follows it as before.
-            let current = try await rolledBack.createRequest(
-                NewRequest(
-                    kind: .openData, datasetID: "baumkataster",
-                    details: RequestDetails(
-                        purpose: "Veröffentlichung im Open-Data-Portal", licence: "dl-de-zero-2.0", format: "CSV",
-                        openDataCheck: ServiceFixture.noConcerns),
-                    submit: false),
-                caller: People.anna, now: Clock.start, logger: logger)
+            let current = try await openDataDraft(rolledBack)
             let currentView = try await rolledBack.request(
                 id: current.id, caller: People.anna, now: Clock.start, logger: logger)
             let currentForm = try await rolledBack.requestForm(of: currentView, now: Clock.start, logger: logger)
@@ -429,14 +415,7 @@ struct LifecycleTests {
             ).decode(Int.self).first(where: { _ in true })
             #expect(stored == 2)
             // Never back: an instance still on v1 (a rolling deployment) leaves a v2 draft at v2.
-            let newer = try await fixture.service.createRequest(
-                NewRequest(
-                    kind: .openData, datasetID: "baumkataster",
-                    details: RequestDetails(
-                        purpose: "Veröffentlichung im Open-Data-Portal", licence: "dl-de-zero-2.0", format: "CSV",
-                        openDataCheck: ServiceFixture.noConcerns),
-                    submit: false),
-                caller: People.anna, now: Clock.start, logger: logger)
+            let newer = try await openDataDraft(fixture.service)
             let sentByOld = try await before.submit(
                 requestID: newer.id, caller: People.anna, now: Clock.start, logger: logger)
             #expect(sentByOld.workflow.version == 2)
@@ -446,5 +425,19 @@ struct LifecycleTests {
                     requestID: newer.id, caller: People.otto, now: Clock.start, logger: logger)
             }
         }
+    }
+}
+
+extension LifecycleTests {
+    /// anna's Open Data draft of baumkataster, its Open Data check answered with no concerns.
+    func openDataDraft(_ service: RequestService) async throws -> RequestView {
+        try await service.createRequest(
+            NewRequest(
+                kind: .openData, datasetID: "baumkataster",
+                details: RequestDetails(
+                    purpose: "Veröffentlichung im Open-Data-Portal", licence: "dl-de-zero-2.0", format: "CSV",
+                    openDataCheck: ServiceFixture.noConcerns),
+                submit: false),
+            caller: People.anna, now: Clock.start, logger: logger)
     }
 }
