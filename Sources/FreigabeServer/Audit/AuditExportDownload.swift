@@ -4,7 +4,6 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import PostgresNIO
-import Synchronization
 
 /// The export of `freigabe audit export` as an HTTP download, for the API (`GET /api/v1/audit/export`)
 /// and the Prüfung page's link alike: the same ``AuditExporter``, the same lines, the covering signed
@@ -25,14 +24,14 @@ struct AuditExportDownload: Sendable {
 
     /// Downloads of this instance at once: each reads its batches through the pool the commands need,
     /// and a few dozen auditors' exports would starve them. Beyond, 503 with `Retry-After`.
-    static let slots = DownloadSlots(limit: 3)
+    static let slots = Slots(capacity: 3)
 
-    /// A slot for one download, taken before it is recorded or read (``DownloadSlots/Lease``).
-    static func slot() throws -> DownloadSlots.Lease {
+    /// A slot for one download, taken before it is recorded or read (``Slots/Lease``).
+    static func slot() throws -> Slots.Lease {
         guard let lease = slots.lease() else {
             throw APIProblem(
                 .unavailable, status: .serviceUnavailable,
-                detail: UserText("query.export_busy", ["limit": .number(slots.limit)]),
+                detail: UserText("query.export_busy", ["limit": .number(slots.capacity)]),
                 headers: [.retryAfter: "60"])
         }
         return lease
@@ -78,7 +77,7 @@ struct AuditExportDownload: Sendable {
     ///
     /// `slot` is held until the body is written or the response dropped (a lease given back when it goes).
     func response(
-        _ filter: AuditFilter, options: Options, slot: DownloadSlots.Lease, logger: Logger
+        _ filter: AuditFilter, options: Options, slot: Slots.Lease, logger: Logger
     ) async throws -> Response {
         let query = AuditQuery(client: client)
         guard let (treeSize, _) = try await query.latestSignedCheckpoint(logger: logger) else {
@@ -118,38 +117,5 @@ struct AuditExportDownload: Sendable {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)
-    }
-}
-
-/// A fixed number of things at once, each held by a ``Lease`` that gives its slot back when it goes:
-/// however a download ends (written, failed, its response never sent), nothing has to remember to.
-final class DownloadSlots: Sendable {
-    let limit: Int
-    private let used = Mutex(0)
-
-    init(limit: Int) {
-        self.limit = limit
-    }
-
-    /// A slot, or nil when all are taken.
-    func lease() -> Lease? {
-        let taken = used.withLock { used in
-            guard used < limit else { return false }
-            used += 1
-            return true
-        }
-        return taken ? Lease(self) : nil
-    }
-
-    var inUse: Int { used.withLock { $0 } }
-
-    final class Lease: Sendable {
-        private let slots: DownloadSlots
-
-        fileprivate init(_ slots: DownloadSlots) {
-            self.slots = slots
-        }
-
-        deinit { slots.used.withLock { $0 -= 1 } }
     }
 }

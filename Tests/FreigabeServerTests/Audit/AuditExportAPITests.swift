@@ -97,8 +97,8 @@ struct AuditExportAPITests {
         try await APIFixture.with { fixture, api in
             _ = try await sealedLog(fixture.store)
             let slots = AuditExportDownload.slots
-            var held = (0..<slots.limit).compactMap { _ in slots.lease() }
-            #expect(held.count == slots.limit && slots.lease() == nil)
+            var held = (0..<slots.capacity).compactMap { _ in slots.lease() }
+            #expect(held.count == slots.capacity && slots.lease() == nil)
             let busy = try await download(api, "/api/v1/audit/export", as: "alex")
             #expect(busy.status == 503, "\(busy.body)")
             #expect(busy.headers[.retryAfter] == "60")

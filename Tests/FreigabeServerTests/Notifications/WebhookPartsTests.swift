@@ -315,7 +315,7 @@ struct WebhookPartsTests {
     @Test(
         "host lookups: at most so many under way at once, a slot back when a lookup ends; waiting for one", .runsAlone)
     func lookupSlots() async throws {
-        let slots = LookupSlots(capacity: 2)
+        let slots = Slots(capacity: 2)
         #expect(slots.take() && slots.take())
         #expect(!slots.take(), "a third lookup while two hang")
         #expect(slots.inUse == 2)
@@ -366,7 +366,7 @@ struct WebhookPartsTests {
 
     @Test("a lookup waiting for a slot gets the one freed, in turn; a waiter that gives up or is cancelled holds none")
     func lookupSlotWaiters() async throws {
-        let slots = LookupSlots(capacity: 1)
+        let slots = Slots(capacity: 1)
         #expect(slots.take())
         let clock = ContinuousClock()
         // Two waiters: the first in line gets the first slot freed, the second the next.
@@ -407,7 +407,7 @@ struct WebhookPartsTests {
         #expect(slots.take())
         slots.release()
         // Many waiters, few slots: every one gets a slot in the end, none is lost.
-        let busy = LookupSlots(capacity: 2)
+        let busy = Slots(capacity: 2)
         let taken = await withTaskGroup(of: Bool.self) { group in
             for index in 0..<50 {
                 group.addTask {
