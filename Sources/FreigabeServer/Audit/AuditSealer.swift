@@ -23,6 +23,9 @@ struct AuditSealer: Sendable {
     /// A file every signed checkpoint is appended to: the copy outside the database that reveals a
     /// rewritten tail.
     let checkpointFile: String?
+    /// Whether this sealer has noted ``checkpointFile`` in `audit_outside_copies`: once is enough (the
+    /// row stays), not a statement with every checkpoint.
+    private let copyNoted = OneWayFlag()
 
     /// Events per batch at most.
     static let batchSize = 500
@@ -210,15 +213,18 @@ struct AuditSealer: Sendable {
         }
     }
 
-    /// Notes that a signed checkpoint reached `path` (``requireNoLostCopy(_:on:logger:)``). A failure is
-    /// logged only: the note is in the file, and the next checkpoint notes it again.
+    /// Notes that a signed checkpoint reached `path` (``requireNoLostCopy(_:on:logger:)``), the first
+    /// time this sealer wrote it. A failure is logged only: the note is in the file, and the next
+    /// checkpoint notes it again.
     private func recordOutsideCopy(_ path: String, logger: Logger) async {
+        guard !copyNoted.isSet else { return }
         do {
             try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
                 try await connection.query(
                     "INSERT INTO audit_outside_copies (path) VALUES (\(path)) ON CONFLICT (path) DO NOTHING",
                     logger: logger)
             }
+            copyNoted.set()
         } catch {
             logger.warning(
                 "could not note that the checkpoint file was written",

@@ -155,8 +155,9 @@ struct OutboxListener: Sendable {
     }
 }
 
-/// Set once, never cleared: the liveness check's "closing it now", the watchdog's "LISTEN answered".
-private final class OneWayFlag: Sendable {
+/// Set once, never cleared: the liveness check's "closing it now", the watchdog's "LISTEN answered", the
+/// sealer's "checkpoint file noted".
+final class OneWayFlag: Sendable {
     private let state = Mutex(false)
     func set() { state.withLock { $0 = true } }
     var isSet: Bool { state.withLock { $0 } }
