@@ -34,8 +34,11 @@ public struct WorkflowDefinition: Hashable, Sendable {
 
     /// The roles that decide a step or branch of this workflow, each once, in the order the file names
     /// them: whom a request of it may be put to (which of them for one request, its planned path says).
-    public var decidingRoles: [Role] {
-        steps.flatMap(\.roles).reduce(into: []) { roles, role in
+    public var decidingRoles: [Role] { Self.decidingRoles(of: [self]) }
+
+    /// The roles that decide a step or branch of any of `definitions`, each once, in their order.
+    public static func decidingRoles(of definitions: [WorkflowDefinition]) -> [Role] {
+        definitions.flatMap { $0.steps.flatMap(\.roles) }.reduce(into: []) { roles, role in
             if !roles.contains(role) { roles.append(role) }
         }
     }

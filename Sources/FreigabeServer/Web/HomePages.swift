@@ -117,9 +117,7 @@ struct HomePages: Sendable {
 
         init(_ workflows: WorkflowLibrary?, text: PageText) {
             let definitions = workflows?.inForce.map(\.definition) ?? []
-            let roles = definitions.flatMap(\.decidingRoles).reduce(into: [Role]()) { roles, role in
-                if !roles.contains(role) { roles.append(role) }
-            }
+            let roles = WorkflowDefinition.decidingRoles(of: definitions)
             self.roles = roles.map { RoleCard(name: text.role($0.identifier), duty: text.roleDuty($0.identifier)) }
             hasRoles = !roles.isEmpty
             // One request follows one workflow: at most the roles of the largest.
