@@ -46,6 +46,9 @@ public enum RoleNotice: Hashable, Sendable {
     /// The escalation instance decided the role's overdue branch in its stead (`decision.role` is the
     /// escalation role): nothing is left for the role to decide there.
     case takenOver(Decision)
+    /// Another part of the step was rejected (`decision`), which ended the step: nothing is left for the
+    /// role to decide there. `asEscalation`: told as the overdue step's escalation instance.
+    case stepRejected(Decision, asEscalation: Bool = false)
     /// Granted access to the role's dataset ends at `until` (told ``RequestMachine/expiryNoticeWorkingDays``
     /// working days before).
     case accessExpiring(until: Date)

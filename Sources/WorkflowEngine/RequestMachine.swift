@@ -97,10 +97,18 @@ public struct RequestMachine: Hashable, Sendable {
     ) throws(WorkflowError)
         -> [Effect]
     {
+        // Whether the escalation instance was told of the waiting step: the step passed its deadline ("you
+        // may decide"), or its question went unanswered as long as the deadline gives ("you may close the
+        // request").
         let waitingStep: StepProgress?
+        let handedToEscalation: Bool
         switch state {
-        case .draft: waitingStep = nil
-        case .inReview(let progress), .changesRequested(let progress, _): waitingStep = progress
+        case .draft:
+            (waitingStep, handedToEscalation) = (nil, false)
+        case .inReview(let progress):
+            (waitingStep, handedToEscalation) = (progress, progress.escalated)
+        case .changesRequested(let progress, _):
+            (waitingStep, handedToEscalation) = (progress, escalationDue.map { now >= $0 } ?? false)
         case .granted, .published, .closed: throw error(.invalidTransition, .withdraw)
         }
         guard person == snapshot.requester else { throw error(.notRequester, .withdraw) }
@@ -113,9 +121,8 @@ public struct RequestMachine: Hashable, Sendable {
                 effects.append(.inform(role: branch.role, .withdrawn(step: waitingStep.step, comment: comment)))
                 told.append(branch.role)
             }
-            // An escalated step was handed to the escalation instance too (its mail may have said "you
-            // may decide"): it learns that nothing is left to decide.
-            if waitingStep.escalated, let role = definition.escalationRole(of: waitingStep.step), !told.contains(role) {
+            // The escalation instance learns that nothing is left to decide or close.
+            if handedToEscalation, let role = definition.escalationRole(of: waitingStep.step), !told.contains(role) {
                 effects.append(
                     .inform(role: role, .withdrawn(step: waitingStep.step, comment: comment, asEscalation: true)))
             }
@@ -193,12 +200,14 @@ public struct RequestMachine: Hashable, Sendable {
             guard let reason = reason.trimmedNonEmpty else { throw error(.reasonRequired, .reject) }
             var decision = authority.decision(.rejected, at: now, comment: reason, details: nil)
             decision.stepEscalated = progress.escalated ? true : nil
+            let stillOpen = openBranches(of: progress)
             snapshot.decisions.append(decision)
             let route = route(from: step.onReject, facts: snapshot.facts)
             snapshot.state = state(reachedBy: route, at: now)
             return recorded(.rejected, decision) + [
                 .cancelTimers(step: step.id), .notifyRequester(.rejected(step: step.id, reason: reason)),
-            ] + arrivalEffects(route, at: now)
+            ] + othersTold(of: decision, stillOpen: stillOpen, escalated: progress.escalated)
+                + arrivalEffects(route, at: now)
         case .draft, .changesRequested, .granted, .published, .closed:
             throw error(.invalidTransition, .reject)
         }
@@ -481,6 +490,25 @@ public struct RequestMachine: Hashable, Sendable {
             role != decision.role
         {
             effects.append(.inform(role: role, .takenOver(decision)))
+        }
+        return effects
+    }
+
+    /// A rejection ends the step for all its parts: the roles of the other branches still open (a
+    /// parallel step's other reviews) learn that nothing is left for them to decide, and so does the
+    /// escalation instance an overdue step was handed to, unless it rejected itself. The decided branch's
+    /// own role is told by ``recorded(_:_:)`` when the escalation instance decided in its stead.
+    private func othersTold(of rejection: Decision, stillOpen: [Branch], escalated: Bool) -> [Effect] {
+        var told: [Role] = [rejection.role]
+        var effects: [Effect] = []
+        for branch in stillOpen where branch.id != rejection.branch && !told.contains(branch.role) {
+            effects.append(.inform(role: branch.role, .stepRejected(rejection)))
+            told.append(branch.role)
+        }
+        if escalated, !rejection.asEscalation, let role = definition.escalationRole(of: rejection.step),
+            !told.contains(role)
+        {
+            effects.append(.inform(role: role, .stepRejected(rejection, asEscalation: true)))
         }
         return effects
     }

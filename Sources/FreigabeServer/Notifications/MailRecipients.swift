@@ -153,7 +153,7 @@ extension OutboxTopic {
         case .escalated: mayDecide ?? false
         case .withdrawn, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
             .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .stepDiscontinued, .questionUnanswered,
-            .deputyDecided, .stepTakenOver, .webhook:
+            .deputyDecided, .stepTakenOver, .stepRejected, .webhook:
             false
         }
     }
@@ -165,7 +165,7 @@ extension OutboxTopic {
         case .requestDecision, .reminder, .escalated: true
         case .withdrawn, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
             .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .stepDiscontinued, .questionUnanswered,
-            .deputyDecided, .stepTakenOver, .webhook:
+            .deputyDecided, .stepTakenOver, .stepRejected, .webhook:
             false
         }
     }
@@ -179,22 +179,23 @@ extension OutboxTopic {
 
     /// Mails that name who filed the request (by the directory's name): those showing its details, the
     /// withdrawal, which the requester made, the discontinuation of a request the reader waited on, the
-    /// unanswered question (has the requester left?), and a decision taken in the reader's place (by their
-    /// deputy, or by the escalation instance).
+    /// unanswered question (has the requester left?), a decision taken in the reader's place (by their
+    /// deputy, or by the escalation instance), and the rejection of another part of the reader's step.
     var namesTheRequester: Bool {
         showsTheDetails || self == .withdrawn || self == .stepDiscontinued || self == .questionUnanswered
-            || self == .deputyDecided || self == .stepTakenOver
+            || self == .deputyDecided || self == .stepTakenOver || self == .stepRejected
     }
 
     /// Topics that ask someone to decide in their role (or tell them they need not any more): their
     /// deputies get a copy, as the engine lets a deputy decide in the principal's role, the escalation
     /// role included (its copy's links decide as the escalation instance, acting for the member). The
     /// unanswered question goes to them too: what it offers, closing the request, such a deputy may do. So
-    /// does the news that the escalation instance decided an overdue branch: the deputies were asked too.
+    /// does the news that the escalation instance decided an overdue branch, or that another part of the
+    /// step was rejected: the deputies were asked too.
     var goesToDeputies: Bool {
         switch self {
         case .requestDecision, .reminder, .escalated, .withdrawn, .stepDiscontinued, .questionUnanswered,
-            .stepTakenOver:
+            .stepTakenOver, .stepRejected:
             true
         case .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
             .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .deputyDecided, .webhook:

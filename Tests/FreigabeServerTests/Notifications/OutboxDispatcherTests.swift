@@ -677,6 +677,10 @@ struct OutboxDispatcherTests {
             #expect(mail.to == ["dora.dietz@stadt.example"])
             #expect(mail.text.contains("und die Frist ist abgelaufen"), "\(mail.text)")
             #expect(!mail.text.contains("die Frist läuft bald ab"))
+            // Its deadline once, as passed ("Frist (abgelaufen)"), not also as a deadline still ahead.
+            let deadlines = mail.text.split(separator: "\n").filter { $0.hasPrefix("  Frist") }
+            #expect(deadlines.count == 1 && deadlines[0].hasPrefix("  Frist (abgelaufen):"), "\(mail.text)")
+            #expect(mail.html.components(separatedBy: ">Frist").count == 2, "\(mail.html)")
         }
     }
 
@@ -796,6 +800,31 @@ struct OutboxDispatcherTests {
             #expect(try await fixture.dispatcher().runRound(now: deadline) == .init(claimed: 2, sent: 2))
             let later = try await fixture.rows().filter { $0.topic == "step_taken_over" }.dropFirst()
             #expect(later.map(\.deliveredTo) == [["otto"], []], "\(later)")
+        }
+    }
+
+    /// otto's step went overdue and was handed to greta; otto then rejected it himself: greta learns that
+    /// nothing is left for her to decide there, by whom and why.
+    @Test("the rejection of an escalated step is told to the escalation instance")
+    func lateRejectionIsToldToTheEscalationInstance() async throws {
+        try await MailFixture.with { fixture in
+            let created = try await fixture.service.shared("baumkataster")
+            let deadline = try #require(created.status.deadline)
+            _ = try await fixture.service.service.fireDueTimers(now: deadline, logger: fixture.logger)
+            _ = try await fixture.service.decide(
+                created, by: People.otto, .reject(reason: "Zweck <i>nicht</i> gedeckt"), at: deadline)
+            let report = try await fixture.dispatcher().runRound(now: deadline)
+            #expect(report.claimed == report.sent + report.moot, "\(report)")
+            let told = try await fixture.rows().filter { $0.topic == "step_rejected" }
+            #expect(told.map(\.deliveredTo) == [["greta"]], "\(told)")
+            let mails = try await MailSink.mails(host: fixture.host).filter { $0.subject.contains("entfällt") }
+            let mail = try #require(mails.first, "\(mails.map(\.subject))")
+            #expect(mails.count == 1 && mail.to.first?.hasPrefix("greta.") == true, "\(mails.map(\.to))")
+            #expect(mail.subject == "\(created.number): Antrag im Schritt abgelehnt – Ihre Entscheidung entfällt")
+            #expect(mail.text.contains("der Antrag lag Ihnen als Eskalationsinstanz vor."), "\(mail.text)")
+            #expect(mail.text.contains("(otto) hat ihn inzwischen in diesem Schritt abgelehnt"), "\(mail.text)")
+            #expect(mail.text.contains("Begründung:\nZweck <i>nicht</i> gedeckt"), "\(mail.text)")
+            #expect(mail.html.contains("Zweck &lt;i&gt;nicht&lt;/i&gt; gedeckt"))
         }
     }
 

@@ -34,6 +34,39 @@ struct WebhookDeliveryTests {
         }
     }
 
+    /// The log names the branch a decision was taken on; a receiver is told its step, and the branch
+    /// where the step has several, as `request.step_assigned` named them. A revocation is at no step.
+    @Test("a decision on a branch names the step and the branch; a revocation names no step")
+    func decisionsNameTheirStep() async throws {
+        @Sendable func decided(
+            _ fixture: ServiceFixture, _ request: RequestView, _ event: String
+        ) async throws -> [String] {
+            let rows = try await fixture.admin.query(
+                """
+                SELECT coalesce(payload->>'step', '-') || ' ' || coalesce(payload->>'branch', '-') FROM outbox
+                WHERE kind = 'webhook' AND request_id = \(request.id) AND payload->>'event' = \(event) ORDER BY id
+                """, logger: fixture.logger)
+            return try await rows.decode(String.self).reduce(into: []) { $0.append($1) }
+        }
+        try await ServiceFixture.with(workflows: StoreTestSupport.jointReview) { fixture in
+            let request = try await fixture.shared("baumkataster")
+            #expect(
+                try await decided(fixture, request, "request.step_assigned") == [
+                    "joint_review owner_part", "joint_review steward_part", "joint_review privacy_part",
+                ])
+            try await fixture.decide(request, by: People.otto, at: Clock.days(1), branch: "owner_part")
+            #expect(try await decided(fixture, request, "request.decided") == ["joint_review owner_part"])
+        }
+        try await ServiceFixture.with { fixture in
+            let (_, granted) = try await GrantExpiryTests.granted(fixture)
+            #expect(try await decided(fixture, granted, "request.decided") == ["owner_review -", "steward_review -"])
+            _ = try await fixture.service.revoke(
+                requestID: granted.id, reason: "Missbrauch", caller: People.stefan, now: Clock.days(10),
+                logger: fixture.logger)
+            #expect(try await decided(fixture, granted, "grant.revoked") == ["- -"])
+        }
+    }
+
     /// A draft is announced to nobody; its withdrawal would name a request no receiver has heard of.
     @Test("withdrawing a draft writes no webhook; withdrawing a submitted request writes request.withdrawn")
     func draftWithdrawalIsNotAnnounced() async throws {

@@ -219,6 +219,9 @@ struct EffectContext: Sendable {
     var stepEnteredAt: Date?
     /// The webhook events to write; the others are left out (no subscription would receive them).
     var webhookEvents: WebhookEventSelection = .all
+    /// The workflow the request runs on: which step a decided branch belongs to (a decision's record
+    /// names the branch; a webhook names the step, and the branch where the step has several).
+    var definition: WorkflowDefinition?
 }
 
 enum EffectWriter {
@@ -286,6 +289,15 @@ enum EffectWriter {
                 message.asEscalation = true
                 message.text = decision.comment
                 enqueue(message)
+            case .inform(let role, .stepRejected(let decision, let asEscalation)):
+                var message = message(
+                    context, topic: .stepRejected, to: [recipient(role, context)], step: decision.step)
+                message.decidedBy = decision.person
+                message.decidedFor = decision.actingFor
+                message.outcome = decision.outcome
+                message.asEscalation = asEscalation
+                message.text = decision.comment
+                enqueue(message)
             case .inform(let role, .accessExpiring(let until)):
                 var message = message(context, topic: .accessExpiring, to: [recipient(role, context)])
                 message.grantedUntil = until
@@ -318,6 +330,19 @@ enum EffectWriter {
         }
     }
 
+    /// The step and branch a record's `step` stands for in a webhook: a decision's record names its
+    /// branch, which a parallel step's other branches share the step with; a revocation's names the end
+    /// the grant stood at, no step.
+    private static func stepAndBranch(
+        named id: String?, by type: WebhookEventType, in definition: WorkflowDefinition?
+    ) -> (step: String?, branch: String?) {
+        guard let id, type != .grantRevoked else { return (nil, nil) }
+        guard let definition, definition.step(id) == nil,
+            let step = definition.steps.first(where: { $0.branches.contains { $0.id == id } })
+        else { return (id, nil) }
+        return (step.id, id)
+    }
+
     /// The webhook event an effect announces, if any: the engine's transitions (from their audit
     /// records, which name the new state), steps now waiting for a role, and the grant or publication.
     /// One row per event; the webhook dispatcher fans it out to the subscriptions.
@@ -337,7 +362,9 @@ enum EffectWriter {
             // A draft is announced to nobody (`request.submitted` comes with the submission): its
             // withdrawal, at no step, would name a request no receiver has heard of.
             if type == .requestWithdrawn, record.step == nil { return nil }
-            guard var result = event(type, at: record.at, step: record.step) else { return nil }
+            let (step, branch) = stepAndBranch(named: record.step, by: type, in: context.definition)
+            guard var result = event(type, at: record.at, step: step) else { return nil }
+            result.branch = branch
             result.state = record.state
             result.role = record.role?.identifier
             return result

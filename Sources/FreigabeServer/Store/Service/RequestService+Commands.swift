@@ -127,7 +127,7 @@ extension RequestService {
                 requestID: record.id, number: record.number, kind: record.kind, dataset: dataset, requester: caller.uid,
                 details: record.details, facts: machine.snapshot.facts, clientAddress: caller.clientAddress,
                 channel: caller.channel, now: now, stepEnteredAt: machine.state.stepProgress?.enteredAt,
-                webhookEvents: webhookEvents)
+                webhookEvents: webhookEvents, definition: machine.definition)
             var write = CommandWrite(requestID: record.id, expectedVersion: record.version, request: nil, now: now)
             // Creating a draft is no transition of the workflow, but the log says who filed what, when.
             write.audit.append(
@@ -282,7 +282,7 @@ extension RequestService {
                 dataset: subject.dataset, requester: request.record.requester, details: request.record.details,
                 facts: request.record.snapshot.facts, clientAddress: caller.clientAddress,
                 channel: caller.channel, now: now, stepEnteredAt: request.machine.state.stepProgress?.enteredAt,
-                webhookEvents: webhookEvents),
+                webhookEvents: webhookEvents, definition: request.machine.definition),
             into: &write)
         request.record.version += 1
         request.record.updatedAt = now

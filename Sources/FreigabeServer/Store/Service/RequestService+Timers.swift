@@ -273,7 +273,7 @@ extension RequestService {
                 requestID: record.id, number: record.number, kind: record.kind, dataset: dataset,
                 requester: record.requester, details: record.details, clientAddress: nil, now: now,
                 stepEnteredAt: machine.state.stepProgress?.enteredAt,
-                webhookEvents: kind.handedOverRole == nil ? webhookEvents : .none),
+                webhookEvents: kind.handedOverRole == nil ? webhookEvents : .none, definition: machine.definition),
             into: &write)
         try await write.execute(on: connection, logger: logger)
         logger.info("timer fired", metadata: ["request.state": "\(machine.state.name)"])

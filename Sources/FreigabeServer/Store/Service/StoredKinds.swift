@@ -54,6 +54,9 @@ public enum OutboxTopic: String, Sendable, Hashable, Codable, CaseIterable {
     case deputyDecided = "deputy_decided"
     /// To those an overdue branch waited for: the escalation instance decided it in their stead.
     case stepTakenOver = "step_taken_over"
+    /// To those a parallel step's other parts waited for (and its escalation instance): another part was
+    /// rejected, which ended the step; nothing is left to decide.
+    case stepRejected = "step_rejected"
     case webhook
 
     /// The topics of `mail` rows this release can word; the dispatcher claims only these. A row of a
