@@ -252,7 +252,10 @@ enum OutboxStore {
                         holders: stewardGroupKey.map {
                             StepHolders(owner: owner, ownerGroupKey: ownerGroupKey, stewardGroupKey: $0)
                         })
-                    details = try RequestDetails.decode(&cells)
+                    // Unreadable (a newer version's shape, a hand-made change): the mail goes without the
+                    // request's details. Throwing here would hold the whole claimed batch until its lease ends,
+                    // round after round, as the claim has already been committed.
+                    details = try? RequestDetails.decode(&cells)
                 }
                 claimed.append(
                     ClaimedMail(

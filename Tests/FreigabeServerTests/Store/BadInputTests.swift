@@ -64,6 +64,14 @@ struct BadInputTests {
                 try await create(fixture, newRequest(accessStart: Clock.days(20), accessEnd: Clock.days(10)))
             }
             #expect(error?.fieldErrors["access_end"]?.german == "Das Nutzungsende muss nach dem Nutzungsbeginn liegen.")
+            // Less than a microsecond after the start is the start itself in the table (a CHECK there).
+            let start = try #require(APIDates.instant("2030-01-01T00:00:00Z"))
+            let sameInstant = try #require(APIDates.instant("2030-01-01T00:00:00.0000004Z"))
+            #expect(sameInstant > start)
+            error = try await expectNothingChanged(fixture, .validation) {
+                try await create(fixture, newRequest(accessStart: start, accessEnd: sameInstant))
+            }
+            #expect(error?.fieldErrors.keys.sorted() == ["access_end"])
             error = try await expectNothingChanged(fixture, .validation) {
                 try await create(fixture, newRequest(accessStart: nil, accessEnd: Clock.days(-1)))
             }

@@ -324,6 +324,14 @@ struct ConcurrencyAndInboxTests {
                     now: Clock.start, logger: logger)
             }
             #expect(period?.fieldErrors.keys.sorted() == ["valid_until"])
+            // Less than a microsecond after the start is the start itself in the table (a CHECK there).
+            let instant = await expectServiceError(.validation) {
+                try await service.createDeputyship(
+                    NewDeputyship(
+                        deputy: "paul", validFrom: Clock.days(3), validUntil: Clock.days(3).addingTimeInterval(4e-7)),
+                    caller: People.otto, now: Clock.start, logger: logger)
+            }
+            #expect(instant?.fieldErrors.keys.sorted() == ["valid_until"])
             let before = try await fixture.counts()
             // A deputy the directory does not know could never act; the own uid in other letters is oneself.
             let unknown = await expectServiceError(.validation) {

@@ -92,6 +92,24 @@ struct PartialDraftTests {
             errors: &errors)
         #expect(errors.errors.keys.sorted() == ["recipient.type"])
         #expect(errors.errors["recipient.type"] == UserText("request.recipient_type_missing"))
+        // A workflow that asks for no recipient still gets none named without its type.
+        let shipped = try String(
+            contentsOfFile: StoreTestSupport.workflowsDirectory + "/shared-data.yaml", encoding: .utf8)
+        let asked = """
+              - field: recipient
+                message:
+                  de: Bitte geben Sie an, wer die Daten erhält und ob die Stelle zur Stadtverwaltung gehört.
+                  en: Please state who receives the data and whether they belong to the city administration.
+
+            """
+        #expect(shipped.contains(asked))
+        let unasked = try WorkflowDefinitionParser.pinningBySHA256.parse(
+            shipped.replacingOccurrences(of: asked, with: ""), file: "shared-data.yaml")
+        #expect(unasked.submitRequirements.allSatisfy { $0.field != .recipient })
+        errors = FieldErrors()
+        RequestValidation.completeness(
+            named, kind: .sharedData, catalogue: shared, definition: unasked, now: Clock.start, errors: &errors)
+        #expect(errors.errors.keys.sorted() == ["recipient.type"])
         // Without any recipient the workflow's own message stands at `recipient`.
         errors = FieldErrors()
         RequestValidation.completeness(

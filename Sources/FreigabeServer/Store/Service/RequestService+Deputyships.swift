@@ -69,7 +69,7 @@ extension RequestService {
                     details: (try? StoredJSON.encode(["command": "create_deputyship", "principal": principal])) ?? "{}")
             )
         }
-        if input.validUntil <= input.validFrom {
+        if input.validUntil.storedMicroseconds <= input.validFrom.storedMicroseconds {
             errors.add("valid_until", UserText("deputyship.end_before_start"))
         } else if input.validUntil <= now {
             errors.add("valid_until", UserText("deputyship.end_in_past"))

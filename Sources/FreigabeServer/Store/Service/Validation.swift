@@ -125,7 +125,7 @@ extension RequestDetails {
         if kind == .openData {
             if accessStart != nil { errors.add("access_start", UserText("request.access_period_only_shared")) }
             if accessEnd != nil { errors.add("access_end", UserText("request.access_period_only_shared")) }
-        } else if let accessStart, let accessEnd, accessEnd <= accessStart {
+        } else if let accessStart, let accessEnd, accessEnd.storedMicroseconds <= accessStart.storedMicroseconds {
             errors.add("access_end", UserText("request.access_end_before_start"))
         }
         if let openDataCheck {
@@ -192,6 +192,11 @@ enum RequestValidation {
         if let recipient = details.recipient, recipient.type != nil, recipient.name == nil {
             // The type is there (a draft kept it), so the workflow sees a recipient; nobody is named yet.
             errors.add("recipient.name", UserText("request.recipient_name_missing"))
+        }
+        if let recipient = details.recipient, recipient.name != nil, recipient.type == nil {
+            // A name without its type (a draft kept it), where the workflow does not ask for a recipient:
+            // a submitted request names both or neither, whatever the workflow demands.
+            errors.add("recipient.type", UserText("request.recipient_type_missing"))
         }
         requireCheckNotes(details, errors: &errors)
     }
