@@ -13,12 +13,14 @@ public enum FreigabeService {
     ///   checked against the ones the server reads.
     public static func run(reader: ConfigReader, given: [GivenSetting] = []) async throws {
         let settings = try StartSettings(reader: reader, given: given)
-        let app = try await buildApplication(configuration: settings.configuration)
+        let logger = defaultLogger(configuration: settings.configuration)
+        // Before the start can fail on what the typo left unset (`db.admin_pasword`: the migration's login).
         if !settings.unread.isEmpty {
-            app.logger.warning(
+            logger.warning(
                 "Settings that nothing reads: a typo, or without effect here (ldap.* without ldap.url, smtp.* without smtp.host)",
                 metadata: ["settings": .array(settings.unread.map { .string($0.description) })])
         }
+        let app = try await buildApplication(configuration: settings.configuration, logger: logger)
         var configuration = ServiceGroupConfiguration(
             services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: app.logger)
         configuration.maximumGracefulShutdownDuration = settings.shutdownTimeout

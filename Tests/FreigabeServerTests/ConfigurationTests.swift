@@ -325,6 +325,42 @@ struct ConfigurationTests {
     /// Each `LISTEN` holds a pooled connection for as long as the server runs: a pool of one (two
     /// with both listeners) left every call waiting for a connection, answering 503, and `/ready`
     /// reporting the database unreachable, until someone read the settings.
+    /// An operator's `DATABASE_URL` habit, `host:port`, a password in two places, deadlines that undo each
+    /// other: each stops the start naming its key (as the file and the command line call it) and never
+    /// echoes a password.
+    @Test(
+        "db.* mistakes stop the start at their key",
+        arguments: [
+            (["FREIGABE_DB_HOST": "postgres://freigabe_app:geheim@db.stadt.example:5432/freigabe"], "db.host"),
+            (["FREIGABE_DB_HOST": "db.stadt.example:5433"], "db.host"),
+            (["FREIGABE_DB_HOST": "db.stadt.example/freigabe"], "db.host"),
+            (
+                ["FREIGABE_DB_PASSWORD": "geheim", "FREIGABE_DB_PASSWORD_FILE": "/etc/freigabe/db-password"],
+                "db.password_file"
+            ),
+            (["FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS": "5"], "db.statement_timeout_seconds"),
+            (["FREIGABE_DB_TRANSACTION_TIMEOUT_SECONDS": "2"], "db.statement_timeout_seconds"),
+            (["FREIGABE_DB_LOCK_TIMEOUT_SECONDS": "4.5"], "db.lock_timeout_seconds"),
+            (["FREIGABE_DB_MAX_CONNECTIONS": "0"], "db.max_connections"),
+        ])
+    func databaseMistakesNameTheirKey(environment: [String: String], key: String) async throws {
+        let error = await #expect(throws: ConfigurationError.self) {
+            try AppConfiguration(reader: try await ConfigurationSources.reader(environment: environment))
+        }
+        #expect(error?.key == key, "\(String(describing: error))")
+        #expect(error?.description.contains("„\(key)“") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("geheim") == false, "\(String(describing: error))")
+    }
+
+    @Test("db.host: names and addresses are taken as written")
+    func databaseHosts() async throws {
+        for host in ["db.stadt.example", "10.0.0.5", "::1", "[2001:db8::5]", "pg-01_intern"] {
+            let configuration = try AppConfiguration(
+                reader: try await ConfigurationSources.reader(environment: ["FREIGABE_DB_HOST": host]))
+            #expect(configuration.database?.host == host)
+        }
+    }
+
     @Test("db.max_connections must leave two connections besides those LISTEN holds; too few stop the start")
     func databasePoolLeavesRoomBesidesTheListeners() async throws {
         func configuration(_ environment: [String: String]) async throws -> AppConfiguration {

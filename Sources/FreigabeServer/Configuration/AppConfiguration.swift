@@ -158,7 +158,24 @@ public struct AppConfiguration: Sendable, Equatable {
             configuration.migrateOnStart = migrate
         }
         try configuration.checkDatabasePool()
+        try configuration.checkLinkAddress()
         self = configuration
+    }
+
+    /// Refuses mail that leaves this machine with links to it: `web.public_url` left at its loopback
+    /// default (forgotten, or misspelt in the file) while `smtp.host` is another machine would send every
+    /// task mail's links, and the Open Data catalogue's addresses, to each reader's own computer.
+    func checkLinkAddress() throws(ConfigurationError) {
+        guard let mail, !Self.isLoopback(mail.smtp.host), let host = web.publicURL.host,
+            Self.isLoopback(host) || host == "[::1]"
+        else { return }
+        let key = WebSettings.Key.publicURL
+        throw ConfigurationError(
+            code: .invalidValue, key: key,
+            description: "„\(key)“ (Umgebungsvariable \(SettingValues.environmentName(for: key))) ist "
+                + "„\(web.publicURL.absoluteString)“, aber die Mails gehen über „\(mail.smtp.host)“ hinaus: ihre "
+                + "Links führten jeden Empfänger auf den eigenen Rechner. Nötig ist die Adresse, unter der die "
+                + "Stadt Freigabe erreicht (https://…).")
     }
 
     /// The pool's connections held for as long as the server runs, each by `LISTEN freigabe_outbox`:

@@ -25,10 +25,15 @@ extension DatabaseSettings {
         let environment = variables(values)
         guard !environment.isEmpty else { return nil }
         do {
-            return try DatabaseSettings(environment: environment)
+            let settings = try DatabaseSettings(environment: environment)
+            try settings.timeouts.checkOrder()
+            return settings
         } catch {
             let key = keys.first { SettingValues.environmentName(for: $0) == error.variable }
-            throw ConfigurationError(code: .invalidValue, key: key, description: error.message)
+            // The store's messages name the variable; a value from the file or the command line is found
+            // by its key and option.
+            let named = key.map { " (Einstellung „\($0)“, Option \(SettingValues.optionName(for: $0)))" } ?? ""
+            throw ConfigurationError(code: .invalidValue, key: key, description: error.message + named)
         }
     }
 }

@@ -76,7 +76,9 @@ public struct HTTPServerSettings: Sendable, Equatable {
             try values.wholeNumber(Key.maxConnections, in: 1...max(1, limit), expected: connections)
             ?? settings.maxConnections
         if let proxies = try values.parsed(
-            Key.trustedProxies, expected: "IP-Adressen oder Netze (CIDR), getrennt durch Komma", parse: Self.networks)
+            Key.trustedProxies,
+            expected: "IP-Adressen oder Netze (CIDR) der eigenen Proxys, getrennt durch Komma; kein Netz weiter als /7",
+            parse: Self.networks)
         {
             settings.trustedProxies = proxies
         }
@@ -90,10 +92,12 @@ public struct HTTPServerSettings: Sendable, Equatable {
         return settings
     }
 
-    /// `10.0.0.1, 10.1.0.0/16; ::1` → networks; nil if one entry is not an address.
+    /// `10.0.0.1, 10.1.0.0/16; ::1` → networks; nil if one entry is not an address, or a network so wide
+    /// (`0.0.0.0/0`, `::/0`, an IPv6 range holding all of IPv4) that any client would be a trusted proxy
+    /// and could name its own address (for the `/metrics` check, the login limits, the security log).
     static func networks(_ list: String) -> [IPNetwork]? {
         let entries = list.split(whereSeparator: { $0 == "," || $0 == ";" || $0 == " " })
-        let networks = entries.compactMap { IPNetwork(String($0)) }
+        let networks = entries.compactMap { IPNetwork(String($0)) }.filter(AddressPolicy.isNarrowEnough)
         return networks.count == entries.count ? networks : nil
     }
 

@@ -51,6 +51,13 @@ public struct MailSettings: Sendable, Equatable {
     ///   cannot be read, or a password over a connection without TLS).
     static func read(_ values: SettingValues) throws -> MailSettings? {
         guard let host = values.text(Key.host) else { return nil }
+        // `smtp://…` or `host:587` would fail every mail, temporarily, through the whole retry schedule.
+        guard DatabaseSettings.isHostName(host) else {
+            throw SettingValues.invalid(
+                Key.host, host,
+                expected: "ein Rechnername oder eine IP-Adresse, ohne Schema, Port oder Pfad "
+                    + "(den Port nennt \(Key.port))")
+        }
         let security =
             try values.parsed(Key.security, expected: "starttls, tls, plain") { text -> SMTPConfiguration.Security? in
                 switch text.lowercased() {

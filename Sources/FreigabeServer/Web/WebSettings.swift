@@ -48,7 +48,8 @@ public struct WebSettings: Sendable, Hashable {
     static func read(_ values: SettingValues) throws -> WebSettings {
         var settings = WebSettings()
         if let url = try values.parsed(
-            Key.publicURL, expected: "https://… (http:// nur für 127.0.0.1 oder localhost)", parse: publicURL)
+            Key.publicURL, expected: "https://Rechner[:Port] ohne Pfad (http:// nur für 127.0.0.1 oder localhost)",
+            parse: publicURL)
         {
             settings.publicURL = url
         }
@@ -75,11 +76,13 @@ public struct WebSettings: Sendable, Hashable {
         return settings
     }
 
-    /// An absolute http(s) URL without query, fragment or credentials; http only on loopback.
+    /// An absolute http(s) URL without path, query, fragment or credentials; http only on loopback. No
+    /// path: the pages, their redirects and the `__Host-` cookie live at the site's root, so a prefix
+    /// (`https://intranet.stadt.example/freigabe`) would reach the mails' links only.
     static func publicURL(_ text: String) -> URL? {
         let trimmed = text.hasSuffix("/") ? String(text.dropLast()) : text
         guard let components = URLComponents(string: trimmed), let scheme = components.scheme?.lowercased(),
-            let host = components.host?.lowercased(), !host.isEmpty, components.query == nil,
+            let host = components.host?.lowercased(), !host.isEmpty, components.path.isEmpty, components.query == nil,
             components.fragment == nil, components.user == nil, components.password == nil
         else { return nil }
         switch scheme {

@@ -47,6 +47,9 @@ struct HTTPServerSettingsTests {
             ("FREIGABE_HTTP_BODY_TIMEOUT_SECONDS", "-1"), ("FREIGABE_HTTP_BODY_TIMEOUT_SECONDS", "3601"),
             ("FREIGABE_HTTP_MAX_CONNECTIONS", "0"), ("FREIGABE_HTTP_MAX_CONNECTIONS", "100000000"),
             ("FREIGABE_HTTP_TRUSTED_PROXIES", "10.0.0.1, proxy.stadt.example"),
+            // Any client would be a trusted proxy, naming its own address.
+            ("FREIGABE_HTTP_TRUSTED_PROXIES", "0.0.0.0/0"), ("FREIGABE_HTTP_TRUSTED_PROXIES", "10.0.0.1, ::/0"),
+            ("FREIGABE_HTTP_TRUSTED_PROXIES", "::ffff:0:0/96"),
             ("FREIGABE_HTTP_CLIENT_ADDRESS_HEADER", "x-real-ip"),
         ])
     func badValues(variable: String, value: String) async throws {

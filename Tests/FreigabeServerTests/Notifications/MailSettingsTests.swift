@@ -10,8 +10,10 @@ import WorkflowEngine
 
 @Suite("Mail settings, retry schedule, languages")
 struct MailSettingsTests {
+    /// With the public address every installation mailing beyond this machine needs (for the links).
     private func configuration(_ environment: [String: String]) async throws -> AppConfiguration {
-        try AppConfiguration(reader: try await ConfigurationSources.reader(environment: environment))
+        let environment = ["FREIGABE_WEB_PUBLIC_URL": "https://freigabe.stadt.example"].merging(environment) { $1 }
+        return try AppConfiguration(reader: try await ConfigurationSources.reader(environment: environment))
     }
 
     @Test("no smtp.host: no mail settings, no dispatcher")
@@ -65,6 +67,8 @@ struct MailSettingsTests {
         "a bad value stops the start with a German message naming the key",
         arguments: [
             (["FREIGABE_SMTP_SECURITY": "ssl"], "smtp.security"),
+            (["FREIGABE_SMTP_HOST": "smtp://mail.stadt.example"], "smtp.host"),
+            (["FREIGABE_SMTP_HOST": "mail.stadt.example:587"], "smtp.host"),
             (["FREIGABE_SMTP_PORT": "0"], "smtp.port"),
             (["FREIGABE_MAIL_FROM": "kein at"], "mail.from"),
             (["FREIGABE_MAIL_FROM": ""], "mail.from"),

@@ -152,7 +152,9 @@ struct MigrationTests {
     /// PostgreSQL 14 (and clusters upgraded from it) let every role create objects in `public`: the
     /// application role could then place a function there that `audit_redact`, run by the owner, would
     /// call instead of a built-in one.
-    @Test("after migrate the application role creates nothing in the schema and deletes no queued row")
+    @Test(
+        "after migrate the application role creates nothing in the schema, deletes no queued row, writes no column it never writes"
+    )
     func leastPrivilegeInTheSchema() async throws {
         try await TestDatabase.with(migrated: true) { database in
             try await database.withClients { app, admin in
@@ -169,6 +171,11 @@ struct MigrationTests {
                     "CREATE FUNCTION public.jsonb_agg(jsonb) RETURNS jsonb LANGUAGE sql AS 'SELECT $1'",
                     "DELETE FROM outbox", "DELETE FROM timers", "DELETE FROM webhook_deliveries",
                     "DELETE FROM decision_links",
+                    // Columns it never writes: who deputises for whom, where a link leads, when the database
+                    // recorded an event (the sealing alarms go by it).
+                    "UPDATE deputyships SET deputy = 'mallory'", "UPDATE decision_links SET expires_at = now()",
+                    "INSERT INTO audit_events (occurred_at, event, recorded_at) VALUES (now(), 'created', now() + interval '1 year')",
+                    "INSERT INTO audit_events (occurred_at, event, chain_position) VALUES (now(), 'created', 1)",
                 ] {
                     do {
                         try await app.query(PostgresQuery(unsafeSQL: statement), logger: logger)
@@ -177,6 +184,23 @@ struct MigrationTests {
                         #expect(Database.sqlState(of: error) == "42501", "\(statement): \(String(reflecting: error))")
                     }
                 }
+            }
+        }
+    }
+
+    @Test("indexes no query uses are not kept: decisions by person, the unused chain position of events")
+    func unusedIndexesAreGone() async throws {
+        try await TestDatabase.with(migrated: true) { database in
+            try await database.withClients { _, admin in
+                let names = try await admin.query(
+                    """
+                    SELECT indexname FROM pg_indexes
+                    WHERE tablename IN ('decisions', 'audit_events') ORDER BY indexname
+                    """, logger: logger
+                ).decode(String.self).reduce(into: [String]()) { $0.append($1) }
+                #expect(!names.contains("decisions_person") && !names.contains("audit_events_chain_position_key"))
+                #expect(
+                    names.contains("decisions_acting_for") || names.contains { $0.contains("acting_for") }, "\(names)")
             }
         }
     }

@@ -23,15 +23,15 @@ struct WebSettingsTests {
         #expect(settings.decisionLinkPassword)
     }
 
-    @Test("every key is read: https with a path, minutes, hours, days, the link password off")
+    @Test("every key is read: https with a port, minutes, hours, days, the link password off")
     func keys() async throws {
         let settings = try await Self.web([
-            "FREIGABE_WEB_PUBLIC_URL": "https://Freigabe.Stadt.example/daten/",
+            "FREIGABE_WEB_PUBLIC_URL": "https://Freigabe.Stadt.example:8443/",
             "FREIGABE_WEB_SESSION_IDLE_MINUTES": "15",
             "FREIGABE_WEB_SESSION_MAX_HOURS": "24", "FREIGABE_WEB_DECISION_LINK_DAYS": "60",
             "FREIGABE_WEB_DECISION_LINK_PASSWORD": "false",
         ])
-        #expect(settings.publicURL.absoluteString == "https://Freigabe.Stadt.example/daten")
+        #expect(settings.publicURL.absoluteString == "https://Freigabe.Stadt.example:8443")
         #expect(settings.isHTTPS)
         #expect(settings.sessionCookieName == "__Host-freigabe-session")
         #expect(settings.idleTimeout == .seconds(15 * 60))
@@ -55,6 +55,8 @@ struct WebSettingsTests {
             ("FREIGABE_WEB_PUBLIC_URL", "web.public_url", "https://"),
             ("FREIGABE_WEB_PUBLIC_URL", "web.public_url", "ftp://freigabe.stadt.example"),
             ("FREIGABE_WEB_PUBLIC_URL", "web.public_url", "freigabe.stadt.example"),
+            // The pages and the cookie live at the root: a prefix would reach the mails' links only.
+            ("FREIGABE_WEB_PUBLIC_URL", "web.public_url", "https://intranet.stadt.example/freigabe"),
             ("FREIGABE_WEB_SESSION_IDLE_MINUTES", "web.session_idle_minutes", "0"),
             ("FREIGABE_WEB_SESSION_IDLE_MINUTES", "web.session_idle_minutes", "1441"),
             ("FREIGABE_WEB_SESSION_IDLE_MINUTES", "web.session_idle_minutes", "-1"),
@@ -74,5 +76,24 @@ struct WebSettingsTests {
         }
         #expect(error?.key == key, "\(value)")
         #expect(error?.description.contains(variable) == true)
+    }
+
+    /// Mail to a server beyond this machine reaches people at their own computers: a link to 127.0.0.1
+    /// (the default, when `web.public_url` was forgotten or misspelt) would lead each to their own.
+    @Test("mail leaving this machine with the public address left at loopback stops the start")
+    func loopbackAddressInMailLeavingTheMachine() async throws {
+        let mail = ["FREIGABE_SMTP_HOST": "mail.stadt.example", "FREIGABE_MAIL_FROM": "freigabe@stadt.example"]
+        let error = await #expect(throws: ConfigurationError.self) {
+            try await HTTPServerSettingsTests.configuration(mail)
+        }
+        #expect(error?.key == "web.public_url")
+        #expect(error?.description.contains("FREIGABE_WEB_PUBLIC_URL") == true, "\(String(describing: error))")
+        var configured = mail
+        configured["FREIGABE_WEB_PUBLIC_URL"] = "https://freigabe.stadt.example"
+        #expect(try await HTTPServerSettingsTests.configuration(configured).web.isHTTPS)
+        // Mail to a sink on this machine (development, `make run`): loopback links are right.
+        var local = mail
+        local["FREIGABE_SMTP_HOST"] = "127.0.0.1"
+        #expect(try await !HTTPServerSettingsTests.configuration(local).web.isHTTPS)
     }
 }

@@ -88,6 +88,25 @@ public struct DatabaseSettings: Sendable, Hashable {
 
         /// For migrations: they may wait for another instance's migration (advisory lock) and rewrite
         /// large tables, so the owner role's transactions get minutes, not a user's seconds.
+        /// Refuses deadlines that undo each other in the server: a statement must end (cancelled by the
+        /// database, answered 503 with `Retry-After`) before its transaction's deadline closes the
+        /// connection from this side, and a lock wait within the statement that waits. (`audit verify`
+        /// takes a longer statement timeout and lengthens the transaction's itself.)
+        func checkOrder() throws(SettingsError) {
+            if statement >= transaction {
+                throw SettingsError(
+                    variable: "FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS",
+                    message: "FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS (\(statement)) muss kleiner sein als "
+                        + "FREIGABE_DB_TRANSACTION_TIMEOUT_SECONDS (\(transaction)).")
+            }
+            if lock > statement {
+                throw SettingsError(
+                    variable: "FREIGABE_DB_LOCK_TIMEOUT_SECONDS",
+                    message: "FREIGABE_DB_LOCK_TIMEOUT_SECONDS (\(lock)) darf nicht größer sein als "
+                        + "FREIGABE_DB_STATEMENT_TIMEOUT_SECONDS (\(statement)).")
+            }
+        }
+
         public static let migration = Timeouts(
             transaction: .seconds(600), poolWait: .seconds(30), connect: .seconds(10), statement: .seconds(590),
             lock: .seconds(590), idleInTransaction: .seconds(600))
@@ -151,8 +170,17 @@ public struct DatabaseSettings: Sendable, Hashable {
             return raw
         }
         func secret(_ name: String) throws(SettingsError) -> String? {
-            if let direct = environment[name], !direct.isEmpty { return direct }
-            guard let file = value(name + "_FILE") else { return nil }
+            let direct = environment[name].flatMap { $0.isEmpty ? nil : $0 }
+            let file = value(name + "_FILE")
+            // Which one counts would be a guess: a password replaced in its file while an old one stays set
+            // directly (or the reverse) would fail every login without a word.
+            if direct != nil, file != nil {
+                throw SettingsError(
+                    variable: name + "_FILE",
+                    message: "\(name) und \(name)_FILE sind beide gesetzt; nur eines von beiden.")
+            }
+            if let direct { return direct }
+            guard let file else { return nil }
             guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8)
             else {
                 throw SettingsError(
@@ -162,7 +190,17 @@ public struct DatabaseSettings: Sendable, Hashable {
             return String(text.trimmingSuffix { $0 == "\n" || $0 == "\r" })
         }
         var settings = DatabaseSettings()
-        if let host = value("FREIGABE_DB_HOST") { settings.host = host }
+        if let host = value("FREIGABE_DB_HOST") {
+            // A connection URL or `host:port` never resolves, and a URL would carry its password into every
+            // log line that names the host.
+            guard Self.isHostName(host) else {
+                throw SettingsError(
+                    variable: "FREIGABE_DB_HOST",
+                    message: "Ungültiger Wert für FREIGABE_DB_HOST: nur ein Rechnername oder eine IP-Adresse, ohne "
+                        + "Schema, Benutzer, Port oder Pfad (den Port nennt FREIGABE_DB_PORT).")
+            }
+            settings.host = host
+        }
         if let port = value("FREIGABE_DB_PORT") {
             guard let number = Int(digits: port, in: 1...65535) else {
                 throw SettingsError(
@@ -236,6 +274,20 @@ public struct DatabaseSettings: Sendable, Hashable {
         try seconds("FREIGABE_DB_LOCK_TIMEOUT_SECONDS", into: \.lock)
         try seconds("FREIGABE_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", into: \.idleInTransaction)
         self = settings
+    }
+
+    /// A host name or an IP address (IPv6 in brackets or bare), nothing else: no scheme, credentials,
+    /// port or path.
+    static func isHostName(_ text: String) -> Bool {
+        let bare = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
+        if bare.contains(":") {
+            return bare.unicodeScalars.allSatisfy { $0.properties.isASCIIHexDigit || $0 == ":" || $0 == "." }
+        }
+        return !bare.isEmpty && bare.count <= 253
+            && bare.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-"
+                    || $0 == "." || $0 == "_"
+            }
     }
 
     /// The client configuration for the application role, or (with `admin`) the owner role.

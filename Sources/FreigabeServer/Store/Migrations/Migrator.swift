@@ -283,14 +283,14 @@ enum Privileges {
         ("requests", "SELECT, INSERT, UPDATE"),
         // Decisions and the audit log are history: appended, never changed.
         ("decisions", "SELECT, INSERT"),
-        ("deputyships", "SELECT, INSERT, UPDATE"),
+        ("deputyships", "SELECT, INSERT"),
         // Work queues: rows are claimed and updated, never deleted by the application (a stolen server
         // cannot make a failed mail vanish from the Postausgang); `audit redact` (the owner) erases.
         ("timers", "SELECT, INSERT, UPDATE"),
         ("outbox", "SELECT, INSERT, UPDATE"),
         // Expired keys' stored answers are deleted every five minutes (`IdempotencyKeyExpiry`).
         ("idempotency_keys", "SELECT, INSERT, UPDATE, DELETE"),
-        ("audit_events", "SELECT, INSERT"),
+        ("audit_events", "SELECT"),
         ("audit_seals", "SELECT, INSERT"),
         ("audit_checkpoints", "SELECT, INSERT"),
         // Written only by audit_redact(), which the application role may not call.
@@ -300,9 +300,21 @@ enum Privileges {
         ("webhook_subscriptions", "SELECT, INSERT, UPDATE"),
         ("webhook_deliveries", "SELECT, INSERT, UPDATE"),
         // Links are marked used, never changed otherwise; `audit redact` (the owner) erases old ones.
-        ("decision_links", "SELECT, INSERT, UPDATE"),
+        ("decision_links", "SELECT, INSERT"),
         // The sealer notes each checkpoint file it reached; nothing is ever changed.
         ("audit_outside_copies", "SELECT, INSERT"),
+    ]
+
+    /// Privileges on some columns only, besides ``tables``: what the application writes of a table whose
+    /// other columns are history or the database's own.
+    static let columns: [(table: String, privilege: String, columns: [String])] = [
+        // A deputyship is ended, never changed otherwise.
+        ("deputyships", "UPDATE", ["ended_at", "ended_by"]),
+        // A link is marked used (or given back), never redirected or prolonged.
+        ("decision_links", "UPDATE", ["used_at"]),
+        // Not the database's own columns: when it recorded an event (the sealing alarms and the
+        // verifier's grace go by it), its id, and the unused chain columns.
+        ("audit_events", "INSERT", AuditWriter.insertedColumns),
     ]
 
     static let sequences = ["request_number_seq", "audit_events_id_seq"]
@@ -340,6 +352,23 @@ enum Privileges {
         for (table, privileges) in tables where existing.contains(table) {
             statements.append("REVOKE ALL ON TABLE \(table) FROM \(quoted)")
             statements.append("GRANT \(privileges) ON TABLE \(table) TO \(quoted)")
+        }
+        // `REVOKE ALL ON TABLE` above took the column privileges too. Only columns that exist: a column
+        // added by a later migration is granted once it is there.
+        let columnRows = try await connection.query(
+            """
+            SELECT table_name::text, column_name::text FROM information_schema.columns
+            WHERE table_schema = current_schema() AND table_name = ANY(\(columns.map(\.table)))
+            """, logger: logger)
+        var existingColumns: Set<String> = []
+        for try await (table, column) in columnRows.decode((String, String).self) {
+            existingColumns.insert("\(table).\(column)")
+        }
+        for (table, privilege, names) in columns {
+            let present = names.filter { existingColumns.contains("\(table).\($0)") }
+            guard !present.isEmpty else { continue }
+            statements.append(
+                "GRANT \(privilege) (\(present.joined(separator: ", "))) ON TABLE \(table) TO \(quoted)")
         }
         for sequence in sequences where existing.contains(sequence) {
             statements.append("REVOKE ALL ON SEQUENCE \(sequence) FROM \(quoted)")

@@ -72,9 +72,7 @@ struct CommandWrite: Sendable {
                     branch text, outcome text, comment text, covers text[], licence text, portal_url text,
                     decided_at double precision)
             ), new_audit AS (
-                INSERT INTO audit_events (
-                    occurred_at, actor, acting_for, role, as_escalation, request_id, dataset_id, event, decision, step,
-                    state, comment, client_address, details)
+                INSERT INTO audit_events (\(AuditWriter.insertedColumnList))
                 SELECT to_timestamp(a.occurred_at), a.actor, a.acting_for, a.role, a.as_escalation, request.id,
                        a.dataset_id, a.event, a.decision, a.step, a.state, a.comment, a.client_address::inet,
                        a.details::jsonb

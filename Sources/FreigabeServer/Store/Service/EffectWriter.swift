@@ -75,13 +75,21 @@ extension AuditRow: Encodable {
 }
 
 enum AuditWriter {
+    /// The columns of an event the application writes; the others are the database's (`id`,
+    /// `recorded_at`) and the sealer's, which the application role may not write (``Privileges``).
+    static let insertedColumns = [
+        "occurred_at", "actor", "acting_for", "role", "as_escalation", "request_id", "dataset_id", "event", "decision",
+        "step", "state", "comment", "client_address", "details",
+    ]
+
+    /// ``insertedColumns`` as an SQL column list (fixed identifiers).
+    static let insertedColumnList = insertedColumns.joined(separator: ", ")
+
     static func insert(_ row: AuditRow, on connection: PostgresConnection, logger: Logger) async throws {
         let (address, details) = row.storedAddressAndDetails
         try await connection.query(
             """
-            INSERT INTO audit_events (
-                occurred_at, actor, acting_for, role, as_escalation, request_id, dataset_id, event, decision, step,
-                state, comment, client_address, details)
+            INSERT INTO audit_events (\(unescaped: insertedColumnList))
             VALUES (
                 \(row.occurredAt), \(row.actor), \(row.actingFor), \(row.role), \(row.asEscalation), \(row.requestID),
                 \(row.datasetID),
