@@ -20,68 +20,72 @@
   // reads it out and the keyboard starts there (each entry links to its field).
   var summary = document.getElementById("form-errors") || document.getElementById("import-errors");
   if (summary) summary.focus();
-  var form = document.querySelector("form[data-keep]");
-  if (!form) return;
-  var key = prefix + form.getAttribute("data-keep");
-  function fields() {
-    return Array.prototype.filter.call(form.elements, function (element) {
-      return element.name && element.name.charAt(0) !== "_" && element.name !== "idempotency_key"
-        && ["hidden", "password", "submit", "button"].indexOf(element.type) < 0;
-    });
-  }
-  function save() {
-    var values = {};
-    fields().forEach(function (element) {
-      if (element.type === "radio") {
-        if (element.checked) values[element.name] = element.value;
-      } else if (element.value) {
-        values[element.name] = element.value;
-      }
-    });
-    try { sessionStorage.setItem(key, JSON.stringify(values)); } catch (ignored) {}
-  }
-  // What the server rendered into a field (a draft's stored text, an answer form's details).
-  function rendered(element) {
-    if (element.tagName === "SELECT") {
-      var chosen = Array.prototype.filter.call(element.options, function (option) {
-        return option.defaultSelected;
-      })[0] || element.options[0];
-      return chosen ? chosen.value : "";
-    }
-    return element.defaultValue;
-  }
-  // Whether the field (a radio group as a whole) still shows what the server rendered.
-  function untouched(element) {
-    if (element.type === "radio") {
-      return fields().every(function (other) {
-        return other.name !== element.name || other.checked === other.defaultChecked;
+  // Every form of the page that asks for text (a decision, a revocation's or a closing's reason, a
+  // withdrawal's comment), each under its own key.
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-keep]"), keep);
+
+  function keep(form) {
+    var key = prefix + form.getAttribute("data-keep");
+    function fields() {
+      return Array.prototype.filter.call(form.elements, function (element) {
+        return element.name && element.name.charAt(0) !== "_" && element.name !== "idempotency_key"
+          && ["hidden", "password", "submit", "button"].indexOf(element.type) < 0;
       });
     }
-    return element.value === rendered(element);
-  }
-  var kept = null;
-  try { kept = JSON.parse(sessionStorage.getItem(key) || "null"); } catch (ignored) {}
-  if (kept && typeof kept === "object") {
-    // Only into fields that still show what the server rendered: a form that comes back pre-filled (a
-    // draft, an answer) gets what was typed over it, and nothing typed since the page loaded is lost.
-    var restore = fields().filter(function (element) {
-      return Object.prototype.hasOwnProperty.call(kept, element.name) && typeof kept[element.name] === "string"
-        && untouched(element);
-    });
-    var changed = false;
-    restore.forEach(function (element) {
-      var value = kept[element.name];
-      if (element.type === "radio") {
-        if (element.checked !== (element.value === value)) changed = true;
-        element.checked = element.value === value;
-      } else if (element.value !== value) {
-        element.value = value;
-        changed = true;
+    function save() {
+      var values = {};
+      fields().forEach(function (element) {
+        if (element.type === "radio") {
+          if (element.checked) values[element.name] = element.value;
+        } else if (element.value) {
+          values[element.name] = element.value;
+        }
+      });
+      try { sessionStorage.setItem(key, JSON.stringify(values)); } catch (ignored) {}
+    }
+    // What the server rendered into a field (a draft's stored text, an answer form's details).
+    function rendered(element) {
+      if (element.tagName === "SELECT") {
+        var chosen = Array.prototype.filter.call(element.options, function (option) {
+          return option.defaultSelected;
+        })[0] || element.options[0];
+        return chosen ? chosen.value : "";
       }
-    });
-    var notice = document.querySelector("[data-kept-notice]");
-    if (notice && changed) notice.hidden = false;
+      return element.defaultValue;
+    }
+    // Whether the field (a radio group as a whole) still shows what the server rendered.
+    function untouched(element) {
+      if (element.type === "radio") {
+        return fields().every(function (other) {
+          return other.name !== element.name || other.checked === other.defaultChecked;
+        });
+      }
+      return element.value === rendered(element);
+    }
+    var kept = null;
+    try { kept = JSON.parse(sessionStorage.getItem(key) || "null"); } catch (ignored) {}
+    if (kept && typeof kept === "object") {
+      // Only into fields that still show what the server rendered: a form that comes back pre-filled (a
+      // draft, an answer) gets what was typed over it, and nothing typed since the page loaded is lost.
+      var restore = fields().filter(function (element) {
+        return Object.prototype.hasOwnProperty.call(kept, element.name) && typeof kept[element.name] === "string"
+          && untouched(element);
+      });
+      var changed = false;
+      restore.forEach(function (element) {
+        var value = kept[element.name];
+        if (element.type === "radio") {
+          if (element.checked !== (element.value === value)) changed = true;
+          element.checked = element.value === value;
+        } else if (element.value !== value) {
+          element.value = value;
+          changed = true;
+        }
+      });
+      var notice = document.querySelector("[data-kept-notice]");
+      if (notice && changed) notice.hidden = false;
+    }
+    form.addEventListener("input", save);
+    form.addEventListener("change", save);
   }
-  form.addEventListener("input", save);
-  form.addEventListener("change", save);
 })();

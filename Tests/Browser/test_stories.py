@@ -274,6 +274,30 @@ def test_an_answer_typed_over_a_filled_form_comes_back_after_the_session_ended(b
     assert purpose in b.text()
 
 
+def test_a_withdrawal_comment_comes_back_after_the_session_ended(browser):
+    # Not only the decision form: a revocation's or a closing's reason and a withdrawal's comment come
+    # back too, each from the form it was typed into.
+    b = browser
+    login(b, "anna")
+    rid = file_shared_data_request(
+        b, "Baumkataster", personal=False, purpose="Planung der Baumpflege im Stadtteil West")
+    b.driver.get(b.url(f"/antraege/{rid}"))
+    b.wait_ready()
+    comment = "Die Planung übernimmt jetzt das Nachbaramt, lange abgestimmt"
+    form = f'form[action="/antraege/{rid}/zurueckziehen"]'
+    b.find(By.CSS_SELECTOR, form).find_element(By.NAME, "comment").send_keys(comment)
+    sql("DELETE FROM web_sessions")
+    b.press("Antrag zurückziehen", within=b.find(By.CSS_SELECTOR, form))
+    b.wait_for_path(r"/anmelden\?.*")
+    b.fill("username", "anna")
+    b.fill("password", PASSWORD)
+    b.press("Anmelden", within=b.find(By.CSS_SELECTOR, "main form"))
+    b.wait_for_path(rf"/antraege/{rid}(\?.*)?")
+    b.wait_ready()
+    kept = b.find(By.CSS_SELECTOR, form).find_element(By.NAME, "comment").get_attribute("value")
+    assert kept == comment, f"the comment is back: {kept!r}"
+
+
 def test_draft_is_saved_and_submitted_later(browser):
     b = browser
     login(b, "anna")

@@ -149,6 +149,12 @@ struct RequestPages: Sendable {
                     byKey: key, caller: caller, now: pages.now(), logger: logger)
             else { throw failure }
             return WebPages.redirect(to: "/antraege/\(made.uuidString)?hinweis=already_filed")
+        } catch let failure as ServiceError where failure.code == .unavailable {
+            // The database or the directory did not answer: the form again as it was sent, with why.
+            failure.logCause(logger)
+            return try showForm(
+                requestForm, values: values, errors: ["form": text(failure.message)], request: request,
+                context: context, status: .serviceUnavailable, idempotencyKey: form["idempotency_key"])
         } catch let failure {
             guard let errors = Self.fieldErrors(failure, text: text, adding: formErrors) else { throw failure }
             return try showForm(
@@ -180,7 +186,7 @@ struct RequestPages: Sendable {
     /// details, or with what was sent and its errors.
     private func storedForm(
         _ request: Request, context: AppRequestContext, values: [String: String]? = nil,
-        errors: [String: String] = [:], mode: (RequestView) -> RequestFormPage.Mode
+        errors: [String: String] = [:], status: HTTPResponse.Status? = nil, mode: (RequestView) -> RequestFormPage.Mode
     ) async throws -> Response {
         let caller = try context.pageCaller(request)
         let logger = context.logger(for: caller)
@@ -194,7 +200,24 @@ struct RequestPages: Sendable {
         }
         return try showForm(
             form, values: values, errors: errors, request: request, context: context,
-            status: errors.isEmpty ? .ok : .unprocessableContent, mode: mode(view))
+            status: status ?? (errors.isEmpty ? .ok : .unprocessableContent), mode: mode(view))
+    }
+
+    /// A stored request's form sent when it was no use: changed meanwhile (another tab, a timer: 409) or
+    /// the database did not answer (503). The form comes again with what was typed, over the request as
+    /// it is now (its new version, so that sending again is a decision of its own), and why; nil for
+    /// other failures.
+    static func sendAgainStatus(_ failure: ServiceError) -> HTTPResponse.Status? {
+        switch failure.code {
+        case .conflict: .conflict
+        case .unavailable: .serviceUnavailable
+        default: nil
+        }
+    }
+
+    /// Why nothing was saved, in the form's words for a change meanwhile.
+    static func sendAgainMessage(_ failure: ServiceError, text: PageText) -> String {
+        failure.code == .conflict ? text("form.changed_meanwhile") : text(failure.message)
     }
 
     /// A stored request's form as first shown. After `audit redact` erased its texts the purpose is the
@@ -276,6 +299,11 @@ struct RequestPages: Sendable {
                 requestID: id, changes: changes, caller: caller, now: pages.now(), expectedVersion: Self.version(form),
                 logger: logger)
             return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=resubmitted")
+        } catch let failure as ServiceError where Self.sendAgainStatus(failure) != nil {
+            failure.logCause(logger)
+            return try await storedForm(
+                request, context: context, values: values, errors: ["form": Self.sendAgainMessage(failure, text: text)],
+                status: Self.sendAgainStatus(failure), mode: RequestFormPage.Mode.resubmission(of:))
         } catch let failure {
             guard let errors = Self.fieldErrors(failure, text: text, adding: formErrors) else { throw failure }
             return try await storedForm(
@@ -316,6 +344,12 @@ struct RequestPages: Sendable {
             view = try await service.submit(
                 requestID: id, caller: caller, now: pages.now(), expectedVersion: view.version, logger: logger)
             return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=submitted")
+        } catch let failure as ServiceError where Self.sendAgainStatus(failure) != nil {
+            failure.logCause(logger)
+            return try await storedForm(
+                request, context: context, values: Self.values(of: form),
+                errors: ["form": Self.sendAgainMessage(failure, text: text)], status: Self.sendAgainStatus(failure),
+                mode: RequestFormPage.Mode.draft(of:))
         } catch let failure {
             guard let errors = Self.fieldErrors(failure, text: text, adding: formErrors) else { throw failure }
             return try await storedForm(

@@ -340,6 +340,20 @@ struct WebPagesTests {
                 [("version", try #require(edit.hidden("version"))), ("legal_basis", "art6_1_e"), ("action", "save")],
                 csrf: edit.hidden("_csrf"))
             #expect(withBasis.status == 303)
+            // The same form sent from a second window, on the version before that save: the form again,
+            // with what was typed over the draft as it is now (its new version), and why; nothing saved.
+            let unchanged = try await fixture.allCounts()
+            let stale = try await anna.post(
+                path + "/bearbeiten",
+                [
+                    ("version", try #require(edit.hidden("version"))), ("purpose", "Planung im zweiten Fenster"),
+                    ("action", "save"),
+                ], csrf: edit.hidden("_csrf"))
+            #expect(stale.status == 409)
+            #expect(stale.html.contains("Der Antrag wurde inzwischen geändert"), "\(stale.html.prefix(300))")
+            #expect(stale.html.contains(">Planung im zweiten Fenster</textarea>"))
+            #expect(stale.hidden("version") != nil && stale.hidden("version") != edit.hidden("version"))
+            #expect(try await fixture.allCounts() == unchanged)
             let again = try await anna.get(path + "/bearbeiten")
             let before = try await fixture.allCounts()
             let otherWithoutWords = try await anna.post(
