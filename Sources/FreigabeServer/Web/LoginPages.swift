@@ -87,12 +87,13 @@ struct LoginPages: Sendable {
                 try await sessions.remove(key: Self.sessionKeyPrefix + String(old))
             }
             context.sessions.clearSession()
-            // The row and the cookie last until the absolute end; the idle end is the session's own
-            // (`WebSession.hasExpired`, and the row's expiry once the session is refreshed). A cookie that
-            // ended with the idle time would be gone when a form left open is sent: that form must still
-            // reach us to lead to the login, not to a CSRF refusal.
+            // The row lasts until the absolute end (the driver keeps no row longer), the cookie a while
+            // after it; the idle end is the session's own (`WebSession.hasExpired`, and the row's expiry
+            // once the session is refreshed). A cookie that ended with the session would be gone when a
+            // form left open is sent: that form must still reach us to lead to the login, not to a CSRF
+            // refusal.
             context.sessions.createSession(
-                WebSession(uid: person.uid, createdAt: pages.now()), expiresIn: pages.settings.absoluteTimeout)
+                WebSession(uid: person.uid, createdAt: pages.now()), expiresIn: pages.settings.sessionCookieLifetime)
             context.logger.info("Logged in to the web pages", metadata: ["actor": .string(person.uid)])
             return WebPages.redirect(to: form.next ?? "/")
         case .refused:

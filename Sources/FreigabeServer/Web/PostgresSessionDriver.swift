@@ -22,7 +22,8 @@ struct PostgresSessionDriver: PersistDriver {
     func create<Object: Codable & Sendable>(key: String, value: Object, expires: Duration?) async throws {
         let hash = Self.hash(key)
         let json = try Self.encode(value)
-        let seconds = (expires ?? maximumLifetime).seconds
+        // No row outlives the longest session, whatever the cookie that names it is given.
+        let seconds = min(expires ?? maximumLifetime, maximumLifetime).seconds
         let inserted = try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
             let rows = try await connection.query(
                 """

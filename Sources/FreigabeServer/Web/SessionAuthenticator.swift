@@ -70,9 +70,10 @@ struct SessionAuthenticator: RouterMiddleware {
 
     /// Moves the session of `cookie` forward by the idle timeout: the same id (a new one would leave the
     /// old one valid after logout), its row updated and never written anew, so a logout that deleted it
-    /// while a slow page ran stays a logout. The cookie, or nil if the row is gone: it lasts until the
-    /// session's absolute end, longer than the row, so that a form sent after the idle end still carries
-    /// it and leads to the login (``EndedSessionForms``) instead of a CSRF refusal.
+    /// while a slow page ran stays a logout. The cookie, or nil if the row is gone: it lasts beyond the
+    /// session's absolute end (``WebSettings/sessionCookieLifetime``), longer than the row, so that a form
+    /// sent after the session ended still carries it and leads to the login (``EndedSessionForms``)
+    /// instead of a CSRF refusal.
     func refresh(_ session: WebSession, cookie: String, now: Date) async throws -> Cookie? {
         guard
             try await sessions.touch(
@@ -80,7 +81,7 @@ struct SessionAuthenticator: RouterMiddleware {
         else { return nil }
         return Cookie(
             name: settings.sessionCookieName, value: cookie,
-            expires: session.createdAt + settings.absoluteTimeout.seconds,
+            expires: session.createdAt + settings.sessionCookieLifetime.seconds,
             path: "/", secure: settings.isHTTPS, httpOnly: true, sameSite: .lax)
     }
 }

@@ -38,6 +38,15 @@ public struct WebSettings: Sendable, Hashable {
         public static let linkPassword = "web.decision_link_password"
     }
 
+    /// How long the session cookie outlives the session's absolute end. A form left open overnight or
+    /// over a weekend must still carry it when it is sent, to lead to the login and back to the form
+    /// (``EndedSessionForms``) rather than to a CSRF refusal; the session itself has ended
+    /// (``WebSession/hasExpired(at:settings:)``, its row gone), and the cookie names nothing then.
+    static let cookieOutlivesSession: Duration = .seconds(14 * 86400)
+
+    /// The session cookie's lifetime from the login.
+    var sessionCookieLifetime: Duration { absoluteTimeout + Self.cookieOutlivesSession }
+
     /// Whether browsers reach us over TLS (directly or through the city's proxy).
     public var isHTTPS: Bool { publicURL.scheme == "https" }
 
