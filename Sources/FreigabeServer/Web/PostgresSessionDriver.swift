@@ -10,7 +10,8 @@ import ServiceLifecycle
 ///
 /// Keys are stored as their SHA-256, so whoever reads the table (a backup, a replica) cannot take over a
 /// session with what they read. Every call has the store's deadlines (``Database/read(_:logger:_:)``);
-/// when the database fails the call throws ``ServiceError/Code/unavailable`` and the page answers 503.
+/// when the database fails the call throws ``ServiceError/Code/unavailable``, which `SessionMiddleware`
+/// swallows when it loads a session: ``SessionReadFailure`` carries it past, and the page answers 503.
 /// As a service it deletes expired sessions every few minutes.
 struct PostgresSessionDriver: PersistDriver {
     let client: PostgresClient
@@ -80,14 +81,22 @@ struct PostgresSessionDriver: PersistDriver {
         key: String, as type: Object.Type
     ) async throws -> (object: Object, ttl: Duration?)? {
         let hash = Self.hash(key)
-        let stored: (String, Double)? = try await Database.read(client, logger: logger) { connection in
-            let rows = try await connection.query(
-                """
-                SELECT value::text, extract(epoch FROM expires_at - now())::float8
-                FROM web_sessions WHERE key_hash = \(hash) AND expires_at > now()
-                """, logger: logger)
-            for try await (json, remaining) in rows.decode((String, Double).self) { return (json, remaining) }
-            return nil
+        let stored: (String, Double)?
+        do {
+            stored = try await Database.read(client, logger: logger) { connection in
+                let rows = try await connection.query(
+                    """
+                    SELECT value::text, extract(epoch FROM expires_at - now())::float8
+                    FROM web_sessions WHERE key_hash = \(hash) AND expires_at > now()
+                    """, logger: logger)
+                for try await (json, remaining) in rows.decode((String, Double).self) { return (json, remaining) }
+                return nil
+            }
+        } catch {
+            // hummingbird-auth swallows this; the pages must not take it for an ended session.
+            SessionReadFailure.note(
+                error as? ServiceError ?? .unavailable("session not read: \(String(reflecting: error))"))
+            throw error
         }
         guard let (json, remaining) = stored else { return nil }
         do {

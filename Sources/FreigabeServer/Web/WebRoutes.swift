@@ -28,6 +28,7 @@ struct WebRoutes: Sendable {
         let group = router.group()
             // Before the session is read: another site's image or frame of a page gets nothing.
             .add(middleware: ForeignEmbeddingMiddleware())
+            .add(middleware: SessionReadFailure.Scope())
             .add(
                 middleware: SessionMiddleware<AppRequestContext>(
                     storage: sessions,
@@ -35,6 +36,8 @@ struct WebRoutes: Sendable {
                         sessionCookieParameters: cookie, keyPrefix: LoginPages.sessionKeyPrefix,
                         defaultSessionExpiration: settings.absoluteTimeout))
             )
+            // A session that could not be read is no session that ended (the middleware above goes on without it).
+            .add(middleware: SessionReadFailure.Guard())
             // Before anything reads the session's person: a forged form is refused first.
             .add(
                 middleware: FormCSRFMiddleware(

@@ -61,6 +61,33 @@ struct WebSessionEndTests {
         }
     }
 
+    /// The database does not answer while anna's session is intact (here: her session's row is locked
+    /// longer than the lock timeout): the pages say the database failed (503, when to try again), not that
+    /// her session ended, and a form leads nowhere but to that page; afterwards she is still logged in.
+    @Test("a session that cannot be read is the database's failure (503), not an ended session")
+    func unreadableSessionIsUnavailable() async throws {
+        try await WebFixture.with(settings: Self.settings) { fixture, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let form = try await anna.get("/antraege/neu?kind=shared_data&dataset=baumkataster")
+            let logger = fixture.store.logger
+            try await fixture.store.admin.withConnection { connection in
+                try await connection.query("BEGIN", logger: logger)
+                try await connection.query("LOCK TABLE web_sessions IN ACCESS EXCLUSIVE MODE", logger: logger)
+                let page = try await anna.get("/eingang")
+                #expect(page.status == 503, "\(page.status) \(page.location ?? "")")
+                #expect(page.headers[.retryAfter] == "5")
+                #expect(!page.html.contains("Sitzung ist abgelaufen"))
+                let post = try await anna.post(
+                    "/antraege", [("kind", "shared_data"), ("dataset_id", "baumkataster"), ("purpose", "Planung")],
+                    csrf: form.hidden("_csrf"))
+                #expect(post.status == 503, "\(post.status) \(post.location ?? "")")
+                try await connection.query("ROLLBACK", logger: logger)
+            }
+            #expect(try await anna.get("/eingang").status == 200, "the session was intact all along")
+        }
+    }
+
     /// Otto opens the reject link of his task mail while logged in, types the reason, and confirms after
     /// his session ended: the confirm page carried the session's token, so the sessionless check refused
     /// it with 403 and the reason was lost.
