@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import Testing
+import WorkflowEngine
 
 @testable import FreigabeServer
 
@@ -1567,6 +1568,29 @@ struct DecisionLinkTests {
             requestID: view.id, step: "owner_review", stepEnteredAt: view.status.since, branch: "owner_review",
             uid: "otto", actions: [.approve, .reject, .requestChanges], now: fixture.clock.now(), days: 14)
         return (view, tokens)
+    }
+
+    /// The catalogue raised the dataset's personal data after anna's request was routed: otto's mail says
+    /// what the request was routed on, and so does the page behind its link (it showed the catalogue now),
+    /// as does the API beside the catalogue's present word.
+    @Test("the confirm page of a mail's link shows the facts the request was routed on, as the mail does")
+    func confirmPageShowsTheRoutedFacts() async throws {
+        try await WebFixture.with { fixture, client in
+            let (view, tokens) = try await Self.prepare(fixture)
+            #expect(view.routedOn?.personalData == PersonalDataCategory.none)
+            try await fixture.store.admin.query(
+                "UPDATE datasets SET personal_data = 'personal' WHERE id = 'baumkataster'", logger: fixture.store.logger
+            )
+            let otto = Browser(client)
+            try await otto.login("otto")
+            let page = try await otto.get("/e/\(try #require(tokens[.reject]))")
+            #expect(page.status == 200)
+            #expect(page.html.contains("keine personenbezogenen Daten"), "\(page.html)")
+            #expect(!page.html.contains(">personenbezogen<"))
+            let now = try await fixture.service.request(
+                id: view.id, caller: People.otto, now: fixture.clock.now(), logger: fixture.store.logger)
+            #expect(now.dataset.personalData == .personal && now.routedOn?.personalData == PersonalDataCategory.none)
+        }
     }
 
     /// The access period ran out while the request waited at its last step: an approval would grant

@@ -295,6 +295,9 @@ public struct RequestView: Sendable, Hashable {
     public var number: String
     public var kind: ReleaseKind
     public var dataset: DatasetView
+    /// What the dataset was when the request was routed (nil for a draft, routed at its submission):
+    /// `dataset` is the catalogue now, which a later change may have moved without re-routing the request.
+    public var routedOn: RoutedDatasetFacts? = nil
     public var requester: String
     public var details: RequestDetails
     public var workflow: WorkflowRef
@@ -329,7 +332,7 @@ public struct RequestView: Sendable, Hashable {
 
 extension RequestView: Codable {
     private enum CodingKeys: String, CodingKey {
-        case id, number, kind, dataset, requester, workflow, status, timeline, decisions, allowedActions,
+        case id, number, kind, dataset, routedOn, requester, workflow, status, timeline, decisions, allowedActions,
             decisionOptions, discontinueOptions, answers, withdrawal, textsErased, version, createdAt, updatedAt,
             submittedAt
     }
@@ -340,6 +343,7 @@ extension RequestView: Codable {
         number = try container.decode(String.self, forKey: .number)
         kind = try container.decode(ReleaseKind.self, forKey: .kind)
         dataset = try container.decode(DatasetView.self, forKey: .dataset)
+        routedOn = try container.decodeIfPresent(RoutedDatasetFacts.self, forKey: .routedOn)
         requester = try container.decode(String.self, forKey: .requester)
         details = try RequestDetails(from: decoder)
         workflow = try container.decode(WorkflowRef.self, forKey: .workflow)
@@ -366,6 +370,7 @@ extension RequestView: Codable {
         try container.encode(number, forKey: .number)
         try container.encode(kind, forKey: .kind)
         try container.encode(dataset, forKey: .dataset)
+        try container.encodeIfPresent(routedOn, forKey: .routedOn)
         try container.encode(requester, forKey: .requester)
         try container.encode(workflow, forKey: .workflow)
         try container.encode(status, forKey: .status)
@@ -381,6 +386,21 @@ extension RequestView: Codable {
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(updatedAt, forKey: .updatedAt)
         try container.encodeIfPresent(submittedAt, forKey: .submittedAt)
+    }
+}
+
+/// The dataset's facts a request was routed on, from the catalogue at its submission.
+public struct RoutedDatasetFacts: Sendable, Hashable, Codable {
+    public var classification: Classification
+    public var personalData: PersonalDataCategory
+    public var protectionNeed: ProtectionNeed
+    public var highValue: Bool
+
+    init(_ facts: RequestFacts) {
+        classification = facts.classification
+        personalData = facts.personalData
+        protectionNeed = facts.protectionNeed
+        highValue = facts.highValue
     }
 }
 

@@ -204,8 +204,9 @@ struct ViewBuilder {
         }
         let closing = context.discontinueAuthority(machine, dataset: dataset, now: now)
         return RequestView(
-            id: record.id, number: record.number, kind: record.kind, dataset: dataset.view, requester: record.requester,
-            details: record.details,
+            id: record.id, number: record.number, kind: record.kind, dataset: dataset.view,
+            routedOn: record.submittedAt == nil ? nil : RoutedDatasetFacts(machine.snapshot.facts),
+            requester: record.requester, details: record.details,
             workflow: WorkflowRef(
                 id: definition.id, version: definition.version, contentHash: definition.contentHash,
                 title: definition.title),
