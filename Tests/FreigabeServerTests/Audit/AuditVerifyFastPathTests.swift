@@ -113,6 +113,8 @@ struct AuditVerifyFastPathTests {
             _ = try await AuditExportTests().lifecycles(fixture)
             try await fixture.admin.query("ALTER TABLE audit_events DISABLE TRIGGER USER", logger: logger)
             try await fixture.admin.query(
+                "ALTER TABLE audit_events DROP CONSTRAINT audit_events_known_event", logger: logger)
+            try await fixture.admin.query(
                 """
                 UPDATE audit_events SET event = 'bogus_event' WHERE id = (SELECT event_row FROM audit_seals WHERE sequence = 3)
                 """, logger: logger)

@@ -33,7 +33,10 @@ struct CatalogImportTests {
             let updatedAtAgain = try await fixture.admin.query("SELECT max(updated_at) FROM datasets", logger: logger)
                 .decode(Date.self).first(where: { _ in true })
             #expect(updatedAt == updatedAtAgain)
-            #expect(try await fixture.auditEvents() == ["catalog_imported"])
+            // Each dataset under its own id, then the import that named them.
+            #expect(
+                try await fixture.auditEvents() == Array(repeating: "dataset_created", count: 11) + ["catalog_imported"]
+            )
 
             let dataset = try #require(try await repository.dataset(id: "altlastenkataster", logger: logger))
             #expect(dataset.domain == "umwelt")
@@ -72,6 +75,16 @@ struct CatalogImportTests {
             #expect(dataset.title == "Baumkataster (neu)")
             // The description was not given: the file is the truth for the fields it names.
             #expect(dataset.description == "")
+            // Logged under the dataset's own id, with its new state, besides the import that named it.
+            let logged = try await fixture.admin.query(
+                """
+                SELECT event, actor, details->>'title' FROM audit_events
+                WHERE dataset_id = 'baumkataster' AND event = 'dataset_updated' ORDER BY id
+                """, logger: logger
+            ).decode((String, String, String).self).reduce(into: [String]()) {
+                $0.append("\($0.count) \($1.0) \($1.1) \($1.2)")
+            }
+            #expect(logged == ["0 dataset_updated adam Baumkataster (neu)"], "\(logged)")
         }
     }
 
@@ -805,7 +818,7 @@ struct CatalogImportTests {
             after["audit_events"] = before["audit_events"]
             #expect(after == before)
             #expect(
-                try await fixture.auditEvents() == [
+                try await fixture.auditEvents() == Array(repeating: "dataset_created", count: 11) + [
                     "catalog_imported", "dataset_created", "dataset_created", "dataset_created", "dataset_created",
                     "forbidden",
                 ])

@@ -464,6 +464,32 @@ struct MigrationTests {
         }
     }
 
+    /// A new event type must come with a migration that widens the table's list: then the releases still
+    /// running beside it see a newer schema and stand aside, instead of failing on rows they cannot read.
+    @Test("audit_events takes exactly the event types this release writes")
+    func auditEventTypesMatchTheCode() async throws {
+        try await TestDatabase.with { database in
+            try await database.withClients { app, admin in
+                let definition = try await admin.query(
+                    """
+                    SELECT pg_get_constraintdef(oid) FROM pg_constraint
+                    WHERE conrelid = 'audit_events'::regclass AND conname = 'audit_events_known_event'
+                    """, logger: logger
+                ).decode(String.self).first(where: { _ in true })
+                let listed = Set(
+                    try #require(definition).matches(of: /'([a-z_]+)'::text/).map { String($0.output.1) })
+                #expect(listed == Set(AuditEvent.allCases.map(\.rawValue)), "\(String(describing: definition))")
+                do {
+                    try await app.query(
+                        "INSERT INTO audit_events (occurred_at, event) VALUES (now(), 'future_kind')", logger: logger)
+                    Issue.record("an event type of no release was stored")
+                } catch {
+                    #expect(Database.sqlState(of: error) == "23514", "\(String(reflecting: error))")
+                }
+            }
+        }
+    }
+
     @Test("the application role may append to audit_events but never UPDATE, DELETE or TRUNCATE it")
     func appRoleCannotRewriteAudit() async throws {
         try await TestDatabase.with { database in

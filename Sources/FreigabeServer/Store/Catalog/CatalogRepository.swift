@@ -138,6 +138,17 @@ public struct CatalogRepository: Sendable {
                 case .unchanged: report.datasetsUnchanged.append(entry.value.id)
                 }
                 holderChanges += change.map { [$0] } ?? []
+                // Each dataset's new state under its own id, as the form and the API log it: the log
+                // filtered by a dataset shows every change to it (a classification lowered just before a
+                // request was routed on it), not only an import that named it among others.
+                if outcome != .unchanged {
+                    try await AuditWriter.insert(
+                        AuditRow(
+                            occurredAt: now, actor: actor, datasetID: entry.value.id,
+                            event: outcome == .created ? .datasetCreated : .datasetUpdated,
+                            details: try StoredJSON.encode(entry.value)),
+                        on: connection, logger: logger)
+                }
             }
             for change in holderChanges {
                 try await Self.record(
