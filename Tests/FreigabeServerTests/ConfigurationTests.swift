@@ -265,6 +265,20 @@ struct ConfigurationTests {
         #expect(try AppConfiguration(reader: reader).port == 7400)
     }
 
+    /// A templated file renders "no value" as YAML's null; the file provider hands it over as the text
+    /// `~` or `null`, which would have become a metrics token to send, a sender's name.
+    @Test("a YAML null in the file is no value")
+    func yamlNullIsNoValue() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("freigabe-\(UUID()).yaml")
+        try "metrics:\n  token: ~\nhttp:\n  host: null\n  port: 7400\n".write(
+            to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let reader = try await ConfigurationSources.reader(overrides: ["config.file": file.path], environment: [:])
+        let configuration = try AppConfiguration(reader: reader)
+        #expect(configuration.metricsToken == nil)
+        #expect(configuration.host == AppConfiguration().host && configuration.port == 7400)
+    }
+
     @Test("a setting nothing reads is named with its source; on the command line it stops the start")
     func unreadSettingsAreNamed() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("freigabe-\(UUID()).yaml")

@@ -254,7 +254,8 @@ struct SettingValues {
     /// Every key this reading asked for, set or not (see `ConfigurationSources.unread(_:asked:)`).
     var asked = AskedKeys()
 
-    /// The trimmed value of `key`; nil if unset or empty (an empty environment variable means "not set").
+    /// The trimmed value of `key`; nil if unset, empty (an empty environment variable means "not set") or
+    /// YAML's null (`~`, `null`: a templated file's "no value", which the file provider hands over as text).
     func text(_ key: String) -> String? {
         asked.insert(key)
         let configKey = ConfigKey(key)
@@ -267,11 +268,16 @@ struct SettingValues {
             ?? reader.int(forKey: configKey).map(String.init)
             ?? reader.bool(forKey: configKey).map(String.init)
         if raw == nil { raw = reader.stringArray(forKey: configKey).map { $0.joined(separator: ";") } }
-        guard let trimmed = raw?.trimmingCharacters(in: .whitespaces), !trimmed.isEmpty else {
+        guard let trimmed = raw?.trimmingCharacters(in: .whitespaces), !trimmed.isEmpty,
+            !Self.yamlNulls.contains(trimmed)
+        else {
             return nil
         }
         return trimmed
     }
+
+    /// YAML 1.2's spellings of null.
+    static let yamlNulls: Set<String> = ["~", "null", "Null", "NULL"]
 
     /// The value of `key` converted by `parse`; nil if unset.
     ///
