@@ -307,6 +307,35 @@ struct ConcurrencyAndInboxTests {
         }
     }
 
+    /// An administrator hands baumkataster to bea while paul's decision for otto is judged (the directory
+    /// lookup of otto is the moment): the engine judged paul on otto's ownership, which ended before the
+    /// write. The write takes effect only while the holders it read still hold: a conflict, nothing written.
+    @Test("a decision whose dataset changed owner while it was judged is a conflict; nothing written")
+    func ownerChangedWhileJudged() async throws {
+        try await ServiceFixture.with { fixture in
+            let trees = try await fixture.shared("baumkataster")
+            _ = try await fixture.service.createDeputyship(
+                NewDeputyship(deputy: "paul", validFrom: Clock.days(1), validUntil: Clock.days(9)),
+                caller: People.otto, now: Clock.start, logger: logger)
+            let admin = fixture.admin
+            let changing = RequestService(
+                client: fixture.app, workflows: StoreTestSupport.workflows, calendar: StoreTestSupport.calendar,
+                principals: ClosurePrincipalResolver { uid in
+                    try await admin.query(
+                        "UPDATE datasets SET owner = 'bea' WHERE id = 'baumkataster'", logger: StoreTestSupport.logger)
+                    return try await People.resolver.entry(ofUID: uid)
+                })
+            let before = try await fixture.counts()
+            await expectServiceError(.conflict) {
+                try await changing.decide(
+                    requestID: trees.id, decision: .approve(comment: nil, licence: nil, portalURL: nil),
+                    caller: People.paul, now: Clock.days(2), logger: logger)
+            }
+            #expect(try await fixture.counts()["decisions"] == before["decisions"])
+            #expect(try await fixture.counts()["outbox"] == before["outbox"])
+        }
+    }
+
     @Test("deputyships: validation and who may create them")
     func deputyshipRules() async throws {
         try await ServiceFixture.with { fixture in

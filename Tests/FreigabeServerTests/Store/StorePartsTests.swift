@@ -356,7 +356,7 @@ struct StorePartsTests {
                 derived: RequestRecord.Derived(state: "in_review", phase: .inReview, pendingRoles: ["dsb"]),
                 snapshot: #"{"x":1}"#, pin: WorkflowPin(id: "shared-data", version: 3, contentHash: "sha256:ab"),
                 submittedAt: start),
-            now: start)
+            holders: StepHolders(owner: "otto", ownerGroupKey: nil, stewardGroupKey: "cn=stewards"), now: start)
         write.timers = [TimerRow(kind: .reminder, step: "dsb_review", dueAt: start)]
         write.cancelledSteps = ["owner_review"]
         write.audit = [AuditRow(occurredAt: start, actor: "otto", event: .approved, comment: "ok")]

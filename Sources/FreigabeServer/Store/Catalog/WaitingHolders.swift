@@ -124,3 +124,10 @@ struct StepHolders: Sendable, Hashable {
         }
     }
 }
+
+extension StepHolders {
+    /// The holders `dataset` names.
+    init(_ dataset: DatasetRecord) {
+        self.init(owner: dataset.owner, ownerGroupKey: dataset.ownerGroupKey, stewardGroupKey: dataset.stewardGroupKey)
+    }
+}

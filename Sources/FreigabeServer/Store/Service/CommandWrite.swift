@@ -18,6 +18,12 @@ struct CommandWrite: Sendable {
     var expectedVersion: Int
     /// The request row's new columns; nil when only effects are written.
     var request: RequestColumns?
+    /// Who held the dataset's owner and steward steps when the command read it. The row is written only
+    /// while they still do: a catalogue change committed meanwhile handed the step to others, after the
+    /// engine judged the caller's authority and the task mails were addressed on the old holders (the
+    /// change's handover saw the request at its earlier step), so the command is a conflict, to be sent
+    /// again. Ignored without `request`.
+    var holders: StepHolders? = nil
     var decisions: [DecisionRow] = []
     var audit: [AuditRow] = []
     var outbox: [OutboxRow] = []
@@ -46,12 +52,23 @@ struct CommandWrite: Sendable {
         if let columns = request {
             let assignments = try columns.assignments(&sql, updatedAt: now)
             let clearsErasure = try sql.bind(columns.clearsErasure)
+            var stillHeld = ""
+            if let holders {
+                stillHeld = """
+
+                        AND EXISTS (
+                            SELECT 1 FROM datasets d JOIN domains dm ON dm.id = d.domain_id
+                            WHERE d.id = requests.dataset_id AND d.owner IS NOT DISTINCT FROM \(try sql.bind(holders.owner))
+                              AND d.owner_group_key IS NOT DISTINCT FROM \(try sql.bind(holders.ownerGroupKey))
+                              AND dm.steward_group_key = \(try sql.bind(holders.stewardGroupKey)))
+                    """
+            }
             sql.text += """
                 WITH request AS (
                     UPDATE requests
                     SET \(assignments.map { "\($0.column) = \($0.value)" }.joined(separator: ", ")),
                         redaction_id = CASE WHEN \(clearsErasure) THEN NULL ELSE redaction_id END, version = version + 1
-                    WHERE id = \(id) AND version = \(try sql.bind(expectedVersion))
+                    WHERE id = \(id) AND version = \(try sql.bind(expectedVersion))\(stillHeld)
                     RETURNING id
                 )
                 """
@@ -135,6 +152,7 @@ extension CommandWrite {
             pin: record.snapshot.pin, submittedAt: nil)
         let write = CommandWrite(
             requestID: record.id, expectedVersion: 1, request: updatingRow ? columns : nil,
+            holders: StepHolders(owner: nil, ownerGroupKey: nil, stewardGroupKey: ""),
             now: Date(timeIntervalSince1970: 0))
         // Building never fails for this value; an empty text would only mean "never prepared".
         return (try? write.query().sql) ?? ""

@@ -269,7 +269,7 @@ extension RequestService {
         }
         var write = CommandWrite(
             requestID: requestID, expectedVersion: subject.record.version,
-            request: columns, now: now)
+            request: columns, holders: StepHolders(subject.dataset), now: now)
         for (position, decision) in request.machine.decisions.enumerated()
         where position >= subject.record.snapshot.decisions.count {
             write.decisions.append(DecisionRow(decision, position: position))

@@ -266,7 +266,8 @@ extension RequestService {
         // made on the page someone has open is not refused because a mail went out meanwhile.
         var write = CommandWrite(
             requestID: record.id, expectedVersion: record.version,
-            request: machine.snapshot == before ? nil : try RequestColumns(record: record, machine: machine), now: now)
+            request: machine.snapshot == before ? nil : try RequestColumns(record: record, machine: machine),
+            holders: StepHolders(dataset), now: now)
         EffectWriter.collect(
             effects,
             context: EffectContext(
