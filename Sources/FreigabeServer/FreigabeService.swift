@@ -42,6 +42,7 @@ public enum FreigabeService {
             let values = SettingValues(reader: reader)
             self.shutdownTimeout = try FreigabeService.shutdownTimeout(values)
             self.configuration = try AppConfiguration(values: values)
+            try configuration.checkServerStart()
             self.unread = ConfigurationSources.unread(given, asked: values.asked)
             if let typed = unread.first(where: { $0.source == .commandLine }) {
                 throw ConfigurationError(

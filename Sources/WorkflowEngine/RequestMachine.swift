@@ -108,7 +108,10 @@ public struct RequestMachine: Hashable, Sendable {
         case .inReview(let progress):
             (waitingStep, handedToEscalation) = (progress, progress.escalated)
         case .changesRequested(let progress, _):
-            (waitingStep, handedToEscalation) = (progress, escalationDue.map { now >= $0 } ?? false)
+            // The step escalated before its question was asked, or the question escalated since.
+            (waitingStep, handedToEscalation) = (
+                progress, progress.escalated || escalationDue.map { now >= $0 } == true
+            )
         case .granted, .published, .closed: throw error(.invalidTransition, .withdraw)
         }
         guard person == snapshot.requester else { throw error(.notRequester, .withdraw) }
@@ -204,9 +207,11 @@ public struct RequestMachine: Hashable, Sendable {
             snapshot.decisions.append(decision)
             let route = route(from: step.onReject, facts: snapshot.facts)
             snapshot.state = state(reachedBy: route, at: now)
+            // Where the rejection leads to another step, that step's own tasks ask whom it asks.
+            let ended = if case .closed = snapshot.state { true } else { false }
             return recorded(.rejected, decision) + [
                 .cancelTimers(step: step.id), .notifyRequester(.rejected(step: step.id, reason: reason)),
-            ] + othersTold(of: decision, stillOpen: stillOpen, escalated: progress.escalated)
+            ] + (ended ? othersTold(of: decision, stillOpen: stillOpen, escalated: progress.escalated) : [])
                 + arrivalEffects(route, at: now)
         case .draft, .changesRequested, .granted, .published, .closed:
             throw error(.invalidTransition, .reject)
@@ -494,7 +499,7 @@ public struct RequestMachine: Hashable, Sendable {
         return effects
     }
 
-    /// A rejection ends the step for all its parts: the roles of the other branches still open (a
+    /// A rejection that ends the request ends the step for all its parts: the roles of the other branches still open (a
     /// parallel step's other reviews) learn that nothing is left for them to decide, and so does the
     /// escalation instance an overdue step was handed to, unless it rejected itself. The decided branch's
     /// own role is told by ``recorded(_:_:)`` when the escalation instance decided in its stead.

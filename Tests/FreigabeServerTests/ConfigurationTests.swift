@@ -348,6 +348,8 @@ struct ConfigurationTests {
             (["FREIGABE_DB_HOST": "postgres://freigabe_app:geheim@db.stadt.example:5432/freigabe"], "db.host"),
             (["FREIGABE_DB_HOST": "db.stadt.example:5433"], "db.host"),
             (["FREIGABE_DB_HOST": "db.stadt.example/freigabe"], "db.host"),
+            (["FREIGABE_DB_HOST": "10.0.0.5:5432"], "db.host"), (["FREIGABE_DB_HOST": "db:5432"], "db.host"),
+            (["FREIGABE_DB_HOST": "[::1]:5432"], "db.host"),
             (
                 ["FREIGABE_DB_PASSWORD": "geheim", "FREIGABE_DB_PASSWORD_FILE": "/etc/freigabe/db-password"],
                 "db.password_file"
@@ -359,7 +361,8 @@ struct ConfigurationTests {
         ])
     func databaseMistakesNameTheirKey(environment: [String: String], key: String) async throws {
         let error = await #expect(throws: ConfigurationError.self) {
-            try AppConfiguration(reader: try await ConfigurationSources.reader(environment: environment))
+            try FreigabeService.StartSettings(
+                reader: try await ConfigurationSources.reader(environment: environment), given: [])
         }
         #expect(error?.key == key, "\(String(describing: error))")
         #expect(error?.description.contains("„\(key)“") == true, "\(String(describing: error))")
@@ -368,10 +371,13 @@ struct ConfigurationTests {
 
     @Test("db.host: names and addresses are taken as written")
     func databaseHosts() async throws {
-        for host in ["db.stadt.example", "10.0.0.5", "::1", "[2001:db8::5]", "pg-01_intern"] {
+        for (host, stored) in [
+            ("db.stadt.example", "db.stadt.example"), ("10.0.0.5", "10.0.0.5"), ("::1", "::1"),
+            ("[2001:db8::5]", "2001:db8::5"), ("pg-01_intern", "pg-01_intern"),
+        ] {
             let configuration = try AppConfiguration(
                 reader: try await ConfigurationSources.reader(environment: ["FREIGABE_DB_HOST": host]))
-            #expect(configuration.database?.host == host)
+            #expect(configuration.database?.host == stored, "\(host)")
         }
     }
 

@@ -158,14 +158,25 @@ public struct AppConfiguration: Sendable, Equatable {
             configuration.migrateOnStart = migrate
         }
         try configuration.checkDatabasePool()
-        try configuration.checkLinkAddress()
         self = configuration
+    }
+
+    /// What only the server needs to hold (the command-line tools that read the same settings send no
+    /// links and hold no transactions: `freigabe mail test` before the public address is known): mail
+    /// links that lead somewhere, database deadlines that do not undo each other.
+    func checkServerStart() throws(ConfigurationError) {
+        try checkLinkAddress()
+        do {
+            try database?.timeouts.checkOrder()
+        } catch {
+            throw DatabaseSettings.configurationError(error)
+        }
     }
 
     /// Refuses mail that leaves this machine with links to it: `web.public_url` left at its loopback
     /// default (forgotten, or misspelt in the file) while `smtp.host` is another machine would send every
     /// task mail's links, and the Open Data catalogue's addresses, to each reader's own computer.
-    func checkLinkAddress() throws(ConfigurationError) {
+    private func checkLinkAddress() throws(ConfigurationError) {
         guard let mail, !Self.isLoopback(mail.smtp.host), let host = web.publicURL.host,
             Self.isLoopback(host) || host == "[::1]"
         else { return }

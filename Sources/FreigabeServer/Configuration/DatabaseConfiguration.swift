@@ -25,15 +25,17 @@ extension DatabaseSettings {
         let environment = variables(values)
         guard !environment.isEmpty else { return nil }
         do {
-            let settings = try DatabaseSettings(environment: environment)
-            try settings.timeouts.checkOrder()
-            return settings
+            return try DatabaseSettings(environment: environment)
         } catch {
-            let key = keys.first { SettingValues.environmentName(for: $0) == error.variable }
-            // The store's messages name the variable; a value from the file or the command line is found
-            // by its key and option.
-            let named = key.map { " (Einstellung „\($0)“, Option \(SettingValues.optionName(for: $0)))" } ?? ""
-            throw ConfigurationError(code: .invalidValue, key: key, description: error.message + named)
+            throw configurationError(error)
         }
+    }
+
+    /// The store's error as the configuration's: its messages name the variable; a value from the file or
+    /// the command line is found by its key and option.
+    static func configurationError(_ error: SettingsError) -> ConfigurationError {
+        let key = keys.first { SettingValues.environmentName(for: $0) == error.variable }
+        let named = key.map { " (Einstellung „\($0)“, Option \(SettingValues.optionName(for: $0)))" } ?? ""
+        return ConfigurationError(code: .invalidValue, key: key, description: error.message + named)
     }
 }

@@ -50,11 +50,11 @@ public struct MailSettings: Sendable, Equatable {
     /// - Throws: ``ConfigurationError`` naming the key when a value cannot be used (also a CA file that
     ///   cannot be read, or a password over a connection without TLS).
     static func read(_ values: SettingValues) throws -> MailSettings? {
-        guard let host = values.text(Key.host) else { return nil }
+        guard let given = values.text(Key.host) else { return nil }
         // `smtp://…` or `host:587` would fail every mail, temporarily, through the whole retry schedule.
-        guard DatabaseSettings.isHostName(host) else {
+        guard let host = DatabaseSettings.hostName(given) else {
             throw SettingValues.invalid(
-                Key.host, host,
+                Key.host, given,
                 expected: "ein Rechnername oder eine IP-Adresse, ohne Schema, Port oder Pfad "
                     + "(den Port nennt \(Key.port))")
         }

@@ -41,8 +41,9 @@ struct PostgresSessionDriver: PersistDriver {
     func set<Object: Codable & Sendable>(key: String, value: Object, expires: Duration?) async throws {
         let hash = Self.hash(key)
         let json = try Self.encode(value)
-        // Without `expires` an existing value keeps its expiry (the PersistDriver contract).
-        let seconds = (expires ?? maximumLifetime).seconds
+        // Without `expires` an existing value keeps its expiry (the PersistDriver contract). No row outlives
+        // the longest session, whatever the cookie that names it is given (a login saves through here).
+        let seconds = min(expires ?? maximumLifetime, maximumLifetime).seconds
         let keepExpiry = expires == nil
         _ = try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
             try await connection.query(

@@ -204,9 +204,27 @@ struct RequestPages: Sendable {
     }
 
     /// A stored request's form sent when it was no use: changed meanwhile (another tab, a timer: 409) or
-    /// the database did not answer (503). The form comes again with what was typed, over the request as
-    /// it is now (its new version, so that sending again is a decision of its own), and why; nil for
-    /// other failures.
+    /// the database did not answer (503). While the request still takes that form (a draft, a question
+    /// open), the form comes again with what was typed, over the request as it is now (its new version, so
+    /// that sending again is a decision of its own), and why; otherwise (submitted from another window,
+    /// closed meanwhile) the request's page, as it is now.
+    private func formAgain(
+        _ request: Request, context: AppRequestContext, values: [String: String], failure: ServiceError,
+        while phase: RequestPhase, mode: (RequestView) -> RequestFormPage.Mode
+    ) async throws -> Response {
+        let caller = try context.pageCaller(request)
+        let id = try requestID(context)
+        let now = try await service.request(
+            id: id, caller: caller, now: pages.now(), logger: context.logger(for: caller))
+        guard now.status.phase == phase else { return WebPages.redirect(to: "/antraege/\(id.uuidString)") }
+        return try await storedForm(
+            request, context: context, values: values,
+            errors: ["form": Self.sendAgainMessage(failure, text: pages.text(request))],
+            status: Self.sendAgainStatus(failure), mode: mode)
+    }
+
+    /// The status of a stored form sent again (``formAgain(_:context:values:failure:while:mode:)``); nil for
+    /// failures that are no reason to send it again.
     static func sendAgainStatus(_ failure: ServiceError) -> HTTPResponse.Status? {
         switch failure.code {
         case .conflict: .conflict
@@ -301,9 +319,9 @@ struct RequestPages: Sendable {
             return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=resubmitted")
         } catch let failure as ServiceError where Self.sendAgainStatus(failure) != nil {
             failure.logCause(logger)
-            return try await storedForm(
-                request, context: context, values: values, errors: ["form": Self.sendAgainMessage(failure, text: text)],
-                status: Self.sendAgainStatus(failure), mode: RequestFormPage.Mode.resubmission(of:))
+            return try await formAgain(
+                request, context: context, values: values, failure: failure, while: .changesRequested,
+                mode: RequestFormPage.Mode.resubmission(of:))
         } catch let failure {
             guard let errors = Self.fieldErrors(failure, text: text, adding: formErrors) else { throw failure }
             return try await storedForm(
@@ -346,9 +364,8 @@ struct RequestPages: Sendable {
             return WebPages.redirect(to: "/antraege/\(view.id.uuidString)?hinweis=submitted")
         } catch let failure as ServiceError where Self.sendAgainStatus(failure) != nil {
             failure.logCause(logger)
-            return try await storedForm(
-                request, context: context, values: Self.values(of: form),
-                errors: ["form": Self.sendAgainMessage(failure, text: text)], status: Self.sendAgainStatus(failure),
+            return try await formAgain(
+                request, context: context, values: Self.values(of: form), failure: failure, while: .draft,
                 mode: RequestFormPage.Mode.draft(of:))
         } catch let failure {
             guard let errors = Self.fieldErrors(failure, text: text, adding: formErrors) else { throw failure }

@@ -69,6 +69,7 @@ struct MailSettingsTests {
             (["FREIGABE_SMTP_SECURITY": "ssl"], "smtp.security"),
             (["FREIGABE_SMTP_HOST": "smtp://mail.stadt.example"], "smtp.host"),
             (["FREIGABE_SMTP_HOST": "mail.stadt.example:587"], "smtp.host"),
+            (["FREIGABE_SMTP_HOST": "10.0.0.25:587"], "smtp.host"), (["FREIGABE_SMTP_HOST": "cafe:25"], "smtp.host"),
             (["FREIGABE_SMTP_PORT": "0"], "smtp.port"),
             (["FREIGABE_MAIL_FROM": "kein at"], "mail.from"),
             (["FREIGABE_MAIL_FROM": ""], "mail.from"),

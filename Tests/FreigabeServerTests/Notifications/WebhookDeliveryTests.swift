@@ -56,6 +56,9 @@ struct WebhookDeliveryTests {
                 ])
             try await fixture.decide(request, by: People.otto, at: Clock.days(1), branch: "owner_part")
             #expect(try await decided(fixture, request, "request.decided") == ["joint_review owner_part"])
+            try await fixture.decide(
+                request, by: People.stefan, .reject(reason: "Nein"), at: Clock.days(2), branch: "steward_part")
+            #expect(try await decided(fixture, request, "request.rejected") == ["joint_review steward_part"])
         }
         try await ServiceFixture.with { fixture in
             let (_, granted) = try await GrantExpiryTests.granted(fixture)

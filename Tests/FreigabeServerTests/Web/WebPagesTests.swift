@@ -411,6 +411,13 @@ struct WebPagesTests {
             let page = try await anna.get(path)
             #expect(page.html.contains("Prüfung durch den Data Owner"))
             #expect(!page.html.contains("Entwurf bearbeiten"))
+            // The draft form of another window, sent after the submission: no draft form to send again (the
+            // request is no draft any more), but its page as it is now.
+            let late = try await anna.post(
+                path + "/bearbeiten",
+                [("version", try #require(edit2.hidden("version"))), ("purpose", "Spät"), ("action", "save")],
+                csrf: edit2.hidden("_csrf"))
+            #expect(late.status == 303 && late.location == path, "\(late.status) \(late.location ?? "")")
         }
     }
 

@@ -90,6 +90,36 @@ struct RejectionNoticeTests {
         #expect(effects.contains(.notifyRequester(.rejected(step: "owner_review", reason: "Nein"))))
     }
 
+    @Test("a rejection that leads to another step tells no other part: that step's tasks ask whom it asks")
+    func rejectionRoutedOnTellsNobody() throws {
+        let text = try Fixtures.text(of: .openData)
+        let original = "    on: { approve: publication, reject: rejected }"
+        #expect(text.contains(original))
+        let definition = try Fixtures.parse(
+            text.replacingOccurrences(of: original, with: "    on: { approve: publication, reject: steward_review }"))
+        var facts = Fixtures.open(.confidential, .anonymised)
+        facts.checkExclusions = [.tradeSecrets]
+        var machine = try Fixtures.submitted(definition, facts)
+        try Fixtures.drive(&machine, to: "in_review:legal_review")
+        let effects = try machine.reject(by: Fixtures.dora, at: Fixtures.days(1), reason: "Erst klären")
+        #expect(Self.told(effects) == [])
+        #expect(machine.state.name == "in_review:steward_review")
+    }
+
+    @Test("a step escalated before its question: a withdrawal tells the escalation instance at once")
+    func withdrawalOfAQuestionAfterTheStepEscalated() throws {
+        var machine = try Fixtures.submitted(
+            try Fixtures.definition(.sharedData), Fixtures.everyStepApplies(.sharedData))
+        guard case .inReview(let owner) = machine.state, let deadline = owner.deadline else {
+            Issue.record("not in review")
+            return
+        }
+        _ = try machine.escalate(at: deadline)
+        _ = try machine.requestChanges(by: Fixtures.otto, at: deadline.addingTimeInterval(60), question: "Zeitraum?")
+        let effects = try machine.withdraw(by: Fixtures.requester, at: deadline.addingTimeInterval(120))
+        #expect(Self.told(effects) == ["data_owner withdrawn", "governance withdrawn as escalation"])
+    }
+
     @Test("a question left unanswered until the escalation: a withdrawal tells the escalation instance too")
     func withdrawalAfterAnUnansweredQuestion() throws {
         let definition = try Fixtures.definition(.sharedData)

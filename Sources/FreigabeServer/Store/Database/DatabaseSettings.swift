@@ -193,7 +193,7 @@ public struct DatabaseSettings: Sendable, Hashable {
         if let host = value("FREIGABE_DB_HOST") {
             // A connection URL or `host:port` never resolves, and a URL would carry its password into every
             // log line that names the host.
-            guard Self.isHostName(host) else {
+            guard let host = Self.hostName(host) else {
                 throw SettingsError(
                     variable: "FREIGABE_DB_HOST",
                     message: "Ungültiger Wert für FREIGABE_DB_HOST: nur ein Rechnername oder eine IP-Adresse, ohne "
@@ -276,18 +276,19 @@ public struct DatabaseSettings: Sendable, Hashable {
         self = settings
     }
 
-    /// A host name or an IP address (IPv6 in brackets or bare), nothing else: no scheme, credentials,
-    /// port or path.
-    static func isHostName(_ text: String) -> Bool {
+    /// `text` as a host to connect to, if it is a host name or an IP address (an IPv6 address bare or in
+    /// brackets, given back bare, as name resolution takes it), nothing else: no scheme, credentials, port
+    /// or path (`10.0.0.5:5432` is no IPv6 address).
+    static func hostName(_ text: String) -> String? {
         let bare = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
-        if bare.contains(":") {
-            return bare.unicodeScalars.allSatisfy { $0.properties.isASCIIHexDigit || $0 == ":" || $0 == "." }
-        }
-        return !bare.isEmpty && bare.count <= 253
+        if bare.contains(":") { return InetAddress.isValid(bare) ? bare : nil }
+        let isName =
+            !bare.isEmpty && bare.count <= 253 && bare == text
             && bare.unicodeScalars.allSatisfy {
                 ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-"
                     || $0 == "." || $0 == "_"
             }
+        return isName ? bare : nil
     }
 
     /// The client configuration for the application role, or (with `admin`) the owner role.
