@@ -55,28 +55,27 @@ struct RejectionNoticeTests {
         #expect(Self.told(effects) == [])
     }
 
-    @Test("an escalated step: the owner's late rejection tells the escalation instance, which was handed it")
-    func lateRejectionTellsTheEscalationInstance() throws {
+    /// A Shared Data request whose owner step passed its deadline and was handed to the escalation instance.
+    private static func escalatedOwnerStep() throws -> (machine: RequestMachine, deadline: Date) {
         var machine = try Fixtures.submitted(
             try Fixtures.definition(.sharedData), Fixtures.everyStepApplies(.sharedData))
         guard case .inReview(let owner) = machine.state, let deadline = owner.deadline else {
-            Issue.record("not in review")
-            return
+            throw Fixtures.FixtureError(description: "not in review: \(machine.state.name)")
         }
         _ = try machine.escalate(at: deadline)
+        return (machine, deadline)
+    }
+
+    @Test("an escalated step: the owner's late rejection tells the escalation instance, which was handed it")
+    func lateRejectionTellsTheEscalationInstance() throws {
+        var (machine, deadline) = try Self.escalatedOwnerStep()
         let effects = try machine.reject(by: Fixtures.otto, at: deadline.addingTimeInterval(60), reason: "Nein")
         #expect(Self.told(effects) == ["governance rejected by otto as escalation"])
     }
 
     @Test("the escalation instance's own rejection tells the owner it was taken over, and not itself")
     func escalationRejectionTellsOnlyTheOwner() throws {
-        var machine = try Fixtures.submitted(
-            try Fixtures.definition(.sharedData), Fixtures.everyStepApplies(.sharedData))
-        guard case .inReview(let owner) = machine.state, let deadline = owner.deadline else {
-            Issue.record("not in review")
-            return
-        }
-        _ = try machine.escalate(at: deadline)
+        var (machine, deadline) = try Self.escalatedOwnerStep()
         let effects = try machine.reject(by: Fixtures.greta, at: deadline.addingTimeInterval(60), reason: "Nein")
         #expect(Self.told(effects) == ["data_owner taken over by greta"])
     }
@@ -108,13 +107,7 @@ struct RejectionNoticeTests {
 
     @Test("a step escalated before its question: a withdrawal tells the escalation instance at once")
     func withdrawalOfAQuestionAfterTheStepEscalated() throws {
-        var machine = try Fixtures.submitted(
-            try Fixtures.definition(.sharedData), Fixtures.everyStepApplies(.sharedData))
-        guard case .inReview(let owner) = machine.state, let deadline = owner.deadline else {
-            Issue.record("not in review")
-            return
-        }
-        _ = try machine.escalate(at: deadline)
+        var (machine, deadline) = try Self.escalatedOwnerStep()
         _ = try machine.requestChanges(by: Fixtures.otto, at: deadline.addingTimeInterval(60), question: "Zeitraum?")
         let effects = try machine.withdraw(by: Fixtures.requester, at: deadline.addingTimeInterval(120))
         #expect(Self.told(effects) == ["data_owner withdrawn", "governance withdrawn as escalation"])

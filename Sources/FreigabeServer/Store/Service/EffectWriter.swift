@@ -291,20 +291,12 @@ enum EffectWriter {
                 var message = message(
                     context, topic: .stepTakenOver, to: [recipient(role, context)], step: decision.step,
                     branch: decision.branch)
-                message.decidedBy = decision.person
-                message.decidedFor = decision.actingFor
-                message.outcome = decision.outcome
-                message.asEscalation = true
-                message.text = decision.comment
+                message.tell(decision, asEscalation: true)
                 enqueue(message)
             case .inform(let role, .stepRejected(let decision, let asEscalation)):
                 var message = message(
                     context, topic: .stepRejected, to: [recipient(role, context)], step: decision.step)
-                message.decidedBy = decision.person
-                message.decidedFor = decision.actingFor
-                message.outcome = decision.outcome
-                message.asEscalation = asEscalation
-                message.text = decision.comment
+                message.tell(decision, asEscalation: asEscalation)
                 enqueue(message)
             case .inform(let role, .accessExpiring(let until)):
                 var message = message(context, topic: .accessExpiring, to: [recipient(role, context)])
@@ -512,5 +504,17 @@ enum EffectWriter {
             result.text = reason
             return result
         }
+    }
+}
+
+extension OutboxMessage {
+    /// Names a decision taken without the reader (``OutboxTopic/stepTakenOver``,
+    /// ``OutboxTopic/stepRejected``): who took it, for whom, how, in which capacity and why.
+    fileprivate mutating func tell(_ decision: Decision, asEscalation: Bool) {
+        decidedBy = decision.person
+        decidedFor = decision.actingFor
+        outcome = decision.outcome
+        self.asEscalation = asEscalation
+        text = decision.comment
     }
 }
