@@ -499,10 +499,10 @@ public struct RequestMachine: Hashable, Sendable {
         return effects
     }
 
-    /// A rejection that ends the request ends the step for all its parts: the roles of the other branches still open (a
-    /// parallel step's other reviews) learn that nothing is left for them to decide, and so does the
-    /// escalation instance an overdue step was handed to, unless it rejected itself. The decided branch's
-    /// own role is told by ``recorded(_:_:)`` when the escalation instance decided in its stead.
+    /// A rejection that ends the request ends the step for all its parts: the roles of the other branches
+    /// still open (a parallel step's other reviews) learn that nothing is left for them to decide, and so
+    /// does the escalation instance an overdue step was handed to, unless it rejected itself. The decided
+    /// branch's own role is told by ``recorded(_:_:)`` when the escalation instance decided in its stead.
     private func othersTold(of rejection: Decision, stillOpen: [Branch], escalated: Bool) -> [Effect] {
         var told: [Role] = [rejection.role]
         var effects: [Effect] = []

@@ -214,9 +214,9 @@ struct RequestPages: Sendable {
     ) async throws -> Response {
         let caller = try context.pageCaller(request)
         let id = try requestID(context)
-        let now = try await service.request(
+        let current = try await service.request(
             id: id, caller: caller, now: pages.now(), logger: context.logger(for: caller))
-        guard now.status.phase == phase else { return WebPages.redirect(to: "/antraege/\(id.uuidString)") }
+        guard current.status.phase == phase else { return WebPages.redirect(to: "/antraege/\(id.uuidString)") }
         return try await storedForm(
             request, context: context, values: values,
             errors: ["form": Self.sendAgainMessage(failure, text: pages.text(request))],
