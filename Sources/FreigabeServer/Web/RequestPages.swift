@@ -184,14 +184,21 @@ struct RequestPages: Sendable {
 
     /// The form of a stored request (a draft, or one with an open question): filled with the stored
     /// details, or with what was sent and its errors.
+    /// - Parameter view: the request as it is now, when the caller has just read it.
     private func storedForm(
         _ request: Request, context: AppRequestContext, values: [String: String]? = nil,
-        errors: [String: String] = [:], status: HTTPResponse.Status? = nil, mode: (RequestView) -> RequestFormPage.Mode
+        errors: [String: String] = [:], status: HTTPResponse.Status? = nil, view current: RequestView? = nil,
+        mode: (RequestView) -> RequestFormPage.Mode
     ) async throws -> Response {
         let caller = try context.pageCaller(request)
         let logger = context.logger(for: caller)
-        let view = try await service.request(
-            id: try requestID(context), caller: caller, now: pages.now(), logger: logger)
+        let view: RequestView
+        if let current {
+            view = current
+        } else {
+            view = try await service.request(
+                id: try requestID(context), caller: caller, now: pages.now(), logger: logger)
+        }
         let form = try await service.requestForm(of: view, now: pages.now(), logger: logger)
         guard let values else {
             let (values, notes) = Self.storedForm(view, values: storedValues(view.details), text: pages.text(request))
@@ -220,7 +227,7 @@ struct RequestPages: Sendable {
         return try await storedForm(
             request, context: context, values: values,
             errors: ["form": Self.sendAgainMessage(failure, text: pages.text(request))],
-            status: Self.sendAgainStatus(failure), mode: mode)
+            status: Self.sendAgainStatus(failure), view: current, mode: mode)
     }
 
     /// The status of a stored form sent again (``formAgain(_:context:values:failure:while:mode:)``); nil for

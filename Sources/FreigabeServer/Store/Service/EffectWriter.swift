@@ -358,7 +358,7 @@ enum EffectWriter {
         }
         switch effect {
         case .audit(let record):
-            guard let type = WebhookEventType(record.event) else { return nil }
+            guard let type = WebhookEventType(record.event), context.webhookEvents.contains(type) else { return nil }
             // A draft is announced to nobody (`request.submitted` comes with the submission): its
             // withdrawal, at no step, would name a request no receiver has heard of.
             if type == .requestWithdrawn, record.step == nil { return nil }
