@@ -14,8 +14,6 @@ struct LoginPages: Sendable {
     let sessions: PostgresSessionDriver
     /// The key prefix hummingbird-auth's session storage puts before the cookie's id.
     static let sessionKeyPrefix = "hbs."
-    /// How long an untouched login or confirm form stays usable (its ``SessionlessFormToken`` cookie).
-    static let formLifetime: Duration = .seconds(30 * 60)
 
     struct Form {
         var username: String = ""

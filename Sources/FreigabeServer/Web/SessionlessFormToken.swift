@@ -17,6 +17,13 @@ enum SessionlessFormToken {
 
     static func cookieName(https: Bool) -> String { https ? "__Host-freigabe-form" : "freigabe-form" }
 
+    /// How long an untouched login or confirm form stays usable. An approver opens a mail link on the
+    /// phone between meetings and confirms hours later, after lunch or the next morning; a cookie that
+    /// ended before that made the confirmation a CSRF refusal (403) that lost the typed reason. The
+    /// token guards only that the form is ours (it is no login and opens nothing by itself), so it may
+    /// live as long as a mail link usually does (``DecisionLinkStore/defaultDays``).
+    static let lifetime: Duration = .seconds(DecisionLinkStore.defaultDays * 86400)
+
     /// The browser's token when it is well-formed, else a new one.
     static func token(in request: Request, https: Bool) -> String {
         if let value = request.cookies[cookieName(https: https)]?.value, isWellFormed(String(value)) {
@@ -28,7 +35,7 @@ enum SessionlessFormToken {
     /// The cookie that carries `token` back with the form.
     static func cookie(_ token: String, https: Bool) -> Cookie {
         Cookie(
-            name: cookieName(https: https), value: token, maxAge: Int(LoginPages.formLifetime.seconds), path: "/",
+            name: cookieName(https: https), value: token, maxAge: Int(lifetime.seconds), path: "/",
             secure: https, httpOnly: true, sameSite: .strict)
     }
 

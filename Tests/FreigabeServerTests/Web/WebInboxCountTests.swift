@@ -138,4 +138,42 @@ struct WebInboxCountTests {
             #expect(englishTwoDays.contains("<span class=\"small\">waiting for 2 working days</span>"))
         }
     }
+
+    /// One request whose stored details this release cannot read, one whose workflow version is stored
+    /// nowhere (a newer release's rows after a rollback, a hand-made change): each is left out of the
+    /// inbox (and logged), and the third is listed and counted, on the page, on the start page and in
+    /// the API; before, every inbox it was a candidate for answered 500.
+    @Test("a request that cannot be read fails no inbox: left out, the others listed and counted")
+    func unreadableRequestIsLeftOut() async throws {
+        try await WebFixture.with { fixture, client in
+            let spoiledDetails = try await fixture.store.shared("baumkataster")
+            let spoiledPin = try await fixture.store.shared("baumkataster", at: Clock.start.addingTimeInterval(60))
+            let readable = try await fixture.store.shared("baumkataster", at: Clock.start.addingTimeInterval(120))
+            let admin = fixture.store.admin
+            try await admin.query(
+                "UPDATE requests SET open_data_check = '{\"security\": true}' WHERE id = \(spoiledDetails.id)",
+                logger: fixture.store.logger)
+            try await admin.query(
+                "UPDATE requests SET snapshot = jsonb_set(snapshot, '{pin,version}', '999') WHERE id = \(spoiledPin.id)",
+                logger: fixture.store.logger)
+            let otto = Browser(client)
+            try await otto.login("otto")
+            let inbox = try await otto.get("/eingang")
+            #expect(inbox.status == 200)
+            #expect(WebInboxTests.requestIDs(inbox.html) == [readable.id.uuidString], "\(inbox.html)")
+            #expect(inbox.html.contains("1 Antrag wartet auf Ihre Entscheidung."))
+            #expect(try await otto.get("/").html.contains("<p>1 Antrag wartet auf Ihre Entscheidung. <a"))
+            let api = APIClient(client: client, validator: APITestSupport.validator)
+            let answer = try await api.send(.get, "/api/v1/inbox", as: "otto")
+            #expect(answer.status == 200)
+            let listed = answer.json?["items"]?.array.compactMap { $0["request"]?["id"]?.string?.lowercased() }
+            #expect(listed == [readable.id.uuidString.lowercased()], "\(answer.body)")
+            // A page of one item at a time goes past both: the cursor moves on after a row it cannot read.
+            let first = try await fixture.service.inboxPage(
+                caller: People.otto, after: nil, limit: 1, now: Clock.start, logger: fixture.store.logger)
+            #expect(first.items.map(\.request.id) == [readable.id])
+            #expect(first.total == 1)
+            #expect(first.next == nil)
+        }
+    }
 }

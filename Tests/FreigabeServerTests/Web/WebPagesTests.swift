@@ -1824,6 +1824,8 @@ struct DecisionLinkTests {
             #expect(try await fixture.allCounts() == before, "opening a link changes no row of any table")
             let cookie = try #require(page.headers[values: .setCookie].first { $0.hasPrefix("freigabe-form=") })
             #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "\(cookie)")
+            // Confirmed hours or a day after it was opened, the form still carries its token.
+            #expect(cookie.contains("Max-Age=1209600"), "\(cookie)")
             #expect(!page.headers[values: .setCookie].contains { $0.hasPrefix("freigabe-session=") })
             let token = try #require(page.hidden("_csrf"))
             #expect(cookie.hasPrefix("freigabe-form=\(token);"))

@@ -91,18 +91,18 @@ extension RequestService {
                     if relevant?.isEmpty == false { return (InboxPage(items: [], total: nil, next: nil), relevant) }
                 }
                 if candidateCount == nil { candidateCount = batch.total }
+                refused += batch.unreadable
                 for candidate in batch.rows {
-                    let machine = try await self.machine(for: candidate.record, on: connection, logger: logger)
-                    if let item = self.inboxItem(
-                        candidate.record, dataset: candidate.dataset, machine: machine, context: context, now: now)
+                    if let item = try await self.inboxItem(
+                        candidate, context: context, now: now, on: connection, logger: logger)
                     {
                         items.append((item, candidate.place))
                     } else {
                         refused += 1
                     }
                 }
-                guard batch.rows.count == limit + 1, let last = batch.rows.last else { break }
-                cursor = last.place
+                guard batch.read == limit + 1, let last = batch.last else { break }
+                cursor = last
             }
             let total: Int
             if let candidateCount {
@@ -134,17 +134,31 @@ extension RequestService {
         while true {
             let batch = try await filter.candidates(
                 after: cursor, limit: size, deputyshipsAt: nil, on: connection, logger: logger)
-            for candidate in batch.rows {
-                let machine = try await machine(for: candidate.record, on: connection, logger: logger)
-                if inboxItem(candidate.record, dataset: candidate.dataset, machine: machine, context: context, now: now)
-                    != nil
-                {
-                    count += 1
-                }
+            for candidate in batch.rows
+            where try await inboxItem(candidate, context: context, now: now, on: connection, logger: logger) != nil {
+                count += 1
             }
-            guard batch.rows.count == size, let last = batch.rows.last else { return count }
-            cursor = last.place
+            guard batch.read == size, let last = batch.last else { return count }
+            cursor = last
         }
+    }
+
+    /// The engine's answer for one candidate, as an inbox item: nil when the caller may not decide it now,
+    /// or when the engine cannot take up its snapshot (a workflow version this release cannot load, a
+    /// newer release's shape). Such a request is logged and left out: its own page says what is wrong,
+    /// and everybody else's inbox stays usable.
+    private func inboxItem(
+        _ candidate: InboxFilter.Candidate, context: CallerContext, now: Date, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> InboxItem? {
+        let machine: RequestMachine
+        do {
+            machine = try await self.machine(for: candidate.record, on: connection, logger: logger)
+        } catch let error as ServiceError where error.code == .internal {
+            InboxFilter.leftOut(candidate.record.id, because: error, logger: logger)
+            return nil
+        }
+        return inboxItem(candidate.record, dataset: candidate.dataset, machine: machine, context: context, now: now)
     }
 
     /// The engine's answer for one candidate, as an inbox item (nil: the caller may not decide it now).
@@ -198,7 +212,14 @@ struct InboxFilter: Sendable {
     }
 
     struct Batch {
+        /// The candidates that could be read.
         var rows: [Candidate]
+        /// How many candidates the statement returned, and the place of the last: the next batch starts
+        /// after it even when that one could not be read.
+        var read = 0
+        var last: InboxCursor?
+        /// Candidates left out because their stored row cannot be read (``leftOut(_:because:logger:)``).
+        var unreadable = 0
         /// All candidates, before the keyset; nil when the batch is empty.
         var total: Int?
         /// The caller's ``RelevantDeputyships`` as JSON, when asked for.
@@ -250,14 +271,29 @@ struct InboxFilter: Sendable {
             batch.deputyships = try cells.next()
             guard let total: Int = try cells.next(), let createdAt: Int64 = try cells.next() else { continue }
             let deadline: Int64? = try cells.next()
-            let record = try RequestRecord.from(&cells)
+            var idCell = cells
+            let place = InboxCursor(deadline: deadline, createdAt: createdAt, id: try idCell.next())
             batch.total = total
-            batch.rows.append(
-                Candidate(
-                    record: record, dataset: try DatasetRecord.from(&cells),
-                    place: InboxCursor(deadline: deadline, createdAt: createdAt, id: record.id)))
+            batch.read += 1
+            batch.last = place
+            do {
+                let record = try RequestRecord.from(&cells)
+                batch.rows.append(Candidate(record: record, dataset: try DatasetRecord.from(&cells), place: place))
+            } catch {
+                batch.unreadable += 1
+                Self.leftOut(place.id, because: error, logger: logger)
+            }
         }
         return batch
+    }
+
+    /// One request whose stored row or snapshot this release cannot read (a newer release's shape after a
+    /// rollback, a hand-made change) is left out of the inbox, not allowed to fail the inbox of everyone
+    /// it is a candidate for. Logged as an error each time, so the operator finds it.
+    static func leftOut(_ id: UUID, because error: any Error, logger: Logger) {
+        logger.error(
+            "Inbox: a request left out, it cannot be read",
+            metadata: ["request_id": "\(id.uuidString.lowercased())", "error": "\(String(reflecting: error))"])
     }
 
     /// The statement of ``candidates(after:limit:deputyshipsAt:on:logger:)``; its text depends only on
