@@ -46,7 +46,11 @@ struct WebRoutes: Sendable {
             .add(
                 middleware: SessionAuthenticator(
                     directory: directory, settings: settings, now: pages.now, sessions: sessions,
-                    endedSessions: ended))
+                    endedSessions: ended)
+            )
+            // Once the person is known: an error page of these routes shows them by name with their
+            // navigation, as every page does (the router's own error pages know only the session's uid).
+            .add(middleware: ErrorPageMiddleware(renderer: pages.renderer))
         LoginPages(pages: pages, authenticator: authenticator, sessions: sessions).add(to: group)
         let acting = ActingPeopleLookup(directory: directory, service: service)
         HomePages(pages: pages, service: service, acting: acting, workflows: workflows, routes: routes).add(to: group)

@@ -1552,6 +1552,15 @@ struct WebPagesTests {
                 #expect(other.headers[header] != nil)
             }
             #expect(other.headers[.cacheControl] == "no-store")
+            // The error page keeps the header of every page: who is logged in by name, and their navigation.
+            #expect(other.html.contains("<strong>Paul Peters</strong>"), "\(other.html)")
+            #expect(other.html.contains("href=\"/eingang\"") && !other.html.contains("href=\"/verwaltung\""))
+            let adam = Browser(client)
+            try await adam.login("adam")
+            let unknown = try await adam.get("/antraege/\(UUID().uuidString)")
+            #expect(unknown.status == 404)
+            #expect(unknown.html.contains("<strong>Adam Arndt</strong>"), "\(unknown.html)")
+            #expect(unknown.html.contains("href=\"/verwaltung\"") && unknown.html.contains("href=\"/pruefung\""))
         }
     }
 }
