@@ -64,9 +64,18 @@ extension WorkflowDefinition {
     /// reads the requester's own answers — the recipient, the anonymisation statement, the Open Data
     /// check's exclusions — counts when some answer makes it apply: the form shows exactly these fields,
     /// so no answer can demand a field the form does not have.
+    ///
+    /// The requester's own answers in `facts` are ignored: an answer form's facts are those the request was
+    /// routed on, whose "legal basis given" would otherwise keep the legal basis off the very form on
+    /// which an approver asked for another one.
     public func fieldsToAsk(catalogue facts: RequestFacts, at now: Date) -> [RequirementField: LocalizedText] {
+        var unanswered = facts
+        unanswered.hasLegalBasis = false
+        unanswered.hasAnonymisationStatement = false
+        unanswered.hasOpenDataCheck = false
+        unanswered.checkExclusions = []
         var asked: [RequirementField: LocalizedText] = [:]
-        for answers in Self.answerCombinations(of: facts, reading: attributesRead) {
+        for answers in Self.answerCombinations(of: unanswered, reading: attributesRead) {
             for missing in missingRequirements(facts: answers, accessEnd: nil, at: now)
             where asked[missing.field] == nil {
                 asked[missing.field] = missing.message

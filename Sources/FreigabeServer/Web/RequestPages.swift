@@ -580,7 +580,8 @@ struct RequestPages: Sendable {
 
     /// The stored details as form values, for the draft and resubmission forms: the legal basis is
     /// split back into the article chosen and the person's own words (``legalBasis(_:)`` joined them), so
-    /// that saving the form again neither repeats nor contradicts the article.
+    /// that saving the form again neither repeats nor contradicts the article; words that name no article
+    /// are "other" with those words.
     func storedValues(_ details: RequestDetails) -> [String: String] {
         var values = Self.values(of: details)
         guard let stored = details.legalBasis else { return values }
@@ -596,8 +597,10 @@ struct RequestPages: Sendable {
             } else {
                 continue
             }
-            break
+            return values
         }
+        // Words of the person's own (an earlier release's, or "other" chosen): "other" with them.
+        values["legal_basis"] = "other"
         return values
     }
 

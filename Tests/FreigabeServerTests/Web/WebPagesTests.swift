@@ -1073,6 +1073,45 @@ struct WebPagesTests {
         }
     }
 
+    /// anna named her legal basis in her own words; otto asks for the article of the GDPR. Her answer form
+    /// has the legal basis (marked required, "other" chosen with her words), and the article she picks is
+    /// stored. Before, the facts the request was routed on ("legal basis given") kept it off the form.
+    @Test("the answer form offers the legal basis an approver asked about")
+    func answerFormOffersTheLegalBasis() async throws {
+        try await WebFixture.with { fixture, client in
+            let logger = fixture.store.logger
+            let view = try await fixture.store.shared("altlastenkataster", legalBasis: "§ 4 UIG")
+            _ = try await fixture.service.decide(
+                requestID: view.id, decision: .requestChanges(question: "Welcher Artikel der DSGVO?"), branch: nil,
+                caller: People.otto, now: fixture.clock.now(), logger: logger)
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let path = "/antraege/\(view.id.uuidString)/ueberarbeiten"
+            let form = try await anna.get(path)
+            #expect(form.status == 200)
+            #expect(
+                form.html.contains(#"<label for="f-legal-basis">Rechtsgrundlage <span class="required">"#),
+                "\(form.html)")
+            #expect(form.html.contains(#"<option value="other" selected>"#))
+            #expect(form.html.contains(">§ 4 UIG</textarea>"))
+            let start = try #require(view.details.accessStart)
+            let end = try #require(view.details.accessEnd)
+            let answered = try await anna.post(
+                path,
+                [
+                    ("version", try #require(form.hidden("version"))), ("purpose", view.details.purpose),
+                    ("recipient.name", "Amt für Stadtentwicklung"), ("recipient.type", "internal"),
+                    ("legal_basis", "art6_1_e"), ("legal_basis_detail", "§ 4 UIG"),
+                    ("access_start", PageText.inputDate(start)),
+                    ("access_end", PageText.inputDate(end.addingTimeInterval(-1))), ("comment", "Artikel ergänzt"),
+                ], csrf: form.hidden("_csrf"))
+            #expect(answered.status == 303, "\(answered.html.prefix(600))")
+            let after = try await fixture.service.request(
+                id: view.id, caller: People.anna, now: fixture.clock.now(), logger: logger)
+            #expect(after.details.legalBasis == "Art. 6 Abs. 1 lit. e DSGVO (öffentliche Aufgabe) – § 4 UIG")
+        }
+    }
+
     /// A browser sends a textarea's lines with CR LF, a JSON client with LF: an answer sent back from the
     /// page exactly as filed through the API is no change, and the request stays at the step that asked.
     @Test("an answer sent back unchanged from the page keeps its step: CR LF line breaks are the API's LF")

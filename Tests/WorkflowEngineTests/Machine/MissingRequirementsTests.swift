@@ -103,6 +103,21 @@ struct MissingRequirementsTests {
             "the legal basis for an external recipient; no statement: Shared Data has no Open Data check")
     }
 
+    /// An answer form is built on the facts the request was routed on, in which the requester's answers
+    /// are given already: the legal basis asked about must still be a field of it, as must the
+    /// anonymisation statement and the Open Data check.
+    @Test("the fields to ask ignore answers the facts say were given")
+    func fieldsToAskIgnoreGivenAnswers() throws {
+        let shared = try Fixtures.definition(.sharedData)
+        let routed = Fixtures.shared(.internal, .personal, recipient: .external, legalBasis: true)
+        #expect(shared.missingRequirements(facts: routed, accessEnd: Fixtures.t0 + 86400, at: Fixtures.t0).isEmpty)
+        #expect(shared.fieldsToAsk(catalogue: routed, at: Fixtures.t0)[.legalBasis] != nil)
+        let open = try Fixtures.definition(.openData)
+        let published = Fixtures.open(.public, .anonymised, statement: true, openDataCheck: true)
+        let asked = Set(open.fieldsToAsk(catalogue: published, at: Fixtures.t0).keys)
+        #expect(asked.isSuperset(of: [.anonymisationStatement, .openDataCheck]), "\(asked)")
+    }
+
     @Test("an access end not after the submission is its own problem, and submit refuses it as a period")
     func accessEndNotAfterNow() throws {
         let definition = try Fixtures.definition(.sharedData)
