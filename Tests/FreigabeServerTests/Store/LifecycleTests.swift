@@ -207,6 +207,45 @@ struct LifecycleTests {
         }
     }
 
+    /// Lärmkartierung is internal: its ISB step applies for a recipient outside the administration. A
+    /// draft is shown as its submission will route it: after an edit that names such a recipient, and
+    /// after the catalogue raised the dataset to confidential; before, it kept the facts of its first save.
+    @Test("a draft is shown as it will be routed: after an edit, and after the catalogue changed")
+    func draftIsRoutedAsNow() async throws {
+        try await ServiceFixture.with { fixture in
+            func security(_ view: RequestView) -> TimelineStep.Status? {
+                view.timeline.first { $0.id == "security_review" }?.status
+            }
+            let draft = try await fixture.shared("laermkartierung", submit: false)
+            #expect(security(draft) == .skipped)
+            let edited = try await fixture.service.editDraft(
+                requestID: draft.id,
+                changes: RequestDetails.Patch(
+                    values: RequestDetails(recipient: RecipientInput(name: "Hochschule", type: .external)),
+                    given: [.recipient]),
+                caller: People.anna, now: Clock.start, logger: logger)
+            #expect(security(edited) == .pending)
+            let read = try await fixture.service.request(
+                id: draft.id, caller: People.anna, now: Clock.start, logger: logger)
+            #expect(security(read) == .pending)
+
+            let other = try await fixture.shared("laermkartierung", submit: false)
+            #expect(security(other) == .skipped)
+            _ = try await fixture.service.upsertDataset(
+                DatasetInput(
+                    id: "laermkartierung", title: "Lärmkartierung", domain: "umwelt", owner: "otto",
+                    classification: .confidential, personalData: PersonalDataCategory.none, protectionNeed: .normal,
+                    licence: nil, formats: ["GeoJSON"]),
+                caller: People.adam, now: Clock.start, logger: logger)
+            let reclassified = try await fixture.service.request(
+                id: other.id, caller: People.anna, now: Clock.start, logger: logger)
+            #expect(security(reclassified) == .pending)
+            let submitted = try await fixture.service.submit(
+                requestID: other.id, caller: People.anna, now: Clock.start, logger: logger)
+            #expect(security(submitted) == .pending, "the submission routes as the draft's page said")
+        }
+    }
+
     @Test("a question and the answer: changes requested, resubmitted to the same step, then granted")
     func requestChangesAndResubmit() async throws {
         try await ServiceFixture.with { fixture in

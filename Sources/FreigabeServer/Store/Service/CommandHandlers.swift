@@ -50,6 +50,18 @@ struct CommandInProgress {
         }
     }
 
+    /// Routes a draft on the catalogue and its details as they are now, as its submission will: a draft's
+    /// stored facts are kept current, so that its page shows the steps that will apply.
+    mutating func routeDraftAsNow() throws(ServiceError) {
+        var snapshot = machine.snapshot
+        snapshot.facts = definition.routing(record.facts(catalogue: dataset.facts(kind: record.kind)))
+        snapshot.accessEnd = record.details.accessEnd
+        let (definition, calendar) = (definition, calendar)
+        machine = try engine { () throws(WorkflowError) in
+            try RequestMachine(definition: definition, calendar: calendar, snapshot: snapshot)
+        }
+    }
+
     /// Refuses anyone but the requester (a `forbidden` the shared path records as a security event).
     func requireRequester(_ message: String) throws(ServiceError) {
         guard caller.uid == record.requester else {
@@ -75,13 +87,7 @@ struct SubmitCommand: RequestCommandHandler {
                 now: request.now, errors: &errors)
             try errors.check()
             // A draft routes on the catalogue as it is when it is submitted.
-            var snapshot = request.machine.snapshot
-            snapshot.facts = request.definition.routing(record.facts(catalogue: catalogue))
-            snapshot.accessEnd = record.details.accessEnd
-            let (definition, calendar) = (request.definition, request.calendar)
-            request.machine = try request.engine { () throws(WorkflowError) in
-                try RequestMachine(definition: definition, calendar: calendar, snapshot: snapshot)
-            }
+            try request.routeDraftAsNow()
         }
         let (caller, now) = (request.caller.uid, request.now)
         var machine = request.machine
@@ -217,8 +223,9 @@ struct ResubmitCommand: RequestCommandHandler {
     }
 }
 
-/// `edit`: the requester changes a draft's details before submitting it. Nothing is routed yet, so the
-/// engine is not asked; the workflow's completeness rules apply at submission, the text rules now.
+/// `edit`: the requester changes a draft's details before submitting it. The workflow's completeness
+/// rules apply at submission, the text rules now; the draft is routed anew on its changed details, so
+/// that its page shows the steps its submission will take.
 struct EditDraftCommand: RequestCommandHandler {
     static let operation = "edit"
     let changes: RequestDetails.Patch
@@ -237,6 +244,7 @@ struct EditDraftCommand: RequestCommandHandler {
             kind: request.record.kind, stored: request.record.details, errors: &errors)
         try errors.check()
         request.record.details = details
+        try request.routeDraftAsNow()
         return []
     }
 }

@@ -54,7 +54,8 @@ extension RequestService {
             guard let found else { return nil }
             // After the rows are read: the connection runs one statement at a time. The pinned definition
             // is immutable, so reading it now (on a cache miss) is no other snapshot.
-            let machine = try await self.machine(for: found.record, on: connection, logger: logger)
+            let machine = try await self.machine(
+                for: found.record, dataset: found.dataset, on: connection, logger: logger)
             return StoredRead(
                 record: found.record, dataset: found.dataset, machine: machine, facts: found.facts,
                 answers: found.answers,
@@ -210,22 +211,29 @@ struct LoggedRequesterEvent: Sendable, Hashable, Decodable {
 
 extension RequestService {
 
+    /// The engine's machine for a stored request. A draft is shown as it will go: on the workflow its
+    /// submission will take (so its page and its form name the same one) and, given its `dataset`, routed
+    /// on the catalogue and its details as they are now, as ``SubmitCommand`` will route it; its stored
+    /// facts are those of its first save, before the requester named a recipient or answered the check.
     func machine(
-        for record: RequestRecord, on connection: PostgresConnection, logger: Logger
+        for record: RequestRecord, dataset: DatasetRecord? = nil, on connection: PostgresConnection, logger: Logger
     ) async throws
         -> RequestMachine
     {
-        // A draft is shown as it will go, so its page and its form name the same workflow.
+        var snapshot = record.snapshot
+        let definition: WorkflowDefinition
         if let newer = newerDefinition(forDraft: record) {
-            var snapshot = record.snapshot
+            definition = newer.definition
             snapshot.pin = newer.definition.pin
-            return try engine(definition: newer.definition) { [snapshot] () throws(WorkflowError) in
-                try RequestMachine(definition: newer.definition, calendar: calendar, snapshot: snapshot)
-            }
+        } else {
+            definition = try await pinnedCache.definition(for: record.snapshot.pin, on: connection, logger: logger)
         }
-        let definition = try await pinnedCache.definition(for: record.snapshot.pin, on: connection, logger: logger)
-        return try engine(definition: definition) { () throws(WorkflowError) in
-            try RequestMachine(definition: definition, calendar: calendar, snapshot: record.snapshot)
+        if case .draft = snapshot.state, let dataset {
+            snapshot.facts = definition.routing(record.facts(catalogue: dataset.facts(kind: record.kind)))
+            snapshot.accessEnd = record.details.accessEnd
+        }
+        return try engine(definition: definition) { [snapshot] () throws(WorkflowError) in
+            try RequestMachine(definition: definition, calendar: calendar, snapshot: snapshot)
         }
     }
 
@@ -263,7 +271,7 @@ extension RequestService {
             for try await row in rows { loaded.append(try Self.requestAndDataset(row)) }
             var result: [RequestSummary] = []
             for (record, dataset) in loaded {
-                let machine = try await self.machine(for: record, on: connection, logger: logger)
+                let machine = try await self.machine(for: record, dataset: dataset, on: connection, logger: logger)
                 result.append(views.summary(record, machine: machine, dataset: dataset, now: now))
             }
             return result
