@@ -36,6 +36,14 @@ struct RequestFormPage {
 
         static func draft(of view: RequestView) -> Mode { .draft(id: view.id, version: view.version) }
 
+        /// The command a stored request's form leads to (`edit` for a new one too: it saves a draft).
+        var action: RequestAction {
+            switch self {
+            case .new, .draft: .edit
+            case .resubmission: .resubmit
+            }
+        }
+
         static func resubmission(of view: RequestView) -> Mode {
             .resubmission(id: view.id, question: view.status.question, version: view.version)
         }

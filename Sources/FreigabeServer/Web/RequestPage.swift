@@ -376,9 +376,13 @@ struct RequestPage {
             rows.append((withdrawal.at, withdrawalRow(withdrawal, text: text)))
         }
         rows.sort { $0.0 < $1.0 }
+        // The step the requester withdrew at was reached: the engine's "not reached" (the request ended
+        // before its decision) would say otherwise.
+        let status =
+            withdrawal?.step == step.id && step.status == .notReached ? "withdrawn" : step.status.rawValue
         return StepRow(
-            title: text(step.title), statusLabel: text("timeline.status.\(step.status.rawValue)"),
-            statusClass: "step-" + step.status.rawValue.replacingOccurrences(of: "_", with: "-"), reason: reason,
+            title: text(step.title), statusLabel: text("timeline.status.\(status)"),
+            statusClass: "step-" + status.replacingOccurrences(of: "_", with: "-"), reason: reason,
             why: why, branches: branches, roles: step.roles.map { text.role($0) }.joined(separator: ", "),
             deadline: step.deadline.map { text("timeline.deadline", ["date": text.lastDay($0)]) },
             waitingFor: step.waitingFor.isEmpty

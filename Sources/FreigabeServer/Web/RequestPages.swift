@@ -199,6 +199,12 @@ struct RequestPages: Sendable {
             view = try await service.request(
                 id: try requestID(context), caller: caller, now: pages.now(), logger: logger)
         }
+        // A form the request no longer takes (answered or submitted in another tab, closed meanwhile; or
+        // the page of someone who may only read it): its page, as it is now, instead of a form whose
+        // sending could only fail.
+        if current == nil, !view.allowedActions.contains(mode(view).action) {
+            return WebPages.redirect(to: "/antraege/\(view.id.uuidString)")
+        }
         let form = try await service.requestForm(of: view, now: pages.now(), logger: logger)
         guard let values else {
             let (values, notes) = Self.storedForm(view, values: storedValues(view.details), text: pages.text(request))
@@ -234,7 +240,8 @@ struct RequestPages: Sendable {
     /// failures that are no reason to send it again.
     static func sendAgainStatus(_ failure: ServiceError) -> HTTPResponse.Status? {
         switch failure.code {
-        case .conflict: .conflict
+        // The request no longer takes the form (answered, submitted or closed meanwhile): its page.
+        case .conflict, .invalidState: .conflict
         case .unavailable: .serviceUnavailable
         default: nil
         }

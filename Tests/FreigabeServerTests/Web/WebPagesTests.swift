@@ -904,7 +904,47 @@ struct WebPagesTests {
                         "<strong>Zurückgezogen</strong> · anna (Antragsteller/in) · 2. März 2026 um 09:00 Uhr"),
                     "\(html)")
                 #expect(html.contains("<p class=\"user-text\">Projekt entfällt</p>"), "\(html)")
+                // The step she withdrew at was reached: it says so, not "Nicht erreicht" as the later ones.
+                #expect(html.contains("class=\"timeline-step step-withdrawn\""), "\(html)")
+                #expect(html.contains("<p class=\"step-status\"><strong>Zurückgezogen</strong>"), "\(html)")
             }
+            otto.language = "en"
+            let english = try await otto.get(path).html
+            #expect(english.contains("<p class=\"step-status\"><strong>Withdrawn</strong>"), "\(english)")
+        }
+    }
+
+    /// A form the request no longer takes leads to its page: the answer form of a request in review (the
+    /// question answered in another tab), the draft form of a submitted request, either form for someone
+    /// who may only read it; an answer sent for a request in review leads there too, not to an error page.
+    @Test("the answer and draft forms of a request that no longer takes them lead to its page")
+    func staleFormsLeadToTheRequest() async throws {
+        try await WebFixture.with { fixture, client in
+            let (view, _) = try await DecisionLinkTests.prepare(fixture)
+            let path = "/antraege/\(view.id.uuidString)"
+            let anna = Browser(client)
+            try await anna.login("anna")
+            for form in ["/ueberarbeiten", "/bearbeiten"] {
+                let stale = try await anna.get(path + form)
+                #expect(stale.status == 303, "\(form)")
+                #expect(stale.location == path, "\(form)")
+            }
+            let page = try await anna.get(path)
+            let before = try await fixture.allCounts()
+            let sent = try await anna.post(
+                path + "/ueberarbeiten",
+                [("version", try #require(page.hidden("version"))), ("comment", "Antwort aus dem alten Tab")],
+                csrf: page.hidden("_csrf"))
+            #expect(sent.status == 303, "\(sent.html.prefix(400))")
+            #expect(sent.location == path)
+            #expect(try await fixture.allCounts() == before, "nothing stored")
+            let draft = try await fixture.store.shared("baumkataster", submit: false)
+            let otto = Browser(client)
+            try await otto.login("otto")
+            let notHis = try await otto.get("/antraege/\(draft.id.uuidString)/bearbeiten")
+            #expect(notHis.status == 404 || notHis.status == 303, "\(notHis.status)")
+            let hers = try await anna.get("/antraege/\(draft.id.uuidString)/bearbeiten")
+            #expect(hers.status == 200, "her own draft's form")
         }
     }
 
