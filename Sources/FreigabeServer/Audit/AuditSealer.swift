@@ -26,6 +26,8 @@ struct AuditSealer: Sendable {
     /// Whether this sealer has noted ``checkpointFile`` in `audit_outside_copies`: once is enough (the
     /// row stays), not a statement with every checkpoint.
     private let copyNoted = OneWayFlag()
+    /// `write(2)`, but for the tests, which hold a note's append open to see what it runs under.
+    var writeBytes: @Sendable (Int32, UnsafeRawBufferPointer) -> Int = { write($0, $1.baseAddress, $1.count) }
 
     /// Events per batch at most.
     static let batchSize = 500
@@ -114,9 +116,17 @@ struct AuditSealer: Sendable {
         if let note, let checkpointFile {
             result.wroteCheckpoint = true
             do {
-                // A file write may block (a full disk, a network mount that hangs): under a deadline.
-                try await CheckpointFileIO.run("append to", path: checkpointFile) {
-                    try Self.append(note, to: checkpointFile)
+                // Under the sealing lock again, taken in a short transaction of its own after the commit
+                // (a note written before it could name a checkpoint a failed commit never stored): on a
+                // network file system shared by several instances `O_APPEND` is no atomic append, so no
+                // other instance's note or read of the tail (``newestOutsideNote``) may run beside this
+                // write. The wait is the lock timeout's; a file write may block (a full disk, a network
+                // mount that hangs): under a deadline.
+                try await Database.transaction(client, logger: logger) { connection in
+                    try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
+                    try await CheckpointFileIO.run("append to", path: checkpointFile) { [writeBytes] in
+                        try Self.append(note, to: checkpointFile, writeBytes: writeBytes)
+                    }
                 }
                 await recordOutsideCopy(checkpointFile, logger: logger)
             } catch {
@@ -432,8 +442,9 @@ struct AuditSealer: Sendable {
     }
 
     /// Appends one note with one `write(2)` on a descriptor opened with `O_APPEND`: the kernel puts each
-    /// write at the file's end, so a `freigabe audit seal` beside the server (or two instances sharing
-    /// the file) never writes over the other's note, as a seek to the end and a write could.
+    /// write at the file's end, so a `freigabe audit seal` beside the server never writes over the
+    /// other's note, as a seek to the end and a write could. (A network file system does not keep that
+    /// promise: instances sharing the file append under the sealing lock, see ``sealBatch(now:logger:)``.)
     ///
     /// On a full disk the write may be short: the fragment would run into the next note and break every
     /// later offline check of the file. So a short write is cut off again (`ftruncate` to where it

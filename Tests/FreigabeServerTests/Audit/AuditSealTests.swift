@@ -69,6 +69,46 @@ struct AuditSealTests {
         }
     }
 
+    /// Several instances may share one checkpoint file on a network file system, where `O_APPEND` is no
+    /// atomic append: a note is written under the sealing lock, so no other instance seals (and reads the
+    /// file's tail) or appends meanwhile.
+    @Test("a checkpoint note is appended under the sealing lock: no other sealer runs meanwhile")
+    func noteIsAppendedUnderTheLock() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoints-\(UUID()).txt").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try await ServiceFixture.with { fixture in
+            _ = try await fixture.shared("baumkataster")
+            let writing = DispatchSemaphore(value: 0)
+            let goOn = DispatchSemaphore(value: 0)
+            var holding = AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: file)
+            holding.writeBytes = { descriptor, bytes in
+                writing.signal()
+                goOn.wait()
+                return write(descriptor, bytes.baseAddress, bytes.count)
+            }
+            let sealing = Task { try await holding.sealBatch(now: Clock.days(1), logger: logger) }
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    writing.wait()
+                    continuation.resume()
+                }
+            }
+            // Its batch is committed; its note is being written. Another instance finds the lock taken.
+            let other = AuditSealer(client: fixture.app, signer: Self.signer, checkpointFile: file)
+            _ = try await fixture.shared("baumkataster")
+            let meanwhile = try await other.sealBatch(now: Clock.days(1), logger: logger)
+            goOn.signal()
+            let first = try #require(try await sealing.value)
+            #expect(first.sealed > 0 && !first.outsideCopyFailed)
+            #expect(meanwhile == nil, "\(String(describing: meanwhile))")
+            // Afterwards the other one seals, and both notes stand whole in the file.
+            #expect(try await other.sealBatch(now: Clock.days(1), logger: logger)?.sealed ?? 0 > 0)
+            let copy = try String(contentsOfFile: file, encoding: .utf8)
+            #expect(CheckpointFile.numberedNotes(in: copy).count == 2, "\(copy)")
+            #expect(try await verify(fixture).problems == [])
+        }
+    }
+
     @Test("tampering as the tables' owner is found: a rewritten comment, a disabled trigger, a forged checkpoint")
     func tamperingIsFound() async throws {
         try await ServiceFixture.with { fixture in
