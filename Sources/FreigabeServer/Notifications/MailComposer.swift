@@ -96,6 +96,7 @@ struct MailComposer: Sendable {
         values["deadline"] = message.deadline.map { UserText.Argument.lastDay($0).resolved(in: catalog) }
         values["overdue_since"] = message.overdueSince.map { UserText.Argument.lastDay($0).resolved(in: catalog) }
         values["granted_until"] = message.grantedUntil.map { UserText.Argument.periodEnd($0).resolved(in: catalog) }
+        values["granted_from"] = message.grantedFrom.map(words.periodStart)
         // By its name, as the pages show it ("Datenlizenz Deutschland – Zero – Version 2.0"), not its key.
         values["licence"] = message.licence.map(catalog.licenceName)
         values["portal_url"] = message.portalURL

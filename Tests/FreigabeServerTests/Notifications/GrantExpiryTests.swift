@@ -25,6 +25,38 @@ struct GrantExpiryTests {
         return (created, try await fixture.decide(owner, by: People.stefan, at: Clock.days(2)))
     }
 
+    /// anna asks for use from a day a month after the grant: her grant mail names that first day, in both
+    /// parts; a grant whose use starts at once names only the end, as before.
+    @Test("the grant mail names a later first day of use")
+    func grantMailNamesALaterStart() async throws {
+        try await MailFixture.with { mail in
+            let fixture = mail.service
+            let later = try await fixture.service.createRequest(
+                NewRequest(
+                    kind: .sharedData, datasetID: "baumkataster",
+                    details: RequestDetails(
+                        purpose: "Planung ab April",
+                        recipient: RecipientInput(name: "Amt für Stadtentwicklung", type: .internal),
+                        accessStart: Clock.date("2026-03-31T22:00:00Z"), accessEnd: Clock.days(90)),
+                    submit: true),
+                caller: People.anna, now: Clock.start, logger: mail.logger)
+            let atOnce = try await fixture.shared("baumkataster")
+            for created in [later, atOnce] {
+                let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))
+                #expect(try await fixture.decide(owner, by: People.stefan, at: Clock.days(2)).status.phase == .granted)
+            }
+            _ = try await mail.dispatcher().runRound(now: Date())
+            let grants = try await MailSink.mails(host: mail.host).filter { $0.subject.contains("ist freigegeben") }
+            let laterMail = try #require(grants.first { $0.subject.hasPrefix(later.number) })
+            #expect(laterMail.text.contains("Nutzung erlaubt ab: 1. April 2026\n"), "\(laterMail.text)")
+            #expect(laterMail.html.contains("Nutzung erlaubt ab</th><td style=\"padding:4px 0;\">1. April 2026</td>"))
+            #expect(laterMail.text.contains("in der genannten Zeit genutzt werden"))
+            let atOnceMail = try #require(grants.first { $0.subject.hasPrefix(atOnce.number) })
+            #expect(!atOnceMail.text.contains("Nutzung erlaubt ab"), "\(atOnceMail.text)")
+            #expect(atOnceMail.text.contains("Nutzung erlaubt bis: 1. Mai 2026"))
+        }
+    }
+
     @Test("ten working days before the end the requester and the owner are mailed, at the end again")
     func noticeThenExpiry() async throws {
         try await MailFixture.with { mail in

@@ -174,6 +174,8 @@ public struct OutboxMessage: Sendable, Hashable, Codable {
     public var outcome: Decision.Outcome?
     public var asEscalation: Bool?
     public var grantedUntil: Date?
+    /// A grant whose period of use starts later: its first day (the requester's `access_start`).
+    public var grantedFrom: Date?
     public var licence: String?
     public var portalURL: String?
     /// Webhook rows only: the event, when it happened, the request's state after it and the role that
@@ -479,6 +481,7 @@ enum EffectWriter {
         case .granted(let until):
             var result = message(context, topic: .granted, to: requester)
             result.grantedUntil = until
+            result.grantedFrom = context.details.accessStart.flatMap { $0 > context.now ? $0 : nil }
             return result
         case .published(let licence, let portalURL):
             var result = message(context, topic: .published, to: requester)
