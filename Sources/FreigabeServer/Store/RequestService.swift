@@ -324,8 +324,11 @@ public struct RequestService: Sendable {
     /// people and groups it names must be in the directory (``CatalogReferences``).
     ///
     /// - Returns: What changed, or the problems by line (`CatalogImportError`), nothing stored.
+    /// With `shown` (the administration's domain form) a domain changed meanwhile is not replaced:
+    /// `conflict` (``CatalogRepository/ShownDomain``).
     public func importCatalog(
-        _ document: CatalogDocument, file: String, caller: Caller, now: Date, logger: Logger
+        _ document: CatalogDocument, file: String, caller: Caller, now: Date,
+        shown: CatalogRepository.ShownDomain? = nil, logger: Logger
     ) async throws(ServiceError) -> Result<CatalogImportReport, CatalogImportError> {
         try await guarded(logger) {
             guard caller.roles.contains(.admin) else {
@@ -338,7 +341,7 @@ public struct RequestService: Sendable {
             guard problems.isEmpty else { return .failure(CatalogImportError(problems: problems)) }
             do {
                 let report = try await CatalogRepository(client: self.client).importCatalog(
-                    document, file: file, actor: caller.uid, now: now, logger: $0)
+                    document, file: file, actor: caller.uid, now: now, shown: shown, logger: $0)
                 return .success(report)
             } catch let problems as CatalogImportError {
                 return .failure(problems)

@@ -24,6 +24,9 @@ struct AdminDomainPages: Sendable {
         var domainID: String?
         var fields: [FormField]
         var errors: ErrorSummary
+        /// The domain as stored when the form was first shown (hidden fields): saved only if it still is.
+        var shownTitle: String?
+        var shownStewardGroup: String?
     }
 
     func add(to group: RouterGroup<AppRequestContext>) {
@@ -37,7 +40,10 @@ struct AdminDomainPages: Sendable {
                         $0.id == id
                     })
                 else { throw APIProblem(.notFound, status: .notFound, detail: UserText("catalog.domain_unknown")) }
-                values = ["title": domain.title, "steward_group": domain.stewardGroup]
+                values = [
+                    "title": domain.title, "steward_group": domain.stewardGroup, "shown_title": domain.title,
+                    "shown_steward_group": domain.stewardGroup,
+                ]
             }
             return try form(request, context: context, existingID: id, values: values, errors: [:])
         }
@@ -64,7 +70,8 @@ struct AdminDomainPages: Sendable {
         if existingID == nil { fields.insert(field("id", hint: text("admin.domain.id_hint")), at: 0) }
         let page = DomainForm(
             isNew: existingID == nil, domainID: existingID, fields: fields,
-            errors: ErrorSummary(fields: fields, errors: errors))
+            errors: ErrorSummary(fields: fields, errors: errors), shownTitle: values["shown_title"],
+            shownStewardGroup: values["shown_steward_group"])
         let title = existingID.map { text("admin.domain.edit_title", ["id": $0]) } ?? text("admin.domain.new_title")
         return try pages.render(
             "admin-domain", title: title, page: page, request: request, context: context, status: status)
@@ -79,6 +86,20 @@ struct AdminDomainPages: Sendable {
         let input = DomainInput(
             id: existing ?? form.text("id") ?? "", title: form.text("title") ?? "",
             stewardGroup: form.text("steward_group") ?? "")
+        // What the form showed goes back with it, also when it is shown again with errors.
+        let sent = [
+            "id": input.id, "title": input.title, "steward_group": input.stewardGroup,
+            "shown_title": form["shown_title"] ?? "", "shown_steward_group": form["shown_steward_group"] ?? "",
+        ]
+        let shown: CatalogRepository.ShownDomain =
+            if let existing {
+                .stored(
+                    DomainInput(
+                        id: existing, title: form["shown_title"] ?? "",
+                        stewardGroup: form["shown_steward_group"] ?? ""))
+            } else {
+                .new(id: input.id)
+            }
         var errors: [String: String] = [:]
         for (field, _) in CatalogRules.problems(of: input) where errors[field] == nil {
             errors[field] = text("admin.domain.invalid.\(field)")
@@ -91,9 +112,8 @@ struct AdminDomainPages: Sendable {
             errors["id"] = text("admin.domain.exists", ["id": input.id])
         }
         guard errors.isEmpty else {
-            let values = ["id": input.id, "title": input.title, "steward_group": input.stewardGroup]
             return try self.form(
-                request, context: context, existingID: existing, values: values, errors: errors,
+                request, context: context, existingID: existing, values: sent, errors: errors,
                 status: .unprocessableContent)
         }
         var document = CatalogDocument()
@@ -101,14 +121,32 @@ struct AdminDomainPages: Sendable {
         let outcome: Result<CatalogImportReport, CatalogImportError>
         do {
             outcome = try await service.importCatalog(
-                document, file: Self.auditFile, caller: caller, now: pages.now(), logger: logger)
+                document, file: Self.auditFile, caller: caller, now: pages.now(), shown: shown, logger: logger)
+        } catch  where error.code == .conflict {
+            guard let existing else {
+                // Created by someone else since the form was shown.
+                return try self.form(
+                    request, context: context, existingID: nil, values: sent,
+                    errors: ["id": text("admin.domain.exists", ["id": input.id])], status: .conflict)
+            }
+            // Changed by someone else since the form was shown: the form again with what is stored now,
+            // and why nothing was saved.
+            guard let stored = try await service.domains(logger: logger).first(where: { $0.id == existing }) else {
+                throw APIProblem(.notFound, status: .notFound, detail: UserText("catalog.domain_unknown"))
+            }
+            let values = [
+                "title": stored.title, "steward_group": stored.stewardGroup, "shown_title": stored.title,
+                "shown_steward_group": stored.stewardGroup,
+            ]
+            return try self.form(
+                request, context: context, existingID: existing, values: values,
+                errors: ["form": text(error.message)], status: .conflict)
         } catch {
             guard error.code == .unavailable else { throw error }
             // The directory (or the database) did not answer: the form again as it was sent, with why.
             error.logCause(logger)
-            let values = ["id": input.id, "title": input.title, "steward_group": input.stewardGroup]
             return try self.form(
-                request, context: context, existingID: existing, values: values,
+                request, context: context, existingID: existing, values: sent,
                 errors: ["form": text(error.message)], status: .serviceUnavailable)
         }
         switch outcome {
@@ -119,7 +157,7 @@ struct AdminDomainPages: Sendable {
             // A steward group the directory does not hold is shown at its field. Only a domain is
             // imported, so the file's cross-checks (a dataset's domain) cannot fail; should one ever, it is
             // shown at the title, not swallowed.
-            let values = ["id": input.id, "title": input.title, "steward_group": input.stewardGroup]
+            let values = sent
             let errors = Dictionary(
                 problems.problems.map { problem in
                     problem.field.flatMap { values[$0] == nil ? nil : ($0, problem.message.resolved(in: text.catalog)) }

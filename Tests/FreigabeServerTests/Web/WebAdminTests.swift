@@ -45,15 +45,50 @@ struct WebAdminTests {
             let edit = try await adam.get("/verwaltung/domaene?id=kultur")
             #expect(edit.html.contains("value=\"\(group)\""))
             #expect(!edit.html.contains("ldap.stewards"), "no group of the directory's mapping for kultur")
+            // The form carries the domain as it showed it, escaped.
+            #expect(edit.html.contains(#"name="shown_title" value="Kultur &lt;i&gt;und&lt;/i&gt; Freizeit""#))
+            #expect(edit.hidden("shown_steward_group") == group)
+            let shown = [("shown_title", "Kultur <i>und</i> Freizeit"), ("shown_steward_group", group)]
+            // Meanwhile another administrator gave kultur another steward group: this form saves nothing
+            // over it, and comes again with what is stored now (409).
+            let colleague = Browser(client)
+            try await colleague.login("adam")
+            let colleaguesForm = try await colleague.get("/verwaltung/domaene?id=kultur")
+            let otherGroup = "cn=stewards-mobilitaet,ou=groups,dc=stadt,dc=example"
+            let theirs = try await colleague.post(
+                "/verwaltung/domaene",
+                [
+                    ("existing_id", "kultur"), ("title", "Kultur <i>und</i> Freizeit"),
+                    ("steward_group", otherGroup), ("shown_title", "Kultur <i>und</i> Freizeit"),
+                    ("shown_steward_group", group),
+                ],
+                csrf: colleaguesForm.hidden("_csrf"))
+            #expect(theirs.status == 303)
+            let eventsBefore = try await fixture.store.auditEvents().count
+            let overwriting = try await adam.post(
+                "/verwaltung/domaene",
+                [("existing_id", "kultur"), ("title", "Kultur"), ("steward_group", group)] + shown, csrf: csrf)
+            #expect(overwriting.status == 409)
+            #expect(overwriting.html.contains("Jemand anderes hat diese Domäne geändert"), "\(overwriting.html)")
+            #expect(overwriting.html.contains("value=\"\(otherGroup)\""), "what is stored now")
+            #expect(try await Self.domains(fixture)["kultur"]?.1 == otherGroup)
+            #expect(try await fixture.store.auditEvents().count == eventsBefore, "nothing written")
             let edited = try await adam.post(
                 "/verwaltung/domaene",
                 [
                     ("existing_id", "kultur"), ("title", "Kultur"),
                     ("steward_group", "cn=umweltamt,ou=groups,dc=stadt,dc=example"),
+                    ("shown_title", "Kultur <i>und</i> Freizeit"), ("shown_steward_group", otherGroup),
                 ],
                 csrf: csrf)
             #expect(edited.status == 303)
             #expect(try await Self.domains(fixture)["kultur"]?.1 == "cn=umweltamt,ou=groups,dc=stadt,dc=example")
+            // A form without what it showed (not one of ours) saves nothing either.
+            let blind = try await adam.post(
+                "/verwaltung/domaene", [("existing_id", "kultur"), ("title", "Blind"), ("steward_group", group)],
+                csrf: csrf)
+            #expect(blind.status == 409)
+            #expect(try await Self.domains(fixture)["kultur"]?.0 == "Kultur")
 
             let before = try await fixture.allCounts()
             let domainsBefore = try await Self.domains(fixture).mapValues { "\($0.0)|\($0.1)" }
@@ -191,6 +226,8 @@ struct WebAdminTests {
                 [
                     ("existing_id", "umwelt"), ("title", "Umwelt"),
                     ("steward_group", "cn=stewards-mobilitaet,ou=groups,dc=stadt,dc=example"),
+                    ("shown_title", try #require(form.hidden("shown_title"))),
+                    ("shown_steward_group", try #require(form.hidden("shown_steward_group"))),
                 ], csrf: form.hidden("_csrf"))
             #expect(moved.location == "/verwaltung?hinweis=domain_saved&umgehaengt=1")
             let overview = try await adam.get(try #require(moved.location))

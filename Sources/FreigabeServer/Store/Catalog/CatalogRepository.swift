@@ -94,13 +94,18 @@ public struct CatalogRepository: Sendable {
     /// id (rows that are already equal are left alone, so a second import changes nothing). Datasets not
     /// in the file stay. Unknown domains are reported with their lines and nothing is written.
     ///
-    /// - Parameter actor: who imports, for the audit event (`catalog_imported`).
+    /// - Parameters:
+    ///   - actor: who imports, for the audit event (`catalog_imported`).
+    ///   - shown: the domain as the administration form showed it (``ShownDomain``), checked under the
+    ///     import's lock: nothing is written when it changed meanwhile (`conflict`).
     public func importCatalog(
-        _ document: CatalogDocument, file: String, actor: String, now: Date, logger: Logger
+        _ document: CatalogDocument, file: String, actor: String, now: Date, shown: ShownDomain? = nil,
+        logger: Logger
     ) async throws -> CatalogImportReport {
         try await Database.transaction(client, logger: logger) { connection in
             // One importer at a time, so two imports cannot interleave their upserts.
             try await connection.query("LOCK TABLE domains, datasets IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+            if let shown { try await shown.check(on: connection, logger: logger) }
             var knownDomains = Set(document.domainEntries.map(\.value.id))
             for try await id in try await connection.query("SELECT id FROM domains", logger: logger).decode(String.self)
             {
@@ -171,6 +176,36 @@ public struct CatalogRepository: Sendable {
     }
 
     enum UpsertOutcome { case created, updated, unchanged }
+
+    /// The one domain the administration form saves, as it showed it: two administrators editing the same
+    /// domain must not overwrite each other's steward group unseen, nor "create" one that exists.
+    public enum ShownDomain: Sendable, Hashable {
+        /// A new domain: its id must still be free.
+        case new(id: String)
+        /// An existing domain with the title and steward group the form showed.
+        case stored(DomainInput)
+
+        func check(on connection: PostgresConnection, logger: Logger) async throws {
+            let id =
+                switch self {
+                case .new(let id): id
+                case .stored(let shown): shown.id
+                }
+            let stored = try await connection.query(
+                "SELECT title, steward_group FROM domains WHERE id = \(id)", logger: logger
+            ).decode((String, String).self).first(where: { _ in true })
+            switch (self, stored) {
+            case (.new, nil):
+                return
+            case (.new, _?):
+                throw ServiceError(.conflict, message: UserText("catalog.domain_exists", ["id": .text(id)]))
+            case (.stored(let shown), let stored?) where stored == (shown.title, shown.stewardGroup):
+                return
+            case (.stored, _):
+                throw ServiceError(.conflict, message: UserText("catalog.domain_changed_meanwhile"))
+            }
+        }
+    }
 
     /// Who holds the owner's or the stewards' step of a dataset changed (its owner, owner group or
     /// domain, or its domain's steward group): a pending step now waits for someone else.
