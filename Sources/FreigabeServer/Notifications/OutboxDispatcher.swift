@@ -52,6 +52,9 @@ struct OutboxDispatcher: Sendable {
         var moot = 0
         /// Rows whose payload this release cannot read: given back for a newer instance, not failed.
         var unreadable = 0
+        /// The SMTP session failed before any message was answered (the server unreachable from here, a
+        /// refused login, a certificate): every message of the round is retried.
+        var sessionFailed = false
     }
 
     /// The `Message-ID` of row `id`'s mail to `uid`: the same on every attempt, so a message sent again
@@ -143,6 +146,7 @@ struct OutboxDispatcher: Sendable {
             }
         }
         var report = RoundReport(claimed: rows.count)
+        report.sessionFailed = sessionError != nil
         var outcomes: [MailOutcome] = []
         for plan in plans {
             let outcome = self.outcome(of: plan, results: results, sessionError: sessionError, now: now)

@@ -36,10 +36,20 @@ struct OutboxDispatcherService: Service {
 
     private func dispatch(woken doorbell: Doorbell) async {
         let settings = dispatcher.settings
+        var failedSessions = 0
         while Rounds.goOn {
             var pause = settings.pollInterval
             do {
                 let report = try await dispatcher.runRound(now: now())
+                failedSessions = report.sessionFailed ? failedSessions + 1 : 0
+                if failedSessions > 0 {
+                    // This instance could not reach the mail server (its network path, its credentials
+                    // during a rolling update): it waits 2 s, doubling up to 30 s, not woken by new rows,
+                    // so that an instance that can send takes the due rows instead of this one using up
+                    // their attempts batch after batch, failing faster than the other can send.
+                    await Rounds.pause(Rounds.pause(afterFailures: failedSessions, interval: .zero))
+                    continue
+                }
                 // A full batch may leave more due rows: go on at once.
                 if report.claimed >= settings.batchSize { continue }
                 if let next = try await OutboxStore.nextDue(client: dispatcher.client, logger: logger) {

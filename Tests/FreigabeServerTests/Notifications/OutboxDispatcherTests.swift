@@ -1253,7 +1253,7 @@ struct OutboxDispatcherTests {
             let request = try await fixture.service.shared("baumkataster")
             let start = Date()
             let down = try fixture.dispatcher(port: try await MailFixture.closedPort())
-            #expect(try await down.runRound(now: start) == .init(claimed: 2, retried: 2))
+            #expect(try await down.runRound(now: start) == .init(claimed: 2, retried: 2, sessionFailed: true))
             for row in try await fixture.rows() {
                 #expect(row.attempts == 1 && row.sentAt == nil && row.failedAt == nil)
                 #expect(row.lastError?.hasPrefix("vorübergehend: ") == true, "\(row.lastError ?? "")")
@@ -1261,7 +1261,7 @@ struct OutboxDispatcherTests {
                 #expect(abs(row.availableAt.timeIntervalSince(start) - 5) < 0.01)
             }
             let later = start.addingTimeInterval(6)
-            #expect(try await down.runRound(now: later) == .init(claimed: 2, retried: 2))
+            #expect(try await down.runRound(now: later) == .init(claimed: 2, retried: 2, sessionFailed: true))
             for row in try await fixture.rows() {
                 #expect(row.attempts == 2)
                 #expect(abs(row.availableAt.timeIntervalSince(later) - 60) < 0.01)
@@ -1294,7 +1294,7 @@ struct OutboxDispatcherTests {
             let report = try await dispatcher.runRound(now: Date())
             let elapsed = clock.now - started
             try await silent.close()
-            #expect(report == .init(claimed: 2, retried: 2))
+            #expect(report == .init(claimed: 2, retried: 2, sessionFailed: true))
             #expect(elapsed < .seconds(5), "\(elapsed)")
             for row in try await fixture.rows() {
                 #expect(row.sentAt == nil && row.attempts == 1)
@@ -1459,8 +1459,10 @@ struct OutboxDispatcherTests {
             settings.retrySchedule = RetrySchedule(delays: [.seconds(1)])
             let down = try fixture.dispatcher(port: try await MailFixture.closedPort(), settings: settings)
             let start = Date()
-            #expect(try await down.runRound(now: start) == .init(claimed: 2, retried: 2))
-            #expect(try await down.runRound(now: start.addingTimeInterval(2)) == .init(claimed: 2, failed: 2))
+            #expect(try await down.runRound(now: start) == .init(claimed: 2, retried: 2, sessionFailed: true))
+            #expect(
+                try await down.runRound(now: start.addingTimeInterval(2))
+                    == .init(claimed: 2, failed: 2, sessionFailed: true))
             for row in try await fixture.rows() {
                 #expect(row.failedAt != nil && row.sentAt != nil && row.attempts == 2)
                 #expect(row.lastError?.hasPrefix("aufgegeben nach 2 Versuchen; vorübergehend: ") == true)
@@ -1616,6 +1618,32 @@ struct OutboxDispatcherTests {
             let titled = try #require(mails.first { $0.subject.contains("Baum") && $0.subject.contains("fett") })
             #expect(titled.subject.contains("Bcc: evil@example.org"))
             #expect(titled.html.contains("&lt;b&gt;fett&lt;/b&gt;"))
+        }
+    }
+
+    /// An instance that cannot reach the mail server (its own network path, an old password during a
+    /// rolling update) pauses after a failed session: batches of one, three due rows, and in the first
+    /// second it has tried one row, not all three (a healthy instance takes the rest meanwhile).
+    @Test("a failed SMTP session pauses this instance's claiming instead of using up every row's attempts")
+    func failedSessionPausesClaiming() async throws {
+        try await MailFixture.with { fixture in
+            _ = try await fixture.service.shared("baumkataster")
+            _ = try await fixture.service.shared("luftmessstationen")
+            let due = try await fixture.rows().count
+            #expect(due >= 3)
+            var settings = fixture.settings
+            settings.batchSize = 1
+            settings.pollInterval = .seconds(600)
+            let down = OutboxDispatcherService(
+                dispatcher: try fixture.dispatcher(port: try await MailFixture.closedPort(), settings: settings),
+                logger: fixture.logger)
+            let running = Task { try await down.run() }
+            try await Task.sleep(for: .seconds(1))
+            running.cancel()
+            try await running.value
+            let tried = try await fixture.rows().filter { $0.attempts > 0 }
+            #expect(tried.count == 1, "\(tried.count) of \(due) rows tried")
+            #expect(tried.first?.lastError?.hasPrefix("vorübergehend: ") == true)
         }
     }
 
