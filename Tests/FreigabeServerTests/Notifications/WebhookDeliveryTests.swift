@@ -407,6 +407,20 @@ struct WebhookDeliveryTests {
                 #expect(receiver.requests.isEmpty)
                 #expect(try await current.runRound(now: now).delivered >= 1)
                 #expect(!receiver.requests.isEmpty && receiver.requests.allSatisfy { $0.path == "/new" })
+
+                // The stale instance is restarted (kill -9, a supervisor) with its configuration unchanged:
+                // it registers the former address again, which takes the subscription back no more.
+                let delivered = receiver.requests.count
+                #expect(try await stale.register(now: Date(timeIntervalSince1970: 0)) == ["portal"])
+                _ = try await fixture.submittedRequest()
+                #expect(try await stale.runRound(now: Date()).delivered == 0)
+                #expect(try await current.runRound(now: Date()).delivered >= 1)
+                #expect(receiver.requests.count > delivered)
+                #expect(receiver.requests.allSatisfy { $0.path == "/new" }, "\(receiver.requests.map(\.path))")
+                let given = try await WebhookTestSupport.deliveries(fixture).filter {
+                    $0.error?.hasPrefix("Empfänger geändert") == true
+                }
+                #expect(given.isEmpty, "no delivery for the new address given up: \(given)")
             }
         }
     }

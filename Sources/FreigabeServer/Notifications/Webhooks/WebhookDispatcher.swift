@@ -55,7 +55,9 @@ struct WebhookDispatcher: Sendable {
     }
 
     /// Registers the subscriptions (at start, and harmless again).
-    func register(now: Date) async throws {
+    /// - Returns: the subscriptions configured with an address they had before (``WebhookStore/register(_:now:client:logger:)``).
+    @discardableResult
+    func register(now: Date) async throws -> [String] {
         try await WebhookStore.register(settings.subscriptions, now: now, client: client, logger: logger)
     }
 

@@ -60,30 +60,52 @@ enum WebhookStore {
     /// URL changed is a new receiver: enabled again (it was disabled for the old URL), receiving events
     /// from now on, and the deliveries still waiting for the old receiver are given up ("receiver
     /// changed"), so events meant for one system never reach another that was configured later.
+    ///
+    /// A URL the subscription had before is not registered again (`replaced_url_hashes`, migration 31):
+    /// an instance restarted with a configuration not yet updated would take the subscription back from
+    /// the instances with the new one. Such an instance sends the subscription nothing (its claims name
+    /// its own URL); the names are returned, and logged as an error.
+    @discardableResult
     static func register(
         _ subscriptions: [WebhookSettings.Subscription], now: Date, client: PostgresClient, logger: Logger
-    ) async throws {
-        guard !subscriptions.isEmpty else { return }
+    ) async throws -> [String] {
+        guard !subscriptions.isEmpty else { return [] }
         let names = subscriptions.map(\.name)
         let hashes = subscriptions.map(\.urlHash)
-        try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+        let outdated = try await Database.transaction(client, logger: logger, scope: .singleStatement) {
+            connection in
             try await connection.query(
                 """
-                WITH registered AS (
-                    INSERT INTO webhook_subscriptions (name, url_hash, created_at)
-                    SELECT name, decode(url_hash, 'hex'), \(now)
+                WITH configured AS (
+                    SELECT name, decode(url_hash, 'hex') AS url_hash
                     FROM unnest(\(names)::text[], \(hashes)::text[]) AS s(name, url_hash)
+                ), registered AS (
+                    INSERT INTO webhook_subscriptions (name, url_hash, created_at)
+                    SELECT name, url_hash, \(now) FROM configured
                     ON CONFLICT (name) DO UPDATE SET url_hash = EXCLUDED.url_hash, disabled_at = NULL,
-                        disabled_reason = NULL, paused_until = NULL, created_at = EXCLUDED.created_at
+                        disabled_reason = NULL, paused_until = NULL, created_at = EXCLUDED.created_at,
+                        replaced_url_hashes = webhook_subscriptions.replaced_url_hashes || webhook_subscriptions.url_hash
                     WHERE webhook_subscriptions.url_hash <> EXCLUDED.url_hash
+                        AND NOT EXCLUDED.url_hash = ANY (webhook_subscriptions.replaced_url_hashes)
                     RETURNING name, xmax <> 0 AS repointed
+                ), given_up AS (
+                    UPDATE webhook_deliveries d SET failed_at = \(now), claim_token = NULL,
+                        last_error = 'Empfänger geändert: für die frühere Adresse bestimmt, nicht gesendet'
+                    FROM registered r
+                    WHERE r.repointed AND d.subscription = r.name AND d.delivered_at IS NULL AND d.failed_at IS NULL
                 )
-                UPDATE webhook_deliveries d SET failed_at = \(now), claim_token = NULL,
-                    last_error = 'Empfänger geändert: für die frühere Adresse bestimmt, nicht gesendet'
-                FROM registered r
-                WHERE r.repointed AND d.subscription = r.name AND d.delivered_at IS NULL AND d.failed_at IS NULL
-                """, logger: logger)
+                SELECT c.name FROM configured c JOIN webhook_subscriptions s ON s.name = c.name
+                WHERE s.url_hash <> c.url_hash AND c.url_hash = ANY (s.replaced_url_hashes)
+                ORDER BY c.name
+                """, logger: logger
+            ).decode(String.self).reduce(into: [String]()) { $0.append($1) }
         }
+        for name in outdated {
+            logger.error(
+                "Webhook subscription configured with an address it had before: this instance sends it nothing; update its webhooks settings (to go back to a former address, give the subscription a new name)",
+                metadata: ["webhook.subscription": "\(name)"])
+        }
+        return outdated
     }
 
     /// What one fan-out did.
