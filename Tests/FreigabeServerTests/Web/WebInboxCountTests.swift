@@ -174,6 +174,19 @@ struct WebInboxCountTests {
             #expect(first.items.map(\.request.id) == [readable.id])
             #expect(first.total == 1)
             #expect(first.next == nil)
+
+            // Past their deadlines, nobody having moved on them: the escalation instance's list of what it
+            // may close leaves the two out as well, and its inbox and start page answer.
+            fixture.clock.advance(days: 40)
+            let greta = Browser(client)
+            try await greta.login("greta")
+            let gretasInbox = try await greta.get("/eingang")
+            #expect(gretasInbox.status == 200)
+            #expect(gretasInbox.html.contains(readable.number), "\(gretasInbox.html)")
+            #expect(!gretasInbox.html.contains(spoiledDetails.number) && !gretasInbox.html.contains(spoiledPin.number))
+            #expect(try await greta.get("/").status == 200)
+            let stalled = try await api.send(.get, "/api/v1/inbox/stalled", as: "greta")
+            #expect(stalled.status == 200, "\(stalled.body)")
         }
     }
 }

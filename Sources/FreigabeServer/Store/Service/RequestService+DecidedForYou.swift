@@ -49,17 +49,25 @@ extension RequestService {
                 var found: [(RequestRecord, DatasetRecord, String, String, String, String, Bool, Date)] = []
                 for try await row in rows {
                     var cells = RowCursor(row)
+                    var idCell = cells
+                    guard
+                        let (record, dataset) = RequestService.readableRow(
+                            &cells, id: try idCell.next(), list: "decided_for_you", logger: logger)
+                    else { continue }
                     found.append(
                         (
-                            try RequestRecord.from(&cells), try DatasetRecord.from(&cells), try cells.next(),
-                            try cells.next(), try cells.next(), try cells.next(), try cells.next(), try cells.next()
+                            record, dataset, try cells.next(), try cells.next(), try cells.next(), try cells.next(),
+                            try cells.next(), try cells.next()
                         ))
                 }
                 var items: [DecisionTakenForYou] = []
                 for (record, dataset, person, step, branch, outcome, asEscalation, decidedAt) in found {
                     // A stored outcome this release does not know (a newer one wrote it) is left out.
                     guard let outcome = Decision.Outcome(rawValue: outcome) else { continue }
-                    let machine = try await self.machine(for: record, on: connection, logger: logger)
+                    guard
+                        let machine = try await self.readableMachine(
+                            for: record, list: "decided_for_you", on: connection, logger: logger)
+                    else { continue }
                     let decided = outcome == .revoked ? nil : machine.definition.step(step)
                     let part = decided?.branches.count ?? 0 > 1 ? decided?.branches.first { $0.id == branch } : nil
                     items.append(

@@ -144,20 +144,15 @@ extension RequestService {
     }
 
     /// The engine's answer for one candidate, as an inbox item: nil when the caller may not decide it now,
-    /// or when the engine cannot take up its snapshot (a workflow version this release cannot load, a
-    /// newer release's shape). Such a request is logged and left out: its own page says what is wrong,
-    /// and everybody else's inbox stays usable.
+    /// or when the engine cannot take up its snapshot (``readableMachine(for:list:on:logger:)``).
     private func inboxItem(
         _ candidate: InboxFilter.Candidate, context: CallerContext, now: Date, on connection: PostgresConnection,
         logger: Logger
     ) async throws -> InboxItem? {
-        let machine: RequestMachine
-        do {
-            machine = try await self.machine(for: candidate.record, on: connection, logger: logger)
-        } catch let error as ServiceError where error.code == .internal {
-            InboxFilter.leftOut(candidate.record.id, because: error, logger: logger)
-            return nil
-        }
+        guard
+            let machine = try await readableMachine(
+                for: candidate.record, list: "inbox", on: connection, logger: logger)
+        else { return nil }
         return inboxItem(candidate.record, dataset: candidate.dataset, machine: machine, context: context, now: now)
     }
 
@@ -218,7 +213,7 @@ struct InboxFilter: Sendable {
         /// after it even when that one could not be read.
         var read = 0
         var last: InboxCursor?
-        /// Candidates left out because their stored row cannot be read (``leftOut(_:because:logger:)``).
+        /// Candidates left out because their stored row cannot be read (``RequestService/readableRow(_:id:list:logger:)``).
         var unreadable = 0
         /// All candidates, before the keyset; nil when the batch is empty.
         var total: Int?
@@ -276,24 +271,13 @@ struct InboxFilter: Sendable {
             batch.total = total
             batch.read += 1
             batch.last = place
-            do {
-                let record = try RequestRecord.from(&cells)
-                batch.rows.append(Candidate(record: record, dataset: try DatasetRecord.from(&cells), place: place))
-            } catch {
+            if let (record, dataset) = RequestService.readableRow(&cells, id: place.id, list: "inbox", logger: logger) {
+                batch.rows.append(Candidate(record: record, dataset: dataset, place: place))
+            } else {
                 batch.unreadable += 1
-                Self.leftOut(place.id, because: error, logger: logger)
             }
         }
         return batch
-    }
-
-    /// One request whose stored row or snapshot this release cannot read (a newer release's shape after a
-    /// rollback, a hand-made change) is left out of the inbox, not allowed to fail the inbox of everyone
-    /// it is a candidate for. Logged as an error each time, so the operator finds it.
-    static func leftOut(_ id: UUID, because error: any Error, logger: Logger) {
-        logger.error(
-            "Inbox: a request left out, it cannot be read",
-            metadata: ["request_id": "\(id.uuidString.lowercased())", "error": "\(String(reflecting: error))"])
     }
 
     /// The statement of ``candidates(after:limit:deputyshipsAt:on:logger:)``; its text depends only on

@@ -65,16 +65,19 @@ extension RequestService {
                     after: after
                 )
                 .rows(on: connection, logger: logger)
-                for (record, dataset) in batch {
-                    let machine = try await self.machine(for: record, on: connection, logger: logger)
+                for (record, dataset) in batch.rows {
+                    guard
+                        let machine = try await self.readableMachine(
+                            for: record, list: "stalled", on: connection, logger: logger)
+                    else { continue }
                     if let item = self.stalledItem(
                         record, dataset: dataset, machine: machine, context: context, now: now)
                     {
                         items.append(item)
                     }
                 }
-                guard batch.count == StalledCandidates.batchSize, let last = batch.last else { break }
-                after = last.0.id
+                guard batch.read == StalledCandidates.batchSize, let last = batch.lastID else { break }
+                after = last
             }
             return items.sorted { ($0.closableFrom, $0.request.number) < ($1.closableFrom, $1.request.number) }
         }
@@ -144,7 +147,7 @@ struct StalledCandidates {
     var now: Date
     var after: UUID?
 
-    func rows(on connection: PostgresConnection, logger: Logger) async throws -> [(RequestRecord, DatasetRecord)] {
+    func rows(on connection: PostgresConnection, logger: Logger) async throws -> Batch {
         let rows = try await connection.query(
             """
             SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)
@@ -162,11 +165,25 @@ struct StalledCandidates {
             ORDER BY r.id
             LIMIT \(Self.batchSize)
             """, logger: logger)
-        var result: [(RequestRecord, DatasetRecord)] = []
+        var batch = Batch()
         for try await row in rows {
             var cells = RowCursor(row)
-            result.append((try RequestRecord.from(&cells), try DatasetRecord.from(&cells)))
+            var idCell = cells
+            let id: UUID = try idCell.next()
+            batch.read += 1
+            batch.lastID = id
+            if let readable = RequestService.readableRow(&cells, id: id, list: "stalled", logger: logger) {
+                batch.rows.append(readable)
+            }
         }
-        return result
+        return batch
+    }
+
+    /// The candidates that could be read; how many rows were read and the last one's id, to page on
+    /// past one that could not.
+    struct Batch {
+        var rows: [(record: RequestRecord, dataset: DatasetRecord)] = []
+        var read = 0
+        var lastID: UUID?
     }
 }
