@@ -376,10 +376,11 @@ struct RequestPage {
             rows.append((withdrawal.at, withdrawalRow(withdrawal, text: text)))
         }
         rows.sort { $0.0 < $1.0 }
-        // The step the requester withdrew at was reached: the engine's "not reached" (the request ended
-        // before its decision) would say otherwise.
+        // The step the requester withdrew at was reached and not decided: the engine's "not reached" (the
+        // request ended before its decision), or "done" for a parallel step of which one part had approved,
+        // would say otherwise. Its decisions stay listed below it.
         let status =
-            withdrawal?.step == step.id && step.status == .notReached ? "withdrawn" : step.status.rawValue
+            withdrawal?.step == step.id && step.status != .skipped ? "withdrawn" : step.status.rawValue
         return StepRow(
             title: text(step.title), statusLabel: text("timeline.status.\(status)"),
             statusClass: "step-" + status.replacingOccurrences(of: "_", with: "-"), reason: reason,

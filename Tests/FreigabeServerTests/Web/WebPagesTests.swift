@@ -914,6 +914,32 @@ struct WebPagesTests {
         }
     }
 
+    /// Withdrawn while the legal step's DSB part had approved and its ISB part had not: the step says it
+    /// was withdrawn there, not "Zugestimmt", with the DSB's approval listed below it.
+    @Test("a parallel step with one part approved, withdrawn there, says so")
+    func withdrawnAtAPartlyApprovedStep() async throws {
+        try await WebFixture.with { fixture, client in
+            let store = fixture.store
+            var view = try await store.open("meldestatistik", anonymisation: "Aggregiert auf Bezirke")
+            view = try await store.decide(view, by: People.marta, at: Clock.start)
+            view = try await store.decide(view, by: People.bea, at: Clock.start)
+            view = try await store.decide(view, by: People.dora, at: Clock.start, branch: "privacy_review")
+            #expect(view.status.step == "legal_review")
+            _ = try await fixture.service.withdraw(
+                requestID: view.id, caller: People.anna, now: Clock.start, logger: store.logger)
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let page = try await anna.get("/antraege/\(view.id.uuidString)").html
+            let legal = try #require(
+                page.components(separatedBy: "<li class=\"timeline-step").first {
+                    $0.contains("Prüfung der Ausschlussgründe (")
+                })
+            #expect(legal.hasPrefix(" step-withdrawn\""), "\(legal)")
+            #expect(legal.contains("<p class=\"step-status\"><strong>Zurückgezogen</strong>"), "\(legal)")
+            #expect(legal.contains("Zugestimmt") && legal.contains("Zurückgezogen"), "the DSB's approval is listed")
+        }
+    }
+
     /// A form the request no longer takes leads to its page: the answer form of a request in review (the
     /// question answered in another tab), the draft form of a submitted request, either form for someone
     /// who may only read it; an answer sent for a request in review leads there too, not to an error page.
