@@ -266,7 +266,8 @@ enum StoredRequestFacts {
     ///   the routing facts, and its approvals are the decisions approving it since it was entered;
     /// - a question: the one the last decision asked (unless erased);
     /// - granted access: ends at the request's access end;
-    /// - the snapshot's access end is the request's.
+    /// - the snapshot's access end is the request's, once submitted (a draft's is derived again when it is
+    ///   submitted; drafts edited before 2026-12-05 kept the one of their first save).
     ///
     /// The deadline is compared with the logged one, not recomputed: it came from the public-holiday
     /// calendar of the day the step was entered, and a calendar corrected since would call an honest
@@ -275,6 +276,7 @@ enum StoredRequestFacts {
         _ snapshot: RequestSnapshot, accessEnd: Date?, entry: LoggedStepEntry?, textsErased: Bool,
         definition: WorkflowDefinition?
     ) -> String? {
+        if case .draft = snapshot.state { return nil }
         guard sameInstant(snapshot.accessEnd, accessEnd) else {
             return "the snapshot's access end is not the request's"
         }

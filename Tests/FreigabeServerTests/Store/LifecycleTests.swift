@@ -228,6 +228,14 @@ struct LifecycleTests {
             let read = try await fixture.service.request(
                 id: draft.id, caller: People.anna, now: Clock.start, logger: logger)
             #expect(security(read) == .pending)
+            // A draft edited before 2026-12-05 kept the access end of its first save in its snapshot: it is
+            // read all the same (its submission derives it again).
+            try await fixture.admin.query(
+                "UPDATE requests SET snapshot = jsonb_set(snapshot, '{accessEnd}', '0') WHERE id = \(draft.id)",
+                logger: logger)
+            let older = try await fixture.service.request(
+                id: draft.id, caller: People.anna, now: Clock.start, logger: logger)
+            #expect(security(older) == .pending)
 
             let other = try await fixture.shared("laermkartierung", submit: false)
             #expect(security(other) == .skipped)

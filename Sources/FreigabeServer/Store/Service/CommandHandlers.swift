@@ -53,9 +53,7 @@ struct CommandInProgress {
     /// Routes a draft on the catalogue and its details as they are now, as its submission will: a draft's
     /// stored facts are kept current, so that its page shows the steps that will apply.
     mutating func routeDraftAsNow() throws(ServiceError) {
-        var snapshot = machine.snapshot
-        snapshot.facts = definition.routing(record.facts(catalogue: dataset.facts(kind: record.kind)))
-        snapshot.accessEnd = record.details.accessEnd
+        let snapshot = record.routedAsDraft(machine.snapshot, dataset: dataset, definition: definition)
         let (definition, calendar) = (definition, calendar)
         machine = try engine { () throws(WorkflowError) in
             try RequestMachine(definition: definition, calendar: calendar, snapshot: snapshot)

@@ -105,6 +105,18 @@ struct RequestRecord: Sendable {
     /// own recipient and statements.
     func facts(catalogue: RequestFacts) -> RequestFacts { details.facts(kind: kind, catalogue: catalogue) }
 
+    /// `snapshot` routed as this request's submission will route it: on `dataset`'s catalogue facts as
+    /// they are now with the request's own, and with its access end. A draft is created, edited, shown
+    /// and submitted so, so that its page names the steps its submission will take.
+    func routedAsDraft(
+        _ snapshot: RequestSnapshot, dataset: DatasetRecord, definition: WorkflowDefinition
+    ) -> RequestSnapshot {
+        var routed = snapshot
+        routed.facts = definition.routing(facts(catalogue: dataset.facts(kind: kind)))
+        routed.accessEnd = details.accessEnd
+        return routed
+    }
+
     /// Columns derived from the snapshot for queries (phase, pending roles, ...).
     struct Derived {
         var state: String

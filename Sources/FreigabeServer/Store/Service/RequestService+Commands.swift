@@ -111,7 +111,7 @@ extension RequestService {
                     pin: entry.definition.pin, requester: caller.uid, facts: dataset.facts(kind: input.kind),
                     accessEnd: details.accessEnd),
                 version: 1, createdAt: now, updatedAt: now, submittedAt: nil)
-            record.snapshot.facts = entry.definition.routing(record.facts(catalogue: dataset.facts(kind: input.kind)))
+            record.snapshot = record.routedAsDraft(record.snapshot, dataset: dataset, definition: entry.definition)
             var machine = try engine { () throws(WorkflowError) in
                 try RequestMachine(definition: entry.definition, calendar: calendar, snapshot: record.snapshot)
             }

@@ -213,8 +213,8 @@ extension RequestService {
 
     /// The engine's machine for a stored request. A draft is shown as it will go: on the workflow its
     /// submission will take (so its page and its form name the same one) and, given its `dataset`, routed
-    /// on the catalogue and its details as they are now, as ``SubmitCommand`` will route it; its stored
-    /// facts are those of its first save, before the requester named a recipient or answered the check.
+    /// on the catalogue as it is now (``RequestRecord/routedAsDraft(_:dataset:definition:)``), which may
+    /// have changed since the draft was last saved.
     func machine(
         for record: RequestRecord, dataset: DatasetRecord? = nil, on connection: PostgresConnection, logger: Logger
     ) async throws
@@ -229,8 +229,7 @@ extension RequestService {
             definition = try await pinnedCache.definition(for: record.snapshot.pin, on: connection, logger: logger)
         }
         if case .draft = snapshot.state, let dataset {
-            snapshot.facts = definition.routing(record.facts(catalogue: dataset.facts(kind: record.kind)))
-            snapshot.accessEnd = record.details.accessEnd
+            snapshot = record.routedAsDraft(snapshot, dataset: dataset, definition: definition)
         }
         return try engine(definition: definition) { [snapshot] () throws(WorkflowError) in
             try RequestMachine(definition: definition, calendar: calendar, snapshot: snapshot)
