@@ -121,8 +121,13 @@ struct AuditSealer: Sendable {
                 // network file system shared by several instances `O_APPEND` is no atomic append, so no
                 // other instance's note or read of the tail (``newestOutsideNote``) may run beside this
                 // write. The wait is the lock timeout's; a file write may block (a full disk, a network
-                // mount that hangs): under a deadline.
-                try await Database.transaction(client, logger: logger) { connection in
+                // mount that hangs): under a deadline, which the transaction's outlasts. A write that
+                // runs past its deadline goes on in its thread after the lock is given up (it cannot be
+                // stopped): on a mount that hangs that long, notes may still meet.
+                var timeouts = Database.timeouts(for: client)
+                timeouts.transaction = max(
+                    timeouts.transaction, timeouts.poolWait + timeouts.lock + CheckpointFileIO.deadline + .seconds(2))
+                try await Database.transaction(client, logger: logger, timeouts: timeouts) { connection in
                     try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
                     try await CheckpointFileIO.run("append to", path: checkpointFile) { [writeBytes] in
                         try Self.append(note, to: checkpointFile, writeBytes: writeBytes)
