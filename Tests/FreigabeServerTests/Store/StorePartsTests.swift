@@ -136,6 +136,7 @@ struct StorePartsTests {
                     "applied migration 25 outbox_delivery_key", "applied migration 26 decisions_discontinued",
                     "applied migration 27 erasure_of_later_texts", "applied migration 28 outside_copies",
                     "applied migration 29 unused_indexes", "applied migration 30 audit_event_types",
+                    "applied migration 31 webhook_replaced_addresses",
                     "granted privileges to \(database.settings.user)",
                 ])
             lines.withLock { $0 = [] }
