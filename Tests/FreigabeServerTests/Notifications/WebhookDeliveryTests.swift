@@ -425,6 +425,50 @@ struct WebhookDeliveryTests {
         }
     }
 
+    /// While the instances' settings differ (a subscription `erp` added, the instances restarted one by
+    /// one), an event fanned out by the instance without `erp` still reaches it: the fan-out serves every
+    /// subscription some instance has registered recently, each with its filter as registered. One no
+    /// instance has said it has for longer than ten minutes (removed everywhere) gets nothing new.
+    @Test("an instance without a subscription fans events out to it as registered by another")
+    func fanOutServesOtherInstancesSubscriptions() async throws {
+        try await ServiceFixture.with { fixture in
+            func subscription(_ name: String, events: Set<WebhookEventType>?) -> WebhookSettings.Subscription {
+                WebhookSettings.Subscription(
+                    name: name, url: URL(string: "http://127.0.0.1:9/\(name)")!, secrets: [WebhookTestSupport.secret],
+                    events: events)
+            }
+            var both = WebhookTestSupport.settings(url: "http://127.0.0.1:9/portal", events: [.requestSubmitted])
+            both.subscriptions.append(subscription("erp", events: [.requestSubmitted, .stepAssigned]))
+            let older = WebhookTestSupport.settings(url: "http://127.0.0.1:9/portal", events: [.requestSubmitted])
+            let withErp = try await WebhookTestSupport.dispatcher(fixture, both)
+            let withoutErp = try await WebhookTestSupport.dispatcher(fixture, older)
+            _ = withErp
+            // Registered now: seen within the last ten minutes.
+            try await fixture.admin.query("UPDATE webhook_subscriptions SET seen_at = now()", logger: fixture.logger)
+            _ = try await fixture.submittedRequest()
+            let fanned = try await withoutErp.fanOut(now: Date())
+            #expect(fanned.receiving == ["portal", "erp"], "\(fanned)")
+            let rows = try await WebhookTestSupport.deliveries(fixture)
+            #expect(
+                rows.filter { $0.subscription == "erp" }.map(\.event).sorted() == [
+                    "request.step_assigned", "request.submitted",
+                ], "\(rows)")
+            #expect(rows.filter { $0.subscription == "portal" }.map(\.event) == ["request.submitted"], "\(rows)")
+
+            // erp removed from every instance's settings: nobody has said so for eleven minutes.
+            try await fixture.admin.query(
+                "UPDATE webhook_subscriptions SET seen_at = now() - interval '11 minutes' WHERE name = 'erp'",
+                logger: fixture.logger)
+            _ = try await fixture.submittedRequest()
+            let later = try await withoutErp.fanOut(now: Date())
+            #expect(later.receiving == ["portal"], "\(later)")
+            // An instance with erp says so again (once a minute): served again.
+            try await WebhookStore.touch(both.subscriptions, now: Date(), client: fixture.app, logger: fixture.logger)
+            _ = try await fixture.submittedRequest()
+            #expect(try await withoutErp.fanOut(now: Date()).receiving == ["portal", "erp"])
+        }
+    }
+
     @Test("a redirect is not followed: the target gets nothing, the delivery is retried")
     func redirectNotFollowed() async throws {
         try await ServiceFixture.with { fixture in

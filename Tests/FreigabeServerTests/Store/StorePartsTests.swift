@@ -137,6 +137,7 @@ struct StorePartsTests {
                     "applied migration 27 erasure_of_later_texts", "applied migration 28 outside_copies",
                     "applied migration 29 unused_indexes", "applied migration 30 audit_event_types",
                     "applied migration 31 webhook_replaced_addresses",
+                    "applied migration 32 webhook_subscription_filters",
                     "granted privileges to \(database.settings.user)",
                 ])
             lines.withLock { $0 = [] }

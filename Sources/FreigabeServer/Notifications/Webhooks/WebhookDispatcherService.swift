@@ -89,6 +89,7 @@ struct WebhookDispatcherService: Service {
     private func fanOut(woken doorbell: Doorbell, waking bells: [String: Doorbell]) async {
         let settings = dispatcher.settings
         var registered = false
+        var touched = Date.distantPast
         while Rounds.goOn {
             var pause = settings.pollInterval
             do {
@@ -96,6 +97,12 @@ struct WebhookDispatcherService: Service {
                     // Before any fan-out: an event fanned out to no registered subscription is lost.
                     try await dispatcher.register(now: now())
                     registered = true
+                    touched = now()
+                } else if now().timeIntervalSince(touched) >= WebhookStore.touchInterval {
+                    // The other instances fan events out to these subscriptions too while this one says so.
+                    try await WebhookStore.touch(
+                        settings.subscriptions, now: now(), client: dispatcher.client, logger: logger)
+                    touched = now()
                 }
                 observe?(.fanOut)
                 let fanned = try await dispatcher.fanOut(now: now())

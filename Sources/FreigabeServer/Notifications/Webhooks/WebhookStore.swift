@@ -72,9 +72,9 @@ enum WebhookStore {
         guard !subscriptions.isEmpty else { return [] }
         let names = subscriptions.map(\.name)
         let hashes = subscriptions.map(\.urlHash)
-        let outdated = try await Database.transaction(client, logger: logger, scope: .singleStatement) {
-            connection in
-            try await connection.query(
+        let filters = subscriptions.map(\.eventFilter)
+        let outdated = try await Database.transaction(client, logger: logger) { connection in
+            let outdated = try await connection.query(
                 """
                 WITH configured AS (
                     SELECT name, decode(url_hash, 'hex') AS url_hash
@@ -99,6 +99,16 @@ enum WebhookStore {
                 ORDER BY c.name
                 """, logger: logger
             ).decode(String.self).reduce(into: [String]()) { $0.append($1) }
+            // What this instance's subscriptions want, for every instance's fan-out: written by the one that
+            // started last with them (a rolling update starts the new settings last), and only where its
+            // address is the subscription's.
+            try await connection.query(
+                """
+                UPDATE webhook_subscriptions s SET event_filter = c.filter, seen_at = \(now)
+                FROM unnest(\(names)::text[], \(hashes)::text[], \(filters)::text[]) AS c(name, url_hash, filter)
+                WHERE s.name = c.name AND s.url_hash = decode(c.url_hash, 'hex')
+                """, logger: logger)
+            return outdated
         }
         for name in outdated {
             logger.error(
@@ -107,6 +117,30 @@ enum WebhookStore {
         }
         return outdated
     }
+
+    /// Tells every instance that this one still has `subscriptions` configured (``fanOut(_:now:limit:client:logger:)``
+    /// serves the subscriptions seen in the last ``seenWithin``): where this instance's address is the
+    /// subscription's.
+    static func touch(
+        _ subscriptions: [WebhookSettings.Subscription], now: Date, client: PostgresClient, logger: Logger
+    ) async throws {
+        guard !subscriptions.isEmpty else { return }
+        let names = subscriptions.map(\.name)
+        let hashes = subscriptions.map(\.urlHash)
+        try await Database.transaction(client, logger: logger, scope: .singleStatement) { connection in
+            try await connection.query(
+                """
+                UPDATE webhook_subscriptions s SET seen_at = \(now)
+                FROM unnest(\(names)::text[], \(hashes)::text[]) AS c(name, url_hash)
+                WHERE s.name = c.name AND s.url_hash = decode(c.url_hash, 'hex')
+                """, logger: logger)
+        }
+    }
+
+    /// How recently some instance must have said it has a subscription configured for the fan-out of
+    /// another instance to serve it; instances say so every ``touchInterval``.
+    static let seenWithin: TimeInterval = 600
+    static let touchInterval: TimeInterval = 60
 
     /// What one fan-out did.
     struct FanOut: Sendable, Hashable {
@@ -125,6 +159,11 @@ enum WebhookStore {
     /// type, is enabled and existed when the event happened; marks the events handled (`sent_at`). In
     /// one statement, `FOR UPDATE SKIP LOCKED`: instances fanning out at once take different events,
     /// and an event is fanned out once. With no subscriptions the events are only marked.
+    ///
+    /// The subscriptions are this instance's and every other one some instance has configured in the last
+    /// ``seenWithin``, each with its filter as registered (`event_filter`; this instance's own where an
+    /// older release registered it): whichever instance fans an event out, each subscription gets it as
+    /// it wants it, also while the instances' settings differ.
     ///
     /// An event without a well-formed type (missing, not a string, not `word.word`) can be sent by no
     /// release: its deliveries are failed at once ("Inhalt nicht sendbar", event `?`), visible in
@@ -154,10 +193,12 @@ enum WebhookStore {
                             AND length(o.payload->>'event') <= 100
                             AND o.payload->>'event' ~ '^[a-z][a-z0-9_]*([.][a-z][a-z0-9_]*)+$', false) AS sendable
                     ) t
-                    CROSS JOIN unnest(\(names)::text[], \(filters)::text[]) AS c(name, filter)
-                    JOIN webhook_subscriptions s ON s.name = c.name
+                    CROSS JOIN webhook_subscriptions s
+                    LEFT JOIN unnest(\(names)::text[], \(filters)::text[]) AS c(name, filter) ON c.name = s.name
+                    CROSS JOIN LATERAL (SELECT coalesce(s.event_filter, c.filter) AS filter) f
                     WHERE s.disabled_at IS NULL AND o.created_at >= s.created_at
-                        AND (c.filter = '*' OR o.payload->>'event' = ANY(string_to_array(c.filter, ',')))
+                        AND (c.name IS NOT NULL OR s.seen_at >= \(now.addingTimeInterval(-seenWithin)))
+                        AND (f.filter = '*' OR o.payload->>'event' = ANY(string_to_array(f.filter, ',')))
                     ON CONFLICT (outbox_id, subscription) DO NOTHING
                     RETURNING subscription, failed_at IS NOT NULL AS unsendable
                 ), handled AS (

@@ -16,7 +16,7 @@ public enum Migrations {
         decisionLinks, auditRedaction, expiryNotices, pendingTimersByRequest, auditEscalation, deputyshipsInForce,
         auditTimeOrder, handovers, abandonedRequestErasure, erasureClock, draftRecipientName, webhookPause,
         draftRecipientType, auditPersonCase, decisionLinkRound, deliveryKey, discontinuedOutcome, erasureOfLaterTexts,
-        outsideCopies, unusedIndexes, auditEventTypes, webhookReplacedAddresses,
+        outsideCopies, unusedIndexes, auditEventTypes, webhookReplacedAddresses, webhookSubscriptionFilters,
     ]
 
     static let catalogue = Migration(
