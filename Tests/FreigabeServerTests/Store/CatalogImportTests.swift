@@ -204,6 +204,50 @@ struct CatalogImportTests {
         }
     }
 
+    /// A request is created and submitted on baumkataster while an administrator gives the dataset to
+    /// volker. The create reads otto as owner and is held up (here: by a lock on the workflow texts, as a
+    /// slow statement would) before it commits; the owner change waits for it and then hands the new
+    /// request over with the others (a `new_owner` timer: volker is sent its task). Before, the change
+    /// committed in between, the request's task went to otto (dropped at send) and volker learnt nothing.
+    @Test(
+        "a request created while its dataset changes owner is handed to the new owner: dataset form and import",
+        arguments: [false, true])
+    func creationDuringAnOwnerChangeIsHandedOver(byImport: Bool) async throws {
+        try await ServiceFixture.with { fixture in
+            let dataset = DatasetInput(
+                id: "baumkataster", title: "Baumkataster", domain: "umwelt", owner: "volker",
+                classification: .public, personalData: PersonalDataCategory.none, protectionNeed: .normal,
+                licence: "dl-de-zero-2.0", formats: ["CSV", "GeoJSON"])
+            @Sendable func change() async throws -> Int {
+                guard byImport else {
+                    return try await fixture.service.upsertDataset(
+                        dataset, caller: People.adam, now: Clock.start, logger: logger
+                    ).reassignedRequests
+                }
+                var document = CatalogDocument()
+                document.datasetEntries = [.init(line: 1, value: dataset)]
+                let imported = try await fixture.service.importCatalog(
+                    document, file: "katalog.yaml", caller: People.adam, now: Clock.start, logger: logger)
+                return try imported.get().reassignedRequests
+            }
+            let (created, reassigned) = try await fixture.admin.withConnection { hold in
+                try await hold.query("BEGIN", logger: logger)
+                try await hold.query("LOCK TABLE workflow_definitions IN ACCESS EXCLUSIVE MODE", logger: logger)
+                let creating = Task { try await fixture.shared("baumkataster") }
+                try await Task.sleep(for: .milliseconds(300))
+                let changing = Task { try await change() }
+                try await Task.sleep(for: .milliseconds(300))
+                try await hold.query("COMMIT", logger: logger)
+                return (try await creating.value, try await changing.value)
+            }
+            #expect(reassigned == 1)
+            let timers = try await fixture.admin.query(
+                "SELECT kind FROM timers WHERE request_id = \(created.id) AND kind = 'new_owner'", logger: logger
+            ).decode(String.self).reduce(into: [String]()) { $0.append($1) }
+            #expect(timers == ["new_owner"], "the new request is handed to volker")
+        }
+    }
+
     @Test(
         "the new holders of a waiting step are sent its task by the timer loop, once; a step that moved on is moot"
     )

@@ -106,6 +106,17 @@ public struct CatalogRepository: Sendable {
             // One importer at a time, so two imports cannot interleave their upserts.
             try await connection.query("LOCK TABLE domains, datasets IN SHARE ROW EXCLUSIVE MODE", logger: logger)
             if let shown { try await shown.check(on: connection, logger: logger) }
+            // The datasets whose holders the file may change, locked before the holders are read: a request
+            // being created on one of them (which holds it `FOR SHARE`) commits first and is handed over
+            // with the others, not addressed to the former holders after the import.
+            let domainIDs = document.domainEntries.map(\.value.id)
+            let datasetIDs = document.datasetEntries.map(\.value.id)
+            try await connection.query(
+                """
+                SELECT 1 FROM datasets
+                WHERE id = ANY(\(datasetIDs)::text[]) OR domain_id = ANY(\(domainIDs)::text[])
+                FOR UPDATE
+                """, logger: logger)
             var knownDomains = Set(document.domainEntries.map(\.value.id))
             for try await id in try await connection.query("SELECT id FROM domains", logger: logger).decode(String.self)
             {

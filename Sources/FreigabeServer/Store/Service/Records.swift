@@ -26,11 +26,18 @@ struct DatasetRecord: Sendable, Hashable {
             stewardGroup: try cells.next(), stewardGroupKey: try cells.next())
     }
 
-    static func load(id: String, on connection: PostgresConnection, logger: Logger) async throws -> DatasetRecord? {
+    /// - Parameter holdersFixed: the dataset's and its domain's rows are locked `FOR SHARE` until the
+    ///   transaction ends: a new request's task is addressed to holders no catalogue change replaces before
+    ///   it commits (a change waits, and then hands the request over with the others,
+    ///   ``WaitingHolders``).
+    static func load(
+        id: String, holdersFixed: Bool = false, on connection: PostgresConnection, logger: Logger
+    ) async throws -> DatasetRecord? {
         let rows = try await connection.query(
             """
             SELECT \(unescaped: columns)
             FROM datasets d JOIN domains dm ON dm.id = d.domain_id WHERE d.id = \(id)
+            \(unescaped: holdersFixed ? "FOR SHARE" : "")
             """, logger: logger)
         for try await row in rows {
             var cells = RowCursor(row)

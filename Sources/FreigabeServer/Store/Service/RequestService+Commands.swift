@@ -83,7 +83,7 @@ extension RequestService {
             var errors = errors
             let dataset =
                 CatalogRules.isSlug(datasetID)
-                ? try await DatasetRecord.load(id: datasetID, on: connection, logger: logger) : nil
+                ? try await DatasetRecord.load(id: datasetID, holdersFixed: true, on: connection, logger: logger) : nil
             if dataset == nil { errors.add("dataset_id", UserText("request.dataset_unknown")) }
             guard let entry = workflows.current(for: input.kind) else {
                 throw ServiceError.validation(["kind": UserText("request.no_workflow")])

@@ -237,10 +237,13 @@ extension RequestService {
             guard try await domain.first(where: { _ in true }) != nil else {
                 throw ServiceError.validation(["domain": UserText("catalog.domain_unknown")])
             }
+            // Locked before the holders are read: a request being created on the dataset (which holds it
+            // `FOR SHARE`) commits first and is handed over with the others, not addressed to the former
+            // owner after this change.
+            let stored = try await connection.query(
+                "SELECT updated_at FROM datasets WHERE id = \(input.id) FOR UPDATE", logger: logger
+            ).decode(Date.self).first(where: { _ in true })
             if let shownVersion {
-                let stored = try await connection.query(
-                    "SELECT updated_at FROM datasets WHERE id = \(input.id) FOR UPDATE", logger: logger
-                ).decode(Date.self).first(where: { _ in true })
                 guard let stored, AuditTimestamp(stored).isSameStoredInstant(as: AuditTimestamp(shownVersion)) else {
                     throw ServiceError(.conflict, message: UserText("catalog.dataset_changed_meanwhile"))
                 }
