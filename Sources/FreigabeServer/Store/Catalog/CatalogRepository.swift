@@ -107,7 +107,7 @@ public struct CatalogRepository: Sendable {
             try await connection.query("LOCK TABLE domains, datasets IN SHARE ROW EXCLUSIVE MODE", logger: logger)
             if let shown { try await shown.check(on: connection, logger: logger) }
             // The datasets whose holders the file may change, locked before the holders are read: a request
-            // being created on one of them (which holds it `FOR SHARE`) commits first and is handed over
+            // being created on one of them (which holds it `FOR KEY SHARE`) commits first and is handed over
             // with the others, not addressed to the former holders after the import.
             let domainIDs = document.domainEntries.map(\.value.id)
             let datasetIDs = document.datasetEntries.map(\.value.id)

@@ -26,10 +26,11 @@ struct DatasetRecord: Sendable, Hashable {
             stewardGroup: try cells.next(), stewardGroupKey: try cells.next())
     }
 
-    /// - Parameter holdersFixed: the dataset's and its domain's rows are locked `FOR SHARE` until the
-    ///   transaction ends: a new request's task is addressed to holders no catalogue change replaces before
-    ///   it commits (a change waits, and then hands the request over with the others,
-    ///   ``WaitingHolders``).
+    /// - Parameter holdersFixed: the dataset's row is locked `FOR KEY SHARE` until the transaction ends
+    ///   (the lock the new request's foreign key takes anyway, taken before the holders are read): a new
+    ///   request's task is addressed to holders no catalogue change replaces before it commits (a change
+    ///   locks the datasets it may change `FOR UPDATE` first, waits, and then hands the request over with
+    ///   the others, ``WaitingHolders``).
     static func load(
         id: String, holdersFixed: Bool = false, on connection: PostgresConnection, logger: Logger
     ) async throws -> DatasetRecord? {
@@ -37,7 +38,7 @@ struct DatasetRecord: Sendable, Hashable {
             """
             SELECT \(unescaped: columns)
             FROM datasets d JOIN domains dm ON dm.id = d.domain_id WHERE d.id = \(id)
-            \(unescaped: holdersFixed ? "FOR SHARE" : "")
+            \(unescaped: holdersFixed ? "FOR KEY SHARE OF d" : "")
             """, logger: logger)
         for try await row in rows {
             var cells = RowCursor(row)

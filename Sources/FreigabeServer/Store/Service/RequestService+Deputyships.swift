@@ -238,7 +238,7 @@ extension RequestService {
                 throw ServiceError.validation(["domain": UserText("catalog.domain_unknown")])
             }
             // Locked before the holders are read: a request being created on the dataset (which holds it
-            // `FOR SHARE`) commits first and is handed over with the others, not addressed to the former
+            // `FOR KEY SHARE`) commits first and is handed over with the others, not addressed to the former
             // owner after this change.
             let stored = try await connection.query(
                 "SELECT updated_at FROM datasets WHERE id = \(input.id) FOR UPDATE", logger: logger
