@@ -250,6 +250,12 @@ struct LanguageNegotiationTests {
             ("en;q=abc", "en"),
             ("*;q=0.5, en;q=0.4", "de"),
             ("garbage;;;,", "de"),
+            // `*` is every language not named; `q=0` refuses one.
+            ("de;q=0, *", "en"),
+            ("de;q=0, *;q=0.5", "en"),
+            ("de;q=0", "en"),
+            ("en, *;q=0.1", "en"),
+            ("*", "de"),
         ] as [(String?, String)])
     func picksBestSupportedLanguage(header: String?, expected: String) {
         #expect(negotiation.language(forAcceptLanguage: header) == expected)

@@ -14,22 +14,33 @@ public struct LanguageNegotiation: Sendable {
         self.defaultLanguage = defaultLanguage
     }
 
-    /// The best supported language for the header value, or ``defaultLanguage``.
+    /// The best supported language for the header value, or ``defaultLanguage``. `*` stands for every
+    /// language the header does not name (RFC 9110), and one given with `q=0` is refused: `de;q=0, *` is
+    /// English.
     public func language(forAcceptLanguage header: String?) -> String {
         guard let header else { return defaultLanguage }
-        var best: (language: String, weight: Double)?
-        for range in header.split(separator: ",") {
+        let ranges: [(primary: String, weight: Double)] = header.split(separator: ",").compactMap { range in
             let parts = range.split(separator: ";").map { $0.trimmingWhitespace() }
-            guard let tag = parts.first?.lowercased(), !tag.isEmpty else { continue }
+            guard let tag = parts.first?.lowercased(), !tag.isEmpty else { return nil }
             let weight = parts.dropFirst().lazy.compactMap(Self.weight(from:)).first ?? 1
-            guard weight > 0 else { continue }
-            let primary = tag == "*" ? defaultLanguage : String(tag.prefix { $0 != "-" })
-            guard supported.contains(primary) else { continue }
-            if weight > best?.weight ?? 0 {
-                best = (primary, weight)
+            return (tag == "*" ? "*" : String(tag.prefix { $0 != "-" }), weight)
+        }
+        let named = Set(ranges.map(\.primary))
+        let refused = Set(ranges.filter { $0.weight <= 0 }.map(\.primary))
+        let unnamed = ([defaultLanguage] + supported).first { !named.contains($0) }
+        var best: (language: String, weight: Double)?
+        for range in ranges where range.weight > 0 {
+            guard let primary = range.primary == "*" ? unnamed : range.primary,
+                supported.contains(primary), !refused.contains(primary)
+            else { continue }
+            if range.weight > best?.weight ?? 0 {
+                best = (primary, range.weight)
             }
         }
-        return best?.language ?? defaultLanguage
+        if let best { return best.language }
+        // Nothing acceptable named: the default, unless refused while another is not.
+        return refused.contains(defaultLanguage)
+            ? supported.first { !refused.contains($0) } ?? defaultLanguage : defaultLanguage
     }
 
     /// `q=0.8` → 0.8; other parameters → nil.

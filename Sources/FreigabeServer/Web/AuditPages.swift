@@ -135,7 +135,10 @@ struct AuditPages: Sendable {
                                 "/pruefung/export",
                                 [
                                     URLQueryItem(name: "format", value: "csv"),
-                                    URLQueryItem(name: "separator", value: "semicolon"),
+                                    // For the spreadsheets of the page's language: German ones split
+                                    // at semicolons (the comma is their decimal mark), English ones at commas.
+                                    URLQueryItem(
+                                        name: "separator", value: text.language == "de" ? "semicolon" : "comma"),
                                     URLQueryItem(name: "bom", value: "true"),
                                 ] + filterItems)) : nil),
                 request: request, context: context, status: errors.isEmpty ? .ok : .badRequest)

@@ -219,6 +219,13 @@ struct AuditExportAPITests {
             #expect(
                 page.html.contains(
                     "href=\"/pruefung/export?format=csv&amp;separator=semicolon&amp;bom=true&amp;person=mallory\""))
+            // The English page's spreadsheet download splits at commas.
+            alex.language = "en"
+            let english = try await alex.get("/pruefung?person=mallory")
+            #expect(
+                english.html.contains(
+                    "href=\"/pruefung/export?format=csv&amp;separator=comma&amp;bom=true&amp;person=mallory\""))
+            alex.language = "de"
             let download = try await alex.get("/pruefung/export?format=jsonl&person=mallory")
             #expect(download.status == 200)
             #expect(try verify(download.html, note: note.signedNote).get().eventCount == 3)

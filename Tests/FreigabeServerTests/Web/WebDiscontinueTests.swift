@@ -80,7 +80,7 @@ struct WebDiscontinueTests {
             #expect(
                 englishInbox.html.contains(#"<h2 id="stalled-title">Stalled requests</h2>"#), "\(englishInbox.html)")
             #expect(englishInbox.html.contains("the answer to the question of "))
-            #expect(try await english.get("/").html.contains("You may close 1 stalled request."))
+            #expect(try await english.get("/").html.contains("You may discontinue 1 stalled request."))
             let otto = Browser(client)
             try await otto.login("otto")
             #expect(!(try await otto.get("/eingang").html.contains("stalled-title")))
