@@ -71,7 +71,8 @@ enum ListQuery {
     static func paging(_ parameters: Parameters, errors: inout [String: UserText]) -> (Int, Int) {
         let limit = limit(parameters, errors: &errors)
         var offset = 0
-        if let value = parameters.get("offset"), !value.isEmpty {
+        // Given empty (`offset=`) is no number either: refused, as an empty `after=` is, not taken as absent.
+        if let value = parameters.get("offset") {
             if let number = Int(digits: value, in: 0...100_000) {
                 offset = number
             } else {
@@ -84,7 +85,7 @@ enum ListQuery {
     /// `limit` 1...200 (default 50).
     static func limit(_ parameters: Parameters, errors: inout [String: UserText]) -> Int {
         let standard = 50
-        guard let value = parameters.get("limit"), !value.isEmpty else { return standard }
+        guard let value = parameters.get("limit") else { return standard }
         if let number = Int(digits: value, in: 1...200) { return number }
         errors["limit"] = UserText("query.limit_range")
         return standard

@@ -317,6 +317,7 @@ struct APIBadInputTests {
                 ("/api/v1/me/requests?offset=9223372036854775808", "offset"),
                 ("/api/v1/me/requests?offset=1e3", "offset"),
                 ("/api/v1/me/requests?offset=%00", "offset"), ("/api/v1/me/requests?limit=%2B5", "limit"),
+                ("/api/v1/me/requests?offset=", "offset"), ("/api/v1/datasets?limit=", "limit"),
                 ("/api/v1/me/requests?phase=geheim", "phase"), ("/api/v1/me/requests?phase=GRANTED", "phase"),
                 ("/api/v1/me/requests?phase=granted%00", "phase"), ("/api/v1/me/requests?phase=%27--", "phase"),
             ] {

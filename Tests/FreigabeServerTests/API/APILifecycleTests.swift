@@ -151,7 +151,7 @@ struct APILifecycleTests {
                 ("after=FG-2026-000001", "after"), ("after=\(filed[0])", "after"), ("after=-1.1.\(filed[0])", "after"),
                 ("after=n.%2B1.\(filed[0])", "after"), ("after=n.1.\(filed[0]).1", "after"),
                 ("after=n.1234567890123456789.\(filed[0])", "after"), ("after=N.1.\(filed[0])", "after"),
-                ("after=", "after"),
+                ("after=", "after"), ("limit=", "limit"),
                 ("after=%27%20OR%201%3D1--", "after"), ("limit=-1&after=x", "limit"),
                 // A pager written for /me/requests would loop over the first page; a second limit is not the first.
                 ("offset=50", "offset"), ("limit=2&limit=3", "limit"), ("after=\(next)&after=\(next)", "after"),
