@@ -176,6 +176,24 @@ struct CaseFilePageTests {
             #expect(!page.html.contains("<script>"))
         }
     }
+    /// The legal basis is stored in German: on the English case file it is marked so, in what the log says
+    /// was asked as in the request's details below it.
+    @Test("the English case file marks the legal basis as German in both places")
+    func statedLegalBasisCarriesItsLanguage() async throws {
+        try await WebFixture.with { fixture, client in
+            let view = try await fixture.store.shared("altlastenkataster", legalBasis: "Art. 6 Abs. 1 lit. e DSGVO")
+            _ = try await AuditSealer(client: fixture.store.app, signer: AuditSealTests.signer, checkpointFile: nil)
+                .sealAll(now: fixture.clock.now(), logger: fixture.store.logger)
+            let alex = Browser(client)
+            alex.language = "en"
+            try await alex.login("alex")
+            let page = try await alex.get("/pruefung/antraege/\(view.id.uuidString)")
+            #expect(page.status == 200)
+            let marked = page.html.components(separatedBy: "<dd class=\"user-text\" lang=\"de\">Art. 6 Abs. 1 lit. e")
+            #expect(marked.count == 3, "stated and details: \(page.html)")
+        }
+    }
+
     /// The owner deletes a request's row (its decisions with their trigger off for the moment, its timers
     /// and links first); its sealed events stay. The auditor still gets the log's record, with the missing
     /// row named as a finding; a request nobody logged anything of stays 404.
