@@ -183,26 +183,19 @@ struct RequestPages: Sendable {
     }
 
     /// The form of a stored request (a draft, or one with an open question): filled with the stored
-    /// details, or with what was sent and its errors.
-    /// - Parameter view: the request as it is now, when the caller has just read it.
+    /// details, or with what was sent and its errors, over the request as it is now. A request that no
+    /// longer takes the form (answered or submitted in another tab, closed meanwhile; or the page of
+    /// someone who may only read it) leads to its page instead, whether the form was asked for or sent.
     private func storedForm(
         _ request: Request, context: AppRequestContext, values: [String: String]? = nil,
-        errors: [String: String] = [:], status: HTTPResponse.Status? = nil, view current: RequestView? = nil,
+        errors: [String: String] = [:], status: HTTPResponse.Status? = nil,
         mode: (RequestView) -> RequestFormPage.Mode
     ) async throws -> Response {
         let caller = try context.pageCaller(request)
         let logger = context.logger(for: caller)
-        let view: RequestView
-        if let current {
-            view = current
-        } else {
-            view = try await service.request(
-                id: try requestID(context), caller: caller, now: pages.now(), logger: logger)
-        }
-        // A form the request no longer takes (answered or submitted in another tab, closed meanwhile; or
-        // the page of someone who may only read it): its page, as it is now, instead of a form whose
-        // sending could only fail.
-        if current == nil, !view.allowedActions.contains(mode(view).action) {
+        let view = try await service.request(
+            id: try requestID(context), caller: caller, now: pages.now(), logger: logger)
+        guard view.allowedActions.contains(mode(view).action) else {
             return WebPages.redirect(to: "/antraege/\(view.id.uuidString)")
         }
         let form = try await service.requestForm(of: view, now: pages.now(), logger: logger)
@@ -219,24 +212,18 @@ struct RequestPages: Sendable {
     /// A stored request's form sent when it was no use: changed meanwhile (another tab, a timer: 409) or
     /// the database did not answer (503). While the request still takes that form (a draft, a question
     /// open), the form comes again with what was typed, over the request as it is now (its new version, so
-    /// that sending again is a decision of its own), and why; otherwise (submitted from another window,
-    /// closed meanwhile) the request's page, as it is now.
+    /// that sending again is a decision of its own), and why; otherwise its page (``storedForm``).
     private func formAgain(
         _ request: Request, context: AppRequestContext, values: [String: String], failure: ServiceError,
-        while phase: RequestPhase, mode: (RequestView) -> RequestFormPage.Mode
+        mode: (RequestView) -> RequestFormPage.Mode
     ) async throws -> Response {
-        let caller = try context.pageCaller(request)
-        let id = try requestID(context)
-        let current = try await service.request(
-            id: id, caller: caller, now: pages.now(), logger: context.logger(for: caller))
-        guard current.status.phase == phase else { return WebPages.redirect(to: "/antraege/\(id.uuidString)") }
-        return try await storedForm(
+        try await storedForm(
             request, context: context, values: values,
             errors: ["form": Self.sendAgainMessage(failure, text: pages.text(request))],
-            status: Self.sendAgainStatus(failure), view: current, mode: mode)
+            status: Self.sendAgainStatus(failure), mode: mode)
     }
 
-    /// The status of a stored form sent again (``formAgain(_:context:values:failure:while:mode:)``); nil for
+    /// The status of a stored form sent again (``formAgain(_:context:values:failure:mode:)``); nil for
     /// failures that are no reason to send it again.
     static func sendAgainStatus(_ failure: ServiceError) -> HTTPResponse.Status? {
         switch failure.code {
@@ -334,7 +321,7 @@ struct RequestPages: Sendable {
         } catch let failure as ServiceError where Self.sendAgainStatus(failure) != nil {
             failure.logCause(logger)
             return try await formAgain(
-                request, context: context, values: values, failure: failure, while: .changesRequested,
+                request, context: context, values: values, failure: failure,
                 mode: RequestFormPage.Mode.resubmission(of:))
         } catch let failure {
             guard let errors = Self.fieldErrors(failure, text: text, adding: formErrors) else { throw failure }
@@ -379,7 +366,7 @@ struct RequestPages: Sendable {
         } catch let failure as ServiceError where Self.sendAgainStatus(failure) != nil {
             failure.logCause(logger)
             return try await formAgain(
-                request, context: context, values: Self.values(of: form), failure: failure, while: .draft,
+                request, context: context, values: Self.values(of: form), failure: failure,
                 mode: RequestFormPage.Mode.draft(of:))
         } catch let failure {
             guard let errors = Self.fieldErrors(failure, text: text, adding: formErrors) else { throw failure }
