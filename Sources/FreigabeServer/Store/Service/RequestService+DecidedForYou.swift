@@ -49,10 +49,10 @@ extension RequestService {
                 var found: [(RequestRecord, DatasetRecord, String, String, String, String, Bool, Date)] = []
                 for try await row in rows {
                     var cells = RowCursor(row)
-                    var idCell = cells
                     guard
-                        let (record, dataset) = RequestService.readableRow(
-                            &cells, id: try idCell.next(), list: "decided_for_you", logger: logger)
+                        let (record, dataset) = try RequestService.readableRow(
+                            &cells, list: "decided_for_you", logger: logger
+                        ).readable
                     else { continue }
                     found.append(
                         (

@@ -213,7 +213,7 @@ struct InboxFilter: Sendable {
         /// after it even when that one could not be read.
         var read = 0
         var last: InboxCursor?
-        /// Candidates left out because their stored row cannot be read (``RequestService/readableRow(_:id:list:logger:)``).
+        /// Candidates left out because their stored row cannot be read (``RequestService/readableRow(_:list:logger:)``).
         var unreadable = 0
         /// All candidates, before the keyset; nil when the batch is empty.
         var total: Int?
@@ -266,12 +266,12 @@ struct InboxFilter: Sendable {
             batch.deputyships = try cells.next()
             guard let total: Int = try cells.next(), let createdAt: Int64 = try cells.next() else { continue }
             let deadline: Int64? = try cells.next()
-            var idCell = cells
-            let place = InboxCursor(deadline: deadline, createdAt: createdAt, id: try idCell.next())
+            let (id, readable) = try RequestService.readableRow(&cells, list: "inbox", logger: logger)
+            let place = InboxCursor(deadline: deadline, createdAt: createdAt, id: id)
             batch.total = total
             batch.read += 1
             batch.last = place
-            if let (record, dataset) = RequestService.readableRow(&cells, id: place.id, list: "inbox", logger: logger) {
+            if let (record, dataset) = readable {
                 batch.rows.append(Candidate(record: record, dataset: dataset, place: place))
             } else {
                 batch.unreadable += 1

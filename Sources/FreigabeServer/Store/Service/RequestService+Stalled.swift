@@ -168,13 +168,10 @@ struct StalledCandidates {
         var batch = Batch()
         for try await row in rows {
             var cells = RowCursor(row)
-            var idCell = cells
-            let id: UUID = try idCell.next()
+            let (id, readable) = try RequestService.readableRow(&cells, list: "stalled", logger: logger)
             batch.read += 1
             batch.lastID = id
-            if let readable = RequestService.readableRow(&cells, id: id, list: "stalled", logger: logger) {
-                batch.rows.append(readable)
-            }
+            if let readable { batch.rows.append(readable) }
         }
         return batch
     }

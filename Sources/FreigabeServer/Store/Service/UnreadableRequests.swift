@@ -9,17 +9,19 @@ import WorkflowEngine
 /// listed for. Each time it is logged as an error with its id, so the operator finds it; its own page
 /// still answers 500 with a reference.
 extension RequestService {
-    /// The request and its dataset from a row's cells (`RequestRecord.columns`, then
-    /// `DatasetRecord.columns`), or nil when they cannot be read (logged). `id` is the request's id,
-    /// read before, for the log.
+    /// The request's id and, unless they cannot be read (logged), the request and its dataset from a
+    /// row's cells (`RequestRecord.columns`, then `DatasetRecord.columns`): the id also of a row that
+    /// cannot be read, for the list to page on past it.
     static func readableRow(
-        _ cells: inout RowCursor, id: UUID, list: String, logger: Logger
-    ) -> (record: RequestRecord, dataset: DatasetRecord)? {
+        _ cells: inout RowCursor, list: String, logger: Logger
+    ) throws -> (id: UUID, readable: (record: RequestRecord, dataset: DatasetRecord)?) {
+        var idCell = cells
+        let id: UUID = try idCell.next()
         do {
-            return (try RequestRecord.from(&cells), try DatasetRecord.from(&cells))
+            return (id, (try RequestRecord.from(&cells), try DatasetRecord.from(&cells)))
         } catch {
             leftOut(id, from: list, because: error, logger: logger)
-            return nil
+            return (id, nil)
         }
     }
 
