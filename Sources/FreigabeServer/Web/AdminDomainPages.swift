@@ -40,16 +40,21 @@ struct AdminDomainPages: Sendable {
                         $0.id == id
                     })
                 else { throw APIProblem(.notFound, status: .notFound, detail: UserText("catalog.domain_unknown")) }
-                values = [
-                    "title": domain.title, "steward_group": domain.stewardGroup, "shown_title": domain.title,
-                    "shown_steward_group": domain.stewardGroup,
-                ]
+                values = Self.values(of: domain)
             }
             return try form(request, context: context, existingID: id, values: values, errors: [:])
         }
         group.post("verwaltung/domaene") { request, context in
             try await save(request, context: context)
         }
+    }
+
+    /// A stored domain as the form shows it, and as it showed it (the hidden `shown_…` fields).
+    static func values(of domain: DomainView) -> [String: String] {
+        [
+            "title": domain.title, "steward_group": domain.stewardGroup, "shown_title": domain.title,
+            "shown_steward_group": domain.stewardGroup,
+        ]
     }
 
     private func form(
@@ -134,12 +139,8 @@ struct AdminDomainPages: Sendable {
             guard let stored = try await service.domains(logger: logger).first(where: { $0.id == existing }) else {
                 throw APIProblem(.notFound, status: .notFound, detail: UserText("catalog.domain_unknown"))
             }
-            let values = [
-                "title": stored.title, "steward_group": stored.stewardGroup, "shown_title": stored.title,
-                "shown_steward_group": stored.stewardGroup,
-            ]
             return try self.form(
-                request, context: context, existingID: existing, values: values,
+                request, context: context, existingID: existing, values: Self.values(of: stored),
                 errors: ["form": text(error.message)], status: .conflict)
         } catch {
             guard error.code == .unavailable else { throw error }
