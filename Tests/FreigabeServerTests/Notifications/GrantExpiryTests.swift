@@ -31,15 +31,7 @@ struct GrantExpiryTests {
     func grantMailNamesALaterStart() async throws {
         try await MailFixture.with { mail in
             let fixture = mail.service
-            let later = try await fixture.service.createRequest(
-                NewRequest(
-                    kind: .sharedData, datasetID: "baumkataster",
-                    details: RequestDetails(
-                        purpose: "Planung ab April",
-                        recipient: RecipientInput(name: "Amt für Stadtentwicklung", type: .internal),
-                        accessStart: Clock.date("2026-03-31T22:00:00Z"), accessEnd: Clock.days(90)),
-                    submit: true),
-                caller: People.anna, now: Clock.start, logger: mail.logger)
+            let later = try await fixture.shared("baumkataster", accessStart: Clock.date("2026-03-31T22:00:00Z"))
             let atOnce = try await fixture.shared("baumkataster")
             for created in [later, atOnce] {
                 let owner = try await fixture.decide(created, by: People.otto, at: Clock.days(1))

@@ -9,19 +9,20 @@ import WorkflowEngine
 let approve = DecisionInput.approve(comment: nil, licence: nil, portalURL: nil)
 
 extension ServiceFixture {
-    /// Anna asks for Shared Data of `dataset` for an internal unit, until 60 days after the start.
+    /// Anna asks for Shared Data of `dataset` for an internal unit, from `accessStart` (default: when she
+    /// files) until 60 days after she files.
     func shared(
         _ dataset: String,
         recipient: RecipientInput = RecipientInput(name: "Amt für Stadtentwicklung", type: .internal),
-        legalBasis: String? = nil, by caller: Caller = People.anna, submit: Bool = true, at now: Date = Clock.start,
-        key: String? = nil
+        legalBasis: String? = nil, accessStart: Date? = nil, by caller: Caller = People.anna, submit: Bool = true,
+        at now: Date = Clock.start, key: String? = nil
     ) async throws(ServiceError) -> RequestView {
         try await service.createRequest(
             NewRequest(
                 kind: .sharedData, datasetID: dataset,
                 details: RequestDetails(
                     purpose: "Planung der Grünflächen 2027", recipient: recipient, legalBasis: legalBasis,
-                    accessStart: now, accessEnd: Clock.days(60, after: now)),
+                    accessStart: accessStart ?? now, accessEnd: Clock.days(60, after: now)),
                 submit: submit),
             caller: caller, now: now, idempotencyKey: key, logger: logger)
     }
