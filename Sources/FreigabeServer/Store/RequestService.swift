@@ -288,6 +288,18 @@ public struct RequestService: Sendable {
     public struct DatasetSaved: Sendable {
         public var dataset: DatasetView
         public var reassignedRequests: Int
+        /// The dataset did not exist before (the API's 201).
+        public var created: Bool
+    }
+
+    /// The dataset as the form (or an `If-Match`) showed it: two administrators must not overwrite each
+    /// other's change unseen, nor "create" a dataset that exists, which would replace its owner and
+    /// classification. Checked under the dataset's row lock, in the writing transaction.
+    public enum ShownDataset: Sendable, Hashable {
+        /// A new dataset: its id must still be free.
+        case new
+        /// An existing dataset with this `updated_at`.
+        case stored(version: Date)
     }
 
     /// One dataset, or `notFound`; also for an id no dataset can have (a NUL byte from a page's query
@@ -308,15 +320,13 @@ public struct RequestService: Sendable {
     }
 
     /// Creates or replaces one dataset (administrators only). Its owner or owner group must be in the
-    /// directory (``CatalogReferences``; the owner is stored as the directory spells it). With
-    /// `shownVersion` (the `updated_at` of the dataset the form showed) a dataset changed meanwhile is not
-    /// replaced: `conflict`.
+    /// directory (``CatalogReferences``; the owner is stored as the directory spells it). With `shown`
+    /// (``ShownDataset``) a dataset changed or created meanwhile is not replaced: `conflict`.
     public func upsertDataset(
-        _ dataset: DatasetInput, caller: Caller, now: Date, shownVersion: Date? = nil, logger: Logger
+        _ dataset: DatasetInput, caller: Caller, now: Date, shown: ShownDataset? = nil, logger: Logger
     ) async throws(ServiceError) -> DatasetSaved {
         try await guarded(logger) {
-            try await self.performUpsertDataset(
-                dataset, caller: caller, now: now, shownVersion: shownVersion, logger: $0)
+            try await self.performUpsertDataset(dataset, caller: caller, now: now, shown: shown, logger: $0)
         }
     }
 

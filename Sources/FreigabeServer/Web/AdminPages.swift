@@ -241,24 +241,30 @@ struct AdminPages: Sendable {
                 formats.split(whereSeparator: \.isNewline).map { .string($0.trimmingCharacters(in: .whitespaces)) }
                     .filter { $0 != .string("") })
         }
-        // "New dataset" with the id of one that exists would silently replace its owner and classification.
-        if existing == nil, try await datasetExists(id, logger: context.logger(for: caller)) {
-            return try await datasetForm(
-                request, context: context, existingID: nil, values: RequestPages.values(of: form),
-                errors: ["id": text("admin.dataset.exists", ["id": id])], status: .unprocessableContent)
-        }
         do {
             let input = try DatasetInput.read(id: id, JSONObject(fields: body, path: ""))
-            let shown = form.text("shown_version").flatMap(AuditTimestamp.init(rfc3339:))?.date
+            // "New dataset" with the id of one that exists would silently replace its owner and
+            // classification; the service checks it under the dataset's lock.
+            let shown: RequestService.ShownDataset? =
+                if existing == nil {
+                    .new
+                } else {
+                    form.text("shown_version").flatMap(AuditTimestamp.init(rfc3339:)).map { .stored(version: $0.date) }
+                }
             let saved = try await service.upsertDataset(
-                input, caller: caller, now: pages.now(), shownVersion: shown, logger: context.logger(for: caller))
+                input, caller: caller, now: pages.now(), shown: shown, logger: context.logger(for: caller))
             // Requests handed to other people are worth a word: the overview says how many.
             guard saved.reassignedRequests == 0 else {
                 return WebPages.redirect(to: "/verwaltung?hinweis=dataset_saved&umgehaengt=\(saved.reassignedRequests)")
             }
             return WebPages.redirect(
                 to: "/katalog/" + WebPages.queryValue(id))
-        } catch let failure as ServiceError where failure.code == .conflict && existing != nil {
+        } catch let failure as ServiceError where failure.code == .conflict && existing == nil {
+            // Created by someone else, also since the form was shown.
+            return try await datasetForm(
+                request, context: context, existingID: nil, values: RequestPages.values(of: form),
+                errors: ["id": text("admin.dataset.exists", ["id": id])], status: .conflict)
+        } catch let failure as ServiceError where failure.code == .conflict {
             // Changed by someone else since this form was shown: the form again with what is stored now,
             // and why nothing was saved.
             let stored = try await service.dataset(id: id, logger: context.logger(for: caller))
@@ -278,16 +284,6 @@ struct AdminPages: Sendable {
             return try await datasetForm(
                 request, context: context, existingID: existing, values: RequestPages.values(of: form), errors: errors,
                 status: .unprocessableContent)
-        }
-    }
-
-    private func datasetExists(_ id: String, logger: Logger) async throws(ServiceError) -> Bool {
-        do {
-            _ = try await service.dataset(id: id, logger: logger)
-            return true
-        } catch {
-            guard error.code == .notFound else { throw error }
-            return false
         }
     }
 

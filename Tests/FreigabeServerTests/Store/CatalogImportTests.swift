@@ -803,9 +803,31 @@ struct CatalogImportTests {
                 #expect(
                     pasted.owner == owner.map { _ in "otto" } && pasted.ownerGroup == group.map { _ in umweltamt })
             }
-            let again = try await service.upsertDataset(input, caller: People.adam, now: Clock.days(2), logger: logger)
-                .dataset
-            #expect(again.updatedAt == created.updatedAt)
+            let saved = try await service.upsertDataset(input, caller: People.adam, now: Clock.days(2), logger: logger)
+            #expect(saved.dataset.updatedAt == created.updatedAt && saved.created == false)
+            let unchanged = try await fixture.counts()
+            // "New" for an id taken since the form was shown, or a version that is not the stored one:
+            // refused under the row's lock, nothing replaced.
+            var takenOver = input
+            takenOver.title = "Übernommen"
+            for shown: RequestService.ShownDataset in [.new, .stored(version: Clock.days(1).addingTimeInterval(1))] {
+                let conflict = await expectServiceError(.conflict) {
+                    try await service.upsertDataset(
+                        takenOver, caller: People.adam, now: Clock.days(3), shown: shown, logger: logger)
+                }
+                #expect(
+                    conflict?.message.key
+                        == (shown == .new
+                            ? "messages.catalog.dataset_exists" : "messages.catalog.dataset_changed_meanwhile"))
+            }
+            #expect(try await fixture.counts() == unchanged)
+            #expect(try await service.dataset(id: "friedhoefe", logger: logger).title == "Friedhöfe")
+            let fresh = try await service.upsertDataset(
+                DatasetInput(
+                    id: "friedhoefe-neu", title: "Friedhöfe", domain: "umwelt", owner: "otto", classification: .public,
+                    personalData: .none, protectionNeed: .normal),
+                caller: People.adam, now: Clock.days(3), shown: .new, logger: logger)
+            #expect(fresh.created)
             let before = try await fixture.counts()
             await expectServiceError(.forbidden) {
                 try await service.upsertDataset(input, caller: People.anna, now: Clock.days(2), logger: logger)
@@ -864,7 +886,7 @@ struct CatalogImportTests {
             #expect(
                 try await fixture.auditEvents() == Array(repeating: "dataset_created", count: 11) + [
                     "catalog_imported", "dataset_created", "dataset_created", "dataset_created", "dataset_created",
-                    "forbidden",
+                    "dataset_created", "forbidden",
                 ])
         }
     }

@@ -29,14 +29,11 @@ struct CatalogController: Sendable {
             let shown = caller.roles.contains(.admin) ? try Self.shownVersion(request.headers[.ifMatch]) : nil
             guard let body = try await APIBody.object(request) else { throw APIProblem.validation([:]) }
             let input = try DatasetInput.read(id: id, body)
-            let logger = context.logger(for: caller)
-            // 201 for a new dataset, 200 for a replaced one (a concurrent creation may turn a 201 into a
-            // 200; the stored dataset is the same either way).
-            let existed = (try? await service.dataset(id: id, logger: logger)) != nil
             let saved = try await service.upsertDataset(
-                input, caller: caller, now: now(), shownVersion: shown, logger: logger)
+                input, caller: caller, now: now(), shown: shown.map { .stored(version: $0) },
+                logger: context.logger(for: caller))
             return try APIJSON.response(
-                saved.dataset, status: existed ? .ok : .created, headers: [.eTag: Self.etag(saved.dataset)])
+                saved.dataset, status: saved.created ? .created : .ok, headers: [.eTag: Self.etag(saved.dataset)])
         }
         routes.get("domains") { request, context in
             _ = try context.caller()

@@ -218,7 +218,7 @@ extension RequestService {
     // MARK: Catalogue writes and security events
 
     func performUpsertDataset(
-        _ input: DatasetInput, caller: Caller, now: Date, shownVersion: Date? = nil, logger: Logger
+        _ input: DatasetInput, caller: Caller, now: Date, shown: ShownDataset? = nil, logger: Logger
     ) async throws -> DatasetSaved {
         guard caller.roles.contains(.admin) else {
             throw Self.adminOnly(caller, command: "upsert_dataset", datasetID: String(input.id.prefix(100)), now: now)
@@ -243,10 +243,16 @@ extension RequestService {
             let stored = try await connection.query(
                 "SELECT updated_at FROM datasets WHERE id = \(input.id) FOR UPDATE", logger: logger
             ).decode(Date.self).first(where: { _ in true })
-            if let shownVersion {
-                guard let stored, AuditTimestamp(stored).isSameStoredInstant(as: AuditTimestamp(shownVersion)) else {
-                    throw ServiceError(.conflict, message: UserText("catalog.dataset_changed_meanwhile"))
-                }
+            switch (shown, stored) {
+            case (nil, _), (.new, nil):
+                break
+            case (.new, _?):
+                throw ServiceError(.conflict, message: UserText("catalog.dataset_exists", ["id": .text(input.id)]))
+            case (.stored(let version), let stored?)
+            where AuditTimestamp(stored).isSameStoredInstant(as: AuditTimestamp(version)):
+                break
+            case (.stored, _):
+                throw ServiceError(.conflict, message: UserText("catalog.dataset_changed_meanwhile"))
             }
             let holdersBefore = try await WaitingHolders.read(dataset: input.id, on: connection, logger: logger)
             let (outcome, change) = try await CatalogRepository.upsert(input, on: connection, now: now, logger: logger)
@@ -270,7 +276,7 @@ extension RequestService {
             guard let view = try await CatalogRepository.dataset(id: input.id, on: connection, logger: logger) else {
                 throw ServiceError.internal("dataset \(input.id) not stored")
             }
-            return DatasetSaved(dataset: view, reassignedRequests: reassigned)
+            return DatasetSaved(dataset: view, reassignedRequests: reassigned, created: outcome == .created)
         }
     }
 
