@@ -75,12 +75,7 @@ struct MailComposer: Sendable {
         if message.showsTheDetails, let details {
             // What the request was routed on (classification, personal data, protection need), then what
             // the requester stated.
-            let dataset =
-                facts.map {
-                    RequestPage.datasetRows(
-                        classification: $0.classification, personalData: $0.personalData,
-                        protectionNeed: $0.protectionNeed, text: words)
-                } ?? []
+            let dataset = facts.map { RequestPage.datasetRows(RoutedDatasetFacts($0), text: words) } ?? []
             values["details"] = (dataset + RequestPage.detailRows(details, text: words)).map { row in
                 var entry = ["label": row.label, "value": row.value]
                 entry["lang"] = row.valueLanguage
@@ -123,6 +118,17 @@ struct MailComposer: Sendable {
                     entry["part"] = Placeholders.fill(catalog["mail.links.branch"] ?? "{branch}", ["branch": part])
                 }
                 return entry
+            }
+            // No approve link where the approval needs more than a comment: the mail says where it is given.
+            if let step = message.step, let needs = definition?.step(step)?.approvalRequires, !needs.isEmpty {
+                let names = needs.map { catalog["mail.links.approval_needs.\($0.rawValue)"] ?? $0.rawValue }
+                let listed =
+                    names.count < 2
+                    ? names.joined()
+                    : names.dropLast().joined(separator: ", ") + " \(catalog["mail.links.and"] ?? "&") "
+                        + names[names.count - 1]
+                values["approve_on_page"] = Placeholders.fill(
+                    catalog["mail.links.approve_on_page"] ?? "{needs}", ["needs": listed])
             }
         }
         values["question"] = message.question

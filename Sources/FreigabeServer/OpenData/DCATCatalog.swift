@@ -18,12 +18,15 @@ public struct PublishedDataset: Sendable, Hashable {
     public var modified: Date
     /// The format requested (CSV, GeoJSON, …), if any.
     public var format: String?
+    /// A high-value dataset of the EU's implementing regulation 2023/138, as the catalogue marks it now.
+    public var highValue: Bool
 }
 
 /// The Open Data catalogue in DCAT-AP.de 2.0 (what GovData and CKAN portals harvest): one
 /// `dcat:Dataset` per published dataset with title, description, publisher, licence, the portal's
 /// address (`dcat:landingPage` and the distribution's `dcat:accessURL`), the issue date, the
-/// responsible office (`dcatde:maintainer`, `dcat:contactPoint`) and the city's `dcatde:contributorID`.
+/// responsible office (`dcatde:maintainer`, `dcat:contactPoint`), the city's `dcatde:contributorID`, and
+/// for a high-value dataset the regulation as `dcatap:applicableLegislation` (as GovData asks it marked).
 struct DCATCatalog: Sendable {
     var settings: DCATSettings
     var datasets: [PublishedDataset]
@@ -98,6 +101,7 @@ struct DCATCatalog: Sendable {
         graph.add(subject, "dcatde:maintainer", maintainer)
         graph.add(subject, "dcat:contactPoint", contact)
         if let licence { graph.add(subject, "dct:license", .iri(licence.uri)) }
+        if dataset.highValue { graph.add(subject, "dcatap:applicableLegislation", .iri(Self.highValueRegulation)) }
         graph.add(subject, "dcat:distribution", distribution)
 
         graph.add(maintainer, RDFGraph.type, RDFGraph.term("foaf:Organization"))
@@ -111,8 +115,14 @@ struct DCATCatalog: Sendable {
         graph.add(distribution, "dcat:accessURL", portal)
         graph.add(distribution, "dct:title", .text(dataset.title, language: Self.language))
         if let licence { graph.add(distribution, "dct:license", .iri(licence.uri)) }
+        if dataset.highValue {
+            graph.add(distribution, "dcatap:applicableLegislation", .iri(Self.highValueRegulation))
+        }
         if let format = dataset.format.flatMap(Self.fileType) { graph.add(distribution, "dct:format", .iri(format)) }
     }
+
+    /// The European Legislation Identifier of implementing regulation (EU) 2023/138 (high-value datasets).
+    static let highValueRegulation = "http://data.europa.eu/eli/reg_impl/2023/138/oj"
 
     /// The EU file-type authority's URI for a format name as people write it ("CSV", "GeoJSON", "Excel",
     /// "JSON-LD", "Shapefile"); nil for a name the table does not know: the catalogue states no format

@@ -22,6 +22,7 @@ struct RDFGraph: Sendable, Hashable {
         "dcat": "http://www.w3.org/ns/dcat#",
         "dct": "http://purl.org/dc/terms/",
         "dcatde": "http://dcat-ap.de/def/dcatde/",
+        "dcatap": "http://data.europa.eu/r5r/",
         "foaf": "http://xmlns.com/foaf/0.1/",
         "vcard": "http://www.w3.org/2006/vcard/ns#",
         "xsd": "http://www.w3.org/2001/XMLSchema#",

@@ -187,10 +187,7 @@ struct DecisionLinkPages: Sendable {
             number: view.number, datasetTitle: view.dataset.title, purpose: view.details.purpose,
             requester: view.requester, step: stepTitle,
             // What the request was routed on, as its mail says: the catalogue may say otherwise since.
-            details: RequestPage.datasetRows(
-                classification: view.routedOn?.classification ?? view.dataset.classification,
-                personalData: view.routedOn?.personalData ?? view.dataset.personalData,
-                protectionNeed: view.routedOn?.protectionNeed ?? view.dataset.protectionNeed, text: text)
+            details: RequestPage.datasetRows(view.routedOn ?? RoutedDatasetFacts(view.dataset), text: text)
                 + RequestPage.detailRows(view.details, text: text))
         let exchange = RequestPage.questionsAndAnswers(view, text: text, principals: principals)
         if !exchange.isEmpty { summary.exchange = Exchange(rows: exchange) }

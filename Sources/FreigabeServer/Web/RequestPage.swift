@@ -239,21 +239,20 @@ struct RequestPage {
         return rows
     }
 
-    /// The details after the purpose, each stated one with its form label (the request's facts, and in
-    /// the Verfahrensakte the details its last submission logged).
-    /// What the dataset holds, in words: the facts a privacy or security review is asked for (on the
-    /// confirm page of a mail's link and in the mail itself, which the request page's steps explain).
-    static func datasetRows(
-        classification: Classification, personalData: PersonalDataCategory, protectionNeed: ProtectionNeed,
-        text: PageText
-    ) -> [Row] {
+    /// What the dataset holds, in words: the facts a privacy or security review is asked for, and a
+    /// high-value dataset, which the Open Data officer publishes under the EU's terms (on the confirm page
+    /// of a mail's link and in the mail itself, which the request page's steps explain).
+    static func datasetRows(_ facts: RoutedDatasetFacts, text: PageText) -> [Row] {
         [
-            Row(label: text("dataset.classification"), value: text("classification.\(classification.rawValue)")),
-            Row(label: text("dataset.personal_data"), value: text("personal_data.\(personalData.rawValue)")),
-            Row(label: text("dataset.protection_need"), value: text("protection_need.\(protectionNeed.rawValue)")),
-        ]
+            Row(label: text("dataset.classification"), value: text("classification.\(facts.classification.rawValue)")),
+            Row(label: text("dataset.personal_data"), value: text("personal_data.\(facts.personalData.rawValue)")),
+            Row(
+                label: text("dataset.protection_need"), value: text("protection_need.\(facts.protectionNeed.rawValue)")),
+        ] + (facts.highValue ? [Row(label: text("dataset.high_value"), value: text("dataset.high_value_yes"))] : [])
     }
 
+    /// The details after the purpose, each stated one with its form label (the request's facts, and in
+    /// the Verfahrensakte the details its last submission logged).
     static func detailRows(_ details: RequestDetails, text: PageText) -> [Row] {
         var rows: [Row] = []
         if let recipient = details.recipient {

@@ -78,6 +78,8 @@ struct OutboxDispatcherTests {
                 #expect(mail.text.contains("Ablehnen: http://127.0.0.1:8080/e/"))
                 #expect(mail.text.contains("Rückfrage stellen: http://127.0.0.1:8080/e/"))
                 #expect(mail.text.contains("http://127.0.0.1:8080/antraege/\(created.id.uuidString)"))
+                #expect(mail.text.contains("Zustimmen können Sie") == false)
+                #expect(mail.text.contains("Hochwertiger Datensatz") == false)
                 #expect(mail.html.contains("href=\"http://127.0.0.1:8080/e/"))
                 // Only hashes are stored: no token of the mail is in the table.
                 let token = try #require(mail.text.split(separator: "/e/").dropFirst().first?.prefix(43))
@@ -500,6 +502,9 @@ struct OutboxDispatcherTests {
     func mailsFollowThePinnedWorkflow() async throws {
         try await MailFixture.with { fixture in
             let logger = fixture.logger
+            // A high-value dataset is published under the EU's terms: the officer reads that it is one.
+            try await fixture.service.admin.query(
+                "UPDATE datasets SET high_value = true WHERE id = 'baumkataster'", logger: logger)
             var request = try await fixture.service.service.createRequest(
                 NewRequest(
                     kind: .openData, datasetID: "baumkataster",
@@ -526,6 +531,15 @@ struct OutboxDispatcherTests {
             let mails = try await MailSink.mails(host: fixture.host).filter { $0.to.contains { $0.contains("olga") } }
             #expect(mails.count == 1)
             #expect(mails.allSatisfy { $0.text.contains("Veröffentlichung durch die Open-Data-Koordination") })
+            // Where the approval is given instead, in both parts.
+            let onPage =
+                "Zustimmen können Sie auf der Seite des Antrags (Link unten): Dort geben Sie die Lizenz und die Adresse "
+                + "im Open-Data-Portal an."
+            #expect(mails.allSatisfy { $0.text.contains(onPage) && $0.html.contains(onPage) }, "\(mails.map(\.text))")
+            #expect(
+                mails.allSatisfy {
+                    $0.text.contains("Hochwertiger Datensatz: ja (Durchführungsverordnung (EU) 2023/138)")
+                })
         }
     }
 
@@ -800,6 +814,35 @@ struct OutboxDispatcherTests {
             #expect(try await fixture.dispatcher().runRound(now: deadline) == .init(claimed: 2, sent: 2))
             let later = try await fixture.rows().filter { $0.topic == "step_taken_over" }.dropFirst()
             #expect(later.map(\.deliveredTo) == [["otto"], []], "\(later)")
+        }
+    }
+
+    /// The publication went overdue and greta published in olga's stead: olga, who keeps the portal,
+    /// reads under which licence and at which address, as a deputy's decision mail would tell her.
+    @Test("a publication the escalation instance approved is told to the officer with its licence and address")
+    func takenOverPublicationNamesLicenceAndAddress() async throws {
+        try await MailFixture.with { fixture in
+            let logger = fixture.logger
+            var request = try await fixture.service.open("baumkataster")
+            request = try await fixture.service.decide(request, by: People.otto, at: Clock.start)
+            request = try await fixture.service.decide(request, by: People.stefan, at: Clock.start)
+            let deadline = try #require(request.status.deadline)
+            try #require(request.status.step == "publication")
+            _ = try await fixture.service.service.fireDueTimers(now: deadline, logger: logger)
+            _ = try await fixture.service.decide(
+                request, by: People.greta,
+                .approve(
+                    comment: nil, licence: "cc-by-4.0", portalURL: "https://opendata.stadt.example/dataset/baeume"),
+                at: deadline)
+            _ = try await fixture.dispatcher().runRound(now: deadline)
+            let toOlga = try #require(
+                try await MailSink.mails(host: fixture.host).first {
+                    $0.subject.contains("Eskalationsinstanz entschieden") && $0.to.contains { $0.contains("olga") }
+                })
+            #expect(toOlga.text.contains("an Ihrer Stelle entschieden: zugestimmt."), "\(toOlga.text)")
+            #expect(toOlga.text.contains("Lizenz: Creative Commons Namensnennung 4.0"), "\(toOlga.text)")
+            #expect(toOlga.text.contains("https://opendata.stadt.example/dataset/baeume"))
+            #expect(toOlga.html.contains("https://opendata.stadt.example/dataset/baeume"))
         }
     }
 

@@ -193,9 +193,19 @@ struct DCATCatalogTests {
         let datasets = portals.enumerated().map { index, portal in
             PublishedDataset(
                 id: "d\(index)", title: "T", description: "", office: "Umwelt", licence: nil, portalURL: portal,
-                issued: Date(timeIntervalSince1970: 0), modified: Date(timeIntervalSince1970: 0), format: nil)
+                issued: Date(timeIntervalSince1970: 0), modified: Date(timeIntervalSince1970: 0), format: nil,
+                highValue: index == 1)
         }
-        #expect(DCATCatalog(settings: set, datasets: datasets).datasets.map(\.id) == ["d0", "d1"])
+        let listed = DCATCatalog(settings: set, datasets: datasets)
+        #expect(listed.datasets.map(\.id) == ["d0", "d1"])
+        // A high-value dataset names the regulation, on the dataset and its distribution; the other does not.
+        let marked = TurtleWriter.document(listed.graph)
+        let regulation = "dcatap:applicableLegislation <http://data.europa.eu/eli/reg_impl/2023/138/oj>"
+        #expect(marked.components(separatedBy: regulation).count == 3, "\(marked)")
+        #expect(marked.contains("@prefix dcatap: <http://data.europa.eu/r5r/> ."))
+        #expect(
+            Set(listed.graph.triples.filter { $0.predicate == "dcatap:applicableLegislation" }.map(\.subject))
+                == [.iri("https://freigabe.stadt.example/katalog/d1"), .blank("distribution2")])
         let cases: [(String, String, String)] = [
             ("FREIGABE_DCAT_PUBLISHER_NAME", "Stadt\nX-Evil: 1", "dcat.publisher_name"),
             ("FREIGABE_DCAT_CATALOG_DESCRIPTION", "Zeile\nZwei", "dcat.catalog_description"),

@@ -512,12 +512,15 @@ enum EffectWriter {
 
 extension OutboxMessage {
     /// Names a decision taken without the reader (``OutboxTopic/stepTakenOver``,
-    /// ``OutboxTopic/stepRejected``): who took it, for whom, how, in which capacity and why.
+    /// ``OutboxTopic/stepRejected``): who took it, for whom, how, in which capacity and why, and a
+    /// publication's licence and portal address (the Open Data officer keeps the portal).
     fileprivate mutating func tell(_ decision: Decision, asEscalation: Bool) {
         decidedBy = decision.person
         decidedFor = decision.actingFor
         outcome = decision.outcome
         self.asEscalation = asEscalation
         text = decision.comment
+        licence = decision.details?.licence
+        portalURL = decision.details?.portalURL
     }
 }

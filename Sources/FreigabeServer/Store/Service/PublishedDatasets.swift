@@ -16,7 +16,7 @@ extension RequestService {
                 let rows = try await connection.query(
                     """
                     SELECT DISTINCT ON (d.id) d.id, d.title, d.description, m.title, coalesce(p.licence, r.licence),
-                        p.portal_url, min(p.decided_at) OVER (PARTITION BY d.id), p.decided_at, r.format
+                        p.portal_url, min(p.decided_at) OVER (PARTITION BY d.id), p.decided_at, r.format, d.high_value
                     FROM requests r
                     JOIN datasets d ON d.id = r.dataset_id
                     JOIN domains m ON m.id = d.domain_id
@@ -30,13 +30,14 @@ extension RequestService {
                     LIMIT \(Self.publishedDatasetsLimit)
                     """, logger: logger)
                 var datasets: [PublishedDataset] = []
-                for try await (id, title, description, office, licence, portalURL, issued, modified, format)
-                    in rows.decode((String, String, String, String, String?, String, Date, Date, String?).self)
+                for try await (id, title, description, office, licence, portalURL, issued, modified, format, highValue)
+                    in rows.decode((String, String, String, String, String?, String, Date, Date, String?, Bool).self)
                 {
                     datasets.append(
                         PublishedDataset(
                             id: id, title: title, description: description, office: office, licence: licence,
-                            portalURL: portalURL, issued: issued, modified: modified, format: format))
+                            portalURL: portalURL, issued: issued, modified: modified, format: format,
+                            highValue: highValue))
                 }
                 if datasets.count == Self.publishedDatasetsLimit {
                     // Harvesters would never see the rest, and nobody would know: say so where operators look.

@@ -402,6 +402,14 @@ public struct RoutedDatasetFacts: Sendable, Hashable, Codable {
         protectionNeed = facts.protectionNeed
         highValue = facts.highValue
     }
+
+    /// The catalogue's facts of the dataset now (a request routed on no others).
+    init(_ dataset: DatasetView) {
+        classification = dataset.classification
+        personalData = dataset.personalData
+        protectionNeed = dataset.protectionNeed
+        highValue = dataset.highValue
+    }
 }
 
 /// A request in a list.
