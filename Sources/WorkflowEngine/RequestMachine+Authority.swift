@@ -257,7 +257,8 @@ extension RequestMachine {
     // MARK: Races
 
     /// When `decider` tries to decide but may not (any more), the decision that took their chance: the
-    /// most recent decision they made themselves (or their principal, through them), else the newest
+    /// most recent decision they made themselves (or their principal, through them; for a question of
+    /// theirs answered since, the newest decision they could have made after it), else the newest
     /// decision of the step's last stay they could have made (a parallel step's branches and a quorum end
     /// with several; in a role they hold or stand in for: the role it was taken in, the decided branch's
     /// own when the escalation instance took it, and the step's escalation role when it was taken while
@@ -270,7 +271,14 @@ extension RequestMachine {
         // of a granted request lost its race, even if the same person may now revoke.)
         if case .success = authority(of: decider, at: now) { return nil }
         guard decider.person != snapshot.requester else { return nil }
-        if let own = snapshot.decisions.last(where: { $0.person == decider.person }) { return own }
+        if let index = snapshot.decisions.lastIndex(where: { $0.person == decider.person }) {
+            let own = snapshot.decisions[index]
+            // A question of theirs answered since took no chance: whoever decided in their place after the
+            // answer did (a colleague of the owner group, a deputy, the escalation instance).
+            guard own.outcome == .changesRequested else { return own }
+            let since = snapshot.decisions[(index + 1)...]
+            return since.last { couldHaveTaken($0, decider, at: now) } ?? own
+        }
         guard let last = snapshot.decisions.last, last.outcome != .revoked else { return nil }
         // A discontinuation ended the request for everyone the step waited for.
         if last.outcome == .discontinued, case .closed = state { return last }

@@ -274,6 +274,24 @@ struct DeputyEscalationTests {
         #expect(machine.decisionAlreadyTaken(by: Fixtures.olga, at: deadline) == nil)
     }
 
+    /// Otto asked a question; the requester answered and his deputy approved. Otto, deciding from the
+    /// page he opened before, hears that Paul decided, not that his own (answered) question stands.
+    @Test("an answered question of the owner is not the decision that took the owner's chance")
+    func answeredQuestionIsNotTheRaceLost() throws {
+        let at = Fixtures.instant("2026-03-04T10:00:00Z")
+        var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        _ = try machine.requestChanges(by: Fixtures.otto, at: at, question: "Welche Bezirke?")
+        // While it waits for the answer, the question is what took his chance.
+        #expect(machine.decisionAlreadyTaken(by: Fixtures.otto, at: at)?.outcome == .changesRequested)
+        _ = try machine.resubmit(by: Fixtures.requester, at: at)
+        _ = try machine.approve(by: Fixtures.paul, at: at, comment: "in Vertretung")
+        let taken = machine.decisionAlreadyTaken(by: Fixtures.otto, at: at)
+        #expect(taken?.person == "paul" && taken?.outcome == .approved, "\(String(describing: taken))")
+        // Once the steward asked in turn, otto's stale page still names the approval of his step, not a 403.
+        _ = try machine.requestChanges(by: Fixtures.stefan, at: at, question: "Welches Format?")
+        #expect(machine.decisionAlreadyTaken(by: Fixtures.otto, at: at)?.person == "paul")
+    }
+
     /// The reverse race: Otto decides his own step after it escalated, just before Greta does. Greta (and a
     /// deputy of hers) could have taken it and hears who did (409), not "forbidden"; not for a decision
     /// taken before the deadline, which was never hers to take.
