@@ -195,7 +195,7 @@ struct DecisionLinkPages: Sendable {
         return Page(
             token: token, summary: summary, actionLabel: text("link.asks.\(link.action.rawValue)"),
             buttonLabel: text("link.button.\(link.action.rawValue)"),
-            needsText: link.action != .approve, text: nil, askPassword: false, boundUID: link.uid, password: nil,
+            needsText: true, text: nil, askPassword: false, boundUID: link.uid, password: nil,
             otherSession: nil, errors: ErrorSummary(fields: [], errors: [:]),
             requestHref: "/antraege/\(view.id.uuidString)", outcome: nil,
             decisions: view.decisions.filter { $0.step == link.step || $0.covers.contains(link.step) }.map {
@@ -233,9 +233,11 @@ struct DecisionLinkPages: Sendable {
         let text = pages.text(request)
         var page = basePage(token: token(context), link: link, view: view, text: text, principals: principals)
         if page.needsText {
+            // An approval's comment is free (a condition of use, a note for the requester); a rejection
+            // needs its reason, a question its words.
             page.text = FormField(
                 .textarea, name: "text", label: text("link.text.\(link.action.rawValue)"), value: values["text"],
-                error: errors["text"], required: true)
+                error: errors["text"], required: link.action != .approve)
         }
         let sessionUID = context.identity?.person.uid
         if let sessionUID, sessionUID.lowercased() != link.uid.lowercased() {

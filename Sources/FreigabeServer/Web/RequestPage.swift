@@ -175,7 +175,7 @@ struct RequestPage {
             decision = Self.decisionForm(
                 options, capacity: Self.capacity(options, timeline: view.timeline, text: text, principals: principals),
                 text: text, values: values, errors: errors, principals: principals,
-                requestedLicence: view.details.licence)
+                proposedLicence: view.details.licence ?? view.dataset.licence)
             // Its summary shows the form's own error too (a 409: someone decided first): once, there.
             inDecisionForm = [
                 "decision", "branch", "comment", "reason", "question", "text", "licence", "portal_url", "form",
@@ -466,7 +466,7 @@ struct RequestPage {
 
     private static func decisionForm(
         _ options: DecisionOptions, capacity: String, text: PageText, values: [String: String],
-        errors given: [String: String], principals: [String: String], requestedLicence: String?
+        errors given: [String: String], principals: [String: String], proposedLicence: String?
     ) -> DecisionForm {
         // The form's one text field is what the command calls `comment`, `reason` or `question`: an error
         // under those names is the field's, listed once in the summary and linked to it.
@@ -483,20 +483,21 @@ struct RequestPage {
         let textField = FormField(
             .textarea, name: "text", label: text("decision.text.label"), hint: text("decision.text.hint"),
             value: values["text"], error: errors["text"])
+        // Asked for the approval only (the engine requires them then): not marked as every choice's.
         let licence =
             options.approvalRequires.contains(.licence)
             ? FormField(
-                // The licence the requester asked for is chosen until the officer chooses another.
-                .select, name: "licence", label: text("form.licence.label"),
-                value: values["licence"] ?? requestedLicence,
-                error: errors["licence"], required: true,
+                // The licence the requester asked for (else the catalogue's) is chosen until the officer
+                // chooses another.
+                .select, name: "licence", label: text("form.licence.label"), hint: text("decision.approval_only"),
+                value: values["licence"] ?? proposedLicence, error: errors["licence"],
                 options: [("", text("form.choose"))]
                     + RequestFormPage.licences.map { ($0, text.licence($0)) }) : nil
         let portal =
             options.approvalRequires.contains(.portalURL)
             ? FormField(
-                .url, name: "portal_url", label: text("decision.portal_url"), value: values["portal_url"],
-                error: errors["portal_url"], required: true) : nil
+                .url, name: "portal_url", label: text("decision.portal_url"), hint: text("decision.approval_only"),
+                value: values["portal_url"], error: errors["portal_url"]) : nil
         let fields = [choice, textField] + [licence, portal].compactMap { $0 }
         return DecisionForm(
             capacity: capacity,

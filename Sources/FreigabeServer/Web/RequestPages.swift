@@ -21,7 +21,9 @@ struct RequestPages: Sendable {
             let form = try await service.requestForm(
                 kind: kind, datasetID: query["dataset"].map(String.init) ?? "", now: pages.now(),
                 logger: context.logger(for: caller))
-            return try showForm(form, values: [:], errors: [:], request: request, context: context)
+            // Open Data is proposed under the licence the catalogue gives the dataset, if it gives one.
+            let proposed = form.kind == .openData ? form.dataset.licence.map { ["licence": $0] } : nil
+            return try showForm(form, values: proposed ?? [:], errors: [:], request: request, context: context)
         }
         group.post("antraege") { request, context in
             try await create(request, context: context)

@@ -843,6 +843,13 @@ struct OutboxDispatcherTests {
             #expect(toOlga.text.contains("Lizenz: Creative Commons Namensnennung 4.0"), "\(toOlga.text)")
             #expect(toOlga.text.contains("https://opendata.stadt.example/dataset/baeume"))
             #expect(toOlga.html.contains("https://opendata.stadt.example/dataset/baeume"))
+            // The requester reads that it is published (the end is called so), and where.
+            let toAnna = try #require(
+                try await MailSink.mails(host: fixture.host).first {
+                    $0.subject.hasSuffix("Der Datensatz ist veröffentlicht")
+                })
+            #expect(toAnna.text.contains("der Datensatz ist als Open Data veröffentlicht"), "\(toAnna.text)")
+            #expect(toAnna.text.contains("https://opendata.stadt.example/dataset/baeume"))
         }
     }
 

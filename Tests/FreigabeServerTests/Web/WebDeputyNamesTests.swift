@@ -119,6 +119,9 @@ struct WebDeputyNamesTests {
             #expect(page.status == 200)
             #expect(page.html.contains("<option value=\"dl-de-zero-2.0\" selected>"), "\(page.html)")
             #expect(page.html.components(separatedBy: " selected>").count == 2, "one option selected")
+            // Needed to approve only: not marked as every choice's, and the form says when they are needed.
+            #expect(!page.html.contains("Adresse im Open-Data-Portal <span class=\"required\">"), "\(page.html)")
+            #expect(page.html.components(separatedBy: "Nur für die Zustimmung nötig").count == 3)
             // The officer chooses another and forgets the portal address: the form keeps her choice.
             let refused = try await olga.post(
                 "/antraege/\(view.id.uuidString)/entscheidung",
@@ -129,6 +132,29 @@ struct WebDeputyNamesTests {
             #expect(refused.status == 422)
             #expect(refused.html.contains("<option value=\"cc-by-4.0\" selected>"), "\(refused.html)")
             #expect(!refused.html.contains("<option value=\"dl-de-zero-2.0\" selected>"))
+            // A rejection leaves both empty.
+            let rejected = try await olga.post(
+                "/antraege/\(view.id.uuidString)/entscheidung",
+                [
+                    ("version", String(view.version)), ("branch", "publication"), ("decision", "reject"),
+                    ("text", "Noch nicht anonymisiert"), ("licence", ""), ("portal_url", ""),
+                ], csrf: page.hidden("_csrf"))
+            #expect(rejected.status == 303, "\(rejected.html.prefix(600))")
+        }
+    }
+
+    /// The catalogue gives Baumkataster under Datenlizenz Deutschland – Zero: a new Open Data request
+    /// proposes it; Shared Data, which publishes nothing, proposes no licence.
+    @Test("a new Open Data request proposes the catalogue's licence of the dataset")
+    func newOpenDataRequestProposesTheCatalogueLicence() async throws {
+        try await WebFixture.with { _, client in
+            let anna = Browser(client)
+            try await anna.login("anna")
+            let open = try await anna.get("/antraege/neu?kind=open_data&dataset=baumkataster")
+            #expect(open.status == 200)
+            #expect(open.html.contains("<option value=\"dl-de-zero-2.0\" selected>"), "\(open.html)")
+            let shared = try await anna.get("/antraege/neu?kind=shared_data&dataset=baumkataster")
+            #expect(shared.status == 200 && !shared.html.contains("<option value=\"dl-de-zero-2.0\" selected>"))
         }
     }
 }

@@ -1932,6 +1932,9 @@ struct DecisionLinkTests {
                 page.html.contains("<dt>Personenbezug</dt><dd class=\"user-text\">keine personenbezogenen Daten</dd>"))
             #expect(page.html.contains("<dt>Schutzbedarf</dt>") && page.html.contains("<dt>Einstufung</dt>"))
             #expect(page.html.contains("Passwort von otto"))
+            // A comment may go with the approval (a condition of use), but need not.
+            #expect(page.html.contains("name=\"text\""), "\(page.html)")
+            #expect(page.html.contains("Kommentar, etwa Auflagen zur Nutzung (freiwillig)"))
             _ = try await scanner.send(.head, "/e/\(try #require(tokens[.reject]))", body: nil)
             _ = try await Browser(client).get("/e/\(try #require(tokens[.reject]))")
             // Not even a session row: the form's token lives in the browser only (double-submit cookie).
@@ -1986,6 +1989,12 @@ struct DecisionLinkTests {
             var channels: [String?] = []
             for try await via in audit.decode(String?.self) { channels.append(via) }
             #expect(channels == ["email_link"])
+            let comments = try await fixture.store.admin.query(
+                "SELECT comment FROM decisions WHERE request_id = \(view.id) AND outcome = 'approved'",
+                logger: fixture.store.logger)
+            var stated: [String?] = []
+            for try await comment in comments.decode(String?.self) { stated.append(comment) }
+            #expect(stated == ["Passt"])
 
             let readsBefore = try await fixture.store.counts()
             let again = try await scanner.get("/e/\(try #require(tokens[.approve]))")
