@@ -54,7 +54,7 @@ struct MailComposer: Sendable {
     func compose(
         _ message: OutboxMessage, details: RequestDetails?, facts: RequestFacts? = nil, requester: String?,
         definition: WorkflowDefinition?, for person: MailPerson, deputyFor: String? = nil, links: [BranchLinks] = [],
-        decidedBy: String? = nil
+        decidedBy: String? = nil, approvalNotes: [Decision] = []
     ) throws(MissingTemplate) -> Composed {
         let catalog = renderer.catalog(for: person.language)
         let words = PageText(catalog: catalog)
@@ -129,6 +129,15 @@ struct MailComposer: Sendable {
                         + names[names.count - 1]
                 values["approve_on_page"] = Placeholders.fill(
                     catalog["mail.links.approve_on_page"] ?? "{needs}", ["needs": listed])
+            }
+        }
+        if !approvalNotes.isEmpty {
+            values["has_approval_notes"] = true
+            values["approval_notes"] = approvalNotes.map { note in
+                [
+                    "step": stepTitle(note.step, branch: note.branch, definition: definition, text: words),
+                    "text": note.comment ?? "",
+                ]
             }
         }
         values["question"] = message.question

@@ -321,6 +321,11 @@ struct OutboxDispatcher: Sendable {
         {
             (message.question, message.answer) = answered
         }
+        // What the approvers attached to their approvals (conditions of use) goes with the grant or the
+        // publication: the requester must not learn of them from the request's page only.
+        let approvalNotes =
+            message.topic == .granted || message.topic == .published
+            ? row.standing?.standingApprovalComments() ?? [] : []
         // Links only for the branches still open (an escalation's other branch may have been decided
         // meanwhile). An escalation whose branches were all decided while the step stays overdue tells
         // the instance without offering a decision (the moot check keeps tasks of decided branches back).
@@ -379,7 +384,8 @@ struct OutboxDispatcher: Sendable {
                 let composed = try composer.compose(
                     personal, details: row.details, facts: row.standing?.snapshot?.facts, requester: requesterName,
                     definition: definition,
-                    for: person, deputyFor: principal?.displayName, links: tokens, decidedBy: deciderName)
+                    for: person, deputyFor: principal?.displayName, links: tokens, decidedBy: deciderName,
+                    approvalNotes: approvalNotes)
                 let thread = try Self.threadID(request: message.requestID, host: settings.hostName)
                 let mailMessage = try MailMessage(
                     messageID: try Self.messageID(

@@ -49,6 +49,53 @@ struct GrantExpiryTests {
         }
     }
 
+    /// Otto approved with a condition; Stefan asked a question, then approved with one of his own after
+    /// the answer. The grant mail carries both conditions under their steps (Stefan's question is no
+    /// condition); a grant without comments has no such section.
+    @Test("the grant mail carries the conditions the approvers attached")
+    func grantMailCarriesTheConditions() async throws {
+        try await MailFixture.with { mail in
+            let fixture = mail.service
+            let created = try await fixture.shared("baumkataster")
+            let owner = try await fixture.decide(
+                created, by: People.otto, .approve(comment: "Nur aggregiert verwenden.", licence: nil, portalURL: nil),
+                at: Clock.days(1))
+            _ = try await fixture.decide(
+                owner, by: People.stefan, .requestChanges(question: "Welche Bezirke?"), at: Clock.days(2))
+            let answered = try await fixture.service.resubmit(
+                requestID: created.id,
+                changes: Resubmission(
+                    comment: "Alle", changes: RequestDetails.Patch(values: RequestDetails(), given: [])),
+                caller: People.anna, now: Clock.days(3), logger: mail.logger)
+            #expect(answered.status.step == "steward_review", "\(answered.status)")
+            let granted = try await fixture.decide(
+                answered, by: People.stefan,
+                .approve(comment: "Keine Weitergabe <b>an Dritte</b>.", licence: nil, portalURL: nil), at: Clock.days(3)
+            )
+            #expect(granted.status.phase == .granted)
+            _ = try await mail.dispatcher().runRound(now: Date())
+            let grant = try #require(
+                try await MailSink.mails(host: mail.host).first { $0.subject.contains("ist freigegeben") })
+            #expect(
+                grant.text.contains(
+                    "Hinweise und Auflagen aus der Prüfung:\n  Prüfung durch den Data Owner:\n  Nur aggregiert verwenden.\n"
+                        + "  Freigabe durch das Data Stewardship der Domäne:\n  Keine Weitergabe <b>an Dritte</b>.\n"),
+                "\(grant.text)")
+            #expect(!grant.text.contains("Welche Bezirke?"))
+            #expect(grant.html.contains("Keine Weitergabe &lt;b&gt;an Dritte&lt;/b&gt;."), "\(grant.html)")
+
+            let plain = try await fixture.shared("baumkataster")
+            let plainOwner = try await fixture.decide(plain, by: People.otto, at: Clock.days(1))
+            _ = try await fixture.decide(plainOwner, by: People.stefan, at: Clock.days(2))
+            _ = try await mail.dispatcher().runRound(now: Date())
+            let plainGrant = try #require(
+                try await MailSink.mails(host: mail.host).first {
+                    $0.subject.hasPrefix(plain.number) && $0.subject.contains("ist freigegeben")
+                })
+            #expect(!plainGrant.text.contains("Hinweise und Auflagen"), "\(plainGrant.text)")
+        }
+    }
+
     @Test("ten working days before the end the requester and the owner are mailed, at the end again")
     func noticeThenExpiry() async throws {
         try await MailFixture.with { mail in
