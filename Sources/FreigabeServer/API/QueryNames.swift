@@ -16,7 +16,7 @@ struct QueryNames: Sendable, Hashable {
     static let myRequests = QueryNames(single: ["phase", "limit", "offset"])
     /// `GET /api/v1/datasets`.
     static let datasets = QueryNames(single: ["q", "domain", "classification", "owner", "limit", "offset"])
-    /// Lists that take no parameters (`/inbox/stalled`, `/me/deputy-decisions`, `/domains`, `/deputyships`).
+    /// Lists that take no parameters (`/inbox/stalled`, `/inbox/revocable`, `/me/deputy-decisions`, `/domains`, `/deputyships`).
     static let none = QueryNames(single: [])
 
     func adding(_ names: Set<String>) -> QueryNames {

@@ -80,6 +80,16 @@ struct HomePages: Sendable {
         var why: String
     }
 
+    /// Granted access the caller may revoke, on the inbox's first page.
+    struct GrantRow {
+        var href: String
+        var number: String
+        var dataset: String
+        var requester: String
+        var until: String
+        var why: String
+    }
+
     struct Inbox {
         var items: [InboxRow]
         var isEmpty: Bool
@@ -94,12 +104,20 @@ struct HomePages: Sendable {
         /// On the first page: what the caller may close (``InboxPage/stalled``), and whether there is any.
         var stalled: [StalledRow]
         var hasStalled: Bool
+        /// On the first page: the granted access the caller may revoke (``InboxPage/grants``).
+        var grants: [GrantRow]
+        var hasGrants: Bool
 
-        init(items: [InboxRow], isEmpty: Bool, total: String?, next: String?, first: String?, stalled: [StalledRow]) {
+        init(
+            items: [InboxRow], isEmpty: Bool, total: String?, next: String?, first: String?, stalled: [StalledRow],
+            grants: [GrantRow]
+        ) {
             (self.items, self.isEmpty, self.total, self.next, self.first) = (items, isEmpty, total, next, first)
             hasPages = next != nil || first != nil
             self.stalled = stalled
             hasStalled = !stalled.isEmpty
+            self.grants = grants
+            hasGrants = !grants.isEmpty
         }
     }
 
@@ -202,7 +220,8 @@ struct HomePages: Sendable {
             // The principals a deputy decides for, by the directory's name as the request page names them.
             let principals =
                 await acting?.names(
-                    of: page.items.compactMap(\.actingFor) + page.stalled.compactMap(\.actingFor),
+                    of: page.items.compactMap(\.actingFor) + page.stalled.compactMap(\.actingFor)
+                        + page.grants.compactMap(\.actingFor),
                     logger: context.logger(for: caller))
                 ?? [:]
             let rows = page.items.map { item in
@@ -220,7 +239,8 @@ struct HomePages: Sendable {
                 total: page.total.map { text.counted("inbox.total", $0) },
                 next: page.next.map { "/eingang?nach=\($0)" },
                 first: after == nil ? nil : "/eingang",
-                stalled: page.stalled.map { StalledRow($0, text: text, principals: principals) })
+                stalled: page.stalled.map { StalledRow($0, text: text, principals: principals) },
+                grants: page.grants.map { GrantRow($0, text: text, principals: principals) })
             return try pages.render(
                 "inbox", title: text("inbox.title"), page: inbox, request: request, context: context)
         }
@@ -321,6 +341,8 @@ extension HomePages.Inbox: MustacheParent {
         case "hasPages": hasPages
         case "stalled": stalled
         case "hasStalled": hasStalled
+        case "grants": grants
+        case "hasGrants": hasGrants
         default: nil
         }
     }
@@ -345,6 +367,39 @@ extension HomePages.StalledRow {
                     ["role": text.role(item.role), "principal": item.actingFor.map { principals[$0] ?? $0 } ?? ""])
             case .own, .escalation: text("inbox.stalled.why_escalation", ["role": text.role(item.role)])
             }
+    }
+}
+
+extension HomePages.GrantRow {
+    init(_ grant: RevocableGrant, text: PageText, principals: [String: String]) {
+        href = "/antraege/\(grant.request.id.uuidString)"
+        number = grant.request.number
+        dataset = grant.request.datasetTitle
+        requester = text("inbox.from", ["uid": grant.request.requester])
+        until = text.periodEnd(grant.grantedUntil)
+        why =
+            switch grant.capacity {
+            case .deputy, .escalationDeputy:
+                text(
+                    "inbox.grants.why_deputy",
+                    ["role": text.role(grant.role), "principal": grant.actingFor.map { principals[$0] ?? $0 } ?? ""])
+            case .own, .escalation: text("inbox.grants.why_own", ["role": text.role(grant.role)])
+            }
+    }
+}
+
+/// Answers by name like the inbox's rows (see ``HomePages/InboxRow``).
+extension HomePages.GrantRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "href": href
+        case "number": number
+        case "dataset": dataset
+        case "requester": requester
+        case "until": until
+        case "why": why
+        default: nil
+        }
     }
 }
 

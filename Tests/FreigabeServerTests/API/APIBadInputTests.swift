@@ -305,6 +305,7 @@ struct APIBadInputTests {
             for path in [
                 "/api/v1/datasets?datset=baumkataster", "/api/v1/datasets?q=baum&q=luft", "/api/v1/me/requests?after=x",
                 "/api/v1/me/requests?limit=1&limit=2", "/api/v1/inbox?offset=50", "/api/v1/inbox/stalled?limit=5",
+                "/api/v1/inbox/revocable?limit=5",
                 "/api/v1/me/deputy-decisions?since=2026-01-01", "/api/v1/domains?q=umwelt", "/api/v1/deputyships?all=1",
             ] {
                 try await Self.expectRefused(fixture, status: 400, type: "bad-request") {

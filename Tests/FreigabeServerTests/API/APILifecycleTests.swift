@@ -56,12 +56,28 @@ struct APILifecycleTests {
             let mine = try await api.send(.get, "/api/v1/me/requests?phase=granted", as: "anna")
             #expect(mine.json?["items"]?.array.map { $0["id"]?.string } == [id])
 
+            // What each may revoke: the owner and the DSB who decided (each in their role); not the
+            // requester, nor someone it does not concern.
+            for (user, role) in [("otto", "data_owner"), ("dora", "dsb"), ("stefan", "data_steward")] {
+                let grants = try await api.send(.get, "/api/v1/inbox/revocable", as: user)
+                let grant = try #require(grants.json?["items"]?.array.first, "\(user): \(grants.body)")
+                #expect(grants.json?["items"]?.array.count == 1)
+                #expect(grant["request"]?["id"]?.string == id && grant["role"]?.string == role, "\(grant)")
+                #expect(grant["capacity"]?.string == "own" && grant["granted_until"]?.string == "2026-12-31T23:00:00Z")
+            }
+            for user in ["anna", "olga"] {
+                let none = try await api.send(.get, "/api/v1/inbox/revocable", as: user)
+                #expect(none.status == 200 && none.json?["items"]?.array == [], "\(user): \(none.body)")
+            }
+
             let revoked = try await api.send(
                 .post, "/api/v1/requests/\(id)/revoke", as: "dora", json: jsonText(["reason": "Zweck entfallen."]))
             #expect(revoked.status == 200)
             #expect(revoked.json?["status"]?["phase"]?.string == "closed")
             #expect(revoked.json?["status"]?["end"]?.string == "revoked")
             #expect(revoked.json?["decisions"]?.array.last?["outcome"]?.string == "revoked")
+            let gone = try await api.send(.get, "/api/v1/inbox/revocable", as: "otto")
+            #expect(gone.json?["items"]?.array == [], "\(gone.body)")
         }
     }
 

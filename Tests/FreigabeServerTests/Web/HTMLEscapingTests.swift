@@ -94,14 +94,20 @@ struct HTMLEscapingTests {
         let stalled = HomePages.StalledRow(
             href: "/antraege/1", number: "FG-2026-000001", dataset: "Baumkataster", requester: "von anna",
             step: "Prüfung", waiting: "die Antwort", closable: "seit dem 2. März 2026", why: "als Governance")
+        let grant = HomePages.GrantRow(
+            href: "/antraege/1", number: "FG-2026-000001", dataset: "Baumkataster", requester: "von anna",
+            until: "1. Mai 2026", why: "als Data Owner")
         let values: [any MustacheParent] = [
             field, bare, field.options[0], summary, summary.entries[0], role, noDeputies, form,
             RequestPage.Acting(unknown: false, roles: [role, noDeputies], missingMail: ["keine Adresse"]),
             RequestPage.Row(label: "Zweck", value: "Baumpflege"),
             HomePages.Inbox(
-                items: [], isEmpty: true, total: "500 Anträge", next: "/eingang?nach=1", first: nil, stalled: []),
-            HomePages.Inbox(items: [], isEmpty: false, total: nil, next: nil, first: "/eingang", stalled: [stalled]),
-            stalled,
+                items: [], isEmpty: true, total: "500 Anträge", next: "/eingang?nach=1", first: nil, stalled: [],
+                grants: []),
+            HomePages.Inbox(
+                items: [], isEmpty: false, total: nil, next: nil, first: "/eingang", stalled: [stalled], grants: [grant]
+            ),
+            stalled, grant,
             PageFrame.User(uid: "otto", name: "Otto", isAdmin: false, isAuditor: true),
             PageFrame.LanguageLink(code: "en", label: "English", href: "/sprache/en?zurueck=%2F"),
         ]

@@ -93,6 +93,11 @@ struct PageTextsWrittenInTests {
                 href: "/antraege/\(index)", number: "FR-\(index)", dataset: Self.hostile, requester: Self.hostile,
                 step: "Prüfung", waiting: Self.hostile, closable: "seit dem 2. März 2026", why: Self.hostile)
         }
+        let grants = (0..<2).map { index in
+            HomePages.GrantRow(
+                href: "/antraege/\(index)", number: "FR-\(index)", dataset: Self.hostile, requester: Self.hostile,
+                until: "1. Mai 2026", why: Self.hostile)
+        }
         let generic: [String: Any] = [
             "notice": Self.hostile, "error": Self.hostile, "next": "/eingang?nach=\(Self.hostile)",
             "total": Self.hostile, "isEmpty": false,
@@ -104,7 +109,7 @@ struct PageTextsWrittenInTests {
                     template == "inbox"
                     ? HomePages.Inbox(
                         items: rows, isEmpty: false, total: Self.hostile, next: "/eingang?nach=x", first: "/eingang",
-                        stalled: stalled)
+                        stalled: stalled, grants: grants)
                     : generic
                 let values: [String: Any] = [
                     "frame": Self.frame(Self.hostile), "pageTitle": Self.hostile, "page": page,

@@ -1092,6 +1092,15 @@ struct WebPagesTests {
                 [("version", try #require(form.hidden("version"))), ("reason", " ")], csrf: form.hidden("_csrf"))
             #expect(refused.status == 422)
             #expect(refused.html.contains(#"id="form-errors""#) && refused.html.contains(##"<a href="#f-reason">"##))
+            // The owner finds what runs on his dataset in his Eingang, with its end; the requester does not.
+            let inbox = try await otto.get("/eingang")
+            let grants = try #require(inbox.html.range(of: #"<section aria-labelledby="grants-title" id="freigaben">"#))
+            let section = try #require(inbox.html[grants.lowerBound...].components(separatedBy: "</section>").first)
+            #expect(section.contains(">\(request.number)</a> Baumkataster"), "\(section)")
+            #expect(section.contains("Nutzung erlaubt bis") && section.contains("als Data Owner"))
+            let requester = Browser(client)
+            try await requester.login("anna")
+            #expect(!(try await requester.get("/eingang").html.contains("id=\"freigaben\"")))
             _ = try await fixture.service.revoke(
                 requestID: request.id, reason: "Zweck entfallen <i>sofort</i>", caller: People.otto,
                 now: Clock.start.addingTimeInterval(3600), logger: store.logger)
@@ -1101,6 +1110,7 @@ struct WebPagesTests {
             #expect(page.html.contains("<h3>Freigabe widerrufen</h3>"), "\(page.html)")
             #expect(page.html.contains("<strong>Widerrufen</strong> · otto (Data Owner) · 2. März 2026 um 10:00 Uhr"))
             #expect(page.html.contains("<p class=\"user-text\">Zweck entfallen &lt;i&gt;sofort&lt;/i&gt;</p>"))
+            #expect(!(try await otto.get("/eingang").html.contains("id=\"freigaben\"")), "revoked: no longer listed")
         }
     }
 

@@ -38,7 +38,7 @@ struct RequestsController: Sendable {
             let caller = try context.caller()
             let (after, limit) = try Self.inboxQuery(request.uri.queryParameters)
             let page = try await service.inboxPage(
-                caller: caller, after: after, limit: limit, withStalled: false, now: now(),
+                caller: caller, after: after, limit: limit, withSideLists: false, now: now(),
                 logger: context.logger(for: caller))
             return try APIJSON.response(InboxList(page))
         }
@@ -48,6 +48,14 @@ struct RequestsController: Sendable {
             return try APIJSON.response(
                 ItemList(
                     items: try await service.stalledRequests(
+                        caller: caller, now: now(), logger: context.logger(for: caller))))
+        }
+        routes.get("inbox/revocable") { request, context in
+            let caller = try context.caller()
+            try QueryNames.none.check(request.uri.queryParameters)
+            return try APIJSON.response(
+                ItemList(
+                    items: try await service.revocableGrants(
                         caller: caller, now: now(), logger: context.logger(for: caller))))
         }
         routes.get("me/deputy-decisions") { request, context in

@@ -108,7 +108,12 @@ struct CallerContext: Sendable {
     }
 
     func mayRevoke(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> Bool {
-        (try? machine.revokeAuthority(of: decider(for: dataset), at: now).get()) != nil
+        revokeAuthority(machine, dataset: dataset, now: now) != nil
+    }
+
+    /// In which capacity the caller could revoke the granted request now, if at all (the engine's answer).
+    func revokeAuthority(_ machine: RequestMachine, dataset: DatasetRecord, now: Date) -> DecisionAuthority? {
+        try? machine.revokeAuthority(of: decider(for: dataset), at: now).get()
     }
 
     /// In which capacity the caller could close the waiting request now, if at all (the engine's answer).

@@ -18,20 +18,24 @@ public struct InboxPage: Sendable, Hashable {
     /// On the first page, the requests nobody moves on that the caller may close
     /// (``RequestService/stalledRequests(caller:now:logger:)``); empty on later pages.
     public var stalled: [StalledItem] = []
+    /// On the first page, the granted access the caller may revoke
+    /// (``RequestService/revocableGrants(caller:now:logger:)``); empty on later pages.
+    public var grants: [RevocableGrant] = []
 }
 
 extension RequestService {
     /// A page of ``inbox(caller:now:logger:)``: at most `limit` items after the place `after`
     /// (keyset: deadline, nulls last, then creation time and id), so a page costs the same with 50 or 5,000
     /// open tasks. The engine answers for each item as in the full inbox.
-    /// The first page (`after` nil) also carries ``InboxPage/stalled`` unless `withStalled` is false (the
-    /// API lists them at `/inbox/stalled`).
+    /// The first page (`after` nil) also carries ``InboxPage/stalled`` and ``InboxPage/grants`` unless
+    /// `withSideLists` is false (the API lists them at `/inbox/stalled` and `/inbox/revocable`).
     public func inboxPage(
-        caller: Caller, after: InboxCursor?, limit: Int = 50, withStalled: Bool = true, now: Date, logger: Logger
+        caller: Caller, after: InboxCursor?, limit: Int = 50, withSideLists: Bool = true, now: Date, logger: Logger
     ) async throws(ServiceError) -> InboxPage {
         try await guarded(logger) {
             try await self.performInboxPage(
-                caller: caller, after: after, limit: min(max(limit, 1), 200), withStalled: withStalled && after == nil,
+                caller: caller, after: after, limit: min(max(limit, 1), 200),
+                withSideLists: withSideLists && after == nil,
                 now: now, logger: $0)
         }
     }
@@ -45,7 +49,7 @@ extension RequestService {
     /// are deputyships, their principals' facts come from the directory and the page is read again with
     /// them, as ``CallerContext/load(caller:now:client:principals:logger:)`` and a second read did before.
     func performInboxPage(
-        caller: Caller, after: InboxCursor?, limit: Int, withStalled: Bool, now: Date, logger: Logger
+        caller: Caller, after: InboxCursor?, limit: Int, withSideLists: Bool, now: Date, logger: Logger
     ) async throws -> InboxPage {
         var logger = logger
         logger[metadataKey: "actor"] = "\(caller.uid)"
@@ -62,7 +66,10 @@ extension RequestService {
                 limit: limit, now: now, logger: logger
             ).page
         }
-        if withStalled { page.stalled = try await stalled(context: context, now: now, logger: logger) }
+        if withSideLists {
+            page.stalled = try await stalled(context: context, now: now, logger: logger)
+            page.grants = try await revocableGrants(context: context, now: now, logger: logger)
+        }
         return page
     }
 

@@ -286,7 +286,7 @@ extension RequestService {
     /// The whole inbox for the API, oldest deadline first, at most 1,000 items (as it always was).
     func performInbox(caller: Caller, now: Date, logger: Logger) async throws -> [InboxItem] {
         try await performInboxPage(
-            caller: caller, after: nil, limit: 1000, withStalled: false, now: now, logger: logger
+            caller: caller, after: nil, limit: 1000, withSideLists: false, now: now, logger: logger
         ).items
     }
 }

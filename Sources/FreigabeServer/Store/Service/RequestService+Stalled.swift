@@ -147,7 +147,7 @@ struct StalledCandidates {
     var now: Date
     var after: UUID?
 
-    func rows(on connection: PostgresConnection, logger: Logger) async throws -> Batch {
+    func rows(on connection: PostgresConnection, logger: Logger) async throws -> CandidateBatch {
         let rows = try await connection.query(
             """
             SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)
@@ -165,22 +165,24 @@ struct StalledCandidates {
             ORDER BY r.id
             LIMIT \(Self.batchSize)
             """, logger: logger)
-        var batch = Batch()
+        return try await CandidateBatch(rows, list: "stalled", logger: logger)
+    }
+}
+
+/// A batch of a list's candidates read by id (`RequestRecord.columns`, `DatasetRecord.columns`): those
+/// that could be read; how many rows were read and the last one's id, to page on past one that could not.
+struct CandidateBatch {
+    var rows: [(record: RequestRecord, dataset: DatasetRecord)] = []
+    var read = 0
+    var lastID: UUID?
+
+    init(_ rows: PostgresRowSequence, list: String, logger: Logger) async throws {
         for try await row in rows {
             var cells = RowCursor(row)
-            let (id, readable) = try RequestService.readableRow(&cells, list: "stalled", logger: logger)
-            batch.read += 1
-            batch.lastID = id
-            if let readable { batch.rows.append(readable) }
+            let (id, readable) = try RequestService.readableRow(&cells, list: list, logger: logger)
+            read += 1
+            lastID = id
+            if let readable { self.rows.append(readable) }
         }
-        return batch
-    }
-
-    /// The candidates that could be read; how many rows were read and the last one's id, to page on
-    /// past one that could not.
-    struct Batch {
-        var rows: [(record: RequestRecord, dataset: DatasetRecord)] = []
-        var read = 0
-        var lastID: UUID?
     }
 }

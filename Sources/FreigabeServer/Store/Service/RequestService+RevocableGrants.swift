@@ -1,0 +1,100 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowEngine
+
+/// Granted access the caller may take back ("Widerrufen"): a Data Owner must find what runs on their
+/// datasets before its end date comes near, not only from the expiry notice.
+public struct RevocableGrant: Sendable, Hashable, Codable {
+    public var request: RequestSummary
+    /// Until when the access runs.
+    public var grantedUntil: Date
+    /// The role the caller revokes in.
+    public var role: String
+    /// `own`, or `deputy` for ``actingFor``.
+    public var capacity: DecisionCapacity
+    public var actingFor: String?
+}
+
+extension RequestService {
+    /// The granted requests the caller may revoke now (the engine's
+    /// ``RequestMachine/revokeAuthority(of:at:)``), the soonest ending first, among those on datasets
+    /// the caller, or someone they stand in for now, owns (as owner or owner group) or stewards, and
+    /// those one of them decided on (a DSB, an ISB, the governance office). A request the caller filed
+    /// is never theirs to revoke.
+    public func revocableGrants(
+        caller: Caller, now: Date, logger: Logger
+    ) async throws(ServiceError)
+        -> [RevocableGrant]
+    {
+        try await guarded(logger) {
+            var logger = $0
+            logger[metadataKey: "actor"] = "\(caller.uid)"
+            let context = try await CallerContext.load(
+                caller: caller, now: now, client: self.client, principals: self.principals, logger: logger)
+            return try await self.revocableGrants(context: context, now: now, logger: logger)
+        }
+    }
+
+    /// ``revocableGrants(caller:now:logger:)`` for a caller whose deputyships are known (the inbox page
+    /// read them already).
+    func revocableGrants(context: CallerContext, now: Date, logger: Logger) async throws -> [RevocableGrant] {
+        let filter = InboxFilter(context, now: now)
+        return try await Database.read(client, logger: logger) { [logger] connection in
+            var grants: [RevocableGrant] = []
+            var after: UUID?
+            while true {
+                let batch = try await GrantCandidates(filter: filter, after: after).rows(
+                    on: connection, logger: logger)
+                for (record, dataset) in batch.rows {
+                    guard
+                        let machine = try await self.readableMachine(
+                            for: record, list: "revocable", on: connection, logger: logger),
+                        case .granted(_, let until) = machine.state,
+                        let authority = context.revokeAuthority(machine, dataset: dataset, now: now)
+                    else { continue }
+                    grants.append(
+                        RevocableGrant(
+                            request: self.views.summary(record, machine: machine, dataset: dataset, now: now),
+                            grantedUntil: until, role: authority.role.identifier,
+                            capacity: DecisionCapacity(authority.capacity), actingFor: authority.principal))
+                }
+                guard batch.read == GrantCandidates.batchSize, let last = batch.lastID else { break }
+                after = last
+            }
+            return grants.sorted {
+                ($0.grantedUntil, $0.request.number) < ($1.grantedUntil, $1.request.number)
+            }
+        }
+    }
+}
+
+/// The SQL pre-selection of ``RequestService/revocableGrants(caller:now:logger:)``, by id: granted
+/// requests not filed by the caller, on a dataset the caller or a principal owns or stewards, or decided
+/// on by one of them; the engine decides who may revoke.
+struct GrantCandidates {
+    static let batchSize = 500
+
+    var filter: InboxFilter
+    var after: UUID?
+
+    func rows(on connection: PostgresConnection, logger: Logger) async throws -> CandidateBatch {
+        let rows = try await connection.query(
+            """
+            SELECT \(unescaped: RequestRecord.columns), \(unescaped: DatasetRecord.columns)
+            FROM requests r JOIN datasets d ON d.id = r.dataset_id JOIN domains dm ON dm.id = d.domain_id
+            WHERE r.phase = 'granted' AND r.requester <> \(filter.caller)
+              AND (d.owner = ANY (\(filter.uids)::text[]) OR d.owner_group_key = ANY (\(filter.groupKeys)::text[])
+                OR d.domain_id = ANY (\(filter.domains)::text[])
+                OR dm.steward_group_key = ANY (\(filter.groupKeys)::text[])
+                OR EXISTS (
+                    SELECT 1 FROM decisions dc
+                    WHERE dc.request_id = r.id
+                      AND (dc.person = ANY (\(filter.uids)::text[]) OR dc.acting_for = ANY (\(filter.uids)::text[]))))
+              AND (\(after)::uuid IS NULL OR r.id > \(after)::uuid)
+            ORDER BY r.id
+            LIMIT \(Self.batchSize)
+            """, logger: logger)
+        return try await CandidateBatch(rows, list: "revocable", logger: logger)
+    }
+}
