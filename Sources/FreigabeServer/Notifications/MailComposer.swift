@@ -120,7 +120,9 @@ struct MailComposer: Sendable {
                 return entry
             }
             // No approve link where the approval needs more than a comment: the mail says where it is given.
-            if let step = message.step, let needs = definition?.step(step)?.approvalRequires, !needs.isEmpty {
+            if let step = message.step, let needs = definition?.step(step)?.approvalRequires,
+                !linkActions(step: step, definition: definition).contains(.approve)
+            {
                 let names = needs.map { catalog["mail.links.approval_needs.\($0.rawValue)"] ?? $0.rawValue }
                 let listed =
                     names.count < 2

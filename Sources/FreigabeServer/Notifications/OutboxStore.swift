@@ -81,27 +81,18 @@ struct RequestStanding: Sendable, Hashable {
         return Set(definition.openBranches(of: progress).map(\.id))
     }
 
+    /// The approvals with a comment that a grant or publication stands on (a condition of use, a note for
+    /// the requester), oldest first: the engine's ``RequestSnapshot/standingApprovals``. Empty when the
+    /// snapshot is unreadable.
+    func standingApprovalComments() -> [Decision] {
+        (snapshot?.standingApprovals ?? []).filter { $0.comment?.isEmpty == false }
+    }
+
     /// The question a stay of `step` that began at `enteredAt` follows, with the requester's answer:
     /// the step's last decision before the stay asked it (the stay before ended with that question, and
     /// this one is the step taken up again after the answer, directly or after a restart at the start),
     /// and the answer is the first resubmission after it (nil: sent back without a comment). Nil for a
     /// stay that follows no question, and when the snapshot is unreadable.
-    /// The approvals with a comment that a grant or publication stands on (a condition of use, a note for
-    /// the requester), oldest first: an approval no later decision of its step and branch asked back,
-    /// rejected or replaced by the same person's newer one. Empty when the snapshot is unreadable.
-    func standingApprovalComments() -> [Decision] {
-        let decisions = snapshot?.decisions ?? []
-        return decisions.indices.compactMap { index in
-            let approval = decisions[index]
-            guard approval.outcome == .approved, approval.comment?.isEmpty == false else { return nil }
-            let replaced = decisions[(index + 1)...].contains {
-                $0.step == approval.step && $0.branch == approval.branch
-                    && ($0.outcome != .approved || $0.person == approval.person)
-            }
-            return replaced ? nil : approval
-        }
-    }
-
     func answeredQuestion(step: String, enteredAt: Date) -> (question: String, answer: String?)? {
         let entered = AuditTimestamp(enteredAt)
         guard

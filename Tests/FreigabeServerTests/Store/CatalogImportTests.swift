@@ -248,6 +248,39 @@ struct CatalogImportTests {
         }
     }
 
+    /// Two administrators create "friedhoefe" at the same moment: the second save finds no row to lock,
+    /// waits for the first insert's commit and would then replace it. It is refused instead (409), and
+    /// the first one's dataset stays as it was saved.
+    @Test("a new dataset created meanwhile by another transaction is not replaced")
+    func newDatasetCreatedMeanwhile() async throws {
+        try await ServiceFixture.with { fixture in
+            let theirs = try await fixture.admin.withConnection { hold in
+                try await hold.query("BEGIN", logger: logger)
+                try await hold.query(
+                    """
+                    INSERT INTO datasets (id, title, domain_id, owner, classification, personal_data, protection_need)
+                    VALUES ('friedhoefe', 'Friedhöfe (zuerst)', 'umwelt', 'otto', 'public', 'none', 'normal')
+                    """, logger: logger)
+                let saving = Task {
+                    try await fixture.service.upsertDataset(
+                        DatasetInput(
+                            id: "friedhoefe", title: "Friedhöfe (danach)", domain: "umwelt", owner: "otto",
+                            classification: .internal, personalData: .none, protectionNeed: .normal),
+                        caller: People.adam, now: Clock.start, shown: .new, logger: logger)
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                try await hold.query("COMMIT", logger: logger)
+                return await saving.result
+            }
+            guard case .failure(let error as ServiceError) = theirs else {
+                Issue.record("the second creation was saved: \(theirs)")
+                return
+            }
+            #expect(error.code == .conflict && error.message.key == "messages.catalog.dataset_exists")
+            #expect(try await fixture.service.dataset(id: "friedhoefe", logger: logger).title == "Friedhöfe (zuerst)")
+        }
+    }
+
     @Test(
         "the new holders of a waiting step are sent its task by the timer loop, once; a step that moved on is moot"
     )

@@ -132,14 +132,21 @@ struct WebDeputyNamesTests {
             #expect(refused.status == 422)
             #expect(refused.html.contains("<option value=\"cc-by-4.0\" selected>"), "\(refused.html)")
             #expect(!refused.html.contains("<option value=\"dl-de-zero-2.0\" selected>"))
-            // A rejection leaves both empty.
+            // A rejection sent with the licence still chosen, as the browser sends the form: refused nothing,
+            // stored without a licence.
             let rejected = try await olga.post(
                 "/antraege/\(view.id.uuidString)/entscheidung",
                 [
                     ("version", String(view.version)), ("branch", "publication"), ("decision", "reject"),
-                    ("text", "Noch nicht anonymisiert"), ("licence", ""), ("portal_url", ""),
+                    ("text", "Noch nicht anonymisiert"), ("licence", "dl-de-zero-2.0"), ("portal_url", ""),
                 ], csrf: page.hidden("_csrf"))
             #expect(rejected.status == 303, "\(rejected.html.prefix(600))")
+            let stored = try await store.admin.query(
+                "SELECT licence FROM decisions WHERE request_id = \(view.id) AND outcome = 'rejected'",
+                logger: store.logger)
+            var licences: [String?] = []
+            for try await licence in stored.decode(String?.self) { licences.append(licence) }
+            #expect(licences == [nil])
         }
     }
 

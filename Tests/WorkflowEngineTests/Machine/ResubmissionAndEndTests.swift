@@ -93,6 +93,30 @@ struct ResubmissionAndEndTests {
         }
     }
 
+    /// What a grant stands on: otto's approval with its condition survives a question answered at the
+    /// steward's step; after an answer that started the request again, only the new pass counts (paul,
+    /// otto's deputy, approved it anew), and a question sets its own step's earlier approvals aside.
+    @Test("standing approvals: kept past an answer at the same step, set aside by a restart")
+    func standingApprovals() throws {
+        var plain = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+        _ = try plain.approve(by: Fixtures.otto, at: Fixtures.t0, comment: "Nur aggregiert")
+        _ = try plain.approve(by: Fixtures.stefan, at: Fixtures.t0, comment: "Vorläufig")
+        #expect(plain.snapshot.standingApprovals.map(\.comment) == ["Nur aggregiert", "Vorläufig"])
+        for changed in [false, true] {
+            var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())
+            _ = try machine.approve(by: Fixtures.otto, at: Fixtures.t0, comment: "Nur aggregiert")
+            _ = try machine.requestChanges(by: Fixtures.stefan, at: Fixtures.t0, question: "Zweck?")
+            _ = try machine.resubmit(by: "anna", at: Fixtures.days(1), detailsChanged: changed)
+            if changed { _ = try machine.approve(by: Fixtures.paul, at: Fixtures.days(1), comment: "Neu geprüft") }
+            _ = try machine.approve(by: Fixtures.stefan, at: Fixtures.days(1), comment: "Keine Weitergabe")
+            #expect(machine.state.name == "granted:granted", "\(machine.state.name)")
+            #expect(
+                machine.snapshot.standingApprovals.map(\.person)
+                    == (changed ? ["paul", "stefan"] : ["otto", "stefan"]))
+            #expect(machine.snapshot.standingApprovals.allSatisfy { $0.outcome == .approved })
+        }
+    }
+
     @Test("changed facts: back to the first step, so a DSB step that is now required is not skipped")
     func resubmitChangedFacts() throws {
         var machine = try Fixtures.submitted(try Fixtures.definition(.sharedData), Fixtures.shared())

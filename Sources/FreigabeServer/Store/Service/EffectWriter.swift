@@ -459,13 +459,9 @@ enum EffectWriter {
             context, topic: .deputyDecided,
             to: [OutboxRecipient(role: decision.role.identifier, uid: principal, group: nil)],
             step: revoked ? nil : decision.step, branch: revoked ? nil : decision.branch)
-        result.decidedBy = decision.person
-        result.outcome = decision.outcome
-        result.asEscalation = decision.asEscalation
-        result.text = decision.comment
-        // A publication approved in their place: under which licence and where.
-        result.licence = decision.details?.licence
-        result.portalURL = decision.details?.portalURL
+        result.tell(decision, asEscalation: decision.asEscalation)
+        // The reader is whom it was decided for: not left out as such.
+        result.decidedFor = nil
         return result
     }
 

@@ -256,6 +256,11 @@ extension RequestService {
             }
             let holdersBefore = try await WaitingHolders.read(dataset: input.id, on: connection, logger: logger)
             let (outcome, change) = try await CatalogRepository.upsert(input, on: connection, now: now, logger: logger)
+            // Created by a transaction that committed while this one waited for the row (no row was
+            // there to lock): the insert became an update, which "new" must not be.
+            if shown == .new, outcome != .created {
+                throw ServiceError(.conflict, message: UserText("catalog.dataset_exists", ["id": .text(input.id)]))
+            }
             var reassigned = 0
             if let change {
                 try await CatalogRepository.record(
