@@ -78,8 +78,8 @@ struct GrantExpiryTests {
                 try await MailSink.mails(host: mail.host).first { $0.subject.contains("ist freigegeben") })
             #expect(
                 grant.text.contains(
-                    "Hinweise und Auflagen aus der Prüfung:\n  Prüfung durch den Data Owner:\n  Nur aggregiert verwenden.\n"
-                        + "  Freigabe durch das Data Stewardship der Domäne:\n  Keine Weitergabe <b>an Dritte</b>.\n"),
+                    "Hinweise und Auflagen aus der Prüfung:\n\nPrüfung durch den Data Owner:\nNur aggregiert verwenden.\n\n"
+                        + "Freigabe durch das Data Stewardship der Domäne:\nKeine Weitergabe <b>an Dritte</b>.\n"),
                 "\(grant.text)")
             #expect(!grant.text.contains("Welche Bezirke?"))
             #expect(grant.html.contains("Keine Weitergabe &lt;b&gt;an Dritte&lt;/b&gt;."), "\(grant.html)")
