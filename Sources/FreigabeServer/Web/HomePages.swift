@@ -104,13 +104,15 @@ struct HomePages: Sendable {
         /// On the first page: what the caller may close (``InboxPage/stalled``), and whether there is any.
         var stalled: [StalledRow]
         var hasStalled: Bool
-        /// On the first page: the granted access the caller may revoke (``InboxPage/grants``).
+        /// On the first page: the granted access the caller may revoke (``InboxPage/grants``), the soonest
+        /// ending ones, and how many there are when not all are shown.
         var grants: [GrantRow]
         var hasGrants: Bool
+        var grantsShown: String?
 
         init(
             items: [InboxRow], isEmpty: Bool, total: String?, next: String?, first: String?, stalled: [StalledRow],
-            grants: [GrantRow]
+            grants: [GrantRow], grantsShown: String? = nil
         ) {
             (self.items, self.isEmpty, self.total, self.next, self.first) = (items, isEmpty, total, next, first)
             hasPages = next != nil || first != nil
@@ -118,6 +120,7 @@ struct HomePages: Sendable {
             hasStalled = !stalled.isEmpty
             self.grants = grants
             hasGrants = !grants.isEmpty
+            self.grantsShown = grantsShown
         }
     }
 
@@ -240,7 +243,11 @@ struct HomePages: Sendable {
                 next: page.next.map { "/eingang?nach=\($0)" },
                 first: after == nil ? nil : "/eingang",
                 stalled: page.stalled.map { StalledRow($0, text: text, principals: principals) },
-                grants: page.grants.map { GrantRow($0, text: text, principals: principals) })
+                grants: page.grants.prefix(Self.inboxPageSize).map { GrantRow($0, text: text, principals: principals) },
+                grantsShown: page.grants.count > Self.inboxPageSize
+                    ? text(
+                        "inbox.grants.shown", ["shown": String(Self.inboxPageSize), "count": String(page.grants.count)])
+                    : nil)
             return try pages.render(
                 "inbox", title: text("inbox.title"), page: inbox, request: request, context: context)
         }
@@ -343,6 +350,7 @@ extension HomePages.Inbox: MustacheParent {
         case "hasStalled": hasStalled
         case "grants": grants
         case "hasGrants": hasGrants
+        case "grantsShown": grantsShown
         default: nil
         }
     }
@@ -359,14 +367,8 @@ extension HomePages.StalledRow {
             "inbox.stalled.\(item.waitingFor.rawValue)" + (item.barredBySeparationOfDuties ? "_kept_from_you" : ""),
             ["date": text.date(item.since)])
         closable = text("inbox.stalled.closable_since", ["date": text.date(item.closableFrom)])
-        why =
-            switch item.capacity {
-            case .deputy, .escalationDeputy:
-                text(
-                    "inbox.stalled.why_deputy",
-                    ["role": text.role(item.role), "principal": item.actingFor.map { principals[$0] ?? $0 } ?? ""])
-            case .own, .escalation: text("inbox.stalled.why_escalation", ["role": text.role(item.role)])
-            }
+        why = HomePages.actingAs(
+            item.capacity, role: item.role, actingFor: item.actingFor, text: text, principals: principals)
     }
 }
 
@@ -377,14 +379,24 @@ extension HomePages.GrantRow {
         dataset = grant.request.datasetTitle
         requester = text("inbox.from", ["uid": grant.request.requester])
         until = text.periodEnd(grant.grantedUntil)
-        why =
-            switch grant.capacity {
-            case .deputy, .escalationDeputy:
-                text(
-                    "inbox.grants.why_deputy",
-                    ["role": text.role(grant.role), "principal": grant.actingFor.map { principals[$0] ?? $0 } ?? ""])
-            case .own, .escalation: text("inbox.grants.why_own", ["role": text.role(grant.role)])
-            }
+        why = HomePages.actingAs(
+            grant.capacity, role: grant.role, actingFor: grant.actingFor, text: text, principals: principals)
+    }
+}
+
+extension HomePages {
+    /// „als Governance Office“, „als DSB in Vertretung für Dora D.“: in which capacity a listed request is
+    /// the caller's to close or to revoke; the principal by `principals`' name, else the uid.
+    static func actingAs(
+        _ capacity: DecisionCapacity, role: String, actingFor: String?, text: PageText, principals: [String: String]
+    ) -> String {
+        switch capacity {
+        case .deputy, .escalationDeputy:
+            text(
+                "inbox.acting_as.deputy",
+                ["role": text.role(role), "principal": actingFor.map { principals[$0] ?? $0 } ?? ""])
+        case .own, .escalation: text("inbox.acting_as.own", ["role": text.role(role)])
+        }
     }
 }
 

@@ -56,8 +56,9 @@ struct APILifecycleTests {
             let mine = try await api.send(.get, "/api/v1/me/requests?phase=granted", as: "anna")
             #expect(mine.json?["items"]?.array.map { $0["id"]?.string } == [id])
 
-            // What each may revoke: the owner and the DSB who decided (each in their role); not the
-            // requester, nor someone it does not concern.
+            // What each may revoke: the owner, the steward and the DSB who decided, the other DSB of the
+            // privacy step that applied (each in their role); not the requester, nor someone it does not
+            // concern.
             for (user, role) in [("otto", "data_owner"), ("dora", "dsb"), ("stefan", "data_steward")] {
                 let grants = try await api.send(.get, "/api/v1/inbox/revocable", as: user)
                 let grant = try #require(grants.json?["items"]?.array.first, "\(user): \(grants.body)")
@@ -65,10 +66,27 @@ struct APILifecycleTests {
                 #expect(grant["request"]?["id"]?.string == id && grant["role"]?.string == role, "\(grant)")
                 #expect(grant["capacity"]?.string == "own" && grant["granted_until"]?.string == "2026-12-31T23:00:00Z")
             }
+            let dirks = try await fixture.service.revocableGrants(
+                caller: People.dirk, now: fixture.clock.now(), logger: fixture.store.logger)
+            #expect(dirks.map(\.request.id) == [UUID(uuidString: id)] && dirks.first?.role == "dsb", "\(dirks)")
             for user in ["anna", "olga"] {
                 let none = try await api.send(.get, "/api/v1/inbox/revocable", as: user)
                 #expect(none.status == 200 && none.json?["items"]?.array == [], "\(user): \(none.body)")
             }
+            // otto's deputy in force, in his name; none once the deputyship has ended.
+            let deputyship = try await fixture.service.createDeputyship(
+                NewDeputyship(
+                    principal: nil, deputy: "paul", validFrom: fixture.clock.now(),
+                    validUntil: fixture.clock.now().addingTimeInterval(86_400)),
+                caller: People.otto, now: fixture.clock.now(), logger: fixture.store.logger)
+            let forOtto = try await api.send(.get, "/api/v1/inbox/revocable", as: "paul")
+            let asDeputy = try #require(forOtto.json?["items"]?.array.first, "\(forOtto.body)")
+            #expect(asDeputy["capacity"]?.string == "deputy" && asDeputy["acting_for"]?.string == "otto")
+            #expect(asDeputy["role"]?.string == "data_owner")
+            _ = try await fixture.service.endDeputyship(
+                id: deputyship.id, caller: People.otto, now: fixture.clock.now(), logger: fixture.store.logger)
+            let ended = try await api.send(.get, "/api/v1/inbox/revocable", as: "paul")
+            #expect(ended.json?["items"]?.array == [], "\(ended.body)")
 
             let revoked = try await api.send(
                 .post, "/api/v1/requests/\(id)/revoke", as: "dora", json: jsonText(["reason": "Zweck entfallen."]))

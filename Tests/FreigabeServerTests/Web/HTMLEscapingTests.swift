@@ -105,7 +105,9 @@ struct HTMLEscapingTests {
                 items: [], isEmpty: true, total: "500 Anträge", next: "/eingang?nach=1", first: nil, stalled: [],
                 grants: []),
             HomePages.Inbox(
-                items: [], isEmpty: false, total: nil, next: nil, first: "/eingang", stalled: [stalled], grants: [grant]
+                items: [], isEmpty: false, total: nil, next: nil, first: "/eingang", stalled: [stalled],
+                grants: [grant],
+                grantsShown: "50 von 60"
             ),
             stalled, grant,
             PageFrame.User(uid: "otto", name: "Otto", isAdmin: false, isAuditor: true),

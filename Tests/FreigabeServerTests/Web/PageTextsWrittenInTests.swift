@@ -109,7 +109,7 @@ struct PageTextsWrittenInTests {
                     template == "inbox"
                     ? HomePages.Inbox(
                         items: rows, isEmpty: false, total: Self.hostile, next: "/eingang?nach=x", first: "/eingang",
-                        stalled: stalled, grants: grants)
+                        stalled: stalled, grants: grants, grantsShown: Self.hostile)
                     : generic
                 let values: [String: Any] = [
                     "frame": Self.frame(Self.hostile), "pageTitle": Self.hostile, "page": page,

@@ -17,22 +17,19 @@ public struct RevocableGrant: Sendable, Hashable, Codable {
 }
 
 extension RequestService {
-    /// The granted requests the caller may revoke now (the engine's
-    /// ``RequestMachine/revokeAuthority(of:at:)``), the soonest ending first, among those on datasets
-    /// the caller, or someone they stand in for now, owns (as owner or owner group) or stewards, and
-    /// those one of them decided on (a DSB, an ISB, the governance office). A request the caller filed
-    /// is never theirs to revoke.
+    /// The granted requests the caller may see and revoke now (``CallerContext/maySee(_:dataset:now:)``
+    /// and the engine's ``RequestMachine/revokeAuthority(of:at:)``, as the request page offers it), the
+    /// soonest ending first, among those on datasets the caller, or someone they stand in for now, owns
+    /// (as owner or owner group) or stewards, those one of them decided on, and those decided on in a role
+    /// of theirs (a DSB's step that applied, decided by another DSB; the governance office's). A request
+    /// the caller filed is never theirs to revoke.
     public func revocableGrants(
         caller: Caller, now: Date, logger: Logger
     ) async throws(ServiceError)
         -> [RevocableGrant]
     {
-        try await guarded(logger) {
-            var logger = $0
-            logger[metadataKey: "actor"] = "\(caller.uid)"
-            let context = try await CallerContext.load(
-                caller: caller, now: now, client: self.client, principals: self.principals, logger: logger)
-            return try await self.revocableGrants(context: context, now: now, logger: logger)
+        try await asCaller(caller, now: now, logger: logger) { context, logger in
+            try await self.revocableGrants(context: context, now: now, logger: logger)
         }
     }
 
@@ -51,6 +48,7 @@ extension RequestService {
                         let machine = try await self.readableMachine(
                             for: record, list: "revocable", on: connection, logger: logger),
                         case .granted(_, let until) = machine.state,
+                        context.maySee(machine, dataset: dataset, now: now),
                         let authority = context.revokeAuthority(machine, dataset: dataset, now: now)
                     else { continue }
                     grants.append(
@@ -71,7 +69,7 @@ extension RequestService {
 
 /// The SQL pre-selection of ``RequestService/revocableGrants(caller:now:logger:)``, by id: granted
 /// requests not filed by the caller, on a dataset the caller or a principal owns or stewards, or decided
-/// on by one of them; the engine decides who may revoke.
+/// on by one of them or in a role one of them holds; the engine decides who may revoke.
 struct GrantCandidates {
     static let batchSize = 500
 
@@ -90,7 +88,8 @@ struct GrantCandidates {
                 OR EXISTS (
                     SELECT 1 FROM decisions dc
                     WHERE dc.request_id = r.id
-                      AND (dc.person = ANY (\(filter.uids)::text[]) OR dc.acting_for = ANY (\(filter.uids)::text[]))))
+                      AND (dc.person = ANY (\(filter.uids)::text[]) OR dc.acting_for = ANY (\(filter.uids)::text[])
+                        OR dc.role = ANY (\(filter.roleNames)::text[]))))
               AND (\(after)::uuid IS NULL OR r.id > \(after)::uuid)
             ORDER BY r.id
             LIMIT \(Self.batchSize)

@@ -42,12 +42,22 @@ extension RequestService {
     /// ``StalledItem/barredBySeparationOfDuties``). An escalated step the caller may decide is in their inbox, not
     /// here.
     public func stalledRequests(caller: Caller, now: Date, logger: Logger) async throws(ServiceError) -> [StalledItem] {
+        try await asCaller(caller, now: now, logger: logger) { context, logger in
+            try await self.stalled(context: context, now: now, logger: logger)
+        }
+    }
+
+    /// ``guarded(_:_:)`` for a list of the caller's: the log names them, and their context (roles,
+    /// deputyships in force, the principals' facts) is read first.
+    func asCaller<Result: Sendable>(
+        _ caller: Caller, now: Date, logger: Logger, _ body: (CallerContext, Logger) async throws -> Result
+    ) async throws(ServiceError) -> Result {
         try await guarded(logger) {
             var logger = $0
             logger[metadataKey: "actor"] = "\(caller.uid)"
             let context = try await CallerContext.load(
                 caller: caller, now: now, client: self.client, principals: self.principals, logger: logger)
-            return try await self.stalled(context: context, now: now, logger: logger)
+            return try await body(context, logger)
         }
     }
 
