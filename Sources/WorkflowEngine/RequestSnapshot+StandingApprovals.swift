@@ -8,7 +8,10 @@ extension RequestSnapshot {
     /// answer, all of its parts), and an answer that started the request again at the first step sets
     /// aside every decision before the question: those approvals were given to another request. The
     /// decisions do not record the restart; the decision after the question does: a resumed request
-    /// goes on at the question's step, a restarted one at an earlier one.
+    /// goes on at the question's step, a restarted one at an earlier one. Two limits, neither met by the
+    /// shipped workflows: a restart whose first step is the question's own (a start step with a `when:`
+    /// that no longer applies) reads as a resumption, and a rejection routed back to a step (`on: reject:
+    /// <step>`) sets nothing aside; the pass's start recorded by the engine would remove both.
     public var standingApprovals: [Decision] {
         var setAside = Set<Int>()
         for (index, question) in decisions.enumerated() where question.outcome == .changesRequested {
