@@ -274,7 +274,8 @@ struct RequestPage {
             rows.append(Row(label: text("form.access_end.label"), value: text.periodEnd(end)))
         }
         if let licence = details.licence {
-            rows.append(Row(label: text("form.licence.label"), value: text.licence(licence)))
+            // What the requester asked for: the publication decision names the licence it was given under.
+            rows.append(Row(label: text("request.licence_requested"), value: text.licence(licence)))
         }
         if let format = details.format { rows.append(Row(label: text("form.format.label"), value: format)) }
         if let statement = details.anonymisationStatement {

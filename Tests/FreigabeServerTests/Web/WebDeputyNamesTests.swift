@@ -119,6 +119,8 @@ struct WebDeputyNamesTests {
             #expect(page.status == 200)
             #expect(page.html.contains("<option value=\"dl-de-zero-2.0\" selected>"), "\(page.html)")
             #expect(page.html.components(separatedBy: " selected>").count == 2, "one option selected")
+            // The request's facts name it as asked for: the publication decision names the one given.
+            #expect(page.html.contains("<dt>Beantragte Lizenz</dt>"), "\(page.html)")
             // Needed to approve only: not marked as every choice's, and the form says when they are needed.
             #expect(!page.html.contains("Adresse im Open-Data-Portal <span class=\"required\">"), "\(page.html)")
             #expect(page.html.components(separatedBy: "Nur für die Zustimmung nötig").count == 3)
