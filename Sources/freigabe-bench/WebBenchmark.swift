@@ -329,12 +329,13 @@ struct WebClient: Sendable {
         return ids.count
     }
 
-    /// The inbox's "Weitere" link (`/eingang?nach=<id>`), or nil on its last page.
+    /// The inbox's "Weitere" link (`/eingang?nach=<place>`, an opaque place in the inbox's order), or nil
+    /// on its last page.
     static func nextInboxPage(in page: ByteBuffer) -> String? {
         let html = String(buffer: page)
         guard let found = html.range(of: "href=\"/eingang?nach=") else { return nil }
-        let id = html[found.upperBound...].prefix(36)
-        return UUID(uuidString: String(id)) == nil ? nil : "/eingang?nach=" + id
+        let place = html[found.upperBound...].prefix { $0 != "\"" }
+        return place.isEmpty ? nil : "/eingang?nach=" + place
     }
 
     static func count(_ needle: String, in page: ByteBuffer) -> Int {
