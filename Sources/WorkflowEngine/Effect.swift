@@ -49,6 +49,9 @@ public enum RoleNotice: Hashable, Sendable {
     /// Another part of the step was rejected (`decision`), which ended the step: nothing is left for the
     /// role to decide there. `asEscalation`: told as the overdue step's escalation instance.
     case stepRejected(Decision, asEscalation: Bool = false)
+    /// Access to the role's dataset was granted until `until`: the Data Owner learns what runs on their
+    /// dataset, and may revoke it.
+    case accessGranted(until: Date)
     /// Granted access to the role's dataset ends at `until` (told ``RequestMachine/expiryNoticeWorkingDays``
     /// working days before).
     case accessExpiring(until: Date)

@@ -168,6 +168,8 @@ extension RequestMachine {
                 effects += [
                     .scheduleExpiryNotice(at: expiryNoticeDate(until: until, grantedAt: now)),
                     .scheduleExpiry(at: until), .notifyRequester(.granted(until: until)),
+                    // The Data Owner answers for the dataset: told what now runs on it, as at its end.
+                    .inform(role: .dataOwner, .accessGranted(until: until)),
                 ]
             case .published:
                 let details = snapshot.decisions.last(where: { $0.outcome == .approved })?.details

@@ -152,7 +152,8 @@ extension OutboxTopic {
         case .requestDecision, .reminder: true
         case .escalated: mayDecide ?? false
         case .withdrawn, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
-            .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .stepDiscontinued, .questionUnanswered,
+            .accessGranted, .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .stepDiscontinued,
+            .questionUnanswered,
             .deputyDecided, .stepTakenOver, .stepRejected, .webhook:
             false
         }
@@ -164,7 +165,8 @@ extension OutboxTopic {
         switch self {
         case .requestDecision, .reminder, .escalated: true
         case .withdrawn, .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
-            .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .stepDiscontinued, .questionUnanswered,
+            .accessGranted, .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .stepDiscontinued,
+            .questionUnanswered,
             .deputyDecided, .stepTakenOver, .stepRejected, .webhook:
             false
         }
@@ -174,7 +176,8 @@ extension OutboxTopic {
     /// Data Owner's about granted access ending, ended or revoked, who must know which recipient has the data
     /// (and must delete it) among the grants of their dataset.
     var showsTheDetails: Bool {
-        asksToDecide || self == .accessExpiring || self == .accessExpired || self == .accessRevoked
+        asksToDecide || self == .accessGranted || self == .accessExpiring || self == .accessExpired
+            || self == .accessRevoked
     }
 
     /// Mails that name who filed the request (by the directory's name): those showing its details, the
@@ -198,7 +201,7 @@ extension OutboxTopic {
             .stepTakenOver, .stepRejected:
             true
         case .submitted, .changesRequested, .granted, .published, .rejected, .revoked, .expiring, .expired,
-            .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .deputyDecided, .webhook:
+            .accessGranted, .accessExpiring, .accessExpired, .accessRevoked, .discontinued, .deputyDecided, .webhook:
             false
         }
     }

@@ -115,7 +115,10 @@ struct GrantExpiryTests {
             #expect(try await fixture.service.fireDueTimers(now: Self.noticeDue, logger: logger) == 1)
             #expect(
                 try await fixture.outboxTopics(request: created.id)
-                    == ["submitted", "request_decision", "request_decision", "granted", "expiring", "access_expiring"])
+                    == [
+                        "submitted", "request_decision", "request_decision", "granted", "access_granted", "expiring",
+                        "access_expiring",
+                    ])
             let view = try await fixture.service.request(
                 id: created.id, caller: People.anna, now: Self.noticeDue, logger: logger)
             #expect(view.status.phase == .granted)
@@ -137,7 +140,7 @@ struct GrantExpiryTests {
 
             let dispatcher = try mail.dispatcher()
             // The two task mails were overtaken by the decisions before the dispatcher ran: dropped unsent.
-            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 6, sent: 4, moot: 2))
+            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 7, sent: 5, moot: 2))
             let notices = try await MailSink.mails(host: mail.host).filter { $0.subject.contains("läuft bald ab") }
             #expect(notices.map(\.to) == [["anna.albers@stadt.example"], ["otto.oberle@stadt.example"]])
             #expect(

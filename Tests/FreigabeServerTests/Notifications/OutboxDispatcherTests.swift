@@ -36,13 +36,13 @@ struct OutboxDispatcherTests {
             #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 1, sent: 1))
             let granted = try await fixture.service.decide(owner, by: People.stefan, at: Clock.days(2))
             #expect(granted.status.phase == .granted)
-            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 1, sent: 1))
+            #expect(try await dispatcher.runRound(now: Date()) == .init(claimed: 2, sent: 2))
             #expect(
                 try await fixture.service.outboxTopics(request: created.id)
-                    == ["submitted", "request_decision", "request_decision", "granted"])
+                    == ["submitted", "request_decision", "request_decision", "granted", "access_granted"])
 
             let mails = try await MailSink.mails(host: fixture.host)
-            #expect(mails.count == 4)
+            #expect(mails.count == 5)
             let number = created.number
             let thread = "<freigabe.request.\(created.id.uuidString.lowercased())@\(fixture.host)>"
             for mail in mails {
@@ -53,9 +53,19 @@ struct OutboxDispatcherTests {
                 #expect(mail.envelopeTo == mail.to.first)
                 #expect(mail.headerNames.contains("Auto-Submitted"))
             }
-            #expect(Set(mails.map(\.messageID)).count == 4)
+            #expect(Set(mails.map(\.messageID)).count == 5)
 
-            let toOtto = mails.filter { $0.to == ["otto.oberle@stadt.example"] }
+            // The owner is told of the grant on his dataset: until when, and where he may revoke it.
+            let grantToOtto = try #require(
+                mails.first {
+                    $0.to == ["otto.oberle@stadt.example"] && $0.subject.contains("Datensatz wurde freigegeben")
+                })
+            #expect(grantToOtto.subject == "\(number): Ihr Datensatz wurde freigegeben – Baumkataster")
+            #expect(grantToOtto.text.contains("Nutzung erlaubt bis: "), "\(grantToOtto.text)")
+            #expect(grantToOtto.text.contains("„Laufende Freigaben“") && grantToOtto.text.contains("Zweck: "))
+            let toOtto = mails.filter {
+                $0.to == ["otto.oberle@stadt.example"] && $0.subject.contains("Entscheidung ist gefragt")
+            }
             #expect(toOtto.count == 1)
             if let mail = toOtto.first {
                 #expect(mail.subject == "\(number): Ihre Entscheidung ist gefragt – Baumkataster")

@@ -99,7 +99,8 @@ struct LifecycleTests {
             let topics = try await fixture.outboxTopics(request: created.id)
             #expect(
                 topics == [
-                    "submitted", "request_decision", "request_decision", "granted", "expired", "access_expired",
+                    "submitted", "request_decision", "request_decision", "granted", "access_granted", "expired",
+                    "access_expired",
                 ])
         }
     }

@@ -209,6 +209,7 @@ struct RoutingTests {
                         Fixtures.audit(.stepSkipped, step: "security_review", comment: "condition_not_met", at: t2),
                         .scheduleExpiryNotice(at: ExpiryNoticeTests.noticeDue), .scheduleExpiry(at: Fixtures.accessEnd),
                         .notifyRequester(.granted(until: Fixtures.accessEnd)),
+                        .inform(role: .dataOwner, .accessGranted(until: Fixtures.accessEnd)),
                         Fixtures.audit(.ended, step: "granted", at: t2),
                     ]))
         #expect(machine.state == .granted(end: "granted", until: Fixtures.accessEnd))

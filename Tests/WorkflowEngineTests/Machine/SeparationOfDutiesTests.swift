@@ -208,6 +208,7 @@ struct SeparationOfDutiesTests {
                         .cancelTimers(step: "board"),
                         .scheduleExpiryNotice(at: ExpiryNoticeTests.noticeDue), .scheduleExpiry(at: Fixtures.accessEnd),
                         .notifyRequester(.granted(until: Fixtures.accessEnd)),
+                        .inform(role: .dataOwner, .accessGranted(until: Fixtures.accessEnd)),
                         Fixtures.audit(.ended, step: "granted", at: t2),
                     ]))
         #expect(machine.decisions.map(\.person) == ["stefan", "sina"])

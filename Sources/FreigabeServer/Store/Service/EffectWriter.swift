@@ -232,6 +232,9 @@ struct EffectContext: Sendable {
     /// The workflow the request runs on: which step a decided branch belongs to (a decision's record
     /// names the branch; a webhook names the step, and the branch where the step has several).
     var definition: WorkflowDefinition?
+
+    /// The first day of use when the requested period starts after now (a grant's mails name it).
+    var laterAccessStart: Date? { details.accessStart.flatMap { $0 > now ? $0 : nil } }
 }
 
 enum EffectWriter {
@@ -299,6 +302,11 @@ enum EffectWriter {
                 var message = message(
                     context, topic: .stepRejected, to: [recipient(role, context)], step: decision.step)
                 message.tell(decision, asEscalation: asEscalation)
+                enqueue(message)
+            case .inform(let role, .accessGranted(let until)):
+                var message = message(context, topic: .accessGranted, to: [recipient(role, context)])
+                message.grantedUntil = until
+                message.grantedFrom = context.laterAccessStart
                 enqueue(message)
             case .inform(let role, .accessExpiring(let until)):
                 var message = message(context, topic: .accessExpiring, to: [recipient(role, context)])
@@ -477,7 +485,7 @@ enum EffectWriter {
         case .granted(let until):
             var result = message(context, topic: .granted, to: requester)
             result.grantedUntil = until
-            result.grantedFrom = context.details.accessStart.flatMap { $0 > context.now ? $0 : nil }
+            result.grantedFrom = context.laterAccessStart
             return result
         case .published(let licence, let portalURL):
             var result = message(context, topic: .published, to: requester)

@@ -40,7 +40,8 @@ public enum OutboxTopic: String, Sendable, Hashable, Codable, CaseIterable {
     case granted, published, rejected, revoked, expired
     /// To the requester: granted access ends soon.
     case expiring
-    /// To the Data Owner: granted access to their dataset ends soon, has ended, or was revoked.
+    /// To the Data Owner: access to their dataset was granted, ends soon, has ended, or was revoked.
+    case accessGranted = "access_granted"
     case accessExpiring = "access_expiring"
     case accessExpired = "access_expired"
     case accessRevoked = "access_revoked"
