@@ -60,6 +60,13 @@ struct RequestFormPage {
     /// GDPR Art. 6 (1) a–f, as offered for the legal basis; free text follows in the detail field.
     static let legalBases = ["art6_1_a", "art6_1_b", "art6_1_c", "art6_1_d", "art6_1_e", "art6_1_f", "other"]
 
+    /// Whether a stored legal basis begins with an article as the form records it: in German, from the
+    /// German catalogue's `form.legal_basis.options` ("Art. 6 Abs. 1 lit. e DSGVO (öffentliche Aufgabe)"),
+    /// whatever the page's language. A basis in the person's own words ("other") is in no known language.
+    static func recordsGermanArticle(_ basis: String) -> Bool { basis.hasPrefix(germanArticlePrefix) }
+
+    static let germanArticlePrefix = "Art. 6 Abs. 1 lit. "
+
     /// - Parameters:
     ///   - values: what the person entered (or the stored details, for a resubmission), by field name.
     ///   - errors: field errors by field name, already in the page's language.

@@ -9,7 +9,7 @@ struct RequestPage {
         var label: String
         var value: String
         /// The value's language where it is not the page's (`lang`): the legal basis's article is
-        /// recorded in German whatever the page's language. Not `lang`: a nil is looked up further out,
+        /// recorded in German whatever the page's language (``RequestFormPage/recordsGermanArticle(_:)``). Not `lang`: a nil is looked up further out,
         /// and would find the page's own.
         var valueLanguage: String? = nil
     }
@@ -265,7 +265,7 @@ struct RequestPage {
             rows.append(
                 Row(
                     label: text("form.legal_basis.label"), value: basis,
-                    valueLanguage: text.language == "de" ? nil : "de"))
+                    valueLanguage: text.language != "de" && RequestFormPage.recordsGermanArticle(basis) ? "de" : nil))
         }
         if let start = details.accessStart {
             rows.append(Row(label: text("form.access_start.label"), value: text.periodStart(start)))

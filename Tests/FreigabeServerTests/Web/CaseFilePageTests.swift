@@ -191,6 +191,16 @@ struct CaseFilePageTests {
             #expect(page.status == 200)
             let marked = page.html.components(separatedBy: "<dd class=\"user-text\" lang=\"de\">Art. 6 Abs. 1 lit. e")
             #expect(marked.count == 3, "stated and details: \(page.html)")
+            // A basis in the person's own words is in no known language: not marked German.
+            let own = try await fixture.store.shared("altlastenkataster", legalBasis: "Section 4 of the Data Act")
+            let english = try await alex.get("/pruefung/antraege/\(own.id.uuidString)")
+            #expect(english.html.contains("<dd class=\"user-text\">Section 4 of the Data Act</dd>"), "\(english.html)")
+            #expect(!english.html.contains("lang=\"de\">Section 4"))
+            // Every article the form offers is recorded so that the rule above recognises it.
+            for choice in RequestFormPage.legalBases where choice != "other" {
+                let article = try #require(StoreTestSupport.german["web.form.legal_basis.options.\(choice)"])
+                #expect(RequestFormPage.recordsGermanArticle(article), "\(article)")
+            }
         }
     }
 
