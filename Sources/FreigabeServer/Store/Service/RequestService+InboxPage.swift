@@ -56,28 +56,25 @@ extension RequestService {
         let alone = CallerContext(caller: caller, deputies: [])
         let first = try await readInboxPage(
             filter: InboxFilter(alone, now: now), deputyshipsAt: now, context: alone, after: after, limit: limit,
-            now: now, logger: logger)
+            withSideLists: withSideLists, now: now, logger: logger)
         var context = alone
         var page = first.page
         if let deputyships = first.deputyships, !deputyships.isEmpty {
             context = try await CallerContext.resolve(caller: caller, deputyships: deputyships, principals: principals)
             page = try await readInboxPage(
                 filter: InboxFilter(context, now: now), deputyshipsAt: nil, context: context, after: after,
-                limit: limit, now: now, logger: logger
+                limit: limit, withSideLists: withSideLists, now: now, logger: logger
             ).page
-        }
-        if withSideLists {
-            page.stalled = try await stalled(context: context, now: now, logger: logger)
-            page.grants = try await revocableGrants(context: context, now: now, logger: logger)
         }
         return page
     }
 
     /// One read of an inbox page by `filter`, with the caller's deputyships relevant at `deputyshipsAt`
-    /// (nil: not read).
+    /// (nil: not read), and `withSideLists` the stalled requests and the revocable grants in the same
+    /// transaction (one commit per page, not three).
     private func readInboxPage(
-        filter: InboxFilter, deputyshipsAt: Date?, context: CallerContext, after: InboxCursor?, limit: Int, now: Date,
-        logger: Logger
+        filter: InboxFilter, deputyshipsAt: Date?, context: CallerContext, after: InboxCursor?, limit: Int,
+        withSideLists: Bool, now: Date, logger: Logger
     ) async throws -> (page: InboxPage, deputyships: [Deputyship]?) {
         try await Database.read(client, logger: logger) { [logger] connection in
             var items: [(item: InboxItem, place: InboxCursor)] = []
@@ -123,9 +120,12 @@ extension RequestService {
             }
             let hasMore = items.count > limit
             let shown = items.prefix(limit)
-            return (
-                InboxPage(items: shown.map(\.item), total: total, next: hasMore ? shown.last?.place : nil), relevant
-            )
+            var page = InboxPage(items: shown.map(\.item), total: total, next: hasMore ? shown.last?.place : nil)
+            if withSideLists {
+                page.stalled = try await self.stalled(context: context, now: now, on: connection, logger: logger)
+                page.grants = try await self.revocableGrants(context: context, now: now, on: connection, logger: logger)
+            }
+            return (page, relevant)
         }
     }
 

@@ -29,41 +29,36 @@ extension RequestService {
         -> [RevocableGrant]
     {
         try await asCaller(caller, now: now, logger: logger) { context, logger in
-            try await self.revocableGrants(context: context, now: now, logger: logger)
+            try await Database.read(self.client, logger: logger) { [logger] connection in
+                try await self.revocableGrants(context: context, now: now, on: connection, logger: logger)
+            }
         }
     }
 
-    /// ``revocableGrants(caller:now:logger:)`` for a caller whose deputyships are known (the inbox page
-    /// read them already).
-    func revocableGrants(context: CallerContext, now: Date, logger: Logger) async throws -> [RevocableGrant] {
+    /// ``revocableGrants(caller:now:logger:)`` for a caller whose deputyships are known, on a read
+    /// already open (the inbox page's own).
+    func revocableGrants(
+        context: CallerContext, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [RevocableGrant] {
         let filter = InboxFilter(context, now: now)
-        return try await Database.read(client, logger: logger) { [logger] connection in
-            var grants: [RevocableGrant] = []
-            var after: UUID?
-            while true {
-                let batch = try await GrantCandidates(filter: filter, after: after).rows(
-                    on: connection, logger: logger)
-                for (record, dataset) in batch.rows {
-                    guard
-                        let machine = try await self.readableMachine(
-                            for: record, list: "revocable", on: connection, logger: logger),
-                        case .granted(_, let until) = machine.state,
-                        context.maySee(machine, dataset: dataset, now: now),
-                        let authority = context.revokeAuthority(machine, dataset: dataset, now: now)
-                    else { continue }
-                    grants.append(
-                        RevocableGrant(
-                            request: self.views.summary(record, machine: machine, dataset: dataset, now: now),
-                            grantedUntil: until, role: authority.role.identifier,
-                            capacity: DecisionCapacity(authority.capacity), actingFor: authority.principal))
-                }
-                guard batch.read == GrantCandidates.batchSize, let last = batch.lastID else { break }
-                after = last
+        var grants: [RevocableGrant] = []
+        try await eachCandidate(
+            list: "revocable", on: connection, logger: logger,
+            batch: { after in
+                try await GrantCandidates(filter: filter, after: after).rows(on: connection, logger: logger)
             }
-            return grants.sorted {
-                ($0.grantedUntil, $0.request.number) < ($1.grantedUntil, $1.request.number)
-            }
+        ) { record, dataset, machine in
+            guard case .granted(_, let until) = machine.state,
+                context.maySee(machine, dataset: dataset, now: now),
+                let authority = context.revokeAuthority(machine, dataset: dataset, now: now)
+            else { return }
+            grants.append(
+                RevocableGrant(
+                    request: views.summary(record, machine: machine, dataset: dataset, now: now),
+                    grantedUntil: until, role: authority.role.identifier,
+                    capacity: DecisionCapacity(authority.capacity), actingFor: authority.principal))
         }
+        return grants.sorted { ($0.grantedUntil, $0.request.number) < ($1.grantedUntil, $1.request.number) }
     }
 }
 
@@ -71,8 +66,6 @@ extension RequestService {
 /// requests not filed by the caller, on a dataset the caller or a principal owns or stewards, or decided
 /// on by one of them or in a role one of them holds; the engine decides who may revoke.
 struct GrantCandidates {
-    static let batchSize = 500
-
     var filter: InboxFilter
     var after: UUID?
 
@@ -92,7 +85,7 @@ struct GrantCandidates {
                         OR dc.role = ANY (\(filter.roleNames)::text[]))))
               AND (\(after)::uuid IS NULL OR r.id > \(after)::uuid)
             ORDER BY r.id
-            LIMIT \(Self.batchSize)
+            LIMIT \(CandidateBatch.size)
             """, logger: logger)
         return try await CandidateBatch(rows, list: "revocable", logger: logger)
     }

@@ -43,7 +43,9 @@ extension RequestService {
     /// here.
     public func stalledRequests(caller: Caller, now: Date, logger: Logger) async throws(ServiceError) -> [StalledItem] {
         try await asCaller(caller, now: now, logger: logger) { context, logger in
-            try await self.stalled(context: context, now: now, logger: logger)
+            try await Database.read(self.client, logger: logger) { [logger] connection in
+                try await self.stalled(context: context, now: now, on: connection, logger: logger)
+            }
         }
     }
 
@@ -61,35 +63,46 @@ extension RequestService {
         }
     }
 
-    /// ``stalledRequests(caller:now:logger:)`` for a caller whose deputyships are known (the inbox page
-    /// read them already).
-    func stalled(context: CallerContext, now: Date, logger: Logger) async throws -> [StalledItem] {
+    /// ``stalledRequests(caller:now:logger:)`` for a caller whose deputyships are known, on a read
+    /// already open (the inbox page's own).
+    func stalled(
+        context: CallerContext, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [StalledItem] {
         guard mayEscalate(context, now: now) else { return [] }
-        return try await Database.read(client, logger: logger) { [logger] connection in
-            var items: [StalledItem] = []
-            var after: UUID?
-            while true {
-                let batch = try await StalledCandidates(
-                    caller: context.caller.uid,
-                    principals: context.activePrincipals(at: now).map(\.deputyship.principal), now: now,
-                    after: after
-                )
-                .rows(on: connection, logger: logger)
-                for (record, dataset) in batch.rows {
-                    guard
-                        let machine = try await self.readableMachine(
-                            for: record, list: "stalled", on: connection, logger: logger)
-                    else { continue }
-                    if let item = self.stalledItem(
-                        record, dataset: dataset, machine: machine, context: context, now: now)
-                    {
-                        items.append(item)
-                    }
-                }
-                guard batch.read == StalledCandidates.batchSize, let last = batch.lastID else { break }
-                after = last
+        let principals = context.activePrincipals(at: now).map(\.deputyship.principal)
+        var items: [StalledItem] = []
+        try await eachCandidate(
+            list: "stalled", on: connection, logger: logger,
+            batch: { after in
+                try await StalledCandidates(caller: context.caller.uid, principals: principals, now: now, after: after)
+                    .rows(on: connection, logger: logger)
             }
-            return items.sorted { ($0.closableFrom, $0.request.number) < ($1.closableFrom, $1.request.number) }
+        ) { record, dataset, machine in
+            if let item = stalledItem(record, dataset: dataset, machine: machine, context: context, now: now) {
+                items.append(item)
+            }
+        }
+        return items.sorted { ($0.closableFrom, $0.request.number) < ($1.closableFrom, $1.request.number) }
+    }
+
+    /// Every candidate of an id-paged list with the engine's state, batch by batch (`batch` reads the
+    /// one after an id, nil for the first); a candidate whose stored request this release cannot read is
+    /// left out and logged (``readableMachine(for:list:on:logger:)``).
+    func eachCandidate(
+        list: String, on connection: PostgresConnection, logger: Logger,
+        batch: (UUID?) async throws -> CandidateBatch,
+        _ body: (RequestRecord, DatasetRecord, RequestMachine) throws -> Void
+    ) async throws {
+        var after: UUID?
+        while true {
+            let read = try await batch(after)
+            for (record, dataset) in read.rows {
+                guard let machine = try await readableMachine(for: record, list: list, on: connection, logger: logger)
+                else { continue }
+                try body(record, dataset, machine)
+            }
+            guard read.read == CandidateBatch.size, let last = read.lastID else { return }
+            after = last
         }
     }
 
@@ -149,8 +162,6 @@ extension RequestService {
 /// open whose escalation timer of the step is due (a question of the same step asked before may have
 /// left one that fired; the engine tells them apart), but not the caller's own.
 struct StalledCandidates {
-    static let batchSize = 500
-
     var caller: String
     /// Whom the caller deputises for now.
     var principals: [String]
@@ -173,7 +184,7 @@ struct StalledCandidates {
                       AND t.due_at <= \(now) AND t.cancelled_at IS NULL)))
               AND (\(after)::uuid IS NULL OR r.id > \(after)::uuid)
             ORDER BY r.id
-            LIMIT \(Self.batchSize)
+            LIMIT \(CandidateBatch.size)
             """, logger: logger)
         return try await CandidateBatch(rows, list: "stalled", logger: logger)
     }
@@ -182,6 +193,9 @@ struct StalledCandidates {
 /// A batch of a list's candidates read by id (`RequestRecord.columns`, `DatasetRecord.columns`): those
 /// that could be read; how many rows were read and the last one's id, to page on past one that could not.
 struct CandidateBatch {
+    /// Candidates per statement.
+    static let size = 500
+
     var rows: [(record: RequestRecord, dataset: DatasetRecord)] = []
     var read = 0
     var lastID: UUID?
