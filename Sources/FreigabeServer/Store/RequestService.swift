@@ -292,16 +292,6 @@ public struct RequestService: Sendable {
         public var created: Bool
     }
 
-    /// The dataset as the form (or an `If-Match`) showed it: two administrators must not overwrite each
-    /// other's change unseen, nor "create" a dataset that exists, which would replace its owner and
-    /// classification. Checked under the dataset's row lock, in the writing transaction.
-    public enum ShownDataset: Sendable, Hashable {
-        /// A new dataset: its id must still be free.
-        case new
-        /// An existing dataset with this `updated_at`.
-        case stored(version: Date)
-    }
-
     /// One dataset, or `notFound`; also for an id no dataset can have (a NUL byte from a page's query
     /// would otherwise reach PostgreSQL, which refuses it as an internal error).
     public func dataset(id: String, logger: Logger) async throws(ServiceError) -> DatasetView {
@@ -321,9 +311,10 @@ public struct RequestService: Sendable {
 
     /// Creates or replaces one dataset (administrators only). Its owner or owner group must be in the
     /// directory (``CatalogReferences``; the owner is stored as the directory spells it). With `shown`
-    /// (``ShownDataset``) a dataset changed or created meanwhile is not replaced: `conflict`.
+    /// (``CatalogRepository/ShownDataset``) a dataset changed or created meanwhile is not replaced: `conflict`.
     public func upsertDataset(
-        _ dataset: DatasetInput, caller: Caller, now: Date, shown: ShownDataset? = nil, logger: Logger
+        _ dataset: DatasetInput, caller: Caller, now: Date, shown: CatalogRepository.ShownDataset? = nil,
+        logger: Logger
     ) async throws(ServiceError) -> DatasetSaved {
         try await guarded(logger) {
             try await self.performUpsertDataset(dataset, caller: caller, now: now, shown: shown, logger: $0)

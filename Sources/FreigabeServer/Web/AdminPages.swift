@@ -245,7 +245,7 @@ struct AdminPages: Sendable {
             let input = try DatasetInput.read(id: id, JSONObject(fields: body, path: ""))
             // "New dataset" with the id of one that exists would silently replace its owner and
             // classification; the service checks it under the dataset's lock.
-            let shown: RequestService.ShownDataset? =
+            let shown: CatalogRepository.ShownDataset? =
                 if existing == nil {
                     .new
                 } else {

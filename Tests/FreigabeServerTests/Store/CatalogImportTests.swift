@@ -843,7 +843,7 @@ struct CatalogImportTests {
             // refused under the row's lock, nothing replaced.
             var takenOver = input
             takenOver.title = "Übernommen"
-            for shown: RequestService.ShownDataset in [.new, .stored(version: Clock.days(1).addingTimeInterval(1))] {
+            for shown: CatalogRepository.ShownDataset in [.new, .stored(version: Clock.days(1).addingTimeInterval(1))] {
                 let conflict = await expectServiceError(.conflict) {
                     try await service.upsertDataset(
                         takenOver, caller: People.adam, now: Clock.days(3), shown: shown, logger: logger)

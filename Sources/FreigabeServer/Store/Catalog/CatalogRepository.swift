@@ -1,3 +1,4 @@
+import AuditLog
 import Foundation
 import Logging
 import PostgresNIO
@@ -215,6 +216,37 @@ public struct CatalogRepository: Sendable {
             case (.stored, _):
                 throw ServiceError(.conflict, message: UserText("catalog.domain_changed_meanwhile"))
             }
+        }
+    }
+
+    /// The one dataset the administration form (or an API `If-Match`) saves, as it showed it: two
+    /// administrators must not overwrite each other's change unseen, nor "create" a dataset that exists,
+    /// which would replace its owner and classification. Checked under the dataset's row lock, in the
+    /// writing transaction (as ``ShownDomain``).
+    public enum ShownDataset: Sendable, Hashable {
+        /// A new dataset: its id must still be free.
+        case new
+        /// An existing dataset with this `updated_at`.
+        case stored(version: Date)
+
+        /// `conflict` unless the dataset stored now (its `updated_at`; nil: none) is the one shown.
+        func check(stored: Date?, id: String) throws(ServiceError) {
+            switch (self, stored) {
+            case (.new, nil):
+                return
+            case (.new, _?):
+                throw Self.taken(id)
+            case (.stored(let version), let stored?)
+            where AuditTimestamp(stored).isSameStoredInstant(as: AuditTimestamp(version)):
+                return
+            case (.stored, _):
+                throw ServiceError(.conflict, message: UserText("catalog.dataset_changed_meanwhile"))
+            }
+        }
+
+        /// "New" for an id that a dataset has.
+        static func taken(_ id: String) -> ServiceError {
+            ServiceError(.conflict, message: UserText("catalog.dataset_exists", ["id": .text(id)]))
         }
     }
 

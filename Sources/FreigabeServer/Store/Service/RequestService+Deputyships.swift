@@ -218,7 +218,7 @@ extension RequestService {
     // MARK: Catalogue writes and security events
 
     func performUpsertDataset(
-        _ input: DatasetInput, caller: Caller, now: Date, shown: ShownDataset? = nil, logger: Logger
+        _ input: DatasetInput, caller: Caller, now: Date, shown: CatalogRepository.ShownDataset? = nil, logger: Logger
     ) async throws -> DatasetSaved {
         guard caller.roles.contains(.admin) else {
             throw Self.adminOnly(caller, command: "upsert_dataset", datasetID: String(input.id.prefix(100)), now: now)
@@ -243,24 +243,12 @@ extension RequestService {
             let stored = try await connection.query(
                 "SELECT updated_at FROM datasets WHERE id = \(input.id) FOR UPDATE", logger: logger
             ).decode(Date.self).first(where: { _ in true })
-            switch (shown, stored) {
-            case (nil, _), (.new, nil):
-                break
-            case (.new, _?):
-                throw ServiceError(.conflict, message: UserText("catalog.dataset_exists", ["id": .text(input.id)]))
-            case (.stored(let version), let stored?)
-            where AuditTimestamp(stored).isSameStoredInstant(as: AuditTimestamp(version)):
-                break
-            case (.stored, _):
-                throw ServiceError(.conflict, message: UserText("catalog.dataset_changed_meanwhile"))
-            }
+            try shown?.check(stored: stored, id: input.id)
             let holdersBefore = try await WaitingHolders.read(dataset: input.id, on: connection, logger: logger)
             let (outcome, change) = try await CatalogRepository.upsert(input, on: connection, now: now, logger: logger)
             // Created by a transaction that committed while this one waited for the row (no row was
             // there to lock): the insert became an update, which "new" must not be.
-            if shown == .new, outcome != .created {
-                throw ServiceError(.conflict, message: UserText("catalog.dataset_exists", ["id": .text(input.id)]))
-            }
+            if shown == .new, outcome != .created { throw CatalogRepository.ShownDataset.taken(input.id) }
             var reassigned = 0
             if let change {
                 try await CatalogRepository.record(
