@@ -70,8 +70,8 @@ extension RequestService {
     }
 
     /// One read of an inbox page by `filter`, with the caller's deputyships relevant at `deputyshipsAt`
-    /// (nil: not read), and `withSideLists` the stalled requests and the revocable grants in the same
-    /// transaction (one commit per page, not three).
+    /// (nil: not read), and `withSideLists` the stalled requests and the revocable grants on the same
+    /// connection lease (each is still a statement of its own, so one more commit per list).
     private func readInboxPage(
         filter: InboxFilter, deputyshipsAt: Date?, context: CallerContext, after: InboxCursor?, limit: Int,
         withSideLists: Bool, now: Date, logger: Logger

@@ -35,8 +35,8 @@ extension RequestService {
         }
     }
 
-    /// ``revocableGrants(caller:now:logger:)`` for a caller whose deputyships are known, on a read
-    /// already open (the inbox page's own).
+    /// ``revocableGrants(caller:now:logger:)`` for a caller whose deputyships are known, on a connection
+    /// already leased (the inbox page's own).
     func revocableGrants(
         context: CallerContext, now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> [RevocableGrant] {

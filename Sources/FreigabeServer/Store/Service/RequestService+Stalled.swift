@@ -63,8 +63,8 @@ extension RequestService {
         }
     }
 
-    /// ``stalledRequests(caller:now:logger:)`` for a caller whose deputyships are known, on a read
-    /// already open (the inbox page's own).
+    /// ``stalledRequests(caller:now:logger:)`` for a caller whose deputyships are known, on a connection
+    /// already leased (the inbox page's own).
     func stalled(
         context: CallerContext, now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> [StalledItem] {
